@@ -1,0 +1,3 @@
+from therabak.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""``therabak``: the engine for scripts, schedulers and SSH sessions.
+
+Each command lives in its own module with a ``register(subparsers)`` function; this
+module builds the parser, runs the command and maps every error to one line on
+stderr and a documented exit code (see README, "Exit codes"). No traceback reaches
+the user unless ``THERABAK_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from therabak import __version__
+from therabak.cli import common
+from therabak.errors import ExitCode, TherabakError
+
+COMMAND_MODULES = [
+    "therabak.cli.demo",
+    "therabak.cli.preview",
+    "therabak.cli.backup",
+    "therabak.cli.inspect",
+    "therabak.cli.restore",
+    "therabak.cli.points",
+    "therabak.cli.folder",
+    "therabak.cli.auto",
+    "therabak.cli.status",
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, like every usage error
+        self.exit(ExitCode.USAGE, f"therabak: usage error: {message} (see therabak --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = _Parser(
+        prog="therabak",
+        description="Back up and restore the TheraPsy practice data folder.",
+        epilog="Exit codes: 0 ok, 1 error, 2 usage, 3 done with warnings, 4 cannot unlock, "
+        "5 damaged backup, 6 not enough space, 7 data folder in use, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"therabak {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # a command not built yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = common.Output(json_mode=getattr(args, "json", False))
+    try:
+        code = args.func(args, out)
+        return int(code or 0)
+    except TherabakError as e:
+        out.error(e)
+        return int(e.exit_code)
+    except KeyboardInterrupt:
+        out.error(TherabakError("Interrupted."), code=ExitCode.INTERRUPTED)
+        return int(ExitCode.INTERRUPTED)
+    except OSError as e:
+        where = f": {e.filename}" if e.filename else ""
+        out.error(TherabakError(f"{e.strerror or e}{where}"))
+        return int(ExitCode.ERROR)
+    except Exception as e:  # a bug: still no traceback for the user
+        if os.environ.get("THERABAK_DEBUG"):
+            traceback.print_exc()
+        out.error(TherabakError(f"Internal error ({type(e).__name__}); "
+                                "run with THERABAK_DEBUG=1 for details."))
+        return int(ExitCode.ERROR)
+    finally:
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass

@@ -1,0 +1,99 @@
+"""Exception types that carry their exit code.
+
+Every error a user can meet is one of these; the CLI prints ``str(error)`` as a
+single line and exits with ``error.exit_code``. Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    WARNINGS = 3
+    CANNOT_UNLOCK = 4
+    DAMAGED = 5
+    NO_SPACE = 6
+    IN_USE = 7
+    INTERRUPTED = 130
+
+
+class TherabakError(Exception):
+    """Base class: a clear one-line message and an exit code."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(TherabakError):
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(TherabakError):
+    """A settings or rules file that cannot be used."""
+
+
+class DataFolderError(TherabakError):
+    """The practice data folder is missing or unusable."""
+
+
+class AccountKeyError(TherabakError):
+    """The account key file is missing, unreadable or malformed."""
+
+
+class CannotUnlockError(TherabakError):
+    """Wrong password, or the backup belongs to another account."""
+
+    exit_code = ExitCode.CANNOT_UNLOCK
+
+
+class WrongPasswordError(CannotUnlockError):
+    pass
+
+
+class OtherAccountError(CannotUnlockError):
+    pass
+
+
+class DecryptionError(TherabakError):
+    """A sealed stream failed to authenticate (tampered, truncated, wrong key)."""
+
+    exit_code = ExitCode.DAMAGED
+
+
+class ForeignKeyError(DecryptionError):
+    """An envelope file was sealed with another account's key."""
+
+    def __init__(self, message: str, *, key_id: str, expected: str) -> None:
+        super().__init__(message)
+        self.key_id = key_id
+        self.expected = expected
+
+
+class DamagedArchiveError(TherabakError):
+    exit_code = ExitCode.DAMAGED
+
+
+class NotEnoughSpaceError(TherabakError):
+    exit_code = ExitCode.NO_SPACE
+
+
+class DataInUseError(TherabakError):
+    exit_code = ExitCode.IN_USE
+
+
+class Cancelled(TherabakError):
+    exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str = "Cancelled; nothing was changed.") -> None:
+        super().__init__(message)

@@ -1,0 +1,173 @@
+"""The engine's only voice: typed events that the CLI renders and the app consumes.
+
+Every event is a dataclass with a ``type`` tag and a JSON form (one object per line
+in ``--json`` output). Events never carry secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+
+@dataclass
+class Event:
+    type: ClassVar[str] = "event"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"event": self.type}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "extra" and isinstance(value, dict):
+                data.update(value)
+            else:
+                data[f.name] = value
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, default=str)
+
+
+@dataclass
+class Phase(Event):
+    """A job moved to a new phase (scanning, writing, verifying, staging, swapping ...)."""
+
+    type: ClassVar[str] = "phase"
+    name: str
+    detail: str = ""
+
+
+@dataclass
+class Progress(Event):
+    type: ClassVar[str] = "progress"
+    phase: str
+    bytes_done: int
+    bytes_total: int
+    files_done: int
+    files_total: int
+    current: str = ""
+    rate: float = 0.0  # bytes per second
+    eta_s: float | None = None
+
+
+@dataclass
+class Retry(Event):
+    """Reading a source file failed; it will be tried again after ``delay_s``."""
+
+    type: ClassVar[str] = "retry"
+    path: str
+    attempt: int  # the attempt that failed, 1-based
+    max: int
+    error: str
+    delay_s: float
+
+
+@dataclass
+class FileOutcome(Event):
+    """How a file that needed retries (or could not be read) ended."""
+
+    type: ClassVar[str] = "file_outcome"
+    path: str
+    outcome: str  # recovered | raw | skipped | failed
+    attempts: int
+    error: str = ""
+
+
+@dataclass
+class Warning(Event):  # noqa: A001 - the event is called warning in the JSON stream
+    type: ClassVar[str] = "warning"
+    message: str
+    path: str = ""
+    code: str = ""
+
+
+@dataclass
+class Damaged(Event):
+    """An archive entry (or region) failed verification."""
+
+    type: ClassVar[str] = "damaged"
+    path: str
+    reason: str
+
+
+@dataclass
+class Summary(Event):
+    """The last event of a job. ``extra`` holds operation-specific fields (flattened in JSON)."""
+
+    type: ClassVar[str] = "summary"
+    operation: str
+    exit_code: int
+    duration_s: float
+    message: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Error(Event):
+    """A job ended with an error (instead of a summary)."""
+
+    type: ClassVar[str] = "error"
+    exit_code: int
+    message: str
+    hint: str = ""
+
+
+Emit = Callable[[Event], None]
+
+
+def ignore(_: Event) -> None:
+    """An emitter that drops every event."""
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls for cls in (Phase, Progress, Retry, FileOutcome, Warning, Damaged, Summary, Error)
+}
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from its JSON form (used by the app to read a job's stream)."""
+    cls = EVENT_TYPES.get(data.get("event", ""))
+    if cls is None:
+        raise ValueError(f"unknown event {data.get('event')!r}")
+    names = {f.name for f in fields(cls)}
+    kwargs = {k: v for k, v in data.items() if k in names}
+    if "extra" in names:
+        kwargs["extra"] = {k: v for k, v in data.items() if k not in names and k != "event"}
+    return cls(**kwargs)
+
+
+class Throttle:
+    """Pass an event at most ``rate`` times a second; ``force`` always passes."""
+
+    def __init__(self, emit: Emit, rate: float = 10.0, clock: Callable[[], float] = time.monotonic):
+        self._emit = emit
+        self._interval = 1.0 / rate
+        self._clock = clock
+        self._last = -1e9
+
+    def __call__(self, event: Event, *, force: bool = False) -> None:
+        now = self._clock()
+        if force or now - self._last >= self._interval:
+            self._last = now
+            self._emit(event)
+
+
+__all__ = [
+    "Damaged",
+    "Emit",
+    "Error",
+    "Event",
+    "FileOutcome",
+    "Phase",
+    "Progress",
+    "Retry",
+    "Summary",
+    "Throttle",
+    "Warning",
+    "asdict",
+    "from_dict",
+    "ignore",
+]

@@ -1,0 +1,104 @@
+"""Small file-system helpers that behave the same on Windows, macOS and Linux."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+IS_WINDOWS = sys.platform == "win32"
+
+# Names Windows refuses, whatever the extension (CON.txt is as illegal as CON).
+WINDOWS_RESERVED = frozenset(
+    {"con", "prn", "aux", "nul"}
+    | {f"com{i}" for i in range(1, 10)}
+    | {f"lpt{i}" for i in range(1, 10)}
+)
+WINDOWS_ILLEGAL_CHARS = frozenset('<>:"/\\|?*') | frozenset(chr(i) for i in range(32))
+
+
+def create_private(path: Path, *, exclusive: bool = True) -> int:
+    """Open *path* for writing with mode 0600 (owner only) and return the descriptor."""
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0)
+    flags |= os.O_EXCL if exclusive else os.O_TRUNC
+    fd = os.open(path, flags, 0o600)
+    if not IS_WINDOWS:
+        os.fchmod(fd, 0o600)
+    return fd
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write *data* to a new file *path* (0600) via a temporary name, fsynced, then renamed."""
+    tmp = path.with_name(path.name + ".partial")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = create_private(tmp)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+def make_private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    if not IS_WINDOWS:
+        os.chmod(path, 0o700)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in *path* durable (no-op where unsupported)."""
+    if IS_WINDOWS:
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def is_private(path: Path) -> bool:
+    """False when group or others can read the file (always True on Windows)."""
+    if IS_WINDOWS:
+        return True
+    mode = path.stat().st_mode
+    return not (stat.S_IMODE(mode) & 0o077)
+
+
+def existing_ancestor(path: Path) -> Path:
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def free_space(path: Path) -> int:
+    """Free bytes on the file system that holds *path* (or its nearest existing parent)."""
+    return shutil.disk_usage(existing_ancestor(path)).free
+
+
+def windows_name_problem(name: str) -> str | None:
+    """Why *name* cannot be a file name on Windows, or None if it can."""
+    if name in ("", ".", ".."):
+        return "empty or dot name"
+    if any(c in WINDOWS_ILLEGAL_CHARS for c in name):
+        return "contains a character Windows does not allow"
+    if name.endswith((" ", ".")):
+        return "ends with a space or dot"
+    if name.split(".")[0].casefold() in WINDOWS_RESERVED:
+        return "is a reserved device name on Windows"
+    return None

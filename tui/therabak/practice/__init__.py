@@ -1,0 +1,1 @@
+"""The TheraPsy practice data folder: categories, scanning, at-rest envelope, account key, demo."""

@@ -1,0 +1,288 @@
+"""The category tree of the data folder and its default include rules, loaded from TOML.
+
+The shipped ``rules.toml`` is the single source of the documented rules; nothing in
+the code branches on a category id. A user rules file overrides nodes by id.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+
+from therabak.errors import ConfigError, UsageError
+
+
+class BackupKind(StrEnum):
+    MANUAL = "manual"
+    AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    label: str
+    parent: str | None = None
+    paths: tuple[str, ...] = ()
+    manual: bool | None = None
+    auto: bool | None = None
+    reason: str = ""
+    catch_all: bool = False
+    children: tuple[str, ...] = ()
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.children
+
+    def default_for(self, kind: BackupKind) -> bool:
+        return bool(self.manual if kind is BackupKind.MANUAL else self.auto)
+
+
+_NODE_KEYS = {"id", "label", "parent", "paths", "manual", "auto", "reason", "catch_all"}
+
+
+def _split(path: str) -> tuple[str, ...]:
+    return tuple(p.casefold() for p in path.replace("\\", "/").split("/") if p)
+
+
+@dataclass
+class Rules:
+    """The category tree (ordered as in the file) and the path rules."""
+
+    nodes: dict[str, Category]
+    ignore: tuple[str, ...] = ()
+    source: str = "rules.toml"
+    _prefixes: dict[tuple[str, ...], str] = field(default_factory=dict, repr=False)
+    _ancestors: frozenset[tuple[str, ...]] = field(default=frozenset(), repr=False)
+    _ignore: frozenset[tuple[str, ...]] = field(default=frozenset(), repr=False)
+    catch_all: str = ""
+
+    # ---- loading -------------------------------------------------------------
+
+    @classmethod
+    def load(cls, user_file: Path | None = None) -> Rules:
+        text = resources.files("therabak.practice").joinpath("rules.toml").read_text("utf-8")
+        data = _parse_toml(text, "the built-in rules.toml")
+        if user_file is not None:
+            try:
+                user_text = Path(user_file).read_text("utf-8")
+            except OSError as e:
+                raise ConfigError(
+                    f"Rules file {user_file} cannot be read: {e.strerror or e}"
+                ) from None
+            except UnicodeDecodeError:
+                raise ConfigError(f"Rules file {user_file} is not UTF-8 text.") from None
+            data = _merge(data, _parse_toml(user_text, str(user_file)), str(user_file))
+            return cls.from_data(data, str(user_file))
+        return cls.from_data(data, "built-in rules.toml")
+
+    @classmethod
+    def from_data(cls, data: dict, source: str) -> Rules:
+        raw_nodes = data.get("node", [])
+        if not isinstance(raw_nodes, list) or not raw_nodes:
+            raise ConfigError(f"{source}: no [[node]] entries")
+        nodes: dict[str, Category] = {}
+        for raw in raw_nodes:
+            if not isinstance(raw, dict):
+                raise ConfigError(f"{source}: every [[node]] must be a table")
+            unknown = set(raw) - _NODE_KEYS
+            if unknown:
+                raise ConfigError(f"{source}: unknown key(s) {sorted(unknown)} in a [[node]]")
+            node_id = raw.get("id")
+            if not isinstance(node_id, str) or not node_id:
+                raise ConfigError(f"{source}: a [[node]] has no id")
+            if node_id in nodes:
+                raise ConfigError(f"{source}: node id {node_id!r} appears twice")
+            paths = raw.get("paths", [])
+            if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
+                raise ConfigError(f"{source}: node {node_id!r}: paths must be a list of strings")
+            for key in ("manual", "auto", "catch_all"):
+                if key in raw and not isinstance(raw[key], bool):
+                    raise ConfigError(f"{source}: node {node_id!r}: {key} must be true or false")
+            for key in ("label", "parent", "reason"):
+                if key in raw and not isinstance(raw[key], str):
+                    raise ConfigError(f"{source}: node {node_id!r}: {key} must be a string")
+            nodes[node_id] = Category(
+                id=node_id,
+                label=raw.get("label", node_id),
+                parent=raw.get("parent"),
+                paths=tuple("/".join(_split(p)) for p in paths),
+                manual=raw.get("manual"),
+                auto=raw.get("auto"),
+                reason=raw.get("reason", ""),
+                catch_all=raw.get("catch_all", False),
+            )
+        children: dict[str, list[str]] = {nid: [] for nid in nodes}
+        for node in nodes.values():
+            if node.parent is not None:
+                if node.parent not in nodes:
+                    raise ConfigError(
+                        f"{source}: node {node.id!r} names unknown parent {node.parent!r}"
+                    )
+                children[node.parent].append(node.id)
+        for nid, kids in children.items():
+            nodes[nid] = replace(nodes[nid], children=tuple(kids))
+        for node in nodes.values():  # no cycles
+            seen, cur = set(), node
+            while cur.parent is not None:
+                if cur.id in seen:
+                    raise ConfigError(f"{source}: the parents of {node.id!r} form a loop")
+                seen.add(cur.id)
+                cur = nodes[cur.parent]
+        leaves = [n for n in nodes.values() if n.is_leaf]
+        catch_alls = [n.id for n in leaves if n.catch_all]
+        if len(catch_alls) != 1:
+            raise ConfigError(f"{source}: exactly one leaf must have catch_all = true")
+        for node in nodes.values():
+            if not node.is_leaf and (node.paths or node.catch_all):
+                raise ConfigError(f"{source}: node {node.id!r} has children and cannot hold paths")
+            if node.is_leaf and (node.manual is None or node.auto is None):
+                raise ConfigError(f"{source}: leaf {node.id!r} needs manual and auto")
+        prefixes: dict[tuple[str, ...], str] = {}
+        for leaf in leaves:
+            for p in leaf.paths:
+                parts = _split(p)
+                if parts in prefixes:
+                    raise ConfigError(
+                        f"{source}: path {p!r} belongs to both {prefixes[parts]!r} and {leaf.id!r}"
+                    )
+                prefixes[parts] = leaf.id
+        ignore = data.get("ignore", [])
+        if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
+            raise ConfigError(f"{source}: ignore must be a list of strings")
+        rules = cls(nodes=nodes, ignore=tuple(ignore), source=source, catch_all=catch_alls[0])
+        rules._prefixes = prefixes
+        ignored = frozenset(_split(p) for p in ignore)
+        rules._ignore = ignored
+        # Folders that contain a rule's folder or an ignored file: below them the
+        # category is decided per file; everywhere else one lookup per folder suffices.
+        rules._ancestors = frozenset(
+            p[:i] for p in (*prefixes, *ignored) for i in range(len(p))
+        )
+        return rules
+
+    # ---- the tree ------------------------------------------------------------
+
+    def roots(self) -> list[Category]:
+        return [n for n in self.nodes.values() if n.parent is None]
+
+    def leaves(self) -> list[Category]:
+        return [n for n in self.nodes.values() if n.is_leaf]
+
+    def leaves_under(self, node_id: str) -> list[str]:
+        node = self.nodes[node_id]
+        if node.is_leaf:
+            return [node_id]
+        out: list[str] = []
+        for child in node.children:
+            out.extend(self.leaves_under(child))
+        return out
+
+    def walk(self) -> Iterable[tuple[int, Category]]:
+        """Depth-first (depth, node) in file order."""
+
+        def visit(node: Category, depth: int) -> Iterable[tuple[int, Category]]:
+            yield depth, node
+            for child in node.children:
+                yield from visit(self.nodes[child], depth + 1)
+
+        for root in self.roots():
+            yield from visit(root, 0)
+
+    def path_label(self, node_id: str) -> str:
+        """'Practice records › Sessions'."""
+        parts = []
+        cur: str | None = node_id
+        while cur is not None:
+            parts.append(self.nodes[cur].label)
+            cur = self.nodes[cur].parent
+        return " › ".join(reversed(parts))
+
+    # ---- classification --------------------------------------------------------
+
+    def is_ignored(self, rel_parts: tuple[str, ...]) -> bool:
+        return tuple(p.casefold() for p in rel_parts) in self._ignore
+
+    def category_of(self, rel_path: str) -> str:
+        """The leaf id of a file path relative to Data ("a/b/c.json")."""
+        parts = _split(rel_path)
+        for k in range(len(parts) - 1, 0, -1):
+            hit = self._prefixes.get(parts[:k])
+            if hit is not None:
+                return hit
+        return self.catch_all
+
+    def subtree_category(self, dir_parts: tuple[str, ...]) -> str | None:
+        """The one leaf every file below this folder belongs to, or None when it varies."""
+        folded = tuple(p.casefold() for p in dir_parts)
+        if folded in self._ancestors:
+            return None
+        for k in range(len(folded), 0, -1):
+            hit = self._prefixes.get(folded[:k])
+            if hit is not None:
+                return hit
+        return self.catch_all
+
+    # ---- selection ---------------------------------------------------------------
+
+    def parse_ids(self, spec: Iterable[str] | str | None) -> list[str]:
+        if spec is None:
+            return []
+        items = [spec] if isinstance(spec, str) else list(spec)
+        ids = [s.strip() for item in items for s in item.split(",") if s.strip()]
+        unknown = [i for i in ids if i not in self.nodes]
+        if unknown:
+            raise UsageError(
+                f"Unknown category id(s): {', '.join(unknown)}. "
+                f"Known ids: {', '.join(self.nodes)}"
+            )
+        return ids
+
+    def default_selection(self, kind: BackupKind) -> frozenset[str]:
+        return frozenset(n.id for n in self.leaves() if n.default_for(kind))
+
+    def selection(
+        self,
+        kind: BackupKind = BackupKind.MANUAL,
+        include: Iterable[str] | str | None = None,
+        exclude: Iterable[str] | str | None = None,
+    ) -> frozenset[str]:
+        """Leaf ids to back up: the defaults of *kind*, plus *include*, minus *exclude*."""
+        chosen = set(self.default_selection(kind))
+        for node_id in self.parse_ids(include):
+            chosen.update(self.leaves_under(node_id))
+        for node_id in self.parse_ids(exclude):
+            chosen.difference_update(self.leaves_under(node_id))
+        return frozenset(chosen)
+
+
+def _parse_toml(text: str, source: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"Rules file {source} is not valid TOML: {e}") from None
+
+
+def _merge(base: dict, user: dict, source: str) -> dict:
+    """Nodes of *user* replace fields of same-id nodes in *base*; new ids are appended."""
+    merged = dict(base)
+    if "ignore" in user:
+        merged["ignore"] = user["ignore"]
+    nodes = [dict(n) for n in base.get("node", [])]
+    by_id = {n.get("id"): n for n in nodes}
+    user_nodes = user.get("node", [])
+    if not isinstance(user_nodes, list):
+        raise ConfigError(f"{source}: node must be an array of tables ([[node]])")
+    for raw in user_nodes:
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+            raise ConfigError(f"{source}: every [[node]] needs an id")
+        if raw["id"] in by_id:
+            by_id[raw["id"]].update(raw)
+        else:
+            nodes.append(dict(raw))
+            by_id[raw["id"]] = nodes[-1]
+    merged["node"] = nodes
+    return merged

@@ -1,0 +1,203 @@
+"""The at-rest envelope of files in ``Data`` (see FORMAT.md, section "Envelope").
+
+A sealed file is a 36-byte header followed by a STREAM (:mod:`therabak.crypto.stream`)
+keyed by HKDF from the account key, the file's random salt and the header itself, so
+any change to the header makes every chunk fail. Files without the magic are plain
+files and are read as they are.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from therabak.crypto.stream import TAG_SIZE, StreamOpener, StreamSealer, derive_key
+from therabak.errors import DecryptionError, ForeignKeyError
+from therabak.practice.account import KEY_ID_SIZE, AccountKey
+
+MAGIC = b"TPSYENC1"
+SALT_SIZE = 16
+HEADER_SIZE = 36
+MIN_CHUNK_LOG2 = 12
+MAX_CHUNK_LOG2 = 24
+DEFAULT_CHUNK_LOG2 = 20
+_HEADER = struct.Struct(">8s8sB3s16s")
+_KEY_INFO = b"therapsy envelope v1"
+assert _HEADER.size == HEADER_SIZE
+
+
+@dataclass(frozen=True)
+class EnvelopeHeader:
+    key_id: bytes
+    chunk_log2: int
+    salt: bytes
+    raw: bytes
+
+    @property
+    def chunk_size(self) -> int:
+        return 1 << self.chunk_log2
+
+    @classmethod
+    def new(
+        cls, key: AccountKey, *, chunk_log2: int = DEFAULT_CHUNK_LOG2, salt: bytes | None = None
+    ) -> EnvelopeHeader:
+        if not MIN_CHUNK_LOG2 <= chunk_log2 <= MAX_CHUNK_LOG2:
+            raise ValueError("chunk size out of range")
+        salt = os.urandom(SALT_SIZE) if salt is None else salt
+        if len(salt) != SALT_SIZE:
+            raise ValueError("salt must be 16 bytes")
+        raw = _HEADER.pack(MAGIC, key.key_id, chunk_log2, b"\0\0\0", salt)
+        return cls(key.key_id, chunk_log2, salt, raw)
+
+    def file_key(self, key: AccountKey) -> bytes:
+        return derive_key(key.key, salt=self.salt, info=_KEY_INFO + self.raw[:20])
+
+
+def has_magic(prefix: bytes) -> bool:
+    return prefix[: len(MAGIC)] == MAGIC
+
+
+def parse_header(data: bytes) -> EnvelopeHeader | None:
+    """The header of a sealed file, or None for a plain file (no magic).
+
+    Raises DecryptionError when the magic is there but the header is not valid.
+    """
+    if not has_magic(data):
+        return None
+    if len(data) < HEADER_SIZE:
+        raise DecryptionError("envelope header is truncated")
+    magic, key_id, chunk_log2, reserved, salt = _HEADER.unpack_from(data)
+    if not MIN_CHUNK_LOG2 <= chunk_log2 <= MAX_CHUNK_LOG2 or reserved != b"\0\0\0":
+        raise DecryptionError("envelope header is invalid")
+    return EnvelopeHeader(key_id, chunk_log2, salt, bytes(data[:HEADER_SIZE]))
+
+
+def check_key(header: EnvelopeHeader, key: AccountKey) -> None:
+    if header.key_id != key.key_id:
+        raise ForeignKeyError(
+            f"sealed with another account's key (key id {header.key_id.hex()}, "
+            f"this account is {key.id_hex})",
+            key_id=header.key_id.hex(),
+            expected=key.id_hex,
+        )
+
+
+def read_full(f: BinaryIO, n: int) -> bytes:
+    """Read up to *n* bytes, looping over short reads; shorter only at end of file."""
+    data = f.read(n)
+    if data is None:
+        data = b""
+    if len(data) == n or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < n:
+        more = f.read(n - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def iter_plaintext(f: BinaryIO, header: EnvelopeHeader, key: AccountKey) -> Iterator[bytes]:
+    """Yield the plaintext chunks of a sealed file whose header was already read from *f*.
+
+    Every chunk is authenticated before it is yielded; a truncated, extended, reordered
+    or tampered file raises :class:`DecryptionError` at the first bad chunk.
+    """
+    check_key(header, key)
+    opener = StreamOpener(header.file_key(key), what="sealed file")
+    block = header.chunk_size + TAG_SIZE
+    current = read_full(f, block)
+    if len(current) < TAG_SIZE:
+        raise DecryptionError("sealed file is truncated")
+    while True:
+        if len(current) < block:
+            yield opener.open(current, last=True)
+            return
+        following = read_full(f, block)
+        if not following:
+            yield opener.open(current, last=True)
+            return
+        if len(following) < TAG_SIZE:
+            raise DecryptionError("sealed file is truncated")
+        yield opener.open(current, last=False)
+        current = following
+
+
+class EnvelopeWriter:
+    """Seal a byte stream into *out*: ``write()`` any amount, then ``close()``."""
+
+    def __init__(self, out: BinaryIO, key: AccountKey, header: EnvelopeHeader | None = None):
+        self._out = out
+        self._header = header or EnvelopeHeader.new(key)
+        check_key(self._header, key)
+        self._sealer = StreamSealer(self._header.file_key(key))
+        self._buf = bytearray()
+        self._size = self._header.chunk_size
+        out.write(self._header.raw)
+
+    def write(self, data: bytes) -> None:
+        self._buf += data
+        while len(self._buf) > self._size:
+            chunk = bytes(self._buf[: self._size])
+            del self._buf[: self._size]
+            self._out.write(self._sealer.seal(chunk, last=False))
+
+    def close(self) -> None:
+        self._out.write(self._sealer.seal(bytes(self._buf), last=True))
+        self._buf.clear()
+
+    def __enter__(self) -> EnvelopeWriter:
+        return self
+
+    def __exit__(self, exc_type, *_: object) -> None:
+        if exc_type is None:
+            self.close()
+
+
+def seal_bytes(
+    key: AccountKey,
+    data: bytes | Iterable[bytes],
+    *,
+    chunk_log2: int = DEFAULT_CHUNK_LOG2,
+    salt: bytes | None = None,
+) -> bytes:
+    out = io.BytesIO()
+    with EnvelopeWriter(out, key, EnvelopeHeader.new(key, chunk_log2=chunk_log2, salt=salt)) as w:
+        if isinstance(data, bytes | bytearray | memoryview):
+            w.write(bytes(data))
+        else:
+            for part in data:
+                w.write(part)
+    return out.getvalue()
+
+
+def open_bytes(key: AccountKey, data: bytes) -> bytes:
+    """Plaintext of an in-memory file (sealed or plain)."""
+    header = parse_header(data)
+    if header is None:
+        return data
+    f = io.BytesIO(data)
+    f.seek(HEADER_SIZE)
+    return b"".join(iter_plaintext(f, header, key))
+
+
+__all__ = [
+    "HEADER_SIZE",
+    "KEY_ID_SIZE",
+    "MAGIC",
+    "EnvelopeHeader",
+    "EnvelopeWriter",
+    "has_magic",
+    "iter_plaintext",
+    "open_bytes",
+    "parse_header",
+    "read_full",
+    "seal_bytes",
+]

@@ -1,0 +1,203 @@
+"""Where things live (platformdirs) and the shared TOML settings file.
+
+Environment overrides (all optional):
+
+* ``THERABAK_DATA_DIR``     the practice's ``Data`` folder
+* ``THERABAK_ACCOUNT_KEY``  the account key file (default: ``account.key`` beside ``Data``)
+* ``THERABAK_CONFIG``       the settings file (default: ``<user config dir>/therabak/settings.toml``)
+* ``THERABAK_RULES``        a user rules file (default: ``rules.toml`` beside the settings file)
+* ``THERABAK_STATE_DIR``    job logs and backup history (default: platformdirs user state dir)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+from therabak.errors import ConfigError
+from therabak.fsutil import write_private
+
+APP_NAME = "therabak"
+PRACTICE_APP = "TheraPsy"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(PRACTICE_APP, appauthor=False)) / "Data"
+
+
+@dataclass(frozen=True)
+class PracticePaths:
+    data_dir: Path
+    account_key: Path
+
+    @classmethod
+    def resolve(cls, data_dir: str | os.PathLike | None = None,
+                account_key: str | os.PathLike | None = None) -> PracticePaths:
+        data = Path(data_dir or os.environ.get("THERABAK_DATA_DIR") or default_data_dir())
+        key = account_key or os.environ.get("THERABAK_ACCOUNT_KEY")
+        key_path = Path(key) if key else data.parent / "account.key"
+        return cls(data.expanduser().absolute(), key_path.expanduser().absolute())
+
+
+def config_file() -> Path:
+    env = os.environ.get("THERABAK_CONFIG")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "settings.toml"
+
+
+def user_rules_file() -> Path | None:
+    env = os.environ.get("THERABAK_RULES")
+    if env:
+        return Path(env)
+    candidate = config_file().parent / "rules.toml"
+    return candidate if candidate.exists() else None
+
+
+def state_dir() -> Path:
+    env = os.environ.get("THERABAK_STATE_DIR")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))
+
+
+RETRY_POLICIES = ("raw", "skip", "abort")
+
+
+@dataclass
+class RetrySettings:
+    attempts: int = 5
+    initial_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    on_failure: str = "raw"
+
+
+@dataclass
+class AutoSettings:
+    interval_hours: float = 24.0
+    folder: str = ""  # empty: "TheraPsy-Auto-Backups" beside Data
+    keep_daily: int = 7
+    keep_weekly: int = 4
+    keep_monthly: int = 6
+
+
+@dataclass
+class Settings:
+    remembered_destinations: list[str] = field(default_factory=list)
+    reminder_days: int = 14
+    auto: AutoSettings = field(default_factory=AutoSettings)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    path: Path | None = None
+
+    # ---- load / save -----------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Settings:
+        path = path or config_file()
+        try:
+            text = path.read_text("utf-8")
+        except FileNotFoundError:
+            return cls(path=path)
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"Settings file {path} cannot be read: {e}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"Settings file {path} is broken: {e}") from None
+        settings = cls(path=path)
+        settings._apply(data, text, path)
+        return settings
+
+    def _apply(self, data: dict, text: str, path: Path) -> None:
+        def fail(section: str, key: str, why: str) -> ConfigError:
+            line = _line_of(text, key)
+            where = f" (line {line})" if line else ""
+            return ConfigError(f"Settings file {path}{where}: [{section}] {key} {why}")
+
+        def get(section: dict, name: str, key: str, kind: type, default, check=None):
+            if key not in section:
+                return default
+            value = section[key]
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+                raise fail(name, key, f"must be a {kind.__name__}")
+            if check is not None and not check(value):
+                raise fail(name, key, "has a value out of range")
+            return value
+
+        known = {"destinations", "auto", "retry", "reminder"}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"Settings file {path}: unknown section(s) {sorted(unknown)}")
+        for name in known:
+            if name in data and not isinstance(data[name], dict):
+                raise fail(name, name, "must be a table")
+        dest = data.get("destinations", {})
+        remembered = dest.get("remembered", [])
+        if not isinstance(remembered, list) or not all(isinstance(x, str) for x in remembered):
+            raise fail("destinations", "remembered", "must be a list of folder paths")
+        self.remembered_destinations = list(remembered)
+        rem = data.get("reminder", {})
+        self.reminder_days = get(rem, "reminder", "days", int, 14, lambda v: 1 <= v <= 365)
+        a = data.get("auto", {})
+        self.auto = AutoSettings(
+            interval_hours=get(a, "auto", "interval_hours", float, 24.0, lambda v: 0 < v <= 24 * 90),
+            folder=get(a, "auto", "folder", str, ""),
+            keep_daily=get(a, "auto", "keep_daily", int, 7, lambda v: 0 <= v <= 1000),
+            keep_weekly=get(a, "auto", "keep_weekly", int, 4, lambda v: 0 <= v <= 1000),
+            keep_monthly=get(a, "auto", "keep_monthly", int, 6, lambda v: 0 <= v <= 1000),
+        )
+        r = data.get("retry", {})
+        self.retry = RetrySettings(
+            attempts=get(r, "retry", "attempts", int, 5, lambda v: 1 <= v <= 100),
+            initial_delay_s=get(r, "retry", "initial_delay_s", float, 0.5, lambda v: 0 <= v <= 600),
+            max_delay_s=get(r, "retry", "max_delay_s", float, 8.0, lambda v: 0 <= v <= 3600),
+            on_failure=get(r, "retry", "on_failure", str, "raw", lambda v: v in RETRY_POLICIES),
+        )
+
+    def to_toml(self) -> str:
+        def q(s: str) -> str:
+            return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+        dests = ", ".join(q(d) for d in self.remembered_destinations)
+        a, r = self.auto, self.retry
+        return (
+            "# therabak settings (edited by therabak and therabak-tui; hand edits are fine)\n\n"
+            f"[destinations]\nremembered = [{dests}]\n\n"
+            f"[reminder]\ndays = {self.reminder_days}\n\n"
+            f"[auto]\ninterval_hours = {a.interval_hours}\nfolder = {q(a.folder)}\n"
+            f"keep_daily = {a.keep_daily}\nkeep_weekly = {a.keep_weekly}\n"
+            f"keep_monthly = {a.keep_monthly}\n\n"
+            f"[retry]\nattempts = {r.attempts}\ninitial_delay_s = {r.initial_delay_s}\n"
+            f"max_delay_s = {r.max_delay_s}\non_failure = {q(r.on_failure)}\n"
+        )
+
+    def save(self) -> None:
+        path = self.path or config_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_private(path, self.to_toml().encode("utf-8"))
+
+    def remember_destination(self, folder: Path) -> bool:
+        """Add *folder* to the remembered destinations; True when it was new."""
+        folder_s = str(Path(folder).absolute())
+        if folder_s in self.remembered_destinations:
+            return False
+        self.remembered_destinations.append(folder_s)
+        return True
+
+    def auto_folder(self, data_dir: Path) -> Path:
+        if self.auto.folder:
+            return Path(self.auto.folder).expanduser()
+        return Path(data_dir).parent / "TheraPsy-Auto-Backups"
+
+
+def _line_of(text: str, key: str) -> int | None:
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE)
+    m = pattern.search(text)
+    return text.count("\n", 0, m.start()) + 1 if m else None
