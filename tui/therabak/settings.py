@@ -4,7 +4,8 @@ Environment overrides (all optional):
 
 * ``THERABAK_DATA_DIR``     the practice's ``Data`` folder
 * ``THERABAK_ACCOUNT_KEY``  the account key file (default: ``account.key`` beside ``Data``)
-* ``THERABAK_CONFIG``       the settings file (default: ``<user config dir>/therabak/settings.toml``)
+* ``THERABAK_CONFIG``       the settings file
+                            (default: ``<user config dir>/therabak/settings.toml``)
 * ``THERABAK_RULES``        a user rules file (default: ``rules.toml`` beside the settings file)
 * ``THERABAK_STATE_DIR``    job logs and backup history (default: platformdirs user state dir)
 """
@@ -147,7 +148,8 @@ class Settings:
         self.reminder_days = get(rem, "reminder", "days", int, 14, lambda v: 1 <= v <= 365)
         a = data.get("auto", {})
         self.auto = AutoSettings(
-            interval_hours=get(a, "auto", "interval_hours", float, 24.0, lambda v: 0 < v <= 24 * 90),
+            interval_hours=get(a, "auto", "interval_hours", float, 24.0,
+                               lambda v: 0 < v <= 24 * 90),
             folder=get(a, "auto", "folder", str, ""),
             keep_daily=get(a, "auto", "keep_daily", int, 7, lambda v: 0 <= v <= 1000),
             keep_weekly=get(a, "auto", "keep_weekly", int, 4, lambda v: 0 <= v <= 1000),

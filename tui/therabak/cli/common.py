@@ -52,7 +52,8 @@ def add_unlock_options(p: argparse.ArgumentParser, *, allow_none: bool = False) 
 
 
 def practice_paths(args: argparse.Namespace) -> PracticePaths:
-    return PracticePaths.resolve(getattr(args, "data_dir", None), getattr(args, "account_key", None))
+    return PracticePaths.resolve(getattr(args, "data_dir", None),
+                                 getattr(args, "account_key", None))
 
 
 def load_rules() -> Rules:
@@ -138,3 +139,36 @@ class Output:
         if error.hint:
             line += f" {error.hint}"
         sys.stderr.write(line + "\n")
+
+
+def load_account(paths: PracticePaths, out: Output, *, required: bool = True):
+    """The account key (warnings about its file go to stderr), or None if absent and optional."""
+    from therabak.errors import AccountKeyError
+    from therabak.practice.account import AccountKey, key_file_warnings
+
+    try:
+        key = AccountKey.load(paths.account_key)
+    except AccountKeyError:
+        if required or paths.account_key.exists():
+            raise
+        return None
+    for w in key_file_warnings(paths.account_key):
+        out.note(f"therabak: warning: {w}")
+    return key
+
+
+def open_archive(args: argparse.Namespace, path, account):
+    """Open and unlock an archive: the account key silently, else the password options/prompt."""
+    from therabak.archive.reader import ArchiveReader, PasswordNeeded
+
+    reader = ArchiveReader.open(path)
+    try:
+        try:
+            reader.unlock(account=account)
+        except PasswordNeeded:
+            password = read_password(args, confirm=False, what="backup password")
+            reader.unlock(password=password, account=account)
+    except BaseException:
+        reader.close()
+        raise
+    return reader

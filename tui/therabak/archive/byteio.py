@@ -1,0 +1,131 @@
+"""Where archive bytes go to and come from.
+
+The writer and reader only see a :class:`ByteSink` / :class:`ByteSource`: one
+logical byte stream. A plain ``.therabak`` file is one; a split set of volumes can be
+another without the format code changing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Protocol
+
+from therabak import faults
+from therabak.fsutil import IS_WINDOWS, create_private, fsync_dir
+
+
+class ByteSink(Protocol):
+    def write(self, data: bytes) -> None: ...
+    def tell(self) -> int: ...
+    def truncate(self, offset: int) -> None: ...
+    def sync(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class ByteSource(Protocol):
+    size: int
+
+    def read_at(self, offset: int, n: int) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class FileSink:
+    """A new private (0600) file, written with a large buffer; ``truncate`` rewinds."""
+
+    def __init__(self, path: Path, buffer_size: int = 4 << 20) -> None:
+        self.path = Path(path)
+        fd = create_private(self.path)
+        self._f = os.fdopen(fd, "wb", buffering=buffer_size)
+        self._pos = 0
+
+    def write(self, data: bytes) -> None:
+        faults.before_write(self._pos, len(data))
+        self._f.write(data)
+        self._pos += len(data)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def truncate(self, offset: int) -> None:
+        self._f.flush()
+        self._f.truncate(offset)
+        self._f.seek(offset)
+        self._pos = offset
+
+    def sync(self) -> None:
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+
+    def discard(self) -> None:
+        """Close and delete the file (after a failure)."""
+        with contextlib.suppress(OSError, ValueError):
+            self._f.close()
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+class FileSource:
+    """Positional reads from one file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._f = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+        self.size = os.fstat(self._f.fileno()).st_size
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        if offset < 0 or n < 0:
+            raise ValueError("negative read")
+        if IS_WINDOWS or not hasattr(os, "pread"):
+            self._f.seek(offset)
+            return _read_full(self._f, n)
+        out = os.pread(self._f.fileno(), n, offset)
+        if len(out) < n and out:
+            parts, got = [out], len(out)
+            while got < n:
+                more = os.pread(self._f.fileno(), n - got, offset + got)
+                if not more:
+                    break
+                parts.append(more)
+                got += len(more)
+            out = b"".join(parts)
+        return out
+
+    def drop_cache(self) -> None:
+        """Ask the OS to forget cached pages, so the next reads come from the device."""
+        if hasattr(os, "posix_fadvise"):
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(self._f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> FileSource:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _read_full(f, n: int) -> bytes:
+    parts, got = [], 0
+    while got < n:
+        more = f.read(n - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def publish(partial: Path, final: Path) -> None:
+    """Rename a finished ``*.partial`` to its final name and make the rename durable."""
+    if final.exists():
+        raise FileExistsError(f"{final} already exists")
+    os.replace(partial, final)
+    fsync_dir(final.parent)

@@ -1,0 +1,157 @@
+"""The archive's index: one record per stored file, sealed at the end of the archive.
+
+The index is parsed from bytes an attacker may have crafted (someone who knows the
+password can build any archive), so :func:`parse_index` checks every field and every
+path before anything uses it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from therabak.errors import DamagedArchiveError
+from therabak.fsutil import windows_name_problem
+
+INDEX_VERSION = 1
+MAX_PATH_LENGTH = 1024
+MAX_COMPONENT_LENGTH = 255
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX16 = re.compile(r"[0-9a-f]{16}")
+_CATEGORY = re.compile(r"[a-z0-9][a-z0-9.\-]{0,63}")
+
+
+@dataclass
+class IndexEntry:
+    path: str  # relative, "/"-separated
+    category: str
+    size: int  # bytes of the stored content (plaintext; for raw entries the sealed file)
+    mtime_ns: int
+    sha256: str  # hex, of the content above
+    offset: int  # where the entry starts in the archive
+    length: int  # bytes the entry occupies in the archive
+    raw: bool = False  # still sealed with the account key named by key_id
+    key_id: str = ""
+
+
+@dataclass
+class ArchiveIndex:
+    entries: list[IndexEntry]
+    account_key_id: str = ""  # the practice's account key when the backup was made
+    skipped: list[dict[str, str]] = field(default_factory=list)  # files left out, and why
+
+    def to_bytes(self) -> bytes:
+        doc = {
+            "v": INDEX_VERSION,
+            "account_key_id": self.account_key_id,
+            "skipped": self.skipped,
+            "entries": [_compact(e) for e in self.entries],
+        }
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def by_category(self) -> dict[str, list[IndexEntry]]:
+        out: dict[str, list[IndexEntry]] = {}
+        for e in self.entries:
+            out.setdefault(e.category, []).append(e)
+        return out
+
+
+_SHORT = {"path": "p", "category": "c", "size": "s", "mtime_ns": "m", "sha256": "h",
+          "offset": "o", "length": "l", "raw": "r", "key_id": "k"}
+_LONG = {v: k for k, v in _SHORT.items()}
+
+
+def _compact(e: IndexEntry) -> dict[str, Any]:
+    d = {_SHORT[k]: v for k, v in asdict(e).items()}
+    if not e.raw:
+        del d["r"], d["k"]
+    return d
+
+
+def check_relative_path(path: Any) -> str:
+    """Return *path* if it is a safe relative path on every OS, else raise DamagedArchiveError.
+
+    Refused: absolute paths, drive letters, ``..``/``.``/empty components, backslashes,
+    names Windows cannot hold (reserved device names, illegal characters, trailing dot
+    or space), control characters, overlong names.
+    """
+    if not isinstance(path, str) or not path:
+        raise DamagedArchiveError("The backup's index holds an empty or invalid path.")
+    shown = path[:80].encode("unicode_escape").decode("ascii")
+    if len(path) > MAX_PATH_LENGTH:
+        raise DamagedArchiveError(f"Refusing an overlong path in the backup: {shown}")
+    if path.startswith("/") or "\\" in path or re.match(r"^[A-Za-z]:", path):
+        raise DamagedArchiveError(f"Refusing an absolute path in the backup: {shown}")
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            raise DamagedArchiveError(f"Refusing a path that leaves its folder: {shown}")
+        if len(part) > MAX_COMPONENT_LENGTH:
+            raise DamagedArchiveError(f"Refusing an overlong name in the backup: {shown}")
+        problem = windows_name_problem(part)
+        if problem:
+            raise DamagedArchiveError(f"Refusing a file name that {problem}: {shown}")
+    return path
+
+
+def _int(value: Any, what: str, limit: int = 1 << 62) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+        raise DamagedArchiveError(f"The backup's index is damaged ({what}).")
+    return value
+
+
+def parse_index(data: bytes, *, archive_size: int) -> ArchiveIndex:
+    """Parse and check an index document (already authenticated and decompressed)."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        raise DamagedArchiveError("The backup's index is damaged (not readable).") from None
+    if not isinstance(doc, dict) or doc.get("v") != INDEX_VERSION:
+        raise DamagedArchiveError("The backup's index is damaged (version).")
+    raw_entries = doc.get("entries")
+    if not isinstance(raw_entries, list):
+        raise DamagedArchiveError("The backup's index is damaged (entries).")
+    account = doc.get("account_key_id", "")
+    if not isinstance(account, str) or (account and not _HEX16.fullmatch(account)):
+        raise DamagedArchiveError("The backup's index is damaged (account).")
+    skipped = doc.get("skipped", [])
+    if not isinstance(skipped, list) or not all(
+        isinstance(s, dict) and all(isinstance(v, str) for v in s.values()) for s in skipped
+    ):
+        raise DamagedArchiveError("The backup's index is damaged (skipped).")
+    entries: list[IndexEntry] = []
+    seen: set[str] = set()
+    for raw in raw_entries:
+        if not isinstance(raw, dict) or set(raw) - set(_LONG):
+            raise DamagedArchiveError("The backup's index is damaged (entry).")
+        path = check_relative_path(raw.get("p"))
+        folded = path.casefold()
+        if folded in seen:
+            raise DamagedArchiveError(f"The backup lists the same path twice: {path[:80]}")
+        seen.add(folded)
+        category = raw.get("c")
+        if not isinstance(category, str) or not _CATEGORY.fullmatch(category):
+            raise DamagedArchiveError("The backup's index is damaged (category).")
+        sha = raw.get("h")
+        if not isinstance(sha, str) or not _HEX64.fullmatch(sha):
+            raise DamagedArchiveError("The backup's index is damaged (hash).")
+        raw_flag = raw.get("r", False)
+        key_id = raw.get("k", "")
+        if not isinstance(raw_flag, bool) or not isinstance(key_id, str) or (
+            raw_flag and not _HEX16.fullmatch(key_id)
+        ):
+            raise DamagedArchiveError("The backup's index is damaged (raw entry).")
+        offset = _int(raw.get("o"), "offset", archive_size)
+        length = _int(raw.get("l"), "length", archive_size)
+        if offset + length > archive_size:
+            raise DamagedArchiveError("The backup's index points beyond the end of the file.")
+        entries.append(IndexEntry(
+            path=path, category=category, size=_int(raw.get("s"), "size"),
+            mtime_ns=_int(raw.get("m"), "mtime"), sha256=sha, offset=offset, length=length,
+            raw=raw_flag, key_id=key_id))
+    # Entries are stored back to back in index order; overlaps mean a crafted index.
+    for a, b in zip(entries, entries[1:], strict=False):
+        if a.offset + a.length > b.offset:
+            raise DamagedArchiveError("The backup's index is damaged (overlapping entries).")
+    return ArchiveIndex(entries=entries, account_key_id=account, skipped=skipped)

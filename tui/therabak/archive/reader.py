@@ -1,0 +1,404 @@
+"""Read a ``.therabak`` archive: public header, unlock, index, entries, salvage scan.
+
+Everything read here is untrusted: lengths are bounded by the file's size and the
+format's limits before anything is allocated, and every byte of content is
+authenticated before it is returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import zstandard
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from therabak.archive.byteio import ByteSource, FileSource
+from therabak.archive.header import ArchiveHeader, parse_header, read_header_size
+from therabak.archive.index import ArchiveIndex, IndexEntry, check_relative_path, parse_index
+from therabak.archive.layout import (
+    ENTRY_HEAD,
+    ENTRY_MAGIC,
+    FRAME,
+    MAX_CHUNK,
+    MAX_INDEX_PLAINTEXT,
+    MAX_META,
+    META_NONCE,
+    TRAILER_SIZE,
+    data_key,
+    index_key,
+    meta_key,
+    parse_frame,
+    parse_trailer,
+)
+from therabak.crypto.slots import SlotType
+from therabak.crypto.stream import FLAG_COMPRESSED, StreamOpener
+from therabak.errors import (
+    AccountKeyError,
+    DamagedArchiveError,
+    DecryptionError,
+    OtherAccountError,
+    WrongPasswordError,
+)
+from therabak.practice.account import AccountKey
+
+_WHOLE_ENTRY_READ = 4 << 20
+
+
+class PasswordNeeded(WrongPasswordError):
+    """The archive is password-protected and no password was given."""
+
+
+class EntryDamaged(DamagedArchiveError):
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass
+class ScannedEntry:
+    """An entry found by scanning the body (salvage), with what its chunks said."""
+
+    path: str
+    category: str
+    mtime_ns: int
+    raw: bool
+    key_id: str
+    offset: int
+    length: int
+    size: int
+    sha256: str
+    ok: bool
+    error: str = ""
+
+    def as_index_entry(self) -> IndexEntry:
+        return IndexEntry(path=self.path, category=self.category, size=self.size,
+                          mtime_ns=self.mtime_ns, sha256=self.sha256, offset=self.offset,
+                          length=self.length, raw=self.raw, key_id=self.key_id)
+
+
+class ArchiveReader:
+    def __init__(self, source: ByteSource, name: str = "backup") -> None:
+        self.source = source
+        self.name = name
+        self.size = source.size
+        prefix = source.read_at(0, 14)
+        header_size = read_header_size(prefix)
+        if header_size > self.size:
+            raise DamagedArchiveError("The backup is truncated (header).")
+        self.header: ArchiveHeader = parse_header(source.read_at(0, header_size))
+        self.archive_key: bytes | None = None
+        self.unlocked_with: str = ""
+        self._index: ArchiveIndex | None = None
+        self._dctx = zstandard.ZstdDecompressor()
+
+    @classmethod
+    def open(cls, path: Path) -> ArchiveReader:
+        try:
+            source = FileSource(path)
+        except FileNotFoundError:
+            raise DamagedArchiveError(f"Backup not found: {path}") from None
+        except IsADirectoryError:
+            raise DamagedArchiveError(f"Not a backup file: {path}") from None
+        try:
+            return cls(source, name=str(path))
+        except BaseException:
+            source.close()
+            raise
+
+    def close(self) -> None:
+        self.source.close()
+
+    def __enter__(self) -> ArchiveReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # ---- unlocking ----------------------------------------------------------------
+
+    @property
+    def needs_password(self) -> bool:
+        types = {s.type for s in self.header.slots}
+        return SlotType.NONE not in types and SlotType.PASSWORD in types
+
+    def account_matches(self, account: AccountKey | None) -> bool | None:
+        """True/False when the archive has an account slot, None when it has none."""
+        ids = self.header.account_key_ids
+        if not ids:
+            return None
+        return account is not None and account.key_id in ids
+
+    def unlock(self, *, password: str | None = None, account: AccountKey | None = None) -> str:
+        """Find the archive key; returns the slot type used. Checks the header MAC."""
+        key = None
+        used = ""
+        for slot in self.header.slots:
+            if slot.type is SlotType.NONE:
+                key, used = slot.unwrap_none(), "none"
+                break
+        if key is None and account is not None:
+            for slot in self.header.slots:
+                if slot.type is SlotType.ACCOUNT and slot.key_id == account.key_id:
+                    key = slot.unwrap_account(account.key, account.key_id)
+                    if key is None:
+                        raise DamagedArchiveError("The backup's account key slot is damaged.")
+                    used = "account"
+                    break
+        if key is None:
+            password_slots = [s for s in self.header.slots if s.type is SlotType.PASSWORD]
+            if password_slots:
+                if not password:
+                    raise PasswordNeeded("This backup is protected by a password.")
+                for slot in password_slots:
+                    key = slot.unwrap_password(password)
+                    if key is not None:
+                        used = "password"
+                        break
+                if key is None:
+                    raise WrongPasswordError("Wrong password for this backup.")
+            else:
+                ids = ", ".join(k.hex() for k in self.header.account_key_ids)
+                if account is None:
+                    raise AccountKeyError(
+                        f"This backup is locked with the account key {ids}; it can only be "
+                        "opened with that original account key (give it with --account-key).")
+                raise OtherAccountError(
+                    f"This backup belongs to another account (key id {ids}); this "
+                    f"computer's account key is {account.id_hex}.")
+        self.header.verify_mac(key)
+        self.archive_key = key
+        self.unlocked_with = used
+        return used
+
+    # ---- index ----------------------------------------------------------------------
+
+    def _require_key(self) -> bytes:
+        if self.archive_key is None:
+            raise RuntimeError("unlock() first")
+        return self.archive_key
+
+    def index_location(self) -> tuple[int, int]:
+        if self.size < self.header.header_size + TRAILER_SIZE:
+            raise DamagedArchiveError("The backup is truncated (no index).")
+        trailer = self.source.read_at(self.size - TRAILER_SIZE, TRAILER_SIZE)
+        return parse_trailer(trailer, archive_size=self.size,
+                             header_size=self.header.header_size,
+                             archive_id=self.header.archive_id)
+
+    def read_index(self) -> ArchiveIndex:
+        if self._index is not None:
+            return self._index
+        key = self._require_key()
+        offset, length = self.index_location()
+        opener = StreamOpener(index_key(key, self.header.fixed_hash(), offset), what="index")
+        pieces = []
+        for payload, compressed, last in self._frames(offset, offset + length, "index"):
+            if compressed:
+                raise DamagedArchiveError("The backup's index is damaged (frame).")
+            try:
+                pieces.append(opener.open(payload, last=last))
+            except DecryptionError:
+                raise DamagedArchiveError("The backup's index is damaged.") from None
+        if not opener.finished:
+            raise DamagedArchiveError("The backup's index is truncated.")
+        packed = b"".join(pieces)
+        try:
+            reader = self._dctx.stream_reader(packed)
+            data = reader.read(MAX_INDEX_PLAINTEXT + 1)
+        except zstandard.ZstdError:
+            raise DamagedArchiveError("The backup's index is damaged (compression).") from None
+        if len(data) > MAX_INDEX_PLAINTEXT:
+            raise DamagedArchiveError("The backup's index is implausibly large.")
+        self._index = parse_index(data, archive_size=offset)
+        for e in self._index.entries:
+            if e.offset < self.header.header_size:
+                raise DamagedArchiveError("The backup's index is damaged (entry offset).")
+        return self._index
+
+    def _frames(self, start: int, end: int, what: str) -> Iterator[tuple[bytes, bool, bool]]:
+        """(sealed payload, compressed, last) for each frame in [start, end)."""
+        pos = start
+        buffered = b""
+        buf_start = start
+        if end - start <= _WHOLE_ENTRY_READ:
+            buffered = self.source.read_at(start, end - start)
+            if len(buffered) != end - start:
+                raise DamagedArchiveError(f"{what}: truncated")
+
+        def read(at: int, n: int) -> bytes:
+            if buffered:
+                return buffered[at - buf_start : at - buf_start + n]
+            return self.source.read_at(at, n)
+
+        while pos < end:
+            if pos + FRAME.size > end:
+                raise DamagedArchiveError(f"{what}: chunk frame cut off")
+            length, compressed, last = parse_frame(read(pos, FRAME.size))
+            pos += FRAME.size
+            if pos + length > end:
+                raise DamagedArchiveError(f"{what}: chunk runs past its end")
+            payload = read(pos, length)
+            if len(payload) != length:
+                raise DamagedArchiveError(f"{what}: truncated")
+            pos += length
+            yield payload, compressed, last
+            if last:
+                if pos != end:
+                    raise DamagedArchiveError(f"{what}: data after the last chunk")
+                return
+        raise DamagedArchiveError(f"{what}: the last chunk is missing")
+
+    # ---- entries --------------------------------------------------------------------
+
+    def _read_meta(self, offset: int, limit: int) -> tuple[dict, int]:
+        """Decrypt an entry's metadata at *offset*; returns (meta, start of its chunks)."""
+        key = self._require_key()
+        if offset + ENTRY_HEAD.size > limit:
+            raise DamagedArchiveError("entry header cut off")
+        magic, salt, meta_len = ENTRY_HEAD.unpack(self.source.read_at(offset, ENTRY_HEAD.size))
+        if magic != ENTRY_MAGIC:
+            raise DamagedArchiveError("entry header is damaged")
+        if not 16 < meta_len <= MAX_META + 16 or offset + ENTRY_HEAD.size + meta_len > limit:
+            raise DamagedArchiveError("entry header is damaged (length)")
+        sealed = self.source.read_at(offset + ENTRY_HEAD.size, meta_len)
+        try:
+            plain = AESGCM(meta_key(key, salt)).decrypt(META_NONCE, sealed, None)
+            meta = json.loads(plain)
+        except (InvalidTag, ValueError, RecursionError):
+            raise DamagedArchiveError("entry metadata is damaged") from None
+        if not isinstance(meta, dict):
+            raise DamagedArchiveError("entry metadata is damaged")
+        meta["_salt"] = salt
+        return meta, offset + ENTRY_HEAD.size + meta_len
+
+    def _chunks(self, salt: bytes, start: int, end: int, what: str) -> Iterator[bytes]:
+        opener = StreamOpener(data_key(self._require_key(), salt), what=what)
+        for payload, compressed, last in self._frames(start, end, what):
+            try:
+                plain = opener.open(payload, last=last,
+                                    flags=FLAG_COMPRESSED if compressed else 0)
+            except DecryptionError as e:
+                raise DamagedArchiveError(str(e)) from None
+            if compressed:
+                try:
+                    plain = self._dctx.decompress(plain, max_output_size=MAX_CHUNK)
+                except zstandard.ZstdError:
+                    raise DamagedArchiveError(f"{what}: chunk cannot be decompressed") from None
+                if len(plain) > MAX_CHUNK:
+                    raise DamagedArchiveError(f"{what}: chunk too large")
+            yield plain
+
+    def iter_entry(self, entry: IndexEntry) -> Iterator[bytes]:
+        """Yield the content of *entry*, authenticated chunk by chunk.
+
+        Size and SHA-256 are checked after the last chunk; any problem raises
+        :class:`EntryDamaged` naming the file. A consumer must treat the content as
+        unconfirmed until the iterator ends without error.
+        """
+        end = entry.offset + entry.length
+        try:
+            meta, start = self._read_meta(entry.offset, end)
+            if (meta.get("p") != entry.path or meta.get("c") != entry.category
+                    or bool(meta.get("r", False)) != entry.raw):
+                raise DamagedArchiveError("entry does not match the index")
+            digest = hashlib.sha256()
+            size = 0
+            for plain in self._chunks(meta["_salt"], start, end, entry.path):
+                size += len(plain)
+                if size > entry.size:
+                    raise DamagedArchiveError("more content than the index says")
+                digest.update(plain)
+                yield plain
+            if size != entry.size:
+                raise DamagedArchiveError("content is shorter than the index says")
+            if digest.hexdigest() != entry.sha256:
+                raise DamagedArchiveError("content does not match its SHA-256")
+        except EntryDamaged:
+            raise
+        except DamagedArchiveError as e:
+            raise EntryDamaged(entry.path, _reason(str(e), entry.path)) from None
+
+    def read_entry(self, entry: IndexEntry) -> bytes:
+        return b"".join(self.iter_entry(entry))
+
+    # ---- salvage -----------------------------------------------------------------------
+
+    def scan_entries(self, *, end: int | None = None) -> Iterator[ScannedEntry]:
+        """Walk the body without the index; yield every entry whose metadata decrypts.
+
+        Damaged entries are yielded with ``ok=False``; the scan resynchronises on the
+        next entry magic, so one bad region does not hide the files after it.
+        """
+        if end is None:
+            try:
+                end, _ = self.index_location()
+            except DamagedArchiveError:
+                end = self.size
+        pos = self.header.header_size
+        while pos + ENTRY_HEAD.size <= end:
+            try:
+                meta, start = self._read_meta(pos, end)
+                path = check_relative_path(meta.get("p"))
+            except DamagedArchiveError:
+                nxt = self._find_magic(pos + 1, end)
+                if nxt is None:
+                    return
+                pos = nxt
+                continue
+            digest, size, ok, error, stop = hashlib.sha256(), 0, True, "", start
+            try:
+                stop = self._entry_end(start, end)
+                for plain in self._chunks(meta["_salt"], start, stop, path):
+                    digest.update(plain)
+                    size += len(plain)
+            except DamagedArchiveError as e:
+                ok, error = False, _reason(str(e), path)
+            yield ScannedEntry(
+                path=path, category=str(meta.get("c", "")), mtime_ns=_as_int(meta.get("m")),
+                raw=bool(meta.get("r", False)), key_id=str(meta.get("k", "")), offset=pos,
+                length=(stop - pos) if ok else 0, size=size, sha256=digest.hexdigest(), ok=ok,
+                error=error)
+            if ok:
+                pos = stop
+            else:
+                nxt = self._find_magic(pos + 1, end)
+                if nxt is None:
+                    return
+                pos = nxt
+
+    def _entry_end(self, start: int, end: int) -> int:
+        pos = start
+        while pos + FRAME.size <= end:
+            length, _, last = parse_frame(self.source.read_at(pos, FRAME.size))
+            pos += FRAME.size + length
+            if last:
+                return pos
+        raise DamagedArchiveError("entry has no last chunk")
+
+    def _find_magic(self, start: int, end: int) -> int | None:
+        block = 1 << 20
+        pos = start
+        while pos < end:
+            data = self.source.read_at(pos, min(block + 3, end - pos))
+            i = data.find(ENTRY_MAGIC)
+            if i >= 0:
+                return pos + i
+            if len(data) <= 3:
+                return None
+            pos += len(data) - 3
+        return None
+
+
+def _as_int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _reason(message: str, path: str) -> str:
+    prefix = f"{path}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message

@@ -1,0 +1,198 @@
+"""``therabak verify`` / ``show`` / ``diff``: look at a backup without restoring it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from therabak import formatting
+from therabak.cli.common import (
+    Output,
+    add_json_option,
+    add_practice_options,
+    add_unlock_options,
+    load_account,
+    load_rules,
+    open_archive,
+    practice_paths,
+)
+from therabak.cli.render import ProgressRenderer
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    v = sub.add_parser("verify", help="read a backup completely and check every file")
+    v.add_argument("archive", metavar="ARCHIVE")
+    add_unlock_options(v)
+    add_practice_options(v)
+    add_json_option(v)
+    v.set_defaults(func=run_verify)
+
+    s = sub.add_parser("show", help="what a backup is and holds (header without a password; "
+                       "contents with it)")
+    s.add_argument("archive", metavar="ARCHIVE")
+    s.add_argument("--header-only", action="store_true",
+                   help="only the public header; never asks for a password")
+    s.add_argument("--files", action="store_true", help="list every file")
+    add_unlock_options(s)
+    add_practice_options(s)
+    add_json_option(s)
+    s.set_defaults(func=run_show)
+
+    d = sub.add_parser("diff", help="compare a backup with the current data folder")
+    d.add_argument("archive", metavar="ARCHIVE")
+    add_unlock_options(d)
+    add_practice_options(d)
+    add_json_option(d)
+    d.set_defaults(func=run_diff)
+
+
+def _account(args, out):
+    return load_account(practice_paths(args), out, required=False)
+
+
+def run_verify(args: argparse.Namespace, out: Output) -> int:
+    from therabak.events import Summary
+    from therabak.jobs.verify import verify_archive
+
+    reader = open_archive(args, Path(args.archive), _account(args, out))
+    renderer = ProgressRenderer(enabled=not out.json_mode)
+    try:
+        result = verify_archive(reader, out.event if out.json_mode else renderer)
+    finally:
+        renderer.close()
+        reader.close()
+    out.event(Summary(operation="verify", exit_code=result.exit_code,
+                      duration_s=result.duration_s, message=args.archive, extra={
+                          "archive": args.archive, "files_ok": result.files_ok,
+                          "bytes_checked": result.bytes_checked, "index_ok": result.index_ok,
+                          "damaged": [{"path": p, "reason": r} for p, r in result.damaged]}))
+    if result.damaged:
+        out.text(f"DAMAGED: {len(result.damaged)} problem(s) in {args.archive}:")
+        for p, r in result.damaged:
+            out.text(f"  {p}: {r}")
+        out.text(f"{formatting.files(result.files_ok)} intact.")
+    else:
+        out.text(f"OK: {formatting.files(result.files_ok)}, "
+                 f"{formatting.size(result.bytes_checked)} checked; the backup is intact.")
+    return result.exit_code
+
+
+def header_facts(path: Path, reader) -> dict:
+    h = reader.header
+    return {
+        "path": str(path),
+        "created": h.created.isoformat(),
+        "kind": h.kind,
+        "protection": h.protection,
+        "account_key_ids": [k.hex() for k in h.account_key_ids],
+        "categories": list(h.categories),
+        "size": reader.size,
+        "format_version": 1,
+    }
+
+
+def run_show(args: argparse.Namespace, out: Output) -> int:
+    from therabak.archive.reader import ArchiveReader
+
+    path = Path(args.archive)
+    if args.header_only:
+        with ArchiveReader.open(path) as reader:
+            facts = header_facts(path, reader)
+        if out.json_mode:
+            out.document({"header": facts})
+        else:
+            _print_header(out, facts)
+        return 0
+    reader = open_archive(args, path, _account(args, out))
+    try:
+        facts = header_facts(path, reader)
+        index = reader.read_index()
+    finally:
+        reader.close()
+    rules = load_rules()
+    by_cat = index.by_category()
+    if out.json_mode:
+        doc = {"header": facts, "account_key_id": index.account_key_id,
+               "categories": {c: {"files": len(es), "bytes": sum(e.size for e in es)}
+                              for c, es in sorted(by_cat.items())},
+               "files": len(index.entries), "bytes": sum(e.size for e in index.entries),
+               "raw": [e.path for e in index.entries if e.raw], "skipped": index.skipped}
+        if args.files:
+            doc["entries"] = [{"path": e.path, "category": e.category, "size": e.size,
+                               "mtime_ns": e.mtime_ns, "sha256": e.sha256, "raw": e.raw}
+                              for e in index.entries]
+        out.document(doc)
+        return 0
+    _print_header(out, facts)
+    out.text()
+    for depth, node in rules.walk():
+        leaves = rules.leaves_under(node.id)
+        entries = [e for leaf in leaves for e in by_cat.get(leaf, [])]
+        if not any(leaf in facts["categories"] for leaf in leaves):
+            continue
+        size = sum(e.size for e in entries)
+        label = "    " * depth + node.label
+        out.text(f"{label:<44} {formatting.files(len(entries)):>13} {formatting.size(size):>10}")
+    unknown = sorted(set(by_cat) - set(rules.nodes))
+    for cat in unknown:
+        es = by_cat[cat]
+        out.text(f"{cat:<44} {formatting.files(len(es)):>13} "
+                 f"{formatting.size(sum(e.size for e in es)):>10}")
+    total = sum(e.size for e in index.entries)
+    out.text(f"\nTotal: {formatting.files(len(index.entries))}, {formatting.size(total)}")
+    raw = [e.path for e in index.entries if e.raw]
+    if raw:
+        out.text(f"{formatting.files(len(raw))} stored raw (restorable on the same account only).")
+    if args.files:
+        for e in index.entries:
+            out.text(f"  {e.path}  {formatting.size(e.size)}" + ("  [raw]" if e.raw else ""))
+    return 0
+
+
+def _print_header(out: Output, facts: dict) -> None:
+    out.text(f"Backup:      {facts['path']}")
+    out.text(f"Created:     {facts['created']}")
+    out.text(f"Kind:        {facts['kind']}")
+    prot = {"password": "password", "account": "account key "
+            + ", ".join(facts["account_key_ids"]), "none": "NONE (anyone can read it)"}
+    out.text(f"Protection:  {prot[facts['protection']]}")
+    out.text(f"Size:        {formatting.size(facts['size'])}")
+    out.text(f"Categories:  {', '.join(facts['categories'])}")
+
+
+def run_diff(args: argparse.Namespace, out: Output) -> int:
+    from therabak.jobs.diff import diff_against_data
+    from therabak.practice.scan import require_data_dir
+
+    paths = practice_paths(args)
+    require_data_dir(paths.data_dir)
+    account = load_account(paths, out)
+    reader = open_archive(args, Path(args.archive), account)
+    try:
+        index = reader.read_index()
+        categories = reader.header.categories
+    finally:
+        reader.close()
+    result = diff_against_data(index, categories, paths.data_dir, load_rules(), account)
+    code = 0 if result.identical else 3
+    if out.json_mode:
+        out.document({"identical": result.identical, "same": result.same,
+                      "added": [{"category": c, "path": p} for c, p in result.added],
+                      "removed": [{"category": c, "path": p} for c, p in result.removed],
+                      "changed": [{"category": c, "path": p} for c, p in result.changed],
+                      "unreadable": [{"path": p, "reason": r} for p, r in result.unreadable],
+                      "per_category": result.per_category()})
+        return code
+    if result.identical:
+        out.text(f"Identical: {formatting.files(result.same)} match the current data.")
+        return 0
+    for what, items in (("added since the backup", result.added),
+                        ("missing from the data", result.removed),
+                        ("changed", result.changed)):
+        for cat, p in items:
+            out.text(f"{what:>24}: [{cat}] {p}")
+    for p, r in result.unreadable:
+        out.text(f"{'unreadable now':>24}: {p} ({r})")
+    out.text(f"\n{result.same} same, {len(result.added)} added, {len(result.removed)} missing, "
+             f"{len(result.changed)} changed.")
+    return code

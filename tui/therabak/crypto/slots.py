@@ -1,0 +1,113 @@
+"""Key slots: each wraps the archive's random 32-byte key in one way.
+
+* ``password``: AES-256-GCM under Argon2id(password) (parameters stored in the slot),
+* ``account``:  AES-256-GCM under HKDF(account key, slot salt); carries the key id,
+* ``none``:     the archive key in clear — anyone with the file can read the archive.
+
+Slot bodies are parsed from untrusted bytes: every length is checked.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from therabak.crypto.kdf import SALT_SIZE, Argon2Params
+from therabak.crypto.stream import KEY_SIZE, TAG_SIZE, derive_key
+from therabak.errors import DamagedArchiveError
+
+WRAPPED_SIZE = KEY_SIZE + TAG_SIZE
+_ZERO_NONCE = bytes(12)
+_PASSWORD_AD = b"therabak slot password v1"
+_ACCOUNT_AD = b"therabak slot account v1"
+_ACCOUNT_INFO = b"therabak slot account v1"
+_PW = struct.Struct(">16sIII48s")  # salt, time cost, lanes, memory KiB, wrapped key
+_ACC = struct.Struct(">8s16s48s")  # key id, salt, wrapped key
+
+
+class SlotType(IntEnum):
+    PASSWORD = 1
+    ACCOUNT = 2
+    NONE = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Slot:
+    type: SlotType
+    body: bytes = field(repr=False)
+
+    # ---- construction -------------------------------------------------------------
+
+    @classmethod
+    def password(cls, archive_key: bytes, password: str,
+                 params: Argon2Params | None = None) -> Slot:
+        params = params or Argon2Params.new()
+        wrap = params.derive(password)
+        wrapped = AESGCM(wrap).encrypt(_ZERO_NONCE, archive_key, _PASSWORD_AD)
+        body = _PW.pack(params.salt, params.time_cost, params.lanes, params.memory_kib, wrapped)
+        return cls(SlotType.PASSWORD, body)
+
+    @classmethod
+    def account(cls, archive_key: bytes, account_key: bytes, key_id: bytes) -> Slot:
+        salt = os.urandom(SALT_SIZE)
+        wrap = derive_key(account_key, salt=salt, info=_ACCOUNT_INFO + key_id)
+        wrapped = AESGCM(wrap).encrypt(_ZERO_NONCE, archive_key, _ACCOUNT_AD)
+        return cls(SlotType.ACCOUNT, _ACC.pack(key_id, salt, wrapped))
+
+    @classmethod
+    def none(cls, archive_key: bytes) -> Slot:
+        return cls(SlotType.NONE, archive_key)
+
+    # ---- parsing -------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, type_byte: int, body: bytes) -> Slot:
+        try:
+            slot_type = SlotType(type_byte)
+        except ValueError:
+            raise DamagedArchiveError(f"unknown key slot type {type_byte}") from None
+        expected = {SlotType.PASSWORD: _PW.size, SlotType.ACCOUNT: _ACC.size,
+                    SlotType.NONE: KEY_SIZE}[slot_type]
+        if len(body) != expected:
+            raise DamagedArchiveError(f"{slot_type.label} key slot has the wrong size")
+        return cls(slot_type, bytes(body))
+
+    def argon2_params(self) -> Argon2Params:
+        salt, t, lanes, m, _ = _PW.unpack(self.body)
+        return Argon2Params(salt=salt, time_cost=t, lanes=lanes, memory_kib=m)
+
+    @property
+    def key_id(self) -> bytes | None:
+        return self.body[:8] if self.type is SlotType.ACCOUNT else None
+
+    # ---- unwrapping (None when the secret does not fit) ------------------------------
+
+    def unwrap_password(self, password: str) -> bytes | None:
+        params = self.argon2_params()
+        wrapped = self.body[-WRAPPED_SIZE:]
+        try:
+            return AESGCM(params.derive(password)).decrypt(_ZERO_NONCE, wrapped, _PASSWORD_AD)
+        except InvalidTag:
+            return None
+
+    def unwrap_account(self, account_key: bytes, key_id: bytes) -> bytes | None:
+        slot_id, salt, wrapped = _ACC.unpack(self.body)
+        if slot_id != key_id:
+            return None
+        wrap = derive_key(account_key, salt=salt, info=_ACCOUNT_INFO + key_id)
+        try:
+            return AESGCM(wrap).decrypt(_ZERO_NONCE, wrapped, _ACCOUNT_AD)
+        except InvalidTag:
+            return None
+
+    def unwrap_none(self) -> bytes:
+        return self.body

@@ -1,0 +1,129 @@
+"""Fault injection for tests and the demo: ``THERABAK_FAILPOINTS``.
+
+Off unless the variable is set. Comma-separated ``name=value`` items:
+
+``transient=F``       a fraction F (0..1) of source files fail decryption on their
+                      first attempts, then succeed
+``transient-times=K`` how many attempts fail for those files (default 2)
+``permanent=F``       a fraction F of source files never decrypt
+``seed=S``            which files are chosen (deterministic per path and seed)
+``enospc-after=N``    writing to a backup destination fails with ENOSPC ("disk full")
+                      once N bytes were written
+``efbig-at=N``        writing a single backup file beyond N bytes fails with EFBIG
+``crash-at=NAME``     the process kills itself (SIGKILL) at the named point, e.g.
+                      ``backup.body``, ``backup.index``, ``backup.trailer``,
+                      ``backup.rename``, ``restore.staging``, ``restore.swap``
+``crash-after-bytes=N``
+                      the process kills itself once N bytes were written
+``delay-ms=N``        sleep N ms before each source file (to watch progress)
+
+Example: ``THERABAK_FAILPOINTS="transient=0.05,transient-times=2,seed=demo"``.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+_INT_ITEMS = ("transient_times", "delay_ms", "enospc_after", "efbig_at", "crash_after_bytes")
+
+
+@dataclass
+class Failpoints:
+    transient: float = 0.0
+    transient_times: int = 2
+    permanent: float = 0.0
+    seed: str = ""
+    enospc_after: int | None = None
+    efbig_at: int | None = None
+    crash_at: str = ""
+    crash_after_bytes: int | None = None
+    delay_ms: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self != Failpoints()
+
+    @classmethod
+    def parse(cls, spec: str) -> Failpoints:
+        fp = cls()
+        for item in filter(None, (s.strip() for s in spec.split(","))):
+            name, _, value = item.partition("=")
+            name = name.strip().replace("-", "_")
+            value = value.strip()
+            if name in ("transient", "permanent"):
+                setattr(fp, name, float(value))
+            elif name in _INT_ITEMS:
+                setattr(fp, name, int(value))
+            elif name in ("seed", "crash_at"):
+                setattr(fp, name, value)
+            else:
+                raise ValueError(f"unknown failpoint {name!r}")
+        return fp
+
+    def _pick(self, path: str, salt: str) -> float:
+        h = hashlib.sha256(f"{self.seed}\0{salt}\0{path}".encode()).digest()
+        return int.from_bytes(h[:8], "big") / 2**64
+
+    def decrypt_fails(self, path: str, attempt: int) -> bool:
+        """Should reading *path* fail on this (1-based) attempt?"""
+        if self.permanent and self._pick(path, "permanent") < self.permanent:
+            return True
+        return bool(
+            self.transient
+            and attempt <= self.transient_times
+            and self._pick(path, "transient") < self.transient
+        )
+
+
+def _load() -> Failpoints:
+    spec = os.environ.get("THERABAK_FAILPOINTS", "")
+    if not spec:
+        return Failpoints()
+    try:
+        return Failpoints.parse(spec)
+    except ValueError as e:
+        sys.stderr.write(f"therabak: ignoring THERABAK_FAILPOINTS: {e}\n")
+        return Failpoints()
+
+
+ACTIVE = _load()
+
+
+def reload() -> Failpoints:
+    global ACTIVE
+    ACTIVE = _load()
+    return ACTIVE
+
+
+def kill_self() -> None:
+    if hasattr(signal, "SIGKILL"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    os._exit(137)
+
+
+def point(name: str) -> None:
+    """A named crash point."""
+    if ACTIVE.crash_at and ACTIVE.crash_at == name:
+        kill_self()
+
+
+def before_write(position: int, n: int) -> None:
+    """Called by destination writers before writing *n* bytes at *position*."""
+    fp = ACTIVE
+    if fp.crash_after_bytes is not None and position + n > fp.crash_after_bytes:
+        kill_self()
+    if fp.enospc_after is not None and position + n > fp.enospc_after:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    if fp.efbig_at is not None and position + n > fp.efbig_at:
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+
+
+def source_delay() -> None:
+    if ACTIVE.delay_ms:
+        time.sleep(ACTIVE.delay_ms / 1000)

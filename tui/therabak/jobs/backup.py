@@ -1,0 +1,397 @@
+"""Manual and automatic backups: scan, read every file (decrypt-retry), seal, publish.
+
+The archive is written as ``<name>.<pid>.partial``, fsynced and renamed, so a crash
+or a cancel never leaves a file that looks like a finished backup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import os
+import re
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from therabak import faults
+from therabak.archive.byteio import FileSink, FileSource, publish
+from therabak.archive.reader import ArchiveReader
+from therabak.archive.writer import ArchiveWriter, Protection
+from therabak.errors import (
+    DataFolderError,
+    DecryptionError,
+    ForeignKeyError,
+    NotEnoughSpaceError,
+    TherabakError,
+)
+from therabak.events import Emit, FileOutcome, Phase, Retry, Summary, Warning, ignore
+from therabak.fsutil import free_space, fsync_dir
+from therabak.jobs import history
+from therabak.jobs.cancel import NEVER, CancelToken
+from therabak.jobs.progress import ProgressTracker
+from therabak.jobs.retry import OnFailure, RetryPolicy
+from therabak.practice.account import AccountKey
+from therabak.practice.categories import BackupKind, Rules
+from therabak.practice.envelope import HEADER_SIZE, parse_header
+from therabak.practice.scan import FileEntry, scan
+from therabak.practice.source import SourceChanged, read_plaintext, read_raw
+from therabak.settings import Settings
+
+ARCHIVE_SUFFIX = ".therabak"
+PARTIAL_SUFFIX = ".partial"
+NAME_PREFIX = {BackupKind.MANUAL: "TheraPsy-Backup-", BackupKind.AUTO: "TheraPsy-Auto-"}
+_PARTIAL_RE = re.compile(r"^TheraPsy-.*\.therabak(?:\.\d{3})?\.(\d+)\.partial$")
+# Room for headers, index and framing on top of the data itself.
+SPACE_MARGIN = 1 << 20
+
+
+class BackupAborted(TherabakError):
+    """A file could not be read and the policy is ``abort``."""
+
+
+@dataclass
+class BackupRequest:
+    data_dir: Path
+    account: AccountKey
+    dest_dir: Path
+    rules: Rules
+    selection: frozenset[str]
+    protection: Protection
+    kind: BackupKind = BackupKind.MANUAL
+    verify: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    remember_destination: bool = True
+    created: datetime | None = None
+
+
+@dataclass
+class BackupResult:
+    archive: Path
+    files: int
+    bytes_in: int
+    bytes_stored: int
+    duration_s: float
+    retried: list[FileOutcome] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    verified: bool | None = None
+    damaged: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def raw(self) -> list[str]:
+        return [o.path for o in self.retried if o.outcome == "raw"]
+
+    @property
+    def exit_code(self) -> int:
+        if self.damaged:
+            return 5
+        if self.raw or self.skipped:
+            return 3
+        return 0
+
+
+def archive_name(kind: BackupKind, created: datetime) -> str:
+    return f"{NAME_PREFIX[kind]}{created.strftime('%Y-%m-%d_%H%M%S')}{ARCHIVE_SUFFIX}"
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if os.name == "nt":
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # QUERY_LIMITED_INFO
+        if not handle:
+            return False
+        ctypes.windll.kernel32.CloseHandle(handle)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_partials(folder: Path) -> list[Path]:
+    """Remove ``*.partial`` archives left by backups that died (their process is gone)."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for p in folder.iterdir():
+            m = _PARTIAL_RE.match(p.name)
+            if m and not pid_alive(int(m.group(1))):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    removed.append(p)
+    return removed
+
+
+def prepare_destination(dest: Path) -> Path:
+    dest = Path(dest).expanduser().absolute()
+    if dest.exists() and not dest.is_dir():
+        raise DataFolderError(f"The destination is not a folder: {dest}")
+    if not dest.exists():
+        if not dest.parent.is_dir():
+            raise DataFolderError(f"The destination folder does not exist: {dest}")
+        dest.mkdir()
+    if not os.access(dest, os.W_OK):
+        raise DataFolderError(f"The destination folder is not writable: {dest}")
+    return dest
+
+
+def check_space(dest: Path, needed: int) -> None:
+    free = free_space(dest)
+    if free < needed:
+        from therabak import formatting
+
+        raise NotEnoughSpaceError(
+            f"Not enough space at {dest}: the backup needs about {formatting.size(needed)}, "
+            f"{formatting.size(free)} are free.")
+
+
+def run_backup(req: BackupRequest, emit: Emit = ignore,
+               cancel: CancelToken = NEVER) -> BackupResult:
+    emit(Phase("scanning", str(req.data_dir)))
+    scanned = scan(req.data_dir, req.rules)
+    files = scanned.selected_files(req.selection)
+    total = sum(f.size for f in files)
+    dest = prepare_destination(req.dest_dir)
+    clean_stale_partials(dest)
+    check_space(dest, total + SPACE_MARGIN + 512 * len(files))
+    created = (req.created or datetime.now().astimezone()).replace(microsecond=0)
+    final = dest / archive_name(req.kind, created)
+    n = 1
+    while final.exists():
+        n += 1
+        final = dest / archive_name(req.kind, created).replace(ARCHIVE_SUFFIX,
+                                                                  f"-{n}{ARCHIVE_SUFFIX}")
+    partial = final.with_name(f"{final.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+    for path, why in scanned.skipped:
+        emit(Warning(f"Not backed up: {path} ({why})", path=path, code="skipped-special"))
+
+    sink = FileSink(partial)
+    published = False
+    try:
+        writer = ArchiveWriter(sink, protection=req.protection, kind=req.kind.value,
+                               categories=tuple(sorted(req.selection)), created=created)
+        emit(Phase("writing", str(final)))
+        progress = ProgressTracker(emit, "writing", bytes_total=total, files_total=len(files))
+        storer = _FileStorer(req, writer, emit, cancel, progress)
+        storer.store_all(files)
+        retried, skipped = storer.outcomes, storer.skipped
+        progress.finish()
+        cancel.check()
+        writer.finish(account_key_id=req.account.id_hex,
+                      skipped=[{"path": p, "reason": r} for p, r in skipped])
+        emit(Phase("syncing", str(final)))
+        sink.sync()
+        sink.close()
+        cancel.check()
+        faults.point("backup.rename")
+        publish(partial, final)
+        published = True
+    finally:
+        if not published:
+            sink.discard()
+    if os.name != "nt":
+        with contextlib.suppress(OSError):
+            os.chmod(final, 0o600)
+    fsync_dir(dest)
+    result = BackupResult(archive=final, files=len(writer.entries),
+                          bytes_in=sum(e.size for e in writer.entries),
+                          bytes_stored=final.stat().st_size, duration_s=0.0,
+                          retried=retried, skipped=skipped)
+    if req.verify:
+        from therabak.jobs.verify import verify_archive
+
+        emit(Phase("verifying", str(final)))
+        source = FileSource(final)
+        source.drop_cache()
+        with ArchiveReader(source, name=str(final)) as reader:
+            reader.archive_key = writer.archive_key
+            verdict = verify_archive(reader, emit, cancel)
+        result.verified = not verdict.damaged
+        result.damaged = verdict.damaged
+    result.duration_s = round(progress.elapsed, 3)
+    _remember(req, result, created, dest)
+    emit(Summary(operation="backup", exit_code=result.exit_code, duration_s=result.duration_s,
+                 message=str(final), extra=_summary_fields(result)))
+    return result
+
+
+def _summary_fields(result: BackupResult) -> dict:
+    return {
+        "archive": str(result.archive),
+        "files": result.files,
+        "bytes_in": result.bytes_in,
+        "bytes_stored": result.bytes_stored,
+        "retried": [o.to_dict() for o in result.retried],
+        "raw": result.raw,
+        "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
+        "verified": result.verified,
+        "damaged": [{"path": p, "reason": r} for p, r in result.damaged],
+    }
+
+
+def _remember(req: BackupRequest, result: BackupResult, created: datetime, dest: Path) -> None:
+    kind = "manual" if req.kind is BackupKind.MANUAL else "auto"
+    with contextlib.suppress(OSError):
+        history.append(history.BackupRecord(
+            kind=kind, path=str(result.archive), created=created.isoformat(),
+            files=result.files, bytes=result.bytes_stored, verified=result.verified,
+            data_dir=str(req.data_dir)))
+    if req.remember_destination and req.kind is BackupKind.MANUAL:
+        with contextlib.suppress(TherabakError, OSError):
+            settings = Settings.load()
+            if settings.remember_destination(dest):
+                settings.save()
+
+
+@dataclass(order=True)
+class _Waiting:
+    """A file whose read failed, waiting for its next attempt."""
+
+    due: float
+    seq: int
+    entry: FileEntry = field(compare=False)
+    attempt: int = field(compare=False)  # the next attempt, 1-based
+    error: str = field(compare=False)
+
+
+class _FileStorer:
+    """Stores files one by one; a failed read waits (without blocking the others) and is
+    tried again after the policy's backoff, up to the policy's number of attempts."""
+
+    def __init__(self, req: BackupRequest, writer: ArchiveWriter, emit: Emit,
+                 cancel: CancelToken, progress: ProgressTracker) -> None:
+        self.req, self.writer, self.emit = req, writer, emit
+        self.cancel, self.progress, self.policy = cancel, progress, req.retry
+        self.outcomes: list[FileOutcome] = []
+        self.skipped: list[tuple[str, str]] = []
+        self._waiting: list[_Waiting] = []
+        self._seq = 0
+
+    def store_all(self, files: list[FileEntry]) -> None:
+        queue = deque(files)
+        while queue or self._waiting:
+            self.cancel.check()
+            now = time.monotonic()
+            if self._waiting and (self._waiting[0].due <= now or not queue):
+                item = heapq.heappop(self._waiting)
+                if item.due > now:
+                    self.cancel.sleep(item.due - now)
+                self._attempt(item.entry, item.attempt, item.error)
+            else:
+                faults.source_delay()
+                self._attempt(queue.popleft(), 1, "")
+            faults.point("backup.body")
+
+    def _attempt(self, entry: FileEntry, attempt: int, previous_error: str) -> None:
+        path = self.req.data_dir / entry.path
+        self.progress.start_file(entry.path)
+        ew = self.writer.begin(path=entry.path, category=entry.category,
+                               mtime_ns=entry.mtime_ns)
+        counted = 0
+
+        def on_bytes(n: int) -> None:
+            nonlocal counted
+            counted += n
+            self.progress.add_bytes(n)
+
+        try:
+            info = read_plaintext(path, entry.path, self.req.account, ew.write,
+                                  attempt=attempt, on_bytes=on_bytes,
+                                  check_cancel=self.cancel.check)
+        except FileNotFoundError:
+            ew.abort()
+            self.progress.rewind_bytes(counted)
+            self.emit(Warning(f"Deleted while the backup ran, not in the backup: {entry.path}",
+                              path=entry.path, code="deleted"))
+            self.progress.file_done()
+            return
+        except ForeignKeyError as e:  # another account's key: retrying cannot help
+            ew.abort()
+            self.progress.rewind_bytes(counted)
+            self._give_up(entry, path, str(e), attempt)
+            return
+        except (DecryptionError, SourceChanged, OSError) as e:
+            ew.abort()
+            self.progress.rewind_bytes(counted)
+            error = _describe(e)
+            if attempt < self.policy.attempts:
+                delay = self.policy.delay_after(attempt)
+                self.emit(Retry(path=entry.path, attempt=attempt, max=self.policy.attempts,
+                                error=error, delay_s=delay))
+                self._seq += 1
+                heapq.heappush(self._waiting, _Waiting(time.monotonic() + delay, self._seq,
+                                                       entry, attempt + 1, error))
+            else:
+                self._give_up(entry, path, error, attempt)
+            return
+        except BaseException:
+            if not ew.done:
+                ew.abort()
+            raise
+        ew.mtime_ns = info.mtime_ns
+        ew.finish()
+        if attempt > 1:
+            outcome = FileOutcome(path=entry.path, outcome="recovered", attempts=attempt,
+                                  error=previous_error)
+            self.outcomes.append(outcome)
+            self.emit(outcome)
+        self.progress.file_done()
+
+    def _give_up(self, entry: FileEntry, path: Path, error: str, attempts: int) -> None:
+        if self.policy.on_failure is OnFailure.ABORT:
+            self.emit(FileOutcome(path=entry.path, outcome="failed", attempts=attempts,
+                                  error=error))
+            raise BackupAborted(f"{entry.path} could not be read after {attempts} attempt(s) "
+                                f"({error}); the backup was stopped and nothing was written.")
+        outcome_name = "skipped"
+        if self.policy.on_failure is OnFailure.RAW and _store_raw(self.writer, entry, path,
+                                                                  self.cancel):
+            outcome_name = "raw"
+        outcome = FileOutcome(path=entry.path, outcome=outcome_name, attempts=attempts,
+                              error=error)
+        if outcome_name == "skipped":
+            self.skipped.append((entry.path, error))
+        self.outcomes.append(outcome)
+        self.emit(outcome)
+        self.progress.file_done()
+
+
+def _store_raw(writer: ArchiveWriter, entry: FileEntry, path: Path,
+               cancel: CancelToken) -> bool:
+    """Store a sealed file's bytes as they are (flagged raw). False when that fails too."""
+    try:
+        with path.open("rb") as f:
+            header = parse_header(f.read(HEADER_SIZE))
+    except (OSError, DecryptionError):
+        return False
+    if header is None:  # a plain file has no raw form: it is skipped
+        return False
+    ew = writer.begin(path=entry.path, category=entry.category, mtime_ns=entry.mtime_ns,
+                      raw=True, key_id=header.key_id.hex())
+    try:
+        read_raw(path, ew.write, check_cancel=cancel.check)
+    except (OSError, SourceChanged):
+        ew.abort()
+        return False
+    except BaseException:
+        ew.abort()
+        raise
+    ew.finish()
+    return True
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, SourceChanged):
+        return f"file changed while being read ({e})"
+    if isinstance(e, PermissionError):
+        return "file is locked or access denied"
+    if isinstance(e, OSError):
+        return e.strerror or str(e)
+    return str(e)
