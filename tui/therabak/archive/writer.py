@@ -94,6 +94,8 @@ class EntryWriter:
         self._compress = compress
         self._decided = not compress
         self.done = False
+        # Whether the source was sealed at rest; the caller sets it before finish().
+        self.sealed: bool | None = True if raw else None
 
     def write(self, data: bytes) -> None:
         """Add plaintext. Chunks are sealed one behind, so the last one can be flagged."""
@@ -128,7 +130,8 @@ class EntryWriter:
         entry = IndexEntry(path=self.path, category=self.category, size=self._size,
                            mtime_ns=self.mtime_ns, sha256=self._hash.hexdigest(),
                            offset=self.offset, length=self._sink.tell() - self.offset,
-                           raw=self.raw, key_id=self.key_id if self.raw else "")
+                           raw=self.raw, key_id=self.key_id if self.raw else "",
+                           sealed=self.sealed)
         self._archive.entries.append(entry)
         return entry
 

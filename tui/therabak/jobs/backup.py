@@ -336,6 +336,7 @@ class _FileStorer:
                 ew.abort()
             raise
         ew.mtime_ns = info.mtime_ns
+        ew.sealed = info.sealed
         ew.finish()
         if attempt > 1:
             outcome = FileOutcome(path=entry.path, outcome="recovered", attempts=attempt,
