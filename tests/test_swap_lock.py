@@ -262,3 +262,37 @@ def test_confirmation_can_decline(practice: Practice, backups) -> None:
     assert seen[0].mode == "replace" and seen[0].keep_old_at is not None
     assert tree_state(practice.data_dir) == before
     assert leftovers(practice.root) == []
+
+
+def test_a_staged_file_that_does_not_read_back_stops_the_restore(
+    practice: Practice, backups
+) -> None:
+    """The verify pass re-reads every staged file: damage it between staging and
+    verification (as a failing disk would) and the restore must stop, Data untouched."""
+    from therabak.errors import DataFolderError
+    from therabak.events import Phase
+
+    before = tree_state(practice.data_dir)
+    damaged = []
+
+    def emit(event) -> None:
+        if isinstance(event, Phase) and event.name == "verifying":
+            victim = sorted(Path(event.detail, "sessions").rglob("*.json"))[0]
+            data = bytearray(victim.read_bytes())
+            data[-5] ^= 1
+            victim.write_bytes(bytes(data))
+            damaged.append(victim.name)
+
+    with pytest.raises(DataFolderError, match="did not read back correctly"):
+        run_restore(
+            RestoreRequest(
+                point=backups.auto,
+                data_dir=practice.data_dir,
+                account_key_path=practice.key_path,
+                rules=Rules.load(),
+            ),
+            emit=emit,
+        )
+    assert damaged
+    assert tree_state(practice.data_dir) == before
+    assert sorted(p.name for p in practice.root.iterdir()) == ["Data", "account.key"]

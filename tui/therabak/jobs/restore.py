@@ -40,6 +40,7 @@ from therabak.errors import (
     DamagedArchiveError,
     DataFolderError,
     DataInUseError,
+    DecryptionError,
     NotEnoughSpaceError,
     OtherAccountError,
     UsageError,
@@ -838,7 +839,7 @@ class _Restore:
                     size, sha = _plaintext_sha256(path, self.account, progress.add_bytes)
                 else:
                     size, sha = sha256_file(path, on_bytes=progress.add_bytes)
-            except (OSError, DamagedArchiveError, ValueError) as e:
+            except (OSError, DamagedArchiveError, DecryptionError, ValueError) as e:
                 size, sha = -1, str(e)
             if sha != item.sha256 or size != item.size:
                 bad.append((item.path, "the restored copy does not read back correctly"))
