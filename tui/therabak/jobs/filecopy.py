@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +89,31 @@ def open_under(root: Path, rel: str) -> int:
     return os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_BINARY)
 
 
+_LOCAL = threading.local()
+PARALLEL_HASH_MIN = 1 << 20
+_HASHER: ThreadPoolExecutor | None = None
+_HASHER_LOCK = threading.Lock()
+
+
+def _hasher() -> ThreadPoolExecutor:
+    """One worker thread for hashing: hashlib and os.write both release the GIL, so a
+    large block is hashed and written at the same time."""
+    global _HASHER
+    with _HASHER_LOCK:
+        if _HASHER is None:
+            _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="therabak-hash")
+        return _HASHER
+
+
+def _buffer() -> memoryview:
+    """A reusable copy buffer per thread: allocating (and zeroing) 8 MiB per file would
+    cost more than copying a small file."""
+    view = getattr(_LOCAL, "view", None)
+    if view is None:
+        view = _LOCAL.view = memoryview(bytearray(COPY_BLOCK))
+    return view
+
+
 class ByteBudget:
     """Counts bytes written by a job and applies the write fault points (tests)."""
 
@@ -139,8 +166,8 @@ def copy_fd(
 ) -> tuple[int, str]:
     """Copy everything from *src_fd* to *dst_fd*, hashing the bytes as they pass."""
     digest = hashlib.sha256()
-    buf = bytearray(COPY_BLOCK)
-    view = memoryview(buf)
+    view = _buffer()
+    buf = view.obj
     size = 0
     with open(src_fd, "rb", buffering=0, closefd=False) as src:
         while True:
@@ -148,8 +175,15 @@ def copy_fd(
             if not n:
                 break
             chunk = view[:n]
-            digest.update(chunk)
-            write_all(dst_fd, chunk, budget)
+            if n >= PARALLEL_HASH_MIN:  # hash on another core while the bytes are written
+                pending = _hasher().submit(digest.update, chunk)
+                try:
+                    write_all(dst_fd, chunk, budget)
+                finally:
+                    pending.result()  # the buffer is reused only once the hash is done
+            else:
+                digest.update(chunk)
+                write_all(dst_fd, chunk, budget)
             size += n
             if on_bytes is not None:
                 on_bytes(n)
@@ -204,8 +238,8 @@ def sha256_file(
     check_cancel: Callable[[], None] | None = None,
 ) -> tuple[int, str]:
     digest = hashlib.sha256()
-    buf = bytearray(COPY_BLOCK)
-    view = memoryview(buf)
+    view = _buffer()
+    buf = view.obj
     size = 0
     with open(path, "rb", buffering=0) as f:
         while True:
