@@ -78,8 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: still no traceback for the user
         if os.environ.get("THERABAK_DEBUG"):
             traceback.print_exc()
-        out.error(TherabakError(f"Internal error ({type(e).__name__}); "
-                                "run with THERABAK_DEBUG=1 for details."))
+        out.error(
+            TherabakError(
+                f"Internal error ({type(e).__name__}); run with THERABAK_DEBUG=1 for details."
+            )
+        )
         return int(ExitCode.ERROR)
     finally:
         try:

@@ -17,42 +17,68 @@ from therabak.settings import PracticePaths, user_rules_file
 
 def add_practice_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("practice")
-    g.add_argument("--data-dir", metavar="DIR",
-                   help="the practice's Data folder (default: THERABAK_DATA_DIR or the "
-                        "TheraPsy folder of this user)")
-    g.add_argument("--account-key", metavar="FILE",
-                   help="the account key file (default: THERABAK_ACCOUNT_KEY or account.key "
-                        "beside Data)")
+    g.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="the practice's Data folder (default: THERABAK_DATA_DIR or the "
+        "TheraPsy folder of this user)",
+    )
+    g.add_argument(
+        "--account-key",
+        metavar="FILE",
+        help="the account key file (default: THERABAK_ACCOUNT_KEY or account.key beside Data)",
+    )
 
 
 def add_json_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true",
-                   help="machine-readable output (JSON; JSON Lines events for jobs)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="machine-readable output (JSON; JSON Lines events for jobs)",
+    )
 
 
 def add_selection_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--include", metavar="IDS", action="append",
-                   help="category ids to add to the defaults (comma-separated)")
-    p.add_argument("--exclude", metavar="IDS", action="append",
-                   help="category ids to leave out (comma-separated)")
+    p.add_argument(
+        "--include",
+        metavar="IDS",
+        action="append",
+        help="category ids to add to the defaults (comma-separated)",
+    )
+    p.add_argument(
+        "--exclude",
+        metavar="IDS",
+        action="append",
+        help="category ids to leave out (comma-separated)",
+    )
 
 
 def add_unlock_options(p: argparse.ArgumentParser, *, allow_none: bool = False) -> None:
     g = p.add_argument_group("password (never on the command line)")
     m = g.add_mutually_exclusive_group()
-    m.add_argument("--password-file", metavar="F", help="read the password from the first "
-                   "line of file F")
-    m.add_argument("--password-env", metavar="VAR", help="read the password from "
-                   "environment variable VAR")
-    m.add_argument("--password-stdin", action="store_true", help="read the password from "
-                   "the first line of standard input")
+    m.add_argument(
+        "--password-file", metavar="F", help="read the password from the first line of file F"
+    )
+    m.add_argument(
+        "--password-env", metavar="VAR", help="read the password from environment variable VAR"
+    )
+    m.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
     if allow_none:
-        m.add_argument("--no-password", action="store_true",
-                       help="no password: ANYONE who has the backup file can read it")
+        m.add_argument(
+            "--no-password",
+            action="store_true",
+            help="no password: ANYONE who has the backup file can read it",
+        )
 
 
 def practice_paths(args: argparse.Namespace) -> PracticePaths:
-    return PracticePaths.resolve(getattr(args, "data_dir", None), getattr(args, "account_key", None))
+    return PracticePaths.resolve(
+        getattr(args, "data_dir", None), getattr(args, "account_key", None)
+    )
 
 
 def load_rules() -> Rules:
@@ -64,8 +90,9 @@ def _strip_line(data: str) -> str:
     return line[:-1] if line.endswith("\r") else line
 
 
-def read_password(args: argparse.Namespace, *, confirm: bool, what: str = "backup password",
-                  required: bool = True) -> str | None:
+def read_password(
+    args: argparse.Namespace, *, confirm: bool, what: str = "backup password", required: bool = True
+) -> str | None:
     """The password from the chosen source, or a hidden prompt on a terminal.
 
     Returns None only when no source was given and *required* is False.
@@ -75,8 +102,9 @@ def read_password(args: argparse.Namespace, *, confirm: bool, what: str = "backu
             with open(args.password_file, encoding="utf-8") as f:
                 pw = _strip_line(f.read(65536))
         except OSError as e:
-            raise UsageError(f"Password file cannot be read: {args.password_file} "
-                             f"({e.strerror or e})") from None
+            raise UsageError(
+                f"Password file cannot be read: {args.password_file} ({e.strerror or e})"
+            ) from None
         except UnicodeDecodeError:
             raise UsageError(f"Password file is not UTF-8 text: {args.password_file}") from None
     elif getattr(args, "password_env", None):
@@ -91,8 +119,7 @@ def read_password(args: argparse.Namespace, *, confirm: bool, what: str = "backu
         if not (sys.stdin.isatty() and sys.stderr.isatty()):
             raise UsageError(
                 "No password given and no terminal to ask on: use --password-file, "
-                "--password-env or --password-stdin"
-                + (", or --no-password." if confirm else ".")
+                "--password-env or --password-stdin" + (", or --no-password." if confirm else ".")
             )
         try:
             pw = getpass.getpass(f"{what.capitalize()}: ")

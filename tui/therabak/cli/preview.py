@@ -18,10 +18,15 @@ from therabak.practice.scan import scan
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("preview", help="show the category tree with sizes and what a backup "
-                       "would contain")
-    p.add_argument("--kind", choices=[k.value for k in BackupKind], default="manual",
-                   help="which backup's default rules to apply (default: manual)")
+    p = sub.add_parser(
+        "preview", help="show the category tree with sizes and what a backup would contain"
+    )
+    p.add_argument(
+        "--kind",
+        choices=[k.value for k in BackupKind],
+        default="manual",
+        help="which backup's default rules to apply (default: manual)",
+    )
     add_selection_options(p)
     add_practice_options(p)
     add_json_option(p)
@@ -44,21 +49,36 @@ def run(args: argparse.Namespace, out: Output) -> int:
         return "all" if n == len(leaves) else "none" if n == 0 else "some"
 
     if out.json_mode:
-        out.document({
-            "data_dir": str(paths.data_dir),
-            "kind": kind.value,
-            "categories": [
-                {"id": node.id, "label": node.label, "parent": node.parent, "depth": depth,
-                 "leaf": node.is_leaf, "files": totals[node.id].files,
-                 "bytes": totals[node.id].bytes, "included": state(node.id),
-                 "default": node.default_for(kind) if node.is_leaf else None,
-                 "reason": node.reason if node.is_leaf and not node.default_for(kind) else ""}
-                for depth, node in rules.walk()],
-            "selected": {"files": chosen.files, "bytes": chosen.bytes,
-                         "categories": sorted(selection)},
-            "total": {"files": everything.files, "bytes": everything.bytes},
-            "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
-        })
+        out.document(
+            {
+                "data_dir": str(paths.data_dir),
+                "kind": kind.value,
+                "categories": [
+                    {
+                        "id": node.id,
+                        "label": node.label,
+                        "parent": node.parent,
+                        "depth": depth,
+                        "leaf": node.is_leaf,
+                        "files": totals[node.id].files,
+                        "bytes": totals[node.id].bytes,
+                        "included": state(node.id),
+                        "default": node.default_for(kind) if node.is_leaf else None,
+                        "reason": node.reason
+                        if node.is_leaf and not node.default_for(kind)
+                        else "",
+                    }
+                    for depth, node in rules.walk()
+                ],
+                "selected": {
+                    "files": chosen.files,
+                    "bytes": chosen.bytes,
+                    "categories": sorted(selection),
+                },
+                "total": {"files": everything.files, "bytes": everything.bytes},
+                "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
+            }
+        )
         return 0
     mark = {"all": "[x]", "none": "[ ]", "some": "[~]"}
     out.text(f"Data folder: {paths.data_dir}   ({kind.value} backup)")
@@ -72,9 +92,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
             line += f"   not included: {why}"
         out.text(line.rstrip())
     out.text()
-    out.text(f"A {kind.value} backup would contain {formatting.files(chosen.files)}, "
-             f"{formatting.size(chosen.bytes)} (of {formatting.files(everything.files)}, "
-             f"{formatting.size(everything.bytes)} in Data).")
+    out.text(
+        f"A {kind.value} backup would contain {formatting.files(chosen.files)}, "
+        f"{formatting.size(chosen.bytes)} (of {formatting.files(everything.files)}, "
+        f"{formatting.size(everything.bytes)} in Data)."
+    )
     for path, why in result.skipped:
         out.text(f"Skipped: {path} ({why})")
     return 0

@@ -159,9 +159,7 @@ class Rules:
         rules._ignore = ignored
         # Folders that contain a rule's folder or an ignored file: below them the
         # category is decided per file; everywhere else one lookup per folder suffices.
-        rules._ancestors = frozenset(
-            p[:i] for p in (*prefixes, *ignored) for i in range(len(p))
-        )
+        rules._ancestors = frozenset(p[:i] for p in (*prefixes, *ignored) for i in range(len(p)))
         return rules
 
     # ---- the tree ------------------------------------------------------------
@@ -236,8 +234,7 @@ class Rules:
         unknown = [i for i in ids if i not in self.nodes]
         if unknown:
             raise UsageError(
-                f"Unknown category id(s): {', '.join(unknown)}. "
-                f"Known ids: {', '.join(self.nodes)}"
+                f"Unknown category id(s): {', '.join(unknown)}. Known ids: {', '.join(self.nodes)}"
             )
         return ids
 
