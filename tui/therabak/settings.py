@@ -4,7 +4,8 @@ Environment overrides (all optional):
 
 * ``THERABAK_DATA_DIR``     the practice's ``Data`` folder
 * ``THERABAK_ACCOUNT_KEY``  the account key file (default: ``account.key`` beside ``Data``)
-* ``THERABAK_CONFIG``       the settings file (default: ``<user config dir>/therabak/settings.toml``)
+* ``THERABAK_CONFIG``       the settings file
+                            (default: ``<user config dir>/therabak/settings.toml``)
 * ``THERABAK_RULES``        a user rules file (default: ``rules.toml`` beside the settings file)
 * ``THERABAK_STATE_DIR``    job logs and backup history (default: platformdirs user state dir)
 """

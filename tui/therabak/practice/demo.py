@@ -328,5 +328,5 @@ def create_demo(
     # Files no rule knows: they belong to "Other data" and are backed up.
     w.sealed("plugins/calendar-sync.dat", b"".join(noise("plugin", 20_000, spec.seed)), when(8))
     w.sealed("import/alt-export.csv", "Name;Datum\nMüller;2025-12-01\n".encode() * 50, when(9))
-    w.plain("Notizen zur Einrichtung.txt", "Praxis-PC eingerichtet.\n".encode(), when(10))
+    w.plain("Notizen zur Einrichtung.txt", b"Praxis-PC eingerichtet.\n", when(10))
     return DemoResult(data, key_path, w.files, w.bytes)
