@@ -7,12 +7,14 @@ import getpass
 import json
 import os
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from therabak.errors import ExitCode, TherabakError, UsageError
-from therabak.events import Error, Event
 from therabak.practice.categories import Rules
 from therabak.settings import PracticePaths, user_rules_file
+
+if TYPE_CHECKING:
+    from therabak.events import Event
 
 
 def add_practice_options(p: argparse.ArgumentParser) -> None:
@@ -140,14 +142,20 @@ class Output:
     def __init__(self, json_mode: bool = False, stream: TextIO | None = None) -> None:
         self.json_mode = json_mode
         self.stream = stream or sys.stdout
+        # JSON stays valid on any console: \uXXXX escapes unless the stream is UTF-8
+        # (where only a lone surrogate of an undecodable file name needs the
+        # backslashreplace of cli.main, which then writes a valid \udcXX escape).
+        encoding = (getattr(self.stream, "encoding", None) or "").lower().replace("-", "")
+        self.ascii_json = encoding not in ("utf8", "utf8sig")
 
     def event(self, event: Event) -> None:
         if self.json_mode:
-            self.stream.write(event.to_json() + "\n")
+            self.stream.write(event.to_json(ascii_only=self.ascii_json) + "\n")
             self.stream.flush()
 
     def document(self, data: Any) -> None:
-        self.stream.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+        text = json.dumps(data, ensure_ascii=self.ascii_json, indent=2, default=str)
+        self.stream.write(text + "\n")
 
     def text(self, line: str = "") -> None:
         if not self.json_mode:
@@ -160,8 +168,11 @@ class Output:
     def error(self, error: TherabakError, code: ExitCode | None = None) -> None:
         exit_code = int(code if code is not None else error.exit_code)
         if self.json_mode:
+            from therabak.events import Error
+
             self.event(Error(exit_code=exit_code, message=str(error), hint=error.hint or ""))
         line = f"therabak: {error}"
         if error.hint:
-            line += f" {error.hint}"
-        sys.stderr.write(line + "\n")
+            line += f" ({error.hint})"
+        # always exactly one line, whatever a message quotes (file names, parser errors)
+        sys.stderr.write(line.replace("\r", " ").replace("\n", " ") + "\n")

@@ -4,7 +4,9 @@ Creates ``DIR/Data`` and ``DIR/account.key``. The same seed and options give
 byte-identical files (salts and the demo key derive from the seed), so tests and
 screenshots are stable. Everything is sealed with the demo account key except the
 resources the app downloads (background images, ICD-10 catalog), exactly as the
-practice app keeps them.
+practice app keeps them, and one deliberate plain note at the top of ``Data``
+(:data:`PLAIN_NOTE`, "Other data"): a file a user dropped in, so that a default
+backup always meets a plain file too.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
 import random
 from collections.abc import Callable
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from therabak.errors import DataFolderError
+from therabak.errors import DataFolderError, UsageError
 from therabak.practice.account import AccountKey
 from therabak.practice.envelope import EnvelopeHeader, EnvelopeWriter
 
@@ -92,6 +95,7 @@ PHRASES = [
     "Ressourcenaktivierung: Spaziergänge, Kontakt zu Freunden.",
     "Rückfallprophylaxe und Frühwarnzeichen erarbeitet.",
 ]
+PLAIN_NOTE = "Notizen zur Einrichtung.txt"
 BASE_TIME = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 DEMO_KEY_INFO = b"therabak demo account key v1"
 
@@ -105,6 +109,18 @@ class DemoSpec:
     audio_files: int = 18
     audio_mb: float = 36.0
     documents_per_client: int = 2
+
+    def problem(self) -> str | None:
+        """Why this spec cannot make a practice, or None."""
+        for name in ("clients", "therapists"):
+            if getattr(self, name) < 1:
+                return f"{name.replace('_', ' ')} must be at least 1"
+        for name in ("sessions_per_client", "audio_files", "documents_per_client"):
+            if getattr(self, name) < 0:
+                return f"{name.replace('_', ' ')} must not be negative"
+        if not math.isfinite(self.audio_mb) or self.audio_mb < 0:
+            return "the audio size must be a number of MiB, 0 or more"
+        return None
 
 
 @dataclass
@@ -179,6 +195,9 @@ def create_demo(
     target: Path, spec: DemoSpec | None = None, progress: Callable[[int, int], None] | None = None
 ) -> DemoResult:
     spec = spec or DemoSpec()
+    problem = spec.problem()
+    if problem is not None:
+        raise UsageError(f"Demo practice: {problem}.")
     target = Path(target)
     data = target / "Data"
     key_path = target / "account.key"
@@ -328,5 +347,5 @@ def create_demo(
     # Files no rule knows: they belong to "Other data" and are backed up.
     w.sealed("plugins/calendar-sync.dat", b"".join(noise("plugin", 20_000, spec.seed)), when(8))
     w.sealed("import/alt-export.csv", "Name;Datum\nMüller;2025-12-01\n".encode() * 50, when(9))
-    w.plain("Notizen zur Einrichtung.txt", b"Praxis-PC eingerichtet.\n", when(10))
+    w.plain(PLAIN_NOTE, b"Praxis-PC eingerichtet.\n", when(10))
     return DemoResult(data, key_path, w.files, w.bytes)
