@@ -61,8 +61,18 @@ class ArchiveIndex:
         return out
 
 
-_SHORT = {"path": "p", "category": "c", "size": "s", "mtime_ns": "m", "sha256": "h",
-          "offset": "o", "length": "l", "raw": "r", "key_id": "k", "sealed": "e"}
+_SHORT = {
+    "path": "p",
+    "category": "c",
+    "size": "s",
+    "mtime_ns": "m",
+    "sha256": "h",
+    "offset": "o",
+    "length": "l",
+    "raw": "r",
+    "key_id": "k",
+    "sealed": "e",
+}
 _LONG = {v: k for k, v in _SHORT.items()}
 
 
@@ -143,8 +153,10 @@ def parse_index(data: bytes, *, archive_size: int) -> ArchiveIndex:
             raise DamagedArchiveError("The backup's index is damaged (hash).")
         raw_flag = raw.get("r", False)
         key_id = raw.get("k", "")
-        if not isinstance(raw_flag, bool) or not isinstance(key_id, str) or (
-            raw_flag and not _HEX16.fullmatch(key_id)
+        if (
+            not isinstance(raw_flag, bool)
+            or not isinstance(key_id, str)
+            or (raw_flag and not _HEX16.fullmatch(key_id))
         ):
             raise DamagedArchiveError("The backup's index is damaged (raw entry).")
         sealed = raw.get("e")
@@ -154,10 +166,20 @@ def parse_index(data: bytes, *, archive_size: int) -> ArchiveIndex:
         length = _int(raw.get("l"), "length", archive_size)
         if offset + length > archive_size:
             raise DamagedArchiveError("The backup's index points beyond the end of the file.")
-        entries.append(IndexEntry(
-            path=path, category=category, size=_int(raw.get("s"), "size"),
-            mtime_ns=_int(raw.get("m"), "mtime"), sha256=sha, offset=offset, length=length,
-            raw=raw_flag, key_id=key_id, sealed=True if raw_flag else sealed))
+        entries.append(
+            IndexEntry(
+                path=path,
+                category=category,
+                size=_int(raw.get("s"), "size"),
+                mtime_ns=_int(raw.get("m"), "mtime"),
+                sha256=sha,
+                offset=offset,
+                length=length,
+                raw=raw_flag,
+                key_id=key_id,
+                sealed=True if raw_flag else sealed,
+            )
+        )
     # Entries are stored back to back in index order; overlaps mean a crafted index.
     for a, b in zip(entries, entries[1:], strict=False):
         if a.offset + a.length > b.offset:

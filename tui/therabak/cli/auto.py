@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from therabak import formatting
 from therabak.cli.common import (
     Output,
     add_json_option,
@@ -34,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    from therabak import formatting
     from therabak.jobs.auto import AutoRequest, run_auto
     from therabak.jobs.retry import RetryPolicy
     from therabak.practice.scan import require_data_dir

@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from therabak import formatting
 from therabak.cli.common import (
     Output,
     add_json_option,
@@ -92,6 +91,8 @@ def _password(args: argparse.Namespace, paths) -> str | None:
 
 def describe_plan(plan, rules) -> list[str]:
     """The confirmation text: what is replaced, what is kept, where the current data goes."""
+    from therabak import formatting
+
     p = plan.point
     when = (
         f"{formatting.local_time(p.created)}, {formatting.ago(p.created)}"
@@ -156,6 +157,7 @@ def describe_plan(plan, rules) -> list[str]:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    from therabak import formatting
     from therabak.jobs.restore import RestoreRequest, plan_restore, run_restore
 
     if not (args.yes or args.dry_run) and not _interactive():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from therabak import formatting
 from therabak.cli.common import (
     Output,
     add_json_option,
@@ -29,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    from therabak import formatting
     from therabak.jobs.status import compute_status
 
     paths = practice_paths(args)
