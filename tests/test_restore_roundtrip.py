@@ -8,6 +8,8 @@ import shutil
 import stat
 from pathlib import Path
 
+import pytest
+
 from conftest import IS_WINDOWS, Practice, run_cli
 from restore_helpers import (
     before_restore_dirs,
@@ -264,3 +266,63 @@ def test_password_from_stdin_as_the_app_sends_it(practice: Practice, backups) ->
     )
     assert r.returncode == 0, r.stderr
     assert PASSWORD not in r.stdout and PASSWORD not in r.stderr
+
+
+def _on_a_terminal(args: list, answer: str) -> tuple[int, str]:
+    """Run the CLI with stdin and stderr on a pseudo-terminal; answer the question."""
+    import os
+    import select
+    import subprocess
+    import sys
+
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "therabak", *map(str, args)],
+        stdin=slave,
+        stderr=slave,
+        stdout=subprocess.PIPE,
+        env=dict(os.environ, THERABAK_MEDIA_ROOTS=""),
+    )
+    os.close(slave)
+    seen = b""
+    answered = False
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            proc.kill()
+            raise AssertionError(f"no prompt; saw {seen!r}")
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not answered and b"Restore now? [y/N]" in seen:
+            os.write(master, answer.encode() + b"\n")
+            answered = True
+    proc.wait(timeout=60)
+    os.close(master)
+    return proc.returncode, seen.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(IS_WINDOWS, reason="pseudo-terminals are POSIX")
+def test_on_a_terminal_it_shows_what_is_replaced_and_asks(practice: Practice, backups) -> None:
+    change_data(practice)
+    before = tree_state(practice.data_dir)
+    code, screen = _on_a_terminal(["restore", backups.auto, *practice_args(practice)], "n")
+    assert code == 130 and "nothing was changed" in screen
+    assert tree_state(practice.data_dir) == before
+    for expected in (
+        "Sessions",
+        "REPLACED",
+        "Audio recordings",
+        "kept",
+        "The current data folder will be kept as",
+        "To undo: therabak restore",
+    ):
+        assert expected in screen, expected
+    code, screen = _on_a_terminal(["restore", backups.auto, *practice_args(practice)], "y")
+    assert code == 0, screen
+    assert len(before_restore_dirs(practice)) == 1

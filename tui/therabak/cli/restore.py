@@ -89,6 +89,41 @@ def _password(args: argparse.Namespace, paths) -> str | None:
     return None
 
 
+def _category_table(plan, rules) -> list[str]:
+    """Per category (as a tree, 80 columns): files and size in the backup and now."""
+    from therabak import formatting
+
+    def amount(files: int, size: int) -> str:
+        return f"{formatting.files(files)}, {formatting.size(size)}" if files else "-"
+
+    changes = {c.id: c for c in plan.categories}
+    shown = {
+        c.id for c in plan.categories if c.backup_files or c.current_files or c.action == "restore"
+    }
+    verb = "REPLACED" if plan.mode == "replace" else "restored"
+    lines = [f"  {'':<24}{'in the backup':>18}  {'now':>18}"]
+    for depth, node in rules.walk():
+        leaves = rules.leaves_under(node.id)
+        if not any(leaf in shown for leaf in leaves):
+            continue
+        label = "  " * depth + node.label
+        c = changes.get(node.id)
+        if c is None or not node.is_leaf:
+            lines.append(f"  {label}")
+            continue
+        backup = amount(c.backup_files, c.backup_bytes) if c.action == "restore" else "-"
+        action = verb if c.action == "restore" else "kept"
+        lines.append(
+            f"  {label[:24]:<24}{backup:>18}  {amount(c.current_files, c.current_bytes):>18}"
+            f"  {action}"
+        )
+    for c in plan.categories:  # categories the current rules do not know
+        if c.id not in rules.nodes and c.id in shown:
+            lines.append(f"  {c.id[:24]:<24}{amount(c.backup_files, c.backup_bytes):>18}")
+    lines.append("  ('-' in the backup: not in this backup, the current files are kept)")
+    return lines
+
+
 def describe_plan(plan, rules) -> list[str]:
     """The confirmation text: what is replaced, what is kept, where the current data goes."""
     from therabak import formatting
@@ -116,43 +151,23 @@ def describe_plan(plan, rules) -> list[str]:
             "copy of it safe (without it the data cannot be read)."
         )
     lines.append("")
-    lines.append(f"  {'Category':<42} {'from the backup':>22}  {'now':>22}")
-    for c in plan.categories:
-        if not (c.backup_files or c.current_files) and c.action != "restore":
-            continue
-        backup = (
-            f"{formatting.files(c.backup_files)}, {formatting.size(c.backup_bytes)}"
-            if c.action == "restore"
-            else "-"
-        )
-        now = (
-            f"{formatting.files(c.current_files)}, {formatting.size(c.current_bytes)}"
-            if c.current_files
-            else "-"
-        )
-        action = {
-            "restore": "REPLACED" if plan.mode == "replace" else "restored",
-            "keep": "kept as it is",
-            "not-in-backup": "kept (not in the backup)",
-        }[c.action]
-        lines.append(f"  {c.label[:42]:<42} {backup:>22}  {now:>22}  {action}")
+    lines.extend(_category_table(plan, rules))
     lines.append("")
     lines.append(
-        f"{formatting.files(plan.restore_files)} ({formatting.size(plan.restore_bytes)})"
-        " come from the backup"
-        + (
-            f"; {formatting.files(plan.carry_files)} "
-            f"({formatting.size(plan.carry_bytes)}) are kept "
-            "from the current data."
-            if plan.carry_files
-            else "."
-        )
+        f"From the backup: {formatting.files(plan.restore_files)}, "
+        f"{formatting.size(plan.restore_bytes)}."
     )
+    if plan.carry_files:
+        lines.append(
+            f"Kept from the current data: {formatting.files(plan.carry_files)}, "
+            f"{formatting.size(plan.carry_bytes)}."
+        )
     for path, why in plan.unrestorable:
         lines.append(f"  cannot be restored: {path} ({why})")
     if plan.keep_old_at:
-        lines.append(f"The current data folder will be kept as {plan.keep_old_at}")
-        lines.append(f'(to undo: therabak restore "{plan.keep_old_at}").')
+        lines.append("The current data folder will be kept as")
+        lines.append(f"  {plan.keep_old_at}")
+        lines.append(f'To undo: therabak restore "{plan.keep_old_at}"')
     return lines
 
 
