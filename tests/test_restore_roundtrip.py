@@ -326,3 +326,25 @@ def test_on_a_terminal_it_shows_what_is_replaced_and_asks(practice: Practice, ba
     code, screen = _on_a_terminal(["restore", backups.auto, *practice_args(practice)], "y")
     assert code == 0, screen
     assert len(before_restore_dirs(practice)) == 1
+
+
+def test_data_folder_gone_but_key_kept(
+    practice: Practice, demo_practice: Practice, backups
+) -> None:
+    shutil.rmtree(practice.data_dir)
+    r = restore(practice, backups.folder)
+    assert r.returncode == 0, r.stderr
+    assert tree_state(practice.data_dir) == tree_state(demo_practice.data_dir)
+    assert before_restore_dirs(practice) == [] and leftovers(practice.root) == []
+    assert "new account key" not in (r.stdout + r.stderr).lower()
+
+
+def test_folder_backup_into_another_folder_with_include(
+    practice: Practice, demo_practice: Practice, backups, tmp_path: Path
+) -> None:
+    before = tree_state(practice.data_dir)
+    target = tmp_path / "only-audio"
+    r = restore(practice, backups.folder, "--to", str(target), "--include", "audio")
+    assert r.returncode == 0, r.stderr
+    assert tree_state(practice.data_dir) == before
+    assert tree_state(target) == subset(tree_state(demo_practice.data_dir), ("audio",), inside=True)

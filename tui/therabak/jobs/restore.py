@@ -176,6 +176,8 @@ class RestoreResult:
             "point": str(self.point),
             "target": str(self.target),
             "before_restore": str(self.before_restore) if self.before_restore else None,
+            "files": self.files_restored,  # the same two under the names other jobs use
+            "bytes": self.bytes_restored,
             "files_restored": self.files_restored,
             "bytes_restored": self.bytes_restored,
             "files_carried": self.files_carried,
