@@ -67,6 +67,7 @@ from therabak.jobs.swap import (
     before_restore_manifest,
     before_restore_path,
     clean_stale_staging,
+    journal_path,
     new_staging,
     publish_folder,
     recover,
@@ -620,10 +621,13 @@ class _Restore:
                 result.before_restore = old
             swapped = True
         except BaseException:
-            if staging is not None and not swapped:
+            # A journal left behind means the swap stopped half-way and recovery owns the
+            # folders now (jobs/swap.py); otherwise Data was never touched.
+            journaled = not self.folder_mode and journal_path(self.data_dir).exists()
+            if staging is not None and not swapped and not journaled:
                 with contextlib.suppress(OSError):
                     remove_tree(staging)
-            if key_created and self.create_key is not None and not swapped:
+            if key_created and self.create_key is not None and not swapped and not journaled:
                 with contextlib.suppress(OSError):
                     os.unlink(self.create_key)
             raise
