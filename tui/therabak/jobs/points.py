@@ -268,8 +268,8 @@ def search_places(
     given: Iterable[str | Path] = (),
     media: bool = True,
 ) -> list[SearchPlace]:
-    places = [SearchPlace(Path(p).expanduser(), "given") for p in given]
-    places += [SearchPlace(Path(p).expanduser(), "remembered") for p in remembered]
+    places = [SearchPlace(Path(p).expanduser().absolute(), "given") for p in given]
+    places += [SearchPlace(Path(p).expanduser().absolute(), "remembered") for p in remembered]
     if auto_folder is not None:
         places.append(SearchPlace(Path(auto_folder), "automatic"))
     if media:
