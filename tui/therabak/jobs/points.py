@@ -449,7 +449,7 @@ def open_contents(
     from therabak.archive.reader import ArchiveReader
 
     with ArchiveReader.open(Path(path)) as reader:
-        unlock(reader, account=account, password=password)
+        reader.unlock(account=account, password=password)
         index = reader.read_index()
     return PointContents(
         point,
@@ -457,13 +457,3 @@ def open_contents(
         account_key_id=index.account_key_id,
         skipped=index.skipped,
     )
-
-
-def unlock(reader, *, account=None, password: str | None = None) -> str:
-    """Unlock with exit-code-4 errors only: a missing account key is "cannot unlock" here."""
-    from therabak.errors import AccountKeyError, CannotUnlockError
-
-    try:
-        return reader.unlock(password=password, account=account)
-    except AccountKeyError as e:
-        raise CannotUnlockError(str(e), hint=e.hint) from None

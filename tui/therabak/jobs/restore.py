@@ -60,7 +60,7 @@ from therabak.jobs.filecopy import (
     write_all,
 )
 from therabak.jobs.lock import JobLock, LockBusy, check_practice_app, lock_busy_message
-from therabak.jobs.points import RestorePoint, identify, unlock
+from therabak.jobs.points import RestorePoint, identify
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.swap import (
     MANIFEST_NAME,
@@ -309,7 +309,7 @@ def _open_source(
         return _FolderSource(point, req.rules)
     reader = ArchiveReader.open(point.path)
     try:
-        unlock(reader, account=account, password=req.password)
+        reader.unlock(account=account, password=req.password)
         return _ArchiveSource(point, reader, req.rules, req.salvage, emit)
     except BaseException:
         reader.close()
