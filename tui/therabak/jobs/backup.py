@@ -310,6 +310,7 @@ class _FileStorer:
             self.progress.rewind_bytes(counted)
             self.emit(Warning(f"Deleted while the backup ran, not in the backup: {entry.path}",
                               path=entry.path, code="deleted"))
+            self.progress.add_bytes(entry.size)  # done with it: the bar still reaches 100 %
             self.progress.file_done()
             return
         except ForeignKeyError as e:  # another account's key: retrying cannot help
@@ -360,6 +361,7 @@ class _FileStorer:
             self.skipped.append((entry.path, error))
         self.outcomes.append(outcome)
         self.emit(outcome)
+        self.progress.add_bytes(entry.size)  # the failed attempts' bytes were taken back
         self.progress.file_done()
 
 
