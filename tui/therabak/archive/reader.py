@@ -47,6 +47,7 @@ from therabak.errors import (
 from therabak.practice.account import AccountKey
 
 _WHOLE_ENTRY_READ = 4 << 20
+_INDEX_READ = 1 << 20
 
 
 class PasswordNeeded(WrongPasswordError):
@@ -207,19 +208,40 @@ class ArchiveReader:
                 raise DamagedArchiveError("The backup's index is damaged.") from None
         if not opener.finished:
             raise DamagedArchiveError("The backup's index is truncated.")
-        packed = b"".join(pieces)
-        try:
-            reader = self._dctx.stream_reader(packed)
-            data = reader.read(MAX_INDEX_PLAINTEXT + 1)
-        except zstandard.ZstdError:
-            raise DamagedArchiveError("The backup's index is damaged (compression).") from None
-        if len(data) > MAX_INDEX_PLAINTEXT:
-            raise DamagedArchiveError("The backup's index is implausibly large.")
+        data = self._decompress_index(b"".join(pieces))
         self._index = parse_index(data, archive_size=offset)
         for e in self._index.entries:
             if e.offset < self.header.header_size:
                 raise DamagedArchiveError("The backup's index is damaged (entry offset).")
         return self._index
+
+    def _decompress_index(self, packed: bytes) -> bytes:
+        """Decompress in blocks: memory grows with the real index, not with a limit."""
+        parts, total = [], 0
+        try:
+            reader = self._dctx.stream_reader(packed)
+            while block := reader.read(_INDEX_READ):
+                total += len(block)
+                if total > MAX_INDEX_PLAINTEXT:
+                    raise DamagedArchiveError("The backup's index is implausibly large.")
+                parts.append(block)
+        except zstandard.ZstdError:
+            raise DamagedArchiveError("The backup's index is damaged (compression).") from None
+        return b"".join(parts)
+
+    def _decompress_chunk(self, plain: bytes, what: str) -> bytes:
+        """A compressed chunk must declare its size, at most MAX_CHUNK: zstd would otherwise
+        allocate whatever a crafted frame claims (max_output_size does not bound that)."""
+        try:
+            size = zstandard.frame_content_size(plain)
+            if not 0 <= size <= MAX_CHUNK:
+                raise DamagedArchiveError(f"{what}: chunk too large")
+            out = self._dctx.decompress(plain, max_output_size=MAX_CHUNK)
+        except zstandard.ZstdError:
+            raise DamagedArchiveError(f"{what}: chunk cannot be decompressed") from None
+        if len(out) != size:
+            raise DamagedArchiveError(f"{what}: chunk cannot be decompressed")
+        return out
 
     def _frames(self, start: int, end: int, what: str) -> Iterator[tuple[bytes, bool, bool]]:
         """(sealed payload, compressed, last) for each frame in [start, end)."""
@@ -286,12 +308,7 @@ class ArchiveReader:
             except DecryptionError as e:
                 raise DamagedArchiveError(str(e)) from None
             if compressed:
-                try:
-                    plain = self._dctx.decompress(plain, max_output_size=MAX_CHUNK)
-                except zstandard.ZstdError:
-                    raise DamagedArchiveError(f"{what}: chunk cannot be decompressed") from None
-                if len(plain) > MAX_CHUNK:
-                    raise DamagedArchiveError(f"{what}: chunk too large")
+                plain = self._decompress_chunk(plain, what)
             yield plain
 
     def iter_entry(self, entry: IndexEntry) -> Iterator[bytes]:
