@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from therabak.archive.byteio import ByteSource, FileSource
 from therabak.archive.header import ArchiveHeader, parse_header, read_header_size
-from therabak.archive.index import ArchiveIndex, IndexEntry, check_relative_path, parse_index
+from therabak.archive.index import ArchiveIndex, IndexEntry, check_entry_meta, parse_index
 from therabak.archive.layout import (
     ENTRY_HEAD,
     ENTRY_MAGIC,
@@ -361,7 +361,7 @@ class ArchiveReader:
         while pos + ENTRY_HEAD.size <= end:
             try:
                 meta, start = self._read_meta(pos, end)
-                path = check_relative_path(meta.get("p"))
+                path, category, mtime_ns, raw, key_id = check_entry_meta(meta)
             except DamagedArchiveError:
                 nxt = self._find_magic(pos + 1, end)
                 if nxt is None:
@@ -377,10 +377,9 @@ class ArchiveReader:
             except DamagedArchiveError as e:
                 ok, error = False, _reason(str(e), path)
             yield ScannedEntry(
-                path=path, category=str(meta.get("c", "")), mtime_ns=_as_int(meta.get("m")),
-                raw=bool(meta.get("r", False)), key_id=str(meta.get("k", "")), offset=pos,
-                length=(stop - pos) if ok else 0, size=size, sha256=digest.hexdigest(), ok=ok,
-                error=error)
+                path=path, category=category, mtime_ns=mtime_ns, raw=raw, key_id=key_id,
+                offset=pos, length=(stop - pos) if ok else 0, size=size,
+                sha256=digest.hexdigest(), ok=ok, error=error)
             if ok:
                 pos = stop
             else:
@@ -410,10 +409,6 @@ class ArchiveReader:
                 return None
             pos += len(data) - 3
         return None
-
-
-def _as_int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _reason(message: str, path: str) -> str:
