@@ -35,6 +35,7 @@ from therabak.archive.layout import (
     parse_frame,
     parse_trailer,
 )
+from therabak.archive.rekey import HeaderOverlay, recover_journal
 from therabak.crypto.slots import SlotType
 from therabak.crypto.stream import FLAG_COMPRESSED, StreamOpener
 from therabak.errors import (
@@ -100,6 +101,8 @@ class ArchiveReader:
 
     @classmethod
     def open(cls, path: Path) -> ArchiveReader:
+        """Open the archive at *path*, after finishing an interrupted password change."""
+        region = recover_journal(path)
         try:
             source = FileSource(path)
         except FileNotFoundError:
@@ -107,6 +110,8 @@ class ArchiveReader:
         except IsADirectoryError:
             raise DamagedArchiveError(f"Not a backup file: {path}") from None
         try:
+            if region is not None:  # torn header, read-only medium: use the journal's
+                return cls(HeaderOverlay(source, region), name=str(path))
             return cls(source, name=str(path))
         except BaseException:
             source.close()
