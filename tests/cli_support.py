@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from archive_support import archives_in, partials_in
 from conftest import Practice, run_cli
@@ -40,3 +44,23 @@ def single_line(stderr: str) -> str:
     assert len(lines) == 1, stderr
     assert "Traceback" not in stderr
     return lines[0]
+
+
+@contextlib.contextmanager
+def small_filesystem(where: Path, size: str):
+    """A real, small file system (tmpfs) at *where*; skips when mounting is not allowed."""
+    where.mkdir()
+    try:
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
+            capture_output=True,
+            text=True,
+        )
+    except OSError as e:
+        pytest.skip(f"cannot mount a tmpfs here: {e}")
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)

@@ -14,28 +14,11 @@ from pathlib import Path
 import pytest
 
 from archive_support import archives_in, events_of, json_lines, partials_in
-from cli_support import backup, one_archive, pw_args, single_line
+from cli_support import backup, one_archive, pw_args, single_line, small_filesystem
 from conftest import IS_WINDOWS, Practice
 from therabak.practice.demo import DemoSpec, create_demo
 
 posix_only = pytest.mark.skipif(IS_WINDOWS, reason="POSIX signals and mounts")
-
-
-@contextlib.contextmanager
-def small_filesystem(where: Path, size: str):
-    """A real, small file system (tmpfs) at *where*; skips when mounting is not allowed."""
-    where.mkdir()
-    r = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-    )
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
 def start_backup(p: Practice, dest: Path, tmp_path: Path, failpoints: str) -> subprocess.Popen:
