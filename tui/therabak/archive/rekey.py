@@ -41,8 +41,7 @@ def journal_path(archive: Path) -> Path:
     return Path(archive).with_name(Path(archive).name + JOURNAL_SUFFIX)
 
 
-def rewrite_header(archive: Path, old: ArchiveHeader, region: bytes,
-                   new: ArchiveHeader) -> None:
+def rewrite_header(archive: Path, old: ArchiveHeader, region: bytes, new: ArchiveHeader) -> None:
     """Replace the header region of *archive* (parsed as *old*) by *region* (parsed as
     *new*, same fixed part), through the journal."""
     if new.fixed != old.fixed or len(region) != old.header_size:

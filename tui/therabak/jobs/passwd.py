@@ -24,8 +24,9 @@ class PasswdResult:
     slots: list[str]  # the slot kinds the archive has now, e.g. ["password", "account"]
 
 
-def change_password(path: Path, old_password: str, new_password: str, *,
-                    params: Argon2Params | None = None) -> PasswdResult:
+def change_password(
+    path: Path, old_password: str, new_password: str, *, params: Argon2Params | None = None
+) -> PasswdResult:
     """Replace the password slot(s) of *path* by one for *new_password*.
 
     Raises WrongPasswordError (exit 4) for a wrong *old_password*, DamagedArchiveError
@@ -37,8 +38,9 @@ def change_password(path: Path, old_password: str, new_password: str, *,
     with ArchiveReader.open(path) as reader:
         header = reader.header
         if not any(s.type is SlotType.PASSWORD for s in header.slots):
-            raise UsageError(f"This backup has no password to change ({header.protection} "
-                             f"protection): {path}")
+            raise UsageError(
+                f"This backup has no password to change ({header.protection} protection): {path}"
+            )
         if any(s.type is SlotType.NONE for s in header.slots):
             raise UsageError(f"This backup is unprotected; a password would not help: {path}")
         # without an account key, unlock() can only use a password slot (and checks the
