@@ -91,14 +91,17 @@ def write_error(e: OSError, path: Path) -> TherabakError:
     where = Path(path).parent
     if e.errno in _NO_SPACE:
         return NotEnoughSpaceError(
-            f"The destination {where} is full; the backup was stopped and its partial "
-            "file removed.")
+            f"The destination {where} is full; the backup was stopped and its partial file removed."
+        )
     if e.errno == errno.EFBIG:
         return NotEnoughSpaceError(
             f"The destination {where} cannot hold a file this large (FAT32 drives stop at "
-            "4 GiB); use a drive formatted as exFAT or NTFS.")
-    return DestinationError(f"Writing to {where} failed ({e.strerror or e}); the backup was "
-                            "stopped and its partial file removed.")
+            "4 GiB); use a drive formatted as exFAT or NTFS."
+        )
+    return DestinationError(
+        f"Writing to {where} failed ({e.strerror or e}); the backup was "
+        "stopped and its partial file removed."
+    )
 
 
 class FileSource:
