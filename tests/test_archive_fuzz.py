@@ -76,20 +76,20 @@ def _files() -> dict[str, object]:
 @functools.cache
 def base_archive(kind: str) -> tuple[bytes, bytes]:
     """(archive bytes, archive key) of a small real archive, built once per session."""
-    folder = Path(tempfile.mkdtemp(prefix="therabak-fuzz-"))
     protection = {
         "none": Protection(unprotected=True),
         "account": Protection(account_key=ACCOUNT.key, account_key_id=ACCOUNT.key_id),
         "password": CheapPassword(password="fuzz"),
     }[kind]
-    built = build_archive(
-        folder / f"{kind}.therabak",
-        _files(),
-        protection=protection,
-        account_key_id=ACCOUNT.id_hex,
-        skipped=[{"path": "x/y", "reason": "gone"}],
-    )
-    return built.bytes, built.archive_key
+    with tempfile.TemporaryDirectory(prefix="therabak-fuzz-") as folder:
+        built = build_archive(
+            Path(folder) / f"{kind}.therabak",
+            _files(),
+            protection=protection,
+            account_key_id=ACCOUNT.id_hex,
+            skipped=[{"path": "x/y", "reason": "gone"}],
+        )
+        return built.bytes, built.archive_key
 
 
 def exercise_reader(data: bytes, kind: str, key: bytes) -> None:
