@@ -187,6 +187,7 @@ def run_backup(
     finally:
         if not published:
             sink.discard()
+    faults.point("backup.published")
     if os.name != "nt":
         with contextlib.suppress(OSError):
             os.chmod(final, 0o600)

@@ -237,6 +237,7 @@ def run_folder_backup(
         copied: list[ManifestFile] = []
         for f in files:
             cancel.check()
+            faults.source_delay()
             progress.start_file(f.path)
             got = _copy_one(req.data_dir, partial, f.path, budget, progress, cancel, result, emit)
             if got is not None:
@@ -255,6 +256,7 @@ def run_folder_backup(
             "bytes": sum(c.size for c in copied),
         }
         write_private(partial / MANIFEST_NAME, _manifest_bytes(header, copied))
+        faults.point("folder.manifest")
         result.files, result.bytes = len(copied), header["bytes"]
         emit(Phase("syncing", str(final)))
         sync_files([partial / c.path for c in copied])
@@ -278,6 +280,7 @@ def run_folder_backup(
         if not published:
             with contextlib.suppress(OSError):
                 remove_tree(partial)
+    faults.point("folder.published")
     result.duration_s = round(time.monotonic() - start, 3)
     with contextlib.suppress(OSError):
         history.append(

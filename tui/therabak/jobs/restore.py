@@ -674,6 +674,7 @@ class _Restore:
         key_ids: set[bytes] = set()
         for item in self.items:
             cancel.check()
+            faults.source_delay()
             progress.start_file(item.path)
             try:
                 sha, prefix = self._stage_one(staging, item, budget, progress, cancel)
