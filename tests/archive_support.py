@@ -117,6 +117,17 @@ def build_archive(
     return Built(path, writer.archive_key, index)
 
 
+def verify_file(path: Path, *, account=None, password: str | None = None) -> list[tuple[str, str]]:
+    """Open, unlock (account key or password, as the CLI would) and verify *path* with the
+    real reader; the damaged files ([] when the archive is intact). Raises TherabakError
+    when it cannot even be opened or unlocked."""
+    from therabak.jobs.verify import verify_archive
+
+    with ArchiveReader.open(path) as reader:
+        reader.unlock(account=account, password=password)
+        return verify_archive(reader).damaged
+
+
 def open_unlocked(path: Path, archive_key: bytes) -> ArchiveReader:
     """Open *path* and set its key directly (no slot work): for body/index tests."""
     reader = ArchiveReader(FileSource(path), name=str(path))

@@ -155,3 +155,42 @@ def walk_files(root: Path) -> Iterator[tuple[str, Path]]:
             if path.is_symlink() or not path.is_file():
                 continue
             yield path.relative_to(root).as_posix(), path
+
+
+# ---- figures the reliability tests measure -------------------------------------------------------
+#
+# A test reports a figure with ``record_figure(record_property, name, count)`` (``record_property``
+# is pytest's fixture: its values reach the controller under pytest-xdist too); the figures are
+# summed over the run and printed at the end, with the number of examples hypothesis ran.
+
+FIGURE_PREFIX = "figure:"
+
+
+def record_figure(record_property, name: str, count: int) -> None:
+    record_property(FIGURE_PREFIX + name, int(count))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    import re
+
+    totals: dict[str, int] = {}
+    examples = 0
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", "") == "call":
+                for name, value in getattr(report, "user_properties", ()):
+                    if str(name).startswith(FIGURE_PREFIX) and isinstance(value, int):
+                        key = name[len(FIGURE_PREFIX) :]
+                        totals[key] = totals.get(key, 0) + value
+            stats = getattr(report, "__dict__", {}).get("_hypothesis_stats")
+            if isinstance(stats, str):
+                for ok, failed, invalid in re.findall(
+                    r"(\d+) passing, (\d+) failing, and (\d+) invalid", stats
+                ):
+                    examples += int(ok) + int(failed) + int(invalid)
+    if examples:
+        totals["fuzz examples run"] = examples
+    if totals:
+        terminalreporter.section("reliability figures")
+        for name in sorted(totals):
+            terminalreporter.write_line(f"{name}: {totals[name]}")

@@ -85,6 +85,36 @@ def plaintext_tree(root: Path, key: AccountKey, *, skip: tuple[str, ...] = ()) -
     return out
 
 
+def folder_backup_problems(folder: Path) -> list[str]:
+    """Why *folder* is not a complete folder backup ([] when it is): its manifest must be
+    readable and list exactly the files in it, each with the right size and SHA-256."""
+    from therabak.errors import TherabakError
+    from therabak.jobs.folder import iter_manifest_files, read_manifest_header
+    from therabak.jobs.swap import MANIFEST_NAME
+
+    try:
+        header = read_manifest_header(folder)
+        if header is None:
+            return ["no manifest"]
+        listed = {f.path: f for f in iter_manifest_files(folder)}
+    except (TherabakError, OSError) as e:
+        return [f"manifest: {e}"]
+    problems = []
+    present = {
+        rel: path
+        for rel, path in ((p.relative_to(folder).as_posix(), p) for p in folder.rglob("*"))
+        if path.is_file() and rel != MANIFEST_NAME
+    }
+    if set(present) != set(listed) or header.files != len(listed):
+        problems.append(f"files differ from the manifest: {sorted(set(present) ^ set(listed))}")
+    for rel, f in listed.items():
+        if rel in present:
+            data = present[rel].read_bytes()
+            if len(data) != f.size or hashlib.sha256(data).hexdigest() != f.sha256:
+                problems.append(f"{rel}: content differs from the manifest")
+    return problems
+
+
 def subset(tree: dict[str, tuple], prefixes: tuple[str, ...], *, inside: bool) -> dict:
     return {k: v for k, v in tree.items() if k.startswith(prefixes) == inside}
 

@@ -181,30 +181,6 @@ def test_kill_9_leaves_no_backup_and_the_next_run_cleans_up(practice, tmp_path):
     one_archive(dest)
 
 
-@posix_only
-@pytest.mark.parametrize(
-    "point",
-    [
-        "crash-at=backup.body",
-        "crash-at=backup.index",
-        "crash-at=backup.trailer",
-        "crash-at=backup.rename",
-        "crash-after-bytes=5000",
-        "crash-after-bytes=1000000",
-    ],
-)
-def test_crash_points_leave_no_backup(practice, tmp_path, point):
-    dest = tmp_path / "usb"
-    opts, _, _ = pw_args(tmp_path)
-    r = backup(practice, dest, *opts, env={"THERABAK_FAILPOINTS": point})
-    assert r.returncode == -signal.SIGKILL
-    assert archives_in(dest) == []
-    assert len(partials_in(dest)) == 1
-    r = backup(practice, dest, *opts)
-    assert r.returncode == 0
-    one_archive(dest)
-
-
 def test_a_partial_of_a_live_process_is_left_alone(practice, tmp_path):
     dest = tmp_path / "usb"
     dest.mkdir()
