@@ -763,3 +763,44 @@ def test_salvaged_raw_entry_keeps_its_key_id(tmp_path):
     reader.archive_key = built.archive_key
     (found,) = reader.scan_entries()
     assert found.ok and found.raw and found.key_id == "00112233aabbccdd"
+
+
+def test_salvage_never_trusts_a_key_slot_copied_from_another_archive(tmp_path):
+    """Damaged header (stale checksum) whose account slot comes from another archive of the
+    same account: that slot opens, but to the other archive's key. Salvage must not take
+    it; the password slot gives this archive's key, confirmed by an entry's metadata."""
+    from archive_support import archive_layout
+    from therabak.practice.account import AccountKey
+
+    account = AccountKey(hashlib.sha256(b"salvage account").digest())
+    protection = CheapPassword(
+        password="gleich", account_key=account.key, account_key_id=account.key_id
+    )
+    a = build_archive(tmp_path / "a.therabak", {"a.txt": b"a" * 100}, protection=protection)
+    b = build_archive(tmp_path / "b.therabak", {"b.txt": b"b" * 100}, protection=protection)
+    start, end = archive_layout(a.bytes, a.archive_key).header["key slot 2 (account)"]
+    b_start, b_end = archive_layout(b.bytes, b.archive_key).header["key slot 2 (account)"]
+    data = a.bytes[:start] + b.bytes[b_start:b_end] + a.bytes[end:]
+    with pytest.raises(DamagedArchiveError, match="checksum"):
+        ArchiveReader(MemorySource(data))
+    reader = ArchiveReader(MemorySource(data), salvage=True)
+    assert "checksum" in reader.damage
+    with pytest.raises(DamagedArchiveError, match="none of its key slots"):
+        reader.unlock(account=account)
+    assert reader.archive_key is None
+    reader.unlock(password="gleich", account=account)
+    assert reader.archive_key == a.archive_key and reader.unlocked_with == "password"
+    assert "MAC" in reader.damage
+    assert [e.path for e in reader.scan_entries() if e.ok] == ["a.txt"]
+
+
+def test_lenient_parsing_is_only_for_salvage(tmp_path):
+    built = build_archive(tmp_path / "a.therabak", {"a.txt": b"x"})
+    data = bytearray(built.bytes)
+    data[0:8] = b"XHERABAK"
+    with pytest.raises(DamagedArchiveError, match="not a therabak"):
+        ArchiveReader(MemorySource(bytes(data)))
+    reader = ArchiveReader(MemorySource(bytes(data)), salvage=True)
+    assert {"checksum", "magic"} <= set(reader.damage)
+    reader.unlock()
+    assert [e.path for e in reader.scan_entries() if e.ok] == ["a.txt"]

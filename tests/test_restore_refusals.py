@@ -13,6 +13,7 @@ import pytest
 
 from conftest import Practice, run_cli
 from restore_helpers import (
+    PASSWORD,
     Crafted,
     before_restore_dirs,
     change_data,
@@ -330,3 +331,59 @@ def test_salvage_with_a_damaged_index(
     # Rebuilt from the entries themselves: contents are back (mtimes too: they are in the
     # entry metadata).
     assert all(now[p] == original[p] for p in core)
+
+
+# ---- salvage of damaged headers and of entries that moved -------------------------------------
+
+
+def _manual_copy(backups, tmp_path: Path) -> tuple[Path, dict[str, int]]:
+    """A copy of the manual backup, and the offsets of some header parts."""
+    from therabak.archive.header import CHECKSUM_SIZE
+
+    copy = tmp_path / backups.manual.name
+    shutil.copy2(backups.manual, copy)
+    with ArchiveReader.open(copy) as reader:
+        h = reader.header
+    return copy, {
+        "creation time": 15,
+        "padding": h.mac_offset + 200,
+        "checksum": h.header_size - CHECKSUM_SIZE + 5,
+        "MAC": h.mac_offset + 3,
+    }
+
+
+@pytest.mark.parametrize("where", ["creation time", "padding", "checksum", "MAC"])
+def test_salvage_survives_a_damaged_header(
+    unchanged: Practice, demo_practice: Practice, backups, tmp_path: Path, password_file, where
+) -> None:
+    """One flipped byte in the 4 KiB header (mostly padding) must not cost every file:
+    a plain restore refuses (exit 5), a salvage opens the key slot (sealed on its own),
+    reports the header and restores every file."""
+    archive, offsets = _manual_copy(backups, tmp_path)
+    flip_byte(archive, offsets[where])
+    r = restore(unchanged, archive, password_file=password_file)
+    assert r.returncode == 5 and "header" in r.stderr
+    out = tmp_path / "salvaged"
+    s = restore(unchanged, archive, "--salvage", "--to", str(out), password_file=password_file)
+    assert s.returncode == 3, s.stderr
+    assert "damaged: header: the header is damaged" in s.stdout
+    with ArchiveReader.open(backups.manual) as reader:
+        reader.unlock(password=PASSWORD)
+        paths = {e.path for e in reader.read_index().entries}
+    original = plaintext_tree(demo_practice.data_dir, demo_practice.key)
+    got = plaintext_tree(out, demo_practice.key)
+    assert set(got) == paths
+    assert all(got[p][1] == original[p][1] for p in paths)
+
+
+def test_salvage_with_a_destroyed_key_slot_refuses(
+    unchanged: Practice, backups, tmp_path: Path, password_file
+) -> None:
+    archive, _ = _manual_copy(backups, tmp_path)
+    with ArchiveReader.open(archive) as reader:
+        slot_end = reader.header.mac_offset
+    flip_byte(archive, slot_end - 10)  # inside the only slot's wrapped key
+    out = tmp_path / "salvaged"
+    s = restore(unchanged, archive, "--salvage", "--to", str(out), password_file=password_file)
+    assert s.returncode == 5 and "none of its key slots opens" in s.stderr
+    assert not out.exists()

@@ -83,9 +83,12 @@ def _password(args: argparse.Namespace, paths) -> str | None:
     account_id = None
     if paths.account_key.exists():
         account_id = AccountKey.load(paths.account_key).id_hex
-    point = identify(point_path, account_id)
-    if point.readable and point.protection == "password" and point.account_match != "yes":
-        return read_password(args, confirm=False, what="backup password")
+    point = identify(point_path, account_id, salvage=args.salvage)
+    if point.readable and point.protection == "password":
+        if point.account_match != "yes":
+            return read_password(args, confirm=False, what="backup password")
+        if args.salvage:  # the account slot may be the damaged part: take a password given
+            return read_password(args, confirm=False, required=False)
     return None
 
 
@@ -243,7 +246,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 "of it in a safe place)."
             )
         for p, why in result.damaged:
-            out.text(f"  NOT restored: {p} ({why})")
+            if p.startswith("("):  # (header), (index): the archive's structure, not a file
+                out.text(f"  damaged: {p[1:-1]}: {why}")
+            else:
+                out.text(f"  NOT restored: {p} ({why})")
         for w in result.warnings:
             out.text(f"  warning: {w}")
         if result.before_restore:

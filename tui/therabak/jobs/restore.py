@@ -227,6 +227,10 @@ class _ArchiveSource(_Source):
         self.damaged = []
         self.holds = set(reader.header.categories)
         self.account_key_ids = [k.hex() for k in reader.header.account_key_ids]
+        if reader.damage:  # salvage opened it although its header is damaged
+            problem = f"the header is damaged ({', '.join(reader.damage)})"
+            self.damaged.append(("(header)", problem))
+            emit(Damaged(path="(header)", reason=problem))
         try:
             entries = reader.read_index().entries
         except DamagedArchiveError as e:
@@ -307,7 +311,7 @@ def _open_source(
 ) -> _Source:
     if point.is_folder:
         return _FolderSource(point, req.rules)
-    reader = ArchiveReader.open(point.path)
+    reader = ArchiveReader.open(point.path, salvage=req.salvage)
     try:
         reader.unlock(account=account, password=req.password)
         return _ArchiveSource(point, reader, req.rules, req.salvage, emit)
@@ -383,7 +387,11 @@ class _Restore:
 
         self.account = _load_account(req.account_key_path)
         has_data = self.data_dir.is_dir()
-        point = identify(Path(req.point).absolute(), self.account.id_hex if self.account else None)
+        point = identify(
+            Path(req.point).absolute(),
+            self.account.id_hex if self.account else None,
+            salvage=req.salvage,
+        )
         if not point.readable:
             raise DamagedArchiveError(f"Cannot restore {req.point}: {point.error}")
         if (
@@ -447,7 +455,7 @@ class _Restore:
                 self.unrestorable.append((i.path, "stored raw with another account's key"))
             self.items = [i for i in self.items if i not in foreign]
         for p, r in self.unrestorable:
-            if p != "(index)":
+            if not p.startswith("("):  # (index), (header): not files
                 emit(
                     Warning(
                         f"Cannot be restored from this backup: {p} ({r})",
