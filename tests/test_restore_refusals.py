@@ -387,3 +387,35 @@ def test_salvage_with_a_destroyed_key_slot_refuses(
     s = restore(unchanged, archive, "--salvage", "--to", str(out), password_file=password_file)
     assert s.returncode == 5 and "none of its key slots opens" in s.stderr
     assert not out.exists()
+
+
+def test_salvage_restores_entries_that_changed_places(
+    unchanged: Practice, demo_practice: Practice, backups, tmp_path: Path
+) -> None:
+    """Two whole entries swapped: the index points at the wrong ones (verify and restore
+    say so), but both files are intact, and salvage finds them where they are."""
+    from archive_support import archive_layout
+
+    archive = tmp_path / "swapped.therabak"
+    data = backups.auto.read_bytes()
+    with ArchiveReader.open(backups.auto) as reader:
+        reader.unlock(account=unchanged.key)
+        layout = archive_layout(data, reader.archive_key)
+    (a, first), (b, second) = list(layout.entries.items())[3:5]
+    archive.write_bytes(
+        data[: first.start]
+        + data[second.start : second.end]
+        + data[first.start : first.end]
+        + data[second.end :]
+    )
+    v = run_cli("verify", archive, *practice_args(unchanged))
+    assert v.returncode == 5 and a in v.stdout and b in v.stdout
+    assert restore(unchanged, archive).returncode == 5
+    out = tmp_path / "salvaged"
+    s = restore(unchanged, archive, "--salvage", "--to", str(out))
+    assert s.returncode == 3, s.stderr
+    assert a in s.stdout and b in s.stdout and "intact copy" in s.stdout
+    original = plaintext_tree(demo_practice.data_dir, demo_practice.key)
+    got = plaintext_tree(out, demo_practice.key)
+    assert set(got) == set(layout.entries)
+    assert all(got[p] == original[p] for p in got)

@@ -21,6 +21,7 @@ confirmation); :func:`run_restore` does it, asking ``confirm(plan)`` first when 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import time
@@ -215,6 +216,10 @@ class _Source:
     def content(self, item: _Item) -> Iterator[bytes]:
         raise NotImplementedError
 
+    def relocate(self, item: _Item) -> _Item | None:
+        """Salvage: another intact copy of *item*'s content in the point, or None."""
+        return None
+
     def close(self) -> None:
         pass
 
@@ -225,6 +230,7 @@ class _ArchiveSource(_Source):
     ) -> None:
         self.point, self.reader = point, reader
         self.damaged = []
+        self._scanned: dict[str, list] | None = None
         self.holds = set(reader.header.categories)
         self.account_key_ids = [k.hex() for k in reader.header.account_key_ids]
         if reader.damage:  # salvage opened it although its header is damaged
@@ -261,6 +267,27 @@ class _ArchiveSource(_Source):
     def content(self, item: _Item) -> Iterator[bytes]:
         assert item.entry is not None
         return self.reader.iter_entry(item.entry)
+
+    def relocate(self, item: _Item) -> _Item | None:
+        """The index's entry for *item* is damaged: an intact entry elsewhere in the body
+        with the same path and exactly the content the index promises (size, SHA-256)
+        is the same file, moved (entries swapped or shifted)."""
+        if self._scanned is None:
+            self._scanned = {}
+            for found in self.reader.scan_entries():
+                if found.ok:
+                    self._scanned.setdefault(found.path, []).append(found)
+        for found in self._scanned.get(item.path, []):
+            if (
+                found.sha256 == item.sha256
+                and found.size == item.size
+                and found.raw == (item.mode == "raw")
+                and (item.entry is None or found.offset != item.entry.offset)
+            ):
+                entry = found.as_index_entry()
+                entry.sealed = item.entry.sealed if item.entry is not None else None
+                return dataclasses.replace(item, entry=entry)
+        return None
 
     def close(self) -> None:
         self.reader.close()
@@ -696,11 +723,17 @@ class _Restore:
                         "Nothing was changed.",
                         hint="therabak restore --salvage restores every intact file.",
                     ) from None
-                result.damaged.append((item.path, reason))
-                self.emit(Damaged(path=item.path, reason=reason))
-                self._fallback(item.path)
-                progress.file_done()
-                continue
+                again = self._stage_moved(staging, item, budget, progress, cancel)
+                if again is None:
+                    result.damaged.append((item.path, reason))
+                    self.emit(Damaged(path=item.path, reason=reason))
+                    self._fallback(item.path)
+                    progress.file_done()
+                    continue
+                sha, prefix = again
+                msg = f"Its place in the backup is damaged, an intact copy was used: {item.path}"
+                result.warnings.append(msg)
+                self.emit(Warning(msg, path=item.path, code="relocated"))
             except OSError as e:
                 _raise_os(e, staging)
                 raise
@@ -763,6 +796,26 @@ class _Restore:
             raise _CopyMismatch("content does not match the backup's hash")
         os.utime(path, ns=(item.mtime_ns, item.mtime_ns))
         return sha, prefix
+
+    def _stage_moved(
+        self,
+        staging: Path,
+        item: _Item,
+        budget: ByteBudget,
+        progress: ProgressTracker,
+        cancel: CancelToken,
+    ) -> tuple[str, bytes] | None:
+        """Salvage: stage *item* from an intact copy elsewhere in the point, if there is one."""
+        assert self.source is not None
+        moved = self.source.relocate(item)
+        if moved is None:
+            return None
+        try:
+            return self._stage_one(staging, moved, budget, progress, cancel)
+        except (DamagedArchiveError, FileNotFoundError):
+            with contextlib.suppress(OSError):
+                os.unlink(staging / item.path)
+            return None
 
     def _fallback(self, rel: str) -> None:
         """A file the point cannot supply: keep the current version when there is one."""
