@@ -140,6 +140,30 @@ def run_cli(
     )
 
 
+def start_cli(
+    *args: str | os.PathLike[str], env: Mapping[str, str | None] | None = None
+) -> subprocess.Popen[str]:
+    """Start ``python -m therabak *args`` in the background (stdout and stderr on pipes,
+    text; *env* as for :func:`run_cli`). The caller reads, waits and cleans up."""
+    child_env = dict(os.environ)
+    child_env["PYTHONIOENCODING"] = "utf-8"
+    for name, value in (env or {}).items():
+        if value is None:
+            child_env.pop(name, None)
+        else:
+            child_env[name] = value
+    return subprocess.Popen(
+        [sys.executable, "-m", "therabak", *map(str, args)],
+        env=child_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
+
+
 @pytest.fixture(name="run_cli")
 def run_cli_fixture():
     return run_cli
