@@ -120,11 +120,14 @@ def subset(tree: dict[str, tuple], prefixes: tuple[str, ...], *, inside: bool) -
 
 
 def leftovers(parent: Path) -> list[str]:
-    """Staging folders, journals and lock files a restore must not leave behind."""
+    """Staging folders, journals and lock files (a restore's, a backup's mark that it reads
+    Data) that no finished job may leave behind."""
     return sorted(
         p.name
         for p in parent.iterdir()
-        if p.name.endswith(".partial") or ".therabak-restore" in p.name
+        if p.name.endswith(".partial")
+        or ".therabak-restore" in p.name
+        or ".therabak-reading" in p.name
     )
 
 

@@ -119,7 +119,7 @@ def test_kill_backup(practice: Practice, backups, tmp_path: Path, record_propert
 
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr
-    assert partials_in(dest) == []
+    assert partials_in(dest) == [] and leftovers(practice.root) == []
     assert len(archives_in(dest)) == 1 + int(published)
     for archive in archives_in(dest):
         assert verify_file(archive) == []
@@ -250,7 +250,7 @@ def test_kill_folder_backup(
 
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr
-    assert partials_in(dest) == []
+    assert partials_in(dest) == [] and leftovers(practice.root) == []
     finished = list(dest.iterdir())
     assert len(finished) == 1 + int(published)
     for folder in finished:
@@ -297,7 +297,7 @@ def test_kill_auto(practice: Practice, backups, record_property, point: str) -> 
 
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr
-    assert partials_in(folder) == []
+    assert partials_in(folder) == [] and leftovers(practice.root) == []
     assert not (folder / LOCK_NAME).exists()
     for archive in archives_in(folder):
         assert verify_file(archive, account=practice.key) == []

@@ -296,3 +296,38 @@ def test_a_staged_file_that_does_not_read_back_stops_the_restore(
     assert damaged
     assert tree_state(practice.data_dir) == before
     assert sorted(p.name for p in practice.root.iterdir()) == ["Data", "account.key"]
+
+
+def test_reading_marks_and_the_restore_lock(tmp_path: Path) -> None:
+    """A backup marks that it reads Data; a restore refuses while a live mark exists, a
+    backup refuses while a live restore lock exists; dead processes' marks are removed."""
+    from therabak.jobs.lock import DataReading, check_no_readers, live_readers
+    from therabak.jobs.swap import restore_lock_path
+
+    data = tmp_path / "Data"
+    data.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".Data.therabak-reading-{dead.pid}-0123abcd.lock"
+    stale.write_text(json.dumps({"pid": dead.pid, "started": "yesterday", "what": "backup"}))
+    assert live_readers(data) == [] and not stale.exists()
+    check_no_readers(data)
+
+    with DataReading(data, "folder backup") as mark:
+        assert mark.path is not None and mark.path.parent == tmp_path
+        [owner] = live_readers(data)
+        assert owner.pid == os.getpid() and owner.what == "folder backup"
+        with pytest.raises(DataInUseError, match="folder backup of .* is running"):
+            check_no_readers(data)
+        with DataReading(data):  # any number of readers at once
+            assert len(live_readers(data)) == 2
+    assert live_readers(data) == []
+
+    lock = restore_lock_path(data)
+    lock.write_text(json.dumps({"pid": os.getpid(), "started": "now", "what": "restore"}))
+    with pytest.raises(DataInUseError, match="restore of .* is running"):
+        DataReading(data).acquire()
+    assert live_readers(data) == []  # the refused reader left no mark
+    lock.write_text(json.dumps({"pid": dead.pid, "started": "then", "what": "restore"}))
+    with DataReading(data):  # a dead restore's lock does not count
+        pass

@@ -31,7 +31,7 @@ from therabak.events import Emit, FileOutcome, Phase, Retry, Summary, Warning, i
 from therabak.fsutil import free_space, fsync_dir
 from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.lock import pid_alive
+from therabak.jobs.lock import DataReading, pid_alive
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.retry import OnFailure, RetryPolicy
 from therabak.practice.account import AccountKey
@@ -137,6 +137,11 @@ def check_space(dest: Path, needed: int) -> None:
 def run_backup(
     req: BackupRequest, emit: Emit = ignore, cancel: CancelToken = NEVER
 ) -> BackupResult:
+    with DataReading(req.data_dir, "backup"):  # no restore may swap Data meanwhile
+        return _run_backup(req, emit, cancel)
+
+
+def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupResult:
     emit(Phase("scanning", str(req.data_dir)))
     scanned = scan(req.data_dir, req.rules)
     files = scanned.selected_files(req.selection)

@@ -32,7 +32,7 @@ from therabak.jobs import history
 from therabak.jobs.backup import check_space, prepare_destination
 from therabak.jobs.cancel import NEVER, CancelToken
 from therabak.jobs.filecopy import ByteBudget, copy_file, sha256_file, sync_files
-from therabak.jobs.lock import pid_alive
+from therabak.jobs.lock import DataReading, pid_alive
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.swap import MANIFEST_NAME, recover, stamp
 from therabak.practice.categories import Rules
@@ -195,13 +195,20 @@ def clean_stale_partials(dest: Path) -> list[Path]:
 def run_folder_backup(
     req: FolderBackupRequest, emit: Emit = ignore, cancel: CancelToken = NEVER
 ) -> FolderBackupResult:
-    from therabak.jobs.swap import remove_tree
-
-    start = time.monotonic()
     recovery = recover(req.data_dir)
     if recovery is not None:
         emit(Warning(recovery.message, code="restore-recovered"))
     require_data_dir(req.data_dir)
+    with DataReading(req.data_dir, "folder backup"):  # no restore may swap Data meanwhile
+        return _run_folder_backup(req, emit, cancel)
+
+
+def _run_folder_backup(
+    req: FolderBackupRequest, emit: Emit, cancel: CancelToken
+) -> FolderBackupResult:
+    from therabak.jobs.swap import remove_tree
+
+    start = time.monotonic()
     emit(Phase("scanning", str(req.data_dir)))
     scanned = scan(req.data_dir, req.rules)
     skipped: list[tuple[str, str]] = list(scanned.skipped)

@@ -60,7 +60,13 @@ from therabak.jobs.filecopy import (
     sync_files,
     write_all,
 )
-from therabak.jobs.lock import JobLock, LockBusy, check_practice_app, lock_busy_message
+from therabak.jobs.lock import (
+    JobLock,
+    LockBusy,
+    check_no_readers,
+    check_practice_app,
+    lock_busy_message,
+)
 from therabak.jobs.points import RestorePoint, identify
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.swap import (
@@ -407,6 +413,7 @@ class _Restore:
                 lock_busy_message("restore", e.owner, restore_lock_path(self.target))
             ) from None
         if not self.folder_mode:
+            check_no_readers(self.data_dir)
             recovery = recover(self.data_dir, have_lock=True)
             if recovery is not None:
                 emit(Warning(recovery.message, code="restore-recovered"))
