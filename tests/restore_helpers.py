@@ -303,12 +303,13 @@ def other_account(tmp_path_factory: pytest.TempPathFactory) -> OtherAccount:
 
 @dataclass
 class Crafted:
-    path: str
+    path: str  # anything: nothing checks it while writing (that is the point)
     content: bytes
     category: str = "sessions"
     raw: bool = False
     key_id: str = ""
     sealed: bool | None = True
+    declared_size: int | None = None  # what the index claims instead of the real size
 
 
 def craft_archive(
@@ -319,8 +320,9 @@ def craft_archive(
     password: str | None = None,
     kind: str = "manual",
 ) -> Path:
-    """An archive written with the writer API directly, so nothing checks the paths: the
-    way a hostile archive is made by someone who knows the password."""
+    """An archive written with the real writer API directly (real header, slots, sealed
+    entries and index), so nothing checks the paths, duplicates or sizes: the way a
+    hostile archive is made by someone who knows the password (or the account key)."""
     from therabak.archive.byteio import FileSink
     from therabak.archive.writer import ArchiveWriter
 
@@ -344,6 +346,8 @@ def craft_archive(
         ew.write(e.content)
         ew.sealed = e.sealed if not e.raw else True
         ew.finish()
+        if e.declared_size is not None:
+            writer.entries[-1].size = e.declared_size
     writer.finish(account_key_id=key.id_hex)
     sink.sync()
     sink.close()

@@ -331,3 +331,19 @@ def test_reading_marks_and_the_restore_lock(tmp_path: Path) -> None:
     lock.write_text(json.dumps({"pid": dead.pid, "started": "then", "what": "restore"}))
     with DataReading(data):  # a dead restore's lock does not count
         pass
+
+
+def test_impossible_process_ids_are_not_running(practice: Practice) -> None:
+    """A lock file or leftover name with an id no process can have (damaged, crafted)
+    counts as a dead process: no crash (it was an OverflowError, exit 1, on every command
+    that looked at it)."""
+    from therabak.jobs.lock import pid_alive
+
+    for pid in (0, -1, 2**31, 2**40, 10**20):
+        assert pid_alive(pid) is False
+    assert pid_alive(os.getpid()) is True
+    (practice.root / "Data.restore-2026-01-01_000000.99999999999999999999.partial").mkdir()
+    (practice.data_dir / ".lock").write_text("9999999999")
+    r = run_cli("status", *practice_args(practice))
+    assert r.returncode in (0, 3) and "Internal error" not in r.stderr, r.stderr
+    assert leftovers(practice.root) == []

@@ -30,9 +30,14 @@ UNREADABLE_GRACE_S = 30.0
 PRACTICE_LOCK = ".lock"
 
 
+#: No process id reaches this (POSIX pid_t is 32-bit signed; Windows ids stay far below).
+MAX_PID = 2**31 - 1
+
+
 def pid_alive(pid: int) -> bool:
-    """Is process *pid* running? (Windows: OpenProcess; elsewhere: signal 0.)"""
-    if pid <= 0:
+    """Is process *pid* running? (Windows: OpenProcess; elsewhere: signal 0.) An id no
+    process can have (from a damaged or crafted lock file or name) is not running."""
+    if not 0 < pid <= MAX_PID:
         return False
     if IS_WINDOWS:
         import ctypes
