@@ -442,6 +442,14 @@ def test_index_round_trip():
         "a/" * 513 + "b",
         "a\udc80b",  # a lone surrogate (valid in JSON, never a file name)
         "sessions/\ud800.json",
+        "COM0",  # devices the first list missed
+        "lpt0.txt",
+        "sessions/COM\u00b9.json",
+        "LPT\u00b3",
+        "CONIN$",
+        "sessions/conout$.txt",
+        "sessions/CON .json",
+        "NUL  .tar.gz",
     ],
 )
 def test_index_rejects_unsafe_paths(path):
@@ -463,6 +471,10 @@ def test_index_rejects_unsafe_paths(path):
         "x" * 255,
         "com10",
         "sessions/comment.json",
+        "CONIN",
+        "conin$x.txt",
+        "COM\u00b4.txt",
+        "LPT4\u00b9",
     ],
 )
 def test_index_accepts_safe_paths(path):
