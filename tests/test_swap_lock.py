@@ -347,3 +347,37 @@ def test_impossible_process_ids_are_not_running(practice: Practice) -> None:
     r = run_cli("status", *practice_args(practice))
     assert r.returncode in (0, 3) and "Internal error" not in r.stderr, r.stderr
     assert leftovers(practice.root) == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"staging": None},  # keys missing or of the wrong type: was a KeyError / TypeError
+        {"staging": 5},
+        {"old": ["a"]},
+        {"staging": "OUTSIDE"},  # a folder that is not a restore's: never moved
+        {"old": "OUTSIDE"},
+        {"staging": "OTHER"},
+    ],
+)
+def test_a_journal_naming_other_folders_is_refused_and_nothing_moves(
+    tmp_path: Path, change: dict
+) -> None:
+    paths = _layout(tmp_path, data=False, staging=False, old=False)
+    other = paths["data"].parent / "Dokumente"
+    outside = tmp_path / "elsewhere"
+    for folder in (other, outside):
+        folder.mkdir()
+        (folder / "which.txt").write_text(folder.name)
+    journal = json.loads(journal_path(paths["data"]).read_text())
+    for field, value in change.items():
+        if value is None:
+            del journal[field]
+        else:
+            names = {"OUTSIDE": str(outside), "OTHER": str(other)}
+            journal[field] = names.get(value, value) if isinstance(value, str) else value
+    journal_path(paths["data"]).write_text(json.dumps(journal))
+    with pytest.raises(SwapRecoveryError, match="journal"):
+        recover(paths["data"])
+    assert _which(other) == "Dokumente" and _which(outside) == "elsewhere"
+    assert not paths["data"].exists()
