@@ -100,7 +100,7 @@ def read_manifest_header(folder: Path) -> ManifestHeader | None:
             bytes=int(doc.get("bytes", 0)),
             raw=doc,
         )
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
         raise DamagedArchiveError(
             f"The manifest {path} is damaged or not a therabak manifest."
         ) from None
