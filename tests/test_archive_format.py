@@ -487,9 +487,33 @@ def test_index_rejects_non_string_paths(value):
         check_relative_path(value)
 
 
+@pytest.mark.parametrize(
+    ("size", "length", "raw", "ok"),
+    [
+        (0, 41, False, True),
+        (4 << 20, 61, False, True),  # one chunk of zeros compresses to a few bytes
+        (1 << 60, 100_000, False, False),  # exabytes claimed for 100 kB: a lie
+        ((100_000 // 20) * (4 << 20) + 1, 100_000, False, False),
+        (5000, 5000, True, True),  # raw entries are never compressed
+        (5001, 5000, True, False),
+    ],
+)
+def test_index_refuses_sizes_an_entry_cannot_hold(size, length, raw, ok):
+    """Each chunk holds at most 4 MiB and costs at least a frame word and a tag, so an
+    entry of *length* bytes cannot hold more; a larger size (which made a restore ask
+    for exabytes of space, exit 6) is damage (exit 5)."""
+    extra = {"r": True, "k": "0011223344556677"} if raw else {}
+    doc = _doc(_entry(offset=4096, length=length, s=size, **extra))
+    if ok:
+        assert parse_index(doc, archive_size=1 << 40).entries[0].size == size
+    else:
+        with pytest.raises(DamagedArchiveError, match="impossible size"):
+            parse_index(doc, archive_size=1 << 40)
+
+
 def test_index_rejects_duplicate_paths_case_insensitively():
-    a = _entry("sessions/K0001/a.json", offset=4096, length=10)
-    b = _entry("Sessions/k0001/A.JSON", offset=4106, length=10)
+    a = _entry("sessions/K0001/a.json", offset=4096, length=100)
+    b = _entry("Sessions/k0001/A.JSON", offset=4196, length=100)
     with pytest.raises(DamagedArchiveError, match="twice"):
         parse_index(_doc(a, b), archive_size=10_000)
     b["p"] = "sessions/K0001/b.json"
