@@ -419,3 +419,42 @@ def test_salvage_restores_entries_that_changed_places(
     got = plaintext_tree(out, demo_practice.key)
     assert set(got) == set(layout.entries)
     assert all(got[p] == original[p] for p in got)
+
+
+@pytest.mark.parametrize("lie", ["huge size", "wrong size", "missing", "a folder"])
+def test_folder_backup_whose_manifest_lies(
+    unchanged: Practice, backups, tmp_path: Path, lie: str
+) -> None:
+    """A manifest line that the file cannot match is damage found before anything is
+    planned: exit 5 (a declared 1 EiB asked for exabytes of space, exit 6); salvage
+    restores everything else."""
+    import json
+
+    from therabak.jobs.swap import MANIFEST_NAME
+
+    point = tmp_path / "usb" / backups.folder.name
+    shutil.copytree(backups.folder, point)
+    lines = (point / MANIFEST_NAME).read_text("utf-8").splitlines()
+    n = next(i for i, line in enumerate(lines) if '"sessions/K0002/' in line)
+    entry = json.loads(lines[n])
+    if lie == "huge size":
+        entry["s"] = 1 << 60
+    elif lie == "wrong size":
+        entry["s"] += 1
+    elif lie == "missing":
+        (point / entry["p"]).unlink()
+    else:
+        (point / entry["p"]).unlink()
+        (point / entry["p"]).mkdir()
+    lines[n] = json.dumps(entry)
+    (point / MANIFEST_NAME).write_text("\n".join(lines) + "\n", "utf-8")
+    r = restore(unchanged, point)
+    assert r.returncode == 5, r.stderr
+    assert entry["p"] in r.stderr and "--salvage" in r.stderr
+    out = tmp_path / "salvaged"
+    s = restore(unchanged, point, "--salvage", "--to", str(out))
+    assert s.returncode == 3, s.stderr
+    assert entry["p"] in s.stdout
+    restored = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    listed = {json.loads(line)["p"] for line in lines[1:]}
+    assert restored == listed - {entry["p"]}

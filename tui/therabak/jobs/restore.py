@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from therabak import faults, formatting
-from therabak.archive.index import IndexEntry
+from therabak.archive.index import IndexEntry, check_relative_path
 from therabak.archive.reader import ArchiveReader, EntryDamaged
 from therabak.errors import (
     AccountKeyError,
@@ -300,7 +301,7 @@ class _ArchiveSource(_Source):
 
 
 class _FolderSource(_Source):
-    def __init__(self, point: RestorePoint, rules: Rules) -> None:
+    def __init__(self, point: RestorePoint, rules: Rules, salvage: bool = False) -> None:
         self.point = point
         self.root = Path(point.path)
         self.damaged = []
@@ -318,6 +319,16 @@ class _FolderSource(_Source):
                         f"The folder backup's manifest lists {f.path[:80]} twice."
                     )
                 seen.add(folded)
+                problem = self._disagrees(f.path, f.size)
+                if problem and not salvage:
+                    raise DamagedArchiveError(
+                        f"The folder backup is damaged: {f.path[:200]}: {problem}. "
+                        "Nothing was changed.",
+                        hint="therabak restore --salvage restores every intact file.",
+                    )
+                if problem:
+                    self.damaged.append((f.path, problem))
+                    continue
                 self.items.append(
                     _Item(f.path, rules.category_of(f.path), f.size, f.mtime_ns, f.sha256, "copy")
                 )
@@ -328,6 +339,24 @@ class _FolderSource(_Source):
                     self.items.append(_Item(f.path, f.category, f.size, f.mtime_ns, None, "copy"))
         self.items.sort(key=lambda i: i.path)
         self.holds |= {i.category for i in self.items}
+
+    def _disagrees(self, rel: str, size: int) -> str:
+        """Why the file the manifest lists cannot be what it says ('' when it can be):
+        checked before anything is planned, so a manifest cannot make the restore ask for
+        space that no file needs. Unsafe paths are left to staging, which refuses them."""
+        try:
+            check_relative_path(rel)
+        except DamagedArchiveError:
+            return ""
+        try:
+            st = os.lstat(self.root / rel)
+        except OSError:
+            return "missing from the folder backup"
+        if not stat.S_ISREG(st.st_mode):
+            return "not a plain file in the folder backup"
+        if st.st_size != size:
+            return "its size differs from the manifest"
+        return ""
 
     def content(self, item: _Item) -> Iterator[bytes]:
         fd = open_under(self.root, item.path)
@@ -343,7 +372,7 @@ def _open_source(
     point: RestorePoint, req: RestoreRequest, account: AccountKey | None, emit: Emit
 ) -> _Source:
     if point.is_folder:
-        return _FolderSource(point, req.rules)
+        return _FolderSource(point, req.rules, req.salvage)
     reader = ArchiveReader.open(point.path, salvage=req.salvage)
     try:
         reader.unlock(account=account, password=req.password)
