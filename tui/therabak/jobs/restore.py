@@ -425,6 +425,12 @@ class _Restore:
         req, emit = self.req, self.emit
         emit(Phase("checking", str(req.point)))
         if self.folder_mode:
+            is_junction = getattr(os.path, "isjunction", None)  # Python 3.12+ (Windows)
+            if os.path.islink(self.target) or (is_junction and is_junction(self.target)):
+                raise UsageError(
+                    f"The target folder is a link: {self.target}; give the real folder (empty "
+                    "or new) instead, a restore never writes through a link."
+                )
             if self.target.exists() and (not self.target.is_dir() or any(self.target.iterdir())):
                 raise UsageError(f"The target folder must be empty or not exist: {self.target}")
             if not self.target.parent.is_dir():
