@@ -343,11 +343,11 @@ class _FolderSource(_Source):
     def _disagrees(self, rel: str, size: int) -> str:
         """Why the file the manifest lists cannot be what it says ('' when it can be):
         checked before anything is planned, so a manifest cannot make the restore ask for
-        space that no file needs. Unsafe paths are left to staging, which refuses them."""
+        space that no file needs, nor name a path that leaves the folder."""
         try:
             check_relative_path(rel)
-        except DamagedArchiveError:
-            return ""
+        except DamagedArchiveError as e:
+            return str(e)
         try:
             st = os.lstat(self.root / rel)
         except OSError:
@@ -757,7 +757,7 @@ class _Restore:
                 sha, prefix = self._stage_one(staging, item, budget, progress, cancel)
             except (DamagedArchiveError, FileNotFoundError) as e:  # incl. EntryDamaged
                 reason = e.reason if isinstance(e, EntryDamaged) else str(e)
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError, ValueError):  # ValueError: a NUL in the path
                     os.unlink(staging / item.path)
                 if not self.req.salvage:
                     raise DamagedArchiveError(
@@ -855,7 +855,7 @@ class _Restore:
         try:
             return self._stage_one(staging, moved, budget, progress, cancel)
         except (DamagedArchiveError, FileNotFoundError):
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, ValueError):
                 os.unlink(staging / item.path)
             return None
 
