@@ -25,13 +25,20 @@ from datetime import datetime
 from pathlib import Path
 
 from therabak import faults
+from therabak.archive.byteio import write_error
 from therabak.errors import DamagedArchiveError
 from therabak.events import Emit, Phase, Summary, Warning, ignore
 from therabak.fsutil import fsync_dir, make_private_dir, write_private
 from therabak.jobs import history
 from therabak.jobs.backup import check_space, prepare_destination
 from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.filecopy import ByteBudget, copy_file, sha256_file, sync_files
+from therabak.jobs.filecopy import (
+    ByteBudget,
+    DestinationWriteFailed,
+    copy_file,
+    sha256_file,
+    sync_files,
+)
 from therabak.jobs.lock import DataReading, pid_alive
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.swap import MANIFEST_NAME, recover, stamp
@@ -262,7 +269,10 @@ def _run_folder_backup(
             "files": len(copied),
             "bytes": sum(c.size for c in copied),
         }
-        write_private(partial / MANIFEST_NAME, _manifest_bytes(header, copied))
+        try:
+            write_private(partial / MANIFEST_NAME, _manifest_bytes(header, copied))
+        except OSError as e:
+            raise write_error(e, partial, dest) from None
         faults.point("folder.manifest")
         result.files, result.bytes = len(copied), header["bytes"]
         emit(Phase("syncing", str(final)))
@@ -280,9 +290,14 @@ def _run_folder_backup(
         fsync_dir(partial)
         cancel.check()
         faults.point("folder.rename")
-        os.rename(partial, final)
+        try:
+            os.rename(partial, final)
+        except OSError as e:
+            raise write_error(e, final) from None
         fsync_dir(dest)
         published = True
+    except DestinationWriteFailed as e:  # a file of the copy could not be written
+        raise write_error(e.error, partial, dest) from None
     finally:
         if not published:
             with contextlib.suppress(OSError):

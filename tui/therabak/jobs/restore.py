@@ -53,6 +53,7 @@ from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
 from therabak.jobs.filecopy import (
     ByteBudget,
+    DestinationWriteFailed,
     FdWriter,
     copy_file,
     create_under,
@@ -899,6 +900,12 @@ class _Restore:
                         on_bytes=progress.add_bytes,
                         check_cancel=cancel.check,
                     )
+                except DestinationWriteFailed as e:  # writing into staging, not reading Data
+                    _raise_os(e.error, staging)
+                    raise DataFolderError(
+                        f"Writing the restored data beside {self.target} failed "
+                        f"({e.error.strerror or e.error}). Nothing was changed."
+                    ) from None
                 except FileNotFoundError:
                     got = None
                     break
