@@ -141,10 +141,13 @@ def run_cli(
 
 
 def start_cli(
-    *args: str | os.PathLike[str], env: Mapping[str, str | None] | None = None
+    *args: str | os.PathLike[str],
+    env: Mapping[str, str | None] | None = None,
+    input: str | None = None,
 ) -> subprocess.Popen[str]:
     """Start ``python -m therabak *args`` in the background (stdout and stderr on pipes,
-    text; *env* as for :func:`run_cli`). The caller reads, waits and cleans up."""
+    text; *env* as for :func:`run_cli`; *input* is written to its stdin, which is then
+    closed). The caller reads, waits and cleans up."""
     child_env = dict(os.environ)
     child_env["PYTHONIOENCODING"] = "utf-8"
     for name, value in (env or {}).items():
@@ -152,16 +155,21 @@ def start_cli(
             child_env.pop(name, None)
         else:
             child_env[name] = value
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "therabak", *map(str, args)],
         env=child_env,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         encoding="utf-8",
         errors="replace",
     )
+    if input is not None:
+        proc.stdin.write(input)
+        proc.stdin.close()
+        proc.stdin = None  # communicate() must not touch it again
+    return proc
 
 
 @pytest.fixture(name="run_cli")

@@ -117,7 +117,7 @@ def prepare_destination(dest: Path) -> Path:
     if not dest.exists():
         if not dest.parent.is_dir():
             raise DataFolderError(f"The destination folder does not exist: {dest}")
-        dest.mkdir()
+        dest.mkdir(mode=0o700)  # a folder therabak makes is private, like its files
     if not os.access(dest, os.W_OK):
         raise DataFolderError(f"The destination folder is not writable: {dest}")
     return dest

@@ -59,7 +59,7 @@ class AccountKey:
         path = Path(path)
         if path.exists():
             raise AccountKeyError(f"Refusing to overwrite the existing account key {path}.")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_private(path, self.to_text().encode("utf-8"))
 
     @classmethod
