@@ -77,7 +77,7 @@ def writer(data: Path, key: AccountKey, log_path: Path, stop: Path, targets: lis
                 log_version(log, rel, plaintext)  # before any byte of it is on disk
                 files[data / rel] = seal_bytes(key, plaintext)
             rewrite_all(files, pause_empty=n % 2 == 0, pause=rng.uniform(0.01, 0.03))
-            time.sleep(rng.uniform(0.02, 0.06))  # all complete for a moment
+            time.sleep(rng.uniform(0.01, 0.025))  # all complete for a moment
 
 
 def churner(data: Path, key: AccountKey, log_path: Path, stop: Path, delete: list[str]) -> None:
