@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from apphelp import GB, NOW, SIZE
 
+from app.apphelp import GB, NOW, SIZE
 from therabak.app.context import AppContext
 from therabak.jobs.runner import JobRunner
 from therabak.settings import PracticePaths

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from apphelp import wait_for, wait_scan
-
+from app.apphelp import wait_for, wait_scan
 from therabak.app.app import TherabakApp
 from therabak.app.screens.backup import BackupScreen
 from therabak.app.screens.dialogs import ConfirmDialog

@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from apphelp import NOW, add_history, screen_text, wait_for, wait_scan
-
+from app.apphelp import NOW, add_history, screen_text, wait_for, wait_scan
 from therabak.app.app import TherabakApp
 from therabak.app.screens.dialogs import ConfirmDialog
 from therabak.app.screens.folder import FolderBackupScreen

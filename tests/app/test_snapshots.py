@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from apphelp import NOW, SIZE, add_history, wait_scan
-
+from app.apphelp import NOW, SIZE, add_history, wait_scan
 from therabak.app.app import TherabakApp
 from therabak.app.screens.progress import ProgressScreen
 from therabak.events import FileOutcome, Phase, Progress, Retry, Summary

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from apphelp import wait_for
 
+from app.apphelp import wait_for
 from therabak.app.app import TherabakApp
 from therabak.app.screens.progress import ProgressScreen
 from therabak.archive.reader import ArchiveReader

@@ -1,45 +1,66 @@
 """``therabak-tui [--data-dir DIR] [--account-key FILE] [--demo]``; also ``python -m therabak.app``.
 
 Keeps the work before the first frame small: argument parsing, path resolution and
-(with ``--demo``, once) creating the demo practice. Scanning happens after the home
-screen is up.
+(with ``--demo``, once) creating the demo practice. The scan of the data folder and the
+check of the account key run after the home screen is up; a missing data folder or key
+opens a screen that says what is missing and how to fix it (exit code 1 after it).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
 from therabak import __version__
+from therabak.errors import DataFolderError, TherabakError
+from therabak.settings import APP_NAME, PracticePaths
 
-#: The gentle fault injection of the demo: a few files fail to decrypt twice, then work.
+#: The demo's gentle fault injection: a few files fail to decrypt twice, then work, so
+#: the retry panel has something to show.
 DEMO_FAILPOINTS = "transient=0.03,transient-times=2,seed=demo"
 
 
 def demo_root() -> Path:
+    """Where ``--demo`` keeps its practice: ``<user cache dir>/therabak/demo``."""
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir("therabak", appauthor=False)) / "demo"
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "demo"
 
 
-def ensure_demo(root: Path) -> tuple[Path, Path]:
-    """Create the demo practice under *root* once; reuse it afterwards."""
-    data, key = root / "Data", root / "account.key"
-    if not (data.is_dir() and key.is_file()):
-        from therabak.practice.demo import create_demo
+def ensure_demo(root: Path | None = None) -> tuple[PracticePaths, bool]:
+    """The demo practice under *root*, created on first use; (paths, created now?).
 
-        if data.exists() or key.exists():
-            raise SystemExit(
-                f"therabak-tui: the demo folder {root} is incomplete; delete it and start again."
-            )
-        print(f"Creating the demo practice in {root} (once) …", file=sys.stderr)
-        create_demo(root)
-    return data, key
+    It is built beside *root* under a temporary name and renamed when complete, so an
+    interrupted first start never leaves a half demo that later starts would reuse.
+    """
+    root = Path(root or demo_root())
+    paths = PracticePaths(root / "Data", root / "account.key")
+    if paths.data_dir.is_dir() and paths.account_key.is_file():
+        return paths, False
+    if root.exists():
+        raise DataFolderError(
+            f"{root} exists but holds no complete demo practice.",
+            hint="Delete that folder and start therabak-tui --demo again.",
+        )
+    from therabak.practice.demo import create_demo  # the crypto stack, only when needed
+
+    partial = root.with_name(f"{root.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    create_demo(partial)
+    try:
+        partial.rename(root)
+    except OSError:
+        shutil.rmtree(partial, ignore_errors=True)
+        if not (paths.data_dir.is_dir() and paths.account_key.is_file()):
+            raise
+        return paths, False  # another start finished first: use its demo
+    return paths, True
 
 
-def build_parser() -> argparse.ArgumentParser:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="therabak-tui",
         description="Back up and restore the TheraPsy data folder (keyboard-first terminal app).",
@@ -48,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data-dir",
         metavar="DIR",
-        help="the practice's Data folder (default: THERABAK_DATA_DIR or the "
-        "TheraPsy folder of this user)",
+        help="the practice's Data folder (default: THERABAK_DATA_DIR or the TheraPsy "
+        "folder of this user)",
     )
     p.add_argument(
         "--account-key",
@@ -59,31 +80,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--demo",
         action="store_true",
-        help="open a demo practice (created once in the cache folder) with a few "
+        help="open a demo practice (created once in therabak's cache folder) with a few "
         "simulated decryption failures",
     )
-    return p
+    args = p.parse_args(argv)
+    if args.demo and (args.data_dir or args.account_key):
+        p.error("--demo opens its own practice: leave out --data-dir and --account-key")
+    return args
 
 
 def make_context(args: argparse.Namespace):
     from therabak.app.context import AppContext
-    from therabak.settings import PracticePaths
 
-    if args.demo:
-        root = demo_root()
-        data, key = ensure_demo(root)
-        # The demo keeps its settings, history and jobs to itself.
-        os.environ.setdefault("THERABAK_CONFIG", str(root / "settings.toml"))
-        os.environ.setdefault("THERABAK_STATE_DIR", str(root / "state"))
-        paths = PracticePaths.resolve(args.data_dir or data, args.account_key or key)
-        return AppContext(paths=paths, demo=True, job_env={"THERABAK_FAILPOINTS": DEMO_FAILPOINTS})
-    return AppContext(paths=PracticePaths.resolve(args.data_dir, args.account_key))
+    if not args.demo:
+        return AppContext(paths=PracticePaths.resolve(args.data_dir, args.account_key))
+    root = demo_root()
+    if not (root / "Data").is_dir():
+        print(f"Creating the demo practice in {root} …", file=sys.stderr, flush=True)
+    paths, _ = ensure_demo(root)
+    # The demo keeps its settings, backup history and jobs to itself.
+    os.environ.setdefault("THERABAK_CONFIG", str(root / "settings.toml"))
+    os.environ.setdefault("THERABAK_STATE_DIR", str(root / "state"))
+    return AppContext(paths=paths, demo=True, job_env={"THERABAK_FAILPOINTS": DEMO_FAILPOINTS})
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    ctx = make_context(args)
-    from therabak.app.app import TherabakApp
+    args = parse_args(argv)
+    try:
+        ctx = make_context(args)
+    except TherabakError as e:
+        print(f"therabak-tui: {e}" + (f" {e.hint}" if e.hint else ""), file=sys.stderr)
+        return int(e.exit_code)
+    except OSError as e:
+        print(f"therabak-tui: {e.strerror or e}", file=sys.stderr)
+        return 1
+    from therabak.app.app import TherabakApp  # textual: only once there is something to show
 
-    TherabakApp(ctx).run()
-    return 0
+    app = TherabakApp(ctx)
+    app.run()
+    return app.return_code or 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

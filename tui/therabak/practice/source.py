@@ -36,9 +36,16 @@ def _stamp(st: os.stat_result) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def read_plaintext(path: Path, rel: str, key: AccountKey, write: Callable[[bytes], None], *,
-                   attempt: int = 1, on_bytes: Callable[[int], None] | None = None,
-                   check_cancel: Callable[[], None] | None = None) -> SourceRead:
+def read_plaintext(
+    path: Path,
+    rel: str,
+    key: AccountKey,
+    write: Callable[[bytes], None],
+    *,
+    attempt: int = 1,
+    on_bytes: Callable[[int], None] | None = None,
+    check_cancel: Callable[[], None] | None = None,
+) -> SourceRead:
     """Stream the plaintext of *path* into *write*. Raises DecryptionError (incl.
     ForeignKeyError), SourceChanged or OSError; the caller discards what was written."""
     before = os.stat(path)
@@ -86,12 +93,17 @@ def read_plaintext(path: Path, rel: str, key: AccountKey, write: Callable[[bytes
     after = os.stat(path)
     if _stamp(after) != _stamp(before):
         raise SourceChanged("changed while being read")
-    return SourceRead(sealed=header is not None, size=before.st_size,
-                      mtime_ns=before.st_mtime_ns, plaintext_size=size)
+    return SourceRead(
+        sealed=header is not None,
+        size=before.st_size,
+        mtime_ns=before.st_mtime_ns,
+        plaintext_size=size,
+    )
 
 
-def read_raw(path: Path, write: Callable[[bytes], None], *,
-             check_cancel: Callable[[], None] | None = None) -> SourceRead:
+def read_raw(
+    path: Path, write: Callable[[bytes], None], *, check_cancel: Callable[[], None] | None = None
+) -> SourceRead:
     """Copy the file's bytes as they are (for entries stored raw)."""
     before = os.stat(path)
     size = 0

@@ -17,8 +17,8 @@ from therabak.i18n import _
 class ProblemScreen(Screen):
     BINDINGS = [
         Binding("r", "app.restore", _("Restore a backup")),
-        Binding("q", "app.quit", _("Quit")),
-        Binding("escape", "app.quit", _("Quit"), show=False),
+        Binding("q", "quit", _("Quit")),
+        Binding("escape", "quit", _("Quit"), show=False),
     ]
 
     def __init__(self, problems: list[Problem]) -> None:
@@ -43,3 +43,7 @@ class ProblemScreen(Screen):
                 classes="hint",
             )
         yield Footer(compact=True)
+
+    def action_quit(self) -> None:
+        """Leave with exit code 1: therabak-tui could not work on the practice."""
+        self.app.exit(return_code=1)
