@@ -113,6 +113,7 @@ def test_no_password_needs_a_second_confirmation(make_ctx, run_app, usb):
     async def body(pilot):
         await open_backup(pilot)
         await to_step_two(pilot, usb)
+        await type_passwords(pilot, "half-typed", "")
         nopw = app.screen.query_one("#nopw")
         nopw.focus()
         await pilot.press("space")
@@ -122,6 +123,7 @@ def test_no_password_needs_a_second_confirmation(make_ctx, run_app, usb):
         await pilot.press("escape")  # keep the password
         await pilot.pause()
         assert nopw.value is False
+        assert app.screen.query_one("#pw", PasswordInput).value == "half-typed"
         await pilot.press("space")
         await pilot.pause()
         app.screen.query_one("#yes").press()

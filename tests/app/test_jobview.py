@@ -53,3 +53,15 @@ def test_coalesce_keeps_only_the_last_progress_and_everything_else_in_order():
     events = [progress(10), r, progress(20), Phase("syncing"), progress(30, "syncing")]
     assert coalesce(events) == [r, Phase("syncing"), progress(30, "syncing")]
     assert coalesce([r]) == [r]
+
+
+def test_short_paths_keep_what_tells_files_apart():
+    from therabak.app.widgets.retry_panel import short_path
+
+    a = short_path("documents/K0002/Antrag Kostenübernahme 1.pdf", 29)
+    b = short_path("documents/K0012/Antrag Kostenübernahme 1.pdf", 29)
+    assert len(a) == len(b) == 29 and a != b
+    assert "K0002" in a and a.endswith("1.pdf")
+    assert short_path("sessions/K0001/2026-02-02-02.json", 29) == "…/K0001/2026-02-02-02.json"
+    assert short_path("profiles/K0002.json", 29) == "profiles/K0002.json"
+    assert len(short_path("y" * 40, 29)) == 29

@@ -42,7 +42,6 @@ class BackupScreen(Screen):
         self.step = "what"
         self.rules = None
         self.rules_error = ""
-        self._reverting = False
 
     # ---- layout ---------------------------------------------------------------------
 
@@ -280,16 +279,15 @@ class BackupScreen(Screen):
         return problem
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
-        if event.checkbox.id != "nopw" or self._reverting:
+        if event.checkbox.id != "nopw":
             return
-        if event.value:
+        if event.value:  # only after the second confirmation
 
             def answer(sure: bool | None) -> None:
-                if not sure:
-                    self._reverting = True
-                    event.checkbox.value = False
-                    self._reverting = False
-                self._sync_password_fields()
+                if sure:
+                    self._sync_password_fields()
+                else:
+                    event.checkbox.value = False  # comes back here with False
 
             self.app.push_screen(
                 ConfirmDialog(
@@ -301,6 +299,7 @@ class BackupScreen(Screen):
                 ),
                 answer,
             )
+            return
         self._sync_password_fields()
 
     def _sync_password_fields(self) -> None:
@@ -326,11 +325,14 @@ class BackupScreen(Screen):
         problem = None
         if not selection:
             problem = _("Nothing is ticked: go back (Esc) and tick at least one category.")
-        problem = problem or dest.problem() or self._password_problem()
+        problem = problem or dest.problem()
         if problem:
             message.update(Text(problem, style="bold red"))
             return
         message.update("")
+        if self._password_problem():  # explained beside the password fields
+            self.query_one("#pw").focus()
+            return
         ctx = self.app.ctx
         defaults = self.rules.default_selection(BackupKind.MANUAL)
         args = [

@@ -18,6 +18,27 @@ def tail(text: str, width: int) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1) :]
 
 
+def short_path(path: str, width: int) -> str:
+    """*path* in *width* cells, keeping what tells files apart: the file name and the
+    folder it is in ("…/K0012/Antrag Kos…ahme 1.pdf"), never just a common ending."""
+    if len(path) <= width:
+        return path
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        candidate = "…/" + "/".join(parts[i:])
+        if len(candidate) <= width:
+            return candidate
+    name = parts[-1]
+    prefix = f"…/{parts[-2]}/" if len(parts) > 1 else ""
+    room = width - len(prefix)
+    if room < 9:
+        prefix, room = "", width
+    if len(name) <= room:
+        return prefix + name
+    keep_end = (room - 1) // 2
+    return prefix + name[: room - 1 - keep_end] + "…" + name[len(name) - keep_end :]
+
+
 def head(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -54,7 +75,7 @@ class RetryPanel(DataTable):
         else:
             nxt = Text(_("now"))
         return {
-            "path": Text(tail(row.path, PATH_WIDTH)),
+            "path": Text(short_path(row.path, PATH_WIDTH)),
             "try": Text(f"{row.attempt}/{row.max}"),
             "error": Text(head(row.error, ERROR_WIDTH), style="dim"),
             "next": nxt,
