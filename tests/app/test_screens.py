@@ -179,13 +179,14 @@ def test_folder_backup_checks_the_destination(make_ctx, run_app, app_practice):
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert "inside the data folder" in str(screen.query_one("#start-msg").render())
+        # started at once, before the background free-space check has answered
         screen.query_one("#dest-input").value = str(app_practice.data_dir.parent / "copy")
-        await wait_for(
-            pilot, lambda: "Does NOT fit" in str(screen.query_one("#dest-space").render())
-        )
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert "Not enough space" in str(screen.query_one("#start-msg").render())
+        await wait_for(
+            pilot, lambda: "Does NOT fit" in str(screen.query_one("#dest-space").render())
+        )
         assert app.ctx.runner.list_jobs() == []
 
     run_app(app, body)

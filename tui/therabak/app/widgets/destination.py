@@ -113,13 +113,9 @@ class DestinationPicker(Vertical):
                 path=self.app.ctx.display_path(path.parent)
             )
         space = self.space
-        if (
-            space is not None
-            and space.path == str(path)
-            and space.free is not None
-            and self.needed is not None
-            and space.free < self.needed
-        ):
+        if space is None or space.path != str(path):  # started before the check came back
+            space = self.space = self._measure(path)
+        if space.free is not None and self.needed is not None and space.free < self.needed:
             return _("Not enough space there: about {need} are needed, {free} are free.").format(
                 need=formatting.size(self.needed), free=formatting.size(space.free)
             )
@@ -156,14 +152,13 @@ class DestinationPicker(Vertical):
 
     def check_space(self) -> None:
         path = self.path()
+        self._render_space()  # no stale verdict for the previous path
         if path is None:
             self.space = None
-            self._render_space()
             return
         self._space_worker(path)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="space")
-    def _space_worker(self, path: Path) -> None:
+    def _measure(self, path: Path) -> SpaceCheck:
         ctx = self.app.ctx
         try:
             free: int | None = ctx.free_space(path)
@@ -174,7 +169,11 @@ class DestinationPicker(Vertical):
             same = os.stat(existing_ancestor(path)).st_dev == os.stat(ctx.paths.data_dir).st_dev
         except OSError:
             pass
-        self.app.call_from_thread(self._space_done, SpaceCheck(str(path), free, same))
+        return SpaceCheck(str(path), free, same)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="space")
+    def _space_worker(self, path: Path) -> None:
+        self.app.call_from_thread(self._space_done, self._measure(path))
 
     def _space_done(self, check: SpaceCheck) -> None:
         path = self.path()
