@@ -323,8 +323,11 @@ class JobRunner:
     # ---- cancelling -------------------------------------------------------------------
 
     def cancel(self, job: Job, *, force: bool = False) -> bool:
-        """Ask a running job to stop (the CLI cleans up and exits 130); *force* kills it."""
-        if not self.alive(job.record):
+        """Ask a running job to stop (the CLI cleans up and exits 130); *force* kills it.
+
+        False when there is nothing to stop: the process is gone or its final event is
+        written (it is just exiting)."""
+        if self.status(job.record).state is not JobState.RUNNING:
             return False
         job.record.cancel_requested = datetime.now().astimezone().isoformat()
         with contextlib.suppress(OSError):
