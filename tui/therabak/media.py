@@ -1,9 +1,15 @@
-"""Mounted removable media (USB sticks, external disks): quick picks for destinations.
+"""Currently mounted removable media (USB sticks, external disks), per platform.
 
-Linux: mount points below ``/media/$USER``, ``/run/media/$USER`` and ``/media``;
-macOS: the volumes in ``/Volumes`` other than the system disk; Windows: drive
-letters whose drive type is "removable". Best effort: anything that cannot be
-inspected is left out, never an error.
+* Linux: the folders below ``/media/$USER`` and ``/run/media/$USER`` (udisks), and
+  ``/media/<name>`` mounts of systems that mount there directly.
+* macOS: ``/Volumes/*`` except the system volume (a link to ``/``).
+* Windows: every drive letter other than the system drive whose type is removable or
+  fixed (an external USB disk reports "fixed"), via ``GetLogicalDrives`` and
+  ``GetDriveTypeW``; network and CD drives are left out because probing a disconnected
+  network drive can hang for a long time. Without ctypes: ``D:`` … ``Z:`` that exist.
+
+``THERABAK_MEDIA_ROOTS`` (``os.pathsep``-separated folders) replaces the platform's
+roots; tests and unusual setups use it.
 """
 
 from __future__ import annotations
@@ -11,68 +17,89 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import string
 import sys
 from pathlib import Path
 
-
-def removable_media() -> list[Path]:
-    """The mount points of removable media, sorted, without duplicates."""
-    try:
-        if sys.platform == "win32":
-            found = _windows()
-        elif sys.platform == "darwin":
-            found = _macos()
-        else:
-            found = _linux()
-    except OSError:
-        return []
-    return sorted(set(found))
+DRIVE_REMOVABLE = 2
+DRIVE_FIXED = 3
 
 
-def _children_that_are_mounts(folder: Path) -> list[Path]:
+def _children(root: Path) -> list[Path]:
     out = []
     with contextlib.suppress(OSError):
-        for child in folder.iterdir():
+        for entry in os.scandir(root):
             with contextlib.suppress(OSError):
-                if child.is_dir() and os.path.ismount(child):
-                    out.append(child)
-    return out
+                if entry.is_dir():
+                    out.append(Path(entry.path))
+    return sorted(out)
 
 
-def _linux() -> list[Path]:
+def _user() -> str:
     try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = ""
-    roots = [Path("/media"), Path("/run/media")]
-    if user:
-        roots[:0] = [Path("/media") / user, Path("/run/media") / user]
-    found: list[Path] = []
-    for root in roots:
-        found.extend(_children_that_are_mounts(root))
-    return found
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return os.environ.get("USER", "")
 
 
-def _macos() -> list[Path]:
-    root_dev = os.stat("/").st_dev
+def _linux_roots() -> list[Path]:
+    user = _user()
+    roots: list[Path] = []
+    for base in (Path("/media") / user, Path("/run/media") / user):
+        if user and base.is_dir():
+            roots.extend(_children(base))
+    # Some systems mount sticks directly below /media.
+    for p in _children(Path("/media")):
+        if p.name != user and os.path.ismount(p):
+            roots.append(p)
+    return roots
+
+
+def _mac_roots() -> list[Path]:
     out = []
-    for vol in _children_that_are_mounts(Path("/Volumes")):
+    for p in _children(Path("/Volumes")):
         with contextlib.suppress(OSError):
-            if os.stat(vol).st_dev != root_dev:
-                out.append(vol)
+            if p.resolve() == Path("/"):
+                continue
+        out.append(p)
     return out
 
 
-def _windows() -> list[Path]:  # pragma: no cover - exercised on Windows only
-    import ctypes
-    import string
+def _system_drive() -> str:
+    return (os.environ.get("SYSTEMDRIVE") or "C:").upper().rstrip("\\")
 
-    kernel32 = ctypes.windll.kernel32
-    mask = kernel32.GetLogicalDrives()
-    out = []
-    for i, letter in enumerate(string.ascii_uppercase):
-        if mask & (1 << i):
-            root = f"{letter}:\\"
-            if kernel32.GetDriveTypeW(ctypes.c_wchar_p(root)) == 2:  # DRIVE_REMOVABLE
-                out.append(Path(root))
-    return out
+
+def _windows_roots() -> list[Path]:
+    system = _system_drive()
+    letters: list[str] = []
+    try:
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        mask = kernel32.GetLogicalDrives()
+        for i, letter in enumerate(string.ascii_uppercase):
+            if not mask & (1 << i):
+                continue
+            drive = f"{letter}:"
+            if drive == system:
+                continue
+            if kernel32.GetDriveTypeW(f"{drive}\\") in (DRIVE_REMOVABLE, DRIVE_FIXED):
+                letters.append(drive)
+    except (ImportError, AttributeError, OSError):
+        for letter in string.ascii_uppercase[3:]:
+            drive = f"{letter}:"
+            if drive != system and os.path.isdir(f"{drive}\\"):
+                letters.append(drive)
+    return [Path(f"{d}\\") for d in letters]
+
+
+def removable_media() -> list[Path]:
+    """The root folders of the mounted removable media (may be empty)."""
+    override = os.environ.get("THERABAK_MEDIA_ROOTS")
+    if override is not None:
+        return [Path(p) for p in override.split(os.pathsep) if p]
+    if sys.platform == "win32":
+        return _windows_roots()
+    if sys.platform == "darwin":
+        return _mac_roots()
+    return _linux_roots()

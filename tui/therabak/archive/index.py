@@ -34,6 +34,9 @@ class IndexEntry:
     length: int  # bytes the entry occupies in the archive
     raw: bool = False  # still sealed with the account key named by key_id
     key_id: str = ""
+    # Was the source file sealed at rest (an envelope) in Data? None: not recorded (archives
+    # written before the flag existed, or entries found by a salvage scan).
+    sealed: bool | None = None
 
 
 @dataclass
@@ -68,6 +71,7 @@ _SHORT = {
     "length": "l",
     "raw": "r",
     "key_id": "k",
+    "sealed": "e",
 }
 _LONG = {v: k for k, v in _SHORT.items()}
 
@@ -76,6 +80,8 @@ def _compact(e: IndexEntry) -> dict[str, Any]:
     d = {_SHORT[k]: v for k, v in asdict(e).items()}
     if not e.raw:
         del d["r"], d["k"]
+    if e.sealed is None:
+        del d["e"]
     return d
 
 
@@ -153,6 +159,9 @@ def parse_index(data: bytes, *, archive_size: int) -> ArchiveIndex:
             or (raw_flag and not _HEX16.fullmatch(key_id))
         ):
             raise DamagedArchiveError("The backup's index is damaged (raw entry).")
+        sealed = raw.get("e")
+        if sealed is not None and not isinstance(sealed, bool):
+            raise DamagedArchiveError("The backup's index is damaged (sealed flag).")
         offset = _int(raw.get("o"), "offset", archive_size)
         length = _int(raw.get("l"), "length", archive_size)
         if offset + length > archive_size:
@@ -168,6 +177,7 @@ def parse_index(data: bytes, *, archive_size: int) -> ArchiveIndex:
                 length=length,
                 raw=raw_flag,
                 key_id=key_id,
+                sealed=True if raw_flag else sealed,
             )
         )
     # Entries are stored back to back in index order; overlaps mean a crafted index.
