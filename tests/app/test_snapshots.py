@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from app.apphelp import NOW, SIZE, add_history, wait_scan
 from therabak.app.app import TherabakApp
 from therabak.app.screens.progress import ProgressScreen
@@ -211,3 +213,199 @@ def test_help(snap_compare, make_ctx):
 def test_problem_missing_data_and_key(snap_compare, make_ctx, home):
     paths = PracticePaths(home / "TheraPsy-old" / "Data", home / "TheraPsy-old" / "account.key")
     assert snap_compare(TherabakApp(make_ctx(paths=paths)), terminal_size=SIZE)
+
+
+# ---- restore and verify -------------------------------------------------------------------
+
+PASSWORD = "Praxis-2026!"
+
+
+@pytest.fixture
+def points(app_practice, usb):
+    """A manual backup on the stick, an automatic one beside Data, a folder backup and a
+    file that only looks like a backup: made by the engine at fixed times."""
+    from therabak.archive.writer import Protection
+    from therabak.jobs.backup import BackupRequest, run_backup
+    from therabak.jobs.folder import FolderBackupRequest, run_folder_backup
+    from therabak.practice.account import AccountKey
+    from therabak.practice.categories import BackupKind, Rules
+
+    rules = Rules.load()
+    key = AccountKey.load(app_practice.account_key)
+    data = app_practice.data_dir
+    run_backup(
+        BackupRequest(
+            data_dir=data,
+            account=key,
+            dest_dir=usb,
+            rules=rules,
+            selection=rules.default_selection(BackupKind.MANUAL),
+            protection=Protection(password=PASSWORD),
+            created=NOW - timedelta(days=2),
+            remember_destination=False,
+        )
+    )
+    run_backup(
+        BackupRequest(
+            data_dir=data,
+            account=key,
+            dest_dir=data.parent / "TheraPsy-Auto-Backups",
+            rules=rules,
+            selection=rules.default_selection(BackupKind.AUTO),
+            kind=BackupKind.AUTO,
+            protection=Protection(account_key=key.key, account_key_id=key.key_id),
+            created=NOW - timedelta(hours=5),
+            remember_destination=False,
+        )
+    )
+    run_folder_backup(
+        FolderBackupRequest(
+            data_dir=data,
+            dest_dir=usb,
+            account_key_id=key.id_hex,
+            rules=rules,
+            created=NOW - timedelta(days=9),
+        )
+    )
+    (usb / "TheraPsy-Backup-copy.therabak").write_bytes(b"not really a backup")
+    return usb
+
+
+@pytest.fixture
+def pinned_restore_time(monkeypatch):
+    """The engine names the kept data folder after the time of the restore: pin it."""
+    from therabak.jobs import restore, swap
+
+    monkeypatch.setattr(
+        restore,
+        "before_restore_path",
+        lambda data_dir, when=None: swap.before_restore_path(data_dir, NOW),
+    )
+
+
+async def restore_points(pilot):
+    from app.apphelp import wait_for
+    from therabak.app.widgets.points_table import PointsTable
+
+    await pilot.press("r")
+    await wait_for(
+        pilot,
+        lambda: (
+            pilot.app.screen.query(PointsTable)
+            and pilot.app.screen.query_one(PointsTable).row_count == 4
+        ),
+    )
+
+
+async def unlocked(pilot):
+    from app.apphelp import wait_for
+
+    await restore_points(pilot)
+    table = pilot.app.screen.query_one("#points")
+    table.move_cursor(row=[p.kind for p in table._ordered()].index("manual"))
+    await pilot.press("enter")
+    await pilot.pause()
+    await pilot.press(*PASSWORD, "enter")
+    await wait_for(pilot, lambda: getattr(pilot.app.screen, "step", "") == "what")
+
+
+def test_restore_points(snap_compare, make_ctx, points):
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=restore_points)
+
+
+def test_restore_unlock(snap_compare, make_ctx, points):
+    async def before(pilot):
+        await restore_points(pilot)
+        table = pilot.app.screen.query_one("#points")
+        table.move_cursor(row=[p.kind for p in table._ordered()].index("manual"))
+        await pilot.press("enter")
+        await pilot.press(*"not it")
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+
+
+def test_restore_what(snap_compare, make_ctx, points):
+    async def before(pilot):
+        await unlocked(pilot)
+        await pilot.press("down", "down", "space")  # the sessions stay as they are now
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+
+
+def test_restore_confirm(snap_compare, make_ctx, points, pinned_restore_time):
+    from app.apphelp import wait_for
+
+    async def before(pilot):
+        await unlocked(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: pilot.app.screen.step == "confirm")
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+
+
+def test_restore_summary(snap_compare, make_ctx, app_practice, usb):
+    ctx = make_ctx()
+    data = app_practice.data_dir
+    record = JobRecord(
+        id="20260302-103000-restor",
+        operation="restore",
+        args=[],
+        pid=0,
+        started=NOW.isoformat(),
+        title="Restore TheraPsy-Backup-2026-02-28_103000.therabak",
+    )
+    events = [
+        Phase("staging"),
+        Progress(
+            phase="staging",
+            bytes_done=900_000,
+            bytes_total=1_900_000,
+            files_done=30,
+            files_total=57,
+            current="sessions/K0003/2026-03-04-01.json",
+            rate=3e6,
+        ),
+        Phase("verifying"),
+        Summary(
+            operation="restore",
+            exit_code=0,
+            duration_s=3.2,
+            message="",
+            extra={
+                "point": str(usb / "TheraPsy-Backup-2026-02-28_103000.therabak"),
+                "target": str(data),
+                "files": 57,
+                "bytes": 1_900_000,
+                "before_restore": str(data.parent / "Data.before-restore-2026-03-02_103000"),
+                "files_carried": 15,
+                "bytes_carried": 550_000,
+                "damaged": [],
+                "warnings": [],
+                "new_account_key": None,
+            },
+        ),
+    ]
+
+    async def before(pilot):
+        screen = ProgressScreen(Job(record, JobState.RUNNING), follow=False)
+        await pilot.app.push_screen(screen)
+        screen.apply(events)
+
+    assert snap_compare(TherabakApp(ctx), terminal_size=SIZE, run_before=before)
+
+
+def test_verify_points(snap_compare, make_ctx, points):
+    from app.apphelp import wait_for
+    from therabak.app.widgets.points_table import PointsTable
+
+    async def before(pilot):
+        await pilot.press("v")
+        await wait_for(
+            pilot,
+            lambda: (
+                pilot.app.screen.query(PointsTable)
+                and pilot.app.screen.query_one(PointsTable).row_count == 2
+            ),
+        )
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)

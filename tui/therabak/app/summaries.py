@@ -213,7 +213,16 @@ def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text
                 time=formatting.duration(s.duration_s),
             )
         )
-    kept = x.get("previous") or x.get("before_restore") or x.get("kept")
+    carried = x.get("files_carried")
+    if carried:
+        text.append(
+            "\n"
+            + _("Kept from the current data (not in the backup): {files}, {size}.").format(
+                files=formatting.files(int(carried)),
+                size=formatting.size(int(x.get("bytes_carried", 0))),
+            )
+        )
+    kept = x.get("before_restore")
     if kept:
         text.append("\n" + _("The data as it was before is kept in:") + " ")
         text.append(show_path(str(kept)))
@@ -224,6 +233,17 @@ def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text
                 "restore point ('before restore')."
             )
         )
+    new_key = x.get("new_account_key")
+    if new_key:
+        text.append("\n" + _("A new account key was created:") + " ", style="bold")
+        text.append(show_path(str(new_key)), style="bold")
+        text.append("\n" + _("Keep a copy of it safe: without it the data cannot be read."))
+    damaged = x.get("damaged") or []
+    if damaged:
+        text.append("\n" + _("Not restored (damaged in the backup):"), style="bold red")
+        _listed(text, [f"{d['path']}: {d['reason']}" for d in damaged], str)
+    for w in (x.get("warnings") or [])[:MAX_LISTED]:
+        text.append("\n" + str(w), style="yellow")
     for w in view.warnings[:MAX_LISTED]:
         text.append("\n" + w.message)
     return text
@@ -246,6 +266,18 @@ def _folder(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
                 time=formatting.duration(s.duration_s),
             )
         )
+    if x.get("verified") is True:
+        text.append("\n" + _("Verified: the copy was read back and checked."))
+    skipped = x.get("skipped") or []
+    if skipped:
+        text.append(
+            "\n"
+            + ngettext(
+                "{n} file is NOT in the copy:", "{n} files are NOT in the copy:", len(skipped)
+            ).format(n=len(skipped)),
+            style="bold",
+        )
+        _listed(text, [f"{d['path']} ({d['reason']})" for d in skipped], str)
     text.append("\n" + _("It can be restored with this account's key only."))
     return text
 

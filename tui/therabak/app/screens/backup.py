@@ -61,7 +61,7 @@ class BackupScreen(Screen):
             with Vertical(id="what"):
                 yield Static(_("Step 1 of 2 · What goes into the backup"), classes="step-title")
                 if self.rules is not None:
-                    yield CategoryTree.from_rules(
+                    yield CategoryTree.for_backup(
                         self.rules,
                         self.rules.default_selection(BackupKind.MANUAL),
                         BackupKind.MANUAL,
@@ -183,11 +183,7 @@ class BackupScreen(Screen):
     def action_defaults(self) -> None:
         from therabak.practice.categories import BackupKind
 
-        tree = self.query_one(CategoryTree)
-        defaults = self.rules.default_selection(BackupKind.MANUAL)
-        for leaf in self.rules.leaves():
-            tree.node_for(leaf.id).data.ticked = leaf.id in defaults
-        tree._changed()
+        self.query_one(CategoryTree).set_selection(self.rules.default_selection(BackupKind.MANUAL))
 
     def action_next(self) -> None:
         if self.rules is None:

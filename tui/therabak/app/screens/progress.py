@@ -163,6 +163,8 @@ class ProgressScreen(FollowsJobs, Screen):
         box.display = True
         final = self.view.final
         box.set_class(final is None or final.exit_code != 0, "attention")
+        if self.job.record.operation == "restore":
+            self.app.request_scan(again=True)  # the data folder has changed
         self.query_one("#progress-box").display = False
         if self.is_current:
             self.app.ctx.runner.mark_seen(self.job)

@@ -2,6 +2,8 @@
 
 Textual's Tree has no checkbox mode: the tick state lives in each node's data (leaves
 hold it; a parent shows all / none / some of its leaves). Space ticks, Enter expands.
+The same tree picks what goes into a backup (sizes from a scan of the data folder) and
+what comes back from one (sizes from the backup's index; what it lacks cannot be ticked).
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ class CategoryData:
     default: bool  # included by default (leaves)
     reason: str  # why it is not included by default
     ticked: bool = False  # leaves only
-    files: int | None = None  # None until the scan is done
+    files: int | None = None  # None until the sizes are known
     bytes: int | None = None
+    available: bool = True  # can be ticked (a restore: the backup holds it)
+    note: str = ""  # shown after the sizes ("not by default", "not in this backup")
 
 
 class CategoryTree(Tree[CategoryData]):
@@ -80,27 +84,64 @@ class CategoryTree(Tree[CategoryData]):
             parent_id = parents.get(data.id)
             parent = self.root if parent_id is None else self._by_id[parent_id]
             node = parent.add(
-                data.label, data=data, expand=data.depth == 0, allow_expand=data.id in has_children
+                data.label,
+                data=data,
+                expand=data.depth == 0,
+                allow_expand=data.id in has_children,
             )
             self._by_id[data.id] = node
 
     @classmethod
-    def from_rules(
+    def for_backup(
         cls, rules, selection: Iterable[str], kind, *, id: str | None = None
     ) -> CategoryTree:
+        """What goes into a backup of *kind*: everything tickable, defaults ticked."""
         chosen = frozenset(selection)
         nodes, parents = [], {}
         for depth, cat in rules.walk():
             parents[cat.id] = cat.parent
+            default = cat.is_leaf and cat.default_for(kind)
             nodes.append(
                 CategoryData(
                     id=cat.id,
                     label=cat.label,
                     depth=depth,
                     leaf=cat.is_leaf,
-                    default=cat.is_leaf and cat.default_for(kind),
+                    default=default,
                     reason=cat.reason,
                     ticked=cat.id in chosen,
+                    note=_("not by default") if cat.is_leaf and not default else "",
+                )
+            )
+        return cls(nodes, parents, id=id)
+
+    @classmethod
+    def for_restore(
+        cls, rules, totals: Mapping[str, object], held: Iterable[str], *, id: str | None = None
+    ) -> CategoryTree:
+        """What comes back from a backup: the categories it holds, all ticked; sizes from
+        its index (*totals* per node); the others cannot be ticked."""
+        held = frozenset(held)
+        nodes, parents = [], {}
+        for depth, cat in rules.walk():
+            parents[cat.id] = cat.parent
+            t = totals.get(cat.id)
+            files = t.files if t is not None else 0  # type: ignore[attr-defined]
+            size = t.bytes if t is not None else 0  # type: ignore[attr-defined]
+            available = any(leaf in held for leaf in rules.leaves_under(cat.id))
+            nodes.append(
+                CategoryData(
+                    id=cat.id,
+                    label=cat.label,
+                    depth=depth,
+                    leaf=cat.is_leaf,
+                    default=available,
+                    reason="",
+                    ticked=cat.is_leaf and available,
+                    files=files,
+                    bytes=size,
+                    available=available,
+                    note="" if available or not cat.is_leaf else _("not in this backup"),
                 )
             )
         return cls(nodes, parents, id=id)
@@ -117,7 +158,7 @@ class CategoryTree(Tree[CategoryData]):
         return out
 
     def tick_state(self, node: TreeNode[CategoryData]) -> str:
-        leaves = self.leaves_of(node)
+        leaves = [leaf for leaf in self.leaves_of(node) if leaf.available]
         n = sum(leaf.ticked for leaf in leaves)
         return "all" if leaves and n == len(leaves) else "none" if n == 0 else "some"
 
@@ -125,12 +166,17 @@ class CategoryTree(Tree[CategoryData]):
     def selection(self) -> frozenset[str]:
         return frozenset(d.id for d in self.leaves_of(self.root) if d.ticked)
 
+    @property
+    def selectable(self) -> frozenset[str]:
+        return frozenset(d.id for d in self.leaves_of(self.root) if d.available)
+
     def node_for(self, category_id: str) -> TreeNode[CategoryData]:
         return self._by_id[category_id]
 
-    def set_ticked(self, category_id: str, ticked: bool) -> None:
-        for leaf in self.leaves_of(self._by_id[category_id]):
-            leaf.ticked = ticked
+    def set_selection(self, selection: Iterable[str]) -> None:
+        chosen = frozenset(selection)
+        for leaf in self.leaves_of(self.root):
+            leaf.ticked = leaf.available and leaf.id in chosen
         self._changed()
 
     def set_totals(self, totals: Mapping[str, object]) -> None:
@@ -152,8 +198,11 @@ class CategoryTree(Tree[CategoryData]):
         node = self.cursor_node
         if node is None or node.data is None:
             return
+        leaves = [leaf for leaf in self.leaves_of(node) if leaf.available]
+        if not leaves:
+            return
         new = self.tick_state(node) != "all"
-        for leaf in self.leaves_of(node):
+        for leaf in leaves:
             leaf.ticked = new
         self._changed()
 
@@ -182,23 +231,26 @@ class CategoryTree(Tree[CategoryData]):
         else:
             icon = "  "
         state = self.tick_state(node)
-        mark_style = "bold" if state != "none" else "dim"
+        dim = state == "none"
         width = max(8, LABEL_WIDTH - data.depth * GUIDE_DEPTH)
         label = data.label if len(data.label) <= width else data.label[: width - 1] + "…"
-        if data.files is None:
+        if not data.available:
+            files, size = "", ""
+        elif data.files is None:
             files, size = "…", "…"
         else:
             files = formatting.files(data.files)
             size = formatting.size(data.bytes or 0)
+        mark = MARKS[state] if any(leaf.available for leaf in self.leaves_of(node)) else " - "
         text = Text.assemble(
             (icon, base_style),
-            (MARKS[state], mark_style),
+            (mark, "dim" if dim else "bold"),
             " ",
-            (label.ljust(width), "" if state != "none" else "dim"),
+            (label.ljust(width), "dim" if dim else ""),
             (files.rjust(FILES_WIDTH), "dim" if not data.files else ""),
             (size.rjust(SIZE_WIDTH), "dim" if not data.files else ""),
         )
-        if data.leaf and not data.default:
-            text.append("  " + _("not by default"), style="italic dim")
+        if data.note:
+            text.append("  " + data.note, style="italic dim")
         text.stylize(style)
         return text

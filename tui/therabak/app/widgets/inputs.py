@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual.content import Content
-from textual.widgets import Checkbox, Input
+from textual.widgets import Checkbox, Input, RadioButton
 
 
 class TextInput(Input):
@@ -21,3 +21,11 @@ class TickBox(Checkbox):
     @property
     def _button(self) -> Content:
         return Content.styled("[x]" if self.value else "[ ]", "bold" if self.value else "")
+
+
+class Choice(RadioButton):
+    """A radio button drawn as ``(*)`` / ``( )``: readable without colour (NO_COLOR)."""
+
+    @property
+    def _button(self) -> Content:
+        return Content.styled("(*)" if self.value else "( )", "bold" if self.value else "")
