@@ -44,7 +44,9 @@ async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 60.0) 
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
+            raise AssertionError(
+                "condition not reached in time; the screen:\n" + screen_text(pilot.app)
+            )
         await pilot.pause(0.05)
 
 

@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.apphelp import wait_for, wait_scan
+from app.apphelp import screen_text, wait_for, wait_scan
 from conftest import run_cli
 from therabak.app.app import TherabakApp
+from therabak.app.screens.problem import ProblemScreen
 from therabak.app.screens.progress import ProgressScreen
 from therabak.app.screens.restore import RestoreScreen
 from therabak.app.screens.unlock import UnlockDialog
 from therabak.app.screens.verify import VerifyScreen
 from therabak.app.widgets.category_tree import CategoryTree
 from therabak.app.widgets.points_table import PointsTable
+from therabak.settings import PracticePaths
 
 PASSWORD = "Praxis-2026!"
 FLAKY = "transient=0.2,transient-times=2,seed=restore-test"
@@ -200,3 +202,84 @@ def test_verify_a_backup_from_the_list(make_ctx, run_app, usb, app_practice):
         assert "The backup is intact." in str(app.screen.query_one("#summary").render())
 
     run_app(app, body)
+
+
+def test_folder_backup_runs_and_home_shows_it(make_ctx, run_app, usb, app_practice):
+    app = TherabakApp(make_ctx())
+
+    async def body(pilot):
+        await pilot.press("f")
+        await wait_scan(pilot)
+        dest = app.screen.query_one("#dest-input")
+        dest.value = str(usb)
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ProgressScreen) and app.screen.view.finished
+        )
+        final = app.screen.view.final
+        assert final.operation == "folder-backup" and final.exit_code == 0
+        summary = str(app.screen.query_one("#summary").render())
+        assert "Folder backup finished." in summary and "this account's key only" in summary
+        folder = Path(final.extra["folder"])
+        assert folder.parent == usb and (folder / "profiles").is_dir()
+        await pilot.press("escape")
+        await pilot.pause()
+        (line,) = [x for x in screen_text(app).splitlines() if x.startswith(" Folder ")]
+        assert "in ~/usb" in line and "never" not in line
+
+    run_app(app, body)
+
+
+def test_new_computer_restores_a_password_backup_from_the_problem_screen(
+    make_ctx, run_app, usb, app_practice, home
+):
+    proc = run_cli(
+        "backup",
+        "--dest",
+        usb,
+        "--data-dir",
+        app_practice.data_dir,
+        "--account-key",
+        app_practice.account_key,
+        "--password-stdin",
+        "--json",
+        input=PASSWORD + "\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+    archive = Path(json.loads(proc.stdout.splitlines()[-1])["archive"])
+    new = PracticePaths(home / "NewPC" / "Data", home / "NewPC" / "account.key")
+    app = TherabakApp(make_ctx(paths=new))
+
+    async def body(pilot):
+        await pilot.pause()
+        assert isinstance(app.screen, ProblemScreen)
+        screen = await open_restore(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press(*PASSWORD, "enter")
+        await wait_for(pilot, lambda: screen.step == "what")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: screen.step == "confirm")
+        assert screen.plan.mode == "new-data" and screen.plan.new_account_key is not None
+        assert "A NEW account key" in screen_text(app)
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ProgressScreen) and app.screen.view.finished
+        )
+        assert app.screen.view.final.exit_code == 0
+        assert "A new account key was created" in str(app.screen.query_one("#summary").render())
+
+    run_app(app, body)
+    assert new.data_dir.is_dir() and new.account_key.is_file()
+    proc = run_cli(
+        "diff",
+        archive,
+        "--data-dir",
+        new.data_dir,
+        "--account-key",
+        new.account_key,
+        "--json",
+        "--password-stdin",
+        input=PASSWORD + "\n",
+    )
+    assert json.loads(proc.stdout)["identical"], proc.stdout
