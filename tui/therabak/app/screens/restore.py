@@ -101,10 +101,12 @@ def plan_text(plan, ctx, rules) -> Text | Table:
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column(_("Restored"), min_width=20, no_wrap=True)
     table.add_column(_("from the backup"), justify="right", min_width=18, no_wrap=True)
+    # Files only: the data folder's sizes are of encrypted files, the backup's of their
+    # contents, so sizes side by side would suggest a difference that is not there.
     table.add_column(
         _("replaces now") if plan.mode == "replace" else "",
         justify="right",
-        min_width=18,
+        min_width=14,
         no_wrap=True,
     )
 
@@ -118,7 +120,9 @@ def plan_text(plan, ctx, rules) -> Text | Table:
             table.add_row(
                 label,
                 amount(c.backup_files, c.backup_bytes),
-                amount(c.current_files, c.current_bytes) if plan.mode == "replace" else "",
+                (formatting.files(c.current_files) if c.current_files else "-")
+                if plan.mode == "replace"
+                else "",
             )
         elif c.current_files:
             kept.append(label)

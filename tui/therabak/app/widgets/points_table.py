@@ -33,7 +33,7 @@ class PointsTable(DataTable):
         self.newest_first = True
 
     def on_mount(self) -> None:
-        self.add_column(_("Made"), width=13, key="age")
+        self.add_column(_("Made"), width=15, key="age")
         self.add_column(_("Kind"), width=14, key="kind")
         self.add_column(_("Size"), width=9, key="size")
         self.add_column(_("Protection"), width=11, key="protection")
