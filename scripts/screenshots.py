@@ -204,6 +204,11 @@ def main() -> int:
             pilot.app.screen.query_one("#dest-input").value = "~/usb"
 
         async def settings(pilot):
+            # make the folder backup too (it shows up among the restore points)
+            await pilot.press("ctrl+s")
+            await until(
+                pilot, lambda: getattr(getattr(pilot.app.screen, "view", None), "finished", False)
+            )
             await pilot.press("escape", "s")
 
         async def help_screen(pilot):
@@ -220,7 +225,63 @@ def main() -> int:
             ],
         )
 
-        # 3. the screen for a missing data folder and key
+        # 3. restore that backup: the points, the unlock dialog, what and where, the
+        #    engine's plan, the summary; then the verify screen's list
+        async def points(pilot):
+            await pilot.press("r")
+            await until(
+                pilot,
+                lambda: (
+                    pilot.app.screen.query("#points")
+                    and pilot.app.screen.query_one("#points").row_count >= 2
+                ),
+            )
+            table = pilot.app.screen.query_one("#points")
+            table.move_cursor(row=[p.kind for p in table._ordered()].index("manual"))
+
+        async def unlock(pilot):
+            await pilot.press("enter")
+            await pilot.pause(0.2)
+            await pilot.press(*password)
+
+        async def what(pilot):
+            await pilot.press("enter")
+            await until(pilot, lambda: getattr(pilot.app.screen, "step", "") == "what")
+
+        async def confirm(pilot):
+            await pilot.press("n")
+            await until(pilot, lambda: getattr(pilot.app.screen, "step", "") == "confirm")
+
+        async def restored(pilot):
+            await pilot.press("ctrl+s")
+            await until(
+                pilot, lambda: getattr(getattr(pilot.app.screen, "view", None), "finished", False)
+            )
+
+        async def verify(pilot):
+            await pilot.press("escape", "v")
+            await until(
+                pilot,
+                lambda: (
+                    pilot.app.screen.query("#points")
+                    and pilot.app.screen.query_one("#points").row_count >= 1
+                ),
+            )
+
+        shoot(
+            make_app(home),
+            out,
+            [
+                ("restore-points", points),
+                ("restore-unlock", unlock),
+                ("restore-what", what),
+                ("restore-confirm", confirm),
+                ("restore-summary", restored),
+                ("verify", verify),
+            ],
+        )
+
+        # 4. the screen for a missing data folder and key
         from therabak.settings import PracticePaths
 
         gone = PracticePaths(home / "TheraPsy-alt" / "Data", home / "TheraPsy-alt" / "account.key")
