@@ -409,3 +409,40 @@ def test_verify_points(snap_compare, make_ctx, points):
         )
 
     assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+
+
+def test_home_with_jobs_that_ended_while_nobody_watched(snap_compare, make_ctx):
+    """Jobs on record: one finished, one refused, one whose process vanished."""
+    from therabak.events import Error
+
+    ctx = make_ctx()
+    runner = ctx.runner
+    runner.root.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        (
+            "backup",
+            "Backup to ~/usb",
+            50,
+            [Phase("writing"), Summary(operation="backup", exit_code=0, duration_s=40.0)],
+        ),
+        (
+            "restore",
+            "Restore TheraPsy-Backup-2026-02-10_090000.therabak",
+            30,
+            [Phase("checking"), Error(exit_code=4, message="Wrong password for this backup.")],
+        ),
+        ("folder-backup", "Folder backup to ~/usb", 5, [Phase("copying")]),
+    ]
+    for i, (operation, title, minutes, events) in enumerate(jobs):
+        record = JobRecord(
+            id=f"20260302-10{i}000-00000{i}",
+            operation=operation,
+            args=[],
+            pid=0,
+            started=(NOW - timedelta(minutes=minutes)).isoformat(),
+            title=title,
+        )
+        runner._save(record)
+        runner.log_path(record.id).write_text("".join(e.to_json() + "\n" for e in events))
+
+    assert snap_compare(TherabakApp(ctx), terminal_size=SIZE, run_before=wait_scan)

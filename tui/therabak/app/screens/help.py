@@ -38,7 +38,7 @@ def _keys_table(screen: Screen) -> Table:
             continue
         seen.add(b.description)
         key = b.key_display or screen.app.get_key_display(b)
-        table.add_row(Text(key), Text(b.description))
+        table.add_row(Text(key), Text(b.tooltip or b.description))
     common = [
         ("tab", _("Next field or list")),
         ("esc", _("Back (a running job goes on)")),

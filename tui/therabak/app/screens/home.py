@@ -24,18 +24,27 @@ JOB_STATES = {
     JobState.DONE: N_("done"),
     JobState.FAILED: N_("failed"),
     JobState.CANCELLED: N_("cancelled"),
-    JobState.DIED: N_("ended without result"),
+    JobState.DIED: N_("ended, no result"),
 }
+
+
+class JobsTable(DataTable):
+    BINDINGS = [Binding("enter", "select_cursor", _("Open"))]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "select_cursor":
+            return self.row_count > 0
+        return True
 
 
 class HomeScreen(FollowsJobs, Screen):
     BINDINGS = [
         Binding("b", "app.backup", _("Backup")),
         Binding("r", "app.restore", _("Restore")),
-        Binding("f", "app.folder_backup", _("Folder backup")),
+        Binding("f", "app.folder_backup", _("Folder"), tooltip=_("Folder backup")),
         Binding("v", "app.verify", _("Verify")),
         Binding("s", "app.settings", _("Settings")),
-        Binding("x", "dismiss_job", _("Dismiss job")),
+        Binding("x", "dismiss_job", _("Dismiss")),
         Binding("q", "app.quit", _("Quit")),
     ]
 
@@ -51,18 +60,20 @@ class HomeScreen(FollowsJobs, Screen):
         yield Static("", id="practice")
         yield Static("", id="last-backups")
         yield Static(Text(_("Jobs"), style="bold"), id="jobs-title")
-        yield DataTable(id="jobs", cursor_type="row")
+        yield JobsTable(id="jobs", cursor_type="row")
         yield Static(_("No jobs are running."), id="no-jobs", classes="hint")
-        yield Footer(compact=True)
+        # The main actions fill the footer; ctrl+p (the command palette) is in the help.
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#jobs", DataTable)
-        table.add_column(_("Started"), width=16, key="started")
-        table.add_column(_("Job"), width=40, key="title")
-        table.add_column(_("State"), width=16, key="state")
+        table.add_column(_("Started"), width=15, key="started")
+        table.add_column(_("Job"), width=38, key="title")
+        table.add_column(_("State"), width=17, key="state")
         self.watch(self.app, "scan", self._render_practice, init=False)
         self.watch(self.app, "scan_error", self._render_practice, init=False)
         self.watch(self.app, "key_error", self._render_practice, init=False)
+        self.app.ctx.runner.prune()
         self.refresh_all()
         self.call_after_refresh(self.app.request_scan)
         self.set_interval(5.0, self.refresh_jobs)
@@ -157,12 +168,16 @@ class HomeScreen(FollowsJobs, Screen):
         if shown:
             table.move_cursor(row=min(keep_cursor, len(shown) - 1))
         table.display = bool(shown)
+        if not shown and table.has_focus:
+            self.set_focus(None)
+        elif shown and self.focused is None:
+            table.focus()
         self.query_one("#no-jobs").display = not shown
         self.refresh_bindings()
 
     def _job_cells(self, job: Job) -> tuple[Text, Text, Text]:
         started = formatting.ago(job.record.started_at, self.app.ctx.now())
-        title = Text(head(job.record.title or job.record.operation, 40))
+        title = Text(head(job.record.title or job.record.operation, 38))
         return Text(started), title, self._state_text(job)
 
     def _state_text(self, job: Job) -> Text:

@@ -97,7 +97,9 @@ class DirPicker(ModalScreen[Path | None]):
             self.query_one(FolderTree).path = path
             self.query_one(FolderTree).focus()
         else:
-            self.notify(_("Not a folder: {path}").format(path=path), severity="warning")
+            self.notify(
+                _("Not a folder: {path}").format(path=path), severity="warning", markup=False
+            )
 
     def on_directory_tree_directory_selected(self, event: DirectoryTree.DirectorySelected) -> None:
         event.stop()

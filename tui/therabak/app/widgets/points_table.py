@@ -19,7 +19,10 @@ from therabak.jobs.points import RestorePoint
 class PointsTable(DataTable):
     """Rows keyed by the point's path; newest first until ``o`` flips the order."""
 
-    BINDINGS = [Binding("o", "flip_order", _("Sort by date"), key_display="o")]
+    BINDINGS = [
+        Binding("enter", "select_cursor", _("Choose")),
+        Binding("o", "flip_order", _("Sort by date"), key_display="o"),
+    ]
 
     class Highlighted(Message):
         def __init__(self, point: RestorePoint | None) -> None:
