@@ -16,6 +16,7 @@ from pathlib import Path
 
 from therabak import __version__
 from therabak.errors import DataFolderError, TherabakError
+from therabak.i18n import _
 from therabak.settings import APP_NAME, PracticePaths
 
 #: The demo's gentle fault injection: a few files fail to decrypt twice, then work, so
@@ -63,29 +64,35 @@ def ensure_demo(root: Path | None = None) -> tuple[PracticePaths, bool]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="therabak-tui",
-        description="Back up and restore the TheraPsy data folder (keyboard-first terminal app).",
+        description=_(
+            "Back up and restore the TheraPsy data folder (keyboard-first terminal app)."
+        ),
     )
     p.add_argument("--version", action="version", version=f"therabak-tui {__version__}")
     p.add_argument(
         "--data-dir",
         metavar="DIR",
-        help="the practice's Data folder (default: THERABAK_DATA_DIR or the TheraPsy "
-        "folder of this user)",
+        help=_(
+            "the practice's Data folder (default: THERABAK_DATA_DIR or the TheraPsy "
+            "folder of this user)"
+        ),
     )
     p.add_argument(
         "--account-key",
         metavar="FILE",
-        help="the account key file (default: account.key beside Data)",
+        help=_("the account key file (default: account.key beside Data)"),
     )
     p.add_argument(
         "--demo",
         action="store_true",
-        help="open a demo practice (created once in therabak's cache folder) with a few "
-        "simulated decryption failures",
+        help=_(
+            "open a demo practice (created once in therabak's cache folder) with a few "
+            "simulated decryption failures"
+        ),
     )
     args = p.parse_args(argv)
     if args.demo and (args.data_dir or args.account_key):
-        p.error("--demo opens its own practice: leave out --data-dir and --account-key")
+        p.error(_("--demo opens its own practice: leave out --data-dir and --account-key"))
     return args
 
 
@@ -96,8 +103,12 @@ def make_context(args: argparse.Namespace):
         return AppContext(paths=PracticePaths.resolve(args.data_dir, args.account_key))
     root = demo_root()
     if not (root / "Data").is_dir():
-        print(f"Creating the demo practice in {root} …", file=sys.stderr, flush=True)
-    paths, _ = ensure_demo(root)
+        print(
+            _("Creating the demo practice in {root} …").format(root=root),
+            file=sys.stderr,
+            flush=True,
+        )
+    paths, _created = ensure_demo(root)
     # The demo keeps its settings, backup history and jobs to itself.
     os.environ.setdefault("THERABAK_CONFIG", str(root / "settings.toml"))
     os.environ.setdefault("THERABAK_STATE_DIR", str(root / "state"))

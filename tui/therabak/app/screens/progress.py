@@ -33,7 +33,15 @@ PHASES = {
     "comparing": N_("Comparing…"),
     "staging": N_("Restoring into a staging folder…"),
     "swapping": N_("Putting the restored data in place…"),
-    "copying": N_("Copying…"),
+    "copying": N_("Copying the data folder…"),
+    "checking": N_("Checking the backup and the data folder…"),
+    "carrying-over": N_("Keeping what the backup does not hold…"),
+    "salvaging": N_("Reading what is intact in a damaged backup…"),
+}
+OPERATION_PHASES = {
+    ("restore", "verifying"): N_("Checking every restored file…"),
+    ("folder-backup", "verifying"): N_("Reading the copy back and checking every file…"),
+    ("verify", "verifying"): N_("Reading every file of the backup and checking it…"),
 }
 
 
@@ -110,7 +118,13 @@ class ProgressScreen(FollowsJobs, Screen):
 
     def _render_progress(self) -> None:
         v, p = self.view, self.view.progress
-        phase = _(PHASES[v.phase]) if v.phase in PHASES else v.phase.capitalize() or _("Starting…")
+        special = OPERATION_PHASES.get((self.job.record.operation, v.phase))
+        if special:
+            phase = _(special)
+        elif v.phase in PHASES:
+            phase = _(PHASES[v.phase])
+        else:
+            phase = v.phase.capitalize() or _("Starting…")
         if self._stopping and not v.finished:
             phase = _("Stopping…")
         self.query_one("#phase", Static).update(Text(phase, style="bold"))
