@@ -230,3 +230,40 @@ def test_home_reattaches_to_a_running_job_and_shows_its_result(
 
     run_app(app, body)
     assert Path(ctx.runner.get(job.id).final.extra["archive"]).exists()
+
+
+def test_a_job_that_vanished_says_so_with_its_last_words(make_ctx, run_app):
+    from therabak.events import Phase
+    from therabak.jobs.runner import JobRecord
+
+    ctx = make_ctx()
+    runner = ctx.runner
+    runner.root.mkdir(parents=True, exist_ok=True)
+    record = JobRecord(
+        id="20260302-100000-dead00",
+        operation="backup",
+        args=[],
+        pid=0,
+        started=NOW.isoformat(),
+        title="Backup to ~/usb",
+    )
+    runner._save(record)
+    runner.log_path(record.id).write_text(Phase("writing").to_json() + "\n")
+    runner.stderr_path(record.id).write_text("x" * 5000 + "\nMemoryError: out of memory\n")
+    app = TherabakApp(ctx)
+
+    async def body(pilot):
+        await pilot.pause()
+        table = app.screen.query_one("#jobs")
+        assert "no result" in str(table.get_cell(record.id, "state"))
+        await pilot.press("enter")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ProgressScreen) and app.screen.query_one("#summary").display
+            ),
+        )
+        text = str(app.screen.query_one("#summary").render())
+        assert "ended without a result" in text and "MemoryError: out of memory" in text
+
+    run_app(app, body)

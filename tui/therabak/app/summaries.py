@@ -45,8 +45,11 @@ def _listed(text: Text, items: list[str], show: Callable[[str], str]) -> None:
         text.append("\n    " + _("… and {n} more").format(n=len(items) - MAX_LISTED))
 
 
-def summary_text(job: Job, view: JobView, show_path: Callable[[str], str]) -> Text:
-    """The summary panel for a finished job (or one whose process ended without a word)."""
+def summary_text(
+    job: Job, view: JobView, show_path: Callable[[str], str], stderr: str = ""
+) -> Text:
+    """The summary panel for a finished job (or one whose process ended without a word;
+    then the last lines it wrote to standard error, *stderr*, say what is known)."""
     final = view.final or job.final
     name = operation_name(job.record.operation)
     if final is None:
@@ -58,7 +61,7 @@ def summary_text(job: Job, view: JobView, show_path: Callable[[str], str]) -> Te
                 ).format(name=name),
                 style="bold",
             )
-        return Text(
+        text = Text(
             _(
                 "{name} ended without a result: its process stopped (crashed or was "
                 "killed). Nothing was published; partial files are removed on the "
@@ -66,6 +69,12 @@ def summary_text(job: Job, view: JobView, show_path: Callable[[str], str]) -> Te
             ).format(name=name),
             style="bold",
         )
+        last = [line for line in stderr.splitlines() if line.strip()][-3:]
+        if last:
+            text.append("\n" + _("Its last words:"), style="dim")
+            for line in last:
+                text.append("\n  " + line[:200], style="dim")
+        return text
     if isinstance(final, Error):
         if final.exit_code == 130:
             return Text(_("{name} cancelled. Nothing was changed.").format(name=name), style="bold")

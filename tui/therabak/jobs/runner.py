@@ -278,8 +278,11 @@ class JobRunner:
             self.forget(job)
 
     def stderr_text(self, job: Job, limit: int = 4096) -> str:
+        """The end (at most *limit* bytes) of what the job wrote to standard error."""
         try:
             with self.stderr_path(job.id).open("rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                f.seek(max(0, size - limit))
                 return f.read(limit).decode("utf-8", "replace")
         except OSError:
             return ""

@@ -173,9 +173,10 @@ class ProgressScreen(FollowsJobs, Screen):
 
     def _show_summary(self) -> None:
         box = self.query_one("#summary", Static)
-        box.update(summary_text(self.job, self.view, self.app.ctx.display_path))
-        box.display = True
         final = self.view.final
+        stderr = self.app.ctx.runner.stderr_text(self.job) if final is None else ""
+        box.update(summary_text(self.job, self.view, self.app.ctx.display_path, stderr))
+        box.display = True
         box.set_class(final is None or final.exit_code != 0, "attention")
         if self.job.record.operation == "restore":
             self.app.request_scan(again=True)  # the data folder has changed
