@@ -341,6 +341,7 @@ class _FileStorer:
                     code="deleted",
                 )
             )
+            self.progress.add_bytes(entry.size)  # done with it: the bar still reaches 100 %
             self.progress.file_done()
             return
         except ForeignKeyError as e:  # another account's key: retrying cannot help
@@ -405,6 +406,7 @@ class _FileStorer:
             self.skipped.append((entry.path, error))
         self.outcomes.append(outcome)
         self.emit(outcome)
+        self.progress.add_bytes(entry.size)  # the failed attempts' bytes were taken back
         self.progress.file_done()
 
 

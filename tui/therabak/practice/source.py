@@ -60,7 +60,7 @@ def read_plaintext(
         if header is not None:
             check_key(header, key)
             f = _Buffered(f)
-            source_pos = HEADER_SIZE
+            source_pos = 0  # the header counts as read with the first chunk
             for chunk in iter_plaintext(f, header, key):
                 write(chunk)
                 size += len(chunk)
