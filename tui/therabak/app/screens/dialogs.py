@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Footer, Static
 
 from therabak.i18n import _
 
@@ -15,7 +15,10 @@ from therabak.i18n import _
 class ConfirmDialog(ModalScreen[bool]):
     """Asks a question; the safe answer is focused. Escape means no."""
 
-    BINDINGS = [Binding("escape", "no", _("Cancel"))]
+    BINDINGS = [
+        Binding("tab,left,right", "app.focus_next", _("Other answer"), key_display="tab"),
+        Binding("escape", "no", _("Cancel")),
+    ]
 
     def __init__(
         self, title: str, body: str | Text, *, yes: str, no: str, danger: bool = False
@@ -32,6 +35,7 @@ class ConfirmDialog(ModalScreen[bool]):
                 yield Button(
                     self.yes, id="yes", compact=True, variant="error" if self.danger else "primary"
                 )
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Static
+from textual.widgets import Footer, Input, Static
 
 from therabak.app.widgets.password_input import PasswordInput
 from therabak.i18n import _
@@ -43,6 +43,7 @@ class UnlockDialog(ModalScreen[tuple[str, object] | None]):
             )
             yield PasswordInput(id="unlock-pw", placeholder=_("backup password"))
             yield Static("", id="unlock-msg")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(PasswordInput).focus()
