@@ -263,8 +263,8 @@ class JobRunner:
             self._save(job.record)
 
     def forget(self, job: Job) -> bool:
-        """Delete a finished job's record and logs."""
-        if self.alive(job.record):
+        """Delete a finished job's record and logs (not those of a running job)."""
+        if self.status(job.record).state is JobState.RUNNING:
             return False
         for path in (self._record_path(job.id), self.log_path(job.id), self.stderr_path(job.id)):
             with contextlib.suppress(OSError):
