@@ -121,7 +121,7 @@ def test_cancel_stops_the_job_and_leaves_no_partial_file(runner, practice, tmp_p
         "backup",
         backup_args(practice, dest),
         password="pw",
-        env={"THERABAK_FAILPOINTS": "delay-ms=40"},
+        env={"THERABAK_FAILPOINTS": "delay-ms=100"},
     )
     seen: list = []
     for batch in runner.follow(job):

@@ -184,7 +184,7 @@ def test_a_backup_completes_with_retry_rows_visible(make_ctx, run_app, usb, app_
 
 
 def test_cancel_asks_first_then_stops_the_job(make_ctx, run_app, usb):
-    app = TherabakApp(make_ctx(job_env={"THERABAK_FAILPOINTS": "delay-ms=60"}))
+    app = TherabakApp(make_ctx(job_env={"THERABAK_FAILPOINTS": "delay-ms=250"}))
 
     async def body(pilot):
         await open_backup(pilot)

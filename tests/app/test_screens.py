@@ -208,7 +208,7 @@ def test_home_reattaches_to_a_running_job_and_shows_its_result(
         ],
         password="pw",
         title="Backup to ~/usb",
-        env={"THERABAK_FAILPOINTS": "delay-ms=25"},
+        env={"THERABAK_FAILPOINTS": "delay-ms=80"},
     )
     app = TherabakApp(ctx)
 

@@ -94,7 +94,7 @@ def test_job_survives_the_terminal_and_a_new_app_reattaches(
         TERM="xterm-256color",
         COLORTERM="truecolor",
         PYTHONIOENCODING="utf-8",
-        THERABAK_FAILPOINTS="delay-ms=40",
+        THERABAK_FAILPOINTS="delay-ms=100",
         TEXTUAL_ANIMATIONS="none",
     )
     term = Terminal(
