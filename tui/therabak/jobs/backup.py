@@ -123,6 +123,11 @@ def prepare_destination(dest: Path) -> Path:
     return dest
 
 
+def space_needed(bytes_total: int, files: int) -> int:
+    """Bytes a backup of *files* files holding *bytes_total* bytes needs at its destination."""
+    return bytes_total + SPACE_MARGIN + 512 * files
+
+
 def check_space(dest: Path, needed: int) -> None:
     free = free_space(dest)
     if free < needed:
@@ -148,7 +153,7 @@ def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupRe
     total = sum(f.size for f in files)
     dest = prepare_destination(req.dest_dir)
     clean_stale_partials(dest)
-    check_space(dest, total + SPACE_MARGIN + 512 * len(files))
+    check_space(dest, space_needed(total, len(files)))
     created = (req.created or datetime.now().astimezone()).replace(microsecond=0)
     final = dest / archive_name(req.kind, created)
     n = 1
