@@ -2,7 +2,8 @@
 
 * hypothesis on the bookkeeping parsers of jobs/FORMAT.md: the folder backup's manifest
   (alone, and as the input of a whole restore), the restore journal (the recovery that
-  every command runs first), lock files, the practice app's lock, leftover names;
+  every command runs first), lock files, the practice app's lock, leftover names, and
+  the app's job records and logs (jobs/runner.py);
 * crafted archives (real writer, real crypto, sealed properly, nothing checked while
   writing) with paths that leave the target, absolute and drive paths, names Windows
   reserves, duplicates (also by case), sizes the entries cannot hold: each refused with
@@ -56,6 +57,7 @@ from therabak.jobs.folder import (
 from therabak.jobs.lock import JobLock, LockBusy, live_readers, practice_lock_state
 from therabak.jobs.points import folder_point
 from therabak.jobs.restore import RestoreRequest, run_restore
+from therabak.jobs.runner import JobRunner, JobState
 from therabak.jobs.swap import MANIFEST_NAME, journal_path, recover
 from therabak.practice.categories import Rules
 from therabak.practice.demo import DemoSpec, create_demo
@@ -334,6 +336,58 @@ def test_lock_file_parsers(scratch: Path, content: bytes, old: bool) -> None:
     live_readers(data)
     with contextlib.suppress(OSError):
         mark.unlink()
+
+
+RECORD_FIELDS = (
+    "id",
+    "operation",
+    "args",
+    "pid",
+    "started",
+    "data_dir",
+    "title",
+    "target",
+    "proc_identity",
+    "cancel_requested",
+    "seen",
+)
+JOB_LOG_LINES = st.fixed_dictionaries(
+    {"event": st.sampled_from(["summary", "error", "progress", "phase", "x"]) | ODD},
+    optional={k: ODD for k in ("exit_code", "operation", "message", "phase", "name")},
+).map(_dumps)
+
+
+@FUZZ
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            k: ODD | st.sampled_from([os.getpid(), 2**40, -1, "12", [1], "2026-01-01T00:00:00"])
+            for k in RECORD_FIELDS
+        },
+    )
+    | ODD,
+    st.binary(max_size=300)
+    | st.lists(JOB_LOG_LINES, max_size=4).map(lambda x: "\n".join(x).encode()),
+)
+def test_job_runner_records_and_logs(scratch: Path, record, log: bytes) -> None:
+    """The app lists its jobs from files in the state folder: a damaged record or log is
+    skipped or shown as it is, never a crash of the app."""
+    root = scratch / "jobs"
+    root.mkdir(exist_ok=True)
+    for old in root.iterdir():
+        old.unlink()
+    (root / "20260101-000000-abcdef.json").write_text(_dumps(record), encoding="utf-8")
+    (root / "20260101-000000-abcdef.jsonl").write_bytes(log)
+    runner = JobRunner(root)
+    for job in runner.list_jobs():
+        assert isinstance(job.state, JobState)
+        runner.stderr_text(job)
+        if job.running:
+            continue
+        for _ in runner.follow(job):
+            pass
+        runner.forget(job)
 
 
 @pytest.mark.parametrize("pid", ["0", "99999999999999999999", str(2**31), str(2**63)])
