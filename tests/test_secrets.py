@@ -30,6 +30,7 @@ from cli_support import frozen, wait_for_event
 from conftest import IS_WINDOWS, Practice, record_figure, run_cli, start_cli
 from restore_helpers import leftovers, practice_args
 from therabak.archive.reader import ArchiveReader
+from therabak.jobs.runner import JobRunner, JobState
 from therabak.practice.envelope import has_magic
 
 pytestmark = [
@@ -241,6 +242,25 @@ def test_no_secret_anywhere_and_everything_private(
             *prac,
         )
 
+        # the app's way: a job of its own, started by the runner, the password on its stdin
+        runner = JobRunner(isolated_env / "state" / "jobs")
+        job = runner.start(
+            "backup",
+            ["--dest", str(tmp_path / "usb3"), *map(str, prac)],
+            password=PASSWORD,
+            data_dir=practice.data_dir,
+            env={**env, "THERABAK_FAILPOINTS": "delay-ms=20"},
+        )
+        looked = False
+        for batch in runner.follow(job):
+            if not looked and any(e.type == "progress" for e in batch):
+                running(job.record, "a runner's backup job", stdin_password=True)
+                looked = True
+        assert looked and runner.get(job.id).state is JobState.DONE
+        [runner_archive] = (tmp_path / "usb3").glob("*.therabak")
+        scan.add(archive_key(runner_archive, password=PASSWORD), "archive key (runner)")
+        assert private(runner.root) and all(private(f) for f in runner.root.iterdir())
+
         # a new password
         cli("passwd", archive, "--password-file", pw_file, "--new-password-file", new_pw)
         cli("verify", archive, "--password-file", new_pw)
@@ -273,5 +293,7 @@ def test_no_secret_anywhere_and_everything_private(
     assert made
     loose = [str(p.relative_to(tmp_path)) for p in made if not private(p)]
     assert loose == []
+    made += [*(tmp_path / "usb3").rglob("*")]
+    assert [str(p) for p in made if not private(p)] == []
     for folder in (usb, tmp_path / "usb2", tmp_path / "folder", isolated_env / "state"):
         assert private(folder), folder
