@@ -5,8 +5,11 @@ destination that failed, 3 with the unreadable file reported), no partial file l
 where it could be seen, and the data untouched.
 
 Real small file systems (tmpfs, mounted by the test: root on Linux; skipped elsewhere)
-and a real unprivileged user (``setpriv`` to nobody; skipped when that is not possible)
-are used where they can be; the fault-injection variable elsewhere.
+and a real unprivileged user (``setpriv`` to nobody; skipped when that is not possible,
+e.g. when the virtual environment is private to root) are used where they can be, the
+fault-injection variable always. A destination that turns read-only while a job writes
+cannot be made here (remounting a tmpfs read-only with a file open for writing fails
+with EBUSY), so read-only is tested from the start.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from restore_helpers import (
     restore,
     tree_state,
 )
+from therabak.archive.reader import ArchiveReader
 
 pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...
 posix_only = pytest.mark.skipif(IS_WINDOWS, reason="mounts, signals and users of POSIX")
@@ -169,11 +173,55 @@ def test_read_only_destination(practice: Practice, tmp_path: Path, job) -> None:
 
 # ---- permission denied on a source file ---------------------------------------------------------
 
+RETRY_QUICKLY = "[retry]\nattempts = 2\ninitial_delay_s = 0.05\nmax_delay_s = 0.1\n"
 
-@pytest.fixture
-def as_nobody(practice: Practice):
-    """(run(*args) as the unprivileged user nobody, its practice, its world folder) with
-    one session note the user cannot read. Skipped where that cannot be arranged."""
+
+class Denied:
+    """Source files that cannot be opened, two ways: the fault-injection variable (as a
+    file another program holds locked on Windows; runs everywhere), or for real, the job
+    running as the unprivileged user nobody with the file at mode 000 (as root nothing is
+    denied; needs root, setpriv and an installation nobody can read, else skipped)."""
+
+    def __init__(self, how: str, practice: Practice, world: Path, env: dict[str, str]) -> None:
+        self.how, self.practice, self.world, self.env = how, practice, world, env
+        self.denied: list[str] = []
+
+    def deny(self, rel: str) -> None:
+        self.denied.append(rel)
+        if self.how == "unprivileged user":
+            os.chmod(self.practice.data_dir / rel, 0)
+
+    def run(self, *args) -> subprocess.CompletedProcess[str]:
+        if self.how == "failpoint":
+            spec = ",".join(f"denied={rel}" for rel in self.denied[-1:])
+            return run_cli(*args, env={**self.env, "THERABAK_FAILPOINTS": spec})
+        full = dict(os.environ, PYTHONIOENCODING="utf-8", **self.env)
+        return subprocess.run(
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                "-m",
+                "therabak",
+                *map(str, args),
+            ],
+            env=full,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+@pytest.fixture(params=["failpoint", "unprivileged user"])
+def denied(request, practice: Practice, tmp_path: Path, isolated_env: Path):
+    if request.param == "failpoint":
+        (isolated_env / "settings.toml").write_text(RETRY_QUICKLY)
+        (tmp_path / "usb").mkdir()
+        yield Denied("failpoint", practice, tmp_path, {"THERABAK_MEDIA_ROOTS": ""})
+        return
     if IS_WINDOWS or os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and setpriv to run a job as an unprivileged user")
     world = Path(tempfile.mkdtemp(prefix="therabak-nobody-", dir="/tmp"))
@@ -191,11 +239,7 @@ def as_nobody(practice: Practice):
             world / "practice" / "account.key",
             practice.spec,
         )
-        denied = "sessions/K0002/2026-06-14-02.json"
-        os.chmod(p.data_dir / denied, 0)
-        (world / "env" / "settings.toml").write_text(
-            "[retry]\nattempts = 2\ninitial_delay_s = 0.05\nmax_delay_s = 0.1\n"
-        )
+        (world / "env" / "settings.toml").write_text(RETRY_QUICKLY)
         env = {
             "THERABAK_CONFIG": str(world / "env" / "settings.toml"),
             "THERABAK_STATE_DIR": str(world / "env" / "state"),
@@ -206,65 +250,50 @@ def as_nobody(practice: Practice):
             },
             "PYTHONDONTWRITEBYTECODE": "1",
         }
-
-        def run(*args):
-            full = dict(os.environ, PYTHONIOENCODING="utf-8", **env)
-            return subprocess.run(
-                [
-                    "setpriv",
-                    "--reuid=65534",
-                    "--regid=65534",
-                    "--clear-groups",
-                    sys.executable,
-                    "-m",
-                    "therabak",
-                    *map(str, args),
-                ],
-                env=full,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                stdin=subprocess.DEVNULL,
-            )
-
-        probe = run("--version")
-        if probe.returncode != 0:
-            pytest.skip(f"therabak does not run as nobody here: {probe.stderr.strip()}")
-        yield run, p, world, denied
+        d = Denied("unprivileged user", p, world, env)
+        probe = d.run("--version")
+        if probe.returncode != 0:  # e.g. CI's virtual environment is private to root
+            pytest.skip(f"therabak does not run as nobody here: {probe.stderr.strip()[-80:]}")
+        yield d
     finally:
         shutil.rmtree(world, ignore_errors=True)
 
 
-@posix_only
 @pytest.mark.parametrize("job", list(JOBS))
-def test_source_file_permission_denied(as_nobody, job) -> None:
+def test_source_file_permission_denied(denied: Denied, job) -> None:
     """The file cannot be read: tried again, then left out and reported (exit 3); every
     other file is in the backup, which verifies."""
-    run, p, world, denied = as_nobody
+    rel = "sessions/K0002/2026-06-14-02.json"
+    denied.deny(rel)
+    p = denied.practice
     before = tree_state(p.data_dir)
-    r = run(*JOBS[job], world / "usb", "--json", *practice_args(p))
+    r = denied.run(*JOBS[job], denied.world / "usb", "--json", *practice_args(p))
     assert r.returncode == 3, (r.returncode, r.stderr)
     summary = [line for line in r.stdout.splitlines() if '"summary"' in line][-1]
-    assert denied in summary and "denied" in summary
-    [made] = [x for x in (world / "usb").iterdir()]
+    assert rel in summary and "denied" in summary
+    [made] = list((denied.world / "usb").iterdir())
     if job == "backup":
         assert verify_file(made) == []
-    assert not (made / denied).exists() if made.is_dir() else True
+        with ArchiveReader.open(made) as reader:
+            reader.unlock()
+            stored = {e.path for e in reader.read_index().entries}
+        assert rel not in stored and len(stored) > 40
+    else:
+        assert not (made / rel).exists() and (made / "sessions/K0002").is_dir()
     assert tree_state(p.data_dir) == before
 
 
-@posix_only
-def test_restore_that_cannot_read_a_file_it_must_keep(as_nobody, backups) -> None:
+def test_restore_that_cannot_read_a_file_it_must_keep(denied: Denied, backups) -> None:
     """Restoring an automatic backup keeps the audio and documents from the current data;
     one of them cannot be read: refused with one line naming it, Data untouched."""
-    run, p, world, _ = as_nobody
+    p = denied.practice
     kept = "audio/K0001/2026-01-27-01.opus"
-    os.chmod(p.data_dir / kept, 0)
-    point = world / "auto.therabak"
+    denied.deny(kept)
+    point = denied.world / "auto.therabak"
     shutil.copy2(backups.auto, point)
     os.chmod(point, 0o644)
     before = tree_state(p.data_dir)
-    r = run("restore", point, "--yes", *practice_args(p))
+    r = denied.run("restore", point, "--yes", *practice_args(p))
     assert r.returncode == 1, (r.returncode, r.stderr)
     line = single_line(r.stderr)
     assert kept in line and "ermission denied" in line

@@ -29,6 +29,8 @@ Off unless the variable is set. Comma-separated ``name=value`` items:
                       or folder backup)
 ``delay-ms=N``        sleep N ms before each file a backup reads or a restore stages
                       (to watch progress, or to act while a job runs)
+``denied=TEXT``       opening a source file whose path contains TEXT fails with
+                      "permission denied" (as a file another program holds locked)
 
 Example: ``THERABAK_FAILPOINTS="transient=0.05,transient-times=2,seed=demo"``.
 """
@@ -57,6 +59,7 @@ class Failpoints:
     crash_at: str = ""
     crash_after_bytes: int | None = None
     delay_ms: int = 0
+    denied: str = ""
 
     @property
     def active(self) -> bool:
@@ -73,7 +76,7 @@ class Failpoints:
                 setattr(fp, name, float(value))
             elif name in _INT_ITEMS:
                 setattr(fp, name, int(value))
-            elif name in ("seed", "crash_at"):
+            elif name in ("seed", "crash_at", "denied"):
                 setattr(fp, name, value)
             else:
                 raise ValueError(f"unknown failpoint {name!r}")
@@ -135,6 +138,14 @@ def before_write(position: int, n: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     if fp.efbig_at is not None and position + n > fp.efbig_at:
         raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+
+
+def source_open(path: object) -> None:
+    """Called before a job opens a source file (Data, or a folder backup it restores)."""
+    if ACTIVE.denied and ACTIVE.denied in str(path):
+        raise PermissionError(
+            errno.EACCES, "Permission denied (injected by THERABAK_FAILPOINTS)", str(path)
+        )
 
 
 def source_delay() -> None:

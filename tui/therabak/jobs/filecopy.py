@@ -220,6 +220,8 @@ def copy_file(
     size or mtime differed after the copy from before (the caller copies again).
     """
     own = not isinstance(src, int)
+    if own:
+        faults.source_open(src)
     src_fd = os.open(src, os.O_RDONLY | _O_NOFOLLOW | _O_BINARY) if own else src
     try:
         before = os.fstat(src_fd)

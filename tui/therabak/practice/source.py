@@ -60,6 +60,7 @@ def read_plaintext(
 ) -> SourceRead:
     """Stream the plaintext of *path* into *write*. Raises DecryptionError (incl.
     ForeignKeyError), SourceChanged or OSError; the caller discards what was written."""
+    faults.source_open(path)
     before = os.stat(path)
     size = 0
     with open(path, "rb", buffering=0) as f:
@@ -119,6 +120,7 @@ def read_raw(
     path: Path, write: Callable[[bytes], None], *, check_cancel: Callable[[], None] | None = None
 ) -> SourceRead:
     """Copy the file's bytes as they are (for entries stored raw)."""
+    faults.source_open(path)
     before = os.stat(path)
     size = 0
     with open(path, "rb", buffering=0) as f:
