@@ -82,9 +82,13 @@ class LockBusy(Exception):
 def _read_owner(path: Path) -> LockOwner | None:
     try:
         data = json.loads(path.read_text("utf-8"))
-        return LockOwner(int(data["pid"]), str(data.get("started", "")), str(data.get("what", "")))
+        pid = data["pid"]
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None
+    # a pid is a plain integer in range; JSON also allows 1.5, true, 1e400 and Infinity
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31:
+        return None
+    return LockOwner(pid, str(data.get("started", "")), str(data.get("what", "")))
 
 
 def _age_s(path: Path) -> float:
