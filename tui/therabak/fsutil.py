@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -21,13 +22,28 @@ WINDOWS_RESERVED = frozenset(
 WINDOWS_ILLEGAL_CHARS = frozenset('<>:"/\\|?*') | frozenset(chr(i) for i in range(32))
 
 
+# What chmod says on a file system without Unix permissions: FAT (vfat refuses modes its
+# mount options do not give, EPERM; fusefat has no chmod at all, ENOSYS), exFAT, NTFS (fuse).
+_NO_MODES = frozenset(
+    {errno.EPERM, errno.ENOSYS, getattr(errno, "ENOTSUP", -1), getattr(errno, "EOPNOTSUPP", -1)}
+)
+
+
 def create_private(path: Path, *, exclusive: bool = True) -> int:
-    """Open *path* for writing with mode 0600 (owner only) and return the descriptor."""
+    """Open *path* for writing with mode 0600 (owner only) and return the descriptor.
+
+    A new file (*exclusive*) gets 0600 from its creation where the file system has modes;
+    one that has none (a FAT USB stick) refuses the extra chmod, which is then let go."""
     flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0)
     flags |= os.O_EXCL if exclusive else os.O_TRUNC
     fd = os.open(path, flags, 0o600)
     if not IS_WINDOWS:
-        os.fchmod(fd, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        except OSError as e:
+            if not (exclusive and e.errno in _NO_MODES):
+                os.close(fd)
+                raise
     return fd
 
 
