@@ -108,6 +108,13 @@ def free_space(path: Path) -> int:
     return shutil.disk_usage(existing_ancestor(path)).free
 
 
+def reported_free_space(path: Path) -> int | None:
+    """Like :func:`free_space`, but None when the file system does not report its size
+    (FUSE file systems without statfs, e.g. fusefat, say 0 blocks in all, 0 free)."""
+    usage = shutil.disk_usage(existing_ancestor(path))
+    return None if usage.total == 0 else usage.free
+
+
 def windows_name_problem(name: str) -> str | None:
     """Why *name* cannot be a file name on Windows, or None if it can."""
     if name in ("", ".", ".."):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from therabak.fsutil import free_space
+from therabak.fsutil import reported_free_space
 from therabak.i18n import _
 from therabak.jobs.runner import JobRunner
 from therabak.media import removable_media
@@ -38,7 +38,7 @@ class AppContext:
     demo: bool = False
     job_env: dict[str, str | None] = field(default_factory=dict)
     clock: Callable[[], datetime] = _now
-    free_space: Callable[[Path], int] = free_space
+    free_space: Callable[[Path], int | None] = reported_free_space  # None: not reported
     removable_media: Callable[[], list[Path]] = removable_media
     runner: JobRunner = field(default_factory=JobRunner)
     home: Path | None = None  # shown as "~"; None: the user's home folder

@@ -28,7 +28,7 @@ from therabak.errors import (
     TherabakError,
 )
 from therabak.events import Emit, FileOutcome, Phase, Retry, Summary, Warning, ignore
-from therabak.fsutil import free_space, fsync_dir
+from therabak.fsutil import fsync_dir, reported_free_space
 from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
 from therabak.jobs.lock import DataReading, pid_alive
@@ -129,8 +129,8 @@ def space_needed(bytes_total: int, files: int) -> int:
 
 
 def check_space(dest: Path, needed: int) -> None:
-    free = free_space(dest)
-    if free < needed:
+    free = reported_free_space(dest)
+    if free is not None and free < needed:  # None: the file system does not say
         from therabak import formatting
 
         raise NotEnoughSpaceError(
