@@ -9,11 +9,18 @@ Off unless the variable is set. Comma-separated ``name=value`` items:
 ``seed=S``            which files are chosen (deterministic per path and seed)
 ``enospc-after=N``    writing to a backup destination fails with ENOSPC ("disk full")
                       once N bytes were written
-``efbig-at=N``        writing a single backup file beyond N bytes fails with EFBIG
+``efbig-at=N``        a backup file cannot grow beyond N bytes: a write that would cross
+                      that size writes up to it and fails with EFBIG, as on a FAT32
+                      drive (a split backup moves on to its next volume)
+``fstype=NAME``       the destination's file system is reported as NAME (e.g. ``vfat``;
+                      ``unknown``: cannot be determined)
 ``crash-at=NAME``     the process kills itself (SIGKILL) at the named point:
-                      backup: ``backup.body`` (after each file), ``backup.index``,
+                      backup: ``backup.body`` (after each file), ``backup.volume``
+                      (after each finished volume of a split backup), ``backup.index``,
                       ``backup.trailer``, ``backup.rename`` (synced, not renamed),
-                      ``backup.published`` (renamed, nothing recorded yet);
+                      ``backup.volumes-renamed`` (a split backup's volumes 2..N
+                      renamed, the first not yet), ``backup.published`` (renamed,
+                      nothing recorded yet);
                       restore: ``restore.staging`` (after each staged file),
                       ``restore.carry``, ``restore.verify``, ``restore.journal``,
                       ``restore.swap`` (between the renames), ``restore.swapped``;
@@ -60,6 +67,7 @@ class Failpoints:
     crash_after_bytes: int | None = None
     delay_ms: int = 0
     denied: str = ""
+    fstype: str = ""
 
     @property
     def active(self) -> bool:
@@ -76,7 +84,7 @@ class Failpoints:
                 setattr(fp, name, float(value))
             elif name in _INT_ITEMS:
                 setattr(fp, name, int(value))
-            elif name in ("seed", "crash_at", "denied"):
+            elif name in ("seed", "crash_at", "denied", "fstype"):
                 setattr(fp, name, value)
             else:
                 raise ValueError(f"unknown failpoint {name!r}")
@@ -138,6 +146,22 @@ def before_write(position: int, n: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     if fp.efbig_at is not None and position + n > fp.efbig_at:
         raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+
+
+def before_stream_write(position: int, n: int) -> None:
+    """Called by a sink that spreads one archive over several files (volumes), with the
+    position in the archive: crash-after-bytes and enospc-after count the archive's bytes.
+    (efbig-at is per file: see :func:`file_size_limit`.)"""
+    fp = ACTIVE
+    if fp.crash_after_bytes is not None and position + n > fp.crash_after_bytes:
+        kill_self()
+    if fp.enospc_after is not None and position + n > fp.enospc_after:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def file_size_limit() -> int | None:
+    """The size (efbig-at) beyond which a destination file cannot grow, or None."""
+    return ACTIVE.efbig_at
 
 
 def source_open(path: object) -> None:
