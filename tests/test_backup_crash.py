@@ -95,11 +95,15 @@ def test_disk_full_mid_write(two_chunk_practice, tmp_path, after):
     assert_nothing_left(dest)
 
 
-def test_too_large_for_the_file_system(two_chunk_practice, tmp_path):
+def test_a_file_system_that_holds_almost_nothing_is_refused(two_chunk_practice, tmp_path):
+    """A file system that refuses files before the smallest volume size (EFBIG at 500 kB):
+    exit 6, one line, nothing left. (A refusal at a useful size splits the backup into
+    volumes instead: tests/test_volumes_cli.py.)"""
     dest = tmp_path / "usb"
     opts, _, _ = pw_args(tmp_path)
-    r = backup(two_chunk_practice, dest, *opts, env={"THERABAK_FAILPOINTS": "efbig-at=3000000"})
-    assert r.returncode == 6 and "FAT32" in single_line(r.stderr)
+    r = backup(two_chunk_practice, dest, *opts, env={"THERABAK_FAILPOINTS": "efbig-at=500000"})
+    assert r.returncode == 6
+    assert "cannot hold a file larger than 500.0 kB" in single_line(r.stderr)
     assert_nothing_left(dest)
 
 

@@ -1,7 +1,7 @@
 """Fixtures for the app's tests: a demo practice, a pinned clock and machine, a Pilot.
 
 Everything the screens show that depends on the machine or the time is pinned here:
-the clock (``NOW``), the free space, the removable media, the home folder (paths are
+the clock (``NOW``), the free space and file system, the removable media, the home folder (paths are
 shown with ``~``), the cursor blink. The practice itself is the deterministic demo.
 """
 
@@ -19,6 +19,7 @@ import pytest
 
 from app.apphelp import GB, NOW, SIZE
 from therabak.app.context import AppContext
+from therabak.fsinfo import FsInfo, info_for
 from therabak.jobs.runner import JobRunner
 from therabak.settings import PracticePaths
 
@@ -58,12 +59,17 @@ def usb(home: Path) -> Path:
     return stick
 
 
+#: The file system the destinations are on, pinned like the free space.
+FS = info_for("ext4", "/")
+
+
 @pytest.fixture
 def make_ctx(app_practice: PracticePaths, home: Path, isolated_env: Path, usb: Path):
     def make(
         *,
         clock: Callable[[], datetime] | None = None,
         free: int = 64 * GB,
+        fs: FsInfo = FS,
         job_env: dict[str, str | None] | None = None,
         demo: bool = True,
         paths: PracticePaths | None = None,
@@ -74,6 +80,7 @@ def make_ctx(app_practice: PracticePaths, home: Path, isolated_env: Path, usb: P
             job_env=dict(job_env or {}),
             clock=clock or (lambda: NOW),
             free_space=lambda _path: free,
+            fs_info=lambda _path: fs,
             removable_media=lambda: [usb],
             runner=JobRunner(isolated_env / "state" / "jobs"),
             home=home,

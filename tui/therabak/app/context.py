@@ -1,7 +1,7 @@
 """What the app knows about its surroundings: the practice, the clock, the disks, the jobs.
 
 Everything that makes a screen depend on the machine or the time (the clock, free space,
-mounted media) is a field here, so tests and screenshots can pin it down.
+file systems, mounted media) is a field here, so tests and screenshots can pin it down.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from therabak.fsinfo import FsInfo
+from therabak.fsinfo import probe as probe_fs
 from therabak.fsutil import reported_free_space
 from therabak.i18n import _
 from therabak.jobs.runner import JobRunner
@@ -39,6 +41,7 @@ class AppContext:
     job_env: dict[str, str | None] = field(default_factory=dict)
     clock: Callable[[], datetime] = _now
     free_space: Callable[[Path], int | None] = reported_free_space  # None: not reported
+    fs_info: Callable[[Path], FsInfo] = probe_fs  # the file system there (FAT32 splits backups)
     removable_media: Callable[[], list[Path]] = removable_media
     runner: JobRunner = field(default_factory=JobRunner)
     home: Path | None = None  # shown as "~"; None: the user's home folder

@@ -122,6 +122,15 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
             time=formatting.duration(s.duration_s),
         )
     )
+    volumes = x.get("volumes") or []
+    if len(volumes) > 1:
+        text.append(
+            "\n"
+            + _(
+                "Split into {n} volumes of at most {size} each: keep them together in one "
+                "folder, a restore needs every one."
+            ).format(n=len(volumes), size=formatting.size(int(x.get("volume_size") or 0)))
+        )
     verified = x.get("verified")
     if verified is True:
         text.append("\n" + _("Verified: every file was read back and checked."))

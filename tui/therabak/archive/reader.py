@@ -17,7 +17,7 @@ import zstandard
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from therabak.archive.byteio import ByteSource, FileSource
+from therabak.archive.byteio import ByteSource
 from therabak.archive.header import (
     MIN_HEADER_SIZE,
     ArchiveHeader,
@@ -41,6 +41,7 @@ from therabak.archive.layout import (
     parse_trailer,
 )
 from therabak.archive.rekey import HeaderOverlay, recover_journal
+from therabak.archive.volumes import first_volume, open_source
 from therabak.crypto.slots import SlotType
 from therabak.crypto.stream import FLAG_COMPRESSED, StreamOpener
 from therabak.errors import (
@@ -119,14 +120,12 @@ class ArchiveReader:
 
     @classmethod
     def open(cls, path: Path, *, salvage: bool = False) -> ArchiveReader:
-        """Open the archive at *path*, after finishing an interrupted password change."""
-        region = recover_journal(path)
-        try:
-            source = FileSource(path)
-        except FileNotFoundError:
-            raise DamagedArchiveError(f"Backup not found: {path}") from None
-        except IsADirectoryError:
-            raise DamagedArchiveError(f"Not a backup file: {path}") from None
+        """Open the archive at *path*, after finishing an interrupted password change.
+
+        *path* may name any volume of a split backup: the set is read as one archive
+        (``volumes.open_source``; a missing volume is an error, or with *salvage* a hole)."""
+        region = recover_journal(first_volume(path))
+        source = open_source(path, salvage=salvage)
         try:
             if region is not None:  # torn header, read-only medium: use the journal's
                 return cls(HeaderOverlay(source, region), name=str(path), salvage=salvage)
@@ -503,12 +502,23 @@ class ArchiveReader:
     def _find_magic(self, start: int, end: int) -> int | None:
         block = 1 << 20
         pos = start
+        # A split backup with a volume missing has holes: search only what can be read.
+        present_span = getattr(self.source, "present_span", None)
         while pos < end:
-            data = self.source.read_at(pos, min(block + 3, end - pos))
+            stop = end
+            if present_span is not None:
+                span = present_span(pos)
+                if span is None or span[0] >= end:
+                    return None
+                pos, stop = max(pos, span[0]), min(end, span[1])
+            data = self.source.read_at(pos, min(block + 3, stop - pos))
             i = data.find(ENTRY_MAGIC)
             if i >= 0:
                 return pos + i
             if len(data) <= 3:
+                if stop < end:
+                    pos = stop
+                    continue
                 return None
             pos += len(data) - 3
         return None

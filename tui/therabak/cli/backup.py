@@ -32,7 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Make a manual backup of the data folder into DEST as "
         "TheraPsy-Backup-<time>.therabak. Defaults follow the documented rules: "
         "everything except session/export templates, autocomplete data, "
-        "background images and the ICD-10 catalog.",
+        "background images and the ICD-10 catalog. A backup larger than the destination's "
+        "file system can hold in one file (FAT32: 4 GiB) is split into volumes "
+        "<name>.therabak, <name>.therabak.002, ...; keep them together.",
     )
     p.add_argument(
         "--dest",
@@ -46,6 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--verify",
         action="store_true",
         help="read the archive back from the device and check every file",
+    )
+    p.add_argument(
+        "--volume-size",
+        metavar="SIZE",
+        help="split the backup into volume files of at most SIZE (e.g. 4G, 700M, 5MB; "
+        "K/M/G are 1024-based, KB/MB/GB 1000-based; at least 1M). Without it, a backup is "
+        "split only where the destination needs it (FAT32: below 4 GiB)",
     )
     p.add_argument(
         "--retries",
@@ -64,6 +73,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def parse_volume_size(text: str | None) -> int | None:
+    from therabak import formatting
+    from therabak.archive.volumes import MIN_VOLUME_SIZE
+    from therabak.errors import UsageError
+
+    if text is None:
+        return None
+    try:
+        size = formatting.parse_size(text)
+    except ValueError as e:
+        raise UsageError(f"--volume-size: {e}") from None
+    if size < MIN_VOLUME_SIZE:
+        raise UsageError(f"--volume-size must be at least 1M ({MIN_VOLUME_SIZE} bytes).")
+    return size
+
+
 def run(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
     from therabak.archive.writer import Protection
@@ -72,6 +97,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     from therabak.jobs.retry import RetryPolicy
     from therabak.practice.categories import BackupKind
 
+    volume_size = parse_volume_size(args.volume_size)
     rules = load_rules()
     selection = rules.selection(BackupKind.MANUAL, args.include, args.exclude)
     if not selection:
@@ -117,6 +143,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 protection=protection,
                 verify=args.verify,
                 retry=policy,
+                volume_size=volume_size,
             ),
             emit=emit,
         )
@@ -129,6 +156,14 @@ def run(args: argparse.Namespace, out: Output) -> int:
             f"data, {formatting.size(result.bytes_stored)} on disk, "
             f"{formatting.duration(result.duration_s)}"
         )
+        if len(result.volumes) > 1:
+            out.text(
+                f"  Split into {len(result.volumes)} volumes of at most "
+                f"{formatting.size(result.volume_size or 0)}; keep them together in one "
+                "folder, a restore needs every one:"
+            )
+            for path in result.volumes:
+                out.text(f"    {path.name}")
         if result.verified is not None:
             out.text(
                 "  Verified: every file read back and checked."

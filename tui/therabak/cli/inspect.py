@@ -95,6 +95,7 @@ def run_verify(args: argparse.Namespace, out: Output) -> int:
 
 def header_facts(path: Path, reader) -> dict:
     h = reader.header
+    source = reader.source
     return {
         "path": str(path),
         "created": h.created.isoformat(),
@@ -102,7 +103,8 @@ def header_facts(path: Path, reader) -> dict:
         "protection": h.protection,
         "account_key_ids": [k.hex() for k in h.account_key_ids],
         "categories": list(h.categories),
-        "size": reader.size,
+        "size": getattr(source, "disk_size", reader.size),  # a split backup: every volume
+        "volumes": getattr(source, "volumes", 1),
         "format_version": 1,
     }
 
@@ -218,7 +220,8 @@ def _print_header(out: Output, facts: dict) -> None:
         "none": "NONE (anyone can read it)",
     }
     out.text(f"Protection:  {prot[facts['protection']]}")
-    out.text(f"Size:        {formatting.size(facts['size'])}")
+    volumes = f" in {facts['volumes']} volumes" if facts["volumes"] > 1 else ""
+    out.text(f"Size:        {formatting.size(facts['size'])}{volumes}")
     out.text(f"Categories:  {', '.join(facts['categories'])}")
 
 

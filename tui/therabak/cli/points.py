@@ -85,6 +85,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         when = d["created_local"] or "time unknown"
         age = f"({d['age']})" if d["age"] else ""
         size = formatting.size(point.size) if point.size is not None else ""
+        if point.volumes > 1:
+            size += f" in {point.volumes} volumes"
         account_text = ACCOUNT_TEXT.get(point.account_match, "")
         facts = "  ".join(
             x
@@ -95,6 +97,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.text(f"    {point.path}")
         if point.kind == "unreadable":
             out.text(f"    cannot be read: {point.error}")
+        elif point.incomplete:
+            out.text(f"    INCOMPLETE: {point.incomplete}")
         elif d.get("summary"):
             out.text(f"    {d['summary']}")
     return 0

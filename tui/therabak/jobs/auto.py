@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from therabak import faults
+from therabak.archive.volumes import delete_set
 from therabak.archive.writer import Protection
 from therabak.events import Emit, Phase, Summary, Warning, ignore
 from therabak.fsutil import make_private_dir
@@ -168,7 +169,7 @@ def apply_retention(folder: Path, settings: AutoSettings, emit: Emit = ignore) -
         if path in keep or not AUTO_NAME_RE.match(path.name):
             continue
         try:
-            path.unlink()
+            delete_set(path)  # a split one: every volume, the first one first
             deleted.append(path)
             faults.point("auto.retention")  # after each deletion
         except OSError as e:

@@ -1,7 +1,11 @@
 """Manual and automatic backups: scan, read every file (decrypt-retry), seal, publish.
 
 The archive is written as ``<name>.<pid>.partial``, fsynced and renamed, so a crash
-or a cancel never leaves a file that looks like a finished backup.
+or a cancel never leaves a file that looks like a finished backup. Where the
+destination's file system limits the size of a file (FAT32: 4 GiB), or a volume size
+is asked for, or the file system refuses a larger file while it is written, the
+archive is split into volumes ``<name>``, ``<name>.002``, ... (archive/volumes.py),
+written the same way and renamed the first volume last.
 """
 
 from __future__ import annotations
@@ -16,9 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from therabak import faults
-from therabak.archive.byteio import FileSink, FileSource, publish
+from therabak import faults, fsinfo
 from therabak.archive.reader import ArchiveReader
+from therabak.archive.volumes import (
+    MAX_VOLUMES,
+    VolumeSink,
+    delete_later_orphans,
+    later_volumes,
+    open_source,
+    set_size,
+    volume_size_for,
+    volumes_needed,
+)
 from therabak.archive.writer import ArchiveWriter, Protection
 from therabak.errors import (
     DataFolderError,
@@ -26,6 +39,7 @@ from therabak.errors import (
     ForeignKeyError,
     NotEnoughSpaceError,
     TherabakError,
+    UsageError,
 )
 from therabak.events import Emit, FileOutcome, Phase, Retry, Summary, Warning, ignore
 from therabak.fsutil import fsync_dir, reported_free_space
@@ -66,11 +80,12 @@ class BackupRequest:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     remember_destination: bool = True
     created: datetime | None = None
+    volume_size: int | None = None  # split into volume files of at most this many bytes
 
 
 @dataclass
 class BackupResult:
-    archive: Path
+    archive: Path  # the archive, or the first volume of a split one
     files: int
     bytes_in: int
     bytes_stored: int
@@ -79,6 +94,9 @@ class BackupResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     verified: bool | None = None
     damaged: list[tuple[str, str]] = field(default_factory=list)
+    volumes: list[Path] = field(default_factory=list)  # every file of the backup, in order
+    volume_size: int | None = None  # the size volumes were limited to (None: not limited)
+    file_system: str = ""  # the destination's, as far as known (e.g. "FAT32")
 
     @property
     def raw(self) -> list[str]:
@@ -98,7 +116,9 @@ def archive_name(kind: BackupKind, created: datetime) -> str:
 
 
 def clean_stale_partials(folder: Path) -> list[Path]:
-    """Remove ``*.partial`` archives left by backups that died (their process is gone)."""
+    """Remove ``*.partial`` archives and volumes left by backups that died (their process
+    is gone), then the later volumes of split backups that died while they were renamed
+    (``X.therabak.002`` ... without ``X.therabak``; see :func:`delete_later_orphans`)."""
     removed = []
     with contextlib.suppress(OSError):
         for p in folder.iterdir():
@@ -107,7 +127,18 @@ def clean_stale_partials(folder: Path) -> list[Path]:
                 with contextlib.suppress(OSError):
                     p.unlink()
                     removed.append(p)
+    removed += delete_later_orphans(folder, writing=_being_written)
     return removed
+
+
+def _being_written(folder: Path, first_name: str) -> bool:
+    """Does a live process still write (or rename) the backup named *first_name*?"""
+    with contextlib.suppress(OSError):
+        for p in folder.iterdir():
+            m = _PARTIAL_RE.match(p.name)
+            if m and p.name.startswith(first_name + ".") and pid_alive(int(m.group(1))):
+                return True
+    return False
 
 
 def prepare_destination(dest: Path) -> Path:
@@ -123,9 +154,10 @@ def prepare_destination(dest: Path) -> Path:
     return dest
 
 
-def space_needed(bytes_total: int, files: int) -> int:
-    """Bytes a backup of *files* files holding *bytes_total* bytes needs at its destination."""
-    return bytes_total + SPACE_MARGIN + 512 * files
+def space_needed(bytes_total: int, files: int, volume_size: int | None = None) -> int:
+    """Bytes a backup of *files* files holding *bytes_total* bytes needs at its destination
+    (split into volumes of *volume_size* bytes: each volume's header too)."""
+    return set_size(bytes_total + SPACE_MARGIN + 512 * files, volume_size)
 
 
 def check_space(dest: Path, needed: int) -> None:
@@ -153,20 +185,29 @@ def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupRe
     total = sum(f.size for f in files)
     dest = prepare_destination(req.dest_dir)
     clean_stale_partials(dest)
-    check_space(dest, space_needed(total, len(files)))
+    fs = fsinfo.probe(dest)
+    volume_size = volume_size_for(fs.max_file_size, req.volume_size)
+    needed = space_needed(total, len(files), volume_size)
+    check_space(dest, needed)
+    if volumes_needed(needed, volume_size) > MAX_VOLUMES:
+        from therabak import formatting
+
+        raise UsageError(
+            f"Volumes of {formatting.size(volume_size or 0)} are too small for this backup "
+            f"(it would need more than {MAX_VOLUMES}); choose a larger volume size."
+        )
     created = (req.created or datetime.now().astimezone()).replace(microsecond=0)
     final = dest / archive_name(req.kind, created)
     n = 1
-    while final.exists():
+    while final.exists() or later_volumes(final):
         n += 1
         final = dest / archive_name(req.kind, created).replace(
             ARCHIVE_SUFFIX, f"-{n}{ARCHIVE_SUFFIX}"
         )
-    partial = final.with_name(f"{final.name}.{os.getpid()}{PARTIAL_SUFFIX}")
     for path, why in scanned.skipped:
         emit(Warning(f"Not backed up: {path} ({why})", path=path, code="skipped-special"))
 
-    sink = FileSink(partial)
+    sink = VolumeSink(final, volume_size=volume_size)
     published = False
     try:
         writer = ArchiveWriter(
@@ -192,30 +233,46 @@ def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupRe
         sink.close()
         cancel.check()
         faults.point("backup.rename")
-        publish(partial, final)
+        volumes = sink.publish()
         published = True
     finally:
         if not published:
             sink.discard()
     faults.point("backup.published")
     if os.name != "nt":
-        with contextlib.suppress(OSError):
-            os.chmod(final, 0o600)
+        for path in volumes:
+            with contextlib.suppress(OSError):
+                os.chmod(path, 0o600)
     fsync_dir(dest)
     result = BackupResult(
         archive=final,
         files=len(writer.entries),
         bytes_in=sum(e.size for e in writer.entries),
-        bytes_stored=final.stat().st_size,
+        bytes_stored=sum(p.stat().st_size for p in volumes),
         duration_s=0.0,
         retried=retried,
         skipped=skipped,
+        volumes=volumes,
+        volume_size=sink.volume_size,
+        file_system=fs.label,
     )
+    if sink.refused_at is not None:
+        from therabak import formatting
+
+        emit(
+            Warning(
+                f"The destination refused files larger than {formatting.size(sink.refused_at)}"
+                f" ({fs.label or 'file system unknown'}): the backup was split into "
+                f"{len(volumes)} volumes.",
+                path=str(final),
+                code="split-at-limit",
+            )
+        )
     if req.verify:
         from therabak.jobs.verify import verify_archive
 
         emit(Phase("verifying", str(final)))
-        source = FileSource(final)
+        source = open_source(final)
         source.drop_cache()
         with ArchiveReader(source, name=str(final)) as reader:
             reader.archive_key = writer.archive_key
@@ -239,6 +296,9 @@ def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupRe
 def _summary_fields(result: BackupResult) -> dict:
     return {
         "archive": str(result.archive),
+        "volumes": [str(p) for p in result.volumes],
+        "volume_size": result.volume_size,
+        "file_system": result.file_system,
         "files": result.files,
         "bytes_in": result.bytes_in,
         "bytes_stored": result.bytes_stored,
@@ -262,6 +322,7 @@ def _remember(req: BackupRequest, result: BackupResult, created: datetime, dest:
                 bytes=result.bytes_stored,
                 verified=result.verified,
                 data_dir=str(req.data_dir),
+                extra={"volumes": len(result.volumes)} if len(result.volumes) > 1 else {},
             )
         )
     if req.remember_destination and req.kind is BackupKind.MANUAL:

@@ -13,6 +13,7 @@ from pathlib import Path
 from therabak.archive.header import replace_slots
 from therabak.archive.reader import ArchiveReader
 from therabak.archive.rekey import rewrite_header
+from therabak.archive.volumes import first_volume
 from therabak.crypto.kdf import Argon2Params
 from therabak.crypto.slots import Slot, SlotType
 from therabak.errors import UsageError
@@ -34,7 +35,7 @@ def change_password(
     """
     if not new_password:
         raise UsageError("The new password is empty.")
-    path = Path(path)
+    path = first_volume(Path(path))  # a split backup's header is in its first volume
     with ArchiveReader.open(path) as reader:
         header = reader.header
         if not any(s.type is SlotType.PASSWORD for s in header.slots):

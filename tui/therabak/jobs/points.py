@@ -8,7 +8,9 @@ Where it looks (each folder one level deep, see :data:`SUBFOLDER_NAMES`):
 * folders the caller names (``--in``),
 * beside ``Data``: the ``Data.before-restore-*`` folders earlier restores left.
 
-What it finds: archives (``*.therabak``), folder backups (a folder holding a
+What it finds: archives (``*.therabak``; a split backup is one point, found by its first
+volume, with its volumes' total size and count, flagged when one is missing or does not
+fit), folder backups (a folder holding a
 ``therabak-manifest.json``, normally ``TheraPsy-Data-<time>``) and before-restore
 folders. Only the archive's public header or the manifest's first line is read, so
 listing is fast whatever the size of the backups; a file that is damaged or not ours is
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from therabak.archive.header import ArchiveHeader, parse_header, read_header_size
+from therabak.archive.volumes import describe_set, first_volume, later_volumes
 from therabak.errors import DamagedArchiveError
 from therabak.jobs.folder import FOLDER_PREFIX, read_manifest_header
 from therabak.jobs.swap import MANIFEST_NAME, STAMP_FORMAT, before_restore_prefix
@@ -58,7 +61,7 @@ class RestorePoint:
     path: Path
     kind: str  # manual | automatic | folder | before-restore | unreadable
     created: datetime | None = None
-    size: int | None = None  # bytes (archive file size; folder: data bytes per manifest)
+    size: int | None = None  # bytes (archive files' size; folder: data bytes per manifest)
     protection: str = ""  # password | account | none (archives); account (folders)
     account_match: str = "unknown"  # yes | no | unknown
     account_key_ids: list[str] = field(default_factory=list)
@@ -66,6 +69,8 @@ class RestorePoint:
     files: int | None = None  # folder kinds (from the manifest)
     found_in: str = ""  # remembered | automatic | media | given | beside-data | argument
     error: str = ""  # for unreadable points
+    volumes: int = 1  # files of a split backup (archives)
+    incomplete: str = ""  # what is wrong with a split backup's volumes ("" when nothing)
 
     @property
     def readable(self) -> bool:
@@ -93,6 +98,8 @@ class RestorePoint:
             "found_in": self.found_in,
             "readable": self.readable,
             "error": self.error,
+            "volumes": self.volumes,
+            "incomplete": self.incomplete,
         }
         if rules is not None:
             d["summary"] = category_summary(rules, self.categories, self.kind)
@@ -144,8 +151,16 @@ def _match(ids: list[str], account_key_id: str | None) -> str:
 
 
 def archive_point(
-    path: Path, account_key_id: str | None, found_in: str = "", *, salvage: bool = False
+    path: Path,
+    account_key_id: str | None,
+    found_in: str = "",
+    *,
+    salvage: bool = False,
+    names: Iterable[str] | None = None,
 ) -> RestorePoint:
+    """The point for an archive; *path* may name any volume of a split backup (the point
+    is then its first volume). *names*: the folder's listing, when the caller has it."""
+    path = first_volume(Path(path))
     try:
         header, size = read_archive_header(path, lenient=salvage)
     except DamagedArchiveError as e:
@@ -155,11 +170,14 @@ def archive_point(
             path, "unreadable", found_in=found_in, error=f"cannot be read ({e.strerror or e})"
         )
     ids = [k.hex() for k in header.account_key_ids]
+    split = describe_set(path, names)
     return RestorePoint(
         path,
         "automatic" if header.kind == "auto" else "manual",
         created=header.created,
-        size=size,
+        size=split.disk_size if split else size,
+        volumes=split.volumes if split else 1,
+        incomplete="; ".join(split.problems) if split else "",
         protection=header.protection,
         account_key_ids=ids,
         account_match=_match(ids, account_key_id),
@@ -220,9 +238,14 @@ def identify(
                 f"{path} is a folder but not a folder backup (no {MANIFEST_NAME})."
             )
         return point
-    if not path.exists():
+    first = first_volume(path)
+    if not first.exists():
+        if later_volumes(first):
+            from therabak.archive.volumes import open_source
+
+            open_source(path)  # raises: names the missing first volume
         raise DamagedArchiveError(f"Backup not found: {path}")
-    return archive_point(path, account_key_id, found_in, salvage=salvage)
+    return archive_point(first, account_key_id, found_in, salvage=salvage)
 
 
 def _size(path: Path) -> int | None:
@@ -300,6 +323,7 @@ def _scan_folder(
         entries = list(os.scandir(folder))
     except OSError:
         return False
+    names = [e.name for e in entries]
     for entry in entries:
         name = entry.name
         try:
@@ -314,7 +338,7 @@ def _scan_folder(
         if key in out:
             continue
         if is_file and name.lower().endswith(ARCHIVE_SUFFIX):
-            out[key] = archive_point(path, account_key_id, source)
+            out[key] = archive_point(path, account_key_id, source, names=names)
         elif is_dir:
             point = (
                 folder_point(path, account_key_id, source)

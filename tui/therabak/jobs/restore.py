@@ -245,6 +245,9 @@ class _ArchiveSource(_Source):
             problem = f"the header is damaged ({', '.join(reader.damage)})"
             self.damaged.append(("(header)", problem))
             emit(Damaged(path="(header)", reason=problem))
+        for problem in getattr(reader.source, "problems", ()):  # salvage of a split backup
+            self.damaged.append(("(volumes)", problem))
+            emit(Damaged(path="(volumes)", reason=problem))
         try:
             entries = reader.read_index().entries
         except DamagedArchiveError as e:
@@ -266,6 +269,17 @@ class _ArchiveSource(_Source):
                 else:
                     seen.add(found.path.casefold())
                     entries.append(found.as_index_entry())
+        missing_part = getattr(reader.source, "missing_part", None)
+        if missing_part is not None:  # a split backup with volumes missing (salvage)
+            present = []
+            for e in entries:
+                where = missing_part(e.offset, e.length)
+                if where is None:
+                    present.append(e)
+                else:
+                    self.damaged.append((e.path, f"in {where}"))
+                    emit(Damaged(path=e.path, reason=f"in {where}"))
+            entries = present
         self.items = []
         for e in entries:
             mode = "raw" if e.raw else ("plain" if e.sealed is False else "seal")

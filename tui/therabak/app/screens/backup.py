@@ -73,7 +73,7 @@ class BackupScreen(Screen):
                 yield Static("", id="total", classes="total")
             with VerticalScroll(id="where"):
                 yield Static(_("Step 2 of 2 · Where to, and the password"), classes="step-title")
-                yield DestinationPicker(id="dest")
+                yield DestinationPicker(id="dest", splits=True)
                 with Horizontal(classes="form-row"):
                     yield Label(_("Password"), classes="form-label")
                     yield PasswordInput(id="pw")

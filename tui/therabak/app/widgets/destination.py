@@ -1,5 +1,6 @@
 """Destination chooser: a path line, a folder picker (ctrl+o), quick picks for USB sticks
-and remembered folders, and the free space there against what the backup needs."""
+and remembered folders, the free space there against what the backup needs, and the file
+system there (a backup larger than it holds in one file is split into volumes)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from textual.widgets.option_list import Option
 from therabak import formatting
 from therabak.app.widgets.dir_picker import DirPicker
 from therabak.app.widgets.inputs import TextInput
+from therabak.archive.volumes import set_size, volume_size_for, volumes_needed
+from therabak.fsinfo import FsInfo
 from therabak.fsutil import existing_ancestor
 from therabak.i18n import _
 
@@ -27,16 +30,31 @@ class SpaceCheck:
     path: str
     free: int | None  # None: cannot be determined
     same_disk: bool = False
+    fs: FsInfo | None = None  # None: cannot be determined
+
+    @property
+    def volume_size(self) -> int | None:
+        """The size a backup there is split at (None: it is not)."""
+        return volume_size_for(self.fs.max_file_size if self.fs else None)
+
+    def volumes(self, needed: int) -> int:
+        return volumes_needed(needed, self.volume_size)
+
+    def total(self, needed: int) -> int:
+        """*needed* bytes of archive, with every volume's header when it is split."""
+        return set_size(needed, self.volume_size)
 
 
 class DestinationPicker(Vertical):
-    """``needed`` is the bytes the job needs there (None while unknown)."""
+    """``needed`` is the bytes the job needs there (None while unknown). *splits*: the job
+    writes one archive, split into volumes where the file system limits a file's size."""
 
     needed: reactive[int | None] = reactive(None)
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, splits: bool = False) -> None:
         super().__init__(id=id)
         self.space: SpaceCheck | None = None
+        self.splits = splits
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
@@ -115,9 +133,12 @@ class DestinationPicker(Vertical):
         space = self.space
         if space is None or space.path != str(path):  # started before the check came back
             space = self.space = self._measure(path)
-        if space.free is not None and self.needed is not None and space.free < self.needed:
+        needed = self.needed
+        if needed is not None and self.splits:
+            needed = space.total(needed)
+        if space.free is not None and needed is not None and space.free < needed:
             return _("Not enough space there: about {need} are needed, {free} are free.").format(
-                need=formatting.size(self.needed), free=formatting.size(space.free)
+                need=formatting.size(needed), free=formatting.size(space.free)
             )
         return None
 
@@ -169,7 +190,8 @@ class DestinationPicker(Vertical):
             same = os.stat(existing_ancestor(path)).st_dev == os.stat(ctx.paths.data_dir).st_dev
         except OSError:
             pass
-        return SpaceCheck(str(path), free, same)
+        fs = ctx.fs_info(path)
+        return SpaceCheck(str(path), free, same, fs if fs.fstype else None)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="space")
     def _space_worker(self, path: Path) -> None:
@@ -193,16 +215,46 @@ class DestinationPicker(Vertical):
             line.update(Text(need, style="dim"))
             line.set_class(False, "error")
             return
+        fs_parts = self._fs_parts(space, needed)
         if space.free is None:
-            line.update(Text(_("Free space there cannot be determined."), style="dim"))
+            line.update(
+                Text(
+                    "  ".join([_("Free space there cannot be determined."), *fs_parts]),
+                    style="dim",
+                )
+            )
             return
+        if needed is not None and self.splits:
+            needed = space.total(needed)
         parts = [_("Free there: {free}.").format(free=formatting.size(space.free))]
         fits = needed is None or space.free >= needed
         if needed is not None:
             parts.append(_("Needs about {need}.").format(need=formatting.size(needed)))
+        parts += fs_parts
         if not fits:
             parts.append(_("Does NOT fit."))
         elif space.same_disk:
             parts.append(_("Same disk as the data: an external drive is safer."))
         line.update(Text("  ".join(parts)))
         line.set_class(not fits, "error")
+
+    def _fs_parts(self, space: SpaceCheck, needed: int | None) -> list[str]:
+        """The file system there, and whether the backup will be split into volumes."""
+        fs = space.fs
+        if fs is None:
+            return []
+        if fs.max_file_size is None:
+            return [_("File system: {fs}.").format(fs=fs.label)]
+        parts = [
+            _("File system: {fs} (files up to {limit}).").format(
+                fs=fs.label, limit=formatting.size(fs.max_file_size)
+            )
+        ]
+        count = space.volumes(needed) if needed is not None else 1
+        if count > 1 and self.splits:
+            parts.append(
+                _("The backup will be split into {n} files (volumes) of up to {size}.").format(
+                    n=count, size=formatting.size(space.volume_size or 0)
+                )
+            )
+        return parts
