@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,20 +26,24 @@ from therabak.archive.layout import (
     ENTRY_HEAD,
     ENTRY_MAGIC,
     ENTRY_SALT_SIZE,
+    FRAME,
+    FRAME_COMPRESSED,
+    FRAME_LAST,
     MAX_CHUNK,
     META_NONCE,
     build_trailer,
-    data_key,
+    entry_keys,
     frame,
     index_key,
-    meta_key,
 )
 from therabak.crypto.slots import Slot
-from therabak.crypto.stream import FLAG_COMPRESSED, KEY_SIZE, StreamSealer
+from therabak.crypto.stream import FLAG_COMPRESSED, KEY_SIZE, TAG_SIZE, StreamSealer
 
 COMPRESSION_LEVEL = 3
 # Compress an entry only if its first chunk shrinks to this fraction or less.
 WORTH_COMPRESSING = 0.97
+# Chunks larger than this are sealed into a reused buffer when the sink allows it.
+_JOIN_LIMIT = 64 << 10
 
 
 @dataclass
@@ -69,26 +75,86 @@ class Protection:
         return slots
 
 
+class _Hasher:
+    """One background thread per process that feeds large buffers to SHA-256.
+
+    ``hashlib`` releases the GIL while it hashes more than a few KiB, so hashing a
+    file's content here overlaps reading, decrypting, sealing and writing it in the
+    caller's thread (SHA-256 is the most expensive step of a backup). The queue is
+    bounded: at most ``DEPTH`` chunks (each at most ``MAX_CHUNK``) wait, so memory
+    stays flat. Order is kept per hash object because one entry is fed by one thread.
+    """
+
+    DEPTH = 4
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue(self.DEPTH)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="therabak-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        get = self._queue.get
+        while True:
+            h, data = get()
+            if h is None:
+                data.set()  # a threading.Event: everything queued before it is hashed
+                continue
+            try:
+                h.update(data)
+            except BaseException as e:  # noqa: BLE001 - handed to the waiting writer
+                self._error = e
+
+    def update(self, h, data: bytes) -> None:
+        self._queue.put((h, data))
+
+    def drain(self) -> None:
+        """Wait until everything queued so far is hashed."""
+        done = threading.Event()
+        self._queue.put((None, done))
+        done.wait()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise RuntimeError("hashing failed") from error
+
+
+_hasher: _Hasher | None = None
+_hasher_lock = threading.Lock()
+# Buffers at least this large are hashed by the background thread; smaller ones inline
+# (a hand-over costs more than hashing a few KiB).
+_BACKGROUND_HASH = 256 << 10
+
+
+def _background_hasher() -> _Hasher:
+    global _hasher
+    if _hasher is None:
+        with _hasher_lock:
+            if _hasher is None:
+                _hasher = _Hasher()
+    return _hasher
+
+
 class EntryWriter:
     """Seals one file's content into the archive. Use :meth:`write` then :meth:`finish`."""
 
     def __init__(self, archive: ArchiveWriter, *, path: str, category: str, mtime_ns: int,
                  raw: bool, key_id: str, compress: bool) -> None:
         self._archive = archive
-        self._sink = archive.sink
+        self._sink = sink = archive.sink
         self.path, self.category, self.mtime_ns = path, category, mtime_ns
         self.raw, self.key_id = raw, key_id
-        self.offset = self._sink.tell()
+        self.offset = sink.tell()
         salt = os.urandom(ENTRY_SALT_SIZE)
         meta = {"p": path, "c": category, "m": mtime_ns}
         if raw:
             meta.update(r=True, k=key_id)
         meta_plain = json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode()
-        sealed_meta = AESGCM(meta_key(archive.archive_key, salt)).encrypt(
-            META_NONCE, meta_plain, None)
-        self._sink.write(ENTRY_HEAD.pack(ENTRY_MAGIC, salt, len(sealed_meta)) + sealed_meta)
-        self._sealer = StreamSealer(data_key(archive.archive_key, salt))
+        key_meta, key_data = entry_keys(archive.archive_key, salt)
+        sealed_meta = AESGCM(key_meta).encrypt(META_NONCE, meta_plain, None)
+        sink.write(ENTRY_HEAD.pack(ENTRY_MAGIC, salt, len(sealed_meta)) + sealed_meta)
+        self._sealer = StreamSealer(key_data)
         self._hash = hashlib.sha256()
+        self._hashing_behind = False  # chunks of this entry are queued on the hasher
         self._size = 0
         self._pending: bytes | None = None
         self._compress = compress
@@ -99,13 +165,23 @@ class EntryWriter:
         """Add plaintext. Chunks are sealed one behind, so the last one can be flagged."""
         if not data:
             return
-        self._hash.update(data)
+        if len(data) >= _BACKGROUND_HASH:
+            if isinstance(data, bytearray | memoryview):
+                data = bytes(data)  # the hasher reads it later: it must not change
+            _background_hasher().update(self._hash, data)
+            self._hashing_behind = True
+        else:
+            self._hash.update(data)
         self._size += len(data)
-        for start in range(0, len(data), MAX_CHUNK):
-            piece = data[start : start + MAX_CHUNK] if len(data) > MAX_CHUNK else data
+        if len(data) <= MAX_CHUNK:
             if self._pending is not None:
                 self._emit(self._pending, last=False)
-            self._pending = piece
+            self._pending = data
+            return
+        for start in range(0, len(data), MAX_CHUNK):
+            if self._pending is not None:
+                self._emit(self._pending, last=False)
+            self._pending = data[start : start + MAX_CHUNK]
 
     def _emit(self, plaintext: bytes, *, last: bool) -> None:
         payload, flags = plaintext, 0
@@ -118,13 +194,23 @@ class EntryWriter:
                 payload, flags = packed, FLAG_COMPRESSED
             elif not self._decided:
                 self._decided, self._compress = True, False
+        bits = (FRAME_COMPRESSED if flags else 0) | (FRAME_LAST if last else 0)
+        if len(payload) > _JOIN_LIMIT and self._archive.sink_copies:
+            # Frame word and sealed chunk in one reused buffer: no allocation, no copy.
+            out = self._archive.seal_buffer(FRAME.size + len(payload) + TAG_SIZE)
+            n = self._sealer.seal_into(payload, out[FRAME.size :], last=last, flags=flags)
+            FRAME.pack_into(out, 0, n | bits)
+            self._sink.write(out[: FRAME.size + n])
+            return
         sealed = self._sealer.seal(payload, last=last, flags=flags)
-        self._sink.write(frame(len(sealed), compressed=bool(flags), last=last) + sealed)
+        self._sink.write(FRAME.pack(len(sealed) | bits) + sealed)
 
     def finish(self) -> IndexEntry:
         self._emit(self._pending if self._pending is not None else b"", last=True)
         self._pending = None
         self.done = True
+        if self._hashing_behind:
+            _background_hasher().drain()
         entry = IndexEntry(path=self.path, category=self.category, size=self._size,
                            mtime_ns=self.mtime_ns, sha256=self._hash.hexdigest(),
                            offset=self.offset, length=self._sink.tell() - self.offset,
@@ -152,6 +238,16 @@ class ArchiveWriter:
         sink.write(region)
         self.entries: list[IndexEntry] = []
         self.compressor = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL)
+        # A sink that copies what it is given before write() returns lets the entries
+        # seal large chunks into one reused buffer (see FileSink.copies_data).
+        self.sink_copies = bool(getattr(sink, "copies_data", False))
+        self._seal_buffer = memoryview(bytearray(0))
+
+    def seal_buffer(self, n: int) -> memoryview:
+        """A scratch buffer of at least *n* bytes, reused from chunk to chunk."""
+        if len(self._seal_buffer) < n:
+            self._seal_buffer = memoryview(bytearray(max(n, MAX_CHUNK + 1024)))
+        return self._seal_buffer
 
     @property
     def bytes_written(self) -> int:
