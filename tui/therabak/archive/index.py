@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from therabak.errors import DamagedArchiveError
@@ -64,9 +64,10 @@ _LONG = {v: k for k, v in _SHORT.items()}
 
 
 def _compact(e: IndexEntry) -> dict[str, Any]:
-    d = {_SHORT[k]: v for k, v in asdict(e).items()}
-    if not e.raw:
-        del d["r"], d["k"]
+    d = {"p": e.path, "c": e.category, "s": e.size, "m": e.mtime_ns, "h": e.sha256,
+         "o": e.offset, "l": e.length}
+    if e.raw:
+        d["r"], d["k"] = e.raw, e.key_id
     return d
 
 

@@ -273,6 +273,7 @@ class _FileStorer:
         self.skipped: list[tuple[str, str]] = []
         self._waiting: list[_Waiting] = []
         self._seq = 0
+        self._root = os.fspath(req.data_dir)
 
     def store_all(self, files: list[FileEntry]) -> None:
         queue = deque(files)
@@ -290,7 +291,7 @@ class _FileStorer:
             faults.point("backup.body")
 
     def _attempt(self, entry: FileEntry, attempt: int, previous_error: str) -> None:
-        path = self.req.data_dir / entry.path
+        path = os.path.join(self._root, entry.path)  # a str: cheaper than a Path per file
         self.progress.start_file(entry.path)
         ew = self.writer.begin(path=entry.path, category=entry.category,
                                mtime_ns=entry.mtime_ns)
@@ -315,7 +316,7 @@ class _FileStorer:
         except ForeignKeyError as e:  # another account's key: retrying cannot help
             ew.abort()
             self.progress.rewind_bytes(counted)
-            self._give_up(entry, path, str(e), attempt)
+            self._give_up(entry, Path(path), str(e), attempt)
             return
         except (DecryptionError, SourceChanged, OSError) as e:
             ew.abort()
@@ -329,7 +330,7 @@ class _FileStorer:
                 heapq.heappush(self._waiting, _Waiting(time.monotonic() + delay, self._seq,
                                                        entry, attempt + 1, error))
             else:
-                self._give_up(entry, path, error, attempt)
+                self._give_up(entry, Path(path), error, attempt)
             return
         except BaseException:
             if not ew.done:
