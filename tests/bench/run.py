@@ -447,7 +447,8 @@ class Bench:
                 (
                     "tar|age",
                     lambda: (
-                        f"tar -cf - -C '{practice}' Data | age -r {recipient} > '{self.out}/data.tar.age'"
+                        f"tar -cf - -C '{practice}' Data | age -r {recipient} "
+                        f"> '{self.out}/data.tar.age'"
                     ),
                     None,
                 )

@@ -72,7 +72,13 @@ class DecryptionError(TherabakError):
 
 
 class ForeignKeyError(DecryptionError):
-    """An envelope file was sealed with another account's key."""
+    """An envelope file was sealed with another account's key.
+
+    Still a DecryptionError (the file cannot be read), but not damage: it exits
+    with "cannot unlock" (4, other account), never with "damaged" (5).
+    """
+
+    exit_code = ExitCode.CANNOT_UNLOCK
 
     def __init__(self, message: str, *, key_id: str, expected: str) -> None:
         super().__init__(message)

@@ -27,8 +27,8 @@ class Event:
                 data[f.name] = value
         return data
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, default=str)
+    def to_json(self, *, ascii_only: bool = False) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=ascii_only, default=str)
 
 
 @dataclass

@@ -37,8 +37,9 @@ class PracticePaths:
     account_key: Path
 
     @classmethod
-    def resolve(cls, data_dir: str | os.PathLike | None = None,
-                account_key: str | os.PathLike | None = None) -> PracticePaths:
+    def resolve(
+        cls, data_dir: str | os.PathLike | None = None, account_key: str | os.PathLike | None = None
+    ) -> PracticePaths:
         data = Path(data_dir or os.environ.get("THERABAK_DATA_DIR") or default_data_dir())
         key = account_key or os.environ.get("THERABAK_ACCOUNT_KEY")
         key_path = Path(key) if key else data.parent / "account.key"
@@ -148,8 +149,9 @@ class Settings:
         self.reminder_days = get(rem, "reminder", "days", int, 14, lambda v: 1 <= v <= 365)
         a = data.get("auto", {})
         self.auto = AutoSettings(
-            interval_hours=get(a, "auto", "interval_hours", float, 24.0,
-                               lambda v: 0 < v <= 24 * 90),
+            interval_hours=get(
+                a, "auto", "interval_hours", float, 24.0, lambda v: 0 < v <= 24 * 90
+            ),
             folder=get(a, "auto", "folder", str, ""),
             keep_daily=get(a, "auto", "keep_daily", int, 7, lambda v: 0 <= v <= 1000),
             keep_weekly=get(a, "auto", "keep_weekly", int, 4, lambda v: 0 <= v <= 1000),

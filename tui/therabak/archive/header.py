@@ -79,32 +79,56 @@ def _mac(archive_key: bytes, data: bytes) -> bytes:
     return hmac.new(key, data, "sha256").digest()
 
 
-def _fixed_part(created: datetime, kind: str, archive_id: bytes, categories: tuple[str, ...],
-                header_size: int) -> bytes:
+def _fixed_part(
+    created: datetime, kind: str, archive_id: bytes, categories: tuple[str, ...], header_size: int
+) -> bytes:
     offset = created.utcoffset() or timedelta(0)
     cats = ",".join(sorted(categories)).encode("ascii")
-    return _FIXED.pack(MAGIC, VERSION, header_size, int(created.timestamp()),
-                       int(offset.total_seconds() // 60), KIND_CODES[kind], 0, archive_id,
-                       len(cats)) + cats
+    return (
+        _FIXED.pack(
+            MAGIC,
+            VERSION,
+            header_size,
+            int(created.timestamp()),
+            int(offset.total_seconds() // 60),
+            KIND_CODES[kind],
+            0,
+            archive_id,
+            len(cats),
+        )
+        + cats
+    )
 
 
-def build_header(*, archive_key: bytes, slots: list[Slot], kind: str,
-                 categories: tuple[str, ...], created: datetime | None = None,
-                 archive_id: bytes | None = None,
-                 header_size: int = DEFAULT_HEADER_SIZE) -> tuple[bytes, ArchiveHeader]:
+def build_header(
+    *,
+    archive_key: bytes,
+    slots: list[Slot],
+    kind: str,
+    categories: tuple[str, ...],
+    created: datetime | None = None,
+    archive_id: bytes | None = None,
+    header_size: int = DEFAULT_HEADER_SIZE,
+) -> tuple[bytes, ArchiveHeader]:
     """The header region's bytes (exactly *header_size*) and its parsed form."""
     created = (created or datetime.now().astimezone()).replace(microsecond=0)
     archive_id = archive_id or os.urandom(ARCHIVE_ID_SIZE)
     if not 1 <= len(slots) <= MAX_SLOTS:
         raise ValueError("an archive needs 1 to 8 key slots")
     fixed = _fixed_part(created, kind, archive_id, categories, header_size)
-    return _assemble(fixed, slots, archive_key, header_size, created, kind, archive_id,
-                     categories)
+    return _assemble(fixed, slots, archive_key, header_size, created, kind, archive_id, categories)
 
 
-def _assemble(fixed: bytes, slots: list[Slot], archive_key: bytes, header_size: int,
-              created: datetime, kind: str, archive_id: bytes,
-              categories: tuple[str, ...]) -> tuple[bytes, ArchiveHeader]:
+def _assemble(
+    fixed: bytes,
+    slots: list[Slot],
+    archive_key: bytes,
+    header_size: int,
+    created: datetime,
+    kind: str,
+    archive_id: bytes,
+    categories: tuple[str, ...],
+) -> tuple[bytes, ArchiveHeader]:
     body = bytearray(fixed)
     body.append(len(slots))
     for s in slots:
@@ -116,18 +140,35 @@ def _assemble(fixed: bytes, slots: list[Slot], archive_key: bytes, header_size: 
         raise ValueError("header does not fit")
     body += bytes(header_size - CHECKSUM_SIZE - len(body))
     body += hashlib.sha256(body).digest()
-    header = ArchiveHeader(created=created, kind=kind, archive_id=archive_id,
-                           categories=tuple(sorted(categories)), slots=tuple(slots),
-                           header_size=header_size, fixed=fixed, mac=mac,
-                           mac_offset=mac_offset, _mac_input=bytes(body[:mac_offset]))
+    header = ArchiveHeader(
+        created=created,
+        kind=kind,
+        archive_id=archive_id,
+        categories=tuple(sorted(categories)),
+        slots=tuple(slots),
+        header_size=header_size,
+        fixed=fixed,
+        mac=mac,
+        mac_offset=mac_offset,
+        _mac_input=bytes(body[:mac_offset]),
+    )
     return bytes(body), header
 
 
-def replace_slots(header: ArchiveHeader, archive_key: bytes,
-                  slots: list[Slot]) -> tuple[bytes, ArchiveHeader]:
+def replace_slots(
+    header: ArchiveHeader, archive_key: bytes, slots: list[Slot]
+) -> tuple[bytes, ArchiveHeader]:
     """A new header region with other key slots; the data stays valid as it is."""
-    return _assemble(header.fixed, slots, archive_key, header.header_size, header.created,
-                     header.kind, header.archive_id, header.categories)
+    return _assemble(
+        header.fixed,
+        slots,
+        archive_key,
+        header.header_size,
+        header.created,
+        header.kind,
+        header.archive_id,
+        header.categories,
+    )
 
 
 def read_header_size(prefix: bytes) -> int:
@@ -154,8 +195,7 @@ def parse_header(region: bytes) -> ArchiveHeader:
         raise DamagedArchiveError("The backup's header is damaged (checksum mismatch).")
     if len(body) < _FIXED.size + 1:
         raise DamagedArchiveError("The backup's header is damaged (too short).")
-    _, _, _, created_s, offset_min, kind_code, flags, archive_id, cat_len = _FIXED.unpack_from(
-        body)
+    _, _, _, created_s, offset_min, kind_code, flags, archive_id, cat_len = _FIXED.unpack_from(body)
     pos = _FIXED.size
     if kind_code not in KIND_NAMES or flags != 0 or not -1440 < offset_min < 1440:
         raise DamagedArchiveError("The backup's header is damaged (fields).")
@@ -189,6 +229,15 @@ def parse_header(region: bytes) -> ArchiveHeader:
     mac = bytes(body[pos : pos + MAC_SIZE])
     if any(body[pos + MAC_SIZE :]):
         raise DamagedArchiveError("The backup's header is damaged (padding).")
-    return ArchiveHeader(created=created, kind=KIND_NAMES[kind_code], archive_id=archive_id,
-                         categories=categories, slots=tuple(slots), header_size=size,
-                         fixed=fixed, mac=mac, mac_offset=pos, _mac_input=bytes(body[:pos]))
+    return ArchiveHeader(
+        created=created,
+        kind=KIND_NAMES[kind_code],
+        archive_id=archive_id,
+        categories=categories,
+        slots=tuple(slots),
+        header_size=size,
+        fixed=fixed,
+        mac=mac,
+        mac_offset=pos,
+        _mac_input=bytes(body[:pos]),
+    )

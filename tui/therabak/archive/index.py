@@ -58,14 +58,30 @@ class ArchiveIndex:
         return out
 
 
-_SHORT = {"path": "p", "category": "c", "size": "s", "mtime_ns": "m", "sha256": "h",
-          "offset": "o", "length": "l", "raw": "r", "key_id": "k"}
+_SHORT = {
+    "path": "p",
+    "category": "c",
+    "size": "s",
+    "mtime_ns": "m",
+    "sha256": "h",
+    "offset": "o",
+    "length": "l",
+    "raw": "r",
+    "key_id": "k",
+}
 _LONG = {v: k for k, v in _SHORT.items()}
 
 
 def _compact(e: IndexEntry) -> dict[str, Any]:
-    d = {"p": e.path, "c": e.category, "s": e.size, "m": e.mtime_ns, "h": e.sha256,
-         "o": e.offset, "l": e.length}
+    d = {
+        "p": e.path,
+        "c": e.category,
+        "s": e.size,
+        "m": e.mtime_ns,
+        "h": e.sha256,
+        "o": e.offset,
+        "l": e.length,
+    }
     if e.raw:
         d["r"], d["k"] = e.raw, e.key_id
     return d
@@ -139,18 +155,29 @@ def parse_index(data: bytes, *, archive_size: int) -> ArchiveIndex:
             raise DamagedArchiveError("The backup's index is damaged (hash).")
         raw_flag = raw.get("r", False)
         key_id = raw.get("k", "")
-        if not isinstance(raw_flag, bool) or not isinstance(key_id, str) or (
-            raw_flag and not _HEX16.fullmatch(key_id)
+        if (
+            not isinstance(raw_flag, bool)
+            or not isinstance(key_id, str)
+            or (raw_flag and not _HEX16.fullmatch(key_id))
         ):
             raise DamagedArchiveError("The backup's index is damaged (raw entry).")
         offset = _int(raw.get("o"), "offset", archive_size)
         length = _int(raw.get("l"), "length", archive_size)
         if offset + length > archive_size:
             raise DamagedArchiveError("The backup's index points beyond the end of the file.")
-        entries.append(IndexEntry(
-            path=path, category=category, size=_int(raw.get("s"), "size"),
-            mtime_ns=_int(raw.get("m"), "mtime"), sha256=sha, offset=offset, length=length,
-            raw=raw_flag, key_id=key_id))
+        entries.append(
+            IndexEntry(
+                path=path,
+                category=category,
+                size=_int(raw.get("s"), "size"),
+                mtime_ns=_int(raw.get("m"), "mtime"),
+                sha256=sha,
+                offset=offset,
+                length=length,
+                raw=raw_flag,
+                key_id=key_id,
+            )
+        )
     # Entries are stored back to back in index order; overlaps mean a crafted index.
     for a, b in zip(entries, entries[1:], strict=False):
         if a.offset + a.length > b.offset:

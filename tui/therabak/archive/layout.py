@@ -45,8 +45,11 @@ def entry_keys(archive_key: bytes, salt: bytes) -> tuple[bytes, bytes]:
 
 
 def index_key(archive_key: bytes, header_fixed_hash: bytes, index_offset: int) -> bytes:
-    return derive_key(archive_key, salt=b"",
-                      info=_INDEX_INFO + header_fixed_hash + index_offset.to_bytes(8, "big"))
+    return derive_key(
+        archive_key,
+        salt=b"",
+        info=_INDEX_INFO + header_fixed_hash + index_offset.to_bytes(8, "big"),
+    )
 
 
 def frame(sealed_len: int, *, compressed: bool, last: bool) -> bytes:
@@ -67,8 +70,9 @@ def build_trailer(index_offset: int, index_length: int, archive_id: bytes) -> by
     return body + zlib.crc32(body).to_bytes(4, "big")
 
 
-def parse_trailer(data: bytes, *, archive_size: int, header_size: int,
-                  archive_id: bytes) -> tuple[int, int]:
+def parse_trailer(
+    data: bytes, *, archive_size: int, header_size: int, archive_id: bytes
+) -> tuple[int, int]:
     """(index offset, index length) from the last TRAILER_SIZE bytes, checked."""
     if len(data) != TRAILER_SIZE:
         raise DamagedArchiveError("The backup is truncated (no trailer).")

@@ -77,9 +77,17 @@ class ScannedEntry:
     error: str = ""
 
     def as_index_entry(self) -> IndexEntry:
-        return IndexEntry(path=self.path, category=self.category, size=self.size,
-                          mtime_ns=self.mtime_ns, sha256=self.sha256, offset=self.offset,
-                          length=self.length, raw=self.raw, key_id=self.key_id)
+        return IndexEntry(
+            path=self.path,
+            category=self.category,
+            size=self.size,
+            mtime_ns=self.mtime_ns,
+            sha256=self.sha256,
+            offset=self.offset,
+            length=self.length,
+            raw=self.raw,
+            key_id=self.key_id,
+        )
 
 
 class ArchiveReader:
@@ -167,10 +175,12 @@ class ArchiveReader:
                 if account is None:
                     raise AccountKeyError(
                         f"This backup is locked with the account key {ids}; it can only be "
-                        "opened with that original account key (give it with --account-key).")
+                        "opened with that original account key (give it with --account-key)."
+                    )
                 raise OtherAccountError(
                     f"This backup belongs to another account (key id {ids}); this "
-                    f"computer's account key is {account.id_hex}.")
+                    f"computer's account key is {account.id_hex}."
+                )
         self.header.verify_mac(key)
         self.archive_key = key
         self.unlocked_with = used
@@ -187,9 +197,12 @@ class ArchiveReader:
         if self.size < self.header.header_size + TRAILER_SIZE:
             raise DamagedArchiveError("The backup is truncated (no index).")
         trailer = self.source.read_at(self.size - TRAILER_SIZE, TRAILER_SIZE)
-        return parse_trailer(trailer, archive_size=self.size,
-                             header_size=self.header.header_size,
-                             archive_id=self.header.archive_id)
+        return parse_trailer(
+            trailer,
+            archive_size=self.size,
+            header_size=self.header.header_size,
+            archive_id=self.header.archive_id,
+        )
 
     def read_index(self) -> ArchiveIndex:
         if self._index is not None:
@@ -281,8 +294,7 @@ class ArchiveReader:
         opener = StreamOpener(data_key(self._require_key(), salt), what=what)
         for payload, compressed, last in self._frames(start, end, what):
             try:
-                plain = opener.open(payload, last=last,
-                                    flags=FLAG_COMPRESSED if compressed else 0)
+                plain = opener.open(payload, last=last, flags=FLAG_COMPRESSED if compressed else 0)
             except DecryptionError as e:
                 raise DamagedArchiveError(str(e)) from None
             if compressed:
@@ -304,8 +316,11 @@ class ArchiveReader:
         end = entry.offset + entry.length
         try:
             meta, start = self._read_meta(entry.offset, end)
-            if (meta.get("p") != entry.path or meta.get("c") != entry.category
-                    or bool(meta.get("r", False)) != entry.raw):
+            if (
+                meta.get("p") != entry.path
+                or meta.get("c") != entry.category
+                or bool(meta.get("r", False)) != entry.raw
+            ):
                 raise DamagedArchiveError("entry does not match the index")
             digest = hashlib.sha256()
             size = 0
@@ -360,10 +375,18 @@ class ArchiveReader:
             except DamagedArchiveError as e:
                 ok, error = False, _reason(str(e), path)
             yield ScannedEntry(
-                path=path, category=str(meta.get("c", "")), mtime_ns=_as_int(meta.get("m")),
-                raw=bool(meta.get("r", False)), key_id=str(meta.get("k", "")), offset=pos,
-                length=(stop - pos) if ok else 0, size=size, sha256=digest.hexdigest(), ok=ok,
-                error=error)
+                path=path,
+                category=str(meta.get("c", "")),
+                mtime_ns=_as_int(meta.get("m")),
+                raw=bool(meta.get("r", False)),
+                key_id=str(meta.get("k", "")),
+                offset=pos,
+                length=(stop - pos) if ok else 0,
+                size=size,
+                sha256=digest.hexdigest(),
+                ok=ok,
+                error=error,
+            )
             if ok:
                 pos = stop
             else:

@@ -56,8 +56,9 @@ class Protection:
     unprotected: bool = False
 
     def __repr__(self) -> str:  # never show secrets
-        kinds = [k for k, v in (("password", self.password), ("account", self.account_key))
-                 if v] + (["none"] if self.unprotected else [])
+        kinds = [
+            k for k, v in (("password", self.password), ("account", self.account_key)) if v
+        ] + (["none"] if self.unprotected else [])
         return f"Protection({', '.join(kinds)})"
 
     def slots(self, archive_key: bytes) -> list[Slot]:
@@ -137,8 +138,17 @@ def _background_hasher() -> _Hasher:
 class EntryWriter:
     """Seals one file's content into the archive. Use :meth:`write` then :meth:`finish`."""
 
-    def __init__(self, archive: ArchiveWriter, *, path: str, category: str, mtime_ns: int,
-                 raw: bool, key_id: str, compress: bool) -> None:
+    def __init__(
+        self,
+        archive: ArchiveWriter,
+        *,
+        path: str,
+        category: str,
+        mtime_ns: int,
+        raw: bool,
+        key_id: str,
+        compress: bool,
+    ) -> None:
         self._archive = archive
         self._sink = sink = archive.sink
         self.path, self.category, self.mtime_ns = path, category, mtime_ns
@@ -211,10 +221,17 @@ class EntryWriter:
         self.done = True
         if self._hashing_behind:
             _background_hasher().drain()
-        entry = IndexEntry(path=self.path, category=self.category, size=self._size,
-                           mtime_ns=self.mtime_ns, sha256=self._hash.hexdigest(),
-                           offset=self.offset, length=self._sink.tell() - self.offset,
-                           raw=self.raw, key_id=self.key_id if self.raw else "")
+        entry = IndexEntry(
+            path=self.path,
+            category=self.category,
+            size=self._size,
+            mtime_ns=self.mtime_ns,
+            sha256=self._hash.hexdigest(),
+            offset=self.offset,
+            length=self._sink.tell() - self.offset,
+            raw=self.raw,
+            key_id=self.key_id if self.raw else "",
+        )
         self._archive.entries.append(entry)
         return entry
 
@@ -228,13 +245,24 @@ class EntryWriter:
 class ArchiveWriter:
     """Writes header, entries, index and trailer to a :class:`ByteSink`."""
 
-    def __init__(self, sink: ByteSink, *, protection: Protection, kind: str,
-                 categories: tuple[str, ...], created: datetime | None = None) -> None:
+    def __init__(
+        self,
+        sink: ByteSink,
+        *,
+        protection: Protection,
+        kind: str,
+        categories: tuple[str, ...],
+        created: datetime | None = None,
+    ) -> None:
         self.sink = sink
         self.archive_key = os.urandom(KEY_SIZE)
         region, self.header = build_header(
-            archive_key=self.archive_key, slots=protection.slots(self.archive_key), kind=kind,
-            categories=categories, created=created)
+            archive_key=self.archive_key,
+            slots=protection.slots(self.archive_key),
+            kind=kind,
+            categories=categories,
+            created=created,
+        )
         sink.write(region)
         self.entries: list[IndexEntry] = []
         self.compressor = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL)
@@ -253,17 +281,34 @@ class ArchiveWriter:
     def bytes_written(self) -> int:
         return self.sink.tell()
 
-    def begin(self, *, path: str, category: str, mtime_ns: int, raw: bool = False,
-              key_id: str = "", compress: bool = True) -> EntryWriter:
-        return EntryWriter(self, path=path, category=category, mtime_ns=mtime_ns, raw=raw,
-                           key_id=key_id, compress=compress and not raw)
+    def begin(
+        self,
+        *,
+        path: str,
+        category: str,
+        mtime_ns: int,
+        raw: bool = False,
+        key_id: str = "",
+        compress: bool = True,
+    ) -> EntryWriter:
+        return EntryWriter(
+            self,
+            path=path,
+            category=category,
+            mtime_ns=mtime_ns,
+            raw=raw,
+            key_id=key_id,
+            compress=compress and not raw,
+        )
 
-    def finish(self, *, account_key_id: str = "",
-               skipped: list[dict[str, str]] | None = None) -> ArchiveHeader:
+    def finish(
+        self, *, account_key_id: str = "", skipped: list[dict[str, str]] | None = None
+    ) -> ArchiveHeader:
         """Write the sealed index and the trailer (the caller syncs and renames)."""
         faults.point("backup.index")
-        index = ArchiveIndex(entries=self.entries, account_key_id=account_key_id,
-                             skipped=skipped or [])
+        index = ArchiveIndex(
+            entries=self.entries, account_key_id=account_key_id, skipped=skipped or []
+        )
         packed = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(index.to_bytes())
         offset = self.sink.tell()
         sealer = StreamSealer(index_key(self.archive_key, self.header.fixed_hash(), offset))

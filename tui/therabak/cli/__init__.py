@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
 
 from therabak import __version__
 from therabak.cli import common
@@ -58,7 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tolerant_streams() -> None:
+    """Never fail on a character the console cannot show (a file name that is not valid
+    UTF-8, a Czech name on a cp1252 pipe): write it as a backslash escape instead.
+    JSON output stays valid: see ``Output.ascii_json``."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    _tolerant_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     out = common.Output(json_mode=getattr(args, "json", False))
@@ -77,9 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.ERROR)
     except Exception as e:  # a bug: still no traceback for the user
         if os.environ.get("THERABAK_DEBUG"):
+            import traceback
+
             traceback.print_exc()
-        out.error(TherabakError(f"Internal error ({type(e).__name__}); "
-                                "run with THERABAK_DEBUG=1 for details."))
+        out.error(
+            TherabakError(
+                f"Internal error ({type(e).__name__}); run with THERABAK_DEBUG=1 for details."
+            )
+        )
         return int(ExitCode.ERROR)
     finally:
         try:

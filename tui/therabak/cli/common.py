@@ -7,53 +7,80 @@ import getpass
 import json
 import os
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from therabak.errors import ExitCode, TherabakError, UsageError
-from therabak.events import Error, Event
 from therabak.practice.categories import Rules
 from therabak.settings import PracticePaths, user_rules_file
+
+if TYPE_CHECKING:
+    from therabak.events import Event
 
 
 def add_practice_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("practice")
-    g.add_argument("--data-dir", metavar="DIR",
-                   help="the practice's Data folder (default: THERABAK_DATA_DIR or the "
-                        "TheraPsy folder of this user)")
-    g.add_argument("--account-key", metavar="FILE",
-                   help="the account key file (default: THERABAK_ACCOUNT_KEY or account.key "
-                        "beside Data)")
+    g.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="the practice's Data folder (default: THERABAK_DATA_DIR or the "
+        "TheraPsy folder of this user)",
+    )
+    g.add_argument(
+        "--account-key",
+        metavar="FILE",
+        help="the account key file (default: THERABAK_ACCOUNT_KEY or account.key beside Data)",
+    )
 
 
 def add_json_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true",
-                   help="machine-readable output (JSON; JSON Lines events for jobs)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="machine-readable output (JSON; JSON Lines events for jobs)",
+    )
 
 
 def add_selection_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--include", metavar="IDS", action="append",
-                   help="category ids to add to the defaults (comma-separated)")
-    p.add_argument("--exclude", metavar="IDS", action="append",
-                   help="category ids to leave out (comma-separated)")
+    p.add_argument(
+        "--include",
+        metavar="IDS",
+        action="append",
+        help="category ids to add to the defaults (comma-separated)",
+    )
+    p.add_argument(
+        "--exclude",
+        metavar="IDS",
+        action="append",
+        help="category ids to leave out (comma-separated)",
+    )
 
 
 def add_unlock_options(p: argparse.ArgumentParser, *, allow_none: bool = False) -> None:
     g = p.add_argument_group("password (never on the command line)")
     m = g.add_mutually_exclusive_group()
-    m.add_argument("--password-file", metavar="F", help="read the password from the first "
-                   "line of file F")
-    m.add_argument("--password-env", metavar="VAR", help="read the password from "
-                   "environment variable VAR")
-    m.add_argument("--password-stdin", action="store_true", help="read the password from "
-                   "the first line of standard input")
+    m.add_argument(
+        "--password-file", metavar="F", help="read the password from the first line of file F"
+    )
+    m.add_argument(
+        "--password-env", metavar="VAR", help="read the password from environment variable VAR"
+    )
+    m.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
     if allow_none:
-        m.add_argument("--no-password", action="store_true",
-                       help="no password: ANYONE who has the backup file can read it")
+        m.add_argument(
+            "--no-password",
+            action="store_true",
+            help="no password: ANYONE who has the backup file can read it",
+        )
 
 
 def practice_paths(args: argparse.Namespace) -> PracticePaths:
-    return PracticePaths.resolve(getattr(args, "data_dir", None),
-                                 getattr(args, "account_key", None))
+    return PracticePaths.resolve(
+        getattr(args, "data_dir", None), getattr(args, "account_key", None)
+    )
 
 
 def load_rules() -> Rules:
@@ -65,8 +92,9 @@ def _strip_line(data: str) -> str:
     return line[:-1] if line.endswith("\r") else line
 
 
-def read_password(args: argparse.Namespace, *, confirm: bool, what: str = "backup password",
-                  required: bool = True) -> str | None:
+def read_password(
+    args: argparse.Namespace, *, confirm: bool, what: str = "backup password", required: bool = True
+) -> str | None:
     """The password from the chosen source, or a hidden prompt on a terminal.
 
     Returns None only when no source was given and *required* is False.
@@ -76,8 +104,9 @@ def read_password(args: argparse.Namespace, *, confirm: bool, what: str = "backu
             with open(args.password_file, encoding="utf-8") as f:
                 pw = _strip_line(f.read(65536))
         except OSError as e:
-            raise UsageError(f"Password file cannot be read: {args.password_file} "
-                             f"({e.strerror or e})") from None
+            raise UsageError(
+                f"Password file cannot be read: {args.password_file} ({e.strerror or e})"
+            ) from None
         except UnicodeDecodeError:
             raise UsageError(f"Password file is not UTF-8 text: {args.password_file}") from None
     elif getattr(args, "password_env", None):
@@ -92,8 +121,7 @@ def read_password(args: argparse.Namespace, *, confirm: bool, what: str = "backu
         if not (sys.stdin.isatty() and sys.stderr.isatty()):
             raise UsageError(
                 "No password given and no terminal to ask on: use --password-file, "
-                "--password-env or --password-stdin"
-                + (", or --no-password." if confirm else ".")
+                "--password-env or --password-stdin" + (", or --no-password." if confirm else ".")
             )
         try:
             pw = getpass.getpass(f"{what.capitalize()}: ")
@@ -114,14 +142,20 @@ class Output:
     def __init__(self, json_mode: bool = False, stream: TextIO | None = None) -> None:
         self.json_mode = json_mode
         self.stream = stream or sys.stdout
+        # JSON stays valid on any console: \uXXXX escapes unless the stream is UTF-8
+        # (where only a lone surrogate of an undecodable file name needs the
+        # backslashreplace of cli.main, which then writes a valid \udcXX escape).
+        encoding = (getattr(self.stream, "encoding", None) or "").lower().replace("-", "")
+        self.ascii_json = encoding not in ("utf8", "utf8sig")
 
     def event(self, event: Event) -> None:
         if self.json_mode:
-            self.stream.write(event.to_json() + "\n")
+            self.stream.write(event.to_json(ascii_only=self.ascii_json) + "\n")
             self.stream.flush()
 
     def document(self, data: Any) -> None:
-        self.stream.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+        text = json.dumps(data, ensure_ascii=self.ascii_json, indent=2, default=str)
+        self.stream.write(text + "\n")
 
     def text(self, line: str = "") -> None:
         if not self.json_mode:
@@ -134,11 +168,14 @@ class Output:
     def error(self, error: TherabakError, code: ExitCode | None = None) -> None:
         exit_code = int(code if code is not None else error.exit_code)
         if self.json_mode:
+            from therabak.events import Error
+
             self.event(Error(exit_code=exit_code, message=str(error), hint=error.hint or ""))
         line = f"therabak: {error}"
         if error.hint:
-            line += f" {error.hint}"
-        sys.stderr.write(line + "\n")
+            line += f" ({error.hint})"
+        # always exactly one line, whatever a message quotes (file names, parser errors)
+        sys.stderr.write(line.replace("\r", " ").replace("\n", " ") + "\n")
 
 
 def load_account(paths: PracticePaths, out: Output, *, required: bool = True):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from therabak import formatting
 from therabak.cli.common import (
     Output,
     add_json_option,
@@ -27,11 +26,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_option(v)
     v.set_defaults(func=run_verify)
 
-    s = sub.add_parser("show", help="what a backup is and holds (header without a password; "
-                       "contents with it)")
+    s = sub.add_parser(
+        "show", help="what a backup is and holds (header without a password; contents with it)"
+    )
     s.add_argument("archive", metavar="ARCHIVE")
-    s.add_argument("--header-only", action="store_true",
-                   help="only the public header; never asks for a password")
+    s.add_argument(
+        "--header-only",
+        action="store_true",
+        help="only the public header; never asks for a password",
+    )
     s.add_argument("--files", action="store_true", help="list every file")
     add_unlock_options(s)
     add_practice_options(s)
@@ -51,6 +54,7 @@ def _account(args, out):
 
 
 def run_verify(args: argparse.Namespace, out: Output) -> int:
+    from therabak import formatting
     from therabak.events import Summary
     from therabak.jobs.verify import verify_archive
 
@@ -61,19 +65,31 @@ def run_verify(args: argparse.Namespace, out: Output) -> int:
     finally:
         renderer.close()
         reader.close()
-    out.event(Summary(operation="verify", exit_code=result.exit_code,
-                      duration_s=result.duration_s, message=args.archive, extra={
-                          "archive": args.archive, "files_ok": result.files_ok,
-                          "bytes_checked": result.bytes_checked, "index_ok": result.index_ok,
-                          "damaged": [{"path": p, "reason": r} for p, r in result.damaged]}))
+    out.event(
+        Summary(
+            operation="verify",
+            exit_code=result.exit_code,
+            duration_s=result.duration_s,
+            message=args.archive,
+            extra={
+                "archive": args.archive,
+                "files_ok": result.files_ok,
+                "bytes_checked": result.bytes_checked,
+                "index_ok": result.index_ok,
+                "damaged": [{"path": p, "reason": r} for p, r in result.damaged],
+            },
+        )
+    )
     if result.damaged:
         out.text(f"DAMAGED: {len(result.damaged)} problem(s) in {args.archive}:")
         for p, r in result.damaged:
             out.text(f"  {p}: {r}")
         out.text(f"{formatting.files(result.files_ok)} intact.")
     else:
-        out.text(f"OK: {formatting.files(result.files_ok)}, "
-                 f"{formatting.size(result.bytes_checked)} checked; the backup is intact.")
+        out.text(
+            f"OK: {formatting.files(result.files_ok)}, "
+            f"{formatting.size(result.bytes_checked)} checked; the backup is intact."
+        )
     return result.exit_code
 
 
@@ -92,6 +108,7 @@ def header_facts(path: Path, reader) -> dict:
 
 
 def run_show(args: argparse.Namespace, out: Output) -> int:
+    from therabak import formatting
     from therabak.archive.reader import ArchiveReader
 
     path = Path(args.archive)
@@ -112,15 +129,30 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
     rules = load_rules()
     by_cat = index.by_category()
     if out.json_mode:
-        doc = {"header": facts, "account_key_id": index.account_key_id,
-               "categories": {c: {"files": len(es), "bytes": sum(e.size for e in es)}
-                              for c, es in sorted(by_cat.items())},
-               "files": len(index.entries), "bytes": sum(e.size for e in index.entries),
-               "raw": [e.path for e in index.entries if e.raw], "skipped": index.skipped}
+        doc = {
+            "header": facts,
+            "account_key_id": index.account_key_id,
+            "categories": {
+                c: {"files": len(es), "bytes": sum(e.size for e in es)}
+                for c, es in sorted(by_cat.items())
+            },
+            "files": len(index.entries),
+            "bytes": sum(e.size for e in index.entries),
+            "raw": [e.path for e in index.entries if e.raw],
+            "skipped": index.skipped,
+        }
         if args.files:
-            doc["entries"] = [{"path": e.path, "category": e.category, "size": e.size,
-                               "mtime_ns": e.mtime_ns, "sha256": e.sha256, "raw": e.raw}
-                              for e in index.entries]
+            doc["entries"] = [
+                {
+                    "path": e.path,
+                    "category": e.category,
+                    "size": e.size,
+                    "mtime_ns": e.mtime_ns,
+                    "sha256": e.sha256,
+                    "raw": e.raw,
+                }
+                for e in index.entries
+            ]
         out.document(doc)
         return 0
     _print_header(out, facts)
@@ -136,8 +168,10 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
     unknown = sorted(set(by_cat) - set(rules.nodes))
     for cat in unknown:
         es = by_cat[cat]
-        out.text(f"{cat:<44} {formatting.files(len(es)):>13} "
-                 f"{formatting.size(sum(e.size for e in es)):>10}")
+        out.text(
+            f"{cat:<44} {formatting.files(len(es)):>13} "
+            f"{formatting.size(sum(e.size for e in es)):>10}"
+        )
     total = sum(e.size for e in index.entries)
     out.text(f"\nTotal: {formatting.files(len(index.entries))}, {formatting.size(total)}")
     raw = [e.path for e in index.entries if e.raw]
@@ -150,17 +184,23 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
 
 
 def _print_header(out: Output, facts: dict) -> None:
+    from therabak import formatting
+
     out.text(f"Backup:      {facts['path']}")
     out.text(f"Created:     {facts['created']}")
     out.text(f"Kind:        {facts['kind']}")
-    prot = {"password": "password", "account": "account key "
-            + ", ".join(facts["account_key_ids"]), "none": "NONE (anyone can read it)"}
+    prot = {
+        "password": "password",
+        "account": "account key " + ", ".join(facts["account_key_ids"]),
+        "none": "NONE (anyone can read it)",
+    }
     out.text(f"Protection:  {prot[facts['protection']]}")
     out.text(f"Size:        {formatting.size(facts['size'])}")
     out.text(f"Categories:  {', '.join(facts['categories'])}")
 
 
 def run_diff(args: argparse.Namespace, out: Output) -> int:
+    from therabak import formatting
     from therabak.jobs.diff import diff_against_data
     from therabak.practice.scan import require_data_dir
 
@@ -176,23 +216,32 @@ def run_diff(args: argparse.Namespace, out: Output) -> int:
     result = diff_against_data(index, categories, paths.data_dir, load_rules(), account)
     code = 0 if result.identical else 3
     if out.json_mode:
-        out.document({"identical": result.identical, "same": result.same,
-                      "added": [{"category": c, "path": p} for c, p in result.added],
-                      "removed": [{"category": c, "path": p} for c, p in result.removed],
-                      "changed": [{"category": c, "path": p} for c, p in result.changed],
-                      "unreadable": [{"path": p, "reason": r} for p, r in result.unreadable],
-                      "per_category": result.per_category()})
+        out.document(
+            {
+                "identical": result.identical,
+                "same": result.same,
+                "added": [{"category": c, "path": p} for c, p in result.added],
+                "removed": [{"category": c, "path": p} for c, p in result.removed],
+                "changed": [{"category": c, "path": p} for c, p in result.changed],
+                "unreadable": [{"path": p, "reason": r} for p, r in result.unreadable],
+                "per_category": result.per_category(),
+            }
+        )
         return code
     if result.identical:
         out.text(f"Identical: {formatting.files(result.same)} match the current data.")
         return 0
-    for what, items in (("added since the backup", result.added),
-                        ("missing from the data", result.removed),
-                        ("changed", result.changed)):
+    for what, items in (
+        ("added since the backup", result.added),
+        ("missing from the data", result.removed),
+        ("changed", result.changed),
+    ):
         for cat, p in items:
             out.text(f"{what:>24}: [{cat}] {p}")
     for p, r in result.unreadable:
         out.text(f"{'unreadable now':>24}: {p} ({r})")
-    out.text(f"\n{result.same} same, {len(result.added)} added, {len(result.removed)} missing, "
-             f"{len(result.changed)} changed.")
+    out.text(
+        f"\n{result.same} same, {len(result.added)} added, {len(result.removed)} missing, "
+        f"{len(result.changed)} changed."
+    )
     return code

@@ -27,9 +27,15 @@ class ProgressRenderer:
 
             self._console = Console(stderr=True)
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                TransferSpeedColumn(), TimeRemainingColumn(),
-                TextColumn("{task.fields[files]}"), console=self._console, transient=True)
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[files]}"),
+                console=self._console,
+                transient=True,
+            )
 
     def _line(self, text: str) -> None:
         if self._progress is not None:
@@ -45,23 +51,33 @@ class ProgressRenderer:
                 return
             if self._task is None:
                 self._progress.start()
-                self._task = self._progress.add_task(event.phase, total=event.bytes_total or 1,
-                                                      files="")
+                self._task = self._progress.add_task(
+                    event.phase, total=event.bytes_total or 1, files=""
+                )
             self._progress.update(
-                self._task, description=event.phase.capitalize(), completed=event.bytes_done,
+                self._task,
+                description=event.phase.capitalize(),
+                completed=event.bytes_done,
                 total=event.bytes_total or 1,
-                files=f"{event.files_done}/{event.files_total} files")
+                files=f"{event.files_done}/{event.files_total} files",
+            )
         elif isinstance(event, Phase):
             if self._task is not None and self._progress is not None:
                 self._progress.remove_task(self._task)
                 self._task = None
         elif isinstance(event, Retry):
-            self._line(f"retry {event.attempt}/{event.max}: {event.path}: {event.error} "
-                       f"(next try in {event.delay_s:g} s)")
+            self._line(
+                f"retry {event.attempt}/{event.max}: {event.path}: {event.error} "
+                f"(next try in {event.delay_s:g} s)"
+            )
         elif isinstance(event, FileOutcome):
-            what = {"recovered": "recovered after retries", "raw": "stored raw (still sealed "
-                    "with the account key; restorable on this account only)",
-                    "skipped": "NOT in the backup", "failed": "failed"}[event.outcome]
+            what = {
+                "recovered": "recovered after retries",
+                "raw": "stored raw (still sealed "
+                "with the account key; restorable on this account only)",
+                "skipped": "NOT in the backup",
+                "failed": "failed",
+            }[event.outcome]
             self._line(f"{event.path}: {what} ({event.attempts} attempts)")
         elif isinstance(event, Warning):
             self._line(f"warning: {event.message}")

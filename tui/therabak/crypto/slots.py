@@ -48,8 +48,9 @@ class Slot:
     # ---- construction -------------------------------------------------------------
 
     @classmethod
-    def password(cls, archive_key: bytes, password: str,
-                 params: Argon2Params | None = None) -> Slot:
+    def password(
+        cls, archive_key: bytes, password: str, params: Argon2Params | None = None
+    ) -> Slot:
         params = params or Argon2Params.new()
         wrap = params.derive(password)
         wrapped = AESGCM(wrap).encrypt(_ZERO_NONCE, archive_key, _PASSWORD_AD)
@@ -75,8 +76,11 @@ class Slot:
             slot_type = SlotType(type_byte)
         except ValueError:
             raise DamagedArchiveError(f"unknown key slot type {type_byte}") from None
-        expected = {SlotType.PASSWORD: _PW.size, SlotType.ACCOUNT: _ACC.size,
-                    SlotType.NONE: KEY_SIZE}[slot_type]
+        expected = {
+            SlotType.PASSWORD: _PW.size,
+            SlotType.ACCOUNT: _ACC.size,
+            SlotType.NONE: KEY_SIZE,
+        }[slot_type]
         if len(body) != expected:
             raise DamagedArchiveError(f"{slot_type.label} key slot has the wrong size")
         return cls(slot_type, bytes(body))

@@ -88,8 +88,9 @@ class StreamSealer:
         self._counter += 1
         return self._aead.encrypt(nonce, plaintext, None)
 
-    def seal_into(self, plaintext: bytes | memoryview, out: memoryview, *, last: bool,
-                  flags: int = 0) -> int:
+    def seal_into(
+        self, plaintext: bytes | memoryview, out: memoryview, *, last: bool, flags: int = 0
+    ) -> int:
         """Like :meth:`seal`, into ``out[:len(plaintext) + TAG_SIZE]``; returns that length."""
         n = len(plaintext) + TAG_SIZE
         if not _HAS_INTO:

@@ -149,11 +149,13 @@ def check_space(dest: Path, needed: int) -> None:
 
         raise NotEnoughSpaceError(
             f"Not enough space at {dest}: the backup needs about {formatting.size(needed)}, "
-            f"{formatting.size(free)} are free.")
+            f"{formatting.size(free)} are free."
+        )
 
 
-def run_backup(req: BackupRequest, emit: Emit = ignore,
-               cancel: CancelToken = NEVER) -> BackupResult:
+def run_backup(
+    req: BackupRequest, emit: Emit = ignore, cancel: CancelToken = NEVER
+) -> BackupResult:
     emit(Phase("scanning", str(req.data_dir)))
     scanned = scan(req.data_dir, req.rules)
     files = scanned.selected_files(req.selection)
@@ -166,8 +168,9 @@ def run_backup(req: BackupRequest, emit: Emit = ignore,
     n = 1
     while final.exists():
         n += 1
-        final = dest / archive_name(req.kind, created).replace(ARCHIVE_SUFFIX,
-                                                                  f"-{n}{ARCHIVE_SUFFIX}")
+        final = dest / archive_name(req.kind, created).replace(
+            ARCHIVE_SUFFIX, f"-{n}{ARCHIVE_SUFFIX}"
+        )
     partial = final.with_name(f"{final.name}.{os.getpid()}{PARTIAL_SUFFIX}")
     for path, why in scanned.skipped:
         emit(Warning(f"Not backed up: {path} ({why})", path=path, code="skipped-special"))
@@ -175,8 +178,13 @@ def run_backup(req: BackupRequest, emit: Emit = ignore,
     sink = FileSink(partial)
     published = False
     try:
-        writer = ArchiveWriter(sink, protection=req.protection, kind=req.kind.value,
-                               categories=tuple(sorted(req.selection)), created=created)
+        writer = ArchiveWriter(
+            sink,
+            protection=req.protection,
+            kind=req.kind.value,
+            categories=tuple(sorted(req.selection)),
+            created=created,
+        )
         emit(Phase("writing", str(final)))
         progress = ProgressTracker(emit, "writing", bytes_total=total, files_total=len(files))
         storer = _FileStorer(req, writer, emit, cancel, progress)
@@ -184,8 +192,10 @@ def run_backup(req: BackupRequest, emit: Emit = ignore,
         retried, skipped = storer.outcomes, storer.skipped
         progress.finish()
         cancel.check()
-        writer.finish(account_key_id=req.account.id_hex,
-                      skipped=[{"path": p, "reason": r} for p, r in skipped])
+        writer.finish(
+            account_key_id=req.account.id_hex,
+            skipped=[{"path": p, "reason": r} for p, r in skipped],
+        )
         emit(Phase("syncing", str(final)))
         sink.sync()
         sink.close()
@@ -200,10 +210,15 @@ def run_backup(req: BackupRequest, emit: Emit = ignore,
         with contextlib.suppress(OSError):
             os.chmod(final, 0o600)
     fsync_dir(dest)
-    result = BackupResult(archive=final, files=len(writer.entries),
-                          bytes_in=sum(e.size for e in writer.entries),
-                          bytes_stored=final.stat().st_size, duration_s=0.0,
-                          retried=retried, skipped=skipped)
+    result = BackupResult(
+        archive=final,
+        files=len(writer.entries),
+        bytes_in=sum(e.size for e in writer.entries),
+        bytes_stored=final.stat().st_size,
+        duration_s=0.0,
+        retried=retried,
+        skipped=skipped,
+    )
     if req.verify:
         from therabak.jobs.verify import verify_archive
 
@@ -217,8 +232,15 @@ def run_backup(req: BackupRequest, emit: Emit = ignore,
         result.damaged = verdict.damaged
     result.duration_s = round(progress.elapsed, 3)
     _remember(req, result, created, dest)
-    emit(Summary(operation="backup", exit_code=result.exit_code, duration_s=result.duration_s,
-                 message=str(final), extra=_summary_fields(result)))
+    emit(
+        Summary(
+            operation="backup",
+            exit_code=result.exit_code,
+            duration_s=result.duration_s,
+            message=str(final),
+            extra=_summary_fields(result),
+        )
+    )
     return result
 
 
@@ -239,10 +261,17 @@ def _summary_fields(result: BackupResult) -> dict:
 def _remember(req: BackupRequest, result: BackupResult, created: datetime, dest: Path) -> None:
     kind = "manual" if req.kind is BackupKind.MANUAL else "auto"
     with contextlib.suppress(OSError):
-        history.append(history.BackupRecord(
-            kind=kind, path=str(result.archive), created=created.isoformat(),
-            files=result.files, bytes=result.bytes_stored, verified=result.verified,
-            data_dir=str(req.data_dir)))
+        history.append(
+            history.BackupRecord(
+                kind=kind,
+                path=str(result.archive),
+                created=created.isoformat(),
+                files=result.files,
+                bytes=result.bytes_stored,
+                verified=result.verified,
+                data_dir=str(req.data_dir),
+            )
+        )
     if req.remember_destination and req.kind is BackupKind.MANUAL:
         with contextlib.suppress(TherabakError, OSError):
             settings = Settings.load()
@@ -265,8 +294,14 @@ class _FileStorer:
     """Stores files one by one; a failed read waits (without blocking the others) and is
     tried again after the policy's backoff, up to the policy's number of attempts."""
 
-    def __init__(self, req: BackupRequest, writer: ArchiveWriter, emit: Emit,
-                 cancel: CancelToken, progress: ProgressTracker) -> None:
+    def __init__(
+        self,
+        req: BackupRequest,
+        writer: ArchiveWriter,
+        emit: Emit,
+        cancel: CancelToken,
+        progress: ProgressTracker,
+    ) -> None:
         self.req, self.writer, self.emit = req, writer, emit
         self.cancel, self.progress, self.policy = cancel, progress, req.retry
         self.outcomes: list[FileOutcome] = []
@@ -293,8 +328,7 @@ class _FileStorer:
     def _attempt(self, entry: FileEntry, attempt: int, previous_error: str) -> None:
         path = os.path.join(self._root, entry.path)  # a str: cheaper than a Path per file
         self.progress.start_file(entry.path)
-        ew = self.writer.begin(path=entry.path, category=entry.category,
-                               mtime_ns=entry.mtime_ns)
+        ew = self.writer.begin(path=entry.path, category=entry.category, mtime_ns=entry.mtime_ns)
         counted = 0
 
         def on_bytes(n: int) -> None:
@@ -303,14 +337,25 @@ class _FileStorer:
             self.progress.add_bytes(n)
 
         try:
-            info = read_plaintext(path, entry.path, self.req.account, ew.write,
-                                  attempt=attempt, on_bytes=on_bytes,
-                                  check_cancel=self.cancel.check)
+            info = read_plaintext(
+                path,
+                entry.path,
+                self.req.account,
+                ew.write,
+                attempt=attempt,
+                on_bytes=on_bytes,
+                check_cancel=self.cancel.check,
+            )
         except FileNotFoundError:
             ew.abort()
             self.progress.rewind_bytes(counted)
-            self.emit(Warning(f"Deleted while the backup ran, not in the backup: {entry.path}",
-                              path=entry.path, code="deleted"))
+            self.emit(
+                Warning(
+                    f"Deleted while the backup ran, not in the backup: {entry.path}",
+                    path=entry.path,
+                    code="deleted",
+                )
+            )
             self.progress.file_done()
             return
         except ForeignKeyError as e:  # another account's key: retrying cannot help
@@ -324,11 +369,20 @@ class _FileStorer:
             error = _describe(e)
             if attempt < self.policy.attempts:
                 delay = self.policy.delay_after(attempt)
-                self.emit(Retry(path=entry.path, attempt=attempt, max=self.policy.attempts,
-                                error=error, delay_s=delay))
+                self.emit(
+                    Retry(
+                        path=entry.path,
+                        attempt=attempt,
+                        max=self.policy.attempts,
+                        error=error,
+                        delay_s=delay,
+                    )
+                )
                 self._seq += 1
-                heapq.heappush(self._waiting, _Waiting(time.monotonic() + delay, self._seq,
-                                                       entry, attempt + 1, error))
+                heapq.heappush(
+                    self._waiting,
+                    _Waiting(time.monotonic() + delay, self._seq, entry, attempt + 1, error),
+                )
             else:
                 self._give_up(entry, Path(path), error, attempt)
             return
@@ -339,24 +393,28 @@ class _FileStorer:
         ew.mtime_ns = info.mtime_ns
         ew.finish()
         if attempt > 1:
-            outcome = FileOutcome(path=entry.path, outcome="recovered", attempts=attempt,
-                                  error=previous_error)
+            outcome = FileOutcome(
+                path=entry.path, outcome="recovered", attempts=attempt, error=previous_error
+            )
             self.outcomes.append(outcome)
             self.emit(outcome)
         self.progress.file_done()
 
     def _give_up(self, entry: FileEntry, path: Path, error: str, attempts: int) -> None:
         if self.policy.on_failure is OnFailure.ABORT:
-            self.emit(FileOutcome(path=entry.path, outcome="failed", attempts=attempts,
-                                  error=error))
-            raise BackupAborted(f"{entry.path} could not be read after {attempts} attempt(s) "
-                                f"({error}); the backup was stopped and nothing was written.")
+            self.emit(
+                FileOutcome(path=entry.path, outcome="failed", attempts=attempts, error=error)
+            )
+            raise BackupAborted(
+                f"{entry.path} could not be read after {attempts} attempt(s) "
+                f"({error}); the backup was stopped and nothing was written."
+            )
         outcome_name = "skipped"
-        if self.policy.on_failure is OnFailure.RAW and _store_raw(self.writer, entry, path,
-                                                                  self.cancel):
+        if self.policy.on_failure is OnFailure.RAW and _store_raw(
+            self.writer, entry, path, self.cancel
+        ):
             outcome_name = "raw"
-        outcome = FileOutcome(path=entry.path, outcome=outcome_name, attempts=attempts,
-                              error=error)
+        outcome = FileOutcome(path=entry.path, outcome=outcome_name, attempts=attempts, error=error)
         if outcome_name == "skipped":
             self.skipped.append((entry.path, error))
         self.outcomes.append(outcome)
@@ -364,8 +422,7 @@ class _FileStorer:
         self.progress.file_done()
 
 
-def _store_raw(writer: ArchiveWriter, entry: FileEntry, path: Path,
-               cancel: CancelToken) -> bool:
+def _store_raw(writer: ArchiveWriter, entry: FileEntry, path: Path, cancel: CancelToken) -> bool:
     """Store a sealed file's bytes as they are (flagged raw). False when that fails too."""
     try:
         with path.open("rb") as f:
@@ -374,8 +431,13 @@ def _store_raw(writer: ArchiveWriter, entry: FileEntry, path: Path,
         return False
     if header is None:  # a plain file has no raw form: it is skipped
         return False
-    ew = writer.begin(path=entry.path, category=entry.category, mtime_ns=entry.mtime_ns,
-                      raw=True, key_id=header.key_id.hex())
+    ew = writer.begin(
+        path=entry.path,
+        category=entry.category,
+        mtime_ns=entry.mtime_ns,
+        raw=True,
+        key_id=header.key_id.hex(),
+    )
     try:
         read_raw(path, ew.write, check_cancel=cancel.check)
     except (OSError, SourceChanged):

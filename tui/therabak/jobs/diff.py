@@ -46,9 +46,15 @@ def plaintext_sha256(path: Path, rel: str, key: AccountKey, *, raw: bool = False
     return digest.hexdigest()
 
 
-def diff_against_data(index: ArchiveIndex, categories: tuple[str, ...], data_dir: Path,
-                      rules: Rules, key: AccountKey, emit: Emit = ignore,
-                      cancel: CancelToken = NEVER) -> DiffResult:
+def diff_against_data(
+    index: ArchiveIndex,
+    categories: tuple[str, ...],
+    data_dir: Path,
+    rules: Rules,
+    key: AccountKey,
+    emit: Emit = ignore,
+    cancel: CancelToken = NEVER,
+) -> DiffResult:
     """Files of the backup's *categories* that differ between the backup and *data_dir*."""
     chosen = frozenset(categories) or frozenset(e.category for e in index.entries)
     current = {f.path: f for f in scan(data_dir, rules).files if f.category in chosen}
@@ -61,8 +67,9 @@ def diff_against_data(index: ArchiveIndex, categories: tuple[str, ...], data_dir
     for path, f in current.items():
         if path not in stored:
             result.added.append((f.category, path))
-    progress = ProgressTracker(emit, "comparing", bytes_total=sum(current[p].size for p in common),
-                               files_total=len(common))
+    progress = ProgressTracker(
+        emit, "comparing", bytes_total=sum(current[p].size for p in common), files_total=len(common)
+    )
     for path in sorted(common):
         cancel.check()
         e = stored[path]

@@ -65,6 +65,10 @@ def read_all() -> list[BackupRecord]:
 
 
 def last_of(kind: str, data_dir: Path | None = None) -> BackupRecord | None:
-    records = [r for r in read_all() if r.kind == kind and (
-        data_dir is None or not r.data_dir or Path(r.data_dir) == Path(data_dir))]
+    records = [
+        r
+        for r in read_all()
+        if r.kind == kind
+        and (data_dir is None or not r.data_dir or Path(r.data_dir) == Path(data_dir))
+    ]
     return max(records, key=lambda r: r.created_at, default=None)

@@ -8,8 +8,9 @@ from therabak.events import Emit, Progress, Throttle
 
 
 class ProgressTracker:
-    def __init__(self, emit: Emit, phase: str, *, bytes_total: int, files_total: int,
-                 rate: float = 10.0) -> None:
+    def __init__(
+        self, emit: Emit, phase: str, *, bytes_total: int, files_total: int, rate: float = 10.0
+    ) -> None:
         self.phase = phase
         self.bytes_total = bytes_total
         self.files_total = files_total
@@ -24,10 +25,16 @@ class ProgressTracker:
         rate = self.bytes_done / elapsed
         left = max(self.bytes_total - self.bytes_done, 0)
         eta = left / rate if rate > 0 and self.bytes_done else None
-        return Progress(phase=self.phase, bytes_done=self.bytes_done,
-                        bytes_total=self.bytes_total, files_done=self.files_done,
-                        files_total=self.files_total, current=self.current,
-                        rate=round(rate, 1), eta_s=None if eta is None else round(eta, 1))
+        return Progress(
+            phase=self.phase,
+            bytes_done=self.bytes_done,
+            bytes_total=self.bytes_total,
+            files_done=self.files_done,
+            files_total=self.files_total,
+            current=self.current,
+            rate=round(rate, 1),
+            eta_s=None if eta is None else round(eta, 1),
+        )
 
     def start_file(self, path: str) -> None:
         self.current = path

@@ -32,5 +32,9 @@ class RetryPolicy:
 
     @classmethod
     def from_settings(cls, s: RetrySettings) -> RetryPolicy:
-        return cls(attempts=s.attempts, initial_delay_s=s.initial_delay_s,
-                   max_delay_s=s.max_delay_s, on_failure=OnFailure(s.on_failure))
+        return cls(
+            attempts=s.attempts,
+            initial_delay_s=s.initial_delay_s,
+            max_delay_s=s.max_delay_s,
+            on_failure=OnFailure(s.on_failure),
+        )

@@ -32,8 +32,9 @@ class VerifyResult:
         return 5 if self.damaged else 0
 
 
-def verify_archive(reader: ArchiveReader, emit: Emit = ignore,
-                   cancel: CancelToken = NEVER) -> VerifyResult:
+def verify_archive(
+    reader: ArchiveReader, emit: Emit = ignore, cancel: CancelToken = NEVER
+) -> VerifyResult:
     """*reader* must be unlocked."""
     start = time.monotonic()
     result = VerifyResult()
@@ -59,8 +60,12 @@ def verify_archive(reader: ArchiveReader, emit: Emit = ignore,
         expected = e.offset + e.length
     if expected != index_offset:
         damaged(REGION, "unexplained bytes before the index")
-    progress = ProgressTracker(emit, "verifying", bytes_total=sum(e.size for e in index.entries),
-                               files_total=len(index.entries))
+    progress = ProgressTracker(
+        emit,
+        "verifying",
+        bytes_total=sum(e.size for e in index.entries),
+        files_total=len(index.entries),
+    )
     for e in index.entries:
         cancel.check()
         progress.start_file(e.path)
@@ -78,8 +83,9 @@ def verify_archive(reader: ArchiveReader, emit: Emit = ignore,
     return result
 
 
-def _verify_by_scan(reader: ArchiveReader, result: VerifyResult, damaged, emit: Emit,
-                    cancel: CancelToken) -> None:
+def _verify_by_scan(
+    reader: ArchiveReader, result: VerifyResult, damaged, emit: Emit, cancel: CancelToken
+) -> None:
     progress = ProgressTracker(emit, "verifying", bytes_total=reader.size, files_total=0)
     for found in reader.scan_entries():
         cancel.check()

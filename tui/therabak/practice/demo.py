@@ -4,7 +4,9 @@ Creates ``DIR/Data`` and ``DIR/account.key``. The same seed and options give
 byte-identical files (salts and the demo key derive from the seed), so tests and
 screenshots are stable. Everything is sealed with the demo account key except the
 resources the app downloads (background images, ICD-10 catalog), exactly as the
-practice app keeps them.
+practice app keeps them, and one deliberate plain note at the top of ``Data``
+(:data:`PLAIN_NOTE`, "Other data"): a file a user dropped in, so that a default
+backup always meets a plain file too.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
 import random
 from collections.abc import Callable
@@ -21,16 +24,67 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from therabak.errors import DataFolderError
+from therabak.errors import DataFolderError, UsageError
 from therabak.practice.account import AccountKey
 from therabak.practice.envelope import EnvelopeHeader, EnvelopeWriter
 
-FIRST = ["Anna", "Lukas", "Sophie", "Jonas", "Marie", "Felix", "Lena", "Paul", "Emma", "Leon",
-         "Mia", "Elias", "Hannah", "Noah", "Lea", "Ben", "Clara", "Jakob", "Ida", "Moritz",
-         "Greta", "Emil", "Johanna", "Theo", "Frieda", "Anton", "Maximilian", "Zoë", "Jürgen"]
-LAST = ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker",
-        "Schulz", "Hoffmann", "Schäfer", "Koch", "Bauer", "Richter", "Klein", "Wolf",
-        "Schröder", "Neumann", "Schwarz", "Zimmermann", "Braun", "Krüger", "Hofmann", "Hartmann"]
+FIRST = [
+    "Anna",
+    "Lukas",
+    "Sophie",
+    "Jonas",
+    "Marie",
+    "Felix",
+    "Lena",
+    "Paul",
+    "Emma",
+    "Leon",
+    "Mia",
+    "Elias",
+    "Hannah",
+    "Noah",
+    "Lea",
+    "Ben",
+    "Clara",
+    "Jakob",
+    "Ida",
+    "Moritz",
+    "Greta",
+    "Emil",
+    "Johanna",
+    "Theo",
+    "Frieda",
+    "Anton",
+    "Maximilian",
+    "Zoë",
+    "Jürgen",
+]
+LAST = [
+    "Müller",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Weber",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Schulz",
+    "Hoffmann",
+    "Schäfer",
+    "Koch",
+    "Bauer",
+    "Richter",
+    "Klein",
+    "Wolf",
+    "Schröder",
+    "Neumann",
+    "Schwarz",
+    "Zimmermann",
+    "Braun",
+    "Krüger",
+    "Hofmann",
+    "Hartmann",
+]
 DIAGNOSES = ["F32.1", "F33.0", "F41.1", "F43.1", "F40.1", "F42.0", "F50.2", "F60.3", "F45.4"]
 PHRASES = [
     "Klient berichtet über verbesserte Schlafqualität.",
@@ -41,6 +95,7 @@ PHRASES = [
     "Ressourcenaktivierung: Spaziergänge, Kontakt zu Freunden.",
     "Rückfallprophylaxe und Frühwarnzeichen erarbeitet.",
 ]
+PLAIN_NOTE = "Notizen zur Einrichtung.txt"
 BASE_TIME = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 DEMO_KEY_INFO = b"therabak demo account key v1"
 
@@ -54,6 +109,18 @@ class DemoSpec:
     audio_files: int = 18
     audio_mb: float = 36.0
     documents_per_client: int = 2
+
+    def problem(self) -> str | None:
+        """Why this spec cannot make a practice, or None."""
+        for name in ("clients", "therapists"):
+            if getattr(self, name) < 1:
+                return f"{name.replace('_', ' ')} must be at least 1"
+        for name in ("sessions_per_client", "audio_files", "documents_per_client"):
+            if getattr(self, name) < 0:
+                return f"{name.replace('_', ' ')} must not be negative"
+        if not math.isfinite(self.audio_mb) or self.audio_mb < 0:
+            return "the audio size must be a number of MiB, 0 or more"
+        return None
 
 
 @dataclass
@@ -91,9 +158,10 @@ class _Writer:
     def sealed(self, rel: str, chunks, mtime: datetime) -> None:
         salt = hmac.new(self._salt_key, rel.encode(), "sha256").digest()[:16]
         path = self._path(rel)
-        with path.open("wb") as f, EnvelopeWriter(
-            f, self.key, EnvelopeHeader.new(self.key, salt=salt)
-        ) as w:
+        with (
+            path.open("wb") as f,
+            EnvelopeWriter(f, self.key, EnvelopeHeader.new(self.key, salt=salt)) as w,
+        ):
             if isinstance(chunks, bytes):
                 w.write(chunks)
             else:
@@ -123,9 +191,13 @@ def _json(obj) -> bytes:
     return json.dumps(obj, ensure_ascii=False, indent=2).encode("utf-8")
 
 
-def create_demo(target: Path, spec: DemoSpec | None = None,
-                progress: Callable[[int, int], None] | None = None) -> DemoResult:
+def create_demo(
+    target: Path, spec: DemoSpec | None = None, progress: Callable[[int, int], None] | None = None
+) -> DemoResult:
     spec = spec or DemoSpec()
+    problem = spec.problem()
+    if problem is not None:
+        raise UsageError(f"Demo practice: {problem}.")
     target = Path(target)
     data = target / "Data"
     key_path = target / "account.key"
@@ -146,9 +218,18 @@ def create_demo(target: Path, spec: DemoSpec | None = None,
         tid = f"T{t:02d}"
         name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
         therapists.append(tid)
-        w.sealed(f"therapists/{tid}.json", _json({
-            "id": tid, "name": name, "title": rng.choice(["Dipl.-Psych.", "M.Sc. Psych.", "Dr."]),
-            "kassensitz": rng.random() < 0.5}), when(t))
+        w.sealed(
+            f"therapists/{tid}.json",
+            _json(
+                {
+                    "id": tid,
+                    "name": name,
+                    "title": rng.choice(["Dipl.-Psych.", "M.Sc. Psych.", "Dr."]),
+                    "kassensitz": rng.random() < 0.5,
+                }
+            ),
+            when(t),
+        )
 
     invoice_no = 0
     audio_left = spec.audio_files
@@ -157,67 +238,114 @@ def create_demo(target: Path, spec: DemoSpec | None = None,
         cid = f"K{c:04d}"
         first, last = rng.choice(FIRST), rng.choice(LAST)
         start = rng.uniform(0, 200)
-        w.sealed(f"profiles/{cid}.json", _json({
-            "id": cid, "vorname": first, "nachname": last,
-            "geburtsdatum": f"{rng.randint(1950, 2006)}-{rng.randint(1, 12):02d}-"
-                            f"{rng.randint(1, 28):02d}",
-            "versicherung": rng.choice(["AOK", "TK", "Barmer", "DAK", "privat"]),
-            "diagnosen": rng.sample(DIAGNOSES, k=rng.randint(1, 2)),
-            "therapeut": rng.choice(therapists)}), when(start))
+        w.sealed(
+            f"profiles/{cid}.json",
+            _json(
+                {
+                    "id": cid,
+                    "vorname": first,
+                    "nachname": last,
+                    "geburtsdatum": f"{rng.randint(1950, 2006)}-{rng.randint(1, 12):02d}-"
+                    f"{rng.randint(1, 28):02d}",
+                    "versicherung": rng.choice(["AOK", "TK", "Barmer", "DAK", "privat"]),
+                    "diagnosen": rng.sample(DIAGNOSES, k=rng.randint(1, 2)),
+                    "therapeut": rng.choice(therapists),
+                }
+            ),
+            when(start),
+        )
         for s in range(1, spec.sessions_per_client + 1):
             day = start + 7 * s + rng.uniform(0, 2)
             date = when(day).strftime("%Y-%m-%d")
             notes = " ".join(rng.choice(PHRASES) for _ in range(rng.randint(3, 12)))
-            w.sealed(f"sessions/{cid}/{date}-{s:02d}.json", _json({
-                "klient": cid, "datum": date, "nummer": s, "dauer_min": 50,
-                "notizen": notes}), when(day))
+            w.sealed(
+                f"sessions/{cid}/{date}-{s:02d}.json",
+                _json(
+                    {"klient": cid, "datum": date, "nummer": s, "dauer_min": 50, "notizen": notes}
+                ),
+                when(day),
+            )
             if s % 4 == 0:
                 invoice_no += 1
                 year = when(day).year
-                w.sealed(f"finances/invoices/{year}/R-{year}-{invoice_no:04d}.json", _json({
-                    "nummer": f"R-{year}-{invoice_no:04d}", "klient": cid,
-                    "betrag_eur": round(rng.uniform(90, 480), 2)}), when(day + 1))
+                w.sealed(
+                    f"finances/invoices/{year}/R-{year}-{invoice_no:04d}.json",
+                    _json(
+                        {
+                            "nummer": f"R-{year}-{invoice_no:04d}",
+                            "klient": cid,
+                            "betrag_eur": round(rng.uniform(90, 480), 2),
+                        }
+                    ),
+                    when(day + 1),
+                )
                 if rng.random() < 0.8:
-                    w.sealed(f"finances/payments/{year}/Z-{year}-{invoice_no:04d}.json", _json({
-                        "rechnung": f"R-{year}-{invoice_no:04d}", "eingang": date}),
-                        when(day + 9))
+                    w.sealed(
+                        f"finances/payments/{year}/Z-{year}-{invoice_no:04d}.json",
+                        _json({"rechnung": f"R-{year}-{invoice_no:04d}", "eingang": date}),
+                        when(day + 9),
+                    )
             if audio_left > 0 and rng.random() < 0.3:
                 audio_left -= 1
-                w.sealed(f"audio/{cid}/{date}-{s:02d}.opus",
-                         noise(f"{cid}-{s}", audio_size, spec.seed), when(day))
+                w.sealed(
+                    f"audio/{cid}/{date}-{s:02d}.opus",
+                    noise(f"{cid}-{s}", audio_size, spec.seed),
+                    when(day),
+                )
         for d in range(spec.documents_per_client):
-            name = rng.choice(["Befundbericht", "Einverständniserklärung", "Arztbrief",
-                               "Antrag Kostenübernahme"])
-            body = b"%PDF-1.7\n" + b"".join(noise(f"doc{cid}{d}", 48_000, spec.seed)) + (
-                f"\n% {name} {first} {last}\n".encode() * 200)
+            name = rng.choice(
+                ["Befundbericht", "Einverständniserklärung", "Arztbrief", "Antrag Kostenübernahme"]
+            )
+            body = (
+                b"%PDF-1.7\n"
+                + b"".join(noise(f"doc{cid}{d}", 48_000, spec.seed))
+                + (f"\n% {name} {first} {last}\n".encode() * 200)
+            )
             w.sealed(f"documents/{cid}/{name} {d + 1}.pdf", body, when(start + 3 + d))
     while audio_left > 0:  # few clients: still the requested amount of audio
         audio_left -= 1
-        w.sealed(f"audio/K0001/extra-{audio_left:02d}.opus",
-                 noise(f"extra-{audio_left}", audio_size, spec.seed), when(300 - audio_left))
+        w.sealed(
+            f"audio/K0001/extra-{audio_left:02d}.opus",
+            noise(f"extra-{audio_left}", audio_size, spec.seed),
+            when(300 - audio_left),
+        )
 
     for name in ["Erstgespräch", "Verlaufssitzung", "Abschlusssitzung", "Krisenintervention"]:
-        w.sealed(f"settings/session-templates/{name}.json",
-                 _json({"name": name, "dauer_min": 50, "felder": ["Anliegen", "Verlauf"]}),
-                 when(1))
+        w.sealed(
+            f"settings/session-templates/{name}.json",
+            _json({"name": name, "dauer_min": 50, "felder": ["Anliegen", "Verlauf"]}),
+            when(1),
+        )
     w.sealed("settings/preferences.json", _json({"sprache": "de", "theme": "hell"}), when(2))
-    for kind, name in [("invoices", "Rechnung.docx"), ("short-protocols", "Kurzprotokoll.docx"),
-                       ("long-protocols", "Langprotokoll.docx"),
-                       ("confirmations", "Terminbestätigung.docx"),
-                       ("finance-exports", "Finanzexport.xlsx")]:
-        w.sealed(f"templates/export/{kind}/{name}",
-                 b"PK\x03\x04" + b"".join(noise(name, 12_000, spec.seed)), when(3))
+    for kind, name in [
+        ("invoices", "Rechnung.docx"),
+        ("short-protocols", "Kurzprotokoll.docx"),
+        ("long-protocols", "Langprotokoll.docx"),
+        ("confirmations", "Terminbestätigung.docx"),
+        ("finance-exports", "Finanzexport.xlsx"),
+    ]:
+        w.sealed(
+            f"templates/export/{kind}/{name}",
+            b"PK\x03\x04" + b"".join(noise(name, 12_000, spec.seed)),
+            when(3),
+        )
     w.sealed("autocomplete/phrases.json", _json(PHRASES), when(4))
     w.sealed("autocomplete/diagnoses.json", _json(DIAGNOSES), when(4))
     for i, name in enumerate(["see.jpg", "wald.jpg", "berge.jpg"]):
-        w.plain(f"backgrounds/{name}",
-                b"\xff\xd8\xff\xe0" + b"".join(noise(name, 150_000, spec.seed)), when(5 + i))
+        w.plain(
+            f"backgrounds/{name}",
+            b"\xff\xd8\xff\xe0" + b"".join(noise(name, 150_000, spec.seed)),
+            when(5 + i),
+        )
     catalog = "".join(
         f'<code id="F{a}{b}.{c}">Diagnose F{a}{b}.{c}</code>\n'
-        for a in range(10) for b in range(10) for c in range(10))
+        for a in range(10)
+        for b in range(10)
+        for c in range(10)
+    )
     w.plain("icd10/icd10gm-2026.xml", ("<icd10gm>\n" + catalog + "</icd10gm>\n").encode(), when(6))
     # Files no rule knows: they belong to "Other data" and are backed up.
     w.sealed("plugins/calendar-sync.dat", b"".join(noise("plugin", 20_000, spec.seed)), when(8))
     w.sealed("import/alt-export.csv", "Name;Datum\nMüller;2025-12-01\n".encode() * 50, when(9))
-    w.plain("Notizen zur Einrichtung.txt", b"Praxis-PC eingerichtet.\n", when(10))
+    w.plain(PLAIN_NOTE, b"Praxis-PC eingerichtet.\n", when(10))
     return DemoResult(data, key_path, w.files, w.bytes)

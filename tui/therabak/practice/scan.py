@@ -91,6 +91,50 @@ def require_data_dir(root: Path) -> Path:
     return root
 
 
+# POSIX: list each folder through a descriptor, so that every stat is an fstatat()
+# relative to it (as du does) instead of a lookup of the whole path; O_NOFOLLOW keeps
+# a folder swapped for a symlink between listing and opening from being followed.
+# Windows gets the stat data with the listing and needs none of this.
+_USE_FD = os.scandir in os.supports_fd and os.open in os.supports_dir_fd
+_DIR_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_DIRECTORY", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def _list_folder(folder: str):
+    """``os.scandir`` of *folder* (an iterator to use in ``with``); raises OSError."""
+    if not _USE_FD:
+        return os.scandir(folder)
+    fd = os.open(folder, _DIR_FLAGS)
+    try:
+        it = os.scandir(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    return _FdListing(it, fd)
+
+
+class _FdListing:
+    """A scandir iterator over a descriptor that closes the descriptor with it."""
+
+    __slots__ = ("_fd", "_it")
+
+    def __init__(self, it, fd: int) -> None:
+        self._it, self._fd = it, fd
+
+    def __enter__(self):
+        return self._it
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            self._it.close()
+        finally:
+            os.close(self._fd)
+
+
 def scan(
     root: Path,
     rules: Rules,
@@ -98,12 +142,18 @@ def scan(
     keep_files: bool = True,
     on_folder: Callable[[int, int], None] | None = None,
 ) -> ScanResult:
-    """Scan *root* (the Data folder). ``on_folder(files, bytes)`` is called after each folder."""
+    """Scan *root* (the Data folder). ``on_folder(files, bytes)`` is called after each folder.
+
+    Symbolic links (to files or folders) are never followed: they are listed in
+    ``skipped``, like anything that is neither a regular file nor a folder and
+    every file or folder that cannot be read.
+    """
     root = require_data_dir(root)
     files: list[FileEntry] = []
     totals: dict[str, Tally] = {leaf.id: Tally() for leaf in rules.leaves()}
     skipped: list[tuple[str, str]] = []
     n_files = n_bytes = 0
+    sep = os.sep
     # (absolute folder, relative prefix "a/b/", parts, fixed category or None)
     stack: list[tuple[str, str, tuple[str, ...], str | None]] = [
         (os.fspath(root), "", (), rules.subtree_category(()))
@@ -115,34 +165,41 @@ def scan(
     while stack:
         folder, prefix, parts, fixed = stack.pop()
         try:
-            it = os.scandir(folder)
+            listing = _list_folder(folder)
         except OSError as e:
             skipped.append((prefix.rstrip("/") or ".", f"folder cannot be read ({e.strerror})"))
             continue
-        with it:
+        # Files of a folder whose category is fixed are summed locally (the hot path).
+        count = size = 0
+        with listing as it:
             for entry in it:
-                name = entry.name
                 try:
-                    if entry.is_dir(follow_symlinks=False):
+                    if entry.is_file(follow_symlinks=False):
+                        st = entry.stat(follow_symlinks=False)
+                    elif entry.is_dir(follow_symlinks=False):
+                        name = entry.name
                         sub = (*parts, name)
                         cat = fixed if fixed is not None else subtree_category(sub)
-                        stack.append((entry.path, prefix + name + "/", sub, cat))
+                        stack.append((folder + sep + name, prefix + name + "/", sub, cat))
                         continue
-                    if not entry.is_file(follow_symlinks=False):
+                    else:
                         why = "symbolic link, not followed" if entry.is_symlink() else "not a file"
-                        skipped.append((prefix + name, why))
+                        skipped.append((prefix + entry.name, why))
                         continue
-                    st = entry.stat(follow_symlinks=False)
                 except OSError as e:
-                    skipped.append((prefix + name, f"cannot be read ({e.strerror})"))
+                    skipped.append((prefix + entry.name, f"cannot be read ({e.strerror})"))
+                    continue
+                if fixed is not None:
+                    count += 1
+                    size += st.st_size
+                    if keep_files:
+                        append(FileEntry(prefix + entry.name, fixed, st.st_size, st.st_mtime_ns))
+                    continue
+                name = entry.name
+                if is_ignored((*parts, name)):
                     continue
                 rel = prefix + name
-                if fixed is not None:
-                    cat = fixed
-                else:
-                    if is_ignored((*parts, name)):
-                        continue
-                    cat = category_of(rel)
+                cat = category_of(rel)
                 t = totals[cat]
                 t.files += 1
                 t.bytes += st.st_size
@@ -150,6 +207,12 @@ def scan(
                 n_bytes += st.st_size
                 if keep_files:
                     append(FileEntry(rel, cat, st.st_size, st.st_mtime_ns))
+        if count:
+            t = totals[fixed]
+            t.files += count
+            t.bytes += size
+            n_files += count
+            n_bytes += size
         if on_folder is not None:
             on_folder(n_files, n_bytes)
     return ScanResult(root, files, totals, skipped)

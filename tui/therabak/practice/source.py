@@ -40,9 +40,16 @@ def _stamp(st: os.stat_result) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def read_plaintext(path: Path, rel: str, key: AccountKey, write: Callable[[bytes], None], *,
-                   attempt: int = 1, on_bytes: Callable[[int], None] | None = None,
-                   check_cancel: Callable[[], None] | None = None) -> SourceRead:
+def read_plaintext(
+    path: Path,
+    rel: str,
+    key: AccountKey,
+    write: Callable[[bytes], None],
+    *,
+    attempt: int = 1,
+    on_bytes: Callable[[int], None] | None = None,
+    check_cancel: Callable[[], None] | None = None,
+) -> SourceRead:
     """Stream the plaintext of *path* into *write*. Raises DecryptionError (incl.
     ForeignKeyError), SourceChanged or OSError; the caller discards what was written.
 
@@ -66,8 +73,7 @@ def read_plaintext(path: Path, rel: str, key: AccountKey, write: Callable[[bytes
         header = parse_header(prefix)
         inject = faults.ACTIVE.decrypt_fails(rel, attempt)
         if header is not None:
-            plain = _sealed(fd, whole, size, header, key, write, on_bytes, check_cancel,
-                            inject)
+            plain = _sealed(fd, whole, size, header, key, write, on_bytes, check_cancel, inject)
         else:
             plain = _plain(fd, whole, prefix, write, on_bytes, check_cancel)
             if inject:
@@ -77,12 +83,25 @@ def read_plaintext(path: Path, rel: str, key: AccountKey, write: Callable[[bytes
     after = os.stat(path)
     if _stamp(after) != _stamp(before):
         raise SourceChanged("changed while being read")
-    return SourceRead(sealed=header is not None, size=before.st_size,
-                      mtime_ns=before.st_mtime_ns, plaintext_size=plain)
+    return SourceRead(
+        sealed=header is not None,
+        size=before.st_size,
+        mtime_ns=before.st_mtime_ns,
+        plaintext_size=plain,
+    )
 
 
-def _sealed(fd: int, whole: bytes | None, size: int, header, key: AccountKey,
-            write: Callable[[bytes], None], on_bytes, check_cancel, inject: bool) -> int:
+def _sealed(
+    fd: int,
+    whole: bytes | None,
+    size: int,
+    header,
+    key: AccountKey,
+    write: Callable[[bytes], None],
+    on_bytes,
+    check_cancel,
+    inject: bool,
+) -> int:
     """Decrypt an envelope's chunks (see FORMAT.md, "Envelope"); returns the plaintext size.
 
     The last chunk is the one that ends at the file size taken when the file was
@@ -134,8 +153,14 @@ def _sealed(fd: int, whole: bytes | None, size: int, header, key: AccountKey,
             return plain
 
 
-def _plain(fd: int, whole: bytes | None, prefix: bytes, write: Callable[[bytes], None],
-           on_bytes, check_cancel) -> int:
+def _plain(
+    fd: int,
+    whole: bytes | None,
+    prefix: bytes,
+    write: Callable[[bytes], None],
+    on_bytes,
+    check_cancel,
+) -> int:
     """Pass a plain file through; returns its size."""
     if whole is not None:
         if whole:
@@ -190,8 +215,9 @@ def _read_exact(fd: int, n: int) -> bytes:
     return b"".join(parts)
 
 
-def read_raw(path: Path, write: Callable[[bytes], None], *,
-             check_cancel: Callable[[], None] | None = None) -> SourceRead:
+def read_raw(
+    path: Path, write: Callable[[bytes], None], *, check_cancel: Callable[[], None] | None = None
+) -> SourceRead:
     """Copy the file's bytes as they are (for entries stored raw)."""
     before = os.stat(path)
     size = 0

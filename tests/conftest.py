@@ -1,0 +1,157 @@
+"""Shared fixtures for the whole suite (later issues build on these; keep them small).
+
+Principles: real files, real crypto, real subprocesses, no mocks.
+
+Fixtures
+--------
+``isolated_env`` (autouse)
+    Every test runs with therabak's environment pointed into its own temporary
+    folder: ``THERABAK_CONFIG`` -> ``<tmp>/env/settings.toml``, ``THERABAK_STATE_DIR``
+    -> ``<tmp>/env/state``, the XDG base directories -> ``<tmp>/env/xdg/...`` (so
+    platformdirs never touches the real user folders on Linux), and
+    ``THERABAK_DATA_DIR``, ``THERABAK_ACCOUNT_KEY``, ``THERABAK_RULES``,
+    ``THERABAK_FAILPOINTS`` and ``THERABAK_DEBUG`` removed. Subprocesses started
+    by the test inherit this environment. Returns the ``env`` folder.
+
+``demo_practice`` (session)
+    A small deterministic demo practice (:data:`DEMO_SPEC`), created once per test
+    session (once per xdist worker). **Read-only**: use ``practice`` to mutate.
+
+``practice`` (function)
+    A private copy of ``demo_practice`` (``shutil.copytree``, mtimes and modes kept)
+    that a test may change freely.
+
+``run_cli`` (function)
+    :func:`run_cli`, for tests that prefer a fixture to an import.
+
+Helpers
+-------
+:func:`run_cli` runs ``python -m therabak ARGS`` in a subprocess and returns the
+``CompletedProcess`` (text). :func:`walk_files` lists a folder's regular files the
+slow, obvious way, as an oracle for the scanner.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from therabak.practice.account import AccountKey
+from therabak.practice.demo import DemoResult, DemoSpec, create_demo
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = REPO_ROOT / "tui" / "therabak"
+IS_WINDOWS = sys.platform == "win32"
+
+#: The demo practice most tests use: every category present, ~5 MB, well under a second.
+DEMO_SPEC = DemoSpec(
+    clients=6, sessions_per_client=4, audio_files=3, audio_mb=1.5, documents_per_client=1
+)
+
+#: Variables a test must never inherit from the developer's shell or CI.
+_UNSET = (
+    "THERABAK_DATA_DIR",
+    "THERABAK_ACCOUNT_KEY",
+    "THERABAK_RULES",
+    "THERABAK_FAILPOINTS",
+    "THERABAK_DEBUG",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    env_dir = tmp_path / "env"
+    env_dir.mkdir()
+    monkeypatch.setenv("THERABAK_CONFIG", str(env_dir / "settings.toml"))
+    monkeypatch.setenv("THERABAK_STATE_DIR", str(env_dir / "state"))
+    for name in ("CACHE", "CONFIG", "DATA", "STATE"):
+        monkeypatch.setenv(f"XDG_{name}_HOME", str(env_dir / "xdg" / name.lower()))
+    for name in _UNSET:
+        monkeypatch.delenv(name, raising=False)
+    return env_dir
+
+
+@dataclass(frozen=True)
+class Practice:
+    """A practice on disk: ``root/Data`` and ``root/account.key``."""
+
+    root: Path
+    data_dir: Path
+    key_path: Path
+    spec: DemoSpec
+
+    @property
+    def key(self) -> AccountKey:
+        return AccountKey.load(self.key_path)
+
+
+@pytest.fixture(scope="session")
+def demo_practice(tmp_path_factory: pytest.TempPathFactory) -> Practice:
+    root = tmp_path_factory.mktemp("demo") / "practice"
+    result: DemoResult = create_demo(root, DEMO_SPEC)
+    return Practice(root, result.data_dir, result.account_key, DEMO_SPEC)
+
+
+@pytest.fixture
+def practice(demo_practice: Practice, tmp_path: Path) -> Practice:
+    root = tmp_path / "practice"
+    shutil.copytree(demo_practice.root, root, symlinks=True)
+    return Practice(root, root / "Data", root / "account.key", demo_practice.spec)
+
+
+def run_cli(
+    *args: str | os.PathLike[str],
+    env: Mapping[str, str | None] | None = None,
+    input: str | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m therabak *args`` in a subprocess; never raises on a non-zero exit.
+
+    *env* holds changes to the current environment (already isolated by
+    ``isolated_env``): a value of ``None`` removes that variable. Output is
+    decoded as UTF-8 (the child is told to write UTF-8).
+    """
+    child_env = dict(os.environ)
+    child_env["PYTHONIOENCODING"] = "utf-8"
+    for name, value in (env or {}).items():
+        if value is None:
+            child_env.pop(name, None)
+        else:
+            child_env[name] = value
+    return subprocess.run(
+        [sys.executable, "-m", "therabak", *map(str, args)],
+        env=child_env,
+        input=input,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=timeout,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(name="run_cli")
+def run_cli_fixture():
+    return run_cli
+
+
+def walk_files(root: Path) -> Iterator[tuple[str, Path]]:
+    """Every regular file below *root* (symlinks neither followed nor listed), as
+    ("a/b/c", absolute path), by plain ``os.walk``: the oracle the scanner is held to."""
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+        for name in names:
+            path = Path(folder, name)
+            if path.is_symlink() or not path.is_file():
+                continue
+            yield path.relative_to(root).as_posix(), path

@@ -1,0 +1,152 @@
+"""What a backup would contain: the category tree with file counts, sizes and defaults.
+
+Shared by ``therabak preview`` and the app; pure engine (no output, no UI). Kept
+import-light: previewing never loads the crypto stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from therabak.practice.categories import BackupKind, Rules
+from therabak.practice.scan import Tally, scan
+
+#: How a kind of backup is called in sentences.
+KIND_NAMES = {BackupKind.MANUAL: "manual", BackupKind.AUTO: "automatic"}
+
+
+@dataclass(frozen=True)
+class CategoryRow:
+    """One node of the tree, in file order."""
+
+    id: str
+    label: str
+    parent: str | None
+    depth: int
+    leaf: bool
+    files: int
+    bytes: int
+    included: str  # "all" | "none" | "some" of the leaves below
+    default: bool | None  # included by default (leaves only)
+    reason: str  # why a leaf is excluded by default, "" otherwise
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "parent": self.parent,
+            "depth": self.depth,
+            "leaf": self.leaf,
+            "files": self.files,
+            "bytes": self.bytes,
+            "included": self.included,
+            "default": self.default,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Preview:
+    data_dir: Path
+    kind: BackupKind
+    rows: list[CategoryRow]
+    selection: frozenset[str]  # leaf ids
+    selected: Tally
+    total: Tally
+    skipped: list[tuple[str, str]]  # (path relative to Data, why)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document of ``therabak preview --json``."""
+        return {
+            "data_dir": str(self.data_dir),
+            "kind": self.kind.value,
+            "categories": [row.to_dict() for row in self.rows],
+            "selected": {
+                "files": self.selected.files,
+                "bytes": self.selected.bytes,
+                "categories": sorted(self.selection),
+            },
+            "total": {"files": self.total.files, "bytes": self.total.bytes},
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+        }
+
+    def tree_lines(
+        self, *, reasons: bool = True, deselected_note: str = "excluded on the command line"
+    ) -> list[str]:
+        """The tree as text: a checkbox, label, files and size per node (69 columns);
+        with *reasons*, the reason beside every leaf that is not included
+        (*deselected_note* when the user removed a leaf included by default)."""
+        from therabak import formatting  # humanize: only when rendering text
+
+        mark = {"all": "[x]", "none": "[ ]", "some": "[~]"}
+        lines = []
+        for row in self.rows:
+            label = "    " * row.depth + f"{mark[row.included]} {row.label}"
+            line = f"{label:<44} {formatting.files(row.files):>13} {formatting.size(row.bytes):>10}"
+            if reasons and row.leaf and row.id not in self.selection:
+                why = deselected_note if row.default else row.reason or "excluded by default"
+                line += f"   not included: {why}"
+            lines.append(line.rstrip())
+        return lines
+
+    def summary_line(self) -> str:
+        from therabak import formatting
+
+        name = KIND_NAMES[self.kind]
+        article = "An" if name[0] in "aeiou" else "A"
+        return (
+            f"{article} {name} backup would contain {formatting.files(self.selected.files)}, "
+            f"{formatting.size(self.selected.bytes)} (of {formatting.files(self.total.files)}, "
+            f"{formatting.size(self.total.bytes)} in Data)."
+        )
+
+
+def build_preview(
+    data_dir: Path,
+    rules: Rules,
+    kind: BackupKind = BackupKind.MANUAL,
+    include: Iterable[str] | str | None = None,
+    exclude: Iterable[str] | str | None = None,
+) -> Preview:
+    """Scan *data_dir* and sum it per category for a *kind* backup.
+
+    Unknown ids in *include*/*exclude* raise UsageError before anything is read.
+    """
+    selection = rules.selection(kind, include, exclude)
+    result = scan(data_dir, rules, keep_files=False)
+    totals = result.node_totals(rules)
+
+    def state(node_id: str) -> str:
+        leaves = rules.leaves_under(node_id)
+        n = sum(leaf in selection for leaf in leaves)
+        return "all" if n == len(leaves) else "none" if n == 0 else "some"
+
+    rows = []
+    for depth, node in rules.walk():
+        default = node.default_for(kind) if node.is_leaf else None
+        rows.append(
+            CategoryRow(
+                id=node.id,
+                label=node.label,
+                parent=node.parent,
+                depth=depth,
+                leaf=node.is_leaf,
+                files=totals[node.id].files,
+                bytes=totals[node.id].bytes,
+                included=state(node.id),
+                default=default,
+                reason=node.reason if default is False else "",
+            )
+        )
+    return Preview(
+        data_dir=Path(data_dir),
+        kind=kind,
+        rows=rows,
+        selection=selection,
+        selected=result.selected_total(selection),
+        total=result.total,
+        skipped=list(result.skipped),
+    )
