@@ -1,0 +1,246 @@
+"""The fast paths of a backup: reading sources, hashing behind, sealing, writing behind.
+
+These paths were rewritten for speed (tests/bench/run.py); these tests pin what must not
+change: the bytes read, the errors raised for damaged sources, the archive content and
+its SHA-256, truncation on abort, and HKDF's output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from therabak.archive import byteio
+from therabak.archive.byteio import FileSink, FileSource
+from therabak.archive.reader import ArchiveReader
+from therabak.archive.writer import ArchiveWriter, Protection
+from therabak.crypto.stream import derive_key
+from therabak.errors import DecryptionError
+from therabak.jobs.verify import verify_archive
+from therabak.practice.account import AccountKey
+from therabak.practice.envelope import HEADER_SIZE, EnvelopeHeader, seal_bytes
+from therabak.practice.source import SMALL_FILE, SourceChanged, read_plaintext
+
+KEY = AccountKey(bytes(range(32)))
+
+
+def _read(path: Path, key: AccountKey = KEY) -> tuple[bytes, list[int], object]:
+    parts: list[bytes] = []
+    counted: list[int] = []
+    info = read_plaintext(path, "x", key, parts.append, on_bytes=counted.append)
+    return b"".join(parts), counted, info
+
+
+@pytest.mark.parametrize("length", [1, 7, 16, 31, 32])
+@pytest.mark.parametrize("salt", [b"", b"s", bytes(16), os.urandom(32), os.urandom(80)])
+def test_derive_key_is_rfc5869_hkdf_sha256(length: int, salt: bytes) -> None:
+    ikm, info = os.urandom(32), os.urandom(40)
+    expected = HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
+    assert derive_key(ikm, salt=salt, info=info, length=length) == expected
+
+
+# chunk_log2=12: 4 KiB chunks, so chunk boundaries are cheap to reach; sizes above
+# SMALL_FILE take the streaming path (readinto a reused buffer), the others one read.
+SEALED_CASES = [
+    (12, 0),
+    (12, 1),
+    (12, 4095),
+    (12, 4096),
+    (12, 4097),
+    (12, 3 * 4096 + 5),
+    (12, SMALL_FILE),  # on disk above SMALL_FILE: streamed
+    (12, SMALL_FILE + 2 * 4096),  # streamed, ends on a chunk boundary
+    (20, 0),
+    (20, (1 << 20) - 100),  # one read
+    (20, 1 << 20),  # exactly one full chunk: streamed (header + tag exceed SMALL_FILE)
+    (20, (5 << 19) + 3),  # 2.5 MiB: streamed, three chunks
+]
+
+
+@pytest.mark.parametrize(("chunk_log2", "size"), SEALED_CASES)
+def test_sealed_file_reads_back_and_counts_every_source_byte(
+    tmp_path: Path, chunk_log2: int, size: int
+) -> None:
+    data = os.urandom(size)
+    path = tmp_path / "f"
+    path.write_bytes(seal_bytes(KEY, data, chunk_log2=chunk_log2))
+    plain, counted, info = _read(path)
+    assert plain == data
+    assert sum(counted) == path.stat().st_size
+    assert info.sealed and info.plaintext_size == size and info.size == path.stat().st_size
+
+
+@pytest.mark.parametrize("size", [0, 5, HEADER_SIZE, SMALL_FILE, SMALL_FILE + 1, 3 << 20])
+def test_plain_file_passes_through(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    plain, counted, info = _read(path)
+    assert plain == data and sum(counted) == size
+    assert not info.sealed and info.plaintext_size == size
+
+
+def _sealed_file(tmp_path: Path, size: int, chunk_log2: int) -> tuple[Path, bytes]:
+    path = tmp_path / f"sealed-{size}-{chunk_log2}"
+    path.write_bytes(seal_bytes(KEY, os.urandom(size), chunk_log2=chunk_log2))
+    return path, path.read_bytes()
+
+
+# (plaintext size, chunk_log2): one-read path and streaming path, several chunks each.
+DAMAGE_SHAPES = [(3 * 4096 + 100, 12), (SMALL_FILE + 3 * 4096 + 100, 12)]
+
+
+@pytest.mark.parametrize(("size", "chunk_log2"), DAMAGE_SHAPES)
+def test_dropping_the_last_chunk_fails(tmp_path: Path, size: int, chunk_log2: int) -> None:
+    path, blob = _sealed_file(tmp_path, size, chunk_log2)
+    last = (len(blob) - HEADER_SIZE) % ((1 << chunk_log2) + 16)
+    path.write_bytes(blob[: len(blob) - last])  # ends on a chunk boundary, no last flag
+    with pytest.raises(DecryptionError):
+        _read(path)
+
+
+@pytest.mark.parametrize(("size", "chunk_log2"), DAMAGE_SHAPES)
+@pytest.mark.parametrize("extra", [1, 20, 4096 + 16])
+def test_appended_bytes_fail(tmp_path: Path, size: int, chunk_log2: int, extra: int) -> None:
+    path, blob = _sealed_file(tmp_path, size, chunk_log2)
+    path.write_bytes(blob + os.urandom(extra))
+    with pytest.raises(DecryptionError):
+        _read(path)
+
+
+@pytest.mark.parametrize(("size", "chunk_log2"), DAMAGE_SHAPES)
+@pytest.mark.parametrize("where", [HEADER_SIZE + 5, -5])
+def test_a_flipped_byte_fails(tmp_path: Path, size: int, chunk_log2: int, where: int) -> None:
+    path, blob = _sealed_file(tmp_path, size, chunk_log2)
+    damaged = bytearray(blob)
+    damaged[where] ^= 1
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(DecryptionError):
+        _read(path)
+
+
+@pytest.mark.parametrize("cut", [HEADER_SIZE, HEADER_SIZE + 10])
+def test_a_file_cut_inside_the_first_chunk_fails(tmp_path: Path, cut: int) -> None:
+    path, blob = _sealed_file(tmp_path, 5000, 12)
+    path.write_bytes(blob[:cut])
+    with pytest.raises(DecryptionError):
+        _read(path)
+
+
+def test_a_file_that_grows_while_read_is_a_changed_source(tmp_path: Path) -> None:
+    path, _blob = _sealed_file(tmp_path, 3 << 20, 20)  # streamed: several writes
+    grown = []
+
+    def write(chunk: bytes) -> None:
+        if not grown:
+            with path.open("ab") as f:
+                f.write(b"more")
+            grown.append(True)
+
+    with pytest.raises((SourceChanged, DecryptionError)):
+        read_plaintext(path, "x", KEY, write)
+
+
+# ---- the archive writer ---------------------------------------------------------------
+
+
+def _archive(tmp_path: Path, files: dict[str, list[bytes]], abort: set[str] = frozenset()):
+    path = tmp_path / "a.therabak"
+    sink = FileSink(path)
+    writer = ArchiveWriter(
+        sink, protection=Protection(unprotected=True), kind="manual", categories=("audio",)
+    )
+    for name, parts in files.items():
+        ew = writer.begin(path=name, category="audio", mtime_ns=1)
+        for part in parts:
+            ew.write(part)
+        if name in abort:
+            ew.abort()
+        else:
+            ew.finish()
+    writer.finish(account_key_id="00" * 8)
+    sink.sync()
+    sink.close()
+    return path, writer
+
+
+def test_large_entries_hashed_in_the_background_round_trip(tmp_path: Path) -> None:
+    big = [os.urandom(1 << 20) for _ in range(5)] + [os.urandom(12345)]
+    huge = [os.urandom(9 << 20)]  # one write larger than a chunk: split into 4 MiB chunks
+    small = [b"a" * 100, b"b" * 50]
+    mutable = [bytearray(os.urandom(1 << 20))]  # a buffer the caller may change later
+    files = {"audio/big": big, "audio/huge": huge, "audio/small": small, "audio/mut": mutable}
+    path, writer = _archive(tmp_path, files)
+    for entry in writer.entries:
+        expected = b"".join(bytes(p) for p in files[entry.path])
+        assert entry.sha256 == hashlib.sha256(expected).hexdigest()
+        assert entry.size == len(expected)
+    with ArchiveReader.open(path) as reader:
+        reader.unlock()
+        for entry in reader.read_index().entries:
+            assert reader.read_entry(entry) == b"".join(bytes(p) for p in files[entry.path])
+        assert not verify_archive(reader).damaged
+
+
+def test_a_changed_buffer_after_write_does_not_change_the_stored_hash(tmp_path: Path) -> None:
+    buf = bytearray(os.urandom(1 << 20))
+    original = bytes(buf)
+    sink = FileSink(tmp_path / "a.therabak")
+    writer = ArchiveWriter(
+        sink, protection=Protection(unprotected=True), kind="manual", categories=("audio",)
+    )
+    ew = writer.begin(path="audio/x", category="audio", mtime_ns=1)
+    ew.write(buf)
+    buf[:] = bytes(len(buf))  # the caller reuses its buffer
+    entry = ew.finish()
+    sink.discard()
+    assert entry.sha256 == hashlib.sha256(original).hexdigest()
+
+
+def test_aborted_large_entries_leave_no_trace(tmp_path: Path) -> None:
+    files = {
+        "audio/a": [os.urandom(1 << 20) for _ in range(3)],
+        "audio/failed": [os.urandom(1 << 20) for _ in range(4)],
+        "audio/b": [os.urandom(300_000)],
+    }
+    path, writer = _archive(tmp_path, files, abort={"audio/failed"})
+    assert [e.path for e in writer.entries] == ["audio/a", "audio/b"]
+    assert writer.entries[1].offset == writer.entries[0].offset + writer.entries[0].length
+    with ArchiveReader.open(path) as reader:
+        reader.unlock()
+        result = verify_archive(reader)
+        assert not result.damaged and result.files_ok == 2
+        assert [s.path for s in reader.scan_entries()] == ["audio/a", "audio/b"]
+
+
+def test_file_sink_write_behind_and_truncate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(byteio, "WRITE_BEHIND", 64 << 10)
+    path = tmp_path / "out"
+    sink = FileSink(path, buffer_size=16 << 10)
+    expected = bytearray()
+    for i in range(200):
+        block = os.urandom(5000 + i)
+        sink.write(block)
+        expected += block
+        if i % 50 == 49:  # rewind behind the write-behind position, then go on
+            cut = len(expected) - 150_000
+            sink.truncate(cut)
+            del expected[cut:]
+    assert sink.tell() == len(expected)
+    sink.sync()
+    sink.close()
+    assert path.read_bytes() == bytes(expected)
+    with FileSource(path) as source:
+        assert source.read_at(0, len(expected)) == bytes(expected)
+
+
+def test_envelope_header_is_still_the_documented_one() -> None:
+    header = EnvelopeHeader.new(KEY, salt=bytes(16))
+    assert header.raw[:8] == b"TPSYENC1" and len(header.raw) == HEADER_SIZE
