@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from therabak.archive import byteio
+from therabak.archive import writer as writer_module
 from therabak.archive.byteio import FileSink, FileSource
 from therabak.archive.reader import ArchiveReader
 from therabak.archive.writer import ArchiveWriter, Protection
@@ -200,6 +202,35 @@ def test_a_changed_buffer_after_write_does_not_change_the_stored_hash(tmp_path: 
     entry = ew.finish()
     sink.discard()
     assert entry.sha256 == hashlib.sha256(original).hexdigest()
+
+
+class _Gate:
+    """Keeps the background hasher busy until released (to make ordering bugs certain)."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+
+    def update(self, _data: bytes) -> None:
+        self.open.wait(10)
+
+
+def test_small_writes_after_large_ones_are_hashed_in_order(tmp_path: Path) -> None:
+    sink = FileSink(tmp_path / "a.therabak")
+    archive = ArchiveWriter(
+        sink, protection=Protection(unprotected=True), kind="manual", categories=("audio",)
+    )
+    ew = archive.begin(path="audio/x", category="audio", mtime_ns=1)
+    parts = [os.urandom(1 << 20), b"tail", os.urandom(1 << 20), b"end"]
+    gate = _Gate()
+    writer_module._background_hasher().update(gate, b"")
+    try:
+        for part in parts:
+            ew.write(part)
+    finally:
+        gate.open.set()
+    entry = ew.finish()
+    sink.discard()
+    assert entry.sha256 == hashlib.sha256(b"".join(parts)).hexdigest()
 
 
 def test_aborted_large_entries_leave_no_trace(tmp_path: Path) -> None:

@@ -175,7 +175,7 @@ class EntryWriter:
         """Add plaintext. Chunks are sealed one behind, so the last one can be flagged."""
         if not data:
             return
-        if len(data) >= _BACKGROUND_HASH:
+        if self._hashing_behind or len(data) >= _BACKGROUND_HASH:  # keep the order
             if isinstance(data, bytearray | memoryview):
                 data = bytes(data)  # the hasher reads it later: it must not change
             _background_hasher().update(self._hash, data)
