@@ -14,6 +14,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import encode_basestring as _json_str
 
 import zstandard
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -135,6 +136,21 @@ def _background_hasher() -> _Hasher:
     return _hasher
 
 
+def _meta_json(path: str, category: str, mtime_ns: int, raw: bool, key_id: str) -> bytes:
+    """An entry's metadata JSON (FORMAT.md section 2), byte for byte what
+    ``json.dumps(meta, ensure_ascii=False, separators=(",", ":"))`` gives, without
+    building a dict and an encoder per file."""
+    if type(mtime_ns) is not int:  # noqa: E721 - bool and int subclasses go the slow way
+        meta = {"p": path, "c": category, "m": mtime_ns}
+        if raw:
+            meta.update(r=True, k=key_id)
+        return json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode()
+    text = f'{{"p":{_json_str(path)},"c":{_json_str(category)},"m":{mtime_ns}'
+    if raw:
+        text += f',"r":true,"k":{_json_str(key_id)}'
+    return (text + "}").encode()
+
+
 class EntryWriter:
     """Seals one file's content into the archive. Use :meth:`write` then :meth:`finish`."""
 
@@ -154,11 +170,8 @@ class EntryWriter:
         self.path, self.category, self.mtime_ns = path, category, mtime_ns
         self.raw, self.key_id = raw, key_id
         self.offset = sink.tell()
-        salt = os.urandom(ENTRY_SALT_SIZE)
-        meta = {"p": path, "c": category, "m": mtime_ns}
-        if raw:
-            meta.update(r=True, k=key_id)
-        meta_plain = json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode()
+        salt = archive.new_salt()
+        meta_plain = _meta_json(path, category, mtime_ns, raw, key_id)
         key_meta, key_data = entry_keys(archive.archive_key, salt)
         sealed_meta = AESGCM(key_meta).encrypt(META_NONCE, meta_plain, None)
         sink.write(ENTRY_HEAD.pack(ENTRY_MAGIC, salt, len(sealed_meta)) + sealed_meta)
@@ -270,12 +283,21 @@ class ArchiveWriter:
         # seal large chunks into one reused buffer (see FileSink.copies_data).
         self.sink_copies = bool(getattr(sink, "copies_data", False))
         self._seal_buffer = memoryview(bytearray(0))
+        self._salts, self._salt_pos = b"", 0
 
     def seal_buffer(self, n: int) -> memoryview:
         """A scratch buffer of at least *n* bytes, reused from chunk to chunk."""
         if len(self._seal_buffer) < n:
             self._seal_buffer = memoryview(bytearray(max(n, MAX_CHUNK + 1024)))
         return self._seal_buffer
+
+    def new_salt(self) -> bytes:
+        """A random entry salt; drawn from the OS in batches (one call per 1024 entries)."""
+        if self._salt_pos >= len(self._salts):
+            self._salts, self._salt_pos = os.urandom(ENTRY_SALT_SIZE * 1024), 0
+        start = self._salt_pos
+        self._salt_pos = start + ENTRY_SALT_SIZE
+        return self._salts[start : start + ENTRY_SALT_SIZE]
 
     @property
     def bytes_written(self) -> int:

@@ -329,12 +329,7 @@ class _FileStorer:
         path = os.path.join(self._root, entry.path)  # a str: cheaper than a Path per file
         self.progress.start_file(entry.path)
         ew = self.writer.begin(path=entry.path, category=entry.category, mtime_ns=entry.mtime_ns)
-        counted = 0
-
-        def on_bytes(n: int) -> None:
-            nonlocal counted
-            counted += n
-            self.progress.add_bytes(n)
+        progress_start = self.progress.bytes_done
 
         try:
             info = read_plaintext(
@@ -343,12 +338,12 @@ class _FileStorer:
                 self.req.account,
                 ew.write,
                 attempt=attempt,
-                on_bytes=on_bytes,
+                on_bytes=self.progress.add_bytes,
                 check_cancel=self.cancel.check,
             )
         except FileNotFoundError:
             ew.abort()
-            self.progress.rewind_bytes(counted)
+            self.progress.rewind_bytes(self.progress.bytes_done - progress_start)
             self.emit(
                 Warning(
                     f"Deleted while the backup ran, not in the backup: {entry.path}",
@@ -360,12 +355,12 @@ class _FileStorer:
             return
         except ForeignKeyError as e:  # another account's key: retrying cannot help
             ew.abort()
-            self.progress.rewind_bytes(counted)
+            self.progress.rewind_bytes(self.progress.bytes_done - progress_start)
             self._give_up(entry, Path(path), str(e), attempt)
             return
         except (DecryptionError, SourceChanged, OSError) as e:
             ew.abort()
-            self.progress.rewind_bytes(counted)
+            self.progress.rewind_bytes(self.progress.bytes_done - progress_start)
             error = _describe(e)
             if attempt < self.policy.attempts:
                 delay = self.policy.delay_after(attempt)

@@ -57,13 +57,12 @@ def read_plaintext(
     of its envelope's chunk size (plain files: READ_BLOCK). ``on_bytes`` counts source
     bytes, so a file's calls add up to its size on disk.
     """
-    before = os.stat(path)
     fd = os.open(path, _OPEN_FLAGS)
     try:
-        opened = os.fstat(fd)
-        if _stamp(opened) != _stamp(before):
-            raise SourceChanged("changed while opening")
-        size = opened.st_size
+        # The open file's size and time are the reference: the path must still show
+        # them after the last byte was read (a rename over it or a write changes them).
+        before = os.fstat(fd)
+        size = before.st_size
         if size <= SMALL_FILE:
             whole = _read_exact(fd, size)
             prefix = whole[:HEADER_SIZE]
