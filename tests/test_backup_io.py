@@ -8,6 +8,7 @@ its SHA-256, truncation on abort, and HKDF's output.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from pathlib import Path
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from therabak.archive import byteio
 from therabak.archive import writer as writer_module
 from therabak.archive.byteio import FileSink, FileSource
+from therabak.archive.index import ArchiveIndex, IndexEntry
 from therabak.archive.reader import ArchiveReader
 from therabak.archive.writer import ArchiveWriter, Protection
 from therabak.crypto.stream import derive_key
@@ -275,3 +277,52 @@ def test_file_sink_write_behind_and_truncate(
 def test_envelope_header_is_still_the_documented_one() -> None:
     header = EnvelopeHeader.new(KEY, salt=bytes(16))
     assert header.raw[:8] == b"TPSYENC1" and len(header.raw) == HEADER_SIZE
+
+
+# ---- JSON written without an encoder must equal json.dumps ---------------------------
+
+ODD_PATHS = ["sessions/K0001/a.json", 'Müller "x" \\ \n\u2028\x01 😀', "a" * 300]
+
+
+@pytest.mark.parametrize("path", ODD_PATHS)
+@pytest.mark.parametrize("raw", [False, True])
+def test_entry_metadata_is_the_json_of_format_md(path: str, raw: bool) -> None:
+    meta = {"p": path, "c": "sessions", "m": 1767600000000000000}
+    if raw:
+        meta.update(r=True, k="00ff00ff00ff00ff")
+    expected = json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode()
+    assert writer_module._meta_json(path, "sessions", meta["m"], raw, "00ff00ff00ff00ff") == (
+        expected
+    )
+
+
+def test_index_bytes_are_the_json_of_format_md() -> None:
+    entries = [
+        IndexEntry(
+            path=path,
+            category="sessions",
+            size=i * 1000,
+            mtime_ns=1767600000000000000 + i,
+            sha256="ab" * 32,
+            offset=4096 + i * 100,
+            length=100,
+            raw=i % 2 == 1,
+            key_id="00ff00ff00ff00ff" if i % 2 else "",
+        )
+        for i, path in enumerate(ODD_PATHS)
+    ]
+    index = ArchiveIndex(
+        entries=entries, account_key_id="12" * 8, skipped=[{"path": "x ä", "reason": "y"}]
+    )
+    compact = []
+    for e in entries:
+        d = {"p": e.path, "c": e.category, "s": e.size, "m": e.mtime_ns, "h": e.sha256}
+        d.update(o=e.offset, l=e.length)
+        if e.raw:
+            d.update(r=True, k=e.key_id)
+        compact.append(d)
+    doc = {"v": 1, "account_key_id": "12" * 8, "skipped": index.skipped, "entries": compact}
+    assert index.to_bytes() == json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    assert ArchiveIndex(entries=[]).to_bytes() == (
+        b'{"v":1,"account_key_id":"","skipped":[],"entries":[]}'
+    )
