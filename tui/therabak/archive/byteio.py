@@ -46,7 +46,7 @@ class FileSink:
     # write() has copied (or written) the bytes when it returns: callers may reuse buffers.
     copies_data = True
 
-    def __init__(self, path: Path, buffer_size: int = 8 << 20) -> None:
+    def __init__(self, path: Path, buffer_size: int = 1 << 20) -> None:
         self.path = Path(path)
         fd = create_private(self.path)
         self._f = os.fdopen(fd, "wb", buffering=buffer_size)

