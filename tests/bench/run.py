@@ -90,7 +90,8 @@ TARGETS = {  # ratio name -> (target, hard limit or None, description)
     "backup --verify/tar|age": (None, None, "backup --verify vs tar | age"),
     "restore/cp -r back": (1.3, None, "restore vs cp -r back"),
     "restore/restic restore": (None, None, "restore vs restic restore"),
-    "folder-backup/cp -r": (1.1, None, "folder backup vs cp -r"),
+    "folder-backup/cp -r": (1.1, None, "folder backup (with its check) vs cp -r"),
+    "folder-backup --no-verify/cp -r": (None, None, "folder backup --no-verify vs cp -r"),
     "preview/du -sb": (1.0, None, "preview vs du -sb"),
 }
 
@@ -535,17 +536,21 @@ class Bench:
         shutil.rmtree(keep, ignore_errors=True)
 
     def restore_cmd(self, practice: Path, archive: Path, target: Path) -> list[str]:
-        # Into a fresh folder of its own: a restore on a new computer (no Data there yet).
+        # Into a new folder (--to): staging, re-encryption with the account key and the
+        # read-back check run as in a real restore; the practice's Data stays untouched.
         return [
             *self.therabak,
             "restore",
             str(archive),
-            "--data-dir",
-            str(target / "Data"),
-            "--account-key",
-            str(practice / "account.key"),
+            "--to",
+            str(target),
+            "--yes",
             "--password-file",
             str(self.work / "password"),
+            "--data-dir",
+            str(practice / "Data"),
+            "--account-key",
+            str(practice / "account.key"),
             "--json",
         ]
 
@@ -553,23 +558,25 @@ class Bench:
         if not self.has_command("folder-backup"):
             self.note("therabak folder-backup does not exist yet: folder benchmark skipped")
             return
+
+        def folder_backup(*extra: str) -> list[str]:
+            return [
+                *self.therabak,
+                "folder-backup",
+                "--dest",
+                str(self.out),
+                "--data-dir",
+                str(practice / "Data"),
+                "--account-key",
+                str(practice / "account.key"),
+                "--json",
+                *extra,
+            ]
+
         self.round_robin(
             [
-                (
-                    "folder-backup",
-                    lambda: [
-                        *self.therabak,
-                        "folder-backup",
-                        "--dest",
-                        str(self.out),
-                        "--data-dir",
-                        str(practice / "Data"),
-                        "--account-key",
-                        str(practice / "account.key"),
-                        "--json",
-                    ],
-                    None,
-                ),
+                ("folder-backup", lambda: folder_backup(), None),
+                ("folder-backup --no-verify", lambda: folder_backup("--no-verify"), None),
                 (
                     "cp -r (folder)",
                     lambda: ["cp", "-r", str(practice / "Data"), str(self.out / "Data")],
@@ -657,7 +664,7 @@ for i in range(n):
     sub.mkdir(parents=True, exist_ok=True)
     run_backup(BackupRequest(
         data_dir=practice / "Data", account=key, dest_dir=sub, rules=rules,
-        selection=rules.selection(kind, None, None),
+        selection=rules.default_selection(kind),
         protection=Protection(account_key=key.key, account_key_id=key.key_id), kind=kind,
         remember_destination=False, created=start + timedelta(hours=12 * i)))
 """
@@ -672,13 +679,14 @@ for i in range(n):
             *self.therabak,
             "list",
             "--json",
+            "--no-media",
             "--data-dir",
             str(practice / "Data"),
             "--account-key",
             str(practice / "account.key"),
-            "--folder",
+            "--in",
             str(folder / "manual"),
-            "--folder",
+            "--in",
             str(folder / "auto"),
         ]
 
@@ -720,6 +728,7 @@ for i in range(n):
             ("restore/cp -r back", "restore", "cp -r back"),
             ("restore/restic restore", "restore", "restic restore"),
             ("folder-backup/cp -r", "folder-backup", "cp -r (folder)"),
+            ("folder-backup --no-verify/cp -r", "folder-backup --no-verify", "cp -r (folder)"),
             ("preview/du -sb", "preview", "du -sb"),
         ]
         out = []
@@ -758,9 +767,8 @@ for i in range(n):
         rss = [
             t
             for n, t in self.timings.items()
-            if n.startswith("therabak")
-            or n in ("backup", "backup --verify", "restore", "folder-backup", "preview", "list")
-            or n.startswith("backup one")
+            if n in ("backup", "backup --verify", "restore", "preview", "list")
+            or n.startswith(("backup one", "folder-backup"))
         ]
         if rss:
             peak = max((t.peak_rss_mb or 0) for t in rss)
