@@ -308,8 +308,9 @@ def test_index_bytes_are_the_json_of_format_md() -> None:
             length=100,
             raw=i % 2 == 1,
             key_id="00ff00ff00ff00ff" if i % 2 else "",
+            sealed=(None, True, False)[i % 3],
         )
-        for i, path in enumerate(ODD_PATHS)
+        for i, path in enumerate(ODD_PATHS * 2)
     ]
     index = ArchiveIndex(
         entries=entries, account_key_id="12" * 8, skipped=[{"path": "x ä", "reason": "y"}]
@@ -320,6 +321,8 @@ def test_index_bytes_are_the_json_of_format_md() -> None:
         d.update(o=e.offset, l=e.length)
         if e.raw:
             d.update(r=True, k=e.key_id)
+        if e.sealed is not None:
+            d.update(e=e.sealed)
         compact.append(d)
     doc = {"v": 1, "account_key_id": "12" * 8, "skipped": index.skipped, "entries": compact}
     assert index.to_bytes() == json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()

@@ -65,6 +65,10 @@ class OtherAccountError(CannotUnlockError):
     pass
 
 
+class AccountKeyNeededError(CannotUnlockError):
+    """The backup opens only with an account key, and none is available here."""
+
+
 class DecryptionError(TherabakError):
     """A sealed stream failed to authenticate (tampered, truncated, wrong key)."""
 

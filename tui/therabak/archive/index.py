@@ -35,6 +35,9 @@ class IndexEntry:
     length: int  # bytes the entry occupies in the archive
     raw: bool = False  # still sealed with the account key named by key_id
     key_id: str = ""
+    # Was the source file sealed at rest (an envelope) in Data? None: not recorded (archives
+    # written before the flag existed, or entries found by a salvage scan).
+    sealed: bool | None = None
 
 
 @dataclass
@@ -68,6 +71,7 @@ _SHORT = {
     "length": "l",
     "raw": "r",
     "key_id": "k",
+    "sealed": "e",
 }
 _LONG = {v: k for k, v in _SHORT.items()}
 
@@ -81,6 +85,8 @@ def _entry_json(e: IndexEntry) -> str:
     )
     if e.raw:
         text += f',"r":{json.dumps(e.raw)},"k":{_json_str(e.key_id)}'
+    if e.sealed is not None:
+        text += f',"e":{json.dumps(e.sealed)}'
     return text + "}"
 
 
@@ -96,6 +102,8 @@ def _compact(e: IndexEntry) -> dict[str, Any]:
     }
     if e.raw:
         d["r"], d["k"] = e.raw, e.key_id
+    if e.sealed is not None:
+        d["e"] = e.sealed
     return d
 
 
@@ -173,6 +181,9 @@ def parse_index(data: bytes, *, archive_size: int) -> ArchiveIndex:
             or (raw_flag and not _HEX16.fullmatch(key_id))
         ):
             raise DamagedArchiveError("The backup's index is damaged (raw entry).")
+        sealed = raw.get("e")
+        if sealed is not None and not isinstance(sealed, bool):
+            raise DamagedArchiveError("The backup's index is damaged (sealed flag).")
         offset = _int(raw.get("o"), "offset", archive_size)
         length = _int(raw.get("l"), "length", archive_size)
         if offset + length > archive_size:
@@ -188,6 +199,7 @@ def parse_index(data: bytes, *, archive_size: int) -> ArchiveIndex:
                 length=length,
                 raw=raw_flag,
                 key_id=key_id,
+                sealed=True if raw_flag else sealed,
             )
         )
     # Entries are stored back to back in index order; overlaps mean a crafted index.

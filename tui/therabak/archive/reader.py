@@ -38,7 +38,7 @@ from therabak.archive.layout import (
 from therabak.crypto.slots import SlotType
 from therabak.crypto.stream import FLAG_COMPRESSED, StreamOpener
 from therabak.errors import (
-    AccountKeyError,
+    AccountKeyNeededError,
     DamagedArchiveError,
     DecryptionError,
     OtherAccountError,
@@ -173,7 +173,7 @@ class ArchiveReader:
             else:
                 ids = ", ".join(k.hex() for k in self.header.account_key_ids)
                 if account is None:
-                    raise AccountKeyError(
+                    raise AccountKeyNeededError(
                         f"This backup is locked with the account key {ids}; it can only be "
                         "opened with that original account key (give it with --account-key)."
                     )

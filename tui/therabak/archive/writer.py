@@ -183,6 +183,8 @@ class EntryWriter:
         self._compress = compress
         self._decided = not compress
         self.done = False
+        # Whether the source was sealed at rest; the caller sets it before finish().
+        self.sealed: bool | None = True if raw else None
 
     def write(self, data: bytes) -> None:
         """Add plaintext. Chunks are sealed one behind, so the last one can be flagged."""
@@ -244,6 +246,7 @@ class EntryWriter:
             length=self._sink.tell() - self.offset,
             raw=self.raw,
             key_id=self.key_id if self.raw else "",
+            sealed=self.sealed,
         )
         self._archive.entries.append(entry)
         return entry

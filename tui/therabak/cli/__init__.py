@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = common.Output(json_mode=getattr(args, "json", False))
     try:
+        common.recover_interrupted_restore(args, out)
         code = args.func(args, out)
         return int(code or 0)
     except TherabakError as e:

@@ -209,3 +209,25 @@ def open_archive(args: argparse.Namespace, path, account):
         reader.close()
         raise
     return reader
+
+
+#: Commands that only look: an unclear interrupted restore is a warning there, not an error.
+_LOOKING_COMMANDS = frozenset({"list", "status", "show", "preview"})
+
+
+def recover_interrupted_restore(args: argparse.Namespace, out: Output) -> None:
+    """Before any command that touches a data folder: finish or undo a restore that a
+    crash interrupted (jobs/swap.py), and say what was done."""
+    if not hasattr(args, "data_dir"):
+        return
+    from therabak.jobs.swap import SwapRecoveryError, recover
+
+    try:
+        done = recover(practice_paths(args).data_dir)
+    except SwapRecoveryError as e:
+        if getattr(args, "command", "") in _LOOKING_COMMANDS:
+            out.note(f"therabak: warning: {e}")
+            return
+        raise
+    if done is not None:
+        out.note(f"therabak: {done.message}")

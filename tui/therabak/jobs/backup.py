@@ -32,6 +32,7 @@ from therabak.events import Emit, FileOutcome, Phase, Retry, Summary, Warning, i
 from therabak.fsutil import free_space, fsync_dir
 from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
+from therabak.jobs.lock import pid_alive
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.retry import OnFailure, RetryPolicy
 from therabak.practice.account import AccountKey
@@ -95,26 +96,6 @@ class BackupResult:
 
 def archive_name(kind: BackupKind, created: datetime) -> str:
     return f"{NAME_PREFIX[kind]}{created.strftime('%Y-%m-%d_%H%M%S')}{ARCHIVE_SUFFIX}"
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    if os.name == "nt":
-        import ctypes
-
-        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # QUERY_LIMITED_INFO
-        if not handle:
-            return False
-        ctypes.windll.kernel32.CloseHandle(handle)
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def clean_stale_partials(folder: Path) -> list[Path]:
@@ -410,6 +391,7 @@ class _FileStorer:
                 ew.abort()
             raise
         ew.mtime_ns = info.mtime_ns
+        ew.sealed = info.sealed
         ew.finish()
         if attempt > 1:
             outcome = FileOutcome(

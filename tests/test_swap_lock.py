@@ -1,0 +1,298 @@
+"""Unit tests of the pieces under a restore: the swap journal and its recovery, the job
+lock, the practice app's lock, and safe file creation below a root."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Practice, run_cli
+from restore_helpers import (
+    leftovers,
+    practice_args,
+    tree_state,
+)
+from therabak.errors import Cancelled, DataInUseError
+from therabak.jobs.cancel import CancelToken
+from therabak.jobs.filecopy import UnsafePath, create_under, open_under
+from therabak.jobs.lock import JobLock, LockBusy, practice_lock_state
+from therabak.jobs.restore import RestoreRequest, run_restore
+from therabak.jobs.swap import (
+    MANIFEST_NAME,
+    SwapRecoveryError,
+    journal_path,
+    recover,
+    restore_lock_path,
+    swap_in,
+)
+from therabak.practice.categories import Rules
+
+pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _layout(tmp_path: Path, *, data: bool, staging: bool, old: bool) -> dict[str, Path]:
+    root = tmp_path / "p"
+    root.mkdir()
+    paths = {
+        "data": root / "Data",
+        "staging": root / f"Data.restore-x.{_dead_pid()}.partial",
+        "old": root / "Data.before-restore-2026-01-01_000000",
+    }
+    for name, present in (("data", data), ("staging", staging), ("old", old)):
+        if present:
+            paths[name].mkdir()
+            (paths[name] / "which.txt").write_text(name)
+    journal = {
+        "v": 1,
+        "data": str(paths["data"]),
+        "staging": str(paths["staging"]),
+        "old": str(paths["old"]),
+        "manifest": {"format": "therabak-before-restore", "version": 1, "kind": "before-restore"},
+    }
+    journal_path(paths["data"]).write_text(json.dumps(journal))
+    return paths
+
+
+def _which(path: Path) -> str:
+    return (path / "which.txt").read_text()
+
+
+def test_recover_completes_between_the_renames(tmp_path: Path) -> None:
+    p = _layout(tmp_path, data=False, staging=True, old=True)
+    done = recover(p["data"])
+    assert done is not None and done.action == "completed"
+    assert _which(p["data"]) == "staging" and _which(p["old"]) == "old"
+    assert (p["old"] / MANIFEST_NAME).is_file()
+    assert not journal_path(p["data"]).exists() and not p["staging"].exists()
+
+
+def test_recover_finishes_the_bookkeeping_after_both_renames(tmp_path: Path) -> None:
+    p = _layout(tmp_path, data=True, staging=False, old=True)
+    assert recover(p["data"]).action == "completed"
+    assert (p["old"] / MANIFEST_NAME).is_file() and not journal_path(p["data"]).exists()
+
+
+def test_recover_rolls_back_before_the_first_rename(tmp_path: Path) -> None:
+    p = _layout(tmp_path, data=True, staging=True, old=False)
+    assert recover(p["data"]).action == "rolled-back"
+    assert _which(p["data"]) == "data" and not p["staging"].exists()
+
+
+def test_recover_puts_the_old_data_back_when_the_new_vanished(tmp_path: Path) -> None:
+    p = _layout(tmp_path, data=False, staging=False, old=True)
+    assert recover(p["data"]).action == "rolled-back"
+    assert _which(p["data"]) == "old"
+
+
+def test_recover_refuses_to_guess(tmp_path: Path) -> None:
+    p = _layout(tmp_path, data=True, staging=True, old=True)  # Data re-created meanwhile
+    with pytest.raises(SwapRecoveryError):
+        recover(p["data"])
+    assert [_which(p[k]) for k in ("data", "staging", "old")] == ["data", "staging", "old"]
+    journal_path(p["data"]).write_text("{torn")
+    with pytest.raises(SwapRecoveryError):
+        recover(p["data"])
+
+
+def test_recover_leaves_a_running_restore_alone(tmp_path: Path) -> None:
+    p = _layout(tmp_path, data=False, staging=True, old=True)
+    restore_lock_path(p["data"]).write_text(json.dumps({"pid": os.getpid()}))
+    assert recover(p["data"]) is None
+    assert not p["data"].exists() and p["staging"].exists()
+
+
+def test_recover_removes_stale_staging_only(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    (root / "Data").mkdir(parents=True)
+    dead = root / f"Data.restore-2026-01-01_000000.{_dead_pid()}.partial"
+    live = root / f"Data.restore-2026-01-01_000000.{os.getpid()}.partial"
+    dead.mkdir()
+    live.mkdir()
+    assert recover(root / "Data").action == "cleaned"
+    assert not dead.exists() and live.exists()
+
+
+def test_the_cli_recovers_before_any_command(practice: Practice) -> None:
+    staging = practice.root / f"Data.restore-x.{_dead_pid()}.partial"
+    old = practice.root / "Data.before-restore-2026-01-01_000000"
+    practice.data_dir.rename(old)
+    (staging / "sessions").mkdir(parents=True)
+    (staging / "sessions" / "restored.json").write_text("{}")
+    journal_path(practice.data_dir).write_text(
+        json.dumps(
+            {
+                "v": 1,
+                "data": str(practice.data_dir),
+                "staging": str(staging),
+                "old": str(old),
+                "manifest": {},
+            }
+        )
+    )
+    r = run_cli("preview", *practice_args(practice))  # a command of another module
+    assert r.returncode == 0, r.stderr
+    assert "interrupted restore was completed" in r.stderr
+    assert (practice.data_dir / "sessions" / "restored.json").exists()
+    assert leftovers(practice.root) == []
+
+
+def test_second_rename_failing_puts_the_old_data_back(tmp_path: Path) -> None:
+    data = tmp_path / "Data"
+    data.mkdir()
+    (data / "keep.txt").write_text("old")
+    with pytest.raises(DataInUseError):
+        swap_in(data, tmp_path / "missing-staging", tmp_path / "Data.before-restore-x", {})
+    assert (data / "keep.txt").read_text() == "old"
+    assert not journal_path(data).exists()
+    assert not (tmp_path / "Data.before-restore-x").exists()
+
+
+def test_job_lock(tmp_path: Path) -> None:
+    path = tmp_path / "job.lock"
+    with JobLock(path) as lock:
+        assert lock.held and json.loads(path.read_text())["pid"] == os.getpid()
+        with pytest.raises(LockBusy):
+            JobLock(path).acquire()
+    assert not path.exists()
+    path.write_text(json.dumps({"pid": _dead_pid(), "started": "then"}))
+    lock = JobLock(path).acquire()
+    assert lock.broke_stale is not None
+    lock.release()
+    path.write_text("")  # an owner still writing its lock: held for a while
+    with pytest.raises(LockBusy):
+        JobLock(path).acquire()
+    old = time.time() - 3600
+    os.utime(path, (old, old))  # ... but not forever
+    JobLock(path).acquire().release()
+
+
+def test_practice_lock_states(tmp_path: Path) -> None:
+    assert not practice_lock_state(tmp_path).present
+    (tmp_path / ".lock").write_text(f"{os.getpid()}\n")
+    assert practice_lock_state(tmp_path).in_use
+    (tmp_path / ".lock").write_text(f"pid={_dead_pid()}")
+    state = practice_lock_state(tmp_path)
+    assert state.present and not state.in_use
+    (tmp_path / ".lock").write_text("")
+    assert practice_lock_state(tmp_path).in_use  # cannot tell: assume running
+
+
+def test_safe_creation_below_a_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    fd, path = create_under(root, "a/b/c.txt")
+    os.close(fd)
+    assert path == root / "a" / "b" / "c.txt"
+    for bad in ("../x.txt", "/abs.txt", "a/../../x.txt", "a\\b.txt", "NUL.txt"):
+        with pytest.raises(UnsafePath.__mro__[1]):  # DamagedArchiveError
+            create_under(root, bad)
+    with pytest.raises(UnsafePath):
+        create_under(root, "a/b/c.txt")  # never overwrite
+    if hasattr(os, "symlink"):
+        os.symlink(outside, root / "link")
+        with pytest.raises(UnsafePath):
+            create_under(root, "link/evil.txt")
+        os.symlink(outside / "target.txt", root / "dangling.txt")
+        with pytest.raises(UnsafePath):
+            create_under(root, "dangling.txt")
+        (outside / "secret.txt").write_text("secret")
+        with pytest.raises(UnsafePath):
+            open_under(root, "link/secret.txt")
+        assert list(outside.iterdir()) == [outside / "secret.txt"]
+
+
+class _CancelAfterFirstFile(CancelToken):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def check(self) -> None:
+        self.calls += 1
+        if self.calls > 3:
+            self.cancel()
+        super().check()
+
+
+def test_cancel_changes_nothing(practice: Practice, backups) -> None:
+    before = tree_state(practice.data_dir)
+    token = _CancelAfterFirstFile()
+    with pytest.raises(Cancelled):
+        run_restore(
+            RestoreRequest(
+                point=backups.auto,
+                data_dir=practice.data_dir,
+                account_key_path=practice.key_path,
+                rules=Rules.load(),
+            ),
+            cancel=token,
+        )
+    assert token.calls > 3
+    assert tree_state(practice.data_dir) == before
+    assert leftovers(practice.root) == []
+    assert sorted(p.name for p in practice.root.iterdir()) == ["Data", "account.key"]
+
+
+def test_confirmation_can_decline(practice: Practice, backups) -> None:
+    before = tree_state(practice.data_dir)
+    seen = []
+    with pytest.raises(Cancelled):
+        run_restore(
+            RestoreRequest(
+                point=backups.auto,
+                data_dir=practice.data_dir,
+                account_key_path=practice.key_path,
+                rules=Rules.load(),
+            ),
+            confirm=lambda plan: seen.append(plan) or False,
+        )
+    assert seen[0].mode == "replace" and seen[0].keep_old_at is not None
+    assert tree_state(practice.data_dir) == before
+    assert leftovers(practice.root) == []
+
+
+def test_a_staged_file_that_does_not_read_back_stops_the_restore(
+    practice: Practice, backups
+) -> None:
+    """The verify pass re-reads every staged file: damage it between staging and
+    verification (as a failing disk would) and the restore must stop, Data untouched."""
+    from therabak.errors import DataFolderError
+    from therabak.events import Phase
+
+    before = tree_state(practice.data_dir)
+    damaged = []
+
+    def emit(event) -> None:
+        if isinstance(event, Phase) and event.name == "verifying":
+            victim = sorted(Path(event.detail, "sessions").rglob("*.json"))[0]
+            data = bytearray(victim.read_bytes())
+            data[-5] ^= 1
+            victim.write_bytes(bytes(data))
+            damaged.append(victim.name)
+
+    with pytest.raises(DataFolderError, match="did not read back correctly"):
+        run_restore(
+            RestoreRequest(
+                point=backups.auto,
+                data_dir=practice.data_dir,
+                account_key_path=practice.key_path,
+                rules=Rules.load(),
+            ),
+            emit=emit,
+        )
+    assert damaged
+    assert tree_state(practice.data_dir) == before
+    assert sorted(p.name for p in practice.root.iterdir()) == ["Data", "account.key"]

@@ -1,0 +1,76 @@
+"""``therabak auto``: the automatic backup, for a scheduler to run every hour."""
+
+from __future__ import annotations
+
+import argparse
+
+from therabak.cli.common import (
+    Output,
+    add_json_option,
+    add_practice_options,
+    load_account,
+    load_rules,
+    practice_paths,
+)
+from therabak.cli.render import ProgressRenderer
+from therabak.settings import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "auto",
+        help="make an automatic backup when one is due (run it every hour)",
+        description="Make an automatic backup (profiles, sessions, therapists, finances; "
+        "locked with the account key) into the automatic-backup folder when the last one is "
+        "older than the interval (default 24 h), then delete old ones by the retention "
+        "policy (default: keep 7 daily, 4 weekly, 6 monthly; never the newest). Safe to run "
+        "often; a second run while one is active exits at once with code 0.",
+    )
+    p.add_argument("--force", action="store_true", help="make one now even if not due")
+    add_practice_options(p)
+    add_json_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    from therabak import formatting
+    from therabak.jobs.auto import AutoRequest, run_auto
+    from therabak.jobs.retry import RetryPolicy
+    from therabak.practice.scan import require_data_dir
+
+    paths = practice_paths(args)
+    require_data_dir(paths.data_dir)
+    account = load_account(paths, out)
+    settings = Settings.load()
+    renderer = ProgressRenderer(enabled=not out.json_mode)
+    try:
+        result = run_auto(
+            AutoRequest(
+                data_dir=paths.data_dir,
+                account=account,
+                rules=load_rules(),
+                settings=settings,
+                force=args.force,
+                retry=RetryPolicy.from_settings(settings.retry),
+            ),
+            emit=out.event if out.json_mode else renderer,
+        )
+    finally:
+        renderer.close()
+    if not result.ran:
+        out.text(result.message)
+        return 0
+    b = result.backup
+    assert b is not None
+    out.text(result.message)
+    out.text(
+        f"  {formatting.files(b.files)}, {formatting.size(b.bytes_stored)}"
+        + ("; verified" if b.verified else "; NOT verified")
+    )
+    if b.raw:
+        out.text(f"  {formatting.files(len(b.raw))} stored raw (restorable on this account only)")
+    for p in result.deleted:
+        out.text(f"  deleted by the retention policy: {p.name}")
+    if result.next_due:
+        out.text(f"  next automatic backup due after {formatting.local_time(result.next_due)}")
+    return result.exit_code

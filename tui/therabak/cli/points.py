@@ -1,0 +1,100 @@
+"""``therabak list``: every restore point therabak can find (headers only, fast)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from therabak.cli.common import (
+    Output,
+    add_json_option,
+    add_practice_options,
+    load_account,
+    load_rules,
+    practice_paths,
+)
+from therabak.settings import Settings
+
+ACCOUNT_TEXT = {"yes": "this account", "no": "OTHER account", "unknown": ""}
+KIND_TEXT = {
+    "manual": "manual",
+    "automatic": "automatic",
+    "folder": "folder",
+    "before-restore": "before-restore",
+    "unreadable": "UNREADABLE",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "list",
+        help="list the restore points (backups) therabak can find",
+        description="List the backups in the remembered destinations, the automatic-backup "
+        "folder, mounted removable media, folders given with --in and the "
+        "Data.before-restore-* folders earlier restores left. Each folder is searched one "
+        "level deep, plus subfolders named therabak, therapsy, backup(s), "
+        "datensicherung(en) or sicherung(en). Reads only the public headers.",
+    )
+    p.add_argument(
+        "--in",
+        dest="folders",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also search this folder (repeatable)",
+    )
+    p.add_argument("--no-media", action="store_true", help="do not search mounted removable media")
+    add_practice_options(p)
+    add_json_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    from therabak import formatting
+    from therabak.jobs.points import list_points, search_places
+
+    paths = practice_paths(args)
+    settings = Settings.load()
+    rules = load_rules()
+    account = load_account(paths, out, required=False)
+    places = search_places(
+        remembered=settings.remembered_destinations,
+        auto_folder=settings.auto_folder(paths.data_dir),
+        given=args.folders,
+        media=not args.no_media,
+    )
+    for f in args.folders:
+        if not Path(f).is_dir():
+            out.note(f"therabak: warning: not a folder: {f}")
+    listing = list_points(
+        data_dir=paths.data_dir, account_key_id=account.id_hex if account else None, places=places
+    )
+    if out.json_mode:
+        out.document(listing.to_dict(rules))
+        return 0
+    if not listing.points:
+        out.text("No restore points found.")
+        searched = [str(s.folder) for s in listing.places if s.available]
+        if searched:
+            out.text("Searched: " + ", ".join(searched))
+        out.text("Give a folder with --in DIR to search it too.")
+        return 0
+    out.text(f"{len(listing.points)} restore point(s), newest first:")
+    for point in listing.points:
+        d = point.to_dict(rules)
+        when = d["created_local"] or "time unknown"
+        age = f"({d['age']})" if d["age"] else ""
+        size = formatting.size(point.size) if point.size is not None else ""
+        account_text = ACCOUNT_TEXT.get(point.account_match, "")
+        facts = "  ".join(
+            x
+            for x in (KIND_TEXT.get(point.kind, point.kind), point.protection, account_text, size)
+            if x
+        )
+        out.text(f"\n  {when} {age:<18} {facts}")
+        out.text(f"    {point.path}")
+        if point.kind == "unreadable":
+            out.text(f"    cannot be read: {point.error}")
+        elif d.get("summary"):
+            out.text(f"    {d['summary']}")
+    return 0

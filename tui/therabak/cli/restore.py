@@ -1,0 +1,252 @@
+"""``therabak restore``: restore a backup, safely (staged, verified, swapped, undoable)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from therabak.cli.common import (
+    Output,
+    add_json_option,
+    add_practice_options,
+    add_unlock_options,
+    load_rules,
+    practice_paths,
+    read_password,
+)
+from therabak.cli.render import ProgressRenderer
+from therabak.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "restore",
+        help="restore a backup, a folder backup or a before-restore folder",
+        description="Restore POINT (a .therabak archive, a TheraPsy-Data-* folder backup or a "
+        "Data.before-restore-* folder). The new data is built beside the data folder, "
+        "re-encrypted with this computer's account key and checked; only then is the current "
+        "data folder renamed to Data.before-restore-<time> (restore that to undo) and the new "
+        "one put in place. Categories the backup does not hold are kept from the current data.",
+    )
+    p.add_argument("point", metavar="POINT", help="the backup to restore (see therabak list)")
+    p.add_argument(
+        "--to",
+        metavar="DIR",
+        help="restore into DIR (empty or new) instead; the data folder stays as it is",
+    )
+    p.add_argument(
+        "--include",
+        metavar="IDS",
+        action="append",
+        help="restore only these categories (ids, comma-separated); every other "
+        "category of the current data stays as it is",
+    )
+    add_unlock_options(p)
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="restore even though the practice app "
+        "seems to be running (Data/.lock holds a live process id)",
+    )
+    p.add_argument(
+        "--salvage",
+        action="store_true",
+        help="restore every intact file of a damaged backup, skip and list the rest (exit code 3)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run every check and show what would be replaced; change nothing",
+    )
+    add_practice_options(p)
+    add_json_option(p)
+    p.set_defaults(func=run)
+
+
+def _interactive() -> bool:
+    try:
+        return sys.stdin.isatty() and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _password(args: argparse.Namespace, paths) -> str | None:
+    """Ask for the password only when the archive needs one (its account slot is not ours)."""
+    from therabak.jobs.points import identify
+    from therabak.practice.account import AccountKey
+
+    point_path = Path(args.point)
+    if point_path.is_dir():
+        return None
+    account_id = None
+    if paths.account_key.exists():
+        account_id = AccountKey.load(paths.account_key).id_hex
+    point = identify(point_path, account_id)
+    if point.readable and point.protection == "password" and point.account_match != "yes":
+        return read_password(args, confirm=False, what="backup password")
+    return None
+
+
+def _category_table(plan, rules) -> list[str]:
+    """Per category (as a tree, 80 columns): files and size in the backup and now."""
+    from therabak import formatting
+
+    def amount(files: int, size: int) -> str:
+        return f"{formatting.files(files)}, {formatting.size(size)}" if files else "-"
+
+    changes = {c.id: c for c in plan.categories}
+    shown = {
+        c.id for c in plan.categories if c.backup_files or c.current_files or c.action == "restore"
+    }
+    verb = "REPLACED" if plan.mode == "replace" else "restored"
+    lines = [f"  {'':<24}{'in the backup':>18}  {'now':>18}"]
+    for depth, node in rules.walk():
+        leaves = rules.leaves_under(node.id)
+        if not any(leaf in shown for leaf in leaves):
+            continue
+        label = "  " * depth + node.label
+        c = changes.get(node.id)
+        if c is None or not node.is_leaf:
+            lines.append(f"  {label}")
+            continue
+        backup = amount(c.backup_files, c.backup_bytes) if c.action == "restore" else "-"
+        action = verb if c.action == "restore" else "kept"
+        lines.append(
+            f"  {label[:24]:<24}{backup:>18}  {amount(c.current_files, c.current_bytes):>18}"
+            f"  {action}"
+        )
+    for c in plan.categories:  # categories the current rules do not know
+        if c.id not in rules.nodes and c.id in shown:
+            lines.append(f"  {c.id[:24]:<24}{amount(c.backup_files, c.backup_bytes):>18}")
+    lines.append("  ('-' in the backup: not in this backup, the current files are kept)")
+    return lines
+
+
+def describe_plan(plan, rules) -> list[str]:
+    """The confirmation text: what is replaced, what is kept, where the current data goes."""
+    from therabak import formatting
+
+    p = plan.point
+    when = (
+        f"{formatting.local_time(p.created)}, {formatting.ago(p.created)}"
+        if p.created
+        else "time unknown"
+    )
+    kind = {
+        "manual": "manual backup",
+        "automatic": "automatic backup",
+        "folder": "folder backup",
+        "before-restore": "data from before a restore",
+    }.get(p.kind, p.kind)
+    lines = [
+        f"Restore from: {p.path}",
+        f"              ({kind}, made {when})",
+        f"Into:         {plan.target}",
+    ]
+    if plan.new_account_key:
+        lines.append(
+            f"A NEW account key will be created at {plan.new_account_key}; keep a "
+            "copy of it safe (without it the data cannot be read)."
+        )
+    lines.append("")
+    lines.extend(_category_table(plan, rules))
+    lines.append("")
+    lines.append(
+        f"From the backup: {formatting.files(plan.restore_files)}, "
+        f"{formatting.size(plan.restore_bytes)}."
+    )
+    if plan.carry_files:
+        lines.append(
+            f"Kept from the current data: {formatting.files(plan.carry_files)}, "
+            f"{formatting.size(plan.carry_bytes)}."
+        )
+    for path, why in plan.unrestorable:
+        lines.append(f"  cannot be restored: {path} ({why})")
+    if plan.keep_old_at:
+        lines.append("The current data folder will be kept as")
+        lines.append(f"  {plan.keep_old_at}")
+        lines.append(f'To undo: therabak restore "{plan.keep_old_at}"')
+    return lines
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    from therabak import formatting
+    from therabak.jobs.restore import RestoreRequest, plan_restore, run_restore
+
+    if not (args.yes or args.dry_run) and not _interactive():
+        raise UsageError(
+            "Restoring replaces data: confirm with --yes (no terminal to ask on), "
+            "or look first with --dry-run."
+        )
+    paths = practice_paths(args)
+    rules = load_rules()
+    req = RestoreRequest(
+        point=Path(args.point),
+        data_dir=paths.data_dir,
+        account_key_path=paths.account_key,
+        rules=rules,
+        password=_password(args, paths),
+        include=args.include,
+        target=Path(args.to) if args.to else None,
+        force=args.force,
+        salvage=args.salvage,
+    )
+    renderer = ProgressRenderer(enabled=not out.json_mode)
+    emit = out.event if out.json_mode else renderer
+    if args.dry_run:
+        plan = plan_restore(req, emit)
+        if out.json_mode:  # the event stream ends with the plan, as a summary
+            from therabak.events import Summary
+
+            out.event(
+                Summary(
+                    operation="restore-plan",
+                    exit_code=0,
+                    duration_s=0.0,
+                    message="dry run: nothing was changed",
+                    extra={"plan": plan.to_dict()},
+                )
+            )
+        else:
+            for line in describe_plan(plan, rules):
+                out.text(line)
+            out.text("\nDry run: nothing was changed.")
+        return 0
+
+    def confirm(plan) -> bool:
+        for line in describe_plan(plan, rules):
+            sys.stderr.write(line + "\n")
+        sys.stderr.write("\nRestore now? [y/N] ")
+        sys.stderr.flush()
+        answer = sys.stdin.readline().strip().casefold()
+        return answer in ("y", "yes", "j", "ja")
+
+    try:
+        result = run_restore(req, emit, confirm=None if args.yes else confirm)
+    finally:
+        renderer.close()
+    if not out.json_mode:
+        out.text(
+            f"Restored into {result.target}: {formatting.files(result.files_restored)} "
+            f"({formatting.size(result.bytes_restored)}) from the backup"
+            + (
+                f", {formatting.files(result.files_carried)} kept from the current data."
+                if result.files_carried
+                else "."
+            )
+        )
+        if result.new_account_key:
+            out.text(
+                f"A new account key was created: {result.new_account_key} (keep a copy "
+                "of it in a safe place)."
+            )
+        for p, why in result.damaged:
+            out.text(f"  NOT restored: {p} ({why})")
+        for w in result.warnings:
+            out.text(f"  warning: {w}")
+        if result.before_restore:
+            out.text(f"The previous data is kept in {result.before_restore}")
+            out.text(f'To undo: therabak restore "{result.before_restore}"')
+    return result.exit_code

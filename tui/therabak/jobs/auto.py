@@ -1,0 +1,328 @@
+"""Automatic backups: core categories, account-key slot, local folder, retention.
+
+Made to be started by a scheduler every hour (Windows Task Scheduler, launchd,
+systemd timer, cron): a run does nothing unless the newest automatic backup is older
+than the interval (``--force`` skips that check), so running it often is harmless.
+
+* **What**: the categories whose rule says ``auto = true`` (profiles, sessions,
+  therapists, finances), in an archive named ``TheraPsy-Auto-<time>.therabak`` with one
+  account-key slot (no password to remember; restorable on this account only),
+  verified after writing.
+* **Where**: ``Settings.auto_folder`` (default ``TheraPsy-Auto-Backups`` beside ``Data``).
+* **Retention**: after a successful, verified backup: keep the newest backup of each of
+  the last ``keep_daily`` days, ``keep_weekly`` ISO weeks and ``keep_monthly`` months that
+  have backups (as restic's ``forget --keep-*``), and always the newest; delete the rest.
+  Only files whose names match the automatic-backup pattern are ever deleted.
+* **Concurrency**: a lock file ``<auto folder>/.therabak-auto.lock`` (O_EXCL + process id,
+  stale locks broken). A second run while one is active exits at once with code 0 and
+  says so: the active run is doing the work, and waiting would only pile up runs.
+* **Due**: "the last backup" is the newest archive in the folder by its name's time, or a
+  history record of an automatic backup whose file still exists. A run is due when that is
+  older than the interval less a small slack (5 % of it, at most 10 minutes), so an hourly
+  scheduler does not miss a daily backup by a few seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from therabak.archive.writer import Protection
+from therabak.events import Emit, Phase, Summary, Warning, ignore
+from therabak.fsutil import make_private_dir
+from therabak.jobs import history
+from therabak.jobs.backup import BackupRequest, BackupResult, run_backup
+from therabak.jobs.cancel import NEVER, CancelToken
+from therabak.jobs.lock import JobLock, LockBusy, lock_busy_message
+from therabak.jobs.retry import RetryPolicy
+from therabak.jobs.swap import STAMP_FORMAT, recover
+from therabak.practice.account import AccountKey
+from therabak.practice.categories import BackupKind, Rules
+from therabak.practice.scan import require_data_dir
+from therabak.settings import AutoSettings, Settings
+
+AUTO_NAME_RE = re.compile(r"^TheraPsy-Auto-(\d{4}-\d{2}-\d{2}_\d{6})(?:-(\d+))?\.therabak$")
+LOCK_NAME = ".therabak-auto.lock"
+MAX_SLACK = timedelta(minutes=10)
+
+
+@dataclass
+class AutoRequest:
+    data_dir: Path
+    account: AccountKey
+    rules: Rules
+    settings: Settings
+    force: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    now: datetime | None = None  # for tests: the time the run believes it is
+
+
+@dataclass
+class AutoResult:
+    ran: bool
+    reason: str  # due | forced | first | not-due | busy
+    folder: Path
+    archive: Path | None = None
+    last: datetime | None = None
+    next_due: datetime | None = None
+    deleted: list[Path] = field(default_factory=list)
+    backup: BackupResult | None = None
+    message: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return self.backup.exit_code if self.backup is not None else 0
+
+    def to_dict(self) -> dict:
+        b = self.backup
+        return {
+            "ran": self.ran,
+            "reason": self.reason,
+            "folder": str(self.folder),
+            "archive": str(self.archive) if self.archive else None,
+            "last": self.last.isoformat() if self.last else None,
+            "next_due": self.next_due.isoformat() if self.next_due else None,
+            "deleted": [str(p) for p in self.deleted],
+            "files": b.files if b else None,
+            "bytes_stored": b.bytes_stored if b else None,
+            "verified": b.verified if b else None,
+            "raw": b.raw if b else [],
+            "message": self.message,
+        }
+
+
+def auto_archives(folder: Path) -> list[tuple[datetime, Path]]:
+    """Automatic-backup archives in *folder* by the time in their names, newest first."""
+    out = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            m = AUTO_NAME_RE.match(entry.name)
+            if not m or not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                when = datetime.strptime(m.group(1), STAMP_FORMAT).astimezone()
+            except ValueError:
+                continue
+            out.append((when, Path(entry.path), int(m.group(2) or 1)))
+    out.sort(key=lambda t: (t[0], t[2]), reverse=True)
+    return [(w, p) for w, p, _ in out]
+
+
+def last_auto_backup(folder: Path, data_dir: Path) -> tuple[datetime, Path] | None:
+    candidates = auto_archives(folder)[:1]
+    record = history.last_of("auto", data_dir)
+    if record is not None and Path(record.path).exists():
+        with contextlib.suppress(ValueError):
+            candidates.append((record.created_at.astimezone(), Path(record.path)))
+    return max(candidates, key=lambda t: t[0], default=None)
+
+
+def interval(settings: AutoSettings) -> timedelta:
+    return timedelta(hours=settings.interval_hours)
+
+
+def slack(settings: AutoSettings) -> timedelta:
+    return min(MAX_SLACK, interval(settings) * 0.05)
+
+
+def next_due(last: datetime | None, settings: AutoSettings) -> datetime | None:
+    return None if last is None else last + interval(settings) - slack(settings)
+
+
+def retained(
+    archives: list[tuple[datetime, Path]], keep_daily: int, keep_weekly: int, keep_monthly: int
+) -> set[Path]:
+    """The archives the policy keeps (newest first input); the newest is always kept."""
+    if not archives:
+        return set()
+    keep = {archives[0][1]}
+    rules = (
+        (keep_daily, lambda t: t.date()),
+        (keep_weekly, lambda t: tuple(t.isocalendar())[:2]),
+        (keep_monthly, lambda t: (t.year, t.month)),
+    )
+    for count, bucket in rules:
+        seen: set = set()
+        for when, path in archives:
+            if len(seen) >= count:
+                break
+            b = bucket(when)
+            if b in seen:
+                continue
+            seen.add(b)
+            keep.add(path)
+    return keep
+
+
+def apply_retention(folder: Path, settings: AutoSettings, emit: Emit = ignore) -> list[Path]:
+    archives = auto_archives(folder)
+    keep = retained(archives, settings.keep_daily, settings.keep_weekly, settings.keep_monthly)
+    deleted = []
+    for _, path in archives:
+        if path in keep or not AUTO_NAME_RE.match(path.name):
+            continue
+        try:
+            path.unlink()
+            deleted.append(path)
+        except OSError as e:
+            emit(
+                Warning(
+                    f"Could not delete an old automatic backup {path}: {e.strerror}",
+                    path=str(path),
+                    code="retention",
+                )
+            )
+    return deleted
+
+
+def run_auto(req: AutoRequest, emit: Emit = ignore, cancel: CancelToken = NEVER) -> AutoResult:
+    start = time.monotonic()
+    recovery = recover(req.data_dir)
+    if recovery is not None:
+        emit(Warning(recovery.message, code="restore-recovered"))
+    require_data_dir(req.data_dir)
+    settings = req.settings.auto
+    folder = req.settings.auto_folder(req.data_dir)
+    if not folder.parent.is_dir():
+        from therabak.errors import DataFolderError
+
+        raise DataFolderError(
+            f"The folder for automatic backups cannot be created: {folder.parent} does not exist."
+        )
+    make_private_dir(folder)
+    lock = JobLock(folder / LOCK_NAME, what="automatic backup")
+    try:
+        lock.acquire()
+    except LockBusy as e:
+        result = AutoResult(
+            ran=False,
+            reason="busy",
+            folder=folder,
+            message=lock_busy_message("automatic backup", e.owner, folder / LOCK_NAME)
+            + " Nothing to do.",
+        )
+        emit(
+            Summary(
+                operation="auto",
+                exit_code=0,
+                duration_s=0.0,
+                message=result.message,
+                extra=result.to_dict(),
+            )
+        )
+        return result
+    try:
+        if lock.broke_stale is not None:
+            emit(
+                Warning(
+                    f"Removed a stale lock of automatic-backup process "
+                    f"{lock.broke_stale.pid}, which is no longer running.",
+                    code="stale-lock",
+                )
+            )
+        return _run_locked(req, folder, settings, emit, cancel, start)
+    finally:
+        lock.release()
+
+
+def _run_locked(
+    req: AutoRequest,
+    folder: Path,
+    settings: AutoSettings,
+    emit: Emit,
+    cancel: CancelToken,
+    start: float,
+) -> AutoResult:
+    now = req.now or datetime.now().astimezone()
+    last = last_auto_backup(folder, req.data_dir)
+    last_time = last[0] if last else None
+    due_at = next_due(last_time, settings)
+    if last is None:
+        reason = "first"
+    elif req.force:
+        reason = "forced"
+    elif due_at is not None and now < due_at:
+        result = AutoResult(
+            ran=False,
+            reason="not-due",
+            folder=folder,
+            archive=last[1],
+            last=last_time,
+            next_due=due_at,
+            message=f"Not due: the last automatic backup is from "
+            f"{last_time:%Y-%m-%d %H:%M}; the next is due after "
+            f"{due_at:%Y-%m-%d %H:%M}.",
+        )
+        emit(
+            Summary(
+                operation="auto",
+                exit_code=0,
+                duration_s=round(time.monotonic() - start, 3),
+                message=result.message,
+                extra=result.to_dict(),
+            )
+        )
+        return result
+    else:
+        reason = "due"
+    emit(Phase("auto", f"automatic backup ({reason}) into {folder}"))
+
+    def inner(event) -> None:  # the auto job's summary is the one that ends the stream
+        if not isinstance(event, Summary):
+            emit(event)
+
+    backup = run_backup(
+        BackupRequest(
+            data_dir=req.data_dir,
+            account=req.account,
+            dest_dir=folder,
+            rules=req.rules,
+            selection=req.rules.default_selection(BackupKind.AUTO),
+            protection=Protection(account_key=req.account.key, account_key_id=req.account.key_id),
+            kind=BackupKind.AUTO,
+            verify=True,
+            retry=req.retry,
+            remember_destination=False,
+            created=req.now,
+        ),
+        emit=inner,
+        cancel=cancel,
+    )
+    result = AutoResult(
+        ran=True,
+        reason=reason,
+        folder=folder,
+        archive=backup.archive,
+        last=last_time,
+        backup=backup,
+    )
+    created = history.last_of("auto", req.data_dir)
+    made = created.created_at if created and Path(created.path) == backup.archive else now
+    result.next_due = next_due(made, settings)
+    if backup.verified:
+        emit(Phase("retention", str(folder)))
+        result.deleted = apply_retention(folder, settings, emit)
+    else:
+        emit(
+            Warning(
+                "The new automatic backup did not verify; no older backup was deleted.",
+                path=str(backup.archive),
+                code="not-verified",
+            )
+        )
+    result.message = f"Automatic backup written: {backup.archive}"
+    emit(
+        Summary(
+            operation="auto",
+            exit_code=result.exit_code,
+            duration_s=round(time.monotonic() - start, 3),
+            message=result.message,
+            extra=result.to_dict(),
+        )
+    )
+    return result

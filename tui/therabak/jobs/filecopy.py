@@ -1,0 +1,275 @@
+"""Safe file creation below a root folder, and a copy that hashes in the same pass.
+
+Paths come from backups, which are hostile input: every relative path is checked again
+at write time (:func:`~therabak.archive.index.check_relative_path`), folders are made
+one component at a time and must be real folders (never a symbolic link or junction),
+and files are created with ``O_EXCL`` (and ``O_NOFOLLOW`` where it exists), so nothing
+is ever written outside the root or through a link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from therabak import faults
+from therabak.archive.index import check_relative_path
+from therabak.errors import DamagedArchiveError
+from therabak.fsutil import IS_WINDOWS
+
+COPY_BLOCK = 8 << 20  # large reads: few system calls, hashing in the same pass
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+class UnsafePath(DamagedArchiveError):
+    """A path that would leave its root or go through a link."""
+
+
+def _is_link_or_junction(st: os.stat_result) -> bool:
+    if stat.S_ISLNK(st.st_mode):
+        return True
+    reparse = getattr(st, "st_file_attributes", 0) & getattr(
+        stat, "FILE_ATTRIBUTE_REPARSE_POINT", 0
+    )
+    return bool(reparse)
+
+
+def make_dirs_under(root: Path, rel_dir_parts: list[str], mode: int = 0o700) -> Path:
+    """Create ``root/a/b/...`` one folder at a time; every component must be a real folder."""
+    cur = Path(root)
+    for part in rel_dir_parts:
+        cur = cur / part
+        try:
+            os.mkdir(cur, mode)
+            continue
+        except FileExistsError:
+            pass
+        st = os.lstat(cur)
+        if _is_link_or_junction(st) or not stat.S_ISDIR(st.st_mode):
+            raise UnsafePath(f"Refusing to write through a link or non-folder: {cur}")
+    return cur
+
+
+def create_under(root: Path, rel: str, *, mode: int = 0o600) -> tuple[int, Path]:
+    """A new file ``root/rel`` opened for writing: (descriptor, path). Refuses unsafe paths."""
+    rel = check_relative_path(rel)
+    parts = rel.split("/")
+    folder = make_dirs_under(root, parts[:-1])
+    path = folder / parts[-1]
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_BINARY
+    try:
+        fd = os.open(path, flags, mode)
+    except FileExistsError:
+        raise UnsafePath(f"Refusing to overwrite an existing file or link: {path}") from None
+    if not IS_WINDOWS:
+        os.fchmod(fd, mode)
+    return fd, path
+
+
+def open_under(root: Path, rel: str) -> int:
+    """Open ``root/rel`` for reading without following a link anywhere below *root*."""
+    rel = check_relative_path(rel)
+    cur = Path(root)
+    for part in rel.split("/")[:-1]:
+        cur = cur / part
+        st = os.lstat(cur)
+        if _is_link_or_junction(st) or not stat.S_ISDIR(st.st_mode):
+            raise UnsafePath(f"Refusing to read through a link: {cur}")
+    path = cur / rel.split("/")[-1]
+    st = os.lstat(path)
+    if _is_link_or_junction(st) or not stat.S_ISREG(st.st_mode):
+        raise UnsafePath(f"Refusing to read something that is not a plain file: {path}")
+    return os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_BINARY)
+
+
+_LOCAL = threading.local()
+PARALLEL_HASH_MIN = 1 << 20
+_HASHER: ThreadPoolExecutor | None = None
+_HASHER_LOCK = threading.Lock()
+
+
+def _hasher() -> ThreadPoolExecutor:
+    """One worker thread for hashing: hashlib and os.write both release the GIL, so a
+    large block is hashed and written at the same time."""
+    global _HASHER
+    with _HASHER_LOCK:
+        if _HASHER is None:
+            _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="therabak-hash")
+        return _HASHER
+
+
+def _buffer() -> memoryview:
+    """A reusable copy buffer per thread: allocating (and zeroing) 8 MiB per file would
+    cost more than copying a small file."""
+    view = getattr(_LOCAL, "view", None)
+    if view is None:
+        view = _LOCAL.view = memoryview(bytearray(COPY_BLOCK))
+    return view
+
+
+class ByteBudget:
+    """Counts bytes written by a job and applies the write fault points (tests)."""
+
+    def __init__(self) -> None:
+        self.written = 0
+
+    def before(self, n: int) -> None:
+        faults.before_write(self.written, n)
+        self.written += n
+
+
+def write_all(fd: int, data: bytes | memoryview, budget: ByteBudget | None = None) -> None:
+    if budget is not None:
+        budget.before(len(data))
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+class FdWriter:
+    """A minimal file object over a descriptor (for EnvelopeWriter), counting bytes."""
+
+    def __init__(self, fd: int, budget: ByteBudget | None = None) -> None:
+        self.fd = fd
+        self.budget = budget
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        write_all(self.fd, data, self.budget)
+        self.size += len(data)
+        return len(data)
+
+
+@dataclass
+class CopyResult:
+    size: int
+    sha256: str
+    mtime_ns: int
+    changed: bool  # the source's size or mtime changed while it was copied
+
+
+def copy_fd(
+    src_fd: int,
+    dst_fd: int,
+    *,
+    budget: ByteBudget | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+    check_cancel: Callable[[], None] | None = None,
+) -> tuple[int, str]:
+    """Copy everything from *src_fd* to *dst_fd*, hashing the bytes as they pass."""
+    digest = hashlib.sha256()
+    view = _buffer()
+    buf = view.obj
+    size = 0
+    with open(src_fd, "rb", buffering=0, closefd=False) as src:
+        while True:
+            n = src.readinto(buf)
+            if not n:
+                break
+            chunk = view[:n]
+            if n >= PARALLEL_HASH_MIN:  # hash on another core while the bytes are written
+                pending = _hasher().submit(digest.update, chunk)
+                try:
+                    write_all(dst_fd, chunk, budget)
+                finally:
+                    pending.result()  # the buffer is reused only once the hash is done
+            else:
+                digest.update(chunk)
+                write_all(dst_fd, chunk, budget)
+            size += n
+            if on_bytes is not None:
+                on_bytes(n)
+            if check_cancel is not None:
+                check_cancel()
+    return size, digest.hexdigest()
+
+
+def copy_file(
+    src: Path | int,
+    dst_root: Path,
+    rel: str,
+    *,
+    budget: ByteBudget | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+    check_cancel: Callable[[], None] | None = None,
+    fsync: bool = False,
+) -> CopyResult:
+    """Copy *src* (a path, or a descriptor opened for reading) to ``dst_root/rel``.
+
+    The copy gets the source's modification time. ``changed`` tells whether the source's
+    size or mtime differed after the copy from before (the caller copies again).
+    """
+    own = not isinstance(src, int)
+    src_fd = os.open(src, os.O_RDONLY | _O_NOFOLLOW | _O_BINARY) if own else src
+    try:
+        before = os.fstat(src_fd)
+        fd, path = create_under(dst_root, rel)
+        try:
+            size, sha = copy_fd(
+                src_fd, fd, budget=budget, on_bytes=on_bytes, check_cancel=check_cancel
+            )
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        after = os.stat(src) if own else os.fstat(src_fd)
+    finally:
+        if own:
+            os.close(src_fd)
+    os.utime(path, ns=(before.st_mtime_ns, before.st_mtime_ns))
+    changed = (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
+        size != before.st_size
+    )
+    return CopyResult(size=size, sha256=sha, mtime_ns=before.st_mtime_ns, changed=changed)
+
+
+def sha256_file(
+    path: Path,
+    *,
+    on_bytes: Callable[[int], None] | None = None,
+    check_cancel: Callable[[], None] | None = None,
+) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    view = _buffer()
+    buf = view.obj
+    size = 0
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            digest.update(view[:n])
+            size += n
+            if on_bytes is not None:
+                on_bytes(n)
+            if check_cancel is not None:
+                check_cancel()
+    return size, digest.hexdigest()
+
+
+def sync_files(paths: list[Path]) -> None:
+    """Make written files durable before a rename publishes them.
+
+    POSIX: one ``sync()`` (far cheaper than an fsync per file for many small files);
+    elsewhere an fsync per file.
+    """
+    if hasattr(os, "sync"):
+        os.sync()
+        return
+    for p in paths:
+        try:
+            fd = os.open(p, os.O_RDWR | _O_BINARY)
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

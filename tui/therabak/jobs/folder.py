@@ -1,0 +1,427 @@
+"""Folder backups ("Ordner-Backup"): a verified copy of ``Data`` as it is, plus a manifest.
+
+The files stay sealed with the account key (nothing is decrypted), so a folder backup
+is fast and immune to the decryption failures of manual backups, but only the same
+account can use it. The copy goes to ``DEST/TheraPsy-Data-<time>.<pid>.partial/`` and
+is renamed to ``TheraPsy-Data-<time>`` once every file is copied, the manifest is
+written and (by default) every copied file was read back and checked.
+
+The manifest (``therabak-manifest.json`` in the copy's top folder, JSON Lines; see
+jobs/FORMAT.md) starts with one summary line (format, time, account key id, counts),
+so listing restore points reads one line, followed by one line per file with its
+size, modification time and the SHA-256 of the bytes as copied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from therabak import faults
+from therabak.errors import DamagedArchiveError
+from therabak.events import Emit, Phase, Summary, Warning, ignore
+from therabak.fsutil import fsync_dir, make_private_dir, write_private
+from therabak.jobs import history
+from therabak.jobs.backup import check_space, prepare_destination
+from therabak.jobs.cancel import NEVER, CancelToken
+from therabak.jobs.filecopy import ByteBudget, copy_file, sha256_file, sync_files
+from therabak.jobs.lock import pid_alive
+from therabak.jobs.progress import ProgressTracker
+from therabak.jobs.swap import MANIFEST_NAME, recover, stamp
+from therabak.practice.categories import Rules
+from therabak.practice.scan import FileEntry, require_data_dir, scan
+
+FOLDER_PREFIX = "TheraPsy-Data-"
+FOLDER_FORMAT = "therabak-folder-backup"
+MANIFEST_VERSION = 1
+MAX_MANIFEST_LINE = 64 * 1024
+COPY_ATTEMPTS = 3
+RETRY_DELAY_S = 0.5
+SPACE_MARGIN = 1 << 20
+_PARTIAL_RE = re.compile(rf"^{FOLDER_PREFIX}[0-9_-]+\.(\d+)\.partial$")
+_FINAL_RE = re.compile(rf"^{FOLDER_PREFIX}\d{{4}}-\d{{2}}-\d{{2}}_\d{{6}}(?:-\d+)?$")
+
+
+# ---- manifest --------------------------------------------------------------------------------
+
+
+@dataclass
+class ManifestFile:
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+@dataclass
+class ManifestHeader:
+    format: str
+    kind: str  # folder | before-restore
+    created: datetime | None
+    account_key_id: str
+    files: int
+    bytes: int
+    raw: dict = field(default_factory=dict, repr=False)
+
+
+def read_manifest_header(folder: Path) -> ManifestHeader | None:
+    """The first line of ``folder/therabak-manifest.json``; None when there is no manifest.
+
+    Raises DamagedArchiveError when the manifest exists but is not ours or not readable.
+    """
+    path = Path(folder) / MANIFEST_NAME
+    try:
+        with open(path, "rb") as f:
+            line = f.readline(MAX_MANIFEST_LINE)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise DamagedArchiveError(f"The manifest {path} cannot be read ({e.strerror}).") from None
+    try:
+        doc = json.loads(line)
+        fmt = doc["format"]
+        if fmt not in (FOLDER_FORMAT, "therabak-before-restore") or doc.get("version") != 1:
+            raise ValueError
+        created = datetime.fromisoformat(doc["created"]) if doc.get("created") else None
+        key_id = str(doc.get("account_key_id", ""))
+        return ManifestHeader(
+            format=fmt,
+            kind=str(doc.get("kind", "folder")),
+            created=created,
+            account_key_id=key_id,
+            files=int(doc.get("files", 0)),
+            bytes=int(doc.get("bytes", 0)),
+            raw=doc,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise DamagedArchiveError(
+            f"The manifest {path} is damaged or not a therabak manifest."
+        ) from None
+
+
+def iter_manifest_files(folder: Path) -> Iterator[ManifestFile]:
+    """The file lines of a folder backup's manifest (untrusted: every field is checked)."""
+    path = Path(folder) / MANIFEST_NAME
+    with open(path, "rb") as f:
+        f.readline(MAX_MANIFEST_LINE)
+        for n, line in enumerate(f, start=2):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+                p, s, m, h = d["p"], d["s"], d["m"], d["h"]
+                if not (
+                    isinstance(p, str)
+                    and isinstance(s, int)
+                    and isinstance(m, int)
+                    and isinstance(h, str)
+                    and len(h) == 64
+                    and s >= 0
+                    and m >= 0
+                ):
+                    raise ValueError
+                int(h, 16)
+            except (ValueError, KeyError, TypeError):
+                raise DamagedArchiveError(f"The manifest {path} is damaged (line {n}).") from None
+            yield ManifestFile(p, s, m, h)
+
+
+def _manifest_bytes(header: dict, files: list[ManifestFile]) -> bytes:
+    lines = [json.dumps(header, ensure_ascii=False)]
+    lines.extend(
+        json.dumps({"p": f.path, "s": f.size, "m": f.mtime_ns, "h": f.sha256}, ensure_ascii=False)
+        for f in files
+    )
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def is_folder_backup_name(name: str) -> bool:
+    return bool(_FINAL_RE.match(name))
+
+
+# ---- the job ---------------------------------------------------------------------------------
+
+
+@dataclass
+class FolderBackupRequest:
+    data_dir: Path
+    dest_dir: Path
+    account_key_id: str
+    rules: Rules
+    verify: bool = True
+    created: datetime | None = None
+
+
+@dataclass
+class FolderBackupResult:
+    folder: Path
+    files: int
+    bytes: int
+    duration_s: float
+    verified: bool | None
+    recopied: list[str] = field(default_factory=list)  # changed during the copy, copied again
+    unstable: list[str] = field(default_factory=list)  # still changing after every attempt
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    damaged: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if self.damaged:
+            return 5
+        return 3 if self.unstable or self.skipped else 0
+
+
+def clean_stale_partials(dest: Path) -> list[Path]:
+    from therabak.jobs.swap import remove_tree
+
+    removed = []
+    with contextlib.suppress(OSError):
+        for p in Path(dest).iterdir():
+            m = _PARTIAL_RE.match(p.name)
+            if m and p.is_dir() and not pid_alive(int(m.group(1))):
+                with contextlib.suppress(OSError):
+                    remove_tree(p)
+                    removed.append(p)
+    return removed
+
+
+def run_folder_backup(
+    req: FolderBackupRequest, emit: Emit = ignore, cancel: CancelToken = NEVER
+) -> FolderBackupResult:
+    from therabak.jobs.swap import remove_tree
+
+    start = time.monotonic()
+    recovery = recover(req.data_dir)
+    if recovery is not None:
+        emit(Warning(recovery.message, code="restore-recovered"))
+    require_data_dir(req.data_dir)
+    emit(Phase("scanning", str(req.data_dir)))
+    scanned = scan(req.data_dir, req.rules)
+    skipped: list[tuple[str, str]] = list(scanned.skipped)
+    files: list[FileEntry] = []
+    for f in scanned.files:
+        if f.path == MANIFEST_NAME:
+            skipped.append((f.path, "has the name of therabak's manifest"))
+        else:
+            files.append(f)
+    files.sort(key=lambda f: f.path)
+    total = sum(f.size for f in files)
+    dest = prepare_destination(req.dest_dir)
+    clean_stale_partials(dest)
+    check_space(dest, total + SPACE_MARGIN + 200 * len(files))
+    created = (req.created or datetime.now().astimezone()).replace(microsecond=0)
+    final = dest / f"{FOLDER_PREFIX}{stamp(created)}"
+    n = 1
+    while os.path.lexists(final):
+        n += 1
+        final = dest / f"{FOLDER_PREFIX}{stamp(created)}-{n}"
+    partial = dest / f"{final.name}.{os.getpid()}.partial"
+    for path, why in skipped:
+        emit(Warning(f"Not copied: {path} ({why})", path=path, code="skipped-special"))
+    make_private_dir(partial)
+    published = False
+    result = FolderBackupResult(
+        folder=final, files=0, bytes=0, duration_s=0.0, verified=None, skipped=[]
+    )
+    try:
+        emit(Phase("copying", str(final)))
+        progress = ProgressTracker(emit, "copying", bytes_total=total, files_total=len(files))
+        budget = ByteBudget()
+        copied: list[ManifestFile] = []
+        for f in files:
+            cancel.check()
+            progress.start_file(f.path)
+            got = _copy_one(req.data_dir, partial, f.path, budget, progress, cancel, result, emit)
+            if got is not None:
+                copied.append(got)
+            progress.file_done()
+            faults.point("folder.copy")
+        progress.finish()
+        header = {
+            "format": FOLDER_FORMAT,
+            "version": MANIFEST_VERSION,
+            "kind": "folder",
+            "created": created.isoformat(),
+            "account_key_id": req.account_key_id,
+            "data_dir": str(req.data_dir),
+            "files": len(copied),
+            "bytes": sum(c.size for c in copied),
+        }
+        write_private(partial / MANIFEST_NAME, _manifest_bytes(header, copied))
+        result.files, result.bytes = len(copied), header["bytes"]
+        emit(Phase("syncing", str(final)))
+        sync_files([partial / c.path for c in copied])
+        if req.verify:
+            emit(Phase("verifying", str(final)))
+            result.damaged = verify_copy(partial, copied, emit, cancel)
+            result.verified = not result.damaged
+            if result.damaged:
+                raise DamagedArchiveError(
+                    f"The copy at {dest} does not read back correctly "
+                    f"({len(result.damaged)} file(s), e.g. {result.damaged[0][0]}); "
+                    "the destination medium may be failing. Nothing was kept."
+                )
+        fsync_dir(partial)
+        cancel.check()
+        faults.point("folder.rename")
+        os.rename(partial, final)
+        fsync_dir(dest)
+        published = True
+    finally:
+        if not published:
+            with contextlib.suppress(OSError):
+                remove_tree(partial)
+    result.duration_s = round(time.monotonic() - start, 3)
+    with contextlib.suppress(OSError):
+        history.append(
+            history.BackupRecord(
+                kind="folder",
+                path=str(final),
+                created=created.isoformat(),
+                files=result.files,
+                bytes=result.bytes,
+                verified=result.verified,
+                data_dir=str(req.data_dir),
+            )
+        )
+    emit(
+        Summary(
+            operation="folder-backup",
+            exit_code=result.exit_code,
+            duration_s=result.duration_s,
+            message=str(final),
+            extra={
+                "folder": str(final),
+                "files": result.files,
+                "bytes": result.bytes,
+                "verified": result.verified,
+                "recopied": result.recopied,
+                "unstable": result.unstable,
+                "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
+            },
+        )
+    )
+    return result
+
+
+def _copy_one(
+    data_dir: Path,
+    partial: Path,
+    rel: str,
+    budget: ByteBudget,
+    progress: ProgressTracker,
+    cancel: CancelToken,
+    result: FolderBackupResult,
+    emit: Emit,
+) -> ManifestFile | None:
+    """Copy one file, again while it changes under us; None when it could not be copied."""
+    error = ""
+    for attempt in range(1, COPY_ATTEMPTS + 1):
+        counted = 0
+
+        def on_bytes(n: int) -> None:
+            nonlocal counted
+            counted += n
+            progress.add_bytes(n)
+
+        try:
+            got = copy_file(
+                data_dir / rel,
+                partial,
+                rel,
+                budget=budget,
+                on_bytes=on_bytes,
+                check_cancel=cancel.check,
+            )
+        except FileNotFoundError:
+            progress.rewind_bytes(counted)
+            _discard(partial, rel)
+            if not os.path.lexists(data_dir / rel):
+                emit(
+                    Warning(
+                        f"Deleted while the copy ran, not in the folder backup: {rel}",
+                        path=rel,
+                        code="deleted",
+                    )
+                )
+                return None
+            error = "file not found"
+            continue
+        except PermissionError:  # Windows: the practice app holds the file right now
+            progress.rewind_bytes(counted)
+            _discard(partial, rel)
+            error = "file is locked or access denied"
+            cancel.sleep(RETRY_DELAY_S * attempt)
+            continue
+        if not got.changed:
+            return ManifestFile(rel, got.size, got.mtime_ns, got.sha256)
+        progress.rewind_bytes(counted)
+        if attempt == 1:
+            result.recopied.append(rel)
+        if attempt < COPY_ATTEMPTS:
+            _discard(partial, rel)
+            cancel.sleep(RETRY_DELAY_S * attempt)
+            continue
+        result.unstable.append(rel)
+        emit(
+            Warning(
+                f"Kept changing while it was copied; the copy may not be consistent: {rel}",
+                path=rel,
+                code="unstable",
+            )
+        )
+        return ManifestFile(rel, got.size, got.mtime_ns, got.sha256)
+    result.skipped.append((rel, error))
+    emit(Warning(f"Could not be copied: {rel} ({error})", path=rel, code="skipped"))
+    return None
+
+
+def _discard(root: Path, rel: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(root / rel)
+
+
+def verify_copy(
+    root: Path, files: list[ManifestFile], emit: Emit = ignore, cancel: CancelToken = NEVER
+) -> list[tuple[str, str]]:
+    """Read every file back (from the device where the OS allows) and compare its hash."""
+    from therabak.events import Damaged
+
+    damaged: list[tuple[str, str]] = []
+    progress = ProgressTracker(
+        emit, "verifying", bytes_total=sum(f.size for f in files), files_total=len(files)
+    )
+    for f in files:
+        cancel.check()
+        progress.start_file(f.path)
+        path = Path(root) / f.path
+        _drop_cache(path)
+        try:
+            size, sha = sha256_file(path, on_bytes=progress.add_bytes, check_cancel=cancel.check)
+        except OSError as e:
+            size, sha = -1, f"unreadable ({e.strerror})"
+        if size != f.size or sha != f.sha256:
+            reason = sha if size < 0 else "content differs from the manifest"
+            damaged.append((f.path, reason))
+            emit(Damaged(path=f.path, reason=reason))
+        progress.file_done()
+    progress.finish()
+    return damaged
+
+
+def _drop_cache(path: Path) -> None:
+    if not hasattr(os, "posix_fadvise"):
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)

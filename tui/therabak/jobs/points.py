@@ -1,0 +1,459 @@
+"""Restore points: every backup therabak can find, read from public headers only.
+
+Where it looks (each folder one level deep, see :data:`SUBFOLDER_NAMES`):
+
+* the remembered destinations of manual backups (settings),
+* the automatic-backup folder,
+* the mounted removable media (:mod:`therabak.media`),
+* folders the caller names (``--in``),
+* beside ``Data``: the ``Data.before-restore-*`` folders earlier restores left.
+
+What it finds: archives (``*.therabak``), folder backups (a folder holding a
+``therabak-manifest.json``, normally ``TheraPsy-Data-<time>``) and before-restore
+folders. Only the archive's public header or the manifest's first line is read, so
+listing is fast whatever the size of the backups; a file that is damaged or not ours is
+listed as *unreadable*, never an error. :func:`open_contents` reads one point's index
+(archives need unlocking) for a preview tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from therabak.archive.header import ArchiveHeader, parse_header, read_header_size
+from therabak.errors import DamagedArchiveError
+from therabak.jobs.folder import FOLDER_PREFIX, read_manifest_header
+from therabak.jobs.swap import MANIFEST_NAME, STAMP_FORMAT, before_restore_prefix
+from therabak.practice.categories import Rules
+from therabak.practice.scan import Tally
+
+ARCHIVE_SUFFIX = ".therabak"
+#: Subfolders (names compared case-insensitively) that are searched as well, one level
+#: deep: people put backups in a folder with an obvious name on their stick.
+SUBFOLDER_NAMES = frozenset(
+    {
+        "therabak",
+        "therapsy",
+        "backup",
+        "backups",
+        "datensicherung",
+        "datensicherungen",
+        "sicherung",
+        "sicherungen",
+    }
+)
+KINDS = ("manual", "automatic", "folder", "before-restore")
+_STAMP_RE = re.compile(r"(\d{4}-\d{2}-\d{2}_\d{6})")
+
+
+@dataclass
+class RestorePoint:
+    path: Path
+    kind: str  # manual | automatic | folder | before-restore | unreadable
+    created: datetime | None = None
+    size: int | None = None  # bytes (archive file size; folder: data bytes per manifest)
+    protection: str = ""  # password | account | none (archives); account (folders)
+    account_match: str = "unknown"  # yes | no | unknown
+    account_key_ids: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)  # leaf ids; empty = everything
+    files: int | None = None  # folder kinds (from the manifest)
+    found_in: str = ""  # remembered | automatic | media | given | beside-data | argument
+    error: str = ""  # for unreadable points
+
+    @property
+    def readable(self) -> bool:
+        return self.kind != "unreadable"
+
+    @property
+    def is_folder(self) -> bool:
+        return self.kind in ("folder", "before-restore")
+
+    def to_dict(self, rules: Rules | None = None, now: datetime | None = None) -> dict[str, Any]:
+        from therabak import formatting
+
+        d: dict[str, Any] = {
+            "path": str(self.path),
+            "kind": self.kind,
+            "created": self.created.isoformat() if self.created else None,
+            "created_local": formatting.local_time(self.created) if self.created else None,
+            "age": formatting.ago(self.created, now) if self.created else None,
+            "size": self.size,
+            "protection": self.protection,
+            "account_match": self.account_match,
+            "account_key_ids": self.account_key_ids,
+            "categories": self.categories,
+            "files": self.files,
+            "found_in": self.found_in,
+            "readable": self.readable,
+            "error": self.error,
+        }
+        if rules is not None:
+            d["summary"] = category_summary(rules, self.categories, self.kind)
+        return d
+
+
+def category_summary(rules: Rules, leaf_ids: Iterable[str], kind: str = "") -> str:
+    """'Practice records, Audio recordings, Documents' — whole groups by their label."""
+    if kind in ("folder", "before-restore"):
+        return "everything (a copy of the data folder)"
+    present = set(leaf_ids)
+    if not present:
+        return ""
+    parts: list[str] = []
+    for root in rules.roots():
+        leaves = rules.leaves_under(root.id)
+        have = [leaf for leaf in leaves if leaf in present]
+        if not have:
+            continue
+        if len(have) == len(leaves) and len(leaves) > 1:
+            parts.append(root.label)
+        else:
+            parts.extend(rules.nodes[leaf].label for leaf in have)
+    known = set(rules.nodes)
+    parts.extend(sorted(present - known))
+    return ", ".join(parts)
+
+
+# ---- reading one point -----------------------------------------------------------------------
+
+
+def read_archive_header(path: Path) -> tuple[ArchiveHeader, int]:
+    """The public header and the file size (reads at most the header region)."""
+    with open(path, "rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
+        prefix = f.read(14)
+        header_size = read_header_size(prefix)
+        if header_size > size:
+            raise DamagedArchiveError("The backup is truncated (header).")
+        region = prefix + f.read(header_size - len(prefix))
+    return parse_header(region), size
+
+
+def _match(ids: list[str], account_key_id: str | None) -> str:
+    if not ids or not account_key_id:
+        return "unknown"
+    return "yes" if account_key_id in ids else "no"
+
+
+def archive_point(path: Path, account_key_id: str | None, found_in: str = "") -> RestorePoint:
+    try:
+        header, size = read_archive_header(path)
+    except DamagedArchiveError as e:
+        return RestorePoint(path, "unreadable", size=_size(path), found_in=found_in, error=str(e))
+    except OSError as e:
+        return RestorePoint(
+            path, "unreadable", found_in=found_in, error=f"cannot be read ({e.strerror or e})"
+        )
+    ids = [k.hex() for k in header.account_key_ids]
+    return RestorePoint(
+        path,
+        "automatic" if header.kind == "auto" else "manual",
+        created=header.created,
+        size=size,
+        protection=header.protection,
+        account_key_ids=ids,
+        account_match=_match(ids, account_key_id),
+        categories=list(header.categories),
+        found_in=found_in,
+    )
+
+
+def folder_point(
+    path: Path, account_key_id: str | None, found_in: str = "", before_restore: bool = False
+) -> RestorePoint | None:
+    """A folder backup or before-restore folder; None for a folder that is neither."""
+    try:
+        manifest = read_manifest_header(path)
+    except DamagedArchiveError as e:
+        return RestorePoint(path, "unreadable", found_in=found_in, error=str(e))
+    if manifest is None:
+        if before_restore:  # interrupted before its manifest was written: still the old data
+            return RestorePoint(
+                path,
+                "before-restore",
+                created=_stamp_time(path.name),
+                protection="account",
+                found_in=found_in,
+            )
+        if path.name.startswith(FOLDER_PREFIX):
+            return RestorePoint(
+                path, "unreadable", found_in=found_in, error=f"{MANIFEST_NAME} is missing"
+            )
+        return None
+    ids = [manifest.account_key_id] if manifest.account_key_id else []
+    kind = "before-restore" if manifest.kind == "before-restore" else "folder"
+    return RestorePoint(
+        path,
+        kind,
+        created=manifest.created or _stamp_time(path.name),
+        size=manifest.bytes,
+        protection="account",
+        account_key_ids=ids,
+        account_match=_match(ids, account_key_id),
+        files=manifest.files,
+        found_in=found_in,
+    )
+
+
+def identify(path: Path, account_key_id: str | None, found_in: str = "argument") -> RestorePoint:
+    """What *path* is (for a point the user names). Raises DamagedArchiveError if nothing."""
+    path = Path(path)
+    if path.is_dir():
+        point = folder_point(
+            path, account_key_id, found_in, before_restore=".before-restore-" in path.name
+        )
+        if point is None:
+            raise DamagedArchiveError(
+                f"{path} is a folder but not a folder backup (no {MANIFEST_NAME})."
+            )
+        return point
+    if not path.exists():
+        raise DamagedArchiveError(f"Backup not found: {path}")
+    return archive_point(path, account_key_id, found_in)
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def _stamp_time(name: str) -> datetime | None:
+    m = _STAMP_RE.search(name)
+    if not m:
+        return None
+    try:
+        return datetime.strptime(m.group(1), STAMP_FORMAT).astimezone()
+    except ValueError:
+        return None
+
+
+# ---- finding points --------------------------------------------------------------------------
+
+
+@dataclass
+class SearchPlace:
+    folder: Path
+    source: str  # remembered | automatic | media | given
+    available: bool = False
+
+
+@dataclass
+class PointListing:
+    points: list[RestorePoint]
+    places: list[SearchPlace]
+
+    def to_dict(self, rules: Rules | None = None, now: datetime | None = None) -> dict:
+        return {
+            "points": [p.to_dict(rules, now) for p in self.points],
+            "searched": [
+                {"folder": str(s.folder), "source": s.source, "available": s.available}
+                for s in self.places
+            ],
+        }
+
+
+def search_places(
+    *,
+    remembered: Iterable[str | Path] = (),
+    auto_folder: Path | None = None,
+    given: Iterable[str | Path] = (),
+    media: bool = True,
+) -> list[SearchPlace]:
+    places = [SearchPlace(Path(p).expanduser().absolute(), "given") for p in given]
+    places += [SearchPlace(Path(p).expanduser().absolute(), "remembered") for p in remembered]
+    if auto_folder is not None:
+        places.append(SearchPlace(Path(auto_folder), "automatic"))
+    if media:
+        from therabak.media import removable_media
+
+        places += [SearchPlace(p, "media") for p in removable_media()]
+    return places
+
+
+def _key(path: Path) -> str:
+    return os.path.normcase(os.path.abspath(path))
+
+
+def _scan_folder(
+    folder: Path,
+    source: str,
+    account_key_id: str | None,
+    out: dict[str, RestorePoint],
+    depth: int = 0,
+) -> bool:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return False
+    for entry in entries:
+        name = entry.name
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+            is_file = not is_dir and entry.is_file(follow_symlinks=False)
+        except OSError:
+            continue
+        if name.endswith(".partial"):  # being written, or left by a crash: never a point
+            continue
+        path = Path(entry.path)
+        key = _key(path)
+        if key in out:
+            continue
+        if is_file and name.lower().endswith(ARCHIVE_SUFFIX):
+            out[key] = archive_point(path, account_key_id, source)
+        elif is_dir:
+            point = (
+                folder_point(path, account_key_id, source)
+                if (name.startswith(FOLDER_PREFIX) or (path / MANIFEST_NAME).is_file())
+                else None
+            )
+            if point is not None:
+                out[key] = point
+            elif depth == 0 and name.casefold() in SUBFOLDER_NAMES:
+                _scan_folder(path, source, account_key_id, out, depth + 1)
+    return True
+
+
+def find_before_restore(
+    data_dir: Path, account_key_id: str | None, out: dict[str, RestorePoint] | None = None
+) -> list[RestorePoint]:
+    data_dir = Path(data_dir)
+    prefix = before_restore_prefix(data_dir)
+    found: list[RestorePoint] = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(data_dir.parent):
+            if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
+                continue
+            point = folder_point(
+                Path(entry.path), account_key_id, "beside-data", before_restore=True
+            )
+            if point is not None:
+                found.append(point)
+                if out is not None:
+                    out.setdefault(_key(Path(entry.path)), point)
+    return found
+
+
+def list_points(
+    *, data_dir: Path | None, account_key_id: str | None, places: list[SearchPlace]
+) -> PointListing:
+    """Every restore point in *places* and beside *data_dir*, newest first."""
+    found: dict[str, RestorePoint] = {}
+    for place in places:
+        place.available = _scan_folder(place.folder, place.source, account_key_id, found)
+    if data_dir is not None:
+        find_before_restore(data_dir, account_key_id, found)
+    far_past = datetime.min.replace(tzinfo=datetime.now().astimezone().tzinfo)
+    points = sorted(
+        found.values(), key=lambda p: (p.created or far_past, str(p.path)), reverse=True
+    )
+    return PointListing(points, places)
+
+
+# ---- a point's contents (for a preview tree) ---------------------------------------------------
+
+
+@dataclass
+class ContentEntry:
+    path: str
+    category: str
+    size: int
+    mtime_ns: int
+    raw: bool = False
+
+
+@dataclass
+class PointContents:
+    point: RestorePoint
+    entries: list[ContentEntry]
+    account_key_id: str = ""
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def totals(self) -> dict[str, Tally]:
+        out: dict[str, Tally] = {}
+        for e in self.entries:
+            t = out.setdefault(e.category, Tally())
+            t.files += 1
+            t.bytes += e.size
+        return out
+
+    def node_totals(self, rules: Rules) -> dict[str, Tally]:
+        """Totals for every node of the tree; a parent sums its children."""
+        leaf = self.totals
+        out: dict[str, Tally] = {}
+        for _, node in reversed(list(rules.walk())):
+            t = Tally()
+            if node.is_leaf:
+                t.add(leaf.get(node.id, Tally()))
+            else:
+                for child in node.children:
+                    t.add(out[child])
+            out[node.id] = t
+        return out
+
+    @property
+    def categories(self) -> list[str]:
+        """The leaf ids this point restores (archives: from the header)."""
+        if self.point.categories:
+            return list(self.point.categories)
+        return sorted({e.category for e in self.entries})
+
+    @property
+    def raw(self) -> list[str]:
+        return [e.path for e in self.entries if e.raw]
+
+
+def open_contents(
+    path: Path,
+    *,
+    rules: Rules,
+    account=None,
+    password: str | None = None,
+    data_dir: Path | None = None,
+) -> PointContents:
+    """A point's file list by category, from the archive's index or the folder's manifest.
+
+    Archives are unlocked with the account key when their slot fits, else *password*
+    (raises :class:`~therabak.archive.reader.PasswordNeeded` when one is needed and
+    missing, WrongPasswordError when it is wrong).
+    """
+    account_id = account.id_hex if account is not None else None
+    point = identify(Path(path), account_id)
+    if not point.readable:
+        raise DamagedArchiveError(f"{path}: {point.error}")
+    if point.is_folder:
+        from therabak.jobs.folder import iter_manifest_files
+
+        entries: list[ContentEntry] = []
+        if (Path(path) / MANIFEST_NAME).is_file() and point.kind == "folder":
+            for f in iter_manifest_files(Path(path)):
+                entries.append(ContentEntry(f.path, rules.category_of(f.path), f.size, f.mtime_ns))
+        else:
+            from therabak.practice.scan import scan
+
+            for f in scan(Path(path), rules).files:
+                if f.path != MANIFEST_NAME:
+                    entries.append(ContentEntry(f.path, f.category, f.size, f.mtime_ns))
+        return PointContents(
+            point, entries, account_key_id=point.account_key_ids[0] if point.account_key_ids else ""
+        )
+    from therabak.archive.reader import ArchiveReader
+
+    with ArchiveReader.open(Path(path)) as reader:
+        reader.unlock(account=account, password=password)
+        index = reader.read_index()
+    return PointContents(
+        point,
+        [ContentEntry(e.path, e.category, e.size, e.mtime_ns, e.raw) for e in index.entries],
+        account_key_id=index.account_key_id,
+        skipped=index.skipped,
+    )

@@ -1,0 +1,946 @@
+"""Restore a restore point (archive, folder backup, before-restore folder) safely.
+
+The rules (DESIGN.md section 6):
+
+1. Every check runs before anything is written: the point can be read and unlocked,
+   belongs to this account where that matters, the practice app is not running, there
+   is room. A refusal leaves ``Data`` exactly as it was.
+2. The new data is built in a private staging folder beside ``Data`` (same file
+   system): archive entries are decrypted and sealed again with the *current* account
+   key (plain files stay plain, raw entries are copied as they are), folder backups are
+   copied as they are; then every categories the point does not hold (or that
+   ``include`` leaves out) is copied over from the current ``Data``.
+3. Every staged file is read back and its hash checked.
+4. Only then the swap (jobs/swap.py): ``Data`` -> ``Data.before-restore-<time>``,
+   staging -> ``Data``, journaled so a crash is completed or rolled back by the next run.
+
+:func:`plan_restore` runs the checks and says what would happen (the app's
+confirmation); :func:`run_restore` does it, asking ``confirm(plan)`` first when given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from therabak import faults, formatting
+from therabak.archive.index import IndexEntry
+from therabak.archive.reader import ArchiveReader, EntryDamaged
+from therabak.errors import (
+    AccountKeyError,
+    Cancelled,
+    CannotUnlockError,
+    DamagedArchiveError,
+    DataFolderError,
+    DataInUseError,
+    DecryptionError,
+    NotEnoughSpaceError,
+    OtherAccountError,
+    UsageError,
+)
+from therabak.events import Damaged, Emit, Phase, Summary, Warning, ignore
+from therabak.fsutil import free_space
+from therabak.jobs import history
+from therabak.jobs.cancel import NEVER, CancelToken
+from therabak.jobs.filecopy import (
+    ByteBudget,
+    FdWriter,
+    copy_file,
+    create_under,
+    open_under,
+    sha256_file,
+    sync_files,
+    write_all,
+)
+from therabak.jobs.lock import JobLock, LockBusy, check_practice_app, lock_busy_message
+from therabak.jobs.points import RestorePoint, identify
+from therabak.jobs.progress import ProgressTracker
+from therabak.jobs.swap import (
+    MANIFEST_NAME,
+    before_restore_manifest,
+    before_restore_path,
+    clean_stale_staging,
+    journal_path,
+    new_staging,
+    publish_folder,
+    recover,
+    remove_tree,
+    restore_lock_path,
+    swap_in,
+)
+from therabak.practice.account import AccountKey
+from therabak.practice.categories import Rules
+from therabak.practice.envelope import (
+    HEADER_SIZE,
+    KEY_ID_SIZE,
+    MAGIC,
+    EnvelopeWriter,
+    iter_plaintext,
+    parse_header,
+)
+from therabak.practice.scan import FileEntry, scan
+
+COPY_ATTEMPTS = 3
+SPACE_MARGIN = 4 << 20
+_CHUNK = 1 << 20
+
+
+@dataclass
+class RestoreRequest:
+    point: Path
+    data_dir: Path
+    account_key_path: Path
+    rules: Rules
+    password: str | None = field(default=None, repr=False)
+    include: Iterable[str] | str | None = None  # category ids (any node); None: everything
+    target: Path | None = None  # restore into this folder; Data stays untouched
+    force: bool = False  # restore although Data/.lock holds a live process id
+    salvage: bool = False  # skip damaged entries (and unrestorable raw ones), report them
+
+
+@dataclass
+class CategoryChange:
+    id: str
+    label: str
+    action: str  # restore | keep | not-in-backup (kept, the backup does not hold it)
+    backup_files: int = 0
+    backup_bytes: int = 0
+    current_files: int = 0
+    current_bytes: int = 0
+
+
+@dataclass
+class RestorePlan:
+    point: RestorePoint
+    mode: str  # replace | new-data (no Data yet) | folder (--to)
+    target: Path
+    keep_old_at: Path | None
+    new_account_key: Path | None
+    categories: list[CategoryChange]
+    restore_files: int
+    restore_bytes: int
+    carry_files: int
+    carry_bytes: int
+    space_needed: int
+    space_free: int
+    unrestorable: list[tuple[str, str]] = field(default_factory=list)  # skipped (salvage)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "point": str(self.point.path),
+            "point_kind": self.point.kind,
+            "point_created": self.point.created.isoformat() if self.point.created else None,
+            "mode": self.mode,
+            "target": str(self.target),
+            "keep_old_at": str(self.keep_old_at) if self.keep_old_at else None,
+            "new_account_key": str(self.new_account_key) if self.new_account_key else None,
+            "categories": [c.__dict__ for c in self.categories],
+            "restore_files": self.restore_files,
+            "restore_bytes": self.restore_bytes,
+            "carry_files": self.carry_files,
+            "carry_bytes": self.carry_bytes,
+            "space_needed": self.space_needed,
+            "space_free": self.space_free,
+            "unrestorable": [{"path": p, "reason": r} for p, r in self.unrestorable],
+            "warnings": self.warnings,
+        }
+
+
+@dataclass
+class RestoreResult:
+    point: Path
+    target: Path
+    before_restore: Path | None
+    files_restored: int = 0
+    bytes_restored: int = 0
+    files_carried: int = 0
+    bytes_carried: int = 0
+    damaged: list[tuple[str, str]] = field(default_factory=list)  # skipped with --salvage
+    warnings: list[str] = field(default_factory=list)
+    new_account_key: Path | None = None
+    duration_s: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.damaged or self.warnings else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "point": str(self.point),
+            "target": str(self.target),
+            "before_restore": str(self.before_restore) if self.before_restore else None,
+            "files": self.files_restored,  # the same two under the names other jobs use
+            "bytes": self.bytes_restored,
+            "files_restored": self.files_restored,
+            "bytes_restored": self.bytes_restored,
+            "files_carried": self.files_carried,
+            "bytes_carried": self.bytes_carried,
+            "damaged": [{"path": p, "reason": r} for p, r in self.damaged],
+            "warnings": self.warnings,
+            "new_account_key": str(self.new_account_key) if self.new_account_key else None,
+        }
+
+
+# ---- what gets staged --------------------------------------------------------------------------
+
+
+@dataclass
+class _Item:
+    path: str
+    category: str
+    size: int
+    mtime_ns: int
+    sha256: str | None  # expected hash of what is written (None: hashed while copying)
+    mode: str  # seal | plain | raw | copy
+    entry: IndexEntry | None = None
+
+
+class _Source:
+    """Where the staged bytes come from."""
+
+    point: RestorePoint
+    items: list[_Item]
+    holds: set[str]  # leaf ids the point holds (its header's categories, or everything)
+    damaged: list[tuple[str, str]]
+    account_key_ids: list[str]
+
+    def content(self, item: _Item) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _ArchiveSource(_Source):
+    def __init__(
+        self, point: RestorePoint, reader: ArchiveReader, rules: Rules, salvage: bool, emit: Emit
+    ) -> None:
+        self.point, self.reader = point, reader
+        self.damaged = []
+        self.holds = set(reader.header.categories)
+        self.account_key_ids = [k.hex() for k in reader.header.account_key_ids]
+        try:
+            entries = reader.read_index().entries
+        except DamagedArchiveError as e:
+            if not salvage:
+                raise DamagedArchiveError(
+                    f"The backup is damaged: {e}. Nothing was changed.",
+                    hint="therabak restore --salvage restores every intact file.",
+                ) from None
+            emit(Phase("salvaging", "the index is damaged; scanning the backup for intact files"))
+            self.damaged.append(("(index)", str(e)))
+            entries = []
+            seen: set[str] = set()
+            for found in reader.scan_entries():
+                if not found.ok:
+                    self.damaged.append((found.path, found.error))
+                    emit(Damaged(path=found.path, reason=found.error))
+                elif found.path.casefold() in seen:
+                    self.damaged.append((found.path, "appears twice; the first copy is used"))
+                else:
+                    seen.add(found.path.casefold())
+                    entries.append(found.as_index_entry())
+        self.items = []
+        for e in entries:
+            mode = "raw" if e.raw else ("plain" if e.sealed is False else "seal")
+            self.items.append(_Item(e.path, e.category, e.size, e.mtime_ns, e.sha256, mode, e))
+        self.holds |= {i.category for i in self.items}
+
+    def content(self, item: _Item) -> Iterator[bytes]:
+        assert item.entry is not None
+        return self.reader.iter_entry(item.entry)
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+class _FolderSource(_Source):
+    def __init__(self, point: RestorePoint, rules: Rules) -> None:
+        self.point = point
+        self.root = Path(point.path)
+        self.damaged = []
+        self.account_key_ids = list(point.account_key_ids)
+        self.holds = {leaf.id for leaf in rules.leaves()}
+        self.items = []
+        if point.kind == "folder":
+            from therabak.jobs.folder import iter_manifest_files
+
+            seen: set[str] = set()
+            for f in iter_manifest_files(self.root):
+                folded = f.path.casefold()
+                if folded in seen:
+                    raise DamagedArchiveError(
+                        f"The folder backup's manifest lists {f.path[:80]} twice."
+                    )
+                seen.add(folded)
+                self.items.append(
+                    _Item(f.path, rules.category_of(f.path), f.size, f.mtime_ns, f.sha256, "copy")
+                )
+        else:
+            scanned = scan(self.root, rules)
+            for f in scanned.files:
+                if f.path != MANIFEST_NAME:
+                    self.items.append(_Item(f.path, f.category, f.size, f.mtime_ns, None, "copy"))
+        self.items.sort(key=lambda i: i.path)
+        self.holds |= {i.category for i in self.items}
+
+    def content(self, item: _Item) -> Iterator[bytes]:
+        fd = open_under(self.root, item.path)
+        with open(fd, "rb", buffering=0) as f:
+            while True:
+                block = f.read(8 << 20)
+                if not block:
+                    return
+                yield block
+
+
+def _open_source(
+    point: RestorePoint, req: RestoreRequest, account: AccountKey | None, emit: Emit
+) -> _Source:
+    if point.is_folder:
+        return _FolderSource(point, req.rules)
+    reader = ArchiveReader.open(point.path)
+    try:
+        reader.unlock(account=account, password=req.password)
+        return _ArchiveSource(point, reader, req.rules, req.salvage, emit)
+    except BaseException:
+        reader.close()
+        raise
+
+
+# ---- the job -----------------------------------------------------------------------------------
+
+
+def _leaves_of(rules: Rules, ids: Iterable[str] | str | None) -> set[str] | None:
+    if ids is None:
+        return None
+    parsed = rules.parse_ids(ids)
+    if not parsed:
+        return None
+    return {leaf for node_id in parsed for leaf in rules.leaves_under(node_id)}
+
+
+def _load_account(path: Path) -> AccountKey | None:
+    return AccountKey.load(path) if Path(path).exists() else None
+
+
+def _sealed_size(n: int) -> int:
+    return HEADER_SIZE + 16 * (n // _CHUNK + 1) + n
+
+
+class _Restore:
+    """One restore: the checks and the plan in ``__init__``, the work in :meth:`execute`."""
+
+    def __init__(self, req: RestoreRequest, emit: Emit) -> None:
+        self.req, self.emit = req, emit
+        self.rules = req.rules
+        self.data_dir = Path(req.data_dir).absolute()
+        self.target = Path(req.target).absolute() if req.target else self.data_dir
+        self.folder_mode = req.target is not None
+        self.source: _Source | None = None
+        self.lock: JobLock | None = None
+        try:
+            self._prepare()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- checks and plan --
+
+    def _prepare(self) -> None:
+        req, emit = self.req, self.emit
+        emit(Phase("checking", str(req.point)))
+        if self.folder_mode:
+            if self.target.exists() and (not self.target.is_dir() or any(self.target.iterdir())):
+                raise UsageError(f"The target folder must be empty or not exist: {self.target}")
+            if not self.target.parent.is_dir():
+                raise DataFolderError(
+                    f"The folder that should hold the target does not exist: {self.target.parent}"
+                )
+            if _inside(self.target, self.data_dir):
+                raise UsageError("The target folder cannot be inside the data folder.")
+        self.lock = JobLock(restore_lock_path(self.target), what="restore")
+        try:
+            self.lock.acquire()
+        except LockBusy as e:
+            self.lock = None
+            raise DataInUseError(
+                lock_busy_message("restore", e.owner, restore_lock_path(self.target))
+            ) from None
+        if not self.folder_mode:
+            recovery = recover(self.data_dir, have_lock=True)
+            if recovery is not None:
+                emit(Warning(recovery.message, code="restore-recovered"))
+        clean_stale_staging(self.target)
+
+        self.account = _load_account(req.account_key_path)
+        has_data = self.data_dir.is_dir()
+        point = identify(Path(req.point).absolute(), self.account.id_hex if self.account else None)
+        if not point.readable:
+            raise DamagedArchiveError(f"Cannot restore {req.point}: {point.error}")
+        if (
+            _inside(Path(point.path).absolute(), self.target)
+            and self.target == self.data_dir
+            and point.is_folder
+        ):
+            raise UsageError("A folder inside the data folder cannot be restored over it.")
+        self.point = point
+        self.create_key: Path | None = None
+        if self.account is None:
+            self._no_account(point, has_data)
+        if point.is_folder:
+            self._check_folder_account(point)
+        if not self.folder_mode and has_data:
+            check_practice_app(self.data_dir, force=req.force)
+        self.mode = "folder" if self.folder_mode else ("replace" if has_data else "new-data")
+
+        self.source = _open_source(point, req, self.account, emit)
+        src = self.source
+        include = _leaves_of(self.rules, req.include)
+        if include is not None:
+            missing = sorted(include - src.holds)
+            if missing and point.kind in ("manual", "automatic"):
+                emit(
+                    Warning(
+                        "The backup does not hold: "
+                        + ", ".join(
+                            self.rules.path_label(m) if m in self.rules.nodes else m
+                            for m in missing
+                        ),
+                        code="not-in-backup",
+                    )
+                )
+            self.replaced = src.holds & include
+            if not self.replaced:
+                raise UsageError(
+                    "The backup holds none of the chosen categories; nothing to restore."
+                )
+        else:
+            self.replaced = set(src.holds)
+        self.items = [i for i in src.items if i.category in self.replaced]
+        self.unrestorable: list[tuple[str, str]] = list(src.damaged)
+        my_id = self.account.id_hex if self.account else None
+        foreign = [
+            i
+            for i in self.items
+            if i.mode == "raw" and i.entry is not None and i.entry.key_id != my_id
+        ]
+        if foreign:
+            if not req.salvage:
+                ids = sorted({i.entry.key_id for i in foreign if i.entry})
+                raise CannotUnlockError(
+                    f"{formatting.files(len(foreign))} in this backup could not be decrypted "
+                    f"when it was made and are stored still sealed with the account key "
+                    f"{', '.join(ids)}; they can be restored only on that account "
+                    f"(this one is {my_id or 'new'}). Nothing was changed.",
+                    hint="therabak restore --salvage restores everything else and lists them.",
+                )
+            for i in foreign:
+                self.unrestorable.append((i.path, "stored raw with another account's key"))
+            self.items = [i for i in self.items if i not in foreign]
+        for p, r in self.unrestorable:
+            if p != "(index)":
+                emit(
+                    Warning(
+                        f"Cannot be restored from this backup: {p} ({r})",
+                        path=p,
+                        code="unrestorable",
+                    )
+                )
+
+        # The current data: what is replaced, what is carried over.
+        self.current: list[FileEntry] = []
+        self.current_skipped: list[tuple[str, str]] = []
+        if self.mode == "replace":
+            emit(Phase("scanning", str(self.data_dir)))
+            scanned = scan(self.data_dir, self.rules)
+            self.current = scanned.files
+            self.current_skipped = scanned.skipped
+        written = {i.path.casefold() for i in self.items}
+        fallback = {p.casefold() for p, _ in self.unrestorable}
+        self.carry = [
+            f
+            for f in self.current
+            if f.path.casefold() not in written
+            and (f.category not in self.replaced or f.path.casefold() in fallback)
+        ]
+        for path, why in self.current_skipped:
+            emit(
+                Warning(
+                    f"Not carried over into the restored data: {path} ({why}); it stays "
+                    "in the folder that keeps the current data.",
+                    path=path,
+                    code="not-carried",
+                )
+            )
+        self.plan = self._make_plan()
+        if self.plan.space_free < self.plan.space_needed:
+            raise NotEnoughSpaceError(
+                f"Not enough space beside {self.target}: the restore needs about "
+                f"{formatting.size(self.plan.space_needed)}, "
+                f"{formatting.size(self.plan.space_free)} are free. Nothing was changed."
+            )
+
+    def _no_account(self, point: RestorePoint, has_data: bool) -> None:
+        key_path = self.req.account_key_path
+        ids = ", ".join(point.account_key_ids) or "unknown"
+        needs_original = CannotUnlockError(
+            f"This {_what(point)} is sealed with the account key {ids}; it can be restored "
+            "only with that original account key file, and none was found at "
+            f"{key_path}.",
+            hint="Copy the original account.key there or give it with --account-key.",
+        )
+        if point.is_folder or point.protection == "account":
+            raise needs_original
+        if has_data or self.folder_mode:
+            AccountKey.load(key_path)  # raises the usual "account key not found" error
+            raise AccountKeyError(f"Account key not found: {key_path}")
+        self.create_key = Path(key_path)
+        self.account = AccountKey.generate()
+        self.emit(
+            Warning(
+                f"There is no practice on this computer yet: a new account key will be created "
+                f"at {key_path} and the data folder at {self.data_dir}.",
+                code="new-account-key",
+            )
+        )
+
+    def _check_folder_account(self, point: RestorePoint) -> None:
+        assert self.account is not None
+        if point.account_key_ids and self.account.id_hex not in point.account_key_ids:
+            raise OtherAccountError(
+                f"This {_what(point)} belongs to another account (account key "
+                f"{', '.join(point.account_key_ids)}); this computer's account key is "
+                f"{self.account.id_hex}. Nothing was changed."
+            )
+
+    def _make_plan(self) -> RestorePlan:
+        by_cat: dict[str, list[int]] = {}
+        for i in self.items:
+            t = by_cat.setdefault(i.category, [0, 0, 0, 0])
+            t[0] += 1
+            t[1] += i.size
+        for f in self.current:
+            t = by_cat.setdefault(f.category, [0, 0, 0, 0])
+            t[2] += 1
+            t[3] += f.size
+        changes = []
+        for leaf in self.rules.leaves():
+            t = by_cat.pop(leaf.id, [0, 0, 0, 0])
+            action = (
+                "restore"
+                if leaf.id in self.replaced
+                else "keep"
+                if leaf.id in self.source.holds
+                else "not-in-backup"
+            )  # type: ignore[union-attr]
+            changes.append(CategoryChange(leaf.id, self.rules.path_label(leaf.id), action, *t))
+        for cat, t in sorted(by_cat.items()):
+            changes.append(
+                CategoryChange(cat, cat, "restore" if cat in self.replaced else "keep", *t)
+            )
+        restore_bytes = sum(i.size for i in self.items)
+        carry_bytes = sum(f.size for f in self.carry)
+        needed = sum(_sealed_size(i.size) for i in self.items) + carry_bytes + SPACE_MARGIN
+        keep_old = before_restore_path(self.data_dir) if self.mode == "replace" else None
+        return RestorePlan(
+            point=self.point,
+            mode=self.mode,
+            target=self.target,
+            keep_old_at=keep_old,
+            new_account_key=self.create_key,
+            categories=changes,
+            restore_files=len(self.items),
+            restore_bytes=restore_bytes,
+            carry_files=len(self.carry),
+            carry_bytes=carry_bytes,
+            space_needed=needed,
+            space_free=free_space(self.target.parent),
+            unrestorable=list(self.unrestorable),
+        )
+
+    # -- the work --
+
+    def execute(self, cancel: CancelToken) -> RestoreResult:
+        start = time.monotonic()
+        emit, plan = self.emit, self.plan
+        result = RestoreResult(
+            point=Path(self.point.path),
+            target=self.target,
+            before_restore=None,
+            damaged=list(self.unrestorable),
+        )
+        key_created = False
+        staging = None
+        swapped = False
+        try:
+            if self.create_key is not None:
+                assert self.account is not None
+                self.account.save(self.create_key)
+                key_created = True
+                result.new_account_key = self.create_key
+            staging = new_staging(self.target)
+            emit(Phase("staging", str(staging)))
+            budget = ByteBudget()
+            staged = self._stage(staging, budget, cancel, result)
+            carried = self._carry(staging, budget, cancel, result)
+            emit(Phase("verifying", str(staging)))
+            self._verify(staging, staged, carried, cancel, result)
+            faults.point("restore.verify")
+            emit(Phase("syncing", str(staging)))
+            sync_files([staging / i.path for i in staged] + [staging / p for p, _ in carried])
+            cancel.check()
+            if self.source is not None:
+                self.source.close()  # never rename a folder holding an open file (Windows)
+            emit(Phase("swapping", str(self.target)))
+            if self.mode == "folder":
+                publish_folder(staging, self.target)
+            else:
+                old = None
+                if self.mode == "replace":
+                    old = plan.keep_old_at
+                    if old is None or os.path.lexists(old):
+                        old = before_restore_path(self.data_dir)
+                assert self.account is not None
+                manifest = before_restore_manifest(
+                    account_key_id=self.account.id_hex,
+                    replaced_by=str(self.point.path),
+                    files=len(self.current),
+                    size=sum(f.size for f in self.current),
+                    data_dir=self.data_dir,
+                )
+                swap_in(self.data_dir, staging, old, manifest)
+                result.before_restore = old
+            swapped = True
+        except BaseException:
+            # A journal left behind means the swap stopped half-way and recovery owns the
+            # folders now (jobs/swap.py); otherwise Data was never touched.
+            journaled = not self.folder_mode and journal_path(self.data_dir).exists()
+            if staging is not None and not swapped and not journaled:
+                with contextlib.suppress(OSError):
+                    remove_tree(staging)
+            if key_created and self.create_key is not None and not swapped and not journaled:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.create_key)
+            raise
+        result.duration_s = round(time.monotonic() - start, 3)
+        with contextlib.suppress(OSError):
+            history.append(
+                history.BackupRecord(
+                    kind="restore",
+                    path=str(self.point.path),
+                    created=datetime.now().astimezone().isoformat(timespec="seconds"),
+                    files=result.files_restored,
+                    bytes=result.bytes_restored,
+                    verified=True,
+                    data_dir=str(self.target),
+                    extra={
+                        "before_restore": str(result.before_restore)
+                        if result.before_restore
+                        else None
+                    },
+                )
+            )
+        emit(
+            Summary(
+                operation="restore",
+                exit_code=result.exit_code,
+                duration_s=result.duration_s,
+                message=str(self.target),
+                extra=result.to_dict(),
+            )
+        )
+        return result
+
+    def _stage(
+        self, staging: Path, budget: ByteBudget, cancel: CancelToken, result: RestoreResult
+    ) -> list[_Item]:
+        assert self.source is not None and self.account is not None
+        progress = ProgressTracker(
+            self.emit,
+            "restoring",
+            bytes_total=sum(i.size for i in self.items),
+            files_total=len(self.items),
+        )
+        staged: list[_Item] = []
+        key_ids: set[bytes] = set()
+        for item in self.items:
+            cancel.check()
+            progress.start_file(item.path)
+            try:
+                sha, prefix = self._stage_one(staging, item, budget, progress, cancel)
+            except (DamagedArchiveError, FileNotFoundError) as e:  # incl. EntryDamaged
+                reason = e.reason if isinstance(e, EntryDamaged) else str(e)
+                with contextlib.suppress(OSError):
+                    os.unlink(staging / item.path)
+                if not self.req.salvage:
+                    raise DamagedArchiveError(
+                        f"The {_what(self.point)} is damaged: {item.path}: {reason}. "
+                        "Nothing was changed.",
+                        hint="therabak restore --salvage restores every intact file.",
+                    ) from None
+                result.damaged.append((item.path, reason))
+                self.emit(Damaged(path=item.path, reason=reason))
+                self._fallback(item.path)
+                progress.file_done()
+                continue
+            except OSError as e:
+                _raise_os(e, staging)
+                raise
+            if item.sha256 is None:
+                item.sha256 = sha
+            if item.mode == "copy" and prefix[: len(MAGIC)] == MAGIC:
+                key_ids.add(prefix[len(MAGIC) : len(MAGIC) + KEY_ID_SIZE])
+            staged.append(item)
+            result.files_restored += 1
+            result.bytes_restored += item.size
+            progress.file_done()
+            faults.point("restore.staging")
+        progress.finish()
+        if (
+            self.point.is_folder
+            and not self.point.account_key_ids
+            and key_ids
+            and (self.account.key_id not in key_ids)
+        ):
+            raise OtherAccountError(
+                f"The files in {self.point.path} are sealed with another account's key "
+                f"({', '.join(sorted(k.hex() for k in key_ids))}); this computer's account "
+                f"key is {self.account.id_hex}. Nothing was changed."
+            )
+        return staged
+
+    def _stage_one(
+        self,
+        staging: Path,
+        item: _Item,
+        budget: ByteBudget,
+        progress: ProgressTracker,
+        cancel: CancelToken,
+    ) -> tuple[str, bytes]:
+        assert self.source is not None and self.account is not None
+        fd, path = create_under(staging, item.path)
+        digest = hashlib.sha256()
+        prefix = b""
+        size = 0
+        try:
+            out = FdWriter(fd, budget)
+            sealer = EnvelopeWriter(out, self.account) if item.mode == "seal" else None
+            for chunk in self.source.content(item):
+                if not prefix:
+                    prefix = bytes(chunk[:HEADER_SIZE])
+                digest.update(chunk)
+                size += len(chunk)
+                if sealer is not None:
+                    sealer.write(chunk)
+                else:
+                    write_all(fd, chunk, budget)
+                progress.add_bytes(len(chunk))
+                cancel.check()
+            if sealer is not None:
+                sealer.close()
+        finally:
+            os.close(fd)
+        sha = digest.hexdigest()
+        if item.sha256 is not None and (sha != item.sha256 or size != item.size):
+            raise _CopyMismatch("content does not match the backup's hash")
+        os.utime(path, ns=(item.mtime_ns, item.mtime_ns))
+        return sha, prefix
+
+    def _fallback(self, rel: str) -> None:
+        """A file the point cannot supply: keep the current version when there is one."""
+        folded = rel.casefold()
+        for f in self.current:
+            if f.path.casefold() == folded and f not in self.carry:
+                self.carry.append(f)
+                self.emit(
+                    Warning(
+                        f"Kept the current version of {rel}: the backup's copy is damaged.",
+                        path=rel,
+                        code="kept-current",
+                    )
+                )
+
+    def _carry(
+        self, staging: Path, budget: ByteBudget, cancel: CancelToken, result: RestoreResult
+    ) -> list[tuple[str, str]]:
+        if not self.carry:
+            return []
+        self.emit(Phase("carrying-over", str(self.data_dir)))
+        progress = ProgressTracker(
+            self.emit,
+            "copying",
+            bytes_total=sum(f.size for f in self.carry),
+            files_total=len(self.carry),
+        )
+        done: list[tuple[str, str]] = []
+        for f in sorted(self.carry, key=lambda f: f.path):
+            cancel.check()
+            progress.start_file(f.path)
+            for attempt in range(1, COPY_ATTEMPTS + 1):
+                try:
+                    got = copy_file(
+                        self.data_dir / f.path,
+                        staging,
+                        f.path,
+                        budget=budget,
+                        on_bytes=progress.add_bytes,
+                        check_cancel=cancel.check,
+                    )
+                except FileNotFoundError:
+                    got = None
+                    break
+                except OSError as e:
+                    _raise_os(e, staging)
+                    raise
+                if not got.changed or attempt == COPY_ATTEMPTS:
+                    break
+                os.unlink(staging / f.path)
+                cancel.sleep(0.2 * attempt)
+            if got is None:
+                msg = f"Deleted while the restore ran, not carried over: {f.path}"
+                result.warnings.append(msg)
+                self.emit(Warning(msg, path=f.path, code="deleted"))
+            else:
+                if got.changed:
+                    msg = f"Kept changing while it was carried over: {f.path}"
+                    result.warnings.append(msg)
+                    self.emit(Warning(msg, path=f.path, code="unstable"))
+                done.append((f.path, got.sha256))
+                result.files_carried += 1
+                result.bytes_carried += got.size
+            progress.file_done()
+            faults.point("restore.carry")
+        progress.finish()
+        return done
+
+    def _verify(
+        self,
+        staging: Path,
+        staged: list[_Item],
+        carried: list[tuple[str, str]],
+        cancel: CancelToken,
+        result: RestoreResult,
+    ) -> None:
+        assert self.account is not None
+        total = sum(i.size for i in staged) + sum((staging / p).stat().st_size for p, _ in carried)
+        progress = ProgressTracker(
+            self.emit, "verifying", bytes_total=total, files_total=len(staged) + len(carried)
+        )
+        bad: list[tuple[str, str]] = []
+        for item in staged:
+            cancel.check()
+            progress.start_file(item.path)
+            path = staging / item.path
+            try:
+                if item.mode == "seal":
+                    size, sha = _plaintext_sha256(path, self.account, progress.add_bytes)
+                else:
+                    size, sha = sha256_file(path, on_bytes=progress.add_bytes)
+            except (OSError, DamagedArchiveError, DecryptionError, ValueError) as e:
+                size, sha = -1, str(e)
+            if sha != item.sha256 or size != item.size:
+                bad.append((item.path, "the restored copy does not read back correctly"))
+            progress.file_done()
+        for rel, expected in carried:
+            cancel.check()
+            progress.start_file(rel)
+            _, sha = sha256_file(staging / rel, on_bytes=progress.add_bytes)
+            if sha != expected:
+                bad.append((rel, "the carried-over copy does not read back correctly"))
+            progress.file_done()
+        progress.finish()
+        if bad:
+            for p, r in bad:
+                self.emit(Damaged(path=p, reason=r))
+            raise DataFolderError(
+                f"{formatting.files(len(bad))} did not read back correctly from the staging "
+                f"folder (e.g. {bad[0][0]}); the disk may be failing. Nothing was changed."
+            )
+
+    def close(self) -> None:
+        if self.source is not None:
+            self.source.close()
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+
+class _CopyMismatch(DamagedArchiveError):
+    pass
+
+
+def _plaintext_sha256(
+    path: Path, account: AccountKey, on_bytes: Callable[[int], None]
+) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        header = parse_header(f.read(HEADER_SIZE))
+        if header is None:
+            raise ValueError("not sealed")
+        for chunk in iter_plaintext(f, header, account):
+            digest.update(chunk)
+            size += len(chunk)
+            on_bytes(len(chunk))
+    return size, digest.hexdigest()
+
+
+def _raise_os(e: OSError, staging: Path) -> None:
+    import errno
+
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        raise NotEnoughSpaceError(
+            f"The disk holding {staging.parent} became full during the restore. Nothing was "
+            "changed."
+        ) from None
+
+
+def _what(point: RestorePoint) -> str:
+    return {"folder": "folder backup", "before-restore": "before-restore folder"}.get(
+        point.kind, "backup"
+    )
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        Path(path).absolute().relative_to(Path(folder).absolute())
+        return True
+    except ValueError:
+        return False
+
+
+# ---- entry points ------------------------------------------------------------------------------
+
+
+def plan_restore(req: RestoreRequest, emit: Emit = ignore) -> RestorePlan:
+    """Run every check and return what a restore would do; changes nothing."""
+    job = _Restore(req, emit)
+    try:
+        return job.plan
+    finally:
+        job.close()
+
+
+def run_restore(
+    req: RestoreRequest,
+    emit: Emit = ignore,
+    cancel: CancelToken = NEVER,
+    confirm: Callable[[RestorePlan], bool] | None = None,
+) -> RestoreResult:
+    """Restore *req.point*. ``confirm(plan)`` (optional) may decline: nothing is changed."""
+    job = _Restore(req, emit)
+    try:
+        if confirm is not None and not confirm(job.plan):
+            raise Cancelled("Restore cancelled; nothing was changed.")
+        return job.execute(cancel)
+    finally:
+        job.close()

@@ -1,0 +1,173 @@
+"""Backup status: the last manual, automatic and folder backup, and the reminder.
+
+The reminder comes first: when the last manual backup is older than
+``Settings.reminder_days`` (14) or there is none, the report says so and its exit code
+is 3. Automatic backups that have never run or are overdue (older than twice the
+interval) are a warning too (exit 3).
+
+Sources: the history of this computer (``<state dir>/history.jsonl``), the headers of
+the archives in the remembered destinations (so a lost history or a backup made
+elsewhere still counts) and the automatic-backup folder. Reads headers only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from therabak import formatting
+from therabak.jobs import history
+from therabak.jobs.auto import interval, last_auto_backup, next_due
+from therabak.jobs.points import RestorePoint, SearchPlace, find_before_restore, list_points
+from therabak.settings import Settings
+
+
+@dataclass
+class LastBackup:
+    kind: str  # manual | auto | folder | restore
+    when: datetime
+    where: str
+    verified: bool | None = None
+    exists: bool = True
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        return {
+            "when": self.when.isoformat(),
+            "age": formatting.ago(self.when, now),
+            "age_days": round((now - self.when).total_seconds() / 86400, 2),
+            "where": self.where,
+            "verified": self.verified,
+            "exists": self.exists,
+        }
+
+
+@dataclass
+class StatusReport:
+    data_dir: Path
+    now: datetime
+    manual: LastBackup | None
+    auto: LastBackup | None
+    folder: LastBackup | None
+    last_restore: LastBackup | None
+    auto_folder: Path
+    auto_state: str  # ok | overdue | never
+    auto_next_due: datetime | None
+    reminder_days: int
+    reminder: str = ""  # empty when no reminder is due
+    warnings: list[str] = field(default_factory=list)
+    before_restore: list[RestorePoint] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.reminder or self.warnings else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        def last(b: LastBackup | None):
+            return b.to_dict(self.now) if b else None
+
+        return {
+            "data_dir": str(self.data_dir),
+            "reminder": self.reminder or None,
+            "reminder_days": self.reminder_days,
+            "manual": last(self.manual),
+            "auto": last(self.auto),
+            "folder": last(self.folder),
+            "last_restore": last(self.last_restore),
+            "auto_folder": str(self.auto_folder),
+            "auto_state": self.auto_state,
+            "auto_next_due": self.auto_next_due.isoformat() if self.auto_next_due else None,
+            "warnings": self.warnings,
+            "before_restore": [str(p.path) for p in self.before_restore],
+            "exit_code": self.exit_code,
+        }
+
+
+def _from_record(r: history.BackupRecord | None) -> LastBackup | None:
+    if r is None:
+        return None
+    try:
+        when = r.created_at.astimezone()
+    except ValueError:
+        return None
+    return LastBackup(r.kind, when, r.path, r.verified, Path(r.path).exists())
+
+
+def compute_status(
+    data_dir: Path,
+    settings: Settings,
+    *,
+    account_key_id: str | None = None,
+    now: datetime | None = None,
+) -> StatusReport:
+    now = now or datetime.now().astimezone()
+    data_dir = Path(data_dir)
+    records = history.read_all()
+
+    def newest(kind: str) -> LastBackup | None:
+        mine = [
+            r
+            for r in records
+            if r.kind == kind and (not r.data_dir or Path(r.data_dir) == data_dir)
+        ]
+        return _from_record(max(mine, key=lambda r: r.created_at, default=None))
+
+    manual = newest("manual")
+    # Archives in the remembered destinations count even without a history record.
+    places = [SearchPlace(Path(p), "remembered") for p in settings.remembered_destinations]
+    if places:
+        found = list_points(data_dir=None, account_key_id=account_key_id, places=places)
+        for p in found.points:
+            if p.kind == "manual" and p.created and (manual is None or p.created > manual.when):
+                verified = next((r.verified for r in records if r.path == str(p.path)), None)
+                manual = LastBackup("manual", p.created, str(p.path), verified, True)
+
+    folder = settings.auto_folder(data_dir)
+    last = last_auto_backup(folder, data_dir)
+    auto = None
+    if last is not None:
+        verified = next((r.verified for r in reversed(records) if r.path == str(last[1])), None)
+        auto = LastBackup("auto", last[0], str(last[1]), verified, last[1].exists())
+
+    report = StatusReport(
+        data_dir=data_dir,
+        now=now,
+        manual=manual,
+        auto=auto,
+        folder=newest("folder"),
+        last_restore=newest("restore"),
+        auto_folder=folder,
+        auto_state="never",
+        auto_next_due=next_due(auto.when if auto else None, settings.auto),
+        reminder_days=settings.reminder_days,
+    )
+    if manual is None:
+        report.reminder = (
+            "No manual backup has been made yet. Make one now on an external "
+            "medium (a USB stick) and keep it away from this computer."
+        )
+    else:
+        age = now - manual.when
+        if age > timedelta(days=settings.reminder_days):
+            report.reminder = (
+                f"The last manual backup is {age.days} days old "
+                f"({formatting.local_time(manual.when)}). "
+                f"Make one at least every {settings.reminder_days} days, on an external medium."
+            )
+    if auto is None:
+        report.warnings.append(
+            "No automatic backup has been made yet; schedule "
+            "'therabak auto' to run every hour (see the README)."
+        )
+    elif now - auto.when > 2 * interval(settings.auto):
+        report.auto_state = "overdue"
+        report.warnings.append(
+            f"Automatic backups are overdue: the last one is from "
+            f"{formatting.local_time(auto.when)} ({formatting.ago(auto.when, now)}); check "
+            "that 'therabak auto' is scheduled."
+        )
+    else:
+        report.auto_state = "ok"
+    report.before_restore = find_before_restore(data_dir, account_key_id)
+    return report

@@ -1,0 +1,351 @@
+"""The staged swap of the ``Data`` folder, its journal and crash recovery.
+
+A restore builds the new data in a staging folder beside ``Data`` (same file system),
+verifies it, and only then swaps with two renames::
+
+    Data                          -> Data.before-restore-<time>
+    Data.restore-<time>.<pid>.partial -> Data
+
+Before the first rename a small **journal** (``.Data.therabak-restore.json`` beside
+``Data``) records the three names. If the process dies between or around the renames,
+the next therabak command that touches ``Data`` calls :func:`recover`, which reads the
+file system and the journal and either completes the swap (the staging folder was
+verified before the journal was written) or rolls it back. The old data is never
+deleted: at worst it stays as ``Data.before-restore-<time>``.
+
+All names are derived from the data folder's own name, so ``--data-dir X/Praxis``
+gives ``Praxis.before-restore-...``. See jobs/FORMAT.md for the files' contents.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from therabak import faults
+from therabak.errors import DataFolderError, DataInUseError
+from therabak.fsutil import IS_WINDOWS, fsync_dir, make_private_dir, write_private
+from therabak.jobs.lock import pid_alive
+
+MANIFEST_NAME = "therabak-manifest.json"
+JOURNAL_VERSION = 1
+STAMP_FORMAT = "%Y-%m-%d_%H%M%S"
+
+
+def stamp(when: datetime | None = None) -> str:
+    return (when or datetime.now().astimezone()).strftime(STAMP_FORMAT)
+
+
+def journal_path(data_dir: Path) -> Path:
+    data_dir = Path(data_dir)
+    return data_dir.parent / f".{data_dir.name}.therabak-restore.json"
+
+
+def restore_lock_path(data_dir: Path) -> Path:
+    data_dir = Path(data_dir)
+    return data_dir.parent / f".{data_dir.name}.therabak-restore.lock"
+
+
+def before_restore_prefix(data_dir: Path) -> str:
+    return f"{Path(data_dir).name}.before-restore-"
+
+
+def before_restore_path(data_dir: Path, when: datetime | None = None) -> Path:
+    data_dir = Path(data_dir)
+    base = data_dir.parent / f"{before_restore_prefix(data_dir)}{stamp(when)}"
+    path, n = base, 1
+    while os.path.lexists(path):
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def _staging_re(target: Path) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(Path(target).name)}\.restore-[0-9_-]+\.(\d+)\.partial$")
+
+
+def new_staging(target: Path, when: datetime | None = None) -> Path:
+    """Create the private (0700) staging folder for *target* beside it."""
+    target = Path(target)
+    path = target.parent / f"{target.name}.restore-{stamp(when)}.{os.getpid()}.partial"
+    n = 1
+    while True:
+        try:
+            os.mkdir(path, 0o700)
+            break
+        except FileExistsError:
+            n += 1
+            path = target.parent / (
+                f"{target.name}.restore-{stamp(when)}-{n}.{os.getpid()}.partial"
+            )
+    make_private_dir(path)
+    return path
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a folder we created (never follows links; read-only files too)."""
+
+    def onerror(func, p, _exc):  # pragma: no cover - Windows read-only files
+        with contextlib.suppress(OSError):
+            os.chmod(p, 0o700)
+            func(p)
+
+    if os.path.lexists(path):
+        shutil.rmtree(path, onerror=onerror)
+
+
+def clean_stale_staging(target: Path) -> list[Path]:
+    """Remove staging folders of restores whose process is gone (not one a journal names)."""
+    target = Path(target)
+    pattern = _staging_re(target)
+    keep = set()
+    journal = read_journal(target)
+    if journal is not None:
+        keep.add(journal.get("staging", ""))
+    removed = []
+    with contextlib.suppress(OSError):
+        for p in target.parent.iterdir():
+            m = pattern.match(p.name)
+            if m and str(p) not in keep and not pid_alive(int(m.group(1))):
+                with contextlib.suppress(OSError):
+                    remove_tree(p)
+                    removed.append(p)
+    return removed
+
+
+# ---- manifest of a before-restore folder ----------------------------------------------------
+
+
+def before_restore_manifest(
+    *,
+    account_key_id: str,
+    replaced_by: str,
+    files: int,
+    size: int,
+    data_dir: Path,
+    when: datetime | None = None,
+) -> dict:
+    return {
+        "format": "therabak-before-restore",
+        "version": 1,
+        "kind": "before-restore",
+        "created": (when or datetime.now().astimezone()).isoformat(timespec="seconds"),
+        "account_key_id": account_key_id,
+        "replaced_by": replaced_by,
+        "data_dir": str(data_dir),
+        "files": files,
+        "bytes": size,
+    }
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    path = folder / MANIFEST_NAME
+    if path.exists():
+        return
+    with contextlib.suppress(OSError):
+        write_private(path, (json.dumps(manifest, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+# ---- journal ---------------------------------------------------------------------------------
+
+
+def read_journal(data_dir: Path) -> dict | None:
+    path = journal_path(data_dir)
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {"broken": True}
+    return doc if isinstance(doc, dict) else {"broken": True}
+
+
+def _remove_journal(data_dir: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(journal_path(data_dir))
+    fsync_dir(Path(data_dir).parent)
+
+
+class SwapRecoveryError(DataFolderError):
+    """An interrupted restore left a state therabak will not guess about."""
+
+
+@dataclass
+class Recovery:
+    action: str  # completed | rolled-back | cleaned
+    data_dir: Path
+    old: Path | None
+    staging: Path | None
+
+    @property
+    def message(self) -> str:
+        if self.action == "completed":
+            kept = f"; the previous data is kept in {self.old}" if self.old else ""
+            return (
+                f"An interrupted restore was completed: {self.data_dir} holds the restored "
+                f"data{kept}."
+            )
+        if self.action == "rolled-back":
+            return (
+                f"An interrupted restore was rolled back: {self.data_dir} is as it was "
+                "before that restore."
+            )
+        return "Leftovers of an interrupted restore were removed; the data was not changed."
+
+
+def recover(data_dir: Path, *, have_lock: bool = False) -> Recovery | None:
+    """Finish or undo a swap that a crash interrupted. None when there was nothing to do.
+
+    Takes the restore lock (unless the caller holds it): while another restore runs,
+    its journal is its own business and nothing is done. Without a journal, staging
+    folders of restores whose process died are removed.
+    """
+    data_dir = Path(data_dir)
+    if have_lock:
+        return _recover(data_dir)
+    if not journal_path(data_dir).exists() and not restore_lock_path(data_dir).exists():
+        return _recover(data_dir)  # nothing in progress: only stale staging to clean
+    from therabak.jobs.lock import JobLock, LockBusy
+
+    lock = JobLock(restore_lock_path(data_dir), what="restore recovery")
+    try:
+        lock.acquire()  # breaks the lock of a restore that died
+    except LockBusy:
+        return None
+    try:
+        return _recover(data_dir)
+    finally:
+        lock.release()
+
+
+def _recover(data_dir: Path) -> Recovery | None:
+    journal = read_journal(data_dir)
+    if journal is None:
+        removed = clean_stale_staging(data_dir)
+        return Recovery("cleaned", data_dir, None, removed[0]) if removed else None
+    if journal.get("broken") or journal.get("v") != JOURNAL_VERSION:
+        raise SwapRecoveryError(
+            f"The restore journal {journal_path(data_dir)} cannot be read; therabak will not "
+            "touch the data folder until it is checked.",
+            hint="Look at the folders beside Data (Data.before-restore-*, Data.restore-*) and "
+            "delete the journal once Data is the one you want.",
+        )
+    staging = Path(journal["staging"])
+    old = Path(journal["old"]) if journal.get("old") else None
+    manifest = journal.get("manifest") or {}
+    has_data = os.path.lexists(data_dir)
+    has_staging = os.path.lexists(staging)
+    has_old = old is not None and os.path.lexists(old)
+    if has_data and not has_staging:
+        if has_old:
+            _write_manifest(old, manifest)
+        _remove_journal(data_dir)
+        return Recovery(
+            "completed" if has_old else "cleaned", data_dir, old if has_old else None, None
+        )
+    if not has_data and has_staging:
+        os.rename(staging, data_dir)
+        fsync_dir(data_dir.parent)
+        if has_old:
+            _write_manifest(old, manifest)
+        _remove_journal(data_dir)
+        return Recovery("completed", data_dir, old if has_old else None, staging)
+    if has_data and has_staging and not has_old:
+        # The first rename never happened: Data is the old data, untouched.
+        remove_tree(staging)
+        _remove_journal(data_dir)
+        return Recovery("rolled-back", data_dir, None, staging)
+    if not has_data and not has_staging and has_old:
+        os.rename(old, data_dir)  # type: ignore[arg-type]
+        fsync_dir(data_dir.parent)
+        _remove_journal(data_dir)
+        return Recovery("rolled-back", data_dir, None, None)
+    raise SwapRecoveryError(
+        f"An interrupted restore left an unclear state beside {data_dir} "
+        f"(data folder {'present' if has_data else 'missing'}, staging {staging.name} "
+        f"{'present' if has_staging else 'missing'}, previous data "
+        f"{old.name if old else '-'} {'present' if has_old else 'missing'}); "
+        "therabak changes nothing until this is resolved.",
+        hint=f"Keep the folder you want as {data_dir.name}, then delete {journal_path(data_dir)}.",
+    )
+
+
+# ---- the swap --------------------------------------------------------------------------------
+
+
+def _rename_failed(e: OSError, what: str) -> DataInUseError:
+    detail = e.strerror or str(e)
+    hint = (
+        "On Windows a folder cannot be renamed while a program has a file in it open: "
+        "close TheraPsy (and any Explorer window showing the folder) and try again."
+        if IS_WINDOWS or isinstance(e, PermissionError)
+        else None
+    )
+    return DataInUseError(f"Could not rename {what} ({detail}); nothing was changed.", hint=hint)
+
+
+def swap_in(data_dir: Path, staging: Path, old: Path | None, manifest: dict) -> None:
+    """Swap *staging* in as *data_dir*, keeping the current data as *old* (journaled).
+
+    *old* is None when there is no current data folder (a new computer). On failure
+    before the second rename the current data is back in place and the error says why.
+    """
+    data_dir = Path(data_dir)
+    journal = {
+        "v": JOURNAL_VERSION,
+        "data": str(data_dir),
+        "staging": str(staging),
+        "old": str(old) if old else None,
+        "manifest": manifest,
+        "started": datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+    write_private(
+        journal_path(data_dir), (json.dumps(journal, ensure_ascii=False) + "\n").encode("utf-8")
+    )
+    faults.point("restore.journal")
+    if old is not None:
+        try:
+            os.rename(data_dir, old)
+        except OSError as e:
+            _remove_journal(data_dir)
+            raise _rename_failed(e, f"{data_dir} to {old.name}") from None
+        fsync_dir(data_dir.parent)
+    faults.point("restore.swap")
+    try:
+        os.rename(staging, data_dir)
+    except OSError as e:
+        if old is not None:
+            try:
+                os.rename(old, data_dir)
+            except OSError:
+                raise SwapRecoveryError(
+                    f"Could not rename {staging} to {data_dir} ({e.strerror or e}) nor put "
+                    f"the previous data back from {old}; both are intact.",
+                    hint="Rename the folder you want to Data by hand, then delete "
+                    f"{journal_path(data_dir)}.",
+                ) from None
+        _remove_journal(data_dir)
+        raise _rename_failed(e, f"{staging.name} to {data_dir.name}") from None
+    fsync_dir(data_dir.parent)
+    faults.point("restore.swapped")
+    if old is not None:
+        _write_manifest(old, manifest)
+    _remove_journal(data_dir)
+
+
+def publish_folder(staging: Path, target: Path) -> None:
+    """Rename a finished staging folder to *target* (which must be missing or empty)."""
+    target = Path(target)
+    if target.exists():
+        try:
+            target.rmdir()
+        except OSError:
+            raise DataFolderError(f"The target folder is not empty: {target}") from None
+    os.rename(staging, target)
+    fsync_dir(target.parent)
