@@ -7,11 +7,8 @@ never reaches the index.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import queue
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring as _json_str
@@ -21,6 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from therabak import faults
 from therabak.archive.byteio import ByteSink
+from therabak.archive.hashing import Sha256Behind
 from therabak.archive.header import ArchiveHeader, build_header
 from therabak.archive.index import ArchiveIndex, IndexEntry
 from therabak.archive.layout import (
@@ -77,65 +75,6 @@ class Protection:
         return slots
 
 
-class _Hasher:
-    """One background thread per process that feeds large buffers to SHA-256.
-
-    ``hashlib`` releases the GIL while it hashes more than a few KiB, so hashing a
-    file's content here overlaps reading, decrypting, sealing and writing it in the
-    caller's thread (SHA-256 is the most expensive step of a backup). The queue is
-    bounded: at most ``DEPTH`` chunks (each at most ``MAX_CHUNK``) wait, so memory
-    stays flat. Order is kept per hash object because one entry is fed by one thread.
-    """
-
-    DEPTH = 4
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue = queue.Queue(self.DEPTH)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="therabak-sha256", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        get = self._queue.get
-        while True:
-            h, data = get()
-            if h is None:
-                data.set()  # a threading.Event: everything queued before it is hashed
-                continue
-            try:
-                h.update(data)
-            except BaseException as e:  # noqa: BLE001 - handed to the waiting writer
-                self._error = e
-
-    def update(self, h, data: bytes) -> None:
-        self._queue.put((h, data))
-
-    def drain(self) -> None:
-        """Wait until everything queued so far is hashed."""
-        done = threading.Event()
-        self._queue.put((None, done))
-        done.wait()
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise RuntimeError("hashing failed") from error
-
-
-_hasher: _Hasher | None = None
-_hasher_lock = threading.Lock()
-# Buffers at least this large are hashed by the background thread; smaller ones inline
-# (a hand-over costs more than hashing a few KiB).
-_BACKGROUND_HASH = 256 << 10
-
-
-def _background_hasher() -> _Hasher:
-    global _hasher
-    if _hasher is None:
-        with _hasher_lock:
-            if _hasher is None:
-                _hasher = _Hasher()
-    return _hasher
-
-
 def _meta_json(path: str, category: str, mtime_ns: int, raw: bool, key_id: str) -> bytes:
     """An entry's metadata JSON (FORMAT.md section 2), byte for byte what
     ``json.dumps(meta, ensure_ascii=False, separators=(",", ":"))`` gives, without
@@ -176,8 +115,7 @@ class EntryWriter:
         sealed_meta = AESGCM(key_meta).encrypt(META_NONCE, meta_plain, None)
         sink.write(ENTRY_HEAD.pack(ENTRY_MAGIC, salt, len(sealed_meta)) + sealed_meta)
         self._sealer = StreamSealer(key_data)
-        self._hash = hashlib.sha256()
-        self._hashing_behind = False  # chunks of this entry are queued on the hasher
+        self._hash = Sha256Behind()
         self._size = 0
         self._pending: bytes | None = None
         self._compress = compress
@@ -190,13 +128,9 @@ class EntryWriter:
         """Add plaintext. Chunks are sealed one behind, so the last one can be flagged."""
         if not data:
             return
-        if self._hashing_behind or len(data) >= _BACKGROUND_HASH:  # keep the order
-            if isinstance(data, bytearray | memoryview):
-                data = bytes(data)  # the hasher reads it later: it must not change
-            _background_hasher().update(self._hash, data)
-            self._hashing_behind = True
-        else:
-            self._hash.update(data)
+        if type(data) is not bytes:  # kept until sealed (one behind): a copy the caller
+            data = bytes(data)  # cannot change by reusing its buffer
+        self._hash.update(data)
         self._size += len(data)
         if len(data) <= MAX_CHUNK:
             if self._pending is not None:
@@ -234,8 +168,6 @@ class EntryWriter:
         self._emit(self._pending if self._pending is not None else b"", last=True)
         self._pending = None
         self.done = True
-        if self._hashing_behind:
-            _background_hasher().drain()
         entry = IndexEntry(
             path=self.path,
             category=self.category,
