@@ -8,6 +8,7 @@ its SHA-256, truncation on abort, and HKDF's output.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import threading
@@ -23,11 +24,17 @@ from therabak.archive.byteio import FileSink, FileSource
 from therabak.archive.index import ArchiveIndex, IndexEntry
 from therabak.archive.reader import ArchiveReader
 from therabak.archive.writer import ArchiveWriter, Protection
-from therabak.crypto.stream import derive_key
+from therabak.crypto.stream import StreamSealer, derive_key
 from therabak.errors import DecryptionError
 from therabak.jobs.verify import verify_archive
 from therabak.practice.account import AccountKey
-from therabak.practice.envelope import HEADER_SIZE, EnvelopeHeader, seal_bytes
+from therabak.practice.envelope import (
+    HEADER_SIZE,
+    EnvelopeHeader,
+    EnvelopeWriter,
+    open_bytes,
+    seal_bytes,
+)
 from therabak.practice.source import SMALL_FILE, SourceChanged, read_plaintext
 
 KEY = AccountKey(bytes(range(32)))
@@ -334,3 +341,50 @@ def test_index_bytes_are_the_json_of_format_md() -> None:
     assert ArchiveIndex(entries=[]).to_bytes() == (
         b'{"v":1,"account_key_id":"","skipped":[],"entries":[]}'
     )
+
+
+# ---- the envelope writer (restore re-seals every file with it) -------------------------
+
+
+def _reference_envelope(parts: list[bytes], header: EnvelopeHeader) -> bytes:
+    """The envelope as FORMAT.md defines it: full chunks, the last one flagged."""
+    data = b"".join(bytes(p) for p in parts)
+    sealer = StreamSealer(header.file_key(KEY))
+    size = header.chunk_size
+    chunks = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
+    return header.raw + b"".join(
+        sealer.seal(c, last=i == len(chunks) - 1) for i, c in enumerate(chunks)
+    )
+
+
+ENVELOPE_SPLITS = [
+    [],
+    [b""],
+    [b"x"],
+    [4096],
+    [4096, 4096],
+    [4095, 1],
+    [4097],
+    [1, 4096, 0, 8192, 3],
+    [10000, 4096, 5],
+    [8192],
+]
+
+
+@pytest.mark.parametrize("split", ENVELOPE_SPLITS, ids=str)
+@pytest.mark.parametrize("as_bytearray", [False, True])
+def test_envelope_writer_bytes_follow_format_md(split: list, as_bytearray: bool) -> None:
+    parts = [p if isinstance(p, bytes) else os.urandom(p) for p in split]
+    header = EnvelopeHeader.new(KEY, chunk_log2=12, salt=bytes(16))
+    expected = _reference_envelope(parts, header)
+    out = io.BytesIO()
+    with EnvelopeWriter(out, KEY, header) as w:
+        for p in parts:
+            if as_bytearray:
+                p = bytearray(p)
+                w.write(p)
+                p[:] = bytes(len(p))  # the caller reuses its buffer
+            else:
+                w.write(p)
+    assert out.getvalue() == expected
+    assert open_bytes(KEY, out.getvalue()) == b"".join(parts)

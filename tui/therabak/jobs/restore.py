@@ -30,7 +30,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from therabak import faults, formatting
+from therabak import faults, formatting, memtune
+from therabak.archive.hashing import Sha256Behind
 from therabak.archive.index import IndexEntry
 from therabak.archive.reader import ArchiveReader, EntryDamaged
 from therabak.errors import (
@@ -212,6 +213,10 @@ class _Source:
     damaged: list[tuple[str, str]]
     account_key_ids: list[str]
 
+    # True when content() itself checks every item's size and SHA-256 (and raises when
+    # they differ), so staging need not hash it a second time.
+    content_verified = False
+
     def content(self, item: _Item) -> Iterator[bytes]:
         raise NotImplementedError
 
@@ -220,6 +225,8 @@ class _Source:
 
 
 class _ArchiveSource(_Source):
+    content_verified = True  # ArchiveReader.iter_entry checks size and SHA-256
+
     def __init__(
         self, point: RestorePoint, reader: ArchiveReader, rules: Rules, salvage: bool, emit: Emit
     ) -> None:
@@ -728,7 +735,8 @@ class _Restore:
     ) -> tuple[str, bytes]:
         assert self.source is not None and self.account is not None
         fd, path = create_under(staging, item.path)
-        digest = hashlib.sha256()
+        verified = self.source.content_verified and item.sha256 is not None
+        digest = None if verified else hashlib.sha256()
         prefix = b""
         size = 0
         try:
@@ -737,7 +745,8 @@ class _Restore:
             for chunk in self.source.content(item):
                 if not prefix:
                     prefix = bytes(chunk[:HEADER_SIZE])
-                digest.update(chunk)
+                if digest is not None:
+                    digest.update(chunk)
                 size += len(chunk)
                 if sealer is not None:
                     sealer.write(chunk)
@@ -749,7 +758,7 @@ class _Restore:
                 sealer.close()
         finally:
             os.close(fd)
-        sha = digest.hexdigest()
+        sha = item.sha256 if digest is None else digest.hexdigest()
         if item.sha256 is not None and (sha != item.sha256 or size != item.size):
             raise _CopyMismatch("content does not match the backup's hash")
         os.utime(path, ns=(item.mtime_ns, item.mtime_ns))
@@ -881,7 +890,7 @@ class _CopyMismatch(DamagedArchiveError):
 def _plaintext_sha256(
     path: Path, account: AccountKey, on_bytes: Callable[[int], None]
 ) -> tuple[int, str]:
-    digest = hashlib.sha256()
+    digest = Sha256Behind()  # large chunks hashed on another core while the next is read
     size = 0
     with open(path, "rb") as f:
         header = parse_header(f.read(HEADER_SIZE))
@@ -937,7 +946,8 @@ def run_restore(
     confirm: Callable[[RestorePlan], bool] | None = None,
 ) -> RestoreResult:
     """Restore *req.point*. ``confirm(plan)`` (optional) may decline: nothing is changed."""
-    job = _Restore(req, emit)
+    job = _Restore(req, emit)  # unlocks (Argon2id) before the allocator is tuned
+    memtune.tune_for_streaming()
     try:
         if confirm is not None and not confirm(job.plan):
             raise Cancelled("Restore cancelled; nothing was changed.")
