@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from therabak.archive.reader import ArchiveReader
 from therabak.archive.writer import ArchiveWriter, Protection
 from therabak.crypto.stream import StreamSealer, derive_key
 from therabak.errors import DecryptionError
+from therabak.jobs.filecopy import CreateAhead, UnsafePath
 from therabak.jobs.verify import verify_archive
 from therabak.practice.account import AccountKey
 from therabak.practice.envelope import (
@@ -388,3 +390,42 @@ def test_envelope_writer_bytes_follow_format_md(split: list, as_bytearray: bool)
                 w.write(p)
     assert out.getvalue() == expected
     assert open_bytes(KEY, out.getvalue()) == b"".join(parts)
+
+
+# ---- files created ahead (restore staging) --------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symbolic links need privileges there")
+def test_create_ahead_creates_in_order_and_reports_errors_at_their_file(tmp_path: Path) -> None:
+    root = tmp_path / "staging"
+    root.mkdir()
+    (tmp_path / "outside").mkdir()
+    os.symlink(tmp_path / "outside", root / "link")  # a folder that is a link: refused
+    rels = [f"sessions/K{i:04d}/{j}.json" for i in range(30) for j in range(5)]
+    rels.insert(70, "link/evil.json")
+    ahead = CreateAhead(root, rels)
+    try:
+        for rel in rels:
+            if rel.startswith("link/"):
+                with pytest.raises(UnsafePath):
+                    ahead.take(rel)
+                continue
+            fd, path = ahead.take(rel)
+            os.write(fd, rel.encode())
+            os.close(fd)
+            assert path == root / rel
+    finally:
+        ahead.close()
+    assert not any((tmp_path / "outside").iterdir())
+    assert all((root / r).read_text() == r for r in rels if not r.startswith("link/"))
+
+
+def test_create_ahead_close_before_the_end_leaves_no_open_file(tmp_path: Path) -> None:
+    rels = [f"a/{i}" for i in range(500)]
+    before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    ahead = CreateAhead(tmp_path, rels)
+    fd, _ = ahead.take("a/0")
+    os.close(fd)
+    ahead.close()
+    if before is not None:
+        assert len(os.listdir("/proc/self/fd")) == before

@@ -52,9 +52,9 @@ from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
 from therabak.jobs.filecopy import (
     ByteBudget,
+    CreateAhead,
     FdWriter,
     copy_file,
-    create_under,
     open_under,
     sha256_file,
     sync_files,
@@ -679,6 +679,24 @@ class _Restore:
         )
         staged: list[_Item] = []
         key_ids: set[bytes] = set()
+        self._ahead = CreateAhead(staging, [i.path for i in self.items])
+        try:
+            self._stage_items(staging, budget, cancel, result, progress, staged, key_ids)
+        finally:
+            self._ahead.close()
+        progress.finish()
+        return self._check_key_ids(staged, key_ids)
+
+    def _stage_items(
+        self,
+        staging: Path,
+        budget: ByteBudget,
+        cancel: CancelToken,
+        result: RestoreResult,
+        progress: ProgressTracker,
+        staged: list[_Item],
+        key_ids: set[bytes],
+    ) -> None:
         for item in self.items:
             cancel.check()
             progress.start_file(item.path)
@@ -711,7 +729,8 @@ class _Restore:
             result.bytes_restored += item.size
             progress.file_done()
             faults.point("restore.staging")
-        progress.finish()
+
+    def _check_key_ids(self, staged: list[_Item], key_ids: set[bytes]) -> list[_Item]:
         if (
             self.point.is_folder
             and not self.point.account_key_ids
@@ -734,7 +753,7 @@ class _Restore:
         cancel: CancelToken,
     ) -> tuple[str, bytes]:
         assert self.source is not None and self.account is not None
-        fd, path = create_under(staging, item.path)
+        fd, path = self._ahead.take(item.path)  # created by CreateAhead (see _stage)
         verified = self.source.content_verified and item.sha256 is not None
         digest = None if verified else hashlib.sha256()
         prefix = b""
