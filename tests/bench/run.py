@@ -88,6 +88,7 @@ TARGETS = {  # ratio name -> (target, hard limit or None, description)
     "backup/borg": (0.25, None, "manual backup vs borg first backup (lz4)"),
     "backup/cp -r": (None, None, "manual backup vs cp -r (the floor)"),
     "backup --verify/tar|age": (None, None, "backup --verify vs tar | age"),
+    "backup/tar|age+fsync": (None, None, "manual backup vs tar | age + fsync"),
     "restore/cp -r back": (1.3, None, "restore vs cp -r back"),
     "restore/restic restore": (None, None, "restore vs restic restore"),
     "folder-backup/cp -r": (1.1, None, "folder backup (with its check) vs cp -r"),
@@ -292,9 +293,11 @@ class Bench:
         )
 
     def settle(self) -> None:
-        """Flush what earlier runs wrote, so its write-back does not land in the next run."""
+        """Flush what earlier runs wrote (and let the file system finish deleting their
+        output), so that work does not land in the next run."""
         os.sync()
-        time.sleep(0.3)
+        time.sleep(1.0)
+        os.sync()
 
     def clear_out(self) -> None:
         if self.out.exists():
@@ -450,6 +453,17 @@ class Bench:
                     lambda: (
                         f"tar -cf - -C '{practice}' Data | age -r {recipient} "
                         f"> '{self.out}/data.tar.age'"
+                    ),
+                    None,
+                )
+            )
+            # The same, made durable like therabak's archive (sync FILE = fsync).
+            cases.append(
+                (
+                    "tar|age+fsync",
+                    lambda: (
+                        f"tar -cf - -C '{practice}' Data | age -r {recipient} "
+                        f"> '{self.out}/data.tar.age' && sync '{self.out}/data.tar.age'"
                     ),
                     None,
                 )
@@ -725,6 +739,7 @@ for i in range(n):
             ("backup/borg", "backup", "borg create"),
             ("backup/cp -r", "backup", "cp -r"),
             ("backup --verify/tar|age", "backup --verify", "tar|age"),
+            ("backup/tar|age+fsync", "backup", "tar|age+fsync"),
             ("restore/cp -r back", "restore", "cp -r back"),
             ("restore/restic restore", "restore", "restic restore"),
             ("folder-backup/cp -r", "folder-backup", "cp -r (folder)"),

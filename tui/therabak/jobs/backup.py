@@ -210,11 +210,16 @@ def run_backup(
     if req.verify:
         from therabak.jobs.verify import verify_archive
 
+        # The verify pass reads the index back: let the written one and the file list
+        # go first, so memory holds one index at a time, not two.
+        archive_key = writer.archive_key
+        writer.entries = []
+        del files, scanned, storer
         emit(Phase("verifying", str(final)))
         source = FileSource(final)
         source.drop_cache()
         with ArchiveReader(source, name=str(final)) as reader:
-            reader.archive_key = writer.archive_key
+            reader.archive_key = archive_key
             verdict = verify_archive(reader, emit, cancel)
         result.verified = not verdict.damaged
         result.damaged = verdict.damaged
