@@ -98,6 +98,13 @@ class NotEnoughSpaceError(TherabakError):
     exit_code = ExitCode.NO_SPACE
 
 
+class DestinationError(TherabakError):
+    """Writing to the backup destination failed (I/O error, medium removed, ...).
+
+    Not an OSError on purpose: a failed *write* must never pass for a failed *read* of a
+    source file (which is retried and may end raw or skipped)."""
+
+
 class DataInUseError(TherabakError):
     exit_code = ExitCode.IN_USE
 

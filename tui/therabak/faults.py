@@ -12,7 +12,9 @@ Off unless the variable is set. Comma-separated ``name=value`` items:
 ``efbig-at=N``        writing a single backup file beyond N bytes fails with EFBIG
 ``crash-at=NAME``     the process kills itself (SIGKILL) at the named point, e.g.
                       ``backup.body``, ``backup.index``, ``backup.trailer``,
-                      ``backup.rename``, ``restore.staging``, ``restore.swap``
+                      ``backup.rename``, ``restore.staging``, ``restore.swap``,
+                      ``passwd.journal`` (new header journalled, archive untouched),
+                      ``passwd.write`` (archive header half rewritten)
 ``crash-after-bytes=N``
                       the process kills itself once N bytes were written
 ``delay-ms=N``        sleep N ms before each source file (to watch progress)

@@ -34,7 +34,8 @@ def duration(seconds: float) -> str:
 
 def ago(when: datetime, now: datetime | None = None) -> str:
     now = now or datetime.now(when.tzinfo)
-    return humanize.naturaltime(now - when)
+    # months=False: humanize would call 20 days "a month", which hides an overdue backup.
+    return humanize.naturaltime(now - when, months=False)
 
 
 def local_time(when: datetime) -> str:

@@ -182,6 +182,11 @@ class Settings:
             f"max_delay_s = {r.max_delay_s}\non_failure = {q(r.on_failure)}\n"
         )
 
+    def validate(self) -> None:
+        """Raise ConfigError if these settings would not load back (the checks of load)."""
+        text = self.to_toml()
+        Settings(path=self.path)._apply(tomllib.loads(text), text, self.path or config_file())
+
     def save(self) -> None:
         path = self.path or config_file()
         path.parent.mkdir(parents=True, exist_ok=True)

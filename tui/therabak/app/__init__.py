@@ -1,5 +1,5 @@
-"""The Textual app (``therabak-tui``): the only package of therabak that imports textual.
+"""therabak-tui: the Textual app, a face on the engine (the only package that imports textual).
 
-For now a minimal screen (data folder, account key, category preview, total size);
-the full keyboard-first UI (app.py, screens/, widgets/, app.tcss) replaces it later.
+Modules without Textual (``context``, ``jobview``, ``launch``) hold what the screens need
+to know about the practice and the jobs, so they can be tested and imported cheaply.
 """

@@ -1,107 +1,162 @@
-"""The minimal Textual app: one screen with the preview, or one with a friendly problem.
-
-Keyboard only (q quits), fits 80x24 (the tree scrolls). Replaced by the full UI later.
-"""
+"""TherabakApp: the screens, the shared scan of the data folder and the command palette."""
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
 
-from therabak.app.model import PracticeView, Problem
+from therabak.app.context import AppContext
+from therabak.i18n import _
 
-CSS = """
-#where { padding: 0 1; color: $text-muted; }
-#tree { padding: 0 1; }
-#reasons { padding: 1 1 0 1; color: $text-muted; }
-#total { padding: 0 1; text-style: bold; height: auto; }
-#problem-title { padding: 1 2 0 2; text-style: bold; color: $error; }
-#problem { padding: 1 2; }
-.warning { padding: 0 1; color: $warning; }
-"""
-
-
-def not_included_lines(view: PracticeView) -> list[str]:
-    """One line per reason: "Not included: Background images, ICD-10 catalog - Re-down..."."""
-    by_reason: dict[str, list[str]] = {}
-    for row in view.preview.rows:
-        if row.leaf and row.id not in view.preview.selection:
-            by_reason.setdefault(row.reason or "excluded", []).append(row.label)
-    return [f"Not included: {', '.join(labels)}. {why}" for why, labels in by_reason.items()]
-
-
-def total_text(view: PracticeView) -> str:
-    from therabak import formatting
-    from therabak.practice.preview import KIND_NAMES
-
-    p = view.preview
-    return (
-        f"A {KIND_NAMES[p.kind]} backup would contain {formatting.files(p.selected.files)}, "
-        f"{formatting.size(p.selected.bytes)}\n"
-        f"(of {formatting.files(p.total.files)}, {formatting.size(p.total.bytes)} in Data)"
-    )
-
-
-class PreviewScreen(Screen):
-    def __init__(self, view: PracticeView) -> None:
-        super().__init__()
-        self.view = view
-
-    def compose(self) -> ComposeResult:
-        v = self.view
-        yield Header()
-        yield Static(
-            f"Data folder:  {v.paths.data_dir}\n"
-            f"Account key:  {v.paths.account_key}  (id {v.key_id})",
-            id="where",
-            markup=False,
-        )
-        for warning in v.warnings:
-            yield Static(f"Warning: {warning}", classes="warning", markup=False)
-        with VerticalScroll():
-            yield Static("\n".join(v.preview.tree_lines(reasons=False)), id="tree", markup=False)
-            yield Static("\n".join(not_included_lines(v)), id="reasons", markup=False)
-            for path, why in v.preview.skipped:
-                yield Static(f"Skipped: {path} ({why})", classes="warning", markup=False)
-        yield Static(total_text(v), id="total", markup=False)
-        yield Footer()
-
-
-class MessageScreen(Screen):
-    def __init__(self, problem: Problem) -> None:
-        super().__init__()
-        self.problem = problem
-
-    def compose(self) -> ComposeResult:
-        p = self.problem
-        yield Header()
-        yield Static(p.title, id="problem-title", markup=False)
-        body = p.message
-        if p.hint:
-            body += f"\n\n{p.hint}"
-        body += (
-            "\n\nTo look around first, open the demo practice:  therabak-tui --demo"
-            "\nPress q to quit."
-        )
-        yield Static(body, id="problem", markup=False)
-        yield Footer()
+if TYPE_CHECKING:
+    from therabak.practice.categories import Rules
+    from therabak.practice.scan import ScanResult
+    from therabak.settings import Settings
 
 
 class TherabakApp(App[None]):
-    TITLE = "therabak"
-    SUB_TITLE = "backup and restore for TheraPsy"
-    CSS = CSS
-    BINDINGS = [Binding("q", "quit", "Quit")]
+    """Backup and restore for the TheraPsy data folder, driven by the keyboard."""
 
-    def __init__(self, state: PracticeView | Problem) -> None:
+    CSS_PATH = "app.tcss"
+    TITLE = "therabak"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("question_mark", "help", _("Help"), key_display="?"),
+        Binding("ctrl+q", "quit", _("Quit"), show=False, priority=True),
+    ]
+
+    scan: var[ScanResult | None] = var(None)
+    """The latest scan of the data folder (None until the first one is done)."""
+    scan_error: var[str] = var("")
+    key_error: var[str] = var("")
+
+    def __init__(self, ctx: AppContext) -> None:
         super().__init__()
-        self.state = state
+        self.ctx = ctx
+        self.rules: Rules | None = None
+        self._scanning = False
+        if ctx.demo:
+            self.sub_title = "DEMO"
+
+    # ---- screens ----------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        from therabak.app.screens.home import HomeScreen
+
+        return HomeScreen()
 
     def on_mount(self) -> None:
-        if isinstance(self.state, Problem):
-            self.push_screen(MessageScreen(self.state))
-        else:
-            self.push_screen(PreviewScreen(self.state))
+        problems = self.ctx.problems()
+        if problems:
+            from therabak.app.screens.problem import ProblemScreen
+
+            self.push_screen(ProblemScreen(problems))
+
+    def _home_then(self, screen: Screen) -> None:
+        from therabak.app.screens.home import HomeScreen
+
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, HomeScreen):
+            self.pop_screen()
+        self.push_screen(screen)
+
+    def action_backup(self) -> None:
+        from therabak.app.screens.backup import BackupScreen
+
+        self._home_then(BackupScreen())
+
+    def action_restore(self) -> None:
+        from therabak.app.screens.restore import RestoreScreen
+
+        self._home_then(RestoreScreen())
+
+    def action_folder_backup(self) -> None:
+        from therabak.app.screens.folder import FolderBackupScreen
+
+        self._home_then(FolderBackupScreen())
+
+    def action_verify(self) -> None:
+        from therabak.app.screens.verify import VerifyScreen
+
+        self._home_then(VerifyScreen())
+
+    def action_settings(self) -> None:
+        from therabak.app.screens.settings import SettingsScreen
+
+        self._home_then(SettingsScreen())
+
+    def action_help(self) -> None:
+        from therabak.app.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield SystemCommand(_("Backup"), _("Make a manual backup"), self.action_backup)
+        yield SystemCommand(_("Restore"), _("Restore a backup"), self.action_restore)
+        yield SystemCommand(
+            _("Folder backup"), _("Copy the Data folder as it is"), self.action_folder_backup
+        )
+        yield SystemCommand(_("Verify"), _("Check that a backup is intact"), self.action_verify)
+        yield SystemCommand(
+            _("Settings"), _("Destinations, automatic backups, retries"), self.action_settings
+        )
+        yield SystemCommand(_("Help"), _("Keys and what each screen does"), self.action_help)
+        yield SystemCommand(_("Quit"), _("Leave therabak (running jobs go on)"), self.exit)
+
+    # ---- shared data --------------------------------------------------------------------
+
+    def load_settings(self) -> tuple[Settings, str]:
+        """The settings and an error message ('' when they loaded)."""
+        from therabak.errors import ConfigError
+        from therabak.settings import Settings
+
+        try:
+            return Settings.load(), ""
+        except ConfigError as e:
+            return Settings(), str(e)
+
+    def request_scan(self, *, again: bool = False) -> None:
+        """Scan the data folder in the background (once, or *again* after a change)."""
+        if self._scanning or (self.scan is not None and not again):
+            return
+        self._scanning = True
+        self._scan_worker()
+
+    @work(thread=True, exit_on_error=False, group="scan")
+    def _scan_worker(self) -> None:
+        from therabak.errors import TherabakError
+        from therabak.practice.account import AccountKey
+        from therabak.practice.categories import Rules
+        from therabak.practice.scan import scan
+        from therabak.settings import user_rules_file
+
+        try:
+            key_error = ""
+            try:
+                AccountKey.load(self.ctx.paths.account_key)
+            except TherabakError as e:
+                key_error = str(e)
+            rules = Rules.load(user_rules_file())
+            result = scan(self.ctx.paths.data_dir, rules, keep_files=False)
+        except (TherabakError, OSError) as e:
+            self.call_from_thread(self._scan_failed, str(e))
+            return
+        self.call_from_thread(self._scan_done, rules, result, key_error)
+
+    def _scan_done(self, rules: Rules, result: ScanResult, key_error: str) -> None:
+        self._scanning = False
+        self.rules = rules
+        self.key_error = key_error
+        self.scan_error = ""
+        self.scan = result
+
+    def _scan_failed(self, message: str) -> None:
+        self._scanning = False
+        self.scan_error = message

@@ -1,8 +1,9 @@
-"""``therabak-tui [--data-dir DIR] [--account-key FILE] [--demo]``: start the app.
+"""``therabak-tui [--data-dir DIR] [--account-key FILE] [--demo]``; also ``python -m therabak.app``.
 
-Resolves the practice (or creates the demo practice once, in therabak's cache
-folder), asks the engine for a preview, and shows it; every problem the engine
-reports becomes a friendly message screen, never a traceback.
+Keeps the work before the first frame small: argument parsing, path resolution and
+(with ``--demo``, once) creating the demo practice. The scan of the data folder and the
+check of the account key run after the home screen is up; a missing data folder or key
+opens a screen that says what is missing and how to fix it (exit code 1 after it).
 """
 
 from __future__ import annotations
@@ -13,16 +14,20 @@ import shutil
 import sys
 from pathlib import Path
 
-import platformdirs
-
 from therabak import __version__
-from therabak.app.model import PracticeView, Problem, load_practice
 from therabak.errors import DataFolderError, TherabakError
+from therabak.i18n import _
 from therabak.settings import APP_NAME, PracticePaths
+
+#: The demo's gentle fault injection: a few files fail to decrypt twice, then work, so
+#: the retry panel has something to show.
+DEMO_FAILPOINTS = "transient=0.03,transient-times=2,seed=demo"
 
 
 def demo_root() -> Path:
     """Where ``--demo`` keeps its practice: ``<user cache dir>/therabak/demo``."""
+    import platformdirs
+
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "demo"
 
 
@@ -32,8 +37,6 @@ def ensure_demo(root: Path | None = None) -> tuple[PracticePaths, bool]:
     It is built beside *root* under a temporary name and renamed when complete, so an
     interrupted first start never leaves a half demo that later starts would reuse.
     """
-    from therabak.practice.demo import create_demo  # the crypto stack, only when needed
-
     root = Path(root or demo_root())
     paths = PracticePaths(root / "Data", root / "account.key")
     if paths.data_dir.is_dir() and paths.account_key.is_file():
@@ -43,6 +46,8 @@ def ensure_demo(root: Path | None = None) -> tuple[PracticePaths, bool]:
             f"{root} exists but holds no complete demo practice.",
             hint="Delete that folder and start therabak-tui --demo again.",
         )
+    from therabak.practice.demo import create_demo  # the crypto stack, only when needed
+
     partial = root.with_name(f"{root.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     create_demo(partial)
@@ -59,47 +64,72 @@ def ensure_demo(root: Path | None = None) -> tuple[PracticePaths, bool]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="therabak-tui",
-        description="Back up and restore the TheraPsy practice data folder (terminal app).",
+        description=_(
+            "Back up and restore the TheraPsy data folder (keyboard-first terminal app)."
+        ),
     )
-    p.add_argument("--data-dir", metavar="DIR", help="the practice's Data folder")
-    p.add_argument("--account-key", metavar="FILE", help="the account key file")
+    p.add_argument("--version", action="version", version=f"therabak-tui {__version__}")
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=_(
+            "the practice's Data folder (default: THERABAK_DATA_DIR or the TheraPsy "
+            "folder of this user)"
+        ),
+    )
+    p.add_argument(
+        "--account-key",
+        metavar="FILE",
+        help=_("the account key file (default: account.key beside Data)"),
+    )
     p.add_argument(
         "--demo",
         action="store_true",
-        help="open a demo practice (created once in therabak's cache folder)",
+        help=_(
+            "open a demo practice (created once in therabak's cache folder) with a few "
+            "simulated decryption failures"
+        ),
     )
-    p.add_argument("--version", action="version", version=f"therabak-tui {__version__}")
     args = p.parse_args(argv)
     if args.demo and (args.data_dir or args.account_key):
-        p.error("--demo opens its own practice: leave out --data-dir and --account-key")
+        p.error(_("--demo opens its own practice: leave out --data-dir and --account-key"))
     return args
 
 
-def prepare(args: argparse.Namespace) -> PracticeView | Problem:
-    """Everything the first screen shows, or the problem that prevents it."""
-    try:
-        if args.demo:
-            root = demo_root()
-            if not (root / "Data").is_dir():
-                print(f"Creating the demo practice in {root} ...", file=sys.stderr, flush=True)
-            paths, _ = ensure_demo(root)
-        else:
-            paths = PracticePaths.resolve(args.data_dir, args.account_key)
-        return load_practice(paths)
-    except TherabakError as e:
-        return Problem.from_error(e)
-    except OSError as e:
-        where = f": {e.filename}" if e.filename else ""
-        return Problem.from_error(TherabakError(f"{e.strerror or e}{where}"))
+def make_context(args: argparse.Namespace):
+    from therabak.app.context import AppContext
+
+    if not args.demo:
+        return AppContext(paths=PracticePaths.resolve(args.data_dir, args.account_key))
+    root = demo_root()
+    if not (root / "Data").is_dir():
+        print(
+            _("Creating the demo practice in {root} …").format(root=root),
+            file=sys.stderr,
+            flush=True,
+        )
+    paths, _created = ensure_demo(root)
+    # The demo keeps its settings, backup history and jobs to itself.
+    os.environ.setdefault("THERABAK_CONFIG", str(root / "settings.toml"))
+    os.environ.setdefault("THERABAK_STATE_DIR", str(root / "state"))
+    return AppContext(paths=paths, demo=True, job_env={"THERABAK_FAILPOINTS": DEMO_FAILPOINTS})
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    state = prepare(args)
+    try:
+        ctx = make_context(args)
+    except TherabakError as e:
+        print(f"therabak-tui: {e}" + (f" {e.hint}" if e.hint else ""), file=sys.stderr)
+        return int(e.exit_code)
+    except OSError as e:
+        print(f"therabak-tui: {e.strerror or e}", file=sys.stderr)
+        return 1
     from therabak.app.app import TherabakApp  # textual: only once there is something to show
 
-    TherabakApp(state).run()
-    return state.exit_code if isinstance(state, Problem) else 0
+    app = TherabakApp(ctx)
+    app.run()
+    return app.return_code or 0
 
 
 if __name__ == "__main__":

@@ -8,12 +8,16 @@ another without the format code changing.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from pathlib import Path
 from typing import Protocol
 
 from therabak import faults
+from therabak.errors import DestinationError, NotEnoughSpaceError, TherabakError
 from therabak.fsutil import IS_WINDOWS, create_private, fsync_dir
+
+_NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
 class ByteSink(Protocol):
@@ -56,8 +60,11 @@ class FileSink:
         self._next_advice = WRITE_BEHIND + buffer_size if _ADVISE else -1
 
     def write(self, data: bytes) -> None:
-        faults.before_write(self._pos, len(data))
-        self._f.write(data)
+        try:
+            faults.before_write(self._pos, len(data))
+            self._f.write(data)
+        except OSError as e:
+            raise write_error(e, self.path) from None
         self._pos += len(data)
         if self._pos >= self._next_advice > 0:
             self._write_behind()
@@ -76,21 +83,30 @@ class FileSink:
         return self._pos
 
     def truncate(self, offset: int) -> None:
-        self._f.flush()
-        self._f.truncate(offset)
-        self._f.seek(offset)
+        try:
+            self._f.flush()
+            self._f.truncate(offset)
+            self._f.seek(offset)
+        except OSError as e:
+            raise write_error(e, self.path) from None
         self._pos = offset
         self._advised = min(self._advised, offset)
         if self._next_advice > 0:
             self._next_advice = offset + WRITE_BEHIND + self._buffer_size
 
     def sync(self) -> None:
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except OSError as e:
+            raise write_error(e, self.path) from None
 
     def close(self) -> None:
         if not self._f.closed:
-            self._f.close()
+            try:
+                self._f.close()
+            except OSError as e:
+                raise write_error(e, self.path) from None
 
     def discard(self) -> None:
         """Close and delete the file (after a failure)."""
@@ -98,6 +114,24 @@ class FileSink:
             self._f.close()
         with contextlib.suppress(OSError):
             self.path.unlink()
+
+
+def write_error(e: OSError, path: Path) -> TherabakError:
+    """The user-facing error for a failed write to a destination file."""
+    where = Path(path).parent
+    if e.errno in _NO_SPACE:
+        return NotEnoughSpaceError(
+            f"The destination {where} is full; the backup was stopped and its partial file removed."
+        )
+    if e.errno == errno.EFBIG:
+        return NotEnoughSpaceError(
+            f"The destination {where} cannot hold a file this large (FAT32 drives stop at "
+            "4 GiB); use a drive formatted as exFAT or NTFS."
+        )
+    return DestinationError(
+        f"Writing to {where} failed ({e.strerror or e}); the backup was "
+        "stopped and its partial file removed."
+    )
 
 
 class FileSource:

@@ -116,6 +116,10 @@ def check_relative_path(path: Any) -> str:
     """
     if not isinstance(path, str) or not path:
         raise DamagedArchiveError("The backup's index holds an empty or invalid path.")
+    try:
+        path.encode("utf-8")  # a lone surrogate can never become a file name
+    except UnicodeEncodeError:
+        raise DamagedArchiveError("The backup's index holds a path that is not text.") from None
     shown = path[:80].encode("unicode_escape").decode("ascii")
     if len(path) > MAX_PATH_LENGTH:
         raise DamagedArchiveError(f"Refusing an overlong path in the backup: {shown}")
@@ -130,6 +134,26 @@ def check_relative_path(path: Any) -> str:
         if problem:
             raise DamagedArchiveError(f"Refusing a file name that {problem}: {shown}")
     return path
+
+
+def check_entry_meta(meta: dict[str, Any]) -> tuple[str, str, int, bool, str]:
+    """(path, category, mtime_ns, raw, key id) from an entry's sealed metadata, checked as
+    strictly as an index entry (the salvage scan trusts nothing else)."""
+    path = check_relative_path(meta.get("p"))
+    category = meta.get("c")
+    if not isinstance(category, str) or not _CATEGORY.fullmatch(category):
+        raise DamagedArchiveError("entry metadata is damaged (category)")
+    raw_flag, key_id = meta.get("r", False), meta.get("k", "")
+    if (
+        not isinstance(raw_flag, bool)
+        or not isinstance(key_id, str)
+        or (raw_flag and not _HEX16.fullmatch(key_id))
+    ):
+        raise DamagedArchiveError("entry metadata is damaged (raw entry)")
+    mtime = meta.get("m")
+    if not isinstance(mtime, int) or isinstance(mtime, bool) or mtime < 0:
+        mtime = 0
+    return path, category, mtime, raw_flag, key_id if raw_flag else ""
 
 
 def _int(value: Any, what: str, limit: int = 1 << 62) -> int:

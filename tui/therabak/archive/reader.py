@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from therabak.archive.byteio import ByteSource, FileSource
 from therabak.archive.hashing import Sha256Behind
 from therabak.archive.header import ArchiveHeader, parse_header, read_header_size
-from therabak.archive.index import ArchiveIndex, IndexEntry, check_relative_path, parse_index
+from therabak.archive.index import ArchiveIndex, IndexEntry, check_entry_meta, parse_index
 from therabak.archive.layout import (
     ENTRY_HEAD,
     ENTRY_MAGIC,
@@ -36,6 +36,7 @@ from therabak.archive.layout import (
     parse_frame,
     parse_trailer,
 )
+from therabak.archive.rekey import HeaderOverlay, recover_journal
 from therabak.crypto.slots import SlotType
 from therabak.crypto.stream import FLAG_COMPRESSED, StreamOpener
 from therabak.errors import (
@@ -48,6 +49,7 @@ from therabak.errors import (
 from therabak.practice.account import AccountKey
 
 _WHOLE_ENTRY_READ = 4 << 20
+_INDEX_READ = 1 << 20
 
 
 class PasswordNeeded(WrongPasswordError):
@@ -108,6 +110,8 @@ class ArchiveReader:
 
     @classmethod
     def open(cls, path: Path) -> ArchiveReader:
+        """Open the archive at *path*, after finishing an interrupted password change."""
+        region = recover_journal(path)
         try:
             source = FileSource(path)
         except FileNotFoundError:
@@ -115,6 +119,8 @@ class ArchiveReader:
         except IsADirectoryError:
             raise DamagedArchiveError(f"Not a backup file: {path}") from None
         try:
+            if region is not None:  # torn header, read-only medium: use the journal's
+                return cls(HeaderOverlay(source, region), name=str(path))
             return cls(source, name=str(path))
         except BaseException:
             source.close()
@@ -221,19 +227,40 @@ class ArchiveReader:
                 raise DamagedArchiveError("The backup's index is damaged.") from None
         if not opener.finished:
             raise DamagedArchiveError("The backup's index is truncated.")
-        packed = b"".join(pieces)
-        try:
-            reader = self._dctx.stream_reader(packed)
-            data = reader.read(MAX_INDEX_PLAINTEXT + 1)
-        except zstandard.ZstdError:
-            raise DamagedArchiveError("The backup's index is damaged (compression).") from None
-        if len(data) > MAX_INDEX_PLAINTEXT:
-            raise DamagedArchiveError("The backup's index is implausibly large.")
+        data = self._decompress_index(b"".join(pieces))
         self._index = parse_index(data, archive_size=offset)
         for e in self._index.entries:
             if e.offset < self.header.header_size:
                 raise DamagedArchiveError("The backup's index is damaged (entry offset).")
         return self._index
+
+    def _decompress_index(self, packed: bytes) -> bytes:
+        """Decompress in blocks: memory grows with the real index, not with a limit."""
+        parts, total = [], 0
+        try:
+            reader = self._dctx.stream_reader(packed)
+            while block := reader.read(_INDEX_READ):
+                total += len(block)
+                if total > MAX_INDEX_PLAINTEXT:
+                    raise DamagedArchiveError("The backup's index is implausibly large.")
+                parts.append(block)
+        except zstandard.ZstdError:
+            raise DamagedArchiveError("The backup's index is damaged (compression).") from None
+        return b"".join(parts)
+
+    def _decompress_chunk(self, plain: bytes, what: str) -> bytes:
+        """A compressed chunk must declare its size, at most MAX_CHUNK: zstd would otherwise
+        allocate whatever a crafted frame claims (max_output_size does not bound that)."""
+        try:
+            size = zstandard.frame_content_size(plain)
+            if not 0 <= size <= MAX_CHUNK:
+                raise DamagedArchiveError(f"{what}: chunk too large")
+            out = self._dctx.decompress(plain, max_output_size=MAX_CHUNK)
+        except zstandard.ZstdError:
+            raise DamagedArchiveError(f"{what}: chunk cannot be decompressed") from None
+        if len(out) != size:
+            raise DamagedArchiveError(f"{what}: chunk cannot be decompressed")
+        return out
 
     def _frames(
         self, start: int, end: int, what: str, window: tuple[int, bytes] | None = None
@@ -329,12 +356,7 @@ class ArchiveReader:
             except DecryptionError as e:
                 raise DamagedArchiveError(str(e)) from None
             if compressed:
-                try:
-                    plain = self._dctx.decompress(plain, max_output_size=MAX_CHUNK)
-                except zstandard.ZstdError:
-                    raise DamagedArchiveError(f"{what}: chunk cannot be decompressed") from None
-                if len(plain) > MAX_CHUNK:
-                    raise DamagedArchiveError(f"{what}: chunk too large")
+                plain = self._decompress_chunk(plain, what)
             yield plain
 
     def iter_entry(self, entry: IndexEntry) -> Iterator[bytes]:
@@ -399,7 +421,7 @@ class ArchiveReader:
         while pos + ENTRY_HEAD.size <= end:
             try:
                 meta, start = self._read_meta(pos, end)
-                path = check_relative_path(meta.get("p"))
+                path, category, mtime_ns, raw, key_id = check_entry_meta(meta)
             except DamagedArchiveError:
                 nxt = self._find_magic(pos + 1, end)
                 if nxt is None:
@@ -416,10 +438,10 @@ class ArchiveReader:
                 ok, error = False, _reason(str(e), path)
             yield ScannedEntry(
                 path=path,
-                category=str(meta.get("c", "")),
-                mtime_ns=_as_int(meta.get("m")),
-                raw=bool(meta.get("r", False)),
-                key_id=str(meta.get("k", "")),
+                category=category,
+                mtime_ns=mtime_ns,
+                raw=raw,
+                key_id=key_id,
                 offset=pos,
                 length=(stop - pos) if ok else 0,
                 size=size,
@@ -456,10 +478,6 @@ class ArchiveReader:
                 return None
             pos += len(data) - 3
         return None
-
-
-def _as_int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _reason(message: str, path: str) -> str:

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "therabak.cli.preview",
     "therabak.cli.backup",
     "therabak.cli.inspect",
+    "therabak.cli.passwd",
     "therabak.cli.restore",
     "therabak.cli.points",
     "therabak.cli.folder",

@@ -120,7 +120,22 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
         else:
             _print_header(out, facts)
         return 0
-    reader = open_archive(args, path, _account(args, out))
+    account = _account(args, out)
+    with ArchiveReader.open(path) as reader:
+        header_only = reader.needs_password and not _can_get_password(args)
+        if header_only:
+            facts = header_facts(path, reader)
+    if header_only:  # without a password: the public facts, and how to see the rest
+        out.note(
+            "therabak: the contents of this backup are protected by a password; give it "
+            "with --password-file, --password-env or --password-stdin to list them."
+        )
+        if out.json_mode:
+            out.document({"header": facts})
+        else:
+            _print_header(out, facts)
+        return 0
+    reader = open_archive(args, path, account)
     try:
         facts = header_facts(path, reader)
         index = reader.read_index()
@@ -181,6 +196,14 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
         for e in index.entries:
             out.text(f"  {e.path}  {formatting.size(e.size)}" + ("  [raw]" if e.raw else ""))
     return 0
+
+
+def _can_get_password(args: argparse.Namespace) -> bool:
+    """A password option was given, or there is a terminal to ask on."""
+    import sys
+
+    given = args.password_file or args.password_env or args.password_stdin
+    return bool(given) or (sys.stdin.isatty() and sys.stderr.isatty())
 
 
 def _print_header(out: Output, facts: dict) -> None:

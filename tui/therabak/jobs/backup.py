@@ -124,6 +124,11 @@ def prepare_destination(dest: Path) -> Path:
     return dest
 
 
+def space_needed(bytes_total: int, files: int) -> int:
+    """Bytes a backup of *files* files holding *bytes_total* bytes needs at its destination."""
+    return bytes_total + SPACE_MARGIN + 512 * files
+
+
 def check_space(dest: Path, needed: int) -> None:
     free = free_space(dest)
     if free < needed:
@@ -148,7 +153,7 @@ def run_backup(
     total = sum(f.size for f in files)
     dest = prepare_destination(req.dest_dir)
     clean_stale_partials(dest)
-    check_space(dest, total + SPACE_MARGIN + 512 * len(files))
+    check_space(dest, space_needed(total, len(files)))
     created = (req.created or datetime.now().astimezone()).replace(microsecond=0)
     final = dest / archive_name(req.kind, created)
     n = 1
@@ -361,6 +366,7 @@ class _FileStorer:
                     code="deleted",
                 )
             )
+            self.progress.add_bytes(entry.size)  # done with it: the bar still reaches 100 %
             self.progress.file_done()
             return
         except ForeignKeyError as e:  # another account's key: retrying cannot help
@@ -425,6 +431,7 @@ class _FileStorer:
             self.skipped.append((entry.path, error))
         self.outcomes.append(outcome)
         self.emit(outcome)
+        self.progress.add_bytes(entry.size)  # the failed attempts' bytes were taken back
         self.progress.file_done()
 
 

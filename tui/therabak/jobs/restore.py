@@ -374,6 +374,10 @@ class _Restore:
                 )
             if _inside(self.target, self.data_dir):
                 raise UsageError("The target folder cannot be inside the data folder.")
+        else:
+            # A new computer may not have the folder that holds Data yet (the account key,
+            # which lives there too, gets its folder created the same way).
+            self.target.parent.mkdir(parents=True, exist_ok=True)
         self.lock = JobLock(restore_lock_path(self.target), what="restore")
         try:
             self.lock.acquire()

@@ -1,0 +1,71 @@
+"""Helpers for the app's tests (imported by the tests; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from therabak.jobs import history
+
+NOW = datetime(2026, 3, 2, 10, 30, tzinfo=timezone(timedelta(hours=1)))
+GB = 1_000_000_000
+SIZE = (80, 24)
+
+
+def add_history(
+    kind: str,
+    path: str,
+    created: datetime,
+    data_dir: Path,
+    *,
+    files: int = 57,
+    size: int = 2_000_000,
+    verified: bool | None = True,
+) -> None:
+    history.append(
+        history.BackupRecord(
+            kind=kind,
+            path=path,
+            created=created.isoformat(),
+            files=files,
+            bytes=size,
+            verified=verified,
+            data_dir=str(data_dir),
+        )
+    )
+
+
+async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Let the app run until *condition* holds (fails the test after *timeout* seconds)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                "condition not reached in time; the screen:\n" + screen_text(pilot.app)
+            )
+        await pilot.pause(0.05)
+
+
+async def wait_scan(pilot) -> None:
+    await wait_for(pilot, lambda: pilot.app.scan is not None or bool(pilot.app.scan_error))
+    await pilot.pause()
+
+
+def screen_text(app) -> str:
+    """Everything the current screen shows, as plain text (via an SVG screenshot)."""
+    svg = app.export_screenshot()
+    rows: dict[float, dict[int, str]] = {}
+    for m in re.finditer(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]*)</text>', svg):
+        x, y = float(m[1]), float(m[2])
+        rows.setdefault(y, {})[round(x / 12.2)] = html.unescape(m[3]).replace("\xa0", " ")
+    lines = []
+    for y in sorted(rows):
+        line = ""
+        for col in sorted(rows[y]):
+            line = line.ljust(col) + rows[y][col]
+        lines.append(line.rstrip())
+    return "\n".join(lines)

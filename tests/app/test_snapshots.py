@@ -1,0 +1,448 @@
+"""Snapshots of every screen at 80x24 (pytest-textual-snapshot).
+
+Deterministic: a fixed terminal size, no cursor blink, a frozen clock, fixed free space
+and media, paths under a home folder of the test's own (shown as ~), the deterministic
+demo practice, and job progress fed as fixed events. Update after a deliberate change
+with ``pytest tests/app/test_snapshots.py --snapshot-update`` and look at the SVGs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from app.apphelp import NOW, SIZE, add_history, wait_scan
+from therabak.app.app import TherabakApp
+from therabak.app.screens.progress import ProgressScreen
+from therabak.events import FileOutcome, Phase, Progress, Retry, Summary
+from therabak.jobs.runner import Job, JobRecord, JobState
+from therabak.settings import PracticePaths
+
+
+def fake_job(ctx, usb) -> Job:
+    record = JobRecord(
+        id="20260302-103000-abcdef",
+        operation="backup",
+        args=[],
+        pid=0,
+        started=NOW.isoformat(),
+        title=f"Backup to {ctx.display_path(usb)}",
+        target=str(usb),
+    )
+    return Job(record, JobState.RUNNING)
+
+
+RUNNING_EVENTS = [
+    Phase("scanning"),
+    Phase("writing"),
+    Retry("sessions/K0002/2026-02-11-03.json", 1, 5, "DecryptionFailed", 0.5),
+    Retry("documents/K0004/Befundbericht [Entwurf] 1.pdf", 1, 5, "DecryptionFailed", 0.5),
+    Retry("sessions/K0002/2026-02-11-03.json", 2, 5, "DecryptionFailed", 1.0),
+    FileOutcome("finances/invoices/2026/R-2026-0003.json", "recovered", 3, "DecryptionFailed"),
+    Retry("audio/K0001/2026-01-20-02.opus", 4, 5, "file changed while being read", 4.0),
+    Progress(
+        phase="writing",
+        bytes_done=1_234_567,
+        bytes_total=1_900_000,
+        files_done=41,
+        files_total=57,
+        current="audio/K0003/2026-02-03-04.opus",
+        rate=2_500_000.0,
+        eta_s=0.3,
+    ),
+]
+
+
+def test_home(snap_compare, make_ctx, app_practice):
+    add_history(
+        "manual",
+        str(
+            app_practice.data_dir.parent.parent / "usb" / "TheraPsy-Backup-"
+            "2026-02-10_090000.therabak"
+        ),
+        NOW - timedelta(days=20),
+        app_practice.data_dir,
+    )
+    add_history(
+        "auto",
+        str(
+            app_practice.data_dir.parent
+            / "TheraPsy-Auto-Backups"
+            / "TheraPsy-Auto-2026-03-02_073000.therabak"
+        ),
+        NOW - timedelta(hours=3),
+        app_practice.data_dir,
+        verified=None,
+    )
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=wait_scan)
+
+
+def test_backup_what(snap_compare, make_ctx):
+    async def before(pilot):
+        await pilot.press("b")
+        await wait_scan(pilot)
+        await pilot.press("down", "down", "space")  # untick Sessions: a partial parent
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+
+
+def test_backup_where_with_password_mismatch(snap_compare, make_ctx, usb):
+    async def before(pilot):
+        await pilot.press("b")
+        await wait_scan(pilot)
+        await pilot.press("n")
+        pilot.app.screen.query_one("#dest-input").value = "~/usb"
+        await pilot.press("enter", *"geheim", "enter", *"geheim!")
+        await pilot.pause(0.2)
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+
+
+def test_no_password_confirmation(snap_compare, make_ctx):
+    async def before(pilot):
+        await pilot.press("b")
+        await wait_scan(pilot)
+        await pilot.press("n")
+        pilot.app.screen.query_one("#nopw").focus()
+        await pilot.press("space")
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+
+
+def test_folder_picker(snap_compare, make_ctx, home):
+    for name in ("Dokumente", "usb", "Praxis-Archiv"):
+        (home / name).mkdir(exist_ok=True)
+
+    async def before(pilot):
+        await pilot.press("b")
+        await wait_scan(pilot)
+        await pilot.press("n", "ctrl+o")
+        await pilot.pause(0.3)
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+
+
+def test_progress_with_retries(snap_compare, make_ctx, usb):
+    ctx = make_ctx()
+
+    async def before(pilot):
+        screen = ProgressScreen(fake_job(ctx, usb), follow=False)
+        await pilot.app.push_screen(screen)
+        screen.apply(RUNNING_EVENTS)
+
+    assert snap_compare(TherabakApp(ctx), terminal_size=SIZE, run_before=before)
+
+
+def test_progress_summary(snap_compare, make_ctx, usb):
+    ctx = make_ctx()
+    archive = usb / "TheraPsy-Backup-2026-03-02_103000.therabak"
+    final = [
+        FileOutcome("sessions/K0002/2026-02-11-03.json", "recovered", 3, "DecryptionFailed"),
+        FileOutcome(
+            "documents/K0004/Befundbericht [Entwurf] 1.pdf", "recovered", 3, "DecryptionFailed"
+        ),
+        FileOutcome("audio/K0001/2026-01-20-02.opus", "raw", 5, "file changed while read"),
+        Phase("verifying"),
+        Summary(
+            operation="backup",
+            exit_code=3,
+            duration_s=12.4,
+            message=str(archive),
+            extra={
+                "archive": str(archive),
+                "files": 57,
+                "bytes_in": 1_900_000,
+                "bytes_stored": 1_880_000,
+                "retried": [
+                    {"path": "sessions/K0002/2026-02-11-03.json", "outcome": "recovered"},
+                    {"path": "finances/invoices/2026/R-2026-0003.json", "outcome": "recovered"},
+                    {
+                        "path": "documents/K0004/Befundbericht [Entwurf] 1.pdf",
+                        "outcome": "recovered",
+                    },
+                    {"path": "audio/K0001/2026-01-20-02.opus", "outcome": "raw"},
+                ],
+                "raw": ["audio/K0001/2026-01-20-02.opus"],
+                "skipped": [],
+                "verified": True,
+                "damaged": [],
+            },
+        ),
+    ]
+
+    async def before(pilot):
+        screen = ProgressScreen(fake_job(ctx, usb), follow=False)
+        await pilot.app.push_screen(screen)
+        screen.apply(RUNNING_EVENTS + final)
+
+    assert snap_compare(TherabakApp(ctx), terminal_size=SIZE, run_before=before)
+
+
+def test_folder_backup(snap_compare, make_ctx, usb):
+    async def before(pilot):
+        await pilot.press("f")
+        await wait_scan(pilot)
+        pilot.app.screen.query_one("#dest-input").value = "~/usb"
+        await pilot.pause(0.2)
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+
+
+def test_settings(snap_compare, make_ctx, usb):
+    from therabak.settings import Settings
+
+    settings = Settings.load()
+    settings.remembered_destinations = [str(usb)]
+    settings.save()
+
+    async def before(pilot):
+        await pilot.press("s")
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+
+
+def test_help(snap_compare, make_ctx):
+    async def before(pilot):
+        await wait_scan(pilot)
+        await pilot.press("question_mark")
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+
+
+def test_problem_missing_data_and_key(snap_compare, make_ctx, home):
+    paths = PracticePaths(home / "TheraPsy-old" / "Data", home / "TheraPsy-old" / "account.key")
+    assert snap_compare(TherabakApp(make_ctx(paths=paths)), terminal_size=SIZE)
+
+
+# ---- restore and verify -------------------------------------------------------------------
+
+PASSWORD = "Praxis-2026!"
+
+
+@pytest.fixture
+def points(app_practice, usb):
+    """A manual backup on the stick, an automatic one beside Data, a folder backup and a
+    file that only looks like a backup: made by the engine at fixed times."""
+    from therabak.archive.writer import Protection
+    from therabak.jobs.backup import BackupRequest, run_backup
+    from therabak.jobs.folder import FolderBackupRequest, run_folder_backup
+    from therabak.practice.account import AccountKey
+    from therabak.practice.categories import BackupKind, Rules
+
+    rules = Rules.load()
+    key = AccountKey.load(app_practice.account_key)
+    data = app_practice.data_dir
+    run_backup(
+        BackupRequest(
+            data_dir=data,
+            account=key,
+            dest_dir=usb,
+            rules=rules,
+            selection=rules.default_selection(BackupKind.MANUAL),
+            protection=Protection(password=PASSWORD),
+            created=NOW - timedelta(days=2),
+            remember_destination=False,
+        )
+    )
+    run_backup(
+        BackupRequest(
+            data_dir=data,
+            account=key,
+            dest_dir=data.parent / "TheraPsy-Auto-Backups",
+            rules=rules,
+            selection=rules.default_selection(BackupKind.AUTO),
+            kind=BackupKind.AUTO,
+            protection=Protection(account_key=key.key, account_key_id=key.key_id),
+            created=NOW - timedelta(hours=5),
+            remember_destination=False,
+        )
+    )
+    run_folder_backup(
+        FolderBackupRequest(
+            data_dir=data,
+            dest_dir=usb,
+            account_key_id=key.id_hex,
+            rules=rules,
+            created=NOW - timedelta(days=9),
+        )
+    )
+    (usb / "TheraPsy-Backup-copy.therabak").write_bytes(b"not really a backup")
+    return usb
+
+
+@pytest.fixture
+def pinned_restore_time(monkeypatch):
+    """The engine names the kept data folder after the time of the restore: pin it."""
+    from therabak.jobs import restore, swap
+
+    monkeypatch.setattr(
+        restore,
+        "before_restore_path",
+        lambda data_dir, when=None: swap.before_restore_path(data_dir, NOW),
+    )
+
+
+async def restore_points(pilot):
+    from app.apphelp import wait_for
+    from therabak.app.widgets.points_table import PointsTable
+
+    await pilot.press("r")
+    await wait_for(
+        pilot,
+        lambda: (
+            pilot.app.screen.query(PointsTable)
+            and pilot.app.screen.query_one(PointsTable).row_count == 4
+        ),
+    )
+
+
+async def unlocked(pilot):
+    from app.apphelp import wait_for
+
+    await restore_points(pilot)
+    table = pilot.app.screen.query_one("#points")
+    table.move_cursor(row=[p.kind for p in table._ordered()].index("manual"))
+    await pilot.press("enter")
+    await pilot.pause()
+    await pilot.press(*PASSWORD, "enter")
+    await wait_for(pilot, lambda: getattr(pilot.app.screen, "step", "") == "what")
+
+
+def test_restore_points(snap_compare, make_ctx, points):
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=restore_points)
+
+
+def test_restore_unlock(snap_compare, make_ctx, points):
+    async def before(pilot):
+        await restore_points(pilot)
+        table = pilot.app.screen.query_one("#points")
+        table.move_cursor(row=[p.kind for p in table._ordered()].index("manual"))
+        await pilot.press("enter")
+        await pilot.press(*"not it")
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+
+
+def test_restore_what(snap_compare, make_ctx, points):
+    async def before(pilot):
+        await unlocked(pilot)
+        await pilot.press("down", "down", "space")  # the sessions stay as they are now
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+
+
+def test_restore_confirm(snap_compare, make_ctx, points, pinned_restore_time):
+    from app.apphelp import wait_for
+
+    async def before(pilot):
+        await unlocked(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: pilot.app.screen.step == "confirm")
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+
+
+def test_restore_summary(snap_compare, make_ctx, app_practice, usb):
+    ctx = make_ctx()
+    data = app_practice.data_dir
+    record = JobRecord(
+        id="20260302-103000-restor",
+        operation="restore",
+        args=[],
+        pid=0,
+        started=NOW.isoformat(),
+        title="Restore TheraPsy-Backup-2026-02-28_103000.therabak",
+    )
+    events = [
+        Phase("staging"),
+        Progress(
+            phase="staging",
+            bytes_done=900_000,
+            bytes_total=1_900_000,
+            files_done=30,
+            files_total=57,
+            current="sessions/K0003/2026-03-04-01.json",
+            rate=3e6,
+        ),
+        Phase("verifying"),
+        Summary(
+            operation="restore",
+            exit_code=0,
+            duration_s=3.2,
+            message="",
+            extra={
+                "point": str(usb / "TheraPsy-Backup-2026-02-28_103000.therabak"),
+                "target": str(data),
+                "files": 57,
+                "bytes": 1_900_000,
+                "before_restore": str(data.parent / "Data.before-restore-2026-03-02_103000"),
+                "files_carried": 15,
+                "bytes_carried": 550_000,
+                "damaged": [],
+                "warnings": [],
+                "new_account_key": None,
+            },
+        ),
+    ]
+
+    async def before(pilot):
+        screen = ProgressScreen(Job(record, JobState.RUNNING), follow=False)
+        await pilot.app.push_screen(screen)
+        screen.apply(events)
+
+    assert snap_compare(TherabakApp(ctx), terminal_size=SIZE, run_before=before)
+
+
+def test_verify_points(snap_compare, make_ctx, points):
+    from app.apphelp import wait_for
+    from therabak.app.widgets.points_table import PointsTable
+
+    async def before(pilot):
+        await pilot.press("v")
+        await wait_for(
+            pilot,
+            lambda: (
+                pilot.app.screen.query(PointsTable)
+                and pilot.app.screen.query_one(PointsTable).row_count == 2
+            ),
+        )
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+
+
+def test_home_with_jobs_that_ended_while_nobody_watched(snap_compare, make_ctx):
+    """Jobs on record: one finished, one refused, one whose process vanished."""
+    from therabak.events import Error
+
+    ctx = make_ctx()
+    runner = ctx.runner
+    runner.root.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        (
+            "backup",
+            "Backup to ~/usb",
+            50,
+            [Phase("writing"), Summary(operation="backup", exit_code=0, duration_s=40.0)],
+        ),
+        (
+            "restore",
+            "Restore TheraPsy-Backup-2026-02-10_090000.therabak",
+            30,
+            [Phase("checking"), Error(exit_code=4, message="Wrong password for this backup.")],
+        ),
+        ("folder-backup", "Folder backup to ~/usb", 5, [Phase("copying")]),
+    ]
+    for i, (operation, title, minutes, events) in enumerate(jobs):
+        record = JobRecord(
+            id=f"20260302-10{i}000-00000{i}",
+            operation=operation,
+            args=[],
+            pid=0,
+            started=(NOW - timedelta(minutes=minutes)).isoformat(),
+            title=title,
+        )
+        runner._save(record)
+        runner.log_path(record.id).write_text("".join(e.to_json() + "\n" for e in events))
+
+    assert snap_compare(TherabakApp(ctx), terminal_size=SIZE, run_before=wait_scan)

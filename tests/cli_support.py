@@ -1,0 +1,66 @@
+"""Helpers for the CLI tests: run a backup, hand over the password, check the results."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from archive_support import archives_in, partials_in
+from conftest import Practice, run_cli
+
+PASSWORD = "Korrekt Pferd Batterie Heftklammer 93 äöü"
+
+
+def backup(p: Practice, dest: Path, *args, env=None, input=None):
+    """``therabak backup --dest DEST --data-dir <practice> ARGS`` in a subprocess."""
+    return run_cli("backup", "--dest", dest, "--data-dir", p.data_dir, *args, env=env, input=input)
+
+
+def pw_args(tmp_path: Path, how: str = "file") -> tuple[list[str], dict, str | None]:
+    """(options, env, stdin) that hand PASSWORD to the CLI the *how* way."""
+    if how == "file":
+        f = tmp_path / "pw.txt"
+        f.write_text(PASSWORD + "\n", encoding="utf-8")
+        return ["--password-file", str(f)], {}, None
+    if how == "env":
+        return ["--password-env", "BACKUP_PW"], {"BACKUP_PW": PASSWORD}, None
+    return ["--password-stdin"], {}, PASSWORD + "\n"
+
+
+def one_archive(dest: Path) -> Path:
+    """The single finished archive in *dest* (and no partial file beside it)."""
+    found = archives_in(dest)
+    assert len(found) == 1, found
+    assert partials_in(dest) == []
+    return found[0]
+
+
+def single_line(stderr: str) -> str:
+    """The one line a failing command prints (no traceback, no second line)."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+@contextlib.contextmanager
+def small_filesystem(where: Path, size: str):
+    """A real, small file system (tmpfs) at *where*; skips when mounting is not allowed."""
+    where.mkdir()
+    try:
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
+            capture_output=True,
+            text=True,
+        )
+    except OSError as e:
+        pytest.skip(f"cannot mount a tmpfs here: {e}")
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)

@@ -1,0 +1,3 @@
+from therabak.app.main import main
+
+raise SystemExit(main())

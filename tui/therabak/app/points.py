@@ -1,0 +1,152 @@
+"""Restore points for the restore and verify screens: the engine's listing, contents and
+restore plan, called the way the CLI calls them (no Textual here).
+
+The slow parts (unlocking with a password runs Argon2id; a plan reads the index and
+scans the data folder) are called from the screens' thread workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from therabak.app.context import AppContext
+from therabak.i18n import N_, _
+from therabak.jobs.points import (
+    PointContents,
+    PointListing,
+    RestorePoint,
+    SearchPlace,
+    list_points,
+    open_contents,
+    search_places,
+)
+from therabak.practice.account import AccountKey
+from therabak.practice.categories import Rules
+from therabak.settings import Settings
+
+KIND_LABELS = {
+    "manual": N_("manual"),
+    "automatic": N_("automatic"),
+    "folder": N_("folder"),
+    "before-restore": N_("before restore"),
+    "unreadable": N_("UNREADABLE"),
+}
+PROTECTION_LABELS = {
+    "password": N_("password"),
+    "account": N_("account key"),
+    "none": N_("NONE"),
+}
+ACCOUNT_LABELS = {"yes": N_("this"), "no": N_("OTHER"), "unknown": N_("any")}
+
+
+def kind_label(point: RestorePoint) -> str:
+    return _(KIND_LABELS.get(point.kind, point.kind))
+
+
+def protection_label(point: RestorePoint) -> str:
+    return _(PROTECTION_LABELS.get(point.protection, point.protection or "-"))
+
+
+def account_label(point: RestorePoint) -> str:
+    if not point.readable:
+        return ""
+    if point.account_match == "unknown" and point.protection != "password":
+        return "?"
+    return _(ACCOUNT_LABELS.get(point.account_match, point.account_match))
+
+
+def load_account(ctx: AppContext) -> AccountKey | None:
+    """This computer's account key, or None when there is none (a new computer)."""
+    from therabak.errors import AccountKeyError
+
+    try:
+        return AccountKey.load(ctx.paths.account_key)
+    except AccountKeyError:
+        return None
+
+
+def find_points(ctx: AppContext, extra: list[Path] | None = None) -> PointListing:
+    """Every restore point in the usual places (as ``therabak list``) and in *extra*."""
+    try:
+        settings = Settings.load()
+    except Exception:  # noqa: BLE001 - a broken settings file must not hide the backups
+        settings = Settings()
+    places = search_places(
+        remembered=settings.remembered_destinations,
+        auto_folder=settings.auto_folder(ctx.paths.data_dir),
+        given=[str(p) for p in extra or []],
+        media=False,
+    )
+    places += [SearchPlace(Path(m), "media") for m in ctx.removable_media()]
+    account = load_account(ctx)
+    return list_points(
+        data_dir=ctx.paths.data_dir,
+        account_key_id=account.id_hex if account else None,
+        places=places,
+    )
+
+
+def needs_password(point: RestorePoint) -> bool:
+    """Must the user type the backup's password to open it on this computer?"""
+    return point.readable and point.protection == "password" and point.account_match != "yes"
+
+
+def contents(
+    ctx: AppContext, point: RestorePoint, rules: Rules, password: str | None = None
+) -> PointContents:
+    """What the point holds, by category (raises WrongPasswordError, CannotUnlockError,
+    DamagedArchiveError)."""
+    return open_contents(
+        point.path,
+        rules=rules,
+        account=load_account(ctx),
+        password=password,
+        data_dir=ctx.paths.data_dir,
+    )
+
+
+@dataclass
+class RestoreChoice:
+    """What the user chose on the restore screen."""
+
+    point: RestorePoint
+    password: str | None
+    include: list[str] | None  # leaf ids; None: everything the point holds
+    target: Path | None  # another folder; None: replace the current data
+
+
+def plan(ctx: AppContext, choice: RestoreChoice, rules: Rules):
+    """The engine's restore plan: what is replaced, what is kept, where the old data goes.
+
+    Raises the engine's refusals (TherabakError with its exit code)."""
+    from therabak.jobs.restore import RestoreRequest, plan_restore
+
+    return plan_restore(
+        RestoreRequest(
+            point=choice.point.path,
+            data_dir=ctx.paths.data_dir,
+            account_key_path=ctx.paths.account_key,
+            rules=rules,
+            password=choice.password,
+            include=choice.include,
+            target=choice.target,
+        )
+    )
+
+
+def restore_args(ctx: AppContext, choice: RestoreChoice) -> list[str]:
+    """The ``therabak restore`` arguments for *choice* (the password goes to stdin)."""
+    args = [
+        str(choice.point.path),
+        "--yes",
+        "--data-dir",
+        str(ctx.paths.data_dir),
+        "--account-key",
+        str(ctx.paths.account_key),
+    ]
+    if choice.include:
+        args += ["--include", ",".join(choice.include)]
+    if choice.target is not None:
+        args += ["--to", str(choice.target)]
+    return args

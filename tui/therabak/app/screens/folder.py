@@ -1,0 +1,114 @@
+"""Folder backup: copy the Data folder as it is (still encrypted with the account key).
+
+Asks only for a destination (with the same checks as a manual backup) and says plainly
+that such a copy works for this account only. Runs ``therabak folder-backup`` as a job.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Static
+
+from therabak import formatting
+from therabak.app.widgets.destination import DestinationPicker
+from therabak.app.widgets.header import AppHeader
+from therabak.i18n import _
+
+# Room for the manifest and file-system overhead on top of the copied bytes.
+FOLDER_MARGIN = 1 << 20
+PER_FILE_OVERHEAD = 4096
+
+
+def folder_explanation() -> str:
+    return _(
+        "A folder backup copies the whole Data folder as it is: much faster than a "
+        "manual backup and immune to decryption failures. But the files stay "
+        "encrypted with this account's key, so the copy works FOR THIS ACCOUNT ONLY: "
+        "without the account key (account.key) it cannot be read. Keep a manual backup "
+        "with a password as well."
+    )
+
+
+class FolderBackupScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", _("Back")),
+        Binding("ctrl+o", "browse", _("Browse")),
+        Binding("ctrl+s", "start", _("Start folder backup")),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield AppHeader(_("Folder backup"))
+        with VerticalScroll(id="folder"):
+            yield Static(Text(folder_explanation()), classes="explain")
+            yield DestinationPicker(id="dest")
+            yield Static("", id="folder-size", classes="form-note")
+            yield Static("", id="start-msg", classes="form-error")
+            yield Button(_("Start folder backup"), id="start", variant="primary", compact=True)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "scan", self._scan_changed, init=True)
+        self.app.request_scan()
+        self.query_one("#dest-input").focus()
+
+    def _scan_changed(self, scan) -> None:
+        dest = self.query_one(DestinationPicker)
+        size = self.query_one("#folder-size", Static)
+        if scan is None:
+            dest.needed = None
+            size.update(Text(_("Counting files…"), style="dim"))
+            return
+        total = scan.total
+        dest.needed = total.bytes + FOLDER_MARGIN + PER_FILE_OVERHEAD * total.files
+        size.update(
+            _("The Data folder holds {files}, {size}.").format(
+                files=formatting.files(total.files), size=formatting.size(total.bytes)
+            )
+        )
+
+    def action_browse(self) -> None:
+        self.query_one(DestinationPicker).browse()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "start":
+            self.action_start()
+
+    def action_start(self) -> None:
+        message = self.query_one("#start-msg", Static)
+        dest = self.query_one(DestinationPicker)
+        problem = dest.problem()
+        if problem:
+            message.update(Text(problem, style="bold red"))
+            return
+        ctx = self.app.ctx
+        try:
+            job = ctx.runner.start(
+                "folder-backup",
+                [
+                    "--dest",
+                    str(dest.path()),
+                    "--data-dir",
+                    str(ctx.paths.data_dir),
+                    "--account-key",
+                    str(ctx.paths.account_key),
+                ],
+                data_dir=ctx.paths.data_dir,
+                title=_("Folder backup to {dest}").format(dest=ctx.display_path(dest.path())),
+                target=str(dest.path()),
+                env=ctx.job_env,
+            )
+        except OSError as e:
+            message.update(
+                Text(
+                    _("The job could not be started: {error}").format(error=e.strerror or e),
+                    style="bold red",
+                )
+            )
+            return
+        from therabak.app.screens.progress import ProgressScreen
+
+        self.app.switch_screen(ProgressScreen(job))

@@ -1,0 +1,74 @@
+"""Help: the keys of every screen and what therabak does (opens with ?)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Static
+
+from therabak.app.widgets.header import AppHeader
+from therabak.i18n import _
+
+
+def _intro() -> Text:
+    return Text(
+        _(
+            "therabak makes backups of the TheraPsy data folder. A manual backup (b) is one "
+            "encrypted file, ideally on a USB stick; make one at least every two weeks. A "
+            "folder backup (f) copies the Data folder as it is: fast, but it works with this "
+            "account's key only. Restore (r) puts a backup back; the data it replaces is kept, "
+            "so a restore can be undone. Jobs go on when this window closes; start therabak-tui "
+            "again to see them."
+        )
+    )
+
+
+def _keys_table(screen: Screen) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", min_width=10)
+    table.add_column()
+    seen = set()
+    for binding in screen.active_bindings.values():
+        b = binding.binding
+        if not b.show or not b.description or b.description in seen:
+            continue
+        seen.add(b.description)
+        key = b.key_display or screen.app.get_key_display(b)
+        table.add_row(Text(key), Text(b.tooltip or b.description))
+    common = [
+        ("tab", _("Next field or list")),
+        ("esc", _("Back (a running job goes on)")),
+        ("ctrl+p", _("Command palette: every main action by name")),
+        ("ctrl+q", _("Quit")),
+    ]
+    for key, what in common:
+        if what not in seen:
+            table.add_row(Text(key), Text(what))
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape", "close", _("Close")),
+        Binding("question_mark", "close", _("Close"), show=False),
+        Binding("q", "close", _("Close"), show=False),
+    ]
+
+    def __init__(self, for_screen: Screen) -> None:
+        super().__init__()
+        self.for_screen = for_screen
+
+    def compose(self) -> ComposeResult:
+        yield AppHeader(_("Help"))
+        with VerticalScroll(id="help"):
+            yield Static(_intro(), classes="help-intro")
+            yield Static(Text(_("Keys on this screen"), style="bold underline"))
+            yield Static(_keys_table(self.for_screen))
+        yield Footer(compact=True)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

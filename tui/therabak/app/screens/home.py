@@ -1,0 +1,263 @@
+"""Home: the practice, the last backups, the two-week reminder and the jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from therabak import formatting
+from therabak.app.follow import FollowsJobs, JobEnded, JobEvents
+from therabak.app.jobview import JobView
+from therabak.app.widgets.header import AppHeader
+from therabak.app.widgets.retry_panel import head, tail
+from therabak.i18n import N_, _
+from therabak.jobs.runner import Job, JobState
+
+JOB_STATES = {
+    JobState.DONE: N_("done"),
+    JobState.FAILED: N_("failed"),
+    JobState.CANCELLED: N_("cancelled"),
+    JobState.DIED: N_("ended, no result"),
+}
+
+
+class JobsTable(DataTable):
+    BINDINGS = [Binding("enter", "select_cursor", _("Open"))]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "select_cursor":
+            return self.row_count > 0
+        return True
+
+
+class HomeScreen(FollowsJobs, Screen):
+    BINDINGS = [
+        Binding("b", "app.backup", _("Backup")),
+        Binding("r", "app.restore", _("Restore")),
+        Binding("f", "app.folder_backup", _("Folder"), tooltip=_("Folder backup")),
+        Binding("v", "app.verify", _("Verify")),
+        Binding("s", "app.settings", _("Settings")),
+        Binding("x", "dismiss_job", _("Dismiss")),
+        Binding("q", "app.quit", _("Quit")),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: dict[str, Job] = {}
+        self.views: dict[str, JobView] = {}
+        self._followed: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        yield AppHeader(_("Backup and restore for TheraPsy"))
+        yield Static("", id="reminder", classes="banner")
+        yield Static("", id="practice")
+        yield Static("", id="last-backups")
+        yield Static(Text(_("Jobs"), style="bold"), id="jobs-title")
+        yield JobsTable(id="jobs", cursor_type="row")
+        yield Static(_("No jobs are running."), id="no-jobs", classes="hint")
+        # The main actions fill the footer; ctrl+p (the command palette) is in the help.
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#jobs", DataTable)
+        table.add_column(_("Started"), width=15, key="started")
+        table.add_column(_("Job"), width=38, key="title")
+        table.add_column(_("State"), width=17, key="state")
+        self.watch(self.app, "scan", self._render_practice, init=False)
+        self.watch(self.app, "scan_error", self._render_practice, init=False)
+        self.watch(self.app, "key_error", self._render_practice, init=False)
+        self.app.ctx.runner.prune()
+        self.refresh_all()
+        self.call_after_refresh(self.app.request_scan)
+        self.set_interval(5.0, self.refresh_jobs)
+
+    def on_screen_resume(self) -> None:
+        self.refresh_all()
+
+    def on_unmount(self) -> None:
+        self.stop_following()
+
+    # ---- content ----------------------------------------------------------------------
+
+    def refresh_all(self) -> None:
+        self._render_practice()
+        self._render_backups()
+        self.refresh_jobs()
+
+    def _render_practice(self, *_args: object) -> None:
+        ctx, app = self.app.ctx, self.app
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", min_width=14)
+        grid.add_column()
+        grid.add_row(_("Data folder"), Text(ctx.display_path(ctx.paths.data_dir)))
+        if app.scan_error:
+            size = Text(app.scan_error, style="bold red")
+        elif app.scan is None:
+            size = Text(_("counting…"), style="dim")
+        else:
+            total = app.scan.total
+            size = Text(f"{formatting.files(total.files)}, {formatting.size(total.bytes)}")
+        grid.add_row(_("Size"), size)
+        if app.key_error:
+            grid.add_row(_("Account key"), Text(app.key_error, style="bold red"))
+        self.query_one("#practice", Static).update(grid)
+
+    def _render_backups(self) -> None:
+        from therabak.jobs import history
+
+        ctx = self.app.ctx
+        now = ctx.now()
+        settings, settings_error = self.app.load_settings()
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", min_width=14)
+        grid.add_column(min_width=16, no_wrap=True)
+        grid.add_column(min_width=14, no_wrap=True)
+        grid.add_column(no_wrap=True, overflow="ellipsis")
+        last_manual = None
+        for kind, label in (
+            ("manual", _("Manual")),
+            ("auto", _("Automatic")),
+            ("folder", _("Folder")),
+        ):
+            record = history.last_of(kind, ctx.paths.data_dir)
+            if kind == "manual":
+                last_manual = record
+            if record is None:
+                grid.add_row(label, Text(_("never"), style="dim"), "", "")
+                continue
+            when = record.created_at
+            where = Text(
+                _("in {folder}").format(folder=tail(ctx.display_path(Path(record.path).parent), 22))
+            )
+            if record.verified is False:
+                where.append("  " + _("NOT verified"), style="bold red")
+            grid.add_row(label, formatting.local_time(when), formatting.ago(when, now), where)
+        title = Text(_("Last backups"), style="bold underline")
+        self.query_one("#last-backups", Static).update(_stack(title, grid))
+        banner = self.query_one("#reminder", Static)
+        message = reminder_text(
+            last_manual.created_at if last_manual else None, now, settings.reminder_days
+        )
+        if settings_error:
+            message = (message + "\n" if message else "") + settings_error
+        banner.update(Text(message))
+        banner.display = bool(message)
+
+    # ---- jobs ---------------------------------------------------------------------------
+
+    def refresh_jobs(self) -> None:
+        runner = self.app.ctx.runner
+        shown = [j for j in runner.list_jobs() if j.running or not j.record.seen]
+        self.jobs = {j.id: j for j in shown}
+        table = self.query_one("#jobs", DataTable)
+        keep_cursor = table.cursor_row
+        table.clear()
+        for job in shown:
+            table.add_row(*self._job_cells(job), key=job.id)
+            if job.running and job.id not in self._followed:
+                self._followed.add(job.id)
+                self.views[job.id] = JobView()
+                self.follow_job(runner, job)
+        if shown:
+            table.move_cursor(row=min(keep_cursor, len(shown) - 1))
+        table.display = bool(shown)
+        if not shown and table.has_focus:
+            self.set_focus(None)
+        elif shown and self.focused is None:
+            table.focus()
+        self.query_one("#no-jobs").display = not shown
+        self.refresh_bindings()
+
+    def _job_cells(self, job: Job) -> tuple[Text, Text, Text]:
+        started = formatting.ago(job.record.started_at, self.app.ctx.now())
+        title = Text(head(job.record.title or job.record.operation, 38))
+        return Text(started), title, self._state_text(job)
+
+    def _state_text(self, job: Job) -> Text:
+        if job.running:
+            view = self.views.get(job.id)
+            fraction = view.fraction if view else None
+            if fraction is None:
+                return Text(_("running"), style="bold")
+            return Text(_("running {pct}%").format(pct=int(fraction * 100)), style="bold")
+        label = _(JOB_STATES.get(job.state, job.state.value))
+        if job.state is JobState.DONE and job.exit_code == 3:
+            label = _("done, see notes")
+        style = "green" if job.state is JobState.DONE and job.exit_code == 0 else "bold red"
+        if job.state is JobState.CANCELLED:
+            style = "yellow"
+        return Text(label, style=style)
+
+    def on_job_events(self, message: JobEvents) -> None:
+        view = self.views.get(message.job_id)
+        job = self.jobs.get(message.job_id)
+        if view is None or job is None:
+            return
+        view.apply(message.events, self.app.ctx.now().timestamp())
+        table = self.query_one("#jobs", DataTable)
+        if message.job_id in table.rows:
+            table.update_cell(message.job_id, "state", self._state_text(job))
+
+    def on_job_ended(self, message: JobEnded) -> None:
+        self._followed.discard(message.job_id)
+        self.refresh_jobs()
+        self._render_backups()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        job = self.jobs.get(str(event.row_key.value))
+        if job is not None:
+            from therabak.app.screens.progress import ProgressScreen
+
+            self.app.push_screen(ProgressScreen(job))
+
+    def _highlighted_job(self) -> Job | None:
+        table = self.query_one("#jobs", DataTable)
+        if not self.jobs or not table.display:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:  # noqa: BLE001 - no rows
+            return None
+        return self.jobs.get(str(key.value))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "dismiss_job":
+            job = self._highlighted_job()
+            return job is not None and not job.running
+        return True
+
+    def action_dismiss_job(self) -> None:
+        job = self._highlighted_job()
+        if job is not None and not job.running:
+            self.app.ctx.runner.mark_seen(job)
+            self.refresh_jobs()
+
+
+def _stack(*renderables):
+    grid = Table.grid()
+    for r in renderables:
+        grid.add_row(r)
+    return grid
+
+
+def reminder_text(last_manual: datetime | None, now: datetime, days: int) -> str:
+    """The two-week reminder ('' when the last manual backup is recent enough)."""
+    if last_manual is None:
+        return _(
+            "No manual backup yet. Make one now (press b) and keep it on a USB stick "
+            "or another external drive."
+        )
+    age = now - last_manual
+    if age <= timedelta(days=days):
+        return ""
+    return _(
+        "The last manual backup is {days} days old; one every {limit} days is "
+        "recommended. Make one now (press b) and keep it on an external drive."
+    ).format(days=age.days, limit=days)

@@ -1,0 +1,519 @@
+"""Restore in three steps: choose a restore point (unlocking it if it has a password),
+choose what comes back and where, then confirm the engine's plan. The restore itself
+runs as a ``therabak restore`` job on the progress screen, whose summary says how to
+undo it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    ContentSwitcher,
+    DataTable,
+    Footer,
+    Input,
+    Label,
+    RadioButton,
+    RadioSet,
+    Static,
+    Tree,
+)
+
+from therabak import formatting
+from therabak.app.points import RestoreChoice, kind_label, needs_password
+from therabak.app.screens.unlock import UnlockDialog
+from therabak.app.widgets.category_tree import CategoryTree
+from therabak.app.widgets.dir_picker import DirPicker
+from therabak.app.widgets.header import AppHeader
+from therabak.app.widgets.inputs import Choice, TextInput
+from therabak.app.widgets.points_table import PointsTable
+from therabak.i18n import _
+from therabak.jobs.points import RestorePoint
+
+
+def point_details(point: RestorePoint | None, ctx, rules) -> Text:
+    """The details pane of a restore point."""
+    if point is None:
+        return Text("")
+    text = Text()
+    text.append(_("Backup:") + " ", style="bold")
+    text.append(ctx.display_path(point.path))
+    if not point.readable:
+        text.append("\n" + _("It cannot be read: {error}").format(error=point.error), "bold red")
+        return text
+    when = (
+        f"{formatting.local_time(point.created)} ({formatting.ago(point.created, ctx.now())})"
+        if point.created
+        else _("time unknown")
+    )
+    text.append("\n" + _("Made:") + " ", style="bold")
+    text.append(when)
+    text.append("  " + _("Kind:") + " ", style="bold")
+    text.append(kind_label(point))
+    if point.kind in ("folder", "before-restore"):
+        holds = _("everything (a copy of the data folder)")
+    else:
+        from therabak.jobs.points import category_summary
+
+        holds = category_summary(rules, point.categories, point.kind) or _("unknown")
+    text.append("\n" + _("Holds:") + " ", style="bold")
+    text.append(holds)
+    if point.account_match == "no":
+        text.append(
+            "\n" + _("Made with another account's key: it cannot be restored here."), "bold red"
+        )
+    elif point.protection == "password" and point.account_match != "yes":
+        text.append("\n" + _("Needs its password (Enter asks for it)."), "italic")
+    elif point.protection == "none":
+        text.append("\n" + _("Not protected: anyone with the file can read it."), "yellow")
+    return text
+
+
+def plan_text(plan, ctx, rules) -> Text | Table:
+    """The confirmation: from where, into where, per category replaced or kept, and where
+    the current data is kept (so the restore can be undone)."""
+    p = plan.point
+    head = Table.grid(padding=(0, 1))
+    head.add_column(style="bold", min_width=13)
+    head.add_column()
+    made = (
+        f"{formatting.local_time(p.created)} ({formatting.ago(p.created, ctx.now())})"
+        if p.created
+        else _("time unknown")
+    )
+    head.add_row(_("Restore from"), Text(ctx.display_path(p.path)))
+    head.add_row("", Text(_("{kind}, made {when}").format(kind=kind_label(p), when=made)))
+    into = Text(ctx.display_path(plan.target))
+    if plan.mode == "replace":
+        into.append("  " + _("(the current data is REPLACED)"), style="bold")
+    elif plan.mode == "new-data":
+        into.append("  " + _("(new: there is no data folder yet)"), style="bold")
+    head.add_row(_("Into"), into)
+
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table.add_column(_("Restored"), min_width=20, no_wrap=True)
+    table.add_column(_("from the backup"), justify="right", min_width=18, no_wrap=True)
+    # Files only: the data folder's sizes are of encrypted files, the backup's of their
+    # contents, so sizes side by side would suggest a difference that is not there.
+    table.add_column(
+        _("replaces now") if plan.mode == "replace" else "",
+        justify="right",
+        min_width=14,
+        no_wrap=True,
+    )
+
+    def amount(files: int, size: int) -> str:
+        return f"{formatting.files(files)}, {formatting.size(size)}" if files else "-"
+
+    kept = []
+    for c in plan.categories:
+        label = rules.nodes[c.id].label if c.id in rules.nodes else c.id
+        if c.action == "restore":
+            table.add_row(
+                label,
+                amount(c.backup_files, c.backup_bytes),
+                (formatting.files(c.current_files) if c.current_files else "-")
+                if plan.mode == "replace"
+                else "",
+            )
+        elif c.current_files:
+            kept.append(label)
+
+    foot = Text()
+    if plan.keep_old_at:
+        foot.append(_("The current data folder is kept as") + " ")
+        foot.append(ctx.display_path(plan.keep_old_at), style="bold")
+        foot.append("\n" + _("To undo: restore that folder (it is listed as “before restore”)."))
+    if plan.new_account_key:
+        foot.append("\n" if foot else "")
+        foot.append(_("A NEW account key will be created at") + " ", style="bold")
+        foot.append(ctx.display_path(plan.new_account_key), style="bold")
+        foot.append(_("; keep a copy of it safe."), style="bold")
+    totals = Text(
+        _("From the backup: {files}, {size}.").format(
+            files=formatting.files(plan.restore_files), size=formatting.size(plan.restore_bytes)
+        )
+    )
+    if kept:
+        totals.append(
+            "\n"
+            + _("Kept as they are: {labels} ({files}, {size}).").format(
+                labels=", ".join(kept),
+                files=formatting.files(plan.carry_files),
+                size=formatting.size(plan.carry_bytes),
+            )
+        )
+    for path, why in plan.unrestorable[:3]:
+        totals.append("\n" + _("Cannot be restored:") + f" {path} ({why})", style="bold red")
+    for warning in plan.warnings[:3]:
+        totals.append("\n" + warning, style="yellow")
+    grid = Table.grid()
+    grid.add_row(head)
+    if foot:
+        grid.add_row(foot)
+    grid.add_row(Text(""))
+    grid.add_row(table)
+    grid.add_row(Text(""))
+    grid.add_row(totals)
+    return grid
+
+
+class RestoreScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "back", _("Back")),
+        Binding("a", "search_folder", _("Search a folder")),
+        Binding("n", "next", _("Next")),
+        Binding("ctrl+o", "browse", _("Browse")),
+        Binding("ctrl+s", "restore", _("Restore now")),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.step = "points"
+        self.rules = None
+        self.extra: list[Path] = []
+        self.point: RestorePoint | None = None
+        self.password: str | None = None
+        self.contents = None
+        self.choice: RestoreChoice | None = None
+        self.plan = None
+        self.busy = False
+
+    # ---- layout ---------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield AppHeader(_("Restore"))
+        with ContentSwitcher(initial="points-step", id="steps"):
+            with Vertical(id="points-step"):
+                yield Static(_("Step 1 of 3 · Choose a restore point"), classes="step-title")
+                yield PointsTable(self.app.ctx.now, id="points")
+                yield Static(Text(_("Looking for backups…"), style="italic"), id="points-msg")
+                yield Static("", id="point-details")
+            with Vertical(id="what-step"):
+                yield Static(_("Step 2 of 3 · What comes back, and where"), classes="step-title")
+                yield Vertical(id="restore-tree-box")
+                yield Static("", id="restore-total", classes="total")
+                with RadioSet(id="target", compact=True):
+                    yield Choice(
+                        _("Replace the current data (it is kept, so this can be undone)"),
+                        value=True,
+                        id="replace",
+                    )
+                    yield Choice(_("Into another folder"), id="elsewhere")
+                with Horizontal(classes="form-row", id="to-row"):
+                    yield Label(_("Folder"), classes="form-label")
+                    yield TextInput(
+                        placeholder=_("an empty or new folder"), id="to-input", compact=True
+                    )
+                    yield Button(_("Browse…"), id="to-browse", compact=True)
+                yield Static("", id="what-msg", classes="form-error")
+            with VerticalScroll(id="confirm-step"):
+                yield Static(_("Step 3 of 3 · Check, then restore"), classes="step-title")
+                yield Static("", id="plan")
+                yield Button(_("Restore now"), id="restore-now", variant="error", compact=True)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        from therabak.errors import ConfigError
+        from therabak.practice.categories import Rules
+        from therabak.settings import user_rules_file
+
+        try:
+            self.rules = self.app.rules or Rules.load(user_rules_file())
+        except ConfigError as e:
+            self._msg("#points-msg", str(e), "bold red")
+            return
+        self.query_one("#to-row").display = False
+        self.query_one(PointsTable).focus()
+        self.refresh_points()
+
+    def _msg(self, selector: str, text: str, style: str = "") -> None:
+        self.query_one(selector, Static).update(Text(text, style=style))
+
+    def _go(self, step: str) -> None:
+        self.step = step
+        self.query_one(ContentSwitcher).current = f"{step}-step"
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "search_folder":
+            return self.step == "points"
+        if action in ("next", "browse"):
+            return self.step == "what"
+        if action == "restore":
+            return self.step == "confirm" and self.plan is not None
+        return True
+
+    def action_back(self) -> None:
+        if self.busy:
+            return
+        if self.step == "confirm":
+            self._go("what")
+        elif self.step == "what":
+            self._go("points")
+            self.query_one(PointsTable).focus()
+        else:
+            self.app.pop_screen()
+
+    # ---- step 1: points ---------------------------------------------------------------
+
+    def refresh_points(self) -> None:
+        self._msg("#points-msg", _("Looking for backups…"), "italic")
+        self._find_worker(list(self.extra))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="points")
+    def _find_worker(self, extra: list[Path]) -> None:
+        from therabak.app.points import find_points
+
+        try:
+            listing = find_points(self.app.ctx, extra)
+        except Exception as e:  # noqa: BLE001 - shown, never a crash
+            self.app.call_from_thread(self._msg, "#points-msg", str(e), "bold red")
+            return
+        self.app.call_from_thread(self._points_found, listing)
+
+    def _points_found(self, listing) -> None:
+        table = self.query_one(PointsTable)
+        table.show(listing.points)
+        if table.row_count:
+            self._msg(
+                "#points-msg",
+                _("Enter: use the highlighted backup  ·  a: search another folder"),
+                "dim",
+            )
+        else:
+            searched = [self.app.ctx.display_path(s.folder) for s in listing.places if s.available]
+            text = _("No backups found. Press a to search a folder (a USB stick, a backup folder).")
+            if searched:
+                text += "\n" + _("Searched: {places}").format(places=", ".join(searched))
+            self._msg("#points-msg", text, "bold")
+
+    def on_points_table_highlighted(self, event: PointsTable.Highlighted) -> None:
+        self.query_one("#point-details", Static).update(
+            point_details(event.point, self.app.ctx, self.rules)
+        )
+
+    def action_search_folder(self) -> None:
+        def picked(path: Path | None) -> None:
+            if path is not None and path not in self.extra:
+                self.extra.append(path)
+                self.refresh_points()
+
+        self.app.push_screen(DirPicker(), picked)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if not isinstance(event.data_table, PointsTable) or self.busy:
+            return
+        point = event.data_table.current
+        if point is not None:
+            self.open_point(point)
+
+    def open_point(self, point: RestorePoint) -> None:
+        from therabak.app.points import contents
+
+        if not point.readable:
+            self._msg("#points-msg", _("This backup cannot be read."), "bold red")
+            return
+        self.point, self.password = point, None
+        ctx, rules = self.app.ctx, self.rules
+        if needs_password(point):
+
+            def unlocked(result) -> None:
+                if result is not None:
+                    self.password, found = result
+                    self._contents_ready(found)
+
+            self.app.push_screen(
+                UnlockDialog(
+                    _("Unlock {name}").format(name=point.path.name),
+                    lambda pw: contents(ctx, point, rules, pw),
+                ),
+                unlocked,
+            )
+            return
+        self.busy = True
+        self._msg("#points-msg", _("Reading the backup's contents…"), "italic")
+        self._contents_worker(point)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="contents")
+    def _contents_worker(self, point: RestorePoint) -> None:
+        from therabak.app.points import contents
+        from therabak.errors import TherabakError
+
+        try:
+            found = contents(self.app.ctx, point, self.rules)
+        except (TherabakError, OSError) as e:
+            self.app.call_from_thread(self._open_failed, str(e))
+            return
+        self.app.call_from_thread(self._contents_ready, found)
+
+    def _open_failed(self, message: str) -> None:
+        self.busy = False
+        self._msg("#points-msg", message, "bold red")
+
+    def _contents_ready(self, found) -> None:
+        self.busy = False
+        self.contents = found
+        self.after_unlock()
+
+    def after_unlock(self) -> None:
+        """Step 2 for the opened point (the verify screen starts its job here instead)."""
+        box = self.query_one("#restore-tree-box")
+        box.remove_children()
+        tree = CategoryTree.for_restore(
+            self.rules,
+            self.contents.node_totals(self.rules),
+            self.contents.categories,
+            id="restore-tree",
+        )
+        box.mount(tree)
+        self._msg("#what-msg", "")
+        self._go("what")
+        tree.focus()
+        tree.cursor_line = 0
+        self.call_after_refresh(self._update_total)
+
+    # ---- step 2: what and where -----------------------------------------------------------
+
+    def _update_total(self) -> None:
+        trees = self.query("#restore-tree")
+        if not trees:
+            return
+        tree = trees.first(CategoryTree)
+        chosen = tree.selection
+        files = sum(t.files for cid, t in self.contents.totals.items() if cid in chosen)
+        size = sum(t.bytes for cid, t in self.contents.totals.items() if cid in chosen)
+        self._msg(
+            "#restore-total",
+            _("Restores {files}, {size}.").format(
+                files=formatting.files(files), size=formatting.size(size)
+            ),
+        )
+
+    def on_category_tree_changed(self, event: CategoryTree.Changed) -> None:
+        self._update_total()
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
+        data = event.node.data
+        if data is None or not hasattr(data, "available"):
+            return
+        if not data.available:
+            self._msg(
+                "#what-msg",
+                _("This backup does not hold {label}: the current files stay as they are.").format(
+                    label=data.label
+                ),
+                "dim",
+            )
+        else:
+            self._msg("#what-msg", "")
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        elsewhere = event.pressed.id == "elsewhere"
+        self.query_one("#to-row").display = elsewhere
+        if elsewhere:
+            self.query_one("#to-input").focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "to-browse":
+            self.action_browse()
+        elif event.button.id == "restore-now":
+            self.action_restore()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "to-input":
+            event.stop()
+            self.action_next()
+
+    def action_browse(self) -> None:
+        def picked(path: Path | None) -> None:
+            if path is not None:
+                self.query_one("#to-input", Input).value = self.app.ctx.display_path(path)
+
+        self.app.push_screen(DirPicker(), picked)
+
+    def action_next(self) -> None:
+        if self.step != "what" or self.busy:
+            return
+        tree = self.query_one("#restore-tree", CategoryTree)
+        chosen = tree.selection
+        if not chosen:
+            self._msg("#what-msg", _("Nothing is ticked: tick at least one category."), "bold red")
+            return
+        target = None
+        if self.query_one("#elsewhere", RadioButton).value:
+            value = self.query_one("#to-input", Input).value.strip()
+            if not value:
+                self._msg("#what-msg", _("Choose the folder to restore into."), "bold red")
+                return
+            target = Path(value).expanduser().absolute()
+        include = None if chosen == tree.selectable else sorted(chosen)
+        self.choice = RestoreChoice(self.point, self.password, include, target)
+        self.busy = True
+        self._msg("#what-msg", _("Checking everything (changes nothing yet)…"), "italic")
+        self._plan_worker(self.choice)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
+    def _plan_worker(self, choice: RestoreChoice) -> None:
+        from therabak.app.points import plan
+        from therabak.errors import TherabakError
+
+        try:
+            result = plan(self.app.ctx, choice, self.rules)
+        except (TherabakError, OSError) as e:
+            message = str(e)
+            hint = getattr(e, "hint", None)
+            if hint:
+                message += " " + hint
+            self.app.call_from_thread(self._plan_failed, message)
+            return
+        self.app.call_from_thread(self._plan_ready, result)
+
+    def _plan_failed(self, message: str) -> None:
+        self.busy = False
+        self._msg("#what-msg", message, "bold red")
+
+    def _plan_ready(self, plan) -> None:
+        self.busy = False
+        self.plan = plan
+        self._msg("#what-msg", "")
+        self.query_one("#plan", Static).update(plan_text(plan, self.app.ctx, self.rules))
+        self._go("confirm")
+        self.query_one("#restore-now").focus()
+
+    # ---- step 3: confirm and go ------------------------------------------------------------
+
+    def action_restore(self) -> None:
+        from therabak.app.points import restore_args
+
+        if self.step != "confirm" or self.plan is None or self.choice is None:
+            return
+        ctx = self.app.ctx
+        choice = self.choice
+        try:
+            job = ctx.runner.start(
+                "restore",
+                restore_args(ctx, choice),
+                password=choice.password,
+                data_dir=ctx.paths.data_dir,
+                title=_("Restore {name}").format(name=choice.point.path.name),
+                target=str(choice.target or ctx.paths.data_dir),
+                env=ctx.job_env,
+            )
+        except OSError as e:
+            self.query_one("#plan", Static).update(
+                Text(_("The job could not be started: {error}").format(error=e), "bold red")
+            )
+            return
+        self.password = self.choice = None
+        from therabak.app.screens.progress import ProgressScreen
+
+        self.app.switch_screen(ProgressScreen(job))

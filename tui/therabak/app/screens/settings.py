@@ -1,0 +1,294 @@
+"""Settings: what the CLI's settings file holds, edited with validation and saved with
+``Settings.save()`` (remembered destinations, reminder, automatic backups, retries)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.validation import Integer, Number
+from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from therabak.app.screens.dialogs import ConfirmDialog
+from therabak.app.widgets.dir_picker import DirPicker
+from therabak.app.widgets.header import AppHeader
+from therabak.app.widgets.inputs import TextInput
+from therabak.i18n import N_, _
+
+
+@dataclass(frozen=True)
+class Field:
+    id: str
+    label: str
+    section: str  # settings attribute holding it ("" for the top level)
+    attr: str
+    kind: type  # int | float
+    low: float
+    high: float
+    unit: str = ""
+
+
+FIELDS = [
+    Field("reminder-days", N_("Remind after"), "", "reminder_days", int, 1, 365, N_("days")),
+    Field(
+        "auto-interval", N_("Every"), "auto", "interval_hours", float, 0.01, 24 * 90, N_("hours")
+    ),
+    Field("keep-daily", N_("Keep daily"), "auto", "keep_daily", int, 0, 1000),
+    Field("keep-weekly", N_("Keep weekly"), "auto", "keep_weekly", int, 0, 1000),
+    Field("keep-monthly", N_("Keep monthly"), "auto", "keep_monthly", int, 0, 1000),
+    Field("retry-attempts", N_("Attempts"), "retry", "attempts", int, 1, 100, N_("per file")),
+    Field(
+        "retry-initial",
+        N_("First wait"),
+        "retry",
+        "initial_delay_s",
+        float,
+        0,
+        600,
+        N_("seconds, doubling"),
+    ),
+    Field("retry-max", N_("Longest wait"), "retry", "max_delay_s", float, 0, 3600, N_("seconds")),
+]
+SECTIONS = {
+    "": N_("Reminder"),
+    "auto": N_("Automatic backups"),
+    "retry": N_("When a file cannot be decrypted"),
+}
+ON_FAILURE = [
+    ("raw", N_("store it raw (restorable on this account only)")),
+    ("skip", N_("leave it out and report it")),
+    ("abort", N_("stop the backup")),
+]
+
+
+def _fmt(value: float | int) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+class DestinationList(OptionList):
+    BINDINGS = [
+        Binding("delete,x", "remove", _("Remove")),
+        Binding("a", "add", _("Add folder")),
+    ]
+
+    def action_remove(self) -> None:
+        self.screen.remove_destination()
+
+    def action_add(self) -> None:
+        self.screen.add_destination()
+
+
+class SettingsScreen(Screen):
+    BINDINGS = [
+        Binding("ctrl+s", "save", _("Save")),
+        Binding("escape", "back", _("Back")),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.settings = None
+        self.load_error = ""
+        self.destinations: list[str] = []
+        self._saved_form: tuple = ()
+
+    def compose(self) -> ComposeResult:
+        self.settings, self.load_error = self.app.load_settings()
+        self.destinations = list(self.settings.remembered_destinations)
+        yield AppHeader(_("Settings"))
+        with VerticalScroll(id="settings"):
+            if self.load_error:
+                yield Static(
+                    Text(
+                        self.load_error
+                        + "\n"
+                        + _("Saving writes a fresh file with the values shown here."),
+                        style="bold red",
+                    ),
+                    classes="form-error",
+                )
+            yield Static(_("Remembered destinations"), classes="section-title")
+            yield DestinationList(id="destinations", compact=True)
+            yield Static(
+                Text(_("a: add a folder   x/Del: remove the highlighted one"), style="dim"),
+                classes="form-note",
+            )
+            section = None
+            for f in FIELDS:
+                if f.section != section:
+                    section = f.section
+                    yield Static(_(SECTIONS[section]), classes="section-title")
+                    if section == "auto":
+                        with Horizontal(classes="form-row"):
+                            yield Label(_("Folder"), classes="form-label")
+                            yield TextInput(
+                                self.settings.auto.folder,
+                                id="auto-folder",
+                                placeholder=_("beside the Data folder"),
+                                compact=True,
+                            )
+                holder = getattr(self.settings, f.section) if f.section else self.settings
+                validator = (Integer if f.kind is int else Number)(minimum=f.low, maximum=f.high)
+                with Horizontal(classes="form-row"):
+                    yield Label(_(f.label), classes="form-label")
+                    yield TextInput(
+                        _fmt(getattr(holder, f.attr)),
+                        id=f.id,
+                        compact=True,
+                        validators=[validator],
+                        classes="number",
+                    )
+                    yield Label(_(f.unit), classes="unit")
+            with Horizontal(classes="form-row"):
+                yield Label(_("Then"), classes="form-label")
+                yield Select(
+                    [(_(label), value) for value, label in ON_FAILURE],
+                    value=self.settings.retry.on_failure,
+                    allow_blank=False,
+                    id="on-failure",
+                    compact=True,
+                )
+            yield Static("", id="settings-msg", classes="form-error")
+            yield Button(_("Save"), id="save", variant="primary", compact=True)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._fill_destinations()
+        self.query_one(DestinationList).focus()
+        self._saved_form = self._form()
+
+    def _form(self) -> tuple:
+        """Everything the form holds, to tell whether it changed."""
+        values = tuple(self.query_one(f"#{f.id}", Input).value for f in FIELDS)
+        return (
+            values,
+            self.query_one("#auto-folder", Input).value,
+            self.query_one("#on-failure", Select).value,
+            tuple(self.destinations),
+        )
+
+    @property
+    def dirty(self) -> bool:
+        return self._form() != self._saved_form
+
+    # ---- destinations -----------------------------------------------------------------
+
+    def _fill_destinations(self) -> None:
+        olist = self.query_one(DestinationList)
+        olist.clear_options()
+        if self.destinations:
+            olist.add_options(
+                Option(Text(self.app.ctx.display_path(d)), id=d) for d in self.destinations
+            )
+        else:
+            olist.add_option(
+                Option(
+                    Text(_("(none yet: a manual backup remembers its folder)"), style="dim"),
+                    id="",
+                    disabled=True,
+                )
+            )
+        olist.styles.height = max(1, min(len(self.destinations), 4))
+
+    def remove_destination(self) -> None:
+        olist = self.query_one(DestinationList)
+        if olist.highlighted is None or not self.destinations:
+            return
+        option = olist.get_option_at_index(olist.highlighted)
+        if option.id in self.destinations:
+            self.destinations.remove(option.id)
+            self._fill_destinations()
+
+    def add_destination(self) -> None:
+        def picked(path) -> None:
+            if path is not None and str(path) not in self.destinations:
+                self.destinations.append(str(path))
+                self._fill_destinations()
+
+        self.app.push_screen(DirPicker(), picked)
+
+    # ---- saving -------------------------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+
+    def collect(self) -> str | None:
+        """Copy the form into ``self.settings``; the first problem, or None."""
+        from therabak.errors import ConfigError
+
+        s = self.settings
+        for f in FIELDS:
+            field = self.query_one(f"#{f.id}", Input)
+            raw = field.value.strip().replace(",", ".")
+            try:
+                value = f.kind(raw) if f.kind is float else int(raw)
+            except ValueError:
+                field.focus()
+                return _("{label}: enter a number.").format(label=_(f.label))
+            if not f.low <= value <= f.high:
+                field.focus()
+                return _("{label}: must be between {low} and {high}.").format(
+                    label=_(f.label), low=_fmt(f.low), high=_fmt(f.high)
+                )
+            setattr(getattr(s, f.section) if f.section else s, f.attr, value)
+        s.auto.folder = self.query_one("#auto-folder", Input).value.strip()
+        s.retry.on_failure = str(self.query_one("#on-failure", Select).value)
+        s.remembered_destinations = list(self.destinations)
+        try:
+            s.validate()
+        except ConfigError as e:
+            return str(e)
+        return None
+
+    def action_save(self) -> None:
+        msg = self.query_one("#settings-msg", Static)
+        problem = self.collect()
+        if problem:
+            msg.update(Text(problem, style="bold red"))
+            return
+        try:
+            self.settings.save()
+        except OSError as e:
+            msg.update(
+                Text(
+                    _("The settings could not be saved: {error}").format(error=e.strerror or e),
+                    style="bold red",
+                )
+            )
+            return
+        self._saved_form = self._form()
+        from therabak.settings import config_file
+
+        msg.update(
+            Text(
+                _("Saved to {path}.").format(
+                    path=self.app.ctx.display_path(self.settings.path or config_file())
+                ),
+                style="green",
+            )
+        )
+
+    def action_back(self) -> None:
+        if not self.dirty:
+            self.app.pop_screen()
+            return
+
+        def answer(leave: bool | None) -> None:
+            if leave:
+                self.app.pop_screen()
+
+        self.app.push_screen(
+            ConfirmDialog(
+                _("Leave without saving?"),
+                _("Your changes to the settings are not saved."),
+                yes=_("Leave"),
+                no=_("Stay"),
+                danger=True,
+            ),
+            answer,
+        )

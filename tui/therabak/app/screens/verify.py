@@ -1,0 +1,145 @@
+"""Verify: pick a backup archive, unlock it if it has a password, and read it completely
+(``therabak verify`` as a job on the progress screen)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from therabak.app.points import needs_password
+from therabak.app.screens.restore import point_details
+from therabak.app.screens.unlock import UnlockDialog
+from therabak.app.widgets.dir_picker import DirPicker
+from therabak.app.widgets.header import AppHeader
+from therabak.app.widgets.points_table import PointsTable
+from therabak.i18n import _
+from therabak.jobs.points import RestorePoint
+
+ARCHIVE_KINDS = ("manual", "automatic")
+
+
+class VerifyScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", _("Back")),
+        Binding("a", "search_folder", _("Search a folder")),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.extra: list[Path] = []
+        self.rules = None
+
+    def compose(self) -> ComposeResult:
+        yield AppHeader(_("Verify a backup"))
+        with Vertical(id="points-step"):
+            yield Static(
+                _("Choose a backup: every file in it is read and checked."), classes="step-title"
+            )
+            yield PointsTable(self.app.ctx.now, id="points")
+            yield Static(Text(_("Looking for backups…"), style="italic"), id="points-msg")
+            yield Static("", id="point-details")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        from therabak.practice.categories import Rules
+        from therabak.settings import user_rules_file
+
+        try:
+            self.rules = self.app.rules or Rules.load(user_rules_file())
+        except Exception:  # noqa: BLE001 - the details then show category ids
+            self.rules = None
+        self.query_one(PointsTable).focus()
+        self._find_worker(list(self.extra))
+
+    def _msg(self, text: str, style: str = "") -> None:
+        self.query_one("#points-msg", Static).update(Text(text, style=style))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="points")
+    def _find_worker(self, extra: list[Path]) -> None:
+        from therabak.app.points import find_points
+
+        try:
+            listing = find_points(self.app.ctx, extra)
+        except Exception as e:  # noqa: BLE001 - shown, never a crash
+            self.app.call_from_thread(self._msg, str(e), "bold red")
+            return
+        self.app.call_from_thread(self._found, listing.points)
+
+    def _found(self, points: list[RestorePoint]) -> None:
+        archives = [p for p in points if p.kind in ARCHIVE_KINDS]
+        table = self.query_one(PointsTable)
+        table.show(archives)
+        if archives:
+            self._msg(_("Enter: verify the highlighted backup  ·  a: search another folder"), "dim")
+        else:
+            self._msg(_("No backup archives found. Press a to search a folder."), "bold")
+
+    def on_points_table_highlighted(self, event: PointsTable.Highlighted) -> None:
+        if self.rules is not None:
+            self.query_one("#point-details", Static).update(
+                point_details(event.point, self.app.ctx, self.rules)
+            )
+
+    def action_search_folder(self) -> None:
+        def picked(path: Path | None) -> None:
+            if path is not None and path not in self.extra:
+                self.extra.append(path)
+                self._msg(_("Looking for backups…"), "italic")
+                self._find_worker(list(self.extra))
+
+        self.app.push_screen(DirPicker(), picked)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        point = self.query_one(PointsTable).current
+        if point is None:
+            return
+        if needs_password(point):
+            from therabak.app.points import contents
+
+            ctx, rules = self.app.ctx, self.rules
+
+            def unlocked(result) -> None:
+                if result is not None:
+                    self.start(point, result[0])
+
+            self.app.push_screen(
+                UnlockDialog(
+                    _("Unlock {name}").format(name=point.path.name),
+                    lambda pw: contents(ctx, point, rules, pw),
+                ),
+                unlocked,
+            )
+        else:
+            self.start(point, None)
+
+    def start(self, point: RestorePoint, password: str | None) -> None:
+        ctx = self.app.ctx
+        try:
+            job = ctx.runner.start(
+                "verify",
+                [
+                    str(point.path),
+                    "--data-dir",
+                    str(ctx.paths.data_dir),
+                    "--account-key",
+                    str(ctx.paths.account_key),
+                ],
+                password=password,
+                data_dir=ctx.paths.data_dir,
+                title=_("Verify {name}").format(name=point.path.name),
+                target=str(point.path),
+                env=ctx.job_env,
+            )
+        except OSError as e:
+            self._msg(_("The job could not be started: {error}").format(error=e), "bold red")
+            return
+        from therabak.app.screens.progress import ProgressScreen
+
+        self.app.switch_screen(ProgressScreen(job))

@@ -1,0 +1,299 @@
+"""What a finished job says to the user: the summary panel's text, per operation.
+
+Built from the job's final event (a ``summary`` or an ``error``) and what the job view
+collected on the way. Paths go in as ``rich.text.Text`` pieces, never as markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.text import Text
+
+from therabak import formatting
+from therabak.app.jobview import JobView
+from therabak.events import Error, Summary
+from therabak.i18n import N_, _, ngettext
+from therabak.jobs.runner import Job, JobState
+
+MAX_LISTED = 4
+
+EXIT_MEANINGS = {
+    2: N_("the request was not valid"),
+    4: N_("the backup cannot be unlocked (wrong password or another account)"),
+    5: N_("the backup is damaged"),
+    6: N_("there is not enough space"),
+    7: N_("the practice app is using the data folder"),
+    130: N_("it was cancelled"),
+}
+
+
+def operation_name(operation: str) -> str:
+    return {
+        "backup": _("Backup"),
+        "restore": _("Restore"),
+        "verify": _("Verification"),
+        "folder-backup": _("Folder backup"),
+    }.get(operation, operation)
+
+
+def _listed(text: Text, items: list[str], show: Callable[[str], str]) -> None:
+    for item in items[:MAX_LISTED]:
+        text.append("\n    ")
+        text.append(show(item))
+    if len(items) > MAX_LISTED:
+        text.append("\n    " + _("… and {n} more").format(n=len(items) - MAX_LISTED))
+
+
+def summary_text(
+    job: Job, view: JobView, show_path: Callable[[str], str], stderr: str = ""
+) -> Text:
+    """The summary panel for a finished job (or one whose process ended without a word;
+    then the last lines it wrote to standard error, *stderr*, say what is known)."""
+    final = view.final or job.final
+    name = operation_name(job.record.operation)
+    if final is None:
+        if job.state is JobState.CANCELLED:
+            return Text(
+                _(
+                    "{name} cancelled. Nothing was changed; partial files are removed "
+                    "on the next run."
+                ).format(name=name),
+                style="bold",
+            )
+        text = Text(
+            _(
+                "{name} ended without a result: its process stopped (crashed or was "
+                "killed). Nothing was published; partial files are removed on the "
+                "next run."
+            ).format(name=name),
+            style="bold",
+        )
+        last = [line for line in stderr.splitlines() if line.strip()][-3:]
+        if last:
+            text.append("\n" + _("Its last words:"), style="dim")
+            for line in last:
+                text.append("\n  " + line[:200], style="dim")
+        return text
+    if isinstance(final, Error):
+        if final.exit_code == 130:
+            return Text(_("{name} cancelled. Nothing was changed.").format(name=name), style="bold")
+        text = Text(_("{name} failed.").format(name=name) + " ", style="bold")
+        text.append(final.message, style="")
+        if final.hint:
+            text.append("\n" + final.hint)
+        meaning = EXIT_MEANINGS.get(final.exit_code)
+        if meaning:
+            text.append(
+                "\n"
+                + _("(exit code {code}: {meaning})").format(
+                    code=final.exit_code, meaning=_(meaning)
+                ),
+                style="dim",
+            )
+        return text
+    builder = {
+        "backup": _backup,
+        "verify": _verify,
+        "restore": _restore,
+        "folder-backup": _folder,
+    }.get(final.operation, _generic)
+    return builder(final, view, show_path)
+
+
+def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
+    x = s.extra
+    damaged = x.get("damaged") or []
+    if damaged:
+        head = _("Backup written, but verification FOUND DAMAGE.")
+    elif s.exit_code == 3:
+        head = _("Backup finished; some files need attention.")
+    else:
+        head = _("Backup finished.")
+    text = Text(head, style="bold")
+    text.append("\n" + _("Where:") + " ")
+    text.append(show_path(str(x.get("archive", s.message))))
+    text.append(
+        "\n"
+        + _("{files}, {data} of data, {stored} on disk, took {time}.").format(
+            files=formatting.files(int(x.get("files", 0))),
+            data=formatting.size(int(x.get("bytes_in", 0))),
+            stored=formatting.size(int(x.get("bytes_stored", 0))),
+            time=formatting.duration(s.duration_s),
+        )
+    )
+    verified = x.get("verified")
+    if verified is True:
+        text.append("\n" + _("Verified: every file was read back and checked."))
+    elif verified is None:
+        text.append("\n" + _("Not verified (verify after writing was off)."), style="dim")
+    if damaged:
+        text.append("\n" + _("Damaged in the backup:"), style="bold")
+        _listed(text, [f"{d['path']}: {d['reason']}" for d in damaged], str)
+    retried = x.get("retried") or []
+    recovered = [r for r in retried if r.get("outcome") == "recovered"]
+    if recovered:
+        text.append(
+            "\n"
+            + ngettext(
+                "{n} file needed retries and was recovered.",
+                "{n} files needed retries and were recovered.",
+                len(recovered),
+            ).format(n=len(recovered))
+        )
+    raw = x.get("raw") or []
+    if raw:
+        text.append(
+            "\n"
+            + ngettext(
+                "{n} file could not be decrypted and was stored raw "
+                "(restorable on this account only):",
+                "{n} files could not be decrypted and were stored raw "
+                "(restorable on this account only):",
+                len(raw),
+            ).format(n=len(raw)),
+            style="bold",
+        )
+        _listed(text, list(raw), str)
+    skipped = x.get("skipped") or []
+    if skipped:
+        text.append(
+            "\n"
+            + ngettext(
+                "{n} file is NOT in the backup:", "{n} files are NOT in the backup:", len(skipped)
+            ).format(n=len(skipped)),
+            style="bold",
+        )
+        _listed(text, [f"{d['path']} ({d['reason']})" for d in skipped], str)
+    if view.warnings:
+        text.append(
+            "\n"
+            + ngettext("{n} warning:", "{n} warnings:", len(view.warnings)).format(
+                n=len(view.warnings)
+            )
+        )
+        _listed(text, [w.message for w in view.warnings], str)
+    return text
+
+
+def _verify(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
+    x = s.extra
+    damaged = x.get("damaged") or []
+    if damaged:
+        text = Text(_("The backup is DAMAGED."), style="bold")
+        text.append(
+            "\n" + _("{n} intact; damaged:").format(n=formatting.files(int(x.get("files_ok", 0))))
+        )
+        _listed(text, [f"{d['path']}: {d['reason']}" for d in damaged], str)
+    else:
+        text = Text(_("The backup is intact."), style="bold")
+        text.append(
+            "\n"
+            + _("{files}, {size} read and checked in {time}.").format(
+                files=formatting.files(int(x.get("files_ok", 0))),
+                size=formatting.size(int(x.get("bytes_checked", 0))),
+                time=formatting.duration(s.duration_s),
+            )
+        )
+    text.append("\n" + _("Backup:") + " ")
+    text.append(show_path(str(x.get("archive", s.message))))
+    return text
+
+
+def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
+    x = s.extra
+    text = Text(
+        _("Restore finished.")
+        if s.exit_code == 0
+        else _("Restore finished; some files need attention."),
+        style="bold",
+    )
+    target = x.get("target") or x.get("data_dir")
+    if target:
+        text.append("\n" + _("Restored into:") + " ")
+        text.append(show_path(str(target)))
+    files = x.get("files")
+    if files is not None:
+        text.append(
+            "\n"
+            + _("{files}, {size}, took {time}.").format(
+                files=formatting.files(int(files)),
+                size=formatting.size(int(x.get("bytes", 0))),
+                time=formatting.duration(s.duration_s),
+            )
+        )
+    carried = x.get("files_carried")
+    if carried:
+        text.append(
+            "\n"
+            + _("Kept from the current data (not in the backup): {files}, {size}.").format(
+                files=formatting.files(int(carried)),
+                size=formatting.size(int(x.get("bytes_carried", 0))),
+            )
+        )
+    kept = x.get("before_restore")
+    if kept:
+        text.append("\n" + _("The data as it was before is kept in:") + " ")
+        text.append(show_path(str(kept)))
+        text.append(
+            "\n"
+            + _(
+                "To undo this restore, restore that folder: it is listed as a "
+                "restore point ('before restore')."
+            )
+        )
+    new_key = x.get("new_account_key")
+    if new_key:
+        text.append("\n" + _("A new account key was created:") + " ", style="bold")
+        text.append(show_path(str(new_key)), style="bold")
+        text.append("\n" + _("Keep a copy of it safe: without it the data cannot be read."))
+    damaged = x.get("damaged") or []
+    if damaged:
+        text.append("\n" + _("Not restored (damaged in the backup):"), style="bold red")
+        _listed(text, [f"{d['path']}: {d['reason']}" for d in damaged], str)
+    for w in (x.get("warnings") or [])[:MAX_LISTED]:
+        text.append("\n" + str(w), style="yellow")
+    for w in view.warnings[:MAX_LISTED]:
+        text.append("\n" + w.message)
+    return text
+
+
+def _folder(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
+    x = s.extra
+    text = Text(_("Folder backup finished."), style="bold")
+    where = x.get("folder") or x.get("path") or x.get("dest") or s.message
+    if where:
+        text.append("\n" + _("Where:") + " ")
+        text.append(show_path(str(where)))
+    files = x.get("files")
+    if files is not None:
+        text.append(
+            "\n"
+            + _("{files}, {size}, took {time}.").format(
+                files=formatting.files(int(files)),
+                size=formatting.size(int(x.get("bytes", 0))),
+                time=formatting.duration(s.duration_s),
+            )
+        )
+    if x.get("verified") is True:
+        text.append("\n" + _("Verified: the copy was read back and checked."))
+    skipped = x.get("skipped") or []
+    if skipped:
+        text.append(
+            "\n"
+            + ngettext(
+                "{n} file is NOT in the copy:", "{n} files are NOT in the copy:", len(skipped)
+            ).format(n=len(skipped)),
+            style="bold",
+        )
+        _listed(text, [f"{d['path']} ({d['reason']})" for d in skipped], str)
+    text.append("\n" + _("It can be restored with this account's key only."))
+    return text
+
+
+def _generic(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
+    text = Text(_("{name} finished.").format(name=operation_name(s.operation)), style="bold")
+    if s.message:
+        text.append("\n")
+        text.append(show_path(s.message))
+    return text

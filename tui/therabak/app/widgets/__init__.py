@@ -1,0 +1,1 @@
+"""Widgets of the app: the category tree, password inputs, the retry panel, pickers."""

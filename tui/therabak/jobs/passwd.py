@@ -1,0 +1,55 @@
+"""Change the password of a backup: a new key slot, the same data (DESIGN.md section 4).
+
+Only the header region is rewritten (crash-safely, see archive/rekey.py); no byte
+of the entries or the index changes. Copies of the archive made before keep the
+old password.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from therabak.archive.header import replace_slots
+from therabak.archive.reader import ArchiveReader
+from therabak.archive.rekey import rewrite_header
+from therabak.crypto.kdf import Argon2Params
+from therabak.crypto.slots import Slot, SlotType
+from therabak.errors import UsageError
+
+
+@dataclass
+class PasswdResult:
+    archive: Path
+    slots: list[str]  # the slot kinds the archive has now, e.g. ["password", "account"]
+
+
+def change_password(
+    path: Path, old_password: str, new_password: str, *, params: Argon2Params | None = None
+) -> PasswdResult:
+    """Replace the password slot(s) of *path* by one for *new_password*.
+
+    Raises WrongPasswordError (exit 4) for a wrong *old_password*, DamagedArchiveError
+    (exit 5) for a damaged header, UsageError when the archive has no password.
+    """
+    if not new_password:
+        raise UsageError("The new password is empty.")
+    path = Path(path)
+    with ArchiveReader.open(path) as reader:
+        header = reader.header
+        if not any(s.type is SlotType.PASSWORD for s in header.slots):
+            raise UsageError(
+                f"This backup has no password to change ({header.protection} protection): {path}"
+            )
+        if any(s.type is SlotType.NONE for s in header.slots):
+            raise UsageError(f"This backup is unprotected; a password would not help: {path}")
+        # without an account key, unlock() can only use a password slot (and checks the
+        # header MAC): the old password is proven, whatever other slots there are
+        reader.unlock(password=old_password)
+        key = reader.archive_key
+        assert key is not None and reader.unlocked_with == "password"
+    slots = [Slot.password(key, new_password, params)]
+    slots += [s for s in header.slots if s.type is not SlotType.PASSWORD]
+    region, new_header = replace_slots(header, key, slots)
+    rewrite_header(path, header, region, new_header)
+    return PasswdResult(archive=path, slots=[s.type.label for s in slots])

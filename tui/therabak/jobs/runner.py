@@ -1,0 +1,431 @@
+"""Jobs that outlive the terminal: a backup, restore or verify started from the app runs
+as its own process, so a dropped SSH connection does not stop it.
+
+A job is ``python -m therabak <operation> ... --json [--password-stdin]`` started in a
+new session (POSIX) or a new, detached process group (Windows). The password, if any,
+is written once to its standard input, which is then closed; it never appears in the
+command line, the record or the log. Standard output (one JSON event per line) goes to
+``<state dir>/jobs/<id>.jsonl``, standard error to ``<id>.err``, and ``<id>.json``
+records what was started (pid, arguments, time, data folder).
+
+Anyone can later :meth:`JobRunner.list_jobs` (state from the record, the process's
+liveness and the final ``summary``/``error`` event in the log), :meth:`JobRunner.follow`
+a job's event stream from the start, or :meth:`JobRunner.cancel` it (SIGINT on POSIX:
+the CLI stops within a second, removes its partial files and exits 130).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from therabak.events import Error, Event, Summary, from_dict
+from therabak.fsutil import create_private, make_private_dir, write_private
+from therabak.settings import state_dir
+
+JOBS_DIR = "jobs"
+_FINAL_TYPES = ("summary", "error")
+_TAIL_BLOCK = 64 * 1024
+_READ_BLOCK = 256 * 1024
+INTERRUPTED = 130
+
+# Processes this process started, so their exit is seen (and the zombie reaped) at once.
+_children: dict[str, subprocess.Popen] = {}
+_children_lock = threading.Lock()
+
+
+class JobState(StrEnum):
+    RUNNING = "running"
+    DONE = "done"  # ended with a summary (its exit code says whether with warnings)
+    FAILED = "failed"  # ended with an error event
+    CANCELLED = "cancelled"
+    DIED = "died"  # the process is gone without a final event (killed, crashed)
+
+
+@dataclass
+class JobRecord:
+    id: str
+    operation: str  # backup | restore | verify | folder-backup | ...
+    args: list[str]  # the therabak arguments after the operation; never a secret
+    pid: int
+    started: str  # ISO 8601 with offset
+    data_dir: str = ""
+    title: str = ""  # a human description, e.g. "Backup to E:\"
+    target: str = ""  # destination folder or archive
+    proc_identity: str = ""  # guards against a reused pid (Linux: the process start time)
+    cancel_requested: str = ""
+    seen: bool = False  # the user has seen the result
+
+    @classmethod
+    def from_dict(cls, data: dict) -> JobRecord:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @property
+    def started_at(self) -> datetime:
+        return datetime.fromisoformat(self.started)
+
+
+@dataclass
+class Job:
+    record: JobRecord
+    state: JobState
+    final: Summary | Error | None = None
+    log: Path = field(default=Path(), repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def running(self) -> bool:
+        return self.state is JobState.RUNNING
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self.final is None else self.final.exit_code
+
+
+class JobRunner:
+    """Starts, lists, follows and cancels jobs kept in *root* (default: state dir/jobs)."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else state_dir() / JOBS_DIR
+
+    # ---- paths ----------------------------------------------------------------------
+
+    def _record_path(self, job_id: str) -> Path:
+        return self.root / f"{job_id}.json"
+
+    def log_path(self, job_id: str) -> Path:
+        return self.root / f"{job_id}.jsonl"
+
+    def stderr_path(self, job_id: str) -> Path:
+        return self.root / f"{job_id}.err"
+
+    # ---- starting -------------------------------------------------------------------
+
+    def start(
+        self,
+        operation: str,
+        args: list[str],
+        *,
+        password: str | None = None,
+        data_dir: str | os.PathLike = "",
+        title: str = "",
+        target: str | os.PathLike = "",
+        env: Mapping[str, str | None] | None = None,
+        now: datetime | None = None,
+    ) -> Job:
+        """Start ``therabak <operation> <args> --json`` as a job that survives this process.
+
+        *password* (if given) goes to the job's standard input with ``--password-stdin``.
+        *env* changes the job's environment (``None`` removes a variable).
+        """
+        make_private_dir(self.root)
+        started = (now or datetime.now()).astimezone().replace(microsecond=0)
+        job_id = f"{started.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        argv = [operation, *args, "--json"]
+        if password is not None:
+            argv.append("--password-stdin")
+        child_env = dict(os.environ)
+        child_env["PYTHONIOENCODING"] = "utf-8"
+        for name, value in (env or {}).items():
+            if value is None:
+                child_env.pop(name, None)
+            else:
+                child_env[name] = value
+        kwargs: dict = {}
+        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+            kwargs["creationflags"] = (
+                subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS
+            )
+        else:
+            kwargs["start_new_session"] = True
+        out_fd = create_private(self.log_path(job_id))
+        err_fd = create_private(self.stderr_path(job_id))
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "therabak", *argv],
+                stdin=subprocess.PIPE if password is not None else subprocess.DEVNULL,
+                stdout=out_fd,
+                stderr=err_fd,
+                env=child_env,
+                cwd=self.root,
+                close_fds=True,
+                **kwargs,
+            )
+        finally:
+            os.close(out_fd)
+            os.close(err_fd)
+        with _children_lock:
+            _children[job_id] = proc
+        record = JobRecord(
+            id=job_id,
+            operation=operation,
+            args=list(args),
+            pid=proc.pid,
+            started=started.isoformat(),
+            data_dir=str(data_dir),
+            title=title,
+            target=str(target),
+            proc_identity=_process_identity(proc.pid) or "",
+        )
+        self._save(record)
+        if proc.stdin is not None:
+            try:
+                proc.stdin.write((password or "").encode("utf-8") + b"\n")
+                proc.stdin.flush()
+            except OSError:
+                pass  # the job ended early; its log says why
+            finally:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+        return Job(record, JobState.RUNNING, None, self.log_path(job_id))
+
+    def _save(self, record: JobRecord) -> None:
+        write_private(
+            self._record_path(record.id),
+            json.dumps(asdict(record), ensure_ascii=False, indent=1).encode("utf-8"),
+        )
+
+    # ---- state ----------------------------------------------------------------------
+
+    def _load(self, path: Path) -> JobRecord | None:
+        try:
+            return JobRecord.from_dict(json.loads(path.read_text("utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def alive(self, record: JobRecord) -> bool:
+        """Is the job's process still running?"""
+        with _children_lock:
+            proc = _children.get(record.id)
+        if proc is not None:
+            if proc.poll() is None:
+                return True
+            with _children_lock:
+                _children.pop(record.id, None)
+            return False
+        return _process_alive(record.pid, record.proc_identity)
+
+    def status(self, record: JobRecord) -> Job:
+        log = self.log_path(record.id)
+        alive = self.alive(record)
+        final = _final_event(log)
+        if final is None:
+            if alive:
+                state = JobState.RUNNING
+            elif record.cancel_requested:
+                state = JobState.CANCELLED
+            else:
+                state = JobState.DIED
+        elif isinstance(final, Summary):
+            state = JobState.DONE
+        elif final.exit_code == INTERRUPTED:
+            state = JobState.CANCELLED
+        else:
+            state = JobState.FAILED
+        return Job(record, state, final, log)
+
+    def get(self, job_id: str) -> Job | None:
+        record = self._load(self._record_path(job_id))
+        return None if record is None else self.status(record)
+
+    def list_jobs(self) -> list[Job]:
+        """Every job on record, newest first."""
+        try:
+            paths = [p for p in self.root.iterdir() if p.suffix == ".json"]
+        except OSError:
+            return []
+        jobs = []
+        for path in paths:
+            record = self._load(path)
+            if record is not None:
+                jobs.append(self.status(record))
+        jobs.sort(key=lambda j: (j.record.started, j.id), reverse=True)
+        return jobs
+
+    def mark_seen(self, job: Job) -> None:
+        job.record.seen = True
+        with contextlib.suppress(OSError):
+            self._save(job.record)
+
+    def forget(self, job: Job) -> bool:
+        """Delete a finished job's record and logs (not those of a running job)."""
+        if self.status(job.record).state is JobState.RUNNING:
+            return False
+        for path in (self._record_path(job.id), self.log_path(job.id), self.stderr_path(job.id)):
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return True
+
+    def prune(self, keep: int = 20) -> None:
+        """Forget finished jobs the user has seen, beyond the newest *keep*."""
+        finished = [j for j in self.list_jobs() if not j.running and j.record.seen]
+        for job in finished[keep:]:
+            self.forget(job)
+
+    def stderr_text(self, job: Job, limit: int = 4096) -> str:
+        """The end (at most *limit* bytes) of what the job wrote to standard error."""
+        try:
+            with self.stderr_path(job.id).open("rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                f.seek(max(0, size - limit))
+                return f.read(limit).decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    # ---- following --------------------------------------------------------------------
+
+    def follow(
+        self, job: Job, stop: threading.Event | None = None, poll_s: float = 0.1
+    ) -> Iterator[list[Event]]:
+        """Yield the job's events from the start, in batches as they are written, until
+        its final event, the end of its process, or *stop* is set."""
+        stop = stop or threading.Event()
+        try:
+            f = self.log_path(job.id).open("rb")
+        except OSError:
+            return
+        with f:
+            pending = b""
+            while not stop.is_set():
+                chunk = f.read(_READ_BLOCK)
+                if not chunk:
+                    alive = self.alive(job.record)
+                    chunk = f.read(_READ_BLOCK)  # written between the read and the check?
+                    if not chunk:
+                        if not alive:
+                            if pending.strip():
+                                events = _parse_lines([pending])
+                                if events:
+                                    yield events
+                            return
+                        stop.wait(poll_s)
+                        continue
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                events = _parse_lines(lines)
+                if events:
+                    yield events
+                    if events[-1].type in _FINAL_TYPES:
+                        return
+
+    # ---- cancelling -------------------------------------------------------------------
+
+    def cancel(self, job: Job, *, force: bool = False) -> bool:
+        """Ask a running job to stop (the CLI cleans up and exits 130); *force* kills it.
+
+        False when there is nothing to stop: the process is gone or its final event is
+        written (it is just exiting)."""
+        if self.status(job.record).state is not JobState.RUNNING:
+            return False
+        job.record.cancel_requested = datetime.now().astimezone().isoformat()
+        with contextlib.suppress(OSError):
+            self._save(job.record)
+        try:
+            if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+                # A detached process has no console to receive CTRL_BREAK_EVENT:
+                # terminate it. Its partial files are cleaned up by the next run.
+                os.kill(job.record.pid, signal.SIGTERM)
+            else:
+                os.kill(job.record.pid, signal.SIGKILL if force else signal.SIGINT)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+
+def _parse_lines(lines: list[bytes]) -> list[Event]:
+    events = []
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            events.append(from_dict(json.loads(line)))
+        except (ValueError, TypeError):
+            continue  # not an event (a stray line); the stream goes on
+    return events
+
+
+def _final_event(log: Path) -> Summary | Error | None:
+    """The job's final summary/error event: read from the end of the log."""
+    try:
+        f = log.open("rb")
+    except OSError:
+        return None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        block = _TAIL_BLOCK
+        while True:
+            start = max(0, size - block)
+            f.seek(start)
+            data = f.read(size - start)
+            lines = data.split(b"\n")
+            if start > 0:
+                lines = lines[1:]  # maybe cut in the middle
+            for line in reversed(lines):
+                if not line.strip():
+                    continue
+                events = _parse_lines([line])
+                if events and isinstance(events[0], Summary | Error):
+                    return events[0]
+                return None  # the last event is not a final one (or is cut off)
+            if start == 0:
+                return None
+            block *= 4
+
+
+def _process_identity(pid: int) -> str | None:
+    """Something that tells this process from a later one with the same pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text("ascii", "replace")
+    except OSError:
+        return None
+    rest = stat.rsplit(")", 1)[-1].split()
+    return rest[19] if len(rest) > 19 else None  # field 22: start time since boot
+
+
+def _process_alive(pid: int, identity: str = "") -> bool:
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        try:
+            code = ctypes.c_ulong()
+            if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+                return False
+            return code.value == 259  # STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text("ascii", "replace")
+    except OSError:
+        return True  # no /proc (macOS): the pid exists
+    rest = stat.rsplit(")", 1)[-1].split()
+    if rest and rest[0] in ("Z", "X"):
+        return False  # a zombie has finished
+    return not (identity and len(rest) > 19 and rest[19] != identity)
