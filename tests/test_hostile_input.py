@@ -556,7 +556,10 @@ def test_links_planted_in_the_staging_folder_are_never_followed(
         wait_for_event(proc, "progress")
         with frozen(proc):
             [staging] = [p for p in practice.root.iterdir() if p.name.endswith(".partial")]
-            os.symlink(outside, staging / "therapists")  # a folder it has not made yet
+            planted = staging / "therapists"
+            if planted.exists():  # already made by the file-creating thread: swap it
+                planted.rename(staging / "therapists.aside")
+            os.symlink(outside, planted)
             (staging / "sessions" / "K0006").mkdir(parents=True, exist_ok=True)
             for name in ("2026-01-05-01.json", "2026-01-12-02.json", "2026-01-19-03.json"):
                 with contextlib.suppress(FileExistsError):

@@ -148,6 +148,10 @@ class Throttle:
         self._clock = clock
         self._last = -1e9
 
+    def due(self) -> bool:
+        """Whether an event would pass now (so callers can skip building one)."""
+        return self._clock() - self._last >= self._interval
+
     def __call__(self, event: Event, *, force: bool = False) -> None:
         now = self._clock()
         if force or now - self._last >= self._interval:

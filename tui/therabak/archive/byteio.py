@@ -35,14 +35,29 @@ class ByteSource(Protocol):
     def close(self) -> None: ...
 
 
+# Where the OS supports it, FileSink asks it every WRITE_BEHIND bytes to start writing
+# what was written so far to the device and to drop it from the page cache once it is
+# there. The final fsync then has little left to do, a backup does not push the user's
+# files out of the cache, and the page cache does not have to grow by the archive size
+# (which costs more CPU time than the copy itself).
+WRITE_BEHIND = 32 << 20
+_ADVISE = hasattr(os, "posix_fadvise") and not IS_WINDOWS
+
+
 class FileSink:
     """A new private (0600) file, written with a large buffer; ``truncate`` rewinds."""
 
-    def __init__(self, path: Path, buffer_size: int = 4 << 20) -> None:
+    # write() has copied (or written) the bytes when it returns: callers may reuse buffers.
+    copies_data = True
+
+    def __init__(self, path: Path, buffer_size: int = 1 << 20) -> None:
         self.path = Path(path)
         fd = create_private(self.path)
         self._f = os.fdopen(fd, "wb", buffering=buffer_size)
+        self._buffer_size = buffer_size
         self._pos = 0
+        self._advised = 0  # bytes before this were handed to posix_fadvise once
+        self._next_advice = WRITE_BEHIND + buffer_size if _ADVISE else -1
 
     def write(self, data: bytes) -> None:
         try:
@@ -51,6 +66,18 @@ class FileSink:
         except OSError as e:
             raise write_error(e, self.path) from None
         self._pos += len(data)
+        if self._pos >= self._next_advice > 0:
+            self._write_behind()
+
+    def _write_behind(self) -> None:
+        # Everything more than one buffer behind the position has reached the OS. Pages
+        # still dirty at the first advice are written then and dropped at the next.
+        upto = self._pos - self._buffer_size
+        start = max(0, self._advised - WRITE_BEHIND)
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(self._f.fileno(), start, upto - start, os.POSIX_FADV_DONTNEED)
+        self._advised = upto
+        self._next_advice = self._pos + WRITE_BEHIND
 
     def tell(self) -> int:
         return self._pos
@@ -63,6 +90,9 @@ class FileSink:
         except OSError as e:
             raise write_error(e, self.path) from None
         self._pos = offset
+        self._advised = min(self._advised, offset)
+        if self._next_advice > 0:
+            self._next_advice = offset + WRITE_BEHIND + self._buffer_size
 
     def sync(self) -> None:
         try:

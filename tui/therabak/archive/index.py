@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _json_str
 from typing import Any
 
 from therabak.archive.layout import FRAME, MAX_CHUNK
@@ -48,13 +49,12 @@ class ArchiveIndex:
     skipped: list[dict[str, str]] = field(default_factory=list)  # files left out, and why
 
     def to_bytes(self) -> bytes:
-        doc = {
-            "v": INDEX_VERSION,
-            "account_key_id": self.account_key_id,
-            "skipped": self.skipped,
-            "entries": [_compact(e) for e in self.entries],
-        }
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        head = {"v": INDEX_VERSION, "account_key_id": self.account_key_id, "skipped": self.skipped}
+        text = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
+        # The entries written out directly: the same text json.dumps gives for
+        # [_compact(e) ...] (a test compares them), in a fraction of the time.
+        entries = ",".join(map(_entry_json, self.entries))
+        return f'{text[:-1]},"entries":[{entries}]}}'.encode()
 
     def by_category(self) -> dict[str, list[IndexEntry]]:
         out: dict[str, list[IndexEntry]] = {}
@@ -78,12 +78,34 @@ _SHORT = {
 _LONG = {v: k for k, v in _SHORT.items()}
 
 
+def _entry_json(e: IndexEntry) -> str:
+    if not (type(e.size) is type(e.mtime_ns) is type(e.offset) is type(e.length) is int):
+        return json.dumps(_compact(e), ensure_ascii=False, separators=(",", ":"))
+    text = (
+        f'{{"p":{_json_str(e.path)},"c":{_json_str(e.category)},"s":{e.size},'
+        f'"m":{e.mtime_ns},"h":{_json_str(e.sha256)},"o":{e.offset},"l":{e.length}'
+    )
+    if e.raw:
+        text += f',"r":{json.dumps(e.raw)},"k":{_json_str(e.key_id)}'
+    if e.sealed is not None:
+        text += f',"e":{json.dumps(e.sealed)}'
+    return text + "}"
+
+
 def _compact(e: IndexEntry) -> dict[str, Any]:
-    d = {_SHORT[k]: v for k, v in asdict(e).items()}
-    if not e.raw:
-        del d["r"], d["k"]
-    if e.sealed is None:
-        del d["e"]
+    d = {
+        "p": e.path,
+        "c": e.category,
+        "s": e.size,
+        "m": e.mtime_ns,
+        "h": e.sha256,
+        "o": e.offset,
+        "l": e.length,
+    }
+    if e.raw:
+        d["r"], d["k"] = e.raw, e.key_id
+    if e.sealed is not None:
+        d["e"] = e.sealed
     return d
 
 

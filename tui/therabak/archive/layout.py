@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from therabak.crypto.stream import derive_key
+from therabak.crypto.stream import derive_key, hkdf_expand, hkdf_extract
 from therabak.errors import DamagedArchiveError
 
 ENTRY_MAGIC = b"TBE1"
@@ -36,6 +36,12 @@ def meta_key(archive_key: bytes, salt: bytes) -> bytes:
 
 def data_key(archive_key: bytes, salt: bytes) -> bytes:
     return derive_key(archive_key, salt=salt, info=_DATA_INFO)
+
+
+def entry_keys(archive_key: bytes, salt: bytes) -> tuple[bytes, bytes]:
+    """(meta_key, data_key) of one entry, with one shared HKDF-Extract."""
+    prk = hkdf_extract(archive_key, salt)
+    return hkdf_expand(prk, _META_INFO), hkdf_expand(prk, _DATA_INFO)
 
 
 def index_key(archive_key: bytes, header_fixed_hash: bytes, index_offset: int) -> bytes:

@@ -18,6 +18,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from therabak.archive.byteio import ByteSource
+from therabak.archive.hashing import Sha256Behind
 from therabak.archive.header import (
     MIN_HEADER_SIZE,
     ArchiveHeader,
@@ -35,6 +36,7 @@ from therabak.archive.layout import (
     META_NONCE,
     TRAILER_SIZE,
     data_key,
+    entry_keys,
     index_key,
     meta_key,
     parse_frame,
@@ -333,12 +335,20 @@ class ArchiveReader:
             raise DamagedArchiveError(f"{what}: chunk cannot be decompressed")
         return out
 
-    def _frames(self, start: int, end: int, what: str) -> Iterator[tuple[bytes, bool, bool]]:
-        """(sealed payload, compressed, last) for each frame in [start, end)."""
+    def _frames(
+        self, start: int, end: int, what: str, window: tuple[int, bytes] | None = None
+    ) -> Iterator[tuple[bytes, bool, bool]]:
+        """(sealed payload, compressed, last) for each frame in [start, end).
+
+        *window* (offset, bytes) holds the range already read (see :meth:`iter_entry`).
+        """
         pos = start
         buffered = b""
         buf_start = start
-        if end - start <= _WHOLE_ENTRY_READ:
+        if window is not None:
+            buf_start, buffered = window
+            buffered = memoryview(buffered)
+        elif end - start <= _WHOLE_ENTRY_READ:
             buffered = self.source.read_at(start, end - start)
             if len(buffered) != end - start:
                 raise DamagedArchiveError(f"{what}: truncated")
@@ -368,30 +378,52 @@ class ArchiveReader:
 
     # ---- entries --------------------------------------------------------------------
 
-    def _read_meta(self, offset: int, limit: int) -> tuple[dict, int]:
-        """Decrypt an entry's metadata at *offset*; returns (meta, start of its chunks)."""
+    def _read_meta(
+        self, offset: int, limit: int, window: tuple[int, bytes] | None = None
+    ) -> tuple[dict, int]:
+        """Decrypt an entry's metadata at *offset*; returns (meta, start of its chunks).
+
+        ``meta["_salt"]`` and ``meta["_data_key"]`` carry what the chunks need.
+        """
         key = self._require_key()
+
+        def read(at: int, n: int) -> bytes:
+            if window is not None:
+                return window[1][at - window[0] : at - window[0] + n]
+            return self.source.read_at(at, n)
+
         if offset + ENTRY_HEAD.size > limit:
             raise DamagedArchiveError("entry header cut off")
-        magic, salt, meta_len = ENTRY_HEAD.unpack(self.source.read_at(offset, ENTRY_HEAD.size))
+        magic, salt, meta_len = ENTRY_HEAD.unpack(read(offset, ENTRY_HEAD.size))
         if magic != ENTRY_MAGIC:
             raise DamagedArchiveError("entry header is damaged")
         if not 16 < meta_len <= MAX_META + 16 or offset + ENTRY_HEAD.size + meta_len > limit:
             raise DamagedArchiveError("entry header is damaged (length)")
-        sealed = self.source.read_at(offset + ENTRY_HEAD.size, meta_len)
+        sealed = read(offset + ENTRY_HEAD.size, meta_len)
+        key_meta, key_data = entry_keys(key, salt)
         try:
-            plain = AESGCM(meta_key(key, salt)).decrypt(META_NONCE, sealed, None)
+            plain = AESGCM(key_meta).decrypt(META_NONCE, sealed, None)
             meta = json.loads(plain)
         except (InvalidTag, ValueError, RecursionError):
             raise DamagedArchiveError("entry metadata is damaged") from None
         if not isinstance(meta, dict):
             raise DamagedArchiveError("entry metadata is damaged")
         meta["_salt"] = salt
+        meta["_data_key"] = key_data
         return meta, offset + ENTRY_HEAD.size + meta_len
 
-    def _chunks(self, salt: bytes, start: int, end: int, what: str) -> Iterator[bytes]:
-        opener = StreamOpener(data_key(self._require_key(), salt), what=what)
-        for payload, compressed, last in self._frames(start, end, what):
+    def _chunks(
+        self,
+        salt: bytes,
+        start: int,
+        end: int,
+        what: str,
+        *,
+        key: bytes | None = None,
+        window: tuple[int, bytes] | None = None,
+    ) -> Iterator[bytes]:
+        opener = StreamOpener(key or data_key(self._require_key(), salt), what=what)
+        for payload, compressed, last in self._frames(start, end, what, window):
             try:
                 plain = opener.open(payload, last=last, flags=FLAG_COMPRESSED if compressed else 0)
             except DecryptionError as e:
@@ -408,17 +440,26 @@ class ArchiveReader:
         unconfirmed until the iterator ends without error.
         """
         end = entry.offset + entry.length
+        window = None
         try:
-            meta, start = self._read_meta(entry.offset, end)
+            if entry.length <= _WHOLE_ENTRY_READ:  # one read for head, metadata and chunks
+                data = self.source.read_at(entry.offset, entry.length)
+                if len(data) != entry.length:
+                    raise DamagedArchiveError(f"{entry.path}: truncated")
+                window = (entry.offset, data)
+            meta, start = self._read_meta(entry.offset, end, window)
             if (
                 meta.get("p") != entry.path
                 or meta.get("c") != entry.category
                 or bool(meta.get("r", False)) != entry.raw
             ):
                 raise DamagedArchiveError("entry does not match the index")
-            digest = hashlib.sha256()
+            digest = Sha256Behind()
             size = 0
-            for plain in self._chunks(meta["_salt"], start, end, entry.path):
+            chunks = self._chunks(
+                meta["_salt"], start, end, entry.path, key=meta["_data_key"], window=window
+            )
+            for plain in chunks:
                 size += len(plain)
                 if size > entry.size:
                     raise DamagedArchiveError("more content than the index says")

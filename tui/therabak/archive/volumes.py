@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from therabak import faults
-from therabak.archive.byteio import FileSource, publish, write_error
+from therabak.archive.byteio import WRITE_BEHIND, FileSource, publish, write_error
 from therabak.archive.header import MAGIC as ARCHIVE_MAGIC
 from therabak.archive.header import read_header_size
 from therabak.archive.layout import TRAILER_SIZE, parse_trailer
@@ -53,8 +53,7 @@ _ARCHIVE_ID = slice(26, 42)  # where the archive header keeps the archive id
 _MAX_OFFSET = 1 << 62
 
 # Every WRITE_BEHIND bytes a volume asks the OS to start writing what it has and to drop
-# it from the page cache once written (as FileSink does for single files).
-WRITE_BEHIND = 32 << 20
+# it from the page cache once written (as FileSink does, see byteio.py).
 _ADVISE = hasattr(os, "posix_fadvise") and not IS_WINDOWS
 _TOO_LARGE_ERRNOS = frozenset({errno.EFBIG, errno.E2BIG})
 # Windows: ERROR_FILE_TOO_LARGE, ERROR_FILE_SYSTEM_LIMITATION
@@ -295,6 +294,8 @@ class _VolumeFile:
             raise write_error(e, self.path) from None
         self.size = size
         self._advised = min(self._advised, size)
+        if self._next_advice > 0:
+            self._next_advice = size + WRITE_BEHIND
 
     def overwrite_start(self, data: bytes) -> None:
         """Replace the file's first bytes (the volume header) in place."""

@@ -9,8 +9,10 @@ is ever written outside the root or through a link.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import queue
 import stat
 import threading
 from collections.abc import Callable
@@ -50,8 +52,18 @@ def _is_link_or_junction(st: os.stat_result) -> bool:
     return bool(reparse)
 
 
-def make_dirs_under(root: Path, rel_dir_parts: list[str], mode: int = 0o700) -> Path:
-    """Create ``root/a/b/...`` one folder at a time; every component must be a real folder."""
+def make_dirs_under(
+    root: Path, rel_dir_parts: list[str], mode: int = 0o700, known: set[str] | None = None
+) -> Path:
+    """Create ``root/a/b/...`` one folder at a time; every component must be a real folder.
+
+    *known* (optional, one set per root) remembers folders this process already made
+    or checked below *root*, so the next file in them costs no system call.
+    """
+    if known is not None:
+        rel = "/".join(rel_dir_parts)
+        if rel in known:
+            return Path(root, *rel_dir_parts)
     cur = Path(root)
     for part in rel_dir_parts:
         cur = cur / part
@@ -63,14 +75,18 @@ def make_dirs_under(root: Path, rel_dir_parts: list[str], mode: int = 0o700) -> 
         st = os.lstat(cur)
         if _is_link_or_junction(st) or not stat.S_ISDIR(st.st_mode):
             raise UnsafePath(f"Refusing to write through a link or non-folder: {cur}")
+    if known is not None:
+        known.add("/".join(rel_dir_parts))
     return cur
 
 
-def create_under(root: Path, rel: str, *, mode: int = 0o600) -> tuple[int, Path]:
+def create_under(
+    root: Path, rel: str, *, mode: int = 0o600, known_dirs: set[str] | None = None
+) -> tuple[int, Path]:
     """A new file ``root/rel`` opened for writing: (descriptor, path). Refuses unsafe paths."""
     rel = check_relative_path(rel)
     parts = rel.split("/")
-    folder = make_dirs_under(root, parts[:-1])
+    folder = make_dirs_under(root, parts[:-1], known=known_dirs)
     path = folder / parts[-1]
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_BINARY
     try:
@@ -96,6 +112,69 @@ def open_under(root: Path, rel: str) -> int:
     if _is_link_or_junction(st) or not stat.S_ISREG(st.st_mode):
         raise UnsafePath(f"Refusing to read something that is not a plain file: {path}")
     return os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_BINARY)
+
+
+class CreateAhead:
+    """Creates the files *rels* below *root* (with :func:`create_under`) on a background
+    thread, in order, at most DEPTH ahead of :meth:`take`.
+
+    Creating a file is the costliest step of writing many small ones (a file system's
+    create takes tens to hundreds of microseconds, without the GIL), so it overlaps the
+    decrypting and sealing of the files before it. An error (an unsafe path) is raised
+    by :meth:`take` for the file it belongs to. :meth:`close` closes what was not taken;
+    those files stay behind, empty, in *root* (a staging folder the caller removes).
+    """
+
+    DEPTH = 64
+
+    def __init__(self, root: Path, rels: list[str]) -> None:
+        self._queue: queue.Queue = queue.Queue(self.DEPTH)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(Path(root), rels), name="therabak-create", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, root: Path, rels: list[str]) -> None:
+        known: set[str] = set()
+        for rel in rels:
+            try:
+                item = (rel, create_under(root, rel, known_dirs=known), None)
+            except BaseException as e:  # noqa: BLE001 - raised by take() for this file
+                item = (rel, None, e)
+            while True:
+                if self._stop.is_set():
+                    if item[1] is not None:
+                        os.close(item[1][0])
+                    return
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+
+    def take(self, rel: str) -> tuple[int, Path]:
+        """The created file for *rel* (the next one in order): (descriptor, path)."""
+        got, created, error = self._queue.get()
+        if got != rel:  # cannot happen: the caller walks the same list in order
+            if created is not None:
+                os.close(created[0])
+            raise RuntimeError(f"files created out of order ({got} != {rel})")
+        if error is not None:
+            raise error
+        return created
+
+    def close(self) -> None:
+        self._stop.set()
+        while True:
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    _, created, _ = self._queue.get_nowait()
+                    if created is not None:
+                        os.close(created[0])
+            if not self._thread.is_alive():
+                break
+            self._thread.join(timeout=0.05)
 
 
 _LOCAL = threading.local()
@@ -255,7 +334,7 @@ def copy_file(
 
 
 def sha256_file(
-    path: Path,
+    path: Path | int,
     *,
     on_bytes: Callable[[int], None] | None = None,
     check_cancel: Callable[[], None] | None = None,
@@ -264,7 +343,7 @@ def sha256_file(
     view = _buffer()
     buf = view.obj
     size = 0
-    with open(path, "rb", buffering=0) as f:
+    with open(path, "rb", buffering=0) as f:  # a descriptor is closed afterwards too
         while True:
             n = f.readinto(buf)
             if not n:

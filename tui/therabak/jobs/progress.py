@@ -38,11 +38,13 @@ class ProgressTracker:
 
     def start_file(self, path: str) -> None:
         self.current = path
-        self._throttle(self._event())
+        if self._throttle.due():
+            self._throttle(self._event())
 
     def add_bytes(self, n: int) -> None:
         self.bytes_done += n
-        self._throttle(self._event())
+        if self._throttle.due():
+            self._throttle(self._event())
 
     def rewind_bytes(self, n: int) -> None:
         """A failed attempt's bytes will be read again."""
@@ -50,7 +52,8 @@ class ProgressTracker:
 
     def file_done(self) -> None:
         self.files_done += 1
-        self._throttle(self._event())
+        if self._throttle.due():
+            self._throttle(self._event())
 
     def finish(self) -> None:
         self.current = ""

@@ -30,9 +30,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from therabak import faults, formatting
+from therabak import faults, formatting, memtune
+from therabak.archive.hashing import Sha256Behind
 from therabak.archive.index import IndexEntry, check_relative_path
 from therabak.archive.reader import ArchiveReader, EntryDamaged
 from therabak.errors import (
@@ -53,8 +54,10 @@ from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
 from therabak.jobs.filecopy import (
     ByteBudget,
+    CreateAhead,
     DestinationWriteFailed,
     FdWriter,
+    UnsafePath,
     copy_file,
     create_under,
     open_under,
@@ -212,6 +215,9 @@ class _Item:
     entry: IndexEntry | None = None
 
 
+_UTIME_FD = os.utime in os.supports_fd
+
+
 class _Source:
     """Where the staged bytes come from."""
 
@@ -220,6 +226,10 @@ class _Source:
     holds: set[str]  # leaf ids the point holds (its header's categories, or everything)
     damaged: list[tuple[str, str]]
     account_key_ids: list[str]
+
+    # True when content() itself checks every item's size and SHA-256 (and raises when
+    # they differ), so staging need not hash it a second time.
+    content_verified = False
 
     def content(self, item: _Item) -> Iterator[bytes]:
         raise NotImplementedError
@@ -233,6 +243,8 @@ class _Source:
 
 
 class _ArchiveSource(_Source):
+    content_verified = True  # ArchiveReader.iter_entry checks size and SHA-256
+
     def __init__(
         self, point: RestorePoint, reader: ArchiveReader, rules: Rules, salvage: bool, emit: Emit
     ) -> None:
@@ -768,6 +780,24 @@ class _Restore:
         )
         staged: list[_Item] = []
         key_ids: set[bytes] = set()
+        self._ahead = CreateAhead(staging, [i.path for i in self.items])
+        try:
+            self._stage_items(staging, budget, cancel, result, progress, staged, key_ids)
+        finally:
+            self._ahead.close()
+        progress.finish()
+        return self._check_key_ids(staged, key_ids)
+
+    def _stage_items(
+        self,
+        staging: Path,
+        budget: ByteBudget,
+        cancel: CancelToken,
+        result: RestoreResult,
+        progress: ProgressTracker,
+        staged: list[_Item],
+        key_ids: set[bytes],
+    ) -> None:
         for item in self.items:
             cancel.check()
             faults.source_delay()
@@ -807,7 +837,8 @@ class _Restore:
             result.bytes_restored += item.size
             progress.file_done()
             faults.point("restore.staging")
-        progress.finish()
+
+    def _check_key_ids(self, staged: list[_Item], key_ids: set[bytes]) -> list[_Item]:
         if (
             self.point.is_folder
             and not self.point.account_key_ids
@@ -828,10 +859,14 @@ class _Restore:
         budget: ByteBudget,
         progress: ProgressTracker,
         cancel: CancelToken,
+        created: tuple[int, Path] | None = None,
     ) -> tuple[str, bytes]:
+        """Stage one file into *created* (descriptor, path) or, by default, into the file
+        CreateAhead made for it (see _stage; each item takes its file once, in order)."""
         assert self.source is not None and self.account is not None
-        fd, path = create_under(staging, item.path)
-        digest = hashlib.sha256()
+        fd, path = created if created is not None else self._ahead.take(item.path)
+        verified = self.source.content_verified and item.sha256 is not None
+        digest = None if verified else hashlib.sha256()
         prefix = b""
         size = 0
         try:
@@ -840,7 +875,8 @@ class _Restore:
             for chunk in self.source.content(item):
                 if not prefix:
                     prefix = bytes(chunk[:HEADER_SIZE])
-                digest.update(chunk)
+                if digest is not None:
+                    digest.update(chunk)
                 size += len(chunk)
                 if sealer is not None:
                     sealer.write(chunk)
@@ -850,12 +886,15 @@ class _Restore:
                 cancel.check()
             if sealer is not None:
                 sealer.close()
+            if _UTIME_FD:  # through the descriptor: never through a link planted since
+                os.utime(fd, ns=(item.mtime_ns, item.mtime_ns))
         finally:
             os.close(fd)
-        sha = digest.hexdigest()
+        sha = item.sha256 if digest is None else digest.hexdigest()
         if item.sha256 is not None and (sha != item.sha256 or size != item.size):
             raise _CopyMismatch("content does not match the backup's hash")
-        os.utime(path, ns=(item.mtime_ns, item.mtime_ns))
+        if not _UTIME_FD:  # Windows: by path, which the staging folder's owner alone controls
+            os.utime(path, ns=(item.mtime_ns, item.mtime_ns))
         return sha, prefix
 
     def _stage_moved(
@@ -872,7 +911,9 @@ class _Restore:
         if moved is None:
             return None
         try:
-            return self._stage_one(staging, moved, budget, progress, cancel)
+            # the file CreateAhead made for this item went with the failed attempt
+            created = create_under(staging, moved.path)
+            return self._stage_one(staging, moved, budget, progress, cancel, created)
         except (DamagedArchiveError, FileNotFoundError):
             with contextlib.suppress(OSError, ValueError):
                 os.unlink(staging / item.path)
@@ -968,12 +1009,16 @@ class _Restore:
         for item in staged:
             cancel.check()
             progress.start_file(item.path)
-            path = staging / item.path
             try:
+                # never through a link someone planted in the staging folder meanwhile
+                fd = open_under(staging, item.path)
                 if item.mode == "seal":
-                    size, sha = _plaintext_sha256(path, self.account, progress.add_bytes)
+                    with os.fdopen(fd, "rb") as f:
+                        size, sha = _plaintext_sha256(f, self.account, progress.add_bytes)
                 else:
-                    size, sha = sha256_file(path, on_bytes=progress.add_bytes)
+                    size, sha = sha256_file(fd, on_bytes=progress.add_bytes)
+            except UnsafePath:
+                raise
             except (OSError, DamagedArchiveError, DecryptionError, ValueError) as e:
                 size, sha = -1, str(e)
             if sha != item.sha256 or size != item.size:
@@ -982,7 +1027,7 @@ class _Restore:
         for rel, expected in carried:
             cancel.check()
             progress.start_file(rel)
-            _, sha = sha256_file(staging / rel, on_bytes=progress.add_bytes)
+            _, sha = sha256_file(open_under(staging, rel), on_bytes=progress.add_bytes)
             if sha != expected:
                 bad.append((rel, "the carried-over copy does not read back correctly"))
             progress.file_done()
@@ -1008,18 +1053,17 @@ class _CopyMismatch(DamagedArchiveError):
 
 
 def _plaintext_sha256(
-    path: Path, account: AccountKey, on_bytes: Callable[[int], None]
+    f: BinaryIO, account: AccountKey, on_bytes: Callable[[int], None]
 ) -> tuple[int, str]:
-    digest = hashlib.sha256()
+    digest = Sha256Behind()  # large chunks hashed on another core while the next is read
     size = 0
-    with open(path, "rb") as f:
-        header = parse_header(f.read(HEADER_SIZE))
-        if header is None:
-            raise ValueError("not sealed")
-        for chunk in iter_plaintext(f, header, account):
-            digest.update(chunk)
-            size += len(chunk)
-            on_bytes(len(chunk))
+    header = parse_header(f.read(HEADER_SIZE))
+    if header is None:
+        raise ValueError("not sealed")
+    for chunk in iter_plaintext(f, header, account):
+        digest.update(chunk)
+        size += len(chunk)
+        on_bytes(len(chunk))
     return size, digest.hexdigest()
 
 
@@ -1066,7 +1110,8 @@ def run_restore(
     confirm: Callable[[RestorePlan], bool] | None = None,
 ) -> RestoreResult:
     """Restore *req.point*. ``confirm(plan)`` (optional) may decline: nothing is changed."""
-    job = _Restore(req, emit)
+    job = _Restore(req, emit)  # unlocks (Argon2id) before the allocator is tuned
+    memtune.tune_for_streaming()
     try:
         if confirm is not None and not confirm(job.plan):
             raise Cancelled("Restore cancelled; nothing was changed.")

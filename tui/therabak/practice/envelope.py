@@ -138,19 +138,39 @@ class EnvelopeWriter:
         self._header = header or EnvelopeHeader.new(key)
         check_key(self._header, key)
         self._sealer = StreamSealer(self._header.file_key(key))
-        self._buf = bytearray()
+        self._buf = bytearray()  # a partial chunk
+        self._full: bytes | None = None  # a full chunk, sealed once it is known not last
         self._size = self._header.chunk_size
         out.write(self._header.raw)
 
     def write(self, data: bytes) -> None:
-        self._buf += data
-        while len(self._buf) > self._size:
-            chunk = bytes(self._buf[: self._size])
-            del self._buf[: self._size]
-            self._out.write(self._sealer.seal(chunk, last=False))
+        """Seal *data*; a full chunk waits until more data shows it is not the last."""
+        view = memoryview(data)
+        size = self._size
+        i, n = 0, len(view)
+        while i < n:
+            if self._full is not None:  # more data follows: that chunk was not the last
+                self._out.write(self._sealer.seal(self._full, last=False))
+                self._full = None
+            if not self._buf and n - i >= size:
+                # A whole chunk straight from the input (no copy when it is all of it).
+                whole = type(data) is bytes and i == 0 and n == size
+                self._full = data if whole else bytes(view[i : i + size])
+                i += size
+            else:
+                take = min(size - len(self._buf), n - i)
+                self._buf += view[i : i + take]
+                i += take
+                if len(self._buf) == size:
+                    self._full = bytes(self._buf)
+                    self._buf.clear()
 
     def close(self) -> None:
-        self._out.write(self._sealer.seal(bytes(self._buf), last=True))
+        if self._full is not None:
+            self._out.write(self._sealer.seal(self._full, last=True))
+            self._full = None
+        else:
+            self._out.write(self._sealer.seal(bytes(self._buf), last=True))
         self._buf.clear()
 
     def __enter__(self) -> EnvelopeWriter:
