@@ -140,8 +140,15 @@ def test_an_archive_that_fits_is_one_file(tmp_path: Path) -> None:
 
 # ---- the sink against a model -------------------------------------------------------------------
 
+# Sizes around the buffer (1 MiB) and the volume sizes, or anything: hypothesis on its
+# own prefers small numbers, which would never fill a volume.
+write_size = st.one_of(
+    st.sampled_from([1, 80, 4096, 70_000, 1 << 20, (1 << 20) + 20, 1_500_000]),
+    st.integers(1, 1_500_000),
+)
 op = st.one_of(
-    st.tuples(st.just("write"), st.integers(1, 1_500_000)),
+    st.tuples(st.just("write"), write_size),
+    st.tuples(st.just("write"), write_size),
     st.tuples(st.just("truncate"), st.floats(0.0, 1.0)),
 )
 
@@ -150,7 +157,7 @@ op = st.one_of(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    ops=st.lists(op, min_size=1, max_size=14),
+    ops=st.lists(op, min_size=4, max_size=14),
     volume_size=st.sampled_from([MIN_VOLUME_SIZE, MIN_VOLUME_SIZE + 12_345, 3 * MiB, None]),
     refuse_at=st.sampled_from([None, MIN_VOLUME_SIZE + 1, 2 * MiB - 3, 5 * MiB]),
 )
@@ -193,6 +200,29 @@ def test_the_sink_stores_exactly_the_stream(tmp_path_factory, efbig, ops, volume
             at = rng.randrange(len(model))
             assert source.read_at(at, 3 * MiB) == bytes(model[at : at + 3 * MiB])
     assert not list(folder.glob("*.partial"))
+
+
+@pytest.mark.parametrize("volume_size", [None, 3 * MiB])
+@pytest.mark.parametrize("chunk", [1000, 900_000, 3_000_000])
+def test_a_refusal_moves_on_to_the_next_volume_without_losing_a_byte(
+    tmp_path: Path, efbig, volume_size: int | None, chunk: int
+) -> None:
+    """The file system takes 1 MiB + 1 bytes per file (a short write, then EFBIG); the
+    bytes it did not take, buffered or given, all go to the next volume, in order."""
+    efbig(MiB + 1)
+    sink = VolumeSink(tmp_path / "S.therabak", volume_size=volume_size)
+    model = b"THERABAK" + bytes(18) + os.urandom(16)
+    sink.write(model)
+    while len(model) < 6 * MiB:
+        data = os.urandom(chunk)
+        sink.write(data)
+        model += data
+    sink.sync()
+    sink.close()
+    paths = sink.publish()
+    assert sink.refused_at == MiB + 1 and sink.volume_size == MiB + 1
+    assert [p.stat().st_size for p in paths[:-1]] == [MiB + 1] * (len(paths) - 1)
+    assert stream_of(paths) == model
 
 
 def test_a_refusal_below_the_smallest_volume_stops_the_backup(tmp_path: Path, efbig) -> None:
@@ -510,3 +540,34 @@ def test_orphaned_later_volumes_are_removed_unless_someone_writes_them(tmp_path:
     assert sorted(removed) == sorted(paths[1:])
     assert all(p.exists() for p in kept[1:] + other[1:]) and fake.exists()
     assert "Mine.therabak" not in asked
+
+
+def test_only_a_few_volumes_are_open_at_once(a_set, monkeypatch: pytest.MonkeyPatch) -> None:
+    files, paths = a_set
+    monkeypatch.setattr(VolumeSource, "MAX_OPEN", 2)
+    with ArchiveReader.open(paths[0]) as reader:
+        reader.unlock()
+        assert verify_archive(reader).damaged == []
+        assert len(reader.source._sources) == 2
+        for e in reversed(reader.read_index().entries):  # back and forth across volumes
+            assert reader.read_entry(e) == files[e.path]
+            assert len(reader.source._sources) <= 2
+
+
+def test_retention_deletes_whole_sets(tmp_path: Path) -> None:
+    """Automatic backups split on a FAT folder: retention deletes every volume of a set
+    it drops (the first first), and keeps the kept ones whole."""
+    from therabak.jobs.auto import apply_retention
+    from therabak.settings import AutoSettings
+
+    folder = tmp_path / "auto"
+    folder.mkdir()
+    files = random_files(4, 400_000)
+    sets = [
+        write_set(folder, files, MIN_VOLUME_SIZE, name=f"TheraPsy-Auto-2026-01-0{d}_120000")
+        for d in (1, 2, 3)
+    ]
+    assert all(len(s) >= 2 for s in sets)
+    deleted = apply_retention(folder, AutoSettings(keep_daily=1, keep_weekly=0, keep_monthly=0))
+    assert sorted(deleted) == sorted([sets[0][0], sets[1][0]])
+    assert sorted(folder.iterdir()) == sorted(sets[2])

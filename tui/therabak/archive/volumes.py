@@ -26,6 +26,7 @@ import hashlib
 import os
 import re
 import struct
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -318,6 +319,8 @@ class _VolumeFile:
         if self._fd is None:
             return
         self.flush()
+        if _ADVISE and self.size > self._advised:
+            self._write_behind()  # a finished volume's writeback starts now, not at the end
         fd, self._fd = self._fd, None
         try:
             os.close(fd)
@@ -446,6 +449,10 @@ class VolumeSink:
         vol.length = cur.size - vol.header_size
         if vol.number > 1:
             cur.overwrite_start(self._header(vol, count=self.count))
+            # The finished volumes were closed unsynced (an fsync per volume would stop
+            # the writing while the device catches up); their data went out behind the
+            # writing (write-behind), so these fsyncs find little left to do.
+            _patch(self._volumes[0].partial, None)
             for other in self._volumes[1:-1]:
                 _patch(other.partial, self._header(other, count=self.count))
         cur.sync()
@@ -552,8 +559,7 @@ class VolumeSink:
             return
         vol = self._volumes[-1]
         vol.length = cur.size - vol.header_size
-        cur.sync()
-        cur.close()
+        cur.close()  # fsynced with the others once the set is complete (see sync)
         faults.point("backup.volume")
         self._open(vol.number + 1, vol.start + vol.length)
         if pending:
@@ -564,13 +570,18 @@ class VolumeSink:
             path.unlink()
 
 
-def _patch(path: Path, header: bytes) -> None:
-    """Rewrite a closed volume's header (its count is known once the set is complete)."""
+def _patch(path: Path, header: bytes | None) -> None:
+    """Rewrite a closed volume's header (its count is known once the set is complete),
+    and fsync it (*header* None: only fsync)."""
     try:
         fd = os.open(path, os.O_WRONLY | getattr(os, "O_BINARY", 0))
         try:
-            _write_all(fd, header)
+            if header is not None:
+                _write_all(fd, header)
             os.fsync(fd)
+            if _ADVISE:  # written: its pages need not stay in the cache
+                with contextlib.suppress(OSError):
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(fd)
     except OSError as e:
@@ -772,7 +783,10 @@ class VolumeSource:
     a missing or cut-off volume are a hole: reading them raises :class:`VolumeMissing`;
     :meth:`present_span` lets a scan skip holes."""
 
-    def __init__(self, check: SetCheck, sources: dict[int, FileSource]) -> None:
+    #: Volumes kept open at once (a set of 999 would otherwise need 999 descriptors).
+    MAX_OPEN = 16
+
+    def __init__(self, check: SetCheck, first: FileSource) -> None:
         self.first = check.first
         self.count = check.count
         self.size = check.size
@@ -780,7 +794,7 @@ class VolumeSource:
         self.problems = list(check.problems)
         self._parts = check.parts
         self._starts = [p.start for p in self._parts]
-        self._sources = sources
+        self._sources: OrderedDict[int, FileSource] = OrderedDict({1: first})
         self._holes = check.holes()
         self._runs: list[tuple[int, int]] = []  # contiguous readable ranges
         for p in self._parts:
@@ -812,7 +826,7 @@ class VolumeSource:
                 raise VolumeMissing(f"in {self.hole_at(pos)}")
             part = self._parts[i]
             take = min(end, part.end) - pos
-            data = self._sources[part.number].read_at(part.offset + pos - part.start, take)
+            data = self._source(part).read_at(part.offset + pos - part.start, take)
             if len(data) != take:
                 raise VolumeMissing(f"{part.path} became shorter while it was read")
             pieces.append(data)
@@ -821,6 +835,20 @@ class VolumeSource:
         if len(pieces) == 1:
             return pieces[0]
         return b"".join(pieces)
+
+    def _source(self, part: _Part) -> FileSource:
+        source = self._sources.get(part.number)
+        if source is not None:
+            self._sources.move_to_end(part.number)
+            return source
+        try:
+            source = FileSource(part.path)
+        except OSError as e:
+            raise VolumeMissing(f"{part.path} cannot be read ({e.strerror or e})") from None
+        self._sources[part.number] = source
+        if len(self._sources) > self.MAX_OPEN:
+            self._sources.popitem(last=False)[1].close()
+        return source
 
     def hole_at(self, pos: int) -> str:
         for start, end, where in self._holes:
@@ -843,12 +871,12 @@ class VolumeSource:
         return None
 
     def drop_cache(self) -> None:
-        for source in self._sources.values():
-            source.drop_cache()
+        for part in self._parts:
+            self._source(part).drop_cache()
 
     def close(self) -> None:
-        for source in self._sources.values():
-            source.close()
+        while self._sources:
+            self._sources.popitem()[1].close()
 
     def __enter__(self) -> VolumeSource:
         return self
@@ -895,17 +923,7 @@ def open_source(path: Path, *, salvage: bool = False) -> FileSource | VolumeSour
                 _sentence(check.problems),
                 hint="therabak restore --salvage restores every file in the volumes present.",
             )
-        sources: dict[int, FileSource] = {1: source}
-        try:
-            for part in check.parts:
-                if part.number not in sources:
-                    sources[part.number] = FileSource(part.path)
-        except OSError as e:
-            for s in sources.values():
-                if s is not source:
-                    s.close()
-            raise DamagedArchiveError(f"A volume of {first} cannot be read ({e})") from None
-        return VolumeSource(check, sources)
+        return VolumeSource(check, source)
     except BaseException:
         source.close()
         raise
