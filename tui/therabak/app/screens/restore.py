@@ -66,6 +66,15 @@ def point_details(point: RestorePoint | None, ctx, rules) -> Text:
         holds = category_summary(rules, point.categories, point.kind) or _("unknown")
     text.append("\n" + _("Holds:") + " ", style="bold")
     text.append(holds)
+    if point.volumes > 1:
+        text.append(
+            "\n"
+            + _("Split into {n} volumes ({name}, .002, ...): all are needed.").format(
+                n=point.volumes, name=Path(point.path).name
+            )
+        )
+    if point.incomplete:
+        text.append("\n" + _("INCOMPLETE: {problem}").format(problem=point.incomplete), "bold red")
     if point.account_match == "no":
         text.append(
             "\n" + _("Made with another account's key: it cannot be restored here."), "bold red"

@@ -64,7 +64,7 @@ class PointsTable(DataTable):
         account = account_label(p)
         return (
             Text(age, style=dim),
-            Text(kind_label(p), style="bold red" if not p.readable else ""),
+            Text(kind_label(p), style="bold red" if not p.readable or p.incomplete else ""),
             Text(size, style=dim),
             Text(protection_label(p) if p.readable else "", style=dim),
             Text(account, style="bold red" if account == _("OTHER") else dim),
