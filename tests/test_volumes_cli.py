@@ -307,6 +307,14 @@ def test_salvage_without_a_middle_volume_restores_every_file_outside_it(
     assert outside and inside  # the volume held parts of some files, the rest are elsewhere
 
     target = tmp_path / "salvaged"
+    plan = restore(
+        big, v[0], "--salvage", "--to", str(target), "--dry-run", "--json",
+        password_file=pw_file(tmp_path),
+    )  # fmt: skip
+    assert plan.returncode == 0, plan.stderr
+    plan = the_summary(json_lines(plan.stdout))["plan"]  # says beforehand what cannot be had
+    assert plan["restore_files"] == len(outside)
+    assert {u["path"] for u in plan["unrestorable"]} == inside | {"(volumes)"}
     r = restore(
         big, v[0], "--salvage", "--to", str(target), "--json", password_file=pw_file(tmp_path)
     )
@@ -398,9 +406,7 @@ def finished_sets(folder: Path) -> list[Path]:
 
 @pytest.mark.skipif(IS_WINDOWS, reason="SIGKILL")
 @pytest.mark.parametrize("point", KILL_POINTS)
-def test_kill_9_leaves_no_finished_looking_set(
-    big: Practice, tmp_path: Path, point: str, split: list[Path]
-) -> None:
+def test_kill_9_leaves_no_finished_looking_set(big: Practice, tmp_path: Path, point: str):
     dest = tmp_path / "usb"
     spec = (
         f"crash-after-bytes={point.split(':')[1]}"
