@@ -30,7 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from therabak.archive.header import ArchiveHeader, parse_header, read_header_size
-from therabak.archive.volumes import describe_set, first_volume, later_volumes
+from therabak.archive.volumes import (
+    describe_set,
+    first_volume,
+    later_volume_name,
+    later_volumes,
+)
 from therabak.errors import DamagedArchiveError
 from therabak.jobs.folder import FOLDER_PREFIX, read_manifest_header
 from therabak.jobs.swap import MANIFEST_NAME, STAMP_FORMAT, before_restore_prefix
@@ -323,7 +328,11 @@ def _scan_folder(
         entries = list(os.scandir(folder))
     except OSError:
         return False
-    names = [e.name for e in entries]
+    later: dict[str, list[str]] = {}  # a split backup's later volumes, by its first's name
+    for e in entries:
+        split = later_volume_name(e.name)
+        if split is not None:
+            later.setdefault(split[0], []).append(e.name)
     for entry in entries:
         name = entry.name
         try:
@@ -338,7 +347,7 @@ def _scan_folder(
         if key in out:
             continue
         if is_file and name.lower().endswith(ARCHIVE_SUFFIX):
-            out[key] = archive_point(path, account_key_id, source, names=names)
+            out[key] = archive_point(path, account_key_id, source, names=later.get(name, []))
         elif is_dir:
             point = (
                 folder_point(path, account_key_id, source)
