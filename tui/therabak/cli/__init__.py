@@ -15,6 +15,7 @@ import sys
 from therabak import __version__
 from therabak.cli import common
 from therabak.errors import ExitCode, TherabakError
+from therabak.i18n import LANGUAGE_CHOICES, N_, _
 
 COMMAND_MODULES = [
     "therabak.cli.demo",
@@ -32,7 +33,53 @@ COMMAND_MODULES = [
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, like every usage error
-        self.exit(ExitCode.USAGE, f"therabak: usage error: {message} (see therabak --help)\n")
+        self.exit(
+            ExitCode.USAGE,
+            "therabak: "
+            + _("usage error: {message} (see therabak --help)").format(message=message)
+            + "\n",
+        )
+
+
+#: argparse's own texts (Python 3.11-3.13), translated through the same catalog.
+ARGPARSE_TEXTS = (
+    N_("usage: "),
+    N_("positional arguments"),
+    N_("options"),
+    N_("show this help message and exit"),
+    N_("show program's version number and exit"),
+    N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("expected one argument"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("not allowed with argument %s"),
+    N_("ambiguous option: %(option)s could match %(matches)s"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("one of the arguments %s is required"),
+    N_("ignored explicit argument %r"),
+)
+
+
+def translate_argparse() -> None:
+    """Let argparse's own texts (headings, "the following arguments are required", ...)
+    speak the current language: argparse looks up ``_`` and ``ngettext`` in its module."""
+    from therabak.i18n import translate, translate_plural
+
+    argparse._ = translate  # type: ignore[attr-defined]
+    argparse.ngettext = translate_plural  # type: ignore[attr-defined]
+
+
+def add_language_option(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    p.add_argument(
+        "--lang",
+        choices=LANGUAGE_CHOICES,
+        default="auto" if top else argparse.SUPPRESS,
+        help=_(
+            "language of the text output: de, en or auto (default: the settings file's "
+            "[ui] language, else LC_ALL/LC_MESSAGES/LANG); --json output is always English"
+        ),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,12 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog="therabak",
-        description="Back up and restore the TheraPsy practice data folder.",
-        epilog="Exit codes: 0 ok, 1 error, 2 usage, 3 done with warnings, 4 cannot unlock, "
-        "5 damaged backup, 6 not enough space, 7 data folder in use, 130 interrupted.",
+        description=_("Back up and restore the TheraPsy practice data folder."),
+        epilog=_(
+            "Exit codes: 0 ok, 1 error, 2 usage, 3 done with warnings, 4 cannot unlock, "
+            "5 damaged backup, 6 not enough space, 7 data folder in use, 130 interrupted."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"therabak {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    add_language_option(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar=_("COMMAND"), parser_class=_Parser)
     sub.required = True
     for name in COMMAND_MODULES:
         try:
@@ -55,7 +105,44 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    for command in sub.choices.values():
+        add_language_option(command)
     return parser
+
+
+def option_value(argv: list[str], option: str) -> str | None:
+    """The value of *option* in *argv* (``--lang de`` or ``--lang=de``; the last one
+    wins), read before argparse runs so that its own messages are in that language."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == option and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(option + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def choose_language(argv: list[str]) -> str:
+    """The language of this run: English for --json (JSON output and its one-line error
+    stay English and stable), else --lang, else the settings file, else the system."""
+    from therabak.i18n import set_language
+
+    if "--json" in argv:
+        return set_language("en")
+    lang = option_value(argv, "--lang")
+    if lang not in LANGUAGE_CHOICES or lang == "auto":
+        lang = None
+    if lang is None:
+        from therabak.errors import ConfigError
+        from therabak.settings import Settings
+
+        try:
+            lang = Settings.load().language
+        except ConfigError:
+            lang = "auto"  # the command that needs the settings says what is wrong
+    return set_language(lang)
 
 
 def _tolerant_streams() -> None:
@@ -71,6 +158,9 @@ def _tolerant_streams() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _tolerant_streams()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    choose_language(argv)
+    translate_argparse()
     parser = build_parser()
     args = parser.parse_args(argv)
     out = common.Output(json_mode=getattr(args, "json", False))
@@ -82,11 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         out.error(e)
         return int(e.exit_code)
     except KeyboardInterrupt:
-        out.error(TherabakError("Interrupted."), code=ExitCode.INTERRUPTED)
+        out.error(TherabakError(_("Interrupted.")), code=ExitCode.INTERRUPTED)
         return int(ExitCode.INTERRUPTED)
     except OSError as e:
         where = f": {e.filename}" if e.filename else ""
-        out.error(TherabakError(f"{e.strerror or e}{where}"))
+        out.error(TherabakError(f"{e.strerror or e}{where}"))  # the system's words
         return int(ExitCode.ERROR)
     except Exception as e:  # a bug: still no traceback for the user
         if os.environ.get("THERABAK_DEBUG"):
@@ -95,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         out.error(
             TherabakError(
-                f"Internal error ({type(e).__name__}); run with THERABAK_DEBUG=1 for details."
+                _("Internal error ({name}); run with THERABAK_DEBUG=1 for details.").format(
+                    name=type(e).__name__
+                )
             )
         )
         return int(ExitCode.ERROR)

@@ -29,6 +29,7 @@ from typing import Any
 
 from therabak.archive.header import ArchiveHeader, parse_header, read_header_size
 from therabak.errors import DamagedArchiveError
+from therabak.i18n import _
 from therabak.jobs.folder import FOLDER_PREFIX, read_manifest_header
 from therabak.jobs.swap import MANIFEST_NAME, STAMP_FORMAT, before_restore_prefix
 from therabak.practice.categories import Rules
@@ -100,9 +101,10 @@ class RestorePoint:
 
 
 def category_summary(rules: Rules, leaf_ids: Iterable[str], kind: str = "") -> str:
-    """'Practice records, Audio recordings, Documents' — whole groups by their label."""
+    """'Practice records, Audio recordings, Documents' — whole groups by their label
+    (in the current language)."""
     if kind in ("folder", "before-restore"):
-        return "everything (a copy of the data folder)"
+        return _("everything (a copy of the data folder)")
     present = set(leaf_ids)
     if not present:
         return ""
@@ -113,9 +115,9 @@ def category_summary(rules: Rules, leaf_ids: Iterable[str], kind: str = "") -> s
         if not have:
             continue
         if len(have) == len(leaves) and len(leaves) > 1:
-            parts.append(root.label)
+            parts.append(_(root.label))
         else:
-            parts.extend(rules.nodes[leaf].label for leaf in have)
+            parts.extend(_(rules.nodes[leaf].label) for leaf in have)
     known = set(rules.nodes)
     parts.extend(sorted(present - known))
     return ", ".join(parts)
@@ -390,7 +392,7 @@ class PointContents:
         """Totals for every node of the tree; a parent sums its children."""
         leaf = self.totals
         out: dict[str, Tally] = {}
-        for _, node in reversed(list(rules.walk())):
+        for _depth, node in reversed(list(rules.walk())):
             t = Tally()
             if node.is_leaf:
                 t.add(leaf.get(node.id, Tally()))
