@@ -118,3 +118,15 @@ class Cancelled(TherabakError):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or _("Cancelled; nothing was changed."))
+
+
+def message_of(error: BaseException) -> str:
+    """What *error* says, keeping a translated message as such (so JSON output can write
+    it in English and the app can show it again in another language)."""
+    if isinstance(error, TherabakError):
+        return error.message
+    if isinstance(error, OSError):
+        return error.strerror or str(error)  # the system's words
+    if error.args and isinstance(error.args[0], str):
+        return error.args[0]
+    return str(error)

@@ -98,6 +98,38 @@ def _windows_ui_locale() -> str | None:  # pragma: no cover - Windows only
             return None
 
 
+def option_value(argv: list[str], option: str) -> str | None:
+    """The value of *option* in *argv* (``--lang de`` or ``--lang=de``; the last one
+    wins), read before argparse runs so that its own messages are in that language."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == option and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(option + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def choose_language(argv: list[str]) -> str:
+    """The language of a run of therabak or therabak-tui, made current: ``--lang`` in
+    *argv*, else the settings file's ``[ui] language``, else the system's. English for
+    ``--json`` (JSON output and its one-line error stay English and stable)."""
+    if "--json" in argv:
+        return set_language(SOURCE_LANGUAGE)
+    lang = option_value(argv, "--lang")
+    if lang not in LANGUAGE_CHOICES or lang == "auto":
+        from therabak.errors import ConfigError
+        from therabak.settings import Settings
+
+        try:
+            lang = Settings.load().language
+        except ConfigError:
+            lang = "auto"  # whatever needs the settings says what is wrong with them
+    return set_language(lang)
+
+
 # ---- catalogs --------------------------------------------------------------------------
 
 
@@ -273,6 +305,35 @@ def ngettext(singular: str, plural: str, n: int) -> Message:
     return Message(translate_plural(singular, plural, n), singular, plural, n)
 
 
+#: argparse's own texts (Python 3.11-3.13), translated through the same catalog.
+ARGPARSE_TEXTS = (
+    N_("usage: "),
+    N_("positional arguments"),
+    N_("options"),
+    N_("show this help message and exit"),
+    N_("show program's version number and exit"),
+    N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("expected one argument"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("not allowed with argument %s"),
+    N_("ambiguous option: %(option)s could match %(matches)s"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("one of the arguments %s is required"),
+    N_("ignored explicit argument %r"),
+)
+
+
+def translate_argparse() -> None:
+    """Let argparse's own texts (headings, "the following arguments are required", ...)
+    speak the current language: argparse looks up ``_`` and ``ngettext`` in its module."""
+    import argparse
+
+    argparse._ = translate  # type: ignore[attr-defined]
+    argparse.ngettext = translate_plural  # type: ignore[attr-defined]
+
+
 def english(text: Any) -> Any:
     """*text* in English when it is a :class:`Message` (for JSON); anything else as it is."""
     return text.english() if isinstance(text, Message) else text
@@ -303,6 +364,7 @@ __all__ = [
     "_",
     "detect_language",
     "english",
+    "translate_argparse",
     "english_tree",
     "get_language",
     "language_of_locale",

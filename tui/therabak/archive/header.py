@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from therabak.crypto.slots import Slot, SlotType
 from therabak.crypto.stream import derive_key
 from therabak.errors import DamagedArchiveError
+from therabak.i18n import _
 
 MAGIC = b"THERABAK"
 VERSION = 1
@@ -68,7 +69,7 @@ class ArchiveHeader:
     def verify_mac(self, archive_key: bytes) -> None:
         """Authenticate the whole header (slots included) with the unlocked key."""
         if not hmac.compare_digest(_mac(archive_key, self._mac_input), self.mac):
-            raise DamagedArchiveError("The backup's header has been changed or is damaged.")
+            raise DamagedArchiveError(_("The backup's header has been changed or is damaged."))
 
     # the bytes the MAC covers: kept privately after parse/build
     _mac_input: bytes = field(default=b"", repr=False, compare=False)
@@ -174,14 +175,16 @@ def replace_slots(
 def read_header_size(prefix: bytes) -> int:
     """Check the magic and version in the first 14 bytes; return the header size."""
     if len(prefix) < 8 or prefix[:8] != MAGIC:
-        raise NotAnArchiveError("This is not a therabak backup file.")
+        raise NotAnArchiveError(_("This is not a therabak backup file."))
     if len(prefix) < 14:
-        raise DamagedArchiveError("The backup is truncated (header).")
+        raise DamagedArchiveError(_("The backup is truncated (header)."))
     version, size = struct.unpack_from(">HI", prefix, 8)
     if version != VERSION:
-        raise DamagedArchiveError(f"Unsupported backup format version {version}.")
+        raise DamagedArchiveError(
+            _("Unsupported backup format version {version}.").format(version=version)
+        )
     if not MIN_HEADER_SIZE <= size <= MAX_HEADER_SIZE:
-        raise DamagedArchiveError("The backup's header is damaged (size).")
+        raise DamagedArchiveError(_("The backup's header is damaged (size)."))
     return size
 
 
@@ -189,46 +192,48 @@ def parse_header(region: bytes) -> ArchiveHeader:
     """Parse a complete header region (untrusted bytes; every length is checked)."""
     size = read_header_size(region[:14])
     if len(region) != size:
-        raise DamagedArchiveError("The backup is truncated (header).")
+        raise DamagedArchiveError(_("The backup is truncated (header)."))
     body, checksum = region[:-CHECKSUM_SIZE], region[-CHECKSUM_SIZE:]
     if not hmac.compare_digest(hashlib.sha256(body).digest(), checksum):
-        raise DamagedArchiveError("The backup's header is damaged (checksum mismatch).")
+        raise DamagedArchiveError(_("The backup's header is damaged (checksum mismatch)."))
     if len(body) < _FIXED.size + 1:
-        raise DamagedArchiveError("The backup's header is damaged (too short).")
-    _, _, _, created_s, offset_min, kind_code, flags, archive_id, cat_len = _FIXED.unpack_from(body)
+        raise DamagedArchiveError(_("The backup's header is damaged (too short)."))
+    _m, _v, _s, created_s, offset_min, kind_code, flags, archive_id, cat_len = _FIXED.unpack_from(
+        body
+    )
     pos = _FIXED.size
     if kind_code not in KIND_NAMES or flags != 0 or not -1440 < offset_min < 1440:
-        raise DamagedArchiveError("The backup's header is damaged (fields).")
+        raise DamagedArchiveError(_("The backup's header is damaged (fields)."))
     if pos + cat_len + 1 > len(body):
-        raise DamagedArchiveError("The backup's header is damaged (categories).")
+        raise DamagedArchiveError(_("The backup's header is damaged (categories)."))
     try:
         cats_text = body[pos : pos + cat_len].decode("ascii")
         tz = timezone(timedelta(minutes=offset_min))
         created = datetime.fromtimestamp(created_s, UTC).astimezone(tz)
     except (UnicodeDecodeError, ValueError, OverflowError, OSError):
-        raise DamagedArchiveError("The backup's header is damaged (fields).") from None
+        raise DamagedArchiveError(_("The backup's header is damaged (fields).")) from None
     categories = tuple(c for c in cats_text.split(",") if c)
     pos += cat_len
     fixed = bytes(body[:pos])
     n_slots = body[pos]
     pos += 1
     if not 1 <= n_slots <= MAX_SLOTS:
-        raise DamagedArchiveError("The backup's header is damaged (key slots).")
+        raise DamagedArchiveError(_("The backup's header is damaged (key slots)."))
     slots = []
-    for _ in range(n_slots):
+    for _slot in range(n_slots):
         if pos + 3 > len(body):
-            raise DamagedArchiveError("The backup's header is damaged (key slots).")
+            raise DamagedArchiveError(_("The backup's header is damaged (key slots)."))
         slot_type, slot_len = struct.unpack_from(">BH", body, pos)
         pos += 3
         if pos + slot_len > len(body):
-            raise DamagedArchiveError("The backup's header is damaged (key slots).")
+            raise DamagedArchiveError(_("The backup's header is damaged (key slots)."))
         slots.append(Slot.parse(slot_type, body[pos : pos + slot_len]))
         pos += slot_len
     if pos + MAC_SIZE > len(body):
-        raise DamagedArchiveError("The backup's header is damaged (MAC).")
+        raise DamagedArchiveError(_("The backup's header is damaged (MAC)."))
     mac = bytes(body[pos : pos + MAC_SIZE])
     if any(body[pos + MAC_SIZE :]):
-        raise DamagedArchiveError("The backup's header is damaged (padding).")
+        raise DamagedArchiveError(_("The backup's header is damaged (padding)."))
     return ArchiveHeader(
         created=created,
         kind=KIND_NAMES[kind_code],

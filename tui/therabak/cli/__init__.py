@@ -15,7 +15,7 @@ import sys
 from therabak import __version__
 from therabak.cli import common
 from therabak.errors import ExitCode, TherabakError
-from therabak.i18n import LANGUAGE_CHOICES, N_, _
+from therabak.i18n import LANGUAGE_CHOICES, _, choose_language, translate_argparse
 
 COMMAND_MODULES = [
     "therabak.cli.demo",
@@ -39,35 +39,6 @@ class _Parser(argparse.ArgumentParser):
             + _("usage error: {message} (see therabak --help)").format(message=message)
             + "\n",
         )
-
-
-#: argparse's own texts (Python 3.11-3.13), translated through the same catalog.
-ARGPARSE_TEXTS = (
-    N_("usage: "),
-    N_("positional arguments"),
-    N_("options"),
-    N_("show this help message and exit"),
-    N_("show program's version number and exit"),
-    N_("the following arguments are required: %s"),
-    N_("unrecognized arguments: %s"),
-    N_("invalid choice: %(value)r (choose from %(choices)s)"),
-    N_("expected one argument"),
-    N_("argument %(argument_name)s: %(message)s"),
-    N_("not allowed with argument %s"),
-    N_("ambiguous option: %(option)s could match %(matches)s"),
-    N_("invalid %(type)s value: %(value)r"),
-    N_("one of the arguments %s is required"),
-    N_("ignored explicit argument %r"),
-)
-
-
-def translate_argparse() -> None:
-    """Let argparse's own texts (headings, "the following arguments are required", ...)
-    speak the current language: argparse looks up ``_`` and ``ngettext`` in its module."""
-    from therabak.i18n import translate, translate_plural
-
-    argparse._ = translate  # type: ignore[attr-defined]
-    argparse.ngettext = translate_plural  # type: ignore[attr-defined]
 
 
 def add_language_option(p: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -108,41 +79,6 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():
         add_language_option(command)
     return parser
-
-
-def option_value(argv: list[str], option: str) -> str | None:
-    """The value of *option* in *argv* (``--lang de`` or ``--lang=de``; the last one
-    wins), read before argparse runs so that its own messages are in that language."""
-    value = None
-    for i, arg in enumerate(argv):
-        if arg == "--":
-            break
-        if arg == option and i + 1 < len(argv):
-            value = argv[i + 1]
-        elif arg.startswith(option + "="):
-            value = arg.split("=", 1)[1]
-    return value
-
-
-def choose_language(argv: list[str]) -> str:
-    """The language of this run: English for --json (JSON output and its one-line error
-    stay English and stable), else --lang, else the settings file, else the system."""
-    from therabak.i18n import set_language
-
-    if "--json" in argv:
-        return set_language("en")
-    lang = option_value(argv, "--lang")
-    if lang not in LANGUAGE_CHOICES or lang == "auto":
-        lang = None
-    if lang is None:
-        from therabak.errors import ConfigError
-        from therabak.settings import Settings
-
-        try:
-            lang = Settings.load().language
-        except ConfigError:
-            lang = "auto"  # the command that needs the settings says what is wrong
-    return set_language(lang)
 
 
 def _tolerant_streams() -> None:

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
     from therabak.practice.demo import DemoSpec, create_demo
 
-    given = {dest: getattr(args, dest) for _, dest, _, _ in _OPTIONS}
+    given = {dest: getattr(args, dest) for _option, dest, _kind, _help in _OPTIONS}
     spec = replace(DemoSpec(), **{k: v for k, v in given.items() if v is not None})
     result = create_demo(Path(args.dir), spec)
     if out.json_mode:

@@ -250,7 +250,7 @@ def _print_header(out: Output, facts: dict) -> None:
         (_("Size:"), formatting.size(facts["size"])),
         (_("Categories:"), ", ".join(facts["categories"])),
     ]
-    width = max(len(label) for label, _value in rows) + 1
+    width = max(len(label) for label, _value in rows) + 2
     for label, value in rows:
         out.text(f"{label:<{width}}{value}")
 

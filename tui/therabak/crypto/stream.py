@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from therabak.errors import DecryptionError
+from therabak.i18n import _
 
 TAG_SIZE = 16
 KEY_SIZE = 32
@@ -85,9 +86,13 @@ class StreamOpener:
 
     def open(self, sealed: bytes | memoryview, *, last: bool, flags: int = 0) -> bytes:
         if self._finished:
-            raise DecryptionError(f"{self._what}: data after the final chunk")
+            raise DecryptionError(_("{_what}: data after the final chunk").format(_what=self._what))
         if len(sealed) < TAG_SIZE:
-            raise DecryptionError(f"{self._what}: chunk {self._counter} is truncated")
+            raise DecryptionError(
+                _("{_what}: chunk {_counter} is truncated").format(
+                    _what=self._what, _counter=self._counter
+                )
+            )
         if last:
             flags |= FLAG_LAST
         nonce = chunk_nonce(self._counter, flags)
@@ -95,7 +100,9 @@ class StreamOpener:
             plaintext = self._aead.decrypt(nonce, sealed, None)
         except InvalidTag:
             raise DecryptionError(
-                f"{self._what}: chunk {self._counter} failed authentication"
+                _("{_what}: chunk {_counter} failed authentication").format(
+                    _what=self._what, _counter=self._counter
+                )
             ) from None
         self._counter += 1
         if last:

@@ -26,9 +26,11 @@ from therabak.errors import (
     ForeignKeyError,
     NotEnoughSpaceError,
     TherabakError,
+    message_of,
 )
 from therabak.events import Emit, FileOutcome, Phase, Retry, Summary, Warning, ignore
 from therabak.fsutil import free_space, fsync_dir
+from therabak.i18n import _
 from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
 from therabak.jobs.lock import pid_alive
@@ -113,13 +115,15 @@ def clean_stale_partials(folder: Path) -> list[Path]:
 def prepare_destination(dest: Path) -> Path:
     dest = Path(dest).expanduser().absolute()
     if dest.exists() and not dest.is_dir():
-        raise DataFolderError(f"The destination is not a folder: {dest}")
+        raise DataFolderError(_("The destination is not a folder: {dest}").format(dest=dest))
     if not dest.exists():
         if not dest.parent.is_dir():
-            raise DataFolderError(f"The destination folder does not exist: {dest}")
+            raise DataFolderError(
+                _("The destination folder does not exist: {dest}").format(dest=dest)
+            )
         dest.mkdir()
     if not os.access(dest, os.W_OK):
-        raise DataFolderError(f"The destination folder is not writable: {dest}")
+        raise DataFolderError(_("The destination folder is not writable: {dest}").format(dest=dest))
     return dest
 
 
@@ -134,8 +138,9 @@ def check_space(dest: Path, needed: int) -> None:
         from therabak import formatting
 
         raise NotEnoughSpaceError(
-            f"Not enough space at {dest}: the backup needs about {formatting.size(needed)}, "
-            f"{formatting.size(free)} are free."
+            _("Not enough space at {dest}: the backup needs about {need}, {free} are free.").format(
+                dest=dest, need=formatting.size(needed), free=formatting.size(free)
+            )
         )
 
 
@@ -159,7 +164,13 @@ def run_backup(
         )
     partial = final.with_name(f"{final.name}.{os.getpid()}{PARTIAL_SUFFIX}")
     for path, why in scanned.skipped:
-        emit(Warning(f"Not backed up: {path} ({why})", path=path, code="skipped-special"))
+        emit(
+            Warning(
+                _("Not backed up: {path} ({why})").format(path=path, why=why),
+                path=path,
+                code="skipped-special",
+            )
+        )
 
     sink = FileSink(partial)
     published = False
@@ -336,7 +347,9 @@ class _FileStorer:
             self.progress.rewind_bytes(counted)
             self.emit(
                 Warning(
-                    f"Deleted while the backup ran, not in the backup: {entry.path}",
+                    _("Deleted while the backup ran, not in the backup: {path}").format(
+                        path=entry.path
+                    ),
                     path=entry.path,
                     code="deleted",
                 )
@@ -393,8 +406,10 @@ class _FileStorer:
                 FileOutcome(path=entry.path, outcome="failed", attempts=attempts, error=error)
             )
             raise BackupAborted(
-                f"{entry.path} could not be read after {attempts} attempt(s) "
-                f"({error}); the backup was stopped and nothing was written."
+                _(
+                    "{path} could not be read after {attempts} attempt(s) ({error}); the backup "
+                    "was stopped and nothing was written."
+                ).format(path=entry.path, attempts=attempts, error=error)
             )
         outcome_name = "skipped"
         if self.policy.on_failure is OnFailure.RAW and _store_raw(
@@ -440,9 +455,7 @@ def _store_raw(writer: ArchiveWriter, entry: FileEntry, path: Path, cancel: Canc
 
 def _describe(e: BaseException) -> str:
     if isinstance(e, SourceChanged):
-        return f"file changed while being read ({e})"
+        return _("file changed while being read ({detail})").format(detail=message_of(e))
     if isinstance(e, PermissionError):
-        return "file is locked or access denied"
-    if isinstance(e, OSError):
-        return e.strerror or str(e)
-    return str(e)
+        return _("file is locked or access denied")
+    return message_of(e)

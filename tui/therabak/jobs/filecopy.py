@@ -22,6 +22,7 @@ from therabak import faults
 from therabak.archive.index import check_relative_path
 from therabak.errors import DamagedArchiveError
 from therabak.fsutil import IS_WINDOWS
+from therabak.i18n import _
 
 COPY_BLOCK = 8 << 20  # large reads: few system calls, hashing in the same pass
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -53,7 +54,9 @@ def make_dirs_under(root: Path, rel_dir_parts: list[str], mode: int = 0o700) -> 
             pass
         st = os.lstat(cur)
         if _is_link_or_junction(st) or not stat.S_ISDIR(st.st_mode):
-            raise UnsafePath(f"Refusing to write through a link or non-folder: {cur}")
+            raise UnsafePath(
+                _("Refusing to write through a link or non-folder: {cur}").format(cur=cur)
+            )
     return cur
 
 
@@ -67,7 +70,9 @@ def create_under(root: Path, rel: str, *, mode: int = 0o600) -> tuple[int, Path]
     try:
         fd = os.open(path, flags, mode)
     except FileExistsError:
-        raise UnsafePath(f"Refusing to overwrite an existing file or link: {path}") from None
+        raise UnsafePath(
+            _("Refusing to overwrite an existing file or link: {path}").format(path=path)
+        ) from None
     if not IS_WINDOWS:
         os.fchmod(fd, mode)
     return fd, path
@@ -81,11 +86,13 @@ def open_under(root: Path, rel: str) -> int:
         cur = cur / part
         st = os.lstat(cur)
         if _is_link_or_junction(st) or not stat.S_ISDIR(st.st_mode):
-            raise UnsafePath(f"Refusing to read through a link: {cur}")
+            raise UnsafePath(_("Refusing to read through a link: {cur}").format(cur=cur))
     path = cur / rel.split("/")[-1]
     st = os.lstat(path)
     if _is_link_or_junction(st) or not stat.S_ISREG(st.st_mode):
-        raise UnsafePath(f"Refusing to read something that is not a plain file: {path}")
+        raise UnsafePath(
+            _("Refusing to read something that is not a plain file: {path}").format(path=path)
+        )
     return os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_BINARY)
 
 

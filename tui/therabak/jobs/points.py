@@ -133,7 +133,7 @@ def read_archive_header(path: Path) -> tuple[ArchiveHeader, int]:
         prefix = f.read(14)
         header_size = read_header_size(prefix)
         if header_size > size:
-            raise DamagedArchiveError("The backup is truncated (header).")
+            raise DamagedArchiveError(_("The backup is truncated (header)."))
         region = prefix + f.read(header_size - len(prefix))
     return parse_header(region), size
 
@@ -148,10 +148,15 @@ def archive_point(path: Path, account_key_id: str | None, found_in: str = "") ->
     try:
         header, size = read_archive_header(path)
     except DamagedArchiveError as e:
-        return RestorePoint(path, "unreadable", size=_size(path), found_in=found_in, error=str(e))
+        return RestorePoint(
+            path, "unreadable", size=_size(path), found_in=found_in, error=e.message
+        )
     except OSError as e:
         return RestorePoint(
-            path, "unreadable", found_in=found_in, error=f"cannot be read ({e.strerror or e})"
+            path,
+            "unreadable",
+            found_in=found_in,
+            error=_("cannot be read ({error})").format(error=e.strerror or e),
         )
     ids = [k.hex() for k in header.account_key_ids]
     return RestorePoint(
@@ -174,7 +179,7 @@ def folder_point(
     try:
         manifest = read_manifest_header(path)
     except DamagedArchiveError as e:
-        return RestorePoint(path, "unreadable", found_in=found_in, error=str(e))
+        return RestorePoint(path, "unreadable", found_in=found_in, error=e.message)
     if manifest is None:
         if before_restore:  # interrupted before its manifest was written: still the old data
             return RestorePoint(
@@ -186,7 +191,10 @@ def folder_point(
             )
         if path.name.startswith(FOLDER_PREFIX):
             return RestorePoint(
-                path, "unreadable", found_in=found_in, error=f"{MANIFEST_NAME} is missing"
+                path,
+                "unreadable",
+                found_in=found_in,
+                error=_("{name} is missing").format(name=MANIFEST_NAME),
             )
         return None
     ids = [manifest.account_key_id] if manifest.account_key_id else []
@@ -213,11 +221,13 @@ def identify(path: Path, account_key_id: str | None, found_in: str = "argument")
         )
         if point is None:
             raise DamagedArchiveError(
-                f"{path} is a folder but not a folder backup (no {MANIFEST_NAME})."
+                _("{path} is a folder but not a folder backup (no {MANIFEST_NAME}).").format(
+                    path=path, MANIFEST_NAME=MANIFEST_NAME
+                )
             )
         return point
     if not path.exists():
-        raise DamagedArchiveError(f"Backup not found: {path}")
+        raise DamagedArchiveError(_("Backup not found: {path}").format(path=path))
     return archive_point(path, account_key_id, found_in)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from therabak import faults
 from therabak.errors import DecryptionError
+from therabak.i18n import _
 from therabak.practice.account import AccountKey
 from therabak.practice.envelope import HEADER_SIZE, check_key, iter_plaintext, parse_header
 
@@ -53,7 +54,7 @@ def read_plaintext(
     with open(path, "rb", buffering=0) as f:
         opened = os.fstat(f.fileno())
         if _stamp(opened) != _stamp(before):
-            raise SourceChanged("changed while opening")
+            raise SourceChanged(_("changed while opening"))
         prefix = f.read(HEADER_SIZE)
         header = parse_header(prefix)
         inject = faults.ACTIVE.decrypt_fails(rel, attempt)
@@ -69,7 +70,7 @@ def read_plaintext(
                 if on_bytes is not None:
                     on_bytes(step)
                 if inject:
-                    raise DecryptionError("DecryptionFailed (injected by THERABAK_FAILPOINTS)")
+                    raise DecryptionError(_("DecryptionFailed (injected by THERABAK_FAILPOINTS)"))
                 if check_cancel is not None:
                     check_cancel()
         else:
@@ -89,10 +90,10 @@ def read_plaintext(
                 if check_cancel is not None:
                     check_cancel()
             if inject:
-                raise DecryptionError("read failed (injected by THERABAK_FAILPOINTS)")
+                raise DecryptionError(_("read failed (injected by THERABAK_FAILPOINTS)"))
     after = os.stat(path)
     if _stamp(after) != _stamp(before):
-        raise SourceChanged("changed while being read")
+        raise SourceChanged(_("changed while being read"))
     return SourceRead(
         sealed=header is not None,
         size=before.st_size,
@@ -118,7 +119,7 @@ def read_raw(
                 check_cancel()
     after = os.stat(path)
     if _stamp(after) != _stamp(before):
-        raise SourceChanged("changed while being read")
+        raise SourceChanged(_("changed while being read"))
     return SourceRead(sealed=True, size=size, mtime_ns=before.st_mtime_ns, plaintext_size=size)
 
 

@@ -10,8 +10,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
+from therabak.app.translated import Translated
 from therabak.app.widgets.header import AppHeader
-from therabak.i18n import _
+from therabak.i18n import N_, _
 
 
 def _intro() -> Text:
@@ -51,11 +52,11 @@ def _keys_table(screen: Screen) -> Table:
     return table
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Translated, ModalScreen[None]):
     BINDINGS = [
-        Binding("escape", "close", _("Close")),
-        Binding("question_mark", "close", _("Close"), show=False),
-        Binding("q", "close", _("Close"), show=False),
+        Binding("escape", "close", N_("Close")),
+        Binding("question_mark", "close", N_("Close"), show=False),
+        Binding("q", "close", N_("Close"), show=False),
     ]
 
     def __init__(self, for_screen: Screen) -> None:

@@ -19,7 +19,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from therabak import formatting
-from therabak.i18n import _
+from therabak.i18n import N_, _
 
 LABEL_WIDTH = 26
 FILES_WIDTH = 12
@@ -40,7 +40,7 @@ class CategoryData:
     files: int | None = None  # None until the sizes are known
     bytes: int | None = None
     available: bool = True  # can be ticked (a restore: the backup holds it)
-    note: str = ""  # shown after the sizes ("not by default", "not in this backup")
+    note: str = ""  # msgid shown after the sizes ("not by default", "not in this backup")
 
 
 class CategoryTree(Tree[CategoryData]):
@@ -48,10 +48,10 @@ class CategoryTree(Tree[CategoryData]):
     ICON_NODE_EXPANDED = "▾ "
 
     BINDINGS = [
-        Binding("space", "tick", _("Tick"), key_display="space"),
-        Binding("enter", "toggle_node", _("Expand"), key_display="enter/→"),
-        Binding("right", "expand", _("Expand"), show=False),
-        Binding("left", "collapse", _("Collapse"), show=False),
+        Binding("space", "tick", N_("Tick"), key_display="space"),
+        Binding("enter", "toggle_node", N_("Expand"), key_display="enter/→"),
+        Binding("right", "expand", N_("Expand"), show=False),
+        Binding("left", "collapse", N_("Collapse"), show=False),
     ]
 
     class Changed(Message):
@@ -110,7 +110,7 @@ class CategoryTree(Tree[CategoryData]):
                     default=default,
                     reason=cat.reason,
                     ticked=cat.id in chosen,
-                    note=_("not by default") if cat.is_leaf and not default else "",
+                    note=N_("not by default") if cat.is_leaf and not default else "",
                 )
             )
         return cls(nodes, parents, id=id)
@@ -141,7 +141,7 @@ class CategoryTree(Tree[CategoryData]):
                     files=files,
                     bytes=size,
                     available=available,
-                    note="" if available or not cat.is_leaf else _("not in this backup"),
+                    note="" if available or not cat.is_leaf else N_("not in this backup"),
                 )
             )
         return cls(nodes, parents, id=id)
@@ -233,7 +233,8 @@ class CategoryTree(Tree[CategoryData]):
         state = self.tick_state(node)
         dim = state == "none"
         width = max(8, LABEL_WIDTH - data.depth * GUIDE_DEPTH)
-        label = data.label if len(data.label) <= width else data.label[: width - 1] + "…"
+        label = _(data.label)  # the rules' English label is the msgid
+        label = label if len(label) <= width else label[: width - 1] + "…"
         if not data.available:
             files, size = "", ""
         elif data.files is None:
@@ -251,6 +252,6 @@ class CategoryTree(Tree[CategoryData]):
             (size.rjust(SIZE_WIDTH), "dim" if not data.files else ""),
         )
         if data.note:
-            text.append("  " + data.note, style="italic dim")
+            text.append("  " + _(data.note), style="italic dim")
         text.stylize(style)
         return text
