@@ -86,12 +86,10 @@ class StreamOpener:
 
     def open(self, sealed: bytes | memoryview, *, last: bool, flags: int = 0) -> bytes:
         if self._finished:
-            raise DecryptionError(_("{_what}: data after the final chunk").format(_what=self._what))
+            raise DecryptionError(_("{what}: data after the final chunk").format(what=self._what))
         if len(sealed) < TAG_SIZE:
             raise DecryptionError(
-                _("{_what}: chunk {_counter} is truncated").format(
-                    _what=self._what, _counter=self._counter
-                )
+                _("{what}: chunk {chunk} is truncated").format(what=self._what, chunk=self._counter)
             )
         if last:
             flags |= FLAG_LAST
@@ -100,8 +98,8 @@ class StreamOpener:
             plaintext = self._aead.decrypt(nonce, sealed, None)
         except InvalidTag:
             raise DecryptionError(
-                _("{_what}: chunk {_counter} failed authentication").format(
-                    _what=self._what, _counter=self._counter
+                _("{what}: chunk {chunk} failed authentication").format(
+                    what=self._what, chunk=self._counter
                 )
             ) from None
         self._counter += 1

@@ -221,8 +221,8 @@ def identify(path: Path, account_key_id: str | None, found_in: str = "argument")
         )
         if point is None:
             raise DamagedArchiveError(
-                _("{path} is a folder but not a folder backup (no {MANIFEST_NAME}).").format(
-                    path=path, MANIFEST_NAME=MANIFEST_NAME
+                _("{path} is a folder but not a folder backup (no {manifest}).").format(
+                    path=path, manifest=MANIFEST_NAME
                 )
             )
         return point

@@ -17,7 +17,7 @@ from therabak import formatting
 from therabak.app.follow import FollowsJobs, JobEnded, JobEvents
 from therabak.app.jobview import JobView
 from therabak.app.screens.dialogs import ConfirmDialog
-from therabak.app.summaries import job_title, operation_name, summary_text
+from therabak.app.summaries import job_title, summary_text
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.retry_panel import RetryPanel, tail
@@ -205,7 +205,12 @@ class ProgressScreen(FollowsJobs, AppScreen):
         return True
 
     def action_cancel(self) -> None:
-        name = operation_name(self.job.record.operation).lower()
+        question = {
+            "backup": _("Cancel the backup?"),
+            "restore": _("Cancel the restore?"),
+            "verify": _("Cancel the verification?"),
+            "folder-backup": _("Cancel the folder backup?"),
+        }.get(self.job.record.operation, _("Cancel this job?"))
 
         def answer(stop: bool | None) -> None:
             if stop:
@@ -214,7 +219,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
 
         self.app.push_screen(
             ConfirmDialog(
-                _("Cancel the {name}?").format(name=name),
+                question,
                 _(
                     "The job stops within a second. Nothing that is already there is changed, "
                     "and the unfinished file is removed."
