@@ -1,11 +1,13 @@
 """Keep the gettext catalogs in step with the code.
 
-    python scripts/i18n.py update        # extract msgids -> locale/therabak.pot, merge into every .po
+    python scripts/i18n.py update        # msgids -> locale/therabak.pot, merged into every .po
     python scripts/i18n.py todo [LANG]   # list the msgids that still lack a translation, numbered
     python scripts/i18n.py fill FILE [LANG]
                                          # set translations from FILE: "N|text" per line
                                          # ("N|singular||plural" for counted phrases;
                                          # numbers as printed by todo; \\n for a line break)
+    python scripts/i18n.py change FILE [LANG]
+                                         # replace translations: "msgid => text" per line
 
 The msgids are found by reading the code (no import): every string literal passed to
 ``_()``, ``N_()`` or ``ngettext()`` in ``tui/therabak``, plus the ``label`` and ``reason``
@@ -28,7 +30,7 @@ LOCALE = PACKAGE / "locale"
 TEMPLATE = LOCALE / "therabak.pot"
 RULES = PACKAGE / "practice" / "rules.toml"
 LANGUAGES = ("de",)
-KEYWORDS = {"_": 1, "N_": 1, "ngettext": 2}
+KEYWORDS = {"_": 1, "N_": 1, "ngettext": 2, "pgettext": 2, "NP_": 2}
 PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)(?:![rsa])?(?::[^{}]*)?\}(?!\})")
 
 
@@ -37,6 +39,7 @@ class Msg:
     msgid: str
     plural: str | None = None
     locations: list[tuple[str, int]] = field(default_factory=list)
+    context: str | None = None
 
 
 def placeholders(text: str) -> set[str]:
@@ -44,12 +47,15 @@ def placeholders(text: str) -> set[str]:
     return set(PLACEHOLDER.findall(text))
 
 
-def extract(package: Path = PACKAGE) -> dict[str, Msg]:
-    """Every msgid of the code and the rules file, in order of first appearance."""
-    found: dict[str, Msg] = {}
+def extract(package: Path = PACKAGE) -> dict[tuple[str | None, str], Msg]:
+    """Every msgid of the code and the rules file, in order of first appearance, keyed by
+    (context, msgid)."""
+    found: dict[tuple[str | None, str], Msg] = {}
 
-    def add(msgid: str, plural: str | None, where: str, line: int) -> None:
-        msg = found.setdefault(msgid, Msg(msgid, plural))
+    def add(
+        msgid: str, plural: str | None, where: str, line: int, context: str | None = None
+    ) -> None:
+        msg = found.setdefault((context, msgid), Msg(msgid, plural, context=context))
         if plural and not msg.plural:
             msg.plural = plural
         msg.locations.append((where, line))
@@ -67,7 +73,10 @@ def extract(package: Path = PACKAGE) -> dict[str, Msg]:
             if not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in args):
                 continue  # a variable: its values are marked where they are defined
             values = [a.value for a in args]  # type: ignore[attr-defined]
-            add(values[0], values[1] if n == 2 else None, rel, node.lineno)
+            if node.func.id in ("pgettext", "NP_"):
+                add(values[1], None, rel, node.lineno, context=values[0])
+            else:
+                add(values[0], values[1] if n == 2 else None, rel, node.lineno)
     rules = tomllib.loads(RULES.read_text("utf-8"))
     rel = RULES.relative_to(ROOT).as_posix()
     for node in rules.get("node", []):
@@ -77,7 +86,7 @@ def extract(package: Path = PACKAGE) -> dict[str, Msg]:
     return found
 
 
-def _catalog(found: dict[str, Msg], locale: str | None = None):
+def _catalog(found: dict[tuple[str | None, str], Msg], locale: str | None = None):
     from babel.messages.catalog import Catalog
 
     catalog = Catalog(
@@ -92,7 +101,12 @@ def _catalog(found: dict[str, Msg], locale: str | None = None):
     for msg in found.values():
         key = (msg.msgid, msg.plural) if msg.plural else msg.msgid
         flags = ("python-brace-format",) if placeholders(msg.msgid) else ()
-        catalog.add(key, locations=[(p, n) for p, n in msg.locations[:3]], flags=flags)
+        catalog.add(
+            key,
+            locations=[(p, n) for p, n in msg.locations[:3]],
+            flags=flags,
+            context=msg.context,
+        )
     return catalog
 
 
@@ -166,7 +180,8 @@ def fill(source: Path, lang: str = "de") -> None:
             continue
         number, rest = line.split("|", 1)
         texts = rest.split("||")
-        message = catalog[todo_list[int(number) - 1].id]
+        wanted = todo_list[int(number) - 1]
+        message = catalog.get(wanted.id, context=wanted.context)
         if isinstance(message.id, tuple):
             if len(texts) != 2:
                 raise SystemExit(f"line {number}: a counted phrase needs two forms")
@@ -179,16 +194,35 @@ def fill(source: Path, lang: str = "de") -> None:
     print(f"{done} translations set; {len(untranslated(lang))} left")
 
 
+def change(source: Path, lang: str = "de") -> None:
+    """Replace translations: "msgid => text" per line (plural: "text||text")."""
+    catalog = read(lang)
+    for line in source.read_text("utf-8").splitlines():
+        if " => " not in line:
+            continue
+        msgid, text = (_unescape(part) for part in line.split(" => ", 1))
+        message = catalog.get(msgid) or next(
+            (m for m in catalog if isinstance(m.id, tuple) and m.id[0] == msgid), None
+        )
+        if message is None:
+            raise SystemExit(f"no such msgid: {msgid!r}")
+        forms = text.split("||")
+        message.string = tuple(forms) if isinstance(message.id, tuple) else forms[0]
+    write(catalog, po_path(lang))
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("update", "todo", "fill"):
+    if not argv or argv[0] not in ("update", "todo", "fill", "change"):
         print(__doc__)
         return 2
     if argv[0] == "update":
         update()
     elif argv[0] == "todo":
         todo(*argv[1:2])
-    else:
+    elif argv[0] == "fill":
         fill(Path(argv[1]), *argv[2:3])
+    else:
+        change(Path(argv[1]), *argv[2:3])
     return 0
 
 

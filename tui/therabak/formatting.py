@@ -65,6 +65,11 @@ def duration(seconds: float) -> str:
     return f"{m}:{s:02d}"
 
 
+def seconds(value: float) -> str:
+    """A short wait: ``4 s``, ``1.0 s`` (German ``1,0 s``); tenths below 1.5 s."""
+    return f"{_decimal(value, 0 if value >= 1.5 else 1)} s"
+
+
 def _span(seconds: float) -> str:
     """A time span in one unit, as used after "ago" and "in" (German: dative)."""
     if seconds < 60:

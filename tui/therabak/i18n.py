@@ -142,6 +142,7 @@ class _Catalog:
         path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
         self.singular: dict[str, str] = {}
         self.plural: dict[str, tuple[str, ...]] = {}
+        self.context: dict[tuple[str, str], str] = {}
         self.plural_index = _english_plural
         try:
             with open(path, "rb") as f:
@@ -158,6 +159,8 @@ class _Catalog:
                 forms = tuple(message.string or ())
                 if forms and all(forms):
                     self.plural[message.id[0]] = forms
+            elif message.string and message.context:
+                self.context[(message.context, message.id)] = message.string
             elif message.string:
                 self.singular[message.id] = message.string
 
@@ -300,6 +303,25 @@ def N_(message: str) -> str:
     return message
 
 
+def NP_(context: str, message: str) -> str:
+    """Mark *message* for translation in *context* (see :func:`pgettext`)."""
+    return message
+
+
+def pgettext(context: str, message: str) -> str:
+    """*message* in the current language, where the same English word needs another
+    translation in *context* (e.g. a narrow column header)."""
+    return translate_in(context, message) or translate(message)
+
+
+def translate_in(context: str, message: str) -> str | None:
+    """The translation of *message* in *context*, None when the catalog has none."""
+    catalog = _catalog(_language)
+    if catalog is None:
+        return None
+    return catalog.context.get((context, message))
+
+
 def ngettext(singular: str, plural: str, n: int) -> Message:
     """The singular or plural form for *n*, in the current language (format it with n=)."""
     return Message(translate_plural(singular, plural, n), singular, plural, n)
@@ -360,6 +382,7 @@ __all__ = [
     "LANGUAGES",
     "LANGUAGE_CHOICES",
     "Message",
+    "NP_",
     "N_",
     "_",
     "detect_language",
@@ -369,6 +392,7 @@ __all__ = [
     "get_language",
     "language_of_locale",
     "ngettext",
+    "pgettext",
     "set_language",
     "shown",
     "translate",

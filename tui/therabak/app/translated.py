@@ -14,7 +14,19 @@ from dataclasses import replace
 from textual.binding import ActiveBinding
 from textual.screen import ModalScreen, Screen
 
-from therabak.i18n import translate
+from therabak.i18n import N_, NP_, translate, translate_in
+
+#: Texts of Textual's own bindings that the footer shows, translated like ours.
+TEXTUAL_TEXTS = (N_("palette"), N_("Open the command palette"))
+
+#: Key descriptions that a language may shorten in the footer (80 columns); the help
+#: screen shows the full words (they become the tooltip).
+FOOTER = "footer"
+FOOTER_TEXTS = (
+    NP_("footer", "Browse"),
+    NP_("footer", "Sort by date"),
+    NP_("footer", "Search a folder"),
+)
 
 
 def _tr(text: str) -> str:
@@ -29,7 +41,11 @@ class Translated:
         shown: dict[str, ActiveBinding] = {}
         for key, active in super().active_bindings.items():  # type: ignore[misc]
             b = active.binding
-            binding = replace(b, description=_tr(b.description), tooltip=_tr(b.tooltip))
+            description, tooltip = _tr(b.description), _tr(b.tooltip)
+            short = translate_in(FOOTER, b.description) if b.description else None
+            if short and short != description:
+                description, tooltip = short, tooltip or description
+            binding = replace(b, description=description, tooltip=tooltip)
             shown[key] = ActiveBinding(
                 active.node, binding, active.enabled, _tr(active.tooltip or "")
             )

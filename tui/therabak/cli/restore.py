@@ -100,7 +100,8 @@ def _password(args: argparse.Namespace, paths) -> str | None:
 
 
 def _category_table(plan, rules) -> list[str]:
-    """Per category (as a tree, 80 columns): files and size in the backup and now."""
+    """Per category (as a tree): files and size in the backup and now; the columns are as
+    wide as their longest text (German labels and sizes are longer than English ones)."""
     from therabak import formatting
 
     def amount(files: int, size: int) -> str:
@@ -111,7 +112,7 @@ def _category_table(plan, rules) -> list[str]:
         c.id for c in plan.categories if c.backup_files or c.current_files or c.action == "restore"
     }
     verb = _("REPLACED") if plan.mode == "replace" else _("restored")
-    lines = [f"  {'':<24}{_('in the backup'):>18}  {_('now'):>18}"]
+    rows: list[tuple[str, str, str, str] | str] = []
     for depth, node in rules.walk():
         leaves = rules.leaves_under(node.id)
         if not any(leaf in shown for leaf in leaves):
@@ -119,17 +120,25 @@ def _category_table(plan, rules) -> list[str]:
         label = "  " * depth + _(node.label)
         c = changes.get(node.id)
         if c is None or not node.is_leaf:
-            lines.append(f"  {label}")
+            rows.append(label)
             continue
         backup = amount(c.backup_files, c.backup_bytes) if c.action == "restore" else "-"
         action = verb if c.action == "restore" else _("kept")
-        lines.append(
-            f"  {label[:24]:<24}{backup:>18}  {amount(c.current_files, c.current_bytes):>18}"
-            f"  {action}"
-        )
+        rows.append((label, backup, amount(c.current_files, c.current_bytes), action))
     for c in plan.categories:  # categories the current rules do not know
         if c.id not in rules.nodes and c.id in shown:
-            lines.append(f"  {c.id[:24]:<24}{amount(c.backup_files, c.backup_bytes):>18}")
+            rows.append((c.id, amount(c.backup_files, c.backup_bytes), "", ""))
+    cells = [r for r in rows if isinstance(r, tuple)]
+    head_backup, head_now = _("in the backup"), _("now")
+    w0 = max([len(r[0]) for r in cells] + [len(r) for r in rows if isinstance(r, str)] + [8])
+    w1 = max([len(r[1]) for r in cells] + [len(head_backup)])
+    w2 = max([len(r[2]) for r in cells] + [len(head_now)])
+    lines = [f"  {'':<{w0}}  {head_backup:>{w1}}  {head_now:>{w2}}"]
+    for r in rows:
+        if isinstance(r, str):
+            lines.append(f"  {r}")
+        else:
+            lines.append(f"  {r[0]:<{w0}}  {r[1]:>{w1}}  {r[2]:>{w2}}  {r[3]}".rstrip())
     lines.append("  " + _("('-' in the backup: not in this backup, the current files are kept)"))
     return lines
 

@@ -454,8 +454,6 @@ def _store_raw(writer: ArchiveWriter, entry: FileEntry, path: Path, cancel: Canc
 
 
 def _describe(e: BaseException) -> str:
-    if isinstance(e, SourceChanged):
-        return _("file changed while being read ({detail})").format(detail=message_of(e))
     if isinstance(e, PermissionError):
         return _("file is locked or access denied")
     return message_of(e)

@@ -54,7 +54,7 @@ def read_plaintext(
     with open(path, "rb", buffering=0) as f:
         opened = os.fstat(f.fileno())
         if _stamp(opened) != _stamp(before):
-            raise SourceChanged(_("changed while opening"))
+            raise SourceChanged(_("file changed while it was opened"))
         prefix = f.read(HEADER_SIZE)
         header = parse_header(prefix)
         inject = faults.ACTIVE.decrypt_fails(rel, attempt)
@@ -93,7 +93,7 @@ def read_plaintext(
                 raise DecryptionError(_("read failed (injected by THERABAK_FAILPOINTS)"))
     after = os.stat(path)
     if _stamp(after) != _stamp(before):
-        raise SourceChanged(_("changed while being read"))
+        raise SourceChanged(_("file changed while being read"))
     return SourceRead(
         sealed=header is not None,
         size=before.st_size,
@@ -119,7 +119,7 @@ def read_raw(
                 check_cancel()
     after = os.stat(path)
     if _stamp(after) != _stamp(before):
-        raise SourceChanged(_("changed while being read"))
+        raise SourceChanged(_("file changed while being read"))
     return SourceRead(sealed=True, size=size, mtime_ns=before.st_mtime_ns, plaintext_size=size)
 
 

@@ -88,7 +88,7 @@ class BackupScreen(AppScreen):
                     classes="form-check",
                 )
                 yield TickBox(
-                    _("Verify after writing (reads the backup back and checks it)"),
+                    _("Verify after writing (reads the backup back and checks it)"),  # ≤ 62 cells
                     value=True,
                     id="verify",
                     compact=True,

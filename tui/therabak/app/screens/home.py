@@ -30,7 +30,9 @@ JOB_STATES = {
 
 
 class JobsTable(DataTable):
-    BINDINGS = [Binding("enter", "select_cursor", N_("Open"))]
+    # Not in the footer (German words would push Help out of 80 columns): the line
+    # under the table names these keys.
+    BINDINGS = [Binding("enter", "select_cursor", N_("Open"), show=False)]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "select_cursor":
@@ -45,7 +47,7 @@ class HomeScreen(FollowsJobs, AppScreen):
         Binding("f", "app.folder_backup", N_("Folder"), tooltip=N_("Folder backup")),
         Binding("v", "app.verify", N_("Verify")),
         Binding("s", "app.settings", N_("Settings")),
-        Binding("x", "dismiss_job", N_("Dismiss")),
+        Binding("x", "dismiss_job", N_("Dismiss"), show=False),
         Binding("q", "app.quit", N_("Quit")),
     ]
 
@@ -62,6 +64,10 @@ class HomeScreen(FollowsJobs, AppScreen):
         yield Static("", id="last-backups")
         yield Static(Text(_("Jobs"), style="bold"), id="jobs-title")
         yield JobsTable(id="jobs", cursor_type="row")
+        yield Static(
+            Text(_("Enter: open the highlighted job  ·  x: dismiss it once it has ended"), "dim"),
+            id="jobs-keys",
+        )
         yield Static(_("No jobs are running."), id="no-jobs", classes="hint")
         # The main actions fill the footer; ctrl+p (the command palette) is in the help.
         yield Footer(compact=True, show_command_palette=False)
@@ -181,6 +187,7 @@ class HomeScreen(FollowsJobs, AppScreen):
         elif shown and self.focused is None:
             table.focus()
         self.query_one("#no-jobs").display = not shown
+        self.query_one("#jobs-keys").display = bool(shown)
         self.refresh_bindings()
 
     def _job_cells(self, job: Job) -> tuple[Text, Text, Text]:

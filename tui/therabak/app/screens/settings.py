@@ -79,7 +79,22 @@ def language_options() -> list[tuple[str, str]]:
 
 
 def _fmt(value: float | int) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """A value as the form shows it: German with a decimal comma ("0,5")."""
+    from therabak.i18n import get_language
+
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return text.replace(".", ",") if get_language() == "de" else text
+
+
+class LocalNumber(Number):
+    """A number with a decimal point or a decimal comma."""
+
+    def validate(self, value: str):
+        return super().validate(value.strip().replace(",", "."))
+
+
+#: The label column's width in English (app.tcss); longer translations widen it.
+LABEL_WIDTH = 14
 
 
 class DestinationList(OptionList):
@@ -154,7 +169,9 @@ class SettingsScreen(AppScreen):
                                 compact=True,
                             )
                 holder = getattr(self.settings, f.section) if f.section else self.settings
-                validator = (Integer if f.kind is int else Number)(minimum=f.low, maximum=f.high)
+                validator = (Integer if f.kind is int else LocalNumber)(
+                    minimum=f.low, maximum=f.high
+                )
                 with Horizontal(classes="form-row"):
                     yield Label(_(f.label), classes="form-label")
                     yield TextInput(
@@ -182,9 +199,24 @@ class SettingsScreen(AppScreen):
         self.after_recompose()
 
     def after_recompose(self) -> None:
+        self._fit_labels()
         self._fill_destinations()
         self.query_one(DestinationList).focus()
         self._saved_form = self._form()
+
+    def _fit_labels(self) -> None:
+        """Widen the label column when the labels are longer (German), and move what is
+        aligned with the fields along with it."""
+        labels = list(self.query(".form-label").results(Label))
+        width = max([LABEL_WIDTH] + [len(str(label.render())) + 1 for label in labels])
+        if width == LABEL_WIDTH:
+            return
+        for label in labels:
+            label.styles.width = width
+        self.query_one("#destinations").styles.margin = (0, 1, 0, width + 1)
+        for note in self.query(".form-note"):
+            note.styles.padding = (0, 1, 0, width + 1)
+        self.query_one("#save").styles.margin = (1, 1, 1, width + 1)
 
     def _form(self) -> tuple:
         """Everything the form holds, to tell whether it changed."""

@@ -21,7 +21,8 @@ from textual.widgets.tree import TreeNode
 from therabak import formatting
 from therabak.i18n import N_, _
 
-LABEL_WIDTH = 26
+LABEL_WIDTH = 26  # at least; longer labels (German) widen the column up to MAX_LABEL_WIDTH
+MAX_LABEL_WIDTH = 31
 FILES_WIDTH = 12
 SIZE_WIDTH = 11
 GUIDE_DEPTH = 3
@@ -222,6 +223,21 @@ class CategoryTree(Tree[CategoryData]):
 
     # ---- rendering ------------------------------------------------------------------
 
+    def _label_width(self) -> int:
+        """The label column: as wide as the longest label in the current language needs."""
+        from therabak.i18n import get_language
+
+        lang = get_language()
+        cached = getattr(self, "_label_width_cache", None)
+        if cached is None or cached[0] != lang:
+            need = max(
+                (len(_(n.data.label)) + n.data.depth * GUIDE_DEPTH for n in self._by_id.values()),
+                default=0,
+            )
+            cached = (lang, min(MAX_LABEL_WIDTH, max(LABEL_WIDTH, need)))
+            self._label_width_cache = cached
+        return cached[1]
+
     def render_label(self, node: TreeNode[CategoryData], base_style: Style, style: Style) -> Text:
         data = node.data
         if data is None:
@@ -232,7 +248,7 @@ class CategoryTree(Tree[CategoryData]):
             icon = "  "
         state = self.tick_state(node)
         dim = state == "none"
-        width = max(8, LABEL_WIDTH - data.depth * GUIDE_DEPTH)
+        width = max(8, self._label_width() - data.depth * GUIDE_DEPTH)
         label = _(data.label)  # the rules' English label is the msgid
         label = label if len(label) <= width else label[: width - 1] + "…"
         if not data.available:
