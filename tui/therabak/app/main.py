@@ -43,8 +43,8 @@ def ensure_demo(root: Path | None = None) -> tuple[PracticePaths, bool]:
         return paths, False
     if root.exists():
         raise DataFolderError(
-            f"{root} exists but holds no complete demo practice.",
-            hint="Delete that folder and start therabak-tui --demo again.",
+            _("{root} exists but holds no complete demo practice.").format(root=root),
+            hint=_("Delete that folder and start therabak-tui --demo again."),
         )
     from therabak.practice.demo import create_demo  # the crypto stack, only when needed
 
