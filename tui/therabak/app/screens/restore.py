@@ -91,11 +91,14 @@ def plan_text(plan, ctx, rules) -> Text | Table:
     )
     head.add_row(_("Restore from"), Text(ctx.display_path(p.path)))
     head.add_row("", Text(_("{kind}, made {when}").format(kind=kind_label(p), when=made)))
+    # The spaces stay unstyled: an SVG viewer drops the leading spaces of a bold run.
     into = Text(ctx.display_path(plan.target))
     if plan.mode == "replace":
-        into.append("  " + _("(the current data is REPLACED)"), style="bold")
+        into.append("  ")
+        into.append(_("(the current data is REPLACED)"), style="bold")
     elif plan.mode == "new-data":
-        into.append("  " + _("(new: there is no data folder yet)"), style="bold")
+        into.append("  ")
+        into.append(_("(new: there is no data folder yet)"), style="bold")
     head.add_row(_("Into"), into)
 
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")

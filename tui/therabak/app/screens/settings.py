@@ -138,7 +138,7 @@ class SettingsScreen(AppScreen):
                     ),
                     classes="form-error",
                 )
-            yield Static(_("Language"), classes="section-title")
+            yield Static(_("Interface"), classes="section-title")
             with Horizontal(classes="form-row"):
                 yield Label(_("Language"), classes="form-label")
                 yield Select(
