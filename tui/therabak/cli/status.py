@@ -11,7 +11,7 @@ from therabak.cli.common import (
     load_account,
     practice_paths,
 )
-from therabak.i18n import _
+from therabak.i18n import _, pgettext
 from therabak.settings import Settings
 
 
@@ -75,9 +75,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
     line(labels["manual"], report.manual)
     line(labels["auto"], report.auto)
     line(labels["folder"], report.folder)
-    state = {"ok": _("running"), "overdue": _("OVERDUE"), "never": _("not set up")}[
-        report.auto_state
-    ]
+    state = {
+        "ok": pgettext("automatic backups are", "running"),
+        "overdue": _("OVERDUE"),
+        "never": _("not set up"),
+    }[report.auto_state]
     if report.auto_next_due:
         state = _("{state}, next due after {time}").format(
             state=state, time=formatting.local_time(report.auto_next_due)
