@@ -4,7 +4,10 @@ English, and messages that travel from a job to the app."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -242,3 +245,22 @@ def test_status_reminder_in_german(demo_practice):
     assert r.returncode == 3
     assert "ERINNERUNG: Es wurde noch kein manuelles Backup erstellt." in r.stdout
     assert "Manuelles Backup:" in r.stdout and "noch keines" in r.stdout
+
+
+def test_therabak_tui_takes_lang_too():
+    r = subprocess.run(
+        [sys.executable, "-m", "therabak.app", "--lang", "de", "--help"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
+    assert r.returncode == 0
+    assert "Sprache der App" in r.stdout and "Optionen:" in r.stdout
+    r = subprocess.run(
+        [sys.executable, "-m", "therabak.app", "--demo", "--data-dir", "x"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env={**os.environ, "LANG": "de_DE.UTF-8"},
+    )
+    assert r.returncode == 2 and "--demo öffnet eine eigene Praxis" in r.stderr
