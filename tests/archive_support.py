@@ -41,11 +41,15 @@ def cheap_params() -> Argon2Params:
 
 
 class CheapPassword(Protection):
-    """A password slot with cheap (but accepted) Argon2id parameters."""
+    """A password slot with cheap (but accepted) Argon2id parameters (and an account slot
+    when an account key is given too)."""
 
     def slots(self, archive_key: bytes) -> list[Slot]:
         assert self.password
-        return [Slot.password(archive_key, self.password, cheap_params())]
+        slots = [Slot.password(archive_key, self.password, cheap_params())]
+        if self.account_key is not None and self.account_key_id is not None:
+            slots.append(Slot.account(archive_key, self.account_key, self.account_key_id))
+        return slots
 
 
 class MemorySource:
@@ -115,6 +119,17 @@ def build_archive(
         entries=list(writer.entries), account_key_id=account_key_id, skipped=skipped or []
     )
     return Built(path, writer.archive_key, index)
+
+
+def verify_file(path: Path, *, account=None, password: str | None = None) -> list[tuple[str, str]]:
+    """Open, unlock (account key or password, as the CLI would) and verify *path* with the
+    real reader; the damaged files ([] when the archive is intact). Raises TherabakError
+    when it cannot even be opened or unlocked."""
+    from therabak.jobs.verify import verify_archive
+
+    with ArchiveReader.open(path) as reader:
+        reader.unlock(account=account, password=password)
+        return verify_archive(reader).damaged
 
 
 def open_unlocked(path: Path, archive_key: bytes) -> ArchiveReader:
@@ -212,3 +227,63 @@ def archives_in(folder: Path) -> list[Path]:
 
 def partials_in(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.partial"))
+
+
+@dataclass
+class EntryLayout:
+    """Where one entry's parts lie in an archive's bytes ([start, end) ranges)."""
+
+    path: str
+    start: int
+    end: int
+    head: tuple[int, int]  # magic, salt, sealed metadata length
+    meta: tuple[int, int]  # the sealed metadata
+    frames: list[Frame]
+
+
+@dataclass
+class ArchiveLayout:
+    header: dict[str, tuple[int, int]]  # magic, size, time, kind, id, categories, slot1.., mac, ...
+    entries: dict[str, EntryLayout]  # by path, in archive order
+    index: tuple[int, int]
+    trailer: tuple[int, int]
+
+
+def archive_layout(data: bytes, archive_key: bytes) -> ArchiveLayout:
+    """Every region of an intact archive, found with the real parsers (the index is read
+    with *archive_key*), for tests that damage one region at a time."""
+    size = int.from_bytes(data[10:14], "big")
+    header = parse_header(data[:size])
+    fixed = len(header.fixed)
+    parts = {
+        "magic": (0, 8),
+        "header size": (10, 14),
+        "creation time": (14, 22),
+        "kind": (24, 25),
+        "archive id": (26, 42),
+        "categories": (44, fixed),
+    }
+    pos = fixed + 1
+    for n, slot in enumerate(header.slots, start=1):
+        parts[f"key slot {n} ({slot.type.label})"] = (pos, pos + 3 + len(slot.body))
+        pos += 3 + len(slot.body)
+    assert pos == header.mac_offset
+    parts["header MAC"] = (pos, pos + 32)
+    parts["header padding"] = (pos + 32, size - 32)
+    parts["header checksum"] = (size - 32, size)
+    reader = ArchiveReader(MemorySource(data))
+    reader.archive_key = archive_key
+    entries = {}
+    for e in reader.read_index().entries:
+        _, _, meta_len = ENTRY_HEAD.unpack_from(data, e.offset)
+        head_end = e.offset + ENTRY_HEAD.size
+        entries[e.path] = EntryLayout(
+            e.path,
+            e.offset,
+            e.offset + e.length,
+            (e.offset, head_end),
+            (head_end, head_end + meta_len),
+            entry_frames(data, e.offset),
+        )
+    r = regions(data)
+    return ArchiveLayout(parts, entries, r["index"], r["trailer"])

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -28,6 +31,34 @@ def pw_args(tmp_path: Path, how: str = "file") -> tuple[list[str], dict, str | N
     if how == "env":
         return ["--password-env", "BACKUP_PW"], {"BACKUP_PW": PASSWORD}, None
     return ["--password-stdin"], {}, PASSWORD + "\n"
+
+
+def wait_for_event(
+    proc: subprocess.Popen, kind: str, *, count: int = 1, name: str | None = None
+) -> list[dict]:
+    """Read a ``--json`` child's lines until *count* events of *kind* (and, for phases,
+    called *name*) arrived; returns every event read so far."""
+    seen: list[dict] = []
+    matching = 0
+    for line in proc.stdout:
+        event = json.loads(line)
+        seen.append(event)
+        if event.get("event") == kind and (name is None or event.get("name") == name):
+            matching += 1
+            if matching >= count:
+                return seen
+    raise AssertionError(f"the job ended before {count} {kind} event(s): {seen[-3:]}")
+
+
+@contextlib.contextmanager
+def frozen(proc: subprocess.Popen):
+    """Stop *proc* (SIGSTOP) for the duration of the block, so that what runs meanwhile
+    meets it mid-job whatever the timing; SIGCONT afterwards."""
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        yield proc
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
 
 
 def one_archive(dest: Path) -> Path:

@@ -113,6 +113,18 @@ def practice(demo_practice: Practice, tmp_path: Path) -> Practice:
     return Practice(root, root / "Data", root / "account.key", demo_practice.spec)
 
 
+def cli_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """The current (isolated) environment with *env*'s changes: ``None`` removes a name."""
+    child_env = dict(os.environ)
+    child_env["PYTHONIOENCODING"] = "utf-8"
+    for name, value in (env or {}).items():
+        if value is None:
+            child_env.pop(name, None)
+        else:
+            child_env[name] = value
+    return child_env
+
+
 def run_cli(
     *args: str | os.PathLike[str],
     env: Mapping[str, str | None] | None = None,
@@ -126,13 +138,7 @@ def run_cli(
     ``isolated_env``): a value of ``None`` removes that variable. Output is
     decoded as UTF-8 (the child is told to write UTF-8).
     """
-    child_env = dict(os.environ)
-    child_env["PYTHONIOENCODING"] = "utf-8"
-    for name, value in (env or {}).items():
-        if value is None:
-            child_env.pop(name, None)
-        else:
-            child_env[name] = value
+    child_env = cli_env(env)
     return subprocess.run(
         [sys.executable, "-m", "therabak", *map(str, args)],
         env=child_env,
@@ -145,6 +151,88 @@ def run_cli(
         timeout=timeout,
         stdin=None if input is not None else subprocess.DEVNULL,
     )
+
+
+def start_cli(
+    *args: str | os.PathLike[str],
+    env: Mapping[str, str | None] | None = None,
+    input: str | None = None,
+) -> subprocess.Popen[str]:
+    """Start ``python -m therabak *args`` in the background (stdout and stderr on pipes,
+    text; *env* as for :func:`run_cli`; *input* is written to its stdin, which is then
+    closed). The caller reads, waits and cleans up."""
+    child_env = cli_env(env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "therabak", *map(str, args)],
+        env=child_env,
+        stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
+    if input is not None:
+        proc.stdin.write(input)
+        proc.stdin.close()
+        proc.stdin = None  # communicate() must not touch it again
+    return proc
+
+
+# A small launcher between pytest and the measured child: a child forked from pytest
+# would inherit pytest's own peak RSS in ru_maxrss (Linux carries the pre-exec image's
+# high-water mark over exec), and RUSAGE_CHILDREN is the peak of every child pytest ever
+# waited for. The launcher is small, so what it reports for its one child is the child's.
+_LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as f:
+    peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    f.write(f"{peak} {usage.ru_utime + usage.ru_stime}")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+@dataclass
+class Measured:
+    returncode: int
+    stdout: str
+    stderr: str
+    peak_rss: int  # bytes, of the therabak process alone
+    cpu_s: float  # user + system seconds of the therabak process
+
+
+def run_measured(
+    *args: str | os.PathLike[str],
+    env: Mapping[str, str | None] | None = None,
+    timeout: float = 600,
+) -> Measured:
+    """Run ``python -m therabak *args`` and measure its own peak RSS and CPU time
+    (POSIX: needs ``os.wait4``)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp, "usage.txt")
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _LAUNCHER,
+                str(report),
+                sys.executable,
+                "-m",
+                "therabak",
+                *map(str, args),
+            ],
+            env=cli_env(env),
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=timeout,
+        )
+        peak, cpu = report.read_text().split()
+    return Measured(r.returncode, r.stdout, r.stderr, int(peak), float(cpu))
 
 
 @pytest.fixture(name="run_cli")
@@ -162,3 +250,42 @@ def walk_files(root: Path) -> Iterator[tuple[str, Path]]:
             if path.is_symlink() or not path.is_file():
                 continue
             yield path.relative_to(root).as_posix(), path
+
+
+# ---- figures the reliability tests measure -------------------------------------------------------
+#
+# A test reports a figure with ``record_figure(record_property, name, count)`` (``record_property``
+# is pytest's fixture: its values reach the controller under pytest-xdist too); the figures are
+# summed over the run and printed at the end, with the number of examples hypothesis ran.
+
+FIGURE_PREFIX = "figure:"
+
+
+def record_figure(record_property, name: str, count: int) -> None:
+    record_property(FIGURE_PREFIX + name, int(count))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    import re
+
+    totals: dict[str, int] = {}
+    examples = 0
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", "") == "call":
+                for name, value in getattr(report, "user_properties", ()):
+                    if str(name).startswith(FIGURE_PREFIX) and isinstance(value, int):
+                        key = name[len(FIGURE_PREFIX) :]
+                        totals[key] = totals.get(key, 0) + value
+            stats = getattr(report, "__dict__", {}).get("_hypothesis_stats")
+            if isinstance(stats, str):
+                for ok, failed, invalid in re.findall(
+                    r"(\d+) passing, (\d+) failing, and (\d+) invalid", stats
+                ):
+                    examples += int(ok) + int(failed) + int(invalid)
+    if examples:
+        totals["fuzz examples run"] = examples
+    if totals:
+        terminalreporter.section("reliability figures")
+        for name in sorted(totals):
+            terminalreporter.write_line(f"{name}: {totals[name]}")

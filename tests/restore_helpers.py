@@ -85,16 +85,49 @@ def plaintext_tree(root: Path, key: AccountKey, *, skip: tuple[str, ...] = ()) -
     return out
 
 
+def folder_backup_problems(folder: Path) -> list[str]:
+    """Why *folder* is not a complete folder backup ([] when it is): its manifest must be
+    readable and list exactly the files in it, each with the right size and SHA-256."""
+    from therabak.errors import TherabakError
+    from therabak.jobs.folder import iter_manifest_files, read_manifest_header
+    from therabak.jobs.swap import MANIFEST_NAME
+
+    try:
+        header = read_manifest_header(folder)
+        if header is None:
+            return ["no manifest"]
+        listed = {f.path: f for f in iter_manifest_files(folder)}
+    except (TherabakError, OSError) as e:
+        return [f"manifest: {e}"]
+    problems = []
+    present = {
+        rel: path
+        for rel, path in ((p.relative_to(folder).as_posix(), p) for p in folder.rglob("*"))
+        if path.is_file() and rel != MANIFEST_NAME
+    }
+    if set(present) != set(listed) or header.files != len(listed):
+        problems.append(f"files differ from the manifest: {sorted(set(present) ^ set(listed))}")
+    for rel, f in listed.items():
+        if rel in present:
+            data = present[rel].read_bytes()
+            if len(data) != f.size or hashlib.sha256(data).hexdigest() != f.sha256:
+                problems.append(f"{rel}: content differs from the manifest")
+    return problems
+
+
 def subset(tree: dict[str, tuple], prefixes: tuple[str, ...], *, inside: bool) -> dict:
     return {k: v for k, v in tree.items() if k.startswith(prefixes) == inside}
 
 
 def leftovers(parent: Path) -> list[str]:
-    """Staging folders, journals and lock files a restore must not leave behind."""
+    """Staging folders, journals and lock files (a restore's, a backup's mark that it reads
+    Data) that no finished job may leave behind."""
     return sorted(
         p.name
         for p in parent.iterdir()
-        if p.name.endswith(".partial") or ".therabak-restore" in p.name
+        if p.name.endswith(".partial")
+        or ".therabak-restore" in p.name
+        or ".therabak-reading" in p.name
     )
 
 
@@ -270,12 +303,13 @@ def other_account(tmp_path_factory: pytest.TempPathFactory) -> OtherAccount:
 
 @dataclass
 class Crafted:
-    path: str
+    path: str  # anything: nothing checks it while writing (that is the point)
     content: bytes
     category: str = "sessions"
     raw: bool = False
     key_id: str = ""
     sealed: bool | None = True
+    declared_size: int | None = None  # what the index claims instead of the real size
 
 
 def craft_archive(
@@ -286,8 +320,9 @@ def craft_archive(
     password: str | None = None,
     kind: str = "manual",
 ) -> Path:
-    """An archive written with the writer API directly, so nothing checks the paths: the
-    way a hostile archive is made by someone who knows the password."""
+    """An archive written with the real writer API directly (real header, slots, sealed
+    entries and index), so nothing checks the paths, duplicates or sizes: the way a
+    hostile archive is made by someone who knows the password (or the account key)."""
     from therabak.archive.byteio import FileSink
     from therabak.archive.writer import ArchiveWriter
 
@@ -311,6 +346,8 @@ def craft_archive(
         ew.write(e.content)
         ew.sealed = e.sealed if not e.raw else True
         ew.finish()
+        if e.declared_size is not None:
+            writer.entries[-1].size = e.declared_size
     writer.finish(account_key_id=key.id_hex)
     sink.sync()
     sink.close()

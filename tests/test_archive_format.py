@@ -442,6 +442,14 @@ def test_index_round_trip():
         "a/" * 513 + "b",
         "a\udc80b",  # a lone surrogate (valid in JSON, never a file name)
         "sessions/\ud800.json",
+        "COM0",  # devices the first list missed
+        "lpt0.txt",
+        "sessions/COM\u00b9.json",
+        "LPT\u00b3",
+        "CONIN$",
+        "sessions/conout$.txt",
+        "sessions/CON .json",
+        "NUL  .tar.gz",
     ],
 )
 def test_index_rejects_unsafe_paths(path):
@@ -463,6 +471,10 @@ def test_index_rejects_unsafe_paths(path):
         "x" * 255,
         "com10",
         "sessions/comment.json",
+        "CONIN",
+        "conin$x.txt",
+        "COM\u00b4.txt",
+        "LPT4\u00b9",
     ],
 )
 def test_index_accepts_safe_paths(path):
@@ -475,9 +487,33 @@ def test_index_rejects_non_string_paths(value):
         check_relative_path(value)
 
 
+@pytest.mark.parametrize(
+    ("size", "length", "raw", "ok"),
+    [
+        (0, 41, False, True),
+        (4 << 20, 61, False, True),  # one chunk of zeros compresses to a few bytes
+        (1 << 60, 100_000, False, False),  # exabytes claimed for 100 kB: a lie
+        ((100_000 // 20) * (4 << 20) + 1, 100_000, False, False),
+        (5000, 5000, True, True),  # raw entries are never compressed
+        (5001, 5000, True, False),
+    ],
+)
+def test_index_refuses_sizes_an_entry_cannot_hold(size, length, raw, ok):
+    """Each chunk holds at most 4 MiB and costs at least a frame word and a tag, so an
+    entry of *length* bytes cannot hold more; a larger size (which made a restore ask
+    for exabytes of space, exit 6) is damage (exit 5)."""
+    extra = {"r": True, "k": "0011223344556677"} if raw else {}
+    doc = _doc(_entry(offset=4096, length=length, s=size, **extra))
+    if ok:
+        assert parse_index(doc, archive_size=1 << 40).entries[0].size == size
+    else:
+        with pytest.raises(DamagedArchiveError, match="impossible size"):
+            parse_index(doc, archive_size=1 << 40)
+
+
 def test_index_rejects_duplicate_paths_case_insensitively():
-    a = _entry("sessions/K0001/a.json", offset=4096, length=10)
-    b = _entry("Sessions/k0001/A.JSON", offset=4106, length=10)
+    a = _entry("sessions/K0001/a.json", offset=4096, length=100)
+    b = _entry("Sessions/k0001/A.JSON", offset=4196, length=100)
     with pytest.raises(DamagedArchiveError, match="twice"):
         parse_index(_doc(a, b), archive_size=10_000)
     b["p"] = "sessions/K0001/b.json"
@@ -763,3 +799,44 @@ def test_salvaged_raw_entry_keeps_its_key_id(tmp_path):
     reader.archive_key = built.archive_key
     (found,) = reader.scan_entries()
     assert found.ok and found.raw and found.key_id == "00112233aabbccdd"
+
+
+def test_salvage_never_trusts_a_key_slot_copied_from_another_archive(tmp_path):
+    """Damaged header (stale checksum) whose account slot comes from another archive of the
+    same account: that slot opens, but to the other archive's key. Salvage must not take
+    it; the password slot gives this archive's key, confirmed by an entry's metadata."""
+    from archive_support import archive_layout
+    from therabak.practice.account import AccountKey
+
+    account = AccountKey(hashlib.sha256(b"salvage account").digest())
+    protection = CheapPassword(
+        password="gleich", account_key=account.key, account_key_id=account.key_id
+    )
+    a = build_archive(tmp_path / "a.therabak", {"a.txt": b"a" * 100}, protection=protection)
+    b = build_archive(tmp_path / "b.therabak", {"b.txt": b"b" * 100}, protection=protection)
+    start, end = archive_layout(a.bytes, a.archive_key).header["key slot 2 (account)"]
+    b_start, b_end = archive_layout(b.bytes, b.archive_key).header["key slot 2 (account)"]
+    data = a.bytes[:start] + b.bytes[b_start:b_end] + a.bytes[end:]
+    with pytest.raises(DamagedArchiveError, match="checksum"):
+        ArchiveReader(MemorySource(data))
+    reader = ArchiveReader(MemorySource(data), salvage=True)
+    assert "checksum" in reader.damage
+    with pytest.raises(DamagedArchiveError, match="none of its key slots"):
+        reader.unlock(account=account)
+    assert reader.archive_key is None
+    reader.unlock(password="gleich", account=account)
+    assert reader.archive_key == a.archive_key and reader.unlocked_with == "password"
+    assert "MAC" in reader.damage
+    assert [e.path for e in reader.scan_entries() if e.ok] == ["a.txt"]
+
+
+def test_lenient_parsing_is_only_for_salvage(tmp_path):
+    built = build_archive(tmp_path / "a.therabak", {"a.txt": b"x"})
+    data = bytearray(built.bytes)
+    data[0:8] = b"XHERABAK"
+    with pytest.raises(DamagedArchiveError, match="not a therabak"):
+        ArchiveReader(MemorySource(bytes(data)))
+    reader = ArchiveReader(MemorySource(bytes(data)), salvage=True)
+    assert {"checksum", "magic"} <= set(reader.damage)
+    reader.unlock()
+    assert [e.path for e in reader.scan_entries() if e.ok] == ["a.txt"]

@@ -4,58 +4,41 @@ disk full mid-write, Ctrl+C, kill -9, crashes at every named point."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from archive_support import archives_in, events_of, json_lines, partials_in
-from cli_support import backup, one_archive, pw_args, single_line, small_filesystem
-from conftest import IS_WINDOWS, Practice
+from cli_support import (
+    backup,
+    one_archive,
+    pw_args,
+    single_line,
+    small_filesystem,
+    wait_for_event,
+)
+from conftest import IS_WINDOWS, Practice, start_cli
 from therabak.practice.demo import DemoSpec, create_demo
 
 posix_only = pytest.mark.skipif(IS_WINDOWS, reason="POSIX signals and mounts")
 
 
 def start_backup(p: Practice, dest: Path, tmp_path: Path, failpoints: str) -> subprocess.Popen:
-    """A backup subprocess with --json on a pipe (read it with next_event)."""
+    """A backup subprocess with --json on a pipe (read it with wait_for_event)."""
     opts, _, _ = pw_args(tmp_path)
-    env = dict(os.environ, THERABAK_FAILPOINTS=failpoints, PYTHONIOENCODING="utf-8")
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "therabak",
-            "backup",
-            "--dest",
-            str(dest),
-            "--data-dir",
-            str(p.data_dir),
-            *opts,
-            "--json",
-        ],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
+    return start_cli(
+        "backup",
+        "--dest",
+        dest,
+        "--data-dir",
+        p.data_dir,
+        *opts,
+        "--json",
+        env={"THERABAK_FAILPOINTS": failpoints},
     )
-
-
-def wait_for_event(proc: subprocess.Popen, kind: str, *, count: int = 1) -> list[dict]:
-    """Read the child's JSON lines until *count* events of *kind* arrived."""
-    seen: list[dict] = []
-    for line in proc.stdout:
-        event = json.loads(line)
-        seen.append(event)
-        if len(events_of(seen, kind)) >= count:
-            return seen
-    raise AssertionError(f"the backup ended before {count} {kind} event(s): {seen[-3:]}")
 
 
 def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
@@ -178,30 +161,6 @@ def test_kill_9_leaves_no_backup_and_the_next_run_cleans_up(practice, tmp_path):
     r = backup(practice, dest, *opts)
     assert r.returncode == 0, r.stderr
     assert not stale[0].exists()
-    one_archive(dest)
-
-
-@posix_only
-@pytest.mark.parametrize(
-    "point",
-    [
-        "crash-at=backup.body",
-        "crash-at=backup.index",
-        "crash-at=backup.trailer",
-        "crash-at=backup.rename",
-        "crash-after-bytes=5000",
-        "crash-after-bytes=1000000",
-    ],
-)
-def test_crash_points_leave_no_backup(practice, tmp_path, point):
-    dest = tmp_path / "usb"
-    opts, _, _ = pw_args(tmp_path)
-    r = backup(practice, dest, *opts, env={"THERABAK_FAILPOINTS": point})
-    assert r.returncode == -signal.SIGKILL
-    assert archives_in(dest) == []
-    assert len(partials_in(dest)) == 1
-    r = backup(practice, dest, *opts)
-    assert r.returncode == 0
     one_archive(dest)
 
 

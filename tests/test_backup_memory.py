@@ -10,15 +10,12 @@ slot costs Argon2id's 64 MiB (RFC 9106, by design) once, at the start; the data 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from archive_support import events_of, json_lines, the_summary
 from cli_support import one_archive, pw_args
-from conftest import Practice
+from conftest import Practice, run_measured
 from therabak.practice.demo import DemoSpec, create_demo
 
 MiB = 1 << 20
@@ -27,41 +24,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not hasattr(os, "wait4"), reason="per-child peak RSS needs os.wait4"),
 ]
-
-
-# A small launcher between pytest and the measured child: a child forked (or vforked)
-# from pytest would inherit pytest's own peak RSS in ru_maxrss (Linux carries the
-# pre-exec image's high-water mark over exec). The launcher is small, so the peak it
-# reports for its child is the child's own.
-_LAUNCHER = """
-import os, subprocess, sys
-proc = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL)
-_, status, usage = os.wait4(proc.pid, 0)
-with open(sys.argv[1], "w") as f:
-    f.write(str(usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)))
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
-def run_measured(tmp_path: Path, *args) -> tuple[int, str, str, int]:
-    """Run the CLI; (exit code, stdout, stderr, peak RSS in bytes of the CLI process)."""
-    report = tmp_path / "peak.txt"
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _LAUNCHER,
-            str(report),
-            sys.executable,
-            "-m",
-            "therabak",
-            *map(str, args),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    return r.returncode, r.stdout, r.stderr, int(report.read_text())
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +46,7 @@ def big_practice(tmp_path_factory) -> Practice:
 def test_password_backup_of_a_256_mib_file_stays_under_100_mib(big_practice, tmp_path):
     opts, _, _ = pw_args(tmp_path)
     dest = tmp_path / "usb"
-    code, stdout, stderr, peak = run_measured(
-        tmp_path,
+    m = run_measured(
         "backup",
         "--dest",
         dest,
@@ -95,10 +56,10 @@ def test_password_backup_of_a_256_mib_file_stays_under_100_mib(big_practice, tmp
         "--verify",
         "--json",
     )
-    assert code == 0, stderr
-    print(f"peak RSS, 256 MiB file, password, --verify: {peak / MiB:.1f} MiB")
-    assert peak < 100 * MiB
-    lines = json_lines(stdout)
+    assert m.returncode == 0, m.stderr
+    print(f"peak RSS, 256 MiB file, password, --verify: {m.peak_rss / MiB:.1f} MiB")
+    assert m.peak_rss < 100 * MiB
+    lines = json_lines(m.stdout)
     summary = the_summary(lines)
     assert summary["verified"] is True and summary["bytes_in"] >= 256 * MiB
     assert summary["archive"] == str(one_archive(dest))
@@ -109,8 +70,7 @@ def test_password_backup_of_a_256_mib_file_stays_under_100_mib(big_practice, tmp
 def test_memory_does_not_grow_with_the_file_size(big_practice, demo_practice, tmp_path):
     peaks = {}
     for name, p in (("small", demo_practice), ("big", big_practice)):
-        code, _, stderr, peak = run_measured(
-            tmp_path,
+        m = run_measured(
             "backup",
             "--dest",
             tmp_path / name,
@@ -119,8 +79,8 @@ def test_memory_does_not_grow_with_the_file_size(big_practice, demo_practice, tm
             "--no-password",
             "--verify",
         )
-        assert code == 0, stderr
-        peaks[name] = peak
+        assert m.returncode == 0, m.stderr
+        peaks[name] = m.peak_rss
     print(
         f"peak RSS without Argon2: 2 MB practice {peaks['small'] / MiB:.1f} MiB, "
         f"256 MiB file {peaks['big'] / MiB:.1f} MiB"

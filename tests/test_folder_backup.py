@@ -102,25 +102,6 @@ def test_stale_partial_copies_are_removed_and_never_listed(
     assert not stale.exists()
 
 
-def test_kill_during_the_copy_leaves_no_folder_that_looks_finished(
-    practice: Practice, tmp_path: Path
-) -> None:
-    usb = tmp_path / "usb"
-    for point in ("folder.copy", "folder.rename"):
-        r = run_cli(
-            "folder-backup",
-            "--dest",
-            usb,
-            *practice_args(practice),
-            env={"THERABAK_FAILPOINTS": f"crash-at={point}"},
-        )
-        assert r.returncode not in (0, 1, 3), r.stderr
-        assert [p for p in usb.iterdir() if not p.name.endswith(".partial")] == []
-    r = run_cli("folder-backup", "--dest", usb, *practice_args(practice))
-    assert r.returncode == 0
-    assert [p.name.endswith(".partial") for p in usb.iterdir()] == [False]
-
-
 def test_missing_data_folder(tmp_path: Path) -> None:
     r = run_cli(
         "folder-backup",

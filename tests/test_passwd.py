@@ -13,7 +13,7 @@ import pytest
 
 from archive_support import CheapPassword, build_archive, flip, sha256_file
 from cli_support import PASSWORD, backup, one_archive, pw_args, single_line, small_filesystem
-from conftest import IS_WINDOWS, run_cli
+from conftest import IS_WINDOWS, record_figure, run_cli
 from therabak.archive.header import parse_header
 from therabak.archive.reader import ArchiveReader
 from therabak.archive.rekey import journal_path, recover_journal
@@ -184,7 +184,7 @@ posix_only = pytest.mark.skipif(IS_WINDOWS, reason="kill -9 via the crash failpo
 
 
 @posix_only
-def test_kill_9_after_the_journal_keeps_the_old_password(archive, tmp_path):
+def test_kill_9_after_the_journal_keeps_the_old_password(archive, tmp_path, record_property):
     old, new = _files(tmp_path)
     before = sha256_file(archive)
     r = _passwd(archive, old, new, env={"THERABAK_FAILPOINTS": "crash-at=passwd.journal"})
@@ -200,10 +200,13 @@ def test_kill_9_after_the_journal_keeps_the_old_password(archive, tmp_path):
     # running passwd again works and clears the leftover journal
     assert _passwd(archive, old, new).returncode == 0
     assert not journal.exists() and _opens_with(archive, NEW)
+    record_figure(record_property, "kill points survived", 1)
 
 
 @posix_only
-def test_kill_9_in_the_middle_of_the_rewrite_is_finished_on_open(archive, tmp_path):
+def test_kill_9_in_the_middle_of_the_rewrite_is_finished_on_open(
+    archive, tmp_path, record_property
+):
     old, new = _files(tmp_path)
     h = _header_size(archive)
     data_before = sha256_file(archive, start=h)
@@ -219,6 +222,7 @@ def test_kill_9_in_the_middle_of_the_rewrite_is_finished_on_open(archive, tmp_pa
     parse_header(archive.read_bytes()[:h])
     assert sha256_file(archive, start=h) == data_before
     assert not _opens_with(archive, PASSWORD)
+    record_figure(record_property, "kill points survived", 1)
 
 
 @posix_only

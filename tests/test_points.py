@@ -98,6 +98,11 @@ def test_damaged_and_foreign_files_are_listed_as_unreadable(
     (folder / "empty.therabak").write_bytes(b"")
     (folder / "notes.txt").write_text("not a backup")  # not a candidate at all
     (folder / "TheraPsy-Data-2026-01-01_000000").mkdir()  # a folder backup without manifest
+    odd_manifest = folder / "TheraPsy-Data-2026-01-02_000000"  # counts JSON cannot hold
+    odd_manifest.mkdir()
+    (odd_manifest / "therabak-manifest.json").write_text(
+        '{"format": "therabak-folder-backup", "version": 1, "files": Infinity}\n'
+    )
     os.mkfifo(folder / "odd.therabak") if hasattr(os, "mkfifo") else None
     points = _list(practice, "--in", str(folder))
     assert points["good.therabak"]["readable"]
@@ -107,6 +112,7 @@ def test_damaged_and_foreign_files_are_listed_as_unreadable(
         "photo.therabak",
         "empty.therabak",
         "TheraPsy-Data-2026-01-01_000000",
+        "TheraPsy-Data-2026-01-02_000000",
     ):
         assert points[name]["kind"] == "unreadable", name
         assert points[name]["error"], name

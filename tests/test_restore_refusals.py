@@ -13,6 +13,7 @@ import pytest
 
 from conftest import Practice, run_cli
 from restore_helpers import (
+    PASSWORD,
     Crafted,
     before_restore_dirs,
     change_data,
@@ -330,3 +331,137 @@ def test_salvage_with_a_damaged_index(
     # Rebuilt from the entries themselves: contents are back (mtimes too: they are in the
     # entry metadata).
     assert all(now[p] == original[p] for p in core)
+
+
+# ---- salvage of damaged headers and of entries that moved -------------------------------------
+
+
+def _manual_copy(backups, tmp_path: Path) -> tuple[Path, dict[str, int]]:
+    """A copy of the manual backup, and the offsets of some header parts."""
+    from therabak.archive.header import CHECKSUM_SIZE
+
+    copy = tmp_path / backups.manual.name
+    shutil.copy2(backups.manual, copy)
+    with ArchiveReader.open(copy) as reader:
+        h = reader.header
+    return copy, {
+        "creation time": 15,
+        "padding": h.mac_offset + 200,
+        "checksum": h.header_size - CHECKSUM_SIZE + 5,
+        "MAC": h.mac_offset + 3,
+    }
+
+
+@pytest.mark.parametrize("where", ["creation time", "padding", "checksum", "MAC"])
+def test_salvage_survives_a_damaged_header(
+    unchanged: Practice, demo_practice: Practice, backups, tmp_path: Path, password_file, where
+) -> None:
+    """One flipped byte in the 4 KiB header (mostly padding) must not cost every file:
+    a plain restore refuses (exit 5), a salvage opens the key slot (sealed on its own),
+    reports the header and restores every file."""
+    archive, offsets = _manual_copy(backups, tmp_path)
+    flip_byte(archive, offsets[where])
+    r = restore(unchanged, archive, password_file=password_file)
+    assert r.returncode == 5 and "header" in r.stderr
+    out = tmp_path / "salvaged"
+    s = restore(unchanged, archive, "--salvage", "--to", str(out), password_file=password_file)
+    assert s.returncode == 3, s.stderr
+    assert "damaged: header: the header is damaged" in s.stdout
+    with ArchiveReader.open(backups.manual) as reader:
+        reader.unlock(password=PASSWORD)
+        paths = {e.path for e in reader.read_index().entries}
+    original = plaintext_tree(demo_practice.data_dir, demo_practice.key)
+    got = plaintext_tree(out, demo_practice.key)
+    assert set(got) == paths
+    assert all(got[p][1] == original[p][1] for p in paths)
+
+
+def test_salvage_with_a_destroyed_key_slot_refuses(
+    unchanged: Practice, backups, tmp_path: Path, password_file
+) -> None:
+    archive, _ = _manual_copy(backups, tmp_path)
+    with ArchiveReader.open(archive) as reader:
+        slot_end = reader.header.mac_offset
+    flip_byte(archive, slot_end - 10)  # inside the only slot's wrapped key
+    out = tmp_path / "salvaged"
+    s = restore(unchanged, archive, "--salvage", "--to", str(out), password_file=password_file)
+    assert s.returncode == 5 and "none of its key slots opens" in s.stderr
+    assert not out.exists()
+
+
+def test_salvage_restores_entries_that_changed_places(
+    unchanged: Practice, demo_practice: Practice, backups, tmp_path: Path
+) -> None:
+    """Two whole entries swapped: the index points at the wrong ones (verify and restore
+    say so), but both files are intact, and salvage finds them where they are."""
+    from archive_support import archive_layout
+
+    archive = tmp_path / "swapped.therabak"
+    data = backups.auto.read_bytes()
+    with ArchiveReader.open(backups.auto) as reader:
+        reader.unlock(account=unchanged.key)
+        layout = archive_layout(data, reader.archive_key)
+    (a, first), (b, second) = list(layout.entries.items())[3:5]
+    archive.write_bytes(
+        data[: first.start]
+        + data[second.start : second.end]
+        + data[first.start : first.end]
+        + data[second.end :]
+    )
+    v = run_cli("verify", archive, *practice_args(unchanged))
+    assert v.returncode == 5 and a in v.stdout and b in v.stdout
+    assert restore(unchanged, archive).returncode == 5
+    out = tmp_path / "salvaged"
+    s = restore(unchanged, archive, "--salvage", "--to", str(out))
+    assert s.returncode == 3, s.stderr
+    assert a in s.stdout and b in s.stdout and "intact copy" in s.stdout
+    original = plaintext_tree(demo_practice.data_dir, demo_practice.key)
+    got = plaintext_tree(out, demo_practice.key)
+    assert set(got) == set(layout.entries)
+    assert all(got[p] == original[p] for p in got)
+
+
+@pytest.mark.parametrize(
+    "lie", ["huge size", "wrong size", "missing", "a folder", "NUL in the path", "leaves it"]
+)
+def test_folder_backup_whose_manifest_lies(
+    unchanged: Practice, backups, tmp_path: Path, lie: str
+) -> None:
+    """A manifest line that the file cannot match is damage found before anything is
+    planned: exit 5 (a declared 1 EiB asked for exabytes of space, exit 6); salvage
+    restores everything else."""
+    import json
+
+    from therabak.jobs.swap import MANIFEST_NAME
+
+    point = tmp_path / "usb" / backups.folder.name
+    shutil.copytree(backups.folder, point)
+    lines = (point / MANIFEST_NAME).read_text("utf-8").splitlines()
+    n = next(i for i, line in enumerate(lines) if '"sessions/K0002/' in line)
+    entry = json.loads(lines[n])
+    if lie == "huge size":
+        entry["s"] = 1 << 60
+    elif lie == "wrong size":
+        entry["s"] += 1
+    elif lie == "missing":
+        (point / entry["p"]).unlink()
+    elif lie == "a folder":
+        (point / entry["p"]).unlink()
+        (point / entry["p"]).mkdir()
+    elif lie == "NUL in the path":  # was a ValueError: exit 1, "internal error"
+        entry["p"] = entry["p"].replace(".json", "\x00.json")
+    else:
+        entry["p"] = "../../" + entry["p"]
+    lines[n] = json.dumps(entry)
+    (point / MANIFEST_NAME).write_text("\n".join(lines) + "\n", "utf-8")
+    r = restore(unchanged, point)
+    assert r.returncode == 5, r.stderr
+    assert "Traceback" not in r.stderr and "--salvage" in r.stderr
+    shown = entry["p"].replace("\x00", "\\x00")
+    assert shown in r.stderr or entry["p"] in r.stderr
+    out = tmp_path / "salvaged"
+    s = restore(unchanged, point, "--salvage", "--to", str(out))
+    assert s.returncode == 3, s.stderr
+    restored = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    listed = {json.loads(line)["p"] for line in lines[1:]}
+    assert restored == listed - {entry["p"]}

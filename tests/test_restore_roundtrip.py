@@ -348,3 +348,20 @@ def test_folder_backup_into_another_folder_with_include(
     assert r.returncode == 0, r.stderr
     assert tree_state(practice.data_dir) == before
     assert tree_state(target) == subset(tree_state(demo_practice.data_dir), ("audio",), inside=True)
+
+
+@pytest.mark.skipif(IS_WINDOWS, reason="symbolic links need privileges on Windows")
+def test_a_link_as_the_target_folder_is_refused_up_front(
+    practice: Practice, backups, tmp_path: Path
+) -> None:
+    """--to a link to an empty folder: refused before any work (it used to stage all of
+    it and then fail with 'the target folder is not empty'), nothing written anywhere."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = tmp_path / "Restored"
+    link.symlink_to(elsewhere)
+    r = restore(practice, backups.auto, "--to", str(link))
+    assert r.returncode == 2, r.stderr
+    assert "is a link" in r.stderr
+    assert list(elsewhere.iterdir()) == [] and link.is_symlink()
+    assert leftovers(tmp_path) == []

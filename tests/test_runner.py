@@ -203,3 +203,35 @@ def test_seen_and_prune(runner, practice, tmp_path):
     assert all(j.record.seen for j in runner.list_jobs())
     runner.prune(keep=1)
     assert len(runner.list_jobs()) == 1
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        None,
+        [],
+        {"id": "x"},  # fields missing
+        {"id": "x", "operation": "backup", "args": [], "pid": 2**40, "started": "2026-01-01"},
+        {"id": "x", "operation": "backup", "args": [], "pid": "12", "started": "2026-01-01"},
+        {"id": 5, "operation": "backup", "args": [], "pid": 12, "started": "2026-01-01"},
+        {"id": "x", "operation": "backup", "args": [1], "pid": 12, "started": "2026-01-01"},
+        {"id": "x", "operation": "backup", "args": [], "pid": 12, "started": "yesterday"},
+    ],
+)
+def test_a_damaged_job_record_is_skipped_not_a_crash(tmp_path: Path, record) -> None:
+    """The app lists its jobs from these files: one damaged (or with an impossible pid,
+    which was an OverflowError) must not take the job list down."""
+    runner = JobRunner(tmp_path / "jobs")
+    runner.root.mkdir()
+    (runner.root / "20260101-000000-abcdef.json").write_text(json.dumps(record))
+    good = {
+        "id": "ok",
+        "operation": "verify",
+        "args": [],
+        "pid": 2**31 - 1,
+        "started": "2026-01-01T00:00:00+00:00",
+    }
+    (runner.root / "ok.json").write_text(json.dumps(good))
+    jobs = runner.list_jobs()
+    assert [j.id for j in jobs if j.id != "x"] == ["ok"]
+    assert all(j.state is JobState.DIED for j in jobs)

@@ -296,3 +296,88 @@ def test_a_staged_file_that_does_not_read_back_stops_the_restore(
     assert damaged
     assert tree_state(practice.data_dir) == before
     assert sorted(p.name for p in practice.root.iterdir()) == ["Data", "account.key"]
+
+
+def test_reading_marks_and_the_restore_lock(tmp_path: Path) -> None:
+    """A backup marks that it reads Data; a restore refuses while a live mark exists, a
+    backup refuses while a live restore lock exists; dead processes' marks are removed."""
+    from therabak.jobs.lock import DataReading, check_no_readers, live_readers
+    from therabak.jobs.swap import restore_lock_path
+
+    data = tmp_path / "Data"
+    data.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".Data.therabak-reading-{dead.pid}-0123abcd.lock"
+    stale.write_text(json.dumps({"pid": dead.pid, "started": "yesterday", "what": "backup"}))
+    assert live_readers(data) == [] and not stale.exists()
+    check_no_readers(data)
+
+    with DataReading(data, "folder backup") as mark:
+        assert mark.path is not None and mark.path.parent == tmp_path
+        [owner] = live_readers(data)
+        assert owner.pid == os.getpid() and owner.what == "folder backup"
+        with pytest.raises(DataInUseError, match="folder backup of .* is running"):
+            check_no_readers(data)
+        with DataReading(data):  # any number of readers at once
+            assert len(live_readers(data)) == 2
+    assert live_readers(data) == []
+
+    lock = restore_lock_path(data)
+    lock.write_text(json.dumps({"pid": os.getpid(), "started": "now", "what": "restore"}))
+    with pytest.raises(DataInUseError, match="restore of .* is running"):
+        DataReading(data).acquire()
+    assert live_readers(data) == []  # the refused reader left no mark
+    lock.write_text(json.dumps({"pid": dead.pid, "started": "then", "what": "restore"}))
+    with DataReading(data):  # a dead restore's lock does not count
+        pass
+
+
+def test_impossible_process_ids_are_not_running(practice: Practice) -> None:
+    """A lock file or leftover name with an id no process can have (damaged, crafted)
+    counts as a dead process: no crash (it was an OverflowError, exit 1, on every command
+    that looked at it)."""
+    from therabak.jobs.lock import pid_alive
+
+    for pid in (0, -1, 2**31, 2**40, 10**20):
+        assert pid_alive(pid) is False
+    assert pid_alive(os.getpid()) is True
+    (practice.root / "Data.restore-2026-01-01_000000.99999999999999999999.partial").mkdir()
+    (practice.data_dir / ".lock").write_text("9999999999")
+    r = run_cli("status", *practice_args(practice))
+    assert r.returncode in (0, 3) and "Internal error" not in r.stderr, r.stderr
+    assert leftovers(practice.root) == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"staging": None},  # keys missing or of the wrong type: was a KeyError / TypeError
+        {"staging": 5},
+        {"old": ["a"]},
+        {"staging": "OUTSIDE"},  # a folder that is not a restore's: never moved
+        {"old": "OUTSIDE"},
+        {"staging": "OTHER"},
+    ],
+)
+def test_a_journal_naming_other_folders_is_refused_and_nothing_moves(
+    tmp_path: Path, change: dict
+) -> None:
+    paths = _layout(tmp_path, data=False, staging=False, old=False)
+    other = paths["data"].parent / "Dokumente"
+    outside = tmp_path / "elsewhere"
+    for folder in (other, outside):
+        folder.mkdir()
+        (folder / "which.txt").write_text(folder.name)
+    journal = json.loads(journal_path(paths["data"]).read_text())
+    for field, value in change.items():
+        if value is None:
+            del journal[field]
+        else:
+            names = {"OUTSIDE": str(outside), "OTHER": str(other)}
+            journal[field] = names.get(value, value) if isinstance(value, str) else value
+    journal_path(paths["data"]).write_text(json.dumps(journal))
+    with pytest.raises(SwapRecoveryError, match="journal"):
+        recover(paths["data"])
+    assert _which(other) == "Dokumente" and _which(outside) == "elsewhere"
+    assert not paths["data"].exists()

@@ -10,14 +10,27 @@ Off unless the variable is set. Comma-separated ``name=value`` items:
 ``enospc-after=N``    writing to a backup destination fails with ENOSPC ("disk full")
                       once N bytes were written
 ``efbig-at=N``        writing a single backup file beyond N bytes fails with EFBIG
-``crash-at=NAME``     the process kills itself (SIGKILL) at the named point, e.g.
-                      ``backup.body``, ``backup.index``, ``backup.trailer``,
-                      ``backup.rename``, ``restore.staging``, ``restore.swap``,
-                      ``passwd.journal`` (new header journalled, archive untouched),
-                      ``passwd.write`` (archive header half rewritten)
+``crash-at=NAME``     the process kills itself (SIGKILL) at the named point:
+                      backup: ``backup.body`` (after each file), ``backup.index``,
+                      ``backup.trailer``, ``backup.rename`` (synced, not renamed),
+                      ``backup.published`` (renamed, nothing recorded yet);
+                      restore: ``restore.staging`` (after each staged file),
+                      ``restore.carry``, ``restore.verify``, ``restore.journal``,
+                      ``restore.swap`` (between the renames), ``restore.swapped``;
+                      folder backup: ``folder.copy`` (after each file),
+                      ``folder.manifest``, ``folder.rename``, ``folder.published``;
+                      auto: ``auto.backup`` (written and verified, nothing deleted),
+                      ``auto.retention`` (after each deleted old backup);
+                      passwd: ``passwd.journal`` (new header journalled, archive
+                      untouched), ``passwd.write`` (archive header half rewritten)
 ``crash-after-bytes=N``
-                      the process kills itself once N bytes were written
-``delay-ms=N``        sleep N ms before each source file (to watch progress)
+                      the process kills itself once N bytes were written (the
+                      archive of a backup, the staged or copied files of a restore
+                      or folder backup)
+``delay-ms=N``        sleep N ms before each file a backup reads or a restore stages
+                      (to watch progress, or to act while a job runs)
+``denied=TEXT``       opening a source file whose path contains TEXT fails with
+                      "permission denied" (as a file another program holds locked)
 
 Example: ``THERABAK_FAILPOINTS="transient=0.05,transient-times=2,seed=demo"``.
 """
@@ -46,6 +59,7 @@ class Failpoints:
     crash_at: str = ""
     crash_after_bytes: int | None = None
     delay_ms: int = 0
+    denied: str = ""
 
     @property
     def active(self) -> bool:
@@ -62,7 +76,7 @@ class Failpoints:
                 setattr(fp, name, float(value))
             elif name in _INT_ITEMS:
                 setattr(fp, name, int(value))
-            elif name in ("seed", "crash_at"):
+            elif name in ("seed", "crash_at", "denied"):
                 setattr(fp, name, value)
             else:
                 raise ValueError(f"unknown failpoint {name!r}")
@@ -124,6 +138,14 @@ def before_write(position: int, n: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     if fp.efbig_at is not None and position + n > fp.efbig_at:
         raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+
+
+def source_open(path: object) -> None:
+    """Called before a job opens a source file (Data, or a folder backup it restores)."""
+    if ACTIVE.denied and ACTIVE.denied in str(path):
+        raise PermissionError(
+            errno.EACCES, "Permission denied (injected by THERABAK_FAILPOINTS)", str(path)
+        )
 
 
 def source_delay() -> None:

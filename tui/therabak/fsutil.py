@@ -11,11 +11,12 @@ from pathlib import Path
 
 IS_WINDOWS = sys.platform == "win32"
 
-# Names Windows refuses, whatever the extension (CON.txt is as illegal as CON).
+# Names Windows treats as devices, whatever the extension (CON.txt is CON) and with spaces
+# before it ("CON .txt"): COM0-9 and LPT0-9 including the superscript digits Windows maps
+# to 1-3, and the console's CONIN$ and CONOUT$.
 WINDOWS_RESERVED = frozenset(
-    {"con", "prn", "aux", "nul"}
-    | {f"com{i}" for i in range(1, 10)}
-    | {f"lpt{i}" for i in range(1, 10)}
+    {"con", "prn", "aux", "nul", "conin$", "conout$"}
+    | {f"{dev}{d}" for dev in ("com", "lpt") for d in (*"0123456789", "\u00b9", "\u00b2", "\u00b3")}
 )
 WINDOWS_ILLEGAL_CHARS = frozenset('<>:"/\\|?*') | frozenset(chr(i) for i in range(32))
 
@@ -101,6 +102,6 @@ def windows_name_problem(name: str) -> str | None:
         return _("contains a character Windows does not allow")
     if name.endswith((" ", ".")):
         return _("ends with a space or dot")
-    if name.split(".")[0].casefold() in WINDOWS_RESERVED:
+    if name.split(".")[0].rstrip(" ").casefold() in WINDOWS_RESERVED:
         return _("is a reserved device name on Windows")
     return None

@@ -222,7 +222,7 @@ class Settings:
 
     def save(self) -> None:
         path = self.path or config_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_private(path, self.to_toml().encode("utf-8"))
 
     def remember_destination(self, folder: Path) -> bool:

@@ -87,9 +87,17 @@ class FileSink:
             self.path.unlink()
 
 
-def write_error(e: OSError, path: Path) -> TherabakError:
-    """The user-facing error for a failed write to a destination file."""
-    where = Path(path).parent
+def write_error(e: OSError, path: Path, where: Path | None = None) -> TherabakError:
+    """The user-facing error for a failed write to a destination file (*where*: the
+    destination folder to name, by default the file's folder)."""
+    where = Path(where) if where is not None else Path(path).parent
+    if e.errno in (errno.ENOENT, getattr(errno, "ENODEV", -1), getattr(errno, "ENXIO", -1)):
+        return DestinationError(
+            _(
+                "The destination {where} disappeared while the backup was written (was the drive "
+                "removed?); nothing was kept there."
+            ).format(where=where)
+        )
     if e.errno in _NO_SPACE:
         return NotEnoughSpaceError(
             _(
@@ -169,5 +177,8 @@ def publish(partial: Path, final: Path) -> None:
     """Rename a finished ``*.partial`` to its final name and make the rename durable."""
     if final.exists():
         raise FileExistsError(f"{final} already exists")
-    os.replace(partial, final)
+    try:
+        os.replace(partial, final)
+    except OSError as e:
+        raise write_error(e, final) from None
     fsync_dir(final.parent)

@@ -49,6 +49,8 @@ class ArchiveHeader:
     fixed: bytes = field(default=b"", repr=False)  # the immutable part, bound into the index
     mac: bytes = field(default=b"", repr=False)
     mac_offset: int = 0
+    # What a lenient parse (salvage) let through: e.g. ("checksum", "magic"); () when intact.
+    damage: tuple[str, ...] = ()
 
     @property
     def protection(self) -> str:
@@ -172,47 +174,77 @@ def replace_slots(
     )
 
 
-def read_header_size(prefix: bytes) -> int:
-    """Check the magic and version in the first 14 bytes; return the header size."""
-    if len(prefix) < 8 or prefix[:8] != MAGIC:
+def read_header_size(prefix: bytes, *, lenient: bool = False) -> int:
+    """Check the magic and version in the first 14 bytes; return the header size.
+
+    *lenient* (salvage): a damaged magic, version or size is let through (the size then
+    falls back to the default every writer uses); the checksum tells the caller."""
+    if len(prefix) < 8 or (prefix[:8] != MAGIC and not lenient):
         raise NotAnArchiveError(_("This is not a therabak backup file."))
     if len(prefix) < 14:
         raise DamagedArchiveError(_("The backup is truncated (header)."))
     version, size = struct.unpack_from(">HI", prefix, 8)
-    if version != VERSION:
+    if version != VERSION and not lenient:
         raise DamagedArchiveError(
             _("Unsupported backup format version {version}.").format(version=version)
         )
     if not MIN_HEADER_SIZE <= size <= MAX_HEADER_SIZE:
-        raise DamagedArchiveError(_("The backup's header is damaged (size)."))
+        if not lenient:
+            raise DamagedArchiveError(_("The backup's header is damaged (size)."))
+        size = DEFAULT_HEADER_SIZE
     return size
 
 
-def parse_header(region: bytes) -> ArchiveHeader:
-    """Parse a complete header region (untrusted bytes; every length is checked)."""
-    size = read_header_size(region[:14])
+def parse_header(region: bytes, *, lenient: bool = False) -> ArchiveHeader:
+    """Parse a complete header region (untrusted bytes; every length is checked).
+
+    *lenient* is for salvage: damage that leaves the key slots readable (a failed
+    checksum, a changed magic, time, kind, category list or padding) is recorded in
+    ``damage`` instead of refusing; the slots' own authentication and the header MAC
+    (see ``ArchiveReader.unlock``) still decide what can be trusted."""
+    damage: list[str] = []
+
+    def problem(what: str, message: str) -> None:
+        if not lenient:
+            raise DamagedArchiveError(message)
+        if what not in damage:
+            damage.append(what)
+
+    size = read_header_size(region[:14], lenient=lenient)
     if len(region) != size:
         raise DamagedArchiveError(_("The backup is truncated (header)."))
     body, checksum = region[:-CHECKSUM_SIZE], region[-CHECKSUM_SIZE:]
     if not hmac.compare_digest(hashlib.sha256(body).digest(), checksum):
-        raise DamagedArchiveError(_("The backup's header is damaged (checksum mismatch)."))
+        problem("checksum", _("The backup's header is damaged (checksum mismatch)."))
     if len(body) < _FIXED.size + 1:
         raise DamagedArchiveError(_("The backup's header is damaged (too short)."))
-    _m, _v, _s, created_s, offset_min, kind_code, flags, archive_id, cat_len = _FIXED.unpack_from(
-        body
+    magic, version, _size, created_s, offset_min, kind_code, flags, archive_id, cat_len = (
+        _FIXED.unpack_from(body)
     )
+    if magic != MAGIC or version != VERSION:
+        problem("magic", _("The backup's header is damaged (magic)."))
     pos = _FIXED.size
     if kind_code not in KIND_NAMES or flags != 0 or not -1440 < offset_min < 1440:
-        raise DamagedArchiveError(_("The backup's header is damaged (fields)."))
+        problem("fields", _("The backup's header is damaged (fields)."))
+        kind_code = kind_code if kind_code in KIND_NAMES else KIND_CODES["manual"]
+        offset_min = offset_min if -1440 < offset_min < 1440 else 0
     if pos + cat_len + 1 > len(body):
         raise DamagedArchiveError(_("The backup's header is damaged (categories)."))
+    raw_cats = bytes(body[pos : pos + cat_len])
     try:
-        cats_text = body[pos : pos + cat_len].decode("ascii")
+        cats_text = raw_cats.decode("ascii")
+    except UnicodeDecodeError:
+        problem("categories", _("The backup's header is damaged (fields)."))
+        cats_text = raw_cats.decode("ascii", "replace")
+    try:
         tz = timezone(timedelta(minutes=offset_min))
         created = datetime.fromtimestamp(created_s, UTC).astimezone(tz)
-    except (UnicodeDecodeError, ValueError, OverflowError, OSError):
-        raise DamagedArchiveError(_("The backup's header is damaged (fields).")) from None
-    categories = tuple(c for c in cats_text.split(",") if c)
+    except (ValueError, OverflowError, OSError):
+        problem("fields", _("The backup's header is damaged (fields)."))
+        created = datetime.fromtimestamp(0, UTC)
+    categories = tuple(
+        c for c in cats_text.split(",") if c and (not lenient or (c.isascii() and c.isprintable()))
+    )
     pos += cat_len
     fixed = bytes(body[:pos])
     n_slots = body[pos]
@@ -220,20 +252,25 @@ def parse_header(region: bytes) -> ArchiveHeader:
     if not 1 <= n_slots <= MAX_SLOTS:
         raise DamagedArchiveError(_("The backup's header is damaged (key slots)."))
     slots = []
-    for _slot in range(n_slots):
+    for n in range(n_slots):
         if pos + 3 > len(body):
             raise DamagedArchiveError(_("The backup's header is damaged (key slots)."))
         slot_type, slot_len = struct.unpack_from(">BH", body, pos)
         pos += 3
         if pos + slot_len > len(body):
             raise DamagedArchiveError(_("The backup's header is damaged (key slots)."))
-        slots.append(Slot.parse(slot_type, body[pos : pos + slot_len]))
+        try:
+            slots.append(Slot.parse(slot_type, body[pos : pos + slot_len]))
+        except DamagedArchiveError as e:
+            problem(f"key slot {n + 1}", e.message)  # lenient: the other slots may still open
         pos += slot_len
+    if not slots:
+        raise DamagedArchiveError(_("The backup's header is damaged (key slots)."))
     if pos + MAC_SIZE > len(body):
         raise DamagedArchiveError(_("The backup's header is damaged (MAC)."))
     mac = bytes(body[pos : pos + MAC_SIZE])
     if any(body[pos + MAC_SIZE :]):
-        raise DamagedArchiveError(_("The backup's header is damaged (padding)."))
+        problem("padding", _("The backup's header is damaged (padding)."))
     return ArchiveHeader(
         created=created,
         kind=KIND_NAMES[kind_code],
@@ -244,5 +281,6 @@ def parse_header(region: bytes) -> ArchiveHeader:
         fixed=fixed,
         mac=mac,
         mac_offset=pos,
+        damage=tuple(damage),
         _mac_input=bytes(body[:pos]),
     )

@@ -12,6 +12,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from therabak.archive.layout import FRAME, MAX_CHUNK
+from therabak.crypto.stream import TAG_SIZE
 from therabak.errors import DamagedArchiveError
 from therabak.fsutil import windows_name_problem
 from therabak.i18n import _
@@ -153,6 +155,16 @@ def _int(value: Any, what: str, limit: int = 1 << 62) -> int:
     return value
 
 
+def _most_content(length: int, *, raw: bool) -> int:
+    """The most content an entry of *length* bytes can hold: every chunk takes at least a
+    frame word and a tag and holds at most MAX_CHUNK bytes (raw entries are never
+    compressed). A larger size in the index is a lie that would, for instance, make a
+    restore ask for exabytes of space."""
+    if raw:
+        return length
+    return (length // (FRAME.size + TAG_SIZE)) * MAX_CHUNK
+
+
 def parse_index(data: bytes, *, archive_size: int) -> ArchiveIndex:
     """Parse and check an index document (already authenticated and decompressed)."""
     try:
@@ -205,11 +217,14 @@ def parse_index(data: bytes, *, archive_size: int) -> ArchiveIndex:
         length = _int(raw.get("l"), "length", archive_size)
         if offset + length > archive_size:
             raise DamagedArchiveError(_("The backup's index points beyond the end of the file."))
+        size = _int(raw.get("s"), "size")
+        if size > _most_content(length, raw=raw_flag):
+            raise DamagedArchiveError(_("The backup's index is damaged (impossible size)."))
         entries.append(
             IndexEntry(
                 path=path,
                 category=category,
-                size=_int(raw.get("s"), "size"),
+                size=size,
                 mtime_ns=_int(raw.get("m"), "mtime"),
                 sha256=sha,
                 offset=offset,

@@ -18,7 +18,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from therabak.archive.byteio import ByteSource, FileSource
-from therabak.archive.header import ArchiveHeader, parse_header, read_header_size
+from therabak.archive.header import (
+    MIN_HEADER_SIZE,
+    ArchiveHeader,
+    parse_header,
+    read_header_size,
+)
 from therabak.archive.index import ArchiveIndex, IndexEntry, check_entry_meta, parse_index
 from therabak.archive.layout import (
     ENTRY_HEAD,
@@ -94,22 +99,27 @@ class ScannedEntry:
 
 
 class ArchiveReader:
-    def __init__(self, source: ByteSource, name: str = "backup") -> None:
+    """Reads one archive. With ``salvage=True`` a damaged header is not refused as long
+    as a key slot still opens (see :meth:`unlock`); ``damage`` then says what was wrong."""
+
+    def __init__(self, source: ByteSource, name: str = "backup", *, salvage: bool = False) -> None:
         self.source = source
         self.name = name
         self.size = source.size
+        self.salvage = salvage
         prefix = source.read_at(0, 14)
-        header_size = read_header_size(prefix)
+        header_size = read_header_size(prefix, lenient=salvage)
         if header_size > self.size:
             raise DamagedArchiveError(_("The backup is truncated (header)."))
-        self.header: ArchiveHeader = parse_header(source.read_at(0, header_size))
+        self.header: ArchiveHeader = parse_header(source.read_at(0, header_size), lenient=salvage)
+        self.damage: list[str] = list(self.header.damage)
         self.archive_key: bytes | None = None
         self.unlocked_with: str = ""
         self._index: ArchiveIndex | None = None
         self._dctx = zstandard.ZstdDecompressor()
 
     @classmethod
-    def open(cls, path: Path) -> ArchiveReader:
+    def open(cls, path: Path, *, salvage: bool = False) -> ArchiveReader:
         """Open the archive at *path*, after finishing an interrupted password change."""
         region = recover_journal(path)
         try:
@@ -120,8 +130,8 @@ class ArchiveReader:
             raise DamagedArchiveError(_("Not a backup file: {path}").format(path=path)) from None
         try:
             if region is not None:  # torn header, read-only medium: use the journal's
-                return cls(HeaderOverlay(source, region), name=str(path))
-            return cls(source, name=str(path))
+                return cls(HeaderOverlay(source, region), name=str(path), salvage=salvage)
+            return cls(source, name=str(path), salvage=salvage)
         except BaseException:
             source.close()
             raise
@@ -151,6 +161,8 @@ class ArchiveReader:
 
     def unlock(self, *, password: str | None = None, account: AccountKey | None = None) -> str:
         """Find the archive key; returns the slot type used. Checks the header MAC."""
+        if self.damage:
+            return self._unlock_damaged(password, account)
         key = None
         used = ""
         for slot in self.header.slots:
@@ -196,6 +208,69 @@ class ArchiveReader:
         self.archive_key = key
         self.unlocked_with = used
         return used
+
+    def _unlock_damaged(self, password: str | None, account: AccountKey | None) -> str:
+        """Salvage of an archive whose header is damaged: every slot that still opens gives
+        a candidate key (the slots are sealed on their own). The header MAC confirms a
+        candidate; when the MAC or what it covers is damaged too, the key must open an
+        entry's sealed metadata instead, so a slot copied from another archive (same
+        password, another key) is never taken for this archive's."""
+        order = {SlotType.NONE: 0, SlotType.ACCOUNT: 1, SlotType.PASSWORD: 2}
+        unconfirmed: list[tuple[bytes, str]] = []
+        for slot in sorted(self.header.slots, key=lambda s: order[s.type]):
+            key = None
+            try:
+                if slot.type is SlotType.NONE:
+                    key = slot.unwrap_none()
+                elif slot.type is SlotType.ACCOUNT and account is not None:
+                    key = slot.unwrap_account(account.key, account.key_id)
+                elif slot.type is SlotType.PASSWORD and password:
+                    key = slot.unwrap_password(password)
+            except DamagedArchiveError:  # e.g. password-hashing parameters out of limits
+                continue
+            if key is None:
+                continue
+            try:
+                self.header.verify_mac(key)
+            except DamagedArchiveError:
+                unconfirmed.append((key, slot.type.label))
+                continue
+            return self._unlocked(key, slot.type.label)
+        for key, used in unconfirmed:
+            if self._opens_an_entry(key):
+                self.damage.append("MAC")
+                return self._unlocked(key, used)
+        raise DamagedArchiveError(
+            _(
+                "The backup's header is damaged and none of its key slots opens with the "
+                "password or account key given, so nothing can be salvaged."
+            )
+        )
+
+    def _unlocked(self, key: bytes, used: str) -> str:
+        self.archive_key = key
+        self.unlocked_with = used
+        return used
+
+    def _opens_an_entry(self, key: bytes, tries: int = 8) -> bool:
+        """Does *key* open the sealed metadata of one of the first entries found?"""
+        pos: int | None = MIN_HEADER_SIZE
+        for _try in range(tries):
+            pos = self._find_magic(pos, self.size) if pos is not None else None
+            if pos is None:
+                return False
+            head = self.source.read_at(pos, ENTRY_HEAD.size)
+            if len(head) == ENTRY_HEAD.size:
+                _magic, salt, meta_len = ENTRY_HEAD.unpack(head)
+                if 16 < meta_len <= MAX_META + 16:
+                    sealed = self.source.read_at(pos + ENTRY_HEAD.size, meta_len)
+                    try:
+                        AESGCM(meta_key(key, salt)).decrypt(META_NONCE, sealed, None)
+                        return True
+                    except InvalidTag:
+                        pass
+            pos += 1
+        return False
 
     # ---- index ----------------------------------------------------------------------
 
@@ -386,7 +461,8 @@ class ArchiveReader:
                 end, _length = self.index_location()
             except DamagedArchiveError:
                 end = self.size
-        pos = self.header.header_size
+        # with a damaged header its size field cannot be trusted either: start early
+        pos = MIN_HEADER_SIZE if self.damage else self.header.header_size
         while pos + ENTRY_HEAD.size <= end:
             try:
                 meta, start = self._read_meta(pos, end)

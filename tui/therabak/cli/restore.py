@@ -93,9 +93,12 @@ def _password(args: argparse.Namespace, paths) -> str | None:
     account_id = None
     if paths.account_key.exists():
         account_id = AccountKey.load(paths.account_key).id_hex
-    point = identify(point_path, account_id)
-    if point.readable and point.protection == "password" and point.account_match != "yes":
-        return read_password(args, confirm=False, what="backup")
+    point = identify(point_path, account_id, salvage=args.salvage)
+    if point.readable and point.protection == "password":
+        if point.account_match != "yes":
+            return read_password(args, confirm=False, what="backup")
+        if args.salvage:  # the account slot may be the damaged part: take a password given
+            return read_password(args, confirm=False, required=False)
     return None
 
 
@@ -280,7 +283,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 ).format(path=result.new_account_key)
             )
         for p, why in result.damaged:
-            out.text("  " + _("NOT restored: {path} ({reason})").format(path=p, reason=why))
+            if p.startswith("("):  # (header), (index): the archive's structure, not a file
+                out.text("  " + _("damaged: {path}: {reason}").format(path=p[1:-1], reason=why))
+            else:
+                out.text("  " + _("NOT restored: {path} ({reason})").format(path=p, reason=why))
         for w in result.warnings:
             out.text("  " + _("warning: {message}").format(message=w))
         if result.before_restore:

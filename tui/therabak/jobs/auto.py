@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from therabak import formatting
+from therabak import faults, formatting
 from therabak.archive.writer import Protection
 from therabak.events import Emit, Phase, Summary, Warning, ignore
 from therabak.fsutil import make_private_dir
@@ -171,6 +171,7 @@ def apply_retention(folder: Path, settings: AutoSettings, emit: Emit = ignore) -
         try:
             path.unlink()
             deleted.append(path)
+            faults.point("auto.retention")  # after each deletion
         except OSError as e:
             emit(
                 Warning(
@@ -313,6 +314,7 @@ def _run_locked(
     created = history.last_of("auto", req.data_dir)
     made = created.created_at if created and Path(created.path) == backup.archive else now
     result.next_due = next_due(made, settings)
+    faults.point("auto.backup")  # written and verified, nothing deleted yet
     if backup.verified:
         emit(Phase("retention", str(folder)))
         result.deleted = apply_retention(folder, settings, emit)

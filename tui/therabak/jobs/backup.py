@@ -33,7 +33,7 @@ from therabak.fsutil import free_space, fsync_dir
 from therabak.i18n import _
 from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.lock import pid_alive
+from therabak.jobs.lock import DataReading, pid_alive
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.retry import OnFailure, RetryPolicy
 from therabak.practice.account import AccountKey
@@ -121,7 +121,7 @@ def prepare_destination(dest: Path) -> Path:
             raise DataFolderError(
                 _("The destination folder does not exist: {dest}").format(dest=dest)
             )
-        dest.mkdir()
+        dest.mkdir(mode=0o700)  # a folder therabak makes is private, like its files
     if not os.access(dest, os.W_OK):
         raise DataFolderError(_("The destination folder is not writable: {dest}").format(dest=dest))
     return dest
@@ -147,6 +147,11 @@ def check_space(dest: Path, needed: int) -> None:
 def run_backup(
     req: BackupRequest, emit: Emit = ignore, cancel: CancelToken = NEVER
 ) -> BackupResult:
+    with DataReading(req.data_dir, "backup"):  # no restore may swap Data meanwhile
+        return _run_backup(req, emit, cancel)
+
+
+def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupResult:
     emit(Phase("scanning", str(req.data_dir)))
     scanned = scan(req.data_dir, req.rules)
     files = scanned.selected_files(req.selection)
@@ -203,6 +208,7 @@ def run_backup(
     finally:
         if not published:
             sink.discard()
+    faults.point("backup.published")
     if os.name != "nt":
         with contextlib.suppress(OSError):
             os.chmod(final, 0o600)

@@ -33,6 +33,15 @@ class UnsafePath(DamagedArchiveError):
     """A path that would leave its root or go through a link."""
 
 
+class DestinationWriteFailed(Exception):
+    """Writing the copy failed (its folder is full, gone, read-only ...), as opposed to
+    reading the source: the caller, which knows what the copy is for, says what happened."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def _is_link_or_junction(st: os.stat_result) -> bool:
     if stat.S_ISLNK(st.st_mode):
         return True
@@ -182,15 +191,18 @@ def copy_fd(
             if not n:
                 break
             chunk = view[:n]
-            if n >= PARALLEL_HASH_MIN:  # hash on another core while the bytes are written
-                pending = _hasher().submit(digest.update, chunk)
-                try:
+            try:
+                if n >= PARALLEL_HASH_MIN:  # hash on another core while the bytes are written
+                    pending = _hasher().submit(digest.update, chunk)
+                    try:
+                        write_all(dst_fd, chunk, budget)
+                    finally:
+                        pending.result()  # the buffer is reused only once the hash is done
+                else:
+                    digest.update(chunk)
                     write_all(dst_fd, chunk, budget)
-                finally:
-                    pending.result()  # the buffer is reused only once the hash is done
-            else:
-                digest.update(chunk)
-                write_all(dst_fd, chunk, budget)
+            except OSError as e:
+                raise DestinationWriteFailed(e) from None
             size += n
             if on_bytes is not None:
                 on_bytes(n)
@@ -215,23 +227,34 @@ def copy_file(
     size or mtime differed after the copy from before (the caller copies again).
     """
     own = not isinstance(src, int)
+    if own:
+        faults.source_open(src)
     src_fd = os.open(src, os.O_RDONLY | _O_NOFOLLOW | _O_BINARY) if own else src
     try:
         before = os.fstat(src_fd)
-        fd, path = create_under(dst_root, rel)
         try:
-            size, sha = copy_fd(
+            fd, path = create_under(dst_root, rel)
+        except OSError as e:
+            raise DestinationWriteFailed(e) from None
+        try:
+            size, sha = copy_fd(  # a failed write raises DestinationWriteFailed, a read OSError
                 src_fd, fd, budget=budget, on_bytes=on_bytes, check_cancel=check_cancel
             )
             if fsync:
-                os.fsync(fd)
+                try:
+                    os.fsync(fd)
+                except OSError as e:
+                    raise DestinationWriteFailed(e) from None
         finally:
             os.close(fd)
         after = os.stat(src) if own else os.fstat(src_fd)
     finally:
         if own:
             os.close(src_fd)
-    os.utime(path, ns=(before.st_mtime_ns, before.st_mtime_ns))
+    try:
+        os.utime(path, ns=(before.st_mtime_ns, before.st_mtime_ns))
+    except OSError as e:
+        raise DestinationWriteFailed(e) from None
     changed = (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
         size != before.st_size
     )

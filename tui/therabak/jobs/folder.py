@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from therabak import faults
+from therabak.archive.byteio import write_error
 from therabak.errors import DamagedArchiveError
 from therabak.events import Emit, Phase, Summary, Warning, ignore
 from therabak.fsutil import fsync_dir, make_private_dir, write_private
@@ -32,8 +33,14 @@ from therabak.i18n import _, ngettext
 from therabak.jobs import history
 from therabak.jobs.backup import check_space, prepare_destination
 from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.filecopy import ByteBudget, copy_file, sha256_file, sync_files
-from therabak.jobs.lock import pid_alive
+from therabak.jobs.filecopy import (
+    ByteBudget,
+    DestinationWriteFailed,
+    copy_file,
+    sha256_file,
+    sync_files,
+)
+from therabak.jobs.lock import DataReading, pid_alive
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.swap import MANIFEST_NAME, recover, stamp
 from therabak.practice.categories import Rules
@@ -105,7 +112,7 @@ def read_manifest_header(folder: Path) -> ManifestHeader | None:
             bytes=int(doc.get("bytes", 0)),
             raw=doc,
         )
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
         raise DamagedArchiveError(
             _("The manifest {path} is damaged or not a therabak manifest.").format(path=path)
         ) from None
@@ -202,13 +209,20 @@ def clean_stale_partials(dest: Path) -> list[Path]:
 def run_folder_backup(
     req: FolderBackupRequest, emit: Emit = ignore, cancel: CancelToken = NEVER
 ) -> FolderBackupResult:
-    from therabak.jobs.swap import remove_tree
-
-    start = time.monotonic()
     recovery = recover(req.data_dir)
     if recovery is not None:
         emit(Warning(recovery.message, code="restore-recovered"))
     require_data_dir(req.data_dir)
+    with DataReading(req.data_dir, "folder backup"):  # no restore may swap Data meanwhile
+        return _run_folder_backup(req, emit, cancel)
+
+
+def _run_folder_backup(
+    req: FolderBackupRequest, emit: Emit, cancel: CancelToken
+) -> FolderBackupResult:
+    from therabak.jobs.swap import remove_tree
+
+    start = time.monotonic()
     emit(Phase("scanning", str(req.data_dir)))
     scanned = scan(req.data_dir, req.rules)
     skipped: list[tuple[str, str]] = list(scanned.skipped)
@@ -250,6 +264,7 @@ def run_folder_backup(
         copied: list[ManifestFile] = []
         for f in files:
             cancel.check()
+            faults.source_delay()
             progress.start_file(f.path)
             got = _copy_one(req.data_dir, partial, f.path, budget, progress, cancel, result, emit)
             if got is not None:
@@ -267,7 +282,11 @@ def run_folder_backup(
             "files": len(copied),
             "bytes": sum(c.size for c in copied),
         }
-        write_private(partial / MANIFEST_NAME, _manifest_bytes(header, copied))
+        try:
+            write_private(partial / MANIFEST_NAME, _manifest_bytes(header, copied))
+        except OSError as e:
+            raise write_error(e, partial, dest) from None
+        faults.point("folder.manifest")
         result.files, result.bytes = len(copied), header["bytes"]
         emit(Phase("syncing", str(final)))
         sync_files([partial / c.path for c in copied])
@@ -288,13 +307,19 @@ def run_folder_backup(
         fsync_dir(partial)
         cancel.check()
         faults.point("folder.rename")
-        os.rename(partial, final)
+        try:
+            os.rename(partial, final)
+        except OSError as e:
+            raise write_error(e, final) from None
         fsync_dir(dest)
         published = True
+    except DestinationWriteFailed as e:  # a file of the copy could not be written
+        raise write_error(e.error, partial, dest) from None
     finally:
         if not published:
             with contextlib.suppress(OSError):
                 remove_tree(partial)
+    faults.point("folder.published")
     result.duration_s = round(time.monotonic() - start, 3)
     with contextlib.suppress(OSError):
         history.append(

@@ -39,7 +39,7 @@ def history_path() -> Path:
 
 def append(record: BackupRecord) -> None:
     path = history_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     line = json.dumps(asdict(record), ensure_ascii=False) + "\n"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:

@@ -25,15 +25,20 @@ from pathlib import Path
 
 from therabak.errors import DataInUseError
 from therabak.fsutil import IS_WINDOWS
-from therabak.i18n import _
+from therabak.i18n import N_, _
 
 UNREADABLE_GRACE_S = 30.0
 PRACTICE_LOCK = ".lock"
 
 
+#: No process id reaches this (POSIX pid_t is 32-bit signed; Windows ids stay far below).
+MAX_PID = 2**31 - 1
+
+
 def pid_alive(pid: int) -> bool:
-    """Is process *pid* running? (Windows: OpenProcess; elsewhere: signal 0.)"""
-    if pid <= 0:
+    """Is process *pid* running? (Windows: OpenProcess; elsewhere: signal 0.) An id no
+    process can have (from a damaged or crafted lock file or name) is not running."""
+    if not 0 < pid <= MAX_PID:
         return False
     if IS_WINDOWS:
         import ctypes
@@ -78,9 +83,13 @@ class LockBusy(Exception):
 def _read_owner(path: Path) -> LockOwner | None:
     try:
         data = json.loads(path.read_text("utf-8"))
-        return LockOwner(int(data["pid"]), str(data.get("started", "")), str(data.get("what", "")))
+        pid = data["pid"]
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None
+    # a pid is a plain integer in range; JSON also allows 1.5, true, 1e400 and Infinity
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31:
+        return None
+    return LockOwner(pid, str(data.get("started", "")), str(data.get("what", "")))
 
 
 def _age_s(path: Path) -> float:
@@ -172,6 +181,150 @@ class JobLock:
 
     def __exit__(self, *_: object) -> None:
         self.release()
+
+
+# ---- jobs that read Data ----------------------------------------------------------------
+
+
+def _reading_re(data_dir: Path) -> re.Pattern[str]:
+    name = re.escape(Path(data_dir).name)
+    return re.compile(rf"^\.{name}\.therabak-reading-(\d+)-[0-9a-f]+\.lock$")
+
+
+def _live_owner(path: Path) -> LockOwner | None:
+    """Who holds the lock file *path*, if a live process does (or one is just writing it)."""
+    if not path.exists():
+        return None
+    owner = _read_owner(path)
+    if owner is None:
+        return LockOwner(0) if _age_s(path) < UNREADABLE_GRACE_S else None
+    return owner if pid_alive(owner.pid) else None
+
+
+def live_readers(data_dir: Path) -> list[LockOwner]:
+    """The jobs reading *data_dir* right now; marks of processes that are gone are removed."""
+    data_dir = Path(data_dir).absolute()
+    pattern = _reading_re(data_dir)
+    found = []
+    try:
+        entries = list(os.scandir(data_dir.parent))
+    except OSError:
+        return []
+    for entry in entries:
+        m = pattern.match(entry.name)
+        if not m:
+            continue
+        owner = _read_owner(Path(entry.path)) or LockOwner(int(m.group(1)))
+        if pid_alive(owner.pid):
+            found.append(owner)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+    return found
+
+
+class DataReading:
+    """Says that a job is reading the data folder (backup, folder backup, automatic backup).
+
+    One small file per job beside ``Data``, ``.Data.therabak-reading-<pid>-<token>.lock``
+    (any number of backups may read at once). A restore that would replace ``Data``
+    refuses while one of a live process exists (:func:`live_readers`), and a job that
+    reads ``Data`` refuses while a restore holds the restore lock: a backup never holds a
+    mix of the data before and after a restore. Each side first makes itself visible and
+    then looks for the other, so of two that start together at least one sees the other.
+    Where nothing can be written beside ``Data`` (read-only media), nothing is marked:
+    no restore can replace that data either.
+    """
+
+    def __init__(self, data_dir: Path, what: str = "backup") -> None:
+        self.data_dir = Path(data_dir).absolute()
+        self.what = what
+        self.path: Path | None = None
+
+    def acquire(self) -> DataReading:
+        from therabak.jobs.swap import restore_lock_path
+
+        path = self.data_dir.parent / (
+            f".{self.data_dir.name}.therabak-reading-{os.getpid()}-{os.urandom(4).hex()}.lock"
+        )
+        try:
+            fd = os.open(
+                path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600
+            )
+        except OSError:
+            pass
+        else:
+            try:
+                doc = {
+                    "pid": os.getpid(),
+                    "started": datetime.now().astimezone().isoformat(),
+                    "what": self.what,
+                }
+                os.write(fd, json.dumps(doc).encode("utf-8"))
+            finally:
+                os.close(fd)
+            self.path = path
+        live_readers(self.data_dir)  # removes the marks of backups that died
+        owner = _live_owner(restore_lock_path(self.data_dir))
+        if owner is not None:
+            self.release()
+            text = (
+                _(
+                    "A restore of {data_dir} is running (process {pid}, since {started}); a "
+                    "{what} now would hold a mix of the data before and after it. Try again "
+                    "once it has finished."
+                )
+                if owner.pid
+                else _(
+                    "A restore of {data_dir} is running (just starting); a {what} now would "
+                    "hold a mix of the data before and after it. Try again once it has finished."
+                )
+            )
+            raise DataInUseError(
+                text.format(
+                    data_dir=self.data_dir,
+                    pid=owner.pid,
+                    started=owner.started,
+                    what=_(READING_WHAT.get(self.what, self.what)),
+                )
+            )
+        return self
+
+    def release(self) -> None:
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            self.path = None
+
+    def __enter__(self) -> DataReading:
+        return self.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+#: How the jobs that read Data are called in sentences ("a backup of ... is running").
+READING_WHAT = {"backup": N_("backup"), "folder backup": N_("folder backup")}
+
+
+def check_no_readers(data_dir: Path) -> None:
+    """Refuse (exit 7) while a backup reads *data_dir*: a restore would change the data
+    under it. The caller holds the restore lock already (see :class:`DataReading`)."""
+    readers = live_readers(data_dir)
+    if readers:
+        r = readers[0]
+        what = r.what or "backup"
+        raise DataInUseError(
+            _(
+                "A {what} of {data_dir} is running (process {pid}, since {started}); restoring "
+                "now would change the data under it. Try again once it has finished."
+            ).format(
+                what=_(READING_WHAT.get(what, what)),
+                data_dir=Path(data_dir).absolute(),
+                pid=r.pid,
+                started=r.started,
+            )
+        )
 
 
 # ---- the practice app's lock -----------------------------------------------------------

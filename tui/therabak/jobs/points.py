@@ -126,16 +126,17 @@ def category_summary(rules: Rules, leaf_ids: Iterable[str], kind: str = "") -> s
 # ---- reading one point -----------------------------------------------------------------------
 
 
-def read_archive_header(path: Path) -> tuple[ArchiveHeader, int]:
-    """The public header and the file size (reads at most the header region)."""
+def read_archive_header(path: Path, *, lenient: bool = False) -> tuple[ArchiveHeader, int]:
+    """The public header and the file size (reads at most the header region); *lenient*
+    lets a damaged header through as far as it can be read (salvage)."""
     with open(path, "rb", buffering=0) as f:
         size = os.fstat(f.fileno()).st_size
         prefix = f.read(14)
-        header_size = read_header_size(prefix)
+        header_size = read_header_size(prefix, lenient=lenient)
         if header_size > size:
             raise DamagedArchiveError(_("The backup is truncated (header)."))
         region = prefix + f.read(header_size - len(prefix))
-    return parse_header(region), size
+    return parse_header(region, lenient=lenient), size
 
 
 def _match(ids: list[str], account_key_id: str | None) -> str:
@@ -144,9 +145,11 @@ def _match(ids: list[str], account_key_id: str | None) -> str:
     return "yes" if account_key_id in ids else "no"
 
 
-def archive_point(path: Path, account_key_id: str | None, found_in: str = "") -> RestorePoint:
+def archive_point(
+    path: Path, account_key_id: str | None, found_in: str = "", *, salvage: bool = False
+) -> RestorePoint:
     try:
-        header, size = read_archive_header(path)
+        header, size = read_archive_header(path, lenient=salvage)
     except DamagedArchiveError as e:
         return RestorePoint(
             path, "unreadable", size=_size(path), found_in=found_in, error=e.message
@@ -212,8 +215,11 @@ def folder_point(
     )
 
 
-def identify(path: Path, account_key_id: str | None, found_in: str = "argument") -> RestorePoint:
-    """What *path* is (for a point the user names). Raises DamagedArchiveError if nothing."""
+def identify(
+    path: Path, account_key_id: str | None, found_in: str = "argument", *, salvage: bool = False
+) -> RestorePoint:
+    """What *path* is (for a point the user names). Raises DamagedArchiveError if nothing.
+    With *salvage*, an archive whose header is damaged but still readable is a point."""
     path = Path(path)
     if path.is_dir():
         point = folder_point(
@@ -228,7 +234,7 @@ def identify(path: Path, account_key_id: str | None, found_in: str = "argument")
         return point
     if not path.exists():
         raise DamagedArchiveError(_("Backup not found: {path}").format(path=path))
-    return archive_point(path, account_key_id, found_in)
+    return archive_point(path, account_key_id, found_in, salvage=salvage)
 
 
 def _size(path: Path) -> int | None:

@@ -21,8 +21,10 @@ confirmation); :func:`run_restore` does it, asking ``confirm(plan)`` first when 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from therabak import faults, formatting
-from therabak.archive.index import IndexEntry
+from therabak.archive.index import IndexEntry, check_relative_path
 from therabak.archive.reader import ArchiveReader, EntryDamaged
 from therabak.errors import (
     AccountKeyError,
@@ -52,6 +54,7 @@ from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
 from therabak.jobs.filecopy import (
     ByteBudget,
+    DestinationWriteFailed,
     FdWriter,
     copy_file,
     create_under,
@@ -60,7 +63,13 @@ from therabak.jobs.filecopy import (
     sync_files,
     write_all,
 )
-from therabak.jobs.lock import JobLock, LockBusy, check_practice_app, lock_busy_message
+from therabak.jobs.lock import (
+    JobLock,
+    LockBusy,
+    check_no_readers,
+    check_practice_app,
+    lock_busy_message,
+)
 from therabak.jobs.points import RestorePoint, identify
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.swap import (
@@ -216,6 +225,10 @@ class _Source:
     def content(self, item: _Item) -> Iterator[bytes]:
         raise NotImplementedError
 
+    def relocate(self, item: _Item) -> _Item | None:
+        """Salvage: another intact copy of *item*'s content in the point, or None."""
+        return None
+
     def close(self) -> None:
         pass
 
@@ -226,8 +239,13 @@ class _ArchiveSource(_Source):
     ) -> None:
         self.point, self.reader = point, reader
         self.damaged = []
+        self._scanned: dict[str, list] | None = None
         self.holds = set(reader.header.categories)
         self.account_key_ids = [k.hex() for k in reader.header.account_key_ids]
+        if reader.damage:  # salvage opened it although its header is damaged
+            problem = _("the header is damaged ({parts})").format(parts=", ".join(reader.damage))
+            self.damaged.append(("(header)", problem))
+            emit(Damaged(path="(header)", reason=problem))
         try:
             entries = reader.read_index().entries
         except DamagedArchiveError as e:
@@ -261,12 +279,33 @@ class _ArchiveSource(_Source):
         assert item.entry is not None
         return self.reader.iter_entry(item.entry)
 
+    def relocate(self, item: _Item) -> _Item | None:
+        """The index's entry for *item* is damaged: an intact entry elsewhere in the body
+        with the same path and exactly the content the index promises (size, SHA-256)
+        is the same file, moved (entries swapped or shifted)."""
+        if self._scanned is None:
+            self._scanned = {}
+            for found in self.reader.scan_entries():
+                if found.ok:
+                    self._scanned.setdefault(found.path, []).append(found)
+        for found in self._scanned.get(item.path, []):
+            if (
+                found.sha256 == item.sha256
+                and found.size == item.size
+                and found.raw == (item.mode == "raw")
+                and (item.entry is None or found.offset != item.entry.offset)
+            ):
+                entry = found.as_index_entry()
+                entry.sealed = item.entry.sealed if item.entry is not None else None
+                return dataclasses.replace(item, entry=entry)
+        return None
+
     def close(self) -> None:
         self.reader.close()
 
 
 class _FolderSource(_Source):
-    def __init__(self, point: RestorePoint, rules: Rules) -> None:
+    def __init__(self, point: RestorePoint, rules: Rules, salvage: bool = False) -> None:
         self.point = point
         self.root = Path(point.path)
         self.damaged = []
@@ -286,6 +325,17 @@ class _FolderSource(_Source):
                         )
                     )
                 seen.add(folded)
+                problem = self._disagrees(f.path, f.size)
+                if problem and not salvage:
+                    raise DamagedArchiveError(
+                        _(
+                            "The folder backup is damaged: {path}: {problem}. Nothing was changed."
+                        ).format(path=f.path[:200], problem=problem),
+                        hint=_("therabak restore --salvage restores every intact file."),
+                    )
+                if problem:
+                    self.damaged.append((f.path, problem))
+                    continue
                 self.items.append(
                     _Item(f.path, rules.category_of(f.path), f.size, f.mtime_ns, f.sha256, "copy")
                 )
@@ -296,6 +346,24 @@ class _FolderSource(_Source):
                     self.items.append(_Item(f.path, f.category, f.size, f.mtime_ns, None, "copy"))
         self.items.sort(key=lambda i: i.path)
         self.holds |= {i.category for i in self.items}
+
+    def _disagrees(self, rel: str, size: int) -> str:
+        """Why the file the manifest lists cannot be what it says ('' when it can be):
+        checked before anything is planned, so a manifest cannot make the restore ask for
+        space that no file needs, nor name a path that leaves the folder."""
+        try:
+            check_relative_path(rel)
+        except DamagedArchiveError as e:
+            return str(e)
+        try:
+            st = os.lstat(self.root / rel)
+        except OSError:
+            return _("missing from the folder backup")
+        if not stat.S_ISREG(st.st_mode):
+            return _("not a plain file in the folder backup")
+        if st.st_size != size:
+            return _("its size differs from the manifest")
+        return ""
 
     def content(self, item: _Item) -> Iterator[bytes]:
         fd = open_under(self.root, item.path)
@@ -311,8 +379,8 @@ def _open_source(
     point: RestorePoint, req: RestoreRequest, account: AccountKey | None, emit: Emit
 ) -> _Source:
     if point.is_folder:
-        return _FolderSource(point, req.rules)
-    reader = ArchiveReader.open(point.path)
+        return _FolderSource(point, req.rules, req.salvage)
+    reader = ArchiveReader.open(point.path, salvage=req.salvage)
     try:
         reader.unlock(account=account, password=req.password)
         return _ArchiveSource(point, reader, req.rules, req.salvage, emit)
@@ -364,6 +432,14 @@ class _Restore:
         req, emit = self.req, self.emit
         emit(Phase("checking", str(req.point)))
         if self.folder_mode:
+            is_junction = getattr(os.path, "isjunction", None)  # Python 3.12+ (Windows)
+            if os.path.islink(self.target) or (is_junction and is_junction(self.target)):
+                raise UsageError(
+                    _(
+                        "The target folder is a link: {target}; give the real folder (empty or "
+                        "new) instead, a restore never writes through a link."
+                    ).format(target=self.target)
+                )
             if self.target.exists() and (not self.target.is_dir() or any(self.target.iterdir())):
                 raise UsageError(
                     _("The target folder must be empty or not exist: {target}").format(
@@ -391,6 +467,7 @@ class _Restore:
                 lock_busy_message("restore", e.owner, restore_lock_path(self.target))
             ) from None
         if not self.folder_mode:
+            check_no_readers(self.data_dir)
             recovery = recover(self.data_dir, have_lock=True)
             if recovery is not None:
                 emit(Warning(recovery.message, code="restore-recovered"))
@@ -398,7 +475,11 @@ class _Restore:
 
         self.account = _load_account(req.account_key_path)
         has_data = self.data_dir.is_dir()
-        point = identify(Path(req.point).absolute(), self.account.id_hex if self.account else None)
+        point = identify(
+            Path(req.point).absolute(),
+            self.account.id_hex if self.account else None,
+            salvage=req.salvage,
+        )
         if not point.readable:
             raise DamagedArchiveError(
                 _("Cannot restore {point}: {error}").format(point=req.point, error=point.error)
@@ -472,7 +553,7 @@ class _Restore:
                 self.unrestorable.append((i.path, _("stored raw with another account's key")))
             self.items = [i for i in self.items if i not in foreign]
         for p, r in self.unrestorable:
-            if p != "(index)":
+            if not p.startswith("("):  # (index), (header): not files
                 emit(
                     Warning(
                         _("Cannot be restored from this backup: {p} ({r})").format(p=p, r=r),
@@ -714,12 +795,13 @@ class _Restore:
         key_ids: set[bytes] = set()
         for item in self.items:
             cancel.check()
+            faults.source_delay()
             progress.start_file(item.path)
             try:
                 sha, prefix = self._stage_one(staging, item, budget, progress, cancel)
             except (DamagedArchiveError, FileNotFoundError) as e:  # incl. EntryDamaged
                 reason = e.reason if isinstance(e, EntryDamaged) else str(e)
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError, ValueError):  # ValueError: a NUL in the path
                     os.unlink(staging / item.path)
                 if not self.req.salvage:
                     raise DamagedArchiveError(
@@ -728,11 +810,19 @@ class _Restore:
                         ),
                         hint=_("therabak restore --salvage restores every intact file."),
                     ) from None
-                result.damaged.append((item.path, reason))
-                self.emit(Damaged(path=item.path, reason=reason))
-                self._fallback(item.path)
-                progress.file_done()
-                continue
+                again = self._stage_moved(staging, item, budget, progress, cancel)
+                if again is None:
+                    result.damaged.append((item.path, reason))
+                    self.emit(Damaged(path=item.path, reason=reason))
+                    self._fallback(item.path)
+                    progress.file_done()
+                    continue
+                sha, prefix = again
+                msg = _(
+                    "Its place in the backup is damaged, an intact copy was used: {path}"
+                ).format(path=item.path)
+                result.warnings.append(msg)
+                self.emit(Warning(msg, path=item.path, code="relocated"))
             except OSError as e:
                 _raise_os(e, staging)
                 raise
@@ -801,6 +891,26 @@ class _Restore:
         os.utime(path, ns=(item.mtime_ns, item.mtime_ns))
         return sha, prefix
 
+    def _stage_moved(
+        self,
+        staging: Path,
+        item: _Item,
+        budget: ByteBudget,
+        progress: ProgressTracker,
+        cancel: CancelToken,
+    ) -> tuple[str, bytes] | None:
+        """Salvage: stage *item* from an intact copy elsewhere in the point, if there is one."""
+        assert self.source is not None
+        moved = self.source.relocate(item)
+        if moved is None:
+            return None
+        try:
+            return self._stage_one(staging, moved, budget, progress, cancel)
+        except (DamagedArchiveError, FileNotFoundError):
+            with contextlib.suppress(OSError, ValueError):
+                os.unlink(staging / item.path)
+            return None
+
     def _fallback(self, rel: str) -> None:
         """A file the point cannot supply: keep the current version when there is one."""
         folded = rel.casefold()
@@ -843,6 +953,14 @@ class _Restore:
                         on_bytes=progress.add_bytes,
                         check_cancel=cancel.check,
                     )
+                except DestinationWriteFailed as e:  # writing into staging, not reading Data
+                    _raise_os(e.error, staging)
+                    raise DataFolderError(
+                        _(
+                            "Writing the restored data beside {target} failed ({error}). Nothing "
+                            "was changed."
+                        ).format(target=self.target, error=e.error.strerror or e.error)
+                    ) from None
                 except FileNotFoundError:
                     got = None
                     break

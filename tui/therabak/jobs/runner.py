@@ -33,6 +33,7 @@ from pathlib import Path
 from therabak.events import Error, Event, Summary, from_dict
 from therabak.fsutil import create_private, make_private_dir, write_private
 from therabak.i18n import Message, english
+from therabak.jobs.lock import MAX_PID
 from therabak.settings import state_dir
 
 JOBS_DIR = "jobs"
@@ -71,8 +72,27 @@ class JobRecord:
 
     @classmethod
     def from_dict(cls, data: dict) -> JobRecord:
+        """A record read back from its file; ValueError when it is not one (damaged)."""
+        if not isinstance(data, dict):
+            raise ValueError("not a job record")
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        record = cls(**{k: v for k, v in data.items() if k in names})
+        texts = (record.id, record.operation, record.started, record.data_dir, record.title)
+        if (
+            not all(isinstance(t, str) for t in texts)
+            or not all(
+                isinstance(t, str)
+                for t in (record.target, record.proc_identity, record.cancel_requested)
+            )
+            or not isinstance(record.args, list)
+            or not all(isinstance(a, str) for a in record.args)
+            or not isinstance(record.pid, int)
+            or isinstance(record.pid, bool)
+            or not isinstance(record.seen, bool)
+        ):
+            raise ValueError("a job record with fields of the wrong type")
+        record.started_at  # noqa: B018 - raises ValueError unless ISO 8601
+        return record
 
     @property
     def started_at(self) -> datetime:
@@ -402,7 +422,7 @@ def _process_identity(pid: int) -> str | None:
 
 
 def _process_alive(pid: int, identity: str = "") -> bool:
-    if pid <= 0:
+    if not 0 < pid <= MAX_PID:  # an id no process can have (a damaged record)
         return False
     if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
         import ctypes

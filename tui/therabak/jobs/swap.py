@@ -227,6 +227,41 @@ def recover(data_dir: Path, *, have_lock: bool = False) -> Recovery | None:
         lock.release()
 
 
+def _journal_folders(journal: dict, data_dir: Path) -> tuple[Path, Path | None]:
+    """The staging and previous-data folders a journal names, checked to be the ones a
+    restore of *data_dir* makes (beside it, named as in jobs/FORMAT.md): recovery renames
+    them, so a damaged or planted journal must never make it move any other folder."""
+    parent = Path(os.path.abspath(data_dir)).parent
+    staging, old = journal.get("staging"), journal.get("old")
+
+    def beside(value: object) -> Path | None:
+        if not isinstance(value, str) or not value or "\0" in value:
+            return None
+        path = Path(value)
+        return path if Path(os.path.abspath(path)).parent == parent else None
+
+    staging_path = beside(staging)
+    old_path = beside(old) if old is not None else None
+    if (
+        staging_path is None
+        or not staging_path.name.startswith(f"{Path(data_dir).name}.restore-")
+        or not staging_path.name.endswith(".partial")
+        or (old is not None and old_path is None)
+        or (old_path is not None and not old_path.name.startswith(before_restore_prefix(data_dir)))
+    ):
+        raise SwapRecoveryError(
+            _(
+                "The restore journal {path} names folders that are not a restore's; therabak "
+                "will not touch the data folder until it is checked."
+            ).format(path=journal_path(data_dir)),
+            hint=_(
+                "Look at the folders beside Data and delete the journal once Data is the "
+                "one you want."
+            ),
+        )
+    return staging_path, old_path
+
+
 def _recover(data_dir: Path) -> Recovery | None:
     journal = read_journal(data_dir)
     if journal is None:
@@ -243,9 +278,9 @@ def _recover(data_dir: Path) -> Recovery | None:
                 "delete the journal once Data is the one you want."
             ),
         )
-    staging = Path(journal["staging"])
-    old = Path(journal["old"]) if journal.get("old") else None
-    manifest = journal.get("manifest") or {}
+    staging, old = _journal_folders(journal, data_dir)
+    manifest = journal.get("manifest")
+    manifest = manifest if isinstance(manifest, dict) else {}
     has_data = os.path.lexists(data_dir)
     has_staging = os.path.lexists(staging)
     has_old = old is not None and os.path.lexists(old)

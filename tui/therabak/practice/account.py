@@ -62,7 +62,7 @@ class AccountKey:
             raise AccountKeyError(
                 _("Refusing to overwrite the existing account key {path}.").format(path=path)
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_private(path, self.to_text().encode("utf-8"))
 
     @classmethod

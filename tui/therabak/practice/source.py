@@ -8,6 +8,7 @@ or its size or modification time changed while it was read.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +17,20 @@ from therabak import faults
 from therabak.errors import DecryptionError
 from therabak.i18n import _
 from therabak.practice.account import AccountKey
-from therabak.practice.envelope import HEADER_SIZE, check_key, iter_plaintext, parse_header
+from therabak.practice.envelope import (
+    HEADER_SIZE,
+    MAGIC,
+    check_key,
+    iter_plaintext,
+    parse_header,
+)
 
 READ_BLOCK = 1 << 20
+#: A plain file that is empty or holds only the beginning of the envelope magic, and was
+#: changed this recently, is taken for an envelope the app is rewriting in place (it has
+#: truncated the file and not yet written the header): the read fails like any read of a
+#: file that changes, and is tried again. Once it is older, it is simply what it is.
+FRESH_NS = 5 * 10**9
 
 
 class SourceChanged(Exception):
@@ -49,6 +61,7 @@ def read_plaintext(
 ) -> SourceRead:
     """Stream the plaintext of *path* into *write*. Raises DecryptionError (incl.
     ForeignKeyError), SourceChanged or OSError; the caller discards what was written."""
+    faults.source_open(path)
     before = os.stat(path)
     size = 0
     with open(path, "rb", buffering=0) as f:
@@ -74,6 +87,8 @@ def read_plaintext(
                 if check_cancel is not None:
                     check_cancel()
         else:
+            if _maybe_torn_envelope(prefix, before):
+                raise SourceChanged(_("empty or cut short just now: probably being written"))
             if prefix:
                 write(prefix)
                 size += len(prefix)
@@ -106,6 +121,7 @@ def read_raw(
     path: Path, write: Callable[[bytes], None], *, check_cancel: Callable[[], None] | None = None
 ) -> SourceRead:
     """Copy the file's bytes as they are (for entries stored raw)."""
+    faults.source_open(path)
     before = os.stat(path)
     size = 0
     with open(path, "rb", buffering=0) as f:
@@ -121,6 +137,12 @@ def read_raw(
     if _stamp(after) != _stamp(before):
         raise SourceChanged(_("file changed while being read"))
     return SourceRead(sealed=True, size=size, mtime_ns=before.st_mtime_ns, plaintext_size=size)
+
+
+def _maybe_torn_envelope(prefix: bytes, st: os.stat_result) -> bool:
+    if len(prefix) >= len(MAGIC) or not MAGIC.startswith(prefix):
+        return False
+    return 0 <= time.time_ns() - st.st_mtime_ns < FRESH_NS
 
 
 class _Buffered:

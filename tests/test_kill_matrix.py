@@ -1,0 +1,307 @@
+"""kill -9 at every phase of every job that writes: backup, restore, folder backup, auto.
+
+Each case runs the real CLI in a subprocess whose ``THERABAK_FAILPOINTS`` make it kill
+itself (SIGKILL: no cleanup, no finally) at a named point of one phase, or once N bytes
+were written (several offsets across the job). After every kill:
+
+* nothing that looks like a finished backup exists unless it verifies (archives are read
+  back completely, folder backups checked file by file against their manifest);
+* ``Data`` is complete and equal to the old or the new state (the whole tree is hashed),
+  and the old state is never lost (a restore keeps it whole in ``Data.before-restore-*``);
+* the history never names a backup that does not exist;
+* the next run cleans up the leftovers (``.partial`` files and folders, staging folders,
+  journals, locks) and succeeds.
+
+Every case is one "kill points survived" in the figures printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from archive_support import archives_in, partials_in, verify_file
+from conftest import IS_WINDOWS, Practice, record_figure, run_cli
+from restore_helpers import (
+    before_restore_dirs,
+    change_data,
+    folder_backup_problems,
+    leftovers,
+    plaintext_tree,
+    practice_args,
+    restore,
+    subset,
+    tree_state,
+)
+from therabak.jobs.auto import LOCK_NAME
+from therabak.jobs.history import read_all
+from therabak.jobs.swap import MANIFEST_NAME
+
+pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(IS_WINDOWS, reason="SIGKILL semantics (the crash points kill the process)"),
+]
+
+CORE = ("profiles/", "sessions/", "therapists/", "finances/")
+FP = "THERABAK_FAILPOINTS"
+
+
+def killed(r) -> bool:
+    return r.returncode == -signal.SIGKILL
+
+
+def failpoint(point: str, total: int) -> str:
+    """``crash-at=NAME`` for a named point; ``bytes:F`` is F (a fraction of *total*, or an
+    absolute offset when >= 1) bytes into the job's writes."""
+    if not point.startswith("bytes:"):
+        return f"crash-at={point}"
+    f = float(point.split(":", 1)[1])
+    n = int(f) if f >= 1 else max(1, int(total * f))
+    return f"crash-after-bytes={n}"
+
+
+def dir_size(root: Path, prefixes: tuple[str, ...] = ("",)) -> int:
+    return sum(
+        p.stat().st_size
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).as_posix().startswith(prefixes)
+    )
+
+
+def assert_history_consistent() -> None:
+    """The history never names a manual or folder backup that does not exist (automatic
+    backups are deleted by retention later; readers of the history check that)."""
+    for record in read_all():
+        if record.kind != "auto":
+            assert Path(record.path).exists(), f"history names a missing backup: {record}"
+
+
+def survived(record_property) -> None:
+    record_figure(record_property, "kill points survived", 1)
+
+
+# ---- manual backup ------------------------------------------------------------------------------
+
+BACKUP_POINTS = [
+    "backup.body",  # after the first file
+    "backup.index",
+    "backup.trailer",
+    "backup.rename",  # synced, not yet renamed
+    "backup.published",  # renamed, nothing recorded yet: the archive must verify
+    "bytes:100",  # inside the header region
+    "bytes:4140",  # the first entry's head
+    "bytes:0.33",
+    "bytes:0.66",
+    "bytes:0.9995",  # in the index or the trailer
+]
+
+
+@pytest.mark.parametrize("point", BACKUP_POINTS)
+def test_kill_backup(practice: Practice, backups, tmp_path: Path, record_property, point: str):
+    spec = failpoint(point, backups.manual.stat().st_size)  # same content, same size
+    before = tree_state(practice.data_dir)
+    dest = tmp_path / "usb"
+    args = ("backup", "--dest", dest, "--no-password", *practice_args(practice))
+    r = run_cli(*args, env={FP: spec})
+    assert killed(r), (spec, r.returncode, r.stderr)
+    assert tree_state(practice.data_dir) == before
+    published = point == "backup.published"
+    finished = archives_in(dest)
+    assert len(finished) == int(published)
+    for archive in finished:
+        assert verify_file(archive) == []
+    assert len(partials_in(dest)) == int(not published)
+    assert_history_consistent()
+
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert partials_in(dest) == [] and leftovers(practice.root) == []
+    assert len(archives_in(dest)) == 1 + int(published)
+    for archive in archives_in(dest):
+        assert verify_file(archive) == []
+    assert tree_state(practice.data_dir) == before
+    assert_history_consistent()
+    survived(record_property)
+
+
+# ---- restore ------------------------------------------------------------------------------------
+
+# (point, which state Data holds once the next command has recovered)
+RESTORE_POINTS = [
+    ("restore.staging", "old"),  # after the first staged file
+    ("restore.carry", "old"),  # carrying over what the backup does not hold
+    ("restore.verify", "old"),  # staged and verified, no journal yet
+    ("restore.journal", "old"),  # journal written, nothing renamed
+    ("restore.swap", "new"),  # between the two renames: there is no Data
+    ("restore.swapped", "new"),  # both renames done, journal not yet removed
+    ("bytes:1000", "old"),  # inside the first staged file
+    ("bytes:0.3", "old"),
+    ("bytes:0.6", "old"),
+    ("bytes:0.9", "old"),
+]
+
+
+@pytest.mark.parametrize(("point", "outcome"), RESTORE_POINTS, ids=[p for p, _ in RESTORE_POINTS])
+def test_kill_restore(
+    practice: Practice,
+    demo_practice: Practice,
+    backups,
+    record_property,
+    point: str,
+    outcome: str,
+):
+    change_data(practice)
+    spec = failpoint(point, dir_size(practice.data_dir))  # about what a restore writes
+    old = tree_state(practice.data_dir)
+    old_plain = plaintext_tree(practice.data_dir, practice.key)
+    original = plaintext_tree(demo_practice.data_dir, practice.key)
+    new_plain = {**subset(old_plain, CORE, inside=False), **subset(original, CORE, inside=True)}
+
+    r = restore(practice, backups.auto, env={FP: spec})
+    assert killed(r), (spec, r.returncode, r.stderr)
+
+    # Right after the kill: Data is old or new, never a mix; the old state exists, whole.
+    kept = [d for d in before_restore_dirs(practice) if tree_state(d, skip=(MANIFEST_NAME,)) == old]
+    if practice.data_dir.exists():
+        state = tree_state(practice.data_dir)
+        assert state == old or plaintext_tree(practice.data_dir, practice.key) == new_plain
+        assert state == old or kept
+    else:
+        assert kept, "Data is gone and the old data is not kept"
+
+    # The next command that touches Data recovers and cleans up.
+    s = run_cli("status", *practice_args(practice))
+    assert s.returncode in (0, 3), s.stderr
+    if outcome == "old":
+        assert tree_state(practice.data_dir) == old
+        assert before_restore_dirs(practice) == []
+    else:
+        assert plaintext_tree(practice.data_dir, practice.key) == new_plain
+        [kept_dir] = before_restore_dirs(practice)
+        assert tree_state(kept_dir, skip=(MANIFEST_NAME,)) == old
+        assert "interrupted restore was completed" in s.stderr
+    assert leftovers(practice.root) == []
+
+    again = restore(practice, backups.auto)
+    assert again.returncode == 0, again.stderr
+    assert plaintext_tree(practice.data_dir, practice.key) == new_plain
+    assert leftovers(practice.root) == []
+    survived(record_property)
+
+
+@pytest.mark.parametrize("point", ["restore.staging", "restore.verify", "bytes:0.5"])
+def test_kill_restore_into_another_folder(
+    practice: Practice, backups, tmp_path: Path, record_property, point: str
+):
+    """``restore --to DIR``: the target appears only complete; Data is never touched."""
+    before = tree_state(practice.data_dir)
+    target = tmp_path / "elsewhere" / "Restored"
+    target.parent.mkdir()
+    spec = failpoint(point, dir_size(practice.data_dir, CORE))  # what the backup holds
+    r = restore(practice, backups.auto, "--to", str(target), env={FP: spec})
+    assert killed(r), (spec, r.returncode, r.stderr)
+    assert not target.exists()
+    assert tree_state(practice.data_dir) == before
+
+    again = restore(practice, backups.auto, "--to", str(target))
+    assert again.returncode == 0, again.stderr
+    assert leftovers(target.parent) == []
+    restored = plaintext_tree(target, practice.key)
+    assert restored == subset(plaintext_tree(practice.data_dir, practice.key), CORE, inside=True)
+    assert tree_state(practice.data_dir) == before
+    survived(record_property)
+
+
+# ---- folder backup ------------------------------------------------------------------------------
+
+FOLDER_POINTS = [
+    "folder.copy",  # after the first file
+    "folder.manifest",  # every file copied, manifest written, not synced
+    "folder.rename",  # verified, not yet renamed
+    "folder.published",  # renamed, nothing recorded yet: it must be complete
+    "bytes:0.001",
+    "bytes:0.5",
+    "bytes:0.95",
+]
+
+
+@pytest.mark.parametrize("point", FOLDER_POINTS)
+def test_kill_folder_backup(
+    practice: Practice, tmp_path: Path, record_property, point: str
+) -> None:
+    before = tree_state(practice.data_dir)
+    spec = failpoint(point, dir_size(practice.data_dir))
+    dest = tmp_path / "usb"
+    args = ("folder-backup", "--dest", dest, *practice_args(practice))
+    r = run_cli(*args, env={FP: spec})
+    assert killed(r), (spec, r.returncode, r.stderr)
+    assert tree_state(practice.data_dir) == before
+    published = point == "folder.published"
+    finished = [p for p in dest.iterdir() if not p.name.endswith(".partial")]
+    assert len(finished) == int(published)
+    for folder in finished:
+        assert folder_backup_problems(folder) == []
+    assert len(partials_in(dest)) == int(not published)
+    assert_history_consistent()
+
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert partials_in(dest) == [] and leftovers(practice.root) == []
+    finished = list(dest.iterdir())
+    assert len(finished) == 1 + int(published)
+    for folder in finished:
+        assert folder_backup_problems(folder) == []
+        assert tree_state(folder, skip=(MANIFEST_NAME,)) == before
+    assert tree_state(practice.data_dir) == before
+    survived(record_property)
+
+
+# ---- automatic backup ---------------------------------------------------------------------------
+
+AUTO_POINTS = [
+    "backup.body",
+    "backup.index",
+    "backup.rename",
+    "backup.published",  # the new backup exists, not yet verified
+    "auto.backup",  # written and verified, nothing deleted yet
+    "auto.retention",  # after the first old backup was deleted
+    "bytes:0.5",
+]
+OLD_DAYS = 10  # automatic backups of 2020-01-01 .. 2020-01-10: retention deletes some
+
+
+@pytest.mark.parametrize("point", AUTO_POINTS)
+def test_kill_auto(practice: Practice, backups, record_property, point: str) -> None:
+    folder = practice.root / "TheraPsy-Auto-Backups"
+    folder.mkdir()
+    for day in range(1, OLD_DAYS + 1):
+        shutil.copy2(backups.auto, folder / f"TheraPsy-Auto-2020-01-{day:02d}_120000.therabak")
+    before = tree_state(practice.data_dir)
+    spec = failpoint(point, backups.auto.stat().st_size)
+    args = ("auto", "--force", *practice_args(practice))
+    r = run_cli(*args, env={FP: spec})
+    assert killed(r), (spec, r.returncode, r.stderr)
+    assert tree_state(practice.data_dir) == before
+    finished = archives_in(folder)
+    new = [a for a in finished if "2020-01-" not in a.name]
+    assert len(new) == int(point in ("backup.published", "auto.backup", "auto.retention"))
+    assert len(finished) - len(new) == OLD_DAYS - int(point == "auto.retention")
+    for archive in finished:
+        assert verify_file(archive, account=practice.key) == []
+    assert (folder / LOCK_NAME).exists()  # the dead run's lock: stale, broken next time
+    assert_history_consistent()
+
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert partials_in(folder) == [] and leftovers(practice.root) == []
+    assert not (folder / LOCK_NAME).exists()
+    for archive in archives_in(folder):
+        assert verify_file(archive, account=practice.key) == []
+    assert len([a for a in archives_in(folder) if "2020-01-" not in a.name]) >= 1
+    assert tree_state(practice.data_dir) == before
+    assert_history_consistent()
+    survived(record_property)

@@ -1,0 +1,299 @@
+"""Secrets: the password, the account key and the archive keys never appear anywhere but
+where they must be (the user's password file, ``account.key``), and what therabak writes
+is private.
+
+One practice goes through everything a user does, with a known password and account
+key: backup (password from a file and from stdin, with --verify), verify, show, diff,
+passwd, restore (over Data and --to), auto, folder-backup, a wrong password, a failing
+backup, a killed restore. Then every byte is searched: stdout and stderr (text and
+JSON), the running job's ``/proc/<pid>/cmdline`` and ``environ``, every file below the
+test's folder (archives and their headers, partial files, staging, journals, locks,
+settings, history, the data) and every temporary file the jobs made (their TMPDIR). The
+needles: each password (UTF-8 and UTF-16), the account key (raw, hex, base64, base64url)
+and the key of every archive made (raw, hex, base64). The child processes run with
+umask 000, so a file that is private is private because therabak made it so: files
+0600, folders 0700; the staging folder of a restore holds only sealed files (except
+those plain in the source): restored plaintext never touches the disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from cli_support import frozen, wait_for_event
+from conftest import IS_WINDOWS, Practice, record_figure, run_cli, start_cli
+from restore_helpers import leftovers, practice_args
+from therabak.archive.reader import ArchiveReader
+from therabak.jobs.runner import JobRunner, JobState
+from therabak.practice.envelope import has_magic
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(IS_WINDOWS, reason="/proc, umask and POSIX modes"),
+]
+
+PASSWORD = "Geheimes Passwort: Sitzungsnotizen 2026 ß€"
+NEW_PASSWORD = "Ein ganz anderes Passwort 4711 ü"
+
+
+def needles_for(secret: bytes | str, what: str) -> dict[bytes, str]:
+    if isinstance(secret, str):
+        return {secret.encode("utf-8"): what, secret.encode("utf-16-le"): f"{what} (UTF-16)"}
+    return {
+        secret: f"{what} (raw)",
+        secret.hex().encode(): f"{what} (hex)",
+        secret.hex().upper().encode(): f"{what} (HEX)",
+        base64.b64encode(secret).rstrip(b"="): f"{what} (base64)",
+        base64.urlsafe_b64encode(secret).rstrip(b"="): f"{what} (base64url)",
+    }
+
+
+class Scan:
+    """Collects what was searched, and the hits."""
+
+    def __init__(self) -> None:
+        self.needles: dict[bytes, str] = {}
+        self.places = 0
+        self.hits: list[str] = []
+
+    def add(self, secret: bytes | str, what: str) -> None:
+        self.needles.update(needles_for(secret, what))
+
+    def search(self, blob: bytes | str, where: str) -> None:
+        if isinstance(blob, str):
+            blob = blob.encode("utf-8", "surrogateescape")
+        self.places += 1
+        for needle, what in self.needles.items():
+            if needle in blob:
+                self.hits.append(f"{what} in {where}")
+
+
+def archive_key(path: Path, *, password: str | None = None, account=None) -> bytes:
+    with ArchiveReader.open(path) as reader:
+        reader.unlock(password=password, account=account)
+        assert reader.archive_key is not None
+        return reader.archive_key
+
+
+def private(path: Path) -> bool:
+    mode = stat.S_IMODE(path.lstat().st_mode)
+    return mode & 0o077 == 0
+
+
+@contextlib.contextmanager
+def umask(mask: int):
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def test_no_secret_anywhere_and_everything_private(
+    practice: Practice, tmp_path: Path, isolated_env: Path, record_property
+) -> None:
+    key = practice.key
+    scan = Scan()
+    scan.add(PASSWORD, "password")
+    scan.add(NEW_PASSWORD, "new password")
+    scan.add(key.key, "account key")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    pw_file = tmp_path / "secret" / "pw.txt"
+    pw_file.parent.mkdir()
+    pw_file.write_text(PASSWORD + "\n", encoding="utf-8")
+    new_pw = tmp_path / "secret" / "new.txt"
+    new_pw.write_text(NEW_PASSWORD + "\n", encoding="utf-8")
+    env = {"TMPDIR": str(tmp), "THERABAK_MEDIA_ROOTS": ""}
+    prac = practice_args(practice)
+    usb = tmp_path / "usb"
+    outputs: list[tuple[str, str]] = []
+
+    def cli(*args, input=None, extra_env=None, codes=(0,)):
+        r = run_cli(*args, input=input, env={**env, **(extra_env or {})})
+        assert r.returncode in codes, (args, r.returncode, r.stderr)
+        outputs.append((" ".join(map(str, args)), r.stdout + r.stderr))
+        return r
+
+    def running(proc, what: str, *, stdin_password: bool) -> None:
+        """The job's argv and environment while it runs."""
+        for part in ("cmdline", "environ"):
+            blob = Path(f"/proc/{proc.pid}/{part}").read_bytes()
+            scan.search(blob, f"/proc/{proc.pid}/{part} of {what}")
+        assert PASSWORD.encode() not in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+        if stdin_password:
+            assert PASSWORD.encode() not in Path(f"/proc/{proc.pid}/environ").read_bytes()
+
+    with umask(0):
+        # a manual backup, password from stdin; looked at while it writes
+        proc = start_cli(
+            "backup",
+            "--dest",
+            usb,
+            "--password-stdin",
+            "--json",
+            "--verify",
+            *prac,
+            env={**env, "THERABAK_FAILPOINTS": "delay-ms=20"},
+            input=PASSWORD + "\n",
+        )
+        try:
+            wait_for_event(proc, "progress")
+            with frozen(proc):
+                running(proc, "backup", stdin_password=True)
+                [partial] = usb.glob("*.partial")
+                assert private(partial) and private(usb)
+        finally:
+            out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        outputs.append(("backup --password-stdin", out + err))
+        [archive] = usb.glob("*.therabak")
+        scan.add(archive_key(archive, password=PASSWORD), "archive key (manual)")
+
+        # a second one, password from a file, as text
+        cli("backup", "--dest", tmp_path / "usb2", "--password-file", pw_file, *prac)
+        for a in (tmp_path / "usb2").glob("*.therabak"):
+            scan.add(archive_key(a, password=PASSWORD), "archive key (manual 2)")
+
+        for args in (["verify"], ["show", "--files"], ["diff"]):
+            for mode in ([], ["--json"]):
+                cli(*args, archive, "--password-file", pw_file, *mode, *prac)
+        cli("verify", archive, "--password-stdin", "--json", input=PASSWORD + "\n")
+        wrong = tmp_path / "secret" / "wrong.txt"
+        wrong.write_text(PASSWORD + "!\n", encoding="utf-8")
+        cli("verify", archive, "--password-file", wrong, "--json", codes=(4,))
+        cli(
+            "backup",
+            "--dest",
+            tmp_path / "full",
+            "--password-file",
+            pw_file,
+            "--json",
+            *prac,
+            extra_env={"THERABAK_FAILPOINTS": "enospc-after=20000"},
+            codes=(6,),
+        )
+
+        # automatic and folder backups (the account key)
+        cli("auto", "--json", *prac)
+        [auto] = (practice.root / "TheraPsy-Auto-Backups").glob("*.therabak")
+        scan.add(archive_key(auto, account=key), "archive key (auto)")
+        cli("folder-backup", "--dest", tmp_path / "folder", "--json", *prac)
+
+        # a restore that is killed once everything is staged: its staging folder stays
+        cli(
+            "restore",
+            archive,
+            "--yes",
+            "--password-file",
+            pw_file,
+            *prac,
+            extra_env={"THERABAK_FAILPOINTS": "crash-at=restore.verify"},
+            codes=(-9,),
+        )
+        [staging] = [p for p in practice.root.iterdir() if p.name.endswith(".partial")]
+        staged_files = [p for p in staging.rglob("*") if p.is_file()]
+        assert staged_files and private(staging)
+        for f in staged_files:
+            assert private(f), f
+            source = practice.data_dir / f.relative_to(staging)
+            assert has_magic(f.read_bytes()) == has_magic(source.read_bytes()), f
+            scan.search(f.read_bytes(), f"staged {f.name}")
+        for p in staging.rglob("*"):
+            if p.is_dir():
+                assert private(p), p
+        cli("status", *prac, codes=(0, 3))  # cleans the staging up
+        assert leftovers(practice.root) == []
+
+        # the restore itself, looked at while it stages; then --to
+        proc = start_cli(
+            "restore",
+            archive,
+            "--yes",
+            "--json",
+            "--password-stdin",
+            *prac,
+            env={**env, "THERABAK_FAILPOINTS": "delay-ms=20"},
+            input=PASSWORD + "\n",
+        )
+        try:
+            wait_for_event(proc, "progress")
+            with frozen(proc):
+                running(proc, "restore", stdin_password=True)
+        finally:
+            out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        outputs.append(("restore --password-stdin", out + err))
+        (tmp_path / "elsewhere").mkdir()
+        cli(
+            "restore",
+            archive,
+            "--yes",
+            "--to",
+            tmp_path / "elsewhere" / "Restored",
+            "--password-file",
+            pw_file,
+            *prac,
+        )
+
+        # the app's way: a job of its own, started by the runner, the password on its stdin
+        runner = JobRunner(isolated_env / "state" / "jobs")
+        job = runner.start(
+            "backup",
+            ["--dest", str(tmp_path / "usb3"), *map(str, prac)],
+            password=PASSWORD,
+            data_dir=practice.data_dir,
+            env={**env, "THERABAK_FAILPOINTS": "delay-ms=20"},
+        )
+        looked = False
+        for batch in runner.follow(job):
+            if not looked and any(e.type == "progress" for e in batch):
+                running(job.record, "a runner's backup job", stdin_password=True)
+                looked = True
+        assert looked and runner.get(job.id).state is JobState.DONE
+        [runner_archive] = (tmp_path / "usb3").glob("*.therabak")
+        scan.add(archive_key(runner_archive, password=PASSWORD), "archive key (runner)")
+        assert private(runner.root) and all(private(f) for f in runner.root.iterdir())
+
+        # a new password
+        cli("passwd", archive, "--password-file", pw_file, "--new-password-file", new_pw)
+        cli("verify", archive, "--password-file", new_pw)
+        assert archive_key(archive, password=NEW_PASSWORD) in scan.needles
+
+    # -- search everything
+    for what, text in outputs:
+        scan.search(text, f"output of {what}")
+    allowed = {pw_file, new_pw, wrong, practice.key_path}
+    for p in tmp_path.rglob("*"):
+        if p.is_file() and not p.is_symlink() and p not in allowed:
+            scan.search(p.read_bytes(), str(p.relative_to(tmp_path)))
+    assert scan.hits == []
+    record_figure(record_property, "secrets scan: places searched", scan.places)
+    record_figure(record_property, "secrets scan: needles", len(scan.needles))
+    record_figure(record_property, "secrets scan: hits", len(scan.hits))
+
+    # -- and what therabak made is private (created under umask 000)
+    made = [
+        *usb.rglob("*"),
+        *(tmp_path / "usb2").rglob("*"),
+        *(tmp_path / "folder").rglob("*"),
+        *(tmp_path / "elsewhere" / "Restored").rglob("*"),
+        tmp_path / "elsewhere" / "Restored",
+        *(practice.root / "TheraPsy-Auto-Backups").rglob("*"),
+        *practice.data_dir.rglob("*"),  # restored: every file was made by the restore
+        *(isolated_env / "state").rglob("*"),
+        *[d / "therabak-manifest.json" for d in practice.root.glob("Data.before-restore-*")],
+    ]
+    assert made
+    loose = [str(p.relative_to(tmp_path)) for p in made if not private(p)]
+    assert loose == []
+    made += [*(tmp_path / "usb3").rglob("*")]
+    assert [str(p) for p in made if not private(p)] == []
+    for folder in (usb, tmp_path / "usb2", tmp_path / "folder", isolated_env / "state"):
+        assert private(folder), folder
