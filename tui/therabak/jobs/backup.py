@@ -27,9 +27,11 @@ from therabak.errors import (
     ForeignKeyError,
     NotEnoughSpaceError,
     TherabakError,
+    message_of,
 )
 from therabak.events import Emit, FileOutcome, Phase, Retry, Summary, Warning, ignore
 from therabak.fsutil import free_space, fsync_dir
+from therabak.i18n import _
 from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
 from therabak.jobs.lock import DataReading, pid_alive
@@ -114,13 +116,15 @@ def clean_stale_partials(folder: Path) -> list[Path]:
 def prepare_destination(dest: Path) -> Path:
     dest = Path(dest).expanduser().absolute()
     if dest.exists() and not dest.is_dir():
-        raise DataFolderError(f"The destination is not a folder: {dest}")
+        raise DataFolderError(_("The destination is not a folder: {dest}").format(dest=dest))
     if not dest.exists():
         if not dest.parent.is_dir():
-            raise DataFolderError(f"The destination folder does not exist: {dest}")
+            raise DataFolderError(
+                _("The destination folder does not exist: {dest}").format(dest=dest)
+            )
         dest.mkdir(mode=0o700)  # a folder therabak makes is private, like its files
     if not os.access(dest, os.W_OK):
-        raise DataFolderError(f"The destination folder is not writable: {dest}")
+        raise DataFolderError(_("The destination folder is not writable: {dest}").format(dest=dest))
     return dest
 
 
@@ -135,8 +139,9 @@ def check_space(dest: Path, needed: int) -> None:
         from therabak import formatting
 
         raise NotEnoughSpaceError(
-            f"Not enough space at {dest}: the backup needs about {formatting.size(needed)}, "
-            f"{formatting.size(free)} are free."
+            _("Not enough space at {dest}: the backup needs about {need}, {free} are free.").format(
+                dest=dest, need=formatting.size(needed), free=formatting.size(free)
+            )
         )
 
 
@@ -169,7 +174,13 @@ def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupRe
         )
     partial = final.with_name(f"{final.name}.{os.getpid()}{PARTIAL_SUFFIX}")
     for path, why in scanned.skipped:
-        emit(Warning(f"Not backed up: {path} ({why})", path=path, code="skipped-special"))
+        emit(
+            Warning(
+                _("Not backed up: {path} ({why})").format(path=path, why=why),
+                path=path,
+                code="skipped-special",
+            )
+        )
 
     sink = FileSink(partial)
     published = False
@@ -367,7 +378,9 @@ class _FileStorer:
             self.progress.rewind_bytes(self.progress.bytes_done - progress_start)
             self.emit(
                 Warning(
-                    f"Deleted while the backup ran, not in the backup: {entry.path}",
+                    _("Deleted while the backup ran, not in the backup: {path}").format(
+                        path=entry.path
+                    ),
                     path=entry.path,
                     code="deleted",
                 )
@@ -424,8 +437,10 @@ class _FileStorer:
                 FileOutcome(path=entry.path, outcome="failed", attempts=attempts, error=error)
             )
             raise BackupAborted(
-                f"{entry.path} could not be read after {attempts} attempt(s) "
-                f"({error}); the backup was stopped and nothing was written."
+                _(
+                    "{path} could not be read after {attempts} attempt(s) ({error}); the backup "
+                    "was stopped and nothing was written."
+                ).format(path=entry.path, attempts=attempts, error=error)
             )
         outcome_name = "skipped"
         if self.policy.on_failure is OnFailure.RAW and _store_raw(
@@ -470,10 +485,6 @@ def _store_raw(writer: ArchiveWriter, entry: FileEntry, path: Path, cancel: Canc
 
 
 def _describe(e: BaseException) -> str:
-    if isinstance(e, SourceChanged):
-        return f"file changed while being read ({e})"
     if isinstance(e, PermissionError):
-        return "file is locked or access denied"
-    if isinstance(e, OSError):
-        return e.strerror or str(e)
-    return str(e)
+        return _("file is locked or access denied")
+    return message_of(e)

@@ -29,6 +29,7 @@ from typing import Any
 
 from therabak.archive.header import ArchiveHeader, parse_header, read_header_size
 from therabak.errors import DamagedArchiveError
+from therabak.i18n import _
 from therabak.jobs.folder import FOLDER_PREFIX, read_manifest_header
 from therabak.jobs.swap import MANIFEST_NAME, STAMP_FORMAT, before_restore_prefix
 from therabak.practice.categories import Rules
@@ -100,9 +101,10 @@ class RestorePoint:
 
 
 def category_summary(rules: Rules, leaf_ids: Iterable[str], kind: str = "") -> str:
-    """'Practice records, Audio recordings, Documents' — whole groups by their label."""
+    """'Practice records, Audio recordings, Documents' — whole groups by their label
+    (in the current language)."""
     if kind in ("folder", "before-restore"):
-        return "everything (a copy of the data folder)"
+        return _("everything (a copy of the data folder)")
     present = set(leaf_ids)
     if not present:
         return ""
@@ -113,9 +115,9 @@ def category_summary(rules: Rules, leaf_ids: Iterable[str], kind: str = "") -> s
         if not have:
             continue
         if len(have) == len(leaves) and len(leaves) > 1:
-            parts.append(root.label)
+            parts.append(_(root.label))
         else:
-            parts.extend(rules.nodes[leaf].label for leaf in have)
+            parts.extend(_(rules.nodes[leaf].label) for leaf in have)
     known = set(rules.nodes)
     parts.extend(sorted(present - known))
     return ", ".join(parts)
@@ -132,7 +134,7 @@ def read_archive_header(path: Path, *, lenient: bool = False) -> tuple[ArchiveHe
         prefix = f.read(14)
         header_size = read_header_size(prefix, lenient=lenient)
         if header_size > size:
-            raise DamagedArchiveError("The backup is truncated (header).")
+            raise DamagedArchiveError(_("The backup is truncated (header)."))
         region = prefix + f.read(header_size - len(prefix))
     return parse_header(region, lenient=lenient), size
 
@@ -149,10 +151,15 @@ def archive_point(
     try:
         header, size = read_archive_header(path, lenient=salvage)
     except DamagedArchiveError as e:
-        return RestorePoint(path, "unreadable", size=_size(path), found_in=found_in, error=str(e))
+        return RestorePoint(
+            path, "unreadable", size=_size(path), found_in=found_in, error=e.message
+        )
     except OSError as e:
         return RestorePoint(
-            path, "unreadable", found_in=found_in, error=f"cannot be read ({e.strerror or e})"
+            path,
+            "unreadable",
+            found_in=found_in,
+            error=_("cannot be read ({error})").format(error=e.strerror or e),
         )
     ids = [k.hex() for k in header.account_key_ids]
     return RestorePoint(
@@ -175,7 +182,7 @@ def folder_point(
     try:
         manifest = read_manifest_header(path)
     except DamagedArchiveError as e:
-        return RestorePoint(path, "unreadable", found_in=found_in, error=str(e))
+        return RestorePoint(path, "unreadable", found_in=found_in, error=e.message)
     if manifest is None:
         if before_restore:  # interrupted before its manifest was written: still the old data
             return RestorePoint(
@@ -187,7 +194,10 @@ def folder_point(
             )
         if path.name.startswith(FOLDER_PREFIX):
             return RestorePoint(
-                path, "unreadable", found_in=found_in, error=f"{MANIFEST_NAME} is missing"
+                path,
+                "unreadable",
+                found_in=found_in,
+                error=_("{name} is missing").format(name=MANIFEST_NAME),
             )
         return None
     ids = [manifest.account_key_id] if manifest.account_key_id else []
@@ -217,11 +227,13 @@ def identify(
         )
         if point is None:
             raise DamagedArchiveError(
-                f"{path} is a folder but not a folder backup (no {MANIFEST_NAME})."
+                _("{path} is a folder but not a folder backup (no {manifest}).").format(
+                    path=path, manifest=MANIFEST_NAME
+                )
             )
         return point
     if not path.exists():
-        raise DamagedArchiveError(f"Backup not found: {path}")
+        raise DamagedArchiveError(_("Backup not found: {path}").format(path=path))
     return archive_point(path, account_key_id, found_in, salvage=salvage)
 
 
@@ -396,7 +408,7 @@ class PointContents:
         """Totals for every node of the tree; a parent sums its children."""
         leaf = self.totals
         out: dict[str, Tally] = {}
-        for _, node in reversed(list(rules.walk())):
+        for _depth, node in reversed(list(rules.walk())):
             t = Tally()
             if node.is_leaf:
                 t.add(leaf.get(node.id, Tally()))

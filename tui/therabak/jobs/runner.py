@@ -32,6 +32,7 @@ from pathlib import Path
 
 from therabak.events import Error, Event, Summary, from_dict
 from therabak.fsutil import create_private, make_private_dir, write_private
+from therabak.i18n import Message, english
 from therabak.jobs.lock import MAX_PID
 from therabak.settings import state_dir
 
@@ -62,7 +63,8 @@ class JobRecord:
     pid: int
     started: str  # ISO 8601 with offset
     data_dir: str = ""
-    title: str = ""  # a human description, e.g. "Backup to E:\"
+    title: str = ""  # a human description in English, e.g. "Backup to E:\"
+    title_i18n: dict | None = None  # the title as msgid and arguments (i18n.Message)
     target: str = ""  # destination folder or archive
     proc_identity: str = ""  # guards against a reused pid (Linux: the process start time)
     cancel_requested: str = ""
@@ -198,7 +200,8 @@ class JobRunner:
             pid=proc.pid,
             started=started.isoformat(),
             data_dir=str(data_dir),
-            title=title,
+            title=english(title),
+            title_i18n=title.to_data() if isinstance(title, Message) else None,
             target=str(target),
             proc_identity=_process_identity(proc.pid) or "",
         )
