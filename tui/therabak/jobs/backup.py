@@ -34,7 +34,7 @@ from therabak.fsutil import free_space, fsync_dir
 from therabak.i18n import _
 from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.lock import DataReading, pid_alive
+from therabak.jobs.lock import DataReading
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.retry import OnFailure, RetryPolicy
 from therabak.practice.account import AccountKey
@@ -42,6 +42,7 @@ from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.envelope import HEADER_SIZE, parse_header
 from therabak.practice.scan import FileEntry, scan
 from therabak.practice.source import SourceChanged, read_plaintext, read_raw
+from therabak.processes import pid_alive
 from therabak.settings import Settings
 
 ARCHIVE_SUFFIX = ".therabak"

@@ -40,11 +40,12 @@ from therabak.jobs.filecopy import (
     sha256_file,
     sync_files,
 )
-from therabak.jobs.lock import DataReading, pid_alive
+from therabak.jobs.lock import DataReading
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.swap import MANIFEST_NAME, recover, stamp
 from therabak.practice.categories import Rules
 from therabak.practice.scan import FileEntry, require_data_dir, scan
+from therabak.processes import pid_alive
 
 FOLDER_PREFIX = "TheraPsy-Data-"
 FOLDER_FORMAT = "therabak-folder-backup"

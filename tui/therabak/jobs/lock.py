@@ -24,45 +24,11 @@ from datetime import datetime
 from pathlib import Path
 
 from therabak.errors import DataInUseError
-from therabak.fsutil import IS_WINDOWS
 from therabak.i18n import N_, _
+from therabak.processes import pid_alive
 
 UNREADABLE_GRACE_S = 30.0
 PRACTICE_LOCK = ".lock"
-
-
-#: No process id reaches this (POSIX pid_t is 32-bit signed; Windows ids stay far below).
-MAX_PID = 2**31 - 1
-
-
-def pid_alive(pid: int) -> bool:
-    """Is process *pid* running? (Windows: OpenProcess; elsewhere: signal 0.) An id no
-    process can have (from a damaged or crafted lock file or name) is not running."""
-    if not 0 < pid <= MAX_PID:
-        return False
-    if IS_WINDOWS:
-        import ctypes
-
-        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return False
-        try:
-            code = ctypes.c_ulong()
-            if kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
-                return code.value == 259  # STILL_ACTIVE
-            return True
-        finally:
-            kernel32.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 @dataclass

@@ -32,7 +32,7 @@ from therabak import faults
 from therabak.errors import DataFolderError, DataInUseError
 from therabak.fsutil import IS_WINDOWS, fsync_dir, make_private_dir, write_private
 from therabak.i18n import _
-from therabak.jobs.lock import pid_alive
+from therabak.processes import pid_alive
 
 MANIFEST_NAME = "therabak-manifest.json"
 JOURNAL_VERSION = 1
