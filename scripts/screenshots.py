@@ -1,6 +1,7 @@
-"""Make the SVG screenshots in ``screenshots/`` from the demo practice (80x24).
+"""Make the SVG screenshots in ``screenshots/en/`` and ``screenshots/de/`` from the demo
+practice (80x24), in English and in German.
 
-    python scripts/screenshots.py [--out screenshots]
+    python scripts/screenshots.py [--out screenshots] [--lang en de]
 
 Everything runs in a temporary home folder: the demo practice (``therabak demo``'s
 default, the one ``therabak-tui --demo`` opens) at ``~/TheraPsy``, a folder ``~/usb``
@@ -116,9 +117,21 @@ def main() -> int:
     parser.add_argument(
         "--out", default=str(Path(__file__).resolve().parent.parent / "screenshots")
     )
+    parser.add_argument("--lang", nargs="+", default=["en", "de"], choices=["en", "de"])
     args = parser.parse_args()
-    out = Path(args.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    for lang in args.lang:
+        from therabak.i18n import set_language
+
+        set_language(lang)
+        out = Path(args.out).resolve() / lang
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"{lang}:")
+        shoot_all(out)
+    return 0
+
+
+def shoot_all(out: Path) -> None:
+    """Every screen, from a fresh demo practice in a temporary home folder."""
     with tempfile.TemporaryDirectory(prefix="therabak-shots-") as tmp_name:
         home, usb = setup(Path(tmp_name))
         password = "Praxis-2026!"
@@ -291,7 +304,6 @@ def main() -> int:
 
         shoot(make_app(home, paths=gone), out, [("problem", problem)])
         shutil.rmtree(home / "usb", ignore_errors=True)
-    return 0
 
 
 if __name__ == "__main__":

@@ -75,6 +75,13 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setenv(f"XDG_{name}_HOME", str(env_dir / "xdg" / name.lower()))
     for name in _UNSET:
         monkeypatch.delenv(name, raising=False)
+    # English unless a test asks for another language (LANG=de_DE.UTF-8, --lang de).
+    for name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    from therabak import i18n
+
+    i18n.set_language("en")
     return env_dir
 
 

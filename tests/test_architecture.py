@@ -107,7 +107,7 @@ def test_preview_does_not_load_crypto_or_ui(demo_practice) -> None:
         "    therabak.cli.main(['preview', '--data-dir', sys.argv[1], '--json'])\n"
         "finally:\n"
         "    heavy = sorted({m.split('.')[0] for m in sys.modules}"
-        " & {'cryptography', 'textual', 'rich', 'humanize', 'zstandard'})\n"
+        " & {'cryptography', 'textual', 'rich', 'humanize', 'zstandard', 'babel'})\n"
         "    print('HEAVY', heavy, file=sys.stderr)\n"
     )
     proc = subprocess.run(

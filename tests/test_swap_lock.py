@@ -337,7 +337,7 @@ def test_impossible_process_ids_are_not_running(practice: Practice) -> None:
     """A lock file or leftover name with an id no process can have (damaged, crafted)
     counts as a dead process: no crash (it was an OverflowError, exit 1, on every command
     that looked at it)."""
-    from therabak.jobs.lock import pid_alive
+    from therabak.processes import pid_alive
 
     for pid in (0, -1, 2**31, 2**40, 10**20):
         assert pid_alive(pid) is False

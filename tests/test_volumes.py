@@ -435,8 +435,15 @@ def test_several_problems_are_named_together(a_set) -> None:
     paths[1].unlink()
     paths[3].unlink()
     assert problem(paths[0]) == (
-        f"Volume 2 of {n} is missing: {paths[1]}; volume 4 of {n} is missing: {paths[3]}."
+        f"Volume 2 of {n} is missing: {paths[1]}. Volume 4 of {n} is missing: {paths[3]}."
     )
+    for p in paths[4:]:
+        p.unlink()
+    text = problem(paths[0])  # three named, the rest counted
+    assert text.startswith(f"Volume 2 of {n} is missing: {paths[1]}. Volume 4 of")
+    more = n - 5  # missing: 2, 4, 5 ... n; the first three are named
+    tail = {0: ".", 1: ". And 1 more problem."}.get(more, f". And {more} more problems.")
+    assert text.endswith(f"is missing: {paths[4]}{tail}")
 
 
 def test_describe_set_for_listings(a_set) -> None:
@@ -447,7 +454,7 @@ def test_describe_set_for_listings(a_set) -> None:
     paths[2].unlink()
     info = describe_set(paths[0])
     assert info.volumes == len(paths)
-    assert info.problems == [f"volume 3 of {len(paths)} is missing: {paths[2]}"]
+    assert info.problems == [f"Volume 3 of {len(paths)} is missing: {paths[2]}."]
 
 
 def test_a_whole_archive_ignores_files_named_like_volumes(tmp_path: Path) -> None:
@@ -468,7 +475,7 @@ def test_holes_are_named_and_skipped(a_set) -> None:
         reader.unlock()
         source = reader.source
         assert isinstance(source, VolumeSource)
-        assert source.problems == [f"volume 3 of {len(paths)} is missing: {paths[2]}"]
+        assert source.problems == [f"Volume 3 of {len(paths)} is missing: {paths[2]}."]
         where = f"the missing volume 3 of {len(paths)} ({paths[2]})"
         assert source.missing_part(missing.start + 10, 5) == where
         assert source.missing_part(missing.start - 5, 5) is None

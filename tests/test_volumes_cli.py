@@ -324,7 +324,7 @@ def test_salvage_without_a_middle_volume_restores_every_file_outside_it(
     assert set(restored) == outside
     assert all(restored[p] == original[p] for p in outside)
     damaged = {d["path"]: d["reason"] for d in events_of(json_lines(r.stdout), "damaged")}
-    assert damaged["(volumes)"] == f"volume 3 of {len(v)} is missing: {v[2]}"
+    assert damaged["(volumes)"] == f"Volume 3 of {len(v)} is missing: {v[2]}."
     for path in inside:
         assert damaged[path] == f"in the missing volume 3 of {len(v)} ({v[2]})"
 
@@ -540,3 +540,17 @@ def test_a_real_fat32_stick(big: Practice, tmp_path: Path) -> None:
         original = plaintext_tree(big.data_dir, big.key)
         restored = plaintext_tree(target, big.key)
         assert restored and all(restored[p] == original[p] for p in restored)
+
+
+def test_a_missing_volume_is_named_in_german(split: list[Path], big: Practice, tmp_path: Path):
+    v = copy_set(split, tmp_path / "copy")
+    v[2].unlink()
+    r = run_cli(
+        "verify", v[0], "--lang", "de", "--password-file", pw_file(tmp_path), *practice_args(big)
+    )
+    assert r.returncode == 5
+    line = single_line(r.stderr)
+    assert f"Teil 3 von {len(v)} fehlt: {v[2]}." in line
+    assert "stellt jede Datei in den vorhandenen Teilen wieder her" in line
+    listing = run_cli("list", "--in", v[0].parent, "--no-media", "--lang", "de")
+    assert f"in {len(v)} Teilen" in listing.stdout and "UNVOLLSTÄNDIG: Teil 3" in listing.stdout

@@ -16,42 +16,54 @@ from app.apphelp import NOW, SIZE, add_history, wait_scan
 from therabak.app.app import TherabakApp
 from therabak.app.screens.progress import ProgressScreen
 from therabak.events import FileOutcome, Phase, Progress, Retry, Summary
+from therabak.i18n import _, english
 from therabak.jobs.runner import Job, JobRecord, JobState
 from therabak.settings import PracticePaths
 
 
+def titled(**fields) -> JobRecord:
+    """A job record whose title is stored as the app stores it: English + msgid data."""
+    title = fields.pop("title")
+    return JobRecord(**fields, title=english(title), title_i18n=title.to_data())
+
+
 def fake_job(ctx, usb) -> Job:
-    record = JobRecord(
+    record = titled(
         id="20260302-103000-abcdef",
         operation="backup",
         args=[],
         pid=0,
         started=NOW.isoformat(),
-        title=f"Backup to {ctx.display_path(usb)}",
+        title=_("Backup to {dest}").format(dest=ctx.display_path(usb)),
         target=str(usb),
     )
     return Job(record, JobState.RUNNING)
 
 
-RUNNING_EVENTS = [
-    Phase("scanning"),
-    Phase("writing"),
-    Retry("sessions/K0002/2026-02-11-03.json", 1, 5, "DecryptionFailed", 0.5),
-    Retry("documents/K0004/Befundbericht [Entwurf] 1.pdf", 1, 5, "DecryptionFailed", 0.5),
-    Retry("sessions/K0002/2026-02-11-03.json", 2, 5, "DecryptionFailed", 1.0),
-    FileOutcome("finances/invoices/2026/R-2026-0003.json", "recovered", 3, "DecryptionFailed"),
-    Retry("audio/K0001/2026-01-20-02.opus", 4, 5, "file changed while being read", 4.0),
-    Progress(
-        phase="writing",
-        bytes_done=1_234_567,
-        bytes_total=1_900_000,
-        files_done=41,
-        files_total=57,
-        current="audio/K0003/2026-02-03-04.opus",
-        rate=2_500_000.0,
-        eta_s=0.3,
-    ),
-]
+def running_events() -> list:
+    """Made when the test runs, so its texts are in the test's language."""
+    return [
+        Phase("scanning"),
+        Phase("writing"),
+        Retry("sessions/K0002/2026-02-11-03.json", 1, 5, "DecryptionFailed", 0.5),
+        Retry("documents/K0004/Befundbericht [Entwurf] 1.pdf", 1, 5, "DecryptionFailed", 0.5),
+        Retry("sessions/K0002/2026-02-11-03.json", 2, 5, "DecryptionFailed", 1.0),
+        FileOutcome("finances/invoices/2026/R-2026-0003.json", "recovered", 3, "DecryptionFailed"),
+        Retry("audio/K0001/2026-01-20-02.opus", 4, 5, _("file changed while being read"), 4.0),
+        PROGRESS,
+    ]
+
+
+PROGRESS = Progress(
+    phase="writing",
+    bytes_done=1_234_567,
+    bytes_total=1_900_000,
+    files_done=41,
+    files_total=57,
+    current="audio/K0003/2026-02-03-04.opus",
+    rate=2_500_000.0,
+    eta_s=0.3,
+)
 
 
 def test_home(snap_compare, make_ctx, app_practice):
@@ -129,7 +141,7 @@ def test_progress_with_retries(snap_compare, make_ctx, usb):
     async def before(pilot):
         screen = ProgressScreen(fake_job(ctx, usb), follow=False)
         await pilot.app.push_screen(screen)
-        screen.apply(RUNNING_EVENTS)
+        screen.apply(running_events())
 
     assert snap_compare(TherabakApp(ctx), terminal_size=SIZE, run_before=before)
 
@@ -142,7 +154,7 @@ def test_progress_summary(snap_compare, make_ctx, usb):
         FileOutcome(
             "documents/K0004/Befundbericht [Entwurf] 1.pdf", "recovered", 3, "DecryptionFailed"
         ),
-        FileOutcome("audio/K0001/2026-01-20-02.opus", "raw", 5, "file changed while read"),
+        FileOutcome("audio/K0001/2026-01-20-02.opus", "raw", 5, _("file changed while being read")),
         Phase("verifying"),
         Summary(
             operation="backup",
@@ -174,7 +186,7 @@ def test_progress_summary(snap_compare, make_ctx, usb):
     async def before(pilot):
         screen = ProgressScreen(fake_job(ctx, usb), follow=False)
         await pilot.app.push_screen(screen)
-        screen.apply(RUNNING_EVENTS + final)
+        screen.apply(running_events() + final)
 
     assert snap_compare(TherabakApp(ctx), terminal_size=SIZE, run_before=before)
 
@@ -346,13 +358,13 @@ def test_restore_confirm(snap_compare, make_ctx, points, pinned_restore_time):
 def test_restore_summary(snap_compare, make_ctx, app_practice, usb):
     ctx = make_ctx()
     data = app_practice.data_dir
-    record = JobRecord(
+    record = titled(
         id="20260302-103000-restor",
         operation="restore",
         args=[],
         pid=0,
         started=NOW.isoformat(),
-        title="Restore TheraPsy-Backup-2026-02-28_103000.therabak",
+        title=_("Restore {name}").format(name="TheraPsy-Backup-2026-02-28_103000.therabak"),
     )
     events = [
         Phase("staging"),
@@ -421,20 +433,20 @@ def test_home_with_jobs_that_ended_while_nobody_watched(snap_compare, make_ctx):
     jobs = [
         (
             "backup",
-            "Backup to ~/usb",
+            _("Backup to {dest}").format(dest="~/usb"),
             50,
             [Phase("writing"), Summary(operation="backup", exit_code=0, duration_s=40.0)],
         ),
         (
             "restore",
-            "Restore TheraPsy-Backup-2026-02-10_090000.therabak",
+            _("Restore {name}").format(name="TheraPsy-Backup-2026-02-10_090000.therabak"),
             30,
-            [Phase("checking"), Error(exit_code=4, message="Wrong password for this backup.")],
+            [Phase("checking"), Error(exit_code=4, message=_("Wrong password for this backup."))],
         ),
-        ("folder-backup", "Folder backup to ~/usb", 5, [Phase("copying")]),
+        ("folder-backup", _("Folder backup to {dest}").format(dest="~/usb"), 5, [Phase("copying")]),
     ]
     for i, (operation, title, minutes, events) in enumerate(jobs):
-        record = JobRecord(
+        record = titled(
             id=f"20260302-10{i}000-00000{i}",
             operation=operation,
             args=[],

@@ -1,12 +1,16 @@
 """Exception types that carry their exit code.
 
 Every error a user can meet is one of these; the CLI prints ``str(error)`` as a
-single line and exits with ``error.exit_code``. Messages never contain secrets.
+single line and exits with ``error.exit_code``. Messages never contain secrets. They are
+made where raised with ``_("... {name} ...").format(name=...)``: a translated
+:class:`therabak.i18n.Message` that JSON output writes in English.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
+
+from therabak.i18n import _
 
 
 class ExitCode(IntEnum):
@@ -112,5 +116,17 @@ class DataInUseError(TherabakError):
 class Cancelled(TherabakError):
     exit_code = ExitCode.INTERRUPTED
 
-    def __init__(self, message: str = "Cancelled; nothing was changed.") -> None:
-        super().__init__(message)
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or _("Cancelled; nothing was changed."))
+
+
+def message_of(error: BaseException) -> str:
+    """What *error* says, keeping a translated message as such (so JSON output can write
+    it in English and the app can show it again in another language)."""
+    if isinstance(error, TherabakError):
+        return error.message
+    if isinstance(error, OSError):
+        return error.strerror or str(error)  # the system's words
+    if error.args and isinstance(error.args[0], str):
+        return error.args[0]
+    return str(error)

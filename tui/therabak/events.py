@@ -12,19 +12,28 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
+from therabak.i18n import Message
+
 
 @dataclass
 class Event:
     type: ClassVar[str] = "event"
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"event": self.type}
+        """The JSON form. Human texts are English; those that were translated messages
+        also appear, as msgid and arguments, under ``i18n`` (keyed by their place, e.g.
+        ``message`` or ``warnings/0``), so a reader can show them in another language."""
+        data: dict[str, Any] = {"event": self.type}
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "extra" and isinstance(value, dict):
                 data.update(value)
             else:
                 data[f.name] = value
+        translated: dict[str, Any] = {}
+        data = _english(data, "", translated)
+        if translated:
+            data["i18n"] = translated
         return data
 
     def to_json(self, *, ascii_only: bool = False) -> str:
@@ -127,11 +136,50 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+def _english(value: Any, place: str, translated: dict[str, Any]) -> Any:
+    """*value* with every Message in English; their msgids and arguments go to
+    *translated*, keyed by their place."""
+    if isinstance(value, Message):
+        translated[place] = value.to_data()
+        return value.english()
+    if isinstance(value, dict):
+        return {
+            k: _english(v, f"{place}/{k}" if place else str(k), translated)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_english(v, f"{place}/{i}", translated) for i, v in enumerate(value)]
+    return value
+
+
+def _translated(data: dict[str, Any]) -> dict[str, Any]:
+    """*data* with the texts listed under ``i18n`` in the current language."""
+    places = data.pop("i18n", None)
+    if not isinstance(places, dict):
+        return data
+    for place, form in places.items():
+        keys = str(place).split("/")
+        holder: Any = data
+        try:
+            for key in keys[:-1]:
+                holder = holder[int(key)] if isinstance(holder, list) else holder[key]
+            last = keys[-1]
+            if isinstance(holder, list):
+                holder[int(last)] = Message.from_data(form, holder[int(last)])
+            elif isinstance(holder, dict) and last in holder:
+                holder[last] = Message.from_data(form, holder[last])
+        except (KeyError, IndexError, ValueError, TypeError):
+            continue
+    return data
+
+
 def from_dict(data: dict[str, Any]) -> Event:
-    """Rebuild an event from its JSON form (used by the app to read a job's stream)."""
+    """Rebuild an event from its JSON form (used by the app to read a job's stream);
+    texts that carry their msgid come back in the current language."""
     cls = EVENT_TYPES.get(data.get("event", ""))
     if cls is None:
         raise ValueError(f"unknown event {data.get('event')!r}")
+    data = _translated(dict(data))
     names = {f.name for f in fields(cls)}
     kwargs = {k: v for k, v in data.items() if k in names}
     if "extra" in names:

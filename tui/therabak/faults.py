@@ -77,7 +77,7 @@ class Failpoints:
     def parse(cls, spec: str) -> Failpoints:
         fp = cls()
         for item in filter(None, (s.strip() for s in spec.split(","))):
-            name, _, value = item.partition("=")
+            name, _sep, value = item.partition("=")
             name = name.strip().replace("-", "_")
             value = value.strip()
             if name in ("transient", "permanent"):

@@ -1,26 +1,59 @@
-"""Human renderings of sizes, counts, rates and ages (shared by the CLI and the app)."""
+"""Human renderings of sizes, counts, rates, ages and times, in the current language
+(shared by the CLI and the app).
+
+English is formatted here directly (``123.5 MB``, ``1,234``, ``3 days ago``,
+``2026-11-27 14:05``); other languages take their number symbols from Babel's CLDR data
+(``123,5 MB``, ``1.234``) and their words from the catalog (``vor 3 Tagen``,
+``27.11.2026 14:05``). Babel is imported only when a language other than English shows
+a number, so the English paths stay as light as before.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-import humanize
+from therabak.i18n import SOURCE_LANGUAGE, _, get_language, ngettext
+
+_SIZE_UNITS = ("kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+
+
+def _decimal(value: float, decimals: int) -> str:
+    """*value* with *decimals* fraction digits and grouped thousands, in the language's
+    symbols."""
+    lang = get_language()
+    if lang == SOURCE_LANGUAGE:
+        return f"{value:,.{decimals}f}"
+    from babel.numbers import format_decimal
+
+    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    return format_decimal(value, format=pattern, locale=lang, decimal_quantization=True)
 
 
 def size(n: int | float) -> str:
-    return humanize.naturalsize(n)
+    """Decimal units, as file managers show them: ``999 Bytes``, ``1.0 kB``, ``123.5 MB``."""
+    n = float(n)
+    if abs(n) < 1000:
+        whole = int(n)
+        return ngettext("{n} Byte", "{n} Bytes", whole).format(n=_decimal(whole, 0))
+    value = n
+    for unit in _SIZE_UNITS:
+        value /= 1000
+        if abs(round(value, 1)) < 1000 or unit == _SIZE_UNITS[-1]:
+            return f"{_decimal(value, 1)} {unit}"
+    raise AssertionError("unreachable")
 
 
 def count(n: int) -> str:
-    return humanize.intcomma(n)
+    """``1,234`` (English), ``1.234`` (German)."""
+    return _decimal(int(n), 0)
 
 
 def files(n: int) -> str:
-    return f"{count(n)} file" if n == 1 else f"{count(n)} files"
+    return ngettext("{n} file", "{n} files", n).format(n=count(n))
 
 
 def rate(bytes_per_s: float) -> str:
-    return f"{humanize.naturalsize(bytes_per_s)}/s"
+    return _("{size}/s").format(size=size(bytes_per_s))
 
 
 def duration(seconds: float) -> str:
@@ -32,17 +65,53 @@ def duration(seconds: float) -> str:
     return f"{m}:{s:02d}"
 
 
+def seconds(value: float) -> str:
+    """A short wait: ``4 s``, ``1.0 s`` (German ``1,0 s``); tenths below 1.5 s."""
+    return f"{_decimal(value, 0 if value >= 1.5 else 1)} s"
+
+
+def _span(seconds: float) -> str:
+    """A time span in one unit, as used after "ago" and "in" (German: dative)."""
+    if seconds < 60:
+        n = int(seconds)
+        return ngettext("a second", "{n} seconds", n).format(n=n)
+    if seconds < 3600 - 30:
+        n = max(1, int(seconds / 60 + 0.5))
+        return ngettext("a minute", "{n} minutes", n).format(n=n)
+    if seconds < 86400 - 1800:
+        n = max(1, int(seconds / 3600 + 0.5))
+        return ngettext("an hour", "{n} hours", n).format(n=n)
+    days = int(seconds // 86400)
+    if days < 365:
+        days = max(1, days)
+        return ngettext("a day", "{n} days", days).format(n=days)
+    years = days // 365
+    return ngettext("a year", "{n} years", years).format(n=years)
+
+
 def ago(when: datetime, now: datetime | None = None) -> str:
+    """``3 days ago`` / ``vor 3 Tagen``. Days are never rounded up into weeks or months:
+    a backup 20 days old must say 20 days, not "a month" or "3 weeks"."""
     now = now or datetime.now(when.tzinfo)
-    # months=False: humanize would call 20 days "a month", which hides an overdue backup.
-    return humanize.naturaltime(now - when, months=False)
+    seconds = (now - when).total_seconds()
+    if abs(seconds) < 1:
+        return _("now")
+    if seconds < 0:
+        return _("in {time}").format(time=_span(-seconds))
+    return _("{time} ago").format(time=_span(seconds))
+
+
+#: strftime patterns of a date with time, per language (English: ISO-like, unambiguous).
+_DATETIME = {"en": "%Y-%m-%d %H:%M", "de": "%d.%m.%Y %H:%M"}
 
 
 def local_time(when: datetime) -> str:
-    return when.astimezone().strftime("%Y-%m-%d %H:%M")
+    """The local date and time: ``2026-11-27 14:05`` / ``27.11.2026 14:05``."""
+    pattern = _DATETIME.get(get_language(), _DATETIME[SOURCE_LANGUAGE])
+    return when.astimezone().strftime(pattern)
 
 
-_SIZE_UNITS = {
+_PARSE_UNITS = {
     "": 1,
     "b": 1,
     **{p: 1024**i for i, p in enumerate("kmgt", start=1)},
@@ -52,14 +121,19 @@ _SIZE_UNITS = {
 
 
 def parse_size(text: str) -> int:
-    """Bytes in a size written by a person: ``4G``, ``700M``, ``5MB``, ``1.5GiB``, ``123``.
-    K/M/G/T and KiB/MiB/... are powers of 1024, KB/MB/... powers of 1000; B or nothing:
-    bytes. Raises ValueError for anything else."""
+    """Bytes in a size written by a person: ``4G``, ``700M``, ``5MB``, ``1.5GiB`` (or
+    ``1,5GiB``), ``123``. K/M/G/T and KiB/MiB/... are powers of 1024, KB/MB/... powers of
+    1000; B or nothing: bytes. Raises ValueError (a translated message) for anything else."""
     import re
 
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
+    m = re.fullmatch(r"\s*([0-9]+(?:[.,][0-9]+)?)\s*([a-zA-Z]*)\s*", text)
     unit = m.group(2).lower() if m else ""
-    if m is None or unit not in _SIZE_UNITS:
-        raise ValueError(f"not a size: {text!r} (e.g. 4G, 700M, 5MB or a number of bytes)")
-    number = float(m.group(1)) if "." in m.group(1) else int(m.group(1))
-    return int(number * _SIZE_UNITS[unit])
+    if m is None or unit not in _PARSE_UNITS:
+        raise ValueError(
+            _("not a size: {text} (e.g. 4G, 700M, 5MB or a number of bytes)").format(
+                text=repr(text)
+            )
+        )
+    digits = m.group(1).replace(",", ".")
+    number = float(digits) if "." in digits else int(digits)
+    return int(number * _PARSE_UNITS[unit])

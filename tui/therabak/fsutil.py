@@ -117,12 +117,14 @@ def reported_free_space(path: Path) -> int | None:
 
 def windows_name_problem(name: str) -> str | None:
     """Why *name* cannot be a file name on Windows, or None if it can."""
+    from therabak.i18n import _
+
     if name in ("", ".", ".."):
-        return "empty or dot name"
+        return _("is empty or a dot name")
     if any(c in WINDOWS_ILLEGAL_CHARS for c in name):
-        return "contains a character Windows does not allow"
+        return _("contains a character Windows does not allow")
     if name.endswith((" ", ".")):
-        return "ends with a space or dot"
+        return _("ends with a space or dot")
     if name.split(".")[0].rstrip(" ").casefold() in WINDOWS_RESERVED:
-        return "is a reserved device name on Windows"
+        return _("is a reserved device name on Windows")
     return None

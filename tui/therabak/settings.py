@@ -22,6 +22,7 @@ import platformdirs
 
 from therabak.errors import ConfigError
 from therabak.fsutil import write_private
+from therabak.i18n import LANGUAGE_CHOICES, N_, _
 
 APP_NAME = "therabak"
 PRACTICE_APP = "TheraPsy"
@@ -92,6 +93,7 @@ class AutoSettings:
 class Settings:
     remembered_destinations: list[str] = field(default_factory=list)
     reminder_days: int = 14
+    language: str = "auto"  # [ui] language: "auto" (from the system), "de" or "en"
     auto: AutoSettings = field(default_factory=AutoSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
     path: Path | None = None
@@ -106,45 +108,75 @@ class Settings:
         except FileNotFoundError:
             return cls(path=path)
         except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"Settings file {path} cannot be read: {e}") from None
+            raise ConfigError(
+                _("Settings file {path} cannot be read: {error}").format(path=path, error=e)
+            ) from None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"Settings file {path} is broken: {e}") from None
+            raise ConfigError(
+                _("Settings file {path} is broken: {error}").format(path=path, error=e)
+            ) from None
         settings = cls(path=path)
         settings._apply(data, text, path)
         return settings
 
     def _apply(self, data: dict, text: str, path: Path) -> None:
-        def fail(section: str, key: str, why: str) -> ConfigError:
+        def fail(section: str, key: str, problem: str) -> ConfigError:
             line = _line_of(text, key)
-            where = f" (line {line})" if line else ""
-            return ConfigError(f"Settings file {path}{where}: [{section}] {key} {why}")
+            if line:
+                message = _("Settings file {path}, line {line}: [{section}] {key} {problem}")
+            else:
+                message = _("Settings file {path}: [{section}] {key} {problem}")
+            return ConfigError(
+                message.format(path=path, line=line, section=section, key=key, problem=problem)
+            )
 
-        def get(section: dict, name: str, key: str, kind: type, default, check=None):
+        kinds = {
+            int: N_("must be a whole number"),
+            float: N_("must be a number"),
+            str: N_("must be text in quotes"),
+            bool: N_("must be true or false"),
+        }
+
+        def get(section: dict, name: str, key: str, kind: type, default, check=None, why=None):
             if key not in section:
                 return default
             value = section[key]
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-                raise fail(name, key, f"must be a {kind.__name__}")
+                raise fail(name, key, _(kinds[kind]))
             if check is not None and not check(value):
-                raise fail(name, key, "has a value out of range")
+                raise fail(name, key, why or _("has a value out of range"))
             return value
 
-        known = {"destinations", "auto", "retry", "reminder"}
+        known = {"destinations", "auto", "retry", "reminder", "ui"}
         unknown = set(data) - known
         if unknown:
-            raise ConfigError(f"Settings file {path}: unknown section(s) {sorted(unknown)}")
+            raise ConfigError(
+                _("Settings file {path}: unknown section(s) {names}").format(
+                    path=path, names=", ".join(sorted(unknown))
+                )
+            )
         for name in known:
             if name in data and not isinstance(data[name], dict):
-                raise fail(name, name, "must be a table")
+                raise fail(name, name, _("must be a table"))
         dest = data.get("destinations", {})
         remembered = dest.get("remembered", [])
         if not isinstance(remembered, list) or not all(isinstance(x, str) for x in remembered):
-            raise fail("destinations", "remembered", "must be a list of folder paths")
+            raise fail("destinations", "remembered", _("must be a list of folder paths"))
         self.remembered_destinations = list(remembered)
+        ui = data.get("ui", {})
+        self.language = get(
+            ui,
+            "ui",
+            "language",
+            str,
+            "auto",
+            lambda v: v in LANGUAGE_CHOICES,
+            _('must be "auto", "de" or "en"'),
+        )
         rem = data.get("reminder", {})
         self.reminder_days = get(rem, "reminder", "days", int, 14, lambda v: 1 <= v <= 365)
         a = data.get("auto", {})
@@ -174,6 +206,7 @@ class Settings:
         return (
             "# therabak settings (edited by therabak and therabak-tui; hand edits are fine)\n\n"
             f"[destinations]\nremembered = [{dests}]\n\n"
+            f"[ui]\nlanguage = {q(self.language)}\n\n"
             f"[reminder]\ndays = {self.reminder_days}\n\n"
             f"[auto]\ninterval_hours = {a.interval_hours}\nfolder = {q(a.folder)}\n"
             f"keep_daily = {a.keep_daily}\nkeep_weekly = {a.keep_weekly}\n"

@@ -12,7 +12,7 @@ from textual.reactive import var
 from textual.screen import Screen
 
 from therabak.app.context import AppContext
-from therabak.i18n import _
+from therabak.i18n import N_, _
 
 if TYPE_CHECKING:
     from therabak.practice.categories import Rules
@@ -28,8 +28,8 @@ class TherabakApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
 
     BINDINGS = [
-        Binding("question_mark", "help", _("Help"), key_display="?"),
-        Binding("ctrl+q", "quit", _("Quit"), show=False, priority=True),
+        Binding("question_mark", "help", N_("Help"), key_display="?"),
+        Binding("ctrl+q", "quit", N_("Quit"), show=False, priority=True),
     ]
 
     scan: var[ScanResult | None] = var(None)
@@ -109,6 +109,30 @@ class TherabakApp(App[None]):
         )
         yield SystemCommand(_("Help"), _("Keys and what each screen does"), self.action_help)
         yield SystemCommand(_("Quit"), _("Leave therabak (running jobs go on)"), self.exit)
+
+    def action_command_palette(self) -> None:
+        """The command palette, with its prompt in the current language."""
+        from textual.command import CommandPalette
+
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(
+                CommandPalette(id="--command-palette", placeholder=_("Search for commands…"))
+            )
+
+    def action_help_quit(self) -> None:
+        """ctrl+c does not quit (it copies); say what does."""
+        self.notify(_("Press ctrl+q to quit therabak."), title=_("Do you want to quit?"))
+
+    async def switch_language(self, setting: str) -> None:
+        """Make *setting* ("auto", "de", "en") the language and show every screen in it."""
+        from therabak.app.translated import Translated
+        from therabak.i18n import set_language
+
+        set_language(setting)
+        for screen in list(self.screen_stack):
+            if isinstance(screen, Translated):
+                await screen.retranslate()
+        self.refresh_bindings()
 
     # ---- shared data --------------------------------------------------------------------
 

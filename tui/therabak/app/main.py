@@ -16,7 +16,7 @@ from pathlib import Path
 
 from therabak import __version__
 from therabak.errors import DataFolderError, TherabakError
-from therabak.i18n import _
+from therabak.i18n import LANGUAGE_CHOICES, _, choose_language, translate_argparse
 from therabak.settings import APP_NAME, PracticePaths
 
 #: The demo's gentle fault injection: a few files fail to decrypt twice, then work, so
@@ -43,8 +43,8 @@ def ensure_demo(root: Path | None = None) -> tuple[PracticePaths, bool]:
         return paths, False
     if root.exists():
         raise DataFolderError(
-            f"{root} exists but holds no complete demo practice.",
-            hint="Delete that folder and start therabak-tui --demo again.",
+            _("{root} exists but holds no complete demo practice.").format(root=root),
+            hint=_("Delete that folder and start therabak-tui --demo again."),
         )
     from therabak.practice.demo import create_demo  # the crypto stack, only when needed
 
@@ -83,6 +83,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=_("the account key file (default: account.key beside Data)"),
     )
     p.add_argument(
+        "--lang",
+        choices=LANGUAGE_CHOICES,
+        default="auto",
+        help=_(
+            "language of the app: de, en or auto (default: the settings file's [ui] "
+            "language, else LC_ALL/LC_MESSAGES/LANG); it can be changed in the settings"
+        ),
+    )
+    p.add_argument(
         "--demo",
         action="store_true",
         help=_(
@@ -116,6 +125,9 @@ def make_context(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    choose_language(argv)
+    translate_argparse()
     args = parse_args(argv)
     try:
         ctx = make_context(args)

@@ -13,7 +13,7 @@ from rich.text import Text
 from therabak import formatting
 from therabak.app.jobview import JobView
 from therabak.events import Error, Summary
-from therabak.i18n import N_, _, ngettext
+from therabak.i18n import N_, _, ngettext, shown
 from therabak.jobs.runner import Job, JobState
 
 MAX_LISTED = 4
@@ -26,6 +26,15 @@ EXIT_MEANINGS = {
     7: N_("the practice app is using the data folder"),
     130: N_("it was cancelled"),
 }
+
+
+def job_title(record) -> str:
+    """A job's title in the current language (it is stored as msgid and arguments)."""
+    from therabak.i18n import Message
+
+    if record.title_i18n:
+        return Message.from_data(record.title_i18n, record.title)
+    return record.title or operation_name(record.operation)
 
 
 def operation_name(operation: str) -> str:
@@ -79,9 +88,9 @@ def summary_text(
         if final.exit_code == 130:
             return Text(_("{name} cancelled. Nothing was changed.").format(name=name), style="bold")
         text = Text(_("{name} failed.").format(name=name) + " ", style="bold")
-        text.append(final.message, style="")
+        text.append(shown(final.message), style="")
         if final.hint:
-            text.append("\n" + final.hint)
+            text.append("\n" + shown(final.hint))
         meaning = EXIT_MEANINGS.get(final.exit_code)
         if meaning:
             text.append(
@@ -181,7 +190,7 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
                 n=len(view.warnings)
             )
         )
-        _listed(text, [w.message for w in view.warnings], str)
+        _listed(text, [shown(w.message) for w in view.warnings], str)
     return text
 
 
@@ -261,9 +270,9 @@ def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text
         text.append("\n" + _("Not restored (damaged in the backup):"), style="bold red")
         _listed(text, [f"{d['path']}: {d['reason']}" for d in damaged], str)
     for w in (x.get("warnings") or [])[:MAX_LISTED]:
-        text.append("\n" + str(w), style="yellow")
+        text.append("\n" + shown(w), style="yellow")
     for w in view.warnings[:MAX_LISTED]:
-        text.append("\n" + w.message)
+        text.append("\n" + shown(w.message))
     return text
 
 

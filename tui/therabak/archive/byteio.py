@@ -16,6 +16,7 @@ from typing import Protocol
 from therabak import faults
 from therabak.errors import DestinationError, NotEnoughSpaceError, TherabakError
 from therabak.fsutil import IS_WINDOWS, create_private, fsync_dir
+from therabak.i18n import _
 
 _NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
@@ -122,21 +123,30 @@ def write_error(e: OSError, path: Path, where: Path | None = None) -> TherabakEr
     where = Path(where) if where is not None else Path(path).parent
     if e.errno in (errno.ENOENT, getattr(errno, "ENODEV", -1), getattr(errno, "ENXIO", -1)):
         return DestinationError(
-            f"The destination {where} disappeared while the backup was written (was the "
-            "drive removed?); nothing was kept there."
+            _(
+                "The destination {where} disappeared while the backup was written (was the drive "
+                "removed?); nothing was kept there."
+            ).format(where=where)
         )
     if e.errno in _NO_SPACE:
         return NotEnoughSpaceError(
-            f"The destination {where} is full; the backup was stopped and its partial file removed."
+            _(
+                "The destination {where} is full; the backup was stopped and its partial file "
+                "removed."
+            ).format(where=where)
         )
     if e.errno == errno.EFBIG:
         return NotEnoughSpaceError(
-            f"The destination {where} cannot hold a file this large (FAT32 drives stop at "
-            "4 GiB); use a drive formatted as exFAT or NTFS."
+            _(
+                "The destination {where} cannot hold a file this large (FAT32 drives stop at 4 "
+                "GiB); use a drive formatted as exFAT or NTFS."
+            ).format(where=where)
         )
     return DestinationError(
-        f"Writing to {where} failed ({e.strerror or e}); the backup was "
-        "stopped and its partial file removed."
+        _(
+            "Writing to {where} failed ({error}); the backup was stopped and its partial file "
+            "removed."
+        ).format(where=where, error=e.strerror or e)
     )
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from therabak.crypto.slots import Slot, SlotType
 from therabak.crypto.stream import derive_key
 from therabak.errors import DamagedArchiveError
+from therabak.i18n import _
 
 MAGIC = b"THERABAK"
 VERSION = 1
@@ -70,7 +71,7 @@ class ArchiveHeader:
     def verify_mac(self, archive_key: bytes) -> None:
         """Authenticate the whole header (slots included) with the unlocked key."""
         if not hmac.compare_digest(_mac(archive_key, self._mac_input), self.mac):
-            raise DamagedArchiveError("The backup's header has been changed or is damaged.")
+            raise DamagedArchiveError(_("The backup's header has been changed or is damaged."))
 
     # the bytes the MAC covers: kept privately after parse/build
     _mac_input: bytes = field(default=b"", repr=False, compare=False)
@@ -179,15 +180,17 @@ def read_header_size(prefix: bytes, *, lenient: bool = False) -> int:
     *lenient* (salvage): a damaged magic, version or size is let through (the size then
     falls back to the default every writer uses); the checksum tells the caller."""
     if len(prefix) < 8 or (prefix[:8] != MAGIC and not lenient):
-        raise NotAnArchiveError("This is not a therabak backup file.")
+        raise NotAnArchiveError(_("This is not a therabak backup file."))
     if len(prefix) < 14:
-        raise DamagedArchiveError("The backup is truncated (header).")
+        raise DamagedArchiveError(_("The backup is truncated (header)."))
     version, size = struct.unpack_from(">HI", prefix, 8)
     if version != VERSION and not lenient:
-        raise DamagedArchiveError(f"Unsupported backup format version {version}.")
+        raise DamagedArchiveError(
+            _("Unsupported backup format version {version}.").format(version=version)
+        )
     if not MIN_HEADER_SIZE <= size <= MAX_HEADER_SIZE:
         if not lenient:
-            raise DamagedArchiveError("The backup's header is damaged (size).")
+            raise DamagedArchiveError(_("The backup's header is damaged (size)."))
         size = DEFAULT_HEADER_SIZE
     return size
 
@@ -209,35 +212,35 @@ def parse_header(region: bytes, *, lenient: bool = False) -> ArchiveHeader:
 
     size = read_header_size(region[:14], lenient=lenient)
     if len(region) != size:
-        raise DamagedArchiveError("The backup is truncated (header).")
+        raise DamagedArchiveError(_("The backup is truncated (header)."))
     body, checksum = region[:-CHECKSUM_SIZE], region[-CHECKSUM_SIZE:]
     if not hmac.compare_digest(hashlib.sha256(body).digest(), checksum):
-        problem("checksum", "The backup's header is damaged (checksum mismatch).")
+        problem("checksum", _("The backup's header is damaged (checksum mismatch)."))
     if len(body) < _FIXED.size + 1:
-        raise DamagedArchiveError("The backup's header is damaged (too short).")
-    magic, version, _, created_s, offset_min, kind_code, flags, archive_id, cat_len = (
+        raise DamagedArchiveError(_("The backup's header is damaged (too short)."))
+    magic, version, _size, created_s, offset_min, kind_code, flags, archive_id, cat_len = (
         _FIXED.unpack_from(body)
     )
     if magic != MAGIC or version != VERSION:
-        problem("magic", "The backup's header is damaged (magic).")
+        problem("magic", _("The backup's header is damaged (magic)."))
     pos = _FIXED.size
     if kind_code not in KIND_NAMES or flags != 0 or not -1440 < offset_min < 1440:
-        problem("fields", "The backup's header is damaged (fields).")
+        problem("fields", _("The backup's header is damaged (fields)."))
         kind_code = kind_code if kind_code in KIND_NAMES else KIND_CODES["manual"]
         offset_min = offset_min if -1440 < offset_min < 1440 else 0
     if pos + cat_len + 1 > len(body):
-        raise DamagedArchiveError("The backup's header is damaged (categories).")
+        raise DamagedArchiveError(_("The backup's header is damaged (categories)."))
     raw_cats = bytes(body[pos : pos + cat_len])
     try:
         cats_text = raw_cats.decode("ascii")
     except UnicodeDecodeError:
-        problem("categories", "The backup's header is damaged (fields).")
+        problem("categories", _("The backup's header is damaged (fields)."))
         cats_text = raw_cats.decode("ascii", "replace")
     try:
         tz = timezone(timedelta(minutes=offset_min))
         created = datetime.fromtimestamp(created_s, UTC).astimezone(tz)
     except (ValueError, OverflowError, OSError):
-        problem("fields", "The backup's header is damaged (fields).")
+        problem("fields", _("The backup's header is damaged (fields)."))
         created = datetime.fromtimestamp(0, UTC)
     categories = tuple(
         c for c in cats_text.split(",") if c and (not lenient or (c.isascii() and c.isprintable()))
@@ -247,27 +250,27 @@ def parse_header(region: bytes, *, lenient: bool = False) -> ArchiveHeader:
     n_slots = body[pos]
     pos += 1
     if not 1 <= n_slots <= MAX_SLOTS:
-        raise DamagedArchiveError("The backup's header is damaged (key slots).")
+        raise DamagedArchiveError(_("The backup's header is damaged (key slots)."))
     slots = []
     for n in range(n_slots):
         if pos + 3 > len(body):
-            raise DamagedArchiveError("The backup's header is damaged (key slots).")
+            raise DamagedArchiveError(_("The backup's header is damaged (key slots)."))
         slot_type, slot_len = struct.unpack_from(">BH", body, pos)
         pos += 3
         if pos + slot_len > len(body):
-            raise DamagedArchiveError("The backup's header is damaged (key slots).")
+            raise DamagedArchiveError(_("The backup's header is damaged (key slots)."))
         try:
             slots.append(Slot.parse(slot_type, body[pos : pos + slot_len]))
         except DamagedArchiveError as e:
-            problem(f"key slot {n + 1}", str(e))  # lenient: the other slots may still open
+            problem(f"key slot {n + 1}", e.message)  # lenient: the other slots may still open
         pos += slot_len
     if not slots:
-        raise DamagedArchiveError("The backup's header is damaged (key slots).")
+        raise DamagedArchiveError(_("The backup's header is damaged (key slots)."))
     if pos + MAC_SIZE > len(body):
-        raise DamagedArchiveError("The backup's header is damaged (MAC).")
+        raise DamagedArchiveError(_("The backup's header is damaged (MAC)."))
     mac = bytes(body[pos : pos + MAC_SIZE])
     if any(body[pos + MAC_SIZE :]):
-        problem("padding", "The backup's header is damaged (padding).")
+        problem("padding", _("The backup's header is damaged (padding)."))
     return ArchiveHeader(
         created=created,
         kind=KIND_NAMES[kind_code],

@@ -17,6 +17,7 @@ from therabak.archive.layout import FRAME, MAX_CHUNK
 from therabak.crypto.stream import TAG_SIZE
 from therabak.errors import DamagedArchiveError
 from therabak.fsutil import windows_name_problem
+from therabak.i18n import _
 
 INDEX_VERSION = 1
 MAX_PATH_LENGTH = 1024
@@ -117,24 +118,36 @@ def check_relative_path(path: Any) -> str:
     or space), control characters, overlong names.
     """
     if not isinstance(path, str) or not path:
-        raise DamagedArchiveError("The backup's index holds an empty or invalid path.")
+        raise DamagedArchiveError(_("The backup's index holds an empty or invalid path."))
     try:
         path.encode("utf-8")  # a lone surrogate can never become a file name
     except UnicodeEncodeError:
-        raise DamagedArchiveError("The backup's index holds a path that is not text.") from None
+        raise DamagedArchiveError(_("The backup's index holds a path that is not text.")) from None
     shown = path[:80].encode("unicode_escape").decode("ascii")
     if len(path) > MAX_PATH_LENGTH:
-        raise DamagedArchiveError(f"Refusing an overlong path in the backup: {shown}")
+        raise DamagedArchiveError(
+            _("Refusing an overlong path in the backup: {shown}").format(shown=shown)
+        )
     if path.startswith("/") or "\\" in path or re.match(r"^[A-Za-z]:", path):
-        raise DamagedArchiveError(f"Refusing an absolute path in the backup: {shown}")
+        raise DamagedArchiveError(
+            _("Refusing an absolute path in the backup: {shown}").format(shown=shown)
+        )
     for part in path.split("/"):
         if part in ("", ".", ".."):
-            raise DamagedArchiveError(f"Refusing a path that leaves its folder: {shown}")
+            raise DamagedArchiveError(
+                _("Refusing a path that leaves its folder: {shown}").format(shown=shown)
+            )
         if len(part) > MAX_COMPONENT_LENGTH:
-            raise DamagedArchiveError(f"Refusing an overlong name in the backup: {shown}")
+            raise DamagedArchiveError(
+                _("Refusing an overlong name in the backup: {shown}").format(shown=shown)
+            )
         problem = windows_name_problem(part)
         if problem:
-            raise DamagedArchiveError(f"Refusing a file name that {problem}: {shown}")
+            raise DamagedArchiveError(
+                _("Refusing a file name that {problem}: {shown}").format(
+                    problem=problem, shown=shown
+                )
+            )
     return path
 
 
@@ -144,14 +157,14 @@ def check_entry_meta(meta: dict[str, Any]) -> tuple[str, str, int, bool, str]:
     path = check_relative_path(meta.get("p"))
     category = meta.get("c")
     if not isinstance(category, str) or not _CATEGORY.fullmatch(category):
-        raise DamagedArchiveError("entry metadata is damaged (category)")
+        raise DamagedArchiveError(_("entry metadata is damaged (category)"))
     raw_flag, key_id = meta.get("r", False), meta.get("k", "")
     if (
         not isinstance(raw_flag, bool)
         or not isinstance(key_id, str)
         or (raw_flag and not _HEX16.fullmatch(key_id))
     ):
-        raise DamagedArchiveError("entry metadata is damaged (raw entry)")
+        raise DamagedArchiveError(_("entry metadata is damaged (raw entry)"))
     mtime = meta.get("m")
     if not isinstance(mtime, int) or isinstance(mtime, bool) or mtime < 0:
         mtime = 0
@@ -160,7 +173,7 @@ def check_entry_meta(meta: dict[str, Any]) -> tuple[str, str, int, bool, str]:
 
 def _int(value: Any, what: str, limit: int = 1 << 62) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
-        raise DamagedArchiveError(f"The backup's index is damaged ({what}).")
+        raise DamagedArchiveError(_("The backup's index is damaged ({what}).").format(what=what))
     return value
 
 
@@ -179,36 +192,38 @@ def parse_index(data: bytes, *, archive_size: int) -> ArchiveIndex:
     try:
         doc = json.loads(data)
     except (ValueError, RecursionError):
-        raise DamagedArchiveError("The backup's index is damaged (not readable).") from None
+        raise DamagedArchiveError(_("The backup's index is damaged (not readable).")) from None
     if not isinstance(doc, dict) or doc.get("v") != INDEX_VERSION:
-        raise DamagedArchiveError("The backup's index is damaged (version).")
+        raise DamagedArchiveError(_("The backup's index is damaged (version)."))
     raw_entries = doc.get("entries")
     if not isinstance(raw_entries, list):
-        raise DamagedArchiveError("The backup's index is damaged (entries).")
+        raise DamagedArchiveError(_("The backup's index is damaged (entries)."))
     account = doc.get("account_key_id", "")
     if not isinstance(account, str) or (account and not _HEX16.fullmatch(account)):
-        raise DamagedArchiveError("The backup's index is damaged (account).")
+        raise DamagedArchiveError(_("The backup's index is damaged (account)."))
     skipped = doc.get("skipped", [])
     if not isinstance(skipped, list) or not all(
         isinstance(s, dict) and all(isinstance(v, str) for v in s.values()) for s in skipped
     ):
-        raise DamagedArchiveError("The backup's index is damaged (skipped).")
+        raise DamagedArchiveError(_("The backup's index is damaged (skipped)."))
     entries: list[IndexEntry] = []
     seen: set[str] = set()
     for raw in raw_entries:
         if not isinstance(raw, dict) or set(raw) - set(_LONG):
-            raise DamagedArchiveError("The backup's index is damaged (entry).")
+            raise DamagedArchiveError(_("The backup's index is damaged (entry)."))
         path = check_relative_path(raw.get("p"))
         folded = path.casefold()
         if folded in seen:
-            raise DamagedArchiveError(f"The backup lists the same path twice: {path[:80]}")
+            raise DamagedArchiveError(
+                _("The backup lists the same path twice: {path}").format(path=path[:80])
+            )
         seen.add(folded)
         category = raw.get("c")
         if not isinstance(category, str) or not _CATEGORY.fullmatch(category):
-            raise DamagedArchiveError("The backup's index is damaged (category).")
+            raise DamagedArchiveError(_("The backup's index is damaged (category)."))
         sha = raw.get("h")
         if not isinstance(sha, str) or not _HEX64.fullmatch(sha):
-            raise DamagedArchiveError("The backup's index is damaged (hash).")
+            raise DamagedArchiveError(_("The backup's index is damaged (hash)."))
         raw_flag = raw.get("r", False)
         key_id = raw.get("k", "")
         if (
@@ -216,17 +231,17 @@ def parse_index(data: bytes, *, archive_size: int) -> ArchiveIndex:
             or not isinstance(key_id, str)
             or (raw_flag and not _HEX16.fullmatch(key_id))
         ):
-            raise DamagedArchiveError("The backup's index is damaged (raw entry).")
+            raise DamagedArchiveError(_("The backup's index is damaged (raw entry)."))
         sealed = raw.get("e")
         if sealed is not None and not isinstance(sealed, bool):
-            raise DamagedArchiveError("The backup's index is damaged (sealed flag).")
+            raise DamagedArchiveError(_("The backup's index is damaged (sealed flag)."))
         offset = _int(raw.get("o"), "offset", archive_size)
         length = _int(raw.get("l"), "length", archive_size)
         if offset + length > archive_size:
-            raise DamagedArchiveError("The backup's index points beyond the end of the file.")
+            raise DamagedArchiveError(_("The backup's index points beyond the end of the file."))
         size = _int(raw.get("s"), "size")
         if size > _most_content(length, raw=raw_flag):
-            raise DamagedArchiveError("The backup's index is damaged (impossible size).")
+            raise DamagedArchiveError(_("The backup's index is damaged (impossible size)."))
         entries.append(
             IndexEntry(
                 path=path,
@@ -244,5 +259,5 @@ def parse_index(data: bytes, *, archive_size: int) -> ArchiveIndex:
     # Entries are stored back to back in index order; overlaps mean a crafted index.
     for a, b in zip(entries, entries[1:], strict=False):
         if a.offset + a.length > b.offset:
-            raise DamagedArchiveError("The backup's index is damaged (overlapping entries).")
+            raise DamagedArchiveError(_("The backup's index is damaged (overlapping entries)."))
     return ArchiveIndex(entries=entries, account_key_id=account, skipped=skipped)

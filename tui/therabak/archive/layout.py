@@ -7,6 +7,7 @@ import zlib
 
 from therabak.crypto.stream import derive_key, hkdf_expand, hkdf_extract
 from therabak.errors import DamagedArchiveError
+from therabak.i18n import _
 
 ENTRY_MAGIC = b"TBE1"
 ENTRY_SALT_SIZE = 16
@@ -61,7 +62,7 @@ def parse_frame(data: bytes) -> tuple[int, bool, bool]:
     (word,) = FRAME.unpack(data)
     length = word & FRAME_LENGTH_MASK
     if length < 16 or length > MAX_SEALED_CHUNK:
-        raise DamagedArchiveError("chunk frame is damaged")
+        raise DamagedArchiveError(_("chunk frame is damaged"))
     return length, bool(word & FRAME_COMPRESSED), bool(word & FRAME_LAST)
 
 
@@ -75,15 +76,15 @@ def parse_trailer(
 ) -> tuple[int, int]:
     """(index offset, index length) from the last TRAILER_SIZE bytes, checked."""
     if len(data) != TRAILER_SIZE:
-        raise DamagedArchiveError("The backup is truncated (no trailer).")
+        raise DamagedArchiveError(_("The backup is truncated (no trailer)."))
     body, crc = data[:-4], data[-4:]
     magic, offset, length, trailer_id, reserved = TRAILER.unpack(body)
     if magic != TRAILER_MAGIC:
-        raise DamagedArchiveError("The backup is truncated or damaged (trailer missing).")
+        raise DamagedArchiveError(_("The backup is truncated or damaged (trailer missing)."))
     if zlib.crc32(body).to_bytes(4, "big") != crc or reserved != 0:
-        raise DamagedArchiveError("The backup's trailer is damaged.")
+        raise DamagedArchiveError(_("The backup's trailer is damaged."))
     if trailer_id != archive_id:
-        raise DamagedArchiveError("The backup's trailer belongs to another backup.")
+        raise DamagedArchiveError(_("The backup's trailer belongs to another backup."))
     if offset < header_size or offset + length + TRAILER_SIZE != archive_size:
-        raise DamagedArchiveError("The backup's trailer is damaged (offsets).")
+        raise DamagedArchiveError(_("The backup's trailer is damaged (offsets)."))
     return offset, length

@@ -53,6 +53,7 @@ from therabak.errors import (
     OtherAccountError,
     WrongPasswordError,
 )
+from therabak.i18n import _
 from therabak.practice.account import AccountKey
 
 _WHOLE_ENTRY_READ = 4 << 20
@@ -112,7 +113,7 @@ class ArchiveReader:
         prefix = source.read_at(0, 14)
         header_size = read_header_size(prefix, lenient=salvage)
         if header_size > self.size:
-            raise DamagedArchiveError("The backup is truncated (header).")
+            raise DamagedArchiveError(_("The backup is truncated (header)."))
         self.header: ArchiveHeader = parse_header(source.read_at(0, header_size), lenient=salvage)
         self.damage: list[str] = list(self.header.damage)
         self.archive_key: bytes | None = None
@@ -174,31 +175,35 @@ class ArchiveReader:
                 if slot.type is SlotType.ACCOUNT and slot.key_id == account.key_id:
                     key = slot.unwrap_account(account.key, account.key_id)
                     if key is None:
-                        raise DamagedArchiveError("The backup's account key slot is damaged.")
+                        raise DamagedArchiveError(_("The backup's account key slot is damaged."))
                     used = "account"
                     break
         if key is None:
             password_slots = [s for s in self.header.slots if s.type is SlotType.PASSWORD]
             if password_slots:
                 if not password:
-                    raise PasswordNeeded("This backup is protected by a password.")
+                    raise PasswordNeeded(_("This backup is protected by a password."))
                 for slot in password_slots:
                     key = slot.unwrap_password(password)
                     if key is not None:
                         used = "password"
                         break
                 if key is None:
-                    raise WrongPasswordError("Wrong password for this backup.")
+                    raise WrongPasswordError(_("Wrong password for this backup."))
             else:
                 ids = ", ".join(k.hex() for k in self.header.account_key_ids)
                 if account is None:
                     raise AccountKeyNeededError(
-                        f"This backup is locked with the account key {ids}; it can only be "
-                        "opened with that original account key (give it with --account-key)."
+                        _(
+                            "This backup is locked with the account key {ids}; it can only be "
+                            "opened with that original account key (give it with --account-key)."
+                        ).format(ids=ids)
                     )
                 raise OtherAccountError(
-                    f"This backup belongs to another account (key id {ids}); this "
-                    f"computer's account key is {account.id_hex}."
+                    _(
+                        "This backup belongs to another account (key id {ids}); this computer's "
+                        "account key is {id_hex}."
+                    ).format(ids=ids, id_hex=account.id_hex)
                 )
         self.header.verify_mac(key)
         self.archive_key = key
@@ -237,8 +242,10 @@ class ArchiveReader:
                 self.damage.append("MAC")
                 return self._unlocked(key, used)
         raise DamagedArchiveError(
-            "The backup's header is damaged and none of its key slots opens with the "
-            "password or account key given, so nothing can be salvaged."
+            _(
+                "The backup's header is damaged and none of its key slots opens with the "
+                "password or account key given, so nothing can be salvaged."
+            )
         )
 
     def _unlocked(self, key: bytes, used: str) -> str:
@@ -249,13 +256,13 @@ class ArchiveReader:
     def _opens_an_entry(self, key: bytes, tries: int = 8) -> bool:
         """Does *key* open the sealed metadata of one of the first entries found?"""
         pos: int | None = MIN_HEADER_SIZE
-        for _ in range(tries):
+        for _try in range(tries):
             pos = self._find_magic(pos, self.size) if pos is not None else None
             if pos is None:
                 return False
             head = self.source.read_at(pos, ENTRY_HEAD.size)
             if len(head) == ENTRY_HEAD.size:
-                _, salt, meta_len = ENTRY_HEAD.unpack(head)
+                _magic, salt, meta_len = ENTRY_HEAD.unpack(head)
                 if 16 < meta_len <= MAX_META + 16:
                     sealed = self.source.read_at(pos + ENTRY_HEAD.size, meta_len)
                     try:
@@ -275,7 +282,7 @@ class ArchiveReader:
 
     def index_location(self) -> tuple[int, int]:
         if self.size < self.header.header_size + TRAILER_SIZE:
-            raise DamagedArchiveError("The backup is truncated (no index).")
+            raise DamagedArchiveError(_("The backup is truncated (no index)."))
         trailer = self.source.read_at(self.size - TRAILER_SIZE, TRAILER_SIZE)
         return parse_trailer(
             trailer,
@@ -293,18 +300,18 @@ class ArchiveReader:
         pieces = []
         for payload, compressed, last in self._frames(offset, offset + length, "index"):
             if compressed:
-                raise DamagedArchiveError("The backup's index is damaged (frame).")
+                raise DamagedArchiveError(_("The backup's index is damaged (frame)."))
             try:
                 pieces.append(opener.open(payload, last=last))
             except DecryptionError:
-                raise DamagedArchiveError("The backup's index is damaged.") from None
+                raise DamagedArchiveError(_("The backup's index is damaged.")) from None
         if not opener.finished:
-            raise DamagedArchiveError("The backup's index is truncated.")
+            raise DamagedArchiveError(_("The backup's index is truncated."))
         data = self._decompress_index(b"".join(pieces))
         self._index = parse_index(data, archive_size=offset)
         for e in self._index.entries:
             if e.offset < self.header.header_size:
-                raise DamagedArchiveError("The backup's index is damaged (entry offset).")
+                raise DamagedArchiveError(_("The backup's index is damaged (entry offset)."))
         return self._index
 
     def _decompress_index(self, packed: bytes) -> bytes:
@@ -315,10 +322,10 @@ class ArchiveReader:
             while block := reader.read(_INDEX_READ):
                 total += len(block)
                 if total > MAX_INDEX_PLAINTEXT:
-                    raise DamagedArchiveError("The backup's index is implausibly large.")
+                    raise DamagedArchiveError(_("The backup's index is implausibly large."))
                 parts.append(block)
         except zstandard.ZstdError:
-            raise DamagedArchiveError("The backup's index is damaged (compression).") from None
+            raise DamagedArchiveError(_("The backup's index is damaged (compression).")) from None
         return b"".join(parts)
 
     def _decompress_chunk(self, plain: bytes, what: str) -> bytes:
@@ -327,12 +334,14 @@ class ArchiveReader:
         try:
             size = zstandard.frame_content_size(plain)
             if not 0 <= size <= MAX_CHUNK:
-                raise DamagedArchiveError(f"{what}: chunk too large")
+                raise DamagedArchiveError(_("{what}: chunk too large").format(what=what))
             out = self._dctx.decompress(plain, max_output_size=MAX_CHUNK)
         except zstandard.ZstdError:
-            raise DamagedArchiveError(f"{what}: chunk cannot be decompressed") from None
+            raise DamagedArchiveError(
+                _("{what}: chunk cannot be decompressed").format(what=what)
+            ) from None
         if len(out) != size:
-            raise DamagedArchiveError(f"{what}: chunk cannot be decompressed")
+            raise DamagedArchiveError(_("{what}: chunk cannot be decompressed").format(what=what))
         return out
 
     def _frames(
@@ -351,7 +360,7 @@ class ArchiveReader:
         elif end - start <= _WHOLE_ENTRY_READ:
             buffered = self.source.read_at(start, end - start)
             if len(buffered) != end - start:
-                raise DamagedArchiveError(f"{what}: truncated")
+                raise DamagedArchiveError(_("{what}: truncated").format(what=what))
 
         def read(at: int, n: int) -> bytes:
             if buffered:
@@ -360,21 +369,23 @@ class ArchiveReader:
 
         while pos < end:
             if pos + FRAME.size > end:
-                raise DamagedArchiveError(f"{what}: chunk frame cut off")
+                raise DamagedArchiveError(_("{what}: chunk frame cut off").format(what=what))
             length, compressed, last = parse_frame(read(pos, FRAME.size))
             pos += FRAME.size
             if pos + length > end:
-                raise DamagedArchiveError(f"{what}: chunk runs past its end")
+                raise DamagedArchiveError(_("{what}: chunk runs past its end").format(what=what))
             payload = read(pos, length)
             if len(payload) != length:
-                raise DamagedArchiveError(f"{what}: truncated")
+                raise DamagedArchiveError(_("{what}: truncated").format(what=what))
             pos += length
             yield payload, compressed, last
             if last:
                 if pos != end:
-                    raise DamagedArchiveError(f"{what}: data after the last chunk")
+                    raise DamagedArchiveError(
+                        _("{what}: data after the last chunk").format(what=what)
+                    )
                 return
-        raise DamagedArchiveError(f"{what}: the last chunk is missing")
+        raise DamagedArchiveError(_("{what}: the last chunk is missing").format(what=what))
 
     # ---- entries --------------------------------------------------------------------
 
@@ -393,21 +404,21 @@ class ArchiveReader:
             return self.source.read_at(at, n)
 
         if offset + ENTRY_HEAD.size > limit:
-            raise DamagedArchiveError("entry header cut off")
+            raise DamagedArchiveError(_("entry header cut off"))
         magic, salt, meta_len = ENTRY_HEAD.unpack(read(offset, ENTRY_HEAD.size))
         if magic != ENTRY_MAGIC:
-            raise DamagedArchiveError("entry header is damaged")
+            raise DamagedArchiveError(_("entry header is damaged"))
         if not 16 < meta_len <= MAX_META + 16 or offset + ENTRY_HEAD.size + meta_len > limit:
-            raise DamagedArchiveError("entry header is damaged (length)")
+            raise DamagedArchiveError(_("entry header is damaged (length)"))
         sealed = read(offset + ENTRY_HEAD.size, meta_len)
         key_meta, key_data = entry_keys(key, salt)
         try:
             plain = AESGCM(key_meta).decrypt(META_NONCE, sealed, None)
             meta = json.loads(plain)
         except (InvalidTag, ValueError, RecursionError):
-            raise DamagedArchiveError("entry metadata is damaged") from None
+            raise DamagedArchiveError(_("entry metadata is damaged")) from None
         if not isinstance(meta, dict):
-            raise DamagedArchiveError("entry metadata is damaged")
+            raise DamagedArchiveError(_("entry metadata is damaged"))
         meta["_salt"] = salt
         meta["_data_key"] = key_data
         return meta, offset + ENTRY_HEAD.size + meta_len
@@ -445,7 +456,7 @@ class ArchiveReader:
             if entry.length <= _WHOLE_ENTRY_READ:  # one read for head, metadata and chunks
                 data = self.source.read_at(entry.offset, entry.length)
                 if len(data) != entry.length:
-                    raise DamagedArchiveError(f"{entry.path}: truncated")
+                    raise DamagedArchiveError(_("{what}: truncated").format(what=entry.path))
                 window = (entry.offset, data)
             meta, start = self._read_meta(entry.offset, end, window)
             if (
@@ -453,7 +464,7 @@ class ArchiveReader:
                 or meta.get("c") != entry.category
                 or bool(meta.get("r", False)) != entry.raw
             ):
-                raise DamagedArchiveError("entry does not match the index")
+                raise DamagedArchiveError(_("entry does not match the index"))
             digest = Sha256Behind()
             size = 0
             chunks = self._chunks(
@@ -462,13 +473,13 @@ class ArchiveReader:
             for plain in chunks:
                 size += len(plain)
                 if size > entry.size:
-                    raise DamagedArchiveError("more content than the index says")
+                    raise DamagedArchiveError(_("more content than the index says"))
                 digest.update(plain)
                 yield plain
             if size != entry.size:
-                raise DamagedArchiveError("content is shorter than the index says")
+                raise DamagedArchiveError(_("content is shorter than the index says"))
             if digest.hexdigest() != entry.sha256:
-                raise DamagedArchiveError("content does not match its SHA-256")
+                raise DamagedArchiveError(_("content does not match its SHA-256"))
         except EntryDamaged:
             raise
         except DamagedArchiveError as e:
@@ -487,7 +498,7 @@ class ArchiveReader:
         """
         if end is None:
             try:
-                end, _ = self.index_location()
+                end, _length = self.index_location()
             except DamagedArchiveError:
                 end = self.size
         # with a damaged header its size field cannot be trusted either: start early
@@ -534,11 +545,11 @@ class ArchiveReader:
     def _entry_end(self, start: int, end: int) -> int:
         pos = start
         while pos + FRAME.size <= end:
-            length, _, last = parse_frame(self.source.read_at(pos, FRAME.size))
+            length, _compressed, last = parse_frame(self.source.read_at(pos, FRAME.size))
             pos += FRAME.size + length
             if last:
                 return pos
-        raise DamagedArchiveError("entry has no last chunk")
+        raise DamagedArchiveError(_("entry has no last chunk"))
 
     def _find_magic(self, start: int, end: int) -> int | None:
         block = 1 << 20

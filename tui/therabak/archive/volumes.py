@@ -38,6 +38,7 @@ from therabak.archive.header import read_header_size
 from therabak.archive.layout import TRAILER_SIZE, parse_trailer
 from therabak.errors import DamagedArchiveError, NotEnoughSpaceError, TherabakError
 from therabak.fsutil import IS_WINDOWS, create_private, fsync_dir
+from therabak.i18n import Message, _, ngettext
 
 VOLUME_MAGIC = b"TBVOLUME"
 VOLUME_VERSION = 1
@@ -114,19 +115,21 @@ class VolumeHeader:
     @classmethod
     def parse(cls, data: bytes) -> VolumeHeader:
         if data[:8] != VOLUME_MAGIC:
-            raise NotAVolume("it is not a volume of a split backup")
+            raise NotAVolume(_("it is not a volume of a split backup"))
         if len(data) < VOLUME_HEADER_SIZE:
-            raise DamagedArchiveError("its volume header is cut off")
+            raise DamagedArchiveError(_("its volume header is cut off"))
         body, digest = data[: _FIELDS.size], data[_FIELDS.size : VOLUME_HEADER_SIZE]
         if hashlib.sha256(body).digest() != digest:
-            raise DamagedArchiveError("its volume header is damaged")
-        _, version, size, archive_id, number, count, start, length = _FIELDS.unpack(body)
+            raise DamagedArchiveError(_("its volume header is damaged"))
+        _magic, version, size, archive_id, number, count, start, length = _FIELDS.unpack(body)
         if version != VOLUME_VERSION or size != VOLUME_HEADER_SIZE:
-            raise DamagedArchiveError(f"its volume header has an unknown version ({version})")
+            raise DamagedArchiveError(
+                _("its volume header has an unknown version ({version})").format(version=version)
+            )
         if not 2 <= number <= MAX_VOLUMES or (count and not number <= count <= MAX_VOLUMES):
-            raise DamagedArchiveError("its volume header is damaged (volume number)")
+            raise DamagedArchiveError(_("its volume header is damaged (volume number)"))
         if start >= _MAX_OFFSET or length >= _MAX_OFFSET:
-            raise DamagedArchiveError("its volume header is damaged (offsets)")
+            raise DamagedArchiveError(_("its volume header is damaged (offsets)"))
         return cls(archive_id, number, count, start, length)
 
 
@@ -260,7 +263,7 @@ class _VolumeFile:
                     raise _TooLarge(bytes(view[done:])) from None
                 raise write_error(e, self.path) from None
             if n <= 0:
-                raise write_error(OSError(errno.EIO, "nothing was written"), self.path)
+                raise write_error(OSError(errno.EIO, _("nothing was written")), self.path)
             done += n
             self.size += n
         if self.size >= self._next_advice > 0:
@@ -505,8 +508,9 @@ class VolumeSink:
     def _open(self, number: int, start: int) -> None:
         if number > MAX_VOLUMES:
             raise TherabakError(
-                f"The backup would need more than {MAX_VOLUMES} volumes; choose a larger "
-                "volume size."
+                _(
+                    "The backup would need more than {most} volumes; choose a larger volume size."
+                ).format(most=MAX_VOLUMES)
             )
         vol = _Volume(
             number, self._partial(number), start, 0 if number == 1 else VOLUME_HEADER_SIZE
@@ -542,8 +546,10 @@ class VolumeSink:
             from therabak import formatting
 
             raise NotEnoughSpaceError(
-                f"The destination {self.final.parent} cannot hold a file larger than "
-                f"{formatting.size(size)}; the backup was stopped and its partial files removed."
+                _(
+                    "The destination {dest} cannot hold a file larger than {size}; the backup "
+                    "was stopped and its partial files removed."
+                ).format(dest=self.final.parent, size=formatting.size(size))
             )
         self.refused_at = size if self.refused_at is None else min(self.refused_at, size)
         self.volume_size = size if self.volume_size is None else min(self.volume_size, size)
@@ -603,7 +609,7 @@ class _Found:
     path: Path
     size: int = 0
     header: VolumeHeader | None = None
-    error: str = ""
+    error: str = ""  # a translated message
 
 
 def _read_later(number: int, path: Path) -> _Found:
@@ -612,11 +618,13 @@ def _read_later(number: int, path: Path) -> _Found:
             size = os.fstat(f.fileno()).st_size
             data = f.read(VOLUME_HEADER_SIZE)
     except OSError as e:
-        return _Found(number, path, error=f"it cannot be read ({e.strerror or e})")
+        return _Found(
+            number, path, error=_("it cannot be read ({error})").format(error=e.strerror or str(e))
+        )
     try:
         return _Found(number, path, size, VolumeHeader.parse(data))
     except DamagedArchiveError as e:
-        return _Found(number, path, size, error=str(e))
+        return _Found(number, path, size, error=e.message)
 
 
 @dataclass
@@ -641,7 +649,7 @@ class SetCheck:
     size: int  # the archive's size (as far as can be told)
     disk_size: int  # bytes of the volume files present
     parts: list[_Part] = field(default_factory=list)  # readable ranges, in archive order
-    problems: list[str] = field(default_factory=list)  # each names its volume file
+    problems: list[Message] = field(default_factory=list)  # sentences naming volume files
 
     def holes(self) -> list[tuple[int, int, str]]:
         """[start, end) ranges of the archive that cannot be read, and where they were."""
@@ -660,11 +668,16 @@ class SetCheck:
         hi = after.number if after else self.count + 1
         if hi - lo > 1:
             if hi - lo == 2:
-                where = volume_path(self.first, lo + 1)
-                return f"the missing volume {lo + 1} of {self.count} ({where})"
-            return f"the missing volumes {lo + 1}-{hi - 1} of {self.count}"
+                return _("the missing volume {k} of {n} ({path})").format(
+                    k=lo + 1, n=self.count, path=volume_path(self.first, lo + 1)
+                )
+            return _("the missing volumes {first}-{last} of {n}").format(
+                first=lo + 1, last=hi - 1, n=self.count
+            )
         assert before is not None
-        return f"the cut-off end of volume {lo} of {self.count} ({before.path})"
+        return _("the cut-off end of volume {k} of {n} ({path})").format(
+            k=lo, n=self.count, path=before.path
+        )
 
 
 def check_set(first: Path, first_size: int, archive_id: bytes, later: dict[int, Path]) -> SetCheck:
@@ -677,38 +690,59 @@ def check_set(first: Path, first_size: int, archive_id: bytes, later: dict[int, 
     counts = {f.header.count for f in ours if f.header and f.header.count}
     numbers = [f.header.number for f in ours if f.header]
     count = max(counts | set(numbers)) if ours else max(f.number for f in found)
-    problems: list[str] = []
+    problems: list[Message] = []
     if len(counts) > 1:
         problems.append(
-            f"the volumes of {first} disagree on how many there are "
-            f"({', '.join(str(c) for c in sorted(counts))})"
+            _("The volumes of {path} disagree on how many there are ({counts}).").format(
+                path=first, counts=", ".join(str(c) for c in sorted(counts))
+            )
         )
     by_number: dict[int, _Found] = {}
     for f in sorted(ours, key=lambda f: (f.header.number != f.number, f.number)):  # type: ignore[union-attr]
         assert f.header is not None
         if f.header.count == 0:
-            problems.append(f"{f.path} is an unfinished volume (its backup never completed)")
+            problems.append(
+                _("{path} is an unfinished volume (its backup never completed).").format(
+                    path=f.path
+                )
+            )
             continue
         k = f.header.number
         if k in by_number:
-            problems.append(f"{f.path} and {by_number[k].path} both claim to be volume {k}")
+            problems.append(
+                _("{path} and {other} both claim to be volume {k}.").format(
+                    path=f.path, other=by_number[k].path, k=k
+                )
+            )
             continue
         by_number[k] = f
         if f.number != k:
             problems.append(
-                f"{f.path} holds volume {k} of {count}, not volume {f.number} "
-                "(the volume files were swapped or renamed)"
+                _(
+                    "{path} holds volume {k} of {n}, not volume {m} (the volume files were "
+                    "swapped or renamed)."
+                ).format(path=f.path, k=k, n=count, m=f.number)
             )
     for k in range(2, count + 1):
         if k in by_number:
             continue
         where = volume_path(first, k)
         if k in others:
-            problems.append(f"volume {k} of {count} is missing: {where} belongs to another backup")
+            problems.append(
+                _("Volume {k} of {n} is missing: {path} belongs to another backup.").format(
+                    k=k, n=count, path=where
+                )
+            )
         elif k in unusable:
-            problems.append(f"volume {k} of {count} cannot be used: {where}: {unusable[k].error}")
+            problems.append(
+                _("Volume {k} of {n} cannot be used: {path}: {error}.").format(
+                    k=k, n=count, path=where, error=unusable[k].error
+                )
+            )
         else:
-            problems.append(f"volume {k} of {count} is missing: {where}")
+            problems.append(
+                _("Volume {k} of {n} is missing: {path}.").format(k=k, n=count, path=where)
+            )
 
     parts = [_Part(1, first, 0, first_size, 0)]
     for k in sorted(by_number):
@@ -717,12 +751,9 @@ def check_set(first: Path, first_size: int, archive_id: bytes, later: dict[int, 
         assert h is not None
         held = f.size - VOLUME_HEADER_SIZE
         if held < h.length:
-            problems.append(
-                f"volume {k} of {count} is cut off: {f.path} has {f.size} of its "
-                f"{h.length + VOLUME_HEADER_SIZE} bytes"
-            )
+            problems.append(_cut_off(k, count, f.path, f.size, h.length + VOLUME_HEADER_SIZE))
         elif held > h.length:
-            problems.append(f"volume {k} of {count} is longer than it should be: {f.path}")
+            problems.append(_too_long(k, count, f.path))
         parts.append(_Part(k, f.path, h.start, min(held, h.length), VOLUME_HEADER_SIZE))
     # Each volume must begin where the one before it ends.
     for prev, part in zip(parts, parts[1:], strict=False):
@@ -735,16 +766,16 @@ def check_set(first: Path, first_size: int, archive_id: bytes, later: dict[int, 
             else first_size
         )
         if prev.number == 1 and first_size < expected:
-            problems.append(
-                f"volume 1 of {count} is cut off: {first} has {first_size} of its {expected} bytes"
-            )
+            problems.append(_cut_off(1, count, first, first_size, expected))
         elif prev.number == 1 and first_size > expected:
-            problems.append(f"volume 1 of {count} is longer than it should be: {first}")
+            problems.append(_too_long(1, count, first))
             prev.length = expected
         elif full_end != expected:
             problems.append(
-                f"volume {part.number} of {count} does not continue volume {prev.number}: "
-                f"{part.path} (damaged or from another copy of the backup)"
+                _(
+                    "Volume {k} of {n} does not continue volume {prev}: {path} (damaged or "
+                    "from another copy of the backup)."
+                ).format(k=part.number, n=count, prev=prev.number, path=part.path)
             )
     # Readable ranges in archive order, without overlaps.
     parts.sort(key=lambda p: p.start)
@@ -758,6 +789,29 @@ def check_set(first: Path, first_size: int, archive_id: bytes, later: dict[int, 
     size = last.header.start + last.header.length if last and last.header else kept[-1].end
     disk = first_size + sum(f.size for f in by_number.values())
     return SetCheck(first, count, max(size, kept[-1].end), disk, kept, problems)
+
+
+def _cut_off(k: int, n: int, path: Path, size: int, expected: int) -> Message:
+    return _("Volume {k} of {n} is cut off: {path} has {size} of its {expected} bytes.").format(
+        k=k, n=n, path=path, size=size, expected=expected
+    )
+
+
+def _too_long(k: int, n: int, path: Path) -> Message:
+    return _("Volume {k} of {n} is longer than it should be: {path}.").format(k=k, n=n, path=path)
+
+
+def joined(problems: list[Message], most: int = 3) -> Message:
+    """Up to *most* problems as one message (sentences one after the other)."""
+    text = problems[min(len(problems), most) - 1]
+    for problem in reversed(problems[: min(len(problems), most) - 1]):
+        text = _("{problem} {next}").format(problem=problem, next=text)
+    if len(problems) > most:
+        rest = len(problems) - most
+        text = ngettext(
+            "{problems} And {n} more problem.", "{problems} And {n} more problems.", rest
+        ).format(problems=text, n=rest)
+    return text
 
 
 def _complete_alone(source: FileSource) -> bool:
@@ -823,12 +877,14 @@ class VolumeSource:
                 or i >= len(self._parts)
                 or not self._parts[i].start <= pos < self._parts[i].end
             ):
-                raise VolumeMissing(f"in {self.hole_at(pos)}")
+                raise VolumeMissing(_("in {where}").format(where=self.hole_at(pos)))
             part = self._parts[i]
             take = min(end, part.end) - pos
             data = self._source(part).read_at(part.offset + pos - part.start, take)
             if len(data) != take:
-                raise VolumeMissing(f"{part.path} became shorter while it was read")
+                raise VolumeMissing(
+                    _("{path} became shorter while it was read").format(path=part.path)
+                )
             pieces.append(data)
             pos += take
             i += 1
@@ -844,7 +900,11 @@ class VolumeSource:
         try:
             source = FileSource(part.path)
         except OSError as e:
-            raise VolumeMissing(f"{part.path} cannot be read ({e.strerror or e})") from None
+            raise VolumeMissing(
+                _("{path} cannot be read ({error})").format(
+                    path=part.path, error=e.strerror or str(e)
+                )
+            ) from None
         self._sources[part.number] = source
         if len(self._sources) > self.MAX_OPEN:
             self._sources.popitem(last=False)[1].close()
@@ -854,7 +914,7 @@ class VolumeSource:
         for start, end, where in self._holes:
             if start <= pos < end:
                 return where
-        return "a missing volume"
+        return _("a missing volume")
 
     def missing_part(self, offset: int, length: int) -> str | None:
         """Where the range [offset, offset+length) was, when part of it cannot be read."""
@@ -905,14 +965,22 @@ def open_source(path: Path, *, salvage: bool = False) -> FileSource | VolumeSour
     except FileNotFoundError:
         if later:
             count = _count_from(later)
-            of = f" of {count}" if count else ""
+            if count:
+                raise DamagedArchiveError(
+                    _(
+                        "Volume 1 of {n} of this split backup is missing: {path}; without it "
+                        "nothing can be read (it holds the backup's header and key slots)."
+                    ).format(n=count, path=first)
+                ) from None
             raise DamagedArchiveError(
-                f"Volume 1{of} of this split backup is missing: {first}; without it nothing "
-                "can be read (it holds the backup's header and key slots)."
+                _(
+                    "Volume 1 of this split backup is missing: {path}; without it nothing can "
+                    "be read (it holds the backup's header and key slots)."
+                ).format(path=first)
             ) from None
-        raise DamagedArchiveError(f"Backup not found: {path}") from None
+        raise DamagedArchiveError(_("Backup not found: {path}").format(path=path)) from None
     except IsADirectoryError:
-        raise DamagedArchiveError(f"Not a backup file: {path}") from None
+        raise DamagedArchiveError(_("Not a backup file: {path}").format(path=path)) from None
     try:
         if not later or _complete_alone(source):
             return source
@@ -920,20 +988,13 @@ def open_source(path: Path, *, salvage: bool = False) -> FileSource | VolumeSour
         check = check_set(first, source.size, archive_id, later)
         if check.problems and not salvage:
             raise DamagedArchiveError(
-                _sentence(check.problems),
-                hint="therabak restore --salvage restores every file in the volumes present.",
+                joined(check.problems),
+                hint=_("therabak restore --salvage restores every file in the volumes present."),
             )
         return VolumeSource(check, source)
     except BaseException:
         source.close()
         raise
-
-
-def _sentence(problems: list[str], most: int = 3) -> str:
-    text = "; ".join(problems[:most])
-    if len(problems) > most:
-        text += f"; and {len(problems) - most} more problem(s)"
-    return text[0].upper() + text[1:] + "."
 
 
 @dataclass
@@ -942,7 +1003,7 @@ class SetInfo:
 
     volumes: int
     disk_size: int
-    problems: list[str]
+    problems: list[Message]
 
 
 def describe_set(first: Path, names: Iterable[str] | None = None) -> SetInfo | None:

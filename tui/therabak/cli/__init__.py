@@ -15,6 +15,7 @@ import sys
 from therabak import __version__
 from therabak.cli import common
 from therabak.errors import ExitCode, TherabakError
+from therabak.i18n import LANGUAGE_CHOICES, _, choose_language, translate_argparse
 
 COMMAND_MODULES = [
     "therabak.cli.demo",
@@ -32,7 +33,24 @@ COMMAND_MODULES = [
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, like every usage error
-        self.exit(ExitCode.USAGE, f"therabak: usage error: {message} (see therabak --help)\n")
+        self.exit(
+            ExitCode.USAGE,
+            "therabak: "
+            + _("usage error: {message} (see therabak --help)").format(message=message)
+            + "\n",
+        )
+
+
+def add_language_option(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    p.add_argument(
+        "--lang",
+        choices=LANGUAGE_CHOICES,
+        default="auto" if top else argparse.SUPPRESS,
+        help=_(
+            "language of the text output: de, en or auto (default: the settings file's "
+            "[ui] language, else LC_ALL/LC_MESSAGES/LANG); --json output is always English"
+        ),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,12 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog="therabak",
-        description="Back up and restore the TheraPsy practice data folder.",
-        epilog="Exit codes: 0 ok, 1 error, 2 usage, 3 done with warnings, 4 cannot unlock, "
-        "5 damaged backup, 6 not enough space, 7 data folder in use, 130 interrupted.",
+        description=_("Back up and restore the TheraPsy practice data folder."),
+        epilog=_(
+            "Exit codes: 0 ok, 1 error, 2 usage, 3 done with warnings, 4 cannot unlock, "
+            "5 damaged backup, 6 not enough space, 7 data folder in use, 130 interrupted."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"therabak {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    add_language_option(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar=_("COMMAND"), parser_class=_Parser)
     sub.required = True
     for name in COMMAND_MODULES:
         try:
@@ -55,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    for command in sub.choices.values():
+        add_language_option(command)
     return parser
 
 
@@ -71,6 +94,9 @@ def _tolerant_streams() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _tolerant_streams()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    choose_language(argv)
+    translate_argparse()
     parser = build_parser()
     args = parser.parse_args(argv)
     out = common.Output(json_mode=getattr(args, "json", False))
@@ -82,11 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         out.error(e)
         return int(e.exit_code)
     except KeyboardInterrupt:
-        out.error(TherabakError("Interrupted."), code=ExitCode.INTERRUPTED)
+        out.error(TherabakError(_("Interrupted.")), code=ExitCode.INTERRUPTED)
         return int(ExitCode.INTERRUPTED)
     except OSError as e:
         where = f": {e.filename}" if e.filename else ""
-        out.error(TherabakError(f"{e.strerror or e}{where}"))
+        out.error(TherabakError(f"{e.strerror or e}{where}"))  # the system's words
         return int(ExitCode.ERROR)
     except Exception as e:  # a bug: still no traceback for the user
         if os.environ.get("THERABAK_DEBUG"):
@@ -95,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         out.error(
             TherabakError(
-                f"Internal error ({type(e).__name__}); run with THERABAK_DEBUG=1 for details."
+                _("Internal error ({name}); run with THERABAK_DEBUG=1 for details.").format(
+                    name=type(e).__name__
+                )
             )
         )
         return int(ExitCode.ERROR)

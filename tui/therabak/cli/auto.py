@@ -13,20 +13,23 @@ from therabak.cli.common import (
     practice_paths,
 )
 from therabak.cli.render import ProgressRenderer
+from therabak.i18n import _, ngettext
 from therabak.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "auto",
-        help="make an automatic backup when one is due (run it every hour)",
-        description="Make an automatic backup (profiles, sessions, therapists, finances; "
-        "locked with the account key) into the automatic-backup folder when the last one is "
-        "older than the interval (default 24 h), then delete old ones by the retention "
-        "policy (default: keep 7 daily, 4 weekly, 6 monthly; never the newest). Safe to run "
-        "often; a second run while one is active exits at once with code 0.",
+        help=_("make an automatic backup when one is due (run it every hour)"),
+        description=_(
+            "Make an automatic backup (profiles, sessions, therapists, finances; "
+            "locked with the account key) into the automatic-backup folder when the last one "
+            "is older than the interval (default 24 h), then delete old ones by the retention "
+            "policy (default: keep 7 daily, 4 weekly, 6 monthly; never the newest). Safe to "
+            "run often; a second run while one is active exits at once with code 0."
+        ),
     )
-    p.add_argument("--force", action="store_true", help="make one now even if not due")
+    p.add_argument("--force", action="store_true", help=_("make one now even if not due"))
     add_practice_options(p)
     add_json_option(p)
     p.set_defaults(func=run)
@@ -63,14 +66,31 @@ def run(args: argparse.Namespace, out: Output) -> int:
     b = result.backup
     assert b is not None
     out.text(result.message)
+    facts = dict(files=formatting.files(b.files), size=formatting.size(b.bytes_stored))
     out.text(
-        f"  {formatting.files(b.files)}, {formatting.size(b.bytes_stored)}"
-        + ("; verified" if b.verified else "; NOT verified")
+        "  "
+        + (
+            _("{files}, {size}; verified").format(**facts)
+            if b.verified
+            else _("{files}, {size}; NOT verified").format(**facts)
+        )
     )
     if b.raw:
-        out.text(f"  {formatting.files(len(b.raw))} stored raw (restorable on this account only)")
+        out.text(
+            "  "
+            + ngettext(
+                "{n} file stored raw (restorable on this account only)",
+                "{n} files stored raw (restorable on this account only)",
+                len(b.raw),
+            ).format(n=len(b.raw))
+        )
     for p in result.deleted:
-        out.text(f"  deleted by the retention policy: {p.name}")
+        out.text("  " + _("deleted by the retention policy: {name}").format(name=p.name))
     if result.next_due:
-        out.text(f"  next automatic backup due after {formatting.local_time(result.next_due)}")
+        out.text(
+            "  "
+            + _("next automatic backup due after {time}").format(
+                time=formatting.local_time(result.next_due)
+            )
+        )
     return result.exit_code

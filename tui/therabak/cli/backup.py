@@ -17,56 +17,65 @@ from therabak.cli.common import (
     read_password,
 )
 from therabak.cli.render import ProgressRenderer
+from therabak.i18n import _, ngettext
 from therabak.settings import RETRY_POLICIES, Settings
 
-NO_PASSWORD_WARNING = (
-    "WARNING: this backup has NO password. Anyone who gets the file can read every "
-    "session note, recording and invoice in it, and any TheraPsy user can import it."
-)
+
+def no_password_warning() -> str:
+    return _(
+        "WARNING: this backup has NO password. Anyone who gets the file can read every "
+        "session note, recording and invoice in it, and any TheraPsy user can import it."
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "backup",
-        help="make a manual backup (one encrypted archive file)",
-        description="Make a manual backup of the data folder into DEST as "
-        "TheraPsy-Backup-<time>.therabak. Defaults follow the documented rules: "
-        "everything except session/export templates, autocomplete data, "
-        "background images and the ICD-10 catalog. A backup larger than the destination's "
-        "file system can hold in one file (FAT32: 4 GiB) is split into volumes "
-        "<name>.therabak, <name>.therabak.002, ...; keep them together.",
+        help=_("make a manual backup (one encrypted archive file)"),
+        description=_(
+            "Make a manual backup of the data folder into DEST as "
+            "TheraPsy-Backup-<time>.therabak. Defaults follow the documented rules: "
+            "everything except session/export templates, autocomplete data, "
+            "background images and the ICD-10 catalog. A backup larger than the "
+            "destination's file system can hold in one file (FAT32: 4 GiB) is split into "
+            "volumes <name>.therabak, <name>.therabak.002, ...; keep them together."
+        ),
     )
     p.add_argument(
         "--dest",
         required=True,
         metavar="DIR",
-        help="destination folder (ideally a USB stick or other external medium)",
+        help=_("destination folder (ideally a USB stick or other external medium)"),
     )
     add_selection_options(p)
     add_unlock_options(p, allow_none=True)
     p.add_argument(
         "--verify",
         action="store_true",
-        help="read the archive back from the device and check every file",
+        help=_("read the archive back from the device and check every file"),
     )
     p.add_argument(
         "--volume-size",
         metavar="SIZE",
-        help="split the backup into volume files of at most SIZE (e.g. 4G, 700M, 5MB; "
-        "K/M/G are 1024-based, KB/MB/GB 1000-based; at least 1M). Without it, a backup is "
-        "split only where the destination needs it (FAT32: below 4 GiB)",
+        help=_(
+            "split the backup into volume files of at most SIZE (e.g. 4G, 700M, 5MB; "
+            "K/M/G are 1024-based, KB/MB/GB 1000-based; at least 1M). Without it, a backup "
+            "is split only where the destination needs it (FAT32: below 4 GiB)"
+        ),
     )
     p.add_argument(
         "--retries",
         type=int,
         metavar="N",
-        help="attempts per file when decryption fails (default 5)",
+        help=_("attempts per file when decryption fails (default 5)"),
     )
     p.add_argument(
         "--on-decrypt-failure",
         choices=RETRY_POLICIES,
-        help="after the last attempt: raw (default: store still sealed with the "
-        "account key), skip, or abort",
+        help=_(
+            "after the last attempt: raw (default: store still sealed with the "
+            "account key), skip, or abort"
+        ),
     )
     add_practice_options(p)
     add_json_option(p)
@@ -83,9 +92,11 @@ def parse_volume_size(text: str | None) -> int | None:
     try:
         size = formatting.parse_size(text)
     except ValueError as e:
-        raise UsageError(f"--volume-size: {e}") from None
+        raise UsageError(_("--volume-size: {problem}").format(problem=e.args[0])) from None
     if size < MIN_VOLUME_SIZE:
-        raise UsageError(f"--volume-size must be at least 1M ({MIN_VOLUME_SIZE} bytes).")
+        raise UsageError(
+            _("--volume-size must be at least 1M ({bytes} bytes).").format(bytes=MIN_VOLUME_SIZE)
+        )
     return size
 
 
@@ -101,7 +112,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     rules = load_rules()
     selection = rules.selection(BackupKind.MANUAL, args.include, args.exclude)
     if not selection:
-        raise UsageError("Nothing to back up: every category is excluded.")
+        raise UsageError(_("Nothing to back up: every category is excluded."))
     paths = practice_paths(args)
     from therabak.practice.scan import require_data_dir
 
@@ -111,7 +122,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     policy = RetryPolicy.from_settings(settings.retry)
     if args.retries is not None:
         if args.retries < 1:
-            raise UsageError("--retries must be at least 1.")
+            raise UsageError(_("--retries must be at least 1."))
         policy = RetryPolicy(
             attempts=args.retries,
             initial_delay_s=policy.initial_delay_s,
@@ -127,7 +138,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         )
     if getattr(args, "no_password", False):
         protection = Protection(unprotected=True)
-        out.note(NO_PASSWORD_WARNING)
+        out.note(no_password_warning())
     else:
         protection = Protection(password=read_password(args, confirm=True))
     renderer = ProgressRenderer(enabled=not out.json_mode)
@@ -150,40 +161,67 @@ def run(args: argparse.Namespace, out: Output) -> int:
     finally:
         renderer.close()
     if not out.json_mode:
-        out.text(f"Backup written: {result.archive}")
+        out.text(_("Backup written: {path}").format(path=result.archive))
         out.text(
-            f"  {formatting.files(result.files)}, {formatting.size(result.bytes_in)} of "
-            f"data, {formatting.size(result.bytes_stored)} on disk, "
-            f"{formatting.duration(result.duration_s)}"
+            "  "
+            + _("{files}, {data} of data, {stored} on disk, {time}").format(
+                files=formatting.files(result.files),
+                data=formatting.size(result.bytes_in),
+                stored=formatting.size(result.bytes_stored),
+                time=formatting.duration(result.duration_s),
+            )
         )
         if len(result.volumes) > 1:
             out.text(
-                f"  Split into {len(result.volumes)} volumes of at most "
-                f"{formatting.size(result.volume_size or 0)}; keep them together in one "
-                "folder, a restore needs every one:"
+                "  "
+                + _(
+                    "Split into {n} volumes of at most {size}; keep them together in one "
+                    "folder, a restore needs every one:"
+                ).format(n=len(result.volumes), size=formatting.size(result.volume_size or 0))
             )
             for path in result.volumes:
                 out.text(f"    {path.name}")
         if result.verified is not None:
             out.text(
-                "  Verified: every file read back and checked."
+                "  " + _("Verified: every file read back and checked.")
                 if result.verified
-                else "  VERIFICATION FAILED: the archive on the destination is damaged."
+                else "  " + _("VERIFICATION FAILED: the archive on the destination is damaged.")
             )
         for p, r in result.damaged:
-            out.text(f"  damaged: {p}: {r}")
+            out.text("  " + _("damaged: {path}: {reason}").format(path=p, reason=r))
         recovered = [o for o in result.retried if o.outcome == "recovered"]
         if recovered:
-            out.text(f"  {formatting.files(len(recovered))} needed retries and were recovered.")
-        if result.raw:
+            n = len(recovered)
             out.text(
-                f"  {formatting.files(len(result.raw))} could not be decrypted and were "
-                "stored raw (restorable on this account only):"
+                "  "
+                + ngettext(
+                    "{n} file needed retries and was recovered.",
+                    "{n} files needed retries and were recovered.",
+                    n,
+                ).format(n=n)
+            )
+        if result.raw:
+            n = len(result.raw)
+            out.text(
+                "  "
+                + ngettext(
+                    "{n} file could not be decrypted and was stored raw "
+                    "(restorable on this account only):",
+                    "{n} files could not be decrypted and were stored raw "
+                    "(restorable on this account only):",
+                    n,
+                ).format(n=n)
             )
             for p in result.raw:
                 out.text(f"    {p}")
         if result.skipped:
-            out.text(f"  {formatting.files(len(result.skipped))} are NOT in the backup:")
+            n = len(result.skipped)
+            out.text(
+                "  "
+                + ngettext(
+                    "{n} file is NOT in the backup:", "{n} files are NOT in the backup:", n
+                ).format(n=n)
+            )
             for p, why in result.skipped:
                 out.text(f"    {p} ({why})")
     return result.exit_code

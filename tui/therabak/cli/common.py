@@ -10,6 +10,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from therabak.errors import ExitCode, TherabakError, UsageError
+from therabak.i18n import _, english_tree
 from therabak.practice.categories import Rules
 from therabak.settings import PracticePaths, user_rules_file
 
@@ -18,17 +19,19 @@ if TYPE_CHECKING:
 
 
 def add_practice_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("practice")
+    g = p.add_argument_group(_("practice"))
     g.add_argument(
         "--data-dir",
         metavar="DIR",
-        help="the practice's Data folder (default: THERABAK_DATA_DIR or the "
-        "TheraPsy folder of this user)",
+        help=_(
+            "the practice's Data folder (default: THERABAK_DATA_DIR or the "
+            "TheraPsy folder of this user)"
+        ),
     )
     g.add_argument(
         "--account-key",
         metavar="FILE",
-        help="the account key file (default: THERABAK_ACCOUNT_KEY or account.key beside Data)",
+        help=_("the account key file (default: THERABAK_ACCOUNT_KEY or account.key beside Data)"),
     )
 
 
@@ -36,7 +39,7 @@ def add_json_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--json",
         action="store_true",
-        help="machine-readable output (JSON; JSON Lines events for jobs)",
+        help=_("machine-readable output (JSON; JSON Lines events for jobs), always English"),
     )
 
 
@@ -45,35 +48,39 @@ def add_selection_options(p: argparse.ArgumentParser) -> None:
         "--include",
         metavar="IDS",
         action="append",
-        help="category ids to add to the defaults (comma-separated)",
+        help=_("category ids to add to the defaults (comma-separated)"),
     )
     p.add_argument(
         "--exclude",
         metavar="IDS",
         action="append",
-        help="category ids to leave out (comma-separated)",
+        help=_("category ids to leave out (comma-separated)"),
     )
 
 
 def add_unlock_options(p: argparse.ArgumentParser, *, allow_none: bool = False) -> None:
-    g = p.add_argument_group("password (never on the command line)")
+    g = p.add_argument_group(_("password (never on the command line)"))
     m = g.add_mutually_exclusive_group()
     m.add_argument(
-        "--password-file", metavar="F", help="read the password from the first line of file F"
+        "--password-file",
+        metavar="F",
+        help=_("read the password from the first line of file F"),
     )
     m.add_argument(
-        "--password-env", metavar="VAR", help="read the password from environment variable VAR"
+        "--password-env",
+        metavar="VAR",
+        help=_("read the password from environment variable VAR"),
     )
     m.add_argument(
         "--password-stdin",
         action="store_true",
-        help="read the password from the first line of standard input",
+        help=_("read the password from the first line of standard input"),
     )
     if allow_none:
         m.add_argument(
             "--no-password",
             action="store_true",
-            help="no password: ANYONE who has the backup file can read it",
+            help=_("no password: ANYONE who has the backup file can read it"),
         )
 
 
@@ -92,10 +99,18 @@ def _strip_line(data: str) -> str:
     return line[:-1] if line.endswith("\r") else line
 
 
+PROMPTS = {
+    "backup": (_("Backup password: "), _("Repeat the backup password: ")),
+    "current": (_("Current backup password: "), _("Repeat the current backup password: ")),
+    "new": (_("New backup password: "), _("Repeat the new backup password: ")),
+}
+
+
 def read_password(
-    args: argparse.Namespace, *, confirm: bool, what: str = "backup password", required: bool = True
+    args: argparse.Namespace, *, confirm: bool, what: str = "backup", required: bool = True
 ) -> str | None:
-    """The password from the chosen source, or a hidden prompt on a terminal.
+    """The password from the chosen source, or a hidden prompt on a terminal (*what*:
+    "backup", "current" or "new" says which password the prompt asks for).
 
     Returns None only when no source was given and *required* is False.
     """
@@ -105,14 +120,20 @@ def read_password(
                 pw = _strip_line(f.read(65536))
         except OSError as e:
             raise UsageError(
-                f"Password file cannot be read: {args.password_file} ({e.strerror or e})"
+                _("Password file cannot be read: {path} ({error})").format(
+                    path=args.password_file, error=e.strerror or e
+                )
             ) from None
         except UnicodeDecodeError:
-            raise UsageError(f"Password file is not UTF-8 text: {args.password_file}") from None
+            raise UsageError(
+                _("Password file is not UTF-8 text: {path}").format(path=args.password_file)
+            ) from None
     elif getattr(args, "password_env", None):
         pw = os.environ.get(args.password_env)
         if pw is None:
-            raise UsageError(f"Environment variable {args.password_env} is not set.")
+            raise UsageError(
+                _("Environment variable {name} is not set.").format(name=args.password_env)
+            )
     elif getattr(args, "password_stdin", False):
         pw = _strip_line(sys.stdin.readline())
     else:
@@ -120,19 +141,27 @@ def read_password(
             return None
         if not (sys.stdin.isatty() and sys.stderr.isatty()):
             raise UsageError(
-                "No password given and no terminal to ask on: use --password-file, "
-                "--password-env or --password-stdin" + (", or --no-password." if confirm else ".")
+                _(
+                    "No password given and no terminal to ask on: use --password-file, "
+                    "--password-env, --password-stdin or --no-password."
+                )
+                if confirm and getattr(args, "no_password", None) is not None
+                else _(
+                    "No password given and no terminal to ask on: use --password-file, "
+                    "--password-env or --password-stdin."
+                )
             )
+        prompt, repeat = PROMPTS.get(what, PROMPTS["backup"])
         try:
-            pw = getpass.getpass(f"{what.capitalize()}: ")
+            pw = getpass.getpass(prompt)
             if confirm:
-                again = getpass.getpass(f"Repeat the {what}: ")
+                again = getpass.getpass(repeat)
                 if again != pw:
-                    raise UsageError("The two passwords differ; nothing was done.")
+                    raise UsageError(_("The two passwords differ; nothing was done."))
         except EOFError:
-            raise UsageError("No password entered.") from None
+            raise UsageError(_("No password entered.")) from None
     if not pw:
-        raise UsageError("The password is empty.")
+        raise UsageError(_("The password is empty."))
     return pw
 
 
@@ -154,7 +183,7 @@ class Output:
             self.stream.flush()
 
     def document(self, data: Any) -> None:
-        text = json.dumps(data, ensure_ascii=self.ascii_json, indent=2, default=str)
+        text = json.dumps(english_tree(data), ensure_ascii=self.ascii_json, indent=2, default=str)
         self.stream.write(text + "\n")
 
     def text(self, line: str = "") -> None:
@@ -170,7 +199,7 @@ class Output:
         if self.json_mode:
             from therabak.events import Error
 
-            self.event(Error(exit_code=exit_code, message=str(error), hint=error.hint or ""))
+            self.event(Error(exit_code=exit_code, message=error.message, hint=error.hint or ""))
         line = f"therabak: {error}"
         if error.hint:
             line += f" ({error.hint})"
@@ -190,7 +219,7 @@ def load_account(paths: PracticePaths, out: Output, *, required: bool = True):
             raise
         return None
     for w in key_file_warnings(paths.account_key):
-        out.note(f"therabak: warning: {w}")
+        out.note("therabak: " + _("warning: {message}").format(message=w))
     return key
 
 
@@ -203,7 +232,7 @@ def open_archive(args: argparse.Namespace, path, account):
         try:
             reader.unlock(account=account)
         except PasswordNeeded:
-            password = read_password(args, confirm=False, what="backup password")
+            password = read_password(args, confirm=False, what="backup")
             reader.unlock(password=password, account=account)
     except BaseException:
         reader.close()
@@ -226,7 +255,7 @@ def recover_interrupted_restore(args: argparse.Namespace, out: Output) -> None:
         done = recover(practice_paths(args).data_dir)
     except SwapRecoveryError as e:
         if getattr(args, "command", "") in _LOOKING_COMMANDS:
-            out.note(f"therabak: warning: {e}")
+            out.note("therabak: " + _("warning: {message}").format(message=e.message))
             return
         raise
     if done is not None:

@@ -14,19 +14,24 @@ from therabak.cli.common import (
     practice_paths,
 )
 from therabak.cli.render import ProgressRenderer
+from therabak.i18n import _, ngettext
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "folder-backup",
-        help="copy the data folder as it is (fast; this account only)",
-        description="Copy the whole data folder, still encrypted with the account key, to "
-        "DEST/TheraPsy-Data-<time> with a manifest of every file's hash, then read the copy "
-        "back and check it. Fast and immune to decryption failures, but only this account "
-        "(its account key) can use it.",
+        help=_("copy the data folder as it is (fast; this account only)"),
+        description=_(
+            "Copy the whole data folder, still encrypted with the account key, to "
+            "DEST/TheraPsy-Data-<time> with a manifest of every file's hash, then read the "
+            "copy back and check it. Fast and immune to decryption failures, but only this "
+            "account (its account key) can use it."
+        ),
     )
-    p.add_argument("--dest", required=True, metavar="DIR", help="destination folder")
-    p.add_argument("--no-verify", action="store_true", help="do not read the copy back to check it")
+    p.add_argument("--dest", required=True, metavar="DIR", help=_("destination folder"))
+    p.add_argument(
+        "--no-verify", action="store_true", help=_("do not read the copy back to check it")
+    )
     add_practice_options(p)
     add_json_option(p)
     p.set_defaults(func=run)
@@ -54,22 +59,39 @@ def run(args: argparse.Namespace, out: Output) -> int:
         )
     finally:
         renderer.close()
-    out.text(f"Folder backup written: {result.folder}")
-    out.text(
-        f"  {formatting.files(result.files)}, {formatting.size(result.bytes)}, "
-        f"{formatting.duration(result.duration_s)}" + ("; verified" if result.verified else "")
+    out.text(_("Folder backup written: {path}").format(path=result.folder))
+    facts = dict(
+        files=formatting.files(result.files),
+        size=formatting.size(result.bytes),
+        time=formatting.duration(result.duration_s),
     )
     out.text(
-        "  It is still encrypted with this computer's account key: only this account "
-        "can restore it."
+        "  "
+        + (
+            _("{files}, {size}, {time}; verified").format(**facts)
+            if result.verified
+            else _("{files}, {size}, {time}").format(**facts)
+        )
+    )
+    out.text(
+        "  "
+        + _(
+            "It is still encrypted with this computer's account key: only this account "
+            "can restore it."
+        )
     )
     if result.recopied:
+        n = len(result.recopied)
         out.text(
-            f"  {formatting.files(len(result.recopied))} changed during the copy and were "
-            "copied again."
+            "  "
+            + ngettext(
+                "{n} file changed during the copy and was copied again.",
+                "{n} files changed during the copy and were copied again.",
+                n,
+            ).format(n=n)
         )
     for p in result.unstable:
-        out.text(f"  kept changing, copy may be inconsistent: {p}")
+        out.text("  " + _("kept changing, copy may be inconsistent: {path}").format(path=p))
     for p, why in result.skipped:
-        out.text(f"  NOT copied: {p} ({why})")
+        out.text("  " + _("NOT copied: {path} ({reason})").format(path=p, reason=why))
     return result.exit_code

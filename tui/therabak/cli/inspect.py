@@ -16,10 +16,11 @@ from therabak.cli.common import (
     practice_paths,
 )
 from therabak.cli.render import ProgressRenderer
+from therabak.i18n import _, ngettext
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    v = sub.add_parser("verify", help="read a backup completely and check every file")
+    v = sub.add_parser("verify", help=_("read a backup completely and check every file"))
     v.add_argument("archive", metavar="ARCHIVE")
     add_unlock_options(v)
     add_practice_options(v)
@@ -27,21 +28,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.set_defaults(func=run_verify)
 
     s = sub.add_parser(
-        "show", help="what a backup is and holds (header without a password; contents with it)"
+        "show",
+        help=_("what a backup is and holds (header without a password; contents with it)"),
     )
     s.add_argument("archive", metavar="ARCHIVE")
     s.add_argument(
         "--header-only",
         action="store_true",
-        help="only the public header; never asks for a password",
+        help=_("only the public header; never asks for a password"),
     )
-    s.add_argument("--files", action="store_true", help="list every file")
+    s.add_argument("--files", action="store_true", help=_("list every file"))
     add_unlock_options(s)
     add_practice_options(s)
     add_json_option(s)
     s.set_defaults(func=run_show)
 
-    d = sub.add_parser("diff", help="compare a backup with the current data folder")
+    d = sub.add_parser("diff", help=_("compare a backup with the current data folder"))
     d.add_argument("archive", metavar="ARCHIVE")
     add_unlock_options(d)
     add_practice_options(d)
@@ -81,14 +83,21 @@ def run_verify(args: argparse.Namespace, out: Output) -> int:
         )
     )
     if result.damaged:
-        out.text(f"DAMAGED: {len(result.damaged)} problem(s) in {args.archive}:")
+        n = len(result.damaged)
+        out.text(
+            ngettext(
+                "DAMAGED: {n} problem in {path}:", "DAMAGED: {n} problems in {path}:", n
+            ).format(n=n, path=args.archive)
+        )
         for p, r in result.damaged:
             out.text(f"  {p}: {r}")
-        out.text(f"{formatting.files(result.files_ok)} intact.")
+        out.text(_("{files} intact.").format(files=formatting.files(result.files_ok)))
     else:
         out.text(
-            f"OK: {formatting.files(result.files_ok)}, "
-            f"{formatting.size(result.bytes_checked)} checked; the backup is intact."
+            _("OK: {files}, {size} checked; the backup is intact.").format(
+                files=formatting.files(result.files_ok),
+                size=formatting.size(result.bytes_checked),
+            )
         )
     return result.exit_code
 
@@ -129,8 +138,11 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
             facts = header_facts(path, reader)
     if header_only:  # without a password: the public facts, and how to see the rest
         out.note(
-            "therabak: the contents of this backup are protected by a password; give it "
-            "with --password-file, --password-env or --password-stdin to list them."
+            "therabak: "
+            + _(
+                "the contents of this backup are protected by a password; give it "
+                "with --password-file, --password-env or --password-stdin to list them."
+            )
         )
         if out.json_mode:
             out.document({"header": facts})
@@ -180,7 +192,7 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
         if not any(leaf in facts["categories"] for leaf in leaves):
             continue
         size = sum(e.size for e in entries)
-        label = "    " * depth + node.label
+        label = "    " * depth + _(node.label)
         out.text(f"{label:<44} {formatting.files(len(entries)):>13} {formatting.size(size):>10}")
     unknown = sorted(set(by_cat) - set(rules.nodes))
     for cat in unknown:
@@ -190,13 +202,26 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
             f"{formatting.size(sum(e.size for e in es)):>10}"
         )
     total = sum(e.size for e in index.entries)
-    out.text(f"\nTotal: {formatting.files(len(index.entries))}, {formatting.size(total)}")
+    out.text(
+        "\n"
+        + _("Total: {files}, {size}").format(
+            files=formatting.files(len(index.entries)), size=formatting.size(total)
+        )
+    )
     raw = [e.path for e in index.entries if e.raw]
     if raw:
-        out.text(f"{formatting.files(len(raw))} stored raw (restorable on the same account only).")
+        out.text(
+            ngettext(
+                "{n} file stored raw (restorable on the same account only).",
+                "{n} files stored raw (restorable on the same account only).",
+                len(raw),
+            ).format(n=len(raw))
+        )
     if args.files:
         for e in index.entries:
-            out.text(f"  {e.path}  {formatting.size(e.size)}" + ("  [raw]" if e.raw else ""))
+            out.text(
+                f"  {e.path}  {formatting.size(e.size)}" + ("  " + _("[raw]") if e.raw else "")
+            )
     return 0
 
 
@@ -209,20 +234,36 @@ def _can_get_password(args: argparse.Namespace) -> bool:
 
 
 def _print_header(out: Output, facts: dict) -> None:
+    from datetime import datetime
+
     from therabak import formatting
 
-    out.text(f"Backup:      {facts['path']}")
-    out.text(f"Created:     {facts['created']}")
-    out.text(f"Kind:        {facts['kind']}")
     prot = {
-        "password": "password",
-        "account": "account key " + ", ".join(facts["account_key_ids"]),
-        "none": "NONE (anyone can read it)",
+        "password": _("password"),
+        "account": _("account key {ids}").format(ids=", ".join(facts["account_key_ids"])),
+        "none": _("NONE (anyone can read it)"),
     }
-    out.text(f"Protection:  {prot[facts['protection']]}")
-    volumes = f" in {facts['volumes']} volumes" if facts["volumes"] > 1 else ""
-    out.text(f"Size:        {formatting.size(facts['size'])}{volumes}")
-    out.text(f"Categories:  {', '.join(facts['categories'])}")
+    kinds = {"manual": _("manual"), "automatic": _("automatic")}
+    rows = [
+        (_("Backup:"), facts["path"]),
+        (_("Created:"), formatting.local_time(datetime.fromisoformat(facts["created"]))),
+        (_("Kind:"), kinds.get(facts["kind"], facts["kind"])),
+        (_("Protection:"), prot[facts["protection"]]),
+        (_("Size:"), _size_text(facts)),
+        (_("Categories:"), ", ".join(facts["categories"])),
+    ]
+    width = max(len(label) for label, _value in rows) + 2
+    for label, value in rows:
+        out.text(f"{label:<{width}}{value}")
+
+
+def _size_text(facts: dict) -> str:
+    from therabak import formatting
+
+    size = formatting.size(facts["size"])
+    if facts.get("volumes", 1) > 1:
+        return _("{size} in {n} volumes").format(size=size, n=facts["volumes"])
+    return size
 
 
 def run_diff(args: argparse.Namespace, out: Output) -> int:
@@ -255,19 +296,28 @@ def run_diff(args: argparse.Namespace, out: Output) -> int:
         )
         return code
     if result.identical:
-        out.text(f"Identical: {formatting.files(result.same)} match the current data.")
+        out.text(
+            _("Identical: {files} match the current data.").format(
+                files=formatting.files(result.same)
+            )
+        )
         return 0
     for what, items in (
-        ("added since the backup", result.added),
-        ("missing from the data", result.removed),
-        ("changed", result.changed),
+        (_("added since the backup"), result.added),
+        (_("missing from the data"), result.removed),
+        (_("changed"), result.changed),
     ):
         for cat, p in items:
             out.text(f"{what:>24}: [{cat}] {p}")
     for p, r in result.unreadable:
-        out.text(f"{'unreadable now':>24}: {p} ({r})")
+        out.text(f"{_('unreadable now'):>24}: {p} ({r})")
     out.text(
-        f"\n{result.same} same, {len(result.added)} added, {len(result.removed)} missing, "
-        f"{len(result.changed)} changed."
+        "\n"
+        + _("{same} same, {added} added, {missing} missing, {changed} changed.").format(
+            same=result.same,
+            added=len(result.added),
+            missing=len(result.removed),
+            changed=len(result.changed),
+        )
     )
     return code

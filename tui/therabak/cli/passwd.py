@@ -6,36 +6,39 @@ import argparse
 from pathlib import Path
 
 from therabak.cli.common import Output, add_json_option, add_unlock_options, read_password
+from therabak.i18n import _
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "passwd",
-        help="change the password of a backup (rewrites its header only)",
-        description="Change the password of a password-protected backup. Only the header is "
-        "rewritten (crash-safely); the data stays as it is. Copies of the backup made "
-        "before keep the old password. With --password-stdin and --new-password-stdin "
-        "together, the first line of standard input is the current password, the second "
-        "the new one.",
+        help=_("change the password of a backup (rewrites its header only)"),
+        description=_(
+            "Change the password of a password-protected backup. Only the header is "
+            "rewritten (crash-safely); the data stays as it is. Copies of the backup made "
+            "before keep the old password. With --password-stdin and --new-password-stdin "
+            "together, the first line of standard input is the current password, the second "
+            "the new one."
+        ),
     )
     p.add_argument("archive", metavar="ARCHIVE")
     add_unlock_options(p)
-    g = p.add_argument_group("new password (never on the command line)")
+    g = p.add_argument_group(_("new password (never on the command line)"))
     m = g.add_mutually_exclusive_group()
     m.add_argument(
         "--new-password-file",
         metavar="F",
-        help="read the new password from the first line of file F",
+        help=_("read the new password from the first line of file F"),
     )
     m.add_argument(
         "--new-password-env",
         metavar="VAR",
-        help="read the new password from environment variable VAR",
+        help=_("read the new password from environment variable VAR"),
     )
     m.add_argument(
         "--new-password-stdin",
         action="store_true",
-        help="read the new password from standard input",
+        help=_("read the new password from standard input"),
     )
     add_json_option(p)
     p.set_defaults(func=run)
@@ -44,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, out: Output) -> int:
     from therabak.jobs.passwd import change_password
 
-    old = read_password(args, confirm=False, what="current backup password")
+    old = read_password(args, confirm=False, what="current")
     new = read_password(
         argparse.Namespace(
             password_file=args.new_password_file,
@@ -52,15 +55,18 @@ def run(args: argparse.Namespace, out: Output) -> int:
             password_stdin=args.new_password_stdin,
         ),
         confirm=True,
-        what="new backup password",
+        what="new",
     )
     result = change_password(Path(args.archive), old, new)
     if out.json_mode:
         out.document({"archive": str(result.archive), "changed": True, "slots": result.slots})
     else:
-        out.text(f"Password changed: {result.archive}")
+        out.text(_("Password changed: {path}").format(path=result.archive))
         out.text(
-            "  The old password no longer opens this file. Copies of it made before "
-            "(on other drives) still open with the old password."
+            "  "
+            + _(
+                "The old password no longer opens this file. Copies of it made before "
+                "(on other drives) still open with the old password."
+            )
         )
     return 0

@@ -13,27 +13,31 @@ from therabak.cli.common import (
     load_rules,
     practice_paths,
 )
+from therabak.i18n import N_, _, ngettext
 from therabak.settings import Settings
 
-ACCOUNT_TEXT = {"yes": "this account", "no": "OTHER account", "unknown": ""}
+ACCOUNT_TEXT = {"yes": N_("this account"), "no": N_("OTHER account"), "unknown": ""}
 KIND_TEXT = {
-    "manual": "manual",
-    "automatic": "automatic",
-    "folder": "folder",
-    "before-restore": "before-restore",
-    "unreadable": "UNREADABLE",
+    "manual": N_("manual"),
+    "automatic": N_("automatic"),
+    "folder": N_("folder"),
+    "before-restore": N_("before-restore"),
+    "unreadable": N_("UNREADABLE"),
 }
+PROTECTION_TEXT = {"password": N_("password"), "account": N_("account key"), "none": N_("none")}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "list",
-        help="list the restore points (backups) therabak can find",
-        description="List the backups in the remembered destinations, the automatic-backup "
-        "folder, mounted removable media, folders given with --in and the "
-        "Data.before-restore-* folders earlier restores left. Each folder is searched one "
-        "level deep, plus subfolders named therabak, therapsy, backup(s), "
-        "datensicherung(en) or sicherung(en). Reads only the public headers.",
+        help=_("list the restore points (backups) therabak can find"),
+        description=_(
+            "List the backups in the remembered destinations, the automatic-backup "
+            "folder, mounted removable media, folders given with --in and the "
+            "Data.before-restore-* folders earlier restores left. Each folder is searched one "
+            "level deep, plus subfolders named therabak, therapsy, backup(s), "
+            "datensicherung(en) or sicherung(en). Reads only the public headers."
+        ),
     )
     p.add_argument(
         "--in",
@@ -41,9 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="DIR",
-        help="also search this folder (repeatable)",
+        help=_("also search this folder (repeatable)"),
     )
-    p.add_argument("--no-media", action="store_true", help="do not search mounted removable media")
+    p.add_argument(
+        "--no-media", action="store_true", help=_("do not search mounted removable media")
+    )
     add_practice_options(p)
     add_json_option(p)
     p.set_defaults(func=run)
@@ -65,7 +71,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     )
     for f in args.folders:
         if not Path(f).is_dir():
-            out.note(f"therabak: warning: not a folder: {f}")
+            out.note("therabak: " + _("warning: not a folder: {path}").format(path=f))
     listing = list_points(
         data_dir=paths.data_dir, account_key_id=account.id_hex if account else None, places=places
     )
@@ -73,32 +79,38 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.document(listing.to_dict(rules))
         return 0
     if not listing.points:
-        out.text("No restore points found.")
+        out.text(_("No restore points found."))
         searched = [str(s.folder) for s in listing.places if s.available]
         if searched:
-            out.text("Searched: " + ", ".join(searched))
-        out.text("Give a folder with --in DIR to search it too.")
+            out.text(_("Searched: {places}").format(places=", ".join(searched)))
+        out.text(_("Give a folder with --in DIR to search it too."))
         return 0
-    out.text(f"{len(listing.points)} restore point(s), newest first:")
+    n = len(listing.points)
+    out.text(
+        ngettext("{n} restore point, newest first:", "{n} restore points, newest first:", n).format(
+            n=n
+        )
+    )
     for point in listing.points:
         d = point.to_dict(rules)
-        when = d["created_local"] or "time unknown"
+        when = d["created_local"] or _("time unknown")
         age = f"({d['age']})" if d["age"] else ""
         size = formatting.size(point.size) if point.size is not None else ""
         if point.volumes > 1:
-            size += f" in {point.volumes} volumes"
+            size = _("{size} in {n} volumes").format(size=size, n=point.volumes)
+        kind = _(KIND_TEXT[point.kind]) if point.kind in KIND_TEXT else point.kind
+        protection = point.protection
+        if protection in PROTECTION_TEXT:
+            protection = _(PROTECTION_TEXT[protection])
         account_text = ACCOUNT_TEXT.get(point.account_match, "")
-        facts = "  ".join(
-            x
-            for x in (KIND_TEXT.get(point.kind, point.kind), point.protection, account_text, size)
-            if x
-        )
+        account_text = _(account_text) if account_text else ""
+        facts = "  ".join(x for x in (kind, protection, account_text, size) if x)
         out.text(f"\n  {when} {age:<18} {facts}")
         out.text(f"    {point.path}")
         if point.kind == "unreadable":
-            out.text(f"    cannot be read: {point.error}")
+            out.text("    " + _("cannot be read: {error}").format(error=point.error))
         elif point.incomplete:
-            out.text(f"    INCOMPLETE: {point.incomplete}")
+            out.text("    " + _("INCOMPLETE: {problem}").format(problem=point.incomplete))
         elif d.get("summary"):
             out.text(f"    {d['summary']}")
     return 0

@@ -1,7 +1,7 @@
 """``therabak preview``: what a backup would contain, per category.
 
 Import-light on purpose (the scan must feel instant): nothing here loads the
-crypto stack, and humanize only for text output.
+crypto stack, and Babel only for text output in a language other than English.
 """
 
 from __future__ import annotations
@@ -16,19 +16,20 @@ from therabak.cli.common import (
     load_rules,
     practice_paths,
 )
+from therabak.i18n import _
 from therabak.practice.categories import BackupKind
-from therabak.practice.preview import KIND_NAMES, build_preview
+from therabak.practice.preview import build_preview
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "preview", help="show the category tree with sizes and what a backup would contain"
+        "preview", help=_("show the category tree with sizes and what a backup would contain")
     )
     p.add_argument(
         "--kind",
         choices=[k.value for k in BackupKind],
         default="manual",
-        help="which backup's default rules to apply (default: manual)",
+        help=_("which backup's default rules to apply (default: manual)"),
     )
     add_selection_options(p)
     add_practice_options(p)
@@ -44,12 +45,18 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if out.json_mode:
         out.document(preview.to_dict())
         return 0
-    out.text(f"Data folder: {paths.data_dir}   ({KIND_NAMES[kind]} backup)")
+    out.text(
+        (
+            _("Data folder: {path}   (manual backup)")
+            if kind is BackupKind.MANUAL
+            else _("Data folder: {path}   (automatic backup)")
+        ).format(path=paths.data_dir)
+    )
     out.text()
     for line in preview.tree_lines():
         out.text(line)
     out.text()
     out.text(preview.summary_line())
     for path, why in preview.skipped:
-        out.text(f"Skipped: {path} ({why})")
+        out.text(_("Skipped: {path} ({reason})").format(path=path, reason=why))
     return 0

@@ -5,6 +5,35 @@ from __future__ import annotations
 import sys
 
 from therabak.events import Damaged, Event, FileOutcome, Phase, Progress, Retry, Warning
+from therabak.i18n import N_, _, ngettext, shown
+
+#: What the progress bar says in each phase (the engine's phase names are not text).
+PHASE_TEXTS = {
+    "scanning": N_("Scanning"),
+    "writing": N_("Writing"),
+    "syncing": N_("Syncing"),
+    "verifying": N_("Verifying"),
+    "comparing": N_("Comparing"),
+    "staging": N_("Restoring"),
+    "swapping": N_("Swapping"),
+    "copying": N_("Copying"),
+    "checking": N_("Checking"),
+    "carrying-over": N_("Keeping"),
+    "salvaging": N_("Salvaging"),
+}
+OUTCOME_TEXTS = {
+    "recovered": N_("{path}: recovered after retries ({n} attempts)"),
+    "raw": N_(
+        "{path}: stored raw (still sealed with the account key; restorable on this "
+        "account only) ({n} attempts)"
+    ),
+    "skipped": N_("{path}: NOT in the backup ({n} attempts)"),
+    "failed": N_("{path}: failed ({n} attempts)"),
+}
+
+
+def phase_text(phase: str) -> str:
+    return _(PHASE_TEXTS[phase]) if phase in PHASE_TEXTS else phase.capitalize()
 
 
 class ProgressRenderer:
@@ -56,10 +85,12 @@ class ProgressRenderer:
                 )
             self._progress.update(
                 self._task,
-                description=event.phase.capitalize(),
+                description=phase_text(event.phase),
                 completed=event.bytes_done,
                 total=event.bytes_total or 1,
-                files=f"{event.files_done}/{event.files_total} files",
+                files=ngettext(
+                    "{done}/{total} file", "{done}/{total} files", event.files_total
+                ).format(done=event.files_done, total=event.files_total),
             )
         elif isinstance(event, Phase):
             if self._task is not None and self._progress is not None:
@@ -67,22 +98,23 @@ class ProgressRenderer:
                 self._task = None
         elif isinstance(event, Retry):
             self._line(
-                f"retry {event.attempt}/{event.max}: {event.path}: {event.error} "
-                f"(next try in {event.delay_s:g} s)"
+                _("retry {attempt}/{max}: {path}: {error} (next try in {delay} s)").format(
+                    attempt=event.attempt,
+                    max=event.max,
+                    path=event.path,
+                    error=shown(event.error),
+                    delay=f"{event.delay_s:g}",
+                )
             )
         elif isinstance(event, FileOutcome):
-            what = {
-                "recovered": "recovered after retries",
-                "raw": "stored raw (still sealed "
-                "with the account key; restorable on this account only)",
-                "skipped": "NOT in the backup",
-                "failed": "failed",
-            }[event.outcome]
-            self._line(f"{event.path}: {what} ({event.attempts} attempts)")
+            text = OUTCOME_TEXTS.get(event.outcome, "{path}: {n}")
+            self._line(_(text).format(path=event.path, n=event.attempts))
         elif isinstance(event, Warning):
-            self._line(f"warning: {event.message}")
+            self._line(_("warning: {message}").format(message=shown(event.message)))
         elif isinstance(event, Damaged):
-            self._line(f"DAMAGED: {event.path}: {event.reason}")
+            self._line(
+                _("DAMAGED: {path}: {reason}").format(path=event.path, reason=shown(event.reason))
+            )
 
     def close(self) -> None:
         if self._progress is not None and self._task is not None:

@@ -17,48 +17,58 @@ from therabak.cli.common import (
 )
 from therabak.cli.render import ProgressRenderer
 from therabak.errors import UsageError
+from therabak.i18n import _
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "restore",
-        help="restore a backup, a folder backup or a before-restore folder",
-        description="Restore POINT (a .therabak archive, a TheraPsy-Data-* folder backup or a "
-        "Data.before-restore-* folder). The new data is built beside the data folder, "
-        "re-encrypted with this computer's account key and checked; only then is the current "
-        "data folder renamed to Data.before-restore-<time> (restore that to undo) and the new "
-        "one put in place. Categories the backup does not hold are kept from the current data.",
+        help=_("restore a backup, a folder backup or a before-restore folder"),
+        description=_(
+            "Restore POINT (a .therabak archive, a TheraPsy-Data-* folder backup or a "
+            "Data.before-restore-* folder). The new data is built beside the data folder, "
+            "re-encrypted with this computer's account key and checked; only then is the "
+            "current data folder renamed to Data.before-restore-<time> (restore that to undo) "
+            "and the new one put in place. Categories the backup does not hold are kept from "
+            "the current data."
+        ),
     )
-    p.add_argument("point", metavar="POINT", help="the backup to restore (see therabak list)")
+    p.add_argument("point", metavar="POINT", help=_("the backup to restore (see therabak list)"))
     p.add_argument(
         "--to",
         metavar="DIR",
-        help="restore into DIR (empty or new) instead; the data folder stays as it is",
+        help=_("restore into DIR (empty or new) instead; the data folder stays as it is"),
     )
     p.add_argument(
         "--include",
         metavar="IDS",
         action="append",
-        help="restore only these categories (ids, comma-separated); every other "
-        "category of the current data stays as it is",
+        help=_(
+            "restore only these categories (ids, comma-separated); every other "
+            "category of the current data stays as it is"
+        ),
     )
     add_unlock_options(p)
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--yes", action="store_true", help=_("do not ask for confirmation"))
     p.add_argument(
         "--force",
         action="store_true",
-        help="restore even though the practice app "
-        "seems to be running (Data/.lock holds a live process id)",
+        help=_(
+            "restore even though the practice app "
+            "seems to be running (Data/.lock holds a live process id)"
+        ),
     )
     p.add_argument(
         "--salvage",
         action="store_true",
-        help="restore every intact file of a damaged backup, skip and list the rest (exit code 3)",
+        help=_(
+            "restore every intact file of a damaged backup, skip and list the rest (exit code 3)"
+        ),
     )
     p.add_argument(
         "--dry-run",
         action="store_true",
-        help="run every check and show what would be replaced; change nothing",
+        help=_("run every check and show what would be replaced; change nothing"),
     )
     add_practice_options(p)
     add_json_option(p)
@@ -86,14 +96,15 @@ def _password(args: argparse.Namespace, paths) -> str | None:
     point = identify(point_path, account_id, salvage=args.salvage)
     if point.readable and point.protection == "password":
         if point.account_match != "yes":
-            return read_password(args, confirm=False, what="backup password")
+            return read_password(args, confirm=False, what="backup")
         if args.salvage:  # the account slot may be the damaged part: take a password given
             return read_password(args, confirm=False, required=False)
     return None
 
 
 def _category_table(plan, rules) -> list[str]:
-    """Per category (as a tree, 80 columns): files and size in the backup and now."""
+    """Per category (as a tree): files and size in the backup and now; the columns are as
+    wide as their longest text (German labels and sizes are longer than English ones)."""
     from therabak import formatting
 
     def amount(files: int, size: int) -> str:
@@ -103,27 +114,35 @@ def _category_table(plan, rules) -> list[str]:
     shown = {
         c.id for c in plan.categories if c.backup_files or c.current_files or c.action == "restore"
     }
-    verb = "REPLACED" if plan.mode == "replace" else "restored"
-    lines = [f"  {'':<24}{'in the backup':>18}  {'now':>18}"]
+    verb = _("REPLACED") if plan.mode == "replace" else _("restored")
+    rows: list[tuple[str, str, str, str] | str] = []
     for depth, node in rules.walk():
         leaves = rules.leaves_under(node.id)
         if not any(leaf in shown for leaf in leaves):
             continue
-        label = "  " * depth + node.label
+        label = "  " * depth + _(node.label)
         c = changes.get(node.id)
         if c is None or not node.is_leaf:
-            lines.append(f"  {label}")
+            rows.append(label)
             continue
         backup = amount(c.backup_files, c.backup_bytes) if c.action == "restore" else "-"
-        action = verb if c.action == "restore" else "kept"
-        lines.append(
-            f"  {label[:24]:<24}{backup:>18}  {amount(c.current_files, c.current_bytes):>18}"
-            f"  {action}"
-        )
+        action = verb if c.action == "restore" else _("kept")
+        rows.append((label, backup, amount(c.current_files, c.current_bytes), action))
     for c in plan.categories:  # categories the current rules do not know
         if c.id not in rules.nodes and c.id in shown:
-            lines.append(f"  {c.id[:24]:<24}{amount(c.backup_files, c.backup_bytes):>18}")
-    lines.append("  ('-' in the backup: not in this backup, the current files are kept)")
+            rows.append((c.id, amount(c.backup_files, c.backup_bytes), "", ""))
+    cells = [r for r in rows if isinstance(r, tuple)]
+    head_backup, head_now = _("in the backup"), _("now")
+    w0 = max([len(r[0]) for r in cells] + [len(r) for r in rows if isinstance(r, str)] + [8])
+    w1 = max([len(r[1]) for r in cells] + [len(head_backup)])
+    w2 = max([len(r[2]) for r in cells] + [len(head_now)])
+    lines = [f"  {'':<{w0}}  {head_backup:>{w1}}  {head_now:>{w2}}"]
+    for r in rows:
+        if isinstance(r, str):
+            lines.append(f"  {r}")
+        else:
+            lines.append(f"  {r[0]:<{w0}}  {r[1]:>{w1}}  {r[2]:>{w2}}  {r[3]}".rstrip())
+    lines.append("  " + _("('-' in the backup: not in this backup, the current files are kept)"))
     return lines
 
 
@@ -135,42 +154,50 @@ def describe_plan(plan, rules) -> list[str]:
     when = (
         f"{formatting.local_time(p.created)}, {formatting.ago(p.created)}"
         if p.created
-        else "time unknown"
+        else _("time unknown")
     )
     kind = {
-        "manual": "manual backup",
-        "automatic": "automatic backup",
-        "folder": "folder backup",
-        "before-restore": "data from before a restore",
+        "manual": _("manual backup"),
+        "automatic": _("automatic backup"),
+        "folder": _("folder backup"),
+        "before-restore": _("data from before a restore"),
     }.get(p.kind, p.kind)
+    source, into = _("Restore from:"), _("Into:")
+    width = max(len(source), len(into)) + 1
     lines = [
-        f"Restore from: {p.path}",
-        f"              ({kind}, made {when})",
-        f"Into:         {plan.target}",
+        f"{source:<{width}}{p.path}",
+        " " * width + _("({kind}, made {when})").format(kind=kind, when=when),
+        f"{into:<{width}}{plan.target}",
     ]
     if plan.new_account_key:
         lines.append(
-            f"A NEW account key will be created at {plan.new_account_key}; keep a "
-            "copy of it safe (without it the data cannot be read)."
+            _(
+                "A NEW account key will be created at {path}; keep a copy of it safe "
+                "(without it the data cannot be read)."
+            ).format(path=plan.new_account_key)
         )
     lines.append("")
     lines.extend(_category_table(plan, rules))
     lines.append("")
     lines.append(
-        f"From the backup: {formatting.files(plan.restore_files)}, "
-        f"{formatting.size(plan.restore_bytes)}."
+        _("From the backup: {files}, {size}.").format(
+            files=formatting.files(plan.restore_files), size=formatting.size(plan.restore_bytes)
+        )
     )
     if plan.carry_files:
         lines.append(
-            f"Kept from the current data: {formatting.files(plan.carry_files)}, "
-            f"{formatting.size(plan.carry_bytes)}."
+            _("Kept from the current data: {files}, {size}.").format(
+                files=formatting.files(plan.carry_files), size=formatting.size(plan.carry_bytes)
+            )
         )
     for path, why in plan.unrestorable:
-        lines.append(f"  cannot be restored: {path} ({why})")
+        lines.append(
+            "  " + _("cannot be restored: {path} ({reason})").format(path=path, reason=why)
+        )
     if plan.keep_old_at:
-        lines.append("The current data folder will be kept as")
+        lines.append(_("The current data folder will be kept as"))
         lines.append(f"  {plan.keep_old_at}")
-        lines.append(f'To undo: therabak restore "{plan.keep_old_at}"')
+        lines.append(_('To undo: therabak restore "{path}"').format(path=plan.keep_old_at))
     return lines
 
 
@@ -180,8 +207,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
 
     if not (args.yes or args.dry_run) and not _interactive():
         raise UsageError(
-            "Restoring replaces data: confirm with --yes (no terminal to ask on), "
-            "or look first with --dry-run."
+            _(
+                "Restoring replaces data: confirm with --yes (no terminal to ask on), "
+                "or look first with --dry-run."
+            )
         )
     paths = practice_paths(args)
     rules = load_rules()
@@ -215,44 +244,52 @@ def run(args: argparse.Namespace, out: Output) -> int:
         else:
             for line in describe_plan(plan, rules):
                 out.text(line)
-            out.text("\nDry run: nothing was changed.")
+            out.text("\n" + _("Dry run: nothing was changed."))
         return 0
 
     def confirm(plan) -> bool:
         for line in describe_plan(plan, rules):
             sys.stderr.write(line + "\n")
-        sys.stderr.write("\nRestore now? [y/N] ")
+        sys.stderr.write("\n" + _("Restore now? [y/N] "))
         sys.stderr.flush()
         answer = sys.stdin.readline().strip().casefold()
-        return answer in ("y", "yes", "j", "ja")
+        return answer in ("y", "yes", "j", "ja")  # answers in both languages
 
     try:
         result = run_restore(req, emit, confirm=None if args.yes else confirm)
     finally:
         renderer.close()
     if not out.json_mode:
-        out.text(
-            f"Restored into {result.target}: {formatting.files(result.files_restored)} "
-            f"({formatting.size(result.bytes_restored)}) from the backup"
-            + (
-                f", {formatting.files(result.files_carried)} kept from the current data."
-                if result.files_carried
-                else "."
-            )
+        restored = dict(
+            path=result.target,
+            files=formatting.files(result.files_restored),
+            size=formatting.size(result.bytes_restored),
         )
+        if result.files_carried:
+            out.text(
+                _(
+                    "Restored into {path}: {files} ({size}) from the backup, "
+                    "{kept} kept from the current data."
+                ).format(kept=formatting.files(result.files_carried), **restored)
+            )
+        else:
+            out.text(
+                _("Restored into {path}: {files} ({size}) from the backup.").format(**restored)
+            )
         if result.new_account_key:
             out.text(
-                f"A new account key was created: {result.new_account_key} (keep a copy "
-                "of it in a safe place)."
+                _(
+                    "A new account key was created: {path} (keep a copy of it in a safe place)."
+                ).format(path=result.new_account_key)
             )
         for p, why in result.damaged:
             if p.startswith("("):  # (header), (index): the archive's structure, not a file
-                out.text(f"  damaged: {p[1:-1]}: {why}")
+                out.text("  " + _("damaged: {path}: {reason}").format(path=p[1:-1], reason=why))
             else:
-                out.text(f"  NOT restored: {p} ({why})")
+                out.text("  " + _("NOT restored: {path} ({reason})").format(path=p, reason=why))
         for w in result.warnings:
-            out.text(f"  warning: {w}")
+            out.text("  " + _("warning: {message}").format(message=w))
         if result.before_restore:
-            out.text(f"The previous data is kept in {result.before_restore}")
-            out.text(f'To undo: therabak restore "{result.before_restore}"')
+            out.text(_("The previous data is kept in {path}").format(path=result.before_restore))
+            out.text(_('To undo: therabak restore "{path}"').format(path=result.before_restore))
     return result.exit_code

@@ -11,16 +11,19 @@ from therabak.cli.common import (
     load_account,
     practice_paths,
 )
+from therabak.i18n import _, pgettext
 from therabak.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "status",
-        help="last backups, automatic-backup health and the reminder",
-        description="Show the last manual, automatic and folder backup. Exit code 3 when a "
-        "manual backup is due (none yet, or older than the reminder interval, default 14 "
-        "days) or automatic backups are not running.",
+        help=_("last backups, automatic-backup health and the reminder"),
+        description=_(
+            "Show the last manual, automatic and folder backup. Exit code 3 when a "
+            "manual backup is due (none yet, or older than the reminder interval, default 14 "
+            "days) or automatic backups are not running."
+        ),
     )
     add_practice_options(p)
     add_json_option(p)
@@ -41,37 +44,55 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.document(report.to_dict())
         return report.exit_code
     if report.reminder:
-        out.text(f"REMINDER: {report.reminder}")
+        out.text(_("REMINDER: {message}").format(message=report.reminder))
         out.text("")
+    labels = {
+        "data": _("Data folder:"),
+        "manual": _("Manual backup:"),
+        "auto": _("Automatic backup:"),
+        "folder": _("Folder backup:"),
+        "autos": _("Automatic backups:"),
+        "restore": _("Last restore:"),
+        "undo": _("Undo possible:"),
+    }
+    width = max(18, *(len(label) + 1 for label in labels.values()))
 
     def line(label: str, b) -> None:
         if b is None:
-            out.text(f"{label:<18} none yet")
+            out.text(f"{label:<{width}}{_('none yet')}")
             return
-        verified = {True: "verified", False: "VERIFY FAILED", None: "not verified"}[b.verified]
-        missing = "" if b.exists else "  (file no longer there)"
+        verified = {True: _("verified"), False: _("VERIFY FAILED"), None: _("not verified")}[
+            b.verified
+        ]
+        missing = "  " + _("(file no longer there)") if not b.exists else ""
         out.text(
-            f"{label:<18} {formatting.local_time(b.when)} ({formatting.ago(b.when)}), "
+            f"{label:<{width}}{formatting.local_time(b.when)} ({formatting.ago(b.when)}), "
             f"{verified}{missing}"
         )
-        out.text(f"{'':<18} {b.where}")
+        out.text(f"{'':<{width}}{b.where}")
 
-    out.text(f"Data folder:       {report.data_dir}")
-    line("Manual backup:", report.manual)
-    line("Automatic backup:", report.auto)
-    line("Folder backup:", report.folder)
-    state = {"ok": "running", "overdue": "OVERDUE", "never": "not set up"}[report.auto_state]
-    due = (
-        f", next due after {formatting.local_time(report.auto_next_due)}"
-        if report.auto_next_due
-        else ""
-    )
-    out.text(f"Automatic backups: {state}{due} ({report.auto_folder})")
+    out.text(f"{labels['data']:<{width}}{report.data_dir}")
+    line(labels["manual"], report.manual)
+    line(labels["auto"], report.auto)
+    line(labels["folder"], report.folder)
+    state = {
+        "ok": pgettext("automatic backups are", "running"),
+        "overdue": _("OVERDUE"),
+        "never": _("not set up"),
+    }[report.auto_state]
+    if report.auto_next_due:
+        state = _("{state}, next due after {time}").format(
+            state=state, time=formatting.local_time(report.auto_next_due)
+        )
+    out.text(f"{labels['autos']:<{width}}{state} ({report.auto_folder})")
     if report.last_restore is not None:
         r = report.last_restore
-        out.text(f"Last restore:      {formatting.local_time(r.when)} from {r.where}")
+        out.text(
+            f"{labels['restore']:<{width}}"
+            + _("{time} from {place}").format(time=formatting.local_time(r.when), place=r.where)
+        )
     for p in report.before_restore:
-        out.text(f'Undo possible:     therabak restore "{p.path}"')
+        out.text(f'{labels["undo"]:<{width}}therabak restore "{p.path}"')
     for w in report.warnings:
-        out.text(f"warning: {w}")
+        out.text(_("warning: {message}").format(message=w))
     return report.exit_code

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from therabak.errors import DamagedArchiveError
+from therabak.i18n import _
 
 SALT_SIZE = 16
 DEFAULT_TIME_COST = 3
@@ -43,19 +44,21 @@ class Argon2Params:
         """Raise DamagedArchiveError for parameters a reader must not accept."""
         problems = []
         if len(self.salt) != SALT_SIZE:
-            problems.append("salt size")
+            problems.append(_("salt size"))
         if not MIN_TIME_COST <= self.time_cost <= MAX_TIME_COST:
-            problems.append(f"time cost {self.time_cost}")
+            problems.append(_("time cost {n}").format(n=self.time_cost))
         if not 1 <= self.lanes <= MAX_LANES:
-            problems.append(f"parallelism {self.lanes}")
+            problems.append(_("parallelism {n}").format(n=self.lanes))
         if not max(MIN_MEMORY_KIB, 8 * self.lanes) <= self.memory_kib <= MAX_MEMORY_KIB:
-            problems.append(f"memory {self.memory_kib} KiB")
+            problems.append(_("memory {n} KiB").format(n=self.memory_kib))
         if self.time_cost * self.memory_kib > MAX_WORK_KIB:
-            problems.append("total work")
+            problems.append(_("total work"))
         if problems:
             raise DamagedArchiveError(
-                "The backup asks for password-hashing parameters outside safe limits "
-                f"({', '.join(problems)}); refusing to open it."
+                _(
+                    "The backup asks for password-hashing parameters outside safe limits "
+                    "({problems}); refusing to open it."
+                ).format(problems=", ".join(problems))
             )
 
     def derive(self, password: str, length: int = 32) -> bytes:

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from therabak.crypto.kdf import SALT_SIZE, Argon2Params
 from therabak.crypto.stream import KEY_SIZE, TAG_SIZE, derive_key
 from therabak.errors import DamagedArchiveError
+from therabak.i18n import _
 
 WRAPPED_SIZE = KEY_SIZE + TAG_SIZE
 _ZERO_NONCE = bytes(12)
@@ -75,18 +76,22 @@ class Slot:
         try:
             slot_type = SlotType(type_byte)
         except ValueError:
-            raise DamagedArchiveError(f"unknown key slot type {type_byte}") from None
+            raise DamagedArchiveError(
+                _("unknown key slot type {type_byte}").format(type_byte=type_byte)
+            ) from None
         expected = {
             SlotType.PASSWORD: _PW.size,
             SlotType.ACCOUNT: _ACC.size,
             SlotType.NONE: KEY_SIZE,
         }[slot_type]
         if len(body) != expected:
-            raise DamagedArchiveError(f"{slot_type.label} key slot has the wrong size")
+            raise DamagedArchiveError(
+                _("{label} key slot has the wrong size").format(label=slot_type.label)
+            )
         return cls(slot_type, bytes(body))
 
     def argon2_params(self) -> Argon2Params:
-        salt, t, lanes, m, _ = _PW.unpack(self.body)
+        salt, t, lanes, m, _reserved = _PW.unpack(self.body)
         return Argon2Params(salt=salt, time_cost=t, lanes=lanes, memory_kib=m)
 
     @property

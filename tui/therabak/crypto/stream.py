@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from therabak.errors import DecryptionError
+from therabak.i18n import _
 
 TAG_SIZE = 16
 KEY_SIZE = 32
@@ -147,9 +148,11 @@ class StreamOpener:
 
     def open(self, sealed: bytes | memoryview, *, last: bool, flags: int = 0) -> bytes:
         if self._finished:
-            raise DecryptionError(f"{self._what}: data after the final chunk")
+            raise DecryptionError(_("{what}: data after the final chunk").format(what=self._what))
         if len(sealed) < TAG_SIZE:
-            raise DecryptionError(f"{self._what}: chunk {self._counter} is truncated")
+            raise DecryptionError(
+                _("{what}: chunk {chunk} is truncated").format(what=self._what, chunk=self._counter)
+            )
         if last:
             flags |= FLAG_LAST
         nonce = chunk_nonce(self._counter, flags)
@@ -157,7 +160,9 @@ class StreamOpener:
             plaintext = self._aead.decrypt(nonce, sealed, None)
         except InvalidTag:
             raise DecryptionError(
-                f"{self._what}: chunk {self._counter} failed authentication"
+                _("{what}: chunk {chunk} failed authentication").format(
+                    what=self._what, chunk=self._counter
+                )
             ) from None
         self._counter += 1
         if last:

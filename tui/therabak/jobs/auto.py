@@ -32,11 +32,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from therabak import faults
+from therabak import faults, formatting
 from therabak.archive.volumes import delete_set
 from therabak.archive.writer import Protection
 from therabak.events import Emit, Phase, Summary, Warning, ignore
 from therabak.fsutil import make_private_dir
+from therabak.i18n import _
 from therabak.jobs import history
 from therabak.jobs.backup import BackupRequest, BackupResult, run_backup
 from therabak.jobs.cancel import NEVER, CancelToken
@@ -112,7 +113,7 @@ def auto_archives(folder: Path) -> list[tuple[datetime, Path]]:
                 continue
             out.append((when, Path(entry.path), int(m.group(2) or 1)))
     out.sort(key=lambda t: (t[0], t[2]), reverse=True)
-    return [(w, p) for w, p, _ in out]
+    return [(w, p) for w, p, _n in out]
 
 
 def last_auto_backup(folder: Path, data_dir: Path) -> tuple[datetime, Path] | None:
@@ -165,7 +166,7 @@ def apply_retention(folder: Path, settings: AutoSettings, emit: Emit = ignore) -
     archives = auto_archives(folder)
     keep = retained(archives, settings.keep_daily, settings.keep_weekly, settings.keep_monthly)
     deleted = []
-    for _, path in archives:
+    for _when, path in archives:
         if path in keep or not AUTO_NAME_RE.match(path.name):
             continue
         try:
@@ -175,7 +176,9 @@ def apply_retention(folder: Path, settings: AutoSettings, emit: Emit = ignore) -
         except OSError as e:
             emit(
                 Warning(
-                    f"Could not delete an old automatic backup {path}: {e.strerror}",
+                    _("Could not delete an old automatic backup {path}: {strerror}").format(
+                        path=path, strerror=e.strerror
+                    ),
                     path=str(path),
                     code="retention",
                 )
@@ -195,7 +198,9 @@ def run_auto(req: AutoRequest, emit: Emit = ignore, cancel: CancelToken = NEVER)
         from therabak.errors import DataFolderError
 
         raise DataFolderError(
-            f"The folder for automatic backups cannot be created: {folder.parent} does not exist."
+            _(
+                "The folder for automatic backups cannot be created: {parent} does not exist."
+            ).format(parent=folder.parent)
         )
     make_private_dir(folder)
     lock = JobLock(folder / LOCK_NAME, what="automatic backup")
@@ -206,8 +211,9 @@ def run_auto(req: AutoRequest, emit: Emit = ignore, cancel: CancelToken = NEVER)
             ran=False,
             reason="busy",
             folder=folder,
-            message=lock_busy_message("automatic backup", e.owner, folder / LOCK_NAME)
-            + " Nothing to do.",
+            message=_("{message} Nothing to do.").format(
+                message=lock_busy_message("automatic backup", e.owner, folder / LOCK_NAME)
+            ),
         )
         emit(
             Summary(
@@ -223,8 +229,10 @@ def run_auto(req: AutoRequest, emit: Emit = ignore, cancel: CancelToken = NEVER)
         if lock.broke_stale is not None:
             emit(
                 Warning(
-                    f"Removed a stale lock of automatic-backup process "
-                    f"{lock.broke_stale.pid}, which is no longer running.",
+                    _(
+                        "Removed a stale lock of automatic-backup process {pid}, which is no "
+                        "longer running."
+                    ).format(pid=lock.broke_stale.pid),
                     code="stale-lock",
                 )
             )
@@ -257,9 +265,9 @@ def _run_locked(
             archive=last[1],
             last=last_time,
             next_due=due_at,
-            message=f"Not due: the last automatic backup is from "
-            f"{last_time:%Y-%m-%d %H:%M}; the next is due after "
-            f"{due_at:%Y-%m-%d %H:%M}.",
+            message=_(
+                "Not due: the last automatic backup is from {last}; the next is due after {due}."
+            ).format(last=formatting.local_time(last_time), due=formatting.local_time(due_at)),
         )
         emit(
             Summary(
@@ -314,12 +322,12 @@ def _run_locked(
     else:
         emit(
             Warning(
-                "The new automatic backup did not verify; no older backup was deleted.",
+                _("The new automatic backup did not verify; no older backup was deleted."),
                 path=str(backup.archive),
                 code="not-verified",
             )
         )
-    result.message = f"Automatic backup written: {backup.archive}"
+    result.message = _("Automatic backup written: {path}").format(path=backup.archive)
     emit(
         Summary(
             operation="auto",

@@ -41,12 +41,14 @@ from therabak.errors import (
     NotEnoughSpaceError,
     TherabakError,
     UsageError,
+    message_of,
 )
 from therabak.events import Emit, FileOutcome, Phase, Retry, Summary, Warning, ignore
 from therabak.fsutil import fsync_dir, reported_free_space
+from therabak.i18n import _
 from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.lock import DataReading, pid_alive
+from therabak.jobs.lock import DataReading
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.retry import OnFailure, RetryPolicy
 from therabak.practice.account import AccountKey
@@ -54,6 +56,7 @@ from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.envelope import HEADER_SIZE, parse_header
 from therabak.practice.scan import FileEntry, scan
 from therabak.practice.source import SourceChanged, read_plaintext, read_raw
+from therabak.processes import pid_alive
 from therabak.settings import Settings
 
 ARCHIVE_SUFFIX = ".therabak"
@@ -145,13 +148,15 @@ def _being_written(folder: Path, first_name: str) -> bool:
 def prepare_destination(dest: Path) -> Path:
     dest = Path(dest).expanduser().absolute()
     if dest.exists() and not dest.is_dir():
-        raise DataFolderError(f"The destination is not a folder: {dest}")
+        raise DataFolderError(_("The destination is not a folder: {dest}").format(dest=dest))
     if not dest.exists():
         if not dest.parent.is_dir():
-            raise DataFolderError(f"The destination folder does not exist: {dest}")
+            raise DataFolderError(
+                _("The destination folder does not exist: {dest}").format(dest=dest)
+            )
         dest.mkdir(mode=0o700)  # a folder therabak makes is private, like its files
     if not os.access(dest, os.W_OK):
-        raise DataFolderError(f"The destination folder is not writable: {dest}")
+        raise DataFolderError(_("The destination folder is not writable: {dest}").format(dest=dest))
     return dest
 
 
@@ -167,8 +172,9 @@ def check_space(dest: Path, needed: int) -> None:
         from therabak import formatting
 
         raise NotEnoughSpaceError(
-            f"Not enough space at {dest}: the backup needs about {formatting.size(needed)}, "
-            f"{formatting.size(free)} are free."
+            _("Not enough space at {dest}: the backup needs about {need}, {free} are free.").format(
+                dest=dest, need=formatting.size(needed), free=formatting.size(free)
+            )
         )
 
 
@@ -198,8 +204,10 @@ def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupRe
         from therabak import formatting
 
         raise UsageError(
-            f"Volumes of {formatting.size(volume_size or 0)} are too small for this backup "
-            f"(it would need more than {MAX_VOLUMES}); choose a larger volume size."
+            _(
+                "Volumes of {size} are too small for this backup (it would need more than "
+                "{most}); choose a larger volume size."
+            ).format(size=formatting.size(volume_size or 0), most=MAX_VOLUMES)
         )
     created = (req.created or datetime.now().astimezone()).replace(microsecond=0)
     final = dest / archive_name(req.kind, created)
@@ -210,7 +218,13 @@ def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupRe
             ARCHIVE_SUFFIX, f"-{n}{ARCHIVE_SUFFIX}"
         )
     for path, why in scanned.skipped:
-        emit(Warning(f"Not backed up: {path} ({why})", path=path, code="skipped-special"))
+        emit(
+            Warning(
+                _("Not backed up: {path} ({why})").format(path=path, why=why),
+                path=path,
+                code="skipped-special",
+            )
+        )
 
     sink = VolumeSink(final, volume_size=volume_size)
     published = False
@@ -268,9 +282,14 @@ def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupRe
 
         emit(
             Warning(
-                f"The destination refused files larger than {formatting.size(sink.refused_at)}"
-                f" ({fs.label or 'file system unknown'}): the backup was split into "
-                f"{len(volumes)} volumes.",
+                _(
+                    "The destination refused files larger than {size} ({file_system}): the "
+                    "backup was split into {n} volumes."
+                ).format(
+                    size=formatting.size(sink.refused_at),
+                    file_system=fs.label or _("file system unknown"),
+                    n=len(volumes),
+                ),
                 path=str(final),
                 code="split-at-limit",
             )
@@ -428,7 +447,9 @@ class _FileStorer:
             self.progress.rewind_bytes(self.progress.bytes_done - progress_start)
             self.emit(
                 Warning(
-                    f"Deleted while the backup ran, not in the backup: {entry.path}",
+                    _("Deleted while the backup ran, not in the backup: {path}").format(
+                        path=entry.path
+                    ),
                     path=entry.path,
                     code="deleted",
                 )
@@ -485,8 +506,10 @@ class _FileStorer:
                 FileOutcome(path=entry.path, outcome="failed", attempts=attempts, error=error)
             )
             raise BackupAborted(
-                f"{entry.path} could not be read after {attempts} attempt(s) "
-                f"({error}); the backup was stopped and nothing was written."
+                _(
+                    "{path} could not be read after {attempts} attempt(s) ({error}); the backup "
+                    "was stopped and nothing was written."
+                ).format(path=entry.path, attempts=attempts, error=error)
             )
         outcome_name = "skipped"
         if self.policy.on_failure is OnFailure.RAW and _store_raw(
@@ -531,10 +554,6 @@ def _store_raw(writer: ArchiveWriter, entry: FileEntry, path: Path, cancel: Canc
 
 
 def _describe(e: BaseException) -> str:
-    if isinstance(e, SourceChanged):
-        return f"file changed while being read ({e})"
     if isinstance(e, PermissionError):
-        return "file is locked or access denied"
-    if isinstance(e, OSError):
-        return e.strerror or str(e)
-    return str(e)
+        return _("file is locked or access denied")
+    return message_of(e)

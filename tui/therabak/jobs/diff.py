@@ -32,7 +32,7 @@ class DiffResult:
     def per_category(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for what in ("added", "removed", "changed"):
-            for cat, _ in getattr(self, what):
+            for cat, _path in getattr(self, what):
                 out.setdefault(cat, {"added": 0, "removed": 0, "changed": 0})[what] += 1
         return out
 

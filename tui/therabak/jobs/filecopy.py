@@ -24,6 +24,7 @@ from therabak import faults
 from therabak.archive.index import check_relative_path
 from therabak.errors import DamagedArchiveError
 from therabak.fsutil import IS_WINDOWS
+from therabak.i18n import _
 
 COPY_BLOCK = 8 << 20  # large reads: few system calls, hashing in the same pass
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -74,7 +75,9 @@ def make_dirs_under(
             pass
         st = os.lstat(cur)
         if _is_link_or_junction(st) or not stat.S_ISDIR(st.st_mode):
-            raise UnsafePath(f"Refusing to write through a link or non-folder: {cur}")
+            raise UnsafePath(
+                _("Refusing to write through a link or non-folder: {cur}").format(cur=cur)
+            )
     if known is not None:
         known.add("/".join(rel_dir_parts))
     return cur
@@ -92,7 +95,9 @@ def create_under(
     try:
         fd = os.open(path, flags, mode)
     except FileExistsError:
-        raise UnsafePath(f"Refusing to overwrite an existing file or link: {path}") from None
+        raise UnsafePath(
+            _("Refusing to overwrite an existing file or link: {path}").format(path=path)
+        ) from None
     if not IS_WINDOWS:
         os.fchmod(fd, mode)
     return fd, path
@@ -106,11 +111,13 @@ def open_under(root: Path, rel: str) -> int:
         cur = cur / part
         st = os.lstat(cur)
         if _is_link_or_junction(st) or not stat.S_ISDIR(st.st_mode):
-            raise UnsafePath(f"Refusing to read through a link: {cur}")
+            raise UnsafePath(_("Refusing to read through a link: {cur}").format(cur=cur))
     path = cur / rel.split("/")[-1]
     st = os.lstat(path)
     if _is_link_or_junction(st) or not stat.S_ISREG(st.st_mode):
-        raise UnsafePath(f"Refusing to read something that is not a plain file: {path}")
+        raise UnsafePath(
+            _("Refusing to read something that is not a plain file: {path}").format(path=path)
+        )
     return os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_BINARY)
 
 
@@ -169,7 +176,7 @@ class CreateAhead:
         while True:
             with contextlib.suppress(queue.Empty):
                 while True:
-                    _, created, _ = self._queue.get_nowait()
+                    _rel, created, _error = self._queue.get_nowait()
                     if created is not None:
                         os.close(created[0])
             if not self._thread.is_alive():

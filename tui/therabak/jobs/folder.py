@@ -29,6 +29,7 @@ from therabak.archive.byteio import write_error
 from therabak.errors import DamagedArchiveError
 from therabak.events import Emit, Phase, Summary, Warning, ignore
 from therabak.fsutil import fsync_dir, make_private_dir, write_private
+from therabak.i18n import _, ngettext
 from therabak.jobs import history
 from therabak.jobs.backup import check_space, prepare_destination
 from therabak.jobs.cancel import NEVER, CancelToken
@@ -39,11 +40,12 @@ from therabak.jobs.filecopy import (
     sha256_file,
     sync_files,
 )
-from therabak.jobs.lock import DataReading, pid_alive
+from therabak.jobs.lock import DataReading
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.swap import MANIFEST_NAME, recover, stamp
 from therabak.practice.categories import Rules
 from therabak.practice.scan import FileEntry, require_data_dir, scan
+from therabak.processes import pid_alive
 
 FOLDER_PREFIX = "TheraPsy-Data-"
 FOLDER_FORMAT = "therabak-folder-backup"
@@ -90,7 +92,11 @@ def read_manifest_header(folder: Path) -> ManifestHeader | None:
     except FileNotFoundError:
         return None
     except OSError as e:
-        raise DamagedArchiveError(f"The manifest {path} cannot be read ({e.strerror}).") from None
+        raise DamagedArchiveError(
+            _("The manifest {path} cannot be read ({strerror}).").format(
+                path=path, strerror=e.strerror
+            )
+        ) from None
     try:
         doc = json.loads(line)
         fmt = doc["format"]
@@ -109,7 +115,7 @@ def read_manifest_header(folder: Path) -> ManifestHeader | None:
         )
     except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
         raise DamagedArchiveError(
-            f"The manifest {path} is damaged or not a therabak manifest."
+            _("The manifest {path} is damaged or not a therabak manifest.").format(path=path)
         ) from None
 
 
@@ -136,7 +142,9 @@ def iter_manifest_files(folder: Path) -> Iterator[ManifestFile]:
                     raise ValueError
                 int(h, 16)
             except (ValueError, KeyError, TypeError):
-                raise DamagedArchiveError(f"The manifest {path} is damaged (line {n}).") from None
+                raise DamagedArchiveError(
+                    _("The manifest {path} is damaged (line {n}).").format(path=path, n=n)
+                ) from None
             yield ManifestFile(p, s, m, h)
 
 
@@ -222,7 +230,7 @@ def _run_folder_backup(
     files: list[FileEntry] = []
     for f in scanned.files:
         if f.path == MANIFEST_NAME:
-            skipped.append((f.path, "has the name of therabak's manifest"))
+            skipped.append((f.path, _("has the name of therabak's manifest")))
         else:
             files.append(f)
     files.sort(key=lambda f: f.path)
@@ -238,7 +246,13 @@ def _run_folder_backup(
         final = dest / f"{FOLDER_PREFIX}{stamp(created)}-{n}"
     partial = dest / f"{final.name}.{os.getpid()}.partial"
     for path, why in skipped:
-        emit(Warning(f"Not copied: {path} ({why})", path=path, code="skipped-special"))
+        emit(
+            Warning(
+                _("Not copied: {path} ({why})").format(path=path, why=why),
+                path=path,
+                code="skipped-special",
+            )
+        )
     make_private_dir(partial)
     published = False
     result = FolderBackupResult(
@@ -283,9 +297,13 @@ def _run_folder_backup(
             result.verified = not result.damaged
             if result.damaged:
                 raise DamagedArchiveError(
-                    f"The copy at {dest} does not read back correctly "
-                    f"({len(result.damaged)} file(s), e.g. {result.damaged[0][0]}); "
-                    "the destination medium may be failing. Nothing was kept."
+                    ngettext(
+                        "The copy at {dest} does not read back correctly ({n} file, "
+                        "{example}); the destination medium may be failing. Nothing was kept.",
+                        "The copy at {dest} does not read back correctly ({n} files, e.g. "
+                        "{example}); the destination medium may be failing. Nothing was kept.",
+                        len(result.damaged),
+                    ).format(dest=dest, n=len(result.damaged), example=result.damaged[0][0])
                 )
         fsync_dir(partial)
         cancel.check()
@@ -371,18 +389,20 @@ def _copy_one(
             if not os.path.lexists(data_dir / rel):
                 emit(
                     Warning(
-                        f"Deleted while the copy ran, not in the folder backup: {rel}",
+                        _("Deleted while the copy ran, not in the folder backup: {rel}").format(
+                            rel=rel
+                        ),
                         path=rel,
                         code="deleted",
                     )
                 )
                 return None
-            error = "file not found"
+            error = _("file not found")
             continue
         except PermissionError:  # Windows: the practice app holds the file right now
             progress.rewind_bytes(counted)
             _discard(partial, rel)
-            error = "file is locked or access denied"
+            error = _("file is locked or access denied")
             cancel.sleep(RETRY_DELAY_S * attempt)
             continue
         if not got.changed:
@@ -397,14 +417,22 @@ def _copy_one(
         result.unstable.append(rel)
         emit(
             Warning(
-                f"Kept changing while it was copied; the copy may not be consistent: {rel}",
+                _(
+                    "Kept changing while it was copied; the copy may not be consistent: {rel}"
+                ).format(rel=rel),
                 path=rel,
                 code="unstable",
             )
         )
         return ManifestFile(rel, got.size, got.mtime_ns, got.sha256)
     result.skipped.append((rel, error))
-    emit(Warning(f"Could not be copied: {rel} ({error})", path=rel, code="skipped"))
+    emit(
+        Warning(
+            _("Could not be copied: {rel} ({error})").format(rel=rel, error=error),
+            path=rel,
+            code="skipped",
+        )
+    )
     return None
 
 
@@ -431,9 +459,9 @@ def verify_copy(
         try:
             size, sha = sha256_file(path, on_bytes=progress.add_bytes, check_cancel=cancel.check)
         except OSError as e:
-            size, sha = -1, f"unreadable ({e.strerror})"
+            size, sha = -1, _("unreadable ({error})").format(error=e.strerror)
         if size != f.size or sha != f.sha256:
-            reason = sha if size < 0 else "content differs from the manifest"
+            reason = sha if size < 0 else _("content differs from the manifest")
             damaged.append((f.path, reason))
             emit(Damaged(path=f.path, reason=reason))
         progress.file_done()

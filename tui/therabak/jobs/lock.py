@@ -24,44 +24,11 @@ from datetime import datetime
 from pathlib import Path
 
 from therabak.errors import DataInUseError
-from therabak.fsutil import IS_WINDOWS
+from therabak.i18n import N_, _
+from therabak.processes import pid_alive
 
 UNREADABLE_GRACE_S = 30.0
 PRACTICE_LOCK = ".lock"
-
-
-#: No process id reaches this (POSIX pid_t is 32-bit signed; Windows ids stay far below).
-MAX_PID = 2**31 - 1
-
-
-def pid_alive(pid: int) -> bool:
-    """Is process *pid* running? (Windows: OpenProcess; elsewhere: signal 0.) An id no
-    process can have (from a damaged or crafted lock file or name) is not running."""
-    if not 0 < pid <= MAX_PID:
-        return False
-    if IS_WINDOWS:
-        import ctypes
-
-        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return False
-        try:
-            code = ctypes.c_ulong()
-            if kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
-                return code.value == 259  # STILL_ACTIVE
-            return True
-        finally:
-            kernel32.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 @dataclass
@@ -109,7 +76,7 @@ class JobLock:
 
     def acquire(self) -> JobLock:
         """Take the lock or raise :class:`LockBusy`; breaks a stale lock (at most a few times)."""
-        for _ in range(5):
+        for _attempt in range(5):
             try:
                 fd = os.open(
                     self.path,
@@ -267,10 +234,25 @@ class DataReading:
         owner = _live_owner(restore_lock_path(self.data_dir))
         if owner is not None:
             self.release()
-            who = f"process {owner.pid}, since {owner.started}" if owner.pid else "just starting"
+            text = (
+                _(
+                    "A restore of {data_dir} is running (process {pid}, since {started}); a "
+                    "{what} now would hold a mix of the data before and after it. Try again "
+                    "once it has finished."
+                )
+                if owner.pid
+                else _(
+                    "A restore of {data_dir} is running (just starting); a {what} now would "
+                    "hold a mix of the data before and after it. Try again once it has finished."
+                )
+            )
             raise DataInUseError(
-                f"A restore of {self.data_dir} is running ({who}); a {self.what} now would "
-                "hold a mix of the data before and after it. Try again once it has finished."
+                text.format(
+                    data_dir=self.data_dir,
+                    pid=owner.pid,
+                    started=owner.started,
+                    what=_(READING_WHAT.get(self.what, self.what)),
+                )
             )
         return self
 
@@ -287,6 +269,10 @@ class DataReading:
         self.release()
 
 
+#: How the jobs that read Data are called in sentences ("a backup of ... is running").
+READING_WHAT = {"backup": N_("backup"), "folder backup": N_("folder backup")}
+
+
 def check_no_readers(data_dir: Path) -> None:
     """Refuse (exit 7) while a backup reads *data_dir*: a restore would change the data
     under it. The caller holds the restore lock already (see :class:`DataReading`)."""
@@ -295,9 +281,15 @@ def check_no_readers(data_dir: Path) -> None:
         r = readers[0]
         what = r.what or "backup"
         raise DataInUseError(
-            f"A {what} of {Path(data_dir).absolute()} is running (process {r.pid}, since "
-            f"{r.started}); restoring now would change the data under it. Try again once "
-            "it has finished."
+            _(
+                "A {what} of {data_dir} is running (process {pid}, since {started}); restoring "
+                "now would change the data under it. Try again once it has finished."
+            ).format(
+                what=_(READING_WHAT.get(what, what)),
+                data_dir=Path(data_dir).absolute(),
+                pid=r.pid,
+                started=r.started,
+            )
         )
 
 
@@ -325,12 +317,12 @@ def practice_lock_state(data_dir: Path) -> PracticeLockState:
     except FileNotFoundError:
         return PracticeLockState(present=False)
     except IsADirectoryError:
-        return PracticeLockState(present=True, unreadable="it is a folder")
+        return PracticeLockState(present=True, unreadable=_("it is a folder"))
     except OSError as e:  # Windows: the running app holds it open without sharing
         return PracticeLockState(present=True, unreadable=e.strerror or str(e))
     m = _PID.search(data)
     if not m:
-        return PracticeLockState(present=True, unreadable="it holds no process id")
+        return PracticeLockState(present=True, unreadable=_("it holds no process id"))
     pid = int(m.group())
     return PracticeLockState(present=True, pid=pid, alive=pid_alive(pid))
 
@@ -339,20 +331,40 @@ def check_practice_app(data_dir: Path, *, force: bool = False) -> PracticeLockSt
     """Refuse (exit 7) when the practice app holds ``Data/.lock``; ``force`` overrides."""
     state = practice_lock_state(data_dir)
     if state.in_use and not force:
+        lock = Path(data_dir) / ".lock"
         if state.alive:
-            why = f"TheraPsy is running (process {state.pid} holds {Path(data_dir) / '.lock'})"
+            message = _(
+                "The practice data is in use: TheraPsy is running (process {pid} holds "
+                "{lock}). Close TheraPsy and try again."
+            ).format(pid=state.pid, lock=lock)
         else:
-            why = (
-                f"{Path(data_dir) / '.lock'} exists and cannot be checked "
-                f"({state.unreadable}), so TheraPsy may be running"
-            )
-        raise DataInUseError(
-            f"The practice data is in use: {why}. Close TheraPsy and try again.",
-            hint="If you are sure TheraPsy is closed, use --force.",
-        )
+            message = _(
+                "The practice data may be in use: {lock} exists and cannot be checked "
+                "({reason}), so TheraPsy may be running. Close TheraPsy and try again."
+            ).format(lock=lock, reason=state.unreadable)
+        raise DataInUseError(message, hint=_("If you are sure TheraPsy is closed, use --force."))
     return state
 
 
 def lock_busy_message(what: str, owner: LockOwner | None, path: Path) -> str:
-    who = f"process {owner.pid}, since {owner.started}" if owner else "a process just starting"
-    return f"Another {what} is running ({who}; lock file {path})."
+    """*what*: "restore" or "automatic backup" (whole sentences per job, for translators)."""
+    if what == "restore":
+        text = (
+            _("Another restore is running (process {pid}, since {started}; lock file {path}).")
+            if owner
+            else _("Another restore is running (a process just starting; lock file {path}).")
+        )
+    else:
+        text = (
+            _(
+                "Another automatic backup is running (process {pid}, since {started}; "
+                "lock file {path})."
+            )
+            if owner
+            else _(
+                "Another automatic backup is running (a process just starting; lock file {path})."
+            )
+        )
+    if owner is None:
+        return text.format(path=path)
+    return text.format(pid=owner.pid, started=owner.started, path=path)

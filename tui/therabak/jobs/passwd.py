@@ -17,6 +17,7 @@ from therabak.archive.volumes import first_volume
 from therabak.crypto.kdf import Argon2Params
 from therabak.crypto.slots import Slot, SlotType
 from therabak.errors import UsageError
+from therabak.i18n import _
 
 
 @dataclass
@@ -34,16 +35,20 @@ def change_password(
     (exit 5) for a damaged header, UsageError when the archive has no password.
     """
     if not new_password:
-        raise UsageError("The new password is empty.")
+        raise UsageError(_("The new password is empty."))
     path = first_volume(Path(path))  # a split backup's header is in its first volume
     with ArchiveReader.open(path) as reader:
         header = reader.header
         if not any(s.type is SlotType.PASSWORD for s in header.slots):
             raise UsageError(
-                f"This backup has no password to change ({header.protection} protection): {path}"
+                _("This backup has no password to change ({protection} protection): {path}").format(
+                    protection=header.protection, path=path
+                )
             )
         if any(s.type is SlotType.NONE for s in header.slots):
-            raise UsageError(f"This backup is unprotected; a password would not help: {path}")
+            raise UsageError(
+                _("This backup is unprotected; a password would not help: {path}").format(path=path)
+            )
         # without an account key, unlock() can only use a password slot (and checks the
         # header MAC): the old password is proven, whatever other slots there are
         reader.unlock(password=old_password)

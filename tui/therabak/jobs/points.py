@@ -33,10 +33,12 @@ from therabak.archive.header import ArchiveHeader, parse_header, read_header_siz
 from therabak.archive.volumes import (
     describe_set,
     first_volume,
+    joined,
     later_volume_name,
     later_volumes,
 )
 from therabak.errors import DamagedArchiveError
+from therabak.i18n import _
 from therabak.jobs.folder import FOLDER_PREFIX, read_manifest_header
 from therabak.jobs.swap import MANIFEST_NAME, STAMP_FORMAT, before_restore_prefix
 from therabak.practice.categories import Rules
@@ -112,9 +114,10 @@ class RestorePoint:
 
 
 def category_summary(rules: Rules, leaf_ids: Iterable[str], kind: str = "") -> str:
-    """'Practice records, Audio recordings, Documents' — whole groups by their label."""
+    """'Practice records, Audio recordings, Documents' — whole groups by their label
+    (in the current language)."""
     if kind in ("folder", "before-restore"):
-        return "everything (a copy of the data folder)"
+        return _("everything (a copy of the data folder)")
     present = set(leaf_ids)
     if not present:
         return ""
@@ -125,9 +128,9 @@ def category_summary(rules: Rules, leaf_ids: Iterable[str], kind: str = "") -> s
         if not have:
             continue
         if len(have) == len(leaves) and len(leaves) > 1:
-            parts.append(root.label)
+            parts.append(_(root.label))
         else:
-            parts.extend(rules.nodes[leaf].label for leaf in have)
+            parts.extend(_(rules.nodes[leaf].label) for leaf in have)
     known = set(rules.nodes)
     parts.extend(sorted(present - known))
     return ", ".join(parts)
@@ -144,7 +147,7 @@ def read_archive_header(path: Path, *, lenient: bool = False) -> tuple[ArchiveHe
         prefix = f.read(14)
         header_size = read_header_size(prefix, lenient=lenient)
         if header_size > size:
-            raise DamagedArchiveError("The backup is truncated (header).")
+            raise DamagedArchiveError(_("The backup is truncated (header)."))
         region = prefix + f.read(header_size - len(prefix))
     return parse_header(region, lenient=lenient), size
 
@@ -169,10 +172,15 @@ def archive_point(
     try:
         header, size = read_archive_header(path, lenient=salvage)
     except DamagedArchiveError as e:
-        return RestorePoint(path, "unreadable", size=_size(path), found_in=found_in, error=str(e))
+        return RestorePoint(
+            path, "unreadable", size=_size(path), found_in=found_in, error=e.message
+        )
     except OSError as e:
         return RestorePoint(
-            path, "unreadable", found_in=found_in, error=f"cannot be read ({e.strerror or e})"
+            path,
+            "unreadable",
+            found_in=found_in,
+            error=_("cannot be read ({error})").format(error=e.strerror or e),
         )
     ids = [k.hex() for k in header.account_key_ids]
     split = describe_set(path, names)
@@ -182,7 +190,7 @@ def archive_point(
         created=header.created,
         size=split.disk_size if split else size,
         volumes=split.volumes if split else 1,
-        incomplete="; ".join(split.problems) if split else "",
+        incomplete=joined(split.problems) if split and split.problems else "",
         protection=header.protection,
         account_key_ids=ids,
         account_match=_match(ids, account_key_id),
@@ -198,7 +206,7 @@ def folder_point(
     try:
         manifest = read_manifest_header(path)
     except DamagedArchiveError as e:
-        return RestorePoint(path, "unreadable", found_in=found_in, error=str(e))
+        return RestorePoint(path, "unreadable", found_in=found_in, error=e.message)
     if manifest is None:
         if before_restore:  # interrupted before its manifest was written: still the old data
             return RestorePoint(
@@ -210,7 +218,10 @@ def folder_point(
             )
         if path.name.startswith(FOLDER_PREFIX):
             return RestorePoint(
-                path, "unreadable", found_in=found_in, error=f"{MANIFEST_NAME} is missing"
+                path,
+                "unreadable",
+                found_in=found_in,
+                error=_("{name} is missing").format(name=MANIFEST_NAME),
             )
         return None
     ids = [manifest.account_key_id] if manifest.account_key_id else []
@@ -240,7 +251,9 @@ def identify(
         )
         if point is None:
             raise DamagedArchiveError(
-                f"{path} is a folder but not a folder backup (no {MANIFEST_NAME})."
+                _("{path} is a folder but not a folder backup (no {manifest}).").format(
+                    path=path, manifest=MANIFEST_NAME
+                )
             )
         return point
     first = first_volume(path)
@@ -249,7 +262,7 @@ def identify(
             from therabak.archive.volumes import open_source
 
             open_source(path)  # raises: names the missing first volume
-        raise DamagedArchiveError(f"Backup not found: {path}")
+        raise DamagedArchiveError(_("Backup not found: {path}").format(path=path))
     return archive_point(first, account_key_id, found_in, salvage=salvage)
 
 
@@ -429,7 +442,7 @@ class PointContents:
         """Totals for every node of the tree; a parent sums its children."""
         leaf = self.totals
         out: dict[str, Tally] = {}
-        for _, node in reversed(list(rules.walk())):
+        for _depth, node in reversed(list(rules.walk())):
             t = Tally()
             if node.is_leaf:
                 t.add(leaf.get(node.id, Tally()))

@@ -50,6 +50,7 @@ from therabak.errors import (
 )
 from therabak.events import Damaged, Emit, Phase, Summary, Warning, ignore
 from therabak.fsutil import free_space
+from therabak.i18n import _, ngettext
 from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
 from therabak.jobs.filecopy import (
@@ -254,7 +255,7 @@ class _ArchiveSource(_Source):
         self.holds = set(reader.header.categories)
         self.account_key_ids = [k.hex() for k in reader.header.account_key_ids]
         if reader.damage:  # salvage opened it although its header is damaged
-            problem = f"the header is damaged ({', '.join(reader.damage)})"
+            problem = _("the header is damaged ({parts})").format(parts=", ".join(reader.damage))
             self.damaged.append(("(header)", problem))
             emit(Damaged(path="(header)", reason=problem))
         for problem in getattr(reader.source, "problems", ()):  # salvage of a split backup
@@ -265,11 +266,13 @@ class _ArchiveSource(_Source):
         except DamagedArchiveError as e:
             if not salvage:
                 raise DamagedArchiveError(
-                    f"The backup is damaged: {e}. Nothing was changed.",
-                    hint="therabak restore --salvage restores every intact file.",
+                    _("The backup is damaged: {error}. Nothing was changed.").format(
+                        error=e.message
+                    ),
+                    hint=_("therabak restore --salvage restores every intact file."),
                 ) from None
             emit(Phase("salvaging", "the index is damaged; scanning the backup for intact files"))
-            self.damaged.append(("(index)", str(e)))
+            self.damaged.append(("(index)", e.message))
             entries = []
             seen: set[str] = set()
             for found in reader.scan_entries():
@@ -277,7 +280,7 @@ class _ArchiveSource(_Source):
                     self.damaged.append((found.path, found.error))
                     emit(Damaged(path=found.path, reason=found.error))
                 elif found.path.casefold() in seen:
-                    self.damaged.append((found.path, "appears twice; the first copy is used"))
+                    self.damaged.append((found.path, _("appears twice; the first copy is used")))
                 else:
                     seen.add(found.path.casefold())
                     entries.append(found.as_index_entry())
@@ -289,8 +292,9 @@ class _ArchiveSource(_Source):
                 if where is None:
                     present.append(e)
                 else:
-                    self.damaged.append((e.path, f"in {where}"))
-                    emit(Damaged(path=e.path, reason=f"in {where}"))
+                    reason = _("in {where}").format(where=where)
+                    self.damaged.append((e.path, reason))
+                    emit(Damaged(path=e.path, reason=reason))
             entries = present
         self.items = []
         for e in entries:
@@ -343,15 +347,18 @@ class _FolderSource(_Source):
                 folded = f.path.casefold()
                 if folded in seen:
                     raise DamagedArchiveError(
-                        f"The folder backup's manifest lists {f.path[:80]} twice."
+                        _("The folder backup's manifest lists {path} twice.").format(
+                            path=f.path[:80]
+                        )
                     )
                 seen.add(folded)
                 problem = self._disagrees(f.path, f.size)
                 if problem and not salvage:
                     raise DamagedArchiveError(
-                        f"The folder backup is damaged: {f.path[:200]}: {problem}. "
-                        "Nothing was changed.",
-                        hint="therabak restore --salvage restores every intact file.",
+                        _(
+                            "The folder backup is damaged: {path}: {problem}. Nothing was changed."
+                        ).format(path=f.path[:200], problem=problem),
+                        hint=_("therabak restore --salvage restores every intact file."),
                     )
                 if problem:
                     self.damaged.append((f.path, problem))
@@ -378,11 +385,11 @@ class _FolderSource(_Source):
         try:
             st = os.lstat(self.root / rel)
         except OSError:
-            return "missing from the folder backup"
+            return _("missing from the folder backup")
         if not stat.S_ISREG(st.st_mode):
-            return "not a plain file in the folder backup"
+            return _("not a plain file in the folder backup")
         if st.st_size != size:
-            return "its size differs from the manifest"
+            return _("its size differs from the manifest")
         return ""
 
     def content(self, item: _Item) -> Iterator[bytes]:
@@ -455,17 +462,25 @@ class _Restore:
             is_junction = getattr(os.path, "isjunction", None)  # Python 3.12+ (Windows)
             if os.path.islink(self.target) or (is_junction and is_junction(self.target)):
                 raise UsageError(
-                    f"The target folder is a link: {self.target}; give the real folder (empty "
-                    "or new) instead, a restore never writes through a link."
+                    _(
+                        "The target folder is a link: {target}; give the real folder (empty or "
+                        "new) instead, a restore never writes through a link."
+                    ).format(target=self.target)
                 )
             if self.target.exists() and (not self.target.is_dir() or any(self.target.iterdir())):
-                raise UsageError(f"The target folder must be empty or not exist: {self.target}")
+                raise UsageError(
+                    _("The target folder must be empty or not exist: {target}").format(
+                        target=self.target
+                    )
+                )
             if not self.target.parent.is_dir():
                 raise DataFolderError(
-                    f"The folder that should hold the target does not exist: {self.target.parent}"
+                    _("The folder that should hold the target does not exist: {parent}").format(
+                        parent=self.target.parent
+                    )
                 )
             if _inside(self.target, self.data_dir):
-                raise UsageError("The target folder cannot be inside the data folder.")
+                raise UsageError(_("The target folder cannot be inside the data folder."))
         else:
             # A new computer may not have the folder that holds Data yet (the account key,
             # which lives there too, gets its folder created the same way).
@@ -493,13 +508,15 @@ class _Restore:
             salvage=req.salvage,
         )
         if not point.readable:
-            raise DamagedArchiveError(f"Cannot restore {req.point}: {point.error}")
+            raise DamagedArchiveError(
+                _("Cannot restore {point}: {error}").format(point=req.point, error=point.error)
+            )
         if (
             _inside(Path(point.path).absolute(), self.target)
             and self.target == self.data_dir
             and point.is_folder
         ):
-            raise UsageError("A folder inside the data folder cannot be restored over it.")
+            raise UsageError(_("A folder inside the data folder cannot be restored over it."))
         self.point = point
         self.create_key: Path | None = None
         if self.account is None:
@@ -518,10 +535,13 @@ class _Restore:
             if missing and point.kind in ("manual", "automatic"):
                 emit(
                     Warning(
-                        "The backup does not hold: "
-                        + ", ".join(
-                            self.rules.path_label(m) if m in self.rules.nodes else m
-                            for m in missing
+                        _("The backup does not hold: {categories}").format(
+                            categories=", ".join(
+                                self.rules.path_label(m, translate=_)
+                                if m in self.rules.nodes
+                                else m
+                                for m in missing
+                            )
                         ),
                         code="not-in-backup",
                     )
@@ -529,7 +549,7 @@ class _Restore:
             self.replaced = src.holds & include
             if not self.replaced:
                 raise UsageError(
-                    "The backup holds none of the chosen categories; nothing to restore."
+                    _("The backup holds none of the chosen categories; nothing to restore.")
                 )
         else:
             self.replaced = set(src.holds)
@@ -545,20 +565,25 @@ class _Restore:
             if not req.salvage:
                 ids = sorted({i.entry.key_id for i in foreign if i.entry})
                 raise CannotUnlockError(
-                    f"{formatting.files(len(foreign))} in this backup could not be decrypted "
-                    f"when it was made and are stored still sealed with the account key "
-                    f"{', '.join(ids)}; they can be restored only on that account "
-                    f"(this one is {my_id or 'new'}). Nothing was changed.",
-                    hint="therabak restore --salvage restores everything else and lists them.",
+                    ngettext(
+                        "{n} file in this backup could not be decrypted when it was made and is "
+                        "stored still sealed with the account key {ids}; it can be restored only "
+                        "on that account (this one is {mine}). Nothing was changed.",
+                        "{n} files in this backup could not be decrypted when they were made and "
+                        "are stored still sealed with the account key {ids}; they can be "
+                        "restored only on that account (this one is {mine}). Nothing was changed.",
+                        len(foreign),
+                    ).format(n=len(foreign), ids=", ".join(ids), mine=my_id or _("new")),
+                    hint=_("therabak restore --salvage restores everything else and lists them."),
                 )
             for i in foreign:
-                self.unrestorable.append((i.path, "stored raw with another account's key"))
+                self.unrestorable.append((i.path, _("stored raw with another account's key")))
             self.items = [i for i in self.items if i not in foreign]
         for p, r in self.unrestorable:
             if not p.startswith("("):  # (index), (header): not files
                 emit(
                     Warning(
-                        f"Cannot be restored from this backup: {p} ({r})",
+                        _("Cannot be restored from this backup: {p} ({r})").format(p=p, r=r),
                         path=p,
                         code="unrestorable",
                     )
@@ -573,7 +598,7 @@ class _Restore:
             self.current = scanned.files
             self.current_skipped = scanned.skipped
         written = {i.path.casefold() for i in self.items}
-        fallback = {p.casefold() for p, _ in self.unrestorable}
+        fallback = {p.casefold() for p, _why in self.unrestorable}
         self.carry = [
             f
             for f in self.current
@@ -583,8 +608,10 @@ class _Restore:
         for path, why in self.current_skipped:
             emit(
                 Warning(
-                    f"Not carried over into the restored data: {path} ({why}); it stays "
-                    "in the folder that keeps the current data.",
+                    _(
+                        "Not carried over into the restored data: {path} ({why}); it stays in the "
+                        "folder that keeps the current data."
+                    ).format(path=path, why=why),
                     path=path,
                     code="not-carried",
                 )
@@ -592,31 +619,39 @@ class _Restore:
         self.plan = self._make_plan()
         if self.plan.space_free < self.plan.space_needed:
             raise NotEnoughSpaceError(
-                f"Not enough space beside {self.target}: the restore needs about "
-                f"{formatting.size(self.plan.space_needed)}, "
-                f"{formatting.size(self.plan.space_free)} are free. Nothing was changed."
+                _(
+                    "Not enough space beside {target}: the restore needs about {need}, {free} "
+                    "are free. Nothing was changed."
+                ).format(
+                    target=self.target,
+                    need=formatting.size(self.plan.space_needed),
+                    free=formatting.size(self.plan.space_free),
+                )
             )
 
     def _no_account(self, point: RestorePoint, has_data: bool) -> None:
         key_path = self.req.account_key_path
-        ids = ", ".join(point.account_key_ids) or "unknown"
+        ids = ", ".join(point.account_key_ids) or _("unknown")
         needs_original = CannotUnlockError(
-            f"This {_what(point)} is sealed with the account key {ids}; it can be restored "
-            "only with that original account key file, and none was found at "
-            f"{key_path}.",
-            hint="Copy the original account.key there or give it with --account-key.",
+            _(
+                "{this} is sealed with the account key {ids}; it can be restored only with "
+                "that original account key file, and none was found at {path}."
+            ).format(this=_this(point), ids=ids, path=key_path),
+            hint=_("Copy the original account.key there or give it with --account-key."),
         )
         if point.is_folder or point.protection == "account":
             raise needs_original
         if has_data or self.folder_mode:
             AccountKey.load(key_path)  # raises the usual "account key not found" error
-            raise AccountKeyError(f"Account key not found: {key_path}")
+            raise AccountKeyError(_("Account key not found: {key_path}").format(key_path=key_path))
         self.create_key = Path(key_path)
         self.account = AccountKey.generate()
         self.emit(
             Warning(
-                f"There is no practice on this computer yet: a new account key will be created "
-                f"at {key_path} and the data folder at {self.data_dir}.",
+                _(
+                    "There is no practice on this computer yet: a new account key will be created "
+                    "at {key_path} and the data folder at {data_dir}."
+                ).format(key_path=key_path, data_dir=self.data_dir),
                 code="new-account-key",
             )
         )
@@ -625,9 +660,14 @@ class _Restore:
         assert self.account is not None
         if point.account_key_ids and self.account.id_hex not in point.account_key_ids:
             raise OtherAccountError(
-                f"This {_what(point)} belongs to another account (account key "
-                f"{', '.join(point.account_key_ids)}); this computer's account key is "
-                f"{self.account.id_hex}. Nothing was changed."
+                _(
+                    "{this} belongs to another account (account key {ids}); this computer's "
+                    "account key is {mine}. Nothing was changed."
+                ).format(
+                    this=_this(point),
+                    ids=", ".join(point.account_key_ids),
+                    mine=self.account.id_hex,
+                )
             )
 
     def _make_plan(self) -> RestorePlan:
@@ -704,7 +744,7 @@ class _Restore:
             self._verify(staging, staged, carried, cancel, result)
             faults.point("restore.verify")
             emit(Phase("syncing", str(staging)))
-            sync_files([staging / i.path for i in staged] + [staging / p for p, _ in carried])
+            sync_files([staging / i.path for i in staged] + [staging / p for p, _sha in carried])
             cancel.check()
             if self.source is not None:
                 self.source.close()  # never rename a folder holding an open file (Windows)
@@ -810,9 +850,10 @@ class _Restore:
                     os.unlink(staging / item.path)
                 if not self.req.salvage:
                     raise DamagedArchiveError(
-                        f"The {_what(self.point)} is damaged: {item.path}: {reason}. "
-                        "Nothing was changed.",
-                        hint="therabak restore --salvage restores every intact file.",
+                        _("{this} is damaged: {path}: {reason}. Nothing was changed.").format(
+                            this=_this(self.point), path=item.path, reason=reason
+                        ),
+                        hint=_("therabak restore --salvage restores every intact file."),
                     ) from None
                 again = self._stage_moved(staging, item, budget, progress, cancel)
                 if again is None:
@@ -822,7 +863,9 @@ class _Restore:
                     progress.file_done()
                     continue
                 sha, prefix = again
-                msg = f"Its place in the backup is damaged, an intact copy was used: {item.path}"
+                msg = _(
+                    "Its place in the backup is damaged, an intact copy was used: {path}"
+                ).format(path=item.path)
                 result.warnings.append(msg)
                 self.emit(Warning(msg, path=item.path, code="relocated"))
             except OSError as e:
@@ -846,9 +889,14 @@ class _Restore:
             and (self.account.key_id not in key_ids)
         ):
             raise OtherAccountError(
-                f"The files in {self.point.path} are sealed with another account's key "
-                f"({', '.join(sorted(k.hex() for k in key_ids))}); this computer's account "
-                f"key is {self.account.id_hex}. Nothing was changed."
+                _(
+                    "The files in {path} are sealed with another account's key ({ids}); this "
+                    "computer's account key is {mine}. Nothing was changed."
+                ).format(
+                    path=self.point.path,
+                    ids=", ".join(sorted(k.hex() for k in key_ids)),
+                    mine=self.account.id_hex,
+                )
             )
         return staged
 
@@ -892,7 +940,7 @@ class _Restore:
             os.close(fd)
         sha = item.sha256 if digest is None else digest.hexdigest()
         if item.sha256 is not None and (sha != item.sha256 or size != item.size):
-            raise _CopyMismatch("content does not match the backup's hash")
+            raise _CopyMismatch(_("content does not match the backup's hash"))
         if not _UTIME_FD:  # Windows: by path, which the staging folder's owner alone controls
             os.utime(path, ns=(item.mtime_ns, item.mtime_ns))
         return sha, prefix
@@ -927,7 +975,9 @@ class _Restore:
                 self.carry.append(f)
                 self.emit(
                     Warning(
-                        f"Kept the current version of {rel}: the backup's copy is damaged.",
+                        _(
+                            "Kept the current version of {rel}: the backup's copy is damaged."
+                        ).format(rel=rel),
                         path=rel,
                         code="kept-current",
                     )
@@ -962,8 +1012,10 @@ class _Restore:
                 except DestinationWriteFailed as e:  # writing into staging, not reading Data
                     _raise_os(e.error, staging)
                     raise DataFolderError(
-                        f"Writing the restored data beside {self.target} failed "
-                        f"({e.error.strerror or e.error}). Nothing was changed."
+                        _(
+                            "Writing the restored data beside {target} failed ({error}). Nothing "
+                            "was changed."
+                        ).format(target=self.target, error=e.error.strerror or e.error)
                     ) from None
                 except FileNotFoundError:
                     got = None
@@ -976,12 +1028,14 @@ class _Restore:
                 os.unlink(staging / f.path)
                 cancel.sleep(0.2 * attempt)
             if got is None:
-                msg = f"Deleted while the restore ran, not carried over: {f.path}"
+                msg = _("Deleted while the restore ran, not carried over: {path}").format(
+                    path=f.path
+                )
                 result.warnings.append(msg)
                 self.emit(Warning(msg, path=f.path, code="deleted"))
             else:
                 if got.changed:
-                    msg = f"Kept changing while it was carried over: {f.path}"
+                    msg = _("Kept changing while it was carried over: {path}").format(path=f.path)
                     result.warnings.append(msg)
                     self.emit(Warning(msg, path=f.path, code="unstable"))
                 done.append((f.path, got.sha256))
@@ -1001,7 +1055,9 @@ class _Restore:
         result: RestoreResult,
     ) -> None:
         assert self.account is not None
-        total = sum(i.size for i in staged) + sum((staging / p).stat().st_size for p, _ in carried)
+        total = sum(i.size for i in staged) + sum(
+            (staging / p).stat().st_size for p, _sha in carried
+        )
         progress = ProgressTracker(
             self.emit, "verifying", bytes_total=total, files_total=len(staged) + len(carried)
         )
@@ -1022,22 +1078,27 @@ class _Restore:
             except (OSError, DamagedArchiveError, DecryptionError, ValueError) as e:
                 size, sha = -1, str(e)
             if sha != item.sha256 or size != item.size:
-                bad.append((item.path, "the restored copy does not read back correctly"))
+                bad.append((item.path, _("the restored copy does not read back correctly")))
             progress.file_done()
         for rel, expected in carried:
             cancel.check()
             progress.start_file(rel)
-            _, sha = sha256_file(open_under(staging, rel), on_bytes=progress.add_bytes)
+            _size, sha = sha256_file(open_under(staging, rel), on_bytes=progress.add_bytes)
             if sha != expected:
-                bad.append((rel, "the carried-over copy does not read back correctly"))
+                bad.append((rel, _("the carried-over copy does not read back correctly")))
             progress.file_done()
         progress.finish()
         if bad:
             for p, r in bad:
                 self.emit(Damaged(path=p, reason=r))
             raise DataFolderError(
-                f"{formatting.files(len(bad))} did not read back correctly from the staging "
-                f"folder (e.g. {bad[0][0]}); the disk may be failing. Nothing was changed."
+                ngettext(
+                    "{n} file did not read back correctly from the staging folder ({example}); "
+                    "the disk may be failing. Nothing was changed.",
+                    "{n} files did not read back correctly from the staging folder (e.g. "
+                    "{example}); the disk may be failing. Nothing was changed.",
+                    len(bad),
+                ).format(n=len(bad), example=bad[0][0])
             )
 
     def close(self) -> None:
@@ -1072,15 +1133,19 @@ def _raise_os(e: OSError, staging: Path) -> None:
 
     if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         raise NotEnoughSpaceError(
-            f"The disk holding {staging.parent} became full during the restore. Nothing was "
-            "changed."
+            _(
+                "The disk holding {parent} became full during the restore. Nothing was changed."
+            ).format(parent=staging.parent)
         ) from None
 
 
-def _what(point: RestorePoint) -> str:
-    return {"folder": "folder backup", "before-restore": "before-restore folder"}.get(
-        point.kind, "backup"
-    )
+def _this(point: RestorePoint) -> str:
+    """ "This backup" and its kin, as the subject of a sentence."""
+    if point.kind == "folder":
+        return _("This folder backup")
+    if point.kind == "before-restore":
+        return _("This before-restore folder")
+    return _("This backup")
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -1114,7 +1179,7 @@ def run_restore(
     memtune.tune_for_streaming()
     try:
         if confirm is not None and not confirm(job.plan):
-            raise Cancelled("Restore cancelled; nothing was changed.")
+            raise Cancelled(_("Restore cancelled; nothing was changed."))
         return job.execute(cancel)
     finally:
         job.close()

@@ -32,7 +32,8 @@ from pathlib import Path
 
 from therabak.events import Error, Event, Summary, from_dict
 from therabak.fsutil import create_private, make_private_dir, write_private
-from therabak.jobs.lock import MAX_PID
+from therabak.i18n import Message, english
+from therabak.processes import pid_alive, process_identity
 from therabak.settings import state_dir
 
 JOBS_DIR = "jobs"
@@ -62,7 +63,8 @@ class JobRecord:
     pid: int
     started: str  # ISO 8601 with offset
     data_dir: str = ""
-    title: str = ""  # a human description, e.g. "Backup to E:\"
+    title: str = ""  # a human description in English, e.g. "Backup to E:\"
+    title_i18n: dict | None = None  # the title as msgid and arguments (i18n.Message)
     target: str = ""  # destination folder or archive
     proc_identity: str = ""  # guards against a reused pid (Linux: the process start time)
     cancel_requested: str = ""
@@ -198,9 +200,10 @@ class JobRunner:
             pid=proc.pid,
             started=started.isoformat(),
             data_dir=str(data_dir),
-            title=title,
+            title=english(title),
+            title_i18n=title.to_data() if isinstance(title, Message) else None,
             target=str(target),
-            proc_identity=_process_identity(proc.pid) or "",
+            proc_identity=process_identity(proc.pid) or "",
         )
         self._save(record)
         if proc.stdin is not None:
@@ -238,7 +241,7 @@ class JobRunner:
             with _children_lock:
                 _children.pop(record.id, None)
             return False
-        return _process_alive(record.pid, record.proc_identity)
+        return pid_alive(record.pid, record.proc_identity)
 
     def status(self, record: JobRecord) -> Job:
         log = self.log_path(record.id)
@@ -406,46 +409,3 @@ def _final_event(log: Path) -> Summary | Error | None:
             if start == 0:
                 return None
             block *= 4
-
-
-def _process_identity(pid: int) -> str | None:
-    """Something that tells this process from a later one with the same pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text("ascii", "replace")
-    except OSError:
-        return None
-    rest = stat.rsplit(")", 1)[-1].split()
-    return rest[19] if len(rest) > 19 else None  # field 22: start time since boot
-
-
-def _process_alive(pid: int, identity: str = "") -> bool:
-    if not 0 < pid <= MAX_PID:  # an id no process can have (a damaged record)
-        return False
-    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-        import ctypes
-
-        kernel32 = ctypes.windll.kernel32
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return False
-        try:
-            code = ctypes.c_ulong()
-            if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
-                return False
-            return code.value == 259  # STILL_ACTIVE
-        finally:
-            kernel32.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text("ascii", "replace")
-    except OSError:
-        return True  # no /proc (macOS): the pid exists
-    rest = stat.rsplit(")", 1)[-1].split()
-    if rest and rest[0] in ("Z", "X"):
-        return False  # a zombie has finished
-    return not (identity and len(rest) > 19 and rest[19] != identity)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from therabak import formatting
+from therabak.i18n import _
 from therabak.jobs import history
 from therabak.jobs.auto import interval, last_auto_backup, next_due
 from therabak.jobs.points import RestorePoint, SearchPlace, find_before_restore, list_points
@@ -143,29 +144,33 @@ def compute_status(
         reminder_days=settings.reminder_days,
     )
     if manual is None:
-        report.reminder = (
+        report.reminder = _(
             "No manual backup has been made yet. Make one now on an external "
             "medium (a USB stick) and keep it away from this computer."
         )
     else:
         age = now - manual.when
         if age > timedelta(days=settings.reminder_days):
-            report.reminder = (
-                f"The last manual backup is {age.days} days old "
-                f"({formatting.local_time(manual.when)}). "
-                f"Make one at least every {settings.reminder_days} days, on an external medium."
+            report.reminder = _(
+                "The last manual backup is {days} days old ({time}). "
+                "Make one at least every {limit} days, on an external medium."
+            ).format(
+                days=age.days, time=formatting.local_time(manual.when), limit=settings.reminder_days
             )
     if auto is None:
         report.warnings.append(
-            "No automatic backup has been made yet; schedule "
-            "'therabak auto' to run every hour (see the README)."
+            _(
+                "No automatic backup has been made yet; schedule "
+                "'therabak auto' to run every hour (see the README)."
+            )
         )
     elif now - auto.when > 2 * interval(settings.auto):
         report.auto_state = "overdue"
         report.warnings.append(
-            f"Automatic backups are overdue: the last one is from "
-            f"{formatting.local_time(auto.when)} ({formatting.ago(auto.when, now)}); check "
-            "that 'therabak auto' is scheduled."
+            _(
+                "Automatic backups are overdue: the last one is from {time} ({age}); check "
+                "that 'therabak auto' is scheduled."
+            ).format(time=formatting.local_time(auto.when), age=formatting.ago(auto.when, now))
         )
     else:
         report.auto_state = "ok"

@@ -31,7 +31,8 @@ from pathlib import Path
 from therabak import faults
 from therabak.errors import DataFolderError, DataInUseError
 from therabak.fsutil import IS_WINDOWS, fsync_dir, make_private_dir, write_private
-from therabak.jobs.lock import pid_alive
+from therabak.i18n import _
+from therabak.processes import pid_alive
 
 MANIFEST_NAME = "therabak-manifest.json"
 JOURNAL_VERSION = 1
@@ -185,18 +186,20 @@ class Recovery:
 
     @property
     def message(self) -> str:
+        if self.action == "completed" and self.old:
+            return _(
+                "An interrupted restore was completed: {path} holds the restored data; the "
+                "previous data is kept in {old}."
+            ).format(path=self.data_dir, old=self.old)
         if self.action == "completed":
-            kept = f"; the previous data is kept in {self.old}" if self.old else ""
-            return (
-                f"An interrupted restore was completed: {self.data_dir} holds the restored "
-                f"data{kept}."
-            )
+            return _(
+                "An interrupted restore was completed: {path} holds the restored data."
+            ).format(path=self.data_dir)
         if self.action == "rolled-back":
-            return (
-                f"An interrupted restore was rolled back: {self.data_dir} is as it was "
-                "before that restore."
-            )
-        return "Leftovers of an interrupted restore were removed; the data was not changed."
+            return _(
+                "An interrupted restore was rolled back: {path} is as it was before that restore."
+            ).format(path=self.data_dir)
+        return _("Leftovers of an interrupted restore were removed; the data was not changed.")
 
 
 def recover(data_dir: Path, *, have_lock: bool = False) -> Recovery | None:
@@ -247,10 +250,14 @@ def _journal_folders(journal: dict, data_dir: Path) -> tuple[Path, Path | None]:
         or (old_path is not None and not old_path.name.startswith(before_restore_prefix(data_dir)))
     ):
         raise SwapRecoveryError(
-            f"The restore journal {journal_path(data_dir)} names folders that are not a "
-            "restore's; therabak will not touch the data folder until it is checked.",
-            hint="Look at the folders beside Data and delete the journal once Data is the "
-            "one you want.",
+            _(
+                "The restore journal {path} names folders that are not a restore's; therabak "
+                "will not touch the data folder until it is checked."
+            ).format(path=journal_path(data_dir)),
+            hint=_(
+                "Look at the folders beside Data and delete the journal once Data is the "
+                "one you want."
+            ),
         )
     return staging_path, old_path
 
@@ -262,10 +269,14 @@ def _recover(data_dir: Path) -> Recovery | None:
         return Recovery("cleaned", data_dir, None, removed[0]) if removed else None
     if journal.get("broken") or journal.get("v") != JOURNAL_VERSION:
         raise SwapRecoveryError(
-            f"The restore journal {journal_path(data_dir)} cannot be read; therabak will not "
-            "touch the data folder until it is checked.",
-            hint="Look at the folders beside Data (Data.before-restore-*, Data.restore-*) and "
-            "delete the journal once Data is the one you want.",
+            _(
+                "The restore journal {path} cannot be read; therabak will not touch the data "
+                "folder until it is checked."
+            ).format(path=journal_path(data_dir)),
+            hint=_(
+                "Look at the folders beside Data (Data.before-restore-*, Data.restore-*) and "
+                "delete the journal once Data is the one you want."
+            ),
         )
     staging, old = _journal_folders(journal, data_dir)
     manifest = journal.get("manifest")
@@ -298,12 +309,21 @@ def _recover(data_dir: Path) -> Recovery | None:
         _remove_journal(data_dir)
         return Recovery("rolled-back", data_dir, None, None)
     raise SwapRecoveryError(
-        f"An interrupted restore left an unclear state beside {data_dir} "
-        f"(data folder {'present' if has_data else 'missing'}, staging {staging.name} "
-        f"{'present' if has_staging else 'missing'}, previous data "
-        f"{old.name if old else '-'} {'present' if has_old else 'missing'}); "
-        "therabak changes nothing until this is resolved.",
-        hint=f"Keep the folder you want as {data_dir.name}, then delete {journal_path(data_dir)}.",
+        _(
+            "An interrupted restore left an unclear state beside {path} (data folder {data}, "
+            "staging {staging} {staged}, previous data {old} {kept}); therabak changes nothing "
+            "until this is resolved."
+        ).format(
+            path=data_dir,
+            data=_("present") if has_data else _("missing"),
+            staging=staging.name,
+            staged=_("present") if has_staging else _("missing"),
+            old=old.name if old else "-",
+            kept=_("present") if has_old else _("missing"),
+        ),
+        hint=_("Keep the folder you want as {name}, then delete {journal}.").format(
+            name=data_dir.name, journal=journal_path(data_dir)
+        ),
     )
 
 
@@ -313,12 +333,19 @@ def _recover(data_dir: Path) -> Recovery | None:
 def _rename_failed(e: OSError, what: str) -> DataInUseError:
     detail = e.strerror or str(e)
     hint = (
-        "On Windows a folder cannot be renamed while a program has a file in it open: "
-        "close TheraPsy (and any Explorer window showing the folder) and try again."
+        _(
+            "On Windows a folder cannot be renamed while a program has a file in it open: "
+            "close TheraPsy (and any Explorer window showing the folder) and try again."
+        )
         if IS_WINDOWS or isinstance(e, PermissionError)
         else None
     )
-    return DataInUseError(f"Could not rename {what} ({detail}); nothing was changed.", hint=hint)
+    return DataInUseError(
+        _("Could not rename {what} ({detail}); nothing was changed.").format(
+            what=what, detail=detail
+        ),
+        hint=hint,
+    )
 
 
 def swap_in(data_dir: Path, staging: Path, old: Path | None, manifest: dict) -> None:
@@ -356,10 +383,13 @@ def swap_in(data_dir: Path, staging: Path, old: Path | None, manifest: dict) -> 
                 os.rename(old, data_dir)
             except OSError:
                 raise SwapRecoveryError(
-                    f"Could not rename {staging} to {data_dir} ({e.strerror or e}) nor put "
-                    f"the previous data back from {old}; both are intact.",
-                    hint="Rename the folder you want to Data by hand, then delete "
-                    f"{journal_path(data_dir)}.",
+                    _(
+                        "Could not rename {staging} to {data_dir} ({error}) nor put the previous "
+                        "data back from {old}; both are intact."
+                    ).format(staging=staging, data_dir=data_dir, error=e.strerror or e, old=old),
+                    hint=_(
+                        "Rename the folder you want to Data by hand, then delete {journal}."
+                    ).format(journal=journal_path(data_dir)),
                 ) from None
         _remove_journal(data_dir)
         raise _rename_failed(e, f"{staging.name} to {data_dir.name}") from None
@@ -377,6 +407,8 @@ def publish_folder(staging: Path, target: Path) -> None:
         try:
             target.rmdir()
         except OSError:
-            raise DataFolderError(f"The target folder is not empty: {target}") from None
+            raise DataFolderError(
+                _("The target folder is not empty: {target}").format(target=target)
+            ) from None
     os.rename(staging, target)
     fsync_dir(target.parent)

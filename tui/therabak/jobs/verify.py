@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from therabak.archive.reader import ArchiveReader, EntryDamaged
 from therabak.errors import DamagedArchiveError
 from therabak.events import Damaged, Emit, Phase, ignore
+from therabak.i18n import _
 from therabak.jobs.cancel import NEVER, CancelToken
 from therabak.jobs.progress import ProgressTracker
 
@@ -46,7 +47,7 @@ def verify_archive(
     emit(Phase("verifying", reader.name))
     try:
         index = reader.read_index()
-        index_offset, _ = reader.index_location()
+        index_offset, _length = reader.index_location()
     except DamagedArchiveError as e:
         result.index_ok = False
         damaged(INDEX, str(e))
@@ -56,10 +57,10 @@ def verify_archive(
     expected = reader.header.header_size
     for e in index.entries:
         if e.offset != expected:
-            damaged(REGION, f"unexplained bytes before {e.path}")
+            damaged(REGION, _("unexplained bytes before {path}").format(path=e.path))
         expected = e.offset + e.length
     if expected != index_offset:
-        damaged(REGION, "unexplained bytes before the index")
+        damaged(REGION, _("unexplained bytes before the index"))
     progress = ProgressTracker(
         emit,
         "verifying",

@@ -16,6 +16,7 @@ from pathlib import Path
 from therabak.crypto.stream import KEY_SIZE, derive_key
 from therabak.errors import AccountKeyError
 from therabak.fsutil import is_private, write_private
+from therabak.i18n import _
 
 KEY_PREFIX = "therapsy-account-key-v1:"
 KEY_ID_SIZE = 8
@@ -39,7 +40,7 @@ class AccountKey:
 
     def __post_init__(self) -> None:
         if len(self.key) != KEY_SIZE:
-            raise AccountKeyError("An account key must be 32 bytes.")
+            raise AccountKeyError(_("An account key must be 32 bytes."))
         object.__setattr__(self, "key_id", key_id_of(self.key))
 
     @property
@@ -58,7 +59,9 @@ class AccountKey:
         """Write the key to a new file with mode 0600; never overwrites an existing key."""
         path = Path(path)
         if path.exists():
-            raise AccountKeyError(f"Refusing to overwrite the existing account key {path}.")
+            raise AccountKeyError(
+                _("Refusing to overwrite the existing account key {path}.").format(path=path)
+            )
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_private(path, self.to_text().encode("utf-8"))
 
@@ -78,7 +81,9 @@ class AccountKey:
             if len(raw) != KEY_SIZE:
                 break
             return cls(raw)
-        raise AccountKeyError(f"{source} is not a TheraPsy account key file.")
+        raise AccountKeyError(
+            _("{source} is not a TheraPsy account key file.").format(source=source)
+        )
 
     @classmethod
     def load(cls, path: Path) -> AccountKey:
@@ -87,21 +92,27 @@ class AccountKey:
             data = path.read_bytes()
         except FileNotFoundError:
             raise AccountKeyError(
-                f"Account key not found: {path}",
-                hint="Give its location with --account-key or THERABAK_ACCOUNT_KEY.",
+                _("Account key not found: {path}").format(path=path),
+                hint=_("Give its location with --account-key or THERABAK_ACCOUNT_KEY."),
             ) from None
         except IsADirectoryError:
-            raise AccountKeyError(f"Account key path is a folder, not a file: {path}") from None
+            raise AccountKeyError(
+                _("Account key path is a folder, not a file: {path}").format(path=path)
+            ) from None
         except OSError as e:
             raise AccountKeyError(
-                f"Account key cannot be read: {path} ({e.strerror or e})"
+                _("Account key cannot be read: {path} ({error})").format(
+                    path=path, error=e.strerror or e
+                )
             ) from None
         if len(data) > 4096:
-            raise AccountKeyError(f"{path} is not a TheraPsy account key file.")
+            raise AccountKeyError(_("{path} is not a TheraPsy account key file.").format(path=path))
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise AccountKeyError(f"{path} is not a TheraPsy account key file.") from None
+            raise AccountKeyError(
+                _("{path} is not a TheraPsy account key file.").format(path=path)
+            ) from None
         return cls.parse(text, source=str(path))
 
 
@@ -110,8 +121,10 @@ def key_file_warnings(path: Path) -> list[str]:
     try:
         if not is_private(Path(path)):
             return [
-                f"The account key {path} can be read by other users of this computer; "
-                "restrict it to your user (chmod 600)."
+                _(
+                    "The account key {path} can be read by other users of this computer; "
+                    "restrict it to your user (chmod 600)."
+                ).format(path=path)
             ]
     except OSError:
         pass

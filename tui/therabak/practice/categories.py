@@ -7,12 +7,13 @@ the code branches on a category id. A user rules file overrides nodes by id.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
 from therabak.errors import ConfigError, UsageError
+from therabak.i18n import _
 
 
 class BackupKind(StrEnum):
@@ -70,10 +71,14 @@ class Rules:
                 user_text = Path(user_file).read_text("utf-8")
             except OSError as e:
                 raise ConfigError(
-                    f"Rules file {user_file} cannot be read: {e.strerror or e}"
+                    _("Rules file {user_file} cannot be read: {error}").format(
+                        user_file=user_file, error=e.strerror or e
+                    )
                 ) from None
             except UnicodeDecodeError:
-                raise ConfigError(f"Rules file {user_file} is not UTF-8 text.") from None
+                raise ConfigError(
+                    _("Rules file {user_file} is not UTF-8 text.").format(user_file=user_file)
+                ) from None
             data = _merge(data, _parse_toml(user_text, str(user_file)), str(user_file))
             return cls.from_data(data, str(user_file))
         return cls.from_data(data, "built-in rules.toml")
@@ -82,28 +87,50 @@ class Rules:
     def from_data(cls, data: dict, source: str) -> Rules:
         raw_nodes = data.get("node", [])
         if not isinstance(raw_nodes, list) or not raw_nodes:
-            raise ConfigError(f"{source}: no [[node]] entries")
+            raise ConfigError(_("{source}: no [[node]] entries").format(source=source))
         nodes: dict[str, Category] = {}
         for raw in raw_nodes:
             if not isinstance(raw, dict):
-                raise ConfigError(f"{source}: every [[node]] must be a table")
+                raise ConfigError(
+                    _("{source}: every [[node]] must be a table").format(source=source)
+                )
             unknown = set(raw) - _NODE_KEYS
             if unknown:
-                raise ConfigError(f"{source}: unknown key(s) {sorted(unknown)} in a [[node]]")
+                raise ConfigError(
+                    _("{source}: unknown key(s) {keys} in a [[node]]").format(
+                        source=source, keys=", ".join(sorted(unknown))
+                    )
+                )
             node_id = raw.get("id")
             if not isinstance(node_id, str) or not node_id:
-                raise ConfigError(f"{source}: a [[node]] has no id")
+                raise ConfigError(_("{source}: a [[node]] has no id").format(source=source))
             if node_id in nodes:
-                raise ConfigError(f"{source}: node id {node_id!r} appears twice")
+                raise ConfigError(
+                    _("{source}: node id {node_id!r} appears twice").format(
+                        source=source, node_id=node_id
+                    )
+                )
             paths = raw.get("paths", [])
             if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
-                raise ConfigError(f"{source}: node {node_id!r}: paths must be a list of strings")
+                raise ConfigError(
+                    _("{source}: node {node_id!r}: paths must be a list of strings").format(
+                        source=source, node_id=node_id
+                    )
+                )
             for key in ("manual", "auto", "catch_all"):
                 if key in raw and not isinstance(raw[key], bool):
-                    raise ConfigError(f"{source}: node {node_id!r}: {key} must be true or false")
+                    raise ConfigError(
+                        _("{source}: node {node_id!r}: {key} must be true or false").format(
+                            source=source, node_id=node_id, key=key
+                        )
+                    )
             for key in ("label", "parent", "reason"):
                 if key in raw and not isinstance(raw[key], str):
-                    raise ConfigError(f"{source}: node {node_id!r}: {key} must be a string")
+                    raise ConfigError(
+                        _("{source}: node {node_id!r}: {key} must be a string").format(
+                            source=source, node_id=node_id, key=key
+                        )
+                    )
             nodes[node_id] = Category(
                 id=node_id,
                 label=raw.get("label", node_id),
@@ -119,7 +146,9 @@ class Rules:
             if node.parent is not None:
                 if node.parent not in nodes:
                     raise ConfigError(
-                        f"{source}: node {node.id!r} names unknown parent {node.parent!r}"
+                        _("{source}: node {id!r} names unknown parent {parent!r}").format(
+                            source=source, id=node.id, parent=node.parent
+                        )
                     )
                 children[node.parent].append(node.id)
         for nid, kids in children.items():
@@ -128,30 +157,46 @@ class Rules:
             seen, cur = set(), node
             while cur.parent is not None:
                 if cur.id in seen:
-                    raise ConfigError(f"{source}: the parents of {node.id!r} form a loop")
+                    raise ConfigError(
+                        _("{source}: the parents of {id!r} form a loop").format(
+                            source=source, id=node.id
+                        )
+                    )
                 seen.add(cur.id)
                 cur = nodes[cur.parent]
         leaves = [n for n in nodes.values() if n.is_leaf]
         catch_alls = [n.id for n in leaves if n.catch_all]
         if len(catch_alls) != 1:
-            raise ConfigError(f"{source}: exactly one leaf must have catch_all = true")
+            raise ConfigError(
+                _("{source}: exactly one leaf must have catch_all = true").format(source=source)
+            )
         for node in nodes.values():
             if not node.is_leaf and (node.paths or node.catch_all):
-                raise ConfigError(f"{source}: node {node.id!r} has children and cannot hold paths")
+                raise ConfigError(
+                    _("{source}: node {id!r} has children and cannot hold paths").format(
+                        source=source, id=node.id
+                    )
+                )
             if node.is_leaf and (node.manual is None or node.auto is None):
-                raise ConfigError(f"{source}: leaf {node.id!r} needs manual and auto")
+                raise ConfigError(
+                    _("{source}: leaf {id!r} needs manual and auto").format(
+                        source=source, id=node.id
+                    )
+                )
         prefixes: dict[tuple[str, ...], str] = {}
         for leaf in leaves:
             for p in leaf.paths:
                 parts = _split(p)
                 if parts in prefixes:
                     raise ConfigError(
-                        f"{source}: path {p!r} belongs to both {prefixes[parts]!r} and {leaf.id!r}"
+                        _("{source}: path {p!r} belongs to both {prefixes!r} and {id!r}").format(
+                            source=source, p=p, prefixes=prefixes[parts], id=leaf.id
+                        )
                     )
                 prefixes[parts] = leaf.id
         ignore = data.get("ignore", [])
         if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
-            raise ConfigError(f"{source}: ignore must be a list of strings")
+            raise ConfigError(_("{source}: ignore must be a list of strings").format(source=source))
         rules = cls(nodes=nodes, ignore=tuple(ignore), source=source, catch_all=catch_alls[0])
         rules._prefixes = prefixes
         ignored = frozenset(_split(p) for p in ignore)
@@ -189,12 +234,12 @@ class Rules:
         for root in self.roots():
             yield from visit(root, 0)
 
-    def path_label(self, node_id: str) -> str:
-        """'Practice records › Sessions'."""
+    def path_label(self, node_id: str, translate: Callable[[str], str] = str) -> str:
+        """'Practice records › Sessions' (each label through *translate*, e.g. ``_``)."""
         parts = []
         cur: str | None = node_id
         while cur is not None:
-            parts.append(self.nodes[cur].label)
+            parts.append(translate(self.nodes[cur].label))
             cur = self.nodes[cur].parent
         return " › ".join(reversed(parts))
 
@@ -233,7 +278,9 @@ class Rules:
         unknown = [i for i in ids if i not in self.nodes]
         if unknown:
             raise UsageError(
-                f"Unknown category id(s): {', '.join(unknown)}. Known ids: {', '.join(self.nodes)}"
+                _("Unknown category id(s): {unknown}. Known ids: {known}").format(
+                    unknown=", ".join(unknown), known=", ".join(self.nodes)
+                )
             )
         return ids
 
@@ -269,7 +316,9 @@ def _parse_toml(text: str, source: str) -> dict:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"Rules file {source} is not valid TOML: {e}") from None
+        raise ConfigError(
+            _("Rules file {source} is not valid TOML: {e}").format(source=source, e=e)
+        ) from None
 
 
 def _merge(base: dict, user: dict, source: str) -> dict:
@@ -281,10 +330,12 @@ def _merge(base: dict, user: dict, source: str) -> dict:
     by_id = {n.get("id"): n for n in nodes}
     user_nodes = user.get("node", [])
     if not isinstance(user_nodes, list):
-        raise ConfigError(f"{source}: node must be an array of tables ([[node]])")
+        raise ConfigError(
+            _("{source}: node must be an array of tables ([[node]])").format(source=source)
+        )
     for raw in user_nodes:
         if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
-            raise ConfigError(f"{source}: every [[node]] needs an id")
+            raise ConfigError(_("{source}: every [[node]] needs an id").format(source=source))
         if raw["id"] in by_id:
             by_id[raw["id"]].update(raw)
         else:

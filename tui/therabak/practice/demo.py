@@ -25,6 +25,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from therabak.errors import DataFolderError, UsageError
+from therabak.i18n import _
 from therabak.practice.account import AccountKey
 from therabak.practice.envelope import EnvelopeHeader, EnvelopeWriter
 
@@ -114,12 +115,12 @@ class DemoSpec:
         """Why this spec cannot make a practice, or None."""
         for name in ("clients", "therapists"):
             if getattr(self, name) < 1:
-                return f"{name.replace('_', ' ')} must be at least 1"
+                return _("{name} must be at least 1").format(name=name.replace("_", " "))
         for name in ("sessions_per_client", "audio_files", "documents_per_client"):
             if getattr(self, name) < 0:
-                return f"{name.replace('_', ' ')} must not be negative"
+                return _("{name} must not be negative").format(name=name.replace("_", " "))
         if not math.isfinite(self.audio_mb) or self.audio_mb < 0:
-            return "the audio size must be a number of MiB, 0 or more"
+            return _("the audio size must be a number of MiB, 0 or more")
         return None
 
 
@@ -197,12 +198,16 @@ def create_demo(
     spec = spec or DemoSpec()
     problem = spec.problem()
     if problem is not None:
-        raise UsageError(f"Demo practice: {problem}.")
+        raise UsageError(_("Demo practice: {problem}.").format(problem=problem))
     target = Path(target)
     data = target / "Data"
     key_path = target / "account.key"
     if data.exists() or key_path.exists():
-        raise DataFolderError(f"{target} already holds a practice (Data or account.key exists).")
+        raise DataFolderError(
+            _("{target} already holds a practice (Data or account.key exists).").format(
+                target=target
+            )
+        )
     rng = random.Random(spec.seed)
     key = demo_key(spec.seed)
     target.mkdir(parents=True, exist_ok=True)
@@ -257,7 +262,7 @@ def create_demo(
         for s in range(1, spec.sessions_per_client + 1):
             day = start + 7 * s + rng.uniform(0, 2)
             date = when(day).strftime("%Y-%m-%d")
-            notes = " ".join(rng.choice(PHRASES) for _ in range(rng.randint(3, 12)))
+            notes = " ".join(rng.choice(PHRASES) for _i in range(rng.randint(3, 12)))
             w.sealed(
                 f"sessions/{cid}/{date}-{s:02d}.json",
                 _json(

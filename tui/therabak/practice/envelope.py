@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from therabak.crypto.stream import TAG_SIZE, StreamOpener, StreamSealer, derive_key
 from therabak.errors import DecryptionError, ForeignKeyError
+from therabak.i18n import _
 from therabak.practice.account import KEY_ID_SIZE, AccountKey
 
 MAGIC = b"TPSYENC1"
@@ -69,18 +70,19 @@ def parse_header(data: bytes) -> EnvelopeHeader | None:
     if not has_magic(data):
         return None
     if len(data) < HEADER_SIZE:
-        raise DecryptionError("envelope header is truncated")
+        raise DecryptionError(_("envelope header is truncated"))
     magic, key_id, chunk_log2, reserved, salt = _HEADER.unpack_from(data)
     if not MIN_CHUNK_LOG2 <= chunk_log2 <= MAX_CHUNK_LOG2 or reserved != b"\0\0\0":
-        raise DecryptionError("envelope header is invalid")
+        raise DecryptionError(_("envelope header is invalid"))
     return EnvelopeHeader(key_id, chunk_log2, salt, bytes(data[:HEADER_SIZE]))
 
 
 def check_key(header: EnvelopeHeader, key: AccountKey) -> None:
     if header.key_id != key.key_id:
         raise ForeignKeyError(
-            f"sealed with another account's key (key id {header.key_id.hex()}, "
-            f"this account is {key.id_hex})",
+            _("sealed with another account's key (key id {id}, this account is {mine})").format(
+                id=header.key_id.hex(), mine=key.id_hex
+            ),
             key_id=header.key_id.hex(),
             expected=key.id_hex,
         )
@@ -115,7 +117,7 @@ def iter_plaintext(f: BinaryIO, header: EnvelopeHeader, key: AccountKey) -> Iter
     block = header.chunk_size + TAG_SIZE
     current = read_full(f, block)
     if len(current) < TAG_SIZE:
-        raise DecryptionError("sealed file is truncated")
+        raise DecryptionError(_("sealed file is truncated"))
     while True:
         if len(current) < block:
             yield opener.open(current, last=True)
@@ -125,7 +127,7 @@ def iter_plaintext(f: BinaryIO, header: EnvelopeHeader, key: AccountKey) -> Iter
             yield opener.open(current, last=True)
             return
         if len(following) < TAG_SIZE:
-            raise DecryptionError("sealed file is truncated")
+            raise DecryptionError(_("sealed file is truncated"))
         yield opener.open(current, last=False)
         current = following
 

@@ -11,11 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from therabak.i18n import _
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import Tally, scan
-
-#: How a kind of backup is called in sentences.
-KIND_NAMES = {BackupKind.MANUAL: "manual", BackupKind.AUTO: "automatic"}
 
 
 @dataclass(frozen=True)
@@ -73,34 +71,46 @@ class Preview:
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
         }
 
-    def tree_lines(
-        self, *, reasons: bool = True, deselected_note: str = "excluded on the command line"
-    ) -> list[str]:
+    def tree_lines(self, *, reasons: bool = True, deselected_note: str | None = None) -> list[str]:
         """The tree as text: a checkbox, label, files and size per node (69 columns);
         with *reasons*, the reason beside every leaf that is not included
-        (*deselected_note* when the user removed a leaf included by default)."""
-        from therabak import formatting  # humanize: only when rendering text
+        (*deselected_note* when the user removed a leaf included by default).
+        Labels and reasons are shown in the current language (their msgids are the
+        English texts of the rules file)."""
+        from therabak import formatting  # Babel (German numbers): only when rendering text
 
         mark = {"all": "[x]", "none": "[ ]", "some": "[~]"}
         lines = []
         for row in self.rows:
-            label = "    " * row.depth + f"{mark[row.included]} {row.label}"
+            label = "    " * row.depth + f"{mark[row.included]} {_(row.label)}"
             line = f"{label:<44} {formatting.files(row.files):>13} {formatting.size(row.bytes):>10}"
             if reasons and row.leaf and row.id not in self.selection:
-                why = deselected_note if row.default else row.reason or "excluded by default"
-                line += f"   not included: {why}"
+                if row.default:
+                    why = deselected_note or _("excluded on the command line")
+                else:
+                    why = _(row.reason) if row.reason else _("excluded by default")
+                line += "   " + _("not included: {reason}").format(reason=why)
             lines.append(line.rstrip())
         return lines
 
     def summary_line(self) -> str:
         from therabak import formatting
 
-        name = KIND_NAMES[self.kind]
-        article = "An" if name[0] in "aeiou" else "A"
-        return (
-            f"{article} {name} backup would contain {formatting.files(self.selected.files)}, "
-            f"{formatting.size(self.selected.bytes)} (of {formatting.files(self.total.files)}, "
-            f"{formatting.size(self.total.bytes)} in Data)."
+        if self.kind is BackupKind.MANUAL:
+            text = _(
+                "A manual backup would contain {files}, {size} "
+                "(of {all_files}, {all_size} in Data)."
+            )
+        else:
+            text = _(
+                "An automatic backup would contain {files}, {size} "
+                "(of {all_files}, {all_size} in Data)."
+            )
+        return text.format(
+            files=formatting.files(self.selected.files),
+            size=formatting.size(self.selected.bytes),
+            all_files=formatting.files(self.total.files),
+            all_size=formatting.size(self.total.bytes),
         )
 
 

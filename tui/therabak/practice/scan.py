@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from therabak.errors import DataFolderError
+from therabak.i18n import _
 from therabak.practice.categories import Rules
 
 
@@ -83,11 +84,11 @@ def require_data_dir(root: Path) -> Path:
     root = Path(root)
     if not root.exists():
         raise DataFolderError(
-            f"Data folder not found: {root}",
-            hint="Give its location with --data-dir or THERABAK_DATA_DIR.",
+            _("Data folder not found: {root}").format(root=root),
+            hint=_("Give its location with --data-dir or THERABAK_DATA_DIR."),
         )
     if not root.is_dir():
-        raise DataFolderError(f"Not a folder: {root}")
+        raise DataFolderError(_("Not a folder: {root}").format(root=root))
     return root
 
 
@@ -167,7 +168,12 @@ def scan(
         try:
             listing = _list_folder(folder)
         except OSError as e:
-            skipped.append((prefix.rstrip("/") or ".", f"folder cannot be read ({e.strerror})"))
+            skipped.append(
+                (
+                    prefix.rstrip("/") or ".",
+                    _("folder cannot be read ({error})").format(error=e.strerror),
+                )
+            )
             continue
         # Files of a folder whose category is fixed are summed locally (the hot path).
         count = size = 0
@@ -183,11 +189,20 @@ def scan(
                         stack.append((folder + sep + name, prefix + name + "/", sub, cat))
                         continue
                     else:
-                        why = "symbolic link, not followed" if entry.is_symlink() else "not a file"
+                        why = (
+                            _("symbolic link, not followed")
+                            if entry.is_symlink()
+                            else _("not a file")
+                        )
                         skipped.append((prefix + entry.name, why))
                         continue
                 except OSError as e:
-                    skipped.append((prefix + entry.name, f"cannot be read ({e.strerror})"))
+                    skipped.append(
+                        (
+                            prefix + entry.name,
+                            _("cannot be read ({error})").format(error=e.strerror),
+                        )
+                    )
                     continue
                 if fixed is not None:
                     count += 1

@@ -16,6 +16,7 @@ from pathlib import Path
 from therabak import faults
 from therabak.crypto.stream import TAG_SIZE, StreamOpener
 from therabak.errors import DecryptionError
+from therabak.i18n import _
 from therabak.practice.account import AccountKey
 from therabak.practice.envelope import HEADER_SIZE, MAGIC, check_key, parse_header
 
@@ -82,15 +83,15 @@ def read_plaintext(
             plain = _sealed(fd, whole, size, header, key, write, on_bytes, check_cancel, inject)
         else:
             if _maybe_torn_envelope(prefix, before):
-                raise SourceChanged("empty or cut short just now: probably being written")
+                raise SourceChanged(_("empty or cut short just now: probably being written"))
             plain = _plain(fd, whole, prefix, write, on_bytes, check_cancel)
             if inject:
-                raise DecryptionError("read failed (injected by THERABAK_FAILPOINTS)")
+                raise DecryptionError(_("read failed (injected by THERABAK_FAILPOINTS)"))
     finally:
         os.close(fd)
     after = os.stat(path)
     if _stamp(after) != _stamp(before):
-        raise SourceChanged("changed while being read")
+        raise SourceChanged(_("file changed while being read"))
     return SourceRead(
         sealed=header is not None,
         size=before.st_size,
@@ -120,7 +121,7 @@ def _sealed(
     block = header.chunk_size + TAG_SIZE
     left = size - HEADER_SIZE
     if left < TAG_SIZE:
-        raise DecryptionError("sealed file is truncated")
+        raise DecryptionError(_("sealed file is truncated"))
     if whole is not None:
         view = memoryview(whole)
     else:  # one buffer, reused for every chunk (decrypt copies out of it)
@@ -147,7 +148,7 @@ def _sealed(
             on_bytes(pos - counted)
             counted = pos
         if inject:
-            raise DecryptionError("DecryptionFailed (injected by THERABAK_FAILPOINTS)")
+            raise DecryptionError(_("DecryptionFailed (injected by THERABAK_FAILPOINTS)"))
         if check_cancel is not None:
             check_cancel()
         if last:
@@ -234,7 +235,7 @@ def read_raw(
                 check_cancel()
     after = os.stat(path)
     if _stamp(after) != _stamp(before):
-        raise SourceChanged("changed while being read")
+        raise SourceChanged(_("file changed while being read"))
     return SourceRead(sealed=True, size=size, mtime_ns=before.st_mtime_ns, plaintext_size=size)
 
 

@@ -7,17 +7,17 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Checkbox, ContentSwitcher, Footer, Label, Static, Tree
 
 from therabak import formatting
 from therabak.app.screens.dialogs import ConfirmDialog
+from therabak.app.translated import AppScreen
 from therabak.app.widgets.category_tree import CategoryTree
 from therabak.app.widgets.destination import DestinationPicker
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.inputs import TickBox
 from therabak.app.widgets.password_input import PasswordInput
-from therabak.i18n import _
+from therabak.i18n import N_, _
 
 
 def no_password_warning() -> str:
@@ -28,13 +28,13 @@ def no_password_warning() -> str:
     )
 
 
-class BackupScreen(Screen):
+class BackupScreen(AppScreen):
     BINDINGS = [
-        Binding("escape", "back", _("Back")),
-        Binding("n", "next", _("Next")),
-        Binding("d", "defaults", _("Defaults")),
-        Binding("ctrl+o", "browse", _("Browse")),
-        Binding("ctrl+s", "start", _("Start backup")),
+        Binding("escape", "back", N_("Back")),
+        Binding("n", "next", N_("Next")),
+        Binding("d", "defaults", N_("Defaults")),
+        Binding("ctrl+o", "browse", N_("Browse")),
+        Binding("ctrl+s", "start", N_("Start backup")),
     ]
 
     def __init__(self) -> None:
@@ -88,7 +88,7 @@ class BackupScreen(Screen):
                     classes="form-check",
                 )
                 yield TickBox(
-                    _("Verify after writing (reads the backup back and checks it)"),
+                    _("Verify after writing (reads the backup back and checks it)"),  # ≤ 62 cells
                     value=True,
                     id="verify",
                     compact=True,
@@ -169,10 +169,10 @@ class BackupScreen(Screen):
             return
         data = node.data
         if not data.leaf:
-            text = _("Space ticks or unticks everything in “{label}”.").format(label=data.label)
+            text = _("Space ticks or unticks everything in “{label}”.").format(label=_(data.label))
         elif not data.default:
             text = _("Not in backups by default: {reason}").format(
-                reason=data.reason or _("excluded by the rules.")
+                reason=_(data.reason) if data.reason else _("excluded by the rules.")
             )
         elif data.ticked:
             text = _("Included by default.")

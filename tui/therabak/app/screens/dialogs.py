@@ -9,15 +9,16 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Static
 
-from therabak.i18n import _
+from therabak.app.translated import Translated
+from therabak.i18n import N_
 
 
-class ConfirmDialog(ModalScreen[bool]):
+class ConfirmDialog(Translated, ModalScreen[bool]):
     """Asks a question; the safe answer is focused. Escape means no."""
 
     BINDINGS = [
-        Binding("tab,left,right", "app.focus_next", _("Other answer"), key_display="tab"),
-        Binding("escape", "no", _("Cancel")),
+        Binding("tab,left,right", "app.focus_next", N_("Other answer"), key_display="tab"),
+        Binding("escape", "no", N_("Cancel")),
     ]
 
     def __init__(

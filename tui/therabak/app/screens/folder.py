@@ -10,13 +10,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
 
 from therabak import formatting
+from therabak.app.translated import AppScreen
 from therabak.app.widgets.destination import DestinationPicker
 from therabak.app.widgets.header import AppHeader
-from therabak.i18n import _
+from therabak.i18n import N_, _
 
 # Room for the manifest and file-system overhead on top of the copied bytes.
 FOLDER_MARGIN = 1 << 20
@@ -33,11 +33,11 @@ def folder_explanation() -> str:
     )
 
 
-class FolderBackupScreen(Screen):
+class FolderBackupScreen(AppScreen):
     BINDINGS = [
-        Binding("escape", "app.pop_screen", _("Back")),
-        Binding("ctrl+o", "browse", _("Browse")),
-        Binding("ctrl+s", "start", _("Start folder backup")),
+        Binding("escape", "app.pop_screen", N_("Back")),
+        Binding("ctrl+o", "browse", N_("Browse")),
+        Binding("ctrl+s", "start", N_("Start folder backup")),
     ]
 
     def compose(self) -> ComposeResult:

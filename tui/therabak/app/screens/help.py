@@ -10,8 +10,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
+from therabak.app.translated import Translated
 from therabak.app.widgets.header import AppHeader
-from therabak.i18n import _
+from therabak.i18n import N_, _
 
 
 def _intro() -> Text:
@@ -27,6 +28,17 @@ def _intro() -> Text:
     )
 
 
+def _declared_here(node: object, binding: Binding) -> bool:
+    """A binding of therabak's own (not Textual's), also when the footer leaves it out."""
+    for cls in type(node).__mro__:
+        if not cls.__module__.startswith("therabak."):
+            continue
+        for b in cls.__dict__.get("BINDINGS", ()):
+            if isinstance(b, Binding) and b.key == binding.key and b.action == binding.action:
+                return True
+    return False
+
+
 def _keys_table(screen: Screen) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", min_width=10)
@@ -34,7 +46,8 @@ def _keys_table(screen: Screen) -> Table:
     seen = set()
     for binding in screen.active_bindings.values():
         b = binding.binding
-        if not b.show or not b.description or b.description in seen:
+        listed = b.show or _declared_here(binding.node, b)
+        if not listed or not b.description or b.description in seen:
             continue
         seen.add(b.description)
         key = b.key_display or screen.app.get_key_display(b)
@@ -51,11 +64,11 @@ def _keys_table(screen: Screen) -> Table:
     return table
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Translated, ModalScreen[None]):
     BINDINGS = [
-        Binding("escape", "close", _("Close")),
-        Binding("question_mark", "close", _("Close"), show=False),
-        Binding("q", "close", _("Close"), show=False),
+        Binding("escape", "close", N_("Close")),
+        Binding("question_mark", "close", N_("Close"), show=False),
+        Binding("q", "close", N_("Close"), show=False),
     ]
 
     def __init__(self, for_screen: Screen) -> None:

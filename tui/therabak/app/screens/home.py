@@ -9,12 +9,13 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from therabak import formatting
 from therabak.app.follow import FollowsJobs, JobEnded, JobEvents
 from therabak.app.jobview import JobView
+from therabak.app.summaries import job_title
+from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.retry_panel import head, tail
 from therabak.i18n import N_, _
@@ -29,7 +30,9 @@ JOB_STATES = {
 
 
 class JobsTable(DataTable):
-    BINDINGS = [Binding("enter", "select_cursor", _("Open"))]
+    # Not in the footer (German words would push Help out of 80 columns): the line
+    # under the table names these keys.
+    BINDINGS = [Binding("enter", "select_cursor", N_("Open"), show=False)]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "select_cursor":
@@ -37,15 +40,15 @@ class JobsTable(DataTable):
         return True
 
 
-class HomeScreen(FollowsJobs, Screen):
+class HomeScreen(FollowsJobs, AppScreen):
     BINDINGS = [
-        Binding("b", "app.backup", _("Backup")),
-        Binding("r", "app.restore", _("Restore")),
-        Binding("f", "app.folder_backup", _("Folder"), tooltip=_("Folder backup")),
-        Binding("v", "app.verify", _("Verify")),
-        Binding("s", "app.settings", _("Settings")),
-        Binding("x", "dismiss_job", _("Dismiss")),
-        Binding("q", "app.quit", _("Quit")),
+        Binding("b", "app.backup", N_("Backup")),
+        Binding("r", "app.restore", N_("Restore")),
+        Binding("f", "app.folder_backup", N_("Folder"), tooltip=N_("Folder backup")),
+        Binding("v", "app.verify", N_("Verify")),
+        Binding("s", "app.settings", N_("Settings")),
+        Binding("x", "dismiss_job", N_("Dismiss"), show=False),
+        Binding("q", "app.quit", N_("Quit")),
     ]
 
     def __init__(self) -> None:
@@ -61,15 +64,16 @@ class HomeScreen(FollowsJobs, Screen):
         yield Static("", id="last-backups")
         yield Static(Text(_("Jobs"), style="bold"), id="jobs-title")
         yield JobsTable(id="jobs", cursor_type="row")
+        yield Static(
+            Text(_("Enter: open the highlighted job  ·  x: dismiss it once it has ended"), "dim"),
+            id="jobs-keys",
+        )
         yield Static(_("No jobs are running."), id="no-jobs", classes="hint")
         # The main actions fill the footer; ctrl+p (the command palette) is in the help.
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        table = self.query_one("#jobs", DataTable)
-        table.add_column(_("Started"), width=15, key="started")
-        table.add_column(_("Job"), width=38, key="title")
-        table.add_column(_("State"), width=17, key="state")
+        self._add_columns()
         self.watch(self.app, "scan", self._render_practice, init=False)
         self.watch(self.app, "scan_error", self._render_practice, init=False)
         self.watch(self.app, "key_error", self._render_practice, init=False)
@@ -77,6 +81,16 @@ class HomeScreen(FollowsJobs, Screen):
         self.refresh_all()
         self.call_after_refresh(self.app.request_scan)
         self.set_interval(5.0, self.refresh_jobs)
+
+    def _add_columns(self) -> None:
+        table = self.query_one("#jobs", DataTable)
+        table.add_column(_("Started"), width=15, key="started")
+        table.add_column(_("Job"), width=38, key="title")
+        table.add_column(_("State"), width=17, key="state")
+
+    def after_recompose(self) -> None:
+        self._add_columns()
+        self.refresh_all()
 
     def on_screen_resume(self) -> None:
         self.refresh_all()
@@ -173,11 +187,12 @@ class HomeScreen(FollowsJobs, Screen):
         elif shown and self.focused is None:
             table.focus()
         self.query_one("#no-jobs").display = not shown
+        self.query_one("#jobs-keys").display = bool(shown)
         self.refresh_bindings()
 
     def _job_cells(self, job: Job) -> tuple[Text, Text, Text]:
         started = formatting.ago(job.record.started_at, self.app.ctx.now())
-        title = Text(head(job.record.title or job.record.operation, 38))
+        title = Text(head(job_title(job.record), 38))
         return Text(started), title, self._state_text(job)
 
     def _state_text(self, job: Job) -> Text:

@@ -6,19 +6,19 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from therabak.app.context import Problem
+from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
-from therabak.i18n import _
+from therabak.i18n import N_, _
 
 
-class ProblemScreen(Screen):
+class ProblemScreen(AppScreen):
     BINDINGS = [
-        Binding("r", "app.restore", _("Restore a backup")),
-        Binding("q", "quit", _("Quit")),
-        Binding("escape", "quit", _("Quit"), show=False),
+        Binding("r", "app.restore", N_("Restore a backup")),
+        Binding("q", "quit", N_("Quit")),
+        Binding("escape", "quit", N_("Quit"), show=False),
     ]
 
     def __init__(self, problems: list[Problem]) -> None:

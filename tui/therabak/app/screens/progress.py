@@ -11,14 +11,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
 from therabak import formatting
 from therabak.app.follow import FollowsJobs, JobEnded, JobEvents
 from therabak.app.jobview import JobView
 from therabak.app.screens.dialogs import ConfirmDialog
-from therabak.app.summaries import operation_name, summary_text
+from therabak.app.summaries import job_title, summary_text
+from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.retry_panel import RetryPanel, tail
 from therabak.events import Event
@@ -45,11 +45,11 @@ OPERATION_PHASES = {
 }
 
 
-class ProgressScreen(FollowsJobs, Screen):
+class ProgressScreen(FollowsJobs, AppScreen):
     BINDINGS = [
-        Binding("c", "cancel", _("Cancel job")),
-        Binding("escape", "back", _("Back")),
-        Binding("enter", "close", _("Done"), show=False),
+        Binding("c", "cancel", N_("Cancel job")),
+        Binding("escape", "back", N_("Back")),
+        Binding("enter", "close", N_("Done"), show=False),
     ]
 
     def __init__(self, job: Job, *, follow: bool = True) -> None:
@@ -62,7 +62,7 @@ class ProgressScreen(FollowsJobs, Screen):
     # ---- layout ---------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield AppHeader(self.job.record.title or operation_name(self.job.record.operation))
+        yield AppHeader(job_title(self.job.record))
         with Vertical(id="progress-box"):
             yield Static(_("Starting…"), id="phase")
             yield ProgressBar(total=None, show_eta=False, id="job-bar")
@@ -80,6 +80,15 @@ class ProgressScreen(FollowsJobs, Screen):
         self.set_interval(1.0, self._tick)
         if self._follow:
             self.follow_job(self.app.ctx.runner, self.job)
+
+    def after_recompose(self) -> None:
+        self.query_one("#summary").display = False
+        self.query_one("#retries").display = False
+        self.query_one("#retry-title").display = False
+        self._render_progress()
+        self._render_retries()
+        if self.view.finished or self.job.state is not JobState.RUNNING:
+            self._show_summary()
 
     def on_unmount(self) -> None:
         self.stop_following()
@@ -196,7 +205,12 @@ class ProgressScreen(FollowsJobs, Screen):
         return True
 
     def action_cancel(self) -> None:
-        name = operation_name(self.job.record.operation).lower()
+        question = {
+            "backup": _("Cancel the backup?"),
+            "restore": _("Cancel the restore?"),
+            "verify": _("Cancel the verification?"),
+            "folder-backup": _("Cancel the folder backup?"),
+        }.get(self.job.record.operation, _("Cancel this job?"))
 
         def answer(stop: bool | None) -> None:
             if stop:
@@ -205,7 +219,7 @@ class ProgressScreen(FollowsJobs, Screen):
 
         self.app.push_screen(
             ConfirmDialog(
-                _("Cancel the {name}?").format(name=name),
+                question,
                 _(
                     "The job stops within a second. Nothing that is already there is changed, "
                     "and the unfinished file is removed."

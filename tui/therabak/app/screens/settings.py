@@ -9,12 +9,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.validation import Integer, Number
 from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from therabak.app.screens.dialogs import ConfirmDialog
+from therabak.app.translated import AppScreen
 from therabak.app.widgets.dir_picker import DirPicker
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.inputs import TextInput
@@ -66,14 +66,41 @@ ON_FAILURE = [
 ]
 
 
+def language_options() -> list[tuple[str, str]]:
+    """The choices of the language field; each language in its own words."""
+    from therabak.i18n import detect_language
+
+    system = {"de": "Deutsch", "en": "English"}[detect_language()]
+    return [
+        (_("Automatic (system: {language})").format(language=system), "auto"),
+        ("Deutsch", "de"),
+        ("English", "en"),
+    ]
+
+
 def _fmt(value: float | int) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """A value as the form shows it: German with a decimal comma ("0,5")."""
+    from therabak.i18n import get_language
+
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return text.replace(".", ",") if get_language() == "de" else text
+
+
+class LocalNumber(Number):
+    """A number with a decimal point or a decimal comma."""
+
+    def validate(self, value: str):
+        return super().validate(value.strip().replace(",", "."))
+
+
+#: The label column's width in English (app.tcss); longer translations widen it.
+LABEL_WIDTH = 14
 
 
 class DestinationList(OptionList):
     BINDINGS = [
-        Binding("delete,x", "remove", _("Remove")),
-        Binding("a", "add", _("Add folder")),
+        Binding("delete,x", "remove", N_("Remove")),
+        Binding("a", "add", N_("Add folder")),
     ]
 
     def action_remove(self) -> None:
@@ -83,10 +110,10 @@ class DestinationList(OptionList):
         self.screen.add_destination()
 
 
-class SettingsScreen(Screen):
+class SettingsScreen(AppScreen):
     BINDINGS = [
-        Binding("ctrl+s", "save", _("Save")),
-        Binding("escape", "back", _("Back")),
+        Binding("ctrl+s", "save", N_("Save")),
+        Binding("escape", "back", N_("Back")),
     ]
 
     def __init__(self) -> None:
@@ -111,6 +138,16 @@ class SettingsScreen(Screen):
                     ),
                     classes="form-error",
                 )
+            yield Static(_("Interface"), classes="section-title")
+            with Horizontal(classes="form-row"):
+                yield Label(_("Language"), classes="form-label")
+                yield Select(
+                    language_options(),
+                    value=self.settings.language,
+                    allow_blank=False,
+                    id="language",
+                    compact=True,
+                )
             yield Static(_("Remembered destinations"), classes="section-title")
             yield DestinationList(id="destinations", compact=True)
             yield Static(
@@ -132,7 +169,9 @@ class SettingsScreen(Screen):
                                 compact=True,
                             )
                 holder = getattr(self.settings, f.section) if f.section else self.settings
-                validator = (Integer if f.kind is int else Number)(minimum=f.low, maximum=f.high)
+                validator = (Integer if f.kind is int else LocalNumber)(
+                    minimum=f.low, maximum=f.high
+                )
                 with Horizontal(classes="form-row"):
                     yield Label(_(f.label), classes="form-label")
                     yield TextInput(
@@ -157,9 +196,27 @@ class SettingsScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.after_recompose()
+
+    def after_recompose(self) -> None:
+        self._fit_labels()
         self._fill_destinations()
         self.query_one(DestinationList).focus()
         self._saved_form = self._form()
+
+    def _fit_labels(self) -> None:
+        """Widen the label column when the labels are longer (German), and move what is
+        aligned with the fields along with it."""
+        labels = list(self.query(".form-label").results(Label))
+        width = max([LABEL_WIDTH] + [len(str(label.render())) + 1 for label in labels])
+        if width == LABEL_WIDTH:
+            return
+        for label in labels:
+            label.styles.width = width
+        self.query_one("#destinations").styles.margin = (0, 1, 0, width + 1)
+        for note in self.query(".form-note"):
+            note.styles.padding = (0, 1, 0, width + 1)
+        self.query_one("#save").styles.margin = (1, 1, 1, width + 1)
 
     def _form(self) -> tuple:
         """Everything the form holds, to tell whether it changed."""
@@ -169,6 +226,7 @@ class SettingsScreen(Screen):
             self.query_one("#auto-folder", Input).value,
             self.query_one("#on-failure", Select).value,
             tuple(self.destinations),
+            self.query_one("#language", Select).value,
         )
 
     @property
@@ -213,9 +271,9 @@ class SettingsScreen(Screen):
 
     # ---- saving -------------------------------------------------------------------------
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
-            self.action_save()
+            await self.action_save()
 
     def collect(self) -> str | None:
         """Copy the form into ``self.settings``; the first problem, or None."""
@@ -238,6 +296,7 @@ class SettingsScreen(Screen):
             setattr(getattr(s, f.section) if f.section else s, f.attr, value)
         s.auto.folder = self.query_one("#auto-folder", Input).value.strip()
         s.retry.on_failure = str(self.query_one("#on-failure", Select).value)
+        s.language = str(self.query_one("#language", Select).value)
         s.remembered_destinations = list(self.destinations)
         try:
             s.validate()
@@ -245,8 +304,9 @@ class SettingsScreen(Screen):
             return str(e)
         return None
 
-    def action_save(self) -> None:
+    async def action_save(self) -> None:
         msg = self.query_one("#settings-msg", Static)
+        before = self._saved_form[-1] if self._saved_form else None
         problem = self.collect()
         if problem:
             msg.update(Text(problem, style="bold red"))
@@ -264,6 +324,9 @@ class SettingsScreen(Screen):
         self._saved_form = self._form()
         from therabak.settings import config_file
 
+        if self.settings.language != before:  # every screen now speaks the new language
+            await self.app.switch_language(self.settings.language)
+            msg = self.query_one("#settings-msg", Static)
         msg.update(
             Text(
                 _("Saved to {path}.").format(

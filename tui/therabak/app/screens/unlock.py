@@ -16,17 +16,18 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
+from therabak.app.translated import Translated
 from therabak.app.widgets.password_input import PasswordInput
-from therabak.i18n import _
+from therabak.i18n import N_, _
 
 
-class UnlockDialog(ModalScreen[tuple[str, object] | None]):
+class UnlockDialog(Translated, ModalScreen[tuple[str, object] | None]):
     """Dismisses with (password, what *check* returned), or None when cancelled.
 
     *check(password)* opens the backup; it raises the engine's errors when it cannot.
     """
 
-    BINDINGS = [Binding("escape", "cancel", _("Cancel"))]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"))]
 
     def __init__(self, title: str, check: Callable[[str], object]) -> None:
         super().__init__()

@@ -10,25 +10,25 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from therabak.app.points import needs_password
 from therabak.app.screens.restore import point_details
 from therabak.app.screens.unlock import UnlockDialog
+from therabak.app.translated import AppScreen
 from therabak.app.widgets.dir_picker import DirPicker
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.points_table import PointsTable
-from therabak.i18n import _
+from therabak.i18n import N_, _
 from therabak.jobs.points import RestorePoint
 
 ARCHIVE_KINDS = ("manual", "automatic")
 
 
-class VerifyScreen(Screen):
+class VerifyScreen(AppScreen):
     BINDINGS = [
-        Binding("escape", "app.pop_screen", _("Back")),
-        Binding("a", "search_folder", _("Search a folder")),
+        Binding("escape", "app.pop_screen", N_("Back")),
+        Binding("a", "search_folder", N_("Search a folder")),
     ]
 
     def __init__(self) -> None:

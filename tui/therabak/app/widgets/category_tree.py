@@ -19,9 +19,10 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from therabak import formatting
-from therabak.i18n import _
+from therabak.i18n import N_, _
 
-LABEL_WIDTH = 26
+LABEL_WIDTH = 26  # at least; longer labels (German) widen the column up to MAX_LABEL_WIDTH
+MAX_LABEL_WIDTH = 31
 FILES_WIDTH = 12
 SIZE_WIDTH = 11
 GUIDE_DEPTH = 3
@@ -40,7 +41,7 @@ class CategoryData:
     files: int | None = None  # None until the sizes are known
     bytes: int | None = None
     available: bool = True  # can be ticked (a restore: the backup holds it)
-    note: str = ""  # shown after the sizes ("not by default", "not in this backup")
+    note: str = ""  # msgid shown after the sizes ("not by default", "not in this backup")
 
 
 class CategoryTree(Tree[CategoryData]):
@@ -48,10 +49,10 @@ class CategoryTree(Tree[CategoryData]):
     ICON_NODE_EXPANDED = "▾ "
 
     BINDINGS = [
-        Binding("space", "tick", _("Tick"), key_display="space"),
-        Binding("enter", "toggle_node", _("Expand"), key_display="enter/→"),
-        Binding("right", "expand", _("Expand"), show=False),
-        Binding("left", "collapse", _("Collapse"), show=False),
+        Binding("space", "tick", N_("Tick"), key_display="space"),
+        Binding("enter", "toggle_node", N_("Expand"), key_display="enter/→"),
+        Binding("right", "expand", N_("Expand"), show=False),
+        Binding("left", "collapse", N_("Collapse"), show=False),
     ]
 
     class Changed(Message):
@@ -110,7 +111,7 @@ class CategoryTree(Tree[CategoryData]):
                     default=default,
                     reason=cat.reason,
                     ticked=cat.id in chosen,
-                    note=_("not by default") if cat.is_leaf and not default else "",
+                    note=N_("not by default") if cat.is_leaf and not default else "",
                 )
             )
         return cls(nodes, parents, id=id)
@@ -141,7 +142,7 @@ class CategoryTree(Tree[CategoryData]):
                     files=files,
                     bytes=size,
                     available=available,
-                    note="" if available or not cat.is_leaf else _("not in this backup"),
+                    note="" if available or not cat.is_leaf else N_("not in this backup"),
                 )
             )
         return cls(nodes, parents, id=id)
@@ -222,6 +223,21 @@ class CategoryTree(Tree[CategoryData]):
 
     # ---- rendering ------------------------------------------------------------------
 
+    def _label_width(self) -> int:
+        """The label column: as wide as the longest label in the current language needs."""
+        from therabak.i18n import get_language
+
+        lang = get_language()
+        cached = getattr(self, "_label_width_cache", None)
+        if cached is None or cached[0] != lang:
+            need = max(
+                (len(_(n.data.label)) + n.data.depth * GUIDE_DEPTH for n in self._by_id.values()),
+                default=0,
+            )
+            cached = (lang, min(MAX_LABEL_WIDTH, max(LABEL_WIDTH, need)))
+            self._label_width_cache = cached
+        return cached[1]
+
     def render_label(self, node: TreeNode[CategoryData], base_style: Style, style: Style) -> Text:
         data = node.data
         if data is None:
@@ -232,8 +248,9 @@ class CategoryTree(Tree[CategoryData]):
             icon = "  "
         state = self.tick_state(node)
         dim = state == "none"
-        width = max(8, LABEL_WIDTH - data.depth * GUIDE_DEPTH)
-        label = data.label if len(data.label) <= width else data.label[: width - 1] + "…"
+        width = max(8, self._label_width() - data.depth * GUIDE_DEPTH)
+        label = _(data.label)  # the rules' English label is the msgid
+        label = label if len(label) <= width else label[: width - 1] + "…"
         if not data.available:
             files, size = "", ""
         elif data.files is None:
@@ -251,6 +268,6 @@ class CategoryTree(Tree[CategoryData]):
             (size.rjust(SIZE_WIDTH), "dim" if not data.files else ""),
         )
         if data.note:
-            text.append("  " + data.note, style="italic dim")
+            text.append("  " + _(data.note), style="italic dim")
         text.stylize(style)
         return text

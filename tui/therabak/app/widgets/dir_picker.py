@@ -16,9 +16,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DirectoryTree, Footer, Input, Static
 
+from therabak.app.translated import Translated
 from therabak.app.widgets.inputs import TextInput
 from therabak.fsutil import existing_ancestor
-from therabak.i18n import _
+from therabak.i18n import N_, _
 
 
 class FolderTree(DirectoryTree):
@@ -27,9 +28,9 @@ class FolderTree(DirectoryTree):
     ICON_FILE = "  "
 
     BINDINGS = [
-        Binding("enter", "select_cursor", _("Choose"), key_display="enter"),
-        Binding("space", "toggle_node", _("Open"), key_display="space"),
-        Binding("backspace", "parent", _("Up"), key_display="⌫"),
+        Binding("enter", "select_cursor", N_("Choose"), key_display="enter"),
+        Binding("space", "toggle_node", N_("Open"), key_display="space"),
+        Binding("backspace", "parent", N_("Up"), key_display="⌫"),
     ]
 
     def __init__(self, path: Path, *, id: str | None = None) -> None:
@@ -56,10 +57,10 @@ class FolderTree(DirectoryTree):
             )
 
 
-class DirPicker(ModalScreen[Path | None]):
+class DirPicker(Translated, ModalScreen[Path | None]):
     BINDINGS = [
-        Binding("escape", "cancel", _("Cancel")),
-        Binding("ctrl+s", "choose_here", _("Choose the folder above")),
+        Binding("escape", "cancel", N_("Cancel")),
+        Binding("ctrl+s", "choose_here", N_("Choose the folder above")),
     ]
 
     def __init__(self, start: Path | None = None) -> None:

@@ -13,7 +13,8 @@ from therabak.i18n import _
 class AppHeader(Horizontal):
     DEFAULT_CSS = """
     AppHeader { dock: top; height: 1; background: $panel; }
-    AppHeader > #header-title { width: 1fr; padding: 0 1; text-style: bold; }
+    AppHeader > #header-title { width: 1fr; padding: 0 1; text-style: bold;
+                                text-wrap: nowrap; text-overflow: ellipsis; }
     AppHeader > #header-demo { width: auto; padding: 0 1; background: $warning;
                                color: $background; text-style: bold; }
     """

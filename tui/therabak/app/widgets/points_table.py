@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 
 from therabak import formatting
 from therabak.app.points import account_label, kind_label, protection_label
-from therabak.i18n import _
+from therabak.i18n import N_, _
 from therabak.jobs.points import RestorePoint
 
 
@@ -20,8 +20,8 @@ class PointsTable(DataTable):
     """Rows keyed by the point's path; newest first until ``o`` flips the order."""
 
     BINDINGS = [
-        Binding("enter", "select_cursor", _("Choose")),
-        Binding("o", "flip_order", _("Sort by date"), key_display="o"),
+        Binding("enter", "select_cursor", N_("Choose")),
+        Binding("o", "flip_order", N_("Sort by date"), key_display="o"),
     ]
 
     class Highlighted(Message):

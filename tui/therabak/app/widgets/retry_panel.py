@@ -5,8 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
+from therabak import formatting
 from therabak.app.jobview import RetryRow
-from therabak.i18n import _
+from therabak.i18n import _, pgettext, shown
 
 PATH_WIDTH = 29
 ERROR_WIDTH = 16
@@ -61,7 +62,7 @@ class RetryPanel(DataTable):
         self.add_column(_("File"), width=PATH_WIDTH, key="path")
         self.add_column(_("Try"), width=4, key="try")
         self.add_column(_("Last error"), width=ERROR_WIDTH, key="error")
-        self.add_column(_("Next"), width=5, key="next")
+        self.add_column(pgettext("retry panel: time to the next try", "Next"), width=5, key="next")
         self.add_column(_("Outcome"), width=10, key="outcome")
 
     def _cells(self, row: RetryRow, now: float) -> dict[str, Text]:
@@ -71,13 +72,13 @@ class RetryPanel(DataTable):
         elif left is None:
             nxt = Text("…")
         elif left > 0:
-            nxt = Text(f"{left:.0f} s" if left >= 1.5 else f"{left:.1f} s")
+            nxt = Text(formatting.seconds(left))
         else:
             nxt = Text(_("now"))
         return {
             "path": Text(short_path(row.path, PATH_WIDTH)),
             "try": Text(f"{row.attempt}/{row.max}"),
-            "error": Text(head(row.error, ERROR_WIDTH), style="dim"),
+            "error": Text(head(shown(row.error), ERROR_WIDTH), style="dim"),
             "next": nxt,
             "outcome": Text(
                 outcome_label(row.outcome) if row.outcome else _("retrying"),
