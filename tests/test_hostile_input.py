@@ -267,6 +267,8 @@ def test_restoring_a_folder_backup_with_a_hostile_manifest(
     | ODD,
     st.sets(st.sampled_from(["data", "staging", "old"])),
 )
+@example({"v": 1, "staging": "STAGING"}, {"data", "staging"})  # rolled back: staging goes
+@example({"v": 1, "staging": "STAGING", "old": "OLD"}, {"staging", "old"})  # completed
 def test_recovery_with_a_hostile_journal(doc, present: set[str]) -> None:
     """Recovery runs before every command: whatever the journal says, it only ever moves
     the folders a restore of this Data makes, never loses the data, and fails (if it
@@ -305,7 +307,13 @@ def test_recovery_with_a_hostile_journal(doc, present: set[str]) -> None:
             for p in Path(tmp).rglob("note.txt")
             if p.parent.name not in ("Documents", "elsewhere")
         }
-        assert held == present  # nothing lost
+        lost = present - held
+        # Nothing of the user's is lost. The one folder recovery may remove is a restore's
+        # staging copy, and only while Data itself is there (a restore that never swapped
+        # is rolled back; its archive still holds what the copy held).
+        assert lost <= {"staging"}
+        if lost:
+            assert "data" in present and (data / "note.txt").read_text() == "data"
 
 
 # ---- lock files, the practice app's lock, leftover names ---------------------------------------
