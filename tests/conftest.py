@@ -43,6 +43,7 @@ from pathlib import Path
 
 import pytest
 
+from therabak.jobs.runner import child_environment
 from therabak.practice.account import AccountKey
 from therabak.practice.demo import DemoResult, DemoSpec, create_demo
 
@@ -114,15 +115,9 @@ def practice(demo_practice: Practice, tmp_path: Path) -> Practice:
 
 
 def cli_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
-    """The current (isolated) environment with *env*'s changes: ``None`` removes a name."""
-    child_env = dict(os.environ)
-    child_env["PYTHONIOENCODING"] = "utf-8"
-    for name, value in (env or {}).items():
-        if value is None:
-            child_env.pop(name, None)
-        else:
-            child_env[name] = value
-    return child_env
+    """The current (isolated) environment with *env*'s changes: ``None`` removes a name
+    (the environment the app gives the jobs it starts)."""
+    return child_environment(env)
 
 
 def run_cli(

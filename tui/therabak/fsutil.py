@@ -9,6 +9,7 @@ import shutil
 import stat
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 IS_WINDOWS = sys.platform == "win32"
 
@@ -128,3 +129,21 @@ def windows_name_problem(name: str) -> str | None:
     if name.split(".")[0].rstrip(" ").casefold() in WINDOWS_RESERVED:
         return _("is a reserved device name on Windows")
     return None
+
+
+def read_full(f: BinaryIO, n: int) -> bytes:
+    """Read up to *n* bytes, looping over short reads; shorter only at end of file."""
+    data = f.read(n)
+    if data is None:
+        data = b""
+    if len(data) == n or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < n:
+        more = f.read(n - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)

@@ -218,6 +218,26 @@ def _verify(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
     return text
 
 
+def _place_and_counts(
+    text: Text, label: str, place: object, s: Summary, show_path: Callable[[str], str]
+) -> None:
+    """The lines "<label> <path>" and "<files>, <size>, took <time>." of a job that
+    wrote files (where the summary has them)."""
+    if place:
+        text.append("\n" + label + " ")
+        text.append(show_path(str(place)))
+    files = s.extra.get("files")
+    if files is not None:
+        text.append(
+            "\n"
+            + _("{files}, {size}, took {time}.").format(
+                files=formatting.files(int(files)),
+                size=formatting.size(int(s.extra.get("bytes", 0))),
+                time=formatting.duration(s.duration_s),
+            )
+        )
+
+
 def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
     x = s.extra
     text = Text(
@@ -226,20 +246,7 @@ def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text
         else _("Restore finished; some files need attention."),
         style="bold",
     )
-    target = x.get("target") or x.get("data_dir")
-    if target:
-        text.append("\n" + _("Restored into:") + " ")
-        text.append(show_path(str(target)))
-    files = x.get("files")
-    if files is not None:
-        text.append(
-            "\n"
-            + _("{files}, {size}, took {time}.").format(
-                files=formatting.files(int(files)),
-                size=formatting.size(int(x.get("bytes", 0))),
-                time=formatting.duration(s.duration_s),
-            )
-        )
+    _place_and_counts(text, _("Restored into:"), x.get("target") or x.get("data_dir"), s, show_path)
     carried = x.get("files_carried")
     if carried:
         text.append(
@@ -280,19 +287,7 @@ def _folder(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
     x = s.extra
     text = Text(_("Folder backup finished."), style="bold")
     where = x.get("folder") or x.get("path") or x.get("dest") or s.message
-    if where:
-        text.append("\n" + _("Where:") + " ")
-        text.append(show_path(str(where)))
-    files = x.get("files")
-    if files is not None:
-        text.append(
-            "\n"
-            + _("{files}, {size}, took {time}.").format(
-                files=formatting.files(int(files)),
-                size=formatting.size(int(x.get("bytes", 0))),
-                time=formatting.duration(s.duration_s),
-            )
-        )
+    _place_and_counts(text, _("Where:"), where, s, show_path)
     if x.get("verified") is True:
         text.append("\n" + _("Verified: the copy was read back and checked."))
     skipped = x.get("skipped") or []

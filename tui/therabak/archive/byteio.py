@@ -15,7 +15,7 @@ from typing import Protocol
 
 from therabak import faults
 from therabak.errors import DestinationError, NotEnoughSpaceError, TherabakError
-from therabak.fsutil import IS_WINDOWS, create_private, fsync_dir
+from therabak.fsutil import IS_WINDOWS, create_private, fsync_dir, read_full
 from therabak.i18n import _
 
 _NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
@@ -163,7 +163,7 @@ class FileSource:
             raise ValueError("negative read")
         if IS_WINDOWS or not hasattr(os, "pread"):
             self._f.seek(offset)
-            return _read_full(self._f, n)
+            return read_full(self._f, n)
         out = os.pread(self._f.fileno(), n, offset)
         if len(out) < n and out:
             parts, got = [out], len(out)
@@ -190,17 +190,6 @@ class FileSource:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-def _read_full(f, n: int) -> bytes:
-    parts, got = [], 0
-    while got < n:
-        more = f.read(n - got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
 
 
 def publish(partial: Path, final: Path) -> None:

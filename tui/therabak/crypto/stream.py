@@ -98,7 +98,8 @@ class StreamSealer:
     def counter(self) -> int:
         return self._counter
 
-    def seal(self, plaintext: bytes | memoryview, *, last: bool, flags: int = 0) -> bytes:
+    def _next_nonce(self, *, last: bool, flags: int) -> bytes:
+        """The nonce of the next chunk; the stream ends with the last one."""
         if self._finished:
             raise RuntimeError("stream already finished")
         if last:
@@ -106,7 +107,10 @@ class StreamSealer:
             self._finished = True
         nonce = chunk_nonce(self._counter, flags)
         self._counter += 1
-        return self._aead.encrypt(nonce, plaintext, None)
+        return nonce
+
+    def seal(self, plaintext: bytes | memoryview, *, last: bool, flags: int = 0) -> bytes:
+        return self._aead.encrypt(self._next_nonce(last=last, flags=flags), plaintext, None)
 
     def seal_into(
         self, plaintext: bytes | memoryview, out: memoryview, *, last: bool, flags: int = 0
@@ -116,14 +120,7 @@ class StreamSealer:
         if not _HAS_INTO:
             out[:n] = self.seal(plaintext, last=last, flags=flags)
             return n
-        if self._finished:
-            raise RuntimeError("stream already finished")
-        if last:
-            flags |= FLAG_LAST
-            self._finished = True
-        nonce = chunk_nonce(self._counter, flags)
-        self._counter += 1
-        self._aead.encrypt_into(nonce, plaintext, None, out[:n])
+        self._aead.encrypt_into(self._next_nonce(last=last, flags=flags), plaintext, None, out[:n])
         return n
 
 

@@ -65,6 +65,15 @@ def _age_s(path: Path) -> float:
         return 0.0
 
 
+def _write_owner(fd: int, what: str) -> None:
+    """Write this process as the owner into a new lock or mark file, and close it."""
+    try:
+        doc = {"pid": os.getpid(), "started": datetime.now().astimezone().isoformat(), "what": what}
+        os.write(fd, json.dumps(doc).encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
 class JobLock:
     """An exclusive lock file; use as a context manager or :meth:`acquire` / :meth:`release`."""
 
@@ -92,15 +101,7 @@ class JobLock:
                     raise LockBusy(owner) from None
                 self._break_stale(owner)
                 continue
-            try:
-                doc = {
-                    "pid": os.getpid(),
-                    "started": datetime.now().astimezone().isoformat(),
-                    "what": self.what,
-                }
-                os.write(fd, json.dumps(doc).encode("utf-8"))
-            finally:
-                os.close(fd)
+            _write_owner(fd, self.what)
             self.held = True
             return self
         raise LockBusy(_read_owner(self.path))
@@ -220,15 +221,7 @@ class DataReading:
         except OSError:
             pass
         else:
-            try:
-                doc = {
-                    "pid": os.getpid(),
-                    "started": datetime.now().astimezone().isoformat(),
-                    "what": self.what,
-                }
-                os.write(fd, json.dumps(doc).encode("utf-8"))
-            finally:
-                os.close(fd)
+            _write_owner(fd, self.what)
             self.path = path
         live_readers(self.data_dir)  # removes the marks of backups that died
         owner = _live_owner(restore_lock_path(self.data_dir))

@@ -47,6 +47,19 @@ _children: dict[str, subprocess.Popen] = {}
 _children_lock = threading.Lock()
 
 
+def child_environment(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """This process's environment with *env*'s changes (``None`` removes a name), and
+    UTF-8 for the child's standard streams: what a job's process is started with."""
+    child_env = dict(os.environ)
+    child_env["PYTHONIOENCODING"] = "utf-8"
+    for name, value in (env or {}).items():
+        if value is None:
+            child_env.pop(name, None)
+        else:
+            child_env[name] = value
+    return child_env
+
+
 class JobState(StrEnum):
     RUNNING = "running"
     DONE = "done"  # ended with a summary (its exit code says whether with warnings)
@@ -161,13 +174,7 @@ class JobRunner:
         argv = [operation, *args, "--json"]
         if password is not None:
             argv.append("--password-stdin")
-        child_env = dict(os.environ)
-        child_env["PYTHONIOENCODING"] = "utf-8"
-        for name, value in (env or {}).items():
-            if value is None:
-                child_env.pop(name, None)
-            else:
-                child_env[name] = value
+        child_env = child_environment(env)
         kwargs: dict = {}
         if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
             kwargs["creationflags"] = (

@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from therabak.crypto.stream import TAG_SIZE, StreamOpener, StreamSealer, derive_key
 from therabak.errors import DecryptionError, ForeignKeyError
+from therabak.fsutil import read_full
 from therabak.i18n import _
 from therabak.practice.account import KEY_ID_SIZE, AccountKey
 
@@ -86,24 +87,6 @@ def check_key(header: EnvelopeHeader, key: AccountKey) -> None:
             key_id=header.key_id.hex(),
             expected=key.id_hex,
         )
-
-
-def read_full(f: BinaryIO, n: int) -> bytes:
-    """Read up to *n* bytes, looping over short reads; shorter only at end of file."""
-    data = f.read(n)
-    if data is None:
-        data = b""
-    if len(data) == n or not data:
-        return data
-    parts = [data]
-    got = len(data)
-    while got < n:
-        more = f.read(n - got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
 
 
 def iter_plaintext(f: BinaryIO, header: EnvelopeHeader, key: AccountKey) -> Iterator[bytes]:
