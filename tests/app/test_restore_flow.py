@@ -8,6 +8,7 @@ from pathlib import Path
 
 from app.apphelp import screen_text, wait_for, wait_scan
 from conftest import run_cli
+from restore_helpers import flip_byte, plaintext_tree
 from therabak.app.app import TherabakApp
 from therabak.app.screens.problem import ProblemScreen
 from therabak.app.screens.progress import ProgressScreen
@@ -16,6 +17,7 @@ from therabak.app.screens.unlock import UnlockDialog
 from therabak.app.screens.verify import VerifyScreen
 from therabak.app.widgets.category_tree import CategoryTree
 from therabak.app.widgets.points_table import PointsTable
+from therabak.practice.account import AccountKey
 from therabak.settings import PracticePaths
 
 PASSWORD = "Praxis-2026!"
@@ -283,3 +285,134 @@ def test_new_computer_restores_a_password_backup_from_the_problem_screen(
         input=PASSWORD + "\n",
     )
     assert json.loads(proc.stdout)["identical"], proc.stdout
+
+
+def _damage(archive: Path, where: str) -> str:
+    """Flip a byte near the end of a session note's entry, or in the index; returns the
+    note's path."""
+    from therabak.archive.reader import ArchiveReader
+
+    with ArchiveReader.open(archive) as reader:
+        reader.unlock(password=PASSWORD)
+        index = reader.read_index()
+        index_offset, _length = reader.index_location()
+    victim = next(e for e in index.entries if e.path.startswith("sessions/"))
+    at = victim.offset + victim.length - 20 if where == "entry" else index_offset + 30
+    flip_byte(archive, at)
+    return victim.path
+
+
+async def _choose_and_unlock(pilot) -> RestoreScreen:
+    screen = await open_restore(pilot)
+    await pilot.press("enter")
+    await pilot.pause()
+    await pilot.press(*PASSWORD, "enter")
+    await wait_for(pilot, lambda: screen.step == "what")
+    return screen
+
+
+async def _restore_now(pilot, screen: RestoreScreen) -> ProgressScreen:
+    await wait_for(pilot, lambda: screen.step == "confirm")
+    await pilot.press("ctrl+s")
+    await wait_for(
+        pilot,
+        lambda: isinstance(pilot.app.screen, ProgressScreen) and pilot.app.screen.view.finished,
+    )
+    return pilot.app.screen
+
+
+def test_a_damaged_backup_refused_then_salvaged_in_the_app(make_ctx, run_app, usb, app_practice):
+    """A note's entry is damaged: the plain restore stops with nothing changed and tells
+    the user, in the app's words, to tick the salvage option; with it ticked every intact
+    file comes back and the damaged note keeps its current version."""
+    archive = _backup_with_cli(usb, app_practice)
+    victim = _damage(archive, "entry")
+    data = app_practice.data_dir
+    key = AccountKey.load(app_practice.account_key)
+    original = plaintext_tree(data, key)
+    current_victim = (data / victim).read_bytes()
+    lost = sorted(p for p in (data / "sessions").rglob("*.json") if p.name != Path(victim).name)[0]
+    lost.unlink()  # the data changed since the backup: a note is gone
+    before = {p: p.stat().st_mtime_ns for p in data.rglob("*")}
+    app = TherabakApp(make_ctx())
+
+    async def body(pilot):
+        screen = await _choose_and_unlock(pilot)
+        assert screen.query_one("#salvage").value is False
+        await pilot.press("n")
+        progress = await _restore_now(pilot, screen)
+        assert progress.view.final.exit_code == 5
+        summary = str(progress.query_one("#summary").render())
+        assert "tick “If the backup is damaged: restore every intact file”" in summary
+        assert "--salvage" not in summary
+        assert {p: p.stat().st_mtime_ns for p in data.rglob("*")} == before  # nothing changed
+        await pilot.press("escape")
+        await pilot.pause()
+        screen = await _choose_and_unlock(pilot)
+        screen.query_one("#salvage").focus()
+        await pilot.press("space")
+        assert screen.query_one("#salvage").value is True
+        await pilot.press("n")
+        progress = await _restore_now(pilot, screen)
+        assert progress.view.final.exit_code == 3  # files need attention: the damaged note
+        assert victim in str(progress.query_one("#summary").render())
+
+    run_app(app, body)
+    now = plaintext_tree(data, key)
+    rel = lost.relative_to(data).as_posix()
+    assert now[rel] == original[rel]  # the intact note came back, as it was backed up
+    assert (data / victim).read_bytes() == current_victim  # the damaged one kept its version
+
+
+def test_a_damaged_index_is_listed_by_salvage_and_restored(
+    make_ctx, run_app, usb, app_practice, home
+):
+    """The index is damaged: the app lists the intact entries instead (reading the whole
+    backup), says why, offers only a salvage restore, and that brings the files back."""
+    archive = _backup_with_cli(usb, app_practice)
+    _damage(archive, "index")
+    key = AccountKey.load(app_practice.account_key)
+    original = plaintext_tree(app_practice.data_dir, key)
+    target = home / "restored"
+    app = TherabakApp(make_ctx())
+
+    async def body(pilot):
+        screen = await _choose_and_unlock(pilot)
+        assert screen.contents.index_damage
+        salvage = screen.query_one("#salvage")
+        assert salvage.value is True and salvage.disabled  # the only way this point restores
+        notice = screen.query_one("#damage-msg")
+        message = str(notice.render())
+        assert notice.display and "damaged" in message and "intact files" in message
+        assert screen.query_one(CategoryTree).selection  # the categories found, ticked
+        screen.query_one("#elsewhere").value = True
+        await pilot.pause()
+        to = screen.query_one("#to-input")
+        to.value = str(target)
+        to.focus()
+        await pilot.press("enter")
+        progress = await _restore_now(pilot, screen)
+        assert progress.view.final.exit_code == 3  # the damaged index is reported
+        assert "(index)" in str(progress.query_one("#summary").render())
+
+    run_app(app, body)
+    restored = plaintext_tree(target, key)
+    core = [p for p in original if p.startswith(("profiles/", "sessions/", "finances/"))]
+    assert core and all(restored[p][1] == original[p][1] for p in core)
+
+
+def _backup_with_cli(usb: Path, paths) -> Path:
+    proc = run_cli(
+        "backup",
+        "--dest",
+        usb,
+        "--data-dir",
+        paths.data_dir,
+        "--account-key",
+        paths.account_key,
+        "--password-stdin",
+        "--json",
+        input=PASSWORD + "\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+    return next(usb.glob("*.therabak"))

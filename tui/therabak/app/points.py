@@ -96,13 +96,15 @@ def contents(
     ctx: AppContext, point: RestorePoint, rules: Rules, password: str | None = None
 ) -> PointContents:
     """What the point holds, by category (raises WrongPasswordError, CannotUnlockError,
-    DamagedArchiveError)."""
+    DamagedArchiveError). A damaged index does not stop the app: the intact entries are
+    listed (``index_damage`` says so) and only a salvage restore is offered."""
     return open_contents(
         point.path,
         rules=rules,
         account=load_account(ctx),
         password=password,
         data_dir=ctx.paths.data_dir,
+        salvage=True,
     )
 
 
@@ -114,6 +116,7 @@ class RestoreChoice:
     password: str | None
     include: list[str] | None  # leaf ids; None: everything the point holds
     target: Path | None  # another folder; None: replace the current data
+    salvage: bool = False  # a damaged backup: restore every intact file, list the others
 
 
 def plan(ctx: AppContext, choice: RestoreChoice, rules: Rules):
@@ -131,8 +134,23 @@ def plan(ctx: AppContext, choice: RestoreChoice, rules: Rules):
             password=choice.password,
             include=choice.include,
             target=choice.target,
+            salvage=choice.salvage,
         )
     )
+
+
+SALVAGE_OPTION = N_("If the backup is damaged: restore every intact file")
+
+
+def salvage_advice(hint: str | None) -> str | None:
+    """The app's words for the engine's hint to use ``--salvage`` (the CLI's option):
+    tick the restore screen's option instead. Other hints are kept."""
+    if hint and "--salvage" in hint:
+        return _(
+            "To restore every intact file, tick “{option}” on the restore screen and go on; "
+            "the damaged files are listed."
+        ).format(option=_(SALVAGE_OPTION))
+    return hint
 
 
 def restore_args(ctx: AppContext, choice: RestoreChoice) -> list[str]:
@@ -149,4 +167,6 @@ def restore_args(ctx: AppContext, choice: RestoreChoice) -> list[str]:
         args += ["--include", ",".join(choice.include)]
     if choice.target is not None:
         args += ["--to", str(choice.target)]
+    if choice.salvage:
+        args.append("--salvage")
     return args

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from therabak import formatting
 from therabak.app.jobview import JobView
+from therabak.app.points import salvage_advice
 from therabak.events import Error, Summary
 from therabak.i18n import N_, _, ngettext, shown
 from therabak.jobs.runner import Job, JobState
@@ -89,8 +90,11 @@ def summary_text(
             return Text(_("{name} cancelled. Nothing was changed.").format(name=name), style="bold")
         text = Text(_("{name} failed.").format(name=name) + " ", style="bold")
         text.append(shown(final.message), style="")
-        if final.hint:
-            text.append("\n" + shown(final.hint))
+        hint = final.hint
+        if job.record.operation == "restore":
+            hint = salvage_advice(hint)  # the app's option, not the CLI's
+        if hint:
+            text.append("\n" + shown(hint))
         meaning = EXIT_MEANINGS.get(final.exit_code)
         if meaning:
             text.append(

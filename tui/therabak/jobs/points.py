@@ -428,6 +428,9 @@ class PointContents:
     entries: list[ContentEntry]
     account_key_id: str = ""
     skipped: list[dict[str, str]] = field(default_factory=list)
+    # Why the index could not be read, when the entries were found by a salvage scan
+    # instead (open_contents(salvage=True)): only a salvage restore can use this point.
+    index_damage: str = ""
 
     @property
     def totals(self) -> dict[str, Tally]:
@@ -471,12 +474,15 @@ def open_contents(
     account=None,
     password: str | None = None,
     data_dir: Path | None = None,
+    salvage: bool = False,
 ) -> PointContents:
     """A point's file list by category, from the archive's index or the folder's manifest.
 
     Archives are unlocked with the account key when their slot fits, else *password*
     (raises :class:`~therabak.archive.reader.PasswordNeeded` when one is needed and
-    missing, WrongPasswordError when it is wrong).
+    missing, WrongPasswordError when it is wrong). With *salvage*, an archive whose index
+    is damaged is listed by reading its entries (every intact one, the first of two with
+    the same name, as a salvage restore takes them) and ``index_damage`` says why.
     """
     account_id = account.id_hex if account is not None else None
     point = identify(Path(path), account_id)
@@ -502,7 +508,18 @@ def open_contents(
 
     with ArchiveReader.open(Path(path)) as reader:
         reader.unlock(account=account, password=password)
-        index = reader.read_index()
+        try:
+            index = reader.read_index()
+        except DamagedArchiveError as e:
+            if not salvage:
+                raise
+            found: dict[str, ContentEntry] = {}
+            for f in reader.scan_entries():
+                if f.ok and f.path.casefold() not in found:
+                    found[f.path.casefold()] = ContentEntry(
+                        f.path, f.category, f.size, f.mtime_ns, f.raw
+                    )
+            return PointContents(point, list(found.values()), index_damage=e.message)
     return PointContents(
         point,
         [ContentEntry(e.path, e.category, e.size, e.mtime_ns, e.raw) for e in index.entries],

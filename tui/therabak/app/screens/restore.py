@@ -27,13 +27,19 @@ from textual.widgets import (
 )
 
 from therabak import formatting
-from therabak.app.points import RestoreChoice, kind_label, needs_password
+from therabak.app.points import (
+    SALVAGE_OPTION,
+    RestoreChoice,
+    kind_label,
+    needs_password,
+    salvage_advice,
+)
 from therabak.app.screens.unlock import UnlockDialog
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.category_tree import CategoryTree
 from therabak.app.widgets.dir_picker import DirPicker
 from therabak.app.widgets.header import AppHeader
-from therabak.app.widgets.inputs import Choice, TextInput
+from therabak.app.widgets.inputs import Choice, TextInput, TickBox
 from therabak.app.widgets.points_table import PointsTable
 from therabak.i18n import N_, _, shown
 from therabak.jobs.points import RestorePoint
@@ -211,6 +217,7 @@ class RestoreScreen(AppScreen):
                 yield Static("", id="point-details")
             with Vertical(id="what-step"):
                 yield Static(_("Step 2 of 3 · What comes back, and where"), classes="step-title")
+                yield Static("", id="damage-msg", classes="form-error")
                 yield Vertical(id="restore-tree-box")
                 yield Static("", id="restore-total", classes="total")
                 with RadioSet(id="target", compact=True):
@@ -226,6 +233,7 @@ class RestoreScreen(AppScreen):
                         placeholder=_("an empty or new folder"), id="to-input", compact=True
                     )
                     yield Button(_("Browse…"), id="to-browse", compact=True)
+                yield TickBox(_(SALVAGE_OPTION), id="salvage", compact=True)
                 yield Static("", id="what-msg", classes="form-error")
             with VerticalScroll(id="confirm-step"):
                 yield Static(_("Step 3 of 3 · Check, then restore"), classes="step-title")
@@ -244,6 +252,7 @@ class RestoreScreen(AppScreen):
             self._msg("#points-msg", str(e), "bold red")
             return
         self.query_one("#to-row").display = False
+        self.query_one("#damage-msg").display = False
         self.query_one(PointsTable).focus()
         self.refresh_points()
 
@@ -387,7 +396,23 @@ class RestoreScreen(AppScreen):
             id="restore-tree",
         )
         box.mount(tree)
+        salvage = self.query_one("#salvage", TickBox)
+        damage = self.contents.index_damage
+        salvage.value = salvage.disabled = bool(damage)
         self._msg("#what-msg", "")
+        notice = self.query_one("#damage-msg", Static)
+        notice.display = bool(damage)
+        notice.update(
+            Text(
+                _(
+                    "This backup is damaged ({error}): only its intact files, found by "
+                    "reading it all, can be restored."
+                ).format(error=damage),
+                "bold red",
+            )
+            if damage
+            else ""
+        )
         self._go("what")
         tree.focus()
         tree.cursor_line = 0
@@ -468,7 +493,8 @@ class RestoreScreen(AppScreen):
                 return
             target = Path(value).expanduser().absolute()
         include = None if chosen == tree.selectable else sorted(chosen)
-        self.choice = RestoreChoice(self.point, self.password, include, target)
+        salvage = self.query_one("#salvage", TickBox).value
+        self.choice = RestoreChoice(self.point, self.password, include, target, salvage)
         self.busy = True
         self._msg("#what-msg", _("Checking everything (changes nothing yet)…"), "italic")
         self._plan_worker(self.choice)
@@ -482,7 +508,7 @@ class RestoreScreen(AppScreen):
             result = plan(self.app.ctx, choice, self.rules)
         except (TherabakError, OSError) as e:
             message = str(e)
-            hint = getattr(e, "hint", None)
+            hint = salvage_advice(getattr(e, "hint", None))
             if hint:
                 message += " " + hint
             self.app.call_from_thread(self._plan_failed, message)

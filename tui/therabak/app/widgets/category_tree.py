@@ -268,6 +268,13 @@ class CategoryTree(Tree[CategoryData]):
             (size.rjust(SIZE_WIDTH), "dim" if not data.files else ""),
         )
         if data.note:
-            text.append("  " + _(data.note), style="italic dim")
+            # cut to what is left of the line (a vertical scrollbar takes two columns):
+            # never a horizontal scrollbar for a note
+            room = self.scrollable_content_region.width - data.depth * GUIDE_DEPTH
+            room -= text.cell_len + 2
+            note = _(data.note)
+            if room > 0 and len(note) > room:
+                note = note[: max(room - 1, 0)] + "…"
+            text.append("  " + note, style="italic dim")
         text.stylize(style)
         return text
