@@ -68,6 +68,24 @@ async def open_restore(pilot) -> RestoreScreen:
     return screen
 
 
+def backup_with_cli(usb: Path, paths) -> Path:
+    """A password backup of *paths* made with the CLI into *usb*; its archive."""
+    proc = run_cli(
+        "backup",
+        "--dest",
+        usb,
+        "--data-dir",
+        paths.data_dir,
+        "--account-key",
+        paths.account_key,
+        "--password-stdin",
+        "--json",
+        input=PASSWORD + "\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+    return Path(json.loads(proc.stdout.splitlines()[-1])["archive"])
+
+
 def test_backup_then_restore_after_changes_is_identical(make_ctx, run_app, usb, app_practice):
     app = TherabakApp(make_ctx(job_env={"THERABAK_FAILPOINTS": FLAKY}))
     data = app_practice.data_dir
@@ -123,19 +141,7 @@ def test_backup_then_restore_after_changes_is_identical(make_ctx, run_app, usb, 
 
 def test_restore_into_another_folder_selectively(make_ctx, run_app, usb, app_practice, home):
     ctx = make_ctx()
-    proc = run_cli(
-        "backup",
-        "--dest",
-        usb,
-        "--data-dir",
-        app_practice.data_dir,
-        "--account-key",
-        app_practice.account_key,
-        "--password-stdin",
-        "--json",
-        input=PASSWORD + "\n",
-    )
-    assert proc.returncode == 0, proc.stderr
+    backup_with_cli(usb, app_practice)
     target = home / "restored"
     app = TherabakApp(ctx)
     before = {p: p.stat().st_mtime_ns for p in app_practice.data_dir.rglob("*")}
@@ -173,19 +179,7 @@ def test_restore_into_another_folder_selectively(make_ctx, run_app, usb, app_pra
 
 
 def test_verify_a_backup_from_the_list(make_ctx, run_app, usb, app_practice):
-    proc = run_cli(
-        "backup",
-        "--dest",
-        usb,
-        "--data-dir",
-        app_practice.data_dir,
-        "--account-key",
-        app_practice.account_key,
-        "--password-stdin",
-        "--json",
-        input=PASSWORD + "\n",
-    )
-    assert proc.returncode == 0, proc.stderr
+    backup_with_cli(usb, app_practice)
     app = TherabakApp(make_ctx())
 
     async def body(pilot):
@@ -235,20 +229,7 @@ def test_folder_backup_runs_and_home_shows_it(make_ctx, run_app, usb, app_practi
 def test_new_computer_restores_a_password_backup_from_the_problem_screen(
     make_ctx, run_app, usb, app_practice, home
 ):
-    proc = run_cli(
-        "backup",
-        "--dest",
-        usb,
-        "--data-dir",
-        app_practice.data_dir,
-        "--account-key",
-        app_practice.account_key,
-        "--password-stdin",
-        "--json",
-        input=PASSWORD + "\n",
-    )
-    assert proc.returncode == 0, proc.stderr
-    archive = Path(json.loads(proc.stdout.splitlines()[-1])["archive"])
+    archive = backup_with_cli(usb, app_practice)
     new = PracticePaths(home / "NewPC" / "Data", home / "NewPC" / "account.key")
     app = TherabakApp(make_ctx(paths=new))
 
@@ -325,7 +306,7 @@ def test_a_damaged_backup_refused_then_salvaged_in_the_app(make_ctx, run_app, us
     """A note's entry is damaged: the plain restore stops with nothing changed and tells
     the user, in the app's words, to tick the salvage option; with it ticked every intact
     file comes back and the damaged note keeps its current version."""
-    archive = _backup_with_cli(usb, app_practice)
+    archive = backup_with_cli(usb, app_practice)
     victim = _damage(archive, "entry")
     data = app_practice.data_dir
     key = AccountKey.load(app_practice.account_key)
@@ -369,7 +350,7 @@ def test_a_damaged_index_is_listed_by_salvage_and_restored(
 ):
     """The index is damaged: the app lists the intact entries instead (reading the whole
     backup), says why, offers only a salvage restore, and that brings the files back."""
-    archive = _backup_with_cli(usb, app_practice)
+    archive = backup_with_cli(usb, app_practice)
     _damage(archive, "index")
     key = AccountKey.load(app_practice.account_key)
     original = plaintext_tree(app_practice.data_dir, key)
@@ -399,20 +380,3 @@ def test_a_damaged_index_is_listed_by_salvage_and_restored(
     restored = plaintext_tree(target, key)
     core = [p for p in original if p.startswith(("profiles/", "sessions/", "finances/"))]
     assert core and all(restored[p][1] == original[p][1] for p in core)
-
-
-def _backup_with_cli(usb: Path, paths) -> Path:
-    proc = run_cli(
-        "backup",
-        "--dest",
-        usb,
-        "--data-dir",
-        paths.data_dir,
-        "--account-key",
-        paths.account_key,
-        "--password-stdin",
-        "--json",
-        input=PASSWORD + "\n",
-    )
-    assert proc.returncode == 0, proc.stderr
-    return next(usb.glob("*.therabak"))
