@@ -130,9 +130,19 @@ def test_real_disk_full_while_writing(practice, tmp_path):
 
 
 @posix_only
-def test_ctrl_c_stops_quickly_and_leaves_nothing(practice, tmp_path):
+@pytest.mark.parametrize(
+    "started", ["as usual", pytest.param("with SIGINT ignored", marks=posix_only)]
+)
+def test_ctrl_c_stops_quickly_and_leaves_nothing(practice, tmp_path, started):
+    """Also when therabak inherits SIGINT ignored (a shell without job control starts
+    background commands so): the app's cancel of a job is a SIGINT too."""
     dest = tmp_path / "usb"
-    proc = start_backup(practice, dest, tmp_path, "delay-ms=200")  # ~12 s of work
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if started != "as usual" else None
+    try:
+        proc = start_backup(practice, dest, tmp_path, "delay-ms=200")  # ~12 s of work
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     try:
         wait_for_event(proc, "progress", count=2)
         assert partials_in(dest)

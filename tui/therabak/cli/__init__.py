@@ -9,7 +9,9 @@ the user unless ``THERABAK_DEBUG=1``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 
 from therabak import __version__
@@ -92,8 +94,18 @@ def _tolerant_streams() -> None:
             pass
 
 
+def _interruptible() -> None:
+    """SIGINT (Ctrl-C, and how the app cancels a job) always stops therabak cleanly
+    (exit 130), also when it was started with SIGINT ignored: a shell without job
+    control starts background commands that way, and so would every job they start."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        with contextlib.suppress(ValueError):  # not the main thread (called in-process)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     _tolerant_streams()
+    _interruptible()
     argv = list(sys.argv[1:] if argv is None else argv)
     choose_language(argv)
     translate_argparse()
