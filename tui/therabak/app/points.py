@@ -93,18 +93,24 @@ def needs_password(point: RestorePoint) -> bool:
 
 
 def contents(
-    ctx: AppContext, point: RestorePoint, rules: Rules, password: str | None = None
+    ctx: AppContext,
+    point: RestorePoint,
+    rules: Rules,
+    password: str | None = None,
+    *,
+    salvage: bool = False,
 ) -> PointContents:
     """What the point holds, by category (raises WrongPasswordError, CannotUnlockError,
-    DamagedArchiveError). A damaged index does not stop the app: the intact entries are
-    listed (``index_damage`` says so) and only a salvage restore is offered."""
+    DamagedArchiveError). With *salvage* (the restore screen) a damaged index does not
+    stop it: the intact entries are listed by reading the whole backup (``index_damage``
+    says so) and only a salvage restore is offered."""
     return open_contents(
         point.path,
         rules=rules,
         account=load_account(ctx),
         password=password,
         data_dir=ctx.paths.data_dir,
-        salvage=True,
+        salvage=salvage,
     )
 
 

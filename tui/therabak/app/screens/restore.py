@@ -355,7 +355,7 @@ class RestoreScreen(AppScreen):
             self.app.push_screen(
                 UnlockDialog(
                     _("Unlock {name}").format(name=point.path.name),
-                    lambda pw: contents(ctx, point, rules, pw),
+                    lambda pw: contents(ctx, point, rules, pw, salvage=True),
                 ),
                 unlocked,
             )
@@ -370,7 +370,7 @@ class RestoreScreen(AppScreen):
         from therabak.errors import TherabakError
 
         try:
-            found = contents(self.app.ctx, point, self.rules)
+            found = contents(self.app.ctx, point, self.rules, salvage=True)
         except (TherabakError, OSError) as e:
             self.app.call_from_thread(self._open_failed, str(e))
             return
