@@ -57,6 +57,15 @@ def nothing_visible(dest: Path) -> None:
         assert [p.name for p in dest.iterdir() if p.name != "filler"] == []
 
 
+def fill_up(proc, folder: Path) -> None:
+    """While *proc* is frozen, fill the file system of *folder* (a small one) to the last
+    byte with ``folder/filler``; the process then runs on into a full disk."""
+    with frozen(proc), contextlib.suppress(OSError), open(folder / "filler", "wb") as f:
+        while True:
+            f.write(b"\0" * 65536)
+            f.flush()
+
+
 def finish(proc, timeout: float = 120) -> tuple[int, str, str]:
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -100,10 +109,7 @@ def test_destination_fills_up_while_writing(practice: Practice, tmp_path: Path, 
         )
         try:
             wait_for_event(proc, "progress")
-            with frozen(proc), contextlib.suppress(OSError), open(stick / "filler", "wb") as f:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
+            fill_up(proc, stick)
         finally:
             code, _, err = finish(proc)
         assert code == 6, (code, err)
@@ -326,10 +332,7 @@ def test_disk_fills_up_while_a_restore_stages(practice: Practice, backups, tmp_p
         )
         try:
             wait_for_event(proc, "progress")
-            with frozen(proc), contextlib.suppress(OSError), open(disk / "filler", "wb") as f:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
+            fill_up(proc, disk)
         finally:
             code, _, err = finish(proc)
         assert code == 6, (code, err)
