@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from therabak.cli.codes import (
@@ -18,6 +19,7 @@ from therabak.cli.codes import (
 )
 from therabak.cli.common import Output, add_json_option, add_unlock_options, read_password
 from therabak.errors import TherabakError
+from therabak.events import Summary
 from therabak.i18n import _
 
 
@@ -78,6 +80,7 @@ def run_create(args: argparse.Namespace, out: Output) -> int:
     from therabak.crypto.recovery import RecoveryCode
     from therabak.jobs.recovery import prepare_recovery_code
 
+    start = time.monotonic()
     from_caller = code_given(args, "new_recovery_code")
     if from_caller and args.recovery_code_out:
         from therabak.errors import UsageError
@@ -111,15 +114,21 @@ def run_create(args: argparse.Namespace, out: Output) -> int:
                 _("The recovery code shown above was NOT saved; the backup opens as before.") + "\n"
             )
         raise
-    if out.json_mode:
-        out.document(
-            {
-                "archive": str(result.archive),
-                "recovery_code": True,
-                "replaced": result.replaced,
-                "slots": result.slots,
-                "code_file": str(args.recovery_code_out) if args.recovery_code_out else None,
-            }
+    if out.json_mode:  # one summary event: the app runs this as a job
+        out.event(
+            Summary(
+                operation="recovery-create",
+                exit_code=0,
+                duration_s=time.monotonic() - start,
+                message=str(result.archive),
+                extra={
+                    "archive": str(result.archive),
+                    "recovery_code": True,
+                    "replaced": result.replaced,
+                    "slots": result.slots,
+                    "code_file": str(args.recovery_code_out) if args.recovery_code_out else None,
+                },
+            )
         )
         return 0
     out.text(_("Recovery code saved in the backup: {path}").format(path=result.archive))
@@ -145,11 +154,22 @@ def run_create(args: argparse.Namespace, out: Output) -> int:
 def run_remove(args: argparse.Namespace, out: Output) -> int:
     from therabak.jobs.recovery import remove_recovery_code
 
+    start = time.monotonic()
     password = read_password(args, confirm=False, what="backup")
     result = remove_recovery_code(Path(args.archive), password=password)
     if out.json_mode:
-        out.document(
-            {"archive": str(result.archive), "removed": result.replaced, "slots": result.slots}
+        out.event(
+            Summary(
+                operation="recovery-remove",
+                exit_code=0,
+                duration_s=time.monotonic() - start,
+                message=str(result.archive),
+                extra={
+                    "archive": str(result.archive),
+                    "removed": result.replaced,
+                    "slots": result.slots,
+                },
+            )
         )
         return 0
     if result.replaced:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from therabak import faults
 from therabak.archive.header import ArchiveHeader, replace_slots
 from therabak.archive.reader import ArchiveReader
 from therabak.archive.rekey import rewrite_header
@@ -84,6 +85,7 @@ class SlotChange:
     def commit(self) -> RecoveryResult:
         """Write the new slots (crash-safely). Refuses, changing nothing, when the
         backup's header changed since the check (e.g. a password change meanwhile)."""
+        faults.point("recovery.prepared")  # the new code is out, nothing is written
         try:
             with ArchiveReader.open(self.archive) as reader:
                 current = reader.header
