@@ -106,13 +106,11 @@ def test_a_password_never_tries_the_recovery_slot_and_a_code_never_the_password(
 ) -> None:
     recovery = Counting(monkeypatch, Slot, "unwrap_recovery")
     argon = Counting(monkeypatch, Argon2Params, "derive")
-    with ArchiveReader.open(both.path) as reader:
-        with pytest.raises(WrongPasswordError):
-            reader.unlock(password="wrong")
+    with ArchiveReader.open(both.path) as reader, pytest.raises(WrongPasswordError):
+        reader.unlock(password="wrong")
     assert argon.calls == 1 and recovery.calls == 0
-    with ArchiveReader.open(both.path) as reader:
-        with pytest.raises(WrongRecoveryCodeError) as e:
-            reader.unlock(recovery_code=RecoveryCode.generate())
+    with ArchiveReader.open(both.path) as reader, pytest.raises(WrongRecoveryCodeError) as e:
+        reader.unlock(recovery_code=RecoveryCode.generate())
     assert e.value.exit_code == ExitCode.CANNOT_UNLOCK
     assert argon.calls == 1 and recovery.calls == 1
     with ArchiveReader.open(both.path) as reader:
@@ -141,9 +139,11 @@ def test_salvage_of_a_damaged_header_opens_with_the_code(both, code) -> None:
     with ArchiveReader.open(both.path, salvage=True) as reader:
         assert reader.unlock(recovery_code=code) == "recovery"
         assert reader.archive_key == both.archive_key
-    with ArchiveReader.open(both.path, salvage=True) as reader:
-        with pytest.raises(DamagedArchiveError, match="recovery code"):
-            reader.unlock(recovery_code=RecoveryCode.generate())
+    with (
+        ArchiveReader.open(both.path, salvage=True) as reader,
+        pytest.raises(DamagedArchiveError, match="recovery code"),
+    ):
+        reader.unlock(recovery_code=RecoveryCode.generate())
 
 
 def test_protection_needs_a_password_beside_a_code(code) -> None:
