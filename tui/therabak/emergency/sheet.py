@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from therabak.emergency.facts import PlaceFacts, SheetFacts
+from therabak.errors import TherabakError
 from therabak.i18n import _, get_language, ngettext, speaking
 
 if TYPE_CHECKING:
@@ -34,29 +35,39 @@ FONTS = {
 PAGE_W, PAGE_H = 210.0, 297.0  # A4, mm
 MARGIN = 17.0
 BOTTOM = PAGE_H - 12.0
-MAX_PLACES = 6  # more are summed up in one line, so the sheet stays one page
+MAX_PLACES = 6  # at most; more are summed up in one line, so the sheet stays one page
 QR_SIZE = 31.0  # the QR code's modules, without its quiet zone
 INK = (0, 0, 0)
 GREY = (90, 90, 90)
 RED = (170, 0, 0)
 
 
-class SheetTooLongError(RuntimeError):
+class SheetTooLongError(TherabakError):
     """The content does not fit one page (a layout bug: the sheet limits what it lists)."""
 
 
 def render_sheet(facts: SheetFacts, *, lang: str, code: RecoveryCode | None = None) -> bytes:
-    """The PDF's bytes. *code* is printed (with its QR code) only when given."""
+    """The PDF's bytes. *code* is printed (with its QR code) only when given.
+
+    Places beyond what fits are summed up in one line ("… and 3 more places"): the
+    sheet lists at most MAX_PLACES, and fewer when long names take more room."""
     with speaking(lang):
-        return _Sheet(facts, code).render()
+        for max_places in range(MAX_PLACES, 0, -1):
+            try:
+                return _Sheet(facts, code, max_places).render()
+            except SheetTooLongError:
+                if max_places == 1:
+                    raise
+    raise AssertionError("unreachable")
 
 
 class _Sheet:
-    def __init__(self, facts: SheetFacts, code: RecoveryCode | None) -> None:
+    def __init__(self, facts: SheetFacts, code: RecoveryCode | None, max_places: int) -> None:
         from fpdf import FPDF
 
         self.facts = facts
         self.code = code
+        self.max_places = max_places
         pdf = FPDF(orientation="P", unit="mm", format="A4")
         pdf.set_auto_page_break(False)
         pdf.set_margins(MARGIN, MARGIN, MARGIN)
@@ -79,7 +90,9 @@ class _Sheet:
 
     def text(self, text: str, size: float = 10, style: str = "", h: float | None = None) -> None:
         self.font(size, style)
-        self.pdf.multi_cell(0, h or size * 0.48, text, new_x="LMARGIN", new_y="NEXT", markdown=True)
+        self.pdf.multi_cell(
+            0, h or size * 0.48, text, new_x="LMARGIN", new_y="NEXT", markdown=True, align="L"
+        )
 
     def heading(self, text: str) -> None:
         pdf = self.pdf
@@ -100,9 +113,12 @@ class _Sheet:
         self.where()
         self.recovery_code()
         self.steps()
+        end = self.pdf.get_y()
         self.footer()
-        if self.pdf.page_no() != 1 or self.pdf.get_y() > BOTTOM:
-            raise SheetTooLongError("the emergency sheet does not fit one page")
+        if self.pdf.page_no() != 1 or end > BOTTOM - 5:
+            raise SheetTooLongError(
+                _("The emergency sheet does not fit on one page; nothing was written.")
+            )
         return bytes(self.pdf.output())
 
     def title(self) -> None:
@@ -151,16 +167,17 @@ class _Sheet:
             )
             return
         pdf = self.pdf
-        for place in places[:MAX_PLACES]:
+        for place in places[: self.max_places]:
             self.font(10, "B")
-            pdf.multi_cell(0, 5, place.place, new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 4.8, place.place, new_x="LMARGIN", new_y="NEXT", align="L")
             self.color(GREY)
             pdf.set_x(MARGIN + 5)
             self.font(9)
-            pdf.multi_cell(0, 4.4, _place_line(place, formatting), new_x="LMARGIN", new_y="NEXT")
+            line = _place_line(place, formatting)
+            pdf.multi_cell(0, 4.3, line, new_x="LMARGIN", new_y="NEXT", align="L")
             self.color(INK)
             pdf.ln(0.8)
-        rest = len(places) - MAX_PLACES
+        rest = len(places) - self.max_places
         if rest > 0:
             self.text(
                 ngettext(
@@ -297,11 +314,11 @@ class _Sheet:
         for n, step in enumerate(steps, 1):
             self.font(10, "B")
             y = pdf.get_y()
-            pdf.cell(7, 4.9, f"{n}.")
+            pdf.cell(7, 4.7, f"{n}.")
             pdf.set_xy(MARGIN + 7, y)
             self.font(10)
-            pdf.multi_cell(0, 4.9, step, new_x="LMARGIN", new_y="NEXT", markdown=True, align="L")
-            pdf.ln(0.9)
+            pdf.multi_cell(0, 4.7, step, new_x="LMARGIN", new_y="NEXT", markdown=True, align="L")
+            pdf.ln(0.7)
 
     def footer(self) -> None:
         from therabak import __version__
@@ -346,11 +363,7 @@ def _place_line(place: PlaceFacts, formatting) -> str:
             found=", ".join(parts), date=_date(place.newest, formatting)
         )
         if place.with_code:
-            line += " " + ngettext(
-                "({n} of them also opens with the recovery code)",
-                "({n} of them also open with the recovery code)",
-                place.with_code,
-            ).format(n=place.with_code)
+            line += " " + _("({n} of them also with the recovery code)").format(n=place.with_code)
         if place.source == "automatic":
             line += ". " + _("On this computer only: no help when the computer is lost.")
         return line

@@ -50,9 +50,9 @@ def unlock_for_change(
         if not any(s.type is SlotType.PASSWORD for s in header.slots):
             raise UsageError(
                 _(
-                    "Only a backup with a password can have a recovery code; this one has "
-                    "{protection} protection: {path}"
-                ).format(protection=header.protection, path=path)
+                    "Only a backup with a password can have a recovery code; this one is "
+                    "locked with an account key: {path}"
+                ).format(path=path)
             )
         # without an account key, unlock() opens only the slot of the secret given
         # (and checks the header MAC): the password or the code is proven
