@@ -1,4 +1,4 @@
-"""Rewrite an archive's header region in place, crash-safely (a new password).
+"""Rewrite an archive's header region in place, crash-safely (a new password or recovery code).
 
 The header region has a fixed size and the fixed part never changes, so new key
 slots mean rewriting the bytes after the fixed part; the data stays as it is
