@@ -3,6 +3,8 @@ practice (80x24), in English and in German.
 
     python scripts/screenshots.py [--out screenshots] [--lang en de]
 
+(It ends by running scripts/emergency_sheet.py: the PNGs of the emergency sheet.)
+
 Everything runs in a temporary home folder: the demo practice (``therabak demo``'s
 default, the one ``therabak-tui --demo`` opens) at ``~/TheraPsy``, a folder ``~/usb``
 standing in for a USB stick, its own settings and job state. The backup shown is a real
@@ -127,6 +129,20 @@ def main() -> int:
         out.mkdir(parents=True, exist_ok=True)
         print(f"{lang}:")
         shoot_all(out)
+    # the emergency sheet (a PDF, not a screen): its PNGs come from its own script
+    import subprocess
+
+    subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parent / "emergency_sheet.py"),
+            "--out",
+            str(Path(args.out).resolve()),
+            "--lang",
+            *args.lang,
+        ],
+        check=True,
+    )
     return 0
 
 

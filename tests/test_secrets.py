@@ -30,6 +30,7 @@ from cli_support import frozen, wait_for_event
 from conftest import IS_WINDOWS, Practice, record_figure, run_cli, start_cli
 from restore_helpers import leftovers, practice_args
 from therabak.archive.reader import ArchiveReader
+from therabak.crypto.recovery import RecoveryCode
 from therabak.jobs.runner import JobRunner, JobState
 from therabak.practice.envelope import has_magic
 
@@ -72,6 +73,14 @@ class Scan:
         for needle, what in self.needles.items():
             if needle in blob:
                 self.hits.append(f"{what} in {where}")
+
+
+def add_code(scan: Scan, code: RecoveryCode, what: str) -> None:
+    """A recovery code as people and programs write it, and the bits it carries."""
+    for text in (code.display(), code.compact()):
+        scan.add(text, what)
+        scan.add(text.lower(), what)
+    scan.add(code.secret_bytes(), f"{what} (its bits)")
 
 
 def archive_key(path: Path, *, password: str | None = None, account=None) -> bytes:
@@ -266,10 +275,75 @@ def test_no_secret_anywhere_and_everything_private(
         cli("verify", archive, "--password-file", new_pw)
         assert archive_key(archive, password=NEW_PASSWORD) in scan.needles
 
+        # recovery codes: made by the caller (the app's way: on stdin after the password),
+        # made by therabak into a file the user names, handed to a job by the runner
+        code1, code3 = RecoveryCode.generate(), RecoveryCode.generate()
+        add_code(scan, code1, "recovery code 1")
+        add_code(scan, code3, "recovery code 3")
+        usb4 = tmp_path / "usb4"
+        cli(
+            "backup", "--dest", usb4, "--password-stdin", "--recovery-code-stdin", "--json",
+            *prac, input=f"{PASSWORD}\n{code1.display()}\n",
+        )  # fmt: skip
+        [coded] = usb4.glob("*.therabak")
+        scan.add(archive_key(coded, password=PASSWORD), "archive key (with a code)")
+        cli("verify", coded, "--recovery-code-env", "RC", extra_env={"RC": code1.display()})
+        cli("show", coded, "--recovery-code-stdin", "--json", input=code1.compact() + "\n")
+        typo = code1.compact()[:-1] + ("X" if code1.compact()[-1] != "X" else "Y")
+        cli("verify", coded, "--recovery-code-env", "RC", extra_env={"RC": typo}, codes=(4,))
+        cli(
+            "verify", coded, "--recovery-code-env", "RC", "--json",
+            extra_env={"RC": code3.display()}, codes=(4,),
+        )  # fmt: skip
+        code_file = tmp_path / "secret" / "code2.txt"
+        cli(
+            "recovery", "create", coded, "--password-file", pw_file,
+            "--recovery-code-out", code_file, "--json",
+        )  # fmt: skip
+        code2 = RecoveryCode.parse(code_file.read_text("utf-8"))
+        add_code(scan, code2, "recovery code 2")
+        proc = start_cli(
+            "restore", coded, "--yes", "--json", "--recovery-code-stdin",
+            "--to", tmp_path / "elsewhere" / "ByCode", *prac,
+            env={**env, "THERABAK_FAILPOINTS": "delay-ms=20"}, input=code2.display() + "\n",
+        )  # fmt: skip
+        try:
+            wait_for_event(proc, "progress")
+            with frozen(proc):
+                for part in ("cmdline", "environ"):
+                    blob = Path(f"/proc/{proc.pid}/{part}").read_bytes()
+                    scan.search(blob, f"/proc/{proc.pid}/{part} of a restore with a code")
+        finally:
+            out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        outputs.append(("restore --recovery-code-stdin", out + err))
+        job = runner.start(
+            "recovery",
+            ["create", str(coded)],
+            password=PASSWORD,
+            new_recovery_code=code3,
+            env=env,
+        )
+        for _batch in runner.follow(job):
+            pass
+        assert runner.get(job.id).state is JobState.DONE
+        cli("verify", coded, "--recovery-code-stdin", input=code3.display() + "\n")
+        sheet_with_code = tmp_path / "sheets" / "with-code.pdf"
+        sheet_with_code.parent.mkdir()
+        cli(
+            "emergency-sheet", "--out", sheet_with_code, "--include-code",
+            "--recovery-code-stdin", "--in", usb4, *prac, input=code3.display() + "\n",
+        )  # fmt: skip
+        cli("emergency-sheet", "--out", tmp_path / "sheets", "--json", "--in", usb4, *prac)
+        cli("passwd", coded, "--recovery-code-env", "RC", "--new-password-file", new_pw,
+            extra_env={"RC": code3.display()})  # fmt: skip
+        cli("recovery", "remove", coded, "--password-file", new_pw)
+
     # -- search everything
     for what, text in outputs:
         scan.search(text, f"output of {what}")
-    allowed = {pw_file, new_pw, wrong, practice.key_path}
+    # where the user asked for a code: the file they named, the sheet they asked for
+    allowed = {pw_file, new_pw, wrong, practice.key_path, code_file, sheet_with_code}
     for p in tmp_path.rglob("*"):
         if p.is_file() and not p.is_symlink() and p not in allowed:
             scan.search(p.read_bytes(), str(p.relative_to(tmp_path)))
@@ -282,6 +356,10 @@ def test_no_secret_anywhere_and_everything_private(
     made = [
         *usb.rglob("*"),
         *(tmp_path / "usb2").rglob("*"),
+        *(tmp_path / "usb4").rglob("*"),
+        *(tmp_path / "sheets").rglob("*"),
+        code_file,
+        *(tmp_path / "elsewhere" / "ByCode").rglob("*"),
         *(tmp_path / "folder").rglob("*"),
         *(tmp_path / "elsewhere" / "Restored").rglob("*"),
         tmp_path / "elsewhere" / "Restored",

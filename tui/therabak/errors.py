@@ -73,6 +73,14 @@ class AccountKeyNeededError(CannotUnlockError):
     """The backup opens only with an account key, and none is available here."""
 
 
+class NoRecoveryCodeError(CannotUnlockError):
+    """A recovery code was given, but the backup has none (any more)."""
+
+
+class WrongRecoveryCodeError(CannotUnlockError):
+    """A well-formed recovery code that is not this backup's."""
+
+
 class DecryptionError(TherabakError):
     """A sealed stream failed to authenticate (tampered, truncated, wrong key)."""
 

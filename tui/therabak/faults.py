@@ -29,7 +29,10 @@ Off unless the variable is set. Comma-separated ``name=value`` items:
                       auto: ``auto.backup`` (written and verified, nothing deleted),
                       ``auto.retention`` (after each deleted old backup);
                       passwd: ``passwd.journal`` (new header journalled, archive
-                      untouched), ``passwd.write`` (archive header half rewritten)
+                      untouched), ``passwd.write`` (archive header half rewritten);
+                      recovery create/remove: ``recovery.prepared`` (the new code
+                      shown or written, nothing else), ``recovery.journal``,
+                      ``recovery.write`` (as for passwd)
 ``crash-after-bytes=N``
                       the process kills itself once N bytes were written (the
                       archive of a backup, the staged or copied files of a restore

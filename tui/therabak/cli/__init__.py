@@ -25,11 +25,13 @@ COMMAND_MODULES = [
     "therabak.cli.backup",
     "therabak.cli.inspect",
     "therabak.cli.passwd",
+    "therabak.cli.recovery",
     "therabak.cli.restore",
     "therabak.cli.points",
     "therabak.cli.folder",
     "therabak.cli.auto",
     "therabak.cli.status",
+    "therabak.cli.emergency",
 ]
 
 

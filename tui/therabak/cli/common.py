@@ -58,8 +58,16 @@ def add_selection_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_unlock_options(p: argparse.ArgumentParser, *, allow_none: bool = False) -> None:
-    g = p.add_argument_group(_("password (never on the command line)"))
+def add_unlock_options(
+    p: argparse.ArgumentParser, *, allow_none: bool = False, recovery: bool = True
+) -> None:
+    """The password options; with *recovery*, the recovery code options as the other way
+    to open a backup (one or the other)."""
+    g = p.add_argument_group(
+        _("password or recovery code (never on the command line)")
+        if recovery
+        else _("password (never on the command line)")
+    )
     m = g.add_mutually_exclusive_group()
     m.add_argument(
         "--password-file",
@@ -82,6 +90,10 @@ def add_unlock_options(p: argparse.ArgumentParser, *, allow_none: bool = False) 
             action="store_true",
             help=_("no password: ANYONE who has the backup file can read it"),
         )
+    if recovery:
+        from therabak.cli.codes import add_code_source_options
+
+        add_code_source_options(m)
 
 
 def practice_paths(args: argparse.Namespace) -> PracticePaths:
@@ -224,11 +236,17 @@ def load_account(paths: PracticePaths, out: Output, *, required: bool = True):
 
 
 def open_archive(args: argparse.Namespace, path, account):
-    """Open and unlock an archive: the account key silently, else the password options/prompt."""
+    """Open and unlock an archive: the account key silently, else the recovery code
+    options, else the password options/prompt."""
     from therabak.archive.reader import ArchiveReader, PasswordNeeded
+    from therabak.cli.codes import read_code
 
+    code = read_code(args)  # checked first: a typo stops here, before any work
     reader = ArchiveReader.open(path)
     try:
+        if code is not None:
+            reader.unlock(account=account, recovery_code=code)
+            return reader
         try:
             reader.unlock(account=account)
         except PasswordNeeded:

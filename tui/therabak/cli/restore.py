@@ -212,6 +212,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 "or look first with --dry-run."
             )
         )
+    from therabak.cli.codes import read_code
+
+    code = read_code(args)  # checked first: a typo stops here, before any work
     paths = practice_paths(args)
     rules = load_rules()
     req = RestoreRequest(
@@ -219,7 +222,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         data_dir=paths.data_dir,
         account_key_path=paths.account_key,
         rules=rules,
-        password=_password(args, paths),
+        password=None if code is not None else _password(args, paths),
+        recovery_code=code,
         include=args.include,
         target=Path(args.to) if args.to else None,
         force=args.force,

@@ -101,6 +101,7 @@ class BackupResult:
     volumes: list[Path] = field(default_factory=list)  # every file of the backup, in order
     volume_size: int | None = None  # the size volumes were limited to (None: not limited)
     file_system: str = ""  # the destination's, as far as known (e.g. "FAT32")
+    recovery_code: bool = False  # the backup has a recovery slot (never the code itself)
 
     @property
     def raw(self) -> list[str]:
@@ -276,6 +277,7 @@ def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupRe
         volumes=volumes,
         volume_size=sink.volume_size,
         file_system=fs.label,
+        recovery_code=req.protection.recovery_code is not None,
     )
     if sink.refused_at is not None:
         from therabak import formatting
@@ -338,6 +340,7 @@ def _summary_fields(result: BackupResult) -> dict:
         "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
         "verified": result.verified,
         "damaged": [{"path": p, "reason": r} for p, r in result.damaged],
+        "recovery_code": result.recovery_code,
     }
 
 

@@ -36,6 +36,7 @@ from therabak import faults, formatting, memtune
 from therabak.archive.hashing import Sha256Behind
 from therabak.archive.index import IndexEntry, check_relative_path
 from therabak.archive.reader import ArchiveReader, EntryDamaged
+from therabak.crypto.recovery import RecoveryCode
 from therabak.errors import (
     AccountKeyError,
     Cancelled,
@@ -112,6 +113,7 @@ class RestoreRequest:
     account_key_path: Path
     rules: Rules
     password: str | None = field(default=None, repr=False)
+    recovery_code: RecoveryCode | None = field(default=None, repr=False)  # instead of password
     include: Iterable[str] | str | None = None  # category ids (any node); None: everything
     target: Path | None = None  # restore into this folder; Data stays untouched
     force: bool = False  # restore although Data/.lock holds a live process id
@@ -409,7 +411,7 @@ def _open_source(
         return _FolderSource(point, req.rules, req.salvage)
     reader = ArchiveReader.open(point.path, salvage=req.salvage)
     try:
-        reader.unlock(account=account, password=req.password)
+        reader.unlock(account=account, password=req.password, recovery_code=req.recovery_code)
         return _ArchiveSource(point, reader, req.rules, req.salvage, emit)
     except BaseException:
         reader.close()
