@@ -484,7 +484,7 @@ def test_cli_install_status_remove(tmp_path, practice, isolated_env) -> None:
 
     r = run_cli("schedule", "status", *args, env=env)
     assert r.returncode == 0, r.stdout
-    assert "set up (systemd user timer), starts every 60 minutes" in r.stdout
+    assert "set up (systemd user timer), starts 'therabak auto' every hour" in r.stdout
     assert "Next run:" in r.stdout
 
     r = run_cli("schedule", "remove", env=env)

@@ -65,7 +65,9 @@ def test_settings_set_up_then_home_shows_it_then_remove(make_ctx, run_app, home,
         await press_schedule_button(pilot)
         text = flat(app)
         assert "yes: systemd user timer" in text
-        assert "Automatic backups are set up: systemd user timer" in text
+        assert (
+            "Set up: this computer's scheduler now starts the automatic backup every hour" in text
+        )
         assert str(screen.query_one("#schedule-toggle").label) == "Remove"
         assert unit_files(home) == ["therabak-auto.service", "therabak-auto.timer"]
         assert ["--user", "--no-pager", "enable", "--now", "therabak-auto.timer"] in (
@@ -78,7 +80,7 @@ def test_settings_set_up_then_home_shows_it_then_remove(make_ctx, run_app, home,
         assert isinstance(app.screen, HomeScreen)
         await wait_schedule(pilot)
         text = flat(app)
-        assert "set up (systemd user timer); next backup after 2026-03-02 11:17" in text
+        assert "set up; next backup after 2026-03-02 11:17" in text
         assert "not set up" not in text
 
         await pilot.press("s")
@@ -123,7 +125,7 @@ def test_set_up_saves_changed_settings_first(make_ctx, run_app, home, isolated_e
         assert Settings.load().auto.interval_hours == 0.5
         timer = (home / ".config" / "systemd" / "user" / "therabak-auto.timer").read_text()
         assert "OnCalendar=*-*-* *:17/30:00" in timer
-        assert "every 30 minutes" in flat(app)
+        assert "automatic backup every 30 minutes" in flat(app)
 
     run_app(app, body)
 
@@ -183,7 +185,7 @@ def test_the_home_row_speaks_german(make_ctx, run_app):
         async def body(pilot):
             await wait_scan(pilot)
             await wait_for(pilot, lambda: "Zeitplan" in flat(app))
-            assert "nicht eingerichtet" in flat(app)
+            assert "nicht eingerichtet: keine automatischen Backups (Taste s)" in flat(app)
 
         run_app(app, body)
     finally:

@@ -10,25 +10,24 @@ from rich.text import Text
 
 from therabak import formatting
 from therabak.i18n import _
-from therabak.schedule.backend import BACKEND_NAMES
 from therabak.schedule.status import ScheduleState, ScheduleStatus
 
 
 def state_text(status: ScheduleStatus) -> Text:
-    """One line: set up (how, and when the next backup comes), or why not."""
+    """One line: set up (and when the next backup comes), or why not."""
     if status.state is ScheduleState.UNAVAILABLE:
         return Text(
             _("cannot be set up here: {reason}").format(reason=status.unavailable), "bold red"
         )
     if status.state is ScheduleState.NOT_SET_UP:
         return Text(_("not set up: nothing makes automatic backups"), "bold yellow")
-    assert status.backend is not None
-    text = _("set up ({backend})").format(backend=_(BACKEND_NAMES[status.backend]))
     if status.next_backup is not None:
-        text = _("{state}; next backup after {time}").format(
-            state=text, time=formatting.local_time(status.next_backup)
+        return Text(
+            _("set up; next backup after {time}").format(
+                time=formatting.local_time(status.next_backup)
+            )
         )
-    return Text(text)
+    return Text(_("set up"))
 
 
 def last_run_text(status: ScheduleStatus, now: datetime) -> Text | None:

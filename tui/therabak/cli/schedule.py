@@ -97,6 +97,7 @@ def command_line(argv: list[str] | tuple[str, ...]) -> str:
 
 def run_install(args: argparse.Namespace, out: Output) -> int:
     from therabak.errors import ConfigError
+    from therabak.schedule.command import every_text
     from therabak.schedule.host import Host
     from therabak.schedule.manage import install
     from therabak.schedule.status import schedule_status
@@ -129,9 +130,10 @@ def run_install(args: argparse.Namespace, out: Output) -> int:
         )
         return code
     out.text(
-        _(
-            "Automatic backups are set up: {backend}, starting 'therabak auto' every {n} minutes."
-        ).format(backend=_backend_name(result.change.kind), n=result.command.every_minutes)
+        _("Automatic backups are set up: {backend}, starting 'therabak auto' {every}.").format(
+            backend=_backend_name(result.change.kind),
+            every=every_text(result.command.every_minutes),
+        )
     )
     for where in result.change.location:
         out.text(f"  {where}")
@@ -180,6 +182,7 @@ def run_remove(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_status(args: argparse.Namespace, out: Output) -> int:
+    from therabak.schedule.command import every_text
     from therabak.schedule.host import Host
     from therabak.schedule.status import ScheduleState, schedule_status
 
@@ -205,8 +208,8 @@ def run_status(args: argparse.Namespace, out: Output) -> int:
         assert status.backend is not None
         state = _("set up ({backend})").format(backend=_backend_name(status.backend))
         if status.every_minutes:
-            state = _("{state}, starts every {n} minutes").format(
-                state=state, n=status.every_minutes
+            state = _("{state}, starts 'therabak auto' {every}").format(
+                state=state, every=every_text(status.every_minutes)
             )
         line("state", state)
         for i, where in enumerate(status.location):

@@ -38,7 +38,7 @@ class AutoOutcome(StrEnum):
 #: How each outcome is said (translated where shown).
 OUTCOME_TEXTS = {
     AutoOutcome.BACKUP: N_("backup made"),
-    AutoOutcome.NOT_DUE: N_("not due yet, nothing to do"),
+    AutoOutcome.NOT_DUE: N_("not due yet"),
     AutoOutcome.BUSY: N_("another run was active"),
     AutoOutcome.FAILED: N_("FAILED"),
     AutoOutcome.INTERRUPTED: N_("interrupted"),

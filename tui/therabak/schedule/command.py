@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from therabak.errors import SchedulerError
-from therabak.i18n import _
+from therabak.i18n import _, ngettext
 from therabak.schedule.host import Host
 from therabak.settings import PracticePaths, Settings
 
@@ -33,6 +33,13 @@ def check_minutes(interval_hours: float) -> int:
     an hour that is not longer than the interval (at least every 5 minutes)."""
     minutes = interval_hours * 60
     return max((s for s in CHECK_STEPS if s <= minutes), default=CHECK_STEPS[0])
+
+
+def every_text(minutes: int) -> str:
+    """How often the entry starts the automatic backup, in words."""
+    if minutes == 60:
+        return _("every hour")
+    return ngettext("every {n} minute", "every {n} minutes", minutes).format(n=minutes)
 
 
 def minutes_past_the_hour(every: int) -> list[int]:

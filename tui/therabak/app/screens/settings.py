@@ -83,11 +83,11 @@ def language_options() -> list[tuple[str, str]]:
 
 
 def installed_text(result) -> str:
-    from therabak.schedule.backend import BACKEND_NAMES
+    from therabak.schedule.command import every_text
 
-    return _(
-        "Automatic backups are set up: {backend}, starting the automatic backup every {n} minutes."
-    ).format(backend=_(BACKEND_NAMES[result.change.kind]), n=result.command.every_minutes)
+    return _("Set up: this computer's scheduler now starts the automatic backup {every}.").format(
+        every=every_text(result.command.every_minutes)
+    )
 
 
 def _fmt(value: float | int) -> str:
