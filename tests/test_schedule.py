@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -24,7 +25,7 @@ import pytest
 
 from conftest import IS_WINDOWS, Practice, run_cli
 from schedule_support import fake_tools, make_host
-from therabak.errors import SchedulerError, UsageError
+from therabak.errors import AccountKeyError, DataFolderError, SchedulerError, UsageError
 from therabak.jobs import auto_runs
 from therabak.schedule import manage, templates
 from therabak.schedule.backend import BackendKind
@@ -379,6 +380,7 @@ def test_status_says_when_the_last_run_failed_or_runs_stopped(tmp_path, practice
 def test_status_notices_an_entry_for_another_data_folder(tmp_path, practice) -> None:
     tools = fake_tools(tmp_path / "tools", programs=("crontab",))
     host = make_host(tmp_path, tools)
+    shutil.copytree(practice.root, tmp_path / "elsewhere")
     other = PracticePaths(tmp_path / "elsewhere" / "Data", tmp_path / "elsewhere" / "account.key")
     manage.install(host, other, Settings())
     status = schedule_status(host, paths_of(practice), Settings())
@@ -530,3 +532,31 @@ def test_therabak_status_tells_whether_automatic_backups_are_set_up(tmp_path, pr
     r = run_cli("status", *args, env=env)
     assert "none yet; set up (crontab line)" in r.stdout
     assert "not set up" not in r.stdout
+
+
+def test_install_refuses_a_practice_it_could_not_back_up(tmp_path, practice) -> None:
+    tools = fake_tools(tmp_path / "tools", programs=("crontab",))
+    host = make_host(tmp_path, tools)
+    missing = PracticePaths(tmp_path / "nowhere" / "Data", practice.key_path)
+    with pytest.raises(DataFolderError):
+        manage.install(host, missing, Settings())
+    no_key = PracticePaths(practice.data_dir, tmp_path / "nowhere" / "account.key")
+    with pytest.raises(AccountKeyError):
+        manage.install(host, no_key, Settings())
+    assert tools.calls("crontab") == []  # nothing was even looked at
+
+
+def test_the_log_is_appended_and_moved_aside_when_large(tmp_path, practice) -> None:
+    log = tmp_path / "logs" / "auto.log"
+    log.parent.mkdir()
+    log.write_bytes(b"old\n" * 300_000)  # 1.2 MB
+    args = ["auto", "--data-dir", tmp_path / "missing", "--log", log]
+    r = run_cli(*args)
+    assert r.returncode == 1 and r.stdout == "" and r.stderr == ""
+    assert (tmp_path / "logs" / "auto.log.1").stat().st_size == 1_200_000
+    text = log.read_text("utf-8")
+    assert text.startswith("--- ") and "Data folder not found" in text
+    run_cli(*args)
+    assert log.read_text("utf-8").count("--- ") == 2  # appended, not moved again
+    run = auto_runs.last_run(tmp_path / "missing")
+    assert run.outcome == "failed" and "Data folder not found" in run.message

@@ -12,7 +12,7 @@ import contextlib
 import plistlib
 
 from therabak.errors import SchedulerError
-from therabak.fsutil import write_private
+from therabak.fsutil import make_private_dirs, write_private
 from therabak.i18n import _
 from therabak.schedule import templates
 from therabak.schedule.backend import BackendKind, Change, Entry
@@ -55,7 +55,7 @@ class LaunchdBackend:
     def install(self, cmd: AutoCommand) -> Change:
         if self.unavailable() is not None:
             raise SchedulerError(self.unavailable() or "")
-        self.plist.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.plist.parent)
         write_private(self.plist, templates.launchd_plist(cmd))
         self.host.tools.run("launchctl", ["bootout", self.service])  # an older one; may be none
         change = Change(self.kind, True, [str(self.plist)])

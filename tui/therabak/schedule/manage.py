@@ -99,6 +99,13 @@ def install(
     *,
     logon: WindowsLogon = WindowsLogon.INTERACTIVE,
 ) -> InstallResult:
+    """Set up the entry for the practice at *paths*: refused (nothing written) when its
+    data folder or account key is missing, as every run would then fail."""
+    from therabak.practice.account import AccountKey
+    from therabak.practice.scan import require_data_dir
+
+    require_data_dir(paths.data_dir)
+    AccountKey.load(paths.account_key)
     backend = preferred(host)
     if logon is not WindowsLogon.INTERACTIVE and backend.kind is not BackendKind.TASK_SCHEDULER:
         raise UsageError(

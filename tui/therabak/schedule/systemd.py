@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from therabak.errors import SchedulerError
-from therabak.fsutil import write_private
+from therabak.fsutil import make_private_dirs, write_private
 from therabak.i18n import _
 from therabak.schedule import templates
 from therabak.schedule.backend import BackendKind, Change, Entry
@@ -110,7 +110,7 @@ class SystemdBackend:
 
     def install(self, cmd: AutoCommand) -> Change:
         fresh = not (self.service.exists() or self.timer.exists())
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.folder)
         write_private(self.service, templates.systemd_service(cmd).encode("utf-8"))
         write_private(self.timer, templates.systemd_timer(cmd).encode("utf-8"))
         try:

@@ -15,7 +15,7 @@ import re
 from datetime import datetime, timedelta
 
 from therabak.errors import SchedulerError
-from therabak.fsutil import write_private
+from therabak.fsutil import make_private_dirs, write_private
 from therabak.i18n import _
 from therabak.schedule import templates
 from therabak.schedule.backend import BackendKind, Change, Entry
@@ -68,7 +68,7 @@ class TaskSchedulerBackend:
         start = Cadence(cmd.every_minutes).next_at_or_after(now + timedelta(minutes=1))
         assert start is not None
         text = templates.task_xml(cmd, start=start, user=self.user, logon=self.logon)
-        self.xml.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.xml.parent)
         write_private(self.xml, templates.task_xml_bytes(text))
         r = self.host.tools.run(
             "schtasks", ["/Create", "/TN", self.name, "/XML", str(self.xml), "/F"]

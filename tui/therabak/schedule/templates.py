@@ -41,7 +41,7 @@ IOSchedulingClass=idle
 TIMER_TEMPLATE = """\
 # {marker}
 [Unit]
-Description=Start the therabak automatic backup every {every} minutes
+Description=Start the therabak automatic backup {every}
 
 [Timer]
 OnCalendar={calendar}
@@ -80,8 +80,9 @@ def systemd_service(cmd: AutoCommand) -> str:
 
 
 def systemd_timer(cmd: AutoCommand) -> str:
+    every = "every hour" if cmd.every_minutes == 60 else f"every {cmd.every_minutes} minutes"
     return TIMER_TEMPLATE.format(
-        marker=MARKER, every=cmd.every_minutes, calendar=systemd_calendar(cmd.every_minutes)
+        marker=MARKER, every=every, calendar=systemd_calendar(cmd.every_minutes)
     )
 
 
