@@ -16,7 +16,6 @@ from textual.validation import Integer, Number
 from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from therabak import formatting
 from therabak.app.screens.dialogs import ConfirmDialog
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.dir_picker import DirPicker
@@ -356,32 +355,19 @@ class SettingsScreen(AppScreen):
             state.update(Text(_("not possible here"), "bold red"))
             button.label = _("Set up")
             button.disabled = True
+        # Kept short (the home screen shows the next backup and the last run): why it
+        # cannot be set up here, what a set-up entry needs, or what the button just did.
         if status is not None and not acted:
             if status.state is ScheduleState.UNAVAILABLE:
                 lines.append(Text(status.unavailable))
             elif status.set_up:
-                if status.next_backup is not None:
-                    lines.append(
-                        Text(
-                            _("Next backup after {time}.").format(
-                                time=formatting.local_time(status.next_backup)
-                            )
-                        )
-                    )
                 last = last_run_text(status, self.app.ctx.now())
-                if last is not None:
+                if last is not None and status.last_run_failed:
                     lines.append(Text(_("Last run: ")) + last)
                 lines += [Text(w, "yellow") for w in advice(status)]
-            else:
-                lines.append(
-                    Text(
-                        _(
-                            "Set up makes this computer's scheduler start the automatic "
-                            "backup every hour; it makes one when one is due."
-                        )
-                    )
-                )
-        self.query_one("#schedule-msg", Static).update(Text("\n").join(lines))
+        note = self.query_one("#schedule-msg", Static)
+        note.update(Text("\n").join(lines))
+        note.display = bool(lines)
 
     async def toggle_schedule(self) -> None:
         """The button: set up when not set up (saving the form first), else remove."""
