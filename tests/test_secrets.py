@@ -29,6 +29,7 @@ import pytest
 from cli_support import frozen, wait_for_event
 from conftest import IS_WINDOWS, Practice, record_figure, run_cli, start_cli
 from restore_helpers import leftovers, practice_args
+from schedule_support import fake_tools
 from therabak.archive.reader import ArchiveReader
 from therabak.crypto.recovery import RecoveryCode
 from therabak.jobs.runner import JobRunner, JobState
@@ -194,6 +195,20 @@ def test_no_secret_anywhere_and_everything_private(
         [auto] = (practice.root / "TheraPsy-Auto-Backups").glob("*.therabak")
         scan.add(archive_key(auto, account=key), "archive key (auto)")
         cli("folder-backup", "--dest", tmp_path / "folder", "--json", *prac)
+
+        # automatic backups set up with the scheduler (its recording stand-ins): the
+        # systemd units, the crontab, the calls and the status hold no secret either
+        scheduler = fake_tools(
+            tmp_path / "scheduler", programs=("systemctl", "loginctl", "crontab"), linger="no"
+        )
+        sched = {
+            "THERABAK_SCHEDULER_TOOLS": str(scheduler.folder),
+            "SSH_CONNECTION": "10.0.0.2 50000 10.0.0.1 22",
+        }
+        cli("schedule", "install", "--json", *prac, extra_env=sched, codes=(3,))
+        cli("schedule", "install", *prac, extra_env={**sched, "THERABAK_SCHEDULER": "cron"})
+        cli("schedule", "status", "--json", *prac, extra_env=sched, codes=(0, 3))
+        assert (scheduler.folder / "crontab.txt").exists()
 
         # a restore that is killed once everything is staged: its staging folder stays
         cli(
@@ -366,6 +381,7 @@ def test_no_secret_anywhere_and_everything_private(
         *(practice.root / "TheraPsy-Auto-Backups").rglob("*"),
         *practice.data_dir.rglob("*"),  # restored: every file was made by the restore
         *(isolated_env / "state").rglob("*"),
+        *(isolated_env / "xdg").rglob("*"),  # the systemd units and every folder made for them
         *[d / "therabak-manifest.json" for d in practice.root.glob("Data.before-restore-*")],
     ]
     assert made

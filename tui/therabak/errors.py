@@ -117,6 +117,11 @@ class DestinationError(TherabakError):
     source file (which is retried and may end raw or skipped)."""
 
 
+class SchedulerError(TherabakError):
+    """The platform's scheduler (systemd, cron, launchd, Task Scheduler) is missing or
+    refused to set up, change or remove therabak's entry."""
+
+
 class DataInUseError(TherabakError):
     exit_code = ExitCode.IN_USE
 

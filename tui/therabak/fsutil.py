@@ -73,6 +73,21 @@ def make_private_dir(path: Path) -> None:
         os.chmod(path, 0o700)
 
 
+def make_private_dirs(path: Path) -> None:
+    """Create *path* and every missing folder above it owner-only (0700), whatever the
+    umask (``mkdir(parents=True)`` gives the parents the umask's modes)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+        if not IS_WINDOWS:
+            os.chmod(folder, 0o700)
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename or a new entry in *path* durable (no-op where unsupported)."""
     if IS_WINDOWS:

@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "therabak.cli.auto",
     "therabak.cli.status",
     "therabak.cli.emergency",
+    "therabak.cli.schedule",
 ]
 
 
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     translate_argparse()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "log", None):
+        common.redirect_to_log(args.log, args.command)
     out = common.Output(json_mode=getattr(args, "json", False))
     try:
         common.recover_interrupted_restore(args, out)

@@ -219,6 +219,39 @@ class Output:
         sys.stderr.write(line.replace("\r", " ").replace("\n", " ") + "\n")
 
 
+#: A log past this size is moved to ``<name>.1`` (one old log is kept) before a run appends.
+LOG_ROTATE_BYTES = 1024 * 1024
+
+
+def redirect_to_log(path: str | os.PathLike, command: str) -> None:
+    """Send everything this process prints (stdout and stderr, text and errors) to the
+    end of the log file *path*, under a line that says when and which process: for runs
+    a scheduler starts, whose output nobody sees (``therabak auto --log``)."""
+    from datetime import datetime
+    from pathlib import Path
+
+    from therabak.fsutil import make_private_dir
+
+    log = Path(path)
+    try:
+        make_private_dir(log.parent)
+        if log.stat().st_size > LOG_ROTATE_BYTES:
+            os.replace(log, log.with_name(log.name + ".1"))
+    except OSError:
+        pass  # no log folder (reported below) or a log another run holds open (Windows)
+    try:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        stream = open(fd, "a", encoding="utf-8", errors="backslashreplace", buffering=1)  # noqa: SIM115 - the process's output until it ends
+    except OSError as e:
+        if sys.stderr is not None:
+            sys.stderr.write(f"therabak: {log}: {e.strerror or e}\n")
+        return
+    when = datetime.now().astimezone().isoformat(timespec="seconds")
+    header = f"--- {when} therabak {command} (pid {os.getpid()})\n"  # no words: not translated
+    stream.write(header)
+    sys.stdout = sys.stderr = stream
+
+
 def load_account(paths: PracticePaths, out: Output, *, required: bool = True):
     """The account key (warnings about its file go to stderr), or None if absent and optional."""
     from therabak.errors import AccountKeyError
