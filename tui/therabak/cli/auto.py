@@ -62,7 +62,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         renderer.close()
     if not result.ran:
         out.text(result.message)
-        return 0
+        return result.exit_code  # 3 when it warned (e.g. it completed an interrupted restore)
     b = result.backup
     assert b is not None
     out.text(result.message)
