@@ -10,7 +10,7 @@ were written (several offsets across the job). After every kill:
   and the old state is never lost (a restore keeps it whole in ``Data.before-restore-*``);
 * the history never names a backup that does not exist;
 * the next run cleans up the leftovers (``.partial`` files and folders, staging folders,
-  journals, locks) and succeeds.
+  journals, locks, the reservation of a backup's name) and succeeds.
 
 Every case is one "kill points survived" in the figures printed at the end of the run.
 """
@@ -80,6 +80,11 @@ def assert_history_consistent() -> None:
             assert Path(record.path).exists(), f"history names a missing backup: {record}"
 
 
+def reservations_in(folder: Path) -> list[Path]:
+    """Reservations of backup names (``<name>.reserved``): a killed job leaves its own."""
+    return sorted(folder.glob("*.reserved"))
+
+
 def survived(record_property) -> None:
     record_figure(record_property, "kill points survived", 1)
 
@@ -117,9 +122,12 @@ def test_kill_backup(practice: Practice, backups, tmp_path: Path, record_propert
     assert len(partials_in(dest)) == int(not published)
     assert_history_consistent()
 
+    assert len(reservations_in(dest)) == 1  # held until it has published: a dead one's now
+
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr
     assert partials_in(dest) == [] and leftovers(practice.root) == []
+    assert reservations_in(dest) == []
     assert len(archives_in(dest)) == 1 + int(published)
     for archive in archives_in(dest):
         assert verify_file(archive) == []
@@ -241,16 +249,18 @@ def test_kill_folder_backup(
     assert killed(r), (spec, r.returncode, r.stderr)
     assert tree_state(practice.data_dir) == before
     published = point == "folder.published"
-    finished = [p for p in dest.iterdir() if not p.name.endswith(".partial")]
+    finished = [p for p in dest.iterdir() if p.suffix not in (".partial", ".reserved")]
     assert len(finished) == int(published)
     for folder in finished:
         assert folder_backup_problems(folder) == []
     assert len(partials_in(dest)) == int(not published)
+    assert len(reservations_in(dest)) == 1  # held until it has published: a dead one's now
     assert_history_consistent()
 
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr
     assert partials_in(dest) == [] and leftovers(practice.root) == []
+    assert reservations_in(dest) == []
     finished = list(dest.iterdir())
     assert len(finished) == 1 + int(published)
     for folder in finished:
@@ -296,8 +306,10 @@ def test_kill_auto(practice: Practice, backups, record_property, point: str) -> 
     assert_history_consistent()
 
     again = run_cli(*args)
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == 3, again.stderr  # it says it broke the dead run's lock
+    assert "Removed a stale lock" in again.stderr
     assert partials_in(folder) == [] and leftovers(practice.root) == []
+    assert reservations_in(folder) == []
     assert not (folder / LOCK_NAME).exists()
     for archive in archives_in(folder):
         assert verify_file(archive, account=practice.key) == []

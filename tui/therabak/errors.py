@@ -43,6 +43,11 @@ class UsageError(TherabakError):
     exit_code = ExitCode.USAGE
 
 
+class NotARegularFileError(UsageError):
+    """A path given as a backup file is a FIFO, a device or a socket: refused before
+    anything is read from it (a read could wait, or go on, forever)."""
+
+
 class ConfigError(TherabakError):
     """A settings or rules file that cannot be used."""
 

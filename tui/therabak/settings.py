@@ -21,7 +21,7 @@ from pathlib import Path
 import platformdirs
 
 from therabak.errors import ConfigError
-from therabak.fsutil import write_private
+from therabak.fsutil import followed_root, write_private
 from therabak.i18n import LANGUAGE_CHOICES, N_, _
 
 APP_NAME = "therabak"
@@ -42,9 +42,12 @@ class PracticePaths:
         cls, data_dir: str | os.PathLike | None = None, account_key: str | os.PathLike | None = None
     ) -> PracticePaths:
         data = Path(data_dir or os.environ.get("THERABAK_DATA_DIR") or default_data_dir())
+        data = data.expanduser().absolute()
         key = account_key or os.environ.get("THERABAK_ACCOUNT_KEY")
-        key_path = Path(key) if key else data.parent / "account.key"
-        return cls(data.expanduser().absolute(), key_path.expanduser().absolute())
+        key_path = Path(key) if key else data.parent / "account.key"  # beside the name given
+        # A data folder that is a link (moved to another disk and linked back) is the
+        # folder it leads to: every job works there, and a restore keeps the link.
+        return cls(followed_root(data), key_path.expanduser().absolute())
 
 
 def config_file() -> Path:

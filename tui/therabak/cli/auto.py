@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         record(result.exit_code, AutoOutcome.BACKUP, result.message, result.archive)
     else:
         outcome = AutoOutcome.BUSY if result.reason == "busy" else AutoOutcome.NOT_DUE
-        record(ExitCode.OK, outcome, result.message)
+        record(result.exit_code, outcome, result.message)
     return result.exit_code
 
 

@@ -292,7 +292,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
             else:
                 out.text("  " + _("NOT restored: {path} ({reason})").format(path=p, reason=why))
         for w in result.warnings:
-            out.text("  " + _("warning: {message}").format(message=w))
+            out.text("  " + _("warning: {message}").format(message=w.message))
         if result.before_restore:
             out.text(_("The previous data is kept in {path}").format(path=result.before_restore))
             out.text(_('To undo: therabak restore "{path}"').format(path=result.before_restore))

@@ -38,6 +38,7 @@ from therabak.archive.volumes import (
     later_volumes,
 )
 from therabak.errors import DamagedArchiveError
+from therabak.fsutil import followed_root, open_regular
 from therabak.i18n import _
 from therabak.jobs.folder import FOLDER_PREFIX, read_manifest_header
 from therabak.jobs.swap import MANIFEST_NAME, STAMP_FORMAT, before_restore_prefix
@@ -147,7 +148,7 @@ def category_summary(rules: Rules, leaf_ids: Iterable[str], kind: str = "") -> s
 def read_archive_header(path: Path, *, lenient: bool = False) -> tuple[ArchiveHeader, int]:
     """The public header and the file size (reads at most the header region); *lenient*
     lets a damaged header through as far as it can be read (salvage)."""
-    with open(path, "rb", buffering=0) as f:
+    with os.fdopen(open_regular(path), "rb", buffering=0) as f:
         size = os.fstat(f.fileno()).st_size
         prefix = f.read(14)
         header_size = read_header_size(prefix, lenient=lenient)
@@ -383,7 +384,7 @@ def _scan_folder(
 def find_before_restore(
     data_dir: Path, account_key_id: str | None, out: dict[str, RestorePoint] | None = None
 ) -> list[RestorePoint]:
-    data_dir = Path(data_dir)
+    data_dir = followed_root(Path(data_dir))  # a linked Data: beside the folder it leads to
     prefix = before_restore_prefix(data_dir)
     found: list[RestorePoint] = []
     with contextlib.suppress(OSError):
