@@ -91,6 +91,22 @@ def _no_ssh_agent(monkeypatch) -> None:
     monkeypatch.delenv("THERABAK_REMOTE_PASSWORD", raising=False)
 
 
+def use_keyring(monkeypatch, backend: str) -> None:
+    """Use keyring *backend* in this process (keyring picks its backend once and keeps it)."""
+    import keyring.core
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", backend)
+    keyring.core.init_backend()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keyring() -> Iterator[None]:
+    yield
+    import keyring.core
+
+    keyring.core.init_backend()
+
+
 def make_s3(server: S3Server, *, bucket: str | None = None, endpoint: str | None = None, **kw) -> S3Storage:
     bucket = bucket or server.new_bucket(unique("bkt"))
     kw.setdefault("options", fast())
@@ -108,9 +124,9 @@ def make_sftp(
         path = server.folder / "data" / unique("f")
         path.mkdir(parents=True)
         folder = str(path)
-    known = tmp_path / "known_hosts"
+    known = tmp_path / f"known_hosts-{port or server.port}"
     if not known.exists():
-        server.known_hosts(known)
+        server.known_hosts(known, port)
     kw.setdefault("options", fast())
     kw.setdefault("key_files", [server.client_key])
     kw.setdefault("known_hosts", KnownHosts((known,), known))

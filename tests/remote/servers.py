@@ -182,8 +182,12 @@ class SshServer:
     def port(self) -> int:
         return self.server.port
 
-    def known_hosts(self, path: Path) -> Path:
-        path.write_text(self.host_key_line + "\n")
+    def known_hosts(self, path: Path, port: int | None = None) -> Path:
+        """A known_hosts file that knows this server (reached at *port*: a proxy's)."""
+        line = self.host_key_line
+        if port is not None:
+            line = line.replace(f"]:{self.port} ", f"]:{port} ")
+        path.write_text(line + "\n")
         return path
 
 

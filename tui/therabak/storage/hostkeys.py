@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import paramiko
@@ -86,3 +87,28 @@ def load_into(client: paramiko.SSHClient, known: KnownHosts) -> None:
                 client.load_system_host_keys(str(path))
             except (OSError, UnicodeDecodeError):
                 continue
+
+
+class KeyState(StrEnum):
+    KNOWN = "known"  # this very key is known for the server
+    UNKNOWN = "unknown"  # no key of this type is known for the server
+    CHANGED = "changed"  # another key of this type is known: refused
+
+
+def key_state(host: str, port: int, key: paramiko.PKey, known: KnownHosts | None = None) -> KeyState:
+    """What the known_hosts files say about *key* for *host*:*port*."""
+    known = known or KnownHosts.default()
+    keys = paramiko.HostKeys()
+    for path in known.read:
+        if path.is_file():
+            try:
+                keys.load(str(path))
+            except (OSError, UnicodeDecodeError):
+                continue
+    entries = keys.lookup(host_entry_name(host, port))
+    if entries is None:
+        return KeyState.UNKNOWN
+    ours = entries.get(key.get_name())
+    if ours is None:
+        return KeyState.UNKNOWN
+    return KeyState.KNOWN if ours == key else KeyState.CHANGED

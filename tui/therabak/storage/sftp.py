@@ -354,7 +354,10 @@ class SftpStorage(Storage):
                     f.write(chunk)
                     written += len(chunk)
             # close() waited for every write's answer; the size says all arrived
-            if sftp.stat(tmp).st_size != size:
+            arrived = sftp.stat(tmp).st_size or 0
+            if arrived != size:
+                if self._no_space(sftp, size - arrived):
+                    raise self._full(name)
                 raise StorageError(
                     _("{place}: {name} arrived incomplete").format(place=self.location, name=name)
                 )
@@ -362,15 +365,18 @@ class SftpStorage(Storage):
             with contextlib.suppress(Exception):
                 sftp.remove(tmp)
             if e.errno is None and self._no_space(sftp, size - written):
-                raise StorageFullError(
-                    _("{place} is full: no space for {name}").format(place=self.location, name=name)
-                ) from None
+                raise self._full(name) from None
             raise
         except BaseException:
             with contextlib.suppress(Exception):
                 sftp.remove(tmp)
             raise
         return tmp
+
+    def _full(self, name: str) -> StorageFullError:
+        return StorageFullError(
+            _("{place} is full: no space for {name}").format(place=self.location, name=name)
+        )
 
     def _no_space(self, sftp: paramiko.SFTPClient, needed: int) -> bool:
         """After a write the server refused without saying why (SFTP v3 has no "disk
