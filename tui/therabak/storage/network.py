@@ -109,7 +109,7 @@ def with_retries(
                     _(
                         "{place}: no answer after {tries} tries ({reason}); check the "
                         "connection and try again later"
-                    ).format(place=location, tries=policy.tries, reason=verdict.reason)
+                    ).format(place=location, tries=policy.tries, reason=_(verdict.reason))
                 ) from None
             delay = policy.delay(attempt)
             if options.on_retry is not None:

@@ -25,7 +25,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from therabak.i18n import _
+from therabak.i18n import N_, _
 from therabak.storage.base import (
     CredentialsError,
     LocationMissingError,
@@ -195,12 +195,11 @@ class S3Storage(Storage):
         )
 
     def _no_bucket(self) -> LocationMissingError:
-        where = f" at {self.endpoint_url}" if self.endpoint_url else ""
-        return LocationMissingError(
-            _("the bucket {bucket} does not exist{where}; create it at your provider first").format(
-                bucket=self.bucket, where=where
-            )
-        )
+        if self.endpoint_url:
+            message = _("the bucket {bucket} does not exist at {endpoint}; create it first")
+        else:
+            message = _("the bucket {bucket} does not exist; create it first")
+        return LocationMissingError(message.format(bucket=self.bucket, endpoint=self.endpoint_url))
 
     def _call(self, operation: str, fn, name: str | None = None, before_retry=None):
         return with_retries(
@@ -456,12 +455,12 @@ def _listable(name: str) -> bool:
 def _reason(e: BaseException) -> str:
     """A short reason for a transient failure, without addresses or secrets."""
     names = {
-        botocore.exceptions.EndpointConnectionError: "cannot connect",
-        botocore.exceptions.ConnectTimeoutError: "connecting timed out",
-        botocore.exceptions.ReadTimeoutError: "no answer in time",
-        botocore.exceptions.ConnectionClosedError: "connection dropped",
+        botocore.exceptions.EndpointConnectionError: N_("cannot connect"),
+        botocore.exceptions.ConnectTimeoutError: N_("connecting timed out"),
+        botocore.exceptions.ReadTimeoutError: N_("no answer in time"),
+        botocore.exceptions.ConnectionClosedError: N_("connection dropped"),
     }
     for kind, text in names.items():
         if isinstance(e, kind):
             return text
-    return "connection dropped" if not isinstance(e, TimeoutError) else "timed out"
+    return N_("connection dropped") if not isinstance(e, TimeoutError) else N_("timed out")

@@ -30,7 +30,7 @@ from typing import BinaryIO
 import paramiko
 from paramiko import sftp as sftp_protocol
 
-from therabak.i18n import _
+from therabak.i18n import N_, _
 from therabak.storage.base import (
     CredentialsError,
     HostKeyChangedError,
@@ -199,9 +199,9 @@ class SftpStorage(Storage):
                 _("{place}: permission denied for {name}").format(place=self.location, name=what)
             )
         if isinstance(e, socket.timeout | TimeoutError):
-            return Transient("timed out")
+            return Transient(N_("timed out"))
         if isinstance(e, paramiko.ssh_exception.NoValidConnectionsError):
-            return Transient("connection refused")
+            return Transient(N_("connection refused"))
         if isinstance(e, ConnectionError | EOFError | paramiko.SSHException | socket.error):
             if (
                 isinstance(e, OSError)
@@ -215,7 +215,7 @@ class SftpStorage(Storage):
                         place=self.location, name=what, error=e
                     )
                 )
-            return Transient("connection dropped")
+            return Transient(N_("connection dropped"))
         return StorageError(
             _("{place}: {name} failed ({error})").format(
                 place=self.location, name=what, error=type(e).__name__
@@ -383,7 +383,7 @@ class SftpStorage(Storage):
         full" status): does OpenSSH's ``statvfs@openssh.com`` show less room than needed?"""
         try:
             kind, msg = sftp._request(sftp_protocol.CMD_EXTENDED, "statvfs@openssh.com", self.root)
-            values = [msg.get_int64() for _ in range(11)]
+            values = [msg.get_int64() for _field in range(11)]
         except Exception:
             return False
         frsize, bavail = values[1], values[4]
@@ -492,7 +492,7 @@ class SftpStorage(Storage):
 
                 raise UnreachableError(
                     _("{place}: no answer ({reason})").format(
-                        place=self.location, reason=verdict.reason
+                        place=self.location, reason=_(verdict.reason)
                     )
                 ) from None
             raise verdict from None

@@ -33,7 +33,7 @@ from webdav4.client import (
     ResourceNotFound,
 )
 
-from therabak.i18n import _
+from therabak.i18n import N_, _
 from therabak.storage.base import (
     CredentialsError,
     LocationMissingError,
@@ -125,11 +125,11 @@ class WebdavStorage(Storage):
                 )
             )
         if isinstance(e, httpx.TimeoutException):
-            return Transient("timed out")
+            return Transient(N_("timed out"))
         if isinstance(e, httpx.ConnectError):
-            return Transient("cannot connect")
+            return Transient(N_("cannot connect"))
         if isinstance(e, httpx.TransportError | ConnectionError):
-            return Transient("connection dropped")
+            return Transient(N_("connection dropped"))
         return StorageError(
             _("{place}: {name} failed ({error})").format(
                 place=self.location, name=what, error=type(e).__name__
