@@ -37,7 +37,9 @@ REMOTE_KINDS = ["s3", "sftp", "webdav"]
 
 
 def fast(**changes) -> NetworkOptions:
-    options = NetworkOptions(retry=RetryPolicy(tries=5, initial_delay_s=0.05, max_delay_s=0.3), timeout_s=10)
+    options = NetworkOptions(
+        retry=RetryPolicy(tries=5, initial_delay_s=0.05, max_delay_s=0.3), timeout_s=10
+    )
     for k, v in changes.items():
         setattr(options, k, v)
     return options
@@ -107,7 +109,9 @@ def _fresh_keyring() -> Iterator[None]:
     keyring.core.init_backend()
 
 
-def make_s3(server: S3Server, *, bucket: str | None = None, endpoint: str | None = None, **kw) -> S3Storage:
+def make_s3(
+    server: S3Server, *, bucket: str | None = None, endpoint: str | None = None, **kw
+) -> S3Storage:
     bucket = bucket or server.new_bucket(unique("bkt"))
     kw.setdefault("options", fast())
     kw.setdefault("access_key_id", server.key_id)

@@ -214,11 +214,15 @@ class FaultProxy:
                 drop = self._take(self._drops, method) if length else None
                 upstream = self._upstream()
                 try:
-                    new_head = [lines[0]] + [
-                        line for line in lines[1:] if line and not line.lower().startswith(
-                            ("connection:", "keep-alive:")
-                        )
-                    ] + ["Connection: close", "", ""]
+                    new_head = (
+                        [lines[0]]
+                        + [
+                            line
+                            for line in lines[1:]
+                            if line and not line.lower().startswith(("connection:", "keep-alive:"))
+                        ]
+                        + ["Connection: close", "", ""]
+                    )
                     upstream.sendall("\r\n".join(new_head).encode("latin-1"))
                     left = length
                     sent = 0
@@ -251,11 +255,15 @@ class FaultProxy:
         if not head:
             return
         lines = head.decode("latin-1").split("\r\n")
-        kept = [lines[0]] + [
-            line for line in lines[1:] if line and not line.lower().startswith(
-                ("connection:", "keep-alive:")
-            )
-        ] + ["Connection: close", "", ""]
+        kept = (
+            [lines[0]]
+            + [
+                line
+                for line in lines[1:]
+                if line and not line.lower().startswith(("connection:", "keep-alive:"))
+            ]
+            + ["Connection: close", "", ""]
+        )
         client.sendall("\r\n".join(kept).encode("latin-1"))
         while data := reader.read1(65536):
             client.sendall(data)

@@ -60,7 +60,11 @@ class Gate(io.RawIOBase):
         return self.pos
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        self.pos = offset if whence == 0 else (self.pos + offset if whence == 1 else len(self.data) + offset)
+        self.pos = (
+            offset
+            if whence == 0
+            else (self.pos + offset if whence == 1 else len(self.data) + offset)
+        )
         return self.pos
 
     def read(self, n: int = -1) -> bytes:
@@ -115,7 +119,9 @@ def test_put_get_size_list_delete(kind: str, storage_factory: Factory) -> None:
         s.get("config")
 
 
-def test_put_reads_size_bytes_from_the_current_position(kind: str, storage_factory: Factory) -> None:
+def test_put_reads_size_bytes_from_the_current_position(
+    kind: str, storage_factory: Factory
+) -> None:
     s = storage_factory(kind)
     source = io.BytesIO(b"HEADER" + bytes(range(256)) * 40 + b"TRAILER")
     source.seek(6)
@@ -182,7 +188,9 @@ def test_delete_of_a_missing_object_is_fine(kind: str, storage_factory: Factory)
 @pytest.mark.parametrize(
     "bad", ["", "/abs", "../up", "a/../b", "a//b", "a/./b", "a b", "ä", "a\\b", "a/", "..", "x\0"]
 )
-def test_invalid_names_are_refused_everywhere(kind: str, storage_factory: Factory, bad: str) -> None:
+def test_invalid_names_are_refused_everywhere(
+    kind: str, storage_factory: Factory, bad: str
+) -> None:
     s = storage_factory(kind)
     for call in (
         lambda: s.put_bytes(bad, b"x"),

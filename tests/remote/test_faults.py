@@ -195,9 +195,7 @@ def _upload_in_background(s: Storage, name: str, data: bytes):
 
 
 @pytest.mark.parametrize("kind", ["sftp", "webdav"])
-def test_the_server_killed_mid_upload_and_started_again(
-    kind: str, request, tmp_path: Path
-) -> None:
+def test_the_server_killed_mid_upload_and_started_again(kind: str, request, tmp_path: Path) -> None:
     options = fast(limit_upload=400_000)
     options.retry = type(options.retry)(tries=8, initial_delay_s=0.2, max_delay_s=1.0)
     if kind == "sftp":
@@ -258,9 +256,13 @@ def test_a_server_that_is_not_there(kind: str, tmp_path: Path, request) -> None:
             options=options,
         )
     elif kind == "webdav":
-        s = make_webdav(request.getfixturevalue("webdav_server"), folder="x", port=port, options=options)
+        s = make_webdav(
+            request.getfixturevalue("webdav_server"), folder="x", port=port, options=options
+        )
     else:
-        s = make_sftp(request.getfixturevalue("ssh_server"), tmp_path, folder="/x", port=port, options=options)
+        s = make_sftp(
+            request.getfixturevalue("ssh_server"), tmp_path, folder="/x", port=port, options=options
+        )
     with pytest.raises(UnreachableError) as e:
         s.size("config")
     assert e.value.exit_code is ExitCode.REMOTE_UNREACHABLE
@@ -368,7 +370,9 @@ def test_sftp_no_key_and_no_password(request, tmp_path: Path) -> None:
     other_key = tmp_path / "other_key"
     import subprocess
 
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True
+    )
     s = make_sftp(server, tmp_path, key_files=[other_key])
     with pytest.raises(CredentialsError, match="no key of the SSH agent"):
         s.size("x")

@@ -73,7 +73,9 @@ def test_without_a_credential_store_the_fallback_file_is_explicit(
     line = single_line(r.stderr)
     assert "no credential store" in line and "--store file" in line
     no_secret(r, pw)
-    r = run_cli("remote", "login", url, "--stdin", "--store", "file", env=NO_KEYRING, input=pw + "\n")
+    r = run_cli(
+        "remote", "login", url, "--stdin", "--store", "file", env=NO_KEYRING, input=pw + "\n"
+    )
     assert r.returncode == 0, r.stderr
     path = isolated_env / "credentials.json"  # beside the settings file
     assert path.exists() and str(path) in r.stdout
@@ -124,7 +126,11 @@ def test_s3_login_and_test(s3_server, isolated_env):
     r = run_cli("remote", "test", url, env=KEYRING_FILE)
     assert r.returncode == 0, r.stderr
     # the same through the AWS_* variables, no store
-    env = {**NO_KEYRING, "AWS_ACCESS_KEY_ID": s3_server.key_id, "AWS_SECRET_ACCESS_KEY": s3_server.secret}
+    env = {
+        **NO_KEYRING,
+        "AWS_ACCESS_KEY_ID": s3_server.key_id,
+        "AWS_SECRET_ACCESS_KEY": s3_server.secret,
+    }
     assert run_cli("remote", "test", url, env=env).returncode == 0
     env["AWS_SECRET_ACCESS_KEY"] = "wrong-" + s3_server.secret
     r = run_cli("remote", "test", url, env=env)
@@ -138,7 +144,9 @@ def test_s3_login_and_test(s3_server, isolated_env):
 
 def test_unreachable_after_the_documented_tries(isolated_env):
     port = free_port()
-    s3_settings(isolated_env, f"http://127.0.0.1:{port}", tries=3, initial_delay_s=0.01, max_delay_s=0.02)
+    s3_settings(
+        isolated_env, f"http://127.0.0.1:{port}", tries=3, initial_delay_s=0.01, max_delay_s=0.02
+    )
     env = {**NO_KEYRING, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
     r = run_cli("remote", "test", "s3://bucket/x", env=env)
     assert r.returncode == ExitCode.REMOTE_UNREACHABLE
@@ -163,7 +171,9 @@ def test_sftp_host_key_trust_then_test(ssh_server, tmp_path: Path, isolated_env)
     r = run_cli("remote", "trust", url, "--fingerprint", "SHA256:" + "A" * 43, env=env)
     assert r.returncode == ExitCode.HOST_KEY
     assert not (isolated_env / "known_hosts").exists()
-    r = run_cli("remote", "trust", url, "--fingerprint", ssh_server.host_fingerprint, "--json", env=env)
+    r = run_cli(
+        "remote", "trust", url, "--fingerprint", ssh_server.host_fingerprint, "--json", env=env
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["new"] is True
     assert (isolated_env / "known_hosts").read_text() == ssh_server.host_key_line + "\n"

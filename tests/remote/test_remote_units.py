@@ -32,14 +32,54 @@ from therabak.storage.url import Location, S3Endpoint, StorageKind, open_storage
 @pytest.mark.parametrize(
     "text,kind,fields,shown",
     [
-        ("s3://praxis-backup/therabak/anna", StorageKind.S3, {"bucket": "praxis-backup", "path": "therabak/anna"}, "s3://praxis-backup/therabak/anna"),
-        ("s3://praxis-backup", StorageKind.S3, {"bucket": "praxis-backup", "path": ""}, "s3://praxis-backup"),
-        ("sftp://anna@nas.local/volume1/backup", StorageKind.SFTP, {"user": "anna", "host": "nas.local", "port": 22, "path": "/volume1/backup"}, "sftp://anna@nas.local/volume1/backup"),
-        ("sftp://u123@u123.your-storagebox.de:23/~/therabak", StorageKind.SFTP, {"port": 23, "path": "/~/therabak"}, "sftp://u123@u123.your-storagebox.de:23/~/therabak"),
-        ("SFTP://anna@[::1]:2222/x", StorageKind.SFTP, {"host": "::1", "port": 2222}, "sftp://anna@[::1]:2222/x"),
-        ("webdavs://anna@cloud.example.de/remote.php/dav/files/anna/therabak", StorageKind.WEBDAV, {"tls": True, "port": 443, "user": "anna"}, "webdavs://anna@cloud.example.de/remote.php/dav/files/anna/therabak"),
-        ("webdav://nas:5005/backup", StorageKind.WEBDAV, {"tls": False, "port": 5005, "user": ""}, "webdav://nas:5005/backup"),
-        ("/media/anna/STICK/therabak", StorageKind.LOCAL, {"path": "/media/anna/STICK/therabak"}, "/media/anna/STICK/therabak"),
+        (
+            "s3://praxis-backup/therabak/anna",
+            StorageKind.S3,
+            {"bucket": "praxis-backup", "path": "therabak/anna"},
+            "s3://praxis-backup/therabak/anna",
+        ),
+        (
+            "s3://praxis-backup",
+            StorageKind.S3,
+            {"bucket": "praxis-backup", "path": ""},
+            "s3://praxis-backup",
+        ),
+        (
+            "sftp://anna@nas.local/volume1/backup",
+            StorageKind.SFTP,
+            {"user": "anna", "host": "nas.local", "port": 22, "path": "/volume1/backup"},
+            "sftp://anna@nas.local/volume1/backup",
+        ),
+        (
+            "sftp://u123@u123.your-storagebox.de:23/~/therabak",
+            StorageKind.SFTP,
+            {"port": 23, "path": "/~/therabak"},
+            "sftp://u123@u123.your-storagebox.de:23/~/therabak",
+        ),
+        (
+            "SFTP://anna@[::1]:2222/x",
+            StorageKind.SFTP,
+            {"host": "::1", "port": 2222},
+            "sftp://anna@[::1]:2222/x",
+        ),
+        (
+            "webdavs://anna@cloud.example.de/remote.php/dav/files/anna/therabak",
+            StorageKind.WEBDAV,
+            {"tls": True, "port": 443, "user": "anna"},
+            "webdavs://anna@cloud.example.de/remote.php/dav/files/anna/therabak",
+        ),
+        (
+            "webdav://nas:5005/backup",
+            StorageKind.WEBDAV,
+            {"tls": False, "port": 5005, "user": ""},
+            "webdav://nas:5005/backup",
+        ),
+        (
+            "/media/anna/STICK/therabak",
+            StorageKind.LOCAL,
+            {"path": "/media/anna/STICK/therabak"},
+            "/media/anna/STICK/therabak",
+        ),
         ("E:\\Sicherung", StorageKind.LOCAL, {"path": "E:\\Sicherung"}, "E:\\Sicherung"),
         ("relative/folder", StorageKind.LOCAL, {}, "relative/folder"),
     ],
@@ -84,7 +124,10 @@ def test_credential_ids_ignore_the_path() -> None:
     b = parse_location("sftp://anna@nas:2222/b/c")
     assert a.credential_id() == b.credential_id() == "sftp://anna@nas:2222"
     s3 = parse_location("s3://bkt/prefix")
-    assert s3.credential_id(S3Endpoint("https://s3.example", None, None)) == "s3:https://s3.example/bkt"
+    assert (
+        s3.credential_id(S3Endpoint("https://s3.example", None, None))
+        == "s3:https://s3.example/bkt"
+    )
     assert s3.credential_id(S3Endpoint(None, None, None)) == "s3:aws/bkt"
     with pytest.raises(ValueError):
         Location(StorageKind.LOCAL, "/x").credential_id()
@@ -97,7 +140,9 @@ def test_a_plain_path_opens_a_local_storage(tmp_path: Path) -> None:
 
 def test_s3_endpoint_from_the_environment_wins(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "settings.toml"
-    path.write_text('[s3]\nendpoint = "https://from-settings"\nregion = "eu-central-1"\npath_style = true\n')
+    path.write_text(
+        '[s3]\nendpoint = "https://from-settings"\nregion = "eu-central-1"\npath_style = true\n'
+    )
     settings = Settings.load(path)
     assert S3Endpoint.resolve(settings) == S3Endpoint("https://from-settings", "eu-central-1", True)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "https://generic")

@@ -234,7 +234,9 @@ class Settings:
         rm = data.get("remote", {})
         self.remote = RemoteSettings(
             tries=get(rm, "remote", "tries", int, 8, lambda v: 1 <= v <= 100),
-            initial_delay_s=get(rm, "remote", "initial_delay_s", float, 0.5, lambda v: 0 <= v <= 600),
+            initial_delay_s=get(
+                rm, "remote", "initial_delay_s", float, 0.5, lambda v: 0 <= v <= 600
+            ),
             max_delay_s=get(rm, "remote", "max_delay_s", float, 30.0, lambda v: 0 <= v <= 3600),
             timeout_s=get(rm, "remote", "timeout_s", float, 30.0, lambda v: 0 < v <= 3600),
         )

@@ -101,9 +101,9 @@ def _remote_location(url: str):
     location = parse_location(url)
     if not location.is_remote:
         raise UsageError(
-            _("{url} is a local folder; remote commands take s3://, sftp://, webdav(s):// URLs").format(
-                url=url
-            )
+            _(
+                "{url} is a local folder; remote commands take s3://, sftp://, webdav(s):// URLs"
+            ).format(url=url)
         )
     return location
 
@@ -241,16 +241,18 @@ def run_trust(args: argparse.Namespace, out: Output) -> int:
         if out.json_mode:
             out.document({**details, "trusted": True, "new": False})
         else:
-            out.text(_("{host} is known already ({kind} {fingerprint}).").format(
-                host=name, kind=key.get_name(), fingerprint=fp
-            ))
+            out.text(
+                _("{host} is known already ({kind} {fingerprint}).").format(
+                    host=name, kind=key.get_name(), fingerprint=fp
+                )
+            )
         return int(ExitCode.OK)
     if args.fingerprint:
         if args.fingerprint.strip() != fp:
             raise HostKeyError(
-                _(
-                    "{host} presents the key {fingerprint}, not {expected}: not trusted"
-                ).format(host=name, fingerprint=fp, expected=args.fingerprint.strip()),
+                _("{host} presents the key {fingerprint}, not {expected}: not trusted").format(
+                    host=name, fingerprint=fp, expected=args.fingerprint.strip()
+                ),
                 host=location.host,
                 port=location.port,
                 key_type=key.get_name(),
@@ -279,7 +281,9 @@ def run_trust(args: argparse.Namespace, out: Output) -> int:
     if out.json_mode:
         out.document({**details, "trusted": True, "new": True, "file": str(path)})
     else:
-        out.text(_("Trusted {host} ({kind} {fingerprint}), kept in {path}.").format(
-            host=name, kind=key.get_name(), fingerprint=fp, path=path
-        ))
+        out.text(
+            _("Trusted {host} ({kind} {fingerprint}), kept in {path}.").format(
+                host=name, kind=key.get_name(), fingerprint=fp, path=path
+            )
+        )
     return int(ExitCode.OK)

@@ -95,7 +95,9 @@ class KeyState(StrEnum):
     CHANGED = "changed"  # another key of this type is known: refused
 
 
-def key_state(host: str, port: int, key: paramiko.PKey, known: KnownHosts | None = None) -> KeyState:
+def key_state(
+    host: str, port: int, key: paramiko.PKey, known: KnownHosts | None = None
+) -> KeyState:
     """What the known_hosts files say about *key* for *host*:*port*."""
     known = known or KnownHosts.default()
     keys = paramiko.HostKeys()

@@ -1,4 +1,4 @@
-""""Test connection": write, read, list and delete a small object, and say what failed.
+""" "Test connection": write, read, list and delete a small object, and say what failed.
 
 Used by ``therabak remote test URL`` and by the app's "test connection". The object is
 ``therabak-test/<random>`` (64 KiB of random bytes); it is deleted again whatever happens.

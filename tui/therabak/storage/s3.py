@@ -63,7 +63,13 @@ _TRANSIENT_CODES = frozenset(
     }
 )
 _FULL_CODES = frozenset(
-    {"QuotaExceeded", "XMinioStorageFull", "StorageFull", "InsufficientStorage", "StorageQuotaExceeded"}
+    {
+        "QuotaExceeded",
+        "XMinioStorageFull",
+        "StorageFull",
+        "InsufficientStorage",
+        "StorageQuotaExceeded",
+    }
 )
 _LOGIN_CODES = frozenset(
     {
@@ -106,9 +112,7 @@ class S3Storage(Storage):
         self.part_size = part_size
         self._bucket_checked = False
         self._conditional = True  # the server honours If-None-Match (until it says 501)
-        self._bucket = (
-            TokenBucket(self.options.limit_upload) if self.options.limit_upload else None
-        )
+        self._bucket = TokenBucket(self.options.limit_upload) if self.options.limit_upload else None
         config = Config(
             connect_timeout=self.options.timeout_s,
             read_timeout=self.options.timeout_s,
@@ -154,7 +158,11 @@ class S3Storage(Storage):
                         "right one with: therabak remote login {url}"
                     ).format(place=self.location, code=code or status, url=self.location)
                 )
-            if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
+            if code in (
+                "PermanentRedirect",
+                "AuthorizationHeaderMalformed",
+                "IllegalLocationConstraintException",
+            ):
                 return StorageError(
                     _("{place}: the bucket is in another region ({code}); set the region").format(
                         place=self.location, code=code
@@ -167,11 +175,13 @@ class S3Storage(Storage):
                     _("{name} is missing in {place}").format(name=what, place=self.location)
                 )
             return StorageError(
-                _("{place}: the server refused the request for {name}: {code} (HTTP {status})").format(
-                    place=self.location, name=what, code=code, status=status
-                )
+                _(
+                    "{place}: the server refused the request for {name}: {code} (HTTP {status})"
+                ).format(place=self.location, name=what, code=code, status=status)
             )
-        if isinstance(e, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+        if isinstance(
+            e, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError
+        ):
             return CredentialsError(
                 _("{place}: no credentials; store them with: therabak remote login {url}").format(
                     place=self.location, url=self.location
@@ -186,7 +196,9 @@ class S3Storage(Storage):
             | botocore.exceptions.HTTPClientError,
         ):
             return Transient(_reason(e))
-        if isinstance(e, botocore.exceptions.ResponseStreamingError | ConnectionError | TimeoutError):
+        if isinstance(
+            e, botocore.exceptions.ResponseStreamingError | ConnectionError | TimeoutError
+        ):
             return Transient(_reason(e))
         return StorageError(
             _("{place}: {name} failed ({error})").format(

@@ -107,9 +107,7 @@ class SftpStorage(Storage):
         self._sftp: paramiko.SFTPClient | None = None
         self._lock = threading.RLock()
         self._made: set[str] = set()
-        self._bucket = (
-            TokenBucket(self.options.limit_upload) if self.options.limit_upload else None
-        )
+        self._bucket = TokenBucket(self.options.limit_upload) if self.options.limit_upload else None
 
     # ---- the connection -------------------------------------------------------------
 
@@ -185,12 +183,12 @@ class SftpStorage(Storage):
                 else _("no key of the SSH agent or ~/.ssh was accepted and no password is stored")
             )
             return CredentialsError(
-                _("{place}: the server refused the login ({how}); store a password with: "
-                  "therabak remote login {url}").format(place=self.location, how=how, url=self.location)
+                _(
+                    "{place}: the server refused the login ({how}); store a password with: "
+                    "therabak remote login {url}"
+                ).format(place=self.location, how=how, url=self.location)
             )
-        if isinstance(e, FileNotFoundError) or (
-            isinstance(e, OSError) and e.errno == errno.ENOENT
-        ):
+        if isinstance(e, FileNotFoundError) or (isinstance(e, OSError) and e.errno == errno.ENOENT):
             return ObjectNotFoundError(
                 _("{name} is missing in {place}").format(name=what, place=self.location)
             )
@@ -322,9 +320,7 @@ class SftpStorage(Storage):
                 except FileNotFoundError:
                     exists = False
                 if exists:
-                    raise ObjectExistsError(
-                        _("{name} exists already").format(name=name)
-                    ) from None
+                    raise ObjectExistsError(_("{name} exists already").format(name=name)) from None
                 raise
             finally:
                 with contextlib.suppress(Exception):

@@ -134,9 +134,9 @@ def parse_location(text: str) -> Location:
     _refuse_password(text, scheme, netloc)
     if scheme not in ("s3", "sftp", "webdav", "webdavs"):
         raise UsageError(
-            _("Unknown kind of destination {scheme}:// (s3://, sftp://, webdav://, webdavs://)").format(
-                scheme=scheme
-            )
+            _(
+                "Unknown kind of destination {scheme}:// (s3://, sftp://, webdav://, webdavs://)"
+            ).format(scheme=scheme)
         )
     parts = urlsplit(text)
     if parts.query or parts.fragment:
@@ -144,7 +144,9 @@ def parse_location(text: str) -> Location:
     if scheme == "s3":
         bucket = parts.netloc
         if "@" in bucket or not _BUCKET.match(bucket):
-            raise UsageError(_("Not a bucket name: {name} (s3://BUCKET/PREFIX)").format(name=bucket))
+            raise UsageError(
+                _("Not a bucket name: {name} (s3://BUCKET/PREFIX)").format(name=bucket)
+            )
         prefix = unquote(parts.path).strip("/")
         return Location(StorageKind.S3, prefix, bucket=bucket)
     try:

@@ -83,9 +83,7 @@ class WebdavStorage(Storage):
         self._made: set[str] = set()
         self._root_checked = False
         self._lock = threading.RLock()
-        self._bucket = (
-            TokenBucket(self.options.limit_upload) if self.options.limit_upload else None
-        )
+        self._bucket = TokenBucket(self.options.limit_upload) if self.options.limit_upload else None
 
     # ---- helpers ------------------------------------------------------------------
 
