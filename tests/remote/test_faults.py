@@ -24,6 +24,7 @@ from therabak.storage.base import (
     CredentialsError,
     LocationMissingError,
     Storage,
+    StorageError,
     StorageFullError,
     UnreachableError,
 )
@@ -403,3 +404,13 @@ def test_missing_folder(kind: str, request, tmp_path: Path) -> None:
     with pytest.raises(LocationMissingError) as e:
         s.put_bytes("x", b"1")
     assert e.value.exit_code is ExitCode.REMOTE_MISSING
+
+
+def test_s3_a_failed_multipart_upload_is_aborted(request) -> None:
+    server = request.getfixturevalue("s3_server")
+    s = make_s3(server, multipart_threshold=6 << 20, part_size=5 << 20)
+    data = os.urandom(7 << 20)  # the source ends in the second part: 12 MiB were promised
+    with pytest.raises(StorageError, match="ended before its size"):
+        s.put("packs/big", io.BytesIO(data), 12 << 20)
+    assert s.size("packs/big") is None
+    assert server.client().list_multipart_uploads(Bucket=s.bucket).get("Uploads", []) == []
