@@ -161,9 +161,9 @@ class FaultProxy:
                     if not data:
                         break
                     if limit is not None and sent + len(data) >= limit:
-                        dst.sendall(data[: max(0, limit - sent)])
                         with self._lock:
                             self.counts.dropped += 1
+                        dst.sendall(data[: max(0, limit - sent)])
                         break
                     dst.sendall(data)
                     sent += len(data)
@@ -196,9 +196,13 @@ class FaultProxy:
                 length = int(headers.get("content-length", "0") or 0)
                 with self._lock:
                     self.counts.requests.append(f"{method} {target}")
+                expects = headers.get("expect", "").lower() == "100-continue"
                 inject = self._take(self._injects, method)
                 if inject is not None:
-                    _read_exact(reader, length)
+                    if not expects:  # (with Expect the client sends no body now)
+                        _read_exact(reader, length)
+                    with self._lock:  # counted before the client can see it
+                        self.counts.injected += 1
                     extra = "".join(f"{k}: {v}\r\n" for k, v in inject.headers.items())
                     client.sendall(
                         (
@@ -208,8 +212,6 @@ class FaultProxy:
                         ).encode("latin-1")
                         + inject.body
                     )
-                    with self._lock:
-                        self.counts.injected += 1
                     return
                 drop = self._take(self._drops, method) if length else None
                 upstream = self._upstream()
@@ -219,11 +221,16 @@ class FaultProxy:
                         + [
                             line
                             for line in lines[1:]
-                            if line and not line.lower().startswith(("connection:", "keep-alive:"))
+                            if line
+                            and not line.lower().startswith(
+                                ("connection:", "keep-alive:", "expect:")
+                            )
                         ]
                         + ["Connection: close", "", ""]
                     )
                     upstream.sendall("\r\n".join(new_head).encode("latin-1"))
+                    if expects:  # the proxy says "go on" itself (the server never saw it)
+                        client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
                     left = length
                     sent = 0
                     while left > 0:
@@ -231,9 +238,9 @@ class FaultProxy:
                         if not data:
                             return
                         if drop is not None and sent + len(data) >= drop.after:
-                            upstream.sendall(data[: max(0, drop.after - sent)])
                             with self._lock:
                                 self.counts.dropped += 1
+                            upstream.sendall(data[: max(0, drop.after - sent)])
                             return
                         upstream.sendall(data)
                         sent += len(data)

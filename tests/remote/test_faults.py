@@ -414,3 +414,16 @@ def test_s3_a_failed_multipart_upload_is_aborted(request) -> None:
         s.put("packs/big", io.BytesIO(data), 12 << 20)
     assert s.size("packs/big") is None
     assert server.client().list_multipart_uploads(Bucket=s.bucket).get("Uploads", []) == []
+
+
+@pytest.mark.parametrize("kind", ["s3", "webdav", "sftp"])
+def test_the_upload_limit_holds_on_the_wire(kind: str, proxied) -> None:
+    """300 kB/s: 600 kB take at least (600 kB - the 30 kB burst) / 300 kB/s = 1.9 s (a lower
+    bound only: a slow machine makes it slower, never faster)."""
+    proxy, s = proxied(kind, options=fast(limit_upload=300_000))
+    s.size("warm-up")  # connected (and, for SSH, logged in) before the clock starts
+    data = os.urandom(600_000)
+    started = time.monotonic()
+    s.put("packs/p1", io.BytesIO(data), len(data))
+    assert time.monotonic() - started >= 1.85
+    assert s.get("packs/p1") == data

@@ -264,15 +264,10 @@ class S3Storage(Storage):
         if self._head(name) is not None:
             raise ObjectExistsError(_("{name} exists already").format(name=name))
         start = source.tell()
-        try:
-            if size <= self.multipart_threshold:
-                self._put_single(name, key, source, start, size)
-            else:
-                self._put_multipart(name, key, source, start, size)
-        except ObjectExistsError:
-            raise
-        except StorageError:
-            raise
+        if size <= self.multipart_threshold:
+            self._put_single(name, key, source, start, size)
+        else:
+            self._put_multipart(name, key, source, start, size)
 
     def _conditional_args(self) -> dict[str, str]:
         return {"IfNoneMatch": "*"} if self._conditional else {}
@@ -409,7 +404,8 @@ class S3Storage(Storage):
                 raise
             with contextlib.closing(response["Body"]) as body:
                 data = body.read()
-            if response.get("ContentRange") is None and offset:  # the whole object came
+            if response.get("ContentRange") is None and (offset or length is not None):
+                # the server ignored the Range: the whole object came
                 data = data[offset : None if length is None else offset + length]
             return data
 

@@ -22,17 +22,6 @@ import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
-import httpx
-from webdav4.client import (
-    BadGatewayError,
-    Client,
-    HTTPError,
-    InsufficientStorage,
-    ResourceAlreadyExists,
-    ResourceConflict,
-    ResourceNotFound,
-)
-
 from therabak.i18n import N_, _
 from therabak.storage.base import (
     CredentialsError,
@@ -54,6 +43,18 @@ from therabak.storage.network import (
 )
 
 _TMP = ".tmp"
+
+
+def _lib():
+    """webdav4 and httpx, imported when a WebDAV storage is first used: httpx imports its
+    command-line client whenever rich is installed (Textual brings it), and the engine
+    imports nothing of the UI's libraries until it needs httpx (tests/test_architecture)."""
+    import httpx
+    import webdav4.client
+
+    return httpx, webdav4.client
+
+
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 509})
 
 
@@ -72,7 +73,9 @@ class WebdavStorage(Storage):
         self.location = location or self.base_url
         self.options = options or NetworkOptions()
         self._has_password = bool(password)
-        self._client = Client(
+        _httpx, dav = _lib()
+        self._dav = dav
+        self._client = dav.Client(
             self.base_url,
             auth=(user, password) if user is not None and password is not None else None,
             retry=False,
@@ -88,20 +91,21 @@ class WebdavStorage(Storage):
     # ---- helpers ------------------------------------------------------------------
 
     def _translate(self, e: BaseException, name: str | None) -> StorageError | Transient:
+        httpx, dav = _lib()
         what = name or self.location
-        if isinstance(e, ResourceNotFound):
+        if isinstance(e, dav.ResourceNotFound):
             return ObjectNotFoundError(
                 _("{name} is missing in {place}").format(name=what, place=self.location)
             )
-        if isinstance(e, InsufficientStorage):
+        if isinstance(e, dav.InsufficientStorage):
             return StorageFullError(
                 _("{place} is full (the server says: 507 Insufficient Storage)").format(
                     place=self.location
                 )
             )
-        if isinstance(e, BadGatewayError):
+        if isinstance(e, dav.BadGatewayError):
             return Transient("HTTP 502")
-        if isinstance(e, HTTPError):
+        if isinstance(e, dav.HTTPError):
             status = e.status_code
             if status in (401, 403):
                 how = (
@@ -154,7 +158,7 @@ class WebdavStorage(Storage):
             return
         try:
             props = self._client.get_props("", name="resourcetype")
-        except ResourceNotFound:
+        except self._dav.ResourceNotFound:
             raise LocationMissingError(
                 _("the folder {url} does not exist on the server; create it first").format(
                     url=self.location
@@ -172,9 +176,9 @@ class WebdavStorage(Storage):
             self._mkdirs(parent)
         try:
             self._client.mkdir(folder)
-        except ResourceAlreadyExists:
+        except self._dav.ResourceAlreadyExists:
             pass
-        except ResourceConflict:  # the parent vanished meanwhile: once more from the top
+        except self._dav.ResourceConflict:  # the parent vanished meanwhile: once more from the top
             self._made.clear()
             raise
         self._made.add(folder)
@@ -187,7 +191,7 @@ class WebdavStorage(Storage):
         def size():
             try:
                 props = self._client.get_props(path)
-            except ResourceNotFound:
+            except self._dav.ResourceNotFound:
                 return None
             if props.collection:
                 return None
@@ -210,7 +214,7 @@ class WebdavStorage(Storage):
             tmp = self._upload_temporary(source, start, size, path)
             try:
                 self._client.move(tmp, path, overwrite=False)
-            except ResourceAlreadyExists:
+            except self._dav.ResourceAlreadyExists:
                 raise ObjectExistsError(_("{name} exists already").format(name=name)) from None
             finally:
                 with contextlib.suppress(Exception):
@@ -221,7 +225,7 @@ class WebdavStorage(Storage):
     def _size_once(self, path: str) -> int | None:
         try:
             props = self._client.get_props(path)
-        except ResourceNotFound:
+        except self._dav.ResourceNotFound:
             return None
         return None if props.collection else int(props.content_length or 0)
 
@@ -266,7 +270,7 @@ class WebdavStorage(Storage):
                 response = self._client.request(
                     "GET", path, headers={"Range": f"bytes={offset}-{end}"}
                 )
-            except HTTPError as e:
+            except self._dav.HTTPError as e:
                 if e.status_code == 416:  # starts at or past the end: nothing there
                     return b""
                 raise
@@ -284,7 +288,7 @@ class WebdavStorage(Storage):
             def visit(folder: str, rel: str) -> None:
                 try:
                     entries = self._client.ls(folder, detail=True)
-                except ResourceNotFound:
+                except self._dav.ResourceNotFound:
                     return
                 for entry in entries:
                     base = posixpath.basename(str(entry["name"]).rstrip("/"))
@@ -308,7 +312,7 @@ class WebdavStorage(Storage):
         def delete():
             try:
                 self._client.remove(path)
-            except ResourceNotFound:
+            except self._dav.ResourceNotFound:
                 return
 
         self._call("delete", delete, name)
@@ -325,7 +329,7 @@ class WebdavStorage(Storage):
         def clean() -> int:
             try:
                 entries = self._client.ls(_TMP, detail=True)
-            except ResourceNotFound:
+            except self._dav.ResourceNotFound:
                 return 0
             removed = 0
             for entry in entries:
