@@ -34,7 +34,8 @@ if kind == "s3":
     s = S3Storage(spec["bucket"], "bench", endpoint_url=spec["endpoint"], path_style=True,
                   access_key_id=spec["key_id"], secret_access_key=spec["secret"])
 elif kind == "sftp":
-    known = KnownHosts((spec["known"],), spec["known"])
+    from pathlib import Path
+    known = KnownHosts((Path(spec["known"]),), Path(spec["known"]))
     s = SftpStorage("127.0.0.1", spec["folder"], user=spec["user"], port=spec["port"],
                     key_files=[spec["key"]], look_for_keys=False, allow_agent=False,
                     known_hosts=known)
@@ -55,6 +56,12 @@ get_s = time.perf_counter() - t
 assert got == size
 s.close()
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+try:  # Linux: this process's own peak (ru_maxrss keeps the parent's from before exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) * 1024
+except OSError:
+    pass
 print(json.dumps({"put_s": put_s, "get_s": get_s, "peak_rss": peak}))
 """
 
@@ -110,8 +117,10 @@ def main() -> int:
                 [sys.executable, "-c", CHILD, str(HERE.parent.parent / "tui"), json.dumps(spec)],
                 capture_output=True,
                 text=True,
-                check=True,
             )
+            if r.returncode != 0:
+                print(f"{kind:7} failed: {r.stderr.strip().splitlines()[-1]}")
+                continue
             m = json.loads(r.stdout)
             print(
                 f"{kind:7} put {size / m['put_s'] / 1e6:7.1f} MB/s   "

@@ -266,18 +266,28 @@ class WebdavStorage(Storage):
         end = "" if length is None else str(offset + length - 1)
 
         def get():
-            try:
-                response = self._client.request(
-                    "GET", path, headers={"Range": f"bytes={offset}-{end}"}
-                )
-            except self._dav.HTTPError as e:
-                if e.status_code == 416:  # starts at or past the end: nothing there
+            # streamed: a buffered httpx response sits in a reference cycle until the
+            # cyclic collector runs, so each range read would stay in memory a while
+            dav = self._dav
+            url = self._client.join_url(path)
+            headers = {"Range": f"bytes={offset}-{end}"}
+            with self._client.http.stream("GET", url, headers=headers) as response:
+                status = response.status_code
+                if status == 416:  # starts at or past the end: nothing there
                     return b""
-                raise
-            data = response.content
-            if response.status_code == 200:  # the server sent all of it
-                data = data[offset : None if length is None else offset + length]
-            return data
+                if status == 404:
+                    raise dav.ResourceNotFound(path)
+                if status >= 400:
+                    response.read()
+                    if status == 507:
+                        raise dav.InsufficientStorage(path)
+                    raise dav.HTTPError(response)
+                data = bytearray()
+                for chunk in response.iter_bytes():
+                    data += chunk
+            if status == 200:  # the server ignored the Range: the whole object came
+                return bytes(data[offset : None if length is None else offset + length])
+            return bytes(data)
 
         return self._call("get", get, name)
 
