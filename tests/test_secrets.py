@@ -32,6 +32,7 @@ from restore_helpers import leftovers, practice_args
 from schedule_support import fake_tools
 from therabak.archive.reader import ArchiveReader
 from therabak.crypto.recovery import RecoveryCode
+from therabak.errors import ExitCode
 from therabak.jobs.runner import JobRunner, JobState
 from therabak.practice.envelope import has_magic
 
@@ -391,3 +392,128 @@ def test_no_secret_anywhere_and_everything_private(
     assert [str(p) for p in made if not private(p)] == []
     for folder in (usb, tmp_path / "usb2", tmp_path / "folder", isolated_env / "state"):
         assert private(folder), folder
+
+
+def test_remote_credentials_never_leak(tmp_path: Path, isolated_env: Path) -> None:
+    """The credentials of off-site destinations (a WebDAV password, an S3 access key, an SSH
+    password) go through login, test, a refused login and logout, in text and JSON: they
+    are only in the credential store (keyring's file backend here) and the fallback file,
+    never in an output, a log, the settings file or a temporary file."""
+    from remote.servers import sshd_missing, start_s3, start_sshd, start_webdav
+
+    servers = tmp_path / "servers"
+    servers.mkdir()
+    webdav_root = servers / "dav"
+    (webdav_root / "praxis").mkdir(parents=True)
+    webdav = start_webdav(servers, webdav_root)
+    s3 = start_s3(servers)
+    ssh = None if sshd_missing() else start_sshd(servers / "sshd")
+    try:
+        scan = Scan()
+        scan.add(webdav.password, "WebDAV password")
+        scan.add(s3.secret, "S3 secret access key")
+        scan.add(s3.key_id, "S3 access key id")
+        ssh_password = "SSH-Passwort der Praxis 2026 ß"
+        scan.add(ssh_password, "SSH password")
+        bucket = s3.new_bucket("praxis-secrets")
+        tmp = tmp_path / "tmp"
+        tmp.mkdir()
+        (isolated_env / "settings.toml").write_text(
+            f'[s3]\nendpoint = "{s3.endpoint}"\npath_style = true\n\n'
+            "[remote]\ntries = 2\ninitial_delay_s = 0.01\nmax_delay_s = 0.02\n"
+        )
+        keyring_env = {
+            "TMPDIR": str(tmp),
+            "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+        }
+        file_env = {"TMPDIR": str(tmp), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+        dav = f"webdav://{webdav.user}@127.0.0.1:{webdav.port}/praxis"
+        s3_url = f"s3://{bucket}/therabak"
+        outputs: list[tuple[str, str]] = []
+
+        def cli(*args, input=None, env, codes=(0,)):
+            r = run_cli(*args, input=input, env=env)
+            assert r.returncode in codes, (args, r.returncode, r.stderr)
+            outputs.append((" ".join(map(str, args)), r.stdout + r.stderr))
+            return r
+
+        for env in (keyring_env, file_env):
+            store = [] if env is keyring_env else ["--store", "file"]
+            cli("remote", "login", dav, "--stdin", *store, input=webdav.password + "\n", env=env)
+            cli(
+                "remote",
+                "login",
+                s3_url,
+                "--stdin",
+                "--json",
+                *store,
+                input=f"{s3.key_id}\n{s3.secret}\n",
+                env=env,
+            )
+            for mode in ([], ["--json"]):
+                cli("remote", "test", dav, *mode, env=env)
+                cli("remote", "test", s3_url, *mode, env=env)
+            cli("remote", "logout", dav, env=env)
+            cli("remote", "logout", s3_url, "--json", env=env)
+        # refused: a wrong password and wrong secret (each a prefix of the real one plus more)
+        wrong = {**file_env, "THERABAK_REMOTE_PASSWORD": webdav.password + "!"}
+        cli("remote", "test", dav, "--json", env=wrong, codes=(ExitCode.REMOTE_LOGIN,))
+        wrong_s3 = {
+            **file_env,
+            "AWS_ACCESS_KEY_ID": s3.key_id,
+            "AWS_SECRET_ACCESS_KEY": s3.secret + "x",
+        }
+        cli("remote", "test", s3_url, env=wrong_s3, codes=(ExitCode.REMOTE_LOGIN,))
+        if ssh is not None:
+            sftp = f"sftp://{ssh.user}@127.0.0.1:{ssh.port}{ssh.folder}"
+            ssh.known_hosts(isolated_env / "known_hosts")
+            cli(
+                "remote",
+                "login",
+                sftp,
+                "--stdin",
+                "--store",
+                "file",
+                input=ssh_password + "\n",
+                env=file_env,
+            )
+            cli(
+                "remote",
+                "test",
+                sftp,
+                env={**file_env, "HOME": str(tmp_path / "nohome")},
+                codes=(ExitCode.REMOTE_LOGIN,),
+            )
+            assert f"Failed password for {ssh.user}" in ssh.server.log.read_text()
+        # a URL with a password is refused without repeating it
+        cli(
+            "remote",
+            "test",
+            f"webdav://{webdav.user}:{webdav.password}@127.0.0.1:{webdav.port}/x",
+            env=file_env,
+            codes=(ExitCode.USAGE,),
+        )
+        outputs[-1] = ("(url with a password)", outputs[-1][1])
+
+        credentials = isolated_env / "credentials.json"
+        assert credentials.exists() and private(credentials)
+        keyring_files = list((isolated_env / "xdg" / "data").rglob("*"))
+        assert any(p.is_file() for p in keyring_files)
+        for what, text in outputs:
+            scan.search(text, f"output of {what}")
+        allowed = {credentials, *keyring_files}
+        for p in tmp_path.rglob("*"):
+            if (
+                p.is_file()
+                and not p.is_symlink()
+                and p not in allowed
+                and servers not in p.parents  # the servers' own files (their logs, data)
+            ):
+                scan.search(p.read_bytes(), str(p.relative_to(tmp_path)))
+        assert scan.hits == []
+        assert scan.places > 20
+    finally:
+        webdav.server.kill()
+        s3.server.kill()
+        if ssh is not None:
+            ssh.server.kill()

@@ -22,6 +22,10 @@ class ExitCode(IntEnum):
     DAMAGED = 5
     NO_SPACE = 6
     IN_USE = 7
+    REMOTE_LOGIN = 8  # the remote destination refused the credentials (or none were found)
+    REMOTE_MISSING = 9  # the bucket or folder of a remote destination does not exist
+    REMOTE_UNREACHABLE = 10  # no answer from the remote destination, after every retry
+    HOST_KEY = 11  # an SSH server's host key is unknown (not yet trusted) or has changed
     INTERRUPTED = 130
 
 

@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "therabak.cli.status",
     "therabak.cli.emergency",
     "therabak.cli.schedule",
+    "therabak.cli.remote",
 ]
 
 
@@ -66,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=_("Back up and restore the TheraPsy practice data folder."),
         epilog=_(
             "Exit codes: 0 ok, 1 error, 2 usage, 3 done with warnings, 4 cannot unlock, "
-            "5 damaged backup, 6 not enough space, 7 data folder in use, 130 interrupted."
+            "5 damaged backup, 6 not enough space, 7 data folder in use, 8 remote login "
+            "refused, 9 remote bucket or folder missing, 10 remote unreachable, 11 SSH host "
+            "key unknown or changed, 130 interrupted."
         ),
     )
     parser.add_argument("--version", action="version", version=f"therabak {__version__}")

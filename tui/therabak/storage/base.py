@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from therabak.errors import TherabakError
+from therabak.errors import ExitCode, NotEnoughSpaceError, TherabakError
 from therabak.i18n import _
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
@@ -54,6 +54,69 @@ class ObjectNotFoundError(StorageError):
 
 class ObjectExistsError(StorageError):
     """``put`` of a name that already exists (immutable objects are never overwritten)."""
+
+
+# ---- what a remote destination can answer (each with its own exit code) -------------------
+
+
+class CredentialsError(StorageError):
+    """The remote destination refused the credentials, or none were found for it."""
+
+    exit_code = ExitCode.REMOTE_LOGIN
+
+
+class LocationMissingError(StorageError):
+    """The bucket, or the folder a remote destination names, does not exist."""
+
+    exit_code = ExitCode.REMOTE_MISSING
+
+
+class StorageFullError(StorageError, NotEnoughSpaceError):
+    """The remote destination is full (a quota, or its disk)."""
+
+    exit_code = ExitCode.NO_SPACE
+
+
+class UnreachableError(StorageError):
+    """No usable answer from the remote destination, after every retry."""
+
+    exit_code = ExitCode.REMOTE_UNREACHABLE
+
+
+class HostKeyError(StorageError):
+    """An SSH server's host key is not the one this computer knows (see the subclasses).
+
+    ``host``, ``port``, ``key_type`` and ``fingerprint`` (``SHA256:…``, as OpenSSH shows
+    it) say which key the server presented; ``key`` is that public key, for a caller that
+    decides to trust it (:func:`therabak.storage.hostkeys.trust`)."""
+
+    exit_code = ExitCode.HOST_KEY
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str,
+        port: int,
+        key_type: str,
+        fingerprint: str,
+        key: object = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.host = host
+        self.port = port
+        self.key_type = key_type
+        self.fingerprint = fingerprint
+        self.key = key
+
+
+class HostKeyUnknownError(HostKeyError):
+    """The server's host key is in no known_hosts file: it must be trusted explicitly."""
+
+
+class HostKeyChangedError(HostKeyError):
+    """The server presents another key than the one known for it: refused, loudly."""
 
 
 def check_name(name: str) -> str:
