@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "therabak.cli.folder",
     "therabak.cli.auto",
     "therabak.cli.status",
+    "therabak.cli.store",
 ]
 
 

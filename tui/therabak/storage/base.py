@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from therabak.errors import TherabakError
+from therabak.errors import ExitCode, TherabakError
 from therabak.i18n import _
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
@@ -54,6 +54,12 @@ class ObjectNotFoundError(StorageError):
 
 class ObjectExistsError(StorageError):
     """``put`` of a name that already exists (immutable objects are never overwritten)."""
+
+
+class StorageFullError(StorageError):
+    """The storage has no room left (a full disk, a quota): exit 6, "not enough space"."""
+
+    exit_code = ExitCode.NO_SPACE
 
 
 def check_name(name: str) -> str:
