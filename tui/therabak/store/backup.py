@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from therabak import __version__, faults
+from therabak.archive.hashing import Sha256Behind
 from therabak.errors import TherabakError
 from therabak.i18n import _
 from therabak.store.blob import Compressor, blob_id_of, seal_blob
@@ -103,7 +104,7 @@ class FileWriter:
         self._blobs: list[bytes] = []
         self._first: bytes | None = None  # the first chunk, until a second one comes
         self._first_digest = b""
-        self._whole: hashlib._Hash | None = None
+        self._whole: Sha256Behind | None = None  # hashed on a background thread
         self._size = 0
         self._compressor = Compressor()
         self.done = False
@@ -133,7 +134,8 @@ class FileWriter:
             self._first, self._first_digest = piece, digest
         else:
             if self._whole is None:
-                self._whole = hashlib.sha256(self._first)
+                self._whole = Sha256Behind()
+                self._whole.update(self._first)
                 self._first = None
             self._whole.update(piece)
         self._blobs.append(blob_id)

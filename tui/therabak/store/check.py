@@ -11,7 +11,6 @@ affects; a piece that is intact in another pack costs nothing (a warning).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 import time
@@ -25,7 +24,7 @@ from therabak.store.core import Store, describe_affected
 from therabak.store.errors import DamagedStoreError
 from therabak.store.index import Location
 from therabak.store.locks import read_locks
-from therabak.store.pack import pack_name, read_header
+from therabak.store.pack import pack_id_for, pack_name, read_header, sealed_header_of
 from therabak.store.problems import Affected, Problem, Severity, worst
 
 
@@ -223,14 +222,22 @@ def _read_data(
         except (ObjectNotFoundError, StorageError) as e:
             data = b""
             result.problems.append(Problem(Severity.WARNING, name, getattr(e, "message", str(e))))
-        if data and hashlib.sha256(data).hexdigest() != pack_id:
-            result.problems.append(
-                Problem(
-                    Severity.WARNING,
-                    name,
-                    _("The pack's bytes are not what its name says (changed, or another pack's)."),
+        if data:
+            try:
+                same = pack_id_for(sealed_header_of(data, name)) == pack_id
+            except DamagedStoreError:
+                same = False
+            if not same:
+                result.problems.append(
+                    Problem(
+                        Severity.WARNING,
+                        name,
+                        _(
+                            "The pack's header is not what its name says (changed, or another "
+                            "pack's)."
+                        ),
+                    )
                 )
-            )
         for b in record.blobs:
             sealed = data[b.offset : b.offset + b.info.length]
             try:

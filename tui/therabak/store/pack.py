@@ -1,9 +1,11 @@
 """Pack files (``packs/<2 hex>/<64 hex>``): blobs back to back, then a sealed header.
 
-A pack is immutable and named by the SHA-256 of its bytes. It ends with its own sealed
-header listing its blobs (id, flags, sealed and plaintext length; offsets follow from
-the order), then an 8-byte trailer: the sealed header's length and the magic ``TBPK``.
-So every pack describes itself and the index can be rebuilt from the packs alone.
+A pack is immutable. It ends with its own sealed header listing its blobs (id, flags,
+sealed and plaintext length; offsets follow from the order), then an 8-byte trailer: the
+sealed header's length and the magic ``TBPK``. So every pack describes itself and the
+index can be rebuilt from the packs alone. A pack is named by the SHA-256 of its sealed
+header: the header names every blob by id and length and each blob authenticates on its
+own, so the name stands for the whole pack without hashing all of its bytes once more.
 Layout in FORMAT.md, "packs/".
 """
 
@@ -90,8 +92,18 @@ class PackBuilder:
     def finish(self) -> FinishedPack:
         header = encode_header(self.keys, [b.info for b in self.blobs])
         self.data += header + u32(len(header)) + TRAILER_MAGIC
-        pack_id = hashlib.sha256(self.data).hexdigest()
-        return FinishedPack(pack_id, self.data, self.blobs)
+        return FinishedPack(pack_id_for(header), self.data, self.blobs)
+
+
+def pack_id_for(sealed_header: bytes | memoryview) -> str:
+    """A pack's id: the SHA-256 of its sealed header."""
+    return hashlib.sha256(sealed_header).hexdigest()
+
+
+def sealed_header_of(data: bytes, name: str) -> bytes:
+    """The sealed header within a whole pack's bytes."""
+    n = header_length(data[-TRAILER_SIZE:], len(data), name)
+    return data[-TRAILER_SIZE - n : -TRAILER_SIZE]
 
 
 def encode_header(keys: StoreKeys, blobs: list[BlobInfo]) -> bytes:
