@@ -213,7 +213,7 @@ class BackupWriter:
             raise
         self._adopted = set(store.unindexed)
         self._pending: set[bytes] = set()  # chunks packed but not yet in a put pack
-        self._pack = PackBuilder(self.keys, store.config.pack_size)
+        self._pack = self._new_pack()
         self._new_packs: list[str] = []
         self._entries: dict[str, SnapshotEntry] = {}
         self._skipped: list[dict[str, str]] = []
@@ -224,6 +224,10 @@ class BackupWriter:
         self._uploader.start()
         self.closed = False
         self.snapshot: Snapshot | None = None
+
+    def _new_pack(self) -> PackBuilder:
+        cfg = self.store.config
+        return PackBuilder(self.keys, cfg.pack_size, cfg.chunk_size)
 
     # ---- the parent: files that need not be read -------------------------------------------
 
@@ -336,18 +340,21 @@ class BackupWriter:
             self.stats.bytes_new += len(chunk)
             if self._pack.full:
                 full = self._pack.finish()
-                self._pack = PackBuilder(self.keys, self.store.config.pack_size)
+                self._pack = self._new_pack()
         if full is not None:
             self._send(full)
 
     def _send(self, pack: FinishedPack) -> None:
+        """Hand *pack* to the uploader once it is idle: at most one pack is being put
+        while the next one fills."""
         while True:  # wait for the uploader, but notice when it failed
             self._check_open()
-            try:
-                self._queue.put(pack, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+            with self._queue.all_tasks_done:
+                if self._queue.unfinished_tasks:
+                    self._queue.all_tasks_done.wait(timeout=0.5)
+                    continue
+            self._queue.put(pack)
+            return
 
     def _upload_loop(self) -> None:
         while True:
@@ -360,6 +367,7 @@ class BackupWriter:
             except BaseException as e:  # noqa: BLE001 - handed to the writer's thread
                 self._failed = e
             finally:
+                pack = None  # its buffer goes now, not when the next one comes
                 self._queue.task_done()
 
     def _upload(self, pack: FinishedPack) -> None:
@@ -395,7 +403,7 @@ class BackupWriter:
         try:
             with self._mutex:
                 last = self._pack.finish() if len(self._pack) else None
-                self._pack = PackBuilder(self.keys, self.store.config.pack_size)
+                self._pack = self._new_pack()
             if last is not None:
                 self._send(last)
             self._queue.join()

@@ -253,7 +253,7 @@ class Store:
         self.keyfiles = keyfiles  # every authentic key file
         self.unlocked_with = unlocked_with
         self.problems = problems  # found while opening (damaged or superseded key files ...)
-        self.salvage = salvage  # opened despite a damaged config: reading only
+        self.read_only = salvage  # opened despite a damaged config: reading only
         self.written = [0]  # bytes put by this process (failpoints)
         self._index: BlobIndex | None = None
         self._index_lock = threading.Lock()
@@ -402,7 +402,7 @@ class Store:
         return self.config.store_id
 
     def put(self, name: str, data: bytes | bytearray) -> None:
-        if self.salvage:
+        if self.read_only:
             raise StoreError(_("The store was opened for salvage only; it cannot be changed."))
         _put(self.storage, name, data, self.written)
 
@@ -661,7 +661,7 @@ class Store:
         """A backup into this store (takes a shared lock until commit or abort)."""
         from therabak.store.backup import BackupWriter
 
-        if self.salvage:
+        if self.read_only:
             raise StoreError(_("The store was opened for salvage only; it cannot be changed."))
         return BackupWriter(self, parent, meta)
 

@@ -70,27 +70,38 @@ class FinishedPack:
 
 class PackBuilder:
     """Collects sealed blobs in memory until the pack is full (not thread-safe: the
-    backup writer serialises its calls)."""
+    backup writer serialises its calls). The buffer is allocated once, at the pack's
+    size and one chunk more, when the first blob comes, so it is never copied while it
+    fills."""
 
-    def __init__(self, keys: StoreKeys, target: int) -> None:
+    def __init__(self, keys: StoreKeys, target: int, chunk_size: int = 0) -> None:
         self.keys = keys
         self.target = target
-        self.data = bytearray()
+        self._capacity = target + chunk_size + SEAL_OVERHEAD if chunk_size else 0
+        self.data = bytearray()  # allocated by the first add: not while a full one waits
+        self.used = 0
         self.blobs: list[PackedBlob] = []
 
     def add(self, sealed: bytes, info: BlobInfo) -> None:
-        self.blobs.append(PackedBlob(info, len(self.data)))
-        self.data += sealed
+        if not self.blobs:
+            self.data = bytearray(self._capacity)
+        self.blobs.append(PackedBlob(info, self.used))
+        end = self.used + len(sealed)
+        if end > len(self.data):
+            self.data += bytes(end - len(self.data))
+        self.data[self.used : end] = sealed
+        self.used = end
 
     @property
     def full(self) -> bool:
-        return len(self.data) >= self.target
+        return self.used >= self.target
 
     def __len__(self) -> int:
         return len(self.blobs)
 
     def finish(self) -> FinishedPack:
         header = encode_header(self.keys, [b.info for b in self.blobs])
+        del self.data[self.used :]
         self.data += header + u32(len(header)) + TRAILER_MAGIC
         return FinishedPack(pack_id_for(header), self.data, self.blobs)
 
