@@ -47,7 +47,7 @@ def mutate(data: bytes, how: tuple[str, int, bytes]) -> bytes:
     return data[:at] + (extra or b"\0") + data[at:]
 
 
-def only_damage(fn, *args):
+def only_damage(fn, *args):  # noqa: D103
     try:
         return fn(*args)
     except DamagedStoreError:
@@ -357,3 +357,14 @@ def test_snapshot_each_field_of_a_good_entry_with_any_value(key, value):
         assert isinstance(e.size, int) and isinstance(e.mtime_ns, int)
         assert isinstance(e.path, str) and isinstance(e.identity, str)
         assert e.sealed in (None, True, False) and isinstance(e.raw, bool)
+
+
+@FUZZ
+@given(mutation)
+def test_keyfile_mutated_lenient(how):
+    """The lenient parse (a damaged key file whose slots may still open) keeps the layout
+    checks: it never fails with anything but DamagedStoreError."""
+    data = mutate(VALID_KEYFILE, how)
+    kf = only_damage(lambda: parse_keyfile(data, KEYFILE_NAME, lenient=True))
+    if kf is not None:
+        assert 1 <= len(kf.slots) <= 8

@@ -168,11 +168,17 @@ def _read_keyfiles(storage: Storage) -> tuple[list[KeyFile], list[Problem]]:
             )
             continue
         try:
-            found.append(parse_keyfile(storage.get(obj.name), obj.name))
-        except DamagedStoreError as e:
-            problems.append(Problem(Severity.WARNING, obj.name, e.message))
+            data = storage.get(obj.name)
         except ObjectNotFoundError:
             continue
+        try:
+            found.append(parse_keyfile(data, obj.name))
+        except DamagedStoreError as e:
+            problems.append(Problem(Severity.WARNING, obj.name, e.message))
+            try:  # a slot in it may still be whole: tried, confirmed by the config
+                found.append(parse_keyfile(data, obj.name, lenient=True))
+            except DamagedStoreError:
+                pass
     return found, problems
 
 
@@ -339,8 +345,6 @@ class Store:
         config_ok = True
 
         def confirm(keys: StoreKeys) -> bool:
-            if cfg is None:
-                return True
             try:
                 cfg.verify(keys)
             except DamagedStoreError:
@@ -348,13 +352,16 @@ class Store:
             return True
 
         try:
-            keys, keyfile, used = unlock_store(keyfiles, unlock, confirm)
+            if cfg is None:
+                keys, keyfile, used = unlock_store(keyfiles, unlock, None)
+            else:
+                keys, keyfile, used = unlock_store(keyfiles, unlock, confirm, cfg.store_id)
         except DamagedStoreError:
             if cfg is None or not salvage:
                 raise
             # salvage: the config's MAC fails for every key; take a key its key file confirms
             config_ok = False
-            keys, keyfile, used = unlock_store(keyfiles, unlock, lambda keys: True)
+            keys, keyfile, used = unlock_store(keyfiles, unlock, None)
         if cfg is None or not config_ok:
             if cfg is not None:
                 problems.append(
@@ -550,13 +557,15 @@ class Store:
             )
         return matches[0]
 
-    def load_snapshot(self, snapshot_id: str) -> Snapshot:
+    def load_snapshot(self, snapshot_id: str, *, salvage: bool = False) -> Snapshot:
+        """A snapshot, checked. With *salvage*, one stored under another name (swapped,
+        renamed) is still read: its content authenticates; its id is then its hash."""
         name = snapshot_name(snapshot_id)
         try:
             data = self.storage.get(name)
         except ObjectNotFoundError:
             raise DamagedStoreError(_("{name} is missing.").format(name=name), name=name) from None
-        return parse_snapshot(self.keys, data, name)
+        return parse_snapshot(self.keys, data, name, check_name=not salvage)
 
     def latest(
         self, *, kind: str | None = None, account_key_id: str | None = None

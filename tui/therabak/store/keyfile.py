@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from therabak.crypto.slots import Slot, SlotType
+from therabak.crypto.stream import KEY_SIZE
 from therabak.errors import (
     AccountKeyNeededError,
     DamagedArchiveError,
@@ -68,6 +69,7 @@ class KeyFile:
     supersedes: tuple[bytes, ...]
     slots: tuple[Slot, ...] = field(repr=False)
     mac: bytes = field(default=b"", repr=False)
+    damaged: bool = False  # parsed leniently: its checksum (or magic, version, id) is wrong
 
     @property
     def name(self) -> str:
@@ -116,22 +118,29 @@ class KeyFile:
         return tuple(s.type for s in self.slots)
 
 
-def parse_keyfile(data: bytes, name: str) -> KeyFile:
+def parse_keyfile(data: bytes, name: str, *, lenient: bool = False) -> KeyFile:
     """Parse a key file (untrusted bytes): layout, checksum, and that it is the key file
-    its name says. The MAC is checked once the store key is known."""
+    its name says. The MAC is checked once the store key is known.
+
+    *lenient* (a key file whose checksum fails): the checksum, magic, version and id are
+    overlooked, so that a slot that is still whole can open the store; a key it gives is
+    taken only when the config's MAC confirms it (see :func:`unlock_store`)."""
     r = Reader(data, name)
     if not len(MAGIC) + CHECKSUM_SIZE < len(data) <= MAX_SIZE:
         raise r.damaged(_("size"))
-    if hashlib.sha256(data[:-CHECKSUM_SIZE]).digest() != data[-CHECKSUM_SIZE:]:
+    intact = hashlib.sha256(data[:-CHECKSUM_SIZE]).digest() == data[-CHECKSUM_SIZE:]
+    if not intact and not lenient:
         raise r.damaged(_("checksum"))
-    if r.take(8) != MAGIC:
+    if r.take(8) != MAGIC and not lenient:
         raise r.damaged(_("not a key file"))
-    if r.u16() != VERSION:
+    if r.u16() != VERSION and not lenient:
         raise r.damaged(_("version"))
     store_id = r.take(STORE_ID_SIZE)
     file_id = r.take(ID_SIZE)
     if keyfile_id(name) != file_id:
-        raise r.damaged(_("it is another key file"))
+        if not lenient:
+            raise r.damaged(_("it is another key file"))
+        file_id = keyfile_id(name) or file_id
     created = r.i64()
     m = r.u8()
     if m > MAX_SUPERSEDED:
@@ -151,7 +160,7 @@ def parse_keyfile(data: bytes, name: str) -> KeyFile:
     mac = r.take(MAC_SIZE)
     r.take(CHECKSUM_SIZE)
     r.end()
-    return KeyFile(store_id, file_id, created, supersedes, tuple(slots), mac)
+    return KeyFile(store_id, file_id, created, supersedes, tuple(slots), mac, not intact)
 
 
 @dataclass(frozen=True)
@@ -188,12 +197,17 @@ def current_keyfiles(keyfiles: Sequence[KeyFile]) -> tuple[list[KeyFile], list[K
 
 
 def unlock_store(
-    keyfiles: Sequence[KeyFile], unlock: Unlock, confirm: Callable[[StoreKeys], bool]
+    keyfiles: Sequence[KeyFile],
+    unlock: Unlock,
+    confirm: Callable[[StoreKeys], bool] | None,
+    store_id: bytes | None = None,
 ) -> tuple[StoreKeys, KeyFile, SlotType]:
     """Find the store key: try the slots that can open with *unlock* (none, then the
     account key, then the password; current key files before superseded ones). A key is
-    taken only when *confirm* accepts it (the config's and the key file's MACs hold), so
-    a slot copied from another store with the same password is never taken for this one."""
+    taken only when *confirm* accepts it (the config's MAC holds under it), or, without a
+    config to confirm it (*confirm* None), when the key file's own MAC holds: a slot
+    copied from another store with the same password is never taken for this one.
+    *store_id* (the config's) is used for a damaged key file's store id."""
     if not keyfiles:
         raise DamagedStoreError(
             _("The store has no readable key file: it cannot be opened."), name=PREFIX
@@ -214,8 +228,9 @@ def unlock_store(
             continue
         if key is None:
             continue
-        keys = StoreKeys(kf.store_id, key) if len(kf.store_id) == STORE_ID_SIZE else None
-        if keys is not None and kf.verify(keys) and confirm(keys):
+        sid = store_id if (store_id and kf.damaged) else kf.store_id
+        keys = StoreKeys(sid, key) if len(key) == KEY_SIZE else None
+        if keys is not None and (confirm(keys) if confirm is not None else kf.verify(keys)):
             return keys, kf, slot.type
         opened_foreign = True
     if opened_foreign:
