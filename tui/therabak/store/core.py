@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from therabak import faults
 from therabak.crypto.kdf import Argon2Params
 from therabak.crypto.slots import Slot, SlotType
-from therabak.errors import TherabakError, UsageError
+from therabak.errors import CannotUnlockError, TherabakError, UsageError
 from therabak.i18n import _, ngettext
 from therabak.storage.base import ObjectExistsError, ObjectNotFoundError, Storage, StorageError
 from therabak.store import config as config_mod
@@ -362,6 +362,17 @@ class Store:
             # salvage: the config's MAC fails for every key; take a key its key file confirms
             config_ok = False
             keys, keyfile, used = unlock_store(keyfiles, unlock, None)
+        except CannotUnlockError as e:
+            damaged = [kf.name for kf in keyfiles if kf.damaged] + [p.name for p in key_problems]
+            if not damaged:
+                raise
+            raise DamagedStoreError(
+                _(
+                    "The store's key file {name} is damaged, and no intact key slot opens the "
+                    "store ({message})"
+                ).format(name=damaged[0], message=e.message),
+                name=damaged[0],
+            ) from None
         if cfg is None or not config_ok:
             if cfg is not None:
                 problems.append(
