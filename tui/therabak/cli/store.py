@@ -24,7 +24,7 @@ STORE_HELP = _(
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("store", metavar="STORE", help=STORE_HELP)
+    """The options every store command takes (STORE itself is added first, by the caller)."""
     add_unlock_options(p)
     add_practice_options(p)
     p.add_argument(
@@ -70,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "piece of content is named with the files and snapshots it affects."
         ),
     )
+    c.add_argument("store", metavar="STORE", help=STORE_HELP)
     m = c.add_mutually_exclusive_group()
     m.add_argument("--read-data", action="store_true", help=_("read and check all content"))
     m.add_argument(
@@ -91,6 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "'therabak prune' reclaims what no snapshot needs."
         ),
     )
+    f.add_argument("store", metavar="STORE", help=STORE_HELP)
     f.add_argument("snapshots", metavar="SNAPSHOT", nargs="*", help=_("snapshot ids"))
     for name, what in (
         ("last", _("keep the N newest snapshots")),
@@ -117,6 +119,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "(see 'therabak check')."
         ),
     )
+    p.add_argument("store", metavar="STORE", help=STORE_HELP)
     p.add_argument("--dry-run", action="store_true", help=_("only show what would be freed"))
     _common(p)
     p.set_defaults(func=run_prune)
