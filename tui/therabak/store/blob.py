@@ -110,18 +110,20 @@ def open_blob(keys: StoreKeys, info: BlobInfo, sealed: bytes, name: str) -> tupl
         raise DamagedStoreError(_("{name} is damaged (cut short).").format(name=what), name=name)
     payload = unseal(keys.blob, sealed, blob_aad(info.id, info.flags, info.raw_length), name=what)
     if info.flags & FLAG_COMPRESSED:
+        declared, plain = -1, b""
         try:
             declared = zstandard.frame_content_size(payload)
-            if declared != info.raw_length:
-                raise zstandard.ZstdError("content size")
-            plain = zstandard.ZstdDecompressor().decompress(
-                payload, max_output_size=info.raw_length
-            )
+            if declared == info.raw_length:  # checked before anything is decompressed
+                plain = zstandard.ZstdDecompressor().decompress(
+                    payload, max_output_size=info.raw_length
+                )
         except zstandard.ZstdError:
+            plain = b""
+        if declared != info.raw_length or len(plain) != info.raw_length:
             raise DamagedStoreError(
                 _("{name} is damaged ({what}).").format(name=what, what=_("compressed data")),
                 name=name,
-            ) from None
+            )
     else:
         plain = payload
     digest = hashlib.sha256(plain).digest()

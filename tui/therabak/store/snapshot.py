@@ -272,8 +272,12 @@ def parse_snapshot(keys: StoreKeys, data: bytes, name: str, *, check_name: bool 
         raise damaged(name, _("it belongs to another store"))
     packed = unseal(keys.snapshot, memoryview(data)[start:], _AAD + header.raw, name=name)
     try:
-        if zstandard.frame_content_size(packed) not in range(0, MAX_BODY + 1):
-            raise zstandard.ZstdError("content size")
+        declared = zstandard.frame_content_size(packed)
+    except zstandard.ZstdError:
+        declared = -1
+    if declared not in range(0, MAX_BODY + 1):  # checked before anything is decompressed
+        raise damaged(name, _("not readable"))
+    try:
         text = zstandard.ZstdDecompressor().decompress(packed, max_output_size=MAX_BODY)
         doc = json.loads(text)
     except (zstandard.ZstdError, ValueError, RecursionError):
