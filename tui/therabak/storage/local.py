@@ -57,9 +57,7 @@ class LocalStorage(Storage):
     def _fail(self, message: str, name: str, e: OSError) -> StorageError:
         """*message* is a marked text with ``{name}``, ``{place}`` and ``{reason}``."""
         kind = StorageFullError if e.errno in _FULL else StorageError
-        return kind(
-            _(message).format(name=name, place=self.location, reason=e.strerror or e)
-        )
+        return kind(_(message).format(name=name, place=self.location, reason=e.strerror or e))
 
     def _temporary(self) -> tuple[Path, int]:
         folder = self.root / _TMP

@@ -34,7 +34,6 @@ from datetime import datetime
 
 from therabak import __version__, faults
 from therabak.archive.hashing import Sha256Behind
-from therabak.errors import TherabakError
 from therabak.i18n import _
 from therabak.store.blob import Compressor, blob_id_of, seal_blob
 from therabak.store.errors import DamagedStoreError, StoreError
@@ -491,4 +490,4 @@ class BackupWriter:
             self.abort()
 
 
-__all__ = ["BackupStats", "BackupWriter", "FileWriter", "SnapshotMeta", "TherabakError"]
+__all__ = ["BackupStats", "BackupWriter", "FileWriter", "SnapshotMeta"]

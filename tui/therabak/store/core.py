@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from therabak import faults
 from therabak.crypto.kdf import Argon2Params
 from therabak.crypto.slots import Slot, SlotType
-from therabak.errors import CannotUnlockError, TherabakError, UsageError
+from therabak.errors import CannotUnlockError, UsageError
 from therabak.i18n import _, ngettext
 from therabak.storage.base import ObjectExistsError, ObjectNotFoundError, Storage, StorageError
 from therabak.store import config as config_mod
@@ -736,11 +736,4 @@ def describe_affected(affected: Iterable[tuple[str, str]]) -> str:
     return shown
 
 
-__all__ = [
-    "STORE_FOLDER",
-    "PublicFacts",
-    "SnapshotInfo",
-    "Store",
-    "TherabakError",
-    "peek",
-]
+__all__ = ["STORE_FOLDER", "PublicFacts", "SnapshotInfo", "Store", "peek"]
