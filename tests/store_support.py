@@ -10,6 +10,7 @@ inside the reader's limits).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 from collections.abc import Iterable
@@ -99,6 +100,16 @@ def backup_data(
         created=created,
     )
     read, reused = [], []
+    gc_was = gc.isenabled()
+    gc.disable()  # as the backup job does while it stores files (no cycles worth collecting)
+    try:
+        return _backup_files(store, data_dir, account, files, parent, meta, reread, read, reused)
+    finally:
+        if gc_was:
+            gc.enable()
+
+
+def _backup_files(store, data_dir, account, files, parent, meta, reread, read, reused):
     with store.begin_backup(parent, meta) as writer:
         for f in files:
             path = data_dir / f.path

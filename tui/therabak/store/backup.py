@@ -259,9 +259,12 @@ class BackupWriter:
                         path=entry.path
                     )
                 )
+        if category is None or category == entry.category:
+            self._add_entry(entry, read=0, reused=True)  # the same object: no copy in memory
+            return entry
         new = SnapshotEntry(
             path=entry.path,
-            category=category or entry.category,
+            category=category,
             size=entry.size,
             mtime_ns=entry.mtime_ns,
             sha256=entry.sha256,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 from dataclasses import dataclass
 
 import zstandard
@@ -63,18 +64,32 @@ def check_blob_info(info: BlobInfo, name: str) -> None:
         )
 
 
+_local = threading.local()
+
+
+def _cctx() -> zstandard.ZstdCompressor:
+    """One zstd context per thread (making one per file costs more than small files)."""
+    cctx = getattr(_local, "cctx", None)
+    if cctx is None:
+        cctx = _local.cctx = zstandard.ZstdCompressor(
+            level=COMPRESSION_LEVEL, write_content_size=True
+        )
+    return cctx
+
+
 class Compressor:
     """zstd for the chunks of one file (not shared between threads)."""
 
+    __slots__ = ("trying",)
+
     def __init__(self) -> None:
-        self._cctx = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL, write_content_size=True)
         self.trying = True
 
     def payload(self, chunk: bytes | memoryview, *, first: bool) -> tuple[bytes | memoryview, int]:
         """(what to seal, flags): the zstd frame when it is worth it, else the chunk."""
         if not self.trying:
             return chunk, 0
-        packed = self._cctx.compress(chunk)
+        packed = _cctx().compress(chunk)
         if len(packed) <= len(chunk) * WORTH_COMPRESSING:
             return packed, FLAG_COMPRESSED
         if first:

@@ -139,9 +139,9 @@ class PrunePlan:
         }
 
 
-def _used_blobs(store: Store, skip: set[str]) -> tuple[dict[bytes, list[tuple[str, str]]], int]:
-    """blob id -> the files (snapshot id, path) that need it, over every snapshot not in
-    *skip*; and the number of snapshots. Refuses when a snapshot cannot be read."""
+def _used_blobs(store: Store, skip: set[str]) -> tuple[set[bytes], int]:
+    """The ids of every blob a snapshot not in *skip* needs, and the number of those
+    snapshots (one snapshot in memory at a time). Refuses when a snapshot cannot be read."""
     problems: list = []
     infos = store.snapshots(problems)
     if problems:
@@ -153,7 +153,7 @@ def _used_blobs(store: Store, skip: set[str]) -> tuple[dict[bytes, list[tuple[st
             ).format(name=bad.name, message=bad.message),
             name=bad.name,
         )
-    used: dict[bytes, list[tuple[str, str]]] = {}
+    used: set[bytes] = set()
     count = 0
     for info in infos:
         if info.snapshot_id in skip:
@@ -170,19 +170,31 @@ def _used_blobs(store: Store, skip: set[str]) -> tuple[dict[bytes, list[tuple[st
             ) from None
         count += 1
         for entry in snap.entries:
-            for b in entry.blobs:
-                used.setdefault(b, []).append((snap.snapshot_id, entry.path))
+            used.update(entry.blobs)
+        del snap
     return used, count
+
+
+def _files_needing(store: Store, blobs: set[bytes], skip: set[str]) -> list[tuple[str, str]]:
+    """(snapshot id, path) of the files that need any of *blobs* (to name them)."""
+    out = []
+    for info in store.snapshots():
+        if info.snapshot_id in skip:
+            continue
+        snap = store.load_snapshot(info.snapshot_id)
+        out += [(snap.snapshot_id, e.path) for e in snap.entries if blobs.intersection(e.blobs)]
+    return out
 
 
 def plan_prune(store: Store, *, forget: Iterable[str] = ()) -> PrunePlan:
     """What prune would do, with the snapshots *forget* gone too (the answer to "how much
     would forgetting these free?"). Reads the index and every snapshot, changes nothing."""
     index = store.reload_index()
-    used, count = _used_blobs(store, set(forget))
+    skip = set(forget)
+    used, count = _used_blobs(store, skip)
     missing = [b for b in used if b not in index]
     if missing:
-        affected = [f for b in missing for f in used[b]]
+        affected = _files_needing(store, set(missing), skip)
         raise DamagedStoreError(
             ngettext(
                 "{n} piece of content that snapshots need is missing ({files}); prune "
