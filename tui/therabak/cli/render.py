@@ -20,6 +20,12 @@ PHASE_TEXTS = {
     "checking": N_("Checking"),
     "carrying-over": N_("Keeping"),
     "salvaging": N_("Salvaging"),
+    "reading": N_("Reading"),
+    "planning": N_("Planning"),
+    "repacking": N_("Repacking"),
+    "indexing": N_("Indexing"),
+    "deleting": N_("Deleting"),
+    "forgetting": N_("Forgetting"),
 }
 OUTCOME_TEXTS = {
     "recovered": N_("{path}: recovered after retries ({n} attempts)"),

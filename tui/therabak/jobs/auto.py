@@ -47,6 +47,7 @@ from therabak.jobs.swap import STAMP_FORMAT, recover
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import require_data_dir
+from therabak.retention import RetentionPolicy, kept
 from therabak.settings import AutoSettings, Settings
 
 AUTO_NAME_RE = re.compile(r"^TheraPsy-Auto-(\d{4}-\d{2}-\d{2}_\d{6})(?:-(\d+))?\.therabak$")
@@ -144,25 +145,8 @@ def retained(
     archives: list[tuple[datetime, Path]], keep_daily: int, keep_weekly: int, keep_monthly: int
 ) -> set[Path]:
     """The archives the policy keeps (newest first input); the newest is always kept."""
-    if not archives:
-        return set()
-    keep = {archives[0][1]}
-    rules = (
-        (keep_daily, lambda t: t.date()),
-        (keep_weekly, lambda t: tuple(t.isocalendar())[:2]),
-        (keep_monthly, lambda t: (t.year, t.month)),
-    )
-    for count, bucket in rules:
-        seen: set = set()
-        for when, path in archives:
-            if len(seen) >= count:
-                break
-            b = bucket(when)
-            if b in seen:
-                continue
-            seen.add(b)
-            keep.add(path)
-    return keep
+    policy = RetentionPolicy(daily=keep_daily, weekly=keep_weekly, monthly=keep_monthly)
+    return set(kept(archives, policy))
 
 
 def apply_retention(folder: Path, settings: AutoSettings, emit: Emit = ignore) -> list[Path]:

@@ -27,6 +27,7 @@ from therabak.storage.base import (
     ObjectNotFoundError,
     Storage,
     StorageError,
+    StorageFullError,
     check_name,
 )
 
@@ -36,6 +37,7 @@ _READ = N_("cannot read {name} in {place}: {reason}")
 _DELETE = N_("cannot delete {name} in {place}: {reason}")
 _LIST = N_("cannot list {name} in {place}: {reason}")
 _COPY_BUFFER = 1 << 20
+_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 # errno values of a file system that has no hard links (FAT: EPERM; others: ENOTSUP)
 _NO_LINKS = frozenset(
     {errno.EPERM, errno.EMLINK, getattr(errno, "ENOTSUP", -1), getattr(errno, "EOPNOTSUPP", -1)}
@@ -54,9 +56,8 @@ class LocalStorage(Storage):
 
     def _fail(self, message: str, name: str, e: OSError) -> StorageError:
         """*message* is a marked text with ``{name}``, ``{place}`` and ``{reason}``."""
-        return StorageError(
-            _(message).format(name=name, place=self.location, reason=e.strerror or e)
-        )
+        kind = StorageFullError if e.errno in _FULL else StorageError
+        return kind(_(message).format(name=name, place=self.location, reason=e.strerror or e))
 
     def _temporary(self) -> tuple[Path, int]:
         folder = self.root / _TMP

@@ -1,0 +1,496 @@
+"""Writing one backup into a store: files in, blobs into packs, a snapshot as the commit.
+
+::
+
+    writer = store.begin_backup(parent, SnapshotMeta(kind=..., categories=...))
+    for each file:
+        entry = writer.unchanged(path, size, mtime_ns, identity)
+        if entry: writer.reuse(entry, category=...)      # not read at all
+        else:
+            f = writer.add_file(path, category, mtime_ns=..., identity=...)
+            ... f.write(plaintext) ...                   # any number of times
+            f.finish()   (or f.abort(): a failed read attempt leaves nothing in the snapshot)
+    snapshot = writer.commit()                           # or writer.abort()
+
+A file's content is cut into chunks of the store's chunk size; each chunk's keyed id is
+looked up, and only chunks the store does not hold yet are sealed and packed. Full packs
+are put by one background thread while the next fills (at most two packs in memory).
+Commit puts the last pack, an index file for the new packs (and for packs an interrupted
+backup left, whose headers were verified when the index was loaded: adopted), then the
+snapshot. Until the snapshot is put, nothing refers to the new packs: a kill leaves
+only packs that the next backup adopts or prune reclaims.
+
+``add_file``, ``reuse`` and the file writers may be used from several threads (one file
+writer per thread); ``commit`` and ``abort`` once, from one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from therabak import __version__, faults
+from therabak.archive.hashing import Sha256Behind
+from therabak.i18n import _
+from therabak.store.blob import Compressor, blob_id_of, seal_blob
+from therabak.store.errors import DamagedStoreError, StoreError
+from therabak.store.index import PackRecord
+from therabak.store.locks import this_host
+from therabak.store.pack import FinishedPack, PackBuilder
+from therabak.store.snapshot import (
+    Snapshot,
+    SnapshotEntry,
+    SnapshotHeader,
+    SnapshotKind,
+    encode_snapshot,
+    parse_header,
+    path_problem,
+    snapshot_name,
+)
+
+_STOP = object()
+
+
+@dataclass
+class SnapshotMeta:
+    """What the caller says about a backup."""
+
+    kind: SnapshotKind
+    categories: tuple[str, ...]
+    account_key_id: str = ""  # the practice's account key (hex) when the backup was made
+    host: str = field(default_factory=this_host)
+    created: datetime | None = None  # default: now, in local time
+
+
+@dataclass
+class BackupStats:
+    files: int = 0  # in the snapshot
+    files_reused: int = 0  # taken from the parent without reading
+    bytes_in: int = 0  # content bytes of every file in the snapshot
+    bytes_read: int = 0  # content bytes that went through write()
+    bytes_new: int = 0  # content bytes of chunks the store did not hold
+    blobs_new: int = 0
+    blobs_known: int = 0
+    packs: int = 0
+    bytes_added: int = 0  # bytes put into the store (packs, index, snapshot)
+
+
+class FileWriter:
+    """One file's content. Not thread-safe; one per file (and thread)."""
+
+    def __init__(
+        self,
+        backup: BackupWriter,
+        *,
+        path: str,
+        category: str,
+        mtime_ns: int,
+        identity: str,
+        sealed: bool | None,
+        raw: bool,
+        key_id: str,
+        source_size: int = -1,
+    ) -> None:
+        self._backup = backup
+        self.path, self.category, self.mtime_ns = path, category, mtime_ns
+        self.identity, self.sealed, self.raw, self.key_id = identity, sealed, raw, key_id
+        self.source_size = source_size
+        self._chunk = backup.store.config.chunk_size
+        self._buf = bytearray()
+        self._blobs: list[bytes] = []
+        self._first: bytes | None = None  # the first chunk, until a second one comes
+        self._first_digest = b""
+        self._whole: Sha256Behind | None = None  # hashed on a background thread
+        self._size = 0
+        self._compressor = Compressor()
+        self.done = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.done:
+            raise RuntimeError("file writer already finished")
+        n = len(data)
+        if not n:
+            return
+        self._size += n
+        buf, chunk = self._buf, self._chunk
+        if not buf and n == chunk:
+            self._cut(bytes(data))
+            return
+        buf += data
+        while len(buf) >= chunk:
+            piece = bytes(buf[:chunk])
+            del buf[:chunk]
+            self._cut(piece)
+
+    def _cut(self, piece: bytes) -> None:
+        backup = self._backup
+        blob_id, digest = blob_id_of(backup.keys, piece)
+        first = not self._blobs
+        if first:
+            self._first, self._first_digest = piece, digest
+        else:
+            if self._whole is None:
+                self._whole = Sha256Behind()
+                self._whole.update(self._first)
+                self._first = None
+            self._whole.update(piece)
+        self._blobs.append(blob_id)
+        backup._store_chunk(blob_id, piece, self._compressor, first=first)
+
+    def finish(
+        self,
+        *,
+        source_size: int | None = None,
+        mtime_ns: int | None = None,
+        sealed: bool | None = None,
+    ) -> SnapshotEntry:
+        """The file is complete: its entry goes into the snapshot. *source_size* and
+        *mtime_ns* are the file's in Data as it was read (what the next backup compares to
+        tell an unchanged file), *sealed* whether it was an envelope."""
+        if source_size is not None:
+            self.source_size = source_size
+        if mtime_ns is not None:
+            self.mtime_ns = mtime_ns
+        if sealed is not None:
+            self.sealed = sealed
+        if self.done:
+            raise RuntimeError("file writer already finished")
+        if self._buf:
+            piece = bytes(self._buf)
+            self._buf.clear()
+            self._cut(piece)
+        self.done = True
+        if self._whole is not None:
+            sha = self._whole.hexdigest()
+        elif self._blobs:
+            sha = self._first_digest.hex()
+        else:
+            sha = hashlib.sha256(b"").hexdigest()
+        self._first = None
+        entry = SnapshotEntry(
+            path=self.path,
+            category=self.category,
+            size=self._size,
+            mtime_ns=self.mtime_ns,
+            sha256=sha,
+            blobs=tuple(self._blobs),
+            identity=self.identity,
+            source_size=self.source_size,
+            sealed=True if self.raw else self.sealed,
+            raw=self.raw,
+            key_id=self.key_id if self.raw else "",
+        )
+        self._backup._add_entry(entry, read=self._size)
+        return entry
+
+    def abort(self) -> None:
+        """Drop this attempt: nothing of it reaches the snapshot (chunks already packed
+        stay in the store unused until a backup needs them or prune reclaims them)."""
+        self.done = True
+        self._buf = bytearray()
+        self._first = None
+
+
+class BackupWriter:
+    """One backup into a store (see the module docstring)."""
+
+    def __init__(self, store, parent: Snapshot | None, meta: SnapshotMeta) -> None:
+        self.store = store
+        self.keys = store.keys
+        self.meta = meta
+        self.parent = parent
+        self.stats = BackupStats()
+        self._mutex = threading.Lock()
+        self._lock = store.lock(exclusive=False, what=_("backup")).acquire()
+        try:
+            self._index = store.reload_index()  # after the lock: no prune can change it now
+        except BaseException:
+            self._lock.release()
+            raise
+        self._adopted = set(store.unindexed)
+        self._pending: set[bytes] = set()  # chunks packed but not yet in a put pack
+        self._pack = self._new_pack()
+        self._new_packs: list[str] = []
+        self._entries: dict[str, SnapshotEntry] = {}
+        self._skipped: list[dict[str, str]] = []
+        self._parent_entries = {e.path: e for e in parent.entries} if parent else {}
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._failed: BaseException | None = None
+        self._uploader = threading.Thread(target=self._upload_loop, name="store-packs", daemon=True)
+        self._uploader.start()
+        self.closed = False
+        self.snapshot: Snapshot | None = None
+
+    def _new_pack(self) -> PackBuilder:
+        cfg = self.store.config
+        return PackBuilder(self.keys, cfg.pack_size, cfg.chunk_size)
+
+    # ---- the parent: files that need not be read -------------------------------------------
+
+    def parent_entry(self, path: str) -> SnapshotEntry | None:
+        return self._parent_entries.get(path)
+
+    def unchanged(
+        self, path: str, size: int, mtime_ns: int, identity: str = ""
+    ) -> SnapshotEntry | None:
+        """The parent's entry for *path* when the file is unchanged since (same size in
+        Data, mtime and identity; identity only when both know it) and every chunk of it
+        is still in the store; else None (read the file). A raw entry is never reused: the
+        file may decrypt now."""
+        prev = self._parent_entries.get(path)
+        if prev is None or prev.raw or prev.source_size != size or prev.mtime_ns != mtime_ns:
+            return None
+        if prev.identity and identity and prev.identity != identity:
+            return None
+        with self._mutex:
+            if all(b in self._index or b in self._pending for b in prev.blobs):
+                return prev
+        return None
+
+    def reuse(self, entry: SnapshotEntry, *, category: str | None = None) -> SnapshotEntry:
+        """Put *entry* (from the parent) into this snapshot without reading the file."""
+        with self._mutex:
+            if not all(b in self._index or b in self._pending for b in entry.blobs):
+                raise DamagedStoreError(
+                    _("{path}: its content is no longer in the store; read it again.").format(
+                        path=entry.path
+                    )
+                )
+        if category is None or category == entry.category:
+            self._add_entry(entry, read=0, reused=True)  # the same object: no copy in memory
+            return entry
+        new = SnapshotEntry(
+            path=entry.path,
+            category=category,
+            size=entry.size,
+            mtime_ns=entry.mtime_ns,
+            sha256=entry.sha256,
+            blobs=entry.blobs,
+            identity=entry.identity,
+            source_size=entry.source_size,
+            sealed=entry.sealed,
+            raw=entry.raw,
+            key_id=entry.key_id,
+        )
+        self._add_entry(new, read=0, reused=True)
+        return new
+
+    # ---- new content ------------------------------------------------------------------------
+
+    def add_file(
+        self,
+        path: str,
+        category: str,
+        *,
+        mtime_ns: int,
+        identity: str = "",
+        sealed: bool | None = None,
+        raw: bool = False,
+        key_id: str = "",
+        source_size: int = -1,
+    ) -> FileWriter:
+        self._check_open()
+        problem = path_problem(path)
+        if problem:
+            raise StoreError(
+                _("{path} cannot be stored: {problem}").format(path=path, problem=problem)
+            )
+        return FileWriter(
+            self,
+            path=path,
+            category=category,
+            mtime_ns=mtime_ns,
+            identity=identity,
+            sealed=sealed,
+            raw=raw,
+            key_id=key_id,
+            source_size=source_size,
+        )
+
+    def skip(self, path: str, reason: str) -> None:
+        with self._mutex:
+            self._skipped.append({"path": path, "reason": str(reason)})
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise StoreError(_("The backup was already committed or aborted."))
+        if self._failed is not None:
+            raise self._failed
+
+    def _store_chunk(
+        self, blob_id: bytes, chunk: bytes, compressor: Compressor, *, first: bool
+    ) -> None:
+        self._check_open()
+        with self._mutex:
+            if blob_id in self._index or blob_id in self._pending:
+                self.stats.blobs_known += 1
+                return
+            self._pending.add(blob_id)
+        try:
+            sealed, info = seal_blob(self.keys, blob_id, chunk, compressor, first=first)
+        except BaseException:
+            with self._mutex:
+                self._pending.discard(blob_id)
+            raise
+        full = None
+        with self._mutex:
+            self._pack.add(sealed, info)
+            self.stats.blobs_new += 1
+            self.stats.bytes_new += len(chunk)
+            if self._pack.full:
+                full = self._pack.finish()
+                self._pack = self._new_pack()
+        if full is not None:
+            self._send(full)
+
+    def _send(self, pack: FinishedPack) -> None:
+        """Hand *pack* to the uploader once it is idle: at most one pack is being put
+        while the next one fills."""
+        while True:  # wait for the uploader, but notice when it failed
+            self._check_open()
+            with self._queue.all_tasks_done:
+                if self._queue.unfinished_tasks:
+                    self._queue.all_tasks_done.wait(timeout=0.5)
+                    continue
+            self._queue.put(pack)
+            return
+
+    def _upload_loop(self) -> None:
+        while True:
+            pack = self._queue.get()
+            try:
+                if pack is _STOP:
+                    return
+                if self._failed is None:
+                    self._upload(pack)
+            except BaseException as e:  # noqa: BLE001 - handed to the writer's thread
+                self._failed = e
+            finally:
+                pack = None  # its buffer goes now, not when the next one comes
+                self._queue.task_done()
+
+    def _upload(self, pack: FinishedPack) -> None:
+        self.store.put(pack.name, pack.data)
+        faults.point("store.pack")
+        with self._mutex:
+            self._index.add_pack(pack.pack_id, PackRecord(pack.size, pack.blobs))
+            for b in pack.blobs:
+                self._pending.discard(b.info.id)
+            self._new_packs.append(pack.pack_id)
+            self.stats.packs += 1
+            self.stats.bytes_added += pack.size
+
+    def _add_entry(self, entry: SnapshotEntry, *, read: int, reused: bool = False) -> None:
+        self._check_open()
+        with self._mutex:
+            old = self._entries.get(entry.path)
+            if old is not None:
+                self.stats.bytes_in -= old.size
+                self.stats.files -= 1
+            self._entries[entry.path] = entry
+            self.stats.files += 1
+            self.stats.bytes_in += entry.size
+            self.stats.bytes_read += read
+            if reused:
+                self.stats.files_reused += 1
+
+    # ---- the end ------------------------------------------------------------------------------
+
+    def commit(self) -> Snapshot:
+        """Put what is left, the index, then the snapshot (the commit); returns it."""
+        self._check_open()
+        try:
+            with self._mutex:
+                last = self._pack.finish() if len(self._pack) else None
+                self._pack = self._new_pack()
+            if last is not None:
+                self._send(last)
+            self._queue.join()
+            self._check_open()
+            packs = [*self._new_packs, *sorted(self._adopted & set(self._index.packs))]
+            for index_file in self._index.files_for(packs):
+                name = self.store.write_index(index_file)
+                self.stats.bytes_added += self.store.storage.size(name) or 0
+                faults.point("store.index")
+            self._lock.confirm()
+            snapshot = self._snapshot()
+            faults.point("store.snapshot")
+            self.store.unindexed.difference_update(self._adopted)
+            self.snapshot = snapshot
+            return snapshot
+        finally:
+            self._close()
+
+    def _snapshot(self) -> Snapshot:
+        created = (self.meta.created or datetime.now().astimezone()).replace(microsecond=0)
+        if created.tzinfo is None:
+            created = created.astimezone()
+        entries = sorted(self._entries.values(), key=lambda e: e.path)
+        size = sum(e.size for e in entries)
+        categories = tuple(sorted(set(self.meta.categories)))
+        # the snapshot's own size is not known before it is encoded: added counts the rest
+        header = SnapshotHeader(
+            store_id=self.store.store_id,
+            created=created,
+            kind=SnapshotKind(self.meta.kind),
+            categories=categories,
+            size=size,
+            added=self.stats.bytes_added,
+        )
+        snapshot_id, data = encode_snapshot(
+            self.keys,
+            header,
+            entries,
+            host=self.meta.host,
+            account_key_id=self.meta.account_key_id,
+            parent=self.parent.snapshot_id if self.parent else None,
+            program=f"therabak {__version__}",
+            skipped=self._skipped,
+        )
+        self.store.put(snapshot_name(snapshot_id), data)
+        self.stats.bytes_added += len(data)
+        parsed, _start = parse_header(data, snapshot_name(snapshot_id))
+        return Snapshot(
+            snapshot_id,
+            parsed,
+            entries,
+            host=self.meta.host,
+            account_key_id=self.meta.account_key_id,
+            parent=self.parent.snapshot_id if self.parent else None,
+            program=f"therabak {__version__}",
+            skipped=list(self._skipped),
+        )
+
+    def abort(self) -> None:
+        """No snapshot: what was packed stays for the next backup to adopt, or for prune."""
+        if not self.closed:
+            self._close()
+
+    def _close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            while True:  # drop what waits; the pack being put finishes
+                try:
+                    self._queue.get_nowait()
+                    self._queue.task_done()
+                except queue.Empty:
+                    break
+            self._queue.put(_STOP)
+            self._uploader.join()
+        finally:
+            self._lock.release()
+
+    def __enter__(self) -> BackupWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None or not self.closed:
+            self.abort()
+
+
+__all__ = ["BackupStats", "BackupWriter", "FileWriter", "SnapshotMeta"]

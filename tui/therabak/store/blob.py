@@ -1,0 +1,150 @@
+"""Blobs: the sealed chunks of file content that packs hold (FORMAT.md, "Blobs").
+
+A blob's id is keyed: ``HMAC-SHA256(id key, SHA-256(chunk))``. Without the store key
+nobody can tell whether the store holds a given file (no "known file" oracle), and two
+equal chunks get one id, so they are stored once. A blob is sealed on its own
+(``keys.seal``: random nonce, AES-256-GCM under the blob key) with its id, flags and
+plaintext length as associated data: a blob cannot be swapped for another, moved, cut,
+or have its compression flag flipped without failing authentication. zstd is used
+only when it shrinks the chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from dataclasses import dataclass
+
+import zstandard
+
+from therabak.i18n import _
+from therabak.store.binary import u32
+from therabak.store.config import MAX_CHUNK_SIZE
+from therabak.store.errors import DamagedStoreError
+from therabak.store.keys import SEAL_OVERHEAD, StoreKeys, seal, unseal
+
+ID_SIZE = 32
+FLAG_COMPRESSED = 0x01
+KNOWN_FLAGS = FLAG_COMPRESSED
+MAX_SEALED = MAX_CHUNK_SIZE + (MAX_CHUNK_SIZE >> 7) + 1024 + SEAL_OVERHEAD  # zstd's worst case
+COMPRESSION_LEVEL = 3
+#: A chunk is stored compressed only if zstd shrinks it to this fraction or less; a file
+#: whose first chunk does not is not tried again (audio, images).
+WORTH_COMPRESSING = 0.97
+_AAD = b"therabak store blob v1"
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    """One blob as a pack header and the index describe it."""
+
+    id: bytes
+    flags: int
+    length: int  # sealed bytes in the pack
+    raw_length: int  # plaintext bytes
+
+
+def blob_aad(blob_id: bytes, flags: int, raw_length: int) -> bytes:
+    return _AAD + blob_id + bytes((flags,)) + u32(raw_length)
+
+
+def check_blob_info(info: BlobInfo, name: str) -> None:
+    """Limits any description of a blob must keep (parsed from untrusted bytes)."""
+    if (
+        len(info.id) != ID_SIZE
+        or info.flags & ~KNOWN_FLAGS
+        or not 0 < info.raw_length <= MAX_CHUNK_SIZE
+        or not SEAL_OVERHEAD <= info.length <= MAX_SEALED
+        or (not info.flags & FLAG_COMPRESSED and info.length != info.raw_length + SEAL_OVERHEAD)
+    ):
+        raise DamagedStoreError(
+            _("{name} is damaged ({what}).").format(name=name, what=_("a blob's description")),
+            name=name,
+        )
+
+
+_local = threading.local()
+
+
+def _cctx() -> zstandard.ZstdCompressor:
+    """One zstd context per thread (making one per file costs more than small files)."""
+    cctx = getattr(_local, "cctx", None)
+    if cctx is None:
+        cctx = _local.cctx = zstandard.ZstdCompressor(
+            level=COMPRESSION_LEVEL, write_content_size=True
+        )
+    return cctx
+
+
+class Compressor:
+    """zstd for the chunks of one file (not shared between threads)."""
+
+    __slots__ = ("trying",)
+
+    def __init__(self) -> None:
+        self.trying = True
+
+    def payload(self, chunk: bytes | memoryview, *, first: bool) -> tuple[bytes | memoryview, int]:
+        """(what to seal, flags): the zstd frame when it is worth it, else the chunk."""
+        if not self.trying:
+            return chunk, 0
+        packed = _cctx().compress(chunk)
+        if len(packed) <= len(chunk) * WORTH_COMPRESSING:
+            return packed, FLAG_COMPRESSED
+        if first:
+            self.trying = False
+        return chunk, 0
+
+
+def blob_id_of(keys: StoreKeys, chunk: bytes | memoryview) -> tuple[bytes, bytes]:
+    """(blob id, SHA-256 of the chunk)."""
+    digest = hashlib.sha256(chunk).digest()
+    return keys.blob_id(digest), digest
+
+
+def seal_blob(
+    keys: StoreKeys,
+    blob_id: bytes,
+    chunk: bytes | memoryview,
+    compressor: Compressor,
+    *,
+    first: bool,
+) -> tuple[bytes, BlobInfo]:
+    payload, flags = compressor.payload(chunk, first=first)
+    sealed = seal(keys.blob, payload, blob_aad(blob_id, flags, len(chunk)))
+    return sealed, BlobInfo(blob_id, flags, len(sealed), len(chunk))
+
+
+def open_blob(keys: StoreKeys, info: BlobInfo, sealed: bytes, name: str) -> tuple[bytes, bytes]:
+    """(plaintext, its SHA-256) of a sealed blob, checked: authentication, the declared
+    size of a zstd frame before it is decompressed (no bomb), the plaintext length, and
+    that the plaintext is the content its id names. DamagedStoreError otherwise."""
+    what = f"{name}: blob {info.id.hex()[:16]}"
+    if len(sealed) != info.length:
+        raise DamagedStoreError(_("{name} is damaged (cut short).").format(name=what), name=name)
+    payload = unseal(keys.blob, sealed, blob_aad(info.id, info.flags, info.raw_length), name=what)
+    if info.flags & FLAG_COMPRESSED:
+        declared, plain = -1, b""
+        try:
+            declared = zstandard.frame_content_size(payload)
+            if declared == info.raw_length:  # checked before anything is decompressed
+                plain = zstandard.ZstdDecompressor().decompress(
+                    payload, max_output_size=info.raw_length
+                )
+        except zstandard.ZstdError:
+            plain = b""
+        if declared != info.raw_length or len(plain) != info.raw_length:
+            raise DamagedStoreError(
+                _("{name} is damaged ({what}).").format(name=what, what=_("compressed data")),
+                name=name,
+            )
+    else:
+        plain = payload
+    digest = hashlib.sha256(plain).digest()
+    if len(plain) != info.raw_length or not hmac.compare_digest(keys.blob_id(digest), info.id):
+        raise DamagedStoreError(
+            _("{name} is damaged ({what}).").format(name=what, what=_("content and id differ")),
+            name=name,
+        )
+    return plain, digest

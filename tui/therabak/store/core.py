@@ -1,0 +1,739 @@
+"""The backup store: create, open, list and read snapshots, change the password.
+
+Everything goes through a :class:`~therabak.storage.base.Storage` (a folder, later S3,
+SFTP, WebDAV): object names only, no file-system calls. Writing a backup is
+``store/backup.py``; forget and prune ``store/prune.py``; check ``store/check.py``.
+The bytes are in FORMAT.md beside this file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from therabak import faults
+from therabak.crypto.kdf import Argon2Params
+from therabak.crypto.slots import Slot, SlotType
+from therabak.errors import CannotUnlockError, UsageError
+from therabak.i18n import _, ngettext
+from therabak.storage.base import ObjectExistsError, ObjectNotFoundError, Storage, StorageError
+from therabak.store import config as config_mod
+from therabak.store.blob import BlobInfo, open_blob
+from therabak.store.config import StoreConfig, parse_config
+from therabak.store.errors import (
+    DamagedFileError,
+    DamagedStoreError,
+    NotAStoreError,
+    StoreError,
+    StoreFullError,
+)
+from therabak.store.index import PREFIX as INDEX_PREFIX
+from therabak.store.index import (
+    BlobIndex,
+    IndexFile,
+    Location,
+    PackRecord,
+    index_id_of,
+    parse_index,
+)
+from therabak.store.keyfile import PREFIX as KEYS_PREFIX
+from therabak.store.keyfile import (
+    KeyFile,
+    SlotMaker,
+    Unlock,
+    current_keyfiles,
+    keyfile_id,
+    parse_keyfile,
+    unlock_store,
+)
+from therabak.store.keys import StoreKeys, new_store_key
+from therabak.store.locks import StoreLock
+from therabak.store.pack import PREFIX as PACKS_PREFIX
+from therabak.store.pack import pack_id_of, pack_name, read_header
+from therabak.store.problems import Problem, Severity
+from therabak.store.snapshot import PREFIX as SNAPSHOTS_PREFIX
+from therabak.store.snapshot import (
+    Snapshot,
+    SnapshotEntry,
+    SnapshotHeader,
+    parse_header,
+    parse_snapshot,
+    snapshot_id_of,
+    snapshot_name,
+)
+
+if TYPE_CHECKING:
+    from therabak.store.backup import BackupWriter, SnapshotMeta
+
+#: The folder a store gets in a destination (``E:\\TheraPsy-Backups``).
+STORE_FOLDER = "TheraPsy-Backups"
+#: Bytes read at first from a snapshot for its public header (it is at most ~4.2 KiB).
+_HEADER_READ = 8192
+#: Prefixes of the shortest snapshot id a user may type.
+MIN_ID_PREFIX = 8
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """A snapshot as listing shows it: its id and public header (no password needed)."""
+
+    snapshot_id: str
+    header: SnapshotHeader
+    stored_size: int  # bytes of the snapshot object
+
+    @property
+    def created(self) -> datetime:
+        return self.header.created
+
+    @property
+    def short_id(self) -> str:
+        return self.snapshot_id[:MIN_ID_PREFIX]
+
+
+@dataclass
+class PublicFacts:
+    """What anyone with the store can read: no password needed."""
+
+    store_id: bytes
+    created: int
+    protection: tuple[str, ...]  # slot types of the current key files ("password", ...)
+    account_key_ids: tuple[str, ...]
+    snapshots: list[SnapshotInfo] = field(default_factory=list)
+
+
+def _put(storage: Storage, name: str, data: bytes | bytearray, written: list[int]) -> None:
+    """Put an immutable object, with the failpoints of a destination write
+    (``crash-after-bytes``, ``enospc-after``) counted over everything this process put."""
+    try:
+        faults.before_write(written[0], len(data))
+    except OSError as e:
+        raise StoreFullError(
+            _("Not enough space in {place} to write {name}: {reason}").format(
+                place=storage.location, name=name, reason=e.strerror
+            )
+        ) from None
+    if isinstance(data, bytearray):
+        storage.put(name, _View(data), len(data))
+    else:
+        storage.put_bytes(name, data)
+    written[0] += len(data)
+
+
+class _View:
+    """A read-only, seekable file over a bytearray, without copying it (a pack of 16 MiB
+    is handed to the storage as it is)."""
+
+    def __init__(self, data: bytearray) -> None:
+        self._view = memoryview(data)
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._view) if n is None or n < 0 else min(len(self._view), self._pos + n)
+        out = bytes(self._view[self._pos : end])
+        self._pos = end
+        return out
+
+    def readinto(self, buf) -> int:
+        n = min(len(buf), len(self._view) - self._pos)
+        buf[:n] = self._view[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: len(self._view)}[whence]
+        self._pos = max(0, min(len(self._view), base + pos))
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+
+def _read_keyfiles(storage: Storage) -> tuple[list[KeyFile], list[Problem]]:
+    found, problems = [], []
+    for obj in sorted(storage.list(KEYS_PREFIX), key=lambda o: o.name):
+        if keyfile_id(obj.name) is None:
+            problems.append(
+                Problem(Severity.WARNING, obj.name, _("An object that is not a key file."))
+            )
+            continue
+        try:
+            data = storage.get(obj.name)
+        except ObjectNotFoundError:
+            continue
+        try:
+            found.append(parse_keyfile(data, obj.name))
+        except DamagedStoreError as e:
+            problems.append(Problem(Severity.WARNING, obj.name, e.message))
+            try:  # a slot in it may still be whole: tried, confirmed by the config
+                found.append(parse_keyfile(data, obj.name, lenient=True))
+            except DamagedStoreError:
+                pass
+    return found, problems
+
+
+def _store_exists(storage: Storage) -> bool:
+    for prefix in (PACKS_PREFIX, SNAPSHOTS_PREFIX, INDEX_PREFIX):
+        for _obj in storage.list(prefix):
+            return True
+    return False
+
+
+def peek(storage: Storage) -> PublicFacts:
+    """The public facts of the store in *storage* (no key needed): for listing."""
+    try:
+        cfg = parse_config(storage.get(config_mod.NAME))
+    except ObjectNotFoundError:
+        raise NotAStoreError(
+            _("There is no backup store in {place}.").format(place=storage.location)
+        ) from None
+    keyfiles, _problems = _read_keyfiles(storage)
+    current, _old = current_keyfiles(keyfiles)
+    slots = [s for kf in current if kf.store_id == cfg.store_id for s in kf.slots]
+    facts = PublicFacts(
+        store_id=cfg.store_id,
+        created=cfg.created,
+        protection=tuple(sorted({s.type.label for s in slots})),
+        account_key_ids=tuple(sorted({s.key_id.hex() for s in slots if s.key_id})),
+    )
+    facts.snapshots = _list_snapshots(storage, cfg.store_id, [])
+    return facts
+
+
+def _list_snapshots(
+    storage: Storage, store_id: bytes, problems: list[Problem]
+) -> list[SnapshotInfo]:
+    out = []
+    for obj in storage.list(SNAPSHOTS_PREFIX):
+        snapshot_id = snapshot_id_of(obj.name)
+        if snapshot_id is None:
+            problems.append(
+                Problem(Severity.WARNING, obj.name, _("An object that is not a snapshot."))
+            )
+            continue
+        try:
+            head = storage.get(obj.name, 0, _HEADER_READ)
+            header, _start = parse_header(head, obj.name)
+        except DamagedStoreError as e:
+            problems.append(Problem(Severity.ERROR, obj.name, e.message))
+            continue
+        except ObjectNotFoundError:
+            continue
+        if header.store_id != store_id:
+            problems.append(Problem(Severity.ERROR, obj.name, _("A snapshot of another store.")))
+            continue
+        out.append(SnapshotInfo(snapshot_id, header, obj.size))
+    out.sort(key=lambda s: (s.header.created, s.snapshot_id))
+    return out
+
+
+class Store:
+    """An open (unlocked) backup store. Reading is thread-safe; see ``begin_backup``."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        config: StoreConfig,
+        keys: StoreKeys,
+        keyfile: KeyFile,
+        keyfiles: list[KeyFile],
+        unlocked_with: SlotType,
+        problems: list[Problem],
+        *,
+        salvage: bool = False,
+    ) -> None:
+        self.storage = storage
+        self.config = config
+        self.keys = keys
+        self.keyfile = keyfile  # the key file that opened the store
+        self.keyfiles = keyfiles  # every authentic key file
+        self.unlocked_with = unlocked_with
+        self.problems = problems  # found while opening (damaged or superseded key files ...)
+        self.read_only = salvage  # opened despite a damaged config: reading only
+        self.written = [0]  # bytes put by this process (failpoints)
+        self._index: BlobIndex | None = None
+        self._index_lock = threading.Lock()
+        self.index_problems: list[Problem] = []
+        self.index_files: list[str] = []  # names of the index files read (or unreadable)
+        self.superseded_index: set[str] = set()  # index files a newer one replaces
+        self.unindexed: set[str] = set()  # packs no index file names (adopted from headers)
+        self.missing_packs: dict[str, PackRecord] = {}  # named by an index, not in the storage
+        self._header_index: BlobIndex | None = None
+        self.notes: list[str] = []  # what reading had to work around (found elsewhere ...)
+
+    # ---- creating and opening -------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        storage: Storage,
+        protection: SlotMaker,
+        *,
+        created: int | None = None,
+        chunk_size: int = config_mod.DEFAULT_CHUNK_SIZE,
+        pack_size: int = config_mod.DEFAULT_PACK_SIZE,
+    ) -> Store:
+        """Make a new store in an empty *storage*: a key file first, the config last (the
+        config is the store's commit; key files without a config are what a create that
+        was interrupted left, and are removed by the next create)."""
+        if storage.size(config_mod.NAME) is not None:
+            raise StoreError(
+                _("There is a backup store in {place} already.").format(place=storage.location)
+            )
+        if _store_exists(storage):
+            raise DamagedStoreError(
+                _(
+                    "{place} holds parts of a backup store without its config: it is damaged, "
+                    "not empty; refusing to make a new store over it."
+                ).format(place=storage.location),
+                name=config_mod.NAME,
+            )
+        for obj in list(storage.list(KEYS_PREFIX)):  # an interrupted create's key file
+            storage.delete(obj.name)
+        now = int(time.time()) if created is None else created
+        cfg = StoreConfig.new(created=now, chunk_size=chunk_size, pack_size=pack_size)
+        key = new_store_key()
+        keys = StoreKeys(cfg.store_id, key)
+        slots = protection.slots(key)
+        keyfile = KeyFile.new(cfg.store_id, slots, created=now)
+        written = [0]
+        _put(storage, keyfile.name, keyfile.to_bytes(keys), written)
+        faults.point("store.create")
+        data = cfg.to_bytes(keys)
+        _put(storage, config_mod.NAME, data, written)
+        store = cls(storage, parse_config(data), keys, keyfile, [keyfile], slots[0].type, [])
+        store.written = written
+        return store
+
+    @classmethod
+    def open(cls, storage: Storage, unlock: Unlock, *, salvage: bool = False) -> Store:
+        """Open the store in *storage* with what *unlock* holds. With *salvage*, a damaged
+        or missing config is put up with (the store can then only be read)."""
+        problems: list[Problem] = []
+        cfg: StoreConfig | None = None
+        try:
+            cfg = parse_config(storage.get(config_mod.NAME))
+        except ObjectNotFoundError:
+            if not _store_exists(storage):
+                raise NotAStoreError(
+                    _("There is no backup store in {place}.").format(place=storage.location)
+                ) from None
+            if not salvage:
+                raise DamagedStoreError(
+                    _("The store's config is missing: {place} is damaged.").format(
+                        place=storage.location
+                    ),
+                    name=config_mod.NAME,
+                ) from None
+            problems.append(Problem(Severity.ERROR, config_mod.NAME, _("The config is missing.")))
+        except DamagedStoreError as e:
+            if not salvage:
+                raise
+            problems.append(Problem(Severity.ERROR, config_mod.NAME, e.message))
+        keyfiles, key_problems = _read_keyfiles(storage)
+        problems += key_problems
+        config_ok = True
+
+        def confirm(keys: StoreKeys) -> bool:
+            try:
+                cfg.verify(keys)
+            except DamagedStoreError:
+                return False
+            return True
+
+        try:
+            if cfg is None:
+                keys, keyfile, used = unlock_store(keyfiles, unlock, None)
+            else:
+                keys, keyfile, used = unlock_store(keyfiles, unlock, confirm, cfg.store_id)
+        except DamagedStoreError:
+            if cfg is None or not salvage:
+                raise
+            # salvage: the config's MAC fails for every key; take a key its key file confirms
+            config_ok = False
+            keys, keyfile, used = unlock_store(keyfiles, unlock, None)
+        except CannotUnlockError as e:
+            damaged = [kf.name for kf in keyfiles if kf.damaged] + [p.name for p in key_problems]
+            if not damaged:
+                raise
+            raise DamagedStoreError(
+                _(
+                    "The store's key file {name} is damaged, and no intact key slot opens the "
+                    "store ({message})"
+                ).format(name=damaged[0], message=e.message),
+                name=damaged[0],
+            ) from None
+        if cfg is None or not config_ok:
+            if cfg is not None:
+                problems.append(
+                    Problem(
+                        Severity.ERROR,
+                        config_mod.NAME,
+                        _("The config does not belong to this store's key (damaged or replaced)."),
+                    )
+                )
+            cfg = StoreConfig(keys.store_id, keyfile.created)  # defaults: reading needs none
+            salvage = True
+        authentic = []
+        for kf in keyfiles:
+            if kf.verify(keys):
+                authentic.append(kf)
+            else:
+                problems.append(
+                    Problem(
+                        Severity.WARNING,
+                        kf.name,
+                        _("A key file that does not belong to this store (damaged or foreign)."),
+                    )
+                )
+        current, old = current_keyfiles(authentic)
+        for kf in old:
+            problems.append(
+                Problem(
+                    Severity.WARNING,
+                    kf.name,
+                    _(
+                        "A key file that a newer one replaces (an interrupted password change, "
+                        "or an old key file put back): the old password still opens the store "
+                        "until it is removed (by the next password change or prune)."
+                    ),
+                )
+            )
+        return cls(storage, cfg, keys, keyfile, authentic, used, problems, salvage=salvage)
+
+    @property
+    def location(self) -> str:
+        return self.storage.location
+
+    @property
+    def store_id(self) -> bytes:
+        return self.config.store_id
+
+    def put(self, name: str, data: bytes | bytearray) -> None:
+        if self.read_only:
+            raise StoreError(_("The store was opened for salvage only; it cannot be changed."))
+        _put(self.storage, name, data, self.written)
+
+    def lock(self, *, exclusive: bool, what: str) -> StoreLock:
+        """A lock on the store (not yet taken: use it as a context manager)."""
+        return StoreLock(self.storage, self.keys, exclusive=exclusive, what=what)
+
+    # ---- the index ----------------------------------------------------------------------------
+
+    def index(self) -> BlobIndex:
+        """Where every blob lies: the index files, completed from the headers of packs no
+        index names (left by an interrupted backup: adopted) and without packs that are gone."""
+        with self._index_lock:
+            if self._index is None:
+                self._index = self._load_index()
+            return self._index
+
+    def reload_index(self) -> BlobIndex:
+        with self._index_lock:
+            self._index = self._load_index()
+            return self._index
+
+    def list_packs(self) -> dict[str, int]:
+        packs: dict[str, int] = {}
+        for obj in self.storage.list(PACKS_PREFIX):
+            pack_id = pack_id_of(obj.name)
+            if pack_id is not None:
+                packs[pack_id] = obj.size
+        return packs
+
+    def _load_index(self) -> BlobIndex:
+        problems: list[Problem] = []
+        listed = self.list_packs()
+        index = BlobIndex()
+        files: list[str] = []
+        superseded: set[str] = set()
+        missing: dict[str, PackRecord] = {}
+        for obj in sorted(self.storage.list(INDEX_PREFIX), key=lambda o: o.name):
+            if index_id_of(obj.name) is None:
+                problems.append(
+                    Problem(Severity.WARNING, obj.name, _("An object that is not an index file."))
+                )
+                continue
+            files.append(obj.name)
+            try:
+                parsed = parse_index(self.keys, self.storage.get(obj.name), obj.name)
+            except (DamagedStoreError, ObjectNotFoundError) as e:
+                problems.append(
+                    Problem(
+                        Severity.WARNING,
+                        obj.name,
+                        _("{message} The packs' own headers stand in for it.").format(
+                            message=getattr(e, "message", str(e))
+                        ),
+                    )
+                )
+                continue
+            superseded.update(f"{INDEX_PREFIX}{i}" for i in parsed.supersedes)
+            for pack_id, record in parsed.packs.items():
+                size = listed.get(pack_id)
+                if size is None:
+                    missing.setdefault(pack_id, record)
+                    continue
+                if size != record.size:
+                    problems.append(
+                        Problem(
+                            Severity.WARNING,
+                            pack_name(pack_id),
+                            _("The pack's size differs from what the index says."),
+                        )
+                    )
+                index.add_pack(pack_id, record)
+        unindexed = set(listed) - set(index.packs)
+        adopted = set()
+        for pack_id in sorted(unindexed):
+            name = pack_name(pack_id)
+            try:
+                blobs = read_header(self.storage, self.keys, name, listed[pack_id])
+            except (DamagedStoreError, ObjectNotFoundError) as e:
+                problems.append(
+                    Problem(
+                        Severity.WARNING,
+                        name,
+                        _("A pack no index names, and its header cannot be read: {message}").format(
+                            message=getattr(e, "message", str(e))
+                        ),
+                    )
+                )
+                continue
+            index.add_pack(pack_id, PackRecord(listed[pack_id], blobs))
+            adopted.add(pack_id)
+        self.index_problems = problems
+        self.index_files = files
+        self.superseded_index = superseded & set(files)
+        self.unindexed = adopted
+        self.missing_packs = {p: r for p, r in missing.items() if p not in index.packs}
+        self._header_index = None
+        return index
+
+    def header_index(self) -> BlobIndex:
+        """The index rebuilt from every pack's own header (read only when a blob is not
+        where the index says: damaged index files, packs swapped or renamed)."""
+        with self._index_lock:
+            if self._header_index is None:
+                index = BlobIndex()
+                for pack_id, size in self.list_packs().items():
+                    try:
+                        blobs = read_header(self.storage, self.keys, pack_name(pack_id), size)
+                    except (DamagedStoreError, ObjectNotFoundError, StorageError):
+                        continue
+                    index.add_pack(pack_id, PackRecord(size, blobs))
+                self._header_index = index
+            return self._header_index
+
+    # ---- snapshots ----------------------------------------------------------------------------
+
+    def snapshots(self, problems: list[Problem] | None = None) -> list[SnapshotInfo]:
+        """Every snapshot, oldest first, from their public headers (damaged ones are left
+        out and reported in *problems*)."""
+        return _list_snapshots(
+            self.storage, self.store_id, problems if problems is not None else []
+        )
+
+    def resolve(self, ref: str) -> str:
+        """The snapshot id that *ref* (an id, or at least 8 of its first hex digits) names."""
+        ref = ref.strip().lower()
+        if snapshot_id_of(snapshot_name(ref)) == ref:
+            return ref
+        if len(ref) < MIN_ID_PREFIX or any(c not in "0123456789abcdef" for c in ref):
+            raise UsageError(
+                _("Not a snapshot id: {ref} (give at least {n} hex digits)").format(
+                    ref=ref, n=MIN_ID_PREFIX
+                )
+            )
+        matches = [
+            sid
+            for obj in self.storage.list(SNAPSHOTS_PREFIX + ref[:2])
+            if (sid := snapshot_id_of(obj.name)) and sid.startswith(ref)
+        ]
+        if not matches:
+            raise UsageError(_("No snapshot {ref} in this store.").format(ref=ref))
+        if len(matches) > 1:
+            raise UsageError(
+                _("{ref} names more than one snapshot; give more digits.").format(ref=ref)
+            )
+        return matches[0]
+
+    def load_snapshot(self, snapshot_id: str, *, salvage: bool = False) -> Snapshot:
+        """A snapshot, checked. With *salvage*, one stored under another name (swapped,
+        renamed) is still read: its content authenticates; its id is then its hash."""
+        name = snapshot_name(snapshot_id)
+        try:
+            data = self.storage.get(name)
+        except ObjectNotFoundError:
+            raise DamagedStoreError(_("{name} is missing.").format(name=name), name=name) from None
+        return parse_snapshot(self.keys, data, name, check_name=not salvage)
+
+    def latest(
+        self, *, kind: str | None = None, account_key_id: str | None = None
+    ) -> Snapshot | None:
+        """The newest readable snapshot (of *kind*, of the practice *account_key_id*): the
+        parent of the next backup."""
+        for info in reversed(self.snapshots()):
+            if kind is not None and info.header.kind != kind:
+                continue
+            try:
+                snap = self.load_snapshot(info.snapshot_id)
+            except DamagedStoreError:
+                continue
+            if account_key_id is None or snap.account_key_id == account_key_id:
+                return snap
+        return None
+
+    # ---- reading content ----------------------------------------------------------------------
+
+    def read_blob(self, blob_id: bytes, *, path: str = "") -> tuple[bytes, bytes]:
+        """(plaintext, SHA-256) of a blob: tried where the index says, then wherever the
+        packs' own headers say. DamagedFileError naming *path* when no copy is intact."""
+        tried: set[tuple[str, int]] = set()
+        errors: list[str] = []
+        for source in (self.index, self.header_index):  # the headers only if needed
+            for loc in source().locate(blob_id):
+                if (loc.pack_id, loc.blob.offset) in tried:
+                    continue
+                tried.add((loc.pack_id, loc.blob.offset))
+                try:
+                    found = self._read_at(loc)
+                except (DamagedStoreError, StorageError) as e:
+                    errors.append(getattr(e, "message", str(e)))
+                    continue
+                if errors or source == self.header_index:
+                    self.notes.append(
+                        _("{path}: read from {name}, not where the index says").format(
+                            path=path or blob_id.hex()[:16], name=pack_name(loc.pack_id)
+                        )
+                    )
+                return found
+        reason = errors[0] if errors else _("its content is in no pack of the store")
+        raise DamagedFileError(
+            _("{path}: {reason}").format(path=path or blob_id.hex()[:16], reason=reason),
+            path=path,
+        )
+
+    def _read_at(self, loc: Location) -> tuple[bytes, bytes]:
+        name = pack_name(loc.pack_id)
+        sealed = self.storage.get(name, loc.blob.offset, loc.info.length)
+        return open_blob(self.keys, loc.info, sealed, name)
+
+    def blob_info(self, blob_id: bytes) -> BlobInfo | None:
+        locs = self.index().locate(blob_id)
+        return locs[0].info if locs else None
+
+    def open_file(self, entry: SnapshotEntry) -> Iterator[bytes]:
+        """The content of *entry*, chunk by chunk (bounded memory), every chunk checked; at
+        the end its size and SHA-256. DamagedFileError (naming the path) on any mismatch:
+        a reader must discard what it got."""
+        whole = hashlib.sha256() if len(entry.blobs) != 1 else None
+        size = 0
+        digest = b""
+        for blob_id in entry.blobs:
+            plain, digest = self.read_blob(blob_id, path=entry.path)
+            size += len(plain)
+            if whole is not None:
+                whole.update(plain)
+            yield plain
+        if whole is not None:
+            digest = whole.digest()
+        if size != entry.size or digest.hex() != entry.sha256:
+            raise DamagedFileError(
+                _("{path}: {reason}").format(
+                    path=entry.path, reason=_("its content does not match the snapshot")
+                ),
+                path=entry.path,
+            )
+
+    def read_file(self, entry: SnapshotEntry) -> bytes:
+        """The whole content of a (small) file."""
+        return b"".join(self.open_file(entry))
+
+    def file_problem(self, entry: SnapshotEntry) -> str | None:
+        """None when *entry* reads back intact, else why not (a salvage read)."""
+        try:
+            for _chunk in self.open_file(entry):
+                pass
+        except DamagedStoreError as e:
+            return e.message
+        return None
+
+    def salvage(self, snapshot: Snapshot) -> Iterator[tuple[SnapshotEntry, str | None]]:
+        """Every file of *snapshot* with None when it reads back intact, else the reason:
+        a damaged pack costs only the files whose content lies in it."""
+        for entry in snapshot.entries:
+            yield entry, self.file_problem(entry)
+
+    # ---- writing ------------------------------------------------------------------------------
+
+    def begin_backup(self, parent: Snapshot | None, meta: SnapshotMeta) -> BackupWriter:
+        """A backup into this store (takes a shared lock until commit or abort)."""
+        from therabak.store.backup import BackupWriter
+
+        if self.read_only:
+            raise StoreError(_("The store was opened for salvage only; it cannot be changed."))
+        return BackupWriter(self, parent, meta)
+
+    def write_index(self, index_file: IndexFile) -> str:
+        from therabak.store.index import encode_index
+
+        name, data = encode_index(self.keys, index_file)
+        try:
+            self.put(name, data)
+        except ObjectExistsError:
+            pass  # the same index (same bytes) is there already
+        return name
+
+    # ---- the password ------------------------------------------------------------------------
+
+    def change_password(self, new_password: str, *, params: Argon2Params | None = None) -> KeyFile:
+        """Give the key file that opened the store a new password slot (other slots kept):
+        the new key file is put first, superseding the old, then the old is deleted, so a
+        kill between the two leaves a store that opens (with either password until the
+        next password change or prune removes the old key file)."""
+        if not new_password:
+            raise UsageError(_("The password is empty."))
+        with self.lock(exclusive=True, what=_("password change")):
+            old = self.keyfile
+            slots = [s for s in old.slots if s.type is not SlotType.PASSWORD]
+            slots.insert(0, Slot.password(self.keys.master, new_password, params))
+            _current, superseded = current_keyfiles(self.keyfiles)
+            new = KeyFile.new(
+                self.store_id,
+                slots,
+                created=int(time.time()),
+                supersedes=[old.file_id],
+            )
+            self.put(new.name, new.to_bytes(self.keys))
+            faults.point("passwd.added")
+            self.storage.delete(old.name)
+            for kf in superseded:
+                if kf.file_id != old.file_id:
+                    self.storage.delete(kf.name)
+            self.keyfiles = [kf for kf in self.keyfiles if kf not in (old, *superseded)] + [new]
+            self.keyfile = new
+            self.problems = [p for p in self.problems if not p.name.startswith(KEYS_PREFIX)]
+            return new
+
+
+def describe_affected(affected: Iterable[tuple[str, str]]) -> str:
+    items = sorted(set(affected))
+    shown = ", ".join(f"{path} ({sid[:MIN_ID_PREFIX]})" for sid, path in items[:5])
+    more = len(items) - 5
+    if more > 0:
+        shown += " " + ngettext("and {n} more", "and {n} more", more).format(n=more)
+    return shown
+
+
+__all__ = ["STORE_FOLDER", "PublicFacts", "SnapshotInfo", "Store", "peek"]

@@ -1,0 +1,395 @@
+"""Snapshots (``snapshots/<64 hex>``): one per backup, its complete index. The commit.
+
+A snapshot is a public header (magic, version, store id, time and UTC offset, kind,
+content size, bytes the backup added, categories, checksum) followed by the sealed
+body: a zstd-compressed JSON document with every file (path, category, size, mtime,
+file identity, plaintext SHA-256, raw flag and key id, its blobs) and the facts of the
+backup (host, the practice's account key id, the parent snapshot, what was skipped).
+The public header is the body's associated data, so it cannot be changed either. A
+snapshot is named by the SHA-256 of its bytes. Layout in FORMAT.md, "snapshots/".
+
+File names are kept exactly as the source file system gives them: a name that is not
+valid Unicode (POSIX bytes carried as ``surrogateescape``, or a Windows name with a lone
+surrogate) is written as JSON ``\\uXXXX`` escapes of its lone surrogates, which JSON
+keeps as they are (the body is ASCII JSON).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from enum import StrEnum
+from json.encoder import encode_basestring_ascii as _json_str
+from typing import Any
+
+import zstandard
+
+from therabak.fsutil import windows_name_problem
+from therabak.i18n import _
+from therabak.store.binary import Reader, i16, i64, u16, u64
+from therabak.store.blob import ID_SIZE
+from therabak.store.config import MAX_CHUNK_SIZE
+from therabak.store.errors import DamagedStoreError
+from therabak.store.keys import STORE_ID_SIZE, StoreKeys, seal, unseal
+
+PREFIX = "snapshots/"
+MAGIC = b"TBSNAP01"
+VERSION = 1
+BODY_VERSION = 1
+CHECKSUM_SIZE = 32
+MAX_CATEGORIES_LENGTH = 4096
+MAX_BODY = 1 << 30  # decompressed
+MAX_PATH_LENGTH = 1024
+MAX_COMPONENT_LENGTH = 255
+_FIXED = 8 + 2 + 2 + STORE_ID_SIZE + 8 + 2 + 1 + 1 + 8 + 8 + 2
+_AAD = b"therabak store snapshot v1"
+_NAME_RE = re.compile(r"snapshots/([0-9a-f]{64})")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX16 = re.compile(r"[0-9a-f]{16}")
+_BLOBS = re.compile(r"(?:[0-9a-f]{64})*")
+_CATEGORY = re.compile(r"[a-z0-9][a-z0-9.\-]{0,63}")
+_ENTRY_KEYS = frozenset({"p", "c", "s", "m", "i", "z", "h", "b", "e", "r", "k"})
+_TOP_KEYS = frozenset({"v", "host", "account_key_id", "parent", "program", "skipped", "entries"})
+
+
+class SnapshotKind(StrEnum):
+    MANUAL = "manual"
+    AUTO = "auto"
+
+
+KIND_CODES = {SnapshotKind.MANUAL: 1, SnapshotKind.AUTO: 2}
+KIND_OF_CODE = {v: k for k, v in KIND_CODES.items()}
+
+
+def snapshot_name(snapshot_id: str) -> str:
+    return f"{PREFIX}{snapshot_id}"
+
+
+def snapshot_id_of(name: str) -> str | None:
+    m = _NAME_RE.fullmatch(name)
+    return m.group(1) if m else None
+
+
+def damaged(name: str, what: str) -> DamagedStoreError:
+    return DamagedStoreError(
+        _("{name} is damaged ({what}).").format(name=name, what=what), name=name
+    )
+
+
+def path_problem(path: Any) -> str | None:
+    """Why *path* cannot be a file's path in a snapshot, or None. The rules of the
+    archive index (relative, ``/``-separated, no empty, ``.`` or ``..`` component, no
+    backslash or drive letter, names every platform can hold), except that lone
+    surrogates (names that are not valid Unicode) are kept."""
+    if not isinstance(path, str) or not path:
+        return _("an empty path")
+    if len(path) > MAX_PATH_LENGTH:
+        return _("an overlong path")
+    if path.startswith("/") or "\\" in path or re.match(r"^[A-Za-z]:", path):
+        return _("an absolute path")
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            return _("a path that leaves its folder")
+        if len(part) > MAX_COMPONENT_LENGTH:
+            return _("an overlong name")
+        problem = windows_name_problem(part)
+        if problem:
+            return problem
+    return None
+
+
+@dataclass(slots=True)
+class SnapshotEntry:
+    """One file of a snapshot."""
+
+    path: str  # relative to Data, "/"-separated, exactly as the file system gave it
+    category: str
+    size: int  # content bytes (plaintext; for a raw entry the sealed file)
+    mtime_ns: int
+    sha256: str  # hex, of the content
+    blobs: tuple[bytes, ...] = ()
+    identity: str = ""  # the file's identity on its file system ("" when unknown)
+    source_size: int = -1  # the file's size in Data when read (-1: unknown)
+    sealed: bool | None = None  # sealed at rest in Data (an envelope)
+    raw: bool = False  # the content is the still-sealed envelope (account key key_id)
+    key_id: str = ""
+
+    def to_json(self) -> str:
+        text = (
+            f'{{"p":{_json_str(self.path)},"c":{_json_str(self.category)},"s":{int(self.size)},'
+            f'"m":{int(self.mtime_ns)},"h":"{self.sha256}","b":"{b"".join(self.blobs).hex()}"'
+        )
+        if self.identity:
+            text += f',"i":{_json_str(self.identity)}'
+        if self.source_size >= 0:
+            text += f',"z":{int(self.source_size)}'
+        if self.sealed is not None:
+            text += ',"e":true' if self.sealed else ',"e":false'
+        if self.raw:
+            text += f',"r":true,"k":{_json_str(self.key_id)}'
+        return text + "}"
+
+
+@dataclass(frozen=True)
+class SnapshotHeader:
+    """The public part: what ``list`` shows without a password."""
+
+    store_id: bytes
+    created: datetime  # aware, in the creator's UTC offset
+    kind: SnapshotKind
+    categories: tuple[str, ...]
+    size: int  # content bytes of the files it holds
+    added: int  # bytes this backup added to the store
+    raw: bytes = field(default=b"", repr=False)  # the header's bytes
+
+    def to_bytes(self) -> bytes:
+        cats = ",".join(self.categories).encode("ascii")
+        offset = self.created.utcoffset() or timedelta(0)
+        head = (
+            MAGIC
+            + u16(VERSION)
+            + u16(_FIXED + len(cats) + CHECKSUM_SIZE)
+            + self.store_id
+            + i64(int(self.created.timestamp()))
+            + i16(int(offset.total_seconds() // 60))
+            + bytes((KIND_CODES[self.kind], 0))
+            + u64(self.size)
+            + u64(self.added)
+            + u16(len(cats))
+            + cats
+        )
+        return head + hashlib.sha256(head).digest()
+
+
+@dataclass
+class Snapshot:
+    snapshot_id: str
+    header: SnapshotHeader
+    entries: list[SnapshotEntry]
+    host: str = ""
+    account_key_id: str = ""
+    parent: str | None = None
+    program: str = ""
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return snapshot_name(self.snapshot_id)
+
+    @property
+    def created(self) -> datetime:
+        return self.header.created
+
+    @property
+    def kind(self) -> SnapshotKind:
+        return self.header.kind
+
+    def blob_ids(self) -> set[bytes]:
+        return {b for e in self.entries for b in e.blobs}
+
+
+def encode_snapshot(
+    keys: StoreKeys,
+    header: SnapshotHeader,
+    entries: Iterable[SnapshotEntry],
+    *,
+    host: str,
+    account_key_id: str,
+    parent: str | None,
+    program: str,
+    skipped: list[dict[str, str]],
+) -> tuple[str, bytes]:
+    """(snapshot id, bytes)."""
+    head = {
+        "v": BODY_VERSION,
+        "host": host,
+        "account_key_id": account_key_id,
+        "parent": parent,
+        "program": program,
+        "skipped": skipped,
+    }
+    text = json.dumps(head, ensure_ascii=True, separators=(",", ":"))
+    body = f'{text[:-1]},"entries":[{",".join(e.to_json() for e in entries)}]}}'
+    packed = zstandard.ZstdCompressor(level=3, write_content_size=True).compress(
+        body.encode("ascii")
+    )
+    public = header.to_bytes()
+    data = public + seal(keys.snapshot, packed, _AAD + public)
+    return hashlib.sha256(data).hexdigest(), data
+
+
+def parse_header(data: bytes, name: str) -> tuple[SnapshotHeader, int]:
+    """The public header (untrusted bytes; needs no key) and where the body starts."""
+    r = Reader(data, name)
+    if r.take(8) != MAGIC:
+        raise r.damaged(_("not a snapshot"))
+    if r.u16() != VERSION:
+        raise r.damaged(_("version"))
+    size = r.u16()
+    store_id = r.take(STORE_ID_SIZE)
+    created_s = r.i64()
+    offset_min = r.i16()
+    kind_code, flags = r.u8(), r.u8()
+    content, added = r.u64(), r.u64()
+    cat_len = r.u16()
+    if size != _FIXED + cat_len + CHECKSUM_SIZE or cat_len > MAX_CATEGORIES_LENGTH:
+        raise r.damaged(_("header size"))
+    cats_raw = r.take(cat_len)
+    if hashlib.sha256(data[: r.pos]).digest() != r.take(CHECKSUM_SIZE):
+        raise r.damaged(_("checksum"))
+    if kind_code not in KIND_OF_CODE or flags or not -1440 < offset_min < 1440:
+        raise r.damaged(_("header"))
+    try:
+        cats_text = cats_raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise r.damaged(_("categories")) from None
+    categories = tuple(cats_text.split(",")) if cats_text else ()
+    if any(not _CATEGORY.fullmatch(c) for c in categories):
+        raise r.damaged(_("categories"))
+    try:
+        tz = timezone(timedelta(minutes=offset_min))
+        created = datetime.fromtimestamp(created_s, UTC).astimezone(tz)
+    except (OverflowError, OSError, ValueError):
+        raise r.damaged(_("time")) from None
+    header = SnapshotHeader(
+        store_id, created, KIND_OF_CODE[kind_code], categories, content, added, data[: r.pos]
+    )
+    return header, r.pos
+
+
+def parse_snapshot(keys: StoreKeys, data: bytes, name: str, *, check_name: bool = True) -> Snapshot:
+    """Open and check a whole snapshot (untrusted bytes). Without *check_name* (salvage),
+    a snapshot found under another name is read too; its id is its hash."""
+    snapshot_id = hashlib.sha256(data).hexdigest()
+    if check_name and snapshot_id_of(name) != snapshot_id:
+        raise damaged(name, _("its name is not its hash"))
+    header, start = parse_header(data, name)
+    if header.store_id != keys.store_id:
+        raise damaged(name, _("it belongs to another store"))
+    packed = unseal(keys.snapshot, memoryview(data)[start:], _AAD + header.raw, name=name)
+    try:
+        declared = zstandard.frame_content_size(packed)
+    except zstandard.ZstdError:
+        declared = -1
+    if declared not in range(0, MAX_BODY + 1):  # checked before anything is decompressed
+        raise damaged(name, _("not readable"))
+    try:
+        text = zstandard.ZstdDecompressor().decompress(packed, max_output_size=MAX_BODY)
+        doc = json.loads(text)
+    except (zstandard.ZstdError, ValueError, RecursionError):
+        raise damaged(name, _("not readable")) from None
+    del text, packed
+    return _snapshot_of(doc, snapshot_id, header, name)
+
+
+def _int(value: Any, name: str, what: str, low: int = 0) -> int:
+    if type(value) is not int or not low <= value < (1 << 62):
+        raise damaged(name, what)
+    return value
+
+
+def _snapshot_of(doc: Any, snapshot_id: str, header: SnapshotHeader, name: str) -> Snapshot:
+    if not isinstance(doc, dict) or doc.get("v") != BODY_VERSION or set(doc) - _TOP_KEYS:
+        raise damaged(name, _("version"))
+    host, account, parent, program = (
+        doc.get("host", ""),
+        doc.get("account_key_id", ""),
+        doc.get("parent"),
+        doc.get("program", ""),
+    )
+    if not isinstance(host, str) or len(host) > 255 or not isinstance(program, str):
+        raise damaged(name, _("host"))
+    if not isinstance(account, str) or (account and not _HEX16.fullmatch(account)):
+        raise damaged(name, _("account"))
+    if parent is not None and not (isinstance(parent, str) and _HEX64.fullmatch(parent)):
+        raise damaged(name, _("parent"))
+    skipped = doc.get("skipped", [])
+    if not isinstance(skipped, list) or not all(
+        isinstance(s, dict) and all(isinstance(v, str) for v in s.values()) for s in skipped
+    ):
+        raise damaged(name, _("skipped"))
+    raw_entries = doc.get("entries")
+    if not isinstance(raw_entries, list):
+        raise damaged(name, _("entries"))
+    entries: list[SnapshotEntry] = []
+    seen: set[str] = set()
+    categories: dict[str, str] = {}  # one str object per category
+    raw_entries.reverse()
+    while raw_entries:  # consumed as converted: the dicts go as the entries come
+        raw = raw_entries.pop()
+        entries.append(_entry_of(raw, name, categories))
+        path = entries[-1].path
+        if path in seen:
+            raise damaged(name, _("the same path twice"))
+        seen.add(path)
+    if sum(e.size for e in entries) != header.size:
+        raise damaged(name, _("its size and files differ"))
+    return Snapshot(
+        snapshot_id,
+        header,
+        entries,
+        host=host,
+        account_key_id=account,
+        parent=parent,
+        program=program,
+        skipped=skipped,
+    )
+
+
+def _entry_of(raw: Any, name: str, categories: dict[str, str]) -> SnapshotEntry:
+    if not isinstance(raw, dict) or set(raw) - _ENTRY_KEYS:
+        raise damaged(name, _("an entry"))
+    path = raw.get("p")
+    problem = path_problem(path)
+    if problem:
+        raise damaged(name, problem)
+    category = raw.get("c")
+    if not isinstance(category, str) or not _CATEGORY.fullmatch(category):
+        raise damaged(name, _("category"))
+    category = categories.setdefault(category, category)
+    size = _int(raw.get("s"), name, _("size"))
+    mtime = _int(raw.get("m"), name, _("mtime"), low=-(1 << 62))
+    sha = raw.get("h")
+    if not isinstance(sha, str) or not _HEX64.fullmatch(sha):
+        raise damaged(name, _("hash"))
+    blob_hex = raw.get("b")
+    if not isinstance(blob_hex, str) or not _BLOBS.fullmatch(blob_hex):
+        raise damaged(name, _("content references"))
+    joined = bytes.fromhex(blob_hex)
+    blobs = tuple(joined[i : i + ID_SIZE] for i in range(0, len(joined), ID_SIZE))
+    if (size == 0) != (not blobs) or len(blobs) > size or size > len(blobs) * MAX_CHUNK_SIZE:
+        raise damaged(name, _("content references"))
+    identity = raw.get("i", "")
+    if not isinstance(identity, str) or len(identity) > 128:
+        raise damaged(name, _("file identity"))
+    source_size = raw.get("z", -1)
+    if source_size != -1:
+        source_size = _int(source_size, name, _("size"))
+    sealed = raw.get("e")
+    raw_flag = raw.get("r", False)
+    key_id = raw.get("k", "")
+    if (
+        (sealed is not None and not isinstance(sealed, bool))
+        or not isinstance(raw_flag, bool)
+        or not isinstance(key_id, str)
+        or (raw_flag and not _HEX16.fullmatch(key_id))
+        or (not raw_flag and key_id)
+    ):
+        raise damaged(name, _("raw entry"))
+    return SnapshotEntry(
+        path=path,
+        category=category,
+        size=size,
+        mtime_ns=mtime,
+        sha256=sha,
+        blobs=blobs,
+        identity=identity,
+        source_size=source_size,
+        sealed=True if raw_flag else sealed,
+        raw=raw_flag,
+        key_id=key_id,
+    )
