@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from therabak import faults, fsinfo, memtune
+from therabak.archive.index import unsafe_reason
 from therabak.archive.reader import ArchiveReader
 from therabak.archive.volumes import (
     MAX_VOLUMES,
@@ -44,7 +45,7 @@ from therabak.errors import (
     message_of,
 )
 from therabak.events import Emit, FileOutcome, Phase, Retry, Summary, Warning, ignore
-from therabak.fsutil import fsync_dir, reported_free_space
+from therabak.fsutil import fsync_dir, open_long, reported_free_space
 from therabak.i18n import _
 from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
@@ -193,6 +194,9 @@ def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupRe
     emit(Phase("scanning", str(req.data_dir)))
     scanned = scan(req.data_dir, req.rules)
     files = scanned.selected_files(req.selection)
+    unsafe = _unsafe_names(files, emit)
+    if unsafe:
+        files = [f for f in files if f.path not in unsafe]
     total = sum(f.size for f in files)
     dest = prepare_destination(req.dest_dir)
     clean_stale_partials(dest)
@@ -240,6 +244,7 @@ def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupRe
         emit(Phase("writing", str(final)))
         progress = ProgressTracker(emit, "writing", bytes_total=total, files_total=len(files))
         storer = _FileStorer(req, writer, emit, cancel, progress)
+        storer.skipped.extend(unsafe.items())
         with _collector_paused():
             storer.store_all(files)
         retried, skipped = storer.outcomes, storer.skipped
@@ -322,6 +327,27 @@ def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupRe
         )
     )
     return result
+
+
+def _unsafe_names(files: list[FileEntry], emit: Emit) -> dict[str, str]:
+    """The files whose path a reader would refuse as unsafe (``index.check_relative_path``:
+    a name beginning with a drive letter and colon at the top of Data, or holding ``..``
+    between backslashes), which a backup therefore leaves out, each with a warning. No
+    other name is left out: what a target cannot hold is the restore's business."""
+    out: dict[str, str] = {}
+    for f in files:
+        why = unsafe_reason(f.path)
+        if why is not None:
+            reason = _("the name could be taken for a path outside the data folder")
+            out[f.path] = reason
+            emit(
+                Warning(
+                    _("Not backed up: {path} ({why})").format(path=f.path, why=reason),
+                    path=f.path,
+                    code="unsafe-name",
+                )
+            )
+    return out
 
 
 def _summary_fields(result: BackupResult) -> dict:
@@ -528,7 +554,7 @@ class _FileStorer:
 def _store_raw(writer: ArchiveWriter, entry: FileEntry, path: Path, cancel: CancelToken) -> bool:
     """Store a sealed file's bytes as they are (flagged raw). False when that fails too."""
     try:
-        with path.open("rb") as f:
+        with open(open_long(path, os.O_RDONLY | getattr(os, "O_BINARY", 0)), "rb") as f:
             header = parse_header(f.read(HEADER_SIZE))
     except (OSError, DecryptionError):
         return False

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import os
 import stat
 import time
@@ -32,9 +33,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from therabak import faults, formatting, memtune
+from therabak import faults, formatting, fsrules, memtune
 from therabak.archive.hashing import Sha256Behind
-from therabak.archive.index import IndexEntry, check_relative_path
+from therabak.archive.index import IndexEntry, check_relative_path, text_of
 from therabak.archive.reader import ArchiveReader, EntryDamaged
 from therabak.errors import (
     AccountKeyError,
@@ -49,7 +50,7 @@ from therabak.errors import (
     UsageError,
 )
 from therabak.events import Damaged, Emit, Phase, Summary, Warning, ignore
-from therabak.fsutil import free_space
+from therabak.fsutil import free_space, stat_long, unlink_long, utime_long
 from therabak.i18n import _, ngettext
 from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
@@ -88,6 +89,7 @@ from therabak.jobs.swap import (
     restore_lock_path,
     swap_in,
 )
+from therabak.namemap import NamePlan, Renamed
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.practice.envelope import (
@@ -102,6 +104,9 @@ from therabak.practice.scan import FileEntry, scan
 
 COPY_ATTEMPTS = 3
 SPACE_MARGIN = 4 << 20
+#: Written into the restored data when a file got another name (jobs/FORMAT.md).
+RENAMED_LIST = "therabak-renamed.json"
+RENAMED_FORMAT = "therabak-renamed"
 _CHUNK = 1 << 20
 
 
@@ -145,6 +150,9 @@ class RestorePlan:
     space_free: int
     unrestorable: list[tuple[str, str]] = field(default_factory=list)  # skipped (salvage)
     warnings: list[str] = field(default_factory=list)
+    # files written under another name: the target cannot hold theirs (namemap)
+    renamed: list[Renamed] = field(default_factory=list)
+    file_system: str = ""  # whose name rules apply at the target: Windows, macOS, Linux
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -164,6 +172,8 @@ class RestorePlan:
             "space_free": self.space_free,
             "unrestorable": [{"path": p, "reason": r} for p, r in self.unrestorable],
             "warnings": self.warnings,
+            "renamed": [r.to_dict() for r in self.renamed],
+            "file_system": self.file_system,
         }
 
 
@@ -180,10 +190,13 @@ class RestoreResult:
     warnings: list[str] = field(default_factory=list)
     new_account_key: Path | None = None
     duration_s: float = 0.0
+    renamed: list[Renamed] = field(default_factory=list)  # written under another name
+    renamed_list: Path | None = None  # the file in the restored data that lists them
+    file_system: str = ""
 
     @property
     def exit_code(self) -> int:
-        return 3 if self.damaged or self.warnings else 0
+        return 3 if self.damaged or self.warnings or self.renamed else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -199,6 +212,9 @@ class RestoreResult:
             "damaged": [{"path": p, "reason": r} for p, r in self.damaged],
             "warnings": self.warnings,
             "new_account_key": str(self.new_account_key) if self.new_account_key else None,
+            "renamed": [r.to_dict() for r in self.renamed],
+            "renamed_list": str(self.renamed_list) if self.renamed_list else None,
+            "file_system": self.file_system,
         }
 
 
@@ -214,6 +230,12 @@ class _Item:
     sha256: str | None  # expected hash of what is written (None: hashed while copying)
     mode: str  # seal | plain | raw | copy
     entry: IndexEntry | None = None
+    src: str = ""  # where the file lies in the point, when not at *path* (folder backups)
+    target: str = ""  # where it is written in the staging folder ("": at *path*)
+
+    @property
+    def dest(self) -> str:
+        return self.target or self.path
 
 
 _UTIME_FD = os.utime in os.supports_fd
@@ -279,10 +301,10 @@ class _ArchiveSource(_Source):
                 if not found.ok:
                     self.damaged.append((found.path, found.error))
                     emit(Damaged(path=found.path, reason=found.error))
-                elif found.path.casefold() in seen:
+                elif found.path in seen:
                     self.damaged.append((found.path, _("appears twice; the first copy is used")))
                 else:
-                    seen.add(found.path.casefold())
+                    seen.add(found.path)
                     entries.append(found.as_index_entry())
         missing_part = getattr(reader.source, "missing_part", None)
         if missing_part is not None:  # a split backup with volumes missing (salvage)
@@ -344,15 +366,15 @@ class _FolderSource(_Source):
 
             seen: set[str] = set()
             for f in iter_manifest_files(self.root):
-                folded = f.path.casefold()
-                if folded in seen:
+                if f.path in seen or f.stored in seen:
                     raise DamagedArchiveError(
                         _("The folder backup's manifest lists {path} twice.").format(
-                            path=f.path[:80]
+                            path=text_of(f.path[:80])
                         )
                     )
-                seen.add(folded)
-                problem = self._disagrees(f.path, f.size)
+                seen.add(f.path)
+                seen.add(f.stored)
+                problem = self._disagrees(f.stored, f.size)
                 if problem and not salvage:
                     raise DamagedArchiveError(
                         _(
@@ -364,7 +386,15 @@ class _FolderSource(_Source):
                     self.damaged.append((f.path, problem))
                     continue
                 self.items.append(
-                    _Item(f.path, rules.category_of(f.path), f.size, f.mtime_ns, f.sha256, "copy")
+                    _Item(
+                        f.path,
+                        rules.category_of(f.path),
+                        f.size,
+                        f.mtime_ns,
+                        f.sha256,
+                        "copy",
+                        src=f.stored if f.stored != f.path else "",
+                    )
                 )
         else:
             scanned = scan(self.root, rules)
@@ -383,7 +413,7 @@ class _FolderSource(_Source):
         except DamagedArchiveError as e:
             return str(e)
         try:
-            st = os.lstat(self.root / rel)
+            st = stat_long(self.root / rel, follow_symlinks=False)
         except OSError:
             return _("missing from the folder backup")
         if not stat.S_ISREG(st.st_mode):
@@ -393,7 +423,7 @@ class _FolderSource(_Source):
         return ""
 
     def content(self, item: _Item) -> Iterator[bytes]:
-        fd = open_under(self.root, item.path)
+        fd = open_under(self.root, item.src or item.path)
         with open(fd, "rb", buffering=0) as f:
             while True:
                 block = f.read(8 << 20)
@@ -597,13 +627,12 @@ class _Restore:
             scanned = scan(self.data_dir, self.rules)
             self.current = scanned.files
             self.current_skipped = scanned.skipped
-        written = {i.path.casefold() for i in self.items}
-        fallback = {p.casefold() for p, _why in self.unrestorable}
+        written = {i.path for i in self.items}
+        fallback = {p for p, _why in self.unrestorable}
         self.carry = [
             f
             for f in self.current
-            if f.path.casefold() not in written
-            and (f.category not in self.replaced or f.path.casefold() in fallback)
+            if f.path not in written and (f.category not in self.replaced or f.path in fallback)
         ]
         for path, why in self.current_skipped:
             emit(
@@ -616,6 +645,7 @@ class _Restore:
                     code="not-carried",
                 )
             )
+        self._plan_names()
         self.plan = self._make_plan()
         if self.plan.space_free < self.plan.space_needed:
             raise NotEnoughSpaceError(
@@ -628,6 +658,51 @@ class _Restore:
                     free=formatting.size(self.plan.space_free),
                 )
             )
+
+    def _plan_names(self) -> None:
+        """The name of every file in the restored data, on this target's file system: the
+        backup's names where the target can hold them, escaped ones elsewhere (namemap).
+        A file that _fallback() carries over later (salvage) keeps its current name."""
+        self.fs = self._target_rules()
+        carried = [f.path for f in self.current if f.category not in self.replaced]
+        self.names = NamePlan(
+            self.fs,
+            [i.path for i in self.items] + carried,
+            root_length=self.fs.length(str(self.target)) + 48,  # the staging folder's name
+        )
+        for item in self.items:
+            item.target = self.names.target(item.path)
+        if self.names.renamed:
+            n = len(self.names.renamed)
+            self.emit(
+                Warning(
+                    ngettext(
+                        "{n} file gets another name: {system} cannot hold its name as it is "
+                        "(listed at the end).",
+                        "{n} files get another name: {system} cannot hold their names as they "
+                        "are (listed at the end).",
+                        n,
+                    ).format(n=n, system=self.fs.label),
+                    code="renamed",
+                )
+            )
+
+    def _target_rules(self) -> fsrules.FsRules:
+        """The name rules of the file system the restore writes to: THERABAK_FS_RULES, else
+        the platform's and the file system's, tried out in an empty staging folder of our
+        own (removed at once; a crash leaves it to the next run's cleanup)."""
+        rules = fsrules.rules_for(self.target.parent)
+        if rules.decided_by == fsrules.ENV_VAR:
+            return rules
+        try:
+            probe_dir = new_staging(self.target)
+        except OSError:
+            return rules  # the restore itself will say why nothing can be written there
+        try:
+            return fsrules.probe(probe_dir, rules)
+        finally:
+            with contextlib.suppress(OSError):
+                remove_tree(probe_dir)
 
     def _no_account(self, point: RestorePoint, has_data: bool) -> None:
         key_path = self.req.account_key_path
@@ -713,6 +788,8 @@ class _Restore:
             space_needed=needed,
             space_free=free_space(self.target.parent),
             unrestorable=list(self.unrestorable),
+            renamed=list(self.names.renamed),
+            file_system=self.fs.label,
         )
 
     # -- the work --
@@ -725,6 +802,8 @@ class _Restore:
             target=self.target,
             before_restore=None,
             damaged=list(self.unrestorable),
+            renamed=list(self.names.renamed),
+            file_system=self.fs.label,
         )
         key_created = False
         staging = None
@@ -740,11 +819,14 @@ class _Restore:
             budget = ByteBudget()
             staged = self._stage(staging, budget, cancel, result)
             carried = self._carry(staging, budget, cancel, result)
+            listed = self._write_renamed_list(staging, result)
+            if listed is not None:
+                carried.append(listed)
             emit(Phase("verifying", str(staging)))
             self._verify(staging, staged, carried, cancel, result)
             faults.point("restore.verify")
             emit(Phase("syncing", str(staging)))
-            sync_files([staging / i.path for i in staged] + [staging / p for p, _sha in carried])
+            sync_files([staging / i.dest for i in staged] + [staging / p for p, _sha in carried])
             cancel.check()
             if self.source is not None:
                 self.source.close()  # never rename a folder holding an open file (Windows)
@@ -820,7 +902,7 @@ class _Restore:
         )
         staged: list[_Item] = []
         key_ids: set[bytes] = set()
-        self._ahead = CreateAhead(staging, [i.path for i in self.items])
+        self._ahead = CreateAhead(staging, [i.dest for i in self.items])
         try:
             self._stage_items(staging, budget, cancel, result, progress, staged, key_ids)
         finally:
@@ -847,7 +929,7 @@ class _Restore:
             except (DamagedArchiveError, FileNotFoundError) as e:  # incl. EntryDamaged
                 reason = e.reason if isinstance(e, EntryDamaged) else str(e)
                 with contextlib.suppress(OSError, ValueError):  # ValueError: a NUL in the path
-                    os.unlink(staging / item.path)
+                    unlink_long(staging / item.dest)
                 if not self.req.salvage:
                     raise DamagedArchiveError(
                         _("{this} is damaged: {path}: {reason}. Nothing was changed.").format(
@@ -912,7 +994,7 @@ class _Restore:
         """Stage one file into *created* (descriptor, path) or, by default, into the file
         CreateAhead made for it (see _stage; each item takes its file once, in order)."""
         assert self.source is not None and self.account is not None
-        fd, path = created if created is not None else self._ahead.take(item.path)
+        fd, path = created if created is not None else self._ahead.take(item.dest)
         verified = self.source.content_verified and item.sha256 is not None
         digest = None if verified else hashlib.sha256()
         prefix = b""
@@ -942,7 +1024,7 @@ class _Restore:
         if item.sha256 is not None and (sha != item.sha256 or size != item.size):
             raise _CopyMismatch(_("content does not match the backup's hash"))
         if not _UTIME_FD:  # Windows: by path, which the staging folder's owner alone controls
-            os.utime(path, ns=(item.mtime_ns, item.mtime_ns))
+            utime_long(path, (item.mtime_ns, item.mtime_ns))
         return sha, prefix
 
     def _stage_moved(
@@ -960,18 +1042,17 @@ class _Restore:
             return None
         try:
             # the file CreateAhead made for this item went with the failed attempt
-            created = create_under(staging, moved.path)
+            created = create_under(staging, moved.dest)
             return self._stage_one(staging, moved, budget, progress, cancel, created)
         except (DamagedArchiveError, FileNotFoundError):
             with contextlib.suppress(OSError, ValueError):
-                os.unlink(staging / item.path)
+                unlink_long(staging / item.dest)
             return None
 
     def _fallback(self, rel: str) -> None:
         """A file the point cannot supply: keep the current version when there is one."""
-        folded = rel.casefold()
         for f in self.current:
-            if f.path.casefold() == folded and f not in self.carry:
+            if f.path == rel and f not in self.carry:
                 self.carry.append(f)
                 self.emit(
                     Warning(
@@ -999,12 +1080,13 @@ class _Restore:
         for f in sorted(self.carry, key=lambda f: f.path):
             cancel.check()
             progress.start_file(f.path)
+            dest = self.names.target(f.path)
             for attempt in range(1, COPY_ATTEMPTS + 1):
                 try:
                     got = copy_file(
                         self.data_dir / f.path,
                         staging,
-                        f.path,
+                        dest,
                         budget=budget,
                         on_bytes=progress.add_bytes,
                         check_cancel=cancel.check,
@@ -1025,7 +1107,7 @@ class _Restore:
                     raise
                 if not got.changed or attempt == COPY_ATTEMPTS:
                     break
-                os.unlink(staging / f.path)
+                unlink_long(staging / dest)
                 cancel.sleep(0.2 * attempt)
             if got is None:
                 msg = _("Deleted while the restore ran, not carried over: {path}").format(
@@ -1038,13 +1120,36 @@ class _Restore:
                     msg = _("Kept changing while it was carried over: {path}").format(path=f.path)
                     result.warnings.append(msg)
                     self.emit(Warning(msg, path=f.path, code="unstable"))
-                done.append((f.path, got.sha256))
+                done.append((dest, got.sha256))
                 result.files_carried += 1
                 result.bytes_carried += got.size
             progress.file_done()
             faults.point("restore.carry")
         progress.finish()
         return done
+
+    def _write_renamed_list(self, staging: Path, result: RestoreResult) -> tuple[str, str] | None:
+        """Write the list of renamed files (jobs/FORMAT.md) into the top of the staging
+        folder; returns (its name, its SHA-256) to be checked with the carried files."""
+        if not self.names.renamed:
+            return None
+        name = self.names.free_top_name(RENAMED_LIST)
+        doc = {
+            "format": RENAMED_FORMAT,
+            "version": 1,
+            "restored_from": str(self.point.path),
+            "restored": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "file_system": self.fs.label,
+            "files": [_renamed_entry(r) for r in self.names.renamed],
+        }
+        data = (json.dumps(doc, indent=1) + "\n").encode("ascii")  # \uXXXX: any name fits
+        fd, _path = create_under(staging, name)
+        try:
+            write_all(fd, data)
+        finally:
+            os.close(fd)
+        result.renamed_list = self.target / name
+        return name, hashlib.sha256(data).hexdigest()
 
     def _verify(
         self,
@@ -1056,7 +1161,7 @@ class _Restore:
     ) -> None:
         assert self.account is not None
         total = sum(i.size for i in staged) + sum(
-            (staging / p).stat().st_size for p, _sha in carried
+            stat_long(staging / p).st_size for p, _sha in carried
         )
         progress = ProgressTracker(
             self.emit, "verifying", bytes_total=total, files_total=len(staged) + len(carried)
@@ -1067,7 +1172,7 @@ class _Restore:
             progress.start_file(item.path)
             try:
                 # never through a link someone planted in the staging folder meanwhile
-                fd = open_under(staging, item.path)
+                fd = open_under(staging, item.dest)
                 if item.mode == "seal":
                     with os.fdopen(fd, "rb") as f:
                         size, sha = _plaintext_sha256(f, self.account, progress.add_bytes)
@@ -1111,6 +1216,17 @@ class _Restore:
 
 class _CopyMismatch(DamagedArchiveError):
     pass
+
+
+def _renamed_entry(r: Renamed) -> dict[str, Any]:
+    """One file of the renamed list; a name that is not UTF-8 also as its bytes (base64)."""
+    import base64
+
+    out = r.to_dict()
+    for key, value in (("path", r.path), ("restored_as", r.target)):
+        if not fsrules.is_text(value):
+            out[f"{key}_bytes"] = base64.b64encode(fsrules.name_bytes(value)).decode("ascii")
+    return out
 
 
 def _plaintext_sha256(
