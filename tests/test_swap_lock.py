@@ -201,7 +201,7 @@ def test_safe_creation_below_a_root(tmp_path: Path) -> None:
         with pytest.raises(UnsafePath.__mro__[1]):  # DamagedArchiveError
             create_under(root, bad)
     for foreign in ("a\\b.txt", "NUL.txt", "a:b.txt"):  # names only Windows cannot hold
-        if IS_WINDOWS:  # refused there all the same: "a:b.txt" would be a data stream
+        if IS_WINDOWS:  # refused there all the same: "x:y" would be a data stream
             with pytest.raises(UnsafePath):
                 create_under(root, foreign)
         else:
