@@ -29,8 +29,10 @@ import os
 import re
 import sys
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from operator import itemgetter
 from pathlib import Path
 
 ENV_VAR = "THERABAK_FS_RULES"
@@ -75,10 +77,12 @@ WINDOWS_RESERVED = frozenset(
 WINDOWS_ILLEGAL = frozenset('<>:"/\\|?*') | frozenset(chr(i) for i in range(32))
 POSIX_ILLEGAL = frozenset("/\x00")
 
-# Anything that may be a problem on Windows; the exact answer is worked out only then.
-_WINDOWS_SUSPECT = re.compile(
-    r'[\x00-\x1f<>:"/\\|?*\ud800-\udfff]|[ .]\Z|\A(?:con|prn|aux|nul|com|lpt)', re.IGNORECASE
-)
+# What may be a problem on Windows (the exact answer is worked out only then): one of
+# these characters, a last dot or space, a name beginning like a device name.
+_WINDOWS_CHARS = re.compile(r'[\x00-\x1f<>:"/\\|?*\ud800-\udfff]')
+_DEVICE_STARTS = frozenset({"con", "prn", "aux", "nul", "com", "lpt"})
+_DEVICE_AFTER_SLASH = re.compile(r"/(?:con|prn|aux|nul|com|lpt)")
+_LAST = itemgetter(-1)
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
@@ -130,8 +134,8 @@ class FsRules:
 
     def problem(self, name: str) -> NameProblem | None:
         """Why the target cannot hold the name *name* as it is (None: it can)."""
-        # Windows: most names hold nothing it minds; one regular expression says so.
-        if self.kind is not FsKind.WINDOWS or _WINDOWS_SUSPECT.search(name):
+        # Windows: most names hold nothing it minds, and a quick look says so.
+        if self.kind is not FsKind.WINDOWS or _windows_suspect(name):
             if any(c in self.illegal for c in name):
                 return NameProblem.CHARACTER
             if self.text_only and not is_text(name):
@@ -143,6 +147,56 @@ class FsRules:
         if len(name) * 4 > self.max_name and self.length(name) > self.max_name:
             return NameProblem.TOO_LONG
         return None
+
+    def checker(self) -> Callable[[str], bool]:
+        """A fast ``lambda name: problem(name) is not None``, for scanning many names."""
+        problem = self.problem
+        if self.kind is not FsKind.WINDOWS:
+            return lambda name: problem(name) is not None
+        short = self.max_name // 2  # a name of this many characters fits in any case
+
+        search = _WINDOWS_CHARS.search
+
+        def check(name: str) -> bool:  # _windows_suspect, inlined: called for every file
+            if (
+                search(name) is None
+                and name[-1:] not in (" ", ".")
+                and name[:3].lower() not in _DEVICE_STARTS
+                and len(name) <= short
+            ):
+                return False
+            return problem(name) is not None
+
+        return check
+
+    def odd_among(self, names: list[str], taken: set[str]) -> list[str]:
+        """The names of one folder the target cannot hold as they are, or takes for a name
+        before them or in *taken* (which gets their keys): for scanning many folders, so
+        a folder of ordinary names costs a few calls, not a few per name."""
+        if (
+            self.kind is FsKind.WINDOWS
+            and self.case is CaseRule.SIMPLE
+            and _plain_for_windows(names, self.max_name // 2)
+        ):
+            keys = "/".join(names).upper().split("/")
+            if len(set(keys)) == len(keys) and taken.isdisjoint(keys):
+                taken.update(keys)
+                return []
+        check, key = self.checker(), self.key_function()
+        out = []
+        for name in names:
+            k = key(name)
+            if k in taken or check(name):
+                out.append(name)
+            taken.add(k)
+        return out
+
+    def key_function(self) -> Callable[[str], str]:
+        """:meth:`key`, fast for names in ASCII."""
+        key = self.key
+        if self.case is CaseRule.SIMPLE:
+            return lambda name: name.upper() if name.isascii() else key(name)
+        return key
 
     def to_escape(self, name: str) -> set[int]:
         """The positions of the characters of *name* an escaped name writes as ``%XX``
@@ -167,6 +221,30 @@ class FsRules:
         if self.case is CaseRule.FULL:
             return name.casefold()
         return name
+
+
+def _windows_suspect(name: str) -> bool:
+    return (
+        _WINDOWS_CHARS.search(name) is not None
+        or name[-1:] in (" ", ".")
+        or name[:3].lower() in _DEVICE_STARTS
+    )
+
+
+def _plain_for_windows(names: list[str], longest: int) -> bool:
+    """True when every name is printable ASCII without a character Windows minds, ends
+    neither in a dot nor a space, does not begin like a device name and has at most
+    *longest* characters. (String methods on all names joined: measured 4x faster than
+    a regular expression per name.)"""
+    joined = "/".join(names)
+    if not (joined.isascii() and joined.isprintable()) or any(c in joined for c in '<>:"\\|?*'):
+        return False
+    lasts = "".join(map(_LAST, names))
+    if " " in lasts or "." in lasts:
+        return False
+    if _DEVICE_AFTER_SLASH.search("/" + joined.lower()) is not None:
+        return False
+    return max(map(len, names)) <= longest
 
 
 def _device_stem(name: str) -> str:

@@ -59,4 +59,6 @@ def run(args: argparse.Namespace, out: Output) -> int:
     out.text(preview.summary_line())
     for path, why in preview.skipped:
         out.text(_("Skipped: {path} ({reason})").format(path=path, reason=why))
+    for line in preview.name_lines(rules):
+        out.text(line)
     return 0

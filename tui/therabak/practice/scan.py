@@ -199,12 +199,12 @@ def scan(
     is_ignored = rules.is_ignored
     subtree_category = rules.subtree_category
     append = files.append
-    problem = names.problem if names is not None else None
-    key = names.key if names is not None else None
+    odd_name = names.checker() if names is not None else None
+    key = names.key_function() if names is not None else str
     while stack:
         folder, prefix, parts, fixed, odd_above = stack.pop()
         seen: set[str] = set()  # the names of this folder, as the *names* rules compare them
-        odd_here: list[str] = []  # files of this folder with such a name (fixed category)
+        here: list[str] = []  # the files of this folder (fixed category), for *names*
         try:
             listing = _list_folder(folder)
         except OSError as e:
@@ -227,8 +227,8 @@ def scan(
                         sub = (*parts, name)
                         cat = fixed if fixed is not None else subtree_category(sub)
                         odd = odd_above
-                        if problem is not None and not odd:
-                            odd = problem(name) is not None or _taken(key(name), seen)
+                        if odd_name is not None and not odd:
+                            odd = odd_name(name) or _taken(key(name), seen)
                         stack.append((folder + sep + name, prefix + name + "/", sub, cat, odd))
                         continue
                     else:
@@ -252,18 +252,16 @@ def scan(
                     size += st.st_size
                     if keep_files:
                         append(FileEntry(prefix + entry.name, fixed, st.st_size, st.st_mtime_ns))
-                    if problem is not None:
-                        name = entry.name
-                        if odd_above or problem(name) is not None or _taken(key(name), seen):
-                            odd_here.append(prefix + name)
+                    if names is not None:
+                        here.append(entry.name)
                     continue
                 name = entry.name
                 if is_ignored((*parts, name)):
                     continue
                 rel = prefix + name
                 cat = category_of(rel)
-                if problem is not None and (
-                    odd_above or problem(name) is not None or _taken(key(name), seen)
+                if odd_name is not None and (
+                    odd_above or odd_name(name) or _taken(key(name), seen)
                 ):
                     notes.setdefault(cat, NameNote()).add(rel)
                 t = totals[cat]
@@ -273,10 +271,12 @@ def scan(
                 n_bytes += st.st_size
                 if keep_files:
                     append(FileEntry(rel, cat, st.st_size, st.st_mtime_ns))
-        if odd_here:
-            note = notes.setdefault(fixed, NameNote())
-            for path in sorted(odd_here):
-                note.add(path)
+        if here and names is not None:
+            odd = here if odd_above else names.odd_among(here, seen)
+            if odd:
+                note = notes.setdefault(fixed, NameNote())  # type: ignore[arg-type]
+                for name in sorted(odd):
+                    note.add(prefix + name)
         if count:
             t = totals[fixed]
             t.files += count
