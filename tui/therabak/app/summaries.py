@@ -280,6 +280,30 @@ def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text
     if damaged:
         text.append("\n" + _("Not restored (damaged in the backup):"), style="bold red")
         _listed(text, [f"{d['path']}: {d['reason']}" for d in damaged], str)
+    renamed = x.get("renamed") or []
+    if renamed:
+        text.append(
+            "\n"
+            + ngettext(
+                "{n} file was restored under another name ({system} cannot hold its name "
+                "as it is; nothing is lost):",
+                "{n} files were restored under other names ({system} cannot hold their "
+                "names as they are; nothing is lost):",
+                len(renamed),
+            ).format(n=len(renamed), system=x.get("file_system") or "?"),
+            style="bold yellow",
+        )
+        _listed(
+            text,
+            [
+                f"{formatting.name(r['path'])} → {formatting.name(r['restored_as'])}"
+                for r in renamed
+            ],
+            str,
+        )
+        if x.get("renamed_list"):
+            text.append("\n" + _("The list is in:") + " ")
+            text.append(show_path(str(x["renamed_list"])))
     for w in (x.get("warnings") or [])[:MAX_LISTED]:
         text.append("\n" + shown(w), style="yellow")
     for w in view.warnings[:MAX_LISTED]:

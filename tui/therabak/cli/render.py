@@ -137,5 +137,5 @@ def renamed_lines(renamed: list, system: str, *, limit: int | None = None) -> li
             )
         )
     if limit is not None and len(renamed) > limit:
-        lines.append("  " + _("... and {n} more").format(n=len(renamed) - limit))
+        lines.append("  " + _("… and {n} more").format(n=len(renamed) - limit))
     return lines
