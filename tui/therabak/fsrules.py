@@ -377,10 +377,17 @@ def probe(folder: Path, rules: FsRules) -> FsRules:
         with contextlib.suppress(OSError):
             found["text_only"] = not _holds(folder, os.fsdecode(b"\xff\xfe"))
         with contextlib.suppress(OSError):
-            if not _holds(folder, ":"):
+            if not _holds(folder, ":"):  # a FAT or exFAT file system (vfat refuses ":")
+                found["kind"] = FsKind.WINDOWS
                 found["illegal"] = WINDOWS_ILLEGAL
                 found["reserved"] = WINDOWS_RESERVED
                 found["no_trailing_dot_space"] = True
+            elif _holds(folder, "x.") and _holds(folder, "CON"):
+                if rules.kind is FsKind.WINDOWS:
+                    found["kind"] = FsKind.POSIX
+                found["illegal"] = POSIX_ILLEGAL
+                found["reserved"] = frozenset()
+                found["no_trailing_dot_space"] = False
     if not found:
         return rules
     return replace(rules, decided_by="probe", **found)
@@ -403,8 +410,9 @@ def _same(folder: Path, a: str, b: str) -> bool:
 
 
 def _holds(folder: Path, name: str) -> bool:
-    """Can a file named ``.therabak-probe-<name>`` be created? False when the file system
-    refuses the name (EINVAL, EILSEQ ...); other errors are raised."""
+    """Can a file named ``.therabak-probe-<name>`` be created, and is it then listed under
+    exactly that name (vfat drops a trailing dot)? False when the file system refuses or
+    changes the name (EINVAL, EILSEQ ...); other errors are raised."""
     import errno
 
     path = folder / f"{_PROBE}{name}"
@@ -415,5 +423,9 @@ def _holds(folder: Path, name: str) -> bool:
             return False
         raise
     os.close(fd)
-    os.unlink(path)
-    return True
+    try:
+        return path.name in os.listdir(folder)
+    finally:
+        for entry in os.listdir(folder):  # whatever name it got
+            if entry.startswith(_PROBE):
+                os.unlink(folder / entry)
