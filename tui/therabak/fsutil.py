@@ -165,12 +165,18 @@ def located(path: str | os.PathLike[str]):
 
 def open_long(path: str | os.PathLike[str], flags: int, mode: int = 0o777) -> int:
     """``os.open`` for a path of any length."""
-    with located(path) as (fd, name):
+    p = os.fspath(path)
+    if not _is_long(p):  # the common case, without a context manager (once per file)
+        return os.open(extended(p), flags, mode)
+    with located(p) as (fd, name):
         return os.open(name, flags, mode, dir_fd=fd)
 
 
 def stat_long(path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> os.stat_result:
-    with located(path) as (fd, name):
+    p = os.fspath(path)
+    if not _is_long(p):
+        return os.stat(extended(p), follow_symlinks=follow_symlinks)
+    with located(p) as (fd, name):
         return os.stat(name, dir_fd=fd, follow_symlinks=follow_symlinks)
 
 
@@ -180,13 +186,21 @@ def unlink_long(path: str | os.PathLike[str]) -> None:
 
 
 def mkdir_long(path: str | os.PathLike[str], mode: int = 0o777) -> None:
-    with located(path) as (fd, name):
+    p = os.fspath(path)
+    if not _is_long(p):
+        return os.mkdir(extended(p), mode)
+    with located(p) as (fd, name):
         os.mkdir(name, mode, dir_fd=fd)
+    return None
 
 
 def utime_long(path: str | os.PathLike[str], ns: tuple[int, int]) -> None:
-    with located(path) as (fd, name):
+    p = os.fspath(path)
+    if not _is_long(p):
+        return os.utime(extended(p), ns=ns)
+    with located(p) as (fd, name):
         os.utime(name, ns=ns, dir_fd=fd)
+    return None
 
 
 def read_full(f: BinaryIO, n: int) -> bytes:

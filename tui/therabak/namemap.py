@@ -161,6 +161,8 @@ class NamePlan:
         self._dirs: dict[str, str] = {"": ""}
         if rules.max_path is not None:
             self._fit_paths(paths)
+        if not self._new:  # every name stays: every path too
+            return
         for p in paths:
             target = self._target_of(p)
             if target != p:
@@ -201,9 +203,13 @@ class NamePlan:
 
     def _assign(self, folder: str, names: set[str]) -> None:
         rules = self.rules
+        taken: set[str] = set()
+        if not rules.odd_among(list(names), taken):  # every name stays (most folders)
+            self._taken[folder] = taken
+            return
         problems = {n: rules.problem(n) for n in names}
         order = sorted(names, key=lambda n: (problems[n] is not None, not _plain(n), name_bytes(n)))
-        taken: set[str] = set()
+        taken = set()
         pending: list[tuple[str, NameProblem]] = []
         for n in order:
             why = problems[n]
@@ -274,6 +280,9 @@ class NamePlan:
         limit = rules.max_path
         assert limit is not None
         for p in paths:
+            now = self._target_of(p) if self._new else p
+            if self.root_length + 1 + 4 * len(now) <= limit:  # no character takes more than 4
+                continue
             while self.root_length + 1 + rules.length(self._target_of(p)) > limit:
                 parts = p.split("/")
                 options = []

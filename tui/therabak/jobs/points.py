@@ -516,9 +516,7 @@ def open_contents(
             found: dict[str, ContentEntry] = {}
             for f in reader.scan_entries():
                 if f.ok and f.path not in found:
-                    found[f.path] = ContentEntry(
-                        f.path, f.category, f.size, f.mtime_ns, f.raw
-                    )
+                    found[f.path] = ContentEntry(f.path, f.category, f.size, f.mtime_ns, f.raw)
             return PointContents(point, list(found.values()), index_damage=e.message)
     return PointContents(
         point,
