@@ -203,7 +203,7 @@ HOSTILE_PATHS = st.sampled_from(
     st.lists(
         st.fixed_dictionaries(
             {"p": HOSTILE_PATHS, "s": st.integers(0, 2**62), "m": st.integers(0, 2**62)},
-            optional={"h": st.sampled_from(["ab" * 32, "0" * 64])},
+            optional={"h": st.sampled_from(["ab" * 32, "0" * 64]), "d": HOSTILE_PATHS},
         ),
         min_size=1,
         max_size=4,

@@ -365,16 +365,17 @@ class _FolderSource(_Source):
             from therabak.jobs.folder import iter_manifest_files
 
             seen: set[str] = set()
+            stored: set[str] = set()  # where the files lie in the copy: one file each
             for f in iter_manifest_files(self.root):
-                if f.path in seen or f.stored in seen:
+                if f.path in seen or f.stored in stored:
                     raise DamagedArchiveError(
                         _("The folder backup's manifest lists {path} twice.").format(
                             path=text_of(f.path[:80])
                         )
                     )
                 seen.add(f.path)
-                seen.add(f.stored)
-                problem = self._disagrees(f.stored, f.size)
+                stored.add(f.stored)
+                problem = self._disagrees(f.path, f.stored, f.size)
                 if problem and not salvage:
                     raise DamagedArchiveError(
                         _(
@@ -404,11 +405,13 @@ class _FolderSource(_Source):
         self.items.sort(key=lambda i: i.path)
         self.holds |= {i.category for i in self.items}
 
-    def _disagrees(self, rel: str, size: int) -> str:
-        """Why the file the manifest lists cannot be what it says ('' when it can be):
-        checked before anything is planned, so a manifest cannot make the restore ask for
-        space that no file needs, nor name a path that leaves the folder."""
+    def _disagrees(self, path: str, rel: str, size: int) -> str:
+        """Why the file the manifest lists (at *path* in Data, *rel* in the copy) cannot be
+        what it says ('' when it can be): checked before anything is planned, so a manifest
+        cannot make the restore ask for space that no file needs, nor name a path that
+        leaves the folder."""
         try:
+            check_relative_path(path)
             check_relative_path(rel)
         except DamagedArchiveError as e:
             return str(e)
@@ -661,8 +664,10 @@ class _Restore:
 
     def _plan_names(self) -> None:
         """The name of every file in the restored data, on this target's file system: the
-        backup's names where the target can hold them, escaped ones elsewhere (namemap).
-        A file that _fallback() carries over later (salvage) keeps its current name."""
+        backup's names where the target can hold them, escaped ones elsewhere (namemap),
+        for the backup's files and the current ones carried over. (A current file that
+        _fallback() carries over later, salvage, has the path of a damaged backup file,
+        so it gets that file's name.)"""
         self.fs = self._target_rules()
         carried = [f.path for f in self.current if f.category not in self.replaced]
         self.names = NamePlan(
