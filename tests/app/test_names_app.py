@@ -78,6 +78,9 @@ def test_a_restore_with_escaped_names_says_so_in_the_plan_and_the_summary(
         assert "1 file was restored under another name (Windows cannot hold" in summary
         assert f"{ODD} → documents/K0001/Termin 14%3A00.txt" in summary
         assert "therabak-renamed.json" in summary
+        # renamed files need the user's attention; the job's warning is listed as well
+        assert summary.splitlines()[0] == "Restore finished; some files need attention."
+        assert "1 warning:" in summary and "1 file gets another name" in summary
 
     run_app(app, body)
     assert (Path(target) / "documents/K0001/Termin 14%3A00.txt").read_bytes() == b"x"

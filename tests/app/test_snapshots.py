@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.apphelp import NOW, SIZE, add_history, wait_scan
+from app.apphelp import NOW, SIZE, add_history, wait_scan, wait_schedule
 from therabak.app.app import TherabakApp
 from therabak.app.screens.progress import ProgressScreen
 from therabak.events import FileOutcome, Phase, Progress, Retry, Summary
@@ -210,8 +210,56 @@ def test_settings(snap_compare, make_ctx, usb):
 
     async def before(pilot):
         await pilot.press("s")
+        await wait_schedule(pilot)
 
     assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+
+
+def test_settings_automatic_backups_set_up_over_ssh(
+    snap_compare, make_ctx, schedule_host, scheduler
+):
+    """Set up pressed over SSH with lingering off: the result and the advice."""
+    scheduler.set(linger="no")
+
+    async def before(pilot):
+        await wait_scan(pilot)
+        await pilot.press("s")
+        await wait_schedule(pilot)
+        pilot.app.screen.query_one("#schedule-toggle").focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        await wait_schedule(pilot)
+
+    ctx = make_ctx(host=schedule_host(over_ssh=True))
+    assert snap_compare(TherabakApp(ctx), terminal_size=SIZE, run_before=before)
+
+
+def test_home_automatic_backups_set_up(snap_compare, make_ctx, app_practice, schedule_host):
+    """Set up, the last run 13 minutes ago was not due, the next backup tomorrow."""
+    from therabak.jobs import auto_runs
+    from therabak.schedule import manage
+    from therabak.settings import Settings
+
+    host = schedule_host()
+    manage.install(host, app_practice, Settings())
+    archive = (
+        app_practice.data_dir.parent
+        / "TheraPsy-Auto-Backups"
+        / "TheraPsy-Auto-2026-03-02_071700.therabak"
+    )
+    archive.parent.mkdir()
+    archive.write_bytes(b"")  # what counts for when the next one is due: the file
+    add_history("auto", str(archive), NOW - timedelta(hours=3, minutes=13), app_practice.data_dir)
+    auto_runs.record(
+        auto_runs.make_run(
+            NOW - timedelta(minutes=13),
+            0,
+            auto_runs.AutoOutcome.NOT_DUE,
+            "not due",
+            app_practice.data_dir,
+        )
+    )
+    assert snap_compare(TherabakApp(make_ctx(host=host)), terminal_size=SIZE, run_before=wait_scan)
 
 
 def test_help(snap_compare, make_ctx):

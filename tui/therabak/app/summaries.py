@@ -55,6 +55,25 @@ def _listed(text: Text, items: list[str], show: Callable[[str], str]) -> None:
         text.append("\n    " + _("… and {n} more").format(n=len(items) - MAX_LISTED))
 
 
+def warnings_of(s: Summary, view: JobView) -> list[str]:
+    """Every warning the job printed: its summary lists them all (a job that printed a
+    warning exits 3); a summary without the list (an older job's) leaves the ones the
+    view collected from the event stream."""
+    listed = s.extra.get("warnings")
+    if isinstance(listed, list) and listed:
+        return [shown(w["message"]) if isinstance(w, dict) else shown(w) for w in listed]
+    return [shown(w.message) for w in view.warnings]
+
+
+def _warnings(text: Text, s: Summary, view: JobView) -> None:
+    found = warnings_of(s, view)
+    if found:
+        text.append(
+            "\n" + ngettext("{n} warning:", "{n} warnings:", len(found)).format(n=len(found))
+        )
+        _listed(text, found, str)
+
+
 def summary_text(
     job: Job, view: JobView, show_path: Callable[[str], str], stderr: str = ""
 ) -> Text:
@@ -119,8 +138,10 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
     damaged = x.get("damaged") or []
     if damaged:
         head = _("Backup written, but verification FOUND DAMAGE.")
-    elif s.exit_code == 3:
+    elif x.get("raw") or x.get("skipped"):
         head = _("Backup finished; some files need attention.")
+    elif s.exit_code == 3:
+        head = _("Backup finished with warnings.")
     else:
         head = _("Backup finished.")
     text = Text(head, style="bold")
@@ -187,14 +208,7 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
             style="bold",
         )
         _listed(text, [f"{d['path']} ({d['reason']})" for d in skipped], str)
-    if view.warnings:
-        text.append(
-            "\n"
-            + ngettext("{n} warning:", "{n} warnings:", len(view.warnings)).format(
-                n=len(view.warnings)
-            )
-        )
-        _listed(text, [shown(w.message) for w in view.warnings], str)
+    _warnings(text, s, view)
     return text
 
 
@@ -244,12 +258,13 @@ def _place_and_counts(
 
 def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
     x = s.extra
-    text = Text(
-        _("Restore finished.")
-        if s.exit_code == 0
-        else _("Restore finished; some files need attention."),
-        style="bold",
-    )
+    if x.get("damaged") or x.get("renamed"):
+        head = _("Restore finished; some files need attention.")
+    elif s.exit_code == 3:
+        head = _("Restore finished with warnings.")
+    else:
+        head = _("Restore finished.")
+    text = Text(head, style="bold")
     _place_and_counts(text, _("Restored into:"), x.get("target") or x.get("data_dir"), s, show_path)
     carried = x.get("files_carried")
     if carried:
@@ -304,16 +319,19 @@ def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text
         if x.get("renamed_list"):
             text.append("\n" + _("The list is in:") + " ")
             text.append(show_path(str(x["renamed_list"])))
-    for w in (x.get("warnings") or [])[:MAX_LISTED]:
-        text.append("\n" + shown(w), style="yellow")
-    for w in view.warnings[:MAX_LISTED]:
-        text.append("\n" + shown(w.message))
+    _warnings(text, s, view)
     return text
 
 
 def _folder(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
     x = s.extra
-    text = Text(_("Folder backup finished."), style="bold")
+    if x.get("skipped") or x.get("unstable"):
+        head = _("Folder backup finished; some files need attention.")
+    elif s.exit_code == 3:
+        head = _("Folder backup finished with warnings.")
+    else:
+        head = _("Folder backup finished.")
+    text = Text(head, style="bold")
     where = x.get("folder") or x.get("path") or x.get("dest") or s.message
     _place_and_counts(text, _("Where:"), where, s, show_path)
     if x.get("verified") is True:
@@ -328,6 +346,7 @@ def _folder(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
             style="bold",
         )
         _listed(text, [f"{d['path']} ({d['reason']})" for d in skipped], str)
+    _warnings(text, s, view)
     text.append("\n" + _("It can be restored with this account's key only."))
     return text
 

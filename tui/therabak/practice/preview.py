@@ -14,7 +14,7 @@ from typing import Any
 from therabak.fsrules import WINDOWS
 from therabak.i18n import _, ngettext
 from therabak.practice.categories import BackupKind, Rules
-from therabak.practice.scan import NameNote, Tally, scan
+from therabak.practice.scan import FileEntry, LeaveOut, NameNote, Tally, scan
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class Preview:
     # per leaf id: files whose path holds a name Windows cannot hold as it is (or takes
     # for another name of its folder); a restore onto Windows gives them escaped names
     windows_names: dict[str, NameNote] = field(default_factory=dict)
+    left_out: list[FileEntry] = field(default_factory=list)  # see scan.LeaveOut
 
     def to_dict(self) -> dict[str, Any]:
         """The document of ``therabak preview --json``."""
@@ -82,6 +83,7 @@ class Preview:
                 }
                 for leaf, note in sorted(self.windows_names.items())
             ],
+            "left_out": [{"path": f.path, "bytes": f.size} for f in self.left_out],
         }
 
     def name_lines(self, rules: Rules) -> list[str]:
@@ -163,13 +165,15 @@ def build_preview(
     kind: BackupKind = BackupKind.MANUAL,
     include: Iterable[str] | str | None = None,
     exclude: Iterable[str] | str | None = None,
+    leave_out: LeaveOut | None = None,
 ) -> Preview:
-    """Scan *data_dir* and sum it per category for a *kind* backup.
+    """Scan *data_dir* and sum it per category for a *kind* backup (leaving out what
+    *leave_out* matches, as the backup will: see jobs/nesting.py).
 
     Unknown ids in *include*/*exclude* raise UsageError before anything is read.
     """
     selection = rules.selection(kind, include, exclude)
-    result = scan(data_dir, rules, keep_files=False, names=WINDOWS)
+    result = scan(data_dir, rules, keep_files=False, names=WINDOWS, leave_out=leave_out)
     totals = result.node_totals(rules)
 
     def state(node_id: str) -> str:
@@ -203,4 +207,5 @@ def build_preview(
         total=result.total,
         skipped=list(result.skipped),
         windows_names=result.name_notes,
+        left_out=list(result.left_out),
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from therabak.errors import DataFolderError
 from therabak.fsrules import FsRules
-from therabak.fsutil import extended, open_long
+from therabak.fsutil import extended, followed_root, open_long
 from therabak.i18n import _
 from therabak.practice.categories import Rules
 
@@ -40,6 +40,19 @@ class Tally:
         self.bytes += other.bytes
 
 
+@dataclass(frozen=True)
+class LeaveOut:
+    """What a scan leaves out (and lists apart): in the folders *folders* (relative to
+    Data, "/"-separated with a trailing "/"; "" is Data itself), the entries for which
+    ``matches(name, is_dir)`` holds, with everything below such a folder entry.
+
+    Used for the backups kept in a destination inside Data (jobs/nesting.py), so that
+    a backup never holds the backups before it."""
+
+    folders: frozenset[str]
+    matches: Callable[[str, bool], bool]
+
+
 @dataclass
 class NameNote:
     """Files of one category whose path holds a name some target cannot hold as it is
@@ -62,6 +75,7 @@ class ScanResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     # per leaf id, the files with a name the rules given to scan(names=...) cannot hold
     name_notes: dict[str, NameNote] = field(default_factory=dict)
+    left_out: list[FileEntry] = field(default_factory=list)  # see LeaveOut
 
     def selected_notes(self, selection: Iterable[str]) -> NameNote:
         """The name notes of the chosen leaves, together."""
@@ -112,7 +126,9 @@ class ScanResult:
 
 
 def require_data_dir(root: Path) -> Path:
-    root = Path(root)
+    """The data folder *root*, which must exist; when *root* is a link to it (the folder
+    moved to another disk and linked back), the folder it leads to (fsutil.followed_root)."""
+    root = followed_root(Path(root))
     if not root.exists():
         raise DataFolderError(
             _("Data folder not found: {root}").format(root=root),
@@ -174,20 +190,25 @@ def scan(
     keep_files: bool = True,
     on_folder: Callable[[int, int], None] | None = None,
     names: FsRules | None = None,
+    leave_out: LeaveOut | None = None,
 ) -> ScanResult:
     """Scan *root* (the Data folder). ``on_folder(files, bytes)`` is called after each folder.
 
-    Symbolic links (to files or folders) are never followed: they are listed in
-    ``skipped``, like anything that is neither a regular file nor a folder and
-    every file or folder that cannot be read. With *names* (e.g. ``fsrules.WINDOWS``),
-    the files whose path holds a name those rules cannot hold as it is (or that they
-    take for another name of its folder) are counted per category in ``name_notes``.
+    *root* itself may be a link (see :func:`require_data_dir`). Below it, symbolic links
+    (to files or folders) are never followed: they are listed in ``skipped``, like
+    anything that is neither a regular file nor a folder and every file or folder that
+    cannot be read. What *leave_out* matches is listed in ``left_out`` instead of
+    ``files`` and counted in no total. With *names* (e.g. ``fsrules.WINDOWS``), the
+    files whose path holds a name those rules cannot hold as it is (or that they take
+    for another name of its folder) are counted per category in ``name_notes`` (what is
+    left out is not backed up, so it gets no note and takes no name).
     """
     root = require_data_dir(root)
     files: list[FileEntry] = []
     totals: dict[str, Tally] = {leaf.id: Tally() for leaf in rules.leaves()}
     skipped: list[tuple[str, str]] = []
     notes: dict[str, NameNote] = {}
+    left_out: list[FileEntry] = []
     n_files = n_bytes = 0
     sep = os.sep
     # (absolute folder, relative prefix "a/b/", parts, fixed category or None, whether a
@@ -195,6 +216,7 @@ def scan(
     stack: list[tuple[str, str, tuple[str, ...], str | None, bool]] = [
         (os.fspath(root), "", (), rules.subtree_category(()), False)
     ]
+    outside: set[str] = set()  # prefixes of folders left out (leave_out)
     category_of = rules.category_of
     is_ignored = rules.is_ignored
     subtree_category = rules.subtree_category
@@ -215,19 +237,29 @@ def scan(
                 )
             )
             continue
+        folder_out = prefix in outside
+        check = leave_out is not None and not folder_out and prefix in leave_out.folders
         # Files of a folder whose category is fixed are summed locally (the hot path).
         count = size = 0
         with listing as it:
             for entry in it:
                 try:
+                    out = folder_out or (
+                        check
+                        and leave_out.matches(  # type: ignore[union-attr]
+                            entry.name, entry.is_dir(follow_symlinks=False)
+                        )
+                    )
                     if entry.is_file(follow_symlinks=False):
                         st = entry.stat(follow_symlinks=False)
                     elif entry.is_dir(follow_symlinks=False):
                         name = entry.name
                         sub = (*parts, name)
                         cat = fixed if fixed is not None else subtree_category(sub)
+                        if out:
+                            outside.add(prefix + name + "/")
                         odd = odd_above
-                        if odd_name is not None and not odd:
+                        if odd_name is not None and not odd and not out:
                             odd = odd_name(name) or _taken(key(name), seen)
                         stack.append((folder + sep + name, prefix + name + "/", sub, cat, odd))
                         continue
@@ -246,6 +278,11 @@ def scan(
                             _("cannot be read ({error})").format(error=e.strerror),
                         )
                     )
+                    continue
+                if out:
+                    rel = prefix + entry.name
+                    cat = fixed if fixed is not None else category_of(rel)
+                    left_out.append(FileEntry(rel, cat, st.st_size, st.st_mtime_ns))
                     continue
                 if fixed is not None:
                     count += 1
@@ -285,7 +322,7 @@ def scan(
             n_bytes += size
         if on_folder is not None:
             on_folder(n_files, n_bytes)
-    return ScanResult(root, files, totals, skipped, notes)
+    return ScanResult(root, files, totals, skipped, notes, left_out)
 
 
 def _taken(key: str, seen: set[str]) -> bool:
