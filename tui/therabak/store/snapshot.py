@@ -44,7 +44,7 @@ BODY_VERSION = 1
 CHECKSUM_SIZE = 32
 MAX_CATEGORIES_LENGTH = 4096
 MAX_BODY = 1 << 30  # decompressed
-MAX_PATH_LENGTH = 1024
+_NOT_A_BYTE = re.compile(r"[\ud800-\udc7f\udd00-\udfff]")
 MAX_COMPONENT_LENGTH = 255
 _FIXED = 8 + 2 + 2 + STORE_ID_SIZE + 8 + 2 + 1 + 1 + 8 + 8 + 2
 _AAD = b"therabak store snapshot v1"
@@ -85,9 +85,11 @@ def path_problem(path: Any) -> str | None:
     """Why *path* cannot be a file's path in a snapshot, or None: the one name policy of
     every backup (:func:`therabak.archive.index.check_relative_path`): only what is unsafe
     wherever it is written is refused; a name another system cannot hold is kept as the
-    source gave it, and the restore's name plan decides what it becomes on the target."""
+    source gave it, and the restore's name plan decides what it becomes on the target.
+    One difference: a lone surrogate that stands for no byte (an NTFS name with an
+    unpaired UTF-16 surrogate) is kept too, as the name Windows gave."""
     try:
-        check_relative_path(path)
+        check_relative_path(_NOT_A_BYTE.sub("_", path) if isinstance(path, str) else path)
     except DamagedArchiveError as e:
         return e.message
     return None
