@@ -347,10 +347,10 @@ class RestoreScreen(AppScreen):
         ctx, rules = self.app.ctx, self.rules
         if needs_password(point):
 
-            def unlocked(result) -> None:
+            async def unlocked(result) -> None:
                 if result is not None:
                     self.password, found = result
-                    self._contents_ready(found)
+                    await self._contents_ready(found)
 
             self.app.push_screen(
                 UnlockDialog(
@@ -380,22 +380,26 @@ class RestoreScreen(AppScreen):
         self.busy = False
         self._msg("#points-msg", message, "bold red")
 
-    def _contents_ready(self, found) -> None:
-        self.busy = False
+    async def _contents_ready(self, found) -> None:
+        self.busy = True  # no other point is opened while this one's tree is built
         self.contents = found
-        self.after_unlock()
+        try:
+            await self.after_unlock()
+        finally:
+            self.busy = False
 
-    def after_unlock(self) -> None:
-        """Step 2 for the opened point (the verify screen starts its job here instead)."""
+    async def after_unlock(self) -> None:
+        """Step 2 for the opened point. The previous point's tree goes first: it must be
+        gone before a tree with the same id is mounted (back to step 1, then again)."""
         box = self.query_one("#restore-tree-box")
-        box.remove_children()
+        await box.remove_children()
         tree = CategoryTree.for_restore(
             self.rules,
             self.contents.node_totals(self.rules),
             self.contents.categories,
             id="restore-tree",
         )
-        box.mount(tree)
+        await box.mount(tree)
         salvage = self.query_one("#salvage", TickBox)
         damage = self.contents.index_damage
         salvage.value = salvage.disabled = bool(damage)
