@@ -36,6 +36,8 @@ Off unless the variable is set. Comma-separated ``name=value`` items:
                       or folder backup)
 ``delay-ms=N``        sleep N ms before each file a backup reads or a restore stages
                       (to watch progress, or to act while a job runs)
+``verify-delay-ms=N`` sleep N ms before each file a verification checks (``verify``,
+                      and the check after writing of ``backup --verify``)
 ``denied=TEXT``       opening a source file whose path contains TEXT fails with
                       "permission denied" (as a file another program holds locked)
 
@@ -52,7 +54,14 @@ import sys
 import time
 from dataclasses import dataclass
 
-_INT_ITEMS = ("transient_times", "delay_ms", "enospc_after", "efbig_at", "crash_after_bytes")
+_INT_ITEMS = (
+    "transient_times",
+    "delay_ms",
+    "verify_delay_ms",
+    "enospc_after",
+    "efbig_at",
+    "crash_after_bytes",
+)
 
 
 @dataclass
@@ -66,6 +75,7 @@ class Failpoints:
     crash_at: str = ""
     crash_after_bytes: int | None = None
     delay_ms: int = 0
+    verify_delay_ms: int = 0
     denied: str = ""
     fstype: str = ""
 
@@ -175,3 +185,8 @@ def source_open(path: object) -> None:
 def source_delay() -> None:
     if ACTIVE.delay_ms:
         time.sleep(ACTIVE.delay_ms / 1000)
+
+
+def verify_delay() -> None:
+    if ACTIVE.verify_delay_ms:
+        time.sleep(ACTIVE.verify_delay_ms / 1000)
