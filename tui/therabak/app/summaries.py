@@ -7,6 +7,7 @@ collected on the way. Paths go in as ``rich.text.Text`` pieces, never as markup.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from rich.text import Text
 
@@ -45,6 +46,30 @@ def operation_name(operation: str) -> str:
         "verify": _("Verification"),
         "folder-backup": _("Folder backup"),
     }.get(operation, operation)
+
+
+def cancelled_words(operation: str) -> str:
+    """What a cancel that stopped *operation* before its end left behind (the engine
+    removes what it had begun; a backup cancelled in its check after writing ends with a
+    summary instead, see :func:`_backup`)."""
+    return {
+        "backup": _(
+            "Backup cancelled. The unfinished backup file was removed; nothing else was changed."
+        ),
+        "restore": _(
+            "Restore cancelled. The current data was not changed; what was restored "
+            "so far was removed."
+        ),
+        "folder-backup": _(
+            "Folder backup cancelled. The unfinished copy was removed; nothing else was changed."
+        ),
+        "verify": _(
+            "Verification cancelled. The backup was not changed, but it was not checked to the end."
+        ),
+    }.get(
+        operation,
+        _("{name} cancelled. Nothing was changed.").format(name=operation_name(operation)),
+    )
 
 
 def _listed(text: Text, items: list[str], show: Callable[[str], str]) -> None:
@@ -87,7 +112,7 @@ def summary_text(
         return text
     if isinstance(final, Error):
         if final.exit_code == 130:
-            return Text(_("{name} cancelled. Nothing was changed.").format(name=name), style="bold")
+            return Text(cancelled_words(job.record.operation), style="bold")
         text = Text(_("{name} failed.").format(name=name) + " ", style="bold")
         text.append(shown(final.message), style="")
         hint = final.hint
@@ -119,6 +144,8 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
     damaged = x.get("damaged") or []
     if damaged:
         head = _("Backup written, but verification FOUND DAMAGE.")
+    elif x.get("verify_cancelled"):
+        head = _("Backup written; its check was cancelled, so it is NOT verified.")
     elif s.exit_code == 3:
         head = _("Backup finished; some files need attention.")
     else:
@@ -145,7 +172,16 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
             ).format(n=len(volumes), size=formatting.size(int(x.get("volume_size") or 0)))
         )
     verified = x.get("verified")
-    if verified is True:
+    if x.get("verify_cancelled"):
+        text.append(
+            "\n"
+            + _(
+                "The backup was complete before its check began: it is kept and listed as "
+                "a restore point. Keep it (verify it later), or delete it."
+            ),
+            style="bold",
+        )
+    elif verified is True:
         text.append("\n" + _("Verified: every file was read back and checked."))
     elif verified is None:
         text.append("\n" + _("Not verified (verify after writing was off)."), style="dim")
@@ -187,14 +223,12 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
             style="bold",
         )
         _listed(text, [f"{d['path']} ({d['reason']})" for d in skipped], str)
-    if view.warnings:
+    warnings = [w for w in view.warnings if w.code != "verify-cancelled"]  # said above
+    if warnings:
         text.append(
-            "\n"
-            + ngettext("{n} warning:", "{n} warnings:", len(view.warnings)).format(
-                n=len(view.warnings)
-            )
+            "\n" + ngettext("{n} warning:", "{n} warnings:", len(warnings)).format(n=len(warnings))
         )
-        _listed(text, [shown(w.message) for w in view.warnings], str)
+        _listed(text, [shown(w.message) for w in warnings], str)
     return text
 
 
@@ -264,6 +298,14 @@ def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text
     if kept:
         text.append("\n" + _("The data as it was before is kept in:") + " ")
         text.append(show_path(str(kept)))
+        planned = x.get("before_restore_planned")
+        if planned:
+            text.append(
+                "\n"
+                + _("(not {name}, as the plan said: that name was taken meanwhile)").format(
+                    name=Path(str(planned)).name
+                )
+            )
         text.append(
             "\n"
             + _(
