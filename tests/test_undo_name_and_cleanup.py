@@ -59,9 +59,7 @@ def test_the_restore_makes_the_folder_its_plan_named(practice, backups, password
     assert before_restore_dirs(practice) == [practice.data_dir.parent / name]
 
 
-def test_a_name_taken_meanwhile_falls_back_and_says_the_real_one(
-    practice, backups, password_file
-):
+def test_a_name_taken_meanwhile_falls_back_and_says_the_real_one(practice, backups, password_file):
     name = practice.data_dir.name + ".before-restore-2020-01-02_030405"
     taken = practice.data_dir.parent / name
     taken.mkdir()  # e.g. a second restore started from the same plan
@@ -116,9 +114,11 @@ def test_removing_refuses_what_is_not_a_before_restore_folder(practice, tmp_path
 def test_removing_waits_for_a_running_restore(practice):
     old = before_restore_path(practice.data_dir)
     old.mkdir()
-    with JobLock(restore_lock_path(practice.data_dir), what="restore"):
-        with pytest.raises(DataInUseError):
-            remove_before_restore(old, practice.data_dir)
+    with (
+        JobLock(restore_lock_path(practice.data_dir), what="restore"),
+        pytest.raises(DataInUseError),
+    ):
+        remove_before_restore(old, practice.data_dir)
     assert old.is_dir()
     remove_before_restore(old, practice.data_dir)
     assert not old.exists()

@@ -40,16 +40,22 @@ def fake_job(ctx, usb) -> Job:
     return Job(record, JobState.RUNNING)
 
 
+DOCUMENT = "documents/K0004/Befundbericht [Entwurf] 1.pdf"
+AUDIO = "audio/K0001/2026-01-20-02.opus"
+
+
 def running_events() -> list:
     """Made when the test runs, so its texts are in the test's language."""
     return [
         Phase("scanning"),
         Phase("writing"),
-        Retry("sessions/K0002/2026-02-11-03.json", 1, 5, "DecryptionFailed", 0.5),
-        Retry("documents/K0004/Befundbericht [Entwurf] 1.pdf", 1, 5, "DecryptionFailed", 0.5),
-        Retry("sessions/K0002/2026-02-11-03.json", 2, 5, "DecryptionFailed", 1.0),
+        Retry("sessions/K0002/2026-02-11-03.json", 1, 5, "DecryptionFailed", 0.5, "decrypt"),
+        Retry(DOCUMENT, 1, 5, "DecryptionFailed", 0.5, "decrypt"),
+        Retry("sessions/K0002/2026-02-11-03.json", 2, 5, "DecryptionFailed", 1.0, "decrypt"),
+        Retry("finances/invoices/2026/R-2026-0003.json", 1, 5, "DecryptionFailed", 0.5, "decrypt"),
+        Retry("finances/invoices/2026/R-2026-0003.json", 2, 5, "DecryptionFailed", 1.0, "decrypt"),
         FileOutcome("finances/invoices/2026/R-2026-0003.json", "recovered", 3, "DecryptionFailed"),
-        Retry("audio/K0001/2026-01-20-02.opus", 4, 5, _("file changed while being read"), 4.0),
+        Retry(AUDIO, 4, 5, _("file changed while being read"), 4.0, "changed"),
         PROGRESS,
     ]
 

@@ -342,8 +342,9 @@ class SettingsScreen(AppScreen):
             setattr(getattr(s, f.section) if f.section else s, f.attr, value)
         if first is not None:
             field = self.query_one(f"#{first.id}", Input)
-            field.focus()
-            self.call_after_refresh(self._reveal, first)
+            field.focus(scroll_visible=False)
+            # once the layout shows the error line (its size counts in the scroll range)
+            self.set_timer(0.05, lambda: self._reveal(first))
             return problems[0]
         s.auto.folder = self.query_one("#auto-folder", Input).value.strip()
         s.retry.on_failure = str(self.query_one("#on-failure", Select).value)
@@ -358,9 +359,10 @@ class SettingsScreen(AppScreen):
 
     def _reveal(self, f: Field) -> None:
         """Scroll so the field and its error line are both in view."""
-        error = self.query_one(f"#{f.id}-error", Static)
-        error.scroll_visible(animate=False)
-        self.query_one(f"#{f.id}", Input).scroll_visible(animate=False)
+        box = self.query_one("#settings", VerticalScroll)
+        row = self.query_one(f"#{f.id}", Input).parent
+        both = row.virtual_region.union(self.query_one(f"#{f.id}-error").virtual_region)
+        box.scroll_to_region(both, animate=False, immediate=True)
 
     async def action_save(self) -> None:
         msg = self.query_one("#settings-msg", Static)

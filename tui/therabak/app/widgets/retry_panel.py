@@ -29,18 +29,15 @@ OUTCOME_STYLE = {"recovered": "green", "raw": "yellow", "skipped": "bold red", "
 REASONS = {
     "decrypt": (
         N_("could not be decrypted"),
-        N_(
-            "could not be decrypted: the practice app may be writing the file at that "
-            "moment; therabak tries again."
-        ),
+        N_("could not be decrypted: the practice app may be writing it (tried again)"),
     ),
     "changed": (
         N_("changed while read"),
-        N_("changed while read: the practice app wrote to the file; therabak tries again."),
+        N_("changed while read: the practice app wrote to it (tried again)"),
     ),
     "locked": (
         N_("locked"),
-        N_("locked: another program (the practice app?) holds the file; therabak tries again."),
+        N_("locked: another program, maybe the practice app, holds it (tried again)"),
     ),
 }
 
