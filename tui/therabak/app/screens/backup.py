@@ -290,14 +290,13 @@ class BackupScreen(AppScreen):
         strength = assess(pw) if pw else None
         if problem:
             msg.update(Text(problem, style="bold red"))
-        elif strength is not None and pw == pw2:
-            style = "green" if strength.acceptable else "bold yellow"
+        elif strength is not None and pw == pw2 and strength.acceptable:
             msg.update(
                 Text(
                     strength.words()
                     + " "
                     + _("Passwords match. Keep it safe: without it the backup cannot be opened."),
-                    style=style,
+                    style="green",
                 )
             )
         elif strength is not None:

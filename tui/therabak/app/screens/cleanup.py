@@ -28,7 +28,7 @@ def folder_label(folder: KeptFolder, ctx) -> str:
         if created
         else _("time unknown")
     )
-    return f"{when}, {formatting.size(folder.size)}  {folder.path.name}"
+    return f"{when}  {formatting.size(folder.size)}"
 
 
 class KeptFoldersDialog(Translated, ModalScreen[bool]):
@@ -54,11 +54,12 @@ class KeptFoldersDialog(Translated, ModalScreen[bool]):
         )
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog wide", id="kept-dialog"):
+        with Vertical(classes="dialog", id="kept-dialog"):
             yield Static(_("Folders kept from before restores"), classes="dialog-title")
             yield Static(
                 _(
-                    "Each holds the data as it was before a restore. Tick what you no "
+                    "Each holds the data as it was before a restore, beside the Data "
+                    "folder (named after the time of the restore). Tick what you no "
                     "longer need; the newest is the way back from the last restore."
                 ),
                 classes="dialog-body",

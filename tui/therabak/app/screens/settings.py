@@ -260,8 +260,8 @@ class SettingsScreen(AppScreen):
 
     def _fill_folders(self) -> None:
         empty = {
-            "destinations": _("(none yet: a manual backup remembers its folder)"),
-            "searched": _("(none yet: restore and verify remember a folder searched with a)"),
+            "destinations": _("(none yet: each backup remembers its folder)"),
+            "searched": _("(none yet: a folder searched with a is added)"),
         }
         for olist in self.query(FolderList):
             folders = self._folders(olist)

@@ -142,6 +142,7 @@ class DirPicker(Translated, ModalScreen[Path | None]):
         start = existing_ancestor(Path(start)) if start is not None else Path.home()
         self.start = start if start.is_dir() else start.parent
         self.must_exist = must_exist
+        self._set_value = ""  # what the picker itself put in the path line last
 
     def help_text(self) -> str:
         return _(
@@ -169,8 +170,18 @@ class DirPicker(Translated, ModalScreen[Path | None]):
 
     def on_mount(self) -> None:
         line = self.query_one(PathLine)
+        self._set_value = line.value
         line.focus()
         line.cursor_position = len(line.value)
+        self._list(self.start)
+
+    def _list(self, folder: Path) -> None:
+        """Show *folder*'s subfolders in the tree, and say so when it has none."""
+        tree = self.query_one(FolderTree)
+        if Path(tree.path) != folder:
+            tree.path = folder
+        if not subfolders(folder):
+            self._hint(_("No folders in here."))
 
     # ---- the path line ----------------------------------------------------------------
 
@@ -195,7 +206,7 @@ class DirPicker(Translated, ModalScreen[Path | None]):
 
     def show_path(self, folder: Path) -> None:
         line = self.query_one(PathLine)
-        line.value = self._shown(folder)
+        line.value = self._set_value = self._shown(folder)
         line.cursor_position = len(line.value)
 
     def complete_path(self) -> None:
@@ -203,7 +214,7 @@ class DirPicker(Translated, ModalScreen[Path | None]):
         tree = self.query_one(FolderTree)
         new, matches = complete(line.value, Path(tree.path))
         if new != line.value:
-            line.value = new
+            line.value = self._set_value = new
             line.cursor_position = len(new)
         if len(matches) > 1:
             listed = "  ".join(matches[:MAX_LISTED])
@@ -218,8 +229,10 @@ class DirPicker(Translated, ModalScreen[Path | None]):
         else:
             self._hint("")
         typed = self._typed()
-        if typed is not None and typed.is_dir() and typed != Path(tree.path):
-            tree.path = typed
+        if typed is not None:  # the list shows where the candidates are
+            folder = typed if typed.is_dir() else typed.parent
+            if folder.is_dir() and folder != Path(tree.path):
+                self._list(folder)
 
     def into_tree(self) -> None:
         tree = self.query_one(FolderTree)
@@ -227,7 +240,7 @@ class DirPicker(Translated, ModalScreen[Path | None]):
         if typed is not None:
             folder = existing_ancestor(typed)
             if folder.is_dir() and folder != Path(tree.path):
-                tree.path = folder
+                self._list(folder)
         tree.focus()
         if tree.cursor_line < 0:
             tree.cursor_line = 0
@@ -237,7 +250,8 @@ class DirPicker(Translated, ModalScreen[Path | None]):
         self.action_choose_here()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.has_focus:
+        if event.value != self._set_value:  # typed: an earlier hint no longer applies
+            self._set_value = event.value
             self._hint("")
 
     # ---- the tree -----------------------------------------------------------------------
