@@ -300,6 +300,7 @@ class RestoreScreen(AppScreen):
             return
         if self.step == "confirm":
             self._go("what")
+            self.query_one("#restore-tree", CategoryTree).focus()  # not the hidden button
         elif self.step == "what":
             self._go("points")
             self.query_one(PointsTable).focus()
