@@ -153,3 +153,15 @@ def test_a_backup_deleted_on_request_is_gone_with_its_volumes_and_forgotten(
     assert sorted(removed) == sorted(volumes)
     assert not any(v.exists() for v in volumes)
     assert history.last_of("manual", practice.data_dir) is None
+
+
+def test_two_folders_of_the_same_second_are_ordered_by_their_number(practice):
+    """Two restores in one second: Data.before-restore-<time> and then <time>-2."""
+    stamp = "2026-03-02_103000"
+    for name in (f"Data.before-restore-{stamp}-2", f"Data.before-restore-{stamp}"):
+        (practice.root / name).mkdir()
+    kept = before_restore_folders(practice.data_dir, None)
+    assert [k.path.name for k in kept] == [
+        f"Data.before-restore-{stamp}-2",
+        f"Data.before-restore-{stamp}",
+    ]

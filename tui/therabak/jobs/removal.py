@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,9 +58,16 @@ class KeptFolder:
 def before_restore_folders(data_dir: Path, account_key_id: str | None) -> list[KeptFolder]:
     """The before-restore folders beside *data_dir*, newest first, with their sizes."""
     found = find_before_restore(Path(data_dir), account_key_id)
-    far_past = 0.0
-    found.sort(key=lambda p: p.created.timestamp() if p.created else far_past, reverse=True)
+    found.sort(key=_made_order, reverse=True)
     return [KeptFolder(p, p.size if p.size is not None else _tree_size(p.path)) for p in found]
+
+
+def _made_order(point: RestorePoint) -> tuple[float, int, str]:
+    """When a before-restore folder was made: its time (to the second), then the
+    ``-2``, ``-3`` … a second folder of the same second got in its name."""
+    when = point.created.timestamp() if point.created else 0.0
+    m = re.search(r"-(\d+)$", point.path.name)
+    return when, int(m.group(1)) if m else 1, point.path.name
 
 
 def remove_before_restore(folder: Path, data_dir: Path) -> None:
