@@ -3,12 +3,17 @@ practice (80x24), in English and in German.
 
     python scripts/screenshots.py [--out screenshots] [--lang en de]
 
+(It ends by running scripts/emergency_sheet.py: the PNGs of the emergency sheet.)
+
 Everything runs in a temporary home folder: the demo practice (``therabak demo``'s
 default, the one ``therabak-tui --demo`` opens) at ``~/TheraPsy``, a folder ``~/usb``
 standing in for a USB stick, its own settings and job state. The backup shown is a real
 job with the demo's fault injection (a few files fail to decrypt twice, then work), so
 the retry panel shows what it shows in real life; the restore screens use that backup.
-Times are real (the time zone is Europe/Berlin); free space is pinned to 29.7 GB.
+Times are real (the time zone is Europe/Berlin); free space is pinned to 29.7 GB. The
+scheduler automatic backups use is a systemd user manager of recording stand-ins
+(``tests/schedule_support.py``; nothing is set up on this machine), with the units under
+``~/.config``.
 """
 
 from __future__ import annotations
@@ -56,6 +61,18 @@ def setup(tmp: Path) -> tuple[Path, Path]:
     return home, home / "usb"
 
 
+def schedule_host(home: Path):
+    """The scheduler the screens show: systemd, reachable, lingering on; never the real one."""
+    import dataclasses
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from schedule_support import fake_tools, make_host
+
+    tools = fake_tools(home.parent / "scheduler", programs=("systemctl", "loginctl"), linger="yes")
+    host = make_host(home.parent, tools, user="praxis", python="/usr/bin/python3")
+    return dataclasses.replace(host, home=home, config_home=home / ".config")
+
+
 def make_app(
     home: Path, *, clock: Callable[[], datetime] | None = None, paths=None, delay_ms: int = 0
 ):
@@ -77,6 +94,8 @@ def make_app(
         home=home,
         cursor_blink=False,
     )
+    host = schedule_host(home)
+    ctx.schedule_host = lambda: host
     return TherabakApp(ctx)
 
 
@@ -93,7 +112,11 @@ async def until(pilot, condition: Callable[[], bool], timeout: float = 60) -> No
 
 
 async def scanned(pilot) -> None:
+    """Until the data folder is counted and every screen has the scheduler's answer."""
     await until(pilot, lambda: pilot.app.scan is not None)
+    await until(
+        pilot, lambda: all(getattr(s, "schedule_checked", True) for s in pilot.app.screen_stack)
+    )
     await pilot.pause(0.1)
 
 
@@ -129,6 +152,20 @@ def main() -> int:
         out.mkdir(parents=True, exist_ok=True)
         print(f"{lang}:")
         shoot_all(out)
+    # the emergency sheet (a PDF, not a screen): its PNGs come from its own script
+    import subprocess
+
+    subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parent / "emergency_sheet.py"),
+            "--out",
+            str(Path(args.out).resolve()),
+            "--lang",
+            *args.lang,
+        ],
+        check=True,
+    )
     return 0
 
 
@@ -225,6 +262,7 @@ def shoot_all(out: Path) -> None:
                 pilot, lambda: getattr(getattr(pilot.app.screen, "view", None), "finished", False)
             )
             await pilot.press("escape", "s")
+            await scanned(pilot)  # the settings have the scheduler's answer
 
         async def help_screen(pilot):
             await pilot.press("escape", "question_mark")

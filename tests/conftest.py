@@ -10,8 +10,10 @@ Fixtures
     -> ``<tmp>/env/state``, the XDG base directories -> ``<tmp>/env/xdg/...`` (so
     platformdirs never touches the real user folders on Linux), and
     ``THERABAK_DATA_DIR``, ``THERABAK_ACCOUNT_KEY``, ``THERABAK_RULES``,
-    ``THERABAK_FAILPOINTS`` and ``THERABAK_DEBUG`` removed. Subprocesses started
-    by the test inherit this environment. Returns the ``env`` folder.
+    ``THERABAK_FAILPOINTS``, ``THERABAK_DEBUG``, ``THERABAK_SCHEDULER`` and the SSH
+    variables removed, and ``THERABAK_SCHEDULER_TOOLS`` -> an empty ``<tmp>/env/no-tools``
+    (no test reaches the machine's real scheduler: ``tests/schedule_support.py``).
+    Subprocesses started by the test inherit this environment. Returns the ``env`` folder.
 
 ``demo_practice`` (session)
     A small deterministic demo practice (:data:`DEMO_SPEC`), created once per test
@@ -63,6 +65,10 @@ _UNSET = (
     "THERABAK_RULES",
     "THERABAK_FAILPOINTS",
     "THERABAK_DEBUG",
+    "THERABAK_SCHEDULER",
+    "SSH_CONNECTION",
+    "SSH_CLIENT",
+    "SSH_TTY",
 )
 
 
@@ -76,6 +82,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setenv(f"XDG_{name}_HOME", str(env_dir / "xdg" / name.lower()))
     for name in _UNSET:
         monkeypatch.delenv(name, raising=False)
+    (env_dir / "no-tools").mkdir()
+    monkeypatch.setenv("THERABAK_SCHEDULER_TOOLS", str(env_dir / "no-tools"))
     # English unless a test asks for another language (LANG=de_DE.UTF-8, --lang de).
     for name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
         monkeypatch.delenv(name, raising=False)

@@ -117,3 +117,15 @@ def test_preview_does_not_load_crypto_or_ui(demo_practice) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stderr
+
+
+def test_every_package_folder_is_a_regular_package() -> None:
+    """A folder of modules without ``__init__.py`` is a namespace package, which
+    ``setuptools.packages.find`` leaves out of the wheel: it would work in an editable
+    install and be missing from a real one."""
+    folders = {p.parent for p in PACKAGE_DIR.rglob("*.py")}
+    missing = sorted(
+        str(f.relative_to(PACKAGE_DIR)) for f in folders if not (f / "__init__.py").exists()
+    )
+    assert len(folders) >= 8
+    assert missing == []

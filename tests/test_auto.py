@@ -189,9 +189,10 @@ def test_stale_lock_is_broken(practice: Practice) -> None:
     folder.mkdir()
     (folder / LOCK_NAME).write_text(json.dumps({"pid": proc.pid, "started": "yesterday"}))
     r = _auto(practice)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 3, r.stderr  # it said so: a warning
     assert _summary(r)["ran"] is True
     assert any(json.loads(x).get("code") == "stale-lock" for x in r.stdout.splitlines())
+    assert [w["code"] for w in _summary(r)["warnings"]] == ["stale-lock"]
     assert not (folder / LOCK_NAME).exists()
 
 

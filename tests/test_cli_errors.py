@@ -34,6 +34,10 @@ def test_exit_codes_are_the_documented_ones() -> None:
         "DAMAGED": 5,
         "NO_SPACE": 6,
         "IN_USE": 7,
+        "REMOTE_LOGIN": 8,
+        "REMOTE_MISSING": 9,
+        "REMOTE_UNREACHABLE": 10,
+        "HOST_KEY": 11,
         "INTERRUPTED": 130,
     }
 

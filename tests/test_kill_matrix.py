@@ -10,7 +10,7 @@ were written (several offsets across the job). After every kill:
   and the old state is never lost (a restore keeps it whole in ``Data.before-restore-*``);
 * the history never names a backup that does not exist;
 * the next run cleans up the leftovers (``.partial`` files and folders, staging folders,
-  journals, locks) and succeeds.
+  journals, locks, the reservation of a backup's name) and succeeds.
 
 Every case is one "kill points survived" in the figures printed at the end of the run.
 """
@@ -80,6 +80,11 @@ def assert_history_consistent() -> None:
             assert Path(record.path).exists(), f"history names a missing backup: {record}"
 
 
+def reservations_in(folder: Path) -> list[Path]:
+    """Reservations of backup names (``<name>.reserved``): a killed job leaves its own."""
+    return sorted(folder.glob("*.reserved"))
+
+
 def survived(record_property) -> None:
     record_figure(record_property, "kill points survived", 1)
 
@@ -117,9 +122,12 @@ def test_kill_backup(practice: Practice, backups, tmp_path: Path, record_propert
     assert len(partials_in(dest)) == int(not published)
     assert_history_consistent()
 
+    assert len(reservations_in(dest)) == 1  # held until it has published: a dead one's now
+
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr
     assert partials_in(dest) == [] and leftovers(practice.root) == []
+    assert reservations_in(dest) == []
     assert len(archives_in(dest)) == 1 + int(published)
     for archive in archives_in(dest):
         assert verify_file(archive) == []
@@ -241,16 +249,18 @@ def test_kill_folder_backup(
     assert killed(r), (spec, r.returncode, r.stderr)
     assert tree_state(practice.data_dir) == before
     published = point == "folder.published"
-    finished = [p for p in dest.iterdir() if not p.name.endswith(".partial")]
+    finished = [p for p in dest.iterdir() if p.suffix not in (".partial", ".reserved")]
     assert len(finished) == int(published)
     for folder in finished:
         assert folder_backup_problems(folder) == []
     assert len(partials_in(dest)) == int(not published)
+    assert len(reservations_in(dest)) == 1  # held until it has published: a dead one's now
     assert_history_consistent()
 
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr
     assert partials_in(dest) == [] and leftovers(practice.root) == []
+    assert reservations_in(dest) == []
     finished = list(dest.iterdir())
     assert len(finished) == 1 + int(published)
     for folder in finished:
@@ -296,12 +306,97 @@ def test_kill_auto(practice: Practice, backups, record_property, point: str) -> 
     assert_history_consistent()
 
     again = run_cli(*args)
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == 3, again.stderr  # it says it broke the dead run's lock
+    assert "Removed a stale lock" in again.stderr
     assert partials_in(folder) == [] and leftovers(practice.root) == []
+    assert reservations_in(folder) == []
     assert not (folder / LOCK_NAME).exists()
     for archive in archives_in(folder):
         assert verify_file(archive, account=practice.key) == []
     assert len([a for a in archives_in(folder) if "2020-01-" not in a.name]) >= 1
     assert tree_state(practice.data_dir) == before
     assert_history_consistent()
+    survived(record_property)
+
+
+# ---- recovery code (create / remove: the header's key slots only) ------------------------------
+
+# (command, point, which recovery slot the archive has once the next command opened it)
+RECOVERY_POINTS = [
+    ("create", "recovery.prepared", "old"),  # the new code is in its file, nothing written
+    ("create", "recovery.journal", "old"),  # the new header journalled, archive untouched
+    ("create", "recovery.write", "new"),  # torn header: the next open finishes it
+    ("remove", "recovery.journal", "old"),
+    ("remove", "recovery.write", "new"),
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "point", "outcome"),
+    RECOVERY_POINTS,
+    ids=[f"{c}-{p}" for c, p, _ in RECOVERY_POINTS],
+)
+def test_kill_recovery(
+    practice: Practice, tmp_path: Path, record_property, command: str, point: str, outcome: str
+) -> None:
+    from cli_support import PASSWORD
+    from therabak.archive.reader import ArchiveReader
+    from therabak.archive.rekey import journal_path
+    from therabak.crypto.recovery import RecoveryCode
+
+    pw = tmp_path / "pw.txt"
+    pw.write_text(PASSWORD + "\n", encoding="utf-8")
+    old_file, new_file = tmp_path / "old-code.txt", tmp_path / "new-code.txt"
+    usb = tmp_path / "usb"
+    r = run_cli(
+        "backup", "--dest", usb, "--password-file", pw, "--recovery-code-out", old_file,
+        *practice_args(practice),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    [archive] = archives_in(usb)
+    old = RecoveryCode.parse(old_file.read_text("utf-8"))
+    with ArchiveReader.open(archive) as reader:
+        h = reader.header.header_size
+        password_slot = reader.header.slots[0]
+    body = archive.read_bytes()[h:]
+
+    def opens(code: RecoveryCode) -> bool:
+        with ArchiveReader.open(archive) as reader:
+            try:
+                reader.unlock(recovery_code=code)
+            except Exception:
+                return False
+            return True
+
+    args = ["recovery", command, archive, "--password-file", pw]
+    if command == "create":
+        args += ["--recovery-code-out", new_file]
+    r = run_cli(*args, env={FP: f"crash-at={point}"})
+    assert killed(r), (point, r.returncode, r.stderr)
+    new = RecoveryCode.parse(new_file.read_text("utf-8")) if command == "create" else None
+    assert journal_path(archive).exists() == (point != "recovery.prepared")
+
+    # the next open finishes or ignores the change; the password and the data never change
+    assert verify_file(archive, password=PASSWORD) == []
+    assert archive.read_bytes()[h:] == body
+    with ArchiveReader.open(archive) as reader:
+        assert reader.header.slots[0] == password_slot
+    if outcome == "old":
+        assert opens(old) and (new is None or not opens(new))
+    elif command == "create":
+        assert new is not None and opens(new) and not opens(old)
+    else:
+        assert not opens(old)
+    assert not journal_path(archive).exists() or outcome == "old"
+
+    if command == "create":
+        new_file.unlink()  # the file of the dead run: a new one is never written over it
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert not journal_path(archive).exists()
+    if command == "create":
+        assert opens(RecoveryCode.parse(new_file.read_text("utf-8"))) and not opens(old)
+    else:
+        assert not opens(old)
+    assert verify_file(archive, password=PASSWORD) == []
     survived(record_property)

@@ -29,7 +29,10 @@ import pytest
 from cli_support import frozen, wait_for_event
 from conftest import IS_WINDOWS, Practice, record_figure, run_cli, start_cli
 from restore_helpers import leftovers, practice_args
+from schedule_support import fake_tools
 from therabak.archive.reader import ArchiveReader
+from therabak.crypto.recovery import RecoveryCode
+from therabak.errors import ExitCode
 from therabak.jobs.runner import JobRunner, JobState
 from therabak.practice.envelope import has_magic
 
@@ -72,6 +75,14 @@ class Scan:
         for needle, what in self.needles.items():
             if needle in blob:
                 self.hits.append(f"{what} in {where}")
+
+
+def add_code(scan: Scan, code: RecoveryCode, what: str) -> None:
+    """A recovery code as people and programs write it, and the bits it carries."""
+    for text in (code.display(), code.compact()):
+        scan.add(text, what)
+        scan.add(text.lower(), what)
+    scan.add(code.secret_bytes(), f"{what} (its bits)")
 
 
 def archive_key(path: Path, *, password: str | None = None, account=None) -> bytes:
@@ -186,6 +197,20 @@ def test_no_secret_anywhere_and_everything_private(
         scan.add(archive_key(auto, account=key), "archive key (auto)")
         cli("folder-backup", "--dest", tmp_path / "folder", "--json", *prac)
 
+        # automatic backups set up with the scheduler (its recording stand-ins): the
+        # systemd units, the crontab, the calls and the status hold no secret either
+        scheduler = fake_tools(
+            tmp_path / "scheduler", programs=("systemctl", "loginctl", "crontab"), linger="no"
+        )
+        sched = {
+            "THERABAK_SCHEDULER_TOOLS": str(scheduler.folder),
+            "SSH_CONNECTION": "10.0.0.2 50000 10.0.0.1 22",
+        }
+        cli("schedule", "install", "--json", *prac, extra_env=sched, codes=(3,))
+        cli("schedule", "install", *prac, extra_env={**sched, "THERABAK_SCHEDULER": "cron"})
+        cli("schedule", "status", "--json", *prac, extra_env=sched, codes=(0, 3))
+        assert (scheduler.folder / "crontab.txt").exists()
+
         # a restore that is killed once everything is staged: its staging folder stays
         cli(
             "restore",
@@ -266,10 +291,75 @@ def test_no_secret_anywhere_and_everything_private(
         cli("verify", archive, "--password-file", new_pw)
         assert archive_key(archive, password=NEW_PASSWORD) in scan.needles
 
+        # recovery codes: made by the caller (the app's way: on stdin after the password),
+        # made by therabak into a file the user names, handed to a job by the runner
+        code1, code3 = RecoveryCode.generate(), RecoveryCode.generate()
+        add_code(scan, code1, "recovery code 1")
+        add_code(scan, code3, "recovery code 3")
+        usb4 = tmp_path / "usb4"
+        cli(
+            "backup", "--dest", usb4, "--password-stdin", "--recovery-code-stdin", "--json",
+            *prac, input=f"{PASSWORD}\n{code1.display()}\n",
+        )  # fmt: skip
+        [coded] = usb4.glob("*.therabak")
+        scan.add(archive_key(coded, password=PASSWORD), "archive key (with a code)")
+        cli("verify", coded, "--recovery-code-env", "RC", extra_env={"RC": code1.display()})
+        cli("show", coded, "--recovery-code-stdin", "--json", input=code1.compact() + "\n")
+        typo = code1.compact()[:-1] + ("X" if code1.compact()[-1] != "X" else "Y")
+        cli("verify", coded, "--recovery-code-env", "RC", extra_env={"RC": typo}, codes=(4,))
+        cli(
+            "verify", coded, "--recovery-code-env", "RC", "--json",
+            extra_env={"RC": code3.display()}, codes=(4,),
+        )  # fmt: skip
+        code_file = tmp_path / "secret" / "code2.txt"
+        cli(
+            "recovery", "create", coded, "--password-file", pw_file,
+            "--recovery-code-out", code_file, "--json",
+        )  # fmt: skip
+        code2 = RecoveryCode.parse(code_file.read_text("utf-8"))
+        add_code(scan, code2, "recovery code 2")
+        proc = start_cli(
+            "restore", coded, "--yes", "--json", "--recovery-code-stdin",
+            "--to", tmp_path / "elsewhere" / "ByCode", *prac,
+            env={**env, "THERABAK_FAILPOINTS": "delay-ms=20"}, input=code2.display() + "\n",
+        )  # fmt: skip
+        try:
+            wait_for_event(proc, "progress")
+            with frozen(proc):
+                for part in ("cmdline", "environ"):
+                    blob = Path(f"/proc/{proc.pid}/{part}").read_bytes()
+                    scan.search(blob, f"/proc/{proc.pid}/{part} of a restore with a code")
+        finally:
+            out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        outputs.append(("restore --recovery-code-stdin", out + err))
+        job = runner.start(
+            "recovery",
+            ["create", str(coded)],
+            password=PASSWORD,
+            new_recovery_code=code3,
+            env=env,
+        )
+        for _batch in runner.follow(job):
+            pass
+        assert runner.get(job.id).state is JobState.DONE
+        cli("verify", coded, "--recovery-code-stdin", input=code3.display() + "\n")
+        sheet_with_code = tmp_path / "sheets" / "with-code.pdf"
+        sheet_with_code.parent.mkdir()
+        cli(
+            "emergency-sheet", "--out", sheet_with_code, "--include-code",
+            "--recovery-code-stdin", "--in", usb4, *prac, input=code3.display() + "\n",
+        )  # fmt: skip
+        cli("emergency-sheet", "--out", tmp_path / "sheets", "--json", "--in", usb4, *prac)
+        cli("passwd", coded, "--recovery-code-env", "RC", "--new-password-file", new_pw,
+            extra_env={"RC": code3.display()})  # fmt: skip
+        cli("recovery", "remove", coded, "--password-file", new_pw)
+
     # -- search everything
     for what, text in outputs:
         scan.search(text, f"output of {what}")
-    allowed = {pw_file, new_pw, wrong, practice.key_path}
+    # where the user asked for a code: the file they named, the sheet they asked for
+    allowed = {pw_file, new_pw, wrong, practice.key_path, code_file, sheet_with_code}
     for p in tmp_path.rglob("*"):
         if p.is_file() and not p.is_symlink() and p not in allowed:
             scan.search(p.read_bytes(), str(p.relative_to(tmp_path)))
@@ -282,12 +372,17 @@ def test_no_secret_anywhere_and_everything_private(
     made = [
         *usb.rglob("*"),
         *(tmp_path / "usb2").rglob("*"),
+        *(tmp_path / "usb4").rglob("*"),
+        *(tmp_path / "sheets").rglob("*"),
+        code_file,
+        *(tmp_path / "elsewhere" / "ByCode").rglob("*"),
         *(tmp_path / "folder").rglob("*"),
         *(tmp_path / "elsewhere" / "Restored").rglob("*"),
         tmp_path / "elsewhere" / "Restored",
         *(practice.root / "TheraPsy-Auto-Backups").rglob("*"),
         *practice.data_dir.rglob("*"),  # restored: every file was made by the restore
         *(isolated_env / "state").rglob("*"),
+        *(isolated_env / "xdg").rglob("*"),  # the systemd units and every folder made for them
         *[d / "therabak-manifest.json" for d in practice.root.glob("Data.before-restore-*")],
     ]
     assert made
@@ -297,3 +392,128 @@ def test_no_secret_anywhere_and_everything_private(
     assert [str(p) for p in made if not private(p)] == []
     for folder in (usb, tmp_path / "usb2", tmp_path / "folder", isolated_env / "state"):
         assert private(folder), folder
+
+
+def test_remote_credentials_never_leak(tmp_path: Path, isolated_env: Path) -> None:
+    """The credentials of off-site destinations (a WebDAV password, an S3 access key, an SSH
+    password) go through login, test, a refused login and logout, in text and JSON: they
+    are only in the credential store (keyring's file backend here) and the fallback file,
+    never in an output, a log, the settings file or a temporary file."""
+    from remote.servers import sshd_missing, start_s3, start_sshd, start_webdav
+
+    servers = tmp_path / "servers"
+    servers.mkdir()
+    webdav_root = servers / "dav"
+    (webdav_root / "praxis").mkdir(parents=True)
+    webdav = start_webdav(servers, webdav_root)
+    s3 = start_s3(servers)
+    ssh = None if sshd_missing() else start_sshd(servers / "sshd")
+    try:
+        scan = Scan()
+        scan.add(webdav.password, "WebDAV password")
+        scan.add(s3.secret, "S3 secret access key")
+        scan.add(s3.key_id, "S3 access key id")
+        ssh_password = "SSH-Passwort der Praxis 2026 ß"
+        scan.add(ssh_password, "SSH password")
+        bucket = s3.new_bucket("praxis-secrets")
+        tmp = tmp_path / "tmp"
+        tmp.mkdir()
+        (isolated_env / "settings.toml").write_text(
+            f'[s3]\nendpoint = "{s3.endpoint}"\npath_style = true\n\n'
+            "[remote]\ntries = 2\ninitial_delay_s = 0.01\nmax_delay_s = 0.02\n"
+        )
+        keyring_env = {
+            "TMPDIR": str(tmp),
+            "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+        }
+        file_env = {"TMPDIR": str(tmp), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+        dav = f"webdav://{webdav.user}@127.0.0.1:{webdav.port}/praxis"
+        s3_url = f"s3://{bucket}/therabak"
+        outputs: list[tuple[str, str]] = []
+
+        def cli(*args, input=None, env, codes=(0,)):
+            r = run_cli(*args, input=input, env=env)
+            assert r.returncode in codes, (args, r.returncode, r.stderr)
+            outputs.append((" ".join(map(str, args)), r.stdout + r.stderr))
+            return r
+
+        for env in (keyring_env, file_env):
+            store = [] if env is keyring_env else ["--store", "file"]
+            cli("remote", "login", dav, "--stdin", *store, input=webdav.password + "\n", env=env)
+            cli(
+                "remote",
+                "login",
+                s3_url,
+                "--stdin",
+                "--json",
+                *store,
+                input=f"{s3.key_id}\n{s3.secret}\n",
+                env=env,
+            )
+            for mode in ([], ["--json"]):
+                cli("remote", "test", dav, *mode, env=env)
+                cli("remote", "test", s3_url, *mode, env=env)
+            cli("remote", "logout", dav, env=env)
+            cli("remote", "logout", s3_url, "--json", env=env)
+        # refused: a wrong password and wrong secret (each a prefix of the real one plus more)
+        wrong = {**file_env, "THERABAK_REMOTE_PASSWORD": webdav.password + "!"}
+        cli("remote", "test", dav, "--json", env=wrong, codes=(ExitCode.REMOTE_LOGIN,))
+        wrong_s3 = {
+            **file_env,
+            "AWS_ACCESS_KEY_ID": s3.key_id,
+            "AWS_SECRET_ACCESS_KEY": s3.secret + "x",
+        }
+        cli("remote", "test", s3_url, env=wrong_s3, codes=(ExitCode.REMOTE_LOGIN,))
+        if ssh is not None:
+            sftp = f"sftp://{ssh.user}@127.0.0.1:{ssh.port}{ssh.folder}"
+            ssh.known_hosts(isolated_env / "known_hosts")
+            cli(
+                "remote",
+                "login",
+                sftp,
+                "--stdin",
+                "--store",
+                "file",
+                input=ssh_password + "\n",
+                env=file_env,
+            )
+            cli(
+                "remote",
+                "test",
+                sftp,
+                env={**file_env, "HOME": str(tmp_path / "nohome")},
+                codes=(ExitCode.REMOTE_LOGIN,),
+            )
+            assert f"Failed password for {ssh.user}" in ssh.server.log.read_text()
+        # a URL with a password is refused without repeating it
+        cli(
+            "remote",
+            "test",
+            f"webdav://{webdav.user}:{webdav.password}@127.0.0.1:{webdav.port}/x",
+            env=file_env,
+            codes=(ExitCode.USAGE,),
+        )
+        outputs[-1] = ("(url with a password)", outputs[-1][1])
+
+        credentials = isolated_env / "credentials.json"
+        assert credentials.exists() and private(credentials)
+        keyring_files = list((isolated_env / "xdg" / "data").rglob("*"))
+        assert any(p.is_file() for p in keyring_files)
+        for what, text in outputs:
+            scan.search(text, f"output of {what}")
+        allowed = {credentials, *keyring_files}
+        for p in tmp_path.rglob("*"):
+            if (
+                p.is_file()
+                and not p.is_symlink()
+                and p not in allowed
+                and servers not in p.parents  # the servers' own files (their logs, data)
+            ):
+                scan.search(p.read_bytes(), str(p.relative_to(tmp_path)))
+        assert scan.hits == []
+        assert scan.places > 20
+    finally:
+        webdav.server.kill()
+        s3.server.kill()
+        if ssh is not None:
+            ssh.server.kill()

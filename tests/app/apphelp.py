@@ -51,7 +51,19 @@ async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 60.0) 
 
 
 async def wait_scan(pilot) -> None:
+    """Until the data folder is counted and the home screen knows the scheduler's word."""
     await wait_for(pilot, lambda: pilot.app.scan is not None or bool(pilot.app.scan_error))
+    await wait_schedule(pilot)
+    await pilot.pause()
+
+
+async def wait_schedule(pilot) -> None:
+    """Until every screen that asks the scheduler (home, settings) has its answer."""
+
+    def answered() -> bool:
+        return all(getattr(s, "schedule_checked", True) for s in pilot.app.screen_stack)
+
+    await wait_for(pilot, answered)
     await pilot.pause()
 
 

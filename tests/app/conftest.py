@@ -2,12 +2,15 @@
 
 Everything the screens show that depends on the machine or the time is pinned here:
 the clock (``NOW``), the free space and file system, the removable media, the home folder (paths are
-shown with ``~``), the cursor blink. The practice itself is the deterministic demo.
+shown with ``~``), the cursor blink, and the scheduler automatic backups use (a systemd user
+manager of recording programs, ``schedule_support.py``, with the units under ``~/.config``).
+The practice itself is the deterministic demo.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import time
@@ -18,9 +21,11 @@ from pathlib import Path
 import pytest
 
 from app.apphelp import GB, NOW, SIZE
+from schedule_support import FakeTools, fake_tools, make_host
 from therabak.app.context import AppContext
 from therabak.fsinfo import FsInfo, info_for
 from therabak.jobs.runner import JobRunner
+from therabak.schedule.host import Host
 from therabak.settings import PracticePaths
 
 
@@ -64,7 +69,26 @@ FS = info_for("ext4", "/")
 
 
 @pytest.fixture
-def make_ctx(app_practice: PracticePaths, home: Path, isolated_env: Path, usb: Path):
+def scheduler(tmp_path: Path) -> FakeTools:
+    """The scheduler's programs the app's contexts use: systemd (reachable), lingering on."""
+    return fake_tools(tmp_path / "scheduler", programs=("systemctl", "loginctl"), linger="yes")
+
+
+@pytest.fixture
+def schedule_host(tmp_path: Path, home: Path, scheduler: FakeTools):
+    """A Host with the home folder of the app's tests; ``schedule_host(over_ssh=True)``."""
+
+    def make(**changes) -> Host:
+        host = make_host(tmp_path, scheduler, user="praxis", python="/usr/bin/python3")
+        fields = dict(home=home, config_home=home / ".config")
+        fields.update(changes)
+        return dataclasses.replace(host, **fields)
+
+    return make
+
+
+@pytest.fixture
+def make_ctx(app_practice: PracticePaths, home: Path, isolated_env: Path, usb: Path, schedule_host):
     def make(
         *,
         clock: Callable[[], datetime] | None = None,
@@ -73,6 +97,7 @@ def make_ctx(app_practice: PracticePaths, home: Path, isolated_env: Path, usb: P
         job_env: dict[str, str | None] | None = None,
         demo: bool = True,
         paths: PracticePaths | None = None,
+        host: Host | None = None,
     ) -> AppContext:
         return AppContext(
             paths=paths or app_practice,
@@ -85,6 +110,7 @@ def make_ctx(app_practice: PracticePaths, home: Path, isolated_env: Path, usb: P
             runner=JobRunner(isolated_env / "state" / "jobs"),
             home=home,
             cursor_blink=False,
+            schedule_host=lambda: host or schedule_host(),
         )
 
     return make

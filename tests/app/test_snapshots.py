@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.apphelp import NOW, SIZE, add_history, wait_scan
+from app.apphelp import NOW, SIZE, add_history, wait_scan, wait_schedule
 from therabak.app.app import TherabakApp
 from therabak.app.screens.progress import ProgressScreen
 from therabak.events import FileOutcome, Phase, Progress, Retry, Summary
@@ -224,8 +224,60 @@ def test_settings(snap_compare, term_size, make_ctx, usb):
 
     async def before(pilot):
         await pilot.press("s")
+        await wait_schedule(pilot)
 
     assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def test_settings_automatic_backups_set_up_over_ssh(
+    snap_compare, term_size, make_ctx, schedule_host, scheduler
+):
+    """Set up pressed over SSH with lingering off: the result and the advice."""
+    scheduler.set(linger="no")
+
+    async def before(pilot):
+        await wait_scan(pilot)
+        await pilot.press("s")
+        await wait_schedule(pilot)
+        pilot.app.screen.query_one("#schedule-toggle").focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        await wait_schedule(pilot)
+
+    ctx = make_ctx(host=schedule_host(over_ssh=True))
+    assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
+
+
+def test_home_automatic_backups_set_up(
+    snap_compare, term_size, make_ctx, app_practice, schedule_host
+):
+    """Set up, the last run 13 minutes ago was not due, the next backup tomorrow."""
+    from therabak.jobs import auto_runs
+    from therabak.schedule import manage
+    from therabak.settings import Settings
+
+    host = schedule_host()
+    manage.install(host, app_practice, Settings())
+    archive = (
+        app_practice.data_dir.parent
+        / "TheraPsy-Auto-Backups"
+        / "TheraPsy-Auto-2026-03-02_071700.therabak"
+    )
+    archive.parent.mkdir()
+    archive.write_bytes(b"")  # what counts for when the next one is due: the file
+    add_history("auto", str(archive), NOW - timedelta(hours=3, minutes=13), app_practice.data_dir)
+    auto_runs.record(
+        auto_runs.make_run(
+            NOW - timedelta(minutes=13),
+            0,
+            auto_runs.AutoOutcome.NOT_DUE,
+            "not due",
+            app_practice.data_dir,
+        )
+    )
+    assert snap_compare(
+        TherabakApp(make_ctx(host=host)), terminal_size=term_size, run_before=wait_scan
+    )
 
 
 def test_help(snap_compare, term_size, make_ctx):
@@ -528,7 +580,7 @@ def test_backup_where_relative_path(snap_compare, term_size, make_ctx):
 def test_settings_error_beside_its_field(snap_compare, term_size, make_ctx):
     async def before(pilot):
         await pilot.press("s")
-        await pilot.pause()
+        await wait_schedule(pilot)
         pilot.app.screen.query_one("#retry-max").value = "-5"
         await pilot.press("ctrl+s")
         await pilot.pause(0.3)
@@ -598,3 +650,63 @@ def test_kept_folders(snap_compare, term_size, make_ctx, app_practice):
         await pilot.pause(0.3)
 
     assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def test_home_with_everything(snap_compare, term_size, make_ctx, app_practice, schedule_host):
+    """The longest home: the reminder, automatic backups set up with their last run, two
+    folders kept from before restores and three jobs on record (nothing may be cut)."""
+    from app.apphelp import wait_for
+    from therabak.jobs import auto_runs
+    from therabak.schedule import manage
+    from therabak.settings import Settings
+
+    host = schedule_host()
+    manage.install(host, app_practice, Settings())
+    archive = (
+        app_practice.data_dir.parent
+        / "TheraPsy-Auto-Backups"
+        / "TheraPsy-Auto-2026-03-02_071700.therabak"
+    )
+    archive.parent.mkdir()
+    archive.write_bytes(b"")
+    add_history("auto", str(archive), NOW - timedelta(hours=3, minutes=13), app_practice.data_dir)
+    auto_runs.record(
+        auto_runs.make_run(
+            NOW - timedelta(minutes=13),
+            0,
+            auto_runs.AutoOutcome.NOT_DUE,
+            "not due",
+            app_practice.data_dir,
+        )
+    )
+    for i, stamp in enumerate(("2026-02-20_101500", "2026-02-27_164500")):
+        folder = app_practice.data_dir.parent / f"Data.before-restore-{stamp}"
+        (folder / "sessions").mkdir(parents=True)
+        (folder / "sessions" / "notes.bin").write_bytes(b"x" * (1_500_000 + i * 250_000))
+    ctx = make_ctx(host=host)
+    runner = ctx.runner
+    runner.root.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        ("backup", _("Backup to {dest}").format(dest="~/usb"), 50, 0),
+        ("restore", _("Restore {name}").format(name=archive.name), 30, 3),  # with warnings
+        ("verify", _("Verify {name}").format(name=archive.name), 5, 0),
+    ]
+    for i, (operation, title, minutes, code) in enumerate(jobs):
+        record = titled(
+            id=f"20260302-10{i}000-00000{i}",
+            operation=operation,
+            args=[],
+            pid=0,
+            started=(NOW - timedelta(minutes=minutes)).isoformat(),
+            title=title,
+        )
+        runner._save(record)
+        final = Summary(operation=operation, exit_code=code, duration_s=40.0)
+        runner.log_path(record.id).write_text(final.to_json() + "\n")
+
+    async def before(pilot):
+        await wait_scan(pilot)
+        await wait_for(pilot, lambda: len(pilot.app.screen.kept_folders) == 2)
+        await pilot.pause()
+
+    assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)

@@ -22,6 +22,10 @@ class ExitCode(IntEnum):
     DAMAGED = 5
     NO_SPACE = 6
     IN_USE = 7
+    REMOTE_LOGIN = 8  # the remote destination refused the credentials (or none were found)
+    REMOTE_MISSING = 9  # the bucket or folder of a remote destination does not exist
+    REMOTE_UNREACHABLE = 10  # no answer from the remote destination, after every retry
+    HOST_KEY = 11  # an SSH server's host key is unknown (not yet trusted) or has changed
     INTERRUPTED = 130
 
 
@@ -41,6 +45,11 @@ class TherabakError(Exception):
 
 class UsageError(TherabakError):
     exit_code = ExitCode.USAGE
+
+
+class NotARegularFileError(UsageError):
+    """A path given as a backup file is a FIFO, a device or a socket: refused before
+    anything is read from it (a read could wait, or go on, forever)."""
 
 
 class ConfigError(TherabakError):
@@ -71,6 +80,14 @@ class OtherAccountError(CannotUnlockError):
 
 class AccountKeyNeededError(CannotUnlockError):
     """The backup opens only with an account key, and none is available here."""
+
+
+class NoRecoveryCodeError(CannotUnlockError):
+    """A recovery code was given, but the backup has none (any more)."""
+
+
+class WrongRecoveryCodeError(CannotUnlockError):
+    """A well-formed recovery code that is not this backup's."""
 
 
 class DecryptionError(TherabakError):
@@ -107,6 +124,11 @@ class DestinationError(TherabakError):
 
     Not an OSError on purpose: a failed *write* must never pass for a failed *read* of a
     source file (which is retried and may end raw or skipped)."""
+
+
+class SchedulerError(TherabakError):
+    """The platform's scheduler (systemd, cron, launchd, Task Scheduler) is missing or
+    refused to set up, change or remove therabak's entry."""
 
 
 class DataInUseError(TherabakError):

@@ -132,6 +132,31 @@ def ignore(_: Event) -> None:
     """An emitter that drops every event."""
 
 
+class WarningLog:
+    """An emitter that passes every event on to *emit* and keeps the warnings.
+
+    A job emits through one, so that whatever warned (the job itself, or a job it runs)
+    is known at its end: a job that printed a warning ends with exit 3 ("done with
+    warnings") and lists every warning in its summary (:meth:`to_list`)."""
+
+    def __init__(self, emit: Emit) -> None:
+        self.emit = emit
+        self.warnings: list[Warning] = []
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Warning):
+            self.warnings.append(event)
+        self.emit(event)
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """The warnings as the summaries list them (messages stay translatable)."""
+        return warning_list(self.warnings)
+
+
+def warning_list(warnings: list[Warning]) -> list[dict[str, Any]]:
+    return [{"message": w.message, "path": w.path, "code": w.code} for w in warnings]
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls for cls in (Phase, Progress, Retry, FileOutcome, Warning, Damaged, Summary, Error)
 }
@@ -220,6 +245,7 @@ __all__ = [
     "Summary",
     "Throttle",
     "Warning",
+    "WarningLog",
     "asdict",
     "from_dict",
     "ignore",

@@ -29,7 +29,10 @@ Off unless the variable is set. Comma-separated ``name=value`` items:
                       auto: ``auto.backup`` (written and verified, nothing deleted),
                       ``auto.retention`` (after each deleted old backup);
                       passwd: ``passwd.journal`` (new header journalled, archive
-                      untouched), ``passwd.write`` (archive header half rewritten)
+                      untouched), ``passwd.write`` (archive header half rewritten);
+                      recovery create/remove: ``recovery.prepared`` (the new code
+                      shown or written, nothing else), ``recovery.journal``,
+                      ``recovery.write`` (as for passwd)
 ``crash-after-bytes=N``
                       the process kills itself once N bytes were written (the
                       archive of a backup, the staged or copied files of a restore
@@ -40,6 +43,10 @@ Off unless the variable is set. Comma-separated ``name=value`` items:
                       and the check after writing of ``backup --verify``)
 ``denied=TEXT``       opening a source file whose path contains TEXT fails with
                       "permission denied" (as a file another program holds locked)
+``created=TIME``      backups and folder backups take TIME (ISO 8601, e.g.
+                      ``2026-03-02T10:30:00+01:00``) as their creation time, which names
+                      them: jobs started together get the same time, as if started in
+                      the same second, whatever the machine's speed
 
 Example: ``THERABAK_FAILPOINTS="transient=0.05,transient-times=2,seed=demo"``.
 """
@@ -53,6 +60,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 _INT_ITEMS = (
     "transient_times",
@@ -78,6 +86,7 @@ class Failpoints:
     verify_delay_ms: int = 0
     denied: str = ""
     fstype: str = ""
+    created: str = ""
 
     @property
     def active(self) -> bool:
@@ -96,6 +105,9 @@ class Failpoints:
                 setattr(fp, name, int(value))
             elif name in ("seed", "crash_at", "denied", "fstype"):
                 setattr(fp, name, value)
+            elif name == "created":
+                datetime.fromisoformat(value)  # a ValueError names a bad time now
+                fp.created = value
             else:
                 raise ValueError(f"unknown failpoint {name!r}")
         return fp
@@ -180,6 +192,14 @@ def source_open(path: object) -> None:
         raise PermissionError(
             errno.EACCES, "Permission denied (injected by THERABAK_FAILPOINTS)", str(path)
         )
+
+
+def created() -> datetime | None:
+    """The creation time jobs take instead of the clock's (``created=``), or None."""
+    if not ACTIVE.created:
+        return None
+    when = datetime.fromisoformat(ACTIVE.created)
+    return when if when.tzinfo is not None else when.astimezone()
 
 
 def source_delay() -> None:

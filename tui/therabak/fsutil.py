@@ -68,9 +68,48 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 def make_private_dir(path: Path) -> None:
+    """Make sure the folder *path* exists and only its owner can use it (a settings or
+    state folder, or one the user chose: a link to it is followed, as the user's choice).
+    Use :func:`make_new_private_dir` for a folder a job makes and later removes."""
     path.mkdir(parents=True, exist_ok=True)
     if not IS_WINDOWS:
         os.chmod(path, 0o700)
+
+
+def make_private_dirs(path: Path) -> None:
+    """Create *path* and every missing folder above it owner-only (0700), whatever the
+    umask (``mkdir(parents=True)`` gives the parents the umask's modes)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+        if not IS_WINDOWS:
+            os.chmod(folder, 0o700)
+
+
+def make_new_private_dir(path: Path) -> None:
+    """Create the folder *path*, which must not exist (FileExistsError, also for a link
+    there), private (0700) from its creation. It is never chmod-ed through a link: where
+    the mode still needs fixing (a umask that took the owner's bits), only through a
+    descriptor opened without following links."""
+    os.mkdir(path, 0o700)
+    if IS_WINDOWS:
+        return
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return  # a umask of 0o7xx: the folder is private already (nobody can read it)
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) != 0o700:
+            with contextlib.suppress(OSError):  # FAT: no modes to set
+                os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(path: Path) -> None:
@@ -95,6 +134,146 @@ def is_private(path: Path) -> bool:
         return True
     mode = path.stat().st_mode
     return not (stat.S_IMODE(mode) & 0o077)
+
+
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def open_regular(path: str | os.PathLike[str], flags: int = os.O_RDONLY) -> int:
+    """Open *path* (a link is followed: a path the user gave) only when it is a regular
+    file; a descriptor in blocking mode. A folder raises IsADirectoryError; a FIFO, a
+    device or a socket raises :class:`~therabak.errors.NotARegularFileError` (exit 2)
+    at once, never a read that waits for a writer or never ends. POSIX opens without
+    blocking and asks the open file (no race); Windows looks first."""
+    flags |= getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    if IS_WINDOWS:
+        _require_regular(path, os.stat(path))
+        return os.open(path, flags)
+    fd = os.open(path, flags | _O_NONBLOCK)
+    try:
+        _require_regular(path, os.fstat(fd))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _require_regular(path: str | os.PathLike[str], st: os.stat_result) -> None:
+    if stat.S_ISREG(st.st_mode):
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
+    from therabak.errors import NotARegularFileError
+    from therabak.i18n import _
+
+    if stat.S_ISFIFO(st.st_mode):
+        kind = _("a named pipe (FIFO)")
+    elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        kind = _("a device")
+    elif stat.S_ISSOCK(st.st_mode):
+        kind = _("a socket")
+    else:
+        kind = _("something other than a file")
+    raise NotARegularFileError(
+        _("{path} is not a regular file but {kind}; give the path of a backup file.").format(
+            path=os.fspath(path), kind=kind
+        )
+    )
+
+
+def is_link_or_junction(st: os.stat_result) -> bool:
+    """Does ``lstat``'s *st* describe a symbolic link, or a Windows junction (any
+    reparse point): something that leads elsewhere and must never be followed?"""
+    if stat.S_ISLNK(st.st_mode):
+        return True
+    reparse = getattr(st, "st_file_attributes", 0) & getattr(
+        stat, "FILE_ATTRIBUTE_REPARSE_POINT", 0
+    )
+    return bool(reparse)
+
+
+def followed_root(path: Path) -> Path:
+    """*path* itself, or, when *path* is a link (a symbolic link or a Windows junction),
+    the folder it leads to, resolved once.
+
+    For the roots a user names (the data folder moved to a second disk and linked back):
+    following that link is the user's choice. Below such a root nothing follows links.
+    A link whose target is missing gives the target's path (a restore can create it)."""
+    path = Path(path)
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return path
+    return Path(os.path.realpath(path)) if is_link_or_junction(st) else path
+
+
+def relative_inside(path: Path, folder: Path) -> str | None:
+    """Where *path* lies inside *folder*, links resolved on both sides (a link into the
+    folder is inside it) and case folded where the system folds case: "a/b/" ("" for the
+    folder itself); None when it lies outside."""
+    inner = os.path.realpath(path)
+    outer = os.path.realpath(folder)
+    if os.path.normcase(inner) == os.path.normcase(outer):
+        return ""
+    base = outer.rstrip(os.sep) + os.sep
+    if not os.path.normcase(inner).startswith(os.path.normcase(base)):
+        return None
+    return inner[len(base) :].replace(os.sep, "/") + "/"
+
+
+def created_and_modified_ns(fd: int) -> tuple[int, int] | None:
+    """(creation time, modification time) of the open file *fd*, in ns since the epoch,
+    where the system records a creation ("birth") time: Windows and macOS in ``stat``,
+    Linux through ``statx`` (glibc 2.28, Linux 4.11, and a file system that keeps it:
+    ext4, XFS, Btrfs, tmpfs ...). None where it is not known."""
+    st = os.fstat(fd)
+    birth = getattr(st, "st_birthtime_ns", None)  # Python 3.12+ (Windows, macOS, BSD)
+    if birth is None and getattr(st, "st_birthtime", None) is not None:
+        birth = int(st.st_birthtime * 1e9)
+    if birth is None and IS_WINDOWS:
+        birth = st.st_ctime_ns  # Windows before Python 3.12: ctime is the creation time
+    if birth is not None:
+        return int(birth), st.st_mtime_ns
+    return _statx_times(fd) if sys.platform.startswith("linux") else None
+
+
+_STATX_BTIME = 0x800
+_STATX_MTIME = 0x40
+_AT_EMPTY_PATH = 0x1000
+_STATX: list = []  # [the libc function, or None when there is none]
+
+
+def _statx_times(fd: int) -> tuple[int, int] | None:
+    """Linux: (btime, mtime) from statx(2), or None (no wrapper, old kernel, a file
+    system that keeps no birth time)."""
+    import ctypes
+
+    if not _STATX:
+        try:
+            func = ctypes.CDLL(None, use_errno=True).statx
+            func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint]
+            func.argtypes += [ctypes.c_void_p]
+            func.restype = ctypes.c_int
+        except (OSError, AttributeError):
+            func = None
+        _STATX.append(func)
+    func = _STATX[0]
+    if func is None:
+        return None
+    buf = ctypes.create_string_buffer(256)  # struct statx
+    if func(fd, b"", _AT_EMPTY_PATH, _STATX_BTIME | _STATX_MTIME, buf) != 0:
+        return None
+    raw = buf.raw
+    mask = int.from_bytes(raw[0:4], sys.byteorder)
+    if not mask & _STATX_BTIME or not mask & _STATX_MTIME:
+        return None
+
+    def at(offset: int) -> int:  # struct statx_timestamp: s64 seconds, u32 nanoseconds
+        seconds = int.from_bytes(raw[offset : offset + 8], sys.byteorder, signed=True)
+        return seconds * 10**9 + int.from_bytes(raw[offset + 8 : offset + 12], sys.byteorder)
+
+    return at(80), at(112)  # stx_btime, stx_mtime
 
 
 def existing_ancestor(path: Path) -> Path:

@@ -17,9 +17,11 @@ of a job (which always speaks English JSON) in the user's language again
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,18 @@ def set_language(lang: str) -> str:
         raise ValueError(f"unknown language {lang!r}")
     _language = lang
     return lang
+
+
+@contextlib.contextmanager
+def speaking(lang: str) -> Iterator[str]:
+    """Everything inside speaks *lang* (e.g. a document made in another language than
+    the output around it); the language before is restored after. Not for threads."""
+    global _language
+    before = _language
+    try:
+        yield set_language(lang)
+    finally:
+        _language = before
 
 
 def language_of_locale(name: str | None) -> str | None:
@@ -395,5 +409,6 @@ __all__ = [
     "pgettext",
     "set_language",
     "shown",
+    "speaking",
     "translate",
 ]

@@ -21,7 +21,7 @@ from pathlib import Path
 import platformdirs
 
 from therabak.errors import ConfigError
-from therabak.fsutil import write_private
+from therabak.fsutil import followed_root, write_private
 from therabak.i18n import LANGUAGE_CHOICES, N_, _
 
 APP_NAME = "therabak"
@@ -42,9 +42,12 @@ class PracticePaths:
         cls, data_dir: str | os.PathLike | None = None, account_key: str | os.PathLike | None = None
     ) -> PracticePaths:
         data = Path(data_dir or os.environ.get("THERABAK_DATA_DIR") or default_data_dir())
+        data = data.expanduser().absolute()
         key = account_key or os.environ.get("THERABAK_ACCOUNT_KEY")
-        key_path = Path(key) if key else data.parent / "account.key"
-        return cls(data.expanduser().absolute(), key_path.expanduser().absolute())
+        key_path = Path(key) if key else data.parent / "account.key"  # beside the name given
+        # A data folder that is a link (moved to another disk and linked back) is the
+        # folder it leads to: every job works there, and a restore keeps the link.
+        return cls(followed_root(data), key_path.expanduser().absolute())
 
 
 def config_file() -> Path:
@@ -90,6 +93,25 @@ class AutoSettings:
 
 
 @dataclass
+class S3Settings:
+    """[s3]: where an S3-compatible provider is (the AWS_* variables win, see README)."""
+
+    endpoint: str = ""  # e.g. "https://s3.eu-central-003.backblazeb2.com"; empty: AWS
+    region: str = ""  # empty: AWS_REGION, AWS_DEFAULT_REGION, else "us-east-1"
+    path_style: bool | None = None  # None: boto3 decides (virtual-hosted where it can)
+
+
+@dataclass
+class RemoteSettings:
+    """[remote]: how patient therabak is with a remote destination."""
+
+    tries: int = 8
+    initial_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+    timeout_s: float = 30.0
+
+
+@dataclass
 class Settings:
     remembered_destinations: list[str] = field(default_factory=list)
     searched_folders: list[str] = field(default_factory=list)  # searched for restore points
@@ -97,6 +119,8 @@ class Settings:
     language: str = "auto"  # [ui] language: "auto" (from the system), "de" or "en"
     auto: AutoSettings = field(default_factory=AutoSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
+    s3: S3Settings = field(default_factory=S3Settings)
+    remote: RemoteSettings = field(default_factory=RemoteSettings)
     path: Path | None = None
 
     # ---- load / save -----------------------------------------------------------
@@ -152,7 +176,7 @@ class Settings:
                 raise fail(name, key, why or _("has a value out of range"))
             return value
 
-        known = {"destinations", "auto", "retry", "reminder", "ui"}
+        known = {"destinations", "auto", "retry", "reminder", "ui", "s3", "remote"}
         unknown = set(data) - known
         if unknown:
             raise ConfigError(
@@ -201,6 +225,29 @@ class Settings:
             max_delay_s=get(r, "retry", "max_delay_s", float, 8.0, lambda v: 0 <= v <= 3600),
             on_failure=get(r, "retry", "on_failure", str, "raw", lambda v: v in RETRY_POLICIES),
         )
+        s3 = data.get("s3", {})
+        self.s3 = S3Settings(
+            endpoint=get(
+                s3,
+                "s3",
+                "endpoint",
+                str,
+                "",
+                lambda v: v == "" or v.startswith(("http://", "https://")),
+                _("must start with https:// (or http://)"),
+            ),
+            region=get(s3, "s3", "region", str, ""),
+            path_style=get(s3, "s3", "path_style", bool, None),
+        )
+        rm = data.get("remote", {})
+        self.remote = RemoteSettings(
+            tries=get(rm, "remote", "tries", int, 8, lambda v: 1 <= v <= 100),
+            initial_delay_s=get(
+                rm, "remote", "initial_delay_s", float, 0.5, lambda v: 0 <= v <= 600
+            ),
+            max_delay_s=get(rm, "remote", "max_delay_s", float, 30.0, lambda v: 0 <= v <= 3600),
+            timeout_s=get(rm, "remote", "timeout_s", float, 30.0, lambda v: 0 < v <= 3600),
+        )
 
     def to_toml(self) -> str:
         def q(s: str) -> str:
@@ -219,7 +266,24 @@ class Settings:
             f"keep_monthly = {a.keep_monthly}\n\n"
             f"[retry]\nattempts = {r.attempts}\ninitial_delay_s = {r.initial_delay_s}\n"
             f"max_delay_s = {r.max_delay_s}\non_failure = {q(r.on_failure)}\n"
+            + self._remote_toml(q)
         )
+
+    def _remote_toml(self, q) -> str:
+        """[s3] and [remote], written only when they hold something."""
+        text = ""
+        s3 = self.s3
+        if s3 != S3Settings():
+            text += f"\n[s3]\nendpoint = {q(s3.endpoint)}\nregion = {q(s3.region)}\n"
+            if s3.path_style is not None:
+                text += f"path_style = {'true' if s3.path_style else 'false'}\n"
+        rm = self.remote
+        if rm != RemoteSettings():
+            text += (
+                f"\n[remote]\ntries = {rm.tries}\ninitial_delay_s = {rm.initial_delay_s}\n"
+                f"max_delay_s = {rm.max_delay_s}\ntimeout_s = {rm.timeout_s}\n"
+            )
+        return text
 
     def validate(self) -> None:
         """Raise ConfigError if these settings would not load back (the checks of load)."""

@@ -18,6 +18,7 @@ from therabak.fsutil import reported_free_space
 from therabak.i18n import _
 from therabak.jobs.runner import JobRunner
 from therabak.media import removable_media
+from therabak.schedule.host import Host
 from therabak.settings import PracticePaths
 
 
@@ -43,6 +44,7 @@ class AppContext:
     free_space: Callable[[Path], int | None] = reported_free_space  # None: not reported
     fs_info: Callable[[Path], FsInfo] = probe_fs  # the file system there (FAT32 splits backups)
     removable_media: Callable[[], list[Path]] = removable_media
+    schedule_host: Callable[[], Host] = Host.current  # the scheduler automatic backups use
     runner: JobRunner = field(default_factory=JobRunner)
     home: Path | None = None  # shown as "~"; None: the user's home folder
     cursor_blink: bool = True

@@ -80,6 +80,34 @@ def _listed(text: Text, items: list[str], show: Callable[[str], str]) -> None:
         text.append("\n    " + _("… and {n} more").format(n=len(items) - MAX_LISTED))
 
 
+def warnings_of(
+    s: Summary, view: JobView, said: frozenset[str] | set[str] = frozenset()
+) -> list[str]:
+    """Every warning the job printed: its summary lists them all (a job that printed a
+    warning exits 3); a summary without the list (an older job's) leaves the ones the
+    view collected from the event stream. Warnings whose code is in *said* are left out
+    (the summary's head already says them)."""
+    listed = s.extra.get("warnings")
+    if isinstance(listed, list) and listed:
+        return [
+            shown(w["message"]) if isinstance(w, dict) else shown(w)
+            for w in listed
+            if not (isinstance(w, dict) and w.get("code") in said)
+        ]
+    return [shown(w.message) for w in view.warnings if w.code not in said]
+
+
+def _warnings(
+    text: Text, s: Summary, view: JobView, said: frozenset[str] | set[str] = frozenset()
+) -> None:
+    found = warnings_of(s, view, said)
+    if found:
+        text.append(
+            "\n" + ngettext("{n} warning:", "{n} warnings:", len(found)).format(n=len(found))
+        )
+        _listed(text, found, str)
+
+
 def summary_text(
     job: Job, view: JobView, show_path: Callable[[str], str], stderr: str = ""
 ) -> Text:
@@ -146,8 +174,10 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
         head = _("Backup written, but verification FOUND DAMAGE.")
     elif x.get("verify_cancelled"):
         head = _("Backup written; its check was cancelled, so it is NOT verified.")
-    elif s.exit_code == 3:
+    elif x.get("raw") or x.get("skipped"):
         head = _("Backup finished; some files need attention.")
+    elif s.exit_code == 3:
+        head = _("Backup finished with warnings.")
     else:
         head = _("Backup finished.")
     text = Text(head, style="bold")
@@ -223,12 +253,7 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
             style="bold",
         )
         _listed(text, [f"{d['path']} ({d['reason']})" for d in skipped], str)
-    warnings = [w for w in view.warnings if w.code != "verify-cancelled"]  # said above
-    if warnings:
-        text.append(
-            "\n" + ngettext("{n} warning:", "{n} warnings:", len(warnings)).format(n=len(warnings))
-        )
-        _listed(text, [shown(w.message) for w in warnings], str)
+    _warnings(text, s, view, said={"verify-cancelled"})  # the head said that one
     return text
 
 
@@ -278,12 +303,13 @@ def _place_and_counts(
 
 def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
     x = s.extra
-    text = Text(
-        _("Restore finished.")
-        if s.exit_code == 0
-        else _("Restore finished; some files need attention."),
-        style="bold",
-    )
+    if x.get("damaged"):
+        head = _("Restore finished; some files need attention.")
+    elif s.exit_code == 3:
+        head = _("Restore finished with warnings.")
+    else:
+        head = _("Restore finished.")
+    text = Text(head, style="bold")
     _place_and_counts(text, _("Restored into:"), x.get("target") or x.get("data_dir"), s, show_path)
     carried = x.get("files_carried")
     if carried:
@@ -322,16 +348,19 @@ def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text
     if damaged:
         text.append("\n" + _("Not restored (damaged in the backup):"), style="bold red")
         _listed(text, [f"{d['path']}: {d['reason']}" for d in damaged], str)
-    for w in (x.get("warnings") or [])[:MAX_LISTED]:
-        text.append("\n" + shown(w), style="yellow")
-    for w in view.warnings[:MAX_LISTED]:
-        text.append("\n" + shown(w.message))
+    _warnings(text, s, view)
     return text
 
 
 def _folder(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
     x = s.extra
-    text = Text(_("Folder backup finished."), style="bold")
+    if x.get("skipped") or x.get("unstable"):
+        head = _("Folder backup finished; some files need attention.")
+    elif s.exit_code == 3:
+        head = _("Folder backup finished with warnings.")
+    else:
+        head = _("Folder backup finished.")
+    text = Text(head, style="bold")
     where = x.get("folder") or x.get("path") or x.get("dest") or s.message
     _place_and_counts(text, _("Where:"), where, s, show_path)
     if x.get("verified") is True:
@@ -346,6 +375,7 @@ def _folder(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
             style="bold",
         )
         _listed(text, [f"{d['path']} ({d['reason']})" for d in skipped], str)
+    _warnings(text, s, view)
     text.append("\n" + _("It can be restored with this account's key only."))
     return text
 

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from therabak import faults
 from therabak.errors import DestinationError, NotEnoughSpaceError, TherabakError
-from therabak.fsutil import IS_WINDOWS, create_private, fsync_dir, read_full
+from therabak.fsutil import IS_WINDOWS, create_private, fsync_dir, open_regular, read_full
 from therabak.i18n import _
 
 _NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
@@ -155,7 +155,8 @@ class FileSource:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._f = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+        # a regular file only: a FIFO or a device given as a backup is refused, not read
+        self._f = os.fdopen(open_regular(self.path), "rb", buffering=0)
         self.size = os.fstat(self._f.fileno()).st_size
 
     def read_at(self, offset: int, n: int) -> bytes:

@@ -54,12 +54,17 @@ class ArchiveHeader:
 
     @property
     def protection(self) -> str:
-        """password | account | none (the strongest slot present)."""
+        """password | account | none | recovery (the strongest slot present; a recovery
+        slot beside a password does not change it: see :attr:`has_recovery_code`)."""
         types = {s.type for s in self.slots}
-        for t in (SlotType.PASSWORD, SlotType.ACCOUNT, SlotType.NONE):
+        for t in (SlotType.PASSWORD, SlotType.ACCOUNT, SlotType.NONE, SlotType.RECOVERY):
             if t in types:
                 return t.label
         return "none"
+
+    @property
+    def has_recovery_code(self) -> bool:
+        return any(s.type is SlotType.RECOVERY for s in self.slots)
 
     @property
     def account_key_ids(self) -> list[bytes]:

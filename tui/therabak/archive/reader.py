@@ -44,14 +44,18 @@ from therabak.archive.layout import (
 )
 from therabak.archive.rekey import HeaderOverlay, recover_journal
 from therabak.archive.volumes import first_volume, open_source
+from therabak.crypto.recovery import RecoveryCode
 from therabak.crypto.slots import SlotType
 from therabak.crypto.stream import FLAG_COMPRESSED, StreamOpener
 from therabak.errors import (
     AccountKeyNeededError,
+    CannotUnlockError,
     DamagedArchiveError,
     DecryptionError,
+    NoRecoveryCodeError,
     OtherAccountError,
     WrongPasswordError,
+    WrongRecoveryCodeError,
 )
 from therabak.i18n import _
 from therabak.practice.account import AccountKey
@@ -160,10 +164,22 @@ class ArchiveReader:
             return None
         return account is not None and account.key_id in ids
 
-    def unlock(self, *, password: str | None = None, account: AccountKey | None = None) -> str:
-        """Find the archive key; returns the slot type used. Checks the header MAC."""
+    def unlock(
+        self,
+        *,
+        password: str | None = None,
+        account: AccountKey | None = None,
+        recovery_code: RecoveryCode | None = None,
+    ) -> str:
+        """Find the archive key; returns the slot type used. Checks the header MAC.
+
+        A none slot, then an account slot of *account*, then: with *recovery_code* the
+        recovery slot (password slots are not tried), else the password slots (recovery
+        slots are not tried). Give a password or a recovery code, not both."""
+        if password and recovery_code is not None:
+            raise ValueError("give a password or a recovery code, not both")
         if self.damage:
-            return self._unlock_damaged(password, account)
+            return self._unlock_damaged(password, account, recovery_code)
         key = None
         used = ""
         for slot in self.header.slots:
@@ -178,6 +194,8 @@ class ArchiveReader:
                         raise DamagedArchiveError(_("The backup's account key slot is damaged."))
                     used = "account"
                     break
+        if key is None and recovery_code is not None:
+            key, used = self._unwrap_recovery(recovery_code), "recovery"
         if key is None:
             password_slots = [s for s in self.header.slots if s.type is SlotType.PASSWORD]
             if password_slots:
@@ -190,6 +208,10 @@ class ArchiveReader:
                         break
                 if key is None:
                     raise WrongPasswordError(_("Wrong password for this backup."))
+            elif self.header.has_recovery_code and not self.header.account_key_ids:
+                raise CannotUnlockError(
+                    _("This backup opens only with its recovery code; none was given.")
+                )
             else:
                 ids = ", ".join(k.hex() for k in self.header.account_key_ids)
                 if account is None:
@@ -210,13 +232,38 @@ class ArchiveReader:
         self.unlocked_with = used
         return used
 
-    def _unlock_damaged(self, password: str | None, account: AccountKey | None) -> str:
+    def _unwrap_recovery(self, code: RecoveryCode) -> bytes:
+        slots = [s for s in self.header.slots if s.type is SlotType.RECOVERY]
+        if not slots:
+            raise NoRecoveryCodeError(
+                _(
+                    "This backup has no recovery code (it was removed, or never made); "
+                    "it opens only with its password."
+                )
+            )
+        for slot in slots:
+            key = slot.unwrap_recovery(code)
+            if key is not None:
+                return key
+        raise WrongRecoveryCodeError(
+            _(
+                "This recovery code does not open this backup (it belongs to another backup, "
+                "or it was replaced by a newer one)."
+            )
+        )
+
+    def _unlock_damaged(
+        self,
+        password: str | None,
+        account: AccountKey | None,
+        recovery_code: RecoveryCode | None = None,
+    ) -> str:
         """Salvage of an archive whose header is damaged: every slot that still opens gives
         a candidate key (the slots are sealed on their own). The header MAC confirms a
         candidate; when the MAC or what it covers is damaged too, the key must open an
         entry's sealed metadata instead, so a slot copied from another archive (same
         password, another key) is never taken for this archive's."""
-        order = {SlotType.NONE: 0, SlotType.ACCOUNT: 1, SlotType.PASSWORD: 2}
+        order = {SlotType.NONE: 0, SlotType.ACCOUNT: 1, SlotType.PASSWORD: 2, SlotType.RECOVERY: 3}
         unconfirmed: list[tuple[bytes, str]] = []
         for slot in sorted(self.header.slots, key=lambda s: order[s.type]):
             key = None
@@ -227,6 +274,8 @@ class ArchiveReader:
                     key = slot.unwrap_account(account.key, account.key_id)
                 elif slot.type is SlotType.PASSWORD and password:
                     key = slot.unwrap_password(password)
+                elif slot.type is SlotType.RECOVERY and recovery_code is not None:
+                    key = slot.unwrap_recovery(recovery_code)
             except DamagedArchiveError:  # e.g. password-hashing parameters out of limits
                 continue
             if key is None:
@@ -244,7 +293,7 @@ class ArchiveReader:
         raise DamagedArchiveError(
             _(
                 "The backup's header is damaged and none of its key slots opens with the "
-                "password or account key given, so nothing can be salvaged."
+                "password, recovery code or account key given, so nothing can be salvaged."
             )
         )
 

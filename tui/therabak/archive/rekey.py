@@ -1,4 +1,4 @@
-"""Rewrite an archive's header region in place, crash-safely (a new password).
+"""Rewrite an archive's header region in place, crash-safely (a new password or recovery code).
 
 The header region has a fixed size and the fixed part never changes, so new key
 slots mean rewriting the bytes after the fixed part; the data stays as it is
@@ -41,17 +41,20 @@ def journal_path(archive: Path) -> Path:
     return Path(archive).with_name(Path(archive).name + JOURNAL_SUFFIX)
 
 
-def rewrite_header(archive: Path, old: ArchiveHeader, region: bytes, new: ArchiveHeader) -> None:
+def rewrite_header(
+    archive: Path, old: ArchiveHeader, region: bytes, new: ArchiveHeader, *, step: str = "passwd"
+) -> None:
     """Replace the header region of *archive* (parsed as *old*) by *region* (parsed as
-    *new*, same fixed part), through the journal."""
+    *new*, same fixed part), through the journal. *step* names the crash points
+    (``<step>.journal``, ``<step>.write``: faults.py): ``passwd`` or ``recovery``."""
     if new.fixed != old.fixed or len(region) != old.header_size:
         raise ValueError("a new header region must keep the fixed part and the size")
     journal = journal_path(archive)
     with contextlib.suppress(FileNotFoundError):
         journal.unlink()  # left by an earlier change that never touched the archive
     _write_journal(journal, region)
-    faults.point("passwd.journal")
-    _write_region(archive, region, split=new.mac_offset + MAC_SIZE, start=len(new.fixed))
+    faults.point(f"{step}.journal")
+    _write_region(archive, region, split=new.mac_offset + MAC_SIZE, start=len(new.fixed), step=step)
     journal.unlink()
     fsync_dir(journal.parent)
 
@@ -70,13 +73,14 @@ def _write_journal(journal: Path, region: bytes) -> None:
     fsync_dir(journal.parent)
 
 
-def _write_region(archive: Path, region: bytes, *, split: int, start: int) -> None:
+def _write_region(archive: Path, region: bytes, *, split: int, start: int, step: str = "") -> None:
     """Overwrite bytes [start, len(region)) of *archive*: slots and MAC up to *split*
     first, then padding and checksum; fsync."""
     fd = os.open(archive, os.O_RDWR | getattr(os, "O_BINARY", 0))
     try:
         _write_at(fd, start, region[start:split])
-        faults.point("passwd.write")  # the worst moment: new slots, old checksum
+        if step:
+            faults.point(f"{step}.write")  # the worst moment: new slots, old checksum
         _write_at(fd, split, region[split:])
         os.fsync(fd)
     finally:

@@ -25,6 +25,7 @@ import errno
 import hashlib
 import os
 import re
+import stat
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -37,8 +38,12 @@ from therabak.archive.header import MAGIC as ARCHIVE_MAGIC
 from therabak.archive.header import read_header_size
 from therabak.archive.layout import TRAILER_SIZE, parse_trailer
 from therabak.errors import DamagedArchiveError, NotEnoughSpaceError, TherabakError
-from therabak.fsutil import IS_WINDOWS, create_private, fsync_dir
+from therabak.fsutil import IS_WINDOWS, create_private, fsync_dir, open_regular
 from therabak.i18n import Message, _, ngettext
+from therabak.partials import owned_by_me, partial_path
+
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 VOLUME_MAGIC = b"TBVOLUME"
 VOLUME_VERSION = 1
@@ -159,7 +164,7 @@ def first_volume(path: Path) -> Path:
     later = later_volume_name(path.name)
     if later is None:
         return path
-    with contextlib.suppress(OSError), open(path, "rb") as f:
+    with contextlib.suppress(OSError, TherabakError), os.fdopen(open_regular(path), "rb") as f:
         if f.read(len(ARCHIVE_MAGIC)) == ARCHIVE_MAGIC:
             return path
     return path.with_name(later[0])
@@ -399,8 +404,7 @@ class VolumeSink:
         return [volume_path(self.final, v.number) for v in self._volumes]
 
     def _partial(self, number: int) -> Path:
-        middle = "" if number == 1 else f".{number:03d}"
-        return self.final.with_name(f"{self.final.name}{middle}.{self._pid}.partial")
+        return partial_path(volume_path(self.final, number), self._pid)
 
     # -- ByteSink --
 
@@ -614,13 +618,15 @@ class _Found:
 
 def _read_later(number: int, path: Path) -> _Found:
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(open_regular(path), "rb") as f:
             size = os.fstat(f.fileno()).st_size
             data = f.read(VOLUME_HEADER_SIZE)
     except OSError as e:
         return _Found(
             number, path, error=_("it cannot be read ({error})").format(error=e.strerror or str(e))
         )
+    except TherabakError as e:  # a FIFO or a device named like a volume: never read
+        return _Found(number, path, error=_("it cannot be read ({error})").format(error=e))
     try:
         return _Found(number, path, size, VolumeHeader.parse(data))
     except DamagedArchiveError as e:
@@ -1028,7 +1034,7 @@ def delete_set(first: Path) -> list[Path]:
     interruption leaves no set that looks whole (the rest are removed as orphans)."""
     first = Path(first)
     archive_id = b""
-    with contextlib.suppress(OSError), open(first, "rb") as f:
+    with contextlib.suppress(OSError, TherabakError), os.fdopen(open_regular(first), "rb") as f:
         archive_id = f.read(_ARCHIVE_ID.stop)[_ARCHIVE_ID]
     later = later_volumes(first)
     first.unlink()
@@ -1066,22 +1072,29 @@ def delete_later_orphans(
             continue
         for name in sorted(names_of_set):
             path = folder / name
-            if is_volume_file(path):
-                with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):
+                if owned_by_me(os.lstat(path)) and is_volume_file(path):
                     path.unlink()
                     removed.append(path)
     return removed
 
 
 def is_volume_file(path: Path) -> bool:
-    """Does *path* begin with a volume header whose checksum holds?"""
-    with contextlib.suppress(OSError), open(path, "rb") as f:
-        try:
-            VolumeHeader.parse(f.read(VOLUME_HEADER_SIZE))
-            return True
-        except DamagedArchiveError:
+    """Is *path* a regular file (never a link, FIFO or device: it is not opened then)
+    that begins with a volume header whose checksum holds?"""
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | getattr(os, "O_BINARY", 0))
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             return False
-    return False
+        VolumeHeader.parse(os.read(fd, VOLUME_HEADER_SIZE))
+        return True
+    except (OSError, DamagedArchiveError):
+        return False
+    finally:
+        os.close(fd)
 
 
 __all__ = [

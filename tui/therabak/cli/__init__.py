@@ -25,11 +25,15 @@ COMMAND_MODULES = [
     "therabak.cli.backup",
     "therabak.cli.inspect",
     "therabak.cli.passwd",
+    "therabak.cli.recovery",
     "therabak.cli.restore",
     "therabak.cli.points",
     "therabak.cli.folder",
     "therabak.cli.auto",
     "therabak.cli.status",
+    "therabak.cli.emergency",
+    "therabak.cli.schedule",
+    "therabak.cli.remote",
 ]
 
 
@@ -63,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=_("Back up and restore the TheraPsy practice data folder."),
         epilog=_(
             "Exit codes: 0 ok, 1 error, 2 usage, 3 done with warnings, 4 cannot unlock, "
-            "5 damaged backup, 6 not enough space, 7 data folder in use, 130 interrupted."
+            "5 damaged backup, 6 not enough space, 7 data folder in use, 8 remote login "
+            "refused, 9 remote bucket or folder missing, 10 remote unreachable, 11 SSH host "
+            "key unknown or changed, 130 interrupted."
         ),
     )
     parser.add_argument("--version", action="version", version=f"therabak {__version__}")
@@ -111,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     translate_argparse()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "log", None):
+        common.redirect_to_log(args.log, args.command)
     out = common.Output(json_mode=getattr(args, "json", False))
     try:
         common.recover_interrupted_restore(args, out)

@@ -1,8 +1,14 @@
-"""``therabak auto``: the automatic backup, for a scheduler to run every hour."""
+"""``therabak auto``: the automatic backup, for a scheduler to run every hour.
+
+Every run, however it ends, is recorded (``jobs/auto_runs.py``) for ``schedule status``
+and the app; ``--log FILE`` sends what it prints to the end of FILE (a scheduler's
+runs have nobody watching).
+"""
 
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 
 from therabak.cli.common import (
     Output,
@@ -13,6 +19,7 @@ from therabak.cli.common import (
     practice_paths,
 )
 from therabak.cli.render import ProgressRenderer
+from therabak.errors import Cancelled, ExitCode, TherabakError
 from therabak.i18n import _, ngettext
 from therabak.settings import Settings
 
@@ -30,12 +37,66 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--force", action="store_true", help=_("make one now even if not due"))
+    p.add_argument(
+        "--log",
+        metavar="FILE",
+        help=_(
+            "append what this run prints (and any error) to FILE instead of the terminal "
+            "(for schedulers; 'therabak schedule install' sets it)"
+        ),
+    )
     add_practice_options(p)
     add_json_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    """The run, recorded however it ends."""
+    from therabak.jobs import auto_runs
+    from therabak.jobs.auto_runs import AutoOutcome
+
+    started = datetime.now().astimezone()
+    data_dir = practice_paths(args).data_dir
+
+    def record(code: int, outcome: AutoOutcome, message: str, archive=None) -> None:
+        try:
+            auto_runs.record(auto_runs.make_run(started, code, outcome, message, data_dir, archive))
+        except OSError:
+            pass  # no state folder: the run itself still counts
+
+    try:
+        result = _run(args, out)
+    except Cancelled as e:
+        record(e.exit_code, AutoOutcome.INTERRUPTED, e.message)
+        raise
+    except TherabakError as e:
+        record(e.exit_code, AutoOutcome.FAILED, e.message)
+        raise
+    except KeyboardInterrupt:
+        record(ExitCode.INTERRUPTED, AutoOutcome.INTERRUPTED, _("Interrupted."))
+        raise
+    except OSError as e:
+        where = f": {e.filename}" if e.filename else ""
+        record(ExitCode.ERROR, AutoOutcome.FAILED, f"{e.strerror or e}{where}")
+        raise
+    except Exception as e:
+        record(
+            ExitCode.ERROR,
+            AutoOutcome.FAILED,
+            _("Internal error ({name}); run with THERABAK_DEBUG=1 for details.").format(
+                name=type(e).__name__
+            ),
+        )
+        raise
+    if result.ran:
+        record(result.exit_code, AutoOutcome.BACKUP, result.message, result.archive)
+    else:
+        outcome = AutoOutcome.BUSY if result.reason == "busy" else AutoOutcome.NOT_DUE
+        record(result.exit_code, outcome, result.message)
+    return result.exit_code
+
+
+def _run(args: argparse.Namespace, out: Output):
     from therabak import formatting
     from therabak.jobs.auto import AutoRequest, run_auto
     from therabak.jobs.retry import RetryPolicy
@@ -60,12 +121,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
         )
     finally:
         renderer.close()
+    out.text(result.message)
     if not result.ran:
-        out.text(result.message)
-        return 0
+        return result
     b = result.backup
     assert b is not None
-    out.text(result.message)
     facts = dict(files=formatting.files(b.files), size=formatting.size(b.bytes_stored))
     out.text(
         "  "
@@ -93,4 +153,4 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 time=formatting.local_time(result.next_due)
             )
         )
-    return result.exit_code
+    return result

@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from therabak.cli.codes import (
+    add_code_out_option,
+    add_code_source_options,
+    check_new_code_can_reach_user,
+    code_given,
+)
 from therabak.cli.common import (
     Output,
     add_json_option,
@@ -48,7 +54,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=_("destination folder (ideally a USB stick or other external medium)"),
     )
     add_selection_options(p)
-    add_unlock_options(p, allow_none=True)
+    add_unlock_options(p, allow_none=True, recovery=False)
+    g = p.add_argument_group(_("recovery code (a second key beside the password)"))
+    g.add_argument(
+        "--recovery-code",
+        action="store_true",
+        help=_(
+            "give the backup a recovery code, which opens it when the password is "
+            "forgotten: therabak makes it and shows it once on the terminal (or writes it "
+            "to --recovery-code-out FILE)"
+        ),
+    )
+    add_code_out_option(g)
+    m = g.add_mutually_exclusive_group()
+    add_code_source_options(m, sets=True)
     p.add_argument(
         "--verify",
         action="store_true",
@@ -103,12 +122,19 @@ def parse_volume_size(text: str | None) -> int | None:
 def run(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
     from therabak.archive.writer import Protection
+    from therabak.cli.codes import (
+        read_new_code_to_set,
+        show_code,
+        write_code_file,
+    )
+    from therabak.crypto.recovery import RecoveryCode
     from therabak.errors import UsageError
     from therabak.jobs.backup import BackupRequest, run_backup
     from therabak.jobs.retry import RetryPolicy
     from therabak.practice.categories import BackupKind
 
     volume_size = parse_volume_size(args.volume_size)
+    code_wanted = _check_recovery_options(args, out)
     rules = load_rules()
     selection = rules.selection(BackupKind.MANUAL, args.include, args.exclude)
     if not selection:
@@ -141,6 +167,17 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.note(no_password_warning())
     else:
         protection = Protection(password=read_password(args, confirm=True))
+    code, code_file, show_at_end = None, None, None
+    if code_wanted:  # read after the password: secrets on stdin come in that order
+        code, made_here = read_new_code_to_set(args, "recovery_code")
+        if code is None:
+            code = RecoveryCode.generate()
+        protection.recovery_code = code
+        if made_here and args.recovery_code_out:
+            code_file = Path(args.recovery_code_out)
+            write_code_file(code_file, code)  # before the backup: it must never be lost
+        elif made_here:
+            show_at_end = code
     renderer = ProgressRenderer(enabled=not out.json_mode)
     emit = out.event if out.json_mode else renderer
     try:
@@ -158,6 +195,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
             ),
             emit=emit,
         )
+    except BaseException:
+        if code_file is not None:  # no backup: the code opens nothing
+            code_file.unlink(missing_ok=True)
+        raise
     finally:
         renderer.close()
     if not out.json_mode:
@@ -232,4 +273,41 @@ def run(args: argparse.Namespace, out: Output) -> int:
             )
             for p, why in result.skipped:
                 out.text(f"    {p} ({why})")
+        if code is not None:
+            if code_file is not None:
+                out.text(
+                    "  "
+                    + _(
+                        "The recovery code is in {file} (readable only by you): print it or "
+                        "write it down, keep it apart from the backup, then delete the file."
+                    ).format(file=code_file)
+                )
+            elif show_at_end is not None:
+                out.text()
+                show_code(show_at_end)
     return result.exit_code
+
+
+def _check_recovery_options(args: argparse.Namespace, out: Output) -> bool:
+    """Whether the backup gets a recovery code; refuses (exit 2) before any work what
+    cannot be: a code without a password, a made code that nobody would see."""
+    from therabak.errors import UsageError
+
+    given = code_given(args, "recovery_code")
+    make = bool(args.recovery_code or args.recovery_code_out)
+    if not (given or make):
+        return False
+    if getattr(args, "no_password", False):
+        raise UsageError(
+            _(
+                "A backup without a password cannot have a recovery code (anyone can read it "
+                "anyway); leave out --no-password."
+            )
+        )
+    if given and args.recovery_code_out:
+        raise UsageError(
+            _("Give a new recovery code or let therabak make one (--recovery-code-out), not both.")
+        )
+    if not given:
+        check_new_code_can_reach_user(args, json_mode=out.json_mode)
+    return True

@@ -58,8 +58,16 @@ def add_selection_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_unlock_options(p: argparse.ArgumentParser, *, allow_none: bool = False) -> None:
-    g = p.add_argument_group(_("password (never on the command line)"))
+def add_unlock_options(
+    p: argparse.ArgumentParser, *, allow_none: bool = False, recovery: bool = True
+) -> None:
+    """The password options; with *recovery*, the recovery code options as the other way
+    to open a backup (one or the other)."""
+    g = p.add_argument_group(
+        _("password or recovery code (never on the command line)")
+        if recovery
+        else _("password (never on the command line)")
+    )
     m = g.add_mutually_exclusive_group()
     m.add_argument(
         "--password-file",
@@ -82,6 +90,10 @@ def add_unlock_options(p: argparse.ArgumentParser, *, allow_none: bool = False) 
             action="store_true",
             help=_("no password: ANYONE who has the backup file can read it"),
         )
+    if recovery:
+        from therabak.cli.codes import add_code_source_options
+
+        add_code_source_options(m)
 
 
 def practice_paths(args: argparse.Namespace) -> PracticePaths:
@@ -207,6 +219,39 @@ class Output:
         sys.stderr.write(line.replace("\r", " ").replace("\n", " ") + "\n")
 
 
+#: A log past this size is moved to ``<name>.1`` (one old log is kept) before a run appends.
+LOG_ROTATE_BYTES = 1024 * 1024
+
+
+def redirect_to_log(path: str | os.PathLike, command: str) -> None:
+    """Send everything this process prints (stdout and stderr, text and errors) to the
+    end of the log file *path*, under a line that says when and which process: for runs
+    a scheduler starts, whose output nobody sees (``therabak auto --log``)."""
+    from datetime import datetime
+    from pathlib import Path
+
+    from therabak.fsutil import make_private_dir
+
+    log = Path(path)
+    try:
+        make_private_dir(log.parent)
+        if log.stat().st_size > LOG_ROTATE_BYTES:
+            os.replace(log, log.with_name(log.name + ".1"))
+    except OSError:
+        pass  # no log folder (reported below) or a log another run holds open (Windows)
+    try:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        stream = open(fd, "a", encoding="utf-8", errors="backslashreplace", buffering=1)  # noqa: SIM115 - the process's output until it ends
+    except OSError as e:
+        if sys.stderr is not None:
+            sys.stderr.write(f"therabak: {log}: {e.strerror or e}\n")
+        return
+    when = datetime.now().astimezone().isoformat(timespec="seconds")
+    header = f"--- {when} therabak {command} (pid {os.getpid()})\n"  # no words: not translated
+    stream.write(header)
+    sys.stdout = sys.stderr = stream
+
+
 def load_account(paths: PracticePaths, out: Output, *, required: bool = True):
     """The account key (warnings about its file go to stderr), or None if absent and optional."""
     from therabak.errors import AccountKeyError
@@ -224,11 +269,17 @@ def load_account(paths: PracticePaths, out: Output, *, required: bool = True):
 
 
 def open_archive(args: argparse.Namespace, path, account):
-    """Open and unlock an archive: the account key silently, else the password options/prompt."""
+    """Open and unlock an archive: the account key silently, else the recovery code
+    options, else the password options/prompt."""
     from therabak.archive.reader import ArchiveReader, PasswordNeeded
+    from therabak.cli.codes import read_code
 
+    code = read_code(args)  # checked first: a typo stops here, before any work
     reader = ArchiveReader.open(path)
     try:
+        if code is not None:
+            reader.unlock(account=account, recovery_code=code)
+            return reader
         try:
             reader.unlock(account=account)
         except PasswordNeeded:

@@ -110,6 +110,7 @@ def header_facts(path: Path, reader) -> dict:
         "created": h.created.isoformat(),
         "kind": h.kind,
         "protection": h.protection,
+        "recovery_code": h.has_recovery_code,
         "account_key_ids": [k.hex() for k in h.account_key_ids],
         "categories": list(h.categories),
         "size": getattr(source, "disk_size", reader.size),  # a split backup: every volume
@@ -229,7 +230,9 @@ def _can_get_password(args: argparse.Namespace) -> bool:
     """A password option was given, or there is a terminal to ask on."""
     import sys
 
-    given = args.password_file or args.password_env or args.password_stdin
+    from therabak.cli.codes import code_given
+
+    given = args.password_file or args.password_env or args.password_stdin or code_given(args)
     return bool(given) or (sys.stdin.isatty() and sys.stderr.isatty())
 
 
@@ -242,13 +245,19 @@ def _print_header(out: Output, facts: dict) -> None:
         "password": _("password"),
         "account": _("account key {ids}").format(ids=", ".join(facts["account_key_ids"])),
         "none": _("NONE (anyone can read it)"),
+        "recovery": _("recovery code"),
     }
     kinds = {"manual": _("manual"), "automatic": _("automatic")}
     rows = [
         (_("Backup:"), facts["path"]),
         (_("Created:"), formatting.local_time(datetime.fromisoformat(facts["created"]))),
         (_("Kind:"), kinds.get(facts["kind"], facts["kind"])),
-        (_("Protection:"), prot[facts["protection"]]),
+        (
+            _("Protection:"),
+            _("{protection} + recovery code").format(protection=prot[facts["protection"]])
+            if facts.get("recovery_code")
+            else prot[facts["protection"]],
+        ),
         (_("Size:"), _size_text(facts)),
         (_("Categories:"), ", ".join(facts["categories"])),
     ]

@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "rewritten (crash-safely); the data stays as it is. Copies of the backup made "
             "before keep the old password. With --password-stdin and --new-password-stdin "
             "together, the first line of standard input is the current password, the second "
-            "the new one."
+            "the new one. A forgotten password: open the backup with its recovery code "
+            "(--recovery-code-file/-env/-stdin) instead; the recovery code stays valid."
         ),
     )
     p.add_argument("archive", metavar="ARCHIVE")
@@ -45,9 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    from therabak.cli.codes import read_code
     from therabak.jobs.passwd import change_password
 
-    old = read_password(args, confirm=False, what="current")
+    # secrets on stdin, in order: the current password or the recovery code, the new one
+    code = read_code(args)  # a forgotten password: the code opens, a new password is set
+    old = None if code is not None else read_password(args, confirm=False, what="current")
     new = read_password(
         argparse.Namespace(
             password_file=args.new_password_file,
@@ -57,7 +61,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         confirm=True,
         what="new",
     )
-    result = change_password(Path(args.archive), old, new)
+    result = change_password(Path(args.archive), old, new, recovery_code=code)
     if out.json_mode:
         out.document({"archive": str(result.archive), "changed": True, "slots": result.slots})
     else:

@@ -24,7 +24,12 @@ KIND_TEXT = {
     "before-restore": N_("before-restore"),
     "unreadable": N_("UNREADABLE"),
 }
-PROTECTION_TEXT = {"password": N_("password"), "account": N_("account key"), "none": N_("none")}
+PROTECTION_TEXT = {
+    "password": N_("password"),
+    "account": N_("account key"),
+    "none": N_("none"),
+    "recovery": N_("recovery code"),
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -103,6 +108,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         protection = point.protection
         if protection in PROTECTION_TEXT:
             protection = _(PROTECTION_TEXT[protection])
+        if point.recovery_code:
+            protection = _("{protection} + recovery code").format(protection=protection)
         account_text = ACCOUNT_TEXT.get(point.account_match, "")
         account_text = _(account_text) if account_text else ""
         facts = "  ".join(x for x in (kind, protection, account_text, size) if x)

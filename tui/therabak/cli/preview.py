@@ -31,6 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="manual",
         help=_("which backup's default rules to apply (default: manual)"),
     )
+    p.add_argument(
+        "--dest",
+        metavar="DIR",
+        help=_(
+            "the destination the backup would go to: when it lies inside the data folder, "
+            "the backups in it are left out (as those of remembered destinations are)"
+        ),
+    )
     add_selection_options(p)
     add_practice_options(p)
     add_json_option(p)
@@ -38,10 +46,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    from pathlib import Path
+
+    from therabak.jobs.nesting import backups_inside
+
     rules = load_rules()
     kind = BackupKind(args.kind)
     paths = practice_paths(args)
-    preview = build_preview(paths.data_dir, rules, kind, args.include, args.exclude)
+    dests = [Path(args.dest).expanduser().absolute()] if args.dest else []
+    preview = build_preview(
+        paths.data_dir,
+        rules,
+        kind,
+        args.include,
+        args.exclude,
+        leave_out=backups_inside(paths.data_dir, *dests),
+    )
     if out.json_mode:
         out.document(preview.to_dict())
         return 0
@@ -59,4 +79,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     out.text(preview.summary_line())
     for path, why in preview.skipped:
         out.text(_("Skipped: {path} ({reason})").format(path=path, reason=why))
+    if preview.left_out:
+        from therabak.jobs.nesting import left_out_message
+
+        out.text(left_out_message(preview.left_out))
     return 0

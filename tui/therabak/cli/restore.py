@@ -222,6 +222,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 "or look first with --dry-run."
             )
         )
+    from therabak.cli.codes import read_code
+
+    code = read_code(args)  # checked first: a typo stops here, before any work
     paths = practice_paths(args)
     rules = load_rules()
     req = RestoreRequest(
@@ -229,7 +232,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         data_dir=paths.data_dir,
         account_key_path=paths.account_key,
         rules=rules,
-        password=_password(args, paths),
+        password=None if code is not None else _password(args, paths),
+        recovery_code=code,
         include=args.include,
         target=Path(args.to) if args.to else None,
         force=args.force,
@@ -299,7 +303,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
             else:
                 out.text("  " + _("NOT restored: {path} ({reason})").format(path=p, reason=why))
         for w in result.warnings:
-            out.text("  " + _("warning: {message}").format(message=w))
+            out.text("  " + _("warning: {message}").format(message=w.message))
         if result.before_restore:
             out.text(_("The previous data is kept in {path}").format(path=result.before_restore))
             if result.before_restore_planned:

@@ -33,12 +33,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
     from therabak.jobs.status import compute_status
+    from therabak.schedule.backend import BACKEND_NAMES
+    from therabak.schedule.host import Host
+    from therabak.schedule.status import schedule_status
 
     paths = practice_paths(args)
     settings = Settings.load()
     account = load_account(paths, out, required=False)
+    schedule = schedule_status(Host.current(), paths, settings)
     report = compute_status(
-        paths.data_dir, settings, account_key_id=account.id_hex if account else None
+        paths.data_dir,
+        settings,
+        account_key_id=account.id_hex if account else None,
+        schedule=schedule,
     )
     if out.json_mode:
         out.document(report.to_dict())
@@ -78,8 +85,16 @@ def run(args: argparse.Namespace, out: Output) -> int:
     state = {
         "ok": pgettext("automatic backups are", "running"),
         "overdue": _("OVERDUE"),
-        "never": _("not set up"),
+        "never": _("none yet"),
     }[report.auto_state]
+    if schedule.set_up and schedule.backend:
+        state = _("{state}; set up ({backend})").format(
+            state=state, backend=_(BACKEND_NAMES[schedule.backend])
+        )
+    elif report.auto_state == "never":
+        state = _("{state}; not set up").format(state=state)
+    else:
+        state = _("{state} (not set up by therabak)").format(state=state)
     if report.auto_next_due:
         state = _("{state}, next due after {time}").format(
             state=state, time=formatting.local_time(report.auto_next_due)

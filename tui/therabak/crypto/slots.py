@@ -2,7 +2,11 @@
 
 * ``password``: AES-256-GCM under Argon2id(password) (parameters stored in the slot),
 * ``account``:  AES-256-GCM under HKDF(account key, slot salt); carries the key id,
-* ``none``:     the archive key in clear — anyone with the file can read the archive.
+* ``none``:     the archive key in clear — anyone with the file can read the archive,
+* ``recovery``: AES-256-GCM under HKDF(recovery code, slot salt) (crypto/recovery.py).
+
+The same slots serve any holder of a key (an archive header, a store's key file):
+:func:`with_recovery` and :func:`without_recovery` change a list of them.
 
 Slot bodies are parsed from untrusted bytes: every length is checked.
 """
@@ -18,6 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from therabak.crypto.kdf import SALT_SIZE, Argon2Params
+from therabak.crypto.recovery import RecoveryCode
 from therabak.crypto.stream import KEY_SIZE, TAG_SIZE, derive_key
 from therabak.errors import DamagedArchiveError
 from therabak.i18n import _
@@ -27,14 +32,17 @@ _ZERO_NONCE = bytes(12)
 _PASSWORD_AD = b"therabak slot password v1"
 _ACCOUNT_AD = b"therabak slot account v1"
 _ACCOUNT_INFO = b"therabak slot account v1"
+_RECOVERY_AD = b"therabak slot recovery v1"
 _PW = struct.Struct(">16sIII48s")  # salt, time cost, lanes, memory KiB, wrapped key
 _ACC = struct.Struct(">8s16s48s")  # key id, salt, wrapped key
+_REC = struct.Struct(">16s48s")  # salt, wrapped key
 
 
 class SlotType(IntEnum):
     PASSWORD = 1
     ACCOUNT = 2
     NONE = 3
+    RECOVERY = 4
 
     @property
     def label(self) -> str:
@@ -69,6 +77,12 @@ class Slot:
     def none(cls, archive_key: bytes) -> Slot:
         return cls(SlotType.NONE, archive_key)
 
+    @classmethod
+    def recovery(cls, archive_key: bytes, code: RecoveryCode) -> Slot:
+        salt = os.urandom(SALT_SIZE)
+        wrapped = AESGCM(code.wrap_key(salt)).encrypt(_ZERO_NONCE, archive_key, _RECOVERY_AD)
+        return cls(SlotType.RECOVERY, _REC.pack(salt, wrapped))
+
     # ---- parsing -------------------------------------------------------------------
 
     @classmethod
@@ -83,6 +97,7 @@ class Slot:
             SlotType.PASSWORD: _PW.size,
             SlotType.ACCOUNT: _ACC.size,
             SlotType.NONE: KEY_SIZE,
+            SlotType.RECOVERY: _REC.size,
         }[slot_type]
         if len(body) != expected:
             raise DamagedArchiveError(
@@ -120,3 +135,20 @@ class Slot:
 
     def unwrap_none(self) -> bytes:
         return self.body
+
+    def unwrap_recovery(self, code: RecoveryCode) -> bytes | None:
+        salt, wrapped = _REC.unpack(self.body)
+        try:
+            return AESGCM(code.wrap_key(salt)).decrypt(_ZERO_NONCE, wrapped, _RECOVERY_AD)
+        except InvalidTag:
+            return None
+
+
+def with_recovery(slots: list[Slot], key: bytes, code: RecoveryCode) -> list[Slot]:
+    """*slots* with a recovery slot for *code* (replacing any recovery slot) at the end."""
+    return without_recovery(slots) + [Slot.recovery(key, code)]
+
+
+def without_recovery(slots: list[Slot]) -> list[Slot]:
+    """*slots* without their recovery slot(s)."""
+    return [s for s in slots if s.type is not SlotType.RECOVERY]

@@ -28,15 +28,15 @@ import contextlib
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from therabak import faults, formatting
 from therabak.archive.volumes import delete_set
 from therabak.archive.writer import Protection
-from therabak.events import Emit, Phase, Summary, Warning, ignore
-from therabak.fsutil import make_private_dir
+from therabak.events import Emit, Phase, Summary, Warning, WarningLog, ignore, warning_list
+from therabak.fsutil import followed_root, make_private_dir
 from therabak.i18n import _
 from therabak.jobs import history
 from therabak.jobs.backup import BackupRequest, BackupResult, run_backup
@@ -76,10 +76,12 @@ class AutoResult:
     deleted: list[Path] = field(default_factory=list)
     backup: BackupResult | None = None
     message: str = ""
+    warnings: list[Warning] = field(default_factory=list)  # every warning the job printed
 
     @property
     def exit_code(self) -> int:
-        return self.backup.exit_code if self.backup is not None else 0
+        code = self.backup.exit_code if self.backup is not None else 0
+        return 3 if code == 0 and self.warnings else code
 
     def to_dict(self) -> dict:
         b = self.backup
@@ -96,6 +98,7 @@ class AutoResult:
             "verified": b.verified if b else None,
             "raw": b.raw if b else [],
             "message": self.message,
+            "warnings": warning_list(self.warnings),
         }
 
 
@@ -188,6 +191,8 @@ def apply_retention(folder: Path, settings: AutoSettings, emit: Emit = ignore) -
 
 def run_auto(req: AutoRequest, emit: Emit = ignore, cancel: CancelToken = NEVER) -> AutoResult:
     start = time.monotonic()
+    req = replace(req, data_dir=followed_root(req.data_dir))
+    emit = log = WarningLog(emit)  # an automatic backup that printed a warning exits 3
     recovery = recover(req.data_dir)
     if recovery is not None:
         emit(Warning(recovery.message, code="restore-recovered"))
@@ -214,11 +219,12 @@ def run_auto(req: AutoRequest, emit: Emit = ignore, cancel: CancelToken = NEVER)
             message=_("{message} Nothing to do.").format(
                 message=lock_busy_message("automatic backup", e.owner, folder / LOCK_NAME)
             ),
+            warnings=list(log.warnings),
         )
         emit(
             Summary(
                 operation="auto",
-                exit_code=0,
+                exit_code=result.exit_code,
                 duration_s=0.0,
                 message=result.message,
                 extra=result.to_dict(),
@@ -245,7 +251,7 @@ def _run_locked(
     req: AutoRequest,
     folder: Path,
     settings: AutoSettings,
-    emit: Emit,
+    emit: WarningLog,
     cancel: CancelToken,
     start: float,
 ) -> AutoResult:
@@ -268,11 +274,12 @@ def _run_locked(
             message=_(
                 "Not due: the last automatic backup is from {last}; the next is due after {due}."
             ).format(last=formatting.local_time(last_time), due=formatting.local_time(due_at)),
+            warnings=list(emit.warnings),
         )
         emit(
             Summary(
                 operation="auto",
-                exit_code=0,
+                exit_code=result.exit_code,
                 duration_s=round(time.monotonic() - start, 3),
                 message=result.message,
                 extra=result.to_dict(),
@@ -328,6 +335,7 @@ def _run_locked(
             )
         )
     result.message = _("Automatic backup written: {path}").format(path=backup.archive)
+    result.warnings = list(emit.warnings)
     emit(
         Summary(
             operation="auto",

@@ -1,7 +1,10 @@
 """Manual and automatic backups: scan, read every file (decrypt-retry), seal, publish.
 
-The archive is written as ``<name>.<pid>.partial``, fsynced and renamed, so a crash
-or a cancel never leaves a file that looks like a finished backup. Where the
+The final name is reserved when the backup starts (jobs/lock.py: ``reserve_name``, with
+``-2``, ``-3``, ... when it is taken, so backups started in the same second do not
+collide). The archive is written as ``<name>.<pid>.partial`` (therabak/partials.py),
+fsynced and renamed, so a crash or a cancel never leaves a file that looks like a
+finished backup. Where the
 destination's file system limits the size of a file (FAT32: 4 GiB), or a volume size
 is asked for, or the file system refuses a larger file while it is written, the
 archive is split into volumes ``<name>``, ``<name>.002``, ... (archive/volumes.py),
@@ -13,11 +16,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import heapq
+import itertools
 import os
-import re
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -44,14 +47,27 @@ from therabak.errors import (
     UsageError,
     message_of,
 )
-from therabak.events import Emit, FileOutcome, Phase, Retry, Summary, Warning, ignore
-from therabak.fsutil import fsync_dir, reported_free_space
-from therabak.i18n import _
+from therabak.events import (
+    Emit,
+    FileOutcome,
+    Phase,
+    Retry,
+    Summary,
+    Warning,
+    WarningLog,
+    ignore,
+    warning_list,
+)
+from therabak.fsutil import followed_root, fsync_dir, relative_inside, reported_free_space
+from therabak.i18n import _, ngettext
 from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.lock import DataReading
+from therabak.jobs.lock import DataReading, clear_stale_reservations, reserve_name
+from therabak.jobs.names import archive_name, is_archive_output
+from therabak.jobs.nesting import backups_inside, left_out_message
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.retry import OnFailure, RetryPolicy
+from therabak.partials import LeftoverKind, parse_partial, sweep
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.envelope import HEADER_SIZE, parse_header
@@ -60,10 +76,6 @@ from therabak.practice.source import SourceChanged, read_plaintext, read_raw
 from therabak.processes import pid_alive
 from therabak.settings import Settings
 
-ARCHIVE_SUFFIX = ".therabak"
-PARTIAL_SUFFIX = ".partial"
-NAME_PREFIX = {BackupKind.MANUAL: "TheraPsy-Backup-", BackupKind.AUTO: "TheraPsy-Auto-"}
-_PARTIAL_RE = re.compile(r"^TheraPsy-.*\.therabak(?:\.\d{3})?\.(\d+)\.partial$")
 # Room for headers, index and framing on top of the data itself.
 SPACE_MARGIN = 1 << 20
 
@@ -103,6 +115,9 @@ class BackupResult:
     volume_size: int | None = None  # the size volumes were limited to (None: not limited)
     file_system: str = ""  # the destination's, as far as known (e.g. "FAT32")
     verify_cancelled: bool = False  # the check after writing was cancelled: not verified
+    recovery_code: bool = False  # the backup has a recovery slot (never the code itself)
+    warnings: list[Warning] = field(default_factory=list)  # every warning the job printed
+    left_out: list[FileEntry] = field(default_factory=list)  # backups inside Data, not read
 
     @property
     def raw(self) -> list[str]:
@@ -112,27 +127,18 @@ class BackupResult:
     def exit_code(self) -> int:
         if self.damaged:
             return 5
-        if self.raw or self.skipped or self.verify_cancelled:
+        if self.raw or self.skipped or self.verify_cancelled or self.warnings:
             return 3
         return 0
 
 
-def archive_name(kind: BackupKind, created: datetime) -> str:
-    return f"{NAME_PREFIX[kind]}{created.strftime('%Y-%m-%d_%H%M%S')}{ARCHIVE_SUFFIX}"
-
-
 def clean_stale_partials(folder: Path) -> list[Path]:
-    """Remove ``*.partial`` archives and volumes left by backups that died (their process
-    is gone), then the later volumes of split backups that died while they were renamed
-    (``X.therabak.002`` ... without ``X.therabak``; see :func:`delete_later_orphans`)."""
-    removed = []
-    with contextlib.suppress(OSError):
-        for p in folder.iterdir():
-            m = _PARTIAL_RE.match(p.name)
-            if m and not pid_alive(int(m.group(1))):
-                with contextlib.suppress(OSError):
-                    p.unlink()
-                    removed.append(p)
+    """Remove what backups that died left in *folder* (the one sweeper, partials.py):
+    ``*.partial`` archives and volumes and the reservations of their names, then the
+    later volumes of split backups that died while they were renamed (``X.therabak.002``
+    ... without ``X.therabak``; see :func:`delete_later_orphans`)."""
+    removed = sweep(folder, belongs=is_archive_output, kind=LeftoverKind.FILE)
+    removed += clear_stale_reservations(folder, is_archive_output)
     removed += delete_later_orphans(folder, writing=_being_written)
     return removed
 
@@ -140,11 +146,24 @@ def clean_stale_partials(folder: Path) -> list[Path]:
 def _being_written(folder: Path, first_name: str) -> bool:
     """Does a live process still write (or rename) the backup named *first_name*?"""
     with contextlib.suppress(OSError):
-        for p in folder.iterdir():
-            m = _PARTIAL_RE.match(p.name)
-            if m and p.name.startswith(first_name + ".") and pid_alive(int(m.group(1))):
+        for entry in os.scandir(folder):
+            parsed = parse_partial(entry.name)
+            if (
+                parsed is not None
+                and (parsed[0] == first_name or parsed[0].startswith(first_name + "."))
+                and pid_alive(parsed[1])
+            ):
                 return True
     return False
+
+
+def _name_taken(final: Path) -> bool:
+    """Is a backup (or a volume of one, or one being written) already called *final*?"""
+    return (
+        os.path.lexists(final)
+        or bool(later_volumes(final))
+        or _being_written(final.parent, final.name)
+    )
 
 
 def prepare_destination(dest: Path) -> Path:
@@ -183,24 +202,23 @@ def check_space(dest: Path, needed: int) -> None:
 def run_backup(
     req: BackupRequest, emit: Emit = ignore, cancel: CancelToken = NEVER
 ) -> BackupResult:
+    req = replace(req, data_dir=followed_root(req.data_dir))
     with DataReading(req.data_dir, "backup"):  # no restore may swap Data meanwhile
-        return _run_backup(req, emit, cancel)
+        return _run_backup(req, WarningLog(emit), cancel)
 
 
-def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupResult:
+def _run_backup(req: BackupRequest, emit: WarningLog, cancel: CancelToken) -> BackupResult:
     # Argon2id first: its 64 MiB are touched and freed before the scan's file list and
     # the index exist, so the peak memory is the larger of the two, not their sum.
     keys = ArchiveKeys(req.protection)
     memtune.tune_for_streaming()
-    emit(Phase("scanning", str(req.data_dir)))
-    scanned = scan(req.data_dir, req.rules)
-    files = scanned.selected_files(req.selection)
-    total = sum(f.size for f in files)
     dest = prepare_destination(req.dest_dir)
+    emit(Phase("scanning", str(req.data_dir)))
+    found = _scan(req, dest)
     clean_stale_partials(dest)
     fs = fsinfo.probe(dest)
     volume_size = volume_size_for(fs.max_file_size, req.volume_size)
-    needed = space_needed(total, len(files), volume_size)
+    needed = space_needed(found.total, len(found.files), volume_size)
     check_space(dest, needed)
     if volumes_needed(needed, volume_size) > MAX_VOLUMES:
         from therabak import formatting
@@ -211,15 +229,85 @@ def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupRe
                 "{most}); choose a larger volume size."
             ).format(size=formatting.size(volume_size or 0), most=MAX_VOLUMES)
         )
-    created = (req.created or datetime.now().astimezone()).replace(microsecond=0)
-    final = dest / archive_name(req.kind, created)
-    n = 1
-    while final.exists() or later_volumes(final):
-        n += 1
-        final = dest / archive_name(req.kind, created).replace(
-            ARCHIVE_SUFFIX, f"-{n}{ARCHIVE_SUFFIX}"
+    created = (req.created or faults.created() or datetime.now().astimezone()).replace(
+        microsecond=0
+    )
+    final, reservation = reserve_name(
+        dest,
+        (archive_name(req.kind, created, n) for n in itertools.count(1)),
+        taken=_name_taken,
+        what="backup",
+    )
+    try:
+        return _write_backup(req, emit, cancel, keys, found, dest, fs, volume_size, created, final)
+    finally:
+        reservation.release()  # after publishing: the name is taken by the backup now
+
+
+@dataclass
+class _Found:
+    """What the scan found, handed to the writing step, which lets go of it before the
+    verify pass reads the index back (so memory holds one file list at a time)."""
+
+    skipped: list[tuple[str, str]]
+    left_out: list[FileEntry]
+    files: list[FileEntry]
+    total: int
+
+
+def _scan(req: BackupRequest, dest: Path) -> _Found:
+    """Scan Data, leaving out the backups kept inside it (jobs/nesting.py)."""
+    scanned = scan(req.data_dir, req.rules, leave_out=backups_inside(req.data_dir, dest))
+    files = scanned.selected_files(req.selection)
+    return _Found(scanned.skipped, scanned.left_out, files, sum(f.size for f in files))
+
+
+def _say_left_out(emit: Emit, data_dir: Path, dest: Path, left_out: list[FileEntry]) -> None:
+    """Warn that backups inside Data were left out (jobs/nesting.py)."""
+    from therabak import formatting
+
+    if relative_inside(dest, data_dir) is not None:
+        emit(
+            Warning(
+                ngettext(
+                    "The destination {dest} lies inside the data folder: the backup there "
+                    "({n} file, {size}) is left out of this backup, and a backup on the same "
+                    "disk as the data does not protect against losing that disk. Choose a "
+                    "folder outside the data folder, ideally on a USB stick.",
+                    "The destination {dest} lies inside the data folder: the backups there "
+                    "({n} files, {size}) are left out of this backup, and a backup on the same "
+                    "disk as the data does not protect against losing that disk. Choose a "
+                    "folder outside the data folder, ideally on a USB stick.",
+                    len(left_out),
+                ).format(
+                    dest=dest,
+                    n=len(left_out),
+                    size=formatting.size(sum(f.size for f in left_out)),
+                ),
+                path=str(dest),
+                code="destination-inside-data",
+            )
         )
-    for path, why in scanned.skipped:
+    elif left_out:
+        emit(Warning(left_out_message(left_out), code="backups-left-out"))
+
+
+def _write_backup(
+    req: BackupRequest,
+    emit: WarningLog,
+    cancel: CancelToken,
+    keys: ArchiveKeys,
+    found: _Found,
+    dest: Path,
+    fs: fsinfo.FsInfo,
+    volume_size: int | None,
+    created: datetime,
+    final: Path,
+) -> BackupResult:
+    """Write, publish and (on request) verify the backup under its reserved name."""
+    files, total = found.files, found.total
+    _say_left_out(emit, req.data_dir, dest, found.left_out)
+    for path, why in found.skipped:
         emit(
             Warning(
                 _("Not backed up: {path} ({why})").format(path=path, why=why),
@@ -278,6 +366,8 @@ def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupRe
         volumes=volumes,
         volume_size=sink.volume_size,
         file_system=fs.label,
+        recovery_code=req.protection.recovery_code is not None,
+        left_out=list(found.left_out),
     )
     if sink.refused_at is not None:
         from therabak import formatting
@@ -303,7 +393,8 @@ def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupRe
         # go first, so memory holds one index at a time, not two.
         archive_key = writer.archive_key
         writer.entries = []
-        del files, scanned, storer
+        found.files = []
+        del files, storer
         emit(Phase("verifying", str(final)))
         try:
             source = open_source(final)
@@ -329,6 +420,7 @@ def _run_backup(req: BackupRequest, emit: Emit, cancel: CancelToken) -> BackupRe
             result.verified = not verdict.damaged
             result.damaged = verdict.damaged
     result.duration_s = round(progress.elapsed, 3)
+    result.warnings = list(emit.warnings)
     _remember(req, result, created, dest)
     emit(
         Summary(
@@ -357,6 +449,9 @@ def _summary_fields(result: BackupResult) -> dict:
         "verified": result.verified,
         "verify_cancelled": result.verify_cancelled,
         "damaged": [{"path": p, "reason": r} for p, r in result.damaged],
+        "recovery_code": result.recovery_code,
+        "left_out": [{"path": f.path, "bytes": f.size} for f in result.left_out],
+        "warnings": warning_list(result.warnings),
     }
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from therabak import faults
 from therabak.archive.index import check_relative_path
 from therabak.errors import DamagedArchiveError
-from therabak.fsutil import IS_WINDOWS
+from therabak.fsutil import IS_WINDOWS, is_link_or_junction
 from therabak.i18n import _
 
 COPY_BLOCK = 8 << 20  # large reads: few system calls, hashing in the same pass
@@ -42,15 +42,6 @@ class DestinationWriteFailed(Exception):
     def __init__(self, error: OSError) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-def _is_link_or_junction(st: os.stat_result) -> bool:
-    if stat.S_ISLNK(st.st_mode):
-        return True
-    reparse = getattr(st, "st_file_attributes", 0) & getattr(
-        stat, "FILE_ATTRIBUTE_REPARSE_POINT", 0
-    )
-    return bool(reparse)
 
 
 def make_dirs_under(
@@ -74,7 +65,7 @@ def make_dirs_under(
         except FileExistsError:
             pass
         st = os.lstat(cur)
-        if _is_link_or_junction(st) or not stat.S_ISDIR(st.st_mode):
+        if is_link_or_junction(st) or not stat.S_ISDIR(st.st_mode):
             raise UnsafePath(
                 _("Refusing to write through a link or non-folder: {cur}").format(cur=cur)
             )
@@ -110,11 +101,11 @@ def open_under(root: Path, rel: str) -> int:
     for part in rel.split("/")[:-1]:
         cur = cur / part
         st = os.lstat(cur)
-        if _is_link_or_junction(st) or not stat.S_ISDIR(st.st_mode):
+        if is_link_or_junction(st) or not stat.S_ISDIR(st.st_mode):
             raise UnsafePath(_("Refusing to read through a link: {cur}").format(cur=cur))
     path = cur / rel.split("/")[-1]
     st = os.lstat(path)
-    if _is_link_or_junction(st) or not stat.S_ISREG(st.st_mode):
+    if is_link_or_junction(st) or not stat.S_ISREG(st.st_mode):
         raise UnsafePath(
             _("Refusing to read something that is not a plain file: {path}").format(path=path)
         )

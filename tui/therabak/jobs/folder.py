@@ -2,9 +2,12 @@
 
 The files stay sealed with the account key (nothing is decrypted), so a folder backup
 is fast and immune to the decryption failures of manual backups, but only the same
-account can use it. The copy goes to ``DEST/TheraPsy-Data-<time>.<pid>.partial/`` and
-is renamed to ``TheraPsy-Data-<time>`` once every file is copied, the manifest is
-written and (by default) every copied file was read back and checked.
+account can use it. The name ``TheraPsy-Data-<time>`` is reserved when the job starts
+(``-2``, ``-3``, ... when taken: jobs/lock.py, ``reserve_name``); the copy goes to
+``DEST/TheraPsy-Data-<time>.<pid>.partial/`` and is renamed to its final name once every
+file is copied, the manifest is written and (by default) every copied file was read back
+and checked. A destination inside Data is refused before any work: the copy would
+be copied into itself.
 
 The manifest (``therabak-manifest.json`` in the copy's top folder, JSON Lines; see
 jobs/FORMAT.md) starts with one summary line (format, time, account key id, counts),
@@ -15,20 +18,26 @@ size, modification time and the SHA-256 of the bytes as copied.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
-import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from therabak import faults
 from therabak.archive.byteio import write_error
-from therabak.errors import DamagedArchiveError
-from therabak.events import Emit, Phase, Summary, Warning, ignore
-from therabak.fsutil import fsync_dir, make_private_dir, write_private
+from therabak.errors import DamagedArchiveError, UsageError
+from therabak.events import Emit, Phase, Summary, Warning, WarningLog, ignore, warning_list
+from therabak.fsutil import (
+    followed_root,
+    fsync_dir,
+    make_new_private_dir,
+    relative_inside,
+    write_private,
+)
 from therabak.i18n import _, ngettext
 from therabak.jobs import history
 from therabak.jobs.backup import check_space, prepare_destination
@@ -40,22 +49,21 @@ from therabak.jobs.filecopy import (
     sha256_file,
     sync_files,
 )
-from therabak.jobs.lock import DataReading
+from therabak.jobs.lock import DataReading, clear_stale_reservations, reserve_name
+from therabak.jobs.names import FOLDER_PREFIX as FOLDER_PREFIX  # where others found it
+from therabak.jobs.names import folder_name, is_folder_backup_name
 from therabak.jobs.progress import ProgressTracker
-from therabak.jobs.swap import MANIFEST_NAME, recover, stamp
+from therabak.jobs.swap import MANIFEST_NAME, recover
+from therabak.partials import LeftoverKind, partial_path, remove_leftover, remove_tree, sweep
 from therabak.practice.categories import Rules
 from therabak.practice.scan import FileEntry, require_data_dir, scan
-from therabak.processes import pid_alive
 
-FOLDER_PREFIX = "TheraPsy-Data-"
 FOLDER_FORMAT = "therabak-folder-backup"
 MANIFEST_VERSION = 1
 MAX_MANIFEST_LINE = 64 * 1024
 COPY_ATTEMPTS = 3
 RETRY_DELAY_S = 0.5
 SPACE_MARGIN = 1 << 20
-_PARTIAL_RE = re.compile(rf"^{FOLDER_PREFIX}[0-9_-]+\.(\d+)\.partial$")
-_FINAL_RE = re.compile(rf"^{FOLDER_PREFIX}\d{{4}}-\d{{2}}-\d{{2}}_\d{{6}}(?:-\d+)?$")
 
 
 # ---- manifest --------------------------------------------------------------------------------
@@ -157,10 +165,6 @@ def _manifest_bytes(header: dict, files: list[ManifestFile]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def is_folder_backup_name(name: str) -> bool:
-    return bool(_FINAL_RE.match(name))
-
-
 # ---- the job ---------------------------------------------------------------------------------
 
 
@@ -186,44 +190,53 @@ class FolderBackupResult:
     unstable: list[str] = field(default_factory=list)  # still changing after every attempt
     skipped: list[tuple[str, str]] = field(default_factory=list)
     damaged: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[Warning] = field(default_factory=list)  # every warning the job printed
 
     @property
     def exit_code(self) -> int:
         if self.damaged:
             return 5
-        return 3 if self.unstable or self.skipped else 0
+        return 3 if self.unstable or self.skipped or self.warnings else 0
 
 
 def clean_stale_partials(dest: Path) -> list[Path]:
-    from therabak.jobs.swap import remove_tree
+    """Remove the copies (and name reservations) that folder backups which died left in
+    *dest* (the one sweeper, partials.py)."""
+    removed = sweep(dest, belongs=is_folder_backup_name, kind=LeftoverKind.FOLDER)
+    return removed + clear_stale_reservations(dest, is_folder_backup_name)
 
-    removed = []
-    with contextlib.suppress(OSError):
-        for p in Path(dest).iterdir():
-            m = _PARTIAL_RE.match(p.name)
-            if m and p.is_dir() and not pid_alive(int(m.group(1))):
-                with contextlib.suppress(OSError):
-                    remove_tree(p)
-                    removed.append(p)
-    return removed
+
+def refuse_destination_inside(data_dir: Path, dest: Path) -> None:
+    """A folder backup into Data (or a folder inside it, or a link into it) would copy
+    itself and could never be restored: refused before any work (exit 2)."""
+    where = relative_inside(dest, data_dir)
+    if where is not None:
+        raise UsageError(
+            _(
+                "The destination {dest} lies inside the data folder {data_dir}: a folder "
+                "backup there would copy itself. Choose a folder outside the data folder, "
+                "ideally on a USB stick."
+            ).format(dest=dest, data_dir=data_dir)
+        )
 
 
 def run_folder_backup(
     req: FolderBackupRequest, emit: Emit = ignore, cancel: CancelToken = NEVER
 ) -> FolderBackupResult:
+    req = replace(req, data_dir=followed_root(req.data_dir))
+    log = WarningLog(emit)
+    refuse_destination_inside(req.data_dir, Path(req.dest_dir).expanduser().absolute())
     recovery = recover(req.data_dir)
     if recovery is not None:
-        emit(Warning(recovery.message, code="restore-recovered"))
+        log(Warning(recovery.message, code="restore-recovered"))
     require_data_dir(req.data_dir)
     with DataReading(req.data_dir, "folder backup"):  # no restore may swap Data meanwhile
-        return _run_folder_backup(req, emit, cancel)
+        return _run_folder_backup(req, log, cancel)
 
 
 def _run_folder_backup(
-    req: FolderBackupRequest, emit: Emit, cancel: CancelToken
+    req: FolderBackupRequest, emit: WarningLog, cancel: CancelToken
 ) -> FolderBackupResult:
-    from therabak.jobs.swap import remove_tree
-
     start = time.monotonic()
     emit(Phase("scanning", str(req.data_dir)))
     scanned = scan(req.data_dir, req.rules)
@@ -239,13 +252,35 @@ def _run_folder_backup(
     dest = prepare_destination(req.dest_dir)
     clean_stale_partials(dest)
     check_space(dest, total + SPACE_MARGIN + 200 * len(files))
-    created = (req.created or datetime.now().astimezone()).replace(microsecond=0)
-    final = dest / f"{FOLDER_PREFIX}{stamp(created)}"
-    n = 1
-    while os.path.lexists(final):
-        n += 1
-        final = dest / f"{FOLDER_PREFIX}{stamp(created)}-{n}"
-    partial = dest / f"{final.name}.{os.getpid()}.partial"
+    created = (req.created or faults.created() or datetime.now().astimezone()).replace(
+        microsecond=0
+    )
+    final, reservation = reserve_name(
+        dest,
+        (folder_name(created, n) for n in itertools.count(1)),
+        taken=os.path.lexists,
+        what="folder backup",
+    )
+    try:
+        return _copy_all(req, emit, cancel, files, skipped, dest, created, final, start)
+    finally:
+        reservation.release()  # after publishing: the name is taken by the copy now
+
+
+def _copy_all(
+    req: FolderBackupRequest,
+    emit: WarningLog,
+    cancel: CancelToken,
+    files: list[FileEntry],
+    skipped: list[tuple[str, str]],
+    dest: Path,
+    created: datetime,
+    final: Path,
+    start: float,
+) -> FolderBackupResult:
+    """Copy, check and publish the folder backup under its reserved name *final*."""
+    total = sum(f.size for f in files)
+    partial = partial_path(final)
     for path, why in skipped:
         emit(
             Warning(
@@ -254,7 +289,11 @@ def _run_folder_backup(
                 code="skipped-special",
             )
         )
-    make_private_dir(partial)
+    try:
+        make_new_private_dir(partial)
+    except FileExistsError:  # left by a process that died with this one's process id
+        remove_leftover(partial, LeftoverKind.FOLDER)
+        make_new_private_dir(partial)
     published = False
     result = FolderBackupResult(
         folder=final, files=0, bytes=0, duration_s=0.0, verified=None, skipped=[]
@@ -323,6 +362,7 @@ def _run_folder_backup(
                 remove_tree(partial)
     faults.point("folder.published")
     result.duration_s = round(time.monotonic() - start, 3)
+    result.warnings = list(emit.warnings)
     with contextlib.suppress(OSError):
         history.append(
             history.BackupRecord(
@@ -357,6 +397,7 @@ def _run_folder_backup(
                 "recopied": result.recopied,
                 "unstable": result.unstable,
                 "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
+                "warnings": warning_list(result.warnings),
             },
         )
     )

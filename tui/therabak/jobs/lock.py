@@ -15,16 +15,20 @@ under it. A dead process id is a stale lock left by a crash and does not count.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from therabak.errors import DataInUseError
+from therabak.fsutil import followed_root
 from therabak.i18n import N_, _
+from therabak.jobs.names import RESERVED_SUFFIX
 from therabak.processes import pid_alive
 
 UNREADABLE_GRACE_S = 30.0
@@ -150,6 +154,66 @@ class JobLock:
         self.release()
 
 
+# ---- the final name a job will publish under -----------------------------------------
+
+#: Suffixes tried for one time stamp before a job gives up (``-2``, ``-3``, ...).
+MAX_NAME_TRIES = 1000
+
+
+def reserve_name(
+    folder: Path, names: Iterable[str], *, taken: Callable[[Path], bool], what: str
+) -> tuple[Path, JobLock]:
+    """Reserve the first of *names* in *folder* that is free, for this process, until
+    the returned lock is released (after the job has published under it, or given up).
+
+    A name is free when *taken* says nothing is there and no live job holds
+    ``<name>.reserved`` (a job lock, taken with ``O_EXCL``; one of a process that is
+    gone is broken). *taken* is asked again once the lock is held, so that a job that
+    published and released meanwhile is seen: jobs started in the same second thus get
+    ``<name>``, ``<name>-2``, ... each, instead of colliding when they publish.
+    """
+    for n, name in enumerate(names):
+        if n >= MAX_NAME_TRIES:
+            break
+        final = Path(folder) / name
+        if taken(final):
+            continue
+        lock = JobLock(final.with_name(final.name + RESERVED_SUFFIX), what=what)
+        try:
+            lock.acquire()
+        except LockBusy:
+            continue
+        if taken(final):
+            lock.release()
+            continue
+        return final, lock
+    raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(folder))
+
+
+def clear_stale_reservations(folder: Path, belongs: Callable[[str], bool]) -> list[Path]:
+    """Remove the reservations in *folder* of jobs whose process is gone (killed while
+    they ran), for final names that *belongs* recognises. Each is broken the way a
+    stale job lock is (so a live job's reservation is never removed), then released."""
+    removed = []
+    try:
+        names = [e.name for e in os.scandir(folder)]
+    except OSError:
+        return removed
+    for name in sorted(names):
+        if not name.endswith(RESERVED_SUFFIX) or not belongs(name[: -len(RESERVED_SUFFIX)]):
+            continue
+        path = Path(folder) / name
+        lock = JobLock(path, what="cleanup")
+        try:
+            lock.acquire()
+        except (LockBusy, OSError):
+            continue
+        lock.release()
+        if lock.broke_stale is not None and not os.path.lexists(path):
+            removed.append(path)
+    return removed
+
+
 # ---- jobs that read Data ----------------------------------------------------------------
 
 
@@ -170,7 +234,7 @@ def _live_owner(path: Path) -> LockOwner | None:
 
 def live_readers(data_dir: Path) -> list[LockOwner]:
     """The jobs reading *data_dir* right now; marks of processes that are gone are removed."""
-    data_dir = Path(data_dir).absolute()
+    data_dir = followed_root(Path(data_dir).absolute())
     pattern = _reading_re(data_dir)
     found = []
     try:
@@ -204,7 +268,7 @@ class DataReading:
     """
 
     def __init__(self, data_dir: Path, what: str = "backup") -> None:
-        self.data_dir = Path(data_dir).absolute()
+        self.data_dir = followed_root(Path(data_dir).absolute())  # marks beside the real one
         self.what = what
         self.path: Path | None = None
 

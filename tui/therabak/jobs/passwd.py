@@ -15,6 +15,7 @@ from therabak.archive.reader import ArchiveReader
 from therabak.archive.rekey import rewrite_header
 from therabak.archive.volumes import first_volume
 from therabak.crypto.kdf import Argon2Params
+from therabak.crypto.recovery import RecoveryCode
 from therabak.crypto.slots import Slot, SlotType
 from therabak.errors import UsageError
 from therabak.i18n import _
@@ -27,12 +28,21 @@ class PasswdResult:
 
 
 def change_password(
-    path: Path, old_password: str, new_password: str, *, params: Argon2Params | None = None
+    path: Path,
+    old_password: str | None,
+    new_password: str,
+    *,
+    params: Argon2Params | None = None,
+    recovery_code: RecoveryCode | None = None,
 ) -> PasswdResult:
-    """Replace the password slot(s) of *path* by one for *new_password*.
+    """Replace the password slot(s) of *path* by one for *new_password*; every other slot
+    (account, recovery code) is kept.
 
-    Raises WrongPasswordError (exit 4) for a wrong *old_password*, DamagedArchiveError
-    (exit 5) for a damaged header, UsageError when the archive has no password.
+    Opens with *old_password*, or with *recovery_code* instead (a forgotten password:
+    the code opens the backup and sets a new one). Raises WrongPasswordError (exit 4) for
+    a wrong *old_password*, NoRecoveryCodeError / WrongRecoveryCodeError (exit 4) for a
+    code that does not open it, DamagedArchiveError (exit 5) for a damaged header,
+    UsageError when the archive has no password.
     """
     if not new_password:
         raise UsageError(_("The new password is empty."))
@@ -49,11 +59,15 @@ def change_password(
             raise UsageError(
                 _("This backup is unprotected; a password would not help: {path}").format(path=path)
             )
-        # without an account key, unlock() can only use a password slot (and checks the
-        # header MAC): the old password is proven, whatever other slots there are
-        reader.unlock(password=old_password)
+        # without an account key, unlock() can only use the slot of the secret given (and
+        # checks the header MAC): the old password or the recovery code is proven, whatever
+        # other slots there are
+        if recovery_code is not None:
+            reader.unlock(recovery_code=recovery_code)
+        else:
+            reader.unlock(password=old_password)
         key = reader.archive_key
-        assert key is not None and reader.unlocked_with == "password"
+        assert key is not None and reader.unlocked_with in ("password", "recovery")
     slots = [Slot.password(key, new_password, params)]
     slots += [s for s in header.slots if s.type is not SlotType.PASSWORD]
     region, new_header = replace_slots(header, key, slots)

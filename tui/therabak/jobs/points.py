@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from therabak.archive.header import ArchiveHeader, parse_header, read_header_size
 from therabak.archive.volumes import (
@@ -39,11 +39,15 @@ from therabak.archive.volumes import (
     later_volumes,
 )
 from therabak.errors import DamagedArchiveError
+from therabak.fsutil import followed_root, open_regular
 from therabak.i18n import _
 from therabak.jobs.folder import FOLDER_PREFIX, read_manifest_header
 from therabak.jobs.swap import MANIFEST_NAME, STAMP_FORMAT, before_restore_prefix
 from therabak.practice.categories import Rules
 from therabak.practice.scan import Tally
+
+if TYPE_CHECKING:
+    from therabak.crypto.recovery import RecoveryCode
 
 ARCHIVE_SUFFIX = ".therabak"
 #: Subfolders (names compared case-insensitively) that are searched as well, one level
@@ -71,6 +75,7 @@ class RestorePoint:
     created: datetime | None = None
     size: int | None = None  # bytes (archive files' size; folder: data bytes per manifest)
     protection: str = ""  # password | account | none (archives); account (folders)
+    recovery_code: bool = False  # archives: a recovery code opens it too (a key slot)
     account_match: str = "unknown"  # yes | no | unknown
     account_key_ids: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)  # leaf ids; empty = everything
@@ -99,6 +104,7 @@ class RestorePoint:
             "age": formatting.ago(self.created, now) if self.created else None,
             "size": self.size,
             "protection": self.protection,
+            "recovery_code": self.recovery_code,
             "account_match": self.account_match,
             "account_key_ids": self.account_key_ids,
             "categories": self.categories,
@@ -143,7 +149,7 @@ def category_summary(rules: Rules, leaf_ids: Iterable[str], kind: str = "") -> s
 def read_archive_header(path: Path, *, lenient: bool = False) -> tuple[ArchiveHeader, int]:
     """The public header and the file size (reads at most the header region); *lenient*
     lets a damaged header through as far as it can be read (salvage)."""
-    with open(path, "rb", buffering=0) as f:
+    with os.fdopen(open_regular(path), "rb", buffering=0) as f:
         size = os.fstat(f.fileno()).st_size
         prefix = f.read(14)
         header_size = read_header_size(prefix, lenient=lenient)
@@ -193,6 +199,7 @@ def archive_point(
         volumes=split.volumes if split else 1,
         incomplete=joined(split.problems) if split and split.problems else "",
         protection=header.protection,
+        recovery_code=header.has_recovery_code,
         account_key_ids=ids,
         account_match=_match(ids, account_key_id),
         categories=list(header.categories),
@@ -393,7 +400,7 @@ def _scan_folder(
 def find_before_restore(
     data_dir: Path, account_key_id: str | None, out: dict[str, RestorePoint] | None = None
 ) -> list[RestorePoint]:
-    data_dir = Path(data_dir)
+    data_dir = followed_root(Path(data_dir))  # a linked Data: beside the folder it leads to
     prefix = before_restore_prefix(data_dir)
     found: list[RestorePoint] = []
     with contextlib.suppress(OSError):
@@ -491,11 +498,12 @@ def open_contents(
     password: str | None = None,
     data_dir: Path | None = None,
     salvage: bool = False,
+    recovery_code: RecoveryCode | None = None,
 ) -> PointContents:
     """A point's file list by category, from the archive's index or the folder's manifest.
 
-    Archives are unlocked with the account key when their slot fits, else *password*
-    (raises :class:`~therabak.archive.reader.PasswordNeeded` when one is needed and
+    Archives are unlocked with the account key when their slot fits, else *password* or
+    *recovery_code* (raises :class:`~therabak.archive.reader.PasswordNeeded` when one is needed and
     missing, WrongPasswordError when it is wrong). With *salvage*, an archive whose index
     is damaged is listed by reading its entries (every intact one, the first of two with
     the same name, as a salvage restore takes them) and ``index_damage`` says why.
@@ -523,7 +531,7 @@ def open_contents(
     from therabak.archive.reader import ArchiveReader
 
     with ArchiveReader.open(Path(path)) as reader:
-        reader.unlock(account=account, password=password)
+        reader.unlock(account=account, password=password, recovery_code=recovery_code)
         try:
             index = reader.read_index()
         except DamagedArchiveError as e:

@@ -17,12 +17,13 @@ from pathlib import Path
 
 from therabak.archive.volumes import first_volume, later_volumes
 from therabak.errors import DataFolderError, DataInUseError
-from therabak.fsutil import fsync_dir
+from therabak.fsutil import followed_root, fsync_dir, is_link_or_junction
 from therabak.i18n import _
 from therabak.jobs import history
 from therabak.jobs.lock import JobLock, LockBusy, lock_busy_message
 from therabak.jobs.points import RestorePoint, find_before_restore, read_archive_header
-from therabak.jobs.swap import before_restore_prefix, read_journal, remove_tree, restore_lock_path
+from therabak.jobs.swap import before_restore_prefix, read_journal, restore_lock_path
+from therabak.partials import remove_tree
 
 
 def delete_backup(archive: Path) -> list[Path]:
@@ -75,13 +76,14 @@ def remove_before_restore(folder: Path, data_dir: Path) -> None:
 
     Refuses (DataFolderError) anything that is not a ``<Data>.before-restore-*`` folder
     beside *data_dir*, or is a link; refuses (DataInUseError) while a restore runs (it
-    may be restoring from this very folder) or while a swap journal names it.
+    may be restoring from this very folder) or while a swap journal names it. A linked
+    *data_dir* keeps its before-restore folders beside the folder it leads to.
     """
-    folder, data_dir = Path(folder).absolute(), Path(data_dir).absolute()
+    folder, data_dir = Path(folder).absolute(), followed_root(Path(data_dir).absolute())
     if (
         folder.parent != data_dir.parent
         or not folder.name.startswith(before_restore_prefix(data_dir))
-        or os.path.islink(folder)
+        or _leads_elsewhere(folder)
         or not folder.is_dir()
     ):
         raise DataFolderError(
@@ -104,6 +106,14 @@ def remove_before_restore(folder: Path, data_dir: Path) -> None:
         fsync_dir(folder.parent)
     finally:
         lock.release()
+
+
+def _leads_elsewhere(path: Path) -> bool:
+    """Is *path* a symbolic link or a Windows junction (never followed, never removed here)?"""
+    try:
+        return is_link_or_junction(os.lstat(path))
+    except OSError:
+        return False
 
 
 def _tree_size(folder: Path) -> int:

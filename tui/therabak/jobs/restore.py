@@ -36,6 +36,7 @@ from therabak import faults, formatting, memtune
 from therabak.archive.hashing import Sha256Behind
 from therabak.archive.index import IndexEntry, check_relative_path
 from therabak.archive.reader import ArchiveReader, EntryDamaged
+from therabak.crypto.recovery import RecoveryCode
 from therabak.errors import (
     AccountKeyError,
     Cancelled,
@@ -48,8 +49,8 @@ from therabak.errors import (
     OtherAccountError,
     UsageError,
 )
-from therabak.events import Damaged, Emit, Phase, Summary, Warning, ignore
-from therabak.fsutil import free_space
+from therabak.events import Damaged, Emit, Phase, Summary, Warning, WarningLog, ignore, warning_list
+from therabak.fsutil import followed_root, free_space
 from therabak.i18n import _, ngettext
 from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
@@ -73,6 +74,7 @@ from therabak.jobs.lock import (
     check_practice_app,
     lock_busy_message,
 )
+from therabak.jobs.nesting import backups_inside
 from therabak.jobs.points import RestorePoint, identify
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.swap import (
@@ -85,11 +87,11 @@ from therabak.jobs.swap import (
     new_staging,
     publish_folder,
     recover,
-    remove_tree,
     restore_lock_path,
     swap_in,
     too_late_to_cancel,
 )
+from therabak.partials import remove_tree
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.practice.envelope import (
@@ -114,6 +116,7 @@ class RestoreRequest:
     account_key_path: Path
     rules: Rules
     password: str | None = field(default=None, repr=False)
+    recovery_code: RecoveryCode | None = field(default=None, repr=False)  # instead of password
     include: Iterable[str] | str | None = None  # category ids (any node); None: everything
     target: Path | None = None  # restore into this folder; Data stays untouched
     force: bool = False  # restore although Data/.lock holds a live process id
@@ -183,7 +186,7 @@ class RestoreResult:
     files_carried: int = 0
     bytes_carried: int = 0
     damaged: list[tuple[str, str]] = field(default_factory=list)  # skipped with --salvage
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Warning] = field(default_factory=list)  # every warning the job printed
     new_account_key: Path | None = None
     duration_s: float = 0.0
 
@@ -206,7 +209,7 @@ class RestoreResult:
             "files_carried": self.files_carried,
             "bytes_carried": self.bytes_carried,
             "damaged": [{"path": p, "reason": r} for p, r in self.damaged],
-            "warnings": self.warnings,
+            "warnings": warning_list(self.warnings),
             "new_account_key": str(self.new_account_key) if self.new_account_key else None,
         }
 
@@ -418,7 +421,7 @@ def _open_source(
         return _FolderSource(point, req.rules, req.salvage)
     reader = ArchiveReader.open(point.path, salvage=req.salvage)
     try:
-        reader.unlock(account=account, password=req.password)
+        reader.unlock(account=account, password=req.password, recovery_code=req.recovery_code)
         return _ArchiveSource(point, reader, req.rules, req.salvage, emit)
     except BaseException:
         reader.close()
@@ -449,9 +452,13 @@ class _Restore:
     """One restore: the checks and the plan in ``__init__``, the work in :meth:`execute`."""
 
     def __init__(self, req: RestoreRequest, emit: Emit) -> None:
-        self.req, self.emit = req, emit
+        self.req = req
+        self.emit = WarningLog(emit)  # a restore that printed a warning exits 3
         self.rules = req.rules
-        self.data_dir = Path(req.data_dir).absolute()
+        # A data folder that is a link: the restore works in the folder it leads to (the
+        # staging folder, the swap and the before-restore folder are beside that one),
+        # so the link stays and leads to the restored data.
+        self.data_dir = followed_root(Path(req.data_dir).absolute())
         self.target = Path(req.target).absolute() if req.target else self.data_dir
         self.folder_mode = req.target is not None
         self.source: _Source | None = None
@@ -601,11 +608,13 @@ class _Restore:
         # The current data: what is replaced, what is carried over.
         self.current: list[FileEntry] = []
         self.current_skipped: list[tuple[str, str]] = []
+        kept_backups: list[FileEntry] = []  # backups kept inside Data (jobs/nesting.py)
         if self.mode == "replace":
             emit(Phase("scanning", str(self.data_dir)))
-            scanned = scan(self.data_dir, self.rules)
+            scanned = scan(self.data_dir, self.rules, leave_out=backups_inside(self.data_dir))
             self.current = scanned.files
             self.current_skipped = scanned.skipped
+            kept_backups = scanned.left_out
         written = {i.path.casefold() for i in self.items}
         fallback = {p.casefold() for p, _why in self.unrestorable}
         self.carry = [
@@ -614,6 +623,8 @@ class _Restore:
             if f.path.casefold() not in written
             and (f.category not in self.replaced or f.path.casefold() in fallback)
         ]
+        # no backup holds them (they are left out of every backup): they stay as they are
+        self.carry += [f for f in kept_backups if f.path.casefold() not in written]
         for path, why in self.current_skipped:
             emit(
                 Warning(
@@ -813,6 +824,7 @@ class _Restore:
                     os.unlink(self.create_key)
             raise
         result.duration_s = round(time.monotonic() - start, 3)
+        result.warnings = list(self.emit.warnings)
         with contextlib.suppress(OSError):
             history.append(
                 history.BackupRecord(
@@ -852,14 +864,13 @@ class _Restore:
             files_total=len(self.items),
         )
         staged: list[_Item] = []
-        key_ids: set[bytes] = set()
         self._ahead = CreateAhead(staging, [i.path for i in self.items])
         try:
-            self._stage_items(staging, budget, cancel, result, progress, staged, key_ids)
+            self._stage_items(staging, budget, cancel, result, progress, staged)
         finally:
             self._ahead.close()
         progress.finish()
-        return self._check_key_ids(staged, key_ids)
+        return staged
 
     def _stage_items(
         self,
@@ -869,7 +880,6 @@ class _Restore:
         result: RestoreResult,
         progress: ProgressTracker,
         staged: list[_Item],
-        key_ids: set[bytes],
     ) -> None:
         for item in self.items:
             cancel.check()
@@ -899,7 +909,6 @@ class _Restore:
                 msg = _(
                     "Its place in the backup is damaged, an intact copy was used: {path}"
                 ).format(path=item.path)
-                result.warnings.append(msg)
                 self.emit(Warning(msg, path=item.path, code="relocated"))
             except OSError as e:
                 _raise_os(e, staging)
@@ -907,31 +916,32 @@ class _Restore:
             if item.sha256 is None:
                 item.sha256 = sha
             if item.mode == "copy" and prefix[: len(MAGIC)] == MAGIC:
-                key_ids.add(prefix[len(MAGIC) : len(MAGIC) + KEY_ID_SIZE])
+                key_id = prefix[len(MAGIC) : len(MAGIC) + KEY_ID_SIZE]
+                if len(key_id) == KEY_ID_SIZE:  # (a cut-off envelope names no key)
+                    self._check_key_id(item, key_id)
             staged.append(item)
             result.files_restored += 1
             result.bytes_restored += item.size
             progress.file_done()
             faults.point("restore.staging")
 
-    def _check_key_ids(self, staged: list[_Item], key_ids: set[bytes]) -> list[_Item]:
-        if (
-            self.point.is_folder
-            and not self.point.account_key_ids
-            and key_ids
-            and (self.account.key_id not in key_ids)
-        ):
+    def _check_key_id(self, item: _Item, key_id: bytes) -> None:
+        """A folder backup (or before-restore folder) is restored on its files' word, not
+        its manifest's: every sealed file copied must name this account's key, checked
+        on the bytes copied, before the swap. One that does not refuses the restore."""
+        assert self.account is not None
+        if key_id != self.account.key_id:
             raise OtherAccountError(
                 _(
-                    "The files in {path} are sealed with another account's key ({ids}); this "
+                    "{path} in {point} is sealed with another account's key ({key_id}); this "
                     "computer's account key is {mine}. Nothing was changed."
                 ).format(
-                    path=self.point.path,
-                    ids=", ".join(sorted(k.hex() for k in key_ids)),
+                    path=item.path,
+                    point=self.point.path,
+                    key_id=key_id.hex(),
                     mine=self.account.id_hex,
                 )
             )
-        return staged
 
     def _stage_one(
         self,
@@ -1064,12 +1074,10 @@ class _Restore:
                 msg = _("Deleted while the restore ran, not carried over: {path}").format(
                     path=f.path
                 )
-                result.warnings.append(msg)
                 self.emit(Warning(msg, path=f.path, code="deleted"))
             else:
                 if got.changed:
                     msg = _("Kept changing while it was carried over: {path}").format(path=f.path)
-                    result.warnings.append(msg)
                     self.emit(Warning(msg, path=f.path, code="unstable"))
                 done.append((f.path, got.sha256))
                 result.files_carried += 1

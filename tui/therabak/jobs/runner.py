@@ -29,12 +29,16 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from therabak.events import Error, Event, Summary, from_dict
 from therabak.fsutil import create_private, make_private_dir, write_private
 from therabak.i18n import Message, english
 from therabak.processes import pid_alive, process_identity
 from therabak.settings import state_dir
+
+if TYPE_CHECKING:
+    from therabak.crypto.recovery import RecoveryCode
 
 JOBS_DIR = "jobs"
 _FINAL_TYPES = ("summary", "error")
@@ -157,6 +161,8 @@ class JobRunner:
         args: list[str],
         *,
         password: str | None = None,
+        recovery_code: RecoveryCode | None = None,
+        new_recovery_code: RecoveryCode | None = None,
         data_dir: str | os.PathLike = "",
         title: str = "",
         target: str | os.PathLike = "",
@@ -165,15 +171,27 @@ class JobRunner:
     ) -> Job:
         """Start ``therabak <operation> <args> --json`` as a job that survives this process.
 
-        *password* (if given) goes to the job's standard input with ``--password-stdin``.
+        *password* (if given) goes to the job's standard input with ``--password-stdin``;
+        so do *recovery_code* (``--recovery-code-stdin``: the code that opens the backup,
+        or for ``backup`` and ``emergency-sheet`` the code to give it / print) and
+        *new_recovery_code* (``--new-recovery-code-stdin``, for ``recovery create``), one
+        line each, in that order.
         *env* changes the job's environment (``None`` removes a variable).
         """
         make_private_dir(self.root)
         started = (now or datetime.now()).astimezone().replace(microsecond=0)
         job_id = f"{started.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
         argv = [operation, *args, "--json"]
+        secrets_in: list[str] = []
         if password is not None:
             argv.append("--password-stdin")
+            secrets_in.append(password)
+        if recovery_code is not None:
+            argv.append("--recovery-code-stdin")
+            secrets_in.append(recovery_code.compact())
+        if new_recovery_code is not None:
+            argv.append("--new-recovery-code-stdin")
+            secrets_in.append(new_recovery_code.compact())
         child_env = child_environment(env)
         kwargs: dict = {}
         if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
@@ -187,7 +205,7 @@ class JobRunner:
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "therabak", *argv],
-                stdin=subprocess.PIPE if password is not None else subprocess.DEVNULL,
+                stdin=subprocess.PIPE if secrets_in else subprocess.DEVNULL,
                 stdout=out_fd,
                 stderr=err_fd,
                 env=child_env,
@@ -215,7 +233,7 @@ class JobRunner:
         self._save(record)
         if proc.stdin is not None:
             try:
-                proc.stdin.write((password or "").encode("utf-8") + b"\n")
+                proc.stdin.write("".join(f"{x}\n" for x in secrets_in).encode("utf-8"))
                 proc.stdin.flush()
             except OSError:
                 pass  # the job ended early; its log says why

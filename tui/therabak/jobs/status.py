@@ -3,7 +3,9 @@
 The reminder comes first: when the last manual backup is older than
 ``Settings.reminder_days`` (14) or there is none, the report says so and its exit code
 is 3. Automatic backups that have never run or are overdue (older than twice the
-interval) are a warning too (exit 3).
+interval) are a warning too (exit 3), and so is what the scheduler's entry needs (given
+as *schedule*: ``schedule/status.py``; a failed last run, a stale entry, lingering off
+over SSH).
 
 Sources: the history of this computer (``<state dir>/history.jsonl``), the headers of
 the archives in the remembered destinations (so a lost history or a backup made
@@ -15,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from therabak import formatting
 from therabak.i18n import _
@@ -23,6 +25,9 @@ from therabak.jobs import history
 from therabak.jobs.auto import interval, last_auto_backup, next_due
 from therabak.jobs.points import RestorePoint, SearchPlace, find_before_restore, list_points
 from therabak.settings import Settings
+
+if TYPE_CHECKING:
+    from therabak.schedule.status import ScheduleStatus
 
 
 @dataclass
@@ -59,6 +64,7 @@ class StatusReport:
     reminder: str = ""  # empty when no reminder is due
     warnings: list[str] = field(default_factory=list)
     before_restore: list[RestorePoint] = field(default_factory=list)
+    schedule: ScheduleStatus | None = None
 
     @property
     def exit_code(self) -> int:
@@ -81,6 +87,7 @@ class StatusReport:
             "auto_next_due": self.auto_next_due.isoformat() if self.auto_next_due else None,
             "warnings": self.warnings,
             "before_restore": [str(p.path) for p in self.before_restore],
+            "schedule": self.schedule.to_dict() if self.schedule else None,
             "exit_code": self.exit_code,
         }
 
@@ -101,6 +108,7 @@ def compute_status(
     *,
     account_key_id: str | None = None,
     now: datetime | None = None,
+    schedule: ScheduleStatus | None = None,
 ) -> StatusReport:
     now = now or datetime.now().astimezone()
     data_dir = Path(data_dir)
@@ -157,22 +165,28 @@ def compute_status(
             ).format(
                 days=age.days, time=formatting.local_time(manual.when), limit=settings.reminder_days
             )
+    set_up = schedule is not None and schedule.set_up
     if auto is None:
-        report.warnings.append(
-            _(
-                "No automatic backup has been made yet; schedule "
-                "'therabak auto' to run every hour (see the README)."
+        if not set_up:  # set up and none yet: the first one comes with the next run
+            report.warnings.append(
+                _(
+                    "No automatic backup has been made yet, and automatic backups are not "
+                    "set up: 'therabak schedule install' sets them up."
+                )
             )
-        )
     elif now - auto.when > 2 * interval(settings.auto):
         report.auto_state = "overdue"
         report.warnings.append(
             _(
-                "Automatic backups are overdue: the last one is from {time} ({age}); check "
-                "that 'therabak auto' is scheduled."
+                "Automatic backups are overdue: the last one is from {time} ({age}); "
+                "'therabak schedule status' shows why."
             ).format(time=formatting.local_time(auto.when), age=formatting.ago(auto.when, now))
         )
     else:
         report.auto_state = "ok"
+    if set_up:
+        assert schedule is not None
+        report.warnings.extend(schedule.warnings)
+    report.schedule = schedule
     report.before_restore = find_before_restore(data_dir, account_key_id)
     return report

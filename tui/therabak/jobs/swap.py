@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,17 +30,20 @@ from pathlib import Path
 
 from therabak import faults
 from therabak.errors import DataFolderError, DataInUseError
-from therabak.fsutil import IS_WINDOWS, fsync_dir, make_private_dir, write_private
+from therabak.fsutil import (
+    IS_WINDOWS,
+    followed_root,
+    fsync_dir,
+    make_new_private_dir,
+    write_private,
+)
 from therabak.i18n import _
-from therabak.processes import pid_alive
+from therabak.jobs.names import STAMP_FORMAT as STAMP_FORMAT  # where others found it
+from therabak.jobs.names import stamp
+from therabak.partials import LeftoverKind, partial_name, remove_tree, sweep
 
 MANIFEST_NAME = "therabak-manifest.json"
 JOURNAL_VERSION = 1
-STAMP_FORMAT = "%Y-%m-%d_%H%M%S"
-
-
-def stamp(when: datetime | None = None) -> str:
-    return (when or datetime.now().astimezone()).strftime(STAMP_FORMAT)
 
 
 def journal_path(data_dir: Path) -> Path:
@@ -68,57 +70,39 @@ def before_restore_path(data_dir: Path, when: datetime | None = None) -> Path:
     return path
 
 
-def _staging_re(target: Path) -> re.Pattern[str]:
-    return re.compile(rf"^{re.escape(Path(target).name)}\.restore-[0-9_-]+\.(\d+)\.partial$")
+def _staging_final_re(target: Path) -> re.Pattern[str]:
+    """The final part of a staging folder's partial name (``Data.restore-<time>``)."""
+    return re.compile(rf"^{re.escape(Path(target).name)}\.restore-[0-9_-]+$")
 
 
 def new_staging(target: Path, when: datetime | None = None) -> Path:
     """Create the private (0700) staging folder for *target* beside it."""
     target = Path(target)
-    path = target.parent / f"{target.name}.restore-{stamp(when)}.{os.getpid()}.partial"
     n = 1
     while True:
+        suffix = "" if n == 1 else f"-{n}"
+        path = target.parent / partial_name(f"{target.name}.restore-{stamp(when)}{suffix}")
         try:
-            os.mkdir(path, 0o700)
-            break
+            make_new_private_dir(path)
+            return path
         except FileExistsError:
             n += 1
-            path = target.parent / (
-                f"{target.name}.restore-{stamp(when)}-{n}.{os.getpid()}.partial"
-            )
-    make_private_dir(path)
-    return path
-
-
-def remove_tree(path: Path) -> None:
-    """Delete a folder we created (never follows links; read-only files too)."""
-
-    def onerror(func, p, _exc):  # pragma: no cover - Windows read-only files
-        with contextlib.suppress(OSError):
-            os.chmod(p, 0o700)
-            func(p)
-
-    if os.path.lexists(path):
-        shutil.rmtree(path, onerror=onerror)
 
 
 def clean_stale_staging(target: Path) -> list[Path]:
     """Remove staging folders of restores whose process is gone (not one a journal names)."""
     target = Path(target)
-    pattern = _staging_re(target)
+    pattern = _staging_final_re(target)
     keep = set()
     journal = read_journal(target)
     if journal is not None:
-        keep.add(journal.get("staging", ""))
-    removed = []
-    with contextlib.suppress(OSError):
-        for p in target.parent.iterdir():
-            m = pattern.match(p.name)
-            if m and str(p) not in keep and not pid_alive(int(m.group(1))):
-                with contextlib.suppress(OSError):
-                    remove_tree(p)
-                    removed.append(p)
-    return removed
+        keep.add(str(journal.get("staging", "")))
+    return sweep(
+        target.parent,
+        belongs=lambda final: bool(pattern.match(final)),
+        kind=LeftoverKind.FOLDER,
+        keep=keep,
+    )
 
 
 # ---- manifest of a before-restore folder ----------------------------------------------------
@@ -210,7 +194,7 @@ def recover(data_dir: Path, *, have_lock: bool = False) -> Recovery | None:
     its journal is its own business and nothing is done. Without a journal, staging
     folders of restores whose process died are removed.
     """
-    data_dir = Path(data_dir)
+    data_dir = followed_root(Path(data_dir))
     if have_lock:
         return _recover(data_dir)
     if not journal_path(data_dir).exists() and not restore_lock_path(data_dir).exists():

@@ -7,13 +7,13 @@ import-light: previewing never loads the crypto stack.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from therabak.i18n import _
 from therabak.practice.categories import BackupKind, Rules
-from therabak.practice.scan import Tally, scan
+from therabak.practice.scan import FileEntry, LeaveOut, Tally, scan
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class Preview:
     selected: Tally
     total: Tally
     skipped: list[tuple[str, str]]  # (path relative to Data, why)
+    left_out: list[FileEntry] = field(default_factory=list)  # see scan.LeaveOut
 
     def to_dict(self) -> dict[str, Any]:
         """The document of ``therabak preview --json``."""
@@ -69,6 +70,7 @@ class Preview:
             },
             "total": {"files": self.total.files, "bytes": self.total.bytes},
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "left_out": [{"path": f.path, "bytes": f.size} for f in self.left_out],
         }
 
     def tree_lines(self, *, reasons: bool = True, deselected_note: str | None = None) -> list[str]:
@@ -120,13 +122,15 @@ def build_preview(
     kind: BackupKind = BackupKind.MANUAL,
     include: Iterable[str] | str | None = None,
     exclude: Iterable[str] | str | None = None,
+    leave_out: LeaveOut | None = None,
 ) -> Preview:
-    """Scan *data_dir* and sum it per category for a *kind* backup.
+    """Scan *data_dir* and sum it per category for a *kind* backup (leaving out what
+    *leave_out* matches, as the backup will: see jobs/nesting.py).
 
     Unknown ids in *include*/*exclude* raise UsageError before anything is read.
     """
     selection = rules.selection(kind, include, exclude)
-    result = scan(data_dir, rules, keep_files=False)
+    result = scan(data_dir, rules, keep_files=False, leave_out=leave_out)
     totals = result.node_totals(rules)
 
     def state(node_id: str) -> str:
@@ -159,4 +163,5 @@ def build_preview(
         selected=result.selected_total(selection),
         total=result.total,
         skipped=list(result.skipped),
+        left_out=list(result.left_out),
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from therabak.errors import DataFolderError
+from therabak.fsutil import followed_root
 from therabak.i18n import _
 from therabak.practice.categories import Rules
 
@@ -35,12 +36,26 @@ class Tally:
         self.bytes += other.bytes
 
 
+@dataclass(frozen=True)
+class LeaveOut:
+    """What a scan leaves out (and lists apart): in the folders *folders* (relative to
+    Data, "/"-separated with a trailing "/"; "" is Data itself), the entries for which
+    ``matches(name, is_dir)`` holds, with everything below such a folder entry.
+
+    Used for the backups kept in a destination inside Data (jobs/nesting.py), so that
+    a backup never holds the backups before it."""
+
+    folders: frozenset[str]
+    matches: Callable[[str, bool], bool]
+
+
 @dataclass
 class ScanResult:
     root: Path
     files: list[FileEntry]
     totals: dict[str, Tally]  # per leaf id
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    left_out: list[FileEntry] = field(default_factory=list)  # see LeaveOut
 
     def node_totals(self, rules: Rules) -> dict[str, Tally]:
         """Totals for every node; a parent sums its children."""
@@ -81,7 +96,9 @@ class ScanResult:
 
 
 def require_data_dir(root: Path) -> Path:
-    root = Path(root)
+    """The data folder *root*, which must exist; when *root* is a link to it (the folder
+    moved to another disk and linked back), the folder it leads to (fsutil.followed_root)."""
+    root = followed_root(Path(root))
     if not root.exists():
         raise DataFolderError(
             _("Data folder not found: {root}").format(root=root),
@@ -142,23 +159,28 @@ def scan(
     *,
     keep_files: bool = True,
     on_folder: Callable[[int, int], None] | None = None,
+    leave_out: LeaveOut | None = None,
 ) -> ScanResult:
     """Scan *root* (the Data folder). ``on_folder(files, bytes)`` is called after each folder.
 
-    Symbolic links (to files or folders) are never followed: they are listed in
-    ``skipped``, like anything that is neither a regular file nor a folder and
-    every file or folder that cannot be read.
+    *root* itself may be a link (see :func:`require_data_dir`). Below it, symbolic links
+    (to files or folders) are never followed: they are listed in ``skipped``, like
+    anything that is neither a regular file nor a folder and every file or folder that
+    cannot be read. What *leave_out* matches is listed in ``left_out`` instead of
+    ``files`` and counted in no total.
     """
     root = require_data_dir(root)
     files: list[FileEntry] = []
     totals: dict[str, Tally] = {leaf.id: Tally() for leaf in rules.leaves()}
     skipped: list[tuple[str, str]] = []
+    left_out: list[FileEntry] = []
     n_files = n_bytes = 0
     sep = os.sep
     # (absolute folder, relative prefix "a/b/", parts, fixed category or None)
     stack: list[tuple[str, str, tuple[str, ...], str | None]] = [
         (os.fspath(root), "", (), rules.subtree_category(()))
     ]
+    outside: set[str] = set()  # prefixes of folders left out (leave_out)
     category_of = rules.category_of
     is_ignored = rules.is_ignored
     subtree_category = rules.subtree_category
@@ -175,17 +197,27 @@ def scan(
                 )
             )
             continue
+        folder_out = prefix in outside
+        check = leave_out is not None and not folder_out and prefix in leave_out.folders
         # Files of a folder whose category is fixed are summed locally (the hot path).
         count = size = 0
         with listing as it:
             for entry in it:
                 try:
+                    out = folder_out or (
+                        check
+                        and leave_out.matches(  # type: ignore[union-attr]
+                            entry.name, entry.is_dir(follow_symlinks=False)
+                        )
+                    )
                     if entry.is_file(follow_symlinks=False):
                         st = entry.stat(follow_symlinks=False)
                     elif entry.is_dir(follow_symlinks=False):
                         name = entry.name
                         sub = (*parts, name)
                         cat = fixed if fixed is not None else subtree_category(sub)
+                        if out:
+                            outside.add(prefix + name + "/")
                         stack.append((folder + sep + name, prefix + name + "/", sub, cat))
                         continue
                     else:
@@ -203,6 +235,11 @@ def scan(
                             _("cannot be read ({error})").format(error=e.strerror),
                         )
                     )
+                    continue
+                if out:
+                    rel = prefix + entry.name
+                    cat = fixed if fixed is not None else category_of(rel)
+                    left_out.append(FileEntry(rel, cat, st.st_size, st.st_mtime_ns))
                     continue
                 if fixed is not None:
                     count += 1
@@ -230,4 +267,4 @@ def scan(
             n_bytes += size
         if on_folder is not None:
             on_folder(n_files, n_bytes)
-    return ScanResult(root, files, totals, skipped)
+    return ScanResult(root, files, totals, skipped, left_out)

@@ -16,6 +16,7 @@ from pathlib import Path
 from therabak import faults
 from therabak.crypto.stream import TAG_SIZE, StreamOpener
 from therabak.errors import DecryptionError
+from therabak.fsutil import created_and_modified_ns
 from therabak.i18n import _
 from therabak.practice.account import AccountKey
 from therabak.practice.envelope import HEADER_SIZE, MAGIC, check_key, parse_header
@@ -29,6 +30,10 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 #: truncated the file and not yet written the header): the read fails like any read of a
 #: file that changes, and is tried again. Once it is older, it is simply what it is.
 FRESH_NS = 5 * 10**9
+#: An empty file not changed since it was created (its modification time at most this
+#: much after its creation time) is a new empty file, not one emptied to be rewritten:
+#: it is backed up as empty at once (where the system records creation times).
+NEW_FILE_NS = 10**6
 
 
 class SourceChanged(Exception):
@@ -82,7 +87,7 @@ def read_plaintext(
         if header is not None:
             plain = _sealed(fd, whole, size, header, key, write, on_bytes, check_cancel, inject)
         else:
-            if _maybe_torn_envelope(prefix, before):
+            if _maybe_torn_envelope(prefix, before, fd):
                 raise SourceChanged(_("empty or cut short just now: probably being written"))
             plain = _plain(fd, whole, prefix, write, on_bytes, check_cancel)
             if inject:
@@ -239,7 +244,17 @@ def read_raw(
     return SourceRead(sealed=True, size=size, mtime_ns=before.st_mtime_ns, plaintext_size=size)
 
 
-def _maybe_torn_envelope(prefix: bytes, st: os.stat_result) -> bool:
+def _maybe_torn_envelope(prefix: bytes, st: os.stat_result, fd: int) -> bool:
+    """Is this plain file (its first bytes *prefix*) perhaps an envelope that the app has
+    just truncated to rewrite it in place? Only a file changed a moment ago that holds no
+    more than the beginning of the magic; and an empty one only if it existed before it
+    was emptied: a file created empty (and not changed since) is new and simply empty."""
     if len(prefix) >= len(MAGIC) or not MAGIC.startswith(prefix):
         return False
-    return 0 <= time.time_ns() - st.st_mtime_ns < FRESH_NS
+    if not 0 <= time.time_ns() - st.st_mtime_ns < FRESH_NS:
+        return False
+    if not prefix:
+        times = created_and_modified_ns(fd)
+        if times is not None and times[1] - times[0] <= NEW_FILE_NS:
+            return False  # created empty, never written: a new empty file
+    return True

@@ -1,4 +1,5 @@
-"""Home: the practice, the last backups, the two-week reminder and the jobs."""
+"""Home: the practice, the last backups, the two-week reminder, whether automatic
+backups are set up (and how they ran), and the jobs."""
 
 from __future__ import annotations
 
@@ -59,12 +60,15 @@ class HomeScreen(FollowsJobs, AppScreen):
         self.views: dict[str, JobView] = {}
         self._followed: set[str] = set()
         self.kept_folders: list = []  # before-restore folders beside Data (KeptFolder)
+        self.schedule_status = None  # ScheduleStatus once the scheduler answered
+        self.schedule_checked = False  # the last question to the scheduler has its answer
 
     def compose(self) -> ComposeResult:
         yield AppHeader(_("Backup and restore for TheraPsy"))
         yield Static("", id="reminder", classes="banner")
         yield Static("", id="practice")
         yield Static("", id="last-backups")
+        yield Static("", id="auto-schedule")
         yield Static("", id="kept-folders")
         yield Static(Text(_("Jobs"), style="bold"), id="jobs-title")
         yield JobsTable(id="jobs", cursor_type="row")
@@ -108,6 +112,7 @@ class HomeScreen(FollowsJobs, AppScreen):
     def refresh_all(self) -> None:
         self._render_practice()
         self._render_backups()
+        self.refresh_schedule()
         self.refresh_jobs()
         self._kept_worker()
 
@@ -210,6 +215,54 @@ class HomeScreen(FollowsJobs, AppScreen):
             message = (message + "\n" if message else "") + settings_error
         banner.update(Text(message))
         banner.display = bool(message)
+
+    # ---- automatic backups: the scheduler's entry -------------------------------------
+
+    def refresh_schedule(self) -> None:
+        """Ask the scheduler in the background (it may take a moment: schtasks, systemctl)."""
+        if self.schedule_status is None:
+            self._render_schedule(None, "")
+        self.schedule_checked = False
+        self._schedule_worker()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="schedule")
+    def _schedule_worker(self) -> None:
+        from therabak.errors import TherabakError
+        from therabak.schedule.status import schedule_status
+
+        ctx = self.app.ctx
+        try:
+            settings, _error = self.app.load_settings()
+            status = schedule_status(ctx.schedule_host(), ctx.paths, settings, now=ctx.now())
+        except (TherabakError, OSError) as e:
+            self.app.call_from_thread(self._render_schedule, None, str(e))
+            return
+        self.app.call_from_thread(self._render_schedule, status, "")
+
+    def _render_schedule(self, status, error: str) -> None:
+        from therabak.app.schedule_text import advice, last_run_text, state_text
+
+        self.schedule_status = status
+        self.schedule_checked = status is not None or bool(error)
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", min_width=14)
+        grid.add_column()
+        label = _("Scheduled")
+        if error:
+            grid.add_row(label, Text(error, "bold red"))
+        elif status is None:
+            grid.add_row(label, Text(_("checking…"), "dim"))
+        else:
+            state = state_text(status)
+            if not status.set_up:
+                state.append(" " + _("(s: Settings)"), "bold yellow")
+            grid.add_row(label, state)
+            last = last_run_text(status, self.app.ctx.now())
+            if last is not None:
+                grid.add_row(_("Last run"), last)
+            for line in advice(status)[:2]:
+                grid.add_row("", Text(line, "yellow"))
+        self.query_one("#auto-schedule", Static).update(grid)
 
     # ---- jobs ---------------------------------------------------------------------------
 

@@ -1,11 +1,14 @@
 """Settings: what the CLI's settings file holds, edited with validation and saved with
-``Settings.save()`` (remembered destinations, reminder, automatic backups, retries)."""
+``Settings.save()`` (remembered destinations, reminder, automatic backups, retries), and
+the button that sets automatic backups up with the system's scheduler, or removes them
+(``therabak.schedule``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -78,6 +81,14 @@ def language_options() -> list[tuple[str, str]]:
     ]
 
 
+def installed_text(result) -> str:
+    from therabak.schedule.command import every_text
+
+    return _("Set up: this computer's scheduler now starts the automatic backup {every}.").format(
+        every=every_text(result.command.every_minutes)
+    )
+
+
 def _fmt(value: float | int) -> str:
     """A value as the form shows it: German with a decimal comma ("0,5")."""
     from therabak.i18n import get_language
@@ -126,6 +137,8 @@ class SettingsScreen(AppScreen):
         self.destinations: list[str] = []
         self.searched: list[str] = []
         self._saved_form: tuple = ()
+        self.schedule_status = None  # ScheduleStatus once the scheduler answered
+        self.schedule_checked = False  # the last question to the scheduler has its answer
 
     def help_text(self) -> str:
         return _(
@@ -175,6 +188,13 @@ class SettingsScreen(AppScreen):
                     section = f.section
                     yield Static(_(SECTIONS[section]), classes="section-title")
                     if section == "auto":
+                        with Horizontal(classes="form-row", id="schedule-row"):
+                            yield Label(_("Scheduled"), classes="form-label")
+                            yield Static(Text(_("checking…"), "dim"), id="schedule-state")
+                            yield Button(
+                                _("Set up"), id="schedule-toggle", compact=True, disabled=True
+                            )
+                        yield Static("", id="schedule-msg", classes="form-note")
                         with Horizontal(classes="form-row"):
                             yield Label(_("Folder"), classes="form-label")
                             yield TextInput(
@@ -219,8 +239,10 @@ class SettingsScreen(AppScreen):
         self._fill_folders()
         for error in self.query(".field-error"):
             error.display = False
-        self.query_one("#destinations", FolderList).focus()
+        self.query_one("#destinations", FolderList).focus(scroll_visible=False)
         self._saved_form = self._form()
+        self.schedule_checked = False
+        self._schedule_worker()
 
     def _fit_labels(self) -> None:
         """Widen the label column when the labels are longer (German), and move what is
@@ -293,11 +315,106 @@ class SettingsScreen(AppScreen):
 
         self.app.push_screen(DirPicker(picker_start(self.app.ctx)), picked)
 
+    # ---- automatic backups: the scheduler's entry -------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="schedule")
+    def _schedule_worker(self, action: str = "", lines: list[Text] | None = None) -> None:
+        """Set up (*action* "install") or remove ("remove") the entry, then ask the
+        scheduler how things stand; in the background (schtasks, systemctl take a moment)."""
+        from therabak.errors import TherabakError
+        from therabak.schedule import manage
+        from therabak.schedule.status import schedule_status
+
+        ctx = self.app.ctx
+        lines = list(lines or [])
+        try:
+            host = ctx.schedule_host()
+            settings, _error = self.app.load_settings()
+            if action == "install":
+                result = manage.install(host, ctx.paths, settings)
+                lines.append(Text(installed_text(result), "green"))
+                lines += [Text(n) for n in result.change.notes]
+                lines += [Text(w, "bold yellow") for w in result.warnings]
+            elif action == "remove":
+                removed = any(c.changed for c in manage.remove(host))
+                done = (
+                    _(
+                        "Automatic backups are removed from the scheduler; the backups made "
+                        "so far stay."
+                    )
+                    if removed
+                    else _("Automatic backups were not set up; nothing to remove.")
+                )
+                lines.append(Text(done, "green"))
+            status = schedule_status(host, ctx.paths, settings, now=ctx.now())
+        except (TherabakError, OSError) as e:
+            lines.append(Text(str(e), "bold red"))
+            status = None
+        self.app.call_from_thread(self._show_schedule, status, lines, bool(action))
+
+    def _show_schedule(self, status, lines: list[Text], acted: bool) -> None:
+        from therabak.app.schedule_text import advice, last_run_text
+        from therabak.schedule.backend import BACKEND_NAMES
+        from therabak.schedule.status import ScheduleState
+
+        self.schedule_checked = True
+        if status is not None or not acted:
+            self.schedule_status = status
+        status = self.schedule_status
+        state = self.query_one("#schedule-state", Static)
+        button = self.query_one("#schedule-toggle", Button)
+        if status is None:
+            state.update(Text(_("unknown"), "bold red"))
+            button.disabled = True
+        elif status.state is ScheduleState.SET_UP:
+            assert status.backend is not None
+            state.update(Text(_("yes: {backend}").format(backend=_(BACKEND_NAMES[status.backend]))))
+            button.label = _("Remove")
+            button.disabled = False
+        elif status.state is ScheduleState.NOT_SET_UP:
+            state.update(Text(_("no: nothing makes automatic backups"), "bold yellow"))
+            button.label = _("Set up")
+            button.disabled = False
+        else:
+            state.update(Text(_("not possible here"), "bold red"))
+            button.label = _("Set up")
+            button.disabled = True
+        # Kept short (the home screen shows the next backup and the last run): why it
+        # cannot be set up here, what a set-up entry needs, or what the button just did.
+        if status is not None and not acted:
+            if status.state is ScheduleState.UNAVAILABLE:
+                lines.append(Text(status.unavailable))
+            elif status.set_up:
+                last = last_run_text(status, self.app.ctx.now())
+                if last is not None and status.last_run_failed:
+                    lines.append(Text(_("Last run: ")) + last)
+                lines += [Text(w, "yellow") for w in advice(status)]
+        note = self.query_one("#schedule-msg", Static)
+        note.update(Text("\n").join(lines))
+        note.display = bool(lines)
+
+    async def toggle_schedule(self) -> None:
+        """The button: set up when not set up (saving the form first), else remove."""
+        status = self.schedule_status
+        if status is None or not self.schedule_checked:
+            return
+        if not status.set_up and self.dirty:  # the entry follows the saved settings
+            await self.action_save()
+            if self.dirty:
+                return  # not saved: the form says why
+        self.schedule_checked = False
+        self.query_one("#schedule-toggle", Button).disabled = True
+        doing = _("Removing…") if status.set_up else _("Setting up…")
+        self.query_one("#schedule-msg", Static).update(Text(doing, "italic"))
+        self._schedule_worker("remove" if status.set_up else "install")
+
     # ---- saving -------------------------------------------------------------------------
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
             await self.action_save()
+        elif event.button.id == "schedule-toggle":
+            await self.toggle_schedule()
 
     def _field_problem(self, f: Field) -> str | None:
         raw = self.query_one(f"#{f.id}", Input).value.strip().replace(",", ".")
@@ -395,6 +512,9 @@ class SettingsScreen(AppScreen):
                 style="green",
             )
         )
+        # The form is taller than 24 rows (folder lists, automatic backups): the word
+        # that it was saved must be seen wherever the form was scrolled to.
+        self.call_after_refresh(msg.scroll_visible, animate=False, immediate=True)
 
     def action_back(self) -> None:
         if not self.dirty:

@@ -1,0 +1,91 @@
+"""The app's summary panel reads a job that warned right (issue 13, finding 7): the job
+exits 3, the panel says some files need attention and lists each warning once.
+
+The events are those of real CLI jobs (``--json``), read back as the app reads a job's
+stream (``events.from_dict``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import IS_WINDOWS, Practice, run_cli
+from restore_helpers import practice_args
+from therabak.app.jobview import JobView
+from therabak.app.summaries import summary_text
+from therabak.events import from_dict
+from therabak.jobs.runner import Job, JobRecord, JobState
+
+pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...
+pytestmark = pytest.mark.skipif(IS_WINDOWS, reason="symbolic links need privileges on Windows")
+
+LINK = "sessions/K0001/verknuepft.json"
+
+
+def panel(operation: str, stdout: str) -> str:
+    view = JobView()
+    view.apply([from_dict(json.loads(line)) for line in stdout.splitlines()], now=0)
+    record = JobRecord(id="x", operation=operation, args=[], pid=0, started="")
+    return str(summary_text(Job(record, JobState.DONE), view, str))
+
+
+@pytest.fixture
+def linked(practice: Practice, tmp_path: Path) -> Practice:
+    (tmp_path / "outside.json").write_text("{}")
+    (practice.data_dir / LINK).symlink_to(tmp_path / "outside.json")
+    return practice
+
+
+@pytest.mark.parametrize("operation", ["backup", "folder-backup"])
+def test_a_backup_that_warned(linked: Practice, tmp_path: Path, operation: str) -> None:
+    extra = ["--no-password"] if operation == "backup" else []
+    r = run_cli(operation, "--dest", tmp_path / "usb", *extra, "--json", *practice_args(linked))
+    assert r.returncode == 3, r.stderr
+    text = panel(operation, r.stdout)
+    assert "finished with warnings." in text.splitlines()[0]
+    assert text.count(LINK) == 1 and "1 warning:" in text
+
+
+def test_a_restore_that_warned_lists_each_warning_once(linked: Practice, backups) -> None:
+    r = run_cli(
+        "restore", backups.auto, "--yes", "--json", *practice_args(linked),
+        env={"THERABAK_MEDIA_ROOTS": ""},
+    )  # fmt: skip
+    assert r.returncode == 3, r.stderr
+    text = panel("restore", r.stdout)
+    assert text.splitlines()[0] == "Restore finished with warnings."
+    assert text.count(f"Not carried over into the restored data: {LINK}") == 1
+
+
+@pytest.mark.skipif(IS_WINDOWS, reason="POSIX signals")
+def test_a_backup_whose_check_was_cancelled_says_it_once(linked: Practice, tmp_path: Path) -> None:
+    """The summary's list of warnings has the cancelled check too: the head says it, the
+    list below keeps the other warnings (the merge of issue 13's lists with issue 14's
+    kept backup)."""
+    import signal
+
+    from archive_support import json_lines
+    from cli_support import wait_for_event
+    from conftest import start_cli
+
+    proc = start_cli(
+        "backup", "--dest", tmp_path / "usb", "--no-password", "--verify", "--json",
+        *practice_args(linked), env={"THERABAK_FAILPOINTS": "verify-delay-ms=150"},
+    )  # fmt: skip
+    try:
+        seen = wait_for_event(proc, "phase", name="verifying")
+        seen += wait_for_event(proc, "progress")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 3, err
+    events = seen + json_lines(out)
+    codes = [w["code"] for w in events[-1]["warnings"]]
+    assert "verify-cancelled" in codes and len(codes) == 2  # the link and the check
+    text = panel("backup", "\n".join(json.dumps(e) for e in events))
+    assert text.splitlines()[0] == "Backup written; its check was cancelled, so it is NOT verified."
+    assert "1 warning:" in text and text.count(LINK) == 1
+    assert "complete but not verified" not in text
