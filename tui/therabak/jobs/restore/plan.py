@@ -155,9 +155,27 @@ def select(
         replaced = set(holds)
     chosen = [i for i in items if i.category in replaced]
     unrestorable = list(damaged)
+    foreign = _foreign_raw(chosen, account_id, salvage)
+    unrestorable += [(i.path, _("stored raw with another account's key")) for i in foreign]
+    chosen = [i for i in chosen if i not in foreign]
+    for p, r in unrestorable:
+        if not p.startswith("("):  # (index), (header): not files
+            warnings.append(
+                Warning(
+                    _("Cannot be restored from this backup: {p} ({r})").format(p=p, r=r),
+                    path=p,
+                    code="unrestorable",
+                )
+            )
+    return Selection(chosen, replaced, unrestorable, warnings)
+
+
+def _foreign_raw(items: list[Item], account_id: str | None, salvage: bool) -> list[Item]:
+    """The items stored raw (sealed) with another account's key: they cannot be
+    restored here. Refused, unless *salvage* leaves them out."""
     foreign = [
         i
-        for i in chosen
+        for i in items
         if i.mode == ItemMode.RAW and i.entry is not None and i.entry.key_id != account_id
     ]
     if foreign and not salvage:
@@ -174,18 +192,7 @@ def select(
             ).format(n=len(foreign), ids=", ".join(ids), mine=account_id or _("new")),
             hint=_("therabak restore --salvage restores everything else and lists them."),
         )
-    unrestorable += [(i.path, _("stored raw with another account's key")) for i in foreign]
-    chosen = [i for i in chosen if i not in foreign]
-    for p, r in unrestorable:
-        if not p.startswith("("):  # (index), (header): not files
-            warnings.append(
-                Warning(
-                    _("Cannot be restored from this backup: {p} ({r})").format(p=p, r=r),
-                    path=p,
-                    code="unrestorable",
-                )
-            )
-    return Selection(chosen, replaced, unrestorable, warnings)
+    return foreign
 
 
 def carried(current: CurrentData, selection: Selection) -> list[FileEntry]:
