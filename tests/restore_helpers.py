@@ -88,9 +88,12 @@ def plaintext_tree(root: Path, key: AccountKey, *, skip: tuple[str, ...] = ()) -
 def folder_backup_problems(folder: Path) -> list[str]:
     """Why *folder* is not a complete folder backup ([] when it is): its manifest must be
     readable and list exactly the files in it, each with the right size and SHA-256."""
+    from therabak.datafolder.manifest import (
+        MANIFEST_NAME,
+        iter_manifest_files,
+        read_manifest_header,
+    )
     from therabak.errors import TherabakError
-    from therabak.jobs.folder import iter_manifest_files, read_manifest_header
-    from therabak.jobs.swap import MANIFEST_NAME
 
     try:
         header = read_manifest_header(folder)

@@ -37,10 +37,10 @@ from therabak.archive.byteio import WRITE_BEHIND, FileSource, publish, write_err
 from therabak.archive.header import MAGIC as ARCHIVE_MAGIC
 from therabak.archive.header import read_header_size
 from therabak.archive.layout import TRAILER_SIZE, parse_trailer
+from therabak.datafolder.partials import owned_by_me, partial_path
 from therabak.errors import DamagedArchiveError, NotEnoughSpaceError, TherabakError
 from therabak.fsutil import IS_WINDOWS, create_private, fsync_dir, open_regular
 from therabak.i18n import Message, _, ngettext
-from therabak.partials import owned_by_me, partial_path
 
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)

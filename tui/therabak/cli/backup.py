@@ -129,8 +129,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     )
     from therabak.crypto.recovery import RecoveryCode
     from therabak.errors import UsageError
+    from therabak.jobkit.retry import RetryPolicy
     from therabak.jobs.backup import BackupRequest, run_backup
-    from therabak.jobs.retry import RetryPolicy
     from therabak.practice.categories import BackupKind
 
     volume_size = parse_volume_size(args.volume_size)

@@ -297,10 +297,10 @@ _LOOKING_COMMANDS = frozenset({"list", "status", "show", "preview"})
 
 def recover_interrupted_restore(args: argparse.Namespace, out: Output) -> None:
     """Before any command that touches a data folder: finish or undo a restore that a
-    crash interrupted (jobs/swap.py), and say what was done."""
+    crash interrupted (datafolder/swap.py), and say what was done."""
     if not hasattr(args, "data_dir"):
         return
-    from therabak.jobs.swap import SwapRecoveryError, recover
+    from therabak.datafolder.swap import SwapRecoveryError, recover
 
     try:
         done = recover(practice_paths(args).data_dir)

@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, out: Output) -> int:
     from pathlib import Path
 
-    from therabak.jobs.nesting import backups_inside
+    from therabak.datafolder.nesting import backups_inside
 
     rules = load_rules()
     kind = BackupKind(args.kind)
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     for path, why in preview.skipped:
         out.text(_("Skipped: {path} ({reason})").format(path=path, reason=why))
     if preview.left_out:
-        from therabak.jobs.nesting import left_out_message
+        from therabak.datafolder.nesting import left_out_message
 
         out.text(left_out_message(preview.left_out))
     for line in preview.name_lines(rules):

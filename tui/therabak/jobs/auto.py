@@ -35,15 +35,16 @@ from pathlib import Path
 from therabak import faults, formatting
 from therabak.archive.volumes import delete_set
 from therabak.archive.writer import Protection
+from therabak.datafolder.locks import JobLock, LockBusy, lock_busy_message
+from therabak.datafolder.names import STAMP_FORMAT
+from therabak.datafolder.swap import recover
 from therabak.events import Emit, Phase, Summary, Warning, WarningLog, ignore, warning_list
 from therabak.fsutil import followed_root, make_private_dir
 from therabak.i18n import _
-from therabak.jobs import history
+from therabak.jobkit import history
+from therabak.jobkit.cancel import NEVER, CancelToken
+from therabak.jobkit.retry import RetryPolicy
 from therabak.jobs.backup import BackupRequest, BackupResult, run_backup
-from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.lock import JobLock, LockBusy, lock_busy_message
-from therabak.jobs.retry import RetryPolicy
-from therabak.jobs.swap import STAMP_FORMAT, recover
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import require_data_dir

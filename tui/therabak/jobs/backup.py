@@ -1,8 +1,8 @@
 """Manual and automatic backups: scan, read every file (decrypt-retry), seal, publish.
 
-The final name is reserved when the backup starts (jobs/lock.py: ``reserve_name``, with
+The final name is reserved when the backup starts (datafolder/locks.py: ``reserve_name``, with
 ``-2``, ``-3``, ... when it is taken, so backups started in the same second do not
-collide). The archive is written as ``<name>.<pid>.partial`` (therabak/partials.py),
+collide). The archive is written as ``<name>.<pid>.partial`` (datafolder/partials.py),
 fsynced and renamed, so a crash or a cancel never leaves a file that looks like a
 finished backup. Where the
 destination's file system limits the size of a file (FAT32: 4 GiB), or a volume size
@@ -25,7 +25,6 @@ from datetime import datetime
 from pathlib import Path
 
 from therabak import faults, fsinfo, memtune
-from therabak.archive.index import unsafe_reason
 from therabak.archive.reader import ArchiveReader
 from therabak.archive.volumes import (
     MAX_VOLUMES,
@@ -38,6 +37,10 @@ from therabak.archive.volumes import (
     volumes_needed,
 )
 from therabak.archive.writer import ArchiveKeys, ArchiveWriter, Protection
+from therabak.datafolder.locks import DataReading, clear_stale_reservations, reserve_name
+from therabak.datafolder.names import archive_name, is_archive_output
+from therabak.datafolder.nesting import backups_inside, left_out_message
+from therabak.datafolder.partials import LeftoverKind, being_written, sweep
 from therabak.errors import (
     Cancelled,
     DataFolderError,
@@ -67,21 +70,17 @@ from therabak.fsutil import (
     reported_free_space,
 )
 from therabak.i18n import _, ngettext
-from therabak.jobs import history
-from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.lock import DataReading, clear_stale_reservations, reserve_name
-from therabak.jobs.names import archive_name, is_archive_output
-from therabak.jobs.nesting import backups_inside, left_out_message
-from therabak.jobs.progress import ProgressTracker
-from therabak.jobs.retry import OnFailure, RetryPolicy
-from therabak.partials import LeftoverKind, parse_partial, sweep
+from therabak.jobkit import history
+from therabak.jobkit.cancel import NEVER, CancelToken
+from therabak.jobkit.progress import ProgressTracker
+from therabak.jobkit.retry import OnFailure, RetryPolicy
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.envelope import HEADER_SIZE, parse_header
 from therabak.practice.scan import FileEntry, scan
 from therabak.practice.source import SourceChanged, read_plaintext, read_raw
-from therabak.processes import pid_alive
 from therabak.settings import Settings
+from therabak.storedpaths import unsafe_reason
 
 # Room for headers, index and framing on top of the data itself.
 SPACE_MARGIN = 1 << 20
@@ -140,28 +139,14 @@ class BackupResult:
 
 
 def clean_stale_partials(folder: Path) -> list[Path]:
-    """Remove what backups that died left in *folder* (the one sweeper, partials.py):
+    """Remove what backups that died left in *folder* (the one sweeper, datafolder/partials.py):
     ``*.partial`` archives and volumes and the reservations of their names, then the
     later volumes of split backups that died while they were renamed (``X.therabak.002``
     ... without ``X.therabak``; see :func:`delete_later_orphans`)."""
     removed = sweep(folder, belongs=is_archive_output, kind=LeftoverKind.FILE)
     removed += clear_stale_reservations(folder, is_archive_output)
-    removed += delete_later_orphans(folder, writing=_being_written)
+    removed += delete_later_orphans(folder, writing=being_written)
     return removed
-
-
-def _being_written(folder: Path, first_name: str) -> bool:
-    """Does a live process still write (or rename) the backup named *first_name*?"""
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(folder):
-            parsed = parse_partial(entry.name)
-            if (
-                parsed is not None
-                and (parsed[0] == first_name or parsed[0].startswith(first_name + "."))
-                and pid_alive(parsed[1])
-            ):
-                return True
-    return False
 
 
 def _name_taken(final: Path) -> bool:
@@ -169,7 +154,7 @@ def _name_taken(final: Path) -> bool:
     return (
         os.path.lexists(final)
         or bool(later_volumes(final))
-        or _being_written(final.parent, final.name)
+        or being_written(final.parent, final.name)
     )
 
 
@@ -264,7 +249,7 @@ class _Found:
 
 
 def _scan(req: BackupRequest, dest: Path) -> _Found:
-    """Scan Data, leaving out the backups kept inside it (jobs/nesting.py)."""
+    """Scan Data, leaving out the backups kept inside it (datafolder/nesting.py)."""
     scanned = scan(req.data_dir, req.rules, leave_out=backups_inside(req.data_dir, dest))
     files = scanned.selected_files(req.selection)
     unsafe = _unsafe_names(files)
@@ -274,7 +259,7 @@ def _scan(req: BackupRequest, dest: Path) -> _Found:
 
 
 def _say_left_out(emit: Emit, data_dir: Path, dest: Path, left_out: list[FileEntry]) -> None:
-    """Warn that backups inside Data were left out (jobs/nesting.py)."""
+    """Warn that backups inside Data were left out (datafolder/nesting.py)."""
     from therabak import formatting
 
     if relative_inside(dest, data_dir) is not None:

@@ -9,8 +9,8 @@ from pathlib import Path
 from therabak.archive.index import ArchiveIndex
 from therabak.errors import DecryptionError
 from therabak.events import Emit, ignore
-from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.progress import ProgressTracker
+from therabak.jobkit.cancel import NEVER, CancelToken
+from therabak.jobkit.progress import ProgressTracker
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.practice.scan import scan

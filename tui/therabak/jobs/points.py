@@ -38,11 +38,11 @@ from therabak.archive.volumes import (
     later_volume_name,
     later_volumes,
 )
+from therabak.datafolder.manifest import MANIFEST_NAME, read_manifest_header
+from therabak.datafolder.names import FOLDER_PREFIX, STAMP_FORMAT, before_restore_prefix
 from therabak.errors import DamagedArchiveError
 from therabak.fsutil import followed_root, open_regular
 from therabak.i18n import _
-from therabak.jobs.folder import FOLDER_PREFIX, read_manifest_header
-from therabak.jobs.swap import MANIFEST_NAME, STAMP_FORMAT, before_restore_prefix
 from therabak.practice.categories import Rules
 from therabak.practice.scan import Tally
 
@@ -513,7 +513,7 @@ def open_contents(
     if not point.readable:
         raise DamagedArchiveError(f"{path}: {point.error}")
     if point.is_folder:
-        from therabak.jobs.folder import iter_manifest_files
+        from therabak.datafolder.manifest import iter_manifest_files
 
         entries: list[ContentEntry] = []
         if (Path(path) / MANIFEST_NAME).is_file() and point.kind == "folder":

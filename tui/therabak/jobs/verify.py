@@ -14,8 +14,8 @@ from therabak.archive.reader import ArchiveReader, EntryDamaged
 from therabak.errors import DamagedArchiveError
 from therabak.events import Damaged, Emit, Phase, ignore
 from therabak.i18n import _
-from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.progress import ProgressTracker
+from therabak.jobkit.cancel import NEVER, CancelToken
+from therabak.jobkit.progress import ProgressTracker
 
 INDEX = "(index)"
 REGION = "(archive structure)"

@@ -176,7 +176,7 @@ class HomeScreen(FollowsJobs, AppScreen):
         self.query_one("#practice", Static).update(grid)
 
     def _render_backups(self) -> None:
-        from therabak.jobs import history
+        from therabak.jobkit import history
 
         ctx = self.app.ctx
         now = ctx.now()

@@ -106,7 +106,7 @@ class CurrentData:
 
     files: list[FileEntry] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # could not be read
-    # backups kept inside Data (jobs/nesting.py): no backup holds them, they stay
+    # backups kept inside Data (datafolder/nesting.py): no backup holds them, they stay
     kept_backups: list[FileEntry] = field(default_factory=list)
 
 

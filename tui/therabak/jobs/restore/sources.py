@@ -26,19 +26,20 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar
 
-from therabak.archive.index import IndexEntry, check_relative_path, text_of
+from therabak.archive.index import IndexEntry
 from therabak.archive.reader import ArchiveReader
+from therabak.datafolder.filecopy import open_under
+from therabak.datafolder.manifest import MANIFEST_NAME, iter_manifest_files
 from therabak.errors import DamagedArchiveError
 from therabak.events import Damaged, Emit, Phase
 from therabak.fsutil import stat_long
 from therabak.i18n import N_, _
-from therabak.jobs.filecopy import open_under
 from therabak.jobs.points import RestorePoint
 from therabak.jobs.restore.request import RestoreRequest
-from therabak.jobs.swap import MANIFEST_NAME
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.practice.scan import scan
+from therabak.storedpaths import check_relative_path, text_of
 
 SALVAGE_HINT = N_("therabak restore --salvage restores every intact file.")
 
@@ -304,8 +305,6 @@ class FolderBackupSource(FolderCopySource):
         return source
 
     def _read_manifest(self, rules: Rules, salvage: bool) -> None:
-        from therabak.jobs.folder import iter_manifest_files
-
         seen: set[str] = set()
         stored: set[str] = set()  # where the files lie in the copy: one file each
         for f in iter_manifest_files(self.root):

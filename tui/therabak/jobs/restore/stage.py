@@ -19,18 +19,7 @@ from typing import Any, BinaryIO
 from therabak import faults, fsrules
 from therabak.archive.hashing import Sha256Behind
 from therabak.archive.reader import EntryDamaged
-from therabak.errors import (
-    DamagedArchiveError,
-    DataFolderError,
-    DecryptionError,
-    NotEnoughSpaceError,
-    OtherAccountError,
-)
-from therabak.events import Damaged, Phase, Warning, WarningLog
-from therabak.fsutil import stat_long, unlink_long, utime_long
-from therabak.i18n import _, ngettext
-from therabak.jobs.cancel import CancelToken
-from therabak.jobs.filecopy import (
+from therabak.datafolder.filecopy import (
     ByteBudget,
     CreateAhead,
     DestinationWriteFailed,
@@ -43,7 +32,18 @@ from therabak.jobs.filecopy import (
     sync_files,
     write_all,
 )
-from therabak.jobs.progress import ProgressTracker
+from therabak.errors import (
+    DamagedArchiveError,
+    DataFolderError,
+    DecryptionError,
+    NotEnoughSpaceError,
+    OtherAccountError,
+)
+from therabak.events import Damaged, Phase, Warning, WarningLog
+from therabak.fsutil import stat_long, unlink_long, utime_long
+from therabak.i18n import _, ngettext
+from therabak.jobkit.cancel import CancelToken
+from therabak.jobkit.progress import ProgressTracker
 from therabak.jobs.restore.checks import RestoreContext
 from therabak.jobs.restore.plan import CurrentData, Selection
 from therabak.jobs.restore.result import RestoreResult
