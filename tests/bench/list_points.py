@@ -109,7 +109,7 @@ def main() -> None:
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="therabak-list-"))
     try:
         env = build(base, args.points)
-        from therabak.jobs.points import list_points, search_places
+        from therabak.points.discovery import list_points, search_places
         from therabak.practice.account import AccountKey
         from therabak.settings import Settings
 

@@ -12,13 +12,12 @@ from pathlib import Path
 
 from therabak.app.context import AppContext
 from therabak.i18n import N_, _
-from therabak.jobs.points import (
-    PointContents,
+from therabak.points.contents import PointContents, open_contents
+from therabak.points.discovery import (
     PointListing,
     RestorePoint,
     SearchPlace,
     list_points,
-    open_contents,
     search_places,
 )
 from therabak.practice.account import AccountKey

@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
-    from therabak.jobs.points import list_points, search_places
+    from therabak.points.discovery import list_points, search_places
 
     paths = practice_paths(args)
     settings = Settings.load()

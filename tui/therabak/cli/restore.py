@@ -94,7 +94,7 @@ def _interactive() -> bool:
 
 def _password(args: argparse.Namespace, paths) -> str | None:
     """Ask for the password only when the archive needs one (its account slot is not ours)."""
-    from therabak.jobs.points import identify
+    from therabak.points.discovery import identify
     from therabak.practice.account import AccountKey
 
     point_path = Path(args.point)

@@ -23,7 +23,7 @@ from therabak import formatting
 from therabak.i18n import _
 from therabak.jobkit import history
 from therabak.jobs.auto import interval, last_auto_backup, next_due
-from therabak.jobs.points import RestorePoint, SearchPlace, find_before_restore, list_points
+from therabak.points.discovery import RestorePoint, SearchPlace, find_before_restore, list_points
 from therabak.settings import Settings
 
 if TYPE_CHECKING:

@@ -45,7 +45,7 @@ from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.inputs import Choice, TextInput, TickBox
 from therabak.app.widgets.points_table import PointsTable
 from therabak.i18n import N_, _, ngettext, shown
-from therabak.jobs.points import RestorePoint
+from therabak.points.discovery import RestorePoint
 
 
 def point_details(point: RestorePoint | None, ctx, rules) -> Text:
@@ -70,7 +70,7 @@ def point_details(point: RestorePoint | None, ctx, rules) -> Text:
     if point.kind in ("folder", "before-restore"):
         holds = _("everything (a copy of the data folder)")
     else:
-        from therabak.jobs.points import category_summary
+        from therabak.points.discovery import category_summary
 
         holds = category_summary(rules, point.categories, point.kind) or _("unknown")
     text.append("\n" + _("Holds:") + " ", style="bold")

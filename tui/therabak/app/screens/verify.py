@@ -20,7 +20,7 @@ from therabak.app.widgets.dir_picker import DirPicker, picker_start
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.points_table import PointsTable
 from therabak.i18n import N_, _
-from therabak.jobs.points import RestorePoint
+from therabak.points.discovery import RestorePoint
 
 ARCHIVE_KINDS = ("manual", "automatic")
 

@@ -20,7 +20,7 @@ from textual.widgets import DataTable
 from therabak import formatting
 from therabak.app.points import account_label, kind_label, protection_label
 from therabak.i18n import N_, _
-from therabak.jobs.points import RestorePoint
+from therabak.points.discovery import RestorePoint
 
 #: Columns of a fixed kind of text: (key, header msgid, widest value, at most).
 FIXED = ("age", "kind", "size", "protection", "account")

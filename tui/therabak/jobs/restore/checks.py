@@ -33,9 +33,9 @@ from therabak.errors import (
 from therabak.events import Emit, Phase, Warning
 from therabak.fsutil import followed_root
 from therabak.i18n import _
-from therabak.jobs.points import RestorePoint, identify
 from therabak.jobs.restore.request import RestoreRequest
 from therabak.jobs.restore.sources import source_class, subject_of
+from therabak.points.discovery import RestorePoint, identify
 from therabak.practice.account import AccountKey
 
 

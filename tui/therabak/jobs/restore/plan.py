@@ -18,10 +18,10 @@ from therabak import fsrules
 from therabak.errors import CannotUnlockError, UsageError
 from therabak.events import Warning
 from therabak.i18n import _, ngettext
-from therabak.jobs.points import RestorePoint
 from therabak.jobs.restore.checks import RestoreContext, RestoreMode
 from therabak.jobs.restore.sources import Item, ItemMode
 from therabak.namemap import NamePlan, Renamed
+from therabak.points.discovery import RestorePoint
 from therabak.practice.categories import Rules
 from therabak.practice.envelope import HEADER_SIZE
 from therabak.practice.scan import FileEntry

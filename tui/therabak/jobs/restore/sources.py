@@ -6,7 +6,7 @@ the restore (checks, plan, stage, swap) never asks what kind of point it is.
 
 **Adding a source** is one class in this module: subclass :class:`RestoreSource`, name
 the point kinds it restores in ``kinds`` (``RestorePoint.kind``, which point discovery
-in ``jobs/points.py`` gives a point it recognises) and implement :meth:`RestoreSource.open`
+in ``points/discovery.py`` gives a point it recognises) and implement :meth:`RestoreSource.open`
 (unlock and list) and :meth:`RestoreSource.content`. Defining the class registers it
 (``__init_subclass__``); :func:`source_class` finds it by the point's kind.
 
@@ -34,8 +34,8 @@ from therabak.errors import DamagedArchiveError
 from therabak.events import Damaged, Emit, Phase
 from therabak.fsutil import stat_long
 from therabak.i18n import N_, _
-from therabak.jobs.points import RestorePoint
 from therabak.jobs.restore.request import RestoreRequest
+from therabak.points.discovery import RestorePoint
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.practice.scan import scan
