@@ -1,4 +1,4 @@
-"""jobs/runner.py: jobs as their own processes, their logs, state, following and cancel."""
+"""app/runner.py: jobs as their own processes, their logs, state, following and cancel."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from therabak.app.runner import JobRunner, JobState, _final_event
 from therabak.archive.reader import ArchiveReader
 from therabak.events import FileOutcome, Phase, Progress, Retry, Summary
-from therabak.jobs.runner import JobRunner, JobState, _final_event
 
 POSIX = sys.platform != "win32"
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from app.apphelp import wait_for, wait_scan
 from therabak.app.app import TherabakApp
+from therabak.app.runner import JobState
 from therabak.app.screens.backup import BackupScreen
 from therabak.app.screens.dialogs import ConfirmDialog
 from therabak.app.screens.progress import ProgressScreen
@@ -14,7 +15,6 @@ from therabak.app.widgets.category_tree import CategoryTree
 from therabak.app.widgets.password_input import PasswordInput
 from therabak.app.widgets.retry_panel import RetryPanel
 from therabak.archive.reader import ArchiveReader
-from therabak.jobs.runner import JobState
 from therabak.practice.categories import BackupKind, Rules
 
 FLAKY = "transient=0.25,transient-times=2,seed=tui-test"

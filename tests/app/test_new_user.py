@@ -20,6 +20,7 @@ from app.test_snapshots import fake_job, running_events
 from conftest import run_cli
 from therabak.app.app import TherabakApp
 from therabak.app.jobview import JobView
+from therabak.app.runner import Job, JobRecord, JobState
 from therabak.app.screens.backup import BackupScreen
 from therabak.app.screens.cleanup import KeptFoldersDialog
 from therabak.app.screens.dialogs import ConfirmDialog
@@ -31,7 +32,6 @@ from therabak.app.screens.unlock import UnlockDialog
 from therabak.app.widgets.dir_picker import DirPicker
 from therabak.app.widgets.points_table import PointsTable
 from therabak.events import Phase, Progress
-from therabak.jobs.runner import Job, JobRecord, JobState
 from therabak.settings import Settings
 
 LONG = "Praxis-Ablage-2026"

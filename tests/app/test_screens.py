@@ -8,6 +8,7 @@ from pathlib import Path
 
 from app.apphelp import NOW, add_history, screen_text, wait_for, wait_scan
 from therabak.app.app import TherabakApp
+from therabak.app.runner import JobState
 from therabak.app.screens.dialogs import ConfirmDialog
 from therabak.app.screens.folder import FolderBackupScreen
 from therabak.app.screens.help import HelpScreen
@@ -16,7 +17,6 @@ from therabak.app.screens.problem import ProblemScreen
 from therabak.app.screens.progress import ProgressScreen
 from therabak.app.screens.settings import SettingsScreen
 from therabak.app.widgets.password_input import PasswordInput
-from therabak.jobs.runner import JobState
 from therabak.settings import PracticePaths, Settings
 
 
@@ -235,8 +235,8 @@ def test_home_reattaches_to_a_running_job_and_shows_its_result(
 
 
 def test_a_job_that_vanished_says_so_with_its_last_words(make_ctx, run_app):
+    from therabak.app.runner import JobRecord
     from therabak.events import Phase
-    from therabak.jobs.runner import JobRecord
 
     ctx = make_ctx()
     runner = ctx.runner

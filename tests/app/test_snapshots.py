@@ -14,10 +14,10 @@ import pytest
 
 from app.apphelp import NOW, SIZE, add_history, wait_scan, wait_schedule
 from therabak.app.app import TherabakApp
+from therabak.app.runner import Job, JobRecord, JobState
 from therabak.app.screens.progress import ProgressScreen
 from therabak.events import FileOutcome, Phase, Progress, Retry, Summary
 from therabak.i18n import _, english
-from therabak.jobs.runner import Job, JobRecord, JobState
 from therabak.settings import PracticePaths
 
 #: Every scene at the size the app is made for, and on a large terminal.

@@ -14,9 +14,9 @@ import pytest
 from conftest import IS_WINDOWS, Practice, run_cli
 from restore_helpers import practice_args
 from therabak.app.jobview import JobView
+from therabak.app.runner import Job, JobRecord, JobState
 from therabak.app.summaries import summary_text
 from therabak.events import from_dict
-from therabak.jobs.runner import Job, JobRecord, JobState
 
 pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...
 pytestmark = pytest.mark.skipif(IS_WINDOWS, reason="symbolic links need privileges on Windows")

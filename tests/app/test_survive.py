@@ -19,9 +19,9 @@ import pytest
 
 from app.apphelp import wait_for
 from therabak.app.app import TherabakApp
+from therabak.app.runner import JobRunner, JobState
 from therabak.app.screens.progress import ProgressScreen
 from therabak.archive.reader import ArchiveReader
-from therabak.jobs.runner import JobRunner, JobState
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
 

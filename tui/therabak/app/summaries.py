@@ -14,9 +14,9 @@ from rich.text import Text
 from therabak import formatting
 from therabak.app.jobview import JobView
 from therabak.app.points import salvage_advice
+from therabak.app.runner import Job, JobState
 from therabak.events import Error, Summary
 from therabak.i18n import N_, _, ngettext, shown
-from therabak.jobs.runner import Job, JobState
 
 MAX_LISTED = 4
 

@@ -16,12 +16,12 @@ from textual.widgets import DataTable, Footer, Static
 from therabak import formatting
 from therabak.app.follow import FollowsJobs, JobEnded, JobEvents
 from therabak.app.jobview import JobView
+from therabak.app.runner import Job, JobState
 from therabak.app.summaries import job_title
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.retry_panel import head, tail
 from therabak.i18n import N_, _, ngettext
-from therabak.jobs.runner import Job, JobState
 
 JOB_STATES = {
     JobState.DONE: N_("done"),

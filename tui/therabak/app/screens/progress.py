@@ -17,6 +17,7 @@ from textual.widgets import Footer, ProgressBar, Static
 from therabak import formatting
 from therabak.app.follow import FollowsJobs, JobEnded, JobEvents
 from therabak.app.jobview import JobView
+from therabak.app.runner import Job, JobState
 from therabak.app.screens.dialogs import ConfirmDialog
 from therabak.app.summaries import job_title, summary_text
 from therabak.app.translated import AppScreen
@@ -24,7 +25,6 @@ from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.retry_panel import RetryPanel, reason_notes, tail
 from therabak.events import Event, Summary
 from therabak.i18n import N_, _, ngettext
-from therabak.jobs.runner import Job, JobState
 
 PHASES = {
     "scanning": N_("Looking at the data folder…"),

@@ -31,6 +31,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from therabak.errors import ExitCode
 from therabak.events import Error, Event, Summary, from_dict
 from therabak.fsutil import create_private, make_private_dir, write_private
 from therabak.i18n import Message, english
@@ -44,7 +45,6 @@ JOBS_DIR = "jobs"
 _FINAL_TYPES = ("summary", "error")
 _TAIL_BLOCK = 64 * 1024
 _READ_BLOCK = 256 * 1024
-INTERRUPTED = 130
 
 # Processes this process started, so their exit is seen (and the zombie reaped) at once.
 _children: dict[str, subprocess.Popen] = {}
@@ -281,7 +281,7 @@ class JobRunner:
                 state = JobState.DIED
         elif isinstance(final, Summary):
             state = JobState.DONE
-        elif final.exit_code == INTERRUPTED:
+        elif final.exit_code == ExitCode.INTERRUPTED:
             state = JobState.CANCELLED
         else:
             state = JobState.FAILED
