@@ -178,8 +178,8 @@ def _make_backups(demo_practice: Practice, tmp_path_factory: pytest.TempPathFact
                 account=key,
                 dest_dir=base / "auto",
                 rules=rules,
-                selection=rules.default_selection(BackupKind.AUTO),
-                kind=BackupKind.AUTO,
+                selection=rules.default_selection(BackupKind.AUTOMATIC),
+                kind=BackupKind.AUTOMATIC,
                 protection=Protection(account_key=key.key, account_key_id=key.key_id),
                 remember_destination=False,
             )
@@ -286,8 +286,8 @@ def other_account(tmp_path_factory: pytest.TempPathFactory) -> OtherAccount:
                     account=key,
                     dest_dir=base / "auto",
                     rules=rules,
-                    selection=rules.default_selection(BackupKind.AUTO),
-                    kind=BackupKind.AUTO,
+                    selection=rules.default_selection(BackupKind.AUTOMATIC),
+                    kind=BackupKind.AUTOMATIC,
                     protection=Protection(account_key=key.key, account_key_id=key.key_id),
                     remember_destination=False,
                 )

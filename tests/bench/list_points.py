@@ -64,8 +64,8 @@ def build(base: Path, n_points: int) -> dict[str, str]:
             account=key,
             dest_dir=seeds,
             rules=rules,
-            selection=rules.default_selection(BackupKind.AUTO),
-            kind=BackupKind.AUTO,
+            selection=rules.default_selection(BackupKind.AUTOMATIC),
+            kind=BackupKind.AUTOMATIC,
             protection=Protection(account_key=key.key, account_key_id=key.key_id),
             remember_destination=False,
         )

@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from therabak.i18n import Message
@@ -94,6 +95,17 @@ class Warning(Event):  # noqa: A001 - the event is called warning in the JSON st
     code: str = ""
 
 
+class DamagedPart(StrEnum):
+    """A part of a backup that is not a file. Damage to it is reported with the part in
+    place of a path (the value, in parentheses, is what the JSON says there); a caller
+    tells it from a file by its type, ``isinstance(path, DamagedPart)``."""
+
+    HEADER = "(header)"
+    INDEX = "(index)"
+    VOLUMES = "(volumes)"  # the volumes of a split backup (one missing, or not fitting)
+    STRUCTURE = "(archive structure)"  # bytes between entries that no entry explains
+
+
 @dataclass
 class Damaged(Event):
     """An archive entry (or region) failed verification."""
@@ -123,6 +135,7 @@ class Error(Event):
     exit_code: int
     message: str
     hint: str = ""
+    remedy: str = ""  # errors.Remedy: what can be done about it ("" when nothing)
 
 
 Emit = Callable[[Event], None]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from therabak.app.context import AppContext
+from therabak.errors import Remedy
 from therabak.i18n import N_, _
 from therabak.points.contents import PointContents, open_contents
 from therabak.points.discovery import (
@@ -150,10 +151,10 @@ def plan(ctx: AppContext, choice: RestoreChoice, rules: Rules):
 SALVAGE_OPTION = N_("If the backup is damaged: restore every intact file")
 
 
-def salvage_advice(hint: str | None) -> str | None:
-    """The app's words for the engine's hint to use ``--salvage`` (the CLI's option):
-    tick the restore screen's option instead. Other hints are kept."""
-    if hint and "--salvage" in hint:
+def salvage_advice(remedy: str | None, hint: str | None) -> str | None:
+    """The app's words for an error whose remedy is a salvage restore (the CLI's hint
+    says ``--salvage``): tick the restore screen's option instead. Other hints are kept."""
+    if remedy == Remedy.SALVAGE:
         return _(
             "To restore every intact file, tick “{option}” on the restore screen and go on; "
             "the damaged files are listed."

@@ -15,18 +15,19 @@ from therabak import formatting
 from therabak.app.jobview import JobView
 from therabak.app.points import salvage_advice
 from therabak.app.runner import Job, JobState
+from therabak.errors import ExitCode
 from therabak.events import Error, Summary
 from therabak.i18n import N_, _, ngettext, shown
 
 MAX_LISTED = 4
 
 EXIT_MEANINGS = {
-    2: N_("the request was not valid"),
-    4: N_("the backup cannot be unlocked (wrong password or another account)"),
-    5: N_("the backup is damaged"),
-    6: N_("there is not enough space"),
-    7: N_("the practice app is using the data folder"),
-    130: N_("it was cancelled"),
+    ExitCode.USAGE: N_("the request was not valid"),
+    ExitCode.CANNOT_UNLOCK: N_("the backup cannot be unlocked (wrong password or another account)"),
+    ExitCode.DAMAGED: N_("the backup is damaged"),
+    ExitCode.NO_SPACE: N_("there is not enough space"),
+    ExitCode.IN_USE: N_("the practice app is using the data folder"),
+    ExitCode.INTERRUPTED: N_("it was cancelled"),
 }
 
 
@@ -139,13 +140,13 @@ def summary_text(
                 text.append("\n  " + line[:200], style="dim")
         return text
     if isinstance(final, Error):
-        if final.exit_code == 130:
+        if final.exit_code == ExitCode.INTERRUPTED:
             return Text(cancelled_words(job.record.operation), style="bold")
         text = Text(_("{name} failed.").format(name=name) + " ", style="bold")
         text.append(shown(final.message), style="")
         hint = final.hint
         if job.record.operation == "restore":
-            hint = salvage_advice(hint)  # the app's option, not the CLI's
+            hint = salvage_advice(final.remedy, hint)  # the app's option, not the CLI's
         if hint:
             text.append("\n" + shown(hint))
         meaning = EXIT_MEANINGS.get(final.exit_code)
@@ -176,7 +177,7 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
         head = _("Backup written; its check was cancelled, so it is NOT verified.")
     elif x.get("raw") or x.get("skipped"):
         head = _("Backup finished; some files need attention.")
-    elif s.exit_code == 3:
+    elif s.exit_code == ExitCode.WARNINGS:
         head = _("Backup finished with warnings.")
     else:
         head = _("Backup finished.")
@@ -305,7 +306,7 @@ def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text
     x = s.extra
     if x.get("damaged") or x.get("renamed"):
         head = _("Restore finished; some files need attention.")
-    elif s.exit_code == 3:
+    elif s.exit_code == ExitCode.WARNINGS:
         head = _("Restore finished with warnings.")
     else:
         head = _("Restore finished.")
@@ -380,7 +381,7 @@ def _folder(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
     x = s.extra
     if x.get("skipped") or x.get("unstable"):
         head = _("Folder backup finished; some files need attention.")
-    elif s.exit_code == 3:
+    elif s.exit_code == ExitCode.WARNINGS:
         head = _("Folder backup finished with warnings.")
     else:
         head = _("Folder backup finished.")

@@ -38,7 +38,7 @@ from therabak.archive.header import MAGIC as ARCHIVE_MAGIC
 from therabak.archive.header import read_header_size
 from therabak.archive.layout import TRAILER_SIZE, parse_trailer
 from therabak.datafolder.partials import owned_by_me, partial_path
-from therabak.errors import DamagedArchiveError, NotEnoughSpaceError, TherabakError
+from therabak.errors import DamagedArchiveError, NotEnoughSpaceError, Remedy, TherabakError
 from therabak.fsutil import IS_WINDOWS, create_private, fsync_dir, open_regular
 from therabak.i18n import Message, _, ngettext
 
@@ -996,6 +996,7 @@ def open_source(path: Path, *, salvage: bool = False) -> FileSource | VolumeSour
             raise DamagedArchiveError(
                 joined(check.problems),
                 hint=_("therabak restore --salvage restores every file in the volumes present."),
+                remedy=Remedy.SALVAGE,
             )
         return VolumeSource(check, source)
     except BaseException:

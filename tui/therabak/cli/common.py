@@ -211,7 +211,14 @@ class Output:
         if self.json_mode:
             from therabak.events import Error
 
-            self.event(Error(exit_code=exit_code, message=error.message, hint=error.hint or ""))
+            self.event(
+                Error(
+                    exit_code=exit_code,
+                    message=error.message,
+                    hint=error.hint or "",
+                    remedy=error.remedy or "",
+                )
+            )
         line = f"therabak: {error}"
         if error.hint:
             line += f" ({error.hint})"

@@ -16,6 +16,7 @@ from therabak.cli.common import (
     practice_paths,
 )
 from therabak.cli.render import ProgressRenderer
+from therabak.errors import ExitCode
 from therabak.i18n import _, ngettext
 
 
@@ -131,7 +132,7 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
             out.document({"header": facts})
         else:
             _print_header(out, facts)
-        return 0
+        return ExitCode.OK
     account = _account(args, out)
     with ArchiveReader.open(path) as reader:
         header_only = reader.needs_password and not _can_get_password(args)
@@ -149,7 +150,7 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
             out.document({"header": facts})
         else:
             _print_header(out, facts)
-        return 0
+        return ExitCode.OK
     reader = open_archive(args, path, account)
     try:
         facts = header_facts(path, reader)
@@ -184,7 +185,7 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
                 for e in index.entries
             ]
         out.document(doc)
-        return 0
+        return ExitCode.OK
     _print_header(out, facts)
     out.text()
     for depth, node in rules.walk():
@@ -224,7 +225,7 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
                 f"  {formatting.name(e.path)}  {formatting.size(e.size)}"
                 + ("  " + _("[raw]") if e.raw else "")
             )
-    return 0
+    return ExitCode.OK
 
 
 def _can_get_password(args: argparse.Namespace) -> bool:
@@ -291,7 +292,7 @@ def run_diff(args: argparse.Namespace, out: Output) -> int:
     finally:
         reader.close()
     result = diff_against_data(index, categories, paths.data_dir, load_rules(), account)
-    code = 0 if result.identical else 3
+    code = ExitCode.OK if result.identical else ExitCode.WARNINGS
     if out.json_mode:
         out.document(
             {
@@ -311,7 +312,7 @@ def run_diff(args: argparse.Namespace, out: Output) -> int:
                 files=formatting.files(result.same)
             )
         )
-        return 0
+        return ExitCode.OK
     for what, items in (
         (_("added since the backup"), result.added),
         (_("missing from the data"), result.removed),

@@ -16,6 +16,7 @@ from therabak.cli.common import (
     load_rules,
     practice_paths,
 )
+from therabak.errors import ExitCode
 from therabak.i18n import _
 from therabak.practice.categories import BackupKind
 from therabak.practice.preview import build_preview
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     )
     if out.json_mode:
         out.document(preview.to_dict())
-        return 0
+        return ExitCode.OK
     out.text(
         (
             _("Data folder: {path}   (manual backup)")
@@ -85,4 +86,4 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.text(left_out_message(preview.left_out))
     for line in preview.name_lines(rules):
         out.text(line)
-    return 0
+    return ExitCode.OK

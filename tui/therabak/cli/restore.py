@@ -16,7 +16,8 @@ from therabak.cli.common import (
     read_password,
 )
 from therabak.cli.render import ProgressRenderer, renamed_lines
-from therabak.errors import UsageError
+from therabak.errors import ExitCode, UsageError
+from therabak.events import DamagedPart
 from therabak.i18n import _, ngettext
 
 
@@ -259,7 +260,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
             out.event(
                 Summary(
                     operation="restore-plan",
-                    exit_code=0,
+                    exit_code=ExitCode.OK,
                     duration_s=0.0,
                     message="dry run: nothing was changed",
                     extra={"plan": plan.to_dict()},
@@ -269,7 +270,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
             for line in describe_plan(plan, rules):
                 out.text(line)
             out.text("\n" + _("Dry run: nothing was changed."))
-        return 0
+        return ExitCode.OK
 
     def confirm(plan) -> bool:
         for line in describe_plan(plan, rules):
@@ -307,7 +308,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 ).format(path=result.new_account_key)
             )
         for p, why in result.damaged:
-            if p.startswith("("):  # (header), (index): the archive's structure, not a file
+            if isinstance(p, DamagedPart):  # the header, the index: not a file
                 out.text("  " + _("damaged: {path}: {reason}").format(path=p[1:-1], reason=why))
             else:
                 out.text("  " + _("NOT restored: {path} ({reason})").format(path=p, reason=why))

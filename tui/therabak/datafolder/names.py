@@ -31,7 +31,7 @@ from therabak.practice.categories import BackupKind
 
 STAMP_FORMAT = "%Y-%m-%d_%H%M%S"
 ARCHIVE_SUFFIX = ".therabak"
-NAME_PREFIX = {BackupKind.MANUAL: "TheraPsy-Backup-", BackupKind.AUTO: "TheraPsy-Auto-"}
+NAME_PREFIX = {BackupKind.MANUAL: "TheraPsy-Backup-", BackupKind.AUTOMATIC: "TheraPsy-Auto-"}
 FOLDER_PREFIX = "TheraPsy-Data-"
 RESERVED_SUFFIX = ".reserved"  # datafolder/locks.py: reserve_name
 

@@ -38,6 +38,7 @@ from therabak.archive.writer import Protection
 from therabak.datafolder.locks import JobLock, LockBusy, lock_busy_message
 from therabak.datafolder.names import STAMP_FORMAT
 from therabak.datafolder.swap import recover
+from therabak.errors import ExitCode
 from therabak.events import Emit, Phase, Summary, Warning, WarningLog, ignore, warning_list
 from therabak.fsutil import followed_root, make_private_dir
 from therabak.i18n import _
@@ -81,9 +82,9 @@ class AutoResult:
     warnings: list[Warning] = field(default_factory=list)  # every warning the job printed
 
     @property
-    def exit_code(self) -> int:
-        code = self.backup.exit_code if self.backup is not None else 0
-        return 3 if code == 0 and self.warnings else code
+    def exit_code(self) -> ExitCode:
+        code = self.backup.exit_code if self.backup is not None else ExitCode.OK
+        return ExitCode.WARNINGS if code == ExitCode.OK and self.warnings else code
 
     def to_dict(self) -> dict:
         b = self.backup
@@ -123,7 +124,7 @@ def auto_archives(folder: Path) -> list[tuple[datetime, Path]]:
 
 def last_auto_backup(folder: Path, data_dir: Path) -> tuple[datetime, Path] | None:
     candidates = auto_archives(folder)[:1]
-    record = history.last_of("auto", data_dir)
+    record = history.last_of(history.RecordKind.AUTOMATIC, data_dir)
     if record is not None and Path(record.path).exists():
         with contextlib.suppress(ValueError):
             candidates.append((record.created_at.astimezone(), Path(record.path)))
@@ -285,9 +286,9 @@ def _run_locked(
             account=req.account,
             dest_dir=folder,
             rules=req.rules,
-            selection=req.rules.default_selection(BackupKind.AUTO),
+            selection=req.rules.default_selection(BackupKind.AUTOMATIC),
             protection=Protection(account_key=req.account.key, account_key_id=req.account.key_id),
-            kind=BackupKind.AUTO,
+            kind=BackupKind.AUTOMATIC,
             verify=True,
             retry=req.retry,
             remember_destination=False,
@@ -304,7 +305,7 @@ def _run_locked(
         last=last_time,
         backup=backup,
     )
-    created = history.last_of("auto", req.data_dir)
+    created = history.last_of(history.RecordKind.AUTOMATIC, req.data_dir)
     made = created.created_at if created and Path(created.path) == backup.archive else now
     result.next_due = next_due(made, settings)
     faults.point("auto.backup")  # written and verified, nothing deleted yet

@@ -45,6 +45,7 @@ from therabak.errors import (
     Cancelled,
     DataFolderError,
     DecryptionError,
+    ExitCode,
     ForeignKeyError,
     NotEnoughSpaceError,
     TherabakError,
@@ -130,12 +131,12 @@ class BackupResult:
         return [o.path for o in self.retried if o.outcome == "raw"]
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.damaged:
-            return 5
+            return ExitCode.DAMAGED
         if self.raw or self.skipped or self.verify_cancelled or self.warnings:
-            return 3
-        return 0
+            return ExitCode.WARNINGS
+        return ExitCode.OK
 
 
 def clean_stale_partials(folder: Path) -> list[Path]:
@@ -470,7 +471,9 @@ def _summary_fields(result: BackupResult) -> dict:
 
 
 def _remember(req: BackupRequest, result: BackupResult, created: datetime, dest: Path) -> None:
-    kind = "manual" if req.kind is BackupKind.MANUAL else "auto"
+    kind = (
+        history.RecordKind.MANUAL if req.kind is BackupKind.MANUAL else history.RecordKind.AUTOMATIC
+    )
     with contextlib.suppress(OSError):
         history.append(
             history.BackupRecord(

@@ -45,7 +45,7 @@ from therabak.datafolder.partials import (
     sweep,
 )
 from therabak.datafolder.swap import recover
-from therabak.errors import DamagedArchiveError, UsageError
+from therabak.errors import DamagedArchiveError, ExitCode, UsageError
 from therabak.events import Emit, Phase, Summary, Warning, WarningLog, ignore, warning_list
 from therabak.fsutil import (
     followed_root,
@@ -103,10 +103,12 @@ class FolderBackupResult:
     warnings: list[Warning] = field(default_factory=list)  # every warning the job printed
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.damaged:
-            return 5
-        return 3 if self.unstable or self.skipped or self.warnings else 0
+            return ExitCode.DAMAGED
+        if self.unstable or self.skipped or self.warnings:
+            return ExitCode.WARNINGS
+        return ExitCode.OK
 
 
 def clean_stale_partials(dest: Path) -> list[Path]:
@@ -285,7 +287,7 @@ def _copy_all(
     with contextlib.suppress(OSError):
         history.append(
             history.BackupRecord(
-                kind="folder",
+                kind=history.RecordKind.FOLDER,
                 path=str(final),
                 created=created.isoformat(),
                 files=result.files,

@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 
 from therabak import faults
 from therabak.archive.reader import ArchiveReader, EntryDamaged
-from therabak.errors import DamagedArchiveError
-from therabak.events import Damaged, Emit, Phase, ignore
+from therabak.errors import DamagedArchiveError, ExitCode
+from therabak.events import Damaged, DamagedPart, Emit, Phase, ignore
 from therabak.i18n import _
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
 
-INDEX = "(index)"
-REGION = "(archive structure)"
+INDEX = DamagedPart.INDEX
+REGION = DamagedPart.STRUCTURE
 
 
 @dataclass
@@ -30,8 +30,8 @@ class VerifyResult:
     duration_s: float = 0.0
 
     @property
-    def exit_code(self) -> int:
-        return 5 if self.damaged else 0
+    def exit_code(self) -> ExitCode:
+        return ExitCode.DAMAGED if self.damaged else ExitCode.OK
 
 
 def verify_archive(

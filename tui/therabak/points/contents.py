@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from therabak.datafolder.manifest import MANIFEST_NAME, iter_manifest_files
 from therabak.errors import DamagedArchiveError
-from therabak.points.discovery import RestorePoint, identify
+from therabak.points.discovery import PointKind, RestorePoint, identify
 from therabak.practice.categories import Rules
 from therabak.practice.scan import Tally, scan
 
@@ -95,7 +95,7 @@ def open_contents(
         raise DamagedArchiveError(f"{path}: {point.error}")
     if point.is_folder:
         entries: list[ContentEntry] = []
-        if (Path(path) / MANIFEST_NAME).is_file() and point.kind == "folder":
+        if (Path(path) / MANIFEST_NAME).is_file() and point.kind == PointKind.FOLDER:
             for f in iter_manifest_files(Path(path)):
                 entries.append(ContentEntry(f.path, rules.category_of(f.path), f.size, f.mtime_ns))
         else:

@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from therabak.datafolder.names import FOLDER_PREFIX, STAMP_FORMAT, before_restor
 from therabak.errors import DamagedArchiveError
 from therabak.fsutil import followed_root, open_regular
 from therabak.i18n import _
-from therabak.practice.categories import Rules
+from therabak.practice.categories import BackupKind, Rules
 
 ARCHIVE_SUFFIX = ".therabak"
 #: Subfolders (names compared case-insensitively) that are searched as well, one level
@@ -60,34 +61,75 @@ SUBFOLDER_NAMES = frozenset(
         "sicherungen",
     }
 )
-KINDS = ("manual", "automatic", "folder", "before-restore")
+
+
+class PointKind(StrEnum):
+    """What a restore point is (its ``kind`` in ``list --json``)."""
+
+    MANUAL = "manual"  # an archive of a manual backup
+    AUTOMATIC = "automatic"  # an archive of an automatic backup (its header says "auto")
+    FOLDER = "folder"  # a folder backup
+    BEFORE_RESTORE = "before-restore"  # the data a restore replaced, kept beside Data
+    UNREADABLE = "unreadable"  # found, but it cannot be read (``error`` says why)
+
+    @classmethod
+    def of_archive(cls, kind: BackupKind) -> PointKind:
+        """The point kind of an archive whose header says *kind*."""
+        return cls.AUTOMATIC if kind == BackupKind.AUTOMATIC else cls.MANUAL
+
+    @property
+    def is_folder(self) -> bool:
+        return self in (PointKind.FOLDER, PointKind.BEFORE_RESTORE)
+
+
+class AccountMatch(StrEnum):
+    """Does a point belong to this computer's account (by its account key ids)?"""
+
+    YES = "yes"
+    NO = "no"
+    UNKNOWN = "unknown"  # it names no account key, or this computer has none
+
+
+class Place(StrEnum):
+    """Where a point (or a folder searched) was found."""
+
+    REMEMBERED = "remembered"  # a remembered destination (settings)
+    SEARCHED = "searched"  # a folder searched before (settings)
+    AUTOMATIC = "automatic"  # the automatic backups' folder
+    MEDIA = "media"  # a mounted removable medium
+    GIVEN = "given"  # a folder named with --in (or the app's "a")
+    BESIDE_DATA = "beside-data"  # a before-restore folder beside Data
+    ARGUMENT = "argument"  # the point named itself (restore POINT)
+
+
+KINDS = (PointKind.MANUAL, PointKind.AUTOMATIC, PointKind.FOLDER, PointKind.BEFORE_RESTORE)
 _STAMP_RE = re.compile(r"(\d{4}-\d{2}-\d{2}_\d{6})")
 
 
 @dataclass
 class RestorePoint:
     path: Path
-    kind: str  # manual | automatic | folder | before-restore | unreadable
+    kind: PointKind
     created: datetime | None = None
     size: int | None = None  # bytes (archive files' size; folder: data bytes per manifest)
     protection: str = ""  # password | account | none (archives); account (folders)
     recovery_code: bool = False  # archives: a recovery code opens it too (a key slot)
-    account_match: str = "unknown"  # yes | no | unknown
+    account_match: AccountMatch = AccountMatch.UNKNOWN
     account_key_ids: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)  # leaf ids; empty = everything
     files: int | None = None  # folder kinds (from the manifest)
-    found_in: str = ""  # remembered | searched | automatic | media | given | beside-data | argument
+    found_in: Place | str = ""
     error: str = ""  # for unreadable points
     volumes: int = 1  # files of a split backup (archives)
     incomplete: str = ""  # what is wrong with a split backup's volumes ("" when nothing)
 
     @property
     def readable(self) -> bool:
-        return self.kind != "unreadable"
+        return self.kind != PointKind.UNREADABLE
 
     @property
     def is_folder(self) -> bool:
-        return self.kind in ("folder", "before-restore")
+        return self.kind.is_folder
 
     def to_dict(self, rules: Rules | None = None, now: datetime | None = None) -> dict[str, Any]:
         from therabak import formatting
@@ -119,7 +161,7 @@ class RestorePoint:
 def category_summary(rules: Rules, leaf_ids: Iterable[str], kind: str = "") -> str:
     """'Practice records, Audio recordings, Documents' — whole groups by their label
     (in the current language)."""
-    if kind in ("folder", "before-restore"):
+    if kind in (PointKind.FOLDER, PointKind.BEFORE_RESTORE):
         return _("everything (a copy of the data folder)")
     present = set(leaf_ids)
     if not present:
@@ -155,10 +197,10 @@ def read_archive_header(path: Path, *, lenient: bool = False) -> tuple[ArchiveHe
     return parse_header(region, lenient=lenient), size
 
 
-def _match(ids: list[str], account_key_id: str | None) -> str:
+def _match(ids: list[str], account_key_id: str | None) -> AccountMatch:
     if not ids or not account_key_id:
-        return "unknown"
-    return "yes" if account_key_id in ids else "no"
+        return AccountMatch.UNKNOWN
+    return AccountMatch.YES if account_key_id in ids else AccountMatch.NO
 
 
 def archive_point(
@@ -176,12 +218,12 @@ def archive_point(
         header, size = read_archive_header(path, lenient=salvage)
     except DamagedArchiveError as e:
         return RestorePoint(
-            path, "unreadable", size=_size(path), found_in=found_in, error=e.message
+            path, PointKind.UNREADABLE, size=_size(path), found_in=found_in, error=e.message
         )
     except OSError as e:
         return RestorePoint(
             path,
-            "unreadable",
+            PointKind.UNREADABLE,
             found_in=found_in,
             error=_("cannot be read ({error})").format(error=e.strerror or e),
         )
@@ -189,7 +231,7 @@ def archive_point(
     split = describe_set(path, names)
     return RestorePoint(
         path,
-        "automatic" if header.kind == "auto" else "manual",
+        PointKind.of_archive(header.kind),
         created=header.created,
         size=split.disk_size if split else size,
         volumes=split.volumes if split else 1,
@@ -210,12 +252,12 @@ def folder_point(
     try:
         manifest = read_manifest_header(path)
     except DamagedArchiveError as e:
-        return RestorePoint(path, "unreadable", found_in=found_in, error=e.message)
+        return RestorePoint(path, PointKind.UNREADABLE, found_in=found_in, error=e.message)
     if manifest is None:
         if before_restore:  # interrupted before its manifest was written: still the old data
             return RestorePoint(
                 path,
-                "before-restore",
+                PointKind.BEFORE_RESTORE,
                 created=_stamp_time(path.name),
                 protection="account",
                 found_in=found_in,
@@ -223,13 +265,13 @@ def folder_point(
         if path.name.startswith(FOLDER_PREFIX):
             return RestorePoint(
                 path,
-                "unreadable",
+                PointKind.UNREADABLE,
                 found_in=found_in,
                 error=_("{name} is missing").format(name=MANIFEST_NAME),
             )
         return None
     ids = [manifest.account_key_id] if manifest.account_key_id else []
-    kind = "before-restore" if manifest.kind == "before-restore" else "folder"
+    kind = PointKind.BEFORE_RESTORE if manifest.kind == "before-restore" else PointKind.FOLDER
     return RestorePoint(
         path,
         kind,
@@ -244,7 +286,11 @@ def folder_point(
 
 
 def identify(
-    path: Path, account_key_id: str | None, found_in: str = "argument", *, salvage: bool = False
+    path: Path,
+    account_key_id: str | None,
+    found_in: Place | str = Place.ARGUMENT,
+    *,
+    salvage: bool = False,
 ) -> RestorePoint:
     """What *path* is (for a point the user names). Raises DamagedArchiveError if nothing.
     With *salvage*, an archive whose header is damaged but still readable is a point."""
@@ -293,7 +339,7 @@ def _stamp_time(name: str) -> datetime | None:
 @dataclass
 class SearchPlace:
     folder: Path
-    source: str  # remembered | searched | automatic | media | given
+    source: Place
     available: bool = False
 
 
@@ -320,15 +366,15 @@ def search_places(
     media: bool = True,
     searched: Iterable[str | Path] = (),
 ) -> list[SearchPlace]:
-    places = [SearchPlace(Path(p).expanduser().absolute(), "given") for p in given]
-    places += [SearchPlace(Path(p).expanduser().absolute(), "remembered") for p in remembered]
-    places += [SearchPlace(Path(p).expanduser().absolute(), "searched") for p in searched]
+    places = [SearchPlace(Path(p).expanduser().absolute(), Place.GIVEN) for p in given]
+    places += [SearchPlace(Path(p).expanduser().absolute(), Place.REMEMBERED) for p in remembered]
+    places += [SearchPlace(Path(p).expanduser().absolute(), Place.SEARCHED) for p in searched]
     if auto_folder is not None:
-        places.append(SearchPlace(Path(auto_folder), "automatic"))
+        places.append(SearchPlace(Path(auto_folder), Place.AUTOMATIC))
     if media:
         from therabak.media import removable_media
 
-        places += [SearchPlace(p, "media") for p in removable_media()]
+        places += [SearchPlace(p, Place.MEDIA) for p in removable_media()]
     return places
 
 
@@ -404,7 +450,7 @@ def find_before_restore(
             if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
                 continue
             point = folder_point(
-                Path(entry.path), account_key_id, "beside-data", before_restore=True
+                Path(entry.path), account_key_id, Place.BESIDE_DATA, before_restore=True
             )
             if point is not None:
                 found.append(point)

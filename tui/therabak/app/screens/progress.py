@@ -23,6 +23,7 @@ from therabak.app.summaries import job_title, summary_text
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.retry_panel import RetryPanel, reason_notes, tail
+from therabak.errors import ExitCode
 from therabak.events import Event, Summary
 from therabak.i18n import N_, _, ngettext
 
@@ -263,7 +264,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
                 text.append("\n" + _("k: keep it  ·  d: delete it"), style="bold")
         box.update(text)
         box.display = True
-        box.set_class(final is None or final.exit_code != 0, "attention")
+        box.set_class(final is None or final.exit_code != ExitCode.OK, "attention")
         if self.job.record.operation == "restore":
             self.app.request_scan(again=True)  # the data folder has changed
         self.query_one("#progress-box").display = False

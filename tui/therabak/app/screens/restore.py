@@ -67,7 +67,7 @@ def point_details(point: RestorePoint | None, ctx, rules) -> Text:
     text.append(when)
     text.append("  " + _("Kind:") + " ", style="bold")
     text.append(kind_label(point))
-    if point.kind in ("folder", "before-restore"):
+    if point.kind.is_folder:
         holds = _("everything (a copy of the data folder)")
     else:
         from therabak.points.discovery import category_summary
@@ -570,7 +570,7 @@ class RestoreScreen(AppScreen):
             result = plan(self.app.ctx, choice, self.rules)
         except (TherabakError, OSError) as e:
             message = str(e)
-            hint = salvage_advice(getattr(e, "hint", None))
+            hint = salvage_advice(getattr(e, "remedy", None), getattr(e, "hint", None))
             if hint:
                 message += " " + hint
             self.app.call_from_thread(self._plan_failed, message)

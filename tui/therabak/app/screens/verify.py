@@ -20,9 +20,9 @@ from therabak.app.widgets.dir_picker import DirPicker, picker_start
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.points_table import PointsTable
 from therabak.i18n import N_, _
-from therabak.points.discovery import RestorePoint
+from therabak.points.discovery import PointKind, RestorePoint
 
-ARCHIVE_KINDS = ("manual", "automatic")
+ARCHIVE_KINDS = (PointKind.MANUAL, PointKind.AUTOMATIC)
 
 
 class VerifyScreen(AppScreen):

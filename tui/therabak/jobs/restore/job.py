@@ -237,7 +237,7 @@ class RestoreJob:
         with contextlib.suppress(OSError):
             history.append(
                 history.BackupRecord(
-                    kind="restore",
+                    kind=history.RecordKind.RESTORE,
                     path=str(self.ctx.point.path),
                     created=datetime.now().astimezone().isoformat(timespec="seconds"),
                     files=result.files_restored,

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from therabak import fsrules
-from therabak.errors import CannotUnlockError, UsageError
-from therabak.events import Warning
+from therabak.errors import CannotUnlockError, Remedy, UsageError
+from therabak.events import DamagedPart, Warning
 from therabak.i18n import _, ngettext
 from therabak.jobs.restore.checks import RestoreContext, RestoreMode
 from therabak.jobs.restore.sources import Item, ItemMode
@@ -96,7 +96,7 @@ class Selection:
 
     items: list[Item]
     replaced: set[str]  # the leaf ids whose current files are replaced
-    unrestorable: list[tuple[str, str]]  # (path or "(part)", why)
+    unrestorable: list[tuple[str, str]]  # (path or DamagedPart, why)
     warnings: list[Warning]  # to say, in this order
 
 
@@ -159,7 +159,7 @@ def select(
     unrestorable += [(i.path, _("stored raw with another account's key")) for i in foreign]
     chosen = [i for i in chosen if i not in foreign]
     for p, r in unrestorable:
-        if not p.startswith("("):  # (index), (header): not files
+        if not isinstance(p, DamagedPart):  # the index, the header: not files
             warnings.append(
                 Warning(
                     _("Cannot be restored from this backup: {p} ({r})").format(p=p, r=r),
@@ -191,6 +191,7 @@ def _foreign_raw(items: list[Item], account_id: str | None, salvage: bool) -> li
                 len(foreign),
             ).format(n=len(foreign), ids=", ".join(ids), mine=account_id or _("new")),
             hint=_("therabak restore --salvage restores everything else and lists them."),
+            remedy=Remedy.SALVAGE,
         )
     return foreign
 

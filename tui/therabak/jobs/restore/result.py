@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from therabak.errors import ExitCode
 from therabak.events import Warning, warning_list
 from therabak.namemap import Renamed
 
@@ -29,8 +30,10 @@ class RestoreResult:
     file_system: str = ""
 
     @property
-    def exit_code(self) -> int:
-        return 3 if self.damaged or self.warnings or self.renamed else 0
+    def exit_code(self) -> ExitCode:
+        if self.damaged or self.warnings or self.renamed:
+            return ExitCode.WARNINGS
+        return ExitCode.OK
 
     def to_dict(self) -> dict[str, Any]:
         return {

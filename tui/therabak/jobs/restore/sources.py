@@ -30,12 +30,12 @@ from therabak.archive.index import IndexEntry
 from therabak.archive.reader import ArchiveReader
 from therabak.datafolder.filecopy import open_under
 from therabak.datafolder.manifest import MANIFEST_NAME, iter_manifest_files
-from therabak.errors import DamagedArchiveError
-from therabak.events import Damaged, Emit, Phase
+from therabak.errors import DamagedArchiveError, Remedy
+from therabak.events import Damaged, DamagedPart, Emit, Phase
 from therabak.fsutil import stat_long
 from therabak.i18n import N_, _
 from therabak.jobs.restore.request import RestoreRequest
-from therabak.points.discovery import RestorePoint
+from therabak.points.discovery import PointKind, RestorePoint
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.practice.scan import scan
@@ -99,7 +99,7 @@ class RestoreSource:
         self.point = point
         self.items: list[Item] = []
         self.holds: set[str] = set()  # leaf ids the point holds
-        self.damaged: list[tuple[str, str]] = []  # (path or "(part)", why)
+        self.damaged: list[tuple[str, str]] = []  # (path or DamagedPart, why)
         self.account_key_ids: list[str] = []
 
     @classmethod
@@ -148,7 +148,7 @@ def subject_of(point: RestorePoint) -> str:
 class ArchiveSource(RestoreSource):
     """A ``.therabak`` archive (a split one as one): decrypted entry by entry."""
 
-    kinds = ("manual", "automatic")
+    kinds = (PointKind.MANUAL, PointKind.AUTOMATIC)
     content_verified = True  # ArchiveReader.iter_entry checks size and SHA-256
 
     def __init__(
@@ -161,9 +161,9 @@ class ArchiveSource(RestoreSource):
         self.account_key_ids = [k.hex() for k in reader.header.account_key_ids]
         if reader.damage:  # salvage opened it although its header is damaged
             problem = _("the header is damaged ({parts})").format(parts=", ".join(reader.damage))
-            self._damaged("(header)", problem, emit)
+            self._damaged(DamagedPart.HEADER, problem, emit)
         for problem in getattr(reader.source, "problems", ()):  # salvage of a split backup
-            self._damaged("(volumes)", problem, emit)
+            self._damaged(DamagedPart.VOLUMES, problem, emit)
         entries = self._present(self._entries(salvage, emit), emit)
         for e in entries:
             mode = ItemMode.SEAL
@@ -202,9 +202,10 @@ class ArchiveSource(RestoreSource):
                         error=e.message
                     ),
                     hint=_(SALVAGE_HINT),
+                    remedy=Remedy.SALVAGE,
                 ) from None
             emit(Phase("salvaging", "the index is damaged; scanning the backup for intact files"))
-            self.damaged.append(("(index)", e.message))
+            self.damaged.append((DamagedPart.INDEX, e.message))
         entries: list[IndexEntry] = []
         seen: set[str] = set()
         for found in self.reader.scan_entries():
@@ -292,7 +293,7 @@ class FolderCopySource(RestoreSource):
 class FolderBackupSource(FolderCopySource):
     """A folder backup (``TheraPsy-Data-<time>``): the files its manifest lists."""
 
-    kinds = ("folder",)
+    kinds = (PointKind.FOLDER,)
     subject = N_("This folder backup")
 
     @classmethod
@@ -323,6 +324,7 @@ class FolderBackupSource(FolderCopySource):
                         "The folder backup is damaged: {path}: {problem}. Nothing was changed."
                     ).format(path=f.path[:200], problem=problem),
                     hint=_(SALVAGE_HINT),
+                    remedy=Remedy.SALVAGE,
                 )
             if problem:
                 self.damaged.append((f.path, problem))
@@ -358,7 +360,7 @@ class BeforeRestoreSource(FolderCopySource):
     """The ``Data.before-restore-*`` folder an earlier restore left: the data as it was,
     every file in it (its manifest aside)."""
 
-    kinds = ("before-restore",)
+    kinds = (PointKind.BEFORE_RESTORE,)
     subject = N_("This before-restore folder")
 
     @classmethod

@@ -38,6 +38,7 @@ from therabak.errors import (
     DecryptionError,
     NotEnoughSpaceError,
     OtherAccountError,
+    Remedy,
 )
 from therabak.events import Damaged, Phase, Warning, WarningLog
 from therabak.fsutil import stat_long, unlink_long, utime_long
@@ -161,6 +162,7 @@ class Stager:
                         this=subject_of(self.ctx.point), path=item.path, reason=reason
                     ),
                     hint=_(SALVAGE_HINT),
+                    remedy=Remedy.SALVAGE,
                 ) from None
             again = self._stage_moved(item, progress)
             if again is None:
