@@ -32,6 +32,7 @@ from therabak.app.screens.unlock import UnlockDialog
 from therabak.app.widgets.dir_picker import DirPicker
 from therabak.app.widgets.points_table import PointsTable
 from therabak.events import Phase, Progress
+from therabak.jobs.restore import RestoreResult
 from therabak.settings import Settings
 
 LONG = "Praxis-Ablage-2026"
@@ -148,7 +149,7 @@ def test_the_plan_names_the_folder_the_restore_makes(make_ctx, run_app, usb, app
         )
         final = app.screen.view.final
         assert final.exit_code == 0, final
-        assert final.extra["before_restore"] == str(planned)
+        assert final.result(RestoreResult).before_restore == planned
         assert planned.is_dir()
 
     run_app(app, body)

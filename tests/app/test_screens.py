@@ -4,7 +4,6 @@ run while no app is watching."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from app.apphelp import NOW, add_history, screen_text, wait_for, wait_scan
 from therabak.app.app import TherabakApp
@@ -17,6 +16,7 @@ from therabak.app.screens.problem import ProblemScreen
 from therabak.app.screens.progress import ProgressScreen
 from therabak.app.screens.settings import SettingsScreen
 from therabak.app.widgets.password_input import PasswordInput
+from therabak.jobs.backup import BackupResult
 from therabak.settings import PracticePaths, Settings
 
 
@@ -231,7 +231,7 @@ def test_home_reattaches_to_a_running_job_and_shows_its_result(
         assert job.id not in app.screen.query_one("#jobs").rows  # seen: no longer listed
 
     run_app(app, body)
-    assert Path(ctx.runner.get(job.id).final.extra["archive"]).exists()
+    assert ctx.runner.get(job.id).final.result(BackupResult).archive.exists()
 
 
 def test_a_job_that_vanished_says_so_with_its_last_words(make_ctx, run_app):
@@ -250,7 +250,7 @@ def test_a_job_that_vanished_says_so_with_its_last_words(make_ctx, run_app):
         title="Backup to ~/usb",
     )
     runner._save(record)
-    runner.log_path(record.id).write_text(Phase("writing").to_json() + "\n")
+    runner.log_path(record.id).write_text(Phase("writing").to_line() + "\n")
     runner.stderr_path(record.id).write_text("x" * 5000 + "\nMemoryError: out of memory\n")
     app = TherabakApp(ctx)
 

@@ -522,7 +522,7 @@ def test_home_with_jobs_that_ended_while_nobody_watched(snap_compare, term_size,
             title=title,
         )
         runner._save(record)
-        runner.log_path(record.id).write_text("".join(e.to_json() + "\n" for e in events))
+        runner.log_path(record.id).write_text("".join(e.to_line() + "\n" for e in events))
 
     assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=wait_scan)
 
@@ -703,7 +703,7 @@ def test_home_with_everything(snap_compare, term_size, make_ctx, app_practice, s
         )
         runner._save(record)
         final = Summary(operation=operation, exit_code=code, duration_s=40.0)
-        runner.log_path(record.id).write_text(final.to_json() + "\n")
+        runner.log_path(record.id).write_text(final.to_line() + "\n")
 
     async def before(pilot):
         await wait_scan(pilot)

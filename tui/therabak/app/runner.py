@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from therabak.errors import ExitCode
-from therabak.events import Error, Event, Summary, from_dict
+from therabak.events import Error, Event, Summary
 from therabak.fsutil import create_private, make_private_dir, write_private
 from therabak.i18n import Message, english
 from therabak.processes import pid_alive, process_identity
@@ -402,7 +402,7 @@ def _parse_lines(lines: list[bytes]) -> list[Event]:
         if not line:
             continue
         try:
-            events.append(from_dict(json.loads(line)))
+            events.append(Event.from_json(json.loads(line)))
         except (ValueError, TypeError):
             continue  # not an event (a stray line); the stream goes on
     return events

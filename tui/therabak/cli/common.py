@@ -191,7 +191,7 @@ class Output:
 
     def event(self, event: Event) -> None:
         if self.json_mode:
-            self.stream.write(event.to_json(ascii_only=self.ascii_json) + "\n")
+            self.stream.write(event.to_line(ascii_only=self.ascii_json) + "\n")
             self.stream.flush()
 
     def document(self, data: Any) -> None:

@@ -65,24 +65,11 @@ def run_verify(args: argparse.Namespace, out: Output) -> int:
     renderer = ProgressRenderer(enabled=not out.json_mode)
     try:
         result = verify_archive(reader, out.event if out.json_mode else renderer)
+        result.archive = args.archive
     finally:
         renderer.close()
         reader.close()
-    out.event(
-        Summary(
-            operation="verify",
-            exit_code=result.exit_code,
-            duration_s=result.duration_s,
-            message=args.archive,
-            extra={
-                "archive": args.archive,
-                "files_ok": result.files_ok,
-                "bytes_checked": result.bytes_checked,
-                "index_ok": result.index_ok,
-                "damaged": [{"path": p, "reason": r} for p, r in result.damaged],
-            },
-        )
-    )
+    out.event(Summary.of("verify", result, args.archive))
     if result.damaged:
         n = len(result.damaged)
         out.text(
@@ -294,17 +281,7 @@ def run_diff(args: argparse.Namespace, out: Output) -> int:
     result = diff_against_data(index, categories, paths.data_dir, load_rules(), account)
     code = ExitCode.OK if result.identical else ExitCode.WARNINGS
     if out.json_mode:
-        out.document(
-            {
-                "identical": result.identical,
-                "same": result.same,
-                "added": [{"category": c, "path": p} for c, p in result.added],
-                "removed": [{"category": c, "path": p} for c, p in result.removed],
-                "changed": [{"category": c, "path": p} for c, p in result.changed],
-                "unreadable": [{"path": p, "reason": r} for p, r in result.unreadable],
-                "per_category": result.per_category(),
-            }
-        )
+        out.document(result.to_json())
         return code
     if result.identical:
         out.text(

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     )
     result = change_password(Path(args.archive), old, new, recovery_code=code)
     if out.json_mode:
-        out.document({"archive": str(result.archive), "changed": True, "slots": result.slots})
+        out.document(result.to_json())
     else:
         out.text(_("Password changed: {path}").format(path=result.archive))
         out.text(

@@ -122,10 +122,8 @@ def run_create(args: argparse.Namespace, out: Output) -> int:
                 duration_s=time.monotonic() - start,
                 message=str(result.archive),
                 extra={
-                    "archive": str(result.archive),
+                    **result.to_json(),
                     "recovery_code": True,
-                    "replaced": result.replaced,
-                    "slots": result.slots,
                     "code_file": str(args.recovery_code_out) if args.recovery_code_out else None,
                 },
             )

@@ -263,7 +263,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
                     exit_code=ExitCode.OK,
                     duration_s=0.0,
                     message="dry run: nothing was changed",
-                    extra={"plan": plan.to_dict()},
+                    extra={"plan": plan.to_json()},
                 )
             )
         else:

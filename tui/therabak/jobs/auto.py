@@ -86,7 +86,7 @@ class AutoResult:
         code = self.backup.exit_code if self.backup is not None else ExitCode.OK
         return ExitCode.WARNINGS if code == ExitCode.OK and self.warnings else code
 
-    def to_dict(self) -> dict:
+    def to_json(self) -> dict:
         b = self.backup
         return {
             "ran": self.ran,
@@ -213,7 +213,7 @@ def run_auto(req: AutoRequest, emit: Emit = ignore, cancel: CancelToken = NEVER)
                 exit_code=result.exit_code,
                 duration_s=0.0,
                 message=result.message,
-                extra=result.to_dict(),
+                extra=result.to_json(),
             )
         )
         return result
@@ -268,7 +268,7 @@ def _run_locked(
                 exit_code=result.exit_code,
                 duration_s=round(time.monotonic() - start, 3),
                 message=result.message,
-                extra=result.to_dict(),
+                extra=result.to_json(),
             )
         )
         return result
@@ -328,7 +328,7 @@ def _run_locked(
             exit_code=result.exit_code,
             duration_s=round(time.monotonic() - start, 3),
             message=result.message,
-            extra=result.to_dict(),
+            extra=result.to_json(),
         )
     )
     return result

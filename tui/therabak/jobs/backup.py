@@ -20,9 +20,11 @@ import itertools
 import os
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from therabak import faults, fsinfo, memtune
 from therabak.archive.reader import ArchiveReader
@@ -75,6 +77,7 @@ from therabak.jobkit import history
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
 from therabak.jobkit.retry import OnFailure, RetryPolicy
+from therabak.jsonform import damage_from, damage_json, warnings_from
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.envelope import HEADER_SIZE, parse_header
@@ -107,6 +110,14 @@ class BackupRequest:
     volume_size: int | None = None  # split into volume files of at most this many bytes
 
 
+@dataclass(frozen=True)
+class LeftOut:
+    """A file of a backup kept inside Data, which this backup left out."""
+
+    path: str
+    size: int
+
+
 @dataclass
 class BackupResult:
     archive: Path  # the archive, or the first volume of a split one
@@ -124,11 +135,53 @@ class BackupResult:
     verify_cancelled: bool = False  # the check after writing was cancelled: not verified
     recovery_code: bool = False  # the backup has a recovery slot (never the code itself)
     warnings: list[Warning] = field(default_factory=list)  # every warning the job printed
-    left_out: list[FileEntry] = field(default_factory=list)  # backups inside Data, not read
+    left_out: list[LeftOut] = field(default_factory=list)  # backups inside Data, not read
 
     @property
     def raw(self) -> list[str]:
         return [o.path for o in self.retried if o.outcome == "raw"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "archive": str(self.archive),
+            "volumes": [str(p) for p in self.volumes],
+            "volume_size": self.volume_size,
+            "file_system": self.file_system,
+            "files": self.files,
+            "bytes_in": self.bytes_in,
+            "bytes_stored": self.bytes_stored,
+            "retried": [o.to_json() for o in self.retried],
+            "raw": self.raw,
+            "skipped": damage_json(self.skipped),
+            "verified": self.verified,
+            "verify_cancelled": self.verify_cancelled,
+            "damaged": damage_json(self.damaged),
+            "recovery_code": self.recovery_code,
+            "left_out": [{"path": f.path, "bytes": f.size} for f in self.left_out],
+            "warnings": warning_list(self.warnings),
+            "duration_s": self.duration_s,  # as the summary says it
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BackupResult:
+        return cls(
+            archive=Path(data["archive"]),
+            files=int(data["files"]),
+            bytes_in=int(data["bytes_in"]),
+            bytes_stored=int(data["bytes_stored"]),
+            duration_s=float(data.get("duration_s", 0.0)),
+            retried=[FileOutcome.from_json(o) for o in data.get("retried") or ()],
+            skipped=damage_from(data.get("skipped")),
+            verified=data.get("verified"),
+            damaged=damage_from(data.get("damaged")),
+            volumes=[Path(p) for p in data.get("volumes") or ()],
+            volume_size=data.get("volume_size"),
+            file_system=str(data.get("file_system", "")),
+            verify_cancelled=bool(data.get("verify_cancelled", False)),
+            recovery_code=bool(data.get("recovery_code", False)),
+            warnings=warnings_from(data.get("warnings")),
+            left_out=[LeftOut(f["path"], int(f["bytes"])) for f in data.get("left_out") or ()],
+        )
 
     @property
     def exit_code(self) -> ExitCode:
@@ -373,7 +426,7 @@ def _write_backup(
         volume_size=sink.volume_size,
         file_system=fs.label,
         recovery_code=req.protection.recovery_code is not None,
-        left_out=list(found.left_out),
+        left_out=[LeftOut(f.path, f.size) for f in found.left_out],
     )
     if sink.refused_at is not None:
         from therabak import formatting
@@ -428,15 +481,7 @@ def _write_backup(
     result.duration_s = round(progress.elapsed, 3)
     result.warnings = list(emit.warnings)
     _remember(req, result, created, dest)
-    emit(
-        Summary(
-            operation="backup",
-            exit_code=result.exit_code,
-            duration_s=result.duration_s,
-            message=str(final),
-            extra=_summary_fields(result),
-        )
-    )
+    emit(Summary.of("backup", result, str(final)))
     return result
 
 
@@ -447,27 +492,6 @@ def _unsafe_names(files: list[FileEntry]) -> dict[str, str]:
     other name is left out: what a target cannot hold is the restore's business."""
     reason = _("the name could be taken for a path outside the data folder")
     return {f.path: reason for f in files if unsafe_reason(f.path) is not None}
-
-
-def _summary_fields(result: BackupResult) -> dict:
-    return {
-        "archive": str(result.archive),
-        "volumes": [str(p) for p in result.volumes],
-        "volume_size": result.volume_size,
-        "file_system": result.file_system,
-        "files": result.files,
-        "bytes_in": result.bytes_in,
-        "bytes_stored": result.bytes_stored,
-        "retried": [o.to_dict() for o in result.retried],
-        "raw": result.raw,
-        "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
-        "verified": result.verified,
-        "verify_cancelled": result.verify_cancelled,
-        "damaged": [{"path": p, "reason": r} for p, r in result.damaged],
-        "recovery_code": result.recovery_code,
-        "left_out": [{"path": f.path, "bytes": f.size} for f in result.left_out],
-        "warnings": warning_list(result.warnings),
-    }
 
 
 def _remember(req: BackupRequest, result: BackupResult, created: datetime, dest: Path) -> None:

@@ -21,9 +21,11 @@ import contextlib
 import itertools
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from therabak import faults, fsrules
 from therabak.archive.byteio import write_error
@@ -46,7 +48,7 @@ from therabak.datafolder.partials import (
 )
 from therabak.datafolder.swap import recover
 from therabak.errors import DamagedArchiveError, ExitCode, UsageError
-from therabak.events import Emit, Phase, Summary, Warning, WarningLog, ignore, warning_list
+from therabak.events import Emit, Phase, Summary, Warning, WarningLog, ignore
 from therabak.fsutil import (
     followed_root,
     fsync_dir,
@@ -61,6 +63,14 @@ from therabak.jobkit import history
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
 from therabak.jobs.backup import check_space, prepare_destination
+from therabak.jsonform import (
+    damage_from,
+    damage_json,
+    renamed_from,
+    renamed_json,
+    warning_list,
+    warnings_from,
+)
 from therabak.namemap import NamePlan, Renamed
 from therabak.practice.categories import Rules
 from therabak.practice.scan import FileEntry, require_data_dir, scan
@@ -109,6 +119,39 @@ class FolderBackupResult:
         if self.unstable or self.skipped or self.warnings:
             return ExitCode.WARNINGS
         return ExitCode.OK
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "folder": str(self.folder),
+            "files": self.files,
+            "bytes": self.bytes,
+            "verified": self.verified,
+            "recopied": self.recopied,
+            "unstable": self.unstable,
+            "skipped": damage_json(self.skipped),
+            "damaged": damage_json(self.damaged),
+            "renamed": renamed_json(self.renamed),
+            "file_system": self.file_system,
+            "warnings": warning_list(self.warnings),
+            "duration_s": self.duration_s,  # as the summary says it
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FolderBackupResult:
+        return cls(
+            folder=Path(data["folder"]),
+            files=int(data["files"]),
+            bytes=int(data["bytes"]),
+            duration_s=float(data.get("duration_s", 0.0)),
+            verified=data.get("verified"),
+            recopied=list(data.get("recopied") or ()),
+            unstable=list(data.get("unstable") or ()),
+            skipped=damage_from(data.get("skipped")),
+            damaged=damage_from(data.get("damaged")),
+            renamed=renamed_from(data.get("renamed")),
+            file_system=str(data.get("file_system", "")),
+            warnings=warnings_from(data.get("warnings")),
+        )
 
 
 def clean_stale_partials(dest: Path) -> list[Path]:
@@ -304,26 +347,7 @@ def _copy_all(
             settings = Settings.load()
             if settings.remember_destination(dest):
                 settings.save()
-    emit(
-        Summary(
-            operation="folder-backup",
-            exit_code=result.exit_code,
-            duration_s=result.duration_s,
-            message=str(final),
-            extra={
-                "folder": str(final),
-                "files": result.files,
-                "bytes": result.bytes,
-                "verified": result.verified,
-                "recopied": result.recopied,
-                "unstable": result.unstable,
-                "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
-                "renamed": [r.to_dict() for r in result.renamed],
-                "file_system": result.file_system,
-                "warnings": warning_list(result.warnings),
-            },
-        )
-    )
+    emit(Summary.of("folder-backup", result, str(final)))
     return result
 
 

@@ -26,6 +26,7 @@ from therabak.app.widgets.retry_panel import RetryPanel, reason_notes, tail
 from therabak.errors import ExitCode
 from therabak.events import Event, Summary
 from therabak.i18n import N_, _, ngettext
+from therabak.jobs.backup import BackupResult
 
 PHASES = {
     "scanning": N_("Looking at the data folder…"),
@@ -278,14 +279,13 @@ class ProgressScreen(FollowsJobs, AppScreen):
         """The archive of a backup whose check after writing was cancelled (the user
         chooses whether to keep it), else None."""
         final = self.view.final
-        if (
-            isinstance(final, Summary)
-            and final.operation == "backup"
-            and final.extra.get("verify_cancelled")
-            and final.extra.get("archive")
-        ):
-            return str(final.extra["archive"])
-        return None
+        if not (isinstance(final, Summary) and final.operation == "backup"):
+            return None
+        try:
+            result = final.result(BackupResult)
+        except ValueError:
+            return None
+        return str(result.archive) if result.verify_cancelled else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         finished = self.view.finished or self.job.state is not JobState.RUNNING

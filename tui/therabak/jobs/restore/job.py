@@ -182,15 +182,7 @@ class RestoreJob:
         result.duration_s = round(time.monotonic() - start, 3)
         result.warnings = list(self.emit.warnings)
         self._record(result)
-        self.emit(
-            Summary(
-                operation="restore",
-                exit_code=result.exit_code,
-                duration_s=result.duration_s,
-                message=str(ctx.target),
-                extra=result.to_dict(),
-            )
-        )
+        self.emit(Summary.of("restore", result, str(ctx.target)))
         return result
 
     def _swap(self, staging: Path, result: RestoreResult) -> None:

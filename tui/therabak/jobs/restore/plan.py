@@ -20,6 +20,7 @@ from therabak.events import DamagedPart, Warning
 from therabak.i18n import _, ngettext
 from therabak.jobs.restore.checks import RestoreContext, RestoreMode
 from therabak.jobs.restore.sources import Item, ItemMode
+from therabak.jsonform import damage_json, renamed_json
 from therabak.namemap import NamePlan, Renamed
 from therabak.points.discovery import RestorePoint
 from therabak.practice.categories import Rules
@@ -67,7 +68,7 @@ class RestorePlan:
     renamed: list[Renamed] = field(default_factory=list)
     file_system: str = ""  # whose name rules apply at the target: Windows, macOS, Linux
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "point": str(self.point.path),
             "point_kind": self.point.kind,
@@ -83,9 +84,9 @@ class RestorePlan:
             "carry_bytes": self.carry_bytes,
             "space_needed": self.space_needed,
             "space_free": self.space_free,
-            "unrestorable": [{"path": p, "reason": r} for p, r in self.unrestorable],
+            "unrestorable": damage_json(self.unrestorable),
             "warnings": self.warnings,
-            "renamed": [r.to_dict() for r in self.renamed],
+            "renamed": renamed_json(self.renamed),
             "file_system": self.file_system,
         }
 

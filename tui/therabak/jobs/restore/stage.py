@@ -424,7 +424,7 @@ class Stager:
 
 def _renamed_entry(r: Renamed) -> dict[str, Any]:
     """One file of the renamed list; a name that is not UTF-8 also as its bytes (base64)."""
-    out = r.to_dict()
+    out = r.to_json()
     for key, value in (("path", r.path), ("restored_as", r.target)):
         if not fsrules.is_text(value):
             out[f"{key}_bytes"] = base64.b64encode(fsrules.name_bytes(value)).decode("ascii")
