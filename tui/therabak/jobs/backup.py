@@ -110,6 +110,19 @@ class BackupRequest:
     volume_size: int | None = None  # split into volume files of at most this many bytes
 
 
+def _outcome_from(data: Mapping[str, Any]) -> FileOutcome:
+    """A retried file of a result's JSON: the event as ``to_json`` writes it, or only
+    its path and outcome (as an older job's summary, and a shorter one, list it)."""
+    if "event" in data:
+        return FileOutcome.from_json(data)
+    return FileOutcome(
+        str(data["path"]),
+        str(data["outcome"]),
+        int(data.get("attempts", 0)),
+        str(data.get("error", "")),
+    )
+
+
 @dataclass(frozen=True)
 class LeftOut:
     """A file of a backup kept inside Data, which this backup left out."""
@@ -170,7 +183,7 @@ class BackupResult:
             bytes_in=int(data["bytes_in"]),
             bytes_stored=int(data["bytes_stored"]),
             duration_s=float(data.get("duration_s", 0.0)),
-            retried=[FileOutcome.from_json(o) for o in data.get("retried") or ()],
+            retried=[_outcome_from(o) for o in data.get("retried") or ()],
             skipped=damage_from(data.get("skipped")),
             verified=data.get("verified"),
             damaged=damage_from(data.get("damaged")),

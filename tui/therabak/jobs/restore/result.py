@@ -74,8 +74,9 @@ class RestoreResult:
             target=Path(data["target"]),
             before_restore=path_from(data.get("before_restore")),
             before_restore_planned=path_from(data.get("before_restore_planned")),
-            files_restored=int(data.get("files_restored", 0)),
-            bytes_restored=int(data.get("bytes_restored", 0)),
+            # (a summary may name them only as other jobs do: files, bytes)
+            files_restored=int(data.get("files_restored", data.get("files", 0))),
+            bytes_restored=int(data.get("bytes_restored", data.get("bytes", 0))),
             files_carried=int(data.get("files_carried", 0)),
             bytes_carried=int(data.get("bytes_carried", 0)),
             damaged=damage_from(data.get("damaged")),
