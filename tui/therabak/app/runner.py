@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from therabak.errors import ExitCode
 from therabak.events import Error, Event, Summary
@@ -40,6 +40,16 @@ from therabak.settings import state_dir
 
 if TYPE_CHECKING:
     from therabak.crypto.recovery import RecoveryCode
+
+
+class JobRequest(Protocol):
+    """What the app asks a job to do: an engine request with its command line."""
+
+    operation: ClassVar[str]
+    data_dir: Path
+
+    def to_argv(self) -> list[str]: ...
+
 
 JOBS_DIR = "jobs"
 _FINAL_TYPES = ("summary", "error")
@@ -154,6 +164,29 @@ class JobRunner:
         return self.root / f"{job_id}.err"
 
     # ---- starting -------------------------------------------------------------------
+
+    def start_request(
+        self,
+        request: JobRequest,
+        *,
+        password: str | None = None,
+        recovery_code: RecoveryCode | None = None,
+        title: str = "",
+        target: str | os.PathLike = "",
+        env: Mapping[str, str | None] | None = None,
+    ) -> Job:
+        """Start the job that carries out *request*: ``therabak <request.operation>
+        <request.to_argv()>``, its secrets on standard input (see :meth:`start`)."""
+        return self.start(
+            request.operation,
+            request.to_argv(),
+            password=password,
+            recovery_code=recovery_code,
+            data_dir=request.data_dir,
+            title=title,
+            target=target,
+            env=env,
+        )
 
     def start(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from therabak.cli.common import (
     Output,
@@ -18,6 +19,9 @@ from therabak.cli.common import (
 from therabak.cli.render import ProgressRenderer
 from therabak.errors import ExitCode
 from therabak.i18n import _, ngettext
+
+if TYPE_CHECKING:
+    from therabak.jobs.verify import VerifyRequest
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,12 +60,22 @@ def _account(args, out):
     return load_account(practice_paths(args), out, required=False)
 
 
+def verify_request(args: argparse.Namespace) -> VerifyRequest:
+    """The verification the arguments ask for (the inverse of ``to_argv``), without its
+    password."""
+    from therabak.jobs.verify import VerifyRequest
+
+    paths = practice_paths(args)
+    return VerifyRequest(Path(args.archive), paths.data_dir, paths.account_key)
+
+
 def run_verify(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
     from therabak.events import Summary
     from therabak.jobs.verify import verify_archive
 
-    reader = open_archive(args, Path(args.archive), _account(args, out))
+    req = verify_request(args)
+    reader = open_archive(args, req.archive, _account(args, out))
     renderer = ProgressRenderer(enabled=not out.json_mode)
     try:
         result = verify_archive(reader, out.event if out.json_mode else renderer)

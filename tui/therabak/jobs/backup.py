@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from therabak import faults, fsinfo, memtune
 from therabak.archive.reader import ArchiveReader
@@ -96,6 +96,11 @@ class BackupAborted(TherabakError):
 
 @dataclass
 class BackupRequest:
+    """A backup, as the engine takes it and, for a manual one, as ``therabak backup`` is
+    asked for it (:meth:`to_argv`; the password goes to a job's standard input)."""
+
+    operation: ClassVar[str] = "backup"
+
     data_dir: Path
     account: AccountKey
     dest_dir: Path
@@ -108,6 +113,27 @@ class BackupRequest:
     remember_destination: bool = True
     created: datetime | None = None
     volume_size: int | None = None  # split into volume files of at most this many bytes
+    account_key_path: Path | None = None  # for a job's command line (None: the default)
+
+    def to_argv(self) -> list[str]:
+        """The ``therabak backup`` arguments of this manual backup; the categories as
+        the difference to the defaults (``--include``/``--exclude``); never a secret."""
+        argv = ["--dest", str(self.dest_dir), "--data-dir", str(self.data_dir)]
+        if self.account_key_path is not None:
+            argv += ["--account-key", str(self.account_key_path)]
+        defaults = self.rules.default_selection(BackupKind.MANUAL)
+        include, exclude = sorted(self.selection - defaults), sorted(defaults - self.selection)
+        if include:
+            argv += ["--include", ",".join(include)]
+        if exclude:
+            argv += ["--exclude", ",".join(exclude)]
+        if self.verify:
+            argv.append("--verify")
+        if self.protection.unprotected:
+            argv.append("--no-password")
+        if self.volume_size is not None:
+            argv += ["--volume-size", str(self.volume_size)]
+        return argv
 
 
 def _outcome_from(data: Mapping[str, Any]) -> FileOutcome:

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from therabak import faults, fsrules
 from therabak.archive.byteio import write_error
@@ -86,6 +86,11 @@ SPACE_MARGIN = 1 << 20
 
 @dataclass
 class FolderBackupRequest:
+    """A folder backup, as the engine takes it and as ``therabak folder-backup`` is
+    asked for it (:meth:`to_argv`)."""
+
+    operation: ClassVar[str] = "folder-backup"
+
     data_dir: Path
     dest_dir: Path
     account_key_id: str
@@ -93,6 +98,15 @@ class FolderBackupRequest:
     verify: bool = True
     created: datetime | None = None
     remember_destination: bool = True  # so restore finds it there (as for manual backups)
+    account_key_path: Path | None = None  # for a job's command line (None: the default)
+
+    def to_argv(self) -> list[str]:
+        argv = ["--dest", str(self.dest_dir), "--data-dir", str(self.data_dir)]
+        if self.account_key_path is not None:
+            argv += ["--account-key", str(self.account_key_path)]
+        if not self.verify:
+            argv.append("--no-verify")
+        return argv
 
 
 @dataclass

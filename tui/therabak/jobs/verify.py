@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 from therabak import faults
 from therabak.archive.reader import ArchiveReader, EntryDamaged
@@ -22,6 +23,28 @@ from therabak.jsonform import damage_from, damage_json
 
 INDEX = DamagedPart.INDEX
 REGION = DamagedPart.STRUCTURE
+
+
+@dataclass
+class VerifyRequest:
+    """A verification as ``therabak verify`` is asked for it (:meth:`to_argv`; the
+    password goes to a job's standard input)."""
+
+    operation: ClassVar[str] = "verify"
+
+    archive: Path
+    data_dir: Path
+    account_key_path: Path
+    password: str | None = field(default=None, repr=False)
+
+    def to_argv(self) -> list[str]:
+        return [
+            str(self.archive),
+            "--data-dir",
+            str(self.data_dir),
+            "--account-key",
+            str(self.account_key_path),
+        ]
 
 
 @dataclass
