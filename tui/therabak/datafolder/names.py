@@ -5,7 +5,7 @@ At a destination:
 * a manual backup: ``TheraPsy-Backup-<time>.therabak``, an automatic one
   ``TheraPsy-Auto-<time>.therabak``; when that name is taken (jobs started in the same
   second), ``…-2.therabak``, ``…-3.therabak``, ...; the later volumes of a split backup
-  add ``.002``, ``.003``, ... (archive/volumes.py);
+  add ``.002``, ``.003``, ... (archive/volumes/naming.py);
 * a folder backup: the folder ``TheraPsy-Data-<time>`` (``-2``, ... likewise);
 * while they are written: ``<name>.<pid>.partial`` (datafolder/partials.py), and the
   reservation of the final name, ``<name>.reserved`` (a job lock, datafolder/locks.py).

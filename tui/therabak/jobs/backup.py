@@ -7,7 +7,7 @@ fsynced and renamed, so a crash or a cancel never leaves a file that looks like 
 finished backup. Where the
 destination's file system limits the size of a file (FAT32: 4 GiB), or a volume size
 is asked for, or the file system refuses a larger file while it is written, the
-archive is split into volumes ``<name>``, ``<name>.002``, ... (archive/volumes.py),
+archive is split into volumes ``<name>``, ``<name>.002``, ... (archive/volumes/),
 written the same way and renamed the first volume last.
 """
 
