@@ -122,13 +122,15 @@ def test_restore_with_the_recovery_code(make_ctx, run_app, usb, app_practice, op
         # checked as it is typed: how far, then the typo's group, before any work
         await pilot.press(*code.compact()[:9])
         assert "9 of 32 characters (group 3 of 8)" in code_check(dialog)
+        await pilot.press("enter")  # too short: said, nothing tried
+        assert "has 9 characters, but it needs 32" in code_check(dialog)
         app.focused.value = ""
         await pilot.press(*with_typo(code, 3))
         assert "typo in group 3" in code_check(dialog)
         await pilot.press("enter")
         await pilot.pause(0.3)
         assert app.screen is dialog and not dialog.busy
-        assert "typo in group 3" in msg(dialog) and "nothing was tried" in msg(dialog)
+        assert "typo in group 3" in code_check(dialog) and "nothing was tried" in code_check(dialog)
         assert opened == []  # nothing was opened, no key derived
         # a character that is in no code: its group at once
         app.focused.value = ""

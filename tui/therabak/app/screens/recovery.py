@@ -84,11 +84,12 @@ class NewCodeDialog(Translated, ModalScreen[bool]):
             body = Text(
                 _(
                     "Write it down now, exactly as shown: it is shown only this once. "
-                    "(After saving, e prints it on the emergency sheet.)"
+                    "(After saving, e prints it on the emergency sheet.) It has no letters "
+                    "I, L, O or U: 0 is a zero, 1 a one."
                 )
             )
             body.append(
-                "\n"
+                "\n\n"
                 + _(
                     "Keep it apart from the backup, not on the same stick or in the same "
                     "bag: whoever has the code and the backup can read it. With the code, "
@@ -97,7 +98,7 @@ class NewCodeDialog(Translated, ModalScreen[bool]):
             )
             if self.replacing:
                 body.append(
-                    "\n" + _("The backup's current recovery code then stops working."), "bold"
+                    "\n\n" + _("The backup's current recovery code then stops working."), "bold"
                 )
             yield Static(body, classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):

@@ -166,6 +166,7 @@ class SettingsScreen(AppScreen):
         self.schedule_checked = False  # the last question to the scheduler has its answer
         # whether each remembered destination's backups have a recovery code (by folder)
         self.codes: dict[str, DestinationCodes] = {}
+        self.codes_checked = False  # the last look at the destinations has its answer
 
     def help_text(self) -> str:
         return _(
@@ -277,10 +278,14 @@ class SettingsScreen(AppScreen):
         self._saved_form = self._form()
         self.schedule_checked = False
         self._schedule_worker()
-        self._codes_worker(list(self.destinations))
+        self._look_for_codes()
 
     def on_screen_resume(self) -> None:
-        self._codes_worker(list(self.destinations))  # back from the recovery codes screen
+        self._look_for_codes()  # back from the recovery codes screen
+
+    def _look_for_codes(self) -> None:
+        self.codes_checked = False
+        self._codes_worker(list(self.destinations))
 
     # ---- recovery codes of the remembered destinations ------------------------------
 
@@ -291,12 +296,13 @@ class SettingsScreen(AppScreen):
         try:
             found = destination_codes(folders, None)
         except Exception:  # noqa: BLE001 - the list then shows the folders alone
-            return
+            found = []
         self.app.call_from_thread(self._codes_found, found)
 
     def _codes_found(self, found: list[DestinationCodes]) -> None:
-        self.codes = {c.folder: c for c in found}
+        self.codes.update({c.folder: c for c in found})
         self._fill_folders()
+        self.codes_checked = True
 
     def _fit_labels(self) -> None:
         """Widen the label column when the labels are longer (German), and move what is
@@ -375,7 +381,7 @@ class SettingsScreen(AppScreen):
                 folders.append(str(path))
                 self._fill_folders()
                 if olist.id == "destinations":
-                    self._codes_worker(list(self.destinations))
+                    self._look_for_codes()
 
         self.app.push_screen(DirPicker(picker_start(self.app.ctx)), picked)
 

@@ -103,7 +103,7 @@ class EmergencySheetScreen(AppScreen):
                 yield Choice(_("Yes: I type it in"), id="code-typed")
             with Horizontal(classes="form-row", id="code-row"):
                 yield Label(_("Code"), classes="form-label")
-                yield RecoveryCodeInput(id="sheet-code-input", placeholder="XXXX-XXXX-…")
+                yield RecoveryCodeInput(id="sheet-code-input")
             yield Static(code_status("").text, id="sheet-code-check", classes="form-note")
             yield Static(Text(code_warning(), "bold yellow"), id="sheet-warning", classes="explain")
             yield Static("", id="sheet-msg", classes="form-error")

@@ -89,7 +89,7 @@ class UnlockDialog(Translated, ModalScreen[Unlocked | None]):
                         ),
                         classes="dialog-body",
                     )
-                    yield RecoveryCodeInput(id="unlock-code", placeholder="XXXX-XXXX-…")
+                    yield RecoveryCodeInput(id="unlock-code")
                     yield Static(code_status("").text, id="code-check")
                     yield Button(
                         _("Use the password instead"),
@@ -149,13 +149,13 @@ class UnlockDialog(Translated, ModalScreen[Unlocked | None]):
         if isinstance(event.input, RecoveryCodeInput):
             status = code_status(event.value)
             if status.code is None:
-                # not complete, or a typo: said, and nothing is tried
+                # not complete, or a typo: said under the field, and nothing is tried
                 from therabak.crypto.recovery import RecoveryCode, RecoveryCodeTypoError
 
                 try:
                     RecoveryCode.parse(event.value)
                 except RecoveryCodeTypoError as e:
-                    self._say(str(e), "bold red")
+                    self.query_one("#code-check", Static).update(Text(str(e), "bold red"))
                 return
             self.busy = True
             self._say(_("Checking the recovery code…"), "italic")

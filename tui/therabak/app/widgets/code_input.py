@@ -37,9 +37,9 @@ class RecoveryCodeInput(BlinkFollowsApp):
     ALLOW_SELECT = False
     BINDINGS = [Binding("question_mark", "app.help", show=False, priority=True)]
 
-    def __init__(self, *, placeholder: str = "", id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(
-            placeholder=placeholder,
+            placeholder="-".join(["X" * GROUP] * 3) + "-…",  # the shape of a code
             id=id,
             compact=True,
             max_length=MAX_TYPED,
