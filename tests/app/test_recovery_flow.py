@@ -9,6 +9,7 @@ pypdf) and, in the settings, whether each remembered destination's backups have 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pypdf
@@ -438,6 +439,7 @@ def test_the_emergency_sheet_with_the_code_just_made_and_without(
 def test_settings_say_which_destinations_have_a_code(make_ctx, run_app, usb, home, app_practice):
     code = RecoveryCode.generate()
     backup_with_code(usb, app_practice, code)
+    time.sleep(1.1)  # a header's time has whole seconds: the newest must be the newest
     backup_with_cli(usb, app_practice)  # the newest: without a code
     stick2 = home / "stick2"
     backup_with_code(stick2, app_practice, code)
