@@ -84,8 +84,8 @@ class NewCodeDialog(Translated, ModalScreen[bool]):
             body = Text(
                 _(
                     "Write it down now, exactly as shown: it is shown only this once. "
-                    "(After saving, e prints it on the emergency sheet.) It has no letters "
-                    "I, L, O or U: 0 is a zero, 1 a one."
+                    "(After saving, press e to print it on the emergency sheet.) It has no "
+                    "letters I, L, O or U: 0 is a zero, 1 a one."
                 )
             )
             body.append(
