@@ -7,8 +7,9 @@ scans the data folder) are called from the screens' thread workers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from therabak.app.context import AppContext
 from therabak.errors import Remedy
@@ -25,6 +26,9 @@ from therabak.points.discovery import (
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.settings import Settings
+
+if TYPE_CHECKING:
+    from therabak.crypto.recovery import RecoveryCode
 
 PROTECTION_LABELS = {
     "password": N_("password"),
@@ -89,17 +93,20 @@ def contents(
     rules: Rules,
     password: str | None = None,
     *,
+    recovery_code: RecoveryCode | None = None,
     salvage: bool = False,
 ) -> PointContents:
-    """What the point holds, by category (raises WrongPasswordError, CannotUnlockError,
-    DamagedArchiveError). With *salvage* (the restore screen) a damaged index does not
-    stop it: the intact entries are listed by reading the whole backup (``index_damage``
-    says so) and only a salvage restore is offered."""
+    """What the point holds, by category, opened with *password* or *recovery_code*
+    (raises WrongPasswordError, WrongRecoveryCodeError, NoRecoveryCodeError,
+    CannotUnlockError, DamagedArchiveError). With *salvage* (the restore screen) a
+    damaged index does not stop it: the intact entries are listed by reading the whole
+    backup (``index_damage`` says so) and only a salvage restore is offered."""
     return open_contents(
         point.path,
         rules=rules,
         account=load_account(ctx),
         password=password,
+        recovery_code=recovery_code,
         data_dir=ctx.paths.data_dir,
         salvage=salvage,
     )
@@ -110,10 +117,12 @@ class RestoreChoice:
     """What the user chose on the restore screen."""
 
     point: RestorePoint
-    password: str | None
-    include: list[str] | None  # leaf ids; None: everything the point holds
-    target: Path | None  # another folder; None: replace the current data
+    password: str | None = field(repr=False)
+    include: list[str] | None = None  # leaf ids; None: everything the point holds
+    target: Path | None = None  # another folder; None: replace the current data
     salvage: bool = False  # a damaged backup: restore every intact file, list the others
+    # the backup's recovery code, when it was opened with it instead of the password
+    recovery_code: RecoveryCode | None = field(default=None, repr=False)
     # the name the plan gave the folder the current data is kept in (the job makes it)
     keep_old_name: str | None = None
 
@@ -127,6 +136,7 @@ def restore_request(ctx: AppContext, choice: RestoreChoice, rules: Rules) -> Res
         account_key_path=ctx.paths.account_key,
         rules=rules,
         password=choice.password,
+        recovery_code=choice.recovery_code,
         include=choice.include,
         target=choice.target,
         salvage=choice.salvage,

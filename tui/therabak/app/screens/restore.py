@@ -34,7 +34,7 @@ from therabak.app.points import (
     salvage_advice,
     where_label,
 )
-from therabak.app.screens.unlock import UnlockDialog
+from therabak.app.screens.unlock import UnlockDialog, Unlocked
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.category_tree import CategoryTree
 from therabak.app.widgets.destination import path_example
@@ -177,6 +177,7 @@ class RestoreScreen(AppScreen):
         self.extra: list[Path] = []
         self.point: RestorePoint | None = None
         self.password: str | None = None
+        self.recovery_code = None  # RecoveryCode, when the point was opened with it
         self.contents = None
         self.choice: RestoreChoice | None = None
         self.plan = None
@@ -324,19 +325,22 @@ class RestoreScreen(AppScreen):
         if not point.readable:
             self._msg("#points-msg", _("This backup cannot be read."), "bold red")
             return
-        self.point, self.password = point, None
+        self.point, self.password, self.recovery_code = point, None, None
         ctx, rules = self.app.ctx, self.rules
         if needs_password(point):
 
-            async def unlocked(result) -> None:
+            async def unlocked(result: Unlocked | None) -> None:
                 if result is not None:
-                    self.password, found = result
-                    await self._contents_ready(found)
+                    self.password, self.recovery_code = result.password, result.recovery_code
+                    await self._contents_ready(result.result)
 
             self.app.push_screen(
                 UnlockDialog(
                     _("Unlock {name}").format(name=point.path.name),
-                    lambda pw: contents(ctx, point, rules, pw, salvage=True),
+                    lambda pw, code: contents(
+                        ctx, point, rules, pw, recovery_code=code, salvage=True
+                    ),
+                    has_code=point.recovery_code,
                 ),
                 unlocked,
             )
@@ -497,7 +501,9 @@ class RestoreScreen(AppScreen):
                 return
         include = None if chosen == tree.selectable else sorted(chosen)
         salvage = self.query_one("#salvage", TickBox).value
-        self.choice = RestoreChoice(self.point, self.password, include, target, salvage)
+        self.choice = RestoreChoice(
+            self.point, self.password, include, target, salvage, recovery_code=self.recovery_code
+        )
         self.busy = True
         self._msg("#what-msg", _("Checking everything (changes nothing yet)…"), "italic")
         self._plan_worker(self.choice)
@@ -546,6 +552,7 @@ class RestoreScreen(AppScreen):
             job = ctx.runner.start_request(
                 restore_request(ctx, choice, self.rules),
                 password=choice.password,
+                recovery_code=choice.recovery_code,
                 title=_("Restore {name}").format(name=choice.point.path.name),
                 target=str(choice.target or ctx.paths.data_dir),
                 env=ctx.job_env,
@@ -556,7 +563,7 @@ class RestoreScreen(AppScreen):
                 Text(_("The job could not be started: {error}").format(error=e), "bold red")
             )
             return
-        self.password = self.choice = None
+        self.password = self.recovery_code = self.choice = None
         from therabak.app.screens.progress import ProgressScreen
 
         self.app.switch_screen(ProgressScreen(job))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -13,13 +14,16 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Static
 
 from therabak.app.points import needs_password, where_label
-from therabak.app.screens.unlock import UnlockDialog
+from therabak.app.screens.unlock import UnlockDialog, Unlocked
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.points_table import PointsTable, point_details, search_another_folder
 from therabak.i18n import N_, _
 from therabak.jobs.verify import VerifyRequest
 from therabak.points.discovery import PointKind, RestorePoint
+
+if TYPE_CHECKING:
+    from therabak.crypto.recovery import RecoveryCode
 
 ARCHIVE_KINDS = (PointKind.MANUAL, PointKind.AUTOMATIC)
 
@@ -111,21 +115,24 @@ class VerifyScreen(AppScreen):
 
             ctx, rules = self.app.ctx, self.rules
 
-            def unlocked(result) -> None:
+            def unlocked(result: Unlocked | None) -> None:
                 if result is not None:
-                    self.start(point, result[0])
+                    self.start(point, result.password, result.recovery_code)
 
             self.app.push_screen(
                 UnlockDialog(
                     _("Unlock {name}").format(name=point.path.name),
-                    lambda pw: contents(ctx, point, rules, pw),
+                    lambda pw, code: contents(ctx, point, rules, pw, recovery_code=code),
+                    has_code=point.recovery_code,
                 ),
                 unlocked,
             )
         else:
             self.start(point, None)
 
-    def start(self, point: RestorePoint, password: str | None) -> None:
+    def start(
+        self, point: RestorePoint, password: str | None, recovery_code: RecoveryCode | None = None
+    ) -> None:
         if self.started:
             return
         self.started = True
@@ -134,6 +141,7 @@ class VerifyScreen(AppScreen):
             job = ctx.runner.start_request(
                 VerifyRequest(point.path, ctx.paths.data_dir, ctx.paths.account_key),
                 password=password,
+                recovery_code=recovery_code,
                 title=_("Verify {name}").format(name=point.path.name),
                 target=str(point.path),
                 env=ctx.job_env,
