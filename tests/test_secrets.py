@@ -30,10 +30,10 @@ from cli_support import frozen, wait_for_event
 from conftest import IS_WINDOWS, Practice, record_figure, run_cli, start_cli
 from restore_helpers import leftovers, practice_args
 from schedule_support import fake_tools
+from therabak.app.runner import JobRunner, JobState
 from therabak.archive.reader import ArchiveReader
 from therabak.crypto.recovery import RecoveryCode
 from therabak.errors import ExitCode
-from therabak.jobs.runner import JobRunner, JobState
 from therabak.practice.envelope import has_magic
 
 pytestmark = [

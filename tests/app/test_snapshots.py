@@ -14,10 +14,10 @@ import pytest
 
 from app.apphelp import NOW, SIZE, add_history, wait_scan, wait_schedule
 from therabak.app.app import TherabakApp
+from therabak.app.runner import Job, JobRecord, JobState
 from therabak.app.screens.progress import ProgressScreen
 from therabak.events import FileOutcome, Phase, Progress, Retry, Summary
 from therabak.i18n import _, english
-from therabak.jobs.runner import Job, JobRecord, JobState
 from therabak.settings import PracticePaths
 
 #: Every scene at the size the app is made for, and on a large terminal.
@@ -329,8 +329,8 @@ def points(app_practice, usb):
             account=key,
             dest_dir=data.parent / "TheraPsy-Auto-Backups",
             rules=rules,
-            selection=rules.default_selection(BackupKind.AUTO),
-            kind=BackupKind.AUTO,
+            selection=rules.default_selection(BackupKind.AUTOMATIC),
+            kind=BackupKind.AUTOMATIC,
             protection=Protection(account_key=key.key, account_key_id=key.key_id),
             created=NOW - timedelta(hours=5),
             remember_destination=False,
@@ -352,13 +352,13 @@ def points(app_practice, usb):
 @pytest.fixture
 def pinned_restore_time(monkeypatch):
     """The engine names the kept data folder after the time of the restore: pin it."""
-    from therabak.jobs import swap
+    from therabak.datafolder import names
     from therabak.jobs.restore import checks
 
     monkeypatch.setattr(
         checks,
         "before_restore_path",
-        lambda data_dir, when=None: swap.before_restore_path(data_dir, NOW),
+        lambda data_dir, when=None: names.before_restore_path(data_dir, NOW),
     )
 
 
@@ -522,7 +522,7 @@ def test_home_with_jobs_that_ended_while_nobody_watched(snap_compare, term_size,
             title=title,
         )
         runner._save(record)
-        runner.log_path(record.id).write_text("".join(e.to_json() + "\n" for e in events))
+        runner.log_path(record.id).write_text("".join(e.to_line() + "\n" for e in events))
 
     assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=wait_scan)
 
@@ -703,7 +703,7 @@ def test_home_with_everything(snap_compare, term_size, make_ctx, app_practice, s
         )
         runner._save(record)
         final = Summary(operation=operation, exit_code=code, duration_s=40.0)
-        runner.log_path(record.id).write_text(final.to_json() + "\n")
+        runner.log_path(record.id).write_text(final.to_line() + "\n")
 
     async def before(pilot):
         await wait_scan(pilot)

@@ -22,7 +22,14 @@ import platformdirs
 
 from therabak.errors import ConfigError
 from therabak.fsutil import followed_root, write_private
-from therabak.i18n import LANGUAGE_CHOICES, N_, _
+from therabak.i18n import (
+    LANGUAGE_CHOICES,
+    N_,
+    SOURCE_LANGUAGE,
+    _,
+    option_value,
+    set_language,
+)
 
 APP_NAME = "therabak"
 PRACTICE_APP = "TheraPsy"
@@ -321,3 +328,19 @@ def _line_of(text: str, key: str) -> int | None:
     pattern = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE)
     m = pattern.search(text)
     return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def choose_language(argv: list[str]) -> str:
+    """The language of a run of therabak or therabak-tui, made current: ``--lang`` in
+    *argv*, else the settings file's ``[ui] language``, else the system's. English for
+    ``--json`` (JSON output and its one-line error stay English and stable). Here, not
+    in i18n, so that i18n stays a leaf that imports nothing of therabak's."""
+    if "--json" in argv:
+        return set_language(SOURCE_LANGUAGE)
+    lang = option_value(argv, "--lang")
+    if lang not in LANGUAGE_CHOICES or lang == "auto":
+        try:
+            lang = Settings.load().language
+        except ConfigError:
+            lang = "auto"  # whatever needs the settings says what is wrong with them
+    return set_language(lang)

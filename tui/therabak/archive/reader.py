@@ -25,13 +25,7 @@ from therabak.archive.header import (
     parse_header,
     read_header_size,
 )
-from therabak.archive.index import (
-    ArchiveIndex,
-    IndexEntry,
-    check_entry_meta,
-    parse_index,
-    path_from,
-)
+from therabak.archive.index import ArchiveIndex, IndexEntry, check_entry_meta, parse_index
 from therabak.archive.layout import (
     ENTRY_HEAD,
     ENTRY_MAGIC,
@@ -65,6 +59,7 @@ from therabak.errors import (
 )
 from therabak.i18n import _
 from therabak.practice.account import AccountKey
+from therabak.storedpaths import path_from
 
 _WHOLE_ENTRY_READ = 4 << 20
 _INDEX_READ = 1 << 20

@@ -17,7 +17,8 @@ import sys
 from therabak import __version__
 from therabak.cli import common
 from therabak.errors import ExitCode, TherabakError
-from therabak.i18n import LANGUAGE_CHOICES, _, choose_language, translate_argparse
+from therabak.i18n import LANGUAGE_CHOICES, _, translate_argparse
+from therabak.settings import choose_language
 
 COMMAND_MODULES = [
     "therabak.cli.demo",

@@ -15,7 +15,7 @@ from therabak.cli.common import (
     read_password,
 )
 from therabak.cli.render import ProgressRenderer
-from therabak.errors import UsageError
+from therabak.errors import ExitCode, UsageError
 from therabak.i18n import _, ngettext
 
 STORE_HELP = _(
@@ -210,9 +210,9 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
         facts += "; " + _("{packs} of {total} packs read ({size})").format(
             packs=result.packs_read, total=result.packs, size=formatting.size(result.bytes_read)
         )
-    if result.exit_code == 5:
+    if result.exit_code == ExitCode.DAMAGED:
         out.text(_("DAMAGED: {facts}.").format(facts=facts))
-    elif result.exit_code == 3:
+    elif result.exit_code == ExitCode.WARNINGS:
         out.text(_("Usable, with warnings: {facts}.").format(facts=facts))
     else:
         out.text(_("OK: {facts}; the store is intact.").format(facts=facts))
@@ -263,7 +263,7 @@ def run_forget(args: argparse.Namespace, out: Output) -> int:
     out.event(
         Summary(
             operation="forget",
-            exit_code=0,
+            exit_code=ExitCode.OK,
             duration_s=0.0,
             message=store.location,
             extra={
@@ -312,7 +312,7 @@ def run_forget(args: argparse.Namespace, out: Output) -> int:
                 n,
             ).format(n=n)
         )
-    return 0
+    return ExitCode.OK
 
 
 def run_prune(args: argparse.Namespace, out: Output) -> int:
@@ -333,7 +333,7 @@ def run_prune(args: argparse.Namespace, out: Output) -> int:
     out.event(
         Summary(
             operation="prune",
-            exit_code=0,
+            exit_code=ExitCode.OK,
             duration_s=round(time.monotonic() - start, 3),
             message=store.location,
             extra={"store": store.location, **result.to_dict()},
@@ -359,4 +359,4 @@ def run_prune(args: argparse.Namespace, out: Output) -> int:
                 facts=facts,
             )
         )
-    return 0
+    return ExitCode.OK

@@ -20,10 +20,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from therabak import formatting
+from therabak.errors import ExitCode
 from therabak.i18n import _
-from therabak.jobs import history
+from therabak.jobkit import history
 from therabak.jobs.auto import interval, last_auto_backup, next_due
-from therabak.jobs.points import RestorePoint, SearchPlace, find_before_restore, list_points
+from therabak.points.discovery import (
+    Place,
+    PointKind,
+    RestorePoint,
+    SearchPlace,
+    find_before_restore,
+    list_points,
+)
 from therabak.settings import Settings
 
 if TYPE_CHECKING:
@@ -67,8 +75,8 @@ class StatusReport:
     schedule: ScheduleStatus | None = None
 
     @property
-    def exit_code(self) -> int:
-        return 3 if self.reminder or self.warnings else 0
+    def exit_code(self) -> ExitCode:
+        return ExitCode.WARNINGS if self.reminder or self.warnings else ExitCode.OK
 
     def to_dict(self) -> dict[str, Any]:
         def last(b: LastBackup | None):
@@ -114,7 +122,7 @@ def compute_status(
     data_dir = Path(data_dir)
     records = history.read_all()
 
-    def newest(kind: str) -> LastBackup | None:
+    def newest(kind: history.RecordKind) -> LastBackup | None:
         mine = [
             r
             for r in records
@@ -122,13 +130,17 @@ def compute_status(
         ]
         return _from_record(max(mine, key=lambda r: r.created_at, default=None))
 
-    manual = newest("manual")
+    manual = newest(history.RecordKind.MANUAL)
     # Archives in the remembered destinations count even without a history record.
-    places = [SearchPlace(Path(p), "remembered") for p in settings.remembered_destinations]
+    places = [SearchPlace(Path(p), Place.REMEMBERED) for p in settings.remembered_destinations]
     if places:
         found = list_points(data_dir=None, account_key_id=account_key_id, places=places)
         for p in found.points:
-            if p.kind == "manual" and p.created and (manual is None or p.created > manual.when):
+            if (
+                p.kind == PointKind.MANUAL
+                and p.created
+                and (manual is None or p.created > manual.when)
+            ):
                 verified = next((r.verified for r in records if r.path == str(p.path)), None)
                 manual = LastBackup("manual", p.created, str(p.path), verified, True)
 

@@ -16,12 +16,13 @@ from textual.widgets import DataTable, Footer, Static
 from therabak import formatting
 from therabak.app.follow import FollowsJobs, JobEnded, JobEvents
 from therabak.app.jobview import JobView
+from therabak.app.runner import Job, JobState
 from therabak.app.summaries import job_title
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.retry_panel import head, tail
+from therabak.errors import ExitCode
 from therabak.i18n import N_, _, ngettext
-from therabak.jobs.runner import Job, JobState
 
 JOB_STATES = {
     JobState.DONE: N_("done"),
@@ -176,7 +177,7 @@ class HomeScreen(FollowsJobs, AppScreen):
         self.query_one("#practice", Static).update(grid)
 
     def _render_backups(self) -> None:
-        from therabak.jobs import history
+        from therabak.jobkit import history
 
         ctx = self.app.ctx
         now = ctx.now()
@@ -188,12 +189,12 @@ class HomeScreen(FollowsJobs, AppScreen):
         grid.add_column(no_wrap=True, overflow="ellipsis")
         last_manual = None
         for kind, label in (
-            ("manual", _("Manual")),
-            ("auto", _("Automatic")),
-            ("folder", _("Folder")),
+            (history.RecordKind.MANUAL, _("Manual")),
+            (history.RecordKind.AUTOMATIC, _("Automatic")),
+            (history.RecordKind.FOLDER, _("Folder")),
         ):
             record = history.last_of(kind, ctx.paths.data_dir)
-            if kind == "manual":
+            if kind == history.RecordKind.MANUAL:
                 last_manual = record
             if record is None:
                 grid.add_row(label, Text(_("never"), style="dim"), "", "")
@@ -310,9 +311,10 @@ class HomeScreen(FollowsJobs, AppScreen):
                 _("{phase} {pct}%").format(phase=word, pct=int(fraction * 100)), style="bold"
             )
         label = _(JOB_STATES.get(job.state, job.state.value))
-        if job.state is JobState.DONE and job.exit_code == 3:
+        if job.state is JobState.DONE and job.exit_code == ExitCode.WARNINGS:
             label = _("done, see notes")
-        style = "green" if job.state is JobState.DONE and job.exit_code == 0 else "bold red"
+        done_well = job.state is JobState.DONE and job.exit_code == ExitCode.OK
+        style = "green" if done_well else "bold red"
         if job.state is JobState.CANCELLED:
             style = "yellow"
         return Text(label, style=style)
