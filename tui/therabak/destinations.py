@@ -241,6 +241,34 @@ def open_destination(
     )
 
 
+#: The folder a backup store gets in a destination (``E:\\TheraPsy-Backups``,
+#: ``s3://bucket/praxis/TheraPsy-Backups``); same as ``therabak.store.core.STORE_FOLDER``.
+STORE_FOLDER = "TheraPsy-Backups"
+_CONFIG = "config"  # the store's config object (therabak.store.config.NAME)
+
+
+def store_storage(dest: Destination, settings: Settings | None = None, **kw) -> Storage:
+    """The storage of the backup store in *dest*: the place itself when it holds a store
+    (its ``config``), else the ``TheraPsy-Backups`` below it (where a new store goes;
+    off-site made as needed, through the connection to the destination's folder, which
+    must exist). Asks the place once (one small request); *kw* goes to
+    :func:`open_destination`."""
+    outer = open_destination(dest, settings, **kw)
+    try:
+        if outer.size(_CONFIG) is not None:
+            return outer
+    except BaseException:
+        outer.close()
+        raise
+    if not dest.is_remote:
+        outer.close()
+        return open_destination(dest, settings, subfolder=STORE_FOLDER, **kw)
+    # the destination's folder must exist; the store's folder in it is made as needed
+    from therabak.storage.prefixed import PrefixedStorage
+
+    return PrefixedStorage(outer, STORE_FOLDER)
+
+
 def child_location(location: Location, name: str) -> Location:
     """The place *name* below *location* (a folder, a prefix)."""
     from dataclasses import replace
