@@ -294,6 +294,20 @@ def _destination_status(
     return DestinationStatus(dest, last, overdue)
 
 
+def destination_statuses(
+    settings: Settings, data_dir: Path, now: datetime | None = None
+) -> list[DestinationStatus]:
+    """Each named destination and its last backup, from this computer's history alone
+    (quick: no folder is searched, no server asked; the app's home screen)."""
+    now = now or datetime.now().astimezone()
+    records = history.read_all()
+    mine = [r for r in records if not r.data_dir or Path(r.data_dir) == Path(data_dir)]
+    return [
+        _destination_status(d, mine, [], records, now, settings.reminder_days)
+        for d in named_destinations(settings)
+    ]
+
+
 def offsite_reminder(d: DestinationStatus, now: datetime, reminder_days: int) -> str:
     """The reminder for an off-site destination whose copy is overdue."""
     if d.last is None:
