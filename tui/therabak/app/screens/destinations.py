@@ -22,7 +22,8 @@ from therabak.app.translated import AppScreen, Translated
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.inputs import TextInput, TickBox
 from therabak.app.widgets.password_input import PasswordInput
-from therabak.i18n import N_, _
+from therabak.app.widgets.retry_panel import head
+from therabak.i18n import N_, _, pgettext
 
 # ---- what the screens say about a destination --------------------------------------------
 
@@ -42,9 +43,9 @@ def login_text(dest, place) -> str:
             return _("SSH key")
         return _("no password yet")
     return {
-        "environment": _("from the environment"),
-        "keyring": _("credential store"),
-        "file": _("credentials file"),
+        "environment": _("environment"),
+        "keyring": pgettext("credentials", "stored"),
+        "file": _("in a file"),
     }[str(place)]
 
 
@@ -100,9 +101,9 @@ class DestinationsScreen(AppScreen):
     def after_recompose(self) -> None:
         table = self.query_one("#dest-table", DataTable)
         table.add_column(_("Name"), key="name", width=16)
-        table.add_column(_("Kind"), key="kind", width=9)
+        table.add_column(_("Kind"), key="kind", width=10)
         table.add_column(_("Where"), key="where")
-        table.add_column(_("Login"), key="login", width=16)
+        table.add_column(_("Login"), key="login", width=18)
         self.reload()
 
     # ---- the list -------------------------------------------------------------------------
@@ -118,12 +119,15 @@ class DestinationsScreen(AppScreen):
             self.dests, error = [], str(e)
         table = self.query_one("#dest-table", DataTable)
         table.clear()
+        width = self.where_width()
+        table.columns["where"].width = width
+        table.columns["where"].auto_width = False
         for d in self.dests:
             place = self.places.get(d.name)
             table.add_row(
-                Text(d.name),
+                Text(head(d.name, 16)),
                 Text(kind_text(d)),
-                Text(d.where, overflow="ellipsis", no_wrap=True),
+                Text(head(self.shown_where(d), width)),
                 Text(login_text(d, place)),
                 key=d.name,
             )
@@ -140,6 +144,17 @@ class DestinationsScreen(AppScreen):
         if error:
             self.say(error, error=True)
         self._places_worker([d for d in self.dests if d.is_remote])
+
+    def where_width(self) -> int:
+        """What the Where column gets: the screen's width less the other columns."""
+        return max(16, self.app.size.width - (16 + 10 + 18) - 4 * 2 - 3)
+
+    def shown_where(self, dest) -> str:
+        return dest.where if dest.is_remote else self.app.ctx.display_path(dest.where)
+
+    def on_resize(self) -> None:
+        if self.dests and "where" in self.query_one("#dest-table", DataTable).columns:
+            self.reload()
 
     @work(thread=True, exclusive=True, group="dest-places", exit_on_error=False)
     def _places_worker(self, remote: list) -> None:
@@ -277,13 +292,29 @@ class DestinationsScreen(AppScreen):
         from therabak.storage.base import HostKeyUnknownError
         from therabak.storage.probe import ProbeFailed
 
+        def retrying(notice) -> None:
+            from therabak import formatting
+
+            self.app.call_from_thread(
+                self.say,
+                _(
+                    "Testing {name}… no answer yet ({reason}); try {attempt} of {tries} in {wait}."
+                ).format(
+                    name=dest.name,
+                    reason=_(notice.reason),
+                    attempt=notice.attempt + 1,
+                    tries=notice.tries,
+                    wait=formatting.seconds(notice.delay_s),
+                ),
+            )
+
         try:
-            result = dests.test_connection(dest)
+            result = dests.test_connection(dest, on_retry=retrying)
         except ProbeFailed as e:
             if isinstance(e.cause, HostKeyUnknownError):
                 self.app.call_from_thread(self._ask_host_key, dest, e.cause)
                 return
-            self.app.call_from_thread(self._tested, dest, None, e.message)
+            self.app.call_from_thread(self._tested, dest, None, probe_failure_text(dest, e))
             return
         except TherabakError as e:
             self.app.call_from_thread(self._tested, dest, None, e.message)
@@ -344,6 +375,26 @@ class DestinationsScreen(AppScreen):
         self.app.call_from_thread(self._start_test, dest)
 
 
+def probe_failure_text(dest, failed) -> str:
+    """One line: what failed while testing *dest*, and what to do (keys of this screen,
+    not commands)."""
+    from therabak.storage.base import CredentialsError
+    from therabak.storage.probe import STEP_TEXT
+    from therabak.storage.url import StorageKind
+
+    step = _(STEP_TEXT[failed.step])
+    if isinstance(failed.cause, CredentialsError):
+        if dest.location.kind is StorageKind.S3:
+            reason = _("the access key was refused, or none is kept (l: enter it)")
+        else:
+            reason = _("the login was refused: wrong or no password (l: enter it)")
+    else:
+        reason = failed.cause.message
+    return _("Test of {name} failed while {step}: {reason}").format(
+        name=dest.name, step=step, reason=reason
+    )
+
+
 def needs_password_first(dest) -> bool:
     """S3 and WebDAV need credentials before anything works; SFTP tries SSH keys first."""
     from therabak.storage.url import StorageKind
@@ -386,14 +437,16 @@ class AddDestinationDialog(Translated, ModalScreen):
     BINDINGS = [Binding("escape", "cancel", N_("Cancel"))]
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with Vertical(classes="dialog", id="dest-dialog"):
             yield Static(_("Add a destination"), classes="dialog-title")
             with Horizontal(classes="form-row"):
                 yield Label(_("Name"), classes="form-label")
-                yield TextInput(id="dest-name", placeholder=_("e.g. USB stick, Nextcloud"))
+                yield TextInput(
+                    id="dest-name", placeholder=_("e.g. USB stick, Nextcloud"), compact=True
+                )
             with Horizontal(classes="form-row"):
                 yield Label(_("Where"), classes="form-label")
-                yield TextInput(id="dest-where", placeholder=_("a folder, or a URL"))
+                yield TextInput(id="dest-where", placeholder=_("a folder, or a URL"), compact=True)
             yield Static(
                 Text(
                     _("s3://BUCKET/FOLDER, sftp://USER@SERVER/FOLDER, webdavs://USER@SERVER/…"),
@@ -403,7 +456,9 @@ class AddDestinationDialog(Translated, ModalScreen):
             )
             with Horizontal(classes="form-row"):
                 yield Label(_("Upload limit"), classes="form-label")
-                yield TextInput(id="dest-limit", placeholder=_("e.g. 2M per second; empty: none"))
+                yield TextInput(
+                    id="dest-limit", placeholder=_("e.g. 2M per second; empty: none"), compact=True
+                )
             yield Static("", id="dest-error", classes="form-note error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(_("Cancel"), id="cancel", compact=True)
@@ -435,6 +490,16 @@ class AddDestinationDialog(Translated, ModalScreen):
         name = self.query_one("#dest-name", TextInput).value
         where = self.query_one("#dest-where", TextInput).value
         limit = self.query_one("#dest-limit", TextInput).value
+        cleaned = without_password(where)
+        if cleaned != where:  # never kept, never shown again: out of the field at once
+            self.query_one("#dest-where", TextInput).value = cleaned
+            self.show_error(
+                _(
+                    "A password never goes into the address; it was taken out. Add the "
+                    "destination, then enter its password (key l)."
+                )
+            )
+            return
         settings, error = self.app.load_settings()
         try:
             if error:
@@ -455,6 +520,13 @@ class AddDestinationDialog(Translated, ModalScreen):
         line.display = True
 
 
+def without_password(where: str) -> str:
+    """*where* with the password of a ``scheme://user:password@host`` URL taken out."""
+    import re
+
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1@", where.strip())
+
+
 class CredentialsDialog(Translated, ModalScreen):
     """The password (SFTP, WebDAV) or access key (S3) of a destination, handed to the
     engine's credential store; where it is kept is said, and the file (a computer without
@@ -471,18 +543,18 @@ class CredentialsDialog(Translated, ModalScreen):
         from therabak import destinations as dests
 
         s3 = dests.login_kind(self.dest) is dests.LoginKind.ACCESS_KEY
-        with Vertical(classes="dialog"):
+        with Vertical(classes="dialog", id="cred-dialog"):
             yield Static(_("Login for {name}").format(name=self.dest.name), classes="dialog-title")
-            yield Static(Text(self.dest.where, overflow="ellipsis", no_wrap=True), classes="hint")
+            yield Static(Text(head(self.dest.where, 68), style="dim"))
             if s3:
                 with Horizontal(classes="form-row"):
                     yield Label(_("Access key id"), classes="form-label")
-                    yield TextInput(id="cred-key-id")
+                    yield TextInput(id="cred-key-id", compact=True)
             with Horizontal(classes="form-row"):
                 yield Label(_("Secret key") if s3 else _("Password"), classes="form-label")
                 yield PasswordInput(id="cred-secret")
             yield Static(Text(_("checking where it can be kept…"), "dim"), id="cred-where")
-            yield TickBox(_("Keep it in a file readable only by me"), id="cred-file")
+            yield TickBox(_("Keep it in that file"), id="cred-file", compact=True)
             yield Static("", id="cred-error", classes="form-note error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(_("Cancel"), id="cancel", compact=True)
@@ -503,7 +575,8 @@ class CredentialsDialog(Translated, ModalScreen):
 
         has = dests.credential_store_available()
         name = keyring_name() if has else None
-        self.app.call_from_thread(self._show_where, has, name, str(credentials_file()))
+        file = self.app.ctx.display_path(credentials_file())
+        self.app.call_from_thread(self._show_where, has, name, file)
 
     def _show_where(self, has: bool, name: str | None, file: str) -> None:
         self.has_store = has
