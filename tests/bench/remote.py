@@ -125,6 +125,7 @@ class Bench:
         )
         settings = ""
         if "s3" in kinds:
+            (self.work / "moto").mkdir(exist_ok=True)
             self.s3 = start_s3(self.work / "moto")
             self.s3_proxy = FaultProxy(self.s3.server.port, http=True)
             settings += (
@@ -278,10 +279,14 @@ class Bench:
                     return "-"
                 return f"{run['wall_s']:.1f} s {run['rss_mb']:.0f} MB {run['requests']} req"
 
-            print(f"{kind} first backup{'':14}{cell(r['first']):>22}{cell(r.get('restic_first')):>22}"
-                  "   <= restic")
-            print(f"{kind} second, no change{'':7}{cell(r['second']):>22}"
-                  f"{cell(r.get('restic_second')):>22}   a handful of requests")
+            print(
+                f"{kind} first backup{'':14}{cell(r['first']):>22}{cell(r.get('restic_first')):>22}"
+                "   <= restic"
+            )
+            print(
+                f"{kind} second, no change{'':7}{cell(r['second']):>22}"
+                f"{cell(r.get('restic_second')):>22}   a handful of requests"
+            )
             share = r["resume"]["sent_again_share"]
             print(f"{kind} resume after ~50 %: sent again {share:.1%} of a whole backup   < 55 %")
         out = HERE / "results" / f"remote-{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -255,18 +255,21 @@ def store_storage(dest: Destination, settings: Settings | None = None, **kw) -> 
     :func:`open_destination`."""
     outer = open_destination(dest, settings, **kw)
     try:
-        if outer.size(_CONFIG) is not None:
-            return outer
+        here = outer.size(_CONFIG) is not None
     except BaseException:
         outer.close()
         raise
     if not dest.is_remote:
+        if here:
+            return outer
         outer.close()
         return open_destination(dest, settings, subfolder=STORE_FOLDER, **kw)
-    # the destination's folder must exist; the store's folder in it is made as needed
+    from therabak.storage.cache import CachedStorage
     from therabak.storage.prefixed import PrefixedStorage
 
-    return PrefixedStorage(outer, STORE_FOLDER)
+    # the destination's folder must exist; the store's folder in it is made as needed.
+    # Snapshots and index files are kept on this computer too: asked for only once.
+    return CachedStorage(outer if here else PrefixedStorage(outer, STORE_FOLDER))
 
 
 def child_location(location: Location, name: str) -> Location:

@@ -121,11 +121,13 @@ def parse_lock(keys: StoreKeys, data: bytes, name: str) -> LockInfo:
     return info
 
 
-def read_locks(storage: Storage, keys: StoreKeys) -> tuple[list[LockInfo], list[str]]:
-    """(every readable lock, the names of those that cannot be read)."""
+def read_locks(
+    storage: Storage, keys: StoreKeys, *, skip: str = ""
+) -> tuple[list[LockInfo], list[str]]:
+    """(every readable lock but *skip*, the names of those that cannot be read)."""
     found, bad = [], []
     for obj in storage.list(PREFIX):
-        if not _NAME_RE.fullmatch(obj.name):
+        if not _NAME_RE.fullmatch(obj.name) or obj.name == skip:
             continue
         try:
             found.append(parse_lock(keys, storage.get(obj.name), obj.name))
@@ -165,7 +167,7 @@ class StoreLock:
         self.storage.put_bytes(self.name, encode_lock(self.keys, self._info))
         self.held = True
         try:
-            locks, _bad = read_locks(self.storage, self.keys)
+            locks, _bad = read_locks(self.storage, self.keys, skip=self.name)  # not ours
             now = time.time()
             for other in locks:
                 if other.name == self.name:
