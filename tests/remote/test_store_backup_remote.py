@@ -10,6 +10,7 @@ will once it takes a URL)."""
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,7 @@ from therabak.storage.base import StorageError
 from therabak.store.core import Store
 from therabak.store.keyfile import Unlock
 
-KINDS = ["s3", "webdav"]  # HTTP: the proxy counts requests and request bodies
+KINDS = ["s3", "webdav"]  # HTTP: the proxy counts requests and request bodies (SSH: bytes)
 
 
 @pytest.fixture
@@ -48,6 +49,21 @@ def proxied_url(request, tmp_path: Path, isolated_env: Path, monkeypatch) -> Ite
             monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.key_id)
             monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret)
             url = f"s3://{server.new_bucket(unique('bkt'))}/praxis"
+        elif kind == "sftp":
+            server = request.getfixturevalue("ssh_server")
+            proxy = FaultProxy(server.port, http=False)
+            home = tmp_path / "home"
+            if not (home / ".ssh" / "id_ed25519").exists():
+                (home / ".ssh").mkdir(parents=True, exist_ok=True)
+                shutil.copy(server.client_key, home / ".ssh" / "id_ed25519")
+            monkeypatch.setenv("HOME", str(home))
+            known = Path(os.environ["THERABAK_CONFIG"]).parent / "known_hosts"
+            line = server.host_key_line.replace(f"]:{server.port} ", f"]:{proxy.port} ")
+            with known.open("a") as f:
+                f.write(line + "\n")
+            folder = server.folder / "data" / unique("place")
+            folder.mkdir(parents=True)
+            url = f"sftp://{server.user}@127.0.0.1:{proxy.port}{folder}"
         else:
             server = request.getfixturevalue("webdav_server")
             proxy = FaultProxy(server.server.port, http=True)
@@ -117,7 +133,7 @@ def test_a_backup_with_nothing_changed_asks_a_handful_of_things(
     assert len(store.snapshots()) == 6
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", [*KINDS, "sftp"])
 def test_a_backup_cut_off_half_way_is_resumed_sending_only_what_is_missing(
     kind: str, proxied_url, practice: Practice
 ) -> None:
