@@ -300,9 +300,9 @@ class WebdavStorage(Storage):
 
             def visit(folder: str, rel: str) -> None:
                 try:
-                    entries = self._client.ls(folder, detail=True)
-                except self._dav.ResourceNotFound:
-                    return
+                    entries = self._client.ls(folder, detail=True, allow_listing_resource=False)
+                except (self._dav.ResourceNotFound, self._dav.IsAResourceError):
+                    return  # not there, or an object where the prefix names a folder
                 for entry in entries:
                     base = posixpath.basename(str(entry["name"]).rstrip("/"))
                     if not base or base.startswith("."):
