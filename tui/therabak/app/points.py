@@ -7,8 +7,9 @@ scans the data folder) are called from the screens' thread workers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from therabak.app.context import AppContext
 from therabak.i18n import N_, _
@@ -24,6 +25,9 @@ from therabak.jobs.points import (
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.settings import Settings
+
+if TYPE_CHECKING:
+    from therabak.crypto.recovery import RecoveryCode
 
 KIND_LABELS = {
     "manual": N_("manual"),
@@ -99,17 +103,20 @@ def contents(
     rules: Rules,
     password: str | None = None,
     *,
+    recovery_code: RecoveryCode | None = None,
     salvage: bool = False,
 ) -> PointContents:
-    """What the point holds, by category (raises WrongPasswordError, CannotUnlockError,
-    DamagedArchiveError). With *salvage* (the restore screen) a damaged index does not
-    stop it: the intact entries are listed by reading the whole backup (``index_damage``
-    says so) and only a salvage restore is offered."""
+    """What the point holds, by category, opened with *password* or *recovery_code*
+    (raises WrongPasswordError, WrongRecoveryCodeError, NoRecoveryCodeError,
+    CannotUnlockError, DamagedArchiveError). With *salvage* (the restore screen) a
+    damaged index does not stop it: the intact entries are listed by reading the whole
+    backup (``index_damage`` says so) and only a salvage restore is offered."""
     return open_contents(
         point.path,
         rules=rules,
         account=load_account(ctx),
         password=password,
+        recovery_code=recovery_code,
         data_dir=ctx.paths.data_dir,
         salvage=salvage,
     )
@@ -120,10 +127,12 @@ class RestoreChoice:
     """What the user chose on the restore screen."""
 
     point: RestorePoint
-    password: str | None
-    include: list[str] | None  # leaf ids; None: everything the point holds
-    target: Path | None  # another folder; None: replace the current data
+    password: str | None = field(repr=False)
+    include: list[str] | None = None  # leaf ids; None: everything the point holds
+    target: Path | None = None  # another folder; None: replace the current data
     salvage: bool = False  # a damaged backup: restore every intact file, list the others
+    # the backup's recovery code, when it was opened with it instead of the password
+    recovery_code: RecoveryCode | None = field(default=None, repr=False)
     # the name the plan gave the folder the current data is kept in (the job makes it)
     keep_old_name: str | None = None
 
@@ -141,6 +150,7 @@ def plan(ctx: AppContext, choice: RestoreChoice, rules: Rules):
             account_key_path=ctx.paths.account_key,
             rules=rules,
             password=choice.password,
+            recovery_code=choice.recovery_code,
             include=choice.include,
             target=choice.target,
             salvage=choice.salvage,
@@ -163,7 +173,8 @@ def salvage_advice(hint: str | None) -> str | None:
 
 
 def restore_args(ctx: AppContext, choice: RestoreChoice) -> list[str]:
-    """The ``therabak restore`` arguments for *choice* (the password goes to stdin)."""
+    """The ``therabak restore`` arguments for *choice* (the password or the recovery code
+    goes to stdin)."""
     args = [
         str(choice.point.path),
         "--yes",

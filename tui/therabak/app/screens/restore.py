@@ -36,7 +36,7 @@ from therabak.app.points import (
     salvage_advice,
     where_label,
 )
-from therabak.app.screens.unlock import UnlockDialog
+from therabak.app.screens.unlock import UnlockDialog, Unlocked
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.category_tree import CategoryTree
 from therabak.app.widgets.destination import path_example
@@ -90,6 +90,11 @@ def point_details(point: RestorePoint | None, ctx, rules) -> Text:
         )
     elif point.protection == "password" and point.account_match != "yes":
         text.append("\n" + _("Needs its password (Enter asks for it)."), "italic")
+    if point.protection == "password" and point.recovery_code:
+        text.append(
+            "\n" + _("Has a recovery code: it opens the backup when the password is forgotten."),
+            "italic",
+        )
     elif point.protection == "none":
         text.append("\n" + _("Not protected: anyone with the file can read it."), "yellow")
     return text
@@ -229,6 +234,7 @@ class RestoreScreen(AppScreen):
         self.extra: list[Path] = []
         self.point: RestorePoint | None = None
         self.password: str | None = None
+        self.recovery_code = None  # RecoveryCode, when the point was opened with it
         self.contents = None
         self.choice: RestoreChoice | None = None
         self.plan = None
@@ -383,19 +389,22 @@ class RestoreScreen(AppScreen):
         if not point.readable:
             self._msg("#points-msg", _("This backup cannot be read."), "bold red")
             return
-        self.point, self.password = point, None
+        self.point, self.password, self.recovery_code = point, None, None
         ctx, rules = self.app.ctx, self.rules
         if needs_password(point):
 
-            async def unlocked(result) -> None:
+            async def unlocked(result: Unlocked | None) -> None:
                 if result is not None:
-                    self.password, found = result
-                    await self._contents_ready(found)
+                    self.password, self.recovery_code = result.password, result.recovery_code
+                    await self._contents_ready(result.result)
 
             self.app.push_screen(
                 UnlockDialog(
                     _("Unlock {name}").format(name=point.path.name),
-                    lambda pw: contents(ctx, point, rules, pw, salvage=True),
+                    lambda pw, code: contents(
+                        ctx, point, rules, pw, recovery_code=code, salvage=True
+                    ),
+                    has_code=point.recovery_code,
                 ),
                 unlocked,
             )
@@ -556,7 +565,9 @@ class RestoreScreen(AppScreen):
                 return
         include = None if chosen == tree.selectable else sorted(chosen)
         salvage = self.query_one("#salvage", TickBox).value
-        self.choice = RestoreChoice(self.point, self.password, include, target, salvage)
+        self.choice = RestoreChoice(
+            self.point, self.password, include, target, salvage, recovery_code=self.recovery_code
+        )
         self.busy = True
         self._msg("#what-msg", _("Checking everything (changes nothing yet)…"), "italic")
         self._plan_worker(self.choice)
@@ -606,6 +617,7 @@ class RestoreScreen(AppScreen):
                 "restore",
                 restore_args(ctx, choice),
                 password=choice.password,
+                recovery_code=choice.recovery_code,
                 data_dir=ctx.paths.data_dir,
                 title=_("Restore {name}").format(name=choice.point.path.name),
                 target=str(choice.target or ctx.paths.data_dir),
@@ -617,7 +629,7 @@ class RestoreScreen(AppScreen):
                 Text(_("The job could not be started: {error}").format(error=e), "bold red")
             )
             return
-        self.password = self.choice = None
+        self.password = self.recovery_code = self.choice = None
         from therabak.app.screens.progress import ProgressScreen
 
         self.app.switch_screen(ProgressScreen(job))

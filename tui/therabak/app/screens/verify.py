@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -14,13 +15,16 @@ from textual.widgets import DataTable, Footer, Static
 
 from therabak.app.points import needs_password, remember_searched, where_label
 from therabak.app.screens.restore import point_details
-from therabak.app.screens.unlock import UnlockDialog
+from therabak.app.screens.unlock import UnlockDialog, Unlocked
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.dir_picker import DirPicker, picker_start
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.points_table import PointsTable
 from therabak.i18n import N_, _
 from therabak.jobs.points import RestorePoint
+
+if TYPE_CHECKING:
+    from therabak.crypto.recovery import RecoveryCode
 
 ARCHIVE_KINDS = ("manual", "automatic")
 
@@ -116,21 +120,24 @@ class VerifyScreen(AppScreen):
 
             ctx, rules = self.app.ctx, self.rules
 
-            def unlocked(result) -> None:
+            def unlocked(result: Unlocked | None) -> None:
                 if result is not None:
-                    self.start(point, result[0])
+                    self.start(point, result.password, result.recovery_code)
 
             self.app.push_screen(
                 UnlockDialog(
                     _("Unlock {name}").format(name=point.path.name),
-                    lambda pw: contents(ctx, point, rules, pw),
+                    lambda pw, code: contents(ctx, point, rules, pw, recovery_code=code),
+                    has_code=point.recovery_code,
                 ),
                 unlocked,
             )
         else:
             self.start(point, None)
 
-    def start(self, point: RestorePoint, password: str | None) -> None:
+    def start(
+        self, point: RestorePoint, password: str | None, recovery_code: RecoveryCode | None = None
+    ) -> None:
         if self.started:
             return
         self.started = True
@@ -146,6 +153,7 @@ class VerifyScreen(AppScreen):
                     str(ctx.paths.account_key),
                 ],
                 password=password,
+                recovery_code=recovery_code,
                 data_dir=ctx.paths.data_dir,
                 title=_("Verify {name}").format(name=point.path.name),
                 target=str(point.path),

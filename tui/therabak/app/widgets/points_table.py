@@ -46,7 +46,14 @@ def cut_front(text: str, width: int) -> str:
 
 
 class PointsTable(DataTable):
-    """Rows keyed by the point's path; newest first until ``o`` flips the order."""
+    """Rows keyed by the point's path; newest first until ``o`` flips the order.
+
+    A subclass may show other columns: :attr:`fixed` names them (before "Where"),
+    :attr:`headers` and :attr:`max_width` describe them, :meth:`_cells` fills them."""
+
+    fixed: tuple[str, ...] = FIXED
+    headers: dict[str, str] = HEADERS
+    max_width: dict[str, int] = MAX_WIDTH
 
     BINDINGS = [
         Binding("enter", "select_cursor", N_("Choose")),
@@ -74,8 +81,8 @@ class PointsTable(DataTable):
 
     def on_mount(self) -> None:
         self._widths = self._fixed_widths([])
-        for key in (*FIXED, "where"):
-            self.add_column(_(HEADERS[key]), width=self._widths.get(key, MIN_WHERE), key=key)
+        for key in (*self.fixed, "where"):
+            self.add_column(_(self.headers[key]), width=self._widths.get(key, MIN_WHERE), key=key)
         self._fit_where()
 
     # ---- widths ---------------------------------------------------------------------------
@@ -83,14 +90,15 @@ class PointsTable(DataTable):
     def _fixed_widths(self, points: list[RestorePoint]) -> dict[str, int]:
         widths = {}
         cells = [self._cells(p) for p in points]
-        for i, key in enumerate(FIXED):
-            longest = max([len(_(HEADERS[key]))] + [len(c[i].plain) for c in cells])
-            widths[key] = min(longest, MAX_WIDTH[key])
+        for i, key in enumerate(self.fixed):
+            longest = max([len(_(self.headers[key]))] + [len(c[i].plain) for c in cells])
+            widths[key] = min(longest, self.max_width[key])
         return widths
 
     def _where_width(self) -> int:
         width = self.size.width or (self.app.size.width - 2)
-        used = sum(self._widths.get(k, 0) for k in FIXED) + PADDING * 6 + SCROLLBAR
+        used = sum(self._widths.get(k, 0) for k in self.fixed)
+        used += PADDING * (len(self.fixed) + 1) + SCROLLBAR
         return max(MIN_WHERE, width - used)
 
     def _fit_where(self) -> None:
@@ -100,7 +108,7 @@ class PointsTable(DataTable):
         width = self._where_width()
         column = self.columns["where"]
         changed = column.width != width
-        for key in FIXED:
+        for key in self.fixed:
             col = self.columns[key]
             if col.width != self._widths.get(key, col.width):
                 col.width = self._widths[key]
