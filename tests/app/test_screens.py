@@ -98,12 +98,13 @@ def test_help_lists_the_keys_of_the_screen_below(make_ctx, run_app):
 def test_command_palette_lists_the_main_actions(make_ctx):
     app = TherabakApp(make_ctx())
     titles = [c.title for c in app.get_system_commands(HomeScreen())]
-    assert titles[:9] == [
+    assert titles[:10] == [
         "Backup",
         "Restore",
         "Folder backup",
         "Verify",
         "Settings",
+        "Destinations",
         "Recovery codes",
         "Emergency sheet",
         "Help",

@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "therabak.cli.emergency",
     "therabak.cli.schedule",
     "therabak.cli.remote",
+    "therabak.cli.destination",
     "therabak.cli.store",
 ]
 

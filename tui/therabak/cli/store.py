@@ -19,7 +19,8 @@ from therabak.errors import ExitCode, UsageError
 from therabak.i18n import _, ngettext
 
 STORE_HELP = _(
-    "the backup store: its folder, or the destination folder that holds TheraPsy-Backups"
+    "the backup store: its folder or URL, the destination (folder, URL or name) that holds "
+    "TheraPsy-Backups"
 )
 
 
@@ -125,6 +126,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_prune)
 
 
+def network_notice(out: Output):
+    """What the CLI does when a remote request is retried: a line on stderr (text mode;
+    the JSON stream stays as it is)."""
+    from therabak import formatting
+
+    def notice(n) -> None:
+        out.note(
+            "therabak: "
+            + _("{place}: {reason}; try {attempt} of {tries} in {wait}").format(
+                place=n.location,
+                reason=_(n.reason),
+                attempt=n.attempt + 1,
+                tries=n.tries,
+                wait=formatting.seconds(n.delay_s),
+            )
+        )
+
+    return notice
+
+
 def store_folder(path: str) -> Path:
     """The store's folder: *path* itself when it holds a ``config``, else
     ``path/TheraPsy-Backups`` when that does (a destination folder was given)."""
@@ -138,14 +159,14 @@ def store_folder(path: str) -> Path:
 
 def open_store(args: argparse.Namespace, out: Output):
     """Open and unlock a store: the account key silently, else the password."""
-    from therabak.storage.local import LocalStorage
+    from therabak.destinations import resolve, store_storage
     from therabak.store.core import Store
     from therabak.store.errors import PasswordNeeded
     from therabak.store.keyfile import Unlock
     from therabak.store.locks import break_locks
 
     account = load_account(practice_paths(args), out, required=False)
-    storage = LocalStorage(store_folder(args.store))
+    storage = store_storage(resolve(args.store), on_retry=network_notice(out))
     given = args.password_file or args.password_env or args.password_stdin
     password = read_password(args, confirm=False, what="backup") if given else None
     try:
