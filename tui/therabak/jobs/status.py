@@ -288,7 +288,11 @@ def _destination_status(
     from the backups found in it."""
     last = _from_record(
         max(
-            (r for r in mine if r.kind == history.RecordKind.MANUAL and in_destination(r.path, dest)),
+            (
+                r
+                for r in mine
+                if r.kind == history.RecordKind.MANUAL and in_destination(r.path, dest)
+            ),
             key=lambda r: r.created_at,
             default=None,
         )

@@ -193,7 +193,8 @@ class HomeScreen(FollowsJobs, AppScreen):
             (history.RecordKind.AUTOMATIC, _("Automatic")),
             (history.RecordKind.FOLDER, _("Folder")),
         ):
-            if kind == history.RecordKind.MANUAL:  # the copies on local drives (off-site ones: below)
+            # the copies on local drives (off-site ones: below)
+            if kind == history.RecordKind.MANUAL:
                 record = last_manual = last_local_manual(ctx.paths.data_dir)
             else:
                 record = history.last_of(kind, ctx.paths.data_dir)
