@@ -8,14 +8,16 @@ Where it looks (each folder one level deep, see :data:`SUBFOLDER_NAMES`):
 * folders the caller names (``--in``),
 * beside ``Data``: the ``Data.before-restore-*`` folders earlier restores left.
 
-What it finds: archives (``*.therabak``; a split backup is one point, found by its first
-volume, with its volumes' total size and count, flagged when one is missing or does not
-fit), folder backups (a folder holding a
+What it finds: every snapshot of a backup store (a ``TheraPsy-Backups`` folder, or a
+store folder named itself; see :mod:`therabak.jobs.store_points`, which also defines the
+point reference ``STORE@ID``), archives (``*.therabak``; a split backup is one point,
+found by its first volume, with its volumes' total size and count, flagged when one is
+missing or does not fit), folder backups (a folder holding a
 ``therabak-manifest.json``, normally ``TheraPsy-Data-<time>``) and before-restore
-folders. Only the archive's public header or the manifest's first line is read, so
-listing is fast whatever the size of the backups; a file that is damaged or not ours is
-listed as *unreadable*, never an error. :func:`open_contents` reads one point's index
-(archives need unlocking) for a preview tree.
+folders. Only public headers (a snapshot's, an archive's) or the manifest's first line
+are read, so listing is fast whatever the size of the backups; a file that is damaged or
+not ours is listed as *unreadable*, never an error. :func:`open_contents` reads one
+point's index (archives and stores need unlocking) for a preview tree.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from therabak.archive.volumes import (
 from therabak.errors import DamagedArchiveError
 from therabak.fsutil import followed_root, open_regular
 from therabak.i18n import _
+from therabak.jobs import store_points
 from therabak.jobs.folder import FOLDER_PREFIX, read_manifest_header
 from therabak.jobs.swap import MANIFEST_NAME, STAMP_FORMAT, before_restore_prefix
 from therabak.practice.categories import Rules
@@ -83,6 +86,10 @@ class RestorePoint:
     error: str = ""  # for unreadable points
     volumes: int = 1  # files of a split backup (archives)
     incomplete: str = ""  # what is wrong with a split backup's volumes ("" when nothing)
+    # A snapshot of a backup store: *path* is the store's folder, this the snapshot's id.
+    snapshot_id: str = ""
+    short_id: str = ""  # the shortest unambiguous prefix of snapshot_id (8+ hex digits)
+    added: int | None = None  # store snapshots: bytes that backup added to the store
 
     @property
     def readable(self) -> bool:
@@ -91,6 +98,31 @@ class RestorePoint:
     @property
     def is_folder(self) -> bool:
         return self.kind in ("folder", "before-restore")
+
+    @property
+    def is_store(self) -> bool:
+        return bool(self.snapshot_id)
+
+    @property
+    def ref(self) -> str:
+        """What names this point on a command line: its path, or ``STORE@ID``."""
+        if self.snapshot_id:
+            return store_points.point_ref(self.path, self.snapshot_id)
+        return str(self.path)
+
+    @property
+    def short_ref(self) -> str:
+        """:attr:`ref` with the shortest unambiguous snapshot id (for people)."""
+        if self.snapshot_id:
+            return store_points.point_ref(self.path, self.short_id or self.snapshot_id)
+        return str(self.path)
+
+    @property
+    def name(self) -> str:
+        """A short name for titles: the file or folder name; a store snapshot's id."""
+        if self.snapshot_id:
+            return f"{Path(self.path).name}@{self.short_id or self.snapshot_id[:8]}"
+        return Path(self.path).name
 
     def to_dict(self, rules: Rules | None = None, now: datetime | None = None) -> dict[str, Any]:
         from therabak import formatting
@@ -113,6 +145,10 @@ class RestorePoint:
             "error": self.error,
             "volumes": self.volumes,
             "incomplete": self.incomplete,
+            "format": "store" if self.snapshot_id else ("folder" if self.is_folder else "archive"),
+            "ref": self.ref,
+            "snapshot_id": self.snapshot_id or None,
+            "added": self.added,
         }
         if rules is not None:
             d["summary"] = category_summary(rules, self.categories, self.kind)
@@ -246,11 +282,96 @@ def folder_point(
     )
 
 
-def identify(
-    path: Path, account_key_id: str | None, found_in: str = "argument", *, salvage: bool = False
+def points_of_store(
+    folder: Path, account_key_id: str | None, found_in: str = ""
+) -> list[RestorePoint]:
+    """Every snapshot of the store in *folder*, from the public headers; one unreadable
+    point for a store that cannot be read, and for each snapshot whose header cannot."""
+    listing = store_points.list_store(folder)
+    if listing.error:
+        return [RestorePoint(folder, "unreadable", found_in=found_in, error=listing.error)]
+    match = _match(listing.account_key_ids, account_key_id)
+    points = [store_point(listing, s, match, found_in) for s in listing.snapshots]
+    for sid, why in listing.unreadable:
+        points.append(
+            RestorePoint(
+                folder,
+                "unreadable",
+                found_in=found_in,
+                error=why,
+                snapshot_id=sid,
+                short_id=sid[:8],
+            )
+        )
+    return points
+
+
+def store_point(
+    listing: store_points.StoreListing,
+    snap: store_points.StoreSnapshot,
+    account_match: str,
+    found_in: str = "",
 ) -> RestorePoint:
-    """What *path* is (for a point the user names). Raises DamagedArchiveError if nothing.
-    With *salvage*, an archive whose header is damaged but still readable is a point."""
+    header = snap.info.header
+    return RestorePoint(
+        listing.folder,
+        "automatic" if header.kind == "auto" else "manual",
+        created=header.created,
+        size=header.size,
+        protection=listing.protection,
+        recovery_code=listing.recovery_code,
+        account_key_ids=list(listing.account_key_ids),
+        account_match=account_match,
+        categories=list(header.categories),
+        found_in=found_in,
+        snapshot_id=snap.snapshot_id,
+        short_id=snap.short_id,
+        added=header.added,
+    )
+
+
+def identify_store(
+    ref: store_points.StoreRef, account_key_id: str | None, found_in: str = "argument"
+) -> RestorePoint:
+    """The point a store reference names (UsageError for an unknown or ambiguous id, or a
+    store named without a snapshot). An unreadable store or snapshot header: an
+    unreadable point."""
+    listing = store_points.list_store(ref.folder)
+    if listing.error:
+        return RestorePoint(ref.folder, "unreadable", found_in=found_in, error=listing.error)
+    snapshot_id = store_points.resolve(ref, listing)
+    for snap in listing.snapshots:
+        if snap.snapshot_id == snapshot_id:
+            match = _match(listing.account_key_ids, account_key_id)
+            return store_point(listing, snap, match, found_in)
+    why = dict(listing.unreadable).get(snapshot_id, _("its header cannot be read"))
+    return RestorePoint(
+        ref.folder,
+        "unreadable",
+        found_in=found_in,
+        error=why,
+        protection=listing.protection,
+        recovery_code=listing.recovery_code,
+        account_key_ids=list(listing.account_key_ids),
+        snapshot_id=snapshot_id,
+        short_id=snapshot_id[:8],
+    )
+
+
+def identify(
+    path: Path | str,
+    account_key_id: str | None,
+    found_in: str = "argument",
+    *,
+    salvage: bool = False,
+) -> RestorePoint:
+    """What *path* is (for a point the user names): an archive, a folder backup, a
+    before-restore folder or a store snapshot (``STORE@ID``). Raises DamagedArchiveError
+    if nothing, UsageError for a store without a snapshot or an unknown id. With
+    *salvage*, an archive whose header is damaged but still readable is a point."""
+    ref = store_points.parse_ref(path)
+    if ref is not None:
+        return identify_store(ref, account_key_id, found_in)
     path = Path(path)
     if path.is_dir():
         point = folder_point(
@@ -337,6 +458,13 @@ def _key(path: Path) -> str:
     return os.path.normcase(os.path.abspath(path))
 
 
+def _add_store(
+    folder: Path, source: str, account_key_id: str | None, out: dict[str, RestorePoint]
+) -> None:
+    for point in points_of_store(folder, account_key_id, source):
+        out.setdefault(_key(folder) + "@" + point.snapshot_id, point)
+
+
 def _scan_folder(
     folder: Path,
     source: str,
@@ -344,6 +472,9 @@ def _scan_folder(
     out: dict[str, RestorePoint],
     depth: int = 0,
 ) -> bool:
+    if depth == 0 and store_points.is_store_folder(folder):  # the store folder itself
+        _add_store(folder, source, account_key_id, out)
+        return True
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -369,6 +500,9 @@ def _scan_folder(
         if is_file and name.lower().endswith(ARCHIVE_SUFFIX):
             out[key] = archive_point(path, account_key_id, source, names=later.get(name, []))
         elif is_dir:
+            if store_points.is_store_folder(path):
+                _add_store(path, source, account_key_id, out)
+                continue
             point = (
                 folder_point(path, account_key_id, source)
                 if (name.startswith(FOLDER_PREFIX) or (path / MANIFEST_NAME).is_file())
@@ -411,9 +545,7 @@ def list_points(
     if data_dir is not None:
         find_before_restore(data_dir, account_key_id, found)
     far_past = datetime.min.replace(tzinfo=datetime.now().astimezone().tzinfo)
-    points = sorted(
-        found.values(), key=lambda p: (p.created or far_past, str(p.path)), reverse=True
-    )
+    points = sorted(found.values(), key=lambda p: (p.created or far_past, p.ref), reverse=True)
     return PointListing(points, places)
 
 
@@ -493,9 +625,11 @@ def open_contents(
     the same name, as a salvage restore takes them) and ``index_damage`` says why.
     """
     account_id = account.id_hex if account is not None else None
-    point = identify(Path(path), account_id)
+    point = identify(path, account_id)
     if not point.readable:
         raise DamagedArchiveError(f"{path}: {point.error}")
+    if point.is_store:
+        return _store_contents(point, account, password, recovery_code)
     if point.is_folder:
         from therabak.jobs.folder import iter_manifest_files
 
@@ -533,4 +667,22 @@ def open_contents(
         [ContentEntry(e.path, e.category, e.size, e.mtime_ns, e.raw) for e in index.entries],
         account_key_id=index.account_key_id,
         skipped=index.skipped,
+    )
+
+
+def _store_contents(
+    point: RestorePoint, account, password: str | None, recovery_code: RecoveryCode | None
+) -> PointContents:
+    """A store snapshot's file list (unlocking the store as an archive is unlocked)."""
+    from therabak.store.keyfile import Unlock
+
+    store = store_points.open_store(
+        Path(point.path), Unlock(password=password, account=account, recovery_code=recovery_code)
+    )
+    snapshot = store_points.load_snapshot(store, point.snapshot_id)
+    return PointContents(
+        point,
+        [ContentEntry(e.path, e.category, e.size, e.mtime_ns, e.raw) for e in snapshot.entries],
+        account_key_id=snapshot.account_key_id,
+        skipped=snapshot.skipped,
     )

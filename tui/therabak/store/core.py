@@ -104,6 +104,8 @@ class PublicFacts:
     protection: tuple[str, ...]  # slot types of the current key files ("password", ...)
     account_key_ids: tuple[str, ...]
     snapshots: list[SnapshotInfo] = field(default_factory=list)
+    # snapshots whose public header cannot be read (damaged, another store's, ...)
+    problems: list[Problem] = field(default_factory=list)
 
 
 def _put(storage: Storage, name: str, data: bytes | bytearray, written: list[int]) -> None:
@@ -206,7 +208,7 @@ def peek(storage: Storage) -> PublicFacts:
         protection=tuple(sorted({s.type.label for s in slots})),
         account_key_ids=tuple(sorted({s.key_id.hex() for s in slots if s.key_id})),
     )
-    facts.snapshots = _list_snapshots(storage, cfg.store_id, [])
+    facts.snapshots = _list_snapshots(storage, cfg.store_id, facts.problems)
     return facts
 
 
@@ -618,11 +620,21 @@ class Store:
                         )
                     )
                 return found
-        reason = errors[0] if errors else _("its content is in no pack of the store")
+        reason = errors[0] if errors else self._lost_where(blob_id)
         raise DamagedFileError(
             _("{path}: {reason}").format(path=path or blob_id.hex()[:16], reason=reason),
             path=path,
+            reason=reason,
         )
+
+    def _lost_where(self, blob_id: bytes) -> str:
+        """Why a blob is in no pack: the pack an index names for it is missing, or none."""
+        for pack_id, record in self.missing_packs.items():
+            if any(b.info.id == blob_id for b in record.blobs):
+                return _("its content was in {name}, which is missing").format(
+                    name=pack_name(pack_id)
+                )
+        return _("its content is in no pack of the store")
 
     def _read_at(self, loc: Location) -> tuple[bytes, bytes]:
         name = pack_name(loc.pack_id)
@@ -649,11 +661,11 @@ class Store:
         if whole is not None:
             digest = whole.digest()
         if size != entry.size or digest.hex() != entry.sha256:
+            reason = _("its content does not match the snapshot")
             raise DamagedFileError(
-                _("{path}: {reason}").format(
-                    path=entry.path, reason=_("its content does not match the snapshot")
-                ),
+                _("{path}: {reason}").format(path=entry.path, reason=reason),
                 path=entry.path,
+                reason=reason,
             )
 
     def read_file(self, entry: SnapshotEntry) -> bytes:
