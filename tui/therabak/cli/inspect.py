@@ -304,7 +304,8 @@ def _show_contents(
     if args.files:
         for e in entries:
             out.text(
-                f"  {e.path}  {formatting.size(e.size)}" + ("  " + _("[raw]") if e.raw else "")
+                f"  {formatting.name(e.path)}  {formatting.size(e.size)}"
+                + ("  " + _("[raw]") if e.raw else "")
             )
     return 0
 
