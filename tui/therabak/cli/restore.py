@@ -25,10 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "restore",
         help=_("restore a backup, a folder backup or a before-restore folder"),
         description=_(
-            "Restore POINT (a .therabak archive, a TheraPsy-Data-* folder backup or a "
-            "Data.before-restore-* folder). The new data is built beside the data folder, "
-            "re-encrypted with this computer's account key and checked; only then is the "
-            "current data folder renamed to Data.before-restore-<time> (restore that to undo) "
+            "Restore POINT (a backup in a store, STORE@ID, a .therabak archive, a "
+            "TheraPsy-Data-* folder backup or a Data.before-restore-* folder). The new data "
+            "is built beside the data folder, re-encrypted with this computer's account key "
+            "and checked; only then is the current data folder renamed to Data.before-restore-<time> (restore that to undo) "
             "and the new one put in place. Categories the backup does not hold are kept from "
             "the current data."
         ),
@@ -165,7 +165,7 @@ def describe_plan(plan, rules) -> list[str]:
     source, into = _("Restore from:"), _("Into:")
     width = max(len(source), len(into)) + 1
     lines = [
-        f"{source:<{width}}{p.path}",
+        f"{source:<{width}}{p.short_ref}",
         " " * width + _("({kind}, made {when})").format(kind=kind, when=when),
         f"{into:<{width}}{plan.target}",
     ]

@@ -159,7 +159,7 @@ class RestorePlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "point": str(self.point.path),
+            "point": self.point.ref,
             "point_kind": self.point.kind,
             "point_created": self.point.created.isoformat() if self.point.created else None,
             "mode": self.mode,
@@ -443,6 +443,16 @@ def _open_source(
 ) -> _Source:
     if point.is_folder:
         return _FolderSource(point, req.rules, req.salvage)
+    if point.is_store:  # a snapshot of a backup store (jobs/store_source.py)
+        from therabak.jobs.store_source import open_store_source
+
+        return open_store_source(
+            point,
+            account=account,
+            password=req.password,
+            recovery_code=req.recovery_code,
+            salvage=req.salvage,
+        )
     reader = ArchiveReader.open(point.path, salvage=req.salvage)
     try:
         reader.unlock(account=account, password=req.password, recovery_code=req.recovery_code)
@@ -816,7 +826,7 @@ class _Restore:
         start = time.monotonic()
         emit, plan = self.emit, self.plan
         result = RestoreResult(
-            point=Path(self.point.path),
+            point=Path(self.point.ref),
             target=self.target,
             before_restore=None,
             damaged=list(self.unrestorable),
@@ -860,7 +870,7 @@ class _Restore:
                 assert self.account is not None
                 manifest = before_restore_manifest(
                     account_key_id=self.account.id_hex,
-                    replaced_by=str(self.point.path),
+                    replaced_by=self.point.ref,
                     files=len(self.current),
                     size=sum(f.size for f in self.current),
                     data_dir=self.data_dir,
@@ -885,7 +895,7 @@ class _Restore:
             history.append(
                 history.BackupRecord(
                     kind="restore",
-                    path=str(self.point.path),
+                    path=self.point.ref,
                     created=datetime.now().astimezone().isoformat(timespec="seconds"),
                     files=result.files_restored,
                     bytes=result.bytes_restored,
@@ -1152,7 +1162,7 @@ class _Restore:
         doc = {
             "format": RENAMED_FORMAT,
             "version": 1,
-            "restored_from": str(self.point.path),
+            "restored_from": self.point.ref,
             "restored": datetime.now().astimezone().isoformat(timespec="seconds"),
             "file_system": self.fs.label,
             "files": [_renamed_entry(r) for r in self.names.renamed],
