@@ -28,9 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Restore POINT (a backup in a store, STORE@ID, a .therabak archive, a "
             "TheraPsy-Data-* folder backup or a Data.before-restore-* folder). The new data "
             "is built beside the data folder, re-encrypted with this computer's account key "
-            "and checked; only then is the current data folder renamed to Data.before-restore-<time> (restore that to undo) "
-            "and the new one put in place. Categories the backup does not hold are kept from "
-            "the current data."
+            "and checked; only then is the current data folder renamed to "
+            "Data.before-restore-<time> (restore that to undo) and the new one put in place. "
+            "Categories the backup does not hold are kept from the current data."
         ),
     )
     p.add_argument("point", metavar="POINT", help=_("the backup to restore (see therabak list)"))
