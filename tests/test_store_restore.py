@@ -34,6 +34,7 @@ from store_read_support import (
     make_store_points,
     pack_path,
 )
+from store_support import PASSWORD
 from therabak.jobs.swap import MANIFEST_NAME
 from therabak.store.backup import SnapshotMeta
 from therabak.store.snapshot import (
@@ -445,3 +446,80 @@ def test_memory_stays_flat_in_the_file_size(demo_practice: Practice, tmp_path: P
     )
     assert peaks["big"] < 100 * MiB
     assert peaks["big"] - peaks["small"] < 16 * MiB
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(IS_WINDOWS, reason="POSIX modes")
+def test_no_secret_of_a_store_anywhere(practice: Practice, tmp_path: Path):
+    """The store's password, the new one, its recovery code and the store key appear in
+    no output and no file of a list, show, verify, diff, restore and passwd of store
+    points (the scan of tests/test_secrets.py), and what a restore makes is private."""
+    from test_secrets import Scan, add_code, private, umask
+    from therabak.crypto.recovery import RecoveryCode
+
+    code = RecoveryCode.generate()
+    points = make_store_points(practice, tmp_path / "stick", count=2, code=code)
+    scan = Scan()
+    scan.add(PASSWORD, "store password")
+    new = "Ein neues Speicherpasswort 2026 ß"
+    scan.add(new, "new store password")
+    add_code(scan, code, "recovery code")
+    scan.add(points.open().keys.master, "store key")
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    pw, new_pw = secret / "pw.txt", secret / "new.txt"
+    pw.write_text(PASSWORD + "\n", encoding="utf-8")
+    new_pw.write_text(new + "\n", encoding="utf-8")
+    outputs = []
+    prac = practice_args(practice)
+
+    def cli(*args, codes=(0, 3), **kw):
+        r = run_cli(*args, **kw)
+        assert r.returncode in codes, (args, r.stderr)
+        outputs.append(r.stdout + r.stderr)
+
+    with umask(0):
+        cli("list", "--in", points.dest, "--json", *prac, "--no-media")
+        cli("show", points.ref(1), "--files", "--json", "--password-stdin", input=PASSWORD + "\n")
+        cli(
+            "verify",
+            points.ref(1),
+            "--json",
+            "--recovery-code-env",
+            "RC",
+            env={"RC": code.display()},
+        )
+        cli("diff", points.ref(1), "--against", points.ref(0), "--password-file", pw, "--json")
+        cli("diff", points.ref(1), "--password-file", pw, *prac)
+        cli("verify", points.ref(1), "--password-env", "PW", env={"PW": "falsch"}, codes=(4,))
+        cli(
+            "restore",
+            points.ref(1),
+            "--to",
+            tmp_path / "elsewhere",
+            "--yes",
+            "--json",
+            "--password-stdin",
+            *prac,
+            input=PASSWORD + "\n",
+        )
+        cli("restore", points.ref(0), "--yes", "--password-file", pw, *prac)
+        cli("passwd", points.ref(0), "--password-file", pw, "--new-password-file", new_pw, "--json")
+        cli(
+            "restore",
+            points.ref(1),
+            "--yes",
+            "--json",
+            "--recovery-code-stdin",
+            *prac,
+            input=code.display() + "\n",
+        )
+    for text in outputs:
+        scan.search(text, "output")
+    for p in tmp_path.rglob("*"):
+        if p.is_file() and not p.is_symlink() and p.parent != secret and p != points.password_file:
+            scan.search(p.read_bytes(), str(p.relative_to(tmp_path)))
+    assert scan.hits == []
+    assert scan.places > 50
+    made = [*(tmp_path / "elsewhere").rglob("*"), *practice.data_dir.rglob("*")]
+    assert made and [str(p) for p in made if not private(p)] == []
