@@ -7,10 +7,11 @@ scans the data folder) are called from the screens' thread workers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from therabak.app.context import AppContext
+from therabak.crypto.recovery import RecoveryCode
 from therabak.i18n import N_, _
 from therabak.jobs.points import (
     PointContents,
@@ -93,6 +94,25 @@ def needs_password(point: RestorePoint) -> bool:
     return point.readable and point.protection == "password" and point.account_match != "yes"
 
 
+def point_title(point: RestorePoint) -> str:
+    """A point's name for a title ("Unlock …", "Restore …"): its file or folder name; a
+    backup in a store by the store's folder and its time (ids mean nothing to people)."""
+    if point.is_store and point.created is not None:
+        from therabak import formatting
+
+        return f"{Path(point.path).name}, {formatting.local_time(point.created)}"
+    return Path(point.path).name
+
+
+@dataclass(frozen=True)
+class Secret:
+    """What the user typed to open a backup: its password or its recovery code (one or
+    the other). ``repr`` shows neither."""
+
+    password: str | None = field(default=None, repr=False)
+    recovery_code: RecoveryCode | None = field(default=None, repr=False)
+
+
 def contents(
     ctx: AppContext,
     point: RestorePoint,
@@ -100,19 +120,39 @@ def contents(
     password: str | None = None,
     *,
     salvage: bool = False,
+    recovery_code: RecoveryCode | None = None,
 ) -> PointContents:
     """What the point holds, by category (raises WrongPasswordError, CannotUnlockError,
     DamagedArchiveError). With *salvage* (the restore screen) a damaged index does not
     stop it: the intact entries are listed by reading the whole backup (``index_damage``
-    says so) and only a salvage restore is offered."""
+    says so) and only a salvage restore is offered. A backup in a store: the file list
+    of its snapshot."""
     return open_contents(
-        point.path,
+        point.ref,
         rules=rules,
         account=load_account(ctx),
         password=password,
         data_dir=ctx.paths.data_dir,
         salvage=salvage,
+        recovery_code=recovery_code,
     )
+
+
+def open_with(ctx: AppContext, point: RestorePoint, rules: Rules, *, salvage: bool = False):
+    """The unlock dialog's check for *point*: a function of the Secret typed that opens
+    the point's contents (raising the engine's refusal when it does not open)."""
+
+    def check(secret: Secret) -> PointContents:
+        return contents(
+            ctx,
+            point,
+            rules,
+            secret.password,
+            salvage=salvage,
+            recovery_code=secret.recovery_code,
+        )
+
+    return check
 
 
 @dataclass
@@ -126,6 +166,8 @@ class RestoreChoice:
     salvage: bool = False  # a damaged backup: restore every intact file, list the others
     # the name the plan gave the folder the current data is kept in (the job makes it)
     keep_old_name: str | None = None
+    # instead of the password: the recovery code that opened the point
+    recovery_code: RecoveryCode | None = field(default=None, repr=False)
 
 
 def plan(ctx: AppContext, choice: RestoreChoice, rules: Rules):
@@ -136,11 +178,12 @@ def plan(ctx: AppContext, choice: RestoreChoice, rules: Rules):
 
     return plan_restore(
         RestoreRequest(
-            point=choice.point.path,
+            point=Path(choice.point.ref),
             data_dir=ctx.paths.data_dir,
             account_key_path=ctx.paths.account_key,
             rules=rules,
             password=choice.password,
+            recovery_code=choice.recovery_code,
             include=choice.include,
             target=choice.target,
             salvage=choice.salvage,
@@ -163,9 +206,10 @@ def salvage_advice(hint: str | None) -> str | None:
 
 
 def restore_args(ctx: AppContext, choice: RestoreChoice) -> list[str]:
-    """The ``therabak restore`` arguments for *choice* (the password goes to stdin)."""
+    """The ``therabak restore`` arguments for *choice* (the password or the recovery code
+    goes to stdin)."""
     args = [
-        str(choice.point.path),
+        choice.point.ref,
         "--yes",
         "--data-dir",
         str(ctx.paths.data_dir),

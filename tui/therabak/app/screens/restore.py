@@ -30,8 +30,11 @@ from therabak import formatting
 from therabak.app.points import (
     SALVAGE_OPTION,
     RestoreChoice,
+    Secret,
     kind_label,
     needs_password,
+    open_with,
+    point_title,
     remember_searched,
     salvage_advice,
     where_label,
@@ -55,6 +58,8 @@ def point_details(point: RestorePoint | None, ctx, rules) -> Text:
     text = Text()
     text.append(_("Backup:") + " ", style="bold")
     text.append(ctx.display_path(point.path))
+    if point.is_store:
+        text.append(" " + _("(a backup store: one of its backups)"), style="dim")
     if not point.readable:
         text.append("\n" + _("It cannot be read: {error}").format(error=point.error), "bold red")
         return text
@@ -75,6 +80,13 @@ def point_details(point: RestorePoint | None, ctx, rules) -> Text:
         holds = category_summary(rules, point.categories, point.kind) or _("unknown")
     text.append("\n" + _("Holds:") + " ", style="bold")
     text.append(holds)
+    if point.added is not None:
+        text.append("\n" + _("New in it:") + " ", style="bold")
+        text.append(
+            _("{size} (what this backup added to the store; the rest was there already)").format(
+                size=formatting.size(point.added)
+            )
+        )
     if point.volumes > 1:
         text.append(
             "\n"
@@ -89,7 +101,11 @@ def point_details(point: RestorePoint | None, ctx, rules) -> Text:
             "\n" + _("Made with another account's key: it cannot be restored here."), "bold red"
         )
     elif point.protection == "password" and point.account_match != "yes":
-        text.append("\n" + _("Needs its password (Enter asks for it)."), "italic")
+        if point.recovery_code:
+            needs = _("Needs its password or its recovery code (Enter asks for it).")
+        else:
+            needs = _("Needs its password (Enter asks for it).")
+        text.append("\n" + needs, "italic")
     elif point.protection == "none":
         text.append("\n" + _("Not protected: anyone with the file can read it."), "yellow")
     return text
@@ -107,7 +123,10 @@ def plan_text(plan, ctx, rules) -> Text | Table:
         if p.created
         else _("time unknown")
     )
-    head.add_row(_("Restore from"), Text(ctx.display_path(p.path)))
+    source = Text(ctx.display_path(p.path))
+    if p.is_store:
+        source.append(" " + _("(a backup store)"))
+    head.add_row(_("Restore from"), source)
     head.add_row("", Text(_("{kind}, made {when}").format(kind=kind_label(p), when=made)))
     # The spaces stay unstyled: an SVG viewer drops the leading spaces of a bold run.
     into = Text(ctx.display_path(plan.target))
@@ -228,7 +247,7 @@ class RestoreScreen(AppScreen):
         self.rules = None
         self.extra: list[Path] = []
         self.point: RestorePoint | None = None
-        self.password: str | None = None
+        self.secret = Secret()  # what opened the point: its password or recovery code
         self.contents = None
         self.choice: RestoreChoice | None = None
         self.plan = None
@@ -378,24 +397,23 @@ class RestoreScreen(AppScreen):
             self.open_point(point)
 
     def open_point(self, point: RestorePoint) -> None:
-        from therabak.app.points import contents
-
         if not point.readable:
             self._msg("#points-msg", _("This backup cannot be read."), "bold red")
             return
-        self.point, self.password = point, None
+        self.point, self.secret = point, Secret()
         ctx, rules = self.app.ctx, self.rules
         if needs_password(point):
 
             async def unlocked(result) -> None:
                 if result is not None:
-                    self.password, found = result
+                    self.secret, found = result
                     await self._contents_ready(found)
 
             self.app.push_screen(
                 UnlockDialog(
-                    _("Unlock {name}").format(name=point.path.name),
-                    lambda pw: contents(ctx, point, rules, pw, salvage=True),
+                    _("Unlock {name}").format(name=point_title(point)),
+                    open_with(ctx, point, rules, salvage=True),
+                    recovery=point.recovery_code,
                 ),
                 unlocked,
             )
@@ -556,7 +574,14 @@ class RestoreScreen(AppScreen):
                 return
         include = None if chosen == tree.selectable else sorted(chosen)
         salvage = self.query_one("#salvage", TickBox).value
-        self.choice = RestoreChoice(self.point, self.password, include, target, salvage)
+        self.choice = RestoreChoice(
+            self.point,
+            self.secret.password,
+            include,
+            target,
+            salvage,
+            recovery_code=self.secret.recovery_code,
+        )
         self.busy = True
         self._msg("#what-msg", _("Checking everything (changes nothing yet)…"), "italic")
         self._plan_worker(self.choice)
@@ -606,8 +631,9 @@ class RestoreScreen(AppScreen):
                 "restore",
                 restore_args(ctx, choice),
                 password=choice.password,
+                recovery_code=choice.recovery_code,
                 data_dir=ctx.paths.data_dir,
-                title=_("Restore {name}").format(name=choice.point.path.name),
+                title=_("Restore {name}").format(name=point_title(choice.point)),
                 target=str(choice.target or ctx.paths.data_dir),
                 env=ctx.job_env,
             )
@@ -617,7 +643,7 @@ class RestoreScreen(AppScreen):
                 Text(_("The job could not be started: {error}").format(error=e), "bold red")
             )
             return
-        self.password = self.choice = None
+        self.secret, self.choice = Secret(), None
         from therabak.app.screens.progress import ProgressScreen
 
         self.app.switch_screen(ProgressScreen(job))

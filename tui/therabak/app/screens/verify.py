@@ -1,5 +1,6 @@
-"""Verify: pick a backup archive, unlock it if it has a password, and read it completely
-(``therabak verify`` as a job on the progress screen)."""
+"""Verify: pick a backup (an archive, or a backup in a store), unlock it if it has a
+password (or with its recovery code), and read it completely (``therabak verify`` as a
+job on the progress screen)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Static
 
-from therabak.app.points import needs_password, remember_searched, where_label
+from therabak.app.points import (
+    Secret,
+    needs_password,
+    open_with,
+    point_title,
+    remember_searched,
+    where_label,
+)
 from therabak.app.screens.restore import point_details
 from therabak.app.screens.unlock import UnlockDialog
 from therabak.app.translated import AppScreen
@@ -22,7 +30,7 @@ from therabak.app.widgets.points_table import PointsTable
 from therabak.i18n import N_, _
 from therabak.jobs.points import RestorePoint
 
-ARCHIVE_KINDS = ("manual", "automatic")
+ARCHIVE_KINDS = ("manual", "automatic")  # archives and backups in a store
 
 
 class VerifyScreen(AppScreen):
@@ -112,9 +120,6 @@ class VerifyScreen(AppScreen):
         if point is None:
             return
         if needs_password(point):
-            from therabak.app.points import contents
-
-            ctx, rules = self.app.ctx, self.rules
 
             def unlocked(result) -> None:
                 if result is not None:
@@ -122,15 +127,16 @@ class VerifyScreen(AppScreen):
 
             self.app.push_screen(
                 UnlockDialog(
-                    _("Unlock {name}").format(name=point.path.name),
-                    lambda pw: contents(ctx, point, rules, pw),
+                    _("Unlock {name}").format(name=point_title(point)),
+                    open_with(self.app.ctx, point, self.rules),
+                    recovery=point.recovery_code,
                 ),
                 unlocked,
             )
         else:
-            self.start(point, None)
+            self.start(point, Secret())
 
-    def start(self, point: RestorePoint, password: str | None) -> None:
+    def start(self, point: RestorePoint, secret: Secret) -> None:
         if self.started:
             return
         self.started = True
@@ -139,16 +145,17 @@ class VerifyScreen(AppScreen):
             job = ctx.runner.start(
                 "verify",
                 [
-                    str(point.path),
+                    point.ref,
                     "--data-dir",
                     str(ctx.paths.data_dir),
                     "--account-key",
                     str(ctx.paths.account_key),
                 ],
-                password=password,
+                password=secret.password,
+                recovery_code=secret.recovery_code,
                 data_dir=ctx.paths.data_dir,
-                title=_("Verify {name}").format(name=point.path.name),
-                target=str(point.path),
+                title=_("Verify {name}").format(name=point_title(point)),
+                target=point.ref,
                 env=ctx.job_env,
             )
         except OSError as e:
