@@ -30,7 +30,7 @@ from therabak.store.core import MIN_ID_PREFIX, STORE_FOLDER, SnapshotInfo, Store
 from therabak.store.errors import DamagedStoreError, NotAStoreError
 from therabak.store.keyfile import Unlock
 from therabak.store.snapshot import PREFIX as SNAPSHOTS_PREFIX
-from therabak.store.snapshot import Snapshot, snapshot_id_of
+from therabak.store.snapshot import Snapshot, SnapshotEntry, snapshot_id_of
 
 LATEST = "latest"
 _REF = re.compile(r"^(?P<store>.+)@(?P<id>[0-9A-Fa-f]{8,64}|latest)$")
@@ -251,3 +251,20 @@ def load_snapshot(store: Store, snapshot_id: str, *, salvage: bool = False) -> S
                 "the other backups of the store are not affected."
             ).format(id=snapshot_id[:MIN_ID_PREFIX], error=e.message)
         ) from None
+
+
+def read_order(store: Store, entries: list[SnapshotEntry]) -> list[SnapshotEntry]:
+    """*entries* in the order their content lies in the packs (pack, then offset of the
+    first chunk), so a verify or a restore reads each pack front to back instead of
+    jumping between them; empty files and content the index does not know come first."""
+    index = store.index()
+
+    def where(e: SnapshotEntry) -> tuple[str, int, str]:
+        if not e.blobs:
+            return ("", -1, e.path)
+        locs = index.locate(e.blobs[0])
+        if not locs:
+            return ("", -1, e.path)
+        return (locs[0].pack_id, locs[0].blob.offset, e.path)
+
+    return sorted(entries, key=where)

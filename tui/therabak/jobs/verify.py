@@ -23,7 +23,7 @@ from therabak.jobs.progress import ProgressTracker
 
 if TYPE_CHECKING:
     from therabak.store.core import Store
-    from therabak.store.snapshot import Snapshot, SnapshotEntry
+    from therabak.store.snapshot import Snapshot
 
 INDEX = "(index)"
 REGION = "(archive structure)"
@@ -110,29 +110,13 @@ def _verify_by_scan(
     progress.finish()
 
 
-def read_order(store: Store, entries: list[SnapshotEntry]) -> list[SnapshotEntry]:
-    """*entries* in the order their content lies in the packs (pack, then offset of the
-    first chunk), so a verify or a restore reads each pack front to back instead of
-    jumping between them; empty files and content the index does not know come first."""
-    index = store.index()
-
-    def where(e: SnapshotEntry) -> tuple[str, int, str]:
-        if not e.blobs:
-            return ("", -1, e.path)
-        locs = index.locate(e.blobs[0])
-        if not locs:
-            return ("", -1, e.path)
-        return (locs[0].pack_id, locs[0].blob.offset, e.path)
-
-    return sorted(entries, key=where)
-
-
 def verify_snapshot(
     store: Store, snapshot: Snapshot, emit: Emit = ignore, cancel: CancelToken = NEVER
 ) -> VerifyResult:
     """Read every file of *snapshot* back from *store* and check every chunk and hash
     (``Store.open_file``); a file that cannot be read back intact is named with why (the
     damaged or missing pack)."""
+    from therabak.jobs.store_points import read_order
     from therabak.store.errors import DamagedFileError, DamagedStoreError
 
     start = time.monotonic()

@@ -37,9 +37,8 @@ from therabak.i18n import N_, _
 from therabak.jobs.filecopy import open_under
 from therabak.jobs.points import RestorePoint
 from therabak.jobs.restore.request import RestoreRequest
-from therabak.jobs.store_points import load_snapshot, open_store
+from therabak.jobs.store_points import load_snapshot, open_store, read_order
 from therabak.jobs.swap import MANIFEST_NAME
-from therabak.jobs.verify import read_order
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.practice.scan import scan
