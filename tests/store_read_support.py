@@ -136,13 +136,15 @@ def copy_store(points: StorePoints, dest: Path) -> StorePoints:
     )
 
 
-def account_store(data_dir: Path, account: AccountKey, dest: Path) -> Path:
+def account_store(data_dir: Path, account: AccountKey, dest: Path, *, manual: bool = False) -> Path:
     """A store locked with an account key only (as automatic backups are), one snapshot
-    of the core categories of *data_dir*; returns the store folder."""
+    of the core categories of *data_dir* (*manual*: of everything a manual backup
+    takes); returns the store folder."""
     from store_support import AccountOnly
     from therabak.practice.categories import BackupKind
 
     root = dest / "TheraPsy-Backups"
     store = Store.create(LocalStorage(root), AccountOnly(account), **SMALL)
-    backup_data(store, data_dir, account, kind=BackupKind.AUTO, created=START)
+    kind = BackupKind.MANUAL if manual else BackupKind.AUTO
+    backup_data(store, data_dir, account, kind=kind, created=START)
     return root

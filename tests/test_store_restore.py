@@ -426,7 +426,8 @@ def test_memory_stays_flat_in_the_file_size(demo_practice: Practice, tmp_path: P
     ):
         from therabak.practice.account import AccountKey
 
-        root = account_store(data_dir, AccountKey.load(key_path), tmp_path / f"store-{name}")
+        key = AccountKey.load(key_path)
+        root = account_store(data_dir, key, tmp_path / f"store-{name}", manual=True)
         m = run_measured(
             "restore",
             f"{root}@latest",
@@ -440,6 +441,8 @@ def test_memory_stays_flat_in_the_file_size(demo_practice: Practice, tmp_path: P
         )
         assert m.returncode == 0, m.stderr
         peaks[name] = m.peak_rss
+        restored = sum(f.stat().st_size for f in (tmp_path / f"restored-{name}").rglob("*"))
+        assert name == "small" or restored > 96 * MiB  # the recording came back
     print(
         f"peak RSS of a store restore: 2 MB practice {peaks['small'] / MiB:.1f} MiB, "
         f"96 MiB file {peaks['big'] / MiB:.1f} MiB"
