@@ -58,10 +58,14 @@ async def wait_scan(pilot) -> None:
 
 
 async def wait_schedule(pilot) -> None:
-    """Until every screen that asks the scheduler (home, settings) has its answer."""
+    """Until every screen that asks the scheduler (home, settings) has its answer, and
+    the settings know whether each remembered destination's backups have a recovery code."""
 
     def answered() -> bool:
-        return all(getattr(s, "schedule_checked", True) for s in pilot.app.screen_stack)
+        return all(
+            getattr(s, "schedule_checked", True) and getattr(s, "codes_checked", True)
+            for s in pilot.app.screen_stack
+        )
 
     await wait_for(pilot, answered)
     await pilot.pause()

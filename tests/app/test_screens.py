@@ -98,12 +98,14 @@ def test_help_lists_the_keys_of_the_screen_below(make_ctx, run_app):
 def test_command_palette_lists_the_main_actions(make_ctx):
     app = TherabakApp(make_ctx())
     titles = [c.title for c in app.get_system_commands(HomeScreen())]
-    assert titles[:7] == [
+    assert titles[:9] == [
         "Backup",
         "Restore",
         "Folder backup",
         "Verify",
         "Settings",
+        "Recovery codes",
+        "Emergency sheet",
         "Help",
         "Quit",
     ]
@@ -267,5 +269,31 @@ def test_a_job_that_vanished_says_so_with_its_last_words(make_ctx, run_app):
         )
         text = str(app.screen.query_one("#summary").render())
         assert "ended without a result" in text and "MemoryError: out of memory" in text
+
+    run_app(app, body)
+
+
+def test_recovery_code_field_never_copies_or_cuts(make_ctx, run_app, home):
+    """The code is shown as typed (to compare it with the paper), but like a password it
+    never reaches a clipboard (over SSH, the client machine's)."""
+    from therabak.app.widgets.code_input import RecoveryCodeInput
+
+    app = TherabakApp(make_ctx())
+
+    async def body(pilot):
+        app.action_emergency_sheet()
+        await pilot.pause()
+        app.screen.query_one("#code-typed").value = True
+        await pilot.pause()
+        field = app.screen.query_one(RecoveryCodeInput)
+        assert app.focused is field
+        await pilot.press(*"7k2m-9qxh")
+        await pilot.press("ctrl+shift+a")  # select all
+        await pilot.press("ctrl+c", "ctrl+x")
+        await pilot.pause()
+        assert app.clipboard == ""
+        assert field.value == "7k2m-9qxh"
+        assert field.selected_text == ""
+        assert not field.allow_select
 
     run_app(app, body)

@@ -815,3 +815,175 @@ def test_home_with_everything(snap_compare, term_size, make_ctx, app_practice, s
         await pilot.pause()
 
     assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
+
+
+# ---- the recovery code and the emergency sheet (issue 18) -------------------------------------
+
+#: A recovery code of the snapshots' own (a real one: its check characters match).
+CODE = "W61V-CK6P-213Y-3EJF-DYWA-HTPB-M18A-H1XD"
+NEW_CODE = "BTZ5-DNS5-7VVS-08Q4-V3QB-R896-4P21-77MJ"
+
+
+@pytest.fixture
+def coded(app_practice, usb):
+    """Two manual backups on the stick made by the engine at fixed times: the newer one
+    with a recovery code, the older one without."""
+    from therabak.archive.writer import Protection
+    from therabak.crypto.recovery import RecoveryCode
+    from therabak.jobs.backup import BackupRequest, run_backup
+    from therabak.practice.account import AccountKey
+    from therabak.practice.categories import BackupKind, Rules
+
+    rules = Rules.load()
+    key = AccountKey.load(app_practice.account_key)
+    for days, code in ((1, RecoveryCode.parse(CODE)), (8, None)):
+        run_backup(
+            BackupRequest(
+                data_dir=app_practice.data_dir,
+                account=key,
+                dest_dir=usb,
+                rules=rules,
+                selection=rules.default_selection(BackupKind.MANUAL),
+                protection=Protection(password=PASSWORD, recovery_code=code),
+                created=NOW - timedelta(days=days),
+                remember_destination=False,
+            )
+        )
+    return usb
+
+
+async def coded_unlock(pilot):
+    from app.apphelp import wait_for
+    from therabak.app.screens.unlock import UnlockDialog
+
+    await pilot.press("r")
+    await wait_for(
+        pilot,
+        lambda: (
+            pilot.app.screen.query("#points")
+            and pilot.app.screen.query_one("#points").row_count == 2
+        ),
+    )
+    await pilot.press("enter")  # the newest: the one with a code
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, UnlockDialog))
+    await pilot.pause()
+
+
+def test_unlock_offers_the_recovery_code(snap_compare, term_size, make_ctx, coded):
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=coded_unlock)
+
+
+def test_unlock_with_a_typo_in_the_recovery_code(snap_compare, term_size, make_ctx, coded):
+    async def before(pilot):
+        await coded_unlock(pilot)
+        await pilot.press("ctrl+r")
+        typo = CODE[:10] + ("3" if CODE[10] != "3" else "4") + CODE[11:]  # group 3
+        await pilot.press(*typo.lower(), "enter")
+        await pilot.pause()
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+async def recovery_codes(pilot):
+    from app.apphelp import wait_for
+
+    pilot.app.action_recovery_codes()
+    await wait_for(
+        pilot,
+        lambda: (
+            pilot.app.screen.query("#points")
+            and pilot.app.screen.query_one("#points").row_count == 2
+        ),
+    )
+    await pilot.pause()
+
+
+def test_recovery_codes(snap_compare, term_size, make_ctx, coded):
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=recovery_codes)
+
+
+def test_new_recovery_code_shown_once(snap_compare, term_size, make_ctx, coded, monkeypatch):
+    from app.apphelp import wait_for
+    from therabak.app.screens.recovery import NewCodeDialog
+    from therabak.crypto.recovery import RecoveryCode
+
+    monkeypatch.setattr(RecoveryCode, "generate", classmethod(lambda cls: cls.parse(NEW_CODE)))
+
+    async def before(pilot):
+        await recovery_codes(pilot)
+        await pilot.press("k")
+        await pilot.pause()
+        await pilot.press(*PASSWORD, "enter")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, NewCodeDialog))
+        await pilot.pause()
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def test_emergency_sheet_with_a_typed_code(snap_compare, term_size, make_ctx, home):
+    (home / "Dokumente").mkdir()
+
+    async def before(pilot):
+        pilot.app.action_emergency_sheet()
+        await pilot.pause()
+        screen = pilot.app.screen
+        screen.query_one("#code-typed").value = True
+        await pilot.pause()
+        await pilot.press(*CODE[:-2])
+        await pilot.pause()
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def test_emergency_sheet_summary(snap_compare, term_size, make_ctx, home, usb):
+    ctx = make_ctx()
+    sheet = home / "Dokumente" / "Notfallblatt-2026-03-02_103000.pdf"
+    record = titled(
+        id="20260302-103000-sheet0",
+        operation="emergency-sheet",
+        args=[],
+        pid=0,
+        started=NOW.isoformat(),
+        title=_("Emergency sheet in {folder}").format(folder="~/Dokumente"),
+    )
+    events = [
+        Phase("scanning", "restore points"),
+        Phase("writing", str(sheet)),
+        Summary(
+            operation="emergency-sheet",
+            exit_code=0,
+            duration_s=0.4,
+            message=str(sheet),
+            extra={
+                "sheet": str(sheet),
+                "language": "de",
+                "includes_code": True,
+                "made": NOW.isoformat(),
+                "places": [{"place": str(usb)}, {"place": str(home / "NAS")}],
+                "code_opens": 2,
+            },
+        ),
+    ]
+
+    async def before(pilot):
+        screen = ProgressScreen(Job(record, JobState.RUNNING), follow=False)
+        await pilot.app.push_screen(screen)
+        screen.apply(events)
+
+    assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
+
+
+def test_settings_recovery_codes_of_the_destinations(
+    snap_compare, term_size, make_ctx, coded, home
+):
+    from therabak.settings import Settings
+
+    settings = Settings.load()
+    settings.remembered_destinations = [str(coded), str(home / "Stick-2")]
+    settings.save()
+
+    async def before(pilot):
+        await pilot.press("s")
+        await wait_schedule(pilot)
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)

@@ -75,15 +75,15 @@ def test_restore_a_store_point_with_the_recovery_code(make_ctx, run_app, usb, ap
         await pilot.press("enter")
         await pilot.pause()
         dialog = app.screen
-        assert isinstance(dialog, UnlockDialog) and dialog.check_action("switch", ()) is True
+        assert isinstance(dialog, UnlockDialog) and dialog.check_action("use_code", ()) is True
         await pilot.press("ctrl+r")
         display = code.display()
         typo = display[:5] + ("A" if display[5] != "A" else "B") + display[6:]
         await pilot.press(*typo, "enter")
         await wait_for(pilot, lambda: "group 2" in screen_text(pilot.app))
         assert app.screen is dialog  # nothing tried, the code kept to be corrected
-        assert dialog.query_one("#unlock-pw").value == typo
-        dialog.query_one("#unlock-pw").value = ""
+        assert dialog.query_one("#unlock-code").value == typo
+        dialog.query_one("#unlock-code").value = ""
         await pilot.press(*display.lower(), "enter")  # small letters are the same code
         await wait_for(pilot, lambda: app.screen is screen and screen.step == "what")
         tree = screen.query_one(CategoryTree)
@@ -128,7 +128,7 @@ def test_restore_a_store_point_over_the_data_with_the_password(
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, UnlockDialog)
-        assert app.screen.check_action("switch", ()) is False  # this store has no code
+        assert app.screen.check_action("use_code", ()) is False  # this store has no code
         await pilot.press(*"falsch", "enter")
         await wait_for(pilot, lambda: "Wrong password" in screen_text(pilot.app))
         await pilot.press(*PASSWORD, "enter")

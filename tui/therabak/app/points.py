@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from therabak.app.context import AppContext
-from therabak.crypto.recovery import RecoveryCode
 from therabak.i18n import N_, _
 from therabak.jobs.points import (
     PointContents,
@@ -25,6 +25,9 @@ from therabak.jobs.points import (
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.settings import Settings
+
+if TYPE_CHECKING:
+    from therabak.crypto.recovery import RecoveryCode
 
 KIND_LABELS = {
     "manual": N_("manual"),
@@ -104,55 +107,30 @@ def point_title(point: RestorePoint) -> str:
     return Path(point.path).name
 
 
-@dataclass(frozen=True)
-class Secret:
-    """What the user typed to open a backup: its password or its recovery code (one or
-    the other). ``repr`` shows neither."""
-
-    password: str | None = field(default=None, repr=False)
-    recovery_code: RecoveryCode | None = field(default=None, repr=False)
-
-
 def contents(
     ctx: AppContext,
     point: RestorePoint,
     rules: Rules,
     password: str | None = None,
     *,
-    salvage: bool = False,
     recovery_code: RecoveryCode | None = None,
+    salvage: bool = False,
 ) -> PointContents:
-    """What the point holds, by category (raises WrongPasswordError, CannotUnlockError,
-    DamagedArchiveError). With *salvage* (the restore screen) a damaged index does not
-    stop it: the intact entries are listed by reading the whole backup (``index_damage``
-    says so) and only a salvage restore is offered. A backup in a store: the file list
-    of its snapshot."""
+    """What the point holds, by category, opened with *password* or *recovery_code*
+    (raises WrongPasswordError, WrongRecoveryCodeError, NoRecoveryCodeError,
+    CannotUnlockError, DamagedArchiveError). With *salvage* (the restore screen) a
+    damaged index does not stop it: the intact entries are listed by reading the whole
+    backup (``index_damage`` says so) and only a salvage restore is offered. A backup in
+    a store: the file list of its snapshot."""
     return open_contents(
         point.ref,
         rules=rules,
         account=load_account(ctx),
         password=password,
+        recovery_code=recovery_code,
         data_dir=ctx.paths.data_dir,
         salvage=salvage,
-        recovery_code=recovery_code,
     )
-
-
-def open_with(ctx: AppContext, point: RestorePoint, rules: Rules, *, salvage: bool = False):
-    """The unlock dialog's check for *point*: a function of the Secret typed that opens
-    the point's contents (raising the engine's refusal when it does not open)."""
-
-    def check(secret: Secret) -> PointContents:
-        return contents(
-            ctx,
-            point,
-            rules,
-            secret.password,
-            salvage=salvage,
-            recovery_code=secret.recovery_code,
-        )
-
-    return check
 
 
 @dataclass
@@ -160,14 +138,14 @@ class RestoreChoice:
     """What the user chose on the restore screen."""
 
     point: RestorePoint
-    password: str | None
-    include: list[str] | None  # leaf ids; None: everything the point holds
-    target: Path | None  # another folder; None: replace the current data
+    password: str | None = field(repr=False)
+    include: list[str] | None = None  # leaf ids; None: everything the point holds
+    target: Path | None = None  # another folder; None: replace the current data
     salvage: bool = False  # a damaged backup: restore every intact file, list the others
+    # the backup's recovery code, when it was opened with it instead of the password
+    recovery_code: RecoveryCode | None = field(default=None, repr=False)
     # the name the plan gave the folder the current data is kept in (the job makes it)
     keep_old_name: str | None = None
-    # instead of the password: the recovery code that opened the point
-    recovery_code: RecoveryCode | None = field(default=None, repr=False)
 
 
 def plan(ctx: AppContext, choice: RestoreChoice, rules: Rules):

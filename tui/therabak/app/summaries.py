@@ -14,6 +14,7 @@ from rich.text import Text
 from therabak import formatting
 from therabak.app.jobview import JobView
 from therabak.app.points import salvage_advice
+from therabak.app.recovery import FORGOT
 from therabak.events import Error, Summary
 from therabak.i18n import N_, _, ngettext, shown
 from therabak.jobs.runner import Job, JobState
@@ -45,6 +46,10 @@ def operation_name(operation: str) -> str:
         "restore": _("Restore"),
         "verify": _("Verification"),
         "folder-backup": _("Folder backup"),
+        "recovery": _("Recovery code"),
+        "recovery-create": _("New recovery code"),
+        "recovery-remove": _("Removing the recovery code"),
+        "emergency-sheet": _("Emergency sheet"),
     }.get(operation, operation)
 
 
@@ -66,6 +71,11 @@ def cancelled_words(operation: str) -> str:
         "verify": _(
             "Verification cancelled. The backup was not changed, but it was not checked to the end."
         ),
+        "recovery": _(
+            "Cancelled. The backup still opens with its password; the recovery codes screen "
+            "says whether it has a code now."
+        ),
+        "emergency-sheet": _("Cancelled. No emergency sheet was written."),
     }.get(
         operation,
         _("{name} cancelled. Nothing was changed.").format(name=operation_name(operation)),
@@ -163,6 +173,9 @@ def summary_text(
         "verify": _verify,
         "restore": _restore,
         "folder-backup": _folder,
+        "recovery-create": _recovery_create,
+        "recovery-remove": _recovery_remove,
+        "emergency-sheet": _sheet,
     }.get(final.operation, _generic)
     return builder(final, view, show_path)
 
@@ -401,6 +414,90 @@ def _folder(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
         _listed(text, [f"{d['path']} ({d['reason']})" for d in skipped], str)
     _warnings(text, s, view)
     text.append("\n" + _("It can be restored with this account's key only."))
+    return text
+
+
+def _recovery_create(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
+    text = Text(_("The new recovery code is saved in the backup."), style="bold")
+    text.append("\n" + _("Backup:") + " ")
+    text.append(show_path(str(s.extra.get("archive") or s.message)))
+    if s.extra.get("replaced"):
+        text.append(
+            "\n"
+            + _(
+                "The earlier recovery code no longer opens this backup (copies of it made "
+                "before still open with it)."
+            )
+        )
+    text.append(
+        "\n"
+        + _(
+            "Keep the code you wrote down apart from the backup. With it, the backup "
+            "opens when its password is forgotten: on the unlock step, choose “{forgot}”."
+        ).format(forgot=_(FORGOT))
+    )
+    return text
+
+
+def _recovery_remove(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
+    if not s.extra.get("removed"):
+        text = Text(_("This backup has no recovery code; nothing was changed."), style="bold")
+    else:
+        text = Text(_("The recovery code is removed."), style="bold")
+    text.append("\n" + _("Backup:") + " ")
+    text.append(show_path(str(s.extra.get("archive") or s.message)))
+    if s.extra.get("removed"):
+        text.append(
+            "\n"
+            + _(
+                "The backup now opens with its password only. Copies of it made before "
+                "still open with the old code."
+            )
+        )
+    return text
+
+
+def _sheet(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
+    x = s.extra
+    text = Text(_("The emergency sheet is written."), style="bold")
+    text.append("\n" + _("Where:") + " ")
+    text.append(show_path(str(x.get("sheet") or s.message)), style="bold")
+    places = x.get("places") or []
+    text.append(
+        "\n"
+        + ngettext(
+            "It lists {n} place where backups are.",
+            "It lists {n} places where backups are.",
+            len(places),
+        ).format(n=len(places))
+    )
+    if x.get("includes_code"):
+        text.append("\n" + _("It holds the recovery code.") + " ", style="bold")
+        text.append(
+            _(
+                "Whoever has the sheet can read the backups: print it, keep it locked away, "
+                "and then delete the file."
+            ),
+            style="bold",
+        )
+        if x.get("code_opens") == 0:
+            text.append(
+                "\n"
+                + _(
+                    "This recovery code opens none of the backups found now; check that it "
+                    "is the right one."
+                ),
+                style="bold yellow",
+            )
+    else:
+        text.append(
+            "\n"
+            + _(
+                "It holds no recovery code: write the code into its boxes by hand, or keep "
+                "it elsewhere."
+            )
+        )
+    text.append("\n" + _("Print it and keep it with the practice papers."))
     return text
 
 

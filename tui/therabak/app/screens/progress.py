@@ -43,6 +43,8 @@ OPERATION_PHASES = {
     ("restore", "verifying"): N_("Checking every restored file…"),
     ("folder-backup", "verifying"): N_("Reading the copy back and checking every file…"),
     ("verify", "verifying"): N_("Reading every file of the backup and checking it…"),
+    ("emergency-sheet", "scanning"): N_("Looking for the backups…"),
+    ("emergency-sheet", "writing"): N_("Writing the emergency sheet…"),
 }
 
 

@@ -30,16 +30,15 @@ from therabak import formatting
 from therabak.app.points import (
     SALVAGE_OPTION,
     RestoreChoice,
-    Secret,
+    contents,
     kind_label,
     needs_password,
-    open_with,
     point_title,
     remember_searched,
     salvage_advice,
     where_label,
 )
-from therabak.app.screens.unlock import UnlockDialog
+from therabak.app.screens.unlock import UnlockDialog, Unlocked
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.category_tree import CategoryTree
 from therabak.app.widgets.destination import path_example
@@ -101,11 +100,12 @@ def point_details(point: RestorePoint | None, ctx, rules) -> Text:
             "\n" + _("Made with another account's key: it cannot be restored here."), "bold red"
         )
     elif point.protection == "password" and point.account_match != "yes":
-        if point.recovery_code:
-            needs = _("Needs its password or its recovery code (Enter asks for it).")
-        else:
-            needs = _("Needs its password (Enter asks for it).")
-        text.append("\n" + needs, "italic")
+        text.append("\n" + _("Needs its password (Enter asks for it)."), "italic")
+    if point.protection == "password" and point.recovery_code:
+        text.append(
+            "\n" + _("Has a recovery code: it opens the backup when the password is forgotten."),
+            "italic",
+        )
     elif point.protection == "none":
         text.append("\n" + _("Not protected: anyone with the file can read it."), "yellow")
     return text
@@ -247,7 +247,8 @@ class RestoreScreen(AppScreen):
         self.rules = None
         self.extra: list[Path] = []
         self.point: RestorePoint | None = None
-        self.secret = Secret()  # what opened the point: its password or recovery code
+        self.password: str | None = None
+        self.recovery_code = None  # RecoveryCode, when the point was opened with it
         self.contents = None
         self.choice: RestoreChoice | None = None
         self.plan = None
@@ -400,20 +401,22 @@ class RestoreScreen(AppScreen):
         if not point.readable:
             self._msg("#points-msg", _("This backup cannot be read."), "bold red")
             return
-        self.point, self.secret = point, Secret()
+        self.point, self.password, self.recovery_code = point, None, None
         ctx, rules = self.app.ctx, self.rules
         if needs_password(point):
 
-            async def unlocked(result) -> None:
+            async def unlocked(result: Unlocked | None) -> None:
                 if result is not None:
-                    self.secret, found = result
-                    await self._contents_ready(found)
+                    self.password, self.recovery_code = result.password, result.recovery_code
+                    await self._contents_ready(result.result)
 
             self.app.push_screen(
                 UnlockDialog(
                     _("Unlock {name}").format(name=point_title(point)),
-                    open_with(ctx, point, rules, salvage=True),
-                    recovery=point.recovery_code,
+                    lambda pw, code: contents(
+                        ctx, point, rules, pw, recovery_code=code, salvage=True
+                    ),
+                    has_code=point.recovery_code,
                 ),
                 unlocked,
             )
@@ -575,12 +578,7 @@ class RestoreScreen(AppScreen):
         include = None if chosen == tree.selectable else sorted(chosen)
         salvage = self.query_one("#salvage", TickBox).value
         self.choice = RestoreChoice(
-            self.point,
-            self.secret.password,
-            include,
-            target,
-            salvage,
-            recovery_code=self.secret.recovery_code,
+            self.point, self.password, include, target, salvage, recovery_code=self.recovery_code
         )
         self.busy = True
         self._msg("#what-msg", _("Checking everything (changes nothing yet)…"), "italic")
@@ -643,7 +641,7 @@ class RestoreScreen(AppScreen):
                 Text(_("The job could not be started: {error}").format(error=e), "bold red")
             )
             return
-        self.secret, self.choice = Secret(), None
+        self.password = self.recovery_code = self.choice = None
         from therabak.app.screens.progress import ProgressScreen
 
         self.app.switch_screen(ProgressScreen(job))

@@ -5,6 +5,7 @@ job on the progress screen)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -14,21 +15,23 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Static
 
 from therabak.app.points import (
-    Secret,
+    contents,
     needs_password,
-    open_with,
     point_title,
     remember_searched,
     where_label,
 )
 from therabak.app.screens.restore import point_details
-from therabak.app.screens.unlock import UnlockDialog
+from therabak.app.screens.unlock import UnlockDialog, Unlocked
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.dir_picker import DirPicker, picker_start
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.points_table import PointsTable
 from therabak.i18n import N_, _
 from therabak.jobs.points import RestorePoint
+
+if TYPE_CHECKING:
+    from therabak.crypto.recovery import RecoveryCode
 
 ARCHIVE_KINDS = ("manual", "automatic")  # archives and backups in a store
 
@@ -120,23 +123,26 @@ class VerifyScreen(AppScreen):
         if point is None:
             return
         if needs_password(point):
+            ctx, rules = self.app.ctx, self.rules
 
-            def unlocked(result) -> None:
+            def unlocked(result: Unlocked | None) -> None:
                 if result is not None:
-                    self.start(point, result[0])
+                    self.start(point, result.password, result.recovery_code)
 
             self.app.push_screen(
                 UnlockDialog(
                     _("Unlock {name}").format(name=point_title(point)),
-                    open_with(self.app.ctx, point, self.rules),
-                    recovery=point.recovery_code,
+                    lambda pw, code: contents(ctx, point, rules, pw, recovery_code=code),
+                    has_code=point.recovery_code,
                 ),
                 unlocked,
             )
         else:
-            self.start(point, Secret())
+            self.start(point, None)
 
-    def start(self, point: RestorePoint, secret: Secret) -> None:
+    def start(
+        self, point: RestorePoint, password: str | None, recovery_code: RecoveryCode | None = None
+    ) -> None:
         if self.started:
             return
         self.started = True
@@ -151,8 +157,8 @@ class VerifyScreen(AppScreen):
                     "--account-key",
                     str(ctx.paths.account_key),
                 ],
-                password=secret.password,
-                recovery_code=secret.recovery_code,
+                password=password,
+                recovery_code=recovery_code,
                 data_dir=ctx.paths.data_dir,
                 title=_("Verify {name}").format(name=point_title(point)),
                 target=point.ref,

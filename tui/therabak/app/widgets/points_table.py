@@ -49,7 +49,15 @@ def cut_front(text: str, width: int) -> str:
 
 class PointsTable(DataTable):
     """Rows keyed by the point's reference (its path; ``STORE@ID`` for a backup in a
-    store); newest first until ``o`` flips the order."""
+    store); newest first until ``o`` flips the order.
+
+    A subclass may show other columns: :attr:`fixed` names them (before "Where"),
+    :attr:`headers` and :attr:`max_width` describe them, :meth:`_cells` fills them
+    ("new" is shown only beside points of a store)."""
+
+    fixed: tuple[str, ...] = FIXED
+    headers: dict[str, str] = HEADERS
+    max_width: dict[str, int] = MAX_WIDTH
 
     BINDINGS = [
         Binding("enter", "select_cursor", N_("Choose")),
@@ -74,7 +82,7 @@ class PointsTable(DataTable):
         self.points: dict[str, RestorePoint] = {}
         self.newest_first = True
         self._widths: dict[str, int] = {}
-        self._fixed: tuple[str, ...] = tuple(k for k in FIXED if k != "new")
+        self._fixed: tuple[str, ...] = tuple(k for k in self.fixed if k != "new")
 
     def on_mount(self) -> None:
         self._widths = self._fixed_widths([])
@@ -83,7 +91,7 @@ class PointsTable(DataTable):
 
     def _add_columns(self) -> None:
         for key in (*self._fixed, "where"):
-            self.add_column(_(HEADERS[key]), width=self._widths.get(key, MIN_WHERE), key=key)
+            self.add_column(_(self.headers[key]), width=self._widths.get(key, MIN_WHERE), key=key)
 
     # ---- widths ---------------------------------------------------------------------------
 
@@ -91,8 +99,8 @@ class PointsTable(DataTable):
         widths = {}
         cells = [self._cells(p) for p in points]
         for i, key in enumerate(self._fixed):
-            longest = max([len(_(HEADERS[key]))] + [len(c[i].plain) for c in cells])
-            widths[key] = min(longest, MAX_WIDTH[key])
+            longest = max([len(_(self.headers[key]))] + [len(c[i].plain) for c in cells])
+            widths[key] = min(longest, self.max_width[key])
         return widths
 
     def _where_width(self) -> int:
@@ -132,7 +140,8 @@ class PointsTable(DataTable):
 
     def show(self, points: list[RestorePoint]) -> None:
         self.points = {p.ref: p for p in points}
-        fixed = tuple(k for k in FIXED if k != "new" or any(p.added is not None for p in points))
+        store = any(p.added is not None for p in points)
+        fixed = tuple(k for k in self.fixed if k != "new" or store)
         if fixed != self._fixed:  # a store's points came or went: "New" with them
             self._fixed = fixed
             self.clear(columns=True)
@@ -167,7 +176,7 @@ class PointsTable(DataTable):
             "protection": Text(protection_label(p) if p.readable else "", style=dim),
             "account": Text(account, style="bold red" if account == _("OTHER") else dim),
         }
-        return tuple(cells[k] for k in self._fixed)
+        return tuple(cells.get(k, Text("")) for k in self._fixed)  # a subclass fills its own
 
     def _where_cell(self, p: RestorePoint) -> Text:
         width = self.columns["where"].width if "where" in self.columns else MIN_WHERE
