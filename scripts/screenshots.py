@@ -79,7 +79,7 @@ def make_app(
     from therabak.app.app import TherabakApp
     from therabak.app.context import AppContext
     from therabak.app.main import DEMO_FAILPOINTS
-    from therabak.jobs.runner import JobRunner
+    from therabak.app.runner import JobRunner
     from therabak.settings import PracticePaths, state_dir
 
     failpoints = DEMO_FAILPOINTS + (f",delay-ms={delay_ms}" if delay_ms else "")

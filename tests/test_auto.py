@@ -15,8 +15,8 @@ from pathlib import Path
 from conftest import Practice, run_cli
 from restore_helpers import practice_args
 from therabak.archive.reader import ArchiveReader
+from therabak.datafolder.names import STAMP_FORMAT
 from therabak.jobs.auto import AUTO_NAME_RE, LOCK_NAME, auto_archives, retained
-from therabak.jobs.swap import STAMP_FORMAT
 
 pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...
 

@@ -35,7 +35,7 @@ from store_read_support import (
     pack_path,
 )
 from store_support import PASSWORD
-from therabak.jobs.swap import MANIFEST_NAME
+from therabak.datafolder.manifest import MANIFEST_NAME
 from therabak.store.backup import SnapshotMeta
 from therabak.store.snapshot import (
     SnapshotEntry,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from therabak.jobs import history
+from therabak.jobkit import history
 
 NOW = datetime(2026, 3, 2, 10, 30, tzinfo=timezone(timedelta(hours=1)))
 GB = 1_000_000_000

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from app.apphelp import wait_for, wait_scan
 from therabak.app.app import TherabakApp
+from therabak.app.runner import JobState
 from therabak.app.screens.backup import BackupScreen
 from therabak.app.screens.dialogs import ConfirmDialog
 from therabak.app.screens.progress import ProgressScreen
@@ -14,7 +15,7 @@ from therabak.app.widgets.category_tree import CategoryTree
 from therabak.app.widgets.password_input import PasswordInput
 from therabak.app.widgets.retry_panel import RetryPanel
 from therabak.archive.reader import ArchiveReader
-from therabak.jobs.runner import JobState
+from therabak.jobs.backup import BackupResult
 from therabak.practice.categories import BackupKind, Rules
 
 FLAKY = "transient=0.25,transient-times=2,seed=tui-test"
@@ -134,7 +135,7 @@ def test_no_password_needs_a_second_confirmation(make_ctx, run_app, usb):
         await wait_for(
             pilot, lambda: isinstance(app.screen, ProgressScreen) and app.screen.view.finished
         )
-        archive = Path(app.screen.view.final.extra["archive"])
+        archive = app.screen.view.final.result(BackupResult).archive
         with ArchiveReader.open(archive) as reader:
             assert reader.header.protection == "none"
 
@@ -166,7 +167,7 @@ def test_a_backup_completes_with_retry_rows_visible(make_ctx, run_app, usb, app_
         assert "needed retries and were recovered" in summary
         final = screen.view.final
         assert final.exit_code == 0
-        archive = Path(final.extra["archive"])
+        archive = final.result(BackupResult).archive
         assert archive.parent == usb
         with ArchiveReader.open(archive) as reader:
             assert reader.unlock(password=password) == "password"

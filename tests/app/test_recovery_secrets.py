@@ -24,12 +24,12 @@ from app.test_recovery_flow import (
 )
 from conftest import IS_WINDOWS
 from test_secrets import Scan, add_code
+from therabak.app import runner as runner_module
 from therabak.app.app import TherabakApp
 from therabak.app.screens.recovery import NewCodeDialog, RecoveryScreen
 from therabak.app.screens.restore import RestoreScreen
 from therabak.app.screens.sheet import EmergencySheetScreen
 from therabak.app.screens.unlock import UnlockDialog
-from therabak.jobs import runner as runner_module
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(IS_WINDOWS, reason="POSIX file modes")]
 

@@ -4,10 +4,10 @@ run while no app is watching."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from app.apphelp import NOW, add_history, screen_text, wait_for, wait_scan
 from therabak.app.app import TherabakApp
+from therabak.app.runner import JobState
 from therabak.app.screens.dialogs import ConfirmDialog
 from therabak.app.screens.folder import FolderBackupScreen
 from therabak.app.screens.help import HelpScreen
@@ -16,7 +16,7 @@ from therabak.app.screens.problem import ProblemScreen
 from therabak.app.screens.progress import ProgressScreen
 from therabak.app.screens.settings import SettingsScreen
 from therabak.app.widgets.password_input import PasswordInput
-from therabak.jobs.runner import JobState
+from therabak.jobs.backup import BackupResult
 from therabak.settings import PracticePaths, Settings
 
 
@@ -98,12 +98,13 @@ def test_help_lists_the_keys_of_the_screen_below(make_ctx, run_app):
 def test_command_palette_lists_the_main_actions(make_ctx):
     app = TherabakApp(make_ctx())
     titles = [c.title for c in app.get_system_commands(HomeScreen())]
-    assert titles[:9] == [
+    assert titles[:10] == [
         "Backup",
         "Restore",
         "Folder backup",
         "Verify",
         "Settings",
+        "Destinations",
         "Recovery codes",
         "Emergency sheet",
         "Help",
@@ -233,12 +234,12 @@ def test_home_reattaches_to_a_running_job_and_shows_its_result(
         assert job.id not in app.screen.query_one("#jobs").rows  # seen: no longer listed
 
     run_app(app, body)
-    assert Path(ctx.runner.get(job.id).final.extra["archive"]).exists()
+    assert ctx.runner.get(job.id).final.result(BackupResult).archive.exists()
 
 
 def test_a_job_that_vanished_says_so_with_its_last_words(make_ctx, run_app):
+    from therabak.app.runner import JobRecord
     from therabak.events import Phase
-    from therabak.jobs.runner import JobRecord
 
     ctx = make_ctx()
     runner = ctx.runner
@@ -252,7 +253,7 @@ def test_a_job_that_vanished_says_so_with_its_last_words(make_ctx, run_app):
         title="Backup to ~/usb",
     )
     runner._save(record)
-    runner.log_path(record.id).write_text(Phase("writing").to_json() + "\n")
+    runner.log_path(record.id).write_text(Phase("writing").to_line() + "\n")
     runner.stderr_path(record.id).write_text("x" * 5000 + "\nMemoryError: out of memory\n")
     app = TherabakApp(ctx)
 

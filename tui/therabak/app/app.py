@@ -92,6 +92,11 @@ class TherabakApp(App[None]):
 
         self._home_then(SettingsScreen())
 
+    def action_destinations(self) -> None:
+        from therabak.app.screens.destinations import DestinationsScreen
+
+        self._home_then(DestinationsScreen())
+
     def action_recovery_codes(self) -> None:
         from therabak.app.screens.recovery import RecoveryScreen
 
@@ -119,6 +124,11 @@ class TherabakApp(App[None]):
         yield SystemCommand(_("Verify"), _("Check that a backup is intact"), self.action_verify)
         yield SystemCommand(
             _("Settings"), _("Destinations, automatic backups, retries"), self.action_settings
+        )
+        yield SystemCommand(
+            _("Destinations"),
+            _("Where backups go: add, test or remove a USB stick or an off-site storage"),
+            self.action_destinations,
         )
         yield SystemCommand(
             _("Recovery codes"),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from therabak.app.context import AppContext
 from therabak.i18n import N_
-from therabak.jobs.points import RestorePoint, SearchPlace, list_points
+from therabak.points.discovery import PointKind, RestorePoint, SearchPlace, list_points
 
 if TYPE_CHECKING:
     from therabak.crypto.recovery import RecoveryCode
@@ -28,7 +28,7 @@ FORGOT = N_("Forgot the password? Use the recovery code")
 #: The kinds of backup a recovery code can belong to: a manual backup with a password
 #: (an automatic backup opens with the account key, a folder backup is not encrypted
 #: by therabak).
-CODE_KINDS = ("manual",)
+CODE_KINDS = (PointKind.MANUAL,)
 
 
 def can_have_code(point: RestorePoint) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from therabak.cli.codes import (
     add_code_out_option,
@@ -25,6 +26,13 @@ from therabak.cli.common import (
 from therabak.cli.render import ProgressRenderer
 from therabak.i18n import _, ngettext
 from therabak.settings import RETRY_POLICIES, Settings
+
+if TYPE_CHECKING:
+    from therabak.archive.writer import Protection
+    from therabak.jobs.backup import BackupRequest
+    from therabak.practice.account import AccountKey
+    from therabak.practice.categories import Rules
+    from therabak.settings import PracticePaths
 
 
 def no_password_warning() -> str:
@@ -119,6 +127,31 @@ def parse_volume_size(text: str | None) -> int | None:
     return size
 
 
+def backup_request(
+    args: argparse.Namespace,
+    paths: PracticePaths,
+    account: AccountKey,
+    rules: Rules,
+    protection: Protection,
+) -> BackupRequest:
+    """The manual backup the arguments ask for (the inverse of ``to_argv``; the retry
+    policy and the volume size are the caller's)."""
+    from therabak.jobs.backup import BackupRequest
+    from therabak.practice.categories import BackupKind
+
+    return BackupRequest(
+        data_dir=paths.data_dir,
+        account=account,
+        dest_dir=Path(args.dest),
+        rules=rules,
+        selection=rules.selection(BackupKind.MANUAL, args.include, args.exclude),
+        protection=protection,
+        verify=args.verify,
+        volume_size=parse_volume_size(args.volume_size),
+        account_key_path=paths.account_key,
+    )
+
+
 def run(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
     from therabak.archive.writer import Protection
@@ -129,8 +162,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     )
     from therabak.crypto.recovery import RecoveryCode
     from therabak.errors import UsageError
-    from therabak.jobs.backup import BackupRequest, run_backup
-    from therabak.jobs.retry import RetryPolicy
+    from therabak.jobkit.retry import RetryPolicy
+    from therabak.jobs.backup import run_backup
     from therabak.practice.categories import BackupKind
 
     volume_size = parse_volume_size(args.volume_size)
@@ -181,20 +214,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
     renderer = ProgressRenderer(enabled=not out.json_mode)
     emit = out.event if out.json_mode else renderer
     try:
-        result = run_backup(
-            BackupRequest(
-                data_dir=paths.data_dir,
-                account=account,
-                dest_dir=Path(args.dest),
-                rules=rules,
-                selection=selection,
-                protection=protection,
-                verify=args.verify,
-                retry=policy,
-                volume_size=volume_size,
-            ),
-            emit=emit,
-        )
+        req = backup_request(args, paths, account, rules, protection)
+        req.retry, req.volume_size = policy, volume_size
+        result = run_backup(req, emit=emit)
     except BaseException:
         if code_file is not None:  # no backup: the code opens nothing
             code_file.unlink(missing_ok=True)

@@ -191,7 +191,7 @@ class Output:
 
     def event(self, event: Event) -> None:
         if self.json_mode:
-            self.stream.write(event.to_json(ascii_only=self.ascii_json) + "\n")
+            self.stream.write(event.to_line(ascii_only=self.ascii_json) + "\n")
             self.stream.flush()
 
     def document(self, data: Any) -> None:
@@ -211,7 +211,14 @@ class Output:
         if self.json_mode:
             from therabak.events import Error
 
-            self.event(Error(exit_code=exit_code, message=error.message, hint=error.hint or ""))
+            self.event(
+                Error(
+                    exit_code=exit_code,
+                    message=error.message,
+                    hint=error.hint or "",
+                    remedy=error.remedy or "",
+                )
+            )
         line = f"therabak: {error}"
         if error.hint:
             line += f" ({error.hint})"
@@ -295,8 +302,8 @@ def store_point(text: str, account):
     None. A store named without a snapshot, an unknown id: UsageError (exit 2); a store
     or snapshot header that cannot be read: DamagedArchiveError (exit 5)."""
     from therabak.errors import DamagedArchiveError
-    from therabak.jobs.points import identify_store
-    from therabak.jobs.store_points import parse_ref
+    from therabak.points.discovery import identify_store
+    from therabak.points.stores import parse_ref
 
     ref = parse_ref(text)
     if ref is None:
@@ -337,7 +344,7 @@ def open_store_point(args: argparse.Namespace, point, account, secrets: SecretCa
     """(store, snapshot) of a store point, unlocked as :func:`open_archive` unlocks an
     archive: the account key silently, else the recovery code options, else the password
     options/prompt."""
-    from therabak.jobs.store_points import load_snapshot, open_store
+    from therabak.points.stores import load_snapshot, open_store
     from therabak.store.errors import PasswordNeeded
     from therabak.store.keyfile import Unlock
 
@@ -362,10 +369,10 @@ _LOOKING_COMMANDS = frozenset({"list", "status", "show", "preview"})
 
 def recover_interrupted_restore(args: argparse.Namespace, out: Output) -> None:
     """Before any command that touches a data folder: finish or undo a restore that a
-    crash interrupted (jobs/swap.py), and say what was done."""
+    crash interrupted (datafolder/swap.py), and say what was done."""
     if not hasattr(args, "data_dir"):
         return
-    from therabak.jobs.swap import SwapRecoveryError, recover
+    from therabak.datafolder.swap import SwapRecoveryError, recover
 
     try:
         done = recover(practice_paths(args).data_dir)

@@ -1,12 +1,13 @@
 """``therabak verify`` / ``show`` / ``diff``: look at a backup without restoring it.
 
 Each takes an archive (any volume of a split one) or a backup in a store (``STORE@ID``,
-see ``jobs/store_points.py``), with the same options, output and exit codes."""
+see ``points/stores.py``), with the same options, output and exit codes."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from therabak.cli.common import (
     Output,
@@ -22,12 +23,16 @@ from therabak.cli.common import (
     store_point,
 )
 from therabak.cli.render import ProgressRenderer
+from therabak.errors import ExitCode
 from therabak.i18n import _, ngettext
 
 BACKUP_HELP = _(
     "a backup file (any volume of a split one), or a backup in a store: STORE@ID (see "
     "therabak list)"
 )
+
+if TYPE_CHECKING:
+    from therabak.jobs.verify import VerifyRequest
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,46 +85,45 @@ def _account(args, out):
     return load_account(practice_paths(args), out, required=False)
 
 
+def verify_request(args: argparse.Namespace) -> VerifyRequest:
+    """The verification the arguments ask for (the inverse of ``to_argv``), without its
+    password."""
+    from therabak.jobs.verify import VerifyRequest
+    from therabak.points.stores import parse_ref
+
+    paths = practice_paths(args)
+    archive = args.archive if parse_ref(args.archive) is not None else Path(args.archive)
+    return VerifyRequest(archive, paths.data_dir, paths.account_key)
+
+
 def run_verify(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
     from therabak.events import Summary
     from therabak.jobs.verify import verify_archive, verify_snapshot
 
+    req = verify_request(args)
     account = _account(args, out)
-    point = store_point(args.archive, account)
+    point = store_point(str(req.archive), account)
     renderer = ProgressRenderer(enabled=not out.json_mode)
     emit = out.event if out.json_mode else renderer
-    extra = {}
     if point is not None:
         store, snapshot = open_store_point(args, point, account)
         try:
             result = verify_snapshot(store, snapshot, emit)
         finally:
             renderer.close()
-        extra = {"ref": point.ref, "store": str(point.path), "snapshot_id": point.snapshot_id}
+        result.ref = point.ref
+        result.store = str(point.path)
+        result.snapshot_id = point.snapshot_id
     else:
-        reader = open_archive(args, Path(args.archive), account)
+        reader = open_archive(args, Path(req.archive), account)
         try:
             result = verify_archive(reader, emit)
         finally:
             renderer.close()
             reader.close()
-    out.event(
-        Summary(
-            operation="verify",
-            exit_code=result.exit_code,
-            duration_s=result.duration_s,
-            message=args.archive,
-            extra={
-                "archive": args.archive,
-                **extra,
-                "files_ok": result.files_ok,
-                "bytes_checked": result.bytes_checked,
-                "index_ok": result.index_ok,
-                "damaged": [{"path": p, "reason": r} for p, r in result.damaged],
-            },
-        )
-    )
+    result.archive = args.archive
+    out.event(Summary.of("verify", result, args.archive))
     if result.damaged:
         n = len(result.damaged)
         out.text(
@@ -190,7 +194,7 @@ def _header_only(args: argparse.Namespace, out: Output, facts: dict, note: bool)
         out.document({"header": facts})
     else:
         _print_header(out, facts)
-    return 0
+    return ExitCode.OK
 
 
 def run_show(args: argparse.Namespace, out: Output) -> int:
@@ -265,7 +269,7 @@ def _show_contents(
                 for e in entries
             ]
         out.document(doc)
-        return 0
+        return ExitCode.OK
     _print_header(out, facts)
     out.text()
     for depth, node in rules.walk():
@@ -307,7 +311,7 @@ def _show_contents(
                 f"  {formatting.name(e.path)}  {formatting.size(e.size)}"
                 + ("  " + _("[raw]") if e.raw else "")
             )
-    return 0
+    return ExitCode.OK
 
 
 def _can_get_password(args: argparse.Namespace) -> bool:
@@ -387,19 +391,9 @@ def run_diff(args: argparse.Namespace, out: Output) -> int:
     account = load_account(paths, out)
     entries, categories = _backup_index(args, args.archive, account, SecretCache())
     result = diff_against_data(entries, categories, paths.data_dir, load_rules(), account)
-    code = 0 if result.identical else 3
+    code = ExitCode.OK if result.identical else ExitCode.WARNINGS
     if out.json_mode:
-        out.document(
-            {
-                "identical": result.identical,
-                "same": result.same,
-                "added": [{"category": c, "path": p} for c, p in result.added],
-                "removed": [{"category": c, "path": p} for c, p in result.removed],
-                "changed": [{"category": c, "path": p} for c, p in result.changed],
-                "unreadable": [{"path": p, "reason": r} for p, r in result.unreadable],
-                "per_category": result.per_category(),
-            }
-        )
+        out.document(result.to_json())
         return code
     if result.identical:
         out.text(
@@ -407,7 +401,7 @@ def run_diff(args: argparse.Namespace, out: Output) -> int:
                 files=formatting.files(result.same)
             )
         )
-        return 0
+        return ExitCode.OK
     for what, items in (
         (_("added since the backup"), result.added),
         (_("missing from the data"), result.removed),
@@ -439,7 +433,7 @@ def _diff_points(args: argparse.Namespace, out: Output) -> int:
     newer, _cats = _backup_index(args, args.archive, account, secrets)
     older, _cats = _backup_index(args, args.against, account, secrets)
     result = diff_points(newer, older)
-    code = 0 if result.identical else 3
+    code = ExitCode.OK if result.identical else ExitCode.WARNINGS
     if out.json_mode:
         out.document({"point": args.archive, "against": args.against, **result.to_dict()})
         return code
@@ -449,7 +443,7 @@ def _diff_points(args: argparse.Namespace, out: Output) -> int:
                 files=formatting.files(result.same)
             )
         )
-        return 0
+        return ExitCode.OK
     for what, items in (
         (_("added"), result.added),
         (_("removed"), result.removed),

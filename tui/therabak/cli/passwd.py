@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from therabak.cli.common import Output, add_json_option, add_unlock_options, read_password
+from therabak.errors import ExitCode
 from therabak.i18n import _, ngettext
 
 
@@ -55,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, out: Output) -> int:
     from therabak.cli.codes import read_code
     from therabak.jobs.passwd import change_password, change_store_password
-    from therabak.jobs.store_points import parse_ref
+    from therabak.points.stores import parse_ref
 
     ref = parse_ref(args.archive)  # a store: STORE or STORE@ID (any of its backups)
 
@@ -74,15 +75,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if ref is not None:
         result = change_store_password(ref.folder, old, new, recovery_code=code)
         if out.json_mode:
-            out.document(
-                {
-                    "archive": str(result.archive),
-                    "store": str(result.archive),
-                    "changed": True,
-                    "slots": result.slots,
-                    "snapshots": result.snapshots,
-                }
-            )
+            out.document(result.to_json())
         else:
             out.text(_("Password changed: {path}").format(path=result.archive))
             out.text(
@@ -102,10 +95,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
                     "old password."
                 )
             )
-        return 0
+        return ExitCode.OK
     result = change_password(Path(args.archive), old, new, recovery_code=code)
     if out.json_mode:
-        out.document({"archive": str(result.archive), "changed": True, "slots": result.slots})
+        out.document(result.to_json())
     else:
         out.text(_("Password changed: {path}").format(path=result.archive))
         out.text(
@@ -115,4 +108,4 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 "(on other drives) still open with the old password."
             )
         )
-    return 0
+    return ExitCode.OK

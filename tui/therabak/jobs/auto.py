@@ -35,15 +35,17 @@ from pathlib import Path
 from therabak import faults, formatting
 from therabak.archive.volumes import delete_set
 from therabak.archive.writer import Protection
+from therabak.datafolder.locks import JobLock, LockBusy, lock_busy_message
+from therabak.datafolder.names import STAMP_FORMAT
+from therabak.datafolder.swap import recover
+from therabak.errors import ExitCode
 from therabak.events import Emit, Phase, Summary, Warning, WarningLog, ignore, warning_list
 from therabak.fsutil import followed_root, make_private_dir
 from therabak.i18n import _
-from therabak.jobs import history
+from therabak.jobkit import history
+from therabak.jobkit.cancel import NEVER, CancelToken
+from therabak.jobkit.retry import RetryPolicy
 from therabak.jobs.backup import BackupRequest, BackupResult, run_backup
-from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.lock import JobLock, LockBusy, lock_busy_message
-from therabak.jobs.retry import RetryPolicy
-from therabak.jobs.swap import STAMP_FORMAT, recover
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import require_data_dir
@@ -80,11 +82,11 @@ class AutoResult:
     warnings: list[Warning] = field(default_factory=list)  # every warning the job printed
 
     @property
-    def exit_code(self) -> int:
-        code = self.backup.exit_code if self.backup is not None else 0
-        return 3 if code == 0 and self.warnings else code
+    def exit_code(self) -> ExitCode:
+        code = self.backup.exit_code if self.backup is not None else ExitCode.OK
+        return ExitCode.WARNINGS if code == ExitCode.OK and self.warnings else code
 
-    def to_dict(self) -> dict:
+    def to_json(self) -> dict:
         b = self.backup
         return {
             "ran": self.ran,
@@ -122,7 +124,7 @@ def auto_archives(folder: Path) -> list[tuple[datetime, Path]]:
 
 def last_auto_backup(folder: Path, data_dir: Path) -> tuple[datetime, Path] | None:
     candidates = auto_archives(folder)[:1]
-    record = history.last_of("auto", data_dir)
+    record = history.last_of(history.RecordKind.AUTOMATIC, data_dir)
     if record is not None and Path(record.path).exists():
         with contextlib.suppress(ValueError):
             candidates.append((record.created_at.astimezone(), Path(record.path)))
@@ -211,7 +213,7 @@ def run_auto(req: AutoRequest, emit: Emit = ignore, cancel: CancelToken = NEVER)
                 exit_code=result.exit_code,
                 duration_s=0.0,
                 message=result.message,
-                extra=result.to_dict(),
+                extra=result.to_json(),
             )
         )
         return result
@@ -266,7 +268,7 @@ def _run_locked(
                 exit_code=result.exit_code,
                 duration_s=round(time.monotonic() - start, 3),
                 message=result.message,
-                extra=result.to_dict(),
+                extra=result.to_json(),
             )
         )
         return result
@@ -284,9 +286,9 @@ def _run_locked(
             account=req.account,
             dest_dir=folder,
             rules=req.rules,
-            selection=req.rules.default_selection(BackupKind.AUTO),
+            selection=req.rules.default_selection(BackupKind.AUTOMATIC),
             protection=Protection(account_key=req.account.key, account_key_id=req.account.key_id),
-            kind=BackupKind.AUTO,
+            kind=BackupKind.AUTOMATIC,
             verify=True,
             retry=req.retry,
             remember_destination=False,
@@ -303,7 +305,7 @@ def _run_locked(
         last=last_time,
         backup=backup,
     )
-    created = history.last_of("auto", req.data_dir)
+    created = history.last_of(history.RecordKind.AUTOMATIC, req.data_dir)
     made = created.created_at if created and Path(created.path) == backup.archive else now
     result.next_due = next_due(made, settings)
     faults.point("auto.backup")  # written and verified, nothing deleted yet
@@ -326,7 +328,7 @@ def _run_locked(
             exit_code=result.exit_code,
             duration_s=round(time.monotonic() - start, 3),
             message=result.message,
-            extra=result.to_dict(),
+            extra=result.to_json(),
         )
     )
     return result

@@ -9,8 +9,10 @@ changes password together.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from therabak.archive.header import replace_slots
 from therabak.archive.reader import ArchiveReader
@@ -28,6 +30,21 @@ class PasswdResult:
     archive: Path  # the archive, or the store's folder
     slots: list[str]  # the slot kinds the archive has now, e.g. ["password", "account"]
     snapshots: int | None = None  # a store: how many backups changed password together
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"archive": str(self.archive), "changed": True, "slots": self.slots}
+        if self.snapshots is not None:  # a store
+            d |= {"store": str(self.archive), "snapshots": self.snapshots}
+        return d
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PasswdResult:
+        snapshots = data.get("snapshots")
+        return cls(
+            archive=Path(data["archive"]),
+            slots=list(data["slots"]),
+            snapshots=int(snapshots) if snapshots is not None else None,
+        )
 
 
 def change_password(

@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, ContentSwitcher, Footer, Label, Static, Tree
 
 from therabak import formatting
+from therabak.app.points import load_account
 from therabak.app.screens.dialogs import ConfirmDialog
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.category_tree import CategoryTree
@@ -17,7 +18,9 @@ from therabak.app.widgets.destination import DestinationPicker
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.inputs import TickBox
 from therabak.app.widgets.password_input import PasswordInput
+from therabak.archive.writer import Protection
 from therabak.i18n import N_, _, ngettext
+from therabak.jobs.backup import BackupRequest
 from therabak.passwords import MIN_LENGTH, assess
 
 
@@ -361,7 +364,6 @@ class BackupScreen(AppScreen):
             self.action_start()
 
     def action_start(self, short_password_ok: bool = False) -> None:
-        from therabak.practice.categories import BackupKind
 
         if self.started:
             return
@@ -392,34 +394,34 @@ class BackupScreen(AppScreen):
         if not nopw and not strength.acceptable and not short_password_ok:
             self._ask_short_password(strength)
             return
-        self.started = True
         ctx = self.app.ctx
-        defaults = self.rules.default_selection(BackupKind.MANUAL)
-        args = [
-            "--dest",
-            str(dest.path()),
-            "--data-dir",
-            str(ctx.paths.data_dir),
-            "--account-key",
-            str(ctx.paths.account_key),
-        ]
-        include, exclude = sorted(selection - defaults), sorted(defaults - selection)
-        if include:
-            args += ["--include", ",".join(include)]
-        if exclude:
-            args += ["--exclude", ",".join(exclude)]
-        if self.query_one("#verify", Checkbox).value:
-            args.append("--verify")
+        account = load_account(ctx)
+        if account is None:
+            message.update(
+                Text(
+                    _("Account key not found: {key_path}").format(key_path=ctx.paths.account_key),
+                    style="bold red",
+                )
+            )
+            return
+        self.started = True
         password: str | None = self.query_one("#pw", PasswordInput).value
         if self.query_one("#nopw", Checkbox).value:
-            args.append("--no-password")
             password = None
+        request = BackupRequest(
+            data_dir=ctx.paths.data_dir,
+            account=account,
+            dest_dir=dest.path(),
+            rules=self.rules,
+            selection=frozenset(selection),
+            protection=Protection(unprotected=password is None),  # the password: stdin
+            verify=self.query_one("#verify", Checkbox).value,
+            account_key_path=ctx.paths.account_key,
+        )
         try:
-            job = ctx.runner.start(
-                "backup",
-                args,
+            job = ctx.runner.start_request(
+                request,
                 password=password,
-                data_dir=ctx.paths.data_dir,
                 title=_("Backup to {dest}").format(dest=ctx.display_path(dest.path())),
                 target=str(dest.path()),
                 env=ctx.job_env,

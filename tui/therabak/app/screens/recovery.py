@@ -23,16 +23,15 @@ from textual.widgets import Button, DataTable, Footer, Static
 
 from therabak.app.points import remember_searched, where_label
 from therabak.app.recovery import can_have_code, check_secret, create_args, remove_args
+from therabak.app.runner import Job, JobState
 from therabak.app.screens.dialogs import ConfirmDialog
-from therabak.app.screens.restore import point_details
 from therabak.app.screens.unlock import UnlockDialog, Unlocked
 from therabak.app.translated import AppScreen, Translated
 from therabak.app.widgets.dir_picker import DirPicker, picker_start
 from therabak.app.widgets.header import AppHeader
-from therabak.app.widgets.points_table import HEADERS, MAX_WIDTH, PointsTable
+from therabak.app.widgets.points_table import HEADERS, MAX_WIDTH, PointsTable, point_details
 from therabak.i18n import N_, _
-from therabak.jobs.points import RestorePoint
-from therabak.jobs.runner import Job, JobState
+from therabak.points.discovery import RestorePoint
 
 if TYPE_CHECKING:
     from therabak.crypto.recovery import RecoveryCode

@@ -129,6 +129,20 @@ class LocalNumber(Number):
         return super().validate(value.strip().replace(",", "."))
 
 
+def named_destinations_text(settings) -> Text:
+    """The named destinations in one line: "USB-Stick, Nextcloud (off-site)"."""
+    if not settings.destinations:
+        return Text(_("none yet"), style="dim")
+    from therabak.settings import check_destination_where
+    from therabak.storage.url import is_url
+
+    parts = []
+    for entry in settings.destinations:
+        remote = is_url(entry.where) and not check_destination_where(entry.where)
+        parts.append(_("{name} (off-site)").format(name=entry.name) if remote else entry.name)
+    return Text(", ".join(parts), overflow="ellipsis", no_wrap=True)
+
+
 #: The label column's width in English (app.tcss); longer translations widen it.
 LABEL_WIDTH = 14
 
@@ -262,6 +276,11 @@ class SettingsScreen(AppScreen):
                     id="on-failure",
                     compact=True,
                 )
+            yield Static(_("Destinations"), classes="section-title")
+            with Horizontal(classes="form-row", id="named-row"):
+                yield Label(_("Named"), classes="form-label")
+                yield Static(named_destinations_text(self.settings), id="named-destinations")
+                yield Button(_("Manage…"), id="manage-destinations", compact=True)
             yield Static("", id="settings-msg", classes="form-error")
             yield Button(_("Save"), id="save", variant="primary", compact=True)
         yield Footer(compact=True)
@@ -282,6 +301,9 @@ class SettingsScreen(AppScreen):
 
     def on_screen_resume(self) -> None:
         self._look_for_codes()  # back from the recovery codes screen
+        # back from the destinations: show them as the settings file now names them
+        settings, _error = self.app.load_settings()
+        self.query_one("#named-destinations", Static).update(named_destinations_text(settings))
 
     def _look_for_codes(self) -> None:
         self.codes_checked = False
@@ -485,6 +507,10 @@ class SettingsScreen(AppScreen):
             await self.action_save()
         elif event.button.id == "schedule-toggle":
             await self.toggle_schedule()
+        elif event.button.id == "manage-destinations":
+            from therabak.app.screens.destinations import DestinationsScreen
+
+            self.app.push_screen(DestinationsScreen())
         elif event.button.id == "open-recovery":
             from therabak.app.screens.recovery import RecoveryScreen
 
@@ -546,6 +572,8 @@ class SettingsScreen(AppScreen):
         s.language = str(self.query_one("#language", Select).value)
         s.remembered_destinations = list(self.destinations)
         s.searched_folders = list(self.searched)
+        # named on the destinations screen meanwhile (saved there): kept as the file has them
+        s.destinations = self.app.load_settings()[0].destinations if not self.load_error else []
         try:
             s.validate()
         except ConfigError as e:

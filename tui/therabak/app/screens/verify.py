@@ -14,26 +14,19 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Static
 
-from therabak.app.points import (
-    contents,
-    needs_password,
-    point_title,
-    remember_searched,
-    where_label,
-)
-from therabak.app.screens.restore import point_details
+from therabak.app.points import contents, needs_password, point_title, where_label
 from therabak.app.screens.unlock import UnlockDialog, Unlocked
 from therabak.app.translated import AppScreen
-from therabak.app.widgets.dir_picker import DirPicker, picker_start
 from therabak.app.widgets.header import AppHeader
-from therabak.app.widgets.points_table import PointsTable
+from therabak.app.widgets.points_table import PointsTable, point_details, search_another_folder
 from therabak.i18n import N_, _
-from therabak.jobs.points import RestorePoint
+from therabak.jobs.verify import VerifyRequest
+from therabak.points.discovery import PointKind, RestorePoint
 
 if TYPE_CHECKING:
     from therabak.crypto.recovery import RecoveryCode
 
-ARCHIVE_KINDS = ("manual", "automatic")  # archives and backups in a store
+ARCHIVE_KINDS = (PointKind.MANUAL, PointKind.AUTOMATIC)  # archives and backups in a store
 
 
 class VerifyScreen(AppScreen):
@@ -108,15 +101,11 @@ class VerifyScreen(AppScreen):
             )
 
     def action_search_folder(self) -> None:
-        def picked(path: Path | None) -> None:
-            if path is not None:
-                remember_searched(path)  # searched again next time
-                if path not in self.extra:
-                    self.extra.append(path)
-                self._msg(_("Looking for backups…"), "italic")
-                self._find_worker(list(self.extra))
+        search_another_folder(self, self.extra, self._search_again)
 
-        self.app.push_screen(DirPicker(picker_start(self.app.ctx)), picked)
+    def _search_again(self) -> None:
+        self._msg(_("Looking for backups…"), "italic")
+        self._find_worker(list(self.extra))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         point = self.query_one(PointsTable).current
@@ -148,18 +137,10 @@ class VerifyScreen(AppScreen):
         self.started = True
         ctx = self.app.ctx
         try:
-            job = ctx.runner.start(
-                "verify",
-                [
-                    point.ref,
-                    "--data-dir",
-                    str(ctx.paths.data_dir),
-                    "--account-key",
-                    str(ctx.paths.account_key),
-                ],
+            job = ctx.runner.start_request(
+                VerifyRequest(point.ref, ctx.paths.data_dir, ctx.paths.account_key),
                 password=password,
                 recovery_code=recovery_code,
-                data_dir=ctx.paths.data_dir,
                 title=_("Verify {name}").format(name=point_title(point)),
                 target=point.ref,
                 env=ctx.job_env,

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import DataTable
 
 from therabak import formatting
-from therabak.app.points import account_label, kind_label, protection_label
+from therabak.app.points import account_label, protection_label, remember_searched
 from therabak.i18n import N_, _
-from therabak.jobs.points import RestorePoint
+from therabak.points.discovery import RestorePoint, category_summary
+from therabak.presentation import kind_label
 
 #: Columns of a fixed kind of text, in order ("new" only beside points of a store).
 FIXED = ("age", "kind", "size", "new", "protection", "account")
@@ -170,7 +173,9 @@ class PointsTable(DataTable):
         account = account_label(p)
         cells = {
             "age": Text(age, style=dim),
-            "kind": Text(kind_label(p), style="bold red" if not p.readable or p.incomplete else ""),
+            "kind": Text(
+                kind_label(p.kind), style="bold red" if not p.readable or p.incomplete else ""
+            ),
             "size": Text(size, style=dim),
             "new": Text(formatting.size(p.added) if p.added is not None else "", style=dim),
             "protection": Text(protection_label(p) if p.readable else "", style=dim),
@@ -195,3 +200,78 @@ class PointsTable(DataTable):
     def action_flip_order(self) -> None:
         self.newest_first = not self.newest_first
         self.show(list(self.points.values()))
+
+
+def search_another_folder(screen: Screen, extra: list[Path], then: Callable[[], None]) -> None:
+    """Ask for a folder to search for restore points (the folder picker); it is added
+    to *extra* and searched again next time (the settings' searched folders), then
+    *then* runs."""
+    from therabak.app.widgets.dir_picker import DirPicker, picker_start
+
+    def picked(path: Path | None) -> None:
+        if path is not None:
+            remember_searched(path)
+            if path not in extra:
+                extra.append(path)
+            then()
+
+    screen.app.push_screen(DirPicker(picker_start(screen.app.ctx)), picked)
+
+
+def point_details(point: RestorePoint | None, ctx, rules) -> Text:
+    """The details pane of a restore point."""
+    if point is None:
+        return Text("")
+    text = Text()
+    text.append(_("Backup:") + " ", style="bold")
+    text.append(ctx.display_path(point.path))
+    if point.is_store:
+        text.append(" " + _("(a backup store: one of its backups)"), style="dim")
+    if not point.readable:
+        text.append("\n" + _("It cannot be read: {error}").format(error=point.error), "bold red")
+        return text
+    when = (
+        f"{formatting.local_time(point.created)} ({formatting.ago(point.created, ctx.now())})"
+        if point.created
+        else _("time unknown")
+    )
+    text.append("\n" + _("Made:") + " ", style="bold")
+    text.append(when)
+    text.append("  " + _("Kind:") + " ", style="bold")
+    text.append(kind_label(point.kind))
+    if point.kind.is_folder:
+        holds = _("everything (a copy of the data folder)")
+    else:
+        holds = category_summary(rules, point.categories, point.kind) or _("unknown")
+    text.append("\n" + _("Holds:") + " ", style="bold")
+    text.append(holds)
+    if point.added is not None:
+        text.append("\n" + _("New in it:") + " ", style="bold")
+        text.append(
+            _("{size} (what this backup added to the store; the rest was there already)").format(
+                size=formatting.size(point.added)
+            )
+        )
+    if point.volumes > 1:
+        text.append(
+            "\n"
+            + _("Split into {n} volumes ({name}, .002, ...): all are needed.").format(
+                n=point.volumes, name=Path(point.path).name
+            )
+        )
+    if point.incomplete:
+        text.append("\n" + _("INCOMPLETE: {problem}").format(problem=point.incomplete), "bold red")
+    if point.account_match == "no":
+        text.append(
+            "\n" + _("Made with another account's key: it cannot be restored here."), "bold red"
+        )
+    elif point.protection == "password" and point.account_match != "yes":
+        text.append("\n" + _("Needs its password (Enter asks for it)."), "italic")
+    if point.protection == "password" and point.recovery_code:
+        text.append(
+            "\n" + _("Has a recovery code: it opens the backup when the password is forgotten."),
+            "italic",
+        )
+    elif point.protection == "none":
+        text.append("\n" + _("Not protected: anyone with the file can read it."), "yellow")
+    return text

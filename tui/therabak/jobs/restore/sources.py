@@ -6,9 +6,9 @@ the restore (checks, plan, stage, swap) never asks what kind of point it is.
 
 **Adding a source** is one class in this module: subclass :class:`RestoreSource`, name
 the point kinds it restores in ``kinds`` (``RestorePoint.kind``, which point discovery
-in ``jobs/points.py`` gives a point it recognises; ``in_store`` for the points that are
-snapshots of a backup store) and implement :meth:`RestoreSource.open` (unlock and list)
-and :meth:`RestoreSource.content`. Defining the class registers it
+in ``points/discovery.py`` gives a point it recognises; ``in_store`` for the points that
+are snapshots of a backup store) and implement :meth:`RestoreSource.open` (unlock and
+list) and :meth:`RestoreSource.content`. Defining the class registers it
 (``__init_subclass__``); :func:`source_class` finds it by the point's kind.
 
 The sources today: :class:`StoreSource` (a snapshot of a backup store, ``STORE@ID``),
@@ -28,23 +28,24 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from therabak.archive.index import IndexEntry, check_relative_path, text_of
+from therabak.archive.index import IndexEntry
 from therabak.archive.reader import ArchiveReader, EntryDamaged
-from therabak.errors import DamagedArchiveError
-from therabak.events import Damaged, Emit, Phase
+from therabak.datafolder.filecopy import open_under
+from therabak.datafolder.manifest import MANIFEST_NAME, iter_manifest_files
+from therabak.errors import DamagedArchiveError, Remedy
+from therabak.events import Damaged, DamagedPart, Emit, Phase
 from therabak.fsutil import stat_long
 from therabak.i18n import N_, _
-from therabak.jobs.filecopy import open_under
-from therabak.jobs.points import RestorePoint
 from therabak.jobs.restore.request import RestoreRequest
-from therabak.jobs.store_points import load_snapshot, open_store, read_order
-from therabak.jobs.swap import MANIFEST_NAME
+from therabak.points.discovery import PointKind, RestorePoint
+from therabak.points.stores import load_snapshot, open_store, read_order
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.practice.scan import scan
 from therabak.store.errors import DamagedFileError
 from therabak.store.keyfile import Unlock
 from therabak.store.snapshot import SnapshotEntry
+from therabak.storedpaths import check_relative_path, text_of
 
 if TYPE_CHECKING:
     from therabak.store.core import Store
@@ -110,7 +111,7 @@ class RestoreSource:
         self.point = point
         self.items: list[Item] = []
         self.holds: set[str] = set()  # leaf ids the point holds
-        self.damaged: list[tuple[str, str]] = []  # (path or "(part)", why)
+        self.damaged: list[tuple[str, str]] = []  # (path or DamagedPart, why)
         self.account_key_ids: list[str] = []
 
     @classmethod
@@ -159,7 +160,7 @@ def subject_of(point: RestorePoint) -> str:
 class ArchiveSource(RestoreSource):
     """A ``.therabak`` archive (a split one as one): decrypted entry by entry."""
 
-    kinds = ("manual", "automatic")
+    kinds = (PointKind.MANUAL, PointKind.AUTOMATIC)
     content_verified = True  # ArchiveReader.iter_entry checks size and SHA-256
 
     def __init__(
@@ -172,9 +173,9 @@ class ArchiveSource(RestoreSource):
         self.account_key_ids = [k.hex() for k in reader.header.account_key_ids]
         if reader.damage:  # salvage opened it although its header is damaged
             problem = _("the header is damaged ({parts})").format(parts=", ".join(reader.damage))
-            self._damaged("(header)", problem, emit)
+            self._damaged(DamagedPart.HEADER, problem, emit)
         for problem in getattr(reader.source, "problems", ()):  # salvage of a split backup
-            self._damaged("(volumes)", problem, emit)
+            self._damaged(DamagedPart.VOLUMES, problem, emit)
         entries = self._present(self._entries(salvage, emit), emit)
         for e in entries:
             mode = ItemMode.SEAL
@@ -213,9 +214,10 @@ class ArchiveSource(RestoreSource):
                         error=e.message
                     ),
                     hint=_(SALVAGE_HINT),
+                    remedy=Remedy.SALVAGE,
                 ) from None
             emit(Phase("salvaging", "the index is damaged; scanning the backup for intact files"))
-            self.damaged.append(("(index)", e.message))
+            self.damaged.append((DamagedPart.INDEX, e.message))
         entries: list[IndexEntry] = []
         seen: set[str] = set()
         for found in self.reader.scan_entries():
@@ -283,7 +285,7 @@ class StoreSource(RestoreSource):
     each pack is read front to back. A damaged or missing pack costs exactly the files
     whose content lies in it (named with the pack); a damaged snapshot loses the point."""
 
-    kinds = ("manual", "automatic")
+    kinds = (PointKind.MANUAL, PointKind.AUTOMATIC)
     in_store = True
     content_verified = True
 
@@ -357,7 +359,7 @@ class FolderCopySource(RestoreSource):
 class FolderBackupSource(FolderCopySource):
     """A folder backup (``TheraPsy-Data-<time>``): the files its manifest lists."""
 
-    kinds = ("folder",)
+    kinds = (PointKind.FOLDER,)
     subject = N_("This folder backup")
 
     @classmethod
@@ -370,8 +372,6 @@ class FolderBackupSource(FolderCopySource):
         return source
 
     def _read_manifest(self, rules: Rules, salvage: bool) -> None:
-        from therabak.jobs.folder import iter_manifest_files
-
         seen: set[str] = set()
         stored: set[str] = set()  # where the files lie in the copy: one file each
         for f in iter_manifest_files(self.root):
@@ -390,6 +390,7 @@ class FolderBackupSource(FolderCopySource):
                         "The folder backup is damaged: {path}: {problem}. Nothing was changed."
                     ).format(path=f.path[:200], problem=problem),
                     hint=_(SALVAGE_HINT),
+                    remedy=Remedy.SALVAGE,
                 )
             if problem:
                 self.damaged.append((f.path, problem))
@@ -425,7 +426,7 @@ class BeforeRestoreSource(FolderCopySource):
     """The ``Data.before-restore-*`` folder an earlier restore left: the data as it was,
     every file in it (its manifest aside)."""
 
-    kinds = ("before-restore",)
+    kinds = (PointKind.BEFORE_RESTORE,)
     subject = N_("This before-restore folder")
 
     @classmethod

@@ -10,15 +10,15 @@ Where it looks (each folder one level deep, see :data:`SUBFOLDER_NAMES`):
 * beside ``Data``: the ``Data.before-restore-*`` folders earlier restores left.
 
 What it finds: every snapshot of a backup store (a ``TheraPsy-Backups`` folder, or a
-store folder named itself; see :mod:`therabak.jobs.store_points`, which also defines the
+store folder named itself; see :mod:`therabak.points.stores`, which also defines the
 point reference ``STORE@ID``), archives (``*.therabak``; a split backup is one point,
 found by its first volume, with its volumes' total size and count, flagged when one is
 missing or does not fit), folder backups (a folder holding a
 ``therabak-manifest.json``, normally ``TheraPsy-Data-<time>``) and before-restore
 folders. Only public headers (a snapshot's, an archive's) or the manifest's first line
 are read, so listing is fast whatever the size of the backups; a file that is damaged or
-not ours is listed as *unreadable*, never an error. :func:`open_contents` reads one
-point's index (archives and stores need unlocking) for a preview tree.
+not ours is listed as *unreadable*, never an error. (What a point holds, file by file, is
+``points/contents.py``.)
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from therabak.archive.header import ArchiveHeader, parse_header, read_header_size
 from therabak.archive.volumes import (
@@ -40,17 +41,13 @@ from therabak.archive.volumes import (
     later_volume_name,
     later_volumes,
 )
+from therabak.datafolder.manifest import MANIFEST_NAME, read_manifest_header
+from therabak.datafolder.names import FOLDER_PREFIX, STAMP_FORMAT, before_restore_prefix
 from therabak.errors import DamagedArchiveError
 from therabak.fsutil import followed_root, open_regular
 from therabak.i18n import _
-from therabak.jobs import store_points
-from therabak.jobs.folder import FOLDER_PREFIX, read_manifest_header
-from therabak.jobs.swap import MANIFEST_NAME, STAMP_FORMAT, before_restore_prefix
-from therabak.practice.categories import Rules
-from therabak.practice.scan import Tally
-
-if TYPE_CHECKING:
-    from therabak.crypto.recovery import RecoveryCode
+from therabak.points import stores
+from therabak.practice.categories import BackupKind, Rules
 
 ARCHIVE_SUFFIX = ".therabak"
 #: Subfolders (names compared case-insensitively) that are searched as well, one level
@@ -67,23 +64,64 @@ SUBFOLDER_NAMES = frozenset(
         "sicherungen",
     }
 )
-KINDS = ("manual", "automatic", "folder", "before-restore")
+
+
+class PointKind(StrEnum):
+    """What a restore point is (its ``kind`` in ``list --json``)."""
+
+    MANUAL = "manual"  # an archive of a manual backup
+    AUTOMATIC = "automatic"  # an archive of an automatic backup (its header says "auto")
+    FOLDER = "folder"  # a folder backup
+    BEFORE_RESTORE = "before-restore"  # the data a restore replaced, kept beside Data
+    UNREADABLE = "unreadable"  # found, but it cannot be read (``error`` says why)
+
+    @classmethod
+    def of_archive(cls, kind: BackupKind) -> PointKind:
+        """The point kind of an archive whose header says *kind*."""
+        return cls.AUTOMATIC if kind == BackupKind.AUTOMATIC else cls.MANUAL
+
+    @property
+    def is_folder(self) -> bool:
+        return self in (PointKind.FOLDER, PointKind.BEFORE_RESTORE)
+
+
+class AccountMatch(StrEnum):
+    """Does a point belong to this computer's account (by its account key ids)?"""
+
+    YES = "yes"
+    NO = "no"
+    UNKNOWN = "unknown"  # it names no account key, or this computer has none
+
+
+class Place(StrEnum):
+    """Where a point (or a folder searched) was found."""
+
+    REMEMBERED = "remembered"  # a remembered destination (settings)
+    SEARCHED = "searched"  # a folder searched before (settings)
+    AUTOMATIC = "automatic"  # the automatic backups' folder
+    MEDIA = "media"  # a mounted removable medium
+    GIVEN = "given"  # a folder named with --in (or the app's "a")
+    BESIDE_DATA = "beside-data"  # a before-restore folder beside Data
+    ARGUMENT = "argument"  # the point named itself (restore POINT)
+
+
+KINDS = (PointKind.MANUAL, PointKind.AUTOMATIC, PointKind.FOLDER, PointKind.BEFORE_RESTORE)
 _STAMP_RE = re.compile(r"(\d{4}-\d{2}-\d{2}_\d{6})")
 
 
 @dataclass
 class RestorePoint:
     path: Path
-    kind: str  # manual | automatic | folder | before-restore | unreadable
+    kind: PointKind
     created: datetime | None = None
     size: int | None = None  # bytes (archive files' size; folder: data bytes per manifest)
     protection: str = ""  # password | account | none (archives); account (folders)
     recovery_code: bool = False  # archives: a recovery code opens it too (a key slot)
-    account_match: str = "unknown"  # yes | no | unknown
+    account_match: AccountMatch = AccountMatch.UNKNOWN
     account_key_ids: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)  # leaf ids; empty = everything
     files: int | None = None  # folder kinds (from the manifest)
-    found_in: str = ""  # remembered | searched | automatic | media | given | beside-data | argument
+    found_in: Place | str = ""
     error: str = ""  # for unreadable points
     volumes: int = 1  # files of a split backup (archives)
     incomplete: str = ""  # what is wrong with a split backup's volumes ("" when nothing)
@@ -94,11 +132,11 @@ class RestorePoint:
 
     @property
     def readable(self) -> bool:
-        return self.kind != "unreadable"
+        return self.kind != PointKind.UNREADABLE
 
     @property
     def is_folder(self) -> bool:
-        return self.kind in ("folder", "before-restore")
+        return self.kind.is_folder
 
     @property
     def is_store(self) -> bool:
@@ -108,14 +146,14 @@ class RestorePoint:
     def ref(self) -> str:
         """What names this point on a command line: its path, or ``STORE@ID``."""
         if self.snapshot_id:
-            return store_points.point_ref(self.path, self.snapshot_id)
+            return stores.point_ref(self.path, self.snapshot_id)
         return str(self.path)
 
     @property
     def short_ref(self) -> str:
         """:attr:`ref` with the shortest unambiguous snapshot id (for people)."""
         if self.snapshot_id:
-            return store_points.point_ref(self.path, self.short_id or self.snapshot_id)
+            return stores.point_ref(self.path, self.short_id or self.snapshot_id)
         return str(self.path)
 
     @property
@@ -159,7 +197,7 @@ class RestorePoint:
 def category_summary(rules: Rules, leaf_ids: Iterable[str], kind: str = "") -> str:
     """'Practice records, Audio recordings, Documents' — whole groups by their label
     (in the current language)."""
-    if kind in ("folder", "before-restore"):
+    if kind in (PointKind.FOLDER, PointKind.BEFORE_RESTORE):
         return _("everything (a copy of the data folder)")
     present = set(leaf_ids)
     if not present:
@@ -195,10 +233,10 @@ def read_archive_header(path: Path, *, lenient: bool = False) -> tuple[ArchiveHe
     return parse_header(region, lenient=lenient), size
 
 
-def _match(ids: list[str], account_key_id: str | None) -> str:
+def _match(ids: list[str], account_key_id: str | None) -> AccountMatch:
     if not ids or not account_key_id:
-        return "unknown"
-    return "yes" if account_key_id in ids else "no"
+        return AccountMatch.UNKNOWN
+    return AccountMatch.YES if account_key_id in ids else AccountMatch.NO
 
 
 def archive_point(
@@ -216,12 +254,12 @@ def archive_point(
         header, size = read_archive_header(path, lenient=salvage)
     except DamagedArchiveError as e:
         return RestorePoint(
-            path, "unreadable", size=_size(path), found_in=found_in, error=e.message
+            path, PointKind.UNREADABLE, size=_size(path), found_in=found_in, error=e.message
         )
     except OSError as e:
         return RestorePoint(
             path,
-            "unreadable",
+            PointKind.UNREADABLE,
             found_in=found_in,
             error=_("cannot be read ({error})").format(error=e.strerror or e),
         )
@@ -229,7 +267,7 @@ def archive_point(
     split = describe_set(path, names)
     return RestorePoint(
         path,
-        "automatic" if header.kind == "auto" else "manual",
+        PointKind.of_archive(header.kind),
         created=header.created,
         size=split.disk_size if split else size,
         volumes=split.volumes if split else 1,
@@ -250,12 +288,12 @@ def folder_point(
     try:
         manifest = read_manifest_header(path)
     except DamagedArchiveError as e:
-        return RestorePoint(path, "unreadable", found_in=found_in, error=e.message)
+        return RestorePoint(path, PointKind.UNREADABLE, found_in=found_in, error=e.message)
     if manifest is None:
         if before_restore:  # interrupted before its manifest was written: still the old data
             return RestorePoint(
                 path,
-                "before-restore",
+                PointKind.BEFORE_RESTORE,
                 created=_stamp_time(path.name),
                 protection="account",
                 found_in=found_in,
@@ -263,13 +301,13 @@ def folder_point(
         if path.name.startswith(FOLDER_PREFIX):
             return RestorePoint(
                 path,
-                "unreadable",
+                PointKind.UNREADABLE,
                 found_in=found_in,
                 error=_("{name} is missing").format(name=MANIFEST_NAME),
             )
         return None
     ids = [manifest.account_key_id] if manifest.account_key_id else []
-    kind = "before-restore" if manifest.kind == "before-restore" else "folder"
+    kind = PointKind.BEFORE_RESTORE if manifest.kind == "before-restore" else PointKind.FOLDER
     return RestorePoint(
         path,
         kind,
@@ -284,20 +322,20 @@ def folder_point(
 
 
 def points_of_store(
-    folder: Path, account_key_id: str | None, found_in: str = ""
+    folder: Path, account_key_id: str | None, found_in: Place | str = ""
 ) -> list[RestorePoint]:
     """Every snapshot of the store in *folder*, from the public headers; one unreadable
     point for a store that cannot be read, and for each snapshot whose header cannot."""
-    listing = store_points.list_store(folder)
+    listing = stores.list_store(folder)
     if listing.error:
-        return [RestorePoint(folder, "unreadable", found_in=found_in, error=listing.error)]
+        return [RestorePoint(folder, PointKind.UNREADABLE, found_in=found_in, error=listing.error)]
     match = _match(listing.account_key_ids, account_key_id)
     points = [store_point(listing, s, match, found_in) for s in listing.snapshots]
     for sid, why in listing.unreadable:
         points.append(
             RestorePoint(
                 folder,
-                "unreadable",
+                PointKind.UNREADABLE,
                 found_in=found_in,
                 error=why,
                 snapshot_id=sid,
@@ -308,15 +346,15 @@ def points_of_store(
 
 
 def store_point(
-    listing: store_points.StoreListing,
-    snap: store_points.StoreSnapshot,
-    account_match: str,
-    found_in: str = "",
+    listing: stores.StoreListing,
+    snap: stores.StoreSnapshot,
+    account_match: AccountMatch,
+    found_in: Place | str = "",
 ) -> RestorePoint:
     header = snap.info.header
     return RestorePoint(
         listing.folder,
-        "automatic" if header.kind == "auto" else "manual",
+        PointKind.of_archive(BackupKind(header.kind)),
         created=header.created,
         size=header.size,
         protection=listing.protection,
@@ -332,15 +370,19 @@ def store_point(
 
 
 def identify_store(
-    ref: store_points.StoreRef, account_key_id: str | None, found_in: str = "argument"
+    ref: stores.StoreRef,
+    account_key_id: str | None,
+    found_in: Place | str = Place.ARGUMENT,
 ) -> RestorePoint:
     """The point a store reference names (UsageError for an unknown or ambiguous id, or a
     store named without a snapshot). An unreadable store or snapshot header: an
     unreadable point."""
-    listing = store_points.list_store(ref.folder)
+    listing = stores.list_store(ref.folder)
     if listing.error:
-        return RestorePoint(ref.folder, "unreadable", found_in=found_in, error=listing.error)
-    snapshot_id = store_points.resolve(ref, listing)
+        return RestorePoint(
+            ref.folder, PointKind.UNREADABLE, found_in=found_in, error=listing.error
+        )
+    snapshot_id = stores.resolve(ref, listing)
     for snap in listing.snapshots:
         if snap.snapshot_id == snapshot_id:
             match = _match(listing.account_key_ids, account_key_id)
@@ -348,7 +390,7 @@ def identify_store(
     why = dict(listing.unreadable).get(snapshot_id, _("its header cannot be read"))
     return RestorePoint(
         ref.folder,
-        "unreadable",
+        PointKind.UNREADABLE,
         found_in=found_in,
         error=why,
         protection=listing.protection,
@@ -362,7 +404,7 @@ def identify_store(
 def identify(
     path: Path | str,
     account_key_id: str | None,
-    found_in: str = "argument",
+    found_in: Place | str = Place.ARGUMENT,
     *,
     salvage: bool = False,
 ) -> RestorePoint:
@@ -370,7 +412,7 @@ def identify(
     before-restore folder or a store snapshot (``STORE@ID``). Raises DamagedArchiveError
     if nothing, UsageError for a store without a snapshot or an unknown id. With
     *salvage*, an archive whose header is damaged but still readable is a point."""
-    ref = store_points.parse_ref(path)
+    ref = stores.parse_ref(path)
     if ref is not None:
         return identify_store(ref, account_key_id, found_in)
     path = Path(path)
@@ -418,7 +460,7 @@ def _stamp_time(name: str) -> datetime | None:
 @dataclass
 class SearchPlace:
     folder: Path
-    source: str  # remembered | searched | automatic | media | given
+    source: Place
     available: bool = False
 
 
@@ -445,15 +487,15 @@ def search_places(
     media: bool = True,
     searched: Iterable[str | Path] = (),
 ) -> list[SearchPlace]:
-    places = [SearchPlace(Path(p).expanduser().absolute(), "given") for p in given]
-    places += [SearchPlace(Path(p).expanduser().absolute(), "remembered") for p in remembered]
-    places += [SearchPlace(Path(p).expanduser().absolute(), "searched") for p in searched]
+    places = [SearchPlace(Path(p).expanduser().absolute(), Place.GIVEN) for p in given]
+    places += [SearchPlace(Path(p).expanduser().absolute(), Place.REMEMBERED) for p in remembered]
+    places += [SearchPlace(Path(p).expanduser().absolute(), Place.SEARCHED) for p in searched]
     if auto_folder is not None:
-        places.append(SearchPlace(Path(auto_folder), "automatic"))
+        places.append(SearchPlace(Path(auto_folder), Place.AUTOMATIC))
     if media:
         from therabak.media import removable_media
 
-        places += [SearchPlace(p, "media") for p in removable_media()]
+        places += [SearchPlace(p, Place.MEDIA) for p in removable_media()]
     return places
 
 
@@ -475,7 +517,7 @@ def _scan_folder(
     out: dict[str, RestorePoint],
     depth: int = 0,
 ) -> bool:
-    if depth == 0 and store_points.is_store_folder(folder):  # the store folder itself
+    if depth == 0 and stores.is_store_folder(folder):  # the store folder itself
         _add_store(folder, source, account_key_id, out)
         return True
     try:
@@ -516,7 +558,7 @@ def _scan_folder(
         if is_file and name.lower().endswith(ARCHIVE_SUFFIX):
             out[key] = archive_point(path, account_key_id, source, names=later.get(name, []))
         elif is_dir:
-            if store_points.is_store_folder(path):
+            if stores.is_store_folder(path):
                 _add_store(path, source, account_key_id, out)
                 continue
             point = (
@@ -542,7 +584,7 @@ def find_before_restore(
             if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
                 continue
             point = folder_point(
-                Path(entry.path), account_key_id, "beside-data", before_restore=True
+                Path(entry.path), account_key_id, Place.BESIDE_DATA, before_restore=True
             )
             if point is not None:
                 found.append(point)
@@ -563,140 +605,3 @@ def list_points(
     far_past = datetime.min.replace(tzinfo=datetime.now().astimezone().tzinfo)
     points = sorted(found.values(), key=lambda p: (p.created or far_past, p.ref), reverse=True)
     return PointListing(points, places)
-
-
-# ---- a point's contents (for a preview tree) ---------------------------------------------------
-
-
-@dataclass
-class ContentEntry:
-    path: str
-    category: str
-    size: int
-    mtime_ns: int
-    raw: bool = False
-
-
-@dataclass
-class PointContents:
-    point: RestorePoint
-    entries: list[ContentEntry]
-    account_key_id: str = ""
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    # Why the index could not be read, when the entries were found by a salvage scan
-    # instead (open_contents(salvage=True)): only a salvage restore can use this point.
-    index_damage: str = ""
-
-    @property
-    def totals(self) -> dict[str, Tally]:
-        out: dict[str, Tally] = {}
-        for e in self.entries:
-            t = out.setdefault(e.category, Tally())
-            t.files += 1
-            t.bytes += e.size
-        return out
-
-    def node_totals(self, rules: Rules) -> dict[str, Tally]:
-        """Totals for every node of the tree; a parent sums its children."""
-        leaf = self.totals
-        out: dict[str, Tally] = {}
-        for _depth, node in reversed(list(rules.walk())):
-            t = Tally()
-            if node.is_leaf:
-                t.add(leaf.get(node.id, Tally()))
-            else:
-                for child in node.children:
-                    t.add(out[child])
-            out[node.id] = t
-        return out
-
-    @property
-    def categories(self) -> list[str]:
-        """The leaf ids this point restores (archives: from the header)."""
-        if self.point.categories:
-            return list(self.point.categories)
-        return sorted({e.category for e in self.entries})
-
-    @property
-    def raw(self) -> list[str]:
-        return [e.path for e in self.entries if e.raw]
-
-
-def open_contents(
-    path: Path,
-    *,
-    rules: Rules,
-    account=None,
-    password: str | None = None,
-    data_dir: Path | None = None,
-    salvage: bool = False,
-    recovery_code: RecoveryCode | None = None,
-) -> PointContents:
-    """A point's file list by category, from the archive's index or the folder's manifest.
-
-    Archives are unlocked with the account key when their slot fits, else *password* or
-    *recovery_code* (raises :class:`~therabak.archive.reader.PasswordNeeded` when one is needed and
-    missing, WrongPasswordError when it is wrong). With *salvage*, an archive whose index
-    is damaged is listed by reading its entries (every intact one, the first of two with
-    the same name, as a salvage restore takes them) and ``index_damage`` says why.
-    """
-    account_id = account.id_hex if account is not None else None
-    point = identify(path, account_id)
-    if not point.readable:
-        raise DamagedArchiveError(f"{path}: {point.error}")
-    if point.is_store:
-        return _store_contents(point, account, password, recovery_code)
-    if point.is_folder:
-        from therabak.jobs.folder import iter_manifest_files
-
-        entries: list[ContentEntry] = []
-        if (Path(path) / MANIFEST_NAME).is_file() and point.kind == "folder":
-            for f in iter_manifest_files(Path(path)):
-                entries.append(ContentEntry(f.path, rules.category_of(f.path), f.size, f.mtime_ns))
-        else:
-            from therabak.practice.scan import scan
-
-            for f in scan(Path(path), rules).files:
-                if f.path != MANIFEST_NAME:
-                    entries.append(ContentEntry(f.path, f.category, f.size, f.mtime_ns))
-        return PointContents(
-            point, entries, account_key_id=point.account_key_ids[0] if point.account_key_ids else ""
-        )
-    from therabak.archive.reader import ArchiveReader
-
-    with ArchiveReader.open(Path(path)) as reader:
-        reader.unlock(account=account, password=password, recovery_code=recovery_code)
-        try:
-            index = reader.read_index()
-        except DamagedArchiveError as e:
-            if not salvage:
-                raise
-            found: dict[str, ContentEntry] = {}
-            for f in reader.scan_entries():
-                if f.ok and f.path not in found:
-                    found[f.path] = ContentEntry(f.path, f.category, f.size, f.mtime_ns, f.raw)
-            return PointContents(point, list(found.values()), index_damage=e.message)
-    return PointContents(
-        point,
-        [ContentEntry(e.path, e.category, e.size, e.mtime_ns, e.raw) for e in index.entries],
-        account_key_id=index.account_key_id,
-        skipped=index.skipped,
-    )
-
-
-def _store_contents(
-    point: RestorePoint, account, password: str | None, recovery_code: RecoveryCode | None
-) -> PointContents:
-    """A store snapshot's file list (unlocking the store as an archive is unlocked)."""
-    from therabak.store.keyfile import Unlock
-
-    store = store_points.open_store(
-        Path(point.path), Unlock(password=password, account=account, recovery_code=recovery_code)
-    )
-    snapshot = store_points.load_snapshot(store, point.snapshot_id)
-    return PointContents(
-        point,
-        [ContentEntry(e.path, e.category, e.size, e.mtime_ns, e.raw) for e in snapshot.entries],
-        account_key_id=snapshot.account_key_id,
-        skipped=snapshot.skipped,
-    )

@@ -4,7 +4,7 @@ A destination may lie inside ``Data`` (a folder ``Sicherungen`` among the docume
 Backed up as it is, every backup would hold all the earlier ones (2.4, 4.9, 9.7 MB ...).
 So in every folder inside Data that therabak knows as a destination (the backup's own,
 the remembered destinations, the automatic backups' folder), what therabak wrote there
-(its archives and volumes, folder backups, what is being written: jobs/names.py) is left
+(its archives and volumes, folder backups, what is being written: datafolder/names.py) is left
 out of the scan. The user's own files in such a folder are still backed up.
 
 What was left out is said: in the preview, in the backup's summary (a warning, so exit
@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from therabak.datafolder.names import is_backup_output
 from therabak.fsutil import relative_inside
 from therabak.i18n import ngettext
-from therabak.jobs.names import is_backup_output
 from therabak.practice.scan import FileEntry, LeaveOut
 
 

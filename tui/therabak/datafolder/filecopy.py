@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from therabak import faults
-from therabak.archive.index import check_relative_path
 from therabak.errors import DamagedArchiveError
 from therabak.fsrules import WINDOWS
 from therabak.fsutil import (
@@ -36,6 +35,7 @@ from therabak.fsutil import (
     utime_long,
 )
 from therabak.i18n import _
+from therabak.storedpaths import check_relative_path
 
 COPY_BLOCK = 8 << 20  # large reads: few system calls, hashing in the same pass
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)

@@ -29,9 +29,10 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from therabak.events import Error, Event, Summary, from_dict
+from therabak.errors import ExitCode
+from therabak.events import Error, Event, Summary
 from therabak.fsutil import create_private, make_private_dir, write_private
 from therabak.i18n import Message, english
 from therabak.processes import pid_alive, process_identity
@@ -40,11 +41,20 @@ from therabak.settings import state_dir
 if TYPE_CHECKING:
     from therabak.crypto.recovery import RecoveryCode
 
+
+class JobRequest(Protocol):
+    """What the app asks a job to do: an engine request with its command line."""
+
+    operation: ClassVar[str]
+    data_dir: Path
+
+    def to_argv(self) -> list[str]: ...
+
+
 JOBS_DIR = "jobs"
 _FINAL_TYPES = ("summary", "error")
 _TAIL_BLOCK = 64 * 1024
 _READ_BLOCK = 256 * 1024
-INTERRUPTED = 130
 
 # Processes this process started, so their exit is seen (and the zombie reaped) at once.
 _children: dict[str, subprocess.Popen] = {}
@@ -154,6 +164,29 @@ class JobRunner:
         return self.root / f"{job_id}.err"
 
     # ---- starting -------------------------------------------------------------------
+
+    def start_request(
+        self,
+        request: JobRequest,
+        *,
+        password: str | None = None,
+        recovery_code: RecoveryCode | None = None,
+        title: str = "",
+        target: str | os.PathLike = "",
+        env: Mapping[str, str | None] | None = None,
+    ) -> Job:
+        """Start the job that carries out *request*: ``therabak <request.operation>
+        <request.to_argv()>``, its secrets on standard input (see :meth:`start`)."""
+        return self.start(
+            request.operation,
+            request.to_argv(),
+            password=password,
+            recovery_code=recovery_code,
+            data_dir=request.data_dir,
+            title=title,
+            target=target,
+            env=env,
+        )
 
     def start(
         self,
@@ -281,7 +314,7 @@ class JobRunner:
                 state = JobState.DIED
         elif isinstance(final, Summary):
             state = JobState.DONE
-        elif final.exit_code == INTERRUPTED:
+        elif final.exit_code == ExitCode.INTERRUPTED:
             state = JobState.CANCELLED
         else:
             state = JobState.FAILED
@@ -402,7 +435,7 @@ def _parse_lines(lines: list[bytes]) -> list[Event]:
         if not line:
             continue
         try:
-            events.append(from_dict(json.loads(line)))
+            events.append(Event.from_json(json.loads(line)))
         except (ValueError, TypeError):
             continue  # not an event (a stray line); the stream goes on
     return events

@@ -11,17 +11,30 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 
 from therabak.settings import state_dir
 
 HISTORY_FILE = "history.jsonl"
-DELETED = "deleted"  # a record saying the backup at its path was deleted
+
+
+class RecordKind(StrEnum):
+    """What a history record is about."""
+
+    MANUAL = "manual"  # a manual backup
+    AUTOMATIC = "auto"  # an automatic backup (written as its archive header says it)
+    FOLDER = "folder"  # a folder backup
+    RESTORE = "restore"  # a restore
+    DELETED = "deleted"  # the backup at its path was deleted (by the user's choice)
+
+
+DELETED = RecordKind.DELETED
 
 
 @dataclass
 class BackupRecord:
-    kind: str  # manual | auto | folder | restore | deleted
+    kind: RecordKind | str  # a kind this version does not know stays a str
     path: str
     created: str  # ISO 8601 with offset
     files: int = 0
@@ -83,7 +96,7 @@ def forget(path: Path | str) -> None:
         )
 
 
-def last_of(kind: str, data_dir: Path | None = None) -> BackupRecord | None:
+def last_of(kind: RecordKind, data_dir: Path | None = None) -> BackupRecord | None:
     records = [
         r
         for r in read_all()

@@ -1,12 +1,19 @@
-"""The names therabak gives what it writes at a destination, and how to recognise them.
+"""The names therabak gives what it writes, and how to recognise them.
+
+At a destination:
 
 * a manual backup: ``TheraPsy-Backup-<time>.therabak``, an automatic one
   ``TheraPsy-Auto-<time>.therabak``; when that name is taken (jobs started in the same
   second), ``…-2.therabak``, ``…-3.therabak``, ...; the later volumes of a split backup
-  add ``.002``, ``.003``, ... (archive/volumes.py);
+  add ``.002``, ``.003``, ... (archive/volumes/naming.py);
 * a folder backup: the folder ``TheraPsy-Data-<time>`` (``-2``, ... likewise);
-* while they are written: ``<name>.<pid>.partial`` (therabak/partials.py), and the
-  reservation of the final name, ``<name>.reserved`` (a job lock, jobs/lock.py).
+* while they are written: ``<name>.<pid>.partial`` (datafolder/partials.py), and the
+  reservation of the final name, ``<name>.reserved`` (a job lock, datafolder/locks.py).
+
+Beside ``Data`` (all derived from the data folder's own name, so ``--data-dir
+X/Praxis`` gives ``Praxis.before-restore-...``): the restore's journal
+``.Data.therabak-restore.json`` and lock ``.Data.therabak-restore.lock``, and the
+folder that keeps the data a restore replaced, ``Data.before-restore-<time>``.
 
 ``<time>`` is local time, ``YYYY-MM-DD_HHMMSS``. Import-light on purpose: the scan of
 Data (and the preview) use :func:`is_backup_output` to leave backups out.
@@ -14,17 +21,19 @@ Data (and the preview) use :func:`is_backup_output` to leave backups out.
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime
+from pathlib import Path
 
-from therabak.partials import parse_partial
+from therabak.datafolder.partials import parse_partial
 from therabak.practice.categories import BackupKind
 
 STAMP_FORMAT = "%Y-%m-%d_%H%M%S"
 ARCHIVE_SUFFIX = ".therabak"
-NAME_PREFIX = {BackupKind.MANUAL: "TheraPsy-Backup-", BackupKind.AUTO: "TheraPsy-Auto-"}
+NAME_PREFIX = {BackupKind.MANUAL: "TheraPsy-Backup-", BackupKind.AUTOMATIC: "TheraPsy-Auto-"}
 FOLDER_PREFIX = "TheraPsy-Data-"
-RESERVED_SUFFIX = ".reserved"  # jobs/lock.py: reserve_name
+RESERVED_SUFFIX = ".reserved"  # datafolder/locks.py: reserve_name
 
 _ARCHIVE_RE = re.compile(r"^TheraPsy-.*\.therabak(?:\.[0-9]{3})?$", re.DOTALL)
 _FOLDER_RE = re.compile(
@@ -70,3 +79,30 @@ def is_backup_output(name: str, is_dir: bool) -> bool:
     if is_dir:
         return is_folder_backup_name(final)
     return is_archive_output(final)
+
+
+# ---- beside the data folder -----------------------------------------------------------------
+
+
+def journal_path(data_dir: Path) -> Path:
+    data_dir = Path(data_dir)
+    return data_dir.parent / f".{data_dir.name}.therabak-restore.json"
+
+
+def restore_lock_path(data_dir: Path) -> Path:
+    data_dir = Path(data_dir)
+    return data_dir.parent / f".{data_dir.name}.therabak-restore.lock"
+
+
+def before_restore_prefix(data_dir: Path) -> str:
+    return f"{Path(data_dir).name}.before-restore-"
+
+
+def before_restore_path(data_dir: Path, when: datetime | None = None) -> Path:
+    data_dir = Path(data_dir)
+    base = data_dir.parent / f"{before_restore_prefix(data_dir)}{stamp(when)}"
+    path, n = base, 1
+    while os.path.lexists(path):
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path

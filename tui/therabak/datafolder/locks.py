@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from therabak.datafolder.names import RESERVED_SUFFIX, restore_lock_path
 from therabak.errors import DataInUseError
 from therabak.fsutil import followed_root
 from therabak.i18n import N_, _
-from therabak.jobs.names import RESERVED_SUFFIX
 from therabak.processes import pid_alive
 
 UNREADABLE_GRACE_S = 30.0
@@ -273,8 +273,6 @@ class DataReading:
         self.path: Path | None = None
 
     def acquire(self) -> DataReading:
-        from therabak.jobs.swap import restore_lock_path
-
         path = self.data_dir.parent / (
             f".{self.data_dir.name}.therabak-reading-{os.getpid()}-{os.urandom(4).hex()}.lock"
         )

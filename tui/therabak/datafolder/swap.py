@@ -29,6 +29,15 @@ from datetime import datetime
 from pathlib import Path
 
 from therabak import faults
+from therabak.datafolder.locks import JobLock, LockBusy
+from therabak.datafolder.manifest import write_before_restore_manifest
+from therabak.datafolder.names import (
+    before_restore_prefix,
+    journal_path,
+    restore_lock_path,
+    stamp,
+)
+from therabak.datafolder.partials import LeftoverKind, partial_name, remove_tree, sweep
 from therabak.errors import DataFolderError, DataInUseError
 from therabak.fsutil import (
     IS_WINDOWS,
@@ -38,36 +47,8 @@ from therabak.fsutil import (
     write_private,
 )
 from therabak.i18n import _
-from therabak.jobs.names import STAMP_FORMAT as STAMP_FORMAT  # where others found it
-from therabak.jobs.names import stamp
-from therabak.partials import LeftoverKind, partial_name, remove_tree, sweep
 
-MANIFEST_NAME = "therabak-manifest.json"
 JOURNAL_VERSION = 1
-
-
-def journal_path(data_dir: Path) -> Path:
-    data_dir = Path(data_dir)
-    return data_dir.parent / f".{data_dir.name}.therabak-restore.json"
-
-
-def restore_lock_path(data_dir: Path) -> Path:
-    data_dir = Path(data_dir)
-    return data_dir.parent / f".{data_dir.name}.therabak-restore.lock"
-
-
-def before_restore_prefix(data_dir: Path) -> str:
-    return f"{Path(data_dir).name}.before-restore-"
-
-
-def before_restore_path(data_dir: Path, when: datetime | None = None) -> Path:
-    data_dir = Path(data_dir)
-    base = data_dir.parent / f"{before_restore_prefix(data_dir)}{stamp(when)}"
-    path, n = base, 1
-    while os.path.lexists(path):
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
 
 
 def _staging_final_re(target: Path) -> re.Pattern[str]:
@@ -103,39 +84,6 @@ def clean_stale_staging(target: Path) -> list[Path]:
         kind=LeftoverKind.FOLDER,
         keep=keep,
     )
-
-
-# ---- manifest of a before-restore folder ----------------------------------------------------
-
-
-def before_restore_manifest(
-    *,
-    account_key_id: str,
-    replaced_by: str,
-    files: int,
-    size: int,
-    data_dir: Path,
-    when: datetime | None = None,
-) -> dict:
-    return {
-        "format": "therabak-before-restore",
-        "version": 1,
-        "kind": "before-restore",
-        "created": (when or datetime.now().astimezone()).isoformat(timespec="seconds"),
-        "account_key_id": account_key_id,
-        "replaced_by": replaced_by,
-        "data_dir": str(data_dir),
-        "files": files,
-        "bytes": size,
-    }
-
-
-def _write_manifest(folder: Path, manifest: dict) -> None:
-    path = folder / MANIFEST_NAME
-    if path.exists():
-        return
-    with contextlib.suppress(OSError):
-        write_private(path, (json.dumps(manifest, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 # ---- journal ---------------------------------------------------------------------------------
@@ -199,8 +147,6 @@ def recover(data_dir: Path, *, have_lock: bool = False) -> Recovery | None:
         return _recover(data_dir)
     if not journal_path(data_dir).exists() and not restore_lock_path(data_dir).exists():
         return _recover(data_dir)  # nothing in progress: only stale staging to clean
-    from therabak.jobs.lock import JobLock, LockBusy
-
     lock = JobLock(restore_lock_path(data_dir), what="restore recovery")
     try:
         lock.acquire()  # breaks the lock of a restore that died
@@ -271,7 +217,7 @@ def _recover(data_dir: Path) -> Recovery | None:
     has_old = old is not None and os.path.lexists(old)
     if has_data and not has_staging:
         if has_old:
-            _write_manifest(old, manifest)
+            write_before_restore_manifest(old, manifest)
         _remove_journal(data_dir)
         return Recovery(
             "completed" if has_old else "cleaned", data_dir, old if has_old else None, None
@@ -280,7 +226,7 @@ def _recover(data_dir: Path) -> Recovery | None:
         os.rename(staging, data_dir)
         fsync_dir(data_dir.parent)
         if has_old:
-            _write_manifest(old, manifest)
+            write_before_restore_manifest(old, manifest)
         _remove_journal(data_dir)
         return Recovery("completed", data_dir, old if has_old else None, staging)
     if has_data and has_staging and not has_old:
@@ -398,7 +344,7 @@ def swap_in(data_dir: Path, staging: Path, old: Path | None, manifest: dict) -> 
     fsync_dir(data_dir.parent)
     faults.point("restore.swapped")
     if old is not None:
-        _write_manifest(old, manifest)
+        write_before_restore_manifest(old, manifest)
     _remove_journal(data_dir)
 
 

@@ -21,8 +21,8 @@ and is careful about what it touches, because a destination folder is anyone's:
   happen.
 
 Backups (``jobs/backup.py``), folder backups (``jobs/folder.py``) and restores
-(``jobs/swap.py``) all sweep through here. The reservation of a final name while a job
-runs is a job lock (``jobs/lock.py``, :func:`~therabak.jobs.lock.reserve_name`).
+(``datafolder/swap.py``) all sweep through here. The reservation of a final name while a job
+runs is a job lock (``datafolder/locks.py``, :func:`~therabak.datafolder.locks.reserve_name`).
 """
 
 from __future__ import annotations
@@ -67,6 +67,21 @@ def parse_partial(name: str) -> tuple[str, int] | None:
     if m is None:
         return None
     return m.group(1), int(m.group(2))
+
+
+def being_written(folder: Path, first_name: str) -> bool:
+    """Does a live process still write (or rename) *first_name* in *folder*, or a file
+    named after it (``<first_name>.<more>``: a later volume of a split backup)?"""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            parsed = parse_partial(entry.name)
+            if (
+                parsed is not None
+                and (parsed[0] == first_name or parsed[0].startswith(first_name + "."))
+                and pid_alive(parsed[1])
+            ):
+                return True
+    return False
 
 
 # ---- the sweeper ---------------------------------------------------------------------------
