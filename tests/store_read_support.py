@@ -145,6 +145,6 @@ def account_store(data_dir: Path, account: AccountKey, dest: Path, *, manual: bo
 
     root = dest / "TheraPsy-Backups"
     store = Store.create(LocalStorage(root), AccountOnly(account), **SMALL)
-    kind = BackupKind.MANUAL if manual else BackupKind.AUTO
+    kind = BackupKind.MANUAL if manual else BackupKind.AUTOMATIC
     backup_data(store, data_dir, account, kind=kind, created=START)
     return root
