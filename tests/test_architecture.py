@@ -140,7 +140,7 @@ def test_every_package_folder_is_a_regular_package() -> None:
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset(),  # 0: the leaves (i18n, errors, events, formatting, settings, ...)
     frozenset({"crypto", "practice", "storage", "jobkit"}),
-    frozenset({"datafolder"}),
+    frozenset({"datafolder", "destinations"}),  # destinations.py: named, over storage/
     frozenset({"archive", "store"}),
     frozenset({"points", "emergency"}),
     frozenset({"jobs", "schedule"}),
