@@ -224,3 +224,32 @@ def test_the_sheet_language_follows_the_settings_under_json(practice, places, tm
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.splitlines()[-1])["language"] == "de"
     assert "Notfallblatt" in pdf_text(tmp_path / "s.pdf")
+
+
+def test_the_backups_in_a_store_are_counted_and_the_code_checked_against_the_store(
+    practice, tmp_path
+):
+    """Each backup in a store counts as one under its place (the store's folder or the
+    destination holding it), and a code that opens the store opens all of them."""
+    from store_read_support import make_store_points
+
+    code = RecoveryCode.generate()
+    points = make_store_points(practice, tmp_path / "Stick", count=2, code=code)
+    with_code = ["--include-code", "--recovery-code-env", "RC"]
+    r = sheet(
+        practice,
+        tmp_path / "s.pdf",
+        "--in",
+        points.dest,
+        *with_code,
+        "--json",
+        env={"RC": code.display()},
+    )
+    assert r.returncode == 0, r.stderr
+    [summary] = [e for e in json_lines(r.stdout) if e["event"] == "summary"]
+    assert summary["code_opens"] == 2
+    assert "2 manual backups" in flat(pdf_text(tmp_path / "s.pdf"))
+    other = RecoveryCode.generate().display()
+    r = sheet(practice, tmp_path / "t.pdf", "--in", points.root, *with_code, env={"RC": other})
+    assert r.returncode == ExitCode.WARNINGS, r.stderr  # another code opens none of them
+    assert "2 manual backups" in flat(pdf_text(tmp_path / "t.pdf"))

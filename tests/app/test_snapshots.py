@@ -8,6 +8,7 @@ with ``pytest tests/app/test_snapshots.py --snapshot-update`` and look at the SV
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 import pytest
@@ -486,6 +487,109 @@ def test_verify_points(snap_compare, term_size, make_ctx, points):
                 and pilot.app.screen.query_one(PointsTable).row_count == 2
             ),
         )
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+# ---- a backup store's points ------------------------------------------------------------
+
+#: A code that is well formed except for one character of group 3 (the dialog says so).
+TYPO_CODE = "3AHR-Z6DM-A29G-QY5C-KT18-FPX4-BJ8R-WQJR"  # valid with V for the A
+
+
+@pytest.fixture
+def store_points(app_practice, usb):
+    """A backup store on the stick (password and a recovery code) with three backups
+    of the practice, made 6, 4 and 1 day(s) ago, a recording added before each of the
+    later two: made by the engine with fixed times and content."""
+    from store_read_support import WithRecovery
+    from store_support import backup_data
+    from therabak.crypto.recovery import RecoveryCode
+    from therabak.practice.account import AccountKey
+    from therabak.practice.envelope import seal_bytes
+    from therabak.storage.local import LocalStorage
+    from therabak.store.core import Store
+
+    key = AccountKey.load(app_practice.account_key)
+    data = app_practice.data_dir
+    store = Store.create(
+        LocalStorage(usb / "TheraPsy-Backups"),
+        WithRecovery(PASSWORD, RecoveryCode.generate()),
+        chunk_size=64 << 10,
+        pack_size=1 << 20,
+    )
+    for i, days in enumerate((6, 4, 1)):
+        if i:
+            audio = data / "audio" / "K0001" / f"2026-02-2{i}-01.opus"
+            audio.write_bytes(seal_bytes(key, random.Random(i).randbytes(200_000 * i)))
+        backup_data(store, data, key, created=NOW - timedelta(days=days))
+    return usb / "TheraPsy-Backups"
+
+
+async def store_listed(pilot, key: str = "r", rows: int = 3):
+    from app.apphelp import wait_for
+    from therabak.app.widgets.points_table import PointsTable
+
+    await pilot.press(key)
+    await wait_for(
+        pilot,
+        lambda: (
+            pilot.app.screen.query(PointsTable)
+            and pilot.app.screen.query_one(PointsTable).row_count == rows
+        ),
+    )
+    table = pilot.app.screen.query_one(PointsTable)
+    table.move_cursor(row=1)  # the middle backup of the store (4 days ago)
+    await pilot.pause()
+
+
+async def store_unlocked(pilot):
+    from app.apphelp import wait_for
+
+    await store_listed(pilot)
+    await pilot.press("enter")
+    await pilot.pause()
+    await pilot.press(*PASSWORD, "enter")
+    await wait_for(pilot, lambda: getattr(pilot.app.screen, "step", "") == "what")
+
+
+def test_restore_store_points(snap_compare, term_size, make_ctx, store_points):
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=store_listed)
+
+
+def test_restore_store_unlock_with_code(snap_compare, term_size, make_ctx, store_points):
+    async def before(pilot):
+        from app.apphelp import screen_text, wait_for
+
+        await store_listed(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("ctrl+r", *TYPO_CODE, "enter")
+        await wait_for(pilot, lambda: " 3 (" in screen_text(pilot.app))  # names group 3
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def test_restore_store_what(snap_compare, term_size, make_ctx, store_points):
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=store_unlocked)
+
+
+def test_restore_store_confirm(
+    snap_compare, term_size, make_ctx, store_points, pinned_restore_time
+):
+    from app.apphelp import wait_for
+
+    async def before(pilot):
+        await store_unlocked(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: pilot.app.screen.step == "confirm")
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def test_verify_store_points(snap_compare, term_size, make_ctx, store_points):
+    async def before(pilot):
+        await store_listed(pilot, "v")
 
     assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
 

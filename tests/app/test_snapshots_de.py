@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from app.test_snapshots import *  # noqa: F403 - the scenarios and their fixtures
-from app.test_snapshots import pinned_restore_time, points  # noqa: F401 - fixtures
+from app.test_snapshots import pinned_restore_time, points, store_points  # noqa: F401 - fixtures
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,10 @@ practice and --points restore points spread over four places the listing searche
 a remembered destination, the automatic-backup folder, a folder given with --in and a
 "removable medium" (THERABAK_MEDIA_ROOTS) with a Backups subfolder. Most points are
 archives (manual and automatic, copies of real ones), one in ten is a folder backup
-(its manifest lists every file, so listing must read only its first line), plus a few
-damaged files. Then it times, --runs times each, median reported:
+(its manifest lists every file, so listing must read only its first line), one in five
+a snapshot of a backup store (``TheraPsy-Backups`` in the remembered destination and on
+the medium: listing reads each snapshot's public header), plus a few damaged files.
+Then it times, --runs times each, median reported:
 
 * ``list_points`` in-process (what the app calls), page cache warm;
 * the whole ``python -m therabak list --json`` process (interpreter start included).
@@ -83,9 +85,12 @@ def build(base: Path, n_points: int) -> dict[str, str]:
     ]
     for p in places:
         p.mkdir(parents=True, exist_ok=True)
+    stores = {}
     for i in range(n_points):
         place = places[i % len(places)]
-        if i % 10 == 9:
+        if i % 5 == 2 and place in (places[0], places[3]):
+            stores.setdefault(place, []).append(i)
+        elif i % 10 == 9:
             shutil.copytree(folder, place / f"TheraPsy-Data-2026-01-01_{i:06d}")
         elif i % 50 == 49:
             (place / f"damaged-{i}.therabak").write_bytes(b"THERABAK" + os.urandom(200))
@@ -93,6 +98,16 @@ def build(base: Path, n_points: int) -> dict[str, str]:
             shutil.copy2(auto, place / f"TheraPsy-Auto-2026-01-01_{i:06d}.therabak")
         else:
             shutil.copy2(manual, place / f"TheraPsy-Backup-2026-01-01_{i:06d}.therabak")
+    for place, made in stores.items():  # snapshots of the tiny practice, one a "day"
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from datetime import UTC, datetime, timedelta
+
+        from store_support import backup_data, create_store
+
+        store = create_store(place / "TheraPsy-Backups")
+        for i in made:
+            start = datetime(2026, 1, 1, tzinfo=UTC)
+            backup_data(store, demo.data_dir, key, created=start + timedelta(days=i))
     (base / "settings.toml").write_text(
         f'[destinations]\nremembered = ["{places[0].as_posix()}"]\n', encoding="utf-8"
     )

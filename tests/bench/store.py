@@ -23,10 +23,14 @@ Measured:
 * ``prune``: forget the 10 oldest of those 20, then prune
 * ``chunks``: what finer chunking could save on the change (the bound for any
   content-defined chunking: only the bytes that differ)
+* ``restore``: ``therabak restore STORE@ID --to DIR`` of the newest point (the real CLI:
+  every file decrypted, sealed again with the account key, read back and checked) beside
+  ``restic restore latest --target DIR`` of the same data and ``cp -r`` of ``Data``
 
 Targets (issue 16): second <= 0.1 x first and faster than restic's second; change <=
 0.2 x first; first <= 1.1 x the single-file backup; 20 x 2 % growth: store <= 1.45 x one
-full backup; prune <= one full backup; peak RSS < 150 MB. Results go to
+full backup; prune <= one full backup; restore <= 1.0 x restic restore and <= 1.3 x
+cp -r; peak RSS < 150 MB. Results go to
 ``tests/bench/results/store-<time>.json``.
 """
 
@@ -344,9 +348,53 @@ class Bench:
                 "audio_bytes": int(a.change_audio_mb * (1 << 20)),
             }
 
+        if want("restore"):
+            self.restore(store, data, key)
         if want("growth") or want("prune"):
             self.growth(data, key)
         self.report(practice_bytes)
+
+    def restore(self, store: Path, data: Path, key: Path) -> None:
+        """The newest point restored into an empty folder: therabak, restic, cp -r (each
+        target removed and the disk synced in between; the store warm in the cache as the
+        practice was for the backups)."""
+        r = self.results
+        target = self.work / "restored"
+        self.warm(store)
+        shutil.rmtree(target, ignore_errors=True)
+        r["restore"] = asdict(
+            self.timed(
+                [
+                    sys.executable,
+                    "-m",
+                    "therabak",
+                    "restore",
+                    f"{store}@latest",
+                    "--to",
+                    str(target),
+                    "--yes",
+                    "--json",
+                    "--password-file",
+                    str(self.work / "password"),
+                    "--data-dir",
+                    str(data),
+                    "--account-key",
+                    str(key),
+                ]
+            )
+        )
+        print(f"  store restore: {r['restore']}", flush=True)
+        shutil.rmtree(target, ignore_errors=True)
+        if self.restic:
+            self.warm(self.work / "restic")
+            r["restic_restore"] = asdict(
+                self.restic_run("restore", "latest", "--target", str(target))
+            )
+            print(f"  restic restore: {r['restic_restore']}", flush=True)
+            shutil.rmtree(target, ignore_errors=True)
+        r["cp_restore"] = asdict(self.timed(["cp", "-r", str(data), str(target)]))
+        print(f"  cp -r: {r['cp_restore']}", flush=True)
+        shutil.rmtree(target, ignore_errors=True)
 
     def growth(self, data: Path, key: Path) -> None:
         """20 backups of a practice growing 2 % between them (in fresh repositories)."""
@@ -434,6 +482,18 @@ class Bench:
                     r["restic_change"]["wall_s"],
                     "-",
                 )
+        if "restore" in r:
+            if "restic_restore" in r:
+                ratio(
+                    "restore / restic restore",
+                    r["restore"]["wall_s"],
+                    r["restic_restore"]["wall_s"],
+                    "<= 1.0",
+                )
+            if "cp_restore" in r:
+                ratio(
+                    "restore / cp -r", r["restore"]["wall_s"], r["cp_restore"]["wall_s"], "<= 1.3"
+                )
         if "growth" in r:
             g = r["growth"]
             full = g[-1]["plaintext"] or g[-1]["data"]
@@ -501,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     p.add_argument("--no-restic", action="store_true")
     p.add_argument("--no-install", action="store_true")
-    p.add_argument("--only", default="", help="first,second,change,growth,prune")
+    p.add_argument("--only", default="", help="first,second,change,restore,growth,prune")
     p.add_argument("--backups", type=int, default=20)
     p.add_argument("--growth", type=float, default=0.02)
     p.add_argument("--clients", type=int)

@@ -87,6 +87,16 @@ def needs_password(point: RestorePoint) -> bool:
     return point.readable and point.protection == "password" and point.account_match != "yes"
 
 
+def point_title(point: RestorePoint) -> str:
+    """A point's name for a title ("Unlock …", "Restore …"): its file or folder name; a
+    backup in a store by the store's folder and its time (ids mean nothing to people)."""
+    if point.is_store and point.created is not None:
+        from therabak import formatting
+
+        return f"{Path(point.path).name}, {formatting.local_time(point.created)}"
+    return Path(point.path).name
+
+
 def contents(
     ctx: AppContext,
     point: RestorePoint,
@@ -100,9 +110,10 @@ def contents(
     (raises WrongPasswordError, WrongRecoveryCodeError, NoRecoveryCodeError,
     CannotUnlockError, DamagedArchiveError). With *salvage* (the restore screen) a
     damaged index does not stop it: the intact entries are listed by reading the whole
-    backup (``index_damage`` says so) and only a salvage restore is offered."""
+    backup (``index_damage`` says so) and only a salvage restore is offered. A backup in
+    a store: the file list of its snapshot."""
     return open_contents(
-        point.path,
+        point.ref,
         rules=rules,
         account=load_account(ctx),
         password=password,
@@ -131,7 +142,7 @@ def restore_request(ctx: AppContext, choice: RestoreChoice, rules: Rules) -> Res
     """The restore the user chose, as the engine takes it: planned here
     (:func:`plan`), run as a job with its ``to_argv()``."""
     return RestoreRequest(
-        point=choice.point.path,
+        point=choice.point.ref,
         data_dir=ctx.paths.data_dir,
         account_key_path=ctx.paths.account_key,
         rules=rules,

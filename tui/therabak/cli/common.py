@@ -275,13 +275,13 @@ def load_account(paths: PracticePaths, out: Output, *, required: bool = True):
     return key
 
 
-def open_archive(args: argparse.Namespace, path, account):
+def open_archive(args: argparse.Namespace, path, account, secrets: SecretCache | None = None):
     """Open and unlock an archive: the account key silently, else the recovery code
-    options, else the password options/prompt."""
+    options, else the password options/prompt (*secrets*: read once, for two backups)."""
     from therabak.archive.reader import ArchiveReader, PasswordNeeded
-    from therabak.cli.codes import read_code
 
-    code = read_code(args)  # checked first: a typo stops here, before any work
+    secrets = secrets or SecretCache()
+    code = secrets.code(args)  # checked first: a typo stops here, before any work
     reader = ArchiveReader.open(path)
     try:
         if code is not None:
@@ -290,12 +290,77 @@ def open_archive(args: argparse.Namespace, path, account):
         try:
             reader.unlock(account=account)
         except PasswordNeeded:
-            password = read_password(args, confirm=False, what="backup")
-            reader.unlock(password=password, account=account)
+            reader.unlock(password=secrets.get(args), account=account)
     except BaseException:
         reader.close()
         raise
     return reader
+
+
+def store_point(text: str, account):
+    """The restore point *text* names when it is a store reference (``STORE@ID``), else
+    None. A store named without a snapshot, an unknown id: UsageError (exit 2); a store
+    or snapshot header that cannot be read: DamagedArchiveError (exit 5)."""
+    from therabak.errors import DamagedArchiveError
+    from therabak.points.discovery import identify_store
+    from therabak.points.stores import parse_ref
+
+    ref = parse_ref(text)
+    if ref is None:
+        return None
+    point = identify_store(ref, account.id_hex if account is not None else None)
+    if not point.readable:
+        raise DamagedArchiveError(
+            _("Cannot read {point}: {error}").format(point=point.short_ref, error=point.error)
+        )
+    return point
+
+
+class SecretCache:
+    """The password or recovery code, read once: a command that opens two backups
+    (``diff --against``) opens the second with the same secret."""
+
+    def __init__(self) -> None:
+        self.password: str | None = None
+        self._code_read = False
+        self._code = None
+
+    def get(self, args: argparse.Namespace) -> str:
+        if self.password is None:
+            self.password = read_password(args, confirm=False, what="backup")
+        return self.password
+
+    def code(self, args: argparse.Namespace):
+        """The recovery code of the options (checked), or None."""
+        if not self._code_read:
+            from therabak.cli.codes import read_code
+
+            self._code = read_code(args)
+            self._code_read = True
+        return self._code
+
+
+def open_store_point(args: argparse.Namespace, point, account, secrets: SecretCache | None = None):
+    """(store, snapshot) of a store point, unlocked as :func:`open_archive` unlocks an
+    archive: the account key silently, else the recovery code options, else the password
+    options/prompt."""
+    from therabak.points.stores import load_snapshot, open_store
+    from therabak.store.errors import PasswordNeeded
+    from therabak.store.keyfile import Unlock
+
+    secrets = secrets or SecretCache()
+    code = secrets.code(args)  # checked first: a typo stops here, before any work
+    folder = point.path
+    if code is not None:
+        store = open_store(folder, Unlock(account=account, recovery_code=code))
+    elif secrets.password is not None:
+        store = open_store(folder, Unlock(account=account, password=secrets.password))
+    else:
+        try:
+            store = open_store(folder, Unlock(account=account))
+        except PasswordNeeded:
+            store = open_store(folder, Unlock(account=account, password=secrets.get(args)))
+    return store, load_snapshot(store, point.snapshot_id)
 
 
 #: Commands that only look: an unclear interrupted restore is a warning there, not an error.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from therabak.cli.common import Output, add_json_option, add_unlock_options, read_password
 from therabak.errors import ExitCode
-from therabak.i18n import _
+from therabak.i18n import _, ngettext
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
             "(--recovery-code-file/-env/-stdin) instead; the recovery code stays valid."
         ),
     )
-    p.add_argument("archive", metavar="ARCHIVE")
+    p.add_argument(
+        "archive",
+        metavar="ARCHIVE",
+        help=_(
+            "a backup file, or a backup store (its folder, or STORE@ID: every backup in the "
+            "store changes password together)"
+        ),
+    )
     add_unlock_options(p)
     g = p.add_argument_group(_("new password (never on the command line)"))
     m = g.add_mutually_exclusive_group()
@@ -48,7 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, out: Output) -> int:
     from therabak.cli.codes import read_code
-    from therabak.jobs.passwd import change_password
+    from therabak.jobs.passwd import change_password, change_store_password
+    from therabak.points.stores import parse_ref
+
+    ref = parse_ref(args.archive)  # a store: STORE or STORE@ID (any of its backups)
 
     # secrets on stdin, in order: the current password or the recovery code, the new one
     code = read_code(args)  # a forgotten password: the code opens, a new password is set
@@ -62,6 +72,30 @@ def run(args: argparse.Namespace, out: Output) -> int:
         confirm=True,
         what="new",
     )
+    if ref is not None:
+        result = change_store_password(ref.folder, old, new, recovery_code=code)
+        if out.json_mode:
+            out.document(result.to_json())
+        else:
+            out.text(_("Password changed: {path}").format(path=result.archive))
+            out.text(
+                "  "
+                + ngettext(
+                    "The store's one backup now opens with the new password, and no longer "
+                    "with the old one.",
+                    "All {n} backups in this store changed password together: they open with "
+                    "the new password, and no longer with the old one.",
+                    result.snapshots or 0,
+                ).format(n=result.snapshots or 0)
+            )
+            out.text(
+                "  "
+                + _(
+                    "Copies of the store made before (on other drives) still open with the "
+                    "old password."
+                )
+            )
+        return ExitCode.OK
     result = change_password(Path(args.archive), old, new, recovery_code=code)
     if out.json_mode:
         out.document(result.to_json())

@@ -42,7 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "folder, mounted removable media, folders given with --in and the "
             "Data.before-restore-* folders earlier restores left. Each folder is searched one "
             "level deep, plus subfolders named therabak, therapsy, backup(s), "
-            "datensicherung(en) or sicherung(en). Reads only the public headers."
+            "datensicherung(en) or sicherung(en). Every backup in a backup store "
+            "(TheraPsy-Backups) is a restore point of its own, named STORE@ID on the "
+            "command line. Reads only the public headers."
         ),
     )
     p.add_argument(
@@ -105,6 +107,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         size = formatting.size(point.size) if point.size is not None else ""
         if point.volumes > 1:
             size = _("{size} in {n} volumes").format(size=size, n=point.volumes)
+        if point.added is not None:
+            size = _("{size} ({added} new)").format(size=size, added=formatting.size(point.added))
         kind = _(KIND_TEXT[point.kind]) if point.kind in KIND_TEXT else point.kind
         protection = point.protection
         if protection in PROTECTION_TEXT:
@@ -115,7 +119,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         account_text = _(account_text) if account_text else ""
         facts = "  ".join(x for x in (kind, protection, account_text, size) if x)
         out.text(f"\n  {when} {age:<18} {facts}")
-        out.text(f"    {point.path}")
+        out.text(f"    {point.short_ref}")
         if point.kind == PointKind.UNREADABLE:
             out.text("    " + _("cannot be read: {error}").format(error=point.error))
         elif point.incomplete:

@@ -32,12 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "restore",
         help=_("restore a backup, a folder backup or a before-restore folder"),
         description=_(
-            "Restore POINT (a .therabak archive, a TheraPsy-Data-* folder backup or a "
-            "Data.before-restore-* folder). The new data is built beside the data folder, "
-            "re-encrypted with this computer's account key and checked; only then is the "
-            "current data folder renamed to Data.before-restore-<time> (restore that to undo) "
-            "and the new one put in place. Categories the backup does not hold are kept from "
-            "the current data."
+            "Restore POINT (a backup in a store, STORE@ID, a .therabak archive, a "
+            "TheraPsy-Data-* folder backup or a Data.before-restore-* folder). The new data "
+            "is built beside the data folder, re-encrypted with this computer's account key "
+            "and checked; only then is the current data folder renamed to "
+            "Data.before-restore-<time> (restore that to undo) and the new one put in place. "
+            "Categories the backup does not hold are kept from the current data."
         ),
     )
     p.add_argument("point", metavar="POINT", help=_("the backup to restore (see therabak list)"))
@@ -172,7 +172,7 @@ def describe_plan(plan: RestorePlan, rules: Rules) -> list[str]:
     source, into = _("Restore from:"), _("Into:")
     width = max(len(source), len(into)) + 1
     lines = [
-        f"{source:<{width}}{p.path}",
+        f"{source:<{width}}{p.short_ref}",
         " " * width + _("({kind}, made {when})").format(kind=kind_description(p.kind), when=when),
         f"{into:<{width}}{plan.target}",
     ]

@@ -97,7 +97,10 @@ def _owner(point: RestorePoint, places: list[SearchPlace]) -> int | None:
     path = os.path.normcase(os.path.abspath(point.path))
     for i, place in enumerate(places):
         folder = os.path.normcase(os.path.abspath(place.folder))
-        if path.startswith(folder.rstrip(os.sep) + os.sep) and len(folder) > best_len:
+        inside = path.startswith(folder.rstrip(os.sep) + os.sep)
+        if point.is_store and path == folder:  # a store folder given as the place itself
+            inside = True
+        if inside and len(folder) > best_len:
             best, best_len = i, len(folder)
     return best
 
@@ -149,18 +152,33 @@ def gather_facts(
         shown.append(f)
     result = SheetFacts(made=(now or datetime.now()).astimezone(), places=shown)
     if code is not None:
+        stores: dict[str, bool] = {}  # a store opens (or not) for all its backups at once
         result.code_opens = sum(
-            1 for p in listing.points if p.recovery_code and _opens(p.path, code)
+            1 for p in listing.points if p.recovery_code and _opens(p, code, stores)
         )
     return result
 
 
-def _opens(path: Path, code: RecoveryCode) -> bool:
+def _opens(point: RestorePoint, code: RecoveryCode, stores: dict[str, bool]) -> bool:
+    """Does *code* open *point*? An archive's header is tried; a backup store's key
+    files once per store (no Argon2id either way)."""
     from therabak.archive.reader import ArchiveReader
     from therabak.errors import TherabakError
 
+    if point.is_store:
+        key = str(point.path)
+        if key not in stores:
+            from therabak.points.stores import open_store
+            from therabak.store.keyfile import Unlock
+
+            try:
+                open_store(Path(point.path), Unlock(recovery_code=code))
+                stores[key] = True
+            except (TherabakError, OSError):
+                stores[key] = False
+        return stores[key]
     try:
-        with ArchiveReader.open(path) as reader:
+        with ArchiveReader.open(point.path) as reader:
             reader.unlock(recovery_code=code)
             return True
     except (TherabakError, OSError):

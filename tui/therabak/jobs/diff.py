@@ -1,14 +1,15 @@
-"""Compare a backup with the current data folder by plaintext hash."""
+"""Compare a backup with the current data folder, or two backups with each other, by
+plaintext hash (an archive's index and a store snapshot both hold every file's SHA-256,
+so no content is read from a backup)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from therabak.archive.index import ArchiveIndex
 from therabak.errors import DecryptionError, ExitCode
 from therabak.events import Emit, ignore
 from therabak.jobkit.cancel import NEVER, CancelToken
@@ -17,6 +18,17 @@ from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.practice.scan import scan
 from therabak.practice.source import SourceChanged, read_plaintext, read_raw
+
+
+class BackupEntry(Protocol):
+    """One file of a backup as a diff needs it (``archive.index.IndexEntry`` and
+    ``store.snapshot.SnapshotEntry`` are both one)."""
+
+    path: str
+    category: str
+    size: int
+    sha256: str
+    raw: bool
 
 
 @dataclass
@@ -77,7 +89,7 @@ def plaintext_sha256(path: Path, rel: str, key: AccountKey, *, raw: bool = False
 
 
 def diff_against_data(
-    index: ArchiveIndex,
+    entries: Sequence[BackupEntry],
     categories: tuple[str, ...],
     data_dir: Path,
     rules: Rules,
@@ -85,10 +97,11 @@ def diff_against_data(
     emit: Emit = ignore,
     cancel: CancelToken = NEVER,
 ) -> DiffResult:
-    """Files of the backup's *categories* that differ between the backup and *data_dir*."""
-    chosen = frozenset(categories) or frozenset(e.category for e in index.entries)
+    """Files of the backup's *categories* that differ between the backup (its *entries*:
+    an archive index's, a store snapshot's) and *data_dir*."""
+    chosen = frozenset(categories) or frozenset(e.category for e in entries)
     current = {f.path: f for f in scan(data_dir, rules).files if f.category in chosen}
-    stored = {e.path: e for e in index.entries}
+    stored = {e.path: e for e in entries}
     result = DiffResult()
     for path, e in stored.items():
         if path not in current:
@@ -118,4 +131,87 @@ def diff_against_data(
     progress.finish()
     for lst in (result.added, result.removed, result.changed):
         lst.sort()
+    return result
+
+
+@dataclass(frozen=True)
+class FileChange:
+    category: str
+    path: str
+    size: int  # in the newer point (added, changed) or the older one (removed)
+    old_size: int | None = None  # changed: the size in the older point
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"category": self.category, "path": self.path, "size": self.size}
+        if self.old_size is not None:
+            d["old_size"] = self.old_size
+        return d
+
+
+@dataclass
+class PointDiff:
+    """What changed from an older point to a newer one (by plaintext hash)."""
+
+    added: list[FileChange] = field(default_factory=list)  # only in the newer point
+    removed: list[FileChange] = field(default_factory=list)  # only in the older point
+    changed: list[FileChange] = field(default_factory=list)
+    same: int = 0
+
+    @property
+    def identical(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+    @property
+    def bytes_added(self) -> int:
+        return sum(c.size for c in self.added)
+
+    @property
+    def bytes_removed(self) -> int:
+        return sum(c.size for c in self.removed)
+
+    @property
+    def bytes_changed(self) -> int:
+        return sum(c.size for c in self.changed)
+
+    def per_category(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for what in ("added", "removed", "changed"):
+            for c in getattr(self, what):
+                out.setdefault(c.category, {"added": 0, "removed": 0, "changed": 0})[what] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "identical": self.identical,
+            "same": self.same,
+            "added": [c.to_dict() for c in self.added],
+            "removed": [c.to_dict() for c in self.removed],
+            "changed": [c.to_dict() for c in self.changed],
+            "bytes_added": self.bytes_added,
+            "bytes_removed": self.bytes_removed,
+            "bytes_changed": self.bytes_changed,
+            "per_category": self.per_category(),
+        }
+
+
+def diff_points(newer: Iterable[BackupEntry], older: Iterable[BackupEntry]) -> PointDiff:
+    """What changed from *older* to *newer*: files added, removed and changed (another
+    hash, or stored raw in one and decrypted in the other), with their sizes. Paths are
+    compared exactly as stored."""
+    new = {e.path: e for e in newer}
+    old = {e.path: e for e in older}
+    result = PointDiff()
+    for path, e in new.items():
+        before = old.get(path)
+        if before is None:
+            result.added.append(FileChange(e.category, path, e.size))
+        elif before.sha256 != e.sha256 or before.raw != e.raw:
+            result.changed.append(FileChange(e.category, path, e.size, before.size))
+        else:
+            result.same += 1
+    for path, e in old.items():
+        if path not in new:
+            result.removed.append(FileChange(e.category, path, e.size))
+    for lst in (result.added, result.removed, result.changed):
+        lst.sort(key=lambda c: (c.category, c.path))
     return result

@@ -1,8 +1,10 @@
 """Change the password of a backup: a new key slot, the same data (DESIGN.md section 4).
 
-Only the header region is rewritten (crash-safely, see archive/rekey.py); no byte
-of the entries or the index changes. Copies of the archive made before keep the
-old password.
+An archive: only the header region is rewritten (crash-safely, see archive/rekey.py);
+no byte of the entries or the index changes. Copies of the archive made before keep the
+old password. A backup store: one small key file is replaced (``Store.change_password``:
+the new key file is put first, then the old one deleted), so every snapshot of the store
+changes password together.
 """
 
 from __future__ import annotations
@@ -25,15 +27,24 @@ from therabak.i18n import _
 
 @dataclass
 class PasswdResult:
-    archive: Path
+    archive: Path  # the archive, or the store's folder
     slots: list[str]  # the slot kinds the archive has now, e.g. ["password", "account"]
+    snapshots: int | None = None  # a store: how many backups changed password together
 
     def to_json(self) -> dict[str, Any]:
-        return {"archive": str(self.archive), "changed": True, "slots": self.slots}
+        d: dict[str, Any] = {"archive": str(self.archive), "changed": True, "slots": self.slots}
+        if self.snapshots is not None:  # a store
+            d |= {"store": str(self.archive), "snapshots": self.snapshots}
+        return d
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PasswdResult:
-        return cls(archive=Path(data["archive"]), slots=list(data["slots"]))
+        snapshots = data.get("snapshots")
+        return cls(
+            archive=Path(data["archive"]),
+            slots=list(data["slots"]),
+            snapshots=int(snapshots) if snapshots is not None else None,
+        )
 
 
 def change_password(
@@ -82,3 +93,50 @@ def change_password(
     region, new_header = replace_slots(header, key, slots)
     rewrite_header(path, header, region, new_header)
     return PasswdResult(archive=path, slots=[s.type.label for s in slots])
+
+
+def change_store_password(
+    folder: Path,
+    old_password: str | None,
+    new_password: str,
+    *,
+    params: Argon2Params | None = None,
+    recovery_code: RecoveryCode | None = None,
+) -> PasswdResult:
+    """Give the store in *folder* a new password: the key file that *old_password* (or
+    *recovery_code*, for a forgotten password) opens is replaced by one with a new
+    password slot and its other slots (account key, recovery code) kept. Every snapshot
+    of the store opens with the new password from then on. Raises as
+    :func:`change_password`; StoreLockedError (exit 7) while another job uses the store."""
+    from therabak.storage.local import LocalStorage
+    from therabak.store.core import Store, peek
+    from therabak.store.keyfile import Unlock
+
+    if not new_password:
+        raise UsageError(_("The new password is empty."))
+    storage = LocalStorage(Path(folder))
+    facts = peek(storage)
+    if "none" in facts.protection:
+        raise UsageError(
+            _("This backup store is unprotected; a password would not help: {path}").format(
+                path=folder
+            )
+        )
+    if "password" not in facts.protection:
+        raise UsageError(
+            _(
+                "This backup store has no password to change ({protection} protection): {path}"
+            ).format(protection=", ".join(facts.protection), path=folder)
+        )
+    # without an account key only the slot of the secret given can open it: the old
+    # password or the recovery code is proven, whatever other slots there are
+    if recovery_code is not None:
+        store = Store.open(storage, Unlock(recovery_code=recovery_code))
+    else:
+        store = Store.open(storage, Unlock(password=old_password))
+    new = store.change_password(new_password, params=params)
+    return PasswdResult(
+        archive=Path(folder),
+        slots=[s.type.label for s in new.slots],
+        snapshots=len(facts.snapshots),
+    )

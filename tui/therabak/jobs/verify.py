@@ -1,7 +1,10 @@
-"""Verify an archive: read every byte, check every tag, size and plaintext hash.
+"""Verify a backup: read every byte, check every tag, size and plaintext hash.
 
-Damaged files are named; when the index itself is damaged, the body is scanned so
-the report still says which files are intact and which are not.
+An archive: damaged files are named; when the index itself is damaged, the body is
+scanned so the report still says which files are intact and which are not. A store
+snapshot: every chunk of every file is read from its pack, authenticated and checked
+against its id, and each file's size and SHA-256 against the snapshot; a damaged pack
+names the files whose content lies in it.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from therabak import faults
 from therabak.archive.reader import ArchiveReader, EntryDamaged
@@ -20,6 +23,10 @@ from therabak.i18n import _
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
 from therabak.jsonform import damage_from, damage_json
+
+if TYPE_CHECKING:
+    from therabak.store.core import Store
+    from therabak.store.snapshot import Snapshot
 
 INDEX = DamagedPart.INDEX
 REGION = DamagedPart.STRUCTURE
@@ -32,7 +39,7 @@ class VerifyRequest:
 
     operation: ClassVar[str] = "verify"
 
-    archive: Path
+    archive: Path | str  # an archive, or a store snapshot (``STORE@ID``)
     data_dir: Path
     account_key_path: Path
     password: str | None = field(default=None, repr=False)
@@ -55,14 +62,24 @@ class VerifyResult:
     index_ok: bool = True
     duration_s: float = 0.0
     archive: str = ""  # the backup as the caller named it (its summary says it)
+    # a store snapshot: its reference (STORE@ID with the whole id), store folder and id
+    ref: str = ""
+    store: str = ""
+    snapshot_id: str = ""
 
     @property
     def exit_code(self) -> ExitCode:
         return ExitCode.DAMAGED if self.damaged else ExitCode.OK
 
     def to_json(self) -> dict[str, Any]:
+        store = (
+            {"ref": self.ref, "store": self.store, "snapshot_id": self.snapshot_id}
+            if self.snapshot_id
+            else {}
+        )
         return {
             "archive": self.archive,
+            **store,
             "files_ok": self.files_ok,
             "bytes_checked": self.bytes_checked,
             "index_ok": self.index_ok,
@@ -79,6 +96,9 @@ class VerifyResult:
             index_ok=bool(data.get("index_ok", True)),
             duration_s=float(data.get("duration_s", 0.0)),
             archive=str(data.get("archive", "")),
+            ref=str(data.get("ref", "")),
+            store=str(data.get("store", "")),
+            snapshot_id=str(data.get("snapshot_id", "")),
         )
 
 
@@ -148,3 +168,40 @@ def _verify_by_scan(
             damaged(found.path, found.error)
         progress.file_done()
     progress.finish()
+
+
+def verify_snapshot(
+    store: Store, snapshot: Snapshot, emit: Emit = ignore, cancel: CancelToken = NEVER
+) -> VerifyResult:
+    """Read every file of *snapshot* back from *store* and check every chunk and hash
+    (``Store.open_file``); a file that cannot be read back intact is named with why (the
+    damaged or missing pack)."""
+    from therabak.points.stores import read_order
+    from therabak.store.errors import DamagedFileError, DamagedStoreError
+
+    start = time.monotonic()
+    result = VerifyResult()
+    emit(Phase("verifying", f"{store.location}@{snapshot.snapshot_id}"))
+    entries = read_order(store, snapshot.entries)
+    progress = ProgressTracker(
+        emit, "verifying", bytes_total=sum(e.size for e in entries), files_total=len(entries)
+    )
+    for e in entries:
+        cancel.check()
+        progress.start_file(e.path)
+        try:
+            for chunk in store.open_file(e):
+                progress.add_bytes(len(chunk))
+                cancel.check()
+            result.files_ok += 1
+            result.bytes_checked += e.size
+        except DamagedFileError as err:
+            result.damaged.append((e.path, err.reason))
+            emit(Damaged(path=e.path, reason=err.reason))
+        except DamagedStoreError as err:
+            result.damaged.append((e.path, err.message))
+            emit(Damaged(path=e.path, reason=err.message))
+        progress.file_done()
+    progress.finish()
+    result.duration_s = round(time.monotonic() - start, 3)
+    return result

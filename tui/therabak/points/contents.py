@@ -1,5 +1,5 @@
 """What a restore point holds, file by file, for the app's preview tree: read from the
-archive's index (archives need unlocking) or the folder's manifest."""
+archive's index or a store snapshot (both need unlocking) or the folder's manifest."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from therabak.datafolder.manifest import MANIFEST_NAME, iter_manifest_files
 from therabak.errors import DamagedArchiveError
+from therabak.points import stores
 from therabak.points.discovery import PointKind, RestorePoint, identify
 from therabak.practice.categories import Rules
 from therabak.practice.scan import Tally, scan
@@ -72,7 +73,7 @@ class PointContents:
 
 
 def open_contents(
-    path: Path,
+    path: Path | str,
     *,
     rules: Rules,
     account=None,
@@ -81,18 +82,21 @@ def open_contents(
     salvage: bool = False,
     recovery_code: RecoveryCode | None = None,
 ) -> PointContents:
-    """A point's file list by category, from the archive's index or the folder's manifest.
+    """A point's file list by category, from the archive's index, the store snapshot or
+    the folder's manifest (*path* may be a ``STORE@ID`` reference).
 
-    Archives are unlocked with the account key when their slot fits, else *password* or
+    Archives and stores are unlocked with the account key when their slot fits, else *password* or
     *recovery_code* (raises :class:`~therabak.archive.reader.PasswordNeeded` when one is needed and
     missing, WrongPasswordError when it is wrong). With *salvage*, an archive whose index
     is damaged is listed by reading its entries (every intact one, the first of two with
     the same name, as a salvage restore takes them) and ``index_damage`` says why.
     """
     account_id = account.id_hex if account is not None else None
-    point = identify(Path(path), account_id)
+    point = identify(path, account_id)
     if not point.readable:
         raise DamagedArchiveError(f"{path}: {point.error}")
+    if point.is_store:
+        return _store_contents(point, account, password, recovery_code)
     if point.is_folder:
         entries: list[ContentEntry] = []
         if (Path(path) / MANIFEST_NAME).is_file() and point.kind == PointKind.FOLDER:
@@ -124,4 +128,22 @@ def open_contents(
         [ContentEntry(e.path, e.category, e.size, e.mtime_ns, e.raw) for e in index.entries],
         account_key_id=index.account_key_id,
         skipped=index.skipped,
+    )
+
+
+def _store_contents(
+    point: RestorePoint, account, password: str | None, recovery_code: RecoveryCode | None
+) -> PointContents:
+    """A store snapshot's file list (unlocking the store as an archive is unlocked)."""
+    from therabak.store.keyfile import Unlock
+
+    store = stores.open_store(
+        Path(point.path), Unlock(password=password, account=account, recovery_code=recovery_code)
+    )
+    snapshot = stores.load_snapshot(store, point.snapshot_id)
+    return PointContents(
+        point,
+        [ContentEntry(e.path, e.category, e.size, e.mtime_ns, e.raw) for e in snapshot.entries],
+        account_key_id=snapshot.account_key_id,
+        skipped=snapshot.skipped,
     )

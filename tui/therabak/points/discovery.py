@@ -9,13 +9,15 @@ Where it looks (each folder one level deep, see :data:`SUBFOLDER_NAMES`):
 * folders the caller names (``--in``),
 * beside ``Data``: the ``Data.before-restore-*`` folders earlier restores left.
 
-What it finds: archives (``*.therabak``; a split backup is one point, found by its first
-volume, with its volumes' total size and count, flagged when one is missing or does not
-fit), folder backups (a folder holding a
+What it finds: every snapshot of a backup store (a ``TheraPsy-Backups`` folder, or a
+store folder named itself; see :mod:`therabak.points.stores`, which also defines the
+point reference ``STORE@ID``), archives (``*.therabak``; a split backup is one point,
+found by its first volume, with its volumes' total size and count, flagged when one is
+missing or does not fit), folder backups (a folder holding a
 ``therabak-manifest.json``, normally ``TheraPsy-Data-<time>``) and before-restore
-folders. Only the archive's public header or the manifest's first line is read, so
-listing is fast whatever the size of the backups; a file that is damaged or not ours is
-listed as *unreadable*, never an error. (What a point holds, file by file, is
+folders. Only public headers (a snapshot's, an archive's) or the manifest's first line
+are read, so listing is fast whatever the size of the backups; a file that is damaged or
+not ours is listed as *unreadable*, never an error. (What a point holds, file by file, is
 ``points/contents.py``.)
 """
 
@@ -44,6 +46,7 @@ from therabak.datafolder.names import FOLDER_PREFIX, STAMP_FORMAT, before_restor
 from therabak.errors import DamagedArchiveError
 from therabak.fsutil import followed_root, open_regular
 from therabak.i18n import _
+from therabak.points import stores
 from therabak.practice.categories import BackupKind, Rules
 
 ARCHIVE_SUFFIX = ".therabak"
@@ -122,6 +125,10 @@ class RestorePoint:
     error: str = ""  # for unreadable points
     volumes: int = 1  # files of a split backup (archives)
     incomplete: str = ""  # what is wrong with a split backup's volumes ("" when nothing)
+    # A snapshot of a backup store: *path* is the store's folder, this the snapshot's id.
+    snapshot_id: str = ""
+    short_id: str = ""  # the shortest unambiguous prefix of snapshot_id (8+ hex digits)
+    added: int | None = None  # store snapshots: bytes that backup added to the store
 
     @property
     def readable(self) -> bool:
@@ -130,6 +137,31 @@ class RestorePoint:
     @property
     def is_folder(self) -> bool:
         return self.kind.is_folder
+
+    @property
+    def is_store(self) -> bool:
+        return bool(self.snapshot_id)
+
+    @property
+    def ref(self) -> str:
+        """What names this point on a command line: its path, or ``STORE@ID``."""
+        if self.snapshot_id:
+            return stores.point_ref(self.path, self.snapshot_id)
+        return str(self.path)
+
+    @property
+    def short_ref(self) -> str:
+        """:attr:`ref` with the shortest unambiguous snapshot id (for people)."""
+        if self.snapshot_id:
+            return stores.point_ref(self.path, self.short_id or self.snapshot_id)
+        return str(self.path)
+
+    @property
+    def name(self) -> str:
+        """A short name for titles: the file or folder name; a store snapshot's id."""
+        if self.snapshot_id:
+            return f"{Path(self.path).name}@{self.short_id or self.snapshot_id[:8]}"
+        return Path(self.path).name
 
     def to_dict(self, rules: Rules | None = None, now: datetime | None = None) -> dict[str, Any]:
         from therabak import formatting
@@ -152,6 +184,10 @@ class RestorePoint:
             "error": self.error,
             "volumes": self.volumes,
             "incomplete": self.incomplete,
+            "format": "store" if self.snapshot_id else ("folder" if self.is_folder else "archive"),
+            "ref": self.ref,
+            "snapshot_id": self.snapshot_id or None,
+            "added": self.added,
         }
         if rules is not None:
             d["summary"] = category_summary(rules, self.categories, self.kind)
@@ -285,15 +321,100 @@ def folder_point(
     )
 
 
+def points_of_store(
+    folder: Path, account_key_id: str | None, found_in: Place | str = ""
+) -> list[RestorePoint]:
+    """Every snapshot of the store in *folder*, from the public headers; one unreadable
+    point for a store that cannot be read, and for each snapshot whose header cannot."""
+    listing = stores.list_store(folder)
+    if listing.error:
+        return [RestorePoint(folder, PointKind.UNREADABLE, found_in=found_in, error=listing.error)]
+    match = _match(listing.account_key_ids, account_key_id)
+    points = [store_point(listing, s, match, found_in) for s in listing.snapshots]
+    for sid, why in listing.unreadable:
+        points.append(
+            RestorePoint(
+                folder,
+                PointKind.UNREADABLE,
+                found_in=found_in,
+                error=why,
+                snapshot_id=sid,
+                short_id=sid[:8],
+            )
+        )
+    return points
+
+
+def store_point(
+    listing: stores.StoreListing,
+    snap: stores.StoreSnapshot,
+    account_match: AccountMatch,
+    found_in: Place | str = "",
+) -> RestorePoint:
+    header = snap.info.header
+    return RestorePoint(
+        listing.folder,
+        PointKind.of_archive(BackupKind(header.kind)),
+        created=header.created,
+        size=header.size,
+        protection=listing.protection,
+        recovery_code=listing.recovery_code,
+        account_key_ids=list(listing.account_key_ids),
+        account_match=account_match,
+        categories=list(header.categories),
+        found_in=found_in,
+        snapshot_id=snap.snapshot_id,
+        short_id=snap.short_id,
+        added=header.added,
+    )
+
+
+def identify_store(
+    ref: stores.StoreRef,
+    account_key_id: str | None,
+    found_in: Place | str = Place.ARGUMENT,
+) -> RestorePoint:
+    """The point a store reference names (UsageError for an unknown or ambiguous id, or a
+    store named without a snapshot). An unreadable store or snapshot header: an
+    unreadable point."""
+    listing = stores.list_store(ref.folder)
+    if listing.error:
+        return RestorePoint(
+            ref.folder, PointKind.UNREADABLE, found_in=found_in, error=listing.error
+        )
+    snapshot_id = stores.resolve(ref, listing)
+    for snap in listing.snapshots:
+        if snap.snapshot_id == snapshot_id:
+            match = _match(listing.account_key_ids, account_key_id)
+            return store_point(listing, snap, match, found_in)
+    why = dict(listing.unreadable).get(snapshot_id, _("its header cannot be read"))
+    return RestorePoint(
+        ref.folder,
+        PointKind.UNREADABLE,
+        found_in=found_in,
+        error=why,
+        protection=listing.protection,
+        recovery_code=listing.recovery_code,
+        account_key_ids=list(listing.account_key_ids),
+        snapshot_id=snapshot_id,
+        short_id=snapshot_id[:8],
+    )
+
+
 def identify(
-    path: Path,
+    path: Path | str,
     account_key_id: str | None,
     found_in: Place | str = Place.ARGUMENT,
     *,
     salvage: bool = False,
 ) -> RestorePoint:
-    """What *path* is (for a point the user names). Raises DamagedArchiveError if nothing.
-    With *salvage*, an archive whose header is damaged but still readable is a point."""
+    """What *path* is (for a point the user names): an archive, a folder backup, a
+    before-restore folder or a store snapshot (``STORE@ID``). Raises DamagedArchiveError
+    if nothing, UsageError for a store without a snapshot or an unknown id. With
+    *salvage*, an archive whose header is damaged but still readable is a point."""
+    ref = stores.parse_ref(path)
+    if ref is not None:
+        return identify_store(ref, account_key_id, found_in)
     path = Path(path)
     if path.is_dir():
         point = folder_point(
@@ -382,6 +503,13 @@ def _key(path: Path) -> str:
     return os.path.normcase(os.path.abspath(path))
 
 
+def _add_store(
+    folder: Path, source: str, account_key_id: str | None, out: dict[str, RestorePoint]
+) -> None:
+    for point in points_of_store(folder, account_key_id, source):
+        out.setdefault(_key(folder) + "@" + point.snapshot_id, point)
+
+
 def _scan_folder(
     folder: Path,
     source: str,
@@ -389,6 +517,9 @@ def _scan_folder(
     out: dict[str, RestorePoint],
     depth: int = 0,
 ) -> bool:
+    if depth == 0 and stores.is_store_folder(folder):  # the store folder itself
+        _add_store(folder, source, account_key_id, out)
+        return True
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -427,6 +558,9 @@ def _scan_folder(
         if is_file and name.lower().endswith(ARCHIVE_SUFFIX):
             out[key] = archive_point(path, account_key_id, source, names=later.get(name, []))
         elif is_dir:
+            if stores.is_store_folder(path):
+                _add_store(path, source, account_key_id, out)
+                continue
             point = (
                 folder_point(path, account_key_id, source)
                 if (name.startswith(FOLDER_PREFIX) or (path / MANIFEST_NAME).is_file())
@@ -469,7 +603,5 @@ def list_points(
     if data_dir is not None:
         find_before_restore(data_dir, account_key_id, found)
     far_past = datetime.min.replace(tzinfo=datetime.now().astimezone().tzinfo)
-    points = sorted(
-        found.values(), key=lambda p: (p.created or far_past, str(p.path)), reverse=True
-    )
+    points = sorted(found.values(), key=lambda p: (p.created or far_past, p.ref), reverse=True)
     return PointListing(points, places)

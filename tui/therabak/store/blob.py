@@ -116,10 +116,16 @@ def seal_blob(
     return sealed, BlobInfo(blob_id, flags, len(sealed), len(chunk))
 
 
-def open_blob(keys: StoreKeys, info: BlobInfo, sealed: bytes, name: str) -> tuple[bytes, bytes]:
+def open_blob(
+    keys: StoreKeys, info: BlobInfo, sealed: bytes, name: str, *, check_id: bool = True
+) -> tuple[bytes, bytes]:
     """(plaintext, its SHA-256) of a sealed blob, checked: authentication, the declared
     size of a zstd frame before it is decompressed (no bomb), the plaintext length, and
-    that the plaintext is the content its id names. DamagedStoreError otherwise."""
+    that the plaintext is the content its id names. DamagedStoreError otherwise.
+
+    Without *check_id* the last check (a SHA-256 of the chunk) is left to the caller,
+    who checks the SHA-256 of the whole file instead (a restore of a file of several
+    chunks: ``Store.open_file``); the SHA-256 returned is then ``b""``."""
     what = f"{name}: blob {info.id.hex()[:16]}"
     if len(sealed) != info.length:
         raise DamagedStoreError(_("{name} is damaged (cut short).").format(name=what), name=name)
@@ -141,6 +147,13 @@ def open_blob(keys: StoreKeys, info: BlobInfo, sealed: bytes, name: str) -> tupl
             )
     else:
         plain = payload
+    if not check_id:
+        if len(plain) != info.raw_length:
+            raise DamagedStoreError(
+                _("{name} is damaged ({what}).").format(name=what, what=_("content and id differ")),
+                name=name,
+            )
+        return plain, b""
     digest = hashlib.sha256(plain).digest()
     if len(plain) != info.raw_length or not hmac.compare_digest(keys.blob_id(digest), info.id):
         raise DamagedStoreError(

@@ -8,7 +8,6 @@ The bytes are in FORMAT.md beside this file.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -17,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from therabak import faults
+from therabak.archive.hashing import Sha256Behind
 from therabak.crypto.kdf import Argon2Params
 from therabak.crypto.slots import Slot, SlotType
 from therabak.errors import CannotUnlockError, UsageError
@@ -104,6 +104,8 @@ class PublicFacts:
     protection: tuple[str, ...]  # slot types of the current key files ("password", ...)
     account_key_ids: tuple[str, ...]
     snapshots: list[SnapshotInfo] = field(default_factory=list)
+    # snapshots whose public header cannot be read (damaged, another store's, ...)
+    problems: list[Problem] = field(default_factory=list)
 
 
 def _put(storage: Storage, name: str, data: bytes | bytearray, written: list[int]) -> None:
@@ -206,7 +208,7 @@ def peek(storage: Storage) -> PublicFacts:
         protection=tuple(sorted({s.type.label for s in slots})),
         account_key_ids=tuple(sorted({s.key_id.hex() for s in slots if s.key_id})),
     )
-    facts.snapshots = _list_snapshots(storage, cfg.store_id, [])
+    facts.snapshots = _list_snapshots(storage, cfg.store_id, facts.problems)
     return facts
 
 
@@ -596,9 +598,12 @@ class Store:
 
     # ---- reading content ----------------------------------------------------------------------
 
-    def read_blob(self, blob_id: bytes, *, path: str = "") -> tuple[bytes, bytes]:
+    def read_blob(
+        self, blob_id: bytes, *, path: str = "", check_id: bool = True
+    ) -> tuple[bytes, bytes]:
         """(plaintext, SHA-256) of a blob: tried where the index says, then wherever the
-        packs' own headers say. DamagedFileError naming *path* when no copy is intact."""
+        packs' own headers say. DamagedFileError naming *path* when no copy is intact.
+        *check_id*: see :func:`~therabak.store.blob.open_blob`."""
         tried: set[tuple[str, int]] = set()
         errors: list[str] = []
         for source in (self.index, self.header_index):  # the headers only if needed
@@ -607,7 +612,7 @@ class Store:
                     continue
                 tried.add((loc.pack_id, loc.blob.offset))
                 try:
-                    found = self._read_at(loc)
+                    found = self._read_at(loc, check_id)
                 except (DamagedStoreError, StorageError) as e:
                     errors.append(getattr(e, "message", str(e)))
                     continue
@@ -618,16 +623,26 @@ class Store:
                         )
                     )
                 return found
-        reason = errors[0] if errors else _("its content is in no pack of the store")
+        reason = errors[0] if errors else self._lost_where(blob_id)
         raise DamagedFileError(
             _("{path}: {reason}").format(path=path or blob_id.hex()[:16], reason=reason),
             path=path,
+            reason=reason,
         )
 
-    def _read_at(self, loc: Location) -> tuple[bytes, bytes]:
+    def _lost_where(self, blob_id: bytes) -> str:
+        """Why a blob is in no pack: the pack an index names for it is missing, or none."""
+        for pack_id, record in self.missing_packs.items():
+            if any(b.info.id == blob_id for b in record.blobs):
+                return _("its content was in {name}, which is missing").format(
+                    name=pack_name(pack_id)
+                )
+        return _("its content is in no pack of the store")
+
+    def _read_at(self, loc: Location, check_id: bool = True) -> tuple[bytes, bytes]:
         name = pack_name(loc.pack_id)
         sealed = self.storage.get(name, loc.blob.offset, loc.info.length)
-        return open_blob(self.keys, loc.info, sealed, name)
+        return open_blob(self.keys, loc.info, sealed, name, check_id=check_id)
 
     def blob_info(self, blob_id: bytes) -> BlobInfo | None:
         locs = self.index().locate(blob_id)
@@ -636,24 +651,27 @@ class Store:
     def open_file(self, entry: SnapshotEntry) -> Iterator[bytes]:
         """The content of *entry*, chunk by chunk (bounded memory), every chunk checked; at
         the end its size and SHA-256. DamagedFileError (naming the path) on any mismatch:
-        a reader must discard what it got."""
-        whole = hashlib.sha256() if len(entry.blobs) != 1 else None
+        a reader must discard what it got. A file of several chunks is hashed whole on
+        the background hasher (while its next chunk is read and the caller writes this
+        one), and that hash stands for its chunks' own: each chunk is still authenticated
+        (AES-GCM, its id in the associated data), only its SHA-256 is not taken twice."""
+        whole = Sha256Behind() if len(entry.blobs) != 1 else None
+        check_id = whole is None
         size = 0
         digest = b""
         for blob_id in entry.blobs:
-            plain, digest = self.read_blob(blob_id, path=entry.path)
+            plain, digest = self.read_blob(blob_id, path=entry.path, check_id=check_id)
             size += len(plain)
             if whole is not None:
                 whole.update(plain)
             yield plain
-        if whole is not None:
-            digest = whole.digest()
-        if size != entry.size or digest.hex() != entry.sha256:
+        hexdigest = whole.hexdigest() if whole is not None else digest.hex()
+        if size != entry.size or hexdigest != entry.sha256:
+            reason = _("its content does not match the snapshot")
             raise DamagedFileError(
-                _("{path}: {reason}").format(
-                    path=entry.path, reason=_("its content does not match the snapshot")
-                ),
+                _("{path}: {reason}").format(path=entry.path, reason=reason),
                 path=entry.path,
+                reason=reason,
             )
 
     def read_file(self, entry: SnapshotEntry) -> bytes:

@@ -35,9 +35,10 @@ class DamagedStoreError(DamagedArchiveError):
 class DamagedFileError(DamagedStoreError):
     """A file of a snapshot cannot be read back intact (exit 5)."""
 
-    def __init__(self, message: str, *, path: str, name: str = "") -> None:
+    def __init__(self, message: str, *, path: str, name: str = "", reason: str = "") -> None:
         super().__init__(message, name=name)
         self.path = path
+        self.reason = reason or message  # why, without the path (which pack, what failed)
 
 
 class StoreLockedError(DataInUseError):

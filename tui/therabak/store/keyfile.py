@@ -20,13 +20,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from therabak.crypto.recovery import RecoveryCode
 from therabak.crypto.slots import Slot, SlotType
 from therabak.crypto.stream import KEY_SIZE
 from therabak.errors import (
     AccountKeyNeededError,
     DamagedArchiveError,
+    NoRecoveryCodeError,
     OtherAccountError,
     WrongPasswordError,
+    WrongRecoveryCodeError,
 )
 from therabak.i18n import _
 from therabak.practice.account import AccountKey
@@ -165,15 +168,25 @@ def parse_keyfile(data: bytes, name: str, *, lenient: bool = False) -> KeyFile:
 
 @dataclass(frozen=True)
 class Unlock:
-    """What the user has to open a store with: a password, the account key, or nothing
-    (a store with a "none" slot). ``repr`` shows no secret."""
+    """What the user has to open a store with: a password or the recovery code (one or
+    the other, as for an archive), the account key, or nothing (a store with a "none"
+    slot). ``repr`` shows no secret."""
 
     password: str | None = field(default=None, repr=False)
     account: AccountKey | None = None
+    recovery_code: RecoveryCode | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.password and self.recovery_code is not None:
+            raise ValueError("give a password or a recovery code, not both")
 
     def candidates(self, slot: Slot) -> bytes | None:
         """The store key if this slot opens with what we have, else None (no Argon2id
         for a slot that cannot open: password slots only when a password is given)."""
+        if slot.type is SlotType.RECOVERY:
+            if self.recovery_code is None:
+                return None
+            return slot.unwrap_recovery(self.recovery_code)
         if slot.type is SlotType.NONE:
             return slot.unwrap_none()
         if slot.type is SlotType.ACCOUNT and self.account is not None:
@@ -185,7 +198,7 @@ class Unlock:
         return None
 
 
-_ORDER = {SlotType.NONE: 0, SlotType.ACCOUNT: 1, SlotType.PASSWORD: 2}
+_ORDER = {SlotType.NONE: 0, SlotType.ACCOUNT: 1, SlotType.RECOVERY: 2, SlotType.PASSWORD: 3}
 
 
 def current_keyfiles(keyfiles: Sequence[KeyFile]) -> tuple[list[KeyFile], list[KeyFile]]:
@@ -243,6 +256,20 @@ def unlock_store(
         )
     types = {s.type for kf in keyfiles for s in kf.slots}
     ids = sorted({s.key_id.hex() for kf in keyfiles for s in kf.slots if s.key_id})
+    if unlock.recovery_code is not None:
+        if SlotType.RECOVERY not in types:
+            raise NoRecoveryCodeError(
+                _(
+                    "This backup store has no recovery code (it was removed, or never made); "
+                    "it opens only with its password."
+                )
+            )
+        raise WrongRecoveryCodeError(
+            _(
+                "This recovery code does not open this backup store (it belongs to another "
+                "backup, or it was replaced by a newer one)."
+            )
+        )
     if SlotType.PASSWORD in types:
         if not unlock.password:
             raise PasswordNeeded(_("This backup store is protected by a password."))

@@ -30,7 +30,9 @@ from therabak import formatting
 from therabak.app.points import (
     SALVAGE_OPTION,
     RestoreChoice,
+    contents,
     needs_password,
+    point_title,
     salvage_advice,
     where_label,
 )
@@ -67,7 +69,10 @@ def plan_text(plan, ctx, rules) -> Text | Table:
         if p.created
         else _("time unknown")
     )
-    head.add_row(_("Restore from"), Text(ctx.display_path(p.path)))
+    source = Text(ctx.display_path(p.path))
+    if p.is_store:
+        source.append(" " + _("(a backup store)"))
+    head.add_row(_("Restore from"), source)
     head.add_row("", Text(_("{kind}, made {when}").format(kind=kind_label(p.kind), when=made)))
     # The spaces stay unstyled: an SVG viewer drops the leading spaces of a bold run.
     into = Text(ctx.display_path(plan.target))
@@ -320,8 +325,6 @@ class RestoreScreen(AppScreen):
             self.open_point(point)
 
     def open_point(self, point: RestorePoint) -> None:
-        from therabak.app.points import contents
-
         if not point.readable:
             self._msg("#points-msg", _("This backup cannot be read."), "bold red")
             return
@@ -336,7 +339,7 @@ class RestoreScreen(AppScreen):
 
             self.app.push_screen(
                 UnlockDialog(
-                    _("Unlock {name}").format(name=point.path.name),
+                    _("Unlock {name}").format(name=point_title(point)),
                     lambda pw, code: contents(
                         ctx, point, rules, pw, recovery_code=code, salvage=True
                     ),
@@ -553,7 +556,7 @@ class RestoreScreen(AppScreen):
                 restore_request(ctx, choice, self.rules),
                 password=choice.password,
                 recovery_code=choice.recovery_code,
-                title=_("Restore {name}").format(name=choice.point.path.name),
+                title=_("Restore {name}").format(name=point_title(choice.point)),
                 target=str(choice.target or ctx.paths.data_dir),
                 env=ctx.job_env,
             )

@@ -1,5 +1,6 @@
-"""Verify: pick a backup archive, unlock it if it has a password, and read it completely
-(``therabak verify`` as a job on the progress screen)."""
+"""Verify: pick a backup (an archive, or a backup in a store), unlock it if it has a
+password (or with its recovery code), and read it completely (``therabak verify`` as a
+job on the progress screen)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Static
 
-from therabak.app.points import needs_password, where_label
+from therabak.app.points import contents, needs_password, point_title, where_label
 from therabak.app.screens.unlock import UnlockDialog, Unlocked
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
@@ -25,7 +26,7 @@ from therabak.points.discovery import PointKind, RestorePoint
 if TYPE_CHECKING:
     from therabak.crypto.recovery import RecoveryCode
 
-ARCHIVE_KINDS = (PointKind.MANUAL, PointKind.AUTOMATIC)
+ARCHIVE_KINDS = (PointKind.MANUAL, PointKind.AUTOMATIC)  # archives and backups in a store
 
 
 class VerifyScreen(AppScreen):
@@ -111,8 +112,6 @@ class VerifyScreen(AppScreen):
         if point is None:
             return
         if needs_password(point):
-            from therabak.app.points import contents
-
             ctx, rules = self.app.ctx, self.rules
 
             def unlocked(result: Unlocked | None) -> None:
@@ -121,7 +120,7 @@ class VerifyScreen(AppScreen):
 
             self.app.push_screen(
                 UnlockDialog(
-                    _("Unlock {name}").format(name=point.path.name),
+                    _("Unlock {name}").format(name=point_title(point)),
                     lambda pw, code: contents(ctx, point, rules, pw, recovery_code=code),
                     has_code=point.recovery_code,
                 ),
@@ -139,11 +138,11 @@ class VerifyScreen(AppScreen):
         ctx = self.app.ctx
         try:
             job = ctx.runner.start_request(
-                VerifyRequest(point.path, ctx.paths.data_dir, ctx.paths.account_key),
+                VerifyRequest(point.ref, ctx.paths.data_dir, ctx.paths.account_key),
                 password=password,
                 recovery_code=recovery_code,
-                title=_("Verify {name}").format(name=point.path.name),
-                target=str(point.path),
+                title=_("Verify {name}").format(name=point_title(point)),
+                target=point.ref,
                 env=ctx.job_env,
             )
         except OSError as e:

@@ -1,10 +1,11 @@
-"""The restore points as a table: age, kind, size, protection, account and where each one
-is; sortable by date.
+"""The restore points as a table: age, kind, size, what was new in it (backups in a store),
+protection, account and where each one is; sortable by date.
 
 The columns are as wide as their longest text in the current language (German ages
 such as "vor einer Minute" are longer than English ones, and are never cut); "Where"
 takes what is left of the terminal's width and shows the end of the folder's path
-(the part that tells two copies apart).
+(the part that tells two copies apart). The "New" column is there only when a point of
+a backup store is listed (an archive or a folder backup has nothing to say there).
 """
 
 from __future__ import annotations
@@ -25,17 +26,18 @@ from therabak.i18n import N_, _
 from therabak.points.discovery import RestorePoint, category_summary
 from therabak.presentation import kind_label
 
-#: Columns of a fixed kind of text: (key, header msgid, widest value, at most).
-FIXED = ("age", "kind", "size", "protection", "account")
+#: Columns of a fixed kind of text, in order ("new" only beside points of a store).
+FIXED = ("age", "kind", "size", "new", "protection", "account")
 HEADERS = {
     "age": N_("Made"),
     "kind": N_("Kind"),
     "size": N_("Size"),
+    "new": N_("New"),
     "protection": N_("Protection"),
     "account": N_("Account"),
     "where": N_("Where"),
 }
-MAX_WIDTH = {"age": 20, "kind": 16, "size": 10, "protection": 12, "account": 9}
+MAX_WIDTH = {"age": 20, "kind": 16, "size": 10, "new": 10, "protection": 12, "account": 9}
 MIN_WHERE = 8
 PADDING = 2  # a cell's padding, both sides
 SCROLLBAR = 2
@@ -49,10 +51,12 @@ def cut_front(text: str, width: int) -> str:
 
 
 class PointsTable(DataTable):
-    """Rows keyed by the point's path; newest first until ``o`` flips the order.
+    """Rows keyed by the point's reference (its path; ``STORE@ID`` for a backup in a
+    store); newest first until ``o`` flips the order.
 
     A subclass may show other columns: :attr:`fixed` names them (before "Where"),
-    :attr:`headers` and :attr:`max_width` describe them, :meth:`_cells` fills them."""
+    :attr:`headers` and :attr:`max_width` describe them, :meth:`_cells` fills them
+    ("new" is shown only beside points of a store)."""
 
     fixed: tuple[str, ...] = FIXED
     headers: dict[str, str] = HEADERS
@@ -81,27 +85,34 @@ class PointsTable(DataTable):
         self.points: dict[str, RestorePoint] = {}
         self.newest_first = True
         self._widths: dict[str, int] = {}
+        self._fixed: tuple[str, ...] = tuple(k for k in self.fixed if k != "new")
 
     def on_mount(self) -> None:
         self._widths = self._fixed_widths([])
-        for key in (*self.fixed, "where"):
-            self.add_column(_(self.headers[key]), width=self._widths.get(key, MIN_WHERE), key=key)
+        self._add_columns()
         self._fit_where()
+
+    def _add_columns(self) -> None:
+        for key in (*self._fixed, "where"):
+            self.add_column(_(self.headers[key]), width=self._widths.get(key, MIN_WHERE), key=key)
 
     # ---- widths ---------------------------------------------------------------------------
 
     def _fixed_widths(self, points: list[RestorePoint]) -> dict[str, int]:
         widths = {}
         cells = [self._cells(p) for p in points]
-        for i, key in enumerate(self.fixed):
+        for i, key in enumerate(self._fixed):
             longest = max([len(_(self.headers[key]))] + [len(c[i].plain) for c in cells])
             widths[key] = min(longest, self.max_width[key])
         return widths
 
     def _where_width(self) -> int:
         width = self.size.width or (self.app.size.width - 2)
-        used = sum(self._widths.get(k, 0) for k in self.fixed)
-        used += PADDING * (len(self.fixed) + 1) + SCROLLBAR
+        used = (
+            sum(self._widths.get(k, 0) for k in self._fixed)
+            + PADDING * (len(self._fixed) + 1)
+            + SCROLLBAR
+        )
         return max(MIN_WHERE, width - used)
 
     def _fit_where(self) -> None:
@@ -111,7 +122,7 @@ class PointsTable(DataTable):
         width = self._where_width()
         column = self.columns["where"]
         changed = column.width != width
-        for key in self.fixed:
+        for key in self._fixed:
             col = self.columns[key]
             if col.width != self._widths.get(key, col.width):
                 col.width = self._widths[key]
@@ -119,7 +130,7 @@ class PointsTable(DataTable):
         if changed:
             column.width = width
             for p in self.points.values():
-                key = str(p.path)
+                key = p.ref
                 if key in self.rows:
                     self.update_cell(key, "where", self._where_cell(p), update_width=False)
             self._require_update_dimensions = True
@@ -131,12 +142,20 @@ class PointsTable(DataTable):
     # ---- rows -------------------------------------------------------------------------------
 
     def show(self, points: list[RestorePoint]) -> None:
-        self.points = {str(p.path): p for p in points}
-        self._widths = self._fixed_widths(points)
-        self.clear()
+        self.points = {p.ref: p for p in points}
+        store = any(p.added is not None for p in points)
+        fixed = tuple(k for k in self.fixed if k != "new" or store)
+        if fixed != self._fixed:  # a store's points came or went: "New" with them
+            self._fixed = fixed
+            self.clear(columns=True)
+            self._widths = self._fixed_widths(points)
+            self._add_columns()
+        else:
+            self._widths = self._fixed_widths(points)
+            self.clear()
         self._fit_where()
         for point in self._ordered():
-            self.add_row(*self._cells(point), self._where_cell(point), key=str(point.path))
+            self.add_row(*self._cells(point), self._where_cell(point), key=point.ref)
         if self.row_count:
             self.move_cursor(row=0)
         self.post_message(self.Highlighted(self.current))
@@ -152,13 +171,17 @@ class PointsTable(DataTable):
         age = formatting.ago(p.created, self.now()) if p.created else _("time unknown")
         size = formatting.size(p.size) if p.size is not None else ""
         account = account_label(p)
-        return (
-            Text(age, style=dim),
-            Text(kind_label(p.kind), style="bold red" if not p.readable or p.incomplete else ""),
-            Text(size, style=dim),
-            Text(protection_label(p) if p.readable else "", style=dim),
-            Text(account, style="bold red" if account == _("OTHER") else dim),
-        )
+        cells = {
+            "age": Text(age, style=dim),
+            "kind": Text(
+                kind_label(p.kind), style="bold red" if not p.readable or p.incomplete else ""
+            ),
+            "size": Text(size, style=dim),
+            "new": Text(formatting.size(p.added) if p.added is not None else "", style=dim),
+            "protection": Text(protection_label(p) if p.readable else "", style=dim),
+            "account": Text(account, style="bold red" if account == _("OTHER") else dim),
+        }
+        return tuple(cells.get(k, Text("")) for k in self._fixed)  # a subclass fills its own
 
     def _where_cell(self, p: RestorePoint) -> Text:
         width = self.columns["where"].width if "where" in self.columns else MIN_WHERE
@@ -202,6 +225,8 @@ def point_details(point: RestorePoint | None, ctx, rules) -> Text:
     text = Text()
     text.append(_("Backup:") + " ", style="bold")
     text.append(ctx.display_path(point.path))
+    if point.is_store:
+        text.append(" " + _("(a backup store: one of its backups)"), style="dim")
     if not point.readable:
         text.append("\n" + _("It cannot be read: {error}").format(error=point.error), "bold red")
         return text
@@ -220,6 +245,13 @@ def point_details(point: RestorePoint | None, ctx, rules) -> Text:
         holds = category_summary(rules, point.categories, point.kind) or _("unknown")
     text.append("\n" + _("Holds:") + " ", style="bold")
     text.append(holds)
+    if point.added is not None:
+        text.append("\n" + _("New in it:") + " ", style="bold")
+        text.append(
+            _("{size} (what this backup added to the store; the rest was there already)").format(
+                size=formatting.size(point.added)
+            )
+        )
     if point.volumes > 1:
         text.append(
             "\n"

@@ -143,7 +143,7 @@ class RestoreJob:
         ctx = self.ctx
         start = time.monotonic()
         result = RestoreResult(
-            point=Path(ctx.point.path),
+            point=Path(ctx.point.ref),
             target=ctx.target,
             before_restore=None,
             damaged=list(self.selection.unrestorable),
@@ -201,7 +201,7 @@ class RestoreJob:
                 old = keep_old_name(ctx.data_dir, None)
         manifest = before_restore_manifest(
             account_key_id=ctx.account.id_hex,
-            replaced_by=str(ctx.point.path),
+            replaced_by=ctx.point.ref,
             files=len(self.current.files),
             size=sum(f.size for f in self.current.files),
             data_dir=ctx.data_dir,
@@ -230,7 +230,7 @@ class RestoreJob:
             history.append(
                 history.BackupRecord(
                     kind=history.RecordKind.RESTORE,
-                    path=str(self.ctx.point.path),
+                    path=self.ctx.point.ref,
                     created=datetime.now().astimezone().isoformat(timespec="seconds"),
                     files=result.files_restored,
                     bytes=result.bytes_restored,

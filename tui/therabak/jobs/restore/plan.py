@@ -70,7 +70,7 @@ class RestorePlan:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "point": str(self.point.path),
+            "point": self.point.ref,
             "point_kind": self.point.kind,
             "point_created": self.point.created.isoformat() if self.point.created else None,
             "mode": self.mode,

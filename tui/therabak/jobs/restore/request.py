@@ -18,7 +18,7 @@ class RestoreRequest:
 
     operation: ClassVar[str] = "restore"
 
-    point: Path
+    point: Path | str  # a backup's path, or a store snapshot's reference (``STORE@ID``)
     data_dir: Path
     account_key_path: Path
     rules: Rules

@@ -6,12 +6,14 @@ the restore (checks, plan, stage, swap) never asks what kind of point it is.
 
 **Adding a source** is one class in this module: subclass :class:`RestoreSource`, name
 the point kinds it restores in ``kinds`` (``RestorePoint.kind``, which point discovery
-in ``points/discovery.py`` gives a point it recognises) and implement :meth:`RestoreSource.open`
-(unlock and list) and :meth:`RestoreSource.content`. Defining the class registers it
+in ``points/discovery.py`` gives a point it recognises; ``in_store`` for the points that
+are snapshots of a backup store) and implement :meth:`RestoreSource.open` (unlock and
+list) and :meth:`RestoreSource.content`. Defining the class registers it
 (``__init_subclass__``); :func:`source_class` finds it by the point's kind.
 
-The sources today: :class:`ArchiveSource` (a ``.therabak`` archive, also split), the
-folder copies :class:`FolderBackupSource` (a folder backup and its manifest) and
+The sources today: :class:`StoreSource` (a snapshot of a backup store, ``STORE@ID``),
+:class:`ArchiveSource` (a ``.therabak`` archive, also split), the folder copies
+:class:`FolderBackupSource` (a folder backup and its manifest) and
 :class:`BeforeRestoreSource` (the ``Data.before-restore-*`` folder an earlier restore
 left).
 """
@@ -24,10 +26,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from therabak.archive.index import IndexEntry
-from therabak.archive.reader import ArchiveReader
+from therabak.archive.reader import ArchiveReader, EntryDamaged
 from therabak.datafolder.filecopy import open_under
 from therabak.datafolder.manifest import MANIFEST_NAME, iter_manifest_files
 from therabak.errors import DamagedArchiveError, Remedy
@@ -36,10 +38,18 @@ from therabak.fsutil import stat_long
 from therabak.i18n import N_, _
 from therabak.jobs.restore.request import RestoreRequest
 from therabak.points.discovery import PointKind, RestorePoint
+from therabak.points.stores import load_snapshot, open_store, read_order
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.practice.scan import scan
+from therabak.store.errors import DamagedFileError
+from therabak.store.keyfile import Unlock
+from therabak.store.snapshot import SnapshotEntry
 from therabak.storedpaths import check_relative_path, text_of
+
+if TYPE_CHECKING:
+    from therabak.store.core import Store
+    from therabak.store.snapshot import Snapshot
 
 SALVAGE_HINT = N_("therabak restore --salvage restores every intact file.")
 
@@ -63,7 +73,7 @@ class Item:
     mtime_ns: int
     sha256: str | None  # expected hash of what is written (None: hashed while copying)
     mode: ItemMode
-    entry: IndexEntry | None = None
+    entry: IndexEntry | SnapshotEntry | None = None  # the archive's or the snapshot's
     src: str = ""  # where the file lies in the point, when not at *path* (folder backups)
     target: str = ""  # where it is written in the staging folder ("": at *path*)
 
@@ -87,13 +97,15 @@ class RestoreSource:
     #: content() itself checks every item's size and SHA-256 (and raises when they
     #: differ), so staging need not hash it a second time.
     content_verified: ClassVar[bool] = False
+    #: The points of these kinds are snapshots of a backup store (``RestorePoint.is_store``).
+    in_store: ClassVar[bool] = False
 
-    _registry: ClassVar[dict[str, type[RestoreSource]]] = {}
+    _registry: ClassVar[dict[tuple[bool, str], type[RestoreSource]]] = {}
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         for kind in cls.kinds:
-            RestoreSource._registry[kind] = cls
+            RestoreSource._registry[(cls.in_store, kind)] = cls
 
     def __init__(self, point: RestorePoint) -> None:
         self.point = point
@@ -123,7 +135,7 @@ class RestoreSource:
 def source_class(point: RestorePoint) -> type[RestoreSource]:
     """The class that restores *point* (by its kind)."""
     try:
-        return RestoreSource._registry[point.kind]
+        return RestoreSource._registry[(point.is_store, point.kind)]
     except KeyError:
         raise DamagedArchiveError(
             _("Cannot restore {point}: {error}").format(point=point.path, error=point.kind)
@@ -138,7 +150,7 @@ def open_source(
 
 def subject_of(point: RestorePoint) -> str:
     """ "This backup" and its kin, as the subject of a sentence."""
-    cls = RestoreSource._registry.get(point.kind, RestoreSource)
+    cls = RestoreSource._registry.get((point.is_store, point.kind), RestoreSource)
     return _(cls.subject)
 
 
@@ -259,6 +271,60 @@ class ArchiveSource(RestoreSource):
 
     def close(self) -> None:
         self.reader.close()
+
+
+# ---- backup stores -----------------------------------------------------------------------------
+
+
+class StoreSource(RestoreSource):
+    """A snapshot of a backup store (``STORE@ID``): the store unlocked as an archive is (the
+    account key, else the password or the recovery code), the snapshot read and checked,
+    each file's content read from the packs chunk by chunk (``Store.open_file``: every
+    chunk authenticated, the file's size and SHA-256 checked against the snapshot; memory
+    holds one chunk). Files are listed in the order their content lies in the packs, so
+    each pack is read front to back. A damaged or missing pack costs exactly the files
+    whose content lies in it (named with the pack); a damaged snapshot loses the point."""
+
+    kinds = (PointKind.MANUAL, PointKind.AUTOMATIC)
+    in_store = True
+    content_verified = True
+
+    def __init__(self, point: RestorePoint, store: Store, snapshot: Snapshot) -> None:
+        super().__init__(point)
+        self.store = store
+        self.snapshot = snapshot
+        self.account_key_ids = list(point.account_key_ids)
+        self.holds = set(snapshot.header.categories)
+        for e in read_order(store, snapshot.entries):
+            mode = ItemMode.SEAL
+            if e.raw:
+                mode = ItemMode.RAW
+            elif e.sealed is False:
+                mode = ItemMode.PLAIN
+            self.items.append(Item(e.path, e.category, e.size, e.mtime_ns, e.sha256, mode, e))
+        self.holds |= {i.category for i in self.items}
+
+    @classmethod
+    def open(
+        cls, point: RestorePoint, req: RestoreRequest, account: AccountKey | None, emit: Emit
+    ) -> RestoreSource:
+        """With *salvage*, a store whose config is damaged is still read, and a snapshot
+        stored under another name too."""
+        code = req.recovery_code
+        unlock = Unlock(
+            password=None if code is not None else req.password,
+            account=account,
+            recovery_code=code,
+        )
+        store = open_store(Path(point.path), unlock, salvage=req.salvage)
+        return cls(point, store, load_snapshot(store, point.snapshot_id, salvage=req.salvage))
+
+    def content(self, item: Item) -> Iterator[bytes]:
+        assert isinstance(item.entry, SnapshotEntry)
+        try:
+            yield from self.store.open_file(item.entry)
+        except DamagedFileError as e:  # names the pack that is damaged or missing
+            raise EntryDamaged(item.path, e.reason) from None
 
 
 # ---- folder copies -----------------------------------------------------------------------------

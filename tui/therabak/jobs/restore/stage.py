@@ -353,7 +353,7 @@ class Stager:
         doc = {
             "format": RENAMED_FORMAT,
             "version": 1,
-            "restored_from": str(self.ctx.point.path),
+            "restored_from": self.ctx.point.ref,
             "restored": datetime.now().astimezone().isoformat(timespec="seconds"),
             "file_system": self.names.rules.label,
             "files": [_renamed_entry(r) for r in self.names.renamed],
