@@ -106,9 +106,17 @@ class PublicFacts:
     snapshots: list[SnapshotInfo] = field(default_factory=list)
 
 
-def _put(storage: Storage, name: str, data: bytes | bytearray, written: list[int]) -> None:
+def _put(
+    storage: Storage,
+    name: str,
+    data: bytes | bytearray | memoryview,
+    written: list[int],
+    *,
+    durable: bool = True,
+) -> None:
     """Put an immutable object, with the failpoints of a destination write
-    (``crash-after-bytes``, ``enospc-after``) counted over everything this process put."""
+    (``crash-after-bytes``, ``enospc-after``) counted over everything this process put.
+    Not *durable*: durable after the next ``storage.sync()`` (the packs of a backup)."""
     try:
         faults.before_write(written[0], len(data))
     except OSError as e:
@@ -117,18 +125,23 @@ def _put(storage: Storage, name: str, data: bytes | bytearray, written: list[int
                 place=storage.location, name=name, reason=e.strerror
             )
         ) from None
-    if isinstance(data, bytearray):
-        storage.put(name, _View(data), len(data))
-    else:
+    if isinstance(data, bytearray | memoryview):
+        put = storage.put if durable else storage.put_deferred
+        put(name, _View(data), len(data))
+    elif durable:
         storage.put_bytes(name, data)
+    else:
+        import io
+
+        storage.put_deferred(name, io.BytesIO(data), len(data))
     written[0] += len(data)
 
 
 class _View:
-    """A read-only, seekable file over a bytearray, without copying it (a pack of 16 MiB
+    """A read-only, seekable file over a buffer, without copying it (a pack of 16 MiB
     is handed to the storage as it is)."""
 
-    def __init__(self, data: bytearray) -> None:
+    def __init__(self, data: bytearray | memoryview) -> None:
         self._view = memoryview(data)
         self._pos = 0
 
@@ -151,6 +164,10 @@ class _View:
 
     def tell(self) -> int:
         return self._pos
+
+    def getbuffer(self) -> memoryview:
+        """The whole buffer (a local storage writes it from there, without copies)."""
+        return self._view
 
     def seekable(self) -> bool:
         return True
@@ -419,10 +436,18 @@ class Store:
     def store_id(self) -> bytes:
         return self.config.store_id
 
-    def put(self, name: str, data: bytes | bytearray) -> None:
+    def put(
+        self, name: str, data: bytes | bytearray | memoryview, *, durable: bool = True
+    ) -> None:
+        """Put an object; not *durable*: only after the next :meth:`sync`."""
         if self.read_only:
             raise StoreError(_("The store was opened for salvage only; it cannot be changed."))
-        _put(self.storage, name, data, self.written)
+        _put(self.storage, name, data, self.written, durable=durable)
+
+    def sync(self, *, also: Iterable[str] = ()) -> None:
+        """The durability barrier: every object put so far (and the objects *also*, put
+        by a process that died) survives a power loss."""
+        self.storage.sync(also=also)
 
     def lock(self, *, exclusive: bool, what: str) -> StoreLock:
         """A lock on the store (not yet taken: use it as a context manager)."""
@@ -685,12 +710,12 @@ class Store:
             raise StoreError(_("The store was opened for salvage only; it cannot be changed."))
         return BackupWriter(self, parent, meta)
 
-    def write_index(self, index_file: IndexFile) -> str:
+    def write_index(self, index_file: IndexFile, *, durable: bool = True) -> str:
         from therabak.store.index import encode_index
 
         name, data = encode_index(self.keys, index_file)
         try:
-            self.put(name, data)
+            self.put(name, data, durable=durable)
         except ObjectExistsError:
             pass  # the same index (same bytes) is there already
         return name
