@@ -18,7 +18,8 @@ are put by background threads (as many as the storage's ``puts_in_flight``: one 
 local folder) while the next fills, without waiting for each to be durable. Commit puts
 the last pack, an index file for the new packs (and for packs an interrupted backup
 left, whose headers were verified when the index was loaded: adopted), then makes them
-all durable at once (``Store.sync``, the storage's barrier), then puts the snapshot. Until the snapshot is put, nothing refers to the new packs: a kill leaves
+all durable at once (``Store.sync``, the storage's barrier), then puts the snapshot.
+Until the snapshot is put, nothing refers to the new packs: a kill leaves
 only packs that the next backup adopts or prune reclaims.
 
 ``add_file``, ``reuse`` and the file writers may be used from several threads (one file
@@ -499,7 +500,7 @@ class BackupWriter:
                     self._queue.task_done()
                 except queue.Empty:
                     break
-            for thread in self._uploaders:
+            for _thread in self._uploaders:
                 self._queue.put(_STOP)
             for thread in self._uploaders:
                 thread.join()

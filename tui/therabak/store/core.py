@@ -436,9 +436,7 @@ class Store:
     def store_id(self) -> bytes:
         return self.config.store_id
 
-    def put(
-        self, name: str, data: bytes | bytearray | memoryview, *, durable: bool = True
-    ) -> None:
+    def put(self, name: str, data: bytes | bytearray | memoryview, *, durable: bool = True) -> None:
         """Put an object; not *durable*: only after the next :meth:`sync`."""
         if self.read_only:
             raise StoreError(_("The store was opened for salvage only; it cannot be changed."))
