@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from therabak import faults
 from therabak.crypto.kdf import Argon2Params
-from therabak.crypto.slots import Slot, SlotType
+from therabak.crypto.recovery import RecoveryCode
+from therabak.crypto.slots import Slot, SlotType, with_recovery, without_recovery
 from therabak.errors import CannotUnlockError, UsageError
 from therabak.i18n import _, ngettext
 from therabak.storage.base import ObjectExistsError, ObjectNotFoundError, Storage, StorageError
@@ -727,10 +728,42 @@ class Store:
         next password change or prune removes the old key file)."""
         if not new_password:
             raise UsageError(_("The password is empty."))
-        with self.lock(exclusive=True, what=_("password change")):
+        slots = [s for s in self.keyfile.slots if s.type is not SlotType.PASSWORD]
+        slots.insert(0, Slot.password(self.keys.master, new_password, params))
+        return self.rewrite_slots(slots, what=_("password change"), point="passwd.added")
+
+    def set_recovery_code(self, code: RecoveryCode) -> KeyFile:
+        """Give the store a recovery slot for *code* beside its password (replacing an
+        earlier code, which then opens nothing), crash-safely like a password change."""
+        if not any(s.type is SlotType.PASSWORD for s in self.keyfile.slots):
+            raise UsageError(
+                _(
+                    "Only a backup store with a password can have a recovery code; this one "
+                    "is locked with an account key or has no password: {place}"
+                ).format(place=self.location)
+            )
+        slots = with_recovery(list(self.keyfile.slots), self.keys.master, code)
+        return self.rewrite_slots(slots, what=_("recovery code"), point="recovery.added")
+
+    def remove_recovery_code(self) -> KeyFile | None:
+        """Take the recovery slot away (None when there is none: nothing is written)."""
+        if not self.has_recovery_code:
+            return None
+        slots = without_recovery(list(self.keyfile.slots))
+        return self.rewrite_slots(slots, what=_("recovery code"), point="recovery.added")
+
+    @property
+    def has_recovery_code(self) -> bool:
+        return any(s.type is SlotType.RECOVERY for kf in self.keyfiles for s in kf.slots)
+
+    def rewrite_slots(self, slots: list[Slot], *, what: str, point: str) -> KeyFile:
+        """Replace the key file that opened the store by one holding *slots*, under an
+        exclusive lock: the new key file is put (durable) first, naming the old one as
+        superseded, then the old one and any other superseded ones are deleted. A kill
+        between the two leaves a store that opens with the old slots and the new ones;
+        a kill before leaves it as it was. Other key files stay as they are."""
+        with self.lock(exclusive=True, what=what):
             old = self.keyfile
-            slots = [s for s in old.slots if s.type is not SlotType.PASSWORD]
-            slots.insert(0, Slot.password(self.keys.master, new_password, params))
             _current, superseded = current_keyfiles(self.keyfiles)
             new = KeyFile.new(
                 self.store_id,
@@ -739,7 +772,7 @@ class Store:
                 supersedes=[old.file_id],
             )
             self.put(new.name, new.to_bytes(self.keys))
-            faults.point("passwd.added")
+            faults.point(point)
             self.storage.delete(old.name)
             for kf in superseded:
                 if kf.file_id != old.file_id:

@@ -7,7 +7,9 @@ known) and an unkeyed checksum (damage, told apart from a wrong password). A key
 names the key files it **supersedes**: a password change adds the new key file, then
 deletes the old one; a kill between the two, or an old key file put back later, leaves
 a superseded key file that ``check`` reports and the next password change or prune
-removes. Layout in FORMAT.md, "keys/".
+removes. A recovery code (``crypto/recovery.py``) is one more slot beside the password:
+``Store.rewrite_slots`` gives a store one (or takes it away) the same crash-safe way.
+Layout in FORMAT.md, "keys/".
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from therabak.crypto.recovery import RecoveryCode
 from therabak.crypto.slots import Slot, SlotType
 from therabak.crypto.stream import KEY_SIZE
 from therabak.errors import (
     AccountKeyNeededError,
     DamagedArchiveError,
+    NoRecoveryCodeError,
     OtherAccountError,
     WrongPasswordError,
+    WrongRecoveryCodeError,
 )
 from therabak.i18n import _
 from therabak.practice.account import AccountKey
@@ -165,11 +170,12 @@ def parse_keyfile(data: bytes, name: str, *, lenient: bool = False) -> KeyFile:
 
 @dataclass(frozen=True)
 class Unlock:
-    """What the user has to open a store with: a password, the account key, or nothing
-    (a store with a "none" slot). ``repr`` shows no secret."""
+    """What the user has to open a store with: a password, a recovery code, the account
+    key, or nothing (a store with a "none" slot). ``repr`` shows no secret."""
 
     password: str | None = field(default=None, repr=False)
     account: AccountKey | None = None
+    recovery_code: RecoveryCode | None = field(default=None, repr=False)
 
     def candidates(self, slot: Slot) -> bytes | None:
         """The store key if this slot opens with what we have, else None (no Argon2id
@@ -182,10 +188,12 @@ class Unlock:
             return slot.unwrap_account(self.account.key, self.account.key_id)
         if slot.type is SlotType.PASSWORD and self.password:
             return slot.unwrap_password(self.password)
+        if slot.type is SlotType.RECOVERY and self.recovery_code is not None:
+            return slot.unwrap_recovery(self.recovery_code)
         return None
 
 
-_ORDER = {SlotType.NONE: 0, SlotType.ACCOUNT: 1, SlotType.PASSWORD: 2}
+_ORDER = {SlotType.NONE: 0, SlotType.ACCOUNT: 1, SlotType.RECOVERY: 2, SlotType.PASSWORD: 3}
 
 
 def current_keyfiles(keyfiles: Sequence[KeyFile]) -> tuple[list[KeyFile], list[KeyFile]]:
@@ -243,6 +251,20 @@ def unlock_store(
         )
     types = {s.type for kf in keyfiles for s in kf.slots}
     ids = sorted({s.key_id.hex() for kf in keyfiles for s in kf.slots if s.key_id})
+    if unlock.recovery_code is not None:
+        if SlotType.RECOVERY in types:
+            raise WrongRecoveryCodeError(
+                _(
+                    "This recovery code does not open this backup store (it belongs to "
+                    "another backup, or it was replaced by a newer one)."
+                )
+            )
+        raise NoRecoveryCodeError(
+            _(
+                "This backup store has no recovery code (it was removed, or never made); "
+                "it opens only with its password."
+            )
+        )
     if SlotType.PASSWORD in types:
         if not unlock.password:
             raise PasswordNeeded(_("This backup store is protected by a password."))
