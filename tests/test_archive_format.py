@@ -3,7 +3,9 @@ trailer and the STREAM properties (archive/FORMAT.md, DESIGN.md section 4)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 import struct
 import time
@@ -414,42 +416,16 @@ def test_index_round_trip():
         "C:/Windows/x",
         "c:x",
         "C:",
-        "a\\b",
         "\\\\server\\share\\x",
-        "CON",
-        "con",
-        "nul.txt",
-        "sessions/NUL.json",
-        "COM1",
-        "com1.tar.gz",
-        "LPT9",
-        "aux",
-        "prn.x",
-        "a.",
-        "a/b.",
-        "a ",
-        "sessions/x /y",
-        "a:b",
-        "a*b",
-        "a?b",
-        'a"b',
-        "a<b",
-        "a|b",
+        "\\Windows\\x",  # rooted where a backslash separates
+        "a\\..\\..\\b",  # climbs out where a backslash separates
+        "sessions/x\\..",
+        "..\\x",
         "a\x00b",
-        "a\nb",
-        "a\x1fb",
         "x" * 256,
-        "a/" * 513 + "b",
-        "a\udc80b",  # a lone surrogate (valid in JSON, never a file name)
-        "sessions/\ud800.json",
-        "COM0",  # devices the first list missed
-        "lpt0.txt",
-        "sessions/COM\u00b9.json",
-        "LPT\u00b3",
-        "CONIN$",
-        "sessions/conout$.txt",
-        "sessions/CON .json",
-        "NUL  .tar.gz",
+        "a/" * 16384 + "b",
+        "sessions/\ud800.json",  # a surrogate that stands for no byte
+        "a\udfffb",
     ],
 )
 def test_index_rejects_unsafe_paths(path):
@@ -457,6 +433,13 @@ def test_index_rejects_unsafe_paths(path):
         check_relative_path(path)
     with pytest.raises(DamagedArchiveError):
         parse_index(_doc(_entry(path)), archive_size=10_000)
+
+
+def test_index_text_paths_must_be_text():
+    """A byte that is not UTF-8 is stored as "pb" (bytes); in "p" its surrogate is a lie."""
+    assert check_relative_path("a\udc80b") == "a\udc80b"  # how os.fsdecode carries b"\x80"
+    with pytest.raises(DamagedArchiveError, match="not text"):
+        parse_index(_doc(_entry("a\udc80b")), archive_size=10_000)
 
 
 @pytest.mark.parametrize(
@@ -475,10 +458,71 @@ def test_index_rejects_unsafe_paths(path):
         "conin$x.txt",
         "COM\u00b4.txt",
         "LPT4\u00b9",
+        # names some other system cannot hold: a reader keeps them, the target decides
+        "a\\b",
+        "sessions/a.json:stream",
+        "sessions/a:b",  # (at the top, "a:" would be a drive)
+        "Termin 14:00.txt",
+        "a*b",
+        "a?b",
+        'a"b',
+        "a<b",
+        "a|b",
+        "a\nb",
+        "a\x1fb",
+        "CON",
+        "con",
+        "nul.txt",
+        "sessions/NUL.json",
+        "COM1",
+        "com1.tar.gz",
+        "LPT9",
+        "aux",
+        "prn.x",
+        "COM0",
+        "lpt0.txt",
+        "sessions/COM\u00b9.json",
+        "LPT\u00b3",
+        "CONIN$",
+        "sessions/conout$.txt",
+        "sessions/CON .json",
+        "NUL  .tar.gz",
+        "a.",
+        "a/b.",
+        "a ",
+        "sessions/x /y",
+        "ü" * 255,  # 510 bytes: more than Linux holds, fine on NTFS; the target decides
+        "a/" * 1999 + "b",  # 3,999 characters
+        "bad\udcff\udcfe.txt",  # bytes that are not UTF-8, as os.fsdecode carries them
+        "x\\y",
+        "a..b\\c",
     ],
 )
 def test_index_accepts_safe_paths(path):
     assert check_relative_path(path) == path
+    entry = IndexEntry(path, "other", 1, 2, H, 4096, 100)
+    parsed = parse_index(ArchiveIndex([entry]).to_bytes(), archive_size=10_000)
+    assert parsed.entries == [entry]
+
+
+def test_index_stores_bytes_that_are_not_utf8_as_bytes():
+    """A POSIX name is bytes: one that is not UTF-8 is stored as "pb" (base64 of the
+    bytes), the index says version 2, and it reads back exactly; an index of text names
+    stays version 1, byte for byte what it was."""
+    odd = os.fsdecode(b"documents/K0001/bad\xff\xfe.txt")
+    data = ArchiveIndex([IndexEntry(odd, "documents", 1, 2, H, 4096, 100)]).to_bytes()
+    doc = json.loads(data)
+    assert doc["v"] == 2 and "p" not in doc["entries"][0]
+    assert base64.b64decode(doc["entries"][0]["pb"]) == b"documents/K0001/bad\xff\xfe.txt"
+    assert parse_index(data, archive_size=10_000).entries[0].path == odd
+    plain = ArchiveIndex([IndexEntry("a:b", "other", 1, 2, H, 4096, 100)]).to_bytes()
+    assert json.loads(plain)["v"] == 1
+    for bad in ({"pb": "not base64!"}, {"pb": 5}, {"pb": "YQ==", "p": "a"}):
+        entry = _entry("x")
+        del entry["p"]
+        entry.update(bad)
+        with pytest.raises(DamagedArchiveError):
+            parse_index(_doc(entry), archive_size=10_000)
 
 
 @pytest.mark.parametrize("value", [None, 5, b"a", ["a"], {"a": 1}])
@@ -511,13 +555,21 @@ def test_index_refuses_sizes_an_entry_cannot_hold(size, length, raw, ok):
             parse_index(doc, archive_size=1 << 40)
 
 
-def test_index_rejects_duplicate_paths_case_insensitively():
+def test_index_rejects_the_same_path_twice_but_not_names_another_system_takes_as_one():
+    """Exactly the same path twice is a crafted index. Two names a Windows or macOS target
+    would take for one (case, NFC/NFD) are two files of a Linux practice, and ß is never
+    ss: the restore's target decides (namemap), the reader keeps both."""
     a = _entry("sessions/K0001/a.json", offset=4096, length=100)
-    b = _entry("Sessions/k0001/A.JSON", offset=4196, length=100)
+    b = _entry("sessions/K0001/a.json", offset=4196, length=100)
     with pytest.raises(DamagedArchiveError, match="twice"):
         parse_index(_doc(a, b), archive_size=10_000)
-    b["p"] = "sessions/K0001/b.json"
-    assert len(parse_index(_doc(a, b), archive_size=10_000).entries) == 2
+    for other in ("Sessions/k0001/A.JSON", "sessions/K0001/b.json"):
+        b["p"] = other
+        assert len(parse_index(_doc(a, b), archive_size=10_000).entries) == 2
+    pairs = [("Straße.txt", "Strasse.txt"), ("Müller.txt", "Mu\u0308ller.txt")]
+    for x, y in pairs:
+        doc = _doc(_entry(x, offset=4096, length=100), _entry(y, offset=4196, length=100))
+        assert [e.path for e in parse_index(doc, archive_size=10_000).entries] == [x, y]
 
 
 @pytest.mark.parametrize(
@@ -577,7 +629,7 @@ def test_index_rejects_bad_fields(change):
         b"not json",
         b"[]",
         b"null",
-        b'{"v": 2, "entries": []}',
+        b'{"v": 3, "entries": []}',
         b'{"entries": []}',
         b'{"v": 1}',
         b'{"v": 1, "entries": {}}',

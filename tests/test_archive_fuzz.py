@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -549,6 +550,9 @@ def test_path_checker(path):
     except TherabakError:
         return
     parts = checked.split("/")
-    assert ".." not in parts and "" not in parts and "\\" not in checked
-    assert not checked.startswith("/") and ":" not in checked
-    checked.encode("utf-8")  # every accepted name can become a real file name
+    assert ".." not in parts and "" not in parts and "." not in parts
+    # where a backslash separates too, nothing climbs out or starts at a root or drive
+    assert ".." not in checked.replace("\\", "/").split("/")
+    assert not checked.startswith(("/", "\\")) and not re.match("[A-Za-z]:", checked)
+    assert "\x00" not in checked
+    os.fsencode(checked)  # every accepted name is bytes a POSIX file system can hold

@@ -203,7 +203,7 @@ HOSTILE_PATHS = st.sampled_from(
     st.lists(
         st.fixed_dictionaries(
             {"p": HOSTILE_PATHS, "s": st.integers(0, 2**62), "m": st.integers(0, 2**62)},
-            optional={"h": st.sampled_from(["ab" * 32, "0" * 64])},
+            optional={"h": st.sampled_from(["ab" * 32, "0" * 64]), "d": HOSTILE_PATHS},
         ),
         min_size=1,
         max_size=4,
@@ -434,17 +434,8 @@ HOSTILE = {  # name: (the hostile entry, what salvage restores besides OK)
     "drive relative": (Crafted("C:evil.json", b"EVIL"), []),
     "UNC": (Crafted("\\\\server\\share\\evil.json", b"EVIL"), []),
     "backslashes": (Crafted("sessions\\..\\..\\evil.json", b"EVIL"), []),
-    "CON": (Crafted("sessions/CON", b"EVIL"), []),
-    "NUL.txt": (Crafted("sessions/NUL.txt", b"EVIL"), []),
-    "COM1": (Crafted("sessions/COM1.json", b"EVIL"), []),
-    "CONIN$": (Crafted("sessions/CONIN$", b"EVIL"), []),
-    "COM superscript": (Crafted("sessions/COM¹.json", b"EVIL"), []),
-    "trailing dot": (Crafted("sessions/evil.", b"EVIL"), []),
-    "trailing space": (Crafted("sessions/evil ", b"EVIL"), []),
-    "stream": (Crafted("sessions/K0001/a.json:stream", b"EVIL"), []),
     "empty component": (Crafted("sessions//evil.json", b"EVIL"), []),
     "duplicate": (Crafted(OK, b"SECOND"), []),
-    "duplicate by case": (Crafted(OK.upper(), b"SECOND"), []),
     "huge size": (Crafted("sessions/K0001/big.json", b"small", declared_size=1 << 60), ["big"]),
     "huge raw size": (
         Crafted("sessions/K0001/raw.json", b"small", raw=True, key_id="", declared_size=1 << 50),
@@ -489,6 +480,53 @@ def test_crafted_archive_is_refused(practice: Practice, tmp_path: Path, case: st
         for p in tmp_path.rglob("*")
         if p.is_file() and "crafted" not in p.parts
     )
+    assert not Path("/tmp/therabak-evil.json").exists()
+
+
+#: Names that were refused as "hostile" while the reader judged names by what Windows
+#: holds: they are names a Linux practice can have (issue 13), so a restore brings them
+#: back as they are here and under an escaped name on Windows (name, escaped name).
+FOREIGN_NAMES = {
+    "CON": ("sessions/CON", "sessions/%43ON"),
+    "NUL.txt": ("sessions/NUL.txt", "sessions/%4EUL.txt"),
+    "COM1": ("sessions/COM1.json", "sessions/%43OM1.json"),
+    "CONIN$": ("sessions/CONIN$", "sessions/%43ONIN$"),
+    "COM superscript": ("sessions/COM¹.json", "sessions/%43OM¹.json"),
+    "trailing dot": ("sessions/evil.", "sessions/evil%2E"),
+    "trailing space": ("sessions/evil ", "sessions/evil%20"),
+    "stream": ("sessions/K0001/a.json:stream", "sessions/K0001/a.json%3Astream"),
+    "case": (OK[:-4] + "JSON", OK[:-4] + "%4A%53%4F%4E"),  # OK, in other letters
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(FOREIGN_NAMES))
+def test_names_another_system_cannot_hold_are_restored(
+    practice: Practice, tmp_path: Path, case: str
+) -> None:
+    """Each comes back under its own name on this Linux file system (exit 0); with the
+    Windows rules switched on (THERABAK_FS_RULES=windows) under its escaped name, exit 3,
+    listed in the JSON summary. Nothing is written outside the target."""
+    key = practice.key
+    name, escaped = FOREIGN_NAMES[case]
+    archive = craft_archive(
+        tmp_path / "crafted" / "TheraPsy-Backup-2026-01-01_000000.therabak",
+        key,
+        [Crafted(OK, seal_bytes(key, b'{"ok": true}')), Crafted(name, b"ODD", sealed=False)],
+    )
+    here = tmp_path / "here"
+    r = restore(practice, archive, "--to", str(here))
+    assert r.returncode == 0, (case, r.stderr)
+    assert (here / name).read_bytes() == b"ODD"
+    windows = tmp_path / "windows"
+    w = restore(
+        practice, archive, "--to", str(windows), "--json", env={"THERABAK_FS_RULES": "windows"}
+    )
+    assert w.returncode == 3, (case, w.stderr)
+    summary = [json.loads(line) for line in w.stdout.splitlines()][-1]
+    assert [(x["path"], x["restored_as"]) for x in summary["renamed"]] == [(name, escaped)]
+    assert (windows / escaped).read_bytes() == b"ODD"
+    assert not (windows / name).exists()
     assert not Path("/tmp/therabak-evil.json").exists()
 
 

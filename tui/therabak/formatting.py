@@ -137,3 +137,20 @@ def parse_size(text: str) -> int:
     digits = m.group(1).replace(",", ".")
     number = float(digits) if "." in digits else int(digits)
     return int(number * _PARSE_UNITS[unit])
+
+
+def name(path: str) -> str:
+    """A file name or path as one printable line: bytes that are not UTF-8 as ``\\xff``,
+    control characters (a newline in a name) as ``\\n``, ``\\x01``; everything else as it
+    is (``Termin 14:00.txt``, ``Müller.pdf``)."""
+    if path.isprintable() and path.isascii():
+        return path
+    out = []
+    for c in path:
+        if "\udc80" <= c <= "\udcff":  # a byte that is not UTF-8 (os.fsdecode)
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        elif c.isprintable() or c == " ":
+            out.append(c)
+        else:
+            out.append(c.encode("unicode_escape").decode("ascii"))
+    return "".join(out)

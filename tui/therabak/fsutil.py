@@ -13,16 +13,6 @@ from typing import BinaryIO
 
 IS_WINDOWS = sys.platform == "win32"
 
-# Names Windows treats as devices, whatever the extension (CON.txt is CON) and with spaces
-# before it ("CON .txt"): COM0-9 and LPT0-9 including the superscript digits Windows maps
-# to 1-3, and the console's CONIN$ and CONOUT$.
-WINDOWS_RESERVED = frozenset(
-    {"con", "prn", "aux", "nul", "conin$", "conout$"}
-    | {f"{dev}{d}" for dev in ("com", "lpt") for d in (*"0123456789", "\u00b9", "\u00b2", "\u00b3")}
-)
-WINDOWS_ILLEGAL_CHARS = frozenset('<>:"/\\|?*') | frozenset(chr(i) for i in range(32))
-
-
 # What chmod says on a file system without Unix permissions: FAT (vfat refuses modes its
 # mount options do not give, EPERM; fusefat has no chmod at all, ENOSYS), exFAT, NTFS (fuse).
 _NO_MODES = frozenset(
@@ -295,18 +285,100 @@ def reported_free_space(path: Path) -> int | None:
     return None if usage.total == 0 else usage.free
 
 
-def windows_name_problem(name: str) -> str | None:
-    """Why *name* cannot be a file name on Windows, or None if it can."""
-    from therabak.i18n import _
+# ---- paths longer than the system's limit ----------------------------------------------------
+#
+# A name may be as long as the file system allows (255 bytes) and a path below Data as deep
+# as the practice made it; the staging folder of a restore has a longer name than Data. So
+# every file a job reads or writes by path goes through these helpers: on POSIX a path of
+# _LONG_PATH bytes or more is reached one folder at a time (openat: no limit applies; macOS
+# refuses 1024 bytes, Linux 4096), on Windows through the \\?\ prefix (32,767 units).
 
-    if name in ("", ".", ".."):
-        return _("is empty or a dot name")
-    if any(c in WINDOWS_ILLEGAL_CHARS for c in name):
-        return _("contains a character Windows does not allow")
-    if name.endswith((" ", ".")):
-        return _("ends with a space or dot")
-    if name.split(".")[0].rstrip(" ").casefold() in WINDOWS_RESERVED:
-        return _("is a reserved device name on Windows")
+_LONG_PATH = 1000
+_DIR_OPEN = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def extended(path: str | os.PathLike[str]) -> str:
+    """*path* as a string the system accepts whatever its length: on Windows a long path
+    gets the ``\\\\?\\`` prefix (absolute, backslashes); elsewhere it is returned as it is."""
+    p = os.fspath(path)
+    if not IS_WINDOWS or len(p) < 240 or p.startswith("\\\\?\\"):
+        return p
+    p = os.path.abspath(p)
+    if p.startswith("\\\\"):
+        return "\\\\?\\UNC\\" + p[2:]
+    return "\\\\?\\" + p
+
+
+def _is_long(p: str) -> bool:
+    return not IS_WINDOWS and len(p) * 4 >= _LONG_PATH and len(os.fsencode(p)) >= _LONG_PATH
+
+
+@contextlib.contextmanager
+def located(path: str | os.PathLike[str]):
+    """``(dir_fd, name)`` to give an ``os`` function (``name, dir_fd=dir_fd``) for *path*:
+    ``(None, path)`` for a path short enough, else a descriptor of its folder, opened one
+    folder at a time (closed on leaving), and its last name. Symbolic links on the way
+    are followed, as the system would follow them for the whole path."""
+    p = os.fspath(path)
+    if not _is_long(p):
+        yield None, extended(p)
+        return
+    parts = os.path.abspath(p).split("/")
+    head_len = 1
+    size = 0
+    for i, part in enumerate(parts[1:-1], start=1):
+        size += len(os.fsencode(part)) + 1
+        if size >= _LONG_PATH // 2:
+            break
+        head_len = i + 1
+    fd = os.open("/".join(parts[:head_len]) or "/", _DIR_OPEN)
+    try:
+        for part in parts[head_len:-1]:
+            nxt = os.open(part, _DIR_OPEN, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        yield fd, parts[-1]
+    finally:
+        os.close(fd)
+
+
+def open_long(path: str | os.PathLike[str], flags: int, mode: int = 0o777) -> int:
+    """``os.open`` for a path of any length."""
+    p = os.fspath(path)
+    if not _is_long(p):  # the common case, without a context manager (once per file)
+        return os.open(extended(p), flags, mode)
+    with located(p) as (fd, name):
+        return os.open(name, flags, mode, dir_fd=fd)
+
+
+def stat_long(path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> os.stat_result:
+    p = os.fspath(path)
+    if not _is_long(p):
+        return os.stat(extended(p), follow_symlinks=follow_symlinks)
+    with located(p) as (fd, name):
+        return os.stat(name, dir_fd=fd, follow_symlinks=follow_symlinks)
+
+
+def unlink_long(path: str | os.PathLike[str]) -> None:
+    with located(path) as (fd, name):
+        os.unlink(name, dir_fd=fd)
+
+
+def mkdir_long(path: str | os.PathLike[str], mode: int = 0o777) -> None:
+    p = os.fspath(path)
+    if not _is_long(p):
+        return os.mkdir(extended(p), mode)
+    with located(p) as (fd, name):
+        os.mkdir(name, mode, dir_fd=fd)
+    return None
+
+
+def utime_long(path: str | os.PathLike[str], ns: tuple[int, int]) -> None:
+    p = os.fspath(path)
+    if not _is_long(p):
+        return os.utime(extended(p), ns=ns)
+    with located(p) as (fd, name):
+        os.utime(name, ns=ns, dir_fd=fd)
     return None
 
 

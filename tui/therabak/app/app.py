@@ -156,6 +156,7 @@ class TherabakApp(App[None]):
     @work(thread=True, exit_on_error=False, group="scan")
     def _scan_worker(self) -> None:
         from therabak.errors import TherabakError
+        from therabak.fsrules import WINDOWS
         from therabak.practice.account import AccountKey
         from therabak.practice.categories import Rules
         from therabak.practice.scan import scan
@@ -168,7 +169,7 @@ class TherabakApp(App[None]):
             except TherabakError as e:
                 key_error = str(e)
             rules = Rules.load(user_rules_file())
-            result = scan(self.ctx.paths.data_dir, rules, keep_files=False)
+            result = scan(self.ctx.paths.data_dir, rules, keep_files=False, names=WINDOWS)
         except (TherabakError, OSError) as e:
             self.call_from_thread(self._scan_failed, str(e))
             return

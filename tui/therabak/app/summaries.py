@@ -258,7 +258,7 @@ def _place_and_counts(
 
 def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
     x = s.extra
-    if x.get("damaged"):
+    if x.get("damaged") or x.get("renamed"):
         head = _("Restore finished; some files need attention.")
     elif s.exit_code == 3:
         head = _("Restore finished with warnings.")
@@ -295,6 +295,30 @@ def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text
     if damaged:
         text.append("\n" + _("Not restored (damaged in the backup):"), style="bold red")
         _listed(text, [f"{d['path']}: {d['reason']}" for d in damaged], str)
+    renamed = x.get("renamed") or []
+    if renamed:
+        text.append(
+            "\n"
+            + ngettext(
+                "{n} file was restored under another name ({system} cannot hold its name "
+                "as it is; nothing is lost):",
+                "{n} files were restored under other names ({system} cannot hold their "
+                "names as they are; nothing is lost):",
+                len(renamed),
+            ).format(n=len(renamed), system=x.get("file_system") or "?"),
+            style="bold yellow",
+        )
+        _listed(
+            text,
+            [
+                f"{formatting.name(r['path'])} → {formatting.name(r['restored_as'])}"
+                for r in renamed
+            ],
+            str,
+        )
+        if x.get("renamed_list"):
+            text.append("\n" + _("The list is in:") + " ")
+            text.append(show_path(str(x["renamed_list"])))
     _warnings(text, s, view)
     return text
 

@@ -25,7 +25,13 @@ from therabak.archive.header import (
     parse_header,
     read_header_size,
 )
-from therabak.archive.index import ArchiveIndex, IndexEntry, check_entry_meta, parse_index
+from therabak.archive.index import (
+    ArchiveIndex,
+    IndexEntry,
+    check_entry_meta,
+    parse_index,
+    path_from,
+)
 from therabak.archive.layout import (
     ENTRY_HEAD,
     ENTRY_MAGIC,
@@ -509,7 +515,7 @@ class ArchiveReader:
                 window = (entry.offset, data)
             meta, start = self._read_meta(entry.offset, end, window)
             if (
-                meta.get("p") != entry.path
+                path_from(meta) != entry.path
                 or meta.get("c") != entry.category
                 or bool(meta.get("r", False)) != entry.raw
             ):

@@ -20,7 +20,7 @@ from therabak import faults
 from therabak.archive.byteio import ByteSink
 from therabak.archive.hashing import Sha256Behind
 from therabak.archive.header import ArchiveHeader, build_header
-from therabak.archive.index import ArchiveIndex, IndexEntry
+from therabak.archive.index import ArchiveIndex, IndexEntry, path_json, path_member
 from therabak.archive.layout import (
     ENTRY_HEAD,
     ENTRY_MAGIC,
@@ -93,11 +93,11 @@ def _meta_json(path: str, category: str, mtime_ns: int, raw: bool, key_id: str) 
     ``json.dumps(meta, ensure_ascii=False, separators=(",", ":"))`` gives, without
     building a dict and an encoder per file."""
     if type(mtime_ns) is not int:  # noqa: E721 - bool and int subclasses go the slow way
-        meta = {"p": path, "c": category, "m": mtime_ns}
+        meta = {**path_member(path), "c": category, "m": mtime_ns}
         if raw:
             meta.update(r=True, k=key_id)
         return json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode()
-    text = f'{{"p":{_json_str(path)},"c":{_json_str(category)},"m":{mtime_ns}'
+    text = f'{{{path_json(path)},"c":{_json_str(category)},"m":{mtime_ns}'
     if raw:
         text += f',"r":true,"k":{_json_str(key_id)}'
     return (text + "}").encode()

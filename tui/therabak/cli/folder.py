@@ -13,7 +13,7 @@ from therabak.cli.common import (
     load_rules,
     practice_paths,
 )
-from therabak.cli.render import ProgressRenderer
+from therabak.cli.render import ProgressRenderer, renamed_lines
 from therabak.i18n import _, ngettext
 
 
@@ -94,4 +94,17 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.text("  " + _("kept changing, copy may be inconsistent: {path}").format(path=p))
     for p, why in result.skipped:
         out.text("  " + _("NOT copied: {path} ({reason})").format(path=p, reason=why))
+    if result.renamed:
+        out.text(
+            "  "
+            + ngettext(
+                "{n} name is stored escaped ({system} cannot hold it as it is); a restore "
+                "gives it back as it was:",
+                "{n} names are stored escaped ({system} cannot hold them as they are); a "
+                "restore gives them back as they were:",
+                len(result.renamed),
+            ).format(n=len(result.renamed), system=result.file_system)
+        )
+        for line in renamed_lines(result.renamed, result.file_system, limit=20):
+            out.text("  " + line)
     return result.exit_code

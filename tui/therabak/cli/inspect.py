@@ -221,7 +221,8 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
     if args.files:
         for e in index.entries:
             out.text(
-                f"  {e.path}  {formatting.size(e.size)}" + ("  " + _("[raw]") if e.raw else "")
+                f"  {formatting.name(e.path)}  {formatting.size(e.size)}"
+                + ("  " + _("[raw]") if e.raw else "")
             )
     return 0
 

@@ -83,4 +83,6 @@ def run(args: argparse.Namespace, out: Output) -> int:
         from therabak.jobs.nesting import left_out_message
 
         out.text(left_out_message(preview.left_out))
+    for line in preview.name_lines(rules):
+        out.text(line)
     return 0

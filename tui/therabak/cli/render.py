@@ -125,3 +125,23 @@ class ProgressRenderer:
     def close(self) -> None:
         if self._progress is not None and self._task is not None:
             self._progress.stop()
+
+
+def renamed_lines(renamed: list, system: str, *, limit: int | None = None) -> list[str]:
+    """One line per file written under another name (``namemap.Renamed``): its name,
+    the name it got and why; names as printable text (``formatting.name``)."""
+    from therabak import formatting
+    from therabak.namemap import reason_text
+
+    lines = []
+    for r in renamed[:limit]:
+        why = "; ".join(reason_text(x, system) for x in r.reasons)
+        lines.append(
+            "  "
+            + _("{path} -> {target} ({reason})").format(
+                path=formatting.name(r.path), target=formatting.name(r.target), reason=why
+            )
+        )
+    if limit is not None and len(renamed) > limit:
+        lines.append("  " + _("… and {n} more").format(n=len(renamed) - limit))
+    return lines

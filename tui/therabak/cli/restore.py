@@ -15,9 +15,9 @@ from therabak.cli.common import (
     practice_paths,
     read_password,
 )
-from therabak.cli.render import ProgressRenderer
+from therabak.cli.render import ProgressRenderer, renamed_lines
 from therabak.errors import UsageError
-from therabak.i18n import _
+from therabak.i18n import _, ngettext
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -194,6 +194,15 @@ def describe_plan(plan, rules) -> list[str]:
         lines.append(
             "  " + _("cannot be restored: {path} ({reason})").format(path=path, reason=why)
         )
+    if plan.renamed:
+        lines.append(
+            ngettext(
+                "{n} file will get another name: {system} cannot hold its name as it is.",
+                "{n} files will get another name: {system} cannot hold their names as they are.",
+                len(plan.renamed),
+            ).format(n=len(plan.renamed), system=plan.file_system)
+        )
+        lines.extend(renamed_lines(plan.renamed, plan.file_system, limit=20))
     if plan.keep_old_at:
         lines.append(_("The current data folder will be kept as"))
         lines.append(f"  {plan.keep_old_at}")
@@ -293,6 +302,18 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 out.text("  " + _("NOT restored: {path} ({reason})").format(path=p, reason=why))
         for w in result.warnings:
             out.text("  " + _("warning: {message}").format(message=w.message))
+        if result.renamed:
+            out.text(
+                ngettext(
+                    "{n} file was restored under another name: {system} cannot hold its name "
+                    "as it is. Nothing is lost; the list is also in {path}",
+                    "{n} files were restored under another name: {system} cannot hold their "
+                    "names as they are. Nothing is lost; the list is also in {path}",
+                    len(result.renamed),
+                ).format(n=len(result.renamed), system=result.file_system, path=result.renamed_list)
+            )
+            for line in renamed_lines(result.renamed, result.file_system):
+                out.text(line)
         if result.before_restore:
             out.text(_("The previous data is kept in {path}").format(path=result.before_restore))
             out.text(_('To undo: therabak restore "{path}"').format(path=result.before_restore))

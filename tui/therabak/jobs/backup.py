@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from therabak import faults, fsinfo, memtune
+from therabak.archive.index import unsafe_reason
 from therabak.archive.reader import ArchiveReader
 from therabak.archive.volumes import (
     MAX_VOLUMES,
@@ -57,7 +58,13 @@ from therabak.events import (
     ignore,
     warning_list,
 )
-from therabak.fsutil import followed_root, fsync_dir, relative_inside, reported_free_space
+from therabak.fsutil import (
+    followed_root,
+    fsync_dir,
+    open_long,
+    relative_inside,
+    reported_free_space,
+)
 from therabak.i18n import _, ngettext
 from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
@@ -251,13 +258,17 @@ class _Found:
     left_out: list[FileEntry]
     files: list[FileEntry]
     total: int
+    unsafe: dict[str, str]  # path -> why: left out, a reader would refuse the path
 
 
 def _scan(req: BackupRequest, dest: Path) -> _Found:
     """Scan Data, leaving out the backups kept inside it (jobs/nesting.py)."""
     scanned = scan(req.data_dir, req.rules, leave_out=backups_inside(req.data_dir, dest))
     files = scanned.selected_files(req.selection)
-    return _Found(scanned.skipped, scanned.left_out, files, sum(f.size for f in files))
+    unsafe = _unsafe_names(files)
+    if unsafe:
+        files = [f for f in files if f.path not in unsafe]
+    return _Found(scanned.skipped, scanned.left_out, files, sum(f.size for f in files), unsafe)
 
 
 def _say_left_out(emit: Emit, data_dir: Path, dest: Path, left_out: list[FileEntry]) -> None:
@@ -313,6 +324,14 @@ def _write_backup(
                 code="skipped-special",
             )
         )
+    for path, why in found.unsafe.items():
+        emit(
+            Warning(
+                _("Not backed up: {path} ({why})").format(path=path, why=why),
+                path=path,
+                code="unsafe-name",
+            )
+        )
 
     sink = VolumeSink(final, volume_size=volume_size)
     published = False
@@ -328,6 +347,7 @@ def _write_backup(
         emit(Phase("writing", str(final)))
         progress = ProgressTracker(emit, "writing", bytes_total=total, files_total=len(files))
         storer = _FileStorer(req, writer, emit, cancel, progress)
+        storer.skipped.extend(found.unsafe.items())
         with _collector_paused():
             storer.store_all(files)
         retried, skipped = storer.outcomes, storer.skipped
@@ -414,6 +434,15 @@ def _write_backup(
         )
     )
     return result
+
+
+def _unsafe_names(files: list[FileEntry]) -> dict[str, str]:
+    """The files whose path a reader would refuse as unsafe (``index.check_relative_path``:
+    a name beginning with a drive letter and colon at the top of Data, or holding ``..``
+    between backslashes), which a backup therefore leaves out, each with a warning. No
+    other name is left out: what a target cannot hold is the restore's business."""
+    reason = _("the name could be taken for a path outside the data folder")
+    return {f.path: reason for f in files if unsafe_reason(f.path) is not None}
 
 
 def _summary_fields(result: BackupResult) -> dict:
@@ -623,7 +652,7 @@ class _FileStorer:
 def _store_raw(writer: ArchiveWriter, entry: FileEntry, path: Path, cancel: CancelToken) -> bool:
     """Store a sealed file's bytes as they are (flagged raw). False when that fails too."""
     try:
-        with path.open("rb") as f:
+        with open(open_long(path, os.O_RDONLY | getattr(os, "O_BINARY", 0)), "rb") as f:
             header = parse_header(f.read(HEADER_SIZE))
     except (OSError, DecryptionError):
         return False

@@ -4,7 +4,10 @@ Paths come from backups, which are hostile input: every relative path is checked
 at write time (:func:`~therabak.archive.index.check_relative_path`), folders are made
 one component at a time and must be real folders (never a symbolic link or junction),
 and files are created with ``O_EXCL`` (and ``O_NOFOLLOW`` where it exists), so nothing
-is ever written outside the root or through a link.
+is ever written outside the root or through a link. The names written are the target's
+(``namemap`` chose them); on Windows a name Windows cannot hold is refused here all the
+same (``x:y`` would write an alternate data stream of ``x``). Paths of any length work
+(``fsutil.located``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ from pathlib import Path
 from therabak import faults
 from therabak.archive.index import check_relative_path
 from therabak.errors import DamagedArchiveError
-from therabak.fsutil import IS_WINDOWS, is_link_or_junction
+from therabak.fsrules import WINDOWS
+from therabak.fsutil import (
+    IS_WINDOWS,
+    is_link_or_junction,
+    mkdir_long,
+    open_long,
+    stat_long,
+    utime_long,
+)
 from therabak.i18n import _
 
 COPY_BLOCK = 8 << 20  # large reads: few system calls, hashing in the same pass
@@ -60,11 +71,11 @@ def make_dirs_under(
     for part in rel_dir_parts:
         cur = cur / part
         try:
-            os.mkdir(cur, mode)
+            mkdir_long(cur, mode)
             continue
         except FileExistsError:
             pass
-        st = os.lstat(cur)
+        st = stat_long(cur, follow_symlinks=False)
         if is_link_or_junction(st) or not stat.S_ISDIR(st.st_mode):
             raise UnsafePath(
                 _("Refusing to write through a link or non-folder: {cur}").format(cur=cur)
@@ -78,13 +89,13 @@ def create_under(
     root: Path, rel: str, *, mode: int = 0o600, known_dirs: set[str] | None = None
 ) -> tuple[int, Path]:
     """A new file ``root/rel`` opened for writing: (descriptor, path). Refuses unsafe paths."""
-    rel = check_relative_path(rel)
+    rel = _writable(rel)
     parts = rel.split("/")
     folder = make_dirs_under(root, parts[:-1], known=known_dirs)
     path = folder / parts[-1]
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_BINARY
     try:
-        fd = os.open(path, flags, mode)
+        fd = open_long(path, flags, mode)
     except FileExistsError:
         raise UnsafePath(
             _("Refusing to overwrite an existing file or link: {path}").format(path=path)
@@ -94,22 +105,34 @@ def create_under(
     return fd, path
 
 
+def _writable(rel: str) -> str:
+    """*rel*, checked: safe below a root, and on Windows a path Windows can hold."""
+    rel = check_relative_path(rel)
+    if IS_WINDOWS:
+        for part in rel.split("/"):
+            if WINDOWS.problem(part) is not None:
+                raise UnsafePath(
+                    _("Refusing a name Windows cannot hold as it is: {part}").format(part=part)
+                )
+    return rel
+
+
 def open_under(root: Path, rel: str) -> int:
     """Open ``root/rel`` for reading without following a link anywhere below *root*."""
-    rel = check_relative_path(rel)
+    rel = _writable(rel)
     cur = Path(root)
     for part in rel.split("/")[:-1]:
         cur = cur / part
-        st = os.lstat(cur)
+        st = stat_long(cur, follow_symlinks=False)
         if is_link_or_junction(st) or not stat.S_ISDIR(st.st_mode):
             raise UnsafePath(_("Refusing to read through a link: {cur}").format(cur=cur))
     path = cur / rel.split("/")[-1]
-    st = os.lstat(path)
+    st = stat_long(path, follow_symlinks=False)
     if is_link_or_junction(st) or not stat.S_ISREG(st.st_mode):
         raise UnsafePath(
             _("Refusing to read something that is not a plain file: {path}").format(path=path)
         )
-    return os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_BINARY)
+    return open_long(path, os.O_RDONLY | _O_NOFOLLOW | _O_BINARY)
 
 
 class CreateAhead:
@@ -299,7 +322,7 @@ def copy_file(
     own = not isinstance(src, int)
     if own:
         faults.source_open(src)
-    src_fd = os.open(src, os.O_RDONLY | _O_NOFOLLOW | _O_BINARY) if own else src
+    src_fd = open_long(src, os.O_RDONLY | _O_NOFOLLOW | _O_BINARY) if own else src
     try:
         before = os.fstat(src_fd)
         try:
@@ -317,12 +340,12 @@ def copy_file(
                     raise DestinationWriteFailed(e) from None
         finally:
             os.close(fd)
-        after = os.stat(src) if own else os.fstat(src_fd)
+        after = stat_long(src) if own else os.fstat(src_fd)
     finally:
         if own:
             os.close(src_fd)
     try:
-        os.utime(path, ns=(before.st_mtime_ns, before.st_mtime_ns))
+        utime_long(path, (before.st_mtime_ns, before.st_mtime_ns))
     except OSError as e:
         raise DestinationWriteFailed(e) from None
     changed = (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
@@ -341,7 +364,9 @@ def sha256_file(
     view = _buffer()
     buf = view.obj
     size = 0
-    with open(path, "rb", buffering=0) as f:  # a descriptor is closed afterwards too
+    if not isinstance(path, int):
+        path = open_long(path, os.O_RDONLY | _O_BINARY)
+    with open(path, "rb", buffering=0) as f:  # the descriptor is closed afterwards
         while True:
             n = f.readinto(buf)
             if not n:
@@ -366,7 +391,7 @@ def sync_files(paths: list[Path]) -> None:
         return
     for p in paths:
         try:
-            fd = os.open(p, os.O_RDWR | _O_BINARY)
+            fd = open_long(p, os.O_RDWR | _O_BINARY)
         except OSError:
             continue
         try:

@@ -27,15 +27,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from therabak import faults
+from therabak import faults, fsrules
 from therabak.archive.byteio import write_error
+from therabak.archive.index import path_from, path_member, unsafe_reason
 from therabak.errors import DamagedArchiveError, UsageError
 from therabak.events import Emit, Phase, Summary, Warning, WarningLog, ignore, warning_list
 from therabak.fsutil import (
     followed_root,
     fsync_dir,
     make_new_private_dir,
+    open_long,
     relative_inside,
+    unlink_long,
     write_private,
 )
 from therabak.i18n import _, ngettext
@@ -54,6 +57,7 @@ from therabak.jobs.names import FOLDER_PREFIX as FOLDER_PREFIX  # where others f
 from therabak.jobs.names import folder_name, is_folder_backup_name
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.swap import MANIFEST_NAME, recover
+from therabak.namemap import NamePlan, Renamed
 from therabak.partials import LeftoverKind, partial_path, remove_leftover, remove_tree, sweep
 from therabak.practice.categories import Rules
 from therabak.practice.scan import FileEntry, require_data_dir, scan
@@ -71,10 +75,16 @@ SPACE_MARGIN = 1 << 20
 
 @dataclass
 class ManifestFile:
-    path: str
+    path: str  # as in Data
     size: int
     mtime_ns: int
     sha256: str
+    # where it lies in the copy, when the destination could not hold its name (namemap)
+    stored: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.stored:
+            self.stored = self.path
 
 
 @dataclass
@@ -137,9 +147,11 @@ def iter_manifest_files(folder: Path) -> Iterator[ManifestFile]:
                 continue
             try:
                 d = json.loads(line)
-                p, s, m, h = d["p"], d["s"], d["m"], d["h"]
+                p, s, m, h = path_from(d), d["s"], d["m"], d["h"]
+                stored = path_from(d, "d") if ("d" in d or "db" in d) else p
                 if not (
                     isinstance(p, str)
+                    and isinstance(stored, str)
                     and isinstance(s, int)
                     and isinstance(m, int)
                     and isinstance(h, str)
@@ -149,19 +161,23 @@ def iter_manifest_files(folder: Path) -> Iterator[ManifestFile]:
                 ):
                     raise ValueError
                 int(h, 16)
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError, DamagedArchiveError):
                 raise DamagedArchiveError(
                     _("The manifest {path} is damaged (line {n}).").format(path=path, n=n)
                 ) from None
-            yield ManifestFile(p, s, m, h)
+            yield ManifestFile(p, s, m, h, stored)
+
+
+def _manifest_line(f: ManifestFile) -> str:
+    line = {**path_member(f.path), "s": f.size, "m": f.mtime_ns, "h": f.sha256}
+    if f.stored != f.path:
+        line.update(path_member(f.stored, "d"))
+    return json.dumps(line, ensure_ascii=False)
 
 
 def _manifest_bytes(header: dict, files: list[ManifestFile]) -> bytes:
     lines = [json.dumps(header, ensure_ascii=False)]
-    lines.extend(
-        json.dumps({"p": f.path, "s": f.size, "m": f.mtime_ns, "h": f.sha256}, ensure_ascii=False)
-        for f in files
-    )
+    lines.extend(map(_manifest_line, files))
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
@@ -189,6 +205,10 @@ class FolderBackupResult:
     unstable: list[str] = field(default_factory=list)  # still changing after every attempt
     skipped: list[tuple[str, str]] = field(default_factory=list)
     damaged: list[tuple[str, str]] = field(default_factory=list)
+    # stored under an escaped name: the destination cannot hold theirs (a restore gives
+    # them their own names back; nothing to do for the user)
+    renamed: list[Renamed] = field(default_factory=list)
+    file_system: str = ""
     warnings: list[Warning] = field(default_factory=list)  # every warning the job printed
 
     @property
@@ -244,6 +264,10 @@ def _run_folder_backup(
     for f in scanned.files:
         if f.path == MANIFEST_NAME:
             skipped.append((f.path, _("has the name of therabak's manifest")))
+        elif unsafe_reason(f.path) is not None:
+            skipped.append(
+                (f.path, _("the name could be taken for a path outside the data folder"))
+            )
         else:
             files.append(f)
     files.sort(key=lambda f: f.path)
@@ -298,6 +322,8 @@ def _copy_all(
         folder=final, files=0, bytes=0, duration_s=0.0, verified=None, skipped=[]
     )
     try:
+        names = _destination_names(partial, files)
+        result.renamed, result.file_system = names.renamed, names.rules.label
         emit(Phase("copying", str(final)))
         progress = ProgressTracker(emit, "copying", bytes_total=total, files_total=len(files))
         budget = ByteBudget()
@@ -306,7 +332,17 @@ def _copy_all(
             cancel.check()
             faults.source_delay()
             progress.start_file(f.path)
-            got = _copy_one(req.data_dir, partial, f.path, budget, progress, cancel, result, emit)
+            got = _copy_one(
+                req.data_dir,
+                partial,
+                f.path,
+                names.target(f.path),
+                budget,
+                progress,
+                cancel,
+                result,
+                emit,
+            )
             if got is not None:
                 copied.append(got)
             progress.file_done()
@@ -329,7 +365,7 @@ def _copy_all(
         faults.point("folder.manifest")
         result.files, result.bytes = len(copied), header["bytes"]
         emit(Phase("syncing", str(final)))
-        sync_files([partial / c.path for c in copied])
+        sync_files([partial / c.stored for c in copied])
         if req.verify:
             emit(Phase("verifying", str(final)))
             result.damaged = verify_copy(partial, copied, emit, cancel)
@@ -388,6 +424,8 @@ def _copy_all(
                 "recopied": result.recopied,
                 "unstable": result.unstable,
                 "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
+                "renamed": [r.to_dict() for r in result.renamed],
+                "file_system": result.file_system,
                 "warnings": warning_list(result.warnings),
             },
         )
@@ -395,10 +433,19 @@ def _copy_all(
     return result
 
 
+def _destination_names(partial: Path, files: list[FileEntry]) -> NamePlan:
+    """Where each file goes in the copy: its own name where the destination's file system
+    can hold it, an escaped one elsewhere (the manifest keeps both). The rules are tried
+    out in the new, empty copy folder."""
+    rules = fsrules.probe(partial, fsrules.rules_for(partial))
+    return NamePlan(rules, [f.path for f in files], root_length=rules.length(str(partial)))
+
+
 def _copy_one(
     data_dir: Path,
     partial: Path,
     rel: str,
+    stored: str,
     budget: ByteBudget,
     progress: ProgressTracker,
     cancel: CancelToken,
@@ -419,15 +466,15 @@ def _copy_one(
             got = copy_file(
                 data_dir / rel,
                 partial,
-                rel,
+                stored,
                 budget=budget,
                 on_bytes=on_bytes,
                 check_cancel=cancel.check,
             )
         except FileNotFoundError:
             progress.rewind_bytes(counted)
-            _discard(partial, rel)
-            if not os.path.lexists(data_dir / rel):
+            _discard(partial, stored)
+            if not _exists(data_dir / rel):
                 emit(
                     Warning(
                         _("Deleted while the copy ran, not in the folder backup: {rel}").format(
@@ -442,17 +489,17 @@ def _copy_one(
             continue
         except PermissionError:  # Windows: the practice app holds the file right now
             progress.rewind_bytes(counted)
-            _discard(partial, rel)
+            _discard(partial, stored)
             error = _("file is locked or access denied")
             cancel.sleep(RETRY_DELAY_S * attempt)
             continue
         if not got.changed:
-            return ManifestFile(rel, got.size, got.mtime_ns, got.sha256)
+            return ManifestFile(rel, got.size, got.mtime_ns, got.sha256, stored)
         progress.rewind_bytes(counted)
         if attempt == 1:
             result.recopied.append(rel)
         if attempt < COPY_ATTEMPTS:
-            _discard(partial, rel)
+            _discard(partial, stored)
             cancel.sleep(RETRY_DELAY_S * attempt)
             continue
         result.unstable.append(rel)
@@ -465,7 +512,7 @@ def _copy_one(
                 code="unstable",
             )
         )
-        return ManifestFile(rel, got.size, got.mtime_ns, got.sha256)
+        return ManifestFile(rel, got.size, got.mtime_ns, got.sha256, stored)
     result.skipped.append((rel, error))
     emit(
         Warning(
@@ -479,7 +526,19 @@ def _copy_one(
 
 def _discard(root: Path, rel: str) -> None:
     with contextlib.suppress(OSError):
-        os.unlink(root / rel)
+        unlink_long(root / rel)
+
+
+def _exists(path: Path) -> bool:
+    from therabak.fsutil import stat_long
+
+    try:
+        stat_long(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def verify_copy(
@@ -495,7 +554,7 @@ def verify_copy(
     for f in files:
         cancel.check()
         progress.start_file(f.path)
-        path = Path(root) / f.path
+        path = Path(root) / f.stored
         _drop_cache(path)
         try:
             size, sha = sha256_file(path, on_bytes=progress.add_bytes, check_cancel=cancel.check)
@@ -514,7 +573,7 @@ def _drop_cache(path: Path) -> None:
     if not hasattr(os, "posix_fadvise"):
         return
     with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
+        fd = open_long(path, os.O_RDONLY)
         try:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:

@@ -523,10 +523,8 @@ def open_contents(
                 raise
             found: dict[str, ContentEntry] = {}
             for f in reader.scan_entries():
-                if f.ok and f.path.casefold() not in found:
-                    found[f.path.casefold()] = ContentEntry(
-                        f.path, f.category, f.size, f.mtime_ns, f.raw
-                    )
+                if f.ok and f.path not in found:
+                    found[f.path] = ContentEntry(f.path, f.category, f.size, f.mtime_ns, f.raw)
             return PointContents(point, list(found.values()), index_damage=e.message)
     return PointContents(
         point,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import os
 import stat
 import time
@@ -32,9 +33,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from therabak import faults, formatting, memtune
+from therabak import faults, formatting, fsrules, memtune
 from therabak.archive.hashing import Sha256Behind
-from therabak.archive.index import IndexEntry, check_relative_path
+from therabak.archive.index import IndexEntry, check_relative_path, text_of
 from therabak.archive.reader import ArchiveReader, EntryDamaged
 from therabak.crypto.recovery import RecoveryCode
 from therabak.errors import (
@@ -50,7 +51,7 @@ from therabak.errors import (
     UsageError,
 )
 from therabak.events import Damaged, Emit, Phase, Summary, Warning, WarningLog, ignore, warning_list
-from therabak.fsutil import followed_root, free_space
+from therabak.fsutil import followed_root, free_space, stat_long, unlink_long, utime_long
 from therabak.i18n import _, ngettext
 from therabak.jobs import history
 from therabak.jobs.cancel import NEVER, CancelToken
@@ -89,6 +90,7 @@ from therabak.jobs.swap import (
     restore_lock_path,
     swap_in,
 )
+from therabak.namemap import NamePlan, Renamed
 from therabak.partials import remove_tree
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
@@ -104,6 +106,9 @@ from therabak.practice.scan import FileEntry, scan
 
 COPY_ATTEMPTS = 3
 SPACE_MARGIN = 4 << 20
+#: Written into the restored data when a file got another name (jobs/FORMAT.md).
+RENAMED_LIST = "therabak-renamed.json"
+RENAMED_FORMAT = "therabak-renamed"
 _CHUNK = 1 << 20
 
 
@@ -148,6 +153,9 @@ class RestorePlan:
     space_free: int
     unrestorable: list[tuple[str, str]] = field(default_factory=list)  # skipped (salvage)
     warnings: list[str] = field(default_factory=list)
+    # files written under another name: the target cannot hold theirs (namemap)
+    renamed: list[Renamed] = field(default_factory=list)
+    file_system: str = ""  # whose name rules apply at the target: Windows, macOS, Linux
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -167,6 +175,8 @@ class RestorePlan:
             "space_free": self.space_free,
             "unrestorable": [{"path": p, "reason": r} for p, r in self.unrestorable],
             "warnings": self.warnings,
+            "renamed": [r.to_dict() for r in self.renamed],
+            "file_system": self.file_system,
         }
 
 
@@ -183,10 +193,13 @@ class RestoreResult:
     warnings: list[Warning] = field(default_factory=list)  # every warning the job printed
     new_account_key: Path | None = None
     duration_s: float = 0.0
+    renamed: list[Renamed] = field(default_factory=list)  # written under another name
+    renamed_list: Path | None = None  # the file in the restored data that lists them
+    file_system: str = ""
 
     @property
     def exit_code(self) -> int:
-        return 3 if self.damaged or self.warnings else 0
+        return 3 if self.damaged or self.warnings or self.renamed else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -202,6 +215,9 @@ class RestoreResult:
             "damaged": [{"path": p, "reason": r} for p, r in self.damaged],
             "warnings": warning_list(self.warnings),
             "new_account_key": str(self.new_account_key) if self.new_account_key else None,
+            "renamed": [r.to_dict() for r in self.renamed],
+            "renamed_list": str(self.renamed_list) if self.renamed_list else None,
+            "file_system": self.file_system,
         }
 
 
@@ -217,6 +233,12 @@ class _Item:
     sha256: str | None  # expected hash of what is written (None: hashed while copying)
     mode: str  # seal | plain | raw | copy
     entry: IndexEntry | None = None
+    src: str = ""  # where the file lies in the point, when not at *path* (folder backups)
+    target: str = ""  # where it is written in the staging folder ("": at *path*)
+
+    @property
+    def dest(self) -> str:
+        return self.target or self.path
 
 
 _UTIME_FD = os.utime in os.supports_fd
@@ -282,10 +304,10 @@ class _ArchiveSource(_Source):
                 if not found.ok:
                     self.damaged.append((found.path, found.error))
                     emit(Damaged(path=found.path, reason=found.error))
-                elif found.path.casefold() in seen:
+                elif found.path in seen:
                     self.damaged.append((found.path, _("appears twice; the first copy is used")))
                 else:
-                    seen.add(found.path.casefold())
+                    seen.add(found.path)
                     entries.append(found.as_index_entry())
         missing_part = getattr(reader.source, "missing_part", None)
         if missing_part is not None:  # a split backup with volumes missing (salvage)
@@ -346,16 +368,17 @@ class _FolderSource(_Source):
             from therabak.jobs.folder import iter_manifest_files
 
             seen: set[str] = set()
+            stored: set[str] = set()  # where the files lie in the copy: one file each
             for f in iter_manifest_files(self.root):
-                folded = f.path.casefold()
-                if folded in seen:
+                if f.path in seen or f.stored in stored:
                     raise DamagedArchiveError(
                         _("The folder backup's manifest lists {path} twice.").format(
-                            path=f.path[:80]
+                            path=text_of(f.path[:80])
                         )
                     )
-                seen.add(folded)
-                problem = self._disagrees(f.path, f.size)
+                seen.add(f.path)
+                stored.add(f.stored)
+                problem = self._disagrees(f.path, f.stored, f.size)
                 if problem and not salvage:
                     raise DamagedArchiveError(
                         _(
@@ -367,7 +390,15 @@ class _FolderSource(_Source):
                     self.damaged.append((f.path, problem))
                     continue
                 self.items.append(
-                    _Item(f.path, rules.category_of(f.path), f.size, f.mtime_ns, f.sha256, "copy")
+                    _Item(
+                        f.path,
+                        rules.category_of(f.path),
+                        f.size,
+                        f.mtime_ns,
+                        f.sha256,
+                        "copy",
+                        src=f.stored if f.stored != f.path else "",
+                    )
                 )
         else:
             scanned = scan(self.root, rules)
@@ -377,16 +408,18 @@ class _FolderSource(_Source):
         self.items.sort(key=lambda i: i.path)
         self.holds |= {i.category for i in self.items}
 
-    def _disagrees(self, rel: str, size: int) -> str:
-        """Why the file the manifest lists cannot be what it says ('' when it can be):
-        checked before anything is planned, so a manifest cannot make the restore ask for
-        space that no file needs, nor name a path that leaves the folder."""
+    def _disagrees(self, path: str, rel: str, size: int) -> str:
+        """Why the file the manifest lists (at *path* in Data, *rel* in the copy) cannot be
+        what it says ('' when it can be): checked before anything is planned, so a manifest
+        cannot make the restore ask for space that no file needs, nor name a path that
+        leaves the folder."""
         try:
+            check_relative_path(path)
             check_relative_path(rel)
         except DamagedArchiveError as e:
             return str(e)
         try:
-            st = os.lstat(self.root / rel)
+            st = stat_long(self.root / rel, follow_symlinks=False)
         except OSError:
             return _("missing from the folder backup")
         if not stat.S_ISREG(st.st_mode):
@@ -396,7 +429,7 @@ class _FolderSource(_Source):
         return ""
 
     def content(self, item: _Item) -> Iterator[bytes]:
-        fd = open_under(self.root, item.path)
+        fd = open_under(self.root, item.src or item.path)
         with open(fd, "rb", buffering=0) as f:
             while True:
                 block = f.read(8 << 20)
@@ -599,23 +632,23 @@ class _Restore:
         # The current data: what is replaced, what is carried over.
         self.current: list[FileEntry] = []
         self.current_skipped: list[tuple[str, str]] = []
-        kept_backups: list[FileEntry] = []  # backups kept inside Data (jobs/nesting.py)
+        # backups kept inside Data (jobs/nesting.py): no backup holds them, they stay
+        self.kept_backups: list[FileEntry] = []
         if self.mode == "replace":
             emit(Phase("scanning", str(self.data_dir)))
             scanned = scan(self.data_dir, self.rules, leave_out=backups_inside(self.data_dir))
             self.current = scanned.files
             self.current_skipped = scanned.skipped
-            kept_backups = scanned.left_out
-        written = {i.path.casefold() for i in self.items}
-        fallback = {p.casefold() for p, _why in self.unrestorable}
+            self.kept_backups = scanned.left_out
+        written = {i.path for i in self.items}
+        fallback = {p for p, _why in self.unrestorable}
         self.carry = [
             f
             for f in self.current
-            if f.path.casefold() not in written
-            and (f.category not in self.replaced or f.path.casefold() in fallback)
+            if f.path not in written and (f.category not in self.replaced or f.path in fallback)
         ]
         # no backup holds them (they are left out of every backup): they stay as they are
-        self.carry += [f for f in kept_backups if f.path.casefold() not in written]
+        self.carry += [f for f in self.kept_backups if f.path not in written]
         for path, why in self.current_skipped:
             emit(
                 Warning(
@@ -627,6 +660,7 @@ class _Restore:
                     code="not-carried",
                 )
             )
+        self._plan_names()
         self.plan = self._make_plan()
         if self.plan.space_free < self.plan.space_needed:
             raise NotEnoughSpaceError(
@@ -639,6 +673,54 @@ class _Restore:
                     free=formatting.size(self.plan.space_free),
                 )
             )
+
+    def _plan_names(self) -> None:
+        """The name of every file in the restored data, on this target's file system: the
+        backup's names where the target can hold them, escaped ones elsewhere (namemap),
+        for the backup's files and the current ones carried over (the backups kept inside
+        Data included). (A current file that _fallback() carries over later, salvage, has
+        the path of a damaged backup file, so it gets that file's name.)"""
+        self.fs = self._target_rules()
+        carried = [f.path for f in self.current if f.category not in self.replaced]
+        carried += [f.path for f in self.kept_backups]
+        self.names = NamePlan(
+            self.fs,
+            [i.path for i in self.items] + carried,
+            root_length=self.fs.length(str(self.target)) + 48,  # the staging folder's name
+        )
+        for item in self.items:
+            item.target = self.names.target(item.path)
+        if self.names.renamed:
+            n = len(self.names.renamed)
+            self.emit(
+                Warning(
+                    ngettext(
+                        "{n} file gets another name: {system} cannot hold its name as it is "
+                        "(listed at the end).",
+                        "{n} files get another name: {system} cannot hold their names as they "
+                        "are (listed at the end).",
+                        n,
+                    ).format(n=n, system=self.fs.label),
+                    code="renamed",
+                )
+            )
+
+    def _target_rules(self) -> fsrules.FsRules:
+        """The name rules of the file system the restore writes to: THERABAK_FS_RULES, else
+        the platform's and the file system's, tried out in an empty staging folder of our
+        own (removed at once; a crash leaves it to the next run's cleanup)."""
+        rules = fsrules.rules_for(self.target.parent)
+        if rules.decided_by == fsrules.ENV_VAR:
+            return rules
+        try:
+            probe_dir = new_staging(self.target)
+        except OSError:
+            return rules  # the restore itself will say why nothing can be written there
+        try:
+            return fsrules.probe(probe_dir, rules)
+        finally:
+            with contextlib.suppress(OSError):
+                remove_tree(probe_dir)
 
     def _no_account(self, point: RestorePoint, has_data: bool) -> None:
         key_path = self.req.account_key_path
@@ -724,6 +806,8 @@ class _Restore:
             space_needed=needed,
             space_free=free_space(self.target.parent),
             unrestorable=list(self.unrestorable),
+            renamed=list(self.names.renamed),
+            file_system=self.fs.label,
         )
 
     # -- the work --
@@ -736,6 +820,8 @@ class _Restore:
             target=self.target,
             before_restore=None,
             damaged=list(self.unrestorable),
+            renamed=list(self.names.renamed),
+            file_system=self.fs.label,
         )
         key_created = False
         staging = None
@@ -751,11 +837,14 @@ class _Restore:
             budget = ByteBudget()
             staged = self._stage(staging, budget, cancel, result)
             carried = self._carry(staging, budget, cancel, result)
+            listed = self._write_renamed_list(staging, result)
+            if listed is not None:
+                carried.append(listed)
             emit(Phase("verifying", str(staging)))
             self._verify(staging, staged, carried, cancel, result)
             faults.point("restore.verify")
             emit(Phase("syncing", str(staging)))
-            sync_files([staging / i.path for i in staged] + [staging / p for p, _sha in carried])
+            sync_files([staging / i.dest for i in staged] + [staging / p for p, _sha in carried])
             cancel.check()
             if self.source is not None:
                 self.source.close()  # never rename a folder holding an open file (Windows)
@@ -831,7 +920,7 @@ class _Restore:
             files_total=len(self.items),
         )
         staged: list[_Item] = []
-        self._ahead = CreateAhead(staging, [i.path for i in self.items])
+        self._ahead = CreateAhead(staging, [i.dest for i in self.items])
         try:
             self._stage_items(staging, budget, cancel, result, progress, staged)
         finally:
@@ -857,7 +946,7 @@ class _Restore:
             except (DamagedArchiveError, FileNotFoundError) as e:  # incl. EntryDamaged
                 reason = e.reason if isinstance(e, EntryDamaged) else str(e)
                 with contextlib.suppress(OSError, ValueError):  # ValueError: a NUL in the path
-                    os.unlink(staging / item.path)
+                    unlink_long(staging / item.dest)
                 if not self.req.salvage:
                     raise DamagedArchiveError(
                         _("{this} is damaged: {path}: {reason}. Nothing was changed.").format(
@@ -922,7 +1011,7 @@ class _Restore:
         """Stage one file into *created* (descriptor, path) or, by default, into the file
         CreateAhead made for it (see _stage; each item takes its file once, in order)."""
         assert self.source is not None and self.account is not None
-        fd, path = created if created is not None else self._ahead.take(item.path)
+        fd, path = created if created is not None else self._ahead.take(item.dest)
         verified = self.source.content_verified and item.sha256 is not None
         digest = None if verified else hashlib.sha256()
         prefix = b""
@@ -952,7 +1041,7 @@ class _Restore:
         if item.sha256 is not None and (sha != item.sha256 or size != item.size):
             raise _CopyMismatch(_("content does not match the backup's hash"))
         if not _UTIME_FD:  # Windows: by path, which the staging folder's owner alone controls
-            os.utime(path, ns=(item.mtime_ns, item.mtime_ns))
+            utime_long(path, (item.mtime_ns, item.mtime_ns))
         return sha, prefix
 
     def _stage_moved(
@@ -970,18 +1059,17 @@ class _Restore:
             return None
         try:
             # the file CreateAhead made for this item went with the failed attempt
-            created = create_under(staging, moved.path)
+            created = create_under(staging, moved.dest)
             return self._stage_one(staging, moved, budget, progress, cancel, created)
         except (DamagedArchiveError, FileNotFoundError):
             with contextlib.suppress(OSError, ValueError):
-                os.unlink(staging / item.path)
+                unlink_long(staging / item.dest)
             return None
 
     def _fallback(self, rel: str) -> None:
         """A file the point cannot supply: keep the current version when there is one."""
-        folded = rel.casefold()
         for f in self.current:
-            if f.path.casefold() == folded and f not in self.carry:
+            if f.path == rel and f not in self.carry:
                 self.carry.append(f)
                 self.emit(
                     Warning(
@@ -1009,12 +1097,13 @@ class _Restore:
         for f in sorted(self.carry, key=lambda f: f.path):
             cancel.check()
             progress.start_file(f.path)
+            dest = self.names.target(f.path)
             for attempt in range(1, COPY_ATTEMPTS + 1):
                 try:
                     got = copy_file(
                         self.data_dir / f.path,
                         staging,
-                        f.path,
+                        dest,
                         budget=budget,
                         on_bytes=progress.add_bytes,
                         check_cancel=cancel.check,
@@ -1035,7 +1124,7 @@ class _Restore:
                     raise
                 if not got.changed or attempt == COPY_ATTEMPTS:
                     break
-                os.unlink(staging / f.path)
+                unlink_long(staging / dest)
                 cancel.sleep(0.2 * attempt)
             if got is None:
                 msg = _("Deleted while the restore ran, not carried over: {path}").format(
@@ -1046,13 +1135,36 @@ class _Restore:
                 if got.changed:
                     msg = _("Kept changing while it was carried over: {path}").format(path=f.path)
                     self.emit(Warning(msg, path=f.path, code="unstable"))
-                done.append((f.path, got.sha256))
+                done.append((dest, got.sha256))
                 result.files_carried += 1
                 result.bytes_carried += got.size
             progress.file_done()
             faults.point("restore.carry")
         progress.finish()
         return done
+
+    def _write_renamed_list(self, staging: Path, result: RestoreResult) -> tuple[str, str] | None:
+        """Write the list of renamed files (jobs/FORMAT.md) into the top of the staging
+        folder; returns (its name, its SHA-256) to be checked with the carried files."""
+        if not self.names.renamed:
+            return None
+        name = self.names.free_top_name(RENAMED_LIST)
+        doc = {
+            "format": RENAMED_FORMAT,
+            "version": 1,
+            "restored_from": str(self.point.path),
+            "restored": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "file_system": self.fs.label,
+            "files": [_renamed_entry(r) for r in self.names.renamed],
+        }
+        data = (json.dumps(doc, indent=1) + "\n").encode("ascii")  # \uXXXX: any name fits
+        fd, _path = create_under(staging, name)
+        try:
+            write_all(fd, data)
+        finally:
+            os.close(fd)
+        result.renamed_list = self.target / name
+        return name, hashlib.sha256(data).hexdigest()
 
     def _verify(
         self,
@@ -1064,7 +1176,7 @@ class _Restore:
     ) -> None:
         assert self.account is not None
         total = sum(i.size for i in staged) + sum(
-            (staging / p).stat().st_size for p, _sha in carried
+            stat_long(staging / p).st_size for p, _sha in carried
         )
         progress = ProgressTracker(
             self.emit, "verifying", bytes_total=total, files_total=len(staged) + len(carried)
@@ -1075,7 +1187,7 @@ class _Restore:
             progress.start_file(item.path)
             try:
                 # never through a link someone planted in the staging folder meanwhile
-                fd = open_under(staging, item.path)
+                fd = open_under(staging, item.dest)
                 if item.mode == "seal":
                     with os.fdopen(fd, "rb") as f:
                         size, sha = _plaintext_sha256(f, self.account, progress.add_bytes)
@@ -1119,6 +1231,17 @@ class _Restore:
 
 class _CopyMismatch(DamagedArchiveError):
     pass
+
+
+def _renamed_entry(r: Renamed) -> dict[str, Any]:
+    """One file of the renamed list; a name that is not UTF-8 also as its bytes (base64)."""
+    import base64
+
+    out = r.to_dict()
+    for key, value in (("path", r.path), ("restored_as", r.target)):
+        if not fsrules.is_text(value):
+            out[f"{key}_bytes"] = base64.b64encode(fsrules.name_bytes(value)).decode("ascii")
+    return out
 
 
 def _plaintext_sha256(

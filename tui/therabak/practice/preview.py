@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from therabak.i18n import _
+from therabak.fsrules import WINDOWS
+from therabak.i18n import _, ngettext
 from therabak.practice.categories import BackupKind, Rules
-from therabak.practice.scan import FileEntry, LeaveOut, Tally, scan
+from therabak.practice.scan import FileEntry, LeaveOut, NameNote, Tally, scan
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class Preview:
     selected: Tally
     total: Tally
     skipped: list[tuple[str, str]]  # (path relative to Data, why)
+    # per leaf id: files whose path holds a name Windows cannot hold as it is (or takes
+    # for another name of its folder); a restore onto Windows gives them escaped names
+    windows_names: dict[str, NameNote] = field(default_factory=dict)
     left_out: list[FileEntry] = field(default_factory=list)  # see scan.LeaveOut
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,8 +74,47 @@ class Preview:
             },
             "total": {"files": self.total.files, "bytes": self.total.bytes},
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "windows_names": [
+                {
+                    "category": leaf,
+                    "files": note.files,
+                    "examples": note.examples,
+                    "included": leaf in self.selection,
+                }
+                for leaf, note in sorted(self.windows_names.items())
+            ],
             "left_out": [{"path": f.path, "bytes": f.size} for f in self.left_out],
         }
+
+    def name_lines(self, rules: Rules) -> list[str]:
+        """A note per chosen category that holds names Windows cannot hold as they are:
+        the count and the first few paths ('' lines when there are none)."""
+        from therabak import formatting
+
+        notes = [(leaf, n) for leaf, n in self.windows_names.items() if leaf in self.selection]
+        if not notes:
+            return []
+        total = sum(n.files for _leaf, n in notes)
+        lines = [
+            ngettext(
+                "Note: {n} file has a name Windows cannot hold as it is; restored on Windows "
+                "it gets an escaped name (e.g. Termin 14%3A00.txt for Termin 14:00.txt):",
+                "Note: {n} files have a name Windows cannot hold as it is; restored on "
+                "Windows they get an escaped name (e.g. Termin 14%3A00.txt for Termin "
+                "14:00.txt):",
+                total,
+            ).format(n=total)
+        ]
+        for leaf, note in sorted(notes, key=lambda x: rules.path_label(x[0])):
+            lines.append(
+                "  "
+                + _("{category}: {files}, e.g. {examples}").format(
+                    category=rules.path_label(leaf, translate=_) if leaf in rules.nodes else leaf,
+                    files=formatting.files(note.files),
+                    examples=", ".join(formatting.name(p) for p in note.examples[:3]),
+                )
+            )
+        return lines
 
     def tree_lines(self, *, reasons: bool = True, deselected_note: str | None = None) -> list[str]:
         """The tree as text: a checkbox, label, files and size per node (69 columns);
@@ -130,7 +173,7 @@ def build_preview(
     Unknown ids in *include*/*exclude* raise UsageError before anything is read.
     """
     selection = rules.selection(kind, include, exclude)
-    result = scan(data_dir, rules, keep_files=False, leave_out=leave_out)
+    result = scan(data_dir, rules, keep_files=False, names=WINDOWS, leave_out=leave_out)
     totals = result.node_totals(rules)
 
     def state(node_id: str) -> str:
@@ -163,5 +206,6 @@ def build_preview(
         selected=result.selected_total(selection),
         total=result.total,
         skipped=list(result.skipped),
+        windows_names=result.name_notes,
         left_out=list(result.left_out),
     )

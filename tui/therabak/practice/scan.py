@@ -13,9 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from therabak.errors import DataFolderError
-from therabak.fsutil import followed_root
+from therabak.fsrules import FsRules
+from therabak.fsutil import extended, followed_root, open_long
 from therabak.i18n import _
 from therabak.practice.categories import Rules
+
+#: How many paths a NameNote keeps as examples.
+NOTE_EXAMPLES = 5
 
 
 @dataclass(slots=True)
@@ -50,12 +54,38 @@ class LeaveOut:
 
 
 @dataclass
+class NameNote:
+    """Files of one category whose path holds a name some target cannot hold as it is
+    (``scan(names=...)``): a restore there gives them an escaped name (``namemap``)."""
+
+    files: int = 0
+    examples: list[str] = field(default_factory=list)  # the first few paths
+
+    def add(self, path: str) -> None:
+        self.files += 1
+        if len(self.examples) < NOTE_EXAMPLES:
+            self.examples.append(path)
+
+
+@dataclass
 class ScanResult:
     root: Path
     files: list[FileEntry]
     totals: dict[str, Tally]  # per leaf id
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    # per leaf id, the files with a name the rules given to scan(names=...) cannot hold
+    name_notes: dict[str, NameNote] = field(default_factory=dict)
     left_out: list[FileEntry] = field(default_factory=list)  # see LeaveOut
+
+    def selected_notes(self, selection: Iterable[str]) -> NameNote:
+        """The name notes of the chosen leaves, together."""
+        out = NameNote()
+        for leaf in sorted(selection):
+            note = self.name_notes.get(leaf)
+            if note is not None:
+                out.files += note.files
+                out.examples.extend(note.examples[: NOTE_EXAMPLES - len(out.examples)])
+        return out
 
     def node_totals(self, rules: Rules) -> dict[str, Tally]:
         """Totals for every node; a parent sums its children."""
@@ -125,8 +155,8 @@ _DIR_FLAGS = (
 def _list_folder(folder: str):
     """``os.scandir`` of *folder* (an iterator to use in ``with``); raises OSError."""
     if not _USE_FD:
-        return os.scandir(folder)
-    fd = os.open(folder, _DIR_FLAGS)
+        return os.scandir(extended(folder))
+    fd = open_long(folder, _DIR_FLAGS)  # a folder deep below Data too
     try:
         it = os.scandir(fd)
     except BaseException:
@@ -159,6 +189,7 @@ def scan(
     *,
     keep_files: bool = True,
     on_folder: Callable[[int, int], None] | None = None,
+    names: FsRules | None = None,
     leave_out: LeaveOut | None = None,
 ) -> ScanResult:
     """Scan *root* (the Data folder). ``on_folder(files, bytes)`` is called after each folder.
@@ -167,26 +198,35 @@ def scan(
     (to files or folders) are never followed: they are listed in ``skipped``, like
     anything that is neither a regular file nor a folder and every file or folder that
     cannot be read. What *leave_out* matches is listed in ``left_out`` instead of
-    ``files`` and counted in no total.
+    ``files`` and counted in no total. With *names* (e.g. ``fsrules.WINDOWS``), the
+    files whose path holds a name those rules cannot hold as it is (or that they take
+    for another name of its folder) are counted per category in ``name_notes`` (what is
+    left out is not backed up, so it gets no note and takes no name).
     """
     root = require_data_dir(root)
     files: list[FileEntry] = []
     totals: dict[str, Tally] = {leaf.id: Tally() for leaf in rules.leaves()}
     skipped: list[tuple[str, str]] = []
+    notes: dict[str, NameNote] = {}
     left_out: list[FileEntry] = []
     n_files = n_bytes = 0
     sep = os.sep
-    # (absolute folder, relative prefix "a/b/", parts, fixed category or None)
-    stack: list[tuple[str, str, tuple[str, ...], str | None]] = [
-        (os.fspath(root), "", (), rules.subtree_category(()))
+    # (absolute folder, relative prefix "a/b/", parts, fixed category or None, whether a
+    # folder on the way has a name the *names* rules cannot hold)
+    stack: list[tuple[str, str, tuple[str, ...], str | None, bool]] = [
+        (os.fspath(root), "", (), rules.subtree_category(()), False)
     ]
     outside: set[str] = set()  # prefixes of folders left out (leave_out)
     category_of = rules.category_of
     is_ignored = rules.is_ignored
     subtree_category = rules.subtree_category
     append = files.append
+    odd_name = names.checker() if names is not None else None
+    key = names.key_function() if names is not None else str
     while stack:
-        folder, prefix, parts, fixed = stack.pop()
+        folder, prefix, parts, fixed, odd_above = stack.pop()
+        seen: set[str] = set()  # the names of this folder, as the *names* rules compare them
+        here: list[str] = []  # the files of this folder (fixed category), for *names*
         try:
             listing = _list_folder(folder)
         except OSError as e:
@@ -218,7 +258,10 @@ def scan(
                         cat = fixed if fixed is not None else subtree_category(sub)
                         if out:
                             outside.add(prefix + name + "/")
-                        stack.append((folder + sep + name, prefix + name + "/", sub, cat))
+                        odd = odd_above
+                        if odd_name is not None and not odd and not out:
+                            odd = odd_name(name) or _taken(key(name), seen)
+                        stack.append((folder + sep + name, prefix + name + "/", sub, cat, odd))
                         continue
                     else:
                         why = (
@@ -246,12 +289,18 @@ def scan(
                     size += st.st_size
                     if keep_files:
                         append(FileEntry(prefix + entry.name, fixed, st.st_size, st.st_mtime_ns))
+                    if names is not None:
+                        here.append(entry.name)
                     continue
                 name = entry.name
                 if is_ignored((*parts, name)):
                     continue
                 rel = prefix + name
                 cat = category_of(rel)
+                if odd_name is not None and (
+                    odd_above or odd_name(name) or _taken(key(name), seen)
+                ):
+                    notes.setdefault(cat, NameNote()).add(rel)
                 t = totals[cat]
                 t.files += 1
                 t.bytes += st.st_size
@@ -259,6 +308,12 @@ def scan(
                 n_bytes += st.st_size
                 if keep_files:
                     append(FileEntry(rel, cat, st.st_size, st.st_mtime_ns))
+        if here and names is not None:
+            odd = here if odd_above else names.odd_among(here, seen)
+            if odd:
+                note = notes.setdefault(fixed, NameNote())  # type: ignore[arg-type]
+                for name in sorted(odd):
+                    note.add(prefix + name)
         if count:
             t = totals[fixed]
             t.files += count
@@ -267,4 +322,12 @@ def scan(
             n_bytes += size
         if on_folder is not None:
             on_folder(n_files, n_bytes)
-    return ScanResult(root, files, totals, skipped, left_out)
+    return ScanResult(root, files, totals, skipped, notes, left_out)
+
+
+def _taken(key: str, seen: set[str]) -> bool:
+    """Has a name of this folder already taken *key*? (Records it when not.)"""
+    if key in seen:
+        return True
+    seen.add(key)
+    return False

@@ -16,7 +16,7 @@ from pathlib import Path
 from therabak import faults
 from therabak.crypto.stream import TAG_SIZE, StreamOpener
 from therabak.errors import DecryptionError
-from therabak.fsutil import created_and_modified_ns
+from therabak.fsutil import created_and_modified_ns, open_long, stat_long
 from therabak.i18n import _
 from therabak.practice.account import AccountKey
 from therabak.practice.envelope import HEADER_SIZE, MAGIC, check_key, parse_header
@@ -70,7 +70,7 @@ def read_plaintext(
     bytes, so a file's calls add up to its size on disk.
     """
     faults.source_open(path)
-    fd = os.open(path, _OPEN_FLAGS)
+    fd = open_long(path, _OPEN_FLAGS)
     try:
         # The open file's size and time are the reference: the path must still show
         # them after the last byte was read (a rename over it or a write changes them).
@@ -94,7 +94,7 @@ def read_plaintext(
                 raise DecryptionError(_("read failed (injected by THERABAK_FAILPOINTS)"))
     finally:
         os.close(fd)
-    after = os.stat(path)
+    after = stat_long(path)
     if _stamp(after) != _stamp(before):
         raise SourceChanged(_("file changed while being read"))
     return SourceRead(
@@ -227,9 +227,9 @@ def read_raw(
 ) -> SourceRead:
     """Copy the file's bytes as they are (for entries stored raw)."""
     faults.source_open(path)
-    before = os.stat(path)
+    before = stat_long(path)
     size = 0
-    with open(path, "rb", buffering=0) as f:
+    with open(open_long(path, _OPEN_FLAGS), "rb", buffering=0) as f:
         while True:
             block = f.read(READ_BLOCK)
             if not block:
@@ -238,7 +238,7 @@ def read_raw(
             size += len(block)
             if check_cancel is not None:
                 check_cancel()
-    after = os.stat(path)
+    after = stat_long(path)
     if _stamp(after) != _stamp(before):
         raise SourceChanged(_("file changed while being read"))
     return SourceRead(sealed=True, size=size, mtime_ns=before.st_mtime_ns, plaintext_size=size)

@@ -28,7 +28,8 @@ from typing import Any
 
 import zstandard
 
-from therabak.fsutil import windows_name_problem
+from therabak.archive.index import check_relative_path
+from therabak.errors import DamagedArchiveError
 from therabak.i18n import _
 from therabak.store.binary import Reader, i16, i64, u16, u64
 from therabak.store.blob import ID_SIZE
@@ -43,7 +44,7 @@ BODY_VERSION = 1
 CHECKSUM_SIZE = 32
 MAX_CATEGORIES_LENGTH = 4096
 MAX_BODY = 1 << 30  # decompressed
-MAX_PATH_LENGTH = 1024
+_NOT_A_BYTE = re.compile(r"[\ud800-\udc7f\udd00-\udfff]")
 MAX_COMPONENT_LENGTH = 255
 _FIXED = 8 + 2 + 2 + STORE_ID_SIZE + 8 + 2 + 1 + 1 + 8 + 8 + 2
 _AAD = b"therabak store snapshot v1"
@@ -81,24 +82,16 @@ def damaged(name: str, what: str) -> DamagedStoreError:
 
 
 def path_problem(path: Any) -> str | None:
-    """Why *path* cannot be a file's path in a snapshot, or None. The rules of the
-    archive index (relative, ``/``-separated, no empty, ``.`` or ``..`` component, no
-    backslash or drive letter, names every platform can hold), except that lone
-    surrogates (names that are not valid Unicode) are kept."""
-    if not isinstance(path, str) or not path:
-        return _("an empty path")
-    if len(path) > MAX_PATH_LENGTH:
-        return _("an overlong path")
-    if path.startswith("/") or "\\" in path or re.match(r"^[A-Za-z]:", path):
-        return _("an absolute path")
-    for part in path.split("/"):
-        if part in ("", ".", ".."):
-            return _("a path that leaves its folder")
-        if len(part) > MAX_COMPONENT_LENGTH:
-            return _("an overlong name")
-        problem = windows_name_problem(part)
-        if problem:
-            return problem
+    """Why *path* cannot be a file's path in a snapshot, or None: the one name policy of
+    every backup (:func:`therabak.archive.index.check_relative_path`): only what is unsafe
+    wherever it is written is refused; a name another system cannot hold is kept as the
+    source gave it, and the restore's name plan decides what it becomes on the target.
+    One difference: a lone surrogate that stands for no byte (an NTFS name with an
+    unpaired UTF-16 surrogate) is kept too, as the name Windows gave."""
+    try:
+        check_relative_path(_NOT_A_BYTE.sub("_", path) if isinstance(path, str) else path)
+    except DamagedArchiveError as e:
+        return e.message
     return None
 
 

@@ -17,7 +17,7 @@ from therabak.app.widgets.destination import DestinationPicker
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.inputs import TickBox
 from therabak.app.widgets.password_input import PasswordInput
-from therabak.i18n import N_, _
+from therabak.i18n import N_, _, ngettext
 
 
 def no_password_warning() -> str:
@@ -137,16 +137,27 @@ class BackupScreen(AppScreen):
         else:
             files, size = chosen
             everything = scan.total
-            total.update(
-                Text(
-                    _("Selected: {files}, {size} (of {all_files}, {all_size})").format(
-                        files=formatting.files(files),
-                        size=formatting.size(size),
-                        all_files=formatting.files(everything.files),
-                        all_size=formatting.size(everything.bytes),
-                    )
+            text = Text(
+                _("Selected: {files}, {size} (of {all_files}, {all_size})").format(
+                    files=formatting.files(files),
+                    size=formatting.size(size),
+                    all_files=formatting.files(everything.files),
+                    all_size=formatting.size(everything.bytes),
                 )
             )
+            odd = scan.selected_notes(self.query_one(CategoryTree).selection)
+            if odd.files:
+                text.append(
+                    "\n"
+                    + ngettext(
+                        "{n} name Windows cannot hold as it is (restored there escaped): {first}",
+                        "{n} names Windows cannot hold as they are (restored there escaped), "
+                        "e.g. {first}",
+                        odd.files,
+                    ).format(n=odd.files, first=formatting.name(odd.examples[0])),
+                    style="yellow not bold",
+                )
+            total.update(text)
         dest = self.query_one(DestinationPicker)
         if chosen is not None:
             from therabak.jobs.backup import space_needed

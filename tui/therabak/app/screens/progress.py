@@ -160,7 +160,9 @@ class ProgressScreen(FollowsJobs, AppScreen):
             parts.append(_("{time} left").format(time=formatting.duration(p.eta_s)))
         numbers.update(Text("  ·  ".join(parts)))
         current.update(
-            Text.assemble((_("Now:") + " ", "dim"), tail(p.current, 70)) if p.current else ""
+            Text.assemble((_("Now:") + " ", "dim"), tail(formatting.name(p.current), 70))
+            if p.current
+            else ""
         )
 
     def _render_retries(self) -> None:

@@ -41,7 +41,7 @@ from therabak.app.widgets.dir_picker import DirPicker
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.inputs import Choice, TextInput, TickBox
 from therabak.app.widgets.points_table import PointsTable
-from therabak.i18n import N_, _, shown
+from therabak.i18n import N_, _, ngettext, shown
 from therabak.jobs.points import RestorePoint
 
 
@@ -173,6 +173,21 @@ def plan_text(plan, ctx, rules) -> Text | Table:
         totals.append("\n" + _("Cannot be restored:") + f" {path} ({shown(why)})", style="bold red")
     for warning in plan.warnings[:3]:
         totals.append("\n" + shown(warning), style="yellow")
+    if plan.renamed:
+        totals.append(
+            "\n"
+            + ngettext(
+                "{n} file will get another name: {system} cannot hold its name as it is.",
+                "{n} files will get another name: {system} cannot hold their names as they are.",
+                len(plan.renamed),
+            ).format(n=len(plan.renamed), system=plan.file_system),
+            style="yellow",
+        )
+        first = plan.renamed[0]
+        totals.append(
+            "\n  " + f"{formatting.name(first.path)} → {formatting.name(first.target)}",
+            style="yellow",
+        )
     grid = Table.grid()
     grid.add_row(head)
     if foot:

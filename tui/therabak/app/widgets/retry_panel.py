@@ -76,7 +76,7 @@ class RetryPanel(DataTable):
         else:
             nxt = Text(_("now"))
         return {
-            "path": Text(short_path(row.path, PATH_WIDTH)),
+            "path": Text(short_path(formatting.name(row.path), PATH_WIDTH)),
             "try": Text(f"{row.attempt}/{row.max}"),
             "error": Text(head(shown(row.error), ERROR_WIDTH), style="dim"),
             "next": nxt,
