@@ -25,7 +25,6 @@ from datetime import datetime
 from pathlib import Path
 
 from therabak import faults, fsinfo, memtune
-from therabak.archive.index import unsafe_reason
 from therabak.archive.reader import ArchiveReader
 from therabak.archive.volumes import (
     MAX_VOLUMES,
@@ -62,22 +61,21 @@ from therabak.fsutil import (
     followed_root,
     fsync_dir,
     open_long,
-    relative_inside,
     reported_free_space,
 )
-from therabak.i18n import _, ngettext
+from therabak.i18n import _
 from therabak.jobs import history
+from therabak.jobs.backup_scan import Found, announce_scan, scan_for_backup
 from therabak.jobs.cancel import NEVER, CancelToken
 from therabak.jobs.lock import DataReading, clear_stale_reservations, reserve_name
 from therabak.jobs.names import archive_name, is_archive_output
-from therabak.jobs.nesting import backups_inside, left_out_message
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.retry import OnFailure, RetryPolicy
 from therabak.partials import LeftoverKind, parse_partial, sweep
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.envelope import HEADER_SIZE, parse_header
-from therabak.practice.scan import FileEntry, scan
+from therabak.practice.scan import FileEntry
 from therabak.practice.source import SourceChanged, read_plaintext, read_raw
 from therabak.processes import pid_alive
 from therabak.settings import Settings
@@ -219,7 +217,7 @@ def _run_backup(req: BackupRequest, emit: WarningLog, cancel: CancelToken) -> Ba
     memtune.tune_for_streaming()
     dest = prepare_destination(req.dest_dir)
     emit(Phase("scanning", str(req.data_dir)))
-    found = _scan(req, dest)
+    found = scan_for_backup(req.data_dir, req.rules, req.selection, dest)
     clean_stale_partials(dest)
     fs = fsinfo.probe(dest)
     volume_size = volume_size_for(fs.max_file_size, req.volume_size)
@@ -249,64 +247,12 @@ def _run_backup(req: BackupRequest, emit: WarningLog, cancel: CancelToken) -> Ba
         reservation.release()  # after publishing: the name is taken by the backup now
 
 
-@dataclass
-class _Found:
-    """What the scan found, handed to the writing step, which lets go of it before the
-    verify pass reads the index back (so memory holds one file list at a time)."""
-
-    skipped: list[tuple[str, str]]
-    left_out: list[FileEntry]
-    files: list[FileEntry]
-    total: int
-    unsafe: dict[str, str]  # path -> why: left out, a reader would refuse the path
-
-
-def _scan(req: BackupRequest, dest: Path) -> _Found:
-    """Scan Data, leaving out the backups kept inside it (jobs/nesting.py)."""
-    scanned = scan(req.data_dir, req.rules, leave_out=backups_inside(req.data_dir, dest))
-    files = scanned.selected_files(req.selection)
-    unsafe = _unsafe_names(files)
-    if unsafe:
-        files = [f for f in files if f.path not in unsafe]
-    return _Found(scanned.skipped, scanned.left_out, files, sum(f.size for f in files), unsafe)
-
-
-def _say_left_out(emit: Emit, data_dir: Path, dest: Path, left_out: list[FileEntry]) -> None:
-    """Warn that backups inside Data were left out (jobs/nesting.py)."""
-    from therabak import formatting
-
-    if relative_inside(dest, data_dir) is not None:
-        emit(
-            Warning(
-                ngettext(
-                    "The destination {dest} lies inside the data folder: the backup there "
-                    "({n} file, {size}) is left out of this backup, and a backup on the same "
-                    "disk as the data does not protect against losing that disk. Choose a "
-                    "folder outside the data folder, ideally on a USB stick.",
-                    "The destination {dest} lies inside the data folder: the backups there "
-                    "({n} files, {size}) are left out of this backup, and a backup on the same "
-                    "disk as the data does not protect against losing that disk. Choose a "
-                    "folder outside the data folder, ideally on a USB stick.",
-                    len(left_out),
-                ).format(
-                    dest=dest,
-                    n=len(left_out),
-                    size=formatting.size(sum(f.size for f in left_out)),
-                ),
-                path=str(dest),
-                code="destination-inside-data",
-            )
-        )
-    elif left_out:
-        emit(Warning(left_out_message(left_out), code="backups-left-out"))
-
-
 def _write_backup(
     req: BackupRequest,
     emit: WarningLog,
     cancel: CancelToken,
     keys: ArchiveKeys,
-    found: _Found,
+    found: Found,
     dest: Path,
     fs: fsinfo.FsInfo,
     volume_size: int | None,
@@ -315,23 +261,7 @@ def _write_backup(
 ) -> BackupResult:
     """Write, publish and (on request) verify the backup under its reserved name."""
     files, total = found.files, found.total
-    _say_left_out(emit, req.data_dir, dest, found.left_out)
-    for path, why in found.skipped:
-        emit(
-            Warning(
-                _("Not backed up: {path} ({why})").format(path=path, why=why),
-                path=path,
-                code="skipped-special",
-            )
-        )
-    for path, why in found.unsafe.items():
-        emit(
-            Warning(
-                _("Not backed up: {path} ({why})").format(path=path, why=why),
-                path=path,
-                code="unsafe-name",
-            )
-        )
+    announce_scan(emit, req.data_dir, dest, found)
 
     sink = VolumeSink(final, volume_size=volume_size)
     published = False
@@ -434,15 +364,6 @@ def _write_backup(
         )
     )
     return result
-
-
-def _unsafe_names(files: list[FileEntry]) -> dict[str, str]:
-    """The files whose path a reader would refuse as unsafe (``index.check_relative_path``:
-    a name beginning with a drive letter and colon at the top of Data, or holding ``..``
-    between backslashes), which a backup therefore leaves out, each with a warning. No
-    other name is left out: what a target cannot hold is the restore's business."""
-    reason = _("the name could be taken for a path outside the data folder")
-    return {f.path: reason for f in files if unsafe_reason(f.path) is not None}
 
 
 def _summary_fields(result: BackupResult) -> dict:

@@ -5,6 +5,8 @@
   second), ``…-2.therabak``, ``…-3.therabak``, ...; the later volumes of a split backup
   add ``.002``, ``.003``, ... (archive/volumes.py);
 * a folder backup: the folder ``TheraPsy-Data-<time>`` (``-2``, ... likewise);
+* a backup store: the folder ``TheraPsy-Backups`` (store/place.py), which holds every
+  store backup made to that destination;
 * while they are written: ``<name>.<pid>.partial`` (therabak/partials.py), and the
   reservation of the final name, ``<name>.reserved`` (a job lock, jobs/lock.py).
 
@@ -19,6 +21,7 @@ from datetime import datetime
 
 from therabak.partials import parse_partial
 from therabak.practice.categories import BackupKind
+from therabak.store.place import STORE_FOLDER
 
 STAMP_FORMAT = "%Y-%m-%d_%H%M%S"
 ARCHIVE_SUFFIX = ".therabak"
@@ -68,5 +71,5 @@ def is_backup_output(name: str, is_dir: bool) -> bool:
         final = name[: -len(RESERVED_SUFFIX)]
         return is_archive_output(final) or is_folder_backup_name(final)
     if is_dir:
-        return is_folder_backup_name(final)
+        return is_folder_backup_name(final) or name == STORE_FOLDER
     return is_archive_output(final)

@@ -80,6 +80,15 @@ class BackupStats:
     bytes_added: int = 0  # bytes put into the store (packs, index, snapshot)
 
 
+def same_file(prev: SnapshotEntry, size: int, mtime_ns: int, identity: str = "") -> bool:
+    """Is a file of *size* bytes in Data, modified at *mtime_ns*, with *identity*, still
+    the one *prev* (the parent snapshot's entry) was read from? Size, mtime and identity
+    (when both know it) must match; a raw entry never does (the file may decrypt now)."""
+    if prev.raw or prev.source_size != size or prev.mtime_ns != mtime_ns:
+        return False
+    return not (prev.identity and identity and prev.identity != identity)
+
+
 class FileWriter:
     """One file's content. Not thread-safe; one per file (and thread)."""
 
@@ -251,14 +260,18 @@ class BackupWriter:
         is still in the store; else None (read the file). A raw entry is never reused: the
         file may decrypt now."""
         prev = self._parent_entries.get(path)
-        if prev is None or prev.raw or prev.source_size != size or prev.mtime_ns != mtime_ns:
-            return None
-        if prev.identity and identity and prev.identity != identity:
+        if prev is None or not same_file(prev, size, mtime_ns, identity):
             return None
         with self._mutex:
             if all(b in self._index or b in self._pending for b in prev.blobs):
                 return prev
         return None
+
+    @property
+    def new_packs(self) -> list[str]:
+        """The ids of the packs this backup put (so far)."""
+        with self._mutex:
+            return list(self._new_packs)
 
     def reuse(self, entry: SnapshotEntry, *, category: str | None = None) -> SnapshotEntry:
         """Put *entry* (from the parent) into this snapshot without reading the file."""
@@ -515,4 +528,4 @@ class BackupWriter:
             self.abort()
 
 
-__all__ = ["BackupStats", "BackupWriter", "FileWriter", "SnapshotMeta"]
+__all__ = ["BackupStats", "BackupWriter", "FileWriter", "SnapshotMeta", "same_file"]

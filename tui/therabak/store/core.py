@@ -56,6 +56,7 @@ from therabak.store.keys import StoreKeys, new_store_key
 from therabak.store.locks import StoreLock
 from therabak.store.pack import PREFIX as PACKS_PREFIX
 from therabak.store.pack import pack_id_of, pack_name, read_header
+from therabak.store.place import STORE_FOLDER
 from therabak.store.problems import Problem, Severity
 from therabak.store.snapshot import PREFIX as SNAPSHOTS_PREFIX
 from therabak.store.snapshot import (
@@ -71,8 +72,6 @@ from therabak.store.snapshot import (
 if TYPE_CHECKING:
     from therabak.store.backup import BackupWriter, SnapshotMeta
 
-#: The folder a store gets in a destination (``E:\\TheraPsy-Backups``).
-STORE_FOLDER = "TheraPsy-Backups"
 #: Bytes read at first from a snapshot for its public header (it is at most ~4.2 KiB).
 _HEADER_READ = 8192
 #: Prefixes of the shortest snapshot id a user may type.

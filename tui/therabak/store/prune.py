@@ -204,6 +204,15 @@ def plan_prune(store: Store, *, forget: Iterable[str] = ()) -> PrunePlan:
                 len(missing),
             ).format(n=len(missing), files=describe_affected(affected))
         )
+    plan = _plan(index, used, count)
+    plan.old_index = list(store.index_files)
+    _current, old = current_keyfiles(store.keyfiles)
+    plan.old_keyfiles = [kf.name for kf in old if kf.file_id != store.keyfile.file_id]
+    return plan
+
+
+def _plan(index, used: set[bytes], count: int) -> PrunePlan:
+    """Which packs a prune deletes, repacks and keeps when the blobs *used* are needed."""
     plan = PrunePlan(snapshots=count, packs=len(index.packs))
     # per pack: the bytes of its used blobs, counting a blob held twice in one pack only
     used_in: dict[str, int] = {pack_id: 0 for pack_id in index.packs}
@@ -234,9 +243,6 @@ def plan_prune(store: Store, *, forget: Iterable[str] = ()) -> PrunePlan:
         else:
             plan.keep.append(pack_id)
             plan.bytes_unused_kept += unused - _overhead(record)
-    plan.old_index = list(store.index_files)
-    _current, old = current_keyfiles(store.keyfiles)
-    plan.old_keyfiles = [kf.name for kf in old if kf.file_id != store.keyfile.file_id]
     return plan
 
 
@@ -249,6 +255,43 @@ def freed_by_forgetting(store: Store, snapshot_ids: Iterable[str]) -> int:
     """Bytes a prune would free once *snapshot_ids* were forgotten (the backup asks this
     when the destination runs short, with the oldest points)."""
     return plan_prune(store, forget=snapshot_ids).bytes_freed
+
+
+@dataclass
+class ForgetGain:
+    """What forgetting the *count* oldest snapshots (and pruning) would free."""
+
+    count: int
+    bytes_freed: int
+    oldest: list[SnapshotInfo]  # those snapshots, oldest first
+
+
+def gains_of_forgetting_oldest(
+    store: Store, *, keep: int = 1, enough: int | None = None
+) -> list[ForgetGain]:
+    """For k = 1, 2, ... (keeping the *keep* newest snapshots): how much a prune would
+    free once the k oldest snapshots were forgotten (the question a backup answers when
+    the destination runs short), up to the first k that frees *enough*. Reads every
+    snapshot once (one in memory at a time); a blob is freed by forgetting the k oldest
+    when no newer snapshot needs it. Refuses, as prune does, when a snapshot cannot be
+    read."""
+    index = store.reload_index()
+    infos = store.snapshots()
+    last_use: dict[bytes, int] = {}  # blob -> the newest snapshot (position) that needs it
+    for position, info in enumerate(infos):
+        snap = store.load_snapshot(info.snapshot_id)
+        for entry in snap.entries:
+            for b in entry.blobs:
+                last_use[b] = position
+        del snap
+    gains = []
+    for k in range(1, len(infos) - keep + 1):
+        used = {b for b, position in last_use.items() if position >= k and b in index}
+        plan = _plan(index, used, len(infos) - k)
+        gains.append(ForgetGain(k, plan.bytes_freed, infos[:k]))
+        if enough is not None and plan.bytes_freed >= enough:
+            break
+    return gains
 
 
 @dataclass
