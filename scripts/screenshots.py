@@ -35,6 +35,8 @@ SIZE = (80, 24)
 def setup(tmp: Path) -> tuple[Path, Path]:
     home = tmp / "home"
     (home / "usb").mkdir(parents=True)
+    for name in ("Praxis-Backups", "Fotos"):  # the folder picker opens on the stick
+        (home / "usb" / name).mkdir()
     for name in ("Dokumente", "Praxis-Archiv"):
         (home / name).mkdir()
     os.environ.update(

@@ -171,3 +171,22 @@ def test_a_restore_over_a_linked_data_interrupted_mid_swap_is_completed(
     assert link.is_symlink() and os.readlink(link) == str(real) and real.is_dir()
     assert plaintext_tree(real, practice.key) == original
     assert leftovers(real.parent) == []
+
+
+def test_the_kept_folders_of_a_linked_data_are_listed_and_removed(practice: Practice) -> None:
+    """A restore over a linked Data keeps the old data beside the folder the link leads
+    to: the app's list of kept folders finds it there, and removing it on request works
+    with the data folder named by its link (the merge of the removal of kept folders
+    with the linked data root)."""
+    from therabak.jobs.removal import before_restore_folders, remove_before_restore
+    from therabak.jobs.swap import before_restore_path
+
+    link, real = linked(practice)
+    old = before_restore_path(real)
+    (old / "sessions").mkdir(parents=True)
+    (old / "sessions" / "notes.bin").write_bytes(b"x" * 1000)
+    kept = before_restore_folders(link, None)
+    assert [k.path for k in kept] == [old] and kept[0].size == 1000
+    remove_before_restore(old, link)
+    assert not old.exists()
+    assert link.is_symlink() and (real / "profiles").is_dir()

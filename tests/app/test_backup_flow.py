@@ -189,7 +189,7 @@ def test_cancel_asks_first_then_stops_the_job(make_ctx, run_app, usb):
     async def body(pilot):
         await open_backup(pilot)
         await to_step_two(pilot, usb)
-        await type_passwords(pilot, "pw", "pw")
+        await type_passwords(pilot, "Praxis-Ablage", "Praxis-Ablage")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
         screen = app.screen
@@ -223,7 +223,7 @@ def test_a_destination_without_room_is_refused(make_ctx, run_app, usb):
         await wait_for(
             pilot, lambda: "Does NOT fit" in str(app.screen.query_one("#dest-space").render())
         )
-        await type_passwords(pilot, "pw", "pw")
+        await type_passwords(pilot, "Praxis-Ablage", "Praxis-Ablage")
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert "Not enough space" in str(app.screen.query_one("#start-msg").render())

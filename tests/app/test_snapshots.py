@@ -1,4 +1,4 @@
-"""Snapshots of every screen at 80x24 (pytest-textual-snapshot).
+"""Snapshots of every screen at 80x24 and at 120x40 (pytest-textual-snapshot).
 
 Deterministic: a fixed terminal size, no cursor blink, a frozen clock, fixed free space
 and media, paths under a home folder of the test's own (shown as ~), the deterministic
@@ -20,6 +20,14 @@ from therabak.i18n import _, english
 from therabak.jobs.runner import Job, JobRecord, JobState
 from therabak.settings import PracticePaths
 
+#: Every scene at the size the app is made for, and on a large terminal.
+WIDE = (120, 40)
+
+
+@pytest.fixture(params=[SIZE, WIDE], ids=["80x24", "120x40"])
+def term_size(request) -> tuple[int, int]:
+    return request.param
+
 
 def titled(**fields) -> JobRecord:
     """A job record whose title is stored as the app stores it: English + msgid data."""
@@ -40,16 +48,22 @@ def fake_job(ctx, usb) -> Job:
     return Job(record, JobState.RUNNING)
 
 
+DOCUMENT = "documents/K0004/Befundbericht [Entwurf] 1.pdf"
+AUDIO = "audio/K0001/2026-01-20-02.opus"
+
+
 def running_events() -> list:
     """Made when the test runs, so its texts are in the test's language."""
     return [
         Phase("scanning"),
         Phase("writing"),
-        Retry("sessions/K0002/2026-02-11-03.json", 1, 5, "DecryptionFailed", 0.5),
-        Retry("documents/K0004/Befundbericht [Entwurf] 1.pdf", 1, 5, "DecryptionFailed", 0.5),
-        Retry("sessions/K0002/2026-02-11-03.json", 2, 5, "DecryptionFailed", 1.0),
+        Retry("sessions/K0002/2026-02-11-03.json", 1, 5, "DecryptionFailed", 0.5, "decrypt"),
+        Retry(DOCUMENT, 1, 5, "DecryptionFailed", 0.5, "decrypt"),
+        Retry("sessions/K0002/2026-02-11-03.json", 2, 5, "DecryptionFailed", 1.0, "decrypt"),
+        Retry("finances/invoices/2026/R-2026-0003.json", 1, 5, "DecryptionFailed", 0.5, "decrypt"),
+        Retry("finances/invoices/2026/R-2026-0003.json", 2, 5, "DecryptionFailed", 1.0, "decrypt"),
         FileOutcome("finances/invoices/2026/R-2026-0003.json", "recovered", 3, "DecryptionFailed"),
-        Retry("audio/K0001/2026-01-20-02.opus", 4, 5, _("file changed while being read"), 4.0),
+        Retry(AUDIO, 4, 5, _("file changed while being read"), 4.0, "changed"),
         PROGRESS,
     ]
 
@@ -66,7 +80,7 @@ PROGRESS = Progress(
 )
 
 
-def test_home(snap_compare, make_ctx, app_practice):
+def test_home(snap_compare, term_size, make_ctx, app_practice):
     add_history(
         "manual",
         str(
@@ -87,19 +101,19 @@ def test_home(snap_compare, make_ctx, app_practice):
         app_practice.data_dir,
         verified=None,
     )
-    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=wait_scan)
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=wait_scan)
 
 
-def test_backup_what(snap_compare, make_ctx):
+def test_backup_what(snap_compare, term_size, make_ctx):
     async def before(pilot):
         await pilot.press("b")
         await wait_scan(pilot)
         await pilot.press("down", "down", "space")  # untick Sessions: a partial parent
 
-    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
 
 
-def test_backup_where_with_password_mismatch(snap_compare, make_ctx, usb):
+def test_backup_where_with_password_mismatch(snap_compare, term_size, make_ctx, usb):
     async def before(pilot):
         await pilot.press("b")
         await wait_scan(pilot)
@@ -108,10 +122,10 @@ def test_backup_where_with_password_mismatch(snap_compare, make_ctx, usb):
         await pilot.press("enter", *"geheim", "enter", *"geheim!")
         await pilot.pause(0.2)
 
-    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
 
 
-def test_no_password_confirmation(snap_compare, make_ctx):
+def test_no_password_confirmation(snap_compare, term_size, make_ctx):
     async def before(pilot):
         await pilot.press("b")
         await wait_scan(pilot)
@@ -119,10 +133,10 @@ def test_no_password_confirmation(snap_compare, make_ctx):
         pilot.app.screen.query_one("#nopw").focus()
         await pilot.press("space")
 
-    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
 
 
-def test_folder_picker(snap_compare, make_ctx, home):
+def test_folder_picker(snap_compare, term_size, make_ctx, home):
     for name in ("Dokumente", "usb", "Praxis-Archiv"):
         (home / name).mkdir(exist_ok=True)
 
@@ -132,10 +146,10 @@ def test_folder_picker(snap_compare, make_ctx, home):
         await pilot.press("n", "ctrl+o")
         await pilot.pause(0.3)
 
-    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
 
 
-def test_progress_with_retries(snap_compare, make_ctx, usb):
+def test_progress_with_retries(snap_compare, term_size, make_ctx, usb):
     ctx = make_ctx()
 
     async def before(pilot):
@@ -143,10 +157,10 @@ def test_progress_with_retries(snap_compare, make_ctx, usb):
         await pilot.app.push_screen(screen)
         screen.apply(running_events())
 
-    assert snap_compare(TherabakApp(ctx), terminal_size=SIZE, run_before=before)
+    assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
 
 
-def test_progress_summary(snap_compare, make_ctx, usb):
+def test_progress_summary(snap_compare, term_size, make_ctx, usb):
     ctx = make_ctx()
     archive = usb / "TheraPsy-Backup-2026-03-02_103000.therabak"
     final = [
@@ -188,20 +202,20 @@ def test_progress_summary(snap_compare, make_ctx, usb):
         await pilot.app.push_screen(screen)
         screen.apply(running_events() + final)
 
-    assert snap_compare(TherabakApp(ctx), terminal_size=SIZE, run_before=before)
+    assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
 
 
-def test_folder_backup(snap_compare, make_ctx, usb):
+def test_folder_backup(snap_compare, term_size, make_ctx, usb):
     async def before(pilot):
         await pilot.press("f")
         await wait_scan(pilot)
         pilot.app.screen.query_one("#dest-input").value = "~/usb"
         await pilot.pause(0.2)
 
-    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
 
 
-def test_settings(snap_compare, make_ctx, usb):
+def test_settings(snap_compare, term_size, make_ctx, usb):
     from therabak.settings import Settings
 
     settings = Settings.load()
@@ -212,11 +226,11 @@ def test_settings(snap_compare, make_ctx, usb):
         await pilot.press("s")
         await wait_schedule(pilot)
 
-    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
 
 
 def test_settings_automatic_backups_set_up_over_ssh(
-    snap_compare, make_ctx, schedule_host, scheduler
+    snap_compare, term_size, make_ctx, schedule_host, scheduler
 ):
     """Set up pressed over SSH with lingering off: the result and the advice."""
     scheduler.set(linger="no")
@@ -231,10 +245,12 @@ def test_settings_automatic_backups_set_up_over_ssh(
         await wait_schedule(pilot)
 
     ctx = make_ctx(host=schedule_host(over_ssh=True))
-    assert snap_compare(TherabakApp(ctx), terminal_size=SIZE, run_before=before)
+    assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
 
 
-def test_home_automatic_backups_set_up(snap_compare, make_ctx, app_practice, schedule_host):
+def test_home_automatic_backups_set_up(
+    snap_compare, term_size, make_ctx, app_practice, schedule_host
+):
     """Set up, the last run 13 minutes ago was not due, the next backup tomorrow."""
     from therabak.jobs import auto_runs
     from therabak.schedule import manage
@@ -259,20 +275,22 @@ def test_home_automatic_backups_set_up(snap_compare, make_ctx, app_practice, sch
             app_practice.data_dir,
         )
     )
-    assert snap_compare(TherabakApp(make_ctx(host=host)), terminal_size=SIZE, run_before=wait_scan)
+    assert snap_compare(
+        TherabakApp(make_ctx(host=host)), terminal_size=term_size, run_before=wait_scan
+    )
 
 
-def test_help(snap_compare, make_ctx):
+def test_help(snap_compare, term_size, make_ctx):
     async def before(pilot):
         await wait_scan(pilot)
         await pilot.press("question_mark")
 
-    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
 
 
-def test_problem_missing_data_and_key(snap_compare, make_ctx, home):
+def test_problem_missing_data_and_key(snap_compare, term_size, make_ctx, home):
     paths = PracticePaths(home / "TheraPsy-old" / "Data", home / "TheraPsy-old" / "account.key")
-    assert snap_compare(TherabakApp(make_ctx(paths=paths)), terminal_size=SIZE)
+    assert snap_compare(TherabakApp(make_ctx(paths=paths)), terminal_size=term_size)
 
 
 # ---- restore and verify -------------------------------------------------------------------
@@ -369,11 +387,11 @@ async def unlocked(pilot):
     await wait_for(pilot, lambda: getattr(pilot.app.screen, "step", "") == "what")
 
 
-def test_restore_points(snap_compare, make_ctx, points):
-    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=restore_points)
+def test_restore_points(snap_compare, term_size, make_ctx, points):
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=restore_points)
 
 
-def test_restore_unlock(snap_compare, make_ctx, points):
+def test_restore_unlock(snap_compare, term_size, make_ctx, points):
     async def before(pilot):
         await restore_points(pilot)
         table = pilot.app.screen.query_one("#points")
@@ -381,18 +399,18 @@ def test_restore_unlock(snap_compare, make_ctx, points):
         await pilot.press("enter")
         await pilot.press(*"not it")
 
-    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
 
 
-def test_restore_what(snap_compare, make_ctx, points):
+def test_restore_what(snap_compare, term_size, make_ctx, points):
     async def before(pilot):
         await unlocked(pilot)
         await pilot.press("down", "down", "space")  # the sessions stay as they are now
 
-    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
 
 
-def test_restore_confirm(snap_compare, make_ctx, points, pinned_restore_time):
+def test_restore_confirm(snap_compare, term_size, make_ctx, points, pinned_restore_time):
     from app.apphelp import wait_for
 
     async def before(pilot):
@@ -400,10 +418,10 @@ def test_restore_confirm(snap_compare, make_ctx, points, pinned_restore_time):
         await pilot.press("n")
         await wait_for(pilot, lambda: pilot.app.screen.step == "confirm")
 
-    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
 
 
-def test_restore_summary(snap_compare, make_ctx, app_practice, usb):
+def test_restore_summary(snap_compare, term_size, make_ctx, app_practice, usb):
     ctx = make_ctx()
     data = app_practice.data_dir
     record = titled(
@@ -451,10 +469,10 @@ def test_restore_summary(snap_compare, make_ctx, app_practice, usb):
         await pilot.app.push_screen(screen)
         screen.apply(events)
 
-    assert snap_compare(TherabakApp(ctx), terminal_size=SIZE, run_before=before)
+    assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
 
 
-def test_verify_points(snap_compare, make_ctx, points):
+def test_verify_points(snap_compare, term_size, make_ctx, points):
     from app.apphelp import wait_for
     from therabak.app.widgets.points_table import PointsTable
 
@@ -468,10 +486,10 @@ def test_verify_points(snap_compare, make_ctx, points):
             ),
         )
 
-    assert snap_compare(TherabakApp(make_ctx()), terminal_size=SIZE, run_before=before)
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
 
 
-def test_home_with_jobs_that_ended_while_nobody_watched(snap_compare, make_ctx):
+def test_home_with_jobs_that_ended_while_nobody_watched(snap_compare, term_size, make_ctx):
     """Jobs on record: one finished, one refused, one whose process vanished."""
     from therabak.events import Error
 
@@ -505,4 +523,190 @@ def test_home_with_jobs_that_ended_while_nobody_watched(snap_compare, make_ctx):
         runner._save(record)
         runner.log_path(record.id).write_text("".join(e.to_json() + "\n" for e in events))
 
-    assert snap_compare(TherabakApp(ctx), terminal_size=SIZE, run_before=wait_scan)
+    assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=wait_scan)
+
+
+# ---- what a new user meets (issue 14) -------------------------------------------------------
+
+
+def test_folder_picker_lists_what_fits(snap_compare, term_size, make_ctx, home):
+    for name in ("Dokumente", "Praxis-Archiv", "Praxis-Alt", "Privat"):
+        (home / name).mkdir(exist_ok=True)
+
+    async def before(pilot):
+        await pilot.press("b")
+        await wait_scan(pilot)
+        await pilot.press("n", "ctrl+o")
+        await pilot.pause(0.3)
+        line = pilot.app.screen.query_one("#picker-path")
+        line.value = "~/Pr"
+        line.cursor_position = len(line.value)
+        await pilot.press("tab")
+        await pilot.pause(0.3)
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def test_backup_where_short_password(snap_compare, term_size, make_ctx, usb):
+    async def before(pilot):
+        await pilot.press("b")
+        await wait_scan(pilot)
+        await pilot.press("n")
+        pilot.app.screen.query_one("#dest-input").value = "~/usb"
+        await pilot.press("enter", *"abc", "enter", *"abc")
+        await pilot.pause(0.2)
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def test_backup_where_relative_path(snap_compare, term_size, make_ctx):
+    async def before(pilot):
+        await pilot.press("b")
+        await wait_scan(pilot)
+        await pilot.press("n", *"backups")
+        await pilot.pause(0.2)
+
+    ctx = make_ctx()
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(ctx.home)  # the folder the app was started in shows in the message
+    try:
+        assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
+    finally:
+        os.chdir(cwd)
+
+
+def test_settings_error_beside_its_field(snap_compare, term_size, make_ctx):
+    async def before(pilot):
+        await pilot.press("s")
+        await wait_schedule(pilot)
+        pilot.app.screen.query_one("#retry-max").value = "-5"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def test_progress_check_cancelled(snap_compare, term_size, make_ctx, usb):
+    from therabak.events import Warning
+
+    ctx = make_ctx()
+    archive = usb / "TheraPsy-Backup-2026-03-02_103000.therabak"
+    events = [
+        Phase("writing"),
+        Phase("syncing"),
+        Phase("verifying"),
+        Progress("verifying", 400_000, 1_900_000, 12, 57, "sessions/K0003/2026-03-04-01.json"),
+        Warning(
+            _(
+                "The check was cancelled: the backup is complete but not verified. "
+                "Keep it (verify it later) or delete it: {path}"
+            ).format(path=str(archive)),
+            path=str(archive),
+            code="verify-cancelled",
+        ),
+        Summary(
+            operation="backup",
+            exit_code=3,
+            duration_s=9.1,
+            message=str(archive),
+            extra={
+                "archive": str(archive),
+                "files": 57,
+                "bytes_in": 1_900_000,
+                "bytes_stored": 1_880_000,
+                "retried": [],
+                "raw": [],
+                "skipped": [],
+                "verified": None,
+                "verify_cancelled": True,
+                "damaged": [],
+            },
+        ),
+    ]
+
+    async def before(pilot):
+        screen = ProgressScreen(fake_job(ctx, usb), follow=False)
+        await pilot.app.push_screen(screen)
+        screen.apply(events)
+
+    assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
+
+
+def test_kept_folders(snap_compare, term_size, make_ctx, app_practice):
+    """Two folders kept from before restores: home counts them, c lists them."""
+    for i, stamp in enumerate(("2026-02-20_101500", "2026-02-27_164500")):
+        folder = app_practice.data_dir.parent / f"Data.before-restore-{stamp}"
+        (folder / "sessions").mkdir(parents=True)
+        (folder / "sessions" / "notes.bin").write_bytes(b"x" * (1_500_000 + i * 250_000))
+
+    async def before(pilot):
+        from app.apphelp import wait_for
+
+        await wait_scan(pilot)
+        await wait_for(pilot, lambda: len(pilot.app.screen.kept_folders) == 2)
+        await pilot.press("c")
+        await pilot.pause(0.3)
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def test_home_with_everything(snap_compare, term_size, make_ctx, app_practice, schedule_host):
+    """The longest home: the reminder, automatic backups set up with their last run, two
+    folders kept from before restores and three jobs on record (nothing may be cut)."""
+    from app.apphelp import wait_for
+    from therabak.jobs import auto_runs
+    from therabak.schedule import manage
+    from therabak.settings import Settings
+
+    host = schedule_host()
+    manage.install(host, app_practice, Settings())
+    archive = (
+        app_practice.data_dir.parent
+        / "TheraPsy-Auto-Backups"
+        / "TheraPsy-Auto-2026-03-02_071700.therabak"
+    )
+    archive.parent.mkdir()
+    archive.write_bytes(b"")
+    add_history("auto", str(archive), NOW - timedelta(hours=3, minutes=13), app_practice.data_dir)
+    auto_runs.record(
+        auto_runs.make_run(
+            NOW - timedelta(minutes=13),
+            0,
+            auto_runs.AutoOutcome.NOT_DUE,
+            "not due",
+            app_practice.data_dir,
+        )
+    )
+    for i, stamp in enumerate(("2026-02-20_101500", "2026-02-27_164500")):
+        folder = app_practice.data_dir.parent / f"Data.before-restore-{stamp}"
+        (folder / "sessions").mkdir(parents=True)
+        (folder / "sessions" / "notes.bin").write_bytes(b"x" * (1_500_000 + i * 250_000))
+    ctx = make_ctx(host=host)
+    runner = ctx.runner
+    runner.root.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        ("backup", _("Backup to {dest}").format(dest="~/usb"), 50, 0),
+        ("restore", _("Restore {name}").format(name=archive.name), 30, 3),  # with warnings
+        ("verify", _("Verify {name}").format(name=archive.name), 5, 0),
+    ]
+    for i, (operation, title, minutes, code) in enumerate(jobs):
+        record = titled(
+            id=f"20260302-10{i}000-00000{i}",
+            operation=operation,
+            args=[],
+            pid=0,
+            started=(NOW - timedelta(minutes=minutes)).isoformat(),
+            title=title,
+        )
+        runner._save(record)
+        final = Summary(operation=operation, exit_code=code, duration_s=40.0)
+        runner.log_path(record.id).write_text(final.to_json() + "\n")
+
+    async def before(pilot):
+        await wait_scan(pilot)
+        await wait_for(pilot, lambda: len(pilot.app.screen.kept_folders) == 2)
+        await pilot.pause()
+
+    assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)

@@ -57,3 +57,35 @@ def test_a_restore_that_warned_lists_each_warning_once(linked: Practice, backups
     text = panel("restore", r.stdout)
     assert text.splitlines()[0] == "Restore finished with warnings."
     assert text.count(f"Not carried over into the restored data: {LINK}") == 1
+
+
+@pytest.mark.skipif(IS_WINDOWS, reason="POSIX signals")
+def test_a_backup_whose_check_was_cancelled_says_it_once(linked: Practice, tmp_path: Path) -> None:
+    """The summary's list of warnings has the cancelled check too: the head says it, the
+    list below keeps the other warnings (the merge of issue 13's lists with issue 14's
+    kept backup)."""
+    import signal
+
+    from archive_support import json_lines
+    from cli_support import wait_for_event
+    from conftest import start_cli
+
+    proc = start_cli(
+        "backup", "--dest", tmp_path / "usb", "--no-password", "--verify", "--json",
+        *practice_args(linked), env={"THERABAK_FAILPOINTS": "verify-delay-ms=150"},
+    )  # fmt: skip
+    try:
+        seen = wait_for_event(proc, "phase", name="verifying")
+        seen += wait_for_event(proc, "progress")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 3, err
+    events = seen + json_lines(out)
+    codes = [w["code"] for w in events[-1]["warnings"]]
+    assert "verify-cancelled" in codes and len(codes) == 2  # the link and the check
+    text = panel("backup", "\n".join(json.dumps(e) for e in events))
+    assert text.splitlines()[0] == "Backup written; its check was cancelled, so it is NOT verified."
+    assert "1 warning:" in text and text.count(LINK) == 1
+    assert "complete but not verified" not in text

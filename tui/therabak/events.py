@@ -76,6 +76,7 @@ class Retry(Event):
     max: int
     error: str
     delay_s: float
+    code: str = ""  # decrypt | changed | locked | read: what kind of failure it was
 
 
 @dataclass

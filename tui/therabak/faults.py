@@ -39,6 +39,8 @@ Off unless the variable is set. Comma-separated ``name=value`` items:
                       or folder backup)
 ``delay-ms=N``        sleep N ms before each file a backup reads or a restore stages
                       (to watch progress, or to act while a job runs)
+``verify-delay-ms=N`` sleep N ms before each file a verification checks (``verify``,
+                      and the check after writing of ``backup --verify``)
 ``denied=TEXT``       opening a source file whose path contains TEXT fails with
                       "permission denied" (as a file another program holds locked)
 ``created=TIME``      backups and folder backups take TIME (ISO 8601, e.g.
@@ -60,7 +62,14 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-_INT_ITEMS = ("transient_times", "delay_ms", "enospc_after", "efbig_at", "crash_after_bytes")
+_INT_ITEMS = (
+    "transient_times",
+    "delay_ms",
+    "verify_delay_ms",
+    "enospc_after",
+    "efbig_at",
+    "crash_after_bytes",
+)
 
 
 @dataclass
@@ -74,6 +83,7 @@ class Failpoints:
     crash_at: str = ""
     crash_after_bytes: int | None = None
     delay_ms: int = 0
+    verify_delay_ms: int = 0
     denied: str = ""
     fstype: str = ""
     created: str = ""
@@ -195,3 +205,8 @@ def created() -> datetime | None:
 def source_delay() -> None:
     if ACTIVE.delay_ms:
         time.sleep(ACTIVE.delay_ms / 1000)
+
+
+def verify_delay() -> None:
+    if ACTIVE.verify_delay_ms:
+        time.sleep(ACTIVE.verify_delay_ms / 1000)

@@ -114,6 +114,7 @@ class RemoteSettings:
 @dataclass
 class Settings:
     remembered_destinations: list[str] = field(default_factory=list)
+    searched_folders: list[str] = field(default_factory=list)  # searched for restore points
     reminder_days: int = 14
     language: str = "auto"  # [ui] language: "auto" (from the system), "de" or "en"
     auto: AutoSettings = field(default_factory=AutoSettings)
@@ -191,6 +192,10 @@ class Settings:
         if not isinstance(remembered, list) or not all(isinstance(x, str) for x in remembered):
             raise fail("destinations", "remembered", _("must be a list of folder paths"))
         self.remembered_destinations = list(remembered)
+        searched = dest.get("searched", [])
+        if not isinstance(searched, list) or not all(isinstance(x, str) for x in searched):
+            raise fail("destinations", "searched", _("must be a list of folder paths"))
+        self.searched_folders = list(searched)
         ui = data.get("ui", {})
         self.language = get(
             ui,
@@ -249,10 +254,11 @@ class Settings:
             return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
         dests = ", ".join(q(d) for d in self.remembered_destinations)
+        searched = ", ".join(q(d) for d in self.searched_folders)
         a, r = self.auto, self.retry
         return (
             "# therabak settings (edited by therabak and therabak-tui; hand edits are fine)\n\n"
-            f"[destinations]\nremembered = [{dests}]\n\n"
+            f"[destinations]\nremembered = [{dests}]\nsearched = [{searched}]\n\n"
             f"[ui]\nlanguage = {q(self.language)}\n\n"
             f"[reminder]\ndays = {self.reminder_days}\n\n"
             f"[auto]\ninterval_hours = {a.interval_hours}\nfolder = {q(a.folder)}\n"
@@ -295,6 +301,14 @@ class Settings:
         if folder_s in self.remembered_destinations:
             return False
         self.remembered_destinations.append(folder_s)
+        return True
+
+    def remember_searched(self, folder: Path) -> bool:
+        """Add *folder* to the folders searched for restore points; True when it was new."""
+        folder_s = str(Path(folder).expanduser().absolute())
+        if folder_s in self.searched_folders or folder_s in self.remembered_destinations:
+            return False
+        self.searched_folders.append(folder_s)
         return True
 
     def auto_folder(self, data_dir: Path) -> Path:

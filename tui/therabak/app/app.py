@@ -29,6 +29,7 @@ class TherabakApp(App[None]):
 
     BINDINGS = [
         Binding("question_mark", "help", N_("Help"), key_display="?"),
+        Binding("f1", "help", N_("Help"), show=False, priority=True),
         Binding("ctrl+q", "quit", N_("Quit"), show=False, priority=True),
     ]
 
@@ -94,7 +95,9 @@ class TherabakApp(App[None]):
     def action_help(self) -> None:
         from therabak.app.screens.help import HelpScreen
 
-        if not isinstance(self.screen, HelpScreen):
+        if isinstance(self.screen, HelpScreen):  # F1 again closes it
+            self.screen.dismiss(None)
+        else:
             self.push_screen(HelpScreen(self.screen))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -32,6 +32,7 @@ class RetryRow:
     error: str
     next_at: float | None = None  # clock time (seconds) of the next attempt
     outcome: str = ""  # recovered | raw | skipped | failed ("" while retrying)
+    code: str = ""  # what kind of failure (the Retry event's code: decrypt, changed, ...)
 
     def seconds_left(self, now: float) -> float | None:
         if self.outcome or self.next_at is None:
@@ -76,6 +77,7 @@ class JobView:
                 if row is None:
                     row = self.retries[event.path] = RetryRow(event.path, 0, event.max, "")
                 row.attempt, row.max, row.error = event.attempt, event.max, event.error
+                row.code = event.code
                 row.next_at = now + event.delay_s
                 row.outcome = ""
             elif isinstance(event, FileOutcome):

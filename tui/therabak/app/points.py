@@ -77,6 +77,7 @@ def find_points(ctx: AppContext, extra: list[Path] | None = None) -> PointListin
         auto_folder=settings.auto_folder(ctx.paths.data_dir),
         given=[str(p) for p in extra or []],
         media=False,
+        searched=settings.searched_folders,
     )
     places += [SearchPlace(Path(m), "media") for m in ctx.removable_media()]
     account = load_account(ctx)
@@ -123,6 +124,8 @@ class RestoreChoice:
     include: list[str] | None  # leaf ids; None: everything the point holds
     target: Path | None  # another folder; None: replace the current data
     salvage: bool = False  # a damaged backup: restore every intact file, list the others
+    # the name the plan gave the folder the current data is kept in (the job makes it)
+    keep_old_name: str | None = None
 
 
 def plan(ctx: AppContext, choice: RestoreChoice, rules: Rules):
@@ -175,4 +178,23 @@ def restore_args(ctx: AppContext, choice: RestoreChoice) -> list[str]:
         args += ["--to", str(choice.target)]
     if choice.salvage:
         args.append("--salvage")
+    if choice.keep_old_name:
+        args += ["--before-restore-name", choice.keep_old_name]
     return args
+
+
+def remember_searched(folder: Path) -> None:
+    """Search *folder* again next time (the settings' searched folders)."""
+    from therabak.errors import TherabakError
+
+    try:
+        settings = Settings.load()
+        if settings.remember_searched(folder):
+            settings.save()
+    except (TherabakError, OSError):
+        pass  # not remembered: this search still finds what is there
+
+
+def where_label(ctx: AppContext, point: RestorePoint) -> str:
+    """Where a point is, for the list: the folder holding it (``~`` for home)."""
+    return ctx.display_path(Path(point.path).parent)

@@ -7,6 +7,7 @@ collected on the way. Paths go in as ``rich.text.Text`` pieces, never as markup.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from rich.text import Text
 
@@ -47,6 +48,30 @@ def operation_name(operation: str) -> str:
     }.get(operation, operation)
 
 
+def cancelled_words(operation: str) -> str:
+    """What a cancel that stopped *operation* before its end left behind (the engine
+    removes what it had begun; a backup cancelled in its check after writing ends with a
+    summary instead, see :func:`_backup`)."""
+    return {
+        "backup": _(
+            "Backup cancelled. The unfinished backup file was removed; nothing else was changed."
+        ),
+        "restore": _(
+            "Restore cancelled. The current data was not changed; what was restored "
+            "so far was removed."
+        ),
+        "folder-backup": _(
+            "Folder backup cancelled. The unfinished copy was removed; nothing else was changed."
+        ),
+        "verify": _(
+            "Verification cancelled. The backup was not changed, but it was not checked to the end."
+        ),
+    }.get(
+        operation,
+        _("{name} cancelled. Nothing was changed.").format(name=operation_name(operation)),
+    )
+
+
 def _listed(text: Text, items: list[str], show: Callable[[str], str]) -> None:
     for item in items[:MAX_LISTED]:
         text.append("\n    ")
@@ -55,18 +80,27 @@ def _listed(text: Text, items: list[str], show: Callable[[str], str]) -> None:
         text.append("\n    " + _("… and {n} more").format(n=len(items) - MAX_LISTED))
 
 
-def warnings_of(s: Summary, view: JobView) -> list[str]:
+def warnings_of(
+    s: Summary, view: JobView, said: frozenset[str] | set[str] = frozenset()
+) -> list[str]:
     """Every warning the job printed: its summary lists them all (a job that printed a
     warning exits 3); a summary without the list (an older job's) leaves the ones the
-    view collected from the event stream."""
+    view collected from the event stream. Warnings whose code is in *said* are left out
+    (the summary's head already says them)."""
     listed = s.extra.get("warnings")
     if isinstance(listed, list) and listed:
-        return [shown(w["message"]) if isinstance(w, dict) else shown(w) for w in listed]
-    return [shown(w.message) for w in view.warnings]
+        return [
+            shown(w["message"]) if isinstance(w, dict) else shown(w)
+            for w in listed
+            if not (isinstance(w, dict) and w.get("code") in said)
+        ]
+    return [shown(w.message) for w in view.warnings if w.code not in said]
 
 
-def _warnings(text: Text, s: Summary, view: JobView) -> None:
-    found = warnings_of(s, view)
+def _warnings(
+    text: Text, s: Summary, view: JobView, said: frozenset[str] | set[str] = frozenset()
+) -> None:
+    found = warnings_of(s, view, said)
     if found:
         text.append(
             "\n" + ngettext("{n} warning:", "{n} warnings:", len(found)).format(n=len(found))
@@ -106,7 +140,7 @@ def summary_text(
         return text
     if isinstance(final, Error):
         if final.exit_code == 130:
-            return Text(_("{name} cancelled. Nothing was changed.").format(name=name), style="bold")
+            return Text(cancelled_words(job.record.operation), style="bold")
         text = Text(_("{name} failed.").format(name=name) + " ", style="bold")
         text.append(shown(final.message), style="")
         hint = final.hint
@@ -138,6 +172,8 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
     damaged = x.get("damaged") or []
     if damaged:
         head = _("Backup written, but verification FOUND DAMAGE.")
+    elif x.get("verify_cancelled"):
+        head = _("Backup written; its check was cancelled, so it is NOT verified.")
     elif x.get("raw") or x.get("skipped"):
         head = _("Backup finished; some files need attention.")
     elif s.exit_code == 3:
@@ -166,7 +202,16 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
             ).format(n=len(volumes), size=formatting.size(int(x.get("volume_size") or 0)))
         )
     verified = x.get("verified")
-    if verified is True:
+    if x.get("verify_cancelled"):
+        text.append(
+            "\n"
+            + _(
+                "The backup was complete before its check began: it is kept and listed as "
+                "a restore point. Keep it (verify it later), or delete it."
+            ),
+            style="bold",
+        )
+    elif verified is True:
         text.append("\n" + _("Verified: every file was read back and checked."))
     elif verified is None:
         text.append("\n" + _("Not verified (verify after writing was off)."), style="dim")
@@ -208,7 +253,7 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
             style="bold",
         )
         _listed(text, [f"{d['path']} ({d['reason']})" for d in skipped], str)
-    _warnings(text, s, view)
+    _warnings(text, s, view, said={"verify-cancelled"})  # the head said that one
     return text
 
 
@@ -279,6 +324,14 @@ def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text
     if kept:
         text.append("\n" + _("The data as it was before is kept in:") + " ")
         text.append(show_path(str(kept)))
+        planned = x.get("before_restore_planned")
+        if planned:
+            text.append(
+                "\n"
+                + _("(not {name}, as the plan said: that name was taken meanwhile)").format(
+                    name=Path(str(planned)).name
+                )
+            )
         text.append(
             "\n"
             + _(

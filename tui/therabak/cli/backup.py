@@ -246,6 +246,14 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 if result.verified
                 else "  " + _("VERIFICATION FAILED: the archive on the destination is damaged.")
             )
+        if result.verify_cancelled:
+            out.text(
+                "  "
+                + _(
+                    "NOT verified: the check was cancelled, the backup itself is complete. "
+                    'Check it later with: therabak verify "{path}" (or delete it).'
+                ).format(path=result.archive)
+            )
         for p, r in result.damaged:
             out.text("  " + _("damaged: {path}: {reason}").format(path=p, reason=r))
         say_outcomes(out, result)

@@ -73,6 +73,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         auto_folder=settings.auto_folder(paths.data_dir),
         given=args.folders,
         media=not args.no_media,
+        searched=settings.searched_folders,
     )
     for f in args.folders:
         if not Path(f).is_dir():

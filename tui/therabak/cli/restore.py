@@ -66,6 +66,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument(
+        "--before-restore-name",
+        metavar="NAME",
+        help=_(
+            "keep the current data folder as NAME beside it (it must start with "
+            "Data.before-restore-); default: Data.before-restore-<time of the restore>. "
+            "The app passes the name its plan showed; if NAME is taken by then, a new "
+            "name is used and said"
+        ),
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help=_("run every check and show what would be replaced; change nothing"),
@@ -237,6 +247,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         target=Path(args.to) if args.to else None,
         force=args.force,
         salvage=args.salvage,
+        before_restore_name=args.before_restore_name,
     )
     renderer = ProgressRenderer(enabled=not out.json_mode)
     emit = out.event if out.json_mode else renderer
@@ -316,5 +327,12 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 out.text(line)
         if result.before_restore:
             out.text(_("The previous data is kept in {path}").format(path=result.before_restore))
+            if result.before_restore_planned:
+                out.text(
+                    "  "
+                    + _("(not {planned} as planned: that name was taken meanwhile)").format(
+                        planned=result.before_restore_planned.name
+                    )
+                )
             out.text(_('To undo: therabak restore "{path}"').format(path=result.before_restore))
     return result.exit_code

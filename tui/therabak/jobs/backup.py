@@ -38,6 +38,7 @@ from therabak.archive.volumes import (
 )
 from therabak.archive.writer import ArchiveKeys, ArchiveWriter, Protection
 from therabak.errors import (
+    Cancelled,
     DataFolderError,
     DecryptionError,
     ForeignKeyError,
@@ -118,6 +119,7 @@ class BackupResult:
     volumes: list[Path] = field(default_factory=list)  # every file of the backup, in order
     volume_size: int | None = None  # the size volumes were limited to (None: not limited)
     file_system: str = ""  # the destination's, as far as known (e.g. "FAT32")
+    verify_cancelled: bool = False  # the check after writing was cancelled: not verified
     recovery_code: bool = False  # the backup has a recovery slot (never the code itself)
     warnings: list[Warning] = field(default_factory=list)  # every warning the job printed
     left_out: list[FileEntry] = field(default_factory=list)  # backups inside Data, not read
@@ -130,7 +132,7 @@ class BackupResult:
     def exit_code(self) -> int:
         if self.damaged:
             return 5
-        if self.raw or self.skipped or self.warnings:
+        if self.raw or self.skipped or self.verify_cancelled or self.warnings:
             return 3
         return 0
 
@@ -344,13 +346,29 @@ def _write_backup(
         found.files = []
         del files, storer
         emit(Phase("verifying", str(final)))
-        source = open_source(final)
-        source.drop_cache()
-        with ArchiveReader(source, name=str(final)) as reader:
-            reader.archive_key = archive_key
-            verdict = verify_archive(reader, emit, cancel)
-        result.verified = not verdict.damaged
-        result.damaged = verdict.damaged
+        try:
+            source = open_source(final)
+            source.drop_cache()
+            with ArchiveReader(source, name=str(final)) as reader:
+                reader.archive_key = archive_key
+                verdict = verify_archive(reader, emit, cancel)
+        except (Cancelled, KeyboardInterrupt):
+            # The backup was complete before its check began: cancelling the check
+            # keeps it, unverified, and says so (the user may keep or delete it).
+            result.verify_cancelled = True
+            emit(
+                Warning(
+                    _(
+                        "The check was cancelled: the backup is complete but not verified. "
+                        "Keep it (verify it later) or delete it: {path}"
+                    ).format(path=final),
+                    path=str(final),
+                    code="verify-cancelled",
+                )
+            )
+        else:
+            result.verified = not verdict.damaged
+            result.damaged = verdict.damaged
     result.duration_s = round(progress.elapsed, 3)
     result.warnings = list(emit.warnings)
     _remember(req, result, created, dest)
@@ -379,6 +397,7 @@ def _summary_fields(result: BackupResult) -> dict:
         "raw": result.raw,
         "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
         "verified": result.verified,
+        "verify_cancelled": result.verify_cancelled,
         "damaged": [{"path": p, "reason": r} for p, r in result.damaged],
         "recovery_code": result.recovery_code,
         "left_out": [{"path": f.path, "bytes": f.size} for f in result.left_out],
@@ -520,6 +539,7 @@ class _FileStorer:
                         max=self.policy.attempts,
                         error=error,
                         delay_s=delay,
+                        code=_error_code(e),
                     )
                 )
                 self._seq += 1
@@ -596,6 +616,18 @@ def _store_raw(writer: ArchiveWriter, entry: FileEntry, path: Path, cancel: Canc
         raise
     ew.finish()
     return True
+
+
+def _error_code(e: BaseException) -> str:
+    """What kind of failure a read was (the Retry event's ``code``): the app says it in
+    the user's words."""
+    if isinstance(e, DecryptionError):
+        return "decrypt"
+    if isinstance(e, SourceChanged):
+        return "changed"
+    if isinstance(e, PermissionError):
+        return "locked"
+    return "read"
 
 
 def _describe(e: BaseException) -> str:

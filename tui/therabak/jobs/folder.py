@@ -192,6 +192,7 @@ class FolderBackupRequest:
     rules: Rules
     verify: bool = True
     created: datetime | None = None
+    remember_destination: bool = True  # so restore finds it there (as for manual backups)
 
 
 @dataclass
@@ -410,6 +411,14 @@ def _copy_all(
                 data_dir=str(req.data_dir),
             )
         )
+    if req.remember_destination:
+        from therabak.errors import TherabakError
+        from therabak.settings import Settings
+
+        with contextlib.suppress(TherabakError, OSError):
+            settings = Settings.load()
+            if settings.remember_destination(dest):
+                settings.save()
     emit(
         Summary(
             operation="folder-backup",

@@ -6,6 +6,7 @@ never secrets or patient data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -15,11 +16,12 @@ from pathlib import Path
 from therabak.settings import state_dir
 
 HISTORY_FILE = "history.jsonl"
+DELETED = "deleted"  # a record saying the backup at its path was deleted
 
 
 @dataclass
 class BackupRecord:
-    kind: str  # manual | auto | folder
+    kind: str  # manual | auto | folder | restore | deleted
     path: str
     created: str  # ISO 8601 with offset
     files: int = 0
@@ -49,6 +51,7 @@ def append(record: BackupRecord) -> None:
 
 
 def read_all() -> list[BackupRecord]:
+    """Every record, oldest first, except the backups deleted since (see :func:`forget`)."""
     try:
         text = history_path().read_text("utf-8")
     except (OSError, UnicodeDecodeError):
@@ -61,7 +64,23 @@ def read_all() -> list[BackupRecord]:
             out[-1].created_at  # noqa: B018 - validates the timestamp
         except (ValueError, TypeError):
             continue  # a torn last line after a crash: ignore it
+    deleted = {r.path for r in out if r.kind == DELETED}
+    if deleted:  # (backup names hold their time: a path is never reused for another one)
+        out = [r for r in out if r.kind != DELETED and r.path not in deleted]
     return out
+
+
+def forget(path: Path | str) -> None:
+    """Record that the backup at *path* was deleted (by the user's choice): it is no
+    longer anybody's last backup. The file stays append-only."""
+    with contextlib.suppress(OSError):
+        append(
+            BackupRecord(
+                kind=DELETED,
+                path=str(path),
+                created=datetime.now().astimezone().isoformat(timespec="seconds"),
+            )
+        )
 
 
 def last_of(kind: str, data_dir: Path | None = None) -> BackupRecord | None:

@@ -2,7 +2,8 @@
 
 Where it looks (each folder one level deep, see :data:`SUBFOLDER_NAMES`):
 
-* the remembered destinations of manual backups (settings),
+* the remembered destinations of manual and folder backups (settings),
+* the folders searched before (settings; the app remembers a folder searched with ``a``),
 * the automatic-backup folder,
 * the mounted removable media (:mod:`therabak.media`),
 * folders the caller names (``--in``),
@@ -79,7 +80,7 @@ class RestorePoint:
     account_key_ids: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)  # leaf ids; empty = everything
     files: int | None = None  # folder kinds (from the manifest)
-    found_in: str = ""  # remembered | automatic | media | given | beside-data | argument
+    found_in: str = ""  # remembered | searched | automatic | media | given | beside-data | argument
     error: str = ""  # for unreadable points
     volumes: int = 1  # files of a split backup (archives)
     incomplete: str = ""  # what is wrong with a split backup's volumes ("" when nothing)
@@ -296,7 +297,7 @@ def _stamp_time(name: str) -> datetime | None:
 @dataclass
 class SearchPlace:
     folder: Path
-    source: str  # remembered | automatic | media | given
+    source: str  # remembered | searched | automatic | media | given
     available: bool = False
 
 
@@ -321,9 +322,11 @@ def search_places(
     auto_folder: Path | None = None,
     given: Iterable[str | Path] = (),
     media: bool = True,
+    searched: Iterable[str | Path] = (),
 ) -> list[SearchPlace]:
     places = [SearchPlace(Path(p).expanduser().absolute(), "given") for p in given]
     places += [SearchPlace(Path(p).expanduser().absolute(), "remembered") for p in remembered]
+    places += [SearchPlace(Path(p).expanduser().absolute(), "searched") for p in searched]
     if auto_folder is not None:
         places.append(SearchPlace(Path(auto_folder), "automatic"))
     if media:
@@ -348,6 +351,19 @@ def _scan_folder(
         entries = list(os.scandir(folder))
     except OSError:
         return False
+    if depth == 0 and (Path(folder) / MANIFEST_NAME).is_file():
+        # the folder named is a folder backup itself (the user went into it)
+        key = _key(Path(folder))
+        if key not in out:
+            point = folder_point(
+                Path(folder),
+                account_key_id,
+                source,
+                before_restore=".before-restore-" in Path(folder).name,
+            )
+            if point is not None:
+                out[key] = point
+        return True
     later: dict[str, list[str]] = {}  # a split backup's later volumes, by its first's name
     for e in entries:
         split = later_volume_name(e.name)

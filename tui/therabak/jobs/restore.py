@@ -82,6 +82,7 @@ from therabak.jobs.swap import (
     MANIFEST_NAME,
     before_restore_manifest,
     before_restore_path,
+    before_restore_prefix,
     clean_stale_staging,
     journal_path,
     new_staging,
@@ -89,6 +90,7 @@ from therabak.jobs.swap import (
     recover,
     restore_lock_path,
     swap_in,
+    too_late_to_cancel,
 )
 from therabak.namemap import NamePlan, Renamed
 from therabak.partials import remove_tree
@@ -124,6 +126,9 @@ class RestoreRequest:
     target: Path | None = None  # restore into this folder; Data stays untouched
     force: bool = False  # restore although Data/.lock holds a live process id
     salvage: bool = False  # skip damaged entries (and unrestorable raw ones), report them
+    # The name the current data folder is kept under, as an earlier plan said it
+    # (``Data.before-restore-<time>`` beside Data); None: named when the plan is made.
+    before_restore_name: str | None = None
 
 
 @dataclass
@@ -185,6 +190,7 @@ class RestoreResult:
     point: Path
     target: Path
     before_restore: Path | None
+    before_restore_planned: Path | None = None  # the plan's name, when it was taken meanwhile
     files_restored: int = 0
     bytes_restored: int = 0
     files_carried: int = 0
@@ -206,6 +212,9 @@ class RestoreResult:
             "point": str(self.point),
             "target": str(self.target),
             "before_restore": str(self.before_restore) if self.before_restore else None,
+            "before_restore_planned": str(self.before_restore_planned)
+            if self.before_restore_planned
+            else None,
             "files": self.files_restored,  # the same two under the names other jobs use
             "bytes": self.bytes_restored,
             "files_restored": self.files_restored,
@@ -791,7 +800,7 @@ class _Restore:
         restore_bytes = sum(i.size for i in self.items)
         carry_bytes = sum(f.size for f in self.carry)
         needed = sum(_sealed_size(i.size) for i in self.items) + carry_bytes + SPACE_MARGIN
-        keep_old = before_restore_path(self.data_dir) if self.mode == "replace" else None
+        keep_old = self._keep_old_name() if self.mode == "replace" else None
         return RestorePlan(
             point=self.point,
             mode=self.mode,
@@ -809,6 +818,28 @@ class _Restore:
             renamed=list(self.names.renamed),
             file_system=self.fs.label,
         )
+
+    def _keep_old_name(self) -> Path:
+        """Where the current data folder goes: the name the request brings (an earlier
+        plan's, so what the user confirmed is what is made), else a new one."""
+        name = self.req.before_restore_name
+        if name is None:
+            return before_restore_path(self.data_dir)
+        prefix = before_restore_prefix(self.data_dir)
+        if (
+            not name.startswith(prefix)
+            or len(name) == len(prefix)
+            or Path(name).name != name
+            or name in (".", "..")
+            or "/" in name
+            or "\\" in name
+        ):
+            raise UsageError(
+                _("The name for the current data folder must start with {prefix}: {name}").format(
+                    prefix=prefix, name=name
+                )
+            )
+        return self.data_dir.parent / name
 
     # -- the work --
 
@@ -855,7 +886,8 @@ class _Restore:
                 old = None
                 if self.mode == "replace":
                     old = plan.keep_old_at
-                    if old is None or os.path.lexists(old):
+                    if old is None or os.path.lexists(old):  # taken since the plan: say so
+                        result.before_restore_planned = old
                         old = before_restore_path(self.data_dir)
                 assert self.account is not None
                 manifest = before_restore_manifest(
@@ -865,7 +897,8 @@ class _Restore:
                     size=sum(f.size for f in self.current),
                     data_dir=self.data_dir,
                 )
-                swap_in(self.data_dir, staging, old, manifest)
+                with too_late_to_cancel():  # two renames: a cancel now would undo nothing
+                    swap_in(self.data_dir, staging, old, manifest)
                 result.before_restore = old
             swapped = True
         except BaseException:

@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -330,6 +331,23 @@ def _rename_failed(e: OSError, what: str) -> DataInUseError:
         ),
         hint=hint,
     )
+
+
+@contextlib.contextmanager
+def too_late_to_cancel():
+    """A cancel (SIGINT, how the app and Ctrl-C stop a job) waits while the swap runs:
+    it takes two renames, and stopping between them would leave the journal to finish
+    what the user meant to stop. The restore then ends normally and says what it did.
+    Only the main thread can change the handler; elsewhere nothing changes."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (ValueError, OSError):  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def swap_in(data_dir: Path, staging: Path, old: Path | None, manifest: dict) -> None:

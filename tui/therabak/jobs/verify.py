@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from therabak import faults
 from therabak.archive.reader import ArchiveReader, EntryDamaged
 from therabak.errors import DamagedArchiveError
 from therabak.events import Damaged, Emit, Phase, ignore
@@ -69,6 +70,7 @@ def verify_archive(
     )
     for e in index.entries:
         cancel.check()
+        faults.verify_delay()
         progress.start_file(e.path)
         try:
             for chunk in reader.iter_entry(e):

@@ -18,6 +18,7 @@ from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.inputs import TickBox
 from therabak.app.widgets.password_input import PasswordInput
 from therabak.i18n import N_, _, ngettext
+from therabak.passwords import MIN_LENGTH, assess
 
 
 def no_password_warning() -> str:
@@ -42,6 +43,17 @@ class BackupScreen(AppScreen):
         self.step = "what"
         self.rules = None
         self.rules_error = ""
+        self.started = False  # a job was started: a second ctrl+s must not start another
+
+    def help_text(self) -> str:
+        return _(
+            "A manual backup in two steps. Step 1: tick what goes into it (Space ticks, "
+            "Enter opens a group); what the rules leave out says why when highlighted. "
+            "Step 2: the destination (ideally a USB stick; Tab moves on, ctrl+o opens the "
+            "folder picker), a password typed twice (at least {min} characters; without "
+            "it the backup cannot be opened, and nobody can recover it) and whether the "
+            "backup is read back and checked after writing."
+        ).format(min=MIN_LENGTH)
 
     # ---- layout ---------------------------------------------------------------------
 
@@ -231,6 +243,24 @@ class BackupScreen(AppScreen):
     def action_browse(self) -> None:
         self.query_one(DestinationPicker).browse()
 
+    def on_destination_picker_picked(self, event: DestinationPicker.Picked) -> None:
+        """A quick pick or the folder picker filled the destination: on to the first
+        field still to fill (never back to the destination, never over a password)."""
+        self._focus_next_empty()
+
+    def _focus_next_empty(self) -> None:
+        if self.query_one("#nopw", Checkbox).value:
+            self.query_one("#start").focus()
+            return
+        pw = self.query_one("#pw", PasswordInput).value
+        pw2 = self.query_one("#pw2", PasswordInput).value
+        if not pw:
+            self.query_one("#pw").focus()
+        elif pw2 != pw:
+            self.query_one("#pw2").focus()
+        else:
+            self.query_one("#start").focus()
+
     def on_input_submitted(self, event) -> None:
         """Enter moves through the form: destination, password, repeat, start."""
         event.stop()
@@ -245,6 +275,10 @@ class BackupScreen(AppScreen):
     def on_input_changed(self, event) -> None:
         if event.input.id in ("pw", "pw2"):
             self._password_problem(live=True)
+        elif event.input.id == "dest-input":
+            # the line under the field says what is wrong with the new folder, live:
+            # a refusal of the previous one must not stay
+            self.query_one("#start-msg", Static).update("")
 
     def _password_problem(self, *, live: bool = False) -> str | None:
         msg = self.query_one("#pw-msg", Static)
@@ -264,17 +298,21 @@ class BackupScreen(AppScreen):
                 )
         elif pw2 and pw != pw2 or (not live and pw != pw2):
             problem = _("The two passwords differ. Type the same password twice.")
+        strength = assess(pw) if pw else None
         if problem:
             msg.update(Text(problem, style="bold red"))
-        elif pw and pw == pw2:
+        elif strength is not None and pw == pw2 and strength.acceptable:
             msg.update(
                 Text(
-                    _(
-                        "Passwords match. Keep the password safe: without it the "
-                        "backup cannot be opened."
-                    ),
+                    strength.words()
+                    + " "
+                    + _("Passwords match. Keep it safe: without it the backup cannot be opened."),
                     style="green",
                 )
+            )
+        elif strength is not None:
+            msg.update(
+                Text(strength.words(), style="dim" if strength.acceptable else "bold yellow")
             )
         else:
             msg.update(
@@ -322,24 +360,39 @@ class BackupScreen(AppScreen):
         if event.button.id == "start":
             self.action_start()
 
-    def action_start(self) -> None:
+    def action_start(self, short_password_ok: bool = False) -> None:
         from therabak.practice.categories import BackupKind
 
+        if self.started:
+            return
         message = self.query_one("#start-msg", Static)
         tree = self.query_one(CategoryTree)
         selection = tree.selection
         dest = self.query_one(DestinationPicker)
-        problem = None
         if not selection:
-            problem = _("Nothing is ticked: go back (Esc) and tick at least one category.")
-        problem = problem or dest.problem()
-        if problem:
+            message.update(
+                Text(
+                    _("Nothing is ticked: go back (Esc) and tick at least one category."),
+                    style="bold red",
+                )
+            )
+            return
+        problem = dest.problem()
+        if problem:  # said on the line under the destination, where the focus goes
             message.update(Text(problem, style="bold red"))
+            dest.show_problem(problem)
+            self.query_one("#dest-input").focus()
             return
         message.update("")
         if self._password_problem():  # explained beside the password fields
             self.query_one("#pw").focus()
             return
+        nopw = self.query_one("#nopw", Checkbox).value
+        strength = assess(self.query_one("#pw", PasswordInput).value)
+        if not nopw and not strength.acceptable and not short_password_ok:
+            self._ask_short_password(strength)
+            return
+        self.started = True
         ctx = self.app.ctx
         defaults = self.rules.default_selection(BackupKind.MANUAL)
         args = [
@@ -361,17 +414,56 @@ class BackupScreen(AppScreen):
         if self.query_one("#nopw", Checkbox).value:
             args.append("--no-password")
             password = None
-        job = ctx.runner.start(
-            "backup",
-            args,
-            password=password,
-            data_dir=ctx.paths.data_dir,
-            title=_("Backup to {dest}").format(dest=ctx.display_path(dest.path())),
-            target=str(dest.path()),
-            env=ctx.job_env,
-        )
+        try:
+            job = ctx.runner.start(
+                "backup",
+                args,
+                password=password,
+                data_dir=ctx.paths.data_dir,
+                title=_("Backup to {dest}").format(dest=ctx.display_path(dest.path())),
+                target=str(dest.path()),
+                env=ctx.job_env,
+            )
+        except OSError as e:
+            self.started = False
+            message.update(
+                Text(
+                    _("The job could not be started: {error}").format(error=e.strerror or e),
+                    style="bold red",
+                )
+            )
+            return
         for pid in ("#pw", "#pw2"):
             self.query_one(pid, PasswordInput).value = ""
         from therabak.app.screens.progress import ProgressScreen
 
         self.app.switch_screen(ProgressScreen(job))
+
+    def _ask_short_password(self, strength) -> None:
+        """A password below the minimum only after a second, explicit question."""
+
+        def answer(use_it: bool | None) -> None:
+            if use_it:
+                self.action_start(short_password_ok=True)
+            else:
+                field = self.query_one("#pw", PasswordInput)
+                field.value = ""
+                self.query_one("#pw2", PasswordInput).value = ""
+                field.focus()
+
+        self.app.push_screen(
+            ConfirmDialog(
+                _("Use this weak password?"),
+                strength.words()
+                + "\n\n"
+                + _(
+                    "A short or simple password can be guessed by anyone who gets the "
+                    "backup file, given time. Use it only if the file never leaves a "
+                    "place you control."
+                ),
+                yes=_("Use it anyway"),
+                no=_("Choose another"),
+                danger=True,
+            ),
+            answer,
+        )

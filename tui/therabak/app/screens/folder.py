@@ -40,6 +40,10 @@ class FolderBackupScreen(AppScreen):
         Binding("ctrl+s", "start", N_("Start folder backup")),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = False  # a job was started: a second ctrl+s must not start another
+
     def compose(self) -> ComposeResult:
         yield AppHeader(_("Folder backup"))
         with VerticalScroll(id="folder"):
@@ -49,6 +53,21 @@ class FolderBackupScreen(AppScreen):
             yield Static("", id="start-msg", classes="form-error")
             yield Button(_("Start folder backup"), id="start", variant="primary", compact=True)
         yield Footer(compact=True)
+
+    def help_text(self) -> str:
+        return _(
+            "A folder backup copies the Data folder as it is, still encrypted with this "
+            "account's key: fast, and immune to decryption failures, but usable only with "
+            "this account's key (account.key). Type the destination (Tab moves on, ctrl+o "
+            "opens the folder picker) and start it with ctrl+s."
+        )
+
+    def on_destination_picker_picked(self, event: DestinationPicker.Picked) -> None:
+        self.query_one("#start").focus()
+
+    def on_input_changed(self, event) -> None:
+        if event.input.id == "dest-input":
+            self.query_one("#start-msg", Static).update("")
 
     def on_mount(self) -> None:
         self.watch(self.app, "scan", self._scan_changed, init=True)
@@ -78,12 +97,17 @@ class FolderBackupScreen(AppScreen):
             self.action_start()
 
     def action_start(self) -> None:
+        if self.started:
+            return
         message = self.query_one("#start-msg", Static)
         dest = self.query_one(DestinationPicker)
         problem = dest.problem()
         if problem:
             message.update(Text(problem, style="bold red"))
+            dest.show_problem(problem)
+            self.query_one("#dest-input").focus()
             return
+        self.started = True
         ctx = self.app.ctx
         try:
             job = ctx.runner.start(
@@ -102,6 +126,7 @@ class FolderBackupScreen(AppScreen):
                 env=ctx.job_env,
             )
         except OSError as e:
+            self.started = False
             message.update(
                 Text(
                     _("The job could not be started: {error}").format(error=e.strerror or e),

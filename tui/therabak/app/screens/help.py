@@ -39,29 +39,42 @@ def _declared_here(node: object, binding: Binding) -> bool:
     return False
 
 
+#: Keys every screen has; listed after the screen's own unless it binds them itself.
+def _common_keys() -> list[tuple[str, str, str]]:
+    return [
+        ("tab", "tab", _("Next field or list")),
+        ("escape", "esc", _("Back (a running job goes on)")),
+        ("f1", "F1", _("This help (also ? outside a password field)")),
+        ("ctrl+p", "ctrl+p", _("Command palette: every main action by name")),
+        ("ctrl+q", "ctrl+q", _("Quit")),
+    ]
+
+
 def _keys_table(screen: Screen) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", min_width=10)
     table.add_column()
-    seen = set()
-    for binding in screen.active_bindings.values():
+    seen, keys = set(), set()
+    for key_name, binding in screen.active_bindings.items():
         b = binding.binding
         listed = b.show or _declared_here(binding.node, b)
         if not listed or not b.description or b.description in seen:
             continue
         seen.add(b.description)
+        keys.add(key_name)
         key = b.key_display or screen.app.get_key_display(b)
         table.add_row(Text(key), Text(b.tooltip or b.description))
-    common = [
-        ("tab", _("Next field or list")),
-        ("esc", _("Back (a running job goes on)")),
-        ("ctrl+p", _("Command palette: every main action by name")),
-        ("ctrl+q", _("Quit")),
-    ]
-    for key, what in common:
-        if what not in seen:
-            table.add_row(Text(key), Text(what))
+    for key_name, shown, what in _common_keys():
+        if key_name not in keys and what not in seen:  # no second "esc" line
+            table.add_row(Text(shown), Text(what))
     return table
+
+
+def screen_help(screen: Screen) -> Text:
+    """What the screen below the help is for: its own words (``help_text``), or the
+    app's introduction (the home screen)."""
+    own = getattr(screen, "help_text", None)
+    return Text(own()) if callable(own) else _intro()
 
 
 class HelpScreen(Translated, ModalScreen[None]):
@@ -78,7 +91,7 @@ class HelpScreen(Translated, ModalScreen[None]):
     def compose(self) -> ComposeResult:
         yield AppHeader(_("Help"))
         with VerticalScroll(id="help"):
-            yield Static(_intro(), classes="help-intro")
+            yield Static(screen_help(self.for_screen), classes="help-intro")
             yield Static(Text(_("Keys on this screen"), style="bold underline"))
             yield Static(_keys_table(self.for_screen))
         yield Footer(compact=True)

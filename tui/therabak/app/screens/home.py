@@ -20,7 +20,7 @@ from therabak.app.summaries import job_title
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.retry_panel import head, tail
-from therabak.i18n import N_, _
+from therabak.i18n import N_, _, ngettext
 from therabak.jobs.runner import Job, JobState
 
 JOB_STATES = {
@@ -50,6 +50,7 @@ class HomeScreen(FollowsJobs, AppScreen):
         Binding("v", "app.verify", N_("Verify")),
         Binding("s", "app.settings", N_("Settings")),
         Binding("x", "dismiss_job", N_("Dismiss"), show=False),
+        Binding("c", "clean_up", N_("Remove old before-restore folders"), show=False),
         Binding("q", "app.quit", N_("Quit")),
     ]
 
@@ -58,6 +59,7 @@ class HomeScreen(FollowsJobs, AppScreen):
         self.jobs: dict[str, Job] = {}
         self.views: dict[str, JobView] = {}
         self._followed: set[str] = set()
+        self.kept_folders: list = []  # before-restore folders beside Data (KeptFolder)
         self.schedule_status = None  # ScheduleStatus once the scheduler answered
         self.schedule_checked = False  # the last question to the scheduler has its answer
 
@@ -67,6 +69,7 @@ class HomeScreen(FollowsJobs, AppScreen):
         yield Static("", id="practice")
         yield Static("", id="last-backups")
         yield Static("", id="auto-schedule")
+        yield Static("", id="kept-folders")
         yield Static(Text(_("Jobs"), style="bold"), id="jobs-title")
         yield JobsTable(id="jobs", cursor_type="row")
         yield Static(
@@ -78,6 +81,7 @@ class HomeScreen(FollowsJobs, AppScreen):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        self.query_one("#kept-folders").display = False
         self._add_columns()
         self.watch(self.app, "scan", self._render_practice, init=False)
         self.watch(self.app, "scan_error", self._render_practice, init=False)
@@ -110,6 +114,48 @@ class HomeScreen(FollowsJobs, AppScreen):
         self._render_backups()
         self.refresh_schedule()
         self.refresh_jobs()
+        self._kept_worker()
+
+    # ---- before-restore folders ----------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="kept")
+    def _kept_worker(self) -> None:
+        from therabak.jobs.removal import before_restore_folders
+
+        try:
+            found = before_restore_folders(self.app.ctx.paths.data_dir, None)
+        except OSError:
+            found = []
+        self.app.call_from_thread(self._show_kept, found)
+
+    def _show_kept(self, folders: list) -> None:
+        self.kept_folders = folders
+        line = self.query_one("#kept-folders", Static)
+        line.display = bool(folders)
+        if not folders:
+            return
+        total = sum(f.size for f in folders)
+        text = Text(_("Kept from before restores") + "  ", style="bold")
+        text.append(
+            ngettext(
+                "{n} folder beside Data, {size}",
+                "{n} folders beside Data, {size}",
+                len(folders),
+            ).format(n=len(folders), size=formatting.size(total))
+        )
+        text.append("  " + _("c: remove old ones"), style="dim")
+        line.update(text)
+
+    def action_clean_up(self) -> None:
+        if not self.kept_folders:
+            return
+        from therabak.app.screens.cleanup import KeptFoldersDialog
+
+        def done(removed: bool | None) -> None:
+            if removed:
+                self._kept_worker()
+
+        self.app.push_screen(KeptFoldersDialog(list(self.kept_folders)), done)
 
     def _render_practice(self, *_args: object) -> None:
         ctx, app = self.app.ctx, self.app
@@ -251,11 +297,18 @@ class HomeScreen(FollowsJobs, AppScreen):
 
     def _state_text(self, job: Job) -> Text:
         if job.running:
+            # the phase and its own percentage, as the progress screen shows them
+            # (a backup's check after writing starts again at 0 %)
+            from therabak.app.screens.progress import phase_word
+
             view = self.views.get(job.id)
             fraction = view.fraction if view else None
+            word = phase_word(view.phase) if view and view.phase else _("running")
             if fraction is None:
-                return Text(_("running"), style="bold")
-            return Text(_("running {pct}%").format(pct=int(fraction * 100)), style="bold")
+                return Text(word, style="bold")
+            return Text(
+                _("{phase} {pct}%").format(phase=word, pct=int(fraction * 100)), style="bold"
+            )
         label = _(JOB_STATES.get(job.state, job.state.value))
         if job.state is JobState.DONE and job.exit_code == 3:
             label = _("done, see notes")
@@ -297,6 +350,8 @@ class HomeScreen(FollowsJobs, AppScreen):
         return self.jobs.get(str(key.value))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clean_up":
+            return bool(self.kept_folders)
         if action == "dismiss_job":
             job = self._highlighted_job()
             return job is not None and not job.running

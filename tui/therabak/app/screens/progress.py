@@ -8,6 +8,7 @@ the screen (or losing the terminal) does not stop it.
 from __future__ import annotations
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -20,8 +21,8 @@ from therabak.app.screens.dialogs import ConfirmDialog
 from therabak.app.summaries import job_title, summary_text
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
-from therabak.app.widgets.retry_panel import RetryPanel, tail
-from therabak.events import Event
+from therabak.app.widgets.retry_panel import RetryPanel, reason_notes, tail
+from therabak.events import Event, Summary
 from therabak.i18n import N_, _, ngettext
 from therabak.jobs.runner import Job, JobState
 
@@ -45,11 +46,61 @@ OPERATION_PHASES = {
 }
 
 
+#: The short name of a job's phase, for the home screen's job list ("checking 7%").
+PHASE_WORDS = {
+    "scanning": N_("counting"),
+    "writing": N_("writing"),
+    "syncing": N_("syncing"),
+    "verifying": N_("checking"),
+    "comparing": N_("comparing"),
+    "staging": N_("restoring"),
+    "carrying-over": N_("keeping"),
+    "swapping": N_("swapping"),
+    "copying": N_("copying"),
+    "checking": N_("checking"),
+    "salvaging": N_("salvaging"),
+}
+
+
+def phase_word(phase: str) -> str:
+    return _(PHASE_WORDS[phase]) if phase in PHASE_WORDS else _("running")
+
+
+def cancel_question(operation: str, phase: str) -> str | None:
+    """What cancelling *operation* now means, for the question (None: too late)."""
+    if operation == "restore" and phase == "swapping":
+        return None
+    if operation == "backup" and phase == "verifying":
+        return _(
+            "The backup is already complete: only its check stops. It is then kept, not "
+            "verified, and you can keep it or delete it."
+        )
+    return {
+        "backup": _(
+            "The backup stops within a second. The unfinished backup file is removed; "
+            "nothing that is already there is changed."
+        ),
+        "restore": _(
+            "The restore stops within a second. What was restored so far is removed; the "
+            "current data stays as it is."
+        ),
+        "folder-backup": _(
+            "The folder backup stops within a second. The unfinished copy is removed; "
+            "nothing else is changed."
+        ),
+        "verify": _(
+            "The check stops. The backup is not changed, but it is not checked to the end."
+        ),
+    }.get(operation, _("The job stops within a second; what it began is removed."))
+
+
 class ProgressScreen(FollowsJobs, AppScreen):
     BINDINGS = [
         Binding("c", "cancel", N_("Cancel job")),
         Binding("escape", "back", N_("Back")),
         Binding("enter", "close", N_("Done"), show=False),
+        Binding("k", "keep", N_("Keep it")),
+        Binding("d", "delete_backup", N_("Delete it")),
     ]
 
     def __init__(self, job: Job, *, follow: bool = True) -> None:
@@ -58,6 +109,15 @@ class ProgressScreen(FollowsJobs, AppScreen):
         self.view = JobView()
         self._follow = follow
         self._stopping = False
+        self.kept_or_deleted = ""  # a backup whose check was cancelled: "kept" | "deleted"
+
+    def help_text(self) -> str:
+        return _(
+            "A job runs as a process of its own: leaving this screen, closing the window "
+            "or losing the connection does not stop it; start therabak-tui again to see "
+            "it. c cancels after asking (the question says what a cancel means at that "
+            "moment). Files that needed retries are listed with what went wrong."
+        )
 
     # ---- layout ---------------------------------------------------------------------
 
@@ -71,12 +131,14 @@ class ProgressScreen(FollowsJobs, AppScreen):
         yield Static("", id="summary")
         yield Static("", id="retry-title")
         yield RetryPanel(id="retries")
+        yield Static("", id="retry-notes")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#summary").display = False
         self.query_one("#retries").display = False
         self.query_one("#retry-title").display = False
+        self.query_one("#retry-notes").display = False
         self.set_interval(1.0, self._tick)
         if self._follow:
             self.follow_job(self.app.ctx.runner, self.job)
@@ -85,6 +147,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
         self.query_one("#summary").display = False
         self.query_one("#retries").display = False
         self.query_one("#retry-title").display = False
+        self.query_one("#retry-notes").display = False
         self._render_progress()
         self._render_retries()
         if self.view.finished or self.job.state is not JobState.RUNNING:
@@ -181,12 +244,24 @@ class ProgressScreen(FollowsJobs, AppScreen):
         panel = self.query_one(RetryPanel)
         panel.display = True
         panel.show(rows, self._now())
+        notes = reason_notes(rows)
+        box = self.query_one("#retry-notes", Static)
+        box.update(Text("\n".join(notes), style="dim"))
+        box.display = bool(notes)
 
     def _show_summary(self) -> None:
         box = self.query_one("#summary", Static)
         final = self.view.final
         stderr = self.app.ctx.runner.stderr_text(self.job) if final is None else ""
-        box.update(summary_text(self.job, self.view, self.app.ctx.display_path, stderr))
+        text = summary_text(self.job, self.view, self.app.ctx.display_path, stderr)
+        if self._unverified_archive() is not None:
+            if self.kept_or_deleted == "kept":
+                text.append("\n" + _("Kept (not verified)."), style="bold")
+            elif self.kept_or_deleted == "deleted":
+                text.append("\n" + _("Deleted: the backup is gone."), style="bold")
+            else:
+                text.append("\n" + _("k: keep it  ·  d: delete it"), style="bold")
+        box.update(text)
         box.display = True
         box.set_class(final is None or final.exit_code != 0, "attention")
         if self.job.record.operation == "restore":
@@ -198,12 +273,27 @@ class ProgressScreen(FollowsJobs, AppScreen):
 
     # ---- actions --------------------------------------------------------------------
 
+    def _unverified_archive(self) -> str | None:
+        """The archive of a backup whose check after writing was cancelled (the user
+        chooses whether to keep it), else None."""
+        final = self.view.final
+        if (
+            isinstance(final, Summary)
+            and final.operation == "backup"
+            and final.extra.get("verify_cancelled")
+            and final.extra.get("archive")
+        ):
+            return str(final.extra["archive"])
+        return None
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         finished = self.view.finished or self.job.state is not JobState.RUNNING
         if action == "cancel":
             return not finished
         if action == "close":
             return finished
+        if action in ("keep", "delete_backup"):
+            return self._unverified_archive() is not None and not self.kept_or_deleted
         return True
 
     def action_cancel(self) -> None:
@@ -213,6 +303,16 @@ class ProgressScreen(FollowsJobs, AppScreen):
             "verify": _("Cancel the verification?"),
             "folder-backup": _("Cancel the folder backup?"),
         }.get(self.job.record.operation, _("Cancel this job?"))
+        meaning = cancel_question(self.job.record.operation, self.view.phase)
+        if meaning is None:
+            self.notify(
+                _(
+                    "Too late to cancel: the restored data is being put in place (a "
+                    "moment). To go back, restore the before-restore folder afterwards."
+                ),
+                severity="warning",
+            )
+            return
 
         def answer(stop: bool | None) -> None:
             if stop:
@@ -220,18 +320,65 @@ class ProgressScreen(FollowsJobs, AppScreen):
                 self._render_progress()
 
         self.app.push_screen(
+            ConfirmDialog(question, meaning, yes=_("Stop it"), no=_("Keep going"), danger=True),
+            answer,
+        )
+
+    def action_keep(self) -> None:
+        if self._unverified_archive() is None or self.kept_or_deleted:
+            return
+        self.kept_or_deleted = "kept"
+        self._show_summary()
+
+    def action_delete_backup(self) -> None:
+        archive = self._unverified_archive()
+        if archive is None or self.kept_or_deleted:
+            return
+
+        def answer(delete: bool | None) -> None:
+            if delete:
+                self._delete_worker(archive)
+
+        self.app.push_screen(
             ConfirmDialog(
-                question,
-                _(
-                    "The job stops within a second. Nothing that is already there is changed, "
-                    "and the unfinished file is removed."
+                _("Delete this backup?"),
+                Text(self.app.ctx.display_path(archive))
+                + Text(
+                    "\n\n"
+                    + _(
+                        "It is complete, but its check was cancelled. Deleting it removes "
+                        "the file (every volume of it) for good."
+                    )
                 ),
-                yes=_("Stop it"),
-                no=_("Keep going"),
+                yes=_("Delete it"),
+                no=_("Keep it"),
                 danger=True,
             ),
             answer,
         )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="delete")
+    def _delete_worker(self, archive: str) -> None:
+        from pathlib import Path
+
+        from therabak.errors import TherabakError
+        from therabak.jobs.removal import delete_backup
+
+        try:
+            delete_backup(Path(archive))
+        except (TherabakError, OSError) as e:
+            message = getattr(e, "strerror", None) or str(e)
+            self.app.call_from_thread(
+                self.notify,
+                _("The backup could not be deleted: {error}").format(error=message),
+                severity="error",
+            )
+            return
+        self.app.call_from_thread(self._deleted)
+
+    def _deleted(self) -> None:
+        self.kept_or_deleted = "deleted"
+        self._show_summary()
 
     def action_back(self) -> None:
         self.app.pop_screen()

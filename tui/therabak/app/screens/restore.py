@@ -32,12 +32,15 @@ from therabak.app.points import (
     RestoreChoice,
     kind_label,
     needs_password,
+    remember_searched,
     salvage_advice,
+    where_label,
 )
 from therabak.app.screens.unlock import UnlockDialog
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.category_tree import CategoryTree
-from therabak.app.widgets.dir_picker import DirPicker
+from therabak.app.widgets.destination import path_example
+from therabak.app.widgets.dir_picker import DirPicker, picker_start
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.inputs import Choice, TextInput, TickBox
 from therabak.app.widgets.points_table import PointsTable
@@ -208,6 +211,17 @@ class RestoreScreen(AppScreen):
         Binding("ctrl+s", "restore", N_("Restore now")),
     ]
 
+    def help_text(self) -> str:
+        return _(
+            "Restore in three steps. 1: choose a restore point; “Where” says in which "
+            "folder it is, a searches another folder (it is searched again next time). "
+            "A backup with a password asks for it. 2: what comes back (Space ticks) and "
+            "where: over the current data, or into another folder; n or the button goes "
+            "on. 3: the plan says what is replaced and the name of the folder the current "
+            "data is kept in; ctrl+s restores. To undo, restore that folder (it is "
+            "listed as “before restore”)."
+        )
+
     def __init__(self) -> None:
         super().__init__()
         self.step = "points"
@@ -219,6 +233,7 @@ class RestoreScreen(AppScreen):
         self.choice: RestoreChoice | None = None
         self.plan = None
         self.busy = False
+        self.started = False  # the restore job was started: never a second one
 
     # ---- layout ---------------------------------------------------------------------
 
@@ -227,7 +242,9 @@ class RestoreScreen(AppScreen):
         with ContentSwitcher(initial="points-step", id="steps"):
             with Vertical(id="points-step"):
                 yield Static(_("Step 1 of 3 · Choose a restore point"), classes="step-title")
-                yield PointsTable(self.app.ctx.now, id="points")
+                yield PointsTable(
+                    self.app.ctx.now, lambda p: where_label(self.app.ctx, p), id="points"
+                )
                 yield Static(Text(_("Looking for backups…"), style="italic"), id="points-msg")
                 yield Static("", id="point-details")
             with Vertical(id="what-step"):
@@ -250,6 +267,7 @@ class RestoreScreen(AppScreen):
                     yield Button(_("Browse…"), id="to-browse", compact=True)
                 yield TickBox(_(SALVAGE_OPTION), id="salvage", compact=True)
                 yield Static("", id="what-msg", classes="form-error")
+                yield Button(_("Next: check the plan"), id="to-plan", compact=True)
             with VerticalScroll(id="confirm-step"):
                 yield Static(_("Step 3 of 3 · Check, then restore"), classes="step-title")
                 yield Static("", id="plan")
@@ -282,7 +300,11 @@ class RestoreScreen(AppScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "search_folder":
             return self.step == "points"
-        if action in ("next", "browse"):
+        if action == "next":
+            # n goes on, but never from a button or a field: a user typing a folder name
+            # where a button has the focus would start the plan by mistake
+            return self.step == "what" and not isinstance(self.focused, Input | Button)
+        if action == "browse":
             return self.step == "what"
         if action == "restore":
             return self.step == "confirm" and self.plan is not None
@@ -293,6 +315,7 @@ class RestoreScreen(AppScreen):
             return
         if self.step == "confirm":
             self._go("what")
+            self.query_one("#restore-tree", CategoryTree).focus()  # not the hidden button
         elif self.step == "what":
             self._go("points")
             self.query_one(PointsTable).focus()
@@ -339,11 +362,13 @@ class RestoreScreen(AppScreen):
 
     def action_search_folder(self) -> None:
         def picked(path: Path | None) -> None:
-            if path is not None and path not in self.extra:
-                self.extra.append(path)
+            if path is not None:
+                remember_searched(path)  # searched again next time
+                if path not in self.extra:
+                    self.extra.append(path)
                 self.refresh_points()
 
-        self.app.push_screen(DirPicker(), picked)
+        self.app.push_screen(DirPicker(picker_start(self.app.ctx)), picked)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if not isinstance(event.data_table, PointsTable) or self.busy:
@@ -362,10 +387,10 @@ class RestoreScreen(AppScreen):
         ctx, rules = self.app.ctx, self.rules
         if needs_password(point):
 
-            def unlocked(result) -> None:
+            async def unlocked(result) -> None:
                 if result is not None:
                     self.password, found = result
-                    self._contents_ready(found)
+                    await self._contents_ready(found)
 
             self.app.push_screen(
                 UnlockDialog(
@@ -395,22 +420,26 @@ class RestoreScreen(AppScreen):
         self.busy = False
         self._msg("#points-msg", message, "bold red")
 
-    def _contents_ready(self, found) -> None:
-        self.busy = False
+    async def _contents_ready(self, found) -> None:
+        self.busy = True  # no other point is opened while this one's tree is built
         self.contents = found
-        self.after_unlock()
+        try:
+            await self.after_unlock()
+        finally:
+            self.busy = False
 
-    def after_unlock(self) -> None:
-        """Step 2 for the opened point (the verify screen starts its job here instead)."""
+    async def after_unlock(self) -> None:
+        """Step 2 for the opened point. The previous point's tree goes first: it must be
+        gone before a tree with the same id is mounted (back to step 1, then again)."""
         box = self.query_one("#restore-tree-box")
-        box.remove_children()
+        await box.remove_children()
         tree = CategoryTree.for_restore(
             self.rules,
             self.contents.node_totals(self.rules),
             self.contents.categories,
             id="restore-tree",
         )
-        box.mount(tree)
+        await box.mount(tree)
         salvage = self.query_one("#salvage", TickBox)
         damage = self.contents.index_damage
         salvage.value = salvage.disabled = bool(damage)
@@ -474,9 +503,14 @@ class RestoreScreen(AppScreen):
         if elsewhere:
             self.query_one("#to-input").focus()
 
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()  # n (next) shows only where it works
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "to-browse":
             self.action_browse()
+        elif event.button.id == "to-plan":
+            self.action_next()
         elif event.button.id == "restore-now":
             self.action_restore()
 
@@ -490,7 +524,9 @@ class RestoreScreen(AppScreen):
             if path is not None:
                 self.query_one("#to-input", Input).value = self.app.ctx.display_path(path)
 
-        self.app.push_screen(DirPicker(), picked)
+        typed = self.query_one("#to-input", Input).value.strip()
+        start = Path(typed).expanduser() if typed else None
+        self.app.push_screen(DirPicker(picker_start(self.app.ctx, start), must_exist=False), picked)
 
     def action_next(self) -> None:
         if self.step != "what" or self.busy:
@@ -505,8 +541,19 @@ class RestoreScreen(AppScreen):
             value = self.query_one("#to-input", Input).value.strip()
             if not value:
                 self._msg("#what-msg", _("Choose the folder to restore into."), "bold red")
+                self.query_one("#to-input").focus()
                 return
-            target = Path(value).expanduser().absolute()
+            target = Path(value).expanduser()
+            if not target.is_absolute():
+                self._msg(
+                    "#what-msg",
+                    _("Type the folder's full path, for example {example}.").format(
+                        example=path_example()
+                    ),
+                    "bold red",
+                )
+                self.query_one("#to-input").focus()
+                return
         include = None if chosen == tree.selectable else sorted(chosen)
         salvage = self.query_one("#salvage", TickBox).value
         self.choice = RestoreChoice(self.point, self.password, include, target, salvage)
@@ -547,10 +594,13 @@ class RestoreScreen(AppScreen):
     def action_restore(self) -> None:
         from therabak.app.points import restore_args
 
-        if self.step != "confirm" or self.plan is None or self.choice is None:
+        if self.step != "confirm" or self.plan is None or self.choice is None or self.started:
             return
         ctx = self.app.ctx
         choice = self.choice
+        # the job keeps the current data under the name the plan showed
+        choice.keep_old_name = self.plan.keep_old_at.name if self.plan.keep_old_at else None
+        self.started = True
         try:
             job = ctx.runner.start(
                 "restore",
@@ -562,6 +612,7 @@ class RestoreScreen(AppScreen):
                 env=ctx.job_env,
             )
         except OSError as e:
+            self.started = False
             self.query_one("#plan", Static).update(
                 Text(_("The job could not be started: {error}").format(error=e), "bold red")
             )

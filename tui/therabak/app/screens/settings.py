@@ -18,7 +18,7 @@ from textual.widgets.option_list import Option
 
 from therabak.app.screens.dialogs import ConfirmDialog
 from therabak.app.translated import AppScreen
-from therabak.app.widgets.dir_picker import DirPicker
+from therabak.app.widgets.dir_picker import DirPicker, picker_start
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.inputs import TextInput
 from therabak.i18n import N_, _
@@ -108,17 +108,20 @@ class LocalNumber(Number):
 LABEL_WIDTH = 14
 
 
-class DestinationList(OptionList):
+class FolderList(OptionList):
+    """A list of folders in the settings (remembered destinations, folders searched for
+    backups): x or Delete removes the highlighted one, a adds one."""
+
     BINDINGS = [
         Binding("delete,x", "remove", N_("Remove")),
         Binding("a", "add", N_("Add folder")),
     ]
 
     def action_remove(self) -> None:
-        self.screen.remove_destination()
+        self.screen.remove_folder(self)
 
     def action_add(self) -> None:
-        self.screen.add_destination()
+        self.screen.add_folder(self)
 
 
 class SettingsScreen(AppScreen):
@@ -132,13 +135,23 @@ class SettingsScreen(AppScreen):
         self.settings = None
         self.load_error = ""
         self.destinations: list[str] = []
+        self.searched: list[str] = []
         self._saved_form: tuple = ()
         self.schedule_status = None  # ScheduleStatus once the scheduler answered
         self.schedule_checked = False  # the last question to the scheduler has its answer
 
+    def help_text(self) -> str:
+        return _(
+            "The settings of therabak, in the same file the command line reads. ctrl+s "
+            "saves; a value that cannot be used is said beside its field, which gets the "
+            "focus, and nothing is saved until it is fixed. Folder lists: x removes the "
+            "highlighted folder, a adds one."
+        )
+
     def compose(self) -> ComposeResult:
         self.settings, self.load_error = self.app.load_settings()
         self.destinations = list(self.settings.remembered_destinations)
+        self.searched = list(self.settings.searched_folders)
         yield AppHeader(_("Settings"))
         with VerticalScroll(id="settings"):
             if self.load_error:
@@ -162,11 +175,13 @@ class SettingsScreen(AppScreen):
                     compact=True,
                 )
             yield Static(_("Remembered destinations"), classes="section-title")
-            yield DestinationList(id="destinations", compact=True)
+            yield FolderList(id="destinations", compact=True)
             yield Static(
                 Text(_("a: add a folder   x/Del: remove the highlighted one"), style="dim"),
                 classes="form-note",
             )
+            yield Static(_("Also searched for backups"), classes="section-title")
+            yield FolderList(id="searched", compact=True)
             section = None
             for f in FIELDS:
                 if f.section != section:
@@ -202,6 +217,7 @@ class SettingsScreen(AppScreen):
                         classes="number",
                     )
                     yield Label(_(f.unit), classes="unit")
+                yield Static("", id=f"{f.id}-error", classes="field-error")
             with Horizontal(classes="form-row"):
                 yield Label(_("Then"), classes="form-label")
                 yield Select(
@@ -220,8 +236,10 @@ class SettingsScreen(AppScreen):
 
     def after_recompose(self) -> None:
         self._fit_labels()
-        self._fill_destinations()
-        self.query_one(DestinationList).focus()
+        self._fill_folders()
+        for error in self.query(".field-error"):
+            error.display = False
+        self.query_one("#destinations", FolderList).focus(scroll_visible=False)
         self._saved_form = self._form()
         self.schedule_checked = False
         self._schedule_worker()
@@ -235,8 +253,9 @@ class SettingsScreen(AppScreen):
             return
         for label in labels:
             label.styles.width = width
-        self.query_one("#destinations").styles.margin = (0, 1, 0, width + 1)
-        for note in self.query(".form-note"):
+        for folders in self.query(FolderList):
+            folders.styles.margin = (0, 1, 0, width + 1)
+        for note in self.query(".form-note, .field-error"):
             note.styles.padding = (0, 1, 0, width + 1)
         self.query_one("#save").styles.margin = (1, 1, 1, width + 1)
 
@@ -248,6 +267,7 @@ class SettingsScreen(AppScreen):
             self.query_one("#auto-folder", Input).value,
             self.query_one("#on-failure", Select).value,
             tuple(self.destinations),
+            tuple(self.searched),
             self.query_one("#language", Select).value,
         )
 
@@ -255,41 +275,45 @@ class SettingsScreen(AppScreen):
     def dirty(self) -> bool:
         return self._form() != self._saved_form
 
-    # ---- destinations -----------------------------------------------------------------
+    # ---- folder lists -----------------------------------------------------------------
 
-    def _fill_destinations(self) -> None:
-        olist = self.query_one(DestinationList)
-        olist.clear_options()
-        if self.destinations:
-            olist.add_options(
-                Option(Text(self.app.ctx.display_path(d)), id=d) for d in self.destinations
-            )
-        else:
-            olist.add_option(
-                Option(
-                    Text(_("(none yet: a manual backup remembers its folder)"), style="dim"),
-                    id="",
-                    disabled=True,
+    def _folders(self, olist: FolderList) -> list[str]:
+        return self.searched if olist.id == "searched" else self.destinations
+
+    def _fill_folders(self) -> None:
+        empty = {
+            "destinations": _("(none yet: each backup remembers its folder)"),
+            "searched": _("(none yet: a folder searched with a is added)"),
+        }
+        for olist in self.query(FolderList):
+            folders = self._folders(olist)
+            olist.clear_options()
+            if folders:
+                olist.add_options(Option(Text(self.app.ctx.display_path(d)), id=d) for d in folders)
+            else:
+                olist.add_option(
+                    Option(Text(empty[olist.id or ""], style="dim"), id="", disabled=True)
                 )
-            )
-        olist.styles.height = max(1, min(len(self.destinations), 4))
+            olist.styles.height = max(1, min(len(folders), 4))
 
-    def remove_destination(self) -> None:
-        olist = self.query_one(DestinationList)
-        if olist.highlighted is None or not self.destinations:
+    def remove_folder(self, olist: FolderList) -> None:
+        folders = self._folders(olist)
+        if olist.highlighted is None or not folders:
             return
         option = olist.get_option_at_index(olist.highlighted)
-        if option.id in self.destinations:
-            self.destinations.remove(option.id)
-            self._fill_destinations()
+        if option.id in folders:
+            folders.remove(option.id)
+            self._fill_folders()
 
-    def add_destination(self) -> None:
+    def add_folder(self, olist: FolderList) -> None:
+        folders = self._folders(olist)
+
         def picked(path) -> None:
-            if path is not None and str(path) not in self.destinations:
-                self.destinations.append(str(path))
-                self._fill_destinations()
+            if path is not None and str(path) not in folders:
+                folders.append(str(path))
+                self._fill_folders()
 
-        self.app.push_screen(DirPicker(), picked)
+        self.app.push_screen(DirPicker(picker_start(self.app.ctx)), picked)
 
     # ---- automatic backups: the scheduler's entry -------------------------------------
 
@@ -392,41 +416,77 @@ class SettingsScreen(AppScreen):
         elif event.button.id == "schedule-toggle":
             await self.toggle_schedule()
 
+    def _field_problem(self, f: Field) -> str | None:
+        raw = self.query_one(f"#{f.id}", Input).value.strip().replace(",", ".")
+        try:
+            value = f.kind(raw) if f.kind is float else int(raw)
+        except ValueError:
+            return _("{label}: enter a number.").format(label=_(f.label))
+        if not f.low <= value <= f.high:
+            return _("{label}: must be between {low} and {high}.").format(
+                label=_(f.label), low=_fmt(f.low), high=_fmt(f.high)
+            )
+        return None
+
+    def _show_field_error(self, f: Field, problem: str | None) -> None:
+        error = self.query_one(f"#{f.id}-error", Static)
+        error.update(Text(problem or "", style="bold red"))
+        error.display = bool(problem)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """A field's error goes as soon as its value is fixed (it stays while it is not)."""
+        for f in FIELDS:
+            if event.input.id == f.id and self.query_one(f"#{f.id}-error").display:
+                self._show_field_error(f, self._field_problem(f))
+
     def collect(self) -> str | None:
-        """Copy the form into ``self.settings``; the first problem, or None."""
+        """Copy the form into ``self.settings``; the first problem, or None. Every field
+        with a problem says it beside itself; the first one gets the focus."""
         from therabak.errors import ConfigError
 
         s = self.settings
+        first: Field | None = None
+        problems = []
         for f in FIELDS:
-            field = self.query_one(f"#{f.id}", Input)
-            raw = field.value.strip().replace(",", ".")
-            try:
-                value = f.kind(raw) if f.kind is float else int(raw)
-            except ValueError:
-                field.focus()
-                return _("{label}: enter a number.").format(label=_(f.label))
-            if not f.low <= value <= f.high:
-                field.focus()
-                return _("{label}: must be between {low} and {high}.").format(
-                    label=_(f.label), low=_fmt(f.low), high=_fmt(f.high)
-                )
+            problem = self._field_problem(f)
+            self._show_field_error(f, problem)
+            if problem:
+                problems.append(problem)
+                first = first or f
+                continue
+            raw = self.query_one(f"#{f.id}", Input).value.strip().replace(",", ".")
+            value = f.kind(raw) if f.kind is float else int(raw)
             setattr(getattr(s, f.section) if f.section else s, f.attr, value)
+        if first is not None:
+            field = self.query_one(f"#{first.id}", Input)
+            field.focus(scroll_visible=False)
+            # once the layout shows the error line (its size counts in the scroll range)
+            self.set_timer(0.05, lambda: self._reveal(first))
+            return problems[0]
         s.auto.folder = self.query_one("#auto-folder", Input).value.strip()
         s.retry.on_failure = str(self.query_one("#on-failure", Select).value)
         s.language = str(self.query_one("#language", Select).value)
         s.remembered_destinations = list(self.destinations)
+        s.searched_folders = list(self.searched)
         try:
             s.validate()
         except ConfigError as e:
             return str(e)
         return None
 
+    def _reveal(self, f: Field) -> None:
+        """Scroll so the field and its error line are both in view."""
+        box = self.query_one("#settings", VerticalScroll)
+        row = self.query_one(f"#{f.id}", Input).parent
+        both = row.virtual_region.union(self.query_one(f"#{f.id}-error").virtual_region)
+        box.scroll_to_region(both, animate=False, immediate=True)
+
     async def action_save(self) -> None:
         msg = self.query_one("#settings-msg", Static)
         before = self._saved_form[-1] if self._saved_form else None
         problem = self.collect()
         if problem:
-            msg.update(Text(problem, style="bold red"))
+            msg.update(Text(_("Not saved: {problem}").format(problem=problem), style="bold red"))
             return
         try:
             self.settings.save()
@@ -452,6 +512,9 @@ class SettingsScreen(AppScreen):
                 style="green",
             )
         )
+        # The form is taller than 24 rows (folder lists, automatic backups): the word
+        # that it was saved must be seen wherever the form was scrolled to.
+        self.call_after_refresh(msg.scroll_visible, animate=False, immediate=True)
 
     def action_back(self) -> None:
         if not self.dirty:

@@ -12,11 +12,11 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Static
 
-from therabak.app.points import needs_password
+from therabak.app.points import needs_password, remember_searched, where_label
 from therabak.app.screens.restore import point_details
 from therabak.app.screens.unlock import UnlockDialog
 from therabak.app.translated import AppScreen
-from therabak.app.widgets.dir_picker import DirPicker
+from therabak.app.widgets.dir_picker import DirPicker, picker_start
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.points_table import PointsTable
 from therabak.i18n import N_, _
@@ -35,6 +35,15 @@ class VerifyScreen(AppScreen):
         super().__init__()
         self.extra: list[Path] = []
         self.rules = None
+        self.started = False  # the verify job was started: never a second one
+
+    def help_text(self) -> str:
+        return _(
+            "Verify reads every file of a backup and checks it against its checksum, "
+            "without changing anything (the backup's password is asked for when it has "
+            "one). Check the backups on USB sticks now and then: a stick can fail "
+            "unnoticed. a searches another folder (it is searched again next time)."
+        )
 
     def compose(self) -> ComposeResult:
         yield AppHeader(_("Verify a backup"))
@@ -42,7 +51,7 @@ class VerifyScreen(AppScreen):
             yield Static(
                 _("Choose a backup: every file in it is read and checked."), classes="step-title"
             )
-            yield PointsTable(self.app.ctx.now, id="points")
+            yield PointsTable(self.app.ctx.now, lambda p: where_label(self.app.ctx, p), id="points")
             yield Static(Text(_("Looking for backups…"), style="italic"), id="points-msg")
             yield Static("", id="point-details")
         yield Footer(compact=True)
@@ -89,12 +98,14 @@ class VerifyScreen(AppScreen):
 
     def action_search_folder(self) -> None:
         def picked(path: Path | None) -> None:
-            if path is not None and path not in self.extra:
-                self.extra.append(path)
+            if path is not None:
+                remember_searched(path)  # searched again next time
+                if path not in self.extra:
+                    self.extra.append(path)
                 self._msg(_("Looking for backups…"), "italic")
                 self._find_worker(list(self.extra))
 
-        self.app.push_screen(DirPicker(), picked)
+        self.app.push_screen(DirPicker(picker_start(self.app.ctx)), picked)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         point = self.query_one(PointsTable).current
@@ -120,6 +131,9 @@ class VerifyScreen(AppScreen):
             self.start(point, None)
 
     def start(self, point: RestorePoint, password: str | None) -> None:
+        if self.started:
+            return
+        self.started = True
         ctx = self.app.ctx
         try:
             job = ctx.runner.start(
@@ -138,6 +152,7 @@ class VerifyScreen(AppScreen):
                 env=ctx.job_env,
             )
         except OSError as e:
+            self.started = False
             self._msg(_("The job could not be started: {error}").format(error=e), "bold red")
             return
         from therabak.app.screens.progress import ProgressScreen

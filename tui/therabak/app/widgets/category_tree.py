@@ -264,9 +264,15 @@ class CategoryTree(Tree[CategoryData]):
             (mark, "dim" if dim else "bold"),
             " ",
             (label.ljust(width), "dim" if dim else ""),
-            (files.rjust(FILES_WIDTH), "dim" if not data.files else ""),
-            (size.rjust(SIZE_WIDTH), "dim" if not data.files else ""),
         )
+        if not data.available and data.note:
+            # no sizes for what the backup does not hold: the note takes their place,
+            # so it is never cut (a cut "not in this back…" said nothing)
+            text.append("  " + _(data.note), style="italic dim")
+            text.stylize(style)
+            return text
+        text.append(files.rjust(FILES_WIDTH), "dim" if not data.files else "")
+        text.append(size.rjust(SIZE_WIDTH), "dim" if not data.files else "")
         if data.note:
             # cut to what is left of the line (a vertical scrollbar takes two columns):
             # never a horizontal scrollbar for a note

@@ -12,12 +12,13 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from therabak import formatting
-from therabak.app.widgets.dir_picker import DirPicker
+from therabak.app.widgets.dir_picker import DirPicker, picker_start
 from therabak.app.widgets.inputs import TextInput
 from therabak.archive.volumes import set_size, volume_size_for, volumes_needed
 from therabak.fsinfo import FsInfo
@@ -45,11 +46,30 @@ class SpaceCheck:
         return set_size(needed, self.volume_size)
 
 
+def path_example() -> str:
+    """A full path, as the user's system writes one (for the messages)."""
+    return "E:\\Backups" if os.name == "nt" else "/media/usb/Backups"
+
+
 class DestinationPicker(Vertical):
     """``needed`` is the bytes the job needs there (None while unknown). *splits*: the job
-    writes one archive, split into volumes where the file system limits a file's size."""
+    writes one archive, split into volumes where the file system limits a file's size.
+
+    What is wrong with the folder typed is said on the line below it as it is typed
+    (a relative path, a missing parent folder, no room), never only when starting."""
 
     needed: reactive[int | None] = reactive(None)
+
+    class Picked(Message):
+        """A folder was chosen from the quick picks or the folder picker."""
+
+        def __init__(self, picker: DestinationPicker) -> None:
+            super().__init__()
+            self.picker = picker
+
+        @property
+        def control(self) -> DestinationPicker:
+            return self.picker
 
     def __init__(self, *, id: str | None = None, splits: bool = False) -> None:
         super().__init__(id=id)
@@ -111,13 +131,26 @@ class DestinationPicker(Vertical):
         self.query_one("#dest-input", Input).value = text
 
     def path(self) -> Path | None:
-        return Path(self.value).expanduser().absolute() if self.value else None
+        """The folder typed, None when there is none or it is not a full path."""
+        if not self.value:
+            return None
+        typed = Path(self.value).expanduser()
+        return typed.absolute() if typed.is_absolute() else None
 
-    def problem(self) -> str | None:
-        """Why this destination cannot be used (None when it can)."""
-        path = self.path()
-        if path is None:
+    def path_problem(self) -> str | None:
+        """What is wrong with the folder typed itself (None: nothing)."""
+        if not self.value:
             return _("Choose a destination folder.")
+        path = self.path()
+        if path is None:  # relative: it would depend on where the app was started
+            return _(
+                "Type the folder's full path, for example {example} (“{typed}” alone "
+                "would be a folder inside {cwd})."
+            ).format(
+                example=path_example(),
+                typed=self.value,
+                cwd=self.app.ctx.display_path(Path.cwd()),
+            )
         data = self.app.ctx.paths.data_dir
         try:
             if path == data or path.is_relative_to(data):
@@ -130,6 +163,15 @@ class DestinationPicker(Vertical):
             return _("The destination's parent folder does not exist: {path}").format(
                 path=self.app.ctx.display_path(path.parent)
             )
+        return None
+
+    def problem(self) -> str | None:
+        """Why this destination cannot be used (None when it can)."""
+        problem = self.path_problem()
+        if problem:
+            return problem
+        path = self.path()
+        assert path is not None
         space = self.space
         if space is None or space.path != str(path):  # started before the check came back
             space = self.space = self._measure(path)
@@ -141,6 +183,16 @@ class DestinationPicker(Vertical):
                 need=formatting.size(needed), free=formatting.size(space.free)
             )
         return None
+
+    def show_problem(self, problem: str) -> None:
+        """Say *problem* on the line under the field (where the eye and focus go); a
+        lack of space is said there already, with the numbers ("Does NOT fit")."""
+        if self.path_problem() is None and self.space is not None:
+            self._render_space()
+            return
+        line = self.query_one("#dest-space", Static)
+        line.update(Text(problem))
+        line.set_class(True, "error")
 
     # ---- events -----------------------------------------------------------------------
 
@@ -155,7 +207,7 @@ class DestinationPicker(Vertical):
         event.stop()
         if event.option.id:
             self.value = event.option.id
-            self.query_one("#dest-input", Input).focus()
+            self.post_message(self.Picked(self))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "dest-browse":
@@ -165,16 +217,19 @@ class DestinationPicker(Vertical):
     def browse(self) -> None:
         def picked(path: Path | None) -> None:
             if path is not None:
-                self.value = str(path)
+                self.value = self.app.ctx.display_path(path)
+                self.post_message(self.Picked(self))
 
-        self.app.push_screen(DirPicker(self.path()), picked)
+        self.app.push_screen(
+            DirPicker(picker_start(self.app.ctx, self.path()), must_exist=False), picked
+        )
 
     # ---- free space -------------------------------------------------------------------
 
     def check_space(self) -> None:
         path = self.path()
         self._render_space()  # no stale verdict for the previous path
-        if path is None:
+        if path is None or self.path_problem():
             self.space = None
             return
         self._space_worker(path)
@@ -206,7 +261,13 @@ class DestinationPicker(Vertical):
     def _render_space(self) -> None:
         line = self.query_one("#dest-space", Static)
         space, needed = self.space, self.needed
-        if space is None or self.path() is None or space.path != str(self.path()):
+        problem = self.path_problem() if self.value else None
+        if problem:
+            line.update(Text(problem))
+            line.set_class(True, "error")
+            return
+        path = self.path()
+        if space is None or path is None or space.path != str(path):
             need = (
                 _("The backup needs about {need}.").format(need=formatting.size(needed))
                 if needed is not None
@@ -215,18 +276,22 @@ class DestinationPicker(Vertical):
             line.update(Text(need, style="dim"))
             line.set_class(False, "error")
             return
+        new_folder = [] if path.exists() else [_("A new folder: it is made when the job starts.")]
         fs_parts = self._fs_parts(space, needed)
         if space.free is None:
             line.update(
                 Text(
-                    "  ".join([_("Free space there cannot be determined."), *fs_parts]),
+                    "  ".join(
+                        [*new_folder, _("Free space there cannot be determined."), *fs_parts]
+                    ),
                     style="dim",
                 )
             )
+            line.set_class(False, "error")
             return
         if needed is not None and self.splits:
             needed = space.total(needed)
-        parts = [_("Free there: {free}.").format(free=formatting.size(space.free))]
+        parts = [*new_folder, _("Free there: {free}.").format(free=formatting.size(space.free))]
         fits = needed is None or space.free >= needed
         if needed is not None:
             parts.append(_("Needs about {need}.").format(need=formatting.size(needed)))

@@ -1,4 +1,11 @@
-"""The restore points as a table: age, kind, size, protection, account; sortable by date."""
+"""The restore points as a table: age, kind, size, protection, account and where each one
+is; sortable by date.
+
+The columns are as wide as their longest text in the current language (German ages
+such as "vor einer Minute" are longer than English ones, and are never cut); "Where"
+takes what is left of the terminal's width and shows the end of the folder's path
+(the part that tells two copies apart).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,28 @@ from therabak.app.points import account_label, kind_label, protection_label
 from therabak.i18n import N_, _
 from therabak.jobs.points import RestorePoint
 
+#: Columns of a fixed kind of text: (key, header msgid, widest value, at most).
+FIXED = ("age", "kind", "size", "protection", "account")
+HEADERS = {
+    "age": N_("Made"),
+    "kind": N_("Kind"),
+    "size": N_("Size"),
+    "protection": N_("Protection"),
+    "account": N_("Account"),
+    "where": N_("Where"),
+}
+MAX_WIDTH = {"age": 20, "kind": 16, "size": 10, "protection": 12, "account": 9}
+MIN_WHERE = 8
+PADDING = 2  # a cell's padding, both sides
+SCROLLBAR = 2
+
+
+def cut_front(text: str, width: int) -> str:
+    """The end of *text* in *width* cells ("…" in front when cut)."""
+    if len(text) <= width:
+        return text
+    return "…" + text[-(width - 1) :] if width > 1 else text[-width:]
+
 
 class PointsTable(DataTable):
     """Rows keyed by the point's path; newest first until ``o`` flips the order."""
@@ -29,24 +58,74 @@ class PointsTable(DataTable):
             super().__init__()
             self.point = point
 
-    def __init__(self, now: Callable[[], datetime], *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        now: Callable[[], datetime],
+        where: Callable[[RestorePoint], str],
+        *,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.now = now
+        self.where = where
         self.points: dict[str, RestorePoint] = {}
         self.newest_first = True
+        self._widths: dict[str, int] = {}
 
     def on_mount(self) -> None:
-        self.add_column(_("Made"), width=15, key="age")
-        self.add_column(_("Kind"), width=14, key="kind")
-        self.add_column(_("Size"), width=9, key="size")
-        self.add_column(_("Protection"), width=11, key="protection")
-        self.add_column(_("Account"), width=8, key="account")
+        self._widths = self._fixed_widths([])
+        for key in (*FIXED, "where"):
+            self.add_column(_(HEADERS[key]), width=self._widths.get(key, MIN_WHERE), key=key)
+        self._fit_where()
+
+    # ---- widths ---------------------------------------------------------------------------
+
+    def _fixed_widths(self, points: list[RestorePoint]) -> dict[str, int]:
+        widths = {}
+        cells = [self._cells(p) for p in points]
+        for i, key in enumerate(FIXED):
+            longest = max([len(_(HEADERS[key]))] + [len(c[i].plain) for c in cells])
+            widths[key] = min(longest, MAX_WIDTH[key])
+        return widths
+
+    def _where_width(self) -> int:
+        width = self.size.width or (self.app.size.width - 2)
+        used = sum(self._widths.get(k, 0) for k in FIXED) + PADDING * 6 + SCROLLBAR
+        return max(MIN_WHERE, width - used)
+
+    def _fit_where(self) -> None:
+        """Give the Where column the rest of the table's width."""
+        if "where" not in self.columns:
+            return
+        width = self._where_width()
+        column = self.columns["where"]
+        changed = column.width != width
+        for key in FIXED:
+            col = self.columns[key]
+            if col.width != self._widths.get(key, col.width):
+                col.width = self._widths[key]
+                changed = True
+        if changed:
+            column.width = width
+            for p in self.points.values():
+                key = str(p.path)
+                if key in self.rows:
+                    self.update_cell(key, "where", self._where_cell(p), update_width=False)
+            self._require_update_dimensions = True
+            self.refresh()
+
+    def on_resize(self) -> None:
+        self._fit_where()
+
+    # ---- rows -------------------------------------------------------------------------------
 
     def show(self, points: list[RestorePoint]) -> None:
         self.points = {str(p.path): p for p in points}
+        self._widths = self._fixed_widths(points)
         self.clear()
+        self._fit_where()
         for point in self._ordered():
-            self.add_row(*self._cells(point), key=str(point.path))
+            self.add_row(*self._cells(point), self._where_cell(point), key=str(point.path))
         if self.row_count:
             self.move_cursor(row=0)
         self.post_message(self.Highlighted(self.current))
@@ -69,6 +148,10 @@ class PointsTable(DataTable):
             Text(protection_label(p) if p.readable else "", style=dim),
             Text(account, style="bold red" if account == _("OTHER") else dim),
         )
+
+    def _where_cell(self, p: RestorePoint) -> Text:
+        width = self.columns["where"].width if "where" in self.columns else MIN_WHERE
+        return Text(cut_front(self.where(p), width), style="dim" if not p.readable else "")
 
     @property
     def current(self) -> RestorePoint | None:
