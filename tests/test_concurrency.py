@@ -58,7 +58,7 @@ def start_restore(p: Practice, point: Path, *extra: str):
 
 
 READERS = {  # a job that reads Data: (arguments after the practice's, phase it is in)
-    "backup": (["backup", "--no-password", "--dest"], "writing"),
+    "backup": (["backup", "--single-file", "--no-password", "--dest"], "writing"),
     "folder-backup": (["folder-backup", "--dest"], "copying"),
     "auto": (["auto", "--force"], "writing"),
 }

@@ -110,7 +110,7 @@ def test_kill_backup(practice: Practice, backups, tmp_path: Path, record_propert
     spec = failpoint(point, backups.manual.stat().st_size)  # same content, same size
     before = tree_state(practice.data_dir)
     dest = tmp_path / "usb"
-    args = ("backup", "--dest", dest, "--no-password", *practice_args(practice))
+    args = ("backup", "--single-file", "--dest", dest, "--no-password", *practice_args(practice))
     r = run_cli(*args, env={FP: spec})
     assert killed(r), (spec, r.returncode, r.stderr)
     assert tree_state(practice.data_dir) == before
@@ -349,8 +349,8 @@ def test_kill_recovery(
     old_file, new_file = tmp_path / "old-code.txt", tmp_path / "new-code.txt"
     usb = tmp_path / "usb"
     r = run_cli(
-        "backup", "--dest", usb, "--password-file", pw, "--recovery-code-out", old_file,
-        *practice_args(practice),
+        "backup", "--single-file", "--dest", usb, "--password-file", pw,
+        "--recovery-code-out", old_file, *practice_args(practice),
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     [archive] = archives_in(usb)

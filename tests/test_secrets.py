@@ -145,6 +145,7 @@ def test_no_secret_anywhere_and_everything_private(
         # a manual backup, password from stdin; looked at while it writes
         proc = start_cli(
             "backup",
+            "--single-file",
             "--dest",
             usb,
             "--password-stdin",
@@ -168,7 +169,15 @@ def test_no_secret_anywhere_and_everything_private(
         scan.add(archive_key(archive, password=PASSWORD), "archive key (manual)")
 
         # a second one, password from a file, as text
-        cli("backup", "--dest", tmp_path / "usb2", "--password-file", pw_file, *prac)
+        cli(
+            "backup",
+            "--single-file",
+            "--dest",
+            tmp_path / "usb2",
+            "--password-file",
+            pw_file,
+            *prac,
+        )
         for a in (tmp_path / "usb2").glob("*.therabak"):
             scan.add(archive_key(a, password=PASSWORD), "archive key (manual 2)")
 
@@ -181,6 +190,7 @@ def test_no_secret_anywhere_and_everything_private(
         cli("verify", archive, "--password-file", wrong, "--json", codes=(4,))
         cli(
             "backup",
+            "--single-file",
             "--dest",
             tmp_path / "full",
             "--password-file",
@@ -271,7 +281,7 @@ def test_no_secret_anywhere_and_everything_private(
         runner = JobRunner(isolated_env / "state" / "jobs")
         job = runner.start(
             "backup",
-            ["--dest", str(tmp_path / "usb3"), *map(str, prac)],
+            ["--single-file", "--dest", str(tmp_path / "usb3"), *map(str, prac)],
             password=PASSWORD,
             data_dir=practice.data_dir,
             env={**env, "THERABAK_FAILPOINTS": "delay-ms=20"},
@@ -298,8 +308,8 @@ def test_no_secret_anywhere_and_everything_private(
         add_code(scan, code3, "recovery code 3")
         usb4 = tmp_path / "usb4"
         cli(
-            "backup", "--dest", usb4, "--password-stdin", "--recovery-code-stdin", "--json",
-            *prac, input=f"{PASSWORD}\n{code1.display()}\n",
+            "backup", "--single-file", "--dest", usb4, "--password-stdin",
+            "--recovery-code-stdin", "--json", *prac, input=f"{PASSWORD}\n{code1.display()}\n",
         )  # fmt: skip
         [coded] = usb4.glob("*.therabak")
         scan.add(archive_key(coded, password=PASSWORD), "archive key (with a code)")

@@ -14,12 +14,8 @@ written the same way and renamed the first volume last.
 from __future__ import annotations
 
 import contextlib
-import gc
-import heapq
 import itertools
 import os
-import time
-from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -37,21 +33,18 @@ from therabak.archive.volumes import (
     volumes_needed,
 )
 from therabak.archive.writer import ArchiveKeys, ArchiveWriter, Protection
+from therabak.archive.writer import EntryWriter as ArchiveEntry
 from therabak.errors import (
     Cancelled,
     DataFolderError,
-    DecryptionError,
-    ForeignKeyError,
     NotEnoughSpaceError,
     TherabakError,
     UsageError,
-    message_of,
 )
 from therabak.events import (
     Emit,
     FileOutcome,
     Phase,
-    Retry,
     Summary,
     Warning,
     WarningLog,
@@ -61,32 +54,31 @@ from therabak.events import (
 from therabak.fsutil import (
     followed_root,
     fsync_dir,
-    open_long,
     reported_free_space,
 )
 from therabak.i18n import _
 from therabak.jobs import history
 from therabak.jobs.backup_scan import Found, announce_scan, scan_for_backup
 from therabak.jobs.cancel import NEVER, CancelToken
+from therabak.jobs.file_storer import (  # noqa: F401 - BackupAborted: part of this API
+    BackupAborted,
+    FileStorer,
+    collector_paused,
+)
 from therabak.jobs.lock import DataReading, clear_stale_reservations, reserve_name
 from therabak.jobs.names import archive_name, is_archive_output
 from therabak.jobs.progress import ProgressTracker
-from therabak.jobs.retry import OnFailure, RetryPolicy
+from therabak.jobs.retry import RetryPolicy
 from therabak.partials import LeftoverKind, parse_partial, sweep
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
-from therabak.practice.envelope import HEADER_SIZE, parse_header
 from therabak.practice.scan import FileEntry
-from therabak.practice.source import SourceChanged, read_plaintext, read_raw
+from therabak.practice.source import SourceRead
 from therabak.processes import pid_alive
 from therabak.settings import Settings
 
 # Room for headers, index and framing on top of the data itself.
 SPACE_MARGIN = 1 << 20
-
-
-class BackupAborted(TherabakError):
-    """A file could not be read and the policy is ``abort``."""
 
 
 @dataclass
@@ -278,9 +270,17 @@ def _write_backup(
         )
         emit(Phase("writing", str(final)))
         progress = ProgressTracker(emit, "writing", bytes_total=total, files_total=len(files))
-        storer = _FileStorer(req, writer, emit, cancel, progress)
+        storer = FileStorer(
+            _ArchiveSink(writer),
+            data_dir=req.data_dir,
+            account=req.account,
+            policy=req.retry,
+            emit=emit,
+            cancel=cancel,
+            progress=progress,
+        )
         storer.skipped.extend(found.unsafe.items())
-        with _collector_paused():
+        with collector_paused():
             storer.store_all(files)
         retried, skipped = storer.outcomes, storer.skipped
         progress.finish()
@@ -427,210 +427,24 @@ def _remember(req: BackupRequest, result: BackupResult, created: datetime, dest:
                 settings.save()
 
 
-@contextlib.contextmanager
-def _collector_paused():
-    """Pause the cyclic garbage collector while files are stored.
+class _ArchiveSink:
+    """The archive's side of the file storer (jobs/file_storer.py): one archive entry per
+    attempt."""
 
-    Storing creates no reference cycles worth collecting (reference counting frees
-    everything), but tens of thousands of index entries make each collector pass
-    long: measured 5-8 % of a backup of 32,000 files.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    def __init__(self, writer: ArchiveWriter) -> None:
+        self.writer = writer
 
+    def begin(self, entry: FileEntry, *, raw: bool = False, key_id: str = "") -> ArchiveEntry:
+        return self.writer.begin(
+            path=entry.path,
+            category=entry.category,
+            mtime_ns=entry.mtime_ns,
+            raw=raw,
+            key_id=key_id,
+        )
 
-@dataclass(order=True)
-class _Waiting:
-    """A file whose read failed, waiting for its next attempt."""
-
-    due: float
-    seq: int
-    entry: FileEntry = field(compare=False)
-    attempt: int = field(compare=False)  # the next attempt, 1-based
-    error: str = field(compare=False)
-
-
-class _FileStorer:
-    """Stores files one by one; a failed read waits (without blocking the others) and is
-    tried again after the policy's backoff, up to the policy's number of attempts."""
-
-    def __init__(
-        self,
-        req: BackupRequest,
-        writer: ArchiveWriter,
-        emit: Emit,
-        cancel: CancelToken,
-        progress: ProgressTracker,
-    ) -> None:
-        self.req, self.writer, self.emit = req, writer, emit
-        self.cancel, self.progress, self.policy = cancel, progress, req.retry
-        self.outcomes: list[FileOutcome] = []
-        self.skipped: list[tuple[str, str]] = []
-        self._waiting: list[_Waiting] = []
-        self._seq = 0
-        self._root = os.fspath(req.data_dir)
-
-    def store_all(self, files: list[FileEntry]) -> None:
-        queue = deque(files)
-        while queue or self._waiting:
-            self.cancel.check()
-            now = time.monotonic()
-            if self._waiting and (self._waiting[0].due <= now or not queue):
-                item = heapq.heappop(self._waiting)
-                if item.due > now:
-                    self.cancel.sleep(item.due - now)
-                self._attempt(item.entry, item.attempt, item.error)
-            else:
-                faults.source_delay()
-                self._attempt(queue.popleft(), 1, "")
-            faults.point("backup.body")
-
-    def _attempt(self, entry: FileEntry, attempt: int, previous_error: str) -> None:
-        path = os.path.join(self._root, entry.path)  # a str: cheaper than a Path per file
-        self.progress.start_file(entry.path)
-        ew = self.writer.begin(path=entry.path, category=entry.category, mtime_ns=entry.mtime_ns)
-        progress_start = self.progress.bytes_done
-
-        try:
-            info = read_plaintext(
-                path,
-                entry.path,
-                self.req.account,
-                ew.write,
-                attempt=attempt,
-                on_bytes=self.progress.add_bytes,
-                check_cancel=self.cancel.check,
-            )
-        except FileNotFoundError:
-            ew.abort()
-            self.progress.rewind_bytes(self.progress.bytes_done - progress_start)
-            self.emit(
-                Warning(
-                    _("Deleted while the backup ran, not in the backup: {path}").format(
-                        path=entry.path
-                    ),
-                    path=entry.path,
-                    code="deleted",
-                )
-            )
-            self.progress.add_bytes(entry.size)  # done with it: the bar still reaches 100 %
-            self.progress.file_done()
-            return
-        except ForeignKeyError as e:  # another account's key: retrying cannot help
-            ew.abort()
-            self.progress.rewind_bytes(self.progress.bytes_done - progress_start)
-            self._give_up(entry, Path(path), str(e), attempt)
-            return
-        except (DecryptionError, SourceChanged, OSError) as e:
-            ew.abort()
-            self.progress.rewind_bytes(self.progress.bytes_done - progress_start)
-            error = _describe(e)
-            if attempt < self.policy.attempts:
-                delay = self.policy.delay_after(attempt)
-                self.emit(
-                    Retry(
-                        path=entry.path,
-                        attempt=attempt,
-                        max=self.policy.attempts,
-                        error=error,
-                        delay_s=delay,
-                        code=_error_code(e),
-                    )
-                )
-                self._seq += 1
-                heapq.heappush(
-                    self._waiting,
-                    _Waiting(time.monotonic() + delay, self._seq, entry, attempt + 1, error),
-                )
-            else:
-                self._give_up(entry, Path(path), error, attempt)
-            return
-        except BaseException:
-            if not ew.done:
-                ew.abort()
-            raise
-        ew.mtime_ns = info.mtime_ns
-        ew.sealed = info.sealed
+    def finish(self, ew: ArchiveEntry, info: SourceRead) -> None:  # type: ignore[override]
+        if not ew.raw:  # a raw entry keeps the scan's mtime and is sealed by definition
+            ew.mtime_ns = info.mtime_ns
+            ew.sealed = info.sealed
         ew.finish()
-        if attempt > 1:
-            outcome = FileOutcome(
-                path=entry.path, outcome="recovered", attempts=attempt, error=previous_error
-            )
-            self.outcomes.append(outcome)
-            self.emit(outcome)
-        self.progress.file_done()
-
-    def _give_up(self, entry: FileEntry, path: Path, error: str, attempts: int) -> None:
-        if self.policy.on_failure is OnFailure.ABORT:
-            self.emit(
-                FileOutcome(path=entry.path, outcome="failed", attempts=attempts, error=error)
-            )
-            raise BackupAborted(
-                _(
-                    "{path} could not be read after {attempts} attempt(s) ({error}); the backup "
-                    "was stopped and nothing was written."
-                ).format(path=entry.path, attempts=attempts, error=error)
-            )
-        outcome_name = "skipped"
-        if self.policy.on_failure is OnFailure.RAW and _store_raw(
-            self.writer, entry, path, self.cancel
-        ):
-            outcome_name = "raw"
-        outcome = FileOutcome(path=entry.path, outcome=outcome_name, attempts=attempts, error=error)
-        if outcome_name == "skipped":
-            self.skipped.append((entry.path, error))
-        self.outcomes.append(outcome)
-        self.emit(outcome)
-        self.progress.add_bytes(entry.size)  # the failed attempts' bytes were taken back
-        self.progress.file_done()
-
-
-def _store_raw(writer: ArchiveWriter, entry: FileEntry, path: Path, cancel: CancelToken) -> bool:
-    """Store a sealed file's bytes as they are (flagged raw). False when that fails too."""
-    try:
-        with open(open_long(path, os.O_RDONLY | getattr(os, "O_BINARY", 0)), "rb") as f:
-            header = parse_header(f.read(HEADER_SIZE))
-    except (OSError, DecryptionError):
-        return False
-    if header is None:  # a plain file has no raw form: it is skipped
-        return False
-    ew = writer.begin(
-        path=entry.path,
-        category=entry.category,
-        mtime_ns=entry.mtime_ns,
-        raw=True,
-        key_id=header.key_id.hex(),
-    )
-    try:
-        read_raw(path, ew.write, check_cancel=cancel.check)
-    except (OSError, SourceChanged):
-        ew.abort()
-        return False
-    except BaseException:
-        ew.abort()
-        raise
-    ew.finish()
-    return True
-
-
-def _error_code(e: BaseException) -> str:
-    """What kind of failure a read was (the Retry event's ``code``): the app says it in
-    the user's words."""
-    if isinstance(e, DecryptionError):
-        return "decrypt"
-    if isinstance(e, SourceChanged):
-        return "changed"
-    if isinstance(e, PermissionError):
-        return "locked"
-    return "read"
-
-
-def _describe(e: BaseException) -> str:
-    if isinstance(e, PermissionError):
-        return _("file is locked or access denied")
-    return message_of(e)

@@ -183,6 +183,7 @@ class FileStorer:
                         max=self.policy.attempts,
                         error=error,
                         delay_s=delay,
+                        code=error_code(e),
                     )
                 )
                 self._seq += 1
@@ -248,6 +249,18 @@ class FileStorer:
             raise
         self.sink.finish(ew, info)
         return True
+
+
+def error_code(e: BaseException) -> str:
+    """What kind of failure a read was (the Retry event's ``code``): the app says it in
+    the user's words."""
+    if isinstance(e, DecryptionError):
+        return "decrypt"
+    if isinstance(e, SourceChanged):
+        return "changed"
+    if isinstance(e, PermissionError):
+        return "locked"
+    return "read"
 
 
 def describe_error(e: BaseException) -> str:

@@ -71,5 +71,9 @@ def is_backup_output(name: str, is_dir: bool) -> bool:
         final = name[: -len(RESERVED_SUFFIX)]
         return is_archive_output(final) or is_folder_backup_name(final)
     if is_dir:
-        return is_folder_backup_name(final) or name == STORE_FOLDER
+        return (
+            is_folder_backup_name(final)
+            or name == STORE_FOLDER
+            or name.startswith(STORE_FOLDER + "-")  # an automatic backups' store (jobs/auto.py)
+        )
     return is_archive_output(final)

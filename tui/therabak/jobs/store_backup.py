@@ -46,7 +46,7 @@ from therabak.jobs.backup import prepare_destination
 from therabak.jobs.backup_scan import Found, announce_scan, scan_for_backup
 from therabak.jobs.cancel import NEVER, CancelToken
 from therabak.jobs.file_storer import EntryWriter, FileStorer, collector_paused
-from therabak.jobs.lock import DataReading
+from therabak.jobs.lock import DataReading, JobLock, LockBusy
 from therabak.jobs.progress import ProgressTracker
 from therabak.jobs.retry import RetryPolicy
 from therabak.practice.account import AccountKey
@@ -213,8 +213,36 @@ def _protection_mismatch(used: SlotType, folder: Path) -> str:
     ).format(place=folder)
 
 
-def create_store(folder: Path, req: StoreBackupRequest) -> Store:
-    return Store.create(LocalStorage(folder), req.protection)
+#: The lock file that lets one backup at a time make a new store (inside its folder:
+#: names starting with "." are never a store's objects).
+CREATING = ".creating.lock"
+#: How long a backup waits for another one that makes the same store (seconds).
+CREATE_WAIT_S = 120.0
+
+
+def create_or_open(folder: Path, req: StoreBackupRequest) -> tuple[Store, bool]:
+    """A new store in *folder* (True), or the one another backup made meanwhile (False):
+    backups started together into one destination make one store between them. The
+    making is serialised by a lock file of this computer (jobs/lock.py: a dead holder's
+    lock is broken), so no backup deletes the key file of another that is making it."""
+    folder.mkdir(mode=0o700, parents=False, exist_ok=True)
+    lock = JobLock(folder / CREATING, what="backup")
+    deadline = time.monotonic() + CREATE_WAIT_S
+    while True:
+        try:
+            lock.acquire()
+            break
+        except LockBusy:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    try:
+        store = open_existing(folder, req)
+        if store is not None:
+            return store, False
+        return Store.create(LocalStorage(folder), req.protection), True
+    finally:
+        lock.release()
 
 
 # ---- what is new ----------------------------------------------------------------------------
@@ -368,15 +396,15 @@ def _run(req: StoreBackupRequest, emit: WarningLog, cancel: CancelToken) -> Stor
         account_key_id=req.account.id_hex,
         created=created,
     )
-    created_store = store is None
+    created_store = False
     if store is None:
         plan = plan_reuse(found.files, None, BlobIndex())
         check_space(None, folder, space_needed(plan, _default_chunk()))
-        store = create_store(folder, req)
-        if req.on_created is not None:
+        store, created_store = create_or_open(folder, req)
+        if created_store and req.on_created is not None:
             req.on_created(folder)
-        parent = None
-    else:
+    parent = None
+    if not created_store:
         parent = store.latest(kind=str(req.kind), account_key_id=req.account.id_hex)
     writer = store.begin_backup(parent, meta)  # a shared lock until commit or abort
     try:

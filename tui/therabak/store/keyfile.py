@@ -7,9 +7,7 @@ known) and an unkeyed checksum (damage, told apart from a wrong password). A key
 names the key files it **supersedes**: a password change adds the new key file, then
 deletes the old one; a kill between the two, or an old key file put back later, leaves
 a superseded key file that ``check`` reports and the next password change or prune
-removes. A recovery code (``crypto/recovery.py``) is one more slot beside the password:
-``Store.rewrite_slots`` gives a store one (or takes it away) the same crash-safe way.
-Layout in FORMAT.md, "keys/".
+removes. Layout in FORMAT.md, "keys/".
 """
 
 from __future__ import annotations
@@ -170,16 +168,25 @@ def parse_keyfile(data: bytes, name: str, *, lenient: bool = False) -> KeyFile:
 
 @dataclass(frozen=True)
 class Unlock:
-    """What the user has to open a store with: a password, a recovery code, the account
-    key, or nothing (a store with a "none" slot). ``repr`` shows no secret."""
+    """What the user has to open a store with: a password or the recovery code (one or
+    the other, as for an archive), the account key, or nothing (a store with a "none"
+    slot). ``repr`` shows no secret."""
 
     password: str | None = field(default=None, repr=False)
     account: AccountKey | None = None
     recovery_code: RecoveryCode | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.password and self.recovery_code is not None:
+            raise ValueError("give a password or a recovery code, not both")
+
     def candidates(self, slot: Slot) -> bytes | None:
         """The store key if this slot opens with what we have, else None (no Argon2id
         for a slot that cannot open: password slots only when a password is given)."""
+        if slot.type is SlotType.RECOVERY:
+            if self.recovery_code is None:
+                return None
+            return slot.unwrap_recovery(self.recovery_code)
         if slot.type is SlotType.NONE:
             return slot.unwrap_none()
         if slot.type is SlotType.ACCOUNT and self.account is not None:
@@ -188,8 +195,6 @@ class Unlock:
             return slot.unwrap_account(self.account.key, self.account.key_id)
         if slot.type is SlotType.PASSWORD and self.password:
             return slot.unwrap_password(self.password)
-        if slot.type is SlotType.RECOVERY and self.recovery_code is not None:
-            return slot.unwrap_recovery(self.recovery_code)
         return None
 
 
@@ -252,17 +257,17 @@ def unlock_store(
     types = {s.type for kf in keyfiles for s in kf.slots}
     ids = sorted({s.key_id.hex() for kf in keyfiles for s in kf.slots if s.key_id})
     if unlock.recovery_code is not None:
-        if SlotType.RECOVERY in types:
-            raise WrongRecoveryCodeError(
+        if SlotType.RECOVERY not in types:
+            raise NoRecoveryCodeError(
                 _(
-                    "This recovery code does not open this backup store (it belongs to "
-                    "another backup, or it was replaced by a newer one)."
+                    "This backup store has no recovery code (it was removed, or never made); "
+                    "it opens only with its password."
                 )
             )
-        raise NoRecoveryCodeError(
+        raise WrongRecoveryCodeError(
             _(
-                "This backup store has no recovery code (it was removed, or never made); "
-                "it opens only with its password."
+                "This recovery code does not open this backup store (it belongs to another "
+                "backup, or it was replaced by a newer one)."
             )
         )
     if SlotType.PASSWORD in types:
