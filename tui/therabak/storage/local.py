@@ -79,7 +79,7 @@ class LocalStorage(Storage):
 
     def _temporary(self) -> tuple[Path, int]:
         folder = self.root / _TMP
-        folder.mkdir(parents=True, exist_ok=True)
+        _private_dirs(folder)
         path = folder / f"{secrets.token_hex(8)}.partial"
         return path, create_private(path)
 
@@ -122,7 +122,7 @@ class LocalStorage(Storage):
         if final.exists():
             raise ObjectExistsError(_("{name} exists already").format(name=name))
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            _private_dirs(final.parent)
             tmp = self._write_temporary(source, size, durable=durable)
         except OSError as e:
             raise self._fail(_WRITE, name, e) from e
@@ -197,7 +197,7 @@ class LocalStorage(Storage):
     def replace(self, name: str, data: bytes) -> None:
         final = self._path(name)
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            _private_dirs(final.parent)
             import io
 
             tmp = self._write_temporary(io.BytesIO(data), len(data))
@@ -273,6 +273,22 @@ class LocalStorage(Storage):
                     os.unlink(entry.path)
                     removed += 1
         return removed
+
+
+def _private_dirs(folder: Path) -> None:
+    """Make *folder* and the folders above it that are missing, each private (0700) from
+    its creation (whatever the umask; a file system without modes ignores it)."""
+    if folder.is_dir():
+        return
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
 
 
 def _whole_view(source: BinaryIO, size: int) -> memoryview | None:

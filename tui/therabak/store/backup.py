@@ -518,6 +518,8 @@ class BackupWriter:
             for thread in self._uploaders:
                 thread.join()
         finally:
+            self._buffers.clear()  # 16 MiB each: not kept while a verify reads back
+            self._pack = None
             self._lock.release()
 
     def __enter__(self) -> BackupWriter:

@@ -54,30 +54,28 @@ def verify_written(
         name = pack_name(pack_id)
         record = index.packs.get(pack_id)
         store.storage.drop_cache(name)
+        why = ""
         try:
-            data = store.storage.get(name)
-        except (ObjectNotFoundError, StorageError) as e:
-            data, why = b"", getattr(e, "message", str(e))
-        else:
-            why = ""
+            size = store.storage.size(name)
+            if size is None:
+                raise ObjectNotFoundError(_("{name} is missing").format(name=name))
+            if pack_id_for(sealed_header_of(_tail(store, name, size), name)) != pack_id:
+                why = _("{name}: its header is not what its name says").format(name=name)
+        except (ObjectNotFoundError, StorageError, DamagedStoreError) as e:
+            why = getattr(e, "message", str(e))
+        # blob by blob (one chunk in memory), each authenticated and checked against its id
+        for b in record.blobs if record is not None else ():
+            if why:
+                bad.setdefault(b.info.id, why)
+                continue
             try:
-                if pack_id_for(sealed_header_of(data, name)) != pack_id:
-                    why = _("{name}: its header is not what its name says").format(name=name)
-            except DamagedStoreError as e:
-                why = e.message
-        if record is not None:
-            for b in record.blobs:
-                if why:
-                    bad.setdefault(b.info.id, why)
-                    continue
-                try:
-                    open_blob(store.keys, b.info, data[b.offset : b.offset + b.info.length], name)
-                except DamagedStoreError as e:
-                    bad.setdefault(b.info.id, e.message)
-            done += record.size
+                sealed = store.storage.get(name, b.offset, b.info.length)
+                result.bytes_read += len(sealed)
+                open_blob(store.keys, b.info, sealed, name)
+            except (DamagedStoreError, StorageError) as e:
+                bad.setdefault(b.info.id, getattr(e, "message", str(e)))
+        done += record.size if record is not None else 0
         result.packs_read += 1
-        result.bytes_read += len(data)
-        del data
         emit(
             Progress(
                 phase="verifying",
@@ -109,6 +107,15 @@ def verify_written(
             result.damaged.append((entry.path, why))
             emit(Damaged(path=entry.path, reason=why))
     return result
+
+
+def _tail(store: Store, name: str, size: int) -> bytes:
+    """The end of a pack that holds its sealed header (and trailer)."""
+    from therabak.store.pack import TRAILER_SIZE, header_length
+
+    trailer = store.storage.get(name, size - TRAILER_SIZE, TRAILER_SIZE)
+    n = header_length(trailer, size, name)
+    return store.storage.get(name, size - TRAILER_SIZE - n, n + TRAILER_SIZE)
 
 
 __all__ = ["VerifyResult", "verify_written"]
