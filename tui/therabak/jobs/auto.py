@@ -59,7 +59,7 @@ from therabak.settings import AutoSettings, Settings
 from therabak.storage.local import LocalStorage
 from therabak.store.core import Store, peek
 from therabak.store.keyfile import Unlock
-from therabak.store.place import STORE_FOLDER
+from therabak.store.place import STORE_FOLDER, is_store_name
 
 AUTO_NAME_RE = re.compile(r"^TheraPsy-Auto-(\d{4}-\d{2}-\d{2}_\d{6})(?:-(\d+))?\.therabak$")
 LOCK_NAME = ".therabak-auto.lock"
@@ -159,9 +159,7 @@ def auto_stores(folder: Path) -> list[Path]:
     found = []
     with contextlib.suppress(OSError):
         for entry in os.scandir(folder):
-            if entry.is_dir(follow_symlinks=False) and (
-                entry.name == STORE_FOLDER or entry.name.startswith(STORE_FOLDER + "-")
-            ):
+            if entry.is_dir(follow_symlinks=False) and is_store_name(entry.name):
                 found.append(Path(entry.path))
     return sorted(found)
 

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from therabak.partials import parse_partial
 from therabak.practice.categories import BackupKind
-from therabak.store.place import STORE_FOLDER
+from therabak.store.place import is_store_name
 
 STAMP_FORMAT = "%Y-%m-%d_%H%M%S"
 ARCHIVE_SUFFIX = ".therabak"
@@ -71,9 +71,5 @@ def is_backup_output(name: str, is_dir: bool) -> bool:
         final = name[: -len(RESERVED_SUFFIX)]
         return is_archive_output(final) or is_folder_backup_name(final)
     if is_dir:
-        return (
-            is_folder_backup_name(final)
-            or name == STORE_FOLDER
-            or name.startswith(STORE_FOLDER + "-")  # an automatic backups' store (jobs/auto.py)
-        )
+        return is_folder_backup_name(final) or is_store_name(name)
     return is_archive_output(final)

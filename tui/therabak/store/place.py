@@ -23,9 +23,14 @@ def store_folder(dest: Path | str) -> Path:
     if (dest / CONFIG_NAME).is_file():
         return dest
     below = dest / STORE_FOLDER
-    if dest.name == STORE_FOLDER and not (below / CONFIG_NAME).is_file():
+    if is_store_name(dest.name) and not (below / CONFIG_NAME).is_file():
         return dest
     return below
+
+
+def is_store_name(name: str) -> bool:
+    """``TheraPsy-Backups``, or ``TheraPsy-Backups-<key id>`` (jobs/auto.py)."""
+    return name == STORE_FOLDER or name.startswith(STORE_FOLDER + "-")
 
 
 def store_exists(dest: Path | str) -> bool:
