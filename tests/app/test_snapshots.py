@@ -352,10 +352,11 @@ def points(app_practice, usb):
 @pytest.fixture
 def pinned_restore_time(monkeypatch):
     """The engine names the kept data folder after the time of the restore: pin it."""
-    from therabak.jobs import restore, swap
+    from therabak.jobs import swap
+    from therabak.jobs.restore import checks
 
     monkeypatch.setattr(
-        restore,
+        checks,
         "before_restore_path",
         lambda data_dir, when=None: swap.before_restore_path(data_dir, NOW),
     )

@@ -1,0 +1,376 @@
+"""Where a restore's bytes come from: one class per kind of restore point.
+
+A source lists the files the point holds (:class:`Item`), which categories it holds,
+what it found damaged, and gives each file's content as a stream of bytes. The rest of
+the restore (checks, plan, stage, swap) never asks what kind of point it is.
+
+**Adding a source** is one class in this module: subclass :class:`RestoreSource`, name
+the point kinds it restores in ``kinds`` (``RestorePoint.kind``, which point discovery
+in ``jobs/points.py`` gives a point it recognises) and implement :meth:`RestoreSource.open`
+(unlock and list) and :meth:`RestoreSource.content`. Defining the class registers it
+(``__init_subclass__``); :func:`source_class` finds it by the point's kind.
+
+The sources today: :class:`ArchiveSource` (a ``.therabak`` archive, also split), the
+folder copies :class:`FolderBackupSource` (a folder backup and its manifest) and
+:class:`BeforeRestoreSource` (the ``Data.before-restore-*`` folder an earlier restore
+left).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import ClassVar
+
+from therabak.archive.index import IndexEntry, check_relative_path, text_of
+from therabak.archive.reader import ArchiveReader
+from therabak.errors import DamagedArchiveError
+from therabak.events import Damaged, Emit, Phase
+from therabak.fsutil import stat_long
+from therabak.i18n import N_, _
+from therabak.jobs.filecopy import open_under
+from therabak.jobs.points import RestorePoint
+from therabak.jobs.restore.request import RestoreRequest
+from therabak.jobs.swap import MANIFEST_NAME
+from therabak.practice.account import AccountKey
+from therabak.practice.categories import Rules
+from therabak.practice.scan import scan
+
+SALVAGE_HINT = N_("therabak restore --salvage restores every intact file.")
+
+
+class ItemMode(StrEnum):
+    """How a file reaches the staging folder."""
+
+    SEAL = "seal"  # plaintext from the point, sealed with this account's key
+    PLAIN = "plain"  # a plain file (it was not sealed in Data either), written as it is
+    RAW = "raw"  # still sealed with the key it had (a backup could not decrypt it)
+    COPY = "copy"  # copied byte for byte (a folder copy's files are sealed already)
+
+
+@dataclass
+class Item:
+    """One file a point holds, and where it goes."""
+
+    path: str
+    category: str
+    size: int
+    mtime_ns: int
+    sha256: str | None  # expected hash of what is written (None: hashed while copying)
+    mode: ItemMode
+    entry: IndexEntry | None = None
+    src: str = ""  # where the file lies in the point, when not at *path* (folder backups)
+    target: str = ""  # where it is written in the staging folder ("": at *path*)
+
+    @property
+    def dest(self) -> str:
+        return self.target or self.path
+
+
+class RestoreSource:
+    """A restore point opened for reading: its files, what it holds, what is damaged."""
+
+    #: The point kinds (``RestorePoint.kind``) this class restores; a class with none is
+    #: a base for others and is not registered.
+    kinds: ClassVar[tuple[str, ...]] = ()
+    #: The point as the subject of a sentence ("This backup is sealed with ...").
+    subject: ClassVar[str] = N_("This backup")
+    #: The files are copied as they are, still sealed with the account key that made
+    #: them: the point restores only on that account (its word is checked before any
+    #: work, every file's envelope while it is staged).
+    copies_sealed_files: ClassVar[bool] = False
+    #: content() itself checks every item's size and SHA-256 (and raises when they
+    #: differ), so staging need not hash it a second time.
+    content_verified: ClassVar[bool] = False
+
+    _registry: ClassVar[dict[str, type[RestoreSource]]] = {}
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        for kind in cls.kinds:
+            RestoreSource._registry[kind] = cls
+
+    def __init__(self, point: RestorePoint) -> None:
+        self.point = point
+        self.items: list[Item] = []
+        self.holds: set[str] = set()  # leaf ids the point holds
+        self.damaged: list[tuple[str, str]] = []  # (path or "(part)", why)
+        self.account_key_ids: list[str] = []
+
+    @classmethod
+    def open(
+        cls, point: RestorePoint, req: RestoreRequest, account: AccountKey | None, emit: Emit
+    ) -> RestoreSource:
+        """Open *point* (unlocking it where it needs a key) and list its files."""
+        raise NotImplementedError
+
+    def content(self, item: Item) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def relocate(self, item: Item) -> Item | None:
+        """Salvage: another intact copy of *item*'s content in the point, or None."""
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def source_class(point: RestorePoint) -> type[RestoreSource]:
+    """The class that restores *point* (by its kind)."""
+    try:
+        return RestoreSource._registry[point.kind]
+    except KeyError:
+        raise DamagedArchiveError(
+            _("Cannot restore {point}: {error}").format(point=point.path, error=point.kind)
+        ) from None
+
+
+def open_source(
+    point: RestorePoint, req: RestoreRequest, account: AccountKey | None, emit: Emit
+) -> RestoreSource:
+    return source_class(point).open(point, req, account, emit)
+
+
+def subject_of(point: RestorePoint) -> str:
+    """ "This backup" and its kin, as the subject of a sentence."""
+    cls = RestoreSource._registry.get(point.kind, RestoreSource)
+    return _(cls.subject)
+
+
+# ---- archives --------------------------------------------------------------------------------
+
+
+class ArchiveSource(RestoreSource):
+    """A ``.therabak`` archive (a split one as one): decrypted entry by entry."""
+
+    kinds = ("manual", "automatic")
+    content_verified = True  # ArchiveReader.iter_entry checks size and SHA-256
+
+    def __init__(
+        self, point: RestorePoint, reader: ArchiveReader, salvage: bool, emit: Emit
+    ) -> None:
+        super().__init__(point)
+        self.reader = reader
+        self._scanned: dict[str, list] | None = None
+        self.holds = set(reader.header.categories)
+        self.account_key_ids = [k.hex() for k in reader.header.account_key_ids]
+        if reader.damage:  # salvage opened it although its header is damaged
+            problem = _("the header is damaged ({parts})").format(parts=", ".join(reader.damage))
+            self._damaged("(header)", problem, emit)
+        for problem in getattr(reader.source, "problems", ()):  # salvage of a split backup
+            self._damaged("(volumes)", problem, emit)
+        entries = self._present(self._entries(salvage, emit), emit)
+        for e in entries:
+            mode = ItemMode.SEAL
+            if e.raw:
+                mode = ItemMode.RAW
+            elif e.sealed is False:
+                mode = ItemMode.PLAIN
+            self.items.append(Item(e.path, e.category, e.size, e.mtime_ns, e.sha256, mode, e))
+        self.holds |= {i.category for i in self.items}
+
+    @classmethod
+    def open(
+        cls, point: RestorePoint, req: RestoreRequest, account: AccountKey | None, emit: Emit
+    ) -> RestoreSource:
+        reader = ArchiveReader.open(point.path, salvage=req.salvage)
+        try:
+            reader.unlock(account=account, password=req.password, recovery_code=req.recovery_code)
+            return cls(point, reader, req.salvage, emit)
+        except BaseException:
+            reader.close()
+            raise
+
+    def _damaged(self, path: str, reason: str, emit: Emit) -> None:
+        self.damaged.append((path, reason))
+        emit(Damaged(path=path, reason=reason))
+
+    def _entries(self, salvage: bool, emit: Emit) -> list[IndexEntry]:
+        """The index's entries; with *salvage*, when the index is damaged, every intact
+        entry the body holds (the first of two with the same name)."""
+        try:
+            return self.reader.read_index().entries
+        except DamagedArchiveError as e:
+            if not salvage:
+                raise DamagedArchiveError(
+                    _("The backup is damaged: {error}. Nothing was changed.").format(
+                        error=e.message
+                    ),
+                    hint=_(SALVAGE_HINT),
+                ) from None
+            emit(Phase("salvaging", "the index is damaged; scanning the backup for intact files"))
+            self.damaged.append(("(index)", e.message))
+        entries: list[IndexEntry] = []
+        seen: set[str] = set()
+        for found in self.reader.scan_entries():
+            if not found.ok:
+                self._damaged(found.path, found.error, emit)
+            elif found.path in seen:
+                self.damaged.append((found.path, _("appears twice; the first copy is used")))
+            else:
+                seen.add(found.path)
+                entries.append(found.as_index_entry())
+        return entries
+
+    def _present(self, entries: list[IndexEntry], emit: Emit) -> list[IndexEntry]:
+        """The entries not in a missing volume of a split backup (salvage)."""
+        missing_part = getattr(self.reader.source, "missing_part", None)
+        if missing_part is None:
+            return entries
+        present = []
+        for e in entries:
+            where = missing_part(e.offset, e.length)
+            if where is None:
+                present.append(e)
+            else:
+                self._damaged(e.path, _("in {where}").format(where=where), emit)
+        return present
+
+    def content(self, item: Item) -> Iterator[bytes]:
+        assert item.entry is not None
+        return self.reader.iter_entry(item.entry)
+
+    def relocate(self, item: Item) -> Item | None:
+        """The index's entry for *item* is damaged: an intact entry elsewhere in the body
+        with the same path and exactly the content the index promises (size, SHA-256)
+        is the same file, moved (entries swapped or shifted)."""
+        if self._scanned is None:
+            self._scanned = {}
+            for found in self.reader.scan_entries():
+                if found.ok:
+                    self._scanned.setdefault(found.path, []).append(found)
+        for found in self._scanned.get(item.path, []):
+            if (
+                found.sha256 == item.sha256
+                and found.size == item.size
+                and found.raw == (item.mode == ItemMode.RAW)
+                and (item.entry is None or found.offset != item.entry.offset)
+            ):
+                entry = found.as_index_entry()
+                entry.sealed = item.entry.sealed if item.entry is not None else None
+                return dataclasses.replace(item, entry=entry)
+        return None
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+# ---- folder copies -----------------------------------------------------------------------------
+
+
+class FolderCopySource(RestoreSource):
+    """A copy of a data folder, its files still sealed with the account key: copied as
+    they are. Holds every category."""
+
+    copies_sealed_files = True
+
+    def __init__(self, point: RestorePoint, rules: Rules) -> None:
+        super().__init__(point)
+        self.root = Path(point.path)
+        self.account_key_ids = list(point.account_key_ids)
+        self.holds = {leaf.id for leaf in rules.leaves()}
+
+    def _listed(self) -> None:
+        self.items.sort(key=lambda i: i.path)
+        self.holds |= {i.category for i in self.items}
+
+    def content(self, item: Item) -> Iterator[bytes]:
+        fd = open_under(self.root, item.src or item.path)
+        with open(fd, "rb", buffering=0) as f:
+            while True:
+                block = f.read(8 << 20)
+                if not block:
+                    return
+                yield block
+
+
+class FolderBackupSource(FolderCopySource):
+    """A folder backup (``TheraPsy-Data-<time>``): the files its manifest lists."""
+
+    kinds = ("folder",)
+    subject = N_("This folder backup")
+
+    @classmethod
+    def open(
+        cls, point: RestorePoint, req: RestoreRequest, account: AccountKey | None, emit: Emit
+    ) -> RestoreSource:
+        source = cls(point, req.rules)
+        source._read_manifest(req.rules, req.salvage)
+        source._listed()
+        return source
+
+    def _read_manifest(self, rules: Rules, salvage: bool) -> None:
+        from therabak.jobs.folder import iter_manifest_files
+
+        seen: set[str] = set()
+        stored: set[str] = set()  # where the files lie in the copy: one file each
+        for f in iter_manifest_files(self.root):
+            if f.path in seen or f.stored in stored:
+                raise DamagedArchiveError(
+                    _("The folder backup's manifest lists {path} twice.").format(
+                        path=text_of(f.path[:80])
+                    )
+                )
+            seen.add(f.path)
+            stored.add(f.stored)
+            problem = self._disagrees(f.path, f.stored, f.size)
+            if problem and not salvage:
+                raise DamagedArchiveError(
+                    _(
+                        "The folder backup is damaged: {path}: {problem}. Nothing was changed."
+                    ).format(path=f.path[:200], problem=problem),
+                    hint=_(SALVAGE_HINT),
+                )
+            if problem:
+                self.damaged.append((f.path, problem))
+                continue
+            src = f.stored if f.stored != f.path else ""
+            category = rules.category_of(f.path)
+            self.items.append(
+                Item(f.path, category, f.size, f.mtime_ns, f.sha256, ItemMode.COPY, src=src)
+            )
+
+    def _disagrees(self, path: str, rel: str, size: int) -> str:
+        """Why the file the manifest lists (at *path* in Data, *rel* in the copy) cannot be
+        what it says ('' when it can be): checked before anything is planned, so a manifest
+        cannot make the restore ask for space that no file needs, nor name a path that
+        leaves the folder."""
+        try:
+            check_relative_path(path)
+            check_relative_path(rel)
+        except DamagedArchiveError as e:
+            return str(e)
+        try:
+            st = stat_long(self.root / rel, follow_symlinks=False)
+        except OSError:
+            return _("missing from the folder backup")
+        if not stat.S_ISREG(st.st_mode):
+            return _("not a plain file in the folder backup")
+        if st.st_size != size:
+            return _("its size differs from the manifest")
+        return ""
+
+
+class BeforeRestoreSource(FolderCopySource):
+    """The ``Data.before-restore-*`` folder an earlier restore left: the data as it was,
+    every file in it (its manifest aside)."""
+
+    kinds = ("before-restore",)
+    subject = N_("This before-restore folder")
+
+    @classmethod
+    def open(
+        cls, point: RestorePoint, req: RestoreRequest, account: AccountKey | None, emit: Emit
+    ) -> RestoreSource:
+        source = cls(point, req.rules)
+        for f in scan(source.root, req.rules).files:
+            if f.path != MANIFEST_NAME:
+                source.items.append(
+                    Item(f.path, f.category, f.size, f.mtime_ns, None, ItemMode.COPY)
+                )
+        source._listed()
+        return source

@@ -1,0 +1,454 @@
+"""Building the restored data in a private staging folder beside the target: the point's
+files are staged (sealed again with the current account key where they come as
+plaintext), the current files that stay are carried over, and everything is read back
+and checked before the swap may run. Nothing here touches the data folder itself."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import errno
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from therabak import faults, fsrules
+from therabak.archive.hashing import Sha256Behind
+from therabak.archive.reader import EntryDamaged
+from therabak.errors import (
+    DamagedArchiveError,
+    DataFolderError,
+    DecryptionError,
+    NotEnoughSpaceError,
+    OtherAccountError,
+)
+from therabak.events import Damaged, Phase, Warning, WarningLog
+from therabak.fsutil import stat_long, unlink_long, utime_long
+from therabak.i18n import _, ngettext
+from therabak.jobs.cancel import CancelToken
+from therabak.jobs.filecopy import (
+    ByteBudget,
+    CreateAhead,
+    DestinationWriteFailed,
+    FdWriter,
+    UnsafePath,
+    copy_file,
+    create_under,
+    open_under,
+    sha256_file,
+    sync_files,
+    write_all,
+)
+from therabak.jobs.progress import ProgressTracker
+from therabak.jobs.restore.checks import RestoreContext
+from therabak.jobs.restore.plan import CurrentData, Selection
+from therabak.jobs.restore.result import RestoreResult
+from therabak.jobs.restore.sources import SALVAGE_HINT, Item, ItemMode, RestoreSource, subject_of
+from therabak.namemap import NamePlan, Renamed
+from therabak.practice.account import AccountKey
+from therabak.practice.envelope import (
+    HEADER_SIZE,
+    KEY_ID_SIZE,
+    MAGIC,
+    EnvelopeWriter,
+    iter_plaintext,
+    parse_header,
+)
+from therabak.practice.scan import FileEntry
+
+COPY_ATTEMPTS = 3
+#: Written into the restored data when a file got another name (jobs/FORMAT.md).
+RENAMED_LIST = "therabak-renamed.json"
+RENAMED_FORMAT = "therabak-renamed"
+
+_UTIME_FD = os.utime in os.supports_fd
+
+
+class _CopyMismatch(DamagedArchiveError):
+    pass
+
+
+class Stager:
+    """Fills one staging folder: :meth:`run` stages, carries over, lists the renamed
+    files, reads everything back and syncs it. Counts into *result*."""
+
+    def __init__(
+        self,
+        ctx: RestoreContext,
+        source: RestoreSource,
+        selection: Selection,
+        current: CurrentData,
+        carry: list[FileEntry],
+        names: NamePlan,
+        *,
+        staging: Path,
+        salvage: bool,
+        emit: WarningLog,
+        cancel: CancelToken,
+        result: RestoreResult,
+    ) -> None:
+        self.ctx, self.source, self.names = ctx, source, names
+        self.account: AccountKey = ctx.account
+        self.items = selection.items
+        self.current = current.files
+        self.carry = carry  # grows when a file the point cannot supply stays (salvage)
+        self.staging, self.salvage = staging, salvage
+        self.emit, self.cancel, self.result = emit, cancel, result
+        self.budget = ByteBudget()
+        self._ahead: CreateAhead | None = None
+
+    def run(self) -> list[Path]:
+        """Stage, carry over and verify; returns the files written (synced)."""
+        staged = self.stage()
+        carried = self.carry_over()
+        listed = self.write_renamed_list()
+        if listed is not None:
+            carried.append(listed)
+        self.emit(Phase("verifying", str(self.staging)))
+        self.verify(staged, carried)
+        faults.point("restore.verify")
+        self.emit(Phase("syncing", str(self.staging)))
+        written = [self.staging / i.dest for i in staged]
+        written += [self.staging / p for p, _sha in carried]
+        sync_files(written)
+        return written
+
+    # -- the point's files --
+
+    def stage(self) -> list[Item]:
+        progress = ProgressTracker(
+            self.emit,
+            "restoring",
+            bytes_total=sum(i.size for i in self.items),
+            files_total=len(self.items),
+        )
+        staged: list[Item] = []
+        self._ahead = CreateAhead(self.staging, [i.dest for i in self.items])
+        try:
+            for item in self.items:
+                self.cancel.check()
+                faults.source_delay()
+                progress.start_file(item.path)
+                if not self._stage_item(item, progress):
+                    progress.file_done()
+                    continue
+                staged.append(item)
+                self.result.files_restored += 1
+                self.result.bytes_restored += item.size
+                progress.file_done()
+                faults.point("restore.staging")
+        finally:
+            self._ahead.close()
+            self._ahead = None
+        progress.finish()
+        return staged
+
+    def _stage_item(self, item: Item, progress: ProgressTracker) -> bool:
+        """Stage *item*; False when it is damaged and salvage leaves it out."""
+        try:
+            sha, prefix = self._stage_one(item, progress)
+        except (DamagedArchiveError, FileNotFoundError) as e:  # incl. EntryDamaged
+            reason = e.reason if isinstance(e, EntryDamaged) else str(e)
+            with contextlib.suppress(OSError, ValueError):  # ValueError: a NUL in the path
+                unlink_long(self.staging / item.dest)
+            if not self.salvage:
+                raise DamagedArchiveError(
+                    _("{this} is damaged: {path}: {reason}. Nothing was changed.").format(
+                        this=subject_of(self.ctx.point), path=item.path, reason=reason
+                    ),
+                    hint=_(SALVAGE_HINT),
+                ) from None
+            again = self._stage_moved(item, progress)
+            if again is None:
+                self.result.damaged.append((item.path, reason))
+                self.emit(Damaged(path=item.path, reason=reason))
+                self._fallback(item.path)
+                return False
+            sha, prefix = again
+            msg = _("Its place in the backup is damaged, an intact copy was used: {path}").format(
+                path=item.path
+            )
+            self.emit(Warning(msg, path=item.path, code="relocated"))
+        except OSError as e:
+            raise_if_full(e, self.staging)
+            raise
+        if item.sha256 is None:
+            item.sha256 = sha
+        if item.mode == ItemMode.COPY and prefix[: len(MAGIC)] == MAGIC:
+            key_id = prefix[len(MAGIC) : len(MAGIC) + KEY_ID_SIZE]
+            if len(key_id) == KEY_ID_SIZE:  # (a cut-off envelope names no key)
+                self._check_key_id(item, key_id)
+        return True
+
+    def _check_key_id(self, item: Item, key_id: bytes) -> None:
+        """A folder backup (or before-restore folder) is restored on its files' word, not
+        its manifest's: every sealed file copied must name this account's key, checked
+        on the bytes copied, before the swap. One that does not refuses the restore."""
+        if key_id != self.account.key_id:
+            raise OtherAccountError(
+                _(
+                    "{path} in {point} is sealed with another account's key ({key_id}); this "
+                    "computer's account key is {mine}. Nothing was changed."
+                ).format(
+                    path=item.path,
+                    point=self.ctx.point.path,
+                    key_id=key_id.hex(),
+                    mine=self.account.id_hex,
+                )
+            )
+
+    def _stage_one(
+        self, item: Item, progress: ProgressTracker, created: tuple[int, Path] | None = None
+    ) -> tuple[str, bytes]:
+        """Stage one file into *created* (descriptor, path) or, by default, into the file
+        CreateAhead made for it (see stage; each item takes its file once, in order).
+        Returns its SHA-256 and its first bytes (to check a copied envelope's key)."""
+        if created is None:
+            assert self._ahead is not None
+            created = self._ahead.take(item.dest)
+        fd, path = created
+        verified = self.source.content_verified and item.sha256 is not None
+        digest = None if verified else hashlib.sha256()
+        prefix = b""
+        size = 0
+        try:
+            out = FdWriter(fd, self.budget)
+            sealer = EnvelopeWriter(out, self.account) if item.mode == ItemMode.SEAL else None
+            for chunk in self.source.content(item):
+                if not prefix:
+                    prefix = bytes(chunk[:HEADER_SIZE])
+                if digest is not None:
+                    digest.update(chunk)
+                size += len(chunk)
+                if sealer is not None:
+                    sealer.write(chunk)
+                else:
+                    write_all(fd, chunk, self.budget)
+                progress.add_bytes(len(chunk))
+                self.cancel.check()
+            if sealer is not None:
+                sealer.close()
+            if _UTIME_FD:  # through the descriptor: never through a link planted since
+                os.utime(fd, ns=(item.mtime_ns, item.mtime_ns))
+        finally:
+            os.close(fd)
+        sha = item.sha256 if digest is None else digest.hexdigest()
+        if item.sha256 is not None and (sha != item.sha256 or size != item.size):
+            raise _CopyMismatch(_("content does not match the backup's hash"))
+        if not _UTIME_FD:  # Windows: by path, which the staging folder's owner alone controls
+            utime_long(path, (item.mtime_ns, item.mtime_ns))
+        return sha or "", prefix
+
+    def _stage_moved(self, item: Item, progress: ProgressTracker) -> tuple[str, bytes] | None:
+        """Salvage: stage *item* from an intact copy elsewhere in the point, if there is one."""
+        moved = self.source.relocate(item)
+        if moved is None:
+            return None
+        try:
+            # the file CreateAhead made for this item went with the failed attempt
+            created = create_under(self.staging, moved.dest)
+            return self._stage_one(moved, progress, created)
+        except (DamagedArchiveError, FileNotFoundError):
+            with contextlib.suppress(OSError, ValueError):
+                unlink_long(self.staging / item.dest)
+            return None
+
+    def _fallback(self, rel: str) -> None:
+        """A file the point cannot supply: keep the current version when there is one."""
+        for f in self.current:
+            if f.path == rel and f not in self.carry:
+                self.carry.append(f)
+                self.emit(
+                    Warning(
+                        _(
+                            "Kept the current version of {rel}: the backup's copy is damaged."
+                        ).format(rel=rel),
+                        path=rel,
+                        code="kept-current",
+                    )
+                )
+
+    # -- the current files that stay --
+
+    def carry_over(self) -> list[tuple[str, str]]:
+        """Copy the current files that stay into the staging folder; returns (name in
+        the staging folder, SHA-256) of each."""
+        if not self.carry:
+            return []
+        self.emit(Phase("carrying-over", str(self.ctx.data_dir)))
+        progress = ProgressTracker(
+            self.emit,
+            "copying",
+            bytes_total=sum(f.size for f in self.carry),
+            files_total=len(self.carry),
+        )
+        done: list[tuple[str, str]] = []
+        for f in sorted(self.carry, key=lambda f: f.path):
+            self.cancel.check()
+            progress.start_file(f.path)
+            dest = self.names.target(f.path)
+            got = self._carry_one(f, dest, progress)
+            if got is None:
+                msg = _("Deleted while the restore ran, not carried over: {path}").format(
+                    path=f.path
+                )
+                self.emit(Warning(msg, path=f.path, code="deleted"))
+            else:
+                if got.changed:
+                    msg = _("Kept changing while it was carried over: {path}").format(path=f.path)
+                    self.emit(Warning(msg, path=f.path, code="unstable"))
+                done.append((dest, got.sha256))
+                self.result.files_carried += 1
+                self.result.bytes_carried += got.size
+            progress.file_done()
+            faults.point("restore.carry")
+        progress.finish()
+        return done
+
+    def _carry_one(self, f: FileEntry, dest: str, progress: ProgressTracker):
+        """Copy one current file (again, a few times, while it changes as it is read);
+        None when it was deleted meanwhile."""
+        got = None
+        for attempt in range(1, COPY_ATTEMPTS + 1):
+            try:
+                got = copy_file(
+                    self.ctx.data_dir / f.path,
+                    self.staging,
+                    dest,
+                    budget=self.budget,
+                    on_bytes=progress.add_bytes,
+                    check_cancel=self.cancel.check,
+                )
+            except DestinationWriteFailed as e:  # writing into staging, not reading Data
+                raise_if_full(e.error, self.staging)
+                raise DataFolderError(
+                    _(
+                        "Writing the restored data beside {target} failed ({error}). Nothing "
+                        "was changed."
+                    ).format(target=self.ctx.target, error=e.error.strerror or e.error)
+                ) from None
+            except FileNotFoundError:
+                return None
+            except OSError as e:
+                raise_if_full(e, self.staging)
+                raise
+            if not got.changed or attempt == COPY_ATTEMPTS:
+                break
+            unlink_long(self.staging / dest)
+            self.cancel.sleep(0.2 * attempt)
+        return got
+
+    def write_renamed_list(self) -> tuple[str, str] | None:
+        """Write the list of renamed files (jobs/FORMAT.md) into the top of the staging
+        folder; returns (its name, its SHA-256) to be checked with the carried files."""
+        if not self.names.renamed:
+            return None
+        name = self.names.free_top_name(RENAMED_LIST)
+        doc = {
+            "format": RENAMED_FORMAT,
+            "version": 1,
+            "restored_from": str(self.ctx.point.path),
+            "restored": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "file_system": self.names.rules.label,
+            "files": [_renamed_entry(r) for r in self.names.renamed],
+        }
+        data = (json.dumps(doc, indent=1) + "\n").encode("ascii")  # \uXXXX: any name fits
+        fd, _path = create_under(self.staging, name)
+        try:
+            write_all(fd, data)
+        finally:
+            os.close(fd)
+        self.result.renamed_list = self.ctx.target / name
+        return name, hashlib.sha256(data).hexdigest()
+
+    # -- reading it all back --
+
+    def verify(self, staged: list[Item], carried: list[tuple[str, str]]) -> None:
+        """Read every staged file back (sealed ones decrypted) and check its hash."""
+        total = sum(i.size for i in staged) + sum(
+            stat_long(self.staging / p).st_size for p, _sha in carried
+        )
+        progress = ProgressTracker(
+            self.emit, "verifying", bytes_total=total, files_total=len(staged) + len(carried)
+        )
+        bad: list[tuple[str, str]] = []
+        for item in staged:
+            self.cancel.check()
+            progress.start_file(item.path)
+            if not self._reads_back(item, progress):
+                bad.append((item.path, _("the restored copy does not read back correctly")))
+            progress.file_done()
+        for rel, expected in carried:
+            self.cancel.check()
+            progress.start_file(rel)
+            fd = open_under(self.staging, rel)
+            _size, sha = sha256_file(fd, on_bytes=progress.add_bytes)
+            if sha != expected:
+                bad.append((rel, _("the carried-over copy does not read back correctly")))
+            progress.file_done()
+        progress.finish()
+        if bad:
+            for p, r in bad:
+                self.emit(Damaged(path=p, reason=r))
+            raise DataFolderError(
+                ngettext(
+                    "{n} file did not read back correctly from the staging folder ({example}); "
+                    "the disk may be failing. Nothing was changed.",
+                    "{n} files did not read back correctly from the staging folder (e.g. "
+                    "{example}); the disk may be failing. Nothing was changed.",
+                    len(bad),
+                ).format(n=len(bad), example=bad[0][0])
+            )
+
+    def _reads_back(self, item: Item, progress: ProgressTracker) -> bool:
+        try:
+            # never through a link someone planted in the staging folder meanwhile
+            fd = open_under(self.staging, item.dest)
+            if item.mode == ItemMode.SEAL:
+                with os.fdopen(fd, "rb") as f:
+                    size, sha = _plaintext_sha256(f, self.account, progress.add_bytes)
+            else:
+                size, sha = sha256_file(fd, on_bytes=progress.add_bytes)
+        except UnsafePath:
+            raise
+        except (OSError, DamagedArchiveError, DecryptionError, ValueError):
+            return False
+        return sha == item.sha256 and size == item.size
+
+
+def _renamed_entry(r: Renamed) -> dict[str, Any]:
+    """One file of the renamed list; a name that is not UTF-8 also as its bytes (base64)."""
+    out = r.to_dict()
+    for key, value in (("path", r.path), ("restored_as", r.target)):
+        if not fsrules.is_text(value):
+            out[f"{key}_bytes"] = base64.b64encode(fsrules.name_bytes(value)).decode("ascii")
+    return out
+
+
+def _plaintext_sha256(
+    f: BinaryIO, account: AccountKey, on_bytes: Callable[[int], None]
+) -> tuple[int, str]:
+    digest = Sha256Behind()  # large chunks hashed on another core while the next is read
+    size = 0
+    header = parse_header(f.read(HEADER_SIZE))
+    if header is None:
+        raise ValueError("not sealed")
+    for chunk in iter_plaintext(f, header, account):
+        digest.update(chunk)
+        size += len(chunk)
+        on_bytes(len(chunk))
+    return size, digest.hexdigest()
+
+
+def raise_if_full(e: OSError, staging: Path) -> None:
+    """A full disk (or quota) while the staging folder is written: say so, plainly."""
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        raise NotEnoughSpaceError(
+            _(
+                "The disk holding {parent} became full during the restore. Nothing was changed."
+            ).format(parent=staging.parent)
+        ) from None
