@@ -48,10 +48,20 @@ def operation_name(operation: str) -> str:
     }.get(operation, operation)
 
 
-def cancelled_words(operation: str) -> str:
+def is_store_backup(record) -> bool:
+    """Is the job a backup into a store (not ``--single-file``)?"""
+    return record.operation == "backup" and "--single-file" not in record.args
+
+
+def cancelled_words(operation: str, *, store: bool = False) -> str:
     """What a cancel that stopped *operation* before its end left behind (the engine
     removes what it had begun; a backup cancelled in its check after writing ends with a
     summary instead, see :func:`_backup`)."""
+    if store:
+        return _(
+            "Backup cancelled. Nothing of it became a backup; what it wrote into the store "
+            "is used by the next backup (or freed by prune). Nothing else was changed."
+        )
     return {
         "backup": _(
             "Backup cancelled. The unfinished backup file was removed; nothing else was changed."
@@ -140,7 +150,10 @@ def summary_text(
         return text
     if isinstance(final, Error):
         if final.exit_code == 130:
-            return Text(cancelled_words(job.record.operation), style="bold")
+            return Text(
+                cancelled_words(job.record.operation, store=is_store_backup(job.record)),
+                style="bold",
+            )
         text = Text(_("{name} failed.").format(name=name) + " ", style="bold")
         text.append(shown(final.message), style="")
         hint = final.hint
@@ -182,16 +195,38 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
         head = _("Backup finished.")
     text = Text(head, style="bold")
     text.append("\n" + _("Where:") + " ")
-    text.append(show_path(str(x.get("archive", s.message))))
-    text.append(
-        "\n"
-        + _("{files}, {data} of data, {stored} on disk, took {time}.").format(
-            files=formatting.files(int(x.get("files", 0))),
-            data=formatting.size(int(x.get("bytes_in", 0))),
-            stored=formatting.size(int(x.get("bytes_stored", 0))),
-            time=formatting.duration(s.duration_s),
+    store = x.get("store")
+    text.append(show_path(str(store or x.get("archive") or s.message)))
+    if store:  # into a backup store: what was new, and what was taken over unread
+        text.append(
+            "\n"
+            + _("{files}, {data} of data; {new} new, {stored} written; took {time}.").format(
+                files=formatting.files(int(x.get("files", 0))),
+                data=formatting.size(int(x.get("bytes_total", 0))),
+                new=formatting.size(int(x.get("bytes_new", 0))),
+                stored=formatting.size(int(x.get("bytes_stored", 0))),
+                time=formatting.duration(s.duration_s),
+            )
         )
-    )
+        reused = int(x.get("files_reused") or 0)
+        if reused:
+            text.append(
+                "\n"
+                + _("{files} unchanged since the last backup were not read again.").format(
+                    files=formatting.files(reused)
+                ),
+                style="dim",
+            )
+    else:
+        text.append(
+            "\n"
+            + _("{files}, {data} of data, {stored} on disk, took {time}.").format(
+                files=formatting.files(int(x.get("files", 0))),
+                data=formatting.size(int(x.get("bytes_in", 0))),
+                stored=formatting.size(int(x.get("bytes_stored", 0))),
+                time=formatting.duration(s.duration_s),
+            )
+        )
     volumes = x.get("volumes") or []
     if len(volumes) > 1:
         text.append(
@@ -202,7 +237,16 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
             ).format(n=len(volumes), size=formatting.size(int(x.get("volume_size") or 0)))
         )
     verified = x.get("verified")
-    if x.get("verify_cancelled"):
+    if x.get("verify_cancelled") and store:
+        text.append(
+            "\n"
+            + _(
+                "The backup was complete before its check began: it is kept in the backup "
+                "store as a restore point, not verified (a check of the store reads it)."
+            ),
+            style="bold",
+        )
+    elif x.get("verify_cancelled"):
         text.append(
             "\n"
             + _(
@@ -210,6 +254,10 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
                 "a restore point. Keep it (verify it later), or delete it."
             ),
             style="bold",
+        )
+    elif verified is True and store:
+        text.append(
+            "\n" + _("Verified: what this backup wrote was read back and every file checked.")
         )
     elif verified is True:
         text.append("\n" + _("Verified: every file was read back and checked."))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from therabak import faults
 from therabak.events import Damaged, Emit, Progress, ignore
 from therabak.i18n import _
 from therabak.storage.base import ObjectNotFoundError, StorageError
@@ -93,6 +94,7 @@ def verify_written(
         if not any(loc.pack_id not in new for loc in index.locate(b))
     }
     for entry in snapshot.entries:
+        faults.verify_delay()
         if check_cancel is not None:
             check_cancel()
         result.files_checked += 1
