@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.apphelp import wait_for, wait_scan
+from app.apphelp import store_backup_first, wait_for, wait_scan
 from therabak.app.app import TherabakApp
 from therabak.app.screens.backup import BackupScreen
 from therabak.app.screens.dialogs import ConfirmDialog
@@ -259,26 +259,6 @@ def test_quick_pick_fills_the_destination(make_ctx, run_app, usb):
         assert Path(app.screen.query_one("#dest-input").value).expanduser() == usb
 
     run_app(app, body)
-
-
-def store_backup_first(ctx, dest: Path, password: str):
-    """A backup into the store at *dest*, made by the engine before the app runs."""
-    from therabak.archive.writer import Protection
-    from therabak.jobs.store_backup import StoreBackupRequest, run_store_backup
-    from therabak.practice.account import AccountKey
-
-    rules = Rules.load()
-    return run_store_backup(
-        StoreBackupRequest(
-            data_dir=ctx.paths.data_dir,
-            account=AccountKey.load(ctx.paths.account_key),
-            dest_dir=dest,
-            rules=rules,
-            selection=rules.default_selection(BackupKind.MANUAL),
-            protection=Protection(password=password),
-            remember_destination=False,
-        )
-    )
 
 
 def test_a_backup_into_an_existing_store_says_first_how_much_is_new(make_ctx, run_app, usb):

@@ -485,6 +485,13 @@ class BackupScreen(AppScreen):
         strength = assess(pw) if pw else None
         if problem:
             msg.update(Text(problem, style="bold red"))
+        elif self.store_exists:  # not a new password: no strength, nothing to match
+            msg.update(
+                Text(
+                    _("The password the backup store got with its first backup."),
+                    style="dim",
+                )
+            )
         elif strength is not None and pw == pw2 and strength.acceptable:
             msg.update(
                 Text(
