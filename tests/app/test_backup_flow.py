@@ -324,3 +324,47 @@ def test_a_backup_into_an_existing_store_says_first_how_much_is_new(make_ctx, ru
         assert len(store.snapshots()) == 2
 
     run_app(app, body)
+
+
+def test_a_new_store_gets_the_recovery_code_shown_once(make_ctx, run_app, usb):
+    """Yes to the question: the code is shown; "Back" starts nothing and forgets it; the
+    next yes shows another code, and "written down" starts the backup, whose new store
+    then opens with that code (handed to the job on stdin, never in argv)."""
+    from therabak.app.screens.dialogs import RecoveryCodeDialog
+
+    app = TherabakApp(make_ctx())
+
+    async def body(pilot):
+        await open_backup(pilot)
+        await to_step_two(pilot, usb)
+        await type_passwords(pilot, "Praxis-Ablage", "Praxis-Ablage")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("enter")  # the recommended answer has the focus
+        await wait_for(pilot, lambda: isinstance(app.screen, RecoveryCodeDialog))
+        first = app.screen._code
+        await pilot.press("escape")  # back to the form: nothing starts
+        await wait_for(pilot, lambda: isinstance(app.screen, BackupScreen))
+        assert app.ctx.runner.list_jobs() == [] and list(usb.iterdir()) == []
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RecoveryCodeDialog))
+        code = app.screen._code
+        assert code != first
+        shown = str(app.screen.query_one("#code").render()).replace("\n", "-")
+        assert shown == "-".join(code.groups())
+        await pilot.press("enter")  # written down: start
+        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.view.finished)
+        final = screen.view.final
+        assert final.exit_code == 0, final
+        record = app.ctx.runner.get(screen.job.id).record
+        assert code.compact() not in " ".join(record.args)
+        folder = Path(final.extra["store"])
+        store = Store.open(LocalStorage(folder), Unlock(recovery_code=code))
+        assert store.has_recovery_code
+        assert [s.snapshot_id for s in store.snapshots()] == [final.extra["snapshot"]]
+
+    run_app(app, body)
