@@ -368,3 +368,40 @@ def test_a_new_store_gets_the_recovery_code_shown_once(make_ctx, run_app, usb):
         assert [s.snapshot_id for s in store.snapshots()] == [final.extra["snapshot"]]
 
     run_app(app, body)
+
+
+def test_the_estimate_follows_the_ticked_categories(make_ctx, run_app, usb):
+    """Back to step 1, untick a group, forward again: the line says the new total."""
+    from therabak import formatting
+
+    ctx = make_ctx()
+    store_backup_first(ctx, usb, "Praxis-Ablage")
+    app = TherabakApp(ctx)
+
+    async def body(pilot):
+        await open_backup(pilot)
+        await to_step_two(pilot, usb)
+        screen = app.screen
+        screen.query_one("#pw").focus()
+        await pilot.press(*"Praxis-Ablage")
+        await wait_for(pilot, lambda: screen.estimate is not None, timeout=30)
+        before = screen.estimate
+        await pilot.press("escape")  # back to step 1
+        await pilot.pause()
+        screen.query_one(CategoryTree).focus()
+        await pilot.press("space")  # untick the first group
+        after_totals = screen.selected_totals()
+        assert after_totals[1] < before.bytes_total
+        await wait_for(
+            pilot,
+            lambda: (
+                screen.estimate is not None and screen.estimate.bytes_total != before.bytes_total
+            ),
+            timeout=30,
+        )
+        assert (screen.estimate.files_total, screen.estimate.bytes_total) == after_totals
+        await pilot.press("n")
+        await pilot.pause()
+        assert formatting.size(after_totals[1]) in str(screen.query_one("#estimate").render())
+
+    run_app(app, body)

@@ -187,7 +187,7 @@ class BackupScreen(AppScreen):
                 )
             total.update(text)
         self._update_needed()
-        self._show_estimate()
+        self._schedule_estimate()  # other categories: another estimate (when it can open)
 
     def _update_needed(self) -> None:
         """The space the destination needs: what the estimate says is new, else (a new
