@@ -405,3 +405,57 @@ def test_the_estimate_follows_the_ticked_categories(make_ctx, run_app, usb):
         assert formatting.size(after_totals[1]) in str(screen.query_one("#estimate").render())
 
     run_app(app, body)
+
+
+def test_settings_free_space_in_the_automatic_store(make_ctx, run_app, app_practice):
+    """Settings → "Free space now": a prune job with the saved retention forgets the
+    automatic backups it does not keep (two of one day: the older goes) and frees space."""
+    from datetime import timedelta
+
+    from app.apphelp import NOW, wait_schedule
+    from therabak.archive.writer import Protection
+    from therabak.jobs.store_backup import StoreBackupRequest, run_store_backup
+    from therabak.practice.account import AccountKey
+    from therabak.settings import Settings
+
+    ctx = make_ctx()
+    account = AccountKey.load(ctx.paths.account_key)
+    folder = Settings.load().auto_folder(ctx.paths.data_dir)
+    rules = Rules.load()
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for hours in (3, 1):
+        made.append(
+            run_store_backup(
+                StoreBackupRequest(
+                    data_dir=ctx.paths.data_dir,
+                    account=account,
+                    dest_dir=folder / "TheraPsy-Backups",
+                    rules=rules,
+                    selection=rules.default_selection(BackupKind.AUTO),
+                    protection=Protection(account_key=account.key, account_key_id=account.key_id),
+                    kind=BackupKind.AUTO,
+                    remember_destination=False,
+                    created=NOW - timedelta(hours=hours),
+                )
+            )
+        )
+        (ctx.paths.data_dir / f"auto-{hours}.txt").write_bytes(bytes([hours]) * 50_000)
+    app = TherabakApp(ctx)
+
+    async def body(pilot):
+        await pilot.press("s")
+        await wait_schedule(pilot)
+        app.screen.query_one("#prune-auto").press()
+        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.view.finished)
+        final = screen.view.final
+        assert final.exit_code == 0, final
+        assert final.extra["forgotten"] == [made[0].snapshot]
+        summary = str(screen.query_one("#summary").render())
+        assert "1 automatic backup the retention does not keep was forgotten." in summary
+        store = Store.open(LocalStorage(made[0].store), Unlock(account=account))
+        assert [s.snapshot_id for s in store.snapshots()] == [made[1].snapshot]
+
+    run_app(app, body)

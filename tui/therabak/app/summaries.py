@@ -45,6 +45,7 @@ def operation_name(operation: str) -> str:
         "restore": _("Restore"),
         "verify": _("Verification"),
         "folder-backup": _("Folder backup"),
+        "prune": _("Freeing space"),
     }.get(operation, operation)
 
 
@@ -176,6 +177,7 @@ def summary_text(
         "verify": _verify,
         "restore": _restore,
         "folder-backup": _folder,
+        "prune": _prune,
     }.get(final.operation, _generic)
     return builder(final, view, show_path)
 
@@ -449,6 +451,32 @@ def _folder(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
         _listed(text, [f"{d['path']} ({d['reason']})" for d in skipped], str)
     _warnings(text, s, view)
     text.append("\n" + _("It can be restored with this account's key only."))
+    return text
+
+
+def _prune(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
+    """Forget by the retention, then prune: what went, and the space it gave back."""
+    x = s.extra
+    text = Text(_("Space freed."), style="bold")
+    text.append("\n" + _("Where:") + " ")
+    text.append(show_path(str(x.get("store") or s.message)))
+    forgotten = len(x.get("forgotten") or [])
+    text.append(
+        "\n"
+        + ngettext(
+            "{n} automatic backup the retention does not keep was forgotten.",
+            "{n} automatic backups the retention does not keep were forgotten.",
+            forgotten,
+        ).format(n=forgotten)
+    )
+    text.append(
+        "\n"
+        + _("{freed} freed; {snapshots} backups remain, {used} in use.").format(
+            freed=formatting.size(int(x.get("bytes_freed") or 0)),
+            snapshots=int(x.get("snapshots") or 0),
+            used=formatting.size(int(x.get("bytes_used") or 0)),
+        )
+    )
     return text
 
 

@@ -49,6 +49,7 @@ OPERATION_PHASES = {
 
 #: The short name of a job's phase, for the home screen's job list ("checking 7%").
 PHASE_WORDS = {
+    "opening": N_("opening"),
     "scanning": N_("counting"),
     "writing": N_("writing"),
     "syncing": N_("syncing"),
