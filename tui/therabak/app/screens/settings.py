@@ -217,21 +217,17 @@ class SettingsScreen(AppScreen):
                         classes="number",
                     )
                     yield Label(_(f.unit), classes="unit")
-                yield Static("", id=f"{f.id}-error", classes="field-error")
-                if f.id == "keep-monthly":  # the retention just above, applied now
-                    with Horizontal(classes="form-row"):
-                        yield Label("", classes="form-label")
-                        yield Button(_("Free space now"), id="prune-auto", compact=True)
-                    yield Static(
-                        Text(
-                            _(
+                    if f.id == "keep-monthly":  # the retention above, applied now
+                        yield Button(
+                            _("Free space now"),
+                            id="prune-auto",
+                            compact=True,
+                            tooltip=_(
                                 "Forgets the automatic backups these numbers do not keep, "
                                 "then frees the space only they used (prune)."
                             ),
-                            style="dim",
-                        ),
-                        classes="form-note",
-                    )
+                        )
+                yield Static("", id=f"{f.id}-error", classes="field-error")
             with Horizontal(classes="form-row"):
                 yield Label(_("Then"), classes="form-label")
                 yield Select(
