@@ -79,7 +79,7 @@ def make_app(
     from therabak.app.app import TherabakApp
     from therabak.app.context import AppContext
     from therabak.app.main import DEMO_FAILPOINTS
-    from therabak.jobs.runner import JobRunner
+    from therabak.app.runner import JobRunner
     from therabak.settings import PracticePaths, state_dir
 
     failpoints = DEMO_FAILPOINTS + (f",delay-ms={delay_ms}" if delay_ms else "")
@@ -115,7 +115,11 @@ async def scanned(pilot) -> None:
     """Until the data folder is counted and every screen has the scheduler's answer."""
     await until(pilot, lambda: pilot.app.scan is not None)
     await until(
-        pilot, lambda: all(getattr(s, "schedule_checked", True) for s in pilot.app.screen_stack)
+        pilot,
+        lambda: all(
+            getattr(s, "schedule_checked", True) and getattr(s, "codes_checked", True)
+            for s in pilot.app.screen_stack
+        ),
     )
     await pilot.pause(0.1)
 
@@ -334,7 +338,97 @@ def shoot_all(out: Path) -> None:
             ],
         )
 
-        # 4. the screen for a missing data folder and key
+        # 4. the recovery code: a code given to that backup in the app (shown once, then
+        #    saved by a job), the list of codes, the emergency sheet with the code just
+        #    made (a real PDF in ~/Dokumente), the unlock step's way to the code and a
+        #    typo caught as it is typed, and the settings that say which destination has one
+        made: list = []
+
+        async def new_code(pilot):
+            from therabak.app.screens.recovery import NewCodeDialog
+
+            pilot.app.action_recovery_codes()
+            await until(
+                pilot,
+                lambda: (
+                    pilot.app.screen.query("#points")
+                    and pilot.app.screen.query_one("#points").row_count >= 1
+                ),
+            )
+            await pilot.press("k")
+            await pilot.pause(0.2)
+            await pilot.press(*password, "enter")
+            await until(pilot, lambda: isinstance(pilot.app.screen, NewCodeDialog))
+            made.append(pilot.app.screen.code)
+
+        async def code_saved(pilot):
+            await pilot.press("tab", "enter")
+            await until(
+                pilot, lambda: getattr(getattr(pilot.app.screen, "view", None), "finished", False)
+            )
+
+        async def codes(pilot):
+            await pilot.press("escape")
+
+            def saved() -> bool:
+                table = pilot.app.screen.query("#points")
+                return bool(table) and getattr(table.first().current, "recovery_code", False)
+
+            await until(pilot, saved)
+            await pilot.pause(0.3)
+
+        async def sheet_form(pilot):
+            await pilot.press("e")
+            await pilot.pause(0.3)
+
+        async def sheet_written(pilot):
+            await pilot.press("ctrl+s")
+            await until(
+                pilot, lambda: getattr(getattr(pilot.app.screen, "view", None), "finished", False)
+            )
+
+        async def unlock_forgot(pilot):
+            from therabak.app.screens.unlock import UnlockDialog
+
+            await pilot.press("escape")
+            pilot.app.action_restore()
+            await until(
+                pilot,
+                lambda: (
+                    pilot.app.screen.query("#points")
+                    and pilot.app.screen.query_one("#points").row_count >= 2
+                ),
+            )
+            table = pilot.app.screen.query_one("#points")
+            table.move_cursor(row=[p.kind for p in table._ordered()].index("manual"))
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(pilot.app.screen, UnlockDialog))
+
+        async def code_typo(pilot):
+            code = made[0].display()
+            typo = code[:11] + ("3" if code[11] != "3" else "4") + code[12:]  # group 3
+            await pilot.press("ctrl+r", *typo.lower())
+
+        async def settings_codes(pilot):
+            await pilot.press("escape", "escape", "s")
+            await scanned(pilot)
+
+        shoot(
+            make_app(home),
+            out,
+            [
+                ("recovery-new-code", new_code),
+                ("recovery-code-saved", code_saved),
+                ("recovery-codes", codes),
+                ("emergency-sheet-form", sheet_form),
+                ("emergency-sheet-written", sheet_written),
+                ("restore-unlock-forgot", unlock_forgot),
+                ("restore-recovery-code", code_typo),
+                ("settings-recovery-codes", settings_codes),
+            ],
+        )
+
+        # 5. the screen for a missing data folder and key
         from therabak.settings import PracticePaths
 
         gone = PracticePaths(home / "TheraPsy-alt" / "Data", home / "TheraPsy-alt" / "account.key")

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import pytest
 
-from therabak.jobs.runner import child_environment
+from therabak.app.runner import child_environment
 from therabak.practice.account import AccountKey
 from therabak.practice.demo import DemoResult, DemoSpec, create_demo
 

@@ -88,9 +88,12 @@ def plaintext_tree(root: Path, key: AccountKey, *, skip: tuple[str, ...] = ()) -
 def folder_backup_problems(folder: Path) -> list[str]:
     """Why *folder* is not a complete folder backup ([] when it is): its manifest must be
     readable and list exactly the files in it, each with the right size and SHA-256."""
+    from therabak.datafolder.manifest import (
+        MANIFEST_NAME,
+        iter_manifest_files,
+        read_manifest_header,
+    )
     from therabak.errors import TherabakError
-    from therabak.jobs.folder import iter_manifest_files, read_manifest_header
-    from therabak.jobs.swap import MANIFEST_NAME
 
     try:
         header = read_manifest_header(folder)
@@ -175,8 +178,8 @@ def _make_backups(demo_practice: Practice, tmp_path_factory: pytest.TempPathFact
                 account=key,
                 dest_dir=base / "auto",
                 rules=rules,
-                selection=rules.default_selection(BackupKind.AUTO),
-                kind=BackupKind.AUTO,
+                selection=rules.default_selection(BackupKind.AUTOMATIC),
+                kind=BackupKind.AUTOMATIC,
                 protection=Protection(account_key=key.key, account_key_id=key.key_id),
                 remember_destination=False,
             )
@@ -283,8 +286,8 @@ def other_account(tmp_path_factory: pytest.TempPathFactory) -> OtherAccount:
                     account=key,
                     dest_dir=base / "auto",
                     rules=rules,
-                    selection=rules.default_selection(BackupKind.AUTO),
-                    kind=BackupKind.AUTO,
+                    selection=rules.default_selection(BackupKind.AUTOMATIC),
+                    kind=BackupKind.AUTOMATIC,
                     protection=Protection(account_key=key.key, account_key_id=key.key_id),
                     remember_destination=False,
                 )

@@ -1,4 +1,6 @@
-"""The engine never imports Textual (DESIGN.md sections 7 and 9): only therabak.app may."""
+"""The engine never imports Textual (DESIGN.md sections 7 and 9): only therabak.app may.
+The packages are layers (ARCHITECTURE.md): nothing imports a layer above its own, the app
+never imports the CLI, and no module imports itself through others (no cycles)."""
 
 from __future__ import annotations
 
@@ -129,3 +131,159 @@ def test_every_package_folder_is_a_regular_package() -> None:
     )
     assert len(folders) >= 8
     assert missing == []
+
+
+# ---- layers and cycles (issue 15) --------------------------------------------------------
+
+#: The packages as layers, lowest first: a module may import its own layer and those
+#: below, never one above (ARCHITECTURE.md). Top-level modules not named are leaves.
+LAYERS: tuple[frozenset[str], ...] = (
+    frozenset(),  # 0: the leaves (i18n, errors, events, formatting, settings, ...)
+    frozenset({"crypto", "practice", "storage", "jobkit"}),
+    frozenset({"datafolder"}),
+    frozenset({"archive", "store"}),
+    frozenset({"points", "emergency"}),
+    frozenset({"jobs", "schedule"}),
+    frozenset({"presentation"}),
+    frozenset({"cli"}),
+    frozenset({"app", "__main__"}),
+)
+
+
+def module_files() -> dict[str, Path]:
+    """Every module of the package by its dotted name (a package by its own name)."""
+    found = {}
+    for path in PACKAGE_DIR.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+def import_graph(files: dict[str, Path]) -> dict[str, set[str]]:
+    """Which of the package's modules each module imports (anywhere in it, also inside
+    a function, but not under ``if TYPE_CHECKING:``): the nearest module or package a
+    dotted name names."""
+
+    def known(name: str) -> str | None:
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for mod, path in files.items():
+        package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        tree = ast.parse(path.read_text("utf-8"), filename=str(path))
+        typing_only = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for stmt in node.body
+            for inner in ast.walk(stmt)
+        }
+        targets: set[str | None] = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.Import):
+                targets.update(known(a.name) for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(up + ([node.module] if node.module else []))
+                for alias in node.names:
+                    full = f"{base}.{alias.name}"
+                    targets.add(full if full in files else known(base))
+        graph[mod] = {t for t in targets if t and t != mod}
+    return graph
+
+
+def layer_of(module: str) -> int:
+    part = module.split(".")[1] if "." in module else ""
+    return next((i for i, names in enumerate(LAYERS) if part in names), 0)
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{mod} (layer {layer_of(mod)}) imports {dep} (layer {layer_of(dep)})"
+        for mod, deps in graph.items()
+        for dep in deps
+        if layer_of(dep) > layer_of(mod)
+    )
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, deps = work[-1]
+            dep = next(deps, None)
+            if dep is not None:
+                if dep not in index:
+                    index[dep] = low[dep] = len(index)
+                    stack.append(dep)
+                    on_stack.add(dep)
+                    work.append((dep, iter(sorted(graph.get(dep, ())))))
+                elif dep in on_stack:
+                    low[node] = min(low[node], index[dep])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_nothing_imports_a_layer_above_its_own() -> None:
+    files = module_files()
+    graph = import_graph(files)
+    # the graph sees imports (guards against a vacuous pass): the app uses the engine
+    assert "therabak.jobs.restore" in graph["therabak.app.points"]
+    assert "therabak.presentation" in graph["therabak.cli.restore"]
+    assert {layer_of(m) for m in files} == set(range(len(LAYERS)))
+    assert upward_imports(graph) == []
+
+
+def test_the_app_uses_the_engine_never_the_cli() -> None:
+    graph = import_graph(module_files())
+    into_cli = sorted(
+        f"{mod} imports {dep}"
+        for mod, deps in graph.items()
+        if mod.startswith("therabak.app")
+        for dep in deps
+        if dep == "therabak.cli" or dep.startswith("therabak.cli.")
+    )
+    assert into_cli == []
+
+
+def test_no_import_cycles() -> None:
+    graph = import_graph(module_files())
+    assert len(graph) > 100
+    assert cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}}
+    assert cycles(graph) == [["a", "b", "c"]]

@@ -28,7 +28,7 @@ from therabak.archive.header import (
     parse_header,
     read_header_size,
 )
-from therabak.archive.index import ArchiveIndex, IndexEntry, check_relative_path, parse_index
+from therabak.archive.index import ArchiveIndex, IndexEntry, parse_index
 from therabak.archive.layout import (
     FRAME,
     TRAILER_SIZE,
@@ -49,6 +49,7 @@ from therabak.errors import (
     WrongPasswordError,
 )
 from therabak.practice.account import AccountKey
+from therabak.storedpaths import check_relative_path
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

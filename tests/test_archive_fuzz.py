@@ -31,7 +31,7 @@ from therabak.archive.header import (
     build_header,
     parse_header,
 )
-from therabak.archive.index import check_entry_meta, check_relative_path, parse_index
+from therabak.archive.index import check_entry_meta, parse_index
 from therabak.archive.layout import (
     ENTRY_HEAD,
     ENTRY_MAGIC,
@@ -53,6 +53,7 @@ from therabak.crypto.stream import StreamSealer
 from therabak.errors import TherabakError
 from therabak.jobs.verify import verify_archive
 from therabak.practice.account import AccountKey
+from therabak.storedpaths import check_relative_path
 
 FUZZ = settings(
     max_examples=200,

@@ -15,8 +15,8 @@ from pathlib import Path
 from conftest import Practice, run_cli
 from restore_helpers import practice_args
 from store_support import AccountOnly, backup_data, plaintext_tree, snapshot_tree
+from therabak.datafolder.names import STAMP_FORMAT
 from therabak.jobs.auto import LOCK_NAME, auto_archives, retained
-from therabak.jobs.swap import STAMP_FORMAT
 from therabak.practice.categories import BackupKind
 from therabak.retention import RetentionPolicy, kept
 from therabak.storage.local import LocalStorage

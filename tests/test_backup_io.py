@@ -27,8 +27,8 @@ from therabak.archive.index import ArchiveIndex, IndexEntry
 from therabak.archive.reader import ArchiveReader
 from therabak.archive.writer import ArchiveWriter, Protection
 from therabak.crypto.stream import StreamSealer, derive_key
+from therabak.datafolder.filecopy import CreateAhead, UnsafePath
 from therabak.errors import DecryptionError
-from therabak.jobs.filecopy import CreateAhead, UnsafePath
 from therabak.jobs.verify import verify_archive
 from therabak.practice.account import AccountKey
 from therabak.practice.envelope import (

@@ -20,7 +20,7 @@ import pytest
 from archive_support import archives_in, json_lines, partials_in
 from cli_support import pw_args, wait_for_event
 from conftest import IS_WINDOWS, Practice, run_cli, start_cli
-from therabak.jobs import history
+from therabak.jobkit import history
 
 posix_only = pytest.mark.skipif(IS_WINDOWS, reason="POSIX signals")
 
@@ -111,7 +111,7 @@ def test_cancel_during_the_check_in_words(practice, tmp_path):
 @posix_only
 def test_a_restore_is_not_stopped_between_its_two_renames():
     """too_late_to_cancel: a SIGINT during the swap waits; the handler comes back after."""
-    from therabak.jobs.swap import too_late_to_cancel
+    from therabak.datafolder.swap import too_late_to_cancel
 
     before = signal.getsignal(signal.SIGINT)
     with too_late_to_cancel():

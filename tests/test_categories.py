@@ -16,7 +16,7 @@ from therabak.errors import ConfigError, UsageError
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import scan
 
-MANUAL, AUTO = BackupKind.MANUAL, BackupKind.AUTO
+MANUAL, AUTO = BackupKind.MANUAL, BackupKind.AUTOMATIC
 
 CORE = {"profiles", "sessions", "therapists", "finances"}
 FILES = {"audio", "documents", "other"}

@@ -330,9 +330,9 @@ def _auto_backup(p: Practice, dest: Path) -> Path:
             account=key,
             dest_dir=dest,
             rules=rules,
-            selection=rules.selection(BackupKind.AUTO),
+            selection=rules.selection(BackupKind.AUTOMATIC),
             protection=Protection(account_key=key.key, account_key_id=key.key_id),
-            kind=BackupKind.AUTO,
+            kind=BackupKind.AUTOMATIC,
         )
     )
     assert result.exit_code == 0
@@ -351,7 +351,7 @@ def test_account_slot_archive_round_trip(practice, tmp_path):
     doc = json.loads(run_cli("show", archive, "--json", *common).stdout)
     assert doc["header"]["protection"] == "account" and doc["header"]["kind"] == "auto"
     assert doc["header"]["account_key_ids"] == [practice.key.id_hex]
-    assert set(doc["categories"]) == set(selected_counts(practice, BackupKind.AUTO))
+    assert set(doc["categories"]) == set(selected_counts(practice, BackupKind.AUTOMATIC))
     assert {"audio", "documents"}.isdisjoint(doc["categories"])
 
 

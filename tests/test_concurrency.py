@@ -30,7 +30,7 @@ from restore_helpers import (
     tree_state,
 )
 from therabak.archive.reader import ArchiveReader
-from therabak.jobs.swap import MANIFEST_NAME
+from therabak.datafolder.manifest import MANIFEST_NAME
 
 pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...
 pytestmark = [

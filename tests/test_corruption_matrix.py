@@ -114,7 +114,10 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
             mp.setenv(name, str(root / "env" / name.lower()))
         for kind, created in (
             (BackupKind.MANUAL, datetime(2026, 3, 1, 10, 0, tzinfo=timezone(timedelta(hours=1)))),
-            (BackupKind.AUTO, datetime(2026, 3, 2, 11, 30, tzinfo=timezone(timedelta(hours=2)))),
+            (
+                BackupKind.AUTOMATIC,
+                datetime(2026, 3, 2, 11, 30, tzinfo=timezone(timedelta(hours=2))),
+            ),
         ):
             result = run_backup(
                 BackupRequest(

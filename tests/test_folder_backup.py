@@ -9,15 +9,10 @@ from pathlib import Path
 
 from conftest import Practice, run_cli
 from restore_helpers import practice_args, tree_state
-from therabak.jobs.cancel import CancelToken
-from therabak.jobs.folder import (
-    FolderBackupRequest,
-    iter_manifest_files,
-    read_manifest_header,
-    run_folder_backup,
-)
-from therabak.jobs.history import read_all
-from therabak.jobs.swap import MANIFEST_NAME
+from therabak.datafolder.manifest import MANIFEST_NAME, iter_manifest_files, read_manifest_header
+from therabak.jobkit.cancel import CancelToken
+from therabak.jobkit.history import read_all
+from therabak.jobs.folder import FolderBackupRequest, run_folder_backup
 from therabak.practice.categories import Rules
 
 pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...

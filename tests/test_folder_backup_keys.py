@@ -24,7 +24,7 @@ from restore_helpers import (
     restore,
     tree_state,
 )
-from therabak.jobs.swap import MANIFEST_NAME
+from therabak.datafolder.manifest import MANIFEST_NAME
 from therabak.practice.envelope import seal_bytes
 
 pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...

@@ -3,7 +3,7 @@
 * hypothesis on the bookkeeping parsers of jobs/FORMAT.md: the folder backup's manifest
   (alone, and as the input of a whole restore), the restore journal (the recovery that
   every command runs first), lock files, the practice app's lock, leftover names, and
-  the app's job records and logs (jobs/runner.py);
+  the app's job records and logs (app/runner.py);
 * crafted archives (real writer, real crypto, sealed properly, nothing checked while
   writing) with paths that leave the target, absolute and drive paths, names Windows
   reserves, duplicates (also by case), sizes the entries cannot hold: each refused with
@@ -44,23 +44,20 @@ from restore_helpers import (
     restore,
     tree_state,
 )
+from therabak.app.runner import JobRunner, JobState
 from therabak.archive.header import DEFAULT_HEADER_SIZE, parse_header
-from therabak.archive.index import check_relative_path
+from therabak.datafolder.locks import JobLock, LockBusy, live_readers, practice_lock_state
+from therabak.datafolder.manifest import MANIFEST_NAME, iter_manifest_files, read_manifest_header
+from therabak.datafolder.names import journal_path
+from therabak.datafolder.swap import recover
 from therabak.errors import DamagedArchiveError, TherabakError
-from therabak.jobs.folder import (
-    FolderBackupRequest,
-    iter_manifest_files,
-    read_manifest_header,
-    run_folder_backup,
-)
-from therabak.jobs.lock import JobLock, LockBusy, live_readers, practice_lock_state
-from therabak.jobs.points import folder_point
+from therabak.jobs.folder import FolderBackupRequest, run_folder_backup
 from therabak.jobs.restore import RestoreRequest, run_restore
-from therabak.jobs.runner import JobRunner, JobState
-from therabak.jobs.swap import MANIFEST_NAME, journal_path, recover
+from therabak.points.discovery import folder_point
 from therabak.practice.categories import Rules
 from therabak.practice.demo import DemoSpec, create_demo
 from therabak.practice.envelope import seal_bytes
+from therabak.storedpaths import check_relative_path
 
 pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...
 

@@ -15,7 +15,7 @@ import pytest
 from conftest import run_cli
 from therabak import formatting, i18n
 from therabak.errors import ConfigError
-from therabak.events import Error, Warning, from_dict
+from therabak.events import Error, Event, Warning
 from therabak.i18n import Message, _, detect_language, language_of_locale, ngettext
 from therabak.settings import Settings
 
@@ -150,16 +150,16 @@ def test_a_message_renders_in_any_language(de):
 
 def test_events_write_english_json_and_carry_the_msgid(de):
     event = Error(exit_code=4, message=_("Wrong password for this backup."))
-    data = json.loads(event.to_json())
+    data = json.loads(event.to_line())
     assert data["message"] == "Wrong password for this backup."
     assert data["i18n"]["message"] == {"id": "Wrong password for this backup."}
     # the app reads the job's English JSON and shows it in its own language
-    shown = from_dict(data)
+    shown = Event.from_json(data)
     assert shown.message == "Falsches Passwort für dieses Backup."
     i18n.set_language("en")
-    assert from_dict(data).message == "Wrong password for this backup."
+    assert Event.from_json(data).message == "Wrong password for this backup."
     # an event from an older job (no i18n) keeps its text
-    old = from_dict({"event": "warning", "message": "something", "path": "", "code": ""})
+    old = Event.from_json({"event": "warning", "message": "something", "path": "", "code": ""})
     assert isinstance(old, Warning) and old.message == "something"
 
 

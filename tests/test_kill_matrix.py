@@ -37,9 +37,9 @@ from restore_helpers import (
     subset,
     tree_state,
 )
+from therabak.datafolder.manifest import MANIFEST_NAME
+from therabak.jobkit.history import read_all
 from therabak.jobs.auto import LOCK_NAME
-from therabak.jobs.history import read_all
-from therabak.jobs.swap import MANIFEST_NAME
 
 pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...
 pytestmark = [

@@ -3,7 +3,7 @@
 What a job that died leaves behind (``<name>.<pid>.partial`` archives and volumes, folder
 backups being copied, a restore's ``Data.restore-….partial`` staging folder, the
 reservation of a final name) is recognised by its name, its type and its owner (``lstat``),
-and removed by the one sweeper (``therabak.partials``). A link found at such a name is
+and removed by the one sweeper (``therabak.datafolder.partials``). A link found at such a name is
 removed as a link: its target is never chmod-ed, entered or emptied. Only what was really
 removed is reported, so a later command does not say it again.
 """
@@ -18,8 +18,8 @@ import pytest
 
 from conftest import IS_WINDOWS, Practice, run_cli
 from restore_helpers import practice_args
-from therabak import partials
-from therabak.partials import LeftoverKind
+from therabak.datafolder import partials
+from therabak.datafolder.partials import LeftoverKind
 
 pytestmark = pytest.mark.skipif(IS_WINDOWS, reason="symbolic links need privileges on Windows")
 

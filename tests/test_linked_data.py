@@ -28,7 +28,7 @@ from restore_helpers import (
     tree_state,
 )
 from therabak.archive.reader import ArchiveReader
-from therabak.jobs.swap import MANIFEST_NAME
+from therabak.datafolder.manifest import MANIFEST_NAME
 
 pytestmark = pytest.mark.skipif(IS_WINDOWS, reason="symbolic links need privileges on Windows")
 
@@ -208,8 +208,8 @@ def test_the_kept_folders_of_a_linked_data_are_listed_and_removed(practice: Prac
     to: the app's list of kept folders finds it there, and removing it on request works
     with the data folder named by its link (the merge of the removal of kept folders
     with the linked data root)."""
+    from therabak.datafolder.names import before_restore_path
     from therabak.jobs.removal import before_restore_folders, remove_before_restore
-    from therabak.jobs.swap import before_restore_path
 
     link, real = linked(practice)
     old = before_restore_path(real)

@@ -19,7 +19,7 @@ import pytest
 from archive_support import json_lines, the_summary
 from conftest import IS_WINDOWS, Practice, run_cli
 from restore_helpers import practice_args, restore
-from therabak.jobs.swap import MANIFEST_NAME
+from therabak.datafolder.manifest import MANIFEST_NAME
 from therabak.practice.envelope import seal_bytes
 
 pytest_plugins = ["restore_helpers"]  # its fixtures: other_account, ...

@@ -12,12 +12,8 @@ from conftest import Practice, run_cli
 from restore_helpers import (
     practice_args,
 )
-from therabak.jobs.points import (
-    SearchPlace,
-    category_summary,
-    list_points,
-    open_contents,
-)
+from therabak.points.contents import open_contents
+from therabak.points.discovery import SearchPlace, category_summary, list_points
 from therabak.practice.categories import Rules
 from therabak.settings import Settings
 

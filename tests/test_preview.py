@@ -129,7 +129,7 @@ def test_data_dir_from_environment(demo_practice: Practice) -> None:
 
 def test_preview_matches_build_preview_in_process(demo_practice: Practice) -> None:
     rules = Rules.load()
-    direct = build_preview(demo_practice.data_dir, rules, BackupKind.AUTO, "audio", None)
+    direct = build_preview(demo_practice.data_dir, rules, BackupKind.AUTOMATIC, "audio", None)
     assert preview_json(
         demo_practice.data_dir, "--kind", "auto", "--include", "audio"
     ) == json.loads(json.dumps(direct.to_dict()))

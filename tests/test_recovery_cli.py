@@ -16,11 +16,11 @@ import pytest
 from archive_support import json_lines, sha256_file
 from cli_support import PASSWORD, backup, one_archive, single_line
 from conftest import IS_WINDOWS, cli_env, run_cli
+from therabak.app.runner import JobRunner, JobState
 from therabak.archive.reader import ArchiveReader
 from therabak.archive.rekey import journal_path
 from therabak.crypto.recovery import RecoveryCode
 from therabak.errors import ExitCode
-from therabak.jobs.runner import JobRunner, JobState
 
 SECOND = "Zweites Passwort, Dezember"
 THIRD = "Drittes Passwort: Frühling 2027"

@@ -19,6 +19,7 @@ from therabak.crypto.recovery import (
     SYMBOLS,
     RecoveryCode,
     RecoveryCodeTypoError,
+    typed_so_far,
 )
 from therabak.errors import ExitCode
 
@@ -129,6 +130,39 @@ def test_neither_messages_nor_repr_show_the_code() -> None:
 def test_far_too_long_input_is_refused_unread() -> None:
     with pytest.raises(RecoveryCodeTypoError, match="far too long"):
         RecoveryCode.parse("0" * 100_000)
+
+
+def test_typed_so_far_counts_the_symbols_of_a_code_being_typed() -> None:
+    """The field that checks the code as it is typed: each prefix of the code, as shown
+    or as typed loosely, counts its symbols; separators and case do not count."""
+    code = RecoveryCode.generate()
+    shown = code.display()
+    for end in range(len(shown) + 1):
+        prefix = shown[:end]
+        assert typed_so_far(prefix) == len(prefix.replace("-", "")), prefix
+        assert typed_so_far(prefix.lower().replace("-", " ")) == len(prefix.replace("-", ""))
+    assert typed_so_far("") == 0
+    assert typed_so_far(" - \u2013 ") == 0
+
+
+@pytest.mark.parametrize(("at", "group"), [(0, 1), (3, 1), (4, 2), (17, 5), (31, 8)])
+def test_typed_so_far_names_the_group_of_a_stray_character(at: int, group: int) -> None:
+    """A character that is not in recovery codes is named by its group as soon as it is
+    typed, before the code is complete (what follows it does not matter)."""
+    typed = RecoveryCode.generate().compact()[:at] + "U"
+    with pytest.raises(RecoveryCodeTypoError) as e:
+        typed_so_far(typed)
+    assert e.value.group == group
+    assert e.value.exit_code == ExitCode.CANNOT_UNLOCK
+
+
+def test_typed_so_far_refuses_more_than_a_code_holds() -> None:
+    code = RecoveryCode.generate()
+    assert typed_so_far(code.display()) == SYMBOLS
+    with pytest.raises(RecoveryCodeTypoError, match="needs 32"):
+        typed_so_far(code.display() + "-0")
+    with pytest.raises(RecoveryCodeTypoError, match="far too long"):
+        typed_so_far("0" * 100_000)
 
 
 def test_the_wrap_key_depends_on_code_and_salt() -> None:

@@ -432,7 +432,7 @@ def test_folder_backup_whose_manifest_lies(
     restores everything else."""
     import json
 
-    from therabak.jobs.swap import MANIFEST_NAME
+    from therabak.datafolder.manifest import MANIFEST_NAME
 
     point = tmp_path / "usb" / backups.folder.name
     shutil.copytree(backups.folder, point)

@@ -21,7 +21,7 @@ from restore_helpers import (
     subset,
     tree_state,
 )
-from therabak.jobs.swap import MANIFEST_NAME
+from therabak.datafolder.manifest import MANIFEST_NAME
 from therabak.practice.account import AccountKey
 
 CORE = ("profiles/", "sessions/", "therapists/", "finances/")

@@ -1,4 +1,4 @@
-"""jobs/runner.py: jobs as their own processes, their logs, state, following and cancel."""
+"""app/runner.py: jobs as their own processes, their logs, state, following and cancel."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from therabak.app.runner import JobRunner, JobState, _final_event
 from therabak.archive.reader import ArchiveReader
 from therabak.events import FileOutcome, Phase, Progress, Retry, Summary
-from therabak.jobs.runner import JobRunner, JobState, _final_event
+from therabak.jobs.backup import BackupResult
 
 POSIX = sys.platform != "win32"
 
@@ -61,7 +62,7 @@ def test_a_job_runs_to_its_summary_and_the_password_stays_secret(runner, practic
     done = runner.get(job.id)
     assert done.state is JobState.DONE and done.exit_code == 0
     # the password unlocks the archive ...
-    archive = Path(events[-1].extra["archive"])
+    archive = events[-1].result(BackupResult).archive
     with ArchiveReader.open(archive) as reader:
         assert reader.unlock(password=password) == "password"
     # ... and appears in no file the job left behind, nor in its command line
@@ -147,7 +148,7 @@ def test_follow_replays_from_the_start_and_can_be_stopped(runner, practice, tmp_
     )
     first = [e for b in runner.follow(job) for e in b]
     again = [e for b in runner.follow(runner.get(job.id)) for e in b]
-    assert [e.to_dict() for e in again] == [e.to_dict() for e in first]
+    assert [e.to_json() for e in again] == [e.to_json() for e in first]
     assert any(isinstance(e, Retry) for e in first)
     assert any(isinstance(e, FileOutcome) and e.outcome == "recovered" for e in first)
     # a reader told to stop stops even while the job runs
@@ -182,10 +183,10 @@ def test_final_event_is_found_behind_a_long_summary(tmp_path):
         duration_s=1.0,
         extra={"raw": [f"sessions/K{i:05d}/note.json" for i in range(20000)]},
     )
-    log.write_text(Phase("writing").to_json() + "\n" + big.to_json() + "\n")
+    log.write_text(Phase("writing").to_line() + "\n" + big.to_line() + "\n")
     final = _final_event(log)
     assert isinstance(final, Summary) and len(final.extra["raw"]) == 20000
-    log.write_text(Phase("writing").to_json() + "\n" + big.to_json()[:5000])  # torn
+    log.write_text(Phase("writing").to_line() + "\n" + big.to_line()[:5000])  # torn
     assert _final_event(log) is None
 
 

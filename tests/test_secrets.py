@@ -32,10 +32,10 @@ from cli_support import frozen, wait_for_event
 from conftest import IS_WINDOWS, Practice, record_figure, run_cli, start_cli
 from restore_helpers import leftovers, practice_args
 from schedule_support import fake_tools
+from therabak.app.runner import JobRunner, JobState
 from therabak.archive.reader import ArchiveReader
 from therabak.crypto.recovery import RecoveryCode
 from therabak.errors import ExitCode
-from therabak.jobs.runner import JobRunner, JobState
 from therabak.practice.envelope import has_magic
 
 pytestmark = [
@@ -522,6 +522,35 @@ def test_remote_credentials_never_leak(tmp_path: Path, isolated_env: Path) -> No
                 cli("remote", "test", s3_url, *mode, env=env)
             cli("remote", "logout", dav, env=env)
             cli("remote", "logout", s3_url, "--json", env=env)
+        # named destinations: added, logged in by name, listed, in status, removed
+        cli("destination", "add", "Nextcloud", dav, "--limit-upload", "1M", env=file_env)
+        cli("destination", "add", "Offsite", s3_url, "--json", env=file_env)
+        cli(
+            "remote",
+            "login",
+            "Nextcloud",
+            "--stdin",
+            "--store",
+            "file",
+            input=webdav.password + "\n",
+            env=file_env,
+        )
+        cli(
+            "remote",
+            "login",
+            "Offsite",
+            "--stdin",
+            "--store",
+            "file",
+            input=f"{s3.key_id}\n{s3.secret}\n",
+            env=file_env,
+        )
+        for mode in ([], ["--json"]):
+            cli("destination", "list", *mode, env=file_env)
+            cli("remote", "test", "Nextcloud", *mode, env=file_env)
+            cli("status", *mode, env=file_env, codes=(0, 3))
+        cli("destination", "remove", "Nextcloud", env=file_env)
+        cli("destination", "remove", "Offsite", "--json", env=file_env)
         # refused: a wrong password and wrong secret (each a prefix of the real one plus more)
         wrong = {**file_env, "THERABAK_REMOTE_PASSWORD": webdav.password + "!"}
         cli("remote", "test", dav, "--json", env=wrong, codes=(ExitCode.REMOTE_LOGIN,))

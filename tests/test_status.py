@@ -12,8 +12,8 @@ from conftest import Practice, run_cli
 from restore_helpers import (
     practice_args,
 )
-from therabak.jobs import history
-from therabak.jobs.swap import STAMP_FORMAT
+from therabak.datafolder.names import STAMP_FORMAT
+from therabak.jobkit import history
 
 pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...
 

@@ -304,7 +304,7 @@ def test_forget_by_policy_keeps_the_newest_of_each_kind(practice: Practice, tmp_
         store,
         practice.data_dir,
         practice.key,
-        kind=BackupKind.AUTO,
+        kind=BackupKind.AUTOMATIC,
         created=start - timedelta(days=30),
     )
     plan = plan_forget(store, policy=RetentionPolicy(last=2))

@@ -18,19 +18,14 @@ from restore_helpers import (
     practice_args,
     tree_state,
 )
+from therabak.datafolder.filecopy import UnsafePath, create_under, open_under
+from therabak.datafolder.locks import JobLock, LockBusy, practice_lock_state
+from therabak.datafolder.manifest import MANIFEST_NAME
+from therabak.datafolder.names import journal_path, restore_lock_path
+from therabak.datafolder.swap import SwapRecoveryError, recover, swap_in
 from therabak.errors import Cancelled, DataInUseError
-from therabak.jobs.cancel import CancelToken
-from therabak.jobs.filecopy import UnsafePath, create_under, open_under
-from therabak.jobs.lock import JobLock, LockBusy, practice_lock_state
+from therabak.jobkit.cancel import CancelToken
 from therabak.jobs.restore import RestoreRequest, run_restore
-from therabak.jobs.swap import (
-    MANIFEST_NAME,
-    SwapRecoveryError,
-    journal_path,
-    recover,
-    restore_lock_path,
-    swap_in,
-)
 from therabak.practice.categories import Rules
 
 pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...
@@ -309,8 +304,8 @@ def test_a_staged_file_that_does_not_read_back_stops_the_restore(
 def test_reading_marks_and_the_restore_lock(tmp_path: Path) -> None:
     """A backup marks that it reads Data; a restore refuses while a live mark exists, a
     backup refuses while a live restore lock exists; dead processes' marks are removed."""
-    from therabak.jobs.lock import DataReading, check_no_readers, live_readers
-    from therabak.jobs.swap import restore_lock_path
+    from therabak.datafolder.locks import DataReading, check_no_readers, live_readers
+    from therabak.datafolder.names import restore_lock_path
 
     data = tmp_path / "Data"
     data.mkdir()

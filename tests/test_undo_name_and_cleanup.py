@@ -12,12 +12,12 @@ import pytest
 
 from conftest import Practice, run_cli
 from restore_helpers import before_restore_dirs, practice_args, restore
+from therabak.datafolder.locks import JobLock
+from therabak.datafolder.names import before_restore_path, restore_lock_path
 from therabak.errors import DamagedArchiveError, DataFolderError, DataInUseError
-from therabak.jobs import history
-from therabak.jobs.lock import JobLock
+from therabak.jobkit import history
 from therabak.jobs.removal import before_restore_folders, delete_backup, remove_before_restore
 from therabak.jobs.restore import RestoreRequest, plan_restore
-from therabak.jobs.swap import before_restore_path, restore_lock_path
 from therabak.practice.categories import Rules
 
 pytest_plugins = ["restore_helpers"]

@@ -1,4 +1,4 @@
-"""Split sets in-process (archive/volumes.py): the sink against a model of the stream,
+"""Split sets in-process (archive/volumes/): the sink against a model of the stream,
 the volume header, the set checks that name what is wrong, reading with holes.
 
 The command-line round trips, salvage, EFBIG and kill -9 are in tests/test_volumes_cli.py.

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from therabak.jobs import history
+from therabak.jobkit import history
 
 NOW = datetime(2026, 3, 2, 10, 30, tzinfo=timezone(timedelta(hours=1)))
 GB = 1_000_000_000
@@ -58,10 +58,14 @@ async def wait_scan(pilot) -> None:
 
 
 async def wait_schedule(pilot) -> None:
-    """Until every screen that asks the scheduler (home, settings) has its answer."""
+    """Until every screen that asks the scheduler (home, settings) has its answer, and
+    the settings know whether each remembered destination's backups have a recovery code."""
 
     def answered() -> bool:
-        return all(getattr(s, "schedule_checked", True) for s in pilot.app.screen_stack)
+        return all(
+            getattr(s, "schedule_checked", True) and getattr(s, "codes_checked", True)
+            for s in pilot.app.screen_stack
+        )
 
     await wait_for(pilot, answered)
     await pilot.pause()

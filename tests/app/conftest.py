@@ -23,8 +23,8 @@ import pytest
 from app.apphelp import GB, NOW, SIZE
 from schedule_support import FakeTools, fake_tools, make_host
 from therabak.app.context import AppContext
+from therabak.app.runner import JobRunner
 from therabak.fsinfo import FsInfo, info_for
-from therabak.jobs.runner import JobRunner
 from therabak.schedule.host import Host
 from therabak.settings import PracticePaths
 

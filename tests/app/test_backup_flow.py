@@ -7,13 +7,14 @@ from pathlib import Path
 
 from app.apphelp import store_backup_first, wait_for, wait_scan
 from therabak.app.app import TherabakApp
+from therabak.app.runner import JobState
 from therabak.app.screens.backup import BackupScreen
 from therabak.app.screens.dialogs import ConfirmDialog
 from therabak.app.screens.progress import ProgressScreen
 from therabak.app.widgets.category_tree import CategoryTree
 from therabak.app.widgets.password_input import PasswordInput
 from therabak.app.widgets.retry_panel import RetryPanel
-from therabak.jobs.runner import JobState
+from therabak.jobs.store_backup import StoreBackupResult
 from therabak.practice.categories import BackupKind, Rules
 from therabak.storage.local import LocalStorage
 from therabak.store.core import Store, peek
@@ -144,7 +145,7 @@ def test_no_password_needs_a_second_confirmation(make_ctx, run_app, usb):
         await wait_for(
             pilot, lambda: isinstance(app.screen, ProgressScreen) and app.screen.view.finished
         )
-        store = Path(app.screen.view.final.extra["store"])
+        store = app.screen.view.final.result(StoreBackupResult).store
         assert store == usb / "TheraPsy-Backups"
         assert peek(LocalStorage(store)).protection == ("none",)
 
@@ -178,11 +179,12 @@ def test_a_backup_completes_with_retry_rows_visible(make_ctx, run_app, usb, app_
         assert "needed retries and were recovered" in summary
         final = screen.view.final
         assert final.exit_code == 0
-        folder = Path(final.extra["store"])
+        result = final.result(StoreBackupResult)
+        folder = result.store
         assert folder.parent == usb
         store = Store.open(LocalStorage(folder), Unlock(password=password))
         assert not store.has_recovery_code  # "no code" was the answer
-        snapshot = store.load_snapshot(final.extra["snapshot"])
+        snapshot = store.load_snapshot(result.snapshot)
         assert {e.category for e in snapshot.entries} <= Rules.load().default_selection(
             BackupKind.MANUAL
         )

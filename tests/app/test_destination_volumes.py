@@ -3,6 +3,8 @@ split into volumes and into how many, and a free-space check that counts every v
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app.apphelp import wait_for, wait_scan
 from therabak.app.app import TherabakApp
 from therabak.archive.volumes import (
@@ -83,18 +85,20 @@ def test_the_backup_summary_names_the_volumes() -> None:
     from therabak.app.jobview import JobView
     from therabak.app.summaries import _backup
     from therabak.events import Summary
+    from therabak.jobs.backup import BackupResult
 
-    extra = {
-        "archive": "/media/usb/TheraPsy-Backup-2026-01-05_101500.therabak",
-        "volumes": [f"/media/usb/v{k}" for k in range(3)],
-        "volume_size": (4 << 30) - (16 << 20),
-        "files": 10,
-        "bytes_in": 10 << 30,
-        "bytes_stored": 10 << 30,
-        "verified": True,
-    }
-    text = str(_backup(Summary("backup", 0, 12.0, "", extra), JobView(), str))
+    result = BackupResult(
+        archive=Path("/media/usb/TheraPsy-Backup-2026-01-05_101500.therabak"),
+        volumes=[Path(f"/media/usb/v{k}") for k in range(3)],
+        volume_size=(4 << 30) - (16 << 20),
+        files=10,
+        bytes_in=10 << 30,
+        bytes_stored=10 << 30,
+        duration_s=12.0,
+        verified=True,
+    )
+    text = str(_backup(Summary.of("backup", result), JobView(), str))
     assert "Split into 3 volumes of at most 4.3 GB each" in " ".join(text.split())
-    extra["volumes"] = extra["volumes"][:1]
-    text = str(_backup(Summary("backup", 0, 12.0, "", extra), JobView(), str))
+    result.volumes = result.volumes[:1]
+    text = str(_backup(Summary.of("backup", result), JobView(), str))
     assert "Split" not in text

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from app.apphelp import NOW, add_history, screen_text, wait_for, wait_scan
 from therabak.app.app import TherabakApp
+from therabak.app.runner import JobRecord
 from therabak.app.screens.home import HomeScreen
 from therabak.app.screens.settings import SettingsScreen
 from therabak.i18n import _, english, get_language
-from therabak.jobs.runner import JobRecord
 from therabak.settings import Settings
 
 

@@ -20,6 +20,7 @@ from app.test_snapshots import fake_job, running_events
 from conftest import run_cli
 from therabak.app.app import TherabakApp
 from therabak.app.jobview import JobView
+from therabak.app.runner import Job, JobRecord, JobState
 from therabak.app.screens.backup import BackupScreen
 from therabak.app.screens.cleanup import KeptFoldersDialog
 from therabak.app.screens.dialogs import ConfirmDialog
@@ -31,7 +32,7 @@ from therabak.app.screens.unlock import UnlockDialog
 from therabak.app.widgets.dir_picker import DirPicker
 from therabak.app.widgets.points_table import PointsTable
 from therabak.events import Phase, Progress
-from therabak.jobs.runner import Job, JobRecord, JobState
+from therabak.jobs.restore import RestoreResult
 from therabak.settings import Settings
 from therabak.storage.local import LocalStorage
 from therabak.store.core import Store
@@ -162,7 +163,7 @@ def test_the_plan_names_the_folder_the_restore_makes(make_ctx, run_app, usb, app
         )
         final = app.screen.view.final
         assert final.exit_code == 0, final
-        assert final.extra["before_restore"] == str(planned)
+        assert final.result(RestoreResult).before_restore == planned
         assert planned.is_dir()
 
     run_app(app, body)
@@ -409,8 +410,8 @@ def test_german_ages_and_english_notes_are_not_cut(make_ctx, run_app, app_practi
             account=key,
             dest_dir=usb,
             rules=rules,
-            selection=rules.default_selection(BackupKind.AUTO),
-            kind=BackupKind.AUTO,
+            selection=rules.default_selection(BackupKind.AUTOMATIC),
+            kind=BackupKind.AUTOMATIC,
             protection=Protection(account_key=key.key, account_key_id=key.key_id),
             created=NOW - timedelta(minutes=1),
             remember_destination=False,

@@ -17,6 +17,9 @@ from therabak.app.screens.unlock import UnlockDialog
 from therabak.app.screens.verify import VerifyScreen
 from therabak.app.widgets.category_tree import CategoryTree
 from therabak.app.widgets.points_table import PointsTable
+from therabak.jobs.backup import BackupResult
+from therabak.jobs.folder import FolderBackupResult
+from therabak.jobs.restore import RestoreResult
 from therabak.practice.account import AccountKey
 from therabak.settings import PracticePaths
 
@@ -56,7 +59,7 @@ async def backup_in_app(pilot, usb: Path) -> Path:
     assert screen.view.retries  # the flaky source needed retries
     await pilot.press("escape")
     await pilot.pause()
-    return Path(screen.view.final.extra["archive"])
+    return screen.view.final.result(BackupResult).archive
 
 
 async def open_restore(pilot) -> RestoreScreen:
@@ -131,7 +134,7 @@ def test_backup_then_restore_after_changes_is_identical(make_ctx, run_app, usb, 
         assert final.exit_code == 0, final
         summary = str(progress.query_one("#summary").render())
         assert "Restore finished." in summary and "To undo" in summary
-        state["before"] = Path(final.extra["before_restore"])
+        state["before"] = final.result(RestoreResult).before_restore
 
     run_app(app, body)
     assert diff(state["archive"], app_practice)["identical"]
@@ -217,7 +220,7 @@ def test_folder_backup_runs_and_home_shows_it(make_ctx, run_app, usb, app_practi
         assert final.operation == "folder-backup" and final.exit_code == 0
         summary = str(app.screen.query_one("#summary").render())
         assert "Folder backup finished." in summary and "this account's key only" in summary
-        folder = Path(final.extra["folder"])
+        folder = final.result(FolderBackupResult).folder
         assert folder.parent == usb and (folder / "profiles").is_dir()
         await pilot.press("escape")
         await pilot.pause()

@@ -4,10 +4,10 @@ run while no app is watching."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from app.apphelp import NOW, add_history, screen_text, wait_for, wait_scan
 from therabak.app.app import TherabakApp
+from therabak.app.runner import JobState
 from therabak.app.screens.dialogs import ConfirmDialog
 from therabak.app.screens.folder import FolderBackupScreen
 from therabak.app.screens.help import HelpScreen
@@ -16,7 +16,7 @@ from therabak.app.screens.problem import ProblemScreen
 from therabak.app.screens.progress import ProgressScreen
 from therabak.app.screens.settings import SettingsScreen
 from therabak.app.widgets.password_input import PasswordInput
-from therabak.jobs.runner import JobState
+from therabak.jobs.backup import BackupResult
 from therabak.settings import PracticePaths, Settings
 
 
@@ -98,12 +98,15 @@ def test_help_lists_the_keys_of_the_screen_below(make_ctx, run_app):
 def test_command_palette_lists_the_main_actions(make_ctx):
     app = TherabakApp(make_ctx())
     titles = [c.title for c in app.get_system_commands(HomeScreen())]
-    assert titles[:7] == [
+    assert titles[:10] == [
         "Backup",
         "Restore",
         "Folder backup",
         "Verify",
         "Settings",
+        "Destinations",
+        "Recovery codes",
+        "Emergency sheet",
         "Help",
         "Quit",
     ]
@@ -232,12 +235,12 @@ def test_home_reattaches_to_a_running_job_and_shows_its_result(
         assert job.id not in app.screen.query_one("#jobs").rows  # seen: no longer listed
 
     run_app(app, body)
-    assert Path(ctx.runner.get(job.id).final.extra["archive"]).exists()
+    assert ctx.runner.get(job.id).final.result(BackupResult).archive.exists()
 
 
 def test_a_job_that_vanished_says_so_with_its_last_words(make_ctx, run_app):
+    from therabak.app.runner import JobRecord
     from therabak.events import Phase
-    from therabak.jobs.runner import JobRecord
 
     ctx = make_ctx()
     runner = ctx.runner
@@ -251,7 +254,7 @@ def test_a_job_that_vanished_says_so_with_its_last_words(make_ctx, run_app):
         title="Backup to ~/usb",
     )
     runner._save(record)
-    runner.log_path(record.id).write_text(Phase("writing").to_json() + "\n")
+    runner.log_path(record.id).write_text(Phase("writing").to_line() + "\n")
     runner.stderr_path(record.id).write_text("x" * 5000 + "\nMemoryError: out of memory\n")
     app = TherabakApp(ctx)
 
@@ -268,5 +271,31 @@ def test_a_job_that_vanished_says_so_with_its_last_words(make_ctx, run_app):
         )
         text = str(app.screen.query_one("#summary").render())
         assert "ended without a result" in text and "MemoryError: out of memory" in text
+
+    run_app(app, body)
+
+
+def test_recovery_code_field_never_copies_or_cuts(make_ctx, run_app, home):
+    """The code is shown as typed (to compare it with the paper), but like a password it
+    never reaches a clipboard (over SSH, the client machine's)."""
+    from therabak.app.widgets.code_input import RecoveryCodeInput
+
+    app = TherabakApp(make_ctx())
+
+    async def body(pilot):
+        app.action_emergency_sheet()
+        await pilot.pause()
+        app.screen.query_one("#code-typed").value = True
+        await pilot.pause()
+        field = app.screen.query_one(RecoveryCodeInput)
+        assert app.focused is field
+        await pilot.press(*"7k2m-9qxh")
+        await pilot.press("ctrl+shift+a")  # select all
+        await pilot.press("ctrl+c", "ctrl+x")
+        await pilot.pause()
+        assert app.clipboard == ""
+        assert field.value == "7k2m-9qxh"
+        assert field.selected_text == ""
+        assert not field.allow_select
 
     run_app(app, body)

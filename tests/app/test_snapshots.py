@@ -14,10 +14,10 @@ import pytest
 
 from app.apphelp import NOW, SIZE, add_history, wait_scan, wait_schedule
 from therabak.app.app import TherabakApp
+from therabak.app.runner import Job, JobRecord, JobState
 from therabak.app.screens.progress import ProgressScreen
 from therabak.events import FileOutcome, Phase, Progress, Retry, Summary
 from therabak.i18n import _, english
-from therabak.jobs.runner import Job, JobRecord, JobState
 from therabak.settings import PracticePaths
 
 #: Every scene at the size the app is made for, and on a large terminal.
@@ -329,8 +329,8 @@ def points(app_practice, usb):
             account=key,
             dest_dir=data.parent / "TheraPsy-Auto-Backups",
             rules=rules,
-            selection=rules.default_selection(BackupKind.AUTO),
-            kind=BackupKind.AUTO,
+            selection=rules.default_selection(BackupKind.AUTOMATIC),
+            kind=BackupKind.AUTOMATIC,
             protection=Protection(account_key=key.key, account_key_id=key.key_id),
             created=NOW - timedelta(hours=5),
             remember_destination=False,
@@ -352,13 +352,13 @@ def points(app_practice, usb):
 @pytest.fixture
 def pinned_restore_time(monkeypatch):
     """The engine names the kept data folder after the time of the restore: pin it."""
-    from therabak.jobs import swap
+    from therabak.datafolder import names
     from therabak.jobs.restore import checks
 
     monkeypatch.setattr(
         checks,
         "before_restore_path",
-        lambda data_dir, when=None: swap.before_restore_path(data_dir, NOW),
+        lambda data_dir, when=None: names.before_restore_path(data_dir, NOW),
     )
 
 
@@ -522,7 +522,7 @@ def test_home_with_jobs_that_ended_while_nobody_watched(snap_compare, term_size,
             title=title,
         )
         runner._save(record)
-        runner.log_path(record.id).write_text("".join(e.to_json() + "\n" for e in events))
+        runner.log_path(record.id).write_text("".join(e.to_line() + "\n" for e in events))
 
     assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=wait_scan)
 
@@ -826,7 +826,7 @@ def test_home_with_everything(snap_compare, term_size, make_ctx, app_practice, s
         )
         runner._save(record)
         final = Summary(operation=operation, exit_code=code, duration_s=40.0)
-        runner.log_path(record.id).write_text(final.to_json() + "\n")
+        runner.log_path(record.id).write_text(final.to_line() + "\n")
 
     async def before(pilot):
         await wait_scan(pilot)
@@ -834,3 +834,287 @@ def test_home_with_everything(snap_compare, term_size, make_ctx, app_practice, s
         await pilot.pause()
 
     assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
+
+
+# ---- destinations: where backups go (issue 17) ---------------------------------------------
+
+NEXTCLOUD = "webdavs://anna@cloud.praxis-example.de/remote.php/dav/files/anna/therabak"
+
+
+@pytest.fixture
+def destinations(usb, monkeypatch, home):
+    """A USB stick and a Nextcloud named in the settings; no credential store (a headless
+    computer), the credentials file under ~/.config (shown as ~)."""
+    import keyring.core
+
+    from therabak.settings import DestinationEntry, Settings
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setenv(
+        "THERABAK_CREDENTIALS_FILE", str(home / ".config" / "therabak" / "credentials.json")
+    )
+    monkeypatch.delenv("THERABAK_REMOTE_PASSWORD", raising=False)
+    keyring.core.init_backend()
+    settings = Settings.load()
+    settings.destinations = [
+        DestinationEntry("USB-Stick", str(usb)),
+        DestinationEntry("Nextcloud", NEXTCLOUD, "2M"),
+    ]
+    settings.save()
+    yield settings
+    monkeypatch.undo()
+    keyring.core.init_backend()
+
+
+async def destinations_screen(pilot):
+    from app.apphelp import wait_for
+    from therabak.app.screens.destinations import DestinationsScreen
+
+    await wait_scan(pilot)
+    pilot.app.action_destinations()
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, DestinationsScreen))
+    await wait_for(pilot, lambda: "Nextcloud" in pilot.app.screen.places)
+    await pilot.pause()
+
+
+def test_home_with_destinations(snap_compare, term_size, make_ctx, app_practice, destinations, usb):
+    """Each named destination's last backup; the off-site copy is 20 days old: reminded by
+    name, though the stick's copy is fresh."""
+    add_history(
+        "manual",
+        str(usb / "TheraPsy-Backups@3f2a9c1b"),
+        NOW - timedelta(days=2),
+        app_practice.data_dir,
+    )
+    add_history(
+        "manual",
+        NEXTCLOUD + "/TheraPsy-Backups@0b77e1d4",
+        NOW - timedelta(days=20),
+        app_practice.data_dir,
+    )
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=wait_scan)
+
+
+def test_destinations(snap_compare, term_size, make_ctx, destinations):
+    assert snap_compare(
+        TherabakApp(make_ctx()), terminal_size=term_size, run_before=destinations_screen
+    )
+
+
+def test_destination_add_refused(snap_compare, term_size, make_ctx, destinations):
+    """A URL with a password in it: said in the dialog (the password is not shown)."""
+
+    async def before(pilot):
+        await destinations_screen(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        dialog = pilot.app.screen
+        dialog.query_one("#dest-name").value = "Speicherbox"
+        dialog.query_one(
+            "#dest-where"
+        ).value = "sftp://u123:Geheim4711@u123.your-storagebox.de/praxis"
+        dialog.query_one("#add").press()
+        await pilot.pause(0.2)
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def test_destination_credentials_without_a_store(snap_compare, term_size, make_ctx, destinations):
+    async def before(pilot):
+        from app.apphelp import wait_for
+
+        await destinations_screen(pilot)
+        await pilot.press("down", "l")
+        await wait_for(pilot, lambda: getattr(pilot.app.screen, "has_store", None) is False)
+        await pilot.pause()
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+# ---- the recovery code and the emergency sheet (issue 18) -------------------------------------
+
+#: A recovery code of the snapshots' own (a real one: its check characters match).
+CODE = "W61V-CK6P-213Y-3EJF-DYWA-HTPB-M18A-H1XD"
+NEW_CODE = "BTZ5-DNS5-7VVS-08Q4-V3QB-R896-4P21-77MJ"
+
+
+@pytest.fixture
+def coded(app_practice, usb):
+    """Two manual backups on the stick made by the engine at fixed times: the newer one
+    with a recovery code, the older one without."""
+    from therabak.archive.writer import Protection
+    from therabak.crypto.recovery import RecoveryCode
+    from therabak.jobs.backup import BackupRequest, run_backup
+    from therabak.practice.account import AccountKey
+    from therabak.practice.categories import BackupKind, Rules
+
+    rules = Rules.load()
+    key = AccountKey.load(app_practice.account_key)
+    for days, code in ((1, RecoveryCode.parse(CODE)), (8, None)):
+        run_backup(
+            BackupRequest(
+                data_dir=app_practice.data_dir,
+                account=key,
+                dest_dir=usb,
+                rules=rules,
+                selection=rules.default_selection(BackupKind.MANUAL),
+                protection=Protection(password=PASSWORD, recovery_code=code),
+                created=NOW - timedelta(days=days),
+                remember_destination=False,
+            )
+        )
+    return usb
+
+
+async def coded_unlock(pilot):
+    from app.apphelp import wait_for
+    from therabak.app.screens.unlock import UnlockDialog
+
+    await pilot.press("r")
+    await wait_for(
+        pilot,
+        lambda: (
+            pilot.app.screen.query("#points")
+            and pilot.app.screen.query_one("#points").row_count == 2
+        ),
+    )
+    await pilot.press("enter")  # the newest: the one with a code
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, UnlockDialog))
+    await pilot.pause()
+
+
+def test_unlock_offers_the_recovery_code(snap_compare, term_size, make_ctx, coded):
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=coded_unlock)
+
+
+def test_unlock_with_a_typo_in_the_recovery_code(snap_compare, term_size, make_ctx, coded):
+    async def before(pilot):
+        await coded_unlock(pilot)
+        await pilot.press("ctrl+r")
+        typo = CODE[:10] + ("3" if CODE[10] != "3" else "4") + CODE[11:]  # group 3
+        await pilot.press(*typo.lower(), "enter")
+        await pilot.pause()
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def test_destination_host_key(snap_compare, term_size, make_ctx, destinations):
+    """A new SSH server: its key's fingerprint, to compare before trusting it."""
+    from therabak.app.screens.destinations import HostKeyDialog
+    from therabak.destinations import make
+
+    nas = make("NAS", "sftp://praxis@nas.fritz.box:2222/volume1/therabak")[0]
+
+    async def before(pilot):
+        await destinations_screen(pilot)
+        await pilot.app.push_screen(
+            HostKeyDialog(nas, "ssh-ed25519", "SHA256:Yk3vP9n0o1vTq2m1a8zU4Gxg0sH2LwQe9kKcRb7dNfA")
+        )
+        await pilot.pause()
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+async def recovery_codes(pilot):
+    from app.apphelp import wait_for
+
+    pilot.app.action_recovery_codes()
+    await wait_for(
+        pilot,
+        lambda: (
+            pilot.app.screen.query("#points")
+            and pilot.app.screen.query_one("#points").row_count == 2
+        ),
+    )
+    await pilot.pause()
+
+
+def test_recovery_codes(snap_compare, term_size, make_ctx, coded):
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=recovery_codes)
+
+
+def test_new_recovery_code_shown_once(snap_compare, term_size, make_ctx, coded, monkeypatch):
+    from app.apphelp import wait_for
+    from therabak.app.screens.recovery import NewCodeDialog
+    from therabak.crypto.recovery import RecoveryCode
+
+    monkeypatch.setattr(RecoveryCode, "generate", classmethod(lambda cls: cls.parse(NEW_CODE)))
+
+    async def before(pilot):
+        await recovery_codes(pilot)
+        await pilot.press("k")
+        await pilot.pause()
+        await pilot.press(*PASSWORD, "enter")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, NewCodeDialog))
+        await pilot.pause()
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def test_emergency_sheet_with_a_typed_code(snap_compare, term_size, make_ctx, home):
+    (home / "Dokumente").mkdir()
+
+    async def before(pilot):
+        pilot.app.action_emergency_sheet()
+        await pilot.pause()
+        screen = pilot.app.screen
+        screen.query_one("#code-typed").value = True
+        await pilot.pause()
+        await pilot.press(*CODE[:-2])
+        await pilot.pause()
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def test_emergency_sheet_summary(snap_compare, term_size, make_ctx, home, usb):
+    ctx = make_ctx()
+    sheet = home / "Dokumente" / "Notfallblatt-2026-03-02_103000.pdf"
+    record = titled(
+        id="20260302-103000-sheet0",
+        operation="emergency-sheet",
+        args=[],
+        pid=0,
+        started=NOW.isoformat(),
+        title=_("Emergency sheet in {folder}").format(folder="~/Dokumente"),
+    )
+    events = [
+        Phase("scanning", "restore points"),
+        Phase("writing", str(sheet)),
+        Summary(
+            operation="emergency-sheet",
+            exit_code=0,
+            duration_s=0.4,
+            message=str(sheet),
+            extra={
+                "sheet": str(sheet),
+                "language": "de",
+                "includes_code": True,
+                "made": NOW.isoformat(),
+                "places": [{"place": str(usb)}, {"place": str(home / "NAS")}],
+                "code_opens": 2,
+            },
+        ),
+    ]
+
+    async def before(pilot):
+        screen = ProgressScreen(Job(record, JobState.RUNNING), follow=False)
+        await pilot.app.push_screen(screen)
+        screen.apply(events)
+
+    assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
+
+
+def test_settings_recovery_codes_of_the_destinations(
+    snap_compare, term_size, make_ctx, coded, home
+):
+    from therabak.settings import Settings
+
+    settings = Settings.load()
+    settings.remembered_destinations = [str(coded), str(home / "Stick-2")]
+    settings.save()
+
+    async def before(pilot):
+        await pilot.press("s")
+        await wait_schedule(pilot)
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)

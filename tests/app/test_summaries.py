@@ -2,7 +2,7 @@
 exits 3, the panel says some files need attention and lists each warning once.
 
 The events are those of real CLI jobs (``--json``), read back as the app reads a job's
-stream (``events.from_dict``)."""
+stream (``Event.from_json``)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from conftest import IS_WINDOWS, Practice, run_cli
 from restore_helpers import practice_args
 from therabak.app.jobview import JobView
+from therabak.app.runner import Job, JobRecord, JobState
 from therabak.app.summaries import summary_text
-from therabak.events import from_dict
-from therabak.jobs.runner import Job, JobRecord, JobState
+from therabak.events import Event
 
 pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...
 pytestmark = pytest.mark.skipif(IS_WINDOWS, reason="symbolic links need privileges on Windows")
@@ -26,7 +26,7 @@ LINK = "sessions/K0001/verknuepft.json"
 
 def panel(operation: str, stdout: str) -> str:
     view = JobView()
-    view.apply([from_dict(json.loads(line)) for line in stdout.splitlines()], now=0)
+    view.apply([Event.from_json(json.loads(line)) for line in stdout.splitlines()], now=0)
     record = JobRecord(id="x", operation=operation, args=[], pid=0, started="")
     return str(summary_text(Job(record, JobState.DONE), view, str))
 

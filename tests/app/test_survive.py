@@ -13,15 +13,15 @@ import struct
 import sys
 import termios
 import time
-from pathlib import Path
 
 import pytest
 
 from app.apphelp import wait_for
 from therabak.app.app import TherabakApp
+from therabak.app.runner import JobRunner, JobState
 from therabak.app.screens.progress import ProgressScreen
 from therabak.archive.reader import ArchiveReader
-from therabak.jobs.runner import JobRunner, JobState
+from therabak.jobs.backup import BackupResult
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
 
@@ -130,7 +130,7 @@ def test_job_survives_the_terminal_and_a_new_app_reattaches(
         time.sleep(0.1)
     finished = runner.get(job.id)
     assert finished.state is JobState.DONE and finished.exit_code == 0
-    archive = Path(finished.final.extra["archive"])
+    archive = finished.final.result(BackupResult).archive
     with ArchiveReader.open(archive) as reader:
         assert reader.unlock(password="Praxis-2026") == "password"
 

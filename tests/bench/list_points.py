@@ -64,8 +64,8 @@ def build(base: Path, n_points: int) -> dict[str, str]:
             account=key,
             dest_dir=seeds,
             rules=rules,
-            selection=rules.default_selection(BackupKind.AUTO),
-            kind=BackupKind.AUTO,
+            selection=rules.default_selection(BackupKind.AUTOMATIC),
+            kind=BackupKind.AUTOMATIC,
             protection=Protection(account_key=key.key, account_key_id=key.key_id),
             remember_destination=False,
         )
@@ -109,7 +109,7 @@ def main() -> None:
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="therabak-list-"))
     try:
         env = build(base, args.points)
-        from therabak.jobs.points import list_points, search_places
+        from therabak.points.discovery import list_points, search_places
         from therabak.practice.account import AccountKey
         from therabak.settings import Settings
 

@@ -698,7 +698,7 @@ key = AccountKey.load(practice / "account.key")
 rules = Rules.load()
 start = datetime(2025, 1, 1, 3, 0).astimezone()
 for i in range(n):
-    kind = BackupKind.MANUAL if i % 4 == 0 else BackupKind.AUTO
+    kind = BackupKind.MANUAL if i % 4 == 0 else BackupKind.AUTOMATIC
     sub = folder / ("manual" if kind is BackupKind.MANUAL else "auto")
     sub.mkdir(parents=True, exist_ok=True)
     run_backup(BackupRequest(

@@ -176,3 +176,15 @@ def storage_factory(request, tmp_path: Path) -> Iterator[Callable[[str], Storage
     yield make
     for s in made:
         s.close()
+
+
+@pytest.fixture
+def remote_place(request, tmp_path: Path, monkeypatch):
+    """``remote_place(kind)``: a fresh place of *kind* (``s3``, ``sftp``, ``webdav``,
+    ``local``) reachable by its URL as a user reaches it (see remote/places.py)."""
+    from remote.places import make_place
+
+    def make(kind: str):
+        return make_place(kind, request, tmp_path, monkeypatch)
+
+    return make

@@ -6,7 +6,8 @@ with a status (429, 503, a provider's "quota exceeded"), or cut a request's conn
 after some bytes of its body (a dropped upload). ``http=False`` is a plain TCP pipe (for
 SSH) that can cut a connection after some bytes from the client. ``down()`` closes the
 listener and every connection (a server that is gone); ``up()`` listens again.
-Everything it does is counted (``requests``, ``injected``, ``dropped``).
+Everything it does is counted (``requests``, ``injected``, ``dropped``, and ``bytes_up``:
+what the clients sent on to the server; HTTP: the request bodies, TCP: every byte).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Counts:
     injected: int = 0
     dropped: int = 0
     connections: int = 0
+    bytes_up: int = 0  # what clients sent on to the server (HTTP: request bodies)
 
 
 class FaultProxy:
@@ -153,7 +155,7 @@ class FaultProxy:
         drop = self._take(self._drops, "")
         done = threading.Event()
 
-        def pump(src, dst, limit):
+        def pump(src, dst, limit, up):
             sent = 0
             try:
                 while True:
@@ -163,18 +165,22 @@ class FaultProxy:
                     if limit is not None and sent + len(data) >= limit:
                         with self._lock:
                             self.counts.dropped += 1
+                            self.counts.bytes_up += max(0, limit - sent)
                         dst.sendall(data[: max(0, limit - sent)])
                         break
                     dst.sendall(data)
                     sent += len(data)
+                    if up:
+                        with self._lock:
+                            self.counts.bytes_up += len(data)
             except OSError:
                 pass
             done.set()
 
         threading.Thread(
-            target=pump, args=(client, upstream, drop.after if drop else None), daemon=True
+            target=pump, args=(client, upstream, drop.after if drop else None, True), daemon=True
         ).start()
-        threading.Thread(target=pump, args=(upstream, client, None), daemon=True).start()
+        threading.Thread(target=pump, args=(upstream, client, None, False), daemon=True).start()
         done.wait()
         self._forget(client, upstream)
 
@@ -240,11 +246,14 @@ class FaultProxy:
                         if drop is not None and sent + len(data) >= drop.after:
                             with self._lock:
                                 self.counts.dropped += 1
+                                self.counts.bytes_up += max(0, drop.after - sent)
                             upstream.sendall(data[: max(0, drop.after - sent)])
                             return
                         upstream.sendall(data)
                         sent += len(data)
                         left -= len(data)
+                        with self._lock:
+                            self.counts.bytes_up += len(data)
                     self._relay_response(upstream, client)
                 finally:
                     self._forget(upstream)

@@ -106,6 +106,8 @@ def test_put_get_size_list_delete(kind: str, storage_factory: Factory) -> None:
     assert names(s, "packs/") == {"packs/3f/3f00aa": 4000, "packs/a1/a1bb": 0}
     assert names(s, "packs/3") == {"packs/3f/3f00aa": 4000}
     assert names(s, "nothing/") == {}
+    assert names(s, "packs/3f/") == {"packs/3f/3f00aa": 4000}
+    assert names(s, "config/") == {}  # an object where the prefix names a folder
     assert s.get("packs/3f/3f00aa") == b"pack" * 1000
     assert s.get("packs/a1/a1bb") == b""
     assert s.size("config") == 12

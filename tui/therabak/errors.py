@@ -8,7 +8,7 @@ made where raised with ``_("... {name} ...").format(name=...)``: a translated
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 from therabak.i18n import _
 
@@ -29,15 +29,26 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
+class Remedy(StrEnum):
+    """What can be done about an error, as a value a caller tests (the error's hint says
+    it in words, for the CLI; the app offers its own way to do it)."""
+
+    SALVAGE = "salvage"  # restore again with --salvage: every intact file comes back
+
+
 class TherabakError(Exception):
-    """Base class: a clear one-line message and an exit code."""
+    """Base class: a clear one-line message and an exit code; a hint (words) and a
+    remedy (a value) where something can be done about it."""
 
     exit_code: ExitCode = ExitCode.ERROR
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, remedy: Remedy | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.remedy = remedy
 
     def __str__(self) -> str:
         return self.message

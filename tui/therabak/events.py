@@ -1,25 +1,49 @@
 """The engine's only voice: typed events that the CLI renders and the app consumes.
 
-Every event is a dataclass with a ``type`` tag and a JSON form (one object per line
-in ``--json`` output). Events never carry secrets.
+Every event is a dataclass with a ``type`` tag and a JSON form, one object per line in
+``--json`` output: :meth:`Event.to_json` gives the object, :meth:`Event.to_line` the
+line, and :meth:`Event.from_json` makes the event again from the object (the app reads
+a job's stream with it). Events never carry secrets.
+
+The last event of a job is a :class:`Summary` carrying the job's result (a dataclass
+with ``to_json()``/``from_json()`` of its own, flattened into the summary's object;
+:meth:`Summary.of` and :meth:`Summary.result`), or an :class:`Error`.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from therabak.i18n import Message
+
+
+class JsonForm(Protocol):
+    """A job's result: a dataclass with a JSON form (what its summary carries)."""
+
+    duration_s: float
+
+    @property
+    def exit_code(self) -> int: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self: ...
+
+
+R = TypeVar("R", bound=JsonForm)
 
 
 @dataclass
 class Event:
     type: ClassVar[str] = "event"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         """The JSON form. Human texts are English; those that were translated messages
         also appear, as msgid and arguments, under ``i18n`` (keyed by their place, e.g.
         ``message`` or ``warnings/0``), so a reader can show them in another language."""
@@ -36,8 +60,19 @@ class Event:
             data["i18n"] = translated
         return data
 
-    def to_json(self, *, ascii_only: bool = False) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=ascii_only, default=str)
+    def to_line(self, *, ascii_only: bool = False) -> str:
+        """The JSON form as one line of ``--json`` output."""
+        return json.dumps(self.to_json(), ensure_ascii=ascii_only, default=str)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Event:
+        """The event again from its JSON form (by its ``event`` tag; on a subclass, one
+        of that class or ValueError). Texts that carry their msgid come back in the
+        current language."""
+        event = _from_json(data)
+        if not isinstance(event, cls):
+            raise ValueError(f"not a {cls.type} event: {data.get('event')!r}")
+        return event
 
 
 @dataclass
@@ -98,6 +133,17 @@ class Warning(Event):  # noqa: A001 - the event is called warning in the JSON st
     code: str = ""
 
 
+class DamagedPart(StrEnum):
+    """A part of a backup that is not a file. Damage to it is reported with the part in
+    place of a path (the value, in parentheses, is what the JSON says there); a caller
+    tells it from a file by its type, ``isinstance(path, DamagedPart)``."""
+
+    HEADER = "(header)"
+    INDEX = "(index)"
+    VOLUMES = "(volumes)"  # the volumes of a split backup (one missing, or not fitting)
+    STRUCTURE = "(archive structure)"  # bytes between entries that no entry explains
+
+
 @dataclass
 class Damaged(Event):
     """An archive entry (or region) failed verification."""
@@ -109,7 +155,8 @@ class Damaged(Event):
 
 @dataclass
 class Summary(Event):
-    """The last event of a job. ``extra`` holds operation-specific fields (flattened in JSON)."""
+    """The last event of a job. ``extra`` holds operation-specific fields (flattened in
+    JSON): for a job, its result's JSON form (:meth:`of`, :meth:`result`)."""
 
     type: ClassVar[str] = "summary"
     operation: str
@@ -117,6 +164,25 @@ class Summary(Event):
     duration_s: float
     message: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, operation: str, result: JsonForm, message: str = "") -> Summary:
+        """The summary of a job that ended with *result*."""
+        return cls(
+            operation=operation,
+            exit_code=result.exit_code,
+            duration_s=result.duration_s,
+            message=message,
+            extra=result.to_json(),
+        )
+
+    def result(self, kind: type[R]) -> R:
+        """The job's result again, as the dataclass *kind* (raises ValueError when the
+        summary does not hold one)."""
+        try:
+            return kind.from_json({**self.extra, "duration_s": self.duration_s})
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ValueError(f"not a {kind.__name__}: {e}") from None
 
 
 @dataclass
@@ -127,6 +193,7 @@ class Error(Event):
     exit_code: int
     message: str
     hint: str = ""
+    remedy: str = ""  # errors.Remedy: what can be done about it ("" when nothing)
 
 
 Emit = Callable[[Event], None]
@@ -203,9 +270,7 @@ def _translated(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def from_dict(data: dict[str, Any]) -> Event:
-    """Rebuild an event from its JSON form (used by the app to read a job's stream);
-    texts that carry their msgid come back in the current language."""
+def _from_json(data: Mapping[str, Any]) -> Event:
     cls = EVENT_TYPES.get(data.get("event", ""))
     if cls is None:
         raise ValueError(f"unknown event {data.get('event')!r}")
@@ -251,6 +316,5 @@ __all__ = [
     "Warning",
     "WarningLog",
     "asdict",
-    "from_dict",
     "ignore",
 ]

@@ -1,6 +1,6 @@
 """Which file system holds a folder, and the largest file it can hold.
 
-A backup bigger than that is split into volumes (``archive/volumes.py``). Per platform:
+A backup bigger than that is split into volumes (``archive/volumes/``). Per platform:
 
 * Linux: ``/proc/self/mountinfo`` (``/proc/mounts`` when that is missing): the mount
   whose mount point is the longest prefix of the folder's real path (the last one

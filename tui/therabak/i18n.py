@@ -126,24 +126,6 @@ def option_value(argv: list[str], option: str) -> str | None:
     return value
 
 
-def choose_language(argv: list[str]) -> str:
-    """The language of a run of therabak or therabak-tui, made current: ``--lang`` in
-    *argv*, else the settings file's ``[ui] language``, else the system's. English for
-    ``--json`` (JSON output and its one-line error stay English and stable)."""
-    if "--json" in argv:
-        return set_language(SOURCE_LANGUAGE)
-    lang = option_value(argv, "--lang")
-    if lang not in LANGUAGE_CHOICES or lang == "auto":
-        from therabak.errors import ConfigError
-        from therabak.settings import Settings
-
-        try:
-            lang = Settings.load().language
-        except ConfigError:
-            lang = "auto"  # whatever needs the settings says what is wrong with them
-    return set_language(lang)
-
-
 # ---- catalogs --------------------------------------------------------------------------
 
 

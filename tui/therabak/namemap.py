@@ -93,7 +93,7 @@ class Renamed:
     target: str  # the path it was written to
     reasons: tuple[NameProblem, ...]  # why, for its own name and its folders' names
 
-    def to_dict(self) -> dict:
+    def to_json(self) -> dict:
         return {
             "path": self.path,
             "restored_as": self.target,

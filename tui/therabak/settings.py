@@ -22,7 +22,14 @@ import platformdirs
 
 from therabak.errors import ConfigError
 from therabak.fsutil import followed_root, write_private
-from therabak.i18n import LANGUAGE_CHOICES, N_, _
+from therabak.i18n import (
+    LANGUAGE_CHOICES,
+    N_,
+    SOURCE_LANGUAGE,
+    _,
+    option_value,
+    set_language,
+)
 
 APP_NAME = "therabak"
 PRACTICE_APP = "TheraPsy"
@@ -112,9 +119,66 @@ class RemoteSettings:
 
 
 @dataclass
+class DestinationEntry:
+    """One ``[[destination]]``: a place backups go to, by the name people give it.
+
+    *where* is a folder or a URL (``s3://``, ``sftp://``, ``webdav(s)://``) and never
+    holds a secret (credentials live in the credential store, see
+    ``therabak.storage.credentials``); *limit_upload* is a rate as people write it
+    (``2M``, ``500k``: bytes per second; empty: no limit). ``therabak.destinations``
+    turns an entry into a storage."""
+
+    name: str
+    where: str
+    limit_upload: str = ""
+
+
+#: A URL that carries a password (``scheme://user:secret@host``): never in the settings.
+_URL_WITH_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:[^/@]*@")
+
+
+def parse_rate(text: str) -> int | None:
+    """Bytes per second in a rate written by a person (``2M``, ``500k``, ``2M/s``,
+    ``64000``; K/M/G are powers of 1024, KB/MB/GB powers of 1000); None for "" (no
+    limit). ValueError (a translated message) for anything else, and for zero."""
+    from therabak.formatting import parse_size
+
+    text = text.strip()
+    if not text:
+        return None
+    if text.lower().endswith("/s"):
+        text = text[:-2]
+    try:
+        value = parse_size(text)
+    except ValueError:
+        raise ValueError(
+            _("not an upload rate: {text} (e.g. 2M or 500k, bytes per second)").format(
+                text=repr(text)
+            )
+        ) from None
+    if value < 1024:
+        raise ValueError(_("an upload limit must be at least 1k (1024 bytes per second)"))
+    return value
+
+
+def check_destination_where(where: str) -> str | None:
+    """Why *where* cannot be a destination's place in the settings file, or None.
+    (The full check of a URL is ``therabak.storage.url.parse_location``.)"""
+    if not where.strip():
+        return _("is empty")
+    if _URL_WITH_PASSWORD.match(where.strip()):
+        return _(
+            "holds a password; it never goes into the settings file (therabak remote login "
+            "keeps it in the credential store)"
+        )
+    return None
+
+
+@dataclass
 class Settings:
     remembered_destinations: list[str] = field(default_factory=list)
     searched_folders: list[str] = field(default_factory=list)  # searched for restore points
+    destinations: list[DestinationEntry] = field(default_factory=list)  # [[destination]]
     reminder_days: int = 14
     language: str = "auto"  # [ui] language: "auto" (from the system), "de" or "en"
     auto: AutoSettings = field(default_factory=AutoSettings)
@@ -177,7 +241,7 @@ class Settings:
             return value
 
         known = {"destinations", "auto", "retry", "reminder", "ui", "s3", "remote"}
-        unknown = set(data) - known
+        unknown = set(data) - known - {"destination"}
         if unknown:
             raise ConfigError(
                 _("Settings file {path}: unknown section(s) {names}").format(
@@ -196,6 +260,7 @@ class Settings:
         if not isinstance(searched, list) or not all(isinstance(x, str) for x in searched):
             raise fail("destinations", "searched", _("must be a list of folder paths"))
         self.searched_folders = list(searched)
+        self.destinations = _destination_entries(data.get("destination", []), fail)
         ui = data.get("ui", {})
         self.language = get(
             ui,
@@ -267,6 +332,11 @@ class Settings:
             f"[retry]\nattempts = {r.attempts}\ninitial_delay_s = {r.initial_delay_s}\n"
             f"max_delay_s = {r.max_delay_s}\non_failure = {q(r.on_failure)}\n"
             + self._remote_toml(q)
+            + "".join(
+                f"\n[[destination]]\nname = {q(d.name)}\nwhere = {q(d.where)}\n"
+                + (f"limit_upload = {q(d.limit_upload)}\n" if d.limit_upload else "")
+                for d in self.destinations
+            )
         )
 
     def _remote_toml(self, q) -> str:
@@ -317,7 +387,60 @@ class Settings:
         return Path(data_dir).parent / "TheraPsy-Auto-Backups"
 
 
+def _destination_entries(raw: object, fail) -> list[DestinationEntry]:
+    """The ``[[destination]]`` tables: each a name (unique, case-insensitive), a place,
+    an optional upload limit; nothing else (no secret has a key to go in)."""
+    if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
+        raise fail("destination", "destination", _("must be a list of [[destination]] tables"))
+    out: list[DestinationEntry] = []
+    seen: set[str] = set()
+    for table in raw:
+        extra = set(table) - {"name", "where", "limit_upload"}
+        if extra:
+            raise fail(
+                "destination",
+                sorted(extra)[0],
+                _("is not a setting of a destination (name, where, limit_upload)"),
+            )
+        values = {}
+        for key in ("name", "where", "limit_upload"):
+            value = table.get(key, "")
+            if not isinstance(value, str):
+                raise fail("destination", key, _("must be text in quotes"))
+            values[key] = value.strip()
+        if not values["name"]:
+            raise fail("destination", "name", _("is missing or empty"))
+        if values["name"].casefold() in seen:
+            raise fail("destination", "name", _("names two destinations"))
+        seen.add(values["name"].casefold())
+        problem = check_destination_where(values["where"])
+        if problem:
+            raise fail("destination", "where", problem)
+        try:
+            parse_rate(values["limit_upload"])
+        except ValueError as e:
+            raise fail("destination", "limit_upload", str(e)) from None
+        out.append(DestinationEntry(**values))
+    return out
+
+
 def _line_of(text: str, key: str) -> int | None:
     pattern = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE)
     m = pattern.search(text)
     return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def choose_language(argv: list[str]) -> str:
+    """The language of a run of therabak or therabak-tui, made current: ``--lang`` in
+    *argv*, else the settings file's ``[ui] language``, else the system's. English for
+    ``--json`` (JSON output and its one-line error stay English and stable). Here, not
+    in i18n, so that i18n stays a leaf that imports nothing of therabak's."""
+    if "--json" in argv:
+        return set_language(SOURCE_LANGUAGE)
+    lang = option_value(argv, "--lang")
+    if lang not in LANGUAGE_CHOICES or lang == "auto":
+        try:
+            lang = Settings.load().language
+        except ConfigError:
+            lang = "auto"  # whatever needs the settings says what is wrong with them
+    return set_language(lang)

@@ -92,6 +92,21 @@ class TherabakApp(App[None]):
 
         self._home_then(SettingsScreen())
 
+    def action_destinations(self) -> None:
+        from therabak.app.screens.destinations import DestinationsScreen
+
+        self._home_then(DestinationsScreen())
+
+    def action_recovery_codes(self) -> None:
+        from therabak.app.screens.recovery import RecoveryScreen
+
+        self._home_then(RecoveryScreen())
+
+    def action_emergency_sheet(self) -> None:
+        from therabak.app.screens.sheet import EmergencySheetScreen
+
+        self._home_then(EmergencySheetScreen())
+
     def action_help(self) -> None:
         from therabak.app.screens.help import HelpScreen
 
@@ -109,6 +124,21 @@ class TherabakApp(App[None]):
         yield SystemCommand(_("Verify"), _("Check that a backup is intact"), self.action_verify)
         yield SystemCommand(
             _("Settings"), _("Destinations, automatic backups, retries"), self.action_settings
+        )
+        yield SystemCommand(
+            _("Destinations"),
+            _("Where backups go: add, test or remove a USB stick or an off-site storage"),
+            self.action_destinations,
+        )
+        yield SystemCommand(
+            _("Recovery codes"),
+            _("Give a backup a recovery code for a forgotten password, or remove it"),
+            self.action_recovery_codes,
+        )
+        yield SystemCommand(
+            _("Emergency sheet"),
+            _("A page to print: where the backups are, how to restore them"),
+            self.action_emergency_sheet,
         )
         yield SystemCommand(_("Help"), _("Keys and what each screen does"), self.action_help)
         yield SystemCommand(_("Quit"), _("Leave therabak (running jobs go on)"), self.exit)

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from therabak.app.runner import JobRunner
 from therabak.fsinfo import FsInfo
 from therabak.fsinfo import probe as probe_fs
 from therabak.fsutil import reported_free_space
 from therabak.i18n import _
-from therabak.jobs.runner import JobRunner
 from therabak.media import removable_media
 from therabak.schedule.host import Host
 from therabak.settings import PracticePaths

@@ -14,8 +14,8 @@ from textual.message import Message
 from textual.worker import get_current_worker
 
 from therabak.app.jobview import coalesce
+from therabak.app.runner import Job, JobRunner
 from therabak.events import Event
-from therabak.jobs.runner import Job, JobRunner
 
 
 class JobEvents(Message):

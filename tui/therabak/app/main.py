@@ -16,8 +16,8 @@ from pathlib import Path
 
 from therabak import __version__
 from therabak.errors import DataFolderError, TherabakError
-from therabak.i18n import LANGUAGE_CHOICES, _, choose_language, translate_argparse
-from therabak.settings import APP_NAME, PracticePaths
+from therabak.i18n import LANGUAGE_CHOICES, _, translate_argparse
+from therabak.settings import APP_NAME, PracticePaths, choose_language
 
 #: The demo's gentle fault injection: a few files fail to decrypt twice, then work, so
 #: the retry panel has something to show.

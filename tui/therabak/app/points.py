@@ -7,41 +7,35 @@ scans the data folder) are called from the screens' thread workers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from therabak.app.context import AppContext
+from therabak.errors import Remedy
 from therabak.i18n import N_, _
-from therabak.jobs.points import (
-    PointContents,
+from therabak.jobs.restore import RestorePlan, RestoreRequest, plan_restore
+from therabak.points.contents import PointContents, open_contents
+from therabak.points.discovery import (
     PointListing,
     RestorePoint,
     SearchPlace,
     list_points,
-    open_contents,
     search_places,
 )
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.settings import Settings
 
-KIND_LABELS = {
-    "manual": N_("manual"),
-    "automatic": N_("automatic"),
-    "folder": N_("folder"),
-    "before-restore": N_("before restore"),
-    "unreadable": N_("UNREADABLE"),
-}
+if TYPE_CHECKING:
+    from therabak.crypto.recovery import RecoveryCode
+
 PROTECTION_LABELS = {
     "password": N_("password"),
     "account": N_("account key"),
     "none": N_("NONE"),
 }
 ACCOUNT_LABELS = {"yes": N_("this"), "no": N_("OTHER"), "unknown": N_("any")}
-
-
-def kind_label(point: RestorePoint) -> str:
-    return _(KIND_LABELS.get(point.kind, point.kind))
 
 
 def protection_label(point: RestorePoint) -> str:
@@ -99,17 +93,20 @@ def contents(
     rules: Rules,
     password: str | None = None,
     *,
+    recovery_code: RecoveryCode | None = None,
     salvage: bool = False,
 ) -> PointContents:
-    """What the point holds, by category (raises WrongPasswordError, CannotUnlockError,
-    DamagedArchiveError). With *salvage* (the restore screen) a damaged index does not
-    stop it: the intact entries are listed by reading the whole backup (``index_damage``
-    says so) and only a salvage restore is offered."""
+    """What the point holds, by category, opened with *password* or *recovery_code*
+    (raises WrongPasswordError, WrongRecoveryCodeError, NoRecoveryCodeError,
+    CannotUnlockError, DamagedArchiveError). With *salvage* (the restore screen) a
+    damaged index does not stop it: the intact entries are listed by reading the whole
+    backup (``index_damage`` says so) and only a salvage restore is offered."""
     return open_contents(
         point.path,
         rules=rules,
         account=load_account(ctx),
         password=password,
+        recovery_code=recovery_code,
         data_dir=ctx.paths.data_dir,
         salvage=salvage,
     )
@@ -120,67 +117,52 @@ class RestoreChoice:
     """What the user chose on the restore screen."""
 
     point: RestorePoint
-    password: str | None
-    include: list[str] | None  # leaf ids; None: everything the point holds
-    target: Path | None  # another folder; None: replace the current data
+    password: str | None = field(repr=False)
+    include: list[str] | None = None  # leaf ids; None: everything the point holds
+    target: Path | None = None  # another folder; None: replace the current data
     salvage: bool = False  # a damaged backup: restore every intact file, list the others
+    # the backup's recovery code, when it was opened with it instead of the password
+    recovery_code: RecoveryCode | None = field(default=None, repr=False)
     # the name the plan gave the folder the current data is kept in (the job makes it)
     keep_old_name: str | None = None
 
 
-def plan(ctx: AppContext, choice: RestoreChoice, rules: Rules):
+def restore_request(ctx: AppContext, choice: RestoreChoice, rules: Rules) -> RestoreRequest:
+    """The restore the user chose, as the engine takes it: planned here
+    (:func:`plan`), run as a job with its ``to_argv()``."""
+    return RestoreRequest(
+        point=choice.point.path,
+        data_dir=ctx.paths.data_dir,
+        account_key_path=ctx.paths.account_key,
+        rules=rules,
+        password=choice.password,
+        recovery_code=choice.recovery_code,
+        include=choice.include,
+        target=choice.target,
+        salvage=choice.salvage,
+        before_restore_name=choice.keep_old_name,
+    )
+
+
+def plan(ctx: AppContext, choice: RestoreChoice, rules: Rules) -> RestorePlan:
     """The engine's restore plan: what is replaced, what is kept, where the old data goes.
 
     Raises the engine's refusals (TherabakError with its exit code)."""
-    from therabak.jobs.restore import RestoreRequest, plan_restore
-
-    return plan_restore(
-        RestoreRequest(
-            point=choice.point.path,
-            data_dir=ctx.paths.data_dir,
-            account_key_path=ctx.paths.account_key,
-            rules=rules,
-            password=choice.password,
-            include=choice.include,
-            target=choice.target,
-            salvage=choice.salvage,
-        )
-    )
+    return plan_restore(restore_request(ctx, choice, rules))
 
 
 SALVAGE_OPTION = N_("If the backup is damaged: restore every intact file")
 
 
-def salvage_advice(hint: str | None) -> str | None:
-    """The app's words for the engine's hint to use ``--salvage`` (the CLI's option):
-    tick the restore screen's option instead. Other hints are kept."""
-    if hint and "--salvage" in hint:
+def salvage_advice(remedy: str | None, hint: str | None) -> str | None:
+    """The app's words for an error whose remedy is a salvage restore (the CLI's hint
+    says ``--salvage``): tick the restore screen's option instead. Other hints are kept."""
+    if remedy == Remedy.SALVAGE:
         return _(
             "To restore every intact file, tick “{option}” on the restore screen and go on; "
             "the damaged files are listed."
         ).format(option=_(SALVAGE_OPTION))
     return hint
-
-
-def restore_args(ctx: AppContext, choice: RestoreChoice) -> list[str]:
-    """The ``therabak restore`` arguments for *choice* (the password goes to stdin)."""
-    args = [
-        str(choice.point.path),
-        "--yes",
-        "--data-dir",
-        str(ctx.paths.data_dir),
-        "--account-key",
-        str(ctx.paths.account_key),
-    ]
-    if choice.include:
-        args += ["--include", ",".join(choice.include)]
-    if choice.target is not None:
-        args += ["--to", str(choice.target)]
-    if choice.salvage:
-        args.append("--salvage")
-    if choice.keep_old_name:
-        args += ["--before-restore-name", choice.keep_old_name]
-    return args
 
 
 def remember_searched(folder: Path) -> None:

@@ -14,19 +14,26 @@ from rich.text import Text
 from therabak import formatting
 from therabak.app.jobview import JobView
 from therabak.app.points import salvage_advice
-from therabak.events import Error, Summary
+from therabak.app.recovery import FORGOT
+from therabak.app.runner import Job, JobState
+from therabak.errors import ExitCode
+from therabak.events import Error, Summary, Warning
 from therabak.i18n import N_, _, ngettext, shown
-from therabak.jobs.runner import Job, JobState
+from therabak.jobs.backup import BackupResult
+from therabak.jobs.folder import FolderBackupResult
+from therabak.jobs.restore import RestoreResult
+from therabak.jobs.store_backup import StoreBackupResult
+from therabak.jobs.verify import VerifyResult
 
 MAX_LISTED = 4
 
 EXIT_MEANINGS = {
-    2: N_("the request was not valid"),
-    4: N_("the backup cannot be unlocked (wrong password or another account)"),
-    5: N_("the backup is damaged"),
-    6: N_("there is not enough space"),
-    7: N_("the practice app is using the data folder"),
-    130: N_("it was cancelled"),
+    ExitCode.USAGE: N_("the request was not valid"),
+    ExitCode.CANNOT_UNLOCK: N_("the backup cannot be unlocked (wrong password or another account)"),
+    ExitCode.DAMAGED: N_("the backup is damaged"),
+    ExitCode.NO_SPACE: N_("there is not enough space"),
+    ExitCode.IN_USE: N_("the practice app is using the data folder"),
+    ExitCode.INTERRUPTED: N_("it was cancelled"),
 }
 
 
@@ -45,6 +52,10 @@ def operation_name(operation: str) -> str:
         "restore": _("Restore"),
         "verify": _("Verification"),
         "folder-backup": _("Folder backup"),
+        "recovery": _("Recovery code"),
+        "recovery-create": _("New recovery code"),
+        "recovery-remove": _("Removing the recovery code"),
+        "emergency-sheet": _("Emergency sheet"),
         "prune": _("Freeing space"),
     }.get(operation, operation)
 
@@ -77,6 +88,11 @@ def cancelled_words(operation: str, *, store: bool = False) -> str:
         "verify": _(
             "Verification cancelled. The backup was not changed, but it was not checked to the end."
         ),
+        "recovery": _(
+            "Cancelled. The backup still opens with its password; the recovery codes screen "
+            "says whether it has a code now."
+        ),
+        "emergency-sheet": _("Cancelled. No emergency sheet was written."),
     }.get(
         operation,
         _("{name} cancelled. Nothing was changed.").format(name=operation_name(operation)),
@@ -92,31 +108,32 @@ def _listed(text: Text, items: list[str], show: Callable[[str], str]) -> None:
 
 
 def warnings_of(
-    s: Summary, view: JobView, said: frozenset[str] | set[str] = frozenset()
+    warnings: list[Warning], view: JobView, said: frozenset[str] | set[str] = frozenset()
 ) -> list[str]:
     """Every warning the job printed: its summary lists them all (a job that printed a
     warning exits 3); a summary without the list (an older job's) leaves the ones the
     view collected from the event stream. Warnings whose code is in *said* are left out
     (the summary's head already says them)."""
-    listed = s.extra.get("warnings")
-    if isinstance(listed, list) and listed:
-        return [
-            shown(w["message"]) if isinstance(w, dict) else shown(w)
-            for w in listed
-            if not (isinstance(w, dict) and w.get("code") in said)
-        ]
-    return [shown(w.message) for w in view.warnings if w.code not in said]
+    listed = warnings or view.warnings
+    return [shown(w.message) for w in listed if w.code not in said]
 
 
 def _warnings(
-    text: Text, s: Summary, view: JobView, said: frozenset[str] | set[str] = frozenset()
+    text: Text,
+    warnings: list[Warning],
+    view: JobView,
+    said: frozenset[str] | set[str] = frozenset(),
 ) -> None:
-    found = warnings_of(s, view, said)
+    found = warnings_of(warnings, view, said)
     if found:
         text.append(
             "\n" + ngettext("{n} warning:", "{n} warnings:", len(found)).format(n=len(found))
         )
         _listed(text, found, str)
+
+
+def _damage(items: list[tuple[str, str]], sep: str = ": ") -> list[str]:
+    return [f"{path}{sep}{reason}" for path, reason in items]
 
 
 def summary_text(
@@ -150,7 +167,7 @@ def summary_text(
                 text.append("\n  " + line[:200], style="dim")
         return text
     if isinstance(final, Error):
-        if final.exit_code == 130:
+        if final.exit_code == ExitCode.INTERRUPTED:
             return Text(
                 cancelled_words(job.record.operation, store=is_store_backup(job.record)),
                 style="bold",
@@ -159,7 +176,7 @@ def summary_text(
         text.append(shown(final.message), style="")
         hint = final.hint
         if job.record.operation == "restore":
-            hint = salvage_advice(hint)  # the app's option, not the CLI's
+            hint = salvage_advice(final.remedy, hint)  # the app's option, not the CLI's
         if hint:
             text.append("\n" + shown(hint))
         meaning = EXIT_MEANINGS.get(final.exit_code)
@@ -177,69 +194,76 @@ def summary_text(
         "verify": _verify,
         "restore": _restore,
         "folder-backup": _folder,
+        "recovery-create": _recovery_create,
+        "recovery-remove": _recovery_remove,
+        "emergency-sheet": _sheet,
         "prune": _prune,
     }.get(final.operation, _generic)
-    return builder(final, view, show_path)
+    try:
+        return builder(final, view, show_path)
+    except ValueError:  # a summary without its result (an older job's): said briefly
+        return _generic(final, view, show_path)
 
 
 def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
-    x = s.extra
-    damaged = x.get("damaged") or []
-    if damaged:
+    r: BackupResult | StoreBackupResult
+    if s.extra.get("store"):  # into a backup store (not --single-file)
+        r = s.result(StoreBackupResult)
+    else:
+        r = s.result(BackupResult)
+    if r.damaged:
         head = _("Backup written, but verification FOUND DAMAGE.")
-    elif x.get("verify_cancelled"):
+    elif r.verify_cancelled:
         head = _("Backup written; its check was cancelled, so it is NOT verified.")
-    elif x.get("raw") or x.get("skipped"):
+    elif r.raw or r.skipped:
         head = _("Backup finished; some files need attention.")
-    elif s.exit_code == 3:
+    elif s.exit_code == ExitCode.WARNINGS:
         head = _("Backup finished with warnings.")
     else:
         head = _("Backup finished.")
     text = Text(head, style="bold")
     text.append("\n" + _("Where:") + " ")
-    store = x.get("store")
-    text.append(show_path(str(store or x.get("archive") or s.message)))
-    if store:  # into a backup store: what was new, and what was taken over unread
+    if isinstance(r, StoreBackupResult):  # what was new, and what was taken over unread
+        text.append(show_path(str(r.store)))
         text.append(
             "\n"
             + _("{files}, {data} of data; {new} new, {stored} written; took {time}.").format(
-                files=formatting.files(int(x.get("files", 0))),
-                data=formatting.size(int(x.get("bytes_total", 0))),
-                new=formatting.size(int(x.get("bytes_new", 0))),
-                stored=formatting.size(int(x.get("bytes_stored", 0))),
-                time=formatting.duration(s.duration_s),
+                files=formatting.files(r.files),
+                data=formatting.size(r.bytes_total),
+                new=formatting.size(r.bytes_new),
+                stored=formatting.size(r.bytes_stored),
+                time=formatting.duration(r.duration_s),
             )
         )
-        reused = int(x.get("files_reused") or 0)
-        if reused:
+        if r.files_reused:
             text.append(
                 "\n"
                 + _("{files} unchanged since the last backup were not read again.").format(
-                    files=formatting.files(reused)
+                    files=formatting.files(r.files_reused)
                 ),
                 style="dim",
             )
     else:
+        text.append(show_path(str(r.archive)))
         text.append(
             "\n"
             + _("{files}, {data} of data, {stored} on disk, took {time}.").format(
-                files=formatting.files(int(x.get("files", 0))),
-                data=formatting.size(int(x.get("bytes_in", 0))),
-                stored=formatting.size(int(x.get("bytes_stored", 0))),
-                time=formatting.duration(s.duration_s),
+                files=formatting.files(r.files),
+                data=formatting.size(r.bytes_in),
+                stored=formatting.size(r.bytes_stored),
+                time=formatting.duration(r.duration_s),
             )
         )
-    volumes = x.get("volumes") or []
-    if len(volumes) > 1:
+    if isinstance(r, BackupResult) and len(r.volumes) > 1:
         text.append(
             "\n"
             + _(
                 "Split into {n} volumes of at most {size} each: keep them together in one "
                 "folder, a restore needs every one."
-            ).format(n=len(volumes), size=formatting.size(int(x.get("volume_size") or 0)))
+            ).format(n=len(r.volumes), size=formatting.size(r.volume_size or 0))
         )
-    verified = x.get("verified")
-    if x.get("verify_cancelled") and store:
+    store = isinstance(r, StoreBackupResult)
+    if r.verify_cancelled and store:
         text.append(
             "\n"
             + _(
@@ -248,7 +272,7 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
             ),
             style="bold",
         )
-    elif x.get("verify_cancelled"):
+    elif r.verify_cancelled:
         text.append(
             "\n"
             + _(
@@ -257,19 +281,18 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
             ),
             style="bold",
         )
-    elif verified is True and store:
+    elif r.verified is True and store:
         text.append(
             "\n" + _("Verified: what this backup wrote was read back and every file checked.")
         )
-    elif verified is True:
+    elif r.verified is True:
         text.append("\n" + _("Verified: every file was read back and checked."))
-    elif verified is None:
+    elif r.verified is None:
         text.append("\n" + _("Not verified (verify after writing was off)."), style="dim")
-    if damaged:
+    if r.damaged:
         text.append("\n" + _("Damaged in the backup:"), style="bold")
-        _listed(text, [f"{d['path']}: {d['reason']}" for d in damaged], str)
-    retried = x.get("retried") or []
-    recovered = [r for r in retried if r.get("outcome") == "recovered"]
+        _listed(text, _damage(r.damaged), str)
+    recovered = [o for o in r.retried if o.outcome == "recovered"]
     if recovered:
         text.append(
             "\n"
@@ -279,8 +302,7 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
                 len(recovered),
             ).format(n=len(recovered))
         )
-    raw = x.get("raw") or []
-    if raw:
+    if r.raw:
         text.append(
             "\n"
             + ngettext(
@@ -288,98 +310,94 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
                 "(restorable on this account only):",
                 "{n} files could not be decrypted and were stored raw "
                 "(restorable on this account only):",
-                len(raw),
-            ).format(n=len(raw)),
+                len(r.raw),
+            ).format(n=len(r.raw)),
             style="bold",
         )
-        _listed(text, list(raw), str)
-    skipped = x.get("skipped") or []
-    if skipped:
+        _listed(text, list(r.raw), str)
+    if r.skipped:
         text.append(
             "\n"
             + ngettext(
-                "{n} file is NOT in the backup:", "{n} files are NOT in the backup:", len(skipped)
-            ).format(n=len(skipped)),
+                "{n} file is NOT in the backup:", "{n} files are NOT in the backup:", len(r.skipped)
+            ).format(n=len(r.skipped)),
             style="bold",
         )
-        _listed(text, [f"{d['path']} ({d['reason']})" for d in skipped], str)
-    _warnings(text, s, view, said={"verify-cancelled"})  # the head said that one
+        _listed(text, [f"{p} ({why})" for p, why in r.skipped], str)
+    _warnings(text, r.warnings, view, said={"verify-cancelled"})  # the head said that one
     return text
 
 
 def _verify(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
-    x = s.extra
-    damaged = x.get("damaged") or []
-    if damaged:
+    r = s.result(VerifyResult)
+    if r.damaged:
         text = Text(_("The backup is DAMAGED."), style="bold")
-        text.append(
-            "\n" + _("{n} intact; damaged:").format(n=formatting.files(int(x.get("files_ok", 0))))
-        )
-        _listed(text, [f"{d['path']}: {d['reason']}" for d in damaged], str)
+        text.append("\n" + _("{n} intact; damaged:").format(n=formatting.files(r.files_ok)))
+        _listed(text, _damage(r.damaged), str)
     else:
         text = Text(_("The backup is intact."), style="bold")
         text.append(
             "\n"
             + _("{files}, {size} read and checked in {time}.").format(
-                files=formatting.files(int(x.get("files_ok", 0))),
-                size=formatting.size(int(x.get("bytes_checked", 0))),
-                time=formatting.duration(s.duration_s),
+                files=formatting.files(r.files_ok),
+                size=formatting.size(r.bytes_checked),
+                time=formatting.duration(r.duration_s),
             )
         )
     text.append("\n" + _("Backup:") + " ")
-    text.append(show_path(str(x.get("archive", s.message))))
+    text.append(show_path(r.archive or s.message))
     return text
 
 
 def _place_and_counts(
-    text: Text, label: str, place: object, s: Summary, show_path: Callable[[str], str]
+    text: Text,
+    label: str,
+    place: Path,
+    counts: tuple[int, int, float],
+    show_path: Callable[[str], str],
 ) -> None:
     """The lines "<label> <path>" and "<files>, <size>, took <time>." of a job that
-    wrote files (where the summary has them)."""
-    if place:
-        text.append("\n" + label + " ")
-        text.append(show_path(str(place)))
-    files = s.extra.get("files")
-    if files is not None:
-        text.append(
-            "\n"
-            + _("{files}, {size}, took {time}.").format(
-                files=formatting.files(int(files)),
-                size=formatting.size(int(s.extra.get("bytes", 0))),
-                time=formatting.duration(s.duration_s),
-            )
+    wrote files (*counts*: files, bytes, seconds)."""
+    text.append("\n" + label + " ")
+    text.append(show_path(str(place)))
+    files, size, seconds = counts
+    text.append(
+        "\n"
+        + _("{files}, {size}, took {time}.").format(
+            files=formatting.files(files),
+            size=formatting.size(size),
+            time=formatting.duration(seconds),
         )
+    )
 
 
 def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
-    x = s.extra
-    if x.get("damaged") or x.get("renamed"):
+    r = s.result(RestoreResult)
+    if r.damaged or r.renamed:
         head = _("Restore finished; some files need attention.")
-    elif s.exit_code == 3:
+    elif s.exit_code == ExitCode.WARNINGS:
         head = _("Restore finished with warnings.")
     else:
         head = _("Restore finished.")
     text = Text(head, style="bold")
-    _place_and_counts(text, _("Restored into:"), x.get("target") or x.get("data_dir"), s, show_path)
-    carried = x.get("files_carried")
-    if carried:
+    counts = (r.files_restored, r.bytes_restored, r.duration_s)
+    _place_and_counts(text, _("Restored into:"), r.target, counts, show_path)
+    if r.files_carried:
         text.append(
             "\n"
             + _("Kept from the current data (not in the backup): {files}, {size}.").format(
-                files=formatting.files(int(carried)),
-                size=formatting.size(int(x.get("bytes_carried", 0))),
+                files=formatting.files(r.files_carried),
+                size=formatting.size(r.bytes_carried),
             )
         )
-    kept = x.get("before_restore")
-    if kept:
+    if r.before_restore:
         text.append("\n" + _("The data as it was before is kept in:") + " ")
-        text.append(show_path(str(kept)))
-        planned = x.get("before_restore_planned")
-        if planned:
+        text.append(show_path(str(r.before_restore)))
+        if r.before_restore_planned:
             text.append(
                 "\n"
                 + _("(not {name}, as the plan said: that name was taken meanwhile)").format(
-                    name=Path(str(planned)).name
+                    name=r.before_restore_planned.name
                 )
             )
         text.append(
@@ -389,67 +407,63 @@ def _restore(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text
                 "restore point ('before restore')."
             )
         )
-    new_key = x.get("new_account_key")
-    if new_key:
+    if r.new_account_key:
         text.append("\n" + _("A new account key was created:") + " ", style="bold")
-        text.append(show_path(str(new_key)), style="bold")
+        text.append(show_path(str(r.new_account_key)), style="bold")
         text.append("\n" + _("Keep a copy of it safe: without it the data cannot be read."))
-    damaged = x.get("damaged") or []
-    if damaged:
+    if r.damaged:
         text.append("\n" + _("Not restored (damaged in the backup):"), style="bold red")
-        _listed(text, [f"{d['path']}: {d['reason']}" for d in damaged], str)
-    renamed = x.get("renamed") or []
-    if renamed:
-        text.append(
-            "\n"
-            + ngettext(
-                "{n} file was restored under another name ({system} cannot hold its name "
-                "as it is; nothing is lost):",
-                "{n} files were restored under other names ({system} cannot hold their "
-                "names as they are; nothing is lost):",
-                len(renamed),
-            ).format(n=len(renamed), system=x.get("file_system") or "?"),
-            style="bold yellow",
-        )
-        _listed(
-            text,
-            [
-                f"{formatting.name(r['path'])} → {formatting.name(r['restored_as'])}"
-                for r in renamed
-            ],
-            str,
-        )
-        if x.get("renamed_list"):
-            text.append("\n" + _("The list is in:") + " ")
-            text.append(show_path(str(x["renamed_list"])))
-    _warnings(text, s, view)
+        _listed(text, _damage(r.damaged), str)
+    if r.renamed:
+        _renamed(text, r, show_path)
+    _warnings(text, r.warnings, view)
     return text
 
 
+def _renamed(text: Text, r: RestoreResult, show_path: Callable[[str], str]) -> None:
+    text.append(
+        "\n"
+        + ngettext(
+            "{n} file was restored under another name ({system} cannot hold its name "
+            "as it is; nothing is lost):",
+            "{n} files were restored under other names ({system} cannot hold their "
+            "names as they are; nothing is lost):",
+            len(r.renamed),
+        ).format(n=len(r.renamed), system=r.file_system or "?"),
+        style="bold yellow",
+    )
+    _listed(
+        text,
+        [f"{formatting.name(x.path)} → {formatting.name(x.target)}" for x in r.renamed],
+        str,
+    )
+    if r.renamed_list:
+        text.append("\n" + _("The list is in:") + " ")
+        text.append(show_path(str(r.renamed_list)))
+
+
 def _folder(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
-    x = s.extra
-    if x.get("skipped") or x.get("unstable"):
+    r = s.result(FolderBackupResult)
+    if r.skipped or r.unstable:
         head = _("Folder backup finished; some files need attention.")
-    elif s.exit_code == 3:
+    elif s.exit_code == ExitCode.WARNINGS:
         head = _("Folder backup finished with warnings.")
     else:
         head = _("Folder backup finished.")
     text = Text(head, style="bold")
-    where = x.get("folder") or x.get("path") or x.get("dest") or s.message
-    _place_and_counts(text, _("Where:"), where, s, show_path)
-    if x.get("verified") is True:
+    _place_and_counts(text, _("Where:"), r.folder, (r.files, r.bytes, r.duration_s), show_path)
+    if r.verified is True:
         text.append("\n" + _("Verified: the copy was read back and checked."))
-    skipped = x.get("skipped") or []
-    if skipped:
+    if r.skipped:
         text.append(
             "\n"
             + ngettext(
-                "{n} file is NOT in the copy:", "{n} files are NOT in the copy:", len(skipped)
-            ).format(n=len(skipped)),
+                "{n} file is NOT in the copy:", "{n} files are NOT in the copy:", len(r.skipped)
+            ).format(n=len(r.skipped)),
             style="bold",
         )
-        _listed(text, [f"{d['path']} ({d['reason']})" for d in skipped], str)
-    _warnings(text, s, view)
+        _listed(text, [f"{p} ({why})" for p, why in r.skipped], str)
+    _warnings(text, r.warnings, view)
     text.append("\n" + _("It can be restored with this account's key only."))
     return text
 
@@ -477,6 +491,90 @@ def _prune(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
             used=formatting.size(int(x.get("bytes_used") or 0)),
         )
     )
+    return text
+
+
+def _recovery_create(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
+    text = Text(_("The new recovery code is saved in the backup."), style="bold")
+    text.append("\n" + _("Backup:") + " ")
+    text.append(show_path(str(s.extra.get("archive") or s.message)))
+    if s.extra.get("replaced"):
+        text.append(
+            "\n"
+            + _(
+                "The earlier recovery code no longer opens this backup (copies of it made "
+                "before still open with it)."
+            )
+        )
+    text.append(
+        "\n"
+        + _(
+            "Keep the code you wrote down apart from the backup. With it, the backup "
+            "opens when its password is forgotten: on the unlock step, choose “{forgot}”."
+        ).format(forgot=_(FORGOT))
+    )
+    return text
+
+
+def _recovery_remove(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
+    if not s.extra.get("removed"):
+        text = Text(_("This backup has no recovery code; nothing was changed."), style="bold")
+    else:
+        text = Text(_("The recovery code is removed."), style="bold")
+    text.append("\n" + _("Backup:") + " ")
+    text.append(show_path(str(s.extra.get("archive") or s.message)))
+    if s.extra.get("removed"):
+        text.append(
+            "\n"
+            + _(
+                "The backup now opens with its password only. Copies of it made before "
+                "still open with the old code."
+            )
+        )
+    return text
+
+
+def _sheet(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
+    x = s.extra
+    text = Text(_("The emergency sheet is written."), style="bold")
+    text.append("\n" + _("Where:") + " ")
+    text.append(show_path(str(x.get("sheet") or s.message)), style="bold")
+    places = x.get("places") or []
+    text.append(
+        "\n"
+        + ngettext(
+            "It lists {n} place where backups are.",
+            "It lists {n} places where backups are.",
+            len(places),
+        ).format(n=len(places))
+    )
+    if x.get("includes_code"):
+        text.append("\n" + _("It holds the recovery code.") + " ", style="bold")
+        text.append(
+            _(
+                "Whoever has the sheet can read the backups: print it, keep it locked away, "
+                "and then delete the file."
+            ),
+            style="bold",
+        )
+        if x.get("code_opens") == 0:
+            text.append(
+                "\n"
+                + _(
+                    "This recovery code opens none of the backups found now; check that it "
+                    "is the right one."
+                ),
+                style="bold yellow",
+            )
+    else:
+        text.append(
+            "\n"
+            + _(
+                "It holds no recovery code: write the code into its boxes by hand, or keep "
+                "it elsewhere."
+            )
+        )
+    text.append("\n" + _("Print it and keep it with the practice papers."))
     return text
 
 

@@ -7,10 +7,8 @@ authenticated before it is returned.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import zstandard
@@ -25,13 +23,7 @@ from therabak.archive.header import (
     parse_header,
     read_header_size,
 )
-from therabak.archive.index import (
-    ArchiveIndex,
-    IndexEntry,
-    check_entry_meta,
-    parse_index,
-    path_from,
-)
+from therabak.archive.index import ArchiveIndex, IndexEntry, parse_index
 from therabak.archive.layout import (
     ENTRY_HEAD,
     ENTRY_MAGIC,
@@ -49,6 +41,7 @@ from therabak.archive.layout import (
     parse_trailer,
 )
 from therabak.archive.rekey import HeaderOverlay, recover_journal
+from therabak.archive.salvage import ScannedEntry, find_magic, reason_without_path, scan_entries
 from therabak.archive.volumes import first_volume, open_source
 from therabak.crypto.recovery import RecoveryCode
 from therabak.crypto.slots import SlotType
@@ -65,6 +58,7 @@ from therabak.errors import (
 )
 from therabak.i18n import _
 from therabak.practice.account import AccountKey
+from therabak.storedpaths import path_from
 
 _WHOLE_ENTRY_READ = 4 << 20
 _INDEX_READ = 1 << 20
@@ -79,36 +73,6 @@ class EntryDamaged(DamagedArchiveError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
-
-
-@dataclass
-class ScannedEntry:
-    """An entry found by scanning the body (salvage), with what its chunks said."""
-
-    path: str
-    category: str
-    mtime_ns: int
-    raw: bool
-    key_id: str
-    offset: int
-    length: int
-    size: int
-    sha256: str
-    ok: bool
-    error: str = ""
-
-    def as_index_entry(self) -> IndexEntry:
-        return IndexEntry(
-            path=self.path,
-            category=self.category,
-            size=self.size,
-            mtime_ns=self.mtime_ns,
-            sha256=self.sha256,
-            offset=self.offset,
-            length=self.length,
-            raw=self.raw,
-            key_id=self.key_id,
-        )
 
 
 class ArchiveReader:
@@ -312,7 +276,7 @@ class ArchiveReader:
         """Does *key* open the sealed metadata of one of the first entries found?"""
         pos: int | None = MIN_HEADER_SIZE
         for _try in range(tries):
-            pos = self._find_magic(pos, self.size) if pos is not None else None
+            pos = find_magic(self, pos, self.size) if pos is not None else None
             if pos is None:
                 return False
             head = self.source.read_at(pos, ENTRY_HEAD.size)
@@ -538,7 +502,7 @@ class ArchiveReader:
         except EntryDamaged:
             raise
         except DamagedArchiveError as e:
-            raise EntryDamaged(entry.path, _reason(str(e), entry.path)) from None
+            raise EntryDamaged(entry.path, reason_without_path(str(e), entry.path)) from None
 
     def read_entry(self, entry: IndexEntry) -> bytes:
         return b"".join(self.iter_entry(entry))
@@ -546,91 +510,5 @@ class ArchiveReader:
     # ---- salvage -----------------------------------------------------------------------
 
     def scan_entries(self, *, end: int | None = None) -> Iterator[ScannedEntry]:
-        """Walk the body without the index; yield every entry whose metadata decrypts.
-
-        Damaged entries are yielded with ``ok=False``; the scan resynchronises on the
-        next entry magic, so one bad region does not hide the files after it.
-        """
-        if end is None:
-            try:
-                end, _length = self.index_location()
-            except DamagedArchiveError:
-                end = self.size
-        # with a damaged header its size field cannot be trusted either: start early
-        pos = MIN_HEADER_SIZE if self.damage else self.header.header_size
-        while pos + ENTRY_HEAD.size <= end:
-            try:
-                meta, start = self._read_meta(pos, end)
-                path, category, mtime_ns, raw, key_id = check_entry_meta(meta)
-            except DamagedArchiveError:
-                nxt = self._find_magic(pos + 1, end)
-                if nxt is None:
-                    return
-                pos = nxt
-                continue
-            digest, size, ok, error, stop = hashlib.sha256(), 0, True, "", start
-            try:
-                stop = self._entry_end(start, end)
-                for plain in self._chunks(meta["_salt"], start, stop, path):
-                    digest.update(plain)
-                    size += len(plain)
-            except DamagedArchiveError as e:
-                ok, error = False, _reason(str(e), path)
-            yield ScannedEntry(
-                path=path,
-                category=category,
-                mtime_ns=mtime_ns,
-                raw=raw,
-                key_id=key_id,
-                offset=pos,
-                length=(stop - pos) if ok else 0,
-                size=size,
-                sha256=digest.hexdigest(),
-                ok=ok,
-                error=error,
-            )
-            if ok:
-                pos = stop
-            else:
-                nxt = self._find_magic(pos + 1, end)
-                if nxt is None:
-                    return
-                pos = nxt
-
-    def _entry_end(self, start: int, end: int) -> int:
-        pos = start
-        while pos + FRAME.size <= end:
-            length, _compressed, last = parse_frame(self.source.read_at(pos, FRAME.size))
-            pos += FRAME.size + length
-            if last:
-                return pos
-        raise DamagedArchiveError(_("entry has no last chunk"))
-
-    def _find_magic(self, start: int, end: int) -> int | None:
-        block = 1 << 20
-        pos = start
-        # A split backup with a volume missing has holes: search only what can be read.
-        present_span = getattr(self.source, "present_span", None)
-        while pos < end:
-            stop = end
-            if present_span is not None:
-                span = present_span(pos)
-                if span is None or span[0] >= end:
-                    return None
-                pos, stop = max(pos, span[0]), min(end, span[1])
-            data = self.source.read_at(pos, min(block + 3, stop - pos))
-            i = data.find(ENTRY_MAGIC)
-            if i >= 0:
-                return pos + i
-            if len(data) <= 3:
-                if stop < end:
-                    pos = stop
-                    continue
-                return None
-            pos += len(data) - 3
-        return None
-
-
-def _reason(message: str, path: str) -> str:
-    prefix = f"{path}: "
-    return message[len(prefix) :] if message.startswith(prefix) else message
+        """Walk the body without the index (``archive/salvage.py``)."""
+        return scan_entries(self, end=end)

@@ -20,7 +20,7 @@ from therabak import faults
 from therabak.archive.byteio import ByteSink
 from therabak.archive.hashing import Sha256Behind
 from therabak.archive.header import ArchiveHeader, build_header
-from therabak.archive.index import ArchiveIndex, IndexEntry, path_json, path_member
+from therabak.archive.index import ArchiveIndex, IndexEntry
 from therabak.archive.layout import (
     ENTRY_HEAD,
     ENTRY_MAGIC,
@@ -38,6 +38,7 @@ from therabak.archive.layout import (
 from therabak.crypto.recovery import RecoveryCode
 from therabak.crypto.slots import Slot
 from therabak.crypto.stream import FLAG_COMPRESSED, KEY_SIZE, TAG_SIZE, StreamSealer
+from therabak.storedpaths import path_json, path_member
 
 COMPRESSION_LEVEL = 3
 # Compress an entry only if its first chunk shrinks to this fraction or less.

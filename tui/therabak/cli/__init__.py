@@ -17,7 +17,8 @@ import sys
 from therabak import __version__
 from therabak.cli import common
 from therabak.errors import ExitCode, TherabakError
-from therabak.i18n import LANGUAGE_CHOICES, _, choose_language, translate_argparse
+from therabak.i18n import LANGUAGE_CHOICES, _, translate_argparse
+from therabak.settings import choose_language
 
 COMMAND_MODULES = [
     "therabak.cli.demo",
@@ -34,6 +35,7 @@ COMMAND_MODULES = [
     "therabak.cli.emergency",
     "therabak.cli.schedule",
     "therabak.cli.remote",
+    "therabak.cli.destination",
     "therabak.cli.store",
 ]
 

@@ -98,8 +98,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
 
 def _run(args: argparse.Namespace, out: Output):
     from therabak import formatting
+    from therabak.jobkit.retry import RetryPolicy
     from therabak.jobs.auto import AutoRequest, run_auto
-    from therabak.jobs.retry import RetryPolicy
     from therabak.practice.scan import require_data_dir
 
     paths = practice_paths(args)

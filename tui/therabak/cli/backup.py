@@ -4,15 +4,18 @@ new is written: cli/store_backup.py) or, with ``--single-file``, into one archiv
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from therabak.cli.backup_practice import (
+    check_recovery_options,
+    no_password_warning,
+    prepare,
+    say_outcomes,
+)
 from therabak.cli.codes import (
     add_code_out_option,
     add_code_source_options,
-    check_new_code_can_reach_user,
-    code_given,
 )
 from therabak.cli.common import (
     Output,
@@ -20,27 +23,18 @@ from therabak.cli.common import (
     add_practice_options,
     add_selection_options,
     add_unlock_options,
-    load_account,
-    load_rules,
-    practice_paths,
     read_password,
 )
 from therabak.cli.render import ProgressRenderer
-from therabak.i18n import _, ngettext
-from therabak.settings import RETRY_POLICIES, Settings
+from therabak.i18n import _
+from therabak.settings import RETRY_POLICIES
 
 if TYPE_CHECKING:
-    from therabak.jobs.retry import RetryPolicy
+    from therabak.archive.writer import Protection
+    from therabak.jobs.backup import BackupRequest
     from therabak.practice.account import AccountKey
     from therabak.practice.categories import Rules
     from therabak.settings import PracticePaths
-
-
-def no_password_warning() -> str:
-    return _(
-        "WARNING: this backup has NO password. Anyone who gets the file can read every "
-        "session note, recording and invoice in it, and any TheraPsy user can import it."
-    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -152,6 +146,31 @@ def parse_volume_size(text: str | None) -> int | None:
     return size
 
 
+def backup_request(
+    args: argparse.Namespace,
+    paths: PracticePaths,
+    account: AccountKey,
+    rules: Rules,
+    protection: Protection,
+) -> BackupRequest:
+    """The manual backup the arguments ask for (the inverse of ``to_argv``; the retry
+    policy and the volume size are the caller's)."""
+    from therabak.jobs.backup import BackupRequest
+    from therabak.practice.categories import BackupKind
+
+    return BackupRequest(
+        data_dir=paths.data_dir,
+        account=account,
+        dest_dir=Path(args.dest),
+        rules=rules,
+        selection=rules.selection(BackupKind.MANUAL, args.include, args.exclude),
+        protection=protection,
+        verify=args.verify,
+        volume_size=parse_volume_size(args.volume_size),
+        account_key_path=paths.account_key,
+    )
+
+
 def run(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
     from therabak.archive.writer import Protection
@@ -162,7 +181,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     )
     from therabak.crypto.recovery import RecoveryCode
     from therabak.errors import UsageError
-    from therabak.jobs.backup import BackupRequest, run_backup
+    from therabak.jobs.backup import run_backup
 
     if not args.single_file:
         from therabak.cli.store_backup import run_store_backup
@@ -171,11 +190,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if args.reread:
         raise UsageError(_("--reread is for backups into the store; leave out --single-file."))
     volume_size = parse_volume_size(args.volume_size)
-    code_wanted = _check_recovery_options(args, out)
+    code_wanted = check_recovery_options(args, out)
     practice = prepare(args, out)
-    rules, selection, paths, account, policy = (
+    rules, paths, account, policy = (
         practice.rules,
-        practice.selection,
         practice.paths,
         practice.account,
         practice.policy,
@@ -199,20 +217,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
     renderer = ProgressRenderer(enabled=not out.json_mode)
     emit = out.event if out.json_mode else renderer
     try:
-        result = run_backup(
-            BackupRequest(
-                data_dir=paths.data_dir,
-                account=account,
-                dest_dir=Path(args.dest),
-                rules=rules,
-                selection=selection,
-                protection=protection,
-                verify=args.verify,
-                retry=policy,
-                volume_size=volume_size,
-            ),
-            emit=emit,
-        )
+        req = backup_request(args, paths, account, rules, protection)
+        req.retry, req.volume_size = policy, volume_size
+        result = run_backup(req, emit=emit)
     except BaseException:
         if code_file is not None:  # no backup: the code opens nothing
             code_file.unlink(missing_ok=True)
@@ -270,113 +277,3 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 out.text()
                 show_code(show_at_end)
     return result.exit_code
-
-
-@dataclass
-class Practice:
-    """What every backup needs, read from the options before any secret."""
-
-    rules: Rules
-    selection: frozenset[str]
-    paths: PracticePaths
-    account: AccountKey
-    policy: RetryPolicy
-
-
-def prepare(args: argparse.Namespace, out: Output) -> Practice:
-    """The rules and selection, the data folder and account key, the retry policy."""
-    from therabak.errors import UsageError
-    from therabak.jobs.retry import RetryPolicy
-    from therabak.practice.categories import BackupKind
-    from therabak.practice.scan import require_data_dir
-
-    rules = load_rules()
-    selection = rules.selection(BackupKind.MANUAL, args.include, args.exclude)
-    if not selection:
-        raise UsageError(_("Nothing to back up: every category is excluded."))
-    paths = practice_paths(args)
-    require_data_dir(paths.data_dir)
-    account = load_account(paths, out)
-    settings = Settings.load()
-    policy = RetryPolicy.from_settings(settings.retry)
-    if args.retries is not None:
-        if args.retries < 1:
-            raise UsageError(_("--retries must be at least 1."))
-        policy = RetryPolicy(
-            attempts=args.retries,
-            initial_delay_s=policy.initial_delay_s,
-            max_delay_s=policy.max_delay_s,
-            on_failure=policy.on_failure,
-        )
-    if args.on_decrypt_failure:
-        policy = RetryPolicy(
-            attempts=policy.attempts,
-            initial_delay_s=policy.initial_delay_s,
-            max_delay_s=policy.max_delay_s,
-            on_failure=args.on_decrypt_failure,
-        )
-    return Practice(rules, frozenset(selection), paths, account, policy)
-
-
-def say_outcomes(out: Output, result) -> None:
-    """The files that needed retries, were stored raw or left out (text output)."""
-    recovered = [o for o in result.retried if o.outcome == "recovered"]
-    if recovered:
-        n = len(recovered)
-        out.text(
-            "  "
-            + ngettext(
-                "{n} file needed retries and was recovered.",
-                "{n} files needed retries and were recovered.",
-                n,
-            ).format(n=n)
-        )
-    if result.raw:
-        n = len(result.raw)
-        out.text(
-            "  "
-            + ngettext(
-                "{n} file could not be decrypted and was stored raw "
-                "(restorable on this account only):",
-                "{n} files could not be decrypted and were stored raw "
-                "(restorable on this account only):",
-                n,
-            ).format(n=n)
-        )
-        for p in result.raw:
-            out.text(f"    {p}")
-    if result.skipped:
-        n = len(result.skipped)
-        out.text(
-            "  "
-            + ngettext(
-                "{n} file is NOT in the backup:", "{n} files are NOT in the backup:", n
-            ).format(n=n)
-        )
-        for p, why in result.skipped:
-            out.text(f"    {p} ({why})")
-
-
-def _check_recovery_options(args: argparse.Namespace, out: Output) -> bool:
-    """Whether the backup gets a recovery code; refuses (exit 2) before any work what
-    cannot be: a code without a password, a made code that nobody would see."""
-    from therabak.errors import UsageError
-
-    given = code_given(args, "recovery_code")
-    make = bool(args.recovery_code or args.recovery_code_out)
-    if not (given or make):
-        return False
-    if getattr(args, "no_password", False):
-        raise UsageError(
-            _(
-                "A backup without a password cannot have a recovery code (anyone can read it "
-                "anyway); leave out --no-password."
-            )
-        )
-    if given and args.recovery_code_out:
-        raise UsageError(
-            _("Give a new recovery code or let therabak make one (--recovery-code-out), not both.")
-        )
-    if not given:
-        check_new_code_can_reach_user(args, json_mode=out.json_mode)
-    return True

@@ -191,7 +191,7 @@ class Output:
 
     def event(self, event: Event) -> None:
         if self.json_mode:
-            self.stream.write(event.to_json(ascii_only=self.ascii_json) + "\n")
+            self.stream.write(event.to_line(ascii_only=self.ascii_json) + "\n")
             self.stream.flush()
 
     def document(self, data: Any) -> None:
@@ -211,7 +211,14 @@ class Output:
         if self.json_mode:
             from therabak.events import Error
 
-            self.event(Error(exit_code=exit_code, message=error.message, hint=error.hint or ""))
+            self.event(
+                Error(
+                    exit_code=exit_code,
+                    message=error.message,
+                    hint=error.hint or "",
+                    remedy=error.remedy or "",
+                )
+            )
         line = f"therabak: {error}"
         if error.hint:
             line += f" ({error.hint})"
@@ -297,10 +304,10 @@ _LOOKING_COMMANDS = frozenset({"list", "status", "show", "preview"})
 
 def recover_interrupted_restore(args: argparse.Namespace, out: Output) -> None:
     """Before any command that touches a data folder: finish or undo a restore that a
-    crash interrupted (jobs/swap.py), and say what was done."""
+    crash interrupted (datafolder/swap.py), and say what was done."""
     if not hasattr(args, "data_dir"):
         return
-    from therabak.jobs.swap import SwapRecoveryError, recover
+    from therabak.datafolder.swap import SwapRecoveryError, recover
 
     try:
         done = recover(practice_paths(args).data_dir)

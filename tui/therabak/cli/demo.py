@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from therabak.cli.common import Output, add_json_option
+from therabak.errors import ExitCode
 from therabak.i18n import N_, _
 
 # (option, DemoSpec field, type, help); defaults come from DemoSpec when the command runs,
@@ -68,4 +69,4 @@ def run(args: argparse.Namespace, out: Output) -> int:
         for label, value in rows:
             out.text(f"  {label:<{width}}{value}")
         out.text(_("Try: therabak preview --data-dir {path}").format(path=result.data_dir))
-    return 0
+    return ExitCode.OK

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from therabak.cli.common import (
     Output,
@@ -15,6 +16,11 @@ from therabak.cli.common import (
 )
 from therabak.cli.render import ProgressRenderer, renamed_lines
 from therabak.i18n import _, ngettext
+
+if TYPE_CHECKING:
+    from therabak.jobs.folder import FolderBackupRequest
+    from therabak.practice.categories import Rules
+    from therabak.settings import PracticePaths
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,9 +43,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def folder_request(
+    args: argparse.Namespace, paths: PracticePaths, account_key_id: str, rules: Rules
+) -> FolderBackupRequest:
+    """The folder backup the arguments ask for (the inverse of ``to_argv``)."""
+    from therabak.jobs.folder import FolderBackupRequest
+
+    return FolderBackupRequest(
+        data_dir=paths.data_dir,
+        dest_dir=Path(args.dest),
+        account_key_id=account_key_id,
+        rules=rules,
+        verify=not args.no_verify,
+        account_key_path=paths.account_key,
+    )
+
+
 def run(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
-    from therabak.jobs.folder import FolderBackupRequest, run_folder_backup
+    from therabak.jobs.folder import run_folder_backup
     from therabak.practice.scan import require_data_dir
 
     paths = practice_paths(args)
@@ -48,13 +70,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     renderer = ProgressRenderer(enabled=not out.json_mode)
     try:
         result = run_folder_backup(
-            FolderBackupRequest(
-                data_dir=paths.data_dir,
-                dest_dir=Path(args.dest),
-                account_key_id=account.id_hex,
-                rules=load_rules(),
-                verify=not args.no_verify,
-            ),
+            folder_request(args, paths, account.id_hex, load_rules()),
             emit=out.event if out.json_mode else renderer,
         )
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from therabak.cli.common import (
     Output,
@@ -16,7 +17,11 @@ from therabak.cli.common import (
     practice_paths,
 )
 from therabak.cli.render import ProgressRenderer
+from therabak.errors import ExitCode
 from therabak.i18n import _, ngettext
+
+if TYPE_CHECKING:
+    from therabak.jobs.verify import VerifyRequest
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,33 +60,30 @@ def _account(args, out):
     return load_account(practice_paths(args), out, required=False)
 
 
+def verify_request(args: argparse.Namespace) -> VerifyRequest:
+    """The verification the arguments ask for (the inverse of ``to_argv``), without its
+    password."""
+    from therabak.jobs.verify import VerifyRequest
+
+    paths = practice_paths(args)
+    return VerifyRequest(Path(args.archive), paths.data_dir, paths.account_key)
+
+
 def run_verify(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
     from therabak.events import Summary
     from therabak.jobs.verify import verify_archive
 
-    reader = open_archive(args, Path(args.archive), _account(args, out))
+    req = verify_request(args)
+    reader = open_archive(args, req.archive, _account(args, out))
     renderer = ProgressRenderer(enabled=not out.json_mode)
     try:
         result = verify_archive(reader, out.event if out.json_mode else renderer)
+        result.archive = args.archive
     finally:
         renderer.close()
         reader.close()
-    out.event(
-        Summary(
-            operation="verify",
-            exit_code=result.exit_code,
-            duration_s=result.duration_s,
-            message=args.archive,
-            extra={
-                "archive": args.archive,
-                "files_ok": result.files_ok,
-                "bytes_checked": result.bytes_checked,
-                "index_ok": result.index_ok,
-                "damaged": [{"path": p, "reason": r} for p, r in result.damaged],
-            },
-        )
-    )
+    out.event(Summary.of("verify", result, args.archive))
     if result.damaged:
         n = len(result.damaged)
         out.text(
@@ -131,7 +133,7 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
             out.document({"header": facts})
         else:
             _print_header(out, facts)
-        return 0
+        return ExitCode.OK
     account = _account(args, out)
     with ArchiveReader.open(path) as reader:
         header_only = reader.needs_password and not _can_get_password(args)
@@ -149,7 +151,7 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
             out.document({"header": facts})
         else:
             _print_header(out, facts)
-        return 0
+        return ExitCode.OK
     reader = open_archive(args, path, account)
     try:
         facts = header_facts(path, reader)
@@ -184,7 +186,7 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
                 for e in index.entries
             ]
         out.document(doc)
-        return 0
+        return ExitCode.OK
     _print_header(out, facts)
     out.text()
     for depth, node in rules.walk():
@@ -224,7 +226,7 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
                 f"  {formatting.name(e.path)}  {formatting.size(e.size)}"
                 + ("  " + _("[raw]") if e.raw else "")
             )
-    return 0
+    return ExitCode.OK
 
 
 def _can_get_password(args: argparse.Namespace) -> bool:
@@ -291,19 +293,9 @@ def run_diff(args: argparse.Namespace, out: Output) -> int:
     finally:
         reader.close()
     result = diff_against_data(index, categories, paths.data_dir, load_rules(), account)
-    code = 0 if result.identical else 3
+    code = ExitCode.OK if result.identical else ExitCode.WARNINGS
     if out.json_mode:
-        out.document(
-            {
-                "identical": result.identical,
-                "same": result.same,
-                "added": [{"category": c, "path": p} for c, p in result.added],
-                "removed": [{"category": c, "path": p} for c, p in result.removed],
-                "changed": [{"category": c, "path": p} for c, p in result.changed],
-                "unreadable": [{"path": p, "reason": r} for p, r in result.unreadable],
-                "per_category": result.per_category(),
-            }
-        )
+        out.document(result.to_json())
         return code
     if result.identical:
         out.text(
@@ -311,7 +303,7 @@ def run_diff(args: argparse.Namespace, out: Output) -> int:
                 files=formatting.files(result.same)
             )
         )
-        return 0
+        return ExitCode.OK
     for what, items in (
         (_("added since the backup"), result.added),
         (_("missing from the data"), result.removed),

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from therabak.cli.common import Output, add_json_option, add_unlock_options, read_password
+from therabak.errors import ExitCode
 from therabak.i18n import _
 
 
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     )
     result = change_password(Path(args.archive), old, new, recovery_code=code)
     if out.json_mode:
-        out.document({"archive": str(result.archive), "changed": True, "slots": result.slots})
+        out.document(result.to_json())
     else:
         out.text(_("Password changed: {path}").format(path=result.archive))
         out.text(
@@ -73,4 +74,4 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 "(on other drives) still open with the old password."
             )
         )
-    return 0
+    return ExitCode.OK

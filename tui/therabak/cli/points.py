@@ -13,6 +13,7 @@ from therabak.cli.common import (
     load_rules,
     practice_paths,
 )
+from therabak.errors import ExitCode
 from therabak.i18n import N_, _, ngettext
 from therabak.settings import Settings
 
@@ -62,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
-    from therabak.jobs.points import list_points, search_places
+    from therabak.points.discovery import PointKind, list_points, search_places
 
     paths = practice_paths(args)
     settings = Settings.load()
@@ -83,14 +84,14 @@ def run(args: argparse.Namespace, out: Output) -> int:
     )
     if out.json_mode:
         out.document(listing.to_dict(rules))
-        return 0
+        return ExitCode.OK
     if not listing.points:
         out.text(_("No restore points found."))
         searched = [str(s.folder) for s in listing.places if s.available]
         if searched:
             out.text(_("Searched: {places}").format(places=", ".join(searched)))
         out.text(_("Give a folder with --in DIR to search it too."))
-        return 0
+        return ExitCode.OK
     n = len(listing.points)
     out.text(
         ngettext("{n} restore point, newest first:", "{n} restore points, newest first:", n).format(
@@ -115,10 +116,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
         facts = "  ".join(x for x in (kind, protection, account_text, size) if x)
         out.text(f"\n  {when} {age:<18} {facts}")
         out.text(f"    {point.path}")
-        if point.kind == "unreadable":
+        if point.kind == PointKind.UNREADABLE:
             out.text("    " + _("cannot be read: {error}").format(error=point.error))
         elif point.incomplete:
             out.text("    " + _("INCOMPLETE: {problem}").format(problem=point.incomplete))
         elif d.get("summary"):
             out.text(f"    {d['summary']}")
-    return 0
+    return ExitCode.OK

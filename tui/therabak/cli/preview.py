@@ -16,6 +16,7 @@ from therabak.cli.common import (
     load_rules,
     practice_paths,
 )
+from therabak.errors import ExitCode
 from therabak.i18n import _
 from therabak.practice.categories import BackupKind
 from therabak.practice.preview import build_preview
@@ -48,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, out: Output) -> int:
     from pathlib import Path
 
-    from therabak.jobs.nesting import backups_inside
+    from therabak.datafolder.nesting import backups_inside
 
     rules = load_rules()
     kind = BackupKind(args.kind)
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     )
     if out.json_mode:
         out.document(preview.to_dict())
-        return 0
+        return ExitCode.OK
     out.text(
         (
             _("Data folder: {path}   (manual backup)")
@@ -80,9 +81,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
     for path, why in preview.skipped:
         out.text(_("Skipped: {path} ({reason})").format(path=path, reason=why))
     if preview.left_out:
-        from therabak.jobs.nesting import left_out_message
+        from therabak.datafolder.nesting import left_out_message
 
         out.text(left_out_message(preview.left_out))
     for line in preview.name_lines(rules):
         out.text(line)
-    return 0
+    return ExitCode.OK

@@ -19,7 +19,7 @@ from therabak.cli.codes import (
     write_code_file,
 )
 from therabak.cli.common import Output, add_json_option, add_unlock_options, read_password
-from therabak.errors import TherabakError
+from therabak.errors import ExitCode, TherabakError
 from therabak.events import Summary
 from therabak.i18n import _
 
@@ -124,19 +124,17 @@ def run_create(args: argparse.Namespace, out: Output) -> int:
         out.event(
             Summary(
                 operation="recovery-create",
-                exit_code=0,
+                exit_code=ExitCode.OK,
                 duration_s=time.monotonic() - start,
                 message=str(result.archive),
                 extra={
-                    "archive": str(result.archive),
+                    **result.to_json(),
                     "recovery_code": True,
-                    "replaced": result.replaced,
-                    "slots": result.slots,
                     "code_file": str(args.recovery_code_out) if args.recovery_code_out else None,
                 },
             )
         )
-        return 0
+        return ExitCode.OK
     out.text(_("Recovery code saved in the backup: {path}").format(path=result.archive))
     if result.replaced and isinstance(change, _StoreChange):
         out.text(
@@ -162,7 +160,7 @@ def run_create(args: argparse.Namespace, out: Output) -> int:
                 "keep it apart from the backup, then delete the file."
             ).format(file=args.recovery_code_out)
         )
-    return 0
+    return ExitCode.OK
 
 
 class _StoreChange:
@@ -206,7 +204,7 @@ def run_remove(args: argparse.Namespace, out: Output) -> int:
         out.event(
             Summary(
                 operation="recovery-remove",
-                exit_code=0,
+                exit_code=ExitCode.OK,
                 duration_s=time.monotonic() - start,
                 message=str(result.archive),
                 extra={
@@ -216,7 +214,7 @@ def run_remove(args: argparse.Namespace, out: Output) -> int:
                 },
             )
         )
-        return 0
+        return ExitCode.OK
     if result.replaced:
         out.text(_("Recovery code removed: {path}").format(path=result.archive))
         out.text(
@@ -232,4 +230,4 @@ def run_remove(args: argparse.Namespace, out: Output) -> int:
                 path=result.archive
             )
         )
-    return 0
+    return ExitCode.OK

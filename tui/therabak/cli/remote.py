@@ -73,6 +73,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     test.add_argument("url", metavar="URL")
+    test.add_argument(
+        "--limit-upload",
+        metavar="RATE",
+        help=_("at most RATE bytes per second when uploading (e.g. 2M, 500k)"),
+    )
     add_json_option(test)
     test.set_defaults(func=run_test)
 
@@ -95,17 +100,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     trust.set_defaults(func=run_trust)
 
 
-def _remote_location(url: str):
-    from therabak.storage.url import parse_location
+def _remote_destination(url: str):
+    """The destination *url* names: a URL, or the name of a destination in the settings."""
+    from therabak.destinations import resolve
 
-    location = parse_location(url)
-    if not location.is_remote:
+    dest = resolve(url)
+    if not dest.is_remote:
         raise UsageError(
             _(
                 "{url} is a local folder; remote commands take s3://, sftp://, webdav(s):// URLs"
             ).format(url=url)
         )
-    return location
+    return dest
+
+
+def _remote_location(url: str):
+    return _remote_destination(url).location
 
 
 def _strip(line: str) -> str:
@@ -189,12 +199,11 @@ def run_logout(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_test(args: argparse.Namespace, out: Output) -> int:
-    from therabak.storage.probe import probe
-    from therabak.storage.url import open_storage
+    from therabak.destinations import test_connection
 
-    location = _remote_location(args.url)
-    with open_storage(location) as storage:
-        result = probe(storage)
+    dest = _remote_destination(args.url)
+    location = dest.location
+    result = test_connection(dest, limit_upload=parse_limit_upload(args.limit_upload))
     if out.json_mode:
         out.document(result.to_dict())
     else:
@@ -287,3 +296,18 @@ def run_trust(args: argparse.Namespace, out: Output) -> int:
             )
         )
     return int(ExitCode.OK)
+
+
+def parse_limit_upload(text: str | None) -> int | None:
+    """``--limit-upload RATE`` in bytes per second (None: the destination's own)."""
+    from therabak.settings import parse_rate
+
+    if text is None:
+        return None
+    try:
+        rate = parse_rate(text)
+    except ValueError as e:
+        raise UsageError(_("--limit-upload: {problem}").format(problem=str(e))) from None
+    if rate is None:
+        raise UsageError(_("--limit-upload: {problem}").format(problem=_("no rate given")))
+    return rate

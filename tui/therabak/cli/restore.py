@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from therabak.cli.common import (
     Output,
@@ -16,8 +17,14 @@ from therabak.cli.common import (
     read_password,
 )
 from therabak.cli.render import ProgressRenderer, renamed_lines
-from therabak.errors import UsageError
+from therabak.errors import ExitCode, UsageError
+from therabak.events import DamagedPart
 from therabak.i18n import _, ngettext
+
+if TYPE_CHECKING:  # the engine is imported when a command runs: the CLI starts fast
+    from therabak.jobs.restore import RestorePlan, RestoreRequest
+    from therabak.practice.categories import Rules
+    from therabak.settings import PracticePaths
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -94,7 +101,7 @@ def _interactive() -> bool:
 
 def _password(args: argparse.Namespace, paths) -> str | None:
     """Ask for the password only when the archive needs one (its account slot is not ours)."""
-    from therabak.jobs.points import identify
+    from therabak.points.discovery import identify
     from therabak.practice.account import AccountKey
 
     point_path = Path(args.point)
@@ -112,35 +119,26 @@ def _password(args: argparse.Namespace, paths) -> str | None:
     return None
 
 
-def _category_table(plan, rules) -> list[str]:
+def _category_table(plan: RestorePlan, rules: Rules) -> list[str]:
     """Per category (as a tree): files and size in the backup and now; the columns are as
     wide as their longest text (German labels and sizes are longer than English ones)."""
-    from therabak import formatting
+    from therabak.jobs.restore import RestoreMode
+    from therabak.presentation import amount, plan_rows
 
-    def amount(files: int, size: int) -> str:
-        return f"{formatting.files(files)}, {formatting.size(size)}" if files else "-"
-
-    changes = {c.id: c for c in plan.categories}
-    shown = {
-        c.id for c in plan.categories if c.backup_files or c.current_files or c.action == "restore"
-    }
-    verb = _("REPLACED") if plan.mode == "replace" else _("restored")
+    verb = _("REPLACED") if plan.mode == RestoreMode.REPLACE else _("restored")
     rows: list[tuple[str, str, str, str] | str] = []
-    for depth, node in rules.walk():
-        leaves = rules.leaves_under(node.id)
-        if not any(leaf in shown for leaf in leaves):
-            continue
-        label = "  " * depth + _(node.label)
-        c = changes.get(node.id)
-        if c is None or not node.is_leaf:
+    for row in plan_rows(plan, rules):
+        label = "  " * row.depth + row.label
+        c = row.change
+        if c is None:
             rows.append(label)
             continue
-        backup = amount(c.backup_files, c.backup_bytes) if c.action == "restore" else "-"
-        action = verb if c.action == "restore" else _("kept")
-        rows.append((label, backup, amount(c.current_files, c.current_bytes), action))
-    for c in plan.categories:  # categories the current rules do not know
-        if c.id not in rules.nodes and c.id in shown:
+        if c.id not in rules.nodes:  # a category the current rules do not know
             rows.append((c.id, amount(c.backup_files, c.backup_bytes), "", ""))
+            continue
+        backup = amount(c.backup_files, c.backup_bytes) if row.restored else "-"
+        action = verb if row.restored else _("kept")
+        rows.append((label, backup, amount(c.current_files, c.current_bytes), action))
     cells = [r for r in rows if isinstance(r, tuple)]
     head_backup, head_now = _("in the backup"), _("now")
     w0 = max([len(r[0]) for r in cells] + [len(r) for r in rows if isinstance(r, str)] + [8])
@@ -156,9 +154,14 @@ def _category_table(plan, rules) -> list[str]:
     return lines
 
 
-def describe_plan(plan, rules) -> list[str]:
+def describe_plan(plan: RestorePlan, rules: Rules) -> list[str]:
     """The confirmation text: what is replaced, what is kept, where the current data goes."""
     from therabak import formatting
+    from therabak.presentation import (
+        from_backup_line,
+        kind_description,
+        renamed_line,
+    )
 
     p = plan.point
     when = (
@@ -166,17 +169,11 @@ def describe_plan(plan, rules) -> list[str]:
         if p.created
         else _("time unknown")
     )
-    kind = {
-        "manual": _("manual backup"),
-        "automatic": _("automatic backup"),
-        "folder": _("folder backup"),
-        "before-restore": _("data from before a restore"),
-    }.get(p.kind, p.kind)
     source, into = _("Restore from:"), _("Into:")
     width = max(len(source), len(into)) + 1
     lines = [
         f"{source:<{width}}{p.path}",
-        " " * width + _("({kind}, made {when})").format(kind=kind, when=when),
+        " " * width + _("({kind}, made {when})").format(kind=kind_description(p.kind), when=when),
         f"{into:<{width}}{plan.target}",
     ]
     if plan.new_account_key:
@@ -189,11 +186,7 @@ def describe_plan(plan, rules) -> list[str]:
     lines.append("")
     lines.extend(_category_table(plan, rules))
     lines.append("")
-    lines.append(
-        _("From the backup: {files}, {size}.").format(
-            files=formatting.files(plan.restore_files), size=formatting.size(plan.restore_bytes)
-        )
-    )
+    lines.append(from_backup_line(plan))
     if plan.carry_files:
         lines.append(
             _("Kept from the current data: {files}, {size}.").format(
@@ -204,14 +197,9 @@ def describe_plan(plan, rules) -> list[str]:
         lines.append(
             "  " + _("cannot be restored: {path} ({reason})").format(path=path, reason=why)
         )
-    if plan.renamed:
-        lines.append(
-            ngettext(
-                "{n} file will get another name: {system} cannot hold its name as it is.",
-                "{n} files will get another name: {system} cannot hold their names as they are.",
-                len(plan.renamed),
-            ).format(n=len(plan.renamed), system=plan.file_system)
-        )
+    renamed = renamed_line(plan)
+    if renamed:
+        lines.append(renamed)
         lines.extend(renamed_lines(plan.renamed, plan.file_system, limit=20))
     if plan.keep_old_at:
         lines.append(_("The current data folder will be kept as"))
@@ -220,9 +208,27 @@ def describe_plan(plan, rules) -> list[str]:
     return lines
 
 
+def restore_request(args: argparse.Namespace, paths: PracticePaths, rules: Rules) -> RestoreRequest:
+    """The restore the arguments ask for (the inverse of ``RestoreRequest.to_argv``),
+    without its secret."""
+    from therabak.jobs.restore import RestoreRequest
+
+    return RestoreRequest(
+        point=Path(args.point),
+        data_dir=paths.data_dir,
+        account_key_path=paths.account_key,
+        rules=rules,
+        include=args.include,
+        target=Path(args.to) if args.to else None,
+        force=args.force,
+        salvage=args.salvage,
+        before_restore_name=args.before_restore_name,
+    )
+
+
 def run(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
-    from therabak.jobs.restore import RestoreRequest, plan_restore, run_restore
+    from therabak.jobs.restore import plan_restore, run_restore
 
     if not (args.yes or args.dry_run) and not _interactive():
         raise UsageError(
@@ -236,19 +242,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
     code = read_code(args)  # checked first: a typo stops here, before any work
     paths = practice_paths(args)
     rules = load_rules()
-    req = RestoreRequest(
-        point=Path(args.point),
-        data_dir=paths.data_dir,
-        account_key_path=paths.account_key,
-        rules=rules,
-        password=None if code is not None else _password(args, paths),
-        recovery_code=code,
-        include=args.include,
-        target=Path(args.to) if args.to else None,
-        force=args.force,
-        salvage=args.salvage,
-        before_restore_name=args.before_restore_name,
-    )
+    req = restore_request(args, paths, rules)
+    req.password = None if code is not None else _password(args, paths)
+    req.recovery_code = code
     renderer = ProgressRenderer(enabled=not out.json_mode)
     emit = out.event if out.json_mode else renderer
     if args.dry_run:
@@ -259,17 +255,17 @@ def run(args: argparse.Namespace, out: Output) -> int:
             out.event(
                 Summary(
                     operation="restore-plan",
-                    exit_code=0,
+                    exit_code=ExitCode.OK,
                     duration_s=0.0,
                     message="dry run: nothing was changed",
-                    extra={"plan": plan.to_dict()},
+                    extra={"plan": plan.to_json()},
                 )
             )
         else:
             for line in describe_plan(plan, rules):
                 out.text(line)
             out.text("\n" + _("Dry run: nothing was changed."))
-        return 0
+        return ExitCode.OK
 
     def confirm(plan) -> bool:
         for line in describe_plan(plan, rules):
@@ -307,7 +303,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 ).format(path=result.new_account_key)
             )
         for p, why in result.damaged:
-            if p.startswith("("):  # (header), (index): the archive's structure, not a file
+            if isinstance(p, DamagedPart):  # the header, the index: not a file
                 out.text("  " + _("damaged: {path}: {reason}").format(path=p[1:-1], reason=why))
             else:
                 out.text("  " + _("NOT restored: {path} ({reason})").format(path=p, reason=why))

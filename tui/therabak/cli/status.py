@@ -50,8 +50,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if out.json_mode:
         out.document(report.to_dict())
         return report.exit_code
-    if report.reminder:
-        out.text(_("REMINDER: {message}").format(message=report.reminder))
+    for reminder in report.reminders:
+        out.text(_("REMINDER: {message}").format(message=reminder))
+    if report.reminders:
         out.text("")
     labels = {
         "data": _("Data folder:"),
@@ -82,6 +83,13 @@ def run(args: argparse.Namespace, out: Output) -> int:
     line(labels["manual"], report.manual)
     line(labels["auto"], report.auto)
     line(labels["folder"], report.folder)
+    for d in report.destinations:
+        kind = _("off-site") if d.destination.is_remote else _("local")
+        out.text(_("Destination {name} ({kind}):").format(name=d.destination.label, kind=kind))
+        if d.last is None:
+            out.text(f"{'':<{width}}{_('no backup yet')}  ({d.destination.where})")
+        else:
+            line("", d.last)
     state = {
         "ok": pgettext("automatic backups are", "running"),
         "overdue": _("OVERDUE"),

@@ -15,11 +15,12 @@ from therabak.cli.common import (
     read_password,
 )
 from therabak.cli.render import ProgressRenderer
-from therabak.errors import UsageError
+from therabak.errors import ExitCode, UsageError
 from therabak.i18n import _, ngettext
 
 STORE_HELP = _(
-    "the backup store: its folder, or the destination folder that holds TheraPsy-Backups"
+    "the backup store: its folder or URL, the destination (folder, URL or name) that holds "
+    "TheraPsy-Backups"
 )
 
 
@@ -133,6 +134,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_prune)
 
 
+def network_notice(out: Output):
+    """What the CLI does when a remote request is retried: a line on stderr (text mode;
+    the JSON stream stays as it is)."""
+    from therabak import formatting
+
+    def notice(n) -> None:
+        out.note(
+            "therabak: "
+            + _("{place}: {reason}; try {attempt} of {tries} in {wait}").format(
+                place=n.location,
+                reason=_(n.reason),
+                attempt=n.attempt + 1,
+                tries=n.tries,
+                wait=formatting.seconds(n.delay_s),
+            )
+        )
+
+    return notice
+
+
 def store_folder(path: str) -> Path:
     """The store's folder: *path* itself when it holds a ``config``, else
     ``path/TheraPsy-Backups`` when that does (a destination folder was given)."""
@@ -146,14 +167,14 @@ def store_folder(path: str) -> Path:
 
 def open_store(args: argparse.Namespace, out: Output):
     """Open and unlock a store: the account key silently, else the password."""
-    from therabak.storage.local import LocalStorage
+    from therabak.destinations import resolve, store_storage
     from therabak.store.core import Store
     from therabak.store.errors import PasswordNeeded
     from therabak.store.keyfile import Unlock
     from therabak.store.locks import break_locks
 
     account = load_account(practice_paths(args), out, required=False)
-    storage = LocalStorage(store_folder(args.store))
+    storage = store_storage(resolve(args.store), on_retry=network_notice(out))
     given = args.password_file or args.password_env or args.password_stdin
     password = read_password(args, confirm=False, what="backup") if given else None
     try:
@@ -218,9 +239,9 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
         facts += "; " + _("{packs} of {total} packs read ({size})").format(
             packs=result.packs_read, total=result.packs, size=formatting.size(result.bytes_read)
         )
-    if result.exit_code == 5:
+    if result.exit_code == ExitCode.DAMAGED:
         out.text(_("DAMAGED: {facts}.").format(facts=facts))
-    elif result.exit_code == 3:
+    elif result.exit_code == ExitCode.WARNINGS:
         out.text(_("Usable, with warnings: {facts}.").format(facts=facts))
     else:
         out.text(_("OK: {facts}; the store is intact.").format(facts=facts))
@@ -273,7 +294,7 @@ def run_forget(args: argparse.Namespace, out: Output) -> int:
     out.event(
         Summary(
             operation="forget",
-            exit_code=0,
+            exit_code=ExitCode.OK,
             duration_s=0.0,
             message=store.location,
             extra={
@@ -322,7 +343,7 @@ def run_forget(args: argparse.Namespace, out: Output) -> int:
                 n,
             ).format(n=n)
         )
-    return 0
+    return ExitCode.OK
 
 
 def run_prune(args: argparse.Namespace, out: Output) -> int:
@@ -361,7 +382,7 @@ def run_prune(args: argparse.Namespace, out: Output) -> int:
     out.event(
         Summary(
             operation="prune",
-            exit_code=0,
+            exit_code=ExitCode.OK,
             duration_s=round(time.monotonic() - start, 3),
             message=store.location,
             extra={"store": store.location, "forgotten": forgotten, **result.to_dict()},
@@ -401,4 +422,4 @@ def run_prune(args: argparse.Namespace, out: Output) -> int:
                 facts=facts,
             )
         )
-    return 0
+    return ExitCode.OK

@@ -14,20 +14,52 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from therabak.cli.backup import _check_recovery_options, no_password_warning, prepare, say_outcomes
+from therabak.cli.backup_practice import (
+    check_recovery_options,
+    no_password_warning,
+    prepare,
+    say_outcomes,
+)
 from therabak.cli.codes import code_given, read_new_code_to_set, show_code, write_code_file
 from therabak.cli.common import Output, read_password
 from therabak.cli.render import ProgressRenderer
 from therabak.errors import UsageError
 from therabak.i18n import _
 
+if TYPE_CHECKING:
+    from therabak.archive.writer import Protection
+    from therabak.cli.backup_practice import Practice
+    from therabak.jobs.store_backup import StoreBackupRequest
+
+
+def store_backup_request(
+    args: argparse.Namespace, practice: Practice, protection: Protection
+) -> StoreBackupRequest:
+    """The store backup the arguments ask for (the inverse of ``to_argv``; a new store's
+    ``on_created`` is the caller's)."""
+    from therabak.jobs.store_backup import StoreBackupRequest
+
+    return StoreBackupRequest(
+        data_dir=practice.paths.data_dir,
+        account=practice.account,
+        dest_dir=Path(args.dest),
+        rules=practice.rules,
+        selection=practice.selection,
+        protection=protection,
+        verify=args.verify,
+        reread=args.reread,
+        retry=practice.policy,
+        account_key_path=practice.paths.account_key,
+    )
+
 
 def run_store_backup(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
     from therabak.archive.writer import Protection
     from therabak.crypto.recovery import RecoveryCode
-    from therabak.jobs.store_backup import StoreBackupRequest, run_store_backup
+    from therabak.jobs.store_backup import run_store_backup
     from therabak.store.place import store_exists
 
     if args.volume_size:
@@ -47,7 +79,7 @@ def run_store_backup(args: argparse.Namespace, out: Output) -> int:
                 'it with: therabak recovery create "{dest}"'
             ).format(dest=dest)
         )
-    code_wanted = _check_recovery_options(args, out)
+    code_wanted = check_recovery_options(args, out)
     practice = prepare(args, out)
     if getattr(args, "no_password", False):
         protection = Protection(unprotected=True)
@@ -81,21 +113,9 @@ def run_store_backup(args: argparse.Namespace, out: Output) -> int:
     renderer = ProgressRenderer(enabled=not out.json_mode)
     emit = out.event if out.json_mode else renderer
     try:
-        result = run_store_backup(
-            StoreBackupRequest(
-                data_dir=practice.paths.data_dir,
-                account=practice.account,
-                dest_dir=dest,
-                rules=practice.rules,
-                selection=practice.selection,
-                protection=protection,
-                verify=args.verify,
-                reread=args.reread,
-                retry=practice.policy,
-                on_created=on_created,
-            ),
-            emit=emit,
-        )
+        req = store_backup_request(args, practice, protection)
+        req.on_created = on_created
+        result = run_store_backup(req, emit=emit)
     except BaseException:
         if code_file is not None and not made:  # no store: the code opens nothing
             code_file.unlink(missing_ok=True)

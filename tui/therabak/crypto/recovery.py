@@ -119,6 +119,58 @@ def _typo_groups(values: list[int], residue: int) -> list[int]:
     return sorted(g + 1 for g in groups)
 
 
+def _symbol_values(text: str) -> list[int]:
+    """The symbols' values in *text* (what is ignored left out); RecoveryCodeTypoError
+    naming the group of the first character that is not in recovery codes."""
+    text = unicodedata.normalize("NFKC", text).upper()
+    values: list[int] = []
+    for c in text:
+        if c in _IGNORED:
+            continue
+        v = _VALUE.get(c)
+        if v is None:
+            raise RecoveryCodeTypoError(
+                _(
+                    "Group {group} of the recovery code holds a character that is not "
+                    "in recovery codes (they have only digits and the letters A to Z "
+                    "without I, L, O and U)."
+                ).format(group=len(values) // GROUP + 1),
+                group=len(values) // GROUP + 1,
+            )
+        values.append(v)
+    return values
+
+
+def typed_so_far(text: str) -> int:
+    """How many of a code's symbols *text* holds (for a field that checks the code as it
+    is typed): RecoveryCodeTypoError, with its group, for a character that is not in
+    recovery codes, and for more symbols than a code has. A complete code still needs
+    :meth:`RecoveryCode.parse` (the checksum). Cheap: no key derivation, no I/O."""
+    if len(text) > MAX_INPUT:
+        raise _far_too_long()
+    n = len(_symbol_values(text))
+    if n > SYMBOLS:
+        raise _wrong_length(n)
+    return n
+
+
+def _far_too_long() -> RecoveryCodeTypoError:
+    return RecoveryCodeTypoError(
+        _("The recovery code is far too long; it has {n} characters in {groups} groups.").format(
+            n=SYMBOLS, groups=GROUPS
+        )
+    )
+
+
+def _wrong_length(n: int) -> RecoveryCodeTypoError:
+    return RecoveryCodeTypoError(
+        _(
+            "The recovery code has {n} characters, but it needs {needed} ({groups} "
+            "groups of {size}): a group or a character is missing or extra."
+        ).format(n=n, needed=SYMBOLS, groups=GROUPS, size=GROUP)
+    )
+
+
 @dataclass(frozen=True)
 class RecoveryCode:
     """A checked recovery code (make one with :meth:`generate` or :meth:`parse`)."""
@@ -140,36 +192,12 @@ class RecoveryCode:
         """The code a person typed, or RecoveryCodeTypoError (exit 4) saying what is wrong
         (never echoing the code). Cheap: no key derivation, no I/O."""
         if len(text) > MAX_INPUT:
-            raise RecoveryCodeTypoError(
-                _(
-                    "The recovery code is far too long; it has {n} characters in {groups} groups."
-                ).format(n=SYMBOLS, groups=GROUPS)
-            )
-        text = unicodedata.normalize("NFKC", text).upper()
-        values: list[int] = []
-        for c in text:
-            if c in _IGNORED:
-                continue
-            v = _VALUE.get(c)
-            if v is None:
-                raise RecoveryCodeTypoError(
-                    _(
-                        "Group {group} of the recovery code holds a character that is not "
-                        "in recovery codes (they have only digits and the letters A to Z "
-                        "without I, L, O and U)."
-                    ).format(group=len(values) // GROUP + 1),
-                    group=len(values) // GROUP + 1,
-                )
-            values.append(v)
+            raise _far_too_long()
+        values = _symbol_values(text)
         if not values:
             raise RecoveryCodeTypoError(_("The recovery code is empty."))
         if len(values) != SYMBOLS:
-            raise RecoveryCodeTypoError(
-                _(
-                    "The recovery code has {n} characters, but it needs {needed} ({groups} "
-                    "groups of {size}): a group or a character is missing or extra."
-                ).format(n=len(values), needed=SYMBOLS, groups=GROUPS, size=GROUP)
-            )
+            raise _wrong_length(len(values))
         residue = _residue(values)
         if residue:
             groups = _typo_groups(values, residue)
@@ -227,4 +255,11 @@ class RecoveryCode:
         return "RecoveryCode(…)"
 
 
-__all__ = ["RecoveryCode", "RecoveryCodeTypoError", "ENTROPY_BITS", "SYMBOLS", "GROUPS"]
+__all__ = [
+    "RecoveryCode",
+    "RecoveryCodeTypoError",
+    "typed_so_far",
+    "ENTROPY_BITS",
+    "SYMBOLS",
+    "GROUPS",
+]

@@ -2,7 +2,7 @@
 
 Gathered from the settings (the remembered destinations, the automatic-backup folder)
 and from the restore points found there and on mounted removable media
-(jobs/points.py: public headers only). Never a secret: a place given as a URL loses
+(points/discovery.py: public headers only). Never a secret: a place given as a URL loses
 any password in it; a recovery code is only checked against the backups (how many it
 opens), never kept here.
 """
@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from therabak.jobs.points import RestorePoint, SearchPlace, list_points, search_places
+from therabak.points.discovery import (
+    PointKind,
+    RestorePoint,
+    SearchPlace,
+    list_points,
+    search_places,
+)
 
 if TYPE_CHECKING:
     from therabak.crypto.recovery import RecoveryCode
@@ -119,12 +125,12 @@ def gather_facts(
         if i is None or not point.readable:
             continue
         f = facts[i]
-        if point.kind == "manual":
+        if point.kind == PointKind.MANUAL:
             f.manual += 1
             f.with_code += int(point.recovery_code)
-        elif point.kind == "automatic":
+        elif point.kind == PointKind.AUTOMATIC:
             f.automatic += 1
-        elif point.kind == "folder":
+        elif point.kind == PointKind.FOLDER:
             f.folder_backups += 1
         else:
             continue

@@ -41,16 +41,17 @@ from pathlib import Path
 from therabak import faults, formatting
 from therabak.archive.volumes import delete_set
 from therabak.archive.writer import Protection
-from therabak.errors import TherabakError
+from therabak.datafolder.locks import JobLock, LockBusy, lock_busy_message
+from therabak.datafolder.names import STAMP_FORMAT
+from therabak.datafolder.swap import recover
+from therabak.errors import ExitCode, TherabakError
 from therabak.events import Emit, Phase, Summary, Warning, WarningLog, ignore, warning_list
 from therabak.fsutil import followed_root, make_private_dir
 from therabak.i18n import _
-from therabak.jobs import history
-from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.lock import JobLock, LockBusy, lock_busy_message
-from therabak.jobs.retry import RetryPolicy
+from therabak.jobkit import history
+from therabak.jobkit.cancel import NEVER, CancelToken
+from therabak.jobkit.retry import RetryPolicy
 from therabak.jobs.store_backup import StoreBackupRequest, StoreBackupResult, run_store_backup
-from therabak.jobs.swap import STAMP_FORMAT, recover
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import require_data_dir
@@ -94,11 +95,11 @@ class AutoResult:
     warnings: list[Warning] = field(default_factory=list)  # every warning the job printed
 
     @property
-    def exit_code(self) -> int:
-        code = self.backup.exit_code if self.backup is not None else 0
-        return 3 if code == 0 and self.warnings else code
+    def exit_code(self) -> ExitCode:
+        code = self.backup.exit_code if self.backup is not None else ExitCode.OK
+        return ExitCode.WARNINGS if code == ExitCode.OK and self.warnings else code
 
-    def to_dict(self) -> dict:
+    def to_json(self) -> dict:
         b = self.backup
         return {
             "ran": self.ran,
@@ -184,10 +185,7 @@ def last_auto_backup(folder: Path, data_dir: Path) -> tuple[datetime, Path] | No
     """The newest automatic backup: an archive in *folder*, a snapshot of a store in it
     (its place is the store's folder), or what the history says (if still there)."""
     candidates = auto_archives(folder)[:1]
-    for store in auto_stores(folder):
-        newest = auto_snapshots(store)[:1]
-        candidates += [(when, store) for when, _sid in newest]
-    record = history.last_of("auto", data_dir)
+    record = history.last_of(history.RecordKind.AUTOMATIC, data_dir)
     if record is not None and Path(record.path).exists():
         with contextlib.suppress(ValueError):
             candidates.append((record.created_at.astimezone(), Path(record.path)))
@@ -327,7 +325,7 @@ def run_auto(req: AutoRequest, emit: Emit = ignore, cancel: CancelToken = NEVER)
                 exit_code=result.exit_code,
                 duration_s=0.0,
                 message=result.message,
-                extra=result.to_dict(),
+                extra=result.to_json(),
             )
         )
         return result
@@ -382,7 +380,7 @@ def _run_locked(
                 exit_code=result.exit_code,
                 duration_s=round(time.monotonic() - start, 3),
                 message=result.message,
-                extra=result.to_dict(),
+                extra=result.to_json(),
             )
         )
         return result
@@ -401,9 +399,9 @@ def _run_locked(
             account=req.account,
             dest_dir=store_dir,
             rules=req.rules,
-            selection=req.rules.default_selection(BackupKind.AUTO),
+            selection=req.rules.default_selection(BackupKind.AUTOMATIC),
             protection=Protection(account_key=req.account.key, account_key_id=req.account.key_id),
-            kind=BackupKind.AUTO,
+            kind=BackupKind.AUTOMATIC,
             verify=True,
             retry=req.retry,
             remember_destination=False,
@@ -421,10 +419,8 @@ def _run_locked(
         backup=backup,
         snapshot=backup.snapshot,
     )
-    created = history.last_of("auto", req.data_dir)
-    made = (
-        created.created_at if created and created.extra.get("snapshot") == backup.snapshot else now
-    )
+    created = history.last_of(history.RecordKind.AUTOMATIC, req.data_dir)
+    made = created.created_at if created and Path(created.path) == backup.archive else now
     result.next_due = next_due(made, settings)
     faults.point("auto.backup")  # written and verified, nothing deleted yet
     if backup.verified:
@@ -449,7 +445,7 @@ def _run_locked(
             exit_code=result.exit_code,
             duration_s=round(time.monotonic() - start, 3),
             message=result.message,
-            extra=result.to_dict(),
+            extra=result.to_json(),
         )
     )
     return result

@@ -1,13 +1,13 @@
 """Manual and automatic backups: scan, read every file (decrypt-retry), seal, publish.
 
-The final name is reserved when the backup starts (jobs/lock.py: ``reserve_name``, with
+The final name is reserved when the backup starts (datafolder/locks.py: ``reserve_name``, with
 ``-2``, ``-3``, ... when it is taken, so backups started in the same second do not
-collide). The archive is written as ``<name>.<pid>.partial`` (therabak/partials.py),
+collide). The archive is written as ``<name>.<pid>.partial`` (datafolder/partials.py),
 fsynced and renamed, so a crash or a cancel never leaves a file that looks like a
 finished backup. Where the
 destination's file system limits the size of a file (FAT32: 4 GiB), or a volume size
 is asked for, or the file system refuses a larger file while it is written, the
-archive is split into volumes ``<name>``, ``<name>.002``, ... (archive/volumes.py),
+archive is split into volumes ``<name>``, ``<name>.002``, ... (archive/volumes/),
 written the same way and renamed the first volume last.
 """
 
@@ -16,9 +16,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any, ClassVar
 
 from therabak import faults, fsinfo, memtune
 from therabak.archive.reader import ArchiveReader
@@ -34,9 +36,13 @@ from therabak.archive.volumes import (
 )
 from therabak.archive.writer import ArchiveKeys, ArchiveWriter, Protection
 from therabak.archive.writer import EntryWriter as ArchiveEntry
+from therabak.datafolder.locks import DataReading, clear_stale_reservations, reserve_name
+from therabak.datafolder.names import archive_name, is_archive_output
+from therabak.datafolder.partials import LeftoverKind, being_written, sweep
 from therabak.errors import (
     Cancelled,
     DataFolderError,
+    ExitCode,
     NotEnoughSpaceError,
     TherabakError,
     UsageError,
@@ -57,24 +63,21 @@ from therabak.fsutil import (
     reported_free_space,
 )
 from therabak.i18n import _
-from therabak.jobs import history
+from therabak.jobkit import history
+from therabak.jobkit.cancel import NEVER, CancelToken
+from therabak.jobkit.progress import ProgressTracker
+from therabak.jobkit.retry import RetryPolicy
 from therabak.jobs.backup_scan import Found, announce_scan, scan_for_backup
-from therabak.jobs.cancel import NEVER, CancelToken
 from therabak.jobs.file_storer import (  # noqa: F401 - BackupAborted: part of this API
     BackupAborted,
     FileStorer,
     collector_paused,
 )
-from therabak.jobs.lock import DataReading, clear_stale_reservations, reserve_name
-from therabak.jobs.names import archive_name, is_archive_output
-from therabak.jobs.progress import ProgressTracker
-from therabak.jobs.retry import RetryPolicy
-from therabak.partials import LeftoverKind, parse_partial, sweep
+from therabak.jsonform import damage_from, damage_json, warnings_from
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import FileEntry
 from therabak.practice.source import SourceRead
-from therabak.processes import pid_alive
 from therabak.settings import Settings
 
 # Room for headers, index and framing on top of the data itself.
@@ -83,6 +86,11 @@ SPACE_MARGIN = 1 << 20
 
 @dataclass
 class BackupRequest:
+    """A backup, as the engine takes it and, for a manual one, as ``therabak backup`` is
+    asked for it (:meth:`to_argv`; the password goes to a job's standard input)."""
+
+    operation: ClassVar[str] = "backup"
+
     data_dir: Path
     account: AccountKey
     dest_dir: Path
@@ -95,6 +103,49 @@ class BackupRequest:
     remember_destination: bool = True
     created: datetime | None = None
     volume_size: int | None = None  # split into volume files of at most this many bytes
+    account_key_path: Path | None = None  # for a job's command line (None: the default)
+
+    def to_argv(self) -> list[str]:
+        """The ``therabak backup --single-file`` arguments of this manual backup; the
+        categories as the difference to the defaults (``--include``/``--exclude``); never
+        a secret."""
+        argv = ["--single-file", "--dest", str(self.dest_dir), "--data-dir", str(self.data_dir)]
+        if self.account_key_path is not None:
+            argv += ["--account-key", str(self.account_key_path)]
+        defaults = self.rules.default_selection(BackupKind.MANUAL)
+        include, exclude = sorted(self.selection - defaults), sorted(defaults - self.selection)
+        if include:
+            argv += ["--include", ",".join(include)]
+        if exclude:
+            argv += ["--exclude", ",".join(exclude)]
+        if self.verify:
+            argv.append("--verify")
+        if self.protection.unprotected:
+            argv.append("--no-password")
+        if self.volume_size is not None:
+            argv += ["--volume-size", str(self.volume_size)]
+        return argv
+
+
+def outcome_from(data: Mapping[str, Any]) -> FileOutcome:
+    """A retried file of a result's JSON: the event as ``to_json`` writes it, or only
+    its path and outcome (as an older job's summary, and a shorter one, list it)."""
+    if "event" in data:
+        return FileOutcome.from_json(data)
+    return FileOutcome(
+        str(data["path"]),
+        str(data["outcome"]),
+        int(data.get("attempts", 0)),
+        str(data.get("error", "")),
+    )
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A file of a backup kept inside Data, which this backup left out."""
+
+    path: str
+    size: int
 
 
 @dataclass
@@ -114,44 +165,72 @@ class BackupResult:
     verify_cancelled: bool = False  # the check after writing was cancelled: not verified
     recovery_code: bool = False  # the backup has a recovery slot (never the code itself)
     warnings: list[Warning] = field(default_factory=list)  # every warning the job printed
-    left_out: list[FileEntry] = field(default_factory=list)  # backups inside Data, not read
+    left_out: list[LeftOut] = field(default_factory=list)  # backups inside Data, not read
 
     @property
     def raw(self) -> list[str]:
         return [o.path for o in self.retried if o.outcome == "raw"]
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "archive": str(self.archive),
+            "volumes": [str(p) for p in self.volumes],
+            "volume_size": self.volume_size,
+            "file_system": self.file_system,
+            "files": self.files,
+            "bytes_in": self.bytes_in,
+            "bytes_stored": self.bytes_stored,
+            "retried": [o.to_json() for o in self.retried],
+            "raw": self.raw,
+            "skipped": damage_json(self.skipped),
+            "verified": self.verified,
+            "verify_cancelled": self.verify_cancelled,
+            "damaged": damage_json(self.damaged),
+            "recovery_code": self.recovery_code,
+            "left_out": [{"path": f.path, "bytes": f.size} for f in self.left_out],
+            "warnings": warning_list(self.warnings),
+            "duration_s": self.duration_s,  # as the summary says it
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BackupResult:
+        return cls(
+            archive=Path(data["archive"]),
+            files=int(data["files"]),
+            bytes_in=int(data["bytes_in"]),
+            bytes_stored=int(data["bytes_stored"]),
+            duration_s=float(data.get("duration_s", 0.0)),
+            retried=[outcome_from(o) for o in data.get("retried") or ()],
+            skipped=damage_from(data.get("skipped")),
+            verified=data.get("verified"),
+            damaged=damage_from(data.get("damaged")),
+            volumes=[Path(p) for p in data.get("volumes") or ()],
+            volume_size=data.get("volume_size"),
+            file_system=str(data.get("file_system", "")),
+            verify_cancelled=bool(data.get("verify_cancelled", False)),
+            recovery_code=bool(data.get("recovery_code", False)),
+            warnings=warnings_from(data.get("warnings")),
+            left_out=[LeftOut(f["path"], int(f["bytes"])) for f in data.get("left_out") or ()],
+        )
+
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.damaged:
-            return 5
+            return ExitCode.DAMAGED
         if self.raw or self.skipped or self.verify_cancelled or self.warnings:
-            return 3
-        return 0
+            return ExitCode.WARNINGS
+        return ExitCode.OK
 
 
 def clean_stale_partials(folder: Path) -> list[Path]:
-    """Remove what backups that died left in *folder* (the one sweeper, partials.py):
+    """Remove what backups that died left in *folder* (the one sweeper, datafolder/partials.py):
     ``*.partial`` archives and volumes and the reservations of their names, then the
     later volumes of split backups that died while they were renamed (``X.therabak.002``
     ... without ``X.therabak``; see :func:`delete_later_orphans`)."""
     removed = sweep(folder, belongs=is_archive_output, kind=LeftoverKind.FILE)
     removed += clear_stale_reservations(folder, is_archive_output)
-    removed += delete_later_orphans(folder, writing=_being_written)
+    removed += delete_later_orphans(folder, writing=being_written)
     return removed
-
-
-def _being_written(folder: Path, first_name: str) -> bool:
-    """Does a live process still write (or rename) the backup named *first_name*?"""
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(folder):
-            parsed = parse_partial(entry.name)
-            if (
-                parsed is not None
-                and (parsed[0] == first_name or parsed[0].startswith(first_name + "."))
-                and pid_alive(parsed[1])
-            ):
-                return True
-    return False
 
 
 def _name_taken(final: Path) -> bool:
@@ -159,7 +238,7 @@ def _name_taken(final: Path) -> bool:
     return (
         os.path.lexists(final)
         or bool(later_volumes(final))
-        or _being_written(final.parent, final.name)
+        or being_written(final.parent, final.name)
     )
 
 
@@ -317,7 +396,7 @@ def _write_backup(
         volume_size=sink.volume_size,
         file_system=fs.label,
         recovery_code=req.protection.recovery_code is not None,
-        left_out=list(found.left_out),
+        left_out=[LeftOut(f.path, f.size) for f in found.left_out],
     )
     if sink.refused_at is not None:
         from therabak import formatting
@@ -372,41 +451,14 @@ def _write_backup(
     result.duration_s = round(progress.elapsed, 3)
     result.warnings = list(emit.warnings)
     _remember(req, result, created, dest)
-    emit(
-        Summary(
-            operation="backup",
-            exit_code=result.exit_code,
-            duration_s=result.duration_s,
-            message=str(final),
-            extra=_summary_fields(result),
-        )
-    )
+    emit(Summary.of("backup", result, str(final)))
     return result
 
 
-def _summary_fields(result: BackupResult) -> dict:
-    return {
-        "archive": str(result.archive),
-        "volumes": [str(p) for p in result.volumes],
-        "volume_size": result.volume_size,
-        "file_system": result.file_system,
-        "files": result.files,
-        "bytes_in": result.bytes_in,
-        "bytes_stored": result.bytes_stored,
-        "retried": [o.to_dict() for o in result.retried],
-        "raw": result.raw,
-        "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
-        "verified": result.verified,
-        "verify_cancelled": result.verify_cancelled,
-        "damaged": [{"path": p, "reason": r} for p, r in result.damaged],
-        "recovery_code": result.recovery_code,
-        "left_out": [{"path": f.path, "bytes": f.size} for f in result.left_out],
-        "warnings": warning_list(result.warnings),
-    }
-
-
 def _remember(req: BackupRequest, result: BackupResult, created: datetime, dest: Path) -> None:
-    kind = "manual" if req.kind is BackupKind.MANUAL else "auto"
+    kind = (
+        history.RecordKind.MANUAL if req.kind is BackupKind.MANUAL else history.RecordKind.AUTOMATIC
+    )
     with contextlib.suppress(OSError):
         history.append(
             history.BackupRecord(

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from therabak.archive.index import unsafe_reason
+from therabak.datafolder.nesting import backups_inside, left_out_message
 from therabak.events import Emit, Warning
 from therabak.fsutil import relative_inside
 from therabak.i18n import _, ngettext
-from therabak.jobs.nesting import backups_inside, left_out_message
 from therabak.practice.categories import Rules
 from therabak.practice.scan import FileEntry, scan
+from therabak.storedpaths import unsafe_reason
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Found:
 
 
 def scan_for_backup(data_dir: Path, rules: Rules, selection: frozenset[str], dest: Path) -> Found:
-    """Scan Data, leaving out the backups kept inside it (jobs/nesting.py) and the files
+    """Scan Data, leaving out the backups kept inside it (datafolder/nesting.py) and the files
     whose names a reader would refuse."""
     scanned = scan(data_dir, rules, leave_out=backups_inside(data_dir, dest))
     files = scanned.selected_files(selection)
@@ -39,7 +39,7 @@ def scan_for_backup(data_dir: Path, rules: Rules, selection: frozenset[str], des
 
 
 def _say_left_out(emit: Emit, data_dir: Path, dest: Path, left_out: list[FileEntry]) -> None:
-    """Warn that backups inside Data were left out (jobs/nesting.py)."""
+    """Warn that backups inside Data were left out (datafolder/nesting.py)."""
     from therabak import formatting
 
     if relative_inside(dest, data_dir) is not None:

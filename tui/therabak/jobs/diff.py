@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from therabak.archive.index import ArchiveIndex
-from therabak.errors import DecryptionError
+from therabak.errors import DecryptionError, ExitCode
 from therabak.events import Emit, ignore
-from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.progress import ProgressTracker
+from therabak.jobkit.cancel import NEVER, CancelToken
+from therabak.jobkit.progress import ProgressTracker
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.practice.scan import scan
@@ -28,6 +30,34 @@ class DiffResult:
     @property
     def identical(self) -> bool:
         return not (self.added or self.removed or self.changed or self.unreadable)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK if self.identical else ExitCode.WARNINGS
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "identical": self.identical,
+            "same": self.same,
+            "added": [{"category": c, "path": p} for c, p in self.added],
+            "removed": [{"category": c, "path": p} for c, p in self.removed],
+            "changed": [{"category": c, "path": p} for c, p in self.changed],
+            "unreadable": [{"path": p, "reason": r} for p, r in self.unreadable],
+            "per_category": self.per_category(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DiffResult:
+        def pairs(key: str) -> list[tuple[str, str]]:
+            return [(d["category"], d["path"]) for d in data.get(key) or ()]
+
+        return cls(
+            added=pairs("added"),
+            removed=pairs("removed"),
+            changed=pairs("changed"),
+            unreadable=[(d["path"], d["reason"]) for d in data.get("unreadable") or ()],
+            same=int(data.get("same", 0)),
+        )
 
     def per_category(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

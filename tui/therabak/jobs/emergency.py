@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from therabak.emergency.facts import SheetFacts, gather_facts
-from therabak.errors import DestinationError, UsageError
+from therabak.errors import DestinationError, ExitCode, UsageError
 from therabak.events import Emit, Phase, Summary, ignore
 from therabak.fsutil import create_private, fsync_dir
 from therabak.i18n import _
@@ -49,9 +49,11 @@ class SheetResult:
     duration_s: float
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         """3 (a warning) when the code printed opens none of the backups found."""
-        return 3 if self.includes_code and not self.facts.code_opens else 0
+        return (
+            ExitCode.WARNINGS if self.includes_code and not self.facts.code_opens else ExitCode.OK
+        )
 
 
 def sheet_path(out: Path, lang: str, made: datetime) -> Path:

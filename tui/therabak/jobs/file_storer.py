@@ -32,9 +32,9 @@ from therabak.errors import DecryptionError, ForeignKeyError, TherabakError, mes
 from therabak.events import Emit, FileOutcome, Retry, Warning
 from therabak.fsutil import open_long
 from therabak.i18n import _
-from therabak.jobs.cancel import CancelToken
-from therabak.jobs.progress import ProgressTracker
-from therabak.jobs.retry import OnFailure, RetryPolicy
+from therabak.jobkit.cancel import CancelToken
+from therabak.jobkit.progress import ProgressTracker
+from therabak.jobkit.retry import OnFailure, RetryPolicy
 from therabak.practice.account import AccountKey
 from therabak.practice.envelope import HEADER_SIZE, parse_header
 from therabak.practice.scan import FileEntry

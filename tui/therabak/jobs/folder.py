@@ -3,7 +3,7 @@
 The files stay sealed with the account key (nothing is decrypted), so a folder backup
 is fast and immune to the decryption failures of manual backups, but only the same
 account can use it. The name ``TheraPsy-Data-<time>`` is reserved when the job starts
-(``-2``, ``-3``, ... when taken: jobs/lock.py, ``reserve_name``); the copy goes to
+(``-2``, ``-3``, ... when taken: datafolder/locks.py, ``reserve_name``); the copy goes to
 ``DEST/TheraPsy-Data-<time>.<pid>.partial/`` and is renamed to its final name once every
 file is copied, the manifest is written and (by default) every copied file was read back
 and checked. A destination inside Data is refused before any work: the copy would
@@ -19,19 +19,36 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any, ClassVar
 
 from therabak import faults, fsrules
 from therabak.archive.byteio import write_error
-from therabak.archive.index import path_from, path_member, unsafe_reason
-from therabak.errors import DamagedArchiveError, UsageError
-from therabak.events import Emit, Phase, Summary, Warning, WarningLog, ignore, warning_list
+from therabak.datafolder.filecopy import (
+    ByteBudget,
+    DestinationWriteFailed,
+    copy_file,
+    sha256_file,
+    sync_files,
+)
+from therabak.datafolder.locks import DataReading, clear_stale_reservations, reserve_name
+from therabak.datafolder.manifest import MANIFEST_NAME, ManifestFile, folder_manifest
+from therabak.datafolder.names import folder_name, is_folder_backup_name
+from therabak.datafolder.partials import (
+    LeftoverKind,
+    partial_path,
+    remove_leftover,
+    remove_tree,
+    sweep,
+)
+from therabak.datafolder.swap import recover
+from therabak.errors import DamagedArchiveError, ExitCode, UsageError
+from therabak.events import Emit, Phase, Summary, Warning, WarningLog, ignore
 from therabak.fsutil import (
     followed_root,
     fsync_dir,
@@ -42,143 +59,26 @@ from therabak.fsutil import (
     write_private,
 )
 from therabak.i18n import _, ngettext
-from therabak.jobs import history
+from therabak.jobkit import history
+from therabak.jobkit.cancel import NEVER, CancelToken
+from therabak.jobkit.progress import ProgressTracker
 from therabak.jobs.backup import check_space, prepare_destination
-from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.filecopy import (
-    ByteBudget,
-    DestinationWriteFailed,
-    copy_file,
-    sha256_file,
-    sync_files,
+from therabak.jsonform import (
+    damage_from,
+    damage_json,
+    renamed_from,
+    renamed_json,
+    warning_list,
+    warnings_from,
 )
-from therabak.jobs.lock import DataReading, clear_stale_reservations, reserve_name
-from therabak.jobs.names import FOLDER_PREFIX as FOLDER_PREFIX  # where others found it
-from therabak.jobs.names import folder_name, is_folder_backup_name
-from therabak.jobs.progress import ProgressTracker
-from therabak.jobs.swap import MANIFEST_NAME, recover
 from therabak.namemap import NamePlan, Renamed
-from therabak.partials import LeftoverKind, partial_path, remove_leftover, remove_tree, sweep
 from therabak.practice.categories import Rules
 from therabak.practice.scan import FileEntry, require_data_dir, scan
+from therabak.storedpaths import unsafe_reason
 
-FOLDER_FORMAT = "therabak-folder-backup"
-MANIFEST_VERSION = 1
-MAX_MANIFEST_LINE = 64 * 1024
 COPY_ATTEMPTS = 3
 RETRY_DELAY_S = 0.5
 SPACE_MARGIN = 1 << 20
-
-
-# ---- manifest --------------------------------------------------------------------------------
-
-
-@dataclass
-class ManifestFile:
-    path: str  # as in Data
-    size: int
-    mtime_ns: int
-    sha256: str
-    # where it lies in the copy, when the destination could not hold its name (namemap)
-    stored: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.stored:
-            self.stored = self.path
-
-
-@dataclass
-class ManifestHeader:
-    format: str
-    kind: str  # folder | before-restore
-    created: datetime | None
-    account_key_id: str
-    files: int
-    bytes: int
-    raw: dict = field(default_factory=dict, repr=False)
-
-
-def read_manifest_header(folder: Path) -> ManifestHeader | None:
-    """The first line of ``folder/therabak-manifest.json``; None when there is no manifest.
-
-    Raises DamagedArchiveError when the manifest exists but is not ours or not readable.
-    """
-    path = Path(folder) / MANIFEST_NAME
-    try:
-        with open(path, "rb") as f:
-            line = f.readline(MAX_MANIFEST_LINE)
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        raise DamagedArchiveError(
-            _("The manifest {path} cannot be read ({strerror}).").format(
-                path=path, strerror=e.strerror
-            )
-        ) from None
-    try:
-        doc = json.loads(line)
-        fmt = doc["format"]
-        if fmt not in (FOLDER_FORMAT, "therabak-before-restore") or doc.get("version") != 1:
-            raise ValueError
-        created = datetime.fromisoformat(doc["created"]) if doc.get("created") else None
-        key_id = str(doc.get("account_key_id", ""))
-        return ManifestHeader(
-            format=fmt,
-            kind=str(doc.get("kind", "folder")),
-            created=created,
-            account_key_id=key_id,
-            files=int(doc.get("files", 0)),
-            bytes=int(doc.get("bytes", 0)),
-            raw=doc,
-        )
-    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
-        raise DamagedArchiveError(
-            _("The manifest {path} is damaged or not a therabak manifest.").format(path=path)
-        ) from None
-
-
-def iter_manifest_files(folder: Path) -> Iterator[ManifestFile]:
-    """The file lines of a folder backup's manifest (untrusted: every field is checked)."""
-    path = Path(folder) / MANIFEST_NAME
-    with open(path, "rb") as f:
-        f.readline(MAX_MANIFEST_LINE)
-        for n, line in enumerate(f, start=2):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-                p, s, m, h = path_from(d), d["s"], d["m"], d["h"]
-                stored = path_from(d, "d") if ("d" in d or "db" in d) else p
-                if not (
-                    isinstance(p, str)
-                    and isinstance(stored, str)
-                    and isinstance(s, int)
-                    and isinstance(m, int)
-                    and isinstance(h, str)
-                    and len(h) == 64
-                    and s >= 0
-                    and m >= 0
-                ):
-                    raise ValueError
-                int(h, 16)
-            except (ValueError, KeyError, TypeError, AttributeError, DamagedArchiveError):
-                raise DamagedArchiveError(
-                    _("The manifest {path} is damaged (line {n}).").format(path=path, n=n)
-                ) from None
-            yield ManifestFile(p, s, m, h, stored)
-
-
-def _manifest_line(f: ManifestFile) -> str:
-    line = {**path_member(f.path), "s": f.size, "m": f.mtime_ns, "h": f.sha256}
-    if f.stored != f.path:
-        line.update(path_member(f.stored, "d"))
-    return json.dumps(line, ensure_ascii=False)
-
-
-def _manifest_bytes(header: dict, files: list[ManifestFile]) -> bytes:
-    lines = [json.dumps(header, ensure_ascii=False)]
-    lines.extend(map(_manifest_line, files))
-    return ("\n".join(lines) + "\n").encode("utf-8")
 
 
 # ---- the job ---------------------------------------------------------------------------------
@@ -186,6 +86,11 @@ def _manifest_bytes(header: dict, files: list[ManifestFile]) -> bytes:
 
 @dataclass
 class FolderBackupRequest:
+    """A folder backup, as the engine takes it and as ``therabak folder-backup`` is
+    asked for it (:meth:`to_argv`)."""
+
+    operation: ClassVar[str] = "folder-backup"
+
     data_dir: Path
     dest_dir: Path
     account_key_id: str
@@ -193,6 +98,15 @@ class FolderBackupRequest:
     verify: bool = True
     created: datetime | None = None
     remember_destination: bool = True  # so restore finds it there (as for manual backups)
+    account_key_path: Path | None = None  # for a job's command line (None: the default)
+
+    def to_argv(self) -> list[str]:
+        argv = ["--dest", str(self.dest_dir), "--data-dir", str(self.data_dir)]
+        if self.account_key_path is not None:
+            argv += ["--account-key", str(self.account_key_path)]
+        if not self.verify:
+            argv.append("--no-verify")
+        return argv
 
 
 @dataclass
@@ -213,15 +127,50 @@ class FolderBackupResult:
     warnings: list[Warning] = field(default_factory=list)  # every warning the job printed
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.damaged:
-            return 5
-        return 3 if self.unstable or self.skipped or self.warnings else 0
+            return ExitCode.DAMAGED
+        if self.unstable or self.skipped or self.warnings:
+            return ExitCode.WARNINGS
+        return ExitCode.OK
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "folder": str(self.folder),
+            "files": self.files,
+            "bytes": self.bytes,
+            "verified": self.verified,
+            "recopied": self.recopied,
+            "unstable": self.unstable,
+            "skipped": damage_json(self.skipped),
+            "damaged": damage_json(self.damaged),
+            "renamed": renamed_json(self.renamed),
+            "file_system": self.file_system,
+            "warnings": warning_list(self.warnings),
+            "duration_s": self.duration_s,  # as the summary says it
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FolderBackupResult:
+        return cls(
+            folder=Path(data["folder"]),
+            files=int(data["files"]),
+            bytes=int(data["bytes"]),
+            duration_s=float(data.get("duration_s", 0.0)),
+            verified=data.get("verified"),
+            recopied=list(data.get("recopied") or ()),
+            unstable=list(data.get("unstable") or ()),
+            skipped=damage_from(data.get("skipped")),
+            damaged=damage_from(data.get("damaged")),
+            renamed=renamed_from(data.get("renamed")),
+            file_system=str(data.get("file_system", "")),
+            warnings=warnings_from(data.get("warnings")),
+        )
 
 
 def clean_stale_partials(dest: Path) -> list[Path]:
     """Remove the copies (and name reservations) that folder backups which died left in
-    *dest* (the one sweeper, partials.py)."""
+    *dest* (the one sweeper, datafolder/partials.py)."""
     removed = sweep(dest, belongs=is_folder_backup_name, kind=LeftoverKind.FOLDER)
     return removed + clear_stale_reservations(dest, is_folder_backup_name)
 
@@ -349,22 +298,15 @@ def _copy_all(
             progress.file_done()
             faults.point("folder.copy")
         progress.finish()
-        header = {
-            "format": FOLDER_FORMAT,
-            "version": MANIFEST_VERSION,
-            "kind": "folder",
-            "created": created.isoformat(),
-            "account_key_id": req.account_key_id,
-            "data_dir": str(req.data_dir),
-            "files": len(copied),
-            "bytes": sum(c.size for c in copied),
-        }
+        manifest = folder_manifest(
+            created=created, account_key_id=req.account_key_id, data_dir=req.data_dir, files=copied
+        )
         try:
-            write_private(partial / MANIFEST_NAME, _manifest_bytes(header, copied))
+            write_private(partial / MANIFEST_NAME, manifest)
         except OSError as e:
             raise write_error(e, partial, dest) from None
         faults.point("folder.manifest")
-        result.files, result.bytes = len(copied), header["bytes"]
+        result.files, result.bytes = len(copied), sum(c.size for c in copied)
         emit(Phase("syncing", str(final)))
         sync_files([partial / c.stored for c in copied])
         if req.verify:
@@ -402,7 +344,7 @@ def _copy_all(
     with contextlib.suppress(OSError):
         history.append(
             history.BackupRecord(
-                kind="folder",
+                kind=history.RecordKind.FOLDER,
                 path=str(final),
                 created=created.isoformat(),
                 files=result.files,
@@ -419,26 +361,7 @@ def _copy_all(
             settings = Settings.load()
             if settings.remember_destination(dest):
                 settings.save()
-    emit(
-        Summary(
-            operation="folder-backup",
-            exit_code=result.exit_code,
-            duration_s=result.duration_s,
-            message=str(final),
-            extra={
-                "folder": str(final),
-                "files": result.files,
-                "bytes": result.bytes,
-                "verified": result.verified,
-                "recopied": result.recopied,
-                "unstable": result.unstable,
-                "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
-                "renamed": [r.to_dict() for r in result.renamed],
-                "file_system": result.file_system,
-                "warnings": warning_list(result.warnings),
-            },
-        )
-    )
+    emit(Summary.of("folder-backup", result, str(final)))
     return result
 
 

@@ -7,8 +7,10 @@ old password.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from therabak.archive.header import replace_slots
 from therabak.archive.reader import ArchiveReader
@@ -25,6 +27,13 @@ from therabak.i18n import _
 class PasswdResult:
     archive: Path
     slots: list[str]  # the slot kinds the archive has now, e.g. ["password", "account"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"archive": str(self.archive), "changed": True, "slots": self.slots}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PasswdResult:
+        return cls(archive=Path(data["archive"]), slots=list(data["slots"]))
 
 
 def change_password(

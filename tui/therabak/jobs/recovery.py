@@ -10,8 +10,10 @@ old code and the new one can always open the backup. The password slot is never 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from therabak import faults
 from therabak.archive.header import ArchiveHeader, replace_slots
@@ -29,6 +31,15 @@ class RecoveryResult:
     archive: Path
     slots: list[str]  # the slot kinds the archive has now, e.g. ["password", "recovery"]
     replaced: bool  # add: an earlier code was replaced; remove: a code was removed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"archive": str(self.archive), "replaced": self.replaced, "slots": self.slots}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RecoveryResult:
+        return cls(
+            archive=Path(data["archive"]), slots=list(data["slots"]), replaced=data["replaced"]
+        )
 
 
 def unlock_for_change(

@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from therabak.archive.volumes import first_volume, later_volumes
+from therabak.datafolder.locks import JobLock, LockBusy, lock_busy_message
+from therabak.datafolder.names import before_restore_prefix, restore_lock_path
+from therabak.datafolder.partials import remove_tree
+from therabak.datafolder.swap import read_journal
 from therabak.errors import DataFolderError, DataInUseError
 from therabak.fsutil import followed_root, fsync_dir, is_link_or_junction
 from therabak.i18n import _
-from therabak.jobs import history
-from therabak.jobs.lock import JobLock, LockBusy, lock_busy_message
-from therabak.jobs.points import RestorePoint, find_before_restore, read_archive_header
-from therabak.jobs.swap import before_restore_prefix, read_journal, restore_lock_path
-from therabak.partials import remove_tree
+from therabak.jobkit import history
+from therabak.points.discovery import RestorePoint, find_before_restore, read_archive_header
 
 
 def delete_backup(archive: Path) -> list[Path]:

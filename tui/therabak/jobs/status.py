@@ -7,9 +7,17 @@ interval) are a warning too (exit 3), and so is what the scheduler's entry needs
 as *schedule*: ``schedule/status.py``; a failed last run, a stale entry, lingering off
 over SSH).
 
+Each destination the settings name (``[[destination]]``, :mod:`therabak.destinations`)
+gets its own line: its last backup. The reminder considers the off-site copy too: the
+manual-backup reminder is about the copies on local drives (a USB stick); every named
+off-site destination whose last backup is older than the same interval, or that has
+none, is a reminder of its own, naming it.
+
 Sources: the history of this computer (``<state dir>/history.jsonl``), the headers of
-the archives in the remembered destinations (so a lost history or a backup made
-elsewhere still counts) and the automatic-backup folder. Reads headers only.
+the archives in the remembered destinations and the named local ones (so a lost
+history or a backup made elsewhere still counts) and the automatic-backup folder. Reads
+headers only; an off-site destination is known from this computer's history alone (no
+network in ``status``).
 """
 
 from __future__ import annotations
@@ -20,11 +28,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from therabak import formatting
+from therabak.destinations import Destination
+from therabak.destinations import destinations as named_destinations
+from therabak.errors import ExitCode
 from therabak.i18n import _
-from therabak.jobs import history
+from therabak.jobkit import history
 from therabak.jobs.auto import interval, last_auto_backup, next_due
-from therabak.jobs.points import RestorePoint, SearchPlace, find_before_restore, list_points
+from therabak.points.discovery import (
+    Place,
+    PointKind,
+    RestorePoint,
+    SearchPlace,
+    find_before_restore,
+    list_points,
+)
 from therabak.settings import Settings
+from therabak.storage.url import is_url
 
 if TYPE_CHECKING:
     from therabak.schedule.status import ScheduleStatus
@@ -50,6 +69,22 @@ class LastBackup:
 
 
 @dataclass
+class DestinationStatus:
+    """A named destination and its last backup (from this computer's view)."""
+
+    destination: Destination
+    last: LastBackup | None
+    overdue: bool
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        return {
+            **self.destination.to_dict(),
+            "last": self.last.to_dict(now) if self.last else None,
+            "overdue": self.overdue,
+        }
+
+
+@dataclass
 class StatusReport:
     data_dir: Path
     now: datetime
@@ -61,14 +96,16 @@ class StatusReport:
     auto_state: str  # ok | overdue | never
     auto_next_due: datetime | None
     reminder_days: int
-    reminder: str = ""  # empty when no reminder is due
+    reminder: str = ""  # empty when no reminder is due (every reminder, one after the other)
+    reminders: list[str] = field(default_factory=list)
+    destinations: list[DestinationStatus] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     before_restore: list[RestorePoint] = field(default_factory=list)
     schedule: ScheduleStatus | None = None
 
     @property
-    def exit_code(self) -> int:
-        return 3 if self.reminder or self.warnings else 0
+    def exit_code(self) -> ExitCode:
+        return ExitCode.WARNINGS if self.reminder or self.warnings else ExitCode.OK
 
     def to_dict(self) -> dict[str, Any]:
         def last(b: LastBackup | None):
@@ -77,7 +114,9 @@ class StatusReport:
         return {
             "data_dir": str(self.data_dir),
             "reminder": self.reminder or None,
+            "reminders": self.reminders,
             "reminder_days": self.reminder_days,
+            "destinations": [d.to_dict(self.now) for d in self.destinations],
             "manual": last(self.manual),
             "auto": last(self.auto),
             "folder": last(self.folder),
@@ -99,7 +138,22 @@ def _from_record(r: history.BackupRecord | None) -> LastBackup | None:
         when = r.created_at.astimezone()
     except ValueError:
         return None
-    return LastBackup(r.kind, when, r.path, r.verified, Path(r.path).exists())
+    exists = True if is_url(r.path) else Path(r.path).exists()
+    return LastBackup(r.kind, when, r.path, r.verified, exists)
+
+
+def in_destination(path: str, dest: Destination) -> bool:
+    """Whether the backup at *path* (a file, a folder or a URL) lies in *dest*."""
+    if dest.is_remote:
+        where = dest.where.rstrip("/")
+        return is_url(path) and (path == where or path.startswith(where + "/"))
+    if is_url(path):
+        return False
+    try:
+        Path(path).absolute().relative_to(Path(dest.location.path).absolute())
+    except ValueError:
+        return False
+    return True
 
 
 def compute_status(
@@ -114,7 +168,7 @@ def compute_status(
     data_dir = Path(data_dir)
     records = history.read_all()
 
-    def newest(kind: str) -> LastBackup | None:
+    def newest(kind: history.RecordKind) -> LastBackup | None:
         mine = [
             r
             for r in records
@@ -122,15 +176,38 @@ def compute_status(
         ]
         return _from_record(max(mine, key=lambda r: r.created_at, default=None))
 
-    manual = newest("manual")
-    # Archives in the remembered destinations count even without a history record.
-    places = [SearchPlace(Path(p), "remembered") for p in settings.remembered_destinations]
+    named = named_destinations(settings)
+    mine = [r for r in records if not r.data_dir or Path(r.data_dir) == data_dir]
+    # the copies on local drives: every manual backup but those that went off-site
+    manual = _from_record(
+        max(
+            (r for r in mine if r.kind == history.RecordKind.MANUAL and not is_url(r.path)),
+            key=lambda r: r.created_at,
+            default=None,
+        )
+    )
+    # Archives in the remembered destinations (and the named local ones) count even
+    # without a history record.
+    folders = list(settings.remembered_destinations)
+    folders += [d.location.path for d in named if not d.is_remote]
+    places = [SearchPlace(Path(p), Place.REMEMBERED) for p in dict.fromkeys(folders)]
+    found_points: list[RestorePoint] = []
     if places:
-        found = list_points(data_dir=None, account_key_id=account_key_id, places=places)
-        for p in found.points:
-            if p.kind == "manual" and p.created and (manual is None or p.created > manual.when):
+        found_points = list_points(
+            data_dir=None, account_key_id=account_key_id, places=places
+        ).points
+        for p in found_points:
+            if (
+                p.kind == PointKind.MANUAL
+                and p.created
+                and (manual is None or p.created > manual.when)
+            ):
                 verified = next((r.verified for r in records if r.path == str(p.path)), None)
                 manual = LastBackup("manual", p.created, str(p.path), verified, True)
+    dest_status = [
+        _destination_status(d, mine, found_points, records, now, settings.reminder_days)
+        for d in named
+    ]
 
     folder = settings.auto_folder(data_dir)
     last = last_auto_backup(folder, data_dir)
@@ -151,6 +228,7 @@ def compute_status(
         auto_next_due=next_due(auto.when if auto else None, settings.auto),
         reminder_days=settings.reminder_days,
     )
+    report.destinations = dest_status
     if manual is None:
         report.reminder = _(
             "No manual backup has been made yet. Make one now on an external "
@@ -165,6 +243,12 @@ def compute_status(
             ).format(
                 days=age.days, time=formatting.local_time(manual.when), limit=settings.reminder_days
             )
+    if report.reminder:
+        report.reminders.append(report.reminder)
+    for d in dest_status:
+        if d.destination.is_remote and d.overdue:
+            report.reminders.append(offsite_reminder(d, now, settings.reminder_days))
+    report.reminder = " ".join(report.reminders)
     set_up = schedule is not None and schedule.set_up
     if auto is None:
         if not set_up:  # set up and none yet: the first one comes with the next run
@@ -190,3 +274,69 @@ def compute_status(
     report.schedule = schedule
     report.before_restore = find_before_restore(data_dir, account_key_id)
     return report
+
+
+def _destination_status(
+    dest: Destination,
+    mine: list[history.BackupRecord],
+    found: list[RestorePoint],
+    records: list[history.BackupRecord],
+    now: datetime,
+    reminder_days: int,
+) -> DestinationStatus:
+    """The last manual backup in *dest*: from the history, and for a local destination
+    from the backups found in it."""
+    last = _from_record(
+        max(
+            (
+                r
+                for r in mine
+                if r.kind == history.RecordKind.MANUAL and in_destination(r.path, dest)
+            ),
+            key=lambda r: r.created_at,
+            default=None,
+        )
+    )
+    for p in found:
+        if (
+            p.kind == PointKind.MANUAL
+            and p.created
+            and in_destination(str(p.path), dest)
+            and (last is None or p.created > last.when)
+        ):
+            verified = next((r.verified for r in records if r.path == str(p.path)), None)
+            last = LastBackup("manual", p.created, str(p.path), verified, True)
+    overdue = last is None or now - last.when > timedelta(days=reminder_days)
+    return DestinationStatus(dest, last, overdue)
+
+
+def destination_statuses(
+    settings: Settings, data_dir: Path, now: datetime | None = None
+) -> list[DestinationStatus]:
+    """Each named destination and its last backup, from this computer's history alone
+    (quick: no folder is searched, no server asked; the app's home screen)."""
+    now = now or datetime.now().astimezone()
+    records = history.read_all()
+    mine = [r for r in records if not r.data_dir or Path(r.data_dir) == Path(data_dir)]
+    return [
+        _destination_status(d, mine, [], records, now, settings.reminder_days)
+        for d in named_destinations(settings)
+    ]
+
+
+def offsite_reminder(d: DestinationStatus, now: datetime, reminder_days: int) -> str:
+    """The reminder for an off-site destination whose copy is overdue."""
+    if d.last is None:
+        return _(
+            "No backup has gone to the off-site destination {name} yet: a copy outside "
+            "the practice protects against fire, water and burglary."
+        ).format(name=d.destination.label)
+    return _(
+        "The off-site copy in {name} is {days} days old ({time}); make one at least every "
+        "{limit} days."
+    ).format(
+        name=d.destination.label,
+        days=(now - d.last.when).days,
+        time=formatting.local_time(d.last.when),
+        limit=reminder_days,
+    )

@@ -28,27 +28,29 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any, ClassVar
 
 from therabak import faults, formatting, memtune
 from therabak.archive.writer import Protection
 from therabak.crypto.recovery import RecoveryCode
 from therabak.crypto.slots import SlotType
-from therabak.errors import Cancelled, NotEnoughSpaceError, TherabakError, UsageError
+from therabak.datafolder.locks import DataReading, JobLock, LockBusy
+from therabak.errors import Cancelled, ExitCode, NotEnoughSpaceError, TherabakError, UsageError
 from therabak.events import Emit, FileOutcome, Phase, Summary, Warning, WarningLog, warning_list
 from therabak.fsutil import followed_root, reported_free_space
 from therabak.i18n import _, ngettext
-from therabak.jobs import history
-from therabak.jobs.backup import prepare_destination
+from therabak.jobkit import history
+from therabak.jobkit.cancel import NEVER, CancelToken
+from therabak.jobkit.progress import ProgressTracker
+from therabak.jobkit.retry import RetryPolicy
+from therabak.jobs.backup import LeftOut, outcome_from, prepare_destination
 from therabak.jobs.backup_scan import Found, announce_scan, scan_for_backup
-from therabak.jobs.cancel import NEVER, CancelToken
 from therabak.jobs.file_storer import EntryWriter, FileStorer, collector_paused
-from therabak.jobs.lock import DataReading, JobLock, LockBusy
-from therabak.jobs.progress import ProgressTracker
-from therabak.jobs.retry import RetryPolicy
+from therabak.jsonform import damage_from, damage_json, warnings_from
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import FileEntry
@@ -72,6 +74,12 @@ SPACE_PER_CHUNK = 128
 
 @dataclass
 class StoreBackupRequest:
+    """A backup into a store, as the engine takes it and, for a manual one, as
+    ``therabak backup`` is asked for it (:meth:`to_argv`; the password goes to a job's
+    standard input, a recovery code is never on a command line)."""
+
+    operation: ClassVar[str] = "backup"
+
     data_dir: Path
     account: AccountKey
     dest_dir: Path  # the destination folder (the store is DEST/TheraPsy-Backups) or a store
@@ -89,6 +97,27 @@ class StoreBackupRequest:
     #: called once a new store exists (before any file is read): a new recovery code in
     #: its key file now matters, so the caller shows it (or keeps the file it wrote)
     on_created: Callable[[Path], None] | None = None
+    account_key_path: Path | None = None  # for a job's command line (None: the default)
+
+    def to_argv(self) -> list[str]:
+        """The ``therabak backup`` arguments of this manual store backup; the categories
+        as the difference to the defaults (``--include``/``--exclude``); never a secret."""
+        argv = ["--dest", str(self.dest_dir), "--data-dir", str(self.data_dir)]
+        if self.account_key_path is not None:
+            argv += ["--account-key", str(self.account_key_path)]
+        defaults = self.rules.default_selection(BackupKind.MANUAL)
+        include, exclude = sorted(self.selection - defaults), sorted(defaults - self.selection)
+        if include:
+            argv += ["--include", ",".join(include)]
+        if exclude:
+            argv += ["--exclude", ",".join(exclude)]
+        if self.verify:
+            argv.append("--verify")
+        if self.reread:
+            argv.append("--reread")
+        if self.protection.unprotected:
+            argv.append("--no-password")
+        return argv
 
 
 @dataclass
@@ -110,21 +139,23 @@ class StoreBackupResult:
     damaged: list[tuple[str, str]] = field(default_factory=list)
     recovery_code: bool = False  # the store has a recovery slot (never the code itself)
     warnings: list[Warning] = field(default_factory=list)
-    left_out: list[FileEntry] = field(default_factory=list)
+    left_out: list[LeftOut] = field(default_factory=list)  # backups inside Data, not read
 
     @property
     def raw(self) -> list[str]:
         return [o.path for o in self.retried if o.outcome == "raw"]
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.damaged:
-            return 5
+            return ExitCode.DAMAGED
         if self.raw or self.skipped or self.verify_cancelled or self.warnings:
-            return 3
-        return 0
+            return ExitCode.WARNINGS
+        return ExitCode.OK
 
-    def summary_fields(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
+        """The summary's fields: those of a single-file backup's (``archive`` null, no
+        volumes) and the store's own."""
         return {
             "archive": None,
             "store": str(self.store),
@@ -139,16 +170,40 @@ class StoreBackupResult:
             "bytes_total": self.bytes_total,
             "bytes_new": self.bytes_new,
             "bytes_stored": self.bytes_stored,
-            "retried": [o.to_dict() for o in self.retried],
+            "retried": [o.to_json() for o in self.retried],
             "raw": self.raw,
-            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "skipped": damage_json(self.skipped),
             "verified": self.verified,
             "verify_cancelled": self.verify_cancelled,
-            "damaged": [{"path": p, "reason": r} for p, r in self.damaged],
+            "damaged": damage_json(self.damaged),
             "recovery_code": self.recovery_code,
             "left_out": [{"path": f.path, "bytes": f.size} for f in self.left_out],
             "warnings": warning_list(self.warnings),
+            "duration_s": self.duration_s,  # as the summary says it
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StoreBackupResult:
+        return cls(
+            store=Path(data["store"]),
+            snapshot=str(data["snapshot"]),
+            created_store=bool(data["created_store"]),
+            files=int(data["files"]),
+            files_reused=int(data["files_reused"]),
+            files_read=int(data["files_read"]),
+            bytes_total=int(data["bytes_total"]),
+            bytes_new=int(data["bytes_new"]),
+            bytes_stored=int(data["bytes_stored"]),
+            duration_s=float(data.get("duration_s", 0.0)),
+            retried=[outcome_from(o) for o in data.get("retried") or ()],
+            skipped=damage_from(data.get("skipped")),
+            verified=data.get("verified"),
+            verify_cancelled=bool(data.get("verify_cancelled", False)),
+            damaged=damage_from(data.get("damaged")),
+            recovery_code=bool(data.get("recovery_code", False)),
+            warnings=warnings_from(data.get("warnings")),
+            left_out=[LeftOut(f["path"], int(f["bytes"])) for f in data.get("left_out") or ()],
+        )
 
 
 # ---- opening ------------------------------------------------------------------------------
@@ -223,7 +278,7 @@ CREATE_WAIT_S = 120.0
 def create_or_open(folder: Path, req: StoreBackupRequest) -> tuple[Store, bool]:
     """A new store in *folder* (True), or the one another backup made meanwhile (False):
     backups started together into one destination make one store between them. The
-    making is serialised by a lock file of this computer (jobs/lock.py: a dead holder's
+    making is serialised by a lock file of this computer (datafolder/locks.py: a dead holder's
     lock is broken), so no backup deletes the key file of another that is making it."""
     folder.mkdir(mode=0o700, parents=False, exist_ok=True)
     lock = JobLock(folder / CREATING, what="backup")
@@ -546,7 +601,7 @@ def _write(
         retried=storer.outcomes,
         skipped=[*found.unsafe.items(), *storer.skipped],
         recovery_code=store.has_recovery_code,
-        left_out=list(found.left_out),
+        left_out=[LeftOut(f.path, f.size) for f in found.left_out],
     )
     del plan, found
     if req.verify:
@@ -554,15 +609,7 @@ def _write(
     result.duration_s = round(time.monotonic() - start, 3)
     result.warnings = list(emit.warnings)
     _remember(req, result, snapshot, dest)
-    emit(
-        Summary(
-            operation="backup",
-            exit_code=result.exit_code,
-            duration_s=result.duration_s,
-            message=str(folder),
-            extra=result.summary_fields(),
-        )
-    )
+    emit(Summary.of("backup", result, str(folder)))
     return result
 
 
@@ -626,7 +673,9 @@ class _StoreSink:
 def _remember(
     req: StoreBackupRequest, result: StoreBackupResult, snapshot: Snapshot, dest: Path
 ) -> None:
-    kind = "manual" if req.kind is BackupKind.MANUAL else "auto"
+    kind = (
+        history.RecordKind.MANUAL if req.kind is BackupKind.MANUAL else history.RecordKind.AUTOMATIC
+    )
     with contextlib.suppress(OSError):
         history.append(
             history.BackupRecord(

@@ -7,18 +7,44 @@ the report still says which files are intact and which are not.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
 
 from therabak import faults
 from therabak.archive.reader import ArchiveReader, EntryDamaged
-from therabak.errors import DamagedArchiveError
-from therabak.events import Damaged, Emit, Phase, ignore
+from therabak.errors import DamagedArchiveError, ExitCode
+from therabak.events import Damaged, DamagedPart, Emit, Phase, ignore
 from therabak.i18n import _
-from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.progress import ProgressTracker
+from therabak.jobkit.cancel import NEVER, CancelToken
+from therabak.jobkit.progress import ProgressTracker
+from therabak.jsonform import damage_from, damage_json
 
-INDEX = "(index)"
-REGION = "(archive structure)"
+INDEX = DamagedPart.INDEX
+REGION = DamagedPart.STRUCTURE
+
+
+@dataclass
+class VerifyRequest:
+    """A verification as ``therabak verify`` is asked for it (:meth:`to_argv`; the
+    password goes to a job's standard input)."""
+
+    operation: ClassVar[str] = "verify"
+
+    archive: Path
+    data_dir: Path
+    account_key_path: Path
+    password: str | None = field(default=None, repr=False)
+
+    def to_argv(self) -> list[str]:
+        return [
+            str(self.archive),
+            "--data-dir",
+            str(self.data_dir),
+            "--account-key",
+            str(self.account_key_path),
+        ]
 
 
 @dataclass
@@ -28,10 +54,32 @@ class VerifyResult:
     damaged: list[tuple[str, str]] = field(default_factory=list)
     index_ok: bool = True
     duration_s: float = 0.0
+    archive: str = ""  # the backup as the caller named it (its summary says it)
 
     @property
-    def exit_code(self) -> int:
-        return 5 if self.damaged else 0
+    def exit_code(self) -> ExitCode:
+        return ExitCode.DAMAGED if self.damaged else ExitCode.OK
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "archive": self.archive,
+            "files_ok": self.files_ok,
+            "bytes_checked": self.bytes_checked,
+            "index_ok": self.index_ok,
+            "damaged": damage_json(self.damaged),
+            "duration_s": self.duration_s,  # as the summary says it
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> VerifyResult:
+        return cls(
+            files_ok=int(data["files_ok"]),
+            bytes_checked=int(data["bytes_checked"]),
+            damaged=damage_from(data.get("damaged")),
+            index_ok=bool(data.get("index_ok", True)),
+            duration_s=float(data.get("duration_s", 0.0)),
+            archive=str(data.get("archive", "")),
+        )
 
 
 def verify_archive(

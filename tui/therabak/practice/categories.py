@@ -17,8 +17,13 @@ from therabak.i18n import _
 
 
 class BackupKind(StrEnum):
+    """The kind of a backup, as its archive header (and the history) write it: the
+    value of an automatic backup is "auto" there. A restore point of that kind is
+    ``PointKind.AUTOMATIC`` ("automatic" in ``list --json``); ``PointKind.of_archive``
+    is the one place that turns one into the other."""
+
     MANUAL = "manual"
-    AUTO = "auto"
+    AUTOMATIC = "auto"
 
 
 @dataclass(frozen=True)

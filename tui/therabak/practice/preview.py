@@ -168,7 +168,7 @@ def build_preview(
     leave_out: LeaveOut | None = None,
 ) -> Preview:
     """Scan *data_dir* and sum it per category for a *kind* backup (leaving out what
-    *leave_out* matches, as the backup will: see jobs/nesting.py).
+    *leave_out* matches, as the backup will: see datafolder/nesting.py).
 
     Unknown ids in *include*/*exclude* raise UsageError before anything is read.
     """

@@ -54,7 +54,7 @@ class LeaveOut:
     Data, "/"-separated with a trailing "/"; "" is Data itself), the entries for which
     ``matches(name, is_dir)`` holds, with everything below such a folder entry.
 
-    Used for the backups kept in a destination inside Data (jobs/nesting.py), so that
+    Used for the backups kept in a destination inside Data (datafolder/nesting.py), so that
     a backup never holds the backups before it."""
 
     folders: frozenset[str]

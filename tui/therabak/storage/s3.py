@@ -410,10 +410,12 @@ class S3Storage(Storage):
             return data
 
         try:
-            return self._call("get", get, name)
+            data = self._call("get", get, name)
         except ObjectNotFoundError:
             self._check_bucket_for(name)
             raise self._missing(name) from None
+        self._bucket_checked = True  # an object came: the bucket is there (no HEAD later)
+        return data
 
     def _check_bucket_for(self, name: str) -> None:
         try:
@@ -434,6 +436,7 @@ class S3Storage(Storage):
             if token:
                 args["ContinuationToken"] = token
             page = self._call("list", lambda args=args: self._client.list_objects_v2(**args))
+            self._bucket_checked = True  # listed: the bucket is there
             for item in page.get("Contents", []):
                 name = item["Key"][len(self.prefix) :]
                 if _listable(name):

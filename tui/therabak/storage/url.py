@@ -104,6 +104,13 @@ class S3Endpoint:
         return cls(endpoint, region, s3.path_style if s3 else None)
 
 
+def is_url(text: str) -> bool:
+    """Whether *text* is written as a URL (``scheme://``), not as a local path (a drive
+    letter such as ``C://`` on Windows is a path)."""
+    m = _SCHEME.match(str(text).strip())
+    return bool(m) and not (len(m.group(1)) == 1 and os.name == "nt")
+
+
 def _refuse_password(text: str, scheme: str, netloc: str) -> None:
     """Refuse a URL with a password, naming it without the password."""
     userinfo = netloc.rpartition("@")[0]

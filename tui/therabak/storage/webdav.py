@@ -214,11 +214,13 @@ class WebdavStorage(Storage):
             tmp = self._upload_temporary(source, start, size, path)
             try:
                 self._client.move(tmp, path, overwrite=False)
-            except self._dav.ResourceAlreadyExists:
-                raise ObjectExistsError(_("{name} exists already").format(name=name)) from None
-            finally:
+            except BaseException as e:
+                # moved, the temporary name is gone (no request to remove it); not moved, it goes
                 with contextlib.suppress(Exception):
                     self._client.remove(tmp)
+                if isinstance(e, self._dav.ResourceAlreadyExists):
+                    raise ObjectExistsError(_("{name} exists already").format(name=name)) from None
+                raise
 
         self._call("put", put, name)
 
@@ -249,9 +251,10 @@ class WebdavStorage(Storage):
             tmp = self._upload_temporary(io.BytesIO(data), 0, len(data), path)
             try:
                 self._client.move(tmp, path, overwrite=True)
-            finally:
+            except BaseException:
                 with contextlib.suppress(Exception):
                     self._client.remove(tmp)
+                raise
 
         self._call("replace", replace, name)
 
@@ -297,9 +300,9 @@ class WebdavStorage(Storage):
 
             def visit(folder: str, rel: str) -> None:
                 try:
-                    entries = self._client.ls(folder, detail=True)
-                except self._dav.ResourceNotFound:
-                    return
+                    entries = self._client.ls(folder, detail=True, allow_listing_resource=False)
+                except (self._dav.ResourceNotFound, self._dav.IsAResourceError):
+                    return  # not there, or an object where the prefix names a folder
                 for entry in entries:
                     base = posixpath.basename(str(entry["name"]).rstrip("/"))
                     if not base or base.startswith("."):
@@ -311,7 +314,13 @@ class WebdavStorage(Storage):
                     elif name.startswith(prefix):
                         found.append(ObjectInfo(name, int(entry.get("content_length") or 0)))
 
-            visit("", "")
+            # from the deepest folder the prefix names whole: not one PROPFIND per folder
+            # above it on every listing (a hidden folder is never listed: from the top then)
+            start = prefix.rpartition("/")[0]
+            if start and all(part and not part.startswith(".") for part in start.split("/")):
+                visit(start, start + "/")
+            else:
+                visit("", "")
             return found
 
         yield from self._call("list", walk)

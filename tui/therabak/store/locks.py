@@ -8,7 +8,9 @@ one sees the other. A lock names its host, process id, user and time (sealed wit
 lock key: host and user names are nobody's business) and is rewritten every
 :data:`REFRESH_S` while held. It is **stale** when it was not refreshed for
 :data:`STALE_S`, or when it belongs to this host and its process is gone; stale locks
-are ignored, and removed only on request (``break_locks``, ``--break-lock``).
+of this host are ignored; a stale lock of another host (maybe only asleep, or with its
+clock off) is refused like a live one, naming the host and since when, and removed only
+on request (``break_locks``, ``--break-lock``), as every lock is.
 """
 
 from __future__ import annotations
@@ -69,10 +71,14 @@ class LockInfo:
         return self.host == this_host() and not pid_alive(self.pid, self.identity)
 
     def describe(self) -> str:
-        since = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.created))
+        since = _when(self.created)
         return _("{what} by process {pid} of {user} on {host}, since {since}").format(
             what=self.what or _("a job"), pid=self.pid, user=self.user, host=self.host, since=since
         )
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
 
 
 def _aad(keys: StoreKeys, name: str) -> bytes:
@@ -115,11 +121,13 @@ def parse_lock(keys: StoreKeys, data: bytes, name: str) -> LockInfo:
     return info
 
 
-def read_locks(storage: Storage, keys: StoreKeys) -> tuple[list[LockInfo], list[str]]:
-    """(every readable lock, the names of those that cannot be read)."""
+def read_locks(
+    storage: Storage, keys: StoreKeys, *, skip: str = ""
+) -> tuple[list[LockInfo], list[str]]:
+    """(every readable lock but *skip*, the names of those that cannot be read)."""
     found, bad = [], []
     for obj in storage.list(PREFIX):
-        if not _NAME_RE.fullmatch(obj.name):
+        if not _NAME_RE.fullmatch(obj.name) or obj.name == skip:
             continue
         try:
             found.append(parse_lock(keys, storage.get(obj.name), obj.name))
@@ -159,7 +167,7 @@ class StoreLock:
         self.storage.put_bytes(self.name, encode_lock(self.keys, self._info))
         self.held = True
         try:
-            locks, _bad = read_locks(self.storage, self.keys)
+            locks, _bad = read_locks(self.storage, self.keys, skip=self.name)  # not ours
             now = time.time()
             for other in locks:
                 if other.name == self.name:
@@ -167,8 +175,21 @@ class StoreLock:
                 if not (self.exclusive or other.exclusive):
                     continue
                 if other.stale(now):
-                    self.ignored_stale.append(other)
-                    continue
+                    if other.host == this_host():  # its process is gone: certain
+                        self.ignored_stale.append(other)
+                        continue
+                    # another computer's: maybe only asleep (a laptop's lid closed), or its
+                    # clock is off. Broken only on request, never by guessing.
+                    raise StoreLockedError(
+                        _(
+                            "The backup store is in use by another computer: {who}; its lock "
+                            "has not been renewed since {refreshed}."
+                        ).format(who=other.describe(), refreshed=_when(other.refreshed)),
+                        hint=_(
+                            "if that computer no longer works on this store (it crashed or "
+                            "was switched off), run the command again with --break-lock"
+                        ),
+                    )
                 raise StoreLockedError(
                     _("The backup store is in use: {who}.").format(who=other.describe()),
                     hint=_(

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: The folder a store gets in a destination (``E:\\TheraPsy-Backups``).
-STORE_FOLDER = "TheraPsy-Backups"
+from therabak.datafolder.names import STORE_FOLDER, is_store_name
+
+__all__ = ["CONFIG_NAME", "STORE_FOLDER", "is_store_name", "store_exists", "store_folder"]
+
 CONFIG_NAME = "config"
 
 
@@ -26,11 +28,6 @@ def store_folder(dest: Path | str) -> Path:
     if is_store_name(dest.name) and not (below / CONFIG_NAME).is_file():
         return dest
     return below
-
-
-def is_store_name(name: str) -> bool:
-    """``TheraPsy-Backups``, or ``TheraPsy-Backups-<key id>`` (jobs/auto.py)."""
-    return name == STORE_FOLDER or name.startswith(STORE_FOLDER + "-")
 
 
 def store_exists(dest: Path | str) -> bool:

@@ -28,7 +28,6 @@ from typing import Any
 
 import zstandard
 
-from therabak.archive.index import check_relative_path
 from therabak.errors import DamagedArchiveError
 from therabak.i18n import _
 from therabak.store.binary import Reader, i16, i64, u16, u64
@@ -36,6 +35,7 @@ from therabak.store.blob import ID_SIZE
 from therabak.store.config import MAX_CHUNK_SIZE
 from therabak.store.errors import DamagedStoreError
 from therabak.store.keys import STORE_ID_SIZE, StoreKeys, seal, unseal
+from therabak.storedpaths import check_relative_path
 
 PREFIX = "snapshots/"
 MAGIC = b"TBSNAP01"

@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, ContentSwitcher, Footer, Label, Static, Tree
 
 from therabak import formatting
+from therabak.app.points import load_account
 from therabak.app.screens.dialogs import ConfirmDialog, RecoveryCodeDialog
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.category_tree import CategoryTree
@@ -25,7 +26,9 @@ from therabak.app.widgets.destination import DestinationPicker
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.inputs import TickBox
 from therabak.app.widgets.password_input import PasswordInput
+from therabak.archive.writer import Protection
 from therabak.i18n import N_, _, ngettext
+from therabak.jobs.store_backup import StoreBackupRequest
 from therabak.passwords import MIN_LENGTH, assess
 
 
@@ -639,42 +642,40 @@ class BackupScreen(AppScreen):
         )
 
     def _start_job(self, code) -> None:
-        from therabak.practice.categories import BackupKind
-
         if self.started:
             return
         message = self.query_one("#start-msg", Static)
         selection = self.query_one(CategoryTree).selection
         dest = self.query_one(DestinationPicker)
-        self.started = True
         ctx = self.app.ctx
-        defaults = self.rules.default_selection(BackupKind.MANUAL)
-        args = [
-            "--dest",
-            str(dest.path()),
-            "--data-dir",
-            str(ctx.paths.data_dir),
-            "--account-key",
-            str(ctx.paths.account_key),
-        ]
-        include, exclude = sorted(selection - defaults), sorted(defaults - selection)
-        if include:
-            args += ["--include", ",".join(include)]
-        if exclude:
-            args += ["--exclude", ",".join(exclude)]
-        if self.query_one("#verify", Checkbox).value:
-            args.append("--verify")
+        account = load_account(ctx)
+        if account is None:
+            message.update(
+                Text(
+                    _("Account key not found: {key_path}").format(key_path=ctx.paths.account_key),
+                    style="bold red",
+                )
+            )
+            return
+        self.started = True
         password: str | None = self.query_one("#pw", PasswordInput).value
         if self.query_one("#nopw", Checkbox).value:
-            args.append("--no-password")
             password = None
+        request = StoreBackupRequest(
+            data_dir=ctx.paths.data_dir,
+            account=account,
+            dest_dir=dest.path(),
+            rules=self.rules,
+            selection=frozenset(selection),
+            protection=Protection(unprotected=password is None),  # the password: stdin
+            verify=self.query_one("#verify", Checkbox).value,
+            account_key_path=ctx.paths.account_key,
+        )
         try:
-            job = ctx.runner.start(
-                "backup",
-                args,
+            job = ctx.runner.start_request(
+                request,
                 password=password,
                 recovery_code=code,  # a new store's code, made and shown here
-                data_dir=ctx.paths.data_dir,
                 title=_("Backup to {dest}").format(dest=ctx.display_path(dest.path())),
                 target=str(dest.path()),
                 env=ctx.job_env,

@@ -13,10 +13,13 @@ from textual.containers import VerticalScroll
 from textual.widgets import Button, Footer, Static
 
 from therabak import formatting
+from therabak.app.points import load_account
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.destination import DestinationPicker
 from therabak.app.widgets.header import AppHeader
 from therabak.i18n import N_, _
+from therabak.jobs.folder import FolderBackupRequest
+from therabak.practice.categories import Rules
 
 # Room for the manifest and file-system overhead on top of the copied bytes.
 FOLDER_MARGIN = 1 << 20
@@ -109,18 +112,17 @@ class FolderBackupScreen(AppScreen):
             return
         self.started = True
         ctx = self.app.ctx
+        account = load_account(ctx)
+        request = FolderBackupRequest(
+            data_dir=ctx.paths.data_dir,
+            dest_dir=dest.path(),
+            account_key_id=account.id_hex if account else "",
+            rules=self.app.rules or Rules.load(),  # (the job reads the user's rules itself)
+            account_key_path=ctx.paths.account_key,
+        )
         try:
-            job = ctx.runner.start(
-                "folder-backup",
-                [
-                    "--dest",
-                    str(dest.path()),
-                    "--data-dir",
-                    str(ctx.paths.data_dir),
-                    "--account-key",
-                    str(ctx.paths.account_key),
-                ],
-                data_dir=ctx.paths.data_dir,
+            job = ctx.runner.start_request(
+                request,
                 title=_("Folder backup to {dest}").format(dest=ctx.display_path(dest.path())),
                 target=str(dest.path()),
                 env=ctx.job_env,

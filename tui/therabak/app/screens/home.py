@@ -16,12 +16,13 @@ from textual.widgets import DataTable, Footer, Static
 from therabak import formatting
 from therabak.app.follow import FollowsJobs, JobEnded, JobEvents
 from therabak.app.jobview import JobView
+from therabak.app.runner import Job, JobState
 from therabak.app.summaries import job_title
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.retry_panel import head, tail
+from therabak.errors import ExitCode
 from therabak.i18n import N_, _, ngettext
-from therabak.jobs.runner import Job, JobState
 
 JOB_STATES = {
     JobState.DONE: N_("done"),
@@ -176,7 +177,7 @@ class HomeScreen(FollowsJobs, AppScreen):
         self.query_one("#practice", Static).update(grid)
 
     def _render_backups(self) -> None:
-        from therabak.jobs import history
+        from therabak.jobkit import history
 
         ctx = self.app.ctx
         now = ctx.now()
@@ -188,13 +189,15 @@ class HomeScreen(FollowsJobs, AppScreen):
         grid.add_column(no_wrap=True, overflow="ellipsis")
         last_manual = None
         for kind, label in (
-            ("manual", _("Manual")),
-            ("auto", _("Automatic")),
-            ("folder", _("Folder")),
+            (history.RecordKind.MANUAL, _("Manual")),
+            (history.RecordKind.AUTOMATIC, _("Automatic")),
+            (history.RecordKind.FOLDER, _("Folder")),
         ):
-            record = history.last_of(kind, ctx.paths.data_dir)
-            if kind == "manual":
-                last_manual = record
+            # the copies on local drives (off-site ones: below)
+            if kind == history.RecordKind.MANUAL:
+                record = last_manual = last_local_manual(ctx.paths.data_dir)
+            else:
+                record = history.last_of(kind, ctx.paths.data_dir)
             if record is None:
                 grid.add_row(label, Text(_("never"), style="dim"), "", "")
                 continue
@@ -205,16 +208,55 @@ class HomeScreen(FollowsJobs, AppScreen):
             if record.verified is False:
                 where.append("  " + _("NOT verified"), style="bold red")
             grid.add_row(label, formatting.local_time(when), formatting.ago(when, now), where)
+        offsite = self._destination_rows(grid, settings, now)
         title = Text(_("Last backups"), style="bold underline")
         self.query_one("#last-backups", Static).update(_stack(title, grid))
         banner = self.query_one("#reminder", Static)
         message = reminder_text(
             last_manual.created_at if last_manual else None, now, settings.reminder_days
         )
+        if offsite:
+            message = (message + "\n" if message else "") + "\n".join(offsite)
         if settings_error:
             message = (message + "\n" if message else "") + settings_error
         banner.update(Text(message))
         banner.display = bool(message)
+
+    def _destination_rows(self, grid: Table, settings, now: datetime) -> list[str]:
+        """A row per named destination (its last backup); the reminders of the off-site
+        copies that are overdue."""
+        from therabak.errors import ConfigError
+        from therabak.jobs.status import destination_statuses, offsite_reminder
+
+        try:
+            statuses = destination_statuses(settings, self.app.ctx.paths.data_dir, now)
+        except ConfigError:
+            return []  # said with the settings' error
+        reminders = []
+        for d in statuses:
+            label = Text(head(d.destination.name, 14), overflow="ellipsis")
+            if d.destination.is_remote:
+                kind = _("off-site")
+            else:
+                kind = _("in {folder}").format(
+                    folder=tail(self.app.ctx.display_path(d.destination.where), 22)
+                )
+            if d.last is None:
+                where = Text(kind)
+                cells = [Text(_("never"), style="dim"), Text("")]
+            else:
+                where = Text(kind)
+                if d.last.verified is False:
+                    where.append("  " + _("NOT verified"), style="bold red")
+                cells = [
+                    Text(formatting.local_time(d.last.when)),
+                    Text(formatting.ago(d.last.when, now)),
+                ]
+            if d.destination.is_remote and d.overdue:
+                where.append("  " + _("due"), style="bold yellow")
+                reminders.append(offsite_reminder(d, now, settings.reminder_days))
+            grid.add_row(label, *cells, where)
+        return reminders
 
     # ---- automatic backups: the scheduler's entry -------------------------------------
 
@@ -310,9 +352,10 @@ class HomeScreen(FollowsJobs, AppScreen):
                 _("{phase} {pct}%").format(phase=word, pct=int(fraction * 100)), style="bold"
             )
         label = _(JOB_STATES.get(job.state, job.state.value))
-        if job.state is JobState.DONE and job.exit_code == 3:
+        if job.state is JobState.DONE and job.exit_code == ExitCode.WARNINGS:
             label = _("done, see notes")
-        style = "green" if job.state is JobState.DONE and job.exit_code == 0 else "bold red"
+        done_well = job.state is JobState.DONE and job.exit_code == ExitCode.OK
+        style = "green" if done_well else "bold red"
         if job.state is JobState.CANCELLED:
             style = "yellow"
         return Text(label, style=style)
@@ -369,6 +412,21 @@ def _stack(*renderables):
     for r in renderables:
         grid.add_row(r)
     return grid
+
+
+def last_local_manual(data_dir: Path):
+    """The history's last manual backup onto a local drive (not one off-site)."""
+    from therabak.jobkit import history
+    from therabak.storage.url import is_url
+
+    records = [
+        r
+        for r in history.read_all()
+        if r.kind == history.RecordKind.MANUAL
+        and not is_url(r.path)
+        and (not r.data_dir or Path(r.data_dir) == Path(data_dir))
+    ]
+    return max(records, key=lambda r: r.created_at, default=None)
 
 
 def reminder_text(last_manual: datetime | None, now: datetime, days: int) -> str:

@@ -17,14 +17,16 @@ from textual.widgets import Footer, ProgressBar, Static
 from therabak import formatting
 from therabak.app.follow import FollowsJobs, JobEnded, JobEvents
 from therabak.app.jobview import JobView
+from therabak.app.runner import Job, JobState
 from therabak.app.screens.dialogs import ConfirmDialog
 from therabak.app.summaries import is_store_backup, job_title, summary_text
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.retry_panel import RetryPanel, reason_notes, tail
+from therabak.errors import ExitCode
 from therabak.events import Event, Summary
 from therabak.i18n import N_, _, ngettext
-from therabak.jobs.runner import Job, JobState
+from therabak.jobs.backup import BackupResult
 
 PHASES = {
     "opening": N_("Opening the backup store…"),
@@ -44,6 +46,8 @@ OPERATION_PHASES = {
     ("restore", "verifying"): N_("Checking every restored file…"),
     ("folder-backup", "verifying"): N_("Reading the copy back and checking every file…"),
     ("verify", "verifying"): N_("Reading every file of the backup and checking it…"),
+    ("emergency-sheet", "scanning"): N_("Looking for the backups…"),
+    ("emergency-sheet", "writing"): N_("Writing the emergency sheet…"),
 }
 
 
@@ -284,7 +288,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
                 text.append("\n" + _("k: keep it  ·  d: delete it"), style="bold")
         box.update(text)
         box.display = True
-        box.set_class(final is None or final.exit_code != 0, "attention")
+        box.set_class(final is None or final.exit_code != ExitCode.OK, "attention")
         if self.job.record.operation == "restore":
             self.app.request_scan(again=True)  # the data folder has changed
         self.query_one("#progress-box").display = False
@@ -298,14 +302,13 @@ class ProgressScreen(FollowsJobs, AppScreen):
         """The archive of a backup whose check after writing was cancelled (the user
         chooses whether to keep it), else None."""
         final = self.view.final
-        if (
-            isinstance(final, Summary)
-            and final.operation == "backup"
-            and final.extra.get("verify_cancelled")
-            and final.extra.get("archive")
-        ):
-            return str(final.extra["archive"])
-        return None
+        if not (isinstance(final, Summary) and final.operation == "backup"):
+            return None
+        try:
+            result = final.result(BackupResult)
+        except ValueError:
+            return None
+        return str(result.archive) if result.verify_cancelled else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         finished = self.view.finished or self.job.state is not JobState.RUNNING

@@ -30,69 +30,29 @@ from therabak import formatting
 from therabak.app.points import (
     SALVAGE_OPTION,
     RestoreChoice,
-    kind_label,
     needs_password,
-    remember_searched,
     salvage_advice,
     where_label,
 )
-from therabak.app.screens.unlock import UnlockDialog
+from therabak.app.screens.unlock import UnlockDialog, Unlocked
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.category_tree import CategoryTree
 from therabak.app.widgets.destination import path_example
 from therabak.app.widgets.dir_picker import DirPicker, picker_start
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.inputs import Choice, TextInput, TickBox
-from therabak.app.widgets.points_table import PointsTable
-from therabak.i18n import N_, _, ngettext, shown
-from therabak.jobs.points import RestorePoint
-
-
-def point_details(point: RestorePoint | None, ctx, rules) -> Text:
-    """The details pane of a restore point."""
-    if point is None:
-        return Text("")
-    text = Text()
-    text.append(_("Backup:") + " ", style="bold")
-    text.append(ctx.display_path(point.path))
-    if not point.readable:
-        text.append("\n" + _("It cannot be read: {error}").format(error=point.error), "bold red")
-        return text
-    when = (
-        f"{formatting.local_time(point.created)} ({formatting.ago(point.created, ctx.now())})"
-        if point.created
-        else _("time unknown")
-    )
-    text.append("\n" + _("Made:") + " ", style="bold")
-    text.append(when)
-    text.append("  " + _("Kind:") + " ", style="bold")
-    text.append(kind_label(point))
-    if point.kind in ("folder", "before-restore"):
-        holds = _("everything (a copy of the data folder)")
-    else:
-        from therabak.jobs.points import category_summary
-
-        holds = category_summary(rules, point.categories, point.kind) or _("unknown")
-    text.append("\n" + _("Holds:") + " ", style="bold")
-    text.append(holds)
-    if point.volumes > 1:
-        text.append(
-            "\n"
-            + _("Split into {n} volumes ({name}, .002, ...): all are needed.").format(
-                n=point.volumes, name=Path(point.path).name
-            )
-        )
-    if point.incomplete:
-        text.append("\n" + _("INCOMPLETE: {problem}").format(problem=point.incomplete), "bold red")
-    if point.account_match == "no":
-        text.append(
-            "\n" + _("Made with another account's key: it cannot be restored here."), "bold red"
-        )
-    elif point.protection == "password" and point.account_match != "yes":
-        text.append("\n" + _("Needs its password (Enter asks for it)."), "italic")
-    elif point.protection == "none":
-        text.append("\n" + _("Not protected: anyone with the file can read it."), "yellow")
-    return text
+from therabak.app.widgets.points_table import PointsTable, point_details, search_another_folder
+from therabak.i18n import N_, _, shown
+from therabak.jobs.restore import RestoreMode
+from therabak.points.discovery import RestorePoint
+from therabak.presentation import (
+    amount,
+    from_backup_line,
+    kind_label,
+    plan_rows,
+    renamed_line,
+    unrestorable_line,
+)
 
 
 def plan_text(plan, ctx, rules) -> Text | Table:
@@ -108,13 +68,13 @@ def plan_text(plan, ctx, rules) -> Text | Table:
         else _("time unknown")
     )
     head.add_row(_("Restore from"), Text(ctx.display_path(p.path)))
-    head.add_row("", Text(_("{kind}, made {when}").format(kind=kind_label(p), when=made)))
+    head.add_row("", Text(_("{kind}, made {when}").format(kind=kind_label(p.kind), when=made)))
     # The spaces stay unstyled: an SVG viewer drops the leading spaces of a bold run.
     into = Text(ctx.display_path(plan.target))
-    if plan.mode == "replace":
+    if plan.mode == RestoreMode.REPLACE:
         into.append("  ")
         into.append(_("(the current data is REPLACED)"), style="bold")
-    elif plan.mode == "new-data":
+    elif plan.mode == RestoreMode.NEW_DATA:
         into.append("  ")
         into.append(_("(new: there is no data folder yet)"), style="bold")
     head.add_row(_("Into"), into)
@@ -125,28 +85,27 @@ def plan_text(plan, ctx, rules) -> Text | Table:
     # Files only: the data folder's sizes are of encrypted files, the backup's of their
     # contents, so sizes side by side would suggest a difference that is not there.
     table.add_column(
-        _("replaces now") if plan.mode == "replace" else "",
+        _("replaces now") if plan.mode == RestoreMode.REPLACE else "",
         justify="right",
         min_width=14,
         no_wrap=True,
     )
 
-    def amount(files: int, size: int) -> str:
-        return f"{formatting.files(files)}, {formatting.size(size)}" if files else "-"
-
     kept = []
-    for c in plan.categories:
-        label = _(rules.nodes[c.id].label) if c.id in rules.nodes else c.id
-        if c.action == "restore":
+    for row in plan_rows(plan, rules):
+        c = row.change
+        if c is None:
+            continue
+        if row.restored:
             table.add_row(
-                label,
+                row.label,
                 amount(c.backup_files, c.backup_bytes),
                 (formatting.files(c.current_files) if c.current_files else "-")
-                if plan.mode == "replace"
+                if plan.mode == RestoreMode.REPLACE
                 else "",
             )
         elif c.current_files:
-            kept.append(label)
+            kept.append(row.label)
 
     foot = Text()
     if plan.keep_old_at:
@@ -158,11 +117,7 @@ def plan_text(plan, ctx, rules) -> Text | Table:
         foot.append(_("A NEW account key will be created at") + " ", style="bold")
         foot.append(ctx.display_path(plan.new_account_key), style="bold")
         foot.append(_("; keep a copy of it safe."), style="bold")
-    totals = Text(
-        _("From the backup: {files}, {size}.").format(
-            files=formatting.files(plan.restore_files), size=formatting.size(plan.restore_bytes)
-        )
-    )
+    totals = Text(from_backup_line(plan))
     if kept:
         totals.append(
             "\n"
@@ -173,19 +128,12 @@ def plan_text(plan, ctx, rules) -> Text | Table:
             )
         )
     for path, why in plan.unrestorable[:3]:
-        totals.append("\n" + _("Cannot be restored:") + f" {path} ({shown(why)})", style="bold red")
+        totals.append("\n" + unrestorable_line(path, shown(why)), style="bold red")
     for warning in plan.warnings[:3]:
         totals.append("\n" + shown(warning), style="yellow")
-    if plan.renamed:
-        totals.append(
-            "\n"
-            + ngettext(
-                "{n} file will get another name: {system} cannot hold its name as it is.",
-                "{n} files will get another name: {system} cannot hold their names as they are.",
-                len(plan.renamed),
-            ).format(n=len(plan.renamed), system=plan.file_system),
-            style="yellow",
-        )
+    renamed = renamed_line(plan)
+    if renamed:
+        totals.append("\n" + renamed, style="yellow")
         first = plan.renamed[0]
         totals.append(
             "\n  " + f"{formatting.name(first.path)} → {formatting.name(first.target)}",
@@ -229,6 +177,7 @@ class RestoreScreen(AppScreen):
         self.extra: list[Path] = []
         self.point: RestorePoint | None = None
         self.password: str | None = None
+        self.recovery_code = None  # RecoveryCode, when the point was opened with it
         self.contents = None
         self.choice: RestoreChoice | None = None
         self.plan = None
@@ -361,14 +310,7 @@ class RestoreScreen(AppScreen):
         )
 
     def action_search_folder(self) -> None:
-        def picked(path: Path | None) -> None:
-            if path is not None:
-                remember_searched(path)  # searched again next time
-                if path not in self.extra:
-                    self.extra.append(path)
-                self.refresh_points()
-
-        self.app.push_screen(DirPicker(picker_start(self.app.ctx)), picked)
+        search_another_folder(self, self.extra, self.refresh_points)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if not isinstance(event.data_table, PointsTable) or self.busy:
@@ -383,19 +325,22 @@ class RestoreScreen(AppScreen):
         if not point.readable:
             self._msg("#points-msg", _("This backup cannot be read."), "bold red")
             return
-        self.point, self.password = point, None
+        self.point, self.password, self.recovery_code = point, None, None
         ctx, rules = self.app.ctx, self.rules
         if needs_password(point):
 
-            async def unlocked(result) -> None:
+            async def unlocked(result: Unlocked | None) -> None:
                 if result is not None:
-                    self.password, found = result
-                    await self._contents_ready(found)
+                    self.password, self.recovery_code = result.password, result.recovery_code
+                    await self._contents_ready(result.result)
 
             self.app.push_screen(
                 UnlockDialog(
                     _("Unlock {name}").format(name=point.path.name),
-                    lambda pw: contents(ctx, point, rules, pw, salvage=True),
+                    lambda pw, code: contents(
+                        ctx, point, rules, pw, recovery_code=code, salvage=True
+                    ),
+                    has_code=point.recovery_code,
                 ),
                 unlocked,
             )
@@ -556,7 +501,9 @@ class RestoreScreen(AppScreen):
                 return
         include = None if chosen == tree.selectable else sorted(chosen)
         salvage = self.query_one("#salvage", TickBox).value
-        self.choice = RestoreChoice(self.point, self.password, include, target, salvage)
+        self.choice = RestoreChoice(
+            self.point, self.password, include, target, salvage, recovery_code=self.recovery_code
+        )
         self.busy = True
         self._msg("#what-msg", _("Checking everything (changes nothing yet)…"), "italic")
         self._plan_worker(self.choice)
@@ -570,7 +517,7 @@ class RestoreScreen(AppScreen):
             result = plan(self.app.ctx, choice, self.rules)
         except (TherabakError, OSError) as e:
             message = str(e)
-            hint = salvage_advice(getattr(e, "hint", None))
+            hint = salvage_advice(getattr(e, "remedy", None), getattr(e, "hint", None))
             if hint:
                 message += " " + hint
             self.app.call_from_thread(self._plan_failed, message)
@@ -592,7 +539,7 @@ class RestoreScreen(AppScreen):
     # ---- step 3: confirm and go ------------------------------------------------------------
 
     def action_restore(self) -> None:
-        from therabak.app.points import restore_args
+        from therabak.app.points import restore_request
 
         if self.step != "confirm" or self.plan is None or self.choice is None or self.started:
             return
@@ -602,11 +549,10 @@ class RestoreScreen(AppScreen):
         choice.keep_old_name = self.plan.keep_old_at.name if self.plan.keep_old_at else None
         self.started = True
         try:
-            job = ctx.runner.start(
-                "restore",
-                restore_args(ctx, choice),
+            job = ctx.runner.start_request(
+                restore_request(ctx, choice, self.rules),
                 password=choice.password,
-                data_dir=ctx.paths.data_dir,
+                recovery_code=choice.recovery_code,
                 title=_("Restore {name}").format(name=choice.point.path.name),
                 target=str(choice.target or ctx.paths.data_dir),
                 env=ctx.job_env,
@@ -617,7 +563,7 @@ class RestoreScreen(AppScreen):
                 Text(_("The job could not be started: {error}").format(error=e), "bold red")
             )
             return
-        self.password = self.choice = None
+        self.password = self.recovery_code = self.choice = None
         from therabak.app.screens.progress import ProgressScreen
 
         self.app.switch_screen(ProgressScreen(job))

@@ -16,12 +16,13 @@ from textual.validation import Integer, Number
 from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from therabak.app.recovery import DestinationCodes
 from therabak.app.screens.dialogs import ConfirmDialog
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.dir_picker import DirPicker, picker_start
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.inputs import TextInput
-from therabak.i18n import N_, _
+from therabak.i18n import N_, _, ngettext
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,30 @@ def language_options() -> list[tuple[str, str]]:
     ]
 
 
+def code_state(codes: DestinationCodes) -> Text:
+    """Whether the backups in a remembered destination have a recovery code, in a few
+    words beside the folder."""
+    n, k = codes.backups, codes.with_code
+    if not codes.reachable:
+        return Text(_("not there now"), "dim")
+    if not n:
+        return Text(_("no backup with a password"), "dim")
+    if k == n:
+        return Text(
+            ngettext("recovery code: yes", "recovery code: yes, all {n} backups", n).format(n=n),
+            "green",
+        )
+    if not k:
+        return Text(
+            ngettext("no recovery code", "no recovery code in {n} backups", n).format(n=n),
+            "yellow",
+        )
+    text = _("recovery code: {k} of {n} backups").format(k=k, n=n)
+    if not codes.newest_has_code:
+        text += " " + _("(not the newest)")
+    return Text(text, "yellow")
+
+
 def installed_text(result) -> str:
     from therabak.schedule.command import every_text
 
@@ -102,6 +127,20 @@ class LocalNumber(Number):
 
     def validate(self, value: str):
         return super().validate(value.strip().replace(",", "."))
+
+
+def named_destinations_text(settings) -> Text:
+    """The named destinations in one line: "USB-Stick, Nextcloud (off-site)"."""
+    if not settings.destinations:
+        return Text(_("none yet"), style="dim")
+    from therabak.settings import check_destination_where
+    from therabak.storage.url import is_url
+
+    parts = []
+    for entry in settings.destinations:
+        remote = is_url(entry.where) and not check_destination_where(entry.where)
+        parts.append(_("{name} (off-site)").format(name=entry.name) if remote else entry.name)
+    return Text(", ".join(parts), overflow="ellipsis", no_wrap=True)
 
 
 #: The label column's width in English (app.tcss); longer translations widen it.
@@ -139,13 +178,19 @@ class SettingsScreen(AppScreen):
         self._saved_form: tuple = ()
         self.schedule_status = None  # ScheduleStatus once the scheduler answered
         self.schedule_checked = False  # the last question to the scheduler has its answer
+        # whether each remembered destination's backups have a recovery code (by folder)
+        self.codes: dict[str, DestinationCodes] = {}
+        self.codes_checked = False  # the last look at the destinations has its answer
 
     def help_text(self) -> str:
         return _(
             "The settings of therabak, in the same file the command line reads. ctrl+s "
             "saves; a value that cannot be used is said beside its field, which gets the "
             "focus, and nothing is saved until it is fixed. Folder lists: x removes the "
-            "highlighted folder, a adds one."
+            "highlighted folder, a adds one. Beside each remembered destination: whether "
+            "its backups have a recovery code (read from their headers, no password "
+            "needed). “Recovery codes…” gives a backup a code or removes it; “Emergency "
+            "sheet…” makes the page to print for a forgotten password or a new computer."
         )
 
     def compose(self) -> ComposeResult:
@@ -180,6 +225,10 @@ class SettingsScreen(AppScreen):
                 Text(_("a: add a folder   x/Del: remove the highlighted one"), style="dim"),
                 classes="form-note",
             )
+            with Horizontal(classes="form-row", id="recovery-row"):
+                yield Label(_("Recovery"), classes="form-label")
+                yield Button(_("Recovery codes…"), id="open-recovery", compact=True)
+                yield Button(_("Emergency sheet…"), id="open-sheet", compact=True)
             yield Static(_("Also searched for backups"), classes="section-title")
             yield FolderList(id="searched", compact=True)
             section = None
@@ -237,6 +286,11 @@ class SettingsScreen(AppScreen):
                     id="on-failure",
                     compact=True,
                 )
+            yield Static(_("Destinations"), classes="section-title")
+            with Horizontal(classes="form-row", id="named-row"):
+                yield Label(_("Named"), classes="form-label")
+                yield Static(named_destinations_text(self.settings), id="named-destinations")
+                yield Button(_("Manage…"), id="manage-destinations", compact=True)
             yield Static("", id="settings-msg", classes="form-error")
             yield Button(_("Save"), id="save", variant="primary", compact=True)
         yield Footer(compact=True)
@@ -253,6 +307,34 @@ class SettingsScreen(AppScreen):
         self._saved_form = self._form()
         self.schedule_checked = False
         self._schedule_worker()
+        self._look_for_codes()
+
+    def on_screen_resume(self) -> None:
+        self._look_for_codes()  # back from the recovery codes screen
+        # back from the destinations: show them as the settings file now names them
+        settings, _error = self.app.load_settings()
+        self.query_one("#named-destinations", Static).update(named_destinations_text(settings))
+
+    def _look_for_codes(self) -> None:
+        self.codes_checked = False
+        self._codes_worker(list(self.destinations))
+
+    # ---- recovery codes of the remembered destinations ------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="codes")
+    def _codes_worker(self, folders: list[str]) -> None:
+        from therabak.app.recovery import destination_codes
+
+        try:
+            found = destination_codes(folders, None)
+        except Exception:  # noqa: BLE001 - the list then shows the folders alone
+            found = []
+        self.app.call_from_thread(self._codes_found, found)
+
+    def _codes_found(self, found: list[DestinationCodes]) -> None:
+        self.codes.update({c.folder: c for c in found})
+        self._fill_folders()
+        self.codes_checked = True
 
     def _fit_labels(self) -> None:
         """Widen the label column when the labels are longer (German), and move what is
@@ -299,12 +381,20 @@ class SettingsScreen(AppScreen):
             folders = self._folders(olist)
             olist.clear_options()
             if folders:
-                olist.add_options(Option(Text(self.app.ctx.display_path(d)), id=d) for d in folders)
+                olist.add_options(Option(self._folder_text(olist, d), id=d) for d in folders)
             else:
                 olist.add_option(
                     Option(Text(empty[olist.id or ""], style="dim"), id="", disabled=True)
                 )
             olist.styles.height = max(1, min(len(folders), 4))
+
+    def _folder_text(self, olist: FolderList, folder: str) -> Text:
+        text = Text(self.app.ctx.display_path(folder))
+        codes = self.codes.get(folder) if olist.id == "destinations" else None
+        if codes is not None:
+            text.append("  ")
+            text.append(code_state(codes))
+        return text
 
     def remove_folder(self, olist: FolderList) -> None:
         folders = self._folders(olist)
@@ -322,6 +412,8 @@ class SettingsScreen(AppScreen):
             if path is not None and str(path) not in folders:
                 folders.append(str(path))
                 self._fill_folders()
+                if olist.id == "destinations":
+                    self._look_for_codes()
 
         self.app.push_screen(DirPicker(picker_start(self.app.ctx)), picked)
 
@@ -425,6 +517,18 @@ class SettingsScreen(AppScreen):
             await self.action_save()
         elif event.button.id == "schedule-toggle":
             await self.toggle_schedule()
+        elif event.button.id == "manage-destinations":
+            from therabak.app.screens.destinations import DestinationsScreen
+
+            self.app.push_screen(DestinationsScreen())
+        elif event.button.id == "open-recovery":
+            from therabak.app.screens.recovery import RecoveryScreen
+
+            self.app.push_screen(RecoveryScreen())
+        elif event.button.id == "open-sheet":
+            from therabak.app.screens.sheet import EmergencySheetScreen
+
+            self.app.push_screen(EmergencySheetScreen())
         elif event.button.id == "prune-auto":
             self.prune_auto_store()
 
@@ -546,6 +650,8 @@ class SettingsScreen(AppScreen):
         s.language = str(self.query_one("#language", Select).value)
         s.remembered_destinations = list(self.destinations)
         s.searched_folders = list(self.searched)
+        # named on the destinations screen meanwhile (saved there): kept as the file has them
+        s.destinations = self.app.load_settings()[0].destinations if not self.load_error else []
         try:
             s.validate()
         except ConfigError as e:

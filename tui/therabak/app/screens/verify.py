@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -12,17 +13,19 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Static
 
-from therabak.app.points import needs_password, remember_searched, where_label
-from therabak.app.screens.restore import point_details
-from therabak.app.screens.unlock import UnlockDialog
+from therabak.app.points import needs_password, where_label
+from therabak.app.screens.unlock import UnlockDialog, Unlocked
 from therabak.app.translated import AppScreen
-from therabak.app.widgets.dir_picker import DirPicker, picker_start
 from therabak.app.widgets.header import AppHeader
-from therabak.app.widgets.points_table import PointsTable
+from therabak.app.widgets.points_table import PointsTable, point_details, search_another_folder
 from therabak.i18n import N_, _
-from therabak.jobs.points import RestorePoint
+from therabak.jobs.verify import VerifyRequest
+from therabak.points.discovery import PointKind, RestorePoint
 
-ARCHIVE_KINDS = ("manual", "automatic")
+if TYPE_CHECKING:
+    from therabak.crypto.recovery import RecoveryCode
+
+ARCHIVE_KINDS = (PointKind.MANUAL, PointKind.AUTOMATIC)
 
 
 class VerifyScreen(AppScreen):
@@ -97,15 +100,11 @@ class VerifyScreen(AppScreen):
             )
 
     def action_search_folder(self) -> None:
-        def picked(path: Path | None) -> None:
-            if path is not None:
-                remember_searched(path)  # searched again next time
-                if path not in self.extra:
-                    self.extra.append(path)
-                self._msg(_("Looking for backups…"), "italic")
-                self._find_worker(list(self.extra))
+        search_another_folder(self, self.extra, self._search_again)
 
-        self.app.push_screen(DirPicker(picker_start(self.app.ctx)), picked)
+    def _search_again(self) -> None:
+        self._msg(_("Looking for backups…"), "italic")
+        self._find_worker(list(self.extra))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         point = self.query_one(PointsTable).current
@@ -116,37 +115,33 @@ class VerifyScreen(AppScreen):
 
             ctx, rules = self.app.ctx, self.rules
 
-            def unlocked(result) -> None:
+            def unlocked(result: Unlocked | None) -> None:
                 if result is not None:
-                    self.start(point, result[0])
+                    self.start(point, result.password, result.recovery_code)
 
             self.app.push_screen(
                 UnlockDialog(
                     _("Unlock {name}").format(name=point.path.name),
-                    lambda pw: contents(ctx, point, rules, pw),
+                    lambda pw, code: contents(ctx, point, rules, pw, recovery_code=code),
+                    has_code=point.recovery_code,
                 ),
                 unlocked,
             )
         else:
             self.start(point, None)
 
-    def start(self, point: RestorePoint, password: str | None) -> None:
+    def start(
+        self, point: RestorePoint, password: str | None, recovery_code: RecoveryCode | None = None
+    ) -> None:
         if self.started:
             return
         self.started = True
         ctx = self.app.ctx
         try:
-            job = ctx.runner.start(
-                "verify",
-                [
-                    str(point.path),
-                    "--data-dir",
-                    str(ctx.paths.data_dir),
-                    "--account-key",
-                    str(ctx.paths.account_key),
-                ],
+            job = ctx.runner.start_request(
+                VerifyRequest(point.path, ctx.paths.data_dir, ctx.paths.account_key),
                 password=password,
-                data_dir=ctx.paths.data_dir,
+                recovery_code=recovery_code,
                 title=_("Verify {name}").format(name=point.path.name),
                 target=str(point.path),
                 env=ctx.job_env,

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import DataTable
 
 from therabak import formatting
-from therabak.app.points import account_label, kind_label, protection_label
+from therabak.app.points import account_label, protection_label, remember_searched
 from therabak.i18n import N_, _
-from therabak.jobs.points import RestorePoint
+from therabak.points.discovery import RestorePoint, category_summary
+from therabak.presentation import kind_label
 
 #: Columns of a fixed kind of text: (key, header msgid, widest value, at most).
 FIXED = ("age", "kind", "size", "protection", "account")
@@ -46,7 +49,14 @@ def cut_front(text: str, width: int) -> str:
 
 
 class PointsTable(DataTable):
-    """Rows keyed by the point's path; newest first until ``o`` flips the order."""
+    """Rows keyed by the point's path; newest first until ``o`` flips the order.
+
+    A subclass may show other columns: :attr:`fixed` names them (before "Where"),
+    :attr:`headers` and :attr:`max_width` describe them, :meth:`_cells` fills them."""
+
+    fixed: tuple[str, ...] = FIXED
+    headers: dict[str, str] = HEADERS
+    max_width: dict[str, int] = MAX_WIDTH
 
     BINDINGS = [
         Binding("enter", "select_cursor", N_("Choose")),
@@ -74,8 +84,8 @@ class PointsTable(DataTable):
 
     def on_mount(self) -> None:
         self._widths = self._fixed_widths([])
-        for key in (*FIXED, "where"):
-            self.add_column(_(HEADERS[key]), width=self._widths.get(key, MIN_WHERE), key=key)
+        for key in (*self.fixed, "where"):
+            self.add_column(_(self.headers[key]), width=self._widths.get(key, MIN_WHERE), key=key)
         self._fit_where()
 
     # ---- widths ---------------------------------------------------------------------------
@@ -83,14 +93,15 @@ class PointsTable(DataTable):
     def _fixed_widths(self, points: list[RestorePoint]) -> dict[str, int]:
         widths = {}
         cells = [self._cells(p) for p in points]
-        for i, key in enumerate(FIXED):
-            longest = max([len(_(HEADERS[key]))] + [len(c[i].plain) for c in cells])
-            widths[key] = min(longest, MAX_WIDTH[key])
+        for i, key in enumerate(self.fixed):
+            longest = max([len(_(self.headers[key]))] + [len(c[i].plain) for c in cells])
+            widths[key] = min(longest, self.max_width[key])
         return widths
 
     def _where_width(self) -> int:
         width = self.size.width or (self.app.size.width - 2)
-        used = sum(self._widths.get(k, 0) for k in FIXED) + PADDING * 6 + SCROLLBAR
+        used = sum(self._widths.get(k, 0) for k in self.fixed)
+        used += PADDING * (len(self.fixed) + 1) + SCROLLBAR
         return max(MIN_WHERE, width - used)
 
     def _fit_where(self) -> None:
@@ -100,7 +111,7 @@ class PointsTable(DataTable):
         width = self._where_width()
         column = self.columns["where"]
         changed = column.width != width
-        for key in FIXED:
+        for key in self.fixed:
             col = self.columns[key]
             if col.width != self._widths.get(key, col.width):
                 col.width = self._widths[key]
@@ -143,7 +154,7 @@ class PointsTable(DataTable):
         account = account_label(p)
         return (
             Text(age, style=dim),
-            Text(kind_label(p), style="bold red" if not p.readable or p.incomplete else ""),
+            Text(kind_label(p.kind), style="bold red" if not p.readable or p.incomplete else ""),
             Text(size, style=dim),
             Text(protection_label(p) if p.readable else "", style=dim),
             Text(account, style="bold red" if account == _("OTHER") else dim),
@@ -166,3 +177,69 @@ class PointsTable(DataTable):
     def action_flip_order(self) -> None:
         self.newest_first = not self.newest_first
         self.show(list(self.points.values()))
+
+
+def search_another_folder(screen: Screen, extra: list[Path], then: Callable[[], None]) -> None:
+    """Ask for a folder to search for restore points (the folder picker); it is added
+    to *extra* and searched again next time (the settings' searched folders), then
+    *then* runs."""
+    from therabak.app.widgets.dir_picker import DirPicker, picker_start
+
+    def picked(path: Path | None) -> None:
+        if path is not None:
+            remember_searched(path)
+            if path not in extra:
+                extra.append(path)
+            then()
+
+    screen.app.push_screen(DirPicker(picker_start(screen.app.ctx)), picked)
+
+
+def point_details(point: RestorePoint | None, ctx, rules) -> Text:
+    """The details pane of a restore point."""
+    if point is None:
+        return Text("")
+    text = Text()
+    text.append(_("Backup:") + " ", style="bold")
+    text.append(ctx.display_path(point.path))
+    if not point.readable:
+        text.append("\n" + _("It cannot be read: {error}").format(error=point.error), "bold red")
+        return text
+    when = (
+        f"{formatting.local_time(point.created)} ({formatting.ago(point.created, ctx.now())})"
+        if point.created
+        else _("time unknown")
+    )
+    text.append("\n" + _("Made:") + " ", style="bold")
+    text.append(when)
+    text.append("  " + _("Kind:") + " ", style="bold")
+    text.append(kind_label(point.kind))
+    if point.kind.is_folder:
+        holds = _("everything (a copy of the data folder)")
+    else:
+        holds = category_summary(rules, point.categories, point.kind) or _("unknown")
+    text.append("\n" + _("Holds:") + " ", style="bold")
+    text.append(holds)
+    if point.volumes > 1:
+        text.append(
+            "\n"
+            + _("Split into {n} volumes ({name}, .002, ...): all are needed.").format(
+                n=point.volumes, name=Path(point.path).name
+            )
+        )
+    if point.incomplete:
+        text.append("\n" + _("INCOMPLETE: {problem}").format(problem=point.incomplete), "bold red")
+    if point.account_match == "no":
+        text.append(
+            "\n" + _("Made with another account's key: it cannot be restored here."), "bold red"
+        )
+    elif point.protection == "password" and point.account_match != "yes":
+        text.append("\n" + _("Needs its password (Enter asks for it)."), "italic")
+    if point.protection == "password" and point.recovery_code:
+        text.append(
+            "\n" + _("Has a recovery code: it opens the backup when the password is forgotten."),
+            "italic",
+        )
+    elif point.protection == "none":
+        text.append("\n" + _("Not protected: anyone with the file can read it."), "yellow")
+    return text

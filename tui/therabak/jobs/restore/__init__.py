@@ -17,7 +17,7 @@ The rules (DESIGN.md section 6), one module a step:
    folder backups are copied as they are; then every category the point does not hold
    (or that ``include`` leaves out) is copied over from the current ``Data``; then
    every staged file is read back and its hash checked.
-5. :mod:`.job`: only then the swap (``jobs/swap.py``): ``Data`` ->
+5. :mod:`.job`: only then the swap (``datafolder/swap.py``): ``Data`` ->
    ``Data.before-restore-<time>``, staging -> ``Data``, journaled so a crash is
    completed or rolled back by the next run.
 

@@ -11,6 +11,16 @@ from enum import StrEnum
 from pathlib import Path
 
 from therabak import fsrules
+from therabak.datafolder.locks import (
+    JobLock,
+    LockBusy,
+    check_no_readers,
+    check_practice_app,
+    lock_busy_message,
+)
+from therabak.datafolder.names import before_restore_path, before_restore_prefix, restore_lock_path
+from therabak.datafolder.partials import remove_tree
+from therabak.datafolder.swap import clean_stale_staging, new_staging, recover
 from therabak.errors import (
     AccountKeyError,
     CannotUnlockError,
@@ -23,25 +33,9 @@ from therabak.errors import (
 from therabak.events import Emit, Phase, Warning
 from therabak.fsutil import followed_root
 from therabak.i18n import _
-from therabak.jobs.lock import (
-    JobLock,
-    LockBusy,
-    check_no_readers,
-    check_practice_app,
-    lock_busy_message,
-)
-from therabak.jobs.points import RestorePoint, identify
 from therabak.jobs.restore.request import RestoreRequest
 from therabak.jobs.restore.sources import source_class, subject_of
-from therabak.jobs.swap import (
-    before_restore_path,
-    before_restore_prefix,
-    clean_stale_staging,
-    new_staging,
-    recover,
-    restore_lock_path,
-)
-from therabak.partials import remove_tree
+from therabak.points.discovery import RestorePoint, identify
 from therabak.practice.account import AccountKey
 
 

@@ -3,7 +3,7 @@
 :class:`RestoreJob` runs the checks (:mod:`.checks`), opens the point
 (:mod:`.sources`), reads the current data and plans (:mod:`.plan`) in its constructor;
 :meth:`RestoreJob.execute` stages (:mod:`.stage`) and then swaps the staging folder in
-(``jobs/swap.py``), journaled so a crash is completed or rolled back by the next run.
+(``datafolder/swap.py``), journaled so a crash is completed or rolled back by the next run.
 :func:`plan_restore` and :func:`run_restore` are the entry points.
 """
 
@@ -17,13 +17,17 @@ from datetime import datetime
 from pathlib import Path
 
 from therabak import formatting, memtune
+from therabak.datafolder.manifest import before_restore_manifest
+from therabak.datafolder.names import journal_path
+from therabak.datafolder.nesting import backups_inside
+from therabak.datafolder.partials import remove_tree
+from therabak.datafolder.swap import new_staging, publish_folder, swap_in, too_late_to_cancel
 from therabak.errors import Cancelled, NotEnoughSpaceError
 from therabak.events import Emit, Phase, Summary, WarningLog, ignore
 from therabak.fsutil import free_space
 from therabak.i18n import _
-from therabak.jobs import history
-from therabak.jobs.cancel import NEVER, CancelToken
-from therabak.jobs.nesting import backups_inside
+from therabak.jobkit import history
+from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobs.restore.checks import RestoreMode, keep_old_name, run_checks, target_rules
 from therabak.jobs.restore.plan import (
     CurrentData,
@@ -41,16 +45,7 @@ from therabak.jobs.restore.request import RestoreRequest
 from therabak.jobs.restore.result import RestoreResult
 from therabak.jobs.restore.sources import RestoreSource, open_source
 from therabak.jobs.restore.stage import Stager
-from therabak.jobs.swap import (
-    before_restore_manifest,
-    journal_path,
-    new_staging,
-    publish_folder,
-    swap_in,
-    too_late_to_cancel,
-)
 from therabak.namemap import NamePlan
-from therabak.partials import remove_tree
 from therabak.practice.scan import scan
 
 
@@ -187,15 +182,7 @@ class RestoreJob:
         result.duration_s = round(time.monotonic() - start, 3)
         result.warnings = list(self.emit.warnings)
         self._record(result)
-        self.emit(
-            Summary(
-                operation="restore",
-                exit_code=result.exit_code,
-                duration_s=result.duration_s,
-                message=str(ctx.target),
-                extra=result.to_dict(),
-            )
-        )
+        self.emit(Summary.of("restore", result, str(ctx.target)))
         return result
 
     def _swap(self, staging: Path, result: RestoreResult) -> None:
@@ -226,7 +213,7 @@ class RestoreJob:
     def _clean_up(self, staging: Path | None, key_created: bool) -> None:
         """After a failure: remove the staging folder and a new account key, unless a
         journal is left (the swap stopped half-way and recovery owns the folders now,
-        jobs/swap.py); otherwise Data was never touched."""
+        datafolder/swap.py); otherwise Data was never touched."""
         journaled = not self.ctx.folder_mode and journal_path(self.ctx.data_dir).exists()
         if journaled:
             return
@@ -242,7 +229,7 @@ class RestoreJob:
         with contextlib.suppress(OSError):
             history.append(
                 history.BackupRecord(
-                    kind="restore",
+                    kind=history.RecordKind.RESTORE,
                     path=str(self.ctx.point.path),
                     created=datetime.now().astimezone().isoformat(timespec="seconds"),
                     files=result.files_restored,

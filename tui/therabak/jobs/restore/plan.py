@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from therabak import fsrules
-from therabak.errors import CannotUnlockError, UsageError
-from therabak.events import Warning
+from therabak.errors import CannotUnlockError, Remedy, UsageError
+from therabak.events import DamagedPart, Warning
 from therabak.i18n import _, ngettext
-from therabak.jobs.points import RestorePoint
 from therabak.jobs.restore.checks import RestoreContext, RestoreMode
 from therabak.jobs.restore.sources import Item, ItemMode
+from therabak.jsonform import damage_json, renamed_json
 from therabak.namemap import NamePlan, Renamed
+from therabak.points.discovery import RestorePoint
 from therabak.practice.categories import Rules
 from therabak.practice.envelope import HEADER_SIZE
 from therabak.practice.scan import FileEntry
@@ -67,7 +68,7 @@ class RestorePlan:
     renamed: list[Renamed] = field(default_factory=list)
     file_system: str = ""  # whose name rules apply at the target: Windows, macOS, Linux
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "point": str(self.point.path),
             "point_kind": self.point.kind,
@@ -83,9 +84,9 @@ class RestorePlan:
             "carry_bytes": self.carry_bytes,
             "space_needed": self.space_needed,
             "space_free": self.space_free,
-            "unrestorable": [{"path": p, "reason": r} for p, r in self.unrestorable],
+            "unrestorable": damage_json(self.unrestorable),
             "warnings": self.warnings,
-            "renamed": [r.to_dict() for r in self.renamed],
+            "renamed": renamed_json(self.renamed),
             "file_system": self.file_system,
         }
 
@@ -96,7 +97,7 @@ class Selection:
 
     items: list[Item]
     replaced: set[str]  # the leaf ids whose current files are replaced
-    unrestorable: list[tuple[str, str]]  # (path or "(part)", why)
+    unrestorable: list[tuple[str, str]]  # (path or DamagedPart, why)
     warnings: list[Warning]  # to say, in this order
 
 
@@ -106,7 +107,7 @@ class CurrentData:
 
     files: list[FileEntry] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # could not be read
-    # backups kept inside Data (jobs/nesting.py): no backup holds them, they stay
+    # backups kept inside Data (datafolder/nesting.py): no backup holds them, they stay
     kept_backups: list[FileEntry] = field(default_factory=list)
 
 
@@ -159,7 +160,7 @@ def select(
     unrestorable += [(i.path, _("stored raw with another account's key")) for i in foreign]
     chosen = [i for i in chosen if i not in foreign]
     for p, r in unrestorable:
-        if not p.startswith("("):  # (index), (header): not files
+        if not isinstance(p, DamagedPart):  # the index, the header: not files
             warnings.append(
                 Warning(
                     _("Cannot be restored from this backup: {p} ({r})").format(p=p, r=r),
@@ -191,6 +192,7 @@ def _foreign_raw(items: list[Item], account_id: str | None, salvage: bool) -> li
                 len(foreign),
             ).format(n=len(foreign), ids=", ".join(ids), mine=account_id or _("new")),
             hint=_("therabak restore --salvage restores everything else and lists them."),
+            remedy=Remedy.SALVAGE,
         )
     return foreign
 

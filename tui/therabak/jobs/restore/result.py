@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from therabak.events import Warning, warning_list
+from therabak.errors import ExitCode
+from therabak.events import Warning
+from therabak.jsonform import (
+    damage_from,
+    damage_json,
+    path_from,
+    path_json,
+    renamed_from,
+    renamed_json,
+    warning_list,
+    warnings_from,
+)
 from therabak.namemap import Renamed
 
 
@@ -29,27 +41,49 @@ class RestoreResult:
     file_system: str = ""
 
     @property
-    def exit_code(self) -> int:
-        return 3 if self.damaged or self.warnings or self.renamed else 0
+    def exit_code(self) -> ExitCode:
+        if self.damaged or self.warnings or self.renamed:
+            return ExitCode.WARNINGS
+        return ExitCode.OK
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "point": str(self.point),
             "target": str(self.target),
-            "before_restore": str(self.before_restore) if self.before_restore else None,
-            "before_restore_planned": str(self.before_restore_planned)
-            if self.before_restore_planned
-            else None,
+            "before_restore": path_json(self.before_restore),
+            "before_restore_planned": path_json(self.before_restore_planned),
             "files": self.files_restored,  # the same two under the names other jobs use
             "bytes": self.bytes_restored,
             "files_restored": self.files_restored,
             "bytes_restored": self.bytes_restored,
             "files_carried": self.files_carried,
             "bytes_carried": self.bytes_carried,
-            "damaged": [{"path": p, "reason": r} for p, r in self.damaged],
+            "damaged": damage_json(self.damaged),
             "warnings": warning_list(self.warnings),
-            "new_account_key": str(self.new_account_key) if self.new_account_key else None,
-            "renamed": [r.to_dict() for r in self.renamed],
-            "renamed_list": str(self.renamed_list) if self.renamed_list else None,
+            "new_account_key": path_json(self.new_account_key),
+            "renamed": renamed_json(self.renamed),
+            "renamed_list": path_json(self.renamed_list),
             "file_system": self.file_system,
+            "duration_s": self.duration_s,  # as the summary says it
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RestoreResult:
+        return cls(
+            point=Path(data["point"]),
+            target=Path(data["target"]),
+            before_restore=path_from(data.get("before_restore")),
+            before_restore_planned=path_from(data.get("before_restore_planned")),
+            # (a summary may name them only as other jobs do: files, bytes)
+            files_restored=int(data.get("files_restored", data.get("files", 0))),
+            bytes_restored=int(data.get("bytes_restored", data.get("bytes", 0))),
+            files_carried=int(data.get("files_carried", 0)),
+            bytes_carried=int(data.get("bytes_carried", 0)),
+            damaged=damage_from(data.get("damaged")),
+            warnings=warnings_from(data.get("warnings")),
+            new_account_key=path_from(data.get("new_account_key")),
+            duration_s=float(data.get("duration_s", 0.0)),
+            renamed=renamed_from(data.get("renamed")),
+            renamed_list=path_from(data.get("renamed_list")),
+            file_system=str(data.get("file_system", "")),
+        )

@@ -6,7 +6,7 @@ the restore (checks, plan, stage, swap) never asks what kind of point it is.
 
 **Adding a source** is one class in this module: subclass :class:`RestoreSource`, name
 the point kinds it restores in ``kinds`` (``RestorePoint.kind``, which point discovery
-in ``jobs/points.py`` gives a point it recognises) and implement :meth:`RestoreSource.open`
+in ``points/discovery.py`` gives a point it recognises) and implement :meth:`RestoreSource.open`
 (unlock and list) and :meth:`RestoreSource.content`. Defining the class registers it
 (``__init_subclass__``); :func:`source_class` finds it by the point's kind.
 
@@ -26,19 +26,20 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar
 
-from therabak.archive.index import IndexEntry, check_relative_path, text_of
+from therabak.archive.index import IndexEntry
 from therabak.archive.reader import ArchiveReader
-from therabak.errors import DamagedArchiveError
-from therabak.events import Damaged, Emit, Phase
+from therabak.datafolder.filecopy import open_under
+from therabak.datafolder.manifest import MANIFEST_NAME, iter_manifest_files
+from therabak.errors import DamagedArchiveError, Remedy
+from therabak.events import Damaged, DamagedPart, Emit, Phase
 from therabak.fsutil import stat_long
 from therabak.i18n import N_, _
-from therabak.jobs.filecopy import open_under
-from therabak.jobs.points import RestorePoint
 from therabak.jobs.restore.request import RestoreRequest
-from therabak.jobs.swap import MANIFEST_NAME
+from therabak.points.discovery import PointKind, RestorePoint
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.practice.scan import scan
+from therabak.storedpaths import check_relative_path, text_of
 
 SALVAGE_HINT = N_("therabak restore --salvage restores every intact file.")
 
@@ -98,7 +99,7 @@ class RestoreSource:
         self.point = point
         self.items: list[Item] = []
         self.holds: set[str] = set()  # leaf ids the point holds
-        self.damaged: list[tuple[str, str]] = []  # (path or "(part)", why)
+        self.damaged: list[tuple[str, str]] = []  # (path or DamagedPart, why)
         self.account_key_ids: list[str] = []
 
     @classmethod
@@ -147,7 +148,7 @@ def subject_of(point: RestorePoint) -> str:
 class ArchiveSource(RestoreSource):
     """A ``.therabak`` archive (a split one as one): decrypted entry by entry."""
 
-    kinds = ("manual", "automatic")
+    kinds = (PointKind.MANUAL, PointKind.AUTOMATIC)
     content_verified = True  # ArchiveReader.iter_entry checks size and SHA-256
 
     def __init__(
@@ -160,9 +161,9 @@ class ArchiveSource(RestoreSource):
         self.account_key_ids = [k.hex() for k in reader.header.account_key_ids]
         if reader.damage:  # salvage opened it although its header is damaged
             problem = _("the header is damaged ({parts})").format(parts=", ".join(reader.damage))
-            self._damaged("(header)", problem, emit)
+            self._damaged(DamagedPart.HEADER, problem, emit)
         for problem in getattr(reader.source, "problems", ()):  # salvage of a split backup
-            self._damaged("(volumes)", problem, emit)
+            self._damaged(DamagedPart.VOLUMES, problem, emit)
         entries = self._present(self._entries(salvage, emit), emit)
         for e in entries:
             mode = ItemMode.SEAL
@@ -201,9 +202,10 @@ class ArchiveSource(RestoreSource):
                         error=e.message
                     ),
                     hint=_(SALVAGE_HINT),
+                    remedy=Remedy.SALVAGE,
                 ) from None
             emit(Phase("salvaging", "the index is damaged; scanning the backup for intact files"))
-            self.damaged.append(("(index)", e.message))
+            self.damaged.append((DamagedPart.INDEX, e.message))
         entries: list[IndexEntry] = []
         seen: set[str] = set()
         for found in self.reader.scan_entries():
@@ -291,7 +293,7 @@ class FolderCopySource(RestoreSource):
 class FolderBackupSource(FolderCopySource):
     """A folder backup (``TheraPsy-Data-<time>``): the files its manifest lists."""
 
-    kinds = ("folder",)
+    kinds = (PointKind.FOLDER,)
     subject = N_("This folder backup")
 
     @classmethod
@@ -304,8 +306,6 @@ class FolderBackupSource(FolderCopySource):
         return source
 
     def _read_manifest(self, rules: Rules, salvage: bool) -> None:
-        from therabak.jobs.folder import iter_manifest_files
-
         seen: set[str] = set()
         stored: set[str] = set()  # where the files lie in the copy: one file each
         for f in iter_manifest_files(self.root):
@@ -324,6 +324,7 @@ class FolderBackupSource(FolderCopySource):
                         "The folder backup is damaged: {path}: {problem}. Nothing was changed."
                     ).format(path=f.path[:200], problem=problem),
                     hint=_(SALVAGE_HINT),
+                    remedy=Remedy.SALVAGE,
                 )
             if problem:
                 self.damaged.append((f.path, problem))
@@ -359,7 +360,7 @@ class BeforeRestoreSource(FolderCopySource):
     """The ``Data.before-restore-*`` folder an earlier restore left: the data as it was,
     every file in it (its manifest aside)."""
 
-    kinds = ("before-restore",)
+    kinds = (PointKind.BEFORE_RESTORE,)
     subject = N_("This before-restore folder")
 
     @classmethod

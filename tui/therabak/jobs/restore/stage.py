@@ -19,18 +19,7 @@ from typing import Any, BinaryIO
 from therabak import faults, fsrules
 from therabak.archive.hashing import Sha256Behind
 from therabak.archive.reader import EntryDamaged
-from therabak.errors import (
-    DamagedArchiveError,
-    DataFolderError,
-    DecryptionError,
-    NotEnoughSpaceError,
-    OtherAccountError,
-)
-from therabak.events import Damaged, Phase, Warning, WarningLog
-from therabak.fsutil import stat_long, unlink_long, utime_long
-from therabak.i18n import _, ngettext
-from therabak.jobs.cancel import CancelToken
-from therabak.jobs.filecopy import (
+from therabak.datafolder.filecopy import (
     ByteBudget,
     CreateAhead,
     DestinationWriteFailed,
@@ -43,7 +32,19 @@ from therabak.jobs.filecopy import (
     sync_files,
     write_all,
 )
-from therabak.jobs.progress import ProgressTracker
+from therabak.errors import (
+    DamagedArchiveError,
+    DataFolderError,
+    DecryptionError,
+    NotEnoughSpaceError,
+    OtherAccountError,
+    Remedy,
+)
+from therabak.events import Damaged, Phase, Warning, WarningLog
+from therabak.fsutil import stat_long, unlink_long, utime_long
+from therabak.i18n import _, ngettext
+from therabak.jobkit.cancel import CancelToken
+from therabak.jobkit.progress import ProgressTracker
 from therabak.jobs.restore.checks import RestoreContext
 from therabak.jobs.restore.plan import CurrentData, Selection
 from therabak.jobs.restore.result import RestoreResult
@@ -161,6 +162,7 @@ class Stager:
                         this=subject_of(self.ctx.point), path=item.path, reason=reason
                     ),
                     hint=_(SALVAGE_HINT),
+                    remedy=Remedy.SALVAGE,
                 ) from None
             again = self._stage_moved(item, progress)
             if again is None:
@@ -422,7 +424,7 @@ class Stager:
 
 def _renamed_entry(r: Renamed) -> dict[str, Any]:
     """One file of the renamed list; a name that is not UTF-8 also as its bytes (base64)."""
-    out = r.to_dict()
+    out = r.to_json()
     for key, value in (("path", r.path), ("restored_as", r.target)):
         if not fsrules.is_text(value):
             out[f"{key}_bytes"] = base64.b64encode(fsrules.name_bytes(value)).decode("ascii")
