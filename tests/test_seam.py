@@ -30,6 +30,7 @@ from therabak.jobs.folder import FolderBackupResult
 from therabak.jobs.passwd import PasswdResult
 from therabak.jobs.recovery import RecoveryResult
 from therabak.jobs.restore import RestoreResult
+from therabak.jobs.store_backup import StoreBackupResult
 from therabak.jobs.verify import VerifyResult
 from therabak.namemap import NameProblem, Renamed
 
@@ -80,6 +81,27 @@ RESULTS = {
         volume_size=st.none() | counts,
         file_system=text,
         verify_cancelled=st.booleans(),
+        recovery_code=st.booleans(),
+        warnings=warnings,
+        left_out=st.lists(st.builds(LeftOut, path=names, size=counts), max_size=3),
+    ),
+    StoreBackupResult: st.builds(
+        StoreBackupResult,
+        store=paths,
+        snapshot=text,
+        created_store=st.booleans(),
+        files=counts,
+        files_reused=counts,
+        files_read=counts,
+        bytes_total=counts,
+        bytes_new=counts,
+        bytes_stored=counts,
+        duration_s=seconds,
+        retried=st.lists(outcomes, max_size=3),
+        skipped=pairs,
+        verified=st.none() | st.booleans(),
+        verify_cancelled=st.booleans(),
+        damaged=damage,
         recovery_code=st.booleans(),
         warnings=warnings,
         left_out=st.lists(st.builds(LeftOut, path=names, size=counts), max_size=3),
