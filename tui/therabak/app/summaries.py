@@ -24,6 +24,7 @@ from therabak.jobs.folder import FolderBackupResult
 from therabak.jobs.restore import RestoreResult
 from therabak.jobs.store_backup import StoreBackupResult
 from therabak.jobs.verify import VerifyResult
+from therabak.store.prune import PruneReport
 
 MAX_LISTED = 4
 
@@ -470,11 +471,11 @@ def _folder(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
 
 def _prune(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
     """Forget by the retention, then prune: what went, and the space it gave back."""
-    x = s.extra
+    r = s.result(PruneReport)
     text = Text(_("Space freed."), style="bold")
     text.append("\n" + _("Where:") + " ")
-    text.append(show_path(str(x.get("store") or s.message)))
-    forgotten = len(x.get("forgotten") or [])
+    text.append(show_path(r.store))
+    forgotten = len(r.forgotten)
     text.append(
         "\n"
         + ngettext(
@@ -486,9 +487,9 @@ def _prune(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
     text.append(
         "\n"
         + _("{freed} freed; {snapshots} backups remain, {used} in use.").format(
-            freed=formatting.size(int(x.get("bytes_freed") or 0)),
-            snapshots=int(x.get("snapshots") or 0),
-            used=formatting.size(int(x.get("bytes_used") or 0)),
+            freed=formatting.size(r.count("bytes_freed")),
+            snapshots=r.count("snapshots"),
+            used=formatting.size(r.count("bytes_used")),
         )
     )
     return text

@@ -351,7 +351,7 @@ def run_prune(args: argparse.Namespace, out: Output) -> int:
 
     from therabak import formatting
     from therabak.events import Summary
-    from therabak.store.prune import prune
+    from therabak.store.prune import PruneReport, prune
 
     start = time.monotonic()
     policy = _policy(args)
@@ -379,15 +379,8 @@ def run_prune(args: argparse.Namespace, out: Output) -> int:
     finally:
         renderer.close()
     plan = result.plan
-    out.event(
-        Summary(
-            operation="prune",
-            exit_code=ExitCode.OK,
-            duration_s=round(time.monotonic() - start, 3),
-            message=store.location,
-            extra={"store": store.location, "forgotten": forgotten, **result.to_dict()},
-        )
-    )
+    report = PruneReport.of(store.location, forgotten, result, round(time.monotonic() - start, 3))
+    out.event(Summary.of("prune", report, store.location))
     if forgotten:
         out.text(
             ngettext(

@@ -25,10 +25,12 @@ reclaimed by the next prune.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from therabak import faults
+from therabak.errors import ExitCode
 from therabak.events import Emit, Phase, Progress, ignore
 from therabak.i18n import _, ngettext
 from therabak.retention import RetentionPolicy, kept
@@ -312,6 +314,78 @@ class PruneResult:
             "deleted_index_files": self.deleted_index,
             "deleted_key_files": self.deleted_keyfiles,
         }
+
+
+#: The figures of a prune's summary (``PrunePlan.to_dict`` and ``PruneResult.to_dict``).
+REPORT_COUNTS = (
+    "snapshots",
+    "packs",
+    "bytes_total",
+    "bytes_used",
+    "packs_deleted",
+    "packs_repacked",
+    "packs_kept",
+    "bytes_freed",
+    "bytes_repacked",
+    "bytes_unused_kept",
+    "index_files_replaced",
+    "key_files_removed",
+    "new_packs",
+    "deleted_packs",
+    "deleted_index_files",
+    "deleted_key_files",
+)
+
+
+@dataclass
+class PruneReport:
+    """What ``therabak prune`` did (its ``--json`` summary): the snapshots the policy
+    forgot and the prune's figures, as the app reads them back (:meth:`from_json`)."""
+
+    store: str
+    forgotten: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    counts: dict[str, int] = field(default_factory=dict)  # REPORT_COUNTS
+    duration_s: float = 0.0
+
+    @classmethod
+    def of(
+        cls, store: str, forgotten: list[str], result: PruneResult, duration_s: float
+    ) -> PruneReport:
+        figures = result.to_dict()
+        return cls(
+            store=store,
+            forgotten=list(forgotten),
+            dry_run=result.dry_run,
+            counts={name: int(figures[name]) for name in REPORT_COUNTS},
+            duration_s=duration_s,
+        )
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK
+
+    def count(self, name: str) -> int:
+        return self.counts.get(name, 0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "store": self.store,
+            "forgotten": list(self.forgotten),
+            "dry_run": self.dry_run,
+            **{name: self.count(name) for name in REPORT_COUNTS},
+            "duration_s": self.duration_s,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PruneReport:
+        return cls(
+            store=str(data["store"]),
+            forgotten=[str(i) for i in data.get("forgotten") or ()],
+            dry_run=bool(data.get("dry_run", False)),
+            counts={name: int(data.get(name) or 0) for name in REPORT_COUNTS},
+            duration_s=float(data.get("duration_s", 0.0)),
+        )
 
 
 def prune(store: Store, *, dry_run: bool = False, emit: Emit = ignore) -> PruneResult:
