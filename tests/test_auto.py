@@ -74,7 +74,7 @@ def test_first_run_then_not_due_then_forced(practice: Practice) -> None:
     first = store.load_snapshot(s["snapshot"])
     assert {e.category for e in first.entries} == {"finances", "profiles", "sessions", "therapists"}
     assert snapshot_tree(store, first) == plaintext_tree(
-        practice.data_dir, practice.key, kind=BackupKind.AUTO
+        practice.data_dir, practice.key, kind=BackupKind.AUTOMATIC
     )
 
     again = _auto(practice)
@@ -126,7 +126,7 @@ def test_retention_over_snapshots_and_older_archives(practice: Practice, backups
     store = Store.create(LocalStorage(_store(practice)), AccountOnly(practice.key))
     for days, hours in ((2, 3), (5, 3), (5, 1), (6, 3), (33, 3), (95, 3), (96, 3)):
         when = now - timedelta(days=days, hours=hours)
-        backup_data(store, practice.data_dir, practice.key, kind=BackupKind.AUTO, created=when)
+        backup_data(store, practice.data_dir, practice.key, kind=BackupKind.AUTOMATIC, created=when)
     items = [(w, ("archive", str(p))) for w, p in auto_archives(folder)]
     items += [(w, ("snapshot", sid)) for sid, w in _snapshot_times(store).items()]
     r = _auto(practice, "--force")

@@ -410,13 +410,13 @@ def test_kill_auto(practice: Practice, backups, record_property, point: str) -> 
             earlier,
             practice.data_dir,
             practice.key,
-            kind=BackupKind.AUTO,
+            kind=BackupKind.AUTOMATIC,
             created=now - timedelta(minutes=minutes),
         )
         (practice.data_dir / "sessions" / "K0001" / f"extra-{minutes}.json").unlink()
     states = {i.snapshot_id: store_tree_of(earlier, i.snapshot_id) for i in earlier.snapshots()}
     change_data(practice)  # so that this run has new content to read and write
-    state = store_tree(practice.data_dir, practice.key, kind=BackupKind.AUTO)
+    state = store_tree(practice.data_dir, practice.key, kind=BackupKind.AUTOMATIC)
     before = tree_state(practice.data_dir)
     spec = failpoint(point, 4000)
     args = ("auto", "--force", *practice_args(practice))

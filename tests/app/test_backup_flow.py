@@ -434,9 +434,9 @@ def test_settings_free_space_in_the_automatic_store(make_ctx, run_app, app_pract
                     account=account,
                     dest_dir=folder / "TheraPsy-Backups",
                     rules=rules,
-                    selection=rules.default_selection(BackupKind.AUTO),
+                    selection=rules.default_selection(BackupKind.AUTOMATIC),
                     protection=Protection(account_key=account.key, account_key_id=account.key_id),
-                    kind=BackupKind.AUTO,
+                    kind=BackupKind.AUTOMATIC,
                     remember_destination=False,
                     created=NOW - timedelta(hours=hours),
                 )

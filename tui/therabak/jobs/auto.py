@@ -185,6 +185,9 @@ def last_auto_backup(folder: Path, data_dir: Path) -> tuple[datetime, Path] | No
     """The newest automatic backup: an archive in *folder*, a snapshot of a store in it
     (its place is the store's folder), or what the history says (if still there)."""
     candidates = auto_archives(folder)[:1]
+    for store in auto_stores(folder):
+        newest = auto_snapshots(store)[:1]
+        candidates += [(when, store) for when, _sid in newest]
     record = history.last_of(history.RecordKind.AUTOMATIC, data_dir)
     if record is not None and Path(record.path).exists():
         with contextlib.suppress(ValueError):
@@ -420,7 +423,9 @@ def _run_locked(
         snapshot=backup.snapshot,
     )
     created = history.last_of(history.RecordKind.AUTOMATIC, req.data_dir)
-    made = created.created_at if created and Path(created.path) == backup.archive else now
+    made = (
+        created.created_at if created and created.extra.get("snapshot") == backup.snapshot else now
+    )
     result.next_due = next_due(made, settings)
     faults.point("auto.backup")  # written and verified, nothing deleted yet
     if backup.verified:
