@@ -652,27 +652,22 @@ def test_progress_store_backup(snap_compare, term_size, make_ctx, usb):
 def test_progress_summary_store_backup(snap_compare, term_size, make_ctx, usb):
     ctx = make_ctx()
     store = usb / "TheraPsy-Backups"
-    final = Summary(
-        operation="backup",
-        exit_code=0,
+    from therabak.jobs.store_backup import StoreBackupResult
+
+    result = StoreBackupResult(
+        store=store,
+        snapshot="53b1ce43c294eeff6c644e88a862077bb5fa82e1be6db935b7f01455a893b407",
+        created_store=False,
+        files=57,
+        files_reused=53,
+        files_read=4,
+        bytes_total=1_900_000,
+        bytes_new=180_000,
+        bytes_stored=150_000,
         duration_s=3.1,
-        message=str(store),
-        extra={
-            "store": str(store),
-            "snapshot": "53b1ce43c294eeff6c644e88a862077bb5fa82e1be6db935b7f01455a893b407",
-            "files": 57,
-            "files_reused": 53,
-            "files_read": 4,
-            "bytes_total": 1_900_000,
-            "bytes_new": 180_000,
-            "bytes_stored": 150_000,
-            "retried": [],
-            "raw": [],
-            "skipped": [],
-            "verified": True,
-            "damaged": [],
-        },
+        verified=True,
     )
+    final = Summary.of("backup", result, str(store))
 
     async def before(pilot):
         screen = ProgressScreen(fake_job(ctx, usb), follow=False)
