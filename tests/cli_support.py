@@ -18,7 +18,24 @@ PASSWORD = "Korrekt Pferd Batterie Heftklammer 93 äöü"
 
 
 def backup(p: Practice, dest: Path, *args, env=None, input=None):
-    """``therabak backup --dest DEST --data-dir <practice> ARGS`` in a subprocess."""
+    """``therabak backup --single-file --dest DEST --data-dir <practice> ARGS`` in a
+    subprocess: one archive (the tests that use this look at it)."""
+    return run_cli(
+        "backup",
+        "--single-file",
+        "--dest",
+        dest,
+        "--data-dir",
+        p.data_dir,
+        *args,
+        env=env,
+        input=input,
+    )
+
+
+def store_backup(p: Practice, dest: Path, *args, env=None, input=None):
+    """``therabak backup --dest DEST --data-dir <practice> ARGS``: a backup into the
+    store ``DEST/TheraPsy-Backups``."""
     return run_cli("backup", "--dest", dest, "--data-dir", p.data_dir, *args, env=env, input=input)
 
 

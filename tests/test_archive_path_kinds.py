@@ -67,7 +67,13 @@ def test_an_empty_new_file_is_backed_up_at_once(practice: Practice, tmp_path: Pa
     rel = "documents/K0001/Neue leere Notiz.txt"
     (practice.data_dir / rel).write_bytes(b"")  # created empty just now
     r = run_cli(
-        "backup", "--dest", tmp_path / "usb", "--no-password", "--json", *practice_args(practice)
+        "backup",
+        "--single-file",
+        "--dest",
+        tmp_path / "usb",
+        "--no-password",
+        "--json",
+        *practice_args(practice),
     )
     assert r.returncode == 0, r.stderr
     lines = json_lines(r.stdout)

@@ -14,9 +14,15 @@ from pathlib import Path
 
 from conftest import Practice, run_cli
 from restore_helpers import practice_args
-from therabak.archive.reader import ArchiveReader
+from store_support import AccountOnly, backup_data, plaintext_tree, snapshot_tree
 from therabak.datafolder.names import STAMP_FORMAT
-from therabak.jobs.auto import AUTO_NAME_RE, LOCK_NAME, auto_archives, retained
+from therabak.jobs.auto import LOCK_NAME, auto_archives, retained
+from therabak.practice.categories import BackupKind
+from therabak.retention import RetentionPolicy, kept
+from therabak.storage.local import LocalStorage
+from therabak.store.check import check
+from therabak.store.core import Store, peek
+from therabak.store.keyfile import Unlock
 
 pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...
 
@@ -35,6 +41,18 @@ def _folder(p: Practice) -> Path:
     return p.root / "TheraPsy-Auto-Backups"
 
 
+def _store(p: Practice) -> Path:
+    return _folder(p) / "TheraPsy-Backups"
+
+
+def _open(p: Practice, store: Path | None = None):
+    return Store.open(LocalStorage(store or _store(p)), Unlock(account=p.key))
+
+
+def _snapshot_times(store) -> dict[str, datetime]:
+    return {i.snapshot_id: i.created.astimezone() for i in store.snapshots()}
+
+
 def test_first_run_then_not_due_then_forced(practice: Practice) -> None:
     r = _auto(practice)
     assert r.returncode == 0, r.stderr
@@ -44,35 +62,40 @@ def test_first_run_then_not_due_then_forced(practice: Practice) -> None:
         json.loads(x) for x in r.stdout.splitlines() if json.loads(x)["event"] == "summary"
     ]
     assert len(summaries) == 1  # the inner backup's summary is not a second end of stream
-    [archive] = _folder(practice).glob("*.therabak")
-    assert AUTO_NAME_RE.match(archive.name)
-    with ArchiveReader.open(archive) as reader:
-        assert reader.header.kind == "auto"
-        assert reader.header.protection == "account"
-        assert [k.hex() for k in reader.header.account_key_ids] == [practice.key.id_hex]
-        assert sorted(reader.header.categories) == [
-            "finances",
-            "profiles",
-            "sessions",
-            "therapists",
-        ]
-        reader.unlock(account=practice.key)
-        cats = {e.category for e in reader.read_index().entries}
-    assert cats == {"finances", "profiles", "sessions", "therapists"}
+    assert list(_folder(practice).glob("*.therabak")) == []  # into the store now
+    assert Path(s["store"]) == _store(practice) and Path(s["archive"]) == _store(practice)
+    facts = peek(LocalStorage(_store(practice)))  # public: no key needed
+    assert facts.protection == ("account",)
+    assert facts.account_key_ids == (practice.key.id_hex,)
+    [info] = facts.snapshots
+    assert info.snapshot_id == s["snapshot"] and str(info.header.kind) == "auto"
+    assert info.header.categories == ("finances", "profiles", "sessions", "therapists")
+    store = _open(practice)
+    first = store.load_snapshot(s["snapshot"])
+    assert {e.category for e in first.entries} == {"finances", "profiles", "sessions", "therapists"}
+    assert snapshot_tree(store, first) == plaintext_tree(
+        practice.data_dir, practice.key, kind=BackupKind.AUTOMATIC
+    )
 
     again = _auto(practice)
     assert again.returncode == 0 and _summary(again)["reason"] == "not-due"
-    assert len(list(_folder(practice).glob("*.therabak"))) == 1
+    assert len(_open(practice).snapshots()) == 1
 
-    time.sleep(1.1)  # archive names carry seconds
     forced = _auto(practice, "--force")
     assert forced.returncode == 0 and _summary(forced)["reason"] == "forced"
+    f = _summary(forced)
+    assert f["files_reused"] == f["files"] and f["bytes_new"] == 0  # nothing read again
     # Two backups on one day: the daily retention keeps the newer one only (unless the
     # clock passed midnight between the two runs).
-    newest = Path(_summary(forced)["archive"])
-    same_day = newest.name[14:24] == archive.name[14:24]
-    assert _summary(forced)["deleted"] == ([str(archive)] if same_day else [])
-    assert newest.exists() and archive.exists() != same_day
+    times = {s["snapshot"]: first.created.astimezone()}
+    newest = f["snapshot"]
+    left = _snapshot_times(_open(practice))
+    assert newest in left
+    same_day = left[newest].date() == times[s["snapshot"]].date()
+    assert f["forgotten"] == ([s["snapshot"]] if same_day else [])
+    assert f["pruned"] is same_day
+    assert (s["snapshot"] in left) is not same_day
+    assert check(_open(practice), read_data=1.0).exit_code == 0
 
 
 def _name(when: datetime, n: int = 1) -> str:
@@ -80,15 +103,16 @@ def _name(when: datetime, n: int = 1) -> str:
     return f"TheraPsy-Auto-{when.strftime(STAMP_FORMAT)}{suffix}.therabak"
 
 
-def test_retention_keeps_daily_weekly_monthly_and_only_touches_our_files(
-    practice: Practice,
-) -> None:
+def test_retention_over_snapshots_and_older_archives(practice: Practice, backups) -> None:
+    """Automatic backups made before they went into a store (archives) and the store's
+    snapshots are one series: the retention keeps the newest of each day, week and month
+    over both, deletes the archives it does not keep, forgets the snapshots it does not
+    keep (then prunes), and touches no other file."""
     folder = _folder(practice)
-    assert _auto(practice).returncode == 0
-    [real] = folder.glob("*.therabak")
+    folder.mkdir()
     now = datetime.now().astimezone().replace(microsecond=0)
-    for days in range(1, 400, 3):  # an old backup every third day for more than a year
-        shutil.copy2(real, folder / _name(now - timedelta(days=days, hours=1)))
+    for days in range(1, 400, 3):  # an old archive every third day for more than a year
+        shutil.copy2(backups.auto, folder / _name(now - timedelta(days=days, hours=1)))
     foreign = [
         "TheraPsy-Backup-2020-01-01_000000.therabak",
         "TheraPsy-Auto-old.therabak",
@@ -97,21 +121,56 @@ def test_retention_keeps_daily_weekly_monthly_and_only_touches_our_files(
     ]
     for name in foreign:
         (folder / name).write_text("not ours to delete")
-    before = auto_archives(folder)
-    time.sleep(1.1)
+    # snapshots of earlier days (two of them on one day), made as the automatic backup
+    # makes them (core categories, the account key's slot) before this run
+    store = Store.create(LocalStorage(_store(practice)), AccountOnly(practice.key))
+    for days, hours in ((2, 3), (5, 3), (5, 1), (6, 3), (33, 3), (95, 3), (96, 3)):
+        when = now - timedelta(days=days, hours=hours)
+        backup_data(store, practice.data_dir, practice.key, kind=BackupKind.AUTOMATIC, created=when)
+    items = [(w, ("archive", str(p))) for w, p in auto_archives(folder)]
+    items += [(w, ("snapshot", sid)) for sid, w in _snapshot_times(store).items()]
     r = _auto(practice, "--force")
     assert r.returncode == 0, r.stderr
     s = _summary(r)
-    newest = Path(s["archive"])
-    when = datetime.strptime(AUTO_NAME_RE.match(newest.name).group(1), STAMP_FORMAT).astimezone()
-    expected = retained([(when, newest), *before], 7, 4, 6)
-    left = {p for _, p in auto_archives(folder)}
-    assert newest in left
-    assert left == expected
-    assert {Path(p) for p in s["deleted"]} == {p for _, p in before} - expected
-    assert 7 < len(left) <= 1 + 7 + 4 + 6
+    store = _open(practice)
+    new_time = _snapshot_times(store)[s["snapshot"]]
+    everything = sorted([(new_time, ("snapshot", s["snapshot"])), *items], reverse=True)
+    keep = set(kept(everything, RetentionPolicy(daily=7, weekly=4, monthly=6)))
+    assert {("archive", str(p)) for _, p in auto_archives(folder)} == {
+        k for k in keep if k[0] == "archive"
+    }
+    assert {("snapshot", sid) for sid in _snapshot_times(store)} == {
+        k for k in keep if k[0] == "snapshot"
+    }
+    gone = [k for _, k in everything if k not in keep]
+    assert sorted(s["deleted"]) == sorted(p for kind, p in gone if kind == "archive")
+    assert sorted(s["forgotten"]) == sorted(sid for kind, sid in gone if kind == "snapshot")
+    assert s["forgotten"] and s["deleted"] and s["pruned"] is True
+    assert 7 < len(keep) <= 1 + 7 + 4 + 6
     for name in foreign:
         assert (folder / name).exists()
+    assert check(store, read_data=1.0).exit_code == 0  # the prune left every point whole
+    for info in store.snapshots():
+        assert snapshot_tree(store, info.snapshot_id)
+
+
+def test_an_automatic_store_of_another_account_is_left_alone(
+    practice: Practice, other_account
+) -> None:
+    """A new account key (a restore onto a new computer made one): the old automatic
+    backups' store opens only with the old key, so the new ones go beside it."""
+    folder = _folder(practice)
+    folder.mkdir()
+    theirs = Store.create(LocalStorage(folder / "TheraPsy-Backups"), AccountOnly(other_account.key))
+    del theirs
+    r = _auto(practice)
+    assert r.returncode == 0, r.stderr
+    mine = folder / f"TheraPsy-Backups-{practice.key.id_hex}"
+    assert Path(_summary(r)["store"]) == mine
+    assert len(_open(practice, mine).snapshots()) == 1
+    assert peek(LocalStorage(folder / "TheraPsy-Backups")).snapshots == []
+    again = _auto(practice)
+    assert _summary(again)["reason"] == "not-due"  # its last backup is found there
 
 
 def test_retention_policy() -> None:
@@ -175,11 +234,11 @@ def test_two_concurrent_runs_never_collide(practice: Practice) -> None:
             first.send_signal(signal.SIGCONT)
         out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
-    archives = list(folder.glob("*.therabak"))
-    assert len(archives) == 1
+    assert list(folder.glob("*.therabak")) == []
+    store = _open(practice)
+    assert len(store.snapshots()) == 1
     assert not (folder / LOCK_NAME).exists()
-    v = run_cli("verify", archives[0], *practice_args(practice))
-    assert v.returncode == 0, v.stderr
+    assert check(store, read_data=1.0).exit_code == 0
 
 
 def test_stale_lock_is_broken(practice: Practice) -> None:
@@ -218,9 +277,9 @@ def test_configured_folder_and_interval(
     time.sleep(1.1)
     r = _auto(practice)  # the interval is a third of a second: due again
     assert r.returncode == 0 and _summary(r)["reason"] == "due"
-    newest = Path(_summary(r)["archive"])
-    assert newest.parent == target and newest.exists()
-    assert {p for _, p in auto_archives(target)} == retained(auto_archives(target), 7, 4, 6)
+    store = Path(_summary(r)["store"])
+    assert store == target / "TheraPsy-Backups" and (store / "config").is_file()
+    assert len(_open(practice, store).snapshots()) == 1  # two on one day: the newer stays
     assert not _folder(practice).exists()
 
 

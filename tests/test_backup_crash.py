@@ -31,6 +31,7 @@ def start_backup(p: Practice, dest: Path, tmp_path: Path, failpoints: str) -> su
     opts, _, _ = pw_args(tmp_path)
     return start_cli(
         "backup",
+        "--single-file",
         "--dest",
         dest,
         "--data-dir",

@@ -48,6 +48,7 @@ def test_password_backup_of_a_256_mib_file_stays_under_100_mib(big_practice, tmp
     dest = tmp_path / "usb"
     m = run_measured(
         "backup",
+        "--single-file",
         "--dest",
         dest,
         "--data-dir",
@@ -72,6 +73,7 @@ def test_memory_does_not_grow_with_the_file_size(big_practice, demo_practice, tm
     for name, p in (("small", demo_practice), ("big", big_practice)):
         m = run_measured(
             "backup",
+            "--single-file",
             "--dest",
             tmp_path / name,
             "--data-dir",
@@ -87,3 +89,24 @@ def test_memory_does_not_grow_with_the_file_size(big_practice, demo_practice, tm
     )
     assert peaks["big"] < 64 * MiB
     assert peaks["big"] - peaks["small"] < 16 * MiB
+
+
+def test_a_store_backup_stays_flat_in_the_file_size(big_practice, demo_practice, tmp_path):
+    """Into the store: the pack being filled and the one being put (16 MiB each), one
+    chunk at a time; a 256 MiB file costs at most the second pack buffer more than a
+    practice of 2 MB. With --verify (the new packs read back blob by blob)."""
+    peaks = {}
+    for name, p in (("small", demo_practice), ("big", big_practice)):
+        m = run_measured(
+            "backup", "--dest", tmp_path / name, "--data-dir", p.data_dir, "--no-password",
+            "--verify", "--json",
+        )  # fmt: skip
+        assert m.returncode == 0, m.stderr
+        assert the_summary(json_lines(m.stdout))["verified"] is True
+        peaks[name] = m.peak_rss
+    print(
+        f"peak RSS of a store backup: 2 MB practice {peaks['small'] / MiB:.1f} MiB, "
+        f"256 MiB file {peaks['big'] / MiB:.1f} MiB"
+    )
+    assert peaks["big"] < 100 * MiB
+    assert peaks["big"] - peaks["small"] < 24 * MiB

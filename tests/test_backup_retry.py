@@ -195,6 +195,7 @@ def test_permanent_failure_policy_skip(practice, tmp_path):
     assert run_cli("verify", archive, *opts).returncode == 0
     r = run_cli(
         "backup",
+        "--single-file",
         "--dest",
         tmp_path / "usb2",
         "--data-dir",

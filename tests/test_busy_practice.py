@@ -90,6 +90,7 @@ def test_backup_of_a_busy_practice(
         dest = tmp_path / "usb"
         backup = start_cli(
             "backup",
+            "--single-file",
             "--dest",
             dest,
             "--no-password",
@@ -158,7 +159,15 @@ def test_a_torn_file_is_tried_again_and_its_new_version_stored(
         f.truncate(0)
         f.write(sealed[:keep])
     dest = tmp_path / "usb"
-    proc = start_cli("backup", "--dest", dest, "--no-password", "--json", *practice_args(practice))
+    proc = start_cli(
+        "backup",
+        "--single-file",
+        "--dest",
+        dest,
+        "--no-password",
+        "--json",
+        *practice_args(practice),
+    )
     try:
         seen = []
         while not any(e.get("path") == rel for e in events_of(seen, "retry")):
@@ -192,7 +201,13 @@ def test_an_empty_file_that_has_long_been_empty_is_backed_up_at_once(
     (practice.data_dir / rel).write_bytes(b"")
     os.utime(practice.data_dir / rel, (1_700_000_000, 1_700_000_000))
     r = run_cli(
-        "backup", "--dest", tmp_path / "usb", "--no-password", "--json", *practice_args(practice)
+        "backup",
+        "--single-file",
+        "--dest",
+        tmp_path / "usb",
+        "--no-password",
+        "--json",
+        *practice_args(practice),
     )
     assert r.returncode == 0, r.stderr
     assert events_of(json_lines(r.stdout), "retry") == []

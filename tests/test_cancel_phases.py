@@ -29,6 +29,7 @@ def start_verified_backup(p: Practice, dest, tmp_path, failpoints: str) -> subpr
     opts, _, _ = pw_args(tmp_path)
     return start_cli(
         "backup",
+        "--single-file",
         "--dest",
         dest,
         "--data-dir",
@@ -79,6 +80,7 @@ def test_cancel_during_the_check_in_words(practice, tmp_path):
     opts, _, _ = pw_args(tmp_path)
     proc = start_cli(
         "backup",
+        "--single-file",
         "--dest",
         dest,
         "--data-dir",

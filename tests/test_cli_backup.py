@@ -186,6 +186,7 @@ def made(tmp_path_factory):
     pw.write_text(PASSWORD, encoding="utf-8")
     r = run_cli(
         "backup",
+        "--single-file",
         "--dest",
         root / "usb",
         "--data-dir",

@@ -65,7 +65,7 @@ class Terminal:
 
 def test_backup_asks_twice_without_echo_and_verify_asks_once(practice, tmp_path):
     dest = tmp_path / "usb"
-    t = Terminal("backup", "--dest", dest, "--data-dir", practice.data_dir)
+    t = Terminal("backup", "--single-file", "--dest", dest, "--data-dir", practice.data_dir)
     t.expect("Backup password: ")
     t.send(PASSWORD)
     t.expect("Repeat the backup password: ")
@@ -85,7 +85,7 @@ def test_backup_asks_twice_without_echo_and_verify_asks_once(practice, tmp_path)
 
 def test_two_different_passwords_write_nothing(practice, tmp_path):
     dest = tmp_path / "usb"
-    t = Terminal("backup", "--dest", dest, "--data-dir", practice.data_dir)
+    t = Terminal("backup", "--single-file", "--dest", dest, "--data-dir", practice.data_dir)
     t.expect("Backup password: ")
     t.send(PASSWORD)
     t.expect("Repeat the backup password: ")
@@ -99,7 +99,14 @@ def test_passwd_asks_for_the_current_password_once_and_the_new_one_twice(practic
     pw = tmp_path / "pw.txt"
     pw.write_text(PASSWORD, encoding="utf-8")
     t = Terminal(
-        "backup", "--dest", tmp_path / "usb", "--data-dir", practice.data_dir, "--password-file", pw
+        "backup",
+        "--single-file",
+        "--dest",
+        tmp_path / "usb",
+        "--data-dir",
+        practice.data_dir,
+        "--password-file",
+        pw,
     )
     assert t.finish() == 0
     archive = one_archive(tmp_path / "usb")

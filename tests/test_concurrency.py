@@ -58,7 +58,8 @@ def start_restore(p: Practice, point: Path, *extra: str):
 
 
 READERS = {  # a job that reads Data: (arguments after the practice's, phase it is in)
-    "backup": (["backup", "--no-password", "--dest"], "writing"),
+    "backup": (["backup", "--single-file", "--no-password", "--dest"], "writing"),
+    "store-backup": (["backup", "--no-password", "--dest"], "writing"),
     "folder-backup": (["folder-backup", "--dest"], "copying"),
     "auto": (["auto", "--force"], "writing"),
 }
@@ -85,19 +86,36 @@ def finish(proc, timeout: float = 120) -> tuple[int, str, str]:
 
 
 def produced(job: str, p: Practice, dest: Path) -> list[Path]:
+    """The finished backups: archives, folder backups, or (auto) the snapshot objects of
+    the automatic backups' store."""
     folder = p.root / "TheraPsy-Auto-Backups" if job == "auto" else dest
+    if job in ("auto", "store-backup"):
+        folder = folder / "TheraPsy-Backups"
     if not folder.exists():
         return []
     if job == "folder-backup":
         return [f for f in folder.iterdir() if f.is_dir() and not f.name.endswith(".partial")]
+    if job in ("auto", "store-backup"):
+        snapshots = folder / "snapshots"
+        return sorted(snapshots.iterdir()) if snapshots.exists() else []
     return archives_in(folder)
 
 
 def backup_state(job: str, p: Practice, made: Path) -> dict[str, str]:
-    """What a finished backup holds: path -> SHA-256 of the plaintext."""
+    """What a finished backup holds: path -> SHA-256 of the plaintext (read back)."""
     if job == "folder-backup":
         assert folder_backup_problems(made) == []
         return {k: v[1] for k, v in plaintext_tree(made, p.key, skip=(MANIFEST_NAME,)).items()}
+    if job in ("auto", "store-backup"):
+        from store_support import snapshot_tree
+        from therabak.storage.local import LocalStorage
+        from therabak.store.check import check
+        from therabak.store.core import Store
+        from therabak.store.keyfile import Unlock
+
+        store = Store.open(LocalStorage(made.parent.parent), Unlock(account=p.key))  # or none
+        assert check(store, read_data=1.0).exit_code == 0
+        return snapshot_tree(store, made.name)
     assert verify_file(made, account=p.key) == []
     with ArchiveReader.open(made) as reader:
         reader.unlock(account=p.key)

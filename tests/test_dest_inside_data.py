@@ -33,7 +33,15 @@ def test_backups_into_a_folder_inside_data_do_not_nest(practice: Practice) -> No
     (dest / "Notiz zu den Sicherungen.txt").write_text("the user's own file")
     sizes = []
     for n in range(3):
-        r = run_cli("backup", "--dest", dest, "--no-password", "--json", *practice_args(practice))
+        r = run_cli(
+            "backup",
+            "--single-file",
+            "--dest",
+            dest,
+            "--no-password",
+            "--json",
+            *practice_args(practice),
+        )
         assert r.returncode == 3, r.stderr  # done with a warning: the backups were left out
         summary = the_summary(json_lines(r.stdout))
         archive = Path(summary["archive"])
@@ -56,7 +64,9 @@ def test_the_preview_leaves_out_the_backups_of_a_destination_inside_data(
 ) -> None:
     dest = practice.data_dir / "documents" / "Sicherungen"
     before = json.loads(run_cli("preview", "--json", *practice_args(practice)).stdout)
-    r = run_cli("backup", "--dest", dest, "--no-password", *practice_args(practice))
+    r = run_cli(
+        "backup", "--single-file", "--dest", dest, "--no-password", *practice_args(practice)
+    )
     assert r.returncode == 3, r.stderr
     doc = json.loads(run_cli("preview", "--json", *practice_args(practice)).stdout)
     assert doc["total"] == before["total"]  # the remembered destination's backup is left out
@@ -68,7 +78,15 @@ def test_the_preview_leaves_out_the_backups_of_a_destination_inside_data(
 
 def test_a_restore_keeps_the_backups_inside_data(practice: Practice, tmp_path: Path) -> None:
     dest = practice.data_dir / "documents" / "Sicherungen"
-    r = run_cli("backup", "--dest", dest, "--no-password", "--json", *practice_args(practice))
+    r = run_cli(
+        "backup",
+        "--single-file",
+        "--dest",
+        dest,
+        "--no-password",
+        "--json",
+        *practice_args(practice),
+    )
     assert r.returncode == 3, r.stderr
     archive = Path(the_summary(json_lines(r.stdout))["archive"])
     s = run_cli(

@@ -210,6 +210,7 @@ def test_backup_leaves_out_a_name_a_reader_would_refuse(practice: Practice, tmp_
     (practice.data_dir / "Termin 14:00.txt").write_bytes(b"y")
     r = run_cli(
         "backup",
+        "--single-file",
         "--dest",
         tmp_path / "usb",
         "--no-password",

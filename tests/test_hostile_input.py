@@ -409,7 +409,7 @@ def test_leftover_names_with_impossible_process_ids(
     (practice.data_dir / ".lock").write_text(pid)
     for args in (
         ["status"],
-        ["backup", "--no-password", "--dest", usb],
+        ["backup", "--single-file", "--no-password", "--dest", usb],
         ["folder-backup", "--dest", usb],
     ):
         r = run_cli(*args, *practice_args(practice))

@@ -17,6 +17,7 @@ Every case is one "kill points survived" in the figures printed at the end of th
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 from pathlib import Path
@@ -110,7 +111,7 @@ def test_kill_backup(practice: Practice, backups, tmp_path: Path, record_propert
     spec = failpoint(point, backups.manual.stat().st_size)  # same content, same size
     before = tree_state(practice.data_dir)
     dest = tmp_path / "usb"
-    args = ("backup", "--dest", dest, "--no-password", *practice_args(practice))
+    args = ("backup", "--single-file", "--dest", dest, "--no-password", *practice_args(practice))
     r = run_cli(*args, env={FP: spec})
     assert killed(r), (spec, r.returncode, r.stderr)
     assert tree_state(practice.data_dir) == before
@@ -270,38 +271,167 @@ def test_kill_folder_backup(
     survived(record_property)
 
 
+# ---- a backup into a store ----------------------------------------------------------------------
+
+STORE_POINTS = [
+    "backup.body",  # after the first file read
+    "store.pack",  # a pack put (the last one, at the commit: the practice is small)
+    "store.index",  # the index file put
+    "store.synced",  # the barrier passed, no snapshot yet
+    "store.snapshot",  # the snapshot put: the backup exists
+    "backup.published",  # nothing recorded yet
+    "bytes:1",  # the first byte of the first pack
+    "bytes:3000",  # inside the pack (the change writes some kB of new content)
+    "bytes:6500",  # further in: the pack's end, the index or the snapshot
+]
+
+
+def store_of(folder: Path, **unlock):
+    from therabak.storage.local import LocalStorage
+    from therabak.store.core import Store
+    from therabak.store.keyfile import Unlock
+
+    return Store.open(LocalStorage(folder), Unlock(**unlock))
+
+
+def store_state(store, expected: dict[str, dict[str, str]]) -> None:
+    """Every snapshot restores byte-exact to one of the *expected* states (path ->
+    SHA-256), and check finds nothing but notes (leftovers, the dead job's lock)."""
+    from store_support import snapshot_tree
+    from therabak.store.check import check
+
+    for info in store.snapshots():
+        assert snapshot_tree(store, info.snapshot_id) in list(expected.values())
+    assert check(store, read_data=1.0).exit_code == 0
+
+
+@pytest.mark.parametrize("point", STORE_POINTS)
+def test_kill_store_backup(practice: Practice, tmp_path: Path, record_property, point: str):
+    """kill -9 at each phase of a second backup into a store (new content to write):
+    the first point stays whole, the second exists only once its snapshot was put, and
+    the next backup adopts what the dead one wrote (or prune reclaims it)."""
+    from store_support import plaintext_tree as store_tree
+
+    dest = tmp_path / "usb"
+    args = ("backup", "--dest", dest, "--no-password", "--json", *practice_args(practice))
+    assert run_cli(*args).returncode == 0
+    first = store_tree(practice.data_dir, practice.key)
+    change_data(practice)
+    before = tree_state(practice.data_dir)
+    second = store_tree(practice.data_dir, practice.key)
+    folder = dest / "TheraPsy-Backups"
+    spec = failpoint(point, 0)
+    r = run_cli(*args, env={FP: spec})
+    assert killed(r), (spec, r.returncode, r.stderr)
+    assert tree_state(practice.data_dir) == before
+    store = store_of(folder)
+    made = point in ("store.snapshot", "backup.published")
+    assert len(store.snapshots()) == 1 + int(made)
+    store_state(store, {"first": first, "second": second})
+    assert_history_consistent()
+
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    store = store_of(folder)
+    assert store.unindexed == set()  # what the dead run put was adopted
+    store_state(store, {"first": first, "second": second})
+    assert len(store.snapshots()) == 2 + int(made)
+    pruned = run_cli("prune", folder, "--json", *practice_args(practice))
+    assert pruned.returncode == 0, pruned.stderr
+    store = store_of(folder)
+    store_state(store, {"first": first, "second": second})
+    leftover = [o for o in store.storage.list("") if o.name.startswith(".")]
+    assert leftover == [] and not any((folder / ".tmp").glob("*"))
+    assert tree_state(practice.data_dir) == before
+    assert_history_consistent()
+    survived(record_property)
+
+
+def test_kill_while_a_store_is_made(practice: Practice, tmp_path: Path, record_property):
+    """kill -9 between the new store's key file and its config: no store (nothing opens
+    or lists), and the next backup makes it over what was left."""
+    from store_support import plaintext_tree as store_tree
+
+    dest = tmp_path / "usb"
+    args = ("backup", "--dest", dest, "--no-password", "--json", *practice_args(practice))
+    r = run_cli(*args, env={FP: "crash-at=store.create"})
+    assert killed(r), (r.returncode, r.stderr)
+    folder = dest / "TheraPsy-Backups"
+    assert not (folder / "config").exists() and list((folder / "keys").iterdir())
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    store = store_of(folder)
+    assert len(store.keyfiles) == 1 and store.problems == []
+    store_state(store, {"now": store_tree(practice.data_dir, practice.key)})
+    survived(record_property)
+
+
 # ---- automatic backup ---------------------------------------------------------------------------
 
 AUTO_POINTS = [
     "backup.body",
-    "backup.index",
-    "backup.rename",
-    "backup.published",  # the new backup exists, not yet verified
+    "store.pack",
+    "store.synced",
+    "store.snapshot",  # the new backup exists, not yet verified
     "auto.backup",  # written and verified, nothing deleted yet
-    "auto.retention",  # after the first old backup was deleted
-    "bytes:0.5",
+    "auto.retention",  # after the first old archive was deleted
+    "auto.forgotten",  # old snapshots forgotten, not pruned
+    "prune.index",  # the prune's new index put
+    "prune.delete",  # after the first unused pack was deleted
+    "bytes:0.5",  # inside the new pack
 ]
-OLD_DAYS = 10  # automatic backups of 2020-01-01 .. 2020-01-10: retention deletes some
+OLD_DAYS = 10  # automatic archives of 2020-01-01 .. 2020-01-10: retention deletes some
 
 
 @pytest.mark.parametrize("point", AUTO_POINTS)
 def test_kill_auto(practice: Practice, backups, record_property, point: str) -> None:
+    """Into the automatic backups' store, beside the archives made before it (retention
+    deletes some of them) and earlier snapshots of the same day (forgotten, pruned)."""
+    from datetime import datetime, timedelta
+
+    from store_support import AccountOnly, backup_data
+    from store_support import plaintext_tree as store_tree
+    from therabak.practice.categories import BackupKind
+    from therabak.storage.local import LocalStorage
+    from therabak.store.core import Store
+
     folder = practice.root / "TheraPsy-Auto-Backups"
     folder.mkdir()
     for day in range(1, OLD_DAYS + 1):
         shutil.copy2(backups.auto, folder / f"TheraPsy-Auto-2020-01-{day:02d}_120000.therabak")
+    store_dir = folder / "TheraPsy-Backups"
+    earlier = Store.create(LocalStorage(store_dir), AccountOnly(practice.key))
+    now = datetime.now().astimezone()
+    for minutes in (30, 20):  # two earlier today, of other content: forgotten and pruned
+        (practice.data_dir / "sessions" / "K0001" / f"extra-{minutes}.json").write_bytes(
+            os.urandom(3000)
+        )
+        backup_data(
+            earlier,
+            practice.data_dir,
+            practice.key,
+            kind=BackupKind.AUTOMATIC,
+            created=now - timedelta(minutes=minutes),
+        )
+        (practice.data_dir / "sessions" / "K0001" / f"extra-{minutes}.json").unlink()
+    states = {i.snapshot_id: store_tree_of(earlier, i.snapshot_id) for i in earlier.snapshots()}
+    change_data(practice)  # so that this run has new content to read and write
+    state = store_tree(practice.data_dir, practice.key, kind=BackupKind.AUTOMATIC)
     before = tree_state(practice.data_dir)
-    spec = failpoint(point, backups.auto.stat().st_size)
+    spec = failpoint(point, 4000)
     args = ("auto", "--force", *practice_args(practice))
     r = run_cli(*args, env={FP: spec})
     assert killed(r), (spec, r.returncode, r.stderr)
     assert tree_state(practice.data_dir) == before
     finished = archives_in(folder)
-    new = [a for a in finished if "2020-01-" not in a.name]
-    assert len(new) == int(point in ("backup.published", "auto.backup", "auto.retention"))
-    assert len(finished) - len(new) == OLD_DAYS - int(point == "auto.retention")
+    # the retention keeps the archives of 2020-01-05 .. 10 (the newest of six more days
+    # that have backups, and of their ISO weeks); it deletes 01 .. 04 before it forgets
+    deleted = {"auto.retention": 1, "auto.forgotten": 4, "prune.index": 4, "prune.delete": 4}
+    assert len(finished) == OLD_DAYS - deleted.get(point, 0)
     for archive in finished:
         assert verify_file(archive, account=practice.key) == []
+    store = store_of(store_dir, account=practice.key)
+    store_state(store, {"now": state, **states})
     assert (folder / LOCK_NAME).exists()  # the dead run's lock: stale, broken next time
     assert_history_consistent()
 
@@ -309,14 +439,22 @@ def test_kill_auto(practice: Practice, backups, record_property, point: str) -> 
     assert again.returncode == 3, again.stderr  # it says it broke the dead run's lock
     assert "Removed a stale lock" in again.stderr
     assert partials_in(folder) == [] and leftovers(practice.root) == []
-    assert reservations_in(folder) == []
     assert not (folder / LOCK_NAME).exists()
     for archive in archives_in(folder):
         assert verify_file(archive, account=practice.key) == []
-    assert len([a for a in archives_in(folder) if "2020-01-" not in a.name]) >= 1
+    store = store_of(store_dir, account=practice.key)
+    store_state(store, {"now": state})  # the earlier ones of today: forgotten
+    assert len(store.snapshots()) == 1  # today's newest
+    assert store.unindexed == set()
     assert tree_state(practice.data_dir) == before
     assert_history_consistent()
     survived(record_property)
+
+
+def store_tree_of(store, snapshot_id: str) -> dict[str, str]:
+    from store_support import snapshot_tree
+
+    return snapshot_tree(store, snapshot_id)
 
 
 # ---- recovery code (create / remove: the header's key slots only) ------------------------------
@@ -349,8 +487,8 @@ def test_kill_recovery(
     old_file, new_file = tmp_path / "old-code.txt", tmp_path / "new-code.txt"
     usb = tmp_path / "usb"
     r = run_cli(
-        "backup", "--dest", usb, "--password-file", pw, "--recovery-code-out", old_file,
-        *practice_args(practice),
+        "backup", "--single-file", "--dest", usb, "--password-file", pw,
+        "--recovery-code-out", old_file, *practice_args(practice),
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     [archive] = archives_in(usb)

@@ -67,7 +67,7 @@ def test_a_link_at_a_stale_archive_partial_is_removed_as_a_link(
     planted.symlink_to(target / "wichtig.txt")
     volume = usb / f"TheraPsy-Backup-2026-01-01_000000.therabak.002.{DEAD}.partial"
     volume.symlink_to(target, target_is_directory=True)
-    r = run_cli("backup", "--dest", usb, "--no-password", *practice_args(practice))
+    r = run_cli("backup", "--single-file", "--dest", usb, "--no-password", *practice_args(practice))
     assert r.returncode == 0, r.stderr
     assert not os.path.lexists(planted) and not os.path.lexists(volume)
     assert state(target) == before

@@ -66,7 +66,14 @@ def test_a_linked_data_folder_is_backed_up_whole(practice: Practice, tmp_path: P
     link, real = linked(practice)
     expected = plaintext_tree(real, practice.key)
     r = run_cli(
-        "backup", "--dest", tmp_path / "usb", "--password-file", pw, "--json", *args(practice)
+        "backup",
+        "--single-file",
+        "--dest",
+        tmp_path / "usb",
+        "--password-file",
+        pw,
+        "--json",
+        *args(practice),
     )
     assert r.returncode == 0, r.stderr
     summary = the_summary(json_lines(r.stdout))
@@ -105,7 +112,14 @@ def test_links_inside_a_linked_data_folder_are_still_not_followed(
     (real / "documents" / "K0001" / "linked-folder").symlink_to(outside)
     (real / "documents" / "K0001" / "linked-file.txt").symlink_to(outside / "secret.txt")
     r = run_cli(
-        "backup", "--dest", tmp_path / "usb", "--password-file", pw, "--json", *args(practice)
+        "backup",
+        "--single-file",
+        "--dest",
+        tmp_path / "usb",
+        "--password-file",
+        pw,
+        "--json",
+        *args(practice),
     )
     assert r.returncode == 3, r.stderr  # a warning was printed: done with warnings
     lines = json_lines(r.stdout)
@@ -119,7 +133,15 @@ def test_restore_over_a_linked_data_keeps_the_link_and_carries_over(
     practice: Practice, tmp_path: Path, pw
 ) -> None:
     link, real = linked(practice)
-    r = run_cli("backup", "--dest", tmp_path / "usb", "--password-file", pw, *args(practice))
+    r = run_cli(
+        "backup",
+        "--single-file",
+        "--dest",
+        tmp_path / "usb",
+        "--password-file",
+        pw,
+        *args(practice),
+    )
     assert r.returncode == 0, r.stderr
     [archive] = (tmp_path / "usb").glob("*.therabak")
     original = plaintext_tree(real, practice.key)
@@ -155,7 +177,15 @@ def test_a_restore_over_a_linked_data_interrupted_mid_swap_is_completed(
     practice: Practice, tmp_path: Path, pw
 ) -> None:
     link, real = linked(practice)
-    r = run_cli("backup", "--dest", tmp_path / "usb", "--password-file", pw, *args(practice))
+    r = run_cli(
+        "backup",
+        "--single-file",
+        "--dest",
+        tmp_path / "usb",
+        "--password-file",
+        pw,
+        *args(practice),
+    )
     assert r.returncode == 0, r.stderr
     [archive] = (tmp_path / "usb").glob("*.therabak")
     original = plaintext_tree(real, practice.key)

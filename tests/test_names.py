@@ -229,7 +229,14 @@ def odd_practice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Practice, Pa
     pw.write_text(PASSWORD + "\n", encoding="utf-8")
     env = {"THERABAK_MEDIA_ROOTS": ""}
     r = run_cli(
-        "backup", "--dest", root / "usb", "--password-file", pw, *practice_args(practice), env=env
+        "backup",
+        "--single-file",
+        "--dest",
+        root / "usb",
+        "--password-file",
+        pw,
+        *practice_args(practice),
+        env=env,
     )
     assert r.returncode == 0, r.stderr
     (archive,) = (root / "usb").glob("*.therabak")

@@ -52,7 +52,13 @@ def backup_into_data(p: Practice) -> Path:
     (p.data_dir / SHELF).mkdir()
     (p.data_dir / SHELF / "Notiz.txt").write_text("the user's own file")
     r = run_cli(
-        "backup", "--dest", p.data_dir / SHELF, "--no-password", "--json", *practice_args(p)
+        "backup",
+        "--single-file",
+        "--dest",
+        p.data_dir / SHELF,
+        "--no-password",
+        "--json",
+        *practice_args(p),
     )
     assert r.returncode == 3, r.stderr
     return Path(the_summary(json_lines(r.stdout))["archive"])

@@ -372,7 +372,7 @@ def on_terminal(*args, env=None, timeout: float = 120) -> tuple[int, str, str]:
 @pytest.mark.skipif(IS_WINDOWS, reason="a POSIX pseudo-terminal")
 def test_on_a_terminal_the_new_code_is_shown_once_and_opens_the_backup(practice, tmp_path, pw):
     rc, shown, err = on_terminal(
-        "backup", "--dest", tmp_path / "usb", "--data-dir", practice.data_dir,
+        "backup", "--single-file", "--dest", tmp_path / "usb", "--data-dir", practice.data_dir,
         "--password-file", pw, "--recovery-code",
     )  # fmt: skip
     assert rc == 0, err

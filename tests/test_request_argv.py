@@ -12,13 +12,16 @@ import pytest
 from therabak.archive.writer import Protection
 from therabak.cli import build_parser
 from therabak.cli.backup import backup_request
-from therabak.cli.common import load_rules, practice_paths
+from therabak.cli.backup_practice import prepare
+from therabak.cli.common import Output, load_rules, practice_paths
 from therabak.cli.folder import folder_request
 from therabak.cli.inspect import verify_request
 from therabak.cli.restore import restore_request
+from therabak.cli.store_backup import store_backup_request
 from therabak.jobs.backup import BackupRequest
 from therabak.jobs.folder import FolderBackupRequest
 from therabak.jobs.restore import RestoreRequest
+from therabak.jobs.store_backup import StoreBackupRequest
 from therabak.jobs.verify import VerifyRequest
 from therabak.practice.categories import BackupKind
 
@@ -95,6 +98,41 @@ def test_a_backup_request_through_the_cli_parser(practice, tmp_path: Path, optio
     for name in ("data_dir", "dest_dir", "account_key_path", "selection", "verify"):
         assert getattr(back, name) == getattr(req, name), name
     assert back.volume_size == req.volume_size
+    assert args.single_file  # an archive: the request says so, or the CLI makes a store backup
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"verify": True, "reread": True},
+        {"unprotected": True},
+        {"include": {"export-templates.invoices"}, "exclude": {"audio"}},
+    ],
+)
+def test_a_store_backup_request_through_the_cli_parser(practice, tmp_path: Path, options) -> None:
+    rules = load_rules()
+    selection = set(rules.default_selection(BackupKind.MANUAL))
+    selection |= options.get("include", set())
+    selection -= options.get("exclude", set())
+    unprotected = options.get("unprotected", False)
+    req = StoreBackupRequest(
+        data_dir=practice.data_dir,
+        account=practice.key,
+        dest_dir=tmp_path / "stick",
+        rules=rules,
+        selection=frozenset(selection),
+        protection=Protection(password=None if unprotected else "secret", unprotected=unprotected),
+        verify=options.get("verify", False),
+        reread=options.get("reread", False),
+        account_key_path=practice.key_path,
+    )
+    assert "secret" not in " ".join(req.to_argv())
+    args = parsed(req)
+    assert not args.single_file and args.no_password == unprotected
+    back = store_backup_request(args, prepare(args, Output(json_mode=True)), req.protection)
+    for name in ("data_dir", "dest_dir", "account_key_path", "selection", "verify", "reread"):
+        assert getattr(back, name) == getattr(req, name), name
 
 
 @pytest.mark.parametrize("verify", [True, False])

@@ -41,7 +41,7 @@ pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ..
 posix_only = pytest.mark.skipif(IS_WINDOWS, reason="mounts, signals and users of POSIX")
 
 JOBS = {  # a job that writes to a destination, and how to run it
-    "backup": ["backup", "--no-password", "--dest"],
+    "backup": ["backup", "--single-file", "--no-password", "--dest"],
     "folder-backup": ["folder-backup", "--dest"],
 }
 

@@ -14,6 +14,7 @@ def test_restore_creates_the_folder_that_holds_data(practice: Practice, tmp_path
     dest = tmp_path / "usb"
     made = run_cli(
         "backup",
+        "--single-file",
         "--dest",
         dest,
         "--data-dir",

@@ -34,6 +34,7 @@ def runner(isolated_env: Path) -> JobRunner:
 
 def backup_args(practice, dest: Path) -> list[str]:
     return [
+        "--single-file",
         "--dest",
         str(dest),
         "--data-dir",

@@ -420,7 +420,7 @@ def test_the_command_in_the_unit_makes_a_backup_logs_and_is_recorded(
     assert "Automatic backup written:" in log and "verified" in log
     run = auto_runs.last_run(practice.data_dir)
     assert run is not None and run.outcome == "backup" and run.exit_code == 0
-    assert Path(run.archive).is_file()
+    assert (Path(run.archive) / "config").is_file()  # the automatic backups' store
     status = schedule_status(host, paths_of(practice), Settings())
     assert status.last_backup is not None and status.warnings == []
 

@@ -30,8 +30,10 @@ from therabak.jobs.folder import FolderBackupResult
 from therabak.jobs.passwd import PasswdResult
 from therabak.jobs.recovery import RecoveryResult
 from therabak.jobs.restore import RestoreResult
+from therabak.jobs.store_backup import StoreBackupResult
 from therabak.jobs.verify import VerifyResult
 from therabak.namemap import NameProblem, Renamed
+from therabak.store.prune import REPORT_COUNTS, PruneReport
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -80,6 +82,27 @@ RESULTS = {
         volume_size=st.none() | counts,
         file_system=text,
         verify_cancelled=st.booleans(),
+        recovery_code=st.booleans(),
+        warnings=warnings,
+        left_out=st.lists(st.builds(LeftOut, path=names, size=counts), max_size=3),
+    ),
+    StoreBackupResult: st.builds(
+        StoreBackupResult,
+        store=paths,
+        snapshot=text,
+        created_store=st.booleans(),
+        files=counts,
+        files_reused=counts,
+        files_read=counts,
+        bytes_total=counts,
+        bytes_new=counts,
+        bytes_stored=counts,
+        duration_s=seconds,
+        retried=st.lists(outcomes, max_size=3),
+        skipped=pairs,
+        verified=st.none() | st.booleans(),
+        verify_cancelled=st.booleans(),
+        damaged=damage,
         recovery_code=st.booleans(),
         warnings=warnings,
         left_out=st.lists(st.builds(LeftOut, path=names, size=counts), max_size=3),
@@ -137,6 +160,14 @@ OTHER_RESULTS = {
         same=counts,
     ),
     PasswdResult: st.builds(PasswdResult, archive=paths, slots=st.lists(text, max_size=3)),
+    PruneReport: st.builds(
+        PruneReport,
+        store=names,
+        forgotten=st.lists(text, max_size=3),
+        dry_run=st.booleans(),
+        counts=st.fixed_dictionaries({name: counts for name in REPORT_COUNTS}),
+        duration_s=seconds,
+    ),
     RecoveryResult: st.builds(
         RecoveryResult, archive=paths, slots=st.lists(text, max_size=3), replaced=st.booleans()
     ),
@@ -204,6 +235,19 @@ def test_a_summary_carries_its_result_through_the_json_line(result) -> None:
     again = back.result(type(result))
     assert again == result
     assert same_paths(again.damaged, result.damaged)
+
+
+def test_a_prune_summary_carries_its_report_through_the_json_line() -> None:
+    report = PruneReport(
+        "/stick/TheraPsy-Backups-ab12",
+        forgotten=["1f2e"],
+        counts={name: i for i, name in enumerate(REPORT_COUNTS)},
+        duration_s=1.5,
+    )
+    back = through_the_line(Summary.of("prune", report, report.store))
+    assert isinstance(back, Summary)
+    assert back.result(PruneReport) == report
+    assert back.extra["bytes_freed"] == REPORT_COUNTS.index("bytes_freed")  # the CLI's key
 
 
 @SETTINGS

@@ -5,13 +5,15 @@ is private.
 One practice goes through everything a user does, with a known password and account
 key: backup (password from a file and from stdin, with --verify), verify, show, diff,
 passwd, restore (over Data and --to), auto, folder-backup, a wrong password, a failing
-backup, a killed restore. Then every byte is searched: stdout and stderr (text and
-JSON), the running job's ``/proc/<pid>/cmdline`` and ``environ``, every file below the
-test's folder (archives and their headers, partial files, staging, journals, locks,
-settings, history, the data) and every temporary file the jobs made (their TMPDIR). The
-needles: each password (UTF-8 and UTF-16), the account key (raw, hex, base64, base64url)
-and the key of every archive made (raw, hex, base64). The child processes run with
-umask 000, so a file that is private is private because therabak made it so: files
+backup, a killed restore; backups into a store (the app's way, with a recovery code on
+the job's stdin) and its recovery code replaced and removed. Then every byte is
+searched: stdout and stderr (text and JSON), the running job's ``/proc/<pid>/cmdline``
+and ``environ``, every file below the test's folder (archives and their headers, a
+store's objects, partial files, staging, journals, locks, settings, history, the data)
+and every temporary file the jobs made (their TMPDIR). The needles: each password
+(UTF-8 and UTF-16), the account key (raw, hex, base64, base64url), the key of every
+archive and store made (raw, hex, base64) and every recovery code. The child processes
+run with umask 000, so a file that is private is private because therabak made it so: files
 0600, folders 0700; the staging folder of a restore holds only sealed files (except
 those plain in the source): restored plaintext never touches the disk.
 """
@@ -92,6 +94,16 @@ def archive_key(path: Path, *, password: str | None = None, account=None) -> byt
         return reader.archive_key
 
 
+def store_key(folder: Path, *, password=None, account=None, code=None) -> bytes:
+    """The store key of the store in *folder* (opened with what is given)."""
+    from therabak.storage.local import LocalStorage
+    from therabak.store.core import Store
+    from therabak.store.keyfile import Unlock
+
+    unlock = Unlock(password=password, account=account, recovery_code=code)
+    return Store.open(LocalStorage(folder), unlock).keys.master
+
+
 def private(path: Path) -> bool:
     mode = stat.S_IMODE(path.lstat().st_mode)
     return mode & 0o077 == 0
@@ -145,6 +157,7 @@ def test_no_secret_anywhere_and_everything_private(
         # a manual backup, password from stdin; looked at while it writes
         proc = start_cli(
             "backup",
+            "--single-file",
             "--dest",
             usb,
             "--password-stdin",
@@ -168,7 +181,15 @@ def test_no_secret_anywhere_and_everything_private(
         scan.add(archive_key(archive, password=PASSWORD), "archive key (manual)")
 
         # a second one, password from a file, as text
-        cli("backup", "--dest", tmp_path / "usb2", "--password-file", pw_file, *prac)
+        cli(
+            "backup",
+            "--single-file",
+            "--dest",
+            tmp_path / "usb2",
+            "--password-file",
+            pw_file,
+            *prac,
+        )
         for a in (tmp_path / "usb2").glob("*.therabak"):
             scan.add(archive_key(a, password=PASSWORD), "archive key (manual 2)")
 
@@ -181,6 +202,7 @@ def test_no_secret_anywhere_and_everything_private(
         cli("verify", archive, "--password-file", wrong, "--json", codes=(4,))
         cli(
             "backup",
+            "--single-file",
             "--dest",
             tmp_path / "full",
             "--password-file",
@@ -191,10 +213,10 @@ def test_no_secret_anywhere_and_everything_private(
             codes=(6,),
         )
 
-        # automatic and folder backups (the account key)
+        # automatic and folder backups (the account key; the automatic ones into a store)
         cli("auto", "--json", *prac)
-        [auto] = (practice.root / "TheraPsy-Auto-Backups").glob("*.therabak")
-        scan.add(archive_key(auto, account=key), "archive key (auto)")
+        auto_store = practice.root / "TheraPsy-Auto-Backups" / "TheraPsy-Backups"
+        scan.add(store_key(auto_store, account=key), "store key (auto)")
         cli("folder-backup", "--dest", tmp_path / "folder", "--json", *prac)
 
         # automatic backups set up with the scheduler (its recording stand-ins): the
@@ -271,7 +293,7 @@ def test_no_secret_anywhere_and_everything_private(
         runner = JobRunner(isolated_env / "state" / "jobs")
         job = runner.start(
             "backup",
-            ["--dest", str(tmp_path / "usb3"), *map(str, prac)],
+            ["--single-file", "--dest", str(tmp_path / "usb3"), *map(str, prac)],
             password=PASSWORD,
             data_dir=practice.data_dir,
             env={**env, "THERABAK_FAILPOINTS": "delay-ms=20"},
@@ -298,8 +320,8 @@ def test_no_secret_anywhere_and_everything_private(
         add_code(scan, code3, "recovery code 3")
         usb4 = tmp_path / "usb4"
         cli(
-            "backup", "--dest", usb4, "--password-stdin", "--recovery-code-stdin", "--json",
-            *prac, input=f"{PASSWORD}\n{code1.display()}\n",
+            "backup", "--single-file", "--dest", usb4, "--password-stdin",
+            "--recovery-code-stdin", "--json", *prac, input=f"{PASSWORD}\n{code1.display()}\n",
         )  # fmt: skip
         [coded] = usb4.glob("*.therabak")
         scan.add(archive_key(coded, password=PASSWORD), "archive key (with a code)")
@@ -355,11 +377,54 @@ def test_no_secret_anywhere_and_everything_private(
             extra_env={"RC": code3.display()})  # fmt: skip
         cli("recovery", "remove", coded, "--password-file", new_pw)
 
+        # backups into a store: the app's way (a runner's job, the password and the code
+        # it made on the job's stdin), a second one by the CLI (the password once, from
+        # stdin), the store's recovery code replaced into a file and by a job, removed
+        code4, code6 = RecoveryCode.generate(), RecoveryCode.generate()
+        add_code(scan, code4, "recovery code 4 (store)")
+        add_code(scan, code6, "recovery code 6 (store)")
+        usb5 = tmp_path / "usb5"
+        job = runner.start(
+            "backup",
+            ["--dest", str(usb5), "--verify", *map(str, prac)],
+            password=PASSWORD,
+            recovery_code=code4,
+            data_dir=practice.data_dir,
+            env={**env, "THERABAK_FAILPOINTS": "delay-ms=20"},
+        )
+        looked = False
+        for batch in runner.follow(job):
+            if not looked and any(e.type == "progress" for e in batch):
+                running(job.record, "a runner's store backup job", stdin_password=True)
+                looked = True
+        assert looked and runner.get(job.id).state is JobState.DONE
+        store_dir = usb5 / "TheraPsy-Backups"
+        scan.add(store_key(store_dir, password=PASSWORD), "store key (manual)")
+        assert store_key(store_dir, code=code4) in scan.needles
+        cli("backup", "--dest", usb5, "--password-stdin", "--json", *prac, input=PASSWORD + "\n")
+        code_file5 = tmp_path / "secret" / "code5.txt"
+        cli(
+            "recovery", "create", store_dir, "--recovery-code-stdin",
+            "--recovery-code-out", code_file5, "--json", input=code4.display() + "\n",
+        )  # fmt: skip
+        code5 = RecoveryCode.parse(code_file5.read_text("utf-8"))
+        add_code(scan, code5, "recovery code 5 (store)")
+        job = runner.start(
+            "recovery", ["create", str(usb5)], password=PASSWORD, new_recovery_code=code6, env=env
+        )
+        for _batch in runner.follow(job):
+            pass
+        assert runner.get(job.id).state is JobState.DONE
+        assert store_key(store_dir, code=code6) in scan.needles
+        cli("recovery", "remove", usb5, "--password-file", pw_file, "--json")
+        cli("backup", "--dest", usb5, "--recovery-code-env", "RC", *prac,
+            extra_env={"RC": code6.display()}, codes=(2,))  # fmt: skip
+
     # -- search everything
     for what, text in outputs:
         scan.search(text, f"output of {what}")
     # where the user asked for a code: the file they named, the sheet they asked for
-    allowed = {pw_file, new_pw, wrong, practice.key_path, code_file, sheet_with_code}
+    allowed = {pw_file, new_pw, wrong, practice.key_path, code_file, code_file5, sheet_with_code}
     for p in tmp_path.rglob("*"):
         if p.is_file() and not p.is_symlink() and p not in allowed:
             scan.search(p.read_bytes(), str(p.relative_to(tmp_path)))
@@ -373,6 +438,8 @@ def test_no_secret_anywhere_and_everything_private(
         *usb.rglob("*"),
         *(tmp_path / "usb2").rglob("*"),
         *(tmp_path / "usb4").rglob("*"),
+        *(tmp_path / "usb5").rglob("*"),
+        code_file5,
         *(tmp_path / "sheets").rglob("*"),
         code_file,
         *(tmp_path / "elsewhere" / "ByCode").rglob("*"),

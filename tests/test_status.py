@@ -51,6 +51,7 @@ def test_no_backup_yet_reminds_first(practice: Practice) -> None:
 def test_fresh_backups_are_fine(practice: Practice, password_file: Path, tmp_path: Path) -> None:
     b = run_cli(
         "backup",
+        "--single-file",
         "--dest",
         tmp_path / "usb",
         "--password-file",

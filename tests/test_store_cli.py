@@ -121,6 +121,27 @@ def test_forget_by_id_prefix_then_prune(store3):
     assert snapshot_tree(open_store(root), snaps[2]) == tree
 
 
+def test_prune_with_a_policy_forgets_first(store3):
+    """prune --keep-...: forget what the policy does not keep, then reclaim (the app's
+    "prune by the retention policy" job); a dry run changes nothing and says the same."""
+    root, snaps, pw = store3
+    tree = snapshot_tree(open_store(root), snaps[2])
+    r = run_cli("prune", root, "--keep-last", "1", "--dry-run", "--password-file", pw, "--json")
+    assert r.returncode == 0, r.stderr
+    dry = json_lines(r.stdout)[-1]
+    assert dry["dry_run"] is True
+    assert dry["forgotten"] == [s.snapshot_id for s in snaps[:2]]
+    assert len(objects(root, "snapshots/")) == 3
+    r = run_cli("prune", root, "--keep-last", "1", "--password-file", pw)
+    assert r.returncode == 0, r.stderr
+    assert "2 snapshots not kept by the policy: forgotten." in r.stdout
+    assert objects(root, "snapshots/") == [snaps[2].name]
+    assert snapshot_tree(open_store(root), snaps[2]) == tree
+    again = run_cli("prune", root, "--dry-run", "--password-file", pw, "--json")
+    assert json_lines(again.stdout)[-1]["bytes_freed"] == 0  # reclaimed by the first
+    assert dry["bytes_freed"] > 0
+
+
 def test_forget_usage_errors(store3):
     root, _snaps, pw = store3
     r = run_cli("forget", root, "--password-file", pw)

@@ -130,6 +130,7 @@ def test_a_backup_deleted_on_request_is_gone_with_its_volumes_and_forgotten(
     dest = tmp_path / "usb"
     r = run_cli(
         "backup",
+        "--single-file",
         "--dest",
         dest,
         *practice_args(practice),

@@ -47,7 +47,14 @@ def test_backups_started_together_all_succeed(
     usb = tmp_path / "usb"
     extra = ["--volume-size", "1M"] if split else []
     procs = start_together(
-        "backup", "--dest", usb, "--no-password", "--json", *extra, *practice_args(practice)
+        "backup",
+        "--single-file",
+        "--dest",
+        usb,
+        "--no-password",
+        "--json",
+        *extra,
+        *practice_args(practice),
     )
     results = finish(procs)
     assert [code for code, _out, _err in results] == [0] * N, [err for *_, err in results]
@@ -66,6 +73,32 @@ def test_backups_started_together_all_succeed(
     for archive in archives:
         assert verify_file(archive) == []
     assert sorted(p.name for p in usb.iterdir()) == sorted(v.name for v in volumes)
+
+
+def test_store_backups_started_together_make_one_store(practice: Practice, tmp_path: Path) -> None:
+    """Backups into one destination started in the same second: one store between them
+    (made by one, opened by the others), one snapshot each, every one restorable."""
+    from store_support import plaintext_tree, snapshot_tree
+    from therabak.storage.local import LocalStorage
+    from therabak.store.core import Store
+    from therabak.store.keyfile import Unlock
+
+    usb = tmp_path / "usb"
+    procs = start_together(
+        "backup", "--dest", usb, "--no-password", "--json", *practice_args(practice)
+    )
+    results = finish(procs)
+    assert [code for code, _out, _err in results] == [0] * N, [err for *_, err in results]
+    made = [the_summary(json_lines(out)) for _code, out, _err in results]
+    assert sum(s["created_store"] for s in made) == 1
+    assert len({s["snapshot"] for s in made}) == N
+    assert sorted(p.name for p in usb.iterdir()) == ["TheraPsy-Backups"]
+    store = Store.open(LocalStorage(usb / "TheraPsy-Backups"), Unlock())
+    assert len(store.keyfiles) == 1 and store.problems == []
+    expected = plaintext_tree(practice.data_dir, practice.key)
+    assert {i.snapshot_id for i in store.snapshots()} == {s["snapshot"] for s in made}
+    for s in made:
+        assert snapshot_tree(store, s["snapshot"]) == expected
 
 
 def test_folder_backups_started_together_all_succeed(practice: Practice, tmp_path: Path) -> None:

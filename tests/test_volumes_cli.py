@@ -86,6 +86,7 @@ def make_backup(p: Practice, dest: Path, *args: str, env=None):
     folder = dest.parent
     return run_cli(
         "backup",
+        "--single-file",
         "--dest",
         dest,
         *practice_args(p),
@@ -173,6 +174,7 @@ def test_human_output_lists_the_volumes(big: Practice, tmp_path: Path):
     dest = tmp_path / "usb"
     r = run_cli(
         "backup",
+        "--single-file",
         "--dest",
         dest,
         *practice_args(big),
@@ -200,7 +202,7 @@ def test_human_output_lists_the_volumes(big: Practice, tmp_path: Path):
 )
 def test_bad_volume_sizes(big: Practice, tmp_path: Path, size: str, message: str):
     r = run_cli(
-        "backup", "--dest", tmp_path / "usb", *practice_args(big), "--no-password",
+        "backup", "--single-file", "--dest", tmp_path / "usb", *practice_args(big), "--no-password",
         "--volume-size", size,
     )  # fmt: skip
     assert r.returncode == 2

@@ -45,7 +45,7 @@ def test_a_link_left_out_is_a_warning_and_exit_3(
 ) -> None:
     plant_link(practice, tmp_path)
     args = {
-        "backup": ["backup", "--no-password", "--dest", tmp_path / "usb"],
+        "backup": ["backup", "--single-file", "--no-password", "--dest", tmp_path / "usb"],
         "folder-backup": ["folder-backup", "--dest", tmp_path / "usb"],
         "auto": ["auto", "--force"],
     }[job]
@@ -69,7 +69,13 @@ def test_a_restore_that_warns_exits_3(practice: Practice, tmp_path: Path, backup
 
 def test_without_warnings_the_exit_code_stays_0(practice: Practice, tmp_path: Path) -> None:
     r = run_cli(
-        "backup", "--no-password", "--dest", tmp_path / "usb", "--json", *practice_args(practice)
+        "backup",
+        "--single-file",
+        "--no-password",
+        "--dest",
+        tmp_path / "usb",
+        "--json",
+        *practice_args(practice),
     )
     assert r.returncode == 0, r.stderr
     assert the_summary(json_lines(r.stdout))["warnings"] == []

@@ -85,3 +85,24 @@ def screen_text(app) -> str:
             line = line.ljust(col) + rows[y][col]
         lines.append(line.rstrip())
     return "\n".join(lines)
+
+
+def store_backup_first(ctx, dest: Path, password: str):
+    """A backup into the store at *dest*, made by the engine before the app runs."""
+    from therabak.archive.writer import Protection
+    from therabak.jobs.store_backup import StoreBackupRequest, run_store_backup
+    from therabak.practice.account import AccountKey
+    from therabak.practice.categories import BackupKind, Rules
+
+    rules = Rules.load()
+    return run_store_backup(
+        StoreBackupRequest(
+            data_dir=ctx.paths.data_dir,
+            account=AccountKey.load(ctx.paths.account_key),
+            dest_dir=dest,
+            rules=rules,
+            selection=rules.default_selection(BackupKind.MANUAL),
+            protection=Protection(password=password),
+            remember_destination=False,
+        )
+    )

@@ -28,6 +28,9 @@ from therabak.app.screens.verify import VerifyScreen
 from therabak.app.widgets.category_tree import CategoryTree
 from therabak.app.widgets.dir_picker import DirPicker
 from therabak.app.widgets.points_table import PointsTable
+from therabak.storage.local import LocalStorage
+from therabak.store.core import Store
+from therabak.store.keyfile import Unlock
 
 LONG = "Praxis-Ablage-2026"
 
@@ -191,11 +194,14 @@ def test_backup_back_and_again_keeps_what_was_typed(make_ctx, run_app, usb):
         for field in ("#pw", "#pw2"):
             app.screen.query_one(field).focus()
             await pilot.press(*LONG)
-        await pilot.press("ctrl+s", "ctrl+s")
+        await pilot.press("ctrl+s", "ctrl+s")  # the second lands on the code question
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        app.screen.query_one("#no").press()  # no recovery code
         await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
         await wait_for(pilot, lambda: app.screen.view.finished)
         assert len(app.ctx.runner.list_jobs()) == 1  # ctrl+s twice: one backup
-        assert len(list(usb.glob("*.therabak"))) == 1
+        store = Store.open(LocalStorage(usb / "TheraPsy-Backups"), Unlock(password=LONG))
+        assert len(store.snapshots()) == 1
 
     run_app(app, body)
 

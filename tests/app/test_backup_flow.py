@@ -1,11 +1,11 @@
 """The manual backup, driven end to end with the keyboard on a demo practice (real engine,
-real job processes)."""
+real job processes): into the destination's backup store."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from app.apphelp import wait_for, wait_scan
+from app.apphelp import store_backup_first, wait_for, wait_scan
 from therabak.app.app import TherabakApp
 from therabak.app.runner import JobState
 from therabak.app.screens.backup import BackupScreen
@@ -14,9 +14,11 @@ from therabak.app.screens.progress import ProgressScreen
 from therabak.app.widgets.category_tree import CategoryTree
 from therabak.app.widgets.password_input import PasswordInput
 from therabak.app.widgets.retry_panel import RetryPanel
-from therabak.archive.reader import ArchiveReader
-from therabak.jobs.backup import BackupResult
+from therabak.jobs.store_backup import StoreBackupResult
 from therabak.practice.categories import BackupKind, Rules
+from therabak.storage.local import LocalStorage
+from therabak.store.core import Store, peek
+from therabak.store.keyfile import Unlock
 
 FLAKY = "transient=0.25,transient-times=2,seed=tui-test"
 
@@ -36,6 +38,14 @@ async def to_step_two(pilot, dest: Path) -> None:
     await pilot.press("n")
     await pilot.pause()
     pilot.app.screen.query_one("#dest-input").value = str(dest)
+    await pilot.pause()
+
+
+async def no_recovery_code(pilot) -> None:
+    """The first backup into a new store asks whether to make a recovery code: no."""
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog))
+    assert "recovery code" in str(pilot.app.screen.query_one(".dialog-title").render())
+    pilot.app.screen.query_one("#no").press()
     await pilot.pause()
 
 
@@ -131,13 +141,13 @@ def test_no_password_needs_a_second_confirmation(make_ctx, run_app, usb):
         await pilot.pause()
         assert nopw.value is True
         assert app.screen.query_one("#pw", PasswordInput).disabled
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+s")  # no password: no recovery code either
         await wait_for(
             pilot, lambda: isinstance(app.screen, ProgressScreen) and app.screen.view.finished
         )
-        archive = app.screen.view.final.result(BackupResult).archive
-        with ArchiveReader.open(archive) as reader:
-            assert reader.header.protection == "none"
+        store = app.screen.view.final.result(StoreBackupResult).store
+        assert store == usb / "TheraPsy-Backups"
+        assert peek(LocalStorage(store)).protection == ("none",)
 
     run_app(app, body)
 
@@ -151,7 +161,9 @@ def test_a_backup_completes_with_retry_rows_visible(make_ctx, run_app, usb, app_
         await to_step_two(pilot, usb)
         await type_passwords(pilot, password, password)
         assert "match" in str(app.screen.query_one("#pw-msg").render())
+        assert "A new backup store" in str(app.screen.query_one("#estimate").render())
         await pilot.press("ctrl+s")
+        await no_recovery_code(pilot)
         await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
         screen = app.screen
         await wait_for(pilot, lambda: screen.view.finished)
@@ -167,12 +179,13 @@ def test_a_backup_completes_with_retry_rows_visible(make_ctx, run_app, usb, app_
         assert "needed retries and were recovered" in summary
         final = screen.view.final
         assert final.exit_code == 0
-        archive = final.result(BackupResult).archive
-        assert archive.parent == usb
-        with ArchiveReader.open(archive) as reader:
-            assert reader.unlock(password=password) == "password"
-            index = reader.read_index()
-        assert {e.category for e in index.entries} <= Rules.load().default_selection(
+        result = final.result(StoreBackupResult)
+        folder = result.store
+        assert folder.parent == usb
+        store = Store.open(LocalStorage(folder), Unlock(password=password))
+        assert not store.has_recovery_code  # "no code" was the answer
+        snapshot = store.load_snapshot(result.snapshot)
+        assert {e.category for e in snapshot.entries} <= Rules.load().default_selection(
             BackupKind.MANUAL
         )
         assert app.ctx.runner.get(screen.job.id).record.seen
@@ -192,6 +205,7 @@ def test_cancel_asks_first_then_stops_the_job(make_ctx, run_app, usb):
         await to_step_two(pilot, usb)
         await type_passwords(pilot, "Praxis-Ablage", "Praxis-Ablage")
         await pilot.press("ctrl+s")
+        await no_recovery_code(pilot)
         await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
         screen = app.screen
         await wait_for(
@@ -208,9 +222,11 @@ def test_cancel_asks_first_then_stops_the_job(make_ctx, run_app, usb):
         app.screen.query_one("#yes").press()
         await wait_for(pilot, lambda: screen.view.finished)
         assert screen.view.final.exit_code == 130
-        assert "cancelled" in str(screen.query_one("#summary").render())
+        summary = str(screen.query_one("#summary").render())
+        assert "cancelled" in summary and "Nothing of it became a backup" in summary
         assert app.ctx.runner.get(screen.job.id).state is JobState.CANCELLED
-        assert list(usb.iterdir()) == []
+        store = Store.open(LocalStorage(usb / "TheraPsy-Backups"), Unlock(password="Praxis-Ablage"))
+        assert store.snapshots() == []  # nothing of the cancelled backup is visible
 
     run_app(app, body)
 
@@ -243,5 +259,205 @@ def test_quick_pick_fills_the_destination(make_ctx, run_app, usb):
         await pilot.press("enter")
         await pilot.pause()
         assert Path(app.screen.query_one("#dest-input").value).expanduser() == usb
+
+    run_app(app, body)
+
+
+def test_a_backup_into_an_existing_store_says_first_how_much_is_new(make_ctx, run_app, usb):
+    """One password field (it opens the store); a wrong one is refused before any job
+    starts; the right one shows "writes X of Y" before the start, and the summary says
+    what was taken over unread. No recovery-code question for an existing store."""
+    from therabak import formatting
+
+    ctx = make_ctx()
+    first = store_backup_first(ctx, usb, "Praxis-Ablage")
+    entries = (
+        Store.open(LocalStorage(first.store), Unlock(password="Praxis-Ablage"))
+        .load_snapshot(first.snapshot)
+        .entries
+    )
+    entry = next(e for e in entries if e.size and not e.sealed and not e.raw)
+    changed = ctx.paths.data_dir / entry.path
+    changed.write_bytes(changed.read_bytes() + b" and one more line")
+    app = TherabakApp(ctx)
+
+    async def body(pilot):
+        await open_backup(pilot)
+        await to_step_two(pilot, usb)
+        screen = app.screen
+        assert screen.store_exists
+        assert not screen.query_one("#pw2-row").display  # typed once: it opens the store
+        assert "holds a backup store" in str(screen.query_one("#store-note").render())
+        screen.query_one("#pw").focus()
+        await pilot.press(*"Falsches-Passwort")
+        await pilot.press("ctrl+s")  # waits for the store to open: it does not
+        await wait_for(pilot, lambda: screen.estimate_error != "")
+        await pilot.pause()
+        assert isinstance(app.screen, BackupScreen)
+        assert app.ctx.runner.list_jobs() == []
+        assert str(screen.query_one("#start-msg").render()) == screen.estimate_error
+        screen.query_one("#pw", PasswordInput).value = ""
+        screen.query_one("#pw").focus()
+        await pilot.press(*"Praxis-Ablage")
+        await wait_for(
+            pilot, lambda: "Writes" in str(screen.query_one("#estimate").render()), timeout=30
+        )
+        e = screen.estimate
+        # the total as step 1 counted it (sizes on disk); new: the one changed file
+        assert e.exists and (e.files_total, e.bytes_total) == screen.selected_totals()
+        assert e.bytes_new == entry.size + len(b" and one more line")
+        assert e.files_reused == first.files - 1
+        assert str(screen.query_one("#estimate").render()) == (
+            f"Writes {formatting.size(e.bytes_new)} of {formatting.size(e.bytes_total)}; "
+            "the rest is already in the backup store."
+        )
+        await pilot.press("ctrl+s")  # no recovery-code question: straight to the progress
+        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        progress = app.screen
+        await wait_for(pilot, lambda: progress.view.finished, timeout=60)
+        final = progress.view.final
+        assert final.exit_code == 0
+        assert final.extra["files_reused"] == first.files - 1
+        assert final.extra["files_read"] == 1
+        summary = str(progress.query_one("#summary").render())
+        reused = formatting.files(first.files - 1)
+        assert f"{reused} unchanged since the last backup were not read again" in summary
+        store = Store.open(LocalStorage(first.store), Unlock(password="Praxis-Ablage"))
+        assert len(store.snapshots()) == 2
+
+    run_app(app, body)
+
+
+def test_a_new_store_gets_the_recovery_code_shown_once(make_ctx, run_app, usb):
+    """Yes to the question: the code is shown; "Back" starts nothing and forgets it; the
+    next yes shows another code, and "written down" starts the backup, whose new store
+    then opens with that code (handed to the job on stdin, never in argv)."""
+    from therabak.app.screens.dialogs import RecoveryCodeDialog
+
+    app = TherabakApp(make_ctx())
+
+    async def body(pilot):
+        await open_backup(pilot)
+        await to_step_two(pilot, usb)
+        await type_passwords(pilot, "Praxis-Ablage", "Praxis-Ablage")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("enter")  # the recommended answer has the focus
+        await wait_for(pilot, lambda: isinstance(app.screen, RecoveryCodeDialog))
+        first = app.screen._code
+        await pilot.press("escape")  # back to the form: nothing starts
+        await wait_for(pilot, lambda: isinstance(app.screen, BackupScreen))
+        assert app.ctx.runner.list_jobs() == [] and list(usb.iterdir()) == []
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RecoveryCodeDialog))
+        code = app.screen._code
+        assert code != first
+        shown = str(app.screen.query_one("#code").render()).replace("\n", "-")
+        assert shown == "-".join(code.groups())
+        await pilot.press("enter")  # written down: start
+        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.view.finished)
+        final = screen.view.final
+        assert final.exit_code == 0, final
+        record = app.ctx.runner.get(screen.job.id).record
+        assert code.compact() not in " ".join(record.args)
+        folder = Path(final.extra["store"])
+        store = Store.open(LocalStorage(folder), Unlock(recovery_code=code))
+        assert store.has_recovery_code
+        assert [s.snapshot_id for s in store.snapshots()] == [final.extra["snapshot"]]
+
+    run_app(app, body)
+
+
+def test_the_estimate_follows_the_ticked_categories(make_ctx, run_app, usb):
+    """Back to step 1, untick a group, forward again: the line says the new total."""
+    from therabak import formatting
+
+    ctx = make_ctx()
+    store_backup_first(ctx, usb, "Praxis-Ablage")
+    app = TherabakApp(ctx)
+
+    async def body(pilot):
+        await open_backup(pilot)
+        await to_step_two(pilot, usb)
+        screen = app.screen
+        screen.query_one("#pw").focus()
+        await pilot.press(*"Praxis-Ablage")
+        await wait_for(pilot, lambda: screen.estimate is not None, timeout=30)
+        before = screen.estimate
+        await pilot.press("escape")  # back to step 1
+        await pilot.pause()
+        screen.query_one(CategoryTree).focus()
+        await pilot.press("space")  # untick the first group
+        after_totals = screen.selected_totals()
+        assert after_totals[1] < before.bytes_total
+        await wait_for(
+            pilot,
+            lambda: (
+                screen.estimate is not None and screen.estimate.bytes_total != before.bytes_total
+            ),
+            timeout=30,
+        )
+        assert (screen.estimate.files_total, screen.estimate.bytes_total) == after_totals
+        await pilot.press("n")
+        await pilot.pause()
+        assert formatting.size(after_totals[1]) in str(screen.query_one("#estimate").render())
+
+    run_app(app, body)
+
+
+def test_settings_free_space_in_the_automatic_store(make_ctx, run_app, app_practice):
+    """Settings → "Free space now": a prune job with the saved retention forgets the
+    automatic backups it does not keep (two of one day: the older goes) and frees space."""
+    from datetime import timedelta
+
+    from app.apphelp import NOW, wait_schedule
+    from therabak.archive.writer import Protection
+    from therabak.jobs.store_backup import StoreBackupRequest, run_store_backup
+    from therabak.practice.account import AccountKey
+    from therabak.settings import Settings
+
+    ctx = make_ctx()
+    account = AccountKey.load(ctx.paths.account_key)
+    folder = Settings.load().auto_folder(ctx.paths.data_dir)
+    rules = Rules.load()
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for hours in (3, 1):
+        made.append(
+            run_store_backup(
+                StoreBackupRequest(
+                    data_dir=ctx.paths.data_dir,
+                    account=account,
+                    dest_dir=folder / "TheraPsy-Backups",
+                    rules=rules,
+                    selection=rules.default_selection(BackupKind.AUTOMATIC),
+                    protection=Protection(account_key=account.key, account_key_id=account.key_id),
+                    kind=BackupKind.AUTOMATIC,
+                    remember_destination=False,
+                    created=NOW - timedelta(hours=hours),
+                )
+            )
+        )
+        (ctx.paths.data_dir / f"auto-{hours}.txt").write_bytes(bytes([hours]) * 50_000)
+    app = TherabakApp(ctx)
+
+    async def body(pilot):
+        await pilot.press("s")
+        await wait_schedule(pilot)
+        app.screen.query_one("#prune-auto").press()
+        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.view.finished)
+        final = screen.view.final
+        assert final.exit_code == 0, final
+        assert final.extra["forgotten"] == [made[0].snapshot]
+        summary = str(screen.query_one("#summary").render())
+        assert "1 automatic backup the retention does not keep was forgotten." in summary
+        store = Store.open(LocalStorage(made[0].store), Unlock(account=account))
+        assert [s.snapshot_id for s in store.snapshots()] == [made[1].snapshot]
 
     run_app(app, body)

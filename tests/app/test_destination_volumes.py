@@ -1,5 +1,7 @@
-"""The backup's destination line: the file system there, whether the backup will be
-split into volumes and into how many, and a free-space check that counts every volume."""
+"""The backup's destination line: the file system there, and a free-space check. The app's
+backups go into a backup store, whose files are small: a FAT stick does not split them,
+and what the check asks for is the store backup's need (no volume headers). The summary
+of a single-file backup (made with the CLI) still names its volumes."""
 
 from __future__ import annotations
 
@@ -7,21 +9,18 @@ from pathlib import Path
 
 from app.apphelp import wait_for, wait_scan
 from therabak.app.app import TherabakApp
-from therabak.archive.volumes import (
-    MIN_VOLUME_SIZE,
-    VOLUME_HEADER_SIZE,
-    VOLUME_MARGIN,
-    volumes_needed,
-)
+from therabak.app.widgets.destination import DestinationPicker
+from therabak.archive.volumes import MIN_VOLUME_SIZE, VOLUME_MARGIN, volumes_needed
 from therabak.fsinfo import FsInfo
 from therabak.jobs.backup import space_needed
+from therabak.jobs.store_backup import SPACE_MARGIN, SPACE_PER_FILE
 
-# A FAT stick whose limit makes 1 MiB volumes (the demo practice's backup takes several).
+# A FAT stick whose limit would make 1 MiB volumes of an archive of the demo practice.
 SMALL_FAT = FsInfo("vfat", "/media/anna/STICK", MIN_VOLUME_SIZE + VOLUME_MARGIN - 1)
 
 
 def dest_line(app) -> str:
-    return str(app.screen.query_one("#dest-space").render())
+    return " ".join(str(app.screen.query_one("#dest-space").render()).split())
 
 
 async def to_destination(pilot, usb) -> tuple[int, int]:
@@ -34,51 +33,48 @@ async def to_destination(pilot, usb) -> tuple[int, int]:
     return files, size
 
 
-def test_a_fat_stick_splits_the_backup_and_every_volume_counts(make_ctx, run_app, usb):
+def test_a_fat_stick_does_not_split_a_store_backup(make_ctx, run_app, usb):
     app = TherabakApp(make_ctx(fs=SMALL_FAT))
 
     async def body(pilot):
         files, size = await to_destination(pilot, usb)
         await wait_for(pilot, lambda: "File system: FAT32" in dest_line(app))
-        needed = space_needed(size, files)
-        count = volumes_needed(needed, MIN_VOLUME_SIZE)
-        assert count >= 3
-        text = " ".join(dest_line(app).split())
-        assert f"The backup will be split into {count} files (volumes) of up to 1.0 MB" in text
-        assert "(files up to 17.8 MB)" in text
-        # what the check asks for is every volume with its header
-        screen = app.screen
-        dest = screen.query_one("#dest")
-        assert dest.space.total(needed) == needed + (count - 1) * VOLUME_HEADER_SIZE
+        # an archive of this selection would be split into several volumes there ...
+        assert volumes_needed(space_needed(size, files), MIN_VOLUME_SIZE) >= 3
+        # ... a store backup is not, and needs what it writes (a new store: everything)
+        text = dest_line(app)
+        assert "(files up to 17.8 MB)" in text and "split" not in text
+        dest = app.screen.query_one(DestinationPicker)
+        assert dest.needed == size + SPACE_MARGIN + SPACE_PER_FILE * files
 
     run_app(app, body)
 
 
-def test_free_space_for_the_data_but_not_the_volume_headers_is_not_enough(make_ctx, run_app, usb):
-    """Exactly the room an unsplit backup needs is too little once it is split."""
+def test_a_store_backup_fits_in_exactly_the_space_it_needs(make_ctx, run_app, usb):
     probe = TherabakApp(make_ctx(fs=SMALL_FAT))
     measured = {}
 
     async def measure(pilot):
-        measured["files"], measured["size"] = await to_destination(pilot, usb)
+        files, size = await to_destination(pilot, usb)
+        measured["needed"] = size + SPACE_MARGIN + SPACE_PER_FILE * files
 
     run_app(probe, measure)
-    free = space_needed(measured["size"], measured["files"])
-    app = TherabakApp(make_ctx(fs=SMALL_FAT, free=free))
+    need = measured["needed"]
+    short = TherabakApp(make_ctx(fs=SMALL_FAT, free=need - 1))
 
-    async def body(pilot):
+    async def too_little(pilot):
         await to_destination(pilot, usb)
-        await wait_for(pilot, lambda: "Does NOT fit" in dest_line(app))
+        await wait_for(pilot, lambda: "Does NOT fit" in dest_line(short))
 
-    run_app(app, body)
-    roomy = TherabakApp(make_ctx(fs=FsInfo("ext4", "/"), free=free))
+    run_app(short, too_little)
+    exact = TherabakApp(make_ctx(fs=SMALL_FAT, free=need))
 
     async def fits(pilot):
         await to_destination(pilot, usb)
-        await wait_for(pilot, lambda: "File system: ext4." in dest_line(roomy))
-        assert "Does NOT fit" not in dest_line(roomy) and "split" not in dest_line(roomy)
+        await wait_for(pilot, lambda: "Needs about" in dest_line(exact))
+        assert "Does NOT fit" not in dest_line(exact) and "split" not in dest_line(exact)
 
-    run_app(roomy, fits)
+    run_app(exact, fits)
 
 
 def test_the_backup_summary_names_the_volumes() -> None:

@@ -34,6 +34,9 @@ from therabak.app.widgets.points_table import PointsTable
 from therabak.events import Phase, Progress
 from therabak.jobs.restore import RestoreResult
 from therabak.settings import Settings
+from therabak.storage.local import LocalStorage
+from therabak.store.core import Store
+from therabak.store.keyfile import Unlock
 
 LONG = "Praxis-Ablage-2026"
 
@@ -62,6 +65,19 @@ def text_of(screen, selector: str) -> str:
     return str(screen.query_one(selector).render())
 
 
+async def no_recovery_code(pilot) -> None:
+    """A first backup into a new store asks whether to make a recovery code: no."""
+    await wait_for(
+        pilot,
+        lambda: (
+            isinstance(pilot.app.screen, ConfirmDialog)
+            and "recovery code" in str(pilot.app.screen.query_one(".dialog-title").render())
+        ),
+    )
+    pilot.app.screen.query_one("#no").press()
+    await pilot.pause()
+
+
 # ---- 2: what a cancel means ------------------------------------------------------------------
 
 
@@ -77,25 +93,21 @@ def test_cancel_while_checking_keeps_the_complete_backup_and_offers_to_delete_it
             await pilot.press(*LONG)
         assert screen.query_one("#verify").value  # verify after writing: on by default
         await pilot.press("ctrl+s")
+        await no_recovery_code(pilot)
         await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
         progress = app.screen
         await wait_for(pilot, lambda: progress.view.phase == "verifying" and progress.view.progress)
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         question = str(app.screen.query_one(".dialog-body").render())
-        assert "already complete" in question and "removed" not in question
+        assert "already complete" in question and "kept in the backup store" in question
         app.screen.query_one("#yes").press()
         await wait_for(pilot, lambda: progress.view.finished)
         summary = text_of(progress, "#summary")
-        assert "NOT verified" in summary and "k: keep it" in summary
-        assert "Nothing was changed" not in summary
-        (archive,) = usb.glob("*.therabak")
-        await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        app.screen.query_one("#yes").press()
-        await wait_for(pilot, lambda: progress.kept_or_deleted == "deleted")
-        assert not archive.exists()
-        assert "Deleted" in text_of(progress, "#summary")
+        assert "kept in the backup store as a restore point, not verified" in summary
+        assert "Nothing was changed" not in summary and "k: keep it" not in summary
+        store = Store.open(LocalStorage(usb / "TheraPsy-Backups"), Unlock(password=LONG))
+        assert [i.snapshot_id for i in store.snapshots()] == [progress.view.final.extra["snapshot"]]
 
     run_app(app, body)
 
@@ -109,18 +121,20 @@ def test_cancel_while_writing_removes_the_unfinished_file_and_says_so(make_ctx, 
             screen.query_one(field).focus()
             await pilot.press(*LONG)
         await pilot.press("ctrl+s")
+        await no_recovery_code(pilot)
         await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
         progress = app.screen
         await wait_for(pilot, lambda: progress.view.progress is not None)
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        assert "unfinished backup file is removed" in str(
+        assert "Nothing of it becomes a backup" in str(
             app.screen.query_one(".dialog-body").render()
         )
         app.screen.query_one("#yes").press()
         await wait_for(pilot, lambda: progress.view.finished)
-        assert "unfinished backup file was removed" in text_of(progress, "#summary")
-        assert list(usb.iterdir()) == []
+        assert "Nothing of it became a backup" in text_of(progress, "#summary")
+        store = Store.open(LocalStorage(usb / "TheraPsy-Backups"), Unlock(password=LONG))
+        assert store.snapshots() == []  # what it wrote is adopted by the next, or pruned
 
     run_app(app, body)
 
@@ -469,6 +483,7 @@ def test_a_short_password_is_said_and_needs_a_second_yes(make_ctx, run_app, usb)
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         app.screen.query_one("#yes").press()  # explicitly: use it anyway
+        await no_recovery_code(pilot)
         await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
         assert len(app.ctx.runner.list_jobs()) == 1
         for field, words in ((LONG, "Strong"), ("aaaaaaaaaaaa", "Weak"), ("kurz-aber-ok", "Good")):

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.slow
 def backup_with_code(usb: Path, paths, code: RecoveryCode) -> Path:
     """A password backup with *code* as its recovery code, made with the CLI."""
     proc = run_cli(
-        "backup", "--dest", usb, "--data-dir", paths.data_dir, "--account-key",
+        "backup", "--single-file", "--dest", usb, "--data-dir", paths.data_dir, "--account-key",
         paths.account_key, "--password-stdin", "--recovery-code-stdin", "--json",
         input=f"{PASSWORD}\n{code.display()}\n",
     )  # fmt: skip

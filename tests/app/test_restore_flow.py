@@ -77,6 +77,7 @@ def backup_with_cli(usb: Path, paths) -> Path:
         "backup",
         "--dest",
         usb,
+        "--single-file",
         "--data-dir",
         paths.data_dir,
         "--account-key",

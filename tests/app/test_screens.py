@@ -204,6 +204,7 @@ def test_home_reattaches_to_a_running_job_and_shows_its_result(
         [
             "--dest",
             str(usb),
+            "--single-file",
             "--data-dir",
             str(app_practice.data_dir),
             "--account-key",

@@ -664,6 +664,124 @@ def test_backup_where_short_password(snap_compare, term_size, make_ctx, usb):
     assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
 
 
+def fixed_recovery_code():
+    from therabak.crypto import recovery
+
+    data = [(7 * i + 3) % 32 for i in range(recovery.DATA_SYMBOLS)]
+    symbols = data + recovery._checksum(data)
+    return recovery.RecoveryCode("".join(recovery.ALPHABET[v] for v in symbols))
+
+
+async def to_a_new_store(pilot) -> None:
+    """Step 2 to a new store with a good password, then start: the code question."""
+    from app.apphelp import wait_for
+    from therabak.app.screens.dialogs import ConfirmDialog
+
+    await pilot.press("b")
+    await wait_scan(pilot)
+    await pilot.press("n")
+    pilot.app.screen.query_one("#dest-input").value = "~/usb"
+    await pilot.press("enter", *"Praxis-Ablage", "enter", *"Praxis-Ablage")
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog))
+    await pilot.pause(0.2)
+
+
+def test_backup_recovery_code_question(snap_compare, term_size, make_ctx, usb):
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=to_a_new_store)
+
+
+def test_backup_recovery_code_shown(snap_compare, term_size, make_ctx, usb, monkeypatch):
+    from therabak.crypto.recovery import RecoveryCode
+
+    monkeypatch.setattr(RecoveryCode, "generate", classmethod(lambda cls: fixed_recovery_code()))
+
+    async def before(pilot):
+        from app.apphelp import wait_for
+        from therabak.app.screens.dialogs import RecoveryCodeDialog
+
+        await to_a_new_store(pilot)
+        await pilot.press("enter")  # yes, the default: make one
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, RecoveryCodeDialog))
+        await pilot.pause(0.2)
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def test_backup_where_into_an_existing_store(snap_compare, term_size, make_ctx, usb):
+    """One password field, and how much is new before the start."""
+    from app.apphelp import store_backup_first, wait_for
+
+    ctx = make_ctx()
+    store_backup_first(ctx, usb, "Praxis-Ablage")
+
+    async def before(pilot):
+        await pilot.press("b")
+        await wait_scan(pilot)
+        await pilot.press("n")
+        pilot.app.screen.query_one("#dest-input").value = "~/usb"
+        await pilot.press("enter", *"Praxis-Ablage")
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: screen.estimate is not None, timeout=30)
+        await pilot.pause(0.2)
+
+    assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
+
+
+STORE_PROGRESS = Progress(
+    phase="writing",
+    bytes_done=120_000,
+    bytes_total=180_000,
+    files_done=3,
+    files_total=4,
+    current="audio/K0003/2026-02-03-04.opus",
+    rate=2_500_000.0,
+    eta_s=0.3,
+    files_reused=53,
+    bytes_reused=1_720_000,
+)
+
+
+def test_progress_store_backup(snap_compare, term_size, make_ctx, usb):
+    ctx = make_ctx()
+
+    async def before(pilot):
+        screen = ProgressScreen(fake_job(ctx, usb), follow=False)
+        await pilot.app.push_screen(screen)
+        screen.apply([Phase("opening"), Phase("scanning"), Phase("writing"), STORE_PROGRESS])
+
+    assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
+
+
+def test_progress_summary_store_backup(snap_compare, term_size, make_ctx, usb):
+    ctx = make_ctx()
+    store = usb / "TheraPsy-Backups"
+    from therabak.jobs.store_backup import StoreBackupResult
+
+    result = StoreBackupResult(
+        store=store,
+        snapshot="53b1ce43c294eeff6c644e88a862077bb5fa82e1be6db935b7f01455a893b407",
+        created_store=False,
+        files=57,
+        files_reused=53,
+        files_read=4,
+        bytes_total=1_900_000,
+        bytes_new=180_000,
+        bytes_stored=150_000,
+        duration_s=3.1,
+        verified=True,
+    )
+    final = Summary.of("backup", result, str(store))
+
+    async def before(pilot):
+        screen = ProgressScreen(fake_job(ctx, usb), follow=False)
+        await pilot.app.push_screen(screen)
+        screen.apply([Phase("opening"), Phase("scanning"), Phase("writing"), STORE_PROGRESS])
+        screen.apply([Phase("verifying"), final])
+
+    assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
+
+
 def test_backup_where_relative_path(snap_compare, term_size, make_ctx):
     async def before(pilot):
         await pilot.press("b")

@@ -20,8 +20,11 @@ from app.apphelp import wait_for
 from therabak.app.app import TherabakApp
 from therabak.app.runner import JobRunner, JobState
 from therabak.app.screens.progress import ProgressScreen
-from therabak.archive.reader import ArchiveReader
-from therabak.jobs.backup import BackupResult
+from therabak.crypto.slots import SlotType
+from therabak.jobs.store_backup import StoreBackupResult
+from therabak.storage.local import LocalStorage
+from therabak.store.core import Store
+from therabak.store.keyfile import Unlock
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
 
@@ -116,6 +119,8 @@ def test_job_survives_the_terminal_and_a_new_app_reattaches(
     term.keys(str(usb) + "\r")
     term.keys("Praxis-2026\r")
     term.keys("Praxis-2026\r")
+    term.wait_for("Make a recovery code?")  # the first backup into a new store asks
+    term.keys("\x1b")  # no code
     term.wait_for("Writing the backup")
 
     runner = JobRunner(isolated_env / "state" / "jobs")
@@ -130,9 +135,10 @@ def test_job_survives_the_terminal_and_a_new_app_reattaches(
         time.sleep(0.1)
     finished = runner.get(job.id)
     assert finished.state is JobState.DONE and finished.exit_code == 0
-    archive = finished.final.result(BackupResult).archive
-    with ArchiveReader.open(archive) as reader:
-        assert reader.unlock(password="Praxis-2026") == "password"
+    store = finished.final.result(StoreBackupResult).store
+    assert store == usb / "TheraPsy-Backups"
+    opened = Store.open(LocalStorage(store), Unlock(password="Praxis-2026"))
+    assert opened.unlocked_with is SlotType.PASSWORD and opened.snapshots()
 
     # a new app instance lists the job with its result and shows the summary
     app = TherabakApp(make_ctx())
@@ -147,6 +153,6 @@ def test_job_survives_the_terminal_and_a_new_app_reattaches(
             pilot, lambda: isinstance(app.screen, ProgressScreen) and app.screen.view.finished
         )
         summary = str(app.screen.query_one("#summary").render())
-        assert "Backup finished." in summary and archive.name in summary
+        assert "Backup finished." in summary and store.name in summary
 
     run_app(app, body)

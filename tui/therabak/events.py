@@ -95,6 +95,10 @@ class Progress(Event):
     current: str = ""
     rate: float = 0.0  # bytes per second
     eta_s: float | None = None
+    # a store backup: files (and their bytes) taken unchanged from the previous backup,
+    # not read; bytes_total and files_total count only what is read
+    files_reused: int = 0
+    bytes_reused: int = 0
 
 
 @dataclass

@@ -22,7 +22,9 @@ from therabak.i18n import N_, _, ngettext, shown
 from therabak.jobs.backup import BackupResult
 from therabak.jobs.folder import FolderBackupResult
 from therabak.jobs.restore import RestoreResult
+from therabak.jobs.store_backup import StoreBackupResult
 from therabak.jobs.verify import VerifyResult
+from therabak.store.prune import PruneReport
 
 MAX_LISTED = 4
 
@@ -55,13 +57,24 @@ def operation_name(operation: str) -> str:
         "recovery-create": _("New recovery code"),
         "recovery-remove": _("Removing the recovery code"),
         "emergency-sheet": _("Emergency sheet"),
+        "prune": _("Freeing space"),
     }.get(operation, operation)
 
 
-def cancelled_words(operation: str) -> str:
+def is_store_backup(record) -> bool:
+    """Is the job a backup into a store (not ``--single-file``)?"""
+    return record.operation == "backup" and "--single-file" not in record.args
+
+
+def cancelled_words(operation: str, *, store: bool = False) -> str:
     """What a cancel that stopped *operation* before its end left behind (the engine
     removes what it had begun; a backup cancelled in its check after writing ends with a
     summary instead, see :func:`_backup`)."""
+    if store:
+        return _(
+            "Backup cancelled. Nothing of it became a backup; what it wrote into the store "
+            "is used by the next backup (or freed by prune). Nothing else was changed."
+        )
     return {
         "backup": _(
             "Backup cancelled. The unfinished backup file was removed; nothing else was changed."
@@ -156,7 +169,10 @@ def summary_text(
         return text
     if isinstance(final, Error):
         if final.exit_code == ExitCode.INTERRUPTED:
-            return Text(cancelled_words(job.record.operation), style="bold")
+            return Text(
+                cancelled_words(job.record.operation, store=is_store_backup(job.record)),
+                style="bold",
+            )
         text = Text(_("{name} failed.").format(name=name) + " ", style="bold")
         text.append(shown(final.message), style="")
         hint = final.hint
@@ -182,6 +198,7 @@ def summary_text(
         "recovery-create": _recovery_create,
         "recovery-remove": _recovery_remove,
         "emergency-sheet": _sheet,
+        "prune": _prune,
     }.get(final.operation, _generic)
     try:
         return builder(final, view, show_path)
@@ -190,7 +207,11 @@ def summary_text(
 
 
 def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
-    r = s.result(BackupResult)
+    r: BackupResult | StoreBackupResult
+    if s.extra.get("store"):  # into a backup store (not --single-file)
+        r = s.result(StoreBackupResult)
+    else:
+        r = s.result(BackupResult)
     if r.damaged:
         head = _("Backup written, but verification FOUND DAMAGE.")
     elif r.verify_cancelled:
@@ -203,17 +224,38 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
         head = _("Backup finished.")
     text = Text(head, style="bold")
     text.append("\n" + _("Where:") + " ")
-    text.append(show_path(str(r.archive)))
-    text.append(
-        "\n"
-        + _("{files}, {data} of data, {stored} on disk, took {time}.").format(
-            files=formatting.files(r.files),
-            data=formatting.size(r.bytes_in),
-            stored=formatting.size(r.bytes_stored),
-            time=formatting.duration(r.duration_s),
+    if isinstance(r, StoreBackupResult):  # what was new, and what was taken over unread
+        text.append(show_path(str(r.store)))
+        text.append(
+            "\n"
+            + _("{files}, {data} of data; {new} new, {stored} written; took {time}.").format(
+                files=formatting.files(r.files),
+                data=formatting.size(r.bytes_total),
+                new=formatting.size(r.bytes_new),
+                stored=formatting.size(r.bytes_stored),
+                time=formatting.duration(r.duration_s),
+            )
         )
-    )
-    if len(r.volumes) > 1:
+        if r.files_reused:
+            text.append(
+                "\n"
+                + _("{files} unchanged since the last backup were not read again.").format(
+                    files=formatting.files(r.files_reused)
+                ),
+                style="dim",
+            )
+    else:
+        text.append(show_path(str(r.archive)))
+        text.append(
+            "\n"
+            + _("{files}, {data} of data, {stored} on disk, took {time}.").format(
+                files=formatting.files(r.files),
+                data=formatting.size(r.bytes_in),
+                stored=formatting.size(r.bytes_stored),
+                time=formatting.duration(r.duration_s),
+            )
+        )
+    if isinstance(r, BackupResult) and len(r.volumes) > 1:
         text.append(
             "\n"
             + _(
@@ -221,7 +263,17 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
                 "folder, a restore needs every one."
             ).format(n=len(r.volumes), size=formatting.size(r.volume_size or 0))
         )
-    if r.verify_cancelled:
+    store = isinstance(r, StoreBackupResult)
+    if r.verify_cancelled and store:
+        text.append(
+            "\n"
+            + _(
+                "The backup was complete before its check began: it is kept in the backup "
+                "store as a restore point, not verified (a check of the store reads it)."
+            ),
+            style="bold",
+        )
+    elif r.verify_cancelled:
         text.append(
             "\n"
             + _(
@@ -229,6 +281,10 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
                 "a restore point. Keep it (verify it later), or delete it."
             ),
             style="bold",
+        )
+    elif r.verified is True and store:
+        text.append(
+            "\n" + _("Verified: what this backup wrote was read back and every file checked.")
         )
     elif r.verified is True:
         text.append("\n" + _("Verified: every file was read back and checked."))
@@ -410,6 +466,32 @@ def _folder(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
         _listed(text, [f"{p} ({why})" for p, why in r.skipped], str)
     _warnings(text, r.warnings, view)
     text.append("\n" + _("It can be restored with this account's key only."))
+    return text
+
+
+def _prune(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
+    """Forget by the retention, then prune: what went, and the space it gave back."""
+    r = s.result(PruneReport)
+    text = Text(_("Space freed."), style="bold")
+    text.append("\n" + _("Where:") + " ")
+    text.append(show_path(r.store))
+    forgotten = len(r.forgotten)
+    text.append(
+        "\n"
+        + ngettext(
+            "{n} automatic backup the retention does not keep was forgotten.",
+            "{n} automatic backups the retention does not keep were forgotten.",
+            forgotten,
+        ).format(n=forgotten)
+    )
+    text.append(
+        "\n"
+        + _("{freed} freed; {snapshots} backups remain, {used} in use.").format(
+            freed=formatting.size(r.count("bytes_freed")),
+            snapshots=r.count("snapshots"),
+            used=formatting.size(r.count("bytes_used")),
+        )
+    )
     return text
 
 

@@ -126,13 +126,17 @@ def _run(args: argparse.Namespace, out: Output):
         return result
     b = result.backup
     assert b is not None
-    facts = dict(files=formatting.files(b.files), size=formatting.size(b.bytes_stored))
+    facts = dict(
+        files=formatting.files(b.files),
+        size=formatting.size(b.bytes_total),
+        new=formatting.size(b.bytes_new),
+    )
     out.text(
         "  "
         + (
-            _("{files}, {size}; verified").format(**facts)
+            _("{files}, {size} ({new} new); verified").format(**facts)
             if b.verified
-            else _("{files}, {size}; NOT verified").format(**facts)
+            else _("{files}, {size} ({new} new); NOT verified").format(**facts)
         )
     )
     if b.raw:
@@ -146,6 +150,15 @@ def _run(args: argparse.Namespace, out: Output):
         )
     for p in result.deleted:
         out.text("  " + _("deleted by the retention policy: {name}").format(name=p.name))
+    if result.forgotten:
+        out.text(
+            "  "
+            + ngettext(
+                "{n} older automatic backup removed by the retention policy",
+                "{n} older automatic backups removed by the retention policy",
+                len(result.forgotten),
+            ).format(n=len(result.forgotten))
+        )
     if result.next_due:
         out.text(
             "  "

@@ -1,4 +1,5 @@
-"""``therabak backup``: a manual backup into one encrypted archive."""
+"""``therabak backup``: a manual backup, into the destination's backup store (only what is
+new is written: cli/store_backup.py) or, with ``--single-file``, into one archive."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from therabak.cli.backup_practice import (
+    check_recovery_options,
+    no_password_warning,
+    prepare,
+    say_outcomes,
+)
 from therabak.cli.codes import (
     add_code_out_option,
     add_code_source_options,
-    check_new_code_can_reach_user,
-    code_given,
 )
 from therabak.cli.common import (
     Output,
@@ -18,14 +23,11 @@ from therabak.cli.common import (
     add_practice_options,
     add_selection_options,
     add_unlock_options,
-    load_account,
-    load_rules,
-    practice_paths,
     read_password,
 )
 from therabak.cli.render import ProgressRenderer
-from therabak.i18n import _, ngettext
-from therabak.settings import RETRY_POLICIES, Settings
+from therabak.i18n import _
+from therabak.settings import RETRY_POLICIES
 
 if TYPE_CHECKING:
     from therabak.archive.writer import Protection
@@ -35,24 +37,21 @@ if TYPE_CHECKING:
     from therabak.settings import PracticePaths
 
 
-def no_password_warning() -> str:
-    return _(
-        "WARNING: this backup has NO password. Anyone who gets the file can read every "
-        "session note, recording and invoice in it, and any TheraPsy user can import it."
-    )
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "backup",
-        help=_("make a manual backup (one encrypted archive file)"),
+        help=_("make a manual backup (into the destination's backup store)"),
         description=_(
-            "Make a manual backup of the data folder into DEST as "
-            "TheraPsy-Backup-<time>.therabak. Defaults follow the documented rules: "
-            "everything except session/export templates, autocomplete data, "
-            "background images and the ICD-10 catalog. A backup larger than the "
-            "destination's file system can hold in one file (FAT32: 4 GiB) is split into "
-            "volumes <name>.therabak, <name>.therabak.002, ...; keep them together."
+            "Make a manual backup of the data folder into the backup store DEST/"
+            "TheraPsy-Backups (made by the first backup there): each backup writes only "
+            "what the store does not hold yet, and files unchanged since the last backup "
+            "are not read again; still, every backup is a complete restore point. "
+            "--single-file makes one archive TheraPsy-Backup-<time>.therabak instead (to "
+            "hand over as one file); one larger than the destination's file system can "
+            "hold (FAT32: 4 GiB) is split into volumes <name>.therabak, "
+            "<name>.therabak.002, ...; keep them together. Defaults follow the documented "
+            "rules: everything except session/export templates, autocomplete data, "
+            "background images and the ICD-10 catalog."
         ),
     )
     p.add_argument(
@@ -79,15 +78,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--verify",
         action="store_true",
-        help=_("read the archive back from the device and check every file"),
+        help=_(
+            "read back from the device what the backup wrote and check every file (an "
+            "archive: all of it; a store: its new content, and every file's references)"
+        ),
+    )
+    p.add_argument(
+        "--single-file",
+        action="store_true",
+        help=_(
+            "make one archive file TheraPsy-Backup-<time>.therabak (everything, to hand "
+            "over as one file) instead of a backup into the store"
+        ),
+    )
+    p.add_argument(
+        "--reread",
+        action="store_true",
+        help=_(
+            "read every file, also those unchanged since the store's last backup (what is "
+            "already in the store is still not written again)"
+        ),
     )
     p.add_argument(
         "--volume-size",
         metavar="SIZE",
         help=_(
-            "split the backup into volume files of at most SIZE (e.g. 4G, 700M, 5MB; "
-            "K/M/G are 1024-based, KB/MB/GB 1000-based; at least 1M). Without it, a backup "
-            "is split only where the destination needs it (FAT32: below 4 GiB)"
+            "with --single-file: split the archive into volume files of at most SIZE (e.g. "
+            "4G, 700M, 5MB; K/M/G are 1024-based, KB/MB/GB 1000-based; at least 1M). "
+            "Without it, an archive is split only where the destination needs it (FAT32: "
+            "below 4 GiB)"
         ),
     )
     p.add_argument(
@@ -162,39 +181,23 @@ def run(args: argparse.Namespace, out: Output) -> int:
     )
     from therabak.crypto.recovery import RecoveryCode
     from therabak.errors import UsageError
-    from therabak.jobkit.retry import RetryPolicy
     from therabak.jobs.backup import run_backup
-    from therabak.practice.categories import BackupKind
 
+    if not args.single_file:
+        from therabak.cli.store_backup import run_store_backup
+
+        return run_store_backup(args, out)
+    if args.reread:
+        raise UsageError(_("--reread is for backups into the store; leave out --single-file."))
     volume_size = parse_volume_size(args.volume_size)
-    code_wanted = _check_recovery_options(args, out)
-    rules = load_rules()
-    selection = rules.selection(BackupKind.MANUAL, args.include, args.exclude)
-    if not selection:
-        raise UsageError(_("Nothing to back up: every category is excluded."))
-    paths = practice_paths(args)
-    from therabak.practice.scan import require_data_dir
-
-    require_data_dir(paths.data_dir)
-    account = load_account(paths, out)
-    settings = Settings.load()
-    policy = RetryPolicy.from_settings(settings.retry)
-    if args.retries is not None:
-        if args.retries < 1:
-            raise UsageError(_("--retries must be at least 1."))
-        policy = RetryPolicy(
-            attempts=args.retries,
-            initial_delay_s=policy.initial_delay_s,
-            max_delay_s=policy.max_delay_s,
-            on_failure=policy.on_failure,
-        )
-    if args.on_decrypt_failure:
-        policy = RetryPolicy(
-            attempts=policy.attempts,
-            initial_delay_s=policy.initial_delay_s,
-            max_delay_s=policy.max_delay_s,
-            on_failure=args.on_decrypt_failure,
-        )
+    code_wanted = check_recovery_options(args, out)
+    practice = prepare(args, out)
+    rules, paths, account, policy = (
+        practice.rules,
+        practice.paths,
+        practice.account,
+        practice.policy,
+    )
     if getattr(args, "no_password", False):
         protection = Protection(unprotected=True)
         out.note(no_password_warning())
@@ -260,41 +263,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
             )
         for p, r in result.damaged:
             out.text("  " + _("damaged: {path}: {reason}").format(path=p, reason=r))
-        recovered = [o for o in result.retried if o.outcome == "recovered"]
-        if recovered:
-            n = len(recovered)
-            out.text(
-                "  "
-                + ngettext(
-                    "{n} file needed retries and was recovered.",
-                    "{n} files needed retries and were recovered.",
-                    n,
-                ).format(n=n)
-            )
-        if result.raw:
-            n = len(result.raw)
-            out.text(
-                "  "
-                + ngettext(
-                    "{n} file could not be decrypted and was stored raw "
-                    "(restorable on this account only):",
-                    "{n} files could not be decrypted and were stored raw "
-                    "(restorable on this account only):",
-                    n,
-                ).format(n=n)
-            )
-            for p in result.raw:
-                out.text(f"    {p}")
-        if result.skipped:
-            n = len(result.skipped)
-            out.text(
-                "  "
-                + ngettext(
-                    "{n} file is NOT in the backup:", "{n} files are NOT in the backup:", n
-                ).format(n=n)
-            )
-            for p, why in result.skipped:
-                out.text(f"    {p} ({why})")
+        say_outcomes(out, result)
         if code is not None:
             if code_file is not None:
                 out.text(
@@ -308,28 +277,3 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 out.text()
                 show_code(show_at_end)
     return result.exit_code
-
-
-def _check_recovery_options(args: argparse.Namespace, out: Output) -> bool:
-    """Whether the backup gets a recovery code; refuses (exit 2) before any work what
-    cannot be: a code without a password, a made code that nobody would see."""
-    from therabak.errors import UsageError
-
-    given = code_given(args, "recovery_code")
-    make = bool(args.recovery_code or args.recovery_code_out)
-    if not (given or make):
-        return False
-    if getattr(args, "no_password", False):
-        raise UsageError(
-            _(
-                "A backup without a password cannot have a recovery code (anyone can read it "
-                "anyway); leave out --no-password."
-            )
-        )
-    if given and args.recovery_code_out:
-        raise UsageError(
-            _("Give a new recovery code or let therabak make one (--recovery-code-out), not both.")
-        )
-    if not given:
-        check_new_code_can_reach_user(args, json_mode=out.json_mode)
-    return True

@@ -1,4 +1,5 @@
-"""``therabak recovery create|remove ARCHIVE``: a backup's recovery code (its key slot only)."""
+"""``therabak recovery create|remove ARCHIVE|STORE``: a backup's (or a backup store's)
+recovery code: its key slot only."""
 
 from __future__ import annotations
 
@@ -50,7 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "of the backup made before keep their old slots."
         ),
     )
-    c.add_argument("archive", metavar="ARCHIVE")
+    c.add_argument(
+        "archive",
+        metavar="ARCHIVE",
+        help=_("a backup file, or a backup store (its folder, or the folder that holds it)"),
+    )
     add_unlock_options(c)
     g = c.add_argument_group(_("the new recovery code (never on the command line)"))
     m = g.add_mutually_exclusive_group()
@@ -68,7 +73,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "before keep their code."
         ),
     )
-    r.add_argument("archive", metavar="ARCHIVE")
+    r.add_argument(
+        "archive",
+        metavar="ARCHIVE",
+        help=_("a backup file, or a backup store (its folder, or the folder that holds it)"),
+    )
     add_unlock_options(r, recovery=False)
     add_json_option(r)
     r.set_defaults(func=run_remove)
@@ -78,7 +87,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_create(args: argparse.Namespace, out: Output) -> int:
     from therabak.crypto.recovery import RecoveryCode
-    from therabak.jobs.recovery import prepare_recovery_code
 
     start = time.monotonic()
     from_caller = code_given(args, "new_recovery_code")
@@ -96,9 +104,7 @@ def run_create(args: argparse.Namespace, out: Output) -> int:
     new, made_here = read_new_code_to_set(args, "new_recovery_code")
     if new is None:
         new = RecoveryCode.generate()
-    change = prepare_recovery_code(
-        Path(args.archive), new, password=password, recovery_code=current
-    )
+    change = _prepare(Path(args.archive), new, password=password, recovery_code=current)
     # the new code reaches the person before the backup depends on it
     if made_here and args.recovery_code_out:
         write_code_file(Path(args.recovery_code_out), new)
@@ -130,7 +136,15 @@ def run_create(args: argparse.Namespace, out: Output) -> int:
         )
         return ExitCode.OK
     out.text(_("Recovery code saved in the backup: {path}").format(path=result.archive))
-    if result.replaced:
+    if result.replaced and isinstance(change, _StoreChange):
+        out.text(
+            "  "
+            + _(
+                "The earlier recovery code no longer opens this backup store (nor any backup "
+                "in it)."
+            )
+        )
+    elif result.replaced:
         out.text(
             "  "
             + _(
@@ -149,12 +163,43 @@ def run_create(args: argparse.Namespace, out: Output) -> int:
     return ExitCode.OK
 
 
+class _StoreChange:
+    """A store's new recovery code, ready: the store is open (the secret proven);
+    :meth:`commit` writes the new key file (jobs/store_keys.py)."""
+
+    def __init__(self, store, code) -> None:
+        self.store, self.code = store, code
+
+    def commit(self):
+        from therabak.jobs.recovery import RecoveryResult
+        from therabak.jobs.store_keys import set_code
+
+        done = set_code(self.store, self.code)
+        return RecoveryResult(archive=done.store, slots=done.slots, replaced=done.replaced)
+
+
+def _prepare(path: Path, code, *, password, recovery_code):
+    """A backup file's or a store's slot change, checked and ready to commit."""
+    from therabak.jobs.recovery import prepare_recovery_code
+    from therabak.jobs.store_keys import is_store, open_for_change
+
+    if is_store(path):
+        store = open_for_change(path, password=password, recovery_code=recovery_code)
+        return _StoreChange(store, code)
+    return prepare_recovery_code(path, code, password=password, recovery_code=recovery_code)
+
+
 def run_remove(args: argparse.Namespace, out: Output) -> int:
-    from therabak.jobs.recovery import remove_recovery_code
+    from therabak.jobs.recovery import RecoveryResult, remove_recovery_code
+    from therabak.jobs.store_keys import is_store, open_for_change, remove_code
 
     start = time.monotonic()
     password = read_password(args, confirm=False, what="backup")
-    result = remove_recovery_code(Path(args.archive), password=password)
+    if is_store(Path(args.archive)):
+        done = remove_code(open_for_change(Path(args.archive), password=password))
+        result = RecoveryResult(archive=done.store, slots=done.slots, replaced=done.replaced)
+    else:
+        result = remove_recovery_code(Path(args.archive), password=password)
     if out.json_mode:
         out.event(
             Summary(

@@ -9,6 +9,7 @@ from therabak.i18n import N_, _, ngettext, shown
 
 #: What the progress bar says in each phase (the engine's phase names are not text).
 PHASE_TEXTS = {
+    "opening": N_("Opening"),
     "scanning": N_("Scanning"),
     "writing": N_("Writing"),
     "syncing": N_("Syncing"),

@@ -117,10 +117,18 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Delete the packs no snapshot needs and repack those that are mostly unused. "
             "Crash-safe: new packs and the new index are written before anything is "
             "deleted. Refused while a snapshot cannot be read or content is missing "
-            "(see 'therabak check')."
+            "(see 'therabak check'). With a retention policy (--keep-...), first forget "
+            "the snapshots it does not keep, as 'therabak forget' does."
         ),
     )
     p.add_argument("store", metavar="STORE", help=STORE_HELP)
+    for name, what in (
+        ("last", _("first forget all but the N newest snapshots")),
+        ("daily", _("keep the newest snapshot of each of the last N days")),
+        ("weekly", _("keep the newest snapshot of each of the last N weeks")),
+        ("monthly", _("keep the newest snapshot of each of the last N months")),
+    ):
+        p.add_argument(f"--keep-{name}", metavar="N", type=_count, default=0, help=what)
     p.add_argument("--dry-run", action="store_true", help=_("only show what would be freed"))
     _common(p)
     p.set_defaults(func=run_prune)
@@ -249,6 +257,8 @@ def _policy(args: argparse.Namespace):
         weekly=args.keep_weekly,
         monthly=args.keep_monthly,
     )
+    if not hasattr(args, "snapshots"):  # prune: a policy or none
+        return None if policy.empty else policy
     if policy.empty and not args.snapshots:
         raise UsageError(
             _("Name the snapshots to forget, or a policy (--keep-last, --keep-daily, ...).")
@@ -341,25 +351,50 @@ def run_prune(args: argparse.Namespace, out: Output) -> int:
 
     from therabak import formatting
     from therabak.events import Summary
-    from therabak.store.prune import prune
+    from therabak.store.prune import PruneReport, prune
 
     start = time.monotonic()
+    policy = _policy(args)
     store = open_store(args, out)
     renderer = ProgressRenderer(enabled=not out.json_mode)
+    emit = out.event if out.json_mode else renderer
+    forgotten: list[str] = []
     try:
-        result = prune(store, dry_run=args.dry_run, emit=out.event if out.json_mode else renderer)
+        if policy is not None:
+            from therabak.store.prune import forget, plan_forget
+
+            with store.lock(exclusive=False, what=_("forget")):
+                plan_f = plan_forget(store, policy=policy)
+            if args.dry_run:
+                forgotten = [i.snapshot_id for i in plan_f.forget]
+            else:
+                forgotten = forget(store, plan_f, emit)
+        if args.dry_run and forgotten:
+            from therabak.store.prune import PruneResult, plan_prune
+
+            with store.lock(exclusive=False, what=_("prune")):
+                result = PruneResult(plan_prune(store, forget=forgotten), dry_run=True)
+        else:
+            result = prune(store, dry_run=args.dry_run, emit=emit)
     finally:
         renderer.close()
     plan = result.plan
-    out.event(
-        Summary(
-            operation="prune",
-            exit_code=ExitCode.OK,
-            duration_s=round(time.monotonic() - start, 3),
-            message=store.location,
-            extra={"store": store.location, **result.to_dict()},
+    report = PruneReport.of(store.location, forgotten, result, round(time.monotonic() - start, 3))
+    out.event(Summary.of("prune", report, store.location))
+    if forgotten:
+        out.text(
+            ngettext(
+                "{n} snapshot not kept by the policy: forgotten.",
+                "{n} snapshots not kept by the policy: forgotten.",
+                len(forgotten),
+            ).format(n=len(forgotten))
+            if not args.dry_run
+            else ngettext(
+                "Dry run: {n} snapshot would be forgotten.",
+                "Dry run: {n} snapshots would be forgotten.",
+                len(forgotten),
+            ).format(n=len(forgotten))
         )
-    )
     facts = _(
         "{delete} packs with nothing needed, {repack} mostly unused packs to repack, "
         "{keep} packs kept"

@@ -7,6 +7,8 @@ At a destination:
   second), ``…-2.therabak``, ``…-3.therabak``, ...; the later volumes of a split backup
   add ``.002``, ``.003``, ... (archive/volumes/naming.py);
 * a folder backup: the folder ``TheraPsy-Data-<time>`` (``-2``, ... likewise);
+* a backup store: the folder ``TheraPsy-Backups`` (store/place.py), which holds every
+  store backup made to that destination;
 * while they are written: ``<name>.<pid>.partial`` (datafolder/partials.py), and the
   reservation of the final name, ``<name>.reserved`` (a job lock, datafolder/locks.py).
 
@@ -34,6 +36,8 @@ ARCHIVE_SUFFIX = ".therabak"
 NAME_PREFIX = {BackupKind.MANUAL: "TheraPsy-Backup-", BackupKind.AUTOMATIC: "TheraPsy-Auto-"}
 FOLDER_PREFIX = "TheraPsy-Data-"
 RESERVED_SUFFIX = ".reserved"  # datafolder/locks.py: reserve_name
+#: The folder a backup store gets in a destination (``E:\\TheraPsy-Backups``; store/place.py).
+STORE_FOLDER = "TheraPsy-Backups"
 
 _ARCHIVE_RE = re.compile(r"^TheraPsy-.*\.therabak(?:\.[0-9]{3})?$", re.DOTALL)
 _FOLDER_RE = re.compile(
@@ -65,6 +69,11 @@ def is_folder_backup_name(name: str) -> bool:
     return bool(_FOLDER_RE.match(name))
 
 
+def is_store_name(name: str) -> bool:
+    """``TheraPsy-Backups``, or ``TheraPsy-Backups-<key id>`` (jobs/auto.py)."""
+    return name == STORE_FOLDER or name.startswith(STORE_FOLDER + "-")
+
+
 def is_backup_output(name: str, is_dir: bool) -> bool:
     """Is the entry *name* (a folder when *is_dir*) something therabak writes at a
     destination: a backup, a volume, a folder backup, one of them being written, or the
@@ -77,7 +86,7 @@ def is_backup_output(name: str, is_dir: bool) -> bool:
         final = name[: -len(RESERVED_SUFFIX)]
         return is_archive_output(final) or is_folder_backup_name(final)
     if is_dir:
-        return is_folder_backup_name(final)
+        return is_folder_backup_name(final) or is_store_name(name)
     return is_archive_output(final)
 
 

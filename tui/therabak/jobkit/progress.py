@@ -9,11 +9,21 @@ from therabak.events import Emit, Progress, Throttle
 
 class ProgressTracker:
     def __init__(
-        self, emit: Emit, phase: str, *, bytes_total: int, files_total: int, rate: float = 10.0
+        self,
+        emit: Emit,
+        phase: str,
+        *,
+        bytes_total: int,
+        files_total: int,
+        rate: float = 10.0,
+        files_reused: int = 0,
+        bytes_reused: int = 0,
     ) -> None:
         self.phase = phase
         self.bytes_total = bytes_total
         self.files_total = files_total
+        self.files_reused = files_reused  # not read (a store backup): counted apart
+        self.bytes_reused = bytes_reused
         self.bytes_done = 0
         self.files_done = 0
         self.current = ""
@@ -34,6 +44,8 @@ class ProgressTracker:
             current=self.current,
             rate=round(rate, 1),
             eta_s=None if eta is None else round(eta, 1),
+            files_reused=self.files_reused,
+            bytes_reused=self.bytes_reused,
         )
 
     def start_file(self, path: str) -> None:

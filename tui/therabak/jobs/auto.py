@@ -5,13 +5,19 @@ systemd timer, cron): a run does nothing unless the newest automatic backup is o
 than the interval (``--force`` skips that check), so running it often is harmless.
 
 * **What**: the categories whose rule says ``auto = true`` (profiles, sessions,
-  therapists, finances), in an archive named ``TheraPsy-Auto-<time>.therabak`` with one
-  account-key slot (no password to remember; restorable on this account only),
-  verified after writing.
-* **Where**: ``Settings.auto_folder`` (default ``TheraPsy-Auto-Backups`` beside ``Data``).
-* **Retention**: after a successful, verified backup: keep the newest backup of each of
-  the last ``keep_daily`` days, ``keep_weekly`` ISO weeks and ``keep_monthly`` months that
-  have backups (as restic's ``forget --keep-*``), and always the newest; delete the rest.
+  therapists, finances), as a snapshot of a backup store locked with one account-key
+  slot (no password to remember; restorable on this account only), verified after
+  writing (what it wrote read back). Only what changed since the last one is written.
+* **Where**: the store ``TheraPsy-Backups`` in ``Settings.auto_folder`` (default
+  ``TheraPsy-Auto-Backups`` beside ``Data``); when that store belongs to another
+  account (a new account key), ``TheraPsy-Backups-<its key id>`` beside it. Automatic
+  backups made before, archives ``TheraPsy-Auto-<time>.therabak`` in that folder, stay
+  where they are (listed and restorable) until the retention removes them.
+* **Retention**: after a successful, verified backup: of this account's automatic
+  backups (the store's snapshots and the older archives together) keep the newest of
+  each of the last ``keep_daily`` days, ``keep_weekly`` ISO weeks and ``keep_monthly``
+  months that have backups (as restic's ``forget --keep-*``), and always the newest;
+  forget the other snapshots (then prune the store) and delete the other archives.
   Only files whose names match the automatic-backup pattern are ever deleted.
 * **Concurrency**: a lock file ``<auto folder>/.therabak-auto.lock`` (O_EXCL + process id,
   stale locks broken). A second run while one is active exits at once with code 0 and
@@ -38,19 +44,23 @@ from therabak.archive.writer import Protection
 from therabak.datafolder.locks import JobLock, LockBusy, lock_busy_message
 from therabak.datafolder.names import STAMP_FORMAT
 from therabak.datafolder.swap import recover
-from therabak.errors import ExitCode
+from therabak.errors import ExitCode, TherabakError
 from therabak.events import Emit, Phase, Summary, Warning, WarningLog, ignore, warning_list
 from therabak.fsutil import followed_root, make_private_dir
 from therabak.i18n import _
 from therabak.jobkit import history
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.retry import RetryPolicy
-from therabak.jobs.backup import BackupRequest, BackupResult, run_backup
+from therabak.jobs.store_backup import StoreBackupRequest, StoreBackupResult, run_store_backup
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import require_data_dir
 from therabak.retention import RetentionPolicy, kept
 from therabak.settings import AutoSettings, Settings
+from therabak.storage.local import LocalStorage
+from therabak.store.core import Store, peek
+from therabak.store.keyfile import Unlock
+from therabak.store.place import STORE_FOLDER, is_store_name
 
 AUTO_NAME_RE = re.compile(r"^TheraPsy-Auto-(\d{4}-\d{2}-\d{2}_\d{6})(?:-(\d+))?\.therabak$")
 LOCK_NAME = ".therabak-auto.lock"
@@ -73,11 +83,14 @@ class AutoResult:
     ran: bool
     reason: str  # due | forced | first | not-due | busy
     folder: Path
-    archive: Path | None = None
+    archive: Path | None = None  # where the backup is: the store's folder (or an archive)
     last: datetime | None = None
     next_due: datetime | None = None
-    deleted: list[Path] = field(default_factory=list)
-    backup: BackupResult | None = None
+    deleted: list[Path] = field(default_factory=list)  # archives removed by the retention
+    forgotten: list[str] = field(default_factory=list)  # snapshots removed by the retention
+    pruned: bool = False  # the store was pruned after forgetting
+    backup: StoreBackupResult | None = None
+    snapshot: str | None = None
     message: str = ""
     warnings: list[Warning] = field(default_factory=list)  # every warning the job printed
 
@@ -95,8 +108,14 @@ class AutoResult:
             "archive": str(self.archive) if self.archive else None,
             "last": self.last.isoformat() if self.last else None,
             "next_due": self.next_due.isoformat() if self.next_due else None,
+            "store": str(b.store) if b else None,
+            "snapshot": self.snapshot,
             "deleted": [str(p) for p in self.deleted],
+            "forgotten": self.forgotten,
+            "pruned": self.pruned,
             "files": b.files if b else None,
+            "files_reused": b.files_reused if b else None,
+            "bytes_new": b.bytes_new if b else None,
             "bytes_stored": b.bytes_stored if b else None,
             "verified": b.verified if b else None,
             "raw": b.raw if b else [],
@@ -122,8 +141,53 @@ def auto_archives(folder: Path) -> list[tuple[datetime, Path]]:
     return [(w, p) for w, p, _n in out]
 
 
+def auto_store_folder(folder: Path, account_key_id: str) -> Path:
+    """The store automatic backups of the account *account_key_id* go into: the
+    ``TheraPsy-Backups`` in *folder*, unless that one is locked with another account's
+    key (its public key slots say so): then ``TheraPsy-Backups-<key id>``."""
+    main = folder / STORE_FOLDER
+    try:
+        facts = peek(LocalStorage(main))
+    except (TherabakError, OSError):
+        return main  # none yet (or unreadable: opening it says why)
+    if not facts.account_key_ids or account_key_id in facts.account_key_ids:
+        return main
+    return folder / f"{STORE_FOLDER}-{account_key_id}"
+
+
+def auto_stores(folder: Path) -> list[Path]:
+    """The automatic backups' stores in *folder* (this account's, and others')."""
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.is_dir(follow_symlinks=False) and is_store_name(entry.name):
+                found.append(Path(entry.path))
+    return sorted(found)
+
+
+def auto_snapshots(store: Path) -> list[tuple[datetime, str]]:
+    """(time, snapshot id) of the automatic snapshots in *store*, newest first (from
+    their public headers: no key needed)."""
+    try:
+        facts = peek(LocalStorage(store))
+    except (TherabakError, OSError):
+        return []
+    out = [
+        (info.created.astimezone(), info.snapshot_id)
+        for info in facts.snapshots
+        if str(info.header.kind) == "auto"
+    ]
+    out.sort(reverse=True)
+    return out
+
+
 def last_auto_backup(folder: Path, data_dir: Path) -> tuple[datetime, Path] | None:
+    """The newest automatic backup: an archive in *folder*, a snapshot of a store in it
+    (its place is the store's folder), or what the history says (if still there)."""
     candidates = auto_archives(folder)[:1]
+    for store in auto_stores(folder):
+        newest = auto_snapshots(store)[:1]
+        candidates += [(when, store) for when, _sid in newest]
     record = history.last_of(history.RecordKind.AUTOMATIC, data_dir)
     if record is not None and Path(record.path).exists():
         with contextlib.suppress(ValueError):
@@ -152,11 +216,17 @@ def retained(
 
 
 def apply_retention(folder: Path, settings: AutoSettings, emit: Emit = ignore) -> list[Path]:
+    """Delete the automatic-backup archives in *folder* that the retention does not keep
+    (the archives alone: automatic backups made before they went into a store)."""
     archives = auto_archives(folder)
     keep = retained(archives, settings.keep_daily, settings.keep_weekly, settings.keep_monthly)
+    return _delete_archives([p for _w, p in archives if p not in keep], emit)
+
+
+def _delete_archives(paths: list[Path], emit: Emit) -> list[Path]:
     deleted = []
-    for _when, path in archives:
-        if path in keep or not AUTO_NAME_RE.match(path.name):
+    for path in paths:
+        if not AUTO_NAME_RE.match(path.name):
             continue
         try:
             delete_set(path)  # a split one: every volume, the first one first
@@ -173,6 +243,51 @@ def apply_retention(folder: Path, settings: AutoSettings, emit: Emit = ignore) -
                 )
             )
     return deleted
+
+
+def apply_store_retention(
+    folder: Path, store: Store, settings: AutoSettings, account_key_id: str, emit: Emit = ignore
+) -> tuple[list[Path], list[str], bool]:
+    """The retention over this account's automatic backups, the store's snapshots and the
+    older archives in *folder* together: (archives deleted, snapshots forgotten, pruned).
+    What it does not keep is forgotten (snapshots) or deleted (archives); a prune then
+    reclaims the space, unless another job uses the store (the next run prunes)."""
+    from therabak.store.errors import StoreLockedError
+    from therabak.store.prune import ForgetPlan, forget, prune
+
+    items: list[tuple[datetime, tuple[str, str]]] = [
+        (when, ("archive", str(path))) for when, path in auto_archives(folder)
+    ]
+    infos = {}
+    for info in store.snapshots():
+        if str(info.header.kind) != "auto":
+            continue
+        try:
+            owner = store.load_snapshot(info.snapshot_id).account_key_id
+        except TherabakError:
+            continue  # a damaged snapshot is never forgotten by a policy
+        if owner == account_key_id:
+            infos[info.snapshot_id] = info
+            items.append((info.created.astimezone(), ("snapshot", info.snapshot_id)))
+    items.sort(key=lambda t: t[0], reverse=True)
+    policy = RetentionPolicy(
+        daily=settings.keep_daily, weekly=settings.keep_weekly, monthly=settings.keep_monthly
+    )
+    keep = set(kept(items, policy))
+    gone = [key for _w, key in items if key not in keep]
+    deleted = _delete_archives([Path(p) for kind, p in gone if kind == "archive"], emit)
+    old = [infos[sid] for kind, sid in gone if kind == "snapshot"]
+    forgotten: list[str] = []
+    pruned = False
+    if old:
+        try:
+            forgotten = forget(store, ForgetPlan(keep=[], forget=old), emit)
+            faults.point("auto.forgotten")
+            prune(store, emit=emit)
+            pruned = True
+        except StoreLockedError:
+            pass  # another job uses the store: the next run forgets and prunes
+    return deleted, forgotten, pruned
 
 
 def run_auto(req: AutoRequest, emit: Emit = ignore, cancel: CancelToken = NEVER) -> AutoResult:
@@ -280,11 +395,12 @@ def _run_locked(
         if not isinstance(event, Summary):
             emit(event)
 
-    backup = run_backup(
-        BackupRequest(
+    store_dir = auto_store_folder(folder, req.account.id_hex)
+    backup = run_store_backup(
+        StoreBackupRequest(
             data_dir=req.data_dir,
             account=req.account,
-            dest_dir=folder,
+            dest_dir=store_dir,
             rules=req.rules,
             selection=req.rules.default_selection(BackupKind.AUTOMATIC),
             protection=Protection(account_key=req.account.key, account_key_id=req.account.key_id),
@@ -301,26 +417,32 @@ def _run_locked(
         ran=True,
         reason=reason,
         folder=folder,
-        archive=backup.archive,
+        archive=backup.store,
         last=last_time,
         backup=backup,
+        snapshot=backup.snapshot,
     )
     created = history.last_of(history.RecordKind.AUTOMATIC, req.data_dir)
-    made = created.created_at if created and Path(created.path) == backup.archive else now
+    made = (
+        created.created_at if created and created.extra.get("snapshot") == backup.snapshot else now
+    )
     result.next_due = next_due(made, settings)
     faults.point("auto.backup")  # written and verified, nothing deleted yet
     if backup.verified:
         emit(Phase("retention", str(folder)))
-        result.deleted = apply_retention(folder, settings, emit)
+        store = Store.open(LocalStorage(backup.store), Unlock(account=req.account))
+        result.deleted, result.forgotten, result.pruned = apply_store_retention(
+            folder, store, settings, req.account.id_hex, emit
+        )
     else:
         emit(
             Warning(
                 _("The new automatic backup did not verify; no older backup was deleted."),
-                path=str(backup.archive),
+                path=str(backup.store),
                 code="not-verified",
             )
         )
-    result.message = _("Automatic backup written: {path}").format(path=backup.archive)
+    result.message = _("Automatic backup written: {path}").format(path=backup.store)
     result.warnings = list(emit.warnings)
     emit(
         Summary(

@@ -14,12 +14,8 @@ written the same way and renamed the first volume last.
 from __future__ import annotations
 
 import contextlib
-import gc
-import heapq
 import itertools
 import os
-import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -39,26 +35,22 @@ from therabak.archive.volumes import (
     volumes_needed,
 )
 from therabak.archive.writer import ArchiveKeys, ArchiveWriter, Protection
+from therabak.archive.writer import EntryWriter as ArchiveEntry
 from therabak.datafolder.locks import DataReading, clear_stale_reservations, reserve_name
 from therabak.datafolder.names import archive_name, is_archive_output
-from therabak.datafolder.nesting import backups_inside, left_out_message
 from therabak.datafolder.partials import LeftoverKind, being_written, sweep
 from therabak.errors import (
     Cancelled,
     DataFolderError,
-    DecryptionError,
     ExitCode,
-    ForeignKeyError,
     NotEnoughSpaceError,
     TherabakError,
     UsageError,
-    message_of,
 )
 from therabak.events import (
     Emit,
     FileOutcome,
     Phase,
-    Retry,
     Summary,
     Warning,
     WarningLog,
@@ -68,30 +60,28 @@ from therabak.events import (
 from therabak.fsutil import (
     followed_root,
     fsync_dir,
-    open_long,
-    relative_inside,
     reported_free_space,
 )
-from therabak.i18n import _, ngettext
+from therabak.i18n import _
 from therabak.jobkit import history
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
-from therabak.jobkit.retry import OnFailure, RetryPolicy
+from therabak.jobkit.retry import RetryPolicy
+from therabak.jobs.backup_scan import Found, announce_scan, scan_for_backup
+from therabak.jobs.file_storer import (  # noqa: F401 - BackupAborted: part of this API
+    BackupAborted,
+    FileStorer,
+    collector_paused,
+)
 from therabak.jsonform import damage_from, damage_json, warnings_from
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
-from therabak.practice.envelope import HEADER_SIZE, parse_header
-from therabak.practice.scan import FileEntry, scan
-from therabak.practice.source import SourceChanged, read_plaintext, read_raw
+from therabak.practice.scan import FileEntry
+from therabak.practice.source import SourceRead
 from therabak.settings import Settings
-from therabak.storedpaths import unsafe_reason
 
 # Room for headers, index and framing on top of the data itself.
 SPACE_MARGIN = 1 << 20
-
-
-class BackupAborted(TherabakError):
-    """A file could not be read and the policy is ``abort``."""
 
 
 @dataclass
@@ -116,9 +106,10 @@ class BackupRequest:
     account_key_path: Path | None = None  # for a job's command line (None: the default)
 
     def to_argv(self) -> list[str]:
-        """The ``therabak backup`` arguments of this manual backup; the categories as
-        the difference to the defaults (``--include``/``--exclude``); never a secret."""
-        argv = ["--dest", str(self.dest_dir), "--data-dir", str(self.data_dir)]
+        """The ``therabak backup --single-file`` arguments of this manual backup; the
+        categories as the difference to the defaults (``--include``/``--exclude``); never
+        a secret."""
+        argv = ["--single-file", "--dest", str(self.dest_dir), "--data-dir", str(self.data_dir)]
         if self.account_key_path is not None:
             argv += ["--account-key", str(self.account_key_path)]
         defaults = self.rules.default_selection(BackupKind.MANUAL)
@@ -136,7 +127,7 @@ class BackupRequest:
         return argv
 
 
-def _outcome_from(data: Mapping[str, Any]) -> FileOutcome:
+def outcome_from(data: Mapping[str, Any]) -> FileOutcome:
     """A retried file of a result's JSON: the event as ``to_json`` writes it, or only
     its path and outcome (as an older job's summary, and a shorter one, list it)."""
     if "event" in data:
@@ -209,7 +200,7 @@ class BackupResult:
             bytes_in=int(data["bytes_in"]),
             bytes_stored=int(data["bytes_stored"]),
             duration_s=float(data.get("duration_s", 0.0)),
-            retried=[_outcome_from(o) for o in data.get("retried") or ()],
+            retried=[outcome_from(o) for o in data.get("retried") or ()],
             skipped=damage_from(data.get("skipped")),
             verified=data.get("verified"),
             damaged=damage_from(data.get("damaged")),
@@ -299,7 +290,7 @@ def _run_backup(req: BackupRequest, emit: WarningLog, cancel: CancelToken) -> Ba
     memtune.tune_for_streaming()
     dest = prepare_destination(req.dest_dir)
     emit(Phase("scanning", str(req.data_dir)))
-    found = _scan(req, dest)
+    found = scan_for_backup(req.data_dir, req.rules, req.selection, dest)
     clean_stale_partials(dest)
     fs = fsinfo.probe(dest)
     volume_size = volume_size_for(fs.max_file_size, req.volume_size)
@@ -329,64 +320,12 @@ def _run_backup(req: BackupRequest, emit: WarningLog, cancel: CancelToken) -> Ba
         reservation.release()  # after publishing: the name is taken by the backup now
 
 
-@dataclass
-class _Found:
-    """What the scan found, handed to the writing step, which lets go of it before the
-    verify pass reads the index back (so memory holds one file list at a time)."""
-
-    skipped: list[tuple[str, str]]
-    left_out: list[FileEntry]
-    files: list[FileEntry]
-    total: int
-    unsafe: dict[str, str]  # path -> why: left out, a reader would refuse the path
-
-
-def _scan(req: BackupRequest, dest: Path) -> _Found:
-    """Scan Data, leaving out the backups kept inside it (datafolder/nesting.py)."""
-    scanned = scan(req.data_dir, req.rules, leave_out=backups_inside(req.data_dir, dest))
-    files = scanned.selected_files(req.selection)
-    unsafe = _unsafe_names(files)
-    if unsafe:
-        files = [f for f in files if f.path not in unsafe]
-    return _Found(scanned.skipped, scanned.left_out, files, sum(f.size for f in files), unsafe)
-
-
-def _say_left_out(emit: Emit, data_dir: Path, dest: Path, left_out: list[FileEntry]) -> None:
-    """Warn that backups inside Data were left out (datafolder/nesting.py)."""
-    from therabak import formatting
-
-    if relative_inside(dest, data_dir) is not None:
-        emit(
-            Warning(
-                ngettext(
-                    "The destination {dest} lies inside the data folder: the backup there "
-                    "({n} file, {size}) is left out of this backup, and a backup on the same "
-                    "disk as the data does not protect against losing that disk. Choose a "
-                    "folder outside the data folder, ideally on a USB stick.",
-                    "The destination {dest} lies inside the data folder: the backups there "
-                    "({n} files, {size}) are left out of this backup, and a backup on the same "
-                    "disk as the data does not protect against losing that disk. Choose a "
-                    "folder outside the data folder, ideally on a USB stick.",
-                    len(left_out),
-                ).format(
-                    dest=dest,
-                    n=len(left_out),
-                    size=formatting.size(sum(f.size for f in left_out)),
-                ),
-                path=str(dest),
-                code="destination-inside-data",
-            )
-        )
-    elif left_out:
-        emit(Warning(left_out_message(left_out), code="backups-left-out"))
-
-
 def _write_backup(
     req: BackupRequest,
     emit: WarningLog,
     cancel: CancelToken,
     keys: ArchiveKeys,
-    found: _Found,
+    found: Found,
     dest: Path,
     fs: fsinfo.FsInfo,
     volume_size: int | None,
@@ -395,23 +334,7 @@ def _write_backup(
 ) -> BackupResult:
     """Write, publish and (on request) verify the backup under its reserved name."""
     files, total = found.files, found.total
-    _say_left_out(emit, req.data_dir, dest, found.left_out)
-    for path, why in found.skipped:
-        emit(
-            Warning(
-                _("Not backed up: {path} ({why})").format(path=path, why=why),
-                path=path,
-                code="skipped-special",
-            )
-        )
-    for path, why in found.unsafe.items():
-        emit(
-            Warning(
-                _("Not backed up: {path} ({why})").format(path=path, why=why),
-                path=path,
-                code="unsafe-name",
-            )
-        )
+    announce_scan(emit, req.data_dir, dest, found)
 
     sink = VolumeSink(final, volume_size=volume_size)
     published = False
@@ -426,9 +349,17 @@ def _write_backup(
         )
         emit(Phase("writing", str(final)))
         progress = ProgressTracker(emit, "writing", bytes_total=total, files_total=len(files))
-        storer = _FileStorer(req, writer, emit, cancel, progress)
+        storer = FileStorer(
+            _ArchiveSink(writer),
+            data_dir=req.data_dir,
+            account=req.account,
+            policy=req.retry,
+            emit=emit,
+            cancel=cancel,
+            progress=progress,
+        )
         storer.skipped.extend(found.unsafe.items())
-        with _collector_paused():
+        with collector_paused():
             storer.store_all(files)
         retried, skipped = storer.outcomes, storer.skipped
         progress.finish()
@@ -524,15 +455,6 @@ def _write_backup(
     return result
 
 
-def _unsafe_names(files: list[FileEntry]) -> dict[str, str]:
-    """The files whose path a reader would refuse as unsafe (``index.check_relative_path``:
-    a name beginning with a drive letter and colon at the top of Data, or holding ``..``
-    between backslashes), which a backup therefore leaves out, each with a warning. No
-    other name is left out: what a target cannot hold is the restore's business."""
-    reason = _("the name could be taken for a path outside the data folder")
-    return {f.path: reason for f in files if unsafe_reason(f.path) is not None}
-
-
 def _remember(req: BackupRequest, result: BackupResult, created: datetime, dest: Path) -> None:
     kind = (
         history.RecordKind.MANUAL if req.kind is BackupKind.MANUAL else history.RecordKind.AUTOMATIC
@@ -557,210 +479,24 @@ def _remember(req: BackupRequest, result: BackupResult, created: datetime, dest:
                 settings.save()
 
 
-@contextlib.contextmanager
-def _collector_paused():
-    """Pause the cyclic garbage collector while files are stored.
+class _ArchiveSink:
+    """The archive's side of the file storer (jobs/file_storer.py): one archive entry per
+    attempt."""
 
-    Storing creates no reference cycles worth collecting (reference counting frees
-    everything), but tens of thousands of index entries make each collector pass
-    long: measured 5-8 % of a backup of 32,000 files.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    def __init__(self, writer: ArchiveWriter) -> None:
+        self.writer = writer
 
+    def begin(self, entry: FileEntry, *, raw: bool = False, key_id: str = "") -> ArchiveEntry:
+        return self.writer.begin(
+            path=entry.path,
+            category=entry.category,
+            mtime_ns=entry.mtime_ns,
+            raw=raw,
+            key_id=key_id,
+        )
 
-@dataclass(order=True)
-class _Waiting:
-    """A file whose read failed, waiting for its next attempt."""
-
-    due: float
-    seq: int
-    entry: FileEntry = field(compare=False)
-    attempt: int = field(compare=False)  # the next attempt, 1-based
-    error: str = field(compare=False)
-
-
-class _FileStorer:
-    """Stores files one by one; a failed read waits (without blocking the others) and is
-    tried again after the policy's backoff, up to the policy's number of attempts."""
-
-    def __init__(
-        self,
-        req: BackupRequest,
-        writer: ArchiveWriter,
-        emit: Emit,
-        cancel: CancelToken,
-        progress: ProgressTracker,
-    ) -> None:
-        self.req, self.writer, self.emit = req, writer, emit
-        self.cancel, self.progress, self.policy = cancel, progress, req.retry
-        self.outcomes: list[FileOutcome] = []
-        self.skipped: list[tuple[str, str]] = []
-        self._waiting: list[_Waiting] = []
-        self._seq = 0
-        self._root = os.fspath(req.data_dir)
-
-    def store_all(self, files: list[FileEntry]) -> None:
-        queue = deque(files)
-        while queue or self._waiting:
-            self.cancel.check()
-            now = time.monotonic()
-            if self._waiting and (self._waiting[0].due <= now or not queue):
-                item = heapq.heappop(self._waiting)
-                if item.due > now:
-                    self.cancel.sleep(item.due - now)
-                self._attempt(item.entry, item.attempt, item.error)
-            else:
-                faults.source_delay()
-                self._attempt(queue.popleft(), 1, "")
-            faults.point("backup.body")
-
-    def _attempt(self, entry: FileEntry, attempt: int, previous_error: str) -> None:
-        path = os.path.join(self._root, entry.path)  # a str: cheaper than a Path per file
-        self.progress.start_file(entry.path)
-        ew = self.writer.begin(path=entry.path, category=entry.category, mtime_ns=entry.mtime_ns)
-        progress_start = self.progress.bytes_done
-
-        try:
-            info = read_plaintext(
-                path,
-                entry.path,
-                self.req.account,
-                ew.write,
-                attempt=attempt,
-                on_bytes=self.progress.add_bytes,
-                check_cancel=self.cancel.check,
-            )
-        except FileNotFoundError:
-            ew.abort()
-            self.progress.rewind_bytes(self.progress.bytes_done - progress_start)
-            self.emit(
-                Warning(
-                    _("Deleted while the backup ran, not in the backup: {path}").format(
-                        path=entry.path
-                    ),
-                    path=entry.path,
-                    code="deleted",
-                )
-            )
-            self.progress.add_bytes(entry.size)  # done with it: the bar still reaches 100 %
-            self.progress.file_done()
-            return
-        except ForeignKeyError as e:  # another account's key: retrying cannot help
-            ew.abort()
-            self.progress.rewind_bytes(self.progress.bytes_done - progress_start)
-            self._give_up(entry, Path(path), str(e), attempt)
-            return
-        except (DecryptionError, SourceChanged, OSError) as e:
-            ew.abort()
-            self.progress.rewind_bytes(self.progress.bytes_done - progress_start)
-            error = _describe(e)
-            if attempt < self.policy.attempts:
-                delay = self.policy.delay_after(attempt)
-                self.emit(
-                    Retry(
-                        path=entry.path,
-                        attempt=attempt,
-                        max=self.policy.attempts,
-                        error=error,
-                        delay_s=delay,
-                        code=_error_code(e),
-                    )
-                )
-                self._seq += 1
-                heapq.heappush(
-                    self._waiting,
-                    _Waiting(time.monotonic() + delay, self._seq, entry, attempt + 1, error),
-                )
-            else:
-                self._give_up(entry, Path(path), error, attempt)
-            return
-        except BaseException:
-            if not ew.done:
-                ew.abort()
-            raise
-        ew.mtime_ns = info.mtime_ns
-        ew.sealed = info.sealed
+    def finish(self, ew: ArchiveEntry, info: SourceRead) -> None:  # type: ignore[override]
+        if not ew.raw:  # a raw entry keeps the scan's mtime and is sealed by definition
+            ew.mtime_ns = info.mtime_ns
+            ew.sealed = info.sealed
         ew.finish()
-        if attempt > 1:
-            outcome = FileOutcome(
-                path=entry.path, outcome="recovered", attempts=attempt, error=previous_error
-            )
-            self.outcomes.append(outcome)
-            self.emit(outcome)
-        self.progress.file_done()
-
-    def _give_up(self, entry: FileEntry, path: Path, error: str, attempts: int) -> None:
-        if self.policy.on_failure is OnFailure.ABORT:
-            self.emit(
-                FileOutcome(path=entry.path, outcome="failed", attempts=attempts, error=error)
-            )
-            raise BackupAborted(
-                _(
-                    "{path} could not be read after {attempts} attempt(s) ({error}); the backup "
-                    "was stopped and nothing was written."
-                ).format(path=entry.path, attempts=attempts, error=error)
-            )
-        outcome_name = "skipped"
-        if self.policy.on_failure is OnFailure.RAW and _store_raw(
-            self.writer, entry, path, self.cancel
-        ):
-            outcome_name = "raw"
-        outcome = FileOutcome(path=entry.path, outcome=outcome_name, attempts=attempts, error=error)
-        if outcome_name == "skipped":
-            self.skipped.append((entry.path, error))
-        self.outcomes.append(outcome)
-        self.emit(outcome)
-        self.progress.add_bytes(entry.size)  # the failed attempts' bytes were taken back
-        self.progress.file_done()
-
-
-def _store_raw(writer: ArchiveWriter, entry: FileEntry, path: Path, cancel: CancelToken) -> bool:
-    """Store a sealed file's bytes as they are (flagged raw). False when that fails too."""
-    try:
-        with open(open_long(path, os.O_RDONLY | getattr(os, "O_BINARY", 0)), "rb") as f:
-            header = parse_header(f.read(HEADER_SIZE))
-    except (OSError, DecryptionError):
-        return False
-    if header is None:  # a plain file has no raw form: it is skipped
-        return False
-    ew = writer.begin(
-        path=entry.path,
-        category=entry.category,
-        mtime_ns=entry.mtime_ns,
-        raw=True,
-        key_id=header.key_id.hex(),
-    )
-    try:
-        read_raw(path, ew.write, check_cancel=cancel.check)
-    except (OSError, SourceChanged):
-        ew.abort()
-        return False
-    except BaseException:
-        ew.abort()
-        raise
-    ew.finish()
-    return True
-
-
-def _error_code(e: BaseException) -> str:
-    """What kind of failure a read was (the Retry event's ``code``): the app says it in
-    the user's words."""
-    if isinstance(e, DecryptionError):
-        return "decrypt"
-    if isinstance(e, SourceChanged):
-        return "changed"
-    if isinstance(e, PermissionError):
-        return "locked"
-    return "read"
-
-
-def _describe(e: BaseException) -> str:
-    if isinstance(e, PermissionError):
-        return _("file is locked or access denied")
-    return message_of(e)

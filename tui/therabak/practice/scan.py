@@ -28,6 +28,14 @@ class FileEntry:
     category: str
     size: int
     mtime_ns: int
+    ino: int = 0  # the file's identity on its file system, where the listing says (POSIX)
+    dev: int = 0
+
+    @property
+    def identity(self) -> str:
+        """``device:inode`` (a store backup compares it with the previous snapshot's), or
+        "" where the listing does not say (Windows): then size and mtime decide."""
+        return f"{self.dev}:{self.ino}" if self.ino else ""
 
 
 @dataclass(slots=True)
@@ -205,6 +213,7 @@ def scan(
     """
     root = require_data_dir(root)
     files: list[FileEntry] = []
+    devices: dict[int, int] = {}  # one int object per device, not one per file
     totals: dict[str, Tally] = {leaf.id: Tally() for leaf in rules.leaves()}
     skipped: list[tuple[str, str]] = []
     notes: dict[str, NameNote] = {}
@@ -288,7 +297,16 @@ def scan(
                     count += 1
                     size += st.st_size
                     if keep_files:
-                        append(FileEntry(prefix + entry.name, fixed, st.st_size, st.st_mtime_ns))
+                        append(
+                            FileEntry(
+                                prefix + entry.name,
+                                fixed,
+                                st.st_size,
+                                st.st_mtime_ns,
+                                st.st_ino,
+                                devices.setdefault(st.st_dev, st.st_dev),
+                            )
+                        )
                     if names is not None:
                         here.append(entry.name)
                     continue
@@ -307,7 +325,16 @@ def scan(
                 n_files += 1
                 n_bytes += st.st_size
                 if keep_files:
-                    append(FileEntry(rel, cat, st.st_size, st.st_mtime_ns))
+                    append(
+                        FileEntry(
+                            rel,
+                            cat,
+                            st.st_size,
+                            st.st_mtime_ns,
+                            st.st_ino,
+                            devices.setdefault(st.st_dev, st.st_dev),
+                        )
+                    )
         if here and names is not None:
             odd = here if odd_above else names.odd_among(here, seen)
             if odd:

@@ -11,6 +11,11 @@ Rules every implementation keeps:
   ``size``) only once complete: a reader never sees half of it, a crash never leaves a
   short object under its final name. Putting a name that already exists raises
   :class:`ObjectExistsError` and leaves the existing object as it was.
+* ``put_deferred`` is ``put`` whose durability may wait for the next :meth:`Storage.sync`
+  (a barrier: once it returns, every object put so far survives a power loss). Until
+  then a crash of the computer (not of the process) may leave such an object damaged or
+  gone; callers put nothing that needs it before the barrier. Remote storages are
+  durable when a put is acknowledged: their barrier has nothing to do.
 * ``replace`` is the only way to change an object, meant for the few small mutable files
   (key files, locks): the new content replaces the old one atomically.
 * ``get`` reads a range; reading past the end returns what is there (possibly ``b""``),
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -145,6 +150,22 @@ class Storage(ABC):
         import io
 
         self.put(name, io.BytesIO(data), len(data))
+
+    #: How many puts a writer may have under way at once (threads): a local folder
+    #: gains nothing from more than one; a remote destination hides its latency.
+    puts_in_flight: int = 1
+
+    def put_deferred(self, name: str, source: BinaryIO, size: int) -> None:
+        """``put``, durable only after the next :meth:`sync` (see the module docstring)."""
+        self.put(name, source, size)
+
+    def sync(self, *, also: Iterable[str] = ()) -> None:  # noqa: B027 - durable at once
+        """The durability barrier: every object put so far, and the objects *also* (put
+        by another process that may not have made them durable), survive a power loss."""
+
+    def drop_cache(self, name: str) -> None:  # noqa: B027 - only local storages cache
+        """Forget what the computer caches of *name*, so the next read comes from the
+        device (a verify after writing)."""
 
     @abstractmethod
     def replace(self, name: str, data: bytes) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 import secrets
@@ -122,6 +123,18 @@ class CachedStorage(Storage):
         self.inner.put_bytes(name, data)
         path = self._path(name)
         if path is not None and hashlib.sha256(data).hexdigest() == name.rsplit("/", 1)[1]:
+            self._keep(path, data)  # what this computer wrote need not come back
+
+    def put_deferred(self, name: str, source: BinaryIO, size: int) -> None:
+        """``put_deferred`` (a backup's index files: durable at its barrier), kept here
+        like :meth:`put_bytes` when it is a snapshot or an index file (small objects)."""
+        path = self._path(name)
+        if path is None:  # a pack: passed on as it is, never read here
+            self.inner.put_deferred(name, source, size)
+            return
+        data = source.read()
+        self.inner.put_deferred(name, io.BytesIO(data), len(data))
+        if hashlib.sha256(data).hexdigest() == name.rsplit("/", 1)[1]:
             self._keep(path, data)  # what this computer wrote need not come back
 
     def replace(self, name: str, data: bytes) -> None:

@@ -6,6 +6,13 @@ replacing anything (a hard link where the file system has them, else a rename af
 check: FAT sticks have no hard links), then fsyncs the folder. A crash leaves at most a
 file in ``.tmp/``, which ``list`` never shows and :meth:`LocalStorage.clean_temporary`
 removes. Names starting with ``.`` are never listed.
+
+``put_deferred`` (the packs of a backup) does the same without the two fsyncs: it starts
+the file's writeback at once (``posix_fadvise(DONTNEED)``: the kernel begins writing
+and drops the pages once written, so a backup does not fill the page cache) and
+remembers the file; :meth:`LocalStorage.sync`, the barrier, fsyncs every file put since
+the last barrier and their folders. By then most of the data is on the device already,
+and the writer never waits for one pack's fsync before it fills the next.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -37,6 +45,12 @@ _READ = N_("cannot read {name} in {place}: {reason}")
 _DELETE = N_("cannot delete {name} in {place}: {reason}")
 _LIST = N_("cannot list {name} in {place}: {reason}")
 _COPY_BUFFER = 1 << 20
+_ADVISE = hasattr(os, "posix_fadvise") and not IS_WINDOWS
+#: The page cache keeps the last BEHIND files put_deferred (their writeback started when
+#: they were written); an older one is dropped from it: the cache does not grow by the
+#: backup's size, which costs more CPU time (fresh pages) than the copying itself.
+_BEHIND = 2
+_WRITE_FLAGS = os.O_RDWR | getattr(os, "O_BINARY", 0)  # Windows fsyncs only writable files
 _FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 # errno values of a file system that has no hard links (FAT: EPERM; others: ENOTSUP)
 _NO_LINKS = frozenset(
@@ -48,6 +62,10 @@ class LocalStorage(Storage):
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.location = str(self.root)
+        self._unsynced: dict[Path, None] = {}  # files put_deferred since the last barrier
+        self._unsynced_dirs: dict[Path, None] = {}
+        self._sync_lock = threading.Lock()
+        self._behind: list[Path] = []  # the last files put_deferred, still in the cache
 
     # ---- helpers ------------------------------------------------------------------
 
@@ -61,23 +79,30 @@ class LocalStorage(Storage):
 
     def _temporary(self) -> tuple[Path, int]:
         folder = self.root / _TMP
-        folder.mkdir(parents=True, exist_ok=True)
+        _private_dirs(folder)
         path = folder / f"{secrets.token_hex(8)}.partial"
         return path, create_private(path)
 
-    def _write_temporary(self, source: BinaryIO, size: int) -> Path:
+    def _write_temporary(self, source: BinaryIO, size: int, *, durable: bool = True) -> Path:
         tmp, fd = self._temporary()
         try:
-            with os.fdopen(fd, "wb") as f:
-                left = size
-                while left > 0:
-                    chunk = source.read(min(_COPY_BUFFER, left))
-                    if not chunk:
-                        raise StorageError(_("the source ended before its size"))
-                    f.write(chunk)
-                    left -= len(chunk)
-                f.flush()
-                os.fsync(f.fileno())
+            with os.fdopen(fd, "wb", buffering=0) as f:
+                view = _whole_view(source, size)
+                if view is not None:  # a buffer in memory (a pack): written without a copy
+                    _write_all(f, view)
+                else:
+                    left = size
+                    while left > 0:
+                        chunk = source.read(min(_COPY_BUFFER, left))
+                        if not chunk:
+                            raise StorageError(_("the source ended before its size"))
+                        _write_all(f, memoryview(chunk))
+                        left -= len(chunk)
+                if durable:
+                    os.fsync(f.fileno())
+                elif _ADVISE:  # start the writeback now; the barrier waits for the rest
+                    with contextlib.suppress(OSError):
+                        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -87,12 +112,18 @@ class LocalStorage(Storage):
     # ---- the interface ------------------------------------------------------------
 
     def put(self, name: str, source: BinaryIO, size: int) -> None:
+        self._put(name, source, size, durable=True)
+
+    def put_deferred(self, name: str, source: BinaryIO, size: int) -> None:
+        self._put(name, source, size, durable=False)
+
+    def _put(self, name: str, source: BinaryIO, size: int, *, durable: bool) -> None:
         final = self._path(name)
         if final.exists():
             raise ObjectExistsError(_("{name} exists already").format(name=name))
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._write_temporary(source, size)
+            _private_dirs(final.parent)
+            tmp = self._write_temporary(source, size, durable=durable)
         except OSError as e:
             raise self._fail(_WRITE, name, e) from e
         try:
@@ -100,7 +131,50 @@ class LocalStorage(Storage):
         finally:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-        fsync_dir(final.parent)
+        if durable:
+            fsync_dir(final.parent)
+            return
+        with self._sync_lock:
+            self._unsynced[final] = None
+            self._unsynced_dirs[final.parent] = None
+            self._unsynced_dirs[final.parent.parent] = None  # a new packs/xx/ folder
+            self._behind.append(final)
+            older = self._behind.pop(0) if len(self._behind) > _BEHIND else None
+        if older is not None:
+            _advise_dontneed(older)  # written by now (mostly): its pages go
+
+    def sync(self, *, also: Iterable[str] = ()) -> None:
+        """fsync every file put_deferred since the last barrier (and the objects *also*),
+        then their folders."""
+        with self._sync_lock:
+            self._behind.clear()
+            for name in also:
+                path = self._path(name)
+                if path.exists():
+                    self._unsynced[path] = None
+                    self._unsynced_dirs[path.parent] = None
+            files, self._unsynced = list(self._unsynced), {}
+            folders, self._unsynced_dirs = list(self._unsynced_dirs), {}
+        try:
+            for path in files:
+                fd = os.open(path, _WRITE_FLAGS)
+                try:
+                    os.fsync(fd)
+                    if _ADVISE:  # written now: its pages can go
+                        with contextlib.suppress(OSError):
+                            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                finally:
+                    os.close(fd)
+        except OSError as e:
+            with self._sync_lock:  # not durable: the next barrier tries again
+                self._unsynced.update(dict.fromkeys(files))
+                self._unsynced_dirs.update(dict.fromkeys(folders))
+            raise self._fail(_WRITE, os.path.basename(e.filename or ""), e) from e
+        for folder in folders:
+            fsync_dir(folder)
+
+    def drop_cache(self, name: str) -> None:
+        _advise_dontneed(self._path(name))
 
     def _move_no_replace(self, tmp: Path, final: Path, name: str) -> None:
         if IS_WINDOWS:  # rename refuses an existing target on Windows
@@ -123,7 +197,7 @@ class LocalStorage(Storage):
     def replace(self, name: str, data: bytes) -> None:
         final = self._path(name)
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            _private_dirs(final.parent)
             import io
 
             tmp = self._write_temporary(io.BytesIO(data), len(data))
@@ -199,3 +273,53 @@ class LocalStorage(Storage):
                     os.unlink(entry.path)
                     removed += 1
         return removed
+
+
+def _private_dirs(folder: Path) -> None:
+    """Make *folder* and the folders above it that are missing, each private (0700) from
+    its creation (whatever the umask; a file system without modes ignores it)."""
+    if folder.is_dir():
+        return
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
+
+
+def _whole_view(source: BinaryIO, size: int) -> memoryview | None:
+    """The *size* bytes *source* holds from its position, as one view without a copy,
+    when it is a buffer in memory (``getbuffer``: io.BytesIO, the store's pack view)."""
+    getbuffer = getattr(source, "getbuffer", None)
+    if getbuffer is None:
+        return None
+    start = source.tell()
+    view = getbuffer()[start : start + size]
+    if len(view) != size:
+        raise StorageError(_("the source ended before its size"))
+    return view
+
+
+def _advise_dontneed(path: Path) -> None:
+    """Ask the kernel to write *path*'s dirty pages and to drop the clean ones."""
+    if not _ADVISE:
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def _write_all(f, view: memoryview) -> None:
+    done = 0
+    while done < len(view):
+        n = f.write(view[done:])
+        if not n:
+            raise OSError(errno.EIO, _("nothing was written"))
+        done += n

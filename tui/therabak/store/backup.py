@@ -14,10 +14,12 @@
 
 A file's content is cut into chunks of the store's chunk size; each chunk's keyed id is
 looked up, and only chunks the store does not hold yet are sealed and packed. Full packs
-are put by one background thread while the next fills (at most two packs in memory).
-Commit puts the last pack, an index file for the new packs (and for packs an interrupted
-backup left, whose headers were verified when the index was loaded: adopted), then the
-snapshot. Until the snapshot is put, nothing refers to the new packs: a kill leaves
+are put by background threads (as many as the storage's ``puts_in_flight``: one for a
+local folder) while the next fills, without waiting for each to be durable. Commit puts
+the last pack, an index file for the new packs (and for packs an interrupted backup
+left, whose headers were verified when the index was loaded: adopted), then makes them
+all durable at once (``Store.sync``, the storage's barrier), then puts the snapshot.
+Until the snapshot is put, nothing refers to the new packs: a kill leaves
 only packs that the next backup adopts or prune reclaims.
 
 ``add_file``, ``reuse`` and the file writers may be used from several threads (one file
@@ -35,11 +37,11 @@ from datetime import datetime
 from therabak import __version__, faults
 from therabak.archive.hashing import Sha256Behind
 from therabak.i18n import _
-from therabak.store.blob import Compressor, blob_id_of, seal_blob
+from therabak.store.blob import Compressor, blob_aad, blob_id_of
 from therabak.store.errors import DamagedStoreError, StoreError
 from therabak.store.index import PackRecord
 from therabak.store.locks import this_host
-from therabak.store.pack import FinishedPack, PackBuilder
+from therabak.store.pack import FinishedPack, PackBuilder, pack_name
 from therabak.store.snapshot import (
     Snapshot,
     SnapshotEntry,
@@ -76,6 +78,15 @@ class BackupStats:
     blobs_known: int = 0
     packs: int = 0
     bytes_added: int = 0  # bytes put into the store (packs, index, snapshot)
+
+
+def same_file(prev: SnapshotEntry, size: int, mtime_ns: int, identity: str = "") -> bool:
+    """Is a file of *size* bytes in Data, modified at *mtime_ns*, with *identity*, still
+    the one *prev* (the parent snapshot's entry) was read from? Size, mtime and identity
+    (when both know it) must match; a raw entry never does (the file may decrypt now)."""
+    if prev.raw or prev.source_size != size or prev.mtime_ns != mtime_ns:
+        return False
+    return not (prev.identity and identity and prev.identity != identity)
 
 
 class FileWriter:
@@ -121,7 +132,8 @@ class FileWriter:
             return
         buf += data
         while len(buf) >= chunk:
-            piece = bytes(buf[:chunk])
+            with memoryview(buf) as view:
+                piece = bytes(view[:chunk])  # one copy: it is hashed behind, then sealed
             del buf[:chunk]
             self._cut(piece)
 
@@ -211,22 +223,29 @@ class BackupWriter:
             self._lock.release()
             raise
         self._adopted = set(store.unindexed)
+        self._buffers: list[bytearray] = []  # buffers of packs that were put, for reuse
         self._pending: set[bytes] = set()  # chunks packed but not yet in a put pack
-        self._pack = self._new_pack()
+        self._pack: PackBuilder | None = None  # made by the first new chunk
         self._new_packs: list[str] = []
         self._entries: dict[str, SnapshotEntry] = {}
         self._skipped: list[dict[str, str]] = []
         self._parent_entries = {e.path: e for e in parent.entries} if parent else {}
-        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._in_flight = max(1, int(getattr(store.storage, "puts_in_flight", 1)))
+        self._queue: queue.Queue = queue.Queue()
         self._failed: BaseException | None = None
-        self._uploader = threading.Thread(target=self._upload_loop, name="store-packs", daemon=True)
-        self._uploader.start()
+        self._uploaders = [
+            threading.Thread(target=self._upload_loop, name=f"store-packs-{i}", daemon=True)
+            for i in range(self._in_flight)
+        ]
+        for thread in self._uploaders:
+            thread.start()
         self.closed = False
         self.snapshot: Snapshot | None = None
 
     def _new_pack(self) -> PackBuilder:
         cfg = self.store.config
-        return PackBuilder(self.keys, cfg.pack_size, cfg.chunk_size)
+        buffer = self._buffers.pop() if self._buffers else None
+        return PackBuilder(self.keys, cfg.pack_size, cfg.chunk_size, buffer)
 
     # ---- the parent: files that need not be read -------------------------------------------
 
@@ -241,14 +260,18 @@ class BackupWriter:
         is still in the store; else None (read the file). A raw entry is never reused: the
         file may decrypt now."""
         prev = self._parent_entries.get(path)
-        if prev is None or prev.raw or prev.source_size != size or prev.mtime_ns != mtime_ns:
-            return None
-        if prev.identity and identity and prev.identity != identity:
+        if prev is None or not same_file(prev, size, mtime_ns, identity):
             return None
         with self._mutex:
             if all(b in self._index or b in self._pending for b in prev.blobs):
                 return prev
         return None
+
+    @property
+    def new_packs(self) -> list[str]:
+        """The ids of the packs this backup put (so far)."""
+        with self._mutex:
+            return list(self._new_packs)
 
     def reuse(self, entry: SnapshotEntry, *, category: str | None = None) -> SnapshotEntry:
         """Put *entry* (from the parent) into this snapshot without reading the file."""
@@ -330,29 +353,32 @@ class BackupWriter:
                 return
             self._pending.add(blob_id)
         try:
-            sealed, info = seal_blob(self.keys, blob_id, chunk, compressor, first=first)
+            payload, flags = compressor.payload(chunk, first=first)
+            aad = blob_aad(blob_id, flags, len(chunk))
+            full = None
+            with self._mutex:  # sealed straight into the pack being filled
+                if self._pack is None:  # the buffer of a pack that was put, if one is free
+                    self._pack = self._new_pack()
+                self._pack.seal_into(self.keys.blob, payload, aad, blob_id, flags, len(chunk))
+                self.stats.blobs_new += 1
+                self.stats.bytes_new += len(chunk)
+                if self._pack.full:
+                    full = self._pack.finish()
+                    self._pack = None
         except BaseException:
             with self._mutex:
                 self._pending.discard(blob_id)
             raise
-        full = None
-        with self._mutex:
-            self._pack.add(sealed, info)
-            self.stats.blobs_new += 1
-            self.stats.bytes_new += len(chunk)
-            if self._pack.full:
-                full = self._pack.finish()
-                self._pack = self._new_pack()
         if full is not None:
             self._send(full)
 
     def _send(self, pack: FinishedPack) -> None:
-        """Hand *pack* to the uploader once it is idle: at most one pack is being put
-        while the next one fills."""
-        while True:  # wait for the uploader, but notice when it failed
+        """Hand *pack* to the uploaders once fewer than ``puts_in_flight`` packs are being
+        put: memory holds the pack being filled and at most that many more."""
+        while True:  # wait for an uploader, but notice when one failed
             self._check_open()
             with self._queue.all_tasks_done:
-                if self._queue.unfinished_tasks:
+                if self._queue.unfinished_tasks >= self._in_flight:
                     self._queue.all_tasks_done.wait(timeout=0.5)
                     continue
             self._queue.put(pack)
@@ -373,7 +399,8 @@ class BackupWriter:
                 self._queue.task_done()
 
     def _upload(self, pack: FinishedPack) -> None:
-        self.store.put(pack.name, pack.data)
+        # durable at the commit's barrier (store.sync): nothing refers to it before
+        self.store.put(pack.name, pack.data, durable=False)
         faults.point("store.pack")
         with self._mutex:
             self._index.add_pack(pack.pack_id, PackRecord(pack.size, pack.blobs))
@@ -382,6 +409,7 @@ class BackupWriter:
             self._new_packs.append(pack.pack_id)
             self.stats.packs += 1
             self.stats.bytes_added += pack.size
+            self._buffers.append(pack.buffer)  # the next pack fills it: no new 16 MiB
 
     def _add_entry(self, entry: SnapshotEntry, *, read: int, reused: bool = False) -> None:
         self._check_open()
@@ -404,17 +432,22 @@ class BackupWriter:
         self._check_open()
         try:
             with self._mutex:
-                last = self._pack.finish() if len(self._pack) else None
-                self._pack = self._new_pack()
+                last = self._pack.finish() if self._pack is not None and len(self._pack) else None
+                self._pack = None
             if last is not None:
                 self._send(last)
             self._queue.join()
             self._check_open()
-            packs = [*self._new_packs, *sorted(self._adopted & set(self._index.packs))]
+            adopted = sorted(self._adopted & set(self._index.packs))
+            packs = [*self._new_packs, *adopted]
             for index_file in self._index.files_for(packs):
-                name = self.store.write_index(index_file)
+                name = self.store.write_index(index_file, durable=False)
                 self.stats.bytes_added += self.store.storage.size(name) or 0
                 faults.point("store.index")
+            # the barrier: every pack and index file is durable before the snapshot that
+            # needs them is put (packs adopted from a run that died are made so too)
+            self.store.sync(also=[pack_name(p) for p in adopted])
+            faults.point("store.synced")
             self._lock.confirm()
             snapshot = self._snapshot()
             faults.point("store.snapshot")
@@ -480,9 +513,13 @@ class BackupWriter:
                     self._queue.task_done()
                 except queue.Empty:
                     break
-            self._queue.put(_STOP)
-            self._uploader.join()
+            for _thread in self._uploaders:
+                self._queue.put(_STOP)
+            for thread in self._uploaders:
+                thread.join()
         finally:
+            self._buffers.clear()  # 16 MiB each: not kept while a verify reads back
+            self._pack = None
             self._lock.release()
 
     def __enter__(self) -> BackupWriter:
@@ -493,4 +530,4 @@ class BackupWriter:
             self.abort()
 
 
-__all__ = ["BackupStats", "BackupWriter", "FileWriter", "SnapshotMeta"]
+__all__ = ["BackupStats", "BackupWriter", "FileWriter", "SnapshotMeta", "same_file"]

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from therabak import faults
 from therabak.archive.hashing import Sha256Behind
 from therabak.crypto.kdf import Argon2Params
-from therabak.crypto.slots import Slot, SlotType
+from therabak.crypto.recovery import RecoveryCode
+from therabak.crypto.slots import Slot, SlotType, with_recovery, without_recovery
 from therabak.errors import CannotUnlockError, UsageError
 from therabak.i18n import _, ngettext
 from therabak.storage.base import ObjectExistsError, ObjectNotFoundError, Storage, StorageError
@@ -55,6 +56,7 @@ from therabak.store.keys import StoreKeys, new_store_key
 from therabak.store.locks import StoreLock
 from therabak.store.pack import PREFIX as PACKS_PREFIX
 from therabak.store.pack import pack_id_of, pack_name, read_header
+from therabak.store.place import STORE_FOLDER
 from therabak.store.problems import Problem, Severity
 from therabak.store.snapshot import PREFIX as SNAPSHOTS_PREFIX
 from therabak.store.snapshot import (
@@ -70,8 +72,6 @@ from therabak.store.snapshot import (
 if TYPE_CHECKING:
     from therabak.store.backup import BackupWriter, SnapshotMeta
 
-#: The folder a store gets in a destination (``E:\\TheraPsy-Backups``).
-STORE_FOLDER = "TheraPsy-Backups"
 #: Bytes read at first from a snapshot for its public header (it is at most ~4.2 KiB).
 _HEADER_READ = 8192
 #: Prefixes of the shortest snapshot id a user may type.
@@ -108,9 +108,17 @@ class PublicFacts:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _put(storage: Storage, name: str, data: bytes | bytearray, written: list[int]) -> None:
+def _put(
+    storage: Storage,
+    name: str,
+    data: bytes | bytearray | memoryview,
+    written: list[int],
+    *,
+    durable: bool = True,
+) -> None:
     """Put an immutable object, with the failpoints of a destination write
-    (``crash-after-bytes``, ``enospc-after``) counted over everything this process put."""
+    (``crash-after-bytes``, ``enospc-after``) counted over everything this process put.
+    Not *durable*: durable after the next ``storage.sync()`` (the packs of a backup)."""
     try:
         faults.before_write(written[0], len(data))
     except OSError as e:
@@ -119,18 +127,23 @@ def _put(storage: Storage, name: str, data: bytes | bytearray, written: list[int
                 place=storage.location, name=name, reason=e.strerror
             )
         ) from None
-    if isinstance(data, bytearray):
-        storage.put(name, _View(data), len(data))
-    else:
+    if isinstance(data, bytearray | memoryview):
+        put = storage.put if durable else storage.put_deferred
+        put(name, _View(data), len(data))
+    elif durable:
         storage.put_bytes(name, data)
+    else:
+        import io
+
+        storage.put_deferred(name, io.BytesIO(data), len(data))
     written[0] += len(data)
 
 
 class _View:
-    """A read-only, seekable file over a bytearray, without copying it (a pack of 16 MiB
+    """A read-only, seekable file over a buffer, without copying it (a pack of 16 MiB
     is handed to the storage as it is)."""
 
-    def __init__(self, data: bytearray) -> None:
+    def __init__(self, data: bytearray | memoryview) -> None:
         self._view = memoryview(data)
         self._pos = 0
 
@@ -153,6 +166,10 @@ class _View:
 
     def tell(self) -> int:
         return self._pos
+
+    def getbuffer(self) -> memoryview:
+        """The whole buffer (a local storage writes it from there, without copies)."""
+        return self._view
 
     def seekable(self) -> bool:
         return True
@@ -421,10 +438,16 @@ class Store:
     def store_id(self) -> bytes:
         return self.config.store_id
 
-    def put(self, name: str, data: bytes | bytearray) -> None:
+    def put(self, name: str, data: bytes | bytearray | memoryview, *, durable: bool = True) -> None:
+        """Put an object; not *durable*: only after the next :meth:`sync`."""
         if self.read_only:
             raise StoreError(_("The store was opened for salvage only; it cannot be changed."))
-        _put(self.storage, name, data, self.written)
+        _put(self.storage, name, data, self.written, durable=durable)
+
+    def sync(self, *, also: Iterable[str] = ()) -> None:
+        """The durability barrier: every object put so far (and the objects *also*, put
+        by a process that died) survives a power loss."""
+        self.storage.sync(also=also)
 
     def lock(self, *, exclusive: bool, what: str) -> StoreLock:
         """A lock on the store (not yet taken: use it as a context manager)."""
@@ -703,12 +726,12 @@ class Store:
             raise StoreError(_("The store was opened for salvage only; it cannot be changed."))
         return BackupWriter(self, parent, meta)
 
-    def write_index(self, index_file: IndexFile) -> str:
+    def write_index(self, index_file: IndexFile, *, durable: bool = True) -> str:
         from therabak.store.index import encode_index
 
         name, data = encode_index(self.keys, index_file)
         try:
-            self.put(name, data)
+            self.put(name, data, durable=durable)
         except ObjectExistsError:
             pass  # the same index (same bytes) is there already
         return name
@@ -722,10 +745,42 @@ class Store:
         next password change or prune removes the old key file)."""
         if not new_password:
             raise UsageError(_("The password is empty."))
-        with self.lock(exclusive=True, what=_("password change")):
+        slots = [s for s in self.keyfile.slots if s.type is not SlotType.PASSWORD]
+        slots.insert(0, Slot.password(self.keys.master, new_password, params))
+        return self.rewrite_slots(slots, what=_("password change"), point="passwd.added")
+
+    def set_recovery_code(self, code: RecoveryCode) -> KeyFile:
+        """Give the store a recovery slot for *code* beside its password (replacing an
+        earlier code, which then opens nothing), crash-safely like a password change."""
+        if not any(s.type is SlotType.PASSWORD for s in self.keyfile.slots):
+            raise UsageError(
+                _(
+                    "Only a backup store with a password can have a recovery code; this one "
+                    "is locked with an account key or has no password: {place}"
+                ).format(place=self.location)
+            )
+        slots = with_recovery(list(self.keyfile.slots), self.keys.master, code)
+        return self.rewrite_slots(slots, what=_("recovery code"), point="recovery.added")
+
+    def remove_recovery_code(self) -> KeyFile | None:
+        """Take the recovery slot away (None when there is none: nothing is written)."""
+        if not self.has_recovery_code:
+            return None
+        slots = without_recovery(list(self.keyfile.slots))
+        return self.rewrite_slots(slots, what=_("recovery code"), point="recovery.added")
+
+    @property
+    def has_recovery_code(self) -> bool:
+        return any(s.type is SlotType.RECOVERY for kf in self.keyfiles for s in kf.slots)
+
+    def rewrite_slots(self, slots: list[Slot], *, what: str, point: str) -> KeyFile:
+        """Replace the key file that opened the store by one holding *slots*, under an
+        exclusive lock: the new key file is put (durable) first, naming the old one as
+        superseded, then the old one and any other superseded ones are deleted. A kill
+        between the two leaves a store that opens with the old slots and the new ones;
+        a kill before leaves it as it was. Other key files stay as they are."""
+        with self.lock(exclusive=True, what=what):
             old = self.keyfile
-            slots = [s for s in old.slots if s.type is not SlotType.PASSWORD]
-            slots.insert(0, Slot.password(self.keys.master, new_password, params))
             _current, superseded = current_keyfiles(self.keyfiles)
             new = KeyFile.new(
                 self.store_id,
@@ -734,7 +789,7 @@ class Store:
                 supersedes=[old.file_id],
             )
             self.put(new.name, new.to_bytes(self.keys))
-            faults.point("passwd.added")
+            faults.point(point)
             self.storage.delete(old.name)
             for kf in superseded:
                 if kf.file_id != old.file_id:

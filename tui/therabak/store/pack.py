@@ -12,6 +12,7 @@ Layout in FORMAT.md, "packs/".
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -20,7 +21,7 @@ from therabak.store.binary import Reader, u32
 from therabak.store.blob import ID_SIZE, BlobInfo, check_blob_info
 from therabak.store.config import MAX_PACK_SIZE
 from therabak.store.errors import DamagedStoreError
-from therabak.store.keys import SEAL_OVERHEAD, StoreKeys, seal, unseal
+from therabak.store.keys import NONCE_SIZE, SEAL_OVERHEAD, StoreKeys, seal, unseal
 
 PREFIX = "packs/"
 TRAILER_MAGIC = b"TBPK"
@@ -56,54 +57,96 @@ class PackedBlob:
 @dataclass
 class FinishedPack:
     pack_id: str
-    data: bytearray = field(repr=False)
+    buffer: bytearray = field(repr=False)  # the pack is its first ``size`` bytes
     blobs: list[PackedBlob]
+    size: int = -1
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            self.size = len(self.buffer)
 
     @property
     def name(self) -> str:
         return pack_name(self.pack_id)
 
     @property
-    def size(self) -> int:
-        return len(self.data)
+    def data(self) -> memoryview:
+        """The pack's bytes (a view of the buffer: no copy)."""
+        return memoryview(self.buffer)[: self.size]
+
+
+#: room a pack's sealed header and trailer take besides its per-blob entries
+_HEADER_ROOM = SEAL_OVERHEAD + 5 + TRAILER_SIZE
 
 
 class PackBuilder:
     """Collects sealed blobs in memory until the pack is full (not thread-safe: the
     backup writer serialises its calls). The buffer is allocated once, at the pack's
-    size and one chunk more, when the first blob comes, so it is never copied while it
-    fills."""
+    size and one chunk more, when the first blob comes (or handed in, from a pack that
+    was put: *buffer*), so it is never copied while it fills; the header is written
+    into it too. A pack counts as full once its blobs and header reach the target."""
 
-    def __init__(self, keys: StoreKeys, target: int, chunk_size: int = 0) -> None:
+    def __init__(
+        self, keys: StoreKeys, target: int, chunk_size: int = 0, buffer: bytearray | None = None
+    ) -> None:
         self.keys = keys
         self.target = target
-        self._capacity = target + chunk_size + SEAL_OVERHEAD if chunk_size else 0
-        self.data = bytearray()  # allocated by the first add: not while a full one waits
+        self._capacity = (
+            target + chunk_size + SEAL_OVERHEAD + ENTRY_SIZE + _HEADER_ROOM if chunk_size else 0
+        )
+        # allocated by the first add: not while a full one waits to be put
+        self.data = buffer if buffer is not None and len(buffer) >= self._capacity else bytearray()
         self.used = 0
         self.blobs: list[PackedBlob] = []
 
-    def add(self, sealed: bytes, info: BlobInfo) -> None:
-        if not self.blobs:
-            self.data = bytearray(self._capacity)
+    def add(self, sealed: bytes | memoryview, info: BlobInfo) -> None:
+        """Append a blob sealed elsewhere (prune copies blobs as they are)."""
+        end = self._room(len(sealed))
         self.blobs.append(PackedBlob(info, self.used))
-        end = self.used + len(sealed)
-        if end > len(self.data):
-            self.data += bytes(end - len(self.data))
         self.data[self.used : end] = sealed
         self.used = end
 
+    def seal_into(
+        self, aead, payload: bytes | memoryview, aad: bytes, blob_id: bytes, flags: int, raw: int
+    ) -> BlobInfo:
+        """Seal *payload* straight into the pack's buffer (``keys.seal``'s layout: a random
+        nonce, then AES-256-GCM with its tag), without a copy of the sealed bytes."""
+        length = len(payload) + SEAL_OVERHEAD
+        end = self._room(length)
+        nonce = os.urandom(NONCE_SIZE)
+        start = self.used
+        self.data[start : start + NONCE_SIZE] = nonce
+        with memoryview(self.data) as view:
+            aead.encrypt_into(nonce, payload, aad, view[start + NONCE_SIZE : end])
+        info = BlobInfo(blob_id, flags, length, raw)
+        self.blobs.append(PackedBlob(info, start))
+        self.used = end
+        return info
+
+    def _room(self, length: int) -> int:
+        """Make room for *length* more bytes; returns where they end."""
+        if not self.data:
+            self.data = bytearray(max(self._capacity, length))
+        end = self.used + length
+        if end > len(self.data):
+            self.data += bytes(end - len(self.data))
+        return end
+
     @property
     def full(self) -> bool:
-        return self.used >= self.target
+        return self.used + ENTRY_SIZE * len(self.blobs) + _HEADER_ROOM >= self.target
 
     def __len__(self) -> int:
         return len(self.blobs)
 
     def finish(self) -> FinishedPack:
         header = encode_header(self.keys, [b.info for b in self.blobs])
-        del self.data[self.used :]
-        self.data += header + u32(len(header)) + TRAILER_MAGIC
-        return FinishedPack(pack_id_for(header), self.data, self.blobs)
+        tail = header + u32(len(header)) + TRAILER_MAGIC
+        end = self.used + len(tail)
+        if end > len(self.data):
+            self.data += bytes(end - len(self.data))
+        self.data[self.used : end] = tail
+        return FinishedPack(pack_id_for(header), self.data, self.blobs, end)
 
 
 def pack_id_for(sealed_header: bytes | memoryview) -> str:

@@ -25,10 +25,12 @@ reclaimed by the next prune.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from therabak import faults
+from therabak.errors import ExitCode
 from therabak.events import Emit, Phase, Progress, ignore
 from therabak.i18n import _, ngettext
 from therabak.retention import RetentionPolicy, kept
@@ -204,6 +206,15 @@ def plan_prune(store: Store, *, forget: Iterable[str] = ()) -> PrunePlan:
                 len(missing),
             ).format(n=len(missing), files=describe_affected(affected))
         )
+    plan = _plan(index, used, count)
+    plan.old_index = list(store.index_files)
+    _current, old = current_keyfiles(store.keyfiles)
+    plan.old_keyfiles = [kf.name for kf in old if kf.file_id != store.keyfile.file_id]
+    return plan
+
+
+def _plan(index, used: set[bytes], count: int) -> PrunePlan:
+    """Which packs a prune deletes, repacks and keeps when the blobs *used* are needed."""
     plan = PrunePlan(snapshots=count, packs=len(index.packs))
     # per pack: the bytes of its used blobs, counting a blob held twice in one pack only
     used_in: dict[str, int] = {pack_id: 0 for pack_id in index.packs}
@@ -234,9 +245,6 @@ def plan_prune(store: Store, *, forget: Iterable[str] = ()) -> PrunePlan:
         else:
             plan.keep.append(pack_id)
             plan.bytes_unused_kept += unused - _overhead(record)
-    plan.old_index = list(store.index_files)
-    _current, old = current_keyfiles(store.keyfiles)
-    plan.old_keyfiles = [kf.name for kf in old if kf.file_id != store.keyfile.file_id]
     return plan
 
 
@@ -249,6 +257,43 @@ def freed_by_forgetting(store: Store, snapshot_ids: Iterable[str]) -> int:
     """Bytes a prune would free once *snapshot_ids* were forgotten (the backup asks this
     when the destination runs short, with the oldest points)."""
     return plan_prune(store, forget=snapshot_ids).bytes_freed
+
+
+@dataclass
+class ForgetGain:
+    """What forgetting the *count* oldest snapshots (and pruning) would free."""
+
+    count: int
+    bytes_freed: int
+    oldest: list[SnapshotInfo]  # those snapshots, oldest first
+
+
+def gains_of_forgetting_oldest(
+    store: Store, *, keep: int = 1, enough: int | None = None
+) -> list[ForgetGain]:
+    """For k = 1, 2, ... (keeping the *keep* newest snapshots): how much a prune would
+    free once the k oldest snapshots were forgotten (the question a backup answers when
+    the destination runs short), up to the first k that frees *enough*. Reads every
+    snapshot once (one in memory at a time); a blob is freed by forgetting the k oldest
+    when no newer snapshot needs it. Refuses, as prune does, when a snapshot cannot be
+    read."""
+    index = store.reload_index()
+    infos = store.snapshots()
+    last_use: dict[bytes, int] = {}  # blob -> the newest snapshot (position) that needs it
+    for position, info in enumerate(infos):
+        snap = store.load_snapshot(info.snapshot_id)
+        for entry in snap.entries:
+            for b in entry.blobs:
+                last_use[b] = position
+        del snap
+    gains = []
+    for k in range(1, len(infos) - keep + 1):
+        used = {b for b, position in last_use.items() if position >= k and b in index}
+        plan = _plan(index, used, len(infos) - k)
+        gains.append(ForgetGain(k, plan.bytes_freed, infos[:k]))
+        if enough is not None and plan.bytes_freed >= enough:
+            break
+    return gains
 
 
 @dataclass
@@ -269,6 +314,78 @@ class PruneResult:
             "deleted_index_files": self.deleted_index,
             "deleted_key_files": self.deleted_keyfiles,
         }
+
+
+#: The figures of a prune's summary (``PrunePlan.to_dict`` and ``PruneResult.to_dict``).
+REPORT_COUNTS = (
+    "snapshots",
+    "packs",
+    "bytes_total",
+    "bytes_used",
+    "packs_deleted",
+    "packs_repacked",
+    "packs_kept",
+    "bytes_freed",
+    "bytes_repacked",
+    "bytes_unused_kept",
+    "index_files_replaced",
+    "key_files_removed",
+    "new_packs",
+    "deleted_packs",
+    "deleted_index_files",
+    "deleted_key_files",
+)
+
+
+@dataclass
+class PruneReport:
+    """What ``therabak prune`` did (its ``--json`` summary): the snapshots the policy
+    forgot and the prune's figures, as the app reads them back (:meth:`from_json`)."""
+
+    store: str
+    forgotten: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    counts: dict[str, int] = field(default_factory=dict)  # REPORT_COUNTS
+    duration_s: float = 0.0
+
+    @classmethod
+    def of(
+        cls, store: str, forgotten: list[str], result: PruneResult, duration_s: float
+    ) -> PruneReport:
+        figures = result.to_dict()
+        return cls(
+            store=store,
+            forgotten=list(forgotten),
+            dry_run=result.dry_run,
+            counts={name: int(figures[name]) for name in REPORT_COUNTS},
+            duration_s=duration_s,
+        )
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK
+
+    def count(self, name: str) -> int:
+        return self.counts.get(name, 0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "store": self.store,
+            "forgotten": list(self.forgotten),
+            "dry_run": self.dry_run,
+            **{name: self.count(name) for name in REPORT_COUNTS},
+            "duration_s": self.duration_s,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PruneReport:
+        return cls(
+            store=str(data["store"]),
+            forgotten=[str(i) for i in data.get("forgotten") or ()],
+            dry_run=bool(data.get("dry_run", False)),
+            counts={name: int(data.get(name) or 0) for name in REPORT_COUNTS},
+            duration_s=float(data.get("duration_s", 0.0)),
+        )
 
 
 def prune(store: Store, *, dry_run: bool = False, emit: Emit = ignore) -> PruneResult:

@@ -1,9 +1,17 @@
 """Manual backup in two steps: what (the category tree) and where/how (destination,
-password, verify). Starting runs ``therabak backup`` as a job and shows its progress."""
+password, verify). Starting runs ``therabak backup`` as a job and shows its progress.
+
+The backup goes into the destination's backup store (made by the first backup there).
+A destination that holds a store asks for its password once (it opens the store), and
+says, before starting, how much the backup writes ("120 MB of 2.0 GB; the rest is
+already in the backup store"). The first backup into a new store with a password asks
+whether to make a recovery code (yes is the default), shows it once, and hands it to the
+job on its standard input like the password."""
 
 from __future__ import annotations
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -11,7 +19,7 @@ from textual.widgets import Button, Checkbox, ContentSwitcher, Footer, Label, St
 
 from therabak import formatting
 from therabak.app.points import load_account
-from therabak.app.screens.dialogs import ConfirmDialog
+from therabak.app.screens.dialogs import ConfirmDialog, RecoveryCodeDialog
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.category_tree import CategoryTree
 from therabak.app.widgets.destination import DestinationPicker
@@ -20,7 +28,7 @@ from therabak.app.widgets.inputs import TickBox
 from therabak.app.widgets.password_input import PasswordInput
 from therabak.archive.writer import Protection
 from therabak.i18n import N_, _, ngettext
-from therabak.jobs.backup import BackupRequest
+from therabak.jobs.store_backup import StoreBackupRequest
 from therabak.passwords import MIN_LENGTH, assess
 
 
@@ -47,6 +55,12 @@ class BackupScreen(AppScreen):
         self.rules = None
         self.rules_error = ""
         self.started = False  # a job was started: a second ctrl+s must not start another
+        self.store_exists = False  # the destination holds a backup store
+        self.estimate = None  # jobs.store_backup.Estimate for (destination, password)
+        self.estimate_for: tuple | None = None  # what the estimate (or its refusal) is for
+        self.estimate_error = ""  # why the store does not open (a wrong password, ...)
+        self._estimate_timer = None
+        self._start_when_estimated = False
 
     def help_text(self) -> str:
         return _(
@@ -88,11 +102,12 @@ class BackupScreen(AppScreen):
                 yield Static("", id="total", classes="total")
             with VerticalScroll(id="where"):
                 yield Static(_("Step 2 of 2 · Where to, and the password"), classes="step-title")
-                yield DestinationPicker(id="dest", splits=True)
+                yield DestinationPicker(id="dest", splits=False)
+                yield Static("", id="store-note", classes="form-note")
                 with Horizontal(classes="form-row"):
                     yield Label(_("Password"), classes="form-label")
                     yield PasswordInput(id="pw")
-                with Horizontal(classes="form-row"):
+                with Horizontal(classes="form-row", id="pw2-row"):
                     yield Label(_("Repeat it"), classes="form-label")
                     yield PasswordInput(id="pw2")
                 yield Static("", id="pw-msg", classes="form-note")
@@ -109,6 +124,7 @@ class BackupScreen(AppScreen):
                     compact=True,
                     classes="form-check",
                 )
+                yield Static("", id="estimate", classes="form-note")
                 yield Static("", id="start-msg", classes="form-error")
                 yield Button(_("Start backup"), id="start", variant="primary", compact=True)
         yield Footer(compact=True)
@@ -173,11 +189,21 @@ class BackupScreen(AppScreen):
                     style="yellow not bold",
                 )
             total.update(text)
-        dest = self.query_one(DestinationPicker)
-        if chosen is not None:
-            from therabak.jobs.backup import space_needed
+        self._update_needed()
+        self._schedule_estimate()  # other categories: another estimate (when it can open)
 
-            dest.needed = space_needed(chosen[1], chosen[0])
+    def _update_needed(self) -> None:
+        """The space the destination needs: what the estimate says is new, else (a new
+        store, or before the estimate) everything ticked."""
+        from therabak.jobs.store_backup import SPACE_MARGIN, SPACE_PER_FILE
+
+        dest = self.query_one(DestinationPicker)
+        chosen = self.selected_totals()
+        if self.estimate is not None and self.estimate_for == self._estimate_key():
+            e = self.estimate
+            dest.needed = e.bytes_new + SPACE_MARGIN + SPACE_PER_FILE * e.files_total
+        elif chosen is not None:
+            dest.needed = chosen[1] + SPACE_MARGIN + SPACE_PER_FILE * chosen[0]
         else:
             dest.needed = None
 
@@ -259,7 +285,7 @@ class BackupScreen(AppScreen):
         pw2 = self.query_one("#pw2", PasswordInput).value
         if not pw:
             self.query_one("#pw").focus()
-        elif pw2 != pw:
+        elif pw2 != pw and not self.store_exists:
             self.query_one("#pw2").focus()
         else:
             self.query_one("#start").focus()
@@ -270,18 +296,174 @@ class BackupScreen(AppScreen):
         following = {"dest-input": "#pw", "pw": "#pw2"}.get(event.input.id or "")
         if event.input.id == "dest-input" and self.query_one("#nopw", Checkbox).value:
             following = "#start"
+        if event.input.id == "pw" and self.store_exists:  # typed once: on to start
+            following = None
         if following:
             self.query_one(following).focus()
-        elif event.input.id == "pw2":
+        elif event.input.id in ("pw2", "pw"):
             self.action_start()
 
     def on_input_changed(self, event) -> None:
         if event.input.id in ("pw", "pw2"):
             self._password_problem(live=True)
+            if event.input.id == "pw":
+                self._schedule_estimate()
         elif event.input.id == "dest-input":
             # the line under the field says what is wrong with the new folder, live:
             # a refusal of the previous one must not stay
             self.query_one("#start-msg", Static).update("")
+            self._destination_changed()
+
+    # ---- the store at the destination, and how much is new --------------------------------
+
+    def _destination_changed(self) -> None:
+        self._refresh_store_exists()
+        self._schedule_estimate()
+
+    def _refresh_store_exists(self) -> None:
+        """Does the destination hold a store? One password field for one, two otherwise."""
+        from therabak.store.place import store_exists
+
+        dest = self.query_one(DestinationPicker)
+        path = dest.path()
+        exists = False
+        if path is not None and path.is_absolute():
+            try:
+                exists = store_exists(path)
+            except OSError:
+                exists = False
+        if exists != self.store_exists:
+            self.store_exists = exists
+            self.query_one("#pw2-row").display = not exists
+            self._password_problem(live=True)
+        note = self.query_one("#store-note", Static)
+        if exists:
+            note.update(
+                Text(
+                    _(
+                        "This destination holds a backup store: its password opens it, and "
+                        "only what is new is written."
+                    ),
+                    style="dim",
+                )
+            )
+        else:
+            note.update("")
+
+    def _estimate_key(self) -> tuple:
+        dest = self.query_one(DestinationPicker).path()
+        nopw = self.query_one("#nopw", Checkbox).value
+        pw = "" if nopw else self.query_one("#pw", PasswordInput).value
+        tree = self.query_one(CategoryTree)
+        return (str(dest), nopw, hash(pw), tuple(sorted(tree.selection)))
+
+    def _schedule_estimate(self) -> None:
+        if self._estimate_timer is not None:
+            self._estimate_timer.stop()
+            self._estimate_timer = None
+        self._show_estimate()
+        if self.store_exists and self._can_open():
+            self._estimate_timer = self.set_timer(0.6, self._run_estimate)
+
+    def _can_open(self) -> bool:
+        return self.query_one("#nopw", Checkbox).value or bool(
+            self.query_one("#pw", PasswordInput).value
+        )
+
+    def _run_estimate(self) -> None:
+        self._estimate_timer = None
+        if not self.store_exists or not self._can_open():
+            return
+        key = self._estimate_key()
+        if self.estimate_for == key:
+            self._estimated()
+            return
+        nopw = self.query_one("#nopw", Checkbox).value
+        password = None if nopw else self.query_one("#pw", PasswordInput).value
+        self.query_one("#estimate", Static).update(
+            Text(_("Looking at what is new since the last backup…"), style="dim")
+        )
+        self._estimate_worker(
+            key,
+            self.query_one(DestinationPicker).path(),
+            password,
+            frozenset(self.query_one(CategoryTree).selection),
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="estimate")
+    def _estimate_worker(self, key, dest, password, selection) -> None:
+        from therabak.archive.writer import Protection
+        from therabak.errors import TherabakError
+        from therabak.jobs.store_backup import estimate_backup
+        from therabak.practice.account import AccountKey
+
+        ctx = self.app.ctx
+        protection = Protection(password=password) if password else Protection(unprotected=True)
+        try:
+            estimate = estimate_backup(
+                dest,
+                data_dir=ctx.paths.data_dir,
+                account=AccountKey.load(ctx.paths.account_key),
+                rules=self.rules,
+                selection=selection,
+                protection=protection,
+            )
+        except (TherabakError, OSError) as e:
+            message = getattr(e, "message", None) or getattr(e, "strerror", None) or str(e)
+            self.app.call_from_thread(self._estimate_done, key, None, str(message))
+            return
+        self.app.call_from_thread(self._estimate_done, key, estimate, "")
+
+    def _estimate_done(self, key, estimate, error: str) -> None:
+        self.estimate, self.estimate_for, self.estimate_error = estimate, key, error
+        self._update_needed()
+        self._show_estimate()
+        self._estimated()
+
+    def _estimated(self) -> None:
+        if self._start_when_estimated:
+            self._start_when_estimated = False
+            if not self.estimate_error:
+                self.action_start()
+            else:  # the start was refused: said where the start button is
+                self.query_one("#start-msg", Static).update(
+                    Text(self.estimate_error, style="bold red")
+                )
+                self.query_one("#pw").focus()
+
+    def _show_estimate(self) -> None:
+        """The line before the start button: how much this backup writes."""
+        try:
+            box = self.query_one("#estimate", Static)
+        except Exception:  # noqa: BLE001 - not composed yet
+            return
+        chosen = self.selected_totals()
+        if self.query_one(DestinationPicker).path() is None:
+            box.update("")
+        elif not self.store_exists:
+            box.update(
+                Text(
+                    _(
+                        "A new backup store: this first backup writes everything{size}; the "
+                        "next ones only what is new."
+                    ).format(size=f" ({formatting.size(chosen[1])})" if chosen is not None else ""),
+                    style="dim",
+                )
+            )
+        elif self.estimate_for != self._estimate_key() or not self._can_open():
+            box.update(Text(_("Type the store's password to see how much is new."), style="dim"))
+        elif self.estimate_error:
+            box.update(Text(self.estimate_error, style="bold red"))
+        else:
+            e = self.estimate
+            box.update(
+                Text(
+                    _("Writes {new} of {total}; the rest is already in the backup store.").format(
+                        new=formatting.size(e.bytes_new), total=formatting.size(e.bytes_total)
+                    ),
+                    style="bold",
+                )
+            )
 
     def _password_problem(self, *, live: bool = False) -> str | None:
         msg = self.query_one("#pw-msg", Static)
@@ -292,6 +474,8 @@ class BackupScreen(AppScreen):
             return None
         pw = self.query_one("#pw", PasswordInput).value
         pw2 = self.query_one("#pw2", PasswordInput).value
+        if self.store_exists:  # it opens the store: typed once
+            pw2 = pw
         problem = None
         if not pw:
             if not live:
@@ -304,6 +488,13 @@ class BackupScreen(AppScreen):
         strength = assess(pw) if pw else None
         if problem:
             msg.update(Text(problem, style="bold red"))
+        elif self.store_exists:  # not a new password: no strength, nothing to match
+            msg.update(
+                Text(
+                    _("The password the backup store got with its first backup."),
+                    style="dim",
+                )
+            )
         elif strength is not None and pw == pw2 and strength.acceptable:
             msg.update(
                 Text(
@@ -358,13 +549,13 @@ class BackupScreen(AppScreen):
             if nopw:
                 field.value = ""
         self._password_problem(live=True)
+        self._schedule_estimate()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "start":
             self.action_start()
 
-    def action_start(self, short_password_ok: bool = False) -> None:
-
+    def action_start(self, short_password_ok: bool = False, code_asked: bool = False) -> None:
         if self.started:
             return
         message = self.query_one("#start-msg", Static)
@@ -390,10 +581,72 @@ class BackupScreen(AppScreen):
             self.query_one("#pw").focus()
             return
         nopw = self.query_one("#nopw", Checkbox).value
+        self._refresh_store_exists()  # a store made meanwhile (another window) counts
+        if self.store_exists:
+            # the store's password (or its absence) is checked, and what is new said,
+            # before anything starts
+            if self.estimate_for != self._estimate_key():
+                if self._estimate_timer is not None:
+                    self._estimate_timer.stop()
+                    self._estimate_timer = None
+                self._start_when_estimated = True
+                self._run_estimate()
+                return
+            if self.estimate_error:
+                message.update(Text(self.estimate_error, style="bold red"))
+                self.query_one("#pw").focus()
+                return
+            self._start_job(None)
+            return
         strength = assess(self.query_one("#pw", PasswordInput).value)
         if not nopw and not strength.acceptable and not short_password_ok:
             self._ask_short_password(strength)
             return
+        if not nopw and not code_asked:
+            self._ask_for_recovery_code()
+            return
+        self._start_job(None)
+
+    def _ask_for_recovery_code(self) -> None:
+        """A new store with a password: make a recovery code? (yes is the default)."""
+        from therabak.crypto.recovery import RecoveryCode
+
+        def shown(written: bool | None) -> None:
+            if written:
+                self._start_job(code)
+            else:
+                self.query_one("#start").focus()  # back to the form; that code is gone
+
+        def answer(make: bool | None) -> None:
+            nonlocal code
+            if make:
+                code = RecoveryCode.generate()
+                self.app.push_screen(RecoveryCodeDialog(code), shown)
+            elif make is False:
+                self._start_job(None)
+
+        code = None
+        self.app.push_screen(
+            ConfirmDialog(
+                _("Make a recovery code?"),
+                _(
+                    "This is the first backup into a new backup store. A recovery code "
+                    "opens its backups when the password is forgotten: you write it down "
+                    "once and keep it with the practice papers."
+                ),
+                yes=_("Make one (recommended)"),
+                no=_("No code"),
+                yes_first=True,
+            ),
+            answer,
+        )
+
+    def _start_job(self, code) -> None:
+        if self.started:
+            return
+        message = self.query_one("#start-msg", Static)
+        selection = self.query_one(CategoryTree).selection
+        dest = self.query_one(DestinationPicker)
         ctx = self.app.ctx
         account = load_account(ctx)
         if account is None:
@@ -408,7 +661,7 @@ class BackupScreen(AppScreen):
         password: str | None = self.query_one("#pw", PasswordInput).value
         if self.query_one("#nopw", Checkbox).value:
             password = None
-        request = BackupRequest(
+        request = StoreBackupRequest(
             data_dir=ctx.paths.data_dir,
             account=account,
             dest_dir=dest.path(),
@@ -422,6 +675,7 @@ class BackupScreen(AppScreen):
             job = ctx.runner.start_request(
                 request,
                 password=password,
+                recovery_code=code,  # a new store's code, made and shown here
                 title=_("Backup to {dest}").format(dest=ctx.display_path(dest.path())),
                 target=str(dest.path()),
                 env=ctx.job_env,

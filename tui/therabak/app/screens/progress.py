@@ -19,7 +19,7 @@ from therabak.app.follow import FollowsJobs, JobEnded, JobEvents
 from therabak.app.jobview import JobView
 from therabak.app.runner import Job, JobState
 from therabak.app.screens.dialogs import ConfirmDialog
-from therabak.app.summaries import job_title, summary_text
+from therabak.app.summaries import is_store_backup, job_title, summary_text
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.retry_panel import RetryPanel, reason_notes, tail
@@ -29,6 +29,7 @@ from therabak.i18n import N_, _, ngettext
 from therabak.jobs.backup import BackupResult
 
 PHASES = {
+    "opening": N_("Opening the backup store…"),
     "scanning": N_("Looking at the data folder…"),
     "writing": N_("Writing the backup…"),
     "syncing": N_("Making sure everything is on the disk…"),
@@ -52,6 +53,7 @@ OPERATION_PHASES = {
 
 #: The short name of a job's phase, for the home screen's job list ("checking 7%").
 PHASE_WORDS = {
+    "opening": N_("opening"),
     "scanning": N_("counting"),
     "writing": N_("writing"),
     "syncing": N_("syncing"),
@@ -70,10 +72,20 @@ def phase_word(phase: str) -> str:
     return _(PHASE_WORDS[phase]) if phase in PHASE_WORDS else _("running")
 
 
-def cancel_question(operation: str, phase: str) -> str | None:
+def cancel_question(operation: str, phase: str, *, store: bool = False) -> str | None:
     """What cancelling *operation* now means, for the question (None: too late)."""
     if operation == "restore" and phase == "swapping":
         return None
+    if store and phase == "verifying":
+        return _(
+            "The backup is already complete: only its check stops. It is then kept in the "
+            "backup store, not verified."
+        )
+    if store:
+        return _(
+            "The backup stops within a second. Nothing of it becomes a backup; what it "
+            "wrote so far is used by the next backup (or freed by prune)."
+        )
     if operation == "backup" and phase == "verifying":
         return _(
             "The backup is already complete: only its check stops. It is then kept, not "
@@ -225,7 +237,16 @@ class ProgressScreen(FollowsJobs, AppScreen):
             parts.append(formatting.rate(p.rate))
         if p.eta_s is not None and p.bytes_done < p.bytes_total:
             parts.append(_("{time} left").format(time=formatting.duration(p.eta_s)))
-        numbers.update(Text("  ·  ".join(parts)))
+        text = Text("  ·  ".join(parts))
+        if p.files_reused:  # a store backup: both counts, what is read and what is not
+            text.append(
+                "\n"
+                + _("+ {files} ({size}) unchanged, already in the backup store").format(
+                    files=formatting.files(p.files_reused), size=formatting.size(p.bytes_reused)
+                ),
+                style="dim",
+            )
+        numbers.update(text)
         current.update(
             Text.assemble((_("Now:") + " ", "dim"), tail(formatting.name(p.current), 70))
             if p.current
@@ -306,7 +327,9 @@ class ProgressScreen(FollowsJobs, AppScreen):
             "verify": _("Cancel the verification?"),
             "folder-backup": _("Cancel the folder backup?"),
         }.get(self.job.record.operation, _("Cancel this job?"))
-        meaning = cancel_question(self.job.record.operation, self.view.phase)
+        meaning = cancel_question(
+            self.job.record.operation, self.view.phase, store=is_store_backup(self.job.record)
+        )
         if meaning is None:
             self.notify(
                 _(

@@ -266,6 +266,16 @@ class SettingsScreen(AppScreen):
                         classes="number",
                     )
                     yield Label(_(f.unit), classes="unit")
+                    if f.id == "keep-monthly":  # the retention above, applied now
+                        yield Button(
+                            _("Free space now"),
+                            id="prune-auto",
+                            compact=True,
+                            tooltip=_(
+                                "Forgets the automatic backups these numbers do not keep, "
+                                "then frees the space only they used (prune)."
+                            ),
+                        )
                 yield Static("", id=f"{f.id}-error", classes="field-error")
             with Horizontal(classes="form-row"):
                 yield Label(_("Then"), classes="form-label")
@@ -519,6 +529,74 @@ class SettingsScreen(AppScreen):
             from therabak.app.screens.sheet import EmergencySheetScreen
 
             self.app.push_screen(EmergencySheetScreen())
+        elif event.button.id == "prune-auto":
+            self.prune_auto_store()
+
+    # ---- the automatic backups' store: forget by the retention, then prune -------------
+
+    def prune_auto_store(self) -> None:
+        """Run ``therabak prune`` on the automatic backups' store with the saved retention
+        as a job (its progress and summary on the progress screen)."""
+        from therabak.errors import TherabakError
+        from therabak.jobs.auto import auto_store_folder
+        from therabak.practice.account import AccountKey
+        from therabak.store.place import store_exists
+
+        ctx = self.app.ctx
+        message = self.query_one("#settings-msg", Static)
+        if self.dirty:
+            message.update(Text(_("Save the settings first: prune uses the saved numbers.")))
+            return
+        folder = self.settings.auto_folder(ctx.paths.data_dir)
+        try:
+            account = AccountKey.load(ctx.paths.account_key)
+            store = auto_store_folder(folder, account.id_hex)
+            exists = store_exists(store)
+        except (TherabakError, OSError):
+            exists = False
+        if not exists:
+            message.update(
+                Text(
+                    _("There is no store of automatic backups in {folder} yet.").format(
+                        folder=ctx.display_path(folder)
+                    )
+                )
+            )
+            return
+        a = self.settings.auto
+        args = [
+            str(store),
+            "--keep-daily",
+            str(a.keep_daily),
+            "--keep-weekly",
+            str(a.keep_weekly),
+            "--keep-monthly",
+            str(a.keep_monthly),
+            "--data-dir",
+            str(ctx.paths.data_dir),
+            "--account-key",
+            str(ctx.paths.account_key),
+        ]
+        try:
+            job = ctx.runner.start(
+                "prune",
+                args,
+                data_dir=ctx.paths.data_dir,
+                title=_("Free space in {store}").format(store=ctx.display_path(store)),
+                target=str(store),
+                env=ctx.job_env,
+            )
+        except OSError as e:
+            message.update(
+                Text(
+                    _("The job could not be started: {error}").format(error=e.strerror or e),
+                    style="bold red",
+                )
+            )
+            return
+        from therabak.app.screens.progress import ProgressScreen
+
+        self.app.push_screen(ProgressScreen(job))
 
     def _field_problem(self, f: Field) -> str | None:
         raw = self.query_one(f"#{f.id}", Input).value.strip().replace(",", ".")

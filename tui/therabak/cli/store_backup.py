@@ -1,0 +1,198 @@
+"""``therabak backup --dest DIR`` (without ``--single-file``): a backup into the store.
+
+The password is asked once per store: for a store that exists it opens the store's key
+(asked once, no repeat; wrong: exit 4 before any work), for a new store it is asked
+twice. A new store with a password gets a recovery code when asked (``--recovery-code``,
+``--recovery-code-out``, or a code from ``--recovery-code-file/-env/-stdin``), and on a
+terminal therabak asks once whether to make one (default yes). A made code is shown as
+soon as the store that holds it exists (before the files are read), never printed where
+it could end up in a log (cli/codes.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from therabak.cli.backup_practice import (
+    check_recovery_options,
+    no_password_warning,
+    prepare,
+    say_outcomes,
+)
+from therabak.cli.codes import code_given, read_new_code_to_set, show_code, write_code_file
+from therabak.cli.common import Output, read_password
+from therabak.cli.render import ProgressRenderer
+from therabak.errors import UsageError
+from therabak.i18n import _
+
+if TYPE_CHECKING:
+    from therabak.archive.writer import Protection
+    from therabak.cli.backup_practice import Practice
+    from therabak.jobs.store_backup import StoreBackupRequest
+
+
+def store_backup_request(
+    args: argparse.Namespace, practice: Practice, protection: Protection
+) -> StoreBackupRequest:
+    """The store backup the arguments ask for (the inverse of ``to_argv``; a new store's
+    ``on_created`` is the caller's)."""
+    from therabak.jobs.store_backup import StoreBackupRequest
+
+    return StoreBackupRequest(
+        data_dir=practice.paths.data_dir,
+        account=practice.account,
+        dest_dir=Path(args.dest),
+        rules=practice.rules,
+        selection=practice.selection,
+        protection=protection,
+        verify=args.verify,
+        reread=args.reread,
+        retry=practice.policy,
+        account_key_path=practice.paths.account_key,
+    )
+
+
+def run_store_backup(args: argparse.Namespace, out: Output) -> int:
+    from therabak import formatting
+    from therabak.archive.writer import Protection
+    from therabak.crypto.recovery import RecoveryCode
+    from therabak.jobs.store_backup import run_store_backup
+    from therabak.store.place import store_exists
+
+    if args.volume_size:
+        raise UsageError(
+            _(
+                "--volume-size is for single-file backups (--single-file); a backup store "
+                "keeps its content in small files that any stick can hold."
+            )
+        )
+    dest = Path(args.dest)
+    exists = store_exists(dest)
+    code_asked = code_given(args, "recovery_code") or args.recovery_code or args.recovery_code_out
+    if exists and code_asked:
+        raise UsageError(
+            _(
+                "The destination holds a backup store already: a recovery code is given to "
+                'it with: therabak recovery create "{dest}"'
+            ).format(dest=dest)
+        )
+    code_wanted = check_recovery_options(args, out)
+    practice = prepare(args, out)
+    if getattr(args, "no_password", False):
+        protection = Protection(unprotected=True)
+        if not exists:
+            out.note(no_password_warning())
+    else:
+        # a store that exists: the password opens its key (asked once); a new one: twice
+        protection = Protection(password=read_password(args, confirm=not exists))
+    if not exists and not code_wanted and protection.password and _ask_for_code(out):
+        code_wanted = True
+    code, code_file, show_when_made = None, None, None
+    if code_wanted:  # read after the password: secrets on stdin come in that order
+        code, made_here = read_new_code_to_set(args, "recovery_code")
+        if code is None:
+            code = RecoveryCode.generate()
+        protection.recovery_code = code
+        if made_here and args.recovery_code_out:
+            code_file = Path(args.recovery_code_out)
+            write_code_file(code_file, code)  # before the backup: it must never be lost
+        elif made_here:
+            show_when_made = code
+    made: list[Path] = []
+
+    def on_created(folder: Path) -> None:
+        made.append(folder)
+        if show_when_made is not None:  # the store holds the code from now on
+            sys.stdout.write(_("New backup store: {place}").format(place=folder) + "\n\n")
+            show_code(show_when_made)
+            sys.stdout.write("\n")
+
+    renderer = ProgressRenderer(enabled=not out.json_mode)
+    emit = out.event if out.json_mode else renderer
+    try:
+        req = store_backup_request(args, practice, protection)
+        req.on_created = on_created
+        result = run_store_backup(req, emit=emit)
+    except BaseException:
+        if code_file is not None and not made:  # no store: the code opens nothing
+            code_file.unlink(missing_ok=True)
+        raise
+    finally:
+        renderer.close()
+    if out.json_mode:
+        return result.exit_code
+    out.text(
+        _("Backup written into the backup store {place} (snapshot {id})").format(
+            place=result.store, id=result.snapshot[:8]
+        )
+    )
+    out.text(
+        "  "
+        + _("{files}, {data} of data; {new} new, {stored} written; {time}").format(
+            files=formatting.files(result.files),
+            data=formatting.size(result.bytes_total),
+            new=formatting.size(result.bytes_new),
+            stored=formatting.size(result.bytes_stored),
+            time=formatting.duration(result.duration_s),
+        )
+    )
+    if result.files_reused:
+        out.text(
+            "  "
+            + _("{files} unchanged since the last backup were not read again.").format(
+                files=formatting.files(result.files_reused)
+            )
+        )
+    if result.verified is not None:
+        out.text(
+            "  "
+            + (
+                _("Verified: what this backup wrote was read back and every file checked.")
+                if result.verified
+                else _("VERIFICATION FAILED: what this backup wrote is damaged on the destination.")
+            )
+        )
+    for p, r in result.damaged:
+        out.text("  " + _("damaged: {path}: {reason}").format(path=p, reason=r))
+    say_outcomes(out, result)
+    if code_file is not None and made:
+        out.text(
+            "  "
+            + _(
+                "The recovery code is in {file} (readable only by you): print it or write it "
+                "down, keep it apart from the backup, then delete the file."
+            ).format(file=code_file)
+        )
+    return result.exit_code
+
+
+def _ask_for_code(out: Output) -> bool:
+    """Honest default: a new store with a password, on a terminal, asks once whether to
+    make a recovery code (default yes). Without a terminal (or with --json) the caller
+    decides by option: nothing is asked and no code is made."""
+    if out.json_mode or not (_isatty(sys.stdin) and _isatty(sys.stdout)):
+        return False
+    sys.stderr.write(
+        _(
+            "Make a recovery code for this new backup store? It opens the backups when the "
+            "password is forgotten; keep it on paper, apart from the stick. [Y/n] "
+        )
+    )
+    sys.stderr.flush()
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, KeyboardInterrupt):
+        raise
+    if not answer:  # end of input: the default
+        return True
+    return answer.strip().lower() not in {"n", "no", "nein", _("n"), _("no")}
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
