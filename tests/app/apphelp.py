@@ -106,3 +106,13 @@ def store_backup_first(ctx, dest: Path, password: str):
             remember_destination=False,
         )
     )
+
+
+async def no_recovery_code(pilot) -> None:
+    """The first backup into a new store asks whether to make a recovery code: no."""
+    from therabak.app.screens.dialogs import ConfirmDialog
+
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog))
+    assert "recovery code" in str(pilot.app.screen.query_one(".dialog-title").render())
+    pilot.app.screen.query_one("#no").press()
+    await pilot.pause()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.apphelp import store_backup_first, wait_for, wait_scan
+from app.apphelp import no_recovery_code, store_backup_first, wait_for, wait_scan
 from therabak.app.app import TherabakApp
 from therabak.app.runner import JobState
 from therabak.app.screens.backup import BackupScreen
@@ -38,14 +38,6 @@ async def to_step_two(pilot, dest: Path) -> None:
     await pilot.press("n")
     await pilot.pause()
     pilot.app.screen.query_one("#dest-input").value = str(dest)
-    await pilot.pause()
-
-
-async def no_recovery_code(pilot) -> None:
-    """The first backup into a new store asks whether to make a recovery code: no."""
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog))
-    assert "recovery code" in str(pilot.app.screen.query_one(".dialog-title").render())
-    pilot.app.screen.query_one("#no").press()
     await pilot.pause()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.apphelp import screen_text, wait_for, wait_scan
+from app.apphelp import no_recovery_code, screen_text, wait_for, wait_scan
 from conftest import run_cli
 from restore_helpers import flip_byte, plaintext_tree
 from therabak.app.app import TherabakApp
@@ -17,9 +17,10 @@ from therabak.app.screens.unlock import UnlockDialog
 from therabak.app.screens.verify import VerifyScreen
 from therabak.app.widgets.category_tree import CategoryTree
 from therabak.app.widgets.points_table import PointsTable
-from therabak.jobs.backup import BackupResult
 from therabak.jobs.folder import FolderBackupResult
 from therabak.jobs.restore import RestoreResult
+from therabak.jobs.store_backup import StoreBackupResult
+from therabak.points.stores import point_ref
 from therabak.practice.account import AccountKey
 from therabak.settings import PracticePaths
 
@@ -52,6 +53,7 @@ async def backup_in_app(pilot, usb: Path) -> Path:
     dest.value = str(usb)
     dest.focus()
     await pilot.press("enter", *PASSWORD, "enter", *PASSWORD, "enter")
+    await no_recovery_code(pilot)  # the first backup into a new store asks
     await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
     screen = app.screen
     await wait_for(pilot, lambda: screen.view.finished)
@@ -59,7 +61,8 @@ async def backup_in_app(pilot, usb: Path) -> Path:
     assert screen.view.retries  # the flaky source needed retries
     await pilot.press("escape")
     await pilot.pause()
-    return screen.view.final.result(BackupResult).archive
+    made = screen.view.final.result(StoreBackupResult)
+    return point_ref(made.store, made.snapshot)  # the point, as the restore list names it
 
 
 async def open_restore(pilot) -> RestoreScreen:
