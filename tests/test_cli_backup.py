@@ -139,7 +139,7 @@ def test_no_password_is_loud_and_readable_by_anyone(practice, tmp_path):
     dest = tmp_path / "usb"
     r = backup(practice, dest, "--no-password")
     assert r.returncode == 0, r.stderr
-    assert "WARNING" in r.stderr and "NO password" in r.stderr and "Anyone" in r.stderr
+    assert "WARNING" in r.stderr and "Without a password, ANYONE who gets" in r.stderr
     archive = one_archive(dest)
     r = run_cli("show", archive, "--header-only")
     assert "NONE (anyone can read it)" in r.stdout

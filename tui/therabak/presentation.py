@@ -105,3 +105,12 @@ def renamed_line(plan: RestorePlan) -> str | None:
         "{n} files will get another name: {system} cannot hold their names as they are.",
         len(plan.renamed),
     ).format(n=len(plan.renamed), system=plan.file_system)
+
+
+def no_password_warning() -> str:
+    """What a backup without a password means, said the same way by the CLI and the app."""
+    return _(
+        "Without a password, ANYONE who gets this backup file can read every session "
+        "note, recording and invoice in it, and any TheraPsy user can import it. Only "
+        "do this if the file never leaves a place you control."
+    )

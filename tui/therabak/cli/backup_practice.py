@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 
 
 def no_password_warning() -> str:
-    return _(
-        "WARNING: this backup has NO password. Anyone who gets the file can read every "
-        "session note, recording and invoice in it, and any TheraPsy user can import it."
-    )
+    """The one wording (presentation.py) as a warning line on the terminal."""
+    from therabak.presentation import no_password_warning as wording  # heavy: on use only
+
+    return _("WARNING: {warning}").format(warning=wording())
 
 
 @dataclass

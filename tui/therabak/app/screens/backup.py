@@ -30,14 +30,7 @@ from therabak.archive.writer import Protection
 from therabak.i18n import N_, _, ngettext
 from therabak.jobs.store_backup import StoreBackupRequest
 from therabak.passwords import MIN_LENGTH, assess
-
-
-def no_password_warning() -> str:
-    return _(
-        "Without a password, ANYONE who gets this backup file can read every session "
-        "note, recording and invoice in it, and any TheraPsy user can import it. Only "
-        "do this if the file never leaves a place you control."
-    )
+from therabak.presentation import no_password_warning
 
 
 class BackupScreen(AppScreen):
