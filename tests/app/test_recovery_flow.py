@@ -464,3 +464,33 @@ def test_settings_say_which_destinations_have_a_code(make_ctx, run_app, usb, hom
         assert "~/empty  no backup with a password" in text
 
     run_app(app, body)
+
+
+def test_a_store_gets_a_recovery_code_in_the_app(make_ctx, run_app, usb, app_practice):
+    """The recovery codes screen proves the password of a backup store against the store's
+    key file (not as if it were a backup file), and the job gives the store its code."""
+    proc = run_cli(
+        "backup", "--dest", usb, "--data-dir", app_practice.data_dir, "--account-key",
+        app_practice.account_key, "--password-stdin", "--json", input=PASSWORD + "\n",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    made = json.loads(proc.stdout.splitlines()[-1])
+    ref = f"{made['store']}@{made['snapshot']}"
+    assert verify_with_code(ref, RecoveryCode.generate())[0] == ExitCode.CANNOT_UNLOCK
+    app = TherabakApp(make_ctx())
+    codes: list[RecoveryCode] = []
+
+    async def body(pilot):
+        await open_recovery_from_settings(pilot)
+        await pilot.press("k")
+        await pilot.pause()
+        assert isinstance(app.screen, UnlockDialog)
+        await pilot.press(*PASSWORD, "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewCodeDialog))
+        codes.append(app.screen.code)
+        await pilot.press("tab", "enter")  # written down: save it
+        progress = await finished_job(pilot)
+        assert progress.view.final.exit_code == 0, progress.view.final
+
+    run_app(app, body)
+    assert verify_with_code(ref, codes[0])[0] == ExitCode.OK

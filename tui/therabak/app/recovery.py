@@ -49,8 +49,12 @@ def check_secret(
     code is shown or the job is started; raises the engine's errors (a wrong password:
     WrongPasswordError, exit 4). Changes nothing."""
     from therabak.jobs.recovery import unlock_for_change
+    from therabak.jobs.store_keys import is_store, open_for_change
 
-    unlock_for_change(Path(point.path), password=password, recovery_code=recovery_code)
+    if point.is_store or is_store(Path(point.path)):  # a store: its key file holds the slots
+        open_for_change(Path(point.path), password=password, recovery_code=recovery_code)
+    else:
+        unlock_for_change(Path(point.path), password=password, recovery_code=recovery_code)
 
 
 def point_ref(point: RestorePoint) -> str:
