@@ -291,3 +291,31 @@ def test_broken_settings_name_the_line(practice: Practice) -> None:
     assert r.returncode == 1
     assert "line 3" in r.stderr and "interval_hours" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_the_backup_just_made_is_kept_when_another_has_the_same_second(practice: Practice):
+    """A snapshot's time has whole seconds: two automatic backups in one second (a forced
+    run right after the first) tie, and the policy must give up the older one, never the
+    snapshot this run wrote and verified, whichever way the ids sort."""
+    from therabak.jobs.auto import apply_store_retention
+    from therabak.settings import AutoSettings
+
+    when = datetime.now().astimezone().replace(microsecond=0)
+    for which in (0, 1):  # the one just made sorts first, then second
+        shutil.rmtree(_folder(practice), ignore_errors=True)
+        store = Store.create(LocalStorage(_store(practice)), AccountOnly(practice.key))
+        made = sorted(
+            backup_data(
+                store, practice.data_dir, practice.key, kind=BackupKind.AUTOMATIC,
+                created=when, parent=None,
+            ).snapshot.snapshot_id
+            for _ in range(2)
+        )  # fmt: skip
+        assert len(set(made)) == 2
+        just_made = made[which]
+        _deleted, forgotten, _pruned = apply_store_retention(
+            _folder(practice), _open(practice), AutoSettings(), practice.key.id_hex,
+            just_made=just_made,
+        )  # fmt: skip
+        assert forgotten == [made[1 - which]]
+        assert set(_snapshot_times(_open(practice))) == {just_made}

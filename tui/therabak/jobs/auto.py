@@ -246,12 +246,21 @@ def _delete_archives(paths: list[Path], emit: Emit) -> list[Path]:
 
 
 def apply_store_retention(
-    folder: Path, store: Store, settings: AutoSettings, account_key_id: str, emit: Emit = ignore
+    folder: Path,
+    store: Store,
+    settings: AutoSettings,
+    account_key_id: str,
+    emit: Emit = ignore,
+    *,
+    just_made: str | None = None,
 ) -> tuple[list[Path], list[str], bool]:
     """The retention over this account's automatic backups, the store's snapshots and the
     older archives in *folder* together: (archives deleted, snapshots forgotten, pruned).
     What it does not keep is forgotten (snapshots) or deleted (archives); a prune then
-    reclaims the space, unless another job uses the store (the next run prunes)."""
+    reclaims the space, unless another job uses the store (the next run prunes).
+    *just_made* (the snapshot this run wrote) counts as the newest of the backups made in
+    the same second: a snapshot's time has whole seconds, and the backup just verified is
+    never the one a policy gives up."""
     from therabak.store.errors import StoreLockedError
     from therabak.store.prune import ForgetPlan, forget, prune
 
@@ -269,7 +278,7 @@ def apply_store_retention(
         if owner == account_key_id:
             infos[info.snapshot_id] = info
             items.append((info.created.astimezone(), ("snapshot", info.snapshot_id)))
-    items.sort(key=lambda t: t[0], reverse=True)
+    items.sort(key=lambda t: (t[0], t[1] == ("snapshot", just_made)), reverse=True)
     policy = RetentionPolicy(
         daily=settings.keep_daily, weekly=settings.keep_weekly, monthly=settings.keep_monthly
     )
@@ -432,7 +441,7 @@ def _run_locked(
         emit(Phase("retention", str(folder)))
         store = Store.open(LocalStorage(backup.store), Unlock(account=req.account))
         result.deleted, result.forgotten, result.pruned = apply_store_retention(
-            folder, store, settings, req.account.id_hex, emit
+            folder, store, settings, req.account.id_hex, emit, just_made=backup.snapshot
         )
     else:
         emit(
