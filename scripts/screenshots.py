@@ -219,9 +219,17 @@ def shoot_all(out: Path) -> None:
             pilot.app.screen.query_one("#nopw").focus()
             await pilot.press("space")
 
-        async def progress(pilot):
+        async def recovery_question(pilot):
             await pilot.press("escape")  # keep the password
-            await pilot.press("ctrl+s")
+            await pilot.press("ctrl+s")  # the first backup into a new store asks
+            await until(pilot, lambda: "Dialog" in type(pilot.app.screen).__name__)
+
+        async def recovery_code(pilot):
+            await pilot.press("enter")  # make one (the recommended answer has the focus)
+            await until(pilot, lambda: type(pilot.app.screen).__name__ == "RecoveryCodeDialog")
+
+        async def progress(pilot):
+            await pilot.press("enter")  # written down: start
             await until(pilot, lambda: hasattr(pilot.app.screen, "view"))
             view = pilot.app.screen.view
             await until(
@@ -245,6 +253,8 @@ def shoot_all(out: Path) -> None:
                 ("folder-picker", folder_picker),
                 ("backup-where", backup_where),
                 ("backup-no-password", no_password),
+                ("backup-recovery-question", recovery_question),
+                ("backup-recovery-code", recovery_code),
                 ("progress", progress),
                 ("progress-summary", summary),
             ],
