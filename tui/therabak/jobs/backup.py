@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from therabak import faults, fsinfo, memtune
 from therabak.archive.reader import ArchiveReader
@@ -79,6 +79,9 @@ from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import FileEntry
 from therabak.practice.source import SourceRead
 from therabak.settings import Settings
+
+if TYPE_CHECKING:
+    from therabak.jobs.store_backup import StoreBackupResult
 
 # Room for headers, index and framing on top of the data itself.
 SPACE_MARGIN = 1 << 20
@@ -140,6 +143,48 @@ def outcome_from(data: Mapping[str, Any]) -> FileOutcome:
     )
 
 
+def outcome_json(result: BackupResult | StoreBackupResult) -> dict[str, Any]:
+    """What a backup did with the files it read, as both kinds of backup report it: the
+    retried, raw and skipped files, the check after writing, the recovery slot, the
+    backups inside Data left out, the warnings and the time."""
+    return {
+        "retried": [o.to_json() for o in result.retried],
+        "raw": result.raw,
+        "skipped": damage_json(result.skipped),
+        "verified": result.verified,
+        "verify_cancelled": result.verify_cancelled,
+        "damaged": damage_json(result.damaged),
+        "recovery_code": result.recovery_code,
+        "left_out": [{"path": f.path, "bytes": f.size} for f in result.left_out],
+        "warnings": warning_list(result.warnings),
+        "duration_s": result.duration_s,  # as the summary says it
+    }
+
+
+def outcome_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields :func:`outcome_json` wrote, as keyword arguments of either result."""
+    return {
+        "duration_s": float(data.get("duration_s", 0.0)),
+        "retried": [outcome_from(o) for o in data.get("retried") or ()],
+        "skipped": damage_from(data.get("skipped")),
+        "verified": data.get("verified"),
+        "verify_cancelled": bool(data.get("verify_cancelled", False)),
+        "damaged": damage_from(data.get("damaged")),
+        "recovery_code": bool(data.get("recovery_code", False)),
+        "warnings": warnings_from(data.get("warnings")),
+        "left_out": [LeftOut(f["path"], int(f["bytes"])) for f in data.get("left_out") or ()],
+    }
+
+
+def outcome_exit_code(result: BackupResult | StoreBackupResult) -> ExitCode:
+    """Damaged: 5; a file kept raw or skipped, a check cancelled, any warning: 3."""
+    if result.damaged:
+        return ExitCode.DAMAGED
+    if result.raw or result.skipped or result.verify_cancelled or result.warnings:
+        return ExitCode.WARNINGS
+    return ExitCode.OK
+
+
 @dataclass(frozen=True)
 class LeftOut:
     """A file of a backup kept inside Data, which this backup left out."""
@@ -180,16 +225,7 @@ class BackupResult:
             "files": self.files,
             "bytes_in": self.bytes_in,
             "bytes_stored": self.bytes_stored,
-            "retried": [o.to_json() for o in self.retried],
-            "raw": self.raw,
-            "skipped": damage_json(self.skipped),
-            "verified": self.verified,
-            "verify_cancelled": self.verify_cancelled,
-            "damaged": damage_json(self.damaged),
-            "recovery_code": self.recovery_code,
-            "left_out": [{"path": f.path, "bytes": f.size} for f in self.left_out],
-            "warnings": warning_list(self.warnings),
-            "duration_s": self.duration_s,  # as the summary says it
+            **outcome_json(self),
         }
 
     @classmethod
@@ -199,27 +235,15 @@ class BackupResult:
             files=int(data["files"]),
             bytes_in=int(data["bytes_in"]),
             bytes_stored=int(data["bytes_stored"]),
-            duration_s=float(data.get("duration_s", 0.0)),
-            retried=[outcome_from(o) for o in data.get("retried") or ()],
-            skipped=damage_from(data.get("skipped")),
-            verified=data.get("verified"),
-            damaged=damage_from(data.get("damaged")),
             volumes=[Path(p) for p in data.get("volumes") or ()],
             volume_size=data.get("volume_size"),
             file_system=str(data.get("file_system", "")),
-            verify_cancelled=bool(data.get("verify_cancelled", False)),
-            recovery_code=bool(data.get("recovery_code", False)),
-            warnings=warnings_from(data.get("warnings")),
-            left_out=[LeftOut(f["path"], int(f["bytes"])) for f in data.get("left_out") or ()],
+            **outcome_fields(data),
         )
 
     @property
     def exit_code(self) -> ExitCode:
-        if self.damaged:
-            return ExitCode.DAMAGED
-        if self.raw or self.skipped or self.verify_cancelled or self.warnings:
-            return ExitCode.WARNINGS
-        return ExitCode.OK
+        return outcome_exit_code(self)
 
 
 def clean_stale_partials(folder: Path) -> list[Path]:

@@ -40,17 +40,22 @@ from therabak.crypto.recovery import RecoveryCode
 from therabak.crypto.slots import SlotType
 from therabak.datafolder.locks import DataReading, JobLock, LockBusy
 from therabak.errors import Cancelled, ExitCode, NotEnoughSpaceError, TherabakError, UsageError
-from therabak.events import Emit, FileOutcome, Phase, Summary, Warning, WarningLog, warning_list
+from therabak.events import Emit, FileOutcome, Phase, Summary, Warning, WarningLog
 from therabak.fsutil import followed_root, reported_free_space
 from therabak.i18n import _, ngettext
 from therabak.jobkit import history
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
 from therabak.jobkit.retry import RetryPolicy
-from therabak.jobs.backup import LeftOut, outcome_from, prepare_destination
+from therabak.jobs.backup import (
+    LeftOut,
+    outcome_exit_code,
+    outcome_fields,
+    outcome_json,
+    prepare_destination,
+)
 from therabak.jobs.backup_scan import Found, announce_scan, scan_for_backup
 from therabak.jobs.file_storer import EntryWriter, FileStorer, collector_paused
-from therabak.jsonform import damage_from, damage_json, warnings_from
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import FileEntry
@@ -147,11 +152,7 @@ class StoreBackupResult:
 
     @property
     def exit_code(self) -> ExitCode:
-        if self.damaged:
-            return ExitCode.DAMAGED
-        if self.raw or self.skipped or self.verify_cancelled or self.warnings:
-            return ExitCode.WARNINGS
-        return ExitCode.OK
+        return outcome_exit_code(self)
 
     def to_json(self) -> dict[str, Any]:
         """The summary's fields: those of a single-file backup's (``archive`` null, no
@@ -170,16 +171,7 @@ class StoreBackupResult:
             "bytes_total": self.bytes_total,
             "bytes_new": self.bytes_new,
             "bytes_stored": self.bytes_stored,
-            "retried": [o.to_json() for o in self.retried],
-            "raw": self.raw,
-            "skipped": damage_json(self.skipped),
-            "verified": self.verified,
-            "verify_cancelled": self.verify_cancelled,
-            "damaged": damage_json(self.damaged),
-            "recovery_code": self.recovery_code,
-            "left_out": [{"path": f.path, "bytes": f.size} for f in self.left_out],
-            "warnings": warning_list(self.warnings),
-            "duration_s": self.duration_s,  # as the summary says it
+            **outcome_json(self),
         }
 
     @classmethod
@@ -194,15 +186,7 @@ class StoreBackupResult:
             bytes_total=int(data["bytes_total"]),
             bytes_new=int(data["bytes_new"]),
             bytes_stored=int(data["bytes_stored"]),
-            duration_s=float(data.get("duration_s", 0.0)),
-            retried=[outcome_from(o) for o in data.get("retried") or ()],
-            skipped=damage_from(data.get("skipped")),
-            verified=data.get("verified"),
-            verify_cancelled=bool(data.get("verify_cancelled", False)),
-            damaged=damage_from(data.get("damaged")),
-            recovery_code=bool(data.get("recovery_code", False)),
-            warnings=warnings_from(data.get("warnings")),
-            left_out=[LeftOut(f["path"], int(f["bytes"])) for f in data.get("left_out") or ()],
+            **outcome_fields(data),
         )
 
 
