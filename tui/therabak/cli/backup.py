@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from therabak.cli.backup_practice import (
     check_recovery_options,
+    new_recovery_code,
     no_password_warning,
     prepare,
     say_outcomes,
@@ -175,11 +176,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
     from therabak.archive.writer import Protection
     from therabak.cli.codes import (
-        read_new_code_to_set,
         show_code,
-        write_code_file,
     )
-    from therabak.crypto.recovery import RecoveryCode
     from therabak.errors import UsageError
     from therabak.jobs.backup import run_backup
 
@@ -204,16 +202,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
     else:
         protection = Protection(password=read_password(args, confirm=True))
     code, code_file, show_at_end = None, None, None
-    if code_wanted:  # read after the password: secrets on stdin come in that order
-        code, made_here = read_new_code_to_set(args, "recovery_code")
-        if code is None:
-            code = RecoveryCode.generate()
-        protection.recovery_code = code
-        if made_here and args.recovery_code_out:
-            code_file = Path(args.recovery_code_out)
-            write_code_file(code_file, code)  # before the backup: it must never be lost
-        elif made_here:
-            show_at_end = code
+    if code_wanted:
+        new = new_recovery_code(args, protection)
+        code, code_file, show_at_end = new.code, new.file, new.to_show
     renderer = ProgressRenderer(enabled=not out.json_mode)
     emit = out.event if out.json_mode else renderer
     try:

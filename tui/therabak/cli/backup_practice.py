@@ -14,6 +14,9 @@ from therabak.i18n import _, ngettext
 from therabak.settings import Settings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from therabak.crypto.recovery import RecoveryCode
     from therabak.jobkit.retry import RetryPolicy
     from therabak.practice.account import AccountKey
     from therabak.practice.categories import Rules
@@ -135,3 +138,32 @@ def check_recovery_options(args: argparse.Namespace, out: Output) -> bool:
     if not given:
         check_new_code_can_reach_user(args, json_mode=out.json_mode)
     return True
+
+
+@dataclass
+class NewCode:
+    """The recovery code a new backup gets: where it went (a file written before the backup,
+    so that it is never lost) or that it is still to be shown on the terminal."""
+
+    code: RecoveryCode
+    file: Path | None = None  # --recovery-code-out: written already
+    to_show: RecoveryCode | None = None  # made here, no file: show it once
+
+
+def new_recovery_code(args: argparse.Namespace, protection) -> NewCode:
+    """Read (or make) the new backup's recovery code, after the password (secrets on stdin
+    come in that order), put it into *protection* and, with --recovery-code-out, write it."""
+    from pathlib import Path
+
+    from therabak.cli.codes import read_new_code_to_set, write_code_file
+    from therabak.crypto.recovery import RecoveryCode
+
+    code, made_here = read_new_code_to_set(args, "recovery_code")
+    if code is None:
+        code = RecoveryCode.generate()
+    protection.recovery_code = code
+    if made_here and args.recovery_code_out:
+        file = Path(args.recovery_code_out)
+        write_code_file(file, code)  # before the backup: it must never be lost
+        return NewCode(code, file=file)
+    return NewCode(code, to_show=code if made_here else None)

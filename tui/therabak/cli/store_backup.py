@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING
 
 from therabak.cli.backup_practice import (
     check_recovery_options,
+    new_recovery_code,
     no_password_warning,
     prepare,
     say_outcomes,
 )
-from therabak.cli.codes import code_given, read_new_code_to_set, show_code, write_code_file
+from therabak.cli.codes import code_given, show_code
 from therabak.cli.common import Output, read_password
 from therabak.cli.render import ProgressRenderer
 from therabak.errors import UsageError
@@ -58,7 +59,6 @@ def store_backup_request(
 def run_store_backup(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
     from therabak.archive.writer import Protection
-    from therabak.crypto.recovery import RecoveryCode
     from therabak.jobs.store_backup import run_store_backup
     from therabak.store.place import store_exists
 
@@ -90,17 +90,10 @@ def run_store_backup(args: argparse.Namespace, out: Output) -> int:
         protection = Protection(password=read_password(args, confirm=not exists))
     if not exists and not code_wanted and protection.password and _ask_for_code(out):
         code_wanted = True
-    code, code_file, show_when_made = None, None, None
-    if code_wanted:  # read after the password: secrets on stdin come in that order
-        code, made_here = read_new_code_to_set(args, "recovery_code")
-        if code is None:
-            code = RecoveryCode.generate()
-        protection.recovery_code = code
-        if made_here and args.recovery_code_out:
-            code_file = Path(args.recovery_code_out)
-            write_code_file(code_file, code)  # before the backup: it must never be lost
-        elif made_here:
-            show_when_made = code
+    code_file, show_when_made = None, None
+    if code_wanted:
+        new = new_recovery_code(args, protection)
+        code_file, show_when_made = new.file, new.to_show
     made: list[Path] = []
 
     def on_created(folder: Path) -> None:
