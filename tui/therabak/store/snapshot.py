@@ -29,7 +29,7 @@ from typing import Any
 import zstandard
 
 from therabak.errors import DamagedArchiveError
-from therabak.i18n import _
+from therabak.i18n import N_, _
 from therabak.store.binary import Reader, i16, i64, u16, u64
 from therabak.store.blob import ID_SIZE
 from therabak.store.config import MAX_CHUNK_SIZE
@@ -280,8 +280,10 @@ def parse_snapshot(keys: StoreKeys, data: bytes, name: str, *, check_name: bool 
 
 
 def _int(value: Any, name: str, what: str, low: int = 0) -> int:
+    """*value* as a bounded int, else the snapshot is damaged in the field *what* (an
+    ``N_()`` text, translated only then: this runs for every entry of every snapshot)."""
     if type(value) is not int or not low <= value < (1 << 62):
-        raise damaged(name, what)
+        raise damaged(name, _(what))
     return value
 
 
@@ -344,8 +346,8 @@ def _entry_of(raw: Any, name: str, categories: dict[str, str]) -> SnapshotEntry:
     if not isinstance(category, str) or not _CATEGORY.fullmatch(category):
         raise damaged(name, _("category"))
     category = categories.setdefault(category, category)
-    size = _int(raw.get("s"), name, _("size"))
-    mtime = _int(raw.get("m"), name, _("mtime"), low=-(1 << 62))
+    size = _int(raw.get("s"), name, N_("size"))
+    mtime = _int(raw.get("m"), name, N_("mtime"), low=-(1 << 62))
     sha = raw.get("h")
     if not isinstance(sha, str) or not _HEX64.fullmatch(sha):
         raise damaged(name, _("hash"))
@@ -361,7 +363,7 @@ def _entry_of(raw: Any, name: str, categories: dict[str, str]) -> SnapshotEntry:
         raise damaged(name, _("file identity"))
     source_size = raw.get("z", -1)
     if source_size != -1:
-        source_size = _int(source_size, name, _("size"))
+        source_size = _int(source_size, name, N_("size"))
     sealed = raw.get("e")
     raw_flag = raw.get("r", False)
     key_id = raw.get("k", "")
