@@ -408,7 +408,7 @@ class ArchiveReader:
 
     # ---- entries --------------------------------------------------------------------
 
-    def _read_meta(
+    def read_meta(
         self, offset: int, limit: int, window: tuple[int, bytes] | None = None
     ) -> tuple[dict, int]:
         """Decrypt an entry's metadata at *offset*; returns (meta, start of its chunks).
@@ -442,7 +442,7 @@ class ArchiveReader:
         meta["_data_key"] = key_data
         return meta, offset + ENTRY_HEAD.size + meta_len
 
-    def _chunks(
+    def chunks(
         self,
         salt: bytes,
         start: int,
@@ -477,7 +477,7 @@ class ArchiveReader:
                 if len(data) != entry.length:
                     raise DamagedArchiveError(_("{what}: truncated").format(what=entry.path))
                 window = (entry.offset, data)
-            meta, start = self._read_meta(entry.offset, end, window)
+            meta, start = self.read_meta(entry.offset, end, window)
             if (
                 path_from(meta) != entry.path
                 or meta.get("c") != entry.category
@@ -486,7 +486,7 @@ class ArchiveReader:
                 raise DamagedArchiveError(_("entry does not match the index"))
             digest = Sha256Behind()
             size = 0
-            chunks = self._chunks(
+            chunks = self.chunks(
                 meta["_salt"], start, end, entry.path, key=meta["_data_key"], window=window
             )
             for plain in chunks:

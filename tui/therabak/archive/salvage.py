@@ -12,16 +12,29 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from therabak.archive.header import MIN_HEADER_SIZE
+from therabak.archive.byteio import ByteSource
+from therabak.archive.header import MIN_HEADER_SIZE, ArchiveHeader
 from therabak.archive.index import IndexEntry, check_entry_meta
 from therabak.archive.layout import ENTRY_HEAD, ENTRY_MAGIC, FRAME, parse_frame
 from therabak.errors import DamagedArchiveError
 from therabak.i18n import _
 
-if TYPE_CHECKING:
-    from therabak.archive.reader import ArchiveReader
+
+class EntryReader(Protocol):
+    """What the scan needs of an archive reader (``archive/reader.py``'s ArchiveReader)."""
+
+    source: ByteSource
+    size: int
+    header: ArchiveHeader
+    damage: list[str]
+
+    def index_location(self) -> tuple[int, int]: ...
+
+    def read_meta(self, offset: int, limit: int) -> tuple[dict, int]: ...
+
+    def chunks(self, salt: bytes, start: int, end: int, what: str) -> Iterator[bytes]: ...
 
 
 @dataclass
@@ -54,7 +67,7 @@ class ScannedEntry:
         )
 
 
-def scan_entries(reader: ArchiveReader, *, end: int | None = None) -> Iterator[ScannedEntry]:
+def scan_entries(reader: EntryReader, *, end: int | None = None) -> Iterator[ScannedEntry]:
     """Walk the body without the index; yield every entry whose metadata decrypts.
 
     Damaged entries are yielded with ``ok=False``; the scan resynchronises on the
@@ -69,7 +82,7 @@ def scan_entries(reader: ArchiveReader, *, end: int | None = None) -> Iterator[S
     pos = MIN_HEADER_SIZE if reader.damage else reader.header.header_size
     while pos + ENTRY_HEAD.size <= end:
         try:
-            meta, start = reader._read_meta(pos, end)
+            meta, start = reader.read_meta(pos, end)
             path, category, mtime_ns, raw, key_id = check_entry_meta(meta)
         except DamagedArchiveError:
             nxt = find_magic(reader, pos + 1, end)
@@ -80,7 +93,7 @@ def scan_entries(reader: ArchiveReader, *, end: int | None = None) -> Iterator[S
         digest, size, ok, error, stop = hashlib.sha256(), 0, True, "", start
         try:
             stop = _entry_end(reader, start, end)
-            for plain in reader._chunks(meta["_salt"], start, stop, path):
+            for plain in reader.chunks(meta["_salt"], start, stop, path):
                 digest.update(plain)
                 size += len(plain)
         except DamagedArchiveError as e:
@@ -107,7 +120,7 @@ def scan_entries(reader: ArchiveReader, *, end: int | None = None) -> Iterator[S
             pos = nxt
 
 
-def _entry_end(reader: ArchiveReader, start: int, end: int) -> int:
+def _entry_end(reader: EntryReader, start: int, end: int) -> int:
     pos = start
     while pos + FRAME.size <= end:
         length, _compressed, last = parse_frame(reader.source.read_at(pos, FRAME.size))
@@ -117,7 +130,7 @@ def _entry_end(reader: ArchiveReader, start: int, end: int) -> int:
     raise DamagedArchiveError(_("entry has no last chunk"))
 
 
-def find_magic(reader: ArchiveReader, start: int, end: int) -> int | None:
+def find_magic(reader: EntryReader, start: int, end: int) -> int | None:
     block = 1 << 20
     pos = start
     # A split backup with a volume missing has holes: search only what can be read.

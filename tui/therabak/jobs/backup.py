@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from therabak import faults, fsinfo, memtune
 from therabak.archive.reader import ArchiveReader
@@ -79,9 +79,6 @@ from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import FileEntry
 from therabak.practice.source import SourceRead
 from therabak.settings import Settings
-
-if TYPE_CHECKING:
-    from therabak.jobs.store_backup import StoreBackupResult
 
 # Room for headers, index and framing on top of the data itself.
 SPACE_MARGIN = 1 << 20
@@ -143,7 +140,25 @@ def outcome_from(data: Mapping[str, Any]) -> FileOutcome:
     )
 
 
-def outcome_json(result: BackupResult | StoreBackupResult) -> dict[str, Any]:
+class FilesOutcome(Protocol):
+    """What a backup did with the files it read: the fields both results share
+    (:class:`BackupResult` here, ``StoreBackupResult`` in jobs/store_backup.py)."""
+
+    retried: list[FileOutcome]
+    skipped: list[tuple[str, str]]
+    verified: bool | None
+    verify_cancelled: bool
+    damaged: list[tuple[str, str]]
+    recovery_code: bool
+    left_out: list[LeftOut]
+    warnings: list[Warning]
+    duration_s: float
+
+    @property
+    def raw(self) -> list[str]: ...
+
+
+def outcome_json(result: FilesOutcome) -> dict[str, Any]:
     """What a backup did with the files it read, as both kinds of backup report it: the
     retried, raw and skipped files, the check after writing, the recovery slot, the
     backups inside Data left out, the warnings and the time."""
@@ -176,7 +191,7 @@ def outcome_fields(data: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def outcome_exit_code(result: BackupResult | StoreBackupResult) -> ExitCode:
+def outcome_exit_code(result: FilesOutcome) -> ExitCode:
     """Damaged: 5; a file kept raw or skipped, a check cancelled, any warning: 3."""
     if result.damaged:
         return ExitCode.DAMAGED
