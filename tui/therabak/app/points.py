@@ -82,6 +82,17 @@ def find_points(ctx: AppContext, extra: list[Path] | None = None) -> PointListin
     )
 
 
+def rules_for_details(loaded: Rules | None) -> Rules | None:
+    """The category rules a point's details name categories with: the app's, else the
+    user's rules file; None when it cannot be read (the details then show category ids)."""
+    from therabak.settings import user_rules_file
+
+    try:
+        return loaded or Rules.load(user_rules_file())
+    except Exception:  # noqa: BLE001 - details without names are still details
+        return None
+
+
 def needs_password(point: RestorePoint) -> bool:
     """Must the user type the backup's password to open it on this computer?"""
     return point.readable and point.protection == "password" and point.account_match != "yes"

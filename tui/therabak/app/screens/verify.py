@@ -61,13 +61,9 @@ class VerifyScreen(AppScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        from therabak.practice.categories import Rules
-        from therabak.settings import user_rules_file
+        from therabak.app.points import rules_for_details
 
-        try:
-            self.rules = self.app.rules or Rules.load(user_rules_file())
-        except Exception:  # noqa: BLE001 - the details then show category ids
-            self.rules = None
+        self.rules = rules_for_details(self.app.rules)
         self.query_one(PointsTable).focus()
         self._find_worker(list(self.extra))
 
