@@ -43,11 +43,12 @@ from therabak.archive.volumes import (
 )
 from therabak.datafolder.manifest import MANIFEST_NAME, read_manifest_header
 from therabak.datafolder.names import FOLDER_PREFIX, STAMP_FORMAT, before_restore_prefix
-from therabak.errors import DamagedArchiveError
+from therabak.errors import DamagedArchiveError, UsageError
 from therabak.fsutil import followed_root, open_regular
 from therabak.i18n import _
 from therabak.points import stores
 from therabak.practice.categories import BackupKind, Rules
+from therabak.storage.url import is_url
 
 ARCHIVE_SUFFIX = ".therabak"
 #: Subfolders (names compared case-insensitively) that are searched as well, one level
@@ -111,7 +112,7 @@ _STAMP_RE = re.compile(r"(\d{4}-\d{2}-\d{2}_\d{6})")
 
 @dataclass
 class RestorePoint:
-    path: Path
+    path: Path | str  # a store snapshot off-site: the store's URL
     kind: PointKind
     created: datetime | None = None
     size: int | None = None  # bytes (archive files' size; folder: data bytes per manifest)
@@ -125,7 +126,7 @@ class RestorePoint:
     error: str = ""  # for unreadable points
     volumes: int = 1  # files of a split backup (archives)
     incomplete: str = ""  # what is wrong with a split backup's volumes ("" when nothing)
-    # A snapshot of a backup store: *path* is the store's folder, this the snapshot's id.
+    # A snapshot of a backup store: *path* is the store's folder (or URL), this its id.
     snapshot_id: str = ""
     short_id: str = ""  # the shortest unambiguous prefix of snapshot_id (8+ hex digits)
     added: int | None = None  # store snapshots: bytes that backup added to the store
@@ -322,7 +323,7 @@ def folder_point(
 
 
 def points_of_store(
-    folder: Path, account_key_id: str | None, found_in: Place | str = ""
+    folder: Path | str, account_key_id: str | None, found_in: Place | str = ""
 ) -> list[RestorePoint]:
     """Every snapshot of the store in *folder*, from the public headers; one unreadable
     point for a store that cannot be read, and for each snapshot whose header cannot."""
@@ -459,7 +460,7 @@ def _stamp_time(name: str) -> datetime | None:
 
 @dataclass
 class SearchPlace:
-    folder: Path
+    folder: Path | str  # a folder, or an off-site place's URL (``list --in URL``)
     source: Place
     available: bool = False
 
@@ -487,7 +488,7 @@ def search_places(
     media: bool = True,
     searched: Iterable[str | Path] = (),
 ) -> list[SearchPlace]:
-    places = [SearchPlace(Path(p).expanduser().absolute(), Place.GIVEN) for p in given]
+    places = [_given_place(str(p)) for p in given]
     places += [SearchPlace(Path(p).expanduser().absolute(), Place.REMEMBERED) for p in remembered]
     places += [SearchPlace(Path(p).expanduser().absolute(), Place.SEARCHED) for p in searched]
     if auto_folder is not None:
@@ -497,6 +498,29 @@ def search_places(
 
         places += [SearchPlace(p, Place.MEDIA) for p in removable_media()]
     return places
+
+
+def _given_place(text: str) -> SearchPlace:
+    """A place named with ``--in``: a folder, a URL or a destination's name."""
+    place = stores.named_place(text)
+    if is_url(place):
+        return SearchPlace(place, Place.GIVEN)
+    return SearchPlace(Path(place).expanduser().absolute(), Place.GIVEN)
+
+
+def _scan_off_site(
+    url: str, source: str, account_key_id: str | None, out: dict[str, RestorePoint]
+) -> bool:
+    """The snapshots of the store at the off-site place *url* (its own URL, or the one
+    whose TheraPsy-Backups holds it); False when it holds none. Errors of the storage
+    (credentials, a missing bucket, an unknown host key) are raised as they are."""
+    try:
+        place = stores.off_site_store(url)
+    except UsageError:
+        return False
+    for point in points_of_store(place, account_key_id, source):
+        out.setdefault(f"{place}@{point.snapshot_id}", point)
+    return True
 
 
 def _key(path: Path) -> str:
@@ -599,6 +623,9 @@ def list_points(
     """Every restore point in *places* and beside *data_dir*, newest first."""
     found: dict[str, RestorePoint] = {}
     for place in places:
+        if isinstance(place.folder, str):
+            place.available = _scan_off_site(place.folder, place.source, account_key_id, found)
+            continue
         place.available = _scan_folder(place.folder, place.source, account_key_id, found)
     if data_dir is not None:
         find_before_restore(data_dir, account_key_id, found)
