@@ -657,7 +657,7 @@ class BackupScreen(AppScreen):
         request = StoreBackupRequest(
             data_dir=ctx.paths.data_dir,
             account=account,
-            dest_dir=dest.path(),
+            dest=str(dest.path()),
             rules=self.rules,
             selection=frozenset(selection),
             protection=Protection(unprotected=password is None),  # the password: stdin
