@@ -268,8 +268,9 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
         text.append(
             "\n"
             + _(
-                "The backup was complete before its check began: it is kept in the backup "
-                "store as a restore point, not verified (a check of the store reads it)."
+                "The backup was complete before its check began: it is in the backup store "
+                "as a restore point, not verified. Keep it (a check of the store reads it), "
+                "or delete it."
             ),
             style="bold",
         )

@@ -7,6 +7,8 @@ the screen (or losing the terminal) does not stop it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -24,9 +26,10 @@ from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.retry_panel import RetryPanel, reason_notes, tail
 from therabak.errors import ExitCode
-from therabak.events import Event, Summary
+from therabak.events import Error, Event, Summary
 from therabak.i18n import N_, _, ngettext
 from therabak.jobs.backup import BackupResult
+from therabak.jobs.store_backup import StoreBackupResult
 
 PHASES = {
     "opening": N_("Opening the backup store…"),
@@ -79,7 +82,7 @@ def cancel_question(operation: str, phase: str, *, store: bool = False) -> str |
     if store and phase == "verifying":
         return _(
             "The backup is already complete: only its check stops. It is then kept in the "
-            "backup store, not verified."
+            "backup store, not verified, and you can keep it or delete it."
         )
     if store:
         return _(
@@ -108,6 +111,38 @@ def cancel_question(operation: str, phase: str, *, store: bool = False) -> str |
             "The check stops. The backup is not changed, but it is not checked to the end."
         ),
     }.get(operation, _("The job stops within a second; what it began is removed."))
+
+
+@dataclass(frozen=True)
+class UnverifiedBackup:
+    """A backup whose check after writing was cancelled: the archive, or the point
+    (*snapshot*) of the backup store *where*."""
+
+    where: str
+    snapshot: str = ""
+    protected: bool = False  # the store opens only with its password (or recovery code)
+    recovery_code: bool = False  # the store has a recovery code
+
+
+def unverified_backup(final: Summary | Error | None, record) -> UnverifiedBackup | None:
+    """What the user keeps or deletes after a backup whose check was cancelled."""
+    if not (isinstance(final, Summary) and final.operation == "backup"):
+        return None
+    try:
+        if final.extra.get("store"):
+            stored = final.result(StoreBackupResult)
+            if not stored.verify_cancelled:
+                return None
+            return UnverifiedBackup(
+                str(stored.store),
+                stored.snapshot,
+                protected="--no-password" not in record.args,
+                recovery_code=stored.recovery_code,
+            )
+        result = final.result(BackupResult)
+    except ValueError:
+        return None
+    return UnverifiedBackup(str(result.archive)) if result.verify_cancelled else None
 
 
 class ProgressScreen(FollowsJobs, AppScreen):
@@ -299,16 +334,10 @@ class ProgressScreen(FollowsJobs, AppScreen):
     # ---- actions --------------------------------------------------------------------
 
     def _unverified_archive(self) -> str | None:
-        """The archive of a backup whose check after writing was cancelled (the user
-        chooses whether to keep it), else None."""
-        final = self.view.final
-        if not (isinstance(final, Summary) and final.operation == "backup"):
-            return None
-        try:
-            result = final.result(BackupResult)
-        except ValueError:
-            return None
-        return str(result.archive) if result.verify_cancelled else None
+        """The archive (or the backup store) of a backup whose check after writing was
+        cancelled (the user chooses whether to keep it), else None."""
+        found = unverified_backup(self.view.final, self.job.record)
+        return found.where if found is not None else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         finished = self.view.finished or self.job.state is not JobState.RUNNING
@@ -357,25 +386,33 @@ class ProgressScreen(FollowsJobs, AppScreen):
         self._show_summary()
 
     def action_delete_backup(self) -> None:
-        archive = self._unverified_archive()
-        if archive is None or self.kept_or_deleted:
+        found = unverified_backup(self.view.final, self.job.record)
+        if found is None or self.kept_or_deleted:
             return
 
         def answer(delete: bool | None) -> None:
-            if delete:
-                self._delete_worker(archive)
+            if not delete:
+                return
+            if found.snapshot and found.protected:
+                self._unlock_and_forget(found)
+            else:
+                self._delete_worker(found)
 
+        if found.snapshot:
+            body = _(
+                "It is complete, but its check was cancelled. Deleting it removes this "
+                "restore point from the backup store; the space only it used is freed by "
+                "the next prune."
+            )
+        else:
+            body = _(
+                "It is complete, but its check was cancelled. Deleting it removes "
+                "the file (every volume of it) for good."
+            )
         self.app.push_screen(
             ConfirmDialog(
                 _("Delete this backup?"),
-                Text(self.app.ctx.display_path(archive))
-                + Text(
-                    "\n\n"
-                    + _(
-                        "It is complete, but its check was cancelled. Deleting it removes "
-                        "the file (every volume of it) for good."
-                    )
-                ),
+                Text(self.app.ctx.display_path(found.where)) + Text("\n\n" + body),
                 yes=_("Delete it"),
                 no=_("Keep it"),
                 danger=True,
@@ -383,17 +420,54 @@ class ProgressScreen(FollowsJobs, AppScreen):
             answer,
         )
 
+    def _unlock_and_forget(self, found: UnverifiedBackup) -> None:
+        """A point of a store with a password: the password opens the store (checked in
+        the dialog's worker), and that same opening forgets the point."""
+        from therabak.app.points import load_account
+        from therabak.app.screens.unlock import UnlockDialog, Unlocked
+        from therabak.jobs.removal import forget_store_point
+        from therabak.store.keyfile import Unlock
+
+        account = load_account(self.app.ctx)
+
+        def forget(password, code) -> None:
+            forget_store_point(
+                found.where,
+                found.snapshot,
+                Unlock(password=password, recovery_code=code, account=account),
+            )
+
+        def done(result: Unlocked | None) -> None:
+            if result is not None:
+                self._deleted()
+
+        self.app.push_screen(
+            UnlockDialog(
+                _("Delete this backup?"),
+                forget,
+                has_code=found.recovery_code,
+                body=_("Type the backup store's password to delete this backup from it."),
+            ),
+            done,
+        )
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="delete")
-    def _delete_worker(self, archive: str) -> None:
+    def _delete_worker(self, found: UnverifiedBackup) -> None:
         from pathlib import Path
 
+        from therabak.app.points import load_account
         from therabak.errors import TherabakError
-        from therabak.jobs.removal import delete_backup
+        from therabak.jobs.removal import delete_backup, forget_store_point
+        from therabak.store.keyfile import Unlock
 
         try:
-            delete_backup(Path(archive))
+            if found.snapshot:  # a store without a password
+                account = load_account(self.app.ctx)
+                forget_store_point(found.where, found.snapshot, Unlock(account=account))
+            else:
+                delete_backup(Path(found.where))
         except (TherabakError, OSError) as e:
-            message = getattr(e, "strerror", None) or str(e)
+            message = getattr(e, "message", None) or getattr(e, "strerror", None) or str(e)
             self.app.call_from_thread(
                 self.notify,
                 _("The backup could not be deleted: {error}").format(error=message),
