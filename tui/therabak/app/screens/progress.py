@@ -7,6 +7,7 @@ the screen (or losing the terminal) does not stop it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -21,12 +22,13 @@ from therabak.app.follow import FollowsJobs, JobEnded, JobEvents
 from therabak.app.jobview import JobView
 from therabak.app.runner import Job, JobState
 from therabak.app.screens.dialogs import ConfirmDialog
-from therabak.app.summaries import is_store_backup, job_title, summary_text
+from therabak.app.speed import SpeedGauge
+from therabak.app.summaries import is_remote_backup, is_store_backup, job_title, summary_text
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.retry_panel import RetryPanel, reason_notes, tail
 from therabak.errors import ExitCode
-from therabak.events import Error, Event, Summary
+from therabak.events import Error, Event, Progress, Summary
 from therabak.i18n import N_, _, ngettext
 from therabak.jobs.backup import BackupResult
 from therabak.jobs.store_backup import StoreBackupResult
@@ -158,6 +160,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
         super().__init__()
         self.job = job
         self.view = JobView()
+        self.gauge = SpeedGauge(upload=is_remote_backup(job.record))
         self._follow = follow
         self._stopping = False
         self.kept_or_deleted = ""  # a backup whose check was cancelled: "kept" | "deleted"
@@ -178,6 +181,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
             yield Static(_("Starting…"), id="phase")
             yield ProgressBar(total=None, show_eta=False, id="job-bar")
             yield Static("", id="numbers")
+            yield Static("", id="speed")
             yield Static("", id="current")
         yield Static("", id="summary")
         yield Static("", id="retry-title")
@@ -228,12 +232,18 @@ class ProgressScreen(FollowsJobs, AppScreen):
     def apply(self, events: list[Event]) -> None:
         """Take in events (live or replayed) and redraw."""
         self.view.apply(events, self._now())
+        now = time.monotonic()
+        for event in events:
+            if isinstance(event, Progress):
+                self.gauge.add(event, now)
         self._render_progress()
         self._render_retries()
         if self.view.finished:
             self._show_summary()
 
     def _tick(self) -> None:
+        if not self.view.finished:
+            self._render_speed()
         if self.view.retries:
             self.query_one(RetryPanel).tick(list(self.view.retries.values()), self._now())
 
@@ -258,6 +268,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
             bar.update(total=None)
             numbers.update("")
             current.update("")
+            self._render_speed()
             return
         bar.update(total=max(p.bytes_total, 1), progress=min(p.bytes_done, p.bytes_total))
         parts = [
@@ -268,10 +279,6 @@ class ProgressScreen(FollowsJobs, AppScreen):
                 done=formatting.count(p.files_done), total=formatting.count(p.files_total)
             ),
         ]
-        if p.rate:
-            parts.append(formatting.rate(p.rate))
-        if p.eta_s is not None and p.bytes_done < p.bytes_total:
-            parts.append(_("{time} left").format(time=formatting.duration(p.eta_s)))
         text = Text("  ·  ".join(parts))
         if p.files_reused:  # a store backup: both counts, what is read and what is not
             text.append(
@@ -282,11 +289,18 @@ class ProgressScreen(FollowsJobs, AppScreen):
                 style="dim",
             )
         numbers.update(text)
+        self._render_speed()
         current.update(
             Text.assemble((_("Now:") + " ", "dim"), tail(formatting.name(p.current), 70))
             if p.current
             else ""
         )
+
+    def _render_speed(self) -> None:
+        """Rate and time left, changed at most every few seconds (app/speed.py)."""
+        progress = None if self.view.finished else self.view.progress
+        line = self.gauge.line(progress, time.monotonic())
+        self.query_one("#speed", Static).update(Text(line, style="bold") if line else "")
 
     def _render_retries(self) -> None:
         rows = list(self.view.retries.values())
