@@ -37,12 +37,11 @@ from typing import Any, ClassVar
 from therabak import faults, formatting, memtune
 from therabak.archive.writer import Protection
 from therabak.crypto.recovery import RecoveryCode
-from therabak.crypto.slots import SlotType
-from therabak.datafolder.locks import DataReading, JobLock, LockBusy
-from therabak.errors import Cancelled, ExitCode, NotEnoughSpaceError, TherabakError, UsageError
+from therabak.datafolder.locks import DataReading
+from therabak.errors import Cancelled, ExitCode, TherabakError
 from therabak.events import Emit, FileOutcome, Phase, Summary, Warning, WarningLog
-from therabak.fsutil import followed_root, reported_free_space
-from therabak.i18n import _, ngettext
+from therabak.fsutil import followed_root
+from therabak.i18n import _
 from therabak.jobkit import history
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
@@ -56,25 +55,18 @@ from therabak.jobs.backup import (
 )
 from therabak.jobs.backup_scan import Found, announce_scan, scan_for_backup
 from therabak.jobs.file_storer import EntryWriter, FileStorer, collector_paused
+from therabak.jobs.store_open import create_or_open, open_existing
+from therabak.jobs.store_plan import check_space, plan_reuse, space_needed
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import FileEntry
 from therabak.practice.source import SourceRead
 from therabak.settings import Settings
-from therabak.storage.local import LocalStorage
-from therabak.store.backup import BackupWriter, FileWriter, SnapshotMeta, same_file
+from therabak.store.backup import BackupWriter, FileWriter, SnapshotMeta
 from therabak.store.core import Store
-from therabak.store.errors import NotAStoreError
 from therabak.store.index import BlobIndex
-from therabak.store.keyfile import Unlock
 from therabak.store.place import store_folder
 from therabak.store.snapshot import Snapshot, SnapshotEntry, SnapshotKind
-
-#: Room for the snapshot, index files and pack headers on top of the new content.
-SPACE_MARGIN = 1 << 20
-#: Per file in the backup (its snapshot entry) and per new chunk (index and pack header).
-SPACE_PER_FILE = 160
-SPACE_PER_CHUNK = 128
 
 
 @dataclass
@@ -188,275 +180,6 @@ class StoreBackupResult:
             bytes_stored=int(data["bytes_stored"]),
             **outcome_fields(data),
         )
-
-
-# ---- opening ------------------------------------------------------------------------------
-
-
-def unlock_for(req: StoreBackupRequest) -> Unlock:
-    return Unlock(
-        password=req.protection.password,
-        account=req.account,
-        recovery_code=req.recovery_code,
-    )
-
-
-def open_existing(folder: Path, req: StoreBackupRequest) -> Store | None:
-    """The store in *folder*, opened, or None when there is none yet. Refuses a store
-    whose protection is not what the backup asks for (a password given, but the store
-    has none or only the account key's), so that a backup meant to be locked with a
-    password never lands in a store anyone can open."""
-    storage = LocalStorage(folder)
-    try:
-        store = Store.open(storage, unlock_for(req))
-    except NotAStoreError:
-        return None
-    used = store.unlocked_with
-    wanted = _wanted_slot(req)
-    if used is not wanted and not (used is SlotType.RECOVERY and wanted is SlotType.PASSWORD):
-        raise UsageError(_protection_mismatch(used, folder))
-    if req.protection.recovery_code is not None:
-        raise UsageError(
-            _(
-                "The backup store in {place} exists already: a recovery code is given to it "
-                'with: therabak recovery create "{place}"'
-            ).format(place=folder)
-        )
-    return store
-
-
-def _wanted_slot(req: StoreBackupRequest) -> SlotType:
-    p = req.protection
-    if p.unprotected:
-        return SlotType.NONE
-    if p.password or req.recovery_code is not None:
-        return SlotType.PASSWORD
-    return SlotType.ACCOUNT
-
-
-def _protection_mismatch(used: SlotType, folder: Path) -> str:
-    if used is SlotType.NONE:
-        return _(
-            "The backup store in {place} has no password (anyone can read it), but this "
-            "backup was to have one: choose another destination, or back up without a "
-            "password."
-        ).format(place=folder)
-    if used is SlotType.ACCOUNT:
-        return _(
-            "The backup store in {place} is locked with this computer's account key (the "
-            "automatic backups' store), not with a password: choose another destination."
-        ).format(place=folder)
-    return _(
-        "The backup store in {place} is protected by a password: give it (or its recovery "
-        "code) to back up into it."
-    ).format(place=folder)
-
-
-#: The lock file that lets one backup at a time make a new store (inside its folder:
-#: names starting with "." are never a store's objects).
-CREATING = ".creating.lock"
-#: How long a backup waits for another one that makes the same store (seconds).
-CREATE_WAIT_S = 120.0
-
-
-def create_or_open(folder: Path, req: StoreBackupRequest) -> tuple[Store, bool]:
-    """A new store in *folder* (True), or the one another backup made meanwhile (False):
-    backups started together into one destination make one store between them. The
-    making is serialised by a lock file of this computer (datafolder/locks.py: a dead holder's
-    lock is broken), so no backup deletes the key file of another that is making it."""
-    folder.mkdir(mode=0o700, parents=False, exist_ok=True)
-    lock = JobLock(folder / CREATING, what="backup")
-    deadline = time.monotonic() + CREATE_WAIT_S
-    while True:
-        try:
-            lock.acquire()
-            break
-        except LockBusy:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    try:
-        store = open_existing(folder, req)
-        if store is not None:
-            return store, False
-        return Store.create(LocalStorage(folder), req.protection), True
-    finally:
-        lock.release()
-
-
-# ---- what is new ----------------------------------------------------------------------------
-
-
-@dataclass
-class ReusePlan:
-    """Which files a backup takes over from its parent unread, and which it reads."""
-
-    reused: list[tuple[FileEntry, SnapshotEntry]]
-    to_read: list[FileEntry]
-    bytes_total: int  # every file, as the scan saw it
-    bytes_to_read: int  # the files to read
-    bytes_new: int  # an estimate of the content the store does not hold yet
-    files_total: int
-
-    @property
-    def bytes_reused(self) -> int:
-        return sum(e.size for _f, e in self.reused)
-
-
-def plan_reuse(
-    files: list[FileEntry],
-    parent: Snapshot | None,
-    index: BlobIndex,
-    *,
-    reread: bool = False,
-    unchanged: Callable[[FileEntry], SnapshotEntry | None] | None = None,
-) -> ReusePlan:
-    """Compare the scan with *parent*: a file whose size, mtime and identity match and
-    whose content *index* still holds is reused; the others are read. *unchanged* (the
-    backup writer's own test, under its lock) overrides the test on *index*. With
-    *reread*, every file is read, but only the changed ones count as new."""
-    before = {e.path: e for e in parent.entries} if parent is not None else {}
-
-    def still_there(f: FileEntry) -> SnapshotEntry | None:
-        prev = before.get(f.path)
-        if prev is None or not same_file(prev, f.size, f.mtime_ns, f.identity):
-            return None
-        return prev if all(b in index for b in prev.blobs) else None
-
-    test = unchanged or still_there
-    reused: list[tuple[FileEntry, SnapshotEntry]] = []
-    to_read: list[FileEntry] = []
-    new = 0
-    for f in files:
-        prev = test(f)
-        if prev is None:
-            new += f.size
-            to_read.append(f)
-        elif reread:
-            to_read.append(f)
-        else:
-            reused.append((f, prev))
-    return ReusePlan(
-        reused=reused,
-        to_read=to_read,
-        bytes_total=sum(f.size for f in files),
-        bytes_to_read=sum(f.size for f in to_read),
-        bytes_new=new,
-        files_total=len(files),
-    )
-
-
-def space_needed(plan: ReusePlan, chunk_size: int) -> int:
-    """Bytes a backup needs at its destination: the new content (sealed, uncompressed:
-    at most that), its index and pack headers, the snapshot, a margin."""
-    chunks = sum(-(-f.size // chunk_size) for f in plan.to_read) if chunk_size else 0
-    return (
-        plan.bytes_new
-        + SPACE_MARGIN
-        + SPACE_PER_FILE * plan.files_total
-        + (SPACE_PER_CHUNK * chunks)
-    )
-
-
-def check_space(store: Store | None, folder: Path, needed: int) -> None:
-    """Refuse (exit 6) when *needed* bytes are not free at *folder*, saying what
-    forgetting the oldest snapshots of *store* would free."""
-    free = reported_free_space(folder if folder.exists() else folder.parent)
-    if free is None or free >= needed:  # None: the file system does not say
-        return
-    message = _(
-        "Not enough space at {dest}: this backup writes about {need}, {free} are free."
-    ).format(dest=folder, need=formatting.size(needed), free=formatting.size(free))
-    if store is not None:
-        message += " " + _forget_advice(store, folder, needed - free)
-    raise NotEnoughSpaceError(message)
-
-
-def _forget_advice(store: Store, folder: Path, short: int) -> str:
-    from therabak.store.errors import DamagedStoreError
-    from therabak.store.prune import gains_of_forgetting_oldest
-
-    try:
-        gains = gains_of_forgetting_oldest(store, enough=short)
-    except DamagedStoreError:
-        return _("Run 'therabak check' on the store: a snapshot cannot be read.")
-    if not gains:
-        return _("The store holds no older backup to forget: use another (larger) medium.")
-    last = gains[-1]
-    keep = len(store.snapshots()) - last.count
-    if last.bytes_freed >= short:
-        text = ngettext(
-            "Forgetting the oldest backup ({when}) would free about {size}: ",
-            "Forgetting the {n} oldest backups (up to {when}) would free about {size}: ",
-            last.count,
-        )
-    else:
-        text = ngettext(
-            "Forgetting the oldest backup ({when}) would free only about {size}; use another "
-            "(larger) medium, or forget it: ",
-            "Forgetting even the {n} oldest backups (up to {when}) would free only about "
-            "{size}; use another (larger) medium, or forget them: ",
-            last.count,
-        )
-    return text.format(
-        n=last.count,
-        when=formatting.local_time(last.oldest[-1].created),
-        size=formatting.size(last.bytes_freed),
-    ) + (f'therabak forget "{folder}" --keep-last {keep}, then therabak prune "{folder}".')
-
-
-@dataclass
-class Estimate:
-    """What a backup into a destination would write, before it starts (the app shows it
-    after the destination and the password: "writes 120 MB of 2.0 GB")."""
-
-    store: Path
-    exists: bool  # the destination holds a store already
-    bytes_total: int
-    bytes_new: int
-    files_total: int
-    files_reused: int
-    recovery_code: bool  # the store has a recovery code (False for a new one)
-
-
-def estimate_backup(
-    dest: Path,
-    *,
-    data_dir: Path,
-    account: AccountKey,
-    rules: Rules,
-    selection: frozenset[str],
-    protection: Protection,
-) -> Estimate:
-    """Open the store in *dest* (if there is one: a wrong password raises exit 4's
-    error, a store locked otherwise than *protection* says exit 2's), scan Data and
-    compare with the newest backup of this practice there. Changes nothing."""
-    data_dir = followed_root(Path(data_dir))
-    folder = store_folder(Path(dest).expanduser().absolute())
-    req = StoreBackupRequest(
-        data_dir=data_dir,
-        account=account,
-        dest_dir=Path(dest),
-        rules=rules,
-        selection=selection,
-        protection=protection,
-    )
-    store = open_existing(folder, req)
-    found = scan_for_backup(data_dir, rules, selection, folder.parent)
-    if store is None:
-        plan = plan_reuse(found.files, None, BlobIndex())
-    else:
-        parent = store.latest(kind=str(BackupKind.MANUAL), account_key_id=account.id_hex)
-        plan = plan_reuse(found.files, parent, store.index())
-    return Estimate(
-        store=folder,
-        exists=store is not None,
-        bytes_total=plan.bytes_total,
-        bytes_new=plan.bytes_new,
-        files_total=plan.files_total,
-        files_reused=len(plan.reused),
-        recovery_code=store is not None and store.has_recovery_code,
-    )
 
 
 # ---- the job --------------------------------------------------------------------------------
@@ -681,13 +404,7 @@ def _remember(
 
 
 __all__ = [
-    "Estimate",
-    "ReusePlan",
     "StoreBackupRequest",
     "StoreBackupResult",
-    "check_space",
-    "estimate_backup",
-    "plan_reuse",
     "run_store_backup",
-    "space_needed",
 ]

@@ -49,7 +49,7 @@ class BackupScreen(AppScreen):
         self.rules_error = ""
         self.started = False  # a job was started: a second ctrl+s must not start another
         self.store_exists = False  # the destination holds a backup store
-        self.estimate = None  # jobs.store_backup.Estimate for (destination, password)
+        self.estimate = None  # jobs.store_estimate.Estimate for (destination, password)
         self.estimate_for: tuple | None = None  # what the estimate (or its refusal) is for
         self.estimate_error = ""  # why the store does not open (a wrong password, ...)
         self._estimate_timer = None
@@ -188,7 +188,7 @@ class BackupScreen(AppScreen):
     def _update_needed(self) -> None:
         """The space the destination needs: what the estimate says is new, else (a new
         store, or before the estimate) everything ticked."""
-        from therabak.jobs.store_backup import SPACE_MARGIN, SPACE_PER_FILE
+        from therabak.jobs.store_plan import SPACE_MARGIN, SPACE_PER_FILE
 
         dest = self.query_one(DestinationPicker)
         chosen = self.selected_totals()
@@ -387,7 +387,7 @@ class BackupScreen(AppScreen):
     def _estimate_worker(self, key, dest, password, selection) -> None:
         from therabak.archive.writer import Protection
         from therabak.errors import TherabakError
-        from therabak.jobs.store_backup import estimate_backup
+        from therabak.jobs.store_estimate import estimate_backup
         from therabak.practice.account import AccountKey
 
         ctx = self.app.ctx
