@@ -18,6 +18,7 @@ from textual.containers import Vertical
 from textual.widgets import Footer, ProgressBar, Static
 
 from therabak import formatting
+from therabak.app.chain import BackupChain
 from therabak.app.follow import FollowsJobs, JobEnded, JobEvents
 from therabak.app.jobview import JobView
 from therabak.app.runner import Job, JobState
@@ -156,9 +157,12 @@ class ProgressScreen(FollowsJobs, AppScreen):
         Binding("d", "delete_backup", N_("Delete it")),
     ]
 
-    def __init__(self, job: Job, *, follow: bool = True) -> None:
+    def __init__(self, job: Job, *, follow: bool = True, chain: BackupChain | None = None) -> None:
         super().__init__()
         self.job = job
+        self.chain = chain  # backups one after the other: this one and the next ones
+        self.chain_label = chain.current.label if chain and chain.current else ""
+        self._chain_recorded = False
         self.view = JobView()
         self.gauge = SpeedGauge(upload=is_remote_backup(job.record))
         self._follow = follow
@@ -177,6 +181,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
 
     def compose(self) -> ComposeResult:
         yield AppHeader(job_title(self.job.record))
+        yield Static("", id="chain")
         with Vertical(id="progress-box"):
             yield Static(_("Starting…"), id="phase")
             yield ProgressBar(total=None, show_eta=False, id="job-bar")
@@ -190,6 +195,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self._render_chain()
         self.query_one("#summary").display = False
         self.query_one("#retries").display = False
         self.query_one("#retry-title").display = False
@@ -323,11 +329,66 @@ class ProgressScreen(FollowsJobs, AppScreen):
         box.update(Text("\n".join(notes), style="dim"))
         box.display = bool(notes)
 
+    def _render_chain(self) -> None:
+        """Backups one after the other: which one this is, and how the earlier ended (a
+        failed one did not stop this one: said so)."""
+        box = self.query_one("#chain", Static)
+        chain = self.chain
+        box.display = chain is not None
+        if chain is None:
+            return
+        text = Text()
+        for line in chain.lines():
+            text.append(line + "\n", style="bold")
+        if any(r.failed for r in chain.done):
+            text.append(_("This backup runs anyway.") + "\n", style="bold")
+        text.append(
+            _("Backup {n} of {total}").format(n=len(chain.done) + 1, total=chain.total)
+            + " · "
+            + self.chain_label,
+            style="dim",
+        )
+        box.update(text)
+
+    def _next_in_chain(self) -> bool:
+        """This backup of a chain ended: record it and start the next one (True when
+        one was started: this screen gives way to its progress)."""
+        chain = self.chain
+        if chain is None or self._chain_recorded:
+            return False
+        self._chain_recorded = True
+        final = self.view.final
+        cancelled = self.job.state is JobState.CANCELLED or (
+            isinstance(final, Error) and final.exit_code == ExitCode.INTERRUPTED
+        )
+        if not chain.finished(self.chain_label, final, cancelled=cancelled):
+            return False
+        try:
+            job = chain.start_next(self.app.ctx.runner)
+        except OSError as e:
+            self.notify(
+                _("The job could not be started: {error}").format(error=e.strerror or e),
+                severity="error",
+            )
+            return False
+        if job is None:
+            return False
+        if self.is_current:
+            self.app.ctx.runner.mark_seen(self.job)
+        self.app.switch_screen(ProgressScreen(job, chain=chain))
+        return True
+
     def _show_summary(self) -> None:
+        if self._next_in_chain():
+            return
         box = self.query_one("#summary", Static)
         final = self.view.final
         stderr = self.app.ctx.runner.stderr_text(self.job) if final is None else ""
         text = summary_text(self.job, self.view, self.app.ctx.display_path, stderr)
+        if self.chain is not None:  # the last of a chain: every backup's line first
+            lines = Text("\n".join(self.chain.lines()) + "\n\n", style="bold")
+            text = lines + text
+            self.query_one("#chain").display = False
         if self._unverified_archive() is not None:
             if self.kept_or_deleted == "kept":
                 text.append("\n" + _("Kept (not verified)."), style="bold")
