@@ -26,7 +26,8 @@ from therabak.errors import DataFolderError, DataInUseError, UsageError
 from therabak.fsutil import followed_root, fsync_dir, is_link_or_junction
 from therabak.i18n import _
 from therabak.jobkit import history
-from therabak.points.discovery import RestorePoint, find_before_restore, read_archive_header
+from therabak.points.discovery import find_before_restore
+from therabak.points.point import RestorePoint, read_archive_header
 
 if TYPE_CHECKING:
     from therabak.store.keyfile import Unlock
