@@ -167,7 +167,7 @@ def _opens(point: RestorePoint, code: RecoveryCode, stores: dict[str, bool]) -> 
             from therabak.store.keyfile import Unlock
 
             try:
-                open_store(Path(point.path), Unlock(recovery_code=code))
+                open_store(point.path, Unlock(recovery_code=code))
                 stores[key] = True
             except (TherabakError, OSError):
                 stores[key] = False

@@ -51,21 +51,20 @@ from therabak.jobs.backup import (
     outcome_exit_code,
     outcome_fields,
     outcome_json,
-    prepare_destination,
 )
 from therabak.jobs.backup_scan import Found, announce_scan, scan_for_backup
 from therabak.jobs.file_storer import EntryWriter, FileStorer, collector_paused
-from therabak.jobs.store_open import create_or_open, open_existing
+from therabak.jobs.store_open import StoreTarget, create_or_open, open_existing, open_target
 from therabak.jobs.store_plan import check_space, plan_reuse, space_needed
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import FileEntry
 from therabak.practice.source import SourceRead
 from therabak.settings import Settings
+from therabak.storage.network import RetryNotice
 from therabak.store.backup import BackupWriter, FileWriter, SnapshotMeta
 from therabak.store.core import Store
 from therabak.store.index import BlobIndex
-from therabak.store.place import store_folder
 from therabak.store.snapshot import Snapshot, SnapshotEntry, SnapshotKind
 
 
@@ -79,7 +78,9 @@ class StoreBackupRequest:
 
     data_dir: Path
     account: AccountKey
-    dest_dir: Path  # the destination folder (the store is DEST/TheraPsy-Backups) or a store
+    #: where to, exactly as ``--dest`` takes it: a folder (the store is
+    #: DEST/TheraPsy-Backups, or the store's own folder), a URL or a destination's name
+    dest: str
     rules: Rules
     selection: frozenset[str]
     protection: Protection  # a new store's key slots; an existing store opens with it too
@@ -93,13 +94,18 @@ class StoreBackupRequest:
     recovery_code: RecoveryCode | None = field(default=None, repr=False)
     #: called once a new store exists (before any file is read): a new recovery code in
     #: its key file now matters, so the caller shows it (or keeps the file it wrote)
-    on_created: Callable[[Path], None] | None = None
+    #: with the store's place (a path, or a URL without credentials)
+    on_created: Callable[[str], None] | None = None
     account_key_path: Path | None = None  # for a job's command line (None: the default)
+    #: bytes per second off-site (None: the named destination's limit, if any)
+    limit_upload: int | None = None
+    #: hears every retry of a transient network failure (off-site)
+    on_retry: Callable[[RetryNotice], None] | None = field(default=None, repr=False)
 
     def to_argv(self) -> list[str]:
         """The ``therabak backup`` arguments of this manual store backup; the categories
         as the difference to the defaults (``--include``/``--exclude``); never a secret."""
-        argv = ["--dest", str(self.dest_dir), "--data-dir", str(self.data_dir)]
+        argv = ["--dest", str(self.dest), "--data-dir", str(self.data_dir)]
         if self.account_key_path is not None:
             argv += ["--account-key", str(self.account_key_path)]
         defaults = self.rules.default_selection(BackupKind.MANUAL)
@@ -114,12 +120,14 @@ class StoreBackupRequest:
             argv.append("--reread")
         if self.protection.unprotected:
             argv.append("--no-password")
+        if self.limit_upload is not None:
+            argv += ["--limit-upload", str(self.limit_upload)]
         return argv
 
 
 @dataclass
 class StoreBackupResult:
-    store: Path
+    store: str  # the store's place: a path, or a URL without credentials
     snapshot: str  # the new snapshot's id
     created_store: bool
     files: int
@@ -151,7 +159,7 @@ class StoreBackupResult:
         volumes) and the store's own."""
         return {
             "archive": None,
-            "store": str(self.store),
+            "store": self.store,
             "snapshot": self.snapshot,
             "created_store": self.created_store,
             "volumes": [],
@@ -169,7 +177,7 @@ class StoreBackupResult:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StoreBackupResult:
         return cls(
-            store=Path(data["store"]),
+            store=str(data["store"]),
             snapshot=str(data["snapshot"]),
             created_store=bool(data["created_store"]),
             files=int(data["files"]),
@@ -196,12 +204,24 @@ def run_store_backup(
 def _run(req: StoreBackupRequest, emit: WarningLog, cancel: CancelToken) -> StoreBackupResult:
     start = time.monotonic()
     memtune.tune_for_streaming()
-    dest = prepare_destination(req.dest_dir)
-    folder = store_folder(dest)
-    emit(Phase("opening", str(folder)))
-    store = open_existing(folder, req)  # the key first (Argon2id), before any other work
+    target = open_target(req)
+    try:
+        return _run_at(req, emit, cancel, target, start)
+    finally:
+        target.close()
+
+
+def _run_at(
+    req: StoreBackupRequest,
+    emit: WarningLog,
+    cancel: CancelToken,
+    target: StoreTarget,
+    start: float,
+) -> StoreBackupResult:
+    emit(Phase("opening", target.place))
+    store = open_existing(target, req)  # the key first (Argon2id), before any other work
     emit(Phase("scanning", str(req.data_dir)))
-    found = scan_for_backup(req.data_dir, req.rules, req.selection, dest)
+    found = scan_for_backup(req.data_dir, req.rules, req.selection, target.dest)
     cancel.check()
     created = (req.created or faults.created() or datetime.now().astimezone()).replace(
         microsecond=0
@@ -215,16 +235,17 @@ def _run(req: StoreBackupRequest, emit: WarningLog, cancel: CancelToken) -> Stor
     created_store = False
     if store is None:
         plan = plan_reuse(found.files, None, BlobIndex())
-        check_space(None, folder, space_needed(plan, _default_chunk()))
-        store, created_store = create_or_open(folder, req)
+        if target.folder is not None:  # off-site: a full quota is refused when it is hit
+            check_space(None, target.folder, space_needed(plan, _default_chunk()))
+        store, created_store = create_or_open(target, req)
         if created_store and req.on_created is not None:
-            req.on_created(folder)
+            req.on_created(target.place)
     parent = None
     if not created_store:
         parent = store.latest(kind=str(req.kind), account_key_id=req.account.id_hex)
     writer = store.begin_backup(parent, meta)  # a shared lock until commit or abort
     try:
-        return _write(req, emit, cancel, store, writer, found, dest, created_store, start)
+        return _write(req, emit, cancel, store, writer, found, target, created_store, start)
     except BaseException:
         writer.abort()  # no snapshot: nothing of this backup is visible
         raise
@@ -243,20 +264,19 @@ def _write(
     store: Store,
     writer: BackupWriter,
     found: Found,
-    dest: Path,
+    target: StoreTarget,
     created_store: bool,
     start: float,
 ) -> StoreBackupResult:
-    folder = Path(store.location)
 
     def unchanged(f: FileEntry) -> SnapshotEntry | None:
         return writer.unchanged(f.path, f.size, f.mtime_ns, f.identity)
 
     index = store.index()
     plan = plan_reuse(found.files, writer.parent, index, reread=req.reread, unchanged=unchanged)
-    if not created_store:
-        check_space(store, folder, space_needed(plan, store.config.chunk_size))
-    announce_scan(emit, req.data_dir, dest, found)
+    if not created_store and target.folder is not None:
+        check_space(store, target.folder, space_needed(plan, store.config.chunk_size))
+    announce_scan(emit, req.data_dir, target.dest, found)
     emit(
         Phase(
             "writing",
@@ -290,12 +310,12 @@ def _write(
         writer.skip(path, why)
     progress.finish()
     cancel.check()
-    emit(Phase("syncing", str(folder)))
+    emit(Phase("syncing", target.place))
     snapshot = writer.commit()
     faults.point("backup.published")
     stats = writer.stats
     result = StoreBackupResult(
-        store=folder,
+        store=target.place,
         snapshot=snapshot.snapshot_id,
         created_store=created_store,
         files=stats.files,
@@ -315,8 +335,8 @@ def _write(
         _verify(store, writer, snapshot, result, emit, cancel)
     result.duration_s = round(time.monotonic() - start, 3)
     result.warnings = list(emit.warnings)
-    _remember(req, result, snapshot, dest)
-    emit(Summary.of("backup", result, str(folder)))
+    _remember(req, result, snapshot, target.dest)
+    emit(Summary.of("backup", result, target.place))
     return result
 
 
@@ -378,8 +398,10 @@ class _StoreSink:
 
 
 def _remember(
-    req: StoreBackupRequest, result: StoreBackupResult, snapshot: Snapshot, dest: Path
+    req: StoreBackupRequest, result: StoreBackupResult, snapshot: Snapshot, dest: Path | None
 ) -> None:
+    """The backup in this computer's history (which ``status`` reads per destination,
+    off-site ones too) and a local destination among the remembered folders."""
     kind = (
         history.RecordKind.MANUAL if req.kind is BackupKind.MANUAL else history.RecordKind.AUTOMATIC
     )
@@ -396,7 +418,7 @@ def _remember(
                 extra={"store": True, "snapshot": snapshot.snapshot_id},
             )
         )
-    if req.remember_destination and req.kind is BackupKind.MANUAL:
+    if dest is not None and req.remember_destination and req.kind is BackupKind.MANUAL:
         with contextlib.suppress(TherabakError, OSError):
             settings = Settings.load()
             if settings.remember_destination(dest):

@@ -139,7 +139,7 @@ def _store_contents(
     from therabak.store.keyfile import Unlock
 
     store = stores.open_store(
-        Path(point.path), Unlock(password=password, account=account, recovery_code=recovery_code)
+        point.path, Unlock(password=password, account=account, recovery_code=recovery_code)
     )
     snapshot = stores.load_snapshot(store, point.snapshot_id)
     return PointContents(

@@ -33,13 +33,14 @@ from pathlib import Path
 from therabak.archive.volumes import first_volume, later_volume_name, later_volumes
 from therabak.datafolder.manifest import MANIFEST_NAME
 from therabak.datafolder.names import FOLDER_PREFIX, before_restore_prefix
-from therabak.errors import DamagedArchiveError
+from therabak.errors import DamagedArchiveError, UsageError
 from therabak.fsutil import followed_root
 from therabak.i18n import _
 from therabak.points import stores
 from therabak.points.point import Place, RestorePoint, archive_point, folder_point
 from therabak.points.store_points import identify_store, points_of_store
 from therabak.practice.categories import Rules
+from therabak.storage.url import is_url
 
 ARCHIVE_SUFFIX = ".therabak"
 #: Subfolders (names compared case-insensitively) that are searched as well, one level
@@ -99,7 +100,7 @@ def identify(
 
 @dataclass
 class SearchPlace:
-    folder: Path
+    folder: Path | str  # a folder, or an off-site place's URL (``list --in URL``)
     source: Place
     available: bool = False
 
@@ -127,7 +128,7 @@ def search_places(
     media: bool = True,
     searched: Iterable[str | Path] = (),
 ) -> list[SearchPlace]:
-    places = [SearchPlace(Path(p).expanduser().absolute(), Place.GIVEN) for p in given]
+    places = [_given_place(str(p)) for p in given]
     places += [SearchPlace(Path(p).expanduser().absolute(), Place.REMEMBERED) for p in remembered]
     places += [SearchPlace(Path(p).expanduser().absolute(), Place.SEARCHED) for p in searched]
     if auto_folder is not None:
@@ -137,6 +138,29 @@ def search_places(
 
         places += [SearchPlace(p, Place.MEDIA) for p in removable_media()]
     return places
+
+
+def _given_place(text: str) -> SearchPlace:
+    """A place named with ``--in``: a folder, a URL or a destination's name."""
+    place = stores.named_place(text)
+    if is_url(place):
+        return SearchPlace(place, Place.GIVEN)
+    return SearchPlace(Path(place).expanduser().absolute(), Place.GIVEN)
+
+
+def _scan_off_site(
+    url: str, source: str, account_key_id: str | None, out: dict[str, RestorePoint]
+) -> bool:
+    """The snapshots of the store at the off-site place *url* (its own URL, or the one
+    whose TheraPsy-Backups holds it); False when it holds none. Errors of the storage
+    (credentials, a missing bucket, an unknown host key) are raised as they are."""
+    try:
+        place = stores.off_site_store(url)
+    except UsageError:
+        return False
+    for point in points_of_store(place, account_key_id, source):
+        out.setdefault(f"{place}@{point.snapshot_id}", point)
+    return True
 
 
 def _key(path: Path) -> str:
@@ -239,6 +263,9 @@ def list_points(
     """Every restore point in *places* and beside *data_dir*, newest first."""
     found: dict[str, RestorePoint] = {}
     for place in places:
+        if isinstance(place.folder, str):
+            place.available = _scan_off_site(place.folder, place.source, account_key_id, found)
+            continue
         place.available = _scan_folder(place.folder, place.source, account_key_id, found)
     if data_dir is not None:
         find_before_restore(data_dir, account_key_id, found)

@@ -72,7 +72,7 @@ _STAMP_RE = re.compile(r"(\d{4}-\d{2}-\d{2}_\d{6})")
 
 @dataclass
 class RestorePoint:
-    path: Path
+    path: Path | str  # a store snapshot off-site: the store's URL
     kind: PointKind
     created: datetime | None = None
     size: int | None = None  # bytes (archive files' size; folder: data bytes per manifest)
@@ -86,7 +86,7 @@ class RestorePoint:
     error: str = ""  # for unreadable points
     volumes: int = 1  # files of a split backup (archives)
     incomplete: str = ""  # what is wrong with a split backup's volumes ("" when nothing)
-    # A snapshot of a backup store: *path* is the store's folder, this the snapshot's id.
+    # A snapshot of a backup store: *path* is the store's folder (or URL), this its id.
     snapshot_id: str = ""
     short_id: str = ""  # the shortest unambiguous prefix of snapshot_id (8+ hex digits)
     added: int | None = None  # store snapshots: bytes that backup added to the store

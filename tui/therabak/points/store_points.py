@@ -14,7 +14,7 @@ from therabak.practice.categories import BackupKind
 
 
 def points_of_store(
-    folder: Path, account_key_id: str | None, found_in: Place | str = ""
+    folder: Path | str, account_key_id: str | None, found_in: Place | str = ""
 ) -> list[RestorePoint]:
     """Every snapshot of the store in *folder*, from the public headers; one unreadable
     point for a store that cannot be read, and for each snapshot whose header cannot."""

@@ -316,7 +316,7 @@ class StoreSource(RestoreSource):
             account=account,
             recovery_code=code,
         )
-        store = open_store(Path(point.path), unlock, salvage=req.salvage)
+        store = open_store(point.path, unlock, salvage=req.salvage)
         return cls(point, store, load_snapshot(store, point.snapshot_id, salvage=req.salvage))
 
     def content(self, item: Item) -> Iterator[bytes]:
