@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from therabak import formatting
 from therabak.destinations import Destination
@@ -39,8 +39,17 @@ from therabak.points.point import Place, PointKind, RestorePoint
 from therabak.settings import Settings
 from therabak.storage.url import is_url
 
-if TYPE_CHECKING:
-    from therabak.schedule.status import ScheduleStatus
+
+class ScheduleFacts(Protocol):
+    """What the status needs of the scheduler's answer (``schedule.status.ScheduleStatus``,
+    which builds on the jobs: the engine's jobs never import ``schedule``)."""
+
+    warnings: list[str]
+
+    @property
+    def set_up(self) -> bool: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -95,7 +104,7 @@ class StatusReport:
     destinations: list[DestinationStatus] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     before_restore: list[RestorePoint] = field(default_factory=list)
-    schedule: ScheduleStatus | None = None
+    schedule: ScheduleFacts | None = None
 
     @property
     def exit_code(self) -> ExitCode:
@@ -156,7 +165,7 @@ def compute_status(
     *,
     account_key_id: str | None = None,
     now: datetime | None = None,
-    schedule: ScheduleStatus | None = None,
+    schedule: ScheduleFacts | None = None,
 ) -> StatusReport:
     now = now or datetime.now().astimezone()
     data_dir = Path(data_dir)
