@@ -404,3 +404,69 @@ def test_a_backup_killed_mid_upload_is_resumed_and_every_finished_point_restores
         )
         assert r.returncode == 0, r.stderr
         assert plaintext_tree(to, practice.key) == want
+
+
+def test_the_estimate_before_a_backup_reads_a_store_off_site(
+    remote_place, practice: Practice, password_file: Path
+) -> None:
+    from therabak.archive.writer import Protection
+    from therabak.jobs.store_estimate import estimate_backup
+    from therabak.practice.categories import BackupKind, Rules
+
+    place = remote_place("sftp")
+    rules = Rules.load()
+
+    def estimate():
+        return estimate_backup(
+            place.url,
+            data_dir=practice.data_dir,
+            account=practice.key,
+            rules=rules,
+            selection=rules.default_selection(BackupKind.MANUAL),
+            protection=Protection(password=PASSWORD),
+        )
+
+    new = estimate()
+    assert not new.exists and new.bytes_new == new.bytes_total > 0
+    assert place.folder is not None and list(place.folder.iterdir()) == []  # changed nothing
+    made = summary(backup(practice, place.url, password_file))
+    (practice.data_dir / "audio" / "remote-new.opus").write_bytes(
+        seal_bytes(practice.key, os.urandom(100_000))
+    )
+    again = estimate()
+    assert again.exists and again.store == made["store"]
+    assert again.files_reused == made["files"] and again.files_total == made["files"] + 1
+    assert 100_000 <= again.bytes_new < 110_000  # only the new recording
+
+
+def test_two_backups_started_together_make_one_store_off_site(
+    remote_place, practice: Practice, password_file: Path
+) -> None:
+    place = remote_place("s3")
+    argv = [
+        sys.executable,
+        "-m",
+        "therabak",
+        "backup",
+        "--dest",
+        place.url,
+        "--data-dir",
+        str(practice.data_dir),
+        "--password-file",
+        str(password_file),
+        "--json",
+    ]
+    children = [
+        subprocess.Popen(argv, env=cli_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    results = [c.communicate(timeout=300) for c in children]
+    for c, (_out, err) in zip(children, results, strict=True):
+        assert c.returncode == 0, err
+    made = [json.loads(out.splitlines()[-1]) for out, _err in results]
+    assert sorted(m["created_store"] for m in made) == [False, False, True]
+    store = open_url(place.url)
+    assert len(store.snapshots()) == 3
+    assert len(list(store.storage.list("keys/"))) == 1  # one key: one store
+    assert list(store.storage.list("locks/")) == []  # the creation lock is gone
+    store.storage.close()
