@@ -218,6 +218,16 @@ def test_backups_to_s3_that_cannot_be_done_are_refused_each_with_its_exit_code(
     assert "--single-file" in one_line(r.stderr)
     with place.storage() as s:
         assert list(s.list()) == []
+    # an upload limit for a folder: it would do nothing there (usage)
+    r = backup(
+        practice,
+        str(place.folder or practice.root / "stick"),
+        password_file,
+        "--limit-upload",
+        "1M",
+    )
+    assert r.returncode == ExitCode.USAGE, r.stderr
+    assert "off-site" in one_line(r.stderr)
     # wrong credentials: exit 8, the secret named nowhere
     wrong = "wrong-secret-Zx81!" + "q" * 20
     r = run_cli(
