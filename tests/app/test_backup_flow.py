@@ -17,8 +17,9 @@ from therabak.app.widgets.retry_panel import RetryPanel
 from therabak.jobs.store_backup import StoreBackupResult
 from therabak.practice.categories import BackupKind, Rules
 from therabak.storage.local import LocalStorage
-from therabak.store.core import Store, peek
+from therabak.store.core import Store
 from therabak.store.keyfile import Unlock
+from therabak.store.public import peek
 
 FLAKY = "transient=0.25,transient-times=2,seed=tui-test"
 

@@ -68,7 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
-    from therabak.points.discovery import PointKind, list_points, search_places
+    from therabak.points.discovery import list_points, search_places
+    from therabak.points.point import PointKind
 
     paths = practice_paths(args)
     settings = Settings.load()

@@ -17,13 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from therabak.points.discovery import (
-    PointKind,
-    RestorePoint,
-    SearchPlace,
-    list_points,
-    search_places,
-)
+from therabak.points.discovery import SearchPlace, list_points, search_places
+from therabak.points.point import PointKind, RestorePoint
 
 if TYPE_CHECKING:
     from therabak.crypto.recovery import RecoveryCode

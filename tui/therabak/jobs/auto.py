@@ -58,9 +58,10 @@ from therabak.practice.scan import require_data_dir
 from therabak.retention import RetentionPolicy, kept
 from therabak.settings import AutoSettings, Settings
 from therabak.storage.local import LocalStorage
-from therabak.store.core import Store, peek
+from therabak.store.core import Store
 from therabak.store.keyfile import Unlock
 from therabak.store.place import STORE_FOLDER, is_store_name
+from therabak.store.public import peek
 
 AUTO_NAME_RE = re.compile(r"^TheraPsy-Auto-(\d{4}-\d{2}-\d{2}_\d{6})(?:-(\d+))?\.therabak$")
 LOCK_NAME = ".therabak-auto.lock"

@@ -109,8 +109,9 @@ def change_store_password(
     of the store opens with the new password from then on. Raises as
     :func:`change_password`; StoreLockedError (exit 7) while another job uses the store."""
     from therabak.points.stores import place_storage
-    from therabak.store.core import Store, peek
+    from therabak.store.core import Store
     from therabak.store.keyfile import Unlock
+    from therabak.store.public import peek
 
     if not new_password:
         raise UsageError(_("The new password is empty."))

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from therabak.datafolder.manifest import MANIFEST_NAME, iter_manifest_files
 from therabak.errors import DamagedArchiveError
 from therabak.points import stores
-from therabak.points.discovery import PointKind, RestorePoint, identify
+from therabak.points.discovery import identify
+from therabak.points.point import PointKind, RestorePoint
 from therabak.practice.categories import Rules
 from therabak.practice.scan import Tally, scan
 

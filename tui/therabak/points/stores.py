@@ -34,9 +34,11 @@ from therabak.storage.base import Storage
 from therabak.storage.local import LocalStorage
 from therabak.storage.url import is_url
 from therabak.store import config as config_mod
-from therabak.store.core import MIN_ID_PREFIX, STORE_FOLDER, SnapshotInfo, Store, peek
+from therabak.store.core import Store
 from therabak.store.errors import DamagedStoreError, NotAStoreError
 from therabak.store.keyfile import Unlock
+from therabak.store.place import STORE_FOLDER
+from therabak.store.public import MIN_ID_PREFIX, SnapshotInfo, peek
 from therabak.store.snapshot import PREFIX as SNAPSHOTS_PREFIX
 from therabak.store.snapshot import Snapshot, SnapshotEntry, snapshot_id_of
 

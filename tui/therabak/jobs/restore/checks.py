@@ -35,7 +35,8 @@ from therabak.fsutil import followed_root
 from therabak.i18n import _
 from therabak.jobs.restore.request import RestoreRequest
 from therabak.jobs.restore.sources import source_class, subject_of
-from therabak.points.discovery import RestorePoint, identify
+from therabak.points.discovery import identify
+from therabak.points.point import RestorePoint
 from therabak.points.stores import named_text
 from therabak.practice.account import AccountKey
 

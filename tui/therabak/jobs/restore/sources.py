@@ -37,7 +37,7 @@ from therabak.events import Damaged, DamagedPart, Emit, Phase
 from therabak.fsutil import stat_long
 from therabak.i18n import N_, _
 from therabak.jobs.restore.request import RestoreRequest
-from therabak.points.discovery import PointKind, RestorePoint
+from therabak.points.point import PointKind, RestorePoint
 from therabak.points.stores import load_snapshot, open_store, read_order
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
