@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -22,7 +23,7 @@ from therabak.store.index import BlobIndex, IndexFile, PackRecord, encode_index,
 from therabak.store.keyfile import KeyFile, Unlock, parse_keyfile, unlock_store
 from therabak.store.keys import StoreKeys, new_store_key
 from therabak.store.locks import LockInfo, encode_lock, parse_lock
-from therabak.store.pack import PackBuilder, pack_name, parse_header, sealed_header_of
+from therabak.store.pack import PackBuilder, PackedBlob, pack_name, parse_header, sealed_header_of
 from therabak.store.snapshot import (
     SnapshotEntry,
     SnapshotHeader,
@@ -229,6 +230,31 @@ def test_index_round_trip_and_name():
     assert parsed.packs[pack.pack_id].blobs == pack.blobs
     with pytest.raises(DamagedStoreError, match="not its hash"):
         parse_index(keys, data, "index/" + "0" * 64)
+
+
+def test_index_refuses_blobs_out_of_place_or_out_of_their_limits():
+    """Each blob record of an index file well sealed by someone with the key: a blob past
+    the pack's end, overlapping or before the one listed before it, or described beyond a
+    blob's limits (a length that does not match, an unknown flag) is refused."""
+    keys = keys_for()
+    pack = build_pack(keys, [b"1" * 50, b"2" * 60])
+    first, second = pack.blobs
+
+    def parse(size: int, *blobs: PackedBlob) -> IndexFile:
+        name, data = encode_index(keys, IndexFile({pack.pack_id: PackRecord(size, list(blobs))}))
+        return parse_index(keys, data, name)
+
+    assert parse(pack.size, first, second).packs[pack.pack_id].blobs == [first, second]
+    end = second.offset + second.info.length
+    for size, blobs in [
+        (end + 7, (first, second)),  # the second blob runs into the trailer
+        (pack.size, (second, first)),  # out of order
+        (pack.size, (first, PackedBlob(second.info, first.offset + 1))),  # overlapping
+        (pack.size, (first, PackedBlob(replace(second.info, flags=0x80), second.offset))),
+        (pack.size, (first, PackedBlob(replace(second.info, length=1), second.offset))),
+    ]:
+        with pytest.raises(DamagedStoreError):
+            parse(size, *blobs)
 
 
 def test_blob_index_keeps_every_copy():

@@ -13,6 +13,7 @@ import json
 import os
 import struct
 
+import pytest
 import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -357,6 +358,84 @@ def test_snapshot_each_field_of_a_good_entry_with_any_value(key, value):
         assert isinstance(e.size, int) and isinstance(e.mtime_ns, int)
         assert isinstance(e.path, str) and isinstance(e.identity, str)
         assert e.sealed in (None, True, False) and isinstance(e.raw, bool)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("h", "AB" * 32),
+        ("h", "ab" * 31),
+        ("h", "ab" * 33),
+        ("h", "ab" * 31 + "a\n"),
+        ("h", " " + "ab" * 31 + "a"),
+        ("h", "ab" * 31 + "ag"),
+        ("b", "CD" * 32),
+        ("b", "cd" * 31),
+        ("b", "cd" * 32 + "c"),
+        ("b", "cd" * 31 + "c "),
+        ("b", "cd" * 31 + "cx"),
+        ("s", 1.0),
+        ("s", True),
+        ("m", 1.0),
+        ("z", -1.0),
+        ("z", -2),
+        ("e", 0),
+        ("unknown", 1),
+    ],
+)
+def test_snapshot_entry_with_one_bad_field_is_refused(key, value):
+    name, data = seal_body({"v": 1, "entries": [{**GOOD_ENTRY, key: value}]}, 1)
+    with pytest.raises(DamagedStoreError):
+        parse_snapshot(KEYS, data, name)
+    good_name, good = seal_body({"v": 1, "entries": [GOOD_ENTRY]}, 1)
+    assert parse_snapshot(KEYS, good, good_name).entries[0].sha256 == "ab" * 32
+
+
+# The parser checks each distinct folder of a snapshot once and only the last name of each
+# path (store/snapshot.py, _PathCheck). It must refuse exactly what the one name policy
+# (path_problem, the whole path each time) refuses, whatever came before in the snapshot.
+PATH_PARTS = ["a", "b", ".", "..", "", "x\\..", "..\\y", "a\\b", "n\x00", "C:", "\\\\srv"]
+PATH_PARTS += ["\udcfc", "\ud800", "CON", "t.", "x" * 255, "y" * 256]
+
+
+def check_paths_like_the_policy(paths: list[str]) -> None:
+    name, data = seal_body({"v": 1, "entries": [{**GOOD_ENTRY, "p": p} for p in paths]}, len(paths))
+    refused = [p for p in paths if path_problem(p) is not None]
+    if refused:
+        with pytest.raises(DamagedStoreError) as e:
+            parse_snapshot(KEYS, data, name)
+        assert path_problem(refused[0]) in str(e.value)
+    else:
+        assert [e.path for e in parse_snapshot(KEYS, data, name).entries] == paths
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.lists(st.sampled_from(PATH_PARTS), min_size=1, max_size=4).map("/".join),
+        min_size=1,
+        max_size=8,
+        unique=True,
+    )
+)
+def test_snapshot_paths_checked_per_folder_refuse_what_the_policy_refuses(paths):
+    check_paths_like_the_policy(paths)
+
+
+DEEP = "/".join(["d" * 255] * 127 + ["e" * 100])  # 32,612 characters: a safe folder
+
+
+@pytest.mark.parametrize(
+    "leaf",
+    ["..", ".", "", "x\x00", "y" * 256, "..\\up", "a\\..", "z" * (32767 - len(DEEP))],
+)
+def test_snapshot_an_unsafe_last_name_in_a_folder_already_seen_is_refused(leaf):
+    """The folder passed with a safe file; a second file in it with an unsafe last name
+    (or one that makes the whole path too long) is still refused."""
+    for folder in ("a/b", DEEP):
+        check_paths_like_the_policy([f"{folder}/ok.txt", f"{folder}/{leaf}"])
+    too_long = f"{DEEP}/{'z' * (32767 - len(DEEP))}"  # a short name, too long a path
+    assert len(too_long) == 32768 and path_problem(too_long) is not None
 
 
 @FUZZ

@@ -263,9 +263,7 @@ class BackupWriter:
         if prev is None or not same_file(prev, size, mtime_ns, identity):
             return None
         with self._mutex:
-            if all(b in self._index or b in self._pending for b in prev.blobs):
-                return prev
-        return None
+            return prev if self._index.holds_all(prev.blobs, self._pending) else None
 
     @property
     def new_packs(self) -> list[str]:
@@ -276,7 +274,7 @@ class BackupWriter:
     def reuse(self, entry: SnapshotEntry, *, category: str | None = None) -> SnapshotEntry:
         """Put *entry* (from the parent) into this snapshot without reading the file."""
         with self._mutex:
-            if not all(b in self._index or b in self._pending for b in entry.blobs):
+            if not self._index.holds_all(entry.blobs, self._pending):
                 raise DamagedStoreError(
                     _("{path}: its content is no longer in the store; read it again.").format(
                         path=entry.path

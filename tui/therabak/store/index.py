@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+import struct
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from therabak.i18n import _
@@ -28,7 +29,8 @@ VERSION = 1
 MAX_SUPERSEDED = 65535
 MAX_PACKS = 1 << 24
 _PACK_SIZE = 32 + 8 + 4
-_BLOB_SIZE = ID_SIZE + 1 + 4 + 4 + 4
+_BLOB_RECORD = struct.Struct(f">{ID_SIZE}sBIII")  # id, flags, offset, length, raw length
+_BLOB_SIZE = _BLOB_RECORD.size
 _AAD = b"therabak store index v1"
 _NAME_RE = re.compile(r"index/([0-9a-f]{64})")
 #: an index file lists at most this many blobs (a store with more writes several)
@@ -97,19 +99,27 @@ def parse_index(keys: StoreKeys, data: bytes, name: str) -> IndexFile:
         if size > 2 * MAX_PACK_SIZE or pack_id in packs:
             raise r.damaged(_("a pack's entry"))
         n = r.count(MAX_BLOBS, _BLOB_SIZE, _("number of blobs"))
-        blobs = []
-        end = 0
-        for _j in range(n):
-            blob_id, flags, offset = r.take(ID_SIZE), r.u8(), r.u32()
-            info = BlobInfo(blob_id, flags, r.u32(), r.u32())
-            check_blob_info(info, name)
-            if offset < end or offset + info.length > size - TRAILER_SIZE:
-                raise r.damaged(_("a blob's place"))
-            end = offset + info.length
-            blobs.append(PackedBlob(info, offset))
+        blobs = _blobs_of(r.take(n * _BLOB_SIZE), size, r)
         packs[pack_id] = PackRecord(size, blobs)
     r.end()
     return IndexFile(packs, supersedes)
+
+
+def _blobs_of(records: bytes, pack_size: int, r: Reader) -> list[PackedBlob]:
+    """One pack's blob records (untrusted): each blob's description keeps the limits, and
+    the blobs lie inside the pack, in order, without overlap. One unpack per record."""
+    out: list[PackedBlob] = []
+    append = out.append
+    end = 0
+    limit = pack_size - TRAILER_SIZE
+    for blob_id, flags, offset, length, raw_length in _BLOB_RECORD.iter_unpack(records):
+        info = BlobInfo(blob_id, flags, length, raw_length)
+        check_blob_info(info, r.name)
+        if offset < end or offset + length > limit:
+            raise r.damaged(_("a blob's place"))
+        end = offset + length
+        append(PackedBlob(info, offset))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +178,15 @@ class BlobIndex:
 
     def __len__(self) -> int:
         return len(self._where)
+
+    def holds_all(self, blob_ids: Iterable[bytes], pending: Container[bytes] = ()) -> bool:
+        """Does the index (or *pending*) hold every one of *blob_ids*? (A plain loop: this
+        runs for every unchanged file of every backup.)"""
+        where = self._where
+        for blob_id in blob_ids:  # noqa: SIM110 (no generator per file)
+            if blob_id not in where and blob_id not in pending:
+                return False
+        return True
 
     def locate(self, blob_id: bytes) -> list[Location]:
         have = self._where.get(blob_id)
