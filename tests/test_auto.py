@@ -21,8 +21,9 @@ from therabak.practice.categories import BackupKind
 from therabak.retention import RetentionPolicy, kept
 from therabak.storage.local import LocalStorage
 from therabak.store.check import check
-from therabak.store.core import Store, peek
+from therabak.store.core import Store
 from therabak.store.keyfile import Unlock
+from therabak.store.public import peek
 
 pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...
 

@@ -53,7 +53,7 @@ from therabak.datafolder.swap import recover
 from therabak.errors import DamagedArchiveError, TherabakError
 from therabak.jobs.folder import FolderBackupRequest, run_folder_backup
 from therabak.jobs.restore import RestoreRequest, run_restore
-from therabak.points.discovery import folder_point
+from therabak.points.point import folder_point
 from therabak.practice.categories import Rules
 from therabak.practice.demo import DemoSpec, create_demo
 from therabak.practice.envelope import seal_bytes

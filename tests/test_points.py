@@ -13,7 +13,8 @@ from restore_helpers import (
     practice_args,
 )
 from therabak.points.contents import open_contents
-from therabak.points.discovery import SearchPlace, category_summary, list_points
+from therabak.points.discovery import SearchPlace, list_points
+from therabak.points.point import category_summary
 from therabak.practice.categories import Rules
 from therabak.settings import Settings
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from therabak.i18n import speaking
-from therabak.points.discovery import PointKind
+from therabak.points.point import PointKind
 from therabak.presentation import KIND_DESCRIPTIONS, KIND_LABELS, kind_description, kind_label
 
 

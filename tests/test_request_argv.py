@@ -108,6 +108,8 @@ def test_a_backup_request_through_the_cli_parser(practice, tmp_path: Path, optio
         {"verify": True, "reread": True},
         {"unprotected": True},
         {"include": {"export-templates.invoices"}, "exclude": {"audio"}},
+        {"dest": "sftp://praxis@nas.example:2222/backups", "limit_upload": 65536},
+        {"dest": "Nextcloud"},
     ],
 )
 def test_a_store_backup_request_through_the_cli_parser(practice, tmp_path: Path, options) -> None:
@@ -119,19 +121,29 @@ def test_a_store_backup_request_through_the_cli_parser(practice, tmp_path: Path,
     req = StoreBackupRequest(
         data_dir=practice.data_dir,
         account=practice.key,
-        dest_dir=tmp_path / "stick",
+        dest=options.get("dest", str(tmp_path / "stick")),  # passed on as given
         rules=rules,
         selection=frozenset(selection),
         protection=Protection(password=None if unprotected else "secret", unprotected=unprotected),
         verify=options.get("verify", False),
         reread=options.get("reread", False),
         account_key_path=practice.key_path,
+        limit_upload=options.get("limit_upload"),
     )
     assert "secret" not in " ".join(req.to_argv())
     args = parsed(req)
     assert not args.single_file and args.no_password == unprotected
     back = store_backup_request(args, prepare(args, Output(json_mode=True)), req.protection)
-    for name in ("data_dir", "dest_dir", "account_key_path", "selection", "verify", "reread"):
+    assert req.to_argv()[:2] == ["--dest", req.dest]
+    for name in (
+        "data_dir",
+        "dest",
+        "account_key_path",
+        "selection",
+        "verify",
+        "reread",
+        "limit_upload",
+    ):
         assert getattr(back, name) == getattr(req, name), name
 
 

@@ -88,7 +88,7 @@ RESULTS = {
     ),
     StoreBackupResult: st.builds(
         StoreBackupResult,
-        store=paths,
+        store=names | st.just("sftp://praxis@nas.example:2222/backups/TheraPsy-Backups"),
         snapshot=text,
         created_store=st.booleans(),
         files=counts,

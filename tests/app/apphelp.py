@@ -99,7 +99,7 @@ def store_backup_first(ctx, dest: Path, password: str):
         StoreBackupRequest(
             data_dir=ctx.paths.data_dir,
             account=AccountKey.load(ctx.paths.account_key),
-            dest_dir=dest,
+            dest=str(dest),
             rules=rules,
             selection=rules.default_selection(BackupKind.MANUAL),
             protection=Protection(password=password),

@@ -17,8 +17,9 @@ from therabak.app.widgets.retry_panel import RetryPanel
 from therabak.jobs.store_backup import StoreBackupResult
 from therabak.practice.categories import BackupKind, Rules
 from therabak.storage.local import LocalStorage
-from therabak.store.core import Store, peek
+from therabak.store.core import Store
 from therabak.store.keyfile import Unlock
+from therabak.store.public import peek
 
 FLAKY = "transient=0.25,transient-times=2,seed=tui-test"
 
@@ -138,8 +139,8 @@ def test_no_password_needs_a_second_confirmation(make_ctx, run_app, usb):
             pilot, lambda: isinstance(app.screen, ProgressScreen) and app.screen.view.finished
         )
         store = app.screen.view.final.result(StoreBackupResult).store
-        assert store == usb / "TheraPsy-Backups"
-        assert peek(LocalStorage(store)).protection == ("none",)
+        assert store == str(usb / "TheraPsy-Backups")
+        assert peek(LocalStorage(Path(store))).protection == ("none",)
 
     run_app(app, body)
 
@@ -172,7 +173,7 @@ def test_a_backup_completes_with_retry_rows_visible(make_ctx, run_app, usb, app_
         final = screen.view.final
         assert final.exit_code == 0
         result = final.result(StoreBackupResult)
-        folder = result.store
+        folder = Path(result.store)
         assert folder.parent == usb
         store = Store.open(LocalStorage(folder), Unlock(password=password))
         assert not store.has_recovery_code  # "no code" was the answer
@@ -424,7 +425,7 @@ def test_settings_free_space_in_the_automatic_store(make_ctx, run_app, app_pract
                 StoreBackupRequest(
                     data_dir=ctx.paths.data_dir,
                     account=account,
-                    dest_dir=folder / "TheraPsy-Backups",
+                    dest=str(folder / "TheraPsy-Backups"),
                     rules=rules,
                     selection=rules.default_selection(BackupKind.AUTOMATIC),
                     protection=Protection(account_key=account.key, account_key_id=account.key_id),

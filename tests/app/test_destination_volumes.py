@@ -13,7 +13,7 @@ from therabak.app.widgets.destination import DestinationPicker
 from therabak.archive.volumes import MIN_VOLUME_SIZE, VOLUME_MARGIN, volumes_needed
 from therabak.fsinfo import FsInfo
 from therabak.jobs.backup import space_needed
-from therabak.jobs.store_backup import SPACE_MARGIN, SPACE_PER_FILE
+from therabak.jobs.store_plan import SPACE_MARGIN, SPACE_PER_FILE
 
 # A FAT stick whose limit would make 1 MiB volumes of an archive of the demo practice.
 SMALL_FAT = FsInfo("vfat", "/media/anna/STICK", MIN_VOLUME_SIZE + VOLUME_MARGIN - 1)

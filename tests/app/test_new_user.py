@@ -32,6 +32,7 @@ from therabak.app.screens.unlock import UnlockDialog
 from therabak.app.widgets.dir_picker import DirPicker
 from therabak.app.widgets.points_table import PointsTable
 from therabak.events import Phase, Progress
+from therabak.jobkit import history
 from therabak.jobs.restore import RestoreResult
 from therabak.settings import Settings
 from therabak.storage.local import LocalStorage
@@ -78,6 +79,15 @@ async def no_recovery_code(pilot) -> None:
     await pilot.pause()
 
 
+async def no_password(pilot) -> None:
+    """Tick "No password" and confirm it."""
+    pilot.app.screen.query_one("#nopw").focus()
+    await pilot.press("space")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog))
+    pilot.app.screen.query_one("#yes").press()
+    await pilot.pause()
+
+
 # ---- 2: what a cancel means ------------------------------------------------------------------
 
 
@@ -101,13 +111,86 @@ def test_cancel_while_checking_keeps_the_complete_backup_and_offers_to_delete_it
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         question = str(app.screen.query_one(".dialog-body").render())
         assert "already complete" in question and "kept in the backup store" in question
+        assert "keep it or delete it" in question
         app.screen.query_one("#yes").press()
         await wait_for(pilot, lambda: progress.view.finished)
         summary = text_of(progress, "#summary")
-        assert "kept in the backup store as a restore point, not verified" in summary
-        assert "Nothing was changed" not in summary and "k: keep it" not in summary
+        assert "in the backup store as a restore point, not verified" in summary
+        assert "Nothing was changed" not in summary and "k: keep it  ·  d: delete it" in summary
         store = Store.open(LocalStorage(usb / "TheraPsy-Backups"), Unlock(password=LONG))
+        point = progress.view.final.extra["snapshot"]
+        assert [i.snapshot_id for i in store.snapshots()] == [point]
+        assert [r.extra.get("snapshot") for r in history.read_all()] == [point]
+        # delete: asked, then the store's password (a wrong one is refused, nothing goes)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        body_text = str(app.screen.query_one(".dialog-body").render())
+        assert "removes this restore point from the backup store" in body_text
+        app.screen.query_one("#yes").press()
+        await wait_for(pilot, lambda: isinstance(app.screen, UnlockDialog))
+        await pilot.press(*"Falsches-Passwort", "enter")
+        await wait_for(pilot, lambda: "Wrong password" in text_of(app.screen, "#unlock-msg"))
+        assert [i.snapshot_id for i in store.snapshots()] == [point]
+        await pilot.press(*LONG, "enter")
+        await wait_for(pilot, lambda: app.screen is progress, timeout=30)
+        await wait_for(pilot, lambda: progress.kept_or_deleted == "deleted")
+        assert "Deleted: the backup is gone." in text_of(progress, "#summary")
+        assert store.snapshots() == []  # the point is forgotten: nothing lists it
+        assert history.read_all() == []  # nobody's last backup any more
+        listed = run_cli("list", "--in", usb, "--no-media", "--json")
+        assert json.loads(listed.stdout)["points"] == []
+
+    run_app(app, body)
+
+
+def test_a_store_backup_whose_check_was_cancelled_can_be_kept(make_ctx, run_app, usb):
+    """k keeps it (the point stays, its record stays), and d is then no longer offered;
+    a store without a password is not asked for one."""
+    app = TherabakApp(make_ctx(job_env={"THERABAK_FAILPOINTS": "verify-delay-ms=250"}))
+
+    async def body(pilot):
+        await to_step_two(pilot, usb)
+        await no_password(pilot)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        progress = app.screen
+        await wait_for(pilot, lambda: progress.view.phase == "verifying" and progress.view.progress)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        app.screen.query_one("#yes").press()
+        await wait_for(pilot, lambda: progress.view.finished)
+        await pilot.press("k")
+        await pilot.pause()
+        assert "Kept (not verified)." in text_of(progress, "#summary")
+        await pilot.press("d")
+        await pilot.pause()
+        assert app.screen is progress  # nothing more to choose
+        store = Store.open(LocalStorage(usb / "TheraPsy-Backups"), Unlock())
         assert [i.snapshot_id for i in store.snapshots()] == [progress.view.final.extra["snapshot"]]
+
+    run_app(app, body)
+
+
+def test_a_store_backup_without_password_is_deleted_without_asking_one(make_ctx, run_app, usb):
+    app = TherabakApp(make_ctx(job_env={"THERABAK_FAILPOINTS": "verify-delay-ms=250"}))
+
+    async def body(pilot):
+        await to_step_two(pilot, usb)
+        await no_password(pilot)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        progress = app.screen
+        await wait_for(pilot, lambda: progress.view.phase == "verifying" and progress.view.progress)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        app.screen.query_one("#yes").press()
+        await wait_for(pilot, lambda: progress.view.finished)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        app.screen.query_one("#yes").press()
+        await wait_for(pilot, lambda: progress.kept_or_deleted == "deleted", timeout=30)
+        store = Store.open(LocalStorage(usb / "TheraPsy-Backups"), Unlock())
+        assert store.snapshots() == []
 
     run_app(app, body)
 

@@ -1099,7 +1099,7 @@ def test_unlock_with_a_typo_in_the_recovery_code(snap_compare, term_size, make_c
 
 def test_destination_host_key(snap_compare, term_size, make_ctx, destinations):
     """A new SSH server: its key's fingerprint, to compare before trusting it."""
-    from therabak.app.screens.destinations import HostKeyDialog
+    from therabak.app.screens.destination_dialogs import HostKeyDialog
     from therabak.destinations import make
 
     nas = make("NAS", "sftp://praxis@nas.fritz.box:2222/volume1/therabak")[0]

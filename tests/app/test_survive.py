@@ -136,8 +136,8 @@ def test_job_survives_the_terminal_and_a_new_app_reattaches(
     finished = runner.get(job.id)
     assert finished.state is JobState.DONE and finished.exit_code == 0
     store = finished.final.result(StoreBackupResult).store
-    assert store == usb / "TheraPsy-Backups"
-    opened = Store.open(LocalStorage(store), Unlock(password="Praxis-2026"))
+    assert store == str(usb / "TheraPsy-Backups")
+    opened = Store.open(LocalStorage(usb / "TheraPsy-Backups"), Unlock(password="Praxis-2026"))
     assert opened.unlocked_with is SlotType.PASSWORD and opened.snapshots()
 
     # a new app instance lists the job with its result and shows the summary
@@ -153,6 +153,6 @@ def test_job_survives_the_terminal_and_a_new_app_reattaches(
             pilot, lambda: isinstance(app.screen, ProgressScreen) and app.screen.view.finished
         )
         summary = str(app.screen.query_one("#summary").render())
-        assert "Backup finished." in summary and store.name in summary
+        assert "Backup finished." in summary and "TheraPsy-Backups" in summary
 
     run_app(app, body)

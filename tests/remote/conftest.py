@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -188,3 +189,54 @@ def remote_place(request, tmp_path: Path, monkeypatch):
         return make_place(kind, request, tmp_path, monkeypatch)
 
     return make
+
+
+@pytest.fixture
+def proxied_url(request, tmp_path: Path, isolated_env: Path, monkeypatch) -> Iterator:
+    """``proxied_url(kind)``: (a URL of a fresh place reached through a counting proxy, the
+    proxy)."""
+    from remote.fault_proxy import FaultProxy
+    from therabak.settings import S3Settings, Settings
+
+    proxies: list[FaultProxy] = []
+
+    def make(kind: str) -> tuple[str, FaultProxy]:
+        if kind == "s3":
+            server = request.getfixturevalue("s3_server")
+            proxy = FaultProxy(server.server.port, http=True)
+            settings = Settings.load()
+            settings.s3 = S3Settings(
+                endpoint=f"http://127.0.0.1:{proxy.port}", region="", path_style=True
+            )
+            settings.save()
+            monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.key_id)
+            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret)
+            url = f"s3://{server.new_bucket(unique('bkt'))}/praxis"
+        elif kind == "sftp":
+            server = request.getfixturevalue("ssh_server")
+            proxy = FaultProxy(server.port, http=False)
+            home = tmp_path / "home"
+            if not (home / ".ssh" / "id_ed25519").exists():
+                (home / ".ssh").mkdir(parents=True, exist_ok=True)
+                shutil.copy(server.client_key, home / ".ssh" / "id_ed25519")
+            monkeypatch.setenv("HOME", str(home))
+            known = Path(os.environ["THERABAK_CONFIG"]).parent / "known_hosts"
+            line = server.host_key_line.replace(f"]:{server.port} ", f"]:{proxy.port} ")
+            with known.open("a") as f:
+                f.write(line + "\n")
+            folder = server.folder / "data" / unique("place")
+            folder.mkdir(parents=True)
+            url = f"sftp://{server.user}@127.0.0.1:{proxy.port}{folder}"
+        else:
+            server = request.getfixturevalue("webdav_server")
+            proxy = FaultProxy(server.server.port, http=True)
+            monkeypatch.setenv("THERABAK_REMOTE_PASSWORD", server.password)
+            name = unique("place")
+            (server.root / name).mkdir()
+            url = f"webdav://{server.user}@127.0.0.1:{proxy.port}/{name}"
+        proxies.append(proxy)
+        return url, proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.close()

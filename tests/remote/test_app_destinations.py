@@ -14,12 +14,12 @@ import app.conftest as _app_fixtures
 from app.apphelp import screen_text, wait_for
 from remote.conftest import unique, use_keyring
 from therabak.app.app import TherabakApp
-from therabak.app.screens.destinations import (
+from therabak.app.screens.destination_dialogs import (
     AddDestinationDialog,
     CredentialsDialog,
-    DestinationsScreen,
     HostKeyDialog,
 )
+from therabak.app.screens.destinations import DestinationsScreen
 from therabak.app.screens.dialogs import ConfirmDialog
 from therabak.settings import Settings
 

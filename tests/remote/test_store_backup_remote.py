@@ -10,73 +10,20 @@ will once it takes a URL)."""
 from __future__ import annotations
 
 import os
-import shutil
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from conftest import Practice
-from remote.conftest import unique
-from remote.fault_proxy import FaultProxy
 from store_support import PASSWORD, CheapPassword, backup_data, plaintext_tree, snapshot_tree
 from therabak.destinations import resolve, store_storage
 from therabak.practice.envelope import seal_bytes
-from therabak.settings import RemoteSettings, S3Settings, Settings
+from therabak.settings import RemoteSettings, Settings
 from therabak.storage.base import StorageError
 from therabak.store.core import Store
 from therabak.store.keyfile import Unlock
 
 KINDS = ["s3", "webdav"]  # HTTP: the proxy counts requests and request bodies (SSH: bytes)
-
-
-@pytest.fixture
-def proxied_url(request, tmp_path: Path, isolated_env: Path, monkeypatch) -> Iterator:
-    """``proxied_url(kind)``: (a URL of a fresh place reached through a counting proxy, the
-    proxy)."""
-    proxies: list[FaultProxy] = []
-
-    def make(kind: str) -> tuple[str, FaultProxy]:
-        if kind == "s3":
-            server = request.getfixturevalue("s3_server")
-            proxy = FaultProxy(server.server.port, http=True)
-            settings = Settings.load()
-            settings.s3 = S3Settings(
-                endpoint=f"http://127.0.0.1:{proxy.port}", region="", path_style=True
-            )
-            settings.save()
-            monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.key_id)
-            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret)
-            url = f"s3://{server.new_bucket(unique('bkt'))}/praxis"
-        elif kind == "sftp":
-            server = request.getfixturevalue("ssh_server")
-            proxy = FaultProxy(server.port, http=False)
-            home = tmp_path / "home"
-            if not (home / ".ssh" / "id_ed25519").exists():
-                (home / ".ssh").mkdir(parents=True, exist_ok=True)
-                shutil.copy(server.client_key, home / ".ssh" / "id_ed25519")
-            monkeypatch.setenv("HOME", str(home))
-            known = Path(os.environ["THERABAK_CONFIG"]).parent / "known_hosts"
-            line = server.host_key_line.replace(f"]:{server.port} ", f"]:{proxy.port} ")
-            with known.open("a") as f:
-                f.write(line + "\n")
-            folder = server.folder / "data" / unique("place")
-            folder.mkdir(parents=True)
-            url = f"sftp://{server.user}@127.0.0.1:{proxy.port}{folder}"
-        else:
-            server = request.getfixturevalue("webdav_server")
-            proxy = FaultProxy(server.server.port, http=True)
-            monkeypatch.setenv("THERABAK_REMOTE_PASSWORD", server.password)
-            name = unique("place")
-            (server.root / name).mkdir()
-            url = f"webdav://{server.user}@127.0.0.1:{proxy.port}/{name}"
-        proxies.append(proxy)
-        return url, proxy
-
-    yield make
-    for proxy in proxies:
-        proxy.close()
 
 
 def _new_store(url: str) -> Store:

@@ -242,7 +242,7 @@ def open_destination(
 
 
 #: The folder a backup store gets in a destination (``E:\\TheraPsy-Backups``,
-#: ``s3://bucket/praxis/TheraPsy-Backups``); same as ``therabak.store.core.STORE_FOLDER``.
+#: ``s3://bucket/praxis/TheraPsy-Backups``); same as ``therabak.store.place.STORE_FOLDER``.
 STORE_FOLDER = "TheraPsy-Backups"
 _CONFIG = "config"  # the store's config object (therabak.store.config.NAME)
 

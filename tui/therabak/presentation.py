@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from therabak import formatting
 from therabak.i18n import N_, _, ngettext
 from therabak.jobs.restore import CategoryAction, CategoryChange, RestorePlan
-from therabak.points.discovery import PointKind
+from therabak.points.point import PointKind
 from therabak.practice.categories import Rules
 
 #: A restore point's kind in a list (a column of ``therabak list``, the app's table).

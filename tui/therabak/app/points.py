@@ -16,13 +16,8 @@ from therabak.errors import Remedy
 from therabak.i18n import N_, _
 from therabak.jobs.restore import RestorePlan, RestoreRequest, plan_restore
 from therabak.points.contents import PointContents, open_contents
-from therabak.points.discovery import (
-    PointListing,
-    RestorePoint,
-    SearchPlace,
-    list_points,
-    search_places,
-)
+from therabak.points.discovery import PointListing, SearchPlace, list_points, search_places
+from therabak.points.point import RestorePoint
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.settings import Settings

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from therabak.app.context import AppContext
 from therabak.i18n import N_
-from therabak.points.discovery import PointKind, RestorePoint, SearchPlace, list_points
+from therabak.points.discovery import SearchPlace, list_points
+from therabak.points.point import PointKind, RestorePoint
 
 if TYPE_CHECKING:
     from therabak.crypto.recovery import RecoveryCode

@@ -51,3 +51,11 @@ def advice(status: ScheduleStatus) -> list[str]:
         return []
     failed = _("The last automatic run failed ({time}): {message}").msgid
     return [w for w in status.warnings if getattr(w, "msgid", None) != failed]
+
+
+def installed_text(result) -> str:
+    from therabak.schedule.command import every_text
+
+    return _("Set up: this computer's scheduler now starts the automatic backup {every}.").format(
+        every=every_text(result.command.every_minutes)
+    )

@@ -66,6 +66,28 @@ def is_store_backup(record) -> bool:
     return record.operation == "backup" and "--single-file" not in record.args
 
 
+def is_remote_backup(record) -> bool:
+    """Is the job a backup to an off-site destination (a URL, or a destination the
+    settings name with a URL)?"""
+    if record.operation != "backup" or "--dest" not in record.args:
+        return False
+    args = record.args
+    i = args.index("--dest")
+    dest = args[i + 1] if i + 1 < len(args) else ""
+    from therabak.storage.url import is_url
+
+    if is_url(dest):
+        return True
+    from therabak import destinations
+    from therabak.settings import Settings
+
+    try:
+        named = destinations.find(Settings.load(), dest)
+    except Exception:  # noqa: BLE001 - a broken settings file: said where settings show
+        return False
+    return named is not None and named.is_remote
+
+
 def cancelled_words(operation: str, *, store: bool = False) -> str:
     """What a cancel that stopped *operation* before its end left behind (the engine
     removes what it had begun; a backup cancelled in its check after writing ends with a
@@ -268,8 +290,9 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
         text.append(
             "\n"
             + _(
-                "The backup was complete before its check began: it is kept in the backup "
-                "store as a restore point, not verified (a check of the store reads it)."
+                "The backup was complete before its check began: it is in the backup store "
+                "as a restore point, not verified. Keep it (a check of the store reads it), "
+                "or delete it."
             ),
             style="bold",
         )

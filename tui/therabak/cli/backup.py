@@ -44,7 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=_("make a manual backup (into the destination's backup store)"),
         description=_(
             "Make a manual backup of the data folder into the backup store DEST/"
-            "TheraPsy-Backups (made by the first backup there): each backup writes only "
+            "TheraPsy-Backups (made by the first backup there; DEST is a folder, an "
+            "off-site URL such as s3://BUCKET/PATH, sftp://USER@HOST/PATH or "
+            "webdavs://HOST/PATH, or the name of a destination): each backup writes only "
             "what the store does not hold yet, and files unchanged since the last backup "
             "are not read again; still, every backup is a complete restore point. "
             "--single-file makes one archive TheraPsy-Backup-<time>.therabak instead (to "
@@ -58,8 +60,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dest",
         required=True,
-        metavar="DIR",
-        help=_("destination folder (ideally a USB stick or other external medium)"),
+        metavar="DEST",
+        help=_(
+            "destination: a folder (ideally a USB stick or other external medium), an "
+            "off-site URL, or a destination's name"
+        ),
+    )
+    p.add_argument(
+        "--limit-upload",
+        metavar="RATE",
+        help=_(
+            "off-site: at most RATE bytes per second when uploading (e.g. 2M, 500k; "
+            "default: the destination's own limit)"
+        ),
     )
     add_selection_options(p)
     add_unlock_options(p, allow_none=True, recovery=False)
@@ -187,6 +200,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         return run_store_backup(args, out)
     if args.reread:
         raise UsageError(_("--reread is for backups into the store; leave out --single-file."))
+    _refuse_single_file_off_site(args.dest)
     volume_size = parse_volume_size(args.volume_size)
     code_wanted = check_recovery_options(args, out)
     practice = prepare(args, out)
@@ -268,3 +282,18 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 out.text()
                 show_code(show_at_end)
     return result.exit_code
+
+
+def _refuse_single_file_off_site(dest: str) -> None:
+    """A single-file archive is written to a folder only (its volumes are not uploaded):
+    refused for an off-site destination, before anything is asked or read."""
+    from therabak.destinations import resolve
+    from therabak.errors import UsageError
+
+    if resolve(dest).is_remote:
+        raise UsageError(
+            _(
+                "--single-file writes to a folder only; an off-site destination takes backups "
+                "into its store: leave out --single-file."
+            )
+        )

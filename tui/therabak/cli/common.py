@@ -302,7 +302,7 @@ def store_point(text: str, account):
     None. A store named without a snapshot, an unknown id: UsageError (exit 2); a store
     or snapshot header that cannot be read: DamagedArchiveError (exit 5)."""
     from therabak.errors import DamagedArchiveError
-    from therabak.points.discovery import identify_store
+    from therabak.points.store_points import identify_store
     from therabak.points.stores import parse_ref
 
     ref = parse_ref(text)

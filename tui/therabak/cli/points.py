@@ -52,8 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="folders",
         action="append",
         default=[],
-        metavar="DIR",
-        help=_("also search this folder (repeatable)"),
+        metavar="PLACE",
+        help=_(
+            "also search this folder, or the backup store at this off-site URL or "
+            "destination (its name) (repeatable)"
+        ),
     )
     p.add_argument(
         "--no-media", action="store_true", help=_("do not search mounted removable media")
@@ -65,7 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
-    from therabak.points.discovery import PointKind, list_points, search_places
+    from therabak.points.discovery import list_points, search_places
+    from therabak.points.point import PointKind
 
     paths = practice_paths(args)
     settings = Settings.load()
@@ -78,8 +82,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
         media=not args.no_media,
         searched=settings.searched_folders,
     )
-    for f in args.folders:
-        if not Path(f).is_dir():
+    for place in places:
+        if place.source == "given" and isinstance(place.folder, Path) and not place.folder.is_dir():
+            f = place.folder
             out.note("therabak: " + _("warning: not a folder: {path}").format(path=f))
     listing = list_points(
         data_dir=paths.data_dir, account_key_id=account.id_hex if account else None, places=places

@@ -87,6 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_create(args: argparse.Namespace, out: Output) -> int:
     from therabak.crypto.recovery import RecoveryCode
+    from therabak.points.stores import named_text
 
     start = time.monotonic()
     from_caller = code_given(args, "new_recovery_code")
@@ -104,7 +105,7 @@ def run_create(args: argparse.Namespace, out: Output) -> int:
     new, made_here = read_new_code_to_set(args, "new_recovery_code")
     if new is None:
         new = RecoveryCode.generate()
-    change = _prepare(Path(args.archive), new, password=password, recovery_code=current)
+    change = _prepare(named_text(args.archive), new, password=password, recovery_code=current)
     # the new code reaches the person before the backup depends on it
     if made_here and args.recovery_code_out:
         write_code_file(Path(args.recovery_code_out), new)
@@ -178,7 +179,7 @@ class _StoreChange:
         return RecoveryResult(archive=done.store, slots=done.slots, replaced=done.replaced)
 
 
-def _prepare(path: Path, code, *, password, recovery_code):
+def _prepare(path: Path | str, code, *, password, recovery_code):
     """A backup file's or a store's slot change, checked and ready to commit."""
     from therabak.jobs.recovery import prepare_recovery_code
     from therabak.jobs.store_keys import is_store, open_for_change
@@ -192,11 +193,13 @@ def _prepare(path: Path, code, *, password, recovery_code):
 def run_remove(args: argparse.Namespace, out: Output) -> int:
     from therabak.jobs.recovery import RecoveryResult, remove_recovery_code
     from therabak.jobs.store_keys import is_store, open_for_change, remove_code
+    from therabak.points.stores import named_text
 
     start = time.monotonic()
     password = read_password(args, confirm=False, what="backup")
-    if is_store(Path(args.archive)):
-        done = remove_code(open_for_change(Path(args.archive), password=password))
+    where = named_text(args.archive)  # an off-site store or a destination's name: text
+    if is_store(where):
+        done = remove_code(open_for_change(where, password=password))
         result = RecoveryResult(archive=done.store, slots=done.slots, replaced=done.replaced)
     else:
         result = remove_recovery_code(Path(args.archive), password=password)

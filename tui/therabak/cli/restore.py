@@ -102,10 +102,11 @@ def _interactive() -> bool:
 def _password(args: argparse.Namespace, paths) -> str | None:
     """Ask for the password only when the archive needs one (its account slot is not ours)."""
     from therabak.points.discovery import identify
+    from therabak.points.stores import named_text
     from therabak.practice.account import AccountKey
 
-    point_path = Path(args.point)
-    if point_path.is_dir():
+    point_path = named_text(args.point)
+    if isinstance(point_path, Path) and point_path.is_dir():
         return None
     account_id = None
     if paths.account_key.exists():
@@ -212,9 +213,10 @@ def restore_request(args: argparse.Namespace, paths: PracticePaths, rules: Rules
     """The restore the arguments ask for (the inverse of ``RestoreRequest.to_argv``),
     without its secret."""
     from therabak.jobs.restore import RestoreRequest
+    from therabak.points.stores import named_text
 
     return RestoreRequest(
-        point=Path(args.point),
+        point=named_text(args.point),
         data_dir=paths.data_dir,
         account_key_path=paths.account_key,
         rules=rules,

@@ -157,7 +157,7 @@ def network_notice(out: Output):
 def store_folder(path: str) -> Path:
     """The store's folder: *path* itself when it holds a ``config``, else
     ``path/TheraPsy-Backups`` when that does (a destination folder was given)."""
-    from therabak.store.core import STORE_FOLDER
+    from therabak.store.place import STORE_FOLDER
 
     folder = Path(path).expanduser()
     if not (folder / "config").is_file() and (folder / STORE_FOLDER / "config").is_file():

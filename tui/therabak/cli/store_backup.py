@@ -1,4 +1,5 @@
-"""``therabak backup --dest DIR`` (without ``--single-file``): a backup into the store.
+"""``therabak backup --dest DEST`` (without ``--single-file``): a backup into the store;
+DEST a folder, an off-site URL or a destination's name (``--limit-upload`` off-site).
 
 The password is asked once per store: for a store that exists it opens the store's key
 (asked once, no repeat; wrong: exit 4 before any work), for a new store it is asked
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from therabak.cli.backup_practice import (
@@ -40,12 +40,13 @@ def store_backup_request(
 ) -> StoreBackupRequest:
     """The store backup the arguments ask for (the inverse of ``to_argv``; a new store's
     ``on_created`` is the caller's)."""
+    from therabak.cli.remote import parse_limit_upload
     from therabak.jobs.store_backup import StoreBackupRequest
 
     return StoreBackupRequest(
         data_dir=practice.paths.data_dir,
         account=practice.account,
-        dest_dir=Path(args.dest),
+        dest=args.dest,
         rules=practice.rules,
         selection=practice.selection,
         protection=protection,
@@ -53,14 +54,17 @@ def store_backup_request(
         reread=args.reread,
         retry=practice.policy,
         account_key_path=practice.paths.account_key,
+        limit_upload=parse_limit_upload(getattr(args, "limit_upload", None)),
     )
 
 
 def run_store_backup(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
     from therabak.archive.writer import Protection
+    from therabak.cli.remote import parse_limit_upload
+    from therabak.cli.store import network_notice
     from therabak.jobs.store_backup import run_store_backup
-    from therabak.store.place import store_exists
+    from therabak.jobs.store_open import store_exists_at
 
     if args.volume_size:
         raise UsageError(
@@ -69,8 +73,9 @@ def run_store_backup(args: argparse.Namespace, out: Output) -> int:
                 "keeps its content in small files that any stick can hold."
             )
         )
-    dest = Path(args.dest)
-    exists = store_exists(dest)
+    dest = args.dest
+    parse_limit_upload(args.limit_upload)  # a wrong rate: refused before anything is asked
+    exists = store_exists_at(dest, on_retry=network_notice(out))
     code_asked = code_given(args, "recovery_code") or args.recovery_code or args.recovery_code_out
     if exists and code_asked:
         raise UsageError(
@@ -94,9 +99,9 @@ def run_store_backup(args: argparse.Namespace, out: Output) -> int:
     if code_wanted:
         new = new_recovery_code(args, protection)
         code_file, show_when_made = new.file, new.to_show
-    made: list[Path] = []
+    made: list[str] = []
 
-    def on_created(folder: Path) -> None:
+    def on_created(folder: str) -> None:
         made.append(folder)
         if show_when_made is not None:  # the store holds the code from now on
             sys.stdout.write(_("New backup store: {place}").format(place=folder) + "\n\n")
@@ -108,6 +113,7 @@ def run_store_backup(args: argparse.Namespace, out: Output) -> int:
     try:
         req = store_backup_request(args, practice, protection)
         req.on_created = on_created
+        req.on_retry = network_notice(out)
         result = run_store_backup(req, emit=emit)
     except BaseException:
         if code_file is not None and not made:  # no store: the code opens nothing

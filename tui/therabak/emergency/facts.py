@@ -17,13 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from therabak.points.discovery import (
-    PointKind,
-    RestorePoint,
-    SearchPlace,
-    list_points,
-    search_places,
-)
+from therabak.points.discovery import SearchPlace, list_points, search_places
+from therabak.points.point import PointKind, RestorePoint
 
 if TYPE_CHECKING:
     from therabak.crypto.recovery import RecoveryCode
@@ -172,7 +167,7 @@ def _opens(point: RestorePoint, code: RecoveryCode, stores: dict[str, bool]) -> 
             from therabak.store.keyfile import Unlock
 
             try:
-                open_store(Path(point.path), Unlock(recovery_code=code))
+                open_store(point.path, Unlock(recovery_code=code))
                 stores[key] = True
             except (TherabakError, OSError):
                 stores[key] = False

@@ -77,21 +77,38 @@ def read_all() -> list[BackupRecord]:
             out[-1].created_at  # noqa: B018 - validates the timestamp
         except (ValueError, TypeError):
             continue  # a torn last line after a crash: ignore it
-    deleted = {r.path for r in out if r.kind == DELETED}
-    if deleted:  # (backup names hold their time: a path is never reused for another one)
-        out = [r for r in out if r.kind != DELETED and r.path not in deleted]
+    # (backup names hold their time: a path is never reused for another one; a store's
+    # path is, so a forgotten point of a store is named by its snapshot id too)
+    deleted = {r.path for r in out if r.kind == DELETED and not _point_of(r)}
+    forgotten = {(r.path, _point_of(r)) for r in out if r.kind == DELETED and _point_of(r)}
+    if deleted or forgotten:
+        out = [
+            r
+            for r in out
+            if r.kind != DELETED
+            and r.path not in deleted
+            and (not _point_of(r) or (r.path, _point_of(r)) not in forgotten)
+        ]
     return out
 
 
-def forget(path: Path | str) -> None:
-    """Record that the backup at *path* was deleted (by the user's choice): it is no
-    longer anybody's last backup. The file stays append-only."""
+def _point_of(record: BackupRecord) -> str:
+    """The snapshot id of a store backup's record ("" for any other)."""
+    sid = record.extra.get("snapshot") if isinstance(record.extra, dict) else None
+    return sid if isinstance(sid, str) else ""
+
+
+def forget(path: Path | str, snapshot: str = "") -> None:
+    """Record that the backup at *path* (with *snapshot*: that point of the store at
+    *path*) was deleted by the user's choice: it is no longer anybody's last backup.
+    The file stays append-only."""
     with contextlib.suppress(OSError):
         append(
             BackupRecord(
                 kind=DELETED,
                 path=str(path),
                 created=datetime.now().astimezone().isoformat(timespec="seconds"),
+                extra={"snapshot": snapshot} if snapshot else {},
             )
         )
 

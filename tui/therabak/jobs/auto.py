@@ -58,9 +58,10 @@ from therabak.practice.scan import require_data_dir
 from therabak.retention import RetentionPolicy, kept
 from therabak.settings import AutoSettings, Settings
 from therabak.storage.local import LocalStorage
-from therabak.store.core import Store, peek
+from therabak.store.core import Store
 from therabak.store.keyfile import Unlock
 from therabak.store.place import STORE_FOLDER, is_store_name
+from therabak.store.public import peek
 
 AUTO_NAME_RE = re.compile(r"^TheraPsy-Auto-(\d{4}-\d{2}-\d{2}_\d{6})(?:-(\d+))?\.therabak$")
 LOCK_NAME = ".therabak-auto.lock"
@@ -409,7 +410,7 @@ def _run_locked(
         StoreBackupRequest(
             data_dir=req.data_dir,
             account=req.account,
-            dest_dir=store_dir,
+            dest=str(store_dir),
             rules=req.rules,
             selection=req.rules.default_selection(BackupKind.AUTOMATIC),
             protection=Protection(account_key=req.account.key, account_key_id=req.account.key_id),
@@ -426,7 +427,7 @@ def _run_locked(
         ran=True,
         reason=reason,
         folder=folder,
-        archive=backup.store,
+        archive=Path(backup.store),
         last=last_time,
         backup=backup,
         snapshot=backup.snapshot,
@@ -439,7 +440,7 @@ def _run_locked(
     faults.point("auto.backup")  # written and verified, nothing deleted yet
     if backup.verified:
         emit(Phase("retention", str(folder)))
-        store = Store.open(LocalStorage(backup.store), Unlock(account=req.account))
+        store = Store.open(LocalStorage(Path(backup.store)), Unlock(account=req.account))
         result.deleted, result.forgotten, result.pruned = apply_store_retention(
             folder, store, settings, req.account.id_hex, emit, just_made=backup.snapshot
         )

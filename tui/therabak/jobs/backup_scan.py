@@ -27,10 +27,13 @@ class Found:
     unsafe: dict[str, str]  # path -> why: left out, a reader would refuse the path
 
 
-def scan_for_backup(data_dir: Path, rules: Rules, selection: frozenset[str], dest: Path) -> Found:
+def scan_for_backup(
+    data_dir: Path, rules: Rules, selection: frozenset[str], dest: Path | None
+) -> Found:
     """Scan Data, leaving out the backups kept inside it (datafolder/nesting.py) and the files
-    whose names a reader would refuse."""
-    scanned = scan(data_dir, rules, leave_out=backups_inside(data_dir, dest))
+    whose names a reader would refuse. *dest*: the destination folder (None off-site)."""
+    here = () if dest is None else (dest,)
+    scanned = scan(data_dir, rules, leave_out=backups_inside(data_dir, *here))
     files = scanned.selected_files(selection)
     unsafe = _unsafe_names(files)
     if unsafe:
@@ -38,11 +41,11 @@ def scan_for_backup(data_dir: Path, rules: Rules, selection: frozenset[str], des
     return Found(scanned.skipped, scanned.left_out, files, sum(f.size for f in files), unsafe)
 
 
-def _say_left_out(emit: Emit, data_dir: Path, dest: Path, left_out: list[FileEntry]) -> None:
+def _say_left_out(emit: Emit, data_dir: Path, dest: Path | None, left_out: list[FileEntry]) -> None:
     """Warn that backups inside Data were left out (datafolder/nesting.py)."""
     from therabak import formatting
 
-    if relative_inside(dest, data_dir) is not None:
+    if dest is not None and relative_inside(dest, data_dir) is not None:
         emit(
             Warning(
                 ngettext(
@@ -68,7 +71,7 @@ def _say_left_out(emit: Emit, data_dir: Path, dest: Path, left_out: list[FileEnt
         emit(Warning(left_out_message(left_out), code="backups-left-out"))
 
 
-def announce_scan(emit: Emit, data_dir: Path, dest: Path, found: Found) -> None:
+def announce_scan(emit: Emit, data_dir: Path, dest: Path | None, found: Found) -> None:
     """The warnings about what the backup leaves out: backups kept inside Data, what is
     not a file (or cannot be read), names a reader would refuse."""
     _say_left_out(emit, data_dir, dest, found.left_out)

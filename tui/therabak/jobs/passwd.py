@@ -27,7 +27,7 @@ from therabak.i18n import _
 
 @dataclass
 class PasswdResult:
-    archive: Path  # the archive, or the store's folder
+    archive: Path | str  # the archive, or the store's folder (off-site: its URL)
     slots: list[str]  # the slot kinds the archive has now, e.g. ["password", "account"]
     snapshots: int | None = None  # a store: how many backups changed password together
 
@@ -96,7 +96,7 @@ def change_password(
 
 
 def change_store_password(
-    folder: Path,
+    folder: Path | str,
     old_password: str | None,
     new_password: str,
     *,
@@ -108,13 +108,14 @@ def change_store_password(
     password slot and its other slots (account key, recovery code) kept. Every snapshot
     of the store opens with the new password from then on. Raises as
     :func:`change_password`; StoreLockedError (exit 7) while another job uses the store."""
-    from therabak.storage.local import LocalStorage
-    from therabak.store.core import Store, peek
+    from therabak.points.stores import place_storage
+    from therabak.store.core import Store
     from therabak.store.keyfile import Unlock
+    from therabak.store.public import peek
 
     if not new_password:
         raise UsageError(_("The new password is empty."))
-    storage = LocalStorage(Path(folder))
+    storage = place_storage(folder)  # off-site: through the destination's storage
     facts = peek(storage)
     if "none" in facts.protection:
         raise UsageError(
@@ -136,7 +137,7 @@ def change_store_password(
         store = Store.open(storage, Unlock(password=old_password))
     new = store.change_password(new_password, params=params)
     return PasswdResult(
-        archive=Path(folder),
+        archive=Path(folder) if isinstance(folder, Path) else storage.location,
         slots=[s.type.label for s in new.slots],
         snapshots=len(facts.snapshots),
     )

@@ -28,7 +28,7 @@ from therabak.i18n import _
 
 @dataclass
 class RecoveryResult:
-    archive: Path
+    archive: Path | str  # the archive, or the store (off-site: its URL)
     slots: list[str]  # the slot kinds the archive has now, e.g. ["password", "recovery"]
     replaced: bool  # add: an earlier code was replaced; remove: a code was removed
 

@@ -1,5 +1,6 @@
 """Removing what therabak made, when the user asks: a backup whose check was cancelled
-(the user chose not to keep it), and old before-restore folders beside ``Data``.
+(the user chose not to keep it: a single-file archive is deleted, a point of a backup
+store is forgotten), and old before-restore folders beside ``Data``.
 
 Nothing here runs on its own: each removal is one call, made after the user confirmed
 it. Each checks that the path is what it claims to be (a therabak archive by its
@@ -14,17 +15,22 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from therabak.archive.volumes import first_volume, later_volumes
 from therabak.datafolder.locks import JobLock, LockBusy, lock_busy_message
 from therabak.datafolder.names import before_restore_prefix, restore_lock_path
 from therabak.datafolder.partials import remove_tree
 from therabak.datafolder.swap import read_journal
-from therabak.errors import DataFolderError, DataInUseError
+from therabak.errors import DataFolderError, DataInUseError, UsageError
 from therabak.fsutil import followed_root, fsync_dir, is_link_or_junction
 from therabak.i18n import _
 from therabak.jobkit import history
-from therabak.points.discovery import RestorePoint, find_before_restore, read_archive_header
+from therabak.points.discovery import find_before_restore
+from therabak.points.point import RestorePoint, read_archive_header
+
+if TYPE_CHECKING:
+    from therabak.store.keyfile import Unlock
 
 
 def delete_backup(archive: Path) -> list[Path]:
@@ -43,6 +49,28 @@ def delete_backup(archive: Path) -> list[Path]:
     fsync_dir(first.parent)
     history.forget(first)
     return removed
+
+
+def forget_store_point(store: Path | str, snapshot_id: str, unlock: Unlock) -> None:
+    """Forget the point *snapshot_id* of the backup store *store* (a folder or a URL),
+    opened with *unlock*: its snapshot is deleted, as ``therabak forget`` does; the
+    content only it used is freed by the next prune.
+
+    Raises the store's errors: CannotUnlockError (a wrong password), UsageError (no such
+    point), StoreLockedError (another job holds the store)."""
+    from therabak.storage.url import open_storage
+    from therabak.store.core import Store
+    from therabak.store.prune import forget, plan_forget
+
+    opened = Store.open(open_storage(str(store)), unlock)
+    with opened.lock(exclusive=False, what=_("forget")):
+        plan = plan_forget(opened, ids=[snapshot_id])
+    if [i.snapshot_id for i in plan.forget] != [snapshot_id]:
+        raise UsageError(
+            _("No snapshot {ref} in the store {store}.").format(ref=snapshot_id, store=store)
+        )
+    forget(opened, plan)
+    history.forget(store, snapshot_id)
 
 
 @dataclass

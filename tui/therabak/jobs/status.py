@@ -34,14 +34,8 @@ from therabak.errors import ExitCode
 from therabak.i18n import _
 from therabak.jobkit import history
 from therabak.jobs.auto import interval, last_auto_backup, next_due
-from therabak.points.discovery import (
-    Place,
-    PointKind,
-    RestorePoint,
-    SearchPlace,
-    find_before_restore,
-    list_points,
-)
+from therabak.points.discovery import SearchPlace, find_before_restore, list_points
+from therabak.points.point import Place, PointKind, RestorePoint
 from therabak.settings import Settings
 from therabak.storage.url import is_url
 

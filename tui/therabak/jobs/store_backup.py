@@ -37,12 +37,11 @@ from typing import Any, ClassVar
 from therabak import faults, formatting, memtune
 from therabak.archive.writer import Protection
 from therabak.crypto.recovery import RecoveryCode
-from therabak.crypto.slots import SlotType
-from therabak.datafolder.locks import DataReading, JobLock, LockBusy
-from therabak.errors import Cancelled, ExitCode, NotEnoughSpaceError, TherabakError, UsageError
+from therabak.datafolder.locks import DataReading
+from therabak.errors import Cancelled, ExitCode, TherabakError
 from therabak.events import Emit, FileOutcome, Phase, Summary, Warning, WarningLog
-from therabak.fsutil import followed_root, reported_free_space
-from therabak.i18n import _, ngettext
+from therabak.fsutil import followed_root
+from therabak.i18n import _
 from therabak.jobkit import history
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
@@ -52,29 +51,21 @@ from therabak.jobs.backup import (
     outcome_exit_code,
     outcome_fields,
     outcome_json,
-    prepare_destination,
 )
 from therabak.jobs.backup_scan import Found, announce_scan, scan_for_backup
 from therabak.jobs.file_storer import EntryWriter, FileStorer, collector_paused
+from therabak.jobs.store_open import StoreTarget, create_or_open, open_existing, open_target
+from therabak.jobs.store_plan import check_space, plan_reuse, space_needed
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import FileEntry
 from therabak.practice.source import SourceRead
 from therabak.settings import Settings
-from therabak.storage.local import LocalStorage
-from therabak.store.backup import BackupWriter, FileWriter, SnapshotMeta, same_file
+from therabak.storage.network import RetryNotice
+from therabak.store.backup import BackupWriter, FileWriter, SnapshotMeta
 from therabak.store.core import Store
-from therabak.store.errors import NotAStoreError
 from therabak.store.index import BlobIndex
-from therabak.store.keyfile import Unlock
-from therabak.store.place import store_folder
 from therabak.store.snapshot import Snapshot, SnapshotEntry, SnapshotKind
-
-#: Room for the snapshot, index files and pack headers on top of the new content.
-SPACE_MARGIN = 1 << 20
-#: Per file in the backup (its snapshot entry) and per new chunk (index and pack header).
-SPACE_PER_FILE = 160
-SPACE_PER_CHUNK = 128
 
 
 @dataclass
@@ -87,7 +78,9 @@ class StoreBackupRequest:
 
     data_dir: Path
     account: AccountKey
-    dest_dir: Path  # the destination folder (the store is DEST/TheraPsy-Backups) or a store
+    #: where to, exactly as ``--dest`` takes it: a folder (the store is
+    #: DEST/TheraPsy-Backups, or the store's own folder), a URL or a destination's name
+    dest: str
     rules: Rules
     selection: frozenset[str]
     protection: Protection  # a new store's key slots; an existing store opens with it too
@@ -101,13 +94,18 @@ class StoreBackupRequest:
     recovery_code: RecoveryCode | None = field(default=None, repr=False)
     #: called once a new store exists (before any file is read): a new recovery code in
     #: its key file now matters, so the caller shows it (or keeps the file it wrote)
-    on_created: Callable[[Path], None] | None = None
+    #: with the store's place (a path, or a URL without credentials)
+    on_created: Callable[[str], None] | None = None
     account_key_path: Path | None = None  # for a job's command line (None: the default)
+    #: bytes per second off-site (None: the named destination's limit, if any)
+    limit_upload: int | None = None
+    #: hears every retry of a transient network failure (off-site)
+    on_retry: Callable[[RetryNotice], None] | None = field(default=None, repr=False)
 
     def to_argv(self) -> list[str]:
         """The ``therabak backup`` arguments of this manual store backup; the categories
         as the difference to the defaults (``--include``/``--exclude``); never a secret."""
-        argv = ["--dest", str(self.dest_dir), "--data-dir", str(self.data_dir)]
+        argv = ["--dest", str(self.dest), "--data-dir", str(self.data_dir)]
         if self.account_key_path is not None:
             argv += ["--account-key", str(self.account_key_path)]
         defaults = self.rules.default_selection(BackupKind.MANUAL)
@@ -122,12 +120,14 @@ class StoreBackupRequest:
             argv.append("--reread")
         if self.protection.unprotected:
             argv.append("--no-password")
+        if self.limit_upload is not None:
+            argv += ["--limit-upload", str(self.limit_upload)]
         return argv
 
 
 @dataclass
 class StoreBackupResult:
-    store: Path
+    store: str  # the store's place: a path, or a URL without credentials
     snapshot: str  # the new snapshot's id
     created_store: bool
     files: int
@@ -159,7 +159,7 @@ class StoreBackupResult:
         volumes) and the store's own."""
         return {
             "archive": None,
-            "store": str(self.store),
+            "store": self.store,
             "snapshot": self.snapshot,
             "created_store": self.created_store,
             "volumes": [],
@@ -177,7 +177,7 @@ class StoreBackupResult:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StoreBackupResult:
         return cls(
-            store=Path(data["store"]),
+            store=str(data["store"]),
             snapshot=str(data["snapshot"]),
             created_store=bool(data["created_store"]),
             files=int(data["files"]),
@@ -188,275 +188,6 @@ class StoreBackupResult:
             bytes_stored=int(data["bytes_stored"]),
             **outcome_fields(data),
         )
-
-
-# ---- opening ------------------------------------------------------------------------------
-
-
-def unlock_for(req: StoreBackupRequest) -> Unlock:
-    return Unlock(
-        password=req.protection.password,
-        account=req.account,
-        recovery_code=req.recovery_code,
-    )
-
-
-def open_existing(folder: Path, req: StoreBackupRequest) -> Store | None:
-    """The store in *folder*, opened, or None when there is none yet. Refuses a store
-    whose protection is not what the backup asks for (a password given, but the store
-    has none or only the account key's), so that a backup meant to be locked with a
-    password never lands in a store anyone can open."""
-    storage = LocalStorage(folder)
-    try:
-        store = Store.open(storage, unlock_for(req))
-    except NotAStoreError:
-        return None
-    used = store.unlocked_with
-    wanted = _wanted_slot(req)
-    if used is not wanted and not (used is SlotType.RECOVERY and wanted is SlotType.PASSWORD):
-        raise UsageError(_protection_mismatch(used, folder))
-    if req.protection.recovery_code is not None:
-        raise UsageError(
-            _(
-                "The backup store in {place} exists already: a recovery code is given to it "
-                'with: therabak recovery create "{place}"'
-            ).format(place=folder)
-        )
-    return store
-
-
-def _wanted_slot(req: StoreBackupRequest) -> SlotType:
-    p = req.protection
-    if p.unprotected:
-        return SlotType.NONE
-    if p.password or req.recovery_code is not None:
-        return SlotType.PASSWORD
-    return SlotType.ACCOUNT
-
-
-def _protection_mismatch(used: SlotType, folder: Path) -> str:
-    if used is SlotType.NONE:
-        return _(
-            "The backup store in {place} has no password (anyone can read it), but this "
-            "backup was to have one: choose another destination, or back up without a "
-            "password."
-        ).format(place=folder)
-    if used is SlotType.ACCOUNT:
-        return _(
-            "The backup store in {place} is locked with this computer's account key (the "
-            "automatic backups' store), not with a password: choose another destination."
-        ).format(place=folder)
-    return _(
-        "The backup store in {place} is protected by a password: give it (or its recovery "
-        "code) to back up into it."
-    ).format(place=folder)
-
-
-#: The lock file that lets one backup at a time make a new store (inside its folder:
-#: names starting with "." are never a store's objects).
-CREATING = ".creating.lock"
-#: How long a backup waits for another one that makes the same store (seconds).
-CREATE_WAIT_S = 120.0
-
-
-def create_or_open(folder: Path, req: StoreBackupRequest) -> tuple[Store, bool]:
-    """A new store in *folder* (True), or the one another backup made meanwhile (False):
-    backups started together into one destination make one store between them. The
-    making is serialised by a lock file of this computer (datafolder/locks.py: a dead holder's
-    lock is broken), so no backup deletes the key file of another that is making it."""
-    folder.mkdir(mode=0o700, parents=False, exist_ok=True)
-    lock = JobLock(folder / CREATING, what="backup")
-    deadline = time.monotonic() + CREATE_WAIT_S
-    while True:
-        try:
-            lock.acquire()
-            break
-        except LockBusy:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    try:
-        store = open_existing(folder, req)
-        if store is not None:
-            return store, False
-        return Store.create(LocalStorage(folder), req.protection), True
-    finally:
-        lock.release()
-
-
-# ---- what is new ----------------------------------------------------------------------------
-
-
-@dataclass
-class ReusePlan:
-    """Which files a backup takes over from its parent unread, and which it reads."""
-
-    reused: list[tuple[FileEntry, SnapshotEntry]]
-    to_read: list[FileEntry]
-    bytes_total: int  # every file, as the scan saw it
-    bytes_to_read: int  # the files to read
-    bytes_new: int  # an estimate of the content the store does not hold yet
-    files_total: int
-
-    @property
-    def bytes_reused(self) -> int:
-        return sum(e.size for _f, e in self.reused)
-
-
-def plan_reuse(
-    files: list[FileEntry],
-    parent: Snapshot | None,
-    index: BlobIndex,
-    *,
-    reread: bool = False,
-    unchanged: Callable[[FileEntry], SnapshotEntry | None] | None = None,
-) -> ReusePlan:
-    """Compare the scan with *parent*: a file whose size, mtime and identity match and
-    whose content *index* still holds is reused; the others are read. *unchanged* (the
-    backup writer's own test, under its lock) overrides the test on *index*. With
-    *reread*, every file is read, but only the changed ones count as new."""
-    before = {e.path: e for e in parent.entries} if parent is not None else {}
-
-    def still_there(f: FileEntry) -> SnapshotEntry | None:
-        prev = before.get(f.path)
-        if prev is None or not same_file(prev, f.size, f.mtime_ns, f.identity):
-            return None
-        return prev if all(b in index for b in prev.blobs) else None
-
-    test = unchanged or still_there
-    reused: list[tuple[FileEntry, SnapshotEntry]] = []
-    to_read: list[FileEntry] = []
-    new = 0
-    for f in files:
-        prev = test(f)
-        if prev is None:
-            new += f.size
-            to_read.append(f)
-        elif reread:
-            to_read.append(f)
-        else:
-            reused.append((f, prev))
-    return ReusePlan(
-        reused=reused,
-        to_read=to_read,
-        bytes_total=sum(f.size for f in files),
-        bytes_to_read=sum(f.size for f in to_read),
-        bytes_new=new,
-        files_total=len(files),
-    )
-
-
-def space_needed(plan: ReusePlan, chunk_size: int) -> int:
-    """Bytes a backup needs at its destination: the new content (sealed, uncompressed:
-    at most that), its index and pack headers, the snapshot, a margin."""
-    chunks = sum(-(-f.size // chunk_size) for f in plan.to_read) if chunk_size else 0
-    return (
-        plan.bytes_new
-        + SPACE_MARGIN
-        + SPACE_PER_FILE * plan.files_total
-        + (SPACE_PER_CHUNK * chunks)
-    )
-
-
-def check_space(store: Store | None, folder: Path, needed: int) -> None:
-    """Refuse (exit 6) when *needed* bytes are not free at *folder*, saying what
-    forgetting the oldest snapshots of *store* would free."""
-    free = reported_free_space(folder if folder.exists() else folder.parent)
-    if free is None or free >= needed:  # None: the file system does not say
-        return
-    message = _(
-        "Not enough space at {dest}: this backup writes about {need}, {free} are free."
-    ).format(dest=folder, need=formatting.size(needed), free=formatting.size(free))
-    if store is not None:
-        message += " " + _forget_advice(store, folder, needed - free)
-    raise NotEnoughSpaceError(message)
-
-
-def _forget_advice(store: Store, folder: Path, short: int) -> str:
-    from therabak.store.errors import DamagedStoreError
-    from therabak.store.prune import gains_of_forgetting_oldest
-
-    try:
-        gains = gains_of_forgetting_oldest(store, enough=short)
-    except DamagedStoreError:
-        return _("Run 'therabak check' on the store: a snapshot cannot be read.")
-    if not gains:
-        return _("The store holds no older backup to forget: use another (larger) medium.")
-    last = gains[-1]
-    keep = len(store.snapshots()) - last.count
-    if last.bytes_freed >= short:
-        text = ngettext(
-            "Forgetting the oldest backup ({when}) would free about {size}: ",
-            "Forgetting the {n} oldest backups (up to {when}) would free about {size}: ",
-            last.count,
-        )
-    else:
-        text = ngettext(
-            "Forgetting the oldest backup ({when}) would free only about {size}; use another "
-            "(larger) medium, or forget it: ",
-            "Forgetting even the {n} oldest backups (up to {when}) would free only about "
-            "{size}; use another (larger) medium, or forget them: ",
-            last.count,
-        )
-    return text.format(
-        n=last.count,
-        when=formatting.local_time(last.oldest[-1].created),
-        size=formatting.size(last.bytes_freed),
-    ) + (f'therabak forget "{folder}" --keep-last {keep}, then therabak prune "{folder}".')
-
-
-@dataclass
-class Estimate:
-    """What a backup into a destination would write, before it starts (the app shows it
-    after the destination and the password: "writes 120 MB of 2.0 GB")."""
-
-    store: Path
-    exists: bool  # the destination holds a store already
-    bytes_total: int
-    bytes_new: int
-    files_total: int
-    files_reused: int
-    recovery_code: bool  # the store has a recovery code (False for a new one)
-
-
-def estimate_backup(
-    dest: Path,
-    *,
-    data_dir: Path,
-    account: AccountKey,
-    rules: Rules,
-    selection: frozenset[str],
-    protection: Protection,
-) -> Estimate:
-    """Open the store in *dest* (if there is one: a wrong password raises exit 4's
-    error, a store locked otherwise than *protection* says exit 2's), scan Data and
-    compare with the newest backup of this practice there. Changes nothing."""
-    data_dir = followed_root(Path(data_dir))
-    folder = store_folder(Path(dest).expanduser().absolute())
-    req = StoreBackupRequest(
-        data_dir=data_dir,
-        account=account,
-        dest_dir=Path(dest),
-        rules=rules,
-        selection=selection,
-        protection=protection,
-    )
-    store = open_existing(folder, req)
-    found = scan_for_backup(data_dir, rules, selection, folder.parent)
-    if store is None:
-        plan = plan_reuse(found.files, None, BlobIndex())
-    else:
-        parent = store.latest(kind=str(BackupKind.MANUAL), account_key_id=account.id_hex)
-        plan = plan_reuse(found.files, parent, store.index())
-    return Estimate(
-        store=folder,
-        exists=store is not None,
-        bytes_total=plan.bytes_total,
-        bytes_new=plan.bytes_new,
-        files_total=plan.files_total,
-        files_reused=len(plan.reused),
-        recovery_code=store is not None and store.has_recovery_code,
-    )
 
 
 # ---- the job --------------------------------------------------------------------------------
@@ -473,12 +204,24 @@ def run_store_backup(
 def _run(req: StoreBackupRequest, emit: WarningLog, cancel: CancelToken) -> StoreBackupResult:
     start = time.monotonic()
     memtune.tune_for_streaming()
-    dest = prepare_destination(req.dest_dir)
-    folder = store_folder(dest)
-    emit(Phase("opening", str(folder)))
-    store = open_existing(folder, req)  # the key first (Argon2id), before any other work
+    target = open_target(req)
+    try:
+        return _run_at(req, emit, cancel, target, start)
+    finally:
+        target.close()
+
+
+def _run_at(
+    req: StoreBackupRequest,
+    emit: WarningLog,
+    cancel: CancelToken,
+    target: StoreTarget,
+    start: float,
+) -> StoreBackupResult:
+    emit(Phase("opening", target.place))
+    store = open_existing(target, req)  # the key first (Argon2id), before any other work
     emit(Phase("scanning", str(req.data_dir)))
-    found = scan_for_backup(req.data_dir, req.rules, req.selection, dest)
+    found = scan_for_backup(req.data_dir, req.rules, req.selection, target.dest)
     cancel.check()
     created = (req.created or faults.created() or datetime.now().astimezone()).replace(
         microsecond=0
@@ -492,16 +235,17 @@ def _run(req: StoreBackupRequest, emit: WarningLog, cancel: CancelToken) -> Stor
     created_store = False
     if store is None:
         plan = plan_reuse(found.files, None, BlobIndex())
-        check_space(None, folder, space_needed(plan, _default_chunk()))
-        store, created_store = create_or_open(folder, req)
+        if target.folder is not None:  # off-site: a full quota is refused when it is hit
+            check_space(None, target.folder, space_needed(plan, _default_chunk()))
+        store, created_store = create_or_open(target, req)
         if created_store and req.on_created is not None:
-            req.on_created(folder)
+            req.on_created(target.place)
     parent = None
     if not created_store:
         parent = store.latest(kind=str(req.kind), account_key_id=req.account.id_hex)
     writer = store.begin_backup(parent, meta)  # a shared lock until commit or abort
     try:
-        return _write(req, emit, cancel, store, writer, found, dest, created_store, start)
+        return _write(req, emit, cancel, store, writer, found, target, created_store, start)
     except BaseException:
         writer.abort()  # no snapshot: nothing of this backup is visible
         raise
@@ -520,20 +264,19 @@ def _write(
     store: Store,
     writer: BackupWriter,
     found: Found,
-    dest: Path,
+    target: StoreTarget,
     created_store: bool,
     start: float,
 ) -> StoreBackupResult:
-    folder = Path(store.location)
 
     def unchanged(f: FileEntry) -> SnapshotEntry | None:
         return writer.unchanged(f.path, f.size, f.mtime_ns, f.identity)
 
     index = store.index()
     plan = plan_reuse(found.files, writer.parent, index, reread=req.reread, unchanged=unchanged)
-    if not created_store:
-        check_space(store, folder, space_needed(plan, store.config.chunk_size))
-    announce_scan(emit, req.data_dir, dest, found)
+    if not created_store and target.folder is not None:
+        check_space(store, target.folder, space_needed(plan, store.config.chunk_size))
+    announce_scan(emit, req.data_dir, target.dest, found)
     emit(
         Phase(
             "writing",
@@ -567,12 +310,12 @@ def _write(
         writer.skip(path, why)
     progress.finish()
     cancel.check()
-    emit(Phase("syncing", str(folder)))
+    emit(Phase("syncing", target.place))
     snapshot = writer.commit()
     faults.point("backup.published")
     stats = writer.stats
     result = StoreBackupResult(
-        store=folder,
+        store=target.place,
         snapshot=snapshot.snapshot_id,
         created_store=created_store,
         files=stats.files,
@@ -592,8 +335,8 @@ def _write(
         _verify(store, writer, snapshot, result, emit, cancel)
     result.duration_s = round(time.monotonic() - start, 3)
     result.warnings = list(emit.warnings)
-    _remember(req, result, snapshot, dest)
-    emit(Summary.of("backup", result, str(folder)))
+    _remember(req, result, snapshot, target.dest)
+    emit(Summary.of("backup", result, target.place))
     return result
 
 
@@ -655,8 +398,10 @@ class _StoreSink:
 
 
 def _remember(
-    req: StoreBackupRequest, result: StoreBackupResult, snapshot: Snapshot, dest: Path
+    req: StoreBackupRequest, result: StoreBackupResult, snapshot: Snapshot, dest: Path | None
 ) -> None:
+    """The backup in this computer's history (which ``status`` reads per destination,
+    off-site ones too) and a local destination among the remembered folders."""
     kind = (
         history.RecordKind.MANUAL if req.kind is BackupKind.MANUAL else history.RecordKind.AUTOMATIC
     )
@@ -673,7 +418,7 @@ def _remember(
                 extra={"store": True, "snapshot": snapshot.snapshot_id},
             )
         )
-    if req.remember_destination and req.kind is BackupKind.MANUAL:
+    if dest is not None and req.remember_destination and req.kind is BackupKind.MANUAL:
         with contextlib.suppress(TherabakError, OSError):
             settings = Settings.load()
             if settings.remember_destination(dest):
@@ -681,13 +426,7 @@ def _remember(
 
 
 __all__ = [
-    "Estimate",
-    "ReusePlan",
     "StoreBackupRequest",
     "StoreBackupResult",
-    "check_space",
-    "estimate_backup",
-    "plan_reuse",
     "run_store_backup",
-    "space_needed",
 ]

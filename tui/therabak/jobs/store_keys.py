@@ -26,18 +26,20 @@ from therabak.store.place import store_exists, store_folder
 
 @dataclass
 class StoreKeyChange:
-    store: Path
+    store: Path | str  # the store's folder, or its URL off-site
     slots: list[str]  # the slot kinds of the key file now, e.g. ["password", "recovery"]
     replaced: bool  # set: an earlier code was replaced; remove: a code was removed
 
 
-def is_store(path: Path) -> bool:
-    """Is *path* a backup store, or a destination folder that holds one?"""
-    return Path(path).is_dir() and store_exists(path)
+def is_store(path: Path | str) -> bool:
+    """Is *path* a backup store, or a destination folder that holds one? Text (an
+    off-site place or a destination's name, ``points.stores.named_text``) is taken for
+    one: opening it says when it is not."""
+    return isinstance(path, str) or (Path(path).is_dir() and store_exists(path))
 
 
 def open_for_change(
-    path: Path,
+    path: Path | str,
     *,
     password: str | None = None,
     recovery_code: RecoveryCode | None = None,
@@ -46,8 +48,19 @@ def open_for_change(
     """Open the store at *path* with its password or recovery code for a change of its
     key slots; only a store with a password qualifies (UsageError otherwise). A wrong
     secret: exit 4; a damaged key file or config: exit 5."""
-    folder = store_folder(path)
-    store = Store.open(LocalStorage(folder), Unlock(password=password, recovery_code=recovery_code))
+    folder: Path | str
+    if isinstance(path, str):  # off-site, or a destination's name
+        from therabak.points.stores import parse_ref, place_storage
+
+        ref = parse_ref(path)
+        if ref is None:
+            raise UsageError(_("There is no backup store in {place}.").format(place=path))
+        folder = ref.folder
+        storage = place_storage(folder)
+    else:
+        folder = store_folder(path)
+        storage = LocalStorage(folder)
+    store = Store.open(storage, Unlock(password=password, recovery_code=recovery_code))
     if not any(s.type is SlotType.PASSWORD for s in store.keyfile.slots):
         raise UsageError(
             _(
@@ -64,14 +77,20 @@ def set_code(store: Store, code: RecoveryCode) -> StoreKeyChange:
     faults.point("recovery.prepared")  # the new code is out, nothing is written
     had = store.has_recovery_code
     keyfile = store.set_recovery_code(code)
-    return StoreKeyChange(Path(store.location), [s.type.label for s in keyfile.slots], had)
+    return StoreKeyChange(_place(store), [s.type.label for s in keyfile.slots], had)
 
 
 def remove_code(store: Store) -> StoreKeyChange:
     """Take *store*'s recovery slot away (nothing is written when it has none)."""
     keyfile = store.remove_recovery_code()
     slots = keyfile.slots if keyfile is not None else store.keyfile.slots
-    return StoreKeyChange(Path(store.location), [s.type.label for s in slots], keyfile is not None)
+    return StoreKeyChange(_place(store), [s.type.label for s in slots], keyfile is not None)
+
+
+def _place(store: Store) -> Path | str:
+    from therabak.storage.url import is_url
+
+    return store.location if is_url(store.location) else Path(store.location)
 
 
 __all__ = ["StoreKeyChange", "is_store", "open_for_change", "remove_code", "set_code"]

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from therabak.datafolder.manifest import MANIFEST_NAME, iter_manifest_files
 from therabak.errors import DamagedArchiveError
 from therabak.points import stores
-from therabak.points.discovery import PointKind, RestorePoint, identify
+from therabak.points.discovery import identify
+from therabak.points.point import PointKind, RestorePoint
 from therabak.practice.categories import Rules
 from therabak.practice.scan import Tally, scan
 
@@ -138,7 +139,7 @@ def _store_contents(
     from therabak.store.keyfile import Unlock
 
     store = stores.open_store(
-        Path(point.path), Unlock(password=password, account=account, recovery_code=recovery_code)
+        point.path, Unlock(password=password, account=account, recovery_code=recovery_code)
     )
     snapshot = stores.load_snapshot(store, point.snapshot_id)
     return PointContents(

@@ -14,6 +14,12 @@ or the folder that holds ``TheraPsy-Backups``), ``@``, and the snapshot's id or 
 snapshot). ``@`` and not ``:`` because Windows paths hold ``:``; the id is what follows
 the last ``@``, so a folder with ``@`` in its name still works. A path that exists as
 given is always that path, never a reference.
+
+**Off-site**: a store's place may also be a URL (``s3://bkt/praxis@latest``,
+``sftp://user@host/backups@3f2a9c1b``: the id is still what follows the last ``@``) or
+the name of a destination (``nas@3f2a9c1b``); it is reached through the destination's
+storage (credentials, host keys, the local copy of snapshots and index:
+:func:`therabak.destinations.store_storage`) and named by its URL without credentials.
 """
 
 from __future__ import annotations
@@ -24,11 +30,15 @@ from pathlib import Path
 
 from therabak.errors import DamagedArchiveError, UsageError
 from therabak.i18n import _
+from therabak.storage.base import Storage
 from therabak.storage.local import LocalStorage
+from therabak.storage.url import is_url
 from therabak.store import config as config_mod
-from therabak.store.core import MIN_ID_PREFIX, STORE_FOLDER, SnapshotInfo, Store, peek
+from therabak.store.core import Store
 from therabak.store.errors import DamagedStoreError, NotAStoreError
 from therabak.store.keyfile import Unlock
+from therabak.store.place import STORE_FOLDER
+from therabak.store.public import MIN_ID_PREFIX, SnapshotInfo, peek
 from therabak.store.snapshot import PREFIX as SNAPSHOTS_PREFIX
 from therabak.store.snapshot import Snapshot, SnapshotEntry, snapshot_id_of
 
@@ -43,11 +53,69 @@ _PARTS = ("keys", "snapshots", "packs")
 class StoreRef:
     """A store and, when given, which snapshot (a hex prefix of 8+ digits, or "latest")."""
 
-    folder: Path  # the store's own folder (the one holding ``config``)
+    #: the store's own place: the folder holding ``config``, or its URL (off-site)
+    place: str
     snapshot: str | None = None
 
+    @property
+    def remote(self) -> bool:
+        return is_url(self.place)
+
+    @property
+    def folder(self) -> Path | str:
+        """The store's folder (a Path), or its URL off-site."""
+        return self.place if self.remote else Path(self.place)
+
     def __str__(self) -> str:
-        return f"{self.folder}@{self.snapshot}" if self.snapshot else str(self.folder)
+        return f"{self.place}@{self.snapshot}" if self.snapshot else self.place
+
+
+def place_storage(place: Path | str) -> Storage:
+    """The storage of the store at *place*: its folder, or off-site its URL (or the
+    destination's, whose TheraPsy-Backups holds it) through the destination's storage."""
+    if isinstance(place, Path) or not is_url(place):
+        return LocalStorage(Path(place))
+    from therabak.destinations import resolve, store_storage
+
+    return store_storage(resolve(place))
+
+
+def named_place(text: str) -> str:
+    """The place *text* means: a destination's folder or URL when *text* names one (and
+    is not a path that exists), else *text* itself."""
+    if is_url(text) or Path(text).exists():
+        return text
+    from therabak.destinations import find
+    from therabak.settings import Settings
+
+    try:
+        dest = find(Settings.load(), text)
+    except UsageError:
+        return text
+    return dest.where if dest is not None else text
+
+
+def named_text(text: str | Path) -> Path | str:
+    """A point as named on a command line: text when it is an off-site place or a
+    destination's name (with or without ``@ID``; a URL is no path), else a Path."""
+    if isinstance(text, Path):
+        return text
+    m = _REF.match(text)
+    given = m.group("store") if m else text
+    return text if named_place(given) != given or is_url(given) else Path(text)
+
+
+def off_site_store(text: str) -> str:
+    """The URL of the store at the off-site place *text* (its own URL, or the one of the
+    TheraPsy-Backups in it): one small request; UsageError when it holds no store, the
+    storage's own errors (credentials, a missing bucket, an unknown host key) as they
+    are."""
+    with place_storage(text) as storage:
+        if storage.size(config_mod.NAME) is None:
+            raise UsageError(
+                _("There is no backup store in {place}.").format(place=storage.location)
+            )
+        return storage.location
 
 
 def point_ref(folder: Path | str, snapshot_id: str) -> str:
@@ -92,11 +160,18 @@ def parse_ref(text: str | Path) -> StoreRef | None:
     """The store reference *text* is, or None when it is something else (an archive, a
     folder backup, a path that exists as given)."""
     text = str(text)
+    m = _REF.match(text)
+    given = m.group("store") if m else text
+    place = named_place(given)
+    if is_url(place):
+        return StoreRef(off_site_store(place), m.group("id").lower() if m else None)
+    if place != given:  # a local destination's name
+        text = f"{place}@{m.group('id')}" if m else place
     path = Path(text)
     if path.exists():
         if path.is_dir():
             folder = store_folder_of(path)
-            return StoreRef(folder) if folder is not None else None
+            return StoreRef(str(folder)) if folder is not None else None
         return None
     m = _REF.match(text)
     if m is None:
@@ -109,7 +184,7 @@ def parse_ref(text: str | Path) -> StoreRef | None:
                 place=store, id=m.group("id")
             )
         )
-    return StoreRef(folder, m.group("id").lower())
+    return StoreRef(str(folder), m.group("id").lower())
 
 
 # ---- listing (public facts only) -----------------------------------------------------------
@@ -131,7 +206,7 @@ class StoreSnapshot:
 class StoreListing:
     """What anyone with the store can read: how it is protected, its snapshots."""
 
-    folder: Path
+    folder: Path | str  # the store's folder, or its URL off-site
     protection: str = ""  # password | account | none (the strongest slot type)
     recovery_code: bool = False
     account_key_ids: list[str] = field(default_factory=list)
@@ -163,12 +238,14 @@ def short_ids(ids: list[str]) -> dict[str, str]:
     return out
 
 
-def list_store(folder: Path) -> StoreListing:
-    """The public facts of the store in *folder*: reads its config, key files and the
-    header of each snapshot (never a password, never content)."""
+def list_store(folder: Path | str) -> StoreListing:
+    """The public facts of the store in *folder* (off-site: its URL): reads its config,
+    key files and the header of each snapshot (never a password, never content)."""
     listing = StoreListing(folder)
     try:
-        facts = peek(LocalStorage(folder))
+        with place_storage(folder) as storage:
+            listing.folder = folder if isinstance(folder, Path) else storage.location
+            facts = peek(storage)
     except (DamagedStoreError, NotAStoreError) as e:
         listing.error = e.message
         return listing
@@ -219,14 +296,14 @@ def resolve(ref: StoreRef, listing: StoreListing) -> str:
 
 def _listed(ref: StoreRef) -> list[str]:
     assert ref.snapshot is not None
-    storage = LocalStorage(ref.folder)
     prefix = SNAPSHOTS_PREFIX + ref.snapshot[:2]
     try:
-        return sorted(
-            sid
-            for obj in storage.list(prefix)
-            if (sid := snapshot_id_of(obj.name)) and sid.startswith(ref.snapshot)
-        )
+        with place_storage(ref.folder) as storage:
+            return sorted(
+                sid
+                for obj in storage.list(prefix)
+                if (sid := snapshot_id_of(obj.name)) and sid.startswith(ref.snapshot)
+            )
     except OSError:
         return []
 
@@ -234,9 +311,14 @@ def _listed(ref: StoreRef) -> list[str]:
 # ---- reading one snapshot ---------------------------------------------------------------------
 
 
-def open_store(folder: Path, unlock: Unlock, *, salvage: bool = False) -> Store:
-    """Open (unlock) the store in *folder*."""
-    return Store.open(LocalStorage(folder), unlock, salvage=salvage)
+def open_store(folder: Path | str, unlock: Unlock, *, salvage: bool = False) -> Store:
+    """Open (unlock) the store in *folder* (off-site: at its URL)."""
+    storage = place_storage(folder)
+    try:
+        return Store.open(storage, unlock, salvage=salvage)
+    except BaseException:
+        storage.close()
+        raise
 
 
 def load_snapshot(store: Store, snapshot_id: str, *, salvage: bool = False) -> Snapshot:

@@ -1,7 +1,9 @@
 """The backup store: create, open, list and read snapshots, change the password.
 
 Everything goes through a :class:`~therabak.storage.base.Storage` (a folder, later S3,
-SFTP, WebDAV): object names only, no file-system calls. Writing a backup is
+SFTP, WebDAV): object names only, no file-system calls. What is read without a
+password (key files, :func:`~therabak.store.public.peek`, the snapshots' public headers)
+is ``store/public.py``; putting one object ``store/objects.py``. Writing a backup is
 ``store/backup.py``; forget and prune ``store/prune.py``; check ``store/check.py``.
 The bytes are in FORMAT.md beside this file.
 """
@@ -11,8 +13,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from therabak import faults
@@ -31,7 +31,6 @@ from therabak.store.errors import (
     DamagedStoreError,
     NotAStoreError,
     StoreError,
-    StoreFullError,
 )
 from therabak.store.index import PREFIX as INDEX_PREFIX
 from therabak.store.index import (
@@ -48,22 +47,25 @@ from therabak.store.keyfile import (
     SlotMaker,
     Unlock,
     current_keyfiles,
-    keyfile_id,
-    parse_keyfile,
     unlock_store,
 )
 from therabak.store.keys import StoreKeys, new_store_key
 from therabak.store.locks import StoreLock
+from therabak.store.objects import put_object
 from therabak.store.pack import PREFIX as PACKS_PREFIX
 from therabak.store.pack import pack_id_of, pack_name, read_header
-from therabak.store.place import STORE_FOLDER
 from therabak.store.problems import Problem, Severity
+from therabak.store.public import (
+    MIN_ID_PREFIX,
+    SnapshotInfo,
+    list_snapshots,
+    read_keyfiles,
+    store_exists,
+)
 from therabak.store.snapshot import PREFIX as SNAPSHOTS_PREFIX
 from therabak.store.snapshot import (
     Snapshot,
     SnapshotEntry,
-    SnapshotHeader,
-    parse_header,
     parse_snapshot,
     snapshot_id_of,
     snapshot_name,
@@ -71,189 +73,6 @@ from therabak.store.snapshot import (
 
 if TYPE_CHECKING:
     from therabak.store.backup import BackupWriter, SnapshotMeta
-
-#: Bytes read at first from a snapshot for its public header (it is at most ~4.2 KiB).
-_HEADER_READ = 8192
-#: Prefixes of the shortest snapshot id a user may type.
-MIN_ID_PREFIX = 8
-
-
-@dataclass(frozen=True)
-class SnapshotInfo:
-    """A snapshot as listing shows it: its id and public header (no password needed)."""
-
-    snapshot_id: str
-    header: SnapshotHeader
-    stored_size: int  # bytes of the snapshot object
-
-    @property
-    def created(self) -> datetime:
-        return self.header.created
-
-    @property
-    def short_id(self) -> str:
-        return self.snapshot_id[:MIN_ID_PREFIX]
-
-
-@dataclass
-class PublicFacts:
-    """What anyone with the store can read: no password needed."""
-
-    store_id: bytes
-    created: int
-    protection: tuple[str, ...]  # slot types of the current key files ("password", ...)
-    account_key_ids: tuple[str, ...]
-    snapshots: list[SnapshotInfo] = field(default_factory=list)
-    # snapshots whose public header cannot be read (damaged, another store's, ...)
-    problems: list[Problem] = field(default_factory=list)
-
-
-def _put(
-    storage: Storage,
-    name: str,
-    data: bytes | bytearray | memoryview,
-    written: list[int],
-    *,
-    durable: bool = True,
-) -> None:
-    """Put an immutable object, with the failpoints of a destination write
-    (``crash-after-bytes``, ``enospc-after``) counted over everything this process put.
-    Not *durable*: durable after the next ``storage.sync()`` (the packs of a backup)."""
-    try:
-        faults.before_write(written[0], len(data))
-    except OSError as e:
-        raise StoreFullError(
-            _("Not enough space in {place} to write {name}: {reason}").format(
-                place=storage.location, name=name, reason=e.strerror
-            )
-        ) from None
-    if isinstance(data, bytearray | memoryview):
-        put = storage.put if durable else storage.put_deferred
-        put(name, _View(data), len(data))
-    elif durable:
-        storage.put_bytes(name, data)
-    else:
-        import io
-
-        storage.put_deferred(name, io.BytesIO(data), len(data))
-    written[0] += len(data)
-
-
-class _View:
-    """A read-only, seekable file over a buffer, without copying it (a pack of 16 MiB
-    is handed to the storage as it is)."""
-
-    def __init__(self, data: bytearray | memoryview) -> None:
-        self._view = memoryview(data)
-        self._pos = 0
-
-    def read(self, n: int = -1) -> bytes:
-        end = len(self._view) if n is None or n < 0 else min(len(self._view), self._pos + n)
-        out = bytes(self._view[self._pos : end])
-        self._pos = end
-        return out
-
-    def readinto(self, buf) -> int:
-        n = min(len(buf), len(self._view) - self._pos)
-        buf[:n] = self._view[self._pos : self._pos + n]
-        self._pos += n
-        return n
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: len(self._view)}[whence]
-        self._pos = max(0, min(len(self._view), base + pos))
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def getbuffer(self) -> memoryview:
-        """The whole buffer (a local storage writes it from there, without copies)."""
-        return self._view
-
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-
-def _read_keyfiles(storage: Storage) -> tuple[list[KeyFile], list[Problem]]:
-    found, problems = [], []
-    for obj in sorted(storage.list(KEYS_PREFIX), key=lambda o: o.name):
-        if keyfile_id(obj.name) is None:
-            problems.append(
-                Problem(Severity.WARNING, obj.name, _("An object that is not a key file."))
-            )
-            continue
-        try:
-            data = storage.get(obj.name)
-        except ObjectNotFoundError:
-            continue
-        try:
-            found.append(parse_keyfile(data, obj.name))
-        except DamagedStoreError as e:
-            problems.append(Problem(Severity.WARNING, obj.name, e.message))
-            try:  # a slot in it may still be whole: tried, confirmed by the config
-                found.append(parse_keyfile(data, obj.name, lenient=True))
-            except DamagedStoreError:
-                pass
-    return found, problems
-
-
-def _store_exists(storage: Storage) -> bool:
-    for prefix in (PACKS_PREFIX, SNAPSHOTS_PREFIX, INDEX_PREFIX):
-        for _obj in storage.list(prefix):
-            return True
-    return False
-
-
-def peek(storage: Storage) -> PublicFacts:
-    """The public facts of the store in *storage* (no key needed): for listing."""
-    try:
-        cfg = parse_config(storage.get(config_mod.NAME))
-    except ObjectNotFoundError:
-        raise NotAStoreError(
-            _("There is no backup store in {place}.").format(place=storage.location)
-        ) from None
-    keyfiles, _problems = _read_keyfiles(storage)
-    current, _old = current_keyfiles(keyfiles)
-    slots = [s for kf in current if kf.store_id == cfg.store_id for s in kf.slots]
-    facts = PublicFacts(
-        store_id=cfg.store_id,
-        created=cfg.created,
-        protection=tuple(sorted({s.type.label for s in slots})),
-        account_key_ids=tuple(sorted({s.key_id.hex() for s in slots if s.key_id})),
-    )
-    facts.snapshots = _list_snapshots(storage, cfg.store_id, facts.problems)
-    return facts
-
-
-def _list_snapshots(
-    storage: Storage, store_id: bytes, problems: list[Problem]
-) -> list[SnapshotInfo]:
-    out = []
-    for obj in storage.list(SNAPSHOTS_PREFIX):
-        snapshot_id = snapshot_id_of(obj.name)
-        if snapshot_id is None:
-            problems.append(
-                Problem(Severity.WARNING, obj.name, _("An object that is not a snapshot."))
-            )
-            continue
-        try:
-            head = storage.get(obj.name, 0, _HEADER_READ)
-            header, _start = parse_header(head, obj.name)
-        except DamagedStoreError as e:
-            problems.append(Problem(Severity.ERROR, obj.name, e.message))
-            continue
-        except ObjectNotFoundError:
-            continue
-        if header.store_id != store_id:
-            problems.append(Problem(Severity.ERROR, obj.name, _("A snapshot of another store.")))
-            continue
-        out.append(SnapshotInfo(snapshot_id, header, obj.size))
-    out.sort(key=lambda s: (s.header.created, s.snapshot_id))
-    return out
 
 
 class Store:
@@ -309,7 +128,7 @@ class Store:
             raise StoreError(
                 _("There is a backup store in {place} already.").format(place=storage.location)
             )
-        if _store_exists(storage):
+        if store_exists(storage):
             raise DamagedStoreError(
                 _(
                     "{place} holds parts of a backup store without its config: it is damaged, "
@@ -326,10 +145,10 @@ class Store:
         slots = protection.slots(key)
         keyfile = KeyFile.new(cfg.store_id, slots, created=now)
         written = [0]
-        _put(storage, keyfile.name, keyfile.to_bytes(keys), written)
+        put_object(storage, keyfile.name, keyfile.to_bytes(keys), written)
         faults.point("store.create")
         data = cfg.to_bytes(keys)
-        _put(storage, config_mod.NAME, data, written)
+        put_object(storage, config_mod.NAME, data, written)
         store = cls(storage, parse_config(data), keys, keyfile, [keyfile], slots[0].type, [])
         store.written = written
         return store
@@ -343,7 +162,7 @@ class Store:
         try:
             cfg = parse_config(storage.get(config_mod.NAME))
         except ObjectNotFoundError:
-            if not _store_exists(storage):
+            if not store_exists(storage):
                 raise NotAStoreError(
                     _("There is no backup store in {place}.").format(place=storage.location)
                 ) from None
@@ -359,7 +178,7 @@ class Store:
             if not salvage:
                 raise
             problems.append(Problem(Severity.ERROR, config_mod.NAME, e.message))
-        keyfiles, key_problems = _read_keyfiles(storage)
+        keyfiles, key_problems = read_keyfiles(storage)
         problems += key_problems
         config_ok = True
 
@@ -442,7 +261,7 @@ class Store:
         """Put an object; not *durable*: only after the next :meth:`sync`."""
         if self.read_only:
             raise StoreError(_("The store was opened for salvage only; it cannot be changed."))
-        _put(self.storage, name, data, self.written, durable=durable)
+        put_object(self.storage, name, data, self.written, durable=durable)
 
     def sync(self, *, also: Iterable[str] = ()) -> None:
         """The durability barrier: every object put so far (and the objects *also*, put
@@ -565,9 +384,7 @@ class Store:
     def snapshots(self, problems: list[Problem] | None = None) -> list[SnapshotInfo]:
         """Every snapshot, oldest first, from their public headers (damaged ones are left
         out and reported in *problems*)."""
-        return _list_snapshots(
-            self.storage, self.store_id, problems if problems is not None else []
-        )
+        return list_snapshots(self.storage, self.store_id, problems if problems is not None else [])
 
     def resolve(self, ref: str) -> str:
         """The snapshot id that *ref* (an id, or at least 8 of its first hex digits) names."""
@@ -809,4 +626,4 @@ def describe_affected(affected: Iterable[tuple[str, str]]) -> str:
     return shown
 
 
-__all__ = ["STORE_FOLDER", "PublicFacts", "SnapshotInfo", "Store", "peek"]
+__all__ = ["Store", "describe_affected"]

@@ -36,11 +36,12 @@ from therabak.i18n import _, ngettext
 from therabak.retention import RetentionPolicy, kept
 from therabak.storage.base import ObjectNotFoundError
 from therabak.store.blob import open_blob
-from therabak.store.core import SnapshotInfo, Store, describe_affected
+from therabak.store.core import Store, describe_affected
 from therabak.store.errors import DamagedStoreError
 from therabak.store.index import IndexFile, PackRecord
 from therabak.store.keyfile import current_keyfiles
 from therabak.store.pack import TRAILER_SIZE, PackBuilder, pack_name
+from therabak.store.public import SnapshotInfo
 from therabak.store.snapshot import Snapshot, snapshot_name
 
 #: a partly used pack is repacked when at least this share of it is unused

@@ -11,7 +11,6 @@ job on its standard input like the password."""
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -19,6 +18,7 @@ from textual.widgets import Button, Checkbox, ContentSwitcher, Footer, Label, St
 
 from therabak import formatting
 from therabak.app.points import load_account
+from therabak.app.screens.backup_store import StoreQuestions
 from therabak.app.screens.dialogs import ConfirmDialog, RecoveryCodeDialog
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.category_tree import CategoryTree
@@ -33,7 +33,7 @@ from therabak.passwords import MIN_LENGTH, assess
 from therabak.presentation import no_password_warning
 
 
-class BackupScreen(AppScreen):
+class BackupScreen(StoreQuestions, AppScreen):
     BINDINGS = [
         Binding("escape", "back", N_("Back")),
         Binding("n", "next", N_("Next")),
@@ -49,11 +49,12 @@ class BackupScreen(AppScreen):
         self.rules_error = ""
         self.started = False  # a job was started: a second ctrl+s must not start another
         self.store_exists = False  # the destination holds a backup store
-        self.estimate = None  # jobs.store_backup.Estimate for (destination, password)
+        self.estimate = None  # jobs.store_estimate.Estimate for (destination, password)
         self.estimate_for: tuple | None = None  # what the estimate (or its refusal) is for
         self.estimate_error = ""  # why the store does not open (a wrong password, ...)
         self._estimate_timer = None
         self._start_when_estimated = False
+        self._start_when_answered = False  # a start waits for the server's answer
 
     def help_text(self) -> str:
         return _(
@@ -95,7 +96,7 @@ class BackupScreen(AppScreen):
                 yield Static("", id="total", classes="total")
             with VerticalScroll(id="where"):
                 yield Static(_("Step 2 of 2 · Where to, and the password"), classes="step-title")
-                yield DestinationPicker(id="dest", splits=False)
+                yield DestinationPicker(id="dest", splits=False, named=True)
                 yield Static("", id="store-note", classes="form-note")
                 with Horizontal(classes="form-row"):
                     yield Label(_("Password"), classes="form-label")
@@ -184,21 +185,6 @@ class BackupScreen(AppScreen):
             total.update(text)
         self._update_needed()
         self._schedule_estimate()  # other categories: another estimate (when it can open)
-
-    def _update_needed(self) -> None:
-        """The space the destination needs: what the estimate says is new, else (a new
-        store, or before the estimate) everything ticked."""
-        from therabak.jobs.store_backup import SPACE_MARGIN, SPACE_PER_FILE
-
-        dest = self.query_one(DestinationPicker)
-        chosen = self.selected_totals()
-        if self.estimate is not None and self.estimate_for == self._estimate_key():
-            e = self.estimate
-            dest.needed = e.bytes_new + SPACE_MARGIN + SPACE_PER_FILE * e.files_total
-        elif chosen is not None:
-            dest.needed = chosen[1] + SPACE_MARGIN + SPACE_PER_FILE * chosen[0]
-        else:
-            dest.needed = None
 
     def on_category_tree_changed(self, event: CategoryTree.Changed) -> None:
         self._update_total()
@@ -306,157 +292,6 @@ class BackupScreen(AppScreen):
             # a refusal of the previous one must not stay
             self.query_one("#start-msg", Static).update("")
             self._destination_changed()
-
-    # ---- the store at the destination, and how much is new --------------------------------
-
-    def _destination_changed(self) -> None:
-        self._refresh_store_exists()
-        self._schedule_estimate()
-
-    def _refresh_store_exists(self) -> None:
-        """Does the destination hold a store? One password field for one, two otherwise."""
-        from therabak.store.place import store_exists
-
-        dest = self.query_one(DestinationPicker)
-        path = dest.path()
-        exists = False
-        if path is not None and path.is_absolute():
-            try:
-                exists = store_exists(path)
-            except OSError:
-                exists = False
-        if exists != self.store_exists:
-            self.store_exists = exists
-            self.query_one("#pw2-row").display = not exists
-            self._password_problem(live=True)
-        note = self.query_one("#store-note", Static)
-        if exists:
-            note.update(
-                Text(
-                    _(
-                        "This destination holds a backup store: its password opens it, and "
-                        "only what is new is written."
-                    ),
-                    style="dim",
-                )
-            )
-        else:
-            note.update("")
-
-    def _estimate_key(self) -> tuple:
-        dest = self.query_one(DestinationPicker).path()
-        nopw = self.query_one("#nopw", Checkbox).value
-        pw = "" if nopw else self.query_one("#pw", PasswordInput).value
-        tree = self.query_one(CategoryTree)
-        return (str(dest), nopw, hash(pw), tuple(sorted(tree.selection)))
-
-    def _schedule_estimate(self) -> None:
-        if self._estimate_timer is not None:
-            self._estimate_timer.stop()
-            self._estimate_timer = None
-        self._show_estimate()
-        if self.store_exists and self._can_open():
-            self._estimate_timer = self.set_timer(0.6, self._run_estimate)
-
-    def _can_open(self) -> bool:
-        return self.query_one("#nopw", Checkbox).value or bool(
-            self.query_one("#pw", PasswordInput).value
-        )
-
-    def _run_estimate(self) -> None:
-        self._estimate_timer = None
-        if not self.store_exists or not self._can_open():
-            return
-        key = self._estimate_key()
-        if self.estimate_for == key:
-            self._estimated()
-            return
-        nopw = self.query_one("#nopw", Checkbox).value
-        password = None if nopw else self.query_one("#pw", PasswordInput).value
-        self.query_one("#estimate", Static).update(
-            Text(_("Looking at what is new since the last backup…"), style="dim")
-        )
-        self._estimate_worker(
-            key,
-            self.query_one(DestinationPicker).path(),
-            password,
-            frozenset(self.query_one(CategoryTree).selection),
-        )
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="estimate")
-    def _estimate_worker(self, key, dest, password, selection) -> None:
-        from therabak.archive.writer import Protection
-        from therabak.errors import TherabakError
-        from therabak.jobs.store_backup import estimate_backup
-        from therabak.practice.account import AccountKey
-
-        ctx = self.app.ctx
-        protection = Protection(password=password) if password else Protection(unprotected=True)
-        try:
-            estimate = estimate_backup(
-                dest,
-                data_dir=ctx.paths.data_dir,
-                account=AccountKey.load(ctx.paths.account_key),
-                rules=self.rules,
-                selection=selection,
-                protection=protection,
-            )
-        except (TherabakError, OSError) as e:
-            message = getattr(e, "message", None) or getattr(e, "strerror", None) or str(e)
-            self.app.call_from_thread(self._estimate_done, key, None, str(message))
-            return
-        self.app.call_from_thread(self._estimate_done, key, estimate, "")
-
-    def _estimate_done(self, key, estimate, error: str) -> None:
-        self.estimate, self.estimate_for, self.estimate_error = estimate, key, error
-        self._update_needed()
-        self._show_estimate()
-        self._estimated()
-
-    def _estimated(self) -> None:
-        if self._start_when_estimated:
-            self._start_when_estimated = False
-            if not self.estimate_error:
-                self.action_start()
-            else:  # the start was refused: said where the start button is
-                self.query_one("#start-msg", Static).update(
-                    Text(self.estimate_error, style="bold red")
-                )
-                self.query_one("#pw").focus()
-
-    def _show_estimate(self) -> None:
-        """The line before the start button: how much this backup writes."""
-        try:
-            box = self.query_one("#estimate", Static)
-        except Exception:  # noqa: BLE001 - not composed yet
-            return
-        chosen = self.selected_totals()
-        if self.query_one(DestinationPicker).path() is None:
-            box.update("")
-        elif not self.store_exists:
-            box.update(
-                Text(
-                    _(
-                        "A new backup store: this first backup writes everything{size}; the "
-                        "next ones only what is new."
-                    ).format(size=f" ({formatting.size(chosen[1])})" if chosen is not None else ""),
-                    style="dim",
-                )
-            )
-        elif self.estimate_for != self._estimate_key() or not self._can_open():
-            box.update(Text(_("Type the store's password to see how much is new."), style="dim"))
-        elif self.estimate_error:
-            box.update(Text(self.estimate_error, style="bold red"))
-        else:
-            e = self.estimate
-            box.update(
-                Text(
-                    _("Writes {new} of {total}; the rest is already in the backup store.").format(
-                        new=formatting.size(e.bytes_new), total=formatting.size(e.bytes_total)
-                    ),
-                    style="bold",
-                )
-            )
 
     def _password_problem(self, *, live: bool = False) -> str | None:
         msg = self.query_one("#pw-msg", Static)
@@ -569,12 +404,23 @@ class BackupScreen(AppScreen):
             dest.show_problem(problem)
             self.query_one("#dest-input").focus()
             return
+        if dest.remote() is not None and self.remote_error:  # the server did not answer
+            message.update(Text(self.remote_error, style="bold red"))
+            self.query_one("#dest-input").focus()
+            return
+        if self.remote_pending():  # starts when the server has answered
+            message.update(Text(_("Still asking the server…"), style="dim"))
+            self._start_when_answered = True
+            return
         message.update("")
         if self._password_problem():  # explained beside the password fields
             self.query_one("#pw").focus()
             return
         nopw = self.query_one("#nopw", Checkbox).value
         self._refresh_store_exists()  # a store made meanwhile (another window) counts
+        if self.store_exists and dest.both() is not None:
+            self._start_job(None)  # each job opens its store (a wrong password: its result)
+            return
         if self.store_exists:
             # the store's password (or its absence) is checked, and what is new said,
             # before anything starts
@@ -599,6 +445,12 @@ class BackupScreen(AppScreen):
             self._ask_for_recovery_code()
             return
         self._start_job(None)
+
+    def _remote_answered(self) -> None:
+        if self._start_when_answered:
+            self._start_when_answered = False
+            self.query_one("#start-msg", Static).update("")
+            self.action_start()
 
     def _ask_for_recovery_code(self) -> None:
         """A new store with a password: make a recovery code? (yes is the default)."""
@@ -654,23 +506,30 @@ class BackupScreen(AppScreen):
         password: str | None = self.query_one("#pw", PasswordInput).value
         if self.query_one("#nopw", Checkbox).value:
             password = None
-        request = StoreBackupRequest(
-            data_dir=ctx.paths.data_dir,
-            account=account,
-            dest_dir=dest.path(),
-            rules=self.rules,
-            selection=frozenset(selection),
-            protection=Protection(unprotected=password is None),  # the password: stdin
-            verify=self.query_one("#verify", Checkbox).value,
-            account_key_path=ctx.paths.account_key,
-        )
+
+        def request(where: str) -> StoreBackupRequest:
+            return StoreBackupRequest(
+                data_dir=ctx.paths.data_dir,
+                account=account,
+                dest=where,  # a folder, or a destination's name or URL
+                rules=self.rules,
+                selection=frozenset(selection),
+                protection=Protection(unprotected=password is None),  # the password: stdin
+                verify=self.query_one("#verify", Checkbox).value,
+                account_key_path=ctx.paths.account_key,
+            )
+
+        pair = dest.both()
+        if pair is not None:
+            self._start_chain(pair, request, password, code)
+            return
         try:
             job = ctx.runner.start_request(
-                request,
+                request(self.dest_argument()),
                 password=password,
                 recovery_code=code,  # a new store's code, made and shown here
-                title=_("Backup to {dest}").format(dest=ctx.display_path(dest.path())),
-                target=str(dest.path()),
+                title=_("Backup to {dest}").format(dest=dest.label()),
+                target=dest.remote().where if dest.remote() else str(dest.path()),
                 env=ctx.job_env,
             )
         except OSError as e:
@@ -687,6 +546,43 @@ class BackupScreen(AppScreen):
         from therabak.app.screens.progress import ProgressScreen
 
         self.app.switch_screen(ProgressScreen(job))
+
+    def _start_chain(self, pair, request, password: str | None, code) -> None:
+        """Both: the folder's backup, then the off-site one, each its own job (the next
+        starts when the previous ended; a new store gets the recovery code made here)."""
+        from therabak.app.chain import BackupChain, ChainStep
+        from therabak.app.screens.progress import ProgressScreen
+
+        ctx = self.app.ctx
+        new = (not self.local_store, not self.remote_store)
+        chain = BackupChain(
+            [
+                ChainStep(
+                    request(d.name),
+                    _("Backup to {dest}").format(dest=d.name),
+                    d.where,
+                    d.name,
+                    recovery_code=code if is_new else None,
+                )
+                for d, is_new in zip(pair, new, strict=True)
+            ],
+            password=password,
+            env=dict(ctx.job_env),
+        )
+        try:
+            job = chain.start_next(ctx.runner)
+        except OSError as e:
+            self.started = False
+            self.query_one("#start-msg", Static).update(
+                Text(
+                    _("The job could not be started: {error}").format(error=e.strerror or e),
+                    style="bold red",
+                )
+            )
+            return
+        for pid in ("#pw", "#pw2"):
+            self.query_one(pid, PasswordInput).value = ""
+        self.app.switch_screen(ProgressScreen(job, chain=chain))
 
     def _ask_short_password(self, strength) -> None:
         """A password below the minimum only after a second, explicit question."""

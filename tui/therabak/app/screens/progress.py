@@ -7,6 +7,9 @@ the screen (or losing the terminal) does not stop it.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -15,18 +18,21 @@ from textual.containers import Vertical
 from textual.widgets import Footer, ProgressBar, Static
 
 from therabak import formatting
+from therabak.app.chain import BackupChain
 from therabak.app.follow import FollowsJobs, JobEnded, JobEvents
 from therabak.app.jobview import JobView
 from therabak.app.runner import Job, JobState
 from therabak.app.screens.dialogs import ConfirmDialog
-from therabak.app.summaries import is_store_backup, job_title, summary_text
+from therabak.app.speed import SpeedGauge
+from therabak.app.summaries import is_remote_backup, is_store_backup, job_title, summary_text
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.retry_panel import RetryPanel, reason_notes, tail
 from therabak.errors import ExitCode
-from therabak.events import Event, Summary
+from therabak.events import Error, Event, Progress, Summary
 from therabak.i18n import N_, _, ngettext
 from therabak.jobs.backup import BackupResult
+from therabak.jobs.store_backup import StoreBackupResult
 
 PHASES = {
     "opening": N_("Opening the backup store…"),
@@ -79,7 +85,7 @@ def cancel_question(operation: str, phase: str, *, store: bool = False) -> str |
     if store and phase == "verifying":
         return _(
             "The backup is already complete: only its check stops. It is then kept in the "
-            "backup store, not verified."
+            "backup store, not verified, and you can keep it or delete it."
         )
     if store:
         return _(
@@ -110,6 +116,38 @@ def cancel_question(operation: str, phase: str, *, store: bool = False) -> str |
     }.get(operation, _("The job stops within a second; what it began is removed."))
 
 
+@dataclass(frozen=True)
+class UnverifiedBackup:
+    """A backup whose check after writing was cancelled: the archive, or the point
+    (*snapshot*) of the backup store *where*."""
+
+    where: str
+    snapshot: str = ""
+    protected: bool = False  # the store opens only with its password (or recovery code)
+    recovery_code: bool = False  # the store has a recovery code
+
+
+def unverified_backup(final: Summary | Error | None, record) -> UnverifiedBackup | None:
+    """What the user keeps or deletes after a backup whose check was cancelled."""
+    if not (isinstance(final, Summary) and final.operation == "backup"):
+        return None
+    try:
+        if final.extra.get("store"):
+            stored = final.result(StoreBackupResult)
+            if not stored.verify_cancelled:
+                return None
+            return UnverifiedBackup(
+                str(stored.store),
+                stored.snapshot,
+                protected="--no-password" not in record.args,
+                recovery_code=stored.recovery_code,
+            )
+        result = final.result(BackupResult)
+    except ValueError:
+        return None
+    return UnverifiedBackup(str(result.archive)) if result.verify_cancelled else None
+
+
 class ProgressScreen(FollowsJobs, AppScreen):
     BINDINGS = [
         Binding("c", "cancel", N_("Cancel job")),
@@ -119,10 +157,14 @@ class ProgressScreen(FollowsJobs, AppScreen):
         Binding("d", "delete_backup", N_("Delete it")),
     ]
 
-    def __init__(self, job: Job, *, follow: bool = True) -> None:
+    def __init__(self, job: Job, *, follow: bool = True, chain: BackupChain | None = None) -> None:
         super().__init__()
         self.job = job
+        self.chain = chain  # backups one after the other: this one and the next ones
+        self.chain_label = chain.current.label if chain and chain.current else ""
+        self._chain_recorded = False
         self.view = JobView()
+        self.gauge = SpeedGauge(upload=is_remote_backup(job.record))
         self._follow = follow
         self._stopping = False
         self.kept_or_deleted = ""  # a backup whose check was cancelled: "kept" | "deleted"
@@ -139,10 +181,12 @@ class ProgressScreen(FollowsJobs, AppScreen):
 
     def compose(self) -> ComposeResult:
         yield AppHeader(job_title(self.job.record))
+        yield Static("", id="chain")
         with Vertical(id="progress-box"):
             yield Static(_("Starting…"), id="phase")
             yield ProgressBar(total=None, show_eta=False, id="job-bar")
             yield Static("", id="numbers")
+            yield Static("", id="speed")
             yield Static("", id="current")
         yield Static("", id="summary")
         yield Static("", id="retry-title")
@@ -151,6 +195,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self._render_chain()
         self.query_one("#summary").display = False
         self.query_one("#retries").display = False
         self.query_one("#retry-title").display = False
@@ -193,12 +238,18 @@ class ProgressScreen(FollowsJobs, AppScreen):
     def apply(self, events: list[Event]) -> None:
         """Take in events (live or replayed) and redraw."""
         self.view.apply(events, self._now())
+        now = time.monotonic()
+        for event in events:
+            if isinstance(event, Progress):
+                self.gauge.add(event, now)
         self._render_progress()
         self._render_retries()
         if self.view.finished:
             self._show_summary()
 
     def _tick(self) -> None:
+        if not self.view.finished:
+            self._render_speed()
         if self.view.retries:
             self.query_one(RetryPanel).tick(list(self.view.retries.values()), self._now())
 
@@ -223,6 +274,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
             bar.update(total=None)
             numbers.update("")
             current.update("")
+            self._render_speed()
             return
         bar.update(total=max(p.bytes_total, 1), progress=min(p.bytes_done, p.bytes_total))
         parts = [
@@ -233,10 +285,6 @@ class ProgressScreen(FollowsJobs, AppScreen):
                 done=formatting.count(p.files_done), total=formatting.count(p.files_total)
             ),
         ]
-        if p.rate:
-            parts.append(formatting.rate(p.rate))
-        if p.eta_s is not None and p.bytes_done < p.bytes_total:
-            parts.append(_("{time} left").format(time=formatting.duration(p.eta_s)))
         text = Text("  ·  ".join(parts))
         if p.files_reused:  # a store backup: both counts, what is read and what is not
             text.append(
@@ -247,11 +295,18 @@ class ProgressScreen(FollowsJobs, AppScreen):
                 style="dim",
             )
         numbers.update(text)
+        self._render_speed()
         current.update(
             Text.assemble((_("Now:") + " ", "dim"), tail(formatting.name(p.current), 70))
             if p.current
             else ""
         )
+
+    def _render_speed(self) -> None:
+        """Rate and time left, changed at most every few seconds (app/speed.py)."""
+        progress = None if self.view.finished else self.view.progress
+        line = self.gauge.line(progress, time.monotonic())
+        self.query_one("#speed", Static).update(Text(line, style="bold") if line else "")
 
     def _render_retries(self) -> None:
         rows = list(self.view.retries.values())
@@ -274,11 +329,66 @@ class ProgressScreen(FollowsJobs, AppScreen):
         box.update(Text("\n".join(notes), style="dim"))
         box.display = bool(notes)
 
+    def _render_chain(self) -> None:
+        """Backups one after the other: which one this is, and how the earlier ended (a
+        failed one did not stop this one: said so)."""
+        box = self.query_one("#chain", Static)
+        chain = self.chain
+        box.display = chain is not None
+        if chain is None:
+            return
+        text = Text()
+        for line in chain.lines():
+            text.append(line + "\n", style="bold")
+        if any(r.failed for r in chain.done):
+            text.append(_("This backup runs anyway.") + "\n", style="bold")
+        text.append(
+            _("Backup {n} of {total}").format(n=len(chain.done) + 1, total=chain.total)
+            + " · "
+            + self.chain_label,
+            style="dim",
+        )
+        box.update(text)
+
+    def _next_in_chain(self) -> bool:
+        """This backup of a chain ended: record it and start the next one (True when
+        one was started: this screen gives way to its progress)."""
+        chain = self.chain
+        if chain is None or self._chain_recorded:
+            return False
+        self._chain_recorded = True
+        final = self.view.final
+        cancelled = self.job.state is JobState.CANCELLED or (
+            isinstance(final, Error) and final.exit_code == ExitCode.INTERRUPTED
+        )
+        if not chain.finished(self.chain_label, final, cancelled=cancelled):
+            return False
+        try:
+            job = chain.start_next(self.app.ctx.runner)
+        except OSError as e:
+            self.notify(
+                _("The job could not be started: {error}").format(error=e.strerror or e),
+                severity="error",
+            )
+            return False
+        if job is None:
+            return False
+        if self.is_current:
+            self.app.ctx.runner.mark_seen(self.job)
+        self.app.switch_screen(ProgressScreen(job, chain=chain))
+        return True
+
     def _show_summary(self) -> None:
+        if self._next_in_chain():
+            return
         box = self.query_one("#summary", Static)
         final = self.view.final
         stderr = self.app.ctx.runner.stderr_text(self.job) if final is None else ""
         text = summary_text(self.job, self.view, self.app.ctx.display_path, stderr)
+        if self.chain is not None:  # the last of a chain: every backup's line first
+            lines = Text("\n".join(self.chain.lines()) + "\n\n", style="bold")
+            text = lines + text
+            self.query_one("#chain").display = False
         if self._unverified_archive() is not None:
             if self.kept_or_deleted == "kept":
                 text.append("\n" + _("Kept (not verified)."), style="bold")
@@ -299,16 +409,10 @@ class ProgressScreen(FollowsJobs, AppScreen):
     # ---- actions --------------------------------------------------------------------
 
     def _unverified_archive(self) -> str | None:
-        """The archive of a backup whose check after writing was cancelled (the user
-        chooses whether to keep it), else None."""
-        final = self.view.final
-        if not (isinstance(final, Summary) and final.operation == "backup"):
-            return None
-        try:
-            result = final.result(BackupResult)
-        except ValueError:
-            return None
-        return str(result.archive) if result.verify_cancelled else None
+        """The archive (or the backup store) of a backup whose check after writing was
+        cancelled (the user chooses whether to keep it), else None."""
+        found = unverified_backup(self.view.final, self.job.record)
+        return found.where if found is not None else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         finished = self.view.finished or self.job.state is not JobState.RUNNING
@@ -357,25 +461,33 @@ class ProgressScreen(FollowsJobs, AppScreen):
         self._show_summary()
 
     def action_delete_backup(self) -> None:
-        archive = self._unverified_archive()
-        if archive is None or self.kept_or_deleted:
+        found = unverified_backup(self.view.final, self.job.record)
+        if found is None or self.kept_or_deleted:
             return
 
         def answer(delete: bool | None) -> None:
-            if delete:
-                self._delete_worker(archive)
+            if not delete:
+                return
+            if found.snapshot and found.protected:
+                self._unlock_and_forget(found)
+            else:
+                self._delete_worker(found)
 
+        if found.snapshot:
+            body = _(
+                "It is complete, but its check was cancelled. Deleting it removes this "
+                "restore point from the backup store; the space only it used is freed by "
+                "the next prune."
+            )
+        else:
+            body = _(
+                "It is complete, but its check was cancelled. Deleting it removes "
+                "the file (every volume of it) for good."
+            )
         self.app.push_screen(
             ConfirmDialog(
                 _("Delete this backup?"),
-                Text(self.app.ctx.display_path(archive))
-                + Text(
-                    "\n\n"
-                    + _(
-                        "It is complete, but its check was cancelled. Deleting it removes "
-                        "the file (every volume of it) for good."
-                    )
-                ),
+                Text(self.app.ctx.display_path(found.where)) + Text("\n\n" + body),
                 yes=_("Delete it"),
                 no=_("Keep it"),
                 danger=True,
@@ -383,17 +495,54 @@ class ProgressScreen(FollowsJobs, AppScreen):
             answer,
         )
 
+    def _unlock_and_forget(self, found: UnverifiedBackup) -> None:
+        """A point of a store with a password: the password opens the store (checked in
+        the dialog's worker), and that same opening forgets the point."""
+        from therabak.app.points import load_account
+        from therabak.app.screens.unlock import UnlockDialog, Unlocked
+        from therabak.jobs.removal import forget_store_point
+        from therabak.store.keyfile import Unlock
+
+        account = load_account(self.app.ctx)
+
+        def forget(password, code) -> None:
+            forget_store_point(
+                found.where,
+                found.snapshot,
+                Unlock(password=password, recovery_code=code, account=account),
+            )
+
+        def done(result: Unlocked | None) -> None:
+            if result is not None:
+                self._deleted()
+
+        self.app.push_screen(
+            UnlockDialog(
+                _("Delete this backup?"),
+                forget,
+                has_code=found.recovery_code,
+                body=_("Type the backup store's password to delete this backup from it."),
+            ),
+            done,
+        )
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="delete")
-    def _delete_worker(self, archive: str) -> None:
+    def _delete_worker(self, found: UnverifiedBackup) -> None:
         from pathlib import Path
 
+        from therabak.app.points import load_account
         from therabak.errors import TherabakError
-        from therabak.jobs.removal import delete_backup
+        from therabak.jobs.removal import delete_backup, forget_store_point
+        from therabak.store.keyfile import Unlock
 
         try:
-            delete_backup(Path(archive))
+            if found.snapshot:  # a store without a password
+                account = load_account(self.app.ctx)
+                forget_store_point(found.where, found.snapshot, Unlock(account=account))
+            else:
+                delete_backup(Path(found.where))
         except (TherabakError, OSError) as e:
-            message = getattr(e, "strerror", None) or str(e)
+            message = getattr(e, "message", None) or getattr(e, "strerror", None) or str(e)
             self.app.call_from_thread(
                 self.notify,
                 _("The backup could not be deleted: {error}").format(error=message),

@@ -31,7 +31,7 @@ from therabak.app.widgets.dir_picker import DirPicker, picker_start
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.points_table import HEADERS, MAX_WIDTH, PointsTable, point_details
 from therabak.i18n import N_, _
-from therabak.points.discovery import RestorePoint
+from therabak.points.point import RestorePoint
 
 if TYPE_CHECKING:
     from therabak.crypto.recovery import RecoveryCode

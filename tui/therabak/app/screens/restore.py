@@ -46,7 +46,7 @@ from therabak.app.widgets.inputs import Choice, TextInput, TickBox
 from therabak.app.widgets.points_table import PointsTable, point_details, search_another_folder
 from therabak.i18n import N_, _, shown
 from therabak.jobs.restore import RestoreMode
-from therabak.points.discovery import RestorePoint
+from therabak.points.point import RestorePoint
 from therabak.presentation import (
     amount,
     from_backup_line,

@@ -1,85 +1,40 @@
 """Settings: what the CLI's settings file holds, edited with validation and saved with
 ``Settings.save()`` (remembered destinations, reminder, automatic backups, retries), and
 the button that sets automatic backups up with the system's scheduler, or removes them
-(``therabak.schedule``)."""
+(``therabak.schedule``; ``settings_schedule.py``). The fields and their checks are
+``app/settings_form.py``."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.validation import Integer, Number
-from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
+from textual.validation import Integer
+from textual.widgets import Button, Footer, Input, Label, Select, Static
 from textual.widgets.option_list import Option
 
 from therabak.app.recovery import DestinationCodes
 from therabak.app.screens.dialogs import ConfirmDialog
+from therabak.app.screens.settings_schedule import ScheduleSection
+from therabak.app.settings_form import (
+    FIELDS,
+    ON_FAILURE,
+    SECTIONS,
+    Field,
+    LocalNumber,
+    field_problem,
+    field_value,
+    format_number,
+    language_options,
+)
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.dir_picker import DirPicker, picker_start
+from therabak.app.widgets.folder_list import FolderList
 from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.inputs import TextInput
 from therabak.i18n import N_, _, ngettext
-
-
-@dataclass(frozen=True)
-class Field:
-    id: str
-    label: str
-    section: str  # settings attribute holding it ("" for the top level)
-    attr: str
-    kind: type  # int | float
-    low: float
-    high: float
-    unit: str = ""
-
-
-FIELDS = [
-    Field("reminder-days", N_("Remind after"), "", "reminder_days", int, 1, 365, N_("days")),
-    Field(
-        "auto-interval", N_("Every"), "auto", "interval_hours", float, 0.01, 24 * 90, N_("hours")
-    ),
-    Field("keep-daily", N_("Keep daily"), "auto", "keep_daily", int, 0, 1000),
-    Field("keep-weekly", N_("Keep weekly"), "auto", "keep_weekly", int, 0, 1000),
-    Field("keep-monthly", N_("Keep monthly"), "auto", "keep_monthly", int, 0, 1000),
-    Field("retry-attempts", N_("Attempts"), "retry", "attempts", int, 1, 100, N_("per file")),
-    Field(
-        "retry-initial",
-        N_("First wait"),
-        "retry",
-        "initial_delay_s",
-        float,
-        0,
-        600,
-        N_("seconds, doubling"),
-    ),
-    Field("retry-max", N_("Longest wait"), "retry", "max_delay_s", float, 0, 3600, N_("seconds")),
-]
-SECTIONS = {
-    "": N_("Reminder"),
-    "auto": N_("Automatic backups"),
-    "retry": N_("When a file cannot be decrypted"),
-}
-ON_FAILURE = [
-    ("raw", N_("store it raw (restorable on this account only)")),
-    ("skip", N_("leave it out and report it")),
-    ("abort", N_("stop the backup")),
-]
-
-
-def language_options() -> list[tuple[str, str]]:
-    """The choices of the language field; each language in its own words."""
-    from therabak.i18n import detect_language
-
-    system = {"de": "Deutsch", "en": "English"}[detect_language()]
-    return [
-        (_("Automatic (system: {language})").format(language=system), "auto"),
-        ("Deutsch", "de"),
-        ("English", "en"),
-    ]
 
 
 def code_state(codes: DestinationCodes) -> Text:
@@ -106,29 +61,6 @@ def code_state(codes: DestinationCodes) -> Text:
     return Text(text, "yellow")
 
 
-def installed_text(result) -> str:
-    from therabak.schedule.command import every_text
-
-    return _("Set up: this computer's scheduler now starts the automatic backup {every}.").format(
-        every=every_text(result.command.every_minutes)
-    )
-
-
-def _fmt(value: float | int) -> str:
-    """A value as the form shows it: German with a decimal comma ("0,5")."""
-    from therabak.i18n import get_language
-
-    text = f"{value:g}" if isinstance(value, float) else str(value)
-    return text.replace(".", ",") if get_language() == "de" else text
-
-
-class LocalNumber(Number):
-    """A number with a decimal point or a decimal comma."""
-
-    def validate(self, value: str):
-        return super().validate(value.strip().replace(",", "."))
-
-
 def named_destinations_text(settings) -> Text:
     """The named destinations in one line: "USB-Stick, Nextcloud (off-site)"."""
     if not settings.destinations:
@@ -147,23 +79,7 @@ def named_destinations_text(settings) -> Text:
 LABEL_WIDTH = 14
 
 
-class FolderList(OptionList):
-    """A list of folders in the settings (remembered destinations, folders searched for
-    backups): x or Delete removes the highlighted one, a adds one."""
-
-    BINDINGS = [
-        Binding("delete,x", "remove", N_("Remove")),
-        Binding("a", "add", N_("Add folder")),
-    ]
-
-    def action_remove(self) -> None:
-        self.screen.remove_folder(self)
-
-    def action_add(self) -> None:
-        self.screen.add_folder(self)
-
-
-class SettingsScreen(AppScreen):
+class SettingsScreen(ScheduleSection, AppScreen):
     BINDINGS = [
         Binding("ctrl+s", "save", N_("Save")),
         Binding("escape", "back", N_("Back")),
@@ -259,7 +175,7 @@ class SettingsScreen(AppScreen):
                 with Horizontal(classes="form-row"):
                     yield Label(_(f.label), classes="form-label")
                     yield TextInput(
-                        _fmt(getattr(holder, f.attr)),
+                        format_number(getattr(holder, f.attr)),
                         id=f.id,
                         compact=True,
                         validators=[validator],
@@ -417,99 +333,6 @@ class SettingsScreen(AppScreen):
 
         self.app.push_screen(DirPicker(picker_start(self.app.ctx)), picked)
 
-    # ---- automatic backups: the scheduler's entry -------------------------------------
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="schedule")
-    def _schedule_worker(self, action: str = "", lines: list[Text] | None = None) -> None:
-        """Set up (*action* "install") or remove ("remove") the entry, then ask the
-        scheduler how things stand; in the background (schtasks, systemctl take a moment)."""
-        from therabak.errors import TherabakError
-        from therabak.schedule import manage
-        from therabak.schedule.status import schedule_status
-
-        ctx = self.app.ctx
-        lines = list(lines or [])
-        try:
-            host = ctx.schedule_host()
-            settings, _error = self.app.load_settings()
-            if action == "install":
-                result = manage.install(host, ctx.paths, settings)
-                lines.append(Text(installed_text(result), "green"))
-                lines += [Text(n) for n in result.change.notes]
-                lines += [Text(w, "bold yellow") for w in result.warnings]
-            elif action == "remove":
-                removed = any(c.changed for c in manage.remove(host))
-                done = (
-                    _(
-                        "Automatic backups are removed from the scheduler; the backups made "
-                        "so far stay."
-                    )
-                    if removed
-                    else _("Automatic backups were not set up; nothing to remove.")
-                )
-                lines.append(Text(done, "green"))
-            status = schedule_status(host, ctx.paths, settings, now=ctx.now())
-        except (TherabakError, OSError) as e:
-            lines.append(Text(str(e), "bold red"))
-            status = None
-        self.app.call_from_thread(self._show_schedule, status, lines, bool(action))
-
-    def _show_schedule(self, status, lines: list[Text], acted: bool) -> None:
-        from therabak.app.schedule_text import advice, last_run_text
-        from therabak.schedule.backend import BACKEND_NAMES
-        from therabak.schedule.status import ScheduleState
-
-        self.schedule_checked = True
-        if status is not None or not acted:
-            self.schedule_status = status
-        status = self.schedule_status
-        state = self.query_one("#schedule-state", Static)
-        button = self.query_one("#schedule-toggle", Button)
-        if status is None:
-            state.update(Text(_("unknown"), "bold red"))
-            button.disabled = True
-        elif status.state is ScheduleState.SET_UP:
-            assert status.backend is not None
-            state.update(Text(_("yes: {backend}").format(backend=_(BACKEND_NAMES[status.backend]))))
-            button.label = _("Remove")
-            button.disabled = False
-        elif status.state is ScheduleState.NOT_SET_UP:
-            state.update(Text(_("no: nothing makes automatic backups"), "bold yellow"))
-            button.label = _("Set up")
-            button.disabled = False
-        else:
-            state.update(Text(_("not possible here"), "bold red"))
-            button.label = _("Set up")
-            button.disabled = True
-        # Kept short (the home screen shows the next backup and the last run): why it
-        # cannot be set up here, what a set-up entry needs, or what the button just did.
-        if status is not None and not acted:
-            if status.state is ScheduleState.UNAVAILABLE:
-                lines.append(Text(status.unavailable))
-            elif status.set_up:
-                last = last_run_text(status, self.app.ctx.now())
-                if last is not None and status.last_run_failed:
-                    lines.append(Text(_("Last run: ")) + last)
-                lines += [Text(w, "yellow") for w in advice(status)]
-        note = self.query_one("#schedule-msg", Static)
-        note.update(Text("\n").join(lines))
-        note.display = bool(lines)
-
-    async def toggle_schedule(self) -> None:
-        """The button: set up when not set up (saving the form first), else remove."""
-        status = self.schedule_status
-        if status is None or not self.schedule_checked:
-            return
-        if not status.set_up and self.dirty:  # the entry follows the saved settings
-            await self.action_save()
-            if self.dirty:
-                return  # not saved: the form says why
-        self.schedule_checked = False
-        self.query_one("#schedule-toggle", Button).disabled = True
-        doing = _("Removing…") if status.set_up else _("Setting up…")
-        self.query_one("#schedule-msg", Static).update(Text(doing, "italic"))
-        self._schedule_worker("remove" if status.set_up else "install")
-
     # ---- saving -------------------------------------------------------------------------
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -599,16 +422,7 @@ class SettingsScreen(AppScreen):
         self.app.push_screen(ProgressScreen(job))
 
     def _field_problem(self, f: Field) -> str | None:
-        raw = self.query_one(f"#{f.id}", Input).value.strip().replace(",", ".")
-        try:
-            value = f.kind(raw) if f.kind is float else int(raw)
-        except ValueError:
-            return _("{label}: enter a number.").format(label=_(f.label))
-        if not f.low <= value <= f.high:
-            return _("{label}: must be between {low} and {high}.").format(
-                label=_(f.label), low=_fmt(f.low), high=_fmt(f.high)
-            )
-        return None
+        return field_problem(f, self.query_one(f"#{f.id}", Input).value)
 
     def _show_field_error(self, f: Field, problem: str | None) -> None:
         error = self.query_one(f"#{f.id}-error", Static)
@@ -636,8 +450,7 @@ class SettingsScreen(AppScreen):
                 problems.append(problem)
                 first = first or f
                 continue
-            raw = self.query_one(f"#{f.id}", Input).value.strip().replace(",", ".")
-            value = f.kind(raw) if f.kind is float else int(raw)
+            value = field_value(f, self.query_one(f"#{f.id}", Input).value)
             setattr(getattr(s, f.section) if f.section else s, f.attr, value)
         if first is not None:
             field = self.query_one(f"#{first.id}", Input)

@@ -21,7 +21,7 @@ from therabak.app.widgets.header import AppHeader
 from therabak.app.widgets.points_table import PointsTable, point_details, search_another_folder
 from therabak.i18n import N_, _
 from therabak.jobs.verify import VerifyRequest
-from therabak.points.discovery import PointKind, RestorePoint
+from therabak.points.point import PointKind, RestorePoint
 
 if TYPE_CHECKING:
     from therabak.crypto.recovery import RecoveryCode

@@ -1,6 +1,12 @@
 """Destination chooser: a path line, a folder picker (ctrl+o), quick picks for USB sticks
 and remembered folders, the free space there against what the backup needs, and the file
-system there (a backup larger than it holds in one file is split into volumes)."""
+system there (a backup larger than it holds in one file is split into volumes).
+
+With *named*, the quick picks start with the destinations the settings name (a folder or
+an off-site place, with their name): picking one puts its name in the line. An off-site
+destination (named, or a URL typed) is never asked anything here (the network is the
+screen's business, in a worker): the line under the field shows what the screen says
+about it (:meth:`DestinationPicker.show_remote`)."""
 
 from __future__ import annotations
 
@@ -21,9 +27,12 @@ from therabak import formatting
 from therabak.app.widgets.dir_picker import DirPicker, picker_start
 from therabak.app.widgets.inputs import TextInput
 from therabak.archive.volumes import set_size, volume_size_for, volumes_needed
+from therabak.destinations import Destination, destinations
+from therabak.errors import UsageError
 from therabak.fsinfo import FsInfo
 from therabak.fsutil import existing_ancestor
 from therabak.i18n import _
+from therabak.storage.url import is_url, parse_location
 
 
 @dataclass
@@ -44,6 +53,14 @@ class SpaceCheck:
     def total(self, needed: int) -> int:
         """*needed* bytes of archive, with every volume's header when it is split."""
         return set_size(needed, self.volume_size)
+
+
+#: how the line names two destinations chosen together ("Stick + Nextcloud")
+BOTH_SEPARATOR = " + "
+
+
+def both_value(local: Destination, remote: Destination) -> str:
+    return f"{local.name}{BOTH_SEPARATOR}{remote.name}"
 
 
 def path_example() -> str:
@@ -71,10 +88,14 @@ class DestinationPicker(Vertical):
         def control(self) -> DestinationPicker:
             return self.picker
 
-    def __init__(self, *, id: str | None = None, splits: bool = False) -> None:
+    def __init__(self, *, id: str | None = None, splits: bool = False, named: bool = False) -> None:
         super().__init__(id=id)
         self.space: SpaceCheck | None = None
         self.splits = splits
+        self.named = named
+        self._named: dict[str, Destination] = {}  # casefolded name -> destination
+        self._remote_line: Text = Text("")
+        self._remote_error = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
@@ -84,6 +105,7 @@ class DestinationPicker(Vertical):
             )
             yield Button(_("Browse…"), id="dest-browse", compact=True)
         yield Static("", id="dest-space", classes="form-note")
+        yield Static("", id="dest-remote", classes="form-note")  # for both: the off-site one
         yield Label(
             _("Quick picks (USB sticks, folders used before):"),
             id="dest-quick-title",
@@ -92,10 +114,35 @@ class DestinationPicker(Vertical):
         yield OptionList(id="dest-quick", compact=True)
 
     def on_mount(self) -> None:
+        self.query_one("#dest-remote").display = False
         quick = self.query_one("#dest-quick", OptionList)
         ctx = self.app.ctx
         options = []
         seen = set()
+        settings, _error = self.app.load_settings()
+        if self.named:
+            for dest in destinations(settings):
+                self._named[dest.name.casefold()] = dest
+                kind = _("off-site") if dest.is_remote else _("folder")
+                where = dest.where if dest.is_remote else ctx.display_path(dest.where)
+                options.append(
+                    Option(
+                        Text.assemble((dest.name + "  ", "bold"), (f"{kind}  ", "dim"), where),
+                        id=dest.name,
+                    )
+                )
+        pair = self._first_pair()
+        if pair is not None:  # two destinations, one routine: the folder, then off-site
+            options.insert(
+                0,
+                Option(
+                    Text.assemble(
+                        (_("Both") + "  ", "bold"),
+                        _("{local}, then {remote}").format(local=pair[0].name, remote=pair[1].name),
+                    ),
+                    id=both_value(*pair),
+                ),
+            )
         for medium in ctx.removable_media():
             seen.add(ctx.display_path(medium))
             options.append(
@@ -104,7 +151,6 @@ class DestinationPicker(Vertical):
                     id=ctx.display_path(medium),
                 )
             )
-        settings, _error = self.app.load_settings()
         for folder in settings.remembered_destinations:
             shown = ctx.display_path(folder)
             if shown not in seen:
@@ -113,7 +159,7 @@ class DestinationPicker(Vertical):
                     Option(Text.assemble((_("used before") + "  ", "dim"), shown), id=shown)
                 )
         quick.add_options(options)
-        quick.styles.height = min(len(options), 3)
+        quick.styles.height = min(len(options), 4 if self._named else 3)
         if options:
             quick.highlighted = 0
         quick.display = bool(options)
@@ -130,17 +176,84 @@ class DestinationPicker(Vertical):
     def value(self, text: str) -> None:
         self.query_one("#dest-input", Input).value = text
 
-    def path(self) -> Path | None:
-        """The folder typed, None when there is none or it is not a full path."""
+    def _first_pair(self) -> tuple[Destination, Destination] | None:
+        """The first folder and the first off-site destination the settings name, when
+        there are both."""
+        named = list(self._named.values())
+        local = next((d for d in named if not d.is_remote), None)
+        remote = next((d for d in named if d.is_remote), None)
+        return (local, remote) if local is not None and remote is not None else None
+
+    def both(self) -> tuple[Destination, Destination] | None:
+        """The two named destinations chosen together ("Stick + Nextcloud"), or None."""
+        names = [n.strip().casefold() for n in self.value.split(BOTH_SEPARATOR)]
+        if len(names) != 2:
+            return None
+        found = [self._named.get(n) for n in names]
+        if None in found or found[0].is_remote or not found[1].is_remote:
+            return None
+        return found[0], found[1]
+
+    def destination(self) -> Destination | None:
+        """The destination the settings name so (case does not matter), or the
+        off-site place typed as a URL; None for a folder typed."""
         if not self.value:
             return None
-        typed = Path(self.value).expanduser()
+        pair = self.both()
+        if pair is not None:
+            return pair[0]
+        named = self._named.get(self.value.casefold())
+        if named is not None:
+            return named
+        if self.named and is_url(self.value):
+            try:
+                return Destination("", parse_location(self.value))
+            except UsageError:
+                return None
+        return None
+
+    def remote(self) -> Destination | None:
+        """The off-site destination chosen, None for a folder."""
+        pair = self.both()
+        if pair is not None:
+            return pair[1]
+        dest = self.destination()
+        return dest if dest is not None and dest.is_remote else None
+
+    def label(self) -> str:
+        """The destination as the job's title says it: its name, or the folder."""
+        pair = self.both()
+        if pair is not None:
+            return _("{local}, then {remote}").format(local=pair[0].name, remote=pair[1].name)
+        dest = self.destination()
+        if dest is not None:
+            return dest.label
+        path = self.path()
+        return self.app.ctx.display_path(path) if path is not None else self.value
+
+    def path(self) -> Path | None:
+        """The folder typed (or the named local destination's), None when there is none,
+        it is not a full path or the destination is off-site."""
+        if not self.value:
+            return None
+        dest = self.destination()
+        if dest is not None and dest.is_remote:
+            return None  # (for both: the folder's)
+        text = dest.location.path if dest is not None else self.value
+        typed = Path(text).expanduser()
         return typed.absolute() if typed.is_absolute() else None
 
     def path_problem(self) -> str | None:
         """What is wrong with the folder typed itself (None: nothing)."""
         if not self.value:
             return _("Choose a destination folder.")
+        if self.remote() is not None and self.both() is None:
+            return None  # asked over the network, by the screen
+        if self.named and is_url(self.value):
+            try:
+                parse_location(self.value)
+            except UsageError as e:
+                return e.message
         path = self.path()
         if path is None:  # relative: it would depend on where the app was started
             return _(
@@ -170,6 +283,8 @@ class DestinationPicker(Vertical):
         problem = self.path_problem()
         if problem:
             return problem
+        if self.remote() is not None and self.both() is None:
+            return None  # the screen knows whether the server answers
         path = self.path()
         assert path is not None
         space = self.space
@@ -258,8 +373,25 @@ class DestinationPicker(Vertical):
             self.space = check
             self._render_space()
 
+    def show_remote(self, text: str, *, error: bool = False) -> None:
+        """What the screen knows about the off-site destination chosen ("asking the
+        server…", "holds a backup store", why it cannot be reached): the line under it."""
+        self._remote_line = Text(text, style="" if error else "dim")
+        self._remote_error = error
+        self._render_space()
+
     def _render_space(self) -> None:
         line = self.query_one("#dest-space", Static)
+        second = self.query_one("#dest-remote", Static)
+        both = self.both() is not None
+        second.display = both
+        if both:
+            second.update(self._remote_line)
+            second.set_class(self._remote_error, "error")
+        elif self.remote() is not None:
+            line.update(self._remote_line)
+            line.set_class(self._remote_error, "error")
+            return
         space, needed = self.space, self.needed
         problem = self.path_problem() if self.value else None
         if problem:

@@ -23,7 +23,7 @@ from textual.widgets import DataTable
 from therabak import formatting
 from therabak.app.points import account_label, protection_label, remember_searched
 from therabak.i18n import N_, _
-from therabak.points.discovery import RestorePoint, category_summary
+from therabak.points.point import RestorePoint, category_summary
 from therabak.presentation import kind_label
 
 #: Columns of a fixed kind of text, in order ("new" only beside points of a store).

@@ -35,7 +35,9 @@ from therabak.fsutil import followed_root
 from therabak.i18n import _
 from therabak.jobs.restore.request import RestoreRequest
 from therabak.jobs.restore.sources import source_class, subject_of
-from therabak.points.discovery import RestorePoint, identify
+from therabak.points.discovery import identify
+from therabak.points.point import RestorePoint
+from therabak.points.stores import named_text
 from therabak.practice.account import AccountKey
 
 
@@ -162,14 +164,17 @@ def find_point(
 ) -> RestorePoint:
     """The point the request names, readable, and not a folder inside the data it would
     replace."""
+    given = named_text(req.point)  # off-site or a destination's name: as given
     point = identify(
-        Path(req.point).absolute(), account.id_hex if account else None, salvage=req.salvage
+        given if isinstance(given, str) else given.absolute(),
+        account.id_hex if account else None,
+        salvage=req.salvage,
     )
     if not point.readable:
         raise DamagedArchiveError(
             _("Cannot restore {point}: {error}").format(point=req.point, error=point.error)
         )
-    if inside(Path(point.path).absolute(), target) and target == data_dir and point.is_folder:
+    if point.is_folder and inside(Path(point.path).absolute(), target) and target == data_dir:
         raise UsageError(_("A folder inside the data folder cannot be restored over it."))
     return point
 

@@ -22,7 +22,7 @@ from therabak.jobs.restore.checks import RestoreContext, RestoreMode
 from therabak.jobs.restore.sources import Item, ItemMode
 from therabak.jsonform import damage_json, renamed_json
 from therabak.namemap import NamePlan, Renamed
-from therabak.points.discovery import RestorePoint
+from therabak.points.point import RestorePoint
 from therabak.practice.categories import Rules
 from therabak.practice.envelope import HEADER_SIZE
 from therabak.practice.scan import FileEntry

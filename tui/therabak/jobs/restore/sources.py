@@ -37,7 +37,7 @@ from therabak.events import Damaged, DamagedPart, Emit, Phase
 from therabak.fsutil import stat_long
 from therabak.i18n import N_, _
 from therabak.jobs.restore.request import RestoreRequest
-from therabak.points.discovery import PointKind, RestorePoint
+from therabak.points.point import PointKind, RestorePoint
 from therabak.points.stores import load_snapshot, open_store, read_order
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
@@ -316,7 +316,7 @@ class StoreSource(RestoreSource):
             account=account,
             recovery_code=code,
         )
-        store = open_store(Path(point.path), unlock, salvage=req.salvage)
+        store = open_store(point.path, unlock, salvage=req.salvage)
         return cls(point, store, load_snapshot(store, point.snapshot_id, salvage=req.salvage))
 
     def content(self, item: Item) -> Iterator[bytes]:

@@ -1,0 +1,226 @@
+"""The app's backup to an off-site destination, against the real servers (Pilot, the app
+in this process, real job processes): the destination step offers the named
+destinations; picking an off-site one asks the server in a worker (one password field
+when it holds a store, two for a new one; a server that cannot be reached is said on the
+line under the destination and nothing starts); the backup runs as ``therabak backup
+--dest NAME``, its progress says "Upload", and its point shows in the restore list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import app.conftest as _app_fixtures
+from app.apphelp import no_recovery_code, store_backup_first, wait_for, wait_scan
+from therabak import destinations
+from therabak.app.app import TherabakApp
+from therabak.app.screens.backup import BackupScreen
+from therabak.app.screens.progress import ProgressScreen
+from therabak.app.widgets.destination import DestinationPicker
+from therabak.destinations import store_storage
+from therabak.settings import Settings
+from therabak.storage.local import LocalStorage
+from therabak.store.core import Store
+from therabak.store.keyfile import Unlock
+
+# the app's fixtures (tests/app/conftest.py), for this folder's tests
+home = _app_fixtures.home
+app_practice = _app_fixtures.app_practice
+usb = _app_fixtures.usb
+scheduler = _app_fixtures.scheduler
+schedule_host = _app_fixtures.schedule_host
+make_ctx = _app_fixtures.make_ctx
+run_app = _app_fixtures.run_app
+
+PASSWORD = "Praxis-Ablage-2026"
+
+
+def name_destinations(**places: str) -> None:
+    settings = Settings.load()
+    for name, where in places.items():
+        destinations.add(settings, name, where)
+    settings.save()
+
+
+async def step_two(pilot) -> BackupScreen:
+    await pilot.press("b")
+    await wait_scan(pilot)
+    await pilot.press("n")
+    await pilot.pause()
+    return pilot.app.screen
+
+
+def line_under(screen) -> str:
+    return str(screen.query_one("#dest-space").render())
+
+
+def test_the_named_destinations_are_offered_and_an_off_site_one_is_asked_in_a_worker(
+    make_ctx, run_app, remote_place, usb: Path
+):
+    place = remote_place("s3")
+    name_destinations(Offsite=place.url, Stick=str(usb))
+    app = TherabakApp(make_ctx())
+
+    async def body(pilot):
+        screen = await step_two(pilot)
+        quick = screen.query_one("#dest-quick")
+        shown = [str(quick.get_option_at_index(i).prompt) for i in range(quick.option_count)]
+        assert any(s.startswith("Offsite  off-site  s3://") for s in shown), shown
+        assert any(s.startswith("Stick  folder  ") for s in shown), shown
+        # the named folder: its name in the line, its folder measured as before
+        quick.focus()
+        quick.highlighted = next(i for i, s in enumerate(shown) if s.startswith("Stick"))
+        await pilot.press("enter")
+        await pilot.pause()
+        picker = screen.query_one(DestinationPicker)
+        assert picker.value == "Stick" and picker.path() == usb and picker.remote() is None
+        assert screen.dest_argument() == "Stick"
+        # the off-site one: asked in a worker, then a new store: two password fields
+        picker.value = "offsite"  # case does not matter
+        await pilot.pause()
+        assert picker.remote() is not None and screen.dest_argument() == "Offsite"
+        await wait_for(pilot, lambda: "No backup store there yet" in line_under(screen))
+        assert place.url in line_under(screen)
+        assert screen.query_one("#pw2-row").display
+        assert "A new backup store" in str(screen.query_one("#estimate").render())
+
+    run_app(app, body)
+
+
+def test_a_server_that_cannot_be_reached_is_said_under_the_destination_and_nothing_starts(
+    make_ctx, run_app, ssh_server
+):
+    # a port nothing listens on: the connection is refused at once
+    name_destinations(Gone=f"sftp://{ssh_server.user}@127.0.0.1:1/backups")
+    app = TherabakApp(make_ctx())
+
+    async def body(pilot):
+        screen = await step_two(pilot)
+        screen.query_one("#dest-input").value = "Gone"
+        await pilot.pause()
+        assert "Asking the server" in line_under(screen)
+        await wait_for(pilot, lambda: "cannot be reached" in line_under(screen), timeout=60)
+        assert screen.query_one("#dest-space").has_class("error")
+        assert "Traceback" not in line_under(screen)
+        for field in ("#pw", "#pw2"):
+            screen.query_one(field).focus()
+            await pilot.press(*PASSWORD)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, BackupScreen)
+        assert screen.remote_error in str(screen.query_one("#start-msg").render())
+        assert app.ctx.runner.list_jobs() == []
+
+    run_app(app, body)
+
+
+async def both_chosen(pilot, screen) -> None:
+    quick = screen.query_one("#dest-quick")
+    first = str(quick.get_option_at_index(0).prompt)
+    assert first == "Both  Stick, then Offsite", first
+    quick.focus()
+    quick.highlighted = 0
+    await pilot.press("enter")
+    await pilot.pause()
+    assert screen.query_one(DestinationPicker).value == "Stick + Offsite"
+
+
+def remote_line(screen) -> str:
+    return str(screen.query_one("#dest-remote").render())
+
+
+def test_both_destinations_one_after_the_other_each_its_own_job_and_result(
+    make_ctx, run_app, remote_place, usb: Path
+):
+    """ "Both": the folder's backup, then the off-site one (its progress says Upload);
+    the summary lists both; each store holds its point, opened by the one password."""
+    place = remote_place("sftp")
+    name_destinations(Stick=str(usb), Offsite=place.url)
+    app = TherabakApp(make_ctx(job_env={"THERABAK_FAILPOINTS": "delay-ms=60"}))
+
+    async def body(pilot):
+        screen = await step_two(pilot)
+        await both_chosen(pilot, screen)
+        await wait_for(pilot, lambda: "No backup store there yet" in remote_line(screen))
+        assert "Two backups, one after the other" in str(screen.query_one("#estimate").render())
+        for field in ("#pw", "#pw2"):
+            screen.query_one(field).focus()
+            await pilot.press(*PASSWORD)
+        await pilot.press("ctrl+s")
+        await no_recovery_code(pilot)
+        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        first = app.screen
+        assert "Backup 1 of 2 · Stick" in str(first.query_one("#chain").render())
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ProgressScreen) and app.screen is not first,
+            timeout=120,
+        )
+        second = app.screen
+        await wait_for(pilot, lambda: "Backup 2 of 2" in str(second.query_one("#chain").render()))
+        chain_text = str(second.query_one("#chain").render())
+        assert "Backup 1 of 2 · Backup to Stick: finished." in chain_text
+        assert "Backup 2 of 2 · Offsite" in chain_text
+        await wait_for(
+            pilot,
+            lambda: str(second.query_one("#speed").render()).startswith("Upload "),
+            timeout=60,
+        )
+        await wait_for(pilot, lambda: second.view.finished, timeout=120)
+        summary = str(second.query_one("#summary").render())
+        assert "Backup 1 of 2 · Backup to Stick: finished." in summary
+        assert "Backup 2 of 2 · Backup to Offsite: finished." in summary
+        jobs = app.ctx.runner.list_jobs()
+        assert sorted(j.record.args[j.record.args.index("--dest") + 1] for j in jobs) == [
+            "Offsite",
+            "Stick",
+        ]
+        assert all(PASSWORD not in " ".join(j.record.args) for j in jobs)
+        local = Store.open(LocalStorage(usb / "TheraPsy-Backups"), Unlock(password=PASSWORD))
+        assert len(local.snapshots()) == 1
+        remote = Store.open(
+            store_storage(destinations.find(Settings.load(), "Offsite")),
+            Unlock(password=PASSWORD),
+        )
+        assert len(remote.snapshots()) == 1
+        assert second.chain.password is None  # dropped once the last job started
+
+    run_app(app, body)
+
+
+def test_a_failed_first_backup_does_not_stop_the_second_and_says_so(
+    make_ctx, run_app, remote_place, usb: Path
+):
+    place = remote_place("s3")
+    name_destinations(Stick=str(usb), Offsite=place.url)
+    ctx = make_ctx()
+    store_backup_first(ctx, usb, "Ein-anderes-Passwort")  # the stick's store: another one
+    app = TherabakApp(ctx)
+
+    async def body(pilot):
+        screen = await step_two(pilot)
+        await both_chosen(pilot, screen)
+        await wait_for(pilot, lambda: "No backup store there yet" in remote_line(screen))
+        assert screen.query_one("#pw2-row").display  # the off-site store is new
+        for field in ("#pw", "#pw2"):
+            screen.query_one(field).focus()
+            await pilot.press(*PASSWORD)
+        await pilot.press("ctrl+s")
+        await no_recovery_code(pilot)
+        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        first = app.screen
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ProgressScreen) and app.screen is not first,
+            timeout=120,
+        )
+        second = app.screen
+        await wait_for(pilot, lambda: "Backup 2 of 2" in str(second.query_one("#chain").render()))
+        chain_text = str(second.query_one("#chain").render())
+        assert "Backup 1 of 2 · Backup to Stick: FAILED: Wrong password" in chain_text
+        assert "This backup runs anyway." in chain_text
+        await wait_for(pilot, lambda: second.view.finished, timeout=120)
+        assert second.view.final.exit_code == 0
+        summary = str(second.query_one("#summary").render())
+        assert "Backup to Stick: FAILED" in summary and "Backup to Offsite: finished." in summary
+
+    run_app(app, body)

@@ -1,0 +1,256 @@
+"""Opening a backup store for a backup: where it is (a folder, or off-site through the
+destination's storage), the key, the protection checks, and making a new store (one
+backup at a time) when the destination has none yet."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from therabak.crypto.slots import SlotType
+from therabak.datafolder.locks import JobLock, LockBusy
+from therabak.errors import TherabakError, UsageError
+from therabak.i18n import _
+from therabak.storage.base import ObjectExistsError, ObjectNotFoundError, Storage
+from therabak.storage.local import LocalStorage
+from therabak.store.core import Store
+from therabak.store.errors import NotAStoreError, StoreLockedError
+from therabak.store.keyfile import Unlock
+
+if TYPE_CHECKING:
+    from therabak.destinations import Destination
+    from therabak.jobs.store_backup import StoreBackupRequest
+
+
+@dataclass
+class StoreTarget:
+    """Where a store backup goes: the store's storage (not yet holding a store, maybe)
+    and its place for people (a path, or a URL without credentials)."""
+
+    storage: Storage
+    place: str
+    destination: Destination
+    folder: Path | None = None  # a local store's folder; None off-site
+    dest: Path | None = None  # a local destination folder; None off-site
+
+    @property
+    def remote(self) -> bool:
+        return self.folder is None
+
+    def close(self) -> None:
+        self.storage.close()
+
+
+def open_target(req: StoreBackupRequest, *, prepare: bool = True) -> StoreTarget:
+    """The place of *req*'s store: a local destination folder (made when missing and
+    *prepare*), else the off-site destination's storage (the store's folder in it, with
+    the upload limit and the retry notices of *req*). Not connected yet for a folder;
+    off-site the place is asked once (a missing bucket, wrong credentials or an unknown
+    host key are refused here)."""
+    from therabak.destinations import resolve, store_storage
+    from therabak.jobs.backup import prepare_destination
+    from therabak.store.place import store_folder
+
+    destination = resolve(str(req.dest))
+    if not destination.is_remote:
+        given = Path(destination.location.path).expanduser()
+        dest = prepare_destination(given) if prepare else given.absolute()
+        folder = store_folder(dest)
+        return StoreTarget(LocalStorage(folder), str(folder), destination, folder, dest)
+    storage = store_storage(destination, limit_upload=req.limit_upload, on_retry=req.on_retry)
+    return StoreTarget(storage, storage.location, destination)
+
+
+def store_exists_at(dest: str, **kw) -> bool:
+    """Whether the destination *dest* (a folder, a URL or a name) holds a backup store
+    (off-site: one small request)."""
+    from therabak.destinations import resolve, store_storage
+    from therabak.store.place import store_exists
+
+    destination = resolve(dest)
+    if not destination.is_remote:
+        return store_exists(Path(destination.location.path).expanduser())
+    with store_storage(destination, **kw) as storage:
+        return storage.size("config") is not None
+
+
+def unlock_for(req: StoreBackupRequest) -> Unlock:
+    return Unlock(
+        password=req.protection.password,
+        account=req.account,
+        recovery_code=req.recovery_code,
+    )
+
+
+def open_existing(target: StoreTarget, req: StoreBackupRequest) -> Store | None:
+    """The store at *target*, opened, or None when there is none yet. Refuses a store
+    whose protection is not what the backup asks for (a password given, but the store
+    has none or only the account key's), so that a backup meant to be locked with a
+    password never lands in a store anyone can open."""
+    try:
+        store = Store.open(target.storage, unlock_for(req))
+    except NotAStoreError:
+        return None
+    used = store.unlocked_with
+    wanted = _wanted_slot(req)
+    if used is not wanted and not (used is SlotType.RECOVERY and wanted is SlotType.PASSWORD):
+        raise UsageError(_protection_mismatch(used, target.place))
+    if req.protection.recovery_code is not None:
+        raise UsageError(
+            _(
+                "The backup store in {place} exists already: a recovery code is given to it "
+                'with: therabak recovery create "{place}"'
+            ).format(place=target.place)
+        )
+    return store
+
+
+def _wanted_slot(req: StoreBackupRequest) -> SlotType:
+    p = req.protection
+    if p.unprotected:
+        return SlotType.NONE
+    if p.password or req.recovery_code is not None:
+        return SlotType.PASSWORD
+    return SlotType.ACCOUNT
+
+
+def _protection_mismatch(used: SlotType, place: str) -> str:
+    if used is SlotType.NONE:
+        return _(
+            "The backup store in {place} has no password (anyone can read it), but this "
+            "backup was to have one: choose another destination, or back up without a "
+            "password."
+        ).format(place=place)
+    if used is SlotType.ACCOUNT:
+        return _(
+            "The backup store in {place} is locked with this computer's account key (the "
+            "automatic backups' store), not with a password: choose another destination."
+        ).format(place=place)
+    return _(
+        "The backup store in {place} is protected by a password: give it (or its recovery "
+        "code) to back up into it."
+    ).format(place=place)
+
+
+#: The lock file that lets one backup at a time make a new store (inside its folder:
+#: names starting with "." are never a store's objects).
+CREATING = ".creating.lock"
+#: How long a backup waits for another one that makes the same store (seconds).
+CREATE_WAIT_S = 120.0
+
+
+def create_or_open(target: StoreTarget, req: StoreBackupRequest) -> tuple[Store, bool]:
+    """A new store at *target* (True), or the one another backup made meanwhile (False):
+    backups started together into one destination make one store between them. The
+    making is serialised: in a folder by a lock file of this computer
+    (datafolder/locks.py: a dead holder's lock is broken), off-site by a lock object in
+    the storage itself (two computers may start at once); so no backup deletes the key
+    file of another that is making it."""
+    if target.remote:
+        with _creating_off_site(target):
+            return _open_or_create(target, req)
+    folder = target.folder
+    assert folder is not None
+    folder.mkdir(mode=0o700, parents=False, exist_ok=True)
+    lock = JobLock(folder / CREATING, what="backup")
+    deadline = time.monotonic() + CREATE_WAIT_S
+    while True:
+        try:
+            lock.acquire()
+            break
+        except LockBusy:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    try:
+        return _open_or_create(target, req)
+    finally:
+        lock.release()
+
+
+def _open_or_create(target: StoreTarget, req: StoreBackupRequest) -> tuple[Store, bool]:
+    store = open_existing(target, req)
+    if store is not None:
+        return store, False
+    return Store.create(target.storage, req.protection), True
+
+
+#: The object that lets one backup at a time make a new store off-site (its name is no
+#: store lock's: ``store/locks.py`` reads only ``locks/<32 hex digits>``). Not
+#: encrypted (there is no key yet): it names the computer and when it began, nothing else.
+CREATING_OBJECT = "locks/creating"
+
+
+@contextlib.contextmanager
+def _creating_off_site(target: StoreTarget) -> Iterator[None]:
+    """Hold the storage's creation lock: put the lock object (a put never replaces an
+    object, so of two computers only one succeeds), wait for another holder (up to
+    :data:`CREATE_WAIT_S`; a holder of this computer whose process is gone is removed),
+    then refuse, naming the holder."""
+    from therabak import formatting
+    from therabak.processes import pid_alive
+    from therabak.store.locks import this_host
+
+    storage = target.storage
+    mine = {"host": this_host(), "pid": os.getpid(), "since": time.time()}
+    deadline = time.monotonic() + CREATE_WAIT_S
+    while True:
+        try:
+            storage.put_bytes(CREATING_OBJECT, json.dumps(mine).encode())
+            break
+        except ObjectExistsError:
+            holder = _creation_holder(storage)
+            if holder is None:
+                continue  # released meanwhile
+            if holder.get("host") == mine["host"] and not pid_alive(int(holder.get("pid", 0))):
+                storage.delete(CREATING_OBJECT)  # this computer's, its process is gone
+                continue
+            if time.monotonic() > deadline:
+                since = float(holder.get("since", 0))
+                raise StoreLockedError(
+                    _(
+                        "A backup store is being made at {place} by another computer: {host}, "
+                        "since {since}."
+                    ).format(
+                        place=target.place,
+                        host=holder.get("host") or "?",
+                        since=formatting.local_time(datetime.fromtimestamp(since, UTC)),
+                    ),
+                    hint=_("wait until that backup ends, then start this one again"),
+                ) from None
+            time.sleep(1.0)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(TherabakError):
+            storage.delete(CREATING_OBJECT)
+
+
+def _creation_holder(storage: Storage) -> dict | None:
+    try:
+        data = json.loads(storage.get(CREATING_OBJECT))
+    except ObjectNotFoundError:
+        return None
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+__all__ = [
+    "CREATE_WAIT_S",
+    "CREATING",
+    "CREATING_OBJECT",
+    "StoreTarget",
+    "create_or_open",
+    "open_existing",
+    "open_target",
+    "store_exists_at",
+    "unlock_for",
+]

@@ -1,0 +1,79 @@
+"""Putting one immutable object into a store's storage, with the failpoints of a
+destination write, and handing a buffer to the storage without copying it."""
+
+from __future__ import annotations
+
+from therabak import faults
+from therabak.i18n import _
+from therabak.storage.base import Storage
+from therabak.store.errors import StoreFullError
+
+
+def put_object(
+    storage: Storage,
+    name: str,
+    data: bytes | bytearray | memoryview,
+    written: list[int],
+    *,
+    durable: bool = True,
+) -> None:
+    """Put an immutable object, with the failpoints of a destination write
+    (``crash-after-bytes``, ``enospc-after``) counted over everything this process put.
+    Not *durable*: durable after the next ``storage.sync()`` (the packs of a backup)."""
+    try:
+        faults.before_write(written[0], len(data))
+    except OSError as e:
+        raise StoreFullError(
+            _("Not enough space in {place} to write {name}: {reason}").format(
+                place=storage.location, name=name, reason=e.strerror
+            )
+        ) from None
+    if isinstance(data, bytearray | memoryview):
+        put = storage.put if durable else storage.put_deferred
+        put(name, BufferFile(data), len(data))
+    elif durable:
+        storage.put_bytes(name, data)
+    else:
+        import io
+
+        storage.put_deferred(name, io.BytesIO(data), len(data))
+    written[0] += len(data)
+
+
+class BufferFile:
+    """A read-only, seekable file over a buffer, without copying it (a pack of 16 MiB
+    is handed to the storage as it is)."""
+
+    def __init__(self, data: bytearray | memoryview) -> None:
+        self._view = memoryview(data)
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._view) if n is None or n < 0 else min(len(self._view), self._pos + n)
+        out = bytes(self._view[self._pos : end])
+        self._pos = end
+        return out
+
+    def readinto(self, buf) -> int:
+        n = min(len(buf), len(self._view) - self._pos)
+        buf[:n] = self._view[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: len(self._view)}[whence]
+        self._pos = max(0, min(len(self._view), base + pos))
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def getbuffer(self) -> memoryview:
+        """The whole buffer (a local storage writes it from there, without copies)."""
+        return self._view
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
