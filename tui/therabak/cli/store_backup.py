@@ -63,6 +63,7 @@ def run_store_backup(args: argparse.Namespace, out: Output) -> int:
     from therabak.archive.writer import Protection
     from therabak.cli.remote import parse_limit_upload
     from therabak.cli.store import network_notice
+    from therabak.destinations import resolve
     from therabak.jobs.store_backup import run_store_backup
     from therabak.jobs.store_open import store_exists_at
     from therabak.presentation import store_backup_lines
@@ -75,7 +76,9 @@ def run_store_backup(args: argparse.Namespace, out: Output) -> int:
             )
         )
     dest = args.dest
-    parse_limit_upload(args.limit_upload)  # a wrong rate: refused before anything is asked
+    # a wrong rate, or a rate for a folder: refused before anything is asked
+    if parse_limit_upload(args.limit_upload) is not None and not resolve(dest).is_remote:
+        raise UsageError(_("An upload limit is only for off-site destinations (URLs)."))
     exists = store_exists_at(dest, on_retry=network_notice(out))
     code_asked = code_given(args, "recovery_code") or args.recovery_code or args.recovery_code_out
     if exists and code_asked:
