@@ -313,6 +313,9 @@ def test_a_named_destination_is_backed_up_to_and_its_status_known(
     doc = json.loads(r.stdout)
     [dest] = [d for d in doc["destinations"] if d["name"] == "Nextcloud"]
     assert dest["last"] is not None and dest["last"]["where"] == made["store"]
+    r = run_cli("verify", "Nextcloud@latest", "--password-file", password_file, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json_lines(r.stdout)[-1]["snapshot_id"] == made["snapshot"]
     r = run_cli("list", "--in", "Nextcloud", "--no-media", "--json")
     assert r.returncode == 0, r.stderr
     assert [p["snapshot_id"] for p in json.loads(r.stdout)["points"] if p["format"] == "store"] == [
