@@ -88,7 +88,7 @@ def two_backups(practice: Practice, url: str, pw: Path) -> list[dict]:
     return [first, summary(backup(practice, url, pw))]
 
 
-@pytest.mark.parametrize("kind", ["s3", "sftp"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_store_off_site_is_listed_restored_verified_shown_and_compared_by_url(
     kind: str, remote_place, practice: Practice, password_file: Path, tmp_path: Path
 ) -> None:
