@@ -483,3 +483,27 @@ def test_two_backups_started_together_make_one_store_off_site(
     assert len(list(store.storage.list("keys/"))) == 1  # one key: one store
     assert list(store.storage.list("locks/")) == []  # the creation lock is gone
     store.storage.close()
+
+
+def test_a_creation_lock_another_computer_left_is_named_and_broken_only_on_request(
+    remote_place, practice: Practice, password_file: Path
+) -> None:
+    from therabak.jobs.store_open import CREATING_OBJECT
+
+    place = remote_place("sftp")
+    with store_storage(resolve(place.url)) as storage:  # TheraPsy-Backups, no store yet
+        left = {"host": "praxis-pc-2", "pid": 4242, "since": time.time() - 7200}
+        storage.put_bytes(CREATING_OBJECT, json.dumps(left).encode())
+    r = backup(practice, place.url, password_file)
+    assert r.returncode == ExitCode.IN_USE, r.stderr
+    assert "praxis-pc-2" in r.stderr and "--break-lock" in r.stderr
+    one_line(r.stderr)
+    with store_storage(resolve(place.url)) as storage:
+        assert storage.size("config") is None  # no store was made
+        assert storage.size(CREATING_OBJECT) is not None  # nor the lock removed
+    made = summary(backup(practice, place.url, password_file, "--break-lock"))
+    assert made["created_store"] is True
+    store = open_url(place.url)
+    assert store.storage.size(CREATING_OBJECT) is None
+    assert len(store.snapshots()) == 1
+    store.storage.close()
