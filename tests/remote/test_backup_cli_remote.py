@@ -507,3 +507,18 @@ def test_a_creation_lock_another_computer_left_is_named_and_broken_only_on_reque
     assert store.storage.size(CREATING_OBJECT) is None
     assert len(store.snapshots()) == 1
     store.storage.close()
+
+
+def test_a_place_off_site_without_a_store_is_said_so(remote_place, password_file: Path) -> None:
+    place = remote_place("s3")
+    r = run_cli("list", "--in", place.url, "--no-media", "--json")
+    assert r.returncode == 0, r.stderr
+    assert [p for p in json.loads(r.stdout)["points"] if p["format"] == "store"] == []
+    r = run_cli("verify", f"{place.url}@latest", "--password-file", password_file)
+    assert r.returncode == ExitCode.USAGE, r.stderr
+    assert "There is no backup store in" in one_line(r.stderr)
+    r = run_cli(
+        "passwd", place.url, "--password-file", password_file, "--new-password-file", password_file
+    )
+    assert r.returncode == ExitCode.USAGE, r.stderr
+    one_line(r.stderr)
