@@ -224,3 +224,60 @@ def test_a_failed_first_backup_does_not_stop_the_second_and_says_so(
         assert "Backup to Stick: FAILED" in summary and "Backup to Offsite: finished." in summary
 
     run_app(app, body)
+
+
+def test_a_backup_off_site_from_the_app_and_its_point_in_the_restore_list(
+    make_ctx, run_app, remote_place, ssh_server, usb: Path
+):
+    """To SFTP by its name (a new store: two password fields); its progress says Upload;
+    the restore list shows the local point first, then, from a worker, the off-site one
+    (where: the destination's name), and a line for the destination that cannot be
+    reached instead of waiting for it."""
+    from therabak.app.screens.restore import RestoreScreen
+    from therabak.app.widgets.points_table import PointsTable
+
+    place = remote_place("sftp")
+    name_destinations(Offsite=place.url, Gone=f"sftp://{ssh_server.user}@127.0.0.1:1/backups")
+    ctx = make_ctx(job_env={"THERABAK_FAILPOINTS": "delay-ms=60"})
+    local = store_backup_first(ctx, usb, PASSWORD)  # a local point, on the stick
+    app = TherabakApp(ctx)
+
+    async def body(pilot):
+        screen = await step_two(pilot)
+        screen.query_one("#dest-input").value = "Offsite"
+        await wait_for(pilot, lambda: "No backup store there yet" in line_under(screen))
+        for field in ("#pw", "#pw2"):
+            screen.query_one(field).focus()
+            await pilot.press(*PASSWORD)
+        await pilot.press("ctrl+s")
+        await no_recovery_code(pilot)
+        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        progress = app.screen
+        assert progress.job.record.args[progress.job.record.args.index("--dest") + 1] == "Offsite"
+        await wait_for(
+            pilot,
+            lambda: str(progress.query_one("#speed").render()).startswith("Upload "),
+            timeout=60,
+        )
+        await wait_for(pilot, lambda: progress.view.finished, timeout=120)
+        assert progress.view.final.exit_code == 0, str(progress.query_one("#summary").render())
+        snapshot = progress.view.final.extra["snapshot"]
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RestoreScreen))
+        restore = app.screen
+        table = restore.query_one(PointsTable)
+        await wait_for(pilot, lambda: table.row_count >= 1)
+        message = lambda: str(restore.query_one("#points-msg").render())  # noqa: E731
+        await wait_for(pilot, lambda: len(table.points) == 2, timeout=60)
+        refs = sorted(table.points)
+        off_site = next(p for p in table.points.values() if p.snapshot_id == snapshot)
+        assert off_site.ref.startswith("sftp://") and off_site.ref.endswith("@" + snapshot)
+        assert any(p.snapshot_id == local.snapshot for p in table.points.values()), refs
+        row = table.get_row(off_site.ref)
+        assert str(row[-1]) == "Offsite"  # where: the destination's name
+        await wait_for(pilot, lambda: "Could not reach Gone:" in message(), timeout=60)
+        assert "Asking" not in message()
+
+    run_app(app, body)
