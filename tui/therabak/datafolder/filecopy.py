@@ -224,14 +224,17 @@ def _buffer() -> memoryview:
 
 
 class ByteBudget:
-    """Counts bytes written by a job and applies the write fault points (tests)."""
+    """Counts bytes written by a job and applies the write fault points (tests). Shared by
+    the threads of a job that writes several files at once."""
 
     def __init__(self) -> None:
         self.written = 0
+        self._lock = threading.Lock()
 
     def before(self, n: int) -> None:
-        faults.before_write(self.written, n)
-        self.written += n
+        with self._lock:
+            faults.before_write(self.written, n)
+            self.written += n
 
 
 def write_all(fd: int, data: bytes | memoryview, budget: ByteBudget | None = None) -> None:

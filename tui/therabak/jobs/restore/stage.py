@@ -45,6 +45,7 @@ from therabak.fsutil import stat_long, unlink_long, utime_long
 from therabak.i18n import _, ngettext
 from therabak.jobkit.cancel import CancelToken
 from therabak.jobkit.progress import ProgressTracker
+from therabak.jobkit.workers import InOrder, SharedCount, worker_count
 from therabak.jobs.restore.checks import RestoreContext
 from therabak.jobs.restore.plan import CurrentData, Selection
 from therabak.jobs.restore.result import RestoreResult
@@ -121,6 +122,10 @@ class Stager:
     # -- the point's files --
 
     def stage(self) -> list[Item]:
+        """Stage every item of the point, in order. With more than one worker
+        (``jobkit.workers``), the files are created and written on a few threads at once
+        while this thread takes them in order, handles what failed and emits every event;
+        with one, each file is staged here while CreateAhead creates the next ones."""
         progress = ProgressTracker(
             self.emit,
             "restoring",
@@ -128,30 +133,74 @@ class Stager:
             files_total=len(self.items),
         )
         staged: list[Item] = []
+        workers = worker_count()
+        if workers > 1 and len(self.items) > 1:
+            self._stage_in_parallel(progress, staged, workers)
+        else:
+            self._stage_in_turn(progress, staged)
+        progress.finish()
+        return staged
+
+    def _stage_in_turn(self, progress: ProgressTracker, staged: list[Item]) -> None:
         self._ahead = CreateAhead(self.staging, [i.dest for i in self.items])
         try:
             for item in self.items:
                 self.cancel.check()
                 faults.source_delay()
                 progress.start_file(item.path)
-                if not self._stage_item(item, progress):
-                    progress.file_done()
-                    continue
-                staged.append(item)
-                self.result.files_restored += 1
-                self.result.bytes_restored += item.size
-                progress.file_done()
-                faults.point("restore.staging")
+                self._staged(item, self._stage_item(item, progress), progress, staged)
         finally:
             self._ahead.close()
             self._ahead = None
-        progress.finish()
-        return staged
 
-    def _stage_item(self, item: Item, progress: ProgressTracker) -> bool:
-        """Stage *item*; False when it is damaged and salvage leaves it out."""
+    def _stage_in_parallel(
+        self, progress: ProgressTracker, staged: list[Item], workers: int
+    ) -> None:
+        counted = SharedCount()
+        known_dirs: set[str] = set()  # folders made below staging (shared: mkdir is atomic)
+
+        def forward_bytes() -> None:
+            progress.add_bytes(counted.take())
+
+        def work(item: Item) -> tuple[str, bytes]:
+            faults.source_delay()
+            created = create_under(self.staging, item.dest, known_dirs=known_dirs)
+            return self._stage_one(item, counted, created, check=pool.check)
+
+        pool: InOrder[Item, tuple[str, bytes]] = InOrder(
+            work, self.items, workers=workers, on_wait=forward_bytes, name="therabak-restore"
+        )
+        # closed here, not when the generator is collected: no worker may write into the
+        # staging folder once this returns or raises (the caller removes it)
+        with contextlib.closing(pool.results()) as results:
+            for item, future in results:
+                self.cancel.check()
+                forward_bytes()
+                progress.start_file(item.path)
+                ok = self._stage_item(item, progress, future.result)
+                forward_bytes()
+                self._staged(item, ok, progress, staged)
+
+    def _staged(self, item: Item, ok: bool, progress: ProgressTracker, staged: list[Item]) -> None:
+        """Count one item handled (in order, on the job's thread)."""
+        if ok:
+            staged.append(item)
+            self.result.files_restored += 1
+            self.result.bytes_restored += item.size
+        progress.file_done()
+        if ok:
+            faults.point("restore.staging")
+
+    def _stage_item(
+        self,
+        item: Item,
+        progress: ProgressTracker,
+        attempt: Callable[[], tuple[str, bytes]] | None = None,
+    ) -> bool:
+        """Stage *item* (or take the outcome of *attempt*, a worker's staging of it);
+        False when it is damaged and salvage leaves it out."""
         try:
-            sha, prefix = self._stage_one(item, progress)
+            sha, prefix = attempt() if attempt is not None else self._stage_one(item, progress)
         except (DamagedArchiveError, FileNotFoundError) as e:  # incl. EntryDamaged
             reason = e.reason if isinstance(e, EntryDamaged) else str(e)
             with contextlib.suppress(OSError, ValueError):  # ValueError: a NUL in the path
@@ -204,7 +253,11 @@ class Stager:
             )
 
     def _stage_one(
-        self, item: Item, progress: ProgressTracker, created: tuple[int, Path] | None = None
+        self,
+        item: Item,
+        progress: ProgressTracker | SharedCount,
+        created: tuple[int, Path] | None = None,
+        check: Callable[[], None] | None = None,
     ) -> tuple[str, bytes]:
         """Stage one file into *created* (descriptor, path) or, by default, into the file
         CreateAhead made for it (see stage; each item takes its file once, in order).
@@ -232,6 +285,8 @@ class Stager:
                     write_all(fd, chunk, self.budget)
                 progress.add_bytes(len(chunk))
                 self.cancel.check()
+                if check is not None:
+                    check()
             if sealer is not None:
                 sealer.close()
             if _UTIME_FD:  # through the descriptor: never through a link planted since
