@@ -36,6 +36,7 @@ from therabak.app.points import (
     salvage_advice,
     where_label,
 )
+from therabak.app.screens.restore_points import RestorePointsList
 from therabak.app.screens.unlock import UnlockDialog, Unlocked
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.category_tree import CategoryTree
@@ -155,7 +156,7 @@ def plan_text(plan, ctx, rules) -> Text | Table:
     return grid
 
 
-class RestoreScreen(AppScreen):
+class RestoreScreen(RestorePointsList, AppScreen):
     BINDINGS = [
         Binding("escape", "back", N_("Back")),
         Binding("a", "search_folder", N_("Search a folder")),
@@ -277,91 +278,6 @@ class RestoreScreen(AppScreen):
             self.app.pop_screen()
 
     # ---- step 1: points ---------------------------------------------------------------
-
-    def refresh_points(self) -> None:
-        self._msg("#points-msg", _("Looking for backups…"), "italic")
-        self._find_worker(list(self.extra))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="points")
-    def _find_worker(self, extra: list[Path]) -> None:
-        from therabak.app.points import find_points
-
-        try:
-            listing = find_points(self.app.ctx, extra)
-        except Exception as e:  # noqa: BLE001 - shown, never a crash
-            self.app.call_from_thread(self._msg, "#points-msg", str(e), "bold red")
-            return
-        self.app.call_from_thread(self._points_found, listing)
-
-    def _points_found(self, listing) -> None:
-        from therabak.app.points import off_site_destinations
-
-        self.local_points = list(listing.points)
-        self.off_site = {}
-        self.off_site_pending = [d.name for d in off_site_destinations()]
-        table = self.query_one(PointsTable)
-        table.show(listing.points)
-        self._points_message(listing)
-        for dest in off_site_destinations():  # after the local ones, one worker each
-            self._off_site_worker(dest)
-
-    @work(thread=True, exit_on_error=False, group="off-site")
-    def _off_site_worker(self, dest) -> None:
-        from therabak.app.points import find_off_site_points
-
-        found = find_off_site_points(self.app.ctx, dest)
-        self.app.call_from_thread(self._off_site_found, found)
-
-    def _off_site_found(self, found) -> None:
-        """One off-site destination answered: its points join the list (the highlighted
-        one stays highlighted), or a line says it could not be reached."""
-        if found.name not in self.off_site_pending:
-            return  # a search since started over
-        self.off_site_pending.remove(found.name)
-        self.off_site[found.name] = found
-        table = self.query_one(PointsTable)
-        if found.points:
-            current = table.current
-            points = list(self.local_points)
-            for other in self.off_site.values():
-                points += other.points
-            table.show(points)
-            if current is not None:
-                table.highlight(current.ref)
-        self._points_message(None)
-
-    def _points_message(self, listing) -> None:
-        table = self.query_one(PointsTable)
-        lines = []
-        pending = getattr(self, "off_site_pending", [])
-        if pending:
-            lines.append(
-                Text(_("Asking {names}…").format(names=", ".join(pending)), style="italic dim")
-            )
-        for found in getattr(self, "off_site", {}).values():
-            if found.error:
-                lines.append(
-                    Text(
-                        _("Could not reach {name}: {error}").format(
-                            name=found.name, error=found.error
-                        ),
-                        style="yellow",
-                    )
-                )
-        if listing is not None:
-            self.searched = [
-                self.app.ctx.display_path(s.folder) for s in listing.places if s.available
-            ]
-        if table.row_count:
-            head = Text(
-                _("Enter: use the highlighted backup  ·  a: search another folder"), style="dim"
-            )
-        else:
-            text = _("No backups found. Press a to search a folder (a USB stick, a backup folder).")
-            if getattr(self, "searched", None):
-                text += "\n" + _("Searched: {places}").format(places=", ".join(self.searched))
-            head = Text(text, style="bold")
-        self.query_one("#points-msg", Static).update(Text("\n").join([head, *lines]))
 
     def on_points_table_highlighted(self, event: PointsTable.Highlighted) -> None:
         self.query_one("#point-details", Static).update(
