@@ -11,12 +11,14 @@ from pathlib import Path
 
 import app.conftest as _app_fixtures
 from app.apphelp import no_recovery_code, store_backup_first, wait_for, wait_scan
+from restore_helpers import plaintext_tree
 from therabak import destinations
 from therabak.app.app import TherabakApp
 from therabak.app.screens.backup import BackupScreen
 from therabak.app.screens.progress import ProgressScreen
 from therabak.app.widgets.destination import DestinationPicker
 from therabak.destinations import store_storage
+from therabak.practice.account import AccountKey
 from therabak.settings import Settings
 from therabak.storage.local import LocalStorage
 from therabak.store.core import Store
@@ -234,6 +236,7 @@ def test_a_backup_off_site_from_the_app_and_its_point_in_the_restore_list(
     (where: the destination's name), and a line for the destination that cannot be
     reached instead of waiting for it."""
     from therabak.app.screens.restore import RestoreScreen
+    from therabak.app.screens.unlock import UnlockDialog
     from therabak.app.widgets.points_table import PointsTable
 
     place = remote_place("sftp")
@@ -279,5 +282,28 @@ def test_a_backup_off_site_from_the_app_and_its_point_in_the_restore_list(
         assert str(row[-1]) == "Offsite"  # where: the destination's name
         await wait_for(pilot, lambda: "Could not reach Gone:" in message(), timeout=60)
         assert "Asking" not in message()
+        # and it restores: a file deleted since comes back from off-site (its plaintext,
+        # its time: the practice's files are sealed again with the account key)
+        key = AccountKey.load(ctx.paths.account_key)
+        before = plaintext_tree(ctx.paths.data_dir, key)
+        lost = next(p for p in sorted((ctx.paths.data_dir / "sessions").rglob("*")) if p.is_file())
+        lost.unlink()
+        table.focus()
+        table.highlight(off_site.ref)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, UnlockDialog))
+        await pilot.press(*PASSWORD, "enter")
+        await wait_for(pilot, lambda: app.screen is restore and restore.step == "what", timeout=60)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: restore.step == "confirm", timeout=60)
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ProgressScreen) and app.screen.view.finished,
+            timeout=120,
+        )
+        final = app.screen.view.final
+        assert final.exit_code == 0, str(app.screen.query_one("#summary").render())
+        assert plaintext_tree(ctx.paths.data_dir, key) == before
 
     run_app(app, body)
