@@ -461,9 +461,10 @@ def test_no_secret_anywhere_and_everything_private(
         assert private(folder), folder
 
 
-def test_remote_credentials_never_leak(tmp_path: Path, isolated_env: Path) -> None:
+def test_remote_credentials_never_leak(tmp_path: Path, isolated_env: Path, practice) -> None:
     """The credentials of off-site destinations (a WebDAV password, an S3 access key, an SSH
-    password) go through login, test, a refused login and logout, in text and JSON: they
+    password) go through login, test, a refused login and logout, backups to them and
+    reading those back (list --in, verify STORE@ID), in text and JSON: they
     are only in the credential store (keyring's file backend here) and the fallback file,
     never in an output, a log, the settings file or a temporary file."""
     from remote.servers import sshd_missing, start_s3, start_sshd, start_webdav
@@ -549,6 +550,14 @@ def test_remote_credentials_never_leak(tmp_path: Path, isolated_env: Path) -> No
             cli("destination", "list", *mode, env=file_env)
             cli("remote", "test", "Nextcloud", *mode, env=file_env)
             cli("status", *mode, env=file_env, codes=(0, 3))
+        # backups off-site (by name and by URL) and reading them back
+        backup_pw = tmp_path / "backup-pw.txt"
+        backup_pw.write_text("Praxis-Passwort 2026\n", encoding="utf-8")
+        for dest, mode in (("Offsite", []), (dav, ["--json"])):
+            pw = ("--password-file", backup_pw)
+            cli("backup", "--dest", dest, "--data-dir", practice.data_dir, *pw, *mode, env=file_env)
+            cli("list", "--in", dest, "--no-media", *mode, env=file_env)
+            cli("verify", f"{dest}@latest", *pw, *mode, env=file_env)
         cli("destination", "remove", "Nextcloud", env=file_env)
         cli("destination", "remove", "Offsite", "--json", env=file_env)
         # refused: a wrong password and wrong secret (each a prefix of the real one plus more)

@@ -1217,3 +1217,66 @@ def test_settings_recovery_codes_of_the_destinations(
         await wait_schedule(pilot)
 
     assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def name_two_destinations(usb) -> None:
+    from therabak import destinations
+    from therabak.settings import Settings
+
+    settings = Settings.load()
+    destinations.add(settings, "USB-Stick", str(usb))
+    destinations.add(settings, "Nextcloud", "webdavs://praxis@cloud.example.org/backup")
+    settings.save()
+
+
+def test_backup_where_both_destinations(snap_compare, term_size, make_ctx, usb, monkeypatch):
+    """The named destinations and "Both" among the quick picks; both chosen, the server's
+    answer (given here: no network in a snapshot) on the line under the folder's."""
+    from therabak.app.screens.backup_store import StoreQuestions
+
+    name_two_destinations(usb)
+    monkeypatch.setattr(StoreQuestions, "_remote_worker", lambda self, dest: None)
+
+    async def before(pilot):
+        await pilot.press("b")
+        await wait_scan(pilot)
+        await pilot.press("n")
+        screen = pilot.app.screen
+        screen.query_one("#dest-input").value = "USB-Stick + Nextcloud"
+        await pilot.pause(0.1)
+        screen._remote_done("webdavs://praxis@cloud.example.org/backup", False, "")
+        screen.query_one("#dest-quick").highlighted = 0
+        await pilot.pause(0.2)
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)
+
+
+def test_progress_second_of_two_destinations(snap_compare, term_size, make_ctx, usb):
+    """Both: the off-site backup runs after the folder's failed (said above it), its
+    speed line says Upload."""
+    from therabak.app.chain import BackupChain, ChainResult, ChainStep
+    from therabak.events import Error
+
+    name_two_destinations(usb)
+    ctx = make_ctx()
+    record = titled(
+        id="20260302-103000-abcdef",
+        operation="backup",
+        args=["--dest", "Nextcloud"],
+        pid=0,
+        started=NOW.isoformat(),
+        title=_("Backup to {dest}").format(dest="Nextcloud"),
+        target="webdavs://praxis@cloud.example.org/backup",
+    )
+    chain = BackupChain([], total=2)
+    chain.done.append(
+        ChainResult("USB-Stick", Error(4, _("Wrong password for this backup store.")))
+    )
+    chain.current = ChainStep(None, "", "", "Nextcloud")
+
+    async def before(pilot):
+        screen = ProgressScreen(Job(record, JobState.RUNNING), follow=False, chain=chain)
+        await pilot.app.push_screen(screen)
+        screen.apply([Phase("writing"), PROGRESS])
+
+    assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)

@@ -89,3 +89,46 @@ def test_a_backup_whose_check_was_cancelled_says_it_once(linked: Practice, tmp_p
     assert text.splitlines()[0] == "Backup written; its check was cancelled, so it is NOT verified."
     assert "1 warning:" in text and text.count(LINK) == 1
     assert "complete but not verified" not in text
+
+
+def _in_order(lines: list[str], expected: list[str]) -> bool:
+    """Whether *expected* are consecutive lines of *lines*."""
+    n = len(expected)
+    return any(lines[i : i + n] == expected for i in range(len(lines) - n + 1))
+
+
+def test_a_store_backup_is_summed_up_in_the_same_words_by_the_cli_and_the_app(
+    practice: Practice, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """One wording for both fronts (presentation.store_backup_lines): the CLI's text
+    output and the app's summary panel say what the backup did in the same sentences.
+    The CLI runs in this process, a spy keeping the result the real job returned; the
+    app reads a real job's JSON, as it reads every job."""
+    from therabak import cli
+    from therabak.jobs import store_backup
+    from therabak.jobs.store_backup import StoreBackupResult
+    from therabak.presentation import store_backup_lines
+
+    usb = tmp_path / "usb"
+    seen: list[StoreBackupResult] = []
+    real = store_backup.run_store_backup
+
+    def spy(req, emit):
+        seen.append(real(req, emit=emit))
+        return seen[-1]
+
+    monkeypatch.setattr(store_backup, "run_store_backup", spy)
+    args = ["--dest", str(usb), "--no-password", "--verify", *practice_args(practice)]
+    assert cli.main(["backup", *args]) == 0
+    said = [f"  {line.text}" for line in store_backup_lines(seen[0])]
+    assert len(said) == 2 and "Verified:" in said[-1]  # the amounts, the check
+    assert _in_order(capsys.readouterr().out.splitlines(), said)
+
+    r = run_cli("backup", *args, "--json")  # the second: every file taken over unread
+    assert r.returncode == 0, r.stderr
+    final = Event.from_json(json.loads(r.stdout.splitlines()[-1]))
+    said = [line.text for line in store_backup_lines(final.result(StoreBackupResult))]
+    assert len(said) == 3 and "not read again" in said[1]
+    text = panel("backup", r.stdout).splitlines()
+    assert text[1] == f"Where: {final.extra['store']}"
+    assert _in_order(text, said)

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from archive_support import json_lines
-from conftest import Practice, run_cli
-from store_support import PASSWORD, plaintext_tree, snapshot_tree
+from conftest import Practice, cli_env, run_cli
+from store_support import PASSWORD, CheapPassword, plaintext_tree, snapshot_tree
 from therabak.destinations import resolve, store_storage
 from therabak.errors import ExitCode
 from therabak.practice.envelope import seal_bytes
@@ -215,6 +218,16 @@ def test_backups_to_s3_that_cannot_be_done_are_refused_each_with_its_exit_code(
     assert "--single-file" in one_line(r.stderr)
     with place.storage() as s:
         assert list(s.list()) == []
+    # an upload limit for a folder: it would do nothing there (usage)
+    r = backup(
+        practice,
+        str(place.folder or practice.root / "stick"),
+        password_file,
+        "--limit-upload",
+        "1M",
+    )
+    assert r.returncode == ExitCode.USAGE, r.stderr
+    assert "off-site" in one_line(r.stderr)
     # wrong credentials: exit 8, the secret named nowhere
     wrong = "wrong-secret-Zx81!" + "q" * 20
     r = run_cli(
@@ -305,3 +318,165 @@ def test_a_named_destination_is_backed_up_to_and_its_status_known(
     assert [p["snapshot_id"] for p in json.loads(r.stdout)["points"] if p["format"] == "store"] == [
         made["snapshot"]
     ]
+
+
+@pytest.mark.parametrize("kind", ["s3", "webdav"])
+def test_a_second_backup_by_the_cli_with_nothing_changed_asks_a_handful_of_things(
+    kind: str, proxied_url, practice: Practice, password_file: Path, record_property
+) -> None:
+    url, proxy = proxied_url(kind)
+    summary(backup(practice, url, password_file))
+    summary(backup(practice, url, password_file))
+    before = len(proxy.counts.requests)
+    third = summary(backup(practice, url, password_file))
+    asked = proxy.counts.requests[before:]
+    record_property(f"{kind} CLI no-change backup requests", len(asked))
+    print(f"{kind}: a no-change `therabak backup` (a new process) made {len(asked)} requests")
+    assert third["files_read"] == 0 and third["bytes_new"] == 0
+    # the snapshots and index files come from this computer's copy, not the server
+    assert not [r for r in asked if "/snapshots/" in r and r.startswith("GET")], asked
+    assert len(asked) <= {"s3": 20, "webdav": 28}[kind], asked
+
+
+def test_a_backup_killed_mid_upload_is_resumed_and_every_finished_point_restores(
+    proxied_url, practice: Practice, password_file: Path, tmp_path: Path
+) -> None:
+    url, proxy = proxied_url("s3")
+    # a store with packs of 1 MiB (the least), so that half of the upload is whole packs
+    Store.create(
+        store_storage(resolve(url)), CheapPassword(PASSWORD), chunk_size=64 << 10, pack_size=1 << 20
+    ).storage.close()
+    first = summary(backup(practice, url, password_file))
+    want_first = plaintext_tree(practice.data_dir, practice.key)
+    new_bytes = 12 * 1_000_000
+    for i in range(12):
+        (practice.data_dir / "audio" / f"remote-{i}.opus").write_bytes(
+            seal_bytes(practice.key, os.urandom(1_000_000))
+        )
+    want_second = plaintext_tree(practice.data_dir, practice.key)
+    start = proxy.counts.bytes_up
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "therabak",
+            "backup",
+            "--dest",
+            url,
+            "--data-dir",
+            str(practice.data_dir),
+            "--password-file",
+            str(password_file),
+            "--json",
+            "--limit-upload",
+            "3M",  # slow enough to be cut at half
+        ],
+        env=cli_env(None),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while proxy.counts.bytes_up - start < new_bytes // 2:
+            assert child.poll() is None, "the backup ended before it was killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        child.kill()  # as a power cut would: no cleanup
+    finally:
+        child.wait()
+    cut_at = proxy.counts.bytes_up - start
+    store = open_url(url)
+    assert [s.snapshot_id for s in store.snapshots()] == [first["snapshot"]]  # nothing half
+    store.storage.close()
+
+    start = proxy.counts.bytes_up
+    second = summary(backup(practice, url, password_file))
+    sent = proxy.counts.bytes_up - start
+    print(
+        f"killed after {cut_at / new_bytes:.0%} of the new data; the resumed backup sent "
+        f"{sent / new_bytes:.0%}"
+    )
+    assert 0.45 < cut_at / new_bytes < 0.65, cut_at
+    assert sent < 0.65 * new_bytes, (cut_at, sent)  # the packs that had arrived were adopted
+    prac = ("--data-dir", practice.data_dir, "--account-key", practice.key_path)
+    for sid, want in ((first["snapshot"], want_first), (second["snapshot"], want_second)):
+        to = tmp_path / f"restored-{sid[:8]}"
+        r = run_cli(
+            "restore",
+            f"{url}@{sid}",
+            "--to",
+            to,
+            "--yes",
+            "--password-file",
+            password_file,
+            *prac,
+            timeout=300,
+        )
+        assert r.returncode == 0, r.stderr
+        assert plaintext_tree(to, practice.key) == want
+
+
+def test_the_estimate_before_a_backup_reads_a_store_off_site(
+    remote_place, practice: Practice, password_file: Path
+) -> None:
+    from therabak.archive.writer import Protection
+    from therabak.jobs.store_estimate import estimate_backup
+    from therabak.practice.categories import BackupKind, Rules
+
+    place = remote_place("sftp")
+    rules = Rules.load()
+
+    def estimate():
+        return estimate_backup(
+            place.url,
+            data_dir=practice.data_dir,
+            account=practice.key,
+            rules=rules,
+            selection=rules.default_selection(BackupKind.MANUAL),
+            protection=Protection(password=PASSWORD),
+        )
+
+    new = estimate()
+    assert not new.exists and new.bytes_new == new.bytes_total > 0
+    assert place.folder is not None and list(place.folder.iterdir()) == []  # changed nothing
+    made = summary(backup(practice, place.url, password_file))
+    (practice.data_dir / "audio" / "remote-new.opus").write_bytes(
+        seal_bytes(practice.key, os.urandom(100_000))
+    )
+    again = estimate()
+    assert again.exists and again.store == made["store"]
+    assert again.files_reused == made["files"] and again.files_total == made["files"] + 1
+    assert 100_000 <= again.bytes_new < 110_000  # only the new recording
+
+
+def test_two_backups_started_together_make_one_store_off_site(
+    remote_place, practice: Practice, password_file: Path
+) -> None:
+    place = remote_place("s3")
+    argv = [
+        sys.executable,
+        "-m",
+        "therabak",
+        "backup",
+        "--dest",
+        place.url,
+        "--data-dir",
+        str(practice.data_dir),
+        "--password-file",
+        str(password_file),
+        "--json",
+    ]
+    children = [
+        subprocess.Popen(argv, env=cli_env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    results = [c.communicate(timeout=300) for c in children]
+    for c, (_out, err) in zip(children, results, strict=True):
+        assert c.returncode == 0, err
+    made = [json.loads(out.splitlines()[-1]) for out, _err in results]
+    assert sorted(m["created_store"] for m in made) == [False, False, True]
+    store = open_url(place.url)
+    assert len(store.snapshots()) == 3
+    assert len(list(store.storage.list("keys/"))) == 1  # one key: one store
+    assert list(store.storage.list("locks/")) == []  # the creation lock is gone
+    store.storage.close()

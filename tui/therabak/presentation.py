@@ -1,5 +1,6 @@
 """What the CLI and the app both show, worked out once: the words for the kinds of
-restore points and the restore plan as rows and notes.
+restore points, the restore plan as rows and notes, and what a finished backup did
+(:func:`store_backup_lines`, :func:`outcome_lines`).
 
 Engine-neutral: plain data and translated messages (``therabak.i18n``), no terminal
 and no widgets. The CLI prints it as text (``cli/restore.py``, ``cli/points.py``), the
@@ -9,12 +10,18 @@ app draws it as widgets (``app/screens/restore.py``, ``app/widgets/points_table.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from therabak import formatting
 from therabak.i18n import N_, _, ngettext
 from therabak.jobs.restore import CategoryAction, CategoryChange, RestorePlan
 from therabak.points.point import PointKind
 from therabak.practice.categories import Rules
+
+if TYPE_CHECKING:
+    from therabak.jobs.backup import FilesOutcome
+    from therabak.jobs.store_backup import StoreBackupResult
 
 #: A restore point's kind in a list (a column of ``therabak list``, the app's table).
 KIND_LABELS: dict[str, str] = {
@@ -114,3 +121,107 @@ def no_password_warning() -> str:
         "note, recording and invoice in it, and any TheraPsy user can import it. Only "
         "do this if the file never leaves a place you control."
     )
+
+
+# ---- what a finished backup did ------------------------------------------------------------
+
+
+class Tone(StrEnum):
+    """How a line of a summary is meant: the app styles it, the CLI prints it as it is."""
+
+    PLAIN = "plain"
+    QUIET = "quiet"  # a side note (the app: dim)
+    ALARM = "alarm"  # something the user must look at (the app: bold)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One sentence of a summary, and what is listed under it (paths, one a line)."""
+
+    text: str
+    tone: Tone = Tone.PLAIN
+    items: tuple[str, ...] = ()
+
+
+def store_backup_lines(result: StoreBackupResult) -> list[Line]:
+    """What a finished backup into a store did, said after where it went: how much it
+    read and wrote, the files it took over unread, and its check. A check that was
+    cancelled is not said here: each front says what the user can do then."""
+    lines = [
+        Line(
+            _("{files}, {data} of data; {new} new, {stored} written; took {time}.").format(
+                files=formatting.files(result.files),
+                data=formatting.size(result.bytes_total),
+                new=formatting.size(result.bytes_new),
+                stored=formatting.size(result.bytes_stored),
+                time=formatting.duration(result.duration_s),
+            )
+        )
+    ]
+    if result.files_reused:
+        lines.append(
+            Line(
+                _("{files} unchanged since the last backup were not read again.").format(
+                    files=formatting.files(result.files_reused)
+                ),
+                Tone.QUIET,
+            )
+        )
+    if result.verified is True:
+        lines.append(
+            Line(_("Verified: what this backup wrote was read back and every file checked."))
+        )
+    elif result.verified is False:
+        lines.append(
+            Line(
+                _("VERIFICATION FAILED: what this backup wrote is damaged on the destination."),
+                Tone.ALARM,
+            )
+        )
+    elif not result.verify_cancelled:
+        lines.append(Line(_("Not verified (verify after writing was off)."), Tone.QUIET))
+    return lines
+
+
+def outcome_lines(result: FilesOutcome) -> list[Line]:
+    """The files a backup (into a store or a single file) retried and recovered, stored
+    raw, or left out."""
+    lines = []
+    recovered = [o for o in result.retried if o.outcome == "recovered"]
+    if recovered:
+        lines.append(
+            Line(
+                ngettext(
+                    "{n} file needed retries and was recovered.",
+                    "{n} files needed retries and were recovered.",
+                    len(recovered),
+                ).format(n=len(recovered))
+            )
+        )
+    if result.raw:
+        lines.append(
+            Line(
+                ngettext(
+                    "{n} file could not be decrypted and was stored raw "
+                    "(restorable on this account only):",
+                    "{n} files could not be decrypted and were stored raw "
+                    "(restorable on this account only):",
+                    len(result.raw),
+                ).format(n=len(result.raw)),
+                Tone.ALARM,
+                tuple(result.raw),
+            )
+        )
+    if result.skipped:
+        lines.append(
+            Line(
+                ngettext(
+                    "{n} file is NOT in the backup:",
+                    "{n} files are NOT in the backup:",
+                    len(result.skipped),
+                ).format(n=len(result.skipped)),
+                Tone.ALARM,
+                tuple(f"{p} ({why})" for p, why in result.skipped),
+            )
+        )
+    return lines

@@ -24,6 +24,7 @@ from therabak.jobs.folder import FolderBackupResult
 from therabak.jobs.restore import RestoreResult
 from therabak.jobs.store_backup import StoreBackupResult
 from therabak.jobs.verify import VerifyResult
+from therabak.presentation import Line, Tone, outcome_lines, store_backup_lines
 from therabak.store.prune import PruneReport
 
 MAX_LISTED = 4
@@ -234,50 +235,50 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
         r = s.result(StoreBackupResult)
     else:
         r = s.result(BackupResult)
-    if r.damaged:
-        head = _("Backup written, but verification FOUND DAMAGE.")
-    elif r.verify_cancelled:
-        head = _("Backup written; its check was cancelled, so it is NOT verified.")
-    elif r.raw or r.skipped:
-        head = _("Backup finished; some files need attention.")
-    elif s.exit_code == ExitCode.WARNINGS:
-        head = _("Backup finished with warnings.")
-    else:
-        head = _("Backup finished.")
-    text = Text(head, style="bold")
+    text = Text(_backup_head(r, s.exit_code), style="bold")
     text.append("\n" + _("Where:") + " ")
     if isinstance(r, StoreBackupResult):  # what was new, and what was taken over unread
         text.append(show_path(str(r.store)))
-        text.append(
-            "\n"
-            + _("{files}, {data} of data; {new} new, {stored} written; took {time}.").format(
-                files=formatting.files(r.files),
-                data=formatting.size(r.bytes_total),
-                new=formatting.size(r.bytes_new),
-                stored=formatting.size(r.bytes_stored),
-                time=formatting.duration(r.duration_s),
-            )
-        )
-        if r.files_reused:
-            text.append(
-                "\n"
-                + _("{files} unchanged since the last backup were not read again.").format(
-                    files=formatting.files(r.files_reused)
-                ),
-                style="dim",
-            )
+        _lines(text, store_backup_lines(r))
     else:
         text.append(show_path(str(r.archive)))
-        text.append(
-            "\n"
-            + _("{files}, {data} of data, {stored} on disk, took {time}.").format(
-                files=formatting.files(r.files),
-                data=formatting.size(r.bytes_in),
-                stored=formatting.size(r.bytes_stored),
-                time=formatting.duration(r.duration_s),
-            )
+        _single_file_lines(text, r)
+    if r.verify_cancelled:
+        text.append("\n" + _check_cancelled(store=isinstance(r, StoreBackupResult)), style="bold")
+    if r.damaged:
+        text.append("\n" + _("Damaged in the backup:"), style="bold")
+        _listed(text, _damage(r.damaged), str)
+    _lines(text, outcome_lines(r))
+    _warnings(text, r.warnings, view, said={"verify-cancelled"})  # the head said that one
+    return text
+
+
+def _backup_head(r: BackupResult | StoreBackupResult, exit_code: int) -> str:
+    """The first line: how the backup ended, the worst first."""
+    if r.damaged:
+        return _("Backup written, but verification FOUND DAMAGE.")
+    if r.verify_cancelled:
+        return _("Backup written; its check was cancelled, so it is NOT verified.")
+    if r.raw or r.skipped:
+        return _("Backup finished; some files need attention.")
+    if exit_code == ExitCode.WARNINGS:
+        return _("Backup finished with warnings.")
+    return _("Backup finished.")
+
+
+def _single_file_lines(text: Text, r: BackupResult) -> None:
+    """A single-file backup's amounts, its volumes and its check (a store backup's are
+    ``presentation.store_backup_lines``)."""
+    text.append(
+        "\n"
+        + _("{files}, {data} of data, {stored} on disk, took {time}.").format(
+            files=formatting.files(r.files),
+            data=formatting.size(r.bytes_in),
+            stored=formatting.size(r.bytes_stored),
+            time=formatting.duration(r.duration_s),
         )
-    if isinstance(r, BackupResult) and len(r.volumes) > 1:
+    )
+    if len(r.volumes) > 1:
         text.append(
             "\n"
             + _(
@@ -285,71 +286,39 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
                 "folder, a restore needs every one."
             ).format(n=len(r.volumes), size=formatting.size(r.volume_size or 0))
         )
-    store = isinstance(r, StoreBackupResult)
-    if r.verify_cancelled and store:
-        text.append(
-            "\n"
-            + _(
-                "The backup was complete before its check began: it is in the backup store "
-                "as a restore point, not verified. Keep it (a check of the store reads it), "
-                "or delete it."
-            ),
-            style="bold",
-        )
-    elif r.verify_cancelled:
-        text.append(
-            "\n"
-            + _(
-                "The backup was complete before its check began: it is kept and listed as "
-                "a restore point. Keep it (verify it later), or delete it."
-            ),
-            style="bold",
-        )
-    elif r.verified is True and store:
-        text.append(
-            "\n" + _("Verified: what this backup wrote was read back and every file checked.")
-        )
-    elif r.verified is True:
+    if r.verify_cancelled:
+        return  # said below, with what the user can do
+    if r.verified is True:
         text.append("\n" + _("Verified: every file was read back and checked."))
     elif r.verified is None:
         text.append("\n" + _("Not verified (verify after writing was off)."), style="dim")
-    if r.damaged:
-        text.append("\n" + _("Damaged in the backup:"), style="bold")
-        _listed(text, _damage(r.damaged), str)
-    recovered = [o for o in r.retried if o.outcome == "recovered"]
-    if recovered:
-        text.append(
-            "\n"
-            + ngettext(
-                "{n} file needed retries and was recovered.",
-                "{n} files needed retries and were recovered.",
-                len(recovered),
-            ).format(n=len(recovered))
+
+
+def _check_cancelled(*, store: bool) -> str:
+    """A backup whose check was cancelled: where it is, and the app's two choices."""
+    if store:
+        return _(
+            "The backup was complete before its check began: it is in the backup store "
+            "as a restore point, not verified. Keep it (a check of the store reads it), "
+            "or delete it."
         )
-    if r.raw:
-        text.append(
-            "\n"
-            + ngettext(
-                "{n} file could not be decrypted and was stored raw "
-                "(restorable on this account only):",
-                "{n} files could not be decrypted and were stored raw "
-                "(restorable on this account only):",
-                len(r.raw),
-            ).format(n=len(r.raw)),
-            style="bold",
-        )
-        _listed(text, list(r.raw), str)
-    if r.skipped:
-        text.append(
-            "\n"
-            + ngettext(
-                "{n} file is NOT in the backup:", "{n} files are NOT in the backup:", len(r.skipped)
-            ).format(n=len(r.skipped)),
-            style="bold",
-        )
-        _listed(text, [f"{p} ({why})" for p, why in r.skipped], str)
-    _warnings(text, r.warnings, view, said={"verify-cancelled"})  # the head said that one
-    return text
+    return _(
+        "The backup was complete before its check began: it is kept and listed as "
+        "a restore point. Keep it (verify it later), or delete it."
+    )
+
+
+#: How the app shows a summary line of each tone (``presentation.Tone``).
+TONE_STYLES = {Tone.PLAIN: "", Tone.QUIET: "dim", Tone.ALARM: "bold"}
+
+
+def _lines(text: Text, lines: list[Line]) -> None:
+    """Summary lines worked out in ``presentation``, styled by their tone; their items
+    listed below (the first few)."""
+    for line in lines:
+        text.append("\n" + line.text, style=TONE_STYLES[line.tone])
+        if line.items:
+            _listed(text, list(line.items), str)
 
 
 def _verify(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:

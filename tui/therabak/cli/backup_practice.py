@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from therabak.cli.codes import check_new_code_can_reach_user, code_given
 from therabak.cli.common import Output, load_account, load_rules, practice_paths
-from therabak.i18n import _, ngettext
+from therabak.i18n import _
 from therabak.settings import Settings
 
 if TYPE_CHECKING:
@@ -78,41 +78,17 @@ def prepare(args: argparse.Namespace, out: Output) -> Practice:
 
 def say_outcomes(out: Output, result) -> None:
     """The files that needed retries, were stored raw or left out (text output)."""
-    recovered = [o for o in result.retried if o.outcome == "recovered"]
-    if recovered:
-        n = len(recovered)
-        out.text(
-            "  "
-            + ngettext(
-                "{n} file needed retries and was recovered.",
-                "{n} files needed retries and were recovered.",
-                n,
-            ).format(n=n)
-        )
-    if result.raw:
-        n = len(result.raw)
-        out.text(
-            "  "
-            + ngettext(
-                "{n} file could not be decrypted and was stored raw "
-                "(restorable on this account only):",
-                "{n} files could not be decrypted and were stored raw "
-                "(restorable on this account only):",
-                n,
-            ).format(n=n)
-        )
-        for p in result.raw:
-            out.text(f"    {p}")
-    if result.skipped:
-        n = len(result.skipped)
-        out.text(
-            "  "
-            + ngettext(
-                "{n} file is NOT in the backup:", "{n} files are NOT in the backup:", n
-            ).format(n=n)
-        )
-        for p, why in result.skipped:
-            out.text(f"    {p} ({why})")
+    from therabak.presentation import outcome_lines
+
+    say_lines(out, outcome_lines(result))
+
+
+def say_lines(out: Output, lines) -> None:
+    """Summary lines (``presentation.Line``) as text: indented, their items below."""
+    for line in lines:
+        out.text("  " + line.text)
+        for item in line.items:
+            out.text(f"    {item}")
 
 
 def check_recovery_options(args: argparse.Namespace, out: Output) -> bool:

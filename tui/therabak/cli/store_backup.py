@@ -21,6 +21,7 @@ from therabak.cli.backup_practice import (
     new_recovery_code,
     no_password_warning,
     prepare,
+    say_lines,
     say_outcomes,
 )
 from therabak.cli.codes import code_given, show_code
@@ -59,12 +60,13 @@ def store_backup_request(
 
 
 def run_store_backup(args: argparse.Namespace, out: Output) -> int:
-    from therabak import formatting
     from therabak.archive.writer import Protection
     from therabak.cli.remote import parse_limit_upload
     from therabak.cli.store import network_notice
+    from therabak.destinations import resolve
     from therabak.jobs.store_backup import run_store_backup
     from therabak.jobs.store_open import store_exists_at
+    from therabak.presentation import store_backup_lines
 
     if args.volume_size:
         raise UsageError(
@@ -74,7 +76,9 @@ def run_store_backup(args: argparse.Namespace, out: Output) -> int:
             )
         )
     dest = args.dest
-    parse_limit_upload(args.limit_upload)  # a wrong rate: refused before anything is asked
+    # a wrong rate, or a rate for a folder: refused before anything is asked
+    if parse_limit_upload(args.limit_upload) is not None and not resolve(dest).is_remote:
+        raise UsageError(_("An upload limit is only for off-site destinations (URLs)."))
     exists = store_exists_at(dest, on_retry=network_notice(out))
     code_asked = code_given(args, "recovery_code") or args.recovery_code or args.recovery_code_out
     if exists and code_asked:
@@ -128,32 +132,7 @@ def run_store_backup(args: argparse.Namespace, out: Output) -> int:
             place=result.store, id=result.snapshot[:8]
         )
     )
-    out.text(
-        "  "
-        + _("{files}, {data} of data; {new} new, {stored} written; {time}").format(
-            files=formatting.files(result.files),
-            data=formatting.size(result.bytes_total),
-            new=formatting.size(result.bytes_new),
-            stored=formatting.size(result.bytes_stored),
-            time=formatting.duration(result.duration_s),
-        )
-    )
-    if result.files_reused:
-        out.text(
-            "  "
-            + _("{files} unchanged since the last backup were not read again.").format(
-                files=formatting.files(result.files_reused)
-            )
-        )
-    if result.verified is not None:
-        out.text(
-            "  "
-            + (
-                _("Verified: what this backup wrote was read back and every file checked.")
-                if result.verified
-                else _("VERIFICATION FAILED: what this backup wrote is damaged on the destination.")
-            )
-        )
+    say_lines(out, store_backup_lines(result))
     for p, r in result.damaged:
         out.text("  " + _("damaged: {path}: {reason}").format(path=p, reason=r))
     say_outcomes(out, result)

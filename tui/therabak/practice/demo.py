@@ -214,10 +214,19 @@ def create_demo(
     key.save(key_path)
     data.mkdir()
     w = _Writer(data, key, spec.seed, progress)
+    # one random sequence through every step, in this order: the same seed, the same files
+    therapists = _write_therapists(w, rng, spec)
+    _write_clients(w, rng, spec, therapists)
+    _write_practice_files(w, spec)
+    return DemoResult(data, key_path, w.files, w.bytes)
 
-    def when(days: float) -> datetime:
-        return BASE_TIME + timedelta(days=days)
 
+def _when(days: float) -> datetime:
+    return BASE_TIME + timedelta(days=days)
+
+
+def _write_therapists(w: _Writer, rng: random.Random, spec: DemoSpec) -> list[str]:
+    """The therapists' files; their ids."""
     therapists = []
     for t in range(1, spec.therapists + 1):
         tid = f"T{t:02d}"
@@ -233,95 +242,140 @@ def create_demo(
                     "kassensitz": rng.random() < 0.5,
                 }
             ),
-            when(t),
+            _when(t),
         )
+    return therapists
 
-    invoice_no = 0
-    audio_left = spec.audio_files
-    audio_size = int(spec.audio_mb * 1024 * 1024 / max(spec.audio_files, 1))
+
+@dataclass
+class _Tally:
+    """What the clients' steps share: the last invoice's number and the audio files
+    still to write (of ``spec.audio_files``, each ``audio_size`` bytes)."""
+
+    invoice_no: int
+    audio_left: int
+    audio_size: int
+
+
+def _write_clients(w: _Writer, rng: random.Random, spec: DemoSpec, therapists: list[str]) -> None:
+    """Every client: profile, sessions (with invoices, payments, audio), documents; then
+    the audio still missing (few clients)."""
+    tally = _Tally(
+        invoice_no=0,
+        audio_left=spec.audio_files,
+        audio_size=int(spec.audio_mb * 1024 * 1024 / max(spec.audio_files, 1)),
+    )
     for c in range(1, spec.clients + 1):
         cid = f"K{c:04d}"
         first, last = rng.choice(FIRST), rng.choice(LAST)
         start = rng.uniform(0, 200)
-        w.sealed(
-            f"profiles/{cid}.json",
-            _json(
-                {
-                    "id": cid,
-                    "vorname": first,
-                    "nachname": last,
-                    "geburtsdatum": f"{rng.randint(1950, 2006)}-{rng.randint(1, 12):02d}-"
-                    f"{rng.randint(1, 28):02d}",
-                    "versicherung": rng.choice(["AOK", "TK", "Barmer", "DAK", "privat"]),
-                    "diagnosen": rng.sample(DIAGNOSES, k=rng.randint(1, 2)),
-                    "therapeut": rng.choice(therapists),
-                }
-            ),
-            when(start),
-        )
+        _write_profile(w, rng, cid, first, last, start, therapists)
         for s in range(1, spec.sessions_per_client + 1):
-            day = start + 7 * s + rng.uniform(0, 2)
-            date = when(day).strftime("%Y-%m-%d")
-            notes = " ".join(rng.choice(PHRASES) for _i in range(rng.randint(3, 12)))
-            w.sealed(
-                f"sessions/{cid}/{date}-{s:02d}.json",
-                _json(
-                    {"klient": cid, "datum": date, "nummer": s, "dauer_min": 50, "notizen": notes}
-                ),
-                when(day),
-            )
-            if s % 4 == 0:
-                invoice_no += 1
-                year = when(day).year
-                w.sealed(
-                    f"finances/invoices/{year}/R-{year}-{invoice_no:04d}.json",
-                    _json(
-                        {
-                            "nummer": f"R-{year}-{invoice_no:04d}",
-                            "klient": cid,
-                            "betrag_eur": round(rng.uniform(90, 480), 2),
-                        }
-                    ),
-                    when(day + 1),
-                )
-                if rng.random() < 0.8:
-                    w.sealed(
-                        f"finances/payments/{year}/Z-{year}-{invoice_no:04d}.json",
-                        _json({"rechnung": f"R-{year}-{invoice_no:04d}", "eingang": date}),
-                        when(day + 9),
-                    )
-            if audio_left > 0 and rng.random() < 0.3:
-                audio_left -= 1
-                w.sealed(
-                    f"audio/{cid}/{date}-{s:02d}.opus",
-                    noise(f"{cid}-{s}", audio_size, spec.seed),
-                    when(day),
-                )
-        for d in range(spec.documents_per_client):
-            name = rng.choice(
-                ["Befundbericht", "Einverständniserklärung", "Arztbrief", "Antrag Kostenübernahme"]
-            )
-            body = (
-                b"%PDF-1.7\n"
-                + b"".join(noise(f"doc{cid}{d}", 48_000, spec.seed))
-                + (f"\n% {name} {first} {last}\n".encode() * 200)
-            )
-            w.sealed(f"documents/{cid}/{name} {d + 1}.pdf", body, when(start + 3 + d))
-    while audio_left > 0:  # few clients: still the requested amount of audio
-        audio_left -= 1
+            _write_session(w, rng, spec, tally, cid, start, s)
+        _write_documents(w, rng, spec, cid, first, last, start)
+    while tally.audio_left > 0:  # few clients: still the requested amount of audio
+        tally.audio_left -= 1
         w.sealed(
-            f"audio/K0001/extra-{audio_left:02d}.opus",
-            noise(f"extra-{audio_left}", audio_size, spec.seed),
-            when(300 - audio_left),
+            f"audio/K0001/extra-{tally.audio_left:02d}.opus",
+            noise(f"extra-{tally.audio_left}", tally.audio_size, spec.seed),
+            _when(300 - tally.audio_left),
         )
 
+
+def _write_profile(
+    w: _Writer,
+    rng: random.Random,
+    cid: str,
+    first: str,
+    last: str,
+    start: float,
+    therapists: list[str],
+) -> None:
+    w.sealed(
+        f"profiles/{cid}.json",
+        _json(
+            {
+                "id": cid,
+                "vorname": first,
+                "nachname": last,
+                "geburtsdatum": f"{rng.randint(1950, 2006)}-{rng.randint(1, 12):02d}-"
+                f"{rng.randint(1, 28):02d}",
+                "versicherung": rng.choice(["AOK", "TK", "Barmer", "DAK", "privat"]),
+                "diagnosen": rng.sample(DIAGNOSES, k=rng.randint(1, 2)),
+                "therapeut": rng.choice(therapists),
+            }
+        ),
+        _when(start),
+    )
+
+
+def _write_session(
+    w: _Writer, rng: random.Random, spec: DemoSpec, tally: _Tally, cid: str, start: float, s: int
+) -> None:
+    """Session *s* of a client: its notes; every fourth an invoice (most of them paid);
+    some an audio recording."""
+    day = start + 7 * s + rng.uniform(0, 2)
+    date = _when(day).strftime("%Y-%m-%d")
+    notes = " ".join(rng.choice(PHRASES) for _i in range(rng.randint(3, 12)))
+    w.sealed(
+        f"sessions/{cid}/{date}-{s:02d}.json",
+        _json({"klient": cid, "datum": date, "nummer": s, "dauer_min": 50, "notizen": notes}),
+        _when(day),
+    )
+    if s % 4 == 0:
+        tally.invoice_no += 1
+        year = _when(day).year
+        w.sealed(
+            f"finances/invoices/{year}/R-{year}-{tally.invoice_no:04d}.json",
+            _json(
+                {
+                    "nummer": f"R-{year}-{tally.invoice_no:04d}",
+                    "klient": cid,
+                    "betrag_eur": round(rng.uniform(90, 480), 2),
+                }
+            ),
+            _when(day + 1),
+        )
+        if rng.random() < 0.8:
+            w.sealed(
+                f"finances/payments/{year}/Z-{year}-{tally.invoice_no:04d}.json",
+                _json({"rechnung": f"R-{year}-{tally.invoice_no:04d}", "eingang": date}),
+                _when(day + 9),
+            )
+    if tally.audio_left > 0 and rng.random() < 0.3:
+        tally.audio_left -= 1
+        w.sealed(
+            f"audio/{cid}/{date}-{s:02d}.opus",
+            noise(f"{cid}-{s}", tally.audio_size, spec.seed),
+            _when(day),
+        )
+
+
+def _write_documents(
+    w: _Writer, rng: random.Random, spec: DemoSpec, cid: str, first: str, last: str, start: float
+) -> None:
+    for d in range(spec.documents_per_client):
+        name = rng.choice(
+            ["Befundbericht", "Einverständniserklärung", "Arztbrief", "Antrag Kostenübernahme"]
+        )
+        body = (
+            b"%PDF-1.7\n"
+            + b"".join(noise(f"doc{cid}{d}", 48_000, spec.seed))
+            + (f"\n% {name} {first} {last}\n".encode() * 200)
+        )
+        w.sealed(f"documents/{cid}/{name} {d + 1}.pdf", body, _when(start + 3 + d))
+
+
+def _write_practice_files(w: _Writer, spec: DemoSpec) -> None:
+    """What is not a client's: settings, templates, autocomplete, the downloaded
+    resources (plain), files no rule knows, and the plain note."""
     for name in ["Erstgespräch", "Verlaufssitzung", "Abschlusssitzung", "Krisenintervention"]:
         w.sealed(
             f"settings/session-templates/{name}.json",
             _json({"name": name, "dauer_min": 50, "felder": ["Anliegen", "Verlauf"]}),
-            when(1),
+            _when(1),
         )
-    w.sealed("settings/preferences.json", _json({"sprache": "de", "theme": "hell"}), when(2))
+    w.sealed("settings/preferences.json", _json({"sprache": "de", "theme": "hell"}), _when(2))
     for kind, name in [
         ("invoices", "Rechnung.docx"),
         ("short-protocols", "Kurzprotokoll.docx"),
@@ -332,15 +386,15 @@ def create_demo(
         w.sealed(
             f"templates/export/{kind}/{name}",
             b"PK\x03\x04" + b"".join(noise(name, 12_000, spec.seed)),
-            when(3),
+            _when(3),
         )
-    w.sealed("autocomplete/phrases.json", _json(PHRASES), when(4))
-    w.sealed("autocomplete/diagnoses.json", _json(DIAGNOSES), when(4))
+    w.sealed("autocomplete/phrases.json", _json(PHRASES), _when(4))
+    w.sealed("autocomplete/diagnoses.json", _json(DIAGNOSES), _when(4))
     for i, name in enumerate(["see.jpg", "wald.jpg", "berge.jpg"]):
         w.plain(
             f"backgrounds/{name}",
             b"\xff\xd8\xff\xe0" + b"".join(noise(name, 150_000, spec.seed)),
-            when(5 + i),
+            _when(5 + i),
         )
     catalog = "".join(
         f'<code id="F{a}{b}.{c}">Diagnose F{a}{b}.{c}</code>\n'
@@ -348,9 +402,8 @@ def create_demo(
         for b in range(10)
         for c in range(10)
     )
-    w.plain("icd10/icd10gm-2026.xml", ("<icd10gm>\n" + catalog + "</icd10gm>\n").encode(), when(6))
+    w.plain("icd10/icd10gm-2026.xml", ("<icd10gm>\n" + catalog + "</icd10gm>\n").encode(), _when(6))
     # Files no rule knows: they belong to "Other data" and are backed up.
-    w.sealed("plugins/calendar-sync.dat", b"".join(noise("plugin", 20_000, spec.seed)), when(8))
-    w.sealed("import/alt-export.csv", "Name;Datum\nMüller;2025-12-01\n".encode() * 50, when(9))
-    w.plain(PLAIN_NOTE, b"Praxis-PC eingerichtet.\n", when(10))
-    return DemoResult(data, key_path, w.files, w.bytes)
+    w.sealed("plugins/calendar-sync.dat", b"".join(noise("plugin", 20_000, spec.seed)), _when(8))
+    w.sealed("import/alt-export.csv", "Name;Datum\nMüller;2025-12-01\n".encode() * 50, _when(9))
+    w.plain(PLAIN_NOTE, b"Praxis-PC eingerichtet.\n", _when(10))

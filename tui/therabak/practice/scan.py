@@ -212,41 +212,74 @@ def scan(
     left out is not backed up, so it gets no note and takes no name).
     """
     root = require_data_dir(root)
-    files: list[FileEntry] = []
-    devices: dict[int, int] = {}  # one int object per device, not one per file
-    totals: dict[str, Tally] = {leaf.id: Tally() for leaf in rules.leaves()}
-    skipped: list[tuple[str, str]] = []
-    notes: dict[str, NameNote] = {}
-    left_out: list[FileEntry] = []
-    n_files = n_bytes = 0
-    sep = os.sep
-    # (absolute folder, relative prefix "a/b/", parts, fixed category or None, whether a
-    # folder on the way has a name the *names* rules cannot hold)
-    stack: list[tuple[str, str, tuple[str, ...], str | None, bool]] = [
-        (os.fspath(root), "", (), rules.subtree_category(()), False)
-    ]
-    outside: set[str] = set()  # prefixes of folders left out (leave_out)
-    category_of = rules.category_of
-    is_ignored = rules.is_ignored
-    subtree_category = rules.subtree_category
-    append = files.append
-    odd_name = names.checker() if names is not None else None
-    key = names.key_function() if names is not None else str
+    walk = _Walk(rules, keep_files=keep_files, names=names, leave_out=leave_out)
+    stack: list[_Folder] = [(os.fspath(root), "", (), rules.subtree_category(()), False)]
     while stack:
-        folder, prefix, parts, fixed, odd_above = stack.pop()
+        if walk.folder(*stack.pop(), stack) and on_folder is not None:
+            on_folder(walk.n_files, walk.n_bytes)
+    return ScanResult(root, walk.files, walk.totals, walk.skipped, walk.notes, walk.left_out)
+
+
+#: A folder still to walk: its absolute path, its relative prefix "a/b/", its parts, its
+#: fixed category (or None), whether a folder on the way has a name the *names* rules
+#: cannot hold.
+_Folder = tuple[str, str, tuple[str, ...], str | None, bool]
+
+
+class _Walk:
+    """What :func:`scan` collects, one folder at a time (:meth:`folder`)."""
+
+    def __init__(
+        self,
+        rules: Rules,
+        *,
+        keep_files: bool,
+        names: FsRules | None,
+        leave_out: LeaveOut | None,
+    ) -> None:
+        self.rules, self.keep_files, self.names, self.leave_out = (
+            rules,
+            keep_files,
+            names,
+            leave_out,
+        )
+        self.files: list[FileEntry] = []
+        self.devices: dict[int, int] = {}  # one int object per device, not one per file
+        self.totals: dict[str, Tally] = {leaf.id: Tally() for leaf in rules.leaves()}
+        self.skipped: list[tuple[str, str]] = []
+        self.notes: dict[str, NameNote] = {}
+        self.left_out: list[FileEntry] = []
+        self.n_files = self.n_bytes = 0
+        self.outside: set[str] = set()  # prefixes of folders left out (leave_out)
+        self.odd_name = names.checker() if names is not None else None
+        self.key = names.key_function() if names is not None else str
+
+    def folder(
+        self,
+        folder: str,
+        prefix: str,
+        parts: tuple[str, ...],
+        fixed: str | None,
+        odd_above: bool,
+        stack: list[_Folder],
+    ) -> bool:
+        """Walk one folder: its files counted, its folders onto *stack*; False when it
+        cannot be listed (then it is in ``skipped``)."""
         seen: set[str] = set()  # the names of this folder, as the *names* rules compare them
         here: list[str] = []  # the files of this folder (fixed category), for *names*
         try:
             listing = _list_folder(folder)
         except OSError as e:
-            skipped.append(
+            self.skipped.append(
                 (
                     prefix.rstrip("/") or ".",
                     _("folder cannot be read ({error})").format(error=e.strerror),
                 )
             )
-            continue
-        folder_out = prefix in outside
+            return False
+        leave_out, names, keep_files = self.leave_out, self.names, self.keep_files
+        append, devices = self.files.append, self.devices
+        folder_out = prefix in self.outside
         check = leave_out is not None and not folder_out and prefix in leave_out.folders
         # Files of a folder whose category is fixed are summed locally (the hot path).
         count = size = 0
@@ -262,15 +295,11 @@ def scan(
                     if entry.is_file(follow_symlinks=False):
                         st = entry.stat(follow_symlinks=False)
                     elif entry.is_dir(follow_symlinks=False):
-                        name = entry.name
-                        sub = (*parts, name)
-                        cat = fixed if fixed is not None else subtree_category(sub)
-                        if out:
-                            outside.add(prefix + name + "/")
-                        odd = odd_above
-                        if odd_name is not None and not odd and not out:
-                            odd = odd_name(name) or _taken(key(name), seen)
-                        stack.append((folder + sep + name, prefix + name + "/", sub, cat, odd))
+                        stack.append(
+                            self._subfolder(
+                                entry.name, folder, prefix, parts, fixed, odd_above, out, seen
+                            )
+                        )
                         continue
                     else:
                         why = (
@@ -278,10 +307,10 @@ def scan(
                             if entry.is_symlink()
                             else _("not a file")
                         )
-                        skipped.append((prefix + entry.name, why))
+                        self.skipped.append((prefix + entry.name, why))
                         continue
                 except OSError as e:
-                    skipped.append(
+                    self.skipped.append(
                         (
                             prefix + entry.name,
                             _("cannot be read ({error})").format(error=e.strerror),
@@ -290,8 +319,8 @@ def scan(
                     continue
                 if out:
                     rel = prefix + entry.name
-                    cat = fixed if fixed is not None else category_of(rel)
-                    left_out.append(FileEntry(rel, cat, st.st_size, st.st_mtime_ns))
+                    cat = fixed if fixed is not None else self.rules.category_of(rel)
+                    self.left_out.append(FileEntry(rel, cat, st.st_size, st.st_mtime_ns))
                     continue
                 if fixed is not None:
                     count += 1
@@ -310,46 +339,86 @@ def scan(
                     if names is not None:
                         here.append(entry.name)
                     continue
-                name = entry.name
-                if is_ignored((*parts, name)):
-                    continue
-                rel = prefix + name
-                cat = category_of(rel)
-                if odd_name is not None and (
-                    odd_above or odd_name(name) or _taken(key(name), seen)
-                ):
-                    notes.setdefault(cat, NameNote()).add(rel)
-                t = totals[cat]
-                t.files += 1
-                t.bytes += st.st_size
-                n_files += 1
-                n_bytes += st.st_size
-                if keep_files:
-                    append(
-                        FileEntry(
-                            rel,
-                            cat,
-                            st.st_size,
-                            st.st_mtime_ns,
-                            st.st_ino,
-                            devices.setdefault(st.st_dev, st.st_dev),
-                        )
-                    )
+                self._categorised(entry.name, st, prefix, parts, odd_above, seen)
         if here and names is not None:
-            odd = here if odd_above else names.odd_among(here, seen)
-            if odd:
-                note = notes.setdefault(fixed, NameNote())  # type: ignore[arg-type]
-                for name in sorted(odd):
-                    note.add(prefix + name)
+            self._note_odd_names(here, seen, prefix, fixed, odd_above)
         if count:
-            t = totals[fixed]
-            t.files += count
-            t.bytes += size
-            n_files += count
-            n_bytes += size
-        if on_folder is not None:
-            on_folder(n_files, n_bytes)
-    return ScanResult(root, files, totals, skipped, notes, left_out)
+            self._count(fixed, count, size)  # type: ignore[arg-type]
+        return True
+
+    def _subfolder(
+        self,
+        name: str,
+        folder: str,
+        prefix: str,
+        parts: tuple[str, ...],
+        fixed: str | None,
+        odd_above: bool,
+        out: bool,
+        seen: set[str],
+    ) -> _Folder:
+        """The subfolder *name* of *folder*, to walk later."""
+        sub = (*parts, name)
+        cat = fixed if fixed is not None else self.rules.subtree_category(sub)
+        if out:
+            self.outside.add(prefix + name + "/")
+        odd = odd_above
+        if self.odd_name is not None and not odd and not out:
+            odd = self.odd_name(name) or _taken(self.key(name), seen)
+        return (folder + os.sep + name, prefix + name + "/", sub, cat, odd)
+
+    def _categorised(
+        self,
+        name: str,
+        st: os.stat_result,
+        prefix: str,
+        parts: tuple[str, ...],
+        odd_above: bool,
+        seen: set[str],
+    ) -> None:
+        """A file of a folder whose files the rules sort one by one."""
+        if self.rules.is_ignored((*parts, name)):
+            return
+        rel = prefix + name
+        cat = self.rules.category_of(rel)
+        odd_name = self.odd_name
+        if odd_name is not None and (odd_above or odd_name(name) or _taken(self.key(name), seen)):
+            self.notes.setdefault(cat, NameNote()).add(rel)
+        t = self.totals[cat]
+        t.files += 1
+        t.bytes += st.st_size
+        self.n_files += 1
+        self.n_bytes += st.st_size
+        if self.keep_files:
+            self.files.append(
+                FileEntry(
+                    rel,
+                    cat,
+                    st.st_size,
+                    st.st_mtime_ns,
+                    st.st_ino,
+                    self.devices.setdefault(st.st_dev, st.st_dev),
+                )
+            )
+
+    def _note_odd_names(
+        self, here: list[str], seen: set[str], prefix: str, fixed: str | None, odd_above: bool
+    ) -> None:
+        """The files of a fixed-category folder whose names the *names* rules cannot
+        hold (or take for another of the folder's)."""
+        odd = here if odd_above else self.names.odd_among(here, seen)  # type: ignore[union-attr]
+        if odd:
+            note = self.notes.setdefault(fixed, NameNote())  # type: ignore[arg-type]
+            for name in sorted(odd):
+                note.add(prefix + name)
+
+    def _count(self, fixed: str, count: int, size: int) -> None:
+        """A fixed-category folder's files, summed locally, into the totals."""
+        t = self.totals[fixed]
+        t.files += count
+        t.bytes += size
+        self.n_files += count
+        self.n_bytes += size
 
 
 def _taken(key: str, seen: set[str]) -> bool:

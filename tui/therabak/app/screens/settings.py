@@ -75,6 +75,14 @@ def named_destinations_text(settings) -> Text:
     return Text(", ".join(parts), overflow="ellipsis", no_wrap=True)
 
 
+#: Whose retention the keep-daily/weekly/monthly fields are (issue 16): the automatic
+#: backups' store's, never the stores of the destinations.
+RETENTION_NOTE = N_(
+    "These numbers are the retention of the automatic backups' store in the folder above: "
+    "after each automatic backup it keeps the newest backup of each of that many days, "
+    "weeks and months and forgets the others. Backups at your destinations are not touched."
+)
+
 #: The label column's width in English (app.tcss); longer translations widen it.
 LABEL_WIDTH = 14
 
@@ -193,6 +201,8 @@ class SettingsScreen(ScheduleSection, AppScreen):
                             ),
                         )
                 yield Static("", id=f"{f.id}-error", classes="field-error")
+                if f.id == "keep-monthly":
+                    yield Static(Text(_(RETENTION_NOTE)), id="retention-note", classes="form-note")
             with Horizontal(classes="form-row"):
                 yield Label(_("Then"), classes="form-label")
                 yield Select(

@@ -158,6 +158,10 @@ class DestinationPicker(Vertical):
                 options.append(
                     Option(Text.assemble((_("used before") + "  ", "dim"), shown), id=shown)
                 )
+        if self._named:
+            self.query_one("#dest-quick-title", Label).update(
+                _("Quick picks (your destinations, USB sticks, folders used before):")
+            )
         quick.add_options(options)
         quick.styles.height = min(len(options), 4 if self._named else 3)
         if options:
