@@ -100,6 +100,9 @@ def test_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
         ('region = "eu-central-1"', "region = 1", "line 26: [s3] region must be text in quotes"),
         ("timeout_s = 60", "timeout_s = 0", "line 33: [remote] timeout_s has a value out of"),
         ("tries = 4", "tries = 101", "line 30: [remote] tries has a value out of range"),
+        # the same key in two tables: the line of the one that is wrong
+        ("max_delay_s = 10", "max_delay_s = -1", "line 32: [remote] max_delay_s has a value"),
+        ("initial_delay_s = 0.25", "initial_delay_s = -1", "line 31: [remote] initial_delay_s"),
     ],
 )
 def test_the_first_wrong_value_is_named_with_its_line(

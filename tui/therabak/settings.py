@@ -326,7 +326,7 @@ class _SettingsFile:
     path: Path
 
     def fail(self, section: str, key: str, problem: str) -> ConfigError:
-        line = _line_of(self.text, key)
+        line = _line_of(self.text, section, key)
         if line:
             message = _("Settings file {path}, line {line}: [{section}] {key} {problem}")
         else:
@@ -461,10 +461,23 @@ def _destination_entries(raw: object, fail) -> list[DestinationEntry]:
     return out
 
 
-def _line_of(text: str, key: str) -> int | None:
-    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE)
-    m = pattern.search(text)
-    return text.count("\n", 0, m.start()) + 1 if m else None
+_TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+
+def _line_of(text: str, section: str, key: str) -> int | None:
+    """The line of *key* in the table *section* (the first one of an array of tables),
+    or None when it is not written there (a key of the same name in another table is
+    not it: ``max_delay_s`` is in both [retry] and [remote]). A section written as a
+    plain value (``reminder = 3``) is found before the first table."""
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    table = ""
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _TABLE.match(line)
+        if header is not None:
+            table = header.group(1)
+        elif (table == section or not table and key == section) and pattern.match(line):
+            return number
+    return None
 
 
 def choose_language(argv: list[str]) -> str:
