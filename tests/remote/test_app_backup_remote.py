@@ -11,12 +11,14 @@ from pathlib import Path
 
 import app.conftest as _app_fixtures
 from app.apphelp import no_recovery_code, store_backup_first, wait_for, wait_scan
+from restore_helpers import plaintext_tree
 from therabak import destinations
 from therabak.app.app import TherabakApp
 from therabak.app.screens.backup import BackupScreen
 from therabak.app.screens.progress import ProgressScreen
 from therabak.app.widgets.destination import DestinationPicker
 from therabak.destinations import store_storage
+from therabak.practice.account import AccountKey
 from therabak.settings import Settings
 from therabak.storage.local import LocalStorage
 from therabak.store.core import Store
@@ -222,5 +224,86 @@ def test_a_failed_first_backup_does_not_stop_the_second_and_says_so(
         assert second.view.final.exit_code == 0
         summary = str(second.query_one("#summary").render())
         assert "Backup to Stick: FAILED" in summary and "Backup to Offsite: finished." in summary
+
+    run_app(app, body)
+
+
+def test_a_backup_off_site_from_the_app_and_its_point_in_the_restore_list(
+    make_ctx, run_app, remote_place, ssh_server, usb: Path
+):
+    """To SFTP by its name (a new store: two password fields); its progress says Upload;
+    the restore list shows the local point first, then, from a worker, the off-site one
+    (where: the destination's name), and a line for the destination that cannot be
+    reached instead of waiting for it."""
+    from therabak.app.screens.restore import RestoreScreen
+    from therabak.app.screens.unlock import UnlockDialog
+    from therabak.app.widgets.points_table import PointsTable
+
+    place = remote_place("sftp")
+    name_destinations(Offsite=place.url, Gone=f"sftp://{ssh_server.user}@127.0.0.1:1/backups")
+    ctx = make_ctx(job_env={"THERABAK_FAILPOINTS": "delay-ms=60"})
+    local = store_backup_first(ctx, usb, PASSWORD)  # a local point, on the stick
+    app = TherabakApp(ctx)
+
+    async def body(pilot):
+        screen = await step_two(pilot)
+        screen.query_one("#dest-input").value = "Offsite"
+        await wait_for(pilot, lambda: "No backup store there yet" in line_under(screen))
+        for field in ("#pw", "#pw2"):
+            screen.query_one(field).focus()
+            await pilot.press(*PASSWORD)
+        await pilot.press("ctrl+s")
+        await no_recovery_code(pilot)
+        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        progress = app.screen
+        assert progress.job.record.args[progress.job.record.args.index("--dest") + 1] == "Offsite"
+        await wait_for(
+            pilot,
+            lambda: str(progress.query_one("#speed").render()).startswith("Upload "),
+            timeout=60,
+        )
+        await wait_for(pilot, lambda: progress.view.finished, timeout=120)
+        assert progress.view.final.exit_code == 0, str(progress.query_one("#summary").render())
+        snapshot = progress.view.final.extra["snapshot"]
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RestoreScreen))
+        restore = app.screen
+        table = restore.query_one(PointsTable)
+        await wait_for(pilot, lambda: table.row_count >= 1)
+        message = lambda: str(restore.query_one("#points-msg").render())  # noqa: E731
+        await wait_for(pilot, lambda: len(table.points) == 2, timeout=60)
+        refs = sorted(table.points)
+        off_site = next(p for p in table.points.values() if p.snapshot_id == snapshot)
+        assert off_site.ref.startswith("sftp://") and off_site.ref.endswith("@" + snapshot)
+        assert any(p.snapshot_id == local.snapshot for p in table.points.values()), refs
+        row = table.get_row(off_site.ref)
+        assert str(row[-1]) == "Offsite"  # where: the destination's name
+        await wait_for(pilot, lambda: "Could not reach Gone:" in message(), timeout=60)
+        assert "Asking" not in message()
+        # and it restores: a file deleted since comes back from off-site (its plaintext,
+        # its time: the practice's files are sealed again with the account key)
+        key = AccountKey.load(ctx.paths.account_key)
+        before = plaintext_tree(ctx.paths.data_dir, key)
+        lost = next(p for p in sorted((ctx.paths.data_dir / "sessions").rglob("*")) if p.is_file())
+        lost.unlink()
+        table.focus()
+        table.highlight(off_site.ref)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, UnlockDialog))
+        await pilot.press(*PASSWORD, "enter")
+        await wait_for(pilot, lambda: app.screen is restore and restore.step == "what", timeout=60)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: restore.step == "confirm", timeout=60)
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ProgressScreen) and app.screen.view.finished,
+            timeout=120,
+        )
+        final = app.screen.view.final
+        assert final.exit_code == 0, str(app.screen.query_one("#summary").render())
+        assert plaintext_tree(ctx.paths.data_dir, key) == before
 
     run_app(app, body)

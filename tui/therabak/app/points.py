@@ -195,5 +195,62 @@ def remember_searched(folder: Path) -> None:
 
 
 def where_label(ctx: AppContext, point: RestorePoint) -> str:
-    """Where a point is, for the list: the folder holding it (``~`` for home)."""
+    """Where a point is, for the list: the folder holding it (``~`` for home); off-site,
+    the destination's name (else the store's URL)."""
+    from therabak.storage.url import is_url
+
+    if isinstance(point.path, str) and is_url(point.path):
+        return off_site_label(point.path)
     return ctx.display_path(Path(point.path).parent)
+
+
+def off_site_label(url: str) -> str:
+    """The name of the destination whose store is at *url*, else the URL."""
+    from therabak import destinations
+
+    try:
+        settings = Settings.load()
+    except Exception:  # noqa: BLE001 - a broken settings file: the URL says where
+        return url
+    for dest in destinations.destinations(settings):
+        if dest.is_remote and url.rstrip("/").startswith(dest.where.rstrip("/")):
+            return dest.name
+    return url
+
+
+@dataclass
+class OffSitePoints:
+    """The restore points of one off-site destination, or why it could not be asked."""
+
+    name: str
+    points: list[RestorePoint] = field(default_factory=list)
+    error: str = ""
+
+
+def off_site_destinations() -> list:
+    """The off-site destinations the settings name (none when they cannot be read)."""
+    from therabak import destinations
+
+    try:
+        return [d for d in destinations.destinations(Settings.load()) if d.is_remote]
+    except Exception:  # noqa: BLE001 - the settings screen says what is wrong
+        return []
+
+
+def find_off_site_points(ctx: AppContext, dest) -> OffSitePoints:
+    """The restore points in the off-site destination *dest* (network: call it from a
+    worker). Whatever goes wrong (no connection, credentials, an unknown host key) is
+    the result's one-line error, never raised."""
+    from therabak.points.point import Place
+
+    account = load_account(ctx)
+    try:
+        listing = list_points(
+            data_dir=None,
+            account_key_id=account.id_hex if account else None,
+            places=[SearchPlace(dest.where, Place.REMEMBERED)],
+        )
+    except Exception as e:  # noqa: BLE001 - said on the list's line, per destination
+        words = getattr(e, "message", None) or getattr(e, "strerror", None) or str(e)
+        return OffSitePoints(dest.name, error=str(words))
+    return OffSitePoints(dest.name, listing.points)

@@ -36,6 +36,7 @@ from therabak.app.points import (
     salvage_advice,
     where_label,
 )
+from therabak.app.screens.restore_points import RestorePointsList
 from therabak.app.screens.unlock import UnlockDialog, Unlocked
 from therabak.app.translated import AppScreen
 from therabak.app.widgets.category_tree import CategoryTree
@@ -155,7 +156,7 @@ def plan_text(plan, ctx, rules) -> Text | Table:
     return grid
 
 
-class RestoreScreen(AppScreen):
+class RestoreScreen(RestorePointsList, AppScreen):
     BINDINGS = [
         Binding("escape", "back", N_("Back")),
         Binding("a", "search_folder", N_("Search a folder")),
@@ -277,37 +278,6 @@ class RestoreScreen(AppScreen):
             self.app.pop_screen()
 
     # ---- step 1: points ---------------------------------------------------------------
-
-    def refresh_points(self) -> None:
-        self._msg("#points-msg", _("Looking for backups…"), "italic")
-        self._find_worker(list(self.extra))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="points")
-    def _find_worker(self, extra: list[Path]) -> None:
-        from therabak.app.points import find_points
-
-        try:
-            listing = find_points(self.app.ctx, extra)
-        except Exception as e:  # noqa: BLE001 - shown, never a crash
-            self.app.call_from_thread(self._msg, "#points-msg", str(e), "bold red")
-            return
-        self.app.call_from_thread(self._points_found, listing)
-
-    def _points_found(self, listing) -> None:
-        table = self.query_one(PointsTable)
-        table.show(listing.points)
-        if table.row_count:
-            self._msg(
-                "#points-msg",
-                _("Enter: use the highlighted backup  ·  a: search another folder"),
-                "dim",
-            )
-        else:
-            searched = [self.app.ctx.display_path(s.folder) for s in listing.places if s.available]
-            text = _("No backups found. Press a to search a folder (a USB stick, a backup folder).")
-            if searched:
-                text += "\n" + _("Searched: {places}").format(places=", ".join(searched))
-            self._msg("#points-msg", text, "bold")
 
     def on_points_table_highlighted(self, event: PointsTable.Highlighted) -> None:
         self.query_one("#point-details", Static).update(

@@ -160,6 +160,14 @@ class PointsTable(DataTable):
             self.move_cursor(row=0)
         self.post_message(self.Highlighted(self.current))
 
+    def highlight(self, ref: str) -> None:
+        """Move the cursor to the point *ref* (when it is listed)."""
+        try:
+            row = self.get_row_index(ref)
+        except Exception:  # noqa: BLE001 - not listed (any more): the cursor stays
+            return
+        self.move_cursor(row=row)
+
     def _ordered(self) -> list[RestorePoint]:
         def when(p: RestorePoint) -> float:
             return p.created.timestamp() if p.created else float("-inf")
