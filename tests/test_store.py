@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -139,6 +140,35 @@ def test_failed_attempt_never_reaches_the_snapshot(tmp_path: Path):
         snap = w.commit()
     [entry] = snap.entries
     assert store.read_file(entry) == b"the whole file"
+
+
+def test_an_aborted_attempt_has_no_chunk_still_being_packed(tmp_path: Path, monkeypatch):
+    """A file's later chunks are identified and packed on the backup's chunk thread: when
+    an attempt is aborted, nothing of it is still being packed afterwards."""
+    import therabak.store.backup as backup_module
+
+    real = backup_module.blob_id_of
+
+    def slow(keys, chunk):
+        time.sleep(0.05)  # the chunk thread lags behind the reader
+        return real(keys, chunk)
+
+    monkeypatch.setattr(backup_module, "blob_id_of", slow)
+    store = create_store(tmp_path / "store", **SMALL)
+    with store.begin_backup(None, meta()) as w:
+        f = w.add_file("torn.bin", "other", mtime_ns=1)
+        f.write(os.urandom(6 * (64 << 10)))  # the first chunk here, five on the chunk thread
+        f.abort()
+        packed = w.stats.blobs_new
+        time.sleep(0.4)
+        assert w.stats.blobs_new == packed == 6
+        f = w.add_file("whole.bin", "other", mtime_ns=1)
+        data = os.urandom(5 * (64 << 10) + 7)
+        f.write(data)
+        f.finish()
+        snap = w.commit()
+    [entry] = snap.entries
+    assert len(entry.blobs) == 6 and store.read_file(entry) == data
 
 
 def test_abort_leaves_no_snapshot_and_the_next_backup_adopts_the_packs(tmp_path: Path):

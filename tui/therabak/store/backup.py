@@ -28,9 +28,12 @@ writer per thread); ``commit`` and ``abort`` once, from one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import queue
 import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -54,6 +57,8 @@ from therabak.store.snapshot import (
 )
 
 _STOP = object()
+#: chunks of one file that may wait for the chunk thread (1 MiB each by default)
+CHUNKS_AHEAD = 4
 
 
 @dataclass
@@ -112,6 +117,8 @@ class FileWriter:
         self._chunk = backup.store.config.chunk_size
         self._buf = bytearray()
         self._blobs: list[bytes] = []
+        self._count = 0  # chunks cut so far
+        self._later: deque[Future[bytes]] = deque()  # ids of later chunks, in order
         self._first: bytes | None = None  # the first chunk, until a second one comes
         self._first_digest = b""
         self._whole: Sha256Behind | None = None  # hashed on a background thread
@@ -138,19 +145,33 @@ class FileWriter:
             self._cut(piece)
 
     def _cut(self, piece: bytes) -> None:
+        """The first chunk is identified and stored here (its SHA-256 is the whole
+        file's when it is the only one); later ones on the backup's chunk thread, while
+        this thread reads the next and the background hasher hashes the whole file: the
+        two SHA-256 passes over a large file run beside each other."""
         backup = self._backup
-        blob_id, digest = blob_id_of(backup.keys, piece)
-        first = not self._blobs
-        if first:
+        self._count += 1
+        if self._count == 1:
+            blob_id, digest = blob_id_of(backup.keys, piece)
             self._first, self._first_digest = piece, digest
-        else:
-            if self._whole is None:
-                self._whole = Sha256Behind()
-                self._whole.update(self._first)
-                self._first = None
-            self._whole.update(piece)
-        self._blobs.append(blob_id)
-        backup._store_chunk(blob_id, piece, self._compressor, first=first)
+            self._blobs.append(blob_id)
+            backup._store_chunk(blob_id, piece, self._compressor, first=True)
+            return
+        if self._whole is None:
+            self._whole = Sha256Behind()
+            self._whole.update(self._first)
+            self._first = None
+        self._whole.update(piece)  # bytes, never changed: safe to hash behind
+        later = self._later
+        later.append(backup._chunk_later(piece, self._compressor))
+        if len(later) > CHUNKS_AHEAD:  # memory stays bounded
+            self._blobs.append(later.popleft().result())
+
+    def _collect(self) -> None:
+        """Wait for the ids of the chunks on the chunk thread, in order."""
+        later = self._later
+        while later:
+            self._blobs.append(later.popleft().result())
 
     def finish(
         self,
@@ -175,6 +196,7 @@ class FileWriter:
             self._buf.clear()
             self._cut(piece)
         self.done = True
+        self._collect()
         if self._whole is not None:
             sha = self._whole.hexdigest()
         elif self._blobs:
@@ -204,6 +226,9 @@ class FileWriter:
         self.done = True
         self._buf = bytearray()
         self._first = None
+        while self._later:  # nothing of this attempt is still being packed after it
+            with contextlib.suppress(BaseException):
+                self._later.popleft().result()
 
 
 class BackupWriter:
@@ -239,6 +264,7 @@ class BackupWriter:
         ]
         for thread in self._uploaders:
             thread.start()
+        self._chunker: ThreadPoolExecutor | None = None  # made by a file's second chunk
         self.closed = False
         self.snapshot: Snapshot | None = None
 
@@ -369,6 +395,21 @@ class BackupWriter:
             raise
         if full is not None:
             self._send(full)
+
+    def _chunk_later(self, piece: bytes, compressor: Compressor) -> Future[bytes]:
+        """Identify and store *piece* on the chunk thread (one for the backup, so a
+        file's compressor is used by one thread at a time); the future gives its id."""
+        self._check_open()
+        with self._mutex:
+            if self._chunker is None:
+                self._chunker = ThreadPoolExecutor(1, thread_name_prefix="store-chunks")
+            chunker = self._chunker
+        return chunker.submit(self._identify_and_store, piece, compressor)
+
+    def _identify_and_store(self, piece: bytes, compressor: Compressor) -> bytes:
+        blob_id, _digest = blob_id_of(self.keys, piece)
+        self._store_chunk(blob_id, piece, compressor, first=False)
+        return blob_id
 
     def _send(self, pack: FinishedPack) -> None:
         """Hand *pack* to the uploaders once fewer than ``puts_in_flight`` packs are being
@@ -505,6 +546,8 @@ class BackupWriter:
     def _close(self) -> None:
         if self.closed:
             return
+        if self._chunker is not None:  # chunks handed to it are packed (and full packs
+            self._chunker.shutdown(wait=True)  # sent) first, as if stored on the spot
         self.closed = True
         try:
             while True:  # drop what waits; the pack being put finishes
