@@ -1,4 +1,4 @@
-"""A storage in an S3-compatible bucket (AWS, Backblaze B2, Wasabi, MinIO, Ceph, …), via boto3.
+"""A storage in an S3-compatible bucket (AWS, Backblaze B2, Wasabi, MinIO, Ceph, …), via botocore.
 
 Objects are keys under ``PREFIX/`` in the bucket. ``put`` first asks whether the key
 exists (HEAD), then uploads with ``If-None-Match: *``, so that of two writers of one name
@@ -10,7 +10,7 @@ completed, and an upload that fails is aborted. Either way a reader never sees h
 object. ``replace`` is a plain PUT (atomic in S3). Ranges are HTTP ``Range`` requests.
 
 botocore's own retries are off (one try per call): :mod:`therabak.storage.network`
-retries with one policy for every remote storage. boto3's newer default checksums
+retries with one policy for every remote storage. botocore's newer default checksums
 (``when_supported``) are turned down to ``when_required``, as S3-compatible providers
 that do not know them refuse every upload otherwise.
 
