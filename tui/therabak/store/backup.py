@@ -436,6 +436,11 @@ class BackupWriter:
                 self._send(last)
             self._queue.join()
             self._check_open()
+            # every pack is put: their buffers (pack-sized each) go before the index files
+            # and the snapshot are encoded, the moment the most else is alive
+            last = None
+            with self._mutex:
+                self._buffers.clear()
             adopted = sorted(self._adopted & set(self._index.packs))
             packs = [*self._new_packs, *adopted]
             for index_file in self._index.files_for(packs):
