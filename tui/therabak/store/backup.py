@@ -436,11 +436,9 @@ class BackupWriter:
                 self._send(last)
             self._queue.join()
             self._check_open()
-            # every pack is put: their buffers (pack-sized each) go before the index files
-            # and the snapshot are encoded, the moment the most else is alive
-            last = None
-            with self._mutex:
-                self._buffers.clear()
+            last = None  # the last pack's buffer too (it is put)
+            with self._mutex:  # no pack is filled any more: their buffers (16 MiB each) go
+                self._buffers.clear()  # before the index and the snapshot are encoded
             adopted = sorted(self._adopted & set(self._index.packs))
             packs = [*self._new_packs, *adopted]
             for index_file in self._index.files_for(packs):
