@@ -143,7 +143,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"datafolder", "destinations"}),
     frozenset({"archive", "store"}),
     frozenset({"points", "emergency"}),
-    frozenset({"jobs", "schedule"}),
+    frozenset({"jobs"}),
+    frozenset({"schedule"}),  # reads the automatic job's record; jobs never import it
     frozenset({"presentation"}),
     frozenset({"cli"}),
     frozenset({"app", "__main__"}),
@@ -161,10 +162,10 @@ def module_files() -> dict[str, Path]:
     return found
 
 
-def import_graph(files: dict[str, Path]) -> dict[str, set[str]]:
+def import_graph(files: dict[str, Path], *, typing: bool = False) -> dict[str, set[str]]:
     """Which of the package's modules each module imports (anywhere in it, also inside
-    a function, but not under ``if TYPE_CHECKING:``): the nearest module or package a
-    dotted name names."""
+    a function, but not under ``if TYPE_CHECKING:`` unless *typing*): the nearest module
+    or package a dotted name names."""
 
     def known(name: str) -> str | None:
         while name and name not in files:
@@ -178,7 +179,7 @@ def import_graph(files: dict[str, Path]) -> dict[str, set[str]]:
         typing_only = {
             id(inner)
             for node in ast.walk(tree)
-            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            if not typing and isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
             for stmt in node.body
             for inner in ast.walk(stmt)
         }
@@ -287,3 +288,20 @@ def test_no_import_cycles() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}}
     assert cycles(graph) == [["a", "b", "c"]]
+
+
+def test_schedule_builds_on_the_jobs_never_the_other_way() -> None:
+    """``schedule/status.py`` reads the automatic job's record and when it is next due
+    (``jobs.auto``, ``jobs.auto_runs``); no module of ``jobs`` imports ``schedule``, not
+    even for a type (``jobs/status.py`` takes the scheduler's answer as a protocol)."""
+    graph = import_graph(module_files(), typing=True)
+    assert {"therabak.jobs.auto", "therabak.jobs.auto_runs"} <= graph["therabak.schedule.status"]
+    assert layer_of("therabak.schedule.status") > layer_of("therabak.jobs.status")
+    into_schedule = sorted(
+        f"{mod} imports {dep}"
+        for mod, deps in graph.items()
+        if mod == "therabak.jobs" or mod.startswith("therabak.jobs.")
+        for dep in deps
+        if dep == "therabak.schedule" or dep.startswith("therabak.schedule.")
+    )
+    assert into_schedule == []

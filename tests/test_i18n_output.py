@@ -235,7 +235,7 @@ def test_usage_errors_and_help_in_german(demo_practice):
     assert len(r.stderr.strip().splitlines()) == 1
     r = run_cli("--lang", "de", "backup", "--help")
     assert r.returncode == 0
-    assert "Zielordner" in r.stdout and "Optionen:" in r.stdout
+    assert "Ziel: ein Ordner" in r.stdout and "Optionen:" in r.stdout
     r = run_cli("--lang", "de", "restore", "x.therabak", "--data-dir", demo_practice.data_dir)
     assert r.returncode == 2 and "Bestätigen Sie mit --yes" in r.stderr
 

@@ -23,7 +23,7 @@ from test_store_restore import (  # noqa: F401 - collected again, with two worke
     test_restore_over_data_carries_over_and_can_be_undone,
     test_salvage_restores_every_file_outside_a_damaged_pack,
 )
-from therabak.jobkit.workers import ENV, InOrder, Stopped, worker_count
+from therabak.jobkit.workers import ENV, InOrder, Stopped, default_workers, worker_count
 
 pytest_plugins = ["restore_helpers"]
 
@@ -44,7 +44,8 @@ def test_worker_count_is_forced_by_the_environment(monkeypatch):
     assert worker_count() == 1
     for odd in ("0", "-3", "many", ""):
         monkeypatch.setenv(ENV, odd)
-        assert 2 <= worker_count() <= 4
+        assert worker_count() == default_workers()
+    assert [default_workers(n) for n in (1, 2, 3, 4, 16)] == [1, 1, 3, 4, 4]
 
 
 def test_results_come_back_in_order_and_work_runs_at_once():

@@ -65,7 +65,8 @@ def test_switching_the_language_redraws_every_screen(make_ctx, run_app, app_prac
         # the settings screen itself, its footer and its message
         text = screen_text(app)
         assert "therabak · Einstellungen" in text
-        assert "Erinnern nach" in text and "Speichern" in text
+        # (the form is scrolled to its message at the end: a field label near it)
+        assert "Täglich behalten" in text and "Speichern" in text
         assert "Gespeichert in" in text
         assert Settings.load().language == "de"
         # the screen below it: header, banner, ages, the job's title, the table, the footer

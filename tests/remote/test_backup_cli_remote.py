@@ -88,7 +88,7 @@ def two_backups(practice: Practice, url: str, pw: Path) -> list[dict]:
     return [first, summary(backup(practice, url, pw))]
 
 
-@pytest.mark.parametrize("kind", ["s3", "sftp"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_store_off_site_is_listed_restored_verified_shown_and_compared_by_url(
     kind: str, remote_place, practice: Practice, password_file: Path, tmp_path: Path
 ) -> None:
@@ -313,6 +313,9 @@ def test_a_named_destination_is_backed_up_to_and_its_status_known(
     doc = json.loads(r.stdout)
     [dest] = [d for d in doc["destinations"] if d["name"] == "Nextcloud"]
     assert dest["last"] is not None and dest["last"]["where"] == made["store"]
+    r = run_cli("verify", "Nextcloud@latest", "--password-file", password_file, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json_lines(r.stdout)[-1]["snapshot_id"] == made["snapshot"]
     r = run_cli("list", "--in", "Nextcloud", "--no-media", "--json")
     assert r.returncode == 0, r.stderr
     assert [p["snapshot_id"] for p in json.loads(r.stdout)["points"] if p["format"] == "store"] == [
@@ -480,3 +483,42 @@ def test_two_backups_started_together_make_one_store_off_site(
     assert len(list(store.storage.list("keys/"))) == 1  # one key: one store
     assert list(store.storage.list("locks/")) == []  # the creation lock is gone
     store.storage.close()
+
+
+def test_a_creation_lock_another_computer_left_is_named_and_broken_only_on_request(
+    remote_place, practice: Practice, password_file: Path
+) -> None:
+    from therabak.jobs.store_open import CREATING_OBJECT
+
+    place = remote_place("sftp")
+    with store_storage(resolve(place.url)) as storage:  # TheraPsy-Backups, no store yet
+        left = {"host": "praxis-pc-2", "pid": 4242, "since": time.time() - 7200}
+        storage.put_bytes(CREATING_OBJECT, json.dumps(left).encode())
+    r = backup(practice, place.url, password_file)
+    assert r.returncode == ExitCode.IN_USE, r.stderr
+    assert "praxis-pc-2" in r.stderr and "--break-lock" in r.stderr
+    one_line(r.stderr)
+    with store_storage(resolve(place.url)) as storage:
+        assert storage.size("config") is None  # no store was made
+        assert storage.size(CREATING_OBJECT) is not None  # nor the lock removed
+    made = summary(backup(practice, place.url, password_file, "--break-lock"))
+    assert made["created_store"] is True
+    store = open_url(place.url)
+    assert store.storage.size(CREATING_OBJECT) is None
+    assert len(store.snapshots()) == 1
+    store.storage.close()
+
+
+def test_a_place_off_site_without_a_store_is_said_so(remote_place, password_file: Path) -> None:
+    place = remote_place("s3")
+    r = run_cli("list", "--in", place.url, "--no-media", "--json")
+    assert r.returncode == 0, r.stderr
+    assert [p for p in json.loads(r.stdout)["points"] if p["format"] == "store"] == []
+    r = run_cli("verify", f"{place.url}@latest", "--password-file", password_file)
+    assert r.returncode == ExitCode.USAGE, r.stderr
+    assert "There is no backup store in" in one_line(r.stderr)
+    r = run_cli(
+        "passwd", place.url, "--password-file", password_file, "--new-password-file", password_file
+    )
+    assert r.returncode == ExitCode.USAGE, r.stderr
+    one_line(r.stderr)

@@ -67,6 +67,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument(
+        "--break-lock",
+        action="store_true",
+        help=_(
+            "off-site: first remove the lock another computer left while making the backup "
+            "store there (only when it no longer does)"
+        ),
+    )
+    p.add_argument(
         "--limit-upload",
         metavar="RATE",
         help=_(

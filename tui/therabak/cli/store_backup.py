@@ -118,6 +118,7 @@ def run_store_backup(args: argparse.Namespace, out: Output) -> int:
         req = store_backup_request(args, practice, protection)
         req.on_created = on_created
         req.on_retry = network_notice(out)
+        req.break_lock = args.break_lock
         result = run_store_backup(req, emit=emit)
     except BaseException:
         if code_file is not None and not made:  # no store: the code opens nothing

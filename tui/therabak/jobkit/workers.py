@@ -7,7 +7,9 @@ keeps its events and its order: the threads only do the work; the job's own thre
 the results one file after the other, in order, and emits every event itself.
 
 ``THERABAK_WORKERS`` forces the number of threads (1: one file at a time, on the job's own
-thread, as before); by default it follows the cores (2 to 4).
+thread, as before). By default: one on a machine with one or two cores (measured on a
+loaded 2-core machine, two threads paid in some runs and cost in others, and always took
+more CPU: README "Benchmarks"), else as many as the cores, at most 4.
 """
 
 from __future__ import annotations
@@ -31,11 +33,17 @@ R = TypeVar("R")
 
 def worker_count() -> int:
     """How many threads per-file work may use: ``THERABAK_WORKERS`` when it is a whole
-    number >= 1 (at most MAX_WORKERS), else the cores, at least 2 and at most 4."""
+    number >= 1 (at most MAX_WORKERS), else :func:`default_workers`."""
     raw = os.environ.get(ENV, "").strip()
     if raw.isdigit() and int(raw) >= 1:
         return min(int(raw), MAX_WORKERS)
-    return max(2, min(4, os.cpu_count() or 1))
+    return default_workers()
+
+
+def default_workers(cores: int | None = None) -> int:
+    """One thread on one or two cores, else one per core, at most 4."""
+    cores = cores or os.cpu_count() or 1
+    return 1 if cores <= 2 else min(4, cores)
 
 
 class Stopped(Exception):

@@ -372,9 +372,57 @@ def _write_backup(
     final: Path,
 ) -> BackupResult:
     """Write, publish and (on request) verify the backup under its reserved name."""
-    files, total = found.files, found.total
     announce_scan(emit, req.data_dir, dest, found)
+    written = _write_archive(req, emit, cancel, keys, found, volume_size, created, final)
+    faults.point("backup.published")
+    if os.name != "nt":
+        for path in written.volumes:
+            with contextlib.suppress(OSError):
+                os.chmod(path, 0o600)
+    fsync_dir(dest)
+    result = _result_of(req, written, found, fs, final)
+    if written.sink.refused_at is not None:
+        _warn_split_at_limit(emit, written, fs, final)
+    if req.verify:
+        # The verify pass reads the index back: let the written one and the file list
+        # go first, so memory holds one index at a time, not two.
+        archive_key = written.writer.archive_key
+        written.writer.entries = []
+        found.files = []
+        _verify_written(emit, cancel, final, archive_key, result)
+    result.duration_s = round(written.progress.elapsed, 3)
+    result.warnings = list(emit.warnings)
+    _remember(req, result, created, dest)
+    emit(Summary.of("backup", result, str(final)))
+    return result
 
+
+@dataclass
+class _Written:
+    """A backup written and published: its writer (the index), its volumes, what
+    happened to the files."""
+
+    writer: ArchiveWriter
+    sink: VolumeSink
+    volumes: list[Path]
+    retried: list[FileOutcome]
+    skipped: list[tuple[str, str]]
+    progress: ProgressTracker
+
+
+def _write_archive(
+    req: BackupRequest,
+    emit: WarningLog,
+    cancel: CancelToken,
+    keys: ArchiveKeys,
+    found: Found,
+    volume_size: int | None,
+    created: datetime,
+    final: Path,
+) -> _Written:
+    """Every file into the archive, synced and published under *final* (its volumes);
+    nothing published (the partial files discarded) when anything fails."""
+    files, total = found.files, found.total
     sink = VolumeSink(final, volume_size=volume_size)
     published = False
     try:
@@ -417,81 +465,87 @@ def _write_backup(
     finally:
         if not published:
             sink.discard()
-    faults.point("backup.published")
-    if os.name != "nt":
-        for path in volumes:
-            with contextlib.suppress(OSError):
-                os.chmod(path, 0o600)
-    fsync_dir(dest)
-    result = BackupResult(
+    return _Written(writer, sink, volumes, retried, skipped, progress)
+
+
+def _result_of(
+    req: BackupRequest, written: _Written, found: Found, fs: fsinfo.FsInfo, final: Path
+) -> BackupResult:
+    """The result of a published backup (not yet verified, no duration yet)."""
+    entries, volumes = written.writer.entries, written.volumes
+    return BackupResult(
         archive=final,
-        files=len(writer.entries),
-        bytes_in=sum(e.size for e in writer.entries),
+        files=len(entries),
+        bytes_in=sum(e.size for e in entries),
         bytes_stored=sum(p.stat().st_size for p in volumes),
         duration_s=0.0,
-        retried=retried,
-        skipped=skipped,
+        retried=written.retried,
+        skipped=written.skipped,
         volumes=volumes,
-        volume_size=sink.volume_size,
+        volume_size=written.sink.volume_size,
         file_system=fs.label,
         recovery_code=req.protection.recovery_code is not None,
         left_out=[LeftOut(f.path, f.size) for f in found.left_out],
     )
-    if sink.refused_at is not None:
-        from therabak import formatting
 
+
+def _warn_split_at_limit(
+    emit: WarningLog, written: _Written, fs: fsinfo.FsInfo, final: Path
+) -> None:
+    """The destination refused a file that large: the backup went into volumes."""
+    from therabak import formatting
+
+    emit(
+        Warning(
+            _(
+                "The destination refused files larger than {size} ({file_system}): the "
+                "backup was split into {n} volumes."
+            ).format(
+                size=formatting.size(written.sink.refused_at or 0),
+                file_system=fs.label or _("file system unknown"),
+                n=len(written.volumes),
+            ),
+            path=str(final),
+            code="split-at-limit",
+        )
+    )
+
+
+def _verify_written(
+    emit: WarningLog,
+    cancel: CancelToken,
+    final: Path,
+    archive_key: bytes,
+    result: BackupResult,
+) -> None:
+    """Read the published backup back and check every file; *result* says the verdict,
+    or that the check was cancelled."""
+    from therabak.jobs.verify import verify_archive
+
+    emit(Phase("verifying", str(final)))
+    try:
+        source = open_source(final)
+        source.drop_cache()
+        with ArchiveReader(source, name=str(final)) as reader:
+            reader.archive_key = archive_key
+            verdict = verify_archive(reader, emit, cancel)
+    except (Cancelled, KeyboardInterrupt):
+        # The backup was complete before its check began: cancelling the check
+        # keeps it, unverified, and says so (the user may keep or delete it).
+        result.verify_cancelled = True
         emit(
             Warning(
                 _(
-                    "The destination refused files larger than {size} ({file_system}): the "
-                    "backup was split into {n} volumes."
-                ).format(
-                    size=formatting.size(sink.refused_at),
-                    file_system=fs.label or _("file system unknown"),
-                    n=len(volumes),
-                ),
+                    "The check was cancelled: the backup is complete but not verified. "
+                    "Keep it (verify it later) or delete it: {path}"
+                ).format(path=final),
                 path=str(final),
-                code="split-at-limit",
+                code="verify-cancelled",
             )
         )
-    if req.verify:
-        from therabak.jobs.verify import verify_archive
-
-        # The verify pass reads the index back: let the written one and the file list
-        # go first, so memory holds one index at a time, not two.
-        archive_key = writer.archive_key
-        writer.entries = []
-        found.files = []
-        del files, storer
-        emit(Phase("verifying", str(final)))
-        try:
-            source = open_source(final)
-            source.drop_cache()
-            with ArchiveReader(source, name=str(final)) as reader:
-                reader.archive_key = archive_key
-                verdict = verify_archive(reader, emit, cancel)
-        except (Cancelled, KeyboardInterrupt):
-            # The backup was complete before its check began: cancelling the check
-            # keeps it, unverified, and says so (the user may keep or delete it).
-            result.verify_cancelled = True
-            emit(
-                Warning(
-                    _(
-                        "The check was cancelled: the backup is complete but not verified. "
-                        "Keep it (verify it later) or delete it: {path}"
-                    ).format(path=final),
-                    path=str(final),
-                    code="verify-cancelled",
-                )
-            )
-        else:
-            result.verified = not verdict.damaged
-            result.damaged = verdict.damaged
-    result.duration_s = round(progress.elapsed, 3)
-    result.warnings = list(emit.warnings)
-    _remember(req, result, created, dest)
-    emit(Summary.of("backup", result, str(final)))
-    return result
+    else:
+        result.verified = not verdict.damaged
+        result.damaged = verdict.damaged
 
 
 def _remember(req: BackupRequest, result: BackupResult, created: datetime, dest: Path) -> None:

@@ -252,7 +252,6 @@ def _copy_all(
     start: float,
 ) -> FolderBackupResult:
     """Copy, check and publish the folder backup under its reserved name *final*."""
-    total = sum(f.size for f in files)
     partial = partial_path(final)
     for path, why in skipped:
         emit(
@@ -272,57 +271,13 @@ def _copy_all(
         folder=final, files=0, bytes=0, duration_s=0.0, verified=None, skipped=[]
     )
     try:
-        names = _destination_names(partial, files)
-        result.renamed, result.file_system = names.renamed, names.rules.label
-        emit(Phase("copying", str(final)))
-        progress = ProgressTracker(emit, "copying", bytes_total=total, files_total=len(files))
-        budget = ByteBudget()
-        copied: list[ManifestFile] = []
-        for f in files:
-            cancel.check()
-            faults.source_delay()
-            progress.start_file(f.path)
-            got = _copy_one(
-                req.data_dir,
-                partial,
-                f.path,
-                names.target(f.path),
-                budget,
-                progress,
-                cancel,
-                result,
-                emit,
-            )
-            if got is not None:
-                copied.append(got)
-            progress.file_done()
-            faults.point("folder.copy")
-        progress.finish()
-        manifest = folder_manifest(
-            created=created, account_key_id=req.account_key_id, data_dir=req.data_dir, files=copied
-        )
-        try:
-            write_private(partial / MANIFEST_NAME, manifest)
-        except OSError as e:
-            raise write_error(e, partial, dest) from None
-        faults.point("folder.manifest")
+        copied = _copy_files(req, emit, cancel, files, partial, final, result)
+        _write_manifest(req, partial, dest, created, copied)
         result.files, result.bytes = len(copied), sum(c.size for c in copied)
         emit(Phase("syncing", str(final)))
         sync_files([partial / c.stored for c in copied])
         if req.verify:
-            emit(Phase("verifying", str(final)))
-            result.damaged = verify_copy(partial, copied, emit, cancel)
-            result.verified = not result.damaged
-            if result.damaged:
-                raise DamagedArchiveError(
-                    ngettext(
-                        "The copy at {dest} does not read back correctly ({n} file, "
-                        "{example}); the destination medium may be failing. Nothing was kept.",
-                        "The copy at {dest} does not read back correctly ({n} files, e.g. "
-                        "{example}); the destination medium may be failing. Nothing was kept.",
-                        len(result.damaged),
-                    ).format(dest=dest, n=len(result.damaged), example=result.damaged[0][0])
-                )
+            _check_copy(emit, cancel, partial, dest, final, copied, result)
         fsync_dir(partial)
         cancel.check()
         faults.point("folder.rename")
@@ -341,6 +296,98 @@ def _copy_all(
     faults.point("folder.published")
     result.duration_s = round(time.monotonic() - start, 3)
     result.warnings = list(emit.warnings)
+    _remember(req, result, created, dest, final)
+    emit(Summary.of("folder-backup", result, str(final)))
+    return result
+
+
+def _copy_files(
+    req: FolderBackupRequest,
+    emit: WarningLog,
+    cancel: CancelToken,
+    files: list[FileEntry],
+    partial: Path,
+    final: Path,
+    result: FolderBackupResult,
+) -> list[ManifestFile]:
+    """Every file into *partial* under the name the destination can hold; what was
+    copied (*result* gets the renamed files and what could not be copied)."""
+    total = sum(f.size for f in files)
+    names = _destination_names(partial, files)
+    result.renamed, result.file_system = names.renamed, names.rules.label
+    emit(Phase("copying", str(final)))
+    progress = ProgressTracker(emit, "copying", bytes_total=total, files_total=len(files))
+    budget = ByteBudget()
+    copied: list[ManifestFile] = []
+    for f in files:
+        cancel.check()
+        faults.source_delay()
+        progress.start_file(f.path)
+        got = _copy_one(
+            req.data_dir,
+            partial,
+            f.path,
+            names.target(f.path),
+            budget,
+            progress,
+            cancel,
+            result,
+            emit,
+        )
+        if got is not None:
+            copied.append(got)
+        progress.file_done()
+        faults.point("folder.copy")
+    progress.finish()
+    return copied
+
+
+def _write_manifest(
+    req: FolderBackupRequest,
+    partial: Path,
+    dest: Path,
+    created: datetime,
+    copied: list[ManifestFile],
+) -> None:
+    manifest = folder_manifest(
+        created=created, account_key_id=req.account_key_id, data_dir=req.data_dir, files=copied
+    )
+    try:
+        write_private(partial / MANIFEST_NAME, manifest)
+    except OSError as e:
+        raise write_error(e, partial, dest) from None
+    faults.point("folder.manifest")
+
+
+def _check_copy(
+    emit: WarningLog,
+    cancel: CancelToken,
+    partial: Path,
+    dest: Path,
+    final: Path,
+    copied: list[ManifestFile],
+    result: FolderBackupResult,
+) -> None:
+    """Read the copy back; a copy that does not read back is not kept (raises)."""
+    emit(Phase("verifying", str(final)))
+    result.damaged = verify_copy(partial, copied, emit, cancel)
+    result.verified = not result.damaged
+    if result.damaged:
+        raise DamagedArchiveError(
+            ngettext(
+                "The copy at {dest} does not read back correctly ({n} file, "
+                "{example}); the destination medium may be failing. Nothing was kept.",
+                "The copy at {dest} does not read back correctly ({n} files, e.g. "
+                "{example}); the destination medium may be failing. Nothing was kept.",
+                len(result.damaged),
+            ).format(dest=dest, n=len(result.damaged), example=result.damaged[0][0])
+        )
+
+
+def _remember(
+    req: FolderBackupRequest, result: FolderBackupResult, created: datetime, dest: Path, final: Path
+) -> None:
+    """The backup in the history, and its destination in the settings when asked."""
     with contextlib.suppress(OSError):
         history.append(
             history.BackupRecord(
@@ -361,8 +408,6 @@ def _copy_all(
             settings = Settings.load()
             if settings.remember_destination(dest):
                 settings.save()
-    emit(Summary.of("folder-backup", result, str(final)))
-    return result
 
 
 def _destination_names(partial: Path, files: list[FileEntry]) -> NamePlan:

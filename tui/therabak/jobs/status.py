@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from therabak import formatting
 from therabak.destinations import Destination
@@ -39,8 +39,17 @@ from therabak.points.point import Place, PointKind, RestorePoint
 from therabak.settings import Settings
 from therabak.storage.url import is_url
 
-if TYPE_CHECKING:
-    from therabak.schedule.status import ScheduleStatus
+
+class ScheduleFacts(Protocol):
+    """What the status needs of the scheduler's answer (``schedule.status.ScheduleStatus``,
+    which builds on the jobs: the engine's jobs never import ``schedule``)."""
+
+    warnings: list[str]
+
+    @property
+    def set_up(self) -> bool: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -95,7 +104,7 @@ class StatusReport:
     destinations: list[DestinationStatus] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     before_restore: list[RestorePoint] = field(default_factory=list)
-    schedule: ScheduleStatus | None = None
+    schedule: ScheduleFacts | None = None
 
     @property
     def exit_code(self) -> ExitCode:
@@ -156,8 +165,10 @@ def compute_status(
     *,
     account_key_id: str | None = None,
     now: datetime | None = None,
-    schedule: ScheduleStatus | None = None,
+    schedule: ScheduleFacts | None = None,
 ) -> StatusReport:
+    """The status of *data_dir*'s backups: the last of each kind, each named
+    destination's, the reminders and the warnings (the module's docstring)."""
     now = now or datetime.now().astimezone()
     data_dir = Path(data_dir)
     records = history.read_all()
@@ -172,6 +183,44 @@ def compute_status(
 
     named = named_destinations(settings)
     mine = [r for r in records if not r.data_dir or Path(r.data_dir) == data_dir]
+    manual, found_points = _last_manual(mine, records, settings, named, account_key_id)
+    dest_status = [
+        _destination_status(d, mine, found_points, records, now, settings.reminder_days)
+        for d in named
+    ]
+
+    folder = settings.auto_folder(data_dir)
+    auto = _last_auto(folder, data_dir, records)
+
+    report = StatusReport(
+        data_dir=data_dir,
+        now=now,
+        manual=manual,
+        auto=auto,
+        folder=newest("folder"),
+        last_restore=newest("restore"),
+        auto_folder=folder,
+        auto_state="never",
+        auto_next_due=next_due(auto.when if auto else None, settings.auto),
+        reminder_days=settings.reminder_days,
+    )
+    report.destinations = dest_status
+    _remind(report, manual, settings)
+    _warn_about_auto(report, auto, schedule, settings)
+    report.schedule = schedule
+    report.before_restore = find_before_restore(data_dir, account_key_id)
+    return report
+
+
+def _last_manual(
+    mine: list[history.BackupRecord],
+    records: list[history.BackupRecord],
+    settings: Settings,
+    named: list[Destination],
+    account_key_id: str | None,
+) -> tuple[LastBackup | None, list[RestorePoint]]:
+    """The last manual backup on a local drive (from the history, or a newer archive
+    found in the remembered and the named local destinations) and the points found there."""
     # the copies on local drives: every manual backup but those that went off-site
     manual = _from_record(
         max(
@@ -198,31 +247,25 @@ def compute_status(
             ):
                 verified = next((r.verified for r in records if r.path == str(p.path)), None)
                 manual = LastBackup("manual", p.created, str(p.path), verified, True)
-    dest_status = [
-        _destination_status(d, mine, found_points, records, now, settings.reminder_days)
-        for d in named
-    ]
+    return manual, found_points
 
-    folder = settings.auto_folder(data_dir)
+
+def _last_auto(
+    folder: Path, data_dir: Path, records: list[history.BackupRecord]
+) -> LastBackup | None:
+    """The last automatic backup in *folder*, verified as its newest history record says."""
     last = last_auto_backup(folder, data_dir)
     auto = None
     if last is not None:
         verified = next((r.verified for r in reversed(records) if r.path == str(last[1])), None)
         auto = LastBackup("auto", last[0], str(last[1]), verified, last[1].exists())
+    return auto
 
-    report = StatusReport(
-        data_dir=data_dir,
-        now=now,
-        manual=manual,
-        auto=auto,
-        folder=newest("folder"),
-        last_restore=newest("restore"),
-        auto_folder=folder,
-        auto_state="never",
-        auto_next_due=next_due(auto.when if auto else None, settings.auto),
-        reminder_days=settings.reminder_days,
-    )
-    report.destinations = dest_status
+
+def _remind(report: StatusReport, manual: LastBackup | None, settings: Settings) -> None:
+    """The reminders: no or too old a manual backup first, then every overdue off-site
+    destination; ``report.reminder`` all of them in one line."""
+    now = report.now
     if manual is None:
         report.reminder = _(
             "No manual backup has been made yet. Make one now on an external "
@@ -239,10 +282,21 @@ def compute_status(
             )
     if report.reminder:
         report.reminders.append(report.reminder)
-    for d in dest_status:
+    for d in report.destinations:
         if d.destination.is_remote and d.overdue:
             report.reminders.append(offsite_reminder(d, now, settings.reminder_days))
     report.reminder = " ".join(report.reminders)
+
+
+def _warn_about_auto(
+    report: StatusReport,
+    auto: LastBackup | None,
+    schedule: ScheduleFacts | None,
+    settings: Settings,
+) -> None:
+    """The automatic backups' state and warnings: none yet and not set up, overdue,
+    and what the scheduler's entry needs."""
+    now = report.now
     set_up = schedule is not None and schedule.set_up
     if auto is None:
         if not set_up:  # set up and none yet: the first one comes with the next run
@@ -265,9 +319,6 @@ def compute_status(
     if set_up:
         assert schedule is not None
         report.warnings.extend(schedule.warnings)
-    report.schedule = schedule
-    report.before_restore = find_before_restore(data_dir, account_key_id)
-    return report
 
 
 def _destination_status(

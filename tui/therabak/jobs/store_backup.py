@@ -101,6 +101,9 @@ class StoreBackupRequest:
     limit_upload: int | None = None
     #: hears every retry of a transient network failure (off-site)
     on_retry: Callable[[RetryNotice], None] | None = field(default=None, repr=False)
+    #: remove a stale lock another computer left while making the store off-site (only
+    #: on request, ``--break-lock``; never on a job's command line)
+    break_lock: bool = False
 
     def to_argv(self) -> list[str]:
         """The ``therabak backup`` arguments of this manual store backup; the categories

@@ -154,7 +154,7 @@ def create_or_open(target: StoreTarget, req: StoreBackupRequest) -> tuple[Store,
     the storage itself (two computers may start at once); so no backup deletes the key
     file of another that is making it."""
     if target.remote:
-        with _creating_off_site(target):
+        with _creating_off_site(target, break_lock=req.break_lock):
             return _open_or_create(target, req)
     folder = target.folder
     assert folder is not None
@@ -189,14 +189,16 @@ CREATING_OBJECT = "locks/creating"
 
 
 @contextlib.contextmanager
-def _creating_off_site(target: StoreTarget) -> Iterator[None]:
+def _creating_off_site(target: StoreTarget, *, break_lock: bool = False) -> Iterator[None]:
     """Hold the storage's creation lock: put the lock object (a put never replaces an
     object, so of two computers only one succeeds), wait for another holder (up to
     :data:`CREATE_WAIT_S`; a holder of this computer whose process is gone is removed),
-    then refuse, naming the holder."""
+    then refuse, naming the holder. A lock older than a store lock may be without being
+    renewed (another computer's: it may have crashed while making the store) is refused
+    at once; *break_lock* (``--break-lock``, only on request) removes it."""
     from therabak import formatting
     from therabak.processes import pid_alive
-    from therabak.store.locks import this_host
+    from therabak.store.locks import STALE_S, this_host
 
     storage = target.storage
     mine = {"host": this_host(), "pid": os.getpid(), "since": time.time()}
@@ -212,8 +214,12 @@ def _creating_off_site(target: StoreTarget) -> Iterator[None]:
             if holder.get("host") == mine["host"] and not pid_alive(int(holder.get("pid", 0))):
                 storage.delete(CREATING_OBJECT)  # this computer's, its process is gone
                 continue
-            if time.monotonic() > deadline:
-                since = float(holder.get("since", 0))
+            since = _number(holder.get("since"))
+            stale = time.time() - since > STALE_S
+            if stale and break_lock:
+                storage.delete(CREATING_OBJECT)  # on request: the user knows it is gone
+                continue
+            if stale or time.monotonic() > deadline:
                 raise StoreLockedError(
                     _(
                         "A backup store is being made at {place} by another computer: {host}, "
@@ -223,7 +229,12 @@ def _creating_off_site(target: StoreTarget) -> Iterator[None]:
                         host=holder.get("host") or "?",
                         since=formatting.local_time(datetime.fromtimestamp(since, UTC)),
                     ),
-                    hint=_("wait until that backup ends, then start this one again"),
+                    hint=_(
+                        "if that computer no longer makes it (it crashed or was switched off), "
+                        "run the backup again with --break-lock"
+                    )
+                    if stale
+                    else _("wait until that backup ends, then start this one again"),
                 ) from None
             time.sleep(1.0)
     try:
@@ -231,6 +242,13 @@ def _creating_off_site(target: StoreTarget) -> Iterator[None]:
     finally:
         with contextlib.suppress(TherabakError):
             storage.delete(CREATING_OBJECT)
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _creation_holder(storage: Storage) -> dict | None:

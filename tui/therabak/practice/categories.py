@@ -95,114 +95,17 @@ class Rules:
             raise ConfigError(_("{source}: no [[node]] entries").format(source=source))
         nodes: dict[str, Category] = {}
         for raw in raw_nodes:
-            if not isinstance(raw, dict):
-                raise ConfigError(
-                    _("{source}: every [[node]] must be a table").format(source=source)
-                )
-            unknown = set(raw) - _NODE_KEYS
-            if unknown:
-                raise ConfigError(
-                    _("{source}: unknown key(s) {keys} in a [[node]]").format(
-                        source=source, keys=", ".join(sorted(unknown))
-                    )
-                )
-            node_id = raw.get("id")
-            if not isinstance(node_id, str) or not node_id:
-                raise ConfigError(_("{source}: a [[node]] has no id").format(source=source))
-            if node_id in nodes:
-                raise ConfigError(
-                    _("{source}: node id {node_id!r} appears twice").format(
-                        source=source, node_id=node_id
-                    )
-                )
-            paths = raw.get("paths", [])
-            if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
-                raise ConfigError(
-                    _("{source}: node {node_id!r}: paths must be a list of strings").format(
-                        source=source, node_id=node_id
-                    )
-                )
-            for key in ("manual", "auto", "catch_all"):
-                if key in raw and not isinstance(raw[key], bool):
-                    raise ConfigError(
-                        _("{source}: node {node_id!r}: {key} must be true or false").format(
-                            source=source, node_id=node_id, key=key
-                        )
-                    )
-            for key in ("label", "parent", "reason"):
-                if key in raw and not isinstance(raw[key], str):
-                    raise ConfigError(
-                        _("{source}: node {node_id!r}: {key} must be a string").format(
-                            source=source, node_id=node_id, key=key
-                        )
-                    )
-            nodes[node_id] = Category(
-                id=node_id,
-                label=raw.get("label", node_id),
-                parent=raw.get("parent"),
-                paths=tuple("/".join(_split(p)) for p in paths),
-                manual=raw.get("manual"),
-                auto=raw.get("auto"),
-                reason=raw.get("reason", ""),
-                catch_all=raw.get("catch_all", False),
-            )
-        children: dict[str, list[str]] = {nid: [] for nid in nodes}
-        for node in nodes.values():
-            if node.parent is not None:
-                if node.parent not in nodes:
-                    raise ConfigError(
-                        _("{source}: node {id!r} names unknown parent {parent!r}").format(
-                            source=source, id=node.id, parent=node.parent
-                        )
-                    )
-                children[node.parent].append(node.id)
-        for nid, kids in children.items():
-            nodes[nid] = replace(nodes[nid], children=tuple(kids))
-        for node in nodes.values():  # no cycles
-            seen, cur = set(), node
-            while cur.parent is not None:
-                if cur.id in seen:
-                    raise ConfigError(
-                        _("{source}: the parents of {id!r} form a loop").format(
-                            source=source, id=node.id
-                        )
-                    )
-                seen.add(cur.id)
-                cur = nodes[cur.parent]
+            node = _parse_node(raw, source, nodes)
+            nodes[node.id] = node
+        _link_children(nodes, source)
+        _check_no_loops(nodes, source)
         leaves = [n for n in nodes.values() if n.is_leaf]
-        catch_alls = [n.id for n in leaves if n.catch_all]
-        if len(catch_alls) != 1:
-            raise ConfigError(
-                _("{source}: exactly one leaf must have catch_all = true").format(source=source)
-            )
-        for node in nodes.values():
-            if not node.is_leaf and (node.paths or node.catch_all):
-                raise ConfigError(
-                    _("{source}: node {id!r} has children and cannot hold paths").format(
-                        source=source, id=node.id
-                    )
-                )
-            if node.is_leaf and (node.manual is None or node.auto is None):
-                raise ConfigError(
-                    _("{source}: leaf {id!r} needs manual and auto").format(
-                        source=source, id=node.id
-                    )
-                )
-        prefixes: dict[tuple[str, ...], str] = {}
-        for leaf in leaves:
-            for p in leaf.paths:
-                parts = _split(p)
-                if parts in prefixes:
-                    raise ConfigError(
-                        _("{source}: path {p!r} belongs to both {prefixes!r} and {id!r}").format(
-                            source=source, p=p, prefixes=prefixes[parts], id=leaf.id
-                        )
-                    )
-                prefixes[parts] = leaf.id
+        catch_all = _check_shape(nodes, leaves, source)
+        prefixes = _leaf_prefixes(leaves, source)
         ignore = data.get("ignore", [])
         if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
             raise ConfigError(_("{source}: ignore must be a list of strings").format(source=source))
-        rules = cls(nodes=nodes, ignore=tuple(ignore), source=source, catch_all=catch_alls[0])
+        rules = cls(nodes=nodes, ignore=tuple(ignore), source=source, catch_all=catch_all)
         rules._prefixes = prefixes
         ignored = frozenset(_split(p) for p in ignore)
         rules._ignore = ignored
@@ -348,3 +251,126 @@ def _merge(base: dict, user: dict, source: str) -> dict:
             by_id[raw["id"]] = nodes[-1]
     merged["node"] = nodes
     return merged
+
+
+# ---- reading the rules file's nodes (Rules.from_data) ----------------------------------------
+
+
+def _parse_node(raw: object, source: str, nodes: dict[str, Category]) -> Category:
+    """One ``[[node]]`` table as a category (its children not yet known); ConfigError
+    for anything wrong in it, or an id *nodes* has already."""
+    if not isinstance(raw, dict):
+        raise ConfigError(_("{source}: every [[node]] must be a table").format(source=source))
+    unknown = set(raw) - _NODE_KEYS
+    if unknown:
+        raise ConfigError(
+            _("{source}: unknown key(s) {keys} in a [[node]]").format(
+                source=source, keys=", ".join(sorted(unknown))
+            )
+        )
+    node_id = raw.get("id")
+    if not isinstance(node_id, str) or not node_id:
+        raise ConfigError(_("{source}: a [[node]] has no id").format(source=source))
+    if node_id in nodes:
+        raise ConfigError(
+            _("{source}: node id {node_id!r} appears twice").format(source=source, node_id=node_id)
+        )
+    paths = raw.get("paths", [])
+    if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
+        raise ConfigError(
+            _("{source}: node {node_id!r}: paths must be a list of strings").format(
+                source=source, node_id=node_id
+            )
+        )
+    for key in ("manual", "auto", "catch_all"):
+        if key in raw and not isinstance(raw[key], bool):
+            raise ConfigError(
+                _("{source}: node {node_id!r}: {key} must be true or false").format(
+                    source=source, node_id=node_id, key=key
+                )
+            )
+    for key in ("label", "parent", "reason"):
+        if key in raw and not isinstance(raw[key], str):
+            raise ConfigError(
+                _("{source}: node {node_id!r}: {key} must be a string").format(
+                    source=source, node_id=node_id, key=key
+                )
+            )
+    return Category(
+        id=node_id,
+        label=raw.get("label", node_id),
+        parent=raw.get("parent"),
+        paths=tuple("/".join(_split(p)) for p in paths),
+        manual=raw.get("manual"),
+        auto=raw.get("auto"),
+        reason=raw.get("reason", ""),
+        catch_all=raw.get("catch_all", False),
+    )
+
+
+def _link_children(nodes: dict[str, Category], source: str) -> None:
+    """Each node's children, from the parents the nodes name (an unknown one: ConfigError)."""
+    children: dict[str, list[str]] = {nid: [] for nid in nodes}
+    for node in nodes.values():
+        if node.parent is not None:
+            if node.parent not in nodes:
+                raise ConfigError(
+                    _("{source}: node {id!r} names unknown parent {parent!r}").format(
+                        source=source, id=node.id, parent=node.parent
+                    )
+                )
+            children[node.parent].append(node.id)
+    for nid, kids in children.items():
+        nodes[nid] = replace(nodes[nid], children=tuple(kids))
+
+
+def _check_no_loops(nodes: dict[str, Category], source: str) -> None:
+    for node in nodes.values():
+        seen, cur = set(), node
+        while cur.parent is not None:
+            if cur.id in seen:
+                raise ConfigError(
+                    _("{source}: the parents of {id!r} form a loop").format(
+                        source=source, id=node.id
+                    )
+                )
+            seen.add(cur.id)
+            cur = nodes[cur.parent]
+
+
+def _check_shape(nodes: dict[str, Category], leaves: list[Category], source: str) -> str:
+    """Exactly one catch-all leaf (its id is returned), paths only on leaves, every leaf
+    with manual and auto."""
+    catch_alls = [n.id for n in leaves if n.catch_all]
+    if len(catch_alls) != 1:
+        raise ConfigError(
+            _("{source}: exactly one leaf must have catch_all = true").format(source=source)
+        )
+    for node in nodes.values():
+        if not node.is_leaf and (node.paths or node.catch_all):
+            raise ConfigError(
+                _("{source}: node {id!r} has children and cannot hold paths").format(
+                    source=source, id=node.id
+                )
+            )
+        if node.is_leaf and (node.manual is None or node.auto is None):
+            raise ConfigError(
+                _("{source}: leaf {id!r} needs manual and auto").format(source=source, id=node.id)
+            )
+    return catch_alls[0]
+
+
+def _leaf_prefixes(leaves: list[Category], source: str) -> dict[tuple[str, ...], str]:
+    """The leaf each path belongs to (a path of two leaves: ConfigError)."""
+    prefixes: dict[tuple[str, ...], str] = {}
+    for leaf in leaves:
+        for p in leaf.paths:
+            parts = _split(p)
+            if parts in prefixes:
+                raise ConfigError(
+                    _("{source}: path {p!r} belongs to both {prefixes!r} and {id!r}").format(
+                        source=source, p=p, prefixes=prefixes[parts], id=leaf.id
+                    )
+                )
+            prefixes[parts] = leaf.id
+    return prefixes

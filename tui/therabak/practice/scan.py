@@ -264,7 +264,9 @@ class _Walk:
         stack: list[_Folder],
     ) -> bool:
         """Walk one folder: its files counted, its folders onto *stack*; False when it
-        cannot be listed (then it is in ``skipped``)."""
+        cannot be listed (then it is in ``skipped``). Long on purpose: a file of a
+        folder whose category is fixed (nearly every file) is handled inline, without a
+        call per file."""
         seen: set[str] = set()  # the names of this folder, as the *names* rules compare them
         here: list[str] = []  # the files of this folder (fixed category), for *names*
         try:

@@ -154,6 +154,9 @@ class Storage(ABC):
     #: How many puts a writer may have under way at once (threads): a local folder
     #: gains nothing from more than one; a remote destination hides its latency.
     puts_in_flight: int = 1
+    #: :meth:`get` may be called from several threads at once (a restore stages several
+    #: files at once only then).
+    reads_in_parallel: bool = False
 
     def put_deferred(self, name: str, source: BinaryIO, size: int) -> None:
         """``put``, durable only after the next :meth:`sync` (see the module docstring)."""

@@ -59,6 +59,8 @@ _NO_LINKS = frozenset(
 
 
 class LocalStorage(Storage):
+    reads_in_parallel = True  # each get opens the file on its own
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.location = str(self.root)

@@ -3,7 +3,9 @@
 Everything goes through a :class:`~therabak.storage.base.Storage` (a folder, later S3,
 SFTP, WebDAV): object names only, no file-system calls. What is read without a
 password (key files, :func:`~therabak.store.public.peek`, the snapshots' public headers)
-is ``store/public.py``; putting one object ``store/objects.py``. Writing a backup is
+is ``store/public.py``; putting one object ``store/objects.py``; unlocking (config, key
+files and their problems) ``store/opening.py``; reading the index files and the packs'
+headers ``store/loaded_index.py``. Writing a backup is
 ``store/backup.py``; forget and prune ``store/prune.py``; check ``store/check.py``.
 The bytes are in FORMAT.md beside this file.
 """
@@ -20,7 +22,7 @@ from therabak.archive.hashing import Sha256Behind
 from therabak.crypto.kdf import Argon2Params
 from therabak.crypto.recovery import RecoveryCode
 from therabak.crypto.slots import Slot, SlotType, with_recovery, without_recovery
-from therabak.errors import CannotUnlockError, UsageError
+from therabak.errors import UsageError
 from therabak.i18n import _, ngettext
 from therabak.storage.base import ObjectExistsError, ObjectNotFoundError, Storage, StorageError
 from therabak.store import config as config_mod
@@ -29,17 +31,13 @@ from therabak.store.config import StoreConfig, parse_config
 from therabak.store.errors import (
     DamagedFileError,
     DamagedStoreError,
-    NotAStoreError,
     StoreError,
 )
-from therabak.store.index import PREFIX as INDEX_PREFIX
 from therabak.store.index import (
     BlobIndex,
     IndexFile,
     Location,
     PackRecord,
-    index_id_of,
-    parse_index,
 )
 from therabak.store.keyfile import PREFIX as KEYS_PREFIX
 from therabak.store.keyfile import (
@@ -47,19 +45,18 @@ from therabak.store.keyfile import (
     SlotMaker,
     Unlock,
     current_keyfiles,
-    unlock_store,
 )
 from therabak.store.keys import StoreKeys, new_store_key
+from therabak.store.loaded_index import index_from_headers, load_index
 from therabak.store.locks import StoreLock
 from therabak.store.objects import put_object
-from therabak.store.pack import PREFIX as PACKS_PREFIX
-from therabak.store.pack import pack_id_of, pack_name, read_header
-from therabak.store.problems import Problem, Severity
+from therabak.store.opening import open_keys
+from therabak.store.pack import pack_name
+from therabak.store.problems import Problem
 from therabak.store.public import (
     MIN_ID_PREFIX,
     SnapshotInfo,
     list_snapshots,
-    read_keyfiles,
     store_exists,
 )
 from therabak.store.snapshot import PREFIX as SNAPSHOTS_PREFIX
@@ -157,97 +154,17 @@ class Store:
     def open(cls, storage: Storage, unlock: Unlock, *, salvage: bool = False) -> Store:
         """Open the store in *storage* with what *unlock* holds. With *salvage*, a damaged
         or missing config is put up with (the store can then only be read)."""
-        problems: list[Problem] = []
-        cfg: StoreConfig | None = None
-        try:
-            cfg = parse_config(storage.get(config_mod.NAME))
-        except ObjectNotFoundError:
-            if not store_exists(storage):
-                raise NotAStoreError(
-                    _("There is no backup store in {place}.").format(place=storage.location)
-                ) from None
-            if not salvage:
-                raise DamagedStoreError(
-                    _("The store's config is missing: {place} is damaged.").format(
-                        place=storage.location
-                    ),
-                    name=config_mod.NAME,
-                ) from None
-            problems.append(Problem(Severity.ERROR, config_mod.NAME, _("The config is missing.")))
-        except DamagedStoreError as e:
-            if not salvage:
-                raise
-            problems.append(Problem(Severity.ERROR, config_mod.NAME, e.message))
-        keyfiles, key_problems = read_keyfiles(storage)
-        problems += key_problems
-        config_ok = True
-
-        def confirm(keys: StoreKeys) -> bool:
-            try:
-                cfg.verify(keys)
-            except DamagedStoreError:
-                return False
-            return True
-
-        try:
-            if cfg is None:
-                keys, keyfile, used = unlock_store(keyfiles, unlock, None)
-            else:
-                keys, keyfile, used = unlock_store(keyfiles, unlock, confirm, cfg.store_id)
-        except DamagedStoreError:
-            if cfg is None or not salvage:
-                raise
-            # salvage: the config's MAC fails for every key; take a key its key file confirms
-            config_ok = False
-            keys, keyfile, used = unlock_store(keyfiles, unlock, None)
-        except CannotUnlockError as e:
-            damaged = [kf.name for kf in keyfiles if kf.damaged] + [p.name for p in key_problems]
-            if not damaged:
-                raise
-            raise DamagedStoreError(
-                _(
-                    "The store's key file {name} is damaged, and no intact key slot opens the "
-                    "store ({message})"
-                ).format(name=damaged[0], message=e.message),
-                name=damaged[0],
-            ) from None
-        if cfg is None or not config_ok:
-            if cfg is not None:
-                problems.append(
-                    Problem(
-                        Severity.ERROR,
-                        config_mod.NAME,
-                        _("The config does not belong to this store's key (damaged or replaced)."),
-                    )
-                )
-            cfg = StoreConfig(keys.store_id, keyfile.created)  # defaults: reading needs none
-            salvage = True
-        authentic = []
-        for kf in keyfiles:
-            if kf.verify(keys):
-                authentic.append(kf)
-            else:
-                problems.append(
-                    Problem(
-                        Severity.WARNING,
-                        kf.name,
-                        _("A key file that does not belong to this store (damaged or foreign)."),
-                    )
-                )
-        current, old = current_keyfiles(authentic)
-        for kf in old:
-            problems.append(
-                Problem(
-                    Severity.WARNING,
-                    kf.name,
-                    _(
-                        "A key file that a newer one replaces (an interrupted password change, "
-                        "or an old key file put back): the old password still opens the store "
-                        "until it is removed (by the next password change or prune)."
-                    ),
-                )
-            )
-        return cls(storage, cfg, keys, keyfile, authentic, used, problems, salvage=salvage)
+        o = open_keys(storage, unlock, salvage=salvage)
+        return cls(
+            storage,
+            o.config,
+            o.keys,
+            o.keyfile,
+            o.keyfiles,
+            o.unlocked_with,
+            o.problems,
+            salvage=o.salvage,
+        )
 
     @property
     def location(self) -> str:
@@ -287,96 +204,22 @@ class Store:
             self._index = self._load_index()
             return self._index
 
-    def list_packs(self) -> dict[str, int]:
-        packs: dict[str, int] = {}
-        for obj in self.storage.list(PACKS_PREFIX):
-            pack_id = pack_id_of(obj.name)
-            if pack_id is not None:
-                packs[pack_id] = obj.size
-        return packs
-
     def _load_index(self) -> BlobIndex:
-        problems: list[Problem] = []
-        listed = self.list_packs()
-        index = BlobIndex()
-        files: list[str] = []
-        superseded: set[str] = set()
-        missing: dict[str, PackRecord] = {}
-        for obj in sorted(self.storage.list(INDEX_PREFIX), key=lambda o: o.name):
-            if index_id_of(obj.name) is None:
-                problems.append(
-                    Problem(Severity.WARNING, obj.name, _("An object that is not an index file."))
-                )
-                continue
-            files.append(obj.name)
-            try:
-                parsed = parse_index(self.keys, self.storage.get(obj.name), obj.name)
-            except (DamagedStoreError, ObjectNotFoundError) as e:
-                problems.append(
-                    Problem(
-                        Severity.WARNING,
-                        obj.name,
-                        _("{message} The packs' own headers stand in for it.").format(
-                            message=getattr(e, "message", str(e))
-                        ),
-                    )
-                )
-                continue
-            superseded.update(f"{INDEX_PREFIX}{i}" for i in parsed.supersedes)
-            for pack_id, record in parsed.packs.items():
-                size = listed.get(pack_id)
-                if size is None:
-                    missing.setdefault(pack_id, record)
-                    continue
-                if size != record.size:
-                    problems.append(
-                        Problem(
-                            Severity.WARNING,
-                            pack_name(pack_id),
-                            _("The pack's size differs from what the index says."),
-                        )
-                    )
-                index.add_pack(pack_id, record)
-        unindexed = set(listed) - set(index.packs)
-        adopted = set()
-        for pack_id in sorted(unindexed):
-            name = pack_name(pack_id)
-            try:
-                blobs = read_header(self.storage, self.keys, name, listed[pack_id])
-            except (DamagedStoreError, ObjectNotFoundError) as e:
-                problems.append(
-                    Problem(
-                        Severity.WARNING,
-                        name,
-                        _("A pack no index names, and its header cannot be read: {message}").format(
-                            message=getattr(e, "message", str(e))
-                        ),
-                    )
-                )
-                continue
-            index.add_pack(pack_id, PackRecord(listed[pack_id], blobs))
-            adopted.add(pack_id)
-        self.index_problems = problems
-        self.index_files = files
-        self.superseded_index = superseded & set(files)
-        self.unindexed = adopted
-        self.missing_packs = {p: r for p, r in missing.items() if p not in index.packs}
+        loaded = load_index(self.storage, self.keys)
+        self.index_problems = loaded.problems
+        self.index_files = loaded.files
+        self.superseded_index = loaded.superseded
+        self.unindexed = loaded.unindexed
+        self.missing_packs = loaded.missing_packs
         self._header_index = None
-        return index
+        return loaded.index
 
     def header_index(self) -> BlobIndex:
         """The index rebuilt from every pack's own header (read only when a blob is not
         where the index says: damaged index files, packs swapped or renamed)."""
         with self._index_lock:
             if self._header_index is None:
-                index = BlobIndex()
-                for pack_id, size in self.list_packs().items():
-                    try:
-                        blobs = read_header(self.storage, self.keys, pack_name(pack_id), size)
-                    except (DamagedStoreError, ObjectNotFoundError, StorageError):
-                        continue
-                    index.add_pack(pack_id, PackRecord(size, blobs))
-                self._header_index = index
+                self._header_index = index_from_headers(self.storage, self.keys)
             return self._header_index
 
     # ---- snapshots ----------------------------------------------------------------------------

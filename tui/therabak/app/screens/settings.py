@@ -133,76 +133,15 @@ class SettingsScreen(ScheduleSection, AppScreen):
                     ),
                     classes="form-error",
                 )
-            yield Static(_("Interface"), classes="section-title")
-            with Horizontal(classes="form-row"):
-                yield Label(_("Language"), classes="form-label")
-                yield Select(
-                    language_options(),
-                    value=self.settings.language,
-                    allow_blank=False,
-                    id="language",
-                    compact=True,
-                )
-            yield Static(_("Remembered destinations"), classes="section-title")
-            yield FolderList(id="destinations", compact=True)
-            yield Static(
-                Text(_("a: add a folder   x/Del: remove the highlighted one"), style="dim"),
-                classes="form-note",
-            )
-            with Horizontal(classes="form-row", id="recovery-row"):
-                yield Label(_("Recovery"), classes="form-label")
-                yield Button(_("Recovery codes…"), id="open-recovery", compact=True)
-                yield Button(_("Emergency sheet…"), id="open-sheet", compact=True)
-            yield Static(_("Also searched for backups"), classes="section-title")
-            yield FolderList(id="searched", compact=True)
+            yield from self._compose_language_and_folders()
             section = None
             for f in FIELDS:
                 if f.section != section:
                     section = f.section
                     yield Static(_(SECTIONS[section]), classes="section-title")
                     if section == "auto":
-                        with Horizontal(classes="form-row", id="schedule-row"):
-                            yield Label(_("Scheduled"), classes="form-label")
-                            yield Static(Text(_("checking…"), "dim"), id="schedule-state")
-                            yield Button(
-                                _("Set up"), id="schedule-toggle", compact=True, disabled=True
-                            )
-                        yield Static("", id="schedule-msg", classes="form-note")
-                        with Horizontal(classes="form-row"):
-                            yield Label(_("Folder"), classes="form-label")
-                            yield TextInput(
-                                self.settings.auto.folder,
-                                id="auto-folder",
-                                placeholder=_("beside the Data folder"),
-                                compact=True,
-                            )
-                holder = getattr(self.settings, f.section) if f.section else self.settings
-                validator = (Integer if f.kind is int else LocalNumber)(
-                    minimum=f.low, maximum=f.high
-                )
-                with Horizontal(classes="form-row"):
-                    yield Label(_(f.label), classes="form-label")
-                    yield TextInput(
-                        format_number(getattr(holder, f.attr)),
-                        id=f.id,
-                        compact=True,
-                        validators=[validator],
-                        classes="number",
-                    )
-                    yield Label(_(f.unit), classes="unit")
-                    if f.id == "keep-monthly":  # the retention above, applied now
-                        yield Button(
-                            _("Free space now"),
-                            id="prune-auto",
-                            compact=True,
-                            tooltip=_(
-                                "Forgets the automatic backups these numbers do not keep, "
-                                "then frees the space only they used (prune)."
-                            ),
-                        )
-                yield Static("", id=f"{f.id}-error", classes="field-error")
-                if f.id == "keep-monthly":
-                    yield Static(Text(_(RETENTION_NOTE)), id="retention-note", classes="form-note")
+                        yield from self._compose_schedule_and_folder()
+                yield from self._compose_field(f)
             with Horizontal(classes="form-row"):
                 yield Label(_("Then"), classes="form-label")
                 yield Select(
@@ -220,6 +159,77 @@ class SettingsScreen(ScheduleSection, AppScreen):
             yield Static("", id="settings-msg", classes="form-error")
             yield Button(_("Save"), id="save", variant="primary", compact=True)
         yield Footer(compact=True)
+
+    def _compose_language_and_folders(self) -> ComposeResult:
+        """The language; the remembered destinations (and the recovery buttons); the
+        folders also searched for backups."""
+        yield Static(_("Interface"), classes="section-title")
+        with Horizontal(classes="form-row"):
+            yield Label(_("Language"), classes="form-label")
+            yield Select(
+                language_options(),
+                value=self.settings.language,
+                allow_blank=False,
+                id="language",
+                compact=True,
+            )
+        yield Static(_("Remembered destinations"), classes="section-title")
+        yield FolderList(id="destinations", compact=True)
+        yield Static(
+            Text(_("a: add a folder   x/Del: remove the highlighted one"), style="dim"),
+            classes="form-note",
+        )
+        with Horizontal(classes="form-row", id="recovery-row"):
+            yield Label(_("Recovery"), classes="form-label")
+            yield Button(_("Recovery codes…"), id="open-recovery", compact=True)
+            yield Button(_("Emergency sheet…"), id="open-sheet", compact=True)
+        yield Static(_("Also searched for backups"), classes="section-title")
+        yield FolderList(id="searched", compact=True)
+
+    def _compose_schedule_and_folder(self) -> ComposeResult:
+        """The automatic backups' first rows: the scheduler's entry, their folder."""
+        with Horizontal(classes="form-row", id="schedule-row"):
+            yield Label(_("Scheduled"), classes="form-label")
+            yield Static(Text(_("checking…"), "dim"), id="schedule-state")
+            yield Button(_("Set up"), id="schedule-toggle", compact=True, disabled=True)
+        yield Static("", id="schedule-msg", classes="form-note")
+        with Horizontal(classes="form-row"):
+            yield Label(_("Folder"), classes="form-label")
+            yield TextInput(
+                self.settings.auto.folder,
+                id="auto-folder",
+                placeholder=_("beside the Data folder"),
+                compact=True,
+            )
+
+    def _compose_field(self, f: Field) -> ComposeResult:
+        """A number field's row and its error line; after the last retention field the
+        button that applies it now and the note whose retention it is."""
+        holder = getattr(self.settings, f.section) if f.section else self.settings
+        validator = (Integer if f.kind is int else LocalNumber)(minimum=f.low, maximum=f.high)
+        with Horizontal(classes="form-row"):
+            yield Label(_(f.label), classes="form-label")
+            yield TextInput(
+                format_number(getattr(holder, f.attr)),
+                id=f.id,
+                compact=True,
+                validators=[validator],
+                classes="number",
+            )
+            yield Label(_(f.unit), classes="unit")
+            if f.id == "keep-monthly":  # the retention above, applied now
+                yield Button(
+                    _("Free space now"),
+                    id="prune-auto",
+                    compact=True,
+                    tooltip=_(
+                        "Forgets the automatic backups these numbers do not keep, "
+                        "then frees the space only they used (prune)."
+                    ),
+                )
+        yield Static("", id=f"{f.id}-error", classes="field-error")
+        if f.id == "keep-monthly":
+            yield Static(Text(_(RETENTION_NOTE)), id="retention-note", classes="form-note")
 
     def on_mount(self) -> None:
         self.after_recompose()

@@ -99,6 +99,10 @@ class RestoreSource:
     content_verified: ClassVar[bool] = False
     #: The points of these kinds are snapshots of a backup store (``RestorePoint.is_store``).
     in_store: ClassVar[bool] = False
+    #: content() may run for several items at once on several threads (each call reads
+    #: on its own, no shared file position): staging then uses a few threads
+    #: (``jobkit.workers``); else one file at a time.
+    parallel_content: bool = False
 
     _registry: ClassVar[dict[tuple[bool, str], type[RestoreSource]]] = {}
 
@@ -293,6 +297,7 @@ class StoreSource(RestoreSource):
         super().__init__(point)
         self.store = store
         self.snapshot = snapshot
+        self.parallel_content = bool(getattr(store.storage, "reads_in_parallel", False))
         self.account_key_ids = list(point.account_key_ids)
         self.holds = set(snapshot.header.categories)
         for e in read_order(store, snapshot.entries):
@@ -335,6 +340,7 @@ class FolderCopySource(RestoreSource):
     they are. Holds every category."""
 
     copies_sealed_files = True
+    parallel_content = True  # each item opens its own file
 
     def __init__(self, point: RestorePoint, rules: Rules) -> None:
         super().__init__(point)

@@ -123,9 +123,11 @@ class Stager:
 
     def stage(self) -> list[Item]:
         """Stage every item of the point, in order. With more than one worker
-        (``jobkit.workers``), the files are created and written on a few threads at once
-        while this thread takes them in order, handles what failed and emits every event;
-        with one, each file is staged here while CreateAhead creates the next ones."""
+        (``jobkit.workers``) and a source that reads in parallel (a local store, a folder
+        backup; not an archive: one file, one position), the files are created and written
+        on a few threads at once while this thread takes them in order, handles what
+        failed and emits every event; else each file is staged here while CreateAhead
+        creates the next ones."""
         progress = ProgressTracker(
             self.emit,
             "restoring",
@@ -134,7 +136,7 @@ class Stager:
         )
         staged: list[Item] = []
         workers = worker_count()
-        if workers > 1 and len(self.items) > 1:
+        if workers > 1 and len(self.items) > 1 and self.source.parallel_content:
             self._stage_in_parallel(progress, staged, workers)
         else:
             self._stage_in_turn(progress, staged)
