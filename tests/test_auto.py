@@ -320,3 +320,38 @@ def test_the_backup_just_made_is_kept_when_another_has_the_same_second(practice:
         )  # fmt: skip
         assert forgotten == [made[1 - which]]
         assert set(_snapshot_times(_open(practice))) == {just_made}
+
+
+def test_a_backup_that_is_not_verified_deletes_nothing(practice: Practice) -> None:
+    """The check of the automatic backup cancelled: the backup stays, unverified, and the
+    retention (which would forget the older snapshot of the same day) does not run."""
+    from therabak.cli.common import load_rules
+    from therabak.events import Phase, Warning
+    from therabak.jobkit.cancel import CancelToken
+    from therabak.jobs.auto import AutoRequest, run_auto
+    from therabak.settings import Settings
+
+    first = _auto(practice)
+    assert first.returncode == 0, first.stderr
+    cancel = CancelToken()
+    events = []
+
+    def emit(event) -> None:
+        events.append(event)
+        if isinstance(event, Phase) and event.name == "verifying":
+            cancel.cancel()
+
+    req = AutoRequest(
+        data_dir=practice.data_dir,
+        account=practice.key,
+        rules=load_rules(),
+        settings=Settings.load(),
+        force=True,
+    )
+    result = run_auto(req, emit=emit, cancel=cancel)
+    assert result.ran and result.backup is not None and not result.backup.verified
+    assert result.forgotten == [] and result.deleted == [] and not result.pruned
+    assert [e.name for e in events if isinstance(e, Phase)].count("retention") == 0
+    codes = [e.code for e in events if isinstance(e, Warning)]
+    assert "verify-cancelled" in codes and "not-verified" in codes
+    assert {_summary(first)["snapshot"], result.snapshot} <= set(_snapshot_times(_open(practice)))

@@ -391,6 +391,18 @@ def test_snapshot_entry_with_one_bad_field_is_refused(key, value):
     assert parse_snapshot(KEYS, good, good_name).entries[0].sha256 == "ab" * 32
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-8-sig"])
+def test_snapshot_body_in_another_encoding_is_refused(encoding):
+    """The body is UTF-8 (ASCII) text; json.loads would take UTF-16/32 or a BOM from
+    bytes, the parser (which decodes first, to free the bytes early) does not."""
+    doc = {"v": 1, "entries": [GOOD_ENTRY]}
+    name, data = seal_body(json.dumps(doc).encode(encoding), 1)
+    with pytest.raises(DamagedStoreError, match="not readable"):
+        parse_snapshot(KEYS, data, name)
+    name, data = seal_body(json.dumps(doc).encode("utf-8"), 1)
+    assert parse_snapshot(KEYS, data, name).entries[0].path == "a.txt"
+
+
 # The parser checks each distinct folder of a snapshot once and only the last name of each
 # path (store/snapshot.py, _PathCheck). It must refuse exactly what the one name policy
 # (path_problem, the whole path each time) refuses, whatever came before in the snapshot.

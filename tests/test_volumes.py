@@ -37,6 +37,7 @@ from therabak.archive.volumes import (
     volume_size_for,
     volumes_needed,
 )
+from therabak.archive.volumes.setcheck import check_set
 from therabak.archive.writer import ArchiveWriter, Protection
 from therabak.errors import DamagedArchiveError, NotEnoughSpaceError
 from therabak.faults import Failpoints
@@ -427,6 +428,62 @@ def test_an_unfinished_volume_is_not_part_of_a_set(a_set) -> None:
     data[:VOLUME_HEADER_SIZE] = VolumeHeader(h.archive_id, 3, 0, h.start, 0).pack()
     paths[2].write_bytes(bytes(data))
     assert "is an unfinished volume" in problem(paths[0])
+
+
+def checked(paths: list[Path]):
+    """check_set on the set as it lies on disk now."""
+    first = paths[0]
+    return check_set(
+        first, first.stat().st_size, header_of(paths[1]).archive_id, later_volumes(first)
+    )
+
+
+def test_a_volume_under_two_names(a_set) -> None:
+    _, paths = a_set
+    n = len(paths)
+    shutil.copyfile(paths[2], paths[3])  # volume 3 twice, volume 4 gone
+    assert checked(paths).problems == [
+        f"{paths[3]} and {paths[2]} both claim to be volume 3.",
+        f"Volume 4 of {n} is missing: {paths[3]}.",
+    ]
+
+
+def test_a_volume_that_does_not_begin_where_the_one_before_ends(a_set) -> None:
+    _, paths = a_set
+    n = len(paths)
+    h = header_of(paths[2])
+    data = bytearray(paths[2].read_bytes())
+    moved = VolumeHeader(h.archive_id, h.number, h.count, h.start + 1, h.length)
+    data[:VOLUME_HEADER_SIZE] = moved.pack()
+    paths[2].write_bytes(bytes(data))
+    check = checked(paths)
+    assert check.problems == [
+        f"Volume 3 of {n} does not continue volume 2: {paths[2]} (damaged or from another "
+        "copy of the backup).",
+        f"Volume 4 of {n} does not continue volume 3: {paths[3]} (damaged or from another "
+        "copy of the backup).",
+    ]
+    assert check.holes()[0][:2] == (h.start, h.start + 1)
+
+
+def test_too_long_volumes_are_named_and_read_only_as_far_as_they_go(a_set) -> None:
+    files, paths = a_set
+    n = len(paths)
+    first_size = paths[0].stat().st_size
+    whole = checked(paths)
+    with open(paths[0], "ab") as f:
+        f.write(bytes(100))
+    with open(paths[-1], "ab") as f:
+        f.write(bytes(100))
+    check = checked(paths)
+    assert check.problems == [
+        f"Volume {n} of {n} is longer than it should be: {paths[-1]}.",
+        f"Volume 1 of {n} is longer than it should be: {paths[0]}.",
+    ]
+    assert check.parts[0].length == first_size  # the first is read up to where 2 begins
+    assert [(p.start, p.length) for p in check.parts] == [(p.start, p.length) for p in whole.parts]
+    assert check.size == whole.size and check.holes() == []
+    assert check.disk_size == whole.disk_size + 200
 
 
 def test_several_problems_are_named_together(a_set) -> None:

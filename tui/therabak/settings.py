@@ -211,58 +211,16 @@ class Settings:
         return settings
 
     def _apply(self, data: dict, text: str, path: Path) -> None:
-        def fail(section: str, key: str, problem: str) -> ConfigError:
-            line = _line_of(text, key)
-            if line:
-                message = _("Settings file {path}, line {line}: [{section}] {key} {problem}")
-            else:
-                message = _("Settings file {path}: [{section}] {key} {problem}")
-            return ConfigError(
-                message.format(path=path, line=line, section=section, key=key, problem=problem)
-            )
-
-        kinds = {
-            int: N_("must be a whole number"),
-            float: N_("must be a number"),
-            str: N_("must be text in quotes"),
-            bool: N_("must be true or false"),
-        }
-
-        def get(section: dict, name: str, key: str, kind: type, default, check=None, why=None):
-            if key not in section:
-                return default
-            value = section[key]
-            if kind is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-                raise fail(name, key, _(kinds[kind]))
-            if check is not None and not check(value):
-                raise fail(name, key, why or _("has a value out of range"))
-            return value
-
-        known = {"destinations", "auto", "retry", "reminder", "ui", "s3", "remote"}
-        unknown = set(data) - known - {"destination"}
-        if unknown:
-            raise ConfigError(
-                _("Settings file {path}: unknown section(s) {names}").format(
-                    path=path, names=", ".join(sorted(unknown))
-                )
-            )
-        for name in known:
-            if name in data and not isinstance(data[name], dict):
-                raise fail(name, name, _("must be a table"))
-        dest = data.get("destinations", {})
-        remembered = dest.get("remembered", [])
-        if not isinstance(remembered, list) or not all(isinstance(x, str) for x in remembered):
-            raise fail("destinations", "remembered", _("must be a list of folder paths"))
-        self.remembered_destinations = list(remembered)
-        searched = dest.get("searched", [])
-        if not isinstance(searched, list) or not all(isinstance(x, str) for x in searched):
-            raise fail("destinations", "searched", _("must be a list of folder paths"))
-        self.searched_folders = list(searched)
-        self.destinations = _destination_entries(data.get("destination", []), fail)
+        """Take the settings from the parsed file *data* (*text* names a bad key's line);
+        ConfigError naming the first thing that is wrong, in the file's section order."""
+        f = _SettingsFile(text, path)
+        _check_sections(data, f)
+        self.remembered_destinations, self.searched_folders = _folders(
+            data.get("destinations", {}), f
+        )
+        self.destinations = _destination_entries(data.get("destination", []), f.fail)
         ui = data.get("ui", {})
-        self.language = get(
+        self.language = f.get(
             ui,
             "ui",
             "language",
@@ -272,47 +230,11 @@ class Settings:
             _('must be "auto", "de" or "en"'),
         )
         rem = data.get("reminder", {})
-        self.reminder_days = get(rem, "reminder", "days", int, 14, lambda v: 1 <= v <= 365)
-        a = data.get("auto", {})
-        self.auto = AutoSettings(
-            interval_hours=get(
-                a, "auto", "interval_hours", float, 24.0, lambda v: 0 < v <= 24 * 90
-            ),
-            folder=get(a, "auto", "folder", str, ""),
-            keep_daily=get(a, "auto", "keep_daily", int, 7, lambda v: 0 <= v <= 1000),
-            keep_weekly=get(a, "auto", "keep_weekly", int, 4, lambda v: 0 <= v <= 1000),
-            keep_monthly=get(a, "auto", "keep_monthly", int, 6, lambda v: 0 <= v <= 1000),
-        )
-        r = data.get("retry", {})
-        self.retry = RetrySettings(
-            attempts=get(r, "retry", "attempts", int, 5, lambda v: 1 <= v <= 100),
-            initial_delay_s=get(r, "retry", "initial_delay_s", float, 0.5, lambda v: 0 <= v <= 600),
-            max_delay_s=get(r, "retry", "max_delay_s", float, 8.0, lambda v: 0 <= v <= 3600),
-            on_failure=get(r, "retry", "on_failure", str, "raw", lambda v: v in RETRY_POLICIES),
-        )
-        s3 = data.get("s3", {})
-        self.s3 = S3Settings(
-            endpoint=get(
-                s3,
-                "s3",
-                "endpoint",
-                str,
-                "",
-                lambda v: v == "" or v.startswith(("http://", "https://")),
-                _("must start with https:// (or http://)"),
-            ),
-            region=get(s3, "s3", "region", str, ""),
-            path_style=get(s3, "s3", "path_style", bool, None),
-        )
-        rm = data.get("remote", {})
-        self.remote = RemoteSettings(
-            tries=get(rm, "remote", "tries", int, 8, lambda v: 1 <= v <= 100),
-            initial_delay_s=get(
-                rm, "remote", "initial_delay_s", float, 0.5, lambda v: 0 <= v <= 600
-            ),
-            max_delay_s=get(rm, "remote", "max_delay_s", float, 30.0, lambda v: 0 <= v <= 3600),
-            timeout_s=get(rm, "remote", "timeout_s", float, 30.0, lambda v: 0 < v <= 3600),
-        )
+        self.reminder_days = f.get(rem, "reminder", "days", int, 14, lambda v: 1 <= v <= 365)
+        self.auto = _auto_settings(data.get("auto", {}), f)
+        self.retry = _retry_settings(data.get("retry", {}), f)
+        self.s3 = _s3_settings(data.get("s3", {}), f)
+        self.remote = _remote_settings(data.get("remote", {}), f)
 
     def to_toml(self) -> str:
         def q(s: str) -> str:
@@ -387,6 +309,121 @@ class Settings:
         return Path(data_dir).parent / "TheraPsy-Auto-Backups"
 
 
+_KINDS = {
+    int: N_("must be a whole number"),
+    float: N_("must be a number"),
+    str: N_("must be text in quotes"),
+    bool: N_("must be true or false"),
+}
+_SECTIONS = {"destinations", "auto", "retry", "reminder", "ui", "s3", "remote"}
+
+
+@dataclass(frozen=True)
+class _SettingsFile:
+    """The settings file being read: its errors name the section, the key and its line."""
+
+    text: str
+    path: Path
+
+    def fail(self, section: str, key: str, problem: str) -> ConfigError:
+        line = _line_of(self.text, section, key)
+        if line:
+            message = _("Settings file {path}, line {line}: [{section}] {key} {problem}")
+        else:
+            message = _("Settings file {path}: [{section}] {key} {problem}")
+        return ConfigError(
+            message.format(path=self.path, line=line, section=section, key=key, problem=problem)
+        )
+
+    def get(self, section: dict, name: str, key: str, kind: type, default, check=None, why=None):
+        """*key* of the table *section* (named *name*), of *kind* (a whole number stands
+        for a number) and passing *check*; *default* when it is not there."""
+        if key not in section:
+            return default
+        value = section[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            raise self.fail(name, key, _(_KINDS[kind]))
+        if check is not None and not check(value):
+            raise self.fail(name, key, why or _("has a value out of range"))
+        return value
+
+
+def _check_sections(data: dict, f: _SettingsFile) -> None:
+    """No unknown section; each known one a table."""
+    known = _SECTIONS
+    unknown = set(data) - known - {"destination"}
+    if unknown:
+        raise ConfigError(
+            _("Settings file {path}: unknown section(s) {names}").format(
+                path=f.path, names=", ".join(sorted(unknown))
+            )
+        )
+    for name in known:
+        if name in data and not isinstance(data[name], dict):
+            raise f.fail(name, name, _("must be a table"))
+
+
+def _folders(dest: dict, f: _SettingsFile) -> tuple[list[str], list[str]]:
+    """[destinations]: the remembered destinations and the folders searched for points."""
+    remembered = dest.get("remembered", [])
+    if not isinstance(remembered, list) or not all(isinstance(x, str) for x in remembered):
+        raise f.fail("destinations", "remembered", _("must be a list of folder paths"))
+    searched = dest.get("searched", [])
+    if not isinstance(searched, list) or not all(isinstance(x, str) for x in searched):
+        raise f.fail("destinations", "searched", _("must be a list of folder paths"))
+    return list(remembered), list(searched)
+
+
+def _auto_settings(a: dict, f: _SettingsFile) -> AutoSettings:
+    get = f.get
+    return AutoSettings(
+        interval_hours=get(a, "auto", "interval_hours", float, 24.0, lambda v: 0 < v <= 24 * 90),
+        folder=get(a, "auto", "folder", str, ""),
+        keep_daily=get(a, "auto", "keep_daily", int, 7, lambda v: 0 <= v <= 1000),
+        keep_weekly=get(a, "auto", "keep_weekly", int, 4, lambda v: 0 <= v <= 1000),
+        keep_monthly=get(a, "auto", "keep_monthly", int, 6, lambda v: 0 <= v <= 1000),
+    )
+
+
+def _retry_settings(r: dict, f: _SettingsFile) -> RetrySettings:
+    get = f.get
+    return RetrySettings(
+        attempts=get(r, "retry", "attempts", int, 5, lambda v: 1 <= v <= 100),
+        initial_delay_s=get(r, "retry", "initial_delay_s", float, 0.5, lambda v: 0 <= v <= 600),
+        max_delay_s=get(r, "retry", "max_delay_s", float, 8.0, lambda v: 0 <= v <= 3600),
+        on_failure=get(r, "retry", "on_failure", str, "raw", lambda v: v in RETRY_POLICIES),
+    )
+
+
+def _s3_settings(s3: dict, f: _SettingsFile) -> S3Settings:
+    get = f.get
+    return S3Settings(
+        endpoint=get(
+            s3,
+            "s3",
+            "endpoint",
+            str,
+            "",
+            lambda v: v == "" or v.startswith(("http://", "https://")),
+            _("must start with https:// (or http://)"),
+        ),
+        region=get(s3, "s3", "region", str, ""),
+        path_style=get(s3, "s3", "path_style", bool, None),
+    )
+
+
+def _remote_settings(rm: dict, f: _SettingsFile) -> RemoteSettings:
+    get = f.get
+    return RemoteSettings(
+        tries=get(rm, "remote", "tries", int, 8, lambda v: 1 <= v <= 100),
+        initial_delay_s=get(rm, "remote", "initial_delay_s", float, 0.5, lambda v: 0 <= v <= 600),
+        max_delay_s=get(rm, "remote", "max_delay_s", float, 30.0, lambda v: 0 <= v <= 3600),
+        timeout_s=get(rm, "remote", "timeout_s", float, 30.0, lambda v: 0 < v <= 3600),
+    )
+
+
 def _destination_entries(raw: object, fail) -> list[DestinationEntry]:
     """The ``[[destination]]`` tables: each a name (unique, case-insensitive), a place,
     an optional upload limit; nothing else (no secret has a key to go in)."""
@@ -424,10 +461,23 @@ def _destination_entries(raw: object, fail) -> list[DestinationEntry]:
     return out
 
 
-def _line_of(text: str, key: str) -> int | None:
-    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE)
-    m = pattern.search(text)
-    return text.count("\n", 0, m.start()) + 1 if m else None
+_TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+
+def _line_of(text: str, section: str, key: str) -> int | None:
+    """The line of *key* in the table *section* (the first one of an array of tables),
+    or None when it is not written there (a key of the same name in another table is
+    not it: ``max_delay_s`` is in both [retry] and [remote]). A section written as a
+    plain value (``reminder = 3``) is found before the first table."""
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    table = ""
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _TABLE.match(line)
+        if header is not None:
+            table = header.group(1)
+        elif (table == section or not table and key == section) and pattern.match(line):
+            return number
+    return None
 
 
 def choose_language(argv: list[str]) -> str:

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import IO, TYPE_CHECKING, ClassVar, Protocol
 
 from therabak.errors import ExitCode
 from therabak.events import Error, Event, Summary
@@ -214,41 +214,9 @@ class JobRunner:
         make_private_dir(self.root)
         started = (now or datetime.now()).astimezone().replace(microsecond=0)
         job_id = f"{started.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-        argv = [operation, *args, "--json"]
-        secrets_in: list[str] = []
-        if password is not None:
-            argv.append("--password-stdin")
-            secrets_in.append(password)
-        if recovery_code is not None:
-            argv.append("--recovery-code-stdin")
-            secrets_in.append(recovery_code.compact())
-        if new_recovery_code is not None:
-            argv.append("--new-recovery-code-stdin")
-            secrets_in.append(new_recovery_code.compact())
-        child_env = child_environment(env)
-        kwargs: dict = {}
-        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-            kwargs["creationflags"] = (
-                subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS
-            )
-        else:
-            kwargs["start_new_session"] = True
-        out_fd = create_private(self.log_path(job_id))
-        err_fd = create_private(self.stderr_path(job_id))
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "therabak", *argv],
-                stdin=subprocess.PIPE if secrets_in else subprocess.DEVNULL,
-                stdout=out_fd,
-                stderr=err_fd,
-                env=child_env,
-                cwd=self.root,
-                close_fds=True,
-                **kwargs,
-            )
-        finally:
-            os.close(out_fd)
-            os.close(err_fd)
+        flags, secrets_in = _secret_lines(password, recovery_code, new_recovery_code)
+        argv = [operation, *args, "--json", *flags]
+        proc = self._spawn(job_id, argv, child_environment(env), stdin=bool(secrets_in))
         with _children_lock:
             _children[job_id] = proc
         record = JobRecord(
@@ -265,15 +233,38 @@ class JobRunner:
         )
         self._save(record)
         if proc.stdin is not None:
-            try:
-                proc.stdin.write("".join(f"{x}\n" for x in secrets_in).encode("utf-8"))
-                proc.stdin.flush()
-            except OSError:
-                pass  # the job ended early; its log says why
-            finally:
-                with contextlib.suppress(OSError):
-                    proc.stdin.close()
+            _send(proc.stdin, secrets_in)
         return Job(record, JobState.RUNNING, None, self.log_path(job_id))
+
+    def _spawn(
+        self, job_id: str, argv: list[str], env: dict[str, str], *, stdin: bool
+    ) -> subprocess.Popen:
+        """``python -m therabak *argv*`` in a session (Windows: a process group) of its
+        own, so it outlives this process; stdout and stderr into the job's private files;
+        a pipe on stdin only when there are secrets to send."""
+        kwargs: dict = {}
+        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+            kwargs["creationflags"] = (
+                subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS
+            )
+        else:
+            kwargs["start_new_session"] = True
+        out_fd = create_private(self.log_path(job_id))
+        err_fd = create_private(self.stderr_path(job_id))
+        try:
+            return subprocess.Popen(
+                [sys.executable, "-m", "therabak", *argv],
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=out_fd,
+                stderr=err_fd,
+                env=env,
+                cwd=self.root,
+                close_fds=True,
+                **kwargs,
+            )
+        finally:
+            os.close(out_fd)
+            os.close(err_fd)
 
     def _save(self, record: JobRecord) -> None:
         write_private(
@@ -467,3 +458,36 @@ def _final_event(log: Path) -> Summary | Error | None:
             if start == 0:
                 return None
             block *= 4
+
+
+def _secret_lines(
+    password: str | None,
+    recovery_code: RecoveryCode | None,
+    new_recovery_code: RecoveryCode | None,
+) -> tuple[list[str], list[str]]:
+    """The ``--…-stdin`` flags for the secrets given and the lines that carry them on the
+    job's standard input, in the same order (never in argv)."""
+    flags: list[str] = []
+    lines: list[str] = []
+    if password is not None:
+        flags.append("--password-stdin")
+        lines.append(password)
+    if recovery_code is not None:
+        flags.append("--recovery-code-stdin")
+        lines.append(recovery_code.compact())
+    if new_recovery_code is not None:
+        flags.append("--new-recovery-code-stdin")
+        lines.append(new_recovery_code.compact())
+    return flags, lines
+
+
+def _send(stdin: IO[bytes], lines: list[str]) -> None:
+    """The secrets to a job's standard input, one a line, then closed."""
+    try:
+        stdin.write("".join(f"{x}\n" for x in lines).encode("utf-8"))
+        stdin.flush()
+    except OSError:
+        pass  # the job ended early; its log says why
+    finally:
+        with contextlib.suppress(OSError):
+            stdin.close()

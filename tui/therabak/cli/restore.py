@@ -229,8 +229,7 @@ def restore_request(args: argparse.Namespace, paths: PracticePaths, rules: Rules
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from therabak import formatting
-    from therabak.jobs.restore import plan_restore, run_restore
+    from therabak.jobs.restore import run_restore
 
     if not (args.yes or args.dry_run) and not _interactive():
         raise UsageError(
@@ -250,87 +249,113 @@ def run(args: argparse.Namespace, out: Output) -> int:
     renderer = ProgressRenderer(enabled=not out.json_mode)
     emit = out.event if out.json_mode else renderer
     if args.dry_run:
-        plan = plan_restore(req, emit)
-        if out.json_mode:  # the event stream ends with the plan, as a summary
-            from therabak.events import Summary
-
-            out.event(
-                Summary(
-                    operation="restore-plan",
-                    exit_code=ExitCode.OK,
-                    duration_s=0.0,
-                    message="dry run: nothing was changed",
-                    extra={"plan": plan.to_json()},
-                )
-            )
-        else:
-            for line in describe_plan(plan, rules):
-                out.text(line)
-            out.text("\n" + _("Dry run: nothing was changed."))
-        return ExitCode.OK
+        return _dry_run(req, emit, rules, out)
 
     def confirm(plan) -> bool:
-        for line in describe_plan(plan, rules):
-            sys.stderr.write(line + "\n")
-        sys.stderr.write("\n" + _("Restore now? [y/N] "))
-        sys.stderr.flush()
-        answer = sys.stdin.readline().strip().casefold()
-        return answer in ("y", "yes", "j", "ja")  # answers in both languages
+        return _confirm_on_terminal(describe_plan(plan, rules))
 
     try:
         result = run_restore(req, emit, confirm=None if args.yes else confirm)
     finally:
         renderer.close()
     if not out.json_mode:
-        restored = dict(
-            path=result.target,
-            files=formatting.files(result.files_restored),
-            size=formatting.size(result.bytes_restored),
-        )
-        if result.files_carried:
-            out.text(
-                _(
-                    "Restored into {path}: {files} ({size}) from the backup, "
-                    "{kept} kept from the current data."
-                ).format(kept=formatting.files(result.files_carried), **restored)
-            )
-        else:
-            out.text(
-                _("Restored into {path}: {files} ({size}) from the backup.").format(**restored)
-            )
-        if result.new_account_key:
-            out.text(
-                _(
-                    "A new account key was created: {path} (keep a copy of it in a safe place)."
-                ).format(path=result.new_account_key)
-            )
-        for p, why in result.damaged:
-            if isinstance(p, DamagedPart):  # the header, the index: not a file
-                out.text("  " + _("damaged: {path}: {reason}").format(path=p[1:-1], reason=why))
-            else:
-                out.text("  " + _("NOT restored: {path} ({reason})").format(path=p, reason=why))
-        for w in result.warnings:
-            out.text("  " + _("warning: {message}").format(message=w.message))
-        if result.renamed:
-            out.text(
-                ngettext(
-                    "{n} file was restored under another name: {system} cannot hold its name "
-                    "as it is. Nothing is lost; the list is also in {path}",
-                    "{n} files were restored under another name: {system} cannot hold their "
-                    "names as they are. Nothing is lost; the list is also in {path}",
-                    len(result.renamed),
-                ).format(n=len(result.renamed), system=result.file_system, path=result.renamed_list)
-            )
-            for line in renamed_lines(result.renamed, result.file_system):
-                out.text(line)
-        if result.before_restore:
-            out.text(_("The previous data is kept in {path}").format(path=result.before_restore))
-            if result.before_restore_planned:
-                out.text(
-                    "  "
-                    + _("(not {planned} as planned: that name was taken meanwhile)").format(
-                        planned=result.before_restore_planned.name
-                    )
-                )
-            out.text(_('To undo: therabak restore "{path}"').format(path=result.before_restore))
+        _say_result(result, out)
     return result.exit_code
+
+
+def _dry_run(req, emit, rules, out: Output) -> int:
+    """The plan, and nothing changed: as text, or (JSON) as the event stream's summary."""
+    from therabak.jobs.restore import plan_restore
+
+    plan = plan_restore(req, emit)
+    if out.json_mode:  # the event stream ends with the plan, as a summary
+        from therabak.events import Summary
+
+        out.event(
+            Summary(
+                operation="restore-plan",
+                exit_code=ExitCode.OK,
+                duration_s=0.0,
+                message="dry run: nothing was changed",
+                extra={"plan": plan.to_json()},
+            )
+        )
+    else:
+        for line in describe_plan(plan, rules):
+            out.text(line)
+        out.text("\n" + _("Dry run: nothing was changed."))
+    return ExitCode.OK
+
+
+def _confirm_on_terminal(plan_lines) -> bool:
+    """The plan on standard error, then the question; yes only for y/yes/j/ja."""
+    for line in plan_lines:
+        sys.stderr.write(line + "\n")
+    sys.stderr.write("\n" + _("Restore now? [y/N] "))
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().casefold()
+    return answer in ("y", "yes", "j", "ja")  # answers in both languages
+
+
+def _say_result(result, out: Output) -> None:
+    """What a finished restore did, as text: the amounts, a new account key, what was
+    damaged or renamed, the warnings, and where the previous data is kept."""
+    from therabak import formatting
+
+    restored = dict(
+        path=result.target,
+        files=formatting.files(result.files_restored),
+        size=formatting.size(result.bytes_restored),
+    )
+    if result.files_carried:
+        out.text(
+            _(
+                "Restored into {path}: {files} ({size}) from the backup, "
+                "{kept} kept from the current data."
+            ).format(kept=formatting.files(result.files_carried), **restored)
+        )
+    else:
+        out.text(_("Restored into {path}: {files} ({size}) from the backup.").format(**restored))
+    if result.new_account_key:
+        out.text(
+            _("A new account key was created: {path} (keep a copy of it in a safe place).").format(
+                path=result.new_account_key
+            )
+        )
+    for p, why in result.damaged:
+        if isinstance(p, DamagedPart):  # the header, the index: not a file
+            out.text("  " + _("damaged: {path}: {reason}").format(path=p[1:-1], reason=why))
+        else:
+            out.text("  " + _("NOT restored: {path} ({reason})").format(path=p, reason=why))
+    for w in result.warnings:
+        out.text("  " + _("warning: {message}").format(message=w.message))
+    if result.renamed:
+        _say_renamed(result, out)
+    if result.before_restore:
+        _say_before_restore(result, out)
+
+
+def _say_renamed(result, out: Output) -> None:
+    out.text(
+        ngettext(
+            "{n} file was restored under another name: {system} cannot hold its name "
+            "as it is. Nothing is lost; the list is also in {path}",
+            "{n} files were restored under another name: {system} cannot hold their "
+            "names as they are. Nothing is lost; the list is also in {path}",
+            len(result.renamed),
+        ).format(n=len(result.renamed), system=result.file_system, path=result.renamed_list)
+    )
+    for line in renamed_lines(result.renamed, result.file_system):
+        out.text(line)
+
+
+def _say_before_restore(result, out: Output) -> None:
+    out.text(_("The previous data is kept in {path}").format(path=result.before_restore))
+    if result.before_restore_planned:
+        out.text(
+            "  "
+            + _("(not {planned} as planned: that name was taken meanwhile)").format(
+                planned=result.before_restore_planned.name
+            )
+        )
+    out.text(_('To undo: therabak restore "{path}"').format(path=result.before_restore))

@@ -366,6 +366,8 @@ def _run_locked(
     cancel: CancelToken,
     start: float,
 ) -> AutoResult:
+    """Under the folder's lock: a backup when one is due (or forced), then the retention;
+    when none is due, a result that says when the next one is."""
     now = req.now or datetime.now().astimezone()
     last = last_auto_backup(folder, req.data_dir)
     last_time = last[0] if last else None
@@ -387,26 +389,46 @@ def _run_locked(
             ).format(last=formatting.local_time(last_time), due=formatting.local_time(due_at)),
             warnings=list(emit.warnings),
         )
-        emit(
-            Summary(
-                operation="auto",
-                exit_code=result.exit_code,
-                duration_s=round(time.monotonic() - start, 3),
-                message=result.message,
-                extra=result.to_json(),
-            )
-        )
+        _summary(result, emit, start)
         return result
     else:
         reason = "due"
     emit(Phase("auto", f"automatic backup ({reason}) into {folder}"))
+    backup = _back_up(req, folder, emit, cancel)
+    result = AutoResult(
+        ran=True,
+        reason=reason,
+        folder=folder,
+        archive=Path(backup.store),
+        last=last_time,
+        backup=backup,
+        snapshot=backup.snapshot,
+    )
+    created = history.last_of(history.RecordKind.AUTOMATIC, req.data_dir)
+    made = (
+        created.created_at if created and created.extra.get("snapshot") == backup.snapshot else now
+    )
+    result.next_due = next_due(made, settings)
+    faults.point("auto.backup")  # written and verified, nothing deleted yet
+    _retain(req, folder, settings, backup, result, emit)
+    result.message = _("Automatic backup written: {path}").format(path=backup.store)
+    result.warnings = list(emit.warnings)
+    _summary(result, emit, start)
+    return result
+
+
+def _back_up(
+    req: AutoRequest, folder: Path, emit: WarningLog, cancel: CancelToken
+) -> StoreBackupResult:
+    """The automatic backup itself: into the account's store in *folder*, verified; its
+    own summary is not passed on (the auto job's ends the stream)."""
 
     def inner(event) -> None:  # the auto job's summary is the one that ends the stream
         if not isinstance(event, Summary):
             emit(event)
 
     store_dir = auto_store_folder(folder, req.account.id_hex)
-    backup = run_store_backup(
+    return run_store_backup(
         StoreBackupRequest(
             data_dir=req.data_dir,
             account=req.account,
@@ -423,21 +445,18 @@ def _run_locked(
         emit=inner,
         cancel=cancel,
     )
-    result = AutoResult(
-        ran=True,
-        reason=reason,
-        folder=folder,
-        archive=Path(backup.store),
-        last=last_time,
-        backup=backup,
-        snapshot=backup.snapshot,
-    )
-    created = history.last_of(history.RecordKind.AUTOMATIC, req.data_dir)
-    made = (
-        created.created_at if created and created.extra.get("snapshot") == backup.snapshot else now
-    )
-    result.next_due = next_due(made, settings)
-    faults.point("auto.backup")  # written and verified, nothing deleted yet
+
+
+def _retain(
+    req: AutoRequest,
+    folder: Path,
+    settings: AutoSettings,
+    backup: StoreBackupResult,
+    result: AutoResult,
+    emit: WarningLog,
+) -> None:
+    """The retention after a backup that verified (into *result*); after one that did
+    not, nothing is deleted and a warning says so."""
     if backup.verified:
         emit(Phase("retention", str(folder)))
         store = Store.open(LocalStorage(Path(backup.store)), Unlock(account=req.account))
@@ -452,8 +471,10 @@ def _run_locked(
                 code="not-verified",
             )
         )
-    result.message = _("Automatic backup written: {path}").format(path=backup.store)
-    result.warnings = list(emit.warnings)
+
+
+def _summary(result: AutoResult, emit: WarningLog, start: float) -> None:
+    """The summary that ends the auto job's stream."""
     emit(
         Summary(
             operation="auto",
@@ -463,4 +484,3 @@ def _run_locked(
             extra=result.to_json(),
         )
     )
-    return result

@@ -109,22 +109,32 @@ class BackupRequest:
         """The ``therabak backup --single-file`` arguments of this manual backup; the
         categories as the difference to the defaults (``--include``/``--exclude``); never
         a secret."""
-        argv = ["--single-file", "--dest", str(self.dest_dir), "--data-dir", str(self.data_dir)]
-        if self.account_key_path is not None:
-            argv += ["--account-key", str(self.account_key_path)]
-        defaults = self.rules.default_selection(BackupKind.MANUAL)
-        include, exclude = sorted(self.selection - defaults), sorted(defaults - self.selection)
-        if include:
-            argv += ["--include", ",".join(include)]
-        if exclude:
-            argv += ["--exclude", ",".join(exclude)]
-        if self.verify:
-            argv.append("--verify")
+        argv = ["--single-file", *backup_argv(self, str(self.dest_dir))]
         if self.protection.unprotected:
             argv.append("--no-password")
         if self.volume_size is not None:
             argv += ["--volume-size", str(self.volume_size)]
         return argv
+
+
+def backup_argv(req: Any, dest: str) -> list[str]:
+    """What every manual backup's ``therabak backup`` arguments begin with (the single-
+    file one's and the store's): the destination, Data, the account key when not the
+    default, the categories as the difference to the defaults (``--include``/
+    ``--exclude``) and ``--verify``; never a secret. *req* has ``data_dir``,
+    ``account_key_path``, ``rules``, ``selection`` and ``verify``."""
+    argv = ["--dest", dest, "--data-dir", str(req.data_dir)]
+    if req.account_key_path is not None:
+        argv += ["--account-key", str(req.account_key_path)]
+    defaults = req.rules.default_selection(BackupKind.MANUAL)
+    include, exclude = sorted(req.selection - defaults), sorted(defaults - req.selection)
+    if include:
+        argv += ["--include", ",".join(include)]
+    if exclude:
+        argv += ["--exclude", ",".join(exclude)]
+    if req.verify:
+        argv.append("--verify")
+    return argv
 
 
 def outcome_from(data: Mapping[str, Any]) -> FileOutcome:

@@ -27,13 +27,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from therabak import faults, fsrules
+from therabak import faults
 from therabak.archive.byteio import write_error
 from therabak.datafolder.filecopy import (
     ByteBudget,
     DestinationWriteFailed,
-    copy_file,
-    sha256_file,
     sync_files,
 )
 from therabak.datafolder.locks import DataReading, clear_stale_reservations, reserve_name
@@ -53,9 +51,7 @@ from therabak.fsutil import (
     followed_root,
     fsync_dir,
     make_new_private_dir,
-    open_long,
     relative_inside,
-    unlink_long,
     write_private,
 )
 from therabak.i18n import _, ngettext
@@ -63,6 +59,7 @@ from therabak.jobkit import history
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
 from therabak.jobs.backup import check_space, prepare_destination
+from therabak.jobs.folder_copy import copy_one, destination_names, verify_copy
 from therabak.jsonform import (
     damage_from,
     damage_json,
@@ -71,13 +68,11 @@ from therabak.jsonform import (
     warning_list,
     warnings_from,
 )
-from therabak.namemap import NamePlan, Renamed
+from therabak.namemap import Renamed
 from therabak.practice.categories import Rules
 from therabak.practice.scan import FileEntry, require_data_dir, scan
 from therabak.storedpaths import unsafe_reason
 
-COPY_ATTEMPTS = 3
-RETRY_DELAY_S = 0.5
 SPACE_MARGIN = 1 << 20
 
 
@@ -313,7 +308,7 @@ def _copy_files(
     """Every file into *partial* under the name the destination can hold; what was
     copied (*result* gets the renamed files and what could not be copied)."""
     total = sum(f.size for f in files)
-    names = _destination_names(partial, files)
+    names = destination_names(partial, files)
     result.renamed, result.file_system = names.renamed, names.rules.label
     emit(Phase("copying", str(final)))
     progress = ProgressTracker(emit, "copying", bytes_total=total, files_total=len(files))
@@ -323,7 +318,7 @@ def _copy_files(
         cancel.check()
         faults.source_delay()
         progress.start_file(f.path)
-        got = _copy_one(
+        got = copy_one(
             req.data_dir,
             partial,
             f.path,
@@ -408,150 +403,3 @@ def _remember(
             settings = Settings.load()
             if settings.remember_destination(dest):
                 settings.save()
-
-
-def _destination_names(partial: Path, files: list[FileEntry]) -> NamePlan:
-    """Where each file goes in the copy: its own name where the destination's file system
-    can hold it, an escaped one elsewhere (the manifest keeps both). The rules are tried
-    out in the new, empty copy folder."""
-    rules = fsrules.probe(partial, fsrules.rules_for(partial))
-    return NamePlan(rules, [f.path for f in files], root_length=rules.length(str(partial)))
-
-
-def _copy_one(
-    data_dir: Path,
-    partial: Path,
-    rel: str,
-    stored: str,
-    budget: ByteBudget,
-    progress: ProgressTracker,
-    cancel: CancelToken,
-    result: FolderBackupResult,
-    emit: Emit,
-) -> ManifestFile | None:
-    """Copy one file, again while it changes under us; None when it could not be copied."""
-    error = ""
-    for attempt in range(1, COPY_ATTEMPTS + 1):
-        counted = 0
-
-        def on_bytes(n: int) -> None:
-            nonlocal counted
-            counted += n
-            progress.add_bytes(n)
-
-        try:
-            got = copy_file(
-                data_dir / rel,
-                partial,
-                stored,
-                budget=budget,
-                on_bytes=on_bytes,
-                check_cancel=cancel.check,
-            )
-        except FileNotFoundError:
-            progress.rewind_bytes(counted)
-            _discard(partial, stored)
-            if not _exists(data_dir / rel):
-                emit(
-                    Warning(
-                        _("Deleted while the copy ran, not in the folder backup: {rel}").format(
-                            rel=rel
-                        ),
-                        path=rel,
-                        code="deleted",
-                    )
-                )
-                return None
-            error = _("file not found")
-            continue
-        except PermissionError:  # Windows: the practice app holds the file right now
-            progress.rewind_bytes(counted)
-            _discard(partial, stored)
-            error = _("file is locked or access denied")
-            cancel.sleep(RETRY_DELAY_S * attempt)
-            continue
-        if not got.changed:
-            return ManifestFile(rel, got.size, got.mtime_ns, got.sha256, stored)
-        progress.rewind_bytes(counted)
-        if attempt == 1:
-            result.recopied.append(rel)
-        if attempt < COPY_ATTEMPTS:
-            _discard(partial, stored)
-            cancel.sleep(RETRY_DELAY_S * attempt)
-            continue
-        result.unstable.append(rel)
-        emit(
-            Warning(
-                _(
-                    "Kept changing while it was copied; the copy may not be consistent: {rel}"
-                ).format(rel=rel),
-                path=rel,
-                code="unstable",
-            )
-        )
-        return ManifestFile(rel, got.size, got.mtime_ns, got.sha256, stored)
-    result.skipped.append((rel, error))
-    emit(
-        Warning(
-            _("Could not be copied: {rel} ({error})").format(rel=rel, error=error),
-            path=rel,
-            code="skipped",
-        )
-    )
-    return None
-
-
-def _discard(root: Path, rel: str) -> None:
-    with contextlib.suppress(OSError):
-        unlink_long(root / rel)
-
-
-def _exists(path: Path) -> bool:
-    from therabak.fsutil import stat_long
-
-    try:
-        stat_long(path, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
-def verify_copy(
-    root: Path, files: list[ManifestFile], emit: Emit = ignore, cancel: CancelToken = NEVER
-) -> list[tuple[str, str]]:
-    """Read every file back (from the device where the OS allows) and compare its hash."""
-    from therabak.events import Damaged
-
-    damaged: list[tuple[str, str]] = []
-    progress = ProgressTracker(
-        emit, "verifying", bytes_total=sum(f.size for f in files), files_total=len(files)
-    )
-    for f in files:
-        cancel.check()
-        progress.start_file(f.path)
-        path = Path(root) / f.stored
-        _drop_cache(path)
-        try:
-            size, sha = sha256_file(path, on_bytes=progress.add_bytes, check_cancel=cancel.check)
-        except OSError as e:
-            size, sha = -1, _("unreadable ({error})").format(error=e.strerror)
-        if size != f.size or sha != f.sha256:
-            reason = sha if size < 0 else _("content differs from the manifest")
-            damaged.append((f.path, reason))
-            emit(Damaged(path=f.path, reason=reason))
-        progress.file_done()
-    progress.finish()
-    return damaged
-
-
-def _drop_cache(path: Path) -> None:
-    if not hasattr(os, "posix_fadvise"):
-        return
-    with contextlib.suppress(OSError):
-        fd = open_long(path, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)

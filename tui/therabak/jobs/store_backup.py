@@ -48,6 +48,7 @@ from therabak.jobkit.progress import ProgressTracker
 from therabak.jobkit.retry import RetryPolicy
 from therabak.jobs.backup import (
     LeftOut,
+    backup_argv,
     outcome_exit_code,
     outcome_fields,
     outcome_json,
@@ -108,17 +109,7 @@ class StoreBackupRequest:
     def to_argv(self) -> list[str]:
         """The ``therabak backup`` arguments of this manual store backup; the categories
         as the difference to the defaults (``--include``/``--exclude``); never a secret."""
-        argv = ["--dest", str(self.dest), "--data-dir", str(self.data_dir)]
-        if self.account_key_path is not None:
-            argv += ["--account-key", str(self.account_key_path)]
-        defaults = self.rules.default_selection(BackupKind.MANUAL)
-        include, exclude = sorted(self.selection - defaults), sorted(defaults - self.selection)
-        if include:
-            argv += ["--include", ",".join(include)]
-        if exclude:
-            argv += ["--exclude", ",".join(exclude)]
-        if self.verify:
-            argv.append("--verify")
+        argv = backup_argv(self, str(self.dest))
         if self.reread:
             argv.append("--reread")
         if self.protection.unprotected:

@@ -52,15 +52,17 @@ def plan_reuse(
     whose content *index* still holds is reused; the others are read. *unchanged* (the
     backup writer's own test, under its lock) overrides the test on *index*. With
     *reread*, every file is read, but only the changed ones count as new."""
-    before = {e.path: e for e in parent.entries} if parent is not None else {}
+    test = unchanged
+    if test is None:  # the parent's files by path: only for this test (the writer has its own)
+        before = {e.path: e for e in parent.entries} if parent is not None else {}
 
-    def still_there(f: FileEntry) -> SnapshotEntry | None:
-        prev = before.get(f.path)
-        if prev is None or not same_file(prev, f.size, f.mtime_ns, f.identity):
-            return None
-        return prev if all(b in index for b in prev.blobs) else None
+        def still_there(f: FileEntry) -> SnapshotEntry | None:
+            prev = before.get(f.path)
+            if prev is None or not same_file(prev, f.size, f.mtime_ns, f.identity):
+                return None
+            return prev if index.holds_all(prev.blobs) else None
 
-    test = unchanged or still_there
+        test = still_there
     reused: list[tuple[FileEntry, SnapshotEntry]] = []
     to_read: list[FileEntry] = []
     new = 0

@@ -436,6 +436,8 @@ class BackupWriter:
                 self._send(last)
             self._queue.join()
             self._check_open()
+            with self._mutex:  # no pack is filled any more: their buffers (16 MiB each) go
+                self._buffers.clear()  # before the index and the snapshot are encoded
             adopted = sorted(self._adopted & set(self._index.packs))
             packs = [*self._new_packs, *adopted]
             for index_file in self._index.files_for(packs):

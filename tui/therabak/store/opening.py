@@ -40,6 +40,28 @@ def open_keys(storage: Storage, unlock: Unlock, *, salvage: bool = False) -> Ope
     *unlock* holds. With *salvage*, a damaged or missing config is put up with (the
     store can then only be read: ``Opened.salvage``)."""
     problems: list[Problem] = []
+    cfg = _read_config(storage, salvage, problems)
+    keyfiles, key_problems = read_keyfiles(storage)
+    problems += key_problems
+    keys, keyfile, used, config_ok = _unlock(keyfiles, key_problems, unlock, cfg, salvage)
+    if cfg is None or not config_ok:
+        if cfg is not None:
+            problems.append(
+                Problem(
+                    Severity.ERROR,
+                    config_mod.NAME,
+                    _("The config does not belong to this store's key (damaged or replaced)."),
+                )
+            )
+        cfg = StoreConfig(keys.store_id, keyfile.created)  # defaults: reading needs none
+        salvage = True
+    authentic = _authentic(keyfiles, keys, problems)
+    return Opened(cfg, keys, keyfile, authentic, used, problems, salvage)
+
+
+def _read_config(storage: Storage, salvage: bool, problems: list[Problem]) -> StoreConfig | None:
+    """The store's config; None when it is missing or damaged and *salvage* puts up with
+    that (said in *problems*). NotAStoreError when there is no store at all."""
     cfg: StoreConfig | None = None
     try:
         cfg = parse_config(storage.get(config_mod.NAME))
@@ -60,8 +82,20 @@ def open_keys(storage: Storage, unlock: Unlock, *, salvage: bool = False) -> Ope
         if not salvage:
             raise
         problems.append(Problem(Severity.ERROR, config_mod.NAME, e.message))
-    keyfiles, key_problems = read_keyfiles(storage)
-    problems += key_problems
+    return cfg
+
+
+def _unlock(
+    keyfiles: list[KeyFile],
+    key_problems: list[Problem],
+    unlock: Unlock,
+    cfg: StoreConfig | None,
+    salvage: bool,
+) -> tuple[StoreKeys, KeyFile, SlotType, bool]:
+    """The keys, the key file and slot type that opened the store, and whether the
+    config confirms the keys (in a salvage, a key its key file confirms is taken when
+    the config's MAC fails for every key). A damaged key file that may have held the
+    slot that opens the store is named instead of "wrong password"."""
     config_ok = True
 
     def confirm(keys: StoreKeys) -> bool:
@@ -93,17 +127,12 @@ def open_keys(storage: Storage, unlock: Unlock, *, salvage: bool = False) -> Ope
             ).format(name=damaged[0], message=e.message),
             name=damaged[0],
         ) from None
-    if cfg is None or not config_ok:
-        if cfg is not None:
-            problems.append(
-                Problem(
-                    Severity.ERROR,
-                    config_mod.NAME,
-                    _("The config does not belong to this store's key (damaged or replaced)."),
-                )
-            )
-        cfg = StoreConfig(keys.store_id, keyfile.created)  # defaults: reading needs none
-        salvage = True
+    return keys, keyfile, used, config_ok
+
+
+def _authentic(keyfiles: list[KeyFile], keys: StoreKeys, problems: list[Problem]) -> list[KeyFile]:
+    """The key files that belong to this store; foreign or damaged ones and ones a newer
+    one replaces (the old password still opens the store) are said in *problems*."""
     authentic = []
     for kf in keyfiles:
         if kf.verify(keys):
@@ -129,7 +158,7 @@ def open_keys(storage: Storage, unlock: Unlock, *, salvage: bool = False) -> Ope
                 ),
             )
         )
-    return Opened(cfg, keys, keyfile, authentic, used, problems, salvage)
+    return authentic
 
 
 __all__ = ["Opened", "open_keys"]

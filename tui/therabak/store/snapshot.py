@@ -287,11 +287,18 @@ def parse_snapshot(keys: StoreKeys, data: bytes, name: str, *, check_name: bool 
     if declared not in range(0, MAX_BODY + 1):  # checked before anything is decompressed
         raise damaged(name, _("not readable"))
     try:
-        text = zstandard.ZstdDecompressor().decompress(packed, max_output_size=MAX_BODY)
+        body = zstandard.ZstdDecompressor().decompress(packed, max_output_size=MAX_BODY)
+        del packed
+        # text first, and the bytes let go before the document is built: for 32,000 files
+        # 9 MB less at the peak of every backup's start. UTF-8 without a BOM is what every
+        # writer writes (the body is ASCII); a hostile body in UTF-16 or with a BOM, which
+        # json.loads would take from bytes, is refused (UnicodeDecodeError is a ValueError).
+        text = body.decode("utf-8")
+        del body
         doc = json.loads(text)
     except (zstandard.ZstdError, ValueError, RecursionError):
         raise damaged(name, _("not readable")) from None
-    del text, packed
+    del text
     return _snapshot_of(doc, snapshot_id, header, name)
 
 

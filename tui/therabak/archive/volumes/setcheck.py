@@ -117,6 +117,19 @@ def check_set(first: Path, first_size: int, archive_id: bytes, later: dict[int, 
                 path=first, counts=", ".join(str(c) for c in sorted(counts))
             )
         )
+    by_number = _by_number(ours, count, problems)
+    _say_missing(first, count, by_number, others, unusable, problems)
+    parts = _parts(first, first_size, count, by_number, problems)
+    kept = _readable(parts)
+    last = by_number.get(count)
+    size = last.header.start + last.header.length if last and last.header else kept[-1].end
+    disk = first_size + sum(f.size for f in by_number.values())
+    return SetCheck(first, count, max(size, kept[-1].end), disk, kept, problems)
+
+
+def _by_number(ours: list[_Found], count: int, problems: list[Message]) -> dict[int, _Found]:
+    """This set's finished volumes by the number their header says (the one whose file
+    name agrees first); unfinished, doubled and renamed volumes go to *problems*."""
     by_number: dict[int, _Found] = {}
     for f in sorted(ours, key=lambda f: (f.header.number != f.number, f.number)):  # type: ignore[union-attr]
         assert f.header is not None
@@ -143,6 +156,19 @@ def check_set(first: Path, first_size: int, archive_id: bytes, later: dict[int, 
                     "swapped or renamed)."
                 ).format(path=f.path, k=k, n=count, m=f.number)
             )
+    return by_number
+
+
+def _say_missing(
+    first: Path,
+    count: int,
+    by_number: dict[int, _Found],
+    others: dict[int, _Found],
+    unusable: dict[int, _Found],
+    problems: list[Message],
+) -> None:
+    """A problem for each volume 2..*count* that is not there: another backup's, a file
+    that cannot be used, or none."""
     for k in range(2, count + 1):
         if k in by_number:
             continue
@@ -164,6 +190,17 @@ def check_set(first: Path, first_size: int, archive_id: bytes, later: dict[int, 
                 _("Volume {k} of {n} is missing: {path}.").format(k=k, n=count, path=where)
             )
 
+
+def _parts(
+    first: Path,
+    first_size: int,
+    count: int,
+    by_number: dict[int, _Found],
+    problems: list[Message],
+) -> list[Part]:
+    """The part each volume holds, in volume order: cut-off and too long volumes, and a
+    volume that does not begin where the one before it ends, go to *problems* (a too
+    long first volume is read only up to where the second begins)."""
     parts = [Part(1, first, 0, first_size, 0)]
     for k in sorted(by_number):
         f = by_number[k]
@@ -197,7 +234,12 @@ def check_set(first: Path, first_size: int, archive_id: bytes, later: dict[int, 
                     "from another copy of the backup)."
                 ).format(k=part.number, n=count, prev=prev.number, path=part.path)
             )
-    # Readable ranges in archive order, without overlaps.
+    return parts
+
+
+def _readable(parts: list[Part]) -> list[Part]:
+    """Readable ranges in archive order, without overlaps (an overlapping part is left
+    out whole) and without empty parts."""
     parts.sort(key=lambda p: p.start)
     kept: list[Part] = []
     for part in parts:
@@ -205,10 +247,7 @@ def check_set(first: Path, first_size: int, archive_id: bytes, later: dict[int, 
             continue
         if part.length > 0:
             kept.append(part)
-    last = by_number.get(count)
-    size = last.header.start + last.header.length if last and last.header else kept[-1].end
-    disk = first_size + sum(f.size for f in by_number.values())
-    return SetCheck(first, count, max(size, kept[-1].end), disk, kept, problems)
+    return kept
 
 
 def _cut_off(k: int, n: int, path: Path, size: int, expected: int) -> Message:

@@ -5,11 +5,12 @@ what it found damaged, and gives each file's content as a stream of bytes. The r
 the restore (checks, plan, stage, swap) never asks what kind of point it is.
 
 **Adding a source** is one class in this module: subclass :class:`RestoreSource`, name
-the point kinds it restores in ``kinds`` (``RestorePoint.kind``, which point discovery
-in ``points/discovery.py`` gives a point it recognises; ``in_store`` for the points that
-are snapshots of a backup store) and implement :meth:`RestoreSource.open` (unlock and
-list) and :meth:`RestoreSource.content`. Defining the class registers it
-(``__init_subclass__``); :func:`source_class` finds it by the point's kind.
+the point kinds it restores in ``kinds`` (``RestorePoint.kind``, ``points/point.py``; what
+``points/discovery.py`` and ``points/store_points.py`` give a point they recognise;
+``in_store`` for the points that are snapshots of a backup store) and implement
+:meth:`RestoreSource.open` (unlock and list) and :meth:`RestoreSource.content`. Defining
+the class registers it (``__init_subclass__``); :func:`source_class` finds it by the
+point's kind.
 
 The sources today: :class:`StoreSource` (a snapshot of a backup store, ``STORE@ID``),
 :class:`ArchiveSource` (a ``.therabak`` archive, also split), the folder copies
