@@ -46,9 +46,9 @@ from therabak.jobkit import history
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
 from therabak.jobkit.retry import RetryPolicy
-from therabak.jobs.backup import (
+from therabak.jobs.backup import backup_argv
+from therabak.jobs.backup_outcome import (
     LeftOut,
-    backup_argv,
     outcome_exit_code,
     outcome_fields,
     outcome_json,
