@@ -24,7 +24,8 @@ from therabak.events import (
     Summary,
     Warning,
 )
-from therabak.jobs.backup import BackupResult, LeftOut
+from therabak.jobs.backup import BackupResult
+from therabak.jobs.backup_outcome import LeftOut
 from therabak.jobs.diff import DiffResult
 from therabak.jobs.folder import FolderBackupResult
 from therabak.jobs.passwd import PasswdResult

@@ -1280,3 +1280,31 @@ def test_progress_second_of_two_destinations(snap_compare, term_size, make_ctx, 
         screen.apply([Phase("writing"), PROGRESS])
 
     assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
+
+
+def test_restore_points_with_an_off_site_destination_not_reached(
+    snap_compare, term_size, make_ctx, points, usb, monkeypatch
+):
+    """The local points at once; the off-site destination that cannot be reached gets a
+    line of its own (its answer given here: no network in a snapshot)."""
+    from therabak.app import points as app_points
+
+    name_two_destinations(usb)
+    monkeypatch.setattr(
+        app_points,
+        "find_off_site_points",
+        lambda ctx, dest: app_points.OffSitePoints(
+            dest.name, error="Connection refused (cloud.example.org:443)"
+        ),
+    )
+
+    async def before(pilot):
+        from app.apphelp import wait_for
+
+        await restore_points(pilot)
+        await wait_for(
+            pilot, lambda: pilot.app.screen.off_site and not pilot.app.screen.off_site_pending
+        )
+        await pilot.pause(0.1)
+
+    assert snap_compare(TherabakApp(make_ctx()), terminal_size=term_size, run_before=before)

@@ -51,6 +51,12 @@ async def step_two(pilot) -> BackupScreen:
     return pilot.app.screen
 
 
+def shown(screen, selector: str) -> str:
+    """The text of *selector* on *screen* ("" while the screen is still being composed)."""
+    found = screen.query(selector)
+    return str(found.first().render()) if found else ""
+
+
 def line_under(screen) -> str:
     return str(screen.query_one("#dest-space").render())
 
@@ -151,20 +157,20 @@ def test_both_destinations_one_after_the_other_each_its_own_job_and_result(
         await no_recovery_code(pilot)
         await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
         first = app.screen
-        assert "Backup 1 of 2 · Stick" in str(first.query_one("#chain").render())
+        await wait_for(pilot, lambda: "Backup 1 of 2 · Stick" in shown(first, "#chain"))
         await wait_for(
             pilot,
             lambda: isinstance(app.screen, ProgressScreen) and app.screen is not first,
             timeout=120,
         )
         second = app.screen
-        await wait_for(pilot, lambda: "Backup 2 of 2" in str(second.query_one("#chain").render()))
+        await wait_for(pilot, lambda: "Backup 2 of 2" in shown(second, "#chain"))
         chain_text = str(second.query_one("#chain").render())
         assert "Backup 1 of 2 · Backup to Stick: finished." in chain_text
         assert "Backup 2 of 2 · Offsite" in chain_text
         await wait_for(
             pilot,
-            lambda: str(second.query_one("#speed").render()).startswith("Upload "),
+            lambda: shown(second, "#speed").startswith("Upload "),
             timeout=60,
         )
         await wait_for(pilot, lambda: second.view.finished, timeout=120)
@@ -216,7 +222,7 @@ def test_a_failed_first_backup_does_not_stop_the_second_and_says_so(
             timeout=120,
         )
         second = app.screen
-        await wait_for(pilot, lambda: "Backup 2 of 2" in str(second.query_one("#chain").render()))
+        await wait_for(pilot, lambda: "Backup 2 of 2" in shown(second, "#chain"))
         chain_text = str(second.query_one("#chain").render())
         assert "Backup 1 of 2 · Backup to Stick: FAILED: Wrong password" in chain_text
         assert "This backup runs anyway." in chain_text
@@ -259,7 +265,7 @@ def test_a_backup_off_site_from_the_app_and_its_point_in_the_restore_list(
         assert progress.job.record.args[progress.job.record.args.index("--dest") + 1] == "Offsite"
         await wait_for(
             pilot,
-            lambda: str(progress.query_one("#speed").render()).startswith("Upload "),
+            lambda: shown(progress, "#speed").startswith("Upload "),
             timeout=60,
         )
         await wait_for(pilot, lambda: progress.view.finished, timeout=120)

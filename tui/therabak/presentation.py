@@ -20,7 +20,7 @@ from therabak.points.point import PointKind
 from therabak.practice.categories import Rules
 
 if TYPE_CHECKING:
-    from therabak.jobs.backup import FilesOutcome
+    from therabak.jobs.backup_outcome import FilesOutcome
     from therabak.jobs.store_backup import StoreBackupResult
 
 #: A restore point's kind in a list (a column of ``therabak list``, the app's table).

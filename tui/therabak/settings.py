@@ -105,7 +105,7 @@ class S3Settings:
 
     endpoint: str = ""  # e.g. "https://s3.eu-central-003.backblazeb2.com"; empty: AWS
     region: str = ""  # empty: AWS_REGION, AWS_DEFAULT_REGION, else "us-east-1"
-    path_style: bool | None = None  # None: boto3 decides (virtual-hosted where it can)
+    path_style: bool | None = None  # None: botocore decides (virtual-hosted where it can)
 
 
 @dataclass

@@ -46,9 +46,9 @@ from therabak.jobkit import history
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
 from therabak.jobkit.retry import RetryPolicy
-from therabak.jobs.backup import (
+from therabak.jobs.backup import backup_argv
+from therabak.jobs.backup_outcome import (
     LeftOut,
-    backup_argv,
     outcome_exit_code,
     outcome_fields,
     outcome_json,
@@ -228,9 +228,10 @@ def _run_at(
     )
     created_store = False
     if store is None:
-        plan = plan_reuse(found.files, None, BlobIndex())
         if target.folder is not None:  # off-site: a full quota is refused when it is hit
+            plan = plan_reuse(found.files, None, BlobIndex())
             check_space(None, target.folder, space_needed(plan, _default_chunk()))
+            del plan  # not held while the backup runs (a second list of every file)
         store, created_store = create_or_open(target, req)
         if created_store and req.on_created is not None:
             req.on_created(target.place)
@@ -304,6 +305,11 @@ def _write(
         writer.skip(path, why)
     progress.finish()
     cancel.check()
+    # the scan's file list goes before the commit encodes the index and the snapshot, the
+    # moment the most else is alive (emptied, not only dropped: the caller holds *found*)
+    found.files.clear()
+    plan.to_read.clear()
+    plan.reused.clear()
     emit(Phase("syncing", target.place))
     snapshot = writer.commit()
     faults.point("backup.published")

@@ -17,7 +17,7 @@ Where therabak looks, first one wins:
    same user, or against a copy of the home folder being read elsewhere: it is as safe
    as ``~/.ssh/id_ed25519`` without a passphrase or ``~/.aws/credentials``.
 
-S3 with none of these: boto3's own places (``~/.aws/credentials``, a profile).
+S3 with none of these: botocore's own places (``~/.aws/credentials``, a profile).
 SSH keys are not credentials here: SFTP uses the SSH agent and ``~/.ssh`` first.
 """
 

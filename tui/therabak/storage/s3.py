@@ -1,4 +1,4 @@
-"""A storage in an S3-compatible bucket (AWS, Backblaze B2, Wasabi, MinIO, Ceph, …), via boto3.
+"""A storage in an S3-compatible bucket (AWS, Backblaze B2, Wasabi, MinIO, Ceph, …), via botocore.
 
 Objects are keys under ``PREFIX/`` in the bucket. ``put`` first asks whether the key
 exists (HEAD), then uploads with ``If-None-Match: *``, so that of two writers of one name
@@ -10,9 +10,15 @@ completed, and an upload that fails is aborted. Either way a reader never sees h
 object. ``replace`` is a plain PUT (atomic in S3). Ranges are HTTP ``Range`` requests.
 
 botocore's own retries are off (one try per call): :mod:`therabak.storage.network`
-retries with one policy for every remote storage. boto3's newer default checksums
+retries with one policy for every remote storage. botocore's newer default checksums
 (``when_supported``) are turned down to ``when_required``, as S3-compatible providers
 that do not know them refuse every upload otherwise.
+
+Memory (issue 17: a backup off-site below 150 MB): the client is made by botocore's own
+session, not boto3's (boto3 adds s3transfer, concurrent.futures and multiprocessing: ~65
+modules, ~3 MB, none used here), and its endpoint table holds S3 alone, not every AWS service
+(``endpoints.json``, ~7 MB as Python objects, kept as long as the client:
+:func:`_slim_endpoint_table`).
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-import boto3
 import botocore.exceptions
+import botocore.session
 from botocore.config import Config
 
 from therabak.i18n import N_, _
@@ -122,12 +128,16 @@ class S3Storage(Storage):
             s3={"addressing_style": {True: "path", False: "virtual", None: "auto"}[path_style]},
             user_agent_appid="therabak",
         )
-        session = boto3.session.Session(
+        session = botocore.session.Session()
+        _slim_endpoint_table(session)
+        self._client = session.create_client(
+            "s3",
+            region_name=region or "us-east-1",
+            endpoint_url=endpoint_url,
             aws_access_key_id=access_key_id,
             aws_secret_access_key=secret_access_key,
-            region_name=region or "us-east-1",
+            config=config,
         )
-        self._client = session.client("s3", endpoint_url=endpoint_url, config=config)
 
     # ---- helpers ------------------------------------------------------------------
 
@@ -452,6 +462,31 @@ class S3Storage(Storage):
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._client.close()
+
+
+def _slim_endpoint_table(session: botocore.session.Session) -> None:
+    """Give *session* an endpoint resolver that knows only S3, before the client is made.
+    botocore's table of every AWS endpoint (``endpoints.json``: ~300 services, ~7 MB as
+    Python objects) would otherwise stay for the whole backup: the client's event handlers
+    keep its creator, and the creator keeps the resolver. An S3 client asks the table only
+    about S3 (its partition, its regions, its signature versions), so the answers are the
+    same. Private parts of botocore: if they change, nothing happens (the whole table is
+    used, as before)."""
+    with contextlib.suppress(AttributeError, KeyError, TypeError, ValueError):
+        from botocore.regions import EndpointResolver
+
+        loader = session.get_component("data_loader")
+        endpoints, path = loader.load_data_with_path("endpoints")
+        slim = dict(endpoints)
+        slim["partitions"] = [
+            dict(partition, services={"s3": partition["services"]["s3"]})
+            if "s3" in partition.get("services", {})
+            else dict(partition, services={})
+            for partition in endpoints["partitions"]
+        ]
+        resolver = EndpointResolver(slim, uses_builtin_data=loader.is_builtin_path(path))
+        session._internal_components.register_component("endpoint_resolver", resolver)
+        loader._cache.pop(("load_data_with_path", "endpoints"), None)
 
 
 def _listable(name: str) -> bool:

@@ -477,6 +477,7 @@ class BackupWriter:
                 self._send(last)
             self._queue.join()
             self._check_open()
+            last = None  # the last pack's buffer too (it is put)
             with self._mutex:  # no pack is filled any more: their buffers (16 MiB each) go
                 self._buffers.clear()  # before the index and the snapshot are encoded
             adopted = sorted(self._adopted & set(self._index.packs))
