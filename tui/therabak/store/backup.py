@@ -13,9 +13,13 @@
     snapshot = writer.commit()                           # or writer.abort()
 
 A file's content is cut into chunks of the store's chunk size; each chunk's keyed id is
-looked up, and only chunks the store does not hold yet are sealed and packed. Full packs
-are put by background threads (as many as the storage's ``puts_in_flight``: one for a
-local folder) while the next fills, without waiting for each to be durable. Commit puts
+looked up, and only chunks the store does not hold yet are sealed and packed. A file's
+first chunk is identified on the caller's thread, later ones on the backup's chunk thread
+(at most ``CHUNKS_AHEAD`` per file waiting), while the caller reads on and the background
+hasher takes the whole file's SHA-256: the two hashing passes over a large file run
+beside each other. Full packs are put by background threads (as many as the storage's
+``puts_in_flight``: one for a local folder) while the next fills, without waiting for
+each to be durable. Commit puts
 the last pack, an index file for the new packs (and for packs an interrupted backup
 left, whose headers were verified when the index was loaded: adopted), then makes them
 all durable at once (``Store.sync``, the storage's barrier), then puts the snapshot.
