@@ -1,0 +1,80 @@
+"""A local store backup (``therabak backup --dest DIR``) loads only what it uses: no remote
+client library, no Textual, not the restore engine. Their imports are a good part of a
+second backup's fixed cost (issue 16, README "Benchmarks"), so they stay in the functions
+that need them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import Practice, cli_env
+
+# top-level packages a backup into a local folder has no use for
+NOT_FOR_A_LOCAL_BACKUP = {
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "paramiko",
+    "webdav4",
+    "httpx",
+    "httpcore",
+    "textual",
+    "rich",
+    "babel",
+    "hypothesis",
+}
+# modules of therabak itself a backup never runs: the restore engine and the point lists
+NOT_FOR_A_BACKUP = {"therabak.jobs.restore", "therabak.points.discovery", "therabak.app"}
+
+PROBE = """
+import json, sys, therabak.cli
+code = None
+try:
+    code = therabak.cli.main(sys.argv[1:])
+finally:
+    print("MODULES " + json.dumps({"code": code, "loaded": sorted(sys.modules)}),
+          file=sys.stderr)
+"""
+
+
+def _backup_modules(practice: Practice, dest: Path) -> tuple[dict, set[str]]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, "backup", "--dest", str(dest)]
+        + ["--data-dir", str(practice.data_dir), "--password-stdin", "--json"],
+        env=cli_env(),
+        input="imports-probe-pw\n",
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("MODULES "))
+    probe = json.loads(line.removeprefix("MODULES "))
+    return json.loads(proc.stdout.splitlines()[-1]), set(probe["loaded"])
+
+
+def _under(loaded: set[str], names: set[str]) -> list[str]:
+    return sorted(m for m in loaded if any(m == n or m.startswith(n + ".") for n in names))
+
+
+def test_a_local_store_backup_imports_no_remote_client_ui_or_restore_code(
+    practice: Practice, tmp_path: Path
+) -> None:
+    # the libraries are installed: the test would see them if the backup imported them
+    for name in ("botocore", "paramiko", "webdav4", "httpx", "textual"):
+        assert importlib.util.find_spec(name) is not None, name
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    for run in ("first", "second"):
+        summary, loaded = _backup_modules(practice, dest)
+        assert summary["files_read"] + summary["files_reused"] > 0, run
+        # what a store backup does need was loaded: the probe saw a real backup
+        assert {"cryptography", "zstandard", "therabak.jobs.store_backup"} <= loaded, run
+        assert _under(loaded, NOT_FOR_A_LOCAL_BACKUP) == [], run
+        assert _under(loaded, NOT_FOR_A_BACKUP) == [], run
+    assert summary["files_reused"] > 0 and summary["files_read"] == 0  # the second one
