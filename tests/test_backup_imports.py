@@ -27,8 +27,14 @@ NOT_FOR_A_LOCAL_BACKUP = {
     "babel",
     "hypothesis",
 }
-# modules of therabak itself a backup never runs: the restore engine and the point lists
-NOT_FOR_A_BACKUP = {"therabak.jobs.restore", "therabak.points.discovery", "therabak.app"}
+# modules of therabak itself a backup never runs: the restore engine, the point readers
+NOT_FOR_A_BACKUP = {
+    "therabak.jobs.restore",
+    "therabak.points.discovery",
+    "therabak.points.point",
+    "therabak.points.stores",
+    "therabak.app",
+}
 
 PROBE = """
 import json, sys, therabak.cli

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from therabak import formatting
 from therabak.i18n import N_, _, ngettext
-from therabak.points.point import PointKind
+from therabak.points.kind import PointKind
 from therabak.practice.categories import Rules
 
 if TYPE_CHECKING:
