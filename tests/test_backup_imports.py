@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import Practice, cli_env
 
 # top-level packages a backup into a local folder has no use for
@@ -37,6 +39,9 @@ NOT_FOR_A_STORE_BACKUP = {
     "therabak.points.point",
     "therabak.points.stores",
     "therabak.app",
+    "therabak.cli.restore",
+    "therabak.cli.demo",
+    "therabak.cli.schedule",
 }
 
 PROBE = """
@@ -87,3 +92,39 @@ def test_a_local_store_backup_imports_no_remote_client_ui_or_restore_code(
         assert _under(loaded, NOT_FOR_A_LOCAL_BACKUP) == [], run
         assert _under(loaded, NOT_FOR_A_STORE_BACKUP) == [], run
     assert summary["files_reused"] > 0 and summary["files_read"] == 0  # the second one
+
+
+def test_the_command_table_names_the_module_that_registers_each_command() -> None:
+    """A command line naming a command builds its module's parser alone: the table must
+    hold every command of the full parser with the module that registers it."""
+    import argparse
+    import importlib
+
+    from therabak.cli import COMMAND_MODULE, COMMAND_MODULES
+
+    registered: dict[str, str] = {}
+    for name in COMMAND_MODULES:
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(name).register(sub)
+        registered.update(dict.fromkeys(sub.choices, name))
+    assert registered == COMMAND_MODULE
+
+
+def test_a_named_command_parses_as_with_every_command() -> None:
+    from therabak.cli import build_parser, command_named
+
+    for command, argv in (
+        ("backup", ["backup", "--dest", "D", "--password-stdin", "--json"]),
+        ("backup", ["--lang", "de", "backup", "--dest", "D", "--no-password"]),
+        ("restore", ["--lang=en", "restore", "STORE@latest", "--to", "T", "--yes"]),
+        ("list", ["list", "--json"]),
+        ("destination", ["destination", "list"]),
+    ):
+        assert command_named(argv) == command
+        alone = build_parser(command)
+        assert vars(alone.parse_args(argv)) == vars(build_parser().parse_args(argv))
+        with pytest.raises(SystemExit):  # the others are not there
+            alone.parse_args(["status"])
+    # help and version show every command
+    for argv in (["--help", "backup"], ["-h"], ["--version", "backup"], [], ["bogus"]):
+        assert command_named(argv) in (None, "bogus")
