@@ -19,12 +19,8 @@ from therabak.points.kind import PointKind
 from therabak.practice.categories import Rules
 
 if TYPE_CHECKING:
-<<<<<<< HEAD
     from therabak.jobs.backup_outcome import FilesOutcome
-=======
-    from therabak.jobs.backup import FilesOutcome
     from therabak.jobs.restore import CategoryChange, RestorePlan  # heavy: on use only
->>>>>>> struct2
     from therabak.jobs.store_backup import StoreBackupResult
 
 #: A restore point's kind in a list (a column of ``therabak list``, the app's table).
