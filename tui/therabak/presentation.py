@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from therabak import formatting
 from therabak.i18n import N_, _, ngettext
-from therabak.jobs.restore import CategoryAction, CategoryChange, RestorePlan
-from therabak.points.point import PointKind
+from therabak.points.kind import PointKind
 from therabak.practice.categories import Rules
 
 if TYPE_CHECKING:
     from therabak.jobs.backup_outcome import FilesOutcome
+    from therabak.jobs.restore import CategoryChange, RestorePlan  # heavy: on use only
     from therabak.jobs.store_backup import StoreBackupResult
 
 #: A restore point's kind in a list (a column of ``therabak list``, the app's table).
@@ -62,6 +62,8 @@ class PlanRow:
 
     @property
     def restored(self) -> bool:
+        from therabak.jobs.restore import CategoryAction
+
         return self.change is not None and self.change.action == CategoryAction.RESTORE
 
 
@@ -69,6 +71,8 @@ def plan_rows(plan: RestorePlan, rules: Rules) -> list[PlanRow]:
     """The categories the plan touches, as the rules' tree: those the backup or the
     current data hold and those restored, each under its groups; categories the rules
     do not know (an older backup's) at the end."""
+    from therabak.jobs.restore import CategoryAction
+
     changes = {c.id: c for c in plan.categories}
     shown = {
         c.id

@@ -38,6 +38,31 @@ COMMAND_MODULES = [
     "therabak.cli.destination",
     "therabak.cli.store",
 ]
+#: Which module registers each command: a command line that names one builds only that
+#: command's parser (a backup does not import the other commands' modules); anything else
+#: (--help, a typo, no command) builds them all. tests/test_backup_imports.py checks it.
+COMMAND_MODULE: dict[str, str] = {
+    "demo": "therabak.cli.demo",
+    "preview": "therabak.cli.preview",
+    "backup": "therabak.cli.backup",
+    "verify": "therabak.cli.inspect",
+    "show": "therabak.cli.inspect",
+    "diff": "therabak.cli.inspect",
+    "passwd": "therabak.cli.passwd",
+    "recovery": "therabak.cli.recovery",
+    "restore": "therabak.cli.restore",
+    "list": "therabak.cli.points",
+    "folder-backup": "therabak.cli.folder",
+    "auto": "therabak.cli.auto",
+    "status": "therabak.cli.status",
+    "emergency-sheet": "therabak.cli.emergency",
+    "schedule": "therabak.cli.schedule",
+    "remote": "therabak.cli.remote",
+    "destination": "therabak.cli.destination",
+    "check": "therabak.cli.store",
+    "forget": "therabak.cli.store",
+    "prune": "therabak.cli.store",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,7 +87,19 @@ def add_language_option(p: argparse.ArgumentParser, *, top: bool = False) -> Non
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_named(argv: list[str]) -> str | None:
+    """The command *argv* names, or None: also when anything but ``--lang`` comes first
+    (``--help``, ``--version``: those show every command)."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("--lang"):
+        i += 2 if argv[i] == "--lang" else 1
+    if i >= len(argv) or argv[i].startswith("-"):
+        return None
+    return argv[i]
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of *command* alone when it is a known one."""
     import importlib
 
     parser = _Parser(
@@ -79,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_language_option(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar=_("COMMAND"), parser_class=_Parser)
     sub.required = True
-    for name in COMMAND_MODULES:
+    only = COMMAND_MODULE.get(command or "")
+    for name in COMMAND_MODULES if only is None else [only]:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as e:
@@ -118,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     choose_language(argv)
     translate_argparse()
-    parser = build_parser()
+    parser = build_parser(command_named(argv))
     args = parser.parse_args(argv)
     if getattr(args, "log", None):
         common.redirect_to_log(args.log, args.command)

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from therabak import faults, fsinfo, memtune
-from therabak.archive.reader import ArchiveReader
 from therabak.archive.volumes import (
     MAX_VOLUMES,
     VolumeSink,
@@ -453,6 +452,7 @@ def _verify_written(
 ) -> None:
     """Read the published backup back and check every file; *result* says the verdict,
     or that the check was cancelled."""
+    from therabak.archive.reader import ArchiveReader  # the reader: only to verify
     from therabak.jobs.verify import verify_archive
 
     emit(Phase("verifying", str(final)))

@@ -24,26 +24,8 @@ from therabak.errors import DamagedArchiveError
 from therabak.fsutil import open_regular
 from therabak.i18n import _
 from therabak.points import stores
-from therabak.practice.categories import BackupKind, Rules
-
-
-class PointKind(StrEnum):
-    """What a restore point is (its ``kind`` in ``list --json``)."""
-
-    MANUAL = "manual"  # an archive of a manual backup
-    AUTOMATIC = "automatic"  # an archive of an automatic backup (its header says "auto")
-    FOLDER = "folder"  # a folder backup
-    BEFORE_RESTORE = "before-restore"  # the data a restore replaced, kept beside Data
-    UNREADABLE = "unreadable"  # found, but it cannot be read (``error`` says why)
-
-    @classmethod
-    def of_archive(cls, kind: BackupKind) -> PointKind:
-        """The point kind of an archive whose header says *kind*."""
-        return cls.AUTOMATIC if kind == BackupKind.AUTOMATIC else cls.MANUAL
-
-    @property
-    def is_folder(self) -> bool:
-        return self in (PointKind.FOLDER, PointKind.BEFORE_RESTORE)
+from therabak.points.kind import PointKind
+from therabak.practice.categories import Rules
 
 
 class AccountMatch(StrEnum):
