@@ -37,9 +37,9 @@ import hashlib
 import queue
 import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from therabak import __version__, faults
 from therabak.archive.hashing import Sha256Behind
@@ -59,6 +59,9 @@ from therabak.store.snapshot import (
     path_problem,
     snapshot_name,
 )
+
+if TYPE_CHECKING:  # concurrent.futures (and logging) only when a file has a second chunk
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 _STOP = object()
 #: chunks of one file that may wait for the chunk thread (1 MiB each by default)
@@ -406,6 +409,8 @@ class BackupWriter:
         self._check_open()
         with self._mutex:
             if self._chunker is None:
+                from concurrent.futures import ThreadPoolExecutor
+
                 self._chunker = ThreadPoolExecutor(1, thread_name_prefix="store-chunks")
             chunker = self._chunker
         return chunker.submit(self._identify_and_store, piece, compressor)
