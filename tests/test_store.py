@@ -561,3 +561,30 @@ def test_no_pack_buffer_is_alive_when_the_snapshot_is_encoded(tmp_path: Path):
     assert w.stats.packs == 3
     assert storage.traced_at_snapshot is not None
     assert storage.traced_at_snapshot < 8 << 20, storage.traced_at_snapshot
+
+
+def test_a_backup_made_in_its_parents_second_is_newer_than_it(practice: Practice, tmp_path: Path):
+    """Times are whole seconds: two backups in one second (quick ones, off-site too) would
+    tie, and "latest", the next parent and retention would pick either. A snapshot is made
+    one second after its parent when the clock says no later, so the one made last is the
+    newest, in the listing and as @latest."""
+    from datetime import datetime, timedelta
+
+    from therabak.points.stores import StoreRef, list_store, resolve
+
+    store = create_store(tmp_path / "store")
+    now = datetime(2026, 12, 7, 14, 0, 0).astimezone()
+    made = []
+    for _ in range(4):  # one clock second for all, then a clock set back an hour
+        made.append(backup_data(store, practice.data_dir, practice.key, created=now).snapshot)
+    made.append(
+        backup_data(
+            store, practice.data_dir, practice.key, created=now - timedelta(hours=1)
+        ).snapshot
+    )
+    assert [s.created for s in made] == [now + timedelta(seconds=i) for i in range(5)]
+    listed = [s.snapshot_id for s in open_store(tmp_path / "store").snapshots()]
+    assert listed == [s.snapshot_id for s in made]
+    assert open_store(tmp_path / "store").latest().snapshot_id == made[-1].snapshot_id
+    ref = StoreRef(str(tmp_path / "store"), "latest")
+    assert resolve(ref, list_store(tmp_path / "store")) == made[-1].snapshot_id

@@ -38,7 +38,7 @@ import queue
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from therabak import __version__, faults
@@ -512,6 +512,11 @@ class BackupWriter:
         created = (self.meta.created or datetime.now().astimezone()).replace(microsecond=0)
         if created.tzinfo is None:
             created = created.astimezone()
+        if self.parent is not None and created <= self.parent.created:
+            # times are whole seconds: a backup made in its parent's second (or on a clock
+            # set back) is one second after it, so the newest point ("latest", the next
+            # parent, retention) is always the one made last
+            created = (self.parent.created + timedelta(seconds=1)).astimezone(created.tzinfo)
         entries = sorted(self._entries.values(), key=lambda e: e.path)
         size = sum(e.size for e in entries)
         categories = tuple(sorted(set(self.meta.categories)))
