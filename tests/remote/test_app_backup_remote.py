@@ -12,7 +12,7 @@ from pathlib import Path
 import app.conftest as _app_fixtures
 from app.apphelp import no_recovery_code, store_backup_first, wait_for, wait_scan
 from restore_helpers import plaintext_tree
-from therabak import destinations
+from therabak import destinations, formatting
 from therabak.app.app import TherabakApp
 from therabak.app.screens.backup import BackupScreen
 from therabak.app.screens.progress import ProgressScreen
@@ -311,5 +311,41 @@ def test_a_backup_off_site_from_the_app_and_its_point_in_the_restore_list(
         final = app.screen.view.final
         assert final.exit_code == 0, str(app.screen.query_one("#summary").render())
         assert plaintext_tree(ctx.paths.data_dir, key) == before
+
+    run_app(app, body)
+
+
+def test_a_second_backup_off_site_shows_how_little_it_writes_before_it_starts(
+    make_ctx, run_app, remote_place
+):
+    """A store off-site made by a first backup: the backup screen asks the server (it
+    holds a store: one password field), then, with the password, estimates in a worker
+    what the second backup writes: nothing of the files is new, so "Writes X of Y" with
+    X far below Y (only a few bytes of metadata at most)."""
+    place = remote_place("s3")
+    name_destinations(Offsite=place.url)
+    ctx = make_ctx()
+    store_backup_first(ctx, "Offsite", PASSWORD)  # the first backup made the store
+    app = TherabakApp(ctx)
+
+    async def body(pilot):
+        screen = await step_two(pilot)
+        screen.query_one("#dest-input").value = "Offsite"
+        await wait_for(pilot, lambda: "It holds a backup store" in line_under(screen))
+        assert not screen.query_one("#pw2-row").display  # one password opens it
+        estimate = lambda: str(screen.query_one("#estimate").render())  # noqa: E731
+        assert "Type the store's password" in estimate()
+        screen.query_one("#pw").focus()
+        await pilot.press(*PASSWORD)
+        await wait_for(pilot, lambda: estimate().startswith("Writes "), timeout=60)
+        e = screen.estimate
+        assert e.exists and e.store.startswith("s3://")
+        assert e.bytes_total > 0 and e.bytes_new == 0, (e.bytes_new, e.bytes_total)
+        assert e.files_reused == e.files_total > 0
+        assert estimate() == (
+            f"Writes {formatting.size(0)} of {formatting.size(e.bytes_total)}; "
+            "the rest is already in the backup store."
+        )
+        assert app.ctx.runner.list_jobs() == []  # asking started nothing
 
     run_app(app, body)
