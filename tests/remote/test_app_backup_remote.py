@@ -230,6 +230,24 @@ def test_a_failed_first_backup_does_not_stop_the_second_and_says_so(
         assert second.view.final.exit_code == 0
         summary = str(second.query_one("#summary").render())
         assert "Backup to Stick: FAILED" in summary and "Backup to Offsite: finished." in summary
+        # the store that refused is named, and its backup can be started alone
+        assert (
+            "The backup store at Stick did not open with this password: it has another one."
+            in summary
+        )
+        assert "Offsite did not open" not in summary
+        alone = second.query_one("#alone")
+        assert alone.display and str(alone.label) == "Back up to Stick alone…"
+        alone.press()
+        await wait_for(pilot, lambda: isinstance(app.screen, BackupScreen))
+        again = app.screen
+        await wait_scan(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        picker = again.query_one(DestinationPicker)
+        assert picker.value == "Stick" and picker.path() == usb and picker.remote() is None
+        assert again.dest_argument() == "Stick"
+        assert not again.query_one("#pw2-row").display  # its store: its own password, once
 
     run_app(app, body)
 
@@ -347,5 +365,64 @@ def test_a_second_backup_off_site_shows_how_little_it_writes_before_it_starts(
             "the rest is already in the backup store."
         )
         assert app.ctx.runner.list_jobs() == []  # asking started nothing
+
+    run_app(app, body)
+
+
+def test_both_with_an_off_site_store_of_another_password_names_it_and_offers_it_alone(
+    make_ctx, run_app, remote_place, usb: Path
+):
+    """Two stores whose passwords differ: the folder's backup is written, the off-site
+    one is refused (wrong password, exit 4 from S3); the summary names the store that
+    refused and a button opens the backup screen with that destination picked (asked
+    in a worker again: it holds a store, one password field)."""
+    place = remote_place("s3")
+    name_destinations(Stick=str(usb), Offsite=place.url)
+    ctx = make_ctx()
+    store_backup_first(ctx, usb, PASSWORD)
+    store_backup_first(ctx, "Offsite", "Ein-anderes-Passwort")  # off-site: another one
+    app = TherabakApp(ctx)
+
+    async def body(pilot):
+        screen = await step_two(pilot)
+        await both_chosen(pilot, screen)
+        await wait_for(pilot, lambda: "It holds a backup store" in remote_line(screen))
+        assert not screen.query_one("#pw2-row").display  # both hold a store: one field
+        screen.query_one("#pw").focus()
+        await pilot.press(*PASSWORD)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        first = app.screen
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ProgressScreen) and app.screen is not first,
+            timeout=120,
+        )
+        second = app.screen
+        await wait_for(pilot, lambda: second.view.finished, timeout=120)
+        assert second.view.final.exit_code == 4
+        summary = str(second.query_one("#summary").render())
+        assert "Backup 1 of 2 · Backup to Stick: finished." in summary
+        assert "Backup 2 of 2 · Backup to Offsite: FAILED: Wrong password" in summary
+        assert (
+            "The backup store at Offsite did not open with this password: it has another one."
+            in summary
+        )
+        assert "Stick did not open" not in summary
+        alone = second.query_one("#alone")
+        assert alone.display and str(alone.label) == "Back up to Offsite alone…"
+        await pilot.press("a")  # the key does what the button does
+        await wait_for(pilot, lambda: isinstance(app.screen, BackupScreen))
+        again = app.screen
+        await wait_scan(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        picker = again.query_one(DestinationPicker)
+        assert picker.value == "Offsite" and picker.remote() is not None
+        await wait_for(pilot, lambda: "It holds a backup store" in line_under(again))
+        assert not again.query_one("#pw2-row").display
+        assert again.dest_argument() == "Offsite"
+        stick = Store.open(LocalStorage(usb / "TheraPsy-Backups"), Unlock(password=PASSWORD))
+        assert len(stick.snapshots()) == 2  # the folder's backup was written
 
     run_app(app, body)

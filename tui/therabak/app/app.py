@@ -67,10 +67,11 @@ class TherabakApp(App[None]):
             self.pop_screen()
         self.push_screen(screen)
 
-    def action_backup(self) -> None:
+    def action_backup(self, destination: str = "") -> None:
+        """The backup screen (*destination*: a name the settings know, picked already)."""
         from therabak.app.screens.backup import BackupScreen
 
-        self._home_then(BackupScreen())
+        self._home_then(BackupScreen(destination))
 
     def action_restore(self) -> None:
         from therabak.app.screens.restore import RestoreScreen

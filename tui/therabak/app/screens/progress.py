@@ -15,7 +15,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Footer, ProgressBar, Static
+from textual.widgets import Button, Footer, ProgressBar, Static
 
 from therabak import formatting
 from therabak.app.chain import BackupChain
@@ -155,6 +155,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
         Binding("enter", "close", N_("Done"), show=False),
         Binding("k", "keep", N_("Keep it")),
         Binding("d", "delete_backup", N_("Delete it")),
+        Binding("a", "backup_alone", N_("Back up to it alone")),
     ]
 
     def __init__(self, job: Job, *, follow: bool = True, chain: BackupChain | None = None) -> None:
@@ -189,6 +190,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
             yield Static("", id="speed")
             yield Static("", id="current")
         yield Static("", id="summary")
+        yield Button("", id="alone", compact=True)
         yield Static("", id="retry-title")
         yield RetryPanel(id="retries")
         yield Static("", id="retry-notes")
@@ -197,6 +199,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
     def on_mount(self) -> None:
         self._render_chain()
         self.query_one("#summary").display = False
+        self.query_one("#alone").display = False
         self.query_one("#retries").display = False
         self.query_one("#retry-title").display = False
         self.query_one("#retry-notes").display = False
@@ -389,6 +392,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
             lines = Text("\n".join(self.chain.lines()) + "\n\n", style="bold")
             text = lines + text
             self.query_one("#chain").display = False
+            self._offer_alone(text)
         if self._unverified_archive() is not None:
             if self.kept_or_deleted == "kept":
                 text.append("\n" + _("Kept (not verified)."), style="bold")
@@ -406,6 +410,39 @@ class ProgressScreen(FollowsJobs, AppScreen):
             self.app.ctx.runner.mark_seen(self.job)
         self.refresh_bindings()
 
+    def _offer_alone(self, text: Text) -> None:
+        """A destination of the chain refused the password (its store has another one):
+        said by its name, and a button starts the backup to it alone."""
+        refused = self.chain.refused() if self.chain is not None else []
+        button = self.query_one("#alone", Button)
+        button.display = bool(refused)
+        if not refused:
+            return
+        for name in refused:
+            text.append(
+                "\n"
+                + _(
+                    "The backup store at {dest} did not open with this password: it has "
+                    "another one."
+                ).format(dest=name),
+                style="bold",
+            )
+        button.label = _("Back up to {dest} alone…").format(dest=refused[0])
+
+    def action_backup_alone(self) -> None:
+        """The backup screen with the destination that refused the password picked."""
+        refused = self.chain.refused() if self.chain is not None else []
+        if not self.view.finished or not refused:
+            return
+        if self.is_current:
+            self.app.ctx.runner.mark_seen(self.job)
+        self.app.action_backup(refused[0])
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "alone":
+            event.stop()
+            self.action_backup_alone()
+
     # ---- actions --------------------------------------------------------------------
 
     def _unverified_archive(self) -> str | None:
@@ -422,6 +459,8 @@ class ProgressScreen(FollowsJobs, AppScreen):
             return finished
         if action in ("keep", "delete_backup"):
             return self._unverified_archive() is not None and not self.kept_or_deleted
+        if action == "backup_alone":
+            return finished and self.chain is not None and bool(self.chain.refused())
         return True
 
     def action_cancel(self) -> None:
