@@ -190,10 +190,12 @@ class ProgressScreen(FollowsJobs, AppScreen):
             yield Static("", id="speed")
             yield Static("", id="current")
         yield Static("", id="summary")
-        yield Button("", id="alone", compact=True)
         yield Static("", id="retry-title")
         yield RetryPanel(id="retries")
         yield Static("", id="retry-notes")
+        yield Button(
+            "", id="alone", variant="primary", compact=True
+        )  # after the retries: focus order kept
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
