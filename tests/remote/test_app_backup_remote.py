@@ -426,3 +426,53 @@ def test_both_with_an_off_site_store_of_another_password_names_it_and_offers_it_
         assert len(stick.snapshots()) == 2  # the folder's backup was written
 
     run_app(app, body)
+
+
+def test_quitting_while_the_second_backup_of_both_waits_asks_first_and_names_it(
+    make_ctx, run_app, remote_place, usb: Path
+):
+    """Both: while the folder's backup runs, the off-site one waits for the app to start
+    it; ctrl+q asks first and names it ("Stay" keeps the app and the chain: the second
+    starts); once nothing waits, ctrl+q quits at once."""
+    from therabak.app.screens.dialogs import ConfirmDialog
+
+    place = remote_place("s3")
+    name_destinations(Stick=str(usb), Offsite=place.url)
+    app = TherabakApp(make_ctx(job_env={"THERABAK_FAILPOINTS": "delay-ms=60"}))
+
+    async def body(pilot):
+        screen = await step_two(pilot)
+        await both_chosen(pilot, screen)
+        await wait_for(pilot, lambda: "No backup store there yet" in remote_line(screen))
+        for field in ("#pw", "#pw2"):
+            screen.query_one(field).focus()
+            await pilot.press(*PASSWORD)
+        await pilot.press("ctrl+s")
+        await no_recovery_code(pilot)
+        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        first = app.screen
+        assert app.waiting_backups() == ["Offsite"]
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        dialog = app.screen
+        assert str(dialog.query_one(".dialog-title").render()) == "Quit therabak?"
+        said = str(dialog.query_one(".dialog-body").render())
+        assert "The backup to Offsite has not started yet" in said, said
+        assert "If you quit now, it does not run" in said
+        assert app.return_code is None
+        dialog.query_one("#no").press()  # stay
+        await pilot.pause()
+        assert app.return_code is None and app.screen is first
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ProgressScreen) and app.screen is not first,
+            timeout=120,
+        )
+        assert app.waiting_backups() == []  # the last one has started: nothing waits
+        await wait_for(pilot, lambda: app.screen.view.finished, timeout=120)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmDialog)
+        assert app.return_code == 0
+
+    run_app(app, body)
