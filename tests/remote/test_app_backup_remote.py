@@ -463,6 +463,14 @@ def test_quitting_while_the_second_backup_of_both_waits_asks_first_and_names_it(
         dialog.query_one("#no").press()  # stay
         await pilot.pause()
         assert app.return_code is None and app.screen is first
+        # leaving the progress screen would drop it as well: asked too
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        said = str(app.screen.query_one(".dialog-body").render())
+        assert "The backup to Offsite starts from this screen" in said, said
+        app.screen.query_one("#no").press()
+        await pilot.pause()
+        assert app.screen is first and first.chain.password is not None
         await wait_for(
             pilot,
             lambda: isinstance(app.screen, ProgressScreen) and app.screen is not first,

@@ -597,7 +597,33 @@ class ProgressScreen(FollowsJobs, AppScreen):
         self._show_summary()
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        """Back; while a backup of a chain waits for its turn (started from this screen
+        when this job ended), ask first and name it."""
+        waiting = [step.label for step in self.chain.steps] if self.chain is not None else []
+        if not waiting:
+            self.app.pop_screen()
+            return
+        body = ngettext(
+            "The backup to {dest} starts from this screen when the running one has ended. "
+            "If you leave it now, that backup does not run (the running one goes on).",
+            "The backups to {dest} start from this screen when the running one has ended. "
+            "If you leave it now, those backups do not run (the running one goes on).",
+            len(waiting),
+        ).format(dest=", ".join(waiting))
+
+        def answer(leave: bool | None) -> None:
+            if leave:
+                if self.chain is not None:
+                    self.chain.steps.clear()
+                    self.chain.password = None
+                self.app.pop_screen()
+
+        self.app.push_screen(
+            ConfirmDialog(
+                _("Leave this screen?"), body, yes=_("Leave anyway"), no=_("Stay"), danger=True
+            ),
+            answer,
+        )
 
     def action_close(self) -> None:
         self.app.pop_screen()
