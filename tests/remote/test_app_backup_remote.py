@@ -12,7 +12,7 @@ from pathlib import Path
 import app.conftest as _app_fixtures
 from app.apphelp import no_recovery_code, store_backup_first, wait_for, wait_scan
 from restore_helpers import plaintext_tree
-from therabak import destinations
+from therabak import destinations, formatting
 from therabak.app.app import TherabakApp
 from therabak.app.screens.backup import BackupScreen
 from therabak.app.screens.progress import ProgressScreen
@@ -230,6 +230,24 @@ def test_a_failed_first_backup_does_not_stop_the_second_and_says_so(
         assert second.view.final.exit_code == 0
         summary = str(second.query_one("#summary").render())
         assert "Backup to Stick: FAILED" in summary and "Backup to Offsite: finished." in summary
+        # the store that refused is named, and its backup can be started alone
+        assert (
+            "The backup store at Stick did not open with this password: it has another one."
+            in summary
+        )
+        assert "Offsite did not open" not in summary
+        alone = second.query_one("#alone")
+        assert alone.display and str(alone.label) == "Back up to Stick alone…"
+        alone.press()
+        await wait_for(pilot, lambda: isinstance(app.screen, BackupScreen))
+        again = app.screen
+        await wait_scan(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        picker = again.query_one(DestinationPicker)
+        assert picker.value == "Stick" and picker.path() == usb and picker.remote() is None
+        assert again.dest_argument() == "Stick"
+        assert not again.query_one("#pw2-row").display  # its store: its own password, once
 
     run_app(app, body)
 
@@ -311,5 +329,158 @@ def test_a_backup_off_site_from_the_app_and_its_point_in_the_restore_list(
         final = app.screen.view.final
         assert final.exit_code == 0, str(app.screen.query_one("#summary").render())
         assert plaintext_tree(ctx.paths.data_dir, key) == before
+
+    run_app(app, body)
+
+
+def test_a_second_backup_off_site_shows_how_little_it_writes_before_it_starts(
+    make_ctx, run_app, remote_place
+):
+    """A store off-site made by a first backup: the backup screen asks the server (it
+    holds a store: one password field), then, with the password, estimates in a worker
+    what the second backup writes: nothing of the files is new, so "Writes X of Y" with
+    X far below Y (only a few bytes of metadata at most)."""
+    place = remote_place("s3")
+    name_destinations(Offsite=place.url)
+    ctx = make_ctx()
+    store_backup_first(ctx, "Offsite", PASSWORD)  # the first backup made the store
+    app = TherabakApp(ctx)
+
+    async def body(pilot):
+        screen = await step_two(pilot)
+        screen.query_one("#dest-input").value = "Offsite"
+        await wait_for(pilot, lambda: "It holds a backup store" in line_under(screen))
+        assert not screen.query_one("#pw2-row").display  # one password opens it
+        estimate = lambda: str(screen.query_one("#estimate").render())  # noqa: E731
+        assert "Type the store's password" in estimate()
+        screen.query_one("#pw").focus()
+        await pilot.press(*PASSWORD)
+        await wait_for(pilot, lambda: estimate().startswith("Writes "), timeout=60)
+        e = screen.estimate
+        assert e.exists and e.store.startswith("s3://")
+        assert e.bytes_total > 0 and e.bytes_new == 0, (e.bytes_new, e.bytes_total)
+        assert e.files_reused == e.files_total > 0
+        assert estimate() == (
+            f"Writes {formatting.size(0)} of {formatting.size(e.bytes_total)}; "
+            "the rest is already in the backup store."
+        )
+        assert app.ctx.runner.list_jobs() == []  # asking started nothing
+
+    run_app(app, body)
+
+
+def test_both_with_an_off_site_store_of_another_password_names_it_and_offers_it_alone(
+    make_ctx, run_app, remote_place, usb: Path
+):
+    """Two stores whose passwords differ: the folder's backup is written, the off-site
+    one is refused (wrong password, exit 4 from S3); the summary names the store that
+    refused and a button opens the backup screen with that destination picked (asked
+    in a worker again: it holds a store, one password field)."""
+    place = remote_place("s3")
+    name_destinations(Stick=str(usb), Offsite=place.url)
+    ctx = make_ctx()
+    store_backup_first(ctx, usb, PASSWORD)
+    store_backup_first(ctx, "Offsite", "Ein-anderes-Passwort")  # off-site: another one
+    app = TherabakApp(ctx)
+
+    async def body(pilot):
+        screen = await step_two(pilot)
+        await both_chosen(pilot, screen)
+        await wait_for(pilot, lambda: "It holds a backup store" in remote_line(screen))
+        assert not screen.query_one("#pw2-row").display  # both hold a store: one field
+        screen.query_one("#pw").focus()
+        await pilot.press(*PASSWORD)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        first = app.screen
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ProgressScreen) and app.screen is not first,
+            timeout=120,
+        )
+        second = app.screen
+        await wait_for(pilot, lambda: second.view.finished, timeout=120)
+        assert second.view.final.exit_code == 4
+        summary = str(second.query_one("#summary").render())
+        assert "Backup 1 of 2 · Backup to Stick: finished." in summary
+        assert "Backup 2 of 2 · Backup to Offsite: FAILED: Wrong password" in summary
+        assert (
+            "The backup store at Offsite did not open with this password: it has another one."
+            in summary
+        )
+        assert "Stick did not open" not in summary
+        alone = second.query_one("#alone")
+        assert alone.display and str(alone.label) == "Back up to Offsite alone…"
+        await pilot.press("a")  # the key does what the button does
+        await wait_for(pilot, lambda: isinstance(app.screen, BackupScreen))
+        again = app.screen
+        await wait_scan(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        picker = again.query_one(DestinationPicker)
+        assert picker.value == "Offsite" and picker.remote() is not None
+        await wait_for(pilot, lambda: "It holds a backup store" in line_under(again))
+        assert not again.query_one("#pw2-row").display
+        assert again.dest_argument() == "Offsite"
+        stick = Store.open(LocalStorage(usb / "TheraPsy-Backups"), Unlock(password=PASSWORD))
+        assert len(stick.snapshots()) == 2  # the folder's backup was written
+
+    run_app(app, body)
+
+
+def test_quitting_while_the_second_backup_of_both_waits_asks_first_and_names_it(
+    make_ctx, run_app, remote_place, usb: Path
+):
+    """Both: while the folder's backup runs, the off-site one waits for the app to start
+    it; ctrl+q asks first and names it ("Stay" keeps the app and the chain: the second
+    starts); once nothing waits, ctrl+q quits at once."""
+    from therabak.app.screens.dialogs import ConfirmDialog
+
+    place = remote_place("s3")
+    name_destinations(Stick=str(usb), Offsite=place.url)
+    app = TherabakApp(make_ctx(job_env={"THERABAK_FAILPOINTS": "delay-ms=60"}))
+
+    async def body(pilot):
+        screen = await step_two(pilot)
+        await both_chosen(pilot, screen)
+        await wait_for(pilot, lambda: "No backup store there yet" in remote_line(screen))
+        for field in ("#pw", "#pw2"):
+            screen.query_one(field).focus()
+            await pilot.press(*PASSWORD)
+        await pilot.press("ctrl+s")
+        await no_recovery_code(pilot)
+        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
+        first = app.screen
+        assert app.waiting_backups() == ["Offsite"]
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        dialog = app.screen
+        assert str(dialog.query_one(".dialog-title").render()) == "Quit therabak?"
+        said = str(dialog.query_one(".dialog-body").render())
+        assert "The backup to Offsite has not started yet" in said, said
+        assert "If you quit now, it does not run" in said
+        assert app.return_code is None
+        dialog.query_one("#no").press()  # stay
+        await pilot.pause()
+        assert app.return_code is None and app.screen is first
+        # leaving the progress screen would drop it as well: asked too
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        said = str(app.screen.query_one(".dialog-body").render())
+        assert "The backup to Offsite starts from this screen" in said, said
+        app.screen.query_one("#no").press()
+        await pilot.pause()
+        assert app.screen is first and first.chain.password is not None
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ProgressScreen) and app.screen is not first,
+            timeout=120,
+        )
+        assert app.waiting_backups() == []  # the last one has started: nothing waits
+        await wait_for(pilot, lambda: app.screen.view.finished, timeout=120)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmDialog)
+        assert app.return_code == 0
 
     run_app(app, body)

@@ -56,6 +56,17 @@ class ChainResult:
     def failed(self) -> bool:
         return not isinstance(self.final, Summary)
 
+    @property
+    def refused(self) -> bool:
+        """The destination's store did not open with the chain's password (it has
+        another one): that backup can be started alone, with its own password."""
+        final = self.final
+        return (
+            not self.cancelled
+            and isinstance(final, Error)
+            and final.exit_code == ExitCode.CANNOT_UNLOCK
+        )
+
 
 @dataclass
 class BackupChain:
@@ -81,6 +92,10 @@ class BackupChain:
             _("Backup {n} of {total}").format(n=i, total=self.total) + " · " + r.line()
             for i, r in enumerate(self.done, 1)
         ]
+
+    def refused(self) -> list[str]:
+        """The destinations whose store refused the password, in order."""
+        return [r.label for r in self.done if r.refused]
 
     def start_next(self, runner: JobRunner) -> Job | None:
         """Start the next backup (None when none is left: the password is then dropped).

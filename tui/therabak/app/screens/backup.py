@@ -42,8 +42,9 @@ class BackupScreen(PasswordQuestions, StoreQuestions, AppScreen):
         Binding("ctrl+s", "start", N_("Start backup")),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, destination: str = "") -> None:
         super().__init__()
+        self.picked = destination  # a destination picked already (a name the settings know)
         self.step = "what"
         self.rules = None
         self.rules_error = ""
@@ -131,6 +132,8 @@ class BackupScreen(PasswordQuestions, StoreQuestions, AppScreen):
             tree.focus()
             tree.cursor_line = 0
             self._update_total()
+        if self.picked:
+            self.query_one(DestinationPicker).value = self.picked
 
     # ---- step 1: what -------------------------------------------------------------------
 

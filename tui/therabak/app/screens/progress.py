@@ -15,7 +15,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Footer, ProgressBar, Static
+from textual.widgets import Button, Footer, ProgressBar, Static
 
 from therabak import formatting
 from therabak.app.chain import BackupChain
@@ -155,6 +155,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
         Binding("enter", "close", N_("Done"), show=False),
         Binding("k", "keep", N_("Keep it")),
         Binding("d", "delete_backup", N_("Delete it")),
+        Binding("a", "backup_alone", N_("Back up to it alone")),
     ]
 
     def __init__(self, job: Job, *, follow: bool = True, chain: BackupChain | None = None) -> None:
@@ -192,11 +193,15 @@ class ProgressScreen(FollowsJobs, AppScreen):
         yield Static("", id="retry-title")
         yield RetryPanel(id="retries")
         yield Static("", id="retry-notes")
+        yield Button(
+            "", id="alone", variant="primary", compact=True
+        )  # after the retries: focus order kept
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._render_chain()
         self.query_one("#summary").display = False
+        self.query_one("#alone").display = False
         self.query_one("#retries").display = False
         self.query_one("#retry-title").display = False
         self.query_one("#retry-notes").display = False
@@ -389,6 +394,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
             lines = Text("\n".join(self.chain.lines()) + "\n\n", style="bold")
             text = lines + text
             self.query_one("#chain").display = False
+            self._offer_alone(text)
         if self._unverified_archive() is not None:
             if self.kept_or_deleted == "kept":
                 text.append("\n" + _("Kept (not verified)."), style="bold")
@@ -406,6 +412,39 @@ class ProgressScreen(FollowsJobs, AppScreen):
             self.app.ctx.runner.mark_seen(self.job)
         self.refresh_bindings()
 
+    def _offer_alone(self, text: Text) -> None:
+        """A destination of the chain refused the password (its store has another one):
+        said by its name, and a button starts the backup to it alone."""
+        refused = self.chain.refused() if self.chain is not None else []
+        button = self.query_one("#alone", Button)
+        button.display = bool(refused)
+        if not refused:
+            return
+        for name in refused:
+            text.append(
+                "\n"
+                + _(
+                    "The backup store at {dest} did not open with this password: it has "
+                    "another one."
+                ).format(dest=name),
+                style="bold",
+            )
+        button.label = _("Back up to {dest} alone…").format(dest=refused[0])
+
+    def action_backup_alone(self) -> None:
+        """The backup screen with the destination that refused the password picked."""
+        refused = self.chain.refused() if self.chain is not None else []
+        if not self.view.finished or not refused:
+            return
+        if self.is_current:
+            self.app.ctx.runner.mark_seen(self.job)
+        self.app.action_backup(refused[0])
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "alone":
+            event.stop()
+            self.action_backup_alone()
+
     # ---- actions --------------------------------------------------------------------
 
     def _unverified_archive(self) -> str | None:
@@ -422,6 +461,8 @@ class ProgressScreen(FollowsJobs, AppScreen):
             return finished
         if action in ("keep", "delete_backup"):
             return self._unverified_archive() is not None and not self.kept_or_deleted
+        if action == "backup_alone":
+            return finished and self.chain is not None and bool(self.chain.refused())
         return True
 
     def action_cancel(self) -> None:
@@ -556,7 +597,33 @@ class ProgressScreen(FollowsJobs, AppScreen):
         self._show_summary()
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        """Back; while a backup of a chain waits for its turn (started from this screen
+        when this job ended), ask first and name it."""
+        waiting = [step.label for step in self.chain.steps] if self.chain is not None else []
+        if not waiting:
+            self.app.pop_screen()
+            return
+        body = ngettext(
+            "The backup to {dest} starts from this screen when the running one has ended. "
+            "If you leave it now, that backup does not run (the running one goes on).",
+            "The backups to {dest} start from this screen when the running one has ended. "
+            "If you leave it now, those backups do not run (the running one goes on).",
+            len(waiting),
+        ).format(dest=", ".join(waiting))
+
+        def answer(leave: bool | None) -> None:
+            if leave:
+                if self.chain is not None:
+                    self.chain.steps.clear()
+                    self.chain.password = None
+                self.app.pop_screen()
+
+        self.app.push_screen(
+            ConfirmDialog(
+                _("Leave this screen?"), body, yes=_("Leave anyway"), no=_("Stay"), danger=True
+            ),
+            answer,
+        )
 
     def action_close(self) -> None:
         self.app.pop_screen()
