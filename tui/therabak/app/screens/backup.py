@@ -450,19 +450,27 @@ class BackupScreen(PasswordQuestions, StoreQuestions, AppScreen):
                 env=ctx.job_env,
             )
         except OSError as e:
-            self.started = False
-            message.update(
-                Text(
-                    _("The job could not be started: {error}").format(error=e.strerror or e),
-                    style="bold red",
-                )
-            )
+            self._not_started(e)
             return
-        for pid in ("#pw", "#pw2"):
-            self.query_one(pid, PasswordInput).value = ""
+        self._forget_passwords()
         from therabak.app.screens.progress import ProgressScreen
 
         self.app.switch_screen(ProgressScreen(job))
+
+    def _not_started(self, error: OSError) -> None:
+        """A job that could not be started: said under the form, which stays filled."""
+        self.started = False
+        self.query_one("#start-msg", Static).update(
+            Text(
+                _("The job could not be started: {error}").format(error=error.strerror or error),
+                style="bold red",
+            )
+        )
+
+    def _forget_passwords(self) -> None:
+        """The password fields emptied once a job has them (it got them on its stdin)."""
+        for pid in ("#pw", "#pw2"):
+            self.query_one(pid, PasswordInput).value = ""
 
     def _start_chain(self, pair, request, password: str | None, code) -> None:
         """Both: the folder's backup, then the off-site one, each its own job (the next
@@ -489,14 +497,7 @@ class BackupScreen(PasswordQuestions, StoreQuestions, AppScreen):
         try:
             job = chain.start_next(ctx.runner)
         except OSError as e:
-            self.started = False
-            self.query_one("#start-msg", Static).update(
-                Text(
-                    _("The job could not be started: {error}").format(error=e.strerror or e),
-                    style="bold red",
-                )
-            )
+            self._not_started(e)
             return
-        for pid in ("#pw", "#pw2"):
-            self.query_one(pid, PasswordInput).value = ""
+        self._forget_passwords()
         self.app.switch_screen(ProgressScreen(job, chain=chain))
