@@ -341,7 +341,7 @@ class HomeScreen(FollowsJobs, AppScreen):
         if job.running:
             # the phase and its own percentage, as the progress screen shows them
             # (a backup's check after writing starts again at 0 %)
-            from therabak.app.screens.progress import phase_word
+            from therabak.app.phase_text import phase_word
 
             view = self.views.get(job.id)
             fraction = view.fraction if view else None
