@@ -188,7 +188,7 @@ def test_human_output_lists_the_volumes(big: Practice, tmp_path: Path):
     assert len(files) >= 4 and all(p.stat().st_size <= 3_000_000 for p in files)
     assert f"Split into {len(files)} volumes of at most 3.0 MB" in r.stdout
     assert all(p.name in r.stdout for p in files)
-    assert "Verified: every file read back and checked." in r.stdout
+    assert "Verified: every file was read back and checked." in r.stdout
 
 
 @pytest.mark.parametrize(

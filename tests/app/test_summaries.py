@@ -132,3 +132,42 @@ def test_a_store_backup_is_summed_up_in_the_same_words_by_the_cli_and_the_app(
     text = panel("backup", r.stdout).splitlines()
     assert text[1] == f"Where: {final.extra['store']}"
     assert _in_order(text, said)
+
+
+def test_a_single_file_backup_is_summed_up_in_the_same_words_by_the_cli_and_the_app(
+    tmp_path: Path,
+) -> None:
+    """presentation.single_file_backup_lines for both fronts: a split, verified
+    single-file backup's amounts, volumes (each named) and check, in the CLI's text
+    and in the app's panel reading the same kind of job's JSON."""
+    from therabak.jobs.backup import BackupResult
+    from therabak.practice.demo import DemoSpec, create_demo
+    from therabak.presentation import single_file_backup_lines
+
+    spec = DemoSpec(clients=2, sessions_per_client=1, audio_files=1, audio_mb=5.0, seed=3)
+    made = create_demo(tmp_path / "practice", spec)
+    practice = Practice(tmp_path / "practice", made.data_dir, made.account_key, spec)
+
+    args = ["--single-file", "--no-password", "--verify", "--volume-size", "2MB"]
+    args += practice_args(practice)
+    r = run_cli("backup", "--dest", tmp_path / "usb", *args, "--json")
+    assert r.returncode == 0, r.stderr
+    final = Event.from_json(json.loads(r.stdout.splitlines()[-1]))
+    result = final.result(BackupResult)
+    lines = single_file_backup_lines(result)
+    assert len(result.volumes) > 1 and [v.name for v in result.volumes] == list(lines[1].items)
+    said = [line.text for line in lines]
+    assert len(said) == 3 and "took" in said[0] and "Split into" in said[1]
+    assert said[2] == "Verified: every file was read back and checked."
+    names = [f"    {v.name}" for v in result.volumes]
+    shown = panel("backup", r.stdout).splitlines()
+    assert _in_order(shown, [said[0], said[1], *names, said[2]])
+
+    r = run_cli("backup", "--dest", tmp_path / "usb2", *args)
+    assert r.returncode == 0, r.stderr
+    names = [f"    {p.name}" for p in sorted((tmp_path / "usb2").iterdir())]
+    assert len(names) == 3
+    out = r.stdout.splitlines()
+    amounts = f"  {said[0].split(' took ')[0]} took "  # another run: its own duration
+    at = next(i for i, line in enumerate(out) if line.startswith(amounts))
+    assert out[at + 1 : at + 6] == [f"  {said[1]}", *names, f"  {said[2]}"]

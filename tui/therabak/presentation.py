@@ -1,6 +1,6 @@
 """What the CLI and the app both show, worked out once: the words for the kinds of
 restore points, the restore plan as rows and notes, and what a finished backup did
-(:func:`store_backup_lines`, :func:`outcome_lines`).
+(:func:`store_backup_lines`, :func:`single_file_backup_lines`, :func:`outcome_lines`).
 
 Engine-neutral: plain data and translated messages (``therabak.i18n``), no terminal
 and no widgets. The CLI prints it as text (``cli/restore.py``, ``cli/points.py``), the
@@ -19,6 +19,7 @@ from therabak.points.kind import PointKind
 from therabak.practice.categories import Rules
 
 if TYPE_CHECKING:
+    from therabak.jobs.backup import BackupResult
     from therabak.jobs.backup_outcome import FilesOutcome
     from therabak.jobs.restore import CategoryChange, RestorePlan  # heavy: on use only
     from therabak.jobs.store_backup import StoreBackupResult
@@ -183,6 +184,43 @@ def store_backup_lines(result: StoreBackupResult) -> list[Line]:
             )
         )
     elif not result.verify_cancelled:
+        lines.append(Line(_("Not verified (verify after writing was off)."), Tone.QUIET))
+    return lines
+
+
+def single_file_backup_lines(result: BackupResult) -> list[Line]:
+    """What a finished single-file backup did, said after where it went: its amounts,
+    its volumes (listed by name) and its check. A check that was cancelled is not said
+    here: each front says what the user can do then."""
+    lines = [
+        Line(
+            _("{files}, {data} of data, {stored} on disk, took {time}.").format(
+                files=formatting.files(result.files),
+                data=formatting.size(result.bytes_in),
+                stored=formatting.size(result.bytes_stored),
+                time=formatting.duration(result.duration_s),
+            )
+        )
+    ]
+    if len(result.volumes) > 1:
+        lines.append(
+            Line(
+                _(
+                    "Split into {n} volumes of at most {size} each: keep them together in one "
+                    "folder, a restore needs every one."
+                ).format(n=len(result.volumes), size=formatting.size(result.volume_size or 0)),
+                items=tuple(v.name for v in result.volumes),
+            )
+        )
+    if result.verify_cancelled:
+        return lines
+    if result.verified is True:
+        lines.append(Line(_("Verified: every file was read back and checked.")))
+    elif result.verified is False:
+        lines.append(
+            Line(_("VERIFICATION FAILED: the archive on the destination is damaged."), Tone.ALARM)
+        )
+    else:
         lines.append(Line(_("Not verified (verify after writing was off)."), Tone.QUIET))
     return lines
 

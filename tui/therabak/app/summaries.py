@@ -24,7 +24,13 @@ from therabak.jobs.folder import FolderBackupResult
 from therabak.jobs.restore import RestoreResult
 from therabak.jobs.store_backup import StoreBackupResult
 from therabak.jobs.verify import VerifyResult
-from therabak.presentation import Line, Tone, outcome_lines, store_backup_lines
+from therabak.presentation import (
+    Line,
+    Tone,
+    outcome_lines,
+    single_file_backup_lines,
+    store_backup_lines,
+)
 from therabak.store.prune import PruneReport
 
 MAX_LISTED = 4
@@ -242,7 +248,7 @@ def _backup(s: Summary, view: JobView, show_path: Callable[[str], str]) -> Text:
         _lines(text, store_backup_lines(r))
     else:
         text.append(show_path(str(r.archive)))
-        _single_file_lines(text, r)
+        _lines(text, single_file_backup_lines(r))
     if r.verify_cancelled:
         text.append("\n" + _check_cancelled(store=isinstance(r, StoreBackupResult)), style="bold")
     if r.damaged:
@@ -264,34 +270,6 @@ def _backup_head(r: BackupResult | StoreBackupResult, exit_code: int) -> str:
     if exit_code == ExitCode.WARNINGS:
         return _("Backup finished with warnings.")
     return _("Backup finished.")
-
-
-def _single_file_lines(text: Text, r: BackupResult) -> None:
-    """A single-file backup's amounts, its volumes and its check (a store backup's are
-    ``presentation.store_backup_lines``)."""
-    text.append(
-        "\n"
-        + _("{files}, {data} of data, {stored} on disk, took {time}.").format(
-            files=formatting.files(r.files),
-            data=formatting.size(r.bytes_in),
-            stored=formatting.size(r.bytes_stored),
-            time=formatting.duration(r.duration_s),
-        )
-    )
-    if len(r.volumes) > 1:
-        text.append(
-            "\n"
-            + _(
-                "Split into {n} volumes of at most {size} each: keep them together in one "
-                "folder, a restore needs every one."
-            ).format(n=len(r.volumes), size=formatting.size(r.volume_size or 0))
-        )
-    if r.verify_cancelled:
-        return  # said below, with what the user can do
-    if r.verified is True:
-        text.append("\n" + _("Verified: every file was read back and checked."))
-    elif r.verified is None:
-        text.append("\n" + _("Not verified (verify after writing was off)."), style="dim")
 
 
 def _check_cancelled(*, store: bool) -> str:

@@ -12,6 +12,7 @@ from therabak.cli.backup_practice import (
     new_recovery_code,
     no_password_warning,
     prepare,
+    say_lines,
     say_outcomes,
 )
 from therabak.cli.codes import (
@@ -194,13 +195,13 @@ def backup_request(
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from therabak import formatting
     from therabak.archive.writer import Protection
     from therabak.cli.codes import (
         show_code,
     )
     from therabak.errors import UsageError
     from therabak.jobs.backup import run_backup
+    from therabak.presentation import single_file_backup_lines
 
     if not args.single_file:
         from therabak.cli.store_backup import run_store_backup
@@ -241,31 +242,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         renderer.close()
     if not out.json_mode:
         out.text(_("Backup written: {path}").format(path=result.archive))
-        out.text(
-            "  "
-            + _("{files}, {data} of data, {stored} on disk, {time}").format(
-                files=formatting.files(result.files),
-                data=formatting.size(result.bytes_in),
-                stored=formatting.size(result.bytes_stored),
-                time=formatting.duration(result.duration_s),
-            )
-        )
-        if len(result.volumes) > 1:
-            out.text(
-                "  "
-                + _(
-                    "Split into {n} volumes of at most {size}; keep them together in one "
-                    "folder, a restore needs every one:"
-                ).format(n=len(result.volumes), size=formatting.size(result.volume_size or 0))
-            )
-            for path in result.volumes:
-                out.text(f"    {path.name}")
-        if result.verified is not None:
-            out.text(
-                "  " + _("Verified: every file read back and checked.")
-                if result.verified
-                else "  " + _("VERIFICATION FAILED: the archive on the destination is damaged.")
-            )
+        say_lines(out, single_file_backup_lines(result))
         if result.verify_cancelled:
             out.text(
                 "  "
