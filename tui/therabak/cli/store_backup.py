@@ -33,7 +33,7 @@ from therabak.i18n import _
 if TYPE_CHECKING:
     from therabak.archive.writer import Protection
     from therabak.cli.backup_practice import Practice
-    from therabak.jobs.store_backup import StoreBackupRequest
+    from therabak.jobs.store_request import StoreBackupRequest
 
 
 def store_backup_request(
@@ -42,7 +42,7 @@ def store_backup_request(
     """The store backup the arguments ask for (the inverse of ``to_argv``; a new store's
     ``on_created`` is the caller's)."""
     from therabak.cli.remote import parse_limit_upload
-    from therabak.jobs.store_backup import StoreBackupRequest
+    from therabak.jobs.store_request import StoreBackupRequest
 
     return StoreBackupRequest(
         data_dir=practice.paths.data_dir,

@@ -51,7 +51,8 @@ from therabak.i18n import _
 from therabak.jobkit import history
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.retry import RetryPolicy
-from therabak.jobs.store_backup import StoreBackupRequest, StoreBackupResult, run_store_backup
+from therabak.jobs.store_backup import StoreBackupResult, run_store_backup
+from therabak.jobs.store_request import StoreBackupRequest
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import require_data_dir

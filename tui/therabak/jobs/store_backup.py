@@ -28,15 +28,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from therabak import faults, formatting, memtune
-from therabak.archive.writer import Protection
-from therabak.crypto.recovery import RecoveryCode
 from therabak.datafolder.locks import DataReading
 from therabak.errors import Cancelled, ExitCode, TherabakError
 from therabak.events import Emit, FileOutcome, Phase, Summary, Warning, WarningLog
@@ -45,8 +43,6 @@ from therabak.i18n import _
 from therabak.jobkit import history
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
-from therabak.jobkit.retry import RetryPolicy
-from therabak.jobs.backup import backup_argv
 from therabak.jobs.backup_outcome import (
     LeftOut,
     outcome_exit_code,
@@ -57,66 +53,15 @@ from therabak.jobs.backup_scan import Found, announce_scan, scan_for_backup
 from therabak.jobs.file_storer import EntryWriter, FileStorer, collector_paused
 from therabak.jobs.store_open import StoreTarget, create_or_open, open_existing, open_target
 from therabak.jobs.store_plan import check_space, plan_reuse, space_needed
-from therabak.practice.account import AccountKey
-from therabak.practice.categories import BackupKind, Rules
+from therabak.jobs.store_request import StoreBackupRequest
+from therabak.practice.categories import BackupKind
 from therabak.practice.scan import FileEntry
 from therabak.practice.source import SourceRead
 from therabak.settings import Settings
-from therabak.storage.network import RetryNotice
 from therabak.store.backup import BackupWriter, FileWriter, SnapshotMeta
 from therabak.store.core import Store
 from therabak.store.index import BlobIndex
 from therabak.store.snapshot import Snapshot, SnapshotEntry, SnapshotKind
-
-
-@dataclass
-class StoreBackupRequest:
-    """A backup into a store, as the engine takes it and, for a manual one, as
-    ``therabak backup`` is asked for it (:meth:`to_argv`; the password goes to a job's
-    standard input, a recovery code is never on a command line)."""
-
-    operation: ClassVar[str] = "backup"
-
-    data_dir: Path
-    account: AccountKey
-    #: where to, exactly as ``--dest`` takes it: a folder (the store is
-    #: DEST/TheraPsy-Backups, or the store's own folder), a URL or a destination's name
-    dest: str
-    rules: Rules
-    selection: frozenset[str]
-    protection: Protection  # a new store's key slots; an existing store opens with it too
-    kind: BackupKind = BackupKind.MANUAL
-    verify: bool = False
-    reread: bool = False  # read every file, even those unchanged since the parent
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    remember_destination: bool = True
-    created: datetime | None = None
-    #: opens an existing store instead of the password (never makes a slot)
-    recovery_code: RecoveryCode | None = field(default=None, repr=False)
-    #: called once a new store exists (before any file is read): a new recovery code in
-    #: its key file now matters, so the caller shows it (or keeps the file it wrote)
-    #: with the store's place (a path, or a URL without credentials)
-    on_created: Callable[[str], None] | None = None
-    account_key_path: Path | None = None  # for a job's command line (None: the default)
-    #: bytes per second off-site (None: the named destination's limit, if any)
-    limit_upload: int | None = None
-    #: hears every retry of a transient network failure (off-site)
-    on_retry: Callable[[RetryNotice], None] | None = field(default=None, repr=False)
-    #: remove a stale lock another computer left while making the store off-site (only
-    #: on request, ``--break-lock``; never on a job's command line)
-    break_lock: bool = False
-
-    def to_argv(self) -> list[str]:
-        """The ``therabak backup`` arguments of this manual store backup; the categories
-        as the difference to the defaults (``--include``/``--exclude``); never a secret."""
-        argv = backup_argv(self, str(self.dest))
-        if self.reread:
-            argv.append("--reread")
-        if self.protection.unprotected:
-            argv.append("--no-password")
-        if self.limit_upload is not None:
-            argv += ["--limit-upload", str(self.limit_upload)]
-        return argv
 
 
 @dataclass

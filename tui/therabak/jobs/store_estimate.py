@@ -8,9 +8,9 @@ from pathlib import Path
 from therabak.archive.writer import Protection
 from therabak.fsutil import followed_root
 from therabak.jobs.backup_scan import scan_for_backup
-from therabak.jobs.store_backup import StoreBackupRequest
 from therabak.jobs.store_open import open_existing, open_target
 from therabak.jobs.store_plan import plan_reuse
+from therabak.jobs.store_request import StoreBackupRequest
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.store.index import BlobIndex

@@ -26,7 +26,7 @@ from therabak.store.keyfile import Unlock
 
 if TYPE_CHECKING:
     from therabak.destinations import Destination
-    from therabak.jobs.store_backup import StoreBackupRequest
+    from therabak.jobs.store_request import StoreBackupRequest
 
 
 @dataclass

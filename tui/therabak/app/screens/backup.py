@@ -29,7 +29,7 @@ from therabak.app.widgets.inputs import TickBox
 from therabak.app.widgets.password_input import PasswordInput
 from therabak.archive.writer import Protection
 from therabak.i18n import N_, _, ngettext
-from therabak.jobs.store_backup import StoreBackupRequest
+from therabak.jobs.store_request import StoreBackupRequest
 from therabak.passwords import MIN_LENGTH, assess
 
 
