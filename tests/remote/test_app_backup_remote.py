@@ -148,6 +148,30 @@ def remote_line(screen) -> str:
     return str(screen.query_one("#dest-remote").render())
 
 
+async def both_passwords_typed(pilot, screen) -> None:
+    """Both, the off-site store new: the password in both fields, started, no code."""
+    for field in ("#pw", "#pw2"):
+        screen.query_one(field).focus()
+        await pilot.press(*PASSWORD)
+    await pilot.press("ctrl+s")
+    await no_recovery_code(pilot)
+
+
+async def opened_alone(pilot, app, second, name: str) -> BackupScreen:
+    """The "back up alone" button of Both's summary names *name* and opens the backup
+    screen for it, its destination picked (step two)."""
+    alone = second.query_one("#alone")
+    assert alone.display and str(alone.label) == f"Back up to {name} alone…"
+    alone.press()
+    await wait_for(pilot, lambda: isinstance(app.screen, BackupScreen))
+    again = app.screen
+    await wait_scan(pilot)
+    await pilot.press("n")
+    await pilot.pause()
+    assert again.query_one(DestinationPicker).value == name
+    return again
+
+
 def test_both_destinations_one_after_the_other_each_its_own_job_and_result(
     make_ctx, run_app, remote_place, usb: Path
 ):
@@ -162,11 +186,7 @@ def test_both_destinations_one_after_the_other_each_its_own_job_and_result(
         await both_chosen(pilot, screen)
         await wait_for(pilot, lambda: "No backup store there yet" in remote_line(screen))
         assert "Two backups, one after the other" in str(screen.query_one("#estimate").render())
-        for field in ("#pw", "#pw2"):
-            screen.query_one(field).focus()
-            await pilot.press(*PASSWORD)
-        await pilot.press("ctrl+s")
-        await no_recovery_code(pilot)
+        await both_passwords_typed(pilot, screen)
         await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
         first = app.screen
         await wait_for(pilot, lambda: "Backup 1 of 2 · Stick" in shown(first, "#chain"))
@@ -216,11 +236,7 @@ def test_a_failed_first_backup_does_not_stop_the_second_and_says_so(
         await both_chosen(pilot, screen)
         await wait_for(pilot, lambda: "No backup store there yet" in remote_line(screen))
         assert screen.query_one("#pw2-row").display  # the off-site store is new
-        for field in ("#pw", "#pw2"):
-            screen.query_one(field).focus()
-            await pilot.press(*PASSWORD)
-        await pilot.press("ctrl+s")
-        await no_recovery_code(pilot)
+        await both_passwords_typed(pilot, screen)
         second = await second_of_two(pilot, app)
         await wait_for(pilot, lambda: "Backup 2 of 2" in shown(second, "#chain"))
         chain_text = str(second.query_one("#chain").render())
@@ -236,16 +252,9 @@ def test_a_failed_first_backup_does_not_stop_the_second_and_says_so(
             in summary
         )
         assert "Offsite did not open" not in summary
-        alone = second.query_one("#alone")
-        assert alone.display and str(alone.label) == "Back up to Stick alone…"
-        alone.press()
-        await wait_for(pilot, lambda: isinstance(app.screen, BackupScreen))
-        again = app.screen
-        await wait_scan(pilot)
-        await pilot.press("n")
-        await pilot.pause()
+        again = await opened_alone(pilot, app, second, "Stick")
         picker = again.query_one(DestinationPicker)
-        assert picker.value == "Stick" and picker.path() == usb and picker.remote() is None
+        assert picker.path() == usb and picker.remote() is None
         assert again.dest_argument() == "Stick"
         assert not again.query_one("#pw2-row").display  # its store: its own password, once
 
@@ -273,11 +282,7 @@ def test_a_backup_off_site_from_the_app_and_its_point_in_the_restore_list(
         screen = await step_two(pilot)
         screen.query_one("#dest-input").value = "Offsite"
         await wait_for(pilot, lambda: "No backup store there yet" in line_under(screen))
-        for field in ("#pw", "#pw2"):
-            screen.query_one(field).focus()
-            await pilot.press(*PASSWORD)
-        await pilot.press("ctrl+s")
-        await no_recovery_code(pilot)
+        await both_passwords_typed(pilot, screen)
         await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
         progress = app.screen
         assert progress.job.record.args[progress.job.record.args.index("--dest") + 1] == "Offsite"
@@ -437,11 +442,7 @@ def test_quitting_while_the_second_backup_of_both_waits_asks_first_and_names_it(
         screen = await step_two(pilot)
         await both_chosen(pilot, screen)
         await wait_for(pilot, lambda: "No backup store there yet" in remote_line(screen))
-        for field in ("#pw", "#pw2"):
-            screen.query_one(field).focus()
-            await pilot.press(*PASSWORD)
-        await pilot.press("ctrl+s")
-        await no_recovery_code(pilot)
+        await both_passwords_typed(pilot, screen)
         await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
         first = app.screen
         assert app.waiting_backups() == ["Offsite"]
