@@ -91,6 +91,17 @@ async def no_password(pilot) -> None:
 # ---- 2: what a cancel means ------------------------------------------------------------------
 
 
+async def check_cancelled(pilot, app) -> ProgressScreen:
+    """The backup just started: once it checks what it wrote, c asks to cancel the check
+    (the question is on screen when this returns)."""
+    await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
+    progress = app.screen
+    await wait_for(pilot, lambda: progress.view.phase == "verifying" and progress.view.progress)
+    await pilot.press("c")
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+    return progress
+
+
 def test_cancel_while_checking_keeps_the_complete_backup_and_offers_to_delete_it(
     make_ctx, run_app, usb
 ):
@@ -104,11 +115,7 @@ def test_cancel_while_checking_keeps_the_complete_backup_and_offers_to_delete_it
         assert screen.query_one("#verify").value  # verify after writing: on by default
         await pilot.press("ctrl+s")
         await no_recovery_code(pilot)
-        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
-        progress = app.screen
-        await wait_for(pilot, lambda: progress.view.phase == "verifying" and progress.view.progress)
-        await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        progress = await check_cancelled(pilot, app)
         question = str(app.screen.query_one(".dialog-body").render())
         assert "already complete" in question and "kept in the backup store" in question
         assert "keep it or delete it" in question
@@ -152,11 +159,7 @@ def test_a_store_backup_whose_check_was_cancelled_can_be_kept(make_ctx, run_app,
         await to_step_two(pilot, usb)
         await no_password(pilot)
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
-        progress = app.screen
-        await wait_for(pilot, lambda: progress.view.phase == "verifying" and progress.view.progress)
-        await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        progress = await check_cancelled(pilot, app)
         app.screen.query_one("#yes").press()
         await wait_for(pilot, lambda: progress.view.finished)
         await pilot.press("k")
@@ -178,11 +181,7 @@ def test_a_store_backup_without_password_is_deleted_without_asking_one(make_ctx,
         await to_step_two(pilot, usb)
         await no_password(pilot)
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ProgressScreen))
-        progress = app.screen
-        await wait_for(pilot, lambda: progress.view.phase == "verifying" and progress.view.progress)
-        await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        progress = await check_cancelled(pilot, app)
         app.screen.query_one("#yes").press()
         await wait_for(pilot, lambda: progress.view.finished)
         await pilot.press("d")
