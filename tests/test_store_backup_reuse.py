@@ -122,24 +122,28 @@ def test_the_scan_runs_while_the_store_is_opened(
     run_store_backup(_request(practice, dest))  # the store exists, with a parent
     seen: dict[str, object] = {}
     real_scan, real_open = backup_scan.scan, store_open.Store.open
-    scanned = threading.Event()
+    scanning, opening_ = threading.Event(), threading.Event()
 
+    # each waits for the other to have begun: one after the other, one of them would not
     def scan(*a, **kw):
+        scanning.set()
         seen["scan thread"] = threading.current_thread().name
-        try:
-            return real_scan(*a, **kw)
-        finally:
-            scanned.set()
+        seen["opening while scanning"] = opening_.wait(10)
+        return real_scan(*a, **kw)
 
     def opening(*a, **kw):
-        # the key is derived here: the scan goes on meanwhile, on its own thread
-        seen["scanned while opening"] = scanned.wait(30)
+        opening_.set()
+        seen["scanning while opening"] = scanning.wait(10)
         return real_open(*a, **kw)
 
     monkeypatch.setattr(backup_scan, "scan", scan)
     monkeypatch.setattr(store_open.Store, "open", opening)
     result = run_store_backup(_request(practice, dest))
-    assert seen == {"scan thread": "backup-scan", "scanned while opening": True}
+    assert seen == {
+        "scan thread": "backup-scan",
+        "opening while scanning": True,
+        "scanning while opening": True,
+    }
     assert result.files_reused == result.files and result.files_read == 0
     assert _scan_threads() == []
 
