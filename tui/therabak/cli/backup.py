@@ -31,7 +31,7 @@ from therabak.i18n import _
 from therabak.settings import RETRY_POLICIES
 
 if TYPE_CHECKING:
-    from therabak.archive.writer import Protection
+    from therabak.crypto.protection import Protection
     from therabak.jobs.backup import BackupRequest
     from therabak.practice.account import AccountKey
     from therabak.practice.categories import Rules
@@ -195,17 +195,18 @@ def backup_request(
 
 def run(args: argparse.Namespace, out: Output) -> int:
     from therabak import formatting
-    from therabak.archive.writer import Protection
     from therabak.cli.codes import (
         show_code,
     )
+    from therabak.crypto.protection import Protection
     from therabak.errors import UsageError
-    from therabak.jobs.backup import run_backup
 
-    if not args.single_file:
+    if not args.single_file:  # loads neither the archive writer nor the single-file job
         from therabak.cli.store_backup import run_store_backup
 
         return run_store_backup(args, out)
+    from therabak.jobs.backup import run_backup
+
     if args.reread:
         raise UsageError(_("--reread is for backups into the store; leave out --single-file."))
     _refuse_single_file_off_site(args.dest)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from therabak import faults, formatting, memtune
-from therabak.archive.writer import Protection
+from therabak.crypto.protection import Protection
 from therabak.crypto.recovery import RecoveryCode
 from therabak.datafolder.locks import DataReading
 from therabak.errors import Cancelled, ExitCode, TherabakError
@@ -46,7 +46,7 @@ from therabak.jobkit import history
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
 from therabak.jobkit.retry import RetryPolicy
-from therabak.jobs.backup import backup_argv
+from therabak.jobs.backup_args import backup_argv
 from therabak.jobs.backup_outcome import (
     LeftOut,
     outcome_exit_code,
@@ -197,7 +197,6 @@ def run_store_backup(
 
 def _run(req: StoreBackupRequest, emit: WarningLog, cancel: CancelToken) -> StoreBackupResult:
     start = time.monotonic()
-    memtune.tune_for_streaming()
     target = open_target(req)
     try:
         return _run_at(req, emit, cancel, target, start)
@@ -348,6 +347,8 @@ def _write(
         cancel=cancel,
         progress=progress,
     )
+    if plan.to_read:  # streams 1 MiB buffers (a backup with nothing to read needs not ctypes)
+        memtune.tune_for_streaming()
     with collector_paused():
         storer.store_all(plan.to_read)
     for path, why in [*found.unsafe.items(), *storer.skipped]:
