@@ -41,7 +41,13 @@ def scan_for_backup(
     whose names a reader would refuse. *dest*: the destination folder (None off-site).
     *on_folder* is called after each folder (it may raise to stop the scan)."""
     here = () if dest is None else (dest,)
-    scanned = scan(data_dir, rules, leave_out=backups_inside(data_dir, *here), on_folder=on_folder)
+    scanned = scan(
+        data_dir,
+        rules,
+        leave_out=backups_inside(data_dir, *here),
+        on_folder=on_folder,
+        read_ahead=True,
+    )
     files = scanned.selected_files(selection)
     unsafe = _unsafe_names(files)
     if unsafe:
