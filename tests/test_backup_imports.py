@@ -42,7 +42,14 @@ NOT_FOR_A_STORE_BACKUP = {
     "therabak.cli.restore",
     "therabak.cli.demo",
     "therabak.cli.schedule",
+    # the single-file backup's writer and job (a store backup shares their key slots and
+    # arguments through crypto/protection.py and jobs/backup_args.py)
+    "therabak.archive.writer",
+    "therabak.archive.volumes",
+    "therabak.jobs.backup",
 }
+# loaded by the first backup (it reads every file), not by a second one with nothing new
+NOT_FOR_A_BACKUP_WITH_NOTHING_TO_READ = {"ctypes"}
 
 PROBE = """
 import json, sys, therabak.cli
@@ -92,6 +99,7 @@ def test_a_local_store_backup_imports_no_remote_client_ui_or_restore_code(
         assert _under(loaded, NOT_FOR_A_LOCAL_BACKUP) == [], run
         assert _under(loaded, NOT_FOR_A_STORE_BACKUP) == [], run
     assert summary["files_reused"] > 0 and summary["files_read"] == 0  # the second one
+    assert _under(loaded, NOT_FOR_A_BACKUP_WITH_NOTHING_TO_READ) == []
 
 
 def test_the_command_table_names_the_module_that_registers_each_command() -> None:

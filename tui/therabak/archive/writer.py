@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring as _json_str
 
@@ -35,8 +34,7 @@ from therabak.archive.layout import (
     frame,
     index_key,
 )
-from therabak.crypto.recovery import RecoveryCode
-from therabak.crypto.slots import Slot
+from therabak.crypto.protection import Protection
 from therabak.crypto.stream import FLAG_COMPRESSED, KEY_SIZE, TAG_SIZE, StreamSealer
 from therabak.storedpaths import path_json, path_member
 
@@ -45,48 +43,6 @@ COMPRESSION_LEVEL = 3
 WORTH_COMPRESSING = 0.97
 # Chunks larger than this are sealed into a reused buffer when the sink allows it.
 _JOIN_LIMIT = 64 << 10
-
-
-@dataclass
-class Protection:
-    """How the archive key is wrapped: password, account key, or explicitly nothing; and
-    a recovery code beside a password."""
-
-    password: str | None = None
-    account_key: bytes | None = None
-    account_key_id: bytes | None = None
-    unprotected: bool = False
-    recovery_code: RecoveryCode | None = None
-
-    def __repr__(self) -> str:  # never show secrets
-        kinds = [
-            k
-            for k, v in (
-                ("password", self.password),
-                ("account", self.account_key),
-                ("recovery", self.recovery_code),
-            )
-            if v
-        ] + (["none"] if self.unprotected else [])
-        return f"Protection({', '.join(kinds)})"
-
-    def slots(self, archive_key: bytes) -> list[Slot]:
-        slots = []
-        if self.password:
-            slots.append(Slot.password(archive_key, self.password))
-        if self.account_key is not None and self.account_key_id is not None:
-            slots.append(Slot.account(archive_key, self.account_key, self.account_key_id))
-        if self.unprotected:
-            if slots or self.recovery_code is not None:
-                raise ValueError("an unprotected archive cannot also have other slots")
-            slots.append(Slot.none(archive_key))
-        if not slots:
-            raise ValueError("no key slot: give a password, an account key or unprotected")
-        if self.recovery_code is not None:
-            if not self.password:
-                raise ValueError("a recovery code goes beside a password")
-            slots.append(Slot.recovery(archive_key, self.recovery_code))
-        return slots
 
 
 def _meta_json(path: str, category: str, mtime_ns: int, raw: bool, key_id: str) -> bytes:

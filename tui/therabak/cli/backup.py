@@ -32,7 +32,7 @@ from therabak.i18n import _
 from therabak.settings import RETRY_POLICIES
 
 if TYPE_CHECKING:
-    from therabak.archive.writer import Protection
+    from therabak.crypto.protection import Protection
     from therabak.jobs.backup import BackupRequest
     from therabak.practice.account import AccountKey
     from therabak.practice.categories import Rules
@@ -195,18 +195,19 @@ def backup_request(
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from therabak.archive.writer import Protection
     from therabak.cli.codes import (
         show_code,
     )
+    from therabak.crypto.protection import Protection
     from therabak.errors import UsageError
-    from therabak.jobs.backup import run_backup
-    from therabak.presentation import single_file_backup_lines
 
-    if not args.single_file:
+    if not args.single_file:  # loads neither the archive writer nor the single-file job
         from therabak.cli.store_backup import run_store_backup
 
         return run_store_backup(args, out)
+    from therabak.jobs.backup import run_backup
+    from therabak.presentation import single_file_backup_lines
+
     if args.reread:
         raise UsageError(_("--reread is for backups into the store; leave out --single-file."))
     _refuse_single_file_off_site(args.dest)

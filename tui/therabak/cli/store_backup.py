@@ -31,8 +31,8 @@ from therabak.errors import UsageError
 from therabak.i18n import _
 
 if TYPE_CHECKING:
-    from therabak.archive.writer import Protection
     from therabak.cli.backup_practice import Practice
+    from therabak.crypto.protection import Protection
     from therabak.jobs.store_request import StoreBackupRequest
 
 
@@ -60,9 +60,9 @@ def store_backup_request(
 
 
 def run_store_backup(args: argparse.Namespace, out: Output) -> int:
-    from therabak.archive.writer import Protection
     from therabak.cli.remote import parse_limit_upload
     from therabak.cli.store import network_notice
+    from therabak.crypto.protection import Protection
     from therabak.destinations import resolve
     from therabak.jobs.store_backup import run_store_backup
     from therabak.jobs.store_open import store_exists_at

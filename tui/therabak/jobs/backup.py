@@ -40,7 +40,6 @@ from therabak.datafolder.names import archive_name, is_archive_output
 from therabak.datafolder.partials import LeftoverKind, being_written, sweep
 from therabak.errors import (
     Cancelled,
-    DataFolderError,
     ExitCode,
     NotEnoughSpaceError,
     TherabakError,
@@ -65,6 +64,7 @@ from therabak.jobkit import history
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
 from therabak.jobkit.retry import RetryPolicy
+from therabak.jobs.backup_args import backup_argv, prepare_destination
 from therabak.jobs.backup_outcome import (
     LeftOut,
     outcome_exit_code,
@@ -118,26 +118,6 @@ class BackupRequest:
         if self.volume_size is not None:
             argv += ["--volume-size", str(self.volume_size)]
         return argv
-
-
-def backup_argv(req: Any, dest: str) -> list[str]:
-    """What every manual backup's ``therabak backup`` arguments begin with (the single-
-    file one's and the store's): the destination, Data, the account key when not the
-    default, the categories as the difference to the defaults (``--include``/
-    ``--exclude``) and ``--verify``; never a secret. *req* has ``data_dir``,
-    ``account_key_path``, ``rules``, ``selection`` and ``verify``."""
-    argv = ["--dest", dest, "--data-dir", str(req.data_dir)]
-    if req.account_key_path is not None:
-        argv += ["--account-key", str(req.account_key_path)]
-    defaults = req.rules.default_selection(BackupKind.MANUAL)
-    include, exclude = sorted(req.selection - defaults), sorted(defaults - req.selection)
-    if include:
-        argv += ["--include", ",".join(include)]
-    if exclude:
-        argv += ["--exclude", ",".join(exclude)]
-    if req.verify:
-        argv.append("--verify")
-    return argv
 
 
 @dataclass
@@ -211,21 +191,6 @@ def _name_taken(final: Path) -> bool:
         or bool(later_volumes(final))
         or being_written(final.parent, final.name)
     )
-
-
-def prepare_destination(dest: Path) -> Path:
-    dest = Path(dest).expanduser().absolute()
-    if dest.exists() and not dest.is_dir():
-        raise DataFolderError(_("The destination is not a folder: {dest}").format(dest=dest))
-    if not dest.exists():
-        if not dest.parent.is_dir():
-            raise DataFolderError(
-                _("The destination folder does not exist: {dest}").format(dest=dest)
-            )
-        dest.mkdir(mode=0o700)  # a folder therabak makes is private, like its files
-    if not os.access(dest, os.W_OK):
-        raise DataFolderError(_("The destination folder is not writable: {dest}").format(dest=dest))
-    return dest
 
 
 def space_needed(bytes_total: int, files: int, volume_size: int | None = None) -> int:

@@ -3,6 +3,8 @@ that say so. Shared by the single-file backup and the store backup."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,17 +30,94 @@ class Found:
 
 
 def scan_for_backup(
-    data_dir: Path, rules: Rules, selection: frozenset[str], dest: Path | None
+    data_dir: Path,
+    rules: Rules,
+    selection: frozenset[str],
+    dest: Path | None,
+    *,
+    on_folder: Callable[[int, int], None] | None = None,
 ) -> Found:
     """Scan Data, leaving out the backups kept inside it (datafolder/nesting.py) and the files
-    whose names a reader would refuse. *dest*: the destination folder (None off-site)."""
+    whose names a reader would refuse. *dest*: the destination folder (None off-site).
+    *on_folder* is called after each folder (it may raise to stop the scan)."""
     here = () if dest is None else (dest,)
-    scanned = scan(data_dir, rules, leave_out=backups_inside(data_dir, *here))
+    scanned = scan(
+        data_dir,
+        rules,
+        leave_out=backups_inside(data_dir, *here),
+        on_folder=on_folder,
+        read_ahead=True,
+    )
     files = scanned.selected_files(selection)
     unsafe = _unsafe_names(files)
     if unsafe:
         files = [f for f in files if f.path not in unsafe]
     return Found(scanned.skipped, scanned.left_out, files, sum(f.size for f in files), unsafe)
+
+
+class _Stop(Exception):
+    """Ends a scan whose result nobody will take (:meth:`ScanBehind.close`)."""
+
+
+class ScanBehind:
+    """:func:`scan_for_backup` on a thread of its own, started at once: the walk of Data
+    (a stat per file, waiting in the kernel with the GIL free) goes on while the caller
+    derives the key and reads the parent snapshot and the index. :meth:`result` gives
+    what the scan found, or raises what it raised, on the caller's thread, so errors
+    and messages come as when the scan ran there. *check* (a cancel token's check) runs
+    after every folder; :meth:`close` stops a scan whose result is no longer wanted and
+    waits for its thread: nothing of it runs afterwards."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        rules: Rules,
+        selection: frozenset[str],
+        dest: Path | None,
+        *,
+        check: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._args = (data_dir, rules, selection, dest)
+        self._check = check
+        self._stop = threading.Event()
+        self._found: Found | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="backup-scan", daemon=True)
+        self._thread.start()
+
+    def _folder_done(self, _files: int, _bytes: int) -> None:
+        if self._stop.is_set():
+            raise _Stop
+        self._check()
+
+    def _run(self) -> None:
+        try:
+            self._found = scan_for_backup(*self._args, on_folder=self._folder_done)
+        except _Stop:
+            pass
+        except BaseException as e:  # noqa: BLE001 - raised again on the caller's thread
+            self._error = e
+
+    def result(self) -> Found:
+        """Wait for the scan; what it found, or its exception raised here."""
+        self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        assert self._found is not None, "the scan was closed"
+        return self._found
+
+    def close(self) -> None:
+        """Stop the scan if it still runs (its result and errors are dropped) and wait."""
+        self._stop.set()
+        self._thread.join()
+        self._error = None
+
+    def __enter__(self) -> ScanBehind:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 def _say_left_out(emit: Emit, data_dir: Path, dest: Path | None, left_out: list[FileEntry]) -> None:

@@ -49,7 +49,7 @@ from therabak.jobs.backup_outcome import (
     outcome_fields,
     outcome_json,
 )
-from therabak.jobs.backup_scan import Found, announce_scan, scan_for_backup
+from therabak.jobs.backup_scan import Found, ScanBehind, announce_scan
 from therabak.jobs.file_storer import EntryWriter, FileStorer, collector_paused
 from therabak.jobs.store_open import StoreTarget, create_or_open, open_existing, open_target
 from therabak.jobs.store_plan import check_space, plan_reuse, space_needed
@@ -142,7 +142,6 @@ def run_store_backup(
 
 def _run(req: StoreBackupRequest, emit: WarningLog, cancel: CancelToken) -> StoreBackupResult:
     start = time.monotonic()
-    memtune.tune_for_streaming()
     target = open_target(req)
     try:
         return _run_at(req, emit, cancel, target, start)
@@ -158,32 +157,81 @@ def _run_at(
     start: float,
 ) -> StoreBackupResult:
     emit(Phase("opening", target.place))
-    store = open_existing(target, req)  # the key first (Argon2id), before any other work
-    emit(Phase("scanning", str(req.data_dir)))
-    found = scan_for_backup(req.data_dir, req.rules, req.selection, target.dest)
-    cancel.check()
+    # the scan of Data runs behind the key's derivation and the reading of the parent and
+    # the index; its result (or its error) is taken where the scan ran before
+    with ScanBehind(
+        req.data_dir, req.rules, req.selection, target.dest, check=cancel.check
+    ) as scanning:
+        store = open_existing(target, req)  # the key first (Argon2id): a wrong one ends here
+        emit(Phase("scanning", str(req.data_dir)))
+        if store is None:
+            found = scanning.result()
+            return _into_new(req, emit, cancel, target, start, found)
+        try:
+            parent = store.latest(kind=str(req.kind), account_key_id=req.account.id_hex)
+            writer = store.begin_backup(parent, _meta(req))  # a shared lock until commit/abort
+        except BaseException:
+            scanning.result()  # the scan's error first, as when the scan ran before these
+            raise
+        try:
+            found = scanning.result()
+            cancel.check()
+        except BaseException:
+            writer.abort()
+            raise
+    return _write_or_abort(req, emit, cancel, store, writer, found, target, False, start)
+
+
+def _meta(req: StoreBackupRequest) -> SnapshotMeta:
     created = (req.created or faults.created() or datetime.now().astimezone()).replace(
         microsecond=0
     )
-    meta = SnapshotMeta(
+    return SnapshotMeta(
         kind=SnapshotKind(str(req.kind)),
         categories=tuple(sorted(req.selection)),
         account_key_id=req.account.id_hex,
         created=created,
     )
-    created_store = False
-    if store is None:
-        if target.folder is not None:  # off-site: a full quota is refused when it is hit
-            plan = plan_reuse(found.files, None, BlobIndex())
-            check_space(None, target.folder, space_needed(plan, _default_chunk()))
-            del plan  # not held while the backup runs (a second list of every file)
-        store, created_store = create_or_open(target, req)
-        if created_store and req.on_created is not None:
-            req.on_created(target.place)
+
+
+def _into_new(
+    req: StoreBackupRequest,
+    emit: WarningLog,
+    cancel: CancelToken,
+    target: StoreTarget,
+    start: float,
+    found: Found,
+) -> StoreBackupResult:
+    """The backup into a destination without a store: the store is made (after the
+    space check, so a refused backup leaves nothing behind), or taken as another backup
+    made it meanwhile."""
+    cancel.check()
+    meta = _meta(req)
+    if target.folder is not None:  # off-site: a full quota is refused when it is hit
+        plan = plan_reuse(found.files, None, BlobIndex())
+        check_space(None, target.folder, space_needed(plan, _default_chunk()))
+        del plan  # not held while the backup runs (a second list of every file)
+    store, created_store = create_or_open(target, req)
+    if created_store and req.on_created is not None:
+        req.on_created(target.place)
     parent = None
     if not created_store:
         parent = store.latest(kind=str(req.kind), account_key_id=req.account.id_hex)
     writer = store.begin_backup(parent, meta)  # a shared lock until commit or abort
+    return _write_or_abort(req, emit, cancel, store, writer, found, target, created_store, start)
+
+
+def _write_or_abort(
+    req: StoreBackupRequest,
+    emit: WarningLog,
+    cancel: CancelToken,
+    store: Store,
+    writer: BackupWriter,
+    found: Found,
+    target: StoreTarget,
+    created_store: bool,
+    start: float,
+) -> StoreBackupResult:
     try:
         return _write(req, emit, cancel, store, writer, found, target, created_store, start)
     except BaseException:
@@ -244,6 +292,8 @@ def _write(
         cancel=cancel,
         progress=progress,
     )
+    if plan.to_read:  # streams 1 MiB buffers (a backup with nothing to read needs not ctypes)
+        memtune.tune_for_streaming()
     with collector_paused():
         storer.store_all(plan.to_read)
     for path, why in [*found.unsafe.items(), *storer.skipped]:

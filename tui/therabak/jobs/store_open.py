@@ -55,7 +55,7 @@ def open_target(req: StoreBackupRequest, *, prepare: bool = True) -> StoreTarget
     off-site the place is asked once (a missing bucket, wrong credentials or an unknown
     host key are refused here)."""
     from therabak.destinations import resolve, store_storage
-    from therabak.jobs.backup import prepare_destination
+    from therabak.jobs.backup_args import prepare_destination
     from therabak.store.place import store_folder
 
     destination = resolve(str(req.dest))

@@ -55,12 +55,14 @@ def plan_reuse(
     test = unchanged
     if test is None:  # the parent's files by path: only for this test (the writer has its own)
         before = {e.path: e for e in parent.entries} if parent is not None else {}
+        # the parent's blobs the index lacks, as one set (not a lookup per file and blob)
+        missing = index.missing(parent.blob_ids()) if parent is not None else set()
 
         def still_there(f: FileEntry) -> SnapshotEntry | None:
             prev = before.get(f.path)
             if prev is None or not same_file(prev, f.size, f.mtime_ns, f.identity):
                 return None
-            return prev if index.holds_all(prev.blobs) else None
+            return prev if missing.isdisjoint(prev.blobs) else None
 
         test = still_there
     reused: list[tuple[FileEntry, SnapshotEntry]] = []

@@ -11,10 +11,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
-from therabak.archive.writer import Protection
+from therabak.crypto.protection import Protection
 from therabak.crypto.recovery import RecoveryCode
 from therabak.jobkit.retry import RetryPolicy
-from therabak.jobs.backup import backup_argv
+from therabak.jobs.backup_args import backup_argv
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.storage.network import RetryNotice

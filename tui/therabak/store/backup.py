@@ -262,6 +262,10 @@ class BackupWriter:
         self._entries: dict[str, SnapshotEntry] = {}
         self._skipped: list[dict[str, str]] = []
         self._parent_entries = {e.path: e for e in parent.entries} if parent else {}
+        # the parent's blobs the index lacks, looked up once (as a set, not per file): the
+        # index only grows while this backup holds its lock, so a blob held now is held at
+        # the commit; a file with a blob of these is tested against the index then
+        self._parent_missing = self._index.missing(parent.blob_ids()) if parent else set()
         self._in_flight = max(1, int(getattr(store.storage, "puts_in_flight", 1)))
         self._queue: queue.Queue = queue.Queue()
         self._failed: BaseException | None = None
@@ -295,8 +299,16 @@ class BackupWriter:
         prev = self._parent_entries.get(path)
         if prev is None or not same_file(prev, size, mtime_ns, identity):
             return None
+        return prev if self._holds(prev) else None
+
+    def _holds(self, entry: SnapshotEntry) -> bool:
+        """Does the store hold every blob of *entry* (a parent's entry)? Only a file with a
+        blob the index lacked when the backup began is looked up again."""
+        missing = self._parent_missing
+        if not missing or missing.isdisjoint(entry.blobs):
+            return True
         with self._mutex:
-            return prev if self._index.holds_all(prev.blobs, self._pending) else None
+            return self._index.holds_all(entry.blobs, self._pending)
 
     @property
     def new_packs(self) -> list[str]:
@@ -306,13 +318,12 @@ class BackupWriter:
 
     def reuse(self, entry: SnapshotEntry, *, category: str | None = None) -> SnapshotEntry:
         """Put *entry* (from the parent) into this snapshot without reading the file."""
-        with self._mutex:
-            if not self._index.holds_all(entry.blobs, self._pending):
-                raise DamagedStoreError(
-                    _("{path}: its content is no longer in the store; read it again.").format(
-                        path=entry.path
-                    )
+        if not self._holds(entry):
+            raise DamagedStoreError(
+                _("{path}: its content is no longer in the store; read it again.").format(
+                    path=entry.path
                 )
+            )
         if category is None or category == entry.category:
             self._add_entry(entry, read=0, reused=True)  # the same object: no copy in memory
             return entry

@@ -188,6 +188,10 @@ class BlobIndex:
                 return False
         return True
 
+    def missing(self, blob_ids: set[bytes]) -> set[bytes]:
+        """The ones of *blob_ids* the index does not hold (one set operation)."""
+        return blob_ids.difference(self._where)
+
     def locate(self, blob_id: bytes) -> list[Location]:
         have = self._where.get(blob_id)
         if have is None:

@@ -1,0 +1,184 @@
+"""A second store backup's fixed cost (issue 16, "second backup, nothing changed"): the
+parent's blobs are checked against the index once as a set, not per file and call, and
+the scan of Data runs behind the key's derivation and the reading of the parent, with
+the same errors, in the same order, and cancel still ends it. Real files, real crypto."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import therabak.jobs.backup_scan as backup_scan
+import therabak.jobs.store_open as store_open
+from conftest import Practice
+from store_support import (
+    PASSWORD,
+    backup_data,
+    create_store,
+    object_path,
+    open_store,
+    plaintext_tree,
+    snapshot_tree,
+)
+from therabak.archive.writer import Protection
+from therabak.errors import Cancelled, DataFolderError, WrongPasswordError
+from therabak.jobkit.cancel import CancelToken
+from therabak.jobs.store_backup import StoreBackupRequest, run_store_backup
+from therabak.practice.categories import BackupKind, Rules
+from therabak.store.backup import SnapshotMeta
+from therabak.store.errors import DamagedStoreError
+from therabak.store.pack import pack_name
+from therabak.store.snapshot import SnapshotKind
+
+
+def _scan_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "backup-scan"]
+
+
+def test_a_file_whose_content_left_the_store_is_read_again_the_rest_reused(
+    practice: Practice, tmp_path: Path
+) -> None:
+    root = tmp_path / "store"
+    store = create_store(root)
+    backup_data(store, practice.data_dir, practice.key)
+    extra = practice.data_dir / "documents" / "only-in-the-second.bin"
+    extra.parent.mkdir(exist_ok=True)
+    extra.write_bytes(os.urandom(200_000))
+    second = backup_data(store, practice.data_dir, practice.key)
+    rel = "documents/only-in-the-second.bin"
+    assert second.read == [rel] and len(second.writer.new_packs) == 1
+    # the pack that holds the new file's content is lost
+    object_path(root, pack_name(second.writer.new_packs[0])).unlink()
+
+    reopened = open_store(root)
+    third = backup_data(reopened, practice.data_dir, practice.key)
+    assert third.read == [rel]  # read again: its content is not in the store any more
+    assert sorted(third.reused) == sorted(second.reused)  # the others are taken over
+    assert snapshot_tree(reopened, third.snapshot) == plaintext_tree(
+        practice.data_dir, practice.key
+    )
+
+
+def test_the_writer_refuses_to_reuse_what_the_index_lacks_until_it_is_written_again(
+    practice: Practice, tmp_path: Path
+) -> None:
+    root = tmp_path / "store"
+    store = create_store(root)
+    backup_data(store, practice.data_dir, practice.key)
+    extra = practice.data_dir / "documents" / "lost.bin"
+    extra.parent.mkdir(exist_ok=True)
+    content = os.urandom(150_000)
+    extra.write_bytes(content)
+    second = backup_data(store, practice.data_dir, practice.key)
+    object_path(root, pack_name(second.writer.new_packs[0])).unlink()
+
+    reopened = open_store(root)
+    parent = reopened.latest()
+    assert parent is not None
+    entries = {e.path: e for e in parent.entries}
+    lost, kept = (
+        entries["documents/lost.bin"],
+        next(e for e in parent.entries if e is not entries["documents/lost.bin"]),
+    )
+    meta = SnapshotMeta(kind=SnapshotKind.MANUAL, categories=("other",))
+    with reopened.begin_backup(parent, meta) as writer:
+        same = lambda e: writer.unchanged(e.path, e.source_size, e.mtime_ns, e.identity)  # noqa: E731
+        assert same(kept) is kept
+        assert same(lost) is None
+        with pytest.raises(DamagedStoreError):
+            writer.reuse(lost)
+        # the same content read again under another name: now the store holds it
+        f = writer.add_file("documents/again.bin", "other", mtime_ns=1)
+        f.write(content)
+        f.finish(source_size=len(content))
+        assert same(lost) is lost
+        writer.reuse(lost)
+        writer.reuse(kept)
+        snapshot = writer.commit()
+    assert reopened.read_file(next(e for e in snapshot.entries if e.path == lost.path)) == content
+
+
+def _request(practice: Practice, dest: Path, password: str = PASSWORD, data_dir=None):
+    rules = Rules.load()
+    return StoreBackupRequest(
+        data_dir=data_dir or practice.data_dir,
+        account=practice.key,
+        dest=str(dest),
+        rules=rules,
+        selection=rules.default_selection(BackupKind.MANUAL),
+        protection=Protection(password=password),
+        remember_destination=False,
+    )
+
+
+def test_the_scan_runs_while_the_store_is_opened(
+    practice: Practice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dest = tmp_path / "dest"
+    run_store_backup(_request(practice, dest))  # the store exists, with a parent
+    seen: dict[str, object] = {}
+    real_scan, real_open = backup_scan.scan, store_open.Store.open
+    scanning, opening_ = threading.Event(), threading.Event()
+
+    # each waits for the other to have begun: one after the other, one of them would not
+    def scan(*a, **kw):
+        scanning.set()
+        seen["scan thread"] = threading.current_thread().name
+        seen["opening while scanning"] = opening_.wait(10)
+        return real_scan(*a, **kw)
+
+    def opening(*a, **kw):
+        opening_.set()
+        seen["scanning while opening"] = scanning.wait(10)
+        return real_open(*a, **kw)
+
+    monkeypatch.setattr(backup_scan, "scan", scan)
+    monkeypatch.setattr(store_open.Store, "open", opening)
+    result = run_store_backup(_request(practice, dest))
+    assert seen == {
+        "scan thread": "backup-scan",
+        "opening while scanning": True,
+        "scanning while opening": True,
+    }
+    assert result.files_reused == result.files and result.files_read == 0
+    assert _scan_threads() == []
+
+
+def test_a_wrong_password_comes_before_a_missing_data_folder_and_no_scan_outlives_it(
+    practice: Practice, tmp_path: Path
+) -> None:
+    dest = tmp_path / "dest"
+    run_store_backup(_request(practice, dest))
+    gone = tmp_path / "not-there" / "Data"
+    gone.parent.mkdir()
+    with pytest.raises(WrongPasswordError):
+        run_store_backup(_request(practice, dest, "not the password", data_dir=gone))
+    assert _scan_threads() == []
+    with pytest.raises(DataFolderError):  # the scan's error, raised on the job's thread
+        run_store_backup(_request(practice, dest, data_dir=gone))
+    assert _scan_threads() == []
+
+
+def test_a_cancel_while_the_store_opens_ends_the_backup_without_a_snapshot(
+    practice: Practice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dest = tmp_path / "dest"
+    run_store_backup(_request(practice, dest))
+    before = sorted((dest / "TheraPsy-Backups" / "snapshots").iterdir())
+    token = CancelToken()
+    real_open = store_open.Store.open
+
+    def opening(*a, **kw):
+        token.cancel()
+        time.sleep(0.05)
+        return real_open(*a, **kw)
+
+    monkeypatch.setattr(store_open.Store, "open", opening)
+    with pytest.raises(Cancelled):
+        run_store_backup(_request(practice, dest), cancel=token)
+    assert sorted((dest / "TheraPsy-Backups" / "snapshots").iterdir()) == before
+    assert _scan_threads() == []
