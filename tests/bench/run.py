@@ -854,7 +854,10 @@ class Bench:
             )
             self.record(Case("restic prune", None, [repo]), self.restic(repo, "prune"))
             self.extra["restic_after_prune"] = practice_changes.dir_size(repo)
+        # The last group that needs the copy: free its space for the practices to come.
         shutil.rmtree(dest.parent, ignore_errors=True)
+        shutil.rmtree(data.parent, ignore_errors=True)
+        self.mutable = None
 
     def many_files_practice(self) -> Path:
         n = self.args.size.preview_files
