@@ -681,17 +681,28 @@ class Bench:
         self.round_robin(cases)
 
     def incremental_repos(self) -> tuple[Path, Path | None]:
-        """A store and a restic repository with a first backup of the mutable copy
-        (untimed), shared by the incremental and restore groups."""
+        """A store and a restic repository with a first backup of the mutable copy,
+        shared by the incremental and restore groups. Timed as a first backup only when
+        the backup group did not run (--only), so the ratios to the first backup have
+        their base."""
         dest, repo = self.work / "inc" / "dest", self.work / "inc" / "restic"
         if not dest.exists():
             data = self.mutable_data()
-            print("  first backups of the copy (untimed) ...", flush=True)
             dest.mkdir(parents=True)
-            self.sh(self.backup_cmd(data, self.key, dest))
+            timed = T.FIRST not in self.timings
+            print(f"  first backups of the copy ({'timed' if timed else 'untimed'}) ...")
+            first = self.backup_cmd(data, self.key, dest)
+            if timed:
+                self.record(Case(T.FIRST, None, [data], True), first, "once")
+            else:
+                self.sh(first)
             if shutil.which("restic"):
                 self.sh(self.restic(repo, "init"))
-                self.sh(self.restic(repo, "backup", str(data)))
+                first = self.restic(repo, "backup", str(data))
+                if T.RESTIC_FIRST not in self.timings:
+                    self.record(Case(T.RESTIC_FIRST, None, [data]), first, "once")
+                else:
+                    self.sh(first)
         return dest, (repo if repo.exists() else None)
 
     def group_incremental(self) -> None:
