@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "bench"))
-
-import targets as T  # noqa: E402
+# tests/bench on the path only while importing: its remote.py would hide tests/remote.
+BENCH = str(Path(__file__).parent / "bench")
+sys.path.insert(0, BENCH)
+try:
+    import targets as T
+finally:
+    sys.path.remove(BENCH)
 
 
 def one(row: T.Row, values: dict) -> T.Result:

@@ -52,11 +52,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+import practice_changes  # beside this script (its folder is sys.path[0])
+import targets as T
 
-import practice_changes  # noqa: E402  (beside this script)
-import targets as T  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 RESULTS = HERE / "results"
 PASSWORD = "bench-password-not-secret"
