@@ -2,10 +2,9 @@
 way the backup does (scan, ``practice/source.py`` reads and decrypts, unchanged files
 reused from the parent), and read every snapshot back.
 
-Until part 2 of issue 16 wires the store into ``therabak backup``, this is how the tests
-(and ``tests/bench/store.py``) write store backups: through the library, real files,
-real crypto. The only shortcut is cheap Argon2id parameters for password slots (still
-inside the reader's limits).
+This is how the tests write store backups through the library: real files, real
+crypto (the benchmark, ``tests/bench/run.py``, uses the real CLI). The only shortcut is
+cheap Argon2id parameters for password slots (still inside the reader's limits).
 """
 
 from __future__ import annotations

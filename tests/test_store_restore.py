@@ -405,7 +405,8 @@ def test_kill_during_a_restore_from_a_store(points, practice: Practice, point, o
 @pytest.mark.skipif(not hasattr(os, "wait4"), reason="per-child peak RSS needs os.wait4")
 def test_memory_stays_flat_in_the_file_size(demo_practice: Practice, tmp_path: Path):
     """A 96 MiB recording restores with memory that does not grow with it: chunks are
-    streamed from the packs (the 2 GB run is the benchmark's, tests/bench/store.py)."""
+    streamed from the packs (the 2 GB run is the benchmark's,
+    tests/bench/run.py)."""
     from therabak.practice.demo import DemoSpec, create_demo
 
     big = create_demo(
