@@ -199,7 +199,11 @@ def _run(req: StoreBackupRequest, emit: WarningLog, cancel: CancelToken) -> Stor
     start = time.monotonic()
     target = open_target(req)
     try:
-        return _run_at(req, emit, cancel, target, start)
+        # the collector paused from the start, not only while files are stored: the
+        # parent's entries, the index and the scan are tens of thousands of objects each,
+        # and each collector pass over them cost (bench practice: 35 of load_index's 75 ms)
+        with collector_paused():
+            return _run_at(req, emit, cancel, target, start)
     finally:
         target.close()
 
@@ -349,8 +353,7 @@ def _write(
     )
     if plan.to_read:  # streams 1 MiB buffers (a backup with nothing to read needs not ctypes)
         memtune.tune_for_streaming()
-    with collector_paused():
-        storer.store_all(plan.to_read)
+    storer.store_all(plan.to_read)  # the collector paused (_run)
     for path, why in [*found.unsafe.items(), *storer.skipped]:
         writer.skip(path, why)
     progress.finish()
