@@ -182,3 +182,36 @@ def test_a_cancel_while_the_store_opens_ends_the_backup_without_a_snapshot(
         run_store_backup(_request(practice, dest), cancel=token)
     assert sorted((dest / "TheraPsy-Backups" / "snapshots").iterdir()) == before
     assert _scan_threads() == []
+
+
+def test_reuse_all_takes_every_entry_or_none(practice: Practice, tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store = create_store(root)
+    backup_data(store, practice.data_dir, practice.key)
+    extra = practice.data_dir / "documents" / "lost.bin"
+    extra.parent.mkdir(exist_ok=True)
+    extra.write_bytes(os.urandom(150_000))
+    second = backup_data(store, practice.data_dir, practice.key)
+    object_path(root, pack_name(second.writer.new_packs[0])).unlink()
+
+    reopened = open_store(root)
+    parent = reopened.latest()
+    assert parent is not None
+    lost = next(e for e in parent.entries if e.path == "documents/lost.bin")
+    kept = [e for e in parent.entries if e is not lost]
+    meta = SnapshotMeta(kind=SnapshotKind.MANUAL, categories=("other",))
+    with reopened.begin_backup(parent, meta) as writer:
+        with pytest.raises(DamagedStoreError, match="lost.bin"):
+            writer.reuse_all([*((e, e.category) for e in kept), (lost, lost.category)])
+        assert writer.stats.files == 0 and writer.stats.files_reused == 0  # none of them
+        moved = next(e for e in kept if e.category != "other")
+        again = next(e for e in kept if e is not moved)
+        writer.reuse_all([(e, "other" if e is moved else e.category) for e in kept])
+        writer.reuse_all([(again, again.category)])  # again: replaces, counts once
+        assert writer.stats.files == len(kept)
+        assert writer.stats.bytes_in == sum(e.size for e in kept)
+        snapshot = writer.commit()
+    got = {e.path: e for e in snapshot.entries}
+    assert sorted(got) == sorted(e.path for e in kept)
+    assert got[moved.path].category == "other" and got[moved.path].blobs == moved.blobs
+    assert got[again.path] is again  # the parent's entry itself: no copy in memory

@@ -332,8 +332,7 @@ def _write(
             ),
         )
     )
-    for f, prev in plan.reused:
-        writer.reuse(prev, category=f.category)
+    writer.reuse_all((prev, f.category) for f, prev in plan.reused)
     progress = ProgressTracker(
         emit,
         "writing",
