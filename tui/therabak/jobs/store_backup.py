@@ -3,14 +3,20 @@
 A backup into ``DEST`` goes into the store ``DEST/TheraPsy-Backups`` (store/place.py):
 
 1. **Open** the store first (its key: the password, a recovery code, the account key, or
-   its none slot): a wrong password is refused (exit 4) before any other work. A
-   destination without a store gets one, made after the scan and the space check (so a
-   refused backup leaves nothing behind), locked as the request's protection says.
+   its none slot): a wrong password is refused (exit 4) before anything else is
+   reported or written. A destination without a store gets one, made after the scan and
+   the space check (so a refused backup leaves nothing behind), locked as the request's
+   protection says.
 2. **Scan** Data (jobs/backup_scan.py: the same rules, the same files left out as for the
    single-file backup) and compare with the **parent**, the newest snapshot of this
    practice and kind: a file whose size, mtime and identity are unchanged (and whose
    content the store still holds) is taken over without being read (``reread`` reads
-   every file); the sizes of the others are what the backup may write.
+   every file); the sizes of the others are what the backup may write. The scan runs on
+   a thread of its own from the start (``ScanBehind``), while the key is derived and the
+   parent and the index are read; what it found, or the error it met, is taken after
+   them, so the messages and errors come in the order above. The parent's blobs are
+   checked against the index once, as a set; only a file with a blob the index lacks is
+   looked up on its own.
 3. **Space**: that estimate (and a margin) against the free space; when it is short,
    the refusal (exit 6) says how much forgetting the oldest snapshots would free.
 4. **Write** (phase ``writing``): the files to read go through the one decrypt-retry
