@@ -61,7 +61,13 @@ from therabak.jobs.backup_outcome import (
 )
 from therabak.jobs.backup_scan import Found, ScanBehind, announce_scan
 from therabak.jobs.file_storer import EntryWriter, FileStorer, collector_paused
-from therabak.jobs.store_open import StoreTarget, create_or_open, open_existing, open_target
+from therabak.jobs.store_open import (
+    StoreTarget,
+    create_or_open,
+    open_existing,
+    open_target,
+    warm_while_opening,
+)
 from therabak.jobs.store_plan import check_space, plan_reuse, space_needed
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
@@ -227,7 +233,8 @@ def _run_at(
     with ScanBehind(
         req.data_dir, req.rules, req.selection, target.dest, check=cancel.check
     ) as scanning:
-        store = open_existing(target, req)  # the key first (Argon2id): a wrong one ends here
+        with warm_while_opening(target):  # the store's listings read into the cache meanwhile
+            store = open_existing(target, req)  # the key first (Argon2id): a wrong one ends here
         emit(Phase("scanning", str(req.data_dir)))
         if store is None:
             found = scanning.result()

@@ -6,6 +6,8 @@ store is :class:`therabak.store.core.Store`. The bytes are in FORMAT.md beside t
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -107,6 +109,23 @@ def peek(storage: Storage) -> PublicFacts:
     )
     facts.snapshots = list_snapshots(storage, cfg.store_id, facts.problems)
     return facts
+
+
+def warm(storage: Storage, stop: Callable[[], bool]) -> None:
+    """Read what opening a store for a backup reads first once, and forget it: the list
+    of packs and each snapshot's public header. Run on a thread while the key is derived
+    (Argon2id: CPU, not the disk), it has the system cache them, so the reads that count
+    find them there (a USB stick answers each cold read late). Reads only, nothing is
+    kept or trusted; any error is left for the real reads to meet. *stop* is asked
+    between objects."""
+    with contextlib.suppress(Exception):
+        for _obj in storage.list(PACKS_PREFIX):
+            if stop():
+                return
+        for obj in storage.list(SNAPSHOTS_PREFIX):
+            if stop():
+                return
+            storage.get(obj.name, 0, _HEADER_READ)
 
 
 def list_snapshots(
