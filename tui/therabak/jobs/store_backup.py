@@ -242,7 +242,7 @@ def _run_at(
         try:
             parent = store.latest(kind=str(req.kind), account_key_id=req.account.id_hex)
             writer = store.begin_backup(parent, _meta(req))  # a shared lock until commit/abort
-        except BaseException:
+        except Exception:  # (an interrupt goes at once: the scan is stopped on the way out)
             scanning.result()  # the scan's error first, as when the scan ran before these
             raise
         try:
