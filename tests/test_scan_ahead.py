@@ -86,3 +86,41 @@ def test_a_scan_stopped_half_way_leaves_no_thread_and_no_open_folder(tmp_path: P
         scan(data, rules, read_ahead=True, on_folder=on_folder)
     assert [t for t in threading.enumerate() if t.name.startswith("scan-ahead")] == []
     assert len(os.listdir("/proc/self/fd")) == fds
+
+
+def test_a_listing_that_breaks_off_fails_the_same_with_and_without_read_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _tree(tmp_path)
+    rules = Rules.load()
+    real = scan_mod._list_folder
+
+    class BreaksOff:  # the folder K0042 can be opened, but reading it fails part-way
+        def __init__(self, listing) -> None:
+            self.listing = listing
+
+        def __enter__(self):
+            it = self.listing.__enter__()
+
+            def entries():
+                for n, entry in enumerate(it):
+                    if n == 2:
+                        raise OSError(5, "Input/output error")
+                    yield entry
+
+            return entries()
+
+        def __exit__(self, *exc: object) -> None:
+            self.listing.__exit__(*exc)
+
+    def listing(folder: str):
+        got = real(folder)
+        return BreaksOff(got) if folder.endswith("K0042") else got
+
+    monkeypatch.setattr(scan_mod, "_list_folder", listing)
+    errors = []
+    for ahead in (False, True):
+        with pytest.raises(OSError) as e:
+            scan(data, rules, read_ahead=ahead)
+        errors.append((e.value.errno, e.value.strerror))
+    assert errors == [(5, "Input/output error")] * 2

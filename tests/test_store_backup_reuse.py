@@ -182,3 +182,106 @@ def test_a_cancel_while_the_store_opens_ends_the_backup_without_a_snapshot(
         run_store_backup(_request(practice, dest), cancel=token)
     assert sorted((dest / "TheraPsy-Backups" / "snapshots").iterdir()) == before
     assert _scan_threads() == []
+
+
+def test_reuse_all_takes_every_entry_or_none(practice: Practice, tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store = create_store(root)
+    backup_data(store, practice.data_dir, practice.key)
+    extra = practice.data_dir / "documents" / "lost.bin"
+    extra.parent.mkdir(exist_ok=True)
+    extra.write_bytes(os.urandom(150_000))
+    second = backup_data(store, practice.data_dir, practice.key)
+    object_path(root, pack_name(second.writer.new_packs[0])).unlink()
+
+    reopened = open_store(root)
+    parent = reopened.latest()
+    assert parent is not None
+    lost = next(e for e in parent.entries if e.path == "documents/lost.bin")
+    kept = [e for e in parent.entries if e is not lost]
+    meta = SnapshotMeta(kind=SnapshotKind.MANUAL, categories=("other",))
+    with reopened.begin_backup(parent, meta) as writer:
+        with pytest.raises(DamagedStoreError, match="lost.bin"):
+            writer.reuse_all([*((e, e.category) for e in kept), (lost, lost.category)])
+        assert writer.stats.files == 0 and writer.stats.files_reused == 0  # none of them
+        moved = next(e for e in kept if e.category != "other")
+        again = next(e for e in kept if e is not moved)
+        writer.reuse_all([(e, "other" if e is moved else e.category) for e in kept])
+        writer.reuse_all([(again, again.category)])  # again: replaces, counts once
+        assert writer.stats.files == len(kept)
+        assert writer.stats.bytes_in == sum(e.size for e in kept)
+        snapshot = writer.commit()
+    got = {e.path: e for e in snapshot.entries}
+    assert sorted(got) == sorted(e.path for e in kept)
+    assert got[moved.path].category == "other" and got[moved.path].blobs == moved.blobs
+    assert got[again.path] is again  # the parent's entry itself: no copy in memory
+
+
+def test_a_local_stores_listings_are_read_while_the_key_is_derived(
+    practice: Practice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import therabak.store.public as public
+
+    dest = tmp_path / "dest"
+    run_store_backup(_request(practice, dest))
+    seen: dict[str, object] = {}
+    real_warm, real_open = public.warm, store_open.Store.open
+    warming, opening_, warmed = threading.Event(), threading.Event(), threading.Event()
+    gets: list[str] = []
+
+    def warm(storage, stop):
+        warming.set()
+        seen["opening while warming"] = opening_.wait(10)
+        real_get = storage.get
+
+        def get(name, *a):
+            if threading.current_thread().name == "store-warm":  # not the opening's reads
+                gets.append(name)
+            return real_get(name, *a)
+
+        storage.get = get
+        try:
+            return real_warm(storage, stop)
+        finally:
+            del storage.get
+            warmed.set()
+
+    def opening(*a, **kw):
+        opening_.set()
+        seen["warming while opening"] = warming.wait(10)
+        try:
+            return real_open(*a, **kw)
+        finally:  # on a slow machine the key may be ready first: the warm-up is let finish
+            warmed.wait(10)
+
+    monkeypatch.setattr(public, "warm", warm)
+    monkeypatch.setattr(store_open.Store, "open", opening)
+    result = run_store_backup(_request(practice, dest))
+    assert seen == {"opening while warming": True, "warming while opening": True}
+    # the first backup's header, then that (newest) snapshot whole, then the index files
+    assert gets[0].startswith("snapshots/") and gets[1] == gets[0]
+    assert gets[2:] and all(name.startswith("index/") for name in gets[2:])
+    assert result.files_reused == result.files
+    assert [t for t in threading.enumerate() if t.name == "store-warm"] == []
+
+
+def test_warming_reads_headers_until_told_to_stop_and_never_raises(tmp_path: Path) -> None:
+    from therabak.storage.local import LocalStorage
+    from therabak.store.public import warm
+
+    root = tmp_path / "store"
+    for i in range(3):
+        (root / "snapshots").mkdir(parents=True, exist_ok=True)
+        (root / "snapshots" / f"{i:064x}").write_bytes(b"not a snapshot at all")
+    storage = LocalStorage(root)
+    gets: list[str] = []
+    real_get = storage.get
+    storage.get = lambda name, *a: gets.append(name) or real_get(name, *a)  # type: ignore[method-assign]
+    warm(storage, lambda: False)
+    assert len(gets) == 3
+    gets.clear()
+    warm(storage, lambda: len(gets) >= 1)  # stops between objects
+    assert len(gets) == 1
+    (root / "snapshots" / f"{0:064x}").unlink()
+    storage.list = lambda prefix="": iter([type("O", (), {"name": "snapshots/gone"})()])  # type: ignore[method-assign]
+    warm(storage, lambda: False)  # a missing object: no error (the real read meets it)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,6 +67,29 @@ def open_target(req: StoreBackupRequest, *, prepare: bool = True) -> StoreTarget
         return StoreTarget(LocalStorage(folder), str(folder), destination, folder, dest)
     storage = store_storage(destination, limit_upload=req.limit_upload, on_retry=req.on_retry)
     return StoreTarget(storage, storage.location, destination)
+
+
+@contextlib.contextmanager
+def warm_while_opening(target: StoreTarget) -> Iterator[None]:
+    """While the block runs (the key's derivation), a local store's list of packs and
+    its snapshots' public headers are read once on a thread (store/public.py, ``warm``),
+    so that the system has them cached when the backup reads them; the thread is stopped
+    and gone when the block ends. Off-site nothing is asked twice."""
+    if target.folder is None:
+        yield
+        return
+    from therabak.store.public import warm
+
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=warm, args=(target.storage, stop.is_set), name="store-warm", daemon=True
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def store_exists_at(dest: str, **kw) -> bool:
@@ -271,4 +295,5 @@ __all__ = [
     "open_target",
     "store_exists_at",
     "unlock_for",
+    "warm_while_opening",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -199,15 +199,20 @@ class _FdListing:
 class _Listed:
     """A folder listed ahead (:class:`_ReadAhead`): its entries, each file's stat data
     already taken (a ``DirEntry`` keeps it), and the listing still open, so that what is
-    asked again (a stat that failed) is asked of the same open folder."""
+    asked again (a stat that failed) is asked of the same open folder. A listing that
+    failed part-way fails at the same place for the walk."""
 
-    __slots__ = ("entries", "listing")
+    __slots__ = ("entries", "error", "listing")
 
-    def __init__(self, listing, entries: list[os.DirEntry]) -> None:
-        self.listing, self.entries = listing, entries
+    def __init__(self, listing, entries: list[os.DirEntry], error: OSError | None) -> None:
+        self.listing, self.entries, self.error = listing, entries, error
 
-    def __enter__(self) -> list[os.DirEntry]:
-        return self.entries
+    def __enter__(self) -> Iterable[os.DirEntry]:
+        return self.entries if self.error is None else self._then_fail()
+
+    def _then_fail(self) -> Iterator[os.DirEntry]:
+        yield from self.entries
+        raise self.error  # type: ignore[misc]
 
     def __exit__(self, *_: object) -> None:
         self.listing.__exit__(None, None, None)
@@ -217,16 +222,21 @@ def _list_and_stat(folder: str) -> _Listed:
     """List *folder* and take each file's stat data (errors are left for the walk, which
     asks again); raises OSError when it cannot be listed."""
     listing = _list_folder(folder)
+    entries: list[os.DirEntry] = []
+    error = None
     try:
-        entries = list(listing.__enter__())
-        for entry in entries:
-            with contextlib.suppress(OSError):
-                if entry.is_file(follow_symlinks=False):
-                    entry.stat(follow_symlinks=False)
+        try:
+            for entry in listing.__enter__():
+                entries.append(entry)
+                with contextlib.suppress(OSError):
+                    if entry.is_file(follow_symlinks=False):
+                        entry.stat(follow_symlinks=False)
+        except OSError as e:  # the listing broke off: the walk meets it where it did
+            error = e
     except BaseException:
         listing.__exit__(None, None, None)
         raise
-    return _Listed(listing, entries)
+    return _Listed(listing, entries, error)
 
 
 class _ReadAhead:

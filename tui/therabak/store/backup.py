@@ -5,7 +5,8 @@
     writer = store.begin_backup(parent, SnapshotMeta(kind=..., categories=...))
     for each file:
         entry = writer.unchanged(path, size, mtime_ns, identity)
-        if entry: writer.reuse(entry, category=...)      # not read at all
+        if entry: writer.reuse(entry, category=...)      # not read at all (or, for many
+                                                         # at once: writer.reuse_all(...))
         else:
             f = writer.add_file(path, category, mtime_ns=..., identity=...)
             ... f.write(plaintext) ...                   # any number of times
@@ -37,6 +38,7 @@ import hashlib
 import queue
 import threading
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -90,6 +92,23 @@ class BackupStats:
     blobs_known: int = 0
     packs: int = 0
     bytes_added: int = 0  # bytes put into the store (packs, index, snapshot)
+
+
+def _recategorised(entry: SnapshotEntry, category: str) -> SnapshotEntry:
+    """*entry* (a parent's) under another category (the rules put the file elsewhere now)."""
+    return SnapshotEntry(
+        path=entry.path,
+        category=category,
+        size=entry.size,
+        mtime_ns=entry.mtime_ns,
+        sha256=entry.sha256,
+        blobs=entry.blobs,
+        identity=entry.identity,
+        source_size=entry.source_size,
+        sealed=entry.sealed,
+        raw=entry.raw,
+        key_id=entry.key_id,
+    )
 
 
 def same_file(prev: SnapshotEntry, size: int, mtime_ns: int, identity: str = "") -> bool:
@@ -318,30 +337,44 @@ class BackupWriter:
 
     def reuse(self, entry: SnapshotEntry, *, category: str | None = None) -> SnapshotEntry:
         """Put *entry* (from the parent) into this snapshot without reading the file."""
+        self._check_held(entry)
+        if category is None or category == entry.category:
+            self._add_entry(entry, read=0, reused=True)  # the same object: no copy in memory
+            return entry
+        new = _recategorised(entry, category)
+        self._add_entry(new, read=0, reused=True)
+        return new
+
+    def reuse_all(self, reused: Iterable[tuple[SnapshotEntry, str]]) -> None:
+        """:meth:`reuse` for many entries (each with its category now), the writer's lock
+        taken once: every entry is checked first, so a refusal adds none of them."""
+        self._check_open()
+        items = [
+            (e if c == e.category else _recategorised(e, c))
+            for e, c in reused
+            if self._check_held(e)
+        ]
+        with self._mutex:
+            entries, stats = self._entries, self.stats
+            for entry in items:
+                old = entries.get(entry.path)
+                if old is not None:
+                    stats.bytes_in -= old.size
+                    stats.files -= 1
+                entries[entry.path] = entry
+                stats.bytes_in += entry.size
+            stats.files += len(items)
+            stats.files_reused += len(items)
+
+    def _check_held(self, entry: SnapshotEntry) -> bool:
+        """True when the store holds every blob of *entry*, else DamagedStoreError."""
         if not self._holds(entry):
             raise DamagedStoreError(
                 _("{path}: its content is no longer in the store; read it again.").format(
                     path=entry.path
                 )
             )
-        if category is None or category == entry.category:
-            self._add_entry(entry, read=0, reused=True)  # the same object: no copy in memory
-            return entry
-        new = SnapshotEntry(
-            path=entry.path,
-            category=category,
-            size=entry.size,
-            mtime_ns=entry.mtime_ns,
-            sha256=entry.sha256,
-            blobs=entry.blobs,
-            identity=entry.identity,
-            source_size=entry.source_size,
-            sealed=entry.sealed,
-            raw=entry.raw,
-            key_id=entry.key_id,
-        )
-        self._add_entry(new, read=0, reused=True)
-        return new
+        return True
 
     # ---- new content ------------------------------------------------------------------------
 

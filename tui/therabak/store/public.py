@@ -6,6 +6,8 @@ store is :class:`therabak.store.core.Store`. The bytes are in FORMAT.md beside t
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,6 +26,8 @@ from therabak.store.snapshot import SnapshotHeader, parse_header, snapshot_id_of
 
 #: Bytes read at first from a snapshot for its public header (it is at most ~4.2 KiB).
 _HEADER_READ = 8192
+#: Bytes per read when a store's objects are read ahead into the system's cache (warm).
+_WARM_PIECE = 1 << 20
 #: Prefixes of the shortest snapshot id a user may type.
 MIN_ID_PREFIX = 8
 
@@ -107,6 +111,33 @@ def peek(storage: Storage) -> PublicFacts:
     )
     facts.snapshots = list_snapshots(storage, cfg.store_id, facts.problems)
     return facts
+
+
+def warm(storage: Storage, stop: Callable[[], bool]) -> None:
+    """Read what opening a store for a backup reads first once, and forget it: the list
+    of packs, each snapshot's public header, the newest snapshot and the index files.
+    Run on a thread while the key is derived (Argon2id: CPU, not the disk), it has the
+    system cache them, so the reads that count find them there (a USB stick answers
+    each cold read late). Reads only (in pieces of 1 MiB), nothing is kept or trusted;
+    any error is left for the real reads to meet. *stop* is asked between reads."""
+    with contextlib.suppress(Exception):
+        for _obj in storage.list(PACKS_PREFIX):
+            if stop():
+                return
+        newest: tuple[datetime, str, int] | None = None
+        for obj in storage.list(SNAPSHOTS_PREFIX):
+            if stop():
+                return
+            with contextlib.suppress(DamagedStoreError):
+                header, _start = parse_header(storage.get(obj.name, 0, _HEADER_READ), obj.name)
+                if newest is None or header.created > newest[0]:
+                    newest = (header.created, obj.name, obj.size)
+        index = [(o.name, o.size) for o in storage.list(INDEX_PREFIX)]
+        for name, size in ([newest[1:]] if newest else []) + index:
+            for offset in range(0, size, _WARM_PIECE):
+                if stop():
+                    return
+                storage.get(name, offset, _WARM_PIECE)
 
 
 def list_snapshots(
