@@ -37,6 +37,7 @@ from therabak.jobkit.progress import ProgressTracker
 from therabak.jobkit.retry import OnFailure, RetryPolicy
 from therabak.practice.account import AccountKey
 from therabak.practice.envelope import HEADER_SIZE, parse_header
+from therabak.practice.read_ahead import ReadAhead
 from therabak.practice.scan import FileEntry
 from therabak.practice.source import SourceChanged, SourceRead, read_plaintext, read_raw
 
@@ -121,6 +122,8 @@ class FileStorer:
 
     def store_all(self, files: list[FileEntry]) -> None:
         queue = deque(files)
+        ahead = ReadAhead(self._root, files)  # the next small files, fetched meanwhile
+        reached = 0
         while queue or self._waiting:
             self.cancel.check()
             now = time.monotonic()
@@ -131,6 +134,8 @@ class FileStorer:
                 self._attempt(item.entry, item.attempt, item.error)
             else:
                 faults.source_delay()
+                ahead.reached(reached)
+                reached += 1
                 self._attempt(queue.popleft(), 1, "")
             faults.point("backup.body")
 
