@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from therabak.store.binary import Reader, i16, i64, u16, u64
 from therabak.store.blob import ID_SIZE
 from therabak.store.config import MAX_CHUNK_SIZE
 from therabak.store.errors import DamagedStoreError
-from therabak.store.keys import STORE_ID_SIZE, StoreKeys, seal, unseal
+from therabak.store.keys import NONCE_SIZE, STORE_ID_SIZE, StoreKeys, unseal
 from therabak.storedpaths import MAX_PATH_LENGTH, check_relative_path
 
 PREFIX = "snapshots/"
@@ -211,23 +212,28 @@ def encode_snapshot(
     }
     text = json.dumps(head, ensure_ascii=True, separators=(",", ":"))
     start = f'{text[:-1]},"entries":['.encode("ascii")
-    pieces = [e.to_json() for e in entries]  # ASCII (escaped): as many bytes as characters
-    size = len(start) + sum(map(len, pieces)) + max(len(pieces) - 1, 0) + 2
-    # compressed as it is encoded, in batches: the body is never whole in memory (for
-    # 32,000 files it was 9 MB three times over: joined, formatted, encoded); its size is
-    # declared up front, as parse_snapshot requires
+    entries = entries if isinstance(entries, list) else list(entries)
+    # ASCII (escaped): as many bytes as characters. The size is declared up front, as
+    # parse_snapshot requires: a first pass counts it without keeping the pieces (for
+    # 100,000 files they were 30 MB at the peak of the commit), the second compresses
+    # them as they are encoded, in batches: the body is never whole in memory
+    size = len(start) + sum(len(e.to_json()) for e in entries) + max(len(entries) - 1, 0) + 2
     out = io.BytesIO()
     cctx = zstandard.ZstdCompressor(level=3, write_content_size=True)
     with cctx.stream_writer(out, size=size, closefd=False) as writer:
         writer.write(start)
-        for i in range(0, len(pieces), _ENCODE_BATCH):
-            batch = ",".join(pieces[i : i + _ENCODE_BATCH])
+        for i in range(0, len(entries), _ENCODE_BATCH):
+            batch = ",".join([e.to_json() for e in entries[i : i + _ENCODE_BATCH]])
             writer.write((f",{batch}" if i else batch).encode("ascii"))
         writer.write(b"]}")
-    del pieces
-    packed = out.getvalue()
     public = header.to_bytes()
-    data = public + seal(keys.snapshot, packed, _AAD + public)
+    # ``seal``'s layout, with one copy fewer of the body (~10 MB for 100,000 files)
+    nonce = os.urandom(NONCE_SIZE)
+    with out.getbuffer() as packed:
+        sealed = keys.snapshot.encrypt(nonce, packed, _AAD + public)
+    del out
+    data = b"".join((public, nonce, sealed))
+    del sealed
     return hashlib.sha256(data).hexdigest(), data
 
 
@@ -520,6 +526,8 @@ def _entry_of(raw: Any, name: str, categories: dict[str, str], paths: _PathCheck
     source_size = get("z", -1)
     if type(source_size) is not int or not -1 <= source_size < _INT_LIMIT:
         raise damaged(name, _("size"))
+    if source_size == size:  # one int object for both (most files): 32 bytes less each
+        source_size = size
     sealed = get("e")
     raw_flag = get("r", False)
     key_id = get("k", "")
