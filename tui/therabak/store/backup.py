@@ -470,7 +470,11 @@ class BackupWriter:
         self.store.put(pack.name, pack.data, durable=False)
         faults.point("store.pack")
         with self._mutex:
-            self._index.add_pack(pack.pack_id, PackRecord(pack.size, pack.blobs))
+            self._index.add_pack(
+                pack.pack_id,
+                PackRecord(pack.size, pack.blobs),
+                ids=[b.info.id for b in pack.blobs],  # the entries' own id objects
+            )
             for b in pack.blobs:
                 self._pending.discard(b.info.id)
             self._new_packs.append(pack.pack_id)
