@@ -111,3 +111,43 @@ def test_a_backup_announces_each_small_file_before_it_reads_it(
     # and what was stored is what Data holds
     store = open_store(dest / "TheraPsy-Backups")
     assert snapshot_tree(store, result.snapshot) == plaintext_tree(practice.data_dir, practice.key)
+
+
+def test_a_store_backup_lets_each_scan_entry_go_once_it_is_stored(
+    practice: Practice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Peak memory: the store backup gives its list of files to read up, and the storer
+    takes each entry out as it begins it, so the scan's entries do not stay to the end."""
+    seen: dict[str, list] = {}
+    held: list[int] = []
+    real_store_all, real_attempt = file_storer.FileStorer.store_all, file_storer.FileStorer._attempt
+
+    def store_all(self, files, **kw):
+        seen["files"] = files
+        return real_store_all(self, files, **kw)
+
+    def attempt(self, entry, attempt, error):
+        held.append(sum(f is not None for f in seen["files"]))
+        return real_attempt(self, entry, attempt, error)
+
+    monkeypatch.setattr(file_storer.FileStorer, "store_all", store_all)
+    monkeypatch.setattr(file_storer.FileStorer, "_attempt", attempt)
+    rules = Rules.load()
+    dest = tmp_path / "stick"
+    result = run_store_backup(
+        StoreBackupRequest(
+            data_dir=practice.data_dir,
+            account=practice.key,
+            dest=str(dest),
+            rules=rules,
+            selection=rules.default_selection(BackupKind.MANUAL),
+            protection=Protection(password=PASSWORD),
+            remember_destination=False,
+        )
+    )
+    assert result.exit_code is ExitCode.OK
+    n = len(held)
+    assert n >= 10
+    assert held == list(range(n - 1, -1, -1))  # one fewer held at each file begun
+    store = open_store(dest / "TheraPsy-Backups")
+    assert snapshot_tree(store, result.snapshot) == plaintext_tree(practice.data_dir, practice.key)

@@ -304,7 +304,7 @@ def _write(
         progress=progress,
     )
     with collector_paused():
-        storer.store_all(plan.to_read)
+        storer.store_all(plan.to_read, let_go=True)
     for path, why in [*found.unsafe.items(), *storer.skipped]:
         writer.skip(path, why)
     progress.finish()
