@@ -266,6 +266,11 @@ def test_blob_index_keeps_every_copy():
     index.add_pack(b.pack_id, PackRecord(b.size, b.blobs))
     blob_id = a.blobs[0].info.id
     assert {loc.pack_id for loc in index.locate(blob_id)} == {a.pack_id, b.pack_id}
+    # the compact records give back each blob's description and place exactly
+    assert PackRecord(b.size, b.blobs).blobs == b.blobs
+    other = b.blobs[1]
+    assert [(loc.pack_id, loc.blob) for loc in index.locate(other.info.id)] == [(b.pack_id, other)]
+    assert {loc.blob for loc in index.locate(blob_id)} == {a.blobs[0], b.blobs[0]}
     index.remove_pack(a.pack_id)
     assert [loc.pack_id for loc in index.locate(blob_id)] == [b.pack_id]
     index.remove_pack(b.pack_id)

@@ -15,7 +15,7 @@ import struct
 
 import pytest
 import zstandard
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from therabak.store.blob import BlobInfo, open_blob
@@ -459,3 +459,60 @@ def test_keyfile_mutated_lenient(how):
     kf = only_damage(lambda: parse_keyfile(data, KEYFILE_NAME, lenient=True))
     if kf is not None:
         assert 1 <= len(kf.slots) <= 8
+
+
+def _loads_or_none(text: str):
+    """``json.loads`` (None when it refuses), and whether the top-level object had a key
+    twice (which the streamed parse refuses)."""
+    pairs_seen: list[list] = []
+
+    def hook(pairs):
+        pairs_seen.append(pairs)
+        return dict(pairs)
+
+    try:
+        doc = json.loads(text, object_pairs_hook=hook)
+    except (ValueError, RecursionError):
+        return None, False
+    top = pairs_seen[-1] if isinstance(doc, dict) else []
+    return doc, len({k for k, _v in top}) != len(top)
+
+
+def _streamed_or_none(text: str):
+    from therabak.store.snapshot import _STREAMED, _streamed_document
+
+    items: list = []
+    try:
+        doc = _streamed_document(text, items.append)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(doc, dict) and doc.get("entries") is _STREAMED:
+        doc = {**doc, "entries": items}
+    else:
+        assert items == []
+    return doc
+
+
+@FUZZ
+@given(
+    st.one_of(json_value, st.fixed_dictionaries({"v": json_value, "entries": json_value})),
+    st.sampled_from([None, 0, 2]),
+    st.sampled_from([(",", ":"), (", ", ": "), (" ,", " :")]),
+    st.lists(mutation, max_size=2),
+)
+@example({"v": 1, "entries": [{"p": "a"}, 2]}, None, (",", ":"), [("insert", 29, b",")])
+@example({"v": 1, "entries": []}, None, (",", ":"), [("insert", 1, b'"v":2,')])
+@example({"entries": [1, [2]], "v": 0}, 0, (",", ":"), [("cut", 18, b"")])
+def test_snapshot_body_streamed_is_exactly_json_loads(doc, indent, separators, hows):
+    """The streamed parse of a snapshot's body (each entry handed on as decoded) takes
+    exactly what ``json.loads`` takes, with the same result, and refuses what it refuses
+    (and, unlike it, a key given twice at the top)."""
+    text = json.dumps(doc, indent=indent, separators=separators)
+    for how in hows:
+        text = mutate(text.encode("utf-8", "surrogatepass"), how).decode("utf-8", "replace")
+    expected, twice = _loads_or_none(text)
+    got = _streamed_or_none(text)
+    if expected is None or twice:
+        assert got is None
+    else:
+        assert got == expected

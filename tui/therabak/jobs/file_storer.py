@@ -21,11 +21,10 @@ import gc
 import heapq
 import os
 import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from therabak import faults
 from therabak.errors import DecryptionError, ForeignKeyError, TherabakError, message_of
@@ -37,6 +36,7 @@ from therabak.jobkit.progress import ProgressTracker
 from therabak.jobkit.retry import OnFailure, RetryPolicy
 from therabak.practice.account import AccountKey
 from therabak.practice.envelope import HEADER_SIZE, parse_header
+from therabak.practice.read_ahead import ReadAhead
 from therabak.practice.scan import FileEntry
 from therabak.practice.source import SourceChanged, SourceRead, read_plaintext, read_raw
 
@@ -119,19 +119,31 @@ class FileStorer:
         self._seq = 0
         self._root = os.fspath(data_dir)
 
-    def store_all(self, files: list[FileEntry]) -> None:
-        queue = deque(files)
-        while queue or self._waiting:
+    def store_all(self, files: list[FileEntry], *, let_go: bool = False) -> None:
+        """Store *files* in order (a failed read waits for its next attempt meanwhile).
+        *let_go*: the caller gives the list up, and each entry is taken out of it (its
+        place holds None) once its first attempt begins: a scan entry per stored file is
+        not held to the end (for 100,000 files ~24 MB at the end of a store backup)."""
+        ahead = ReadAhead(self._root, files)  # the next small files, fetched meanwhile
+        slots = cast("list[FileEntry | None]", files)
+        n, i = len(files), 0
+        while i < n or self._waiting:
             self.cancel.check()
             now = time.monotonic()
-            if self._waiting and (self._waiting[0].due <= now or not queue):
+            if self._waiting and (self._waiting[0].due <= now or i >= n):
                 item = heapq.heappop(self._waiting)
                 if item.due > now:
                     self.cancel.sleep(item.due - now)
                 self._attempt(item.entry, item.attempt, item.error)
             else:
                 faults.source_delay()
-                self._attempt(queue.popleft(), 1, "")
+                ahead.reached(i)
+                entry = files[i]
+                if let_go:
+                    slots[i] = None
+                i += 1
+                self._attempt(entry, 1, "")
+                del entry
             faults.point("backup.body")
 
     def _attempt(self, entry: FileEntry, attempt: int, previous_error: str) -> None:

@@ -25,7 +25,7 @@ import stat
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from therabak.fsutil import IS_WINDOWS, create_private, fsync_dir
 from therabak.i18n import N_, _
@@ -118,6 +118,12 @@ class LocalStorage(Storage):
 
     def put_deferred(self, name: str, source: BinaryIO, size: int) -> None:
         self._put(name, source, size, durable=False)
+
+    def put_bytes(self, name: str, data: bytes) -> None:
+        """``put`` of bytes in memory, written from them as they are (the default's
+        ``io.BytesIO`` copies what it shares once its buffer is asked for: a snapshot of
+        100,000 files, ~10 MB, was twice in memory at the peak of the commit)."""
+        self._put(name, cast(BinaryIO, _BytesSource(data)), len(data), durable=True)
 
     def _put(self, name: str, source: BinaryIO, size: int, *, durable: bool) -> None:
         final = self._path(name)
@@ -291,6 +297,21 @@ def _private_dirs(folder: Path) -> None:
     for path in reversed(missing):
         with contextlib.suppress(FileExistsError):
             os.mkdir(path, 0o700)
+
+
+class _BytesSource:
+    """Bytes as a source of :meth:`LocalStorage._write_temporary`: a view, not a copy."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def getbuffer(self) -> memoryview:
+        return memoryview(self._data)
+
+    def tell(self) -> int:
+        return 0
 
 
 def _whole_view(source: BinaryIO, size: int) -> memoryview | None:

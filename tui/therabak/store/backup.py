@@ -275,6 +275,8 @@ class BackupWriter:
             raise
         self._adopted = set(store.unindexed)
         self._buffers: list[bytearray] = []  # buffers of packs that were put, for reuse
+        self._buffers_made = 0  # pack buffers made: at most one more than puts in flight
+        self._buffer_free = threading.Condition(self._mutex)
         self._pending: set[bytes] = set()  # chunks packed but not yet in a put pack
         self._pack: PackBuilder | None = None  # made by the first new chunk
         self._new_packs: list[str] = []
@@ -298,10 +300,26 @@ class BackupWriter:
         self.closed = False
         self.snapshot: Snapshot | None = None
 
-    def _new_pack(self) -> PackBuilder:
+    def _new_pack(self) -> None:
+        """The pack to fill next, in the buffer of a pack that was put; a new buffer
+        only while fewer than ``puts_in_flight`` + 1 exist (else this waits for a put to
+        end: two threads fill packs, and without the bound a third 16 MiB buffer was
+        made while one pack was put and the next waited for it). Called with the mutex
+        held (released while waiting)."""
         cfg = self.store.config
-        buffer = self._buffers.pop() if self._buffers else None
-        return PackBuilder(self.keys, cfg.pack_size, cfg.chunk_size, buffer)
+        while self._pack is None:
+            if self._failed is not None:
+                raise self._failed
+            if self._buffers:
+                buffer: bytearray | None = self._buffers.pop()
+            elif self._buffers_made <= self._in_flight:
+                self._buffers_made += 1
+                buffer = None  # PackBuilder makes it
+            else:
+                self._buffer_free.wait(timeout=0.5)
+                continue
+            self._pack = PackBuilder(self.keys, cfg.pack_size, cfg.chunk_size, buffer)
+            self._buffer_free.notify_all()  # another thread waiting for one fills it too
 
     # ---- the parent: files that need not be read -------------------------------------------
 
@@ -433,7 +451,8 @@ class BackupWriter:
             full = None
             with self._mutex:  # sealed straight into the pack being filled
                 if self._pack is None:  # the buffer of a pack that was put, if one is free
-                    self._pack = self._new_pack()
+                    self._new_pack()
+                assert self._pack is not None
                 self._pack.seal_into(self.keys.blob, payload, aad, blob_id, flags, len(chunk))
                 self.stats.blobs_new += 1
                 self.stats.bytes_new += len(chunk)
@@ -495,13 +514,18 @@ class BackupWriter:
         self.store.put(pack.name, pack.data, durable=False)
         faults.point("store.pack")
         with self._mutex:
-            self._index.add_pack(pack.pack_id, PackRecord(pack.size, pack.blobs))
+            self._index.add_pack(
+                pack.pack_id,
+                PackRecord(pack.size, pack.blobs),
+                ids=[b.info.id for b in pack.blobs],  # the entries' own id objects
+            )
             for b in pack.blobs:
                 self._pending.discard(b.info.id)
             self._new_packs.append(pack.pack_id)
             self.stats.packs += 1
             self.stats.bytes_added += pack.size
             self._buffers.append(pack.buffer)  # the next pack fills it: no new 16 MiB
+            self._buffer_free.notify_all()
 
     def _add_entry(self, entry: SnapshotEntry, *, read: int, reused: bool = False) -> None:
         self._check_open()
