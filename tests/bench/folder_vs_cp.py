@@ -15,7 +15,9 @@ back, whole processes:
                                                        every copied file read back), per
                                                        --workers
 
-``--workers 1,2`` runs the therabak commands with ``THERABAK_WORKERS`` 1 and 2. Before
+``--workers 1,2`` runs the therabak commands with ``THERABAK_WORKERS`` 1 and 2;
+``--tree before=/tmp/old/tui --tree after=tui`` runs them from those trees instead of
+the installed therabak (``PYTHONPATH``; repeatable). Before
 each command: ``sync`` and, with ``--drop-caches`` (Linux, as root), the page cache
 dropped (``/proc/sys/vm/drop_caches``), so every command reads Data from the device;
 without it the cache is warmed once. Prints the median wall time, user + sys CPU
@@ -61,6 +63,14 @@ def main() -> None:
     ap.add_argument("--workers", default="1", help="THERABAK_WORKERS values, e.g. 1,2")
     ap.add_argument("--drop-caches", action="store_true")
     ap.add_argument("--no-verify-too", action="store_true", help="also time --no-verify")
+    ap.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="run therabak from DIR instead of the installed one (a checkout's tui/ "
+        "folder, e.g. an older commit exported with git archive) as NAME",
+    )
     ap.add_argument("--dir")
     args = ap.parse_args()
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="therabak-folder-"))
@@ -110,14 +120,17 @@ def main() -> None:
                 env,
             )
         }
-        for w in args.workers.split(","):
-            wenv = {**env, "THERABAK_WORKERS": w.strip()}
-            if args.no_verify_too:
-                variants[f"folder-backup --no-verify, {w} w"] = (
-                    therabak("nv", "--no-verify"),
-                    wenv,
-                )
-            variants[f"folder-backup (check), {w} w"] = (therabak("fb"), wenv)
+        trees = [tuple(t.split("=", 1)) for t in args.tree] or [("", None)]
+        for label, tree in trees:
+            tenv = env if tree is None else {**env, "PYTHONPATH": tree}
+            for w in args.workers.split(","):
+                wenv = {**tenv, "THERABAK_WORKERS": w.strip()}
+                if args.no_verify_too:
+                    variants[f"{label} folder-backup --no-verify, {w} w".strip()] = (
+                        therabak("nv", "--no-verify"),
+                        wenv,
+                    )
+                variants[f"{label} folder-backup (check), {w} w".strip()] = (therabak("fb"), wenv)
         walls: dict[str, list[float]] = {k: [] for k in variants}
         cpus: dict[str, list[float]] = {k: [] for k in variants}
         load_before = os.getloadavg()
