@@ -8,13 +8,15 @@ The kill, corruption and busy-practice suites run again with ``THERABAK_WORKERS=
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from pathlib import Path
 
 import pytest
 
 from archive_support import events_of, json_lines, the_summary
-from conftest import Practice, run_cli
+from cli_support import frozen, wait_for_event
+from conftest import IS_WINDOWS, Practice, run_cli, start_cli
 from restore_helpers import practice_args, tree_state
 from therabak import faults
 from therabak.datafolder.manifest import MANIFEST_NAME
@@ -114,3 +116,36 @@ def test_the_same_events_in_the_same_order_with_one_and_two_workers(
         for e in shown[w]:
             e.pop("duration_s", None)
     assert shown["1"] == shown["2"]
+
+
+@pytest.mark.skipif(IS_WINDOWS, reason="the folder is deleted while the job holds files in it")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_folder_deleted_during_the_check_is_said_so(
+    practice: Practice, tmp_path: Path, workers: str
+) -> None:
+    """The destination disappears while the copy is read back (the stick pulled, the
+    folder deleted): the job says so and ends with exit 1, as during the copying, not
+    that the medium may be failing (exit 5)."""
+    before = tree_state(practice.data_dir)
+    dest = tmp_path / "usb"
+    dest.mkdir()
+    proc = start_cli(
+        "folder-backup",
+        "--dest",
+        dest,
+        "--json",
+        *practice_args(practice),
+        env={ENV: workers, "THERABAK_FAILPOINTS": "verify-delay-ms=30"},
+    )
+    try:
+        wait_for_event(proc, "phase", name="verifying")
+        with frozen(proc):
+            shutil.rmtree(dest)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, (proc.returncode, err)
+    line = err.strip().splitlines()[-1]
+    assert "disappeared" in line and "drive removed" in line, line
+    assert not dest.exists()
+    assert tree_state(practice.data_dir) == before

@@ -59,7 +59,7 @@ from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
 from therabak.jobkit.workers import worker_count
 from therabak.jobs.backup import check_space, prepare_destination
-from therabak.jobs.folder_copy import copy_files, destination_names, verify_copy
+from therabak.jobs.folder_copy import CopyGone, copy_files, destination_names, verify_copy
 from therabak.jsonform import (
     damage_from,
     damage_json,
@@ -354,7 +354,10 @@ def _check_copy(
 ) -> None:
     """Read the copy back; a copy that does not read back is not kept (raises)."""
     emit(Phase("verifying", str(final)))
-    result.damaged = verify_copy(partial, copied, emit, cancel, workers=worker_count())
+    try:
+        result.damaged = verify_copy(partial, copied, emit, cancel, workers=worker_count())
+    except CopyGone as e:  # the stick pulled or the folder deleted meanwhile
+        raise write_error(e.error, partial, dest) from None
     result.verified = not result.damaged
     if result.damaged:
         raise DamagedArchiveError(

@@ -7,6 +7,7 @@ the copy read back and compared with the manifest. The job around it is
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -271,6 +272,18 @@ def copy_files(
     return copied
 
 
+_GONE = {errno.ENOENT, getattr(errno, "ENODEV", -1), getattr(errno, "ENXIO", -1)}
+
+
+class CopyGone(Exception):
+    """The copy's folder vanished while it was read back (the drive removed, the folder
+    deleted): not a failing medium; the caller says what happened."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def verify_copy(
     root: Path,
     files: list[ManifestFile],
@@ -285,7 +298,8 @@ def verify_copy(
     Elsewhere (Windows, macOS) there is no such call and the read may come from the
     cache (README "Folder backup"). With more than one worker the files are read on a
     few threads (a device answers several reads at once faster than one after the
-    other); the Damaged events and the progress come from this thread, in order."""
+    other); the Damaged events and the progress come from this thread, in order. Raises
+    CopyGone as soon as *root* itself is gone."""
     from therabak.events import Damaged
 
     damaged: list[tuple[str, str]] = []
@@ -309,6 +323,8 @@ def verify_copy(
                 Path(root) / f.stored, on_bytes=counted.add_bytes, check_cancel=check
             )
         except OSError as e:
+            if e.errno in _GONE and not _exists(Path(root)):
+                raise CopyGone(e) from None
             return -1, _("unreadable ({error})").format(error=e.strerror)
 
     pool: InOrder[ManifestFile, tuple[int, str]] | None = None
