@@ -20,7 +20,7 @@ from conftest import IS_WINDOWS, Practice, run_cli, start_cli
 from restore_helpers import practice_args, tree_state
 from therabak import faults
 from therabak.datafolder.manifest import MANIFEST_NAME
-from therabak.jobkit.workers import ENV
+from therabak.jobkit.workers import ENV, READ_WORKERS, read_workers
 from therabak.jobs.folder import FolderBackupRequest, run_folder_backup
 from therabak.practice.categories import Rules
 
@@ -67,6 +67,14 @@ def test_two_workers_copy_and_check_two_files_at_once(
     assert threading.current_thread().name not in met[:2]
     data = tree_state(practice.data_dir)
     assert tree_state(result.folder, skip=(MANIFEST_NAME,)) == data
+
+
+def test_the_check_reads_on_four_threads_unless_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV, raising=False)
+    assert read_workers() == READ_WORKERS == 4  # whatever the cores: it waits on the device
+    for forced in ("1", "2", "7"):
+        monkeypatch.setenv(ENV, forced)
+        assert read_workers() == int(forced)
 
 
 def _events(practice: Practice, dest: Path, workers: str, failpoints: str) -> list[dict]:

@@ -57,7 +57,7 @@ from therabak.i18n import _, ngettext
 from therabak.jobkit import history
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
-from therabak.jobkit.workers import worker_count
+from therabak.jobkit.workers import read_workers, worker_count
 from therabak.jobs.backup import check_space, prepare_destination
 from therabak.jobs.folder_copy import CopyGone, copy_files, destination_names, verify_copy
 from therabak.jsonform import (
@@ -355,7 +355,7 @@ def _check_copy(
     """Read the copy back; a copy that does not read back is not kept (raises)."""
     emit(Phase("verifying", str(final)))
     try:
-        result.damaged = verify_copy(partial, copied, emit, cancel, workers=worker_count())
+        result.damaged = verify_copy(partial, copied, emit, cancel, workers=read_workers())
     except CopyGone as e:  # the stick pulled or the folder deleted meanwhile
         raise write_error(e.error, partial, dest) from None
     result.verified = not result.damaged
