@@ -15,7 +15,8 @@ back, whole processes:
                                                        every copied file read back), per
                                                        --workers
 
-``--workers 1,2`` runs the therabak commands with ``THERABAK_WORKERS`` 1 and 2;
+``--workers 1,2`` runs the therabak commands with ``THERABAK_WORKERS`` 1 and 2 (``default``:
+unset);
 ``--tree before=/tmp/old/tui --tree after=tui`` runs them from those trees instead of
 the installed therabak (``PYTHONPATH``; repeatable). Before
 each command: ``sync`` and, with ``--drop-caches`` (Linux, as root), the page cache
@@ -124,7 +125,9 @@ def main() -> None:
         for label, tree in trees:
             tenv = env if tree is None else {**env, "PYTHONPATH": tree}
             for w in args.workers.split(","):
-                wenv = {**tenv, "THERABAK_WORKERS": w.strip()}
+                wenv = {k: v for k, v in tenv.items() if k != "THERABAK_WORKERS"}
+                if w.strip() != "default":  # default: as the machine's cores say
+                    wenv["THERABAK_WORKERS"] = w.strip()
                 if args.no_verify_too:
                     variants[f"{label} folder-backup --no-verify, {w} w".strip()] = (
                         therabak("nv", "--no-verify"),
