@@ -24,8 +24,9 @@ import pytest
 from archive_support import events_of, json_lines, the_summary, verify_file
 from cli_support import wait_for_event
 from conftest import IS_WINDOWS, Practice, record_figure, run_cli, start_cli
-from restore_helpers import plaintext_tree, practice_args
+from restore_helpers import folder_backup_problems, plaintext_tree, practice_args
 from therabak.archive.reader import ArchiveReader
+from therabak.datafolder.manifest import iter_manifest_files
 from therabak.practice.envelope import HEADER_SIZE, MAGIC, open_bytes, seal_bytes
 
 pytestmark = pytest.mark.skipif(IS_WINDOWS, reason="files rewritten in place while open")
@@ -59,14 +60,8 @@ def _entries(archive: Path) -> dict[str, tuple[str, bool]]:
         return {e.path: (e.sha256, e.raw) for e in reader.read_index().entries}
 
 
-@pytest.mark.slow
-def test_backup_of_a_busy_practice(
-    practice: Practice, tmp_path: Path, isolated_env, record_property
-):
-    _settings(isolated_env)
-    versions: dict[str, set[str]] = {}
-    for rel, (_, sha, _) in plaintext_tree(practice.data_dir, practice.key).items():
-        versions.setdefault(rel, set()).add(sha)
+def _busy(practice: Practice, tmp_path: Path) -> tuple[list[subprocess.Popen], Path, Path]:
+    """The writer and the churner started and busy; (their processes, log, stop file)."""
     log, stop = tmp_path / "versions.jsonl", tmp_path / "stop"
     procs = [
         subprocess.Popen(
@@ -83,10 +78,22 @@ def test_backup_of_a_busy_practice(
         )
         for role, paths in (("writer", WRITTEN), ("churner", list(DELETED)))
     ]
+    while not log.exists() or len(log.read_text().splitlines()) < 6:  # busy already
+        assert all(p.poll() is None for p in procs)
+    return procs, log, stop
+
+
+@pytest.mark.slow
+def test_backup_of_a_busy_practice(
+    practice: Practice, tmp_path: Path, isolated_env, record_property
+):
+    _settings(isolated_env)
+    versions: dict[str, set[str]] = {}
+    for rel, (_, sha, _) in plaintext_tree(practice.data_dir, practice.key).items():
+        versions.setdefault(rel, set()).add(sha)
+    procs, log, stop = _busy(practice, tmp_path)
     backup = None
     try:
-        while not log.exists() or len(log.read_text().splitlines()) < 6:  # busy already
-            assert all(p.poll() is None for p in procs)
         dest = tmp_path / "usb"
         backup = start_cli(
             "backup",
@@ -132,6 +139,58 @@ def test_backup_of_a_busy_practice(
         "busy-app files recovered after retries",
         sum(1 for o in summary["retried"] if o["outcome"] == "recovered"),
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_folder_backup_of_a_busy_practice(practice: Practice, tmp_path: Path, workers: str):
+    """A folder backup (files copied on *workers* threads) while the app rewrites files
+    in place and the churner deletes and adds: it finishes (warnings at most), the copy
+    is complete and matches its manifest, every file the app left alone is copied
+    byte for byte, and a file deleted meanwhile is copied or said to be deleted. (A
+    folder backup copies the sealed bytes as they are: a file caught torn between two of
+    the app's writes is copied torn, as it was on disk.)"""
+    untouched = {
+        rel: p.read_bytes()
+        for rel, p in ((q.relative_to(practice.data_dir).as_posix(), q) for q in
+                       practice.data_dir.rglob("*"))
+        if p.is_file() and rel not in WRITTEN and rel not in DELETED
+    }  # fmt: skip
+    procs, _log, stop = _busy(practice, tmp_path)
+    job = None
+    try:
+        dest = tmp_path / "usb"
+        job = start_cli(
+            "folder-backup",
+            "--dest",
+            dest,
+            "--json",
+            *practice_args(practice),
+            env={"THERABAK_FAILPOINTS": "delay-ms=15", "THERABAK_WORKERS": workers},
+        )
+        seen = wait_for_event(job, "phase", name="copying")  # scanned: now delete, add
+        (tmp_path / "go").touch()
+        out, err = job.communicate(timeout=300)
+    finally:
+        stop.touch()
+        for p in procs:
+            p.wait(timeout=60)
+        if job is not None:
+            job.kill()
+
+    assert job.returncode in (0, 3), err
+    lines = seen + json_lines(out)
+    summary = the_summary(lines)
+    assert summary["verified"] is True
+    [folder] = dest.iterdir()
+    assert folder_backup_problems(folder) == []
+    listed = {f.path for f in iter_manifest_files(folder)}
+    for rel, content in untouched.items():
+        assert rel in listed and (folder / rel).read_bytes() == content, rel
+    deleted = {w["path"] for w in events_of(lines, "warning") if w.get("code") == "deleted"}
+    skipped = {s["path"] for s in summary["skipped"]}
+    for rel in WRITTEN + DELETED:  # present when the backup scanned: copied or reported
+        assert rel in listed or rel in deleted | skipped, rel
 
 
 # ---- every torn state, met for certain ----------------------------------------------------------

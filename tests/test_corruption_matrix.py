@@ -334,3 +334,59 @@ def test_corruption(
             assert victims <= {d["path"] for d in summary["damaged"]}
     record_figure(record_property, "corruption cases handled completely", 1)
     assert tree_state(p.data_dir) == before
+
+
+# ---- a folder backup: one copied file damaged ---------------------------------------------------
+
+FOLDER_DAMAGE = {
+    "flip a byte": lambda b: b[:100] + bytes([b[100] ^ 0x40]) + b[101:],
+    "truncate": lambda b: b[: len(b) // 2],
+    "insert garbage": lambda b: b[:100] + GARBAGE + b[100:],
+    "emptied": lambda b: b"",
+}
+
+
+@pytest.mark.parametrize("mutation", list(FOLDER_DAMAGE))
+def test_folder_backup_corruption(
+    base: Base, tmp_path: Path, record_property, mutation: str
+) -> None:
+    """A folder backup whose copy of one file was damaged after it was made (restored on
+    ``THERABAK_WORKERS`` threads where more than one): the restore refuses (exit 5) and
+    changes nothing; with ``--salvage`` every other file comes back exactly and the
+    damaged one is reported (exit 3)."""
+    from therabak.jobs.folder import FolderBackupRequest, run_folder_backup
+
+    practice_root = tmp_path / "practice"
+    shutil.copytree(base.practice.root, practice_root, symlinks=True)
+    p = Practice(practice_root, practice_root / "Data", practice_root / "account.key", None)
+    key = AccountKey.load(p.key_path)
+    point = run_folder_backup(
+        FolderBackupRequest(
+            data_dir=p.data_dir,
+            dest_dir=tmp_path / "usb",
+            account_key_id=key.id_hex,
+            rules=Rules.load(),
+            remember_destination=False,
+        )
+    ).folder
+    victim = point / VICTIM
+    victim.write_bytes(FOLDER_DAMAGE[mutation](victim.read_bytes()))
+    record_figure(record_property, "corruption cases tried", 1)
+
+    before = tree_state(p.data_dir)
+    r = restore(p, point)
+    record_figure(record_property, "corruption cases detected", int(r.returncode == 5))
+    assert r.returncode == 5, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and VICTIM in r.stderr
+    assert tree_state(p.data_dir) == before
+    assert leftovers(p.root) == [] and before_restore_dirs(p) == []
+
+    out = tmp_path / "salvaged"
+    s = restore(p, point, "--salvage", "--to", str(out), "--json")
+    assert s.returncode == 3, (s.returncode, s.stderr, s.stdout[-400:])
+    summary = json_lines(s.stdout)[-1]
+    assert summary["event"] == "summary"
+    assert [d["path"] for d in summary["damaged"]] == [VICTIM]
+    assert tree_state(out) == {k: v for k, v in before.items() if k != VICTIM}
+    assert tree_state(p.data_dir) == before
+    record_figure(record_property, "corruption cases handled completely", 1)

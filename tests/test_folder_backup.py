@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
+
+import pytest
 
 from conftest import Practice, run_cli
 from restore_helpers import practice_args, tree_state
@@ -42,28 +45,35 @@ def test_copy_is_exact_and_the_manifest_matches(practice: Practice, tmp_path: Pa
 
 
 class _ChangeOnce(CancelToken):
-    """Appends to *path* the second time the job checks for cancellation, i.e. right
-    after the first block of the first file was copied."""
+    """Appends to *path* once, at the first check for cancellation after its copy
+    appeared in the copy's folder: right after the copy's first block, whichever
+    thread copies it (the copy checks after each block, before it compares the
+    source's size and time with those it had before)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, dest: Path) -> None:
         super().__init__()
-        self.path, self.calls = path, 0
+        self.path, self.dest, self.calls, self.changed = path, dest, 0, False
+        self._lock = threading.Lock()
 
     def check(self) -> None:
-        self.calls += 1
-        if self.calls == 2:
-            with open(self.path, "ab") as f:
-                f.write(b"written by the practice app meanwhile\n")
-            st = self.path.stat()
-            os.utime(self.path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        with self._lock:
+            self.calls += 1
+            if not self.changed and any(self.dest.glob(f"*.partial/{self.path.name}")):
+                self.changed = True
+                with open(self.path, "ab") as f:
+                    f.write(b"written by the practice app meanwhile\n")
+                st = self.path.stat()
+                os.utime(self.path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
         super().check()
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_file_that_changes_during_the_copy_is_copied_again(
-    practice: Practice, tmp_path: Path
+    practice: Practice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
 ) -> None:
+    monkeypatch.setenv("THERABAK_WORKERS", workers)
     first = "Notizen zur Einrichtung.txt"  # sorts first: copied first
-    token = _ChangeOnce(practice.data_dir / first)
+    token = _ChangeOnce(practice.data_dir / first, tmp_path / "usb")
     result = run_folder_backup(
         FolderBackupRequest(
             data_dir=practice.data_dir,
@@ -73,7 +83,7 @@ def test_a_file_that_changes_during_the_copy_is_copied_again(
         ),
         cancel=token,
     )
-    assert token.calls >= 2
+    assert token.changed
     assert result.recopied == [first] and result.unstable == [] and result.exit_code == 0
     copy = (result.folder / first).read_bytes()
     assert copy == (practice.data_dir / first).read_bytes()

@@ -154,7 +154,19 @@ RESTORE_POINTS = [
 ]
 
 
-@pytest.mark.parametrize(("point", "outcome"), RESTORE_POINTS, ids=[p for p, _ in RESTORE_POINTS])
+# (point, outcome, source): each point for an automatic backup and for a folder backup
+# (which holds the whole Data folder: nothing is carried over, restore.carry never comes)
+RESTORE_CASES = [
+    (point, outcome, source)
+    for source in ("auto", "folder")
+    for point, outcome in RESTORE_POINTS
+    if not (source == "folder" and point == "restore.carry")
+]
+
+
+@pytest.mark.parametrize(
+    ("point", "outcome", "source"), RESTORE_CASES, ids=[f"{p}-{s}" for p, _, s in RESTORE_CASES]
+)
 def test_kill_restore(
     practice: Practice,
     demo_practice: Practice,
@@ -162,15 +174,25 @@ def test_kill_restore(
     record_property,
     point: str,
     outcome: str,
+    source: str,
 ):
+    """*source*: an automatic backup (an archive: staged one file at a time) or a folder
+    backup (staged on ``THERABAK_WORKERS`` threads when more than one)."""
     change_data(practice)
     spec = failpoint(point, dir_size(practice.data_dir))  # about what a restore writes
     old = tree_state(practice.data_dir)
     old_plain = plaintext_tree(practice.data_dir, practice.key)
+    point_path = backups.auto if source == "auto" else backups.folder
     original = plaintext_tree(demo_practice.data_dir, practice.key)
-    new_plain = {**subset(old_plain, CORE, inside=False), **subset(original, CORE, inside=True)}
+    if source == "auto":  # the core categories come back, the rest is carried over
+        new_plain = {
+            **subset(old_plain, CORE, inside=False),
+            **subset(original, CORE, inside=True),
+        }
+    else:  # the whole Data folder, exactly (test_restore_roundtrip.py)
+        new_plain = original
 
-    r = restore(practice, backups.auto, env={FP: spec})
+    r = restore(practice, point_path, env={FP: spec})
     assert killed(r), (spec, r.returncode, r.stderr)
 
     # Right after the kill: Data is old or new, never a mix; the old state exists, whole.
@@ -195,7 +217,7 @@ def test_kill_restore(
         assert "interrupted restore was completed" in s.stderr
     assert leftovers(practice.root) == []
 
-    again = restore(practice, backups.auto)
+    again = restore(practice, point_path)
     assert again.returncode == 0, again.stderr
     assert plaintext_tree(practice.data_dir, practice.key) == new_plain
     assert leftovers(practice.root) == []

@@ -40,7 +40,8 @@ Off unless the variable is set. Comma-separated ``name=value`` items:
 ``delay-ms=N``        sleep N ms before each file a backup reads or a restore stages
                       (to watch progress, or to act while a job runs)
 ``verify-delay-ms=N`` sleep N ms before each file a verification checks (``verify``,
-                      and the check after writing of ``backup --verify``)
+                      the check after writing of ``backup --verify``, a folder
+                      backup's read-back)
 ``denied=TEXT``       opening a source file whose path contains TEXT fails with
                       "permission denied" (as a file another program holds locked)
 ``created=TIME``      backups and folder backups take TIME (ISO 8601, e.g.

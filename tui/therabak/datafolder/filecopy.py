@@ -316,11 +316,13 @@ def copy_file(
     on_bytes: Callable[[int], None] | None = None,
     check_cancel: Callable[[], None] | None = None,
     fsync: bool = False,
+    known_dirs: set[str] | None = None,
 ) -> CopyResult:
     """Copy *src* (a path, or a descriptor opened for reading) to ``dst_root/rel``.
 
     The copy gets the source's modification time. ``changed`` tells whether the source's
     size or mtime differed after the copy from before (the caller copies again).
+    *known_dirs*: as for :func:`create_under` (one set per *dst_root*; threads may share it).
     """
     own = not isinstance(src, int)
     if own:
@@ -329,7 +331,7 @@ def copy_file(
     try:
         before = os.fstat(src_fd)
         try:
-            fd, path = create_under(dst_root, rel)
+            fd, path = create_under(dst_root, rel, known_dirs=known_dirs)
         except OSError as e:
             raise DestinationWriteFailed(e) from None
         try:

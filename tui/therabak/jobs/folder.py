@@ -30,7 +30,6 @@ from typing import Any, ClassVar
 from therabak import faults
 from therabak.archive.byteio import write_error
 from therabak.datafolder.filecopy import (
-    ByteBudget,
     DestinationWriteFailed,
     sync_files,
 )
@@ -58,8 +57,9 @@ from therabak.i18n import _, ngettext
 from therabak.jobkit import history
 from therabak.jobkit.cancel import NEVER, CancelToken
 from therabak.jobkit.progress import ProgressTracker
+from therabak.jobkit.workers import read_workers, worker_count
 from therabak.jobs.backup import check_space, prepare_destination
-from therabak.jobs.folder_copy import copy_one, destination_names, verify_copy
+from therabak.jobs.folder_copy import CopyGone, copy_files, destination_names, verify_copy
 from therabak.jsonform import (
     damage_from,
     damage_json,
@@ -312,27 +312,16 @@ def _copy_files(
     result.renamed, result.file_system = names.renamed, names.rules.label
     emit(Phase("copying", str(final)))
     progress = ProgressTracker(emit, "copying", bytes_total=total, files_total=len(files))
-    budget = ByteBudget()
-    copied: list[ManifestFile] = []
-    for f in files:
-        cancel.check()
-        faults.source_delay()
-        progress.start_file(f.path)
-        got = copy_one(
-            req.data_dir,
-            partial,
-            f.path,
-            names.target(f.path),
-            budget,
-            progress,
-            cancel,
-            result,
-            emit,
-        )
-        if got is not None:
-            copied.append(got)
-        progress.file_done()
-        faults.point("folder.copy")
+    copied = copy_files(
+        req.data_dir,
+        partial,
+        [(f.path, names.target(f.path)) for f in files],
+        progress,
+        cancel,
+        result,
+        emit,
+        workers=worker_count(),
+    )
     progress.finish()
     return copied
 
@@ -365,7 +354,10 @@ def _check_copy(
 ) -> None:
     """Read the copy back; a copy that does not read back is not kept (raises)."""
     emit(Phase("verifying", str(final)))
-    result.damaged = verify_copy(partial, copied, emit, cancel)
+    try:
+        result.damaged = verify_copy(partial, copied, emit, cancel, workers=read_workers())
+    except CopyGone as e:  # the stick pulled or the folder deleted meanwhile
+        raise write_error(e.error, partial, dest) from None
     result.verified = not result.damaged
     if result.damaged:
         raise DamagedArchiveError(
