@@ -97,7 +97,7 @@ def test_job_survives_the_terminal_and_a_new_app_reattaches(
         TERM="xterm-256color",
         COLORTERM="truecolor",
         PYTHONIOENCODING="utf-8",
-        THERABAK_FAILPOINTS="delay-ms=100",
+        THERABAK_FAILPOINTS="delay-ms=300",  # per file: outlives a slow terminal
         TEXTUAL_ANIMATIONS="none",
     )
     term = Terminal(
