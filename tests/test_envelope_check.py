@@ -118,14 +118,14 @@ def test_a_stream_cut_short_or_dropped_chunk_or_other_key_is_caught(key: Account
     # the last sealed chunk never handed on: the stream has no last chunk
     with pytest.raises(SealCheckFailed):
         _seal(key, data, 3, broken=lambda call, b: b if len(b) == block or call == 1 else b"")
-    # the second sealed chunk dropped
+    # the second sealed chunk dropped (the first goes with the header)
     with pytest.raises(SealCheckFailed):
-        _seal(key, data, 3, broken=lambda call, b: b"" if call == 3 else b)
+        _seal(key, data, 3, broken=lambda call, b: b"" if call == 2 else b)
     # a header naming another account's key
     other = AccountKey.generate()
     other_header = EnvelopeHeader.new(other, chunk_log2=LOG2).raw
     with pytest.raises(SealCheckFailed):
-        _seal(key, data, 3, broken=lambda call, b: other_header if call == 1 else b)
+        _seal(key, data, 3, broken=lambda call, b: other_header + b[36:] if call == 1 else b)
 
 
 def test_memory_holds_about_one_chunk(key: AccountKey) -> None:

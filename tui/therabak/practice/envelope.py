@@ -148,7 +148,14 @@ class EnvelopeWriter:
         self._buf = bytearray()  # a partial chunk
         self._full: bytes | None = None  # a full chunk, sealed once it is known not last
         self._size = self._header.chunk_size
-        out.write(self._header.raw)
+        self._head: bytes | None = self._header.raw  # written with the first chunk
+
+    def _emit(self, sealed: bytes) -> None:
+        """Hand on a sealed chunk, the header with the first one (one write call less
+        per file: a restore writes thousands of small ones)."""
+        if self._head is not None:
+            sealed, self._head = self._head + sealed, None
+        self._out.write(sealed)
 
     def write(self, data: bytes) -> None:
         """Seal *data*; a full chunk waits until more data shows it is not the last."""
@@ -157,7 +164,7 @@ class EnvelopeWriter:
         i, n = 0, len(view)
         while i < n:
             if self._full is not None:  # more data follows: that chunk was not the last
-                self._out.write(self._sealer.seal(self._full, last=False))
+                self._emit(self._sealer.seal(self._full, last=False))
                 self._full = None
             if not self._buf and n - i >= size:
                 # A whole chunk straight from the input (no copy when it is all of it).
@@ -174,10 +181,10 @@ class EnvelopeWriter:
 
     def close(self) -> None:
         if self._full is not None:
-            self._out.write(self._sealer.seal(self._full, last=True))
+            self._emit(self._sealer.seal(self._full, last=True))
             self._full = None
         else:
-            self._out.write(self._sealer.seal(bytes(self._buf), last=True))
+            self._emit(self._sealer.seal(bytes(self._buf), last=True))
         self._buf.clear()
 
     def __enter__(self) -> EnvelopeWriter:

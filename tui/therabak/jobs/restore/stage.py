@@ -60,6 +60,10 @@ from therabak.practice.envelope_check import SealCheck, SealCheckFailed
 from therabak.practice.scan import FileEntry
 
 COPY_ATTEMPTS = 3
+#: Files handed to the staging threads ahead of the one the job's thread waits for. A
+#: window of two per thread left them idle half the time behind one large file (py-spy:
+#: the other thread waiting for work); a file done early holds only its result.
+AHEAD_FILES = 64
 #: Written into the restored data when a file got another name (jobs/FORMAT.md).
 RENAMED_LIST = "therabak-renamed.json"
 RENAMED_FORMAT = "therabak-renamed"
@@ -178,7 +182,12 @@ class Stager:
             return self._stage_one(item, counted, created, check=pool.check)
 
         pool: InOrder[Item, tuple[str, bytes]] = InOrder(
-            work, self.items, workers=workers, on_wait=forward_bytes, name="therabak-restore"
+            work,
+            self.items,
+            workers=workers,
+            ahead=AHEAD_FILES,
+            on_wait=forward_bytes,
+            name="therabak-restore",
         )
         # closed here, not when the generator is collected: no worker may write into the
         # staging folder once this returns or raises (the caller removes it)
