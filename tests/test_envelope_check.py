@@ -48,9 +48,12 @@ class _Out(io.BytesIO):
         return super().write(data)
 
 
-def _seal(key: AccountKey, data: bytes, seed: int, *, broken=None, feed=None) -> bytes:
+def _seal(
+    key: AccountKey, data: bytes, seed: int, *, broken=None, feed=None, known: bool = True
+) -> bytes:
     """Seal *data* in random pieces through a SealCheck (the writer's output altered by
-    *broken*, the plaintext the writer gets by *feed*); returns the bytes written."""
+    *broken*, the plaintext the writer gets by *feed*; with *known* the check is told the
+    writer's file key, as a restore does); returns the bytes written."""
     rng = random.Random(seed)
     sink = _Out()
     check = SealCheck(sink, key)
@@ -64,7 +67,10 @@ def _seal(key: AccountKey, data: bytes, seed: int, *, broken=None, feed=None) ->
             return check.write(b)
 
     Broken.calls = 0
-    writer = EnvelopeWriter(Broken(), key, EnvelopeHeader.new(key, chunk_log2=LOG2))
+    header = EnvelopeHeader.new(key, chunk_log2=LOG2)
+    writer = EnvelopeWriter(Broken(), key, header)
+    if known:
+        check.know_key(header.raw, writer.file_key)
     for piece in _pieces(data, rng):
         check.expect(piece)
         writer.write(piece if feed is None else feed(piece))
@@ -77,12 +83,17 @@ def _seal(key: AccountKey, data: bytes, seed: int, *, broken=None, feed=None) ->
 def test_an_intact_envelope_passes_and_is_written_as_sealed(key: AccountKey, size: int) -> None:
     data = random.Random(size).randbytes(size)
     for seed in range(4):
-        written = _seal(key, data, seed)
+        written = _seal(key, data, seed, known=seed % 2 == 0)
         assert open_bytes(key, written) == data
 
 
+@pytest.mark.parametrize("known", [True, False], ids=["key-known", "key-derived"])
 @pytest.mark.parametrize("size", [1, CHUNK, 2 * CHUNK, 3 * CHUNK + 17])
-def test_any_flipped_byte_of_the_sealers_output_is_caught(key: AccountKey, size: int) -> None:
+def test_any_flipped_byte_of_the_sealers_output_is_caught(
+    key: AccountKey, size: int, known: bool
+) -> None:
+    """Header bytes included: a flipped salt or key id gives another file key (or none),
+    also when the check was told the writer's key for the header it wrote."""
     data = random.Random(size).randbytes(size)
     total = len(_seal(key, data, 0))
     for offset in sorted({0, 8, 20, 35, 36, 37, total // 2, total - 17, total - 1}):
@@ -96,7 +107,7 @@ def test_any_flipped_byte_of_the_sealers_output_is_caught(key: AccountKey, size:
             return bytes(b)
 
         with pytest.raises(SealCheckFailed):
-            _seal(key, data, 0, broken=flip)
+            _seal(key, data, 0, broken=flip, known=known)
 
 
 def test_a_sealer_that_seals_other_plaintext_is_caught(key: AccountKey) -> None:

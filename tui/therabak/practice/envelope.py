@@ -144,7 +144,8 @@ class EnvelopeWriter:
         self._out = out
         self._header = header or EnvelopeHeader.new(key)
         check_key(self._header, key)
-        self._sealer = StreamSealer(self._header.file_key(key))
+        self.file_key = self._header.file_key(key)
+        self._sealer = StreamSealer(self.file_key)
         self._buf = bytearray()  # a partial chunk
         self._full: bytes | None = None  # a full chunk, sealed once it is known not last
         self._size = self._header.chunk_size

@@ -304,6 +304,7 @@ class Stager:
                 seal_check = SealCheck(out, self.account)
                 header = EnvelopeHeader.new(self.account, salt=self.salts.take())
                 sealer = EnvelopeWriter(seal_check, self.account, header)
+                seal_check.know_key(header.raw, sealer.file_key)
             for chunk in self.source.content(item):
                 if not prefix:
                     prefix = bytes(chunk[:HEADER_SIZE])
