@@ -24,11 +24,13 @@ from therabak.datafolder.filecopy import (
     CreateAhead,
     DestinationWriteFailed,
     FdWriter,
+    UnsafePath,
     copy_file,
     create_under,
     sync_files,
     write_all,
 )
+from therabak.datafolder.written_tree import WrittenFiles
 from therabak.errors import (
     DamagedArchiveError,
     DataFolderError,
@@ -114,6 +116,7 @@ class Stager:
         self.emit, self.cancel, self.result = emit, cancel, result
         self.budget = ByteBudget()
         self.salts = Salts()
+        self.written = WrittenFiles()  # what goes in: checked again before the swap
         self._ahead: CreateAhead | None = None
 
     def run(self) -> list[Path]:
@@ -124,6 +127,7 @@ class Stager:
         listed = self.write_renamed_list()
         if listed is not None:
             carried.append(listed)
+        self.check_tree()
         faults.point("restore.staged")
         self.emit(Phase("syncing", str(self.staging)))
         written = [self.staging / i.dest for i in staged]
@@ -323,7 +327,8 @@ class Stager:
             if sealer is not None:
                 sealer.close()
                 seal_check.finish()
-            if os.fstat(fd).st_size != out.size:
+            st = os.fstat(fd)
+            if st.st_size != out.size:
                 raise _StagedBadly(item.path, _("its size on the disk is not what was written"))
             if _UTIME_FD:  # through the descriptor: never through a link planted since
                 os.utime(fd, ns=(item.mtime_ns, item.mtime_ns))
@@ -338,6 +343,7 @@ class Stager:
             raise _CopyMismatch(_("content does not match the backup's hash"))
         if not _UTIME_FD:  # Windows: by path, which the staging folder's owner alone controls
             utime_long(path, (item.mtime_ns, item.mtime_ns))
+        self.written.add(item.dest, st)
         return sha or "", prefix
 
     def _stage_moved(self, item: Item, progress: ProgressTracker) -> tuple[str, bytes] | None:
@@ -438,10 +444,13 @@ class Stager:
             except OSError as e:
                 raise_if_full(e, self.staging)
                 raise
-            if stat_long(self.staging / dest).st_size != got.size:
+            st = stat_long(self.staging / dest, follow_symlinks=False)
+            if st.st_size != got.size:
                 raise _StagedBadly(f.path, _("its size on the disk is not what was written"))
+            self.written.add(dest, st)
             if not got.changed or attempt == COPY_ATTEMPTS:
                 break
+            self.written.discard(dest)
             unlink_long(self.staging / dest)
             self.cancel.sleep(0.2 * attempt)
         return got
@@ -464,12 +473,27 @@ class Stager:
         fd, _path = create_under(self.staging, name)
         try:
             write_all(fd, data)
-            if os.fstat(fd).st_size != len(data):
+            st = os.fstat(fd)
+            if st.st_size != len(data):
                 raise _StagedBadly(name, _("its size on the disk is not what was written"))
+            self.written.add(name, st)
         finally:
             os.close(fd)
         self.result.renamed_list = self.ctx.target / name
         return name, hashlib.sha256(data).hexdigest()
+
+    def check_tree(self) -> None:
+        """Before the swap: the staging folder holds exactly the files written, each still
+        the file that was written and checked (a walk of its metadata, no file read): a
+        link planted in it, a file swapped or added, one gone, refuse the restore."""
+        bad = self.written.unexpected_entries(self.staging)
+        if bad:
+            raise UnsafePath(
+                _(
+                    "Refusing to restore: {path} in the staging folder is a link or not the "
+                    "file the restore wrote. Nothing was changed."
+                ).format(path=self.staging / bad[0])
+            )
 
 
 def _renamed_entry(r: Renamed) -> dict[str, Any]:
