@@ -143,7 +143,7 @@ def test_kill_backup(practice: Practice, backups, tmp_path: Path, record_propert
 RESTORE_POINTS = [
     ("restore.staging", "old"),  # after the first staged file
     ("restore.carry", "old"),  # carrying over what the backup does not hold
-    ("restore.verify", "old"),  # staged and verified, no journal yet
+    ("restore.staged", "old"),  # staged and checked, no journal yet
     ("restore.journal", "old"),  # journal written, nothing renamed
     ("restore.swap", "new"),  # between the two renames: there is no Data
     ("restore.swapped", "new"),  # both renames done, journal not yet removed
@@ -224,7 +224,7 @@ def test_kill_restore(
     survived(record_property)
 
 
-@pytest.mark.parametrize("point", ["restore.staging", "restore.verify", "bytes:0.5"])
+@pytest.mark.parametrize("point", ["restore.staging", "restore.staged", "bytes:0.5"])
 def test_kill_restore_into_another_folder(
     practice: Practice, backups, tmp_path: Path, record_property, point: str
 ):

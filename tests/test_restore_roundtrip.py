@@ -249,7 +249,9 @@ def test_json_event_stream_ends_with_a_summary(practice: Practice, backups) -> N
     assert events[-1]["event"] == "summary" and events[-1]["operation"] == "restore"
     assert events[-1]["before_restore"].startswith(str(practice.root / "Data.before-restore-"))
     phases = [e["name"] for e in events if e["event"] == "phase"]
-    assert phases.index("staging") < phases.index("verifying") < phases.index("swapping")
+    # every file is checked while it is staged (README "Restoring"): no read-back pass
+    assert phases.index("staging") < phases.index("syncing") < phases.index("swapping")
+    assert "verifying" not in phases
 
 
 def test_password_from_stdin_as_the_app_sends_it(practice: Practice, backups) -> None:

@@ -241,7 +241,7 @@ def test_no_secret_anywhere_and_everything_private(
             "--password-file",
             pw_file,
             *prac,
-            extra_env={"THERABAK_FAILPOINTS": "crash-at=restore.verify"},
+            extra_env={"THERABAK_FAILPOINTS": "crash-at=restore.staged"},
             codes=(-9,),
         )
         [staging] = [p for p in practice.root.iterdir() if p.name.endswith(".partial")]

@@ -361,7 +361,7 @@ def test_old_archives_beside_a_store_still_list_verify_and_restore(
     [
         ("crash-at=restore.staging", "old"),
         ("crash-after-bytes=400000", "old"),
-        ("crash-at=restore.verify", "old"),
+        ("crash-at=restore.staged", "old"),
         ("crash-at=restore.swap", "new"),
         ("crash-at=restore.swapped", "new"),
     ],

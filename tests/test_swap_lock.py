@@ -18,15 +18,18 @@ from restore_helpers import (
     practice_args,
     tree_state,
 )
-from therabak.datafolder.filecopy import UnsafePath, create_under, open_under
+from store_read_support import make_store_points
+from store_support import PASSWORD
+from therabak.datafolder.filecopy import FdWriter, UnsafePath, copy_file, create_under, open_under
 from therabak.datafolder.locks import JobLock, LockBusy, practice_lock_state
 from therabak.datafolder.manifest import MANIFEST_NAME
 from therabak.datafolder.names import journal_path, restore_lock_path
 from therabak.datafolder.swap import SwapRecoveryError, recover, swap_in
 from therabak.errors import Cancelled, DataInUseError
 from therabak.jobkit.cancel import CancelToken
-from therabak.jobs.restore import RestoreRequest, run_restore
+from therabak.jobs.restore import RestoreRequest, run_restore, stage
 from therabak.practice.categories import Rules
+from therabak.practice.envelope import EnvelopeWriter
 
 pytest_plugins = ["restore_helpers"]  # its fixtures: backups, other_account, ...
 
@@ -267,26 +270,84 @@ def test_confirmation_can_decline(practice: Practice, backups) -> None:
     assert leftovers(practice.root) == []
 
 
-def test_a_staged_file_that_does_not_read_back_stops_the_restore(
-    practice: Practice, backups
-) -> None:
-    """The verify pass re-reads every staged file: damage it between staging and
-    verification (as a failing disk would) and the restore must stop, Data untouched."""
-    from therabak.errors import DataFolderError
-    from therabak.events import Phase
+class _FlippingEnvelopeWriter(EnvelopeWriter):
+    """A broken sealer: one byte of its output flipped in the third file it seals."""
 
+    files = 0
+
+    def __init__(self, out, key, header=None) -> None:
+        type(self).files += 1
+        if type(self).files == 3:
+            real = out
+
+            class Flip:
+                def write(self, data) -> int:
+                    data = bytearray(data)
+                    if len(data) > 40:  # a sealed chunk, not the header
+                        data[len(data) // 2] ^= 0x01
+                    return real.write(bytes(data))
+
+            out = Flip()
+        super().__init__(out, key, header)
+
+
+class _ShortFdWriter(FdWriter):
+    """A broken write path: the third file written loses its last byte (but counts it)."""
+
+    files = 0
+
+    def __init__(self, fd, budget=None) -> None:
+        super().__init__(fd, budget)
+        type(self).files += 1
+        self.broken = type(self).files == 3
+        self.dropped = False
+
+    def write(self, data) -> int:
+        if self.broken and not self.dropped and len(data) > 1:
+            self.dropped = True
+            os.write(self.fd, bytes(data)[:-1])
+            self.size += len(data)
+            return len(data)
+        return super().write(data)
+
+
+def _short_copy(src, dst_root, rel, **kwargs):
+    """A broken copy: the carried-over file comes out one byte short."""
+    got = copy_file(src, dst_root, rel, **kwargs)
+    if got.size:
+        os.truncate(dst_root / rel, got.size - 1)
+    return got
+
+
+BREAKS = {
+    "sealer-flips-a-byte": ("EnvelopeWriter", _FlippingEnvelopeWriter),
+    "write-loses-a-byte": ("FdWriter", _ShortFdWriter),
+    "carry-over-loses-a-byte": ("copy_file", _short_copy),
+}
+
+
+@pytest.mark.parametrize("broken", BREAKS)
+def test_a_staged_file_that_does_not_check_out_stops_the_restore(
+    practice: Practice, backups, monkeypatch, broken: str
+) -> None:
+    """Every staged file is checked as it is written (no read-back pass): a sealer whose
+    output has a flipped byte, a write path that loses a byte, a carried-over copy one
+    byte short each stop the restore, naming the file, with Data untouched."""
+    from therabak.errors import DataFolderError
+    from therabak.events import Damaged
+
+    name, broken_part = BREAKS[broken]
+    if isinstance(broken_part, type):
+        broken_part.files = 0
+    monkeypatch.setattr(stage, name, broken_part)
     before = tree_state(practice.data_dir)
     damaged = []
 
     def emit(event) -> None:
-        if isinstance(event, Phase) and event.name == "verifying":
-            victim = sorted(Path(event.detail, "sessions").rglob("*.json"))[0]
-            data = bytearray(victim.read_bytes())
-            data[-5] ^= 1
-            victim.write_bytes(bytes(data))
-            damaged.append(victim.name)
+        if isinstance(event, Damaged):
+            damaged.append(event)
 
-    with pytest.raises(DataFolderError, match="did not read back correctly"):
+    with pytest.raises(DataFolderError, match="does not check out") as e:
         run_restore(
             RestoreRequest(
                 point=backups.auto,
@@ -296,9 +357,34 @@ def test_a_staged_file_that_does_not_read_back_stops_the_restore(
             ),
             emit=emit,
         )
-    assert damaged
+    assert len(damaged) == 1 and damaged[0].path in str(e.value)
     assert tree_state(practice.data_dir) == before
-    assert sorted(p.name for p in practice.root.iterdir()) == ["Data", "account.key"]
+    assert leftovers(practice.root) == []
+
+
+def test_a_broken_sealer_stops_a_restore_from_a_store_on_two_threads(
+    practice: Practice, tmp_path: Path, monkeypatch
+) -> None:
+    """The same check on the parallel path (a store point, two workers)."""
+    from therabak.errors import DataFolderError
+
+    points = make_store_points(practice, tmp_path / "stick", count=1)
+    monkeypatch.setenv("THERABAK_WORKERS", "2")
+    _FlippingEnvelopeWriter.files = 0
+    monkeypatch.setattr(stage, "EnvelopeWriter", _FlippingEnvelopeWriter)
+    before = tree_state(practice.data_dir)
+    with pytest.raises(DataFolderError, match="does not check out"):
+        run_restore(
+            RestoreRequest(
+                point=points.ref(0),
+                data_dir=practice.data_dir,
+                account_key_path=practice.key_path,
+                rules=Rules.load(),
+                password=PASSWORD,
+            ),
+        )
+    assert tree_state(practice.data_dir) == before
+    assert leftovers(practice.root) == []
 
 
 def test_reading_marks_and_the_restore_lock(tmp_path: Path) -> None:

@@ -22,7 +22,8 @@ Off unless the variable is set. Comma-separated ``name=value`` items:
                       renamed, the first not yet), ``backup.published`` (renamed,
                       nothing recorded yet);
                       restore: ``restore.staging`` (after each staged file),
-                      ``restore.carry``, ``restore.verify``, ``restore.journal``,
+                      ``restore.carry``, ``restore.staged`` (all staged and
+                      checked), ``restore.journal``,
                       ``restore.swap`` (between the renames), ``restore.swapped``;
                       folder backup: ``folder.copy`` (after each file),
                       ``folder.manifest``, ``folder.rename``, ``folder.published``;

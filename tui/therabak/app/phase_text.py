@@ -21,7 +21,6 @@ PHASES = {
     "salvaging": N_("Reading what is intact in a damaged backup…"),
 }
 OPERATION_PHASES = {
-    ("restore", "verifying"): N_("Checking every restored file…"),
     ("folder-backup", "verifying"): N_("Reading the copy back and checking every file…"),
     ("verify", "verifying"): N_("Reading every file of the backup and checking it…"),
     ("emergency-sheet", "scanning"): N_("Looking for the backups…"),

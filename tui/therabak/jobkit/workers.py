@@ -7,10 +7,15 @@ keeps its events and its order: the threads only do the work; the job's own thre
 the results one file after the other, in order, and emits every event itself.
 
 ``THERABAK_WORKERS`` forces the number of threads (1: one file at a time, on the job's own
-thread, as before). By default: one on a machine with one or two cores (measured on a
-loaded 2-core machine, two threads paid in some runs and cost in others, and always took
-more CPU: README "Benchmarks"), else as many as the cores, at most 4; reading files back
-(a folder backup's device check) READ_WORKERS, which waits on the device, not the CPU.
+thread, as before). By default: one on a machine with one or two cores, else as many as
+the cores, at most 4; reading files back (a folder backup's device check) READ_WORKERS,
+which waits on the device, not the CPU. Why one on two cores: a folder backup's copy with
+two threads paid in some runs and cost in others, and always took more CPU (README
+"Benchmarks"); a restore with one worker already creates its files on a second thread
+(CreateAhead) while the job's thread decrypts, seals and writes, and creating a file is
+kernel CPU time (110-260 us each on the 2-core test machine, the same with one creating
+thread or two), so a second staging thread finds no free core and adds GIL hand-overs
+(README "Restore speed").
 """
 
 from __future__ import annotations

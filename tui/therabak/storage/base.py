@@ -178,6 +178,14 @@ class Storage(ABC):
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         """Read *length* bytes (to the end when ``None``) from *offset* of *name*."""
 
+    def get_immutable(self, name: str, offset: int, length: int) -> bytes:
+        """Like :meth:`get`, for an object that never changes once put (a pack): an
+        implementation may keep it open between reads (:meth:`release_reads` closes it)."""
+        return self.get(name, offset, length)
+
+    def release_reads(self) -> None:  # noqa: B027 - optional for implementations
+        """Close what :meth:`get_immutable` keeps open (reading again opens it again)."""
+
     @abstractmethod
     def size(self, name: str) -> int | None:
         """The size of *name* in bytes, or ``None`` when it does not exist."""

@@ -36,6 +36,12 @@ class PrefixedStorage(Storage):
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         return self.inner.get(self._name(name), offset, length)
 
+    def get_immutable(self, name: str, offset: int, length: int) -> bytes:
+        return self.inner.get_immutable(self._name(name), offset, length)
+
+    def release_reads(self) -> None:
+        self.inner.release_reads()
+
     def size(self, name: str) -> int | None:
         return self.inner.size(self._name(name))
 

@@ -324,7 +324,7 @@ class Store:
 
     def _read_at(self, loc: Location, check_id: bool = True) -> tuple[bytes, bytes]:
         name = pack_name(loc.pack_id)
-        sealed = self.storage.get(name, loc.blob.offset, loc.info.length)
+        sealed = self.storage.get_immutable(name, loc.blob.offset, loc.info.length)
         return open_blob(self.keys, loc.info, sealed, name, check_id=check_id)
 
     def blob_info(self, blob_id: bytes) -> BlobInfo | None:

@@ -332,6 +332,9 @@ class StoreSource(RestoreSource):
         except DamagedFileError as e:  # names the pack that is damaged or missing
             raise EntryDamaged(item.path, e.reason) from None
 
+    def close(self) -> None:
+        self.store.storage.release_reads()  # the packs kept open while they were read
+
 
 # ---- folder copies -----------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Building the restored data in a private staging folder beside the target: the point's
 files are staged (sealed again with the current account key where they come as
-plaintext), the current files that stay are carried over, and everything is read back
-and checked before the swap may run. Nothing here touches the data folder itself."""
+plaintext), the current files that stay are carried over, and every file is checked as
+it is written, before the swap may run (README "Restoring": what each check catches).
+Nothing here touches the data folder itself."""
 
 from __future__ import annotations
 
@@ -14,10 +15,9 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from therabak import faults, fsrules
-from therabak.archive.hashing import Sha256Behind
 from therabak.archive.reader import EntryDamaged
 from therabak.datafolder.filecopy import (
     ByteBudget,
@@ -27,22 +27,20 @@ from therabak.datafolder.filecopy import (
     UnsafePath,
     copy_file,
     create_under,
-    open_under,
-    sha256_file,
     sync_files,
     write_all,
 )
+from therabak.datafolder.written_tree import WrittenFiles
 from therabak.errors import (
     DamagedArchiveError,
     DataFolderError,
-    DecryptionError,
     NotEnoughSpaceError,
     OtherAccountError,
     Remedy,
 )
 from therabak.events import Damaged, Phase, Warning, WarningLog
 from therabak.fsutil import stat_long, unlink_long, utime_long
-from therabak.i18n import _, ngettext
+from therabak.i18n import _
 from therabak.jobkit.cancel import CancelToken
 from therabak.jobkit.progress import ProgressTracker
 from therabak.jobkit.workers import InOrder, SharedCount, worker_count
@@ -56,13 +54,18 @@ from therabak.practice.envelope import (
     HEADER_SIZE,
     KEY_ID_SIZE,
     MAGIC,
+    EnvelopeHeader,
     EnvelopeWriter,
-    iter_plaintext,
-    parse_header,
+    Salts,
 )
+from therabak.practice.envelope_check import SealCheck, SealCheckFailed
 from therabak.practice.scan import FileEntry
 
 COPY_ATTEMPTS = 3
+#: Files handed to the staging threads ahead of the one the job's thread waits for. A
+#: window of two per thread left them idle half the time behind one large file (py-spy:
+#: the other thread waiting for work); a file done early holds only its result.
+AHEAD_FILES = 64
 #: Written into the restored data when a file got another name (jobs/FORMAT.md).
 RENAMED_LIST = "therabak-renamed.json"
 RENAMED_FORMAT = "therabak-renamed"
@@ -74,9 +77,20 @@ class _CopyMismatch(DamagedArchiveError):
     pass
 
 
+class _StagedBadly(DataFolderError):
+    """A file was written into the staging folder but does not check out (its envelope
+    does not open to the content that went in, or its size on disk is not what was
+    written): raised by whoever wrote it, reported by the job's thread."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        msg = _("The restored copy of {path} does not check out ({reason}). Nothing was changed.")
+        super().__init__(msg.format(path=path, reason=reason))
+        self.path, self.reason = path, reason
+
+
 class Stager:
     """Fills one staging folder: :meth:`run` stages, carries over, lists the renamed
-    files, reads everything back and syncs it. Counts into *result*."""
+    files and syncs them, every file checked as it is written. Counts into *result*."""
 
     def __init__(
         self,
@@ -101,18 +115,20 @@ class Stager:
         self.staging, self.salvage = staging, salvage
         self.emit, self.cancel, self.result = emit, cancel, result
         self.budget = ByteBudget()
+        self.salts = Salts()
+        self.written = WrittenFiles()  # what goes in: checked again before the swap
         self._ahead: CreateAhead | None = None
 
     def run(self) -> list[Path]:
-        """Stage, carry over and verify; returns the files written (synced)."""
+        """Stage and carry over (each file checked as it is written); returns the files
+        written (synced)."""
         staged = self.stage()
         carried = self.carry_over()
         listed = self.write_renamed_list()
         if listed is not None:
             carried.append(listed)
-        self.emit(Phase("verifying", str(self.staging)))
-        self.verify(staged, carried)
-        faults.point("restore.verify")
+        self.check_tree()
+        faults.point("restore.staged")
         self.emit(Phase("syncing", str(self.staging)))
         written = [self.staging / i.dest for i in staged]
         written += [self.staging / p for p, _sha in carried]
@@ -170,7 +186,12 @@ class Stager:
             return self._stage_one(item, counted, created, check=pool.check)
 
         pool: InOrder[Item, tuple[str, bytes]] = InOrder(
-            work, self.items, workers=workers, on_wait=forward_bytes, name="therabak-restore"
+            work,
+            self.items,
+            workers=workers,
+            ahead=AHEAD_FILES,
+            on_wait=forward_bytes,
+            name="therabak-restore",
         )
         # closed here, not when the generator is collected: no worker may write into the
         # staging folder once this returns or raises (the caller removes it)
@@ -226,6 +247,9 @@ class Stager:
                 path=item.path
             )
             self.emit(Warning(msg, path=item.path, code="relocated"))
+        except _StagedBadly as e:
+            self.emit(Damaged(path=e.path, reason=e.reason))
+            raise
         except OSError as e:
             raise_if_full(e, self.staging)
             raise
@@ -263,7 +287,12 @@ class Stager:
     ) -> tuple[str, bytes]:
         """Stage one file into *created* (descriptor, path) or, by default, into the file
         CreateAhead made for it (see stage; each item takes its file once, in order).
-        Returns its SHA-256 and its first bytes (to check a copied envelope's key)."""
+        Returns its SHA-256 and its first bytes (to check a copied envelope's key).
+
+        Checked as it is written, instead of reading it back: the content against the
+        point's size and SHA-256 (by the source, or hashed here), a sealed file's
+        envelope opened again in memory and compared with that content (SealCheck),
+        and the size on disk against what was written."""
         if created is None:
             assert self._ahead is not None
             created = self._ahead.take(item.dest)
@@ -274,7 +303,12 @@ class Stager:
         size = 0
         try:
             out = FdWriter(fd, self.budget)
-            sealer = EnvelopeWriter(out, self.account) if item.mode == ItemMode.SEAL else None
+            seal_check = sealer = None
+            if item.mode == ItemMode.SEAL:
+                seal_check = SealCheck(out, self.account)
+                header = EnvelopeHeader.new(self.account, salt=self.salts.take())
+                sealer = EnvelopeWriter(seal_check, self.account, header)
+                seal_check.know_key(header.raw, sealer.file_key)
             for chunk in self.source.content(item):
                 if not prefix:
                     prefix = bytes(chunk[:HEADER_SIZE])
@@ -282,17 +316,26 @@ class Stager:
                     digest.update(chunk)
                 size += len(chunk)
                 if sealer is not None:
+                    seal_check.expect(chunk)
                     sealer.write(chunk)
                 else:
-                    write_all(fd, chunk, self.budget)
+                    out.write(chunk)
                 progress.add_bytes(len(chunk))
                 self.cancel.check()
                 if check is not None:
                     check()
             if sealer is not None:
                 sealer.close()
+                seal_check.finish()
+            st = os.fstat(fd)
+            if st.st_size != out.size:
+                raise _StagedBadly(item.path, _("its size on the disk is not what was written"))
             if _UTIME_FD:  # through the descriptor: never through a link planted since
                 os.utime(fd, ns=(item.mtime_ns, item.mtime_ns))
+        except SealCheckFailed:
+            raise _StagedBadly(
+                item.path, _("its sealed bytes do not open to the backup's content")
+            ) from None
         finally:
             os.close(fd)
         sha = item.sha256 if digest is None else digest.hexdigest()
@@ -300,6 +343,7 @@ class Stager:
             raise _CopyMismatch(_("content does not match the backup's hash"))
         if not _UTIME_FD:  # Windows: by path, which the staging folder's owner alone controls
             utime_long(path, (item.mtime_ns, item.mtime_ns))
+        self.written.add(item.dest, st)
         return sha or "", prefix
 
     def _stage_moved(self, item: Item, progress: ProgressTracker) -> tuple[str, bytes] | None:
@@ -335,7 +379,8 @@ class Stager:
 
     def carry_over(self) -> list[tuple[str, str]]:
         """Copy the current files that stay into the staging folder; returns (name in
-        the staging folder, SHA-256) of each."""
+        the staging folder, SHA-256 of the bytes copied, hashed as they passed) of each.
+        Each copy's size on disk is checked against the bytes read."""
         if not self.carry:
             return []
         self.emit(Phase("carrying-over", str(self.ctx.data_dir)))
@@ -350,7 +395,11 @@ class Stager:
             self.cancel.check()
             progress.start_file(f.path)
             dest = self.names.target(f.path)
-            got = self._carry_one(f, dest, progress)
+            try:
+                got = self._carry_one(f, dest, progress)
+            except _StagedBadly as e:
+                self.emit(Damaged(path=e.path, reason=e.reason))
+                raise
             if got is None:
                 msg = _("Deleted while the restore ran, not carried over: {path}").format(
                     path=f.path
@@ -395,8 +444,13 @@ class Stager:
             except OSError as e:
                 raise_if_full(e, self.staging)
                 raise
+            st = stat_long(self.staging / dest, follow_symlinks=False)
+            if st.st_size != got.size:
+                raise _StagedBadly(f.path, _("its size on the disk is not what was written"))
+            self.written.add(dest, st)
             if not got.changed or attempt == COPY_ATTEMPTS:
                 break
+            self.written.discard(dest)
             unlink_long(self.staging / dest)
             self.cancel.sleep(0.2 * attempt)
         return got
@@ -419,64 +473,27 @@ class Stager:
         fd, _path = create_under(self.staging, name)
         try:
             write_all(fd, data)
+            st = os.fstat(fd)
+            if st.st_size != len(data):
+                raise _StagedBadly(name, _("its size on the disk is not what was written"))
+            self.written.add(name, st)
         finally:
             os.close(fd)
         self.result.renamed_list = self.ctx.target / name
         return name, hashlib.sha256(data).hexdigest()
 
-    # -- reading it all back --
-
-    def verify(self, staged: list[Item], carried: list[tuple[str, str]]) -> None:
-        """Read every staged file back (sealed ones decrypted) and check its hash."""
-        total = sum(i.size for i in staged) + sum(
-            stat_long(self.staging / p).st_size for p, _sha in carried
-        )
-        progress = ProgressTracker(
-            self.emit, "verifying", bytes_total=total, files_total=len(staged) + len(carried)
-        )
-        bad: list[tuple[str, str]] = []
-        for item in staged:
-            self.cancel.check()
-            progress.start_file(item.path)
-            if not self._reads_back(item, progress):
-                bad.append((item.path, _("the restored copy does not read back correctly")))
-            progress.file_done()
-        for rel, expected in carried:
-            self.cancel.check()
-            progress.start_file(rel)
-            fd = open_under(self.staging, rel)
-            _size, sha = sha256_file(fd, on_bytes=progress.add_bytes)
-            if sha != expected:
-                bad.append((rel, _("the carried-over copy does not read back correctly")))
-            progress.file_done()
-        progress.finish()
+    def check_tree(self) -> None:
+        """Before the swap: the staging folder holds exactly the files written, each still
+        the file that was written and checked (a walk of its metadata, no file read): a
+        link planted in it, a file swapped or added, one gone, refuse the restore."""
+        bad = self.written.unexpected_entries(self.staging)
         if bad:
-            for p, r in bad:
-                self.emit(Damaged(path=p, reason=r))
-            raise DataFolderError(
-                ngettext(
-                    "{n} file did not read back correctly from the staging folder ({example}); "
-                    "the disk may be failing. Nothing was changed.",
-                    "{n} files did not read back correctly from the staging folder (e.g. "
-                    "{example}); the disk may be failing. Nothing was changed.",
-                    len(bad),
-                ).format(n=len(bad), example=bad[0][0])
+            raise UnsafePath(
+                _(
+                    "Refusing to restore: {path} in the staging folder is a link or not the "
+                    "file the restore wrote. Nothing was changed."
+                ).format(path=self.staging / bad[0])
             )
-
-    def _reads_back(self, item: Item, progress: ProgressTracker) -> bool:
-        try:
-            # never through a link someone planted in the staging folder meanwhile
-            fd = open_under(self.staging, item.dest)
-            if item.mode == ItemMode.SEAL:
-                with os.fdopen(fd, "rb") as f:
-                    size, sha = _plaintext_sha256(f, self.account, progress.add_bytes)
-            else:
-                size, sha = sha256_file(fd, on_bytes=progress.add_bytes)
-        except UnsafePath:
-            raise
-        except (OSError, DamagedArchiveError, DecryptionError, ValueError):
-            return False
-        return sha == item.sha256 and size == item.size
 
 
 def _renamed_entry(r: Renamed) -> dict[str, Any]:
@@ -486,21 +503,6 @@ def _renamed_entry(r: Renamed) -> dict[str, Any]:
         if not fsrules.is_text(value):
             out[f"{key}_bytes"] = base64.b64encode(fsrules.name_bytes(value)).decode("ascii")
     return out
-
-
-def _plaintext_sha256(
-    f: BinaryIO, account: AccountKey, on_bytes: Callable[[int], None]
-) -> tuple[int, str]:
-    digest = Sha256Behind()  # large chunks hashed on another core while the next is read
-    size = 0
-    header = parse_header(f.read(HEADER_SIZE))
-    if header is None:
-        raise ValueError("not sealed")
-    for chunk in iter_plaintext(f, header, account):
-        digest.update(chunk)
-        size += len(chunk)
-        on_bytes(len(chunk))
-    return size, digest.hexdigest()
 
 
 def raise_if_full(e: OSError, staging: Path) -> None:
