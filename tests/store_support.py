@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archive_support import cheap_params
+from therabak.crypto.protection import Protection
 from therabak.crypto.slots import Slot
+from therabak.jobs.store_request import StoreBackupRequest
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import BackupKind, Rules
 from therabak.practice.scan import scan
@@ -59,6 +61,23 @@ def create_store(root: Path, password: str = PASSWORD, **kwargs) -> Store:
 
 def open_store(root: Path, password: str = PASSWORD, **kwargs) -> Store:
     return Store.open(LocalStorage(root), Unlock(password=password), **kwargs)
+
+
+def manual_store_request(
+    data_dir: Path, account: AccountKey, dest: Path, password: str = PASSWORD
+) -> StoreBackupRequest:
+    """A manual backup of *data_dir* into the store at *dest* (the default categories),
+    as the engine takes it; not remembered as a destination."""
+    rules = Rules.load()
+    return StoreBackupRequest(
+        data_dir=data_dir,
+        account=account,
+        dest=str(dest),
+        rules=rules,
+        selection=rules.default_selection(BackupKind.MANUAL),
+        protection=Protection(password=password),
+        remember_destination=False,
+    )
 
 
 def identity_of(st: os.stat_result) -> str:

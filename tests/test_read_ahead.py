@@ -11,11 +11,9 @@ import pytest
 import therabak.jobs.file_storer as file_storer
 import therabak.practice.read_ahead as read_ahead
 from conftest import Practice
-from store_support import PASSWORD, open_store, plaintext_tree, snapshot_tree
-from therabak.archive.writer import Protection
+from store_support import manual_store_request, open_store, plaintext_tree, snapshot_tree
 from therabak.errors import ExitCode
-from therabak.jobs.store_backup import StoreBackupRequest, run_store_backup
-from therabak.practice.categories import BackupKind, Rules
+from therabak.jobs.store_backup import run_store_backup
 from therabak.practice.read_ahead import ReadAhead
 from therabak.practice.scan import FileEntry
 
@@ -79,19 +77,8 @@ def test_a_backup_announces_each_small_file_before_it_reads_it(
 
     monkeypatch.setattr(read_ahead, "_will_need", hint)
     monkeypatch.setattr(file_storer, "read_plaintext", read)
-    rules = Rules.load()
     dest = tmp_path / "stick"
-    result = run_store_backup(
-        StoreBackupRequest(
-            data_dir=practice.data_dir,
-            account=practice.key,
-            dest=str(dest),
-            rules=rules,
-            selection=rules.default_selection(BackupKind.MANUAL),
-            protection=Protection(password=PASSWORD),
-            remember_destination=False,
-        )
-    )
+    result = run_store_backup(manual_store_request(practice.data_dir, practice.key, dest))
     assert result.exit_code is ExitCode.OK
     reads = [rel for what, rel in log if what == "read"]
     assert len(reads) >= 10
@@ -132,19 +119,8 @@ def test_a_store_backup_lets_each_scan_entry_go_once_it_is_stored(
 
     monkeypatch.setattr(file_storer.FileStorer, "store_all", store_all)
     monkeypatch.setattr(file_storer.FileStorer, "_attempt", attempt)
-    rules = Rules.load()
     dest = tmp_path / "stick"
-    result = run_store_backup(
-        StoreBackupRequest(
-            data_dir=practice.data_dir,
-            account=practice.key,
-            dest=str(dest),
-            rules=rules,
-            selection=rules.default_selection(BackupKind.MANUAL),
-            protection=Protection(password=PASSWORD),
-            remember_destination=False,
-        )
-    )
+    result = run_store_backup(manual_store_request(practice.data_dir, practice.key, dest))
     assert result.exit_code is ExitCode.OK
     n = len(held)
     assert n >= 10

@@ -13,17 +13,15 @@ import therabak.store.core as store_core
 import therabak.store.loaded_index as loaded_index
 from conftest import Practice
 from store_support import (
-    PASSWORD,
     create_store,
+    manual_store_request,
     objects,
     open_store,
     plaintext_tree,
     snapshot_tree,
 )
-from therabak.archive.writer import Protection
 from therabak.errors import ExitCode
-from therabak.jobs.store_backup import StoreBackupRequest, run_store_backup
-from therabak.practice.categories import BackupKind, Rules
+from therabak.jobs.store_backup import run_store_backup
 from therabak.store.backup import SnapshotMeta
 from therabak.store.snapshot import SnapshotKind
 
@@ -57,18 +55,7 @@ def test_a_resumed_backup_reads_the_index_once_and_each_left_pack_header_once(
 
     monkeypatch.setattr(store_core, "load_index", load_index)
     monkeypatch.setattr(loaded_index, "read_header", read_header)
-    rules = Rules.load()
-    result = run_store_backup(
-        StoreBackupRequest(
-            data_dir=practice.data_dir,
-            account=practice.key,
-            dest=str(dest),
-            rules=rules,
-            selection=rules.default_selection(BackupKind.MANUAL),
-            protection=Protection(password=PASSWORD),
-            remember_destination=False,
-        )
-    )
+    result = run_store_backup(manual_store_request(practice.data_dir, practice.key, dest))
     assert result.exit_code is ExitCode.OK
     assert index_loads == ["load"]  # once per backup, not per step
     assert sorted(headers_read) == left  # each left pack's header once, none twice

@@ -19,16 +19,15 @@ from store_support import (
     PASSWORD,
     backup_data,
     create_store,
+    manual_store_request,
     object_path,
     open_store,
     plaintext_tree,
     snapshot_tree,
 )
-from therabak.archive.writer import Protection
 from therabak.errors import Cancelled, DataFolderError, WrongPasswordError
 from therabak.jobkit.cancel import CancelToken
-from therabak.jobs.store_backup import StoreBackupRequest, run_store_backup
-from therabak.practice.categories import BackupKind, Rules
+from therabak.jobs.store_backup import run_store_backup
 from therabak.store.backup import SnapshotMeta
 from therabak.store.errors import DamagedStoreError
 from therabak.store.pack import pack_name
@@ -103,16 +102,7 @@ def test_the_writer_refuses_to_reuse_what_the_index_lacks_until_it_is_written_ag
 
 
 def _request(practice: Practice, dest: Path, password: str = PASSWORD, data_dir=None):
-    rules = Rules.load()
-    return StoreBackupRequest(
-        data_dir=data_dir or practice.data_dir,
-        account=practice.key,
-        dest=str(dest),
-        rules=rules,
-        selection=rules.default_selection(BackupKind.MANUAL),
-        protection=Protection(password=password),
-        remember_destination=False,
-    )
+    return manual_store_request(data_dir or practice.data_dir, practice.key, dest, password)
 
 
 def test_the_scan_runs_while_the_store_is_opened(
