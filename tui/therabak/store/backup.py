@@ -101,8 +101,8 @@ def _recategorised(entry: SnapshotEntry, category: str) -> SnapshotEntry:
         category=category,
         size=entry.size,
         mtime_ns=entry.mtime_ns,
-        sha256=entry.sha256,
-        blobs=entry.blobs,
+        sha256=entry.digest,
+        blobs=entry.refs,
         identity=entry.identity,
         source_size=entry.source_size,
         sealed=entry.sealed,
@@ -224,11 +224,11 @@ class FileWriter:
         self.done = True
         self._collect()
         if self._whole is not None:
-            sha = self._whole.hexdigest()
+            sha = self._whole.digest()
         elif self._blobs:
-            sha = self._first_digest.hex()
+            sha = self._first_digest
         else:
-            sha = hashlib.sha256(b"").hexdigest()
+            sha = hashlib.sha256(b"").digest()
         self._first = None
         entry = SnapshotEntry(
             path=self.path,
@@ -236,7 +236,7 @@ class FileWriter:
             size=self._size,
             mtime_ns=self.mtime_ns,
             sha256=sha,
-            blobs=tuple(self._blobs),
+            blobs=b"".join(self._blobs),
             identity=self.identity,
             source_size=self.source_size,
             sealed=True if self.raw else self.sealed,
