@@ -609,7 +609,8 @@ class BackupWriter:
         )
         self.store.put(snapshot_name(snapshot_id), data)
         self.stats.bytes_added += len(data)
-        parsed, _start = parse_header(data, snapshot_name(snapshot_id))
+        del data  # the snapshot's bytes go before the Snapshot is returned
+        parsed, _start = parse_header(header.to_bytes(), snapshot_name(snapshot_id))
         return Snapshot(
             snapshot_id,
             parsed,

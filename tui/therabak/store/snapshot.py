@@ -17,7 +17,6 @@ keeps as they are (the body is ASCII JSON).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
@@ -29,6 +28,7 @@ from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
 import zstandard
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from therabak.errors import DamagedArchiveError
 from therabak.i18n import _
@@ -285,7 +285,7 @@ def encode_snapshot(
     parent: str | None,
     program: str,
     skipped: list[dict[str, str]],
-) -> tuple[str, bytes]:
+) -> tuple[str, bytearray]:
     """(snapshot id, bytes)."""
     head = {
         "v": BODY_VERSION,
@@ -301,25 +301,48 @@ def encode_snapshot(
     # ASCII (escaped): as many bytes as characters. The size is declared up front, as
     # parse_snapshot requires: a first pass counts it without keeping the pieces (for
     # 100,000 files they were 30 MB at the peak of the commit), the second compresses
-    # them as they are encoded, in batches: the body is never whole in memory
+    # them as they are encoded, in batches, and zstd's output is sealed as it comes
+    # (AES-256-GCM as a stream: the same bytes as ``seal``) into the one buffer that is
+    # the snapshot: neither the body nor its compressed form is ever whole in memory
+    # beside it (for 113,000 files the compressed body, sealed body and the joined
+    # snapshot were three 10 MB copies at the peak of the commit)
     size = len(start) + sum(len(e.to_json()) for e in entries) + max(len(entries) - 1, 0) + 2
-    out = io.BytesIO()
+    public = header.to_bytes()
+    nonce = os.urandom(NONCE_SIZE)
+    sink = _SealingSink(keys.snapshot_key, nonce, _AAD + public, bytearray(public + nonce))
     cctx = zstandard.ZstdCompressor(level=BODY_LEVEL, write_content_size=True)
-    with cctx.stream_writer(out, size=size, closefd=False) as writer:
+    with cctx.stream_writer(sink, size=size, closefd=False) as writer:
         writer.write(start)
         for i in range(0, len(entries), _ENCODE_BATCH):
             batch = ",".join([e.to_json() for e in entries[i : i + _ENCODE_BATCH]])
             writer.write((f",{batch}" if i else batch).encode("ascii"))
         writer.write(b"]}")
-    public = header.to_bytes()
-    # ``seal``'s layout, with one copy fewer of the body (~10 MB for 100,000 files)
-    nonce = os.urandom(NONCE_SIZE)
-    with out.getbuffer() as packed:
-        sealed = keys.snapshot.encrypt(nonce, packed, _AAD + public)
-    del out
-    data = b"".join((public, nonce, sealed))
-    del sealed
+    data = sink.finish()
     return hashlib.sha256(data).hexdigest(), data
+
+
+class _SealingSink:
+    """A file-like sink: what is written is encrypted (AES-256-GCM, streamed) onto *out*;
+    :meth:`finish` appends the tag and gives *out*, laid out as ``seal`` lays it out."""
+
+    __slots__ = ("_encryptor", "_out")
+
+    def __init__(self, key: bytes, nonce: bytes, aad: bytes, out: bytearray) -> None:
+        self._encryptor = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
+        self._encryptor.authenticate_additional_data(aad)
+        self._out = out
+
+    def write(self, data: bytes | memoryview) -> int:
+        self._out += self._encryptor.update(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def finish(self) -> bytearray:
+        self._out += self._encryptor.finalize()
+        self._out += self._encryptor.tag
+        return self._out
 
 
 def parse_header(data: bytes, name: str) -> tuple[SnapshotHeader, int]:
