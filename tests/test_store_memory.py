@@ -11,7 +11,7 @@ import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 
-from store_support import create_store
+from store_support import create_store, open_store
 from therabak.store.backup import SnapshotMeta
 from therabak.store.keys import STORE_ID_SIZE, StoreKeys
 from therabak.store.snapshot import (
@@ -120,3 +120,24 @@ def test_the_writer_holds_compact_entries_for_the_files_it_wrote(tmp_path: Path)
     # dict slot, the index's record of the blob, 64 bytes of content in the open pack:
     # 635 bytes measured, 730 with the former entry
     assert held / FILES < 680, held / FILES
+
+
+def test_the_parent_s_references_and_the_index_share_their_ids(tmp_path: Path):
+    root = tmp_path / "store"
+    store = create_store(root)
+    meta = SnapshotMeta(kind=SnapshotKind.MANUAL, categories=("sessions",))
+    with store.begin_backup(None, meta) as w:
+        for i in range(200):
+            f = w.add_file(f"sessions/S {i:03d}.json", "sessions", mtime_ns=i)
+            f.write(os.urandom(64))
+            f.finish()
+        w.commit()
+    again = open_store(root)
+    [info] = again.snapshots()
+    parent = again.load_snapshot(info.snapshot_id)
+    with again.begin_backup(parent, meta) as w:
+        ids = {id(b) for b in w._index.blob_ids()}
+        assert len(ids) == 200
+        # each id once in memory: the index keeps the parent entry's object
+        assert all(id(e.refs) in ids for e in parent.entries)
+        w.abort()

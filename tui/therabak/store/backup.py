@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 from therabak import __version__, faults
 from therabak.archive.hashing import Sha256Behind
 from therabak.i18n import _
-from therabak.store.blob import Compressor, blob_aad, blob_id_of
+from therabak.store.blob import ID_SIZE, Compressor, blob_aad, blob_id_of
 from therabak.store.errors import DamagedStoreError, StoreError
 from therabak.store.index import PackRecord
 from therabak.store.locks import this_host
@@ -287,6 +287,8 @@ class BackupWriter:
         # index only grows while this backup holds its lock, so a blob held now is held at
         # the commit; a file with a blob of these is tested against the index then
         self._parent_missing = self._index.missing(parent.blob_ids()) if parent else set()
+        if parent is not None:  # the parent's ids are the index's: held once
+            self._index.share_ids(e.refs for e in parent.entries if len(e.refs) == ID_SIZE)
         self._in_flight = max(1, int(getattr(store.storage, "puts_in_flight", 1)))
         self._queue: queue.Queue = queue.Queue()
         self._failed: BaseException | None = None
