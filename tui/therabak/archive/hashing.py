@@ -93,3 +93,8 @@ class Sha256Behind:
         if self._behind:
             background_hasher().drain()
         return self._h.hexdigest()
+
+    def digest(self) -> bytes:
+        if self._behind:
+            background_hasher().drain()
+        return self._h.digest()

@@ -290,7 +290,6 @@ def _write(
             ),
         )
     )
-    writer.reuse_all((prev, f.category) for f, prev in plan.reused)
     progress = ProgressTracker(
         emit,
         "writing",
@@ -300,9 +299,14 @@ def _write(
         bytes_reused=plan.bytes_reused,
     )
     # the scan's entries of the files taken over are needed no more (for 100,000
-    # unchanged files ~30 MB): only those still to read stay, in the plan
-    plan.reused.clear()
+    # unchanged files ~30 MB): only those still to read stay, in the plan. They go before
+    # the writer takes the others over (its dict of every file grows then)
     found.files.clear()
+    reused: list[Any] = plan.reused  # each pair becomes (the parent's entry, its category)
+    for i, (f, prev) in enumerate(reused):
+        reused[i] = (prev, f.category)
+    writer.reuse_all(reused)
+    reused.clear()
     storer = FileStorer(
         _StoreSink(writer),
         data_dir=req.data_dir,

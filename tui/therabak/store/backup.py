@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 from therabak import __version__, faults
 from therabak.archive.hashing import Sha256Behind
 from therabak.i18n import _
-from therabak.store.blob import Compressor, blob_aad, blob_id_of
+from therabak.store.blob import ID_SIZE, Compressor, blob_aad, blob_id_of
 from therabak.store.errors import DamagedStoreError, StoreError
 from therabak.store.index import PackRecord
 from therabak.store.locks import this_host
@@ -101,8 +101,8 @@ def _recategorised(entry: SnapshotEntry, category: str) -> SnapshotEntry:
         category=category,
         size=entry.size,
         mtime_ns=entry.mtime_ns,
-        sha256=entry.sha256,
-        blobs=entry.blobs,
+        sha256=entry.digest,
+        blobs=entry.refs,
         identity=entry.identity,
         source_size=entry.source_size,
         sealed=entry.sealed,
@@ -224,11 +224,11 @@ class FileWriter:
         self.done = True
         self._collect()
         if self._whole is not None:
-            sha = self._whole.hexdigest()
+            sha = self._whole.digest()
         elif self._blobs:
-            sha = self._first_digest.hex()
+            sha = self._first_digest
         else:
-            sha = hashlib.sha256(b"").hexdigest()
+            sha = hashlib.sha256(b"").digest()
         self._first = None
         entry = SnapshotEntry(
             path=self.path,
@@ -236,7 +236,7 @@ class FileWriter:
             size=self._size,
             mtime_ns=self.mtime_ns,
             sha256=sha,
-            blobs=tuple(self._blobs),
+            blobs=b"".join(self._blobs),
             identity=self.identity,
             source_size=self.source_size,
             sealed=True if self.raw else self.sealed,
@@ -287,6 +287,8 @@ class BackupWriter:
         # index only grows while this backup holds its lock, so a blob held now is held at
         # the commit; a file with a blob of these is tested against the index then
         self._parent_missing = self._index.missing(parent.blob_ids()) if parent else set()
+        if parent is not None:  # the parent's ids are the index's: held once
+            self._index.share_ids(e.refs for e in parent.entries if len(e.refs) == ID_SIZE)
         self._in_flight = max(1, int(getattr(store.storage, "puts_in_flight", 1)))
         self._queue: queue.Queue = queue.Queue()
         self._failed: BaseException | None = None
@@ -609,7 +611,8 @@ class BackupWriter:
         )
         self.store.put(snapshot_name(snapshot_id), data)
         self.stats.bytes_added += len(data)
-        parsed, _start = parse_header(data, snapshot_name(snapshot_id))
+        del data  # the snapshot's bytes go before the Snapshot is returned
+        parsed, _start = parse_header(header.to_bytes(), snapshot_name(snapshot_id))
         return Snapshot(
             snapshot_id,
             parsed,

@@ -252,6 +252,18 @@ class BlobIndex:
                 return False
         return True
 
+    def share_ids(self, blob_ids: Iterable[bytes]) -> None:
+        """Keep these objects as the index's own ids of the blobs it holds: equal bytes
+        the caller holds anyway (a parent snapshot's content references), so that each
+        id is in memory once, not twice (for 113,000 files 7 MB less during a backup).
+        What the index holds and where does not change."""
+        where = self._where
+        pop = where.pop
+        for blob_id in blob_ids:
+            have = pop(blob_id, None)
+            if have is not None:
+                where[blob_id] = have
+
     def missing(self, blob_ids: set[bytes]) -> set[bytes]:
         """The ones of *blob_ids* the index does not hold (one set operation)."""
         return blob_ids.difference(self._where)

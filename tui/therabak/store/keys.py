@@ -52,6 +52,7 @@ class StoreKeys:
     pack: AESGCM = field(repr=False, init=False)
     index: AESGCM = field(repr=False, init=False)
     snapshot: AESGCM = field(repr=False, init=False)
+    snapshot_key: bytes = field(repr=False, init=False)  # for a body sealed as a stream
     lock: AESGCM = field(repr=False, init=False)
 
     def __post_init__(self) -> None:
@@ -64,7 +65,8 @@ class StoreKeys:
         put(self, "blob", AESGCM(hkdf_expand(prk, _INFO_BLOB)))
         put(self, "pack", AESGCM(hkdf_expand(prk, _INFO_PACK)))
         put(self, "index", AESGCM(hkdf_expand(prk, _INFO_INDEX)))
-        put(self, "snapshot", AESGCM(hkdf_expand(prk, _INFO_SNAPSHOT)))
+        put(self, "snapshot_key", hkdf_expand(prk, _INFO_SNAPSHOT))
+        put(self, "snapshot", AESGCM(self.snapshot_key))
         put(self, "lock", AESGCM(hkdf_expand(prk, _INFO_LOCK)))
 
     def blob_id(self, sha256_digest: bytes) -> bytes:
