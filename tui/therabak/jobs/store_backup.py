@@ -70,8 +70,9 @@ from therabak.practice.categories import BackupKind
 from therabak.practice.scan import FileEntry
 from therabak.practice.source import SourceRead
 from therabak.settings import Settings
-from therabak.store.backup import BackupWriter, FileWriter, SnapshotMeta
+from therabak.store.backup import BackupWriter, SnapshotMeta
 from therabak.store.core import Store
+from therabak.store.file_writer import FileWriter
 from therabak.store.index import BlobIndex
 from therabak.store.snapshot import Snapshot, SnapshotEntry, SnapshotKind
 

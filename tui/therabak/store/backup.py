@@ -16,9 +16,9 @@
 A file's content is cut into chunks of the store's chunk size; each chunk's keyed id is
 looked up, and only chunks the store does not hold yet are sealed and packed. A file's
 first chunk is identified on the caller's thread, later ones on the backup's chunk thread
-(at most ``CHUNKS_AHEAD`` per file waiting), while the caller reads on and the background
-hasher takes the whole file's SHA-256: the two hashing passes over a large file run
-beside each other. Full packs are put by background threads (as many as the storage's
+(a few per file waiting: ``store/file_writer.py``), while the caller reads on and the
+background hasher takes the whole file's SHA-256: the two hashing passes over a large file
+run beside each other. Full packs are put by background threads (as many as the storage's
 ``puts_in_flight``: one for a local folder) while the next fills, without waiting for
 each to be durable. Commit puts
 the last pack, an index file for the new packs (and for packs an interrupted backup
@@ -33,21 +33,18 @@ writer per thread); ``commit`` and ``abort`` once, from one.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import queue
 import threading
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from therabak import __version__, faults
-from therabak.archive.hashing import Sha256Behind
 from therabak.i18n import _
 from therabak.store.blob import ID_SIZE, Compressor, blob_aad, blob_id_of
 from therabak.store.errors import DamagedStoreError, StoreError
+from therabak.store.file_writer import FileWriter
 from therabak.store.index import PackRecord
 from therabak.store.locks import this_host
 from therabak.store.pack import FinishedPack, PackBuilder, pack_name
@@ -66,8 +63,6 @@ if TYPE_CHECKING:  # concurrent.futures (and logging) only when a file has a sec
     from concurrent.futures import Future, ThreadPoolExecutor
 
 _STOP = object()
-#: chunks of one file that may wait for the chunk thread (1 MiB each by default)
-CHUNKS_AHEAD = 4
 
 
 @dataclass
@@ -118,143 +113,6 @@ def same_file(prev: SnapshotEntry, size: int, mtime_ns: int, identity: str = "")
     if prev.raw or prev.source_size != size or prev.mtime_ns != mtime_ns:
         return False
     return not (prev.identity and identity and prev.identity != identity)
-
-
-class FileWriter:
-    """One file's content. Not thread-safe; one per file (and thread)."""
-
-    def __init__(
-        self,
-        backup: BackupWriter,
-        *,
-        path: str,
-        category: str,
-        mtime_ns: int,
-        identity: str,
-        sealed: bool | None,
-        raw: bool,
-        key_id: str,
-        source_size: int = -1,
-    ) -> None:
-        self._backup = backup
-        self.path, self.category, self.mtime_ns = path, category, mtime_ns
-        self.identity, self.sealed, self.raw, self.key_id = identity, sealed, raw, key_id
-        self.source_size = source_size
-        self._chunk = backup.store.config.chunk_size
-        self._buf = bytearray()
-        self._blobs: list[bytes] = []
-        self._count = 0  # chunks cut so far
-        self._later: deque[Future[bytes]] = deque()  # ids of later chunks, in order
-        self._first: bytes | None = None  # the first chunk, until a second one comes
-        self._first_digest = b""
-        self._whole: Sha256Behind | None = None  # hashed on a background thread
-        self._size = 0
-        self._compressor = Compressor()
-        self.done = False
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self.done:
-            raise RuntimeError("file writer already finished")
-        n = len(data)
-        if not n:
-            return
-        self._size += n
-        buf, chunk = self._buf, self._chunk
-        if not buf and n == chunk:
-            self._cut(bytes(data))
-            return
-        buf += data
-        while len(buf) >= chunk:
-            with memoryview(buf) as view:
-                piece = bytes(view[:chunk])  # one copy: it is hashed behind, then sealed
-            del buf[:chunk]
-            self._cut(piece)
-
-    def _cut(self, piece: bytes) -> None:
-        """The first chunk is identified and stored here (its SHA-256 is the whole
-        file's when it is the only one); later ones on the backup's chunk thread, while
-        this thread reads the next and the background hasher hashes the whole file: the
-        two SHA-256 passes over a large file run beside each other."""
-        backup = self._backup
-        self._count += 1
-        if self._count == 1:
-            blob_id, digest = blob_id_of(backup.keys, piece)
-            self._first, self._first_digest = piece, digest
-            self._blobs.append(blob_id)
-            backup._store_chunk(blob_id, piece, self._compressor, first=True)
-            return
-        if self._whole is None:
-            self._whole = Sha256Behind()
-            self._whole.update(self._first)
-            self._first = None
-        self._whole.update(piece)  # bytes, never changed: safe to hash behind
-        later = self._later
-        later.append(backup._chunk_later(piece, self._compressor))
-        if len(later) > CHUNKS_AHEAD:  # memory stays bounded
-            self._blobs.append(later.popleft().result())
-
-    def _collect(self) -> None:
-        """Wait for the ids of the chunks on the chunk thread, in order."""
-        later = self._later
-        while later:
-            self._blobs.append(later.popleft().result())
-
-    def finish(
-        self,
-        *,
-        source_size: int | None = None,
-        mtime_ns: int | None = None,
-        sealed: bool | None = None,
-    ) -> SnapshotEntry:
-        """The file is complete: its entry goes into the snapshot. *source_size* and
-        *mtime_ns* are the file's in Data as it was read (what the next backup compares to
-        tell an unchanged file), *sealed* whether it was an envelope."""
-        if source_size is not None:
-            self.source_size = source_size
-        if mtime_ns is not None:
-            self.mtime_ns = mtime_ns
-        if sealed is not None:
-            self.sealed = sealed
-        if self.done:
-            raise RuntimeError("file writer already finished")
-        if self._buf:
-            piece = bytes(self._buf)
-            self._buf.clear()
-            self._cut(piece)
-        self.done = True
-        self._collect()
-        if self._whole is not None:
-            sha = self._whole.digest()
-        elif self._blobs:
-            sha = self._first_digest
-        else:
-            sha = hashlib.sha256(b"").digest()
-        self._first = None
-        entry = SnapshotEntry(
-            path=self.path,
-            category=self.category,
-            size=self._size,
-            mtime_ns=self.mtime_ns,
-            sha256=sha,
-            blobs=b"".join(self._blobs),
-            identity=self.identity,
-            source_size=self.source_size,
-            sealed=True if self.raw else self.sealed,
-            raw=self.raw,
-            key_id=self.key_id if self.raw else "",
-        )
-        self._backup._add_entry(entry, read=self._size)
-        return entry
-
-    def abort(self) -> None:
-        """Drop this attempt: nothing of it reaches the snapshot (chunks already packed
-        stay in the store unused until a backup needs them or prune reclaims them)."""
-        self.done = True
-        self._buf = bytearray()
-        self._first = None
-        while self._later:  # nothing of this attempt is still being packed after it
-            with contextlib.suppress(BaseException):
-                self._later.popleft().result()
 
 
 class BackupWriter:
@@ -325,6 +183,11 @@ class BackupWriter:
 
     # ---- the parent: files that need not be read -------------------------------------------
 
+    @property
+    def chunk_size(self) -> int:
+        """The store's chunk size: what a file writer cuts its content into."""
+        return self.store.config.chunk_size
+
     def parent_entry(self, path: str) -> SnapshotEntry | None:
         return self._parent_entries.get(path)
 
@@ -359,10 +222,10 @@ class BackupWriter:
         """Put *entry* (from the parent) into this snapshot without reading the file."""
         self._check_held(entry)
         if category is None or category == entry.category:
-            self._add_entry(entry, read=0, reused=True)  # the same object: no copy in memory
+            self.add_entry(entry, read=0, reused=True)  # the same object: no copy in memory
             return entry
         new = _recategorised(entry, category)
-        self._add_entry(new, read=0, reused=True)
+        self.add_entry(new, read=0, reused=True)
         return new
 
     def reuse_all(self, reused: Iterable[tuple[SnapshotEntry, str]]) -> None:
@@ -438,7 +301,7 @@ class BackupWriter:
         if self._failed is not None:
             raise self._failed
 
-    def _store_chunk(
+    def store_chunk(
         self, blob_id: bytes, chunk: bytes, compressor: Compressor, *, first: bool
     ) -> None:
         self._check_open()
@@ -468,7 +331,7 @@ class BackupWriter:
         if full is not None:
             self._send(full)
 
-    def _chunk_later(self, piece: bytes, compressor: Compressor) -> Future[bytes]:
+    def chunk_later(self, piece: bytes, compressor: Compressor) -> Future[bytes]:
         """Identify and store *piece* on the chunk thread (one for the backup, so a
         file's compressor is used by one thread at a time); the future gives its id."""
         self._check_open()
@@ -482,7 +345,7 @@ class BackupWriter:
 
     def _identify_and_store(self, piece: bytes, compressor: Compressor) -> bytes:
         blob_id, _digest = blob_id_of(self.keys, piece)
-        self._store_chunk(blob_id, piece, compressor, first=False)
+        self.store_chunk(blob_id, piece, compressor, first=False)
         return blob_id
 
     def _send(self, pack: FinishedPack) -> None:
@@ -529,7 +392,7 @@ class BackupWriter:
             self._buffers.append(pack.buffer)  # the next pack fills it: no new 16 MiB
             self._buffer_free.notify_all()
 
-    def _add_entry(self, entry: SnapshotEntry, *, read: int, reused: bool = False) -> None:
+    def add_entry(self, entry: SnapshotEntry, *, read: int, reused: bool = False) -> None:
         self._check_open()
         with self._mutex:
             old = self._entries.get(entry.path)
