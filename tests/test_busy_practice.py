@@ -83,6 +83,28 @@ def _busy(practice: Practice, tmp_path: Path) -> tuple[list[subprocess.Popen], P
     return procs, log, stop
 
 
+def _while_busy(
+    practice: Practice, tmp_path: Path, args: list, env: dict[str, str], phase: str
+) -> tuple[int, list[dict], str, Path]:
+    """Run ``therabak *args*`` while the app writes and the churner deletes and adds (they
+    start once the job reaches *phase*: scanned); (exit code, its events, stderr, the
+    writer's log of every version it wrote)."""
+    procs, log, stop = _busy(practice, tmp_path)
+    job = None
+    try:
+        job = start_cli(*args, *practice_args(practice), env=env)
+        seen = wait_for_event(job, "phase", name=phase)  # scanned: now delete, add
+        (tmp_path / "go").touch()
+        out, err = job.communicate(timeout=300)
+    finally:
+        stop.touch()
+        for p in procs:
+            p.wait(timeout=60)
+        if job is not None:
+            job.kill()
+    return job.returncode, seen + json_lines(out), err, log
+
+
 @pytest.mark.slow
 def test_backup_of_a_busy_practice(
     practice: Practice, tmp_path: Path, isolated_env, record_property
@@ -91,35 +113,18 @@ def test_backup_of_a_busy_practice(
     versions: dict[str, set[str]] = {}
     for rel, (_, sha, _) in plaintext_tree(practice.data_dir, practice.key).items():
         versions.setdefault(rel, set()).add(sha)
-    procs, log, stop = _busy(practice, tmp_path)
-    backup = None
-    try:
-        dest = tmp_path / "usb"
-        backup = start_cli(
-            "backup",
-            "--single-file",
-            "--dest",
-            dest,
-            "--no-password",
-            "--json",
-            *practice_args(practice),
-            env={"THERABAK_FAILPOINTS": "delay-ms=15"},
-        )
-        seen = wait_for_event(backup, "phase", name="writing")  # scanned: now delete, add
-        (tmp_path / "go").touch()
-        out, err = backup.communicate(timeout=300)
-    finally:
-        stop.touch()
-        for p in procs:
-            p.wait(timeout=60)
-        if backup is not None:
-            backup.kill()
-
-    assert backup.returncode in (0, 3), err
+    dest = tmp_path / "usb"
+    code, lines, err, log = _while_busy(
+        practice,
+        tmp_path,
+        ["backup", "--single-file", "--dest", dest, "--no-password", "--json"],
+        {"THERABAK_FAILPOINTS": "delay-ms=15"},
+        "writing",
+    )
+    assert code in (0, 3), err
     for line in log.read_text().splitlines():
         v = json.loads(line)
         versions.setdefault(v["p"], set()).add(v["h"])
-    lines = seen + json_lines(out)
     summary = the_summary(lines)
     [archive] = dest.glob("*.therabak")
     assert verify_file(archive) == []
@@ -156,30 +161,15 @@ def test_folder_backup_of_a_busy_practice(practice: Practice, tmp_path: Path, wo
                        practice.data_dir.rglob("*"))
         if p.is_file() and rel not in WRITTEN and rel not in DELETED
     }  # fmt: skip
-    procs, _log, stop = _busy(practice, tmp_path)
-    job = None
-    try:
-        dest = tmp_path / "usb"
-        job = start_cli(
-            "folder-backup",
-            "--dest",
-            dest,
-            "--json",
-            *practice_args(practice),
-            env={"THERABAK_FAILPOINTS": "delay-ms=15", "THERABAK_WORKERS": workers},
-        )
-        seen = wait_for_event(job, "phase", name="copying")  # scanned: now delete, add
-        (tmp_path / "go").touch()
-        out, err = job.communicate(timeout=300)
-    finally:
-        stop.touch()
-        for p in procs:
-            p.wait(timeout=60)
-        if job is not None:
-            job.kill()
-
-    assert job.returncode in (0, 3), err
-    lines = seen + json_lines(out)
+    dest = tmp_path / "usb"
+    code, lines, err, _log = _while_busy(
+        practice,
+        tmp_path,
+        ["folder-backup", "--dest", dest, "--json"],
+        {"THERABAK_FAILPOINTS": "delay-ms=15", "THERABAK_WORKERS": workers},
+        "copying",
+    )
+    assert code in (0, 3), err
     summary = the_summary(lines)
     assert summary["verified"] is True
     [folder] = dest.iterdir()
