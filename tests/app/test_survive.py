@@ -92,12 +92,16 @@ class Terminal:
 def test_job_survives_the_terminal_and_a_new_app_reattaches(
     make_ctx, run_app, app_practice, usb, isolated_env
 ):
+    hold = isolated_env / "hold"
+    hold.touch()
     env = dict(os.environ)
     env.update(
         TERM="xterm-256color",
         COLORTERM="truecolor",
         PYTHONIOENCODING="utf-8",
-        THERABAK_FAILPOINTS="delay-ms=300",  # per file: outlives a slow terminal
+        # the job waits before each file while the hold file exists: it cannot end
+        # before the test has seen it outlive the app, however slow the terminal is
+        THERABAK_FAILPOINTS=f"delay-ms=100,hold={hold}",
         TEXTUAL_ANIMATIONS="none",
     )
     term = Terminal(
@@ -129,6 +133,9 @@ def test_job_survives_the_terminal_and_a_new_app_reattaches(
     term.hang_up()
     # the app is gone, the job is not
     assert runner.get(job.id).state is JobState.RUNNING
+    time.sleep(0.5)
+    assert runner.get(job.id).state is JobState.RUNNING
+    hold.unlink()  # let it finish
     deadline = time.monotonic() + 120
     while runner.get(job.id).state is JobState.RUNNING:
         assert time.monotonic() < deadline

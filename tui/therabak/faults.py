@@ -40,6 +40,8 @@ Off unless the variable is set. Comma-separated ``name=value`` items:
                       or folder backup)
 ``delay-ms=N``        sleep N ms before each file a backup reads or a restore stages
                       (to watch progress, or to act while a job runs)
+``hold=PATH``         before each such file, wait while the file PATH exists (a test
+                      holds a job mid-way and lets it go by deleting PATH)
 ``verify-delay-ms=N`` sleep N ms before each file a verification checks (``verify``,
                       the check after writing of ``backup --verify``, a folder
                       backup's read-back)
@@ -89,6 +91,7 @@ class Failpoints:
     denied: str = ""
     fstype: str = ""
     created: str = ""
+    hold: str = ""
 
     @property
     def active(self) -> bool:
@@ -105,7 +108,7 @@ class Failpoints:
                 setattr(fp, name, float(value))
             elif name in _INT_ITEMS:
                 setattr(fp, name, int(value))
-            elif name in ("seed", "crash_at", "denied", "fstype"):
+            elif name in ("seed", "crash_at", "denied", "fstype", "hold"):
                 setattr(fp, name, value)
             elif name == "created":
                 datetime.fromisoformat(value)  # a ValueError names a bad time now
@@ -207,6 +210,8 @@ def created() -> datetime | None:
 def source_delay() -> None:
     if ACTIVE.delay_ms:
         time.sleep(ACTIVE.delay_ms / 1000)
+    while ACTIVE.hold and os.path.exists(ACTIVE.hold):
+        time.sleep(0.05)
 
 
 def verify_delay() -> None:
