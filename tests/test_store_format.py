@@ -29,10 +29,10 @@ from therabak.store.snapshot import (
     SnapshotHeader,
     SnapshotKind,
     encode_snapshot,
-    parse_snapshot,
     path_problem,
     snapshot_name,
 )
+from therabak.store.snapshot_read import parse_snapshot
 
 
 def keys_for(store_id: bytes | None = None) -> StoreKeys:

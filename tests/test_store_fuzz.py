@@ -27,7 +27,8 @@ from therabak.store.keys import StoreKeys, new_store_key, seal
 from therabak.store.locks import parse_lock
 from therabak.store.pack import header_length, parse_header
 from therabak.store.snapshot import parse_header as parse_snapshot_header
-from therabak.store.snapshot import parse_snapshot, path_problem, snapshot_name
+from therabak.store.snapshot import path_problem, snapshot_name
+from therabak.store.snapshot_read import parse_snapshot
 
 KEYS = StoreKeys(b"S" * 16, new_store_key())
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -404,7 +405,7 @@ def test_snapshot_body_in_another_encoding_is_refused(encoding):
 
 
 # The parser checks each distinct folder of a snapshot once and only the last name of each
-# path (store/snapshot.py, _PathCheck). It must refuse exactly what the one name policy
+# path (store/snapshot_read.py, _PathCheck). It must refuse exactly what the one name policy
 # (path_problem, the whole path each time) refuses, whatever came before in the snapshot.
 PATH_PARTS = ["a", "b", ".", "..", "", "x\\..", "..\\y", "a\\b", "n\x00", "C:", "\\\\srv"]
 PATH_PARTS += ["\udcfc", "\ud800", "CON", "t.", "x" * 255, "y" * 256]
@@ -479,7 +480,7 @@ def _loads_or_none(text: str):
 
 
 def _streamed_or_none(text: str):
-    from therabak.store.snapshot import _STREAMED, _streamed_document
+    from therabak.store.snapshot_read import _STREAMED, _streamed_document
 
     items: list = []
     try:

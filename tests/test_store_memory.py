@@ -19,9 +19,9 @@ from therabak.store.snapshot import (
     SnapshotHeader,
     SnapshotKind,
     encode_snapshot,
-    parse_snapshot,
     snapshot_name,
 )
+from therabak.store.snapshot_read import parse_snapshot
 
 FILES = 5000
 #: what a parsed entry of the files below holds (the entry, its path, hash, content

@@ -63,10 +63,10 @@ from therabak.store.snapshot import PREFIX as SNAPSHOTS_PREFIX
 from therabak.store.snapshot import (
     Snapshot,
     SnapshotEntry,
-    parse_snapshot,
     snapshot_id_of,
     snapshot_name,
 )
+from therabak.store.snapshot_read import parse_snapshot
 
 if TYPE_CHECKING:
     from therabak.store.backup import BackupWriter, SnapshotMeta
