@@ -65,7 +65,7 @@ class CachedStorage(Storage):
             return None
         return data
 
-    def _keep(self, path: Path, data: bytes) -> None:
+    def _keep(self, path: Path, data: bytes | memoryview) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
@@ -117,7 +117,22 @@ class CachedStorage(Storage):
                 path.unlink()
 
     def put(self, name: str, source: BinaryIO, size: int) -> None:
+        """``put``, kept here when it is a snapshot or an index file, like
+        :meth:`put_bytes` (a snapshot comes as a buffer: its bytes are read back from it,
+        without a copy where the source lends them, ``getbuffer``)."""
         self.inner.put(name, source, size)
+        path = self._path(name)
+        if path is None:  # a pack: never read here
+            return
+        with contextlib.suppress(OSError, ValueError):
+            lend = getattr(source, "getbuffer", None)
+            if lend is not None:
+                data = lend()
+            else:
+                source.seek(0)
+                data = source.read()
+            if hashlib.sha256(data).hexdigest() == name.rsplit("/", 1)[1]:
+                self._keep(path, data)  # what this computer wrote need not come back
 
     def put_bytes(self, name: str, data: bytes) -> None:
         self.inner.put_bytes(name, data)
