@@ -12,7 +12,7 @@ from textual.reactive import var
 from textual.screen import Screen
 
 from therabak.app.context import AppContext
-from therabak.i18n import N_, _, ngettext
+from therabak.i18n import N_, _
 
 if TYPE_CHECKING:
     from therabak.practice.categories import Rules
@@ -152,50 +152,6 @@ class TherabakApp(App[None]):
             self.push_screen(
                 CommandPalette(id="--command-palette", placeholder=_("Search for commands…"))
             )
-
-    def waiting_backups(self) -> list[str]:
-        """The destinations of backups one after the other ("both") that have not started
-        yet: the app starts each when the one before it ended, so quitting drops them."""
-        from therabak.app.screens.progress import ProgressScreen
-
-        return [
-            step.label
-            for screen in self.screen_stack
-            if isinstance(screen, ProgressScreen) and screen.chain is not None
-            for step in screen.chain.steps
-        ]
-
-    async def action_quit(self) -> None:
-        """Quit; while a backup of a chain waits for its turn, ask first and name it (a
-        running job goes on without the app, the waiting one would not start)."""
-        from therabak.app.screens.dialogs import ConfirmDialog
-
-        waiting = self.waiting_backups()
-        if not waiting:
-            self.exit()
-            return
-        if isinstance(self.screen, ConfirmDialog):
-            return  # asked already
-        body = ngettext(
-            "The backup to {dest} has not started yet: therabak starts it when the "
-            "backup running now has ended. If you quit now, it does not run (the running "
-            "one goes on).",
-            "The backups to {dest} have not started yet: therabak starts them when the "
-            "backup running now has ended. If you quit now, they do not run (the running "
-            "one goes on).",
-            len(waiting),
-        ).format(dest=", ".join(waiting))
-
-        def answer(leave: bool | None) -> None:
-            if leave:
-                self.exit()
-
-        self.push_screen(
-            ConfirmDialog(
-                _("Quit therabak?"), body, yes=_("Quit anyway"), no=_("Stay"), danger=True
-            ),
-            answer,
-        )
 
     def action_help_quit(self) -> None:
         """ctrl+c does not quit (it copies); say what does."""

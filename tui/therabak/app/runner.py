@@ -233,34 +233,25 @@ class JobRunner:
         )
         self._save(record)
         if proc.stdin is not None:
-            _send(proc.stdin, secrets_in)
+            send_lines(proc.stdin, secrets_in)
         return Job(record, JobState.RUNNING, None, self.log_path(job_id))
 
     def _spawn(
         self, job_id: str, argv: list[str], env: dict[str, str], *, stdin: bool
     ) -> subprocess.Popen:
-        """``python -m therabak *argv*`` in a session (Windows: a process group) of its
-        own, so it outlives this process; stdout and stderr into the job's private files;
-        a pipe on stdin only when there are secrets to send."""
-        kwargs: dict = {}
-        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-            kwargs["creationflags"] = (
-                subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS
-            )
-        else:
-            kwargs["start_new_session"] = True
+        """``python -m therabak *argv*`` outliving this process (:func:`detached_popen`),
+        stdout and stderr into the job's private files; a pipe on stdin only when there
+        are secrets to send."""
         out_fd = create_private(self.log_path(job_id))
         err_fd = create_private(self.stderr_path(job_id))
         try:
-            return subprocess.Popen(
+            return detached_popen(
                 [sys.executable, "-m", "therabak", *argv],
-                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdin=stdin,
                 stdout=out_fd,
                 stderr=err_fd,
                 env=env,
                 cwd=self.root,
-                close_fds=True,
-                **kwargs,
             )
         finally:
             os.close(out_fd)
@@ -481,8 +472,33 @@ def _secret_lines(
     return flags, lines
 
 
-def _send(stdin: IO[bytes], lines: list[str]) -> None:
-    """The secrets to a job's standard input, one a line, then closed."""
+def detached_popen(
+    cmd: list[str], *, stdin: bool, stdout: int | None, stderr: int, env: dict[str, str], cwd: Path
+) -> subprocess.Popen:
+    """*cmd* in a session (Windows: a process group) of its own, so it outlives this
+    process; a pipe on its stdin when *stdin*, else nothing."""
+    kwargs: dict = {}
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS
+    else:
+        kwargs["start_new_session"] = True
+    return subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL if stdout is None else stdout,
+        stderr=stderr,
+        env=env,
+        cwd=cwd,
+        close_fds=True,
+        **kwargs,
+    )
+
+
+def send_lines(stdin: IO[bytes] | None, lines: list[str]) -> None:
+    """Secrets (and what goes with them) to a child's standard input, one a line, then
+    closed."""
+    if stdin is None:
+        return
     try:
         stdin.write("".join(f"{x}\n" for x in lines).encode("utf-8"))
         stdin.flush()

@@ -495,7 +495,7 @@ class BackupScreen(PasswordQuestions, StoreQuestions, AppScreen):
             env=dict(ctx.job_env),
         )
         try:
-            job = chain.start_next(ctx.runner)
+            job = chain.start(ctx.runner)
         except OSError as e:
             self._not_started(e)
             return

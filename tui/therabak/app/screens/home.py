@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
 from therabak import formatting
+from therabak.app.chain_process import prune_chains
 from therabak.app.follow import FollowsJobs, JobEnded, JobEvents
 from therabak.app.jobview import JobView
 from therabak.app.runner import Job, JobState
@@ -88,6 +89,7 @@ class HomeScreen(FollowsJobs, AppScreen):
         self.watch(self.app, "scan_error", self._render_practice, init=False)
         self.watch(self.app, "key_error", self._render_practice, init=False)
         self.app.ctx.runner.prune()
+        prune_chains(self.app.ctx.runner.root)
         self.refresh_all()
         self.call_after_refresh(self.app.request_scan)
         self.set_interval(5.0, self.refresh_jobs)

@@ -276,8 +276,8 @@ class ProgressScreen(FollowsJobs, AppScreen):
         box.update(text)
 
     def _next_in_chain(self) -> bool:
-        """This backup of a chain ended: record it and start the next one (True when
-        one was started: this screen gives way to its progress)."""
+        """This backup of a chain ended: record it and follow the next one (True while
+        it is awaited or once it runs: this screen gives way to its progress)."""
         chain = self.chain
         if chain is None or self._chain_recorded:
             return False
@@ -288,20 +288,30 @@ class ProgressScreen(FollowsJobs, AppScreen):
         )
         if not chain.finished(self.chain_label, final, cancelled=cancelled):
             return False
-        try:
-            job = chain.start_next(self.app.ctx.runner)
-        except OSError as e:
-            self.notify(
-                _("The job could not be started: {error}").format(error=e.strerror or e),
-                severity="error",
-            )
-            return False
-        if job is None:
+        return self._follow_next()
+
+    def _follow_next(self) -> bool:
+        """The next backup of the chain, started by the chain's own process: its progress
+        once it runs (asked again shortly while it has not started)."""
+        from therabak.app.chain import PENDING
+
+        chain = self.chain
+        assert chain is not None
+        job = chain.next_job(self.app.ctx.runner)
+        if job == PENDING:
+            self.query_one("#phase", Static).update(_("The next backup is starting…"))
+            self.set_timer(0.2, self._next_later)
+            return True
+        if job is None or isinstance(job, str):
             return False
         if self.is_current:
             self.app.ctx.runner.mark_seen(self.job)
         self.app.switch_screen(ProgressScreen(job, chain=chain))
         return True
+
+    def _next_later(self) -> None:
+        if not self._follow_next():
+            self._show_summary()
 
     def _show_summary(self) -> None:
         if self._next_in_chain():
@@ -517,33 +527,7 @@ class ProgressScreen(FollowsJobs, AppScreen):
         self._show_summary()
 
     def action_back(self) -> None:
-        """Back; while a backup of a chain waits for its turn (started from this screen
-        when this job ended), ask first and name it."""
-        waiting = [step.label for step in self.chain.steps] if self.chain is not None else []
-        if not waiting:
-            self.app.pop_screen()
-            return
-        body = ngettext(
-            "The backup to {dest} starts from this screen when the running one has ended. "
-            "If you leave it now, that backup does not run (the running one goes on).",
-            "The backups to {dest} start from this screen when the running one has ended. "
-            "If you leave it now, those backups do not run (the running one goes on).",
-            len(waiting),
-        ).format(dest=", ".join(waiting))
-
-        def answer(leave: bool | None) -> None:
-            if leave:
-                if self.chain is not None:
-                    self.chain.steps.clear()
-                    self.chain.password = None
-                self.app.pop_screen()
-
-        self.app.push_screen(
-            ConfirmDialog(
-                _("Leave this screen?"), body, yes=_("Leave anyway"), no=_("Stay"), danger=True
-            ),
-            answer,
-        )
+        self.app.pop_screen()
 
     def action_close(self) -> None:
         self.app.pop_screen()
