@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from test_runner import backup_args  # a single-file backup of the practice to a folder
 from therabak.app.chain_process import ChainHandle, ChainStart, prune_chains, start_chain_process
 from therabak.app.runner import JobRunner, JobState
 from therabak.archive.reader import ArchiveReader
@@ -23,18 +24,6 @@ from therabak.jobs.backup import BackupResult
 
 PASSWORD = "Kette-aus-zwei-Sicherungen"
 SLOW = {"THERABAK_FAILPOINTS": "delay-ms=150"}  # the first job lasts a few seconds
-
-
-def backup_args(practice, dest: Path) -> list[str]:
-    return [
-        "--single-file",
-        "--dest",
-        str(dest),
-        "--data-dir",
-        str(practice.data_dir),
-        "--account-key",
-        str(practice.key_path),
-    ]
 
 
 def step(practice, dest: Path) -> ChainStart:
