@@ -1318,35 +1318,6 @@ def test_progress_both_the_second_store_refused_the_password(
     assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
 
 
-def test_quit_while_the_second_of_two_backups_waits(snap_compare, term_size, make_ctx, usb):
-    """Both: ctrl+q while the folder's backup runs asks first and names the off-site
-    backup that would not start."""
-    from therabak.app.chain import BackupChain, ChainStep
-
-    name_two_destinations(usb)
-    ctx = make_ctx()
-    record = titled(
-        id="20260302-103000-abcdef",
-        operation="backup",
-        args=["--dest", "USB-Stick"],
-        pid=0,
-        started=NOW.isoformat(),
-        title=_("Backup to {dest}").format(dest="USB-Stick"),
-        target=str(usb),
-    )
-    chain = BackupChain([ChainStep(None, "", "", "Nextcloud")], total=2)
-    chain.current = ChainStep(None, "", "", "USB-Stick")
-
-    async def before(pilot):
-        screen = ProgressScreen(Job(record, JobState.RUNNING), follow=False, chain=chain)
-        await pilot.app.push_screen(screen)
-        screen.apply([Phase("writing"), PROGRESS])
-        await pilot.press("ctrl+q")
-        await pilot.pause()
-
-    assert snap_compare(TherabakApp(ctx), terminal_size=term_size, run_before=before)
-
-
 def test_restore_points_with_an_off_site_destination_not_reached(
     snap_compare, term_size, make_ctx, points, usb, monkeypatch
 ):
