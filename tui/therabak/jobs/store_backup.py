@@ -186,7 +186,9 @@ def _run_at(
             found = scanning.result()
             return _into_new(req, emit, cancel, target, start, found)
         try:
-            parent = store.latest(kind=str(req.kind), account_key_id=req.account.id_hex)
+            parent = store.latest(
+                kind=str(req.kind), account_key_id=req.account.id_hex, keep_body=True
+            )
             writer = store.begin_backup(parent, _meta(req))  # a shared lock until commit/abort
         except Exception:  # (an interrupt goes at once: the scan is stopped on the way out)
             scanning.result()  # the scan's error first, as when the scan ran before these
@@ -234,7 +236,7 @@ def _into_new(
         req.on_created(target.place)
     parent = None
     if not created_store:
-        parent = store.latest(kind=str(req.kind), account_key_id=req.account.id_hex)
+        parent = store.latest(kind=str(req.kind), account_key_id=req.account.id_hex, keep_body=True)
     writer = store.begin_backup(parent, meta)  # a shared lock until commit or abort
     return _write_or_abort(req, emit, cancel, store, writer, found, target, created_store, start)
 

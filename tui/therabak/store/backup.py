@@ -471,6 +471,7 @@ class BackupWriter:
             parent=self.parent.snapshot_id if self.parent else None,
             program=f"therabak {__version__}",
             skipped=self._skipped,
+            parent_body=self.parent.body if self.parent is not None else None,
         )
         self.store.put(snapshot_name(snapshot_id), data)
         self.stats.bytes_added += len(data)
