@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 import zstandard
 
-if TYPE_CHECKING:
-    from therabak.store.snapshot import SnapshotEntry
+#: A snapshot's entry (store/snapshot.py's SnapshotEntry, whose module imports this one):
+#: only its identity is looked at here.
+Entry = Any
 
 #: A run of the parent's entries taken over: (where its text starts, where it ends).
 Span = tuple[int, int]
@@ -56,12 +57,12 @@ class ParentBody:
 
     __slots__ = ("entries", "packed", "spans")
 
-    def __init__(self, packed: bytes, entries: list[SnapshotEntry], spans: EntrySpans) -> None:
+    def __init__(self, packed: bytes, entries: list[Entry], spans: EntrySpans) -> None:
         self.packed = packed
         self.entries = entries
         self.spans = spans
 
-    def plan(self, entries: list[SnapshotEntry]) -> list[SnapshotEntry | Span]:
+    def plan(self, entries: list[Entry]) -> list[Entry | Span]:
         """*entries* (the new snapshot's, in order) as the pieces of its body: an entry to
         encode, or the span of a run of the parent's entries, taken over one after another
         as they are in the parent (its text holds the commas between them). Only an entry
@@ -72,7 +73,7 @@ class ParentBody:
             return list(entries)
         where = {id(e): i for i, e in enumerate(own)}
         starts, ends = self.spans.starts, self.spans.ends
-        out: list[SnapshotEntry | Span] = []
+        out: list[Entry | Span] = []
         run_first = run_last = -1
         taken = -1  # the last of the parent's entries in a span: spans go forward only
         for entry in entries:
