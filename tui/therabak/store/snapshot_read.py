@@ -37,6 +37,7 @@ from therabak.storedpaths import MAX_PATH_LENGTH
 MAX_COMPONENT_LENGTH = 255
 _INT_LIMIT = 1 << 62
 _HEX_DIGITS = "0123456789abcdef"
+_new = object.__new__
 _UNSAFE_LEAVES = frozenset({"", ".", ".."})
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX16 = re.compile(r"[0-9a-f]{16}")
@@ -331,16 +332,18 @@ def _entry_of(raw: Any, name: str, categories: dict[str, str], paths: _PathCheck
         or (not raw_flag and key_id)
     ):
         raise damaged(name, _("raw entry"))
-    return SnapshotEntry(
-        path,
-        known,
-        size,
-        mtime,
-        bytes.fromhex(sha),
-        refs,
-        identity,
-        source_size,
-        True if raw_flag else sealed,
-        raw_flag,
-        key_id,
-    )
+    # made without SnapshotEntry's __init__ (its conversions are for callers with hex
+    # or tuples; everything here is converted already): a third of the time, per file
+    entry = _new(SnapshotEntry)
+    entry.path = path
+    entry.category = known
+    entry.size = size
+    entry.mtime_ns = mtime
+    entry.digest = bytes.fromhex(sha)
+    entry.refs = refs
+    entry.identity = identity
+    entry.source_size = source_size
+    entry.sealed = True if raw_flag else sealed
+    entry.raw = raw_flag
+    entry.key_id = key_id
+    return entry
