@@ -74,7 +74,7 @@ from therabak.store.backup import BackupWriter, SnapshotMeta
 from therabak.store.core import Store
 from therabak.store.file_writer import FileWriter
 from therabak.store.index import BlobIndex
-from therabak.store.snapshot import Snapshot, SnapshotEntry, SnapshotKind
+from therabak.store.snapshot import Snapshot, SnapshotKind
 
 
 @dataclass
@@ -276,12 +276,14 @@ def _write(
     created_store: bool,
     start: float,
 ) -> StoreBackupResult:
-
-    def unchanged(f: FileEntry) -> SnapshotEntry | None:
-        return writer.unchanged(f.path, f.size, f.mtime_ns, f.identity)
-
     index = store.index()
-    plan = plan_reuse(found.files, writer.parent, index, reread=req.reread, unchanged=unchanged)
+    plan = plan_reuse(
+        found.files,
+        writer.parent,
+        index,
+        reread=req.reread,
+        unchanged_all=writer.unchanged_all,  # the writer's own test, under its lock
+    )
     if not created_store and target.folder is not None:
         check_space(store, target.folder, space_needed(plan, store.config.chunk_size))
     announce_scan(emit, req.data_dir, target.dest, found)
