@@ -8,8 +8,8 @@ was read from a body whose entries were checked one by one as they were decoded
 (store/snapshot_read.py); :class:`ParentBody` keeps that body compressed (as it was in
 the sealed snapshot) with where each entry's text lies in it. When the new snapshot is
 encoded, every run of entries that are the parent's own entry objects, one after
-another as in the parent, is copied from the parent's body (decompressed as a stream,
-never whole in memory), the rest is encoded as before. An entry object is the parent's
+another as in the parent, is copied from the parent's body (opened and decompressed as a
+stream, never whole in memory), the rest is encoded as before. An entry object is the parent's
 only where the backup took the file over as it was (``BackupWriter.reuse``: same size,
 mtime and identity); a file read again, or put under another category, is a new object
 and is encoded anew. What is copied is text that decodes to those very entries: the new
@@ -22,6 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 import zstandard
+
+from therabak.store.keys import NONCE_SIZE, TAG_SIZE
 
 #: A snapshot's entry (store/snapshot.py's SnapshotEntry, whose module imports this one):
 #: only its identity is looked at here.
@@ -52,13 +54,18 @@ class EntrySpans:
 
 
 class ParentBody:
-    """A parsed snapshot's compressed body, its entries (the very list of the snapshot)
-    and where each lies in the body."""
+    """A parsed snapshot's sealed body (the snapshot's own bytes, which its reader held
+    anyway: no copy more at the peak of reading it), what opens it, its entries (the very
+    list of the snapshot) and where each lies in the body."""
 
-    __slots__ = ("entries", "packed", "spans")
+    __slots__ = ("aad", "entries", "key", "sealed", "spans")
 
-    def __init__(self, packed: bytes, entries: list[Entry], spans: EntrySpans) -> None:
-        self.packed = packed
+    def __init__(
+        self, sealed: memoryview, key: bytes, aad: bytes, entries: list[Entry], spans: EntrySpans
+    ) -> None:
+        self.sealed = sealed  # nonce, ciphertext, tag (``seal``'s layout)
+        self.key = key
+        self.aad = aad
         self.entries = entries
         self.spans = spans
 
@@ -96,15 +103,47 @@ class ParentBody:
 
     def copier(self) -> BodyCopier:
         """What copies spans of the body (use in ``with``)."""
-        return BodyCopier(self.packed)
+        return BodyCopier(_Opening(self.sealed, self.key, self.aad))
+
+
+class _Opening:
+    """The plaintext of a sealed body as a stream (AES-256-GCM, ``seal``'s layout). The
+    bytes were authenticated when the snapshot was read (this is the same immutable
+    object); the tag is checked again when the stream is read to its end."""
+
+    def __init__(self, sealed: memoryview, key: bytes, aad: bytes) -> None:
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        nonce, self._body, tag = (
+            sealed[:NONCE_SIZE],
+            sealed[NONCE_SIZE:-TAG_SIZE],
+            sealed[-TAG_SIZE:],
+        )
+        self._decryptor = Cipher(
+            algorithms.AES(key), modes.GCM(bytes(nonce), bytes(tag))
+        ).decryptor()
+        self._decryptor.authenticate_additional_data(aad)
+        self._pos = 0
+        self._done = False
+
+    def read(self, n: int = -1) -> bytes:
+        if self._done:
+            return b""
+        end = len(self._body) if n is None or n < 0 else min(len(self._body), self._pos + n)
+        piece = self._decryptor.update(self._body[self._pos : end])
+        self._pos = end
+        if end == len(self._body):
+            self._done = True
+            piece += self._decryptor.finalize()  # InvalidTag: not the bytes that were read
+        return piece
 
 
 class BodyCopier:
-    """Copies spans of a compressed body, in ascending order, decompressing it as a
-    stream (never whole in memory)."""
+    """Copies spans of a compressed body, in ascending order, opening and decompressing
+    it as a stream (never whole in memory)."""
 
-    def __init__(self, packed: bytes) -> None:
-        self._reader = zstandard.ZstdDecompressor().stream_reader(packed, read_size=_READ)
+    def __init__(self, source: _Opening) -> None:
+        self._reader = zstandard.ZstdDecompressor().stream_reader(source, read_size=_READ)
         self._pos = 0
 
     def copy(self, span: Span, write: Callable[[bytes], object]) -> int:
