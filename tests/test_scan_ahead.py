@@ -1,13 +1,15 @@
 """A backup's scan lists the next folders on a few threads (``scan(read_ahead=True)``:
 on a cold cache each stat waits for the disk, several at once take a fraction of the
 time). What it finds, skips, leaves out and notes, and in which order, is exactly what
-the plain walk gives; a scan stopped half-way leaves no thread and no open folder."""
+the plain walk gives; a scan stopped half-way leaves no thread and no open folder. The
+threads start only once the walk is found to wait for the disk."""
 
 from __future__ import annotations
 
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,14 @@ import therabak.practice.scan as scan_mod
 from therabak.fsrules import WINDOWS
 from therabak.practice.categories import Rules
 from therabak.practice.scan import LeaveOut, ScanResult, scan
+
+
+@pytest.fixture(autouse=True)
+def ahead_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read-ahead starts after the first folder (as on a cold cache), unless a test
+    says otherwise."""
+    monkeypatch.setattr(scan_mod, "AHEAD_AFTER_S", 0.0)
+    monkeypatch.setattr(scan_mod, "AHEAD_SLOW_ENTRY_S", 0.0)
 
 
 def _tree(root: Path) -> Path:
@@ -124,3 +134,50 @@ def test_a_listing_that_breaks_off_fails_the_same_with_and_without_read_ahead(
             scan(data, rules, read_ahead=ahead)
         errors.append((e.value.errno, e.value.strerror))
     assert errors == [(5, "Input/output error")] * 2
+
+
+def _ahead_threads_seen(monkeypatch: pytest.MonkeyPatch, *, slow_s: float) -> set[str]:
+    """Scan (with read-ahead) where every folder takes *slow_s* to list: the names of
+    the threads that listed folders ahead."""
+    seen: set[str] = set()
+    real_list, real_ahead = scan_mod._list_folder, scan_mod._list_and_stat
+
+    def slow_list(folder: str):
+        time.sleep(slow_s)
+        return real_list(folder)
+
+    def listed_ahead(folder: str):
+        seen.add(threading.current_thread().name)
+        return real_ahead(folder)
+
+    monkeypatch.setattr(scan_mod, "_list_folder", slow_list)
+    monkeypatch.setattr(scan_mod, "_list_and_stat", listed_ahead)
+    return seen
+
+
+def test_the_read_ahead_starts_when_the_walk_waits_for_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scan_mod, "AHEAD_AFTER_S", 0.01)
+    monkeypatch.setattr(scan_mod, "AHEAD_SLOW_ENTRY_S", 100e-6)
+    data = _tree(tmp_path)
+    rules = Rules.load()
+    plain = scan(data, rules)
+    seen = _ahead_threads_seen(monkeypatch, slow_s=0.005)  # 5 ms a folder of 3 files
+    ahead_result = scan(data, rules, read_ahead=True)
+    assert seen and all(name.startswith("scan-ahead") for name in seen)
+    assert _facts(ahead_result) == _facts(plain)
+
+
+def test_a_walk_answered_at_once_starts_no_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scan_mod, "AHEAD_AFTER_S", 0.01)
+    monkeypatch.setattr(scan_mod, "AHEAD_SLOW_ENTRY_S", 0.5)  # no listing is that slow
+    data = _tree(tmp_path)
+    rules = Rules.load()
+    plain = scan(data, rules)
+    seen = _ahead_threads_seen(monkeypatch, slow_s=0.001)
+    ahead_result = scan(data, rules, read_ahead=True)
+    assert seen == set()
+    assert _facts(ahead_result) == _facts(plain)

@@ -275,3 +275,54 @@ def test_warming_reads_headers_until_told_to_stop_and_never_raises(tmp_path: Pat
     (root / "snapshots" / f"{0:064x}").unlink()
     storage.list = lambda prefix="": iter([type("O", (), {"name": "snapshots/gone"})()])  # type: ignore[method-assign]
     warm(storage, lambda: False)  # a missing object: no error (the real read meets it)
+
+
+def test_unchanged_all_decides_each_file_as_unchanged_does(
+    practice: Practice, tmp_path: Path
+) -> None:
+    """The writer's test for a whole scan at once gives, file by file, what its test for
+    one file gives: changed size, mtime or identity, an identity one side does not know,
+    a file not in the parent, a file whose content left the store."""
+    from therabak.practice.scan import FileEntry
+
+    root = tmp_path / "store"
+    store = create_store(root)
+    backup_data(store, practice.data_dir, practice.key)
+    extra = practice.data_dir / "documents" / "lost.bin"
+    extra.parent.mkdir(exist_ok=True)
+    extra.write_bytes(os.urandom(150_000))
+    second = backup_data(store, practice.data_dir, practice.key)
+    object_path(root, pack_name(second.writer.new_packs[0])).unlink()
+    reopened = open_store(root)
+    parent = reopened.latest()
+    assert parent is not None
+    files: list[FileEntry] = []
+    for n, e in enumerate(parent.entries):
+        dev, _sep, ino = e.identity.partition(":")
+        size, mtime, ino_n, dev_n = e.source_size, e.mtime_ns, int(ino or 0), int(dev or 0)
+        match n % 6 if e.path != "documents/lost.bin" else 0:
+            case 1:
+                size += 1
+            case 2:
+                mtime += 1
+            case 3:
+                ino_n += 1  # another file under the same name
+            case 4:
+                ino_n = 0  # identity not known here: size and mtime decide
+        files.append(FileEntry(e.path, e.category, size, mtime, ino_n, dev_n))
+    files.append(FileEntry("documents/not-in-the-parent.bin", "other", 1, 1, 5, 5))
+    meta = SnapshotMeta(kind=SnapshotKind.MANUAL, categories=("other",))
+    with reopened.begin_backup(parent, meta) as writer:
+        one_by_one = [writer.unchanged(f.path, f.size, f.mtime_ns, f.identity) for f in files]
+        at_once = writer.unchanged_all(files)
+        writer.abort()
+    assert [id(e) if e is not None else None for e in at_once] == [
+        id(e) if e is not None else None for e in one_by_one
+    ]
+    kinds = {n % 6: [] for n in range(6)}
+    for n, e in enumerate(at_once[:-1]):
+        kinds[n % 6].append(e is not None)
+    assert any(kinds[0]) and not any(kinds[1]) and not any(kinds[2]) and not any(kinds[3])
+    assert any(kinds[4]) and at_once[-1] is None
+    lost = next(i for i, f in enumerate(files) if f.path == "documents/lost.bin")
+    assert at_once[lost] is None and one_by_one[lost] is None

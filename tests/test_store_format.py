@@ -255,6 +255,28 @@ def test_index_refuses_blobs_out_of_place_or_out_of_their_limits():
     ]:
         with pytest.raises(DamagedStoreError):
             parse(size, *blobs)
+    # each limit of a blob's description on its own, named as such
+    from therabak.store.blob import FLAG_COMPRESSED, MAX_SEALED
+    from therabak.store.config import MAX_CHUNK_SIZE
+    from therabak.store.keys import SEAL_OVERHEAD
+
+    info = second.info
+    plain = info.flags & ~FLAG_COMPRESSED
+    for bad in [
+        replace(info, flags=info.flags | 0x02),  # an unknown flag
+        replace(info, raw_length=0),
+        replace(info, raw_length=MAX_CHUNK_SIZE + 1, flags=info.flags | FLAG_COMPRESSED),
+        replace(info, length=SEAL_OVERHEAD - 1, flags=info.flags | FLAG_COMPRESSED),
+        replace(info, length=MAX_SEALED + 1, flags=info.flags | FLAG_COMPRESSED),
+        replace(info, flags=plain, length=info.raw_length + SEAL_OVERHEAD + 1),
+    ]:
+        with pytest.raises(DamagedStoreError, match="a blob's description"):
+            parse(pack.size + MAX_SEALED + 2, first, PackedBlob(bad, second.offset))
+    for good in [
+        replace(info, flags=plain, length=info.raw_length + SEAL_OVERHEAD),
+        replace(info, flags=info.flags | FLAG_COMPRESSED, length=SEAL_OVERHEAD),
+    ]:
+        parse(pack.size + MAX_SEALED + 2, first, PackedBlob(good, second.offset))
 
 
 def test_blob_index_keeps_every_copy():

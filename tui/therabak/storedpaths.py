@@ -102,27 +102,30 @@ def check_relative_path(path: Any) -> str:
         raise DamagedArchiveError(_("The backup's index holds an empty or invalid path."))
     if _NOT_A_BYTE.search(path):  # a lone surrogate can never become a file name
         raise DamagedArchiveError(_("The backup's index holds a path that is not text."))
-    shown = text_of(path[:80]).encode("unicode_escape").decode("ascii")
+
+    def shown() -> str:  # only for a refusal: a reader checks thousands of good paths
+        return text_of(path[:80]).encode("unicode_escape").decode("ascii")
+
     if len(path) > MAX_PATH_LENGTH:
         raise DamagedArchiveError(
-            _("Refusing an overlong path in the backup: {shown}").format(shown=shown)
+            _("Refusing an overlong path in the backup: {shown}").format(shown=shown())
         )
     if "\x00" in path:
         raise DamagedArchiveError(
-            _("Refusing a path with a NUL character in the backup: {shown}").format(shown=shown)
+            _("Refusing a path with a NUL character in the backup: {shown}").format(shown=shown())
         )
     if path.startswith(("/", "\\")) or _DRIVE.match(path):
         raise DamagedArchiveError(
-            _("Refusing an absolute path in the backup: {shown}").format(shown=shown)
+            _("Refusing an absolute path in the backup: {shown}").format(shown=shown())
         )
     for part in path.split("/"):
         if part in ("", ".", "..") or ("\\" in part and ".." in part.split("\\")):
             raise DamagedArchiveError(
-                _("Refusing a path that leaves its folder: {shown}").format(shown=shown)
+                _("Refusing a path that leaves its folder: {shown}").format(shown=shown())
             )
         if len(part) > MAX_COMPONENT_LENGTH:
             raise DamagedArchiveError(
-                _("Refusing an overlong name in the backup: {shown}").format(shown=shown)
+                _("Refusing an overlong name in the backup: {shown}").format(shown=shown())
             )
     return path
 

@@ -151,6 +151,27 @@ def _interruptible() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The program (*argv* None: ``sys.argv``), or a command run in-process (*argv*)."""
+    code = _main(argv)
+    if argv is None:
+        _leave_heap_to_exit()
+    return code
+
+
+def _leave_heap_to_exit() -> None:
+    """The program is about to exit (its work done, its files closed, its output
+    flushed): the objects alive now (the modules, their functions and classes, ~25,000)
+    are taken out of the collector's reach, so that the interpreter's exit does not
+    collect and free them one by one (a store backup with nothing to do: ~20 ms of its
+    end). Exit itself is the interpreter's as always (threads joined, atexit handlers
+    and the finalizers of everything freed as usual run); an object kept alive only by
+    a reference cycle is left to the system like the rest of the process's memory."""
+    import gc
+
+    gc.freeze()
+
+
+def _main(argv: list[str] | None) -> int:
     _tolerant_streams()
     _interruptible()
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -74,7 +74,7 @@ from therabak.store.backup import BackupWriter, SnapshotMeta
 from therabak.store.core import Store
 from therabak.store.file_writer import FileWriter
 from therabak.store.index import BlobIndex
-from therabak.store.snapshot import Snapshot, SnapshotEntry, SnapshotKind
+from therabak.store.snapshot import Snapshot, SnapshotKind
 
 
 @dataclass
@@ -186,7 +186,9 @@ def _run_at(
             found = scanning.result()
             return _into_new(req, emit, cancel, target, start, found)
         try:
-            parent = store.latest(kind=str(req.kind), account_key_id=req.account.id_hex)
+            parent = store.latest(
+                kind=str(req.kind), account_key_id=req.account.id_hex, keep_body=True
+            )
             writer = store.begin_backup(parent, _meta(req))  # a shared lock until commit/abort
         except Exception:  # (an interrupt goes at once: the scan is stopped on the way out)
             scanning.result()  # the scan's error first, as when the scan ran before these
@@ -234,7 +236,7 @@ def _into_new(
         req.on_created(target.place)
     parent = None
     if not created_store:
-        parent = store.latest(kind=str(req.kind), account_key_id=req.account.id_hex)
+        parent = store.latest(kind=str(req.kind), account_key_id=req.account.id_hex, keep_body=True)
     writer = store.begin_backup(parent, meta)  # a shared lock until commit or abort
     return _write_or_abort(req, emit, cancel, store, writer, found, target, created_store, start)
 
@@ -274,12 +276,14 @@ def _write(
     created_store: bool,
     start: float,
 ) -> StoreBackupResult:
-
-    def unchanged(f: FileEntry) -> SnapshotEntry | None:
-        return writer.unchanged(f.path, f.size, f.mtime_ns, f.identity)
-
     index = store.index()
-    plan = plan_reuse(found.files, writer.parent, index, reread=req.reread, unchanged=unchanged)
+    plan = plan_reuse(
+        found.files,
+        writer.parent,
+        index,
+        reread=req.reread,
+        unchanged_all=writer.unchanged_all,  # the writer's own test, under its lock
+    )
     if not created_store and target.folder is not None:
         check_space(store, target.folder, space_needed(plan, store.config.chunk_size))
     announce_scan(emit, req.data_dir, target.dest, found)

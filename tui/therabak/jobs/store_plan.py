@@ -47,13 +47,16 @@ def plan_reuse(
     *,
     reread: bool = False,
     unchanged: Callable[[FileEntry], SnapshotEntry | None] | None = None,
+    unchanged_all: Callable[[list[FileEntry]], list[SnapshotEntry | None]] | None = None,
 ) -> ReusePlan:
     """Compare the scan with *parent*: a file whose size, mtime and identity match and
     whose content *index* still holds is reused; the others are read. *unchanged* (the
-    backup writer's own test, under its lock) overrides the test on *index*. With
+    backup writer's own test, under its lock) overrides the test on *index*, and
+    *unchanged_all* (the same for every file at once, in order) overrides both. With
     *reread*, every file is read, but only the changed ones count as new."""
     test = unchanged
-    if test is None:  # the parent's files by path: only for this test (the writer has its own)
+    if test is None and unchanged_all is None:
+        # the parent's files by path: only for this test (the writer has its own)
         before = {e.path: e for e in parent.entries} if parent is not None else {}
         # the parent's blobs the index lacks, as one set (not a lookup per file and blob)
         missing = index.missing(parent.blob_ids()) if parent is not None else set()
@@ -68,8 +71,12 @@ def plan_reuse(
     reused: list[tuple[FileEntry, SnapshotEntry]] = []
     to_read: list[FileEntry] = []
     new = 0
-    for f in files:
-        prev = test(f)
+    if unchanged_all is not None:
+        matched = unchanged_all(files)
+    else:
+        assert test is not None
+        matched = [test(f) for f in files]
+    for f, prev in zip(files, matched, strict=True):
         if prev is None:
             new += f.size
             to_read.append(f)

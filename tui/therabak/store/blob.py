@@ -49,19 +49,28 @@ def blob_aad(blob_id: bytes, flags: int, raw_length: int) -> bytes:
     return _AAD + blob_id + bytes((flags,)) + u32(raw_length)
 
 
+def blob_info_ok(flags: int, length: int, raw_length: int) -> bool:
+    """Does a description of a blob (its flags, sealed and plain length) keep the limits
+    any must keep? (For many at once: no BlobInfo is made.)"""
+    return not (
+        flags & ~KNOWN_FLAGS
+        or not 0 < raw_length <= MAX_CHUNK_SIZE
+        or not SEAL_OVERHEAD <= length <= MAX_SEALED
+        or (not flags & FLAG_COMPRESSED and length != raw_length + SEAL_OVERHEAD)
+    )
+
+
 def check_blob_info(info: BlobInfo, name: str) -> None:
     """Limits any description of a blob must keep (parsed from untrusted bytes)."""
-    if (
-        len(info.id) != ID_SIZE
-        or info.flags & ~KNOWN_FLAGS
-        or not 0 < info.raw_length <= MAX_CHUNK_SIZE
-        or not SEAL_OVERHEAD <= info.length <= MAX_SEALED
-        or (not info.flags & FLAG_COMPRESSED and info.length != info.raw_length + SEAL_OVERHEAD)
-    ):
-        raise DamagedStoreError(
-            _("{name} is damaged ({what}).").format(name=name, what=_("a blob's description")),
-            name=name,
-        )
+    if len(info.id) != ID_SIZE or not blob_info_ok(info.flags, info.length, info.raw_length):
+        raise blob_info_damaged(name)
+
+
+def blob_info_damaged(name: str) -> DamagedStoreError:
+    return DamagedStoreError(
+        _("{name} is damaged ({what}).").format(name=name, what=_("a blob's description")),
+        name=name,
+    )
 
 
 _local = threading.local()

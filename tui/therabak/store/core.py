@@ -253,26 +253,34 @@ class Store:
             )
         return matches[0]
 
-    def load_snapshot(self, snapshot_id: str, *, salvage: bool = False) -> Snapshot:
+    def load_snapshot(
+        self, snapshot_id: str, *, salvage: bool = False, keep_body: bool = False
+    ) -> Snapshot:
         """A snapshot, checked. With *salvage*, one stored under another name (swapped,
-        renamed) is still read: its content authenticates; its id is then its hash."""
+        renamed) is still read: its content authenticates; its id is then its hash. With
+        *keep_body*, a backup's parent: see ``parse_snapshot``."""
         name = snapshot_name(snapshot_id)
         try:
             data = self.storage.get(name)
         except ObjectNotFoundError:
             raise DamagedStoreError(_("{name} is missing.").format(name=name), name=name) from None
-        return parse_snapshot(self.keys, data, name, check_name=not salvage)
+        return parse_snapshot(self.keys, data, name, check_name=not salvage, keep_body=keep_body)
 
     def latest(
-        self, *, kind: str | None = None, account_key_id: str | None = None
+        self,
+        *,
+        kind: str | None = None,
+        account_key_id: str | None = None,
+        keep_body: bool = False,
     ) -> Snapshot | None:
         """The newest readable snapshot (of *kind*, of the practice *account_key_id*): the
-        parent of the next backup."""
+        parent of the next backup (*keep_body*: for a backup that will write a snapshot
+        after it, see ``parse_snapshot``)."""
         for info in reversed(self.snapshots()):
             if kind is not None and info.header.kind != kind:
                 continue
             try:
-                snap = self.load_snapshot(info.snapshot_id)
+                snap = self.load_snapshot(info.snapshot_id, keep_body=keep_body)
             except DamagedStoreError:
                 continue
             if account_key_id is None or snap.account_key_id == account_key_id:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from therabak.i18n import _
 from therabak.store.binary import Reader, u16, u32
-from therabak.store.blob import ID_SIZE, BlobInfo, check_blob_info
+from therabak.store.blob import ID_SIZE, BlobInfo, blob_info_damaged, blob_info_ok
 from therabak.store.config import MAX_PACK_SIZE
 from therabak.store.errors import DamagedStoreError
 from therabak.store.keys import StoreKeys, seal, unseal
@@ -162,8 +162,9 @@ def _blobs_of(records: bytes, pack_size: int, r: Reader) -> bytes:
     per record; the records are kept as they are (:class:`PackRecord`)."""
     end = 0
     limit = pack_size - TRAILER_SIZE
-    for blob_id, flags, offset, length, raw_length in _BLOB_RECORD.iter_unpack(records):
-        check_blob_info(BlobInfo(blob_id, flags, length, raw_length), r.name)
+    for _blob_id, flags, offset, length, raw_length in _BLOB_RECORD.iter_unpack(records):
+        if not blob_info_ok(flags, length, raw_length):  # (the id is ID_SIZE bytes here)
+            raise blob_info_damaged(r.name)
         if offset < end or offset + length > limit:
             raise r.damaged(_("a blob's place"))
         end = offset + length

@@ -36,6 +36,7 @@ from therabak.store.binary import Reader, i16, i64, u16, u64
 from therabak.store.blob import ID_SIZE
 from therabak.store.errors import DamagedStoreError
 from therabak.store.keys import NONCE_SIZE, STORE_ID_SIZE, StoreKeys
+from therabak.store.snapshot_body import BodyCopier, ParentBody
 from therabak.storedpaths import check_relative_path
 
 PREFIX = "snapshots/"
@@ -242,6 +243,8 @@ class Snapshot:
     parent: str | None = None
     program: str = ""
     skipped: list[dict[str, str]] = field(default_factory=list)
+    # a backup's parent: its body kept for the next snapshot (store/snapshot_body.py)
+    body: ParentBody | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -276,8 +279,10 @@ def encode_snapshot(
     parent: str | None,
     program: str,
     skipped: list[dict[str, str]],
+    parent_body: ParentBody | None = None,
 ) -> tuple[str, bytearray]:
-    """(snapshot id, bytes)."""
+    """(snapshot id, bytes). With *parent_body* (the parent's, store/snapshot_body.py),
+    the text of the parent's entries that *entries* holds as they were is copied from it."""
     head = {
         "v": BODY_VERSION,
         "host": host,
@@ -289,6 +294,9 @@ def encode_snapshot(
     text = json.dumps(head, ensure_ascii=True, separators=(",", ":"))
     start = f'{text[:-1]},"entries":['.encode("ascii")
     entries = entries if isinstance(entries, list) else list(entries)
+    # the pieces of the entries' text: an entry to encode, or a run of the parent's
+    # entries taken over as they were, copied from its body (store/snapshot_body.py)
+    plan = parent_body.plan(entries) if parent_body is not None else entries
     # ASCII (escaped): as many bytes as characters. The size is declared up front, as
     # parse_snapshot requires: a first pass counts it without keeping the pieces (for
     # 100,000 files they were 30 MB at the peak of the commit), the second compresses
@@ -297,19 +305,51 @@ def encode_snapshot(
     # the snapshot: neither the body nor its compressed form is ever whole in memory
     # beside it (for 113,000 files the compressed body, sealed body and the joined
     # snapshot were three 10 MB copies at the peak of the commit)
-    size = len(start) + sum(len(e.to_json()) for e in entries) + max(len(entries) - 1, 0) + 2
+    size = (
+        len(start)
+        + sum(p[1] - p[0] if type(p) is tuple else len(p.to_json()) for p in plan)
+        + max(len(plan) - 1, 0)
+        + 2
+    )
     public = header.to_bytes()
     nonce = os.urandom(NONCE_SIZE)
     sink = _SealingSink(keys.snapshot_key, nonce, _AAD + public, bytearray(public + nonce))
     cctx = zstandard.ZstdCompressor(level=BODY_LEVEL, write_content_size=True)
     with cctx.stream_writer(sink, size=size, closefd=False) as writer:
         writer.write(start)
-        for i in range(0, len(entries), _ENCODE_BATCH):
-            batch = ",".join([e.to_json() for e in entries[i : i + _ENCODE_BATCH]])
-            writer.write((f",{batch}" if i else batch).encode("ascii"))
+        if parent_body is None:
+            for i in range(0, len(entries), _ENCODE_BATCH):
+                batch = ",".join([e.to_json() for e in entries[i : i + _ENCODE_BATCH]])
+                writer.write((f",{batch}" if i else batch).encode("ascii"))
+        else:
+            with parent_body.copier() as copier:
+                _write_plan(plan, writer.write, copier)
         writer.write(b"]}")
     data = sink.finish()
     return hashlib.sha256(data).hexdigest(), data
+
+
+def _write_plan(plan: list, write, copier: BodyCopier) -> None:
+    """The entries' text of *plan* (entries, and spans of the parent's body) to *write*,
+    comma-separated; the entries encoded in batches."""
+    batch: list[str] = []
+    written = False  # anything written yet (then a comma goes before what comes)
+    for piece in plan:
+        if type(piece) is tuple:
+            if batch:
+                write(("," if written else "").encode("ascii") + ",".join(batch).encode("ascii"))
+                batch, written = [], True
+            if written:
+                write(b",")
+            copier.copy(piece, write)
+            written = True
+            continue
+        batch.append(piece.to_json())
+        if len(batch) >= _ENCODE_BATCH:
+            write(("," if written else "").encode("ascii") + ",".join(batch).encode("ascii"))
+            batch, written = [], True
+    if batch:
+        write(("," if written else "").encode("ascii") + ",".join(batch).encode("ascii"))
 
 
 class _SealingSink:
