@@ -83,6 +83,20 @@ def test_a_parsed_parent_holds_a_few_hundred_bytes_per_file():
     assert held / FILES < PER_ENTRY, held / FILES
 
 
+def test_a_parent_is_parsed_without_its_whole_body_in_memory():
+    # 40,000 files: ~2.9 MB sealed, ~8 MB of text decompressed. The body is decompressed
+    # and parsed piece by piece: the peak above what the entries hold is the opened
+    # (still compressed) body, the set of paths seen and a piece or two; with the body
+    # decompressed whole it was its bytes, then its text, beside the entries (+9.5 MB)
+    keys = StoreKeys(store_id=os.urandom(STORE_ID_SIZE), master=os.urandom(32))
+    entries = _entries(40_000)
+    sid, data = _encode(keys, entries)
+    data = bytes(data)
+    snapshot, held, peak = _traced(lambda: parse_snapshot(keys, data, snapshot_name(sid)))
+    assert snapshot.entries == entries
+    assert peak - held < len(data) + (3 << 20), (peak - held, len(data))
+
+
 def test_the_new_snapshot_is_in_memory_once_while_it_is_encoded():
     # 40,000 files: ~2.9 MB of snapshot, incompressible hashes: the body, its compressed
     # form, the sealed form and the joined snapshot were four copies; now zstd's output is

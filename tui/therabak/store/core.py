@@ -257,11 +257,14 @@ class Store:
         """A snapshot, checked. With *salvage*, one stored under another name (swapped,
         renamed) is still read: its content authenticates; its id is then its hash."""
         name = snapshot_name(snapshot_id)
+        # no reference kept here: the parser lets the bytes go once it has opened them
+        return parse_snapshot(self.keys, self._snapshot_bytes(name), name, check_name=not salvage)
+
+    def _snapshot_bytes(self, name: str) -> bytes:
         try:
-            data = self.storage.get(name)
+            return self.storage.get(name)
         except ObjectNotFoundError:
             raise DamagedStoreError(_("{name} is missing.").format(name=name), name=name) from None
-        return parse_snapshot(self.keys, data, name, check_name=not salvage)
 
     def latest(
         self, *, kind: str | None = None, account_key_id: str | None = None

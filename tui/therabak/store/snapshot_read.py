@@ -1,14 +1,17 @@
 """Reading a whole snapshot (``snapshots/<64 hex>``, untrusted bytes): its name and hash,
-its header, the sealed body opened and decompressed with bounds checked first, and the
-JSON document read entry by entry (each element of ``"entries"`` checked and converted as
-it is decoded, never a document of every entry's dict). The types, the header and the
-encoder are ``store/snapshot.py``; the layout is FORMAT.md, "snapshots/"."""
+its header, the sealed body opened, its size checked, then decompressed and read piece by
+piece as a JSON document, entry by entry (each element of ``"entries"`` checked and
+converted as it is decoded: never the whole body's text, never a document of every
+entry's dict). The types, the header and the encoder are ``store/snapshot.py``; the
+layout is FORMAT.md, "snapshots/"."""
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import zstandard
@@ -52,30 +55,42 @@ def parse_snapshot(keys: StoreKeys, data: bytes, name: str, *, check_name: bool 
     if header.store_id != keys.store_id:
         raise damaged(name, _("it belongs to another store"))
     packed = unseal(keys.snapshot, memoryview(data)[start:], _AAD + header.raw, name=name)
+    del data  # the caller lets go of it too (Store.load_snapshot keeps no reference)
     try:
         declared = zstandard.frame_content_size(packed)
     except zstandard.ZstdError:
         declared = -1
     if declared not in range(0, MAX_BODY + 1):  # checked before anything is decompressed
         raise damaged(name, _("not readable"))
-    try:
-        body = zstandard.ZstdDecompressor().decompress(packed, max_output_size=MAX_BODY)
-        del packed
-        # text first, and the bytes let go before the document is built: for 32,000 files
-        # 9 MB less at the peak of every backup's start. UTF-8 without a BOM is what every
-        # writer writes (the body is ASCII); a hostile body in UTF-16 or with a BOM, which
-        # json.loads would take from bytes, is refused (UnicodeDecodeError is a ValueError).
-        text = body.decode("utf-8")
-        del body
-    except (zstandard.ZstdError, ValueError):
-        raise damaged(name, _("not readable")) from None
     entries = _Entries(name)
     try:
-        doc = _streamed_document(text, entries.add)
-    except (ValueError, RecursionError):
+        doc = _streamed_document(_body_text(packed, declared), entries.add)
+    except (zstandard.ZstdError, ValueError, RecursionError):
         raise damaged(name, _("not readable")) from None
-    del text
     return _snapshot_of(doc, entries, snapshot_id, header, name)
+
+
+#: decompressed bytes per piece of a body's text: the body is never in memory whole
+#: (100,000 files: a 31 MB string beside the entries, and its bytes before that)
+PIECE = 1 << 16
+
+
+def _body_text(packed: bytes, declared: int) -> Iterator[str]:
+    """The body's text, decompressed and decoded piece by piece. UTF-8 without a BOM is
+    what every writer writes (the body is ASCII); a hostile body in UTF-16 or with a BOM,
+    which json.loads would take from bytes, is refused (UnicodeDecodeError is a
+    ValueError), and so is a frame whose content is not the size its header declares."""
+    reader = zstandard.ZstdDecompressor().stream_reader(packed)
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    total = 0
+    while chunk := reader.read(PIECE):
+        total += len(chunk)
+        if total > declared:
+            raise ValueError("more than declared")
+        yield decoder.decode(chunk)
+    if total != declared:
+        raise ValueError("less than declared")
+    yield decoder.decode(b"", final=True)
 
 
 _DECODE = json.JSONDecoder().raw_decode
@@ -83,67 +98,133 @@ _SPACE = re.compile(r"[ \t\n\r]*")
 _STREAMED = object()  # the "entries" member: handed on one by one, not kept
 
 
-def _streamed_document(text: str, on_entry) -> Any:
-    """``json.loads(text)``, except that each element of the top-level object's
-    ``"entries"`` array goes to *on_entry* as soon as it is decoded, and the array is not
-    kept (the member is ``_STREAMED``): the body of a snapshot of 100,000 files as one
-    document of dicts took ~170 MB at the start of every backup; this way one entry's
-    dict lives at a time. Any other document is ``json.loads``'s (ValueError as there;
-    a key given twice is refused too)."""
-    space = _SPACE.match
-    pos = space(text, 0).end()
-    if not text.startswith("{", pos):
-        doc = json.loads(text)
-        return doc
+class _Text:
+    """Text that comes in pieces, parsed from the front: what was parsed is let go when
+    the next piece comes. A value cut by a piece's end is decoded again once more text
+    is there (at least as much again as was left: linear, whatever a value's length)."""
+
+    __slots__ = ("_pieces", "buf", "end", "pos")
+
+    def __init__(self, pieces: Iterable[str]) -> None:
+        self._pieces = iter(pieces)
+        self.buf = ""
+        self.pos = 0
+        self.end = False  # every piece is in buf
+
+    def more(self) -> bool:
+        """Read on; False when there was nothing more to read."""
+        if self.end:
+            return False
+        parts = [self.buf[self.pos :]]
+        want, got = len(parts[0]), 0
+        while got <= want:
+            piece = next(self._pieces, None)
+            if piece is None:
+                self.end = True
+                break
+            parts.append(piece)
+            got += len(piece)
+        self.buf, self.pos = "".join(parts), 0
+        return True
+
+    def skip_space(self) -> None:
+        while True:
+            self.pos = _SPACE.match(self.buf, self.pos).end()
+            if self.pos < len(self.buf) or not self.more():
+                return
+
+    def at(self, char: str) -> bool:
+        """Is *char* next (after skip_space)?"""
+        return self.buf.startswith(char, self.pos)
+
+    def value(self) -> Any:
+        """The JSON value that begins here (ValueError as json's)."""
+        while True:
+            try:
+                value, end = _DECODE(self.buf, self.pos)
+            except (ValueError, RecursionError):
+                if self.more():
+                    continue
+                raise
+            if end < len(self.buf) or self.end:  # a number may go on in the next piece
+                self.pos = end
+                return value
+            self.more()
+
+    def rest(self) -> str:
+        while self.more():
+            pass
+        return self.buf[self.pos :]
+
+
+def _streamed_document(pieces: Iterable[str], on_entry) -> Any:
+    """``json.loads`` of the text that *pieces* make up, except that each element of the
+    top-level object's ``"entries"`` array goes to *on_entry* as soon as it is decoded,
+    and the array is not kept (the member is ``_STREAMED``): the body of a snapshot of
+    100,000 files as one document of dicts took ~170 MB at the start of every backup,
+    and as one string 31 MB; this way one entry's dict and a piece or two of the text
+    live at a time. Any other document is ``json.loads``'s (ValueError as there; a key
+    given twice is refused too)."""
+    text = _Text(pieces)
+    text.skip_space()
+    if not text.at("{"):
+        return json.loads(text.rest())
     doc: dict[str, Any] = {}
-    pos = space(text, pos + 1).end()
-    if text.startswith("}", pos):
-        pos += 1
+    text.pos += 1
+    text.skip_space()
+    if text.at("}"):
+        text.pos += 1
     else:
         while True:
-            if not text.startswith('"', pos):
+            if not text.at('"'):
                 raise ValueError("a key expected")
-            key, pos = _DECODE(text, pos)
+            key = text.value()
             if key in doc:
                 raise ValueError("a key given twice")
-            pos = space(text, pos).end()
-            if not text.startswith(":", pos):
+            text.skip_space()
+            if not text.at(":"):
                 raise ValueError("':' expected")
-            pos = space(text, pos + 1).end()
-            if key == "entries" and text.startswith("[", pos):
-                pos = _stream_array(text, space(text, pos + 1).end(), on_entry)
+            text.pos += 1
+            text.skip_space()
+            if key == "entries" and text.at("["):
+                text.pos += 1
+                _stream_array(text, on_entry)
                 doc[key] = _STREAMED
             else:
-                doc[key], pos = _DECODE(text, pos)
-            pos = space(text, pos).end()
-            if text.startswith(",", pos):
-                pos = space(text, pos + 1).end()
+                doc[key] = text.value()
+            text.skip_space()
+            if text.at(","):
+                text.pos += 1
+                text.skip_space()
                 continue
-            if text.startswith("}", pos):
-                pos += 1
+            if text.at("}"):
+                text.pos += 1
                 break
             raise ValueError("',' or '}' expected")
-    if space(text, pos).end() != len(text):
+    text.skip_space()
+    if text.pos != len(text.buf):
         raise ValueError("extra data")
     return doc
 
 
-def _stream_array(text: str, pos: int, on_item) -> int:
-    """The elements of the array whose first one begins at *pos* to *on_item*; returns
-    where the array ends."""
-    space = _SPACE.match
-    if text.startswith("]", pos):
-        return pos + 1
+def _stream_array(text: _Text, on_item) -> None:
+    """The elements of the array whose ``[`` was just read to *on_item*, up to its ``]``."""
+    text.skip_space()
+    if text.at("]"):
+        text.pos += 1
+        return
     while True:
-        item, pos = _DECODE(text, pos)
+        item = text.value()
         on_item(item)
         del item
-        pos = space(text, pos).end()
-        if text.startswith(",", pos):
-            pos = space(text, pos + 1).end()
+        text.skip_space()
+        if text.at(","):
+            text.pos += 1
+            text.skip_space()
             continue
-        if text.startswith("]", pos):
-            return pos + 1
+        if text.at("]"):
+            text.pos += 1
+            return
         raise ValueError("',' or ']' expected")
 
 
