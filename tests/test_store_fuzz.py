@@ -510,6 +510,8 @@ def _streamed_or_none(text: str, piece: int = 0):
 @example({"v": 1, "entries": [{"p": "a"}, 2]}, None, (",", ":"), [("insert", 29, b",")])
 @example({"v": 1, "entries": []}, None, (",", ":"), [("insert", 1, b'"v":2,')])
 @example({"entries": [1, [2]], "v": 0}, 0, (",", ":"), [("cut", 18, b"")])
+@example({"v": None, "entries": 10.0}, None, (",", ":"), [])  # "10." + "0": a number cut
+@example({"v": 1, "entries": [-2.5e-7, 3e12]}, None, (",", ":"), [])
 def test_snapshot_body_streamed_is_exactly_json_loads(doc, indent, separators, hows):
     """The streamed parse of a snapshot's body (each entry handed on as decoded) takes
     exactly what ``json.loads`` takes, with the same result, and refuses what it refuses

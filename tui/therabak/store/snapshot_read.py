@@ -95,6 +95,7 @@ def _body_text(packed: bytes, declared: int) -> Iterator[str]:
 
 _DECODE = json.JSONDecoder().raw_decode
 _SPACE = re.compile(r"[ \t\n\r]*")
+_NUMBER_GOES_ON = frozenset("0123456789.eE+-")
 _STREAMED = object()  # the "entries" member: handed on one by one, not kept
 
 
@@ -146,7 +147,8 @@ class _Text:
                 if self.more():
                     continue
                 raise
-            if end < len(self.buf) or self.end:  # a number may go on in the next piece
+            # a number cut by a piece's end may go on in the next ("10." + "5")
+            if self.end or (end < len(self.buf) and self.buf[end] not in _NUMBER_GOES_ON):
                 self.pos = end
                 return value
             self.more()
