@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,8 +142,8 @@ def test_the_parent_s_references_and_the_index_share_their_ids(tmp_path: Path):
     store = create_store(root)
     meta = SnapshotMeta(kind=SnapshotKind.MANUAL, categories=("sessions",))
     with store.begin_backup(None, meta) as w:
-        for i in range(200):
-            f = w.add_file(f"sessions/S {i:03d}.json", "sessions", mtime_ns=i)
+        for i in range(2000):
+            f = w.add_file(f"sessions/S {i:04d}.json", "sessions", mtime_ns=i)
             f.write(os.urandom(64))
             f.finish()
         w.commit()
@@ -151,7 +152,39 @@ def test_the_parent_s_references_and_the_index_share_their_ids(tmp_path: Path):
     parent = again.load_snapshot(info.snapshot_id)
     with again.begin_backup(parent, meta) as w:
         ids = {id(b) for b in w._index.blob_ids()}
-        assert len(ids) == 200
+        assert len(ids) == 2000
         # each id once in memory: the index keeps the parent entry's object
         assert all(id(e.refs) in ids for e in parent.entries)
+        # and its dict no larger than a fresh one (putting each id back doubled it)
+        where = w._index._where
+        assert sys.getsizeof(where) <= sys.getsizeof(dict(where)), sys.getsizeof(where)
+        assert all(w._index.locate(e.refs) for e in parent.entries)
         w.abort()
+
+
+def test_check_holds_one_snapshot_at_a_time(tmp_path: Path):
+    from therabak.store.check import CheckResult, _check_snapshots, check
+
+    store = create_store(tmp_path / "store")
+    meta = SnapshotMeta(kind=SnapshotKind.MANUAL, categories=("sessions",))
+    for n in range(3):  # three snapshots of 3,000 files each, none shared
+        with store.begin_backup(None, meta) as w:
+            for i in range(3000):
+                f = w.add_file(
+                    f"sessions/K{i % 300:03d}/S {n} {i:04d}.json", "sessions", mtime_ns=i
+                )
+                f.write(os.urandom(16))
+                f.finish()
+            w.commit()
+    store = open_store(tmp_path / "store")
+    [first, *_rest] = store.snapshots()
+    store.index()  # loaded before: what check adds is measured
+    _snap, one_held, one_peak = _traced(lambda: store.load_snapshot(first.snapshot_id))
+    del _snap
+    result = CheckResult()
+    _missing, _held, peak = _traced(lambda: _check_snapshots(store, result))
+    assert result.snapshots_ok == 3 and not result.problems
+    assert check(store).snapshots_ok == 3
+    # one snapshot's parse (and its entries); with the last one held while the next was
+    # read, the entries of another snapshot more
+    assert peak < one_peak + 0.5 * one_held, (peak, one_peak, one_held)

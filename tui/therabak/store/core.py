@@ -201,6 +201,7 @@ class Store:
 
     def reload_index(self) -> BlobIndex:
         with self._index_lock:
+            self._index = None  # not two indexes in memory while the new one is read
             self._index = self._load_index()
             return self._index
 
