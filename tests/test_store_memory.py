@@ -235,3 +235,30 @@ def _record_all(written, paths):
     for i, p in enumerate(paths):
         written.add(p, os.stat_result((0o100600, 40_000_000 + i, 66306, 1, 0, 0, 900 + i, 0, 0, 0)))
     return written
+
+
+def test_a_single_file_backup_s_index_is_compressed_as_it_is_encoded():
+    # 40,000 files: ~8 MB of index text; the joined entries, the document and its bytes
+    # were three copies of it at the end of every single-file backup
+    from therabak.archive.index import ArchiveIndex, IndexEntry
+
+    index = ArchiveIndex(
+        [
+            IndexEntry(
+                f"sessions/K{i % 500:04d}/Sitzung {i:05d}.json",
+                "sessions",
+                1000 + i,
+                1_765_000_000_000_000_000 + i,
+                os.urandom(32).hex(),
+                4096 + 2000 * i,
+                1100 + i,
+                sealed=True,
+            )
+            for i in range(40_000)
+        ]
+    )
+    packed, _held, peak = _traced(lambda: index.compressed(3))
+    text_size = len(index.to_bytes())
+    assert text_size > 6 << 20
+    assert peak < 2 * len(packed) + (2 << 20), (peak, len(packed), text_size)
+    assert not hasattr(index.entries[0], "__dict__")  # an entry per file: slots
