@@ -262,3 +262,35 @@ def test_a_single_file_backup_s_index_is_compressed_as_it_is_encoded():
     assert text_size > 6 << 20
     assert peak < 2 * len(packed) + (2 << 20), (peak, len(packed), text_size)
     assert not hasattr(index.entries[0], "__dict__")  # an entry per file: slots
+
+
+def test_the_plan_lets_the_scan_s_entries_go_and_holds_no_pair_per_file():
+    from therabak.jobs.store_plan import plan_reuse
+    from therabak.practice.scan import FileEntry
+    from therabak.store.index import BlobIndex
+
+    parent = _entries(FILES)
+    by_path = {e.path: e for e in parent}
+    files = [FileEntry(e.path, e.category, e.size, e.mtime_ns) for e in parent]
+    files[7] = FileEntry(files[7].path, "documents", files[7].size, files[7].mtime_ns)
+    files[9] = FileEntry(files[9].path, "sessions", files[9].size + 1, files[9].mtime_ns)
+    probe = files[3]
+    plan, held, _peak = _traced(
+        lambda: plan_reuse(
+            files,
+            None,
+            BlobIndex(),
+            unchanged=lambda f: by_path[f.path] if f.size == by_path[f.path].size else None,
+            consume=True,
+        )
+    )
+    assert files == [] and sys.getrefcount(probe) == 2  # the scan's entries let go
+    pairs = dict((e.path, c) for e, c in plan.reused_pairs())
+    assert len(pairs) == FILES - 1 and pairs[parent[7].path] == "documents"
+    assert [f.path for f in plan.to_read] == [parent[9].path]
+    assert sum(1 for r in plan.reused if r is by_path.get(getattr(r, "path", ""))) == FILES - 2
+    assert plan.bytes_reused == sum(e.size for e in parent) - parent[9].size
+    assert plan.bytes_total == sum(e.size for e in parent) + 1 and plan.files_total == FILES
+    # per file: the list's slot (the parent's entry itself, no pair): 8 bytes measured;
+    # 72 with a (scan entry, parent entry) pair each
+    assert held / FILES < 20, held / FILES
