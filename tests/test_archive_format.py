@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import zstandard
 
 from archive_support import (
     CheapPassword,
@@ -893,3 +894,32 @@ def test_lenient_parsing_is_only_for_salvage(tmp_path):
     assert {"checksum", "magic"} <= set(reader.damage)
     reader.unlock()
     assert [e.path for e in reader.scan_entries() if e.ok] == ["a.txt"]
+
+
+@pytest.mark.parametrize("files", [0, 1, 1023, 1024, 2500])
+def test_index_compressed_is_its_bytes_in_one_frame(files):
+    """The writer compresses the index as it encodes it (never the whole text in
+    memory): one zstd frame that declares its size and holds exactly to_bytes(), the
+    version included (2 as soon as one path needs its bytes, wherever it comes)."""
+    odd = os.fsdecode(b"documents/K0001/bad\xff\xfe.txt")
+    entries = [
+        IndexEntry(
+            f"sessions/K{i % 40:02d}/Sitzung {i} \u00e4\u20ac.json",
+            "sessions",
+            i,
+            2,
+            H,
+            4096 + i,
+            100,
+        )
+        for i in range(files)
+    ]
+    skipped = [{"path": "x\u00fc", "reason": "busy"}]
+    for with_odd in (False, True):
+        if with_odd and files:
+            entries[files // 2] = IndexEntry(odd, "documents", 1, 2, H, 4096, 100)
+        index = ArchiveIndex(entries, account_key_id="ab" * 8, skipped=skipped)
+        packed = index.compressed(3)
+        assert zstandard.frame_content_size(packed) == len(index.to_bytes())
+        assert zstandard.ZstdDecompressor().decompress(packed) == index.to_bytes()
+        assert json.loads(index.to_bytes())["v"] == (2 if with_odd and files else 1)

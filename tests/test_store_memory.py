@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,6 +84,20 @@ def test_a_parsed_parent_holds_a_few_hundred_bytes_per_file():
     assert held / FILES < PER_ENTRY, held / FILES
 
 
+def test_a_parent_is_parsed_without_its_whole_body_in_memory():
+    # 40,000 files: ~2.9 MB sealed, ~8 MB of text decompressed. The body is decompressed
+    # and parsed piece by piece: the peak above what the entries hold is the opened
+    # (still compressed) body, the set of paths seen and a piece or two; with the body
+    # decompressed whole it was its bytes, then its text, beside the entries (+9.5 MB)
+    keys = StoreKeys(store_id=os.urandom(STORE_ID_SIZE), master=os.urandom(32))
+    entries = _entries(40_000)
+    sid, data = _encode(keys, entries)
+    data = bytes(data)
+    snapshot, held, peak = _traced(lambda: parse_snapshot(keys, data, snapshot_name(sid)))
+    assert snapshot.entries == entries
+    assert peak - held < len(data) + (3 << 20), (peak - held, len(data))
+
+
 def test_the_new_snapshot_is_in_memory_once_while_it_is_encoded():
     # 40,000 files: ~2.9 MB of snapshot, incompressible hashes: the body, its compressed
     # form, the sealed form and the joined snapshot were four copies; now zstd's output is
@@ -127,8 +142,8 @@ def test_the_parent_s_references_and_the_index_share_their_ids(tmp_path: Path):
     store = create_store(root)
     meta = SnapshotMeta(kind=SnapshotKind.MANUAL, categories=("sessions",))
     with store.begin_backup(None, meta) as w:
-        for i in range(200):
-            f = w.add_file(f"sessions/S {i:03d}.json", "sessions", mtime_ns=i)
+        for i in range(2000):
+            f = w.add_file(f"sessions/S {i:04d}.json", "sessions", mtime_ns=i)
             f.write(os.urandom(64))
             f.finish()
         w.commit()
@@ -137,7 +152,145 @@ def test_the_parent_s_references_and_the_index_share_their_ids(tmp_path: Path):
     parent = again.load_snapshot(info.snapshot_id)
     with again.begin_backup(parent, meta) as w:
         ids = {id(b) for b in w._index.blob_ids()}
-        assert len(ids) == 200
+        assert len(ids) == 2000
         # each id once in memory: the index keeps the parent entry's object
         assert all(id(e.refs) in ids for e in parent.entries)
+        # and its dict no larger than a fresh one (putting each id back doubled it)
+        where = w._index._where
+        assert sys.getsizeof(where) <= sys.getsizeof(dict(where)), sys.getsizeof(where)
+        assert all(w._index.locate(e.refs) for e in parent.entries)
         w.abort()
+
+
+def test_check_holds_one_snapshot_at_a_time(tmp_path: Path):
+    from therabak.store.check import CheckResult, _check_snapshots, check
+
+    store = create_store(tmp_path / "store")
+    meta = SnapshotMeta(kind=SnapshotKind.MANUAL, categories=("sessions",))
+    for n in range(3):  # three snapshots of 3,000 files each, none shared
+        with store.begin_backup(None, meta) as w:
+            for i in range(3000):
+                f = w.add_file(
+                    f"sessions/K{i % 300:03d}/S {n} {i:04d}.json", "sessions", mtime_ns=i
+                )
+                f.write(os.urandom(16))
+                f.finish()
+            w.commit()
+    store = open_store(tmp_path / "store")
+    [first, *_rest] = store.snapshots()
+    store.index()  # loaded before: what check adds is measured
+    _snap, one_held, one_peak = _traced(lambda: store.load_snapshot(first.snapshot_id))
+    del _snap
+    result = CheckResult()
+    _missing, _held, peak = _traced(lambda: _check_snapshots(store, result))
+    assert result.snapshots_ok == 3 and not result.problems
+    assert check(store).snapshots_ok == 3
+    # one snapshot's parse (and its entries); with the last one held while the next was
+    # read, the entries of another snapshot more
+    assert peak < one_peak + 0.5 * one_held, (peak, one_peak, one_held)
+
+
+def test_a_restore_holds_a_small_item_per_file_of_a_snapshot(tmp_path: Path):
+    from therabak.jobs.restore.sources import StoreSource
+    from therabak.points.point import PointKind, RestorePoint
+
+    root = tmp_path / "store"
+    store = create_store(root)
+    meta = SnapshotMeta(kind=SnapshotKind.MANUAL, categories=("sessions",))
+    with store.begin_backup(None, meta) as w:
+        for i in range(FILES):
+            f = w.add_file(f"sessions/K{i % 500:04d}/S {i:05d}.json", "sessions", mtime_ns=i)
+            f.write(os.urandom(16))
+            f.finish()
+        snap = w.commit()
+    store = open_store(root)
+    snap = store.load_snapshot(snap.snapshot_id)
+    store.index()
+    point = RestorePoint(root, PointKind.MANUAL, snapshot_id=snap.snapshot_id)
+    source, held, _peak = _traced(lambda: StoreSource(point, store, snap))
+    by_path = {e.path: e for e in snap.entries}
+    assert len(source.items) == FILES
+    assert all(i.sha256 == by_path[i.path].sha256 for i in source.items)
+    # per file: the item (slots; the snapshot's hash bytes, not a hex string), the list's
+    # slot, the index's dict built anew with the snapshot's ids: 168 bytes measured;
+    # 300 with an item's dict and a hex hash each
+    assert held / FILES < 200, held / FILES
+
+
+def test_the_files_a_restore_wrote_are_one_int_each(tmp_path: Path):
+    from therabak.datafolder.written_tree import WrittenFiles
+
+    paths = [f"sessions/K{i % 500:04d}/S {i:05d}.json" for i in range(FILES)]
+    written, held, _peak = _traced(lambda: _record_all(WrittenFiles(), paths))
+    (tmp_path / "empty").mkdir()
+    assert written.unexpected_entries(tmp_path / "empty") == sorted(paths)  # gone, all
+    # per file: the dict's slot and one int of device, inode and size: 73 bytes measured;
+    # 149 with a tuple of three ints
+    assert held / FILES < 120, held / FILES
+
+
+def _record_all(written, paths):
+    """Each path recorded with a stat result of its own, made here as the restore's
+    ``os.fstat`` makes one per file (device, inode, size as a real file system gives)."""
+    for i, p in enumerate(paths):
+        written.add(p, os.stat_result((0o100600, 40_000_000 + i, 66306, 1, 0, 0, 900 + i, 0, 0, 0)))
+    return written
+
+
+def test_a_single_file_backup_s_index_is_compressed_as_it_is_encoded():
+    # 40,000 files: ~8 MB of index text; the joined entries, the document and its bytes
+    # were three copies of it at the end of every single-file backup
+    from therabak.archive.index import ArchiveIndex, IndexEntry
+
+    index = ArchiveIndex(
+        [
+            IndexEntry(
+                f"sessions/K{i % 500:04d}/Sitzung {i:05d}.json",
+                "sessions",
+                1000 + i,
+                1_765_000_000_000_000_000 + i,
+                os.urandom(32).hex(),
+                4096 + 2000 * i,
+                1100 + i,
+                sealed=True,
+            )
+            for i in range(40_000)
+        ]
+    )
+    packed, _held, peak = _traced(lambda: index.compressed(3))
+    text_size = len(index.to_bytes())
+    assert text_size > 6 << 20
+    assert peak < 2 * len(packed) + (2 << 20), (peak, len(packed), text_size)
+    assert not hasattr(index.entries[0], "__dict__")  # an entry per file: slots
+
+
+def test_the_plan_lets_the_scan_s_entries_go_and_holds_no_pair_per_file():
+    from therabak.jobs.store_plan import plan_reuse
+    from therabak.practice.scan import FileEntry
+    from therabak.store.index import BlobIndex
+
+    parent = _entries(FILES)
+    by_path = {e.path: e for e in parent}
+    files = [FileEntry(e.path, e.category, e.size, e.mtime_ns) for e in parent]
+    files[7] = FileEntry(files[7].path, "documents", files[7].size, files[7].mtime_ns)
+    files[9] = FileEntry(files[9].path, "sessions", files[9].size + 1, files[9].mtime_ns)
+    probe = files[3]
+    plan, held, _peak = _traced(
+        lambda: plan_reuse(
+            files,
+            None,
+            BlobIndex(),
+            unchanged=lambda f: by_path[f.path] if f.size == by_path[f.path].size else None,
+            consume=True,
+        )
+    )
+    assert files == [] and sys.getrefcount(probe) == 2  # the scan's entries let go
+    pairs = dict((e.path, c) for e, c in plan.reused_pairs())
+    assert len(pairs) == FILES - 1 and pairs[parent[7].path] == "documents"
+    assert [f.path for f in plan.to_read] == [parent[9].path]
+    assert sum(1 for r in plan.reused if r is by_path.get(getattr(r, "path", ""))) == FILES - 2
+    assert plan.bytes_reused == sum(e.size for e in parent) - parent[9].size
+    assert plan.bytes_total == sum(e.size for e in parent) + 1 and plan.files_total == FILES
+    # per file: the list's slot (the parent's entry itself, no pair): 8 bytes measured;
+    # 72 with a (scan entry, parent entry) pair each
+    assert held / FILES < 20, held / FILES

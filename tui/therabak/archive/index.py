@@ -7,11 +7,14 @@ path before anything uses it.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _json_str
 from typing import Any
+
+import zstandard
 
 from therabak.archive.layout import FRAME, MAX_CHUNK
 from therabak.crypto.stream import TAG_SIZE
@@ -27,9 +30,10 @@ READABLE_VERSIONS = frozenset({INDEX_VERSION, INDEX_VERSION_BYTES})
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _CATEGORY = re.compile(r"[a-z0-9][a-z0-9.\-]{0,63}")
+_ENCODE_BATCH = 1024  # entries encoded and compressed at a time
 
 
-@dataclass
+@dataclass(slots=True)  # one per file: no dict each (100,000 files: 11 MB)
 class IndexEntry:
     path: str  # relative, "/"-separated
     category: str
@@ -56,10 +60,40 @@ class ArchiveIndex:
         # [_compact(e) ...] (a test compares them), in a fraction of the time.
         entries = ",".join(map(_entry_json, self.entries))
         version = INDEX_VERSION if '"pb":' not in entries else INDEX_VERSION_BYTES
+        return f"{self._head(version)}{entries}]}}".encode()
+
+    def compressed(self, level: int) -> bytes:
+        """:meth:`to_bytes` as one zstd frame (its size declared), without the whole text
+        in memory: a first pass counts the bytes and notes whether a path needs version 2,
+        the second compresses the entries in batches as they are encoded (for 113,000
+        files the joined entries, the document and its bytes were ~90 MB at the end of a
+        single-file backup)."""
+        entries = self.entries
+        count, needs_bytes = 0, False
+        for e in entries:
+            text = _entry_json(e)
+            count += len(text) if text.isascii() else len(text.encode())
+            if not needs_bytes and '"pb":' in text:
+                needs_bytes = True
+        version = INDEX_VERSION_BYTES if needs_bytes else INDEX_VERSION
+        start = self._head(version).encode()
+        size = len(start) + count + max(len(entries) - 1, 0) + 2
+        out = io.BytesIO()
+        cctx = zstandard.ZstdCompressor(level=level, write_content_size=True)
+        with cctx.stream_writer(out, size=size, closefd=False) as writer:
+            writer.write(start)
+            for i in range(0, len(entries), _ENCODE_BATCH):
+                batch = ",".join([_entry_json(e) for e in entries[i : i + _ENCODE_BATCH]])
+                writer.write((f",{batch}" if i else batch).encode())
+            writer.write(b"]}")
+        return out.getvalue()
+
+    def _head(self, version: int) -> str:
+        """The document up to its first entry."""
         skipped = [{k: text_of(v) for k, v in s.items()} for s in self.skipped]
         head = {"v": version, "account_key_id": self.account_key_id, "skipped": skipped}
         text = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
-        return f'{text[:-1]},"entries":[{entries}]}}'.encode()
+        return f'{text[:-1]},"entries":['
 
     def by_category(self) -> dict[str, list[IndexEntry]]:
         out: dict[str, list[IndexEntry]] = {}

@@ -256,7 +256,7 @@ class ArchiveWriter:
         index = ArchiveIndex(
             entries=self.entries, account_key_id=account_key_id, skipped=skipped or []
         )
-        packed = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(index.to_bytes())
+        packed = index.compressed(COMPRESSION_LEVEL)
         offset = self.sink.tell()
         sealer = StreamSealer(index_key(self.archive_key, self.header.fixed_hash(), offset))
         pieces = [packed[i : i + MAX_CHUNK] for i in range(0, len(packed), MAX_CHUNK)] or [b""]

@@ -18,7 +18,7 @@ import os
 import queue
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -385,7 +385,7 @@ def sha256_file(
     return size, digest.hexdigest()
 
 
-def sync_files(paths: list[Path]) -> None:
+def sync_files(paths: Iterable[Path]) -> None:
     """Make written files durable before a rename publishes them.
 
     POSIX: one ``sync()`` (far cheaper than an fsync per file for many small files);

@@ -157,7 +157,9 @@ def _check_snapshots(store: Store, result: CheckResult) -> set[bytes]:
     result.problems += problems
     result.snapshots = len(infos) + len(problems)
     missing: set[bytes] = set()
+    snap = None
     for info in infos:
+        snap = None  # one snapshot in memory at a time (100,000 files: ~45 MB each)
         try:
             snap = store.load_snapshot(info.snapshot_id)
         except DamagedStoreError as e:
@@ -298,6 +300,7 @@ def _name_affected(store: Store, result: CheckResult, bad: set[bytes], emit: Emi
     index = store.index()
     by_place: dict[str, list[Affected]] = {}
     for info in store.snapshots():
+        snap = None  # one snapshot in memory at a time
         try:
             snap = store.load_snapshot(info.snapshot_id)
         except DamagedStoreError:

@@ -201,6 +201,7 @@ class Store:
 
     def reload_index(self) -> BlobIndex:
         with self._index_lock:
+            self._index = None  # not two indexes in memory while the new one is read
             self._index = self._load_index()
             return self._index
 
@@ -260,11 +261,21 @@ class Store:
         renamed) is still read: its content authenticates; its id is then its hash. With
         *keep_body*, a backup's parent: see ``parse_snapshot``."""
         name = snapshot_name(snapshot_id)
+        # no reference kept here: the parser lets the bytes go once it has opened them
+        # (a parent's, with *keep_body*, are kept by the snapshot itself)
+        return parse_snapshot(
+            self.keys,
+            self._snapshot_bytes(name),
+            name,
+            check_name=not salvage,
+            keep_body=keep_body,
+        )
+
+    def _snapshot_bytes(self, name: str) -> bytes:
         try:
-            data = self.storage.get(name)
+            return self.storage.get(name)
         except ObjectNotFoundError:
             raise DamagedStoreError(_("{name} is missing.").format(name=name), name=name) from None
-        return parse_snapshot(self.keys, data, name, check_name=not salvage, keep_body=keep_body)
 
     def latest(
         self,

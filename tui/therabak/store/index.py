@@ -257,13 +257,21 @@ class BlobIndex:
         """Keep these objects as the index's own ids of the blobs it holds: equal bytes
         the caller holds anyway (a parent snapshot's content references), so that each
         id is in memory once, not twice (for 113,000 files 7 MB less during a backup).
-        What the index holds and where does not change."""
+        What the index holds and where does not change. The index's dict is built anew
+        (popping each key and putting it back doubled the dict's table: 5 MB more for
+        113,000 blobs)."""
         where = self._where
-        pop = where.pop
+        shared: dict[bytes, int | list[int]] = {}
         for blob_id in blob_ids:
-            have = pop(blob_id, None)
+            have = where.get(blob_id)
             if have is not None:
-                where[blob_id] = have
+                shared[blob_id] = have
+        if not shared:
+            return
+        keep = shared.setdefault
+        for blob_id, have in where.items():  # the rest, with their own ids
+            keep(blob_id, have)
+        self._where = shared
 
     def missing(self, blob_ids: set[bytes]) -> set[bytes]:
         """The ones of *blob_ids* the index does not hold (one set operation)."""

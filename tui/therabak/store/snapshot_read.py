@@ -1,15 +1,18 @@
 """Reading a whole snapshot (``snapshots/<64 hex>``, untrusted bytes): its name and hash,
-its header, the sealed body opened and decompressed with bounds checked first, and the
-JSON document read entry by entry (each element of ``"entries"`` checked and converted as
-it is decoded, never a document of every entry's dict). The types, the header and the
-encoder are ``store/snapshot.py``; the layout is FORMAT.md, "snapshots/"."""
+its header, the sealed body opened, its size checked, then decompressed and read piece by
+piece as a JSON document, entry by entry (each element of ``"entries"`` checked and
+converted as it is decoded: never the whole body's text, never a document of every
+entry's dict). The types, the header and the encoder are ``store/snapshot.py``; the
+layout is FORMAT.md, "snapshots/"."""
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import json.scanner
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import zstandard
@@ -60,120 +63,226 @@ def parse_snapshot(
     if header.store_id != keys.store_id:
         raise damaged(name, _("it belongs to another store"))
     packed = unseal(keys.snapshot, memoryview(data)[start:], _AAD + header.raw, name=name)
+    # the snapshot's own sealed bytes, kept for a parent (no copy); else let go here: the
+    # caller lets go of them too (Store.load_snapshot keeps no reference)
+    sealed = memoryview(data)[start:] if keep_body else None
+    del data
     try:
         declared = zstandard.frame_content_size(packed)
     except zstandard.ZstdError:
         declared = -1
     if declared not in range(0, MAX_BODY + 1):  # checked before anything is decompressed
         raise damaged(name, _("not readable"))
-    try:
-        body = zstandard.ZstdDecompressor().decompress(packed, max_output_size=MAX_BODY)
-        del packed
-        # text first, and the bytes let go before the document is built: for 32,000 files
-        # 9 MB less at the peak of every backup's start. UTF-8 without a BOM is what every
-        # writer writes (the body is ASCII); a hostile body in UTF-16 or with a BOM, which
-        # json.loads would take from bytes, is refused (UnicodeDecodeError is a ValueError).
-        text = body.decode("utf-8")
-        del body
-    except (zstandard.ZstdError, ValueError):
-        raise damaged(name, _("not readable")) from None
-    # offsets in the text are offsets in the body's bytes only when it is ASCII (what
-    # every writer writes): another body is read as well, but keeps nothing for reuse
-    spans = EntrySpans() if keep_body and text.isascii() else None
+    spans = EntrySpans() if keep_body else None
     entries = _Entries(name, spans)
+    text = _BodyText(packed, declared)
     try:
         doc = _streamed_document(text, entries.add)
-    except (ValueError, RecursionError):
+    except (zstandard.ZstdError, ValueError, RecursionError):
         raise damaged(name, _("not readable")) from None
-    del text
     snapshot = _snapshot_of(doc, entries, snapshot_id, header, name)
-    if spans is not None and doc.get("entries") is _STREAMED:
-        sealed = memoryview(bytes(data))[start:]  # the snapshot's own bytes (no copy of bytes)
+    # offsets in the text are offsets in the body's bytes only when it is ASCII (what
+    # every writer writes): another body is read as well, but keeps nothing for reuse
+    if sealed is not None and spans is not None and text.ascii and doc.get("entries") is _STREAMED:
         snapshot.body = ParentBody(
             sealed, keys.snapshot_key, _AAD + header.raw, snapshot.entries, spans
         )
     return snapshot
 
 
+#: decompressed bytes per piece of a body's text: the body is never in memory whole
+#: (100,000 files: a 31 MB string beside the entries, and its bytes before that)
+PIECE = 1 << 16
+
+
+class _BodyText:
+    """The body's text, decompressed and decoded piece by piece (iterate once). UTF-8
+    without a BOM is what every writer writes (the body is ASCII: ``ascii`` says whether
+    every piece was); a hostile body in UTF-16 or with a BOM, which json.loads would take
+    from bytes, is refused (UnicodeDecodeError is a ValueError), and so is a frame whose
+    content is not the size its header declares."""
+
+    def __init__(self, packed: bytes | memoryview, declared: int) -> None:
+        self.packed = packed
+        self.declared = declared
+        self.ascii = True
+
+    def __iter__(self) -> Iterator[str]:
+        reader = zstandard.ZstdDecompressor().stream_reader(self.packed)
+        decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        total = 0
+        while chunk := reader.read(PIECE):
+            total += len(chunk)
+            if total > self.declared:
+                raise ValueError("more than declared")
+            if self.ascii and not chunk.isascii():
+                self.ascii = False
+            yield decoder.decode(chunk)
+        if total != self.declared:
+            raise ValueError("less than declared")
+        yield decoder.decode(b"", final=True)
+
+
 _DECODE = json.JSONDecoder().raw_decode
 _SCAN = json.scanner.make_scanner(json.JSONDecoder())  # raw_decode without its frame
 _SPACE = re.compile(r"[ \t\n\r]*")
+_NUMBER_GOES_ON = frozenset("0123456789.eE+-")
 _STREAMED = object()  # the "entries" member: handed on one by one, not kept
 
 
-def _streamed_document(text: str, on_entry) -> Any:
-    """``json.loads(text)``, except that each element of the top-level object's
-    ``"entries"`` array goes to *on_entry* as soon as it is decoded, and the array is not
-    kept (the member is ``_STREAMED``): the body of a snapshot of 100,000 files as one
-    document of dicts took ~170 MB at the start of every backup; this way one entry's
-    dict lives at a time. Any other document is ``json.loads``'s (ValueError as there;
-    a key given twice is refused too)."""
-    space = _SPACE.match
-    pos = space(text, 0).end()
-    if not text.startswith("{", pos):
-        doc = json.loads(text)
-        return doc
+class _Text:
+    """Text that comes in pieces, parsed from the front: what was parsed is let go when
+    the next piece comes. A value cut by a piece's end is decoded again once more text
+    is there (at least as much again as was left: linear, whatever a value's length)."""
+
+    __slots__ = ("_pieces", "base", "buf", "end", "pos")
+
+    def __init__(self, pieces: Iterable[str]) -> None:
+        self._pieces = iter(pieces)
+        self.buf = ""
+        self.base = 0  # where buf begins in the whole text
+        self.pos = 0
+        self.end = False  # every piece is in buf
+
+    def more(self) -> bool:
+        """Read on; False when there was nothing more to read."""
+        if self.end:
+            return False
+        parts = [self.buf[self.pos :]]
+        want, got = len(parts[0]), 0
+        while got <= want:
+            piece = next(self._pieces, None)
+            if piece is None:
+                self.end = True
+                break
+            parts.append(piece)
+            got += len(piece)
+        self.base += self.pos
+        self.buf, self.pos = "".join(parts), 0
+        return True
+
+    def skip_space(self) -> None:
+        while True:
+            self.pos = _SPACE.match(self.buf, self.pos).end()
+            if self.pos < len(self.buf) or not self.more():
+                return
+
+    def at(self, char: str) -> bool:
+        """Is *char* next (after skip_space)?"""
+        return self.buf.startswith(char, self.pos)
+
+    def value(self) -> Any:
+        """The JSON value that begins here (ValueError as json's)."""
+        while True:
+            try:
+                value, end = _DECODE(self.buf, self.pos)
+            except (ValueError, RecursionError):
+                if self.more():
+                    continue
+                raise
+            # a number cut by a piece's end may go on in the next ("10." + "5")
+            if self.end or (end < len(self.buf) and self.buf[end] not in _NUMBER_GOES_ON):
+                self.pos = end
+                return value
+            self.more()
+
+    def item(self) -> tuple[Any, int, int]:
+        """The JSON value that begins here, with where it begins and ends in the whole
+        text: :meth:`value` through the scanner alone (no Python frame of its own)."""
+        while True:
+            pos = self.pos
+            try:
+                value, end = _SCAN(self.buf, pos)
+            except StopIteration as e:
+                if self.more():
+                    continue
+                raise json.JSONDecodeError("Expecting value", self.buf, e.value) from None
+            except (ValueError, RecursionError):
+                if self.more():
+                    continue
+                raise
+            if self.end or (end < len(self.buf) and self.buf[end] not in _NUMBER_GOES_ON):
+                self.pos = end
+                return value, self.base + pos, self.base + end
+            self.more()
+
+    def rest(self) -> str:
+        while self.more():
+            pass
+        return self.buf[self.pos :]
+
+
+def _streamed_document(pieces: Iterable[str], on_entry) -> Any:
+    """``json.loads`` of the text that *pieces* make up, except that each element of the
+    top-level object's ``"entries"`` array goes to *on_entry* as soon as it is decoded,
+    and the array is not kept (the member is ``_STREAMED``): the body of a snapshot of
+    100,000 files as one document of dicts took ~170 MB at the start of every backup,
+    and as one string 31 MB; this way one entry's dict and a piece or two of the text
+    live at a time. Any other document is ``json.loads``'s (ValueError as there; a key
+    given twice is refused too)."""
+    text = _Text(pieces)
+    text.skip_space()
+    if not text.at("{"):
+        return json.loads(text.rest())
     doc: dict[str, Any] = {}
-    pos = space(text, pos + 1).end()
-    if text.startswith("}", pos):
-        pos += 1
+    text.pos += 1
+    text.skip_space()
+    if text.at("}"):
+        text.pos += 1
     else:
         while True:
-            if not text.startswith('"', pos):
+            if not text.at('"'):
                 raise ValueError("a key expected")
-            key, pos = _DECODE(text, pos)
+            key = text.value()
             if key in doc:
                 raise ValueError("a key given twice")
-            pos = space(text, pos).end()
-            if not text.startswith(":", pos):
+            text.skip_space()
+            if not text.at(":"):
                 raise ValueError("':' expected")
-            pos = space(text, pos + 1).end()
-            if key == "entries" and text.startswith("[", pos):
-                pos = _stream_array(text, space(text, pos + 1).end(), on_entry)
+            text.pos += 1
+            text.skip_space()
+            if key == "entries" and text.at("["):
+                text.pos += 1
+                _stream_array(text, on_entry)
                 doc[key] = _STREAMED
             else:
-                doc[key], pos = _DECODE(text, pos)
-            pos = space(text, pos).end()
-            if text.startswith(",", pos):
-                pos = space(text, pos + 1).end()
+                doc[key] = text.value()
+            text.skip_space()
+            if text.at(","):
+                text.pos += 1
+                text.skip_space()
                 continue
-            if text.startswith("}", pos):
-                pos += 1
+            if text.at("}"):
+                text.pos += 1
                 break
             raise ValueError("',' or '}' expected")
-    if space(text, pos).end() != len(text):
+    text.skip_space()
+    if text.pos != len(text.buf):
         raise ValueError("extra data")
     return doc
 
 
-def _stream_array(text: str, pos: int, on_item) -> int:
-    """The elements of the array whose first one begins at *pos* to *on_item* (with
-    where each begins and ends in *text*); returns where the array ends. The scanner is
-    ``raw_decode``'s own, called without its Python frame, and the white space the
-    writer never writes (between elements) is looked for only where it may be: this
-    runs for every file of the parent at the start of every backup."""
-    space = _SPACE.match
-    scan = _SCAN
-    if text.startswith("]", pos):
-        return pos + 1
+def _stream_array(text: _Text, on_item) -> None:
+    """The elements of the array whose ``[`` was just read to *on_item*, with where each
+    begins and ends in the whole text, up to its ``]``. This runs for every file of the
+    parent at the start of every backup: the scanner is ``raw_decode``'s own, called
+    without its Python frame (``_Text.item``)."""
+    text.skip_space()
+    if text.at("]"):
+        text.pos += 1
+        return
     while True:
-        try:
-            item, end = scan(text, pos)
-        except StopIteration as e:
-            raise json.JSONDecodeError("Expecting value", text, e.value) from None
-        on_item(item, pos, end)
+        item, start, end = text.item()
+        on_item(item, start, end)
         del item
-        if text.startswith(",", end):
-            pos = end + 1
-            if not text.startswith("{", pos):
-                pos = space(text, pos).end()
+        text.skip_space()
+        if text.at(","):
+            text.pos += 1
+            text.skip_space()
             continue
-        pos = space(text, end).end()
-        if text.startswith(",", pos):
-            pos = space(text, pos + 1).end()
-            continue
-        if text.startswith("]", pos):
-            return pos + 1
+        if text.at("]"):
+            text.pos += 1
+            return
         raise ValueError("',' or ']' expected")
 
 

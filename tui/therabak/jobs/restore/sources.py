@@ -43,6 +43,7 @@ from therabak.points.stores import load_snapshot, open_store, read_order
 from therabak.practice.account import AccountKey
 from therabak.practice.categories import Rules
 from therabak.practice.scan import scan
+from therabak.store.blob import ID_SIZE
 from therabak.store.errors import DamagedFileError
 from therabak.store.keyfile import Unlock
 from therabak.store.snapshot import SnapshotEntry
@@ -64,19 +65,32 @@ class ItemMode(StrEnum):
     COPY = "copy"  # copied byte for byte (a folder copy's files are sealed already)
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
-    """One file a point holds, and where it goes."""
+    """One file a point holds, and where it goes. Slots, and a store's hash kept as its
+    32 bytes (hex when asked): for 100,000 files of a snapshot 31 MB less during a
+    restore (an item's dict and a 64-digit string each)."""
 
     path: str
     category: str
     size: int
     mtime_ns: int
-    sha256: str | None  # expected hash of what is written (None: hashed while copying)
+    #: expected hash of what is written, hex or its 32 bytes (None: hashed while copying)
+    sha: str | bytes | None
     mode: ItemMode
     entry: IndexEntry | SnapshotEntry | None = None  # the archive's or the snapshot's
     src: str = ""  # where the file lies in the point, when not at *path* (folder backups)
     target: str = ""  # where it is written in the staging folder ("": at *path*)
+
+    @property
+    def sha256(self) -> str | None:
+        """The expected hash in hex (None: hashed while copying)."""
+        sha = self.sha
+        return sha.hex() if type(sha) is bytes else sha
+
+    @sha256.setter
+    def sha256(self, value: str | None) -> None:
+        self.sha = value
 
     @property
     def dest(self) -> str:
@@ -301,13 +315,15 @@ class StoreSource(RestoreSource):
         self.parallel_content = bool(getattr(store.storage, "reads_in_parallel", False))
         self.account_key_ids = list(point.account_key_ids)
         self.holds = set(snapshot.header.categories)
+        # the index keeps the snapshot's ids (each in memory once: 100,000 files 7 MB)
+        store.index().share_ids(e.refs for e in snapshot.entries if len(e.refs) == ID_SIZE)
         for e in read_order(store, snapshot.entries):
             mode = ItemMode.SEAL
             if e.raw:
                 mode = ItemMode.RAW
             elif e.sealed is False:
                 mode = ItemMode.PLAIN
-            self.items.append(Item(e.path, e.category, e.size, e.mtime_ns, e.sha256, mode, e))
+            self.items.append(Item(e.path, e.category, e.size, e.mtime_ns, e.digest, mode, e))
         self.holds |= {i.category for i in self.items}
 
     @classmethod

@@ -10,6 +10,7 @@ import base64
 import contextlib
 import errno
 import hashlib
+import itertools
 import json
 import os
 from collections.abc import Callable
@@ -119,9 +120,9 @@ class Stager:
         self.written = WrittenFiles()  # what goes in: checked again before the swap
         self._ahead: CreateAhead | None = None
 
-    def run(self) -> list[Path]:
-        """Stage and carry over (each file checked as it is written); returns the files
-        written (synced)."""
+    def run(self) -> None:
+        """Stage and carry over (each file checked as it is written), then make the
+        files written durable."""
         staged = self.stage()
         carried = self.carry_over()
         listed = self.write_renamed_list()
@@ -130,10 +131,14 @@ class Stager:
         self.check_tree()
         faults.point("restore.staged")
         self.emit(Phase("syncing", str(self.staging)))
-        written = [self.staging / i.dest for i in staged]
-        written += [self.staging / p for p, _sha in carried]
-        sync_files(written)
-        return written
+        # named one by one, only where each is synced on its own (no list of a path per
+        # file: for 100,000 files 26 MB at the end of a restore, for one sync())
+        staging = self.staging
+        sync_files(
+            itertools.chain(
+                (staging / i.dest for i in staged), (staging / p for p, _sha in carried)
+            )
+        )
 
     # -- the point's files --
 
