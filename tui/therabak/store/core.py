@@ -49,7 +49,7 @@ from therabak.store.keyfile import (
 from therabak.store.keys import StoreKeys, new_store_key
 from therabak.store.loaded_index import index_from_headers, load_index
 from therabak.store.locks import StoreLock
-from therabak.store.objects import put_object
+from therabak.store.objects import StreamedObject, put_object
 from therabak.store.opening import open_keys
 from therabak.store.pack import pack_name
 from therabak.store.problems import Problem
@@ -179,6 +179,14 @@ class Store:
         if self.read_only:
             raise StoreError(_("The store was opened for salvage only; it cannot be changed."))
         put_object(self.storage, name, data, self.written, durable=durable)
+
+    def open_deferred(self) -> StreamedObject | None:
+        """An object to write piece by piece and publish under its name when complete
+        (durable after the next :meth:`sync`), or None where the storage has none."""
+        if self.read_only:
+            raise StoreError(_("The store was opened for salvage only; it cannot be changed."))
+        partial = self.storage.open_deferred()
+        return None if partial is None else StreamedObject(self.storage, partial, self.written)
 
     def sync(self, *, also: Iterable[str] = ()) -> None:
         """The durability barrier: every object put so far (and the objects *also*, put
