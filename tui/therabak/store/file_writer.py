@@ -2,7 +2,8 @@
 store's chunk size, each chunk's keyed id taken and the chunk handed to the backup
 (``store/backup.py``, through :class:`ChunkSink`), the whole file's SHA-256 beside it, and
 at the end the file's snapshot entry. A file's first chunk is identified on the caller's
-thread (its SHA-256 is the file's when it is the only one); later ones on the backup's
+thread (in a store with SHA-256 ids, its SHA-256 is the file's when it is the only one; a
+BLAKE3 store takes no SHA-256 per chunk, only the file's); later ones on the backup's
 chunk thread, at most ``CHUNKS_AHEAD`` waiting, while the caller reads on."""
 
 from __future__ import annotations
@@ -101,7 +102,11 @@ class FileWriter:
         self._count += 1
         if self._count == 1:
             blob_id, digest = blob_id_of(backup.keys, piece)
-            self._first, self._first_digest = piece, digest
+            if digest:  # the file's SHA-256, if it is the only chunk
+                self._first, self._first_digest = piece, digest
+            else:  # a BLAKE3 store: the file's SHA-256 is taken from its first byte on
+                self._whole = Sha256Behind()
+                self._whole.update(piece)
             self._blobs.append(blob_id)
             backup.store_chunk(blob_id, piece, self._compressor, first=True)
             return
