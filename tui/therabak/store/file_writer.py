@@ -102,11 +102,9 @@ class FileWriter:
         self._count += 1
         if self._count == 1:
             blob_id, digest = blob_id_of(backup.keys, piece)
-            if digest:  # the file's SHA-256, if it is the only chunk
-                self._first, self._first_digest = piece, digest
-            else:  # a BLAKE3 store: the file's SHA-256 is taken from its first byte on
-                self._whole = Sha256Behind()
-                self._whole.update(piece)
+            # the file's SHA-256 if it is the only chunk (a BLAKE3 store: b"", taken at
+            # the end then, here, without a hand-over to the background hasher)
+            self._first, self._first_digest = piece, digest
             self._blobs.append(blob_id)
             backup.store_chunk(blob_id, piece, self._compressor, first=True)
             return
@@ -153,7 +151,7 @@ class FileWriter:
         if self._whole is not None:
             sha = self._whole.digest()
         elif self._blobs:
-            sha = self._first_digest
+            sha = self._first_digest or hashlib.sha256(self._first or b"").digest()
         else:
             sha = hashlib.sha256(b"").digest()
         self._first = None
