@@ -216,3 +216,19 @@ def test_compressed_blobs_keep_their_blake3_ids(tmp_path: Path):
     assert all(i is not None and i.flags & FLAG_COMPRESSED for i in infos)
     assert list(entry.blobs) == [reopened.keys.blake3_id(c) for c in chunks(data)]
     assert reopened.read_file(entry) == data
+
+
+def test_a_local_folder_makes_deferred_objects_durable_while_later_ones_are_put(tmp_path: Path):
+    """put_deferred: an object put two puts ago is fsynced by the thread that puts (a
+    backup's uploader), so the barrier at the commit is left only the last ones."""
+    import io
+
+    storage = LocalStorage(tmp_path / "store")
+    names = [f"packs/0{i}/0{i}" + "0" * 62 for i in range(4)]
+    for name in names:
+        storage.put_deferred(name, io.BytesIO(b"x" * 1000), 1000)
+    left = {p.relative_to(tmp_path / "store").as_posix() for p in storage._unsynced}
+    assert left == set(names[2:])
+    storage.sync()
+    assert not storage._unsynced and not storage._unsynced_dirs
+    assert [storage.get(n) for n in names] == [b"x" * 1000] * 4

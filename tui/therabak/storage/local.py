@@ -10,9 +10,10 @@ removes. Names starting with ``.`` are never listed.
 ``put_deferred`` (the packs of a backup) does the same without the two fsyncs: it starts
 the file's writeback at once (``posix_fadvise(DONTNEED)``: the kernel begins writing
 and drops the pages once written, so a backup does not fill the page cache) and
-remembers the file; :meth:`LocalStorage.sync`, the barrier, fsyncs every file put since
-the last barrier and their folders. By then most of the data is on the device already,
-and the writer never waits for one pack's fsync before it fills the next.
+remembers the file; once two more were put, the putting thread fsyncs it (written by
+then, mostly); :meth:`LocalStorage.sync`, the barrier, fsyncs every file put since the
+last barrier that is not durable yet, and their folders. The writer never waits for one
+pack's fsync before it fills the next.
 ``open_deferred`` writes such a file piece by piece (a pack as its blobs are sealed,
 each while it is still in the processor's cache) and ``publish`` links it under its
 name as ``put_deferred`` would.
@@ -51,8 +52,9 @@ _COPY_BUFFER = 1 << 20
 _ADVISE = hasattr(os, "posix_fadvise") and not IS_WINDOWS
 _PREAD = hasattr(os, "pread") and _ADVISE
 #: The page cache keeps the last BEHIND files put_deferred (their writeback started when
-#: they were written); an older one is dropped from it: the cache does not grow by the
-#: backup's size, which costs more CPU time (fresh pages) than the copying itself.
+#: they were written); an older one is made durable (fsync) and dropped from it: the
+#: cache does not grow by the backup's size, which costs more CPU time (fresh pages) than
+#: the copying itself, and the barrier has only the last few files left to fsync.
 _BEHIND = 2
 _WRITE_FLAGS = os.O_RDWR | getattr(os, "O_BINARY", 0)  # Windows fsyncs only writable files
 _FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
@@ -160,7 +162,26 @@ class LocalStorage(Storage):
             self._behind.append(final)
             older = self._behind.pop(0) if len(self._behind) > _BEHIND else None
         if older is not None:
-            _advise_dontneed(older)  # written by now (mostly): its pages go
+            self._sync_early(older)
+
+    def _sync_early(self, path: Path) -> None:
+        """fsync a file put_deferred a while ago (written by now, mostly) and let its
+        pages go, from the thread that puts (a backup's uploader, not the one that fills
+        the packs): the barrier is left the last few, not one fsync (one journal commit)
+        per pack at the end. A failure is left to the barrier, which says what failed."""
+        try:
+            fd = os.open(path, _WRITE_FLAGS)
+            try:
+                os.fsync(fd)
+                if _ADVISE:
+                    with contextlib.suppress(OSError):
+                        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+        except OSError:
+            return
+        with self._sync_lock:
+            self._unsynced.pop(path, None)
 
     def open_deferred(self) -> _LocalPartial:
         """A temporary file in ``.tmp/``, written as the caller goes and linked under its
