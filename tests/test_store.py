@@ -566,11 +566,15 @@ def test_no_pack_buffer_is_alive_when_the_snapshot_is_encoded(tmp_path: Path):
 
 class _SlowPacks(LocalStorage):
     """A folder whose pack puts take a while (a slow stick); notes the buffers (the
-    objects, by identity) the packs were built in."""
+    objects, by identity) the packs were built in. Packs are built in memory and put
+    whole, as into a remote storage (no ``open_deferred``)."""
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
         self.buffers: list[object] = []
+
+    def open_deferred(self):
+        return None
 
     def _put(self, name, source, size, *, durable):
         if name.startswith("packs/"):

@@ -15,13 +15,12 @@ from archive_support import cheap_params
 from therabak.crypto.slots import Slot, SlotType
 from therabak.errors import WrongPasswordError
 from therabak.practice.account import AccountKey
-from therabak.store import config as config_mod
 from therabak.store.blob import FLAG_COMPRESSED, BlobInfo, Compressor, open_blob, seal_blob
 from therabak.store.config import StoreConfig, parse_config
 from therabak.store.errors import DamagedStoreError, PasswordNeeded
 from therabak.store.index import BlobIndex, IndexFile, PackRecord, encode_index, parse_index
 from therabak.store.keyfile import KeyFile, Unlock, parse_keyfile, unlock_store
-from therabak.store.keys import StoreKeys, new_store_key
+from therabak.store.keys import ContentId, StoreKeys, new_store_key
 from therabak.store.locks import LockInfo, encode_lock, parse_lock
 from therabak.store.pack import PackBuilder, PackedBlob, pack_name, parse_header, sealed_header_of
 from therabak.store.snapshot import (
@@ -50,23 +49,64 @@ def test_derived_keys_differ_per_purpose_and_store():
 # ---- config -------------------------------------------------------------------------------------
 
 
-def test_config_round_trip_and_mac():
-    cfg = StoreConfig.new(created=1_800_000_000)
+@pytest.mark.parametrize(
+    ("content_id", "version", "size"),
+    [(ContentId.BLAKE3, 2, 108), (ContentId.HMAC_SHA256, 1, 107)],
+)
+def test_config_round_trip_and_mac(content_id, version, size):
+    """A new store's config is version 2 (BLAKE3 ids, one byte more); version 1 (the
+    stores made before, HMAC-SHA256 ids) is still read, and written byte for byte as it
+    was (its MAC is over the same bytes)."""
+    cfg = StoreConfig.new(created=1_800_000_000, content_id=content_id)
     keys = keys_for(cfg.store_id)
     data = cfg.to_bytes(keys)
-    assert len(data) == config_mod.SIZE == 107
+    assert len(data) == size and data[8:10] == bytes((0, version))
     parsed = parse_config(data)
-    assert (parsed.store_id, parsed.chunk_size, parsed.pack_size) == (
+    assert (parsed.store_id, parsed.chunk_size, parsed.pack_size, parsed.content_id) == (
         cfg.store_id,
         1 << 20,
         16 << 20,
+        content_id,
     )
+    assert parsed.to_bytes(keys) == data
     parsed.verify(keys)
     with pytest.raises(DamagedStoreError, match="does not belong"):
         parsed.verify(keys_for(cfg.store_id))  # another store key
 
 
-@pytest.mark.parametrize("where", [0, 9, 12, 36, 40, 50, 80, 106])
+def test_a_version_1_config_is_the_layout_stores_were_made_with():
+    """The bytes of a version 1 config, laid out by hand as FORMAT.md said before the
+    content id came: read as HMAC-SHA256 ids."""
+    import hashlib
+    import struct
+
+    keys = keys_for(b"S" * 16)
+    body = (
+        b"TBSTORE1"
+        + struct.pack(">H", 1)
+        + b"S" * 16
+        + struct.pack(">qBII", 7, 1, 1 << 20, 16 << 20)
+    )
+    signed = body + keys.mac(b"therabak store config v1", body)
+    parsed = parse_config(signed + hashlib.sha256(signed).digest())
+    parsed.verify(keys)
+    assert parsed.content_id is ContentId.HMAC_SHA256 and parsed.version == 1
+
+
+@pytest.mark.parametrize("bad", [0, 1, 3, 255])
+def test_config_refuses_an_unknown_content_id(bad):
+    """Version 2 names BLAKE3 (2); 1 is version 1's and never in a version 2 config."""
+    import hashlib
+
+    cfg = StoreConfig.new(created=0)
+    data = bytearray(cfg.to_bytes(keys_for(cfg.store_id)))
+    data[43] = bad
+    data[-32:] = hashlib.sha256(data[:-32]).digest()
+    with pytest.raises(DamagedStoreError, match="content id"):
+        parse_config(bytes(data))
+
+
+@pytest.mark.parametrize("where", [0, 9, 12, 36, 40, 43, 50, 80, 107])
 def test_config_refuses_any_changed_byte(where):
     cfg = StoreConfig.new(created=0)
     data = bytearray(cfg.to_bytes(keys_for(cfg.store_id)))

@@ -24,7 +24,7 @@ from therabak.store.config import StoreConfig, parse_config
 from therabak.store.errors import DamagedStoreError
 from therabak.store.index import IndexFile, PackRecord, encode_index, parse_index
 from therabak.store.keyfile import parse_keyfile
-from therabak.store.keys import StoreKeys, new_store_key, seal
+from therabak.store.keys import ContentId, StoreKeys, new_store_key, seal
 from therabak.store.locks import parse_lock
 from therabak.store.pack import header_length, parse_header
 from therabak.store.snapshot import parse_header as parse_snapshot_header
@@ -59,7 +59,8 @@ def only_damage(fn, *args):  # noqa: D103
 
 # ---- config -------------------------------------------------------------------------------------
 
-VALID_CONFIG = StoreConfig.new(created=1).to_bytes(KEYS)
+VALID_CONFIG = StoreConfig.new(created=1).to_bytes(KEYS)  # version 2 (BLAKE3 ids)
+VALID_CONFIG_V1 = StoreConfig.new(created=1, content_id=ContentId.HMAC_SHA256).to_bytes(KEYS)
 
 
 @FUZZ
@@ -69,11 +70,26 @@ def test_config_random_bytes(data):
 
 
 @FUZZ
-@given(mutation)
-def test_config_mutated(how):
-    cfg = only_damage(parse_config, mutate(VALID_CONFIG, how))
+@given(mutation, st.sampled_from([VALID_CONFIG, VALID_CONFIG_V1]))
+def test_config_mutated(how, valid):
+    cfg = only_damage(parse_config, mutate(valid, how))
     if cfg is not None:
         assert 64 << 10 <= cfg.chunk_size <= 16 << 20
+        assert cfg.content_id in (ContentId.HMAC_SHA256, ContentId.BLAKE3)
+
+
+@FUZZ
+@given(st.integers(0, 255), st.integers(0, 65535))
+def test_config_any_content_id_and_version(content_id, version):
+    import hashlib
+
+    body = bytearray(VALID_CONFIG[:-32])
+    body[8:10] = struct.pack(">H", version)
+    body[43] = content_id
+    data = bytes(body) + hashlib.sha256(body).digest()
+    cfg = only_damage(parse_config, data)
+    if cfg is not None:
+        assert version == 2 and content_id == 2 and cfg.content_id is ContentId.BLAKE3
 
 
 @FUZZ

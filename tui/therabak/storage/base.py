@@ -16,6 +16,11 @@ Rules every implementation keeps:
   then a crash of the computer (not of the process) may leave such an object damaged or
   gone; callers put nothing that needs it before the barrier. Remote storages are
   durable when a put is acknowledged: their barrier has nothing to do.
+* ``open_deferred`` (optional; ``None`` where a storage has none) starts an object that
+  is written piece by piece and named at the end (:class:`PartialObject`: a pack written
+  as it fills, while its bytes are still in the processor's cache, instead of a pack-sized
+  buffer copied out at once). Publishing it is ``put_deferred`` of its bytes: invisible
+  until complete, never replacing an existing name, durable at the next barrier.
 * ``replace`` is the only way to change an object, meant for the few small mutable files
   (key files, locks): the new content replaces the old one atomically.
 * ``get`` reads a range; reading past the end returns what is there (possibly ``b""``),
@@ -33,7 +38,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from therabak.errors import ExitCode, NotEnoughSpaceError, TherabakError
 from therabak.i18n import _
@@ -135,6 +140,21 @@ def check_name(name: str) -> str:
     return name
 
 
+class PartialObject(Protocol):
+    """An object being written piece by piece (:meth:`Storage.open_deferred`): not
+    visible under any name until :meth:`publish`; :meth:`discard` leaves nothing."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append *data* (all of it, or a :class:`StorageError`)."""
+
+    def publish(self, name: str) -> None:
+        """Give the complete object its name (``put_deferred``: durable at the next
+        :meth:`Storage.sync`; an existing *name* raises :class:`ObjectExistsError`)."""
+
+    def discard(self) -> None:
+        """Drop what was written (no error: called while another is being handled)."""
+
+
 class Storage(ABC):
     """A place that holds a backup store's files (see the module docstring for the rules)."""
 
@@ -161,6 +181,12 @@ class Storage(ABC):
     def put_deferred(self, name: str, source: BinaryIO, size: int) -> None:
         """``put``, durable only after the next :meth:`sync` (see the module docstring)."""
         self.put(name, source, size)
+
+    def open_deferred(self) -> PartialObject | None:
+        """An object to write piece by piece and name when complete (see the module
+        docstring), or None: this storage has none (the caller buffers the object and
+        puts it with :meth:`put_deferred`)."""
+        return None
 
     def sync(self, *, also: Iterable[str] = ()) -> None:  # noqa: B027 - durable at once
         """The durability barrier: every object put so far, and the objects *also* (put

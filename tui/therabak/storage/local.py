@@ -10,9 +10,13 @@ removes. Names starting with ``.`` are never listed.
 ``put_deferred`` (the packs of a backup) does the same without the two fsyncs: it starts
 the file's writeback at once (``posix_fadvise(DONTNEED)``: the kernel begins writing
 and drops the pages once written, so a backup does not fill the page cache) and
-remembers the file; :meth:`LocalStorage.sync`, the barrier, fsyncs every file put since
-the last barrier and their folders. By then most of the data is on the device already,
-and the writer never waits for one pack's fsync before it fills the next.
+remembers the file; once two more were put, the putting thread fsyncs it (written by
+then, mostly); :meth:`LocalStorage.sync`, the barrier, fsyncs every file put since the
+last barrier that is not durable yet, and their folders. The writer never waits for one
+pack's fsync before it fills the next.
+``open_deferred`` writes such a file piece by piece (a pack as its blobs are sealed,
+each while it is still in the processor's cache) and ``publish`` links it under its
+name as ``put_deferred`` would.
 """
 
 from __future__ import annotations
@@ -48,8 +52,9 @@ _COPY_BUFFER = 1 << 20
 _ADVISE = hasattr(os, "posix_fadvise") and not IS_WINDOWS
 _PREAD = hasattr(os, "pread") and _ADVISE
 #: The page cache keeps the last BEHIND files put_deferred (their writeback started when
-#: they were written); an older one is dropped from it: the cache does not grow by the
-#: backup's size, which costs more CPU time (fresh pages) than the copying itself.
+#: they were written); an older one is made durable (fsync) and dropped from it: the
+#: cache does not grow by the backup's size, which costs more CPU time (fresh pages) than
+#: the copying itself, and the barrier has only the last few files left to fsync.
 _BEHIND = 2
 _WRITE_FLAGS = os.O_RDWR | getattr(os, "O_BINARY", 0)  # Windows fsyncs only writable files
 _FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
@@ -146,6 +151,10 @@ class LocalStorage(Storage):
         if durable:
             fsync_dir(final.parent)
             return
+        self._deferred(final)
+
+    def _deferred(self, final: Path) -> None:
+        """*final* was put without an fsync: the next barrier makes it durable."""
         with self._sync_lock:
             self._unsynced[final] = None
             self._unsynced_dirs[final.parent] = None
@@ -153,7 +162,35 @@ class LocalStorage(Storage):
             self._behind.append(final)
             older = self._behind.pop(0) if len(self._behind) > _BEHIND else None
         if older is not None:
-            _advise_dontneed(older)  # written by now (mostly): its pages go
+            self._sync_early(older)
+
+    def _sync_early(self, path: Path) -> None:
+        """fsync a file put_deferred a while ago (written by now, mostly) and let its
+        pages go, from the thread that puts (a backup's uploader, not the one that fills
+        the packs): the barrier is left the last few, not one fsync (one journal commit)
+        per pack at the end. A failure is left to the barrier, which says what failed."""
+        try:
+            fd = os.open(path, _WRITE_FLAGS)
+            try:
+                os.fsync(fd)
+                if _ADVISE:
+                    with contextlib.suppress(OSError):
+                        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+        except OSError:
+            return
+        with self._sync_lock:
+            self._unsynced.pop(path, None)
+
+    def open_deferred(self) -> _LocalPartial:
+        """A temporary file in ``.tmp/``, written as the caller goes and linked under its
+        name by ``publish`` (then as ``put_deferred``: durable at the next barrier)."""
+        try:
+            tmp, fd = self._temporary()
+        except OSError as e:
+            raise self._fail(_WRITE, _TMP, e) from e
+        return _LocalPartial(self, tmp, fd)
 
     def sync(self, *, also: Iterable[str] = ()) -> None:
         """fsync every file put_deferred since the last barrier (and the objects *also*),
@@ -342,6 +379,63 @@ class LocalStorage(Storage):
                     os.unlink(entry.path)
                     removed += 1
         return removed
+
+
+class _LocalPartial:
+    """An object of a :class:`LocalStorage` being written (``open_deferred``)."""
+
+    __slots__ = ("_storage", "_tmp", "_fd", "size")
+
+    def __init__(self, storage: LocalStorage, tmp: Path, fd: int) -> None:
+        self._storage = storage
+        self._tmp = tmp
+        self._fd = fd
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._fd < 0:
+            raise StorageError(_("the object was published or discarded already"))
+        view = memoryview(data)
+        try:
+            done = 0
+            while done < len(view):
+                n = os.write(self._fd, view[done:])
+                if not n:
+                    raise OSError(errno.EIO, _("nothing was written"))
+                done += n
+        except OSError as e:
+            raise self._storage._fail(_WRITE, f"{_TMP}/{self._tmp.name}", e) from e
+        self.size += len(view)
+
+    def publish(self, name: str) -> None:
+        storage = self._storage
+        final = storage._path(name)
+        if self._fd < 0:
+            raise StorageError(_("the object was published or discarded already"))
+        try:
+            if final.exists():
+                raise ObjectExistsError(_("{name} exists already").format(name=name))
+            try:
+                if _ADVISE:  # start the writeback now; the barrier waits for the rest
+                    with contextlib.suppress(OSError):
+                        os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                fd, self._fd = self._fd, -1
+                os.close(fd)  # closed before it is linked or renamed (Windows)
+                _private_dirs(final.parent)
+            except OSError as e:
+                raise storage._fail(_WRITE, name, e) from e
+            storage._move_no_replace(self._tmp, final, name)
+        finally:
+            self.discard()  # the temporary name (the object keeps its own link)
+        storage._deferred(final)
+
+    def discard(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(OSError):
+            self._tmp.unlink()
 
 
 def _private_dirs(folder: Path) -> None:

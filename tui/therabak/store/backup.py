@@ -20,7 +20,8 @@ first chunk is identified on the caller's thread, later ones on the backup's chu
 background hasher takes the whole file's SHA-256: the two hashing passes over a large file
 run beside each other. Full packs are put by background threads (as many as the storage's
 ``puts_in_flight``: one for a local folder) while the next fills, without waiting for
-each to be durable. Commit puts
+each to be durable; into a local folder a pack is written as it fills (each blob right
+after it was sealed) and the background thread only publishes it under its name. Commit puts
 the last pack, an index file for the new packs (and for packs an interrupted backup
 left, whose headers were verified when the index was loaded: adopted), then makes them
 all durable at once (``Store.sync``, the storage's barrier), then puts the snapshot.
@@ -148,6 +149,7 @@ class BackupWriter:
         self._buffer_free = threading.Condition(self._mutex)
         self._pending: set[bytes] = set()  # chunks packed but not yet in a put pack
         self._pack: PackBuilder | None = None  # made by the first new chunk
+        self._streamed = True  # packs are written as they fill, where the storage can
         self._new_packs: list[str] = []
         self._entries: dict[str, SnapshotEntry] = {}
         self._skipped: list[dict[str, str]] = []
@@ -175,8 +177,10 @@ class BackupWriter:
         """The pack to fill next, in the buffer of a pack that was put; a new buffer
         only while fewer than ``puts_in_flight`` + 1 exist (else this waits for a put to
         end: two threads fill packs, and without the bound a third 16 MiB buffer was
-        made while one pack was put and the next waited for it). Called with the mutex
-        held (released while waiting)."""
+        made while one pack was put and the next waited for it). Where the storage can
+        (a local folder), the pack is written to it as it fills (``open_deferred``) and
+        the buffer holds one sealed chunk at a time. Called with the mutex held
+        (released while waiting)."""
         cfg = self.store.config
         while self._pack is None:
             if self._failed is not None:
@@ -189,7 +193,14 @@ class BackupWriter:
             else:
                 self._buffer_free.wait(timeout=0.5)
                 continue
-            self._pack = PackBuilder(self.keys, cfg.pack_size, cfg.chunk_size, buffer)
+            try:
+                stream = self.store.open_deferred() if self._streamed else None
+            except BaseException:
+                if buffer is not None:
+                    self._buffers.append(buffer)
+                raise
+            self._streamed = stream is not None
+            self._pack = PackBuilder(self.keys, cfg.pack_size, cfg.chunk_size, buffer, stream)
             self._buffer_free.notify_all()  # another thread waiting for one fills it too
 
     # ---- the parent: files that need not be read -------------------------------------------
@@ -364,9 +375,18 @@ class BackupWriter:
                 if self._pack.full:
                     full = self._pack.finish()
                     self._pack = None
-        except BaseException:
+                    if full.stream is not None:  # written: its chunk buffer is free now
+                        self._buffers.append(full.buffer)
+                        self._buffer_free.notify_all()
+        except BaseException as e:
             with self._mutex:
                 self._pending.discard(blob_id)
+                pack = self._pack
+                if pack is not None and pack.broken:  # a write failed: the pack is lost,
+                    pack.discard()  # and so is this backup (its blobs were counted in)
+                    self._pack = None
+                    if self._failed is None:
+                        self._failed = e
             raise
         if full is not None:
             self._send(full)
@@ -408,6 +428,8 @@ class BackupWriter:
                     return
                 if self._failed is None:
                     self._upload(pack)
+                elif pack.stream is not None:
+                    pack.stream.discard()
             except BaseException as e:  # noqa: BLE001 - handed to the writer's thread
                 self._failed = e
             finally:
@@ -416,7 +438,10 @@ class BackupWriter:
 
     def _upload(self, pack: FinishedPack) -> None:
         # durable at the commit's barrier (store.sync): nothing refers to it before
-        self.store.put(pack.name, pack.data, durable=False)
+        if pack.stream is not None:
+            pack.stream.publish(pack.name)
+        else:
+            self.store.put(pack.name, pack.data, durable=False)
         faults.point("store.pack")
         with self._mutex:
             self._index.add_pack(
@@ -429,8 +454,9 @@ class BackupWriter:
             self._new_packs.append(pack.pack_id)
             self.stats.packs += 1
             self.stats.bytes_added += pack.size
-            self._buffers.append(pack.buffer)  # the next pack fills it: no new 16 MiB
-            self._buffer_free.notify_all()
+            if pack.stream is None:  # the next pack fills it: no new 16 MiB
+                self._buffers.append(pack.buffer)
+                self._buffer_free.notify_all()
 
     def add_entry(self, entry: SnapshotEntry, *, read: int, reused: bool = False) -> None:
         self._check_open()
@@ -454,6 +480,8 @@ class BackupWriter:
         try:
             with self._mutex:
                 last = self._pack.finish() if self._pack is not None and len(self._pack) else None
+                if self._pack is not None and last is None:
+                    self._pack.discard()  # begun, but nothing was written into it
                 self._pack = None
             if last is not None:
                 self._send(last)
@@ -542,16 +570,20 @@ class BackupWriter:
         try:
             while True:  # drop what waits; the pack being put finishes
                 try:
-                    self._queue.get_nowait()
-                    self._queue.task_done()
+                    dropped = self._queue.get_nowait()
                 except queue.Empty:
                     break
+                if isinstance(dropped, FinishedPack) and dropped.stream is not None:
+                    dropped.stream.discard()
+                self._queue.task_done()
             for _thread in self._uploaders:
                 self._queue.put(_STOP)
             for thread in self._uploaders:
                 thread.join()
         finally:
             self._buffers.clear()  # 16 MiB each: not kept while a verify reads back
+            if self._pack is not None:
+                self._pack.discard()  # streamed: its temporary file goes
             self._pack = None
             self._lock.release()
 

@@ -1,6 +1,7 @@
 """Blobs: the sealed chunks of file content that packs hold (FORMAT.md, "Blobs").
 
-A blob's id is keyed: ``HMAC-SHA256(id key, SHA-256(chunk))``. Without the store key
+A blob's id is keyed: ``BLAKE3(chunk)`` keyed with the BLAKE3 id key (stores of config
+version 2), or ``HMAC-SHA256(id key, SHA-256(chunk))`` (version 1). Without the store key
 nobody can tell whether the store holds a given file (no "known file" oracle), and two
 equal chunks get one id, so they are stored once. A blob is sealed on its own
 (``keys.seal``: random nonce, AES-256-GCM under the blob key) with its id, flags and
@@ -22,7 +23,7 @@ from therabak.i18n import _
 from therabak.store.binary import u32
 from therabak.store.config import MAX_CHUNK_SIZE
 from therabak.store.errors import DamagedStoreError
-from therabak.store.keys import SEAL_OVERHEAD, StoreKeys, seal, unseal
+from therabak.store.keys import SEAL_OVERHEAD, ContentId, StoreKeys, seal, unseal
 
 ID_SIZE = 32
 FLAG_COMPRESSED = 0x01
@@ -107,9 +108,29 @@ class Compressor:
 
 
 def blob_id_of(keys: StoreKeys, chunk: bytes | memoryview) -> tuple[bytes, bytes]:
-    """(blob id, SHA-256 of the chunk)."""
+    """(blob id, SHA-256 of the chunk): the SHA-256 only where the id is made from it
+    (``ContentId.HMAC_SHA256``), else ``b""`` (a BLAKE3 store takes no SHA-256 per chunk:
+    a file's own SHA-256, in the snapshot, is taken once over the whole file)."""
+    if keys.content_id is ContentId.BLAKE3:
+        return keys.blake3_id(chunk), b""
+    if keys.content_id is None:
+        raise ValueError("a store whose content id is not known cannot be written")
     digest = hashlib.sha256(chunk).digest()
     return keys.blob_id(digest), digest
+
+
+def id_matches(keys: StoreKeys, chunk: bytes | memoryview, blob_id: bytes) -> tuple[bool, bytes]:
+    """(is *blob_id* the keyed id of *chunk*, the chunk's SHA-256 or ``b""``) under the
+    store's content id; either one when it is not known (a salvage without a config)."""
+    kind = keys.content_id
+    digest = b""
+    if kind is not ContentId.BLAKE3:
+        digest = hashlib.sha256(chunk).digest()
+        if hmac.compare_digest(keys.blob_id(digest), blob_id):
+            return True, digest
+        if kind is not None:
+            return False, digest
+    return hmac.compare_digest(keys.blake3_id(chunk), blob_id), digest
 
 
 def seal_blob(
@@ -130,7 +151,8 @@ def open_blob(
 ) -> tuple[bytes, bytes]:
     """(plaintext, its SHA-256) of a sealed blob, checked: authentication, the declared
     size of a zstd frame before it is decompressed (no bomb), the plaintext length, and
-    that the plaintext is the content its id names. DamagedStoreError otherwise.
+    that the plaintext is the content its id names. DamagedStoreError otherwise. The
+    SHA-256 is ``b""`` where the id is not made from it (a BLAKE3 store).
 
     Without *check_id* the last check (a SHA-256 of the chunk) is left to the caller,
     who checks the SHA-256 of the whole file instead (a restore of a file of several
@@ -163,8 +185,8 @@ def open_blob(
                 name=name,
             )
         return plain, b""
-    digest = hashlib.sha256(plain).digest()
-    if len(plain) != info.raw_length or not hmac.compare_digest(keys.blob_id(digest), info.id):
+    matches, digest = id_matches(keys, plain, info.id)
+    if len(plain) != info.raw_length or not matches:
         raise DamagedStoreError(
             _("{name} is damaged ({what}).").format(name=what, what=_("content and id differ")),
             name=name,

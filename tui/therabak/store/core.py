@@ -12,6 +12,8 @@ The bytes are in FORMAT.md beside this file.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -46,10 +48,10 @@ from therabak.store.keyfile import (
     Unlock,
     current_keyfiles,
 )
-from therabak.store.keys import StoreKeys, new_store_key
+from therabak.store.keys import ContentId, StoreKeys, new_store_key
 from therabak.store.loaded_index import index_from_headers, load_index
 from therabak.store.locks import StoreLock
-from therabak.store.objects import put_object
+from therabak.store.objects import StreamedObject, put_object
 from therabak.store.opening import open_keys
 from therabak.store.pack import pack_name
 from therabak.store.problems import Problem
@@ -89,6 +91,8 @@ class Store:
     ) -> None:
         self.storage = storage
         self.config = config
+        if keys.content_id is not config.content_id:  # ids are made as the config says
+            keys = dataclasses.replace(keys, content_id=config.content_id)
         self.keys = keys
         self.keyfile = keyfile  # the key file that opened the store
         self.keyfiles = keyfiles  # every authentic key file
@@ -117,6 +121,7 @@ class Store:
         created: int | None = None,
         chunk_size: int = config_mod.DEFAULT_CHUNK_SIZE,
         pack_size: int = config_mod.DEFAULT_PACK_SIZE,
+        content_id: ContentId = ContentId.BLAKE3,
     ) -> Store:
         """Make a new store in an empty *storage*: a key file first, the config last (the
         config is the store's commit; key files without a config are what a create that
@@ -136,9 +141,11 @@ class Store:
         for obj in list(storage.list(KEYS_PREFIX)):  # an interrupted create's key file
             storage.delete(obj.name)
         now = int(time.time()) if created is None else created
-        cfg = StoreConfig.new(created=now, chunk_size=chunk_size, pack_size=pack_size)
+        cfg = StoreConfig.new(
+            created=now, chunk_size=chunk_size, pack_size=pack_size, content_id=content_id
+        )
         key = new_store_key()
-        keys = StoreKeys(cfg.store_id, key)
+        keys = StoreKeys(cfg.store_id, key, content_id)
         slots = protection.slots(key)
         keyfile = KeyFile.new(cfg.store_id, slots, created=now)
         written = [0]
@@ -179,6 +186,14 @@ class Store:
         if self.read_only:
             raise StoreError(_("The store was opened for salvage only; it cannot be changed."))
         put_object(self.storage, name, data, self.written, durable=durable)
+
+    def open_deferred(self) -> StreamedObject | None:
+        """An object to write piece by piece and publish under its name when complete
+        (durable after the next :meth:`sync`), or None where the storage has none."""
+        if self.read_only:
+            raise StoreError(_("The store was opened for salvage only; it cannot be changed."))
+        partial = self.storage.open_deferred()
+        return None if partial is None else StreamedObject(self.storage, partial, self.written)
 
     def sync(self, *, also: Iterable[str] = ()) -> None:
         """The durability barrier: every object put so far (and the objects *also*, put
@@ -366,6 +381,8 @@ class Store:
             size += len(plain)
             if whole is not None:
                 whole.update(plain)
+            elif not digest:  # a BLAKE3 store: the id was not made from the SHA-256
+                digest = hashlib.sha256(plain).digest()
             yield plain
         hexdigest = whole.hexdigest() if whole is not None else digest.hex()
         if size != entry.size or hexdigest != entry.sha256:

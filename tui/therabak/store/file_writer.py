@@ -2,7 +2,8 @@
 store's chunk size, each chunk's keyed id taken and the chunk handed to the backup
 (``store/backup.py``, through :class:`ChunkSink`), the whole file's SHA-256 beside it, and
 at the end the file's snapshot entry. A file's first chunk is identified on the caller's
-thread (its SHA-256 is the file's when it is the only one); later ones on the backup's
+thread (in a store with SHA-256 ids, its SHA-256 is the file's when it is the only one; a
+BLAKE3 store takes no SHA-256 per chunk, only the file's); later ones on the backup's
 chunk thread, at most ``CHUNKS_AHEAD`` waiting, while the caller reads on."""
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ class FileWriter:
         self._count += 1
         if self._count == 1:
             blob_id, digest = blob_id_of(backup.keys, piece)
+            # the file's SHA-256 if it is the only chunk (a BLAKE3 store: b"", taken at
+            # the end then, here, without a hand-over to the background hasher)
             self._first, self._first_digest = piece, digest
             self._blobs.append(blob_id)
             backup.store_chunk(blob_id, piece, self._compressor, first=True)
@@ -148,7 +151,7 @@ class FileWriter:
         if self._whole is not None:
             sha = self._whole.digest()
         elif self._blobs:
-            sha = self._first_digest
+            sha = self._first_digest or hashlib.sha256(self._first or b"").digest()
         else:
             sha = hashlib.sha256(b"").digest()
         self._first = None

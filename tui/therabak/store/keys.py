@@ -13,7 +13,9 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass, field
+from enum import IntEnum
 
+import blake3
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -28,12 +30,20 @@ MAC_SIZE = 32
 
 # HKDF info strings: one per purpose (FORMAT.md lists them)
 _INFO_ID = b"therabak store blob id v1"
+_INFO_ID_BLAKE3 = b"therabak store blob id v2 blake3"
 _INFO_BLOB = b"therabak store blob v1"
 _INFO_PACK = b"therabak store pack header v1"
 _INFO_INDEX = b"therabak store index v1"
 _INFO_SNAPSHOT = b"therabak store snapshot v1"
 _INFO_LOCK = b"therabak store lock v1"
 _INFO_MAC = b"therabak store mac v1"
+
+
+class ContentId(IntEnum):
+    """How a store computes a chunk's keyed id (the config says; FORMAT.md, "Blobs")."""
+
+    HMAC_SHA256 = 1  # HMAC-SHA256(id key, SHA-256(chunk)): config version 1
+    BLAKE3 = 2  # BLAKE3 keyed with the BLAKE3 id key: config version 2 (~5x faster)
 
 
 def new_store_key() -> bytes:
@@ -46,7 +56,11 @@ class StoreKeys:
 
     store_id: bytes
     master: bytes = field(repr=False)
+    # the store's content id (its config's); None: not known (a salvage without a
+    # readable config), either is accepted when a blob is read, none can be written
+    content_id: ContentId | None = ContentId.HMAC_SHA256
     id_key: bytes = field(repr=False, init=False)
+    id_key_blake3: bytes = field(repr=False, init=False)
     mac_key: bytes = field(repr=False, init=False)
     blob: AESGCM = field(repr=False, init=False)
     pack: AESGCM = field(repr=False, init=False)
@@ -61,6 +75,7 @@ class StoreKeys:
         prk = hkdf_extract(self.master, self.store_id)
         put = object.__setattr__
         put(self, "id_key", hkdf_expand(prk, _INFO_ID))
+        put(self, "id_key_blake3", hkdf_expand(prk, _INFO_ID_BLAKE3))
         put(self, "mac_key", hkdf_expand(prk, _INFO_MAC))
         put(self, "blob", AESGCM(hkdf_expand(prk, _INFO_BLOB)))
         put(self, "pack", AESGCM(hkdf_expand(prk, _INFO_PACK)))
@@ -72,6 +87,11 @@ class StoreKeys:
     def blob_id(self, sha256_digest: bytes) -> bytes:
         """The keyed content id of a chunk: HMAC-SHA256(id key, SHA-256(chunk))."""
         return hmac.digest(self.id_key, sha256_digest, "sha256")
+
+    def blake3_id(self, chunk: bytes | memoryview) -> bytes:
+        """The keyed content id of a chunk in a BLAKE3 store: BLAKE3(chunk) keyed with the
+        BLAKE3 id key (32 bytes)."""
+        return blake3.blake3(chunk, key=self.id_key_blake3).digest()
 
     def mac(self, context: bytes, data: bytes | memoryview) -> bytes:
         """HMAC-SHA256(mac key, context || data): config and key files."""

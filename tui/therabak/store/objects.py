@@ -1,11 +1,12 @@
 """Putting one immutable object into a store's storage, with the failpoints of a
-destination write, and handing a buffer to the storage without copying it."""
+destination write, handing a buffer to the storage without copying it, or writing an
+object piece by piece where the storage can (:class:`StreamedObject`)."""
 
 from __future__ import annotations
 
 from therabak import faults
 from therabak.i18n import _
-from therabak.storage.base import Storage
+from therabak.storage.base import PartialObject, Storage
 from therabak.store.errors import StoreFullError
 
 
@@ -38,6 +39,41 @@ def put_object(
 
         storage.put_deferred(name, io.BytesIO(data), len(data))
     written[0] += len(data)
+
+
+class StreamedObject:
+    """An object written piece by piece (``Storage.open_deferred``: a pack as it fills),
+    with the failpoints of a destination write before each piece, as :func:`put_object`
+    has them before a whole object. The bytes count into *written* as they go."""
+
+    __slots__ = ("_partial", "_storage", "_written", "size")
+
+    def __init__(self, storage: Storage, partial: PartialObject, written: list[int]) -> None:
+        self._storage = storage
+        self._partial = partial
+        self._written = written
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        n = len(data)
+        try:
+            faults.before_write(self._written[0], n)
+        except OSError as e:
+            raise StoreFullError(
+                _("Not enough space in {place} to write {name}: {reason}").format(
+                    place=self._storage.location, name="packs/", reason=e.strerror
+                )
+            ) from None
+        self._partial.write(data)
+        self._written[0] += n
+        self.size += n
+
+    def publish(self, name: str) -> None:
+        """Durable after the next ``storage.sync()``."""
+        self._partial.publish(name)
+
+    def discard(self) -> None:
+        self._partial.discard()
 
 
 class BufferFile:

@@ -53,7 +53,8 @@ def open_keys(storage: Storage, unlock: Unlock, *, salvage: bool = False) -> Ope
                     _("The config does not belong to this store's key (damaged or replaced)."),
                 )
             )
-        cfg = StoreConfig(keys.store_id, keyfile.created)  # defaults: reading needs none
+        # defaults: reading needs none; the content id is not known (either is accepted)
+        cfg = StoreConfig(keys.store_id, keyfile.created, content_id=None)
         salvage = True
     authentic = _authentic(keyfiles, keys, problems)
     return Opened(cfg, keys, keyfile, authentic, used, problems, salvage)

@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from therabak.i18n import _
 from therabak.store.binary import Reader, u32
@@ -32,6 +33,9 @@ ENTRY_SIZE = ID_SIZE + 1 + 4 + 4
 MAX_BLOBS = (2 * MAX_PACK_SIZE) // SEAL_OVERHEAD
 #: how much of a pack's end is read at first, hoping the header is in it
 TAIL_GUESS = 8 << 10
+if TYPE_CHECKING:
+    from therabak.store.objects import StreamedObject
+
 _AAD = b"therabak store pack header v1"
 _NAME_RE = re.compile(r"packs/([0-9a-f]{2})/([0-9a-f]{64})")
 
@@ -57,9 +61,12 @@ class PackedBlob:
 @dataclass
 class FinishedPack:
     pack_id: str
-    buffer: bytearray = field(repr=False)  # the pack is its first ``size`` bytes
+    # the pack is its first ``size`` bytes; streamed: the small buffer its blobs were
+    # sealed in, one at a time (free for the next pack)
+    buffer: bytearray = field(repr=False)
     blobs: list[PackedBlob]
     size: int = -1
+    stream: StreamedObject | None = field(default=None, repr=False)  # written, to publish
 
     def __post_init__(self) -> None:
         if self.size < 0:
@@ -80,20 +87,37 @@ _HEADER_ROOM = SEAL_OVERHEAD + 5 + TRAILER_SIZE
 
 
 class PackBuilder:
-    """Collects sealed blobs in memory until the pack is full (not thread-safe: the
-    backup writer serialises its calls). The buffer is allocated once, at the pack's
-    size and one chunk more, when the first blob comes (or handed in, from a pack that
-    was put: *buffer*), so it is never copied while it fills; the header is written
-    into it too. A pack counts as full once its blobs and header reach the target."""
+    """Collects sealed blobs until the pack is full (not thread-safe: the backup writer
+    serialises its calls). A pack counts as full once its blobs and header reach the
+    target.
+
+    In memory: the buffer is allocated once, at the pack's size and one chunk more, when
+    the first blob comes (or handed in, from a pack that was put: *buffer*), so it is
+    never copied while it fills; the header is written into it too.
+
+    Streamed (*stream*, where the storage can write an object piece by piece): each blob
+    is sealed into a buffer of one chunk (*buffer*, reused) and written out at once, while
+    its bytes are still in the processor's cache; a pack-sized buffer, copied out from
+    memory at the end, cost a local backup of 2 GB about half a second of system time."""
 
     def __init__(
-        self, keys: StoreKeys, target: int, chunk_size: int = 0, buffer: bytearray | None = None
+        self,
+        keys: StoreKeys,
+        target: int,
+        chunk_size: int = 0,
+        buffer: bytearray | None = None,
+        stream: StreamedObject | None = None,
     ) -> None:
         self.keys = keys
         self.target = target
-        self._capacity = (
-            target + chunk_size + SEAL_OVERHEAD + ENTRY_SIZE + _HEADER_ROOM if chunk_size else 0
-        )
+        self.stream = stream
+        self.broken = False  # a write of the stream failed: the pack is unusable
+        if stream is not None:
+            self._capacity = chunk_size + SEAL_OVERHEAD
+        else:
+            self._capacity = (
+                target + chunk_size + SEAL_OVERHEAD + ENTRY_SIZE + _HEADER_ROOM if chunk_size else 0
+            )
         # allocated by the first add: not while a full one waits to be put
         self.data = buffer if buffer is not None and len(buffer) >= self._capacity else bytearray()
         self.used = 0
@@ -101,6 +125,11 @@ class PackBuilder:
 
     def add(self, sealed: bytes | memoryview, info: BlobInfo) -> None:
         """Append a blob sealed elsewhere (prune copies blobs as they are)."""
+        if self.stream is not None:
+            self._write(sealed)
+            self.blobs.append(PackedBlob(info, self.used))
+            self.used += len(sealed)
+            return
         end = self._room(len(sealed))
         self.blobs.append(PackedBlob(info, self.used))
         self.data[self.used : end] = sealed
@@ -110,18 +139,36 @@ class PackBuilder:
         self, aead, payload: bytes | memoryview, aad: bytes, blob_id: bytes, flags: int, raw: int
     ) -> BlobInfo:
         """Seal *payload* straight into the pack's buffer (``keys.seal``'s layout: a random
-        nonce, then AES-256-GCM with its tag), without a copy of the sealed bytes."""
+        nonce, then AES-256-GCM with its tag), without a copy of the sealed bytes;
+        streamed, into the chunk buffer, written out from there."""
         length = len(payload) + SEAL_OVERHEAD
-        end = self._room(length)
+        streamed = self.stream is not None
+        start = 0 if streamed else self.used
+        end = self._room(length) if not streamed else self._scratch(length)
         nonce = os.urandom(NONCE_SIZE)
-        start = self.used
         self.data[start : start + NONCE_SIZE] = nonce
         with memoryview(self.data) as view:
             aead.encrypt_into(nonce, payload, aad, view[start + NONCE_SIZE : end])
+            if streamed:
+                self._write(view[:length])
         info = BlobInfo(blob_id, flags, length, raw)
-        self.blobs.append(PackedBlob(info, start))
-        self.used = end
+        self.blobs.append(PackedBlob(info, self.used))
+        self.used += length
         return info
+
+    def _write(self, data: bytes | memoryview) -> None:
+        assert self.stream is not None
+        try:
+            self.stream.write(data)
+        except BaseException:
+            self.broken = True
+            raise
+
+    def _scratch(self, length: int) -> int:
+        """The chunk buffer, at least *length* bytes; returns *length*."""
+        if len(self.data) < length:
+            self.data = bytearray(max(self._capacity, length))
+        return length
 
     def _room(self, length: int) -> int:
         """Make room for *length* more bytes; returns where they end."""
@@ -131,6 +178,11 @@ class PackBuilder:
         if end > len(self.data):
             self.data += bytes(end - len(self.data))
         return end
+
+    def discard(self) -> None:
+        """Streamed: drop what was written (nothing of it is named)."""
+        if self.stream is not None:
+            self.stream.discard()
 
     @property
     def full(self) -> bool:
@@ -142,6 +194,10 @@ class PackBuilder:
     def finish(self) -> FinishedPack:
         header = encode_header(self.keys, [b.info for b in self.blobs])
         tail = header + u32(len(header)) + TRAILER_MAGIC
+        if self.stream is not None:
+            self._write(tail)
+            end = self.used + len(tail)
+            return FinishedPack(pack_id_for(header), self.data, self.blobs, end, self.stream)
         end = self.used + len(tail)
         if end > len(self.data):
             self.data += bytes(end - len(self.data))
