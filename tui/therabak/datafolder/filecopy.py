@@ -40,6 +40,9 @@ from therabak.storedpaths import check_relative_path
 COPY_BLOCK = 8 << 20  # large reads: few system calls, hashing in the same pass
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
+_READV: Callable[[int, list[bytearray]], int] | None = getattr(os, "readv", None)
+#: a file's times set through its descriptor (``futimens``: no second path lookup)
+_UTIME_FD = os.utime in os.supports_fd
 
 
 class UnsafePath(DamagedArchiveError):
@@ -275,36 +278,52 @@ def copy_fd(
     budget: ByteBudget | None = None,
     on_bytes: Callable[[int], None] | None = None,
     check_cancel: Callable[[], None] | None = None,
+    expected: int = -1,
 ) -> tuple[int, str]:
-    """Copy everything from *src_fd* to *dst_fd*, hashing the bytes as they pass."""
+    """Copy everything from *src_fd* to *dst_fd*, hashing the bytes as they pass.
+
+    *expected*: the source's size when it was opened (-1: unknown). A short read that
+    reaches it is taken as the end of the file without one more read to see it (one
+    system call per file; a file that grows meanwhile has another size afterwards, which
+    the caller compares)."""
     digest = hashlib.sha256()
     view = _buffer()
     buf = view.obj
     size = 0
-    with open(src_fd, "rb", buffering=0, closefd=False) as src:
-        while True:
-            n = src.readinto(buf)
-            if not n:
-                break
-            chunk = view[:n]
-            try:
-                if n >= PARALLEL_HASH_MIN:  # hash on another core while the bytes are written
-                    pending = _hasher().submit(digest.update, chunk)
-                    try:
-                        write_all(dst_fd, chunk, budget)
-                    finally:
-                        pending.result()  # the buffer is reused only once the hash is done
-                else:
-                    digest.update(chunk)
+    read = _reader(src_fd)
+    while True:
+        n = read(buf)
+        if not n:
+            break
+        chunk = view[:n]
+        try:
+            if n >= PARALLEL_HASH_MIN:  # hash on another core while the bytes are written
+                pending = _hasher().submit(digest.update, chunk)
+                try:
                     write_all(dst_fd, chunk, budget)
-            except OSError as e:
-                raise DestinationWriteFailed(e) from None
-            size += n
-            if on_bytes is not None:
-                on_bytes(n)
-            if check_cancel is not None:
-                check_cancel()
+                finally:
+                    pending.result()  # the buffer is reused only once the hash is done
+            else:
+                digest.update(chunk)
+                write_all(dst_fd, chunk, budget)
+        except OSError as e:
+            raise DestinationWriteFailed(e) from None
+        size += n
+        if on_bytes is not None:
+            on_bytes(n)
+        if check_cancel is not None:
+            check_cancel()
+        if size == expected and n < len(buf):
+            break
     return size, digest.hexdigest()
+
+
+def _reader(fd: int) -> Callable[[bytearray], int]:
+    """``readinto`` for a descriptor: ``os.readv`` where it exists (no file object, so no
+    ``fstat`` per file), a raw file object elsewhere (Windows)."""
+    if _READV is not None:
+        return lambda buf: _READV(fd, [buf])
+    return open(fd, "rb", buffering=0, closefd=False).readinto
 
 
 def copy_file(
@@ -336,8 +355,18 @@ def copy_file(
             raise DestinationWriteFailed(e) from None
         try:
             size, sha = copy_fd(  # a failed write raises DestinationWriteFailed, a read OSError
-                src_fd, fd, budget=budget, on_bytes=on_bytes, check_cancel=check_cancel
+                src_fd,
+                fd,
+                budget=budget,
+                on_bytes=on_bytes,
+                check_cancel=check_cancel,
+                expected=before.st_size,
             )
+            if _UTIME_FD:  # after the last write: one call on the open file
+                try:
+                    os.utime(fd, ns=(before.st_mtime_ns, before.st_mtime_ns))
+                except OSError as e:
+                    raise DestinationWriteFailed(e) from None
             if fsync:
                 try:
                     os.fsync(fd)
@@ -349,10 +378,11 @@ def copy_file(
     finally:
         if own:
             os.close(src_fd)
-    try:
-        utime_long(path, (before.st_mtime_ns, before.st_mtime_ns))
-    except OSError as e:
-        raise DestinationWriteFailed(e) from None
+    if not _UTIME_FD:  # Windows: by its path, once the file is closed
+        try:
+            utime_long(path, (before.st_mtime_ns, before.st_mtime_ns))
+        except OSError as e:
+            raise DestinationWriteFailed(e) from None
     changed = (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
         size != before.st_size
     )
@@ -365,15 +395,16 @@ def sha256_file(
     on_bytes: Callable[[int], None] | None = None,
     check_cancel: Callable[[], None] | None = None,
 ) -> tuple[int, str]:
+    """Size and SHA-256 of *path* (or of an open descriptor, which is closed afterwards)."""
     digest = hashlib.sha256()
     view = _buffer()
     buf = view.obj
     size = 0
-    if not isinstance(path, int):
-        path = open_long(path, os.O_RDONLY | _O_BINARY)
-    with open(path, "rb", buffering=0) as f:  # the descriptor is closed afterwards
+    fd = path if isinstance(path, int) else open_long(path, os.O_RDONLY | _O_BINARY)
+    try:
+        read = _reader(fd)
         while True:
-            n = f.readinto(buf)
+            n = read(buf)
             if not n:
                 break
             digest.update(view[:n])
@@ -382,6 +413,8 @@ def sha256_file(
                 on_bytes(n)
             if check_cancel is not None:
                 check_cancel()
+    finally:
+        os.close(fd)
     return size, digest.hexdigest()
 
 
