@@ -248,3 +248,61 @@ def _meta():
     from therabak.store.snapshot import SnapshotKind
 
     return SnapshotMeta(kind=SnapshotKind.MANUAL, categories=("other",))
+
+
+def test_a_parent_body_that_does_not_open_is_never_copied(
+    practice: Practice, tmp_path: Path
+) -> None:
+    """The kept bytes are opened again as a stream when copied: bytes that are not the
+    ones read (one flipped) fail at the end of the stream, and the snapshot is not made."""
+    import pytest
+    from cryptography.exceptions import InvalidTag
+
+    from therabak.store.snapshot_body import ParentBody
+
+    store = create_store(tmp_path / "store")
+    backup_data(store, practice.data_dir, practice.key)
+    parent = store.latest(keep_body=True)
+    assert parent is not None and parent.body is not None
+    body = parent.body
+    flipped = bytearray(body.sealed)
+    flipped[len(flipped) // 2] ^= 1
+    parent.body = ParentBody(
+        memoryview(bytes(flipped)), body.key, body.aad, body.entries, body.spans
+    )
+    with pytest.raises((InvalidTag, zstandard.ZstdError)):
+        _encode(store, parent, parent.entries)
+    parent.body = body
+    assert _encode(store, parent, parent.entries).entries == parent.entries
+
+
+def test_the_copier_opens_the_whole_body_even_when_it_copies_only_its_start(
+    practice: Practice, tmp_path: Path, monkeypatch
+) -> None:
+    import pytest
+    from cryptography.exceptions import InvalidTag
+
+    import therabak.store.snapshot_body as snapshot_body
+    from therabak.store.snapshot_body import ParentBody
+
+    monkeypatch.setattr(snapshot_body, "_READ", 64)  # read in pieces, as a large body is
+    many = practice.data_dir / "documents" / "many"  # a body of several zstd blocks
+    many.mkdir(parents=True)
+    for n in range(3000):
+        (many / f"{n:05d}.txt").write_bytes(b"%d" % n)
+
+    store = create_store(tmp_path / "store")
+    backup_data(store, practice.data_dir, practice.key)
+    parent = store.latest(keep_body=True)
+    assert parent is not None and parent.body is not None
+    body = parent.body
+    first = (body.spans.starts[0], body.spans.ends[0])
+    out = bytearray()
+    with body.copier() as copier:
+        copier.copy(first, out.extend)
+    assert json.loads(out)["p"] == parent.entries[0].path
+    tail = bytearray(body.sealed)
+    tail[-17] ^= 1  # the last byte of the ciphertext, far after the first entry
+    changed = ParentBody(memoryview(bytes(tail)), body.key, body.aad, body.entries, body.spans)
+    with pytest.raises(InvalidTag), changed.copier() as copier:
+        copier.copy(first, out.extend)

@@ -65,7 +65,7 @@ def run_store_backup(args: argparse.Namespace, out: Output) -> int:
     from therabak.crypto.protection import Protection
     from therabak.destinations import resolve
     from therabak.jobs.store_backup import run_store_backup
-    from therabak.jobs.store_open import store_exists_at
+    from therabak.jobs.store_target import store_exists_at
     from therabak.presentation import store_backup_lines
 
     if args.volume_size:

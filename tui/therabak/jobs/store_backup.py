@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from therabak import faults, formatting, memtune
 from therabak.datafolder.locks import DataReading
@@ -57,24 +57,22 @@ from therabak.jobs.backup_outcome import (
 )
 from therabak.jobs.backup_scan import Found, ScanBehind, announce_scan
 from therabak.jobs.file_storer import EntryWriter, FileStorer, collector_paused
-from therabak.jobs.store_open import (
-    StoreTarget,
-    create_or_open,
-    open_existing,
-    open_target,
-    warm_while_opening,
-)
-from therabak.jobs.store_plan import check_space, plan_reuse, space_needed
 from therabak.jobs.store_request import StoreBackupRequest
+from therabak.jobs.store_target import StoreTarget, open_target, warm_while_opening
 from therabak.practice.categories import BackupKind
-from therabak.practice.scan import FileEntry
-from therabak.practice.source import SourceRead
 from therabak.settings import Settings
-from therabak.store.backup import BackupWriter, SnapshotMeta
-from therabak.store.core import Store
-from therabak.store.file_writer import FileWriter
-from therabak.store.index import BlobIndex
-from therabak.store.snapshot import Snapshot, SnapshotKind
+
+if TYPE_CHECKING:
+    from therabak.practice.scan import FileEntry
+    from therabak.practice.source import SourceRead
+    from therabak.store.backup import BackupWriter, SnapshotMeta
+    from therabak.store.core import Store
+    from therabak.store.file_writer import FileWriter
+    from therabak.store.snapshot import Snapshot
+
+# The store's own modules (~30, and zstandard) are imported in _run_at once the scan of
+# Data runs: with the page cache dropped, importing them took 70-100 ms that the scan
+# waited for (store/, jobs/store_open.py, jobs/store_plan.py).
 
 
 @dataclass
@@ -179,6 +177,8 @@ def _run_at(
     with ScanBehind(
         req.data_dir, req.rules, req.selection, target.dest, check=cancel.check
     ) as scanning:
+        from therabak.jobs.store_open import open_existing
+
         with warm_while_opening(target):  # the store's listings read into the cache meanwhile
             store = open_existing(target, req)  # the key first (Argon2id): a wrong one ends here
         emit(Phase("scanning", str(req.data_dir)))
@@ -203,6 +203,9 @@ def _run_at(
 
 
 def _meta(req: StoreBackupRequest) -> SnapshotMeta:
+    from therabak.store.backup import SnapshotMeta
+    from therabak.store.snapshot import SnapshotKind
+
     created = (req.created or faults.created() or datetime.now().astimezone()).replace(
         microsecond=0
     )
@@ -225,6 +228,10 @@ def _into_new(
     """The backup into a destination without a store: the store is made (after the
     space check, so a refused backup leaves nothing behind), or taken as another backup
     made it meanwhile."""
+    from therabak.jobs.store_open import create_or_open
+    from therabak.jobs.store_plan import check_space, plan_reuse, space_needed
+    from therabak.store.index import BlobIndex
+
     cancel.check()
     meta = _meta(req)
     if target.folder is not None:  # off-site: a full quota is refused when it is hit
@@ -276,6 +283,8 @@ def _write(
     created_store: bool,
     start: float,
 ) -> StoreBackupResult:
+    from therabak.jobs.store_plan import check_space, plan_reuse, space_needed
+
     index = store.index()
     # the scan's entries go as they are planned: those of the files taken over at once
     # (for 100,000 unchanged files ~30 MB), those to read once they are stored
@@ -410,6 +419,8 @@ class _StoreSink:
         )
 
     def finish(self, writer: EntryWriter, info: SourceRead) -> None:
+        from therabak.store.file_writer import FileWriter
+
         assert isinstance(writer, FileWriter)
         writer.finish(source_size=info.size, mtime_ns=info.mtime_ns, sealed=info.sealed)
 

@@ -109,7 +109,8 @@ class ParentBody:
 class _Opening:
     """The plaintext of a sealed body as a stream (AES-256-GCM, ``seal``'s layout). The
     bytes were authenticated when the snapshot was read (this is the same immutable
-    object); the tag is checked again when the stream is read to its end."""
+    object); the tag is checked again when the stream is read to its end (the copier
+    reads it to its end when it is done)."""
 
     def __init__(self, sealed: memoryview, key: bytes, aad: bytes) -> None:
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -143,6 +144,7 @@ class BodyCopier:
     it as a stream (never whole in memory)."""
 
     def __init__(self, source: _Opening) -> None:
+        self._source = source
         self._reader = zstandard.ZstdDecompressor().stream_reader(source, read_size=_READ)
         self._pos = 0
 
@@ -169,5 +171,8 @@ class BodyCopier:
     def __enter__(self) -> BodyCopier:
         return self
 
-    def __exit__(self, *_exc: object) -> None:
+    def __exit__(self, exc_type, *_exc: object) -> None:
         self._reader.close()
+        if exc_type is None:  # the rest opened too: the tag is checked before the commit
+            while self._source.read(_READ):
+                pass
