@@ -297,7 +297,6 @@ def test_the_plan_lets_the_scan_s_entries_go_and_holds_no_pair_per_file():
 
 
 def test_the_parent_s_missing_blobs_are_found_without_a_set_of_every_blob():
-    from therabak.store.backup import missing_blobs
     from therabak.store.index import BlobIndex, PackRecord
 
     entries = _entries(40_000)
@@ -312,7 +311,7 @@ def test_the_parent_s_missing_blobs_are_found_without_a_set_of_every_blob():
     index = BlobIndex()
     held_ids = [e.refs for e in entries[10:]] + [entries[5].blobs[1]]
     index.add_pack("ab" * 32, PackRecord(0, b""), ids=held_ids)
-    missing, _held, peak = _traced(lambda: missing_blobs(index, entries))
+    missing, _held, peak = _traced(lambda: index.missing_of(entries))
     expected = {e.refs for e in entries[:10] if e is not entries[5]}
     assert missing == expected | {entries[5].blobs[0], entries[5].blobs[2]}
     # a set of 11 ids, not one of 40,000 (2 MB) first

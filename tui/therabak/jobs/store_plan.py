@@ -12,7 +12,7 @@ from therabak.errors import NotEnoughSpaceError
 from therabak.fsutil import reported_free_space
 from therabak.i18n import _, ngettext
 from therabak.practice.scan import FileEntry
-from therabak.store.backup import missing_blobs, same_file
+from therabak.store.backup import same_file
 from therabak.store.core import Store
 from therabak.store.index import BlobIndex
 from therabak.store.snapshot import Snapshot, SnapshotEntry
@@ -67,7 +67,7 @@ def plan_reuse(
     if test is None:  # the parent's files by path: only for this test (the writer has its own)
         before = {e.path: e for e in parent.entries} if parent is not None else {}
         # the parent's blobs the index lacks, as one set (not a lookup per file and blob)
-        missing = missing_blobs(index, parent.entries) if parent is not None else set()
+        missing = index.missing_of(parent.entries) if parent is not None else set()
 
         def still_there(f: FileEntry) -> SnapshotEntry | None:
             prev = before.get(f.path)
