@@ -199,17 +199,21 @@ def test_a_restore_holds_a_small_item_per_file_of_a_snapshot(tmp_path: Path):
     meta = SnapshotMeta(kind=SnapshotKind.MANUAL, categories=("sessions",))
     with store.begin_backup(None, meta) as w:
         for i in range(FILES):
-            f = w.add_file(f"sessions/K{i % 500:04d}/S {i:05d}.json", "sessions", mtime_ns=i)
+            f = w.add_file(
+                f"sessions/K{i % 500:04d}/S {i:05d}.json", "sessions", mtime_ns=i, identity=f"9:{i}"
+            )
             f.write(os.urandom(16))
             f.finish()
         snap = w.commit()
     store = open_store(root)
     snap = store.load_snapshot(snap.snapshot_id)
+    assert all(e.identity for e in snap.entries)
     store.index()
     point = RestorePoint(root, PointKind.MANUAL, snapshot_id=snap.snapshot_id)
     source, held, _peak = _traced(lambda: StoreSource(point, store, snap))
     by_path = {e.path: e for e in snap.entries}
     assert len(source.items) == FILES
+    assert not any(e.identity for e in snap.entries)  # a restore compares none: let go
     assert all(i.sha256 == by_path[i.path].sha256 for i in source.items)
     # per file: the item (slots; the snapshot's hash bytes, not a hex string), the list's
     # slot, the index's dict built anew with the snapshot's ids: 168 bytes measured;
