@@ -199,17 +199,21 @@ def test_a_restore_holds_a_small_item_per_file_of_a_snapshot(tmp_path: Path):
     meta = SnapshotMeta(kind=SnapshotKind.MANUAL, categories=("sessions",))
     with store.begin_backup(None, meta) as w:
         for i in range(FILES):
-            f = w.add_file(f"sessions/K{i % 500:04d}/S {i:05d}.json", "sessions", mtime_ns=i)
+            f = w.add_file(
+                f"sessions/K{i % 500:04d}/S {i:05d}.json", "sessions", mtime_ns=i, identity=f"9:{i}"
+            )
             f.write(os.urandom(16))
             f.finish()
         snap = w.commit()
     store = open_store(root)
     snap = store.load_snapshot(snap.snapshot_id)
+    assert all(e.identity for e in snap.entries)
     store.index()
     point = RestorePoint(root, PointKind.MANUAL, snapshot_id=snap.snapshot_id)
     source, held, _peak = _traced(lambda: StoreSource(point, store, snap))
     by_path = {e.path: e for e in snap.entries}
     assert len(source.items) == FILES
+    assert not any(e.identity for e in snap.entries)  # a restore compares none: let go
     assert all(i.sha256 == by_path[i.path].sha256 for i in source.items)
     # per file: the item (slots; the snapshot's hash bytes, not a hex string), the list's
     # slot, the index's dict built anew with the snapshot's ids: 168 bytes measured;
@@ -294,3 +298,25 @@ def test_the_plan_lets_the_scan_s_entries_go_and_holds_no_pair_per_file():
     # per file: the list's slot (the parent's entry itself, no pair): 8 bytes measured;
     # 72 with a (scan entry, parent entry) pair each
     assert held / FILES < 20, held / FILES
+
+
+def test_the_parent_s_missing_blobs_are_found_without_a_set_of_every_blob():
+    from therabak.store.index import BlobIndex, PackRecord
+
+    entries = _entries(40_000)
+    entries[5] = SnapshotEntry(
+        path="audio/long.wav",
+        category="audio",
+        size=3 << 20,
+        mtime_ns=1,
+        sha256=os.urandom(32).hex(),
+        blobs=tuple(os.urandom(32) for _ in range(3)),
+    )
+    index = BlobIndex()
+    held_ids = [e.refs for e in entries[10:]] + [entries[5].blobs[1]]
+    index.add_pack("ab" * 32, PackRecord(0, b""), ids=held_ids)
+    missing, _held, peak = _traced(lambda: index.missing_of(entries))
+    expected = {e.refs for e in entries[:10] if e is not entries[5]}
+    assert missing == expected | {entries[5].blobs[0], entries[5].blobs[2]}
+    # a set of 11 ids, not one of 40,000 (2 MB) first
+    assert peak < 64 << 10, peak

@@ -74,7 +74,7 @@ def plan_reuse(
     if test is None:  # the parent's files by path: only for this test (the writer has its own)
         before = {e.path: e for e in parent.entries} if parent is not None else {}
         # the parent's blobs the index lacks, as one set (not a lookup per file and blob)
-        missing = index.missing(parent.blob_ids()) if parent is not None else set()
+        missing = index.missing_of(parent.entries) if parent is not None else set()
 
         def still_there(f: FileEntry) -> SnapshotEntry | None:
             prev = before.get(f.path)

@@ -157,7 +157,7 @@ class BackupWriter:
         # the parent's blobs the index lacks, looked up once (as a set, not per file): the
         # index only grows while this backup holds its lock, so a blob held now is held at
         # the commit; a file with a blob of these is tested against the index then
-        self._parent_missing = self._index.missing(parent.blob_ids()) if parent else set()
+        self._parent_missing = self._index.missing_of(parent.entries) if parent else set()
         if parent is not None:  # the parent's ids are the index's: held once
             self._index.share_ids(e.refs for e in parent.entries if len(e.refs) == ID_SIZE)
         self._in_flight = max(1, int(getattr(store.storage, "puts_in_flight", 1)))

@@ -15,6 +15,7 @@ import re
 import struct
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from therabak.i18n import _
 from therabak.store.binary import Reader, u16, u32
@@ -276,6 +277,21 @@ class BlobIndex:
     def missing(self, blob_ids: set[bytes]) -> set[bytes]:
         """The ones of *blob_ids* the index does not hold (one set operation)."""
         return blob_ids.difference(self._where)
+
+    def missing_of(self, entries: Iterable[Any]) -> set[bytes]:
+        """The blobs of *entries* (a snapshot's) that the index does not hold, looked up
+        one by one (not a set of every blob first: for 113,000 files 8 MB, and 20 MB
+        more RSS at the start of every backup)."""
+        where = self._where
+        missing: set[bytes] = set()
+        for e in entries:
+            refs = e.refs
+            if len(refs) == ID_SIZE:
+                if refs not in where:
+                    missing.add(refs)
+            else:
+                missing.update(b for b in e.blobs if b not in where)
+        return missing
 
     def locate(self, blob_id: bytes) -> list[Location]:
         have = self._where.get(blob_id)

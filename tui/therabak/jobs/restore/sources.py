@@ -315,8 +315,12 @@ class StoreSource(RestoreSource):
         self.parallel_content = bool(getattr(store.storage, "reads_in_parallel", False))
         self.account_key_ids = list(point.account_key_ids)
         self.holds = set(snapshot.header.categories)
-        # the index keeps the snapshot's ids (each in memory once: 100,000 files 7 MB)
+        # the index keeps the snapshot's ids (each in memory once: 100,000 files 7 MB);
+        # a restore never compares files' identities: this snapshot (read for it alone)
+        # lets them go (another 7 MB)
         store.index().share_ids(e.refs for e in snapshot.entries if len(e.refs) == ID_SIZE)
+        for e in snapshot.entries:
+            e.identity = ""
         for e in read_order(store, snapshot.entries):
             mode = ItemMode.SEAL
             if e.raw:
