@@ -434,6 +434,11 @@ def prune(store: Store, *, dry_run: bool = False, emit: Emit = ignore) -> PruneR
         for name in plan.old_keyfiles:
             store.storage.delete(name)
             result.deleted_keyfiles += 1
+        # 6. what interrupted writes left in the storage's temporary folder (a pack a
+        # killed backup was filling): with this lock held, no backup writes one now
+        clean_temporary = getattr(store.storage, "clean_temporary", None)
+        if clean_temporary is not None:
+            clean_temporary()
         store.reload_index()
         return result
 
