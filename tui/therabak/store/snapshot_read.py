@@ -159,8 +159,8 @@ def _stream_array(text: str, pos: int, on_item) -> int:
     while True:
         try:
             item, end = scan(text, pos)
-        except StopIteration as e:
-            raise json.JSONDecodeError("Expecting value", text, e.value) from None
+        except StopIteration:  # what raw_decode turns into its JSONDecodeError
+            raise ValueError("a value expected") from None
         on_item(item, pos, end)
         del item
         if text.startswith(",", end):
