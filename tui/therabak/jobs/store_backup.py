@@ -155,11 +155,24 @@ def _run(req: StoreBackupRequest, emit: WarningLog, cancel: CancelToken) -> Stor
     start = time.monotonic()
     target = open_target(req)
     try:
-        # the collector paused from the start, not only while files are stored: the
-        # parent's entries, the index and the scan are tens of thousands of objects each,
-        # and each collector pass over them cost (bench practice: 35 of load_index's 75 ms)
-        with collector_paused():
-            return _run_at(req, emit, cancel, target, start)
+        emit(Phase("opening", target.place))
+        # the scan of Data runs behind the key's derivation and the reading of the parent
+        # and the index; its result (or its error) is taken where the scan ran before
+        with ScanBehind(
+            req.data_dir, req.rules, req.selection, target.dest, check=cancel.check
+        ) as scanning:
+            # the store's modules while the scan runs (with the page cache dropped they
+            # took 70-100 ms that it waited for), and while the collector still runs (what
+            # importing them leaves goes, not held through the backup)
+            import therabak.jobs.store_open
+            import therabak.jobs.store_plan  # noqa: F401
+
+            # the collector paused from the start, not only while files are stored: the
+            # parent's entries, the index and the scan are tens of thousands of objects
+            # each, and each collector pass over them cost (bench practice: 35 of
+            # load_index's 75 ms)
+            with collector_paused():
+                return _run_at(req, emit, cancel, target, start, scanning)
     finally:
         target.close()
 
@@ -170,35 +183,28 @@ def _run_at(
     cancel: CancelToken,
     target: StoreTarget,
     start: float,
+    scanning: ScanBehind,
 ) -> StoreBackupResult:
-    emit(Phase("opening", target.place))
-    # the scan of Data runs behind the key's derivation and the reading of the parent and
-    # the index; its result (or its error) is taken where the scan ran before
-    with ScanBehind(
-        req.data_dir, req.rules, req.selection, target.dest, check=cancel.check
-    ) as scanning:
-        from therabak.jobs.store_open import open_existing
+    from therabak.jobs.store_open import open_existing
 
-        with warm_while_opening(target):  # the store's listings read into the cache meanwhile
-            store = open_existing(target, req)  # the key first (Argon2id): a wrong one ends here
-        emit(Phase("scanning", str(req.data_dir)))
-        if store is None:
-            found = scanning.result()
-            return _into_new(req, emit, cancel, target, start, found)
-        try:
-            parent = store.latest(
-                kind=str(req.kind), account_key_id=req.account.id_hex, keep_body=True
-            )
-            writer = store.begin_backup(parent, _meta(req))  # a shared lock until commit/abort
-        except Exception:  # (an interrupt goes at once: the scan is stopped on the way out)
-            scanning.result()  # the scan's error first, as when the scan ran before these
-            raise
-        try:
-            found = scanning.result()
-            cancel.check()
-        except BaseException:
-            writer.abort()
-            raise
+    with warm_while_opening(target):  # the store's listings read into the cache meanwhile
+        store = open_existing(target, req)  # the key first (Argon2id): a wrong one ends here
+    emit(Phase("scanning", str(req.data_dir)))
+    if store is None:
+        found = scanning.result()
+        return _into_new(req, emit, cancel, target, start, found)
+    try:
+        parent = store.latest(kind=str(req.kind), account_key_id=req.account.id_hex, keep_body=True)
+        writer = store.begin_backup(parent, _meta(req))  # a shared lock until commit/abort
+    except Exception:  # (an interrupt goes at once: the scan is stopped on the way out)
+        scanning.result()  # the scan's error first, as when the scan ran before these
+        raise
+    try:
+        found = scanning.result()
+        cancel.check()
+    except BaseException:
+        writer.abort()
+        raise
     return _write_or_abort(req, emit, cancel, store, writer, found, target, False, start)
 
 
@@ -328,6 +334,9 @@ def _write(
     )
     if plan.to_read:  # streams 1 MiB buffers (a backup with nothing to read needs not ctypes)
         memtune.tune_for_streaming(memtune.STORE_MMAP_THRESHOLD)
+        # the writer's chunk thread (a file's later chunks) needs concurrent.futures: it is
+        # imported now, before the pack buffers exist, not at the peak (+0.8 MiB there)
+        import concurrent.futures  # noqa: F401
     storer.store_all(plan.to_read, let_go=True)  # the collector paused (_run)
     for path, why in [*found.unsafe.items(), *storer.skipped]:
         writer.skip(path, why)

@@ -196,7 +196,7 @@ class _Text:
             except StopIteration as e:
                 if self.more():
                     continue
-                raise json.JSONDecodeError("Expecting value", self.buf, e.value) from None
+                raise ValueError("a value expected") from None  # raw_decode's error, plain
             except (ValueError, RecursionError):
                 if self.more():
                     continue
