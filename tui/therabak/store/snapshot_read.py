@@ -193,7 +193,7 @@ class _Text:
             pos = self.pos
             try:
                 value, end = _SCAN(self.buf, pos)
-            except StopIteration as e:
+            except StopIteration:
                 if self.more():
                     continue
                 raise ValueError("a value expected") from None  # raw_decode's error, plain
