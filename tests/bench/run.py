@@ -209,6 +209,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _disk_activity() -> tuple[int, int, int] | None:
+    """Sectors written, sectors discarded and I/Os in flight, summed over the block
+    devices of /proc/diskstats (Linux; None elsewhere)."""
+    try:
+        lines = Path("/proc/diskstats").read_text().splitlines()
+    except OSError:
+        return None
+    written = discarded = in_flight = 0
+    for line in lines:
+        f = line.split()
+        if len(f) < 14 or f[2].startswith(("loop", "ram")):
+            continue
+        written += int(f[9])
+        in_flight += int(f[11])
+        if len(f) >= 18:
+            discarded += int(f[16])
+    return written, discarded, in_flight
+
+
 def can_drop_caches() -> bool:
     try:
         with open(DROP_CACHES, "w") as f:
@@ -410,11 +429,29 @@ class Bench:
         return run, outp.read_text(errors="replace")
 
     def settle(self) -> None:
-        """Flush what earlier runs wrote (and let the file system finish deleting their
-        output), so that work does not land in the next run."""
+        """Flush what earlier runs wrote and let the file system finish deleting their
+        output, so that work does not land in the next run: on a file system mounted with
+        ``discard`` (this VM's root) deleting a round's ~10 GB of outputs goes on as
+        discards after the ``rm``. So: wait until the disks have written and discarded
+        nothing, with nothing in flight, for a second (at most a minute). (It did not
+        remove the store's first backup's swings in system time, 2.5-5.8 s between rounds
+        of the same code: their cause is not known.)"""
         os.sync()
-        time.sleep(1.0)
+        started = time.monotonic()
+        last, quiet_since = _disk_activity(), started
+        while last is not None and time.monotonic() - started < 60:
+            time.sleep(0.25)
+            now = _disk_activity()
+            if now != last or (now is not None and now[2]):
+                last, quiet_since = now, time.monotonic()
+            elif time.monotonic() - quiet_since >= 1.0:
+                break
+        else:
+            time.sleep(1.0)
         os.sync()
+        waited = time.monotonic() - started
+        if waited > 5:
+            print(f"    (waited {waited:.0f} s for the disk to finish earlier work)", flush=True)
 
     def clear_out(self) -> None:
         if self.out.exists():
