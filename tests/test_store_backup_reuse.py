@@ -174,7 +174,9 @@ def test_a_cancel_while_the_store_opens_ends_the_backup_without_a_snapshot(
     assert _scan_threads() == []
 
 
-def test_reuse_all_takes_every_entry_or_none(practice: Practice, tmp_path: Path) -> None:
+def _lost_file_store(practice: Practice, tmp_path: Path) -> Path:
+    """A store of two backups whose second added documents/lost.bin, and that file's
+    pack deleted since: its content is no longer in the store."""
     root = tmp_path / "store"
     store = create_store(root)
     backup_data(store, practice.data_dir, practice.key)
@@ -183,6 +185,11 @@ def test_reuse_all_takes_every_entry_or_none(practice: Practice, tmp_path: Path)
     extra.write_bytes(os.urandom(150_000))
     second = backup_data(store, practice.data_dir, practice.key)
     object_path(root, pack_name(second.writer.new_packs[0])).unlink()
+    return root
+
+
+def test_reuse_all_takes_every_entry_or_none(practice: Practice, tmp_path: Path) -> None:
+    root = _lost_file_store(practice, tmp_path)
 
     reopened = open_store(root)
     parent = reopened.latest()
@@ -285,14 +292,7 @@ def test_unchanged_all_decides_each_file_as_unchanged_does(
     a file not in the parent, a file whose content left the store."""
     from therabak.practice.scan import FileEntry
 
-    root = tmp_path / "store"
-    store = create_store(root)
-    backup_data(store, practice.data_dir, practice.key)
-    extra = practice.data_dir / "documents" / "lost.bin"
-    extra.parent.mkdir(exist_ok=True)
-    extra.write_bytes(os.urandom(150_000))
-    second = backup_data(store, practice.data_dir, practice.key)
-    object_path(root, pack_name(second.writer.new_packs[0])).unlink()
+    root = _lost_file_store(practice, tmp_path)
     reopened = open_store(root)
     parent = reopened.latest()
     assert parent is not None

@@ -123,7 +123,6 @@ class _BodyText:
         yield decoder.decode(b"", final=True)
 
 
-_DECODE = json.JSONDecoder().raw_decode
 _SCAN = json.scanner.make_scanner(json.JSONDecoder())  # raw_decode without its frame
 _SPACE = re.compile(r"[ \t\n\r]*")
 _NUMBER_GOES_ON = frozenset("0123456789.eE+-")
@@ -173,22 +172,12 @@ class _Text:
 
     def value(self) -> Any:
         """The JSON value that begins here (ValueError as json's)."""
-        while True:
-            try:
-                value, end = _DECODE(self.buf, self.pos)
-            except (ValueError, RecursionError):
-                if self.more():
-                    continue
-                raise
-            # a number cut by a piece's end may go on in the next ("10." + "5")
-            if self.end or (end < len(self.buf) and self.buf[end] not in _NUMBER_GOES_ON):
-                self.pos = end
-                return value
-            self.more()
+        return self.item()[0]
 
     def item(self) -> tuple[Any, int, int]:
         """The JSON value that begins here, with where it begins and ends in the whole
-        text: :meth:`value` through the scanner alone (no Python frame of its own)."""
+        text. The scanner is ``raw_decode``'s own, called without its Python frame; a value
+        cut by a piece's end is decoded again once more text is there."""
         while True:
             pos = self.pos
             try:
