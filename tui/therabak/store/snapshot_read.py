@@ -174,6 +174,19 @@ class _Text:
         """The JSON value that begins here (ValueError as json's)."""
         return self.item()[0]
 
+    def closed_after_member(self, close: str) -> bool:
+        """After a member of an object or array: True at its closing *close* (read),
+        False after a ``,`` (read, and the space after it)."""
+        self.skip_space()
+        if self.at(","):
+            self.pos += 1
+            self.skip_space()
+            return False
+        if self.at(close):
+            self.pos += 1
+            return True
+        raise ValueError(f"',' or '{close}' expected")
+
     def item(self) -> tuple[Any, int, int]:
         """The JSON value that begins here, with where it begins and ends in the whole
         text. The scanner is ``raw_decode``'s own, called without its Python frame; a value
@@ -236,15 +249,8 @@ def _streamed_document(pieces: Iterable[str], on_entry) -> Any:
                 doc[key] = _STREAMED
             else:
                 doc[key] = text.value()
-            text.skip_space()
-            if text.at(","):
-                text.pos += 1
-                text.skip_space()
-                continue
-            if text.at("}"):
-                text.pos += 1
+            if text.closed_after_member("}"):
                 break
-            raise ValueError("',' or '}' expected")
     text.skip_space()
     if text.pos != len(text.buf):
         raise ValueError("extra data")
@@ -264,15 +270,8 @@ def _stream_array(text: _Text, on_item) -> None:
         item, start, end = text.item()
         on_item(item, start, end)
         del item
-        text.skip_space()
-        if text.at(","):
-            text.pos += 1
-            text.skip_space()
-            continue
-        if text.at("]"):
-            text.pos += 1
+        if text.closed_after_member("]"):
             return
-        raise ValueError("',' or ']' expected")
 
 
 class _PathCheck:
