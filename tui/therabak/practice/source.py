@@ -34,6 +34,25 @@ FRESH_NS = 5 * 10**9
 #: much after its creation time) is a new empty file, not one emptied to be rewritten:
 #: it is backed up as empty at once (where the system records creation times).
 NEW_FILE_NS = 10**6
+#: A file larger than this leaves the system's cache once it is read (where the system
+#: takes the hint): a backup reads each file once, and the memory its pages took is
+#: used again for the next file's. Measured on the 2 GB bench practice (cache dropped,
+#: the 45 audio files read in 1 MiB blocks, 4 runs each): 0.27-0.48 s of system time
+#: and 0.77-1.00 s wall without, 0.13-0.14 s and 0.58-0.60 s with (on this VM, pages
+#: the kernel has not used for a while cost more to fill the first time). Small files
+#: stay cached: they are what the practice app itself reads again.
+UNCACHE_FROM = SMALL_FILE
+_ADVISE = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_DONTNEED")
+
+
+def uncache(fd: int, size: int) -> None:
+    """Let a large file's pages leave the cache after it was read (a hint: errors and
+    systems without it change nothing; dirty pages are not dropped, only clean ones)."""
+    if _ADVISE and size > UNCACHE_FROM:
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            pass
 
 
 class SourceChanged(Exception):
@@ -71,6 +90,7 @@ def read_plaintext(
     """
     faults.source_open(path)
     fd = open_long(path, _OPEN_FLAGS)
+    size = 0
     try:
         # The open file's size and time are the reference: the path must still show
         # them after the last byte was read (a rename over it or a write changes them).
@@ -93,6 +113,7 @@ def read_plaintext(
             if inject:
                 raise DecryptionError(_("read failed (injected by THERABAK_FAILPOINTS)"))
     finally:
+        uncache(fd, size)
         os.close(fd)
     after = stat_long(path)
     if _stamp(after) != _stamp(before):
@@ -238,6 +259,7 @@ def read_raw(
             size += len(block)
             if check_cancel is not None:
                 check_cancel()
+        uncache(f.fileno(), size)
     after = stat_long(path)
     if _stamp(after) != _stamp(before):
         raise SourceChanged(_("file changed while being read"))
