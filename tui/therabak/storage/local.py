@@ -51,6 +51,11 @@ _LIST = N_("cannot list {name} in {place}: {reason}")
 _COPY_BUFFER = 1 << 20
 _ADVISE = hasattr(os, "posix_fadvise") and not IS_WINDOWS
 _PREAD = hasattr(os, "pread") and _ADVISE
+#: A blob this large, once read by :meth:`LocalStorage.get_immutable`, leaves the
+#: system's cache: a restore or a check reads each blob once, and the memory its pages
+#: took serves the next reads and the restored files (practice/source.py does the
+#: same for a backup's large files, with the figures).
+UNCACHE_FROM = 256 << 10
 #: The page cache keeps the last BEHIND files put_deferred (their writeback started when
 #: they were written); an older one is made durable (fsync) and dropped from it: the
 #: cache does not grow by the backup's size, which costs more CPU time (fresh pages) than
@@ -288,6 +293,7 @@ class LocalStorage(Storage):
                 with contextlib.suppress(OSError):  # a hint: read ahead further
                     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             parts = []
+            start, asked = offset, length
             while length > 0:
                 got = os.pread(held[1], length, offset)
                 if not got:
@@ -295,6 +301,9 @@ class LocalStorage(Storage):
                 parts.append(got)
                 offset += len(got)
                 length -= len(got)
+            if asked >= UNCACHE_FROM:  # read once (a restore, a check): its pages go
+                with contextlib.suppress(OSError):
+                    os.posix_fadvise(held[1], start, asked, os.POSIX_FADV_DONTNEED)
             return parts[0] if len(parts) == 1 else b"".join(parts)
         except FileNotFoundError:
             raise ObjectNotFoundError(

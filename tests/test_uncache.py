@@ -1,9 +1,11 @@
-"""A backup reads each large file of Data once: its pages leave the system's cache after
-the read (``practice/source.py``, ``uncache``); small files stay cached. Checked with the
-kernel's own count of a file's cached pages (util-linux ``fincore``)."""
+"""What is read once leaves the system's cache: a backup's large files of Data
+(``practice/source.py``, ``uncache``; small files stay cached) and the large blobs a
+restore or a check reads from a local store's packs (``storage/local.py``). Checked with
+the kernel's own count of a file's cached pages (util-linux ``fincore``)."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -14,6 +16,7 @@ import pytest
 from therabak.practice.account import AccountKey
 from therabak.practice.envelope import seal_bytes
 from therabak.practice.source import UNCACHE_FROM, read_plaintext, read_raw
+from therabak.storage import local
 
 pytestmark = pytest.mark.skipif(
     shutil.which("fincore") is None or not hasattr(os, "posix_fadvise"),
@@ -80,3 +83,28 @@ def test_a_small_file_stays_cached(tmp_path: Path, key) -> None:
     read_plaintext(path, "note.rtf", key, out.extend)
     assert bytes(out) == plain
     assert cached_bytes(path) > 0
+
+
+def test_a_packs_large_blobs_leave_the_cache_as_they_are_read(tmp_path: Path) -> None:
+    """A restore reads a pack's blobs front to back, once: each large one's pages go."""
+    storage = local.LocalStorage(tmp_path / "store")
+    name = "packs/aa/" + "aa" * 32
+    blob = local.UNCACHE_FROM * 2
+    data = os.urandom(blob * 4)
+    storage.put(name, io.BytesIO(data), len(data))
+    path = tmp_path / "store" / name
+    fd = os.open(path, os.O_RDONLY)  # the pack not cached (as after a reboot)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    if cached_bytes(path) != 0:
+        pytest.skip("this file system keeps the pages of a written file")
+    try:
+        for k in range(4):
+            assert storage.get_immutable(name, k * blob, blob) == data[k * blob : (k + 1) * blob]
+        assert cached_bytes(path) == 0
+        small = storage.get_immutable(name, 0, 4096)  # a small blob (notes) may stay
+        assert small == data[:4096]
+    finally:
+        storage.release_reads()
