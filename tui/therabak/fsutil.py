@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 IS_WINDOWS = sys.platform == "win32"
+#: The system takes hints about a file's cached pages (Linux; not Windows or macOS).
+CAN_DROP_CACHED = hasattr(os, "posix_fadvise") and not IS_WINDOWS
 
 # What chmod says on a file system without Unix permissions: FAT (vfat refuses modes its
 # mount options do not give, EPERM; fusefat has no chmod at all, ENOSYS), exFAT, NTFS (fuse).
@@ -380,6 +382,15 @@ def utime_long(path: str | os.PathLike[str], ns: tuple[int, int]) -> None:
     with located(p) as (fd, name):
         os.utime(name, ns=ns, dir_fd=fd)
     return None
+
+
+def drop_cached(fd: int, offset: int = 0, length: int = 0) -> None:
+    """Let the cached pages of *fd* (the *length* bytes from *offset*; 0: to the end) go:
+    clean ones leave the system's cache, dirty ones are written out first (their
+    writeback starts). A hint: where the system has none, or refuses it, nothing changes."""
+    if CAN_DROP_CACHED:
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def read_full(f: BinaryIO, n: int) -> bytes:

@@ -15,7 +15,15 @@ from typing import Protocol
 
 from therabak import faults
 from therabak.errors import DestinationError, NotEnoughSpaceError, TherabakError
-from therabak.fsutil import IS_WINDOWS, create_private, fsync_dir, open_regular, read_full
+from therabak.fsutil import (
+    CAN_DROP_CACHED,
+    IS_WINDOWS,
+    create_private,
+    drop_cached,
+    fsync_dir,
+    open_regular,
+    read_full,
+)
 from therabak.i18n import _
 
 _NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
@@ -42,7 +50,6 @@ class ByteSource(Protocol):
 # files out of the cache, and the page cache does not have to grow by the archive size
 # (which costs more CPU time than the copy itself).
 WRITE_BEHIND = 32 << 20
-_ADVISE = hasattr(os, "posix_fadvise") and not IS_WINDOWS
 
 
 class FileSink:
@@ -58,7 +65,7 @@ class FileSink:
         self._buffer_size = buffer_size
         self._pos = 0
         self._advised = 0  # bytes before this were handed to posix_fadvise once
-        self._next_advice = WRITE_BEHIND + buffer_size if _ADVISE else -1
+        self._next_advice = WRITE_BEHIND + buffer_size if CAN_DROP_CACHED else -1
 
     def write(self, data: bytes) -> None:
         try:
@@ -75,8 +82,7 @@ class FileSink:
         # still dirty at the first advice are written then and dropped at the next.
         upto = self._pos - self._buffer_size
         start = max(0, self._advised - WRITE_BEHIND)
-        with contextlib.suppress(OSError):
-            os.posix_fadvise(self._f.fileno(), start, upto - start, os.POSIX_FADV_DONTNEED)
+        drop_cached(self._f.fileno(), start, upto - start)
         self._advised = upto
         self._next_advice = self._pos + WRITE_BEHIND
 
@@ -179,9 +185,7 @@ class FileSource:
 
     def drop_cache(self) -> None:
         """Ask the OS to forget cached pages, so the next reads come from the device."""
-        if hasattr(os, "posix_fadvise"):
-            with contextlib.suppress(OSError):
-                os.posix_fadvise(self._f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        drop_cached(self._f.fileno())
 
     def close(self) -> None:
         self._f.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 from therabak import faults
 from therabak.crypto.stream import TAG_SIZE, StreamOpener
 from therabak.errors import DecryptionError
-from therabak.fsutil import created_and_modified_ns, open_long, stat_long
+from therabak.fsutil import created_and_modified_ns, drop_cached, open_long, stat_long
 from therabak.i18n import _
 from therabak.practice.account import AccountKey
 from therabak.practice.envelope import HEADER_SIZE, MAGIC, check_key, parse_header
@@ -42,17 +42,12 @@ NEW_FILE_NS = 10**6
 #: the kernel has not used for a while cost more to fill the first time). Small files
 #: stay cached: they are what the practice app itself reads again.
 UNCACHE_FROM = SMALL_FILE
-_ADVISE = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_DONTNEED")
 
 
 def uncache(fd: int, size: int) -> None:
-    """Let a large file's pages leave the cache after it was read (a hint: errors and
-    systems without it change nothing; dirty pages are not dropped, only clean ones)."""
-    if _ADVISE and size > UNCACHE_FROM:
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        except OSError:
-            pass
+    """Let a large file's pages leave the cache after it was read (a hint)."""
+    if size > UNCACHE_FROM:
+        drop_cached(fd)
 
 
 class SourceChanged(Exception):

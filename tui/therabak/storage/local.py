@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from therabak.fsutil import IS_WINDOWS, create_private, fsync_dir
+from therabak.fsutil import CAN_DROP_CACHED, IS_WINDOWS, create_private, drop_cached, fsync_dir
 from therabak.i18n import N_, _
 from therabak.storage.base import (
     ObjectExistsError,
@@ -49,8 +49,7 @@ _READ = N_("cannot read {name} in {place}: {reason}")
 _DELETE = N_("cannot delete {name} in {place}: {reason}")
 _LIST = N_("cannot list {name} in {place}: {reason}")
 _COPY_BUFFER = 1 << 20
-_ADVISE = hasattr(os, "posix_fadvise") and not IS_WINDOWS
-_PREAD = hasattr(os, "pread") and _ADVISE
+_PREAD = hasattr(os, "pread") and CAN_DROP_CACHED
 #: A blob this large, once read by :meth:`LocalStorage.get_immutable`, leaves the
 #: system's cache: a restore or a check reads each blob once, and the memory its pages
 #: took serves the next reads and the restored files (practice/source.py does the
@@ -116,9 +115,8 @@ class LocalStorage(Storage):
                         left -= len(chunk)
                 if durable:
                     os.fsync(f.fileno())
-                elif _ADVISE:  # start the writeback now; the barrier waits for the rest
-                    with contextlib.suppress(OSError):
-                        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                else:  # start the writeback now; the barrier waits for the rest
+                    drop_cached(f.fileno())
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -178,9 +176,7 @@ class LocalStorage(Storage):
             fd = os.open(path, _WRITE_FLAGS)
             try:
                 os.fsync(fd)
-                if _ADVISE:
-                    with contextlib.suppress(OSError):
-                        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                drop_cached(fd)
             finally:
                 os.close(fd)
         except OSError:
@@ -214,9 +210,7 @@ class LocalStorage(Storage):
                 fd = os.open(path, _WRITE_FLAGS)
                 try:
                     os.fsync(fd)
-                    if _ADVISE:  # written now: its pages can go
-                        with contextlib.suppress(OSError):
-                            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                    drop_cached(fd)  # written now: its pages can go
                 finally:
                     os.close(fd)
         except OSError as e:
@@ -302,8 +296,7 @@ class LocalStorage(Storage):
                 offset += len(got)
                 length -= len(got)
             if asked >= UNCACHE_FROM:  # read once (a restore, a check): its pages go
-                with contextlib.suppress(OSError):
-                    os.posix_fadvise(held[1], start, asked, os.POSIX_FADV_DONTNEED)
+                drop_cached(held[1], start, asked)
             return parts[0] if len(parts) == 1 else b"".join(parts)
         except FileNotFoundError:
             raise ObjectNotFoundError(
@@ -425,9 +418,7 @@ class _LocalPartial:
             if final.exists():
                 raise ObjectExistsError(_("{name} exists already").format(name=name))
             try:
-                if _ADVISE:  # start the writeback now; the barrier waits for the rest
-                    with contextlib.suppress(OSError):
-                        os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                drop_cached(self._fd)  # start the writeback now; the barrier waits for the rest
                 fd, self._fd = self._fd, -1
                 os.close(fd)  # closed before it is linked or renamed (Windows)
                 _private_dirs(final.parent)
@@ -493,12 +484,12 @@ def _whole_view(source: BinaryIO, size: int) -> memoryview | None:
 
 def _advise_dontneed(path: Path) -> None:
     """Ask the kernel to write *path*'s dirty pages and to drop the clean ones."""
-    if not _ADVISE:
+    if not CAN_DROP_CACHED:
         return
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            drop_cached(fd)
         finally:
             os.close(fd)
 

@@ -21,12 +21,11 @@ from therabak.archive.volumes.naming import (
 )
 from therabak.datafolder.partials import partial_path
 from therabak.errors import NotEnoughSpaceError, TherabakError
-from therabak.fsutil import IS_WINDOWS, create_private, fsync_dir
+from therabak.fsutil import CAN_DROP_CACHED, create_private, drop_cached, fsync_dir
 from therabak.i18n import _
 
 # Every WRITE_BEHIND bytes a volume asks the OS to start writing what it has and to drop
 # it from the page cache once written (as FileSink does, see byteio.py).
-_ADVISE = hasattr(os, "posix_fadvise") and not IS_WINDOWS
 _TOO_LARGE_ERRNOS = frozenset({errno.EFBIG, errno.E2BIG})
 # Windows: ERROR_FILE_TOO_LARGE, ERROR_FILE_SYSTEM_LIMITATION
 _TOO_LARGE_WINERRORS = frozenset({223, 665})
@@ -72,7 +71,7 @@ class _VolumeFile:
         self._buf = bytearray(buffer_size)
         self._n = 0  # bytes in the buffer
         self._advised = self.size
-        self._next_advice = self.size + WRITE_BEHIND if _ADVISE else -1
+        self._next_advice = self.size + WRITE_BEHIND if CAN_DROP_CACHED else -1
 
     @property
     def end(self) -> int:
@@ -129,8 +128,7 @@ class _VolumeFile:
 
     def _write_behind(self) -> None:
         start = max(0, self._advised - WRITE_BEHIND)
-        with contextlib.suppress(OSError):
-            os.posix_fadvise(self._fd, start, self.size - start, os.POSIX_FADV_DONTNEED)
+        drop_cached(self._fd, start, self.size - start)
         self._advised = self.size
         self._next_advice = self.size + WRITE_BEHIND
 
@@ -170,7 +168,7 @@ class _VolumeFile:
         if self._fd is None:
             return
         self.flush()
-        if _ADVISE and self.size > self._advised:
+        if CAN_DROP_CACHED and self.size > self._advised:
             self._write_behind()  # a finished volume's writeback starts now, not at the end
         fd, self._fd = self._fd, None
         try:
@@ -432,9 +430,7 @@ def _patch(path: Path, header: bytes | None) -> None:
             if header is not None:
                 _write_all(fd, header)
             os.fsync(fd)
-            if _ADVISE:  # written: its pages need not stay in the cache
-                with contextlib.suppress(OSError):
-                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            drop_cached(fd)  # written: its pages need not stay in the cache
         finally:
             os.close(fd)
     except OSError as e:
