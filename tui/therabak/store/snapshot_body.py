@@ -73,28 +73,43 @@ class ParentBody:
         """*entries* (the new snapshot's, in order) as the pieces of its body: an entry to
         encode, or the span of a run of the parent's entries, taken over one after another
         as they are in the parent (its text holds the commas between them). Only an entry
-        that is the parent's own object (``is``) at the place recorded for it is taken,
-        and only after those taken before it (the spans go forward through the body)."""
+        that is the parent's own object (``is``) is taken, and only after those taken
+        before it (the spans go forward through the body).
+
+        Both lists are in the order of their paths (every writer sorts them): the parent's
+        entry for each new one is found by walking both at once, not by a dict of every
+        entry's place (for 113,000 files ~11 MB at the peak of the commit). A parent whose
+        entries are in another order is read as well; its entries the walk does not meet
+        are encoded anew."""
         own = self.entries
         if len(self.spans) != len(own):
             return list(entries)
-        where = {id(e): i for i, e in enumerate(own)}
         starts, ends = self.spans.starts, self.spans.ends
         out: list[Entry | Span] = []
+        count = len(own)
         run_first = run_last = -1
-        taken = -1  # the last of the parent's entries in a span: spans go forward only
+        j = 0  # the next of the parent's entries that can be taken
         for entry in entries:
-            i = where.get(id(entry), -1)
-            if i >= 0 and (own[i] is not entry or i <= taken):
-                i = -1
-            if i >= 0 and run_last >= 0 and i == run_last + 1:
-                run_last = taken = i
-                continue
+            i = -1
+            if j < count:
+                if own[j] is entry:
+                    i = j
+                else:
+                    path = entry.path
+                    while j < count and own[j].path < path:  # the parent's, not taken over
+                        j += 1
+                    if j < count and own[j] is entry:
+                        i = j
+            if i >= 0:
+                j = i + 1
+                if run_last >= 0 and i == run_last + 1:
+                    run_last = i
+                    continue
             if run_last >= 0:
                 out.append((starts[run_first], ends[run_last]))
                 run_first = run_last = -1
             if i >= 0:
-                run_first = run_last = taken = i
+                run_first = run_last = i
             else:
                 out.append(entry)
         if run_last >= 0:

@@ -319,7 +319,11 @@ class _Entries:
         self.name = name
         self.spans = spans  # where each entry lies in the body (kept for reuse), or None
         self.entries: list[SnapshotEntry] = []
-        self.seen: set[str] = set()
+        # a path given twice is refused: while the paths come in ascending order (as
+        # every writer writes them) none can be, and none is kept; from the first that
+        # does not, a set of every path (for 113,000 files 4 MB and ~10 ms less)
+        self.last = ""  # the path before (every path is longer than this)
+        self.seen: set[str] | None = None
         self.categories: dict[str, str] = {}  # one str object per category (each checked once)
         self.paths = _PathCheck()
         self.total = 0
@@ -327,9 +331,16 @@ class _Entries:
     def add(self, raw: Any, start: int = -1, end: int = -1) -> None:
         entry = _entry_of(raw, self.name, self.categories, self.paths)
         path = entry.path
-        if path in self.seen:
-            raise damaged(self.name, _("the same path twice"))
-        self.seen.add(path)
+        seen = self.seen
+        if seen is None:
+            if path > self.last:
+                self.last = path
+            else:
+                seen = self.seen = {e.path for e in self.entries}
+        if seen is not None:
+            if path in seen:
+                raise damaged(self.name, _("the same path twice"))
+            seen.add(path)
         self.entries.append(entry)
         self.total += entry.size
         if self.spans is not None:
@@ -366,7 +377,7 @@ def _snapshot_of(
         parsed.spans = None  # not where they lie in the body: nothing kept for reuse
         while raw_entries:  # consumed as converted: the dicts go as the entries come
             parsed.add(raw_entries.pop())
-    parsed.seen.clear()
+    parsed.seen = None
     if parsed.total != header.size:
         raise damaged(name, _("its size and files differ"))
     return Snapshot(
