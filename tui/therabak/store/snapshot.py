@@ -28,9 +28,10 @@ from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
 import zstandard
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from therabak.errors import DamagedArchiveError
+from therabak.errors import DamagedArchiveError, TherabakError
 from therabak.i18n import _
 from therabak.store.binary import Reader, i16, i64, u16, u64
 from therabak.store.blob import ID_SIZE
@@ -282,7 +283,27 @@ def encode_snapshot(
     parent_body: ParentBody | None = None,
 ) -> tuple[str, bytearray]:
     """(snapshot id, bytes). With *parent_body* (the parent's, store/snapshot_body.py),
-    the text of the parent's entries that *entries* holds as they were is copied from it."""
+    the text of the parent's entries that *entries* holds as they were is copied from it;
+    a body that cannot be read again as it was read (a stored one damaged or changed
+    since, or not readable now) is not copied from: every entry is encoded anew."""
+    entries = entries if isinstance(entries, list) else list(entries)
+    meta = (host, account_key_id, parent, program, skipped)
+    if parent_body is not None:
+        try:
+            return _encoded(keys, header, entries, meta, parent_body)
+        except (ValueError, InvalidTag, zstandard.ZstdError, OSError, TherabakError):
+            pass
+    return _encoded(keys, header, entries, meta, None)
+
+
+def _encoded(
+    keys: StoreKeys,
+    header: SnapshotHeader,
+    entries: list[SnapshotEntry],
+    meta: tuple[str, str, str | None, str, list[dict[str, str]]],
+    parent_body: ParentBody | None,
+) -> tuple[str, bytearray]:
+    host, account_key_id, parent, program, skipped = meta
     head = {
         "v": BODY_VERSION,
         "host": host,
@@ -293,7 +314,6 @@ def encode_snapshot(
     }
     text = json.dumps(head, ensure_ascii=True, separators=(",", ":"))
     start = f'{text[:-1]},"entries":['.encode("ascii")
-    entries = entries if isinstance(entries, list) else list(entries)
     # the pieces of the entries' text: an entry to encode, or a run of the parent's
     # entries taken over as they were, copied from its body (store/snapshot_body.py)
     plan = parent_body.plan(entries) if parent_body is not None else entries
