@@ -420,3 +420,68 @@ def _copy_of(entry: SnapshotEntry) -> SnapshotEntry:
         identity=entry.identity,
         source_size=entry.source_size,
     )
+
+
+def test_a_folder_backup_s_manifest_is_encoded_in_batches(tmp_path: Path):
+    # 20,000 files: ~2.6 MB of manifest; the list of lines, the joined text, the text
+    # with its last newline and its bytes were four copies of it at the end of a backup
+    from therabak.datafolder.manifest import (
+        MANIFEST_NAME,
+        ManifestFile,
+        folder_manifest,
+        iter_manifest_files,
+    )
+
+    files = [
+        ManifestFile(
+            f"sessions/K{i % 500:04d}/Sitzung {i:05d}.json",
+            1000 + i,
+            1_765_000_000_000_000_000 + i,
+            os.urandom(32).hex(),
+        )
+        for i in range(20_000)
+    ]
+    assert not hasattr(files[0], "__dict__")  # one per file copied: slots
+    created = datetime(2026, 12, 7, 17, 0, tzinfo=UTC)
+    manifest, _held, peak = _traced(
+        lambda: folder_manifest(
+            created=created, account_key_id="", data_dir=Path("/d"), files=files
+        )
+    )
+    (tmp_path / MANIFEST_NAME).write_bytes(manifest)
+    assert list(iter_manifest_files(tmp_path)) == files
+    assert manifest.count(b"\n") == 20_001 and manifest.endswith(b"\n")
+    assert peak < 1.2 * len(manifest) + (512 << 10), (peak, len(manifest))
+
+
+def test_a_folder_backup_lets_the_scan_s_entries_go_before_it_copies(tmp_path: Path, monkeypatch):
+    import therabak.jobs.folder as folder
+    from therabak.practice.categories import Rules
+
+    data = tmp_path / "Data"
+    (data / "sessions").mkdir(parents=True)
+    for i in range(50):
+        (data / "sessions" / f"S{i:02d}.json").write_bytes(b"%d" % i)
+    probes = []
+    real_scan, real_copy = folder.scan, folder.copy_files
+
+    def scan(*args, **kwargs):
+        result = real_scan(*args, **kwargs)
+        probes.append(result.files[7])
+        return result
+
+    refcounts = []
+
+    def copy_files(*args, **kwargs):
+        refcounts.append(sys.getrefcount(probes[0]))
+        return real_copy(*args, **kwargs)
+
+    monkeypatch.setattr(folder, "scan", scan)
+    monkeypatch.setattr(folder, "copy_files", copy_files)
+    result = folder.run_folder_backup(
+        folder.FolderBackupRequest(
+            data_dir=data, dest_dir=tmp_path / "usb", account_key_id="", rules=Rules.load()
+        )
+    )
+    assert result.files == 50 and result.exit_code == 0
+    assert refcounts == [2]  # only this test's (and getrefcount's): the lists let it go
