@@ -385,13 +385,13 @@ def test_the_writer_s_dicts_of_files_go_before_the_snapshot_is_encoded(tmp_path:
     f.write(b"{}")
     f.finish()
     seen: list[tuple[int, int, int]] = []
-    real = backup_module.encode_snapshot
+    real = backup_module.stream_snapshot
 
-    def encode(keys, header, entries, **kwargs):
+    def encode(keys, header, entries, *args, **kwargs):
         seen.append((len(w._entries), len(w._parent_entries), len(entries)))
-        return real(keys, header, entries, **kwargs)
+        return real(keys, header, entries, *args, **kwargs)
 
-    monkeypatch.setattr(backup_module, "encode_snapshot", encode)
+    monkeypatch.setattr(backup_module, "stream_snapshot", encode)
     snapshot = w.commit()
     assert seen == [(0, 0, 2000)]
     assert snapshot.entries[:-1] == parent.entries[1:]  # sessions/K... before sessions/new
@@ -535,3 +535,21 @@ def test_a_job_s_threads_allocate_from_one_arena():
     }
     assert out["plain"] > 1  # without it, the threads' own arenas
     assert out["job"] == 1, out
+
+
+def test_the_commit_writes_the_snapshot_as_it_is_made(tmp_path: Path):
+    # into a local store the snapshot is written as it is encoded, never whole in
+    # memory, and the parent's body is copied in pieces of 256 KiB: what the commit of a
+    # second backup of 40,000 files adds at its peak is 1.5 MB measured, not the
+    # snapshot's ~2.9 MB and 1 MiB pieces (5.8 MB with both)
+    store, parent, meta = _parent_store(tmp_path, 40_000)
+    assert parent is not None and parent.body is not None
+    w = store.begin_backup(parent, meta)
+    w.reuse_all((e, e.category) for e in parent.entries)
+    snapshot, _held, peak = _traced(w.commit)
+    size = store.storage.size(snapshot_name(snapshot.snapshot_id))
+    assert size > 2 << 20
+    assert open_store(tmp_path / "store").load_snapshot(snapshot.snapshot_id).entries == (
+        parent.entries
+    )
+    assert peak < 0.7 * size, (peak, size)

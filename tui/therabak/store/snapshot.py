@@ -20,12 +20,12 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from json.encoder import encode_basestring_ascii as _json_str
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import zstandard
 from cryptography.exceptions import InvalidTag
@@ -290,10 +290,66 @@ def encode_snapshot(
     meta = (host, account_key_id, parent, program, skipped)
     if parent_body is not None:
         try:
-            return _encoded(keys, header, entries, meta, parent_body)
-        except (ValueError, InvalidTag, zstandard.ZstdError, OSError, TherabakError):
+            sid, data, _size = _encoded(keys, header, entries, meta, parent_body, None)
+            assert data is not None
+            return sid, data
+        except _BODY_NOT_READ:
             pass
-    return _encoded(keys, header, entries, meta, None)
+    sid, data, _size = _encoded(keys, header, entries, meta, None, None)
+    assert data is not None
+    return sid, data
+
+
+#: what reading a parent's body again can fail with (then every entry is encoded anew)
+_BODY_NOT_READ = (ValueError, InvalidTag, zstandard.ZstdError, OSError, TherabakError)
+
+
+class SnapshotOut(Protocol):
+    """Where a snapshot's bytes go as they are made (``Store.open_deferred``'s object)."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+_Out = TypeVar("_Out", bound=SnapshotOut)
+
+
+def stream_snapshot(
+    keys: StoreKeys,
+    header: SnapshotHeader,
+    entries: list[SnapshotEntry],
+    open_out: Callable[[], _Out],
+    *,
+    host: str,
+    account_key_id: str,
+    parent: str | None,
+    program: str,
+    skipped: list[dict[str, str]],
+    parent_body: ParentBody | None = None,
+) -> tuple[str, int, _Out]:
+    """:func:`encode_snapshot`, its bytes written to an object of *open_out* as they are
+    made, never whole in memory (for 113,000 files 10 MB at the peak of the commit):
+    (snapshot id, size, the object written, to publish under the snapshot's name). An
+    object written with the parent's body that fails is discarded, and a new one is
+    written with every entry encoded anew; on an error, nothing is left."""
+    meta = (host, account_key_id, parent, program, skipped)
+    for body in (parent_body, None) if parent_body is not None else (None,):
+        out = open_out()
+        try:
+            sid, _data, size = _encoded(keys, header, entries, meta, body, out)
+            return sid, size, out
+        except _OutFailed as e:  # writing failed (a full disk): no second try
+            out.discard()
+            raise e.error from None
+        except _BODY_NOT_READ:
+            out.discard()
+            if body is None:
+                raise
+        except BaseException:
+            out.discard()
+            raise
+    raise AssertionError("unreachable")  # the last pass returns or raises
 
 
 def _encoded(
@@ -302,7 +358,9 @@ def _encoded(
     entries: list[SnapshotEntry],
     meta: tuple[str, str, str | None, str, list[dict[str, str]]],
     parent_body: ParentBody | None,
-) -> tuple[str, bytearray]:
+    out: SnapshotOut | None,
+) -> tuple[str, bytearray | None, int]:
+    """(id, bytes, size): the bytes in memory, or (without them) written to *out*."""
     host, account_key_id, parent, program, skipped = meta
     head = {
         "v": BODY_VERSION,
@@ -333,7 +391,7 @@ def _encoded(
     )
     public = header.to_bytes()
     nonce = os.urandom(NONCE_SIZE)
-    sink = _SealingSink(keys.snapshot_key, nonce, _AAD + public, bytearray(public + nonce))
+    sink = _SealingSink(keys.snapshot_key, nonce, _AAD + public, public + nonce, out)
     cctx = zstandard.ZstdCompressor(level=BODY_LEVEL, write_content_size=True)
     with cctx.stream_writer(sink, size=size, closefd=False) as writer:
         writer.write(start)
@@ -346,7 +404,7 @@ def _encoded(
                 _write_plan(plan, writer.write, copier)
         writer.write(b"]}")
     data = sink.finish()
-    return hashlib.sha256(data).hexdigest(), data
+    return sink.hash.hexdigest(), data, sink.size
 
 
 def _write_plan(plan: list, write, copier: BodyCopier) -> None:
@@ -372,27 +430,56 @@ def _write_plan(plan: list, write, copier: BodyCopier) -> None:
         write(("," if written else "").encode("ascii") + ",".join(batch).encode("ascii"))
 
 
+class _OutFailed(Exception):
+    """Writing a snapshot's bytes out failed with *error* (told apart from a failure to
+    read the parent's body again, which only costs encoding every entry)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class _SealingSink:
-    """A file-like sink: what is written is encrypted (AES-256-GCM, streamed) onto *out*;
-    :meth:`finish` appends the tag and gives *out*, laid out as ``seal`` lays it out."""
+    """A file-like sink: what is written is encrypted (AES-256-GCM, streamed) after *head*
+    onto a buffer, or onto *out* as it comes; :meth:`finish` appends the tag and gives
+    the buffer (None with *out*), laid out as ``seal`` lays it out. ``hash`` is the
+    SHA-256 of every byte, ``size`` their number."""
 
-    __slots__ = ("_encryptor", "_out")
+    __slots__ = ("_encryptor", "_out", "_stream", "hash", "size")
 
-    def __init__(self, key: bytes, nonce: bytes, aad: bytes, out: bytearray) -> None:
+    def __init__(
+        self, key: bytes, nonce: bytes, aad: bytes, head: bytes, out: SnapshotOut | None = None
+    ) -> None:
         self._encryptor = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
         self._encryptor.authenticate_additional_data(aad)
-        self._out = out
+        self._stream = out
+        self._out = bytearray() if out is None else None
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self._put(head)
+
+    def _put(self, data: bytes) -> None:
+        self.hash.update(data)
+        self.size += len(data)
+        if self._out is not None:
+            self._out += data
+        else:
+            assert self._stream is not None
+            try:
+                self._stream.write(data)
+            except BaseException as e:
+                raise _OutFailed(e) from e
 
     def write(self, data: bytes | memoryview) -> int:
-        self._out += self._encryptor.update(data)
+        self._put(self._encryptor.update(data))
         return len(data)
 
     def flush(self) -> None:
         pass
 
-    def finish(self) -> bytearray:
-        self._out += self._encryptor.finalize()
-        self._out += self._encryptor.tag
+    def finish(self) -> bytearray | None:
+        self._put(self._encryptor.finalize())
+        self._put(self._encryptor.tag)
         return self._out
 
 

@@ -31,8 +31,10 @@ Entry = Any
 
 #: A run of the parent's entries taken over: (where its text starts, where it ends).
 Span = tuple[int, int]
-#: Bytes decompressed from the parent's body at a time while its runs are copied.
-_READ = 1 << 20
+#: Bytes decompressed from the parent's body at a time while its runs are copied (each
+#: read is several buffers of this size at once: read, opened, decompressed, compressed
+#: and sealed again; 1 MiB each made the commit's peak 3 MB higher)
+_READ = 256 << 10
 
 
 class EntrySpans:
