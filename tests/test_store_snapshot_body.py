@@ -362,3 +362,88 @@ def test_the_copier_opens_the_whole_body_even_when_it_copies_only_its_start(
     changed = ParentBody(memoryview(bytes(tail)), body.key, body.aad, body.entries, body.spans)
     with pytest.raises(InvalidTag), changed.copier() as copier:
         copier.copy(first, out.extend)
+
+
+class _Out:
+    """An object a snapshot is streamed to (as ``Store.open_deferred``'s, in memory)."""
+
+    def __init__(self, fail_after: int = -1) -> None:
+        self.data = bytearray()
+        self.discarded = False
+        self.fail_after = fail_after
+
+    def write(self, data) -> None:
+        if 0 <= self.fail_after <= len(self.data):
+            raise OSError(28, "No space left on device")
+        self.data += data
+
+    def discard(self) -> None:
+        self.discarded = True
+
+
+def _stream(store, parent: Snapshot, outs: list[_Out]):
+    from therabak.store.snapshot import stream_snapshot
+
+    handed: list[_Out] = []
+
+    def open_out() -> _Out:
+        handed.append(outs.pop(0))
+        return handed[-1]
+
+    result = stream_snapshot(
+        store.keys,
+        parent.header,
+        parent.entries,
+        open_out,
+        host="h",
+        account_key_id="",
+        parent=None,
+        program="p",
+        skipped=[],
+        parent_body=parent.body,
+    )
+    return result, handed
+
+
+def test_a_streamed_snapshot_is_the_one_encoded_in_memory_and_a_failed_write_is_not_retried(
+    practice: Practice, tmp_path: Path
+) -> None:
+    import pytest
+
+    store = create_store(tmp_path / "store")
+    backup_data(store, practice.data_dir, practice.key)
+    parent = store.latest(keep_body=True)
+    assert parent is not None and parent.body is not None
+    (sid, size, out), handed = _stream(store, parent, [_Out()])
+    assert len(handed) == 1 and not out.discarded and size == len(out.data)
+    assert hashlib.sha256(out.data).hexdigest() == sid
+    assert parse_snapshot(store.keys, bytes(out.data), snapshot_name(sid)).entries == (
+        parent.entries
+    )
+    # a write that fails (a full disk) is said as it is, once: no second object
+    outs = [_Out(fail_after=200), _Out()]
+    with pytest.raises(OSError, match="No space"):
+        _stream(store, parent, outs)
+    assert len(outs) == 1
+
+
+def test_a_streamed_snapshot_whose_parent_body_fails_is_written_anew(
+    practice: Practice, tmp_path: Path
+) -> None:
+    from therabak.store.snapshot_body import ParentBody
+
+    store = create_store(tmp_path / "store")
+    backup_data(store, practice.data_dir, practice.key)
+    parent = store.latest(keep_body=True)
+    assert parent is not None and parent.body is not None
+    body = parent.body
+    flipped = bytearray(bytes(body.sealed))
+    flipped[len(flipped) // 2] ^= 1
+    parent.body = ParentBody(
+        memoryview(bytes(flipped)), body.key, body.aad, body.entries, body.spans
+    )
+    (sid, _size, out), handed = _stream(store, parent, [_Out(), _Out()])
+    assert handed[0].discarded and handed[1] is out and not out.discarded
+    assert parse_snapshot(store.keys, bytes(out.data), snapshot_name(sid)).entries == (
+        parent.entries
+    )
