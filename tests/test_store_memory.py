@@ -487,56 +487,6 @@ def test_a_folder_backup_lets_the_scan_s_entries_go_before_it_copies(tmp_path: P
     assert refcounts == [2]  # only this test's (and getrefcount's): the lists let it go
 
 
-_ARENAS = """
-import ctypes, os, sys, tempfile, threading
-if sys.argv[1] == "job":
-    import therabak.jobs.store_backup  # noqa: F401 (what a job's process imports first)
-
-def work():
-    blocks = [ctypes.create_string_buffer(200_000) for _ in range(20)]  # malloc'd
-    del blocks
-
-threads = [threading.Thread(target=work) for _ in range(4)]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-libc = ctypes.CDLL(None)
-libc.fdopen.restype = ctypes.c_void_p
-libc.fdopen.argtypes = [ctypes.c_int, ctypes.c_char_p]
-libc.fflush.argtypes = [ctypes.c_void_p]
-libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
-with tempfile.TemporaryFile() as f:
-    fp = libc.fdopen(os.dup(f.fileno()), b"w")
-    libc.malloc_info(0, fp)
-    libc.fflush(fp)
-    f.seek(0)
-    print(f.read().decode().count("<heap nr="))
-"""
-
-
-def test_a_job_s_threads_allocate_from_one_arena():
-    # glibc gave each thread of a job an arena of its own, whose freed blocks only that
-    # arena reused: a store backup's peak RSS was ~10 MB higher at 113,571 files
-    import platform
-    import subprocess
-
-    import pytest
-
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
-        pytest.skip("glibc's arenas")
-    out = {
-        how: int(
-            subprocess.run(
-                [sys.executable, "-c", _ARENAS, how], capture_output=True, text=True, check=True
-            ).stdout
-        )
-        for how in ("plain", "job")
-    }
-    assert out["plain"] > 1  # without it, the threads' own arenas
-    assert out["job"] == 1, out
-
-
 def test_the_commit_writes_the_snapshot_as_it_is_made(tmp_path: Path):
     # into a local store the snapshot is written as it is encoded, never whole in
     # memory, and the parent's body is copied in pieces of 256 KiB: what the commit of a

@@ -13,9 +13,6 @@ bytes at the commit; the parent snapshot's body at the start), and from the heap
 left a hole that only blocks of its size could fill again, while the small objects of
 100,000 files grew beside them: measured on 113,571 files, peak RSS 274 -> 232 MB
 (first backup) with 4 MiB. From mmap they go back to the system when freed.
-
-Every job's threads allocate from one arena (``one_arena``, applied when this module is
-imported, as the jobs do before their threads start).
 """
 
 from __future__ import annotations
@@ -25,7 +22,6 @@ import sys
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-_M_ARENA_MAX = -8
 # Blocks below this come from the heap (and are reused); above, from mmap as usual.
 MMAP_THRESHOLD = 32 << 20
 STORE_MMAP_THRESHOLD = 4 << 20
@@ -54,26 +50,3 @@ def tune_for_streaming(mmap_threshold: int = MMAP_THRESHOLD) -> bool:
         )
         _done = mmap_threshold if ok else 0
     return bool(_done)
-
-
-def one_arena() -> bool:
-    """Let every thread allocate from glibc's main arena (``M_ARENA_MAX`` 1; True when
-    applied). A job's threads (the scan, the pack uploaders, the hashers, a restore's
-    workers) each got an arena of their own, whose freed blocks only that arena reuses:
-    measured on 113,571 files, a store backup's peak RSS 155-160 -> 145-149 MB, its CPU
-    the same (the threads allocate little; what they do runs without the GIL). Only
-    threads that have not allocated yet are affected: this runs when the jobs import
-    this module (``_applied``), before any of their threads starts."""
-    if not sys.platform.startswith("linux"):
-        return False
-    with contextlib.suppress(OSError, AttributeError, TypeError, ValueError):
-        import ctypes
-
-        mallopt = ctypes.CDLL(None).mallopt  # glibc (musl has none: AttributeError)
-        mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-        mallopt.restype = ctypes.c_int
-        return bool(mallopt(_M_ARENA_MAX, 1))
-    return False
-
-
-_applied = one_arena()
