@@ -532,7 +532,8 @@ def test_a_damaged_pack_names_the_files_and_snapshots_and_the_rest_salvages(
 
 
 class _SnapshotWatch(LocalStorage):
-    """A local folder that notes how much memory is traced when the snapshot is put."""
+    """A local folder that notes how much memory is traced when the snapshot is put (or,
+    written as it was encoded, published under its name)."""
 
     traced_at_snapshot: int | None = None
 
@@ -540,6 +541,11 @@ class _SnapshotWatch(LocalStorage):
         if name.startswith("snapshots/"):
             self.traced_at_snapshot = tracemalloc.get_traced_memory()[0]
         super()._put(name, source, size, durable=durable)
+
+    def _deferred(self, final):
+        if final.parent.name == "snapshots":
+            self.traced_at_snapshot = tracemalloc.get_traced_memory()[0]
+        super()._deferred(final)
 
 
 def test_no_pack_buffer_is_alive_when_the_snapshot_is_encoded(tmp_path: Path):

@@ -254,7 +254,8 @@ def test_a_parent_body_that_does_not_open_is_never_copied(
     practice: Practice, tmp_path: Path
 ) -> None:
     """The kept bytes are opened again as a stream when copied: bytes that are not the
-    ones read (one flipped) fail at the end of the stream, and the snapshot is not made."""
+    ones read (one flipped) fail at the end of the stream, and the snapshot is encoded
+    anew from its entries (nothing of those bytes in it)."""
     import pytest
     from cryptography.exceptions import InvalidTag
 
@@ -265,15 +266,70 @@ def test_a_parent_body_that_does_not_open_is_never_copied(
     parent = store.latest(keep_body=True)
     assert parent is not None and parent.body is not None
     body = parent.body
-    flipped = bytearray(body.sealed)
+    flipped = bytearray(bytes(body.sealed))
     flipped[len(flipped) // 2] ^= 1
     parent.body = ParentBody(
         memoryview(bytes(flipped)), body.key, body.aad, body.entries, body.spans
     )
-    with pytest.raises((InvalidTag, zstandard.ZstdError)):
-        _encode(store, parent, parent.entries)
+    with pytest.raises((InvalidTag, zstandard.ZstdError)), parent.body.copier() as copier:
+        copier.copy((body.spans.starts[0], body.spans.ends[-1]), lambda _piece: None)
+    got = _encode(store, parent, parent.entries)
+    assert got.entries == parent.entries
     parent.body = body
     assert _encode(store, parent, parent.entries).entries == parent.entries
+
+
+def test_a_parent_from_a_local_store_keeps_where_its_body_is_not_its_bytes(
+    practice: Practice, tmp_path: Path, monkeypatch
+) -> None:
+    """A local store's parent reads its body again when the next snapshot is encoded
+    (not held from the start of the backup); a file changed since (one byte) is not
+    copied from: the new snapshot is encoded anew and reads as the same entries."""
+    from therabak.store.snapshot_body import StoredBody
+
+    store = create_store(tmp_path / "store")
+    backup_data(store, practice.data_dir, practice.key)
+    parent = store.latest(keep_body=True)
+    assert parent is not None and parent.body is not None
+    assert isinstance(parent.body.sealed, StoredBody)
+    stored = store.storage.get(parent.name)
+    assert stored.endswith(bytes(parent.body.sealed))
+    spy = _CopySpy(monkeypatch)
+    same, text = _encoded_text(store, parent)
+    assert same.entries == parent.entries and spy.copied > 0
+    assert _entries_text(text) == _entries_text(_body_text(store, parent.snapshot_id))
+    # the parent's file damaged after it was read: the copy fails its tag, the snapshot
+    # is encoded anew from the entries read before
+    path = tmp_path / "store" / parent.name
+    path.chmod(0o600)
+    damaged = bytearray(stored)
+    damaged[len(stored) - 40] ^= 1
+    path.write_bytes(bytes(damaged))
+    again, again_text = _encoded_text(store, parent)
+    assert again.entries == parent.entries
+    assert again_text == text
+
+
+def _encoded_text(store, parent: Snapshot) -> tuple[Snapshot, str]:
+    """The snapshot *parent*'s entries make with its body, read back, and its body's text."""
+    from therabak.store.keys import unseal
+
+    sid, data = encode_snapshot(
+        store.keys,
+        parent.header,
+        parent.entries,
+        host="h",
+        account_key_id="",
+        parent=None,
+        program="p",
+        skipped=[],
+        parent_body=parent.body,
+    )
+    name = snapshot_name(sid)
+    header, start = parse_header(bytes(data), name)
+    packed = unseal(store.keys.snapshot, memoryview(data)[start:], _AAD + header.raw, name=name)
+    text = zstandard.ZstdDecompressor().decompress(packed).decode("ascii")
+    return parse_snapshot(store.keys, bytes(data), name), text
 
 
 def test_the_copier_opens_the_whole_body_even_when_it_copies_only_its_start(
@@ -301,8 +357,93 @@ def test_the_copier_opens_the_whole_body_even_when_it_copies_only_its_start(
     with body.copier() as copier:
         copier.copy(first, out.extend)
     assert json.loads(out)["p"] == parent.entries[0].path
-    tail = bytearray(body.sealed)
+    tail = bytearray(bytes(body.sealed))
     tail[-17] ^= 1  # the last byte of the ciphertext, far after the first entry
     changed = ParentBody(memoryview(bytes(tail)), body.key, body.aad, body.entries, body.spans)
     with pytest.raises(InvalidTag), changed.copier() as copier:
         copier.copy(first, out.extend)
+
+
+class _Out:
+    """An object a snapshot is streamed to (as ``Store.open_deferred``'s, in memory)."""
+
+    def __init__(self, fail_after: int = -1) -> None:
+        self.data = bytearray()
+        self.discarded = False
+        self.fail_after = fail_after
+
+    def write(self, data) -> None:
+        if 0 <= self.fail_after <= len(self.data):
+            raise OSError(28, "No space left on device")
+        self.data += data
+
+    def discard(self) -> None:
+        self.discarded = True
+
+
+def _stream(store, parent: Snapshot, outs: list[_Out]):
+    from therabak.store.snapshot import stream_snapshot
+
+    handed: list[_Out] = []
+
+    def open_out() -> _Out:
+        handed.append(outs.pop(0))
+        return handed[-1]
+
+    result = stream_snapshot(
+        store.keys,
+        parent.header,
+        parent.entries,
+        open_out,
+        host="h",
+        account_key_id="",
+        parent=None,
+        program="p",
+        skipped=[],
+        parent_body=parent.body,
+    )
+    return result, handed
+
+
+def test_a_streamed_snapshot_is_the_one_encoded_in_memory_and_a_failed_write_is_not_retried(
+    practice: Practice, tmp_path: Path
+) -> None:
+    import pytest
+
+    store = create_store(tmp_path / "store")
+    backup_data(store, practice.data_dir, practice.key)
+    parent = store.latest(keep_body=True)
+    assert parent is not None and parent.body is not None
+    (sid, size, out), handed = _stream(store, parent, [_Out()])
+    assert len(handed) == 1 and not out.discarded and size == len(out.data)
+    assert hashlib.sha256(out.data).hexdigest() == sid
+    assert parse_snapshot(store.keys, bytes(out.data), snapshot_name(sid)).entries == (
+        parent.entries
+    )
+    # a write that fails (a full disk) is said as it is, once: no second object
+    outs = [_Out(fail_after=200), _Out()]
+    with pytest.raises(OSError, match="No space"):
+        _stream(store, parent, outs)
+    assert len(outs) == 1
+
+
+def test_a_streamed_snapshot_whose_parent_body_fails_is_written_anew(
+    practice: Practice, tmp_path: Path
+) -> None:
+    from therabak.store.snapshot_body import ParentBody
+
+    store = create_store(tmp_path / "store")
+    backup_data(store, practice.data_dir, practice.key)
+    parent = store.latest(keep_body=True)
+    assert parent is not None and parent.body is not None
+    body = parent.body
+    flipped = bytearray(bytes(body.sealed))
+    flipped[len(flipped) // 2] ^= 1
+    parent.body = ParentBody(
+        memoryview(bytes(flipped)), body.key, body.aad, body.entries, body.spans
+    )
+    (sid, _size, out), handed = _stream(store, parent, [_Out(), _Out()])
+    assert handed[0].discarded and handed[1] is out and not out.discarded
+    assert parse_snapshot(store.keys, bytes(out.data), snapshot_name(sid)).entries == (
+        parent.entries
+    )

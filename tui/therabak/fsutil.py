@@ -40,7 +40,7 @@ def create_private(path: Path, *, exclusive: bool = True) -> int:
     return fd
 
 
-def write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes | bytearray) -> None:
     """Write *data* to a new file *path* (0600) via a temporary name, fsynced, then renamed."""
     tmp = path.with_name(path.name + ".partial")
     with contextlib.suppress(FileNotFoundError):

@@ -29,7 +29,7 @@ MANIFEST_VERSION = 1
 MAX_MANIFEST_LINE = 64 * 1024
 
 
-@dataclass
+@dataclass(slots=True)  # one per file of a folder backup: no dict each (~100 bytes)
 class ManifestFile:
     path: str  # as in Data
     size: int
@@ -131,10 +131,17 @@ def _manifest_line(f: ManifestFile) -> str:
     return json.dumps(line, ensure_ascii=False)
 
 
+#: lines of a folder backup's manifest encoded at a time
+_LINES_AT_ONCE = 1024
+
+
 def folder_manifest(
     *, created: datetime, account_key_id: str, data_dir: Path, files: list[ManifestFile]
-) -> bytes:
-    """A folder backup's manifest: the summary line, then one line per file."""
+) -> bytearray:
+    """A folder backup's manifest: the summary line, then one line per file. Its bytes
+    grow batch by batch: no list of every line, nor the text whole beside its bytes
+    (113,571 files: a list of lines, the joined text, the text with its last newline and
+    its bytes were ~60 MB at the end of a folder backup, for a 16 MB manifest)."""
     header = {
         "format": FOLDER_FORMAT,
         "version": MANIFEST_VERSION,
@@ -145,9 +152,11 @@ def folder_manifest(
         "files": len(files),
         "bytes": sum(f.size for f in files),
     }
-    lines = [json.dumps(header, ensure_ascii=False)]
-    lines.extend(map(_manifest_line, files))
-    return ("\n".join(lines) + "\n").encode("utf-8")
+    out = bytearray((json.dumps(header, ensure_ascii=False) + "\n").encode("utf-8"))
+    for i in range(0, len(files), _LINES_AT_ONCE):
+        batch = map(_manifest_line, files[i : i + _LINES_AT_ONCE])
+        out += ("\n".join(batch) + "\n").encode("utf-8")
+    return out
 
 
 # ---- a before-restore folder's ------------------------------------------------------------

@@ -215,6 +215,7 @@ def _run_folder_backup(
             )
         else:
             files.append(f)
+    scanned.files.clear()  # the entries are in *files* now: once, not twice
     files.sort(key=lambda f: f.path)
     total = sum(f.size for f in files)
     dest = prepare_destination(req.dest_dir)
@@ -306,16 +307,21 @@ def _copy_files(
     result: FolderBackupResult,
 ) -> list[ManifestFile]:
     """Every file into *partial* under the name the destination can hold; what was
-    copied (*result* gets the renamed files and what could not be copied)."""
+    copied (*result* gets the renamed files and what could not be copied). *files* is
+    emptied once the copy begins."""
     total = sum(f.size for f in files)
     names = destination_names(partial, files)
     result.renamed, result.file_system = names.renamed, names.rules.label
     emit(Phase("copying", str(final)))
     progress = ProgressTracker(emit, "copying", bytes_total=total, files_total=len(files))
+    pairs = [(f.path, names.target(f.path)) for f in files]
+    # the scan's entries go before the copy begins (113,571 files: ~20 MB beside what the
+    # copy holds of each file); their paths stay, in *pairs* (the caller needs no entry)
+    files.clear()
     copied = copy_files(
         req.data_dir,
         partial,
-        [(f.path, names.target(f.path)) for f in files],
+        pairs,
         progress,
         cancel,
         result,

@@ -177,6 +177,10 @@ class Storage(ABC):
     #: :meth:`get` may be called from several threads at once (a restore stages several
     #: files at once only then).
     reads_in_parallel: bool = False
+    #: A part of an object is read (:meth:`get` with an offset) without reading or
+    #: fetching the rest: a backup reads its parent snapshot's body again when it
+    #: commits, rather than holding it from its start (a local folder).
+    cheap_partial_reads: bool = False
 
     def put_deferred(self, name: str, source: BinaryIO, size: int) -> None:
         """``put``, durable only after the next :meth:`sync` (see the module docstring)."""

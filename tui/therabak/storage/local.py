@@ -70,6 +70,7 @@ _NO_LINKS = frozenset(
 
 class LocalStorage(Storage):
     reads_in_parallel = True  # each get opens the file on its own
+    cheap_partial_reads = True  # a get reads only the part asked for
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)

@@ -276,14 +276,21 @@ class Store:
         renamed) is still read: its content authenticates; its id is then its hash. With
         *keep_body*, a backup's parent: see ``parse_snapshot``."""
         name = snapshot_name(snapshot_id)
+        storage = self.storage
         # no reference kept here: the parser lets the bytes go once it has opened them
-        # (a parent's, with *keep_body*, are kept by the snapshot itself)
+        # (a parent's, with *keep_body*, are kept by the snapshot itself; where reading
+        # a part of them again is cheap, as from a local store, only where they are)
         return parse_snapshot(
             self.keys,
             self._snapshot_bytes(name),
             name,
             check_name=not salvage,
             keep_body=keep_body,
+            read_again=(
+                (lambda offset, length: storage.get(name, offset, length))
+                if keep_body and storage.cheap_partial_reads
+                else None
+            ),
         )
 
     def _snapshot_bytes(self, name: str) -> bytes:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import json.scanner
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import zstandard
@@ -34,7 +34,7 @@ from therabak.store.snapshot import (
     path_problem,
     snapshot_id_of,
 )
-from therabak.store.snapshot_body import EntrySpans, ParentBody
+from therabak.store.snapshot_body import EntrySpans, ParentBody, StoredBody
 from therabak.storedpaths import MAX_PATH_LENGTH
 
 MAX_COMPONENT_LENGTH = 255
@@ -49,13 +49,21 @@ _TOP_KEYS = frozenset({"v", "host", "account_key_id", "parent", "program", "skip
 
 
 def parse_snapshot(
-    keys: StoreKeys, data: bytes, name: str, *, check_name: bool = True, keep_body: bool = False
+    keys: StoreKeys,
+    data: bytes,
+    name: str,
+    *,
+    check_name: bool = True,
+    keep_body: bool = False,
+    read_again: Callable[[int, int], bytes] | None = None,
 ) -> Snapshot:
     """Open and check a whole snapshot (untrusted bytes). Without *check_name* (salvage),
     a snapshot found under another name is read too; its id is its hash. With
     *keep_body* (a backup's parent), the snapshot keeps its compressed body and where
     each entry lies in it (``Snapshot.body``, store/snapshot_body.py), so that the next
-    snapshot can take over the encoded text of the entries it takes over unchanged."""
+    snapshot can take over the encoded text of the entries it takes over unchanged:
+    with *read_again* (``(offset, length) -> bytes`` of the stored snapshot: where that
+    is cheap, a local store) not the bytes but where they are (``StoredBody``)."""
     snapshot_id = hashlib.sha256(data).hexdigest()
     if check_name and snapshot_id_of(name) != snapshot_id:
         raise damaged(name, _("its name is not its hash"))
@@ -65,7 +73,11 @@ def parse_snapshot(
     packed = unseal(keys.snapshot, memoryview(data)[start:], _AAD + header.raw, name=name)
     # the snapshot's own sealed bytes, kept for a parent (no copy); else let go here: the
     # caller lets go of them too (Store.load_snapshot keeps no reference)
-    sealed = memoryview(data)[start:] if keep_body else None
+    sealed: memoryview | StoredBody | None = None
+    if keep_body:
+        view = memoryview(data)[start:]
+        sealed = view if read_again is None else StoredBody(read_again, start, view)
+        del view
     del data
     try:
         declared = zstandard.frame_content_size(packed)
@@ -319,7 +331,11 @@ class _Entries:
         self.name = name
         self.spans = spans  # where each entry lies in the body (kept for reuse), or None
         self.entries: list[SnapshotEntry] = []
-        self.seen: set[str] = set()
+        # a path given twice is refused: while the paths come in ascending order (as
+        # every writer writes them) none can be, and none is kept; from the first that
+        # does not, a set of every path (for 113,000 files 4 MB and ~10 ms less)
+        self.last = ""  # the path before (every path is longer than this)
+        self.seen: set[str] | None = None
         self.categories: dict[str, str] = {}  # one str object per category (each checked once)
         self.paths = _PathCheck()
         self.total = 0
@@ -327,9 +343,16 @@ class _Entries:
     def add(self, raw: Any, start: int = -1, end: int = -1) -> None:
         entry = _entry_of(raw, self.name, self.categories, self.paths)
         path = entry.path
-        if path in self.seen:
-            raise damaged(self.name, _("the same path twice"))
-        self.seen.add(path)
+        seen = self.seen
+        if seen is None:
+            if path > self.last:
+                self.last = path
+            else:
+                seen = self.seen = {e.path for e in self.entries}
+        if seen is not None:
+            if path in seen:
+                raise damaged(self.name, _("the same path twice"))
+            seen.add(path)
         self.entries.append(entry)
         self.total += entry.size
         if self.spans is not None:
@@ -366,7 +389,7 @@ def _snapshot_of(
         parsed.spans = None  # not where they lie in the body: nothing kept for reuse
         while raw_entries:  # consumed as converted: the dicts go as the entries come
             parsed.add(raw_entries.pop())
-    parsed.seen.clear()
+    parsed.seen = None
     if parsed.total != header.size:
         raise damaged(name, _("its size and files differ"))
     return Snapshot(
