@@ -156,8 +156,8 @@ class _Watched(LocalStorage):
                 write(data)
                 watched.partial_sizes.append(partial.size)
 
-            def publish(self, name):
-                partial.publish(name)
+            def publish(self, name, **how):
+                partial.publish(name, **how)
 
             def discard(self):
                 partial.discard()

@@ -147,9 +147,12 @@ class PartialObject(Protocol):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append *data* (all of it, or a :class:`StorageError`)."""
 
-    def publish(self, name: str) -> None:
+    def publish(self, name: str, *, durable: bool = False) -> None:
         """Give the complete object its name (``put_deferred``: durable at the next
-        :meth:`Storage.sync`; an existing *name* raises :class:`ObjectExistsError`)."""
+        :meth:`Storage.sync`; an existing *name* raises :class:`ObjectExistsError`).
+        *durable*: its bytes are made durable before it gets its name (a snapshot, the
+        commit: never a name over bytes a power loss could still take away); the name
+        itself is durable at the next :meth:`Storage.sync`."""
 
     def discard(self) -> None:
         """Drop what was written (no error: called while another is being handled)."""

@@ -410,7 +410,7 @@ class _LocalPartial:
             raise self._storage._fail(_WRITE, f"{_TMP}/{self._tmp.name}", e) from e
         self.size += len(view)
 
-    def publish(self, name: str) -> None:
+    def publish(self, name: str, *, durable: bool = False) -> None:
         storage = self._storage
         final = storage._path(name)
         if self._fd < 0:
@@ -419,6 +419,8 @@ class _LocalPartial:
             if final.exists():
                 raise ObjectExistsError(_("{name} exists already").format(name=name))
             try:
+                if durable:
+                    os.fsync(self._fd)
                 drop_cached(self._fd)  # start the writeback now; the barrier waits for the rest
                 fd, self._fd = self._fd, -1
                 os.close(fd)  # closed before it is linked or renamed (Windows)

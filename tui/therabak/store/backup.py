@@ -545,7 +545,7 @@ class BackupWriter:
             "skipped": self._skipped,
             "parent_body": self.parent.body if self.parent is not None else None,
         }
-        first = self.store.open_deferred()
+        first = self.store.open_deferred("snapshots/")
         if first is None:  # (a remote storage) the bytes in memory, put whole
             snapshot_id, data = encode_snapshot(self.keys, header, entries, **about)
             self.store.put(snapshot_name(snapshot_id), data)
@@ -560,11 +560,11 @@ class BackupWriter:
                 self.keys,
                 header,
                 entries,
-                lambda: opened.pop() if opened else self.store.open_deferred(),
+                lambda: opened.pop() if opened else self.store.open_deferred("snapshots/"),
                 **about,
             )
-            try:
-                out.publish(snapshot_name(snapshot_id))
+            try:  # its bytes durable before its name: the name is the commit
+                out.publish(snapshot_name(snapshot_id), durable=True)
             except BaseException:
                 out.discard()
                 raise

@@ -187,13 +187,16 @@ class Store:
             raise StoreError(_("The store was opened for salvage only; it cannot be changed."))
         put_object(self.storage, name, data, self.written, durable=durable)
 
-    def open_deferred(self) -> StreamedObject | None:
+    def open_deferred(self, what: str = "packs/") -> StreamedObject | None:
         """An object to write piece by piece and publish under its name when complete
-        (durable after the next :meth:`sync`), or None where the storage has none."""
+        (durable after the next :meth:`sync`), or None where the storage has none.
+        *what*: the kind of object, for messages."""
         if self.read_only:
             raise StoreError(_("The store was opened for salvage only; it cannot be changed."))
         partial = self.storage.open_deferred()
-        return None if partial is None else StreamedObject(self.storage, partial, self.written)
+        if partial is None:
+            return None
+        return StreamedObject(self.storage, partial, self.written, what)
 
     def sync(self, *, also: Iterable[str] = ()) -> None:
         """The durability barrier: every object put so far (and the objects *also*, put

@@ -46,12 +46,15 @@ class StreamedObject:
     with the failpoints of a destination write before each piece, as :func:`put_object`
     has them before a whole object. The bytes count into *written* as they go."""
 
-    __slots__ = ("_partial", "_storage", "_written", "size")
+    __slots__ = ("_partial", "_storage", "_what", "_written", "size")
 
-    def __init__(self, storage: Storage, partial: PartialObject, written: list[int]) -> None:
+    def __init__(
+        self, storage: Storage, partial: PartialObject, written: list[int], what: str = "packs/"
+    ) -> None:
         self._storage = storage
         self._partial = partial
         self._written = written
+        self._what = what  # what is written, for a message ("packs/", "snapshots/")
         self.size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -61,16 +64,17 @@ class StreamedObject:
         except OSError as e:
             raise StoreFullError(
                 _("Not enough space in {place} to write {name}: {reason}").format(
-                    place=self._storage.location, name="packs/", reason=e.strerror
+                    place=self._storage.location, name=self._what, reason=e.strerror
                 )
             ) from None
         self._partial.write(data)
         self._written[0] += n
         self.size += n
 
-    def publish(self, name: str) -> None:
-        """Durable after the next ``storage.sync()``."""
-        self._partial.publish(name)
+    def publish(self, name: str, *, durable: bool = False) -> None:
+        """Durable after the next ``storage.sync()`` (*durable*: its bytes before its name,
+        see ``PartialObject.publish``)."""
+        self._partial.publish(name, durable=durable)
 
     def discard(self) -> None:
         self._partial.discard()
