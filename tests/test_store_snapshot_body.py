@@ -64,6 +64,16 @@ class _CopySpy:
         monkeypatch.setattr(BodyCopier, "copy", copy)
 
 
+def _backed_up_parent(practice: Practice, tmp_path: Path):
+    """A store holding one backup of *practice*, and that point read as a backup's parent
+    (with its body)."""
+    store = create_store(tmp_path / "store")
+    backup_data(store, practice.data_dir, practice.key)
+    parent = store.latest(keep_body=True)
+    assert parent is not None and parent.body is not None
+    return store, parent
+
+
 def test_a_second_backup_with_nothing_changed_copies_the_parents_entries(
     practice: Practice, tmp_path: Path, monkeypatch
 ) -> None:
@@ -261,10 +271,7 @@ def test_a_parent_body_that_does_not_open_is_never_copied(
 
     from therabak.store.snapshot_body import ParentBody
 
-    store = create_store(tmp_path / "store")
-    backup_data(store, practice.data_dir, practice.key)
-    parent = store.latest(keep_body=True)
-    assert parent is not None and parent.body is not None
+    store, parent = _backed_up_parent(practice, tmp_path)
     body = parent.body
     flipped = bytearray(bytes(body.sealed))
     flipped[len(flipped) // 2] ^= 1
@@ -287,10 +294,7 @@ def test_a_parent_from_a_local_store_keeps_where_its_body_is_not_its_bytes(
     copied from: the new snapshot is encoded anew and reads as the same entries."""
     from therabak.store.snapshot_body import StoredBody
 
-    store = create_store(tmp_path / "store")
-    backup_data(store, practice.data_dir, practice.key)
-    parent = store.latest(keep_body=True)
-    assert parent is not None and parent.body is not None
+    store, parent = _backed_up_parent(practice, tmp_path)
     assert isinstance(parent.body.sealed, StoredBody)
     stored = store.storage.get(parent.name)
     assert stored.endswith(bytes(parent.body.sealed))
@@ -347,10 +351,7 @@ def test_the_copier_opens_the_whole_body_even_when_it_copies_only_its_start(
     for n in range(3000):
         (many / f"{n:05d}.txt").write_bytes(b"%d" % n)
 
-    store = create_store(tmp_path / "store")
-    backup_data(store, practice.data_dir, practice.key)
-    parent = store.latest(keep_body=True)
-    assert parent is not None and parent.body is not None
+    store, parent = _backed_up_parent(practice, tmp_path)
     body = parent.body
     first = (body.spans.starts[0], body.spans.ends[0])
     out = bytearray()
@@ -410,10 +411,7 @@ def test_a_streamed_snapshot_is_the_one_encoded_in_memory_and_a_failed_write_is_
 ) -> None:
     import pytest
 
-    store = create_store(tmp_path / "store")
-    backup_data(store, practice.data_dir, practice.key)
-    parent = store.latest(keep_body=True)
-    assert parent is not None and parent.body is not None
+    store, parent = _backed_up_parent(practice, tmp_path)
     (sid, size, out), handed = _stream(store, parent, [_Out()])
     assert len(handed) == 1 and not out.discarded and size == len(out.data)
     assert hashlib.sha256(out.data).hexdigest() == sid
@@ -432,10 +430,7 @@ def test_a_streamed_snapshot_whose_parent_body_fails_is_written_anew(
 ) -> None:
     from therabak.store.snapshot_body import ParentBody
 
-    store = create_store(tmp_path / "store")
-    backup_data(store, practice.data_dir, practice.key)
-    parent = store.latest(keep_body=True)
-    assert parent is not None and parent.body is not None
+    store, parent = _backed_up_parent(practice, tmp_path)
     body = parent.body
     flipped = bytearray(bytes(body.sealed))
     flipped[len(flipped) // 2] ^= 1
