@@ -424,7 +424,11 @@ def test_kill_auto(practice: Practice, backups, record_property, point: str) -> 
     store_dir = folder / "TheraPsy-Backups"
     earlier = Store.create(LocalStorage(store_dir), AccountOnly(practice.key))
     now = datetime.now().astimezone()
-    for minutes in (30, 20):  # two earlier today, of other content: forgotten and pruned
+    # two earlier today, of other content: forgotten and pruned. Today even just after
+    # midnight (20 and 30 minutes before 00:20 were yesterday's, and kept: the test
+    # failed when it ran between 00:00 and 00:30)
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    for minutes in (30, 20):
         (practice.data_dir / "sessions" / "K0001" / f"extra-{minutes}.json").write_bytes(
             os.urandom(3000)
         )
@@ -433,7 +437,9 @@ def test_kill_auto(practice: Practice, backups, record_property, point: str) -> 
             practice.data_dir,
             practice.key,
             kind=BackupKind.AUTOMATIC,
-            created=now - timedelta(minutes=minutes),
+            created=max(
+                now - timedelta(minutes=minutes), day_start + timedelta(seconds=30 - minutes)
+            ),
         )
         (practice.data_dir / "sessions" / "K0001" / f"extra-{minutes}.json").unlink()
     states = {i.snapshot_id: store_tree_of(earlier, i.snapshot_id) for i in earlier.snapshots()}
