@@ -285,19 +285,21 @@ def encode_snapshot(
     """(snapshot id, bytes). With *parent_body* (the parent's, store/snapshot_body.py),
     the text of the parent's entries that *entries* holds as they were is copied from it;
     a body that cannot be read again as it was read (a stored one damaged or changed
-    since, or not readable now) is not copied from: every entry is encoded anew."""
-    entries = entries if isinstance(entries, list) else list(entries)
-    meta = (host, account_key_id, parent, program, skipped)
-    if parent_body is not None:
-        try:
-            sid, data, _size = _encoded(keys, header, entries, meta, parent_body, None)
-            assert data is not None
-            return sid, data
-        except _BODY_NOT_READ:
-            pass
-    sid, data, _size = _encoded(keys, header, entries, meta, None, None)
-    assert data is not None
-    return sid, data
+    since, or not readable now) is not copied from: every entry is encoded anew.
+    :func:`stream_snapshot` into memory (a remote store puts the bytes whole)."""
+    sid, _size, out = stream_snapshot(
+        keys,
+        header,
+        entries if isinstance(entries, list) else list(entries),
+        _MemoryOut,
+        host=host,
+        account_key_id=account_key_id,
+        parent=parent,
+        program=program,
+        skipped=skipped,
+        parent_body=parent_body,
+    )
+    return sid, out.data
 
 
 #: what reading a parent's body again can fail with (then every entry is encoded anew)
@@ -313,6 +315,21 @@ class SnapshotOut(Protocol):
 
 
 _Out = TypeVar("_Out", bound=SnapshotOut)
+
+
+class _MemoryOut:
+    """A snapshot's bytes kept in memory (:func:`encode_snapshot`)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.data += data
+
+    def discard(self) -> None:
+        self.data = bytearray()
 
 
 def stream_snapshot(
@@ -337,7 +354,7 @@ def stream_snapshot(
     for body in (parent_body, None) if parent_body is not None else (None,):
         out = open_out()
         try:
-            sid, _data, size = _encoded(keys, header, entries, meta, body, out)
+            sid, size = _encoded(keys, header, entries, meta, body, out)
             return sid, size, out
         except _OutFailed as e:  # writing failed (a full disk): no second try
             out.discard()
@@ -358,9 +375,9 @@ def _encoded(
     entries: list[SnapshotEntry],
     meta: tuple[str, str, str | None, str, list[dict[str, str]]],
     parent_body: ParentBody | None,
-    out: SnapshotOut | None,
-) -> tuple[str, bytearray | None, int]:
-    """(id, bytes, size): the bytes in memory, or (without them) written to *out*."""
+    out: SnapshotOut,
+) -> tuple[str, int]:
+    """(id, size): the snapshot's bytes written to *out*."""
     host, account_key_id, parent, program, skipped = meta
     head = {
         "v": BODY_VERSION,
@@ -403,8 +420,8 @@ def _encoded(
             with parent_body.copier() as copier:
                 _write_plan(plan, writer.write, copier)
         writer.write(b"]}")
-    data = sink.finish()
-    return sink.hash.hexdigest(), data, sink.size
+    sink.finish()
+    return sink.hash.hexdigest(), sink.size
 
 
 def _write_plan(plan: list, write, copier: BodyCopier) -> None:
@@ -441,19 +458,15 @@ class _OutFailed(Exception):
 
 class _SealingSink:
     """A file-like sink: what is written is encrypted (AES-256-GCM, streamed) after *head*
-    onto a buffer, or onto *out* as it comes; :meth:`finish` appends the tag and gives
-    the buffer (None with *out*), laid out as ``seal`` lays it out. ``hash`` is the
-    SHA-256 of every byte, ``size`` their number."""
+    onto *out* as it comes; :meth:`finish` appends the tag, laid out as ``seal`` lays it
+    out. ``hash`` is the SHA-256 of every byte, ``size`` their number."""
 
-    __slots__ = ("_encryptor", "_out", "_stream", "hash", "size")
+    __slots__ = ("_encryptor", "_out", "hash", "size")
 
-    def __init__(
-        self, key: bytes, nonce: bytes, aad: bytes, head: bytes, out: SnapshotOut | None = None
-    ) -> None:
+    def __init__(self, key: bytes, nonce: bytes, aad: bytes, head: bytes, out: SnapshotOut) -> None:
         self._encryptor = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
         self._encryptor.authenticate_additional_data(aad)
-        self._stream = out
-        self._out = bytearray() if out is None else None
+        self._out = out
         self.hash = hashlib.sha256()
         self.size = 0
         self._put(head)
@@ -461,14 +474,10 @@ class _SealingSink:
     def _put(self, data: bytes) -> None:
         self.hash.update(data)
         self.size += len(data)
-        if self._out is not None:
-            self._out += data
-        else:
-            assert self._stream is not None
-            try:
-                self._stream.write(data)
-            except BaseException as e:
-                raise _OutFailed(e) from e
+        try:
+            self._out.write(data)
+        except BaseException as e:
+            raise _OutFailed(e) from e
 
     def write(self, data: bytes | memoryview) -> int:
         self._put(self._encryptor.update(data))
@@ -477,10 +486,9 @@ class _SealingSink:
     def flush(self) -> None:
         pass
 
-    def finish(self) -> bytearray | None:
+    def finish(self) -> None:
         self._put(self._encryptor.finalize())
         self._put(self._encryptor.tag)
-        return self._out
 
 
 def parse_header(data: bytes, name: str) -> tuple[SnapshotHeader, int]:
