@@ -1,7 +1,7 @@
 """What is read once leaves the system's cache: a backup's large files of Data
-(``practice/source.py``, ``uncache``; small files stay cached), the large files a folder
-backup copies (``datafolder/filecopy.py``) and the large blobs a restore or a check reads
-from a local store's packs (``storage/local.py``). Checked with
+(``practice/source.py``, ``fsutil.drop_cached_after_read``; small files stay cached),
+the large files a folder backup copies (``datafolder/filecopy.py``) and the large blobs a
+restore or a check reads from a local store's packs (``storage/local.py``). Checked with
 the kernel's own count of a file's cached pages (util-linux ``fincore``)."""
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from therabak.datafolder import filecopy
+from therabak.fsutil import READ_ONCE_CACHED_UP_TO as UNCACHE_FROM
 from therabak.practice.account import AccountKey
 from therabak.practice.envelope import seal_bytes
-from therabak.practice.source import UNCACHE_FROM, read_plaintext, read_raw
+from therabak.practice.source import read_plaintext, read_raw
 from therabak.storage import local
 
 pytestmark = pytest.mark.skipif(
@@ -114,7 +115,7 @@ def test_a_packs_large_blobs_leave_the_cache_as_they_are_read(tmp_path: Path) ->
 
 def test_a_large_file_copied_leaves_the_cache_a_small_one_stays(tmp_path: Path) -> None:
     """A folder backup copies each file once (its copy is what the check reads back)."""
-    for size, stays in ((filecopy.UNCACHE_FROM * 3, False), (filecopy.UNCACHE_FROM // 2, True)):
+    for size, stays in ((UNCACHE_FROM * 3, False), (UNCACHE_FROM // 2, True)):
         data = os.urandom(size)
         src = written(tmp_path / f"src{size}", data)
         dst = tmp_path / f"dst{size}"

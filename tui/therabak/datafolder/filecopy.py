@@ -28,7 +28,7 @@ from therabak.errors import DamagedArchiveError
 from therabak.fsrules import WINDOWS
 from therabak.fsutil import (
     IS_WINDOWS,
-    drop_cached,
+    drop_cached_after_read,
     is_link_or_junction,
     mkdir_long,
     open_long,
@@ -39,9 +39,6 @@ from therabak.i18n import _
 from therabak.storedpaths import check_relative_path
 
 COPY_BLOCK = 8 << 20  # large reads: few system calls, hashing in the same pass
-#: A source this large leaves the system's cache once copied (it is read once: a folder
-#: backup, a restore from one; see practice/source.py for what that saves here).
-UNCACHE_FROM = 1 << 20
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
 _READV: Callable[[int, list[bytearray]], int] | None = getattr(os, "readv", None)
@@ -319,8 +316,7 @@ def copy_fd(
             check_cancel()
         if size == expected and n < len(buf):
             break
-    if size > UNCACHE_FROM:
-        drop_cached(src_fd)
+    drop_cached_after_read(src_fd, size)  # copied once (a folder backup, a restore from one)
     return size, digest.hexdigest()
 
 

@@ -16,7 +16,12 @@ from pathlib import Path
 from therabak import faults
 from therabak.crypto.stream import TAG_SIZE, StreamOpener
 from therabak.errors import DecryptionError
-from therabak.fsutil import created_and_modified_ns, drop_cached, open_long, stat_long
+from therabak.fsutil import (
+    created_and_modified_ns,
+    drop_cached_after_read,
+    open_long,
+    stat_long,
+)
 from therabak.i18n import _
 from therabak.practice.account import AccountKey
 from therabak.practice.envelope import HEADER_SIZE, MAGIC, check_key, parse_header
@@ -34,20 +39,6 @@ FRESH_NS = 5 * 10**9
 #: much after its creation time) is a new empty file, not one emptied to be rewritten:
 #: it is backed up as empty at once (where the system records creation times).
 NEW_FILE_NS = 10**6
-#: A file larger than this leaves the system's cache once it is read (where the system
-#: takes the hint): a backup reads each file once, and the memory its pages took is
-#: used again for the next file's. Measured on the 2 GB bench practice (cache dropped,
-#: the 45 audio files read in 1 MiB blocks, 4 runs each): 0.27-0.48 s of system time
-#: and 0.77-1.00 s wall without, 0.13-0.14 s and 0.58-0.60 s with (on this VM, pages
-#: the kernel has not used for a while cost more to fill the first time). Small files
-#: stay cached: they are what the practice app itself reads again.
-UNCACHE_FROM = SMALL_FILE
-
-
-def uncache(fd: int, size: int) -> None:
-    """Let a large file's pages leave the cache after it was read (a hint)."""
-    if size > UNCACHE_FROM:
-        drop_cached(fd)
 
 
 class SourceChanged(Exception):
@@ -108,7 +99,7 @@ def read_plaintext(
             if inject:
                 raise DecryptionError(_("read failed (injected by THERABAK_FAILPOINTS)"))
     finally:
-        uncache(fd, size)
+        drop_cached_after_read(fd, size)  # read once: a large file's pages go
         os.close(fd)
     after = stat_long(path)
     if _stamp(after) != _stamp(before):
@@ -254,7 +245,7 @@ def read_raw(
             size += len(block)
             if check_cancel is not None:
                 check_cancel()
-        uncache(f.fileno(), size)
+        drop_cached_after_read(f.fileno(), size)
     after = stat_long(path)
     if _stamp(after) != _stamp(before):
         raise SourceChanged(_("file changed while being read"))

@@ -52,8 +52,8 @@ _COPY_BUFFER = 1 << 20
 _PREAD = hasattr(os, "pread") and CAN_DROP_CACHED
 #: A blob this large, once read by :meth:`LocalStorage.get_immutable`, leaves the
 #: system's cache: a restore or a check reads each blob once, and the memory its pages
-#: took serves the next reads and the restored files (practice/source.py does the
-#: same for a backup's large files, with the figures).
+#: took serves the next reads and the restored files (``fsutil.READ_ONCE_CACHED_UP_TO``
+#: does the same for a backup's large files, with the figures).
 UNCACHE_FROM = 256 << 10
 #: The page cache keeps the last BEHIND files put_deferred (their writeback started when
 #: they were written); an older one is made durable (fsync) and dropped from it: the
