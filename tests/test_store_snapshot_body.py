@@ -157,18 +157,17 @@ def test_a_file_gone_from_a_run_does_not_come_back(
     assert snapshot_tree(store, reread) == plaintext_tree(practice.data_dir, practice.key)
 
 
+#: what a test snapshot says of itself beside its entries (the parent's body: copied from)
+_ABOUT = {"host": "h", "account_key_id": "", "parent": None, "program": "p", "skipped": []}
+
+
+def _encoded(store, parent: Snapshot, entries: list[SnapshotEntry]) -> tuple[str, bytearray]:
+    """(id, bytes) of the snapshot of *entries*, copied from *parent*'s body where it can."""
+    return encode_snapshot(store.keys, parent.header, entries, **_ABOUT, parent_body=parent.body)
+
+
 def _encode(store, parent: Snapshot, entries: list[SnapshotEntry]) -> Snapshot:
-    sid, data = encode_snapshot(
-        store.keys,
-        parent.header,
-        entries,
-        host="h",
-        account_key_id="",
-        parent=None,
-        program="p",
-        skipped=[],
-        parent_body=parent.body,
-    )
+    sid, data = _encoded(store, parent, entries)
     return parse_snapshot(store.keys, bytes(data), snapshot_name(sid))
 
 
@@ -318,17 +317,7 @@ def _encoded_text(store, parent: Snapshot) -> tuple[Snapshot, str]:
     """The snapshot *parent*'s entries make with its body, read back, and its body's text."""
     from therabak.store.keys import unseal
 
-    sid, data = encode_snapshot(
-        store.keys,
-        parent.header,
-        parent.entries,
-        host="h",
-        account_key_id="",
-        parent=None,
-        program="p",
-        skipped=[],
-        parent_body=parent.body,
-    )
+    sid, data = _encoded(store, parent, parent.entries)
     name = snapshot_name(sid)
     header, start = parse_header(bytes(data), name)
     packed = unseal(store.keys.snapshot, memoryview(data)[start:], _AAD + header.raw, name=name)
@@ -396,11 +385,7 @@ def _stream(store, parent: Snapshot, outs: list[_Out]):
         parent.header,
         parent.entries,
         open_out,
-        host="h",
-        account_key_id="",
-        parent=None,
-        program="p",
-        skipped=[],
+        **_ABOUT,
         parent_body=parent.body,
     )
     return result, handed
