@@ -161,6 +161,15 @@ def test_a_file_gone_from_a_run_does_not_come_back(
 _ABOUT = {"host": "h", "account_key_id": "", "parent": None, "program": "p", "skipped": []}
 
 
+def _flipped(body):
+    """*body* (a parent's) with one bit of its sealed bytes flipped: it fails its tag."""
+    from therabak.store.snapshot_body import ParentBody
+
+    flipped = bytearray(bytes(body.sealed))
+    flipped[len(flipped) // 2] ^= 1
+    return ParentBody(memoryview(bytes(flipped)), body.key, body.aad, body.entries, body.spans)
+
+
 def _encoded(store, parent: Snapshot, entries: list[SnapshotEntry]) -> tuple[str, bytearray]:
     """(id, bytes) of the snapshot of *entries*, copied from *parent*'s body where it can."""
     return encode_snapshot(store.keys, parent.header, entries, **_ABOUT, parent_body=parent.body)
@@ -268,15 +277,9 @@ def test_a_parent_body_that_does_not_open_is_never_copied(
     import pytest
     from cryptography.exceptions import InvalidTag
 
-    from therabak.store.snapshot_body import ParentBody
-
     store, parent = _backed_up_parent(practice, tmp_path)
     body = parent.body
-    flipped = bytearray(bytes(body.sealed))
-    flipped[len(flipped) // 2] ^= 1
-    parent.body = ParentBody(
-        memoryview(bytes(flipped)), body.key, body.aad, body.entries, body.spans
-    )
+    parent.body = _flipped(body)
     with pytest.raises((InvalidTag, zstandard.ZstdError)), parent.body.copier() as copier:
         copier.copy((body.spans.starts[0], body.spans.ends[-1]), lambda _piece: None)
     got = _encode(store, parent, parent.entries)
@@ -413,15 +416,10 @@ def test_a_streamed_snapshot_is_the_one_encoded_in_memory_and_a_failed_write_is_
 def test_a_streamed_snapshot_whose_parent_body_fails_is_written_anew(
     practice: Practice, tmp_path: Path
 ) -> None:
-    from therabak.store.snapshot_body import ParentBody
 
     store, parent = _backed_up_parent(practice, tmp_path)
     body = parent.body
-    flipped = bytearray(bytes(body.sealed))
-    flipped[len(flipped) // 2] ^= 1
-    parent.body = ParentBody(
-        memoryview(bytes(flipped)), body.key, body.aad, body.entries, body.spans
-    )
+    parent.body = _flipped(body)
     (sid, _size, out), handed = _stream(store, parent, [_Out(), _Out()])
     assert handed[0].discarded and handed[1] is out and not out.discarded
     assert parse_snapshot(store.keys, bytes(out.data), snapshot_name(sid)).entries == (
